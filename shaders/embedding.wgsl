@@ -1,0 +1,42 @@
+// out[t, :] = E[ids[t], :] for the ids that fall in this row-piece of the embedding table.
+// E is f32, or f16 / bf16 packed two per u32.
+
+struct Params {
+    t: u32,
+    d: u32,
+    row_start: u32,
+    rows: u32,
+}
+
+override WDTYPE: u32 = 0u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> ids: array<u32>;
+@group(0) @binding(2) var<storage, read> e: array<u32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+fn load_e(i: u32) -> f32 {
+    if (WDTYPE == 0u) {
+        return bitcast<f32>(e[i]);
+    }
+    let bits = (e[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu;
+    if (WDTYPE == 1u) {
+        return unpack2x16float(bits).x;
+    }
+    return bitcast<f32>(bits << 16u);
+}
+
+@compute @workgroup_size(256)
+fn embed(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lid: u32) {
+    let i = (wg.y * nwg.x + wg.x) * 256u + lid;
+    if (i >= p.t * p.d) {
+        return;
+    }
+    let t = i / p.d;
+    let c = i % p.d;
+    let id = ids[t];
+    if (id >= p.row_start && id < p.row_start + p.rows) {
+        out[i] = load_e((id - p.row_start) * p.d + c);
+    }
+}

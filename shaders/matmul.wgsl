@@ -1,0 +1,74 @@
+// y[t, n_off + n] (+)= sum_k x[t, k] * W[w_row0 + n, k] + bias[b_row0 + n]
+// W is one row-piece of a weight matrix [N, K] (Hugging Face layout: y = x W^T), stored f32,
+// or f16 / bf16 packed two per u32 so that no `shader-f16` support is needed.
+// 16×16 output tiles; x and W tiles go through workgroup memory.
+
+struct Params {
+    t: u32,          // rows of x and y
+    k: u32,          // inner dimension
+    n: u32,          // output columns computed by this dispatch
+    n_off: u32,      // first output column written
+    ldy: u32,        // row stride of y
+    w_row0: u32,     // first weight row (within this piece) used
+    has_bias: u32,
+    accumulate: u32, // 1: add into y (fused residual)
+    b_row0: u32,     // first weight row in the whole tensor: the bias belongs to the weight rows
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+override WDTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+fn load_w(i: u32) -> f32 {
+    if (WDTYPE == 0u) {
+        return bitcast<f32>(w[i]);
+    }
+    let bits = (w[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu;
+    if (WDTYPE == 1u) {
+        return unpack2x16float(bits).x;
+    }
+    return bitcast<f32>(bits << 16u);
+}
+
+const TILE: u32 = 16u;
+var<workgroup> xs: array<array<f32, 16>, 16>;
+var<workgroup> ws: array<array<f32, 16>, 16>;
+
+@compute @workgroup_size(16, 16)
+fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let n0 = wg.x * TILE;
+    let t0 = wg.y * TILE;
+    let t = t0 + lid.y;
+    let n = n0 + lid.x;
+    var acc = 0.0;
+    for (var k0 = 0u; k0 < p.k; k0 += TILE) {
+        let kx = k0 + lid.x;
+        // x tile: row t0+ly, column k0+lx.  W tile: row n0+ly, column k0+lx.
+        xs[lid.y][lid.x] = select(0.0, x[t * p.k + kx], t < p.t && kx < p.k);
+        let wn = n0 + lid.y;
+        ws[lid.y][lid.x] = select(0.0, load_w((p.w_row0 + wn) * p.k + kx), wn < p.n && kx < p.k);
+        workgroupBarrier();
+        for (var j = 0u; j < TILE; j++) {
+            acc += xs[lid.y][j] * ws[lid.x][j];
+        }
+        workgroupBarrier();
+    }
+    if (t < p.t && n < p.n) {
+        let col = p.n_off + n;
+        if (p.has_bias != 0u) {
+            acc += bias[p.b_row0 + n];
+        }
+        let idx = t * p.ldy + col;
+        if (p.accumulate != 0u) {
+            acc += y[idx];
+        }
+        y[idx] = acc;
+    }
+}

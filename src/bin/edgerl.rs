@@ -1,0 +1,169 @@
+//! The edgerl command line: parse, call the library, print.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use edgerl::gpu::{DType, Gpu};
+use edgerl::model::{LoadedModel, SamplingOptions, generate};
+use edgerl::{Error, Result};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(name = "edgerl", version, about = "On-device LoRA + GRPO fine-tuning with WGSL kernels")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// The GPU edgerl would use: backend, adapter, limits, features.
+    Info {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per-token log-probs of a text under a model.
+    Score {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        text: String,
+        /// Store f32 weights as f16 (16-bit checkpoints always stay 16-bit).
+        #[arg(long)]
+        dtype: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Continue a prompt, or answer one chat message.
+    Generate {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, conflicts_with = "chat", required_unless_present = "chat")]
+        prompt: Option<String>,
+        /// One user message, rendered with the model's chat template.
+        #[arg(long)]
+        chat: Option<String>,
+        #[arg(long, default_value_t = 64)]
+        max_new_tokens: usize,
+        /// 0 is greedy.
+        #[arg(long, default_value_t = 1.0)]
+        temperature: f32,
+        #[arg(long, default_value_t = 0)]
+        top_k: usize,
+        #[arg(long, default_value_t = 1.0)]
+        top_p: f32,
+        #[arg(long, default_value_t = 0.0)]
+        min_p: f32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        dtype: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_dtype(s: &Option<String>) -> Result<Option<DType>> {
+    match s.as_deref() {
+        None => Ok(None),
+        Some("f16") => Ok(Some(DType::F16)),
+        Some("f32") => Ok(Some(DType::F32)),
+        Some("bf16") => Ok(Some(DType::BF16)),
+        Some(o) => Err(Error::Invalid(format!("--dtype {o:?}: expected f32, f16 or bf16"))),
+    }
+}
+
+/// f16 is only applied to f32 checkpoints: 16-bit checkpoints keep their own type.
+fn load(gpu: &Gpu, dir: &std::path::Path, dtype: &Option<String>) -> Result<LoadedModel> {
+    LoadedModel::open(gpu, dir, parse_dtype(dtype)?)
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Info { json } => {
+            let gpu = Gpu::from_env()?;
+            let l = &gpu.limits;
+            let v = json!({
+                "backend": gpu.adapter.backend,
+                "adapter": gpu.adapter.name,
+                "device_type": gpu.adapter.device_type,
+                "driver": gpu.adapter.driver,
+                "features": gpu.features,
+                "limits": {
+                    "max_storage_buffer_binding_size": l.max_storage_buffer_binding_size,
+                    "max_buffer_size": l.max_buffer_size,
+                    "max_storage_buffers_per_shader_stage": l.max_storage_buffers_per_shader_stage,
+                    "max_compute_workgroup_storage_size": l.max_compute_workgroup_storage_size,
+                    "max_compute_invocations_per_workgroup": l.max_compute_invocations_per_workgroup,
+                    "max_compute_workgroups_per_dimension": l.max_compute_workgroups_per_dimension,
+                },
+                "max_binding_used": gpu.max_binding,
+            });
+            if json {
+                println!("{v}");
+            } else {
+                println!("backend:      {}", gpu.adapter.backend);
+                println!("adapter:      {} ({})", gpu.adapter.name, gpu.adapter.device_type);
+                println!("driver:       {}", gpu.adapter.driver);
+                println!("shader-f16:   {}", gpu.features.shader_f16);
+                println!("subgroups:    {}", gpu.features.subgroups);
+                println!("max binding:  {} bytes (used: {})", l.max_storage_buffer_binding_size, gpu.max_binding);
+                println!("max buffer:   {} bytes", l.max_buffer_size);
+            }
+        }
+        Cmd::Score { model, text, dtype, json } => {
+            let gpu = Gpu::from_env()?;
+            let m = load(&gpu, &model, &dtype)?;
+            let ids = m.tokenizer.encode(&text, true)?;
+            if ids.is_empty() {
+                return Err(Error::Invalid("the text tokenizes to nothing".into()));
+            }
+            let mut cache = m.model.new_cache(&gpu, ids.len())?;
+            let hidden = m.model.forward(&gpu, &ids, &mut cache)?;
+            let targets: Vec<Option<u32>> = ids[1..].iter().map(|&i| Some(i)).collect();
+            let lp = if targets.is_empty() { vec![] } else { m.model.target_logprobs(&gpu, &hidden, &targets, 1.0)? };
+            if json {
+                println!("{}", json!({ "ids": ids, "token_logprobs": lp }));
+            } else {
+                println!("ids: {ids:?}");
+                for (i, l) in lp.iter().enumerate() {
+                    let tok = m.tokenizer.decode(&[ids[i + 1]]).unwrap_or_default();
+                    println!("{:>6} {:>10.4}  {tok:?}", ids[i + 1], l);
+                }
+                println!("total log-prob: {:.4}", lp.iter().sum::<f32>());
+            }
+        }
+        Cmd::Generate { model, prompt, chat, max_new_tokens, temperature, top_k, top_p, min_p, seed, dtype, json } => {
+            let opts = SamplingOptions { max_new_tokens, temperature, top_k, top_p, min_p, seed };
+            opts.validate()?;
+            let gpu = Gpu::from_env()?;
+            let m = load(&gpu, &model, &dtype)?;
+            let prompt_ids = match (&prompt, &chat) {
+                (Some(p), _) => m.tokenizer.encode(p, true)?,
+                (None, Some(c)) => m.tokenizer.chat_ids(c)?,
+                (None, None) => return Err(Error::Invalid("give --prompt or --chat".into())),
+            };
+            let new_ids = generate(&gpu, &m.model, &prompt_ids, &m.eos, &opts)?;
+            let text = m.tokenizer.decode(&new_ids)?;
+            if json {
+                println!("{}", json!({ "new_ids": new_ids, "text": text }));
+            } else {
+                println!("{text}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("error")).init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Prompts and chat templates.
+
+pub mod template;
+
+pub use template::{ChatTemplate, Message};

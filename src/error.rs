@@ -1,0 +1,46 @@
+//! One error type for the whole crate: every failure carries what was being done and why,
+//! so the CLI can print a single line and exit non-zero.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug)]
+pub enum Error {
+    /// A file could not be read or is malformed: the path and the reason.
+    File { path: PathBuf, reason: String },
+    /// The model or its config is not something we support, or is inconsistent.
+    Model(String),
+    /// No usable GPU adapter, or the device could not be created.
+    NoAdapter(String),
+    /// The GPU ran out of memory while allocating `what`.
+    OutOfMemory { what: String, bytes: u64 },
+    /// wgpu reported a validation or internal error (a bug on our side, or a driver limit).
+    Gpu(String),
+    /// Bad arguments from the caller (CLI flags, API misuse).
+    Invalid(String),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn file(path: &Path, reason: impl fmt::Display) -> Error {
+        Error::File { path: path.to_path_buf(), reason: reason.to_string() }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::File { path, reason } => write!(f, "{}: {}", path.display(), reason),
+            Error::Model(m) => write!(f, "model: {m}"),
+            Error::NoAdapter(m) => write!(f, "no GPU adapter: {m}"),
+            Error::OutOfMemory { what, bytes } => {
+                write!(f, "GPU out of memory allocating {what} ({bytes} bytes)")
+            }
+            Error::Gpu(m) => write!(f, "GPU error: {m}"),
+            Error::Invalid(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,276 @@
+//! Adapter choice, limits and features, and wgpu errors turned into `Result`s.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use super::kernels::Kernel;
+use super::memory::{GpuBuffer, MemoryCounter};
+use crate::error::{Error, Result};
+
+/// What the caller may pin down; everything else is chosen for them.
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    /// vulkan | metal | dx12 | gl (EDGERL_BACKEND).
+    pub backend: Option<String>,
+    /// Substring of the adapter name (EDGERL_ADAPTER).
+    pub adapter: Option<String>,
+    /// Forces a smaller storage-binding limit (EDGERL_MAX_BINDING), to exercise tensor splitting.
+    pub max_binding: Option<u64>,
+}
+
+impl GpuOptions {
+    pub fn from_env() -> Result<Self> {
+        let max_binding = match std::env::var("EDGERL_MAX_BINDING") {
+            Ok(v) => Some(v.trim().parse::<u64>().map_err(|_| {
+                Error::Invalid(format!("EDGERL_MAX_BINDING={v:?} is not a byte count"))
+            })?),
+            Err(_) => None,
+        };
+        Ok(GpuOptions {
+            backend: std::env::var("EDGERL_BACKEND").ok().filter(|s| !s.is_empty()),
+            adapter: std::env::var("EDGERL_ADAPTER").ok().filter(|s| !s.is_empty()),
+            max_binding,
+        })
+    }
+}
+
+/// Optional device capabilities. Kernels never require them: each has a portable path.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct GpuFeatures {
+    pub shader_f16: bool,
+    pub subgroups: bool,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AdapterSummary {
+    pub backend: String,
+    pub name: String,
+    pub device_type: String,
+    pub driver: String,
+}
+
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub adapter: AdapterSummary,
+    pub limits: wgpu::Limits,
+    pub features: GpuFeatures,
+    /// Largest storage binding a kernel may see: the device limit, or a smaller forced one.
+    pub max_binding: u64,
+    pub memory: Arc<MemoryCounter>,
+    pub(crate) pipelines: Mutex<HashMap<Kernel, Arc<wgpu::ComputePipeline>>>,
+    uncaptured: Arc<Mutex<Vec<String>>>,
+}
+
+fn parse_backend(name: &str) -> Result<wgpu::Backends> {
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "vulkan" | "vk" => wgpu::Backends::VULKAN,
+        "metal" => wgpu::Backends::METAL,
+        "dx12" | "d3d12" => wgpu::Backends::DX12,
+        "gl" | "gles" | "opengl" => wgpu::Backends::GL,
+        other => {
+            return Err(Error::Invalid(format!(
+                "unknown backend {other:?}: expected vulkan, metal, dx12 or gl"
+            )));
+        }
+    })
+}
+
+fn type_rank(t: wgpu::DeviceType) -> u32 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+fn backend_rank(b: wgpu::Backend) -> u32 {
+    // Native APIs first; GL is the portable fallback.
+    match b {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        _ => 1,
+    }
+}
+
+impl Gpu {
+    pub fn from_env() -> Result<Gpu> {
+        Gpu::new(&GpuOptions::from_env()?)
+    }
+
+    pub fn new(opts: &GpuOptions) -> Result<Gpu> {
+        let backends = match &opts.backend {
+            Some(b) => parse_backend(b)?,
+            None => wgpu::Backends::all(),
+        };
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = backends;
+        let instance = wgpu::Instance::new(desc);
+        let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        let all_names: Vec<String> = adapters
+            .iter()
+            .map(|a| {
+                let i = a.get_info();
+                format!("{} ({:?})", i.name, i.backend)
+            })
+            .collect();
+        if let Some(want) = &opts.adapter {
+            let want = want.to_lowercase();
+            adapters.retain(|a| a.get_info().name.to_lowercase().contains(&want));
+        }
+        adapters.sort_by_key(|a| {
+            let i = a.get_info();
+            (type_rank(i.device_type), backend_rank(i.backend))
+        });
+        let Some(adapter) = adapters.into_iter().next() else {
+            return Err(Error::NoAdapter(format!(
+                "backends {:?}, adapter filter {:?}; found [{}] (on Linux without a GPU, install mesa-vulkan-drivers)",
+                opts.backend.as_deref().unwrap_or("any"),
+                opts.adapter.as_deref().unwrap_or("none"),
+                all_names.join(", ")
+            )));
+        };
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let af = adapter.features();
+        let features = GpuFeatures {
+            shader_f16: af.contains(wgpu::Features::SHADER_F16),
+            subgroups: af.contains(wgpu::Features::SUBGROUP),
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("edgerl"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::NoAdapter(format!("{}: request_device failed: {e}", info.name)))?;
+
+        // wgpu's default handler panics; we collect instead and report at the next sync point.
+        let uncaptured = Arc::new(Mutex::new(Vec::new()));
+        let sink = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+
+        let device_limit = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        let max_binding = match opts.max_binding {
+            Some(m) => m.clamp(256, device_limit),
+            None => device_limit,
+        };
+        Ok(Gpu {
+            device,
+            queue,
+            adapter: AdapterSummary {
+                backend: format!("{:?}", info.backend).to_lowercase(),
+                name: info.name.clone(),
+                device_type: format!("{:?}", info.device_type),
+                driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+            },
+            limits,
+            features,
+            max_binding,
+            memory: Arc::new(MemoryCounter::default()),
+            pipelines: Mutex::new(HashMap::new()),
+            uncaptured,
+        })
+    }
+
+    /// A zero-filled storage buffer, counted and checked for out-of-memory.
+    pub fn alloc(&self, bytes: u64, what: &str) -> Result<GpuBuffer> {
+        // Storage bindings need a non-zero size that is a multiple of 4.
+        let size = bytes.max(4).div_ceil(4) * 4;
+        if size > self.limits.max_buffer_size {
+            return Err(Error::OutOfMemory { what: what.to_string(), bytes: size });
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(what),
+            size,
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        if pollster::block_on(scope.pop()).is_some() {
+            return Err(Error::OutOfMemory { what: what.to_string(), bytes: size });
+        }
+        Ok(GpuBuffer::new(buffer, size, self.memory.clone()))
+    }
+
+    /// A buffer holding `data` (padded with zeros to a multiple of 4 bytes).
+    pub fn upload(&self, data: &[u8], what: &str) -> Result<GpuBuffer> {
+        let buf = self.alloc(data.len() as u64, what)?;
+        let whole = data.len() / 4 * 4;
+        if whole > 0 {
+            self.queue.write_buffer(&buf.buffer, 0, &data[..whole]);
+        }
+        if whole < data.len() {
+            let mut tail = [0u8; 4];
+            tail[..data.len() - whole].copy_from_slice(&data[whole..]);
+            self.queue.write_buffer(&buf.buffer, whole as u64, &tail);
+        }
+        Ok(buf)
+    }
+
+    /// Copies `bytes` bytes from `src` at `offset` back to the CPU (waits for the GPU).
+    pub fn read(&self, src: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<Vec<u8>> {
+        let size = bytes.div_ceil(4) * 4;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: size.max(4),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(src, offset, &staging, 0, size);
+        self.queue.submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        match rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Error::Gpu(format!("reading back a buffer: {e}"))),
+            Err(_) => return Err(Error::Gpu("reading back a buffer: map callback lost".into())),
+        }
+        let view = staging
+            .get_mapped_range(..)
+            .map_err(|e| Error::Gpu(format!("reading back a buffer: {e}")))?;
+        let out = view[..bytes as usize].to_vec();
+        drop(view);
+        staging.unmap();
+        Ok(out)
+    }
+
+    pub fn read_f32(&self, src: &GpuBuffer, count: usize) -> Result<Vec<f32>> {
+        let bytes = self.read(&src.buffer, 0, (count * 4) as u64)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Blocks until the queue is idle, then reports any error wgpu raised meanwhile.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
+            .map_err(|e| Error::Gpu(format!("device poll: {e}")))?;
+        self.take_errors()
+    }
+
+    pub(crate) fn take_errors(&self) -> Result<()> {
+        let mut errs = self.uncaptured.lock().map_err(|_| Error::Gpu("error sink poisoned".into()))?;
+        if errs.is_empty() {
+            return Ok(());
+        }
+        let msg = errs.join("; ");
+        errs.clear();
+        if msg.to_lowercase().contains("out of memory") {
+            return Err(Error::OutOfMemory { what: msg, bytes: 0 });
+        }
+        Err(Error::Gpu(msg))
+    }
+}

@@ -1,0 +1,441 @@
+//! One typed Rust function per kernel family. Dispatches are recorded into a `Recorder` and
+//! submitted together; their uniforms share one buffer. Pipelines are cached by `Kernel`.
+
+use std::sync::Arc;
+
+use bytemuck::{Pod, Zeroable};
+
+use super::device::Gpu;
+use super::memory::GpuBuffer;
+use super::tensor::{DType, Tensor};
+use crate::error::{Error, Result};
+
+pub const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
+pub const NORM_WGSL: &str = include_str!("../../shaders/norm.wgsl");
+pub const ROPE_WGSL: &str = include_str!("../../shaders/rope.wgsl");
+pub const ATTENTION_WGSL: &str = include_str!("../../shaders/attention.wgsl");
+pub const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
+pub const EMBEDDING_WGSL: &str = include_str!("../../shaders/embedding.wgsl");
+pub const LOGPROB_WGSL: &str = include_str!("../../shaders/logprob.wgsl");
+
+/// Every pipeline edgerl builds; the key of the pipeline cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    Matmul(DType),
+    RmsNorm,
+    Rope,
+    Attention,
+    SiluMul,
+    Add,
+    Embed(DType),
+    LseInit,
+    LseChunk,
+}
+
+impl Kernel {
+    fn source(self) -> (&'static str, &'static str) {
+        match self {
+            Kernel::Matmul(_) => (MATMUL_WGSL, "matmul"),
+            Kernel::RmsNorm => (NORM_WGSL, "rmsnorm"),
+            Kernel::Rope => (ROPE_WGSL, "rope"),
+            Kernel::Attention => (ATTENTION_WGSL, "attention"),
+            Kernel::SiluMul => (ACTIVATION_WGSL, "silu_mul"),
+            Kernel::Add => (ACTIVATION_WGSL, "add"),
+            Kernel::Embed(_) => (EMBEDDING_WGSL, "embed"),
+            Kernel::LseInit => (LOGPROB_WGSL, "lse_init"),
+            Kernel::LseChunk => (LOGPROB_WGSL, "lse_chunk"),
+        }
+    }
+    fn dtype(self) -> Option<DType> {
+        match self {
+            Kernel::Matmul(d) | Kernel::Embed(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+impl Gpu {
+    pub(crate) fn pipeline(&self, k: Kernel) -> Result<Arc<wgpu::ComputePipeline>> {
+        let mut cache = self.pipelines.lock().map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?;
+        if let Some(p) = cache.get(&k) {
+            return Ok(p.clone());
+        }
+        let (src, entry) = k.source();
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(entry),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        });
+        let constants: Vec<(&str, f64)> = match k.dtype() {
+            Some(d) => vec![("WDTYPE", d.code() as f64)],
+            None => vec![],
+        };
+        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: None,
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &constants,
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(format!("building kernel {k:?}: {e}")));
+        }
+        let p = Arc::new(pipeline);
+        cache.insert(k, p.clone());
+        Ok(p)
+    }
+}
+
+enum Op {
+    Dispatch {
+        pipeline: Arc<wgpu::ComputePipeline>,
+        params: u64,
+        params_len: u64,
+        buffers: Vec<(u32, wgpu::Buffer)>,
+        groups: (u32, u32),
+    },
+    Copy { src: wgpu::Buffer, src_off: u64, dst: wgpu::Buffer, dst_off: u64, bytes: u64 },
+}
+
+/// Records a step's work; `submit` sends it to the GPU in one command buffer.
+pub struct Recorder<'g> {
+    pub gpu: &'g Gpu,
+    params: Vec<u8>,
+    ops: Vec<Op>,
+}
+
+/// Workgroup counts for `n` workgroups, folded into 2-D past the per-dimension limit.
+fn groups_2d(gpu: &Gpu, n: u32) -> (u32, u32) {
+    let max = gpu.limits.max_compute_workgroups_per_dimension.min(32768);
+    if n <= max { (n.max(1), 1) } else { (max, n.div_ceil(max)) }
+}
+
+impl<'g> Recorder<'g> {
+    pub fn new(gpu: &'g Gpu) -> Self {
+        Recorder { gpu, params: Vec::new(), ops: Vec::new() }
+    }
+
+    /// Storage buffers bound to bindings 1, 2, … in order (binding 0 is the uniform).
+    fn dispatch<P: Pod>(&mut self, k: Kernel, params: &P, buffers: &[&wgpu::Buffer], groups: (u32, u32)) -> Result<()> {
+        let numbered: Vec<(u32, &wgpu::Buffer)> = buffers.iter().enumerate().map(|(i, b)| (i as u32 + 1, *b)).collect();
+        self.dispatch_at(k, params, &numbered, groups)
+    }
+
+    /// For entry points that use only some of their file's bindings.
+    fn dispatch_at<P: Pod>(&mut self, k: Kernel, params: &P, buffers: &[(u32, &wgpu::Buffer)], groups: (u32, u32)) -> Result<()> {
+        let pipeline = self.gpu.pipeline(k)?;
+        let align = self.gpu.limits.min_uniform_buffer_offset_alignment.max(16) as usize;
+        let off = self.params.len().div_ceil(align) * align;
+        self.params.resize(off, 0);
+        self.params.extend_from_slice(bytemuck::bytes_of(params));
+        self.ops.push(Op::Dispatch {
+            pipeline,
+            params: off as u64,
+            params_len: std::mem::size_of::<P>() as u64,
+            buffers: buffers.iter().map(|(i, b)| (*i, (*b).clone())).collect(),
+            groups,
+        });
+        Ok(())
+    }
+
+    /// Copies bytes between buffers, in order with the dispatches around it.
+    pub fn copy(&mut self, src: &GpuBuffer, src_off: u64, dst: &GpuBuffer, dst_off: u64, bytes: u64) {
+        self.ops.push(Op::Copy {
+            src: src.buffer.clone(),
+            src_off,
+            dst: dst.buffer.clone(),
+            dst_off,
+            bytes,
+        });
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Encodes everything recorded, submits once, and reports wgpu errors as `Err`.
+    pub fn submit(self) -> Result<()> {
+        let gpu = self.gpu;
+        if self.ops.is_empty() {
+            return Ok(());
+        }
+        let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let uniforms = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params"),
+            size: (self.params.len().max(16).div_ceil(16) * 16) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        if !self.params.is_empty() {
+            let mut bytes = self.params;
+            bytes.resize(bytes.len().div_ceil(4) * 4, 0);
+            gpu.queue.write_buffer(&uniforms, 0, &bytes);
+        }
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        let mut i = 0;
+        while i < self.ops.len() {
+            if let Op::Copy { src, src_off, dst, dst_off, bytes } = &self.ops[i] {
+                enc.copy_buffer_to_buffer(src, *src_off, dst, *dst_off, *bytes);
+                i += 1;
+                continue;
+            }
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            while let Some(Op::Dispatch { pipeline, params, params_len, buffers, groups }) = self.ops.get(i) {
+                let layout = pipeline.get_bind_group_layout(0);
+                let mut entries = vec![wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &uniforms,
+                        offset: *params,
+                        size: wgpu::BufferSize::new(*params_len),
+                    }),
+                }];
+                for (j, b) in buffers {
+                    entries.push(wgpu::BindGroupEntry { binding: *j, resource: b.as_entire_binding() });
+                }
+                let bg = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: None,
+                    layout: &layout,
+                    entries: &entries,
+                });
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, &bg, &[]);
+                pass.dispatch_workgroups(groups.0, groups.1, 1);
+                i += 1;
+            }
+        }
+        gpu.queue.submit([enc.finish()]);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(format!("submitting work: {e}")));
+        }
+        gpu.take_errors()
+    }
+}
+
+// ---- typed parameters, one per kernel family; the WGSL structs mirror them field by field ----
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct MatmulParams {
+    pub t: u32,
+    pub k: u32,
+    pub n: u32,
+    pub n_off: u32,
+    pub ldy: u32,
+    pub w_row0: u32,
+    pub has_bias: u32,
+    pub accumulate: u32,
+    /// Weight row (in the whole tensor) of this dispatch's first column: bias index base.
+    pub b_row0: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct NormParams {
+    pub rows: u32,
+    pub d: u32,
+    pub eps: f32,
+    pub _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct RopeParams {
+    pub t: u32,
+    pub heads: u32,
+    pub hd: u32,
+    pub _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct AttentionParams {
+    pub t: u32,
+    pub heads: u32,
+    pub kv_heads: u32,
+    pub hd: u32,
+    pub p0: u32,
+    pub scale: f32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct ElementwiseParams {
+    pub n: u32,
+    pub _pad: [u32; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct EmbedParams {
+    pub t: u32,
+    pub d: u32,
+    pub row_start: u32,
+    pub rows: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct LogprobParams {
+    pub t: u32,
+    pub c: u32,
+    pub v0: u32,
+    pub inv_temp: f32,
+}
+
+fn check_fits(gpu: &Gpu, what: &str, bytes: u64) -> Result<()> {
+    if bytes > gpu.max_binding {
+        return Err(Error::Invalid(format!(
+            "{what} needs a {bytes}-byte binding, above the device's {}-byte limit",
+            gpu.max_binding
+        )));
+    }
+    Ok(())
+}
+
+impl Recorder<'_> {
+    /// y[t, n_off + j] (+)= x[t, :] · W[rows.start + j, :] (+ bias[rows.start + j]) for j in 0..rows.len().
+    /// `rows` is a range of weight rows (output features); `ldy` the row stride of y; the range
+    /// may span several pieces. With `accumulate`, adds into y (a fused residual add).
+    #[allow(clippy::too_many_arguments)]
+    pub fn matmul(
+        &mut self,
+        x: &GpuBuffer,
+        t: usize,
+        w: &Tensor,
+        rows: std::ops::Range<usize>,
+        bias: Option<&GpuBuffer>,
+        y: &GpuBuffer,
+        ldy: usize,
+        n_off: usize,
+        accumulate: bool,
+    ) -> Result<()> {
+        check_fits(self.gpu, "matmul input", (t * w.cols * 4) as u64)?;
+        check_fits(self.gpu, "matmul output", (t * ldy * 4) as u64)?;
+        let dummy;
+        let bias_buf = match bias {
+            Some(b) => &b.buffer,
+            None => {
+                dummy = self.gpu.alloc(4, "no bias")?;
+                &dummy.buffer
+            }
+        };
+        for piece in &w.pieces {
+            let lo = rows.start.max(piece.row_start);
+            let hi = rows.end.min(piece.row_start + piece.rows);
+            if lo >= hi {
+                continue;
+            }
+            let params = MatmulParams {
+                t: t as u32,
+                k: w.cols as u32,
+                n: (hi - lo) as u32,
+                n_off: (n_off + lo - rows.start) as u32,
+                ldy: ldy as u32,
+                w_row0: (lo - piece.row_start) as u32,
+                has_bias: bias.is_some() as u32,
+                accumulate: accumulate as u32,
+                b_row0: lo as u32,
+                _pad0: 0,
+                _pad1: 0,
+                _pad2: 0,
+            };
+            let gx = (hi - lo).div_ceil(16) as u32;
+            let gy = t.div_ceil(16) as u32;
+            self.dispatch(Kernel::Matmul(w.dtype), &params, &[&x.buffer, &piece.buf.buffer, bias_buf, &y.buffer], (gx, gy))?;
+        }
+        Ok(())
+    }
+
+    /// Whole-matrix y = x W^T (+ bias), y of shape [t, W.rows].
+    pub fn linear(&mut self, x: &GpuBuffer, t: usize, w: &Tensor, bias: Option<&GpuBuffer>, y: &GpuBuffer, accumulate: bool) -> Result<()> {
+        self.matmul(x, t, w, 0..w.rows, bias, y, w.rows, 0, accumulate)
+    }
+
+    pub fn rmsnorm(&mut self, x: &GpuBuffer, weight: &GpuBuffer, y: &GpuBuffer, rows: usize, d: usize, eps: f32) -> Result<()> {
+        check_fits(self.gpu, "rmsnorm", (rows * d * 4) as u64)?;
+        let params = NormParams { rows: rows as u32, d: d as u32, eps, _pad: 0 };
+        let g = groups_2d(self.gpu, rows as u32);
+        self.dispatch(Kernel::RmsNorm, &params, &[&x.buffer, &weight.buffer, &y.buffer], g)
+    }
+
+    /// In place on x: [t, heads, hd]; `cos_sin` holds [2, t, hd/2].
+    pub fn rope(&mut self, x: &GpuBuffer, cos_sin: &GpuBuffer, t: usize, heads: usize, hd: usize) -> Result<()> {
+        let params = RopeParams { t: t as u32, heads: heads as u32, hd: hd as u32, _pad: 0 };
+        let n = (t * heads * hd / 2) as u32;
+        let g = groups_2d(self.gpu, n.div_ceil(64));
+        self.dispatch(Kernel::Rope, &params, &[&cos_sin.buffer, &x.buffer], g)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention(&mut self, q: &GpuBuffer, k: &GpuBuffer, v: &GpuBuffer, out: &GpuBuffer, t: usize, heads: usize, kv_heads: usize, hd: usize, p0: usize, scale: f32) -> Result<()> {
+        if hd > 256 || heads % kv_heads != 0 {
+            return Err(Error::Model(format!("attention with head_dim {hd}, {heads} heads over {kv_heads} KV heads is not supported")));
+        }
+        let params = AttentionParams {
+            t: t as u32,
+            heads: heads as u32,
+            kv_heads: kv_heads as u32,
+            hd: hd as u32,
+            p0: p0 as u32,
+            scale,
+            _pad0: 0,
+            _pad1: 0,
+        };
+        let g = groups_2d(self.gpu, ((t * heads) as u32).div_ceil(64));
+        self.dispatch(Kernel::Attention, &params, &[&q.buffer, &k.buffer, &v.buffer, &out.buffer], g)
+    }
+
+    /// up = silu(gate) * up, over n elements.
+    pub fn silu_mul(&mut self, gate: &GpuBuffer, up: &GpuBuffer, n: usize) -> Result<()> {
+        let params = ElementwiseParams { n: n as u32, _pad: [0; 3] };
+        let g = groups_2d(self.gpu, (n as u32).div_ceil(256));
+        self.dispatch(Kernel::SiluMul, &params, &[&gate.buffer, &up.buffer], g)
+    }
+
+    /// b += a, over n elements.
+    pub fn add(&mut self, a: &GpuBuffer, b: &GpuBuffer, n: usize) -> Result<()> {
+        let params = ElementwiseParams { n: n as u32, _pad: [0; 3] };
+        let g = groups_2d(self.gpu, (n as u32).div_ceil(256));
+        self.dispatch(Kernel::Add, &params, &[&a.buffer, &b.buffer], g)
+    }
+
+    /// out[t, :] = table[ids[t], :], `ids` a u32 buffer of t ids.
+    pub fn embed(&mut self, ids: &GpuBuffer, t: usize, table: &Tensor, out: &GpuBuffer) -> Result<()> {
+        for piece in &table.pieces {
+            let params = EmbedParams {
+                t: t as u32,
+                d: table.cols as u32,
+                row_start: piece.row_start as u32,
+                rows: piece.rows as u32,
+            };
+            let g = groups_2d(self.gpu, ((t * table.cols) as u32).div_ceil(256));
+            self.dispatch(Kernel::Embed(table.dtype), &params, &[&ids.buffer, &piece.buf.buffer, &out.buffer], g)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the log-softmax state [t, 4] to "nothing seen yet".
+    pub fn lse_init(&mut self, state: &GpuBuffer, t: usize) -> Result<()> {
+        let params = LogprobParams { t: t as u32, c: 0, v0: 0, inv_temp: 1.0 };
+        let g = groups_2d(self.gpu, (t as u32).div_ceil(64));
+        self.dispatch_at(Kernel::LseInit, &params, &[(3, &state.buffer)], g)
+    }
+
+    /// Folds one chunk of logits [t, c] (vocabulary ids v0 .. v0+c) into the state.
+    #[allow(clippy::too_many_arguments)]
+    pub fn lse_chunk(&mut self, logits: &GpuBuffer, targets: &GpuBuffer, state: &GpuBuffer, t: usize, c: usize, v0: usize, inv_temp: f32) -> Result<()> {
+        let params = LogprobParams { t: t as u32, c: c as u32, v0: v0 as u32, inv_temp };
+        let g = groups_2d(self.gpu, t as u32);
+        self.dispatch(Kernel::LseChunk, &params, &[&logits.buffer, &targets.buffer, &state.buffer], g)
+    }
+}

@@ -1,0 +1,11 @@
+//! The only module that touches wgpu.
+
+pub mod device;
+pub mod kernels;
+pub mod memory;
+pub mod tensor;
+
+pub use device::{AdapterSummary, Gpu, GpuFeatures, GpuOptions};
+pub use kernels::Recorder;
+pub use memory::{GpuBuffer, MemoryCounter};
+pub use tensor::{DType, Piece, Tensor};

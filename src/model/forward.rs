@@ -1,0 +1,284 @@
+//! The decoder-only transformer (Llama / Qwen2 / Qwen3) on the GPU: weights, KV cache, forward
+//! pass, and chunked log-probs over the vocabulary.
+
+use crate::error::{Error, Result};
+use crate::gpu::{DType, Gpu, GpuBuffer, Recorder, Tensor};
+
+use super::config::{Arch, ModelConfig};
+use super::weights::{RawTensor, WeightSource, convert, to_f32};
+
+pub struct Layer {
+    pub attn_norm: GpuBuffer,
+    pub q: Tensor,
+    pub k: Tensor,
+    pub v: Tensor,
+    pub o: Tensor,
+    pub q_bias: Option<GpuBuffer>,
+    pub k_bias: Option<GpuBuffer>,
+    pub v_bias: Option<GpuBuffer>,
+    /// Qwen3: RMSNorm weights over each head of q and k.
+    pub q_norm: Option<GpuBuffer>,
+    pub k_norm: Option<GpuBuffer>,
+    pub mlp_norm: GpuBuffer,
+    pub gate: Tensor,
+    pub up: Tensor,
+    pub down: Tensor,
+}
+
+pub struct Model {
+    pub cfg: ModelConfig,
+    pub embed: Tensor,
+    /// `None` when the output projection is tied to the embedding.
+    pub lm_head: Option<Tensor>,
+    pub norm: GpuBuffer,
+    pub layers: Vec<Layer>,
+    inv_freq: Vec<f32>,
+}
+
+/// Keys and values of every layer, [max_seq, kv_heads, head_dim] each, f32.
+pub struct KvCache {
+    pub k: Vec<GpuBuffer>,
+    pub v: Vec<GpuBuffer>,
+    /// Positions already filled.
+    pub len: usize,
+    pub max: usize,
+}
+
+struct Loader<'a> {
+    gpu: &'a Gpu,
+    src: &'a dyn WeightSource,
+    /// Storage type for matrices; `None` keeps the checkpoint's.
+    dtype: Option<DType>,
+}
+
+impl Loader<'_> {
+    fn raw(&self, name: &str, shape: &[usize]) -> Result<RawTensor<'_>> {
+        let t = self
+            .src
+            .get(name)?
+            .ok_or_else(|| Error::file(&self.src.origin(), format!("missing tensor {name}")))?;
+        self.check_shape(&t, name, shape)?;
+        Ok(t)
+    }
+
+    fn check_shape(&self, t: &RawTensor, name: &str, shape: &[usize]) -> Result<()> {
+        if t.shape != shape {
+            return Err(Error::file(
+                &t.origin,
+                format!("tensor {name} has shape {:?} but config.json implies {:?}", t.shape, shape),
+            ));
+        }
+        Ok(())
+    }
+
+    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Tensor> {
+        let t = self.raw(name, &[rows, cols])?;
+        let dtype = self.dtype.unwrap_or(t.dtype);
+        let bytes = convert(&t, dtype);
+        Tensor::from_bytes(self.gpu, name, dtype, rows, cols, &bytes)
+    }
+
+    fn vector(&self, name: &str, len: usize) -> Result<GpuBuffer> {
+        let t = self.raw(name, &[len])?;
+        self.gpu.upload(bytemuck::cast_slice(&to_f32(&t)), name)
+    }
+
+    fn optional_vector(&self, name: &str, len: usize) -> Result<Option<GpuBuffer>> {
+        if self.src.get(name)?.is_none() {
+            return Ok(None);
+        }
+        self.vector(name, len).map(Some)
+    }
+}
+
+impl Model {
+    /// Builds the model on the GPU. `dtype` overrides how matrices are stored (f32 checkpoints
+    /// stay f32 unless asked); norms and biases are always f32.
+    pub fn load(gpu: &Gpu, cfg: ModelConfig, src: &dyn WeightSource, dtype: Option<DType>) -> Result<Model> {
+        let l = Loader { gpu, src, dtype };
+        let (h, hd, i) = (cfg.hidden_size, cfg.head_dim, cfg.intermediate_size);
+        let (qd, kvd) = (cfg.num_heads * hd, cfg.num_kv_heads * hd);
+        let vocab = cfg.vocab_size;
+        let embed = l.matrix("model.embed_tokens.weight", vocab, h)?;
+        let lm_head = if src.get("lm_head.weight")?.is_some() && !cfg.tie_word_embeddings {
+            Some(l.matrix("lm_head.weight", vocab, h)?)
+        } else {
+            None
+        };
+        let norm = l.vector("model.norm.weight", h)?;
+        let mut layers = Vec::with_capacity(cfg.num_layers);
+        for n in 0..cfg.num_layers {
+            let p = |s: &str| format!("model.layers.{n}.{s}");
+            let qwen3 = cfg.arch == Arch::Qwen3;
+            layers.push(Layer {
+                attn_norm: l.vector(&p("input_layernorm.weight"), h)?,
+                q: l.matrix(&p("self_attn.q_proj.weight"), qd, h)?,
+                k: l.matrix(&p("self_attn.k_proj.weight"), kvd, h)?,
+                v: l.matrix(&p("self_attn.v_proj.weight"), kvd, h)?,
+                o: l.matrix(&p("self_attn.o_proj.weight"), h, qd)?,
+                q_bias: l.optional_vector(&p("self_attn.q_proj.bias"), qd)?,
+                k_bias: l.optional_vector(&p("self_attn.k_proj.bias"), kvd)?,
+                v_bias: l.optional_vector(&p("self_attn.v_proj.bias"), kvd)?,
+                q_norm: if qwen3 { Some(l.vector(&p("self_attn.q_norm.weight"), hd)?) } else { None },
+                k_norm: if qwen3 { Some(l.vector(&p("self_attn.k_norm.weight"), hd)?) } else { None },
+                mlp_norm: l.vector(&p("post_attention_layernorm.weight"), h)?,
+                gate: l.matrix(&p("mlp.gate_proj.weight"), i, h)?,
+                up: l.matrix(&p("mlp.up_proj.weight"), i, h)?,
+                down: l.matrix(&p("mlp.down_proj.weight"), h, i)?,
+            });
+        }
+        let inv_freq = cfg.inv_freq();
+        Ok(Model { cfg, embed, lm_head, norm, layers, inv_freq })
+    }
+
+    /// The output projection: lm_head, or the embedding when tied.
+    pub fn output(&self) -> &Tensor {
+        self.lm_head.as_ref().unwrap_or(&self.embed)
+    }
+
+    pub fn weight_bytes(&self) -> u64 {
+        let mut b = self.embed.bytes() + self.norm.bytes + self.lm_head.as_ref().map_or(0, |t| t.bytes());
+        for l in &self.layers {
+            b += [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down].iter().map(|t| t.bytes()).sum::<u64>();
+            b += l.attn_norm.bytes + l.mlp_norm.bytes;
+            for x in [&l.q_bias, &l.k_bias, &l.v_bias, &l.q_norm, &l.k_norm].into_iter().flatten() {
+                b += x.bytes;
+            }
+        }
+        b
+    }
+
+    pub fn new_cache(&self, gpu: &Gpu, max_seq: usize) -> Result<KvCache> {
+        let bytes = (max_seq * self.cfg.num_kv_heads * self.cfg.head_dim * 4) as u64;
+        let mut k = Vec::new();
+        let mut v = Vec::new();
+        for _ in 0..self.cfg.num_layers {
+            k.push(gpu.alloc(bytes, "kv cache (keys)")?);
+            v.push(gpu.alloc(bytes, "kv cache (values)")?);
+        }
+        Ok(KvCache { k, v, len: 0, max: max_seq })
+    }
+
+    /// Runs `ids` at positions `cache.len ..`, appending their keys and values to the cache.
+    /// Returns the final-normed hidden states [ids.len(), hidden].
+    pub fn forward(&self, gpu: &Gpu, ids: &[u32], cache: &mut KvCache) -> Result<GpuBuffer> {
+        let c = &self.cfg;
+        let t = ids.len();
+        let p0 = cache.len;
+        if t == 0 {
+            return Err(Error::Invalid("forward over zero tokens".into()));
+        }
+        if p0 + t > cache.max {
+            return Err(Error::Invalid(format!("{} positions exceed the KV cache of {}", p0 + t, cache.max)));
+        }
+        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= c.vocab_size) {
+            return Err(Error::Invalid(format!("token id {bad} is outside the vocabulary of {}", c.vocab_size)));
+        }
+        let (h, hd, nh, nkv, inter) = (c.hidden_size, c.head_dim, c.num_heads, c.num_kv_heads, c.intermediate_size);
+        let f = |n: usize| (n * 4) as u64;
+        let ids_buf = gpu.upload(bytemuck::cast_slice(ids), "token ids")?;
+        let cs = gpu.upload(bytemuck::cast_slice(&c.rope_table(&self.inv_freq, p0, t)), "rope table")?;
+        let x = gpu.alloc(f(t * h), "residual")?;
+        let hbuf = gpu.alloc(f(t * h), "normed")?;
+        let q = gpu.alloc(f(t * nh * hd), "q")?;
+        let k = gpu.alloc(f(t * nkv * hd), "k")?;
+        let v = gpu.alloc(f(t * nkv * hd), "v")?;
+        let (qn, kn) = if c.arch == Arch::Qwen3 {
+            (Some(gpu.alloc(f(t * nh * hd), "q normed")?), Some(gpu.alloc(f(t * nkv * hd), "k normed")?))
+        } else {
+            (None, None)
+        };
+        let att = gpu.alloc(f(t * nh * hd), "attention out")?;
+        let gate = gpu.alloc(f(t * inter), "gate")?;
+        let up = gpu.alloc(f(t * inter), "up")?;
+        let kv_row = (nkv * hd * 4) as u64;
+
+        let mut r = Recorder::new(gpu);
+        r.embed(&ids_buf, t, &self.embed, &x)?;
+        for (li, l) in self.layers.iter().enumerate() {
+            r.rmsnorm(&x, &l.attn_norm, &hbuf, t, h, c.rms_norm_eps)?;
+            r.linear(&hbuf, t, &l.q, l.q_bias.as_ref(), &q, false)?;
+            r.linear(&hbuf, t, &l.k, l.k_bias.as_ref(), &k, false)?;
+            r.linear(&hbuf, t, &l.v, l.v_bias.as_ref(), &v, false)?;
+            let (qh, kh) = match (&l.q_norm, &l.k_norm, &qn, &kn) {
+                (Some(wq), Some(wk), Some(qn), Some(kn)) => {
+                    r.rmsnorm(&q, wq, qn, t * nh, hd, c.rms_norm_eps)?;
+                    r.rmsnorm(&k, wk, kn, t * nkv, hd, c.rms_norm_eps)?;
+                    (qn, kn)
+                }
+                _ => (&q, &k),
+            };
+            r.rope(qh, &cs, t, nh, hd)?;
+            r.rope(kh, &cs, t, nkv, hd)?;
+            r.copy(kh, 0, &cache.k[li], p0 as u64 * kv_row, t as u64 * kv_row);
+            r.copy(&v, 0, &cache.v[li], p0 as u64 * kv_row, t as u64 * kv_row);
+            r.attention(qh, &cache.k[li], &cache.v[li], &att, t, nh, nkv, hd, p0, 1.0 / (hd as f32).sqrt())?;
+            r.linear(&att, t, &l.o, None, &x, true)?;
+            r.rmsnorm(&x, &l.mlp_norm, &hbuf, t, h, c.rms_norm_eps)?;
+            r.linear(&hbuf, t, &l.gate, None, &gate, false)?;
+            r.linear(&hbuf, t, &l.up, None, &up, false)?;
+            r.silu_mul(&gate, &up, t * inter)?;
+            r.linear(&up, t, &l.down, None, &x, true)?;
+        }
+        r.rmsnorm(&x, &self.norm, &hbuf, t, h, c.rms_norm_eps)?;
+        r.submit()?;
+        cache.len = p0 + t;
+        Ok(hbuf)
+    }
+
+    /// Vocabulary columns per chunk so that a [t × chunk] f32 buffer fits one binding.
+    fn chunk_cols(&self, gpu: &Gpu, t: usize) -> usize {
+        let by_binding = (gpu.max_binding / (t as u64 * 4).max(1)) as usize;
+        by_binding.clamp(1, 8192).min(self.cfg.vocab_size)
+    }
+
+    /// log p(targets[i] | row i) for each row of `hidden` [t, hidden] with logits divided by
+    /// `temperature`; rows whose target is `None` give NaN. Walks the vocabulary in chunks.
+    pub fn target_logprobs(&self, gpu: &Gpu, hidden: &GpuBuffer, targets: &[Option<u32>], temperature: f32) -> Result<Vec<f32>> {
+        let t = targets.len();
+        let vocab = self.cfg.vocab_size;
+        let tg: Vec<u32> = targets.iter().map(|x| x.unwrap_or(u32::MAX)).collect();
+        let tg_buf = gpu.upload(bytemuck::cast_slice(&tg), "targets")?;
+        let state = gpu.alloc((t * 16) as u64, "log-softmax state")?;
+        let cols = self.chunk_cols(gpu, t);
+        let chunk = gpu.alloc((t * cols * 4) as u64, "logits chunk")?;
+        let mut r = Recorder::new(gpu);
+        r.lse_init(&state, t)?;
+        let mut v0 = 0;
+        while v0 < vocab {
+            let n = cols.min(vocab - v0);
+            r.matmul(hidden, t, self.output(), v0..v0 + n, None, &chunk, n, 0, false)?;
+            r.lse_chunk(&chunk, &tg_buf, &state, t, n, v0, 1.0 / temperature)?;
+            v0 += n;
+        }
+        r.submit()?;
+        let st = gpu.read_f32(&state, t * 4)?;
+        Ok((0..t)
+            .map(|i| match targets[i] {
+                Some(_) => st[i * 4 + 2] - (st[i * 4] + st[i * 4 + 1].ln()),
+                None => f32::NAN,
+            })
+            .collect())
+    }
+
+    /// The full logits of row `row` of `hidden` (one row only, never [t × vocab]).
+    pub fn row_logits(&self, gpu: &Gpu, hidden: &GpuBuffer, row: usize) -> Result<Vec<f32>> {
+        let h = self.cfg.hidden_size;
+        let vocab = self.cfg.vocab_size;
+        let last = gpu.alloc((h * 4) as u64, "last hidden")?;
+        let cols = self.chunk_cols(gpu, 1);
+        let chunk = gpu.alloc((cols * 4) as u64, "logits chunk")?;
+        let all = gpu.alloc((vocab * 4) as u64, "logits row")?;
+        let mut r = Recorder::new(gpu);
+        r.copy(hidden, (row * h * 4) as u64, &last, 0, (h * 4) as u64);
+        let mut v0 = 0;
+        while v0 < vocab {
+            let n = cols.min(vocab - v0);
+            r.matmul(&last, 1, self.output(), v0..v0 + n, None, &chunk, n, 0, false)?;
+            r.copy(&chunk, 0, &all, (v0 * 4) as u64, (n * 4) as u64);
+            v0 += n;
+        }
+        r.submit()?;
+        gpu.read_f32(&all, vocab)
+    }
+}

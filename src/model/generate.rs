@@ -1,0 +1,124 @@
+//! Token sampling: greedy at temperature 0, else temperature, top-k, top-p and min-p with a
+//! seeded counter-based generator (same seed, same device ⇒ same tokens).
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+
+use super::forward::Model;
+
+#[derive(Clone, Debug)]
+pub struct SamplingOptions {
+    pub max_new_tokens: usize,
+    pub temperature: f32,
+    pub top_k: usize,
+    pub top_p: f32,
+    pub min_p: f32,
+    pub seed: u64,
+}
+
+impl Default for SamplingOptions {
+    fn default() -> Self {
+        SamplingOptions { max_new_tokens: 64, temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.0, seed: 0 }
+    }
+}
+
+impl SamplingOptions {
+    pub fn validate(&self) -> Result<()> {
+        if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
+            return Err(Error::Invalid(format!("--temperature must be >= 0, got {}", self.temperature)));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(Error::Invalid(format!("--top-p must be in (0, 1], got {}", self.top_p)));
+        }
+        if !(0.0..=1.0).contains(&self.min_p) {
+            return Err(Error::Invalid(format!("--min-p must be in [0, 1], got {}", self.min_p)));
+        }
+        Ok(())
+    }
+}
+
+/// SplitMix64 of (seed, step): a counter-based draw, so step n's draw doesn't depend on how
+/// many numbers earlier steps consumed.
+pub fn uniform(seed: u64, step: u64) -> f64 {
+    let mut z = seed.wrapping_add(step.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Picks the next token from one row of logits.
+pub fn sample(logits: &[f32], o: &SamplingOptions, step: u64) -> u32 {
+    let argmax = || {
+        let mut best = 0;
+        for (i, &v) in logits.iter().enumerate() {
+            if v > logits[best] {
+                best = i;
+            }
+        }
+        best as u32
+    };
+    if o.temperature == 0.0 {
+        return argmax();
+    }
+    let mut cand: Vec<(u32, f64)> = logits.iter().enumerate().map(|(i, &v)| (i as u32, v as f64 / o.temperature as f64)).collect();
+    cand.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    if o.top_k > 0 {
+        cand.truncate(o.top_k);
+    }
+    let m = cand[0].1;
+    let mut probs: Vec<f64> = cand.iter().map(|c| (c.1 - m).exp()).collect();
+    let total: f64 = probs.iter().sum();
+    probs.iter_mut().for_each(|p| *p /= total);
+    // min-p: drop tokens below min_p × the top probability.
+    let mut keep = probs.len();
+    if o.min_p > 0.0 {
+        let floor = probs[0] * o.min_p as f64;
+        keep = probs.iter().take_while(|&&p| p >= floor).count().max(1);
+    }
+    // top-p: the smallest prefix whose mass reaches top_p.
+    if o.top_p < 1.0 {
+        let mut acc = 0.0;
+        let mut n = 0;
+        for p in &probs[..keep] {
+            acc += p;
+            n += 1;
+            if acc >= o.top_p as f64 {
+                break;
+            }
+        }
+        keep = n.max(1);
+    }
+    let mass: f64 = probs[..keep].iter().sum();
+    let mut u = uniform(o.seed, step) * mass;
+    for i in 0..keep {
+        u -= probs[i];
+        if u <= 0.0 {
+            return cand[i].0;
+        }
+    }
+    cand[keep - 1].0
+}
+
+/// Generates up to `max_new_tokens` after `prompt`, stopping at any of `eos`.
+pub fn generate(gpu: &Gpu, model: &Model, prompt: &[u32], eos: &[u32], o: &SamplingOptions) -> Result<Vec<u32>> {
+    o.validate()?;
+    if prompt.is_empty() {
+        return Err(Error::Invalid("the prompt is empty".into()));
+    }
+    let mut cache = model.new_cache(gpu, prompt.len() + o.max_new_tokens)?;
+    let mut out = Vec::new();
+    let mut hidden = model.forward(gpu, prompt, &mut cache)?;
+    let mut rows = prompt.len();
+    for step in 0..o.max_new_tokens {
+        let logits = model.row_logits(gpu, &hidden, rows - 1)?;
+        let id = sample(&logits, o, step as u64);
+        out.push(id);
+        if eos.contains(&id) || step + 1 == o.max_new_tokens {
+            break;
+        }
+        hidden = model.forward(gpu, &[id], &mut cache)?;
+        rows = 1;
+    }
+    Ok(out)
+}

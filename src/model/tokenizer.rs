@@ -1,0 +1,95 @@
+//! tokenizer.json via the `tokenizers` crate, plus the chat template and special tokens from
+//! tokenizer_config.json / chat_template.jinja, as transformers reads them.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::data::ChatTemplate;
+use crate::error::{Error, Result};
+
+pub struct Tokenizer {
+    pub inner: tokenizers::Tokenizer,
+    pub template: Option<ChatTemplate>,
+    /// Token id of `eos_token` in tokenizer_config.json, if any.
+    pub eos_token_id: Option<u32>,
+}
+
+/// A special token written as a string or as an AddedToken object `{"content": ...}`.
+fn token_text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(o) => o.get("content").and_then(|c| c.as_str()).map(str::to_string),
+        _ => None,
+    }
+}
+
+impl Tokenizer {
+    pub fn open(dir: &Path) -> Result<Tokenizer> {
+        let path = dir.join("tokenizer.json");
+        if !path.exists() {
+            return Err(Error::file(&path, "missing (edgerl needs the fast tokenizer file)"));
+        }
+        let inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| Error::file(&path, format!("cannot load: {e}")))?;
+
+        let cfg_path = dir.join("tokenizer_config.json");
+        let cfg: Value = if cfg_path.exists() {
+            let text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::file(&cfg_path, e))?;
+            serde_json::from_str(&text).map_err(|e| Error::file(&cfg_path, format!("not valid JSON: {e}")))?
+        } else {
+            Value::Null
+        };
+        let bos = token_text(cfg.get("bos_token")).unwrap_or_default();
+        let eos = token_text(cfg.get("eos_token")).unwrap_or_default();
+        let eos_token_id = if eos.is_empty() { None } else { inner.token_to_id(&eos) };
+
+        // transformers 5 writes chat_template.jinja; older checkpoints keep it in the config,
+        // as a string or a list of named templates.
+        let jinja = dir.join("chat_template.jinja");
+        let source = if jinja.exists() {
+            Some(std::fs::read_to_string(&jinja).map_err(|e| Error::file(&jinja, e))?)
+        } else {
+            match cfg.get("chat_template") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Array(list)) => list
+                    .iter()
+                    .find(|t| t.get("name").and_then(|n| n.as_str()) == Some("default"))
+                    .or_else(|| list.first())
+                    .and_then(|t| t.get("template"))
+                    .and_then(|t| t.as_str())
+                    .map(str::to_string),
+                _ => None,
+            }
+        };
+        let template = match source {
+            Some(s) => Some(ChatTemplate::new(&s, &bos, &eos).map_err(|e| Error::file(&cfg_path, e))?),
+            None => None,
+        };
+        Ok(Tokenizer { inner, template, eos_token_id })
+    }
+
+    /// Ids as Hugging Face `tokenizer(text)` returns them (special tokens added per the
+    /// tokenizer's post-processor).
+    pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
+        let enc = self
+            .inner
+            .encode(text, add_special_tokens)
+            .map_err(|e| Error::Invalid(format!("tokenizing: {e}")))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner.decode(ids, true).map_err(|e| Error::Invalid(format!("decoding: {e}")))
+    }
+
+    /// One user message rendered with the chat template and the generation prompt, tokenized as
+    /// `apply_chat_template(..., tokenize=True)` does (no extra special tokens).
+    pub fn chat_ids(&self, user: &str) -> Result<Vec<u32>> {
+        let t = self
+            .template
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("this model has no chat template; use --prompt".into()))?;
+        let text = t.render(&[crate::data::Message { role: "user".into(), content: user.into() }], true)?;
+        self.encode(&text, false)
+    }
+}

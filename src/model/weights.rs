@@ -1,0 +1,185 @@
+//! Where weights come from: Hugging Face safetensors (single or sharded, memory-mapped, never
+//! read whole into memory), or a generator for benchmarks. Every header is checked.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::{Error, Result};
+use crate::gpu::DType;
+
+/// One tensor's bytes as stored (little-endian), with its element type and shape.
+pub struct RawTensor<'a> {
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    pub data: Cow<'a, [u8]>,
+    /// Where it came from, for error messages.
+    pub origin: PathBuf,
+}
+
+pub trait WeightSource {
+    /// The tensor called `name`, or `None` when the checkpoint has no such tensor.
+    fn get(&self, name: &str) -> Result<Option<RawTensor<'_>>>;
+    /// Where the weights live, for messages.
+    fn origin(&self) -> PathBuf;
+}
+
+struct Entry {
+    file: usize,
+    dtype: DType,
+    shape: Vec<usize>,
+    start: usize,
+    end: usize,
+}
+
+/// The safetensors files of a Hugging Face model directory.
+pub struct SafetensorsWeights {
+    dir: PathBuf,
+    files: Vec<(PathBuf, Mmap)>,
+    entries: HashMap<String, Entry>,
+}
+
+fn map_dtype(d: Dtype) -> Option<DType> {
+    match d {
+        Dtype::F32 => Some(DType::F32),
+        Dtype::F16 => Some(DType::F16),
+        Dtype::BF16 => Some(DType::BF16),
+        _ => None,
+    }
+}
+
+impl SafetensorsWeights {
+    /// Opens `model.safetensors`, or the shards listed in `model.safetensors.index.json`.
+    pub fn open(dir: &Path) -> Result<SafetensorsWeights> {
+        let single = dir.join("model.safetensors");
+        let index = dir.join("model.safetensors.index.json");
+        let shard_names: Vec<String> = if single.exists() {
+            vec!["model.safetensors".into()]
+        } else if index.exists() {
+            let text = std::fs::read_to_string(&index).map_err(|e| Error::file(&index, e))?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| Error::file(&index, format!("not valid JSON: {e}")))?;
+            let map = v
+                .get("weight_map")
+                .and_then(|m| m.as_object())
+                .ok_or_else(|| Error::file(&index, "no `weight_map` object"))?;
+            let mut names: Vec<String> = Vec::new();
+            for (tensor, f) in map {
+                let f = f.as_str().ok_or_else(|| Error::file(&index, format!("weight_map[{tensor:?}] is not a file name")))?;
+                if f.contains('/') || f.contains('\\') || f.contains("..") {
+                    return Err(Error::file(&index, format!("shard name {f:?} leaves the model directory")));
+                }
+                if !names.iter().any(|n| n == f) {
+                    names.push(f.to_string());
+                }
+            }
+            names.sort();
+            names
+        } else {
+            return Err(Error::file(dir, "no model.safetensors or model.safetensors.index.json"));
+        };
+
+        let mut files = Vec::new();
+        let mut entries = HashMap::new();
+        for name in shard_names {
+            let path = dir.join(&name);
+            let file = File::open(&path).map_err(|e| Error::file(&path, e))?;
+            // Safety: the file is opened read-only; as with every mmap-based loader, a file
+            // truncated by another process while mapped is outside what we can guard against.
+            let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::file(&path, format!("cannot map: {e}")))?;
+            let (header_len, meta) = SafeTensors::read_metadata(&mmap)
+                .map_err(|e| Error::file(&path, format!("not a valid safetensors file: {e}")))?;
+            let base = 8 + header_len;
+            for (tname, info) in meta.tensors() {
+                let dtype = map_dtype(info.dtype).ok_or_else(|| {
+                    Error::file(&path, format!("tensor {tname} has dtype {:?}; expected F32, F16 or BF16", info.dtype))
+                })?;
+                let (s, e) = info.data_offsets;
+                if entries.contains_key(&tname) {
+                    return Err(Error::file(&path, format!("tensor {tname} appears in more than one shard")));
+                }
+                entries.insert(
+                    tname,
+                    Entry { file: files.len(), dtype, shape: info.shape.clone(), start: base + s, end: base + e },
+                );
+            }
+            files.push((path, mmap));
+        }
+        Ok(SafetensorsWeights { dir: dir.to_path_buf(), files, entries })
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(|s| s.as_str())
+    }
+}
+
+impl WeightSource for SafetensorsWeights {
+    fn get(&self, name: &str) -> Result<Option<RawTensor<'_>>> {
+        let Some(e) = self.entries.get(name) else { return Ok(None) };
+        let (path, mmap) = &self.files[e.file];
+        // read_metadata has checked offsets against the file length already.
+        let data = mmap.get(e.start..e.end).ok_or_else(|| Error::file(path, format!("tensor {name} lies past the end of the file")))?;
+        Ok(Some(RawTensor { dtype: e.dtype, shape: e.shape.clone(), data: Cow::Borrowed(data), origin: path.clone() }))
+    }
+    fn origin(&self) -> PathBuf {
+        self.dir.clone()
+    }
+}
+
+/// Random weights with a model's exact shapes, for benchmarks: no file needed.
+pub struct RandomWeights {
+    pub dtype: DType,
+    pub shapes: HashMap<String, Vec<usize>>,
+    pub seed: u64,
+}
+
+impl WeightSource for RandomWeights {
+    fn get(&self, name: &str) -> Result<Option<RawTensor<'_>>> {
+        let Some(shape) = self.shapes.get(name) else { return Ok(None) };
+        let n: usize = shape.iter().product();
+        let is_norm = name.contains("norm");
+        let scale = if is_norm { 0.0 } else { 0.02 };
+        let mut state = self.seed ^ (name.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale + if is_norm { 1.0 } else { 0.0 }
+        };
+        let data: Vec<u8> = match self.dtype {
+            DType::F32 => (0..n).flat_map(|_| next().to_le_bytes()).collect(),
+            DType::F16 => (0..n).flat_map(|_| half::f16::from_f32(next()).to_le_bytes()).collect(),
+            DType::BF16 => (0..n).flat_map(|_| half::bf16::from_f32(next()).to_le_bytes()).collect(),
+        };
+        Ok(Some(RawTensor { dtype: self.dtype, shape: shape.clone(), data: Cow::Owned(data), origin: PathBuf::from("<random>") }))
+    }
+    fn origin(&self) -> PathBuf {
+        PathBuf::from("<random weights>")
+    }
+}
+
+/// Converts raw bytes to f32 values (for small tensors: norms, biases).
+pub fn to_f32(t: &RawTensor) -> Vec<f32> {
+    match t.dtype {
+        DType::F32 => t.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        DType::F16 => t.data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        DType::BF16 => t.data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+    }
+}
+
+/// Converts raw bytes to `want`, borrowing when nothing changes.
+pub fn convert<'a>(t: &'a RawTensor<'a>, want: DType) -> Cow<'a, [u8]> {
+    if t.dtype == want {
+        return Cow::Borrowed(&t.data);
+    }
+    let vals = to_f32(t);
+    Cow::Owned(match want {
+        DType::F32 => bytemuck::cast_slice(&vals).to_vec(),
+        DType::F16 => vals.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect(),
+        DType::BF16 => vals.iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect(),
+    })
+}

@@ -1,0 +1,91 @@
+//! Shared test setup: one GPU per available backend (Vulkan through lavapipe, GL through
+//! llvmpipe on CI machines). In CI a missing backend is a failure, not a skip.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use edgerl::gpu::{Gpu, GpuOptions};
+
+pub struct Backends {
+    /// Devices with their real limits.
+    pub normal: Vec<Gpu>,
+    /// The same backends with a tiny storage-binding limit, so weights split into pieces.
+    pub tiny_binding: Vec<Gpu>,
+    /// A 64 KiB limit: whole tiny models still run, and their embeddings split.
+    pub split_models: Vec<Gpu>,
+}
+
+pub const TINY_BINDING: u64 = 4096;
+pub const MODEL_SPLIT_BINDING: u64 = 65536;
+
+fn make(max_binding: Option<u64>) -> Vec<Gpu> {
+    let mut out = Vec::new();
+    for backend in ["vulkan", "gl"] {
+        let opts = GpuOptions { backend: Some(backend.into()), adapter: None, max_binding };
+        match Gpu::new(&opts) {
+            Ok(g) => out.push(g),
+            Err(e) => {
+                if std::env::var_os("CI").is_some() {
+                    panic!("CI must have a {backend} adapter: {e}");
+                }
+                eprintln!("skipping backend {backend}: {e}");
+            }
+        }
+    }
+    assert!(!out.is_empty(), "no GPU adapter at all: install mesa-vulkan-drivers");
+    out
+}
+
+pub fn backends() -> &'static Backends {
+    static B: OnceLock<Backends> = OnceLock::new();
+    B.get_or_init(|| Backends {
+        normal: make(None),
+        tiny_binding: make(Some(TINY_BINDING)),
+        split_models: make(Some(MODEL_SPLIT_BINDING)),
+    })
+}
+
+/// Every device the kernel tests should run on: each backend, normal and with split tensors.
+pub fn all_gpus() -> impl Iterator<Item = &'static Gpu> {
+    let b = backends();
+    b.normal.iter().chain(b.tiny_binding.iter())
+}
+
+/// A small deterministic generator, so test data needs no extra crate.
+pub struct Rng(u64);
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E3779B97F4A7C15) | 1)
+    }
+    pub fn next_u32(&mut self) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 16) as u32
+    }
+    /// Uniform in [-1, 1).
+    pub fn f32(&mut self) -> f32 {
+        (self.next_u32() as f64 / 4294967296.0 * 2.0 - 1.0) as f32
+    }
+    pub fn vec(&mut self, n: usize) -> Vec<f32> {
+        (0..n).map(|_| self.f32()).collect()
+    }
+}
+
+pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        let tol = atol + rtol * w.abs();
+        assert!((g - w).abs() <= tol && g.is_finite(), "{what}: element {i}: got {g}, want {w} (tol {tol})");
+    }
+}
+
+/// Devices for whole-model tests: each backend, with real limits and with a 64 KiB limit.
+pub fn model_gpus() -> impl Iterator<Item = &'static Gpu> {
+    let b = backends();
+    b.normal.iter().chain(b.split_models.iter())
+}
+
+pub fn fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
