@@ -62,6 +62,18 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmark a forward pass on random weights with a known model's shapes (not a test).
+    Bench {
+        /// smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b or qwen3-0.6b.
+        #[arg(long, default_value = "qwen2.5-0.5b")]
+        shape: String,
+        #[arg(long, default_value = "f16")]
+        dtype: String,
+        #[arg(long, default_value_t = 128)]
+        prompt_tokens: usize,
+        #[arg(long, default_value_t = 16)]
+        decode_tokens: usize,
+    },
 }
 
 fn parse_dtype(s: &Option<String>) -> Result<Option<DType>> {
@@ -151,6 +163,15 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 println!("{text}");
             }
+        }
+        Cmd::Bench { shape, dtype, prompt_tokens, decode_tokens } => {
+            let dtype = parse_dtype(&Some(dtype))?.unwrap_or(DType::F16);
+            if prompt_tokens == 0 {
+                return Err(Error::Invalid("--prompt-tokens must be at least 1".into()));
+            }
+            let gpu = Gpu::from_env()?;
+            let r = edgerl::bench::forward_bench(&gpu, &shape, dtype, prompt_tokens, decode_tokens)?;
+            println!("{}", serde_json::to_string_pretty(&r).map_err(|e| Error::Invalid(e.to_string()))?);
         }
     }
     Ok(())

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod forward;
 pub mod generate;
+pub mod presets;
 pub mod tokenizer;
 pub mod weights;
 

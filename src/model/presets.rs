@@ -1,0 +1,78 @@
+//! Configs with the exact shapes of well-known checkpoints, for benchmarks and memory planning
+//! on random weights (no download needed).
+
+use std::collections::HashMap;
+
+use super::config::{Arch, ModelConfig, RopeScaling};
+use super::weights::RandomWeights;
+use crate::error::{Error, Result};
+use crate::gpu::DType;
+
+pub const PRESETS: [&str; 4] = ["smollm2-135m", "qwen2.5-0.5b", "qwen2.5-1.5b", "qwen3-0.6b"];
+
+#[allow(clippy::too_many_arguments)]
+fn cfg(arch: Arch, vocab: usize, h: usize, inter: usize, layers: usize, heads: usize, kv: usize, hd: usize, theta: f64, tied: bool) -> ModelConfig {
+    ModelConfig {
+        arch,
+        vocab_size: vocab,
+        hidden_size: h,
+        intermediate_size: inter,
+        num_layers: layers,
+        num_heads: heads,
+        num_kv_heads: kv,
+        head_dim: hd,
+        rms_norm_eps: 1e-6,
+        rope_theta: theta,
+        rope_scaling: RopeScaling::Default,
+        tie_word_embeddings: tied,
+        max_position_embeddings: 32768,
+        bos_token_id: None,
+        eos_token_ids: vec![],
+    }
+}
+
+pub fn preset(name: &str) -> Result<ModelConfig> {
+    Ok(match name {
+        "smollm2-135m" => cfg(Arch::Llama, 49152, 576, 1536, 30, 9, 3, 64, 100000.0, true),
+        "qwen2.5-0.5b" => cfg(Arch::Qwen2, 151936, 896, 4864, 24, 14, 2, 64, 1000000.0, true),
+        "qwen2.5-1.5b" => cfg(Arch::Qwen2, 151936, 1536, 8960, 28, 12, 2, 128, 1000000.0, true),
+        "qwen3-0.6b" => cfg(Arch::Qwen3, 151936, 1024, 3072, 28, 16, 8, 128, 1000000.0, true),
+        other => return Err(Error::Invalid(format!("unknown shape {other:?}; known: {}", PRESETS.join(", ")))),
+    })
+}
+
+/// Random weights with every tensor a Hugging Face checkpoint of `cfg` would have.
+pub fn random_weights(cfg: &ModelConfig, dtype: DType, seed: u64) -> RandomWeights {
+    let (h, hd, i) = (cfg.hidden_size, cfg.head_dim, cfg.intermediate_size);
+    let (qd, kvd) = (cfg.num_heads * hd, cfg.num_kv_heads * hd);
+    let mut s: HashMap<String, Vec<usize>> = HashMap::new();
+    s.insert("model.embed_tokens.weight".into(), vec![cfg.vocab_size, h]);
+    s.insert("model.norm.weight".into(), vec![h]);
+    if !cfg.tie_word_embeddings {
+        s.insert("lm_head.weight".into(), vec![cfg.vocab_size, h]);
+    }
+    for n in 0..cfg.num_layers {
+        let mut put = |k: &str, shape: Vec<usize>| {
+            s.insert(format!("model.layers.{n}.{k}"), shape);
+        };
+        put("input_layernorm.weight", vec![h]);
+        put("post_attention_layernorm.weight", vec![h]);
+        put("self_attn.q_proj.weight", vec![qd, h]);
+        put("self_attn.k_proj.weight", vec![kvd, h]);
+        put("self_attn.v_proj.weight", vec![kvd, h]);
+        put("self_attn.o_proj.weight", vec![h, qd]);
+        put("mlp.gate_proj.weight", vec![i, h]);
+        put("mlp.up_proj.weight", vec![i, h]);
+        put("mlp.down_proj.weight", vec![h, i]);
+        if cfg.arch == Arch::Qwen2 {
+            put("self_attn.q_proj.bias", vec![qd]);
+            put("self_attn.k_proj.bias", vec![kvd]);
+            put("self_attn.v_proj.bias", vec![kvd]);
+        }
+        if cfg.arch == Arch::Qwen3 {
+            put("self_attn.q_norm.weight", vec![hd]);
+            put("self_attn.k_norm.weight", vec![hd]);
+        }
+    }
+    RandomWeights { dtype, shapes: s, seed }
+}

@@ -1,0 +1,889 @@
+//! Every kernel wrapper in `edgerl::gpu::kernels` against a plain-Rust CPU reference, on awkward
+//! sizes (odd, prime, larger than one workgroup or tile, larger than one binding piece), on every
+//! backend `common::all_gpus()` gives: Vulkan (lavapipe) and GL (llvmpipe), each also with a
+//! 4096-byte storage-binding limit so weight tensors split into several row pieces.
+//!
+//! CPU references accumulate in f64 from exactly the values the GPU sees (weights rounded to
+//! f16 / bf16 first), so tolerances only cover f32 rounding on the GPU side.
+
+mod common;
+
+use std::ops::Range;
+
+use edgerl::Error;
+use edgerl::gpu::kernels::{
+    self, AttentionParams, ElementwiseParams, EmbedParams, Kernel, LogprobParams, MatmulParams,
+    NormParams, RopeParams,
+};
+use edgerl::gpu::{DType, Gpu, GpuBuffer, Recorder, Tensor};
+use half::{bf16, f16};
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+const DTYPES: [DType; 3] = [DType::F32, DType::F16, DType::BF16];
+const NO_TARGET: u32 = 0xffff_ffff;
+
+fn is_tiny(gpu: &Gpu) -> bool {
+    gpu.max_binding == common::TINY_BINDING
+}
+
+fn label(gpu: &Gpu) -> String {
+    format!(
+        "{} ({}{})",
+        gpu.adapter.backend,
+        gpu.adapter.name,
+        if is_tiny(gpu) { ", 4096-byte bindings" } else { "" }
+    )
+}
+
+fn up_f32(gpu: &Gpu, data: &[f32], what: &str) -> GpuBuffer {
+    gpu.upload(bytemuck::cast_slice(data), what).unwrap()
+}
+
+fn up_u32(gpu: &Gpu, data: &[u32], what: &str) -> GpuBuffer {
+    gpu.upload(bytemuck::cast_slice(data), what).unwrap()
+}
+
+/// The values as the GPU will see them after storing them as `dtype`.
+fn round_to(dtype: DType, vals: &[f32]) -> Vec<f32> {
+    match dtype {
+        DType::F32 => vals.to_vec(),
+        DType::F16 => vals.iter().map(|&v| f16::from_f32(v).to_f32()).collect(),
+        DType::BF16 => vals.iter().map(|&v| bf16::from_f32(v).to_f32()).collect(),
+    }
+}
+
+/// Little-endian bytes of `vals` stored as `dtype` (16-bit types: two per u32 word, element
+/// 2i in the low half).
+fn bytes_of(dtype: DType, vals: &[f32]) -> Vec<u8> {
+    match dtype {
+        DType::F32 => bytemuck::cast_slice(vals).to_vec(),
+        DType::F16 => vals.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect(),
+        DType::BF16 => vals.iter().flat_map(|&v| bf16::from_f32(v).to_le_bytes()).collect(),
+    }
+}
+
+/// A `rows × cols` weight tensor of `dtype`, and the f32 values the GPU sees.
+fn weight(gpu: &Gpu, name: &str, dtype: DType, rows: usize, cols: usize, vals: &[f32]) -> (Tensor, Vec<f32>) {
+    assert_eq!(vals.len(), rows * cols);
+    let t = Tensor::from_bytes(gpu, name, dtype, rows, cols, &bytes_of(dtype, vals)).unwrap();
+    // The pieces cover the rows in order, without gaps, each within the binding limit.
+    let mut next = 0;
+    for p in &t.pieces {
+        assert_eq!(p.row_start, next, "{name}: piece order");
+        assert!(p.buf.bytes <= gpu.max_binding, "{name}: piece of {} bytes over the limit", p.buf.bytes);
+        next += p.rows;
+    }
+    assert_eq!(next, rows, "{name}: pieces cover all rows");
+    if is_tiny(gpu) && rows * cols * dtype.size() > common::TINY_BINDING as usize {
+        assert!(t.pieces.len() > 1, "{name}: {} bytes should have been split", rows * cols * dtype.size());
+    }
+    (t, round_to(dtype, vals))
+}
+
+/// How many pieces of `w` rows `r` touches.
+fn pieces_touched(w: &Tensor, r: &Range<usize>) -> usize {
+    w.pieces
+        .iter()
+        .filter(|p| r.start.max(p.row_start) < r.end.min(p.row_start + p.rows))
+        .count()
+}
+
+/// Like `common::assert_close`, with the case named.
+fn close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
+    common::assert_close(what, got, want, atol, rtol);
+}
+
+fn exact(what: &str, got: &[f32], want: &[f32]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(g.to_bits() == w.to_bits(), "{what}: element {i}: got {g:e}, want {w:e} (bit-exact)");
+    }
+}
+
+/// f32 tolerance for a k-term dot product (plus bias / residual).
+fn matmul_tol(k: usize) -> (f32, f32) {
+    (1e-5 + 2e-7 * k as f32, 1e-5)
+}
+
+// ---------------------------------------------------------------------------------------------
+// matmul / linear
+
+/// y[i, n_off + j] (+)= x[i, :] · W[rows.start + j, :] + bias[rows.start + j]
+#[allow(clippy::too_many_arguments)]
+fn cpu_matmul(
+    x: &[f32],
+    t: usize,
+    k: usize,
+    w: &[f32],
+    rows: Range<usize>,
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    ldy: usize,
+    n_off: usize,
+    accumulate: bool,
+) {
+    for i in 0..t {
+        for (j, r) in rows.clone().enumerate() {
+            let mut acc = 0f64;
+            for q in 0..k {
+                acc += x[i * k + q] as f64 * w[r * k + q] as f64;
+            }
+            if let Some(b) = bias {
+                acc += b[r] as f64;
+            }
+            let idx = i * ldy + n_off + j;
+            if accumulate {
+                acc += y[idx] as f64;
+            }
+            y[idx] = acc as f32;
+        }
+    }
+}
+
+struct MatmulCase {
+    what: String,
+    y: GpuBuffer,
+    want: Vec<f32>,
+    k: usize,
+}
+
+/// The full grid of shapes through `linear`, for each weight dtype; bias and accumulate vary
+/// with the shape so each is seen with and without on every t, k and n. On the tiny-binding
+/// devices, cases whose activations exceed the limit must be refused with `Error::Invalid`.
+#[test]
+fn matmul_grid_all_dtypes() {
+    const TS: [usize; 4] = [1, 3, 17, 33];
+    const KS: [usize; 4] = [1, 5, 16, 67];
+    const NS: [usize; 4] = [1, 7, 61, 130];
+    for gpu in common::all_gpus() {
+        let mut split_cases = 0;
+        for dtype in DTYPES {
+            let mut rng = common::Rng::new(11 + dtype.code() as u64);
+            let mut r = Recorder::new(gpu);
+            let mut cases = Vec::new();
+            let mut keep = Vec::new();
+            for (ti, &t) in TS.iter().enumerate() {
+                for (ki, &k) in KS.iter().enumerate() {
+                    for (ni, &n) in NS.iter().enumerate() {
+                        let has_bias = (ti + ki + ni) % 2 == 0;
+                        let accumulate = (ti + ni) % 2 == 1;
+                        let what = format!(
+                            "{}: matmul {dtype:?} t={t} k={k} n={n} bias={has_bias} accumulate={accumulate}",
+                            label(gpu)
+                        );
+                        let x = rng.vec(t * k);
+                        let (w, w_seen) = weight(gpu, &what, dtype, n, k, &rng.vec(n * k));
+                        let bias = rng.vec(n);
+                        let y0 = rng.vec(t * n);
+                        let xb = up_f32(gpu, &x, "x");
+                        let bb = up_f32(gpu, &bias, "bias");
+                        let yb = up_f32(gpu, &y0, "y");
+                        let res = r.linear(&xb, t, &w, has_bias.then_some(&bb), &yb, accumulate);
+                        let fits = ((t * k * 4) as u64) <= gpu.max_binding && ((t * n * 4) as u64) <= gpu.max_binding;
+                        if !fits {
+                            assert!(is_tiny(gpu));
+                            assert!(matches!(res, Err(Error::Invalid(_))), "{what}: activations over the limit must be refused, got {res:?}");
+                            continue;
+                        }
+                        res.unwrap_or_else(|e| panic!("{what}: {e}"));
+                        if w.pieces.len() > 1 {
+                            split_cases += 1;
+                        }
+                        let mut want = y0.clone();
+                        cpu_matmul(&x, t, k, &w_seen, 0..n, has_bias.then_some(&bias[..]), &mut want, n, 0, accumulate);
+                        cases.push(MatmulCase { what, y: yb, want, k });
+                        keep.push((xb, bb, w));
+                    }
+                }
+            }
+            r.submit().unwrap_or_else(|e| panic!("{}: submit: {e}", label(gpu)));
+            for c in &cases {
+                let got = gpu.read_f32(&c.y, c.want.len()).unwrap();
+                let (atol, rtol) = matmul_tol(c.k);
+                close(&c.what, &got, &c.want, atol, rtol);
+            }
+        }
+        if is_tiny(gpu) {
+            assert!(split_cases >= 10, "{}: only {split_cases} matmul cases ran on split weights", label(gpu));
+        }
+    }
+}
+
+/// A row sub-range of the weights (as for vocabulary chunks) written at a column offset into a
+/// wider y; on the tiny-binding devices the ranges straddle piece boundaries. Columns outside
+/// the written block must keep their contents.
+#[test]
+fn matmul_row_range_across_pieces() {
+    let (t, k, v) = (3, 16, 300);
+    // (rows, ldy, n_off); ldy > rows.len() + n_off leaves untouched columns on both sides.
+    let ranges: [(Range<usize>, usize, usize); 5] =
+        [(50..140, 97, 4), (120..137, 20, 3), (0..300, 300, 0), (299..300, 3, 1), (63..66, 5, 2)];
+    for gpu in common::all_gpus() {
+        for dtype in DTYPES {
+            let mut rng = common::Rng::new(23 + dtype.code() as u64);
+            let x = rng.vec(t * k);
+            let (w, w_seen) = weight(gpu, "w", dtype, v, k, &rng.vec(v * k));
+            if is_tiny(gpu) {
+                // f32 rows are 64 bytes (64 rows a piece), 16-bit rows 32 bytes (128 a piece).
+                assert!(pieces_touched(&w, &(50..140)) >= 2, "{dtype:?}: 50..140 should straddle pieces");
+                assert!(pieces_touched(&w, &(120..137)) >= 2, "{dtype:?}: 120..137 should straddle pieces");
+            }
+            let bias = rng.vec(v);
+            let xb = up_f32(gpu, &x, "x");
+            let bb = up_f32(gpu, &bias, "bias");
+            let mut r = Recorder::new(gpu);
+            let mut cases = Vec::new();
+            for (ri, (rows, ldy, n_off)) in ranges.iter().enumerate() {
+                for variant in 0..3 {
+                    let (has_bias, accumulate) = [(false, false), (true, false), (true, true)][variant];
+                    let what = format!(
+                        "{}: matmul {dtype:?} rows {rows:?} ldy={ldy} n_off={n_off} bias={has_bias} accumulate={accumulate}",
+                        label(gpu)
+                    );
+                    let y0: Vec<f32> = (0..t * ldy).map(|i| 1000.0 + i as f32 + ri as f32).collect();
+                    let yb = up_f32(gpu, &y0, "y");
+                    r.matmul(&xb, t, &w, rows.clone(), has_bias.then_some(&bb), &yb, *ldy, *n_off, accumulate)
+                        .unwrap_or_else(|e| panic!("{what}: {e}"));
+                    let mut want = y0.clone();
+                    cpu_matmul(&x, t, k, &w_seen, rows.clone(), has_bias.then_some(&bias[..]), &mut want, *ldy, *n_off, accumulate);
+                    cases.push((what, yb, want));
+                }
+            }
+            r.submit().unwrap();
+            let (atol, rtol) = matmul_tol(k);
+            for (what, yb, want) in &cases {
+                let got = gpu.read_f32(yb, want.len()).unwrap();
+                close(what, &got, want, atol, rtol);
+            }
+        }
+    }
+}
+
+/// `linear` writing q, k and v side by side into one buffer by calling `matmul` with full
+/// row ranges at column offsets: each bias belongs to its own weight.
+#[test]
+fn matmul_column_offset_with_own_bias() {
+    let (t, k) = (5, 24);
+    let widths = [16, 8, 8];
+    let ldy: usize = widths.iter().sum();
+    for gpu in common::all_gpus() {
+        for dtype in DTYPES {
+            let mut rng = common::Rng::new(31 + dtype.code() as u64);
+            let x = rng.vec(t * k);
+            let xb = up_f32(gpu, &x, "x");
+            let y0 = vec![-77.0f32; t * ldy];
+            let yb = up_f32(gpu, &y0, "qkv");
+            let mut want = y0.clone();
+            let mut keep = Vec::new();
+            let mut r = Recorder::new(gpu);
+            let mut off = 0;
+            for &n in &widths {
+                let (w, w_seen) = weight(gpu, "w", dtype, n, k, &rng.vec(n * k));
+                let bias = rng.vec(n);
+                let bb = up_f32(gpu, &bias, "bias");
+                r.matmul(&xb, t, &w, 0..n, Some(&bb), &yb, ldy, off, false).unwrap();
+                cpu_matmul(&x, t, k, &w_seen, 0..n, Some(&bias), &mut want, ldy, off, false);
+                off += n;
+                keep.push((w, bb));
+            }
+            r.submit().unwrap();
+            let got = gpu.read_f32(&yb, t * ldy).unwrap();
+            let (atol, rtol) = matmul_tol(k);
+            close(&format!("{}: fused qkv {dtype:?}", label(gpu)), &got, &want, atol, rtol);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// rmsnorm
+
+fn cpu_rmsnorm(x: &[f32], w: &[f32], rows: usize, d: usize, eps: f32) -> Vec<f32> {
+    let mut y = vec![0f32; rows * d];
+    for r in 0..rows {
+        let row = &x[r * d..(r + 1) * d];
+        let ms = row.iter().map(|&v| v as f64 * v as f64).sum::<f64>() / d as f64;
+        let inv = 1.0 / (ms + eps as f64).sqrt();
+        for i in 0..d {
+            y[r * d + i] = (row[i] as f64 * inv * w[i] as f64) as f32;
+        }
+    }
+    y
+}
+
+#[test]
+fn rmsnorm_sizes_and_eps() {
+    for gpu in common::all_gpus() {
+        let mut rng = common::Rng::new(41);
+        let mut r = Recorder::new(gpu);
+        let mut cases = Vec::new();
+        for d in [1, 7, 64, 65, 300] {
+            for rows in [1, 2, 5] {
+                for eps in [1e-6f32, 0.5] {
+                    let what = format!("{}: rmsnorm rows={rows} d={d} eps={eps}", label(gpu));
+                    // Rows of different magnitudes (eps matters most for the small ones), and an
+                    // all-zero row where only eps keeps the result finite.
+                    let mut x = rng.vec(rows * d);
+                    for row in 0..rows {
+                        let scale = [1.0f32, 0.0, 0.01, 30.0, 0.3][row];
+                        x[row * d..(row + 1) * d].iter_mut().for_each(|v| *v *= scale);
+                    }
+                    let w: Vec<f32> = rng.vec(d).iter().map(|v| v + 1.0).collect();
+                    let xb = up_f32(gpu, &x, "x");
+                    let wb = up_f32(gpu, &w, "w");
+                    let yb = up_f32(gpu, &vec![f32::NAN; rows * d], "y");
+                    let res = r.rmsnorm(&xb, &wb, &yb, rows, d, eps);
+                    if (rows * d * 4) as u64 > gpu.max_binding {
+                        assert!(matches!(res, Err(Error::Invalid(_))), "{what}: must be refused, got {res:?}");
+                        continue;
+                    }
+                    res.unwrap();
+                    cases.push((what, yb, cpu_rmsnorm(&x, &w, rows, d, eps), xb, wb));
+                }
+            }
+        }
+        r.submit().unwrap();
+        for (what, yb, want, _, _) in &cases {
+            let got = gpu.read_f32(yb, want.len()).unwrap();
+            close(what, &got, want, 1e-6, 1e-5);
+        }
+        // eps really enters: the same data with two eps values must differ (row of scale 0.01).
+        let a = cases.iter().find(|c| c.0.contains("rows=5 d=65 eps=0.000001"));
+        let b = cases.iter().find(|c| c.0.contains("rows=5 d=65 eps=0.5"));
+        if let (Some(a), Some(b)) = (a, b) {
+            let diff = (2 * 65..3 * 65).map(|i| (a.2[i] - b.2[i]).abs()).fold(0f32, f32::max);
+            assert!(diff > 0.1, "eps should change the small row (max difference {diff})");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// rope
+
+/// cos/sin for positions pos0 .. pos0+t, laid out [2, t, hd/2] with cos first.
+fn cos_sin(pos0: usize, t: usize, hd: usize, base: f64) -> Vec<f32> {
+    let half = hd / 2;
+    let mut cs = vec![0f32; 2 * t * half];
+    for i in 0..t {
+        for j in 0..half {
+            let inv_freq = base.powf(-(2.0 * j as f64) / hd as f64);
+            let a = (pos0 + i) as f64 * inv_freq;
+            cs[i * half + j] = a.cos() as f32;
+            cs[t * half + i * half + j] = a.sin() as f32;
+        }
+    }
+    cs
+}
+
+fn cpu_rope(x: &[f32], cs: &[f32], t: usize, heads: usize, hd: usize) -> Vec<f32> {
+    let half = hd / 2;
+    let mut y = x.to_vec();
+    for i in 0..t {
+        for h in 0..heads {
+            let base = (i * heads + h) * hd;
+            for j in 0..half {
+                let c = cs[i * half + j] as f64;
+                let s = cs[t * half + i * half + j] as f64;
+                let x1 = x[base + j] as f64;
+                let x2 = x[base + j + half] as f64;
+                y[base + j] = (x1 * c - x2 * s) as f32;
+                y[base + j + half] = (x2 * c + x1 * s) as f32;
+            }
+        }
+    }
+    y
+}
+
+#[test]
+fn rope_rotate_half() {
+    for gpu in common::all_gpus() {
+        let mut rng = common::Rng::new(51);
+        let mut r = Recorder::new(gpu);
+        let mut cases = Vec::new();
+        for hd in [2, 16, 24, 64] {
+            for (t, heads, pos0) in [(1, 1, 0), (5, 3, 0), (13, 4, 1000), (1, 2, 4095)] {
+                let what = format!("{}: rope t={t} heads={heads} hd={hd} pos0={pos0}", label(gpu));
+                let x = rng.vec(t * heads * hd);
+                let cs = cos_sin(pos0, t, hd, 10000.0);
+                let xb = up_f32(gpu, &x, "x");
+                let csb = up_f32(gpu, &cs, "cos_sin");
+                r.rope(&xb, &csb, t, heads, hd).unwrap();
+                cases.push((what, xb, cpu_rope(&x, &cs, t, heads, hd), csb));
+            }
+        }
+        r.submit().unwrap();
+        for (what, xb, want, _) in &cases {
+            let got = gpu.read_f32(xb, want.len()).unwrap();
+            close(what, &got, want, 1e-6, 1e-6);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// attention
+
+/// Causal softmax(q·k·scale)·v per head; q [t, heads, hd] at positions p0 .. p0+t, caches
+/// [max_seq, kv_heads, hd].
+#[allow(clippy::too_many_arguments)]
+fn cpu_attention(q: &[f32], kc: &[f32], vc: &[f32], t: usize, heads: usize, kv: usize, hd: usize, p0: usize, scale: f32) -> Vec<f32> {
+    let mut out = vec![0f32; t * heads * hd];
+    let group = heads / kv;
+    for i in 0..t {
+        for h in 0..heads {
+            let kvh = h / group;
+            let qv = &q[(i * heads + h) * hd..][..hd];
+            let ctx = p0 + i + 1;
+            let scores: Vec<f64> = (0..ctx)
+                .map(|s| {
+                    let kr = &kc[(s * kv + kvh) * hd..][..hd];
+                    qv.iter().zip(kr).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() * scale as f64
+                })
+                .collect();
+            let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let e: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
+            let z: f64 = e.iter().sum();
+            for d in 0..hd {
+                let acc: f64 = (0..ctx).map(|s| e[s] * vc[(s * kv + kvh) * hd + d] as f64).sum();
+                out[(i * heads + h) * hd + d] = (acc / z) as f32;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn attention_gqa_prefill_and_decode() {
+    // (heads, kv_heads, head_dim)
+    let configs = [(4, 2, 16), (3, 3, 24), (6, 1, 128), (2, 1, 24)];
+    // (p0, t): prefill from 0, and decode steps against a filled cache.
+    let steps = [(0, 1), (0, 7), (0, 70), (5, 1), (37, 3), (64, 1)];
+    for gpu in common::all_gpus() {
+        let mut rng = common::Rng::new(61);
+        let mut r = Recorder::new(gpu);
+        let mut cases = Vec::new();
+        for &(heads, kv, hd) in &configs {
+            for &(p0, t) in &steps {
+                // One case with peaked scores, to exercise the running max of the online softmax.
+                for q_gain in [1.0f32, 6.0] {
+                    let what = format!("{}: attention heads={heads} kv={kv} hd={hd} p0={p0} t={t} q_gain={q_gain}", label(gpu));
+                    let max_seq = p0 + t + 9;
+                    let filled = (p0 + t) * kv * hd;
+                    let mut kc = rng.vec(max_seq * kv * hd);
+                    let mut vc = rng.vec(max_seq * kv * hd);
+                    // Past the last position: poison, so reading it shows up as NaN.
+                    kc[filled..].iter_mut().for_each(|v| *v = f32::NAN);
+                    vc[filled..].iter_mut().for_each(|v| *v = f32::NAN);
+                    let q: Vec<f32> = rng.vec(t * heads * hd).iter().map(|v| v * q_gain).collect();
+                    let scale = 1.0 / (hd as f32).sqrt();
+                    let qb = up_f32(gpu, &q, "q");
+                    let kb = up_f32(gpu, &kc, "k cache");
+                    let vb = up_f32(gpu, &vc, "v cache");
+                    let ob = up_f32(gpu, &vec![f32::NAN; t * heads * hd], "out");
+                    r.attention(&qb, &kb, &vb, &ob, t, heads, kv, hd, p0, scale).unwrap();
+                    let want = cpu_attention(&q, &kc, &vc, t, heads, kv, hd, p0, scale);
+                    cases.push((what, ob, want, (qb, kb, vb)));
+                }
+            }
+        }
+        r.submit().unwrap();
+        for (what, ob, want, _) in &cases {
+            let got = gpu.read_f32(ob, want.len()).unwrap();
+            close(what, &got, want, 2e-5, 1e-5);
+        }
+    }
+}
+
+#[test]
+fn attention_rejects_unsupported_shapes() {
+    for gpu in common::all_gpus() {
+        let b = gpu.alloc(4, "dummy").unwrap();
+        let mut r = Recorder::new(gpu);
+        assert!(r.attention(&b, &b, &b, &b, 1, 4, 3, 16, 0, 1.0).is_err(), "heads not a multiple of kv_heads");
+        assert!(r.attention(&b, &b, &b, &b, 1, 2, 1, 320, 0, 1.0).is_err(), "head_dim over 256");
+        assert!(r.is_empty());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// elementwise
+
+#[test]
+fn silu_mul_and_add() {
+    for gpu in common::all_gpus() {
+        let mut rng = common::Rng::new(71);
+        let mut r = Recorder::new(gpu);
+        let mut cases = Vec::new();
+        for n in [1, 255, 256, 257, 70000] {
+            let gate: Vec<f32> = rng.vec(n).iter().map(|v| v * 12.0).collect();
+            let up = rng.vec(n);
+            // One element past n must stay untouched.
+            let mut up_buf = up.clone();
+            up_buf.push(123.0);
+            let gb = up_f32(gpu, &gate, "gate");
+            let ub = up_f32(gpu, &up_buf, "up");
+            r.silu_mul(&gb, &ub, n).unwrap();
+            let mut want: Vec<f32> = gate
+                .iter()
+                .zip(&up)
+                .map(|(&g, &u)| (g as f64 / (1.0 + (-g as f64).exp()) * u as f64) as f32)
+                .collect();
+            want.push(123.0);
+            cases.push((format!("{}: silu_mul n={n}", label(gpu)), ub, want, gb, true));
+
+            let a = rng.vec(n);
+            let mut b = rng.vec(n);
+            b.push(-5.0);
+            let ab = up_f32(gpu, &a, "a");
+            let bb = up_f32(gpu, &b, "b");
+            r.add(&ab, &bb, n).unwrap();
+            let mut want: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+            want.push(-5.0);
+            cases.push((format!("{}: add n={n}", label(gpu)), bb, want, ab, false));
+        }
+        r.submit().unwrap();
+        for (what, buf, want, _, approx) in &cases {
+            let got = gpu.read_f32(buf, want.len()).unwrap();
+            if *approx {
+                close(what, &got, want, 1e-6, 1e-5);
+            } else {
+                exact(what, &got, want); // f32 addition is correctly rounded on both sides
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// embed
+
+#[test]
+fn embed_across_pieces_all_dtypes() {
+    // (vocab, d, ids)
+    let cases: [(usize, usize, Vec<u32>); 3] = [
+        (200, 23, vec![0, 199, 43, 44, 88, 89, 177, 178, 100, 0, 45, 133]),
+        (5000, 1, vec![2047, 2048, 4999, 0, 1023, 1024, 4096, 4095, 3]),
+        (70, 64, vec![15, 16, 31, 32, 69, 0, 8, 7]),
+    ];
+    for gpu in common::all_gpus() {
+        for dtype in DTYPES {
+            let mut rng = common::Rng::new(81 + dtype.code() as u64);
+            let mut r = Recorder::new(gpu);
+            let mut out = Vec::new();
+            for (v, d, ids) in &cases {
+                let (v, d) = (*v, *d);
+                let mut vals = rng.vec(v * d);
+                // Specials: zeros, the largest f16, its smallest normal and subnormals (bf16 rounds them).
+                vals[0] = 0.0;
+                vals[1] = -0.0;
+                vals[2] = 65504.0;
+                vals[3] = -0.5;
+                vals[4] = f16::MIN_POSITIVE.to_f32(); // smallest normal f16
+                vals[5] = -f16::MIN_POSITIVE.to_f32() / 2.0; // f16 subnormal
+                vals[6] = f16::MIN_POSITIVE_SUBNORMAL.to_f32();
+                let (table, seen) = weight(gpu, "embed", dtype, v, d, &vals);
+                let what = format!("{}: embed {dtype:?} V={v} d={d} pieces={}", label(gpu), table.pieces.len());
+                if is_tiny(gpu) {
+                    let mut hit: Vec<usize> = ids
+                        .iter()
+                        .map(|&id| table.pieces.iter().position(|p| (id as usize) >= p.row_start && (id as usize) < p.row_start + p.rows).unwrap())
+                        .collect();
+                    hit.sort();
+                    hit.dedup();
+                    assert!(hit.len() >= 2, "{what}: ids should land in several pieces");
+                }
+                let t = ids.len();
+                let ib = up_u32(gpu, ids, "ids");
+                let ob = up_f32(gpu, &vec![f32::NAN; t * d], "out");
+                r.embed(&ib, t, &table, &ob).unwrap();
+                let want: Vec<f32> = ids.iter().flat_map(|&id| seen[id as usize * d..][..d].to_vec()).collect();
+                out.push((what, ob, want, ib, table));
+            }
+            r.submit().unwrap();
+            for (what, ob, want, _, _) in &out {
+                let got = gpu.read_f32(ob, want.len()).unwrap();
+                exact(what, &got, want); // a conversion, not arithmetic: bit-exact
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// log-sum-exp over vocabulary chunks
+
+struct LseWant {
+    m: Vec<f32>,
+    lse: Vec<f64>,
+    target_z: Vec<f32>,
+}
+
+/// z = logit * inv_temp in f32 (as the GPU computes it); lse in f64.
+fn cpu_lse(logits: &[f32], t: usize, v: usize, targets: &[u32], inv_temp: f32) -> LseWant {
+    let mut w = LseWant { m: vec![], lse: vec![], target_z: vec![] };
+    for i in 0..t {
+        let z: Vec<f32> = logits[i * v..(i + 1) * v].iter().map(|&l| l * inv_temp).collect();
+        let m = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let s: f64 = z.iter().map(|&x| (x as f64 - m as f64).exp()).sum();
+        w.m.push(m);
+        w.lse.push(m as f64 + s.ln());
+        let tz = if targets[i] == NO_TARGET { 0.0 } else { z[targets[i] as usize] };
+        w.target_z.push(tz);
+    }
+    w
+}
+
+fn check_lse(what: &str, state: &[f32], want: &LseWant, lse_atol: f64) {
+    for i in 0..want.m.len() {
+        let (m, s, tz, pad) = (state[4 * i], state[4 * i + 1], state[4 * i + 2], state[4 * i + 3]);
+        assert!(m == want.m[i], "{what}: row {i}: running max {m}, want {}", want.m[i]);
+        let lse = m as f64 + (s as f64).ln();
+        assert!(
+            (lse - want.lse[i]).abs() <= lse_atol + 1e-6 * want.lse[i].abs(),
+            "{what}: row {i}: m + ln s = {lse}, want {}",
+            want.lse[i]
+        );
+        assert!(tz.to_bits() == want.target_z[i].to_bits(), "{what}: row {i}: target z {tz}, want {}", want.target_z[i]);
+        assert!(pad == 0.0, "{what}: row {i}: unused slot {pad}");
+    }
+}
+
+#[test]
+fn lse_chunks_uneven() {
+    // (vocab, chunk widths, targets)
+    let cases: [(usize, Vec<usize>, Vec<u32>); 2] = [
+        (1000, vec![300, 300, 400], vec![0, 299, 300, NO_TARGET, 999, 600, 517]),
+        (37, vec![37], vec![36, NO_TARGET, 0, 18]),
+    ];
+    for gpu in common::all_gpus() {
+        let mut rng = common::Rng::new(91);
+        for (v, widths, targets) in &cases {
+            for inv_temp in [1.0f32, 1.0 / 0.7] {
+                let t = targets.len();
+                let what = format!("{}: lse V={v} chunks={widths:?} inv_temp={inv_temp}", label(gpu));
+                let logits: Vec<f32> = rng.vec(t * v).iter().map(|x| x * 8.0).collect();
+                let tb = up_u32(gpu, targets, "targets");
+                // Dirty state: lse_init must reset every slot.
+                let sb = up_f32(gpu, &vec![42.0; t * 4], "state");
+                let mut r = Recorder::new(gpu);
+                r.lse_init(&sb, t).unwrap();
+                let mut chunks = Vec::new();
+                let mut v0 = 0;
+                for &c in widths {
+                    let chunk: Vec<f32> = (0..t).flat_map(|i| logits[i * v + v0..i * v + v0 + c].to_vec()).collect();
+                    let cb = up_f32(gpu, &chunk, "chunk");
+                    r.lse_chunk(&cb, &tb, &sb, t, c, v0, inv_temp).unwrap();
+                    chunks.push(cb);
+                    v0 += c;
+                }
+                assert_eq!(v0, *v);
+                r.submit().unwrap();
+                let state = gpu.read_f32(&sb, t * 4).unwrap();
+                check_lse(&what, &state, &cpu_lse(&logits, t, *v, targets, inv_temp), 2e-5);
+            }
+        }
+    }
+}
+
+/// The vocabulary-chunk flow of the forward pass in one submit: lm-head rows `v0..v0+c` into
+/// one reused chunk buffer (`matmul` with a row range), folded into the state after each chunk.
+#[test]
+fn vocab_chunk_matmul_into_lse() {
+    let (t, k, v, chunk) = (4, 24, 301, 128);
+    let targets = [0u32, 300, 128, NO_TARGET];
+    for gpu in common::all_gpus() {
+        for dtype in DTYPES {
+            let mut rng = common::Rng::new(101 + dtype.code() as u64);
+            let x: Vec<f32> = rng.vec(t * k).iter().map(|v| v * 2.0).collect();
+            let (w, w_seen) = weight(gpu, "lm_head", dtype, v, k, &rng.vec(v * k));
+            let xb = up_f32(gpu, &x, "hidden");
+            let tb = up_u32(gpu, &targets, "targets");
+            let sb = gpu.alloc((t * 4 * 4) as u64, "state").unwrap();
+            let cb = gpu.alloc((t * chunk * 4) as u64, "chunk").unwrap();
+            let inv_temp = 1.0 / 0.7;
+            let mut r = Recorder::new(gpu);
+            r.lse_init(&sb, t).unwrap();
+            let mut v0 = 0;
+            let (mut chunks, mut touched) = (0, 0);
+            while v0 < v {
+                let n = chunk.min(v - v0);
+                chunks += 1;
+                touched += pieces_touched(&w, &(v0..v0 + n));
+                r.matmul(&xb, t, &w, v0..v0 + n, None, &cb, n, 0, false).unwrap();
+                r.lse_chunk(&cb, &tb, &sb, t, n, v0, inv_temp).unwrap();
+                v0 += n;
+            }
+            if is_tiny(gpu) {
+                assert!(touched > chunks, "{dtype:?}: chunks should straddle pieces");
+            }
+            r.submit().unwrap();
+            let state = gpu.read_f32(&sb, t * 4).unwrap();
+            let mut logits = vec![0f32; t * v];
+            cpu_matmul(&x, t, k, &w_seen, 0..v, None, &mut logits, v, 0, false);
+            let want = cpu_lse(&logits, t, v, &targets, inv_temp);
+            // The logits carry the matmul's rounding (lse is 1-Lipschitz in them), plus lse's own.
+            let (atol, rtol) = matmul_tol(k);
+            let max_logit = logits.iter().fold(0f32, |a, &b| a.max(b.abs()));
+            let tol = ((atol + rtol * max_logit) * inv_temp) as f64;
+            let what = format!("{}: vocab chunks {dtype:?}", label(gpu));
+            for i in 0..t {
+                let (m, s, tz) = (state[4 * i], state[4 * i + 1], state[4 * i + 2]);
+                assert!((m - want.m[i]).abs() as f64 <= tol, "{what}: row {i}: max {m}, want {}", want.m[i]);
+                let lse = m as f64 + (s as f64).ln();
+                assert!((lse - want.lse[i]).abs() <= tol + 2e-5, "{what}: row {i}: lse {lse}, want {}", want.lse[i]);
+                assert!((tz - want.target_z[i]).abs() as f64 <= tol, "{what}: row {i}: target z {tz}, want {}", want.target_z[i]);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2-D dispatch fold (more than 32768 workgroups in x)
+
+#[test]
+fn two_d_dispatch_fold() {
+    for gpu in common::backends().normal.iter() {
+        let mut rng = common::Rng::new(111);
+        // rmsnorm: one workgroup per row.
+        let (rows, d) = (40_000, 3);
+        let x = rng.vec(rows * d);
+        let w = rng.vec(d);
+        let xb = up_f32(gpu, &x, "x");
+        let wb = up_f32(gpu, &w, "w");
+        let yb = up_f32(gpu, &vec![f32::NAN; rows * d], "y");
+        // lse_chunk: one workgroup per row.
+        let (t, c) = (40_000, 3);
+        let logits: Vec<f32> = rng.vec(t * c).iter().map(|v| v * 5.0).collect();
+        let targets: Vec<u32> = (0..t as u32).map(|i| if i % 7 == 3 { NO_TARGET } else { i % c as u32 }).collect();
+        let lb = up_f32(gpu, &logits, "logits");
+        let tb = up_u32(gpu, &targets, "targets");
+        let sb = gpu.alloc((t * 16) as u64, "state").unwrap();
+        let mut r = Recorder::new(gpu);
+        r.rmsnorm(&xb, &wb, &yb, rows, d, 1e-5).unwrap();
+        r.lse_init(&sb, t).unwrap();
+        r.lse_chunk(&lb, &tb, &sb, t, c, 0, 1.0).unwrap();
+        r.submit().unwrap();
+        let got = gpu.read_f32(&yb, rows * d).unwrap();
+        close(&format!("{}: rmsnorm rows={rows} (2-D fold)", label(gpu)), &got, &cpu_rmsnorm(&x, &w, rows, d, 1e-5), 1e-6, 1e-5);
+        let state = gpu.read_f32(&sb, t * 4).unwrap();
+        check_lse(&format!("{}: lse t={t} (2-D fold)", label(gpu)), &state, &cpu_lse(&logits, t, c, &targets, 1.0), 2e-5);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// pipelines and parameter structs
+
+const ALL_KERNELS: [Kernel; 13] = [
+    Kernel::Matmul(DType::F32),
+    Kernel::Matmul(DType::F16),
+    Kernel::Matmul(DType::BF16),
+    Kernel::RmsNorm,
+    Kernel::Rope,
+    Kernel::Attention,
+    Kernel::SiluMul,
+    Kernel::Add,
+    Kernel::Embed(DType::F32),
+    Kernel::Embed(DType::F16),
+    Kernel::Embed(DType::BF16),
+    Kernel::LseInit,
+    Kernel::LseChunk,
+];
+
+/// Builds (through its wrapper, the only public path) and runs the pipeline of every `Kernel`
+/// on the smallest shapes. The match is exhaustive, so a new variant must be added here.
+#[test]
+fn every_kernel_builds_and_validates() {
+    for gpu in common::all_gpus() {
+        eprintln!("kernel tests run on: {}", label(gpu));
+        for k in ALL_KERNELS {
+            let b = || gpu.alloc(64, "scratch").unwrap();
+            let (a, c, d, e) = (b(), b(), b(), b());
+            let mut r = Recorder::new(gpu);
+            let res = match k {
+                Kernel::Matmul(dt) => {
+                    let w = Tensor::from_bytes(gpu, "w", dt, 2, 2, &vec![0u8; 4 * dt.size()]).unwrap();
+                    r.linear(&a, 1, &w, Some(&c), &d, false)
+                }
+                Kernel::RmsNorm => r.rmsnorm(&a, &c, &d, 1, 4, 1e-6),
+                Kernel::Rope => r.rope(&a, &c, 1, 1, 4),
+                Kernel::Attention => r.attention(&a, &c, &d, &e, 1, 1, 1, 4, 0, 0.5),
+                Kernel::SiluMul => r.silu_mul(&a, &c, 4),
+                Kernel::Add => r.add(&a, &c, 4),
+                Kernel::Embed(dt) => {
+                    let w = Tensor::from_bytes(gpu, "table", dt, 2, 2, &vec![0u8; 4 * dt.size()]).unwrap();
+                    r.embed(&a, 1, &w, &d)
+                }
+                Kernel::LseInit => r.lse_init(&a, 1),
+                Kernel::LseChunk => r.lse_chunk(&a, &c, &d, 1, 2, 0, 1.0),
+            };
+            res.unwrap_or_else(|e| panic!("{}: building {k:?}: {e}", label(gpu)));
+            r.submit().unwrap_or_else(|e| panic!("{}: running {k:?}: {e}", label(gpu)));
+            gpu.wait().unwrap_or_else(|e| panic!("{}: after {k:?}: {e}", label(gpu)));
+        }
+    }
+}
+
+/// The fields of `struct Params` in a WGSL source: (name, type) in order.
+fn wgsl_params(src: &str) -> Vec<(String, String)> {
+    let start = src.find("struct Params").expect("no `struct Params`");
+    let body = &src[start..];
+    let open = body.find('{').unwrap();
+    let close = body.find('}').unwrap();
+    body[open + 1..close]
+        .lines()
+        .map(|l| l.split("//").next().unwrap())
+        .flat_map(|l| l.split(','))
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(|f| {
+            let (name, ty) = f.split_once(':').unwrap_or_else(|| panic!("field {f:?}"));
+            (name.trim().to_string(), ty.trim().to_string())
+        })
+        .collect()
+}
+
+/// Each `#[repr(C)]` params struct has the WGSL struct's size, and every named Rust field sits
+/// at the offset and has the scalar type of the WGSL field of the same name.
+macro_rules! check_params {
+    ($ty:ty, $src:expr, [$($field:ident),* $(,)?]) => {{
+        let fields = wgsl_params($src);
+        let what = stringify!($ty);
+        for (name, ty) in &fields {
+            assert!(ty == "u32" || ty == "f32" || ty == "i32", "{what}: WGSL field {name}: {ty} is not a 4-byte scalar");
+        }
+        assert_eq!(std::mem::size_of::<$ty>(), 4 * fields.len(), "{what}: Rust size vs WGSL fields {fields:?}");
+        let zero = <$ty as bytemuck::Zeroable>::zeroed();
+        let mut named = 0;
+        $(
+            let pos = fields.iter().position(|(n, _)| n == stringify!($field))
+                .unwrap_or_else(|| panic!("{what}: WGSL has no field {}", stringify!($field)));
+            assert_eq!(std::mem::offset_of!($ty, $field), 4 * pos, "{what}.{}: offset", stringify!($field));
+            assert_eq!(std::any::type_name_of_val(&zero.$field), fields[pos].1, "{what}.{}: type", stringify!($field));
+            named += 1;
+        )*
+        // Every WGSL field that is not padding is checked by name.
+        let real = fields.iter().filter(|(n, _)| !n.starts_with('_')).count();
+        assert_eq!(named, real, "{what}: list every non-padding field");
+    }};
+}
+
+#[test]
+fn params_structs_match_wgsl() {
+    check_params!(MatmulParams, kernels::MATMUL_WGSL, [t, k, n, n_off, ldy, w_row0, has_bias, accumulate, b_row0]);
+    check_params!(NormParams, kernels::NORM_WGSL, [rows, d, eps]);
+    check_params!(RopeParams, kernels::ROPE_WGSL, [t, heads, hd]);
+    check_params!(AttentionParams, kernels::ATTENTION_WGSL, [t, heads, kv_heads, hd, p0, scale]);
+    check_params!(ElementwiseParams, kernels::ACTIVATION_WGSL, [n]);
+    check_params!(EmbedParams, kernels::EMBEDDING_WGSL, [t, d, row_start, rows]);
+    check_params!(LogprobParams, kernels::LOGPROB_WGSL, [t, c, v0, inv_temp]);
+    // Uniform blocks are bound in 16-byte steps; keep every struct a multiple of that.
+    for size in [
+        std::mem::size_of::<MatmulParams>(),
+        std::mem::size_of::<NormParams>(),
+        std::mem::size_of::<RopeParams>(),
+        std::mem::size_of::<AttentionParams>(),
+        std::mem::size_of::<ElementwiseParams>(),
+        std::mem::size_of::<EmbedParams>(),
+        std::mem::size_of::<LogprobParams>(),
+    ] {
+        assert_eq!(size % 16, 0);
+    }
+}
