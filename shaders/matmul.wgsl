@@ -72,3 +72,48 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
         y[idx] = acc;
     }
 }
+
+// Few rows of x (decode): one workgroup per output column; its 64 threads stride over k, so
+// neighbouring threads read neighbouring weights, then reduce. No 16×16 tile sits mostly idle.
+const MV_ROWS: u32 = 4u;
+var<workgroup> red: array<array<f32, 64>, 4>;
+
+@compute @workgroup_size(64)
+fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let n = wg.y * nwg.x + wg.x;
+    if (n >= p.n) {
+        return; // uniform per workgroup
+    }
+    let wrow = (p.w_row0 + n) * p.k;
+    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    for (var k = lid; k < p.k; k += 64u) {
+        let wv = load_w(wrow + k);
+        for (var t = 0u; t < p.t; t++) {
+            acc[t] += x[t * p.k + k] * wv;
+        }
+    }
+    for (var t = 0u; t < MV_ROWS; t++) {
+        red[t][lid] = acc[t];
+    }
+    workgroupBarrier();
+    for (var s = 32u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            for (var t = 0u; t < MV_ROWS; t++) {
+                red[t][lid] += red[t][lid + s];
+            }
+        }
+        workgroupBarrier();
+    }
+    if (lid < p.t) {
+        var v = red[lid][0];
+        if (p.has_bias != 0u) {
+            v += bias[p.b_row0 + n];
+        }
+        let idx = lid * p.ldy + p.n_off + n;
+        if (p.accumulate != 0u) {
+            v += y[idx];
+        }
+        y[idx] = v;
+    }
+}

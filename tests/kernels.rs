@@ -154,7 +154,8 @@ struct MatmulCase {
 /// devices, cases whose activations exceed the limit must be refused with `Error::Invalid`.
 #[test]
 fn matmul_grid_all_dtypes() {
-    const TS: [usize; 4] = [1, 3, 17, 33];
+    // 1..=4 take the matrix-vector kernel, 5 and up the tiled one.
+    const TS: [usize; 6] = [1, 3, 4, 5, 17, 33];
     const KS: [usize; 4] = [1, 5, 16, 67];
     const NS: [usize; 4] = [1, 7, 61, 130];
     for gpu in common::all_gpus() {
@@ -771,10 +772,13 @@ fn two_d_dispatch_fold() {
 // ---------------------------------------------------------------------------------------------
 // pipelines and parameter structs
 
-const ALL_KERNELS: [Kernel; 13] = [
+const ALL_KERNELS: [Kernel; 16] = [
     Kernel::Matmul(DType::F32),
     Kernel::Matmul(DType::F16),
     Kernel::Matmul(DType::BF16),
+    Kernel::Matvec(DType::F32),
+    Kernel::Matvec(DType::F16),
+    Kernel::Matvec(DType::BF16),
     Kernel::RmsNorm,
     Kernel::Rope,
     Kernel::Attention,
@@ -796,9 +800,14 @@ fn every_kernel_builds_and_validates() {
         for k in ALL_KERNELS {
             let b = || gpu.alloc(64, "scratch").unwrap();
             let (a, c, d, e) = (b(), b(), b(), b());
+            let t_tiled = edgerl::gpu::kernels::MATVEC_MAX_ROWS + 1;
             let mut r = Recorder::new(gpu);
             let res = match k {
                 Kernel::Matmul(dt) => {
+                    let w = Tensor::from_bytes(gpu, "w", dt, 2, 2, &vec![0u8; 4 * dt.size()]).unwrap();
+                    r.linear(&a, t_tiled, &w, Some(&c), &d, false)
+                }
+                Kernel::Matvec(dt) => {
                     let w = Tensor::from_bytes(gpu, "w", dt, 2, 2, &vec![0u8; 4 * dt.size()]).unwrap();
                     r.linear(&a, 1, &w, Some(&c), &d, false)
                 }

@@ -22,6 +22,8 @@ pub const LOGPROB_WGSL: &str = include_str!("../../shaders/logprob.wgsl");
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
     Matmul(DType),
+    /// The same product for at most `MATVEC_MAX_ROWS` rows of x (decode).
+    Matvec(DType),
     RmsNorm,
     Rope,
     Attention,
@@ -36,6 +38,7 @@ impl Kernel {
     fn source(self) -> (&'static str, &'static str) {
         match self {
             Kernel::Matmul(_) => (MATMUL_WGSL, "matmul"),
+            Kernel::Matvec(_) => (MATMUL_WGSL, "matvec"),
             Kernel::RmsNorm => (NORM_WGSL, "rmsnorm"),
             Kernel::Rope => (ROPE_WGSL, "rope"),
             Kernel::Attention => (ATTENTION_WGSL, "attention"),
@@ -48,7 +51,7 @@ impl Kernel {
     }
     fn dtype(self) -> Option<DType> {
         match self {
-            Kernel::Matmul(d) | Kernel::Embed(d) => Some(d),
+            Kernel::Matmul(d) | Kernel::Matvec(d) | Kernel::Embed(d) => Some(d),
             _ => None,
         }
     }
@@ -292,6 +295,9 @@ pub struct LogprobParams {
     pub inv_temp: f32,
 }
 
+/// Up to this many rows of x, `matmul` uses the matrix-vector kernel (WGSL `MV_ROWS`).
+pub const MATVEC_MAX_ROWS: usize = 4;
+
 fn check_fits(gpu: &Gpu, what: &str, bytes: u64) -> Result<()> {
     if bytes > gpu.max_binding {
         return Err(Error::Invalid(format!(
@@ -349,9 +355,15 @@ impl Recorder<'_> {
                 _pad1: 0,
                 _pad2: 0,
             };
-            let gx = (hi - lo).div_ceil(16) as u32;
-            let gy = t.div_ceil(16) as u32;
-            self.dispatch(Kernel::Matmul(w.dtype), &params, &[&x.buffer, &piece.buf.buffer, bias_buf, &y.buffer], (gx, gy))?;
+            let bufs = [&x.buffer, &piece.buf.buffer, bias_buf, &y.buffer];
+            if t <= MATVEC_MAX_ROWS {
+                let g = groups_2d(self.gpu, (hi - lo) as u32);
+                self.dispatch(Kernel::Matvec(w.dtype), &params, &bufs, g)?;
+            } else {
+                let gx = (hi - lo).div_ceil(16) as u32;
+                let gy = t.div_ceil(16) as u32;
+                self.dispatch(Kernel::Matmul(w.dtype), &params, &bufs, (gx, gy))?;
+            }
         }
         Ok(())
     }
