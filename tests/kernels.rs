@@ -28,6 +28,16 @@ fn is_tiny(gpu: &Gpu) -> bool {
     gpu.max_binding == common::TINY_BINDING
 }
 
+/// Whether every buffer fits the device's binding limit; a kernel handed a larger one must
+/// refuse it with `Error::Invalid` rather than bind past the limit.
+fn fits(gpu: &Gpu, bufs: &[&edgerl::gpu::GpuBuffer]) -> bool {
+    bufs.iter().all(|b| b.bytes <= gpu.max_binding)
+}
+
+fn assert_refused(what: &str, res: edgerl::Result<()>) {
+    assert!(matches!(res, Err(Error::Invalid(_))), "{what}: a binding over the limit must be refused, got {res:?}");
+}
+
 fn label(gpu: &Gpu) -> String {
     format!(
         "{} ({}{})",
@@ -409,7 +419,12 @@ fn rope_rotate_half() {
                 let cs = cos_sin(pos0, t, hd, 10000.0);
                 let xb = up_f32(gpu, &x, "x");
                 let csb = up_f32(gpu, &cs, "cos_sin");
-                r.rope(&xb, &csb, t, heads, hd).unwrap();
+                let res = r.rope(&xb, &csb, t, heads, hd);
+                if !fits(gpu, &[&xb, &csb]) {
+                    assert_refused(&what, res);
+                    continue;
+                }
+                res.unwrap();
                 cases.push((what, xb, cpu_rope(&x, &cs, t, heads, hd), csb));
             }
         }
@@ -481,7 +496,12 @@ fn attention_gqa_prefill_and_decode() {
                     let kb = up_f32(gpu, &kc, "k cache");
                     let vb = up_f32(gpu, &vc, "v cache");
                     let ob = up_f32(gpu, &vec![f32::NAN; t * heads * hd], "out");
-                    r.attention(&qb, &kb, &vb, &ob, t, heads, kv, hd, p0, scale).unwrap();
+                    let res = r.attention(&qb, &kb, &vb, &ob, t, heads, kv, hd, p0, scale);
+                    if !fits(gpu, &[&qb, &kb, &vb, &ob]) {
+                        assert_refused(&what, res);
+                        continue;
+                    }
+                    res.unwrap();
                     let want = cpu_attention(&q, &kc, &vc, t, heads, kv, hd, p0, scale);
                     cases.push((what, ob, want, (qb, kb, vb)));
                 }
@@ -523,7 +543,12 @@ fn silu_mul_and_add() {
             up_buf.push(123.0);
             let gb = up_f32(gpu, &gate, "gate");
             let ub = up_f32(gpu, &up_buf, "up");
-            r.silu_mul(&gb, &ub, n).unwrap();
+            let res = r.silu_mul(&gb, &ub, n);
+            if !fits(gpu, &[&gb, &ub]) {
+                assert_refused(&format!("{}: silu_mul n={n}", label(gpu)), res);
+                continue;
+            }
+            res.unwrap();
             let mut want: Vec<f32> = gate
                 .iter()
                 .zip(&up)
@@ -671,9 +696,18 @@ fn lse_chunks_uneven() {
                 for &c in widths {
                     let chunk: Vec<f32> = (0..t).flat_map(|i| logits[i * v + v0..i * v + v0 + c].to_vec()).collect();
                     let cb = up_f32(gpu, &chunk, "chunk");
-                    r.lse_chunk(&cb, &tb, &sb, t, c, v0, inv_temp).unwrap();
+                    let res = r.lse_chunk(&cb, &tb, &sb, t, c, v0, inv_temp);
+                    if !fits(gpu, &[&cb, &tb, &sb]) {
+                        assert_refused(&what, res);
+                        v0 = usize::MAX;
+                        break;
+                    }
+                    res.unwrap();
                     chunks.push(cb);
                     v0 += c;
+                }
+                if v0 == usize::MAX {
+                    continue; // refused on a tiny-binding device, as it must be
                 }
                 assert_eq!(v0, *v);
                 r.submit().unwrap();

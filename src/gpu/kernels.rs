@@ -130,6 +130,16 @@ impl<'g> Recorder<'g> {
 
     /// For entry points that use only some of their file's bindings.
     fn dispatch_at<P: Pod>(&mut self, k: Kernel, params: &P, buffers: &[(u32, &wgpu::Buffer)], groups: (u32, u32)) -> Result<()> {
+        // Every binding must fit the (possibly forced) limit; weights are split before this.
+        for (i, b) in buffers {
+            if b.size() > self.gpu.max_binding {
+                return Err(Error::Invalid(format!(
+                    "{k:?}: binding {i} is {} bytes, above the device's {}-byte storage binding limit",
+                    b.size(),
+                    self.gpu.max_binding
+                )));
+            }
+        }
         let pipeline = self.gpu.pipeline(k)?;
         let align = self.gpu.limits.min_uniform_buffer_offset_alignment.max(16) as usize;
         let off = self.params.len().div_ceil(align) * align;
@@ -390,7 +400,7 @@ impl Recorder<'_> {
 
     #[allow(clippy::too_many_arguments)]
     pub fn attention(&mut self, q: &GpuBuffer, k: &GpuBuffer, v: &GpuBuffer, out: &GpuBuffer, t: usize, heads: usize, kv_heads: usize, hd: usize, p0: usize, scale: f32) -> Result<()> {
-        if hd > 256 || heads % kv_heads != 0 {
+        if hd > 256 || kv_heads == 0 || heads % kv_heads != 0 {
             return Err(Error::Model(format!("attention with head_dim {hd}, {heads} heads over {kv_heads} KV heads is not supported")));
         }
         let params = AttentionParams {
