@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use edgerl::model::{LoadedModel, SamplingOptions, generate};
 use serde_json::Value;
 
-const MODELS: [&str; 4] = ["llama_f32", "qwen2_bf16", "qwen3_f16", "smollm_tied_f32"];
+const MODELS: [&str; 5] = ["llama_f32", "qwen2_bf16", "qwen3_f16", "smollm_tied_f32", "llama_bias_bf16"];
 
 fn model_dir(name: &str) -> PathBuf {
     common::fixtures().join("models").join(name)
@@ -102,4 +102,10 @@ fn qwen3_f16_matches_transformers() {
 fn smollm_tied_f32_matches_transformers() {
     check_score(MODELS[3]);
     check_greedy(MODELS[3]);
+}
+
+#[test]
+fn llama_all_biases_llama3_rope_bf16_matches_transformers() {
+    check_score(MODELS[4]);
+    check_greedy(MODELS[4]);
 }

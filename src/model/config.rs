@@ -147,9 +147,6 @@ impl ModelConfig {
             }
             other => return Err(format!("unsupported rope type {other:?} (supported: default, linear, llama3)")),
         };
-        if v.get("mlp_bias").and_then(|b| b.as_bool()) == Some(true) {
-            return Err("`mlp_bias: true` is not supported".into());
-        }
         let vocab_size = need("vocab_size")?;
         let intermediate_size = need("intermediate_size")?;
         let num_layers = need("num_hidden_layers")?;

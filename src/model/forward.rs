@@ -16,6 +16,11 @@ pub struct Layer {
     pub q_bias: Option<GpuBuffer>,
     pub k_bias: Option<GpuBuffer>,
     pub v_bias: Option<GpuBuffer>,
+    /// Llama `attention_bias` also biases o_proj; `mlp_bias` biases the MLP projections.
+    pub o_bias: Option<GpuBuffer>,
+    pub gate_bias: Option<GpuBuffer>,
+    pub up_bias: Option<GpuBuffer>,
+    pub down_bias: Option<GpuBuffer>,
     /// Qwen3: RMSNorm weights over each head of q and k.
     pub q_norm: Option<GpuBuffer>,
     pub k_norm: Option<GpuBuffer>,
@@ -119,6 +124,10 @@ impl Model {
                 q_bias: l.optional_vector(&p("self_attn.q_proj.bias"), qd)?,
                 k_bias: l.optional_vector(&p("self_attn.k_proj.bias"), kvd)?,
                 v_bias: l.optional_vector(&p("self_attn.v_proj.bias"), kvd)?,
+                o_bias: l.optional_vector(&p("self_attn.o_proj.bias"), h)?,
+                gate_bias: l.optional_vector(&p("mlp.gate_proj.bias"), i)?,
+                up_bias: l.optional_vector(&p("mlp.up_proj.bias"), i)?,
+                down_bias: l.optional_vector(&p("mlp.down_proj.bias"), h)?,
                 q_norm: if qwen3 { Some(l.vector(&p("self_attn.q_norm.weight"), hd)?) } else { None },
                 k_norm: if qwen3 { Some(l.vector(&p("self_attn.k_norm.weight"), hd)?) } else { None },
                 mlp_norm: l.vector(&p("post_attention_layernorm.weight"), h)?,
@@ -141,7 +150,7 @@ impl Model {
         for l in &self.layers {
             b += [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down].iter().map(|t| t.bytes()).sum::<u64>();
             b += l.attn_norm.bytes + l.mlp_norm.bytes;
-            for x in [&l.q_bias, &l.k_bias, &l.v_bias, &l.q_norm, &l.k_norm].into_iter().flatten() {
+            for x in [&l.q_bias, &l.k_bias, &l.v_bias, &l.o_bias, &l.gate_bias, &l.up_bias, &l.down_bias, &l.q_norm, &l.k_norm].into_iter().flatten() {
                 b += x.bytes;
             }
         }
@@ -213,12 +222,12 @@ impl Model {
             r.copy(kh, 0, &cache.k[li], p0 as u64 * kv_row, t as u64 * kv_row);
             r.copy(&v, 0, &cache.v[li], p0 as u64 * kv_row, t as u64 * kv_row);
             r.attention(qh, &cache.k[li], &cache.v[li], &att, t, nh, nkv, hd, p0, 1.0 / (hd as f32).sqrt())?;
-            r.linear(&att, t, &l.o, None, &x, true)?;
+            r.linear(&att, t, &l.o, l.o_bias.as_ref(), &x, true)?;
             r.rmsnorm(&x, &l.mlp_norm, &hbuf, t, h, c.rms_norm_eps)?;
-            r.linear(&hbuf, t, &l.gate, None, &gate, false)?;
-            r.linear(&hbuf, t, &l.up, None, &up, false)?;
+            r.linear(&hbuf, t, &l.gate, l.gate_bias.as_ref(), &gate, false)?;
+            r.linear(&hbuf, t, &l.up, l.up_bias.as_ref(), &up, false)?;
             r.silu_mul(&gate, &up, t * inter)?;
-            r.linear(&up, t, &l.down, None, &x, true)?;
+            r.linear(&up, t, &l.down, l.down_bias.as_ref(), &x, true)?;
         }
         r.rmsnorm(&x, &self.norm, &hbuf, t, h, c.rms_norm_eps)?;
         r.submit()?;
