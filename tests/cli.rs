@@ -177,3 +177,37 @@ fn config_not_json() {
 fn model_dir_missing() {
     expect_clear_error(Path::new("/nonexistent/model"), &["/nonexistent/model"]);
 }
+
+#[test]
+fn score_with_f16_storage_stays_close() {
+    // --dtype f16 stores an f32 checkpoint's matrices in 16 bits: close to, not equal to, f32.
+    let dir = fixture("llama_f32");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
+    let case = &r["score"][2];
+    let (code, stdout, stderr) = edgerl(&["score", "--model", dir.to_str().unwrap(), "--text", case["text"].as_str().unwrap(), "--dtype", "f16", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let got = v["token_logprobs"].as_array().unwrap();
+    let want = case["token_logprobs"].as_array().unwrap();
+    let max_err = got.iter().zip(want).map(|(g, w)| (g.as_f64().unwrap() - w.as_f64().unwrap()).abs()).fold(0.0, f64::max);
+    // The reference is the f32 model, so this is rounding error of the weights themselves
+    // (logits here have std ~4); a wrong conversion is off by whole units.
+    assert!(max_err < 0.1, "f16 storage drifted by {max_err}");
+    assert!(max_err > 0.0, "f16 storage should not be bit-identical to f32");
+}
+
+#[test]
+fn bad_flags_are_clear_errors() {
+    let dir = fixture("llama_f32");
+    let d = dir.to_str().unwrap();
+    for (args, needle) in [
+        (vec!["score", "--model", d, "--text", "hi", "--dtype", "f8"], "--dtype"),
+        (vec!["generate", "--model", d, "--prompt", "hi", "--top-p", "0"], "--top-p"),
+        (vec!["generate", "--model", d, "--prompt", "hi", "--temperature=-1"], "--temperature"),
+    ] {
+        let (code, _, stderr) = edgerl(&args);
+        assert_ne!(code, 0);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
