@@ -216,3 +216,63 @@ impl ModelConfig {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn base() -> Value {
+        json!({
+            "architectures": ["Qwen2ForCausalLM"], "vocab_size": 10, "hidden_size": 8,
+            "intermediate_size": 12, "num_hidden_layers": 1, "num_attention_heads": 2,
+            "num_key_value_heads": 1, "eos_token_id": [3, 4]
+        })
+    }
+
+    #[test]
+    fn both_rope_spellings() {
+        let mut hub = base();
+        hub["rope_theta"] = json!(1234.0);
+        let mut tf5 = base();
+        tf5["rope_parameters"] = json!({"rope_theta": 5678.0, "rope_type": "default"});
+        assert_eq!(ModelConfig::from_json(&hub).unwrap().rope_theta, 1234.0);
+        let c = ModelConfig::from_json(&tf5).unwrap();
+        assert_eq!(c.rope_theta, 5678.0);
+        assert_eq!(c.head_dim, 4);
+        assert_eq!(c.eos_token_ids, vec![3, 4]);
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_run() {
+        let mut v = base();
+        v["num_key_value_heads"] = json!(3);
+        assert!(ModelConfig::from_json(&v).unwrap_err().contains("num_key_value_heads"));
+        let mut v = base();
+        v["rope_parameters"] = json!({"rope_type": "yarn", "factor": 4.0});
+        assert!(ModelConfig::from_json(&v).unwrap_err().contains("yarn"));
+        let mut v = base();
+        v["hidden_size"] = json!("eight");
+        assert!(ModelConfig::from_json(&v).unwrap_err().contains("hidden_size"));
+        assert!(ModelConfig::from_json(&json!([1, 2])).is_err());
+    }
+
+    #[test]
+    fn llama3_scaling_keeps_high_and_divides_low_frequencies() {
+        let mut v = base();
+        v["hidden_size"] = json!(32);
+        v["num_attention_heads"] = json!(1);
+        v["num_key_value_heads"] = json!(1);
+        v["rope_parameters"] = json!({"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+            "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64});
+        let c = ModelConfig::from_json(&v).unwrap();
+        let mut plain = c.clone();
+        plain.rope_scaling = RopeScaling::Default;
+        let (s, p) = (c.inv_freq(), plain.inv_freq());
+        // Wavelength 2π/f below 64/4 = 16: unchanged; above 64: divided by the factor.
+        assert_eq!(s[0], p[0]);
+        let last = p.len() - 1;
+        assert!(2.0 * std::f32::consts::PI / p[last] > 64.0);
+        assert!((s[last] - p[last] / 8.0).abs() <= 1e-6 * p[last]);
+    }
+}

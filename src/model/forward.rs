@@ -89,7 +89,7 @@ impl Loader<'_> {
     }
 
     fn optional_vector(&self, name: &str, len: usize) -> Result<Option<GpuBuffer>> {
-        if self.src.get(name)?.is_none() {
+        if !self.src.has(name) {
             return Ok(None);
         }
         self.vector(name, len).map(Some)
@@ -105,7 +105,7 @@ impl Model {
         let (qd, kvd) = (cfg.num_heads * hd, cfg.num_kv_heads * hd);
         let vocab = cfg.vocab_size;
         let embed = l.matrix("model.embed_tokens.weight", vocab, h)?;
-        let lm_head = if src.get("lm_head.weight")?.is_some() && !cfg.tie_word_embeddings {
+        let lm_head = if src.has("lm_head.weight") && !cfg.tie_word_embeddings {
             Some(l.matrix("lm_head.weight", vocab, h)?)
         } else {
             None

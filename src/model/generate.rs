@@ -122,3 +122,48 @@ pub fn generate(gpu: &Gpu, model: &Model, prompt: &[u32], eos: &[u32], o: &Sampl
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(temperature: f32, top_k: usize, top_p: f32, min_p: f32, seed: u64) -> SamplingOptions {
+        SamplingOptions { max_new_tokens: 1, temperature, top_k, top_p, min_p, seed }
+    }
+
+    #[test]
+    fn greedy_takes_the_first_maximum() {
+        assert_eq!(sample(&[0.0, 3.0, 3.0, -1.0], &opts(0.0, 0, 1.0, 0.0, 0), 0), 1);
+    }
+
+    #[test]
+    fn filters_restrict_the_candidates() {
+        let logits = [5.0, 4.9, 4.8, -10.0, 0.0];
+        for seed in 0..200 {
+            let id = sample(&logits, &opts(1.0, 2, 1.0, 0.0, seed), 0);
+            assert!(id == 0 || id == 1, "top-k 2 drew {id}");
+            let id = sample(&logits, &opts(1.0, 0, 0.3, 0.0, seed), 0);
+            assert_eq!(id, 0, "top-p 0.3 keeps only the first token");
+            let id = sample(&logits, &opts(1.0, 0, 1.0, 0.5, seed), 0);
+            assert!(id <= 2, "min-p 0.5 drew {id}");
+        }
+    }
+
+    #[test]
+    fn seeded_draws_repeat_and_vary() {
+        let logits: Vec<f32> = (0..50).map(|i| (i % 7) as f32 * 0.3).collect();
+        let draw = |seed| (0..20).map(|s| sample(&logits, &opts(1.0, 0, 1.0, 0.0, seed), s)).collect::<Vec<_>>();
+        assert_eq!(draw(1), draw(1));
+        assert_ne!(draw(1), draw(2));
+    }
+
+    #[test]
+    fn frequencies_follow_the_distribution() {
+        // p = softmax([ln 3, 0]) = [0.75, 0.25]
+        let logits = [3f32.ln(), 0.0];
+        let n = 4000;
+        let zeros = (0..n).filter(|&s| sample(&logits, &opts(1.0, 0, 1.0, 0.0, 9), s) == 0).count();
+        let f = zeros as f64 / n as f64;
+        assert!((f - 0.75).abs() < 0.03, "frequency {f}");
+    }
+}

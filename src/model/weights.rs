@@ -24,6 +24,8 @@ pub struct RawTensor<'a> {
 pub trait WeightSource {
     /// The tensor called `name`, or `None` when the checkpoint has no such tensor.
     fn get(&self, name: &str) -> Result<Option<RawTensor<'_>>>;
+    /// Whether the checkpoint has a tensor called `name` (without reading it).
+    fn has(&self, name: &str) -> bool;
     /// Where the weights live, for messages.
     fn origin(&self) -> PathBuf;
 }
@@ -125,6 +127,9 @@ impl WeightSource for SafetensorsWeights {
         let data = mmap.get(e.start..e.end).ok_or_else(|| Error::file(path, format!("tensor {name} lies past the end of the file")))?;
         Ok(Some(RawTensor { dtype: e.dtype, shape: e.shape.clone(), data: Cow::Borrowed(data), origin: path.clone() }))
     }
+    fn has(&self, name: &str) -> bool {
+        self.entries.contains_key(name)
+    }
     fn origin(&self) -> PathBuf {
         self.dir.clone()
     }
@@ -156,6 +161,9 @@ impl WeightSource for RandomWeights {
             DType::BF16 => (0..n).flat_map(|_| half::bf16::from_f32(next()).to_le_bytes()).collect(),
         };
         Ok(Some(RawTensor { dtype: self.dtype, shape: shape.clone(), data: Cow::Owned(data), origin: PathBuf::from("<random>") }))
+    }
+    fn has(&self, name: &str) -> bool {
+        self.shapes.contains_key(name)
     }
     fn origin(&self) -> PathBuf {
         PathBuf::from("<random weights>")
