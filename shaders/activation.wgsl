@@ -35,3 +35,26 @@ fn add(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<
         b[i] = b[i] + a[i];
     }
 }
+
+// Backward of b' = silu(g) * b:  dgate = da * b * silu'(g),  dup = da * silu(g),
+// with silu'(g) = s * (1 + g * (1 - s)), s = sigmoid(g). Each invocation reads its element of
+// every input before writing its outputs.
+@group(0) @binding(3) var<storage, read> bw_gate: array<f32>;
+@group(0) @binding(4) var<storage, read> bw_up: array<f32>;
+@group(0) @binding(5) var<storage, read> bw_da: array<f32>;
+@group(0) @binding(6) var<storage, read_write> bw_dgate: array<f32>;
+@group(0) @binding(7) var<storage, read_write> bw_dup: array<f32>;
+
+@compute @workgroup_size(256)
+fn silu_mul_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) lid: u32) {
+    let i = index(wg, nwg, lid);
+    if (i < p.n) {
+        let g = bw_gate[i];
+        let u = bw_up[i];
+        let da = bw_da[i];
+        let s = 1.0 / (1.0 + exp(-g));
+        bw_dgate[i] = da * u * (s * (1.0 + g * (1.0 - s)));
+        bw_dup[i] = da * (g * s);
+    }
+}

@@ -59,3 +59,203 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
         out[qb + d] = acc[d] / l;
     }
 }
+
+// ---- backward over a whole sequence (p0 = 0, k and v hold exactly t positions) ------------
+// With P = softmax(scale * q·k) (causal), out = P v and dP_ij = dout_i · v_j:
+//   D_i  = dout_i · out_i,   dS_ij = P_ij (dP_ij - D_i)
+//   dq_i = scale Σ_j dS_ij k_j,   dk_j = scale Σ_i dS_ij q_i,   dv_j = Σ_i P_ij dout_i.
+// Two dispatches of 64-thread workgroups. Pass 1, one workgroup per (query, head): stats =
+// (lse_i, D_i), then dq. Pass 2, one per (key, kv head): the (query ≥ key, head of the group)
+// pairs, for dk and dv. Both walk their keys / pairs in blocks of 64: each thread scores one
+// item of the block (full head_dim dot products), the block's weights go through workgroup
+// memory, then each thread accumulates head dims lid, lid+64, lid+128, lid+192 over the block.
+// (Work per thread stays small: llvmpipe also caps the loop iterations of one invocation.)
+
+@group(0) @binding(5) var<storage, read> o: array<f32>;        // forward output [t, heads, hd]
+@group(0) @binding(6) var<storage, read> dout: array<f32>;     // [t, heads, hd]
+@group(0) @binding(7) var<storage, read_write> dq: array<f32>; // [t, heads, hd]
+@group(0) @binding(8) var<storage, read_write> stats: array<f32>; // [t, heads, 2]
+@group(0) @binding(9) var<storage, read_write> dk: array<f32>; // [t, kv_heads, hd]
+@group(0) @binding(10) var<storage, read_write> dv: array<f32>; // [t, kv_heads, hd]
+
+const BWG: u32 = 64u;
+var<workgroup> blk_a: array<f32, 64>;
+var<workgroup> blk_b: array<f32, 64>;
+
+// scale * q[qb ..] · k[kb ..] and dout[qb ..] · v[kb ..], four terms a step.
+fn score_at(qb: u32, kb: u32) -> f32 {
+    var acc = 0.0;
+    var d = 0u;
+    for (; d + 4u <= p.hd; d += 4u) {
+        acc += q[qb + d] * kc[kb + d] + q[qb + d + 1u] * kc[kb + d + 1u]
+             + q[qb + d + 2u] * kc[kb + d + 2u] + q[qb + d + 3u] * kc[kb + d + 3u];
+    }
+    for (; d < p.hd; d++) {
+        acc += q[qb + d] * kc[kb + d];
+    }
+    return acc * p.scale;
+}
+
+fn dout_dot_v(qb: u32, kb: u32) -> f32 {
+    var acc = 0.0;
+    var d = 0u;
+    for (; d + 4u <= p.hd; d += 4u) {
+        acc += dout[qb + d] * vc[kb + d] + dout[qb + d + 1u] * vc[kb + d + 1u]
+             + dout[qb + d + 2u] * vc[kb + d + 2u] + dout[qb + d + 3u] * vc[kb + d + 3u];
+    }
+    for (; d < p.hd; d++) {
+        acc += dout[qb + d] * vc[kb + d];
+    }
+    return acc;
+}
+
+// Sum of blk_a over the workgroup, left in blk_a[0].
+fn block_sum(lid: u32) {
+    workgroupBarrier();
+    for (var k = BWG / 2u; k > 0u; k >>= 1u) {
+        if (lid < k) {
+            blk_a[lid] += blk_a[lid + k];
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(64)
+fn attention_backward_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                        @builtin(local_invocation_index) lid: u32) {
+    let i = wg.y * nwg.x + wg.x;
+    if (i >= p.t * p.heads) {
+        return; // uniform per workgroup
+    }
+    let t = i / p.heads;
+    let h = i % p.heads;
+    let kvh = h / (p.heads / p.kv_heads);
+    let qb = i * p.hd;
+    // D_i = dout_i · out_i, threads over head dims.
+    var part = 0.0;
+    for (var d = lid; d < p.hd; d += BWG) {
+        part += dout[qb + d] * o[qb + d];
+    }
+    blk_a[lid] = part;
+    block_sum(lid);
+    let dsum = blk_a[0];
+    workgroupBarrier();
+    // lse_i: each thread a running (max, sum) over keys lid, lid+64, …; then merged.
+    var m = -3.0e38;
+    var l = 0.0;
+    for (var s = lid; s <= t; s += BWG) {
+        let score = score_at(qb, (s * p.kv_heads + kvh) * p.hd);
+        let m_new = max(m, score);
+        l = l * exp(m - m_new) + exp(score - m_new);
+        m = m_new;
+    }
+    blk_a[lid] = m;
+    blk_b[lid] = l;
+    workgroupBarrier();
+    for (var k = BWG / 2u; k > 0u; k >>= 1u) {
+        if (lid < k) {
+            let m2 = max(blk_a[lid], blk_a[lid + k]);
+            blk_b[lid] = blk_b[lid] * exp(blk_a[lid] - m2) + blk_b[lid + k] * exp(blk_a[lid + k] - m2);
+            blk_a[lid] = m2;
+        }
+        workgroupBarrier();
+    }
+    let lse = blk_a[0] + log(blk_b[0]);
+    if (lid == 0u) {
+        stats[2u * i] = lse;
+        stats[2u * i + 1u] = dsum;
+    }
+    workgroupBarrier();
+    // dq_i = scale Σ_s dS_is k_s, keys in blocks of 64.
+    var acc = vec4<f32>(0.0);
+    for (var s0 = 0u; s0 <= t; s0 += BWG) {
+        let s = s0 + lid;
+        var ds = 0.0;
+        if (s <= t) {
+            let kb = (s * p.kv_heads + kvh) * p.hd;
+            ds = exp(score_at(qb, kb) - lse) * (dout_dot_v(qb, kb) - dsum);
+        }
+        blk_b[lid] = ds;
+        workgroupBarrier();
+        let n = min(BWG, t + 1u - s0);
+        for (var j = 0u; j < n; j++) {
+            let kb = ((s0 + j) * p.kv_heads + kvh) * p.hd + lid;
+            let w = blk_b[j];
+            // Dims past hd read a neighbouring row and are never stored; the branches are uniform.
+            acc.x += w * kc[kb];
+            if (p.hd > 64u) {
+                acc.y += w * kc[kb + 64u];
+                if (p.hd > 128u) {
+                    acc.z += w * kc[kb + 128u];
+                    if (p.hd > 192u) {
+                        acc.w += w * kc[kb + 192u];
+                    }
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    let dims = vec4<u32>(lid, lid + 64u, lid + 128u, lid + 192u);
+    if (dims.x < p.hd) { dq[qb + dims.x] = acc.x * p.scale; }
+    if (dims.y < p.hd) { dq[qb + dims.y] = acc.y * p.scale; }
+    if (dims.z < p.hd) { dq[qb + dims.z] = acc.z * p.scale; }
+    if (dims.w < p.hd) { dq[qb + dims.w] = acc.w * p.scale; }
+}
+
+@compute @workgroup_size(64)
+fn attention_backward_kv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                         @builtin(local_invocation_index) lid: u32) {
+    let j = wg.y * nwg.x + wg.x;
+    if (j >= p.t * p.kv_heads) {
+        return; // uniform per workgroup
+    }
+    let s = j / p.kv_heads;
+    let kvh = j % p.kv_heads;
+    let group = p.heads / p.kv_heads;
+    let kb = j * p.hd;
+    // Pairs (query t ≥ s, head kvh*group + g), numbered (t - s) * group + g.
+    let pairs = (p.t - s) * group;
+    var gk = vec4<f32>(0.0);
+    var gv = vec4<f32>(0.0);
+    for (var p0 = 0u; p0 < pairs; p0 += BWG) {
+        let pi = p0 + lid;
+        var pr = 0.0;
+        var ds = 0.0;
+        if (pi < pairs) {
+            let i = (s + pi / group) * p.heads + kvh * group + pi % group;
+            let qb = i * p.hd;
+            pr = exp(score_at(qb, kb) - stats[2u * i]);
+            ds = pr * (dout_dot_v(qb, kb) - stats[2u * i + 1u]);
+        }
+        blk_a[lid] = pr;
+        blk_b[lid] = ds;
+        workgroupBarrier();
+        let n = min(BWG, pairs - p0);
+        for (var e = 0u; e < n; e++) {
+            let pe = p0 + e;
+            let qb = ((s + pe / group) * p.heads + kvh * group + pe % group) * p.hd + lid;
+            let wp = blk_a[e];
+            let ws = blk_b[e];
+            gv.x += wp * dout[qb];
+            gk.x += ws * q[qb];
+            if (p.hd > 64u) {
+                gv.y += wp * dout[qb + 64u];
+                gk.y += ws * q[qb + 64u];
+                if (p.hd > 128u) {
+                    gv.z += wp * dout[qb + 128u];
+                    gk.z += ws * q[qb + 128u];
+                    if (p.hd > 192u) {
+                        gv.w += wp * dout[qb + 192u];
+                        gk.w += ws * q[qb + 192u];
+                    }
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+    let dims = vec4<u32>(lid, lid + 64u, lid + 128u, lid + 192u);
+    if (dims.x < p.hd) { dk[kb + dims.x] = gk.x * p.scale; dv[kb + dims.x] = gv.x; }
+    if (dims.y < p.hd) { dk[kb + dims.y] = gk.y * p.scale; dv[kb + dims.y] = gv.y; }
+    if (dims.z < p.hd) { dk[kb + dims.z] = gk.z * p.scale; dv[kb + dims.z] = gv.z; }
+    if (dims.w < p.hd) { dk[kb + dims.w] = gk.w * p.scale; dv[kb + dims.w] = gv.w; }
+}

@@ -1,6 +1,7 @@
 // Log-softmax and target gather over the vocabulary, one chunk of logits at a time, so no
 // [tokens × vocab] buffer ever exists. Per row the state holds a running max m, the running
-// sum s = Σ exp(z - m), and the target's logit; z = logit * inv_temp.
+// sum s = Σ exp(z - m), the target's logit, and w = Σ exp(z - m) * z (so E_p[z] = w / s and
+// the entropy is H = m + ln s - w / s); z = logit * inv_temp.
 
 struct Params {
     t: u32,
@@ -12,11 +13,20 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;  // [t, c]
 @group(0) @binding(2) var<storage, read> targets: array<u32>; // [t], 0xffffffff = none
-@group(0) @binding(3) var<storage, read_write> state: array<f32>; // [t, 4]: m, s, target z, -
+@group(0) @binding(3) var<storage, read_write> state: array<f32>; // [t, 4]: m, s, target z, w
 
 const WG: u32 = 64u;
 var<workgroup> wm: array<f32, 64>;
 var<workgroup> wsum: array<f32, 64>;
+var<workgroup> wu: array<f32, 64>;
+
+// Inside the kernel the third running value is u = Σ exp(z - m) * (z - m), which stays small
+// where z and m are large (w = u + m s carries |m| in every term); (m, s, u) triples are merged
+// like (m, s) pairs. `shift` is u rescaled from max `m` to a max `m2 >= m`: c (u + s (m - m2)),
+// c = exp(m - m2), and 0 when nothing was seen (s = 0) or c underflows.
+fn shift(u: f32, s: f32, m: f32, m2: f32, c: f32) -> f32 {
+    return select(c * (u + s * (m - m2)), 0.0, s == 0.0 || c == 0.0);
+}
 
 @compute @workgroup_size(64)
 fn lse_chunk(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -29,22 +39,30 @@ fn lse_chunk(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
     let tgt = targets[row];
     var m = -3.0e38;
     var s = 0.0;
+    var u = 0.0;
     for (var j = lid; j < p.c; j += WG) {
         let z = logits[base + j] * p.inv_temp;
         if (p.v0 + j == tgt) {
             state[row * 4u + 2u] = z;
         }
         let m_new = max(m, z);
-        s = s * exp(m - m_new) + exp(z - m_new);
+        let c = exp(m - m_new);
+        let e = exp(z - m_new);
+        u = shift(u, s, m, m_new, c) + select(e * (z - m_new), 0.0, e == 0.0);
+        s = s * c + e;
         m = m_new;
     }
     wm[lid] = m;
     wsum[lid] = s;
+    wu[lid] = u;
     workgroupBarrier();
     for (var k = WG / 2u; k > 0u; k >>= 1u) {
         if (lid < k) {
             let m2 = max(wm[lid], wm[lid + k]);
-            wsum[lid] = wsum[lid] * exp(wm[lid] - m2) + wsum[lid + k] * exp(wm[lid + k] - m2);
+            let c1 = exp(wm[lid] - m2);
+            let c2 = exp(wm[lid + k] - m2);
+            wu[lid] = shift(wu[lid], wsum[lid], wm[lid], m2, c1) + shift(wu[lid + k], wsum[lid + k], wm[lid + k], m2, c2);
+            wsum[lid] = wsum[lid] * c1 + wsum[lid + k] * c2;
             wm[lid] = m2;
         }
         workgroupBarrier();
@@ -52,9 +70,15 @@ fn lse_chunk(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
     if (lid == 0u) {
         let m0 = state[row * 4u];
         let s0 = state[row * 4u + 1u];
+        let u0 = select(state[row * 4u + 3u] - m0 * s0, 0.0, s0 == 0.0);
         let m2 = max(m0, wm[0]);
-        state[row * 4u + 1u] = s0 * exp(m0 - m2) + wsum[0] * exp(wm[0] - m2);
+        let c1 = exp(m0 - m2);
+        let c2 = exp(wm[0] - m2);
+        let s2 = s0 * c1 + wsum[0] * c2;
+        let u2 = shift(u0, s0, m0, m2, c1) + shift(wu[0], wsum[0], wm[0], m2, c2);
+        state[row * 4u + 1u] = s2;
         state[row * 4u] = m2;
+        state[row * 4u + 3u] = u2 + m2 * s2;
     }
 }
 
@@ -69,4 +93,38 @@ fn lse_init(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
         state[row * 4u + 2u] = 0.0;
         state[row * 4u + 3u] = 0.0;
     }
+}
+
+// Gradient of a_t * lp_t + b_t * H_t w.r.t. the raw logits of one chunk, in place over the
+// chunk, from the finished state: with lse = m + ln s, p_j = exp(z_j - lse), E_p[z] = w / s,
+//   g_j = inv_temp * (a (δ(v0 + j == target) - p_j) - b p_j (z_j - E_p[z])).
+// (z_j - lse + H = z_j - E_p[z]; computed that way it avoids cancelling lse.)
+@group(0) @binding(4) var<storage, read_write> glogits: array<f32>; // [t, c]
+@group(0) @binding(5) var<storage, read> coefs: array<f32>;         // [t, 2]: a, b
+
+@compute @workgroup_size(256)
+fn logprob_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let i = (wg.y * nwg.x + wg.x) * 256u + lid;
+    if (i >= p.t * p.c) {
+        return;
+    }
+    let row = i / p.c;
+    let j = i % p.c;
+    let m = state[row * 4u];
+    let s = state[row * 4u + 1u];
+    let mean_z = state[row * 4u + 3u] / s;
+    let lse = m + log(s);
+    let a = coefs[row * 2u];
+    let b = coefs[row * 2u + 1u];
+    let z = glogits[i] * p.inv_temp;
+    let pr = exp(z - lse);
+    var g = -a * pr;
+    if (p.v0 + j == targets[row]) {
+        g += a;
+    }
+    if (pr > 0.0) {
+        g -= b * pr * (z - mean_z);
+    }
+    glogits[i] = g * p.inv_temp;
 }

@@ -117,3 +117,107 @@ fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
         y[idx] = v;
     }
 }
+
+// ---- backward ----------------------------------------------------------------------------
+// Entry points below use their own uniform struct at binding 0 (each entry point sees one).
+
+// Input gradient of `matmul` for one row-piece of W:
+// dx[t, k] (+)= Σ_j dy[t * ldy + dy_off + j] * W[w_row0 + j, k]   for j < n.
+// 16×16 tiles of dx; the dy and W tiles go through the same workgroup memory as `matmul`.
+struct MatmulBackwardParams {
+    t: u32,
+    k: u32,          // columns of W and dx
+    n: u32,          // weight rows (columns of dy) summed by this dispatch
+    ldy: u32,        // row stride of dy
+    dy_off: u32,     // column of dy that pairs with weight row w_row0
+    w_row0: u32,     // first weight row (within this piece)
+    accumulate: u32, // 1: add into dx
+    _pad0: u32,
+}
+
+@group(0) @binding(0) var<uniform> pb: MatmulBackwardParams;
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+// binding 2: the weight piece `w`, read through `load_w`
+@group(0) @binding(4) var<storage, read_write> dx: array<f32>;
+
+@compute @workgroup_size(16, 16)
+fn matmul_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let k = wg.x * TILE + lid.x;
+    let t = wg.y * TILE + lid.y;
+    var acc = 0.0;
+    for (var j0 = 0u; j0 < pb.n; j0 += TILE) {
+        // dy tile: row t, column j0+lx.  W tile: row j0+ly, column k (both read along rows).
+        let jy = j0 + lid.x;
+        xs[lid.y][lid.x] = select(0.0, dy[t * pb.ldy + pb.dy_off + jy], t < pb.t && jy < pb.n);
+        let wj = j0 + lid.y;
+        ws[lid.y][lid.x] = select(0.0, load_w((pb.w_row0 + wj) * pb.k + k), wj < pb.n && k < pb.k);
+        workgroupBarrier();
+        for (var j = 0u; j < TILE; j++) {
+            acc += xs[lid.y][j] * ws[j][lid.x];
+        }
+        workgroupBarrier();
+    }
+    if (t < pb.t && k < pb.k) {
+        let idx = t * pb.k + k;
+        if (pb.accumulate != 0u) {
+            acc += dx[idx];
+        }
+        dx[idx] = acc;
+    }
+}
+
+// General strided f32 product (the LoRA products and their gradients):
+// C[c_off + i*ldc + j] (+)= alpha * Σ_p A[a_off + i*a_rs + p*a_cs] * B[b_off + p*b_rs + j*b_cs]
+// for i < m, j < n, p < k. Strides in elements, so any operand may be read transposed.
+struct GemmParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    a_off: u32,
+    a_rs: u32,
+    a_cs: u32,
+    b_off: u32,
+    b_rs: u32,
+    b_cs: u32,
+    c_off: u32,
+    ldc: u32,
+    alpha: f32,
+    accumulate: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> pg: GemmParams;
+@group(0) @binding(5) var<storage, read> ga: array<f32>;
+@group(0) @binding(6) var<storage, read> gb: array<f32>;
+@group(0) @binding(7) var<storage, read_write> gc: array<f32>;
+
+@compute @workgroup_size(16, 16)
+fn gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i0 = wg.y * TILE;
+    let j0 = wg.x * TILE;
+    let i = i0 + lid.y;
+    let j = j0 + lid.x;
+    var acc = 0.0;
+    for (var p0 = 0u; p0 < pg.k; p0 += TILE) {
+        // A tile [i][p] and B tile [p][j].
+        let pa = p0 + lid.x;
+        xs[lid.y][lid.x] = select(0.0, ga[pg.a_off + i * pg.a_rs + pa * pg.a_cs], i < pg.m && pa < pg.k);
+        let pbr = p0 + lid.y;
+        ws[lid.y][lid.x] = select(0.0, gb[pg.b_off + pbr * pg.b_rs + j * pg.b_cs], pbr < pg.k && j < pg.n);
+        workgroupBarrier();
+        for (var q = 0u; q < TILE; q++) {
+            acc += xs[lid.y][q] * ws[q][lid.x];
+        }
+        workgroupBarrier();
+    }
+    if (i < pg.m && j < pg.n) {
+        let idx = pg.c_off + i * pg.ldc + j;
+        var v = pg.alpha * acc;
+        if (pg.accumulate != 0u) {
+            v += gc[idx];
+        }
+        gc[idx] = v;
+    }
+}

@@ -26,7 +26,13 @@ pub struct ForwardBench {
     pub peak_device_bytes: u64,
 }
 
-pub fn forward_bench(gpu: &Gpu, shape: &str, dtype: DType, prompt_tokens: usize, decode_tokens: usize) -> Result<ForwardBench> {
+pub fn forward_bench(
+    gpu: &Gpu,
+    shape: &str,
+    dtype: DType,
+    prompt_tokens: usize,
+    decode_tokens: usize,
+) -> Result<ForwardBench> {
     let cfg = presets::preset(shape)?;
     let weights = presets::random_weights(&cfg, dtype, 1);
     let t0 = Instant::now();
@@ -34,24 +40,29 @@ pub fn forward_bench(gpu: &Gpu, shape: &str, dtype: DType, prompt_tokens: usize,
     gpu.wait()?;
     let load_seconds = t0.elapsed().as_secs_f64();
 
-    let prompt: Vec<u32> = (0..prompt_tokens).map(|i| ((i * 7919 + 13) % cfg.vocab_size) as u32).collect();
+    let prompt: Vec<u32> = (0..prompt_tokens)
+        .map(|i| ((i * 7919 + 13) % cfg.vocab_size) as u32)
+        .collect();
     let mut cache = model.new_cache(gpu, prompt_tokens + decode_tokens + 1)?;
     // Warm-up: builds every pipeline, so compile time is not counted.
     {
         let mut warm = model.new_cache(gpu, 2)?;
-        let h = model.forward(gpu, &prompt[..1], &mut warm)?;
+        let h = model.forward(gpu, &prompt[..1], &mut warm, None)?;
         model.row_logits(gpu, &h, 0)?;
     }
     let t1 = Instant::now();
-    let hidden = model.forward(gpu, &prompt, &mut cache)?;
+    let hidden = model.forward(gpu, &prompt, &mut cache, None)?;
     let mut logits = model.row_logits(gpu, &hidden, prompt_tokens - 1)?;
     let prefill_seconds = t1.elapsed().as_secs_f64();
 
-    let opts = SamplingOptions { temperature: 0.0, ..Default::default() };
+    let opts = SamplingOptions {
+        temperature: 0.0,
+        ..Default::default()
+    };
     let t2 = Instant::now();
     for step in 0..decode_tokens {
         let id = sample(&logits, &opts, step as u64);
-        let h = model.forward(gpu, &[id], &mut cache)?;
+        let h = model.forward(gpu, &[id], &mut cache, None)?;
         logits = model.row_logits(gpu, &h, 0)?;
     }
     let decode_seconds = t2.elapsed().as_secs_f64();

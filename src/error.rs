@@ -24,7 +24,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn file(path: &Path, reason: impl fmt::Display) -> Error {
-        Error::File { path: path.to_path_buf(), reason: reason.to_string() }
+        Error::File {
+            path: path.to_path_buf(),
+            reason: reason.to_string(),
+        }
     }
 }
 

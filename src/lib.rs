@@ -5,6 +5,9 @@ pub mod bench;
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod io;
+pub mod lora;
 pub mod model;
+pub mod rl;
 
 pub use error::{Error, Result};

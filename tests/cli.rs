@@ -41,22 +41,42 @@ fn copy_model(name: &str, tag: &str) -> PathBuf {
 
 /// Runs `score` on a broken model and checks the error is one line mentioning all of `needles`.
 fn expect_clear_error(dir: &Path, needles: &[&str]) {
-    let (code, stdout, stderr) = edgerl(&["score", "--model", dir.to_str().unwrap(), "--text", "hello", "--json"]);
+    let (code, stdout, stderr) = edgerl(&[
+        "score",
+        "--model",
+        dir.to_str().unwrap(),
+        "--text",
+        "hello",
+        "--json",
+    ]);
     assert_ne!(code, 0, "should fail; stdout {stdout}");
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "want one line, got: {stderr}");
     for n in needles {
-        assert!(lines[0].contains(n), "error {:?} should mention {n:?}", lines[0]);
+        assert!(
+            lines[0].contains(n),
+            "error {:?} should mention {n:?}",
+            lines[0]
+        );
     }
 }
 
 #[test]
 fn score_json_matches_reference() {
     let dir = fixture("llama_f32");
-    let r: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
     let case = &r["score"][1];
-    let (code, stdout, stderr) = edgerl(&["score", "--model", dir.to_str().unwrap(), "--text", case["text"].as_str().unwrap(), "--json"]);
+    let (code, stdout, stderr) = edgerl(&[
+        "score",
+        "--model",
+        dir.to_str().unwrap(),
+        "--text",
+        case["text"].as_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(code, 0, "{stderr}");
     let v: Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(v["ids"], case["ids"]);
@@ -71,12 +91,25 @@ fn score_json_matches_reference() {
 #[test]
 fn generate_json_greedy_and_seeded() {
     let dir = fixture("qwen3_f16");
-    let r: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
     let case = &r["greedy"][1];
     let chat = case["chat"].as_str().unwrap();
     let n = case["new_ids"].as_array().unwrap().len().to_string();
     for backend in ["vulkan", "gl"] {
-        let args = ["generate", "--model", dir.to_str().unwrap(), "--chat", chat, "--max-new-tokens", &n, "--temperature", "0", "--json"];
+        let args = [
+            "generate",
+            "--model",
+            dir.to_str().unwrap(),
+            "--chat",
+            chat,
+            "--max-new-tokens",
+            &n,
+            "--temperature",
+            "0",
+            "--json",
+        ];
         let out = Command::new(env!("CARGO_BIN_EXE_edgerl"))
             .args(args)
             .env("EDGERL_BACKEND", backend)
@@ -86,14 +119,37 @@ fn generate_json_greedy_and_seeded() {
         if !out.status.success() && std::env::var_os("CI").is_none() {
             continue; // backend missing on a developer machine
         }
-        assert!(out.status.success(), "{backend}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{backend}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["new_ids"], case["new_ids"], "{backend}");
         assert!(v["text"].is_string());
     }
     // Sampling: the same seed gives the same tokens; another seed (almost surely) does not.
     let sample = |seed: &str| {
-        let (code, stdout, stderr) = edgerl(&["generate", "--model", dir.to_str().unwrap(), "--prompt", "the cat", "--max-new-tokens", "12", "--temperature", "1.5", "--top-k", "50", "--top-p", "0.95", "--min-p", "0.01", "--seed", seed, "--json"]);
+        let (code, stdout, stderr) = edgerl(&[
+            "generate",
+            "--model",
+            dir.to_str().unwrap(),
+            "--prompt",
+            "the cat",
+            "--max-new-tokens",
+            "12",
+            "--temperature",
+            "1.5",
+            "--top-k",
+            "50",
+            "--top-p",
+            "0.95",
+            "--min-p",
+            "0.01",
+            "--seed",
+            seed,
+            "--json",
+        ]);
         assert_eq!(code, 0, "{stderr}");
         serde_json::from_str::<Value>(stdout.trim()).unwrap()["new_ids"].clone()
     };
@@ -151,7 +207,9 @@ fn absurd_header_length() {
 fn unknown_architecture() {
     let d = copy_model("llama_f32", "arch");
     let p = d.join("config.json");
-    let text = std::fs::read_to_string(&p).unwrap().replace("LlamaForCausalLM", "GPT2LMHeadModel");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("LlamaForCausalLM", "GPT2LMHeadModel");
     std::fs::write(&p, text).unwrap();
     expect_clear_error(&d, &["config.json", "GPT2LMHeadModel"]);
 }
@@ -163,7 +221,10 @@ fn shape_disagrees_with_config() {
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     v["intermediate_size"] = Value::from(100);
     std::fs::write(&p, v.to_string()).unwrap();
-    expect_clear_error(&d, &["model.safetensors", "gate_proj", "config.json implies"]);
+    expect_clear_error(
+        &d,
+        &["model.safetensors", "gate_proj", "config.json implies"],
+    );
 }
 
 #[test]
@@ -182,18 +243,36 @@ fn model_dir_missing() {
 fn score_with_f16_storage_stays_close() {
     // --dtype f16 stores an f32 checkpoint's matrices in 16 bits: close to, not equal to, f32.
     let dir = fixture("llama_f32");
-    let r: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap();
+    let r: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
     let case = &r["score"][2];
-    let (code, stdout, stderr) = edgerl(&["score", "--model", dir.to_str().unwrap(), "--text", case["text"].as_str().unwrap(), "--dtype", "f16", "--json"]);
+    let (code, stdout, stderr) = edgerl(&[
+        "score",
+        "--model",
+        dir.to_str().unwrap(),
+        "--text",
+        case["text"].as_str().unwrap(),
+        "--dtype",
+        "f16",
+        "--json",
+    ]);
     assert_eq!(code, 0, "{stderr}");
     let v: Value = serde_json::from_str(stdout.trim()).unwrap();
     let got = v["token_logprobs"].as_array().unwrap();
     let want = case["token_logprobs"].as_array().unwrap();
-    let max_err = got.iter().zip(want).map(|(g, w)| (g.as_f64().unwrap() - w.as_f64().unwrap()).abs()).fold(0.0, f64::max);
+    let max_err = got
+        .iter()
+        .zip(want)
+        .map(|(g, w)| (g.as_f64().unwrap() - w.as_f64().unwrap()).abs())
+        .fold(0.0, f64::max);
     // The reference is the f32 model, so this is rounding error of the weights themselves
     // (logits here have std ~4); a wrong conversion is off by whole units.
     assert!(max_err < 0.1, "f16 storage drifted by {max_err}");
-    assert!(max_err > 0.0, "f16 storage should not be bit-identical to f32");
+    assert!(
+        max_err > 0.0,
+        "f16 storage should not be bit-identical to f32"
+    );
 }
 
 #[test]
@@ -201,13 +280,109 @@ fn bad_flags_are_clear_errors() {
     let dir = fixture("llama_f32");
     let d = dir.to_str().unwrap();
     for (args, needle) in [
-        (vec!["score", "--model", d, "--text", "hi", "--dtype", "f8"], "--dtype"),
-        (vec!["generate", "--model", d, "--prompt", "hi", "--top-p", "0"], "--top-p"),
-        (vec!["generate", "--model", d, "--prompt", "hi", "--temperature=-1"], "--temperature"),
+        (
+            vec!["score", "--model", d, "--text", "hi", "--dtype", "f8"],
+            "--dtype",
+        ),
+        (
+            vec!["generate", "--model", d, "--prompt", "hi", "--top-p", "0"],
+            "--top-p",
+        ),
+        (
+            vec![
+                "generate",
+                "--model",
+                d,
+                "--prompt",
+                "hi",
+                "--temperature=-1",
+            ],
+            "--temperature",
+        ),
     ] {
         let (code, _, stderr) = edgerl(&args);
         assert_ne!(code, 0);
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert!(stderr.contains(needle), "{args:?}: {stderr}");
     }
+}
+
+/// A copy of a training fixture whose run.toml writes into the copy.
+fn copy_train_case(case: &str, tag: &str) -> PathBuf {
+    let src = common::fixtures().join("train").join(case);
+    let dst = std::env::temp_dir().join(format!("edgerl-cli-train-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dst);
+    std::fs::create_dir_all(dst.join("init_adapter")).unwrap();
+    for f in ["rollouts.jsonl", "init_adapter/adapter_config.json", "init_adapter/adapter_model.safetensors"] {
+        std::fs::copy(src.join(f), dst.join(f)).unwrap();
+    }
+    let model = fixture("llama_f32");
+    let toml = std::fs::read_to_string(src.join("run.toml"))
+        .unwrap()
+        .lines()
+        .map(|l| if l.starts_with("model = ") { format!("model = {:?}", model.to_str().unwrap()) } else { l.to_string() })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(dst.join("run.toml"), toml + "\n").unwrap();
+    dst
+}
+
+#[test]
+fn train_writes_adapter_and_metrics() {
+    let d = copy_train_case("grpo_group_llama", "ok");
+    let (code, stdout, stderr) = edgerl(&["train", "--config", d.join("run.toml").to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let line: Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    for key in ["loss", "reward", "reward_std", "grad_norm", "learning_rate", "entropy", "num_tokens", "step_time", "completions/mean_length"] {
+        assert!(line.get(key).is_some(), "metric {key} missing: {line}");
+    }
+    let metrics = std::fs::read_to_string(d.join("out/metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 1);
+    let adapter = d.join("out/adapter");
+    assert!(adapter.join("adapter_config.json").exists() && adapter.join("adapter_model.safetensors").exists());
+    // The trained adapter changes the model's log-probs, and score/generate accept it.
+    let text = "Question: What is 12 plus 30? Answer: 42";
+    let m = fixture("llama_f32");
+    let score = |extra: &[&str]| {
+        let mut args = vec!["score", "--model", m.to_str().unwrap(), "--text", text, "--json"];
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = edgerl(&args);
+        assert_eq!(code, 0, "{stderr}");
+        serde_json::from_str::<Value>(stdout.trim()).unwrap()["token_logprobs"].clone()
+    };
+    assert_ne!(score(&[]), score(&["--adapter", adapter.to_str().unwrap()]));
+    let (code, _, stderr) = edgerl(&["generate", "--model", m.to_str().unwrap(), "--prompt", "hi", "--max-new-tokens", "3", "--adapter", adapter.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn train_bad_inputs_are_clear_and_write_nothing() {
+    let d = copy_train_case("grpo_group_llama", "bad");
+    let cfg = d.join("run.toml");
+    let original = std::fs::read_to_string(&cfg).unwrap();
+    let run = |needles: &[&str]| {
+        let (code, _, stderr) = edgerl(&["train", "--config", cfg.to_str().unwrap()]);
+        assert_ne!(code, 0);
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{stderr}");
+        for n in needles {
+            assert!(lines[0].contains(n), "{:?} should mention {n:?}", lines[0]);
+        }
+        assert!(!d.join("out/adapter").exists(), "no adapter after a failed run");
+    };
+    std::fs::write(&cfg, format!("{original}lerning_rate = 2.0\n")).unwrap();
+    run(&["run.toml", "lerning_rate"]);
+    std::fs::write(&cfg, original.replace("loss_type = \"grpo\"", "loss_type = \"ppo\"")).unwrap();
+    run(&["run.toml", "ppo"]);
+    std::fs::write(&cfg, &original).unwrap();
+    let rollouts = d.join("rollouts.jsonl");
+    let good = std::fs::read_to_string(&rollouts).unwrap();
+    let first = good.lines().next().unwrap().to_string();
+    std::fs::write(&rollouts, format!("{first}\n{{\"prompt_ids\": [1, 2], \"completion_ids\": [[3]], \"rewards\": [1.0, 2.0]}}\n")).unwrap();
+    run(&["rollouts.jsonl", "line 2", "2 rewards for 1 completions"]);
+    std::fs::write(&rollouts, format!("{first}\nnot json\n")).unwrap();
+    run(&["rollouts.jsonl", "line 2", "JSON"]);
+    std::fs::write(&rollouts, format!("{{\"prompt_ids\": [1], \"completion_ids\": [[99999]], \"rewards\": [1.0]}}\n")).unwrap();
+    run(&["rollouts.jsonl", "line 1", "99999"]);
 }

@@ -8,7 +8,13 @@ use std::path::{Path, PathBuf};
 use edgerl::model::{LoadedModel, SamplingOptions, generate};
 use serde_json::Value;
 
-const MODELS: [&str; 5] = ["llama_f32", "qwen2_bf16", "qwen3_f16", "smollm_tied_f32", "llama_bias_bf16"];
+const MODELS: [&str; 5] = [
+    "llama_f32",
+    "qwen2_bf16",
+    "qwen3_f16",
+    "smollm_tied_f32",
+    "llama_bias_bf16",
+];
 
 fn model_dir(name: &str) -> PathBuf {
     common::fixtures().join("models").join(name)
@@ -20,11 +26,19 @@ fn reference(dir: &Path) -> Value {
 }
 
 fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 fn floats(v: &Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
 }
 
 fn check_score(name: &str) {
@@ -38,11 +52,17 @@ fn check_score(name: &str) {
             let got_ids = m.tokenizer.encode(text, true).unwrap();
             assert_eq!(got_ids, want_ids, "{name}: ids of {text:?}");
             let mut cache = m.model.new_cache(gpu, got_ids.len()).unwrap();
-            let hidden = m.model.forward(gpu, &got_ids, &mut cache).unwrap();
+            let hidden = m.model.forward(gpu, &got_ids, &mut cache, None).unwrap();
             let targets: Vec<Option<u32>> = got_ids[1..].iter().map(|&i| Some(i)).collect();
-            let lp = m.model.target_logprobs(gpu, &hidden, &targets, 1.0).unwrap();
+            let lp = m
+                .model
+                .target_logprobs(gpu, &hidden, &targets, 1.0)
+                .unwrap();
             common::assert_close(
-                &format!("{name} on {} (binding {}): log-probs of {text:?}", gpu.adapter.backend, gpu.max_binding),
+                &format!(
+                    "{name} on {} (binding {}): log-probs of {text:?}",
+                    gpu.adapter.backend, gpu.max_binding
+                ),
                 &lp,
                 &floats(&case["token_logprobs"]),
                 1e-4,
@@ -62,17 +82,34 @@ fn check_greedy(name: &str) {
             let prompt = if let Some(p) = case["prompt"].as_str() {
                 m.tokenizer.encode(p, true).unwrap()
             } else {
-                m.tokenizer.chat_ids(case["chat"].as_str().unwrap()).unwrap()
+                m.tokenizer
+                    .chat_ids(case["chat"].as_str().unwrap())
+                    .unwrap()
             };
             assert_eq!(prompt, want_prompt, "{name}: prompt ids");
             let want = ids(&case["new_ids"]);
             let margins = floats(&case["margins"]);
-            let opts = SamplingOptions { max_new_tokens: want.len().max(16), temperature: 0.0, ..Default::default() };
-            let got = generate(gpu, &m.model, &prompt, &m.eos, &opts).unwrap();
+            let opts = SamplingOptions {
+                max_new_tokens: want.len().max(16),
+                temperature: 0.0,
+                ..Default::default()
+            };
+            let got = generate(gpu, &m.model, None, &prompt, &m.eos, &opts).unwrap();
             // Equal up to the first step where the reference's top-2 margin is within noise.
-            let exact = margins.iter().position(|&d| d <= 1e-3).unwrap_or(want.len());
-            assert!(got.len() >= exact.min(want.len()), "{name}: generated {got:?}, want {want:?}");
-            assert_eq!(&got[..exact.min(want.len())], &want[..exact.min(want.len())], "{name} on {}: greedy ids", gpu.adapter.backend);
+            let exact = margins
+                .iter()
+                .position(|&d| d <= 1e-3)
+                .unwrap_or(want.len());
+            assert!(
+                got.len() >= exact.min(want.len()),
+                "{name}: generated {got:?}, want {want:?}"
+            );
+            assert_eq!(
+                &got[..exact.min(want.len())],
+                &want[..exact.min(want.len())],
+                "{name} on {}: greedy ids",
+                gpu.adapter.backend
+            );
             if exact == want.len() {
                 assert_eq!(got, want, "{name}: greedy ids (stop)");
             }

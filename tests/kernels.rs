@@ -11,6 +11,9 @@ mod common;
 use std::ops::Range;
 
 use edgerl::Error;
+use edgerl::gpu::backward::{
+    AdamwParams, GemmParams, MatmulBackwardParams, NormBackwardParams, SgdParams, SumSquaresParams,
+};
 use edgerl::gpu::kernels::{
     self, AttentionParams, ElementwiseParams, EmbedParams, Kernel, LogprobParams, MatmulParams,
     NormParams, RopeParams,
@@ -35,7 +38,10 @@ fn fits(gpu: &Gpu, bufs: &[&edgerl::gpu::GpuBuffer]) -> bool {
 }
 
 fn assert_refused(what: &str, res: edgerl::Result<()>) {
-    assert!(matches!(res, Err(Error::Invalid(_))), "{what}: a binding over the limit must be refused, got {res:?}");
+    assert!(
+        matches!(res, Err(Error::Invalid(_))),
+        "{what}: a binding over the limit must be refused, got {res:?}"
+    );
 }
 
 fn label(gpu: &Gpu) -> String {
@@ -43,7 +49,11 @@ fn label(gpu: &Gpu) -> String {
         "{} ({}{})",
         gpu.adapter.backend,
         gpu.adapter.name,
-        if is_tiny(gpu) { ", 4096-byte bindings" } else { "" }
+        if is_tiny(gpu) {
+            ", 4096-byte bindings"
+        } else {
+            ""
+        }
     )
 }
 
@@ -69,25 +79,46 @@ fn round_to(dtype: DType, vals: &[f32]) -> Vec<f32> {
 fn bytes_of(dtype: DType, vals: &[f32]) -> Vec<u8> {
     match dtype {
         DType::F32 => bytemuck::cast_slice(vals).to_vec(),
-        DType::F16 => vals.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes()).collect(),
-        DType::BF16 => vals.iter().flat_map(|&v| bf16::from_f32(v).to_le_bytes()).collect(),
+        DType::F16 => vals
+            .iter()
+            .flat_map(|&v| f16::from_f32(v).to_le_bytes())
+            .collect(),
+        DType::BF16 => vals
+            .iter()
+            .flat_map(|&v| bf16::from_f32(v).to_le_bytes())
+            .collect(),
     }
 }
 
 /// A `rows × cols` weight tensor of `dtype`, and the f32 values the GPU sees.
-fn weight(gpu: &Gpu, name: &str, dtype: DType, rows: usize, cols: usize, vals: &[f32]) -> (Tensor, Vec<f32>) {
+fn weight(
+    gpu: &Gpu,
+    name: &str,
+    dtype: DType,
+    rows: usize,
+    cols: usize,
+    vals: &[f32],
+) -> (Tensor, Vec<f32>) {
     assert_eq!(vals.len(), rows * cols);
     let t = Tensor::from_bytes(gpu, name, dtype, rows, cols, &bytes_of(dtype, vals)).unwrap();
     // The pieces cover the rows in order, without gaps, each within the binding limit.
     let mut next = 0;
     for p in &t.pieces {
         assert_eq!(p.row_start, next, "{name}: piece order");
-        assert!(p.buf.bytes <= gpu.max_binding, "{name}: piece of {} bytes over the limit", p.buf.bytes);
+        assert!(
+            p.buf.bytes <= gpu.max_binding,
+            "{name}: piece of {} bytes over the limit",
+            p.buf.bytes
+        );
         next += p.rows;
     }
     assert_eq!(next, rows, "{name}: pieces cover all rows");
     if is_tiny(gpu) && rows * cols * dtype.size() > common::TINY_BINDING as usize {
-        assert!(t.pieces.len() > 1, "{name}: {} bytes should have been split", rows * cols * dtype.size());
+        assert!(
+            t.pieces.len() > 1,
+            "{name}: {} bytes should have been split",
+            rows * cols * dtype.size()
+        );
     }
     (t, round_to(dtype, vals))
 }
@@ -108,7 +139,10 @@ fn close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) {
 fn exact(what: &str, got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(g.to_bits() == w.to_bits(), "{what}: element {i}: got {g:e}, want {w:e} (bit-exact)");
+        assert!(
+            g.to_bits() == w.to_bits(),
+            "{what}: element {i}: got {g:e}, want {w:e} (bit-exact)"
+        );
     }
 }
 
@@ -192,10 +226,14 @@ fn matmul_grid_all_dtypes() {
                         let bb = up_f32(gpu, &bias, "bias");
                         let yb = up_f32(gpu, &y0, "y");
                         let res = r.linear(&xb, t, &w, has_bias.then_some(&bb), &yb, accumulate);
-                        let fits = ((t * k * 4) as u64) <= gpu.max_binding && ((t * n * 4) as u64) <= gpu.max_binding;
+                        let fits = ((t * k * 4) as u64) <= gpu.max_binding
+                            && ((t * n * 4) as u64) <= gpu.max_binding;
                         if !fits {
                             assert!(is_tiny(gpu));
-                            assert!(matches!(res, Err(Error::Invalid(_))), "{what}: activations over the limit must be refused, got {res:?}");
+                            assert!(
+                                matches!(res, Err(Error::Invalid(_))),
+                                "{what}: activations over the limit must be refused, got {res:?}"
+                            );
                             continue;
                         }
                         res.unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -203,13 +241,30 @@ fn matmul_grid_all_dtypes() {
                             split_cases += 1;
                         }
                         let mut want = y0.clone();
-                        cpu_matmul(&x, t, k, &w_seen, 0..n, has_bias.then_some(&bias[..]), &mut want, n, 0, accumulate);
-                        cases.push(MatmulCase { what, y: yb, want, k });
+                        cpu_matmul(
+                            &x,
+                            t,
+                            k,
+                            &w_seen,
+                            0..n,
+                            has_bias.then_some(&bias[..]),
+                            &mut want,
+                            n,
+                            0,
+                            accumulate,
+                        );
+                        cases.push(MatmulCase {
+                            what,
+                            y: yb,
+                            want,
+                            k,
+                        });
                         keep.push((xb, bb, w));
                     }
                 }
             }
-            r.submit().unwrap_or_else(|e| panic!("{}: submit: {e}", label(gpu)));
+            r.submit()
+                .unwrap_or_else(|e| panic!("{}: submit: {e}", label(gpu)));
             for c in &cases {
                 let got = gpu.read_f32(&c.y, c.want.len()).unwrap();
                 let (atol, rtol) = matmul_tol(c.k);
@@ -217,7 +272,11 @@ fn matmul_grid_all_dtypes() {
             }
         }
         if is_tiny(gpu) {
-            assert!(split_cases >= 10, "{}: only {split_cases} matmul cases ran on split weights", label(gpu));
+            assert!(
+                split_cases >= 10,
+                "{}: only {split_cases} matmul cases ran on split weights",
+                label(gpu)
+            );
         }
     }
 }
@@ -229,8 +288,13 @@ fn matmul_grid_all_dtypes() {
 fn matmul_row_range_across_pieces() {
     let (t, k, v) = (3, 16, 300);
     // (rows, ldy, n_off); ldy > rows.len() + n_off leaves untouched columns on both sides.
-    let ranges: [(Range<usize>, usize, usize); 5] =
-        [(50..140, 97, 4), (120..137, 20, 3), (0..300, 300, 0), (299..300, 3, 1), (63..66, 5, 2)];
+    let ranges: [(Range<usize>, usize, usize); 5] = [
+        (50..140, 97, 4),
+        (120..137, 20, 3),
+        (0..300, 300, 0),
+        (299..300, 3, 1),
+        (63..66, 5, 2),
+    ];
     for gpu in common::all_gpus() {
         for dtype in DTYPES {
             let mut rng = common::Rng::new(23 + dtype.code() as u64);
@@ -238,8 +302,14 @@ fn matmul_row_range_across_pieces() {
             let (w, w_seen) = weight(gpu, "w", dtype, v, k, &rng.vec(v * k));
             if is_tiny(gpu) {
                 // f32 rows are 64 bytes (64 rows a piece), 16-bit rows 32 bytes (128 a piece).
-                assert!(pieces_touched(&w, &(50..140)) >= 2, "{dtype:?}: 50..140 should straddle pieces");
-                assert!(pieces_touched(&w, &(120..137)) >= 2, "{dtype:?}: 120..137 should straddle pieces");
+                assert!(
+                    pieces_touched(&w, &(50..140)) >= 2,
+                    "{dtype:?}: 50..140 should straddle pieces"
+                );
+                assert!(
+                    pieces_touched(&w, &(120..137)) >= 2,
+                    "{dtype:?}: 120..137 should straddle pieces"
+                );
             }
             let bias = rng.vec(v);
             let xb = up_f32(gpu, &x, "x");
@@ -248,17 +318,41 @@ fn matmul_row_range_across_pieces() {
             let mut cases = Vec::new();
             for (ri, (rows, ldy, n_off)) in ranges.iter().enumerate() {
                 for variant in 0..3 {
-                    let (has_bias, accumulate) = [(false, false), (true, false), (true, true)][variant];
+                    let (has_bias, accumulate) =
+                        [(false, false), (true, false), (true, true)][variant];
                     let what = format!(
                         "{}: matmul {dtype:?} rows {rows:?} ldy={ldy} n_off={n_off} bias={has_bias} accumulate={accumulate}",
                         label(gpu)
                     );
-                    let y0: Vec<f32> = (0..t * ldy).map(|i| 1000.0 + i as f32 + ri as f32).collect();
+                    let y0: Vec<f32> = (0..t * ldy)
+                        .map(|i| 1000.0 + i as f32 + ri as f32)
+                        .collect();
                     let yb = up_f32(gpu, &y0, "y");
-                    r.matmul(&xb, t, &w, rows.clone(), has_bias.then_some(&bb), &yb, *ldy, *n_off, accumulate)
-                        .unwrap_or_else(|e| panic!("{what}: {e}"));
+                    r.matmul(
+                        &xb,
+                        t,
+                        &w,
+                        rows.clone(),
+                        has_bias.then_some(&bb),
+                        &yb,
+                        *ldy,
+                        *n_off,
+                        accumulate,
+                    )
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
                     let mut want = y0.clone();
-                    cpu_matmul(&x, t, k, &w_seen, rows.clone(), has_bias.then_some(&bias[..]), &mut want, *ldy, *n_off, accumulate);
+                    cpu_matmul(
+                        &x,
+                        t,
+                        k,
+                        &w_seen,
+                        rows.clone(),
+                        has_bias.then_some(&bias[..]),
+                        &mut want,
+                        *ldy,
+                        *n_off,
+                        accumulate,
+                    );
                     cases.push((what, yb, want));
                 }
             }
@@ -294,15 +388,33 @@ fn matmul_column_offset_with_own_bias() {
                 let (w, w_seen) = weight(gpu, "w", dtype, n, k, &rng.vec(n * k));
                 let bias = rng.vec(n);
                 let bb = up_f32(gpu, &bias, "bias");
-                r.matmul(&xb, t, &w, 0..n, Some(&bb), &yb, ldy, off, false).unwrap();
-                cpu_matmul(&x, t, k, &w_seen, 0..n, Some(&bias), &mut want, ldy, off, false);
+                r.matmul(&xb, t, &w, 0..n, Some(&bb), &yb, ldy, off, false)
+                    .unwrap();
+                cpu_matmul(
+                    &x,
+                    t,
+                    k,
+                    &w_seen,
+                    0..n,
+                    Some(&bias),
+                    &mut want,
+                    ldy,
+                    off,
+                    false,
+                );
                 off += n;
                 keep.push((w, bb));
             }
             r.submit().unwrap();
             let got = gpu.read_f32(&yb, t * ldy).unwrap();
             let (atol, rtol) = matmul_tol(k);
-            close(&format!("{}: fused qkv {dtype:?}", label(gpu)), &got, &want, atol, rtol);
+            close(
+                &format!("{}: fused qkv {dtype:?}", label(gpu)),
+                &got,
+                &want,
+                atol,
+                rtol,
+            );
         }
     }
 }
@@ -338,7 +450,9 @@ fn rmsnorm_sizes_and_eps() {
                     let mut x = rng.vec(rows * d);
                     for row in 0..rows {
                         let scale = [1.0f32, 0.0, 0.01, 30.0, 0.3][row];
-                        x[row * d..(row + 1) * d].iter_mut().for_each(|v| *v *= scale);
+                        x[row * d..(row + 1) * d]
+                            .iter_mut()
+                            .for_each(|v| *v *= scale);
                     }
                     let w: Vec<f32> = rng.vec(d).iter().map(|v| v + 1.0).collect();
                     let xb = up_f32(gpu, &x, "x");
@@ -346,7 +460,10 @@ fn rmsnorm_sizes_and_eps() {
                     let yb = up_f32(gpu, &vec![f32::NAN; rows * d], "y");
                     let res = r.rmsnorm(&xb, &wb, &yb, rows, d, eps);
                     if (rows * d * 4) as u64 > gpu.max_binding {
-                        assert!(matches!(res, Err(Error::Invalid(_))), "{what}: must be refused, got {res:?}");
+                        assert!(
+                            matches!(res, Err(Error::Invalid(_))),
+                            "{what}: must be refused, got {res:?}"
+                        );
                         continue;
                     }
                     res.unwrap();
@@ -360,11 +477,18 @@ fn rmsnorm_sizes_and_eps() {
             close(what, &got, want, 1e-6, 1e-5);
         }
         // eps really enters: the same data with two eps values must differ (row of scale 0.01).
-        let a = cases.iter().find(|c| c.0.contains("rows=5 d=65 eps=0.000001"));
+        let a = cases
+            .iter()
+            .find(|c| c.0.contains("rows=5 d=65 eps=0.000001"));
         let b = cases.iter().find(|c| c.0.contains("rows=5 d=65 eps=0.5"));
         if let (Some(a), Some(b)) = (a, b) {
-            let diff = (2 * 65..3 * 65).map(|i| (a.2[i] - b.2[i]).abs()).fold(0f32, f32::max);
-            assert!(diff > 0.1, "eps should change the small row (max difference {diff})");
+            let diff = (2 * 65..3 * 65)
+                .map(|i| (a.2[i] - b.2[i]).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                diff > 0.1,
+                "eps should change the small row (max difference {diff})"
+            );
         }
     }
 }
@@ -414,7 +538,10 @@ fn rope_rotate_half() {
         let mut cases = Vec::new();
         for hd in [2, 16, 24, 64] {
             for (t, heads, pos0) in [(1, 1, 0), (5, 3, 0), (13, 4, 1000), (1, 2, 4095)] {
-                let what = format!("{}: rope t={t} heads={heads} hd={hd} pos0={pos0}", label(gpu));
+                let what = format!(
+                    "{}: rope t={t} heads={heads} hd={hd} pos0={pos0}",
+                    label(gpu)
+                );
                 let x = rng.vec(t * heads * hd);
                 let cs = cos_sin(pos0, t, hd, 10000.0);
                 let xb = up_f32(gpu, &x, "x");
@@ -442,7 +569,17 @@ fn rope_rotate_half() {
 /// Causal softmax(q·k·scale)·v per head; q [t, heads, hd] at positions p0 .. p0+t, caches
 /// [max_seq, kv_heads, hd].
 #[allow(clippy::too_many_arguments)]
-fn cpu_attention(q: &[f32], kc: &[f32], vc: &[f32], t: usize, heads: usize, kv: usize, hd: usize, p0: usize, scale: f32) -> Vec<f32> {
+fn cpu_attention(
+    q: &[f32],
+    kc: &[f32],
+    vc: &[f32],
+    t: usize,
+    heads: usize,
+    kv: usize,
+    hd: usize,
+    p0: usize,
+    scale: f32,
+) -> Vec<f32> {
     let mut out = vec![0f32; t * heads * hd];
     let group = heads / kv;
     for i in 0..t {
@@ -453,14 +590,20 @@ fn cpu_attention(q: &[f32], kc: &[f32], vc: &[f32], t: usize, heads: usize, kv: 
             let scores: Vec<f64> = (0..ctx)
                 .map(|s| {
                     let kr = &kc[(s * kv + kvh) * hd..][..hd];
-                    qv.iter().zip(kr).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() * scale as f64
+                    qv.iter()
+                        .zip(kr)
+                        .map(|(&a, &b)| a as f64 * b as f64)
+                        .sum::<f64>()
+                        * scale as f64
                 })
                 .collect();
             let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let e: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
             let z: f64 = e.iter().sum();
             for d in 0..hd {
-                let acc: f64 = (0..ctx).map(|s| e[s] * vc[(s * kv + kvh) * hd + d] as f64).sum();
+                let acc: f64 = (0..ctx)
+                    .map(|s| e[s] * vc[(s * kv + kvh) * hd + d] as f64)
+                    .sum();
                 out[(i * heads + h) * hd + d] = (acc / z) as f32;
             }
         }
@@ -482,7 +625,10 @@ fn attention_gqa_prefill_and_decode() {
             for &(p0, t) in &steps {
                 // One case with peaked scores, to exercise the running max of the online softmax.
                 for q_gain in [1.0f32, 6.0] {
-                    let what = format!("{}: attention heads={heads} kv={kv} hd={hd} p0={p0} t={t} q_gain={q_gain}", label(gpu));
+                    let what = format!(
+                        "{}: attention heads={heads} kv={kv} hd={hd} p0={p0} t={t} q_gain={q_gain}",
+                        label(gpu)
+                    );
                     let max_seq = p0 + t + 9;
                     let filled = (p0 + t) * kv * hd;
                     let mut kc = rng.vec(max_seq * kv * hd);
@@ -520,8 +666,14 @@ fn attention_rejects_unsupported_shapes() {
     for gpu in common::all_gpus() {
         let b = gpu.alloc(4, "dummy").unwrap();
         let mut r = Recorder::new(gpu);
-        assert!(r.attention(&b, &b, &b, &b, 1, 4, 3, 16, 0, 1.0).is_err(), "heads not a multiple of kv_heads");
-        assert!(r.attention(&b, &b, &b, &b, 1, 2, 1, 320, 0, 1.0).is_err(), "head_dim over 256");
+        assert!(
+            r.attention(&b, &b, &b, &b, 1, 4, 3, 16, 0, 1.0).is_err(),
+            "heads not a multiple of kv_heads"
+        );
+        assert!(
+            r.attention(&b, &b, &b, &b, 1, 2, 1, 320, 0, 1.0).is_err(),
+            "head_dim over 256"
+        );
         assert!(r.is_empty());
     }
 }
@@ -555,7 +707,13 @@ fn silu_mul_and_add() {
                 .map(|(&g, &u)| (g as f64 / (1.0 + (-g as f64).exp()) * u as f64) as f32)
                 .collect();
             want.push(123.0);
-            cases.push((format!("{}: silu_mul n={n}", label(gpu)), ub, want, gb, true));
+            cases.push((
+                format!("{}: silu_mul n={n}", label(gpu)),
+                ub,
+                want,
+                gb,
+                true,
+            ));
 
             let a = rng.vec(n);
             let mut b = rng.vec(n);
@@ -586,8 +744,16 @@ fn silu_mul_and_add() {
 fn embed_across_pieces_all_dtypes() {
     // (vocab, d, ids)
     let cases: [(usize, usize, Vec<u32>); 3] = [
-        (200, 23, vec![0, 199, 43, 44, 88, 89, 177, 178, 100, 0, 45, 133]),
-        (5000, 1, vec![2047, 2048, 4999, 0, 1023, 1024, 4096, 4095, 3]),
+        (
+            200,
+            23,
+            vec![0, 199, 43, 44, 88, 89, 177, 178, 100, 0, 45, 133],
+        ),
+        (
+            5000,
+            1,
+            vec![2047, 2048, 4999, 0, 1023, 1024, 4096, 4095, 3],
+        ),
         (70, 64, vec![15, 16, 31, 32, 69, 0, 8, 7]),
     ];
     for gpu in common::all_gpus() {
@@ -607,11 +773,24 @@ fn embed_across_pieces_all_dtypes() {
                 vals[5] = -f16::MIN_POSITIVE.to_f32() / 2.0; // f16 subnormal
                 vals[6] = f16::MIN_POSITIVE_SUBNORMAL.to_f32();
                 let (table, seen) = weight(gpu, "embed", dtype, v, d, &vals);
-                let what = format!("{}: embed {dtype:?} V={v} d={d} pieces={}", label(gpu), table.pieces.len());
+                let what = format!(
+                    "{}: embed {dtype:?} V={v} d={d} pieces={}",
+                    label(gpu),
+                    table.pieces.len()
+                );
                 if is_tiny(gpu) {
                     let mut hit: Vec<usize> = ids
                         .iter()
-                        .map(|&id| table.pieces.iter().position(|p| (id as usize) >= p.row_start && (id as usize) < p.row_start + p.rows).unwrap())
+                        .map(|&id| {
+                            table
+                                .pieces
+                                .iter()
+                                .position(|p| {
+                                    (id as usize) >= p.row_start
+                                        && (id as usize) < p.row_start + p.rows
+                                })
+                                .unwrap()
+                        })
                         .collect();
                     hit.sort();
                     hit.dedup();
@@ -621,7 +800,10 @@ fn embed_across_pieces_all_dtypes() {
                 let ib = up_u32(gpu, ids, "ids");
                 let ob = up_f32(gpu, &vec![f32::NAN; t * d], "out");
                 r.embed(&ib, t, &table, &ob).unwrap();
-                let want: Vec<f32> = ids.iter().flat_map(|&id| seen[id as usize * d..][..d].to_vec()).collect();
+                let want: Vec<f32> = ids
+                    .iter()
+                    .flat_map(|&id| seen[id as usize * d..][..d].to_vec())
+                    .collect();
                 out.push((what, ob, want, ib, table));
             }
             r.submit().unwrap();
@@ -640,35 +822,81 @@ struct LseWant {
     m: Vec<f32>,
     lse: Vec<f64>,
     target_z: Vec<f32>,
+    /// H = lse - E_p[z]
+    entropy: Vec<f64>,
+    /// max |z| of the row: the scale of the rounding in w = Σ exp(z - m) z.
+    max_abs_z: Vec<f64>,
 }
 
 /// z = logit * inv_temp in f32 (as the GPU computes it); lse in f64.
 fn cpu_lse(logits: &[f32], t: usize, v: usize, targets: &[u32], inv_temp: f32) -> LseWant {
-    let mut w = LseWant { m: vec![], lse: vec![], target_z: vec![] };
+    let mut w = LseWant {
+        m: vec![],
+        lse: vec![],
+        target_z: vec![],
+        entropy: vec![],
+        max_abs_z: vec![],
+    };
     for i in 0..t {
-        let z: Vec<f32> = logits[i * v..(i + 1) * v].iter().map(|&l| l * inv_temp).collect();
+        let z: Vec<f32> = logits[i * v..(i + 1) * v]
+            .iter()
+            .map(|&l| l * inv_temp)
+            .collect();
         let m = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
         let s: f64 = z.iter().map(|&x| (x as f64 - m as f64).exp()).sum();
         w.m.push(m);
         w.lse.push(m as f64 + s.ln());
-        let tz = if targets[i] == NO_TARGET { 0.0 } else { z[targets[i] as usize] };
+        let mean_z: f64 = z
+            .iter()
+            .map(|&x| (x as f64 - m as f64).exp() * x as f64)
+            .sum::<f64>()
+            / s;
+        w.entropy.push(m as f64 + s.ln() - mean_z);
+        w.max_abs_z
+            .push(z.iter().fold(0f64, |a, &x| a.max((x as f64).abs())));
+        let tz = if targets[i] == NO_TARGET {
+            0.0
+        } else {
+            z[targets[i] as usize]
+        };
         w.target_z.push(tz);
     }
     w
 }
 
+/// The fourth state slot w = Σ exp(z - m) z gives the entropy H = m + ln s - w / s. In f32,
+/// w / s ≈ E_p[z] carries rounding of order 1e-7·|z|, so the tolerance scales with max |z|.
 fn check_lse(what: &str, state: &[f32], want: &LseWant, lse_atol: f64) {
     for i in 0..want.m.len() {
-        let (m, s, tz, pad) = (state[4 * i], state[4 * i + 1], state[4 * i + 2], state[4 * i + 3]);
-        assert!(m == want.m[i], "{what}: row {i}: running max {m}, want {}", want.m[i]);
+        let (m, s, tz, w) = (
+            state[4 * i],
+            state[4 * i + 1],
+            state[4 * i + 2],
+            state[4 * i + 3],
+        );
+        assert!(
+            m == want.m[i],
+            "{what}: row {i}: running max {m}, want {}",
+            want.m[i]
+        );
         let lse = m as f64 + (s as f64).ln();
         assert!(
             (lse - want.lse[i]).abs() <= lse_atol + 1e-6 * want.lse[i].abs(),
             "{what}: row {i}: m + ln s = {lse}, want {}",
             want.lse[i]
         );
-        assert!(tz.to_bits() == want.target_z[i].to_bits(), "{what}: row {i}: target z {tz}, want {}", want.target_z[i]);
-        assert!(pad == 0.0, "{what}: row {i}: unused slot {pad}");
+        assert!(
+            tz.to_bits() == want.target_z[i].to_bits(),
+            "{what}: row {i}: target z {tz}, want {}",
+            want.target_z[i]
+        );
+        let h = m as f64 + (s as f64).ln() - w as f64 / s as f64;
+        let h_tol = lse_atol + 1e-6 * want.max_abs_z[i];
+        assert!(
+            (h - want.entropy[i]).abs() <= h_tol,
+            "{what}: row {i}: entropy {h}, want {} (tol {h_tol})",
+            want.entropy[i]
+        );
     }
 }
 
@@ -676,16 +904,33 @@ fn check_lse(what: &str, state: &[f32], want: &LseWant, lse_atol: f64) {
 fn lse_chunks_uneven() {
     // (vocab, chunk widths, targets)
     let cases: [(usize, Vec<usize>, Vec<u32>); 2] = [
-        (1000, vec![300, 300, 400], vec![0, 299, 300, NO_TARGET, 999, 600, 517]),
+        (
+            1000,
+            vec![300, 300, 400],
+            vec![0, 299, 300, NO_TARGET, 999, 600, 517],
+        ),
         (37, vec![37], vec![36, NO_TARGET, 0, 18]),
     ];
     for gpu in common::all_gpus() {
         let mut rng = common::Rng::new(91);
         for (v, widths, targets) in &cases {
-            for inv_temp in [1.0f32, 1.0 / 0.7] {
+            // Offsets: far from zero, w = Σ exp(z - m) z is dominated by m; the entropy must not be.
+            for (inv_temp, offset) in [
+                (1.0f32, 0.0f32),
+                (1.0 / 0.7, 0.0),
+                (1.0, -300.0),
+                (1.0 / 0.7, 150.0),
+            ] {
                 let t = targets.len();
-                let what = format!("{}: lse V={v} chunks={widths:?} inv_temp={inv_temp}", label(gpu));
-                let logits: Vec<f32> = rng.vec(t * v).iter().map(|x| x * 8.0).collect();
+                let what = format!(
+                    "{}: lse V={v} chunks={widths:?} inv_temp={inv_temp} offset={offset}",
+                    label(gpu)
+                );
+                let mut logits: Vec<f32> =
+                    rng.vec(t * v).iter().map(|x| x * 8.0 + offset).collect();
+                // Row 1 peaked (entropy near 0), row 2 flat (entropy ln V).
+                logits[v + v / 2] += 60.0;
+                logits[2 * v..3 * v].iter_mut().for_each(|x| *x = offset);
                 let tb = up_u32(gpu, targets, "targets");
                 // Dirty state: lse_init must reset every slot.
                 let sb = up_f32(gpu, &vec![42.0; t * 4], "state");
@@ -694,7 +939,9 @@ fn lse_chunks_uneven() {
                 let mut chunks = Vec::new();
                 let mut v0 = 0;
                 for &c in widths {
-                    let chunk: Vec<f32> = (0..t).flat_map(|i| logits[i * v + v0..i * v + v0 + c].to_vec()).collect();
+                    let chunk: Vec<f32> = (0..t)
+                        .flat_map(|i| logits[i * v + v0..i * v + v0 + c].to_vec())
+                        .collect();
                     let cb = up_f32(gpu, &chunk, "chunk");
                     let res = r.lse_chunk(&cb, &tb, &sb, t, c, v0, inv_temp);
                     if !fits(gpu, &[&cb, &tb, &sb]) {
@@ -712,7 +959,12 @@ fn lse_chunks_uneven() {
                 assert_eq!(v0, *v);
                 r.submit().unwrap();
                 let state = gpu.read_f32(&sb, t * 4).unwrap();
-                check_lse(&what, &state, &cpu_lse(&logits, t, *v, targets, inv_temp), 2e-5);
+                check_lse(
+                    &what,
+                    &state,
+                    &cpu_lse(&logits, t, *v, targets, inv_temp),
+                    2e-5,
+                );
             }
         }
     }
@@ -742,7 +994,8 @@ fn vocab_chunk_matmul_into_lse() {
                 let n = chunk.min(v - v0);
                 chunks += 1;
                 touched += pieces_touched(&w, &(v0..v0 + n));
-                r.matmul(&xb, t, &w, v0..v0 + n, None, &cb, n, 0, false).unwrap();
+                r.matmul(&xb, t, &w, v0..v0 + n, None, &cb, n, 0, false)
+                    .unwrap();
                 r.lse_chunk(&cb, &tb, &sb, t, n, v0, inv_temp).unwrap();
                 v0 += n;
             }
@@ -761,10 +1014,22 @@ fn vocab_chunk_matmul_into_lse() {
             let what = format!("{}: vocab chunks {dtype:?}", label(gpu));
             for i in 0..t {
                 let (m, s, tz) = (state[4 * i], state[4 * i + 1], state[4 * i + 2]);
-                assert!((m - want.m[i]).abs() as f64 <= tol, "{what}: row {i}: max {m}, want {}", want.m[i]);
+                assert!(
+                    (m - want.m[i]).abs() as f64 <= tol,
+                    "{what}: row {i}: max {m}, want {}",
+                    want.m[i]
+                );
                 let lse = m as f64 + (s as f64).ln();
-                assert!((lse - want.lse[i]).abs() <= tol + 2e-5, "{what}: row {i}: lse {lse}, want {}", want.lse[i]);
-                assert!((tz - want.target_z[i]).abs() as f64 <= tol, "{what}: row {i}: target z {tz}, want {}", want.target_z[i]);
+                assert!(
+                    (lse - want.lse[i]).abs() <= tol + 2e-5,
+                    "{what}: row {i}: lse {lse}, want {}",
+                    want.lse[i]
+                );
+                assert!(
+                    (tz - want.target_z[i]).abs() as f64 <= tol,
+                    "{what}: row {i}: target z {tz}, want {}",
+                    want.target_z[i]
+                );
             }
         }
     }
@@ -787,7 +1052,9 @@ fn two_d_dispatch_fold() {
         // lse_chunk: one workgroup per row.
         let (t, c) = (40_000, 3);
         let logits: Vec<f32> = rng.vec(t * c).iter().map(|v| v * 5.0).collect();
-        let targets: Vec<u32> = (0..t as u32).map(|i| if i % 7 == 3 { NO_TARGET } else { i % c as u32 }).collect();
+        let targets: Vec<u32> = (0..t as u32)
+            .map(|i| if i % 7 == 3 { NO_TARGET } else { i % c as u32 })
+            .collect();
         let lb = up_f32(gpu, &logits, "logits");
         let tb = up_u32(gpu, &targets, "targets");
         let sb = gpu.alloc((t * 16) as u64, "state").unwrap();
@@ -797,16 +1064,27 @@ fn two_d_dispatch_fold() {
         r.lse_chunk(&lb, &tb, &sb, t, c, 0, 1.0).unwrap();
         r.submit().unwrap();
         let got = gpu.read_f32(&yb, rows * d).unwrap();
-        close(&format!("{}: rmsnorm rows={rows} (2-D fold)", label(gpu)), &got, &cpu_rmsnorm(&x, &w, rows, d, 1e-5), 1e-6, 1e-5);
+        close(
+            &format!("{}: rmsnorm rows={rows} (2-D fold)", label(gpu)),
+            &got,
+            &cpu_rmsnorm(&x, &w, rows, d, 1e-5),
+            1e-6,
+            1e-5,
+        );
         let state = gpu.read_f32(&sb, t * 4).unwrap();
-        check_lse(&format!("{}: lse t={t} (2-D fold)", label(gpu)), &state, &cpu_lse(&logits, t, c, &targets, 1.0), 2e-5);
+        check_lse(
+            &format!("{}: lse t={t} (2-D fold)", label(gpu)),
+            &state,
+            &cpu_lse(&logits, t, c, &targets, 1.0),
+            2e-5,
+        );
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // pipelines and parameter structs
 
-const ALL_KERNELS: [Kernel; 16] = [
+const ALL_KERNELS: [Kernel; 28] = [
     Kernel::Matmul(DType::F32),
     Kernel::Matmul(DType::F16),
     Kernel::Matmul(DType::BF16),
@@ -823,6 +1101,18 @@ const ALL_KERNELS: [Kernel; 16] = [
     Kernel::Embed(DType::BF16),
     Kernel::LseInit,
     Kernel::LseChunk,
+    Kernel::MatmulBackwardInput(DType::F32),
+    Kernel::MatmulBackwardInput(DType::F16),
+    Kernel::MatmulBackwardInput(DType::BF16),
+    Kernel::Gemm,
+    Kernel::RmsNormBackward,
+    Kernel::SiluMulBackward,
+    Kernel::AttentionBackwardQ,
+    Kernel::AttentionBackwardKv,
+    Kernel::LogprobGrad,
+    Kernel::AdamW,
+    Kernel::Sgd,
+    Kernel::SumSquares,
 ];
 
 /// Builds (through its wrapper, the only public path) and runs the pipeline of every `Kernel`
@@ -834,15 +1124,18 @@ fn every_kernel_builds_and_validates() {
         for k in ALL_KERNELS {
             let b = || gpu.alloc(64, "scratch").unwrap();
             let (a, c, d, e) = (b(), b(), b(), b());
+            let (f, g, h, i, j) = (b(), b(), b(), b(), b());
             let t_tiled = edgerl::gpu::kernels::MATVEC_MAX_ROWS + 1;
             let mut r = Recorder::new(gpu);
             let res = match k {
                 Kernel::Matmul(dt) => {
-                    let w = Tensor::from_bytes(gpu, "w", dt, 2, 2, &vec![0u8; 4 * dt.size()]).unwrap();
+                    let w =
+                        Tensor::from_bytes(gpu, "w", dt, 2, 2, &vec![0u8; 4 * dt.size()]).unwrap();
                     r.linear(&a, t_tiled, &w, Some(&c), &d, false)
                 }
                 Kernel::Matvec(dt) => {
-                    let w = Tensor::from_bytes(gpu, "w", dt, 2, 2, &vec![0u8; 4 * dt.size()]).unwrap();
+                    let w =
+                        Tensor::from_bytes(gpu, "w", dt, 2, 2, &vec![0u8; 4 * dt.size()]).unwrap();
                     r.linear(&a, 1, &w, Some(&c), &d, false)
                 }
                 Kernel::RmsNorm => r.rmsnorm(&a, &c, &d, 1, 4, 1e-6),
@@ -851,22 +1144,46 @@ fn every_kernel_builds_and_validates() {
                 Kernel::SiluMul => r.silu_mul(&a, &c, 4),
                 Kernel::Add => r.add(&a, &c, 4),
                 Kernel::Embed(dt) => {
-                    let w = Tensor::from_bytes(gpu, "table", dt, 2, 2, &vec![0u8; 4 * dt.size()]).unwrap();
+                    let w = Tensor::from_bytes(gpu, "table", dt, 2, 2, &vec![0u8; 4 * dt.size()])
+                        .unwrap();
                     r.embed(&a, 1, &w, &d)
                 }
                 Kernel::LseInit => r.lse_init(&a, 1),
                 Kernel::LseChunk => r.lse_chunk(&a, &c, &d, 1, 2, 0, 1.0),
+                Kernel::MatmulBackwardInput(dt) => {
+                    let w =
+                        Tensor::from_bytes(gpu, "w", dt, 2, 2, &vec![0u8; 4 * dt.size()]).unwrap();
+                    r.matmul_backward_input(&a, 3, 2, &w, 0..2, &d, false)
+                }
+                Kernel::Gemm => r.gemm(&a, 0, 2, 1, &c, 0, 2, 1, &d, 0, 2, 2, 2, 2, 1.0, false),
+                Kernel::RmsNormBackward => r.rmsnorm_backward(&a, &c, &d, &e, 1, 4, 1e-6, false),
+                Kernel::SiluMulBackward => r.silu_mul_backward(&a, &c, &d, &e, &f, 4),
+                // attention_backward records both passes; AttentionBackwardQ / Kv are its two.
+                Kernel::AttentionBackwardQ | Kernel::AttentionBackwardKv => {
+                    r.attention_backward(&a, &c, &d, &e, &f, &g, &h, &i, &j, 1, 1, 1, 4, 0.5)
+                }
+                Kernel::LogprobGrad => {
+                    r.lse_init(&d, 1).unwrap();
+                    r.logprob_grad_chunk(&a, &c, &d, &e, 1, 2, 0, 1.0)
+                }
+                Kernel::AdamW => r.adamw(&a, &c, &d, &e, 4, 1e-3, 0.9, 0.999, 1e-8, 0.01, 1, 1.0),
+                Kernel::Sgd => r.sgd(&a, &c, 4, 1e-2, 0.0, 1.0),
+                Kernel::SumSquares => r.sum_squares(&a, 4, &c, 1),
             };
             res.unwrap_or_else(|e| panic!("{}: building {k:?}: {e}", label(gpu)));
-            r.submit().unwrap_or_else(|e| panic!("{}: running {k:?}: {e}", label(gpu)));
-            gpu.wait().unwrap_or_else(|e| panic!("{}: after {k:?}: {e}", label(gpu)));
+            r.submit()
+                .unwrap_or_else(|e| panic!("{}: running {k:?}: {e}", label(gpu)));
+            gpu.wait()
+                .unwrap_or_else(|e| panic!("{}: after {k:?}: {e}", label(gpu)));
         }
     }
 }
 
-/// The fields of `struct Params` in a WGSL source: (name, type) in order.
-fn wgsl_params(src: &str) -> Vec<(String, String)> {
-    let start = src.find("struct Params").expect("no `struct Params`");
+/// The fields of `struct <name>` in a WGSL source: (name, type) in order.
+fn wgsl_params(src: &str, name: &str) -> Vec<(String, String)> {
+    let start = src
+        .find(&format!("struct {name} "))
+        .unwrap_or_else(|| panic!("no `struct {name}`"));
     let body = &src[start..];
     let open = body.find('{').unwrap();
     let close = body.find('}').unwrap();
@@ -886,8 +1203,11 @@ fn wgsl_params(src: &str) -> Vec<(String, String)> {
 /// Each `#[repr(C)]` params struct has the WGSL struct's size, and every named Rust field sits
 /// at the offset and has the scalar type of the WGSL field of the same name.
 macro_rules! check_params {
-    ($ty:ty, $src:expr, [$($field:ident),* $(,)?]) => {{
-        let fields = wgsl_params($src);
+    ($ty:ty, $src:expr, [$($field:ident),* $(,)?]) => {
+        check_params!($ty, $src, "Params", [$($field),*])
+    };
+    ($ty:ty, $src:expr, $wgsl:expr, [$($field:ident),* $(,)?]) => {{
+        let fields = wgsl_params($src, $wgsl);
         let what = stringify!($ty);
         for (name, ty) in &fields {
             assert!(ty == "u32" || ty == "f32" || ty == "i32", "{what}: WGSL field {name}: {ty} is not a 4-byte scalar");
@@ -910,13 +1230,99 @@ macro_rules! check_params {
 
 #[test]
 fn params_structs_match_wgsl() {
-    check_params!(MatmulParams, kernels::MATMUL_WGSL, [t, k, n, n_off, ldy, w_row0, has_bias, accumulate, b_row0]);
+    check_params!(
+        MatmulParams,
+        kernels::MATMUL_WGSL,
+        [t, k, n, n_off, ldy, w_row0, has_bias, accumulate, b_row0]
+    );
     check_params!(NormParams, kernels::NORM_WGSL, [rows, d, eps]);
     check_params!(RopeParams, kernels::ROPE_WGSL, [t, heads, hd]);
-    check_params!(AttentionParams, kernels::ATTENTION_WGSL, [t, heads, kv_heads, hd, p0, scale]);
+    check_params!(
+        AttentionParams,
+        kernels::ATTENTION_WGSL,
+        [t, heads, kv_heads, hd, p0, scale]
+    );
     check_params!(ElementwiseParams, kernels::ACTIVATION_WGSL, [n]);
-    check_params!(EmbedParams, kernels::EMBEDDING_WGSL, [t, d, row_start, rows]);
+    check_params!(
+        EmbedParams,
+        kernels::EMBEDDING_WGSL,
+        [t, d, row_start, rows]
+    );
     check_params!(LogprobParams, kernels::LOGPROB_WGSL, [t, c, v0, inv_temp]);
+    // Backward and optimizer kernels; entry points with their own uniform struct name it.
+    check_params!(
+        MatmulBackwardParams,
+        kernels::MATMUL_WGSL,
+        "MatmulBackwardParams",
+        [t, k, n, ldy, dy_off, w_row0, accumulate]
+    );
+    check_params!(
+        GemmParams,
+        kernels::MATMUL_WGSL,
+        "GemmParams",
+        [
+            m, n, k, a_off, a_rs, a_cs, b_off, b_rs, b_cs, c_off, ldc, alpha, accumulate
+        ]
+    );
+    check_params!(
+        NormBackwardParams,
+        kernels::NORM_WGSL,
+        "NormBackwardParams",
+        [rows, d, eps, accumulate]
+    );
+    check_params!(
+        AdamwParams,
+        kernels::OPTIM_WGSL,
+        "AdamwParams",
+        [
+            n, decay, w1, beta2, w2, step_size, bc2_sqrt, eps, grad_scale
+        ]
+    );
+    check_params!(
+        SgdParams,
+        kernels::OPTIM_WGSL,
+        "SgdParams",
+        [n, lr, weight_decay, grad_scale]
+    );
+    check_params!(
+        SumSquaresParams,
+        kernels::OPTIM_WGSL,
+        "SumSquaresParams",
+        [n, index]
+    );
+    // Every uniform struct in every shader is one of the above (an unchecked one fails here).
+    for src in [
+        kernels::MATMUL_WGSL,
+        kernels::NORM_WGSL,
+        kernels::ROPE_WGSL,
+        kernels::ATTENTION_WGSL,
+        kernels::ACTIVATION_WGSL,
+        kernels::EMBEDDING_WGSL,
+        kernels::LOGPROB_WGSL,
+        kernels::OPTIM_WGSL,
+    ] {
+        for line in src.lines().filter(|l| l.contains("var<uniform>")) {
+            let ty = line
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .trim()
+                .trim_end_matches(';');
+            let checked = [
+                "Params",
+                "MatmulBackwardParams",
+                "GemmParams",
+                "NormBackwardParams",
+                "AdamwParams",
+                "SgdParams",
+                "SumSquaresParams",
+            ];
+            assert!(
+                checked.contains(&ty),
+                "uniform struct {ty} has no Rust twin checked here"
+            );
+        }
+    }
     // Uniform blocks are bound in 16-byte steps; keep every struct a multiple of that.
     for size in [
         std::mem::size_of::<MatmulParams>(),
@@ -926,6 +1332,12 @@ fn params_structs_match_wgsl() {
         std::mem::size_of::<ElementwiseParams>(),
         std::mem::size_of::<EmbedParams>(),
         std::mem::size_of::<LogprobParams>(),
+        std::mem::size_of::<MatmulBackwardParams>(),
+        std::mem::size_of::<GemmParams>(),
+        std::mem::size_of::<NormBackwardParams>(),
+        std::mem::size_of::<AdamwParams>(),
+        std::mem::size_of::<SgdParams>(),
+        std::mem::size_of::<SumSquaresParams>(),
     ] {
         assert_eq!(size % 16, 0);
     }

@@ -5,12 +5,17 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use edgerl::gpu::{DType, Gpu};
+use edgerl::lora::Lora;
 use edgerl::model::{LoadedModel, SamplingOptions, generate};
 use edgerl::{Error, Result};
 use serde_json::json;
 
 #[derive(Parser)]
-#[command(name = "edgerl", version, about = "On-device LoRA + GRPO fine-tuning with WGSL kernels")]
+#[command(
+    name = "edgerl",
+    version,
+    about = "On-device LoRA + GRPO fine-tuning with WGSL kernels"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -29,6 +34,9 @@ enum Cmd {
         model: PathBuf,
         #[arg(long)]
         text: String,
+        /// A PEFT LoRA adapter directory to apply.
+        #[arg(long)]
+        adapter: Option<PathBuf>,
         /// Store f32 weights as f16 (16-bit checkpoints always stay 16-bit).
         #[arg(long)]
         dtype: Option<String>,
@@ -44,6 +52,9 @@ enum Cmd {
         /// One user message, rendered with the model's chat template.
         #[arg(long)]
         chat: Option<String>,
+        /// A PEFT LoRA adapter directory to apply.
+        #[arg(long)]
+        adapter: Option<PathBuf>,
         #[arg(long, default_value_t = 64)]
         max_new_tokens: usize,
         /// 0 is greedy.
@@ -59,6 +70,14 @@ enum Cmd {
         seed: u64,
         #[arg(long)]
         dtype: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Train a LoRA adapter with a GRPO-family objective (see README for run.toml).
+    Train {
+        #[arg(long)]
+        config: PathBuf,
+        /// Print each step's metrics as one JSON line.
         #[arg(long)]
         json: bool,
     },
@@ -82,13 +101,21 @@ fn parse_dtype(s: &Option<String>) -> Result<Option<DType>> {
         Some("f16") => Ok(Some(DType::F16)),
         Some("f32") => Ok(Some(DType::F32)),
         Some("bf16") => Ok(Some(DType::BF16)),
-        Some(o) => Err(Error::Invalid(format!("--dtype {o:?}: expected f32, f16 or bf16"))),
+        Some(o) => Err(Error::Invalid(format!(
+            "--dtype {o:?}: expected f32, f16 or bf16"
+        ))),
     }
 }
 
 /// f16 is only applied to f32 checkpoints: 16-bit checkpoints keep their own type.
 fn load(gpu: &Gpu, dir: &std::path::Path, dtype: &Option<String>) -> Result<LoadedModel> {
     LoadedModel::open(gpu, dir, parse_dtype(dtype)?)
+}
+
+fn load_adapter(gpu: &Gpu, m: &LoadedModel, dir: &Option<PathBuf>) -> Result<Option<Lora>> {
+    dir.as_ref()
+        .map(|d| Lora::load_peft(gpu, d, &m.model.cfg))
+        .transpose()
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -116,25 +143,42 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{v}");
             } else {
                 println!("backend:      {}", gpu.adapter.backend);
-                println!("adapter:      {} ({})", gpu.adapter.name, gpu.adapter.device_type);
+                println!(
+                    "adapter:      {} ({})",
+                    gpu.adapter.name, gpu.adapter.device_type
+                );
                 println!("driver:       {}", gpu.adapter.driver);
                 println!("shader-f16:   {}", gpu.features.shader_f16);
                 println!("subgroups:    {}", gpu.features.subgroups);
-                println!("max binding:  {} bytes (used: {})", l.max_storage_buffer_binding_size, gpu.max_binding);
+                println!(
+                    "max binding:  {} bytes (used: {})",
+                    l.max_storage_buffer_binding_size, gpu.max_binding
+                );
                 println!("max buffer:   {} bytes", l.max_buffer_size);
             }
         }
-        Cmd::Score { model, text, dtype, json } => {
+        Cmd::Score {
+            model,
+            text,
+            adapter,
+            dtype,
+            json,
+        } => {
             let gpu = Gpu::from_env()?;
             let m = load(&gpu, &model, &dtype)?;
+            let lora = load_adapter(&gpu, &m, &adapter)?;
             let ids = m.tokenizer.encode(&text, true)?;
             if ids.is_empty() {
                 return Err(Error::Invalid("the text tokenizes to nothing".into()));
             }
             let mut cache = m.model.new_cache(&gpu, ids.len())?;
-            let hidden = m.model.forward(&gpu, &ids, &mut cache)?;
+            let hidden = m.model.forward(&gpu, &ids, &mut cache, lora.as_ref())?;
             let targets: Vec<Option<u32>> = ids[1..].iter().map(|&i| Some(i)).collect();
-            let lp = if targets.is_empty() { vec![] } else { m.model.target_logprobs(&gpu, &hidden, &targets, 1.0)? };
+            let lp = if targets.is_empty() {
+                vec![]
+            } else {
+                m.model.target_logprobs(&gpu, &hidden, &targets, 1.0)?
+            };
             if json {
                 println!("{}", json!({ "ids": ids, "token_logprobs": lp }));
             } else {
@@ -146,17 +190,38 @@ fn run(cli: Cli) -> Result<()> {
                 println!("total log-prob: {:.4}", lp.iter().sum::<f32>());
             }
         }
-        Cmd::Generate { model, prompt, chat, max_new_tokens, temperature, top_k, top_p, min_p, seed, dtype, json } => {
-            let opts = SamplingOptions { max_new_tokens, temperature, top_k, top_p, min_p, seed };
+        Cmd::Generate {
+            model,
+            prompt,
+            chat,
+            adapter,
+            max_new_tokens,
+            temperature,
+            top_k,
+            top_p,
+            min_p,
+            seed,
+            dtype,
+            json,
+        } => {
+            let opts = SamplingOptions {
+                max_new_tokens,
+                temperature,
+                top_k,
+                top_p,
+                min_p,
+                seed,
+            };
             opts.validate()?;
             let gpu = Gpu::from_env()?;
             let m = load(&gpu, &model, &dtype)?;
+            let lora = load_adapter(&gpu, &m, &adapter)?;
             let prompt_ids = match (&prompt, &chat) {
                 (Some(p), _) => m.tokenizer.encode(p, true)?,
                 (None, Some(c)) => m.tokenizer.chat_ids(c)?,
                 (None, None) => return Err(Error::Invalid("give --prompt or --chat".into())),
             };
-            let new_ids = generate(&gpu, &m.model, &prompt_ids, &m.eos, &opts)?;
+            let new_ids = generate(&gpu, &m.model, lora.as_ref(), &prompt_ids, &m.eos, &opts)?;
             let text = m.tokenizer.decode(&new_ids)?;
             if json {
                 println!("{}", json!({ "new_ids": new_ids, "text": text }));
@@ -164,14 +229,47 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{text}");
             }
         }
-        Cmd::Bench { shape, dtype, prompt_tokens, decode_tokens } => {
+        Cmd::Train { config, json } => {
+            let cfg = edgerl::rl::TrainConfig::from_file(&config)?;
+            let gpu = Gpu::from_env()?;
+            let adapter = edgerl::rl::trainer::train(&gpu, cfg, |m| {
+                if json {
+                    println!("{}", serde_json::Value::Object(m.clone()));
+                } else {
+                    let g = |k: &str| m.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+                    println!(
+                        "step {:>4}  reward {:.4}  loss {:.5}  grad_norm {:.4}  lr {:.3e}  entropy {:.3}  {:.1}s",
+                        g("step"),
+                        g("reward"),
+                        g("loss"),
+                        g("grad_norm"),
+                        g("learning_rate"),
+                        g("entropy"),
+                        g("step_time")
+                    );
+                }
+            })?;
+            if !json {
+                println!("adapter saved to {}", adapter.display());
+            }
+        }
+        Cmd::Bench {
+            shape,
+            dtype,
+            prompt_tokens,
+            decode_tokens,
+        } => {
             let dtype = parse_dtype(&Some(dtype))?.unwrap_or(DType::F16);
             if prompt_tokens == 0 {
                 return Err(Error::Invalid("--prompt-tokens must be at least 1".into()));
             }
             let gpu = Gpu::from_env()?;
-            let r = edgerl::bench::forward_bench(&gpu, &shape, dtype, prompt_tokens, decode_tokens)?;
-            println!("{}", serde_json::to_string_pretty(&r).map_err(|e| Error::Invalid(e.to_string()))?);
+            let r =
+                edgerl::bench::forward_bench(&gpu, &shape, dtype, prompt_tokens, decode_tokens)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&r).map_err(|e| Error::Invalid(e.to_string()))?
+            );
         }
     }
     Ok(())

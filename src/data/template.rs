@@ -36,13 +36,23 @@ impl ChatTemplate {
         env.add_function("strftime_now", |_fmt: String| -> String { String::new() });
         env.add_template_owned("chat", source.to_string())
             .map_err(|e| Error::Invalid(format!("chat template does not parse: {e}")))?;
-        Ok(ChatTemplate { env, bos_token: bos_token.into(), eos_token: eos_token.into() })
+        Ok(ChatTemplate {
+            env,
+            bos_token: bos_token.into(),
+            eos_token: eos_token.into(),
+        })
     }
 
     /// The prompt text for `messages`, ending with the assistant's generation prompt if asked.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
-        let tmpl = self.env.get_template("chat").map_err(|e| Error::Invalid(e.to_string()))?;
-        let msgs: Vec<Value> = messages.iter().map(|m| context! { role => m.role.as_str(), content => m.content.as_str() }).collect();
+        let tmpl = self
+            .env
+            .get_template("chat")
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let msgs: Vec<Value> = messages
+            .iter()
+            .map(|m| context! { role => m.role.as_str(), content => m.content.as_str() })
+            .collect();
         tmpl.render(context! {
             messages => Value::from(msgs),
             add_generation_prompt => add_generation_prompt,

@@ -27,8 +27,12 @@ impl GpuOptions {
             Err(_) => None,
         };
         Ok(GpuOptions {
-            backend: std::env::var("EDGERL_BACKEND").ok().filter(|s| !s.is_empty()),
-            adapter: std::env::var("EDGERL_ADAPTER").ok().filter(|s| !s.is_empty()),
+            backend: std::env::var("EDGERL_BACKEND")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            adapter: std::env::var("EDGERL_ADAPTER")
+                .ok()
+                .filter(|s| !s.is_empty()),
             max_binding,
         })
     }
@@ -157,7 +161,9 @@ impl Gpu {
             }
         }));
 
-        let device_limit = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size);
+        let device_limit = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
         let max_binding = match opts.max_binding {
             Some(m) => m.clamp(256, device_limit),
             None => device_limit,
@@ -169,7 +175,9 @@ impl Gpu {
                 backend: format!("{:?}", info.backend).to_lowercase(),
                 name: info.name.clone(),
                 device_type: format!("{:?}", info.device_type),
-                driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+                driver: format!("{} {}", info.driver, info.driver_info)
+                    .trim()
+                    .to_string(),
             },
             limits,
             features,
@@ -185,7 +193,10 @@ impl Gpu {
         // Storage bindings need a non-zero size that is a multiple of 4.
         let size = bytes.max(4).div_ceil(4) * 4;
         if size > self.limits.max_buffer_size {
-            return Err(Error::OutOfMemory { what: what.to_string(), bytes: size });
+            return Err(Error::OutOfMemory {
+                what: what.to_string(),
+                bytes: size,
+            });
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -197,7 +208,10 @@ impl Gpu {
             mapped_at_creation: false,
         });
         if pollster::block_on(scope.pop()).is_some() {
-            return Err(Error::OutOfMemory { what: what.to_string(), bytes: size });
+            return Err(Error::OutOfMemory {
+                what: what.to_string(),
+                bytes: size,
+            });
         }
         Ok(GpuBuffer::new(buffer, size, self.memory.clone()))
     }
@@ -237,7 +251,11 @@ impl Gpu {
         match rx.recv() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(Error::Gpu(format!("reading back a buffer: {e}"))),
-            Err(_) => return Err(Error::Gpu("reading back a buffer: map callback lost".into())),
+            Err(_) => {
+                return Err(Error::Gpu(
+                    "reading back a buffer: map callback lost".into(),
+                ));
+            }
         }
         let view = staging
             .get_mapped_range(..)
@@ -256,20 +274,29 @@ impl Gpu {
     /// Blocks until the queue is idle, then reports any error wgpu raised meanwhile.
     pub fn wait(&self) -> Result<()> {
         self.device
-            .poll(wgpu::PollType::Wait { submission_index: None, timeout: None })
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: None,
+            })
             .map_err(|e| Error::Gpu(format!("device poll: {e}")))?;
         self.take_errors()
     }
 
     pub(crate) fn take_errors(&self) -> Result<()> {
-        let mut errs = self.uncaptured.lock().map_err(|_| Error::Gpu("error sink poisoned".into()))?;
+        let mut errs = self
+            .uncaptured
+            .lock()
+            .map_err(|_| Error::Gpu("error sink poisoned".into()))?;
         if errs.is_empty() {
             return Ok(());
         }
         let msg = errs.join("; ");
         errs.clear();
         if msg.to_lowercase().contains("out of memory") {
-            return Err(Error::OutOfMemory { what: msg, bytes: 0 });
+            return Err(Error::OutOfMemory {
+                what: msg,
+                bytes: 0,
+            });
         }
         Err(Error::Gpu(msg))
     }

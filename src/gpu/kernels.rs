@@ -17,6 +17,7 @@ pub const ATTENTION_WGSL: &str = include_str!("../../shaders/attention.wgsl");
 pub const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
 pub const EMBEDDING_WGSL: &str = include_str!("../../shaders/embedding.wgsl");
 pub const LOGPROB_WGSL: &str = include_str!("../../shaders/logprob.wgsl");
+pub const OPTIM_WGSL: &str = include_str!("../../shaders/optim.wgsl");
 
 /// Every pipeline edgerl builds; the key of the pipeline cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -32,6 +33,21 @@ pub enum Kernel {
     Embed(DType),
     LseInit,
     LseChunk,
+    // ---- backward and optimizer kernels (wrappers in `gpu::backward`) ----
+    /// Input gradient of `Matmul`, one weight piece at a time.
+    MatmulBackwardInput(DType),
+    /// Strided f32 product with transposes by stride (the LoRA products).
+    Gemm,
+    RmsNormBackward,
+    SiluMulBackward,
+    /// Attention backward, pass 1: (lse, D) stats and dq, one invocation per (query, head).
+    AttentionBackwardQ,
+    /// Attention backward, pass 2: dk and dv, one invocation per (key, kv head).
+    AttentionBackwardKv,
+    LogprobGrad,
+    AdamW,
+    Sgd,
+    SumSquares,
 }
 
 impl Kernel {
@@ -47,11 +63,24 @@ impl Kernel {
             Kernel::Embed(_) => (EMBEDDING_WGSL, "embed"),
             Kernel::LseInit => (LOGPROB_WGSL, "lse_init"),
             Kernel::LseChunk => (LOGPROB_WGSL, "lse_chunk"),
+            Kernel::MatmulBackwardInput(_) => (MATMUL_WGSL, "matmul_backward_input"),
+            Kernel::Gemm => (MATMUL_WGSL, "gemm"),
+            Kernel::RmsNormBackward => (NORM_WGSL, "rmsnorm_backward"),
+            Kernel::SiluMulBackward => (ACTIVATION_WGSL, "silu_mul_backward"),
+            Kernel::AttentionBackwardQ => (ATTENTION_WGSL, "attention_backward_q"),
+            Kernel::AttentionBackwardKv => (ATTENTION_WGSL, "attention_backward_kv"),
+            Kernel::LogprobGrad => (LOGPROB_WGSL, "logprob_grad"),
+            Kernel::AdamW => (OPTIM_WGSL, "adamw"),
+            Kernel::Sgd => (OPTIM_WGSL, "sgd"),
+            Kernel::SumSquares => (OPTIM_WGSL, "sum_squares"),
         }
     }
     fn dtype(self) -> Option<DType> {
         match self {
-            Kernel::Matmul(d) | Kernel::Matvec(d) | Kernel::Embed(d) => Some(d),
+            Kernel::Matmul(d)
+            | Kernel::Matvec(d)
+            | Kernel::Embed(d)
+            | Kernel::MatmulBackwardInput(d) => Some(d),
             _ => None,
         }
     }
@@ -59,31 +88,38 @@ impl Kernel {
 
 impl Gpu {
     pub(crate) fn pipeline(&self, k: Kernel) -> Result<Arc<wgpu::ComputePipeline>> {
-        let mut cache = self.pipelines.lock().map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?;
+        let mut cache = self
+            .pipelines
+            .lock()
+            .map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?;
         if let Some(p) = cache.get(&k) {
             return Ok(p.clone());
         }
         let (src, entry) = k.source();
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(entry),
-            source: wgpu::ShaderSource::Wgsl(src.into()),
-        });
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(entry),
+                source: wgpu::ShaderSource::Wgsl(src.into()),
+            });
         let constants: Vec<(&str, f64)> = match k.dtype() {
             Some(d) => vec![("WDTYPE", d.code() as f64)],
             None => vec![],
         };
-        let pipeline = self.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(entry),
-            layout: None,
-            module: &module,
-            entry_point: Some(entry),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &constants,
-                zero_initialize_workgroup_memory: false,
-            },
-            cache: None,
-        });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
         if let Some(e) = pollster::block_on(scope.pop()) {
             return Err(Error::Gpu(format!("building kernel {k:?}: {e}")));
         }
@@ -101,7 +137,19 @@ enum Op {
         buffers: Vec<(u32, wgpu::Buffer)>,
         groups: (u32, u32),
     },
-    Copy { src: wgpu::Buffer, src_off: u64, dst: wgpu::Buffer, dst_off: u64, bytes: u64 },
+    Copy {
+        src: wgpu::Buffer,
+        src_off: u64,
+        dst: wgpu::Buffer,
+        dst_off: u64,
+        bytes: u64,
+    },
+    /// Zeroes `bytes` bytes from `off` (`None`: to the end).
+    Clear {
+        buf: wgpu::Buffer,
+        off: u64,
+        bytes: Option<u64>,
+    },
 }
 
 /// Records a step's work; `submit` sends it to the GPU in one command buffer.
@@ -112,24 +160,48 @@ pub struct Recorder<'g> {
 }
 
 /// Workgroup counts for `n` workgroups, folded into 2-D past the per-dimension limit.
-fn groups_2d(gpu: &Gpu, n: u32) -> (u32, u32) {
+pub(super) fn groups_2d(gpu: &Gpu, n: u32) -> (u32, u32) {
     let max = gpu.limits.max_compute_workgroups_per_dimension.min(32768);
-    if n <= max { (n.max(1), 1) } else { (max, n.div_ceil(max)) }
+    if n <= max {
+        (n.max(1), 1)
+    } else {
+        (max, n.div_ceil(max))
+    }
 }
 
 impl<'g> Recorder<'g> {
     pub fn new(gpu: &'g Gpu) -> Self {
-        Recorder { gpu, params: Vec::new(), ops: Vec::new() }
+        Recorder {
+            gpu,
+            params: Vec::new(),
+            ops: Vec::new(),
+        }
     }
 
     /// Storage buffers bound to bindings 1, 2, … in order (binding 0 is the uniform).
-    fn dispatch<P: Pod>(&mut self, k: Kernel, params: &P, buffers: &[&wgpu::Buffer], groups: (u32, u32)) -> Result<()> {
-        let numbered: Vec<(u32, &wgpu::Buffer)> = buffers.iter().enumerate().map(|(i, b)| (i as u32 + 1, *b)).collect();
+    pub(super) fn dispatch<P: Pod>(
+        &mut self,
+        k: Kernel,
+        params: &P,
+        buffers: &[&wgpu::Buffer],
+        groups: (u32, u32),
+    ) -> Result<()> {
+        let numbered: Vec<(u32, &wgpu::Buffer)> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (i as u32 + 1, *b))
+            .collect();
         self.dispatch_at(k, params, &numbered, groups)
     }
 
     /// For entry points that use only some of their file's bindings.
-    fn dispatch_at<P: Pod>(&mut self, k: Kernel, params: &P, buffers: &[(u32, &wgpu::Buffer)], groups: (u32, u32)) -> Result<()> {
+    pub(super) fn dispatch_at<P: Pod>(
+        &mut self,
+        k: Kernel,
+        params: &P,
+        buffers: &[(u32, &wgpu::Buffer)],
+        groups: (u32, u32),
+    ) -> Result<()> {
         // Every binding must fit the (possibly forced) limit; weights are split before this.
         for (i, b) in buffers {
             if b.size() > self.gpu.max_binding {
@@ -156,7 +228,14 @@ impl<'g> Recorder<'g> {
     }
 
     /// Copies bytes between buffers, in order with the dispatches around it.
-    pub fn copy(&mut self, src: &GpuBuffer, src_off: u64, dst: &GpuBuffer, dst_off: u64, bytes: u64) {
+    pub fn copy(
+        &mut self,
+        src: &GpuBuffer,
+        src_off: u64,
+        dst: &GpuBuffer,
+        dst_off: u64,
+        bytes: u64,
+    ) {
         self.ops.push(Op::Copy {
             src: src.buffer.clone(),
             src_off,
@@ -164,6 +243,26 @@ impl<'g> Recorder<'g> {
             dst_off,
             bytes,
         });
+    }
+
+    /// Zeroes a buffer (encoder `clear_buffer`), in order with the dispatches around it.
+    pub fn zero(&mut self, buf: &GpuBuffer) {
+        self.ops.push(Op::Clear {
+            buf: buf.buffer.clone(),
+            off: 0,
+            bytes: None,
+        });
+    }
+
+    /// Zeroes `bytes` bytes of `buf` from `off` (both multiples of 4), in order.
+    pub(super) fn zero_range(&mut self, buf: &GpuBuffer, off: u64, bytes: u64) {
+        if bytes > 0 {
+            self.ops.push(Op::Clear {
+                buf: buf.buffer.clone(),
+                off,
+                bytes: Some(bytes),
+            });
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -191,13 +290,32 @@ impl<'g> Recorder<'g> {
         let mut enc = gpu.device.create_command_encoder(&Default::default());
         let mut i = 0;
         while i < self.ops.len() {
-            if let Op::Copy { src, src_off, dst, dst_off, bytes } = &self.ops[i] {
+            if let Op::Copy {
+                src,
+                src_off,
+                dst,
+                dst_off,
+                bytes,
+            } = &self.ops[i]
+            {
                 enc.copy_buffer_to_buffer(src, *src_off, dst, *dst_off, *bytes);
                 i += 1;
                 continue;
             }
+            if let Op::Clear { buf, off, bytes } = &self.ops[i] {
+                enc.clear_buffer(buf, *off, *bytes);
+                i += 1;
+                continue;
+            }
             let mut pass = enc.begin_compute_pass(&Default::default());
-            while let Some(Op::Dispatch { pipeline, params, params_len, buffers, groups }) = self.ops.get(i) {
+            while let Some(Op::Dispatch {
+                pipeline,
+                params,
+                params_len,
+                buffers,
+                groups,
+            }) = self.ops.get(i)
+            {
                 let layout = pipeline.get_bind_group_layout(0);
                 let mut entries = vec![wgpu::BindGroupEntry {
                     binding: 0,
@@ -208,7 +326,10 @@ impl<'g> Recorder<'g> {
                     }),
                 }];
                 for (j, b) in buffers {
-                    entries.push(wgpu::BindGroupEntry { binding: *j, resource: b.as_entire_binding() });
+                    entries.push(wgpu::BindGroupEntry {
+                        binding: *j,
+                        resource: b.as_entire_binding(),
+                    });
                 }
                 let bg = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: None,
@@ -308,7 +429,7 @@ pub struct LogprobParams {
 /// Up to this many rows of x, `matmul` uses the matrix-vector kernel (WGSL `MV_ROWS`).
 pub const MATVEC_MAX_ROWS: usize = 4;
 
-fn check_fits(gpu: &Gpu, what: &str, bytes: u64) -> Result<()> {
+pub(super) fn check_fits(gpu: &Gpu, what: &str, bytes: u64) -> Result<()> {
     if bytes > gpu.max_binding {
         return Err(Error::Invalid(format!(
             "{what} needs a {bytes}-byte binding, above the device's {}-byte limit",
@@ -379,29 +500,81 @@ impl Recorder<'_> {
     }
 
     /// Whole-matrix y = x W^T (+ bias), y of shape [t, W.rows].
-    pub fn linear(&mut self, x: &GpuBuffer, t: usize, w: &Tensor, bias: Option<&GpuBuffer>, y: &GpuBuffer, accumulate: bool) -> Result<()> {
+    pub fn linear(
+        &mut self,
+        x: &GpuBuffer,
+        t: usize,
+        w: &Tensor,
+        bias: Option<&GpuBuffer>,
+        y: &GpuBuffer,
+        accumulate: bool,
+    ) -> Result<()> {
         self.matmul(x, t, w, 0..w.rows, bias, y, w.rows, 0, accumulate)
     }
 
-    pub fn rmsnorm(&mut self, x: &GpuBuffer, weight: &GpuBuffer, y: &GpuBuffer, rows: usize, d: usize, eps: f32) -> Result<()> {
+    pub fn rmsnorm(
+        &mut self,
+        x: &GpuBuffer,
+        weight: &GpuBuffer,
+        y: &GpuBuffer,
+        rows: usize,
+        d: usize,
+        eps: f32,
+    ) -> Result<()> {
         check_fits(self.gpu, "rmsnorm", (rows * d * 4) as u64)?;
-        let params = NormParams { rows: rows as u32, d: d as u32, eps, _pad: 0 };
+        let params = NormParams {
+            rows: rows as u32,
+            d: d as u32,
+            eps,
+            _pad: 0,
+        };
         let g = groups_2d(self.gpu, rows as u32);
-        self.dispatch(Kernel::RmsNorm, &params, &[&x.buffer, &weight.buffer, &y.buffer], g)
+        self.dispatch(
+            Kernel::RmsNorm,
+            &params,
+            &[&x.buffer, &weight.buffer, &y.buffer],
+            g,
+        )
     }
 
     /// In place on x: [t, heads, hd]; `cos_sin` holds [2, t, hd/2].
-    pub fn rope(&mut self, x: &GpuBuffer, cos_sin: &GpuBuffer, t: usize, heads: usize, hd: usize) -> Result<()> {
-        let params = RopeParams { t: t as u32, heads: heads as u32, hd: hd as u32, _pad: 0 };
+    pub fn rope(
+        &mut self,
+        x: &GpuBuffer,
+        cos_sin: &GpuBuffer,
+        t: usize,
+        heads: usize,
+        hd: usize,
+    ) -> Result<()> {
+        let params = RopeParams {
+            t: t as u32,
+            heads: heads as u32,
+            hd: hd as u32,
+            _pad: 0,
+        };
         let n = (t * heads * hd / 2) as u32;
         let g = groups_2d(self.gpu, n.div_ceil(64));
         self.dispatch(Kernel::Rope, &params, &[&cos_sin.buffer, &x.buffer], g)
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn attention(&mut self, q: &GpuBuffer, k: &GpuBuffer, v: &GpuBuffer, out: &GpuBuffer, t: usize, heads: usize, kv_heads: usize, hd: usize, p0: usize, scale: f32) -> Result<()> {
+    pub fn attention(
+        &mut self,
+        q: &GpuBuffer,
+        k: &GpuBuffer,
+        v: &GpuBuffer,
+        out: &GpuBuffer,
+        t: usize,
+        heads: usize,
+        kv_heads: usize,
+        hd: usize,
+        p0: usize,
+        scale: f32,
+    ) -> Result<()> {
         if hd > 256 || kv_heads == 0 || heads % kv_heads != 0 {
-            return Err(Error::Model(format!("attention with head_dim {hd}, {heads} heads over {kv_heads} KV heads is not supported")));
+            return Err(Error::Model(format!(
+                "attention with head_dim {hd}, {heads} heads over {kv_heads} KV heads is not supported"
+            )));
         }
         let params = AttentionParams {
             t: t as u32,
@@ -414,25 +587,42 @@ impl Recorder<'_> {
             _pad1: 0,
         };
         let g = groups_2d(self.gpu, ((t * heads) as u32).div_ceil(64));
-        self.dispatch(Kernel::Attention, &params, &[&q.buffer, &k.buffer, &v.buffer, &out.buffer], g)
+        self.dispatch(
+            Kernel::Attention,
+            &params,
+            &[&q.buffer, &k.buffer, &v.buffer, &out.buffer],
+            g,
+        )
     }
 
     /// up = silu(gate) * up, over n elements.
     pub fn silu_mul(&mut self, gate: &GpuBuffer, up: &GpuBuffer, n: usize) -> Result<()> {
-        let params = ElementwiseParams { n: n as u32, _pad: [0; 3] };
+        let params = ElementwiseParams {
+            n: n as u32,
+            _pad: [0; 3],
+        };
         let g = groups_2d(self.gpu, (n as u32).div_ceil(256));
         self.dispatch(Kernel::SiluMul, &params, &[&gate.buffer, &up.buffer], g)
     }
 
     /// b += a, over n elements.
     pub fn add(&mut self, a: &GpuBuffer, b: &GpuBuffer, n: usize) -> Result<()> {
-        let params = ElementwiseParams { n: n as u32, _pad: [0; 3] };
+        let params = ElementwiseParams {
+            n: n as u32,
+            _pad: [0; 3],
+        };
         let g = groups_2d(self.gpu, (n as u32).div_ceil(256));
         self.dispatch(Kernel::Add, &params, &[&a.buffer, &b.buffer], g)
     }
 
     /// out[t, :] = table[ids[t], :], `ids` a u32 buffer of t ids.
-    pub fn embed(&mut self, ids: &GpuBuffer, t: usize, table: &Tensor, out: &GpuBuffer) -> Result<()> {
+    pub fn embed(
+        &mut self,
+        ids: &GpuBuffer,
+        t: usize,
+        table: &Tensor,
+        out: &GpuBuffer,
+    ) -> Result<()> {
         for piece in &table.pieces {
             let params = EmbedParams {
                 t: t as u32,
@@ -441,23 +631,55 @@ impl Recorder<'_> {
                 rows: piece.rows as u32,
             };
             let g = groups_2d(self.gpu, ((t * table.cols) as u32).div_ceil(256));
-            self.dispatch(Kernel::Embed(table.dtype), &params, &[&ids.buffer, &piece.buf.buffer, &out.buffer], g)?;
+            self.dispatch(
+                Kernel::Embed(table.dtype),
+                &params,
+                &[&ids.buffer, &piece.buf.buffer, &out.buffer],
+                g,
+            )?;
         }
         Ok(())
     }
 
     /// Sets the log-softmax state [t, 4] to "nothing seen yet".
     pub fn lse_init(&mut self, state: &GpuBuffer, t: usize) -> Result<()> {
-        let params = LogprobParams { t: t as u32, c: 0, v0: 0, inv_temp: 1.0 };
+        let params = LogprobParams {
+            t: t as u32,
+            c: 0,
+            v0: 0,
+            inv_temp: 1.0,
+        };
         let g = groups_2d(self.gpu, (t as u32).div_ceil(64));
         self.dispatch_at(Kernel::LseInit, &params, &[(3, &state.buffer)], g)
     }
 
-    /// Folds one chunk of logits [t, c] (vocabulary ids v0 .. v0+c) into the state.
+    /// Folds one chunk of logits [t, c] (vocabulary ids v0 .. v0+c) into the state
+    /// [t, 4] = (m, s, target z, w): running max m of z = logit * inv_temp, s = Σ exp(z - m),
+    /// the target's z (0 when the row has none), w = Σ exp(z - m) * z. From the finished state
+    /// lse = m + ln s, log p(target) = z_target - lse, E_p[z] = w / s, entropy = lse - w / s.
     #[allow(clippy::too_many_arguments)]
-    pub fn lse_chunk(&mut self, logits: &GpuBuffer, targets: &GpuBuffer, state: &GpuBuffer, t: usize, c: usize, v0: usize, inv_temp: f32) -> Result<()> {
-        let params = LogprobParams { t: t as u32, c: c as u32, v0: v0 as u32, inv_temp };
+    pub fn lse_chunk(
+        &mut self,
+        logits: &GpuBuffer,
+        targets: &GpuBuffer,
+        state: &GpuBuffer,
+        t: usize,
+        c: usize,
+        v0: usize,
+        inv_temp: f32,
+    ) -> Result<()> {
+        let params = LogprobParams {
+            t: t as u32,
+            c: c as u32,
+            v0: v0 as u32,
+            inv_temp,
+        };
         let g = groups_2d(self.gpu, t as u32);
-        self.dispatch(Kernel::LseChunk, &params, &[&logits.buffer, &targets.buffer, &state.buffer], g)
+        self.dispatch(
+            Kernel::LseChunk,
+            &params,
+            &[&logits.buffer, &targets.buffer, &state.buffer],
+            g,
+        )
     }
 }

@@ -41,7 +41,11 @@ pub struct GpuBuffer {
 impl GpuBuffer {
     pub(crate) fn new(buffer: wgpu::Buffer, bytes: u64, counter: Arc<MemoryCounter>) -> Self {
         counter.alloc(bytes);
-        GpuBuffer { buffer, bytes, counter }
+        GpuBuffer {
+            buffer,
+            bytes,
+            counter,
+        }
     }
 }
 

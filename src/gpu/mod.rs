@@ -1,5 +1,6 @@
 //! The only module that touches wgpu.
 
+pub mod backward;
 pub mod device;
 pub mod kernels;
 pub mod memory;

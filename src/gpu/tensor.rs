@@ -62,7 +62,14 @@ impl Tensor {
     }
 
     /// Uploads little-endian bytes of a `rows × cols` tensor of `dtype`, split as needed.
-    pub fn from_bytes(gpu: &Gpu, name: &str, dtype: DType, rows: usize, cols: usize, data: &[u8]) -> Result<Tensor> {
+    pub fn from_bytes(
+        gpu: &Gpu,
+        name: &str,
+        dtype: DType,
+        rows: usize,
+        cols: usize,
+        data: &[u8],
+    ) -> Result<Tensor> {
         let row_bytes = cols * dtype.size();
         if data.len() != rows * row_bytes {
             return Err(Error::Invalid(format!(
@@ -76,17 +83,39 @@ impl Tensor {
         while r < rows.max(1) {
             let n = per.min(rows - r);
             let buf = gpu.upload(&data[r * row_bytes..(r + n) * row_bytes], name)?;
-            pieces.push(Piece { buf, row_start: r, rows: n });
+            pieces.push(Piece {
+                buf,
+                row_start: r,
+                rows: n,
+            });
             r += n;
             if rows == 0 {
                 break;
             }
         }
-        Ok(Tensor { dtype, rows, cols, pieces })
+        Ok(Tensor {
+            dtype,
+            rows,
+            cols,
+            pieces,
+        })
     }
 
-    pub fn from_f32(gpu: &Gpu, name: &str, rows: usize, cols: usize, data: &[f32]) -> Result<Tensor> {
-        Tensor::from_bytes(gpu, name, DType::F32, rows, cols, bytemuck::cast_slice(data))
+    pub fn from_f32(
+        gpu: &Gpu,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        data: &[f32],
+    ) -> Result<Tensor> {
+        Tensor::from_bytes(
+            gpu,
+            name,
+            DType::F32,
+            rows,
+            cols,
+            bytemuck::cast_slice(data),
+        )
     }
 
     pub fn bytes(&self) -> u64 {

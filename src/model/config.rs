@@ -21,9 +21,16 @@ pub enum Arch {
 pub enum RopeScaling {
     Default,
     /// Llama 3.x frequency-dependent scaling.
-    Llama3 { factor: f64, low_freq_factor: f64, high_freq_factor: f64, original_max_position: f64 },
+    Llama3 {
+        factor: f64,
+        low_freq_factor: f64,
+        high_freq_factor: f64,
+        original_max_position: f64,
+    },
     /// Linear position interpolation.
-    Linear { factor: f64 },
+    Linear {
+        factor: f64,
+    },
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -43,19 +50,26 @@ pub struct ModelConfig {
     pub max_position_embeddings: usize,
     pub bos_token_id: Option<u32>,
     pub eos_token_ids: Vec<u32>,
+    pub pad_token_id: Option<u32>,
 }
 
 fn get_usize(v: &Value, key: &str) -> std::result::Result<Option<usize>, String> {
     match v.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(x) => x.as_u64().map(|n| Some(n as usize)).ok_or_else(|| format!("`{key}` must be a non-negative integer, got {x}")),
+        Some(x) => x
+            .as_u64()
+            .map(|n| Some(n as usize))
+            .ok_or_else(|| format!("`{key}` must be a non-negative integer, got {x}")),
     }
 }
 
 fn get_f64(v: &Value, key: &str) -> std::result::Result<Option<f64>, String> {
     match v.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(x) => x.as_f64().map(Some).ok_or_else(|| format!("`{key}` must be a number, got {x}")),
+        Some(x) => x
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| format!("`{key}` must be a number, got {x}")),
     }
 }
 
@@ -63,7 +77,10 @@ fn get_f64(v: &Value, key: &str) -> std::result::Result<Option<f64>, String> {
 pub fn token_ids(v: Option<&Value>) -> Vec<u32> {
     match v {
         Some(Value::Number(n)) => n.as_u64().map(|n| vec![n as u32]).unwrap_or_default(),
-        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_u64().map(|n| n as u32)).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_u64().map(|n| n as u32))
+            .collect(),
         _ => vec![],
     }
 }
@@ -71,7 +88,8 @@ pub fn token_ids(v: Option<&Value>) -> Vec<u32> {
 impl ModelConfig {
     pub fn from_file(path: &Path) -> Result<ModelConfig> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, e))?;
-        let v: Value = serde_json::from_str(&text).map_err(|e| Error::file(path, format!("not valid JSON: {e}")))?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| Error::file(path, format!("not valid JSON: {e}")))?;
         ModelConfig::from_json(&v).map_err(|e| Error::file(path, e))
     }
 
@@ -84,7 +102,11 @@ impl ModelConfig {
             .and_then(|a| a.get(0))
             .and_then(|a| a.as_str())
             .map(str::to_string)
-            .or_else(|| v.get("model_type").and_then(|m| m.as_str()).map(str::to_string))
+            .or_else(|| {
+                v.get("model_type")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+            })
             .ok_or("no `architectures` or `model_type`")?;
         let arch = match arch_name.as_str() {
             "LlamaForCausalLM" | "llama" => Arch::Llama,
@@ -103,13 +125,17 @@ impl ModelConfig {
         let num_heads = need("num_attention_heads")?;
         let num_kv_heads = get_usize(v, "num_key_value_heads")?.unwrap_or(num_heads);
         if num_heads == 0 || num_kv_heads == 0 || num_heads % num_kv_heads != 0 {
-            return Err(format!("num_attention_heads {num_heads} is not a multiple of num_key_value_heads {num_kv_heads}"));
+            return Err(format!(
+                "num_attention_heads {num_heads} is not a multiple of num_key_value_heads {num_kv_heads}"
+            ));
         }
         let head_dim = match get_usize(v, "head_dim")? {
             Some(d) => d,
             None => {
                 if hidden_size % num_heads != 0 {
-                    return Err(format!("hidden_size {hidden_size} is not divisible by num_attention_heads {num_heads}"));
+                    return Err(format!(
+                        "hidden_size {hidden_size} is not divisible by num_attention_heads {num_heads}"
+                    ));
                 }
                 hidden_size / num_heads
             }
@@ -122,7 +148,11 @@ impl ModelConfig {
         // at the top level and optional `rope_scaling`.
         let params = v.get("rope_parameters").filter(|p| p.is_object());
         let scaling = params.or_else(|| v.get("rope_scaling").filter(|p| p.is_object()));
-        let rope_theta = match params.map(|p| get_f64(p, "rope_theta")).transpose()?.flatten() {
+        let rope_theta = match params
+            .map(|p| get_f64(p, "rope_theta"))
+            .transpose()?
+            .flatten()
+        {
             Some(t) => t,
             None => get_f64(v, "rope_theta")?.unwrap_or(10000.0),
         };
@@ -131,7 +161,11 @@ impl ModelConfig {
             .and_then(|t| t.as_str())
             .unwrap_or("default");
         let factor = || -> std::result::Result<f64, String> {
-            scaling.map(|s| get_f64(s, "factor")).transpose()?.flatten().ok_or_else(|| format!("rope type {rope_type} needs `factor`"))
+            scaling
+                .map(|s| get_f64(s, "factor"))
+                .transpose()?
+                .flatten()
+                .ok_or_else(|| format!("rope type {rope_type} needs `factor`"))
         };
         let rope_scaling = match rope_type {
             "default" => RopeScaling::Default,
@@ -142,16 +176,24 @@ impl ModelConfig {
                     factor: factor()?,
                     low_freq_factor: get_f64(s, "low_freq_factor")?.unwrap_or(1.0),
                     high_freq_factor: get_f64(s, "high_freq_factor")?.unwrap_or(4.0),
-                    original_max_position: get_f64(s, "original_max_position_embeddings")?.unwrap_or(8192.0),
+                    original_max_position: get_f64(s, "original_max_position_embeddings")?
+                        .unwrap_or(8192.0),
                 }
             }
-            other => return Err(format!("unsupported rope type {other:?} (supported: default, linear, llama3)")),
+            other => {
+                return Err(format!(
+                    "unsupported rope type {other:?} (supported: default, linear, llama3)"
+                ));
+            }
         };
         let vocab_size = need("vocab_size")?;
         let intermediate_size = need("intermediate_size")?;
         let num_layers = need("num_hidden_layers")?;
         if vocab_size == 0 || hidden_size == 0 || intermediate_size == 0 || num_layers == 0 {
-            return Err("vocab_size, hidden_size, intermediate_size and num_hidden_layers must be positive".into());
+            return Err(
+                "vocab_size, hidden_size, intermediate_size and num_hidden_layers must be positive"
+                    .into(),
+            );
         }
         Ok(ModelConfig {
             arch,
@@ -165,10 +207,14 @@ impl ModelConfig {
             rms_norm_eps: get_f64(v, "rms_norm_eps")?.unwrap_or(1e-6) as f32,
             rope_theta,
             rope_scaling,
-            tie_word_embeddings: v.get("tie_word_embeddings").and_then(|b| b.as_bool()).unwrap_or(false),
+            tie_word_embeddings: v
+                .get("tie_word_embeddings")
+                .and_then(|b| b.as_bool())
+                .unwrap_or(false),
             max_position_embeddings: get_usize(v, "max_position_embeddings")?.unwrap_or(32768),
             bos_token_id: token_ids(v.get("bos_token_id")).first().copied(),
             eos_token_ids: token_ids(v.get("eos_token_id")),
+            pad_token_id: token_ids(v.get("pad_token_id")).first().copied(),
         })
     }
 
@@ -184,7 +230,12 @@ impl ModelConfig {
         match &self.rope_scaling {
             RopeScaling::Default => base,
             RopeScaling::Linear { factor } => base.iter().map(|f| f / *factor as f32).collect(),
-            RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position } => {
+            RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_position,
+            } => {
                 let low_wavelen = original_max_position / low_freq_factor;
                 let high_wavelen = original_max_position / high_freq_factor;
                 base.iter()
@@ -192,7 +243,8 @@ impl ModelConfig {
                         let f = f as f64;
                         let wavelen = 2.0 * std::f64::consts::PI / f;
                         let scaled = if wavelen > low_wavelen { f / factor } else { f };
-                        let smooth = (original_max_position / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                        let smooth = (original_max_position / wavelen - low_freq_factor)
+                            / (high_freq_factor - low_freq_factor);
                         let smoothed = (1.0 - smooth) * scaled / factor + smooth * scaled;
                         let medium = wavelen >= high_wavelen && wavelen <= low_wavelen;
                         (if medium { smoothed } else { scaled }) as f32
@@ -247,13 +299,21 @@ mod tests {
     fn rejects_what_it_cannot_run() {
         let mut v = base();
         v["num_key_value_heads"] = json!(3);
-        assert!(ModelConfig::from_json(&v).unwrap_err().contains("num_key_value_heads"));
+        assert!(
+            ModelConfig::from_json(&v)
+                .unwrap_err()
+                .contains("num_key_value_heads")
+        );
         let mut v = base();
         v["rope_parameters"] = json!({"rope_type": "yarn", "factor": 4.0});
         assert!(ModelConfig::from_json(&v).unwrap_err().contains("yarn"));
         let mut v = base();
         v["hidden_size"] = json!("eight");
-        assert!(ModelConfig::from_json(&v).unwrap_err().contains("hidden_size"));
+        assert!(
+            ModelConfig::from_json(&v)
+                .unwrap_err()
+                .contains("hidden_size")
+        );
         assert!(ModelConfig::from_json(&json!([1, 2])).is_err());
     }
 

@@ -5,7 +5,9 @@ use crate::error::{Error, Result};
 use crate::gpu::{DType, Gpu, GpuBuffer, Recorder, Tensor};
 
 use super::config::{Arch, ModelConfig};
+use super::layer::{Kv, Scratch};
 use super::weights::{RawTensor, WeightSource, convert, to_f32};
+use crate::lora::Lora;
 
 pub struct Layer {
     pub attn_norm: GpuBuffer,
@@ -70,7 +72,10 @@ impl Loader<'_> {
         if t.shape != shape {
             return Err(Error::file(
                 &t.origin,
-                format!("tensor {name} has shape {:?} but config.json implies {:?}", t.shape, shape),
+                format!(
+                    "tensor {name} has shape {:?} but config.json implies {:?}",
+                    t.shape, shape
+                ),
             ));
         }
         Ok(())
@@ -99,7 +104,12 @@ impl Loader<'_> {
 impl Model {
     /// Builds the model on the GPU. `dtype` overrides how matrices are stored (f32 checkpoints
     /// stay f32 unless asked); norms and biases are always f32.
-    pub fn load(gpu: &Gpu, cfg: ModelConfig, src: &dyn WeightSource, dtype: Option<DType>) -> Result<Model> {
+    pub fn load(
+        gpu: &Gpu,
+        cfg: ModelConfig,
+        src: &dyn WeightSource,
+        dtype: Option<DType>,
+    ) -> Result<Model> {
         let l = Loader { gpu, src, dtype };
         let (h, hd, i) = (cfg.hidden_size, cfg.head_dim, cfg.intermediate_size);
         let (qd, kvd) = (cfg.num_heads * hd, cfg.num_kv_heads * hd);
@@ -128,8 +138,16 @@ impl Model {
                 gate_bias: l.optional_vector(&p("mlp.gate_proj.bias"), i)?,
                 up_bias: l.optional_vector(&p("mlp.up_proj.bias"), i)?,
                 down_bias: l.optional_vector(&p("mlp.down_proj.bias"), h)?,
-                q_norm: if qwen3 { Some(l.vector(&p("self_attn.q_norm.weight"), hd)?) } else { None },
-                k_norm: if qwen3 { Some(l.vector(&p("self_attn.k_norm.weight"), hd)?) } else { None },
+                q_norm: if qwen3 {
+                    Some(l.vector(&p("self_attn.q_norm.weight"), hd)?)
+                } else {
+                    None
+                },
+                k_norm: if qwen3 {
+                    Some(l.vector(&p("self_attn.k_norm.weight"), hd)?)
+                } else {
+                    None
+                },
                 mlp_norm: l.vector(&p("post_attention_layernorm.weight"), h)?,
                 gate: l.matrix(&p("mlp.gate_proj.weight"), i, h)?,
                 up: l.matrix(&p("mlp.up_proj.weight"), i, h)?,
@@ -137,7 +155,14 @@ impl Model {
             });
         }
         let inv_freq = cfg.inv_freq();
-        Ok(Model { cfg, embed, lm_head, norm, layers, inv_freq })
+        Ok(Model {
+            cfg,
+            embed,
+            lm_head,
+            norm,
+            layers,
+            inv_freq,
+        })
     }
 
     /// The output projection: lm_head, or the embedding when tied.
@@ -146,11 +171,28 @@ impl Model {
     }
 
     pub fn weight_bytes(&self) -> u64 {
-        let mut b = self.embed.bytes() + self.norm.bytes + self.lm_head.as_ref().map_or(0, |t| t.bytes());
+        let mut b =
+            self.embed.bytes() + self.norm.bytes + self.lm_head.as_ref().map_or(0, |t| t.bytes());
         for l in &self.layers {
-            b += [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down].iter().map(|t| t.bytes()).sum::<u64>();
+            b += [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down]
+                .iter()
+                .map(|t| t.bytes())
+                .sum::<u64>();
             b += l.attn_norm.bytes + l.mlp_norm.bytes;
-            for x in [&l.q_bias, &l.k_bias, &l.v_bias, &l.o_bias, &l.gate_bias, &l.up_bias, &l.down_bias, &l.q_norm, &l.k_norm].into_iter().flatten() {
+            for x in [
+                &l.q_bias,
+                &l.k_bias,
+                &l.v_bias,
+                &l.o_bias,
+                &l.gate_bias,
+                &l.up_bias,
+                &l.down_bias,
+                &l.q_norm,
+                &l.k_norm,
+            ]
+            .into_iter()
+            .flatten()
+            {
                 b += x.bytes;
             }
         }
@@ -165,89 +207,139 @@ impl Model {
             k.push(gpu.alloc(bytes, "kv cache (keys)")?);
             v.push(gpu.alloc(bytes, "kv cache (values)")?);
         }
-        Ok(KvCache { k, v, len: 0, max: max_seq })
+        Ok(KvCache {
+            k,
+            v,
+            len: 0,
+            max: max_seq,
+        })
     }
 
     /// Runs `ids` at positions `cache.len ..`, appending their keys and values to the cache.
-    /// Returns the final-normed hidden states [ids.len(), hidden].
-    pub fn forward(&self, gpu: &Gpu, ids: &[u32], cache: &mut KvCache) -> Result<GpuBuffer> {
+    /// Returns the final-normed hidden states [ids.len(), hidden]. `lora`: the adapter to apply
+    /// (`None` is the base model).
+    pub fn forward(
+        &self,
+        gpu: &Gpu,
+        ids: &[u32],
+        cache: &mut KvCache,
+        lora: Option<&Lora>,
+    ) -> Result<GpuBuffer> {
         let c = &self.cfg;
         let t = ids.len();
         let p0 = cache.len;
-        if t == 0 {
-            return Err(Error::Invalid("forward over zero tokens".into()));
-        }
         if p0 + t > cache.max {
-            return Err(Error::Invalid(format!("{} positions exceed the KV cache of {}", p0 + t, cache.max)));
+            return Err(Error::Invalid(format!(
+                "{} positions exceed the KV cache of {}",
+                p0 + t,
+                cache.max
+            )));
         }
-        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= c.vocab_size) {
-            return Err(Error::Invalid(format!("token id {bad} is outside the vocabulary of {}", c.vocab_size)));
-        }
-        let (h, hd, nh, nkv, inter) = (c.hidden_size, c.head_dim, c.num_heads, c.num_kv_heads, c.intermediate_size);
-        let f = |n: usize| (n * 4) as u64;
-        let ids_buf = gpu.upload(bytemuck::cast_slice(ids), "token ids")?;
-        let cs = gpu.upload(bytemuck::cast_slice(&c.rope_table(&self.inv_freq, p0, t)), "rope table")?;
-        let x = gpu.alloc(f(t * h), "residual")?;
-        let hbuf = gpu.alloc(f(t * h), "normed")?;
-        let q = gpu.alloc(f(t * nh * hd), "q")?;
-        let k = gpu.alloc(f(t * nkv * hd), "k")?;
-        let v = gpu.alloc(f(t * nkv * hd), "v")?;
-        let (qn, kn) = if c.arch == Arch::Qwen3 {
-            (Some(gpu.alloc(f(t * nh * hd), "q normed")?), Some(gpu.alloc(f(t * nkv * hd), "k normed")?))
-        } else {
-            (None, None)
-        };
-        let att = gpu.alloc(f(t * nh * hd), "attention out")?;
-        let gate = gpu.alloc(f(t * inter), "gate")?;
-        let up = gpu.alloc(f(t * inter), "up")?;
-        let kv_row = (nkv * hd * 4) as u64;
-
+        let (x, cs) = self.embed_tokens(gpu, ids, p0)?;
+        let s = Scratch::new(gpu, c, t, lora.map_or(1, |l| l.cfg.r))?;
+        let out = gpu.alloc((t * c.hidden_size * 4) as u64, "final hidden")?;
         let mut r = Recorder::new(gpu);
-        r.embed(&ids_buf, t, &self.embed, &x)?;
-        for (li, l) in self.layers.iter().enumerate() {
-            r.rmsnorm(&x, &l.attn_norm, &hbuf, t, h, c.rms_norm_eps)?;
-            r.linear(&hbuf, t, &l.q, l.q_bias.as_ref(), &q, false)?;
-            r.linear(&hbuf, t, &l.k, l.k_bias.as_ref(), &k, false)?;
-            r.linear(&hbuf, t, &l.v, l.v_bias.as_ref(), &v, false)?;
-            let (qh, kh) = match (&l.q_norm, &l.k_norm, &qn, &kn) {
-                (Some(wq), Some(wk), Some(qn), Some(kn)) => {
-                    r.rmsnorm(&q, wq, qn, t * nh, hd, c.rms_norm_eps)?;
-                    r.rmsnorm(&k, wk, kn, t * nkv, hd, c.rms_norm_eps)?;
-                    (qn, kn)
-                }
-                _ => (&q, &k),
-            };
-            r.rope(qh, &cs, t, nh, hd)?;
-            r.rope(kh, &cs, t, nkv, hd)?;
-            r.copy(kh, 0, &cache.k[li], p0 as u64 * kv_row, t as u64 * kv_row);
-            r.copy(&v, 0, &cache.v[li], p0 as u64 * kv_row, t as u64 * kv_row);
-            r.attention(qh, &cache.k[li], &cache.v[li], &att, t, nh, nkv, hd, p0, 1.0 / (hd as f32).sqrt())?;
-            r.linear(&att, t, &l.o, l.o_bias.as_ref(), &x, true)?;
-            r.rmsnorm(&x, &l.mlp_norm, &hbuf, t, h, c.rms_norm_eps)?;
-            r.linear(&hbuf, t, &l.gate, l.gate_bias.as_ref(), &gate, false)?;
-            r.linear(&hbuf, t, &l.up, l.up_bias.as_ref(), &up, false)?;
-            r.silu_mul(&gate, &up, t * inter)?;
-            r.linear(&up, t, &l.down, l.down_bias.as_ref(), &x, true)?;
+        self.record_embed(&mut r, ids, &x)?;
+        for li in 0..self.layers.len() {
+            self.record_layer(
+                &mut r,
+                li,
+                &x,
+                &s,
+                lora,
+                &cs,
+                Kv::Cache {
+                    k: &cache.k[li],
+                    v: &cache.v[li],
+                    p0,
+                },
+            )?;
         }
-        r.rmsnorm(&x, &self.norm, &hbuf, t, h, c.rms_norm_eps)?;
+        r.rmsnorm(&x, &self.norm, &out, t, c.hidden_size, c.rms_norm_eps)?;
         r.submit()?;
         cache.len = p0 + t;
-        Ok(hbuf)
+        Ok(out)
+    }
+
+    /// Checks `ids`, and allocates the residual stream and the rope table for positions p0...
+    pub(crate) fn embed_tokens(
+        &self,
+        gpu: &Gpu,
+        ids: &[u32],
+        p0: usize,
+    ) -> Result<(GpuBuffer, GpuBuffer)> {
+        let c = &self.cfg;
+        if ids.is_empty() {
+            return Err(Error::Invalid("forward over zero tokens".into()));
+        }
+        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= c.vocab_size) {
+            return Err(Error::Invalid(format!(
+                "token id {bad} is outside the vocabulary of {}",
+                c.vocab_size
+            )));
+        }
+        let x = gpu.alloc((ids.len() * c.hidden_size * 4) as u64, "residual")?;
+        let cs = gpu.upload(
+            bytemuck::cast_slice(&c.rope_table(&self.inv_freq, p0, ids.len())),
+            "rope table",
+        )?;
+        Ok((x, cs))
+    }
+
+    /// Records the embedding gather of `ids` into x.
+    pub(crate) fn record_embed(&self, r: &mut Recorder, ids: &[u32], x: &GpuBuffer) -> Result<()> {
+        let ids_buf = r.gpu.upload(bytemuck::cast_slice(ids), "token ids")?;
+        r.embed(&ids_buf, ids.len(), &self.embed, x)
+    }
+
+    /// The rope table for positions p0 .. p0+t with sin negated: rotating by it undoes rope,
+    /// which is rope's backward pass.
+    pub(crate) fn inverse_rope_table(&self, gpu: &Gpu, t: usize) -> Result<GpuBuffer> {
+        let mut tab = self.cfg.rope_table(&self.inv_freq, 0, t);
+        let half = tab.len() / 2;
+        tab[half..].iter_mut().for_each(|s| *s = -*s);
+        gpu.upload(bytemuck::cast_slice(&tab), "inverse rope table")
     }
 
     /// Vocabulary columns per chunk so that a [t × chunk] f32 buffer fits one binding.
-    fn chunk_cols(&self, gpu: &Gpu, t: usize) -> usize {
+    pub(crate) fn chunk_cols(&self, gpu: &Gpu, t: usize) -> usize {
         let by_binding = (gpu.max_binding / (t as u64 * 4).max(1)) as usize;
         by_binding.clamp(1, 8192).min(self.cfg.vocab_size)
     }
 
     /// log p(targets[i] | row i) for each row of `hidden` [t, hidden] with logits divided by
     /// `temperature`; rows whose target is `None` give NaN. Walks the vocabulary in chunks.
-    pub fn target_logprobs(&self, gpu: &Gpu, hidden: &GpuBuffer, targets: &[Option<u32>], temperature: f32) -> Result<Vec<f32>> {
+    pub fn target_logprobs(
+        &self,
+        gpu: &Gpu,
+        hidden: &GpuBuffer,
+        targets: &[Option<u32>],
+        temperature: f32,
+    ) -> Result<Vec<f32>> {
         let t = targets.len();
-        let vocab = self.cfg.vocab_size;
         let tg: Vec<u32> = targets.iter().map(|x| x.unwrap_or(u32::MAX)).collect();
         let tg_buf = gpu.upload(bytemuck::cast_slice(&tg), "targets")?;
+        let state = self.logsoftmax_state(gpu, hidden, t, &tg_buf, 1.0 / temperature)?;
+        let st = gpu.read_f32(&state, t * 4)?;
+        Ok((0..t)
+            .map(|i| match targets[i] {
+                Some(_) => st[i * 4 + 2] - (st[i * 4] + st[i * 4 + 1].ln()),
+                None => f32::NAN,
+            })
+            .collect())
+    }
+
+    /// The log-softmax state [t, 4] (m, s, target z, Σ e^(z−m)·z) of the first `t` rows of
+    /// `hidden`, folded over the vocabulary one chunk of logits at a time.
+    pub(crate) fn logsoftmax_state(
+        &self,
+        gpu: &Gpu,
+        hidden: &GpuBuffer,
+        t: usize,
+        targets: &GpuBuffer,
+        inv_temp: f32,
+    ) -> Result<GpuBuffer> {
+        let vocab = self.cfg.vocab_size;
         let state = gpu.alloc((t * 16) as u64, "log-softmax state")?;
         let cols = self.chunk_cols(gpu, t);
         let chunk = gpu.alloc((t * cols * 4) as u64, "logits chunk")?;
@@ -256,18 +348,22 @@ impl Model {
         let mut v0 = 0;
         while v0 < vocab {
             let n = cols.min(vocab - v0);
-            r.matmul(hidden, t, self.output(), v0..v0 + n, None, &chunk, n, 0, false)?;
-            r.lse_chunk(&chunk, &tg_buf, &state, t, n, v0, 1.0 / temperature)?;
+            r.matmul(
+                hidden,
+                t,
+                self.output(),
+                v0..v0 + n,
+                None,
+                &chunk,
+                n,
+                0,
+                false,
+            )?;
+            r.lse_chunk(&chunk, targets, &state, t, n, v0, inv_temp)?;
             v0 += n;
         }
         r.submit()?;
-        let st = gpu.read_f32(&state, t * 4)?;
-        Ok((0..t)
-            .map(|i| match targets[i] {
-                Some(_) => st[i * 4 + 2] - (st[i * 4] + st[i * 4 + 1].ln()),
-                None => f32::NAN,
-            })
-            .collect())
+        Ok(state)
     }
 
     /// The full logits of row `row` of `hidden` (one row only, never [t × vocab]).
@@ -283,7 +379,17 @@ impl Model {
         let mut v0 = 0;
         while v0 < vocab {
             let n = cols.min(vocab - v0);
-            r.matmul(&last, 1, self.output(), v0..v0 + n, None, &chunk, n, 0, false)?;
+            r.matmul(
+                &last,
+                1,
+                self.output(),
+                v0..v0 + n,
+                None,
+                &chunk,
+                n,
+                0,
+                false,
+            )?;
             r.copy(&chunk, 0, &all, (v0 * 4) as u64, (n * 4) as u64);
             v0 += n;
         }

@@ -5,6 +5,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
 use super::forward::Model;
+use crate::lora::Lora;
 
 #[derive(Clone, Debug)]
 pub struct SamplingOptions {
@@ -18,20 +19,36 @@ pub struct SamplingOptions {
 
 impl Default for SamplingOptions {
     fn default() -> Self {
-        SamplingOptions { max_new_tokens: 64, temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.0, seed: 0 }
+        SamplingOptions {
+            max_new_tokens: 64,
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            seed: 0,
+        }
     }
 }
 
 impl SamplingOptions {
     pub fn validate(&self) -> Result<()> {
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
-            return Err(Error::Invalid(format!("--temperature must be >= 0, got {}", self.temperature)));
+            return Err(Error::Invalid(format!(
+                "--temperature must be >= 0, got {}",
+                self.temperature
+            )));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            return Err(Error::Invalid(format!("--top-p must be in (0, 1], got {}", self.top_p)));
+            return Err(Error::Invalid(format!(
+                "--top-p must be in (0, 1], got {}",
+                self.top_p
+            )));
         }
         if !(0.0..=1.0).contains(&self.min_p) {
-            return Err(Error::Invalid(format!("--min-p must be in [0, 1], got {}", self.min_p)));
+            return Err(Error::Invalid(format!(
+                "--min-p must be in [0, 1], got {}",
+                self.min_p
+            )));
         }
         Ok(())
     }
@@ -61,7 +78,11 @@ pub fn sample(logits: &[f32], o: &SamplingOptions, step: u64) -> u32 {
     if o.temperature == 0.0 {
         return argmax();
     }
-    let mut cand: Vec<(u32, f64)> = logits.iter().enumerate().map(|(i, &v)| (i as u32, v as f64 / o.temperature as f64)).collect();
+    let mut cand: Vec<(u32, f64)> = logits
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (i as u32, v as f64 / o.temperature as f64))
+        .collect();
     cand.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     if o.top_k > 0 {
         cand.truncate(o.top_k);
@@ -101,14 +122,21 @@ pub fn sample(logits: &[f32], o: &SamplingOptions, step: u64) -> u32 {
 }
 
 /// Generates up to `max_new_tokens` after `prompt`, stopping at any of `eos`.
-pub fn generate(gpu: &Gpu, model: &Model, prompt: &[u32], eos: &[u32], o: &SamplingOptions) -> Result<Vec<u32>> {
+pub fn generate(
+    gpu: &Gpu,
+    model: &Model,
+    lora: Option<&Lora>,
+    prompt: &[u32],
+    eos: &[u32],
+    o: &SamplingOptions,
+) -> Result<Vec<u32>> {
     o.validate()?;
     if prompt.is_empty() {
         return Err(Error::Invalid("the prompt is empty".into()));
     }
     let mut cache = model.new_cache(gpu, prompt.len() + o.max_new_tokens)?;
     let mut out = Vec::new();
-    let mut hidden = model.forward(gpu, prompt, &mut cache)?;
+    let mut hidden = model.forward(gpu, prompt, &mut cache, lora)?;
     let mut rows = prompt.len();
     for step in 0..o.max_new_tokens {
         let logits = model.row_logits(gpu, &hidden, rows - 1)?;
@@ -117,7 +145,7 @@ pub fn generate(gpu: &Gpu, model: &Model, prompt: &[u32], eos: &[u32], o: &Sampl
         if eos.contains(&id) || step + 1 == o.max_new_tokens {
             break;
         }
-        hidden = model.forward(gpu, &[id], &mut cache)?;
+        hidden = model.forward(gpu, &[id], &mut cache, lora)?;
         rows = 1;
     }
     Ok(out)
@@ -128,12 +156,22 @@ mod tests {
     use super::*;
 
     fn opts(temperature: f32, top_k: usize, top_p: f32, min_p: f32, seed: u64) -> SamplingOptions {
-        SamplingOptions { max_new_tokens: 1, temperature, top_k, top_p, min_p, seed }
+        SamplingOptions {
+            max_new_tokens: 1,
+            temperature,
+            top_k,
+            top_p,
+            min_p,
+            seed,
+        }
     }
 
     #[test]
     fn greedy_takes_the_first_maximum() {
-        assert_eq!(sample(&[0.0, 3.0, 3.0, -1.0], &opts(0.0, 0, 1.0, 0.0, 0), 0), 1);
+        assert_eq!(
+            sample(&[0.0, 3.0, 3.0, -1.0], &opts(0.0, 0, 1.0, 0.0, 0), 0),
+            1
+        );
     }
 
     #[test]
@@ -152,7 +190,11 @@ mod tests {
     #[test]
     fn seeded_draws_repeat_and_vary() {
         let logits: Vec<f32> = (0..50).map(|i| (i % 7) as f32 * 0.3).collect();
-        let draw = |seed| (0..20).map(|s| sample(&logits, &opts(1.0, 0, 1.0, 0.0, seed), s)).collect::<Vec<_>>();
+        let draw = |seed| {
+            (0..20)
+                .map(|s| sample(&logits, &opts(1.0, 0, 1.0, 0.0, seed), s))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(draw(1), draw(1));
         assert_ne!(draw(1), draw(2));
     }
@@ -162,7 +204,9 @@ mod tests {
         // p = softmax([ln 3, 0]) = [0.75, 0.25]
         let logits = [3f32.ln(), 0.0];
         let n = 4000;
-        let zeros = (0..n).filter(|&s| sample(&logits, &opts(1.0, 0, 1.0, 0.0, 9), s) == 0).count();
+        let zeros = (0..n)
+            .filter(|&s| sample(&logits, &opts(1.0, 0, 1.0, 0.0, 9), s) == 0)
+            .count();
         let f = zeros as f64 / n as f64;
         assert!((f - 0.75).abs() < 0.03, "frequency {f}");
     }

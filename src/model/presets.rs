@@ -11,7 +11,18 @@ use crate::gpu::DType;
 pub const PRESETS: [&str; 4] = ["smollm2-135m", "qwen2.5-0.5b", "qwen2.5-1.5b", "qwen3-0.6b"];
 
 #[allow(clippy::too_many_arguments)]
-fn cfg(arch: Arch, vocab: usize, h: usize, inter: usize, layers: usize, heads: usize, kv: usize, hd: usize, theta: f64, tied: bool) -> ModelConfig {
+fn cfg(
+    arch: Arch,
+    vocab: usize,
+    h: usize,
+    inter: usize,
+    layers: usize,
+    heads: usize,
+    kv: usize,
+    hd: usize,
+    theta: f64,
+    tied: bool,
+) -> ModelConfig {
     ModelConfig {
         arch,
         vocab_size: vocab,
@@ -28,16 +39,55 @@ fn cfg(arch: Arch, vocab: usize, h: usize, inter: usize, layers: usize, heads: u
         max_position_embeddings: 32768,
         bos_token_id: None,
         eos_token_ids: vec![],
+        pad_token_id: None,
     }
 }
 
 pub fn preset(name: &str) -> Result<ModelConfig> {
     Ok(match name {
         "smollm2-135m" => cfg(Arch::Llama, 49152, 576, 1536, 30, 9, 3, 64, 100000.0, true),
-        "qwen2.5-0.5b" => cfg(Arch::Qwen2, 151936, 896, 4864, 24, 14, 2, 64, 1000000.0, true),
-        "qwen2.5-1.5b" => cfg(Arch::Qwen2, 151936, 1536, 8960, 28, 12, 2, 128, 1000000.0, true),
-        "qwen3-0.6b" => cfg(Arch::Qwen3, 151936, 1024, 3072, 28, 16, 8, 128, 1000000.0, true),
-        other => return Err(Error::Invalid(format!("unknown shape {other:?}; known: {}", PRESETS.join(", ")))),
+        "qwen2.5-0.5b" => cfg(
+            Arch::Qwen2,
+            151936,
+            896,
+            4864,
+            24,
+            14,
+            2,
+            64,
+            1000000.0,
+            true,
+        ),
+        "qwen2.5-1.5b" => cfg(
+            Arch::Qwen2,
+            151936,
+            1536,
+            8960,
+            28,
+            12,
+            2,
+            128,
+            1000000.0,
+            true,
+        ),
+        "qwen3-0.6b" => cfg(
+            Arch::Qwen3,
+            151936,
+            1024,
+            3072,
+            28,
+            16,
+            8,
+            128,
+            1000000.0,
+            true,
+        ),
+        other => {
+            return Err(Error::Invalid(format!(
+                "unknown shape {other:?}; known: {}",
+                PRESETS.join(", ")
+            )));
+        }
     })
 }
 
@@ -74,5 +124,9 @@ pub fn random_weights(cfg: &ModelConfig, dtype: DType, seed: u64) -> RandomWeigh
             put("self_attn.k_norm.weight", vec![hd]);
         }
     }
-    RandomWeights { dtype, shapes: s, seed }
+    RandomWeights {
+        dtype,
+        shapes: s,
+        seed,
+    }
 }

@@ -19,7 +19,10 @@ pub struct Tokenizer {
 fn token_text(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::String(s) => Some(s.clone()),
-        Value::Object(o) => o.get("content").and_then(|c| c.as_str()).map(str::to_string),
+        Value::Object(o) => o
+            .get("content")
+            .and_then(|c| c.as_str())
+            .map(str::to_string),
         _ => None,
     }
 }
@@ -28,20 +31,29 @@ impl Tokenizer {
     pub fn open(dir: &Path) -> Result<Tokenizer> {
         let path = dir.join("tokenizer.json");
         if !path.exists() {
-            return Err(Error::file(&path, "missing (edgerl needs the fast tokenizer file)"));
+            return Err(Error::file(
+                &path,
+                "missing (edgerl needs the fast tokenizer file)",
+            ));
         }
-        let inner = tokenizers::Tokenizer::from_file(&path).map_err(|e| Error::file(&path, format!("cannot load: {e}")))?;
+        let inner = tokenizers::Tokenizer::from_file(&path)
+            .map_err(|e| Error::file(&path, format!("cannot load: {e}")))?;
 
         let cfg_path = dir.join("tokenizer_config.json");
         let cfg: Value = if cfg_path.exists() {
             let text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::file(&cfg_path, e))?;
-            serde_json::from_str(&text).map_err(|e| Error::file(&cfg_path, format!("not valid JSON: {e}")))?
+            serde_json::from_str(&text)
+                .map_err(|e| Error::file(&cfg_path, format!("not valid JSON: {e}")))?
         } else {
             Value::Null
         };
         let bos = token_text(cfg.get("bos_token")).unwrap_or_default();
         let eos = token_text(cfg.get("eos_token")).unwrap_or_default();
-        let eos_token_id = if eos.is_empty() { None } else { inner.token_to_id(&eos) };
+        let eos_token_id = if eos.is_empty() {
+            None
+        } else {
+            inner.token_to_id(&eos)
+        };
 
         // transformers 5 writes chat_template.jinja; older checkpoints keep it in the config,
         // as a string or a list of named templates.
@@ -62,10 +74,16 @@ impl Tokenizer {
             }
         };
         let template = match source {
-            Some(s) => Some(ChatTemplate::new(&s, &bos, &eos).map_err(|e| Error::file(&cfg_path, e))?),
+            Some(s) => {
+                Some(ChatTemplate::new(&s, &bos, &eos).map_err(|e| Error::file(&cfg_path, e))?)
+            }
             None => None,
         };
-        Ok(Tokenizer { inner, template, eos_token_id })
+        Ok(Tokenizer {
+            inner,
+            template,
+            eos_token_id,
+        })
     }
 
     /// Ids as Hugging Face `tokenizer(text)` returns them (special tokens added per the
@@ -79,17 +97,24 @@ impl Tokenizer {
     }
 
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.inner.decode(ids, true).map_err(|e| Error::Invalid(format!("decoding: {e}")))
+        self.inner
+            .decode(ids, true)
+            .map_err(|e| Error::Invalid(format!("decoding: {e}")))
     }
 
     /// One user message rendered with the chat template and the generation prompt, tokenized as
     /// `apply_chat_template(..., tokenize=True)` does (no extra special tokens).
     pub fn chat_ids(&self, user: &str) -> Result<Vec<u32>> {
-        let t = self
-            .template
-            .as_ref()
-            .ok_or_else(|| Error::Invalid("this model has no chat template; use --prompt".into()))?;
-        let text = t.render(&[crate::data::Message { role: "user".into(), content: user.into() }], true)?;
+        let t = self.template.as_ref().ok_or_else(|| {
+            Error::Invalid("this model has no chat template; use --prompt".into())
+        })?;
+        let text = t.render(
+            &[crate::data::Message {
+                role: "user".into(),
+                content: user.into(),
+            }],
+            true,
+        )?;
         self.encode(&text, false)
     }
 }

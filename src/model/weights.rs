@@ -55,6 +55,17 @@ fn map_dtype(d: Dtype) -> Option<DType> {
 }
 
 impl SafetensorsWeights {
+    /// Opens one safetensors file (an adapter, say).
+    pub fn open_file(path: &Path) -> Result<SafetensorsWeights> {
+        let mut w = SafetensorsWeights {
+            dir: path.to_path_buf(),
+            files: Vec::new(),
+            entries: HashMap::new(),
+        };
+        w.add_file(path)?;
+        Ok(w)
+    }
+
     /// Opens `model.safetensors`, or the shards listed in `model.safetensors.index.json`.
     pub fn open(dir: &Path) -> Result<SafetensorsWeights> {
         let single = dir.join("model.safetensors");
@@ -63,17 +74,22 @@ impl SafetensorsWeights {
             vec!["model.safetensors".into()]
         } else if index.exists() {
             let text = std::fs::read_to_string(&index).map_err(|e| Error::file(&index, e))?;
-            let v: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| Error::file(&index, format!("not valid JSON: {e}")))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Error::file(&index, format!("not valid JSON: {e}")))?;
             let map = v
                 .get("weight_map")
                 .and_then(|m| m.as_object())
                 .ok_or_else(|| Error::file(&index, "no `weight_map` object"))?;
             let mut names: Vec<String> = Vec::new();
             for (tensor, f) in map {
-                let f = f.as_str().ok_or_else(|| Error::file(&index, format!("weight_map[{tensor:?}] is not a file name")))?;
+                let f = f.as_str().ok_or_else(|| {
+                    Error::file(&index, format!("weight_map[{tensor:?}] is not a file name"))
+                })?;
                 if f.contains('/') || f.contains('\\') || f.contains("..") {
-                    return Err(Error::file(&index, format!("shard name {f:?} leaves the model directory")));
+                    return Err(Error::file(
+                        &index,
+                        format!("shard name {f:?} leaves the model directory"),
+                    ));
                 }
                 if !names.iter().any(|n| n == f) {
                     names.push(f.to_string());
@@ -82,36 +98,63 @@ impl SafetensorsWeights {
             names.sort();
             names
         } else {
-            return Err(Error::file(dir, "no model.safetensors or model.safetensors.index.json"));
+            return Err(Error::file(
+                dir,
+                "no model.safetensors or model.safetensors.index.json",
+            ));
         };
 
-        let mut files = Vec::new();
-        let mut entries = HashMap::new();
+        let mut w = SafetensorsWeights {
+            dir: dir.to_path_buf(),
+            files: Vec::new(),
+            entries: HashMap::new(),
+        };
         for name in shard_names {
-            let path = dir.join(&name);
-            let file = File::open(&path).map_err(|e| Error::file(&path, e))?;
-            // Safety: the file is opened read-only; as with every mmap-based loader, a file
-            // truncated by another process while mapped is outside what we can guard against.
-            let mmap = unsafe { Mmap::map(&file) }.map_err(|e| Error::file(&path, format!("cannot map: {e}")))?;
-            let (header_len, meta) = SafeTensors::read_metadata(&mmap)
-                .map_err(|e| Error::file(&path, format!("not a valid safetensors file: {e}")))?;
-            let base = 8 + header_len;
-            for (tname, info) in meta.tensors() {
-                let dtype = map_dtype(info.dtype).ok_or_else(|| {
-                    Error::file(&path, format!("tensor {tname} has dtype {:?}; expected F32, F16 or BF16", info.dtype))
-                })?;
-                let (s, e) = info.data_offsets;
-                if entries.contains_key(&tname) {
-                    return Err(Error::file(&path, format!("tensor {tname} appears in more than one shard")));
-                }
-                entries.insert(
-                    tname,
-                    Entry { file: files.len(), dtype, shape: info.shape.clone(), start: base + s, end: base + e },
-                );
-            }
-            files.push((path, mmap));
+            w.add_file(&dir.join(&name))?;
         }
-        Ok(SafetensorsWeights { dir: dir.to_path_buf(), files, entries })
+        Ok(w)
+    }
+
+    fn add_file(&mut self, path: &Path) -> Result<()> {
+        let path = path.to_path_buf();
+        let file = File::open(&path).map_err(|e| Error::file(&path, e))?;
+        // Safety: the file is opened read-only; as with every mmap-based loader, a file
+        // truncated by another process while mapped is outside what we can guard against.
+        let mmap = unsafe { Mmap::map(&file) }
+            .map_err(|e| Error::file(&path, format!("cannot map: {e}")))?;
+        let (header_len, meta) = SafeTensors::read_metadata(&mmap)
+            .map_err(|e| Error::file(&path, format!("not a valid safetensors file: {e}")))?;
+        let base = 8 + header_len;
+        for (tname, info) in meta.tensors() {
+            let dtype = map_dtype(info.dtype).ok_or_else(|| {
+                Error::file(
+                    &path,
+                    format!(
+                        "tensor {tname} has dtype {:?}; expected F32, F16 or BF16",
+                        info.dtype
+                    ),
+                )
+            })?;
+            let (s, e) = info.data_offsets;
+            if self.entries.contains_key(&tname) {
+                return Err(Error::file(
+                    &path,
+                    format!("tensor {tname} appears in more than one shard"),
+                ));
+            }
+            self.entries.insert(
+                tname,
+                Entry {
+                    file: self.files.len(),
+                    dtype,
+                    shape: info.shape.clone(),
+                    start: base + s,
+                    end: base + e,
+                },
+            );
+        }
+        self.files.push((path, mmap));
+        Ok(())
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -121,11 +164,20 @@ impl SafetensorsWeights {
 
 impl WeightSource for SafetensorsWeights {
     fn get(&self, name: &str) -> Result<Option<RawTensor<'_>>> {
-        let Some(e) = self.entries.get(name) else { return Ok(None) };
+        let Some(e) = self.entries.get(name) else {
+            return Ok(None);
+        };
         let (path, mmap) = &self.files[e.file];
         // read_metadata has checked offsets against the file length already.
-        let data = mmap.get(e.start..e.end).ok_or_else(|| Error::file(path, format!("tensor {name} lies past the end of the file")))?;
-        Ok(Some(RawTensor { dtype: e.dtype, shape: e.shape.clone(), data: Cow::Borrowed(data), origin: path.clone() }))
+        let data = mmap.get(e.start..e.end).ok_or_else(|| {
+            Error::file(path, format!("tensor {name} lies past the end of the file"))
+        })?;
+        Ok(Some(RawTensor {
+            dtype: e.dtype,
+            shape: e.shape.clone(),
+            data: Cow::Borrowed(data),
+            origin: path.clone(),
+        }))
     }
     fn has(&self, name: &str) -> bool {
         self.entries.contains_key(name)
@@ -144,23 +196,37 @@ pub struct RandomWeights {
 
 impl WeightSource for RandomWeights {
     fn get(&self, name: &str) -> Result<Option<RawTensor<'_>>> {
-        let Some(shape) = self.shapes.get(name) else { return Ok(None) };
+        let Some(shape) = self.shapes.get(name) else {
+            return Ok(None);
+        };
         let n: usize = shape.iter().product();
         let is_norm = name.contains("norm");
         let scale = if is_norm { 0.0 } else { 0.02 };
-        let mut state = self.seed ^ (name.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x2545_F491_4F6C_DD1D;
+        let mut state = self.seed
+            ^ (name.len() as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ 0x2545_F491_4F6C_DD1D;
         let mut next = || {
             state ^= state << 13;
             state ^= state >> 7;
             state ^= state << 17;
-            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale + if is_norm { 1.0 } else { 0.0 }
+            ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+                + if is_norm { 1.0 } else { 0.0 }
         };
         let data: Vec<u8> = match self.dtype {
             DType::F32 => (0..n).flat_map(|_| next().to_le_bytes()).collect(),
-            DType::F16 => (0..n).flat_map(|_| half::f16::from_f32(next()).to_le_bytes()).collect(),
-            DType::BF16 => (0..n).flat_map(|_| half::bf16::from_f32(next()).to_le_bytes()).collect(),
+            DType::F16 => (0..n)
+                .flat_map(|_| half::f16::from_f32(next()).to_le_bytes())
+                .collect(),
+            DType::BF16 => (0..n)
+                .flat_map(|_| half::bf16::from_f32(next()).to_le_bytes())
+                .collect(),
         };
-        Ok(Some(RawTensor { dtype: self.dtype, shape: shape.clone(), data: Cow::Owned(data), origin: PathBuf::from("<random>") }))
+        Ok(Some(RawTensor {
+            dtype: self.dtype,
+            shape: shape.clone(),
+            data: Cow::Owned(data),
+            origin: PathBuf::from("<random>"),
+        }))
     }
     fn has(&self, name: &str) -> bool {
         self.shapes.contains_key(name)
@@ -173,9 +239,21 @@ impl WeightSource for RandomWeights {
 /// Converts raw bytes to f32 values (for small tensors: norms, biases).
 pub fn to_f32(t: &RawTensor) -> Vec<f32> {
     match t.dtype {
-        DType::F32 => t.data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-        DType::F16 => t.data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-        DType::BF16 => t.data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        DType::F32 => t
+            .data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        DType::F16 => t
+            .data
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        DType::BF16 => t
+            .data
+            .chunks_exact(2)
+            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
     }
 }
 
@@ -187,7 +265,13 @@ pub fn convert<'a>(t: &'a RawTensor<'a>, want: DType) -> Cow<'a, [u8]> {
     let vals = to_f32(t);
     Cow::Owned(match want {
         DType::F32 => bytemuck::cast_slice(&vals).to_vec(),
-        DType::F16 => vals.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect(),
-        DType::BF16 => vals.iter().flat_map(|v| half::bf16::from_f32(*v).to_le_bytes()).collect(),
+        DType::F16 => vals
+            .iter()
+            .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
+            .collect(),
+        DType::BF16 => vals
+            .iter()
+            .flat_map(|v| half::bf16::from_f32(*v).to_le_bytes())
+            .collect(),
     })
 }

@@ -21,7 +21,11 @@ pub const MODEL_SPLIT_BINDING: u64 = 65536;
 fn make(max_binding: Option<u64>) -> Vec<Gpu> {
     let mut out = Vec::new();
     for backend in ["vulkan", "gl"] {
-        let opts = GpuOptions { backend: Some(backend.into()), adapter: None, max_binding };
+        let opts = GpuOptions {
+            backend: Some(backend.into()),
+            adapter: None,
+            max_binding,
+        };
         match Gpu::new(&opts) {
             Ok(g) => out.push(g),
             Err(e) => {
@@ -32,7 +36,10 @@ fn make(max_binding: Option<u64>) -> Vec<Gpu> {
             }
         }
     }
-    assert!(!out.is_empty(), "no GPU adapter at all: install mesa-vulkan-drivers");
+    assert!(
+        !out.is_empty(),
+        "no GPU adapter at all: install mesa-vulkan-drivers"
+    );
     out
 }
 
@@ -76,7 +83,10 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let tol = atol + rtol * w.abs();
-        assert!((g - w).abs() <= tol && g.is_finite(), "{what}: element {i}: got {g}, want {w} (tol {tol})");
+        assert!(
+            (g - w).abs() <= tol && g.is_finite(),
+            "{what}: element {i}: got {g}, want {w} (tol {tol})"
+        );
     }
 }
 

@@ -1,0 +1,218 @@
+//! PEFT's on-disk format: `adapter_config.json` + `adapter_model.safetensors` with tensor names
+//! like `base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`, so
+//! `PeftModel.from_pretrained(base, dir)` loads what edgerl writes and the reverse.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use super::{Lora, LoraConfig, Target};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::model::ModelConfig;
+use crate::model::weights::{SafetensorsWeights, WeightSource, to_f32};
+
+pub const CONFIG_FILE: &str = "adapter_config.json";
+pub const WEIGHTS_FILE: &str = "adapter_model.safetensors";
+
+pub fn tensor_name(layer: usize, t: Target, which: char) -> String {
+    format!(
+        "base_model.model.model.layers.{layer}.{}.lora_{which}.weight",
+        t.module_path()
+    )
+}
+
+/// Reads adapter_config.json into a `LoraConfig`, refusing what edgerl cannot reproduce.
+pub fn read_config(dir: &Path) -> Result<LoraConfig> {
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, e))?;
+    let v: Value = serde_json::from_str(&text)
+        .map_err(|e| Error::file(&path, format!("not valid JSON: {e}")))?;
+    let bad = |m: String| Error::file(&path, m);
+    if let Some(p) = v.get("peft_type").and_then(|p| p.as_str()) {
+        if p != "LORA" {
+            return Err(bad(format!("peft_type {p:?} is not LORA")));
+        }
+    }
+    let r = v
+        .get("r")
+        .and_then(|r| r.as_u64())
+        .ok_or_else(|| bad("missing integer `r`".into()))? as usize;
+    let alpha = v.get("lora_alpha").and_then(|a| a.as_f64()).unwrap_or(8.0) as f32;
+    let use_rslora = v
+        .get("use_rslora")
+        .and_then(|b| b.as_bool())
+        .unwrap_or(false);
+    let targets = match v.get("target_modules") {
+        Some(Value::Array(list)) => {
+            let mut ts = Vec::new();
+            for m in list {
+                let s = m
+                    .as_str()
+                    .ok_or_else(|| bad("target_modules must be strings".into()))?;
+                let t = Target::parse(s).ok_or_else(|| {
+                    bad(format!(
+                        "target module {s:?} is not one of q_proj … down_proj"
+                    ))
+                })?;
+                if !ts.contains(&t) {
+                    ts.push(t);
+                }
+            }
+            ts.sort();
+            ts
+        }
+        Some(other) => {
+            return Err(bad(format!(
+                "target_modules {other} is not a list of names"
+            )));
+        }
+        None => return Err(bad("missing `target_modules`".into())),
+    };
+    for (key, ok) in [
+        (
+            "use_dora",
+            v.get("use_dora")
+                .map_or(true, |x| x == &json!(false) || x.is_null()),
+        ),
+        ("bias", v.get("bias").map_or(true, |x| x == &json!("none"))),
+        (
+            "fan_in_fan_out",
+            v.get("fan_in_fan_out").map_or(true, |x| x == &json!(false)),
+        ),
+        (
+            "layers_to_transform",
+            v.get("layers_to_transform").map_or(true, Value::is_null),
+        ),
+        (
+            "modules_to_save",
+            v.get("modules_to_save")
+                .map_or(true, |x| x.is_null() || x == &json!([])),
+        ),
+        (
+            "rank_pattern",
+            v.get("rank_pattern")
+                .map_or(true, |x| x.is_null() || x == &json!({})),
+        ),
+        (
+            "alpha_pattern",
+            v.get("alpha_pattern")
+                .map_or(true, |x| x.is_null() || x == &json!({})),
+        ),
+    ] {
+        if !ok {
+            return Err(bad(format!("`{key}` = {} is not supported", v[key])));
+        }
+    }
+    if r == 0 {
+        return Err(bad("r must be at least 1".into()));
+    }
+    Ok(LoraConfig {
+        r,
+        alpha,
+        use_rslora,
+        targets,
+    })
+}
+
+impl Lora {
+    /// Loads a PEFT adapter directory for a model of config `model`.
+    pub fn load_peft(gpu: &Gpu, dir: &Path, model: &ModelConfig) -> Result<Lora> {
+        let cfg = read_config(dir)?;
+        let weights_path = dir.join(WEIGHTS_FILE);
+        if !weights_path.exists() {
+            return Err(Error::file(&weights_path, "missing"));
+        }
+        let w = SafetensorsWeights::open_file(&weights_path)?;
+        let mut expected = 0;
+        let lora = Lora::from_values(gpu, model, cfg.clone(), |l, t| {
+            let (d_in, d_out) = t.dims(model);
+            let mut get = |which: char, shape: [usize; 2]| -> Result<Vec<f32>> {
+                let name = tensor_name(l, t, which);
+                expected += 1;
+                let raw = w
+                    .get(&name)?
+                    .ok_or_else(|| Error::file(&weights_path, format!("missing tensor {name}")))?;
+                if raw.shape != shape {
+                    return Err(Error::file(
+                        &weights_path,
+                        format!(
+                            "tensor {name} has shape {:?}; r={} and the model imply {:?}",
+                            raw.shape, cfg.r, shape
+                        ),
+                    ));
+                }
+                Ok(to_f32(&raw))
+            };
+            Ok((get('A', [cfg.r, d_in])?, get('B', [d_out, cfg.r])?))
+        })?;
+        let extra: Vec<&str> = w
+            .names()
+            .filter(|n| {
+                !(0..model.num_layers).any(|l| {
+                    cfg.targets
+                        .iter()
+                        .any(|&t| *n == tensor_name(l, t, 'A') || *n == tensor_name(l, t, 'B'))
+                })
+            })
+            .collect();
+        if let Some(n) = extra.first() {
+            return Err(Error::file(
+                &weights_path,
+                format!(
+                    "tensor {n} does not belong to a {}-layer model with targets {:?}",
+                    model.num_layers,
+                    cfg.targets.iter().map(|t| t.name()).collect::<Vec<_>>()
+                ),
+            ));
+        }
+        debug_assert!(expected > 0);
+        Ok(lora)
+    }
+
+    /// Writes the adapter in PEFT format; each file is written to a temp file and renamed.
+    pub fn save_peft(&self, gpu: &Gpu, dir: &Path, base_model: &str) -> Result<()> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::file(dir, format!("cannot create: {e}")))?;
+        let mut host: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        for (l, t, m) in self.modules() {
+            let a = gpu.read(&m.a.buffer, 0, (self.cfg.r * m.d_in * 4) as u64)?;
+            let b = gpu.read(&m.b.buffer, 0, (m.d_out * self.cfg.r * 4) as u64)?;
+            host.push((tensor_name(l, t, 'A'), vec![self.cfg.r, m.d_in], a));
+            host.push((tensor_name(l, t, 'B'), vec![m.d_out, self.cfg.r], b));
+        }
+        let views: Vec<(String, safetensors::tensor::TensorView)> = host
+            .iter()
+            .map(|(n, s, d)| {
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d)
+                    .map(|v| (n.clone(), v))
+                    .map_err(|e| Error::Invalid(format!("{n}: {e}")))
+            })
+            .collect::<Result<_>>()?;
+        let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
+        let bytes = safetensors::tensor::serialize(views, Some(meta))
+            .map_err(|e| Error::Invalid(format!("serializing adapter: {e}")))?;
+        let config = json!({
+            "peft_type": "LORA",
+            "task_type": "CAUSAL_LM",
+            "base_model_name_or_path": base_model,
+            "r": self.cfg.r,
+            "lora_alpha": self.cfg.alpha,
+            "use_rslora": self.cfg.use_rslora,
+            "target_modules": self.cfg.targets.iter().map(|t| t.name()).collect::<Vec<_>>(),
+            "lora_dropout": 0.0,
+            "bias": "none",
+            "fan_in_fan_out": false,
+            "init_lora_weights": true,
+            "inference_mode": true,
+            "modules_to_save": null,
+            "layers_to_transform": null,
+            "use_dora": false,
+        });
+        let text =
+            serde_json::to_string_pretty(&config).map_err(|e| Error::Invalid(e.to_string()))?;
+        crate::io::write_atomic(&dir.join(WEIGHTS_FILE), &bytes)?;
+        crate::io::write_atomic(&dir.join(CONFIG_FILE), text.as_bytes())
+    }
+}

@@ -1,0 +1,243 @@
+//! One decoder layer recorded on the GPU, shared by inference (KV cache) and training
+//! (recomputed in the backward pass). The residual stream `x` is updated in place.
+
+use crate::error::Result;
+use crate::gpu::{Gpu, GpuBuffer, Recorder, Tensor};
+use crate::lora::{Lora, LoraModule, Target};
+
+use super::config::{Arch, ModelConfig};
+use super::forward::Model;
+
+/// Intermediate activations of one layer over `t` tokens. After `record_layer` they hold what
+/// the backward pass needs: normed inputs, q/k after rope, v, attention output, the residual
+/// after attention, gate and up before the activation, and the activation itself.
+pub struct Scratch {
+    pub t: usize,
+    pub h1: GpuBuffer,
+    pub q: GpuBuffer,
+    pub k: GpuBuffer,
+    pub v: GpuBuffer,
+    /// Qwen3: q and k after their per-head RMSNorm (then rope is applied here, not on q/k).
+    pub qn: Option<GpuBuffer>,
+    pub kn: Option<GpuBuffer>,
+    pub att: GpuBuffer,
+    pub x2: GpuBuffer,
+    pub h2: GpuBuffer,
+    pub gate: GpuBuffer,
+    pub up: GpuBuffer,
+    pub act: GpuBuffer,
+    /// x·Aᵀ of the adapter being applied, [t, r].
+    pub lora_u: GpuBuffer,
+}
+
+impl Scratch {
+    pub fn new(gpu: &Gpu, c: &ModelConfig, t: usize, lora_r: usize) -> Result<Scratch> {
+        let f = |n: usize| (n * 4) as u64;
+        let (h, qd, kvd, i) = (
+            c.hidden_size,
+            c.num_heads * c.head_dim,
+            c.num_kv_heads * c.head_dim,
+            c.intermediate_size,
+        );
+        let qwen3 = c.arch == Arch::Qwen3;
+        Ok(Scratch {
+            t,
+            h1: gpu.alloc(f(t * h), "normed input")?,
+            q: gpu.alloc(f(t * qd), "q")?,
+            k: gpu.alloc(f(t * kvd), "k")?,
+            v: gpu.alloc(f(t * kvd), "v")?,
+            qn: if qwen3 {
+                Some(gpu.alloc(f(t * qd), "q normed")?)
+            } else {
+                None
+            },
+            kn: if qwen3 {
+                Some(gpu.alloc(f(t * kvd), "k normed")?)
+            } else {
+                None
+            },
+            att: gpu.alloc(f(t * qd), "attention out")?,
+            x2: gpu.alloc(f(t * h), "residual after attention")?,
+            h2: gpu.alloc(f(t * h), "normed mlp input")?,
+            gate: gpu.alloc(f(t * i), "gate")?,
+            up: gpu.alloc(f(t * i), "up")?,
+            act: gpu.alloc(f(t * i), "mlp activation")?,
+            lora_u: gpu.alloc(f(t * lora_r.max(1)), "lora x·Aᵀ")?,
+        })
+    }
+
+    /// q and k as attention sees them (after the Qwen3 norm and rope).
+    pub fn q_roped(&self) -> &GpuBuffer {
+        self.qn.as_ref().unwrap_or(&self.q)
+    }
+    pub fn k_roped(&self) -> &GpuBuffer {
+        self.kn.as_ref().unwrap_or(&self.k)
+    }
+}
+
+/// Where a layer's keys and values go: a KV cache at position `p0`, or (training, p0 = 0)
+/// nowhere but the scratch itself.
+pub enum Kv<'a> {
+    Cache {
+        k: &'a GpuBuffer,
+        v: &'a GpuBuffer,
+        p0: usize,
+    },
+    Scratch,
+}
+
+/// The adapter of one projection, with its scale.
+pub fn adapter(lora: Option<&Lora>, layer: usize, t: Target) -> Option<(&LoraModule, usize, f32)> {
+    let l = lora?;
+    l.module(layer, t).map(|m| (m, l.cfg.r, l.cfg.scale()))
+}
+
+/// y (+)= x Wᵀ + bias + scale · (x Aᵀ) Bᵀ.
+#[allow(clippy::too_many_arguments)]
+pub fn project(
+    r: &mut Recorder,
+    x: &GpuBuffer,
+    t: usize,
+    w: &Tensor,
+    bias: Option<&GpuBuffer>,
+    lora: Option<(&LoraModule, usize, f32)>,
+    u: &GpuBuffer,
+    y: &GpuBuffer,
+    accumulate: bool,
+) -> Result<()> {
+    r.linear(x, t, w, bias, y, accumulate)?;
+    if let Some((m, rank, scale)) = lora {
+        r.gemm(
+            x, 0, m.d_in, 1, &m.a, 0, 1, m.d_in, u, 0, rank, t, rank, m.d_in, 1.0, false,
+        )?;
+        r.gemm(
+            u, 0, rank, 1, &m.b, 0, 1, rank, y, 0, m.d_out, t, m.d_out, rank, scale, true,
+        )?;
+    }
+    Ok(())
+}
+
+impl Model {
+    /// Records layer `li` over `s.t` tokens at positions p0.. (rope table `cs` for them).
+    pub fn record_layer(
+        &self,
+        r: &mut Recorder,
+        li: usize,
+        x: &GpuBuffer,
+        s: &Scratch,
+        lora: Option<&Lora>,
+        cs: &GpuBuffer,
+        kv: Kv,
+    ) -> Result<()> {
+        let c = &self.cfg;
+        let l = &self.layers[li];
+        let t = s.t;
+        let (h, hd, nh, nkv, inter) = (
+            c.hidden_size,
+            c.head_dim,
+            c.num_heads,
+            c.num_kv_heads,
+            c.intermediate_size,
+        );
+        let a = |target| adapter(lora, li, target);
+        r.rmsnorm(x, &l.attn_norm, &s.h1, t, h, c.rms_norm_eps)?;
+        project(
+            r,
+            &s.h1,
+            t,
+            &l.q,
+            l.q_bias.as_ref(),
+            a(Target::Q),
+            &s.lora_u,
+            &s.q,
+            false,
+        )?;
+        project(
+            r,
+            &s.h1,
+            t,
+            &l.k,
+            l.k_bias.as_ref(),
+            a(Target::K),
+            &s.lora_u,
+            &s.k,
+            false,
+        )?;
+        project(
+            r,
+            &s.h1,
+            t,
+            &l.v,
+            l.v_bias.as_ref(),
+            a(Target::V),
+            &s.lora_u,
+            &s.v,
+            false,
+        )?;
+        if let (Some(wq), Some(wk), Some(qn), Some(kn)) = (&l.q_norm, &l.k_norm, &s.qn, &s.kn) {
+            r.rmsnorm(&s.q, wq, qn, t * nh, hd, c.rms_norm_eps)?;
+            r.rmsnorm(&s.k, wk, kn, t * nkv, hd, c.rms_norm_eps)?;
+        }
+        let (qh, kh) = (s.q_roped(), s.k_roped());
+        r.rope(qh, cs, t, nh, hd)?;
+        r.rope(kh, cs, t, nkv, hd)?;
+        let scale = 1.0 / (hd as f32).sqrt();
+        match kv {
+            Kv::Cache { k, v, p0 } => {
+                let row = (nkv * hd * 4) as u64;
+                r.copy(kh, 0, k, p0 as u64 * row, t as u64 * row);
+                r.copy(&s.v, 0, v, p0 as u64 * row, t as u64 * row);
+                r.attention(qh, k, v, &s.att, t, nh, nkv, hd, p0, scale)?;
+            }
+            Kv::Scratch => r.attention(qh, kh, &s.v, &s.att, t, nh, nkv, hd, 0, scale)?,
+        }
+        project(
+            r,
+            &s.att,
+            t,
+            &l.o,
+            l.o_bias.as_ref(),
+            a(Target::O),
+            &s.lora_u,
+            x,
+            true,
+        )?;
+        r.copy(x, 0, &s.x2, 0, (t * h * 4) as u64);
+        r.rmsnorm(x, &l.mlp_norm, &s.h2, t, h, c.rms_norm_eps)?;
+        project(
+            r,
+            &s.h2,
+            t,
+            &l.gate,
+            l.gate_bias.as_ref(),
+            a(Target::Gate),
+            &s.lora_u,
+            &s.gate,
+            false,
+        )?;
+        project(
+            r,
+            &s.h2,
+            t,
+            &l.up,
+            l.up_bias.as_ref(),
+            a(Target::Up),
+            &s.lora_u,
+            &s.up,
+            false,
+        )?;
+        r.copy(&s.up, 0, &s.act, 0, (t * inter * 4) as u64);
+        r.silu_mul(&s.gate, &s.act, t * inter)?;
+        project(
+            r,
+            &s.act,
+            t,
+            &l.down,
+            l.down_bias.as_ref(),
+            a(Target::Down),
+            &s.lora_u,
+            x,
+            true,
+        )
+    }
+}

@@ -1,0 +1,382 @@
+//! Training passes: a forward pass over a whole sequence that keeps each layer's input
+//! (gradient checkpointing), log-probs and entropies of the completion rows, and the backward
+//! pass that recomputes one layer at a time and accumulates the LoRA gradients.
+
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, GpuBuffer, Recorder, Tensor};
+use crate::lora::{Lora, LoraModule, Target};
+
+use super::forward::Model;
+use super::layer::{Kv, Scratch, adapter};
+
+/// What the backward pass needs from the forward pass of one sequence.
+pub struct Saved {
+    pub t: usize,
+    /// The residual stream entering each layer, and (last) entering the final norm.
+    pub inputs: Vec<GpuBuffer>,
+    /// Final-normed hidden states [t, hidden].
+    pub hidden: GpuBuffer,
+    /// Every layer's activations, when kept instead of recomputed (no checkpointing).
+    pub layers: Option<Vec<Scratch>>,
+}
+
+/// Log-probs and entropies of `rows` consecutive rows of the hidden states.
+pub struct RowLogprobs {
+    pub row0: usize,
+    pub rows: usize,
+    /// The rows' hidden states, copied out [rows, hidden].
+    pub h: GpuBuffer,
+    pub targets: GpuBuffer,
+    /// Finished log-softmax state [rows, 4]: m, s, target z, Σ e^(z−m)·z.
+    pub state: GpuBuffer,
+    pub lp: Vec<f32>,
+    pub entropy: Vec<f32>,
+}
+
+/// y = x Wᵀ (+ LoRA) backward: dx (+)= dy W (+ du A), and the adapter's gradients.
+#[allow(clippy::too_many_arguments)]
+fn project_backward(
+    r: &mut Recorder,
+    x: &GpuBuffer,
+    t: usize,
+    w: &Tensor,
+    lora: Option<(&LoraModule, usize, f32)>,
+    dy: &GpuBuffer,
+    dx: &GpuBuffer,
+    accumulate: bool,
+    u: &GpuBuffer,
+    du: &GpuBuffer,
+) -> Result<()> {
+    r.matmul_backward_input(dy, t, w.rows, w, 0..w.rows, dx, accumulate)?;
+    if let Some((m, rank, scale)) = lora {
+        let (din, dout) = (m.d_in, m.d_out);
+        r.gemm(
+            x, 0, din, 1, &m.a, 0, 1, din, u, 0, rank, t, rank, din, 1.0, false,
+        )?; // u = x Aᵀ
+        r.gemm(
+            dy, 0, 1, dout, u, 0, rank, 1, &m.grad_b, 0, rank, dout, rank, t, scale, true,
+        )?; // gB += s dyᵀ u
+        r.gemm(
+            dy, 0, dout, 1, &m.b, 0, rank, 1, du, 0, rank, t, rank, dout, scale, false,
+        )?; // du = s dy B
+        r.gemm(
+            du, 0, 1, rank, x, 0, din, 1, &m.grad_a, 0, din, rank, din, t, 1.0, true,
+        )?; // gA += duᵀ x
+        r.gemm(
+            du, 0, rank, 1, &m.a, 0, din, 1, dx, 0, din, t, din, rank, 1.0, true,
+        )?; // dx += du A
+    }
+    Ok(())
+}
+
+impl Model {
+    /// Forward over a whole sequence (positions 0..), keeping every layer's input, and with
+    /// `keep_activations` every layer's intermediate activations too (no recompute later).
+    pub fn forward_saving(
+        &self,
+        gpu: &Gpu,
+        ids: &[u32],
+        lora: Option<&Lora>,
+        keep_activations: bool,
+    ) -> Result<Saved> {
+        let c = &self.cfg;
+        let t = ids.len();
+        let (x, cs) = self.embed_tokens(gpu, ids, 0)?;
+        let rank = lora.map_or(1, |l| l.cfg.r);
+        let shared = if keep_activations {
+            None
+        } else {
+            Some(Scratch::new(gpu, c, t, rank)?)
+        };
+        let mut kept = Vec::new();
+        let bytes = (t * c.hidden_size * 4) as u64;
+        let mut inputs = Vec::with_capacity(self.layers.len() + 1);
+        let mut r = Recorder::new(gpu);
+        self.record_embed(&mut r, ids, &x)?;
+        for li in 0..self.layers.len() {
+            let keep = gpu.alloc(bytes, "saved layer input")?;
+            r.copy(&x, 0, &keep, 0, bytes);
+            inputs.push(keep);
+            let s = match &shared {
+                Some(s) => s,
+                None => {
+                    kept.push(Scratch::new(gpu, c, t, rank)?);
+                    &kept[li]
+                }
+            };
+            self.record_layer(&mut r, li, &x, s, lora, &cs, Kv::Scratch)?;
+        }
+        let hidden = gpu.alloc(bytes, "final hidden")?;
+        r.rmsnorm(&x, &self.norm, &hidden, t, c.hidden_size, c.rms_norm_eps)?;
+        r.submit()?;
+        inputs.push(x);
+        Ok(Saved {
+            t,
+            inputs,
+            hidden,
+            layers: if keep_activations { Some(kept) } else { None },
+        })
+    }
+
+    /// Log-probs of `targets` for hidden rows row0 .. row0 + targets.len(), logits divided by
+    /// `temperature`, with the full-vocabulary entropy of each row.
+    pub fn row_logprobs(
+        &self,
+        gpu: &Gpu,
+        hidden: &GpuBuffer,
+        row0: usize,
+        targets: &[u32],
+        temperature: f32,
+    ) -> Result<RowLogprobs> {
+        let rows = targets.len();
+        let hsz = self.cfg.hidden_size;
+        let h = gpu.alloc((rows * hsz * 4) as u64, "completion rows")?;
+        let mut r = Recorder::new(gpu);
+        r.copy(
+            hidden,
+            (row0 * hsz * 4) as u64,
+            &h,
+            0,
+            (rows * hsz * 4) as u64,
+        );
+        r.submit()?;
+        let tg = gpu.upload(bytemuck::cast_slice(targets), "targets")?;
+        let state = self.logsoftmax_state(gpu, &h, rows, &tg, 1.0 / temperature)?;
+        let st = gpu.read_f32(&state, rows * 4)?;
+        let mut lp = Vec::with_capacity(rows);
+        let mut entropy = Vec::with_capacity(rows);
+        for i in 0..rows {
+            let (m, s, z, w) = (st[i * 4], st[i * 4 + 1], st[i * 4 + 2], st[i * 4 + 3]);
+            let lse = m + s.ln();
+            lp.push(z - lse);
+            entropy.push(lse - w / s);
+        }
+        Ok(RowLogprobs {
+            row0,
+            rows,
+            h,
+            targets: tg,
+            state,
+            lp,
+            entropy,
+        })
+    }
+
+    /// Backward pass of  Σ_t a_t·lp_t + b_t·H_t  over the completion rows of one sequence;
+    /// adds the gradients of every adapter tensor into `lora`'s gradient buffers.
+    pub fn backward(
+        &self,
+        gpu: &Gpu,
+        ids: &[u32],
+        saved: &Saved,
+        rows: &RowLogprobs,
+        coefs: &[(f32, f32)],
+        temperature: f32,
+        lora: &Lora,
+    ) -> Result<()> {
+        let c = &self.cfg;
+        let t = saved.t;
+        let (h, hd, nh, nkv, inter) = (
+            c.hidden_size,
+            c.head_dim,
+            c.num_heads,
+            c.num_kv_heads,
+            c.intermediate_size,
+        );
+        let (qd, kvd) = (nh * hd, nkv * hd);
+        if coefs.len() != rows.rows || ids.len() != t {
+            return Err(Error::Invalid(
+                "backward: coefficients do not match the rows".into(),
+            ));
+        }
+        let f = |n: usize| (n * 4) as u64;
+        let eps = c.rms_norm_eps;
+
+        // 1. Through the vocabulary, chunk by chunk: d hidden of the completion rows.
+        let n = rows.rows;
+        let flat: Vec<f32> = coefs.iter().flat_map(|&(a, b)| [a, b]).collect();
+        let coef_buf = gpu.upload(bytemuck::cast_slice(&flat), "loss coefficients")?;
+        let dh_rows = gpu.alloc(f(n * h), "d completion rows")?;
+        let cols = self.chunk_cols(gpu, n);
+        let chunk = gpu.alloc(f(n * cols), "logits chunk")?;
+        let out = self.output();
+        let mut r = Recorder::new(gpu);
+        let mut v0 = 0;
+        while v0 < c.vocab_size {
+            let w = cols.min(c.vocab_size - v0);
+            r.matmul(&rows.h, n, out, v0..v0 + w, None, &chunk, w, 0, false)?;
+            r.logprob_grad_chunk(
+                &chunk,
+                &rows.targets,
+                &rows.state,
+                &coef_buf,
+                n,
+                w,
+                v0,
+                1.0 / temperature,
+            )?;
+            r.matmul_backward_input(&chunk, n, w, out, v0..v0 + w, &dh_rows, v0 > 0)?;
+            v0 += w;
+        }
+        // 2. Final norm.
+        let dh_all = gpu.alloc(f(t * h), "d final hidden")?;
+        let dres = gpu.alloc(f(t * h), "d residual")?;
+        r.zero(&dh_all);
+        r.copy(&dh_rows, 0, &dh_all, f(rows.row0 * h), f(n * h));
+        r.rmsnorm_backward(
+            &saved.inputs[self.layers.len()],
+            &self.norm,
+            &dh_all,
+            &dres,
+            t,
+            h,
+            eps,
+            false,
+        )?;
+        r.submit()?;
+        drop((dh_rows, chunk, dh_all));
+
+        // 3. Layers in reverse: recompute the layer from its saved input, then its backward.
+        let rank = lora.cfg.r;
+        let shared = if saved.layers.is_none() {
+            Some(Scratch::new(gpu, c, t, rank)?)
+        } else {
+            None
+        };
+        let (_, cs) = self.embed_tokens(gpu, ids, 0)?;
+        let inv_cs = self.inverse_rope_table(gpu, t)?;
+        let xw = gpu.alloc(f(t * h), "recomputed residual")?;
+        let da = gpu.alloc(f(t * inter), "d activation")?;
+        let dgate = gpu.alloc(f(t * inter), "d gate")?;
+        let dup = gpu.alloc(f(t * inter), "d up")?;
+        let dh = gpu.alloc(f(t * h), "d normed")?;
+        let datt = gpu.alloc(f(t * qd), "d attention out")?;
+        let dq = gpu.alloc(f(t * qd), "d q")?;
+        let dk = gpu.alloc(f(t * kvd), "d k")?;
+        let dv = gpu.alloc(f(t * kvd), "d v")?;
+        let (dq_pre, dk_pre) = if c.arch == super::config::Arch::Qwen3 {
+            (
+                Some(gpu.alloc(f(t * qd), "d q before norm")?),
+                Some(gpu.alloc(f(t * kvd), "d k before norm")?),
+            )
+        } else {
+            (None, None)
+        };
+        let stats = gpu.alloc(f(t * nh * 2), "attention stats")?;
+        let du = gpu.alloc(f(t * rank), "d lora u")?;
+        for li in (0..self.layers.len()).rev() {
+            let l = &self.layers[li];
+            let a = |target| adapter(Some(lora), li, target);
+            let mut r = Recorder::new(gpu);
+            let s = match (&saved.layers, &shared) {
+                (Some(kept), _) => &kept[li],
+                (None, Some(s)) => {
+                    r.copy(&saved.inputs[li], 0, &xw, 0, f(t * h));
+                    self.record_layer(&mut r, li, &xw, s, Some(lora), &cs, Kv::Scratch)?;
+                    s
+                }
+                (None, None) => {
+                    return Err(Error::Invalid(
+                        "backward: no activations and no scratch".into(),
+                    ));
+                }
+            };
+            let u = &s.lora_u;
+            // MLP: x3 = x2 + down(silu(gate(h2)) * up(h2)), h2 = norm(x2).
+            project_backward(
+                &mut r,
+                &s.act,
+                t,
+                &l.down,
+                a(Target::Down),
+                &dres,
+                &da,
+                false,
+                u,
+                &du,
+            )?;
+            r.silu_mul_backward(&s.gate, &s.up, &da, &dgate, &dup, t * inter)?;
+            project_backward(
+                &mut r,
+                &s.h2,
+                t,
+                &l.gate,
+                a(Target::Gate),
+                &dgate,
+                &dh,
+                false,
+                u,
+                &du,
+            )?;
+            project_backward(
+                &mut r,
+                &s.h2,
+                t,
+                &l.up,
+                a(Target::Up),
+                &dup,
+                &dh,
+                true,
+                u,
+                &du,
+            )?;
+            r.rmsnorm_backward(&s.x2, &l.mlp_norm, &dh, &dres, t, h, eps, true)?;
+            // Attention: x2 = x + o(attn(rope(q(h1)), rope(k(h1)), v(h1))), h1 = norm(x).
+            project_backward(
+                &mut r,
+                &s.att,
+                t,
+                &l.o,
+                a(Target::O),
+                &dres,
+                &datt,
+                false,
+                u,
+                &du,
+            )?;
+            r.attention_backward(
+                s.q_roped(),
+                s.k_roped(),
+                &s.v,
+                &s.att,
+                &datt,
+                &dq,
+                &dk,
+                &dv,
+                &stats,
+                t,
+                nh,
+                nkv,
+                hd,
+                1.0 / (hd as f32).sqrt(),
+            )?;
+            r.rope(&dq, &inv_cs, t, nh, hd)?;
+            r.rope(&dk, &inv_cs, t, nkv, hd)?;
+            let (dqp, dkp) = match (&l.q_norm, &l.k_norm, &dq_pre, &dk_pre) {
+                (Some(wq), Some(wk), Some(dqp), Some(dkp)) => {
+                    r.rmsnorm_backward(&s.q, wq, &dq, dqp, t * nh, hd, eps, false)?;
+                    r.rmsnorm_backward(&s.k, wk, &dk, dkp, t * nkv, hd, eps, false)?;
+                    (dqp, dkp)
+                }
+                _ => (&dq, &dk),
+            };
+            project_backward(
+                &mut r,
+                &s.h1,
+                t,
+                &l.q,
+                a(Target::Q),
+                dqp,
+                &dh,
+                false,
+                u,
+                &du,
+            )?;
+            project_backward(&mut r, &s.h1, t, &l.k, a(Target::K), dkp, &dh, true, u, &du)?;
+            project_backward(&mut r, &s.h1, t, &l.v, a(Target::V), &dv, &dh, true, u, &du)?;
+            r.rmsnorm_backward(&saved.inputs[li], &l.attn_norm, &dh, &dres, t, h, eps, true)?;
+            r.submit()?;
+        }
+        Ok(())
+    }
+}

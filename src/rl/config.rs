@@ -1,0 +1,374 @@
+//! `run.toml`: the training configuration, with TRL's key names and defaults. Unknown keys are
+//! an error that names the key; relative paths are relative to the file.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::lora::{LoraConfig, Target};
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossType {
+    Grpo,
+    Bnpo,
+    DrGrpo,
+    Dapo,
+    Cispo,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleRewards {
+    Group,
+    Batch,
+    None,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Advantage {
+    Grpo,
+    WReinforce,
+    Psr,
+    Nsr,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportanceSampling {
+    Token,
+    Sequence,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimizer {
+    Adamw,
+    Sgd,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Schedule {
+    Constant,
+    Linear,
+    Cosine,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoraSection {
+    #[serde(default = "d_r")]
+    pub r: usize,
+    #[serde(default = "d_alpha")]
+    pub alpha: f32,
+    #[serde(default)]
+    pub use_rslora: bool,
+    #[serde(default = "d_targets")]
+    pub target_modules: Vec<String>,
+}
+
+fn d_r() -> usize {
+    16
+}
+fn d_alpha() -> f32 {
+    32.0
+}
+fn d_targets() -> Vec<String> {
+    Target::ALL.iter().map(|t| t.name().to_string()).collect()
+}
+
+impl Default for LoraSection {
+    fn default() -> Self {
+        LoraSection {
+            r: d_r(),
+            alpha: d_alpha(),
+            use_rslora: false,
+            target_modules: d_targets(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub model: PathBuf,
+    pub output_dir: PathBuf,
+    /// Offline training on given completions (no sampling).
+    pub rollouts: Option<PathBuf>,
+    /// A PEFT adapter to start from; its adapter_config.json fixes r, alpha and targets.
+    pub init_adapter: Option<PathBuf>,
+    #[serde(default = "d_optimizer")]
+    pub optimizer: Optimizer,
+    #[serde(default = "d_lr")]
+    pub learning_rate: f64,
+    #[serde(default)]
+    pub weight_decay: f64,
+    #[serde(default = "d_beta1")]
+    pub adam_beta1: f64,
+    #[serde(default = "d_beta2")]
+    pub adam_beta2: f64,
+    #[serde(default = "d_adam_eps")]
+    pub adam_epsilon: f64,
+    #[serde(default = "d_one")]
+    pub max_grad_norm: f64,
+    #[serde(default = "d_schedule")]
+    pub lr_scheduler_type: Schedule,
+    #[serde(default)]
+    pub warmup_steps: usize,
+    #[serde(default)]
+    pub warmup_ratio: f64,
+    #[serde(default = "d_loss")]
+    pub loss_type: LossType,
+    #[serde(default = "d_scale")]
+    pub scale_rewards: ScaleRewards,
+    #[serde(default = "d_advantage")]
+    pub advantage: Advantage,
+    #[serde(default = "d_lambda")]
+    pub w_reinforce_lambda: f64,
+    #[serde(default = "d_one")]
+    pub temperature: f64,
+    #[serde(default = "d_max_completion")]
+    pub max_completion_length: usize,
+    #[serde(default)]
+    pub beta: f64,
+    #[serde(default = "d_epsilon")]
+    pub epsilon: f64,
+    /// Defaults to `epsilon`.
+    pub epsilon_high: Option<f64>,
+    /// Caps the ratio of the unclipped branch (two-sided clipping).
+    pub delta: Option<f64>,
+    #[serde(default = "d_is")]
+    pub importance_sampling_level: ImportanceSampling,
+    #[serde(default)]
+    pub entropy_coef: f64,
+    /// Dataset column holding a per-prompt loss weight (GUI-G1's difficulty weight).
+    pub weight_column: Option<String>,
+    #[serde(default)]
+    pub mask_truncated_completions: bool,
+    #[serde(default = "d_one_usize")]
+    pub num_iterations: usize,
+    #[serde(default = "d_one_usize")]
+    pub max_steps: usize,
+    #[serde(default = "d_one_usize")]
+    pub prompts_per_step: usize,
+    #[serde(default)]
+    pub seed: u64,
+    /// Keep only each layer's input and recompute the layer in the backward pass.
+    #[serde(default = "d_true")]
+    pub gradient_checkpointing: bool,
+    #[serde(default)]
+    pub lora: Option<LoraSection>,
+}
+
+fn d_optimizer() -> Optimizer {
+    Optimizer::Adamw
+}
+fn d_lr() -> f64 {
+    1e-6
+}
+fn d_beta1() -> f64 {
+    0.9
+}
+fn d_beta2() -> f64 {
+    0.999
+}
+fn d_adam_eps() -> f64 {
+    1e-8
+}
+fn d_one() -> f64 {
+    1.0
+}
+fn d_one_usize() -> usize {
+    1
+}
+fn d_true() -> bool {
+    true
+}
+fn d_schedule() -> Schedule {
+    Schedule::Linear
+}
+fn d_loss() -> LossType {
+    LossType::Dapo
+}
+fn d_scale() -> ScaleRewards {
+    ScaleRewards::Group
+}
+fn d_advantage() -> Advantage {
+    Advantage::Grpo
+}
+fn d_lambda() -> f64 {
+    0.1
+}
+fn d_max_completion() -> usize {
+    256
+}
+fn d_epsilon() -> f64 {
+    0.2
+}
+fn d_is() -> ImportanceSampling {
+    ImportanceSampling::Token
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+impl TrainConfig {
+    pub fn from_file(path: &Path) -> Result<TrainConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, e))?;
+        let mut c = TrainConfig::from_toml(&text).map_err(|e| Error::file(path, e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        c.model = resolve(base, &c.model);
+        c.output_dir = resolve(base, &c.output_dir);
+        c.rollouts = c.rollouts.as_ref().map(|p| resolve(base, p));
+        c.init_adapter = c.init_adapter.as_ref().map(|p| resolve(base, p));
+        Ok(c)
+    }
+
+    pub fn from_toml(text: &str) -> std::result::Result<TrainConfig, String> {
+        let c: TrainConfig =
+            toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        let pos = |name: &str, v: f64| {
+            if v > 0.0 && v.is_finite() {
+                Ok(())
+            } else {
+                Err(format!("`{name}` must be > 0, got {v}"))
+            }
+        };
+        pos("temperature", self.temperature)?;
+        pos("learning_rate", self.learning_rate)?;
+        if !(0.0..1.0).contains(&self.epsilon) {
+            return Err(format!("`epsilon` must be in [0, 1), got {}", self.epsilon));
+        }
+        for (k, v) in [
+            ("max_completion_length", self.max_completion_length),
+            ("max_steps", self.max_steps),
+            ("prompts_per_step", self.prompts_per_step),
+            ("num_iterations", self.num_iterations),
+        ] {
+            if v == 0 {
+                return Err(format!("`{k}` must be at least 1"));
+            }
+        }
+        if self.beta < 0.0 || self.max_grad_norm < 0.0 || self.weight_decay < 0.0 {
+            return Err("`beta`, `max_grad_norm` and `weight_decay` must be >= 0".into());
+        }
+        if !(0.0..=1.0).contains(&self.warmup_ratio) {
+            return Err(format!(
+                "`warmup_ratio` must be in [0, 1], got {}",
+                self.warmup_ratio
+            ));
+        }
+        if self.rollouts.is_none() {
+            return Err(
+                "`rollouts` is required (online sampling arrives with the GRPO loop)".into(),
+            );
+        }
+        if let Some(l) = &self.lora {
+            self.lora_config_from(l)?;
+        }
+        Ok(())
+    }
+
+    fn lora_config_from(&self, l: &LoraSection) -> std::result::Result<LoraConfig, String> {
+        let mut targets = Vec::new();
+        for m in &l.target_modules {
+            let t = Target::parse(m).ok_or_else(|| format!("[lora] target module {m:?} is not one of q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj"))?;
+            if !targets.contains(&t) {
+                targets.push(t);
+            }
+        }
+        targets.sort();
+        if l.r == 0 || targets.is_empty() {
+            return Err("[lora] needs r >= 1 and at least one target module".into());
+        }
+        Ok(LoraConfig {
+            r: l.r,
+            alpha: l.alpha,
+            use_rslora: l.use_rslora,
+            targets,
+        })
+    }
+
+    /// The adapter shape for a fresh adapter ([lora] section, or its defaults).
+    pub fn lora_config(&self) -> Result<LoraConfig> {
+        self.lora_config_from(&self.lora.clone().unwrap_or_default())
+            .map_err(Error::Invalid)
+    }
+
+    pub fn epsilon_high(&self) -> f64 {
+        self.epsilon_high.unwrap_or(self.epsilon)
+    }
+
+    /// Learning rate at optimizer step `step` (0-based) of `total`, with warmup.
+    pub fn lr_at(&self, step: usize, total: usize) -> f64 {
+        let warmup = if self.warmup_steps > 0 {
+            self.warmup_steps
+        } else {
+            (self.warmup_ratio * total as f64).ceil() as usize
+        };
+        let lr = self.learning_rate;
+        if step < warmup {
+            return lr * step as f64 / warmup.max(1) as f64;
+        }
+        let progress = (step - warmup) as f64 / (total.saturating_sub(warmup)).max(1) as f64;
+        match self.lr_scheduler_type {
+            Schedule::Constant => lr,
+            Schedule::Linear => lr * (1.0 - progress).max(0.0),
+            Schedule::Cosine => lr * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = "model = \"m\"\noutput_dir = \"o\"\nrollouts = \"r.jsonl\"\n";
+
+    #[test]
+    fn defaults_follow_trl() {
+        let c = TrainConfig::from_toml(MIN).unwrap();
+        assert_eq!(c.loss_type, LossType::Dapo);
+        assert_eq!(c.scale_rewards, ScaleRewards::Group);
+        assert_eq!(c.epsilon_high(), 0.2);
+        assert_eq!(c.lora_config().unwrap().targets.len(), 7);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = TrainConfig::from_toml(&format!("{MIN}lerning_rate = 1.0\n")).unwrap_err();
+        assert!(e.contains("lerning_rate"), "{e}");
+        let e = TrainConfig::from_toml(&format!("{MIN}[lora]\nrank = 4\n")).unwrap_err();
+        assert!(e.contains("rank"), "{e}");
+        let e = TrainConfig::from_toml(&format!("{MIN}loss_type = \"ppo\"\n")).unwrap_err();
+        assert!(e.contains("ppo"), "{e}");
+    }
+
+    #[test]
+    fn schedules() {
+        let mut c =
+            TrainConfig::from_toml(&format!("{MIN}learning_rate = 1.0\nwarmup_steps = 2\n"))
+                .unwrap();
+        assert_eq!(c.lr_at(0, 10), 0.0);
+        assert_eq!(c.lr_at(1, 10), 0.5);
+        assert_eq!(c.lr_at(2, 10), 1.0);
+        assert!((c.lr_at(6, 10) - 0.5).abs() < 1e-12);
+        c.lr_scheduler_type = Schedule::Cosine;
+        assert!((c.lr_at(6, 10) - 0.5).abs() < 1e-12);
+        c.lr_scheduler_type = Schedule::Constant;
+        assert_eq!(c.lr_at(9, 10), 1.0);
+    }
+}

@@ -1,0 +1,8 @@
+//! Reinforcement learning: configuration, rollouts, the GRPO-family objective, the trainer.
+
+pub mod config;
+pub mod loss;
+pub mod rollouts;
+pub mod trainer;
+
+pub use config::TrainConfig;

@@ -1,0 +1,160 @@
+//! Offline rollouts (JSONL, one group per line): token ids, or text tokenized like `score`.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::model::Tokenizer;
+
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub prompt_ids: Vec<u32>,
+    pub completions: Vec<Vec<u32>>,
+    pub rewards: Vec<f64>,
+    /// Per-prompt loss weight (from `weight_column`), 1 by default.
+    pub weight: f64,
+}
+
+fn ids(v: &Value, what: &str) -> std::result::Result<Vec<u32>, String> {
+    let a = v
+        .as_array()
+        .ok_or_else(|| format!("`{what}` must be a list of token ids"))?;
+    a.iter()
+        .map(|x| {
+            x.as_u64()
+                .filter(|&n| n <= u32::MAX as u64)
+                .map(|n| n as u32)
+                .ok_or_else(|| format!("`{what}` holds {x}, not a token id"))
+        })
+        .collect()
+}
+
+fn parse_line(
+    line: &str,
+    tok: &Tokenizer,
+    weight_column: Option<&str>,
+    vocab: usize,
+    max_len: usize,
+) -> std::result::Result<Group, String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
+    if !v.is_object() {
+        return Err("expected a JSON object".into());
+    }
+    let (prompt_ids, completions) =
+        if v.get("prompt_ids").is_some() || v.get("completion_ids").is_some() {
+            let p = ids(
+                v.get("prompt_ids")
+                    .ok_or("`completion_ids` without `prompt_ids`")?,
+                "prompt_ids",
+            )?;
+            let list = v
+                .get("completion_ids")
+                .and_then(|c| c.as_array())
+                .ok_or("`completion_ids` must be a list of lists")?;
+            let cs = list
+                .iter()
+                .map(|c| ids(c, "completion_ids"))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            (p, cs)
+        } else {
+            let prompt = v
+                .get("prompt")
+                .and_then(|p| p.as_str())
+                .ok_or("needs `prompt_ids` + `completion_ids` or `prompt` + `completions`")?;
+            let list = v
+                .get("completions")
+                .and_then(|c| c.as_array())
+                .ok_or("`completions` must be a list of strings")?;
+            let p = tok.encode(prompt, true).map_err(|e| e.to_string())?;
+            let mut cs = Vec::new();
+            for c in list {
+                let s = c
+                    .as_str()
+                    .ok_or("`completions` must be a list of strings")?;
+                cs.push(tok.encode(s, false).map_err(|e| e.to_string())?);
+            }
+            (p, cs)
+        };
+    let rewards: Vec<f64> = v
+        .get("rewards")
+        .and_then(|r| r.as_array())
+        .ok_or("`rewards` must be a list of numbers")?
+        .iter()
+        .map(|x| {
+            x.as_f64()
+                .filter(|f| f.is_finite())
+                .ok_or_else(|| format!("reward {x} is not a finite number"))
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    if completions.is_empty() {
+        return Err("a group needs at least one completion".into());
+    }
+    if rewards.len() != completions.len() {
+        return Err(format!(
+            "{} rewards for {} completions",
+            rewards.len(),
+            completions.len()
+        ));
+    }
+    if prompt_ids.is_empty() {
+        return Err("the prompt is empty".into());
+    }
+    for (i, c) in completions.iter().enumerate() {
+        if c.is_empty() {
+            return Err(format!("completion {i} is empty"));
+        }
+        if c.len() > max_len {
+            return Err(format!(
+                "completion {i} has {} tokens, more than max_completion_length {max_len}",
+                c.len()
+            ));
+        }
+    }
+    if let Some(&bad) = prompt_ids
+        .iter()
+        .chain(completions.iter().flatten())
+        .find(|&&id| id as usize >= vocab)
+    {
+        return Err(format!(
+            "token id {bad} is outside the vocabulary of {vocab}"
+        ));
+    }
+    let weight = match weight_column {
+        None => 1.0,
+        Some(col) => v
+            .get(col)
+            .and_then(|w| w.as_f64())
+            .filter(|w| w.is_finite())
+            .ok_or_else(|| format!("weight column `{col}` is missing or not a number"))?,
+    };
+    Ok(Group {
+        prompt_ids,
+        completions,
+        rewards,
+        weight,
+    })
+}
+
+pub fn read(
+    path: &Path,
+    tok: &Tokenizer,
+    weight_column: Option<&str>,
+    vocab: usize,
+    max_len: usize,
+) -> Result<Vec<Group>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, e))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let g = parse_line(line, tok, weight_column, vocab, max_len)
+            .map_err(|e| Error::file(path, format!("line {}: {e}", i + 1)))?;
+        out.push(g);
+    }
+    if out.is_empty() {
+        return Err(Error::file(path, "no rollouts"));
+    }
+    Ok(out)
+}

@@ -1,0 +1,384 @@
+//! The training loop for offline rollouts: per step, advantages from the rewards, one forward
+//! pass per completion (prompt + completion, keeping layer inputs), the objective's per-token
+//! coefficients on the CPU, the backward pass on the GPU, clipping and the optimizer step.
+//! Writes `metrics.jsonl` (TRL's metric names) and the adapter in PEFT format.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+
+use super::config::{ImportanceSampling, Optimizer, TrainConfig};
+use super::loss::{CompletionInput, advantages, completion_terms, normalizers};
+use super::rollouts::{self, Group};
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, GpuBuffer, Recorder};
+use crate::lora::Lora;
+use crate::model::LoadedModel;
+
+/// One completion of a rollout batch.
+pub struct Item {
+    /// Prompt followed by the completion.
+    pub ids: Vec<u32>,
+    /// The hidden row that predicts the completion's first token.
+    pub row0: usize,
+    pub targets: Vec<u32>,
+    pub advantage: f64,
+    pub weight: f64,
+    /// false: masked out of the loss (a truncated completion with mask_truncated_completions).
+    pub active: bool,
+    /// No EOS among its tokens.
+    pub truncated: bool,
+    /// Log-probs when the batch was first used (the "old" policy), and under the base model.
+    pub lp_old: Option<Vec<f32>>,
+    pub lp_ref: Option<Vec<f32>>,
+}
+
+pub struct Batch {
+    pub items: Vec<Item>,
+    pub norms: Vec<f64>,
+    pub total_active: usize,
+    pub adv: super::loss::AdvantageStats,
+    /// Whether its tokens were added to `num_tokens` already.
+    pub counted: bool,
+}
+
+/// Adam moments of one adapter tensor.
+struct Moments {
+    m: GpuBuffer,
+    v: GpuBuffer,
+}
+
+pub struct Trainer<'g> {
+    gpu: &'g Gpu,
+    pub cfg: TrainConfig,
+    pub model: LoadedModel,
+    pub lora: Lora,
+    moments: Vec<Moments>,
+    /// Optimizer steps taken so far.
+    pub optimizer_steps: usize,
+    tokens_seen: usize,
+}
+
+/// Every adapter tensor as (param, grad, element count), in a fixed order.
+fn tensors(lora: &Lora) -> Vec<(&GpuBuffer, &GpuBuffer, usize)> {
+    let r = lora.cfg.r;
+    lora.modules()
+        .flat_map(|(_, _, m)| {
+            [
+                (&m.a, &m.grad_a, r * m.d_in),
+                (&m.b, &m.grad_b, m.d_out * r),
+            ]
+        })
+        .collect()
+}
+
+impl<'g> Trainer<'g> {
+    pub fn new(gpu: &'g Gpu, cfg: TrainConfig) -> Result<Trainer<'g>> {
+        let model = LoadedModel::open(gpu, &cfg.model, None)?;
+        let lora = match &cfg.init_adapter {
+            Some(dir) => Lora::load_peft(gpu, dir, &model.model.cfg)?,
+            None => Lora::init(gpu, &model.model.cfg, cfg.lora_config()?, cfg.seed)?,
+        };
+        Ok(Trainer {
+            gpu,
+            cfg,
+            model,
+            lora,
+            moments: Vec::new(),
+            optimizer_steps: 0,
+            tokens_seen: 0,
+        })
+    }
+
+    pub fn read_rollouts(&self) -> Result<Vec<Group>> {
+        let path = self
+            .cfg
+            .rollouts
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("`rollouts` is required".into()))?;
+        rollouts::read(
+            path,
+            &self.model.tokenizer,
+            self.cfg.weight_column.as_deref(),
+            self.model.model.cfg.vocab_size,
+            self.cfg.max_completion_length,
+        )
+    }
+
+    /// One rollout batch: groups flattened to completions, advantages and normalisers fixed.
+    pub fn batch(&self, groups: &[&Group]) -> Batch {
+        let cfg = &self.cfg;
+        let eos = &self.model.eos;
+        let rewards: Vec<Vec<f64>> = groups.iter().map(|g| g.rewards.clone()).collect();
+        let adv = advantages(cfg, &rewards);
+        let mut items = Vec::new();
+        for g in groups {
+            for c in &g.completions {
+                // TRL: truncated when the last token is neither EOS nor padding.
+                let last = c.last().copied();
+                let truncated = !last.is_some_and(|id| eos.contains(&id) || Some(id) == self.model.pad);
+                let mut ids = g.prompt_ids.clone();
+                ids.extend_from_slice(c);
+                items.push(Item {
+                    ids,
+                    row0: g.prompt_ids.len() - 1,
+                    targets: c.clone(),
+                    advantage: adv.advantages[items.len()],
+                    weight: g.weight,
+                    active: !(cfg.mask_truncated_completions && truncated),
+                    truncated,
+                    lp_old: None,
+                    lp_ref: None,
+                });
+            }
+        }
+        let active: Vec<usize> = items
+            .iter()
+            .map(|it| if it.active { it.targets.len() } else { 0 })
+            .collect();
+        let norms = normalizers(cfg.loss_type, &active, cfg.max_completion_length);
+        let total_active = active.iter().sum::<usize>();
+        Batch {
+            items,
+            norms,
+            total_active,
+            adv,
+            counted: false,
+        }
+    }
+
+    /// One optimizer update on `batch` (TRL's step): forward and backward over every
+    /// completion, then clipping and the optimizer. The first update on a batch records the
+    /// old (and reference) log-probs; later ones (num_iterations > 1) reuse them.
+    pub fn step(&mut self, batch: &mut Batch) -> Result<Map<String, Value>> {
+        let t0 = Instant::now();
+        let cfg = &self.cfg.clone();
+        let gpu = self.gpu;
+        let temp = cfg.temperature as f32;
+        let mut r = Recorder::new(gpu);
+        for (_, grad, _) in tensors(&self.lora) {
+            r.zero(grad);
+        }
+        r.submit()?;
+        let (mut loss, mut kl_sum, mut ent_sum, mut low, mut high) =
+            (0.0, 0.0, 0.0, 0usize, 0usize);
+        let inv_active_total = 1.0 / batch.total_active.max(1) as f64;
+        for (i, it) in batch.items.iter_mut().enumerate() {
+            let model = &self.model.model;
+            let saved = model.forward_saving(
+                gpu,
+                &it.ids,
+                Some(&self.lora),
+                !cfg.gradient_checkpointing,
+            )?;
+            let rows = model.row_logprobs(gpu, &saved.hidden, it.row0, &it.targets, temp)?;
+            if it.lp_old.is_none() {
+                it.lp_old = Some(rows.lp.clone());
+                if cfg.beta > 0.0 {
+                    let mut cache = model.new_cache(gpu, it.ids.len())?;
+                    let base = model.forward(gpu, &it.ids, &mut cache, None)?;
+                    it.lp_ref = Some(
+                        model
+                            .row_logprobs(gpu, &base, it.row0, &it.targets, temp)?
+                            .lp,
+                    );
+                }
+            }
+            let terms = completion_terms(
+                cfg,
+                &CompletionInput {
+                    advantage: it.advantage,
+                    weight: it.weight,
+                    inv_norm: 1.0 / batch.norms[i],
+                    inv_active_total,
+                    active: it.active,
+                    lp: &rows.lp,
+                    lp_old: it.lp_old.as_deref().unwrap_or(&rows.lp),
+                    lp_ref: it.lp_ref.as_deref(),
+                    entropy: &rows.entropy,
+                },
+            );
+            loss += terms.loss;
+            if it.active {
+                kl_sum += terms.kl_sum;
+                ent_sum += rows.entropy.iter().map(|&e| e as f64).sum::<f64>();
+                low += terms.low_clipped;
+                high += terms.high_clipped;
+            }
+            // A completion whose every coefficient is zero (zero advantage, no KL, no entropy
+            // bonus) adds nothing to the gradient: skip its backward pass. Its tokens still
+            // count in the normaliser, as in TRL.
+            if terms.a.iter().chain(&terms.b).any(|&x| x != 0.0) {
+                let coefs: Vec<(f32, f32)> = terms
+                    .a
+                    .iter()
+                    .zip(&terms.b)
+                    .map(|(&a, &b)| (a, b))
+                    .collect();
+                model.backward(gpu, &it.ids, &saved, &rows, &coefs, temp, &self.lora)?;
+            }
+        }
+        let (grad_norm, lr) = self.update()?;
+
+        let items = &batch.items;
+        let lens: Vec<usize> = items.iter().map(|it| it.targets.len()).collect();
+        let n_active = batch.total_active.max(1) as f64;
+        // Like TRL's num_tokens: prompt + completion tokens of each batch, counted once.
+        if !batch.counted {
+            self.tokens_seen += items.iter().map(|it| it.ids.len()).sum::<usize>();
+            batch.counted = true;
+        }
+        let adv = &batch.adv;
+        let mut m = Map::new();
+        let mut put = |k: &str, v: Value| {
+            m.insert(k.to_string(), v);
+        };
+        put("step", json!(self.optimizer_steps));
+        put("loss", json!(loss));
+        put("reward", json!(adv.reward_mean));
+        put("reward_std", json!(adv.reward_std));
+        put("frac_reward_zero_std", json!(adv.frac_reward_zero_std));
+        put(
+            "completions/mean_length",
+            json!(lens.iter().sum::<usize>() as f64 / lens.len() as f64),
+        );
+        put("completions/min_length", json!(lens.iter().min()));
+        put("completions/max_length", json!(lens.iter().max()));
+        put(
+            "completions/clipped_ratio",
+            json!(items.iter().filter(|it| it.truncated).count() as f64 / items.len() as f64),
+        );
+        if cfg.beta > 0.0 {
+            put("kl", json!(kl_sum / n_active));
+        }
+        put("entropy", json!(ent_sum / n_active));
+        let clip_den = if cfg.importance_sampling_level == ImportanceSampling::Sequence {
+            items.len() as f64
+        } else {
+            n_active
+        };
+        put("clip_ratio/low_mean", json!(low as f64 / clip_den));
+        put("clip_ratio/high_mean", json!(high as f64 / clip_den));
+        put("clip_ratio/region_mean", json!((low + high) as f64 / clip_den));
+        put("grad_norm", json!(grad_norm));
+        put("learning_rate", json!(lr));
+        put("num_tokens", json!(self.tokens_seen));
+        put("step_time", json!(t0.elapsed().as_secs_f64()));
+        Ok(m)
+    }
+
+    /// Global-norm clipping and one optimizer update. Returns (grad norm before clipping, lr).
+    fn update(&mut self) -> Result<(f64, f64)> {
+        let gpu = self.gpu;
+        let cfg = &self.cfg;
+        let ts = tensors(&self.lora);
+        let sums = gpu.alloc((ts.len() * 4) as u64, "gradient norms")?;
+        let mut r = Recorder::new(gpu);
+        for (i, (_, g, n)) in ts.iter().enumerate() {
+            r.sum_squares(g, *n, &sums, i)?;
+        }
+        r.submit()?;
+        let norm = gpu
+            .read_f32(&sums, ts.len())?
+            .iter()
+            .map(|&x| x as f64)
+            .sum::<f64>()
+            .sqrt();
+        if !norm.is_finite() {
+            return Err(Error::Gpu(format!("gradient norm is {norm}")));
+        }
+        let scale = if cfg.max_grad_norm > 0.0 && norm > cfg.max_grad_norm {
+            cfg.max_grad_norm / (norm + 1e-6)
+        } else {
+            1.0
+        };
+        let lr = cfg.lr_at(self.optimizer_steps, cfg.max_steps);
+        self.optimizer_steps += 1;
+        if cfg.optimizer == Optimizer::Adamw && self.moments.is_empty() {
+            for (_, _, n) in &ts {
+                self.moments.push(Moments {
+                    m: gpu.alloc((*n * 4) as u64, "adam m")?,
+                    v: gpu.alloc((*n * 4) as u64, "adam v")?,
+                });
+            }
+        }
+        let mut r = Recorder::new(gpu);
+        for (i, (p, g, n)) in ts.iter().enumerate() {
+            match cfg.optimizer {
+                Optimizer::Sgd => {
+                    r.sgd(p, g, *n, lr as f32, cfg.weight_decay as f32, scale as f32)?
+                }
+                Optimizer::Adamw => {
+                    let mm = &self.moments[i];
+                    r.adamw(
+                        p,
+                        g,
+                        &mm.m,
+                        &mm.v,
+                        *n,
+                        lr as f32,
+                        cfg.adam_beta1 as f32,
+                        cfg.adam_beta2 as f32,
+                        cfg.adam_epsilon as f32,
+                        cfg.weight_decay as f32,
+                        self.optimizer_steps as u32,
+                        scale as f32,
+                    )?
+                }
+            }
+        }
+        r.submit()?;
+        Ok((norm, lr))
+    }
+
+    pub fn adapter_dir(&self) -> PathBuf {
+        self.cfg.output_dir.join("adapter")
+    }
+
+    pub fn save(&self) -> Result<()> {
+        self.lora.save_peft(
+            self.gpu,
+            &self.adapter_dir(),
+            &self.cfg.model.to_string_lossy(),
+        )
+    }
+}
+
+/// `edgerl train`: runs `max_steps` optimizer steps over the rollouts (cycling through them,
+/// prompts_per_step groups a batch), appending one JSON line per step to output_dir/metrics.jsonl, then saves the
+/// adapter. `on_step` sees each step's metrics.
+pub fn train(
+    gpu: &Gpu,
+    cfg: TrainConfig,
+    mut on_step: impl FnMut(&Map<String, Value>),
+) -> Result<PathBuf> {
+    let mut t = Trainer::new(gpu, cfg)?;
+    let all = t.read_rollouts()?;
+    let out = t.cfg.output_dir.clone();
+    std::fs::create_dir_all(&out).map_err(|e| Error::file(&out, format!("cannot create: {e}")))?;
+    let metrics_path = out.join("metrics.jsonl");
+    let mut metrics =
+        std::fs::File::create(&metrics_path).map_err(|e| Error::file(&metrics_path, e))?;
+    // TRL's semantics: max_steps counts optimizer steps, and each rollout batch serves
+    // num_iterations consecutive steps.
+    let per = t.cfg.prompts_per_step;
+    let mut batch = None;
+    for step in 0..t.cfg.max_steps {
+        if step % t.cfg.num_iterations == 0 {
+            let b = step / t.cfg.num_iterations;
+            let groups: Vec<&Group> = (0..per).map(|j| &all[(b * per + j) % all.len()]).collect();
+            batch = Some(t.batch(&groups));
+        }
+        let Some(batch) = batch.as_mut() else {
+            continue;
+        };
+        let m = t.step(batch)?;
+        writeln!(metrics, "{}", Value::Object(m.clone()))
+            .map_err(|e| Error::file(&metrics_path, e))?;
+        on_step(&m);
+    }
+    t.save()?;
+    Ok(t.adapter_dir())
+}

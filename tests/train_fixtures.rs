@@ -1,0 +1,160 @@
+//! One training step against PEFT + PyTorch: for every case in tests/fixtures/train (made by
+//! make_train_fixtures.py, TRL's loss semantics), `edgerl train` must end with the adapter
+//! PyTorch ends with (init − lr·grad for SGD), tensor for tensor, with PEFT's tensor names.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use edgerl::model::weights::{SafetensorsWeights, WeightSource, to_f32};
+use edgerl::rl::TrainConfig;
+
+fn cases() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(common::fixtures().join("train"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("run.toml").exists())
+        .collect();
+    v.sort();
+    assert!(
+        v.len() >= 8,
+        "expected the committed training cases, found {v:?}"
+    );
+    v
+}
+
+fn tensors(path: &Path) -> Vec<(String, Vec<f32>)> {
+    let w = SafetensorsWeights::open_file(path).unwrap();
+    let mut names: Vec<String> = w.names().map(str::to_string).collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| {
+            let t = to_f32(&w.get(&n).unwrap().unwrap());
+            (n, t)
+        })
+        .collect()
+}
+
+fn norm(x: impl Iterator<Item = f64>) -> f64 {
+    x.map(|v| v * v).sum::<f64>().sqrt()
+}
+
+/// Runs one case on `gpu`; returns the worst relative error of the update (adapter − init)
+/// against PyTorch's, over all tensors.
+fn run_case(gpu: &edgerl::gpu::Gpu, dir: &Path, tag: &str) -> f64 {
+    let mut cfg = TrainConfig::from_file(&dir.join("run.toml")).unwrap();
+    let name = dir.file_name().unwrap().to_string_lossy().to_string();
+    cfg.output_dir =
+        std::env::temp_dir().join(format!("edgerl-train-{name}-{tag}-{}", std::process::id()));
+    let adapter = edgerl::rl::trainer::train(gpu, cfg, |_| {}).unwrap();
+    let init = tensors(&dir.join("init_adapter/adapter_model.safetensors"));
+    let want = tensors(&dir.join("expected/adapter_model.safetensors"));
+    let got = tensors(&adapter.join("adapter_model.safetensors"));
+    let names =
+        |v: &[(String, Vec<f32>)]| v.iter().map(|(n, _)| n.clone()).collect::<BTreeSet<_>>();
+    assert_eq!(names(&got), names(&want), "{name}: tensor names");
+    let mut worst: f64 = 0.0;
+    for ((n, g), ((_, w), (_, i))) in got.iter().zip(want.iter().zip(&init)) {
+        let dw = norm(w.iter().zip(i).map(|(a, b)| (a - b) as f64));
+        let err = norm(g.iter().zip(w).map(|(a, b)| (a - b) as f64));
+        let rel = err / dw.max(1e-12);
+        assert!(dw > 0.0, "{name}: {n} has no update in the reference");
+        worst = worst.max(rel);
+    }
+    eprintln!("{name} on {tag}: worst relative error of the update {worst:.2e}");
+    worst
+}
+
+#[test]
+fn one_step_matches_peft_and_pytorch() {
+    let mut bad = Vec::new();
+    // Each backend, with real limits and with a 64 KiB binding limit (weights split in pieces).
+    for (i, gpu) in common::model_gpus().enumerate() {
+        for dir in cases() {
+            let worst = run_case(gpu, &dir, &format!("{}-{i}", gpu.adapter.backend));
+            if !(worst < 1e-3) {
+                bad.push(format!(
+                    "{} on {}: update off by {worst:.2e} relative",
+                    dir.display(),
+                    gpu.adapter.backend
+                ));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+}
+
+/// The logged metrics, step by step, against the reference's (TRL's names and definitions).
+#[test]
+fn metrics_match_trl() {
+    let gpu = &common::backends().normal[0];
+    let mut bad = Vec::new();
+    for dir in cases() {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let mut cfg = TrainConfig::from_file(&dir.join("run.toml")).unwrap();
+        cfg.output_dir = std::env::temp_dir().join(format!("edgerl-metrics-{name}-{}", std::process::id()));
+        let mut got = Vec::new();
+        edgerl::rl::trainer::train(gpu, cfg, |m| got.push(m.clone())).unwrap();
+        let want: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected/metrics.json")).unwrap()).unwrap();
+        let steps: Vec<serde_json::Value> = match want.get("steps") {
+            Some(s) => s.as_array().unwrap().clone(),
+            None => vec![want.clone()],
+        };
+        assert_eq!(got.len(), steps.len(), "{name}: steps logged");
+        for (i, (g, w)) in got.iter().zip(&steps).enumerate() {
+            for key in [
+                "loss", "grad_norm", "entropy", "kl", "learning_rate", "reward", "reward_std", "frac_reward_zero_std",
+                "completions/mean_length", "completions/min_length", "completions/max_length", "completions/clipped_ratio",
+                "clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean", "num_tokens",
+            ] {
+                // Per-step entries hold what changes between steps; the rest is in the top level.
+                let Some(wv) = w.get(key).or_else(|| want.get(key)).and_then(|v| v.as_f64()) else { continue };
+                let gv = g.get(key).and_then(|v| v.as_f64());
+                let ok = gv.is_some_and(|gv| (gv - wv).abs() <= 2e-5 + 1e-4 * wv.abs());
+                if !ok {
+                    bad.push(format!("{name} step {i}: {key} = {gv:?}, want {wv}"));
+                }
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
+}
+
+/// Inference with an adapter (KV-cache path, as `score --adapter` runs it) gives PEFT's
+/// per-token log-probs of the completions.
+#[test]
+fn adapter_forward_matches_peft_logprobs() {
+    use edgerl::lora::Lora;
+    use edgerl::model::LoadedModel;
+    let gpu = &common::backends().normal[0];
+    for case in ["grpo_group_llama", "dr_grpo_none_qwen2", "dapo_group_t07_qwen3", "bnpo_batch_beta_smollm"] {
+        let dir = common::fixtures().join("train").join(case);
+        let cfg = TrainConfig::from_file(&dir.join("run.toml")).unwrap();
+        let m = LoadedModel::open(gpu, &cfg.model, None).unwrap();
+        let lora = Lora::load_peft(gpu, &dir.join("init_adapter"), &m.model.cfg).unwrap();
+        let want: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected/metrics.json")).unwrap()).unwrap();
+        let want = want["token_logps"].as_array().unwrap();
+        let text = std::fs::read_to_string(dir.join("rollouts.jsonl")).unwrap();
+        let mut k = 0;
+        for line in text.lines() {
+            let g: serde_json::Value = serde_json::from_str(line).unwrap();
+            let ids = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect::<Vec<_>>();
+            let prompt = ids(&g["prompt_ids"]);
+            for c in g["completion_ids"].as_array().unwrap() {
+                let mut seq = prompt.clone();
+                seq.extend(ids(c));
+                let mut cache = m.model.new_cache(gpu, seq.len()).unwrap();
+                let hidden = m.model.forward(gpu, &seq, &mut cache, Some(&lora)).unwrap();
+                let targets: Vec<Option<u32>> = seq[1..].iter().map(|&i| Some(i)).collect();
+                let lp = m.model.target_logprobs(gpu, &hidden, &targets, cfg.temperature as f32).unwrap();
+                let got = &lp[prompt.len() - 1..];
+                let w: Vec<f32> = want[k].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+                common::assert_close(&format!("{case} completion {k}"), got, &w, 2e-5, 1e-5);
+                k += 1;
+            }
+        }
+        assert_eq!(k, want.len());
+    }
+}
