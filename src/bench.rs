@@ -82,3 +82,96 @@ pub fn forward_bench(
         peak_device_bytes: gpu.memory.peak(),
     })
 }
+
+#[derive(Debug, serde::Serialize)]
+pub struct TrainBench {
+    pub shape: String,
+    pub dtype: DType,
+    pub backend: String,
+    pub adapter: String,
+    pub completions: usize,
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+    pub lora_rank: usize,
+    pub lora_params: usize,
+    pub gradient_checkpointing: bool,
+    pub weight_bytes: u64,
+    /// Peak of everything edgerl allocated during the step, weights included.
+    pub peak_device_bytes: u64,
+    /// The peak minus the weights: adapter, optimizer state, activations, scratch.
+    pub peak_non_weight_bytes: u64,
+    pub non_weight_fraction_of_weights: f64,
+    pub step_seconds: f64,
+    pub tokens_per_s: f64,
+}
+
+/// One GRPO step (one group of `completions` sharing a prompt) on random weights with a known
+/// model's shapes, LoRA on all seven projections, AdamW.
+#[allow(clippy::too_many_arguments)]
+pub fn train_bench(
+    gpu: &Gpu,
+    shape: &str,
+    dtype: DType,
+    prompt_tokens: usize,
+    completions: usize,
+    completion_tokens: usize,
+    rank: usize,
+    gradient_checkpointing: bool,
+) -> Result<TrainBench> {
+    use crate::rl::TrainConfig;
+    use crate::rl::rollouts::Group;
+    use crate::rl::trainer::Trainer;
+    let cfg = presets::preset(shape)?;
+    let weights = presets::random_weights(&cfg, dtype, 1);
+    let model = Model::load(gpu, cfg.clone(), &weights, Some(dtype))?;
+    let weight_bytes = model.weight_bytes();
+    let toml = format!(
+        "model = \"<random>\"\noutput_dir = \"<none>\"\nrollouts = \"<none>\"\nloss_type = \"dapo\"\n\
+         max_completion_length = {completion_tokens}\nlearning_rate = 1e-5\ngradient_checkpointing = {gradient_checkpointing}\n\
+         [lora]\nr = {rank}\nalpha = {}\n",
+        2 * rank
+    );
+    let tc = TrainConfig::from_toml(&toml).map_err(crate::Error::Invalid)?;
+    let mut trainer = Trainer::with_model(gpu, tc, model, None, vec![], None)?;
+    let id = |i: usize| ((i * 7919 + 13) % cfg.vocab_size) as u32;
+    let group = Group {
+        prompt_ids: (0..prompt_tokens).map(id).collect(),
+        completions: (0..completions).map(|c| (0..completion_tokens).map(|i| id(1000 * (c + 1) + i)).collect()).collect(),
+        // Distinct rewards, so no completion is skipped.
+        rewards: (0..completions).map(|c| c as f64).collect(),
+        weight: 1.0,
+    };
+    let mut batch = trainer.batch(&[&group]);
+    // Warm-up on a tiny batch builds every pipeline, so compile time is not counted.
+    {
+        let small = Group { prompt_ids: vec![1, 2], completions: vec![vec![3], vec![4]], rewards: vec![0.0, 1.0], weight: 1.0 };
+        let mut b = trainer.batch(&[&small]);
+        trainer.step(&mut b)?;
+    }
+    gpu.wait()?;
+    gpu.memory.reset_peak();
+    let t0 = Instant::now();
+    trainer.step(&mut batch)?;
+    gpu.wait()?;
+    let step_seconds = t0.elapsed().as_secs_f64();
+    let peak = gpu.memory.peak();
+    let non_weight = peak.saturating_sub(weight_bytes);
+    Ok(TrainBench {
+        shape: shape.into(),
+        dtype,
+        backend: gpu.adapter.backend.clone(),
+        adapter: gpu.adapter.name.clone(),
+        completions,
+        prompt_tokens,
+        completion_tokens,
+        lora_rank: rank,
+        lora_params: trainer.lora.num_params(),
+        gradient_checkpointing,
+        weight_bytes,
+        peak_device_bytes: peak,
+        peak_non_weight_bytes: non_weight,
+        non_weight_fraction_of_weights: non_weight as f64 / weight_bytes as f64,
+        step_seconds,
+        tokens_per_s: (completions * (prompt_tokens + completion_tokens)) as f64 / step_seconds,
+    })
+}

@@ -611,46 +611,42 @@ fn cpu_attention(
     out
 }
 
-#[test]
-fn attention_gqa_prefill_and_decode() {
-    // (heads, kv_heads, head_dim)
-    let configs = [(4, 2, 16), (3, 3, 24), (6, 1, 128), (2, 1, 24)];
-    // (p0, t): prefill from 0, and decode steps against a filled cache.
-    let steps = [(0, 1), (0, 7), (0, 70), (5, 1), (37, 3), (64, 1)];
+/// Records every (heads, kv_heads, head_dim, p0, t) case on each device, twice (plain and with
+/// peaked scores), submits once, and checks each against `cpu_attention`. Where a buffer is over
+/// the forced 4096-byte binding limit the call must be refused.
+fn check_attention_cases(seed: u64, cases_in: &[(usize, usize, usize, usize, usize)]) {
     for gpu in common::all_gpus() {
-        let mut rng = common::Rng::new(61);
+        let mut rng = common::Rng::new(seed);
         let mut r = Recorder::new(gpu);
         let mut cases = Vec::new();
-        for &(heads, kv, hd) in &configs {
-            for &(p0, t) in &steps {
-                // One case with peaked scores, to exercise the running max of the online softmax.
-                for q_gain in [1.0f32, 6.0] {
-                    let what = format!(
-                        "{}: attention heads={heads} kv={kv} hd={hd} p0={p0} t={t} q_gain={q_gain}",
-                        label(gpu)
-                    );
-                    let max_seq = p0 + t + 9;
-                    let filled = (p0 + t) * kv * hd;
-                    let mut kc = rng.vec(max_seq * kv * hd);
-                    let mut vc = rng.vec(max_seq * kv * hd);
-                    // Past the last position: poison, so reading it shows up as NaN.
-                    kc[filled..].iter_mut().for_each(|v| *v = f32::NAN);
-                    vc[filled..].iter_mut().for_each(|v| *v = f32::NAN);
-                    let q: Vec<f32> = rng.vec(t * heads * hd).iter().map(|v| v * q_gain).collect();
-                    let scale = 1.0 / (hd as f32).sqrt();
-                    let qb = up_f32(gpu, &q, "q");
-                    let kb = up_f32(gpu, &kc, "k cache");
-                    let vb = up_f32(gpu, &vc, "v cache");
-                    let ob = up_f32(gpu, &vec![f32::NAN; t * heads * hd], "out");
-                    let res = r.attention(&qb, &kb, &vb, &ob, t, heads, kv, hd, p0, scale);
-                    if !fits(gpu, &[&qb, &kb, &vb, &ob]) {
-                        assert_refused(&what, res);
-                        continue;
-                    }
-                    res.unwrap();
-                    let want = cpu_attention(&q, &kc, &vc, t, heads, kv, hd, p0, scale);
-                    cases.push((what, ob, want, (qb, kb, vb)));
+        for &(heads, kv, hd, p0, t) in cases_in {
+            // One case with peaked scores, to exercise the running max of the online softmax.
+            for q_gain in [1.0f32, 6.0] {
+                let what = format!(
+                    "{}: attention heads={heads} kv={kv} hd={hd} p0={p0} t={t} q_gain={q_gain}",
+                    label(gpu)
+                );
+                let max_seq = p0 + t + 9;
+                let filled = (p0 + t) * kv * hd;
+                let mut kc = rng.vec(max_seq * kv * hd);
+                let mut vc = rng.vec(max_seq * kv * hd);
+                // Past the last position: poison, so reading it shows up as NaN.
+                kc[filled..].iter_mut().for_each(|v| *v = f32::NAN);
+                vc[filled..].iter_mut().for_each(|v| *v = f32::NAN);
+                let q: Vec<f32> = rng.vec(t * heads * hd).iter().map(|v| v * q_gain).collect();
+                let scale = 1.0 / (hd as f32).sqrt();
+                let qb = up_f32(gpu, &q, "q");
+                let kb = up_f32(gpu, &kc, "k cache");
+                let vb = up_f32(gpu, &vc, "v cache");
+                let ob = up_f32(gpu, &vec![f32::NAN; t * heads * hd], "out");
+                let res = r.attention(&qb, &kb, &vb, &ob, t, heads, kv, hd, p0, scale);
+                if !fits(gpu, &[&qb, &kb, &vb, &ob]) {
+                    assert_refused(&what, res);
+                    continue;
                 }
+                res.unwrap();
+                let want = cpu_attention(&q, &kc, &vc, t, heads, kv, hd, p0, scale);
+                cases.push((what, ob, want, (qb, kb, vb)));
             }
         }
         r.submit().unwrap();
@@ -659,6 +655,36 @@ fn attention_gqa_prefill_and_decode() {
             close(what, &got, want, 2e-5, 1e-5);
         }
     }
+}
+
+#[test]
+fn attention_gqa_prefill_and_decode() {
+    // (heads, kv_heads, head_dim)
+    let configs = [(4, 2, 16), (3, 3, 24), (6, 1, 128), (2, 1, 24)];
+    // (p0, t): prefill from 0, and decode steps against a filled cache.
+    let steps = [(0, 1), (0, 7), (0, 70), (5, 1), (37, 3), (64, 1)];
+    let cases: Vec<_> = configs
+        .iter()
+        .flat_map(|&(h, kv, hd)| steps.iter().map(move |&(p0, t)| (h, kv, hd, p0, t)))
+        .collect();
+    check_attention_cases(61, &cases);
+}
+
+/// Long contexts: one invocation walking every key and head dim passed llvmpipe's cap on loop
+/// iterations per invocation (65,535) once context × head_dim was past ~32k, and its loops
+/// silently stopped early.
+#[test]
+fn attention_long_context() {
+    check_attention_cases(
+        67,
+        &[
+            // (heads, kv_heads, head_dim, p0, t): prefill, then decode against a long cache.
+            (4, 2, 128, 0, 300),
+            (9, 3, 64, 0, 600),
+            (4, 2, 128, 1500, 1),
+            (9, 3, 64, 4000, 2),
+        ],
+    );
 }
 
 #[test]

@@ -92,6 +92,21 @@ enum Cmd {
         prompt_tokens: usize,
         #[arg(long, default_value_t = 16)]
         decode_tokens: usize,
+        /// Benchmark one GRPO training step instead of inference.
+        #[arg(long)]
+        train: bool,
+        /// Training: completions in the group (G).
+        #[arg(long, default_value_t = 8)]
+        completions: usize,
+        /// Training: tokens per completion.
+        #[arg(long, default_value_t = 256)]
+        completion_tokens: usize,
+        /// Training: LoRA rank on all seven projections.
+        #[arg(long, default_value_t = 16)]
+        rank: usize,
+        /// Training: keep every layer's activations instead of recomputing them.
+        #[arg(long)]
+        no_checkpointing: bool,
     },
 }
 
@@ -258,18 +273,25 @@ fn run(cli: Cli) -> Result<()> {
             dtype,
             prompt_tokens,
             decode_tokens,
+            train,
+            completions,
+            completion_tokens,
+            rank,
+            no_checkpointing,
         } => {
             let dtype = parse_dtype(&Some(dtype))?.unwrap_or(DType::F16);
-            if prompt_tokens == 0 {
-                return Err(Error::Invalid("--prompt-tokens must be at least 1".into()));
+            if prompt_tokens == 0 || (train && (completions == 0 || completion_tokens == 0 || rank == 0)) {
+                return Err(Error::Invalid("token counts, --completions and --rank must be at least 1".into()));
             }
             let gpu = Gpu::from_env()?;
-            let r =
-                edgerl::bench::forward_bench(&gpu, &shape, dtype, prompt_tokens, decode_tokens)?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&r).map_err(|e| Error::Invalid(e.to_string()))?
-            );
+            let json = if train {
+                let r = edgerl::bench::train_bench(&gpu, &shape, dtype, prompt_tokens, completions, completion_tokens, rank, !no_checkpointing)?;
+                serde_json::to_string_pretty(&r)
+            } else {
+                let r = edgerl::bench::forward_bench(&gpu, &shape, dtype, prompt_tokens, decode_tokens)?;
+                serde_json::to_string_pretty(&r)
+            };
+            println!("{}", json.map_err(|e| Error::Invalid(e.to_string()))?);
         }
     }
     Ok(())

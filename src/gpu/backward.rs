@@ -404,7 +404,7 @@ impl Recorder<'_> {
         scale: f32,
     ) -> Result<()> {
         let what = "attention_backward";
-        if hd > 256 || kv_heads == 0 || heads % kv_heads != 0 {
+        if hd > 256 || kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
             return Err(Error::Model(format!(
                 "attention with head_dim {hd}, {heads} heads over {kv_heads} KV heads is not supported"
             )));

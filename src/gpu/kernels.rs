@@ -571,7 +571,7 @@ impl Recorder<'_> {
         p0: usize,
         scale: f32,
     ) -> Result<()> {
-        if hd > 256 || kv_heads == 0 || heads % kv_heads != 0 {
+        if hd > 256 || kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
             return Err(Error::Model(format!(
                 "attention with head_dim {hd}, {heads} heads over {kv_heads} KV heads is not supported"
             )));

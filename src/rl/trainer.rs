@@ -15,7 +15,7 @@ use super::rollouts::{self, Group};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::lora::Lora;
-use crate::model::LoadedModel;
+use crate::model::{LoadedModel, Model, Tokenizer};
 
 /// One completion of a rollout batch.
 pub struct Item {
@@ -53,7 +53,12 @@ struct Moments {
 pub struct Trainer<'g> {
     gpu: &'g Gpu,
     pub cfg: TrainConfig,
-    pub model: LoadedModel,
+    pub model: Model,
+    /// Needed only to read text rollouts.
+    pub tokenizer: Option<Tokenizer>,
+    /// Ids that end a completion (EOS) or pad it: completions ending otherwise are truncated.
+    pub eos: Vec<u32>,
+    pub pad: Option<u32>,
     pub lora: Lora,
     moments: Vec<Moments>,
     /// Optimizer steps taken so far.
@@ -75,16 +80,25 @@ fn tensors(lora: &Lora) -> Vec<(&GpuBuffer, &GpuBuffer, usize)> {
 }
 
 impl<'g> Trainer<'g> {
+    /// Loads `cfg.model` and the initial adapter (`init_adapter`, or a fresh one).
     pub fn new(gpu: &'g Gpu, cfg: TrainConfig) -> Result<Trainer<'g>> {
-        let model = LoadedModel::open(gpu, &cfg.model, None)?;
+        let m = LoadedModel::open(gpu, &cfg.model, None)?;
+        Trainer::with_model(gpu, cfg, m.model, Some(m.tokenizer), m.eos, m.pad)
+    }
+
+    /// A trainer over a model already on the GPU (benchmarks use random weights).
+    pub fn with_model(gpu: &'g Gpu, cfg: TrainConfig, model: Model, tokenizer: Option<Tokenizer>, eos: Vec<u32>, pad: Option<u32>) -> Result<Trainer<'g>> {
         let lora = match &cfg.init_adapter {
-            Some(dir) => Lora::load_peft(gpu, dir, &model.model.cfg)?,
-            None => Lora::init(gpu, &model.model.cfg, cfg.lora_config()?, cfg.seed)?,
+            Some(dir) => Lora::load_peft(gpu, dir, &model.cfg)?,
+            None => Lora::init(gpu, &model.cfg, cfg.lora_config()?, cfg.seed)?,
         };
         Ok(Trainer {
             gpu,
             cfg,
             model,
+            tokenizer,
+            eos,
+            pad,
             lora,
             moments: Vec::new(),
             optimizer_steps: 0,
@@ -100,9 +114,9 @@ impl<'g> Trainer<'g> {
             .ok_or_else(|| Error::Invalid("`rollouts` is required".into()))?;
         rollouts::read(
             path,
-            &self.model.tokenizer,
+            self.tokenizer.as_ref().ok_or_else(|| Error::Invalid("reading rollouts needs the model's tokenizer".into()))?,
             self.cfg.weight_column.as_deref(),
-            self.model.model.cfg.vocab_size,
+            self.model.cfg.vocab_size,
             self.cfg.max_completion_length,
         )
     }
@@ -110,7 +124,7 @@ impl<'g> Trainer<'g> {
     /// One rollout batch: groups flattened to completions, advantages and normalisers fixed.
     pub fn batch(&self, groups: &[&Group]) -> Batch {
         let cfg = &self.cfg;
-        let eos = &self.model.eos;
+        let eos = &self.eos;
         let rewards: Vec<Vec<f64>> = groups.iter().map(|g| g.rewards.clone()).collect();
         let adv = advantages(cfg, &rewards);
         let mut items = Vec::new();
@@ -118,7 +132,7 @@ impl<'g> Trainer<'g> {
             for c in &g.completions {
                 // TRL: truncated when the last token is neither EOS nor padding.
                 let last = c.last().copied();
-                let truncated = !last.is_some_and(|id| eos.contains(&id) || Some(id) == self.model.pad);
+                let truncated = !last.is_some_and(|id| eos.contains(&id) || Some(id) == self.pad);
                 let mut ids = g.prompt_ids.clone();
                 ids.extend_from_slice(c);
                 items.push(Item {
@@ -166,7 +180,7 @@ impl<'g> Trainer<'g> {
             (0.0, 0.0, 0.0, 0usize, 0usize);
         let inv_active_total = 1.0 / batch.total_active.max(1) as f64;
         for (i, it) in batch.items.iter_mut().enumerate() {
-            let model = &self.model.model;
+            let model = &self.model;
             let saved = model.forward_saving(
                 gpu,
                 &it.ids,
