@@ -1,6 +1,19 @@
 // Causal attention with grouped-query heads against a KV cache.
 // q: [t, heads, hd] for positions p0 .. p0+t; k, v cache: [max_seq, kv_heads, hd] holding
-// positions 0 .. p0+t. One invocation per (query, head), online softmax in f32.
+// positions 0 .. p0+t. Online softmax in f32, hd <= 256.
+//
+// One 64-thread workgroup per (query, head), walking the keys in blocks of 64: each thread
+// scores one key of the block (a full head_dim dot product against the q row, held in workgroup
+// memory), the block's max is reduced in workgroup memory, the running (m, l) and the output are
+// rescaled by exp(m - m_new), and each thread accumulates the head dims it owns (lid, lid+64,
+// lid+128, lid+192) over the block's keys, together with the block's weight sum (every thread
+// adds the same weights in the same order, so all agree on l).
+//
+// Loop iterations per invocation: llvmpipe / lavapipe cap them at 65,535 for one invocation,
+// over all loops of the shader together, and past that loops silently exit. Here a block of 64
+// keys costs one thread 1 (block loop) + hd/4 + 3 (dot) + 6 (max) + 64 (accumulate) iterations:
+// 106 at hd 128, so 4096 keys take about 64 × 106 = 6,784, and the cap is reached only past
+// ~39,000 keys at hd 128 (~30,000 at hd 256). Keep it so when changing this kernel.
 
 struct Params {
     t: u32,
@@ -20,44 +33,113 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
 const MAX_HD: u32 = 256u;
+const FWG: u32 = 64u;
+// 1 KiB for the q row, plus blk_a / blk_b (declared with the backward below): 1.5 KiB in all.
+var<workgroup> q_row: array<f32, MAX_HD>;
+
+// scale * q_row · k[kb ..], four terms a step.
+fn score_row(kb: u32) -> f32 {
+    var acc = 0.0;
+    var d = 0u;
+    for (; d + 4u <= p.hd; d += 4u) {
+        acc += q_row[d] * kc[kb + d] + q_row[d + 1u] * kc[kb + d + 1u]
+             + q_row[d + 2u] * kc[kb + d + 2u] + q_row[d + 3u] * kc[kb + d + 3u];
+    }
+    for (; d < p.hd; d++) {
+        acc += q_row[d] * kc[kb + d];
+    }
+    return acc * p.scale;
+}
 
 @compute @workgroup_size(64)
 fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
-    let i = (wg.y * nwg.x + wg.x) * 64u + lid;
+    let i = wg.y * nwg.x + wg.x;
     if (i >= p.t * p.heads) {
-        return;
+        return; // uniform per workgroup
     }
     let t = i / p.heads;
     let h = i % p.heads;
     let kvh = h / (p.heads / p.kv_heads);
     let qb = i * p.hd;
     let ctx = p.p0 + t + 1u;
-    var acc: array<f32, MAX_HD>;
-    for (var d = 0u; d < p.hd; d++) {
-        acc[d] = 0.0;
+    for (var d = lid; d < p.hd; d += FWG) {
+        q_row[d] = q[qb + d];
     }
+    workgroupBarrier();
+    // The head dims this thread owns, clamped into the row: a thread past hd reads a valid
+    // element of the same row and never stores it. Branches on p.hd are uniform.
+    let last = p.hd - 1u;
+    let dx = min(lid, last);
+    let dy = min(lid + 64u, last);
+    let dz = min(lid + 128u, last);
+    let dw = min(lid + 192u, last);
+    var acc = vec4<f32>(0.0);
     var m = -3.0e38;
     var l = 0.0;
-    for (var s = 0u; s < ctx; s++) {
-        let kb = (s * p.kv_heads + kvh) * p.hd;
-        var score = 0.0;
-        for (var d = 0u; d < p.hd; d++) {
-            score += q[qb + d] * kc[kb + d];
+    for (var s0 = 0u; s0 < ctx; s0 += FWG) {
+        let s = s0 + lid;
+        var score = -3.0e38;
+        if (s < ctx) {
+            score = score_row((s * p.kv_heads + kvh) * p.hd);
         }
-        score *= p.scale;
-        let m_new = max(m, score);
+        blk_a[lid] = score;
+        workgroupBarrier();
+        for (var k = FWG / 2u; k > 0u; k >>= 1u) {
+            if (lid < k) {
+                blk_a[lid] = max(blk_a[lid], blk_a[lid + k]);
+            }
+            workgroupBarrier();
+        }
+        let m_new = max(m, blk_a[0]);
         let corr = exp(m - m_new);
-        let e = exp(score - m_new);
-        l = l * corr + e;
-        for (var d = 0u; d < p.hd; d++) {
-            acc[d] = acc[d] * corr + e * vc[kb + d];
+        var w = 0.0;
+        if (s < ctx) {
+            w = exp(score - m_new);
         }
+        blk_b[lid] = w;
+        workgroupBarrier();
+        acc *= corr;
+        let n = min(FWG, ctx - s0);
+        // One key loop per head-dim width, chosen outside the loop (uniformly), so the loop body
+        // has no branch: llvmpipe runs such branches masked on every iteration.
+        var lsum = 0.0;
+        var vb = (s0 * p.kv_heads + kvh) * p.hd;
+        let vstep = p.kv_heads * p.hd;
+        if (p.hd <= 64u) {
+            for (var j = 0u; j < n; j++) {
+                let wj = blk_b[j];
+                lsum += wj;
+                acc.x += wj * vc[vb + dx];
+                vb += vstep;
+            }
+        } else if (p.hd <= 128u) {
+            for (var j = 0u; j < n; j++) {
+                let wj = blk_b[j];
+                lsum += wj;
+                acc.x += wj * vc[vb + dx];
+                acc.y += wj * vc[vb + dy];
+                vb += vstep;
+            }
+        } else {
+            for (var j = 0u; j < n; j++) {
+                let wj = blk_b[j];
+                lsum += wj;
+                acc += wj * vec4<f32>(vc[vb + dx], vc[vb + dy], vc[vb + dz], vc[vb + dw]);
+                vb += vstep;
+            }
+        }
+        l = l * corr + lsum;
         m = m_new;
+        // No barrier needed before the next block: its writes to blk_a / blk_b come after
+        // barriers that every thread reaches only once done reading this block's.
     }
-    for (var d = 0u; d < p.hd; d++) {
-        out[qb + d] = acc[d] / l;
-    }
+    let dims = vec4<u32>(lid, lid + 64u, lid + 128u, lid + 192u);
+    let res = acc / l;
+    if (dims.x < p.hd) { out[qb + dims.x] = res.x; }
+    if (dims.y < p.hd) { out[qb + dims.y] = res.y; }
+    if (dims.z < p.hd) { out[qb + dims.z] = res.z; }
+    if (dims.w < p.hd) { out[qb + dims.w] = res.w; }
 }
 
 // ---- backward over a whole sequence (p0 = 0, k and v hold exactly t positions) ------------

@@ -659,8 +659,15 @@ fn check_attention_cases(seed: u64, cases_in: &[(usize, usize, usize, usize, usi
 
 #[test]
 fn attention_gqa_prefill_and_decode() {
-    // (heads, kv_heads, head_dim)
-    let configs = [(4, 2, 16), (3, 3, 24), (6, 1, 128), (2, 1, 24)];
+    // (heads, kv_heads, head_dim): 96 and 197 take the 2- and 4-dims-per-thread paths.
+    let configs = [
+        (4, 2, 16),
+        (3, 3, 24),
+        (6, 1, 128),
+        (2, 1, 24),
+        (4, 2, 96),
+        (2, 1, 197),
+    ];
     // (p0, t): prefill from 0, and decode steps against a filled cache.
     let steps = [(0, 1), (0, 7), (0, 70), (5, 1), (37, 3), (64, 1)];
     let cases: Vec<_> = configs
@@ -683,6 +690,7 @@ fn attention_long_context() {
             (9, 3, 64, 0, 600),
             (4, 2, 128, 1500, 1),
             (9, 3, 64, 4000, 2),
+            (2, 1, 256, 2000, 1),
         ],
     );
 }
@@ -1084,11 +1092,30 @@ fn two_d_dispatch_fold() {
         let lb = up_f32(gpu, &logits, "logits");
         let tb = up_u32(gpu, &targets, "targets");
         let sb = gpu.alloc((t * 16) as u64, "state").unwrap();
+        // attention: one workgroup per (query, head).
+        let (at, heads, kv, hd) = (2, 20_000, 5, 3);
+        let aq = rng.vec(at * heads * hd);
+        let akc = rng.vec(at * kv * hd);
+        let avc = rng.vec(at * kv * hd);
+        let aqb = up_f32(gpu, &aq, "q");
+        let akb = up_f32(gpu, &akc, "k cache");
+        let avb = up_f32(gpu, &avc, "v cache");
+        let aob = up_f32(gpu, &vec![f32::NAN; at * heads * hd], "out");
         let mut r = Recorder::new(gpu);
         r.rmsnorm(&xb, &wb, &yb, rows, d, 1e-5).unwrap();
         r.lse_init(&sb, t).unwrap();
         r.lse_chunk(&lb, &tb, &sb, t, c, 0, 1.0).unwrap();
+        r.attention(&aqb, &akb, &avb, &aob, at, heads, kv, hd, 0, 0.5)
+            .unwrap();
         r.submit().unwrap();
+        let got = gpu.read_f32(&aob, at * heads * hd).unwrap();
+        close(
+            &format!("{}: attention t={at} heads={heads} (2-D fold)", label(gpu)),
+            &got,
+            &cpu_attention(&aq, &akc, &avc, at, heads, kv, hd, 0, 0.5),
+            2e-5,
+            1e-5,
+        );
         let got = gpu.read_f32(&yb, rows * d).unwrap();
         close(
             &format!("{}: rmsnorm rows={rows} (2-D fold)", label(gpu)),

@@ -586,7 +586,8 @@ impl Recorder<'_> {
             _pad0: 0,
             _pad1: 0,
         };
-        let g = groups_2d(self.gpu, ((t * heads) as u32).div_ceil(64));
+        // One 64-thread workgroup per (query, head).
+        let g = groups_2d(self.gpu, (t * heads) as u32);
         self.dispatch(
             Kernel::Attention,
             &params,
