@@ -1,5 +1,6 @@
 //! Prompts and chat templates.
 
+pub mod dataset;
 pub mod template;
 
 pub use template::{ChatTemplate, Message};

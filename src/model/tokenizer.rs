@@ -105,16 +105,16 @@ impl Tokenizer {
     /// One user message rendered with the chat template and the generation prompt, tokenized as
     /// `apply_chat_template(..., tokenize=True)` does (no extra special tokens).
     pub fn chat_ids(&self, user: &str) -> Result<Vec<u32>> {
+        self.messages_ids(&[crate::data::Message { role: "user".into(), content: user.into() }])
+    }
+
+    /// A conversation rendered with the chat template and the generation prompt, tokenized as
+    /// `apply_chat_template(..., add_generation_prompt=True, tokenize=True)` does.
+    pub fn messages_ids(&self, messages: &[crate::data::Message]) -> Result<Vec<u32>> {
         let t = self.template.as_ref().ok_or_else(|| {
             Error::Invalid("this model has no chat template; use --prompt".into())
         })?;
-        let text = t.render(
-            &[crate::data::Message {
-                role: "user".into(),
-                content: user.into(),
-            }],
-            true,
-        )?;
+        let text = t.render(messages, true)?;
         self.encode(&text, false)
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod loss;
+pub mod rollout;
 pub mod rollouts;
 pub mod trainer;
 

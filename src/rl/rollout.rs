@@ -1,0 +1,86 @@
+//! Online rollouts: G completions of one prompt, sampled on the device. The prompt is prefilled
+//! once; every sample decodes on top of the same KV cache prefix (positions ≥ the prompt are
+//! rewritten by each sample), so the prefill is not repeated G times.
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::lora::Lora;
+use crate::model::generate::{SamplingOptions, sample};
+use crate::model::{Model, Tokenizer};
+
+#[derive(Clone, Debug)]
+pub struct Completion {
+    pub ids: Vec<u32>,
+    pub text: String,
+    /// Ended by an EOS token or a stop string (not by the length limit).
+    pub finished: bool,
+}
+
+/// The sampling seed of sample `j` of stream `stream`: each gets its own random stream.
+pub fn sample_seed(seed: u64, stream: u64, j: usize) -> u64 {
+    mix(mix(seed, stream), j as u64)
+}
+
+/// SplitMix64 mixing.
+fn mix(a: u64, b: u64) -> u64 {
+    let mut z = a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+pub struct GroupSampler<'a> {
+    pub gpu: &'a Gpu,
+    pub model: &'a Model,
+    pub lora: Option<&'a Lora>,
+    pub tokenizer: &'a Tokenizer,
+    pub eos: &'a [u32],
+    /// Text that ends a completion; the completion keeps the token that completed it.
+    pub stop: &'a [String],
+    pub max_new_tokens: usize,
+    pub opts: SamplingOptions,
+}
+
+impl GroupSampler<'_> {
+    /// `g` completions of `prompt`; `stream` distinguishes prompts and steps for the seed.
+    pub fn sample(&self, prompt: &[u32], g: usize, stream: u64) -> Result<Vec<Completion>> {
+        if prompt.is_empty() {
+            return Err(Error::Invalid("the prompt is empty".into()));
+        }
+        let p = prompt.len();
+        let mut cache = self.model.new_cache(self.gpu, p + self.max_new_tokens)?;
+        let hidden = self.model.forward(self.gpu, prompt, &mut cache, self.lora)?;
+        let first = self.model.row_logits(self.gpu, &hidden, p - 1)?;
+        let mut out = Vec::with_capacity(g);
+        for j in 0..g {
+            let opts = SamplingOptions { seed: sample_seed(self.opts.seed, stream, j), ..self.opts.clone() };
+            cache.len = p;
+            let mut logits = first.clone();
+            let mut ids = Vec::new();
+            let mut finished = false;
+            for step in 0..self.max_new_tokens {
+                let id = sample(&logits, &opts, step as u64);
+                ids.push(id);
+                if self.eos.contains(&id) {
+                    finished = true;
+                    break;
+                }
+                if !self.stop.is_empty() {
+                    let text = self.tokenizer.decode(&ids)?;
+                    if self.stop.iter().any(|s| text.contains(s.as_str())) {
+                        finished = true;
+                        break;
+                    }
+                }
+                if step + 1 == self.max_new_tokens {
+                    break;
+                }
+                let h = self.model.forward(self.gpu, &[id], &mut cache, self.lora)?;
+                logits = self.model.row_logits(self.gpu, &h, 0)?;
+            }
+            let text = self.tokenizer.decode(&ids)?;
+            out.push(Completion { ids, text, finished });
+        }
+        Ok(out)
+    }
+}
