@@ -8,6 +8,7 @@ pub mod gpu;
 pub mod io;
 pub mod lora;
 pub mod model;
+pub mod reward;
 pub mod rl;
 
 pub use error::{Error, Result};

@@ -127,10 +127,10 @@ pub(crate) fn first_json_object(
         let i = from + text[from..].find('{')?;
         let mut de = serde_json::Deserializer::from_str(&text[i..]);
         // serde_json's recursion limit (128) keeps deep nesting from overflowing the stack.
-        if let Ok(v @ Value::Object(_)) = serde::Deserialize::deserialize(&mut de) {
-            if v.as_object().is_some_and(&accept) {
-                return Some(v);
-            }
+        if let Ok(Value::Object(m)) = serde::Deserialize::deserialize(&mut de)
+            && accept(&m)
+        {
+            return Some(Value::Object(m));
         }
         from = i + 1;
     }
@@ -169,7 +169,8 @@ fn is_word(c: u8) -> bool {
 pub(crate) fn next_number(b: &[u8], mut i: usize, commas: bool) -> Option<(usize, usize)> {
     while i < b.len() {
         let c = b[i];
-        let starts = c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit));
+        let starts =
+            c.is_ascii_digit() || (c == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit));
         if !starts {
             i += 1;
             continue;
@@ -182,7 +183,8 @@ pub(crate) fn next_number(b: &[u8], mut i: usize, commas: bool) -> Option<(usize
         }
         let mut start = i;
         if i > 0 && matches!(b[i - 1], b'-' | b'+') {
-            let operand = i > 1 && (b[i - 2].is_ascii_alphanumeric() || matches!(b[i - 2], b')' | b']' | b'_'));
+            let operand = i > 1
+                && (b[i - 2].is_ascii_alphanumeric() || matches!(b[i - 2], b')' | b']' | b'_'));
             if !operand {
                 start = i - 1;
             }
@@ -247,7 +249,8 @@ pub(crate) fn parse_number(s: &str) -> Option<f64> {
     let b = s.as_bytes();
     let i = usize::from(matches!(b.first(), Some(b'+' | b'-')));
     let first = *b.get(i)?;
-    if !(first.is_ascii_digit() || (first == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit))) {
+    if !(first.is_ascii_digit() || (first == b'.' && b.get(i + 1).is_some_and(u8::is_ascii_digit)))
+    {
         return None;
     }
     if scan_unsigned(b, i, true) != b.len() {

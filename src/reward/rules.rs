@@ -5,7 +5,7 @@
 use regex::Regex;
 use serde_json::Value;
 
-use super::extract::{numbers_in, parse_number, Answer};
+use super::extract::{Answer, numbers_in, parse_number};
 
 /// Coordinates beyond this are treated as unparseable: keeps areas and differences finite.
 const MAX_COORD: f64 = 1e9;
@@ -18,7 +18,8 @@ pub(crate) enum Shape {
 }
 
 impl Shape {
-    fn from_numbers(v: &[f64]) -> Option<Shape> {
+    /// Two numbers are a point, four a box; non-finite or huge coordinates are not.
+    pub(crate) fn from_numbers(v: &[f64]) -> Option<Shape> {
         if v.iter().any(|x| !x.is_finite() || x.abs() > MAX_COORD) {
             return None;
         }
@@ -61,7 +62,9 @@ impl Shape {
             Value::String(s) => Shape::from_text(s),
             Value::Array(a) if a.len() == 2 && a.iter().all(Value::is_array) => {
                 match (Shape::from_json(&a[0])?, Shape::from_json(&a[1])?) {
-                    (Shape::Point([a, b]), Shape::Point([c, d])) => Shape::from_numbers(&[a, b, c, d]),
+                    (Shape::Point([a, b]), Shape::Point([c, d])) => {
+                        Shape::from_numbers(&[a, b, c, d])
+                    }
                     _ => None,
                 }
             }
@@ -74,7 +77,9 @@ impl Shape {
             }
             Value::Object(m) => {
                 let get = |k: &str| m.get(k).and_then(num);
-                if let (Some(a), Some(b), Some(c), Some(d)) = (get("x1"), get("y1"), get("x2"), get("y2")) {
+                if let (Some(a), Some(b), Some(c), Some(d)) =
+                    (get("x1"), get("y1"), get("x2"), get("y2"))
+                {
                     Shape::from_numbers(&[a, b, c, d])
                 } else {
                     Shape::from_numbers(&[get("x")?, get("y")?])
@@ -127,7 +132,11 @@ pub(crate) fn box_size(p: [f64; 4], g: [f64; 4]) -> f64 {
     let mut sum = 0.0;
     for c in 0..4 {
         let (diff, dim) = ((p[c] - g[c]).abs(), d[c % 2]);
-        let closeness = if dim > 0.0 { 1.0 - diff / dim } else { one_if(diff == 0.0) };
+        let closeness = if dim > 0.0 {
+            1.0 - diff / dim
+        } else {
+            one_if(diff == 0.0)
+        };
         if closeness <= 0.0 {
             return 0.0;
         }
@@ -199,7 +208,11 @@ pub(crate) fn exact(answer: &str, targets: &[String], norm: Normalise) -> f64 {
 
 /// |a − b| ≤ atol + rtol·|b| for any accepted b. Written so a NaN comparison can only fail.
 pub(crate) fn numeric(a: f64, targets: &[f64], atol: f64, rtol: f64) -> f64 {
-    one_if(targets.iter().any(|&b| (a - b).abs() <= atol + rtol * b.abs()))
+    one_if(
+        targets
+            .iter()
+            .any(|&b| (a - b).abs() <= atol + rtol * b.abs()),
+    )
 }
 
 /// Full match (the pattern was compiled as `\A(?:…)\z`).
@@ -228,7 +241,10 @@ pub(crate) fn towards_length(len: usize, target: usize) -> f64 {
 pub(crate) fn token_f1(a: &str, b: &str) -> f64 {
     use std::collections::HashMap;
     let words = |s: &str| -> Vec<String> {
-        s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+        s.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
     };
     let (wa, wb) = (words(a), words(b));
     if wa.is_empty() || wb.is_empty() {
@@ -248,6 +264,9 @@ pub(crate) fn token_f1(a: &str, b: &str) -> f64 {
     if common == 0 {
         return 0.0;
     }
-    let (p, r) = (common as f64 / wa.len() as f64, common as f64 / wb.len() as f64);
+    let (p, r) = (
+        common as f64 / wa.len() as f64,
+        common as f64 / wb.len() as f64,
+    );
     2.0 * p * r / (p + r)
 }
