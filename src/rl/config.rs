@@ -98,6 +98,27 @@ pub struct TrainConfig {
     pub output_dir: PathBuf,
     /// Offline training on given completions (no sampling).
     pub rollouts: Option<PathBuf>,
+    /// Online training: prompts (JSONL, TRL's `prompt` column) sampled on the device and
+    /// scored by the `[[rewards]]` rules.
+    pub dataset: Option<PathBuf>,
+    /// Completions sampled per prompt (G).
+    #[serde(default = "d_generations")]
+    pub num_generations: usize,
+    /// Sampling filters (0 / 1.0 / 0.0 = off), with `temperature`.
+    #[serde(default)]
+    pub top_k: usize,
+    #[serde(default = "d_one")]
+    pub top_p: f64,
+    #[serde(default)]
+    pub min_p: f64,
+    /// Text that ends a completion early.
+    #[serde(default)]
+    pub stop: Vec<String>,
+    #[serde(default)]
+    pub rewards: Vec<crate::reward::RuleConfig>,
+    /// The reward is the weighted sum only when every (non-length) rule is at its maximum.
+    #[serde(default)]
+    pub reward_all_or_nothing: bool,
     /// A PEFT adapter to start from; its adapter_config.json fixes r, alpha and targets.
     pub init_adapter: Option<PathBuf>,
     #[serde(default = "d_optimizer")]
@@ -181,6 +202,9 @@ fn d_adam_eps() -> f64 {
 fn d_one() -> f64 {
     1.0
 }
+fn d_generations() -> usize {
+    8
+}
 fn d_one_usize() -> usize {
     1
 }
@@ -228,6 +252,7 @@ impl TrainConfig {
         c.model = resolve(base, &c.model);
         c.output_dir = resolve(base, &c.output_dir);
         c.rollouts = c.rollouts.as_ref().map(|p| resolve(base, p));
+        c.dataset = c.dataset.as_ref().map(|p| resolve(base, p));
         c.init_adapter = c.init_adapter.as_ref().map(|p| resolve(base, p));
         Ok(c)
     }
@@ -271,11 +296,27 @@ impl TrainConfig {
                 self.warmup_ratio
             ));
         }
-        if self.rollouts.is_none() {
-            return Err(
-                "`rollouts` is required (online sampling arrives with the GRPO loop)".into(),
-            );
+        match (&self.rollouts, &self.dataset) {
+            (Some(_), Some(_)) => return Err("give `rollouts` (offline) or `dataset` (online), not both".into()),
+            (None, None) => return Err("needs `dataset` (prompts to sample) or `rollouts` (given completions)".into()),
+            (Some(_), None) if !self.rewards.is_empty() => {
+                return Err("`[[rewards]]` score sampled completions; offline `rollouts` carry their own rewards".into());
+            }
+            (None, Some(_)) if self.rewards.is_empty() => {
+                return Err("online training needs at least one `[[rewards]]` rule".into());
+            }
+            _ => {}
         }
+        if self.num_generations == 0 {
+            return Err("`num_generations` must be at least 1".into());
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) || !(0.0..=1.0).contains(&self.min_p) {
+            return Err("`top_p` must be in (0, 1] and `min_p` in [0, 1]".into());
+        }
+        if self.stop.iter().any(|s| s.is_empty()) {
+            return Err("`stop` strings must not be empty".into());
+        }
+        crate::reward::RewardSet::new(&self.rewards, self.reward_all_or_nothing).map_err(|e| e.to_string())?;
         if let Some(l) = &self.lora {
             self.lora_config_from(l)?;
         }

@@ -14,7 +14,11 @@ use super::loss::{CompletionInput, advantages, completion_terms, normalizers};
 use super::rollouts::{self, Group};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
+use crate::data::dataset::{self, Prompt, Row};
 use crate::lora::Lora;
+use crate::model::generate::SamplingOptions;
+use crate::reward::RewardSet;
+use super::rollout::GroupSampler;
 use crate::model::{LoadedModel, Model, Tokenizer};
 
 /// One completion of a rollout batch.
@@ -360,6 +364,73 @@ impl<'g> Trainer<'g> {
     }
 }
 
+/// Where a run's groups come from: given completions, or prompts sampled and scored here.
+enum Source {
+    Offline(Vec<Group>),
+    Online { rows: Vec<Row>, rewards: RewardSet, log: std::fs::File, log_path: PathBuf },
+}
+
+impl Trainer<'_> {
+    /// Samples `num_generations` completions for each row with the current adapter and scores
+    /// them. Returns the groups, the per-rule reward metrics, and one log line per completion.
+    pub fn sample_groups(&self, rows: &[&Row], stream: u64, rewards: &RewardSet) -> Result<(Vec<Group>, Map<String, Value>, Vec<Value>)> {
+        let cfg = &self.cfg;
+        let tok = self.tokenizer.as_ref().ok_or_else(|| Error::Invalid("sampling needs the model's tokenizer".into()))?;
+        let sampler = GroupSampler {
+            gpu: self.gpu,
+            model: &self.model,
+            lora: Some(&self.lora),
+            tokenizer: tok,
+            eos: &self.eos,
+            stop: &cfg.stop,
+            max_new_tokens: cfg.max_completion_length,
+            opts: SamplingOptions {
+                max_new_tokens: cfg.max_completion_length,
+                temperature: cfg.temperature as f32,
+                top_k: cfg.top_k,
+                top_p: cfg.top_p as f32,
+                min_p: cfg.min_p as f32,
+                seed: cfg.seed,
+            },
+        };
+        let names = rewards.names();
+        let mut per_rule: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+        let mut groups = Vec::with_capacity(rows.len());
+        let mut log = Vec::new();
+        for (j, row) in rows.iter().enumerate() {
+            let prompt_ids = match &row.prompt {
+                Prompt::Text(t) => tok.encode(t, true)?,
+                Prompt::Chat(m) => tok.messages_ids(m)?,
+            };
+            let weight = match &cfg.weight_column {
+                None => 1.0,
+                Some(col) => row.columns.get(col).and_then(|v| v.as_f64()).filter(|w| w.is_finite()).ok_or_else(|| {
+                    Error::Invalid(format!("dataset: weight column `{col}` is missing or not a number"))
+                })?,
+            };
+            let completions = sampler.sample(&prompt_ids, cfg.num_generations, stream.wrapping_mul(1 << 20) + j as u64)?;
+            let mut totals = Vec::with_capacity(completions.len());
+            for c in &completions {
+                let sc = rewards.score(&c.text, c.ids.len(), &row.columns)?;
+                for (k, v) in sc.per_rule.iter().enumerate() {
+                    per_rule[k].push(*v);
+                }
+                let by_rule: Map<String, Value> = names.iter().cloned().zip(sc.per_rule.iter().map(|v| json!(v))).collect();
+                log.push(json!({ "prompt": tok.decode(&prompt_ids)?, "completion": c.text, "reward": sc.total, "rewards": by_rule }));
+                totals.push(sc.total);
+            }
+            groups.push(Group { prompt_ids, completions: completions.into_iter().map(|c| c.ids).collect(), rewards: totals, weight });
+        }
+        let mut m = Map::new();
+        for (name, vals) in names.iter().zip(&per_rule) {
+            let (mean, std) = super::loss::mean_std(vals);
+            m.insert(format!("rewards/{name}/mean"), json!(mean));
+            m.insert(format!("rewards/{name}/std"), json!(std));
+        }
+        Ok((groups, m, log))
+    }
+}
+
 /// `edgerl train`: runs `max_steps` optimizer steps over the rollouts (cycling through them,
 /// prompts_per_step groups a batch), appending one JSON line per step to output_dir/metrics.jsonl, then saves the
 /// adapter. `on_step` sees each step's metrics.
@@ -369,8 +440,18 @@ pub fn train(
     mut on_step: impl FnMut(&Map<String, Value>),
 ) -> Result<PathBuf> {
     let mut t = Trainer::new(gpu, cfg)?;
-    let all = t.read_rollouts()?;
     let out = t.cfg.output_dir.clone();
+    let mut source = match &t.cfg.dataset {
+        None => Source::Offline(t.read_rollouts()?),
+        Some(path) => {
+            let rewards = RewardSet::new(&t.cfg.rewards, t.cfg.reward_all_or_nothing)?;
+            let rows = dataset::read(path, &rewards.columns())?;
+            std::fs::create_dir_all(&out).map_err(|e| Error::file(&out, format!("cannot create: {e}")))?;
+            let log_path = out.join("completions.jsonl");
+            let log = std::fs::File::create(&log_path).map_err(|e| Error::file(&log_path, e))?;
+            Source::Online { rows, rewards, log, log_path }
+        }
+    };
     std::fs::create_dir_all(&out).map_err(|e| Error::file(&out, format!("cannot create: {e}")))?;
     let metrics_path = out.join("metrics.jsonl");
     let mut metrics =
@@ -379,16 +460,31 @@ pub fn train(
     // num_iterations consecutive steps.
     let per = t.cfg.prompts_per_step;
     let mut batch = None;
+    let mut reward_metrics = Map::new();
     for step in 0..t.cfg.max_steps {
         if step % t.cfg.num_iterations == 0 {
             let b = step / t.cfg.num_iterations;
-            let groups: Vec<&Group> = (0..per).map(|j| &all[(b * per + j) % all.len()]).collect();
-            batch = Some(t.batch(&groups));
+            let groups: Vec<Group> = match &mut source {
+                Source::Offline(all) => (0..per).map(|j| all[(b * per + j) % all.len()].clone()).collect(),
+                Source::Online { rows, rewards, log, log_path } => {
+                    let picked: Vec<&Row> = (0..per).map(|j| &rows[(b * per + j) % rows.len()]).collect();
+                    let (groups, m, lines) = t.sample_groups(&picked, b as u64, rewards)?;
+                    for mut l in lines {
+                        l["step"] = json!(step + 1);
+                        writeln!(log, "{l}").map_err(|e| Error::file(log_path, e))?;
+                    }
+                    reward_metrics = m;
+                    groups
+                }
+            };
+            let refs: Vec<&Group> = groups.iter().collect();
+            batch = Some(t.batch(&refs));
         }
         let Some(batch) = batch.as_mut() else {
             continue;
         };
-        let m = t.step(batch)?;
+        let mut m = t.step(batch)?;
+        m.extend(reward_metrics.clone());
         writeln!(metrics, "{}", Value::Object(m.clone()))
             .map_err(|e| Error::file(&metrics_path, e))?;
         on_step(&m);
