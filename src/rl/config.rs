@@ -119,6 +119,12 @@ pub struct TrainConfig {
     /// The reward is the weighted sum only when every (non-length) rule is at its maximum.
     #[serde(default)]
     pub reward_all_or_nothing: bool,
+    /// `edgerl eval`: a completion whose reward reaches this counts as a success (accuracy).
+    #[serde(default = "d_one")]
+    pub success_threshold: f64,
+    /// Save a checkpoint every this many optimizer steps (0: only at the end).
+    #[serde(default)]
+    pub save_steps: usize,
     /// A PEFT adapter to start from; its adapter_config.json fixes r, alpha and targets.
     pub init_adapter: Option<PathBuf>,
     #[serde(default = "d_optimizer")]
