@@ -80,6 +80,36 @@ enum Cmd {
         /// Print each step's metrics as one JSON line.
         #[arg(long)]
         json: bool,
+        /// Continue from the newest complete checkpoint in output_dir.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Evaluate the base model, or an adapter, on a dataset with the config's reward rules:
+    /// mean reward, accuracy (reward >= success_threshold) and each rule's mean.
+    Eval {
+        /// A run.toml: model, dataset, [[rewards]], success_threshold, stop,
+        /// max_completion_length, and for sampling top_k/top_p/min_p/seed.
+        #[arg(long)]
+        config: PathBuf,
+        /// A PEFT LoRA adapter directory. Without it the base model is evaluated: the
+        /// config's init_adapter is NOT applied unless given here.
+        #[arg(long)]
+        adapter: Option<PathBuf>,
+        /// A prompts JSONL to evaluate instead of the config's `dataset`.
+        #[arg(long)]
+        dataset: Option<PathBuf>,
+        /// Completions per row; more than 1 needs --temperature > 0 (also reports any_success).
+        #[arg(long, default_value_t = 1)]
+        samples: usize,
+        /// 0 is greedy (the default); > 0 samples, seeded by the config's `seed`.
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f64,
+        /// Write every completion as JSON lines: row, prompt, completion, reward, rewards.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
     },
     /// Benchmark a forward pass on random weights with a known model's shapes (not a test).
     Bench {
@@ -244,10 +274,10 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{text}");
             }
         }
-        Cmd::Train { config, json } => {
+        Cmd::Train { config, json, resume } => {
             let cfg = edgerl::rl::TrainConfig::from_file(&config)?;
             let gpu = Gpu::from_env()?;
-            let adapter = edgerl::rl::trainer::train(&gpu, cfg, |m| {
+            let adapter = edgerl::rl::trainer::train_with(&gpu, cfg, resume, |m| {
                 if json {
                     println!("{}", serde_json::Value::Object(m.clone()));
                 } else {
@@ -266,6 +296,63 @@ fn run(cli: Cli) -> Result<()> {
             })?;
             if !json {
                 println!("adapter saved to {}", adapter.display());
+            }
+        }
+        Cmd::Eval {
+            config,
+            adapter,
+            dataset,
+            samples,
+            temperature,
+            output,
+            json,
+        } => {
+            let cfg = edgerl::rl::TrainConfig::from_file(&config)?;
+            let opts = edgerl::rl::eval::EvalOptions {
+                dataset,
+                samples,
+                temperature,
+            };
+            opts.validate()?;
+            let gpu = Gpu::from_env()?;
+            let r = edgerl::rl::eval::evaluate(&gpu, &cfg, adapter.as_deref(), opts)?;
+            if let Some(path) = &output {
+                r.write_completions(path)?;
+            }
+            if json {
+                println!("{}", r.to_json());
+            } else {
+                let mode = if r.temperature == 0.0 {
+                    "greedy".to_string()
+                } else {
+                    format!("temperature {}", r.temperature)
+                };
+                println!("rows          {}", r.rows);
+                println!(
+                    "completions   {} ({} per row, {mode})",
+                    r.completions.len(),
+                    r.samples
+                );
+                println!("mean reward   {:.4}", r.mean_reward);
+                println!(
+                    "accuracy      {:.4}  (reward >= {})",
+                    r.accuracy, r.success_threshold
+                );
+                if r.samples > 1 {
+                    println!("pass@1        {:.4}", r.accuracy);
+                    println!("any_success   {:.4}  (pass@{})", r.any_success, r.samples);
+                }
+                let w = r.rule_means.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+                for (name, mean) in &r.rule_means {
+                    println!("  {name:<w$}  {mean:.4}");
+                }
+                match &r.adapter {
+                    Some(a) => println!("adapter       {}", a.display()),
+                    None => println!("adapter       none (base model)"),
+                }
+                if let Some(path) = &output {
+                    println!("completions written to {}", path.display());
+                }
             }
         }
         Cmd::Bench {

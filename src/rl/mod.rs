@@ -1,6 +1,8 @@
 //! Reinforcement learning: configuration, rollouts, the GRPO-family objective, the trainer.
 
+pub mod checkpoint;
 pub mod config;
+pub mod eval;
 pub mod loss;
 pub mod rollout;
 pub mod rollouts;

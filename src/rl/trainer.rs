@@ -14,7 +14,7 @@ use super::loss::{CompletionInput, advantages, completion_terms, normalizers};
 use super::rollouts::{self, Group};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
-use crate::data::dataset::{self, Prompt, Row};
+use crate::data::dataset::{self, Row};
 use crate::lora::Lora;
 use crate::model::generate::SamplingOptions;
 use crate::reward::RewardSet;
@@ -40,6 +40,8 @@ pub struct Item {
 }
 
 pub struct Batch {
+    /// The groups it was made from (kept for checkpoints).
+    pub groups: Vec<Group>,
     pub items: Vec<Item>,
     pub norms: Vec<f64>,
     pub total_active: usize,
@@ -55,7 +57,7 @@ struct Moments {
 }
 
 pub struct Trainer<'g> {
-    gpu: &'g Gpu,
+    pub(crate) gpu: &'g Gpu,
     pub cfg: TrainConfig,
     pub model: Model,
     /// Needed only to read text rollouts.
@@ -67,7 +69,7 @@ pub struct Trainer<'g> {
     moments: Vec<Moments>,
     /// Optimizer steps taken so far.
     pub optimizer_steps: usize,
-    tokens_seen: usize,
+    pub(crate) tokens_seen: usize,
 }
 
 /// Every adapter tensor as (param, grad, element count), in a fixed order.
@@ -159,6 +161,7 @@ impl<'g> Trainer<'g> {
         let norms = normalizers(cfg.loss_type, &active, cfg.max_completion_length);
         let total_active = active.iter().sum::<usize>();
         Batch {
+            groups: groups.iter().map(|g| (*g).clone()).collect(),
             items,
             norms,
             total_active,
@@ -351,6 +354,29 @@ impl<'g> Trainer<'g> {
         Ok((norm, lr))
     }
 
+    /// Adam's (m, v, n) per adapter tensor; empty before the first AdamW step or with SGD.
+    pub(crate) fn moment_buffers(&self) -> Vec<(&GpuBuffer, &GpuBuffer, usize)> {
+        self.moments.iter().zip(self.tensor_sizes()).map(|(m, n)| (&m.m, &m.v, n)).collect()
+    }
+
+    pub(crate) fn tensor_sizes(&self) -> Vec<usize> {
+        tensors(&self.lora).iter().map(|t| t.2).collect()
+    }
+
+    pub(crate) fn clear_moments(&mut self) {
+        self.moments.clear();
+    }
+
+    pub(crate) fn set_moments(&mut self, host: Vec<(Vec<f32>, Vec<f32>)>) -> Result<()> {
+        self.moments = host
+            .iter()
+            .map(|(m, v)| {
+                Ok(Moments { m: self.gpu.upload(bytemuck::cast_slice(m), "adam m")?, v: self.gpu.upload(bytemuck::cast_slice(v), "adam v")? })
+            })
+            .collect::<Result<_>>()?;
+        Ok(())
+    }
+
     pub fn adapter_dir(&self) -> PathBuf {
         self.cfg.output_dir.join("adapter")
     }
@@ -398,10 +424,7 @@ impl Trainer<'_> {
         let mut groups = Vec::with_capacity(rows.len());
         let mut log = Vec::new();
         for (j, row) in rows.iter().enumerate() {
-            let prompt_ids = match &row.prompt {
-                Prompt::Text(t) => tok.encode(t, true)?,
-                Prompt::Chat(m) => tok.messages_ids(m)?,
-            };
+            let prompt_ids = super::rollout::prompt_ids(tok, &row.prompt)?;
             let weight = match &cfg.weight_column {
                 None => 1.0,
                 Some(col) => row.columns.get(col).and_then(|v| v.as_f64()).filter(|w| w.is_finite()).ok_or_else(|| {
@@ -434,13 +457,49 @@ impl Trainer<'_> {
 /// `edgerl train`: runs `max_steps` optimizer steps over the rollouts (cycling through them,
 /// prompts_per_step groups a batch), appending one JSON line per step to output_dir/metrics.jsonl, then saves the
 /// adapter. `on_step` sees each step's metrics.
-pub fn train(
-    gpu: &Gpu,
-    cfg: TrainConfig,
-    mut on_step: impl FnMut(&Map<String, Value>),
-) -> Result<PathBuf> {
+pub fn train(gpu: &Gpu, cfg: TrainConfig, on_step: impl FnMut(&Map<String, Value>)) -> Result<PathBuf> {
+    train_with(gpu, cfg, false, on_step)
+}
+
+/// Keeps the lines of a JSONL log whose "step" is at most `step` (a resumed run rewrites what
+/// came after its checkpoint).
+fn truncate_log(path: &std::path::Path, step: usize) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
+    let kept: String = text
+        .lines()
+        .filter(|l| serde_json::from_str::<Value>(l).ok().and_then(|v| v["step"].as_u64()).is_some_and(|s| s as usize <= step))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    crate::io::write_atomic(path, kept.as_bytes())
+}
+
+fn open_log(path: &std::path::Path, append: bool) -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)
+        .map_err(|e| Error::file(path, e))
+}
+
+/// `train`, optionally resuming from the newest complete checkpoint in `output_dir`.
+pub fn train_with(gpu: &Gpu, cfg: TrainConfig, resume: bool, mut on_step: impl FnMut(&Map<String, Value>)) -> Result<PathBuf> {
     let mut t = Trainer::new(gpu, cfg)?;
     let out = t.cfg.output_dir.clone();
+    let mut start = 0;
+    let mut restored: Option<super::checkpoint::State> = None;
+    if resume {
+        match super::checkpoint::latest(&out) {
+            Some(dir) => {
+                let st = t.restore(&dir)?;
+                log::info!("resuming from {} (step {})", dir.display(), st.step);
+                start = st.step;
+                restored = Some(st);
+            }
+            None => eprintln!("no complete checkpoint in {}: starting from scratch", out.display()),
+        }
+    }
     let mut source = match &t.cfg.dataset {
         None => Source::Offline(t.read_rollouts()?),
         Some(path) => {
@@ -448,20 +507,42 @@ pub fn train(
             let rows = dataset::read(path, &rewards.columns())?;
             std::fs::create_dir_all(&out).map_err(|e| Error::file(&out, format!("cannot create: {e}")))?;
             let log_path = out.join("completions.jsonl");
-            let log = std::fs::File::create(&log_path).map_err(|e| Error::file(&log_path, e))?;
+            if restored.is_some() {
+                truncate_log(&log_path, start)?;
+            }
+            let log = open_log(&log_path, restored.is_some())?;
             Source::Online { rows, rewards, log, log_path }
         }
     };
     std::fs::create_dir_all(&out).map_err(|e| Error::file(&out, format!("cannot create: {e}")))?;
     let metrics_path = out.join("metrics.jsonl");
-    let mut metrics =
-        std::fs::File::create(&metrics_path).map_err(|e| Error::file(&metrics_path, e))?;
+    if restored.is_some() {
+        truncate_log(&metrics_path, start)?;
+    }
+    let mut metrics = open_log(&metrics_path, restored.is_some())?;
     // TRL's semantics: max_steps counts optimizer steps, and each rollout batch serves
     // num_iterations consecutive steps.
     let per = t.cfg.prompts_per_step;
     let mut batch = None;
     let mut reward_metrics = Map::new();
-    for step in 0..t.cfg.max_steps {
+    if let Some(st) = restored {
+        // Mid-batch (num_iterations > 1): the batch and its first-use log-probs come back too.
+        if let Some(sb) = st.batch.filter(|_| start % t.cfg.num_iterations != 0) {
+            let refs: Vec<&Group> = sb.groups.iter().collect();
+            let mut b = t.batch(&refs);
+            for ((it, old), rf) in b.items.iter_mut().zip(sb.lp_old).zip(sb.lp_ref) {
+                it.lp_old = old;
+                it.lp_ref = rf;
+            }
+            b.counted = sb.counted;
+            batch = Some(b);
+            if let Ok(Value::Object(m)) = serde_json::from_str(&st.reward_metrics) {
+                reward_metrics = m;
+            }
+        }
+    }
+    let save_steps = t.cfg.save_steps;
+    for step in start..t.cfg.max_steps {
         if step % t.cfg.num_iterations == 0 {
             let b = step / t.cfg.num_iterations;
             let groups: Vec<Group> = match &mut source {
@@ -487,8 +568,13 @@ pub fn train(
         m.extend(reward_metrics.clone());
         writeln!(metrics, "{}", Value::Object(m.clone()))
             .map_err(|e| Error::file(&metrics_path, e))?;
+        metrics.sync_data().map_err(|e| Error::file(&metrics_path, e))?;
         on_step(&m);
+        if save_steps > 0 && (step + 1) % save_steps == 0 && step + 1 < t.cfg.max_steps {
+            t.checkpoint(Some(&*batch), &reward_metrics)?;
+        }
     }
+    t.checkpoint(batch.as_ref(), &reward_metrics)?;
     t.save()?;
     Ok(t.adapter_dir())
 }

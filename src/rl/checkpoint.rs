@@ -1,0 +1,164 @@
+//! Checkpoints: `output_dir/checkpoint-N/` with the adapter (PEFT format), the optimizer state
+//! (`optimizer.safetensors`) and the trainer state (`trainer_state.bin`, postcard): step, token
+//! count, and the batch in flight with its old/reference log-probs, so a resumed run continues
+//! exactly where it stopped. A checkpoint is written in a temporary directory and renamed into
+//! place, so `checkpoint-N` either exists complete or not at all.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::rollouts::Group;
+use super::trainer::{Batch, Trainer};
+use crate::error::{Error, Result};
+use crate::lora::Lora;
+use crate::model::weights::{SafetensorsWeights, WeightSource, to_f32};
+
+const STATE_FILE: &str = "trainer_state.bin";
+const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+const VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct State {
+    pub version: u32,
+    /// Optimizer steps done.
+    pub step: usize,
+    pub tokens_seen: usize,
+    /// The batch being reused (num_iterations > 1), with what its first use recorded.
+    pub batch: Option<SavedBatch>,
+    /// Reward metrics of that batch (JSON object text).
+    pub reward_metrics: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct SavedBatch {
+    pub groups: Vec<Group>,
+    pub lp_old: Vec<Option<Vec<f32>>>,
+    pub lp_ref: Vec<Option<Vec<f32>>>,
+    pub counted: bool,
+}
+
+fn step_of(name: &str) -> Option<usize> {
+    name.strip_prefix("checkpoint-")?.parse().ok()
+}
+
+impl Trainer<'_> {
+    /// Writes `output_dir/checkpoint-<step>` atomically and returns its path.
+    pub fn checkpoint(&self, batch: Option<&Batch>, reward_metrics: &serde_json::Map<String, serde_json::Value>) -> Result<PathBuf> {
+        let out = &self.cfg.output_dir;
+        let dir = out.join(format!("checkpoint-{}", self.optimizer_steps));
+        let tmp = out.join(format!(".checkpoint-{}.tmp-{}", self.optimizer_steps, std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(|e| Error::file(&tmp, format!("cannot create: {e}")))?;
+        self.lora.save_peft(self.gpu, &tmp, &self.cfg.model.to_string_lossy())?;
+
+        // Optimizer state: Adam's moments per adapter tensor, in the trainer's fixed order.
+        let mut host = Vec::new();
+        for (i, (m, v, n)) in self.moment_buffers().into_iter().enumerate() {
+            host.push((format!("{i}.exp_avg"), n, self.gpu.read(&m.buffer, 0, (n * 4) as u64)?));
+            host.push((format!("{i}.exp_avg_sq"), n, self.gpu.read(&v.buffer, 0, (n * 4) as u64)?));
+        }
+        let views = host
+            .iter()
+            .map(|(name, n, d)| {
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![*n], d)
+                    .map(|v| (name.clone(), v))
+                    .map_err(|e| Error::Invalid(e.to_string()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let bytes = safetensors::tensor::serialize(views, Some(HashMap::from([("format".into(), "pt".into())])))
+            .map_err(|e| Error::Invalid(format!("serializing optimizer state: {e}")))?;
+        crate::io::write_atomic(&tmp.join(OPTIMIZER_FILE), &bytes)?;
+
+        let state = State {
+            version: VERSION,
+            step: self.optimizer_steps,
+            tokens_seen: self.tokens_seen,
+            batch: batch.map(|b| SavedBatch {
+                groups: b.groups.clone(),
+                lp_old: b.items.iter().map(|it| it.lp_old.clone()).collect(),
+                lp_ref: b.items.iter().map(|it| it.lp_ref.clone()).collect(),
+                counted: b.counted,
+            }),
+            reward_metrics: serde_json::Value::Object(reward_metrics.clone()).to_string(),
+        };
+        let bytes = postcard::to_allocvec(&state).map_err(|e| Error::Invalid(format!("encoding trainer state: {e}")))?;
+        crate::io::write_atomic(&tmp.join(STATE_FILE), &bytes)?;
+
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::file(&dir, format!("cannot replace: {e}")))?;
+        }
+        std::fs::rename(&tmp, &dir).map_err(|e| Error::file(&dir, format!("cannot move into place: {e}")))?;
+        if let Ok(d) = std::fs::File::open(out) {
+            let _ = d.sync_all(); // make the rename durable
+        }
+        Ok(dir)
+    }
+
+    /// Loads `dir` into this trainer: adapter, optimizer state, step and token count.
+    pub fn restore(&mut self, dir: &Path) -> Result<State> {
+        let state = read_state(dir)?;
+        self.lora = Lora::load_peft(self.gpu, dir, &self.model.cfg)?;
+        self.optimizer_steps = state.step;
+        self.tokens_seen = state.tokens_seen;
+        let opt = dir.join(OPTIMIZER_FILE);
+        let w = SafetensorsWeights::open_file(&opt)?;
+        let sizes: Vec<usize> = self.tensor_sizes();
+        if w.names().count() == 0 {
+            self.clear_moments();
+        } else {
+            let mut moments = Vec::new();
+            for (i, n) in sizes.iter().enumerate() {
+                let get = |name: String| -> Result<Vec<f32>> {
+                    let t = w.get(&name)?.ok_or_else(|| Error::file(&opt, format!("missing {name}")))?;
+                    if t.shape != [*n] {
+                        return Err(Error::file(&opt, format!("{name} has shape {:?}, the adapter needs [{n}]", t.shape)));
+                    }
+                    Ok(to_f32(&t))
+                };
+                moments.push((get(format!("{i}.exp_avg"))?, get(format!("{i}.exp_avg_sq"))?));
+            }
+            self.set_moments(moments)?;
+        }
+        Ok(state)
+    }
+}
+
+fn read_state(dir: &Path) -> Result<State> {
+    let path = dir.join(STATE_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| Error::file(&path, e))?;
+    let state: State = postcard::from_bytes(&bytes).map_err(|e| Error::file(&path, format!("corrupt trainer state: {e}")))?;
+    if state.version != VERSION {
+        return Err(Error::file(&path, format!("trainer state version {} (this edgerl writes {VERSION})", state.version)));
+    }
+    Ok(state)
+}
+
+/// The newest checkpoint in `out` whose files are all readable; broken ones are reported and
+/// skipped. Leftover temporary directories of interrupted writes are removed.
+pub fn latest(out: &Path) -> Option<PathBuf> {
+    let entries = std::fs::read_dir(out).ok()?;
+    let mut found: Vec<(usize, PathBuf)> = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with(".checkpoint-") && name.contains(".tmp-") {
+            let _ = std::fs::remove_dir_all(e.path());
+        } else if let Some(step) = step_of(&name) {
+            found.push((step, e.path()));
+        }
+    }
+    found.sort();
+    for (_, dir) in found.into_iter().rev() {
+        let check = read_state(&dir).and_then(|_| {
+            SafetensorsWeights::open_file(&dir.join(OPTIMIZER_FILE))?;
+            SafetensorsWeights::open_file(&dir.join(crate::lora::peft::WEIGHTS_FILE))?;
+            crate::lora::peft::read_config(&dir)
+        });
+        match check {
+            Ok(_) => return Some(dir),
+            Err(e) => eprintln!("skipping checkpoint {}: {e}", dir.display()),
+        }
+    }
+    None
+}
