@@ -4,6 +4,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod eval;
 pub mod loss;
+pub mod report;
 pub mod rollout;
 pub mod rollouts;
 pub mod trainer;

@@ -2,6 +2,7 @@
 //! once; every sample decodes on top of the same KV cache prefix (positions ≥ the prompt are
 //! rewritten by each sample), so the prefill is not repeated G times.
 
+use crate::data::dataset::Prompt;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::lora::Lora;
@@ -14,6 +15,16 @@ pub struct Completion {
     pub text: String,
     /// Ended by an EOS token or a stop string (not by the length limit).
     pub finished: bool,
+}
+
+/// A dataset row's prompt as token ids, the same for training and evaluation: a string is
+/// tokenized with the tokenizer's special tokens (like `score`), chat messages are rendered
+/// with the model's chat template and generation prompt.
+pub fn prompt_ids(tokenizer: &Tokenizer, prompt: &Prompt) -> Result<Vec<u32>> {
+    match prompt {
+        Prompt::Text(t) => tokenizer.encode(t, true),
+        Prompt::Chat(m) => tokenizer.messages_ids(m),
+    }
 }
 
 /// The sampling seed of sample `j` of stream `stream`: each gets its own random stream.

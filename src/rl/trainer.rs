@@ -483,6 +483,13 @@ fn open_log(path: &std::path::Path, append: bool) -> Result<std::fs::File> {
         .map_err(|e| Error::file(path, e))
 }
 
+/// metrics.csv and reward.svg from metrics.jsonl.
+fn refresh_reports(out: &std::path::Path) -> Result<()> {
+    let jsonl = out.join("metrics.jsonl");
+    super::report::write_csv(&jsonl, &out.join("metrics.csv"))?;
+    super::report::plot_rewards(&jsonl, &out.join("reward.svg"))
+}
+
 /// `train`, optionally resuming from the newest complete checkpoint in `output_dir`.
 pub fn train_with(gpu: &Gpu, cfg: TrainConfig, resume: bool, mut on_step: impl FnMut(&Map<String, Value>)) -> Result<PathBuf> {
     let mut t = Trainer::new(gpu, cfg)?;
@@ -572,9 +579,11 @@ pub fn train_with(gpu: &Gpu, cfg: TrainConfig, resume: bool, mut on_step: impl F
         on_step(&m);
         if save_steps > 0 && (step + 1) % save_steps == 0 && step + 1 < t.cfg.max_steps {
             t.checkpoint(Some(&*batch), &reward_metrics)?;
+            refresh_reports(&out)?;
         }
     }
     t.checkpoint(batch.as_ref(), &reward_metrics)?;
+    refresh_reports(&out)?;
     t.save()?;
     Ok(t.adapter_dir())
 }

@@ -1,0 +1,260 @@
+//! `edgerl eval`: every dataset row through generation and the config's reward rules, with the
+//! prompt handling, stop strings, length limit and scoring that training uses. Greedy by
+//! default (one completion per row); with a temperature above 0, `samples` seeded completions
+//! per row (the config's `seed`, `top_k`, `top_p`, `min_p`), so a rerun gives the same numbers.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use super::config::TrainConfig;
+use super::rollout::{GroupSampler, prompt_ids};
+use crate::data::dataset;
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::lora::Lora;
+use crate::model::LoadedModel;
+use crate::model::generate::SamplingOptions;
+use crate::reward::RewardSet;
+
+/// A reward this close below `success_threshold` still counts as a success, so the rounding
+/// of a weighted sum (0.1 + 0.2 + 0.7 < 1.0 in floating point) doesn't decide it.
+pub const SUCCESS_TOLERANCE: f64 = 1e-9;
+
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    /// A prompts JSONL to use instead of the config's `dataset`.
+    pub dataset: Option<PathBuf>,
+    /// Completions per row (K). More than one needs `temperature > 0`.
+    pub samples: usize,
+    /// 0 is greedy; above 0, sampling with the config's `top_k`, `top_p`, `min_p` and `seed`.
+    pub temperature: f64,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions {
+            dataset: None,
+            samples: 1,
+            temperature: 0.0,
+        }
+    }
+}
+
+impl EvalOptions {
+    /// Checks the options alone (before any model is loaded).
+    pub fn validate(&self) -> Result<()> {
+        if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
+            return Err(Error::Invalid(format!(
+                "--temperature must be >= 0, got {}",
+                self.temperature
+            )));
+        }
+        if self.samples == 0 {
+            return Err(Error::Invalid("--samples must be at least 1".into()));
+        }
+        if self.samples > 1 && self.temperature == 0.0 {
+            return Err(Error::Invalid(format!(
+                "--samples {} needs --temperature > 0: at temperature 0 (greedy) every sample is the same",
+                self.samples
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One scored completion.
+#[derive(Clone, Debug)]
+pub struct EvalCompletion {
+    /// The dataset row (0-based, blank lines not counted) and the sample's index within it.
+    pub row: usize,
+    pub sample: usize,
+    /// The prompt as the model saw it (decoded prompt ids, chat template applied).
+    pub prompt: String,
+    pub completion: String,
+    pub completion_tokens: usize,
+    /// Ended by EOS or a stop string rather than `max_completion_length`.
+    pub finished: bool,
+    /// The total reward and the unweighted score of each rule, in rule order.
+    pub reward: f64,
+    pub rewards: Vec<f64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct EvalReport {
+    pub dataset: PathBuf,
+    pub adapter: Option<PathBuf>,
+    pub rows: usize,
+    pub samples: usize,
+    pub temperature: f64,
+    pub success_threshold: f64,
+    pub mean_reward: f64,
+    /// Fraction of completions whose reward reaches `success_threshold` (= pass@1).
+    pub accuracy: f64,
+    /// Fraction of rows with at least one successful completion (pass@K).
+    pub any_success: f64,
+    /// Mean unweighted score of each rule, in rule order.
+    pub rule_means: Vec<(String, f64)>,
+    /// Row by row, sample by sample.
+    pub completions: Vec<EvalCompletion>,
+}
+
+impl EvalReport {
+    /// `{"rows", "completions", "mean_reward", "accuracy", "any_success", "rewards": {rule:
+    /// mean}, "adapter", "samples", "temperature"}`.
+    pub fn to_json(&self) -> Value {
+        let rewards: Map<String, Value> = self
+            .rule_means
+            .iter()
+            .map(|(n, m)| (n.clone(), json!(m)))
+            .collect();
+        json!({
+            "rows": self.rows,
+            "completions": self.completions.len(),
+            "samples": self.samples,
+            "temperature": self.temperature,
+            "mean_reward": self.mean_reward,
+            "accuracy": self.accuracy,
+            "any_success": self.any_success,
+            "rewards": rewards,
+            "adapter": self.adapter.as_ref().map(|p| p.to_string_lossy().into_owned()),
+        })
+    }
+
+    /// One JSON line per completion: `{"row", "prompt", "completion", "reward", "rewards": {rule:
+    /// score}}`, the shape of training's completions.jsonl.
+    pub fn completions_jsonl(&self) -> String {
+        let mut out = String::new();
+        for c in &self.completions {
+            let by_rule: Map<String, Value> = self
+                .rule_means
+                .iter()
+                .map(|(n, _)| n.clone())
+                .zip(c.rewards.iter().map(|v| json!(v)))
+                .collect();
+            let line = json!({
+                "row": c.row,
+                "prompt": c.prompt,
+                "completion": c.completion,
+                "reward": c.reward,
+                "rewards": by_rule,
+            });
+            out.push_str(&line.to_string());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// Writes [`completions_jsonl`](Self::completions_jsonl) to `path` (temp file + rename).
+    pub fn write_completions(&self, path: &Path) -> Result<()> {
+        crate::io::write_atomic(path, self.completions_jsonl().as_bytes())
+    }
+}
+
+/// Evaluates the base model (`adapter = None`) or a PEFT adapter on the dataset
+/// (`opts.dataset`, else the config's). The config's `init_adapter` is not applied.
+pub fn evaluate(
+    gpu: &Gpu,
+    cfg: &TrainConfig,
+    adapter: Option<&Path>,
+    opts: EvalOptions,
+) -> Result<EvalReport> {
+    opts.validate()?;
+    if cfg.rewards.is_empty() {
+        return Err(Error::Invalid(
+            "eval needs at least one `[[rewards]]` rule in the config".into(),
+        ));
+    }
+    let path = opts
+        .dataset
+        .clone()
+        .or_else(|| cfg.dataset.clone())
+        .ok_or_else(|| {
+            Error::Invalid("eval needs a dataset: `dataset` in the config, or --dataset".into())
+        })?;
+    let rewards = RewardSet::new(&cfg.rewards, cfg.reward_all_or_nothing)?;
+    let rows = dataset::read(&path, &rewards.columns())?;
+    let data_error = |i: usize, e: Error| match e {
+        Error::Invalid(msg) => Error::file(&path, format!("row {}: {msg}", i + 1)),
+        e => e,
+    };
+    // Rules read their target columns before the completion: scoring an empty completion
+    // finds a malformed target before any generation.
+    for (i, row) in rows.iter().enumerate() {
+        rewards
+            .score("", 0, &row.columns)
+            .map_err(|e| data_error(i, e))?;
+    }
+
+    let m = LoadedModel::open(gpu, &cfg.model, None)?;
+    let lora = adapter
+        .map(|d| Lora::load_peft(gpu, d, &m.model.cfg))
+        .transpose()?;
+    let sampler = GroupSampler {
+        gpu,
+        model: &m.model,
+        lora: lora.as_ref(),
+        tokenizer: &m.tokenizer,
+        eos: &m.eos,
+        stop: &cfg.stop,
+        max_new_tokens: cfg.max_completion_length,
+        opts: SamplingOptions {
+            max_new_tokens: cfg.max_completion_length,
+            temperature: opts.temperature as f32,
+            top_k: cfg.top_k,
+            top_p: cfg.top_p as f32,
+            min_p: cfg.min_p as f32,
+            seed: cfg.seed,
+        },
+    };
+    let names = rewards.names();
+    let k = opts.samples;
+    let threshold = cfg.success_threshold - SUCCESS_TOLERANCE;
+    let mut completions = Vec::with_capacity(rows.len() * k);
+    let mut rows_with_success = 0usize;
+    for (i, row) in rows.iter().enumerate() {
+        let ids = prompt_ids(&m.tokenizer, &row.prompt)?;
+        let prompt = m.tokenizer.decode(&ids)?;
+        // Row i is random stream i: a row's samples don't depend on the rows before it.
+        let group = sampler.sample(&ids, k, i as u64)?;
+        let mut any = false;
+        for (j, c) in group.into_iter().enumerate() {
+            let sc = rewards
+                .score(&c.text, c.ids.len(), &row.columns)
+                .map_err(|e| data_error(i, e))?;
+            any |= sc.total >= threshold;
+            completions.push(EvalCompletion {
+                row: i,
+                sample: j,
+                prompt: prompt.clone(),
+                completion: c.text,
+                completion_tokens: c.ids.len(),
+                finished: c.finished,
+                reward: sc.total,
+                rewards: sc.per_rule,
+            });
+        }
+        rows_with_success += any as usize;
+        log::info!("eval: row {}/{} done", i + 1, rows.len());
+    }
+    let n = completions.len() as f64;
+    let mean = |f: &dyn Fn(&EvalCompletion) -> f64| completions.iter().map(f).sum::<f64>() / n;
+    let rule_means = names
+        .iter()
+        .enumerate()
+        .map(|(r, name)| (name.clone(), mean(&|c| c.rewards[r])))
+        .collect();
+    Ok(EvalReport {
+        dataset: path.clone(),
+        adapter: adapter.map(Path::to_path_buf),
+        rows: rows.len(),
+        samples: k,
+        temperature: opts.temperature,
+        success_threshold: cfg.success_threshold,
+        mean_reward: mean(&|c| c.reward),
+        accuracy: mean(&|c| (c.reward >= threshold) as u8 as f64),
+        any_success: rows_with_success as f64 / rows.len() as f64,
+        rule_means,
+        completions,
+    })
+}
