@@ -1,5 +1,6 @@
 //! The edgerl command line: parse, call the library, print.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -276,12 +277,32 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Train { config, json, resume } => {
             let cfg = edgerl::rl::TrainConfig::from_file(&config)?;
+            let max_steps = cfg.max_steps;
             let gpu = Gpu::from_env()?;
+            // A progress bar on a terminal; plain lines otherwise (logs, CI, pipes).
+            let bar = (!json && std::io::stderr().is_terminal()).then(|| {
+                let b = indicatif::ProgressBar::new(max_steps as u64);
+                b.set_style(
+                    indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  ETA {eta}")
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                b
+            });
+            let started = std::time::Instant::now();
+            let (mut first, mut last, mut steps, mut tokens0, mut tokens) = (None, 0.0, 0, None, 0.0);
             let adapter = edgerl::rl::trainer::train_with(&gpu, cfg, resume, |m| {
+                let g = |k: &str| m.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+                first.get_or_insert(g("reward"));
+                last = g("reward");
+                steps += 1;
+                tokens0.get_or_insert(g("num_tokens"));
+                tokens = g("num_tokens");
                 if json {
                     println!("{}", serde_json::Value::Object(m.clone()));
+                } else if let Some(b) = &bar {
+                    b.set_position(g("step") as u64);
+                    b.set_message(format!("reward {:.4}  step {:.1}s", g("reward"), g("step_time")));
                 } else {
-                    let g = |k: &str| m.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
                     println!(
                         "step {:>4}  reward {:.4}  loss {:.5}  grad_norm {:.4}  lr {:.3e}  entropy {:.3}  {:.1}s",
                         g("step"),
@@ -294,7 +315,19 @@ fn run(cli: Cli) -> Result<()> {
                     );
                 }
             })?;
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
             if !json {
+                let secs = started.elapsed().as_secs_f64();
+                let new_tokens = tokens - tokens0.unwrap_or(0.0);
+                println!(
+                    "{steps} steps: reward {:.4} -> {:.4}, {:.1} tokens/s, peak GPU memory {:.1} MiB",
+                    first.unwrap_or(f64::NAN),
+                    last,
+                    new_tokens.max(0.0) / secs.max(1e-9),
+                    gpu.memory.peak() as f64 / (1 << 20) as f64
+                );
                 println!("adapter saved to {}", adapter.display());
             }
         }
