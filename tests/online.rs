@@ -95,3 +95,30 @@ fn dataset_problems_are_clear() {
         assert!(e.contains(needle), "{e}");
     }
 }
+
+#[test]
+fn dynamic_sampling_keeps_only_groups_with_signal() {
+    let mut cfg = example();
+    cfg.dynamic_sampling = true;
+    cfg.max_refill = 4;
+    cfg.max_steps = 2;
+    let (out, steps) = run(cfg.clone(), "dyn");
+    for m in &steps {
+        assert_eq!(m["frac_reward_zero_std"].as_f64().unwrap(), 0.0, "{m:?}");
+        assert!(m.contains_key("dynamic_sampling/refills"));
+    }
+    let logged = std::fs::read_to_string(out.join("completions.jsonl")).unwrap().lines().count();
+    let refills: u64 = steps.iter().map(|m| m["dynamic_sampling/refills"].as_u64().unwrap()).sum();
+    assert!(logged >= cfg.max_steps * cfg.prompts_per_step * cfg.num_generations);
+    assert_eq!(refills > 0, logged > cfg.max_steps * cfg.prompts_per_step * cfg.num_generations);
+
+    // Rules that can never separate completions: a clear error, not an endless loop.
+    let mut hopeless = example();
+    hopeless.dynamic_sampling = true;
+    hopeless.max_refill = 1;
+    hopeless.rewards.truncate(1); // the format rule alone: random weights never write "click"
+    hopeless.output_dir = std::env::temp_dir().join(format!("edgerl-online-hopeless-{}", std::process::id()));
+    let gpu = &common::backends().normal[0];
+    let e = edgerl::rl::trainer::train(gpu, hopeless, |_| {}).err().unwrap().to_string();
+    assert!(e.contains("dynamic sampling") && e.contains("max_refill"), "{e}");
+}

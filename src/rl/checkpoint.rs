@@ -29,6 +29,8 @@ pub struct State {
     pub batch: Option<SavedBatch>,
     /// Reward metrics of that batch (JSON object text).
     pub reward_metrics: String,
+    /// Next dataset row to sample.
+    pub cursor: usize,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -45,7 +47,7 @@ fn step_of(name: &str) -> Option<usize> {
 
 impl Trainer<'_> {
     /// Writes `output_dir/checkpoint-<step>` atomically and returns its path.
-    pub fn checkpoint(&self, batch: Option<&Batch>, reward_metrics: &serde_json::Map<String, serde_json::Value>) -> Result<PathBuf> {
+    pub fn checkpoint(&self, batch: Option<&Batch>, reward_metrics: &serde_json::Map<String, serde_json::Value>, cursor: usize) -> Result<PathBuf> {
         let out = &self.cfg.output_dir;
         let dir = out.join(format!("checkpoint-{}", self.optimizer_steps));
         let tmp = out.join(format!(".checkpoint-{}.tmp-{}", self.optimizer_steps, std::process::id()));
@@ -82,6 +84,7 @@ impl Trainer<'_> {
                 counted: b.counted,
             }),
             reward_metrics: serde_json::Value::Object(reward_metrics.clone()).to_string(),
+            cursor,
         };
         let bytes = postcard::to_allocvec(&state).map_err(|e| Error::Invalid(format!("encoding trainer state: {e}")))?;
         crate::io::write_atomic(&tmp.join(STATE_FILE), &bytes)?;

@@ -125,6 +125,12 @@ pub struct TrainConfig {
     /// Save a checkpoint every this many optimizer steps (0: only at the end).
     #[serde(default)]
     pub save_steps: usize,
+    /// Online: replace groups whose rewards are all equal with fresh prompts (DAPO).
+    #[serde(default)]
+    pub dynamic_sampling: bool,
+    /// Extra sampling rounds dynamic sampling may spend per batch.
+    #[serde(default = "d_refill")]
+    pub max_refill: usize,
     /// A PEFT adapter to start from; its adapter_config.json fixes r, alpha and targets.
     pub init_adapter: Option<PathBuf>,
     #[serde(default = "d_optimizer")]
@@ -207,6 +213,9 @@ fn d_adam_eps() -> f64 {
 }
 fn d_one() -> f64 {
     1.0
+}
+fn d_refill() -> usize {
+    3
 }
 fn d_generations() -> usize {
     8

@@ -532,6 +532,7 @@ pub fn train_with(gpu: &Gpu, cfg: TrainConfig, resume: bool, mut on_step: impl F
     let per = t.cfg.prompts_per_step;
     let mut batch = None;
     let mut reward_metrics = Map::new();
+    let restored_cursor = restored.as_ref().map(|st| st.cursor);
     if let Some(st) = restored {
         // Mid-batch (num_iterations > 1): the batch and its first-use log-probs come back too.
         if let Some(sb) = st.batch.filter(|_| start % t.cfg.num_iterations != 0) {
@@ -549,14 +550,41 @@ pub fn train_with(gpu: &Gpu, cfg: TrainConfig, resume: bool, mut on_step: impl F
         }
     }
     let save_steps = t.cfg.save_steps;
+    // Next dataset row to sample (dynamic sampling may consume more than prompts_per_step).
+    let mut cursor = restored_cursor.unwrap_or(start / t.cfg.num_iterations * per);
     for step in start..t.cfg.max_steps {
         if step % t.cfg.num_iterations == 0 {
             let b = step / t.cfg.num_iterations;
             let groups: Vec<Group> = match &mut source {
                 Source::Offline(all) => (0..per).map(|j| all[(b * per + j) % all.len()].clone()).collect(),
                 Source::Online { rows, rewards, log, log_path } => {
-                    let picked: Vec<&Row> = (0..per).map(|j| &rows[(b * per + j) % rows.len()]).collect();
-                    let (groups, m, lines) = t.sample_groups(&picked, b as u64, rewards)?;
+                    let picked: Vec<&Row> = (0..per).map(|j| &rows[(cursor + j) % rows.len()]).collect();
+                    cursor += per;
+                    let (mut groups, mut m, mut lines) = t.sample_groups(&picked, b as u64, rewards)?;
+                    // DAPO's dynamic sampling: groups whose rewards are all equal carry no signal;
+                    // replace them with fresh prompts, at most `max_refill` extra rounds.
+                    let mut refills = 0;
+                    if t.cfg.dynamic_sampling {
+                        groups.retain(|g| super::loss::mean_std(&g.rewards).1 > 1e-8);
+                        while groups.len() < per && refills < t.cfg.max_refill {
+                            refills += 1;
+                            let need = per - groups.len();
+                            let more: Vec<&Row> = (0..need).map(|j| &rows[(cursor + j) % rows.len()]).collect();
+                            cursor += need;
+                            let stream = b as u64 | ((refills as u64) << 40);
+                            let (g2, m2, l2) = t.sample_groups(&more, stream, rewards)?;
+                            groups.extend(g2.into_iter().filter(|g| super::loss::mean_std(&g.rewards).1 > 1e-8));
+                            lines.extend(l2);
+                            m = m2; // per-rule means of the last round; the batch's reward is below
+                        }
+                        if groups.is_empty() {
+                            return Err(Error::Invalid(format!(
+                                "dynamic sampling: every group had identical rewards after {refills} refills (max_refill = {}); the rules give this model no signal",
+                                t.cfg.max_refill
+                            )));
+                        }
+                        m.insert("dynamic_sampling/refills".into(), json!(refills));
+                    }
                     for mut l in lines {
                         l["step"] = json!(step + 1);
                         writeln!(log, "{l}").map_err(|e| Error::file(log_path, e))?;
@@ -578,11 +606,11 @@ pub fn train_with(gpu: &Gpu, cfg: TrainConfig, resume: bool, mut on_step: impl F
         metrics.sync_data().map_err(|e| Error::file(&metrics_path, e))?;
         on_step(&m);
         if save_steps > 0 && (step + 1) % save_steps == 0 && step + 1 < t.cfg.max_steps {
-            t.checkpoint(Some(&*batch), &reward_metrics)?;
+            t.checkpoint(Some(&*batch), &reward_metrics, cursor)?;
             refresh_reports(&out)?;
         }
     }
-    t.checkpoint(batch.as_ref(), &reward_metrics)?;
+    t.checkpoint(batch.as_ref(), &reward_metrics, cursor)?;
     refresh_reports(&out)?;
     t.save()?;
     Ok(t.adapter_dir())
