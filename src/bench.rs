@@ -175,3 +175,66 @@ pub fn train_bench(
         tokens_per_s: (completions * (prompt_tokens + completion_tokens)) as f64 / step_seconds,
     })
 }
+
+#[derive(Debug, serde::Serialize)]
+pub struct RolloutBench {
+    pub shape: String,
+    pub dtype: DType,
+    pub backend: String,
+    pub adapter: String,
+    pub prompt_tokens: usize,
+    pub completions: usize,
+    pub completion_tokens: usize,
+    /// Completion tokens per second with the prompt prefilled once per group.
+    pub shared_tokens_per_s: f64,
+    pub shared_seconds: f64,
+    /// The same group with the prompt prefilled for every sample.
+    pub unshared_tokens_per_s: f64,
+    pub unshared_seconds: f64,
+    pub speedup: f64,
+}
+
+/// Sampling one group of `completions` (temperature 1, no EOS stop) on random weights, with
+/// and without sharing the prompt's prefill, in the same run.
+pub fn rollout_bench(gpu: &Gpu, shape: &str, dtype: DType, prompt_tokens: usize, completions: usize, completion_tokens: usize) -> Result<RolloutBench> {
+    use crate::rl::rollout::GroupSampler;
+    let cfg = presets::preset(shape)?;
+    let weights = presets::random_weights(&cfg, dtype, 1);
+    let model = Model::load(gpu, cfg.clone(), &weights, Some(dtype))?;
+    let prompt: Vec<u32> = (0..prompt_tokens).map(|i| ((i * 7919 + 13) % cfg.vocab_size) as u32).collect();
+    let run = |share: bool, n: usize| -> Result<f64> {
+        let s = GroupSampler {
+            gpu,
+            model: &model,
+            lora: None,
+            tokenizer: None,
+            eos: &[],
+            stop: &[],
+            max_new_tokens: n,
+            opts: SamplingOptions { max_new_tokens: n, temperature: 1.0, ..Default::default() },
+            share_prefill: share,
+        };
+        let t0 = Instant::now();
+        s.sample(&prompt, completions, 0)?;
+        gpu.wait()?;
+        Ok(t0.elapsed().as_secs_f64())
+    };
+    run(true, 1)?; // builds every pipeline
+    let shared = run(true, completion_tokens)?;
+    let unshared = run(false, completion_tokens)?;
+    let tokens = (completions * completion_tokens) as f64;
+    Ok(RolloutBench {
+        shape: shape.into(),
+        dtype,
+        backend: gpu.adapter.backend.clone(),
+        adapter: gpu.adapter.name.clone(),
+        prompt_tokens,
+        completions,
+        completion_tokens,
+        shared_tokens_per_s: tokens / shared,
+        shared_seconds: shared,
+        unshared_tokens_per_s: tokens / unshared,
+        unshared_seconds: unshared,
+        speedup: unshared / shared,
+    })
+}

@@ -14,10 +14,11 @@ fn shared_prefill_samples_equal_independent_generation() {
         for temperature in [0.0, 1.3] {
             let opts = SamplingOptions { max_new_tokens: 10, temperature, top_k: 40, top_p: 0.95, min_p: 0.0, seed: 11 };
             let sampler = GroupSampler {
+                share_prefill: temperature > 0.0,
                 gpu,
                 model: &m.model,
                 lora: None,
-                tokenizer: &m.tokenizer,
+                tokenizer: Some(&m.tokenizer),
                 eos: &m.eos,
                 stop: &[],
                 max_new_tokens: 10,
@@ -52,7 +53,7 @@ fn stop_strings_end_a_completion() {
     let stop: String = text[first.len()..].chars().take(2).collect();
     assert!(!stop.is_empty(), "greedy text {text:?} too short for the test");
     let stops = vec![stop.clone()];
-    let sampler = GroupSampler { gpu, model: &m.model, lora: None, tokenizer: &m.tokenizer, eos: &m.eos, stop: &stops, max_new_tokens: 24, opts };
+    let sampler = GroupSampler { share_prefill: true, gpu, model: &m.model, lora: None, tokenizer: Some(&m.tokenizer), eos: &m.eos, stop: &stops, max_new_tokens: 24, opts };
     let c = &sampler.sample(&prompt, 1, 0).unwrap()[0];
     assert!(c.finished && c.text.contains(&stop), "{c:?}");
     assert!(c.ids.len() < free.len() && free.starts_with(&c.ids), "{c:?} vs {free:?}");

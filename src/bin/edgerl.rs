@@ -126,6 +126,9 @@ enum Cmd {
         /// Benchmark one GRPO training step instead of inference.
         #[arg(long)]
         train: bool,
+        /// Benchmark group sampling (G completions of one prompt) with and without a shared prefill.
+        #[arg(long, conflicts_with = "train")]
+        rollout: bool,
         /// Training: completions in the group (G).
         #[arg(long, default_value_t = 8)]
         completions: usize,
@@ -394,6 +397,7 @@ fn run(cli: Cli) -> Result<()> {
             prompt_tokens,
             decode_tokens,
             train,
+            rollout,
             completions,
             completion_tokens,
             rank,
@@ -404,7 +408,10 @@ fn run(cli: Cli) -> Result<()> {
                 return Err(Error::Invalid("token counts, --completions and --rank must be at least 1".into()));
             }
             let gpu = Gpu::from_env()?;
-            let json = if train {
+            let json = if rollout {
+                let r = edgerl::bench::rollout_bench(&gpu, &shape, dtype, prompt_tokens, completions, completion_tokens)?;
+                serde_json::to_string_pretty(&r)
+            } else if train {
                 let r = edgerl::bench::train_bench(&gpu, &shape, dtype, prompt_tokens, completions, completion_tokens, rank, !no_checkpointing)?;
                 serde_json::to_string_pretty(&r)
             } else {

@@ -191,10 +191,11 @@ pub fn evaluate(
         .map(|d| Lora::load_peft(gpu, d, &m.model.cfg))
         .transpose()?;
     let sampler = GroupSampler {
+        share_prefill: true,
         gpu,
         model: &m.model,
         lora: lora.as_ref(),
-        tokenizer: &m.tokenizer,
+        tokenizer: Some(&m.tokenizer),
         eos: &m.eos,
         stop: &cfg.stop,
         max_new_tokens: cfg.max_completion_length,

@@ -44,15 +44,23 @@ pub struct GroupSampler<'a> {
     pub gpu: &'a Gpu,
     pub model: &'a Model,
     pub lora: Option<&'a Lora>,
-    pub tokenizer: &'a Tokenizer,
+    /// Decodes completions (text, stop strings); `None` leaves `text` empty (benchmarks).
+    pub tokenizer: Option<&'a Tokenizer>,
     pub eos: &'a [u32],
     /// Text that ends a completion; the completion keeps the token that completed it.
     pub stop: &'a [String],
     pub max_new_tokens: usize,
     pub opts: SamplingOptions,
+    /// Prefill the prompt once for the whole group (true), or once per sample (benchmarks
+    /// measure what the sharing saves).
+    pub share_prefill: bool,
 }
 
 impl GroupSampler<'_> {
+    fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer.map_or(Ok(String::new()), |t| t.decode(ids))
+    }
+
     /// `g` completions of `prompt`; `stream` distinguishes prompts and steps for the seed.
     pub fn sample(&self, prompt: &[u32], g: usize, stream: u64) -> Result<Vec<Completion>> {
         if prompt.is_empty() {
@@ -60,13 +68,24 @@ impl GroupSampler<'_> {
         }
         let p = prompt.len();
         let mut cache = self.model.new_cache(self.gpu, p + self.max_new_tokens)?;
-        let hidden = self.model.forward(self.gpu, prompt, &mut cache, self.lora)?;
-        let first = self.model.row_logits(self.gpu, &hidden, p - 1)?;
+        let prefill = |cache: &mut crate::model::KvCache| -> Result<Vec<f32>> {
+            cache.len = 0;
+            let hidden = self.model.forward(self.gpu, prompt, cache, self.lora)?;
+            self.model.row_logits(self.gpu, &hidden, p - 1)
+        };
+        let first = if self.share_prefill { Some(prefill(&mut cache)?) } else { None };
         let mut out = Vec::with_capacity(g);
         for j in 0..g {
             let opts = SamplingOptions { seed: sample_seed(self.opts.seed, stream, j), ..self.opts.clone() };
-            cache.len = p;
-            let mut logits = first.clone();
+            // Positions past the prompt are rewritten by each sample, so the prompt's keys
+            // and values serve every sample of the group.
+            let mut logits = match &first {
+                Some(f) => {
+                    cache.len = p;
+                    f.clone()
+                }
+                None => prefill(&mut cache)?,
+            };
             let mut ids = Vec::new();
             let mut finished = false;
             for step in 0..self.max_new_tokens {
@@ -77,7 +96,7 @@ impl GroupSampler<'_> {
                     break;
                 }
                 if !self.stop.is_empty() {
-                    let text = self.tokenizer.decode(&ids)?;
+                    let text = self.decode(&ids)?;
                     if self.stop.iter().any(|s| text.contains(s.as_str())) {
                         finished = true;
                         break;
@@ -89,7 +108,7 @@ impl GroupSampler<'_> {
                 let h = self.model.forward(self.gpu, &[id], &mut cache, self.lora)?;
                 logits = self.model.row_logits(self.gpu, &h, 0)?;
             }
-            let text = self.tokenizer.decode(&ids)?;
+            let text = self.decode(&ids)?;
             out.push(Completion { ids, text, finished });
         }
         Ok(out)

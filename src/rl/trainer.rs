@@ -403,10 +403,11 @@ impl Trainer<'_> {
         let cfg = &self.cfg;
         let tok = self.tokenizer.as_ref().ok_or_else(|| Error::Invalid("sampling needs the model's tokenizer".into()))?;
         let sampler = GroupSampler {
+            share_prefill: true,
             gpu: self.gpu,
             model: &self.model,
             lora: Some(&self.lora),
-            tokenizer: tok,
+            tokenizer: Some(tok),
             eos: &self.eos,
             stop: &cfg.stop,
             max_new_tokens: cfg.max_completion_length,
