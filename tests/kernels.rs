@@ -18,6 +18,7 @@ use edgerl::gpu::kernels::{
     self, AttentionParams, ElementwiseParams, EmbedParams, Kernel, LogprobParams, MatmulParams,
     NormParams, RopeParams,
 };
+use edgerl::gpu::sample::{SampleParams, SamplerSettings};
 use edgerl::gpu::{DType, Gpu, GpuBuffer, Recorder, Tensor};
 use half::{bf16, f16};
 
@@ -1137,7 +1138,7 @@ fn two_d_dispatch_fold() {
 // ---------------------------------------------------------------------------------------------
 // pipelines and parameter structs
 
-const ALL_KERNELS: [Kernel; 28] = [
+const ALL_KERNELS: [Kernel; 29] = [
     Kernel::Matmul(DType::F32),
     Kernel::Matmul(DType::F16),
     Kernel::Matmul(DType::BF16),
@@ -1166,6 +1167,7 @@ const ALL_KERNELS: [Kernel; 28] = [
     Kernel::AdamW,
     Kernel::Sgd,
     Kernel::SumSquares,
+    Kernel::Sample,
 ];
 
 /// Builds (through its wrapper, the only public path) and runs the pipeline of every `Kernel`
@@ -1222,6 +1224,16 @@ fn every_kernel_builds_and_validates() {
                 Kernel::AdamW => r.adamw(&a, &c, &d, &e, 4, 1e-3, 0.9, 0.999, 1e-8, 0.01, 1, 1.0),
                 Kernel::Sgd => r.sgd(&a, &c, 4, 1e-2, 0.0, 1.0),
                 Kernel::SumSquares => r.sum_squares(&a, 4, &c, 1),
+                Kernel::Sample => {
+                    let s = SamplerSettings {
+                        temperature: 1.0,
+                        top_k: 2,
+                        top_p: 0.9,
+                        min_p: 0.1,
+                        seed: 1,
+                    };
+                    r.sample(&a, 4, &s, 0, 1, &c)
+                }
             };
             res.unwrap_or_else(|e| panic!("{}: building {k:?}: {e}", label(gpu)));
             r.submit()
@@ -1343,6 +1355,13 @@ fn params_structs_match_wgsl() {
         "SumSquaresParams",
         [n, index]
     );
+    check_params!(
+        SampleParams,
+        kernels::SAMPLE_WGSL,
+        [
+            n, draws, greedy, top_k, inv_temp, top_p, min_p, seed_lo, seed_hi, step_lo, step_hi
+        ]
+    );
     // Every uniform struct in every shader is one of the above (an unchecked one fails here).
     for src in [
         kernels::MATMUL_WGSL,
@@ -1353,6 +1372,7 @@ fn params_structs_match_wgsl() {
         kernels::EMBEDDING_WGSL,
         kernels::LOGPROB_WGSL,
         kernels::OPTIM_WGSL,
+        kernels::SAMPLE_WGSL,
     ] {
         for line in src.lines().filter(|l| l.contains("var<uniform>")) {
             let ty = line
@@ -1391,6 +1411,7 @@ fn params_structs_match_wgsl() {
         std::mem::size_of::<AdamwParams>(),
         std::mem::size_of::<SgdParams>(),
         std::mem::size_of::<SumSquaresParams>(),
+        std::mem::size_of::<SampleParams>(),
     ] {
         assert_eq!(size % 16, 0);
     }

@@ -18,6 +18,7 @@ pub const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
 pub const EMBEDDING_WGSL: &str = include_str!("../../shaders/embedding.wgsl");
 pub const LOGPROB_WGSL: &str = include_str!("../../shaders/logprob.wgsl");
 pub const OPTIM_WGSL: &str = include_str!("../../shaders/optim.wgsl");
+pub const SAMPLE_WGSL: &str = include_str!("../../shaders/sample.wgsl");
 
 /// Every pipeline edgerl builds; the key of the pipeline cache.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -48,6 +49,8 @@ pub enum Kernel {
     AdamW,
     Sgd,
     SumSquares,
+    /// Token sampling from one logits row (wrapper in `gpu::sample`).
+    Sample,
 }
 
 impl Kernel {
@@ -73,6 +76,7 @@ impl Kernel {
             Kernel::AdamW => (OPTIM_WGSL, "adamw"),
             Kernel::Sgd => (OPTIM_WGSL, "sgd"),
             Kernel::SumSquares => (OPTIM_WGSL, "sum_squares"),
+            Kernel::Sample => (SAMPLE_WGSL, "sample"),
         }
     }
     fn dtype(self) -> Option<DType> {

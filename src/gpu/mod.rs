@@ -4,6 +4,7 @@ pub mod backward;
 pub mod device;
 pub mod kernels;
 pub mod memory;
+pub mod sample;
 pub mod tensor;
 
 pub use device::{AdapterSummary, Gpu, GpuFeatures, GpuOptions};

@@ -2,9 +2,11 @@
 //! pass, and chunked log-probs over the vocabulary.
 
 use crate::error::{Error, Result};
+use crate::gpu::sample::{SAMPLE_OUT_WORDS, SamplerSettings};
 use crate::gpu::{DType, Gpu, GpuBuffer, Recorder, Tensor};
 
 use super::config::{Arch, ModelConfig};
+use super::generate::SamplingOptions;
 use super::layer::{Kv, Scratch};
 use super::weights::{RawTensor, WeightSource, convert, to_f32};
 use crate::lora::Lora;
@@ -368,13 +370,29 @@ impl Model {
 
     /// The full logits of row `row` of `hidden` (one row only, never [t × vocab]).
     pub fn row_logits(&self, gpu: &Gpu, hidden: &GpuBuffer, row: usize) -> Result<Vec<f32>> {
+        let vocab = self.cfg.vocab_size;
+        let all = gpu.alloc((vocab * 4) as u64, "logits row")?;
+        let mut r = Recorder::new(gpu);
+        self.record_row_logits(&mut r, hidden, row, &all)?;
+        r.submit()?;
+        gpu.read_f32(&all, vocab)
+    }
+
+    /// Records the logits of row `row` of `hidden` into `all` [vocab], one binding-sized chunk
+    /// of the output projection at a time.
+    fn record_row_logits(
+        &self,
+        r: &mut Recorder,
+        hidden: &GpuBuffer,
+        row: usize,
+        all: &GpuBuffer,
+    ) -> Result<()> {
+        let gpu = r.gpu;
         let h = self.cfg.hidden_size;
         let vocab = self.cfg.vocab_size;
         let last = gpu.alloc((h * 4) as u64, "last hidden")?;
         let cols = self.chunk_cols(gpu, 1);
         let chunk = gpu.alloc((cols * 4) as u64, "logits chunk")?;
-        let all = gpu.alloc((vocab * 4) as u64, "logits row")?;
-        let mut r = Recorder::new(gpu);
         r.copy(hidden, (row * h * 4) as u64, &last, 0, (h * 4) as u64);
         let mut v0 = 0;
         while v0 < vocab {
@@ -390,10 +408,37 @@ impl Model {
                 0,
                 false,
             )?;
-            r.copy(&chunk, 0, &all, (v0 * 4) as u64, (n * 4) as u64);
+            r.copy(&chunk, 0, all, (v0 * 4) as u64, (n * 4) as u64);
             v0 += n;
         }
+        Ok(())
+    }
+
+    /// Samples the next token from row `row` of `hidden` on the GPU (`gpu::sample`): records
+    /// the logits row and the sampler in one submit and reads back 8 bytes. Returns the id and
+    /// its log-prob under the distribution it was drawn from (temperature-scaled, filtered and
+    /// renormalised; 0 for greedy). `step` is the draw's counter, as for `generate::sample`;
+    /// the draw follows the same distribution as the CPU sampler, not the same tokens. The
+    /// vocabulary row must fit one storage binding (`Error::Invalid` otherwise).
+    pub fn sample_next(
+        &self,
+        gpu: &Gpu,
+        hidden: &GpuBuffer,
+        row: usize,
+        opts: &SamplingOptions,
+        step: u64,
+    ) -> Result<(u32, f32)> {
+        opts.validate()?;
+        let vocab = self.cfg.vocab_size;
+        let all = gpu.alloc((vocab * 4) as u64, "logits row")?;
+        let out = gpu.alloc((SAMPLE_OUT_WORDS * 4) as u64, "sampled token")?;
+        let mut r = Recorder::new(gpu);
+        self.record_row_logits(&mut r, hidden, row, &all)?;
+        r.sample(&all, vocab, &SamplerSettings::from(opts), step, 1, &out)?;
         r.submit()?;
-        gpu.read_f32(&all, vocab)
+        let b = gpu.read(&out.buffer, 0, 8)?;
+        let id = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let lp = f32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+        Ok((id, lp))
     }
 }
