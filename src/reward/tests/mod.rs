@@ -3,7 +3,7 @@
 
 mod actions;
 mod extractors;
-mod rules;
+mod each_rule;
 mod set;
 
 use serde_json::{Map, Value, json};
