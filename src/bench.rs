@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::error::Result;
 use crate::gpu::{DType, Gpu};
-use crate::model::generate::{SamplingOptions, sample};
+use crate::model::generate::SamplingOptions;
 use crate::model::{Model, presets};
 
 #[derive(Debug, serde::Serialize)]
@@ -44,26 +44,22 @@ pub fn forward_bench(
         .map(|i| ((i * 7919 + 13) % cfg.vocab_size) as u32)
         .collect();
     let mut cache = model.new_cache(gpu, prompt_tokens + decode_tokens + 1)?;
+    let opts = SamplingOptions { temperature: 0.0, ..Default::default() };
     // Warm-up: builds every pipeline, so compile time is not counted.
     {
         let mut warm = model.new_cache(gpu, 2)?;
         let h = model.forward(gpu, &prompt[..1], &mut warm, None)?;
-        model.row_logits(gpu, &h, 0)?;
+        model.sample_next(gpu, &h, 0, &opts, 0)?;
     }
     let t1 = Instant::now();
     let hidden = model.forward(gpu, &prompt, &mut cache, None)?;
-    let mut logits = model.row_logits(gpu, &hidden, prompt_tokens - 1)?;
+    let (mut id, _) = model.sample_next(gpu, &hidden, prompt_tokens - 1, &opts, 0)?;
     let prefill_seconds = t1.elapsed().as_secs_f64();
 
-    let opts = SamplingOptions {
-        temperature: 0.0,
-        ..Default::default()
-    };
     let t2 = Instant::now();
     for step in 0..decode_tokens {
-        let id = sample(&logits, &opts, step as u64);
         let h = model.forward(gpu, &[id], &mut cache, None)?;
-        logits = model.row_logits(gpu, &h, 0)?;
+        id = model.sample_next(gpu, &h, 0, &opts, step as u64 + 1)?.0;
     }
     let decode_seconds = t2.elapsed().as_secs_f64();
     Ok(ForwardBench {

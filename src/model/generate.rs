@@ -64,7 +64,8 @@ pub fn uniform(seed: u64, step: u64) -> f64 {
     (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Picks the next token from one row of logits.
+/// Picks the next token from one row of logits on the CPU — the reference the GPU sampler
+/// (`Model::sample_next`) is tested against.
 pub fn sample(logits: &[f32], o: &SamplingOptions, step: u64) -> u32 {
     let argmax = || {
         let mut best = 0;
@@ -139,8 +140,8 @@ pub fn generate(
     let mut hidden = model.forward(gpu, prompt, &mut cache, lora)?;
     let mut rows = prompt.len();
     for step in 0..o.max_new_tokens {
-        let logits = model.row_logits(gpu, &hidden, rows - 1)?;
-        let id = sample(&logits, o, step as u64);
+        // Sampled on the GPU: only the token id comes back.
+        let (id, _) = model.sample_next(gpu, &hidden, rows - 1, o, step as u64)?;
         out.push(id);
         if eos.contains(&id) || step + 1 == o.max_new_tokens {
             break;

@@ -6,12 +6,15 @@ use crate::data::dataset::Prompt;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::lora::Lora;
-use crate::model::generate::{SamplingOptions, sample};
+use crate::model::generate::SamplingOptions;
 use crate::model::{Model, Tokenizer};
 
 #[derive(Clone, Debug)]
 pub struct Completion {
     pub ids: Vec<u32>,
+    /// Log-prob of each token under the distribution it was sampled from (temperature and
+    /// filters applied), as the sampler computed it.
+    pub logprobs: Vec<f32>,
     pub text: String,
     /// Ended by an EOS token or a stop string (not by the length limit).
     pub finished: bool,
@@ -68,29 +71,36 @@ impl GroupSampler<'_> {
         }
         let p = prompt.len();
         let mut cache = self.model.new_cache(self.gpu, p + self.max_new_tokens)?;
-        let prefill = |cache: &mut crate::model::KvCache| -> Result<Vec<f32>> {
+        let prefill = |cache: &mut crate::model::KvCache| -> Result<crate::gpu::GpuBuffer> {
             cache.len = 0;
-            let hidden = self.model.forward(self.gpu, prompt, cache, self.lora)?;
-            self.model.row_logits(self.gpu, &hidden, p - 1)
+            self.model.forward(self.gpu, prompt, cache, self.lora)
         };
-        let first = if self.share_prefill { Some(prefill(&mut cache)?) } else { None };
+        let shared = if self.share_prefill { Some(prefill(&mut cache)?) } else { None };
         let mut out = Vec::with_capacity(g);
         for j in 0..g {
             let opts = SamplingOptions { seed: sample_seed(self.opts.seed, stream, j), ..self.opts.clone() };
             // Positions past the prompt are rewritten by each sample, so the prompt's keys
             // and values serve every sample of the group.
-            let mut logits = match &first {
-                Some(f) => {
+            let own;
+            let prompt_hidden = match &shared {
+                Some(h) => {
                     cache.len = p;
-                    f.clone()
+                    h
                 }
-                None => prefill(&mut cache)?,
+                None => {
+                    own = prefill(&mut cache)?;
+                    &own
+                }
             };
+            // Sampled on the GPU: each step reads back a token id and its log-prob.
+            let mut next = self.model.sample_next(self.gpu, prompt_hidden, p - 1, &opts, 0)?;
             let mut ids = Vec::new();
+            let mut logprobs = Vec::new();
             let mut finished = false;
             for step in 0..self.max_new_tokens {
-                let id = sample(&logits, &opts, step as u64);
+                let (id, lp) = next;
                 ids.push(id);
+                logprobs.push(lp);
                 if self.eos.contains(&id) {
                     finished = true;
                     break;
@@ -106,10 +116,10 @@ impl GroupSampler<'_> {
                     break;
                 }
                 let h = self.model.forward(self.gpu, &[id], &mut cache, self.lora)?;
-                logits = self.model.row_logits(self.gpu, &h, 0)?;
+                next = self.model.sample_next(self.gpu, &h, 0, &opts, step as u64 + 1)?;
             }
             let text = self.decode(&ids)?;
-            out.push(Completion { ids, text, finished });
+            out.push(Completion { ids, logprobs, text, finished });
         }
         Ok(out)
     }
