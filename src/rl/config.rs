@@ -364,6 +364,18 @@ impl TrainConfig {
             .map_err(Error::Invalid)
     }
 
+    /// The sampling settings of rollouts (and of `eval`, at its own temperature).
+    pub fn sampling(&self, temperature: f64) -> crate::model::SamplingOptions {
+        crate::model::SamplingOptions {
+            max_new_tokens: self.max_completion_length,
+            temperature: temperature as f32,
+            top_k: self.top_k,
+            top_p: self.top_p as f32,
+            min_p: self.min_p as f32,
+            seed: self.seed,
+        }
+    }
+
     pub fn epsilon_high(&self) -> f64 {
         self.epsilon_high.unwrap_or(self.epsilon)
     }

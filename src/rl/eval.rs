@@ -14,7 +14,6 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::lora::Lora;
 use crate::model::LoadedModel;
-use crate::model::generate::SamplingOptions;
 use crate::reward::RewardSet;
 
 /// A reward this close below `success_threshold` still counts as a success, so the rounding
@@ -199,14 +198,7 @@ pub fn evaluate(
         eos: &m.eos,
         stop: &cfg.stop,
         max_new_tokens: cfg.max_completion_length,
-        opts: SamplingOptions {
-            max_new_tokens: cfg.max_completion_length,
-            temperature: opts.temperature as f32,
-            top_k: cfg.top_k,
-            top_p: cfg.top_p as f32,
-            min_p: cfg.min_p as f32,
-            seed: cfg.seed,
-        },
+        opts: cfg.sampling(opts.temperature),
     };
     let names = rewards.names();
     let k = opts.samples;

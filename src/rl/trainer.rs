@@ -16,7 +16,6 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::data::dataset::{self, Row};
 use crate::lora::Lora;
-use crate::model::generate::SamplingOptions;
 use crate::reward::RewardSet;
 use super::rollout::GroupSampler;
 use crate::model::{LoadedModel, Model, Tokenizer};
@@ -411,14 +410,7 @@ impl Trainer<'_> {
             eos: &self.eos,
             stop: &cfg.stop,
             max_new_tokens: cfg.max_completion_length,
-            opts: SamplingOptions {
-                max_new_tokens: cfg.max_completion_length,
-                temperature: cfg.temperature as f32,
-                top_k: cfg.top_k,
-                top_p: cfg.top_p as f32,
-                min_p: cfg.min_p as f32,
-                seed: cfg.seed,
-            },
+            opts: cfg.sampling(cfg.temperature),
         };
         let names = rewards.names();
         let mut per_rule: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
