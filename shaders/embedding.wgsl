@@ -1,5 +1,5 @@
 // out[t, :] = E[ids[t], :] for the ids that fall in this row-piece of the embedding table.
-// E is f32, or f16 / bf16 packed two per u32.
+// E is read through `load_w` (weights.wgsl, prepended at build), so any weight dtype works.
 
 struct Params {
     t: u32,
@@ -8,23 +8,10 @@ struct Params {
     rows: u32,
 }
 
-override WDTYPE: u32 = 0u;
-
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> ids: array<u32>;
-@group(0) @binding(2) var<storage, read> e: array<u32>;
+@group(0) @binding(2) var<storage, read> w: array<u32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
-
-fn load_e(i: u32) -> f32 {
-    if (WDTYPE == 0u) {
-        return bitcast<f32>(e[i]);
-    }
-    let bits = (e[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu;
-    if (WDTYPE == 1u) {
-        return unpack2x16float(bits).x;
-    }
-    return bitcast<f32>(bits << 16u);
-}
 
 @compute @workgroup_size(256)
 fn embed(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -37,6 +24,6 @@ fn embed(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let c = i % p.d;
     let id = ids[t];
     if (id >= p.row_start && id < p.row_start + p.rows) {
-        out[i] = load_e((id - p.row_start) * p.d + c);
+        out[i] = load_w((id - p.row_start) * p.d + c);
     }
 }

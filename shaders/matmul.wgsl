@@ -1,223 +1,221 @@
 // y[t, n_off + n] (+)= sum_k x[t, k] * W[w_row0 + n, k] + bias[b_row0 + n]
-// W is one row-piece of a weight matrix [N, K] (Hugging Face layout: y = x W^T), stored f32,
-// or f16 / bf16 packed two per u32 so that no `shader-f16` support is needed.
-// 16×16 output tiles; x and W tiles go through workgroup memory.
+// W is one row-piece of a weight matrix [N, K] (Hugging Face layout: y = x W^T), read through
+// `load_w` (weights.wgsl, prepended at build): f32, f16 / bf16 or llama.cpp quantized blocks.
+// Entry points (`Recorder::matmul` picks one per weight piece):
+//   k % 32 == 0 (every real model): `matvec_f` / `matvec_q` (matvec.wgsl) for at most 8 rows
+//     of x, `matmul_f` / `matmul_q` (register-blocked 32 × 64 tiles, here) above; float /
+//     quantized weights.
+//   any other k: `matvec_general` (matvec.wgsl) for at most 4 rows, `matmul_general` (16×16
+//     tiles, here) above.
+// `Params`, the bindings and the row helpers are in matmul_common.wgsl, the block decoders in
+// weight_blocks.wgsl (both prepended at build).
 
-struct Params {
-    t: u32,          // rows of x and y
-    k: u32,          // inner dimension
-    n: u32,          // output columns computed by this dispatch
-    n_off: u32,      // first output column written
-    ldy: u32,        // row stride of y
-    w_row0: u32,     // first weight row (within this piece) used
-    has_bias: u32,
-    accumulate: u32, // 1: add into y (fused residual)
-    b_row0: u32,     // first weight row in the whole tensor: the bias belongs to the weight rows
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
-override WDTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<u32>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
-
-fn load_w(i: u32) -> f32 {
-    if (WDTYPE == 0u) {
-        return bitcast<f32>(w[i]);
-    }
-    let bits = (w[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu;
-    if (WDTYPE == 1u) {
-        return unpack2x16float(bits).x;
-    }
-    return bitcast<f32>(bits << 16u);
-}
-
+// Any k: 16×16 output tiles; x and W tiles go through workgroup memory.
 const TILE: u32 = 16u;
 var<workgroup> xs: array<array<f32, 16>, 16>;
 var<workgroup> ws: array<array<f32, 16>, 16>;
 
 @compute @workgroup_size(16, 16)
-fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn matmul_general(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    q = opaque_params(p, wg.z);
     let n0 = wg.x * TILE;
     let t0 = wg.y * TILE;
     let t = t0 + lid.y;
     let n = n0 + lid.x;
     var acc = 0.0;
-    for (var k0 = 0u; k0 < p.k; k0 += TILE) {
+    for (var k0 = 0u; k0 < q.k; k0 += TILE) {
         let kx = k0 + lid.x;
         // x tile: row t0+ly, column k0+lx.  W tile: row n0+ly, column k0+lx.
-        xs[lid.y][lid.x] = select(0.0, x[t * p.k + kx], t < p.t && kx < p.k);
+        xs[lid.y][lid.x] = select(0.0, x[t * q.k + kx], t < q.t && kx < q.k);
         let wn = n0 + lid.y;
-        ws[lid.y][lid.x] = select(0.0, load_w((p.w_row0 + wn) * p.k + kx), wn < p.n && kx < p.k);
+        ws[lid.y][lid.x] = select(0.0, load_w((q.w_row0 + wn) * q.k + kx), wn < q.n && kx < q.k);
         workgroupBarrier();
         for (var j = 0u; j < TILE; j++) {
             acc += xs[lid.y][j] * ws[lid.x][j];
         }
         workgroupBarrier();
     }
-    if (t < p.t && n < p.n) {
-        let col = p.n_off + n;
-        if (p.has_bias != 0u) {
-            acc += bias[p.b_row0 + n];
+    if (t < q.t && n < q.n) {
+        let col = q.n_off + n;
+        if (q.has_bias != 0u) {
+            acc += bias[q.b_row0 + n];
         }
-        let idx = t * p.ldy + col;
-        if (p.accumulate != 0u) {
+        let idx = t * q.ldy + col;
+        if (q.accumulate != 0u) {
             acc += y[idx];
         }
         y[idx] = acc;
     }
 }
 
-// Few rows of x (decode): one workgroup per output column; its 64 threads stride over k, so
-// neighbouring threads read neighbouring weights, then reduce. No 16×16 tile sits mostly idle.
-const MV_ROWS: u32 = 4u;
-var<workgroup> red: array<array<f32, 64>, 4>;
+// ---- register-blocked product (and decode product, matvec.wgsl), k % 32 == 0 ---------------
+// On CPU implementations (lavapipe / llvmpipe) the invocations of a workgroup are SIMD lanes:
+// arithmetic runs 8 lanes at once, but every load from a buffer (or from workgroup memory) is
+// a scalar load per lane. What counts is FMAs per loaded value, so each thread keeps a block of
+// outputs in registers and reads x and W straight from memory (staging tiles in workgroup
+// memory only adds a store and a second load; measured slower), a whole vec4 at a time where
+// the layout allows. The k loop runs over 32-element blocks: one quant block, 8 vec4 of x.
 
-@compute @workgroup_size(64)
-fn matvec(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lid: u32) {
-    let n = wg.y * nwg.x + wg.x;
-    if (n >= p.n) {
-        return; // uniform per workgroup
-    }
-    let wrow = (p.w_row0 + n) * p.k;
-    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
-    for (var k = lid; k < p.k; k += 64u) {
-        let wv = load_w(wrow + k);
-        for (var t = 0u; t < p.t; t++) {
-            acc[t] += x[t * p.k + k] * wv;
+// y[t, n] for rows t0 + i (acc[j][i]) and columns n0 + j * stride, with bias and accumulate.
+fn store_block(acc: array<vec4<f32>, 8>, cols: u32, t0: u32, n0: u32, stride: u32) {
+    for (var j = 0u; j < cols; j++) {
+        let n = n0 + j * stride;
+        if (n >= q.n) {
+            break;
         }
-    }
-    for (var t = 0u; t < MV_ROWS; t++) {
-        red[t][lid] = acc[t];
-    }
-    workgroupBarrier();
-    for (var s = 32u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            for (var t = 0u; t < MV_ROWS; t++) {
-                red[t][lid] += red[t][lid + s];
+        var b = 0.0;
+        if (q.has_bias != 0u) {
+            b = bias[q.b_row0 + n];
+        }
+        for (var i = 0u; i < 4u; i++) {
+            let t = t0 + i;
+            if (t < q.t) {
+                let idx = t * q.ldy + q.n_off + n;
+                var v = acc[j][i] + b;
+                if (q.accumulate != 0u) {
+                    v += y[idx];
+                }
+                y[idx] = v;
             }
         }
-        workgroupBarrier();
-    }
-    if (lid < p.t) {
-        var v = red[lid][0];
-        if (p.has_bias != 0u) {
-            v += bias[p.b_row0 + n];
-        }
-        let idx = lid * p.ldy + p.n_off + n;
-        if (p.accumulate != 0u) {
-            v += y[idx];
-        }
-        y[idx] = v;
     }
 }
 
-// ---- backward ----------------------------------------------------------------------------
-// Entry points below use their own uniform struct at binding 0 (each entry point sees one).
+// More than MATVEC_MAX_ROWS rows: a 64-thread workgroup computes a 32 × 64 tile (MATMUL_TILE_T
+// × MATMUL_TILE_N in kernels.rs); each thread 4 rows × RB_N = 8 columns strided by RB_WN.
+// Measured on lavapipe: 4 × 8 beats 4 × 4, 4 × 12, 4 × 16, 8 × 4 and 8 × 8 (register spills).
+// The per-column statements are written out (here and in the matvec kernels): Mesa's NIR does
+// not reliably unroll such loops, and the written-out form measured 10-25% faster.
+const RB_N: u32 = 8u;
+const RB_WN: u32 = 8u; // threads along n; the other 8 of the 64 go along t
 
-// Input gradient of `matmul` for one row-piece of W:
-// dx[t, k] (+)= Σ_j dy[t * ldy + dy_off + j] * W[w_row0 + j, k]   for j < n.
-// 16×16 tiles of dx; the dy and W tiles go through the same workgroup memory as `matmul`.
-struct MatmulBackwardParams {
-    t: u32,
-    k: u32,          // columns of W and dx
-    n: u32,          // weight rows (columns of dy) summed by this dispatch
-    ldy: u32,        // row stride of dy
-    dy_off: u32,     // column of dy that pairs with weight row w_row0
-    w_row0: u32,     // first weight row (within this piece)
-    accumulate: u32, // 1: add into dx
-    _pad0: u32,
+@compute @workgroup_size(64)
+fn matmul_f(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    q = opaque_params(p, wg.z);
+    let n0 = wg.x * (RB_N * RB_WN) + lid % RB_WN;
+    let t0 = wg.y * 32u + (lid / RB_WN) * 4u;
+    let r = rows4(t0);
+    var e: array<u32, RB_N>;
+    e[0u] = row_elem(n0);
+    e[1u] = row_elem(n0 + RB_WN);
+    e[2u] = row_elem(n0 + 2u * RB_WN);
+    e[3u] = row_elem(n0 + 3u * RB_WN);
+    e[4u] = row_elem(n0 + 4u * RB_WN);
+    e[5u] = row_elem(n0 + 5u * RB_WN);
+    e[6u] = row_elem(n0 + 6u * RB_WN);
+    e[7u] = row_elem(n0 + 7u * RB_WN);
+    var acc: array<vec4<f32>, 8>;
+    for (var k0 = 0u; k0 < q.k; k0 += 8u) {
+        var u: array<vec4<u32>, RB_N>;
+        u[0u] = wf_u(e[0u] + k0);
+        u[1u] = wf_u(e[1u] + k0);
+        u[2u] = wf_u(e[2u] + k0);
+        u[3u] = wf_u(e[3u] + k0);
+        u[4u] = wf_u(e[4u] + k0);
+        u[5u] = wf_u(e[5u] + k0);
+        u[6u] = wf_u(e[6u] + k0);
+        u[7u] = wf_u(e[7u] + k0);
+        let xl = xt4(r, k0);
+        acc[0u] += xl * wf_lo(e[0u] + k0, u[0u]);
+        acc[1u] += xl * wf_lo(e[1u] + k0, u[1u]);
+        acc[2u] += xl * wf_lo(e[2u] + k0, u[2u]);
+        acc[3u] += xl * wf_lo(e[3u] + k0, u[3u]);
+        acc[4u] += xl * wf_lo(e[4u] + k0, u[4u]);
+        acc[5u] += xl * wf_lo(e[5u] + k0, u[5u]);
+        acc[6u] += xl * wf_lo(e[6u] + k0, u[6u]);
+        acc[7u] += xl * wf_lo(e[7u] + k0, u[7u]);
+        let xh = xt4(r, k0 + 4u);
+        acc[0u] += xh * wf_hi(e[0u] + k0, u[0u]);
+        acc[1u] += xh * wf_hi(e[1u] + k0, u[1u]);
+        acc[2u] += xh * wf_hi(e[2u] + k0, u[2u]);
+        acc[3u] += xh * wf_hi(e[3u] + k0, u[3u]);
+        acc[4u] += xh * wf_hi(e[4u] + k0, u[4u]);
+        acc[5u] += xh * wf_hi(e[5u] + k0, u[5u]);
+        acc[6u] += xh * wf_hi(e[6u] + k0, u[6u]);
+        acc[7u] += xh * wf_hi(e[7u] + k0, u[7u]);
+    }
+    store_block(acc, RB_N, t0, n0, RB_WN);
 }
 
-@group(0) @binding(0) var<uniform> pb: MatmulBackwardParams;
-@group(0) @binding(1) var<storage, read> dy: array<f32>;
-// binding 2: the weight piece `w`, read through `load_w`
-@group(0) @binding(4) var<storage, read_write> dx: array<f32>;
-
-@compute @workgroup_size(16, 16)
-fn matmul_backward_input(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let k = wg.x * TILE + lid.x;
-    let t = wg.y * TILE + lid.y;
-    var acc = 0.0;
-    for (var j0 = 0u; j0 < pb.n; j0 += TILE) {
-        // dy tile: row t, column j0+lx.  W tile: row j0+ly, column k (both read along rows).
-        let jy = j0 + lid.x;
-        xs[lid.y][lid.x] = select(0.0, dy[t * pb.ldy + pb.dy_off + jy], t < pb.t && jy < pb.n);
-        let wj = j0 + lid.y;
-        ws[lid.y][lid.x] = select(0.0, load_w((pb.w_row0 + wj) * pb.k + k), wj < pb.n && k < pb.k);
-        workgroupBarrier();
-        for (var j = 0u; j < TILE; j++) {
-            acc += xs[lid.y][j] * ws[j][lid.x];
+@compute @workgroup_size(64)
+fn matmul_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    q = opaque_params(p, wg.z);
+    let n0 = wg.x * (RB_N * RB_WN) + lid % RB_WN;
+    let t0 = wg.y * 32u + (lid / RB_WN) * 4u;
+    let r = rows4(t0);
+    var b0: array<u32, RB_N>;
+    b0[0u] = row_block(n0);
+    b0[1u] = row_block(n0 + RB_WN);
+    b0[2u] = row_block(n0 + 2u * RB_WN);
+    b0[3u] = row_block(n0 + 3u * RB_WN);
+    b0[4u] = row_block(n0 + 4u * RB_WN);
+    b0[5u] = row_block(n0 + 5u * RB_WN);
+    b0[6u] = row_block(n0 + 6u * RB_WN);
+    b0[7u] = row_block(n0 + 7u * RB_WN);
+    var acc: array<vec4<f32>, 8>;
+    for (var kb = 0u; kb < (q.k >> 5u); kb++) {
+        let k0 = kb * 32u;
+        if (WDTYPE == 3u) {
+            var d: array<f32, RB_N>;
+            d[0u] = unpack2x16float(w[(b0[0u] + kb) * 9u]).x;
+            d[1u] = unpack2x16float(w[(b0[1u] + kb) * 9u]).x;
+            d[2u] = unpack2x16float(w[(b0[2u] + kb) * 9u]).x;
+            d[3u] = unpack2x16float(w[(b0[3u] + kb) * 9u]).x;
+            d[4u] = unpack2x16float(w[(b0[4u] + kb) * 9u]).x;
+            d[5u] = unpack2x16float(w[(b0[5u] + kb) * 9u]).x;
+            d[6u] = unpack2x16float(w[(b0[6u] + kb) * 9u]).x;
+            d[7u] = unpack2x16float(w[(b0[7u] + kb) * 9u]).x;
+            for (var i = 0u; i < 8u; i++) {
+                let xi = xt4(r, k0 + 4u * i);
+                acc[0u] += xi * (q8w4(w[(b0[0u] + kb) * 9u + 1u + i]) * d[0u]);
+                acc[1u] += xi * (q8w4(w[(b0[1u] + kb) * 9u + 1u + i]) * d[1u]);
+                acc[2u] += xi * (q8w4(w[(b0[2u] + kb) * 9u + 1u + i]) * d[2u]);
+                acc[3u] += xi * (q8w4(w[(b0[3u] + kb) * 9u + 1u + i]) * d[3u]);
+                acc[4u] += xi * (q8w4(w[(b0[4u] + kb) * 9u + 1u + i]) * d[4u]);
+                acc[5u] += xi * (q8w4(w[(b0[5u] + kb) * 9u + 1u + i]) * d[5u]);
+                acc[6u] += xi * (q8w4(w[(b0[6u] + kb) * 9u + 1u + i]) * d[6u]);
+                acc[7u] += xi * (q8w4(w[(b0[7u] + kb) * 9u + 1u + i]) * d[7u]);
+            }
+        } else {
+            var c: array<vec2<f32>, RB_N>;
+            c[0u] = q4scale(w[(b0[0u] + kb) * 5u]);
+            c[1u] = q4scale(w[(b0[1u] + kb) * 5u]);
+            c[2u] = q4scale(w[(b0[2u] + kb) * 5u]);
+            c[3u] = q4scale(w[(b0[3u] + kb) * 5u]);
+            c[4u] = q4scale(w[(b0[4u] + kb) * 5u]);
+            c[5u] = q4scale(w[(b0[5u] + kb) * 5u]);
+            c[6u] = q4scale(w[(b0[6u] + kb) * 5u]);
+            c[7u] = q4scale(w[(b0[7u] + kb) * 5u]);
+            for (var i = 0u; i < 4u; i++) {
+                var u: array<u32, RB_N>;
+                u[0u] = w[(b0[0u] + kb) * 5u + 1u + i];
+                u[1u] = w[(b0[1u] + kb) * 5u + 1u + i];
+                u[2u] = w[(b0[2u] + kb) * 5u + 1u + i];
+                u[3u] = w[(b0[3u] + kb) * 5u + 1u + i];
+                u[4u] = w[(b0[4u] + kb) * 5u + 1u + i];
+                u[5u] = w[(b0[5u] + kb) * 5u + 1u + i];
+                u[6u] = w[(b0[6u] + kb) * 5u + 1u + i];
+                u[7u] = w[(b0[7u] + kb) * 5u + 1u + i];
+                let xl = xt4(r, k0 + 4u * i);
+                acc[0u] += xl * q4lo(u[0u], c[0u]);
+                acc[1u] += xl * q4lo(u[1u], c[1u]);
+                acc[2u] += xl * q4lo(u[2u], c[2u]);
+                acc[3u] += xl * q4lo(u[3u], c[3u]);
+                acc[4u] += xl * q4lo(u[4u], c[4u]);
+                acc[5u] += xl * q4lo(u[5u], c[5u]);
+                acc[6u] += xl * q4lo(u[6u], c[6u]);
+                acc[7u] += xl * q4lo(u[7u], c[7u]);
+                let xh = xt4(r, k0 + 16u + 4u * i);
+                acc[0u] += xh * q4hi(u[0u], c[0u]);
+                acc[1u] += xh * q4hi(u[1u], c[1u]);
+                acc[2u] += xh * q4hi(u[2u], c[2u]);
+                acc[3u] += xh * q4hi(u[3u], c[3u]);
+                acc[4u] += xh * q4hi(u[4u], c[4u]);
+                acc[5u] += xh * q4hi(u[5u], c[5u]);
+                acc[6u] += xh * q4hi(u[6u], c[6u]);
+                acc[7u] += xh * q4hi(u[7u], c[7u]);
+            }
         }
-        workgroupBarrier();
     }
-    if (t < pb.t && k < pb.k) {
-        let idx = t * pb.k + k;
-        if (pb.accumulate != 0u) {
-            acc += dx[idx];
-        }
-        dx[idx] = acc;
-    }
-}
-
-// General strided f32 product (the LoRA products and their gradients):
-// C[c_off + i*ldc + j] (+)= alpha * Σ_p A[a_off + i*a_rs + p*a_cs] * B[b_off + p*b_rs + j*b_cs]
-// for i < m, j < n, p < k. Strides in elements, so any operand may be read transposed.
-struct GemmParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    a_off: u32,
-    a_rs: u32,
-    a_cs: u32,
-    b_off: u32,
-    b_rs: u32,
-    b_cs: u32,
-    c_off: u32,
-    ldc: u32,
-    alpha: f32,
-    accumulate: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-}
-
-@group(0) @binding(0) var<uniform> pg: GemmParams;
-@group(0) @binding(5) var<storage, read> ga: array<f32>;
-@group(0) @binding(6) var<storage, read> gb: array<f32>;
-@group(0) @binding(7) var<storage, read_write> gc: array<f32>;
-
-@compute @workgroup_size(16, 16)
-fn gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i0 = wg.y * TILE;
-    let j0 = wg.x * TILE;
-    let i = i0 + lid.y;
-    let j = j0 + lid.x;
-    var acc = 0.0;
-    for (var p0 = 0u; p0 < pg.k; p0 += TILE) {
-        // A tile [i][p] and B tile [p][j].
-        let pa = p0 + lid.x;
-        xs[lid.y][lid.x] = select(0.0, ga[pg.a_off + i * pg.a_rs + pa * pg.a_cs], i < pg.m && pa < pg.k);
-        let pbr = p0 + lid.y;
-        ws[lid.y][lid.x] = select(0.0, gb[pg.b_off + pbr * pg.b_rs + j * pg.b_cs], pbr < pg.k && j < pg.n);
-        workgroupBarrier();
-        for (var q = 0u; q < TILE; q++) {
-            acc += xs[lid.y][q] * ws[q][lid.x];
-        }
-        workgroupBarrier();
-    }
-    if (i < pg.m && j < pg.n) {
-        let idx = pg.c_off + i * pg.ldc + j;
-        var v = pg.alpha * acc;
-        if (pg.accumulate != 0u) {
-            v += gc[idx];
-        }
-        gc[idx] = v;
-    }
+    store_block(acc, RB_N, t0, n0, RB_WN);
 }

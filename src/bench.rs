@@ -44,7 +44,10 @@ pub fn forward_bench(
         .map(|i| ((i * 7919 + 13) % cfg.vocab_size) as u32)
         .collect();
     let mut cache = model.new_cache(gpu, prompt_tokens + decode_tokens + 1)?;
-    let opts = SamplingOptions { temperature: 0.0, ..Default::default() };
+    let opts = SamplingOptions {
+        temperature: 0.0,
+        ..Default::default()
+    };
     // Warm-up: builds every pipeline, so compile time is not counted.
     {
         let mut warm = model.new_cache(gpu, 2)?;
@@ -132,7 +135,13 @@ pub fn train_bench(
     let id = |i: usize| ((i * 7919 + 13) % cfg.vocab_size) as u32;
     let group = Group {
         prompt_ids: (0..prompt_tokens).map(id).collect(),
-        completions: (0..completions).map(|c| (0..completion_tokens).map(|i| id(1000 * (c + 1) + i)).collect()).collect(),
+        completions: (0..completions)
+            .map(|c| {
+                (0..completion_tokens)
+                    .map(|i| id(1000 * (c + 1) + i))
+                    .collect()
+            })
+            .collect(),
         // Distinct rewards, so no completion is skipped.
         rewards: (0..completions).map(|c| c as f64).collect(),
         weight: 1.0,
@@ -140,7 +149,12 @@ pub fn train_bench(
     let mut batch = trainer.batch(&[&group]);
     // Warm-up on a tiny batch builds every pipeline, so compile time is not counted.
     {
-        let small = Group { prompt_ids: vec![1, 2], completions: vec![vec![3], vec![4]], rewards: vec![0.0, 1.0], weight: 1.0 };
+        let small = Group {
+            prompt_ids: vec![1, 2],
+            completions: vec![vec![3], vec![4]],
+            rewards: vec![0.0, 1.0],
+            weight: 1.0,
+        };
         let mut b = trainer.batch(&[&small]);
         trainer.step(&mut b)?;
     }
@@ -192,12 +206,21 @@ pub struct RolloutBench {
 
 /// Sampling one group of `completions` (temperature 1, no EOS stop) on random weights, with
 /// and without sharing the prompt's prefill, in the same run.
-pub fn rollout_bench(gpu: &Gpu, shape: &str, dtype: DType, prompt_tokens: usize, completions: usize, completion_tokens: usize) -> Result<RolloutBench> {
+pub fn rollout_bench(
+    gpu: &Gpu,
+    shape: &str,
+    dtype: DType,
+    prompt_tokens: usize,
+    completions: usize,
+    completion_tokens: usize,
+) -> Result<RolloutBench> {
     use crate::rl::rollout::GroupSampler;
     let cfg = presets::preset(shape)?;
     let weights = presets::random_weights(&cfg, dtype, 1);
     let model = Model::load(gpu, cfg.clone(), &weights, Some(dtype))?;
-    let prompt: Vec<u32> = (0..prompt_tokens).map(|i| ((i * 7919 + 13) % cfg.vocab_size) as u32).collect();
+    let prompt: Vec<u32> = (0..prompt_tokens)
+        .map(|i| ((i * 7919 + 13) % cfg.vocab_size) as u32)
+        .collect();
     let run = |share: bool, n: usize| -> Result<f64> {
         let s = GroupSampler {
             gpu,
@@ -207,7 +230,11 @@ pub fn rollout_bench(gpu: &Gpu, shape: &str, dtype: DType, prompt_tokens: usize,
             eos: &[],
             stop: &[],
             max_new_tokens: n,
-            opts: SamplingOptions { max_new_tokens: n, temperature: 1.0, ..Default::default() },
+            opts: SamplingOptions {
+                max_new_tokens: n,
+                temperature: 1.0,
+                ..Default::default()
+            },
             share_prefill: share,
         };
         let t0 = Instant::now();
@@ -232,5 +259,228 @@ pub fn rollout_bench(gpu: &Gpu, shape: &str, dtype: DType, prompt_tokens: usize,
         unshared_tokens_per_s: tokens / unshared,
         unshared_seconds: unshared,
         speedup: unshared / shared,
+    })
+}
+
+/// One weight product y = x Wᵀ through `Recorder::matmul` (the path every projection takes).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MatmulBench {
+    pub t: usize,
+    pub k: usize,
+    pub n: usize,
+    pub dtype: DType,
+    /// 2·t·k·n over the best time of one product.
+    pub gflops: f64,
+    /// Best time of one product.
+    pub seconds: f64,
+    /// Products timed (after one warm-up).
+    pub runs: usize,
+}
+
+/// Weight-matmul throughput on the current device, with its arithmetic peak for scale.
+#[derive(Debug, serde::Serialize)]
+pub struct MatmulReport {
+    pub backend: String,
+    pub adapter: String,
+    pub peak_gflops: f64,
+    pub matmul: Vec<MatmulBench>,
+    /// The input gradient dx = dy · W (training on a frozen base), at the t ≥ 8 of `matmul`.
+    pub backward_input: Vec<MatmulBench>,
+}
+
+/// The arithmetic peak in GFLOP/s from `fma_peak` (register-only FMA chains), best of a few runs.
+pub fn fma_peak_bench(gpu: &Gpu) -> Result<f64> {
+    use crate::gpu::kernels::{FMA_PEAK_FLOPS_PER_ITER, FMA_PEAK_THREADS};
+    let workgroups = 256;
+    let iters = 4096u32;
+    let out = gpu.alloc((workgroups * FMA_PEAK_THREADS * 4) as u64, "fma_peak out")?;
+    let run = |iters: u32| -> Result<f64> {
+        let mut r = crate::gpu::Recorder::new(gpu);
+        r.fma_peak(&out, workgroups, iters)?;
+        let t0 = Instant::now();
+        r.submit()?;
+        gpu.wait()?;
+        Ok(t0.elapsed().as_secs_f64())
+    };
+    run(1)?; // builds the pipeline
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        best = best.min(run(iters)?);
+    }
+    let flops =
+        (workgroups * FMA_PEAK_THREADS) as f64 * iters as f64 * FMA_PEAK_FLOPS_PER_ITER as f64;
+    Ok(flops / best / 1e9)
+}
+
+/// A random `dtype` weight [n, k], and a deterministic filler for activations.
+fn bench_weight(
+    gpu: &Gpu,
+    dtype: DType,
+    n: usize,
+    k: usize,
+    seed: u64,
+) -> Result<(crate::gpu::Tensor, impl FnMut(usize) -> Vec<f32>)> {
+    let mut seed = 0x2545_f491_4f6c_dd1du64 ^ seed;
+    let mut rand = move |len: usize| -> Vec<f32> {
+        (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                ((seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    };
+    let bytes = crate::gpu::quant::quantize(dtype, &rand(n * k))?;
+    let w = crate::gpu::Tensor::from_bytes(gpu, "bench weight", dtype, n, k, &bytes)?;
+    Ok((w, rand))
+}
+
+/// Best time of one `op` (recorded `reps` times a submission) over up to `iters` submissions,
+/// fewer once two seconds have been spent.
+fn time_best(
+    gpu: &Gpu,
+    iters: usize,
+    reps: usize,
+    op: &dyn Fn(&mut crate::gpu::Recorder) -> Result<()>,
+) -> Result<(f64, usize)> {
+    let run = || -> Result<f64> {
+        let mut r = crate::gpu::Recorder::new(gpu);
+        for _ in 0..reps {
+            op(&mut r)?;
+        }
+        let t0 = Instant::now();
+        r.submit()?;
+        gpu.wait()?;
+        Ok(t0.elapsed().as_secs_f64() / reps as f64)
+    };
+    let mut best = f64::INFINITY;
+    let mut runs = 0;
+    let start = Instant::now();
+    while runs < iters.max(1) && (runs == 0 || start.elapsed().as_secs_f64() < 2.0) {
+        best = best.min(run()?);
+        runs += 1;
+    }
+    Ok((best, runs))
+}
+
+/// Products recorded per submission, so that submission overhead does not dominate small ones.
+fn reps_for(flops: f64) -> usize {
+    ((2e7 / flops).ceil() as usize).clamp(1, 64)
+}
+
+/// Times y[t, n] = x[t, k] · Wᵀ for a random `dtype` weight [n, k] (no bias, no accumulate)
+/// through `Recorder::linear`, the path every projection takes: the best of up to `iters`
+/// submissions (fewer once two seconds have been spent), after a warm-up on a weight of at
+/// most 64 rows of the same kind, so the same kernel is built but the warm-up stays short.
+pub fn matmul_bench(
+    gpu: &Gpu,
+    dtype: DType,
+    t: usize,
+    k: usize,
+    n: usize,
+    iters: usize,
+) -> Result<MatmulBench> {
+    let (w, mut rand) = bench_weight(gpu, dtype, n, k, (t * 31 + k * 17 + n) as u64)?;
+    let (warm, _) = bench_weight(gpu, dtype, n.min(64), k, 1)?;
+    let x = gpu.upload(bytemuck::cast_slice(&rand(t * k)), "bench x")?;
+    let y = gpu.alloc((t * n * 4) as u64, "bench y")?;
+    time_best(gpu, 1, 1, &|r| r.linear(&x, t, &warm, None, &y, false))?;
+    let flops = 2.0 * (t * k * n) as f64;
+    let op = |r: &mut crate::gpu::Recorder| r.linear(&x, t, &w, None, &y, false);
+    let (best, runs) = time_best(gpu, iters, reps_for(flops), &op)?;
+    Ok(MatmulBench {
+        t,
+        k,
+        n,
+        dtype,
+        gflops: flops / best / 1e9,
+        seconds: best,
+        runs,
+    })
+}
+
+/// Times the input gradient dx[t, k] = dy[t, n] · W through
+/// `Recorder::matmul_backward_input` (dy rows of n), as `matmul_bench` times the product.
+pub fn matmul_backward_bench(
+    gpu: &Gpu,
+    dtype: DType,
+    t: usize,
+    k: usize,
+    n: usize,
+    iters: usize,
+) -> Result<MatmulBench> {
+    let (w, mut rand) = bench_weight(gpu, dtype, n, k, (t * 37 + k * 13 + n) as u64)?;
+    let (warm, _) = bench_weight(gpu, dtype, n.min(64), k, 2)?;
+    let dy = gpu.upload(bytemuck::cast_slice(&rand(t * n)), "bench dy")?;
+    let dx = gpu.alloc((t * k * 4) as u64, "bench dx")?;
+    let wn = warm.rows;
+    time_best(gpu, 1, 1, &|r| {
+        r.matmul_backward_input(&dy, t, n, &warm, 0..wn, &dx, false)
+    })?;
+    let flops = 2.0 * (t * k * n) as f64;
+    let op =
+        |r: &mut crate::gpu::Recorder| r.matmul_backward_input(&dy, t, n, &w, 0..n, &dx, false);
+    let (best, runs) = time_best(gpu, iters, reps_for(flops), &op)?;
+    Ok(MatmulBench {
+        t,
+        k,
+        n,
+        dtype,
+        gflops: flops / best / 1e9,
+        seconds: best,
+        runs,
+    })
+}
+
+/// The standard weight shapes: SmolLM2-135M (k 576: n 1536 for the MLP, n 49152 for the
+/// lm_head) and Qwen2.5-0.5B (k 896, n 4864), each at t = 1, 8, 64 and 256.
+pub const MATMUL_SHAPES: [(usize, usize); 3] = [(576, 1536), (576, 49152), (896, 4864)];
+pub const MATMUL_TS: [usize; 4] = [1, 8, 64, 256];
+pub const MATMUL_DTYPES: [DType; 4] = [DType::F32, DType::F16, DType::Q4_1, DType::Q8_0];
+
+/// `fma_peak_bench`, then `matmul_bench` over every (dtype, (k, n), t) given and
+/// `matmul_backward_bench` over those with t ≥ 8. Progress goes to stderr.
+pub fn matmul_report(
+    gpu: &Gpu,
+    dtypes: &[DType],
+    shapes: &[(usize, usize)],
+    ts: &[usize],
+    iters: usize,
+) -> Result<MatmulReport> {
+    let peak_gflops = fma_peak_bench(gpu)?;
+    eprintln!("fma_peak: {peak_gflops:.3} GFLOP/s");
+    let (mut matmul, mut backward_input) = (Vec::new(), Vec::new());
+    let show = |what: &str, b: &MatmulBench| {
+        eprintln!(
+            "{what} {:?} t={} k={} n={}: {:.3} GFLOP/s ({:.3} ms)",
+            b.dtype,
+            b.t,
+            b.k,
+            b.n,
+            b.gflops,
+            b.seconds * 1e3
+        )
+    };
+    for &dtype in dtypes {
+        for &(k, n) in shapes {
+            for &t in ts {
+                let b = matmul_bench(gpu, dtype, t, k, n, iters)?;
+                show("matmul", &b);
+                matmul.push(b);
+            }
+            for &t in ts.iter().filter(|&&t| t >= 8) {
+                let b = matmul_backward_bench(gpu, dtype, t, k, n, iters)?;
+                show("backward_input", &b);
+                backward_input.push(b);
+            }
+        }
+    }
+    Ok(MatmulReport {
+        backend: gpu.adapter.backend.clone(),
+        adapter: gpu.adapter.name.clone(),
+        peak_gflops,
+        matmul,
+        backward_input,
     })
 }

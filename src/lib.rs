@@ -3,7 +3,10 @@
 
 pub mod bench;
 pub mod data;
+pub mod demo;
 pub mod error;
+#[cfg(feature = "fetch")]
+pub mod fetch;
 pub mod gpu;
 pub mod io;
 pub mod lora;

@@ -34,6 +34,11 @@ fn gemm_transposes_offsets_accumulate() {
         (40, 19, 61),
         (5, 130, 3),
         (2, 3, 0),
+        // The LoRA shapes: many rows and few columns, few rows and many columns (the
+        // workgroup's threads shift between the two), and several workgroups both ways.
+        (130, 8, 40),
+        (8, 150, 37),
+        (70, 70, 5),
     ];
     for gpu in common::all_gpus() {
         let mut rng = common::Rng::new(201);
@@ -204,6 +209,66 @@ fn cpu_matmul_bwd(
                 .map(|(j, r)| dy[i * ldy + j] as f64 * w[r * k + c] as f64)
                 .sum();
             dx[i * k + c] = s + if acc { dx[i * k + c] } else { 0.0 };
+        }
+    }
+}
+
+/// The register-blocked input gradient (k a multiple of 32, dy rows on 16 bytes) over row
+/// counts around its 4-row and 32-row steps, weight-row counts that are not multiples of 4,
+/// and sub-ranges whose dy column offset is or is not a multiple of 4; on the tiny-binding
+/// devices pieces straddle the ranges, so blocked and general dispatches mix in one sum.
+#[test]
+fn matmul_backward_input_blocked() {
+    let v = 300;
+    // (rows, ldy)
+    let ranges: [(Range<usize>, usize); 4] =
+        [(0..300, 300), (4..131, 128), (50..141, 92), (297..300, 4)];
+    for gpu in common::all_gpus() {
+        for dtype in [DType::F32, DType::F16, DType::BF16] {
+            let mut rng = common::Rng::new(223 + dtype.code() as u64);
+            let mut r = Recorder::new(gpu);
+            let mut cases = vec![];
+            let mut weights = vec![];
+            for k in [32, 96] {
+                let (w, seen) = weight(gpu, dtype, v, k, &rng.vec(v * k));
+                for t in [1, 3, 6, 33] {
+                    for (rows, ldy) in &ranges {
+                        for acc in [false, true] {
+                            let what = format!(
+                                "{}: matmul_backward_input {dtype:?} t={t} k={k} rows {rows:?} ldy={ldy} acc={acc}",
+                                label(gpu)
+                            );
+                            let dy = rng.vec(t * ldy);
+                            let dx0 = rng.vec(t * k);
+                            let (dyb, dxb) = (up(gpu, &dy), up(gpu, &dx0));
+                            let res =
+                                r.matmul_backward_input(&dyb, t, *ldy, &w, rows.clone(), &dxb, acc);
+                            if !fits(gpu, &[&dyb, &dxb]) {
+                                assert_refused(&what, res);
+                                continue;
+                            }
+                            res.unwrap_or_else(|e| panic!("{what}: {e}"));
+                            let mut want = f64s(&dx0);
+                            cpu_matmul_bwd(&dy, t, *ldy, &seen, k, rows.clone(), &mut want, acc);
+                            cases.push((
+                                Case {
+                                    what,
+                                    buf: dxb,
+                                    want,
+                                    atol: 1e-5 + 3e-7 * rows.len() as f64,
+                                    rtol: 1e-5,
+                                },
+                                dyb,
+                            ));
+                        }
+                    }
+                }
+                weights.push(w);
+            }
+            r.submit().unwrap();
+            for (c, _) in &cases {
+                check_cases(gpu, std::slice::from_ref(c));
+            }
         }
     }
 }

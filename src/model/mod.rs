@@ -3,6 +3,9 @@
 pub mod config;
 pub mod forward;
 pub mod generate;
+pub mod gguf;
+pub mod gguf_tokenizer;
+pub mod gguf_weights;
 pub mod layer;
 pub mod presets;
 pub mod tokenizer;
@@ -30,9 +33,19 @@ pub struct LoadedModel {
 }
 
 impl LoadedModel {
+    /// A Hugging Face model directory, or a `.gguf` file. `dtype` overrides how matrices are
+    /// stored on the GPU (`None` keeps the checkpoint's types, quantized ones included).
     pub fn open(gpu: &Gpu, dir: &Path, dtype: Option<DType>) -> Result<LoadedModel> {
+        if dir.is_file() && is_gguf(dir) {
+            return LoadedModel::open_gguf(gpu, dir, dtype);
+        }
         if !dir.is_dir() {
-            return Err(Error::file(dir, "not a model directory"));
+            let what = if dir.exists() {
+                "not a model directory or a .gguf file"
+            } else {
+                "no such model directory or .gguf file"
+            };
+            return Err(Error::file(dir, what));
         }
         let cfg = ModelConfig::from_file(&dir.join("config.json"))?;
         let tokenizer = Tokenizer::open(dir)?;
@@ -62,4 +75,42 @@ impl LoadedModel {
             pad,
         })
     }
+
+    /// A GGUF file: config, tokenizer and chat template from its metadata.
+    pub fn open_gguf(gpu: &Gpu, path: &Path, dtype: Option<DType>) -> Result<LoadedModel> {
+        let g = gguf::Gguf::open(path)?;
+        let cfg = gguf_weights::config_from_gguf(&g)?;
+        let tokenizer = Tokenizer::from_gguf(&g)?;
+        let mut eos = cfg.eos_token_ids.clone();
+        // llama.cpp also stops at the end-of-turn token when the file names one.
+        if let Some(id) = g
+            .get("tokenizer.ggml.eot_token_id")
+            .and_then(|v| v.as_u64())
+            && !eos.contains(&(id as u32))
+        {
+            eos.push(id as u32);
+        }
+        if eos.is_empty() {
+            eos.extend(tokenizer.eos_token_id);
+        }
+        let pad = cfg.pad_token_id;
+        let weights = gguf_weights::GgufWeights::new(&g, &cfg)?;
+        let model = Model::load(gpu, cfg, &weights, dtype)?;
+        Ok(LoadedModel {
+            model,
+            tokenizer,
+            eos,
+            pad,
+        })
+    }
+}
+
+/// Whether `path` starts with the GGUF magic (the extension alone could lie).
+fn is_gguf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|_| &magic == b"GGUF")
+        || path.extension().is_some_and(|e| e == "gguf")
 }

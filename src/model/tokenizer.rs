@@ -86,6 +86,26 @@ impl Tokenizer {
         })
     }
 
+    /// The tokenizer a GGUF file describes in its metadata (see `model::gguf_tokenizer`), with
+    /// its `tokenizer.chat_template` and EOS token.
+    pub fn from_gguf(g: &crate::model::gguf::Gguf) -> Result<Tokenizer> {
+        let inner = crate::model::gguf_tokenizer::tokenizer_from_gguf(g)?;
+        let info = crate::model::gguf_tokenizer::GgufTokenizerInfo::read(g)?;
+        let bos = info.bos_token.unwrap_or_default();
+        let eos = info.eos_token.unwrap_or_default();
+        let template = match info.chat_template {
+            Some(s) => {
+                Some(ChatTemplate::new(&s, &bos, &eos).map_err(|e| Error::file(g.path(), e))?)
+            }
+            None => None,
+        };
+        Ok(Tokenizer {
+            inner,
+            template,
+            eos_token_id: info.eos,
+        })
+    }
+
     /// Ids as Hugging Face `tokenizer(text)` returns them (special tokens added per the
     /// tokenizer's post-processor).
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
@@ -105,16 +125,33 @@ impl Tokenizer {
     /// One user message rendered with the chat template and the generation prompt, tokenized as
     /// `apply_chat_template(..., tokenize=True)` does (no extra special tokens).
     pub fn chat_ids(&self, user: &str) -> Result<Vec<u32>> {
-        self.messages_ids(&[crate::data::Message { role: "user".into(), content: user.into() }])
+        self.messages_ids(&[crate::data::Message {
+            role: "user".into(),
+            content: user.into(),
+        }])
     }
 
     /// A conversation rendered with the chat template and the generation prompt, tokenized as
-    /// `apply_chat_template(..., add_generation_prompt=True, tokenize=True)` does.
+    /// `apply_chat_template(..., add_generation_prompt=True, tokenize=True)` does. When the last
+    /// message is the assistant's, it is continued instead, as TRL does for such prompts
+    /// (`continue_final_message=True`): the text stops right after that message's content, so a
+    /// prompt can start the answer ("click(") for the model.
     pub fn messages_ids(&self, messages: &[crate::data::Message]) -> Result<Vec<u32>> {
         let t = self.template.as_ref().ok_or_else(|| {
             Error::Invalid("this model has no chat template; use --prompt".into())
         })?;
-        let text = t.render(messages, true)?;
+        let text = match messages.last() {
+            Some(last) if last.role == "assistant" => {
+                let full = t.render(messages, false)?;
+                // As transformers does: cut after the last occurrence of the stripped content.
+                let content = last.content.trim();
+                let end = full.rfind(content).map(|i| i + content.len()).ok_or_else(|| {
+                    Error::Invalid("the chat template dropped the final assistant message, so it cannot be continued".into())
+                })?;
+                full[..end].to_string()
+            }
+            _ => t.render(messages, true)?,
+        };
         self.encode(&text, false)
     }
 }

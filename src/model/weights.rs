@@ -10,7 +10,7 @@ use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 
 use crate::error::{Error, Result};
-use crate::gpu::DType;
+use crate::gpu::{DType, quant};
 
 /// One tensor's bytes as stored (little-endian), with its element type and shape.
 pub struct RawTensor<'a> {
@@ -212,17 +212,18 @@ impl WeightSource for RandomWeights {
             ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
                 + if is_norm { 1.0 } else { 0.0 }
         };
-        let data: Vec<u8> = match self.dtype {
-            DType::F32 => (0..n).flat_map(|_| next().to_le_bytes()).collect(),
-            DType::F16 => (0..n)
-                .flat_map(|_| half::f16::from_f32(next()).to_le_bytes())
-                .collect(),
-            DType::BF16 => (0..n)
-                .flat_map(|_| half::bf16::from_f32(next()).to_le_bytes())
-                .collect(),
+        let vals: Vec<f32> = (0..n).map(|_| next()).collect();
+        // Quantized types hold matrices with whole blocks per row; the rest stays f32 (as GGUF
+        // files keep norms and biases).
+        let blocks = shape.len() == 2 && shape[1].is_multiple_of(self.dtype.block());
+        let dtype = if self.dtype.is_quantized() && !blocks {
+            DType::F32
+        } else {
+            self.dtype
         };
+        let data = quant::quantize(dtype, &vals)?;
         Ok(Some(RawTensor {
-            dtype: self.dtype,
+            dtype,
             shape: shape.clone(),
             data: Cow::Owned(data),
             origin: PathBuf::from("<random>"),
@@ -236,25 +237,11 @@ impl WeightSource for RandomWeights {
     }
 }
 
-/// Converts raw bytes to f32 values (for small tensors: norms, biases).
+/// Converts raw bytes to f32 values (for small tensors: norms, biases). A trailing partial
+/// element or block is ignored.
 pub fn to_f32(t: &RawTensor) -> Vec<f32> {
-    match t.dtype {
-        DType::F32 => t
-            .data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        DType::F16 => t
-            .data
-            .chunks_exact(2)
-            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        DType::BF16 => t
-            .data
-            .chunks_exact(2)
-            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-    }
+    let whole = t.data.len() / t.dtype.file_block_bytes() * t.dtype.file_block_bytes();
+    quant::dequantize(t.dtype, &t.data[..whole]).unwrap_or_default()
 }
 
 /// Converts raw bytes to `want`, borrowing when nothing changes.
@@ -262,16 +249,6 @@ pub fn convert<'a>(t: &'a RawTensor<'a>, want: DType) -> Cow<'a, [u8]> {
     if t.dtype == want {
         return Cow::Borrowed(&t.data);
     }
-    let vals = to_f32(t);
-    Cow::Owned(match want {
-        DType::F32 => bytemuck::cast_slice(&vals).to_vec(),
-        DType::F16 => vals
-            .iter()
-            .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
-            .collect(),
-        DType::BF16 => vals
-            .iter()
-            .flat_map(|v| half::bf16::from_f32(*v).to_le_bytes())
-            .collect(),
-    })
+    // Quantizing fails only on a partial block; `Tensor::from_bytes` then names the bad width.
+    Cow::Owned(quant::quantize(want, &to_f32(t)).unwrap_or_default())
 }

@@ -99,6 +99,11 @@ pub fn weight(
                 .collect(),
             vals.iter().map(|&v| bf16::from_f32(v).to_f32()).collect(),
         ),
+        q => {
+            let bytes = edgerl::gpu::quant::quantize(q, vals).unwrap();
+            let seen = edgerl::gpu::quant::dequantize(q, &bytes).unwrap();
+            (bytes, seen)
+        }
     };
     (
         Tensor::from_bytes(gpu, "w", dtype, rows, cols, &bytes).unwrap(),

@@ -99,3 +99,24 @@ pub fn model_gpus() -> impl Iterator<Item = &'static Gpu> {
 pub fn fixtures() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
+
+/// The real SmolLM2-135M-Instruct Q4_1 GGUF: `EDGERL_SMOLLM2_GGUF`, else the `edgerl fetch`
+/// cache. `None` (test skipped) only outside CI: CI fetches it and must run these tests.
+pub fn smollm2_gguf() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("EDGERL_SMOLLM2_GGUF")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| edgerl::fetch::model_path(&edgerl::fetch::SMOLLM2));
+    if path.is_file() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must provide the SmolLM2 GGUF ({}): run `edgerl fetch smollm2` in .ci/run",
+        path.display()
+    );
+    eprintln!(
+        "skipping: no {} (run `edgerl fetch smollm2`)",
+        path.display()
+    );
+    None
+}

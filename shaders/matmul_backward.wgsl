@@ -1,0 +1,189 @@
+// Input gradient of `matmul` (matmul.wgsl) for one row-piece of W:
+// dx[t, k] (+)= Σ_j dy[t * ldy + dy_off + j] * W[w_row0 + j, k]   for j < n.
+// `matmul_backward_input_f` / `_q` (register-blocked, below) when k % 32 == 0 and the dy rows
+// read start on 16 bytes; otherwise `matmul_backward_input_general`: 16×16 tiles of dx, the dy
+// and W tiles through workgroup memory as in `matmul_general`. weights.wgsl (`load_w`) and
+// weight_blocks.wgsl (`q8w4`, `q4scale`, ...) are prepended at build.
+struct MatmulBackwardParams {
+    t: u32,
+    k: u32,          // columns of W and dx
+    n: u32,          // weight rows (columns of dy) summed by this dispatch
+    ldy: u32,        // row stride of dy
+    dy_off: u32,     // column of dy that pairs with weight row w_row0
+    w_row0: u32,     // first weight row (within this piece)
+    accumulate: u32, // 1: add into dx
+    _pad0: u32,
+}
+
+@group(0) @binding(0) var<uniform> pb: MatmulBackwardParams;
+// The `opaque_params` trick of matmul_common.wgsl (keeps lavapipe from re-JITting per dispatch).
+var<private> qb: MatmulBackwardParams;
+fn opaque_backward_params(v: MatmulBackwardParams, z: u32) -> MatmulBackwardParams {
+    return MatmulBackwardParams(v.t + z, v.k + z, v.n + z, v.ldy + z, v.dy_off + z, v.w_row0 + z,
+                                v.accumulate + z, z);
+}
+@group(0) @binding(1) var<storage, read> dy: array<f32>;
+// binding 2: the weight piece `w`, read through `load_w`
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+@group(0) @binding(4) var<storage, read_write> dx: array<f32>;
+
+// dy and W tiles of `matmul_backward_input_general`, as in `matmul_general`.
+const TILE: u32 = 16u;
+var<workgroup> xs: array<array<f32, 16>, 16>;
+var<workgroup> ws: array<array<f32, 16>, 16>;
+
+@compute @workgroup_size(16, 16)
+fn matmul_backward_input_general(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    qb = opaque_backward_params(pb, wg.z);
+    let k = wg.x * TILE + lid.x;
+    let t = wg.y * TILE + lid.y;
+    var acc = 0.0;
+    for (var j0 = 0u; j0 < qb.n; j0 += TILE) {
+        // dy tile: row t, column j0+lx.  W tile: row j0+ly, column k (both read along rows).
+        let jy = j0 + lid.x;
+        xs[lid.y][lid.x] = select(0.0, dy[t * qb.ldy + qb.dy_off + jy], t < qb.t && jy < qb.n);
+        let wj = j0 + lid.y;
+        ws[lid.y][lid.x] = select(0.0, load_w((qb.w_row0 + wj) * qb.k + k), wj < qb.n && k < qb.k);
+        workgroupBarrier();
+        for (var j = 0u; j < TILE; j++) {
+            acc += xs[lid.y][j] * ws[j][lid.x];
+        }
+        workgroupBarrier();
+    }
+    if (t < qb.t && k < qb.k) {
+        let idx = t * qb.k + k;
+        if (qb.accumulate != 0u) {
+            acc += dx[idx];
+        }
+        dx[idx] = acc;
+    }
+}
+
+// Register-blocked input gradient for k % 32 == 0 and dy rows on 16 bytes (ldy and dy_off
+// multiples of 4; `Kernel::MatmulBackwardInput`, the 16×16 kernel above otherwise). A 64-thread
+// workgroup computes 32 rows × 64 columns of dx; each thread 4 rows × one "octet" of 8 columns
+// of a 32-column block: k = 8o..8o+7, or for Q4 the columns of quant word o (4o..4o+3 and
+// 16+4o..16+4o+3). Per 4 weight rows j: 4 vec4 loads of dy and one octet of each weight row.
+@group(0) @binding(1) var<storage, read> dyv: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> wv: array<vec4<u32>>;
+
+// Column m (0..8) of octet o in a 32-column block.
+fn octet_col(o: u32, m: u32) -> u32 {
+    if (WDTYPE >= 4u) {
+        return 4u * o + m + 12u * (m >> 2u);
+    }
+    return 8u * o + m;
+}
+
+// Octet o of block kb of weight row `row` (within the piece): columns octet_col(o, 0..8).
+fn wb_f(row: u32, kb: u32, o: u32) -> mat2x4<f32> {
+    let e = row * qb.k + kb * 32u + 8u * o;
+    if (WDTYPE == 0u) {
+        return mat2x4<f32>(bitcast<vec4<f32>>(wv[e >> 2u]), bitcast<vec4<f32>>(wv[(e >> 2u) + 1u]));
+    }
+    let u = wv[e >> 3u];
+    if (WDTYPE == 1u) {
+        return mat2x4<f32>(vec4<f32>(unpack2x16float(u.x), unpack2x16float(u.y)),
+                           vec4<f32>(unpack2x16float(u.z), unpack2x16float(u.w)));
+    }
+    return mat2x4<f32>(
+        bitcast<vec4<f32>>(vec4<u32>(u.x << 16u, u.x & 0xffff0000u, u.y << 16u, u.y & 0xffff0000u)),
+        bitcast<vec4<f32>>(vec4<u32>(u.z << 16u, u.z & 0xffff0000u, u.w << 16u, u.w & 0xffff0000u)));
+}
+fn wb_q(row: u32, kb: u32, o: u32) -> mat2x4<f32> {
+    let b = row * (qb.k >> 5u) + kb;
+    if (WDTYPE == 3u) {
+        let base = b * 9u;
+        let d = unpack2x16float(w[base]).x;
+        return mat2x4<f32>(q8w4(w[base + 1u + 2u * o]) * d, q8w4(w[base + 2u + 2u * o]) * d);
+    }
+    let base = b * 5u;
+    let c = q4scale(w[base]);
+    let u = w[base + 1u + o];
+    return mat2x4<f32>(q4lo(u, c), q4hi(u, c));
+}
+
+// dy[r][j0..j0+3] for the four rows r (clamped), transposed: column jj holds weight row j0 + jj
+// for the four rows, zero past n.
+fn dyt4(r: vec4<u32>, j0: u32) -> mat4x4<f32> {
+    let live = vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(qb.n);
+    let c = (qb.dy_off + j0) >> 2u;
+    let l = qb.ldy >> 2u;
+    let z = vec4<f32>(0.0);
+    return transpose(mat4x4<f32>(select(z, dyv[r.x * l + c], live), select(z, dyv[r.y * l + c], live),
+                                 select(z, dyv[r.z * l + c], live), select(z, dyv[r.w * l + c], live)));
+}
+
+fn bwd_store(acc: array<vec4<f32>, 8>, t0: u32, kb: u32, o: u32) {
+    if (kb >= (qb.k >> 5u)) {
+        return;
+    }
+    for (var m = 0u; m < 8u; m++) {
+        let col = kb * 32u + octet_col(o, m);
+        for (var i = 0u; i < 4u; i++) {
+            let t = t0 + i;
+            if (t < qb.t) {
+                let idx = t * qb.k + col;
+                var v = acc[m][i];
+                if (qb.accumulate != 0u) {
+                    v += dx[idx];
+                }
+                dx[idx] = v;
+            }
+        }
+    }
+}
+
+// acc[m] += dt[jj] * w[m] for the octet's 8 columns (w = weight row j0 + jj).
+fn bwd_fma(acc: ptr<function, array<vec4<f32>, 8>>, d: vec4<f32>, wo: mat2x4<f32>) {
+    (*acc)[0] += d * wo[0].x;
+    (*acc)[1] += d * wo[0].y;
+    (*acc)[2] += d * wo[0].z;
+    (*acc)[3] += d * wo[0].w;
+    (*acc)[4] += d * wo[1].x;
+    (*acc)[5] += d * wo[1].y;
+    (*acc)[6] += d * wo[1].z;
+    (*acc)[7] += d * wo[1].w;
+}
+
+@compute @workgroup_size(64)
+fn matmul_backward_input_f(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    qb = opaque_backward_params(pb, wg.z);
+    let oc = wg.x * 8u + lid % 8u;
+    let kb = min(oc >> 2u, (qb.k >> 5u) - 1u);
+    let o = oc & 3u;
+    let t0 = wg.y * 32u + (lid / 8u) * 4u;
+    let r = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(qb.t - 1u));
+    let last = qb.w_row0 + qb.n - 1u;
+    var acc: array<vec4<f32>, 8>;
+    for (var j0 = 0u; j0 < qb.n; j0 += 4u) {
+        let d = dyt4(r, j0);
+        let row = qb.w_row0 + j0;
+        bwd_fma(&acc, d[0], wb_f(row, kb, o));
+        bwd_fma(&acc, d[1], wb_f(min(row + 1u, last), kb, o));
+        bwd_fma(&acc, d[2], wb_f(min(row + 2u, last), kb, o));
+        bwd_fma(&acc, d[3], wb_f(min(row + 3u, last), kb, o));
+    }
+    bwd_store(acc, t0, oc >> 2u, o);
+}
+
+@compute @workgroup_size(64)
+fn matmul_backward_input_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    qb = opaque_backward_params(pb, wg.z);
+    let oc = wg.x * 8u + lid % 8u;
+    let kb = min(oc >> 2u, (qb.k >> 5u) - 1u);
+    let o = oc & 3u;
+    let t0 = wg.y * 32u + (lid / 8u) * 4u;
+    let r = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(qb.t - 1u));
+    let last = qb.w_row0 + qb.n - 1u;
+    var acc: array<vec4<f32>, 8>;
+    for (var j0 = 0u; j0 < qb.n; j0 += 4u) {
+        let d = dyt4(r, j0);
+        let row = qb.w_row0 + j0;
+        bwd_fma(&acc, d[0], wb_q(row, kb, o));
+        bwd_fma(&acc, d[1], wb_q(min(row + 1u, last), kb, o));
+        bwd_fma(&acc, d[2], wb_q(min(row + 2u, last), kb, o));
+        bwd_fma(&acc, d[3], wb_q(min(row + 3u, last), kb, o));
+    }
+    bwd_store(acc, t0, oc >> 2u, o);
+}

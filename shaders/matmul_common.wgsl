@@ -1,0 +1,63 @@
+// The forward weight product's parameters, bindings and x / W row helpers, shared by
+// matmul.wgsl (forward products) and matvec.wgsl (decode): prepended to both at pipeline
+// build, after weights.wgsl and weight_blocks.wgsl. The product is described in matmul.wgsl.
+
+struct Params {
+    t: u32,          // rows of x and y
+    k: u32,          // inner dimension
+    n: u32,          // output columns computed by this dispatch
+    n_off: u32,      // first output column written
+    ldy: u32,        // row stride of y
+    w_row0: u32,     // first weight row (within this piece) used
+    has_bias: u32,
+    accumulate: u32, // 1: add into y (fused residual)
+    b_row0: u32,     // first weight row in the whole tensor: the bias belongs to the weight rows
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<u32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+// Mesa lavapipe before 23.x ("inline uniforms") rebuilds and re-JITs a shader at every
+// dispatch whose loop bounds or branches depend only on uniform-buffer values, which costs
+// milliseconds per dispatch. Every entry point therefore reads its parameters through these,
+// adding the workgroup's z id (always 0: every dispatch here is (x, y, 1)), which the driver
+// cannot see through.
+var<private> q: Params;
+fn opaque_params(v: Params, z: u32) -> Params {
+    return Params(v.t + z, v.k + z, v.n + z, v.n_off + z, v.ldy + z, v.w_row0 + z, v.has_bias + z,
+                  v.accumulate + z, v.b_row0 + z, z, z, z);
+}
+
+// The register-blocked and decode kernels (k % 32 == 0, see matmul.wgsl) see bindings 1 and 2
+// as vec4 arrays: with k % 32 == 0 every x row and every float weight row starts on 16 bytes.
+// Quantized blocks (5 or 9 words) are read as words via `w`.
+@group(0) @binding(1) var<storage, read> xv: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> wv: array<vec4<u32>>;
+
+// x rows r (already clamped to the last row) at k = kk..kk+3, transposed: column c holds
+// k = kk + c, so `xt4(r, kk) * w` is the vector of the four rows' dot products with w.
+fn xt4(r: vec4<u32>, kk: u32) -> mat4x4<f32> {
+    let kq = q.k >> 2u;
+    let c = kk >> 2u;
+    return transpose(mat4x4<f32>(xv[r.x * kq + c], xv[r.y * kq + c], xv[r.z * kq + c], xv[r.w * kq + c]));
+}
+
+// Rows t0..t0+3 of x, clamped to the last row (their results are not stored).
+fn rows4(t0: u32) -> vec4<u32> {
+    return min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(q.t - 1u));
+}
+
+// First element (float pieces) or block (quantized) of the weight row for output column n,
+// clamped to the last column (its results are not stored).
+fn row_elem(n: u32) -> u32 {
+    return (q.w_row0 + min(n, q.n - 1u)) * q.k;
+}
+fn row_block(n: u32) -> u32 {
+    return (q.w_row0 + min(n, q.n - 1u)) * (q.k >> 5u);
+}

@@ -1,0 +1,361 @@
+// Decode products: y = x W^T (+ bias) for at most a few rows of x, as in matmul.wgsl (which
+// describes the product); `Params`, the bindings and the row helpers are in matmul_common.wgsl,
+// the block decoders in weight_blocks.wgsl (both prepended at build). The register-blocking
+// notes in matmul.wgsl apply here too.
+
+// At most MATVEC_MAX_ROWS = 8 rows (decode, and batched decode of a group): each thread MV_N =
+// 4 columns (strided by MV_WG) over the whole of k, so a workgroup covers MV_N * MV_WG columns
+// (MATVEC_COLS in kernels.rs). One row takes dot products; 2..4 rows one transposed group of
+// four (rows clamped), 5..8 two. Small workgroups keep both cores busy on narrow products.
+const MV_N: u32 = 4u;
+const MV_WG: u32 = 16u; // = @workgroup_size of matvec_f / matvec_q
+
+@compute @workgroup_size(16)
+fn matvec_f(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    q = opaque_params(p, wg.z);
+    let n0 = (wg.y * nwg.x + wg.x) * (MV_N * MV_WG) + lid;
+    var e: array<u32, MV_N>;
+    e[0u] = row_elem(n0);
+    e[1u] = row_elem(n0 + MV_WG);
+    e[2u] = row_elem(n0 + 2u * MV_WG);
+    e[3u] = row_elem(n0 + 3u * MV_WG);
+    var acc: array<vec4<f32>, 8>; // [j]: rows 0..3, [MV_N + j]: rows 4..7
+    if (q.t == 1u) {
+        for (var k0 = 0u; k0 < q.k; k0 += 8u) {
+            var u: array<vec4<u32>, MV_N>;
+            u[0u] = wf_u(e[0u] + k0);
+            u[1u] = wf_u(e[1u] + k0);
+            u[2u] = wf_u(e[2u] + k0);
+            u[3u] = wf_u(e[3u] + k0);
+            let xl = xv[k0 >> 2u];
+            let xh = xv[(k0 >> 2u) + 1u];
+            acc[0u].x += dot(xl, wf_lo(e[0u] + k0, u[0u])) + dot(xh, wf_hi(e[0u] + k0, u[0u]));
+            acc[1u].x += dot(xl, wf_lo(e[1u] + k0, u[1u])) + dot(xh, wf_hi(e[1u] + k0, u[1u]));
+            acc[2u].x += dot(xl, wf_lo(e[2u] + k0, u[2u])) + dot(xh, wf_hi(e[2u] + k0, u[2u]));
+            acc[3u].x += dot(xl, wf_lo(e[3u] + k0, u[3u])) + dot(xh, wf_hi(e[3u] + k0, u[3u]));
+        }
+    } else if (q.t <= 4u) {
+        let r = rows4(0u);
+        for (var k0 = 0u; k0 < q.k; k0 += 8u) {
+            var u: array<vec4<u32>, MV_N>;
+            u[0u] = wf_u(e[0u] + k0);
+            u[1u] = wf_u(e[1u] + k0);
+            u[2u] = wf_u(e[2u] + k0);
+            u[3u] = wf_u(e[3u] + k0);
+            let xl = xt4(r, k0);
+            let xh = xt4(r, k0 + 4u);
+            acc[0u] += xl * wf_lo(e[0u] + k0, u[0u]) + xh * wf_hi(e[0u] + k0, u[0u]);
+            acc[1u] += xl * wf_lo(e[1u] + k0, u[1u]) + xh * wf_hi(e[1u] + k0, u[1u]);
+            acc[2u] += xl * wf_lo(e[2u] + k0, u[2u]) + xh * wf_hi(e[2u] + k0, u[2u]);
+            acc[3u] += xl * wf_lo(e[3u] + k0, u[3u]) + xh * wf_hi(e[3u] + k0, u[3u]);
+        }
+    } else {
+        let r0 = rows4(0u);
+        let r1 = rows4(4u);
+        for (var k0 = 0u; k0 < q.k; k0 += 8u) {
+            var u: array<vec4<u32>, MV_N>;
+            var wl: array<vec4<f32>, MV_N>;
+            var wh: array<vec4<f32>, MV_N>;
+            {
+                u[0u] = wf_u(e[0u] + k0);
+                wl[0u] = wf_lo(e[0u] + k0, u[0u]);
+                wh[0u] = wf_hi(e[0u] + k0, u[0u]);
+            }
+            {
+                u[1u] = wf_u(e[1u] + k0);
+                wl[1u] = wf_lo(e[1u] + k0, u[1u]);
+                wh[1u] = wf_hi(e[1u] + k0, u[1u]);
+            }
+            {
+                u[2u] = wf_u(e[2u] + k0);
+                wl[2u] = wf_lo(e[2u] + k0, u[2u]);
+                wh[2u] = wf_hi(e[2u] + k0, u[2u]);
+            }
+            {
+                u[3u] = wf_u(e[3u] + k0);
+                wl[3u] = wf_lo(e[3u] + k0, u[3u]);
+                wh[3u] = wf_hi(e[3u] + k0, u[3u]);
+            }
+            let xl0 = xt4(r0, k0);
+            let xh0 = xt4(r0, k0 + 4u);
+            acc[0u] += xl0 * wl[0u] + xh0 * wh[0u];
+            acc[1u] += xl0 * wl[1u] + xh0 * wh[1u];
+            acc[2u] += xl0 * wl[2u] + xh0 * wh[2u];
+            acc[3u] += xl0 * wl[3u] + xh0 * wh[3u];
+            let xl1 = xt4(r1, k0);
+            let xh1 = xt4(r1, k0 + 4u);
+            acc[MV_N + 0u] += xl1 * wl[0u] + xh1 * wh[0u];
+            acc[MV_N + 1u] += xl1 * wl[1u] + xh1 * wh[1u];
+            acc[MV_N + 2u] += xl1 * wl[2u] + xh1 * wh[2u];
+            acc[MV_N + 3u] += xl1 * wl[3u] + xh1 * wh[3u];
+        }
+    }
+    mv_store(acc, n0);
+}
+
+@compute @workgroup_size(16)
+fn matvec_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    q = opaque_params(p, wg.z);
+    let n0 = (wg.y * nwg.x + wg.x) * (MV_N * MV_WG) + lid;
+    var b0: array<u32, MV_N>;
+    b0[0u] = row_block(n0);
+    b0[1u] = row_block(n0 + MV_WG);
+    b0[2u] = row_block(n0 + 2u * MV_WG);
+    b0[3u] = row_block(n0 + 3u * MV_WG);
+    let r0 = rows4(0u);
+    let r1 = rows4(4u);
+    var acc: array<vec4<f32>, 8>; // [j]: rows 0..3, [MV_N + j]: rows 4..7
+    // One copy of the loop per row class rather than a branch inside it: lavapipe runs both
+    // sides of a branch under a lane mask.
+    if (q.t == 1u) {
+        for (var kb = 0u; kb < (q.k >> 5u); kb++) {
+            let k0 = kb * 32u;
+            if (WDTYPE == 3u) {
+                var d: array<f32, MV_N>;
+                d[0u] = unpack2x16float(w[(b0[0u] + kb) * 9u]).x;
+                d[1u] = unpack2x16float(w[(b0[1u] + kb) * 9u]).x;
+                d[2u] = unpack2x16float(w[(b0[2u] + kb) * 9u]).x;
+                d[3u] = unpack2x16float(w[(b0[3u] + kb) * 9u]).x;
+                for (var i = 0u; i < 8u; i++) {
+                    let xi = xv[(k0 >> 2u) + i];
+                    acc[0u].x += dot(xi, q8w4(w[(b0[0u] + kb) * 9u + 1u + i])) * d[0u];
+                    acc[1u].x += dot(xi, q8w4(w[(b0[1u] + kb) * 9u + 1u + i])) * d[1u];
+                    acc[2u].x += dot(xi, q8w4(w[(b0[2u] + kb) * 9u + 1u + i])) * d[2u];
+                    acc[3u].x += dot(xi, q8w4(w[(b0[3u] + kb) * 9u + 1u + i])) * d[3u];
+                }
+            } else {
+                var c: array<vec2<f32>, MV_N>;
+                c[0u] = q4scale(w[(b0[0u] + kb) * 5u]);
+                c[1u] = q4scale(w[(b0[1u] + kb) * 5u]);
+                c[2u] = q4scale(w[(b0[2u] + kb) * 5u]);
+                c[3u] = q4scale(w[(b0[3u] + kb) * 5u]);
+                for (var i = 0u; i < 4u; i++) {
+                    let xl = xv[(k0 >> 2u) + i];
+                    let xh = xv[(k0 >> 2u) + 4u + i];
+                    {
+                        let u = w[(b0[0u] + kb) * 5u + 1u + i];
+                        acc[0u].x += dot(xl, q4lo(u, c[0u])) + dot(xh, q4hi(u, c[0u]));
+                    }
+                    {
+                        let u = w[(b0[1u] + kb) * 5u + 1u + i];
+                        acc[1u].x += dot(xl, q4lo(u, c[1u])) + dot(xh, q4hi(u, c[1u]));
+                    }
+                    {
+                        let u = w[(b0[2u] + kb) * 5u + 1u + i];
+                        acc[2u].x += dot(xl, q4lo(u, c[2u])) + dot(xh, q4hi(u, c[2u]));
+                    }
+                    {
+                        let u = w[(b0[3u] + kb) * 5u + 1u + i];
+                        acc[3u].x += dot(xl, q4lo(u, c[3u])) + dot(xh, q4hi(u, c[3u]));
+                    }
+                }
+            }
+        }
+    } else if (q.t <= 4u) {
+        for (var kb = 0u; kb < (q.k >> 5u); kb++) {
+            let k0 = kb * 32u;
+            if (WDTYPE == 3u) {
+                var d: array<f32, MV_N>;
+                d[0u] = unpack2x16float(w[(b0[0u] + kb) * 9u]).x;
+                d[1u] = unpack2x16float(w[(b0[1u] + kb) * 9u]).x;
+                d[2u] = unpack2x16float(w[(b0[2u] + kb) * 9u]).x;
+                d[3u] = unpack2x16float(w[(b0[3u] + kb) * 9u]).x;
+                for (var i = 0u; i < 8u; i++) {
+                    let xi = xt4(r0, k0 + 4u * i);
+                    acc[0u] += xi * (q8w4(w[(b0[0u] + kb) * 9u + 1u + i]) * d[0u]);
+                    acc[1u] += xi * (q8w4(w[(b0[1u] + kb) * 9u + 1u + i]) * d[1u]);
+                    acc[2u] += xi * (q8w4(w[(b0[2u] + kb) * 9u + 1u + i]) * d[2u]);
+                    acc[3u] += xi * (q8w4(w[(b0[3u] + kb) * 9u + 1u + i]) * d[3u]);
+                }
+            } else {
+                var c: array<vec2<f32>, MV_N>;
+                c[0u] = q4scale(w[(b0[0u] + kb) * 5u]);
+                c[1u] = q4scale(w[(b0[1u] + kb) * 5u]);
+                c[2u] = q4scale(w[(b0[2u] + kb) * 5u]);
+                c[3u] = q4scale(w[(b0[3u] + kb) * 5u]);
+                for (var i = 0u; i < 4u; i++) {
+                    let xl = xt4(r0, k0 + 4u * i);
+                    let xh = xt4(r0, k0 + 16u + 4u * i);
+                    {
+                        let u = w[(b0[0u] + kb) * 5u + 1u + i];
+                        acc[0u] += xl * q4lo(u, c[0u]) + xh * q4hi(u, c[0u]);
+                    }
+                    {
+                        let u = w[(b0[1u] + kb) * 5u + 1u + i];
+                        acc[1u] += xl * q4lo(u, c[1u]) + xh * q4hi(u, c[1u]);
+                    }
+                    {
+                        let u = w[(b0[2u] + kb) * 5u + 1u + i];
+                        acc[2u] += xl * q4lo(u, c[2u]) + xh * q4hi(u, c[2u]);
+                    }
+                    {
+                        let u = w[(b0[3u] + kb) * 5u + 1u + i];
+                        acc[3u] += xl * q4lo(u, c[3u]) + xh * q4hi(u, c[3u]);
+                    }
+                }
+            }
+        }
+    } else {
+        for (var kb = 0u; kb < (q.k >> 5u); kb++) {
+            let k0 = kb * 32u;
+            if (WDTYPE == 3u) {
+                var d: array<f32, MV_N>;
+                d[0u] = unpack2x16float(w[(b0[0u] + kb) * 9u]).x;
+                d[1u] = unpack2x16float(w[(b0[1u] + kb) * 9u]).x;
+                d[2u] = unpack2x16float(w[(b0[2u] + kb) * 9u]).x;
+                d[3u] = unpack2x16float(w[(b0[3u] + kb) * 9u]).x;
+                for (var i = 0u; i < 8u; i++) {
+                    let x0 = xt4(r0, k0 + 4u * i);
+                    let x1 = xt4(r1, k0 + 4u * i);
+                    {
+                        let wj = q8w4(w[(b0[0u] + kb) * 9u + 1u + i]) * d[0u];
+                        acc[0u] += x0 * wj;
+                        acc[MV_N + 0u] += x1 * wj;
+                    }
+                    {
+                        let wj = q8w4(w[(b0[1u] + kb) * 9u + 1u + i]) * d[1u];
+                        acc[1u] += x0 * wj;
+                        acc[MV_N + 1u] += x1 * wj;
+                    }
+                    {
+                        let wj = q8w4(w[(b0[2u] + kb) * 9u + 1u + i]) * d[2u];
+                        acc[2u] += x0 * wj;
+                        acc[MV_N + 2u] += x1 * wj;
+                    }
+                    {
+                        let wj = q8w4(w[(b0[3u] + kb) * 9u + 1u + i]) * d[3u];
+                        acc[3u] += x0 * wj;
+                        acc[MV_N + 3u] += x1 * wj;
+                    }
+                }
+            } else {
+                var c: array<vec2<f32>, MV_N>;
+                c[0u] = q4scale(w[(b0[0u] + kb) * 5u]);
+                c[1u] = q4scale(w[(b0[1u] + kb) * 5u]);
+                c[2u] = q4scale(w[(b0[2u] + kb) * 5u]);
+                c[3u] = q4scale(w[(b0[3u] + kb) * 5u]);
+                for (var i = 0u; i < 4u; i++) {
+                    var u: array<u32, MV_N>;
+                    u[0u] = w[(b0[0u] + kb) * 5u + 1u + i];
+                    u[1u] = w[(b0[1u] + kb) * 5u + 1u + i];
+                    u[2u] = w[(b0[2u] + kb) * 5u + 1u + i];
+                    u[3u] = w[(b0[3u] + kb) * 5u + 1u + i];
+                    let xl0 = xt4(r0, k0 + 4u * i);
+                    let xl1 = xt4(r1, k0 + 4u * i);
+                    {
+                        let wj = q4lo(u[0u], c[0u]);
+                        acc[0u] += xl0 * wj;
+                        acc[MV_N + 0u] += xl1 * wj;
+                    }
+                    {
+                        let wj = q4lo(u[1u], c[1u]);
+                        acc[1u] += xl0 * wj;
+                        acc[MV_N + 1u] += xl1 * wj;
+                    }
+                    {
+                        let wj = q4lo(u[2u], c[2u]);
+                        acc[2u] += xl0 * wj;
+                        acc[MV_N + 2u] += xl1 * wj;
+                    }
+                    {
+                        let wj = q4lo(u[3u], c[3u]);
+                        acc[3u] += xl0 * wj;
+                        acc[MV_N + 3u] += xl1 * wj;
+                    }
+                    let xh0 = xt4(r0, k0 + 16u + 4u * i);
+                    let xh1 = xt4(r1, k0 + 16u + 4u * i);
+                    {
+                        let wj = q4hi(u[0u], c[0u]);
+                        acc[0u] += xh0 * wj;
+                        acc[MV_N + 0u] += xh1 * wj;
+                    }
+                    {
+                        let wj = q4hi(u[1u], c[1u]);
+                        acc[1u] += xh0 * wj;
+                        acc[MV_N + 1u] += xh1 * wj;
+                    }
+                    {
+                        let wj = q4hi(u[2u], c[2u]);
+                        acc[2u] += xh0 * wj;
+                        acc[MV_N + 2u] += xh1 * wj;
+                    }
+                    {
+                        let wj = q4hi(u[3u], c[3u]);
+                        acc[3u] += xh0 * wj;
+                        acc[MV_N + 3u] += xh1 * wj;
+                    }
+                }
+            }
+        }
+    }
+    mv_store(acc, n0);
+}
+
+fn mv_store(acc: array<vec4<f32>, 8>, n0: u32) {
+    for (var j = 0u; j < 4u; j++) {
+        let n = n0 + j * MV_WG;
+        if (n >= q.n) {
+            break;
+        }
+        var b = 0.0;
+        if (q.has_bias != 0u) {
+            b = bias[q.b_row0 + n];
+        }
+        for (var t = 0u; t < q.t; t++) {
+            let idx = t * q.ldy + q.n_off + n;
+            var v = acc[(t >> 2u) * MV_N + j][t & 3u] + b;
+            if (q.accumulate != 0u) {
+                v += y[idx];
+            }
+            y[idx] = v;
+        }
+    }
+}
+
+// Any k, at most MV_ROWS rows of x (decode): one workgroup per output column; its 64 threads
+// stride over k, so neighbouring threads read neighbouring weights, then reduce.
+const MV_ROWS: u32 = 4u;
+var<workgroup> red: array<array<f32, 64>, 4>;
+
+@compute @workgroup_size(64)
+fn matvec_general(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    q = opaque_params(p, wg.z);
+    let n = wg.y * nwg.x + wg.x;
+    if (n >= q.n) {
+        return; // uniform per workgroup
+    }
+    let wrow = (q.w_row0 + n) * q.k;
+    var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
+    for (var k = lid; k < q.k; k += 64u) {
+        let wv = load_w(wrow + k);
+        for (var t = 0u; t < q.t; t++) {
+            acc[t] += x[t * q.k + k] * wv;
+        }
+    }
+    for (var t = 0u; t < MV_ROWS; t++) {
+        red[t][lid] = acc[t];
+    }
+    workgroupBarrier();
+    for (var s = 32u; s > 0u; s >>= 1u) {
+        if (lid < s) {
+            for (var t = 0u; t < MV_ROWS; t++) {
+                red[t][lid] += red[t][lid + s];
+            }
+        }
+        workgroupBarrier();
+    }
+    if (lid < q.t) {
+        var v = red[lid][0];
+        if (q.has_bias != 0u) {
+            v += bias[q.b_row0 + n];
+        }
+        let idx = lid * q.ldy + q.n_off + n;
+        if (q.accumulate != 0u) {
+            v += y[idx];
+        }
+        y[idx] = v;
+    }
+}

@@ -1,0 +1,41 @@
+// Reading one weight element, shared by every kernel that reads weight pieces; prepended to
+// those kernel files at pipeline build. The kernel file declares the piece as
+// `w: array<u32>` (module-scope declarations may come in any order).
+// Float types: f32, or f16 / bf16 two per u32. Quantized types (llama.cpp blocks of 32, each
+// padded to whole u32 words, see src/gpu/quant.rs): word 0 holds the f16 scale d (low half)
+// and, for Q4_1, the f16 minimum m (high half); the quant bytes follow in file order.
+// unpack2x16float is core WGSL, so nothing here needs `shader-f16`.
+
+override WDTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8_0, 4 q4_0, 5 q4_1
+
+// `i` is the element's flat index in the piece: row * cols + col.
+fn load_w(i: u32) -> f32 {
+    if (WDTYPE == 0u) {
+        return bitcast<f32>(w[i]);
+    }
+    if (WDTYPE <= 2u) {
+        let bits = (w[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu;
+        if (WDTYPE == 1u) {
+            return unpack2x16float(bits).x;
+        }
+        return bitcast<f32>(bits << 16u);
+    }
+    let b = i / 32u;
+    let j = i % 32u;
+    if (WDTYPE == 3u) {
+        // Q8_0, 9 words a block: move byte j%4 to the top, then shift back with sign.
+        let word = w[b * 9u + 1u + j / 4u];
+        let q = bitcast<i32>(word << (24u - 8u * (j % 4u))) >> 24u;
+        return unpack2x16float(w[b * 9u]).x * f32(q);
+    }
+    // Q4_0 / Q4_1, 5 words a block: byte j%16 holds element j (low nibble) and j+16 (high).
+    let base = b * 5u;
+    let jj = j & 15u;
+    let byte = (w[base + 1u + jj / 4u] >> (8u * (jj % 4u))) & 0xffu;
+    let q = f32((byte >> (4u * (j / 16u))) & 0xfu);
+    let s = unpack2x16float(w[base]);
+    if (WDTYPE == 4u) {
+        return s.x * (q - 8.0);
+    }
+    return s.x * q + s.y;
+}

@@ -1,0 +1,194 @@
+//! Shader sources and pipelines: the WGSL files (with the snippets prepended to them), the
+//! `Kernel` enum naming every entry point, and `Gpu::pipeline`, which builds and caches them.
+
+use std::sync::Arc;
+
+use super::device::Gpu;
+use super::tensor::DType;
+use crate::error::{Error, Result};
+
+/// Forward weight products (`matmul_f` / `_q` / `_general`).
+pub const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
+/// Decode weight products (`matvec_f` / `_q` / `_general`).
+pub const MATVEC_WGSL: &str = include_str!("../../shaders/matvec.wgsl");
+/// Input gradient of the weight products (`matmul_backward_input_*`).
+pub const MATMUL_BACKWARD_WGSL: &str = include_str!("../../shaders/matmul_backward.wgsl");
+/// Strided f32 product (the LoRA products).
+pub const GEMM_WGSL: &str = include_str!("../../shaders/gemm.wgsl");
+pub const NORM_WGSL: &str = include_str!("../../shaders/norm.wgsl");
+pub const ROPE_WGSL: &str = include_str!("../../shaders/rope.wgsl");
+pub const ATTENTION_WGSL: &str = include_str!("../../shaders/attention.wgsl");
+pub const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
+pub const EMBEDDING_WGSL: &str = include_str!("../../shaders/embedding.wgsl");
+pub const LOGPROB_WGSL: &str = include_str!("../../shaders/logprob.wgsl");
+pub const OPTIM_WGSL: &str = include_str!("../../shaders/optim.wgsl");
+pub const SAMPLE_WGSL: &str = include_str!("../../shaders/sample.wgsl");
+/// Arithmetic-peak probe for benchmarks.
+pub const PEAK_WGSL: &str = include_str!("../../shaders/peak.wgsl");
+/// `load_w` and `override WDTYPE`: prepended to every kernel file that reads weight pieces.
+pub const WEIGHTS_WGSL: &str = include_str!("../../shaders/weights.wgsl");
+/// Weight-block decoders of the register-blocked kernels (`wf_lo`, `q8w4`, `q4lo`, ...): they
+/// read the piece as `wv: array<vec4<u32>>` too, so only files declaring it get them.
+pub const WEIGHT_BLOCKS_WGSL: &str = include_str!("../../shaders/weight_blocks.wgsl");
+/// The forward product's `Params`, bindings and row helpers, shared by `MATMUL_WGSL` and
+/// `MATVEC_WGSL`.
+pub const MATMUL_COMMON_WGSL: &str = include_str!("../../shaders/matmul_common.wgsl");
+const FORWARD_PRELUDE: &[&str] = &[WEIGHTS_WGSL, WEIGHT_BLOCKS_WGSL, MATMUL_COMMON_WGSL];
+/// WGSL has no includes: the snippets prepended, in order, to a kernel file at pipeline build
+/// (files not listed are whole modules). Every module-scope name a snippet uses must be declared
+/// in each file it is prepended to.
+const PRELUDES: [(&str, &[&str]); 4] = [
+    (MATMUL_WGSL, FORWARD_PRELUDE),
+    (MATVEC_WGSL, FORWARD_PRELUDE),
+    (MATMUL_BACKWARD_WGSL, &[WEIGHTS_WGSL, WEIGHT_BLOCKS_WGSL]),
+    (EMBEDDING_WGSL, &[WEIGHTS_WGSL]),
+];
+
+/// The whole WGSL module of a kernel file: its prelude snippets, then the file.
+fn module_source(file: &'static str) -> String {
+    let prelude = PRELUDES
+        .iter()
+        .find(|(f, _)| *f == file)
+        .map_or(&[][..], |(_, p)| *p);
+    [prelude, &[file]].concat().join("\n")
+}
+
+/// Every pipeline edgerl builds; the key of the pipeline cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// The weight product for more than `MATVEC_MAX_ROWS` rows of x and k a multiple of
+    /// `MATMUL_K_ALIGN`: register-blocked, `MATMUL_TILE_T` × `MATMUL_TILE_N` outputs a workgroup.
+    Matmul(DType),
+    /// The same product for any k: 16×16 tiles through workgroup memory.
+    MatmulGeneral(DType),
+    /// The same product for at most `MATVEC_MAX_ROWS` rows of x (decode), k a multiple of
+    /// `MATMUL_K_ALIGN`: each thread a few output columns over the whole of k.
+    Matvec(DType),
+    /// Decode for any k (at most `MATVEC_GENERAL_MAX_ROWS` rows): a workgroup per column.
+    MatvecGeneral(DType),
+    RmsNorm,
+    Rope,
+    Attention,
+    SiluMul,
+    Add,
+    Embed(DType),
+    LseInit,
+    LseChunk,
+    // ---- backward and optimizer kernels (wrappers in `gpu::backward`) ----
+    /// Input gradient of `Matmul`, one weight piece at a time: register-blocked, for k a
+    /// multiple of `MATMUL_K_ALIGN` and dy rows on 16 bytes.
+    MatmulBackwardInput(DType),
+    /// The same for any shape: 16×16 tiles through workgroup memory.
+    MatmulBackwardInputGeneral(DType),
+    /// Strided f32 product with transposes by stride (the LoRA products).
+    Gemm,
+    RmsNormBackward,
+    SiluMulBackward,
+    /// Attention backward, pass 1: (lse, D) stats and dq, one invocation per (query, head).
+    AttentionBackwardQ,
+    /// Attention backward, pass 2: dk and dv, one invocation per (key, kv head).
+    AttentionBackwardKv,
+    LogprobGrad,
+    AdamW,
+    Sgd,
+    SumSquares,
+    /// Token sampling from one logits row (wrapper in `gpu::sample`).
+    Sample,
+    /// Register-only FMA chains: the device's arithmetic peak (benchmarks only).
+    FmaPeak,
+}
+
+impl Kernel {
+    fn source(self) -> (&'static str, &'static str) {
+        match self {
+            Kernel::Matmul(d) if d.is_quantized() => (MATMUL_WGSL, "matmul_q"),
+            Kernel::Matmul(_) => (MATMUL_WGSL, "matmul_f"),
+            Kernel::MatmulGeneral(_) => (MATMUL_WGSL, "matmul_general"),
+            Kernel::Matvec(d) if d.is_quantized() => (MATVEC_WGSL, "matvec_q"),
+            Kernel::Matvec(_) => (MATVEC_WGSL, "matvec_f"),
+            Kernel::MatvecGeneral(_) => (MATVEC_WGSL, "matvec_general"),
+            Kernel::RmsNorm => (NORM_WGSL, "rmsnorm"),
+            Kernel::Rope => (ROPE_WGSL, "rope"),
+            Kernel::Attention => (ATTENTION_WGSL, "attention"),
+            Kernel::SiluMul => (ACTIVATION_WGSL, "silu_mul"),
+            Kernel::Add => (ACTIVATION_WGSL, "add"),
+            Kernel::Embed(_) => (EMBEDDING_WGSL, "embed"),
+            Kernel::LseInit => (LOGPROB_WGSL, "lse_init"),
+            Kernel::LseChunk => (LOGPROB_WGSL, "lse_chunk"),
+            Kernel::MatmulBackwardInput(d) if d.is_quantized() => {
+                (MATMUL_BACKWARD_WGSL, "matmul_backward_input_q")
+            }
+            Kernel::MatmulBackwardInput(_) => (MATMUL_BACKWARD_WGSL, "matmul_backward_input_f"),
+            Kernel::MatmulBackwardInputGeneral(_) => {
+                (MATMUL_BACKWARD_WGSL, "matmul_backward_input_general")
+            }
+            Kernel::Gemm => (GEMM_WGSL, "gemm"),
+            Kernel::RmsNormBackward => (NORM_WGSL, "rmsnorm_backward"),
+            Kernel::SiluMulBackward => (ACTIVATION_WGSL, "silu_mul_backward"),
+            Kernel::AttentionBackwardQ => (ATTENTION_WGSL, "attention_backward_q"),
+            Kernel::AttentionBackwardKv => (ATTENTION_WGSL, "attention_backward_kv"),
+            Kernel::LogprobGrad => (LOGPROB_WGSL, "logprob_grad"),
+            Kernel::AdamW => (OPTIM_WGSL, "adamw"),
+            Kernel::Sgd => (OPTIM_WGSL, "sgd"),
+            Kernel::SumSquares => (OPTIM_WGSL, "sum_squares"),
+            Kernel::Sample => (SAMPLE_WGSL, "sample"),
+            Kernel::FmaPeak => (PEAK_WGSL, "fma_peak"),
+        }
+    }
+    fn dtype(self) -> Option<DType> {
+        match self {
+            Kernel::Matmul(d)
+            | Kernel::MatmulGeneral(d)
+            | Kernel::Matvec(d)
+            | Kernel::MatvecGeneral(d)
+            | Kernel::Embed(d)
+            | Kernel::MatmulBackwardInput(d)
+            | Kernel::MatmulBackwardInputGeneral(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+impl Gpu {
+    pub(crate) fn pipeline(&self, k: Kernel) -> Result<Arc<wgpu::ComputePipeline>> {
+        let mut cache = self
+            .pipelines
+            .lock()
+            .map_err(|_| Error::Gpu("pipeline cache poisoned".into()))?;
+        if let Some(p) = cache.get(&k) {
+            return Ok(p.clone());
+        }
+        let (file, entry) = k.source();
+        let src = module_source(file).into();
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(entry),
+                source: wgpu::ShaderSource::Wgsl(src),
+            });
+        let constants: Vec<(&str, f64)> = match k.dtype() {
+            Some(d) => vec![("WDTYPE", d.code() as f64)],
+            None => vec![],
+        };
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(format!("building kernel {k:?}: {e}")));
+        }
+        let p = Arc::new(pipeline);
+        cache.insert(k, p.clone());
+        Ok(p)
+    }
+}

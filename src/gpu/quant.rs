@@ -1,0 +1,275 @@
+//! llama.cpp block formats (Q8_0, Q4_0, Q4_1: 32 elements a block) on the CPU side: the
+//! file ↔ GPU block layouts, a reference dequantizer for every `DType`, and quantizers that
+//! follow ggml's reference ones (for random benchmark weights and tests).
+//!
+//! File blocks (little-endian): Q8_0 = f16 d, 32 × i8 q (34 bytes), value d·q; Q4_0 = f16 d,
+//! 16 nibble bytes (18 bytes), value d·(q − 8); Q4_1 = f16 d, f16 m, 16 nibble bytes
+//! (20 bytes), value d·q + m. Element j < 16 is the low nibble of byte j, j + 16 the high one.
+//! On the GPU each block starts on a u32 word: the scales fill word 0 (d low half, m high
+//! half, zero otherwise) and the quant bytes follow in file order.
+
+use half::{bf16, f16};
+
+use super::tensor::DType;
+use crate::error::{Error, Result};
+
+const QK: usize = 32;
+
+/// Number of blocks in `bytes` of file-layout `dtype` data, or an error if it is not whole.
+fn whole_blocks(dtype: DType, bytes: usize) -> Result<usize> {
+    let b = dtype.file_block_bytes();
+    if !bytes.is_multiple_of(b) {
+        return Err(Error::Invalid(format!(
+            "{bytes} bytes are not whole {dtype:?} blocks of {b} bytes"
+        )));
+    }
+    Ok(bytes / b)
+}
+
+/// File-layout blocks → the GPU layout (each block padded to whole u32 words). Float types
+/// are stored as they are.
+pub fn repack(dtype: DType, file_bytes: &[u8]) -> Result<Vec<u8>> {
+    let n = whole_blocks(dtype, file_bytes.len())?;
+    let (fb, gb) = (dtype.file_block_bytes(), dtype.gpu_block_bytes());
+    if fb == gb {
+        return Ok(file_bytes.to_vec()); // Q4_1 blocks are already word-aligned
+    }
+    // Q8_0 and Q4_0: the f16 scale, two zero bytes, then the quant bytes.
+    let mut out = vec![0u8; n * gb];
+    for (src, dst) in file_bytes.chunks_exact(fb).zip(out.chunks_exact_mut(gb)) {
+        dst[..2].copy_from_slice(&src[..2]);
+        dst[4..].copy_from_slice(&src[2..]);
+    }
+    Ok(out)
+}
+
+fn f16_at(b: &[u8], at: usize) -> f32 {
+    f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
+}
+
+/// The values of file-layout `dtype` data, exactly as the GPU kernels compute them.
+pub fn dequantize(dtype: DType, file_bytes: &[u8]) -> Result<Vec<f32>> {
+    let fb = dtype.file_block_bytes();
+    let n = whole_blocks(dtype, file_bytes.len())?;
+    let blocks = file_bytes.chunks_exact(fb);
+    let mut out = Vec::with_capacity(n * dtype.block());
+    match dtype {
+        DType::F32 => out.extend(blocks.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+        DType::F16 => out.extend(blocks.map(|b| f16_at(b, 0))),
+        DType::BF16 => out.extend(blocks.map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())),
+        DType::Q8_0 => {
+            for b in blocks {
+                let d = f16_at(b, 0);
+                out.extend(b[2..].iter().map(|&q| d * q as i8 as f32));
+            }
+        }
+        DType::Q4_0 | DType::Q4_1 => {
+            let q4_1 = dtype == DType::Q4_1;
+            for b in blocks {
+                let d = f16_at(b, 0);
+                let (m, qs) = if q4_1 {
+                    (f16_at(b, 2), &b[4..])
+                } else {
+                    (0.0, &b[2..])
+                };
+                let nibble = |j: usize| ((qs[j % 16] >> (4 * (j / 16))) & 15) as f32;
+                out.extend((0..QK).map(|j| {
+                    if q4_1 {
+                        d * nibble(j) + m
+                    } else {
+                        d * (nibble(j) - 8.0)
+                    }
+                }));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `vals` in the file layout of `dtype`: little-endian floats, or blocks quantized the way
+/// ggml's `quantize_row_*_ref` do it. Quantized types need whole blocks of 32 values.
+pub fn quantize(dtype: DType, vals: &[f32]) -> Result<Vec<u8>> {
+    if !vals.len().is_multiple_of(dtype.block()) {
+        return Err(Error::Invalid(format!(
+            "{} values are not whole {dtype:?} blocks of {}",
+            vals.len(),
+            dtype.block()
+        )));
+    }
+    let mut out = Vec::with_capacity(vals.len() / dtype.block() * dtype.file_block_bytes());
+    match dtype {
+        DType::F32 => out.extend(vals.iter().flat_map(|v| v.to_le_bytes())),
+        DType::F16 => out.extend(vals.iter().flat_map(|&v| f16::from_f32(v).to_le_bytes())),
+        DType::BF16 => out.extend(vals.iter().flat_map(|&v| bf16::from_f32(v).to_le_bytes())),
+        DType::Q8_0 => {
+            for x in vals.chunks_exact(QK) {
+                let amax = x.iter().fold(0f32, |a, v| a.max(v.abs()));
+                let d = amax / 127.0;
+                let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+                out.extend(f16::from_f32(d).to_le_bytes());
+                out.extend(x.iter().map(|v| (v * id).round() as i8 as u8));
+            }
+        }
+        DType::Q4_0 => {
+            for x in vals.chunks_exact(QK) {
+                // The value of largest magnitude maps to −8, so its sign sets d's.
+                let max = x
+                    .iter()
+                    .fold(0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
+                let d = max / -8.0;
+                let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+                out.extend(f16::from_f32(d).to_le_bytes());
+                let q = |v: f32| ((v * id + 8.5) as i8).min(15) as u8;
+                out.extend((0..QK / 2).map(|j| q(x[j]) | (q(x[j + QK / 2]) << 4)));
+            }
+        }
+        DType::Q4_1 => {
+            for x in vals.chunks_exact(QK) {
+                let min = x.iter().fold(f32::MAX, |a, &v| a.min(v));
+                let max = x.iter().fold(-f32::MAX, |a, &v| a.max(v));
+                let d = (max - min) / 15.0;
+                let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+                out.extend(f16::from_f32(d).to_le_bytes());
+                out.extend(f16::from_f32(min).to_le_bytes());
+                let q = |v: f32| (((v - min) * id + 0.5) as i8).min(15) as u8;
+                out.extend((0..QK / 2).map(|j| q(x[j]) | (q(x[j + QK / 2]) << 4)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const QUANT: [DType; 3] = [DType::Q8_0, DType::Q4_0, DType::Q4_1];
+
+    fn values(n: usize) -> Vec<f32> {
+        let mut s = 0x2545_F491_4F6C_DD1Du64;
+        (0..n)
+            .map(|i| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                // Blocks of varied scale, one all-zero block (d = 0).
+                let scale = if i / QK == 2 {
+                    0.0
+                } else {
+                    (1 + i / QK) as f32 * 0.3
+                };
+                ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+            })
+            .collect()
+    }
+
+    #[test]
+    fn round_trip_is_close() {
+        let x = values(8 * QK);
+        for dtype in QUANT {
+            let bytes = quantize(dtype, &x).unwrap();
+            assert_eq!(bytes.len(), 8 * dtype.file_block_bytes());
+            let y = dequantize(dtype, &bytes).unwrap();
+            for (b, (xb, yb)) in x.chunks(QK).zip(y.chunks(QK)).enumerate() {
+                let amax = xb.iter().fold(0f32, |a, v| a.max(v.abs()));
+                // Half a quantization step, plus the f16 rounding of d and m. Q4_0 maps the
+                // largest magnitude to −8, so the other end clamps at 7: a whole step.
+                let tol = match dtype {
+                    DType::Q8_0 => 0.5 * amax / 127.0,
+                    DType::Q4_0 => amax / 8.0,
+                    _ => amax / 15.0,
+                } + 2e-3 * amax;
+                for (v, w) in xb.iter().zip(yb) {
+                    assert!(
+                        (v - w).abs() <= tol,
+                        "{dtype:?} block {b}: {v} came back as {w}"
+                    );
+                }
+            }
+        }
+        for dtype in [DType::F32, DType::F16, DType::BF16] {
+            let y = dequantize(dtype, &quantize(dtype, &x).unwrap()).unwrap();
+            assert_eq!(y.len(), x.len());
+            assert!(
+                x.iter()
+                    .zip(&y)
+                    .all(|(v, w)| (v - w).abs() <= 4e-3 * v.abs())
+            );
+        }
+    }
+
+    #[test]
+    fn block_layouts_by_hand() {
+        // d = 0.5 (f16 0x3800), m = −1 (f16 0xBC00); element j ↦ quant j.
+        let d = [0x00, 0x38];
+        let m = [0x00, 0xBC];
+        let mut q8 = d.to_vec();
+        q8.extend((0..32).map(|j| (j as i8 - 16) as u8));
+        let mut q4_0 = d.to_vec();
+        q4_0.extend((0..16u8).map(|j| j | ((15 - j) << 4)));
+        let mut q4_1 = [d, m].concat();
+        q4_1.extend_from_slice(&q4_0[2..]);
+
+        let g8 = repack(DType::Q8_0, &q8).unwrap();
+        assert_eq!(&g8[..4], &[0x00, 0x38, 0, 0]);
+        assert_eq!(&g8[4..], &q8[2..]);
+        let g4 = repack(DType::Q4_0, &q4_0).unwrap();
+        assert_eq!(&g4[..4], &[0x00, 0x38, 0, 0]);
+        assert_eq!(&g4[4..], &q4_0[2..]);
+        assert_eq!(repack(DType::Q4_1, &q4_1).unwrap(), q4_1);
+
+        let v8 = dequantize(DType::Q8_0, &q8).unwrap();
+        assert!((0..32).all(|j| v8[j] == 0.5 * (j as f32 - 16.0)));
+        let v4 = dequantize(DType::Q4_0, &q4_0).unwrap();
+        let nib = |j: usize| if j < 16 { j } else { 31 - j } as f32;
+        assert!((0..32).all(|j| v4[j] == 0.5 * (nib(j) - 8.0)));
+        let v41 = dequantize(DType::Q4_1, &q4_1).unwrap();
+        assert!((0..32).all(|j| v41[j] == 0.5 * nib(j) - 1.0));
+    }
+
+    #[test]
+    fn ggml_reference_quants() {
+        // Q8_0: amax/127 scale, round half away from zero.
+        let mut x = vec![0f32; 32];
+        x[0] = 127.0;
+        x[1] = -63.5;
+        x[2] = 0.49;
+        let b = quantize(DType::Q8_0, &x).unwrap();
+        assert_eq!(f16_at(&b, 0), 1.0);
+        assert_eq!(&b[2..5], &[127, (-64i8) as u8, 0]);
+        // Q4_0: the largest-magnitude value (−4) gets d = 0.5 and quant 0.
+        let mut x = vec![0f32; 32];
+        x[0] = -4.0;
+        x[17] = 3.5;
+        let b = quantize(DType::Q4_0, &x).unwrap();
+        assert_eq!(f16_at(&b, 0), 0.5);
+        assert_eq!(b[2], 0x80); // element 0 → 0, element 16 → 8 (zero)
+        assert_eq!(b[3], 0xF8); // element 1 → 8, element 17 → min(15, 15)
+        // Q4_1: m = min, d = (max − min)/15.
+        let x: Vec<f32> = (0..32).map(|j| (j % 16) as f32 - 1.0).collect();
+        let b = quantize(DType::Q4_1, &x).unwrap();
+        assert_eq!((f16_at(&b, 0), f16_at(&b, 2)), (1.0, -1.0));
+        assert!((0..16).all(|j| b[4 + j] == (j as u8) * 0x11));
+    }
+
+    #[test]
+    fn partial_blocks_are_errors() {
+        for dtype in QUANT {
+            let fb = dtype.file_block_bytes();
+            for bad in [1, fb - 1, fb + 1, 3 * fb + 2] {
+                let bytes = vec![0u8; bad];
+                assert!(matches!(repack(dtype, &bytes), Err(Error::Invalid(_))));
+                assert!(matches!(dequantize(dtype, &bytes), Err(Error::Invalid(_))));
+            }
+            assert!(matches!(
+                quantize(dtype, &[0.0; 33]),
+                Err(Error::Invalid(_))
+            ));
+            assert!(repack(dtype, &[]).unwrap().is_empty());
+        }
+        assert!(matches!(
+            dequantize(DType::F16, &[0; 3]),
+            Err(Error::Invalid(_))
+        ));
+    }
+}

@@ -1,0 +1,186 @@
+//! The real SmolLM2-135M-Instruct (Q4_1 GGUF, base kept quantized on the GPU) against
+//! transformers' GGUF loader (dequantized, f32): tests/fixtures/gguf/smollm2_model.json, made by
+//! make_gguf_model_fixture.py beside it. Plus broken GGUF files through the CLI.
+
+mod common;
+
+use std::process::Command;
+
+use edgerl::gpu::{DType, Gpu};
+use edgerl::model::LoadedModel;
+use serde_json::Value;
+
+fn fixture() -> Value {
+    let p = common::fixtures().join("gguf/smollm2_model.json");
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn ids(v: &Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+/// One backend is enough here (the kernels are covered on both elsewhere); lavapipe is slow.
+fn gpu() -> &'static Gpu {
+    &common::backends().normal[0]
+}
+
+#[test]
+fn smollm2_q4_1_matches_transformers() {
+    let Some(path) = common::smollm2_gguf() else {
+        return;
+    };
+    let want = fixture();
+    let sha = edgerl::fetch::sha256_file(&path).unwrap();
+    assert_eq!(
+        sha,
+        want["model_sha256"].as_str().unwrap(),
+        "the fixture was made from another file"
+    );
+    let gpu = gpu();
+    let m = LoadedModel::open(gpu, &path, None).unwrap();
+    assert_eq!(
+        m.model.embed.dtype,
+        DType::Q8_0,
+        "the embedding stays quantized"
+    );
+    assert_eq!(
+        m.model.layers[0].q.dtype,
+        DType::Q4_1,
+        "projections stay quantized"
+    );
+    assert!(
+        m.model.lm_head.is_none(),
+        "SmolLM2 ties the output to the embedding"
+    );
+
+    let mut worst = 0f32;
+    for case in want["cases"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let want_ids = ids(&case["ids"]);
+        let got_ids = m.tokenizer.encode(text, true).unwrap();
+        assert_eq!(got_ids, want_ids, "token ids of {text:?}");
+        let mut cache = m.model.new_cache(gpu, got_ids.len()).unwrap();
+        let hidden = m.model.forward(gpu, &got_ids, &mut cache, None).unwrap();
+        let targets: Vec<Option<u32>> = got_ids[1..].iter().map(|&i| Some(i)).collect();
+        let lp = m
+            .model
+            .target_logprobs(gpu, &hidden, &targets, 1.0)
+            .unwrap();
+        let want_lp: Vec<f32> = case["token_logprobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(lp.len(), want_lp.len());
+        for (i, (g, w)) in lp.iter().zip(&want_lp).enumerate() {
+            let d = (g - w).abs();
+            worst = worst.max(d);
+            assert!(
+                d <= 5e-2,
+                "{text:?} token {i}: log-prob {g} vs transformers {w}"
+            );
+        }
+    }
+    eprintln!("largest log-prob difference from transformers: {worst:.2e}");
+
+    // Greedy chat answer, through the model's own chat template from the GGUF metadata.
+    let chat = &want["chat"];
+    let prompt = m
+        .tokenizer
+        .chat_ids(chat["question"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(prompt, ids(&chat["prompt_ids"]), "chat template rendering");
+    let want_new = ids(&chat["greedy_new_ids"]);
+    let opts = edgerl::model::SamplingOptions {
+        max_new_tokens: want_new.len(),
+        temperature: 0.0,
+        top_k: 0,
+        top_p: 1.0,
+        min_p: 0.0,
+        seed: 0,
+    };
+    let new = edgerl::model::generate(gpu, &m.model, None, &prompt, &m.eos, &opts).unwrap();
+    let text = m.tokenizer.decode(&new).unwrap();
+    assert!(text.contains("Paris"), "answer: {text:?}");
+    assert_eq!(
+        new, want_new,
+        "greedy ids (transformers said {:?})",
+        chat["text"]
+    );
+}
+
+fn edgerl(args: &[&str]) -> (i32, String) {
+    let xdg = std::env::temp_dir().join("edgerl-test-xdg");
+    std::fs::create_dir_all(&xdg).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_edgerl"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", &xdg)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A corrupt GGUF given to `score` fails with one line naming the file and the problem.
+fn expect_error(name: &str, bytes: &[u8], needle: &str) {
+    let dir = std::env::temp_dir().join(format!("edgerl-gguf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    let (code, stderr) = edgerl(&["score", "--model", path.to_str().unwrap(), "--text", "hi"]);
+    assert_ne!(code, 0);
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.contains("XDG_RUNTIME_DIR"))
+        .collect();
+    assert_eq!(lines.len(), 1, "want one line: {stderr}");
+    assert!(lines[0].contains(name), "names the file: {}", lines[0]);
+    assert!(
+        lines[0].to_lowercase().contains(needle),
+        "{name}: {:?} should say {needle:?}",
+        lines[0]
+    );
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn corrupt_gguf_files_give_clear_errors() {
+    expect_error("bad-magic.gguf", b"GGUX\x03\x00\x00\x00rest", "magic");
+    expect_error("empty.gguf", b"", "magic");
+    let mut v1 = b"GGUF".to_vec();
+    v1.extend(1u32.to_le_bytes());
+    v1.extend([0u8; 16]);
+    expect_error("version1.gguf", &v1, "version");
+    // A header that promises 2^60 metadata entries in a 24-byte file.
+    let mut huge = b"GGUF".to_vec();
+    huge.extend(3u32.to_le_bytes());
+    huge.extend(0u64.to_le_bytes());
+    huge.extend((1u64 << 60).to_le_bytes());
+    expect_error("huge-count.gguf", &huge, "");
+    // The real model cut short: the tensor directory or data runs past the end.
+    if let Some(path) = common::smollm2_gguf() {
+        let bytes = std::fs::read(&path).unwrap();
+        expect_error("cut-in-metadata.gguf", &bytes[..4096], "");
+        expect_error(
+            "cut-in-data.gguf",
+            &bytes[..bytes.len() / 2],
+            "past the end",
+        );
+        // An unknown tensor type id: the first tensor's type field, found by its name.
+        let name = b"token_embd.weight";
+        let at = bytes.windows(name.len()).position(|w| w == name).unwrap() + name.len();
+        let n_dims = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        let ty = at + 4 + 8 * n_dims;
+        let mut bad = bytes.clone();
+        bad[ty..ty + 4].copy_from_slice(&99u32.to_le_bytes());
+        expect_error("unknown-type.gguf", &bad, "99");
+    }
+}

@@ -1,0 +1,441 @@
+//! The llama.cpp block types (Q8_0, Q4_0, Q4_1) kept packed on the GPU: every kernel that
+//! reads weights (matmul and its matrix-vector path, embed, matmul_backward_input) against a
+//! CPU reference, on every backend of `common::all_gpus()` (each also with a 4096-byte binding
+//! limit, so weights split into row pieces).
+//!
+//! Weights are random values quantized with `quant::quantize`; the reference uses exactly the
+//! values `quant::dequantize` gives (the GPU computes the same ones), so the tolerances only
+//! cover f32 rounding in the sums.
+
+mod common;
+
+use std::ops::Range;
+
+use edgerl::Error;
+use edgerl::gpu::{DType, Gpu, GpuBuffer, Recorder, Tensor, quant};
+
+const QUANT: [DType; 3] = [DType::Q8_0, DType::Q4_0, DType::Q4_1];
+
+fn is_tiny(gpu: &Gpu) -> bool {
+    gpu.max_binding == common::TINY_BINDING
+}
+
+fn label(gpu: &Gpu) -> String {
+    let tiny = if is_tiny(gpu) {
+        ", 4096-byte bindings"
+    } else {
+        ""
+    };
+    format!("{} ({}{tiny})", gpu.adapter.backend, gpu.adapter.name)
+}
+
+fn up(gpu: &Gpu, data: &[f32]) -> GpuBuffer {
+    gpu.upload(bytemuck::cast_slice(data), "test data").unwrap()
+}
+
+fn assert_refused(what: &str, res: edgerl::Result<()>) {
+    assert!(
+        matches!(res, Err(Error::Invalid(_))),
+        "{what}: a binding over the limit must be refused, got {res:?}"
+    );
+}
+
+/// f32 tolerance for a k-term dot product (plus bias / residual), as in tests/kernels.rs.
+fn tol(k: usize) -> (f32, f32) {
+    (1e-5 + 2e-7 * k as f32, 1e-5)
+}
+
+/// A `rows × cols` quantized weight of random values, and the values the GPU sees. Rows are
+/// scaled differently so the blocks' scales vary.
+fn qweight(
+    gpu: &Gpu,
+    dtype: DType,
+    rows: usize,
+    cols: usize,
+    rng: &mut common::Rng,
+) -> (Tensor, Vec<f32>) {
+    let mut vals = rng.vec(rows * cols);
+    for (i, v) in vals.iter_mut().enumerate() {
+        *v *= 0.25 + 0.5 * (i / cols % 5) as f32;
+    }
+    let bytes = quant::quantize(dtype, &vals).unwrap();
+    let seen = quant::dequantize(dtype, &bytes).unwrap();
+    let w = Tensor::from_bytes(gpu, "w", dtype, rows, cols, &bytes).unwrap();
+    // Pieces cover the rows in order, each within the limit, holding the GPU layout.
+    let row_bytes = dtype.row_bytes(cols).unwrap() as u64;
+    let mut next = 0;
+    for p in &w.pieces {
+        assert_eq!(p.row_start, next, "{dtype:?}: piece order");
+        assert!(
+            p.buf.bytes <= gpu.max_binding,
+            "{dtype:?}: piece over the limit"
+        );
+        assert_eq!(
+            p.buf.bytes,
+            p.rows as u64 * row_bytes,
+            "{dtype:?}: piece bytes"
+        );
+        next += p.rows;
+    }
+    assert_eq!(next, rows);
+    if is_tiny(gpu) && rows as u64 * row_bytes > common::TINY_BINDING {
+        assert!(
+            w.pieces.len() > 1,
+            "{dtype:?} {rows}×{cols}: should be split"
+        );
+    }
+    (w, seen)
+}
+
+fn pieces_touched(w: &Tensor, r: &Range<usize>) -> usize {
+    w.pieces
+        .iter()
+        .filter(|p| r.start.max(p.row_start) < r.end.min(p.row_start + p.rows))
+        .count()
+}
+
+/// y[i, n_off + j] (+)= x[i, :] · W[rows.start + j, :] (+ bias[rows.start + j]), in f64.
+#[allow(clippy::too_many_arguments)]
+fn cpu_matmul(
+    x: &[f32],
+    t: usize,
+    k: usize,
+    w: &[f32],
+    rows: Range<usize>,
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    ldy: usize,
+    n_off: usize,
+    accumulate: bool,
+) {
+    for i in 0..t {
+        for (j, r) in rows.clone().enumerate() {
+            let mut acc: f64 = (0..k)
+                .map(|q| x[i * k + q] as f64 * w[r * k + q] as f64)
+                .sum();
+            acc += bias.map_or(0.0, |b| b[r] as f64);
+            let idx = i * ldy + n_off + j;
+            if accumulate {
+                acc += y[idx] as f64;
+            }
+            y[idx] = acc as f32;
+        }
+    }
+}
+
+struct Case {
+    what: String,
+    y: GpuBuffer,
+    want: Vec<f32>,
+    k: usize,
+    _keep: Vec<GpuBuffer>,
+}
+
+fn check(gpu: &Gpu, cases: &[Case]) {
+    for c in cases {
+        let got = gpu.read_f32(&c.y, c.want.len()).unwrap();
+        let (atol, rtol) = tol(c.k);
+        common::assert_close(&c.what, &got, &c.want, atol, rtol);
+    }
+}
+
+/// Whole-matrix products over awkward shapes: t = 1, 3, 5 and 8 take the matrix-vector kernel
+/// (its one-row, four-row and eight-row forms), 17, 33 and 70 the tiled one (one to three
+/// 32-row tiles); bias and accumulate vary with the shape. On the tiny-binding devices,
+/// activations over the limit must be refused.
+#[test]
+fn quant_matmul_grid() {
+    for gpu in common::all_gpus() {
+        let mut split = 0;
+        for dtype in QUANT {
+            let mut rng = common::Rng::new(301 + dtype.code() as u64);
+            let mut r = Recorder::new(gpu);
+            let mut cases = Vec::new();
+            let mut weights = Vec::new();
+            for (ti, &t) in [1, 3, 5, 8, 17, 33, 70].iter().enumerate() {
+                for (ki, &k) in [32, 96, 576].iter().enumerate() {
+                    for (ni, &n) in [1, 15, 40, 130].iter().enumerate() {
+                        let has_bias = (ti + ki + ni) % 2 == 0;
+                        let accumulate = (ti + ni) % 2 == 1;
+                        let what = format!(
+                            "{}: matmul {dtype:?} t={t} k={k} n={n} bias={has_bias} acc={accumulate}",
+                            label(gpu)
+                        );
+                        let (w, seen) = qweight(gpu, dtype, n, k, &mut rng);
+                        let x = rng.vec(t * k);
+                        let bias = rng.vec(n);
+                        let y0 = rng.vec(t * n);
+                        let (xb, bb, yb) = (up(gpu, &x), up(gpu, &bias), up(gpu, &y0));
+                        let res = r.linear(&xb, t, &w, has_bias.then_some(&bb), &yb, accumulate);
+                        if (t * k.max(n) * 4) as u64 > gpu.max_binding {
+                            assert_refused(&what, res);
+                            continue;
+                        }
+                        res.unwrap_or_else(|e| panic!("{what}: {e}"));
+                        split += (w.pieces.len() > 1) as usize;
+                        let mut want = y0;
+                        let b = has_bias.then_some(&bias[..]);
+                        cpu_matmul(&x, t, k, &seen, 0..n, b, &mut want, n, 0, accumulate);
+                        cases.push(Case {
+                            what,
+                            y: yb,
+                            want,
+                            k,
+                            _keep: vec![xb, bb],
+                        });
+                        weights.push(w);
+                    }
+                }
+            }
+            r.submit()
+                .unwrap_or_else(|e| panic!("{}: submit: {e}", label(gpu)));
+            check(gpu, &cases);
+        }
+        if is_tiny(gpu) {
+            assert!(
+                split >= 10,
+                "{}: only {split} cases on split weights",
+                label(gpu)
+            );
+        }
+    }
+}
+
+/// Row sub-ranges written at a column offset into a wider y, straddling pieces on the
+/// tiny-binding devices, through both kernels; columns outside the block keep their values.
+#[test]
+fn quant_matmul_row_range_across_pieces() {
+    let (k, v) = (96, 300);
+    // (rows, ldy, n_off)
+    let ranges: [(Range<usize>, usize, usize); 5] = [
+        (50..140, 97, 4),
+        (120..237, 120, 3),
+        (0..300, 300, 0),
+        (299..300, 3, 1),
+        (63..80, 20, 2),
+    ];
+    for gpu in common::all_gpus() {
+        for dtype in QUANT {
+            let mut rng = common::Rng::new(401 + dtype.code() as u64);
+            let (w, seen) = qweight(gpu, dtype, v, k, &mut rng);
+            if is_tiny(gpu) {
+                // Q8_0 rows are 108 bytes (37 rows a piece), Q4 rows 60 (68 a piece).
+                assert!(pieces_touched(&w, &(50..140)) >= 2, "{dtype:?}: 50..140");
+                assert!(pieces_touched(&w, &(120..237)) >= 2, "{dtype:?}: 120..237");
+            }
+            let bias = rng.vec(v);
+            let bb = up(gpu, &bias);
+            let mut r = Recorder::new(gpu);
+            let mut cases = Vec::new();
+            for t in [1, 2, 7, 9] {
+                let x = rng.vec(t * k);
+                for (rows, ldy, n_off) in &ranges {
+                    for (has_bias, acc) in [(false, false), (true, true)] {
+                        let what = format!(
+                            "{}: matmul {dtype:?} t={t} rows {rows:?} ldy={ldy} n_off={n_off} bias={has_bias} acc={acc}",
+                            label(gpu)
+                        );
+                        let y0: Vec<f32> = (0..t * ldy).map(|i| 100.0 + i as f32).collect();
+                        let (xb, yb) = (up(gpu, &x), up(gpu, &y0));
+                        let b = has_bias.then_some(&bb);
+                        let res = r.matmul(&xb, t, &w, rows.clone(), b, &yb, *ldy, *n_off, acc);
+                        if (t * ldy * 4) as u64 > gpu.max_binding {
+                            assert_refused(&what, res);
+                            continue;
+                        }
+                        res.unwrap_or_else(|e| panic!("{what}: {e}"));
+                        let mut want = y0;
+                        let b = has_bias.then_some(&bias[..]);
+                        cpu_matmul(
+                            &x,
+                            t,
+                            k,
+                            &seen,
+                            rows.clone(),
+                            b,
+                            &mut want,
+                            *ldy,
+                            *n_off,
+                            acc,
+                        );
+                        cases.push(Case {
+                            what,
+                            y: yb,
+                            want,
+                            k,
+                            _keep: vec![xb],
+                        });
+                    }
+                }
+            }
+            r.submit().unwrap();
+            check(gpu, &cases);
+        }
+    }
+}
+
+/// Embedding rows from several pieces: a conversion, so bit-exact against `dequantize`.
+#[test]
+fn quant_embed_across_pieces() {
+    // (vocab, d, ids); t · d · 4 stays within the tiny limit.
+    let cases: [(usize, usize, Vec<u32>); 3] = [
+        (
+            200,
+            64,
+            vec![0, 199, 36, 37, 67, 68, 135, 136, 100, 0, 73, 74],
+        ),
+        (
+            3000,
+            32,
+            vec![2999, 112, 113, 0, 1023, 1024, 2048, 226, 227],
+        ),
+        (80, 96, vec![0, 36, 37, 67, 68, 79, 5, 74]),
+    ];
+    for gpu in common::all_gpus() {
+        for dtype in QUANT {
+            let mut rng = common::Rng::new(501 + dtype.code() as u64);
+            let mut r = Recorder::new(gpu);
+            let mut out = Vec::new();
+            for (v, d, ids) in &cases {
+                let (table, seen) = qweight(gpu, dtype, *v, *d, &mut rng);
+                let what = format!(
+                    "{}: embed {dtype:?} V={v} d={d} pieces={}",
+                    label(gpu),
+                    table.pieces.len()
+                );
+                let t = ids.len();
+                let ib = gpu.upload(bytemuck::cast_slice(ids), "ids").unwrap();
+                let ob = up(gpu, &vec![f32::NAN; t * d]);
+                r.embed(&ib, t, &table, &ob).unwrap();
+                let want: Vec<f32> = ids
+                    .iter()
+                    .flat_map(|&id| seen[id as usize * d..][..*d].to_vec())
+                    .collect();
+                out.push((what, ob, want, ib, table));
+            }
+            r.submit().unwrap();
+            for (what, ob, want, _, table) in &out {
+                if is_tiny(gpu) {
+                    assert!(table.pieces.len() > 1, "{what}: should be split");
+                }
+                let got = gpu.read_f32(ob, want.len()).unwrap();
+                for (i, (g, w)) in got.iter().zip(want).enumerate() {
+                    assert_eq!(g.to_bits(), w.to_bits(), "{what}: element {i}: {g} vs {w}");
+                }
+            }
+        }
+    }
+}
+
+/// dx[t, :] (+)= Σ_j dy[t, j] · W[rows.start + j, :], in f64.
+#[allow(clippy::too_many_arguments)]
+fn cpu_backward(
+    dy: &[f32],
+    t: usize,
+    ldy: usize,
+    w: &[f32],
+    k: usize,
+    rows: Range<usize>,
+    dx: &mut [f32],
+    acc: bool,
+) {
+    for i in 0..t {
+        for c in 0..k {
+            let mut s: f64 = rows
+                .clone()
+                .enumerate()
+                .map(|(j, r)| dy[i * ldy + j] as f64 * w[r * k + c] as f64)
+                .sum();
+            if acc {
+                s += dx[i * k + c] as f64;
+            }
+            dx[i * k + c] = s as f32;
+        }
+    }
+}
+
+/// The input gradient through quantized weights, over pieces, against the CPU dy · W.
+#[test]
+fn quant_matmul_backward_input() {
+    // (t, k, weight rows, row range, ldy)
+    let shapes: [(usize, usize, usize, Range<usize>, usize); 5] = [
+        (1, 576, 130, 0..130, 130),
+        (5, 96, 130, 20..111, 95),
+        (3, 32, 300, 0..300, 300),
+        (3, 96, 40, 7..40, 33),
+        (17, 32, 15, 0..15, 15),
+    ];
+    for gpu in common::all_gpus() {
+        for dtype in QUANT {
+            let mut rng = common::Rng::new(601 + dtype.code() as u64);
+            let mut r = Recorder::new(gpu);
+            let mut cases = Vec::new();
+            for (t, k, n, rows, ldy) in &shapes {
+                let (t, k, ldy) = (*t, *k, *ldy);
+                let (w, seen) = qweight(gpu, dtype, *n, k, &mut rng);
+                for acc in [false, true] {
+                    let what = format!(
+                        "{}: matmul_backward_input {dtype:?} t={t} k={k} rows {rows:?} acc={acc} pieces={}",
+                        label(gpu),
+                        pieces_touched(&w, rows)
+                    );
+                    let dy = rng.vec(t * ldy);
+                    let dx0 = rng.vec(t * k);
+                    let (dyb, dxb) = (up(gpu, &dy), up(gpu, &dx0));
+                    r.matmul_backward_input(&dyb, t, ldy, &w, rows.clone(), &dxb, acc)
+                        .unwrap_or_else(|e| panic!("{what}: {e}"));
+                    let mut want = dx0;
+                    cpu_backward(&dy, t, ldy, &seen, k, rows.clone(), &mut want, acc);
+                    cases.push(Case {
+                        what,
+                        y: dxb,
+                        want,
+                        k: rows.len(),
+                        _keep: vec![dyb],
+                    });
+                }
+                if is_tiny(gpu) && *n >= 130 {
+                    assert!(pieces_touched(&w, rows) >= 2, "{dtype:?} {n}×{k}: split");
+                }
+            }
+            r.submit().unwrap();
+            check(gpu, &cases);
+        }
+    }
+}
+
+/// Quantized rows must be whole blocks of 32; byte counts are in the file layout.
+#[test]
+fn quant_rows_need_whole_blocks() {
+    let gpu = &common::backends().normal[0];
+    for dtype in QUANT {
+        assert_eq!(dtype.row_bytes(64).unwrap(), 2 * dtype.gpu_block_bytes());
+        assert_eq!(
+            dtype.file_row_bytes(64).unwrap(),
+            2 * dtype.file_block_bytes()
+        );
+        let bytes = vec![0u8; 2 * dtype.file_block_bytes()];
+        for (rows, cols) in [(2, 48), (1, 64 + 7), (4, 16)] {
+            let err = Tensor::from_bytes(gpu, "odd", dtype, rows, cols, &bytes).unwrap_err();
+            let msg = err.to_string();
+            assert!(
+                matches!(err, Error::Invalid(_)) && msg.contains("multiple of 32"),
+                "{dtype:?} {rows}×{cols}: {msg}"
+            );
+        }
+        assert!(matches!(dtype.row_bytes(33), Err(Error::Invalid(_))));
+        assert!(matches!(
+            Tensor::rows_per_piece(40, dtype, 4096),
+            Err(Error::Invalid(_))
+        ));
+        // Whole blocks, wrong count (a GPU-layout length is not a file-layout one).
+        let gpu_len = vec![0u8; 2 * dtype.gpu_block_bytes()];
+        if dtype.gpu_block_bytes() != dtype.file_block_bytes() {
+            let res = Tensor::from_bytes(gpu, "w", dtype, 2, 32, &gpu_len);
+            assert!(matches!(res, Err(Error::Invalid(_))), "{dtype:?}: {res:?}");
+        }
+        // And the right count uploads the GPU layout.
+        let w = Tensor::from_bytes(gpu, "w", dtype, 2, 32, &bytes).unwrap();
+        assert_eq!(w.bytes(), 2 * dtype.gpu_block_bytes() as u64);
+    }
+}
