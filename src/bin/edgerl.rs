@@ -486,10 +486,15 @@ fn run(cli: Cli) -> Result<()> {
                 println!("adapter, metrics.csv and reward.svg in {}", opts.output_dir.display());
             }
         }
+        #[cfg(feature = "fetch")]
         Cmd::Fetch { name, from } => {
             let k = edgerl::fetch::known(&name)?;
             let path = edgerl::fetch::fetch(k, from.as_deref(), std::io::stderr().is_terminal())?;
             println!("{}", path.display());
+        }
+        #[cfg(not(feature = "fetch"))]
+        Cmd::Fetch { .. } => {
+            return Err(Error::Invalid("this edgerl was built without the `fetch` feature".into()));
         }
         Cmd::Bench {
             shape,
