@@ -64,6 +64,9 @@ pub struct Gpu {
     pub memory: Arc<MemoryCounter>,
     pub(crate) pipelines: Mutex<HashMap<Kernel, Arc<wgpu::ComputePipeline>>>,
     uncaptured: Arc<Mutex<Vec<String>>>,
+    /// With `EDGERL_PROFILE=1`, every dispatch is submitted alone and waited for, and its wall
+    /// time added here by entry point: (dispatches, seconds). Slow; for finding hot kernels.
+    pub(crate) profile: Option<Mutex<HashMap<&'static str, (u64, f64)>>>,
 }
 
 fn parse_backend(name: &str) -> Result<wgpu::Backends> {
@@ -185,7 +188,19 @@ impl Gpu {
             memory: Arc::new(MemoryCounter::default()),
             pipelines: Mutex::new(HashMap::new()),
             uncaptured,
+            profile: std::env::var("EDGERL_PROFILE")
+                .is_ok_and(|v| !v.is_empty() && v != "0")
+                .then(|| Mutex::new(HashMap::new())),
         })
+    }
+
+    /// The `EDGERL_PROFILE` totals, slowest first: (entry point, dispatches, seconds).
+    pub fn profile_report(&self) -> Vec<(String, u64, f64)> {
+        let Some(p) = &self.profile else { return Vec::new() };
+        let map = p.lock().map(|m| m.clone()).unwrap_or_default();
+        let mut rows: Vec<_> = map.into_iter().map(|(k, (n, s))| (k.to_string(), n, s)).collect();
+        rows.sort_by(|a, b| b.2.total_cmp(&a.2));
+        rows
     }
 
     /// A zero-filled storage buffer, counted and checked for out-of-memory.

@@ -19,6 +19,8 @@ pub use super::pipeline::{
 
 enum Op {
     Dispatch {
+        /// The entry point, for `EDGERL_PROFILE`.
+        name: &'static str,
         pipeline: Arc<wgpu::ComputePipeline>,
         params: u64,
         params_len: u64,
@@ -106,6 +108,7 @@ impl<'g> Recorder<'g> {
         self.params.resize(off, 0);
         self.params.extend_from_slice(bytemuck::bytes_of(params));
         self.ops.push(Op::Dispatch {
+            name: k.entry(),
             pipeline,
             params: off as u64,
             params_len: std::mem::size_of::<P>() as u64,
@@ -196,7 +199,9 @@ impl<'g> Recorder<'g> {
                 continue;
             }
             let mut pass = enc.begin_compute_pass(&Default::default());
+            let mut last = "";
             while let Some(Op::Dispatch {
+                name,
                 pipeline,
                 params,
                 params_len,
@@ -228,6 +233,22 @@ impl<'g> Recorder<'g> {
                 pass.set_bind_group(0, &bg, &[]);
                 pass.dispatch_workgroups(groups.0, groups.1, 1);
                 i += 1;
+                last = name;
+                if gpu.profile.is_some() {
+                    break;
+                }
+            }
+            drop(pass);
+            if let Some(p) = &gpu.profile {
+                let t0 = std::time::Instant::now();
+                gpu.queue.submit([enc.finish()]);
+                gpu.wait()?;
+                if let Ok(mut m) = p.lock() {
+                    let e = m.entry(last).or_default();
+                    e.0 += 1;
+                    e.1 += t0.elapsed().as_secs_f64();
+                }
+                enc = gpu.device.create_command_encoder(&Default::default());
             }
         }
         gpu.queue.submit([enc.finish()]);

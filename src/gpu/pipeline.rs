@@ -99,6 +99,11 @@ pub enum Kernel {
 }
 
 impl Kernel {
+    /// The entry point's name (for profiles and messages).
+    pub(crate) fn entry(self) -> &'static str {
+        self.source().1
+    }
+
     fn source(self) -> (&'static str, &'static str) {
         match self {
             Kernel::Matmul(d) if d.is_quantized() => (MATMUL_WGSL, "matmul_q"),
