@@ -90,7 +90,8 @@ fn peft_round_trip_keeps_names_shapes_and_values() {
         &w.get("base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight")
             .unwrap()
             .unwrap(),
-    );
+    )
+    .unwrap();
     let m = lora.module(1, Target::V).unwrap();
     assert_eq!(on_disk, gpu.read_f32(&m.b, 3 * m.d_out).unwrap());
 }

@@ -31,7 +31,7 @@ fn tensors(path: &Path) -> Vec<(String, Vec<f32>)> {
     names
         .into_iter()
         .map(|n| {
-            let t = to_f32(&w.get(&n).unwrap().unwrap());
+            let t = to_f32(&w.get(&n).unwrap().unwrap()).unwrap();
             (n, t)
         })
         .collect()

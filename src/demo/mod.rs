@@ -57,6 +57,9 @@ pub struct DemoReport {
     pub adapter: PathBuf,
 }
 
+/// Screens per GRPO step; the training set has one fresh screen per prompt the run draws.
+const PROMPTS_PER_STEP: usize = 2;
+
 /// The training config the demo writes (TRL's names; see README).
 fn run_toml(model: &Path, out: &Path, o: &DemoOptions) -> String {
     let q = |p: &Path| toml::Value::String(p.display().to_string());
@@ -66,7 +69,7 @@ model = {model}
 output_dir = {out}
 dataset = {train}
 num_generations = 8
-prompts_per_step = 2
+prompts_per_step = {per_step}
 temperature = 0.7
 max_completion_length = 8
 stop = [")"]
@@ -103,6 +106,7 @@ weight = 0.1
         out = q(out),
         train = q(&out.join("train.jsonl")),
         steps = o.steps,
+        per_step = PROMPTS_PER_STEP,
         seed = o.seed,
     )
 }
@@ -133,7 +137,7 @@ pub fn run(
     let out = out.canonicalize().map_err(|e| Error::file(out, e))?;
     let model = model.canonicalize().map_err(|e| Error::file(&model, e))?;
     // Training screens and held-out screens come from different seeds.
-    let train_rows = o.steps * 2;
+    let train_rows = o.steps * PROMPTS_PER_STEP;
     crate::io::write_atomic(
         &out.join("train.jsonl"),
         screens::dataset(o.seed, train_rows, o.elements).as_bytes(),
@@ -198,4 +202,20 @@ fn fetch_default(_: &mut impl FnMut(&str)) -> Result<PathBuf> {
     Err(Error::Invalid(
         "built without the `fetch` feature: give --model".into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_written_config_parses_and_matches_the_dataset() {
+        let o = DemoOptions::default();
+        let text = run_toml(Path::new("/m/model.gguf"), Path::new("/out dir/x"), &o);
+        let cfg = TrainConfig::from_toml(&text).expect("demo run.toml parses");
+        assert_eq!(cfg.prompts_per_step, PROMPTS_PER_STEP);
+        assert_eq!(cfg.max_steps, o.steps);
+        assert_eq!(cfg.rewards.len(), 2);
+        assert_eq!(cfg.dataset.unwrap(), Path::new("/out dir/x/train.jsonl"));
+    }
 }

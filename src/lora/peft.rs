@@ -143,7 +143,7 @@ impl Lora {
                         ),
                     ));
                 }
-                Ok(to_f32(&raw))
+                to_f32(&raw)
             };
             Ok((get('A', [cfg.r, d_in])?, get('B', [d_out, cfg.r])?))
         })?;

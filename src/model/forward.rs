@@ -86,13 +86,13 @@ impl Loader<'_> {
     fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Tensor> {
         let t = self.raw(name, &[rows, cols])?;
         let dtype = self.dtype.unwrap_or(t.dtype);
-        let bytes = convert(&t, dtype);
+        let bytes = convert(&t, dtype)?;
         Tensor::from_bytes(self.gpu, name, dtype, rows, cols, &bytes)
     }
 
     fn vector(&self, name: &str, len: usize) -> Result<GpuBuffer> {
         let t = self.raw(name, &[len])?;
-        self.gpu.upload(bytemuck::cast_slice(&to_f32(&t)), name)
+        self.gpu.upload(bytemuck::cast_slice(&to_f32(&t)?), name)
     }
 
     fn optional_vector(&self, name: &str, len: usize) -> Result<Option<GpuBuffer>> {

@@ -239,16 +239,42 @@ impl WeightSource for RandomWeights {
 
 /// Converts raw bytes to f32 values (for small tensors: norms, biases). A trailing partial
 /// element or block is ignored.
-pub fn to_f32(t: &RawTensor) -> Vec<f32> {
-    let whole = t.data.len() / t.dtype.file_block_bytes() * t.dtype.file_block_bytes();
-    quant::dequantize(t.dtype, &t.data[..whole]).unwrap_or_default()
+pub fn to_f32(t: &RawTensor) -> Result<Vec<f32>> {
+    quant::dequantize(t.dtype, &t.data).map_err(|e| Error::file(&t.origin, e))
 }
 
-/// Converts raw bytes to `want`, borrowing when nothing changes.
-pub fn convert<'a>(t: &'a RawTensor<'a>, want: DType) -> Cow<'a, [u8]> {
+/// Converts raw bytes to `want`, borrowing when nothing changes (quantizing or dequantizing
+/// when asked; a row that isn't whole blocks is an error naming the file).
+pub fn convert<'a>(t: &'a RawTensor<'a>, want: DType) -> Result<Cow<'a, [u8]>> {
     if t.dtype == want {
-        return Cow::Borrowed(&t.data);
+        return Ok(Cow::Borrowed(&t.data));
     }
-    // Quantizing fails only on a partial block; `Tensor::from_bytes` then names the bad width.
-    Cow::Owned(quant::quantize(want, &to_f32(t)).unwrap_or_default())
+    let q = quant::quantize(want, &to_f32(t)?).map_err(|e| Error::file(&t.origin, e))?;
+    Ok(Cow::Owned(q))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_blocks_are_errors_naming_the_file() {
+        let t = RawTensor {
+            dtype: DType::Q8_0,
+            shape: vec![1, 32],
+            data: Cow::Owned(vec![0u8; 30]),
+            origin: PathBuf::from("broken.gguf"),
+        };
+        let e = to_f32(&t)
+            .err()
+            .expect("30 bytes are not a Q8_0 block")
+            .to_string();
+        assert!(e.contains("broken.gguf"), "{e}");
+        assert!(convert(&t, DType::F16).is_err());
+        let ok = RawTensor {
+            data: Cow::Owned(vec![0u8; 34]),
+            ..t
+        };
+        assert_eq!(convert(&ok, DType::F32).unwrap().len(), 32 * 4);
+    }
 }

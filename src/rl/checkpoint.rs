@@ -118,7 +118,7 @@ impl Trainer<'_> {
                     if t.shape != [*n] {
                         return Err(Error::file(&opt, format!("{name} has shape {:?}, the adapter needs [{n}]", t.shape)));
                     }
-                    Ok(to_f32(&t))
+                    to_f32(&t)
                 };
                 moments.push((get(format!("{i}.exp_avg"))?, get(format!("{i}.exp_avg_sq"))?));
             }
