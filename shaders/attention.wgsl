@@ -2,6 +2,12 @@
 // q: [t, heads, hd] for positions p0 .. p0+t; k, v cache: [max_seq, kv_heads, hd] holding
 // positions 0 .. p0+t. Online softmax in f32, hd <= 256.
 //
+// Packed sequences (p.packed = 1, training, p0 = 0): several completions of one prompt in one
+// sequence, the prompt once (tokens 0 .. prefix) and then each completion's tokens as a
+// segment. A token sees the prefix and its own segment up to itself: its keys are the two
+// ranges [0, min(prefix, seg0)) and [seg0, t], seg0 = spans[2t] (0 inside the prefix). Keys are
+// walked range by range, so blocks never straddle the gap and the loops keep their shape.
+//
 // One 64-thread workgroup per (query, head), walking the keys in blocks of 64: each thread
 // scores one key of the block (a full head_dim dot product against the q row, held in workgroup
 // memory), the block's max is reduced in workgroup memory, the running (m, l) and the output are
@@ -22,8 +28,8 @@ struct Params {
     hd: u32,
     p0: u32,
     scale: f32,
-    _pad0: u32,
-    _pad1: u32,
+    prefix: u32,
+    packed: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -31,6 +37,23 @@ struct Params {
 @group(0) @binding(2) var<storage, read> kc: array<f32>;
 @group(0) @binding(3) var<storage, read> vc: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+// Packed sequences only, [t, 2]: per token the first key of its segment (0 in the prefix) and
+// one past the last query that sees it as a key.
+@group(0) @binding(11) var<storage, read> spans: array<u32>;
+
+// The keys query t sees: [0, x) and [y, z). Without packing the first range is empty.
+// Decoding (p.packed = 2): spans hold each query's [segment start, end) in the cache.
+fn key_ranges(t: u32) -> vec3<u32> {
+    var seg0 = 0u;
+    var end = p.p0 + t + 1u;
+    if (p.packed != 0u) {
+        seg0 = spans[2u * t];
+    }
+    if (p.packed == 2u) {
+        end = spans[2u * t + 1u];
+    }
+    return vec3<u32>(min(p.prefix, seg0), seg0, end);
+}
 
 const MAX_HD: u32 = 256u;
 const FWG: u32 = 64u;
@@ -62,7 +85,6 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
     let h = i % p.heads;
     let kvh = h / (p.heads / p.kv_heads);
     let qb = i * p.hd;
-    let ctx = p.p0 + t + 1u;
     for (var d = lid; d < p.hd; d += FWG) {
         q_row[d] = q[qb + d];
     }
@@ -77,62 +99,67 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
     var acc = vec4<f32>(0.0);
     var m = -3.0e38;
     var l = 0.0;
-    for (var s0 = 0u; s0 < ctx; s0 += FWG) {
-        let s = s0 + lid;
-        var score = -3.0e38;
-        if (s < ctx) {
-            score = score_row((s * p.kv_heads + kvh) * p.hd);
-        }
-        blk_a[lid] = score;
-        workgroupBarrier();
-        for (var k = FWG / 2u; k > 0u; k >>= 1u) {
-            if (lid < k) {
-                blk_a[lid] = max(blk_a[lid], blk_a[lid + k]);
+    let kr = key_ranges(t);
+    for (var range = 0u; range < 2u; range++) {
+        let lo = select(kr.y, 0u, range == 0u);
+        let ctx = select(kr.z, kr.x, range == 0u);
+        for (var s0 = lo; s0 < ctx; s0 += FWG) {
+            let s = s0 + lid;
+            var score = -3.0e38;
+            if (s < ctx) {
+                score = score_row((s * p.kv_heads + kvh) * p.hd);
             }
+            blk_a[lid] = score;
             workgroupBarrier();
-        }
-        let m_new = max(m, blk_a[0]);
-        let corr = exp(m - m_new);
-        var w = 0.0;
-        if (s < ctx) {
-            w = exp(score - m_new);
-        }
-        blk_b[lid] = w;
-        workgroupBarrier();
-        acc *= corr;
-        let n = min(FWG, ctx - s0);
-        // One key loop per head-dim width, chosen outside the loop (uniformly), so the loop body
-        // has no branch: llvmpipe runs such branches masked on every iteration.
-        var lsum = 0.0;
-        var vb = (s0 * p.kv_heads + kvh) * p.hd;
-        let vstep = p.kv_heads * p.hd;
-        if (p.hd <= 64u) {
-            for (var j = 0u; j < n; j++) {
-                let wj = blk_b[j];
-                lsum += wj;
-                acc.x += wj * vc[vb + dx];
-                vb += vstep;
+            for (var k = FWG / 2u; k > 0u; k >>= 1u) {
+                if (lid < k) {
+                    blk_a[lid] = max(blk_a[lid], blk_a[lid + k]);
+                }
+                workgroupBarrier();
             }
-        } else if (p.hd <= 128u) {
-            for (var j = 0u; j < n; j++) {
-                let wj = blk_b[j];
-                lsum += wj;
-                acc.x += wj * vc[vb + dx];
-                acc.y += wj * vc[vb + dy];
-                vb += vstep;
+            let m_new = max(m, blk_a[0]);
+            let corr = exp(m - m_new);
+            var w = 0.0;
+            if (s < ctx) {
+                w = exp(score - m_new);
             }
-        } else {
-            for (var j = 0u; j < n; j++) {
-                let wj = blk_b[j];
-                lsum += wj;
-                acc += wj * vec4<f32>(vc[vb + dx], vc[vb + dy], vc[vb + dz], vc[vb + dw]);
-                vb += vstep;
+            blk_b[lid] = w;
+            workgroupBarrier();
+            acc *= corr;
+            let n = min(FWG, ctx - s0);
+            // One key loop per head-dim width, chosen outside the loop (uniformly), so the
+            // loop body has no branch: llvmpipe runs such branches masked on every iteration.
+            var lsum = 0.0;
+            var vb = (s0 * p.kv_heads + kvh) * p.hd;
+            let vstep = p.kv_heads * p.hd;
+            if (p.hd <= 64u) {
+                for (var j = 0u; j < n; j++) {
+                    let wj = blk_b[j];
+                    lsum += wj;
+                    acc.x += wj * vc[vb + dx];
+                    vb += vstep;
+                }
+            } else if (p.hd <= 128u) {
+                for (var j = 0u; j < n; j++) {
+                    let wj = blk_b[j];
+                    lsum += wj;
+                    acc.x += wj * vc[vb + dx];
+                    acc.y += wj * vc[vb + dy];
+                    vb += vstep;
+                }
+            } else {
+                for (var j = 0u; j < n; j++) {
+                    let wj = blk_b[j];
+                    lsum += wj;
+                    acc += wj * vec4<f32>(vc[vb + dx], vc[vb + dy], vc[vb + dz], vc[vb + dw]);
+                    vb += vstep;
+                }
             }
+            l = l * corr + lsum;
+            m = m_new;
+            // No barrier needed before the next block: its writes to blk_a / blk_b come after
+            // barriers that every thread reaches only once done reading this block's.
         }
-        l = l * corr + lsum;
-        m = m_new;
-        // No barrier needed before the next block: its writes to blk_a / blk_b come after
-        // barriers that every thread reaches only once done reading this block's.
     }
     let dims = vec4<u32>(lid, lid + 64u, lid + 128u, lid + 192u);
     let res = acc / l;
@@ -143,7 +170,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
 }
 
 // ---- backward over a whole sequence (p0 = 0, k and v hold exactly t positions) ------------
-// With P = softmax(scale * q·k) (causal), out = P v and dP_ij = dout_i · v_j:
+// With P = softmax(scale * q·k) (causal or packed), out = P v and dP_ij = dout_i · v_j:
 //   D_i  = dout_i · out_i,   dS_ij = P_ij (dP_ij - D_i)
 //   dq_i = scale Σ_j dS_ij k_j,   dk_j = scale Σ_i dS_ij q_i,   dv_j = Σ_i P_ij dout_i.
 // Two dispatches of 64-thread workgroups. Pass 1, one workgroup per (query, head): stats =
@@ -225,11 +252,15 @@ fn attention_backward_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workg
     // lse_i: each thread a running (max, sum) over keys lid, lid+64, …; then merged.
     var m = -3.0e38;
     var l = 0.0;
-    for (var s = lid; s <= t; s += BWG) {
-        let score = score_at(qb, (s * p.kv_heads + kvh) * p.hd);
-        let m_new = max(m, score);
-        l = l * exp(m - m_new) + exp(score - m_new);
-        m = m_new;
+    let kr = key_ranges(t);
+    for (var range = 0u; range < 2u; range++) {
+        let hi = select(kr.z, kr.x, range == 0u);
+        for (var s = select(kr.y, 0u, range == 0u) + lid; s < hi; s += BWG) {
+            let score = score_at(qb, (s * p.kv_heads + kvh) * p.hd);
+            let m_new = max(m, score);
+            l = l * exp(m - m_new) + exp(score - m_new);
+            m = m_new;
+        }
     }
     blk_a[lid] = m;
     blk_b[lid] = l;
@@ -250,32 +281,36 @@ fn attention_backward_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workg
     workgroupBarrier();
     // dq_i = scale Σ_s dS_is k_s, keys in blocks of 64.
     var acc = vec4<f32>(0.0);
-    for (var s0 = 0u; s0 <= t; s0 += BWG) {
-        let s = s0 + lid;
-        var ds = 0.0;
-        if (s <= t) {
-            let kb = (s * p.kv_heads + kvh) * p.hd;
-            ds = exp(score_at(qb, kb) - lse) * (dout_dot_v(qb, kb) - dsum);
-        }
-        blk_b[lid] = ds;
-        workgroupBarrier();
-        let n = min(BWG, t + 1u - s0);
-        for (var j = 0u; j < n; j++) {
-            let kb = ((s0 + j) * p.kv_heads + kvh) * p.hd + lid;
-            let w = blk_b[j];
-            // Dims past hd read a neighbouring row and are never stored; the branches are uniform.
-            acc.x += w * kc[kb];
-            if (p.hd > 64u) {
-                acc.y += w * kc[kb + 64u];
-                if (p.hd > 128u) {
-                    acc.z += w * kc[kb + 128u];
-                    if (p.hd > 192u) {
-                        acc.w += w * kc[kb + 192u];
+    for (var range = 0u; range < 2u; range++) {
+        let hi = select(kr.z, kr.x, range == 0u);
+        for (var s0 = select(kr.y, 0u, range == 0u); s0 < hi; s0 += BWG) {
+            let s = s0 + lid;
+            var ds = 0.0;
+            if (s < hi) {
+                let kb = (s * p.kv_heads + kvh) * p.hd;
+                ds = exp(score_at(qb, kb) - lse) * (dout_dot_v(qb, kb) - dsum);
+            }
+            blk_b[lid] = ds;
+            workgroupBarrier();
+            let n = min(BWG, hi - s0);
+            for (var j = 0u; j < n; j++) {
+                let kb = ((s0 + j) * p.kv_heads + kvh) * p.hd + lid;
+                let w = blk_b[j];
+                // Dims past hd read a neighbouring row and are never stored; the branches are
+                // uniform.
+                acc.x += w * kc[kb];
+                if (p.hd > 64u) {
+                    acc.y += w * kc[kb + 64u];
+                    if (p.hd > 128u) {
+                        acc.z += w * kc[kb + 128u];
+                        if (p.hd > 192u) {
+                            acc.w += w * kc[kb + 192u];
+                        }
                     }
                 }
             }
+            workgroupBarrier();
         }
-        workgroupBarrier();
     }
     let dims = vec4<u32>(lid, lid + 64u, lid + 128u, lid + 192u);
     if (dims.x < p.hd) { dq[qb + dims.x] = acc.x * p.scale; }
@@ -295,8 +330,13 @@ fn attention_backward_kv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_work
     let kvh = j % p.kv_heads;
     let group = p.heads / p.kv_heads;
     let kb = j * p.hd;
-    // Pairs (query t ≥ s, head kvh*group + g), numbered (t - s) * group + g.
-    let pairs = (p.t - s) * group;
+    // The queries that see key s: s .. end.
+    var end = p.t;
+    if (p.packed != 0u) {
+        end = spans[2u * s + 1u];
+    }
+    // Pairs (query t in s .. end, head kvh*group + g), numbered (t - s) * group + g.
+    let pairs = (end - s) * group;
     var gk = vec4<f32>(0.0);
     var gv = vec4<f32>(0.0);
     for (var p0 = 0u; p0 < pairs; p0 += BWG) {

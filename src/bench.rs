@@ -195,17 +195,21 @@ pub struct RolloutBench {
     pub prompt_tokens: usize,
     pub completions: usize,
     pub completion_tokens: usize,
-    /// Completion tokens per second with the prompt prefilled once per group.
+    /// Completion tokens per second with the samples decoded together (the default).
+    pub batched_tokens_per_s: f64,
+    pub batched_seconds: f64,
+    /// One sample after another over one prefill of the prompt.
     pub shared_tokens_per_s: f64,
     pub shared_seconds: f64,
-    /// The same group with the prompt prefilled for every sample.
+    /// One sample after another, each prefilling the prompt.
     pub unshared_tokens_per_s: f64,
     pub unshared_seconds: f64,
+    /// unshared / batched.
     pub speedup: f64,
 }
 
-/// Sampling one group of `completions` (temperature 1, no EOS stop) on random weights, with
-/// and without sharing the prompt's prefill, in the same run.
+/// Sampling one group of `completions` (temperature 1, no EOS stop) on random weights: batched,
+/// one at a time over a shared prefill, and one at a time with their own prefills, in one run.
 pub fn rollout_bench(
     gpu: &Gpu,
     shape: &str,
@@ -214,14 +218,14 @@ pub fn rollout_bench(
     completions: usize,
     completion_tokens: usize,
 ) -> Result<RolloutBench> {
-    use crate::rl::rollout::GroupSampler;
+    use crate::rl::rollout::{Decoding, GroupSampler};
     let cfg = presets::preset(shape)?;
     let weights = presets::random_weights(&cfg, dtype, 1);
     let model = Model::load(gpu, cfg.clone(), &weights, Some(dtype))?;
     let prompt: Vec<u32> = (0..prompt_tokens)
         .map(|i| ((i * 7919 + 13) % cfg.vocab_size) as u32)
         .collect();
-    let run = |share: bool, n: usize| -> Result<f64> {
+    let run = |decoding: Decoding, n: usize| -> Result<f64> {
         let s = GroupSampler {
             gpu,
             model: &model,
@@ -235,16 +239,18 @@ pub fn rollout_bench(
                 temperature: 1.0,
                 ..Default::default()
             },
-            share_prefill: share,
+            decoding,
         };
         let t0 = Instant::now();
         s.sample(&prompt, completions, 0)?;
         gpu.wait()?;
         Ok(t0.elapsed().as_secs_f64())
     };
-    run(true, 1)?; // builds every pipeline
-    let shared = run(true, completion_tokens)?;
-    let unshared = run(false, completion_tokens)?;
+    run(Decoding::Batched, 2)?; // builds every pipeline
+    run(Decoding::SharedPrefill, 2)?;
+    let batched = run(Decoding::Batched, completion_tokens)?;
+    let shared = run(Decoding::SharedPrefill, completion_tokens)?;
+    let unshared = run(Decoding::Separate, completion_tokens)?;
     let tokens = (completions * completion_tokens) as f64;
     Ok(RolloutBench {
         shape: shape.into(),
@@ -254,11 +260,13 @@ pub fn rollout_bench(
         prompt_tokens,
         completions,
         completion_tokens,
+        batched_tokens_per_s: tokens / batched,
+        batched_seconds: batched,
         shared_tokens_per_s: tokens / shared,
         shared_seconds: shared,
         unshared_tokens_per_s: tokens / unshared,
         unshared_seconds: unshared,
-        speedup: unshared / shared,
+        speedup: unshared / batched,
     })
 }
 

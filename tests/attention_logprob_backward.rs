@@ -12,7 +12,14 @@ use edgerl::gpu::{GpuBuffer, Recorder};
 // ---------------------------------------------------------------------------------------------
 // attention_backward
 
-/// Causal attention over positions 0 .. t in f64: out [t, heads, hd].
+/// The keys each query sees: causal (0 ..= i), or one list per query (packed sequences).
+type Keys<'a> = Option<&'a [Vec<usize>]>;
+
+fn keys_of(keys: Keys, i: usize) -> Vec<usize> {
+    keys.map_or_else(|| (0..=i).collect(), |k| k[i].clone())
+}
+
+/// Causal (or `keys`-masked) attention over positions 0 .. t in f64: out [t, heads, hd].
 #[allow(clippy::too_many_arguments)]
 fn cpu_attn(
     q: &[f64],
@@ -23,13 +30,16 @@ fn cpu_attn(
     kv: usize,
     hd: usize,
     scale: f64,
+    keys: Keys,
 ) -> Vec<f64> {
     let mut out = vec![0.0; t * heads * hd];
     for i in 0..t {
+        let ks = keys_of(keys, i);
         for h in 0..heads {
             let (kvh, qb) = (h / (heads / kv), (i * heads + h) * hd);
-            let s: Vec<f64> = (0..=i)
-                .map(|j| {
+            let s: Vec<f64> = ks
+                .iter()
+                .map(|&j| {
                     (0..hd)
                         .map(|d| q[qb + d] * k[(j * kv + kvh) * hd + d])
                         .sum::<f64>()
@@ -40,8 +50,10 @@ fn cpu_attn(
             let e: Vec<f64> = s.iter().map(|x| (x - m).exp()).collect();
             let z: f64 = e.iter().sum();
             for d in 0..hd {
-                out[qb + d] = (0..=i)
-                    .map(|j| e[j] * v[(j * kv + kvh) * hd + d])
+                out[qb + d] = ks
+                    .iter()
+                    .zip(&e)
+                    .map(|(&j, e)| e * v[(j * kv + kvh) * hd + d])
                     .sum::<f64>()
                     / z;
             }
@@ -62,14 +74,17 @@ fn cpu_attn_bwd(
     kv: usize,
     hd: usize,
     scale: f64,
+    keys: Keys,
 ) -> [Vec<f64>; 3] {
-    let out = cpu_attn(q, k, v, t, heads, kv, hd, scale);
+    let out = cpu_attn(q, k, v, t, heads, kv, hd, scale, keys);
     let (mut dq, mut dk, mut dv) = (vec![0.0; q.len()], vec![0.0; k.len()], vec![0.0; v.len()]);
     for i in 0..t {
+        let ks = keys_of(keys, i);
         for h in 0..heads {
             let (kvh, qb) = (h / (heads / kv), (i * heads + h) * hd);
-            let s: Vec<f64> = (0..=i)
-                .map(|j| {
+            let s: Vec<f64> = ks
+                .iter()
+                .map(|&j| {
                     (0..hd)
                         .map(|d| q[qb + d] * k[(j * kv + kvh) * hd + d])
                         .sum::<f64>()
@@ -79,9 +94,9 @@ fn cpu_attn_bwd(
             let m = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let z: f64 = s.iter().map(|x| (x - m).exp()).sum();
             let dsum: f64 = (0..hd).map(|d| dout[qb + d] * out[qb + d]).sum();
-            for j in 0..=i {
+            for (&j, &sj) in ks.iter().zip(&s) {
                 let kb = (j * kv + kvh) * hd;
-                let p = (s[j] - m).exp() / z;
+                let p = (sj - m).exp() / z;
                 let dp: f64 = (0..hd).map(|d| dout[qb + d] * v[kb + d]).sum();
                 let ds = p * (dp - dsum);
                 for d in 0..hd {
@@ -113,14 +128,17 @@ fn attention_backward_gqa_and_finite_differences() {
         // Qwen2.5-0.5B's grouping and head size over a longer sequence.
         (14, 2, 64, 150, 1.0, false),
     ];
-    for gpu in common::all_gpus() {
+    for (gpu, general) in common::all_gpus().flat_map(|g| [(g, false), (g, true)]) {
         let mut rng = common::Rng::new(241);
-        let mut r = Recorder::new(gpu);
         let mut cases = vec![];
         let mut ran = 0;
         for &(heads, kv, hd, t, q_gain, fd) in &configs {
+            // A submit and wait per case: the GL backend holds its context lock while it
+            // waits, and other tests on the same device time out past 6 s.
+            let mut r = Recorder::new(gpu);
+            r.general_attention = general;
             let what = format!(
-                "{}: attention_backward heads={heads} kv={kv} hd={hd} t={t} q_gain={q_gain}",
+                "{}: attention_backward heads={heads} kv={kv} hd={hd} t={t} q_gain={q_gain} general={general}",
                 label(gpu)
             );
             let scale = 1.0 / (hd as f32).sqrt();
@@ -144,7 +162,7 @@ fn attention_backward_gqa_and_finite_differences() {
                 assert_refused(
                     &what,
                     r.attention_backward(
-                        &qb, &kb, &vb, &ob, &db, &dqb, &dkb, &dvb, &sb, t, heads, kv, hd, scale,
+                        &qb, &kb, &vb, &ob, &db, &dqb, &dkb, &dvb, &sb, t, heads, kv, hd, scale, None,
                     ),
                 );
                 continue;
@@ -153,16 +171,17 @@ fn attention_backward_gqa_and_finite_differences() {
             r.attention(&qb, &kb, &vb, &ob, t, heads, kv, hd, 0, scale)
                 .unwrap();
             r.attention_backward(
-                &qb, &kb, &vb, &ob, &db, &dqb, &dkb, &dvb, &sb, t, heads, kv, hd, scale,
+                &qb, &kb, &vb, &ob, &db, &dqb, &dkb, &dvb, &sb, t, heads, kv, hd, scale, None,
             )
             .unwrap();
             let (q64, k64, v64, d64) = (f64s(&q), f64s(&k), f64s(&v), f64s(&dout));
-            let mut want = cpu_attn_bwd(&q64, &k64, &v64, &d64, t, heads, kv, hd, scale as f64);
+            let mut want =
+                cpu_attn_bwd(&q64, &k64, &v64, &d64, t, heads, kv, hd, scale as f64, None);
             let grads = [("dq", dqb), ("dk", dkb), ("dv", dvb)];
             if fd {
                 let s = scale as f64;
                 let loss = |q: &[f64], k: &[f64], v: &[f64]| {
-                    cpu_attn(q, k, v, t, heads, kv, hd, s)
+                    cpu_attn(q, k, v, t, heads, kv, hd, s, None)
                         .iter()
                         .zip(&d64)
                         .map(|(o, g)| o * g)
@@ -199,9 +218,10 @@ fn attention_backward_gqa_and_finite_differences() {
                     rtol: 1e-5,
                 });
             }
+            r.submit().unwrap();
+            gpu.wait().unwrap();
         }
         assert!(ran >= 3, "{}: only {ran} attention cases fit", label(gpu));
-        r.submit().unwrap();
         check_cases(gpu, &cases);
     }
 }
@@ -213,24 +233,215 @@ fn attention_backward_rejects_bad_arguments() {
         let (q, k, v, o, d, dq, dk, dv, s) = (b(), b(), b(), b(), b(), b(), b(), b(), b());
         let mut r = Recorder::new(gpu);
         assert!(
-            r.attention_backward(&q, &k, &v, &o, &d, &dq, &dk, &dv, &s, 1, 4, 3, 16, 1.0)
+            r.attention_backward(&q, &k, &v, &o, &d, &dq, &dk, &dv, &s, 1, 4, 3, 16, 1.0, None)
                 .is_err(),
             "heads not a multiple of kv_heads"
         );
         assert!(
-            r.attention_backward(&q, &k, &v, &o, &d, &dq, &dk, &dv, &s, 1, 2, 1, 320, 1.0)
+            r.attention_backward(&q, &k, &v, &o, &d, &dq, &dk, &dv, &s, 1, 2, 1, 320, 1.0, None)
                 .is_err(),
             "head_dim over 256"
         );
         assert_refused(
             "dq aliasing q",
-            r.attention_backward(&q, &k, &v, &o, &d, &q, &dk, &dv, &s, 2, 2, 1, 16, 1.0),
+            r.attention_backward(&q, &k, &v, &o, &d, &q, &dk, &dv, &s, 2, 2, 1, 16, 1.0, None),
         );
         assert_refused(
             "buffers too small",
-            r.attention_backward(&q, &k, &v, &o, &d, &dq, &dk, &dv, &s, 64, 2, 1, 16, 1.0),
+            r.attention_backward(&q, &k, &v, &o, &d, &dq, &dk, &dv, &s, 64, 2, 1, 16, 1.0, None),
         );
         assert!(r.is_empty(), "refused calls must record nothing");
+    }
+}
+
+/// Packed sequences (a prompt, then completions that each see the prompt and themselves): the
+/// forward output and dq, dk, dv against the f64 reference with that mask, and finite
+/// differences on the smallest case. The spans come from `Pack`, the mask from the lengths.
+#[test]
+fn packed_attention_forward_and_backward() {
+    // (heads, kv_heads, hd, prompt, completion lengths, finite differences)
+    let configs: [(usize, usize, usize, usize, &[usize], bool); 6] = [
+        (2, 1, 8, 3, &[3, 1, 2], true),
+        (4, 2, 16, 5, &[4, 1, 7, 2], false),
+        (6, 1, 24, 1, &[3, 3], false),
+        // Completions without inputs (one token) and a prompt longer than a 64-key block.
+        (2, 2, 64, 70, &[1, 1, 5, 1], false),
+        (14, 2, 64, 90, &[9; 8], false),
+        (3, 1, 128, 4, &[], false),
+    ];
+    for (gpu, general) in common::all_gpus().flat_map(|g| [(g, false), (g, true)]) {
+        let mut rng = common::Rng::new(517);
+        let mut cases = vec![];
+        for &(heads, kv, hd, prompt, lens, fd) in &configs {
+            // A submit and wait per case (see attention_backward_gqa_and_finite_differences).
+            let mut r = Recorder::new(gpu);
+            r.general_attention = general;
+            let what = format!(
+                "{}: packed attention heads={heads} kv={kv} hd={hd} prompt={prompt} completions={lens:?} general={general}",
+                label(gpu)
+            );
+            let comps: Vec<Vec<u32>> = lens.iter().map(|&n| vec![7; n]).collect();
+            let refs: Vec<&[u32]> = comps.iter().map(|c| &c[..]).collect();
+            let pack = edgerl::model::pack::Pack::new(&vec![5; prompt], &refs).unwrap();
+            let t = pack.len();
+            // The mask from the lengths alone: a completion's inputs are its tokens but the last.
+            let mut keys: Vec<Vec<usize>> = (0..prompt).map(|i| (0..=i).collect()).collect();
+            for &n in lens {
+                let start = keys.len();
+                for i in start..start + n.saturating_sub(1) {
+                    keys.push((0..prompt).chain(start..=i).collect());
+                }
+            }
+            assert_eq!(keys.len(), t, "{what}: packed length");
+            let scale = 1.0 / (hd as f32).sqrt();
+            let q = rng.vec(t * heads * hd);
+            let (k, v, dout) = (rng.vec(t * kv * hd), rng.vec(t * kv * hd), rng.vec(t * heads * hd));
+            let (qb, kb, vb, db) = (up(gpu, &q), up(gpu, &k), up(gpu, &v), up(gpu, &dout));
+            let alloc = |n: usize| up(gpu, &vec![f32::NAN; n]);
+            let (ob, dqb, dkb, dvb, sb) = (
+                alloc(q.len()),
+                alloc(q.len()),
+                alloc(k.len()),
+                alloc(k.len()),
+                alloc(t * heads * 2),
+            );
+            if !fits(gpu, &[&qb, &kb, &vb, &db, &ob, &dqb, &dkb, &dvb, &sb]) {
+                continue;
+            }
+            let spans = up_u32(gpu, &pack.spans);
+            let packing = edgerl::gpu::Packing {
+                prefix: pack.prefix,
+                spans: &spans,
+                decode: false,
+            };
+            r.attention_packed(&qb, &kb, &vb, &ob, t, heads, kv, hd, scale, &packing)
+                .unwrap();
+            r.attention_backward(
+                &qb, &kb, &vb, &ob, &db, &dqb, &dkb, &dvb, &sb, t, heads, kv, hd, scale,
+                Some(&packing),
+            )
+            .unwrap();
+            let (q64, k64, v64, d64) = (f64s(&q), f64s(&k), f64s(&v), f64s(&dout));
+            let s = scale as f64;
+            let ks = Some(&keys[..]);
+            let out = cpu_attn(&q64, &k64, &v64, t, heads, kv, hd, s, ks);
+            let mut want = cpu_attn_bwd(&q64, &k64, &v64, &d64, t, heads, kv, hd, s, ks);
+            if fd {
+                let loss = |q: &[f64], k: &[f64], v: &[f64]| {
+                    cpu_attn(q, k, v, t, heads, kv, hd, s, ks)
+                        .iter()
+                        .zip(&d64)
+                        .map(|(o, g)| o * g)
+                        .sum::<f64>()
+                };
+                let fds = [
+                    fd_grad(&q64, 1e-4, |x| loss(x, &k64, &v64)),
+                    fd_grad(&k64, 1e-4, |x| loss(&q64, x, &v64)),
+                    fd_grad(&v64, 1e-4, |x| loss(&q64, &k64, x)),
+                ];
+                for (i, fdv) in fds.into_iter().enumerate() {
+                    let exact: Vec<f32> = want[i].iter().map(|&x| x as f32).collect();
+                    close(&format!("{what}: gradient {i} vs finite differences"), &exact, &fdv, 1e-6, 1e-5);
+                    want[i] = fdv;
+                }
+            }
+            let atol = 2e-7 * ((t * heads / kv * hd) as f64).sqrt();
+            cases.push(Case {
+                what: format!("{what}: out"),
+                buf: ob,
+                want: out,
+                atol: 1e-5,
+                rtol: 1e-5,
+            });
+            for ((name, buf), want) in [("dq", dqb), ("dk", dkb), ("dv", dvb)].into_iter().zip(want) {
+                cases.push(Case {
+                    what: format!("{what}: {name}"),
+                    buf,
+                    want,
+                    atol,
+                    rtol: 1e-5,
+                });
+            }
+            r.submit().unwrap();
+            gpu.wait().unwrap();
+        }
+        check_cases(gpu, &cases);
+        // Spans shorter than the sequence are refused.
+        let b = || gpu.alloc(4096, "x").unwrap();
+        let (q, k, v, o) = (b(), b(), b(), b());
+        let short = up_u32(gpu, &[0, 2, 0, 2]);
+        let packing = edgerl::gpu::Packing {
+            prefix: 1,
+            spans: &short,
+            decode: false,
+        };
+        assert_refused(
+            "spans shorter than the sequence",
+            r_refuse(gpu, |r| r.attention_packed(&q, &k, &v, &o, 3, 2, 1, 16, 1.0, &packing)),
+        );
+    }
+}
+
+fn r_refuse(
+    gpu: &edgerl::gpu::Gpu,
+    f: impl FnOnce(&mut Recorder) -> edgerl::Result<()>,
+) -> edgerl::Result<()> {
+    let mut r = Recorder::new(gpu);
+    let res = f(&mut r);
+    assert!(r.is_empty(), "a refused call must record nothing");
+    res
+}
+
+/// `gather_rows` as a gather and as the summing transpose (rows shared, rows with no source).
+#[test]
+fn gather_rows_gathers_and_sums() {
+    use edgerl::gpu::rows::{gather_index, scatter_index};
+    for gpu in common::all_gpus() {
+        let mut rng = common::Rng::new(9);
+        let (rows, width) = (7, 37);
+        let src = rng.vec(rows * width);
+        let sources = [6u32, 2, 2, 0, 5, 2];
+        let n = sources.len();
+        let mut r = Recorder::new(gpu);
+        let (sb, gb, tb) = (
+            up(gpu, &src),
+            up(gpu, &vec![f32::NAN; n * width]),
+            up(gpu, &vec![f32::NAN; rows * width]),
+        );
+        let gi = up_u32(gpu, &gather_index(&sources));
+        let si = up_u32(gpu, &scatter_index(&sources, rows).unwrap());
+        r.gather_rows(&sb, &gi, &gb, n, width).unwrap();
+        r.gather_rows(&gb, &si, &tb, rows, width).unwrap();
+        r.submit().unwrap();
+        let gathered: Vec<f64> = sources
+            .iter()
+            .flat_map(|&s| src[s as usize * width..][..width].iter().map(|&x| x as f64))
+            .collect();
+        let mut summed = vec![0.0; rows * width];
+        for (i, &s) in sources.iter().enumerate() {
+            for c in 0..width {
+                summed[s as usize * width + c] += gathered[i * width + c];
+            }
+        }
+        check_cases(
+            gpu,
+            &[
+                Case {
+                    what: format!("{}: gather", label(gpu)),
+                    buf: gb,
+                    want: gathered,
+                    atol: 0.0,
+                    rtol: 0.0,
+                },
+                Case {
+                    what: format!("{}: summed back", label(gpu)),
+                    buf: tb,
+                    want: summed,
+                    atol: 1e-6,
+                    rtol: 1e-6,
+                },
+            ],
+        );
     }
 }
 

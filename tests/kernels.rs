@@ -695,15 +695,16 @@ fn cpu_attention(
 /// peaked scores), submits once, and checks each against `cpu_attention`. Where a buffer is over
 /// the forced 4096-byte binding limit the call must be refused.
 fn check_attention_cases(seed: u64, cases_in: &[(usize, usize, usize, usize, usize)]) {
-    for gpu in common::all_gpus() {
+    for (gpu, general) in common::all_gpus().flat_map(|g| [(g, false), (g, true)]) {
         let mut rng = common::Rng::new(seed);
         let mut r = Recorder::new(gpu);
+        r.general_attention = general;
         let mut cases = Vec::new();
         for &(heads, kv, hd, p0, t) in cases_in {
             // One case with peaked scores, to exercise the running max of the online softmax.
             for q_gain in [1.0f32, 6.0] {
                 let what = format!(
-                    "{}: attention heads={heads} kv={kv} hd={hd} p0={p0} t={t} q_gain={q_gain}",
+                    "{}: attention heads={heads} kv={kv} hd={hd} p0={p0} t={t} q_gain={q_gain} general={general}",
                     label(gpu)
                 );
                 let max_seq = p0 + t + 9;
@@ -773,6 +774,77 @@ fn attention_long_context() {
             (2, 1, 256, 2000, 1),
         ],
     );
+}
+
+/// Batched decoding (`Packing` with `decode`): one query per sample, each seeing the shared
+/// prefix and its own segment of the cache, [segment start, end). Unwritten slots hold NaN.
+#[test]
+fn attention_batched_decode() {
+    // (heads, kv_heads, head_dim, prefix, segment size, each query's filled length)
+    let configs: [(usize, usize, usize, usize, usize, &[usize]); 4] = [
+        (4, 2, 16, 5, 3, &[1, 3, 2]),
+        (6, 1, 128, 70, 9, &[9, 1, 4, 7, 2, 5, 8, 3]),
+        (2, 2, 24, 1, 4, &[2]),
+        (3, 1, 197, 64, 65, &[65, 1]),
+    ];
+    for (gpu, general) in common::all_gpus().flat_map(|g| [(g, false), (g, true)]) {
+        let mut rng = common::Rng::new(73);
+        let mut r = Recorder::new(gpu);
+        r.general_attention = general;
+        let mut cases = Vec::new();
+        for &(heads, kv, hd, prefix, seg, filled) in &configs {
+            let what = format!(
+                "{}: batched decode heads={heads} kv={kv} hd={hd} prefix={prefix} filled={filled:?} general={general}",
+                label(gpu)
+            );
+            let t = filled.len();
+            let slots = prefix + t * seg;
+            let (mut kc, mut vc) = (rng.vec(slots * kv * hd), rng.vec(slots * kv * hd));
+            let row = kv * hd;
+            let mut keys = Vec::new();
+            let mut spans = Vec::new();
+            for (j, &n) in filled.iter().enumerate() {
+                let start = prefix + j * seg;
+                for s in start + n..start + seg {
+                    kc[s * row..][..row].iter_mut().for_each(|v| *v = f32::NAN);
+                    vc[s * row..][..row].iter_mut().for_each(|v| *v = f32::NAN);
+                }
+                keys.push((0..prefix).chain(start..start + n).collect::<Vec<_>>());
+                spans.extend([start as u32, (start + n) as u32]);
+            }
+            let q = rng.vec(t * heads * hd);
+            let scale = 1.0 / (hd as f32).sqrt();
+            let (qb, kb, vb) = (up_f32(gpu, &q, "q"), up_f32(gpu, &kc, "k"), up_f32(gpu, &vc, "v"));
+            let ob = up_f32(gpu, &vec![f32::NAN; t * heads * hd], "out");
+            let sb = gpu.upload(bytemuck::cast_slice(&spans), "spans").unwrap();
+            if !fits(gpu, &[&qb, &kb, &vb, &ob]) {
+                continue;
+            }
+            let packing = edgerl::gpu::Packing {
+                prefix,
+                spans: &sb,
+                decode: true,
+            };
+            r.attention_packed(&qb, &kb, &vb, &ob, t, heads, kv, hd, scale, &packing)
+                .unwrap();
+            // The reference: gather each query's keys into a cache of its own and run it causal.
+            let mut want = Vec::new();
+            for (i, ks) in keys.iter().enumerate() {
+                let gather = |c: &[f32]| -> Vec<f32> {
+                    ks.iter().flat_map(|&s| c[s * row..][..row].to_vec()).collect()
+                };
+                let qi = &q[i * heads * hd..][..heads * hd];
+                let (ki, vi) = (gather(&kc), gather(&vc));
+                want.extend(cpu_attention(qi, &ki, &vi, 1, heads, kv, hd, ks.len() - 1, scale));
+            }
+            cases.push((what, ob, want));
+        }
+        r.submit().unwrap();
+        for (what, ob, want) in &cases {
+            let got = gpu.read_f32(ob, want.len()).unwrap();
+            close(what, &got, want, 2e-5, 1e-5);
+        }
+    }
 }
 
 #[test]
@@ -1247,15 +1319,19 @@ fn all_kernels() -> Vec<Kernel> {
         Kernel::RmsNorm,
         Kernel::Rope,
         Kernel::Attention,
+        Kernel::AttentionTiled,
         Kernel::SiluMul,
         Kernel::Add,
         Kernel::LseInit,
         Kernel::LseChunk,
+        Kernel::GatherRows,
         Kernel::Gemm,
         Kernel::RmsNormBackward,
         Kernel::SiluMulBackward,
         Kernel::AttentionBackwardQ,
         Kernel::AttentionBackwardKv,
+        Kernel::AttentionTiledBackwardQ,
+        Kernel::AttentionTiledBackwardKv,
         Kernel::LogprobGrad,
         Kernel::AdamW,
         Kernel::Sgd,
@@ -1299,12 +1375,15 @@ fn every_kernel_builds_and_validates() {
                 Kernel::Matvec(dt) => r.linear(&big(), 1, &w(dt, "w"), Some(&c), &d, false),
                 Kernel::RmsNorm => r.rmsnorm(&a, &c, &d, 1, 4, 1e-6),
                 Kernel::Rope => r.rope(&a, &c, 1, 1, 4),
+                // head_dim 4 takes the general kernels, 8 the tiled ones.
                 Kernel::Attention => r.attention(&a, &c, &d, &e, 1, 1, 1, 4, 0, 0.5),
+                Kernel::AttentionTiled => r.attention(&a, &c, &d, &e, 1, 1, 1, 8, 0, 0.5),
                 Kernel::SiluMul => r.silu_mul(&a, &c, 4),
                 Kernel::Add => r.add(&a, &c, 4),
                 Kernel::Embed(dt) => r.embed(&a, 1, &w(dt, "table"), &big()),
                 Kernel::LseInit => r.lse_init(&a, 1),
                 Kernel::LseChunk => r.lse_chunk(&a, &c, &d, 1, 2, 0, 1.0),
+                Kernel::GatherRows => r.gather_rows(&c, &a, &d, 1, 4),
                 // ldy = 4: dy rows on 16 bytes, so k = 32 takes the register-blocked kernel.
                 Kernel::MatmulBackwardInput(dt) => {
                     r.matmul_backward_input(&a, 3, 4, &w(dt, "w"), 0..2, &big(), false)
@@ -1317,7 +1396,10 @@ fn every_kernel_builds_and_validates() {
                 Kernel::SiluMulBackward => r.silu_mul_backward(&a, &c, &d, &e, &f, 4),
                 // attention_backward records both passes; AttentionBackwardQ / Kv are its two.
                 Kernel::AttentionBackwardQ | Kernel::AttentionBackwardKv => {
-                    r.attention_backward(&a, &c, &d, &e, &f, &g, &h, &i, &j, 1, 1, 1, 4, 0.5)
+                    r.attention_backward(&a, &c, &d, &e, &f, &g, &h, &i, &j, 1, 1, 1, 4, 0.5, None)
+                }
+                Kernel::AttentionTiledBackwardQ | Kernel::AttentionTiledBackwardKv => {
+                    r.attention_backward(&a, &c, &d, &e, &f, &g, &h, &i, &j, 1, 1, 1, 8, 0.5, None)
                 }
                 Kernel::LogprobGrad => {
                     r.lse_init(&d, 1).unwrap();
@@ -1408,9 +1490,19 @@ fn params_structs_match_wgsl() {
     check_params!(
         AttentionParams,
         kernels::ATTENTION_WGSL,
-        [t, heads, kv_heads, hd, p0, scale]
+        [t, heads, kv_heads, hd, p0, scale, prefix, packed]
+    );
+    check_params!(
+        AttentionParams,
+        kernels::ATTENTION_TILED_WGSL,
+        [t, heads, kv_heads, hd, p0, scale, prefix, packed]
     );
     check_params!(ElementwiseParams, kernels::ACTIVATION_WGSL, [n]);
+    check_params!(
+        edgerl::gpu::rows::RowsParams,
+        edgerl::gpu::pipeline::ROWS_WGSL,
+        [rows, width]
+    );
     check_params!(
         EmbedParams,
         kernels::EMBEDDING_WGSL,

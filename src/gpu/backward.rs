@@ -12,7 +12,8 @@ use std::ops::Range;
 use bytemuck::{Pod, Zeroable};
 
 use super::kernels::{
-    AttentionParams, ElementwiseParams, Kernel, LogprobParams, Recorder, check_fits, groups_2d,
+    AttentionParams, ElementwiseParams, Kernel, LogprobParams, Packing, Recorder,
+    attention_tiled_fits, check_fits, check_packing, groups_2d,
 };
 use super::memory::GpuBuffer;
 use super::tensor::Tensor;
@@ -418,7 +419,8 @@ impl Recorder<'_> {
         self.dispatch_at(Kernel::SiluMulBackward, &params, &bufs, g)
     }
 
-    /// Backward of causal GQA attention over a whole sequence (positions 0 .. t):
+    /// Backward of causal GQA attention over a whole sequence (positions 0 .. t), or over a
+    /// packed one (`packing`, see `kernels::Packing`):
     /// q, dq [t, heads, hd]; k, v, dk, dv [t, kv_heads, hd]; out (the forward output), dout
     /// [t, heads, hd]; `stats` is scratch [t, heads, 2] (log-sum-exp and Σ dout·out).
     /// dq, dk, dv are overwritten. Two dispatches of one 64-thread workgroup per (query, head)
@@ -440,6 +442,7 @@ impl Recorder<'_> {
         kv_heads: usize,
         hd: usize,
         scale: f32,
+        packing: Option<&Packing>,
     ) -> Result<()> {
         let what = "attention_backward";
         if hd > 256 || kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
@@ -467,6 +470,10 @@ impl Recorder<'_> {
         ] {
             need(&format!("{what} {name}"), b, n)?;
         }
+        if packing.is_some_and(|pk| pk.decode) {
+            return Err(Error::Invalid(format!("{what}: decoding has no backward pass")));
+        }
+        let (prefix, packed, spans) = check_packing(what, packing, t, q)?;
         let params = AttentionParams {
             t: t as u32,
             heads: heads as u32,
@@ -474,10 +481,18 @@ impl Recorder<'_> {
             hd: hd as u32,
             p0: 0,
             scale,
-            _pad0: 0,
-            _pad1: 0,
+            prefix,
+            packed,
         };
-        let g = groups_2d(self.gpu, (t * heads) as u32);
+        let tiled = !self.general_attention && attention_tiled_fits(hd, t, heads / kv_heads);
+        // Tiled: a workgroup per 64 queries (keys) of a head; else per query (key) and head.
+        let rows = |n: usize| if tiled { t.div_ceil(64) * n } else { t * n };
+        let (kq, kkv) = if tiled {
+            (Kernel::AttentionTiledBackwardQ, Kernel::AttentionTiledBackwardKv)
+        } else {
+            (Kernel::AttentionBackwardQ, Kernel::AttentionBackwardKv)
+        };
+        let g = groups_2d(self.gpu, rows(heads) as u32);
         let bufs = [
             (1, &q.buffer),
             (2, &k.buffer),
@@ -486,9 +501,10 @@ impl Recorder<'_> {
             (6, &dout.buffer),
             (7, &dq.buffer),
             (8, &stats.buffer),
+            (11, spans),
         ];
-        self.dispatch_at(Kernel::AttentionBackwardQ, &params, &bufs, g)?;
-        let g = groups_2d(self.gpu, (t * kv_heads) as u32);
+        self.dispatch_at(kq, &params, &bufs, g)?;
+        let g = groups_2d(self.gpu, rows(kv_heads) as u32);
         let bufs = [
             (1, &q.buffer),
             (2, &k.buffer),
@@ -497,8 +513,9 @@ impl Recorder<'_> {
             (8, &stats.buffer),
             (9, &dk.buffer),
             (10, &dv.buffer),
+            (11, spans),
         ];
-        self.dispatch_at(Kernel::AttentionBackwardKv, &params, &bufs, g)
+        self.dispatch_at(kkv, &params, &bufs, g)
     }
 
     /// Gradient of the per-row objective a_t * lp_t + b_t * H_t w.r.t. one chunk of raw logits,

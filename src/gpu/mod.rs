@@ -6,10 +6,11 @@ pub mod kernels;
 pub mod memory;
 pub mod pipeline;
 pub mod quant;
+pub mod rows;
 pub mod sample;
 pub mod tensor;
 
 pub use device::{AdapterSummary, Gpu, GpuFeatures, GpuOptions};
-pub use kernels::Recorder;
+pub use kernels::{Packing, Recorder};
 pub use memory::{GpuBuffer, MemoryCounter};
 pub use tensor::{DType, Piece, Tensor};

@@ -18,11 +18,14 @@ pub const GEMM_WGSL: &str = include_str!("../../shaders/gemm.wgsl");
 pub const NORM_WGSL: &str = include_str!("../../shaders/norm.wgsl");
 pub const ROPE_WGSL: &str = include_str!("../../shaders/rope.wgsl");
 pub const ATTENTION_WGSL: &str = include_str!("../../shaders/attention.wgsl");
+/// Attention with a thread per row and tiles through workgroup memory (the usual path).
+pub const ATTENTION_TILED_WGSL: &str = include_str!("../../shaders/attention_tiled.wgsl");
 pub const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
 pub const EMBEDDING_WGSL: &str = include_str!("../../shaders/embedding.wgsl");
 pub const LOGPROB_WGSL: &str = include_str!("../../shaders/logprob.wgsl");
 pub const OPTIM_WGSL: &str = include_str!("../../shaders/optim.wgsl");
 pub const SAMPLE_WGSL: &str = include_str!("../../shaders/sample.wgsl");
+pub const ROWS_WGSL: &str = include_str!("../../shaders/rows.wgsl");
 /// Arithmetic-peak probe for benchmarks.
 pub const PEAK_WGSL: &str = include_str!("../../shaders/peak.wgsl");
 /// `load_w` and `override WDTYPE`: prepended to every kernel file that reads weight pieces.
@@ -68,12 +71,19 @@ pub enum Kernel {
     MatvecGeneral(DType),
     RmsNorm,
     Rope,
+    /// Causal / packed attention, a workgroup per (query, head): any head_dim up to 256 and
+    /// any context.
     Attention,
+    /// The same, a thread per (query, head) and tiles of keys in workgroup memory: head_dim a
+    /// multiple of 8 up to 128, contexts within llvmpipe's loop budget (`attention_tiled_fits`).
+    AttentionTiled,
     SiluMul,
     Add,
     Embed(DType),
     LseInit,
     LseChunk,
+    /// Row gathers and sums (wrapper in `gpu::rows`).
+    GatherRows,
     // ---- backward and optimizer kernels (wrappers in `gpu::backward`) ----
     /// Input gradient of `Matmul`, one weight piece at a time: register-blocked, for k a
     /// multiple of `MATMUL_K_ALIGN` and dy rows on 16 bytes.
@@ -88,6 +98,9 @@ pub enum Kernel {
     AttentionBackwardQ,
     /// Attention backward, pass 2: dk and dv, one invocation per (key, kv head).
     AttentionBackwardKv,
+    /// Tiled variants of the two backward passes (same conditions as `AttentionTiled`).
+    AttentionTiledBackwardQ,
+    AttentionTiledBackwardKv,
     LogprobGrad,
     AdamW,
     Sgd,
@@ -115,9 +128,11 @@ impl Kernel {
             Kernel::RmsNorm => (NORM_WGSL, "rmsnorm"),
             Kernel::Rope => (ROPE_WGSL, "rope"),
             Kernel::Attention => (ATTENTION_WGSL, "attention"),
+            Kernel::AttentionTiled => (ATTENTION_TILED_WGSL, "attention_tiled"),
             Kernel::SiluMul => (ACTIVATION_WGSL, "silu_mul"),
             Kernel::Add => (ACTIVATION_WGSL, "add"),
             Kernel::Embed(_) => (EMBEDDING_WGSL, "embed"),
+            Kernel::GatherRows => (ROWS_WGSL, "gather_rows"),
             Kernel::LseInit => (LOGPROB_WGSL, "lse_init"),
             Kernel::LseChunk => (LOGPROB_WGSL, "lse_chunk"),
             Kernel::MatmulBackwardInput(d) if d.is_quantized() => {
@@ -132,6 +147,12 @@ impl Kernel {
             Kernel::SiluMulBackward => (ACTIVATION_WGSL, "silu_mul_backward"),
             Kernel::AttentionBackwardQ => (ATTENTION_WGSL, "attention_backward_q"),
             Kernel::AttentionBackwardKv => (ATTENTION_WGSL, "attention_backward_kv"),
+            Kernel::AttentionTiledBackwardQ => {
+                (ATTENTION_TILED_WGSL, "attention_tiled_backward_q")
+            }
+            Kernel::AttentionTiledBackwardKv => {
+                (ATTENTION_TILED_WGSL, "attention_tiled_backward_kv")
+            }
             Kernel::LogprobGrad => (LOGPROB_WGSL, "logprob_grad"),
             Kernel::AdamW => (OPTIM_WGSL, "adamw"),
             Kernel::Sgd => (OPTIM_WGSL, "sgd"),

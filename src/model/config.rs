@@ -256,11 +256,17 @@ impl ModelConfig {
 
     /// cos and sin for positions `p0 .. p0 + t`, laid out [2, t, head_dim/2] for the rope kernel.
     pub fn rope_table(&self, inv_freq: &[f32], p0: usize, t: usize) -> Vec<f32> {
-        let half = inv_freq.len();
+        let positions: Vec<u32> = (p0..p0 + t).map(|p| p as u32).collect();
+        self.rope_table_at(inv_freq, &positions)
+    }
+
+    /// The same for any positions, one per token.
+    pub fn rope_table_at(&self, inv_freq: &[f32], positions: &[u32]) -> Vec<f32> {
+        let (half, t) = (inv_freq.len(), positions.len());
         let mut out = vec![0f32; 2 * t * half];
-        for i in 0..t {
+        for (i, &p) in positions.iter().enumerate() {
             for (j, f) in inv_freq.iter().enumerate() {
-                let angle = (p0 + i) as f32 * f; // f32 product, as torch does
+                let angle = p as f32 * f; // f32 product, as torch does
                 out[i * half + j] = (angle as f64).cos() as f32;
                 out[t * half + i * half + j] = (angle as f64).sin() as f32;
             }

@@ -270,6 +270,17 @@ impl Model {
         ids: &[u32],
         p0: usize,
     ) -> Result<(GpuBuffer, GpuBuffer)> {
+        let positions: Vec<u32> = (p0..p0 + ids.len()).map(|p| p as u32).collect();
+        self.embed_tokens_at(gpu, ids, &positions)
+    }
+
+    /// The same with one position per token (packed sequences).
+    pub(crate) fn embed_tokens_at(
+        &self,
+        gpu: &Gpu,
+        ids: &[u32],
+        positions: &[u32],
+    ) -> Result<(GpuBuffer, GpuBuffer)> {
         let c = &self.cfg;
         if ids.is_empty() {
             return Err(Error::Invalid("forward over zero tokens".into()));
@@ -282,7 +293,7 @@ impl Model {
         }
         let x = gpu.alloc((ids.len() * c.hidden_size * 4) as u64, "residual")?;
         let cs = gpu.upload(
-            bytemuck::cast_slice(&c.rope_table(&self.inv_freq, p0, ids.len())),
+            bytemuck::cast_slice(&c.rope_table_at(&self.inv_freq, positions)),
             "rope table",
         )?;
         Ok((x, cs))
@@ -294,10 +305,10 @@ impl Model {
         r.embed(&ids_buf, ids.len(), &self.embed, x)
     }
 
-    /// The rope table for positions p0 .. p0+t with sin negated: rotating by it undoes rope,
-    /// which is rope's backward pass.
-    pub(crate) fn inverse_rope_table(&self, gpu: &Gpu, t: usize) -> Result<GpuBuffer> {
-        let mut tab = self.cfg.rope_table(&self.inv_freq, 0, t);
+    /// The rope table for `positions` with sin negated: rotating by it undoes rope, which is
+    /// rope's backward pass.
+    pub(crate) fn inverse_rope_table(&self, gpu: &Gpu, positions: &[u32]) -> Result<GpuBuffer> {
+        let mut tab = self.cfg.rope_table_at(&self.inv_freq, positions);
         let half = tab.len() / 2;
         tab[half..].iter_mut().for_each(|s| *s = -*s);
         gpu.upload(bytemuck::cast_slice(&tab), "inverse rope table")
@@ -387,19 +398,33 @@ impl Model {
         row: usize,
         all: &GpuBuffer,
     ) -> Result<()> {
+        self.record_rows_logits(r, hidden, &[row], std::slice::from_ref(all))
+    }
+
+    /// The logits of rows `rows` of `hidden`, row i into `outs[i]` [vocab]: one product over
+    /// all the rows per chunk of the output projection.
+    pub(crate) fn record_rows_logits(
+        &self,
+        r: &mut Recorder,
+        hidden: &GpuBuffer,
+        rows: &[usize],
+        outs: &[GpuBuffer],
+    ) -> Result<()> {
         let gpu = r.gpu;
-        let h = self.cfg.hidden_size;
-        let vocab = self.cfg.vocab_size;
-        let last = gpu.alloc((h * 4) as u64, "last hidden")?;
-        let cols = self.chunk_cols(gpu, 1);
-        let chunk = gpu.alloc((cols * 4) as u64, "logits chunk")?;
-        r.copy(hidden, (row * h * 4) as u64, &last, 0, (h * 4) as u64);
+        let (h, vocab, n_rows) = (self.cfg.hidden_size, self.cfg.vocab_size, rows.len());
+        let f = |n: usize| (n * 4) as u64;
+        let picked = gpu.alloc(f(n_rows * h), "rows to score")?;
+        for (i, &row) in rows.iter().enumerate() {
+            r.copy(hidden, f(row * h), &picked, f(i * h), f(h));
+        }
+        let cols = self.chunk_cols(gpu, n_rows);
+        let chunk = gpu.alloc(f(n_rows * cols), "logits chunk")?;
         let mut v0 = 0;
         while v0 < vocab {
             let n = cols.min(vocab - v0);
             r.matmul(
-                &last,
-                1,
+                &picked,
+                n_rows,
                 self.output(),
                 v0..v0 + n,
                 None,
@@ -408,7 +433,9 @@ impl Model {
                 0,
                 false,
             )?;
-            r.copy(&chunk, 0, all, (v0 * 4) as u64, (n * 4) as u64);
+            for (i, out) in outs.iter().enumerate() {
+                r.copy(&chunk, f(i * n), out, f(v0), f(n));
+            }
             v0 += n;
         }
         Ok(())

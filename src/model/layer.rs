@@ -2,7 +2,7 @@
 //! (recomputed in the backward pass). The residual stream `x` is updated in place.
 
 use crate::error::Result;
-use crate::gpu::{Gpu, GpuBuffer, Recorder, Tensor};
+use crate::gpu::{Gpu, GpuBuffer, Packing, Recorder, Tensor};
 use crate::lora::{Lora, LoraModule, Target};
 
 use super::config::{Arch, ModelConfig};
@@ -75,15 +75,23 @@ impl Scratch {
     }
 }
 
-/// Where a layer's keys and values go: a KV cache at position `p0`, or (training, p0 = 0)
-/// nowhere but the scratch itself.
+/// Where a layer's keys and values go: a KV cache at position `p0`, or (training, a packed
+/// sequence) nowhere but the scratch itself.
 pub enum Kv<'a> {
     Cache {
         k: &'a GpuBuffer,
         v: &'a GpuBuffer,
         p0: usize,
     },
-    Scratch,
+    Packed(&'a Packing<'a>),
+    /// Batched decoding: row i's key and value go to cache slot `slots[i]`, and `packing`
+    /// (decode) says which slots each row sees.
+    Slots {
+        k: &'a GpuBuffer,
+        v: &'a GpuBuffer,
+        slots: &'a [usize],
+        packing: &'a Packing<'a>,
+    },
 }
 
 /// The adapter of one projection, with its scale.
@@ -189,7 +197,20 @@ impl Model {
                 r.copy(&s.v, 0, v, p0 as u64 * row, t as u64 * row);
                 r.attention(qh, k, v, &s.att, t, nh, nkv, hd, p0, scale)?;
             }
-            Kv::Scratch => r.attention(qh, kh, &s.v, &s.att, t, nh, nkv, hd, 0, scale)?,
+            Kv::Slots {
+                k,
+                v,
+                slots,
+                packing,
+            } => {
+                let row = (nkv * hd * 4) as u64;
+                for (i, &slot) in slots.iter().enumerate() {
+                    r.copy(kh, i as u64 * row, k, slot as u64 * row, row);
+                    r.copy(&s.v, i as u64 * row, v, slot as u64 * row, row);
+                }
+                r.attention_packed(qh, k, v, &s.att, t, nh, nkv, hd, scale, packing)?
+            }
+            Kv::Packed(pk) => r.attention_packed(qh, kh, &s.v, &s.att, t, nh, nkv, hd, scale, pk)?,
         }
         project(
             r,

@@ -1,12 +1,14 @@
 //! Models: config, weights, forward pass, tokenizer, generation.
 
 pub mod config;
+pub mod decode;
 pub mod forward;
 pub mod generate;
 pub mod gguf;
 pub mod gguf_tokenizer;
 pub mod gguf_weights;
 pub mod layer;
+pub mod pack;
 pub mod presets;
 pub mod tokenizer;
 pub mod train;

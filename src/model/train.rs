@@ -1,17 +1,22 @@
-//! Training passes: a forward pass over a whole sequence that keeps each layer's input
-//! (gradient checkpointing), log-probs and entropies of the completion rows, and the backward
-//! pass that recomputes one layer at a time and accumulates the LoRA gradients.
+//! Training passes over a packed sequence (a prompt and its completions, `pack::Pack`): a
+//! forward pass that keeps each layer's input (gradient checkpointing), log-probs and entropies
+//! of the completion rows, and the backward pass that recomputes one layer at a time and
+//! accumulates the LoRA gradients.
 
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, GpuBuffer, Recorder, Tensor};
+use crate::gpu::rows::{gather_index, scatter_index};
+use crate::gpu::{Gpu, GpuBuffer, Packing, Recorder, Tensor};
 use crate::lora::{Lora, LoraModule, Target};
 
 use super::forward::Model;
 use super::layer::{Kv, Scratch, adapter};
+use super::pack::Pack;
 
-/// What the backward pass needs from the forward pass of one sequence.
+/// What the backward pass needs from the forward pass of one packed sequence.
 pub struct Saved {
     pub t: usize,
+    /// The pack's spans on the GPU.
+    pub spans: GpuBuffer,
     /// The residual stream entering each layer, and (last) entering the final norm.
     pub inputs: Vec<GpuBuffer>,
     /// Final-normed hidden states [t, hidden].
@@ -20,9 +25,8 @@ pub struct Saved {
     pub layers: Option<Vec<Scratch>>,
 }
 
-/// Log-probs and entropies of `rows` consecutive rows of the hidden states.
+/// Log-probs and entropies of a pack's completion tokens (`Pack::rows` of the hidden states).
 pub struct RowLogprobs {
-    pub row0: usize,
     pub rows: usize,
     /// The rows' hidden states, copied out [rows, hidden].
     pub h: GpuBuffer,
@@ -70,18 +74,24 @@ fn project_backward(
 }
 
 impl Model {
-    /// Forward over a whole sequence (positions 0..), keeping every layer's input, and with
+    /// Forward over a packed sequence, keeping every layer's input, and with
     /// `keep_activations` every layer's intermediate activations too (no recompute later).
     pub fn forward_saving(
         &self,
         gpu: &Gpu,
-        ids: &[u32],
+        pack: &Pack,
         lora: Option<&Lora>,
         keep_activations: bool,
     ) -> Result<Saved> {
         let c = &self.cfg;
-        let t = ids.len();
-        let (x, cs) = self.embed_tokens(gpu, ids, 0)?;
+        let (t, ids) = (pack.len(), &pack.ids);
+        let (x, cs) = self.embed_tokens_at(gpu, ids, &pack.positions)?;
+        let spans = gpu.upload(bytemuck::cast_slice(&pack.spans), "packed spans")?;
+        let packing = Packing {
+            prefix: pack.prefix,
+            spans: &spans,
+            decode: false,
+        };
         let rank = lora.map_or(1, |l| l.cfg.r);
         let shared = if keep_activations {
             None
@@ -104,7 +114,7 @@ impl Model {
                     &kept[li]
                 }
             };
-            self.record_layer(&mut r, li, &x, s, lora, &cs, Kv::Scratch)?;
+            self.record_layer(&mut r, li, &x, s, lora, &cs, Kv::Packed(&packing))?;
         }
         let hidden = gpu.alloc(bytes, "final hidden")?;
         r.rmsnorm(&x, &self.norm, &hidden, t, c.hidden_size, c.rms_norm_eps)?;
@@ -112,33 +122,31 @@ impl Model {
         inputs.push(x);
         Ok(Saved {
             t,
+            spans,
             inputs,
             hidden,
             layers: if keep_activations { Some(kept) } else { None },
         })
     }
 
-    /// Log-probs of `targets` for hidden rows row0 .. row0 + targets.len(), logits divided by
-    /// `temperature`, with the full-vocabulary entropy of each row.
+    /// Log-probs of the pack's completion tokens, logits divided by `temperature`, with the
+    /// full-vocabulary entropy of each row that predicts one.
     pub fn row_logprobs(
         &self,
         gpu: &Gpu,
         hidden: &GpuBuffer,
-        row0: usize,
-        targets: &[u32],
+        pack: &Pack,
         temperature: f32,
     ) -> Result<RowLogprobs> {
-        let rows = targets.len();
+        let (rows, targets) = (pack.rows.len(), &pack.targets);
         let hsz = self.cfg.hidden_size;
+        if rows == 0 {
+            return Err(Error::Invalid("training on completions without tokens".into()));
+        }
         let h = gpu.alloc((rows * hsz * 4) as u64, "completion rows")?;
+        let index = gpu.upload(bytemuck::cast_slice(&gather_index(&pack.rows)), "row index")?;
         let mut r = Recorder::new(gpu);
-        r.copy(
-            hidden,
-            (row0 * hsz * 4) as u64,
-            &h,
-            0,
-            (rows * hsz * 4) as u64,
-        );
+        r.gather_rows(hidden, &index, &h, rows, hsz)?;
         r.submit()?;
         let tg = gpu.upload(bytemuck::cast_slice(targets), "targets")?;
         let state = self.logsoftmax_state(gpu, &h, rows, &tg, 1.0 / temperature)?;
@@ -152,7 +160,6 @@ impl Model {
             entropy.push(lse - w / s);
         }
         Ok(RowLogprobs {
-            row0,
             rows,
             h,
             targets: tg,
@@ -162,12 +169,13 @@ impl Model {
         })
     }
 
-    /// Backward pass of  Σ_t a_t·lp_t + b_t·H_t  over the completion rows of one sequence;
-    /// adds the gradients of every adapter tensor into `lora`'s gradient buffers.
+    /// Backward pass of  Σ_t a_t·lp_t + b_t·H_t  over the completion tokens of a pack; adds
+    /// the gradients of every adapter tensor into `lora`'s gradient buffers.
+    #[allow(clippy::too_many_arguments)]
     pub fn backward(
         &self,
         gpu: &Gpu,
-        ids: &[u32],
+        pack: &Pack,
         saved: &Saved,
         rows: &RowLogprobs,
         coefs: &[(f32, f32)],
@@ -184,7 +192,7 @@ impl Model {
             c.intermediate_size,
         );
         let (qd, kvd) = (nh * hd, nkv * hd);
-        if coefs.len() != rows.rows || ids.len() != t {
+        if coefs.len() != rows.rows || pack.len() != t || pack.rows.len() != rows.rows {
             return Err(Error::Invalid(
                 "backward: coefficients do not match the rows".into(),
             ));
@@ -221,8 +229,11 @@ impl Model {
         // 2. Final norm.
         let dh_all = gpu.alloc(f(t * h), "d final hidden")?;
         let dres = gpu.alloc(f(t * h), "d residual")?;
-        r.zero(&dh_all);
-        r.copy(&dh_rows, 0, &dh_all, f(rows.row0 * h), f(n * h));
+        let index = gpu.upload(
+            bytemuck::cast_slice(&scatter_index(&pack.rows, t)?),
+            "row index",
+        )?;
+        r.gather_rows(&dh_rows, &index, &dh_all, t, h)?;
         r.rmsnorm_backward(
             &saved.inputs[self.layers.len()],
             &self.norm,
@@ -243,8 +254,13 @@ impl Model {
         } else {
             None
         };
-        let (_, cs) = self.embed_tokens(gpu, ids, 0)?;
-        let inv_cs = self.inverse_rope_table(gpu, t)?;
+        let (_, cs) = self.embed_tokens_at(gpu, &pack.ids, &pack.positions)?;
+        let inv_cs = self.inverse_rope_table(gpu, &pack.positions)?;
+        let packing = Packing {
+            prefix: pack.prefix,
+            spans: &saved.spans,
+            decode: false,
+        };
         let xw = gpu.alloc(f(t * h), "recomputed residual")?;
         let da = gpu.alloc(f(t * inter), "d activation")?;
         let dgate = gpu.alloc(f(t * inter), "d gate")?;
@@ -272,7 +288,7 @@ impl Model {
                 (Some(kept), _) => &kept[li],
                 (None, Some(s)) => {
                     r.copy(&saved.inputs[li], 0, &xw, 0, f(t * h));
-                    self.record_layer(&mut r, li, &xw, s, Some(lora), &cs, Kv::Scratch)?;
+                    self.record_layer(&mut r, li, &xw, s, Some(lora), &cs, Kv::Packed(&packing))?;
                     s
                 }
                 (None, None) => {
@@ -349,6 +365,7 @@ impl Model {
                 nkv,
                 hd,
                 1.0 / (hd as f32).sqrt(),
+                Some(&packing),
             )?;
             r.rope(&dq, &inv_cs, t, nh, hd)?;
             r.rope(&dk, &inv_cs, t, nkv, hd)?;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use super::config::TrainConfig;
-use super::rollout::{GroupSampler, prompt_ids};
+use super::rollout::{Decoding, GroupSampler, prompt_ids};
 use crate::data::dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -190,7 +190,7 @@ pub fn evaluate(
         .map(|d| Lora::load_peft(gpu, d, &m.model.cfg))
         .transpose()?;
     let sampler = GroupSampler {
-        share_prefill: true,
+        decoding: Decoding::Batched,
         gpu,
         model: &m.model,
         lora: lora.as_ref(),

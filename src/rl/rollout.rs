@@ -1,6 +1,6 @@
 //! Online rollouts: G completions of one prompt, sampled on the device. The prompt is prefilled
-//! once; every sample decodes on top of the same KV cache prefix (positions ≥ the prompt are
-//! rewritten by each sample), so the prefill is not repeated G times.
+//! once, and by default the G samples decode together, one forward pass per token for all of
+//! them (`model::decode`); the one-at-a-time ways remain for comparison.
 
 use crate::data::dataset::Prompt;
 use crate::error::{Error, Result};
@@ -54,9 +54,19 @@ pub struct GroupSampler<'a> {
     pub stop: &'a [String],
     pub max_new_tokens: usize,
     pub opts: SamplingOptions,
-    /// Prefill the prompt once for the whole group (true), or once per sample (benchmarks
-    /// measure what the sharing saves).
-    pub share_prefill: bool,
+    pub decoding: Decoding,
+}
+
+/// How a group's samples are decoded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decoding {
+    /// All samples together, one forward pass per token over the shared prompt (the default).
+    Batched,
+    /// One sample after another on top of one prefill of the prompt.
+    SharedPrefill,
+    /// One sample after another, each prefilling the prompt itself (benchmarks measure what
+    /// sharing saves).
+    Separate,
 }
 
 impl GroupSampler<'_> {
@@ -64,10 +74,40 @@ impl GroupSampler<'_> {
         self.tokenizer.map_or(Ok(String::new()), |t| t.decode(ids))
     }
 
+    /// Ends at an EOS token, or at a token that completes a stop string.
+    fn finished(&self, ids: &[u32]) -> Result<bool> {
+        if ids.last().is_some_and(|id| self.eos.contains(id)) {
+            return Ok(true);
+        }
+        if self.stop.is_empty() {
+            return Ok(false);
+        }
+        let text = self.decode(ids)?;
+        Ok(self.stop.iter().any(|s| text.contains(s.as_str())))
+    }
+
+    fn sample_batched(&self, prompt: &[u32], g: usize, stream: u64) -> Result<Vec<Completion>> {
+        let opts: Vec<SamplingOptions> = (0..g)
+            .map(|j| SamplingOptions { seed: sample_seed(self.opts.seed, stream, j), ..self.opts.clone() })
+            .collect();
+        let samples = self.model.sample_group(self.gpu, prompt, &opts, self.max_new_tokens, self.lora, |_, ids| {
+            self.finished(ids)
+        })?;
+        samples
+            .into_iter()
+            .map(|(ids, logprobs)| {
+                Ok(Completion { finished: self.finished(&ids)?, text: self.decode(&ids)?, ids, logprobs })
+            })
+            .collect()
+    }
+
     /// `g` completions of `prompt`; `stream` distinguishes prompts and steps for the seed.
     pub fn sample(&self, prompt: &[u32], g: usize, stream: u64) -> Result<Vec<Completion>> {
         if prompt.is_empty() {
             return Err(Error::Invalid("the prompt is empty".into()));
+        }
+        if self.decoding == Decoding::Batched {
+            return self.sample_batched(prompt, g, stream);
         }
         let p = prompt.len();
         let mut cache = self.model.new_cache(self.gpu, p + self.max_new_tokens)?;
@@ -75,7 +115,7 @@ impl GroupSampler<'_> {
             cache.len = 0;
             self.model.forward(self.gpu, prompt, cache, self.lora)
         };
-        let shared = if self.share_prefill { Some(prefill(&mut cache)?) } else { None };
+        let shared = if self.decoding == Decoding::SharedPrefill { Some(prefill(&mut cache)?) } else { None };
         let mut out = Vec::with_capacity(g);
         for j in 0..g {
             let opts = SamplingOptions { seed: sample_seed(self.opts.seed, stream, j), ..self.opts.clone() };

@@ -17,15 +17,15 @@ use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::data::dataset::{self, Row};
 use crate::lora::Lora;
 use crate::reward::RewardSet;
-use super::rollout::GroupSampler;
+use super::rollout::{Decoding, GroupSampler};
+use crate::model::pack::Pack;
 use crate::model::{LoadedModel, Model, Tokenizer};
 
 /// One completion of a rollout batch.
 pub struct Item {
-    /// Prompt followed by the completion.
-    pub ids: Vec<u32>,
-    /// The hidden row that predicts the completion's first token.
-    pub row0: usize,
+    /// Its group in `Batch::groups` (whose prompt it completes).
+    pub group: usize,
+    /// The completion's tokens.
     pub targets: Vec<u32>,
     pub advantage: f64,
     pub weight: f64,
@@ -133,16 +133,13 @@ impl<'g> Trainer<'g> {
         let rewards: Vec<Vec<f64>> = groups.iter().map(|g| g.rewards.clone()).collect();
         let adv = advantages(cfg, &rewards);
         let mut items = Vec::new();
-        for g in groups {
+        for (gi, g) in groups.iter().enumerate() {
             for c in &g.completions {
                 // TRL: truncated when the last token is neither EOS nor padding.
                 let last = c.last().copied();
                 let truncated = !last.is_some_and(|id| eos.contains(&id) || Some(id) == self.pad);
-                let mut ids = g.prompt_ids.clone();
-                ids.extend_from_slice(c);
                 items.push(Item {
-                    ids,
-                    row0: g.prompt_ids.len() - 1,
+                    group: gi,
                     targets: c.clone(),
                     advantage: adv.advantages[items.len()],
                     weight: g.weight,
@@ -185,60 +182,73 @@ impl<'g> Trainer<'g> {
         let (mut loss, mut kl_sum, mut ent_sum, mut low, mut high) =
             (0.0, 0.0, 0.0, 0usize, 0usize);
         let inv_active_total = 1.0 / batch.total_active.max(1) as f64;
-        for (i, it) in batch.items.iter_mut().enumerate() {
+        // One packed forward and backward per group: its prompt once, its completions after it.
+        let mut first = 0;
+        while first < batch.items.len() {
+            let gi = batch.items[first].group;
+            let end = first + batch.items[first..].iter().take_while(|it| it.group == gi).count();
             let model = &self.model;
+            let items = &mut batch.items[first..end];
+            let completions: Vec<&[u32]> = items.iter().map(|it| &it.targets[..]).collect();
+            let pack = Pack::new(&batch.groups[gi].prompt_ids, &completions)?;
+            if pack.targets.is_empty() {
+                // Completions without tokens: nothing to score or train.
+                items.iter_mut().for_each(|it| it.lp_old = Some(Vec::new()));
+                first = end;
+                continue;
+            }
             let saved = model.forward_saving(
                 gpu,
-                &it.ids,
+                &pack,
                 Some(&self.lora),
                 !cfg.gradient_checkpointing,
             )?;
-            let rows = model.row_logprobs(gpu, &saved.hidden, it.row0, &it.targets, temp)?;
-            if it.lp_old.is_none() {
-                it.lp_old = Some(rows.lp.clone());
-                if cfg.beta > 0.0 {
-                    let mut cache = model.new_cache(gpu, it.ids.len())?;
-                    let base = model.forward(gpu, &it.ids, &mut cache, None)?;
-                    it.lp_ref = Some(
-                        model
-                            .row_logprobs(gpu, &base, it.row0, &it.targets, temp)?
-                            .lp,
-                    );
+            let rows = model.row_logprobs(gpu, &saved.hidden, &pack, temp)?;
+            if items[0].lp_old.is_none() {
+                let base = if cfg.beta > 0.0 {
+                    let saved = model.forward_saving(gpu, &pack, None, false)?;
+                    Some(model.row_logprobs(gpu, &saved.hidden, &pack, temp)?.lp)
+                } else {
+                    None
+                };
+                for (it, range) in items.iter_mut().zip(&pack.completions) {
+                    it.lp_old = Some(rows.lp[range.clone()].to_vec());
+                    it.lp_ref = base.as_ref().map(|b| b[range.clone()].to_vec());
                 }
             }
-            let terms = completion_terms(
-                cfg,
-                &CompletionInput {
-                    advantage: it.advantage,
-                    weight: it.weight,
-                    inv_norm: 1.0 / batch.norms[i],
-                    inv_active_total,
-                    active: it.active,
-                    lp: &rows.lp,
-                    lp_old: it.lp_old.as_deref().unwrap_or(&rows.lp),
-                    lp_ref: it.lp_ref.as_deref(),
-                    entropy: &rows.entropy,
-                },
-            );
-            loss += terms.loss;
-            if it.active {
-                kl_sum += terms.kl_sum;
-                ent_sum += rows.entropy.iter().map(|&e| e as f64).sum::<f64>();
-                low += terms.low_clipped;
-                high += terms.high_clipped;
+            let mut coefs = Vec::with_capacity(pack.targets.len());
+            for (k, (it, range)) in items.iter().zip(&pack.completions).enumerate() {
+                let (lp, entropy) = (&rows.lp[range.clone()], &rows.entropy[range.clone()]);
+                let terms = completion_terms(
+                    cfg,
+                    &CompletionInput {
+                        advantage: it.advantage,
+                        weight: it.weight,
+                        inv_norm: 1.0 / batch.norms[first + k],
+                        inv_active_total,
+                        active: it.active,
+                        lp,
+                        lp_old: it.lp_old.as_deref().unwrap_or(lp),
+                        lp_ref: it.lp_ref.as_deref(),
+                        entropy,
+                    },
+                );
+                loss += terms.loss;
+                if it.active {
+                    kl_sum += terms.kl_sum;
+                    ent_sum += entropy.iter().map(|&e| e as f64).sum::<f64>();
+                    low += terms.low_clipped;
+                    high += terms.high_clipped;
+                }
+                coefs.extend(terms.a.iter().zip(&terms.b).map(|(&a, &b)| (a, b)));
             }
-            // A completion whose every coefficient is zero (zero advantage, no KL, no entropy
+            // A group whose every coefficient is zero (zero advantages, no KL, no entropy
             // bonus) adds nothing to the gradient: skip its backward pass. Its tokens still
             // count in the normaliser, as in TRL.
-            if terms.a.iter().chain(&terms.b).any(|&x| x != 0.0) {
-                let coefs: Vec<(f32, f32)> = terms
-                    .a
-                    .iter()
-                    .zip(&terms.b)
-                    .map(|(&a, &b)| (a, b))
-                    .collect();
-                model.backward(gpu, &it.ids, &saved, &rows, &coefs, temp, &self.lora)?;
+            if coefs.iter().any(|&(a, b)| a != 0.0 || b != 0.0) {
+                model.backward(gpu, &pack, &saved, &rows, &coefs, temp, &self.lora)?;
             }
+            first = end;
         }
         let (grad_norm, lr) = self.update()?;
 
@@ -247,7 +257,8 @@ impl<'g> Trainer<'g> {
         let n_active = batch.total_active.max(1) as f64;
         // Like TRL's num_tokens: prompt + completion tokens of each batch, counted once.
         if !batch.counted {
-            self.tokens_seen += items.iter().map(|it| it.ids.len()).sum::<usize>();
+            let prompt = |it: &Item| batch.groups[it.group].prompt_ids.len();
+            self.tokens_seen += items.iter().map(|it| prompt(it) + it.targets.len()).sum::<usize>();
             batch.counted = true;
         }
         let adv = &batch.adv;
@@ -402,7 +413,7 @@ impl Trainer<'_> {
         let cfg = &self.cfg;
         let tok = self.tokenizer.as_ref().ok_or_else(|| Error::Invalid("sampling needs the model's tokenizer".into()))?;
         let sampler = GroupSampler {
-            share_prefill: true,
+            decoding: Decoding::Batched,
             gpu: self.gpu,
             model: &self.model,
             lora: Some(&self.lora),

@@ -1,0 +1,203 @@
+//! Batched decoding of the samples of one prompt: the prompt's keys and values are in the KV
+//! cache once, each sample owns a segment of the cache after them, and one forward pass per
+//! step runs every unfinished sample's last token (`gpu::Packing::decode`). On a GPU one pass
+//! over the weights then serves G tokens instead of one.
+
+use crate::error::{Error, Result};
+use crate::gpu::sample::{SAMPLE_OUT_WORDS, Sampled, SamplerSettings};
+use crate::gpu::{Gpu, GpuBuffer, Packing, Recorder};
+use crate::lora::Lora;
+
+use super::forward::{KvCache, Model};
+use super::generate::SamplingOptions;
+use super::layer::{Kv, Scratch};
+
+/// One row of a batched decode step.
+#[derive(Clone, Copy, Debug)]
+pub struct DecodeRow {
+    pub id: u32,
+    pub position: usize,
+    /// Where its key and value go in the cache.
+    pub slot: usize,
+    /// The first cache slot of its sample's segment: it sees the shared prefix, then
+    /// `segment .. = slot`.
+    pub segment: usize,
+}
+
+impl Model {
+    /// Runs one token per row on top of `cache`, whose first `prefix` slots are the shared
+    /// prompt; writes each row's key and value at its slot. Returns the final-normed hidden
+    /// states [rows, hidden].
+    pub fn forward_rows(
+        &self,
+        gpu: &Gpu,
+        rows: &[DecodeRow],
+        prefix: usize,
+        cache: &KvCache,
+        lora: Option<&Lora>,
+    ) -> Result<GpuBuffer> {
+        let c = &self.cfg;
+        let t = rows.len();
+        for r in rows {
+            if r.slot >= cache.max || r.segment > r.slot || r.segment < prefix {
+                return Err(Error::Invalid(format!(
+                    "decode row {r:?}: outside the KV cache of {} after a prefix of {prefix}",
+                    cache.max
+                )));
+            }
+        }
+        let ids: Vec<u32> = rows.iter().map(|r| r.id).collect();
+        let positions: Vec<u32> = rows.iter().map(|r| r.position as u32).collect();
+        let spans: Vec<u32> = rows
+            .iter()
+            .flat_map(|r| [r.segment as u32, r.slot as u32 + 1])
+            .collect();
+        let slots: Vec<usize> = rows.iter().map(|r| r.slot).collect();
+        let (x, cs) = self.embed_tokens_at(gpu, &ids, &positions)?;
+        let spans = gpu.upload(bytemuck::cast_slice(&spans), "decode spans")?;
+        let packing = Packing {
+            prefix,
+            spans: &spans,
+            decode: true,
+        };
+        let s = Scratch::new(gpu, c, t, lora.map_or(1, |l| l.cfg.r))?;
+        let out = gpu.alloc((t * c.hidden_size * 4) as u64, "final hidden")?;
+        let mut r = Recorder::new(gpu);
+        self.record_embed(&mut r, &ids, &x)?;
+        for li in 0..self.layers.len() {
+            let kv = Kv::Slots {
+                k: &cache.k[li],
+                v: &cache.v[li],
+                slots: &slots,
+                packing: &packing,
+            };
+            self.record_layer(&mut r, li, &x, &s, lora, &cs, kv)?;
+        }
+        r.rmsnorm(&x, &self.norm, &out, t, c.hidden_size, c.rms_norm_eps)?;
+        r.submit()?;
+        Ok(out)
+    }
+
+    /// One draw per entry of `draws` = (row of `hidden`, options, step counter), every row's
+    /// logits computed once, all in one submit and one read-back. Each draw is what
+    /// `sample_next` would give for that row, options and step.
+    pub fn sample_rows(
+        &self,
+        gpu: &Gpu,
+        hidden: &GpuBuffer,
+        draws: &[(usize, &SamplingOptions, u64)],
+    ) -> Result<Vec<(u32, f32)>> {
+        let vocab = self.cfg.vocab_size;
+        let mut rows: Vec<usize> = draws.iter().map(|d| d.0).collect();
+        rows.sort_unstable();
+        rows.dedup();
+        let logits: Vec<GpuBuffer> = rows
+            .iter()
+            .map(|_| gpu.alloc((vocab * 4) as u64, "logits row"))
+            .collect::<Result<_>>()?;
+        let words = (SAMPLE_OUT_WORDS * 4) as u64;
+        let one = gpu.alloc(words, "sampled token")?;
+        let all = gpu.alloc(words * draws.len() as u64, "sampled tokens")?;
+        let mut r = Recorder::new(gpu);
+        self.record_rows_logits(&mut r, hidden, &rows, &logits)?;
+        for (i, (row, opts, step)) in draws.iter().enumerate() {
+            opts.validate()?;
+            let at = rows
+                .binary_search(row)
+                .map_err(|_| Error::Invalid("draw row".into()))?;
+            r.sample(
+                &logits[at],
+                vocab,
+                &SamplerSettings::from(*opts),
+                *step,
+                1,
+                &one,
+            )?;
+            r.copy(&one, 0, &all, i as u64 * words, words);
+        }
+        r.submit()?;
+        let bytes = gpu.read(&all.buffer, 0, words * draws.len() as u64)?;
+        Ok(Sampled::from_words(bytemuck::cast_slice(&bytes))
+            .into_iter()
+            .map(|s| (s.id, s.logprob))
+            .collect())
+    }
+}
+
+/// A sample's state in `sample_group`.
+struct Sample {
+    ids: Vec<u32>,
+    logprobs: Vec<f32>,
+    done: bool,
+}
+
+impl Model {
+    /// `opts.len()` samples of `prompt`, at most `max_new` tokens each, decoded together.
+    /// `finished(j, ids)` says whether sample j stops after its newest token (EOS, stop
+    /// strings). Returns each sample's tokens and their log-probs under the distribution they
+    /// were drawn from.
+    pub fn sample_group(
+        &self,
+        gpu: &Gpu,
+        prompt: &[u32],
+        opts: &[SamplingOptions],
+        max_new: usize,
+        lora: Option<&Lora>,
+        mut finished: impl FnMut(usize, &[u32]) -> Result<bool>,
+    ) -> Result<Vec<(Vec<u32>, Vec<f32>)>> {
+        let (p, g) = (prompt.len(), opts.len());
+        if p == 0 {
+            return Err(Error::Invalid("the prompt is empty".into()));
+        }
+        if g == 0 || max_new == 0 {
+            return Ok(vec![(vec![], vec![]); g]);
+        }
+        // Cache: the prompt, then max_new - 1 slots per sample (its last token is never run).
+        let seg = max_new - 1;
+        let mut cache = self.new_cache(gpu, p + g * seg.max(1))?;
+        let hidden = self.forward(gpu, prompt, &mut cache, lora)?;
+        let draws: Vec<(usize, &SamplingOptions, u64)> =
+            opts.iter().map(|o| (p - 1, o, 0)).collect();
+        let first = self.sample_rows(gpu, &hidden, &draws)?;
+        let mut samples: Vec<Sample> = first
+            .into_iter()
+            .map(|(id, lp)| Sample {
+                ids: vec![id],
+                logprobs: vec![lp],
+                done: false,
+            })
+            .collect();
+        for (j, s) in samples.iter_mut().enumerate() {
+            s.done = max_new == 1 || finished(j, &s.ids)?;
+        }
+        for step in 1..max_new {
+            let active: Vec<usize> = (0..g).filter(|&j| !samples[j].done).collect();
+            if active.is_empty() {
+                break;
+            }
+            let rows: Vec<DecodeRow> = active
+                .iter()
+                .map(|&j| DecodeRow {
+                    id: *samples[j].ids.last().unwrap_or(&0),
+                    position: p + step - 1,
+                    slot: p + j * seg + step - 1,
+                    segment: p + j * seg,
+                })
+                .collect();
+            let h = self.forward_rows(gpu, &rows, p, &cache, lora)?;
+            let draws: Vec<(usize, &SamplingOptions, u64)> = active
+                .iter()
+                .enumerate()
+                .map(|(row, &j)| (row, &opts[j], step as u64))
+                .collect();
+            let next = self.sample_rows(gpu, &h, &draws)?;
+            for (&j, (id, lp)) in active.iter().zip(next) {
+                let s = &mut samples[j];
+                s.ids.push(id);
+                s.logprobs.push(lp);
+                s.done = step + 1 == max_new || finished(j, &s.ids)?;
+            }
+        }
+        Ok(samples.into_iter().map(|s| (s.ids, s.logprobs)).collect())
+    }
+}
