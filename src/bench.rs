@@ -94,6 +94,10 @@ pub struct TrainBench {
     pub lora_rank: usize,
     pub lora_params: usize,
     pub gradient_checkpointing: bool,
+    /// Completions per packed pass (`None`: the whole group, the default).
+    pub pack_size: Option<usize>,
+    /// The workgroup-per-row attention kernels instead of the tiled ones.
+    pub general_attention: bool,
     pub weight_bytes: u64,
     /// Peak of everything edgerl allocated during the step, weights included.
     pub peak_device_bytes: u64,
@@ -116,6 +120,8 @@ pub fn train_bench(
     completion_tokens: usize,
     rank: usize,
     gradient_checkpointing: bool,
+    pack_size: Option<usize>,
+    general_attention: bool,
 ) -> Result<TrainBench> {
     use crate::rl::TrainConfig;
     use crate::rl::rollouts::Group;
@@ -132,6 +138,9 @@ pub fn train_bench(
     );
     let tc = TrainConfig::from_toml(&toml).map_err(crate::Error::Invalid)?;
     let mut trainer = Trainer::with_model(gpu, tc, model, None, vec![], None)?;
+    trainer.pack_size = pack_size;
+    gpu.general_attention
+        .store(general_attention, std::sync::atomic::Ordering::Relaxed);
     let id = |i: usize| ((i * 7919 + 13) % cfg.vocab_size) as u32;
     let group = Group {
         prompt_ids: (0..prompt_tokens).map(id).collect(),
@@ -177,6 +186,8 @@ pub fn train_bench(
         lora_rank: rank,
         lora_params: trainer.lora.num_params(),
         gradient_checkpointing,
+        pack_size,
+        general_attention,
         weight_bytes,
         peak_device_bytes: peak,
         peak_non_weight_bytes: non_weight,

@@ -168,6 +168,13 @@ enum Cmd {
         /// Training: keep every layer's activations instead of recomputing them.
         #[arg(long)]
         no_checkpointing: bool,
+        /// Training: completions per packed forward/backward pass (default: the whole group;
+        /// 1 trains each completion alone, prompt included).
+        #[arg(long, requires = "train")]
+        pack_size: Option<usize>,
+        /// Use the workgroup-per-row attention kernels instead of the tiled ones.
+        #[arg(long)]
+        general_attention: bool,
         /// Benchmark the weight matmul alone (GFLOP/s against the device's FMA peak) over the
         /// standard shapes and dtypes; --t, --k, --n and --dtypes narrow the grid.
         #[arg(long, conflicts_with_all = ["train", "rollout"])]
@@ -507,6 +514,8 @@ fn run(cli: Cli) -> Result<()> {
             completion_tokens,
             rank,
             no_checkpointing,
+            pack_size,
+            general_attention,
             matmul,
             t,
             k,
@@ -544,11 +553,13 @@ fn run(cli: Cli) -> Result<()> {
                 return Err(Error::Invalid("token counts, --completions and --rank must be at least 1".into()));
             }
             let gpu = Gpu::from_env()?;
+            gpu.general_attention
+                .store(general_attention, std::sync::atomic::Ordering::Relaxed);
             let json = if rollout {
                 let r = edgerl::bench::rollout_bench(&gpu, &shape, dtype, prompt_tokens, completions, completion_tokens)?;
                 serde_json::to_string_pretty(&r)
             } else if train {
-                let r = edgerl::bench::train_bench(&gpu, &shape, dtype, prompt_tokens, completions, completion_tokens, rank, !no_checkpointing)?;
+                let r = edgerl::bench::train_bench(&gpu, &shape, dtype, prompt_tokens, completions, completion_tokens, rank, !no_checkpointing, pack_size, general_attention)?;
                 serde_json::to_string_pretty(&r)
             } else {
                 let r = edgerl::bench::forward_bench(&gpu, &shape, dtype, prompt_tokens, decode_tokens)?;

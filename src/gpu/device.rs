@@ -67,6 +67,9 @@ pub struct Gpu {
     /// With `EDGERL_PROFILE=1`, every dispatch is submitted alone and waited for, and its wall
     /// time added here by entry point: (dispatches, seconds). Slow; for finding hot kernels.
     pub(crate) profile: Option<Mutex<HashMap<&'static str, (u64, f64)>>>,
+    /// New `Recorder`s take the workgroup-per-row attention kernels even where the tiled ones
+    /// apply (benchmarks compare the two).
+    pub general_attention: std::sync::atomic::AtomicBool,
 }
 
 fn parse_backend(name: &str) -> Result<wgpu::Backends> {
@@ -191,6 +194,7 @@ impl Gpu {
             profile: std::env::var("EDGERL_PROFILE")
                 .is_ok_and(|v| !v.is_empty() && v != "0")
                 .then(|| Mutex::new(HashMap::new())),
+            general_attention: Default::default(),
         })
     }
 

@@ -113,7 +113,9 @@ impl<'g> Recorder<'g> {
     pub fn new(gpu: &'g Gpu) -> Self {
         Recorder {
             gpu,
-            general_attention: false,
+            general_attention: gpu
+                .general_attention
+                .load(std::sync::atomic::Ordering::Relaxed),
             params: Vec::new(),
             ops: Vec::new(),
         }

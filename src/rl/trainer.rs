@@ -66,6 +66,9 @@ pub struct Trainer<'g> {
     pub pad: Option<u32>,
     pub lora: Lora,
     moments: Vec<Moments>,
+    /// Completions per packed forward/backward pass (`None`: a whole group in one pass). Smaller
+    /// packs need less memory and run the prompt once per pack; 1 trains each completion alone.
+    pub pack_size: Option<usize>,
     /// Optimizer steps taken so far.
     pub optimizer_steps: usize,
     pub(crate) tokens_seen: usize,
@@ -106,6 +109,7 @@ impl<'g> Trainer<'g> {
             pad,
             lora,
             moments: Vec::new(),
+            pack_size: None,
             optimizer_steps: 0,
             tokens_seen: 0,
         })
@@ -182,11 +186,13 @@ impl<'g> Trainer<'g> {
         let (mut loss, mut kl_sum, mut ent_sum, mut low, mut high) =
             (0.0, 0.0, 0.0, 0usize, 0usize);
         let inv_active_total = 1.0 / batch.total_active.max(1) as f64;
-        // One packed forward and backward per group: its prompt once, its completions after it.
+        // One packed forward and backward per group (or per `pack_size` of its completions):
+        // its prompt once, its completions after it.
         let mut first = 0;
         while first < batch.items.len() {
             let gi = batch.items[first].group;
-            let end = first + batch.items[first..].iter().take_while(|it| it.group == gi).count();
+            let same = batch.items[first..].iter().take_while(|it| it.group == gi).count();
+            let end = first + same.min(self.pack_size.unwrap_or(usize::MAX).max(1));
             let model = &self.model;
             let items = &mut batch.items[first..end];
             let completions: Vec<&[u32]> = items.iter().map(|it| &it.targets[..]).collect();
