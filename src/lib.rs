@@ -11,6 +11,7 @@ pub mod gpu;
 pub mod io;
 pub mod lora;
 pub mod model;
+pub mod plan;
 pub mod reward;
 pub mod rl;
 

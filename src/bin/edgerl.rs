@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use edgerl::gpu::{DType, Gpu};
 use edgerl::lora::Lora;
 use edgerl::model::{LoadedModel, SamplingOptions, generate};
+use edgerl::plan;
 use edgerl::{Error, Result};
 use serde_json::json;
 
@@ -84,6 +85,49 @@ enum Cmd {
         /// Continue from the newest complete checkpoint in output_dir.
         #[arg(long)]
         resume: bool,
+        /// Plan first (see `edgerl plan`): turn gradient checkpointing on and shrink the packs
+        /// until the predicted peak fits (2GiB, 1.5 GB, 800MiB, bytes); refuse to start when
+        /// nothing fits.
+        #[arg(long)]
+        memory_budget: Option<String>,
+    },
+    /// Predict the peak GPU memory of a training iteration (rollouts, training step, update)
+    /// by category, without loading the weights; with --memory-budget, the gradient
+    /// checkpointing and pack size that make it fit.
+    Plan {
+        /// A run.toml, as `edgerl train` takes it.
+        #[arg(long, required_unless_present = "shape", conflicts_with = "shape")]
+        config: Option<PathBuf>,
+        /// Plan a preset shape on random weights instead (smollm2-135m, qwen2.5-0.5b,
+        /// qwen2.5-1.5b, qwen3-0.6b), as `edgerl bench --train` builds it.
+        #[arg(long)]
+        shape: Option<String>,
+        /// --shape: weight dtype (default f16).
+        #[arg(long, requires = "shape")]
+        dtype: Option<String>,
+        /// --shape: prompt tokens, P (default 128).
+        #[arg(long, requires = "shape")]
+        prompt_tokens: Option<usize>,
+        /// --shape: completions per prompt, G (default 8).
+        #[arg(long, requires = "shape")]
+        completions: Option<usize>,
+        /// --shape: tokens per completion, C (default 256).
+        #[arg(long, requires = "shape")]
+        completion_tokens: Option<usize>,
+        /// --shape: LoRA rank on all seven projections (default 16).
+        #[arg(long, requires = "shape")]
+        rank: Option<usize>,
+        /// --shape: keep every layer's activations instead of recomputing them.
+        #[arg(long, requires = "shape")]
+        no_checkpointing: bool,
+        /// Completions per packed pass (default: the whole group).
+        #[arg(long)]
+        pack_size: Option<usize>,
+        /// Pick the knobs that fit this many bytes (2GiB, 1.5 GB, 800MiB, bytes).
+        #[arg(long)]
+        memory_budget: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// Evaluate the base model, or an adapter, on a dataset with the config's reward rules:
     /// mean reward, accuracy (reward >= success_threshold) and each rule's mean.
@@ -334,10 +378,35 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{text}");
             }
         }
-        Cmd::Train { config, json, resume } => {
-            let cfg = edgerl::rl::TrainConfig::from_file(&config)?;
+        Cmd::Train { config, json, resume, memory_budget } => {
+            let mut cfg = edgerl::rl::TrainConfig::from_file(&config)?;
+            let budget = memory_budget.as_deref().map(plan::parse_budget).transpose()?;
             let max_steps = cfg.max_steps;
             let gpu = Gpu::from_env()?;
+            // Planned before anything heavy is loaded: with a budget the plan picks the knobs
+            // (or stops the run); without one it only predicts the peak for the summary.
+            let input = plan::PlanInput::from_train_config(&cfg, gpu.max_binding);
+            let (mut pack_size, mut predicted) = (None, None);
+            match budget {
+                Some(b) => {
+                    let fit = input?.fit(b)?;
+                    cfg.gradient_checkpointing = fit.plan.knobs.gradient_checkpointing;
+                    pack_size = fit.pack_size;
+                    predicted = Some(fit.plan.peak_bytes);
+                    if !json {
+                        let changes = if fit.changes.is_empty() { "config kept".to_string() } else { fit.changes.join(", ") };
+                        println!(
+                            "memory plan: predicted peak {} within the {} budget ({changes})",
+                            plan::fmt_bytes(fit.plan.peak_bytes),
+                            plan::fmt_bytes(b)
+                        );
+                    }
+                }
+                None => match input.and_then(|i| i.plan()) {
+                    Ok(p) => predicted = Some(p.peak_bytes),
+                    Err(e) => log::warn!("no memory plan: {e}"),
+                },
+            }
             // A progress bar on a terminal; plain lines otherwise (logs, CI, pipes).
             let bar = (!json && std::io::stderr().is_terminal()).then(|| {
                 let b = indicatif::ProgressBar::new(max_steps as u64);
@@ -349,7 +418,7 @@ fn run(cli: Cli) -> Result<()> {
             });
             let started = std::time::Instant::now();
             let (mut first, mut last, mut steps, mut tokens0, mut tokens) = (None, 0.0, 0, None, 0.0);
-            let adapter = edgerl::rl::trainer::train_with(&gpu, cfg, resume, |m| {
+            let adapter = edgerl::rl::trainer::train_packed(&gpu, cfg, resume, pack_size, |m| {
                 let g = |k: &str| m.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
                 first.get_or_insert(g("reward"));
                 last = g("reward");
@@ -380,14 +449,76 @@ fn run(cli: Cli) -> Result<()> {
             if !json {
                 let secs = started.elapsed().as_secs_f64();
                 let new_tokens = tokens - tokens0.unwrap_or(0.0);
+                let mib = |b: u64| b as f64 / (1 << 20) as f64;
+                let planned = predicted.map_or(String::new(), |p| format!(" (predicted {:.1} MiB)", mib(p)));
                 println!(
-                    "{steps} steps: reward {:.4} -> {:.4}, {:.1} tokens/s, peak GPU memory {:.1} MiB",
+                    "{steps} steps: reward {:.4} -> {:.4}, {:.1} tokens/s, peak GPU memory {:.1} MiB{planned}",
                     first.unwrap_or(f64::NAN),
                     last,
                     new_tokens.max(0.0) / secs.max(1e-9),
-                    gpu.memory.peak() as f64 / (1 << 20) as f64
+                    mib(gpu.memory.peak())
                 );
                 println!("adapter saved to {}", adapter.display());
+            }
+        }
+        Cmd::Plan {
+            config,
+            shape,
+            dtype,
+            prompt_tokens,
+            completions,
+            completion_tokens,
+            rank,
+            no_checkpointing,
+            pack_size,
+            memory_budget,
+            json,
+        } => {
+            let budget = memory_budget.as_deref().map(plan::parse_budget).transpose()?;
+            if pack_size == Some(0) {
+                return Err(Error::Invalid("--pack-size must be at least 1".into()));
+            }
+            let shape_only = dtype.is_some() || prompt_tokens.is_some() || completions.is_some() || completion_tokens.is_some() || rank.is_some() || no_checkpointing;
+            if shape.is_none() && shape_only {
+                return Err(Error::Invalid(
+                    "--dtype, --prompt-tokens, --completions, --completion-tokens, --rank and --no-checkpointing go with --shape (a config sets them itself)".into(),
+                ));
+            }
+            let gpu = Gpu::from_env()?;
+            let mut input = match (&config, &shape) {
+                (Some(path), _) => plan::PlanInput::from_train_config(&edgerl::rl::TrainConfig::from_file(path)?, gpu.max_binding)?,
+                (None, Some(shape)) => {
+                    let dtype = parse_dtype(&dtype)?.unwrap_or(DType::F16);
+                    let (p, g, c, r) = (prompt_tokens.unwrap_or(128), completions.unwrap_or(8), completion_tokens.unwrap_or(256), rank.unwrap_or(16));
+                    let mut i = plan::PlanInput::for_preset(shape, dtype, p, g, c, r, gpu.max_binding)?;
+                    i.gradient_checkpointing = !no_checkpointing;
+                    i
+                }
+                (None, None) => return Err(Error::Invalid("give --config or --shape".into())),
+            };
+            input.pack_size = pack_size;
+            let (p, changes) = match budget {
+                Some(b) => {
+                    let fit = input.fit(b)?;
+                    (fit.plan, Some(fit.changes))
+                }
+                None => (input.plan()?, None),
+            };
+            if json {
+                let mut v = serde_json::to_value(&p).map_err(|e| Error::Invalid(e.to_string()))?;
+                v["training_step_peak_bytes"] = json!(p.training_step_peak());
+                if let (Some(b), Some(c)) = (budget, &changes) {
+                    v["budget"] = json!(b);
+                    v["changes"] = json!(c);
+                }
+                println!("{v}");
+            } else {
+                println!("{p}");
+                println!("training step alone (what `edgerl bench --train` measures): {} bytes", p.training_step_peak());
+                if let (Some(b), Some(c)) = (budget, &changes) {
+                    let c = if c.is_empty() { "nothing changed".to_string() } else { c.join(", ") };
+                    println!("budget {} ({b} bytes): fits; {c}", plan::fmt_bytes(b));
+                }
             }
         }
         Cmd::Eval {

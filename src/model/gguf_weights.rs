@@ -245,6 +245,19 @@ impl WeightSource for GgufWeights<'_> {
         gguf_name(name).is_some_and(|n| self.g.tensor(&n).is_some())
     }
 
+    /// From the tensor directory alone (no data read, no Q/K un-permutation).
+    fn dtype_of(&self, name: &str) -> Result<Option<DType>> {
+        let Some(info) = gguf_name(name).and_then(|n| self.g.tensor(&n)) else {
+            return Ok(None);
+        };
+        dtype_of(info.ggml_type).map(Some).ok_or_else(|| {
+            Error::file(
+                self.g.path(),
+                format!("tensor {} has type {:?}, which edgerl cannot load yet", info.name, info.ggml_type),
+            )
+        })
+    }
+
     fn origin(&self) -> PathBuf {
         self.g.path().to_path_buf()
     }

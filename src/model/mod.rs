@@ -108,7 +108,7 @@ impl LoadedModel {
 }
 
 /// Whether `path` starts with the GGUF magic (the extension alone could lie).
-fn is_gguf(path: &Path) -> bool {
+pub(crate) fn is_gguf(path: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 4];
     std::fs::File::open(path)

@@ -28,6 +28,11 @@ pub trait WeightSource {
     fn has(&self, name: &str) -> bool;
     /// Where the weights live, for messages.
     fn origin(&self) -> PathBuf;
+    /// The stored element type of tensor `name` (`None`: no such tensor), without converting
+    /// its data; the memory planner sizes weights from it.
+    fn dtype_of(&self, name: &str) -> Result<Option<DType>> {
+        Ok(self.get(name)?.map(|t| t.dtype))
+    }
 }
 
 struct Entry {
@@ -200,6 +205,7 @@ impl WeightSource for RandomWeights {
             return Ok(None);
         };
         let n: usize = shape.iter().product();
+        let dtype = self.stored_dtype(shape);
         let is_norm = name.contains("norm");
         let scale = if is_norm { 0.0 } else { 0.02 };
         let mut state = self.seed
@@ -213,14 +219,6 @@ impl WeightSource for RandomWeights {
                 + if is_norm { 1.0 } else { 0.0 }
         };
         let vals: Vec<f32> = (0..n).map(|_| next()).collect();
-        // Quantized types hold matrices with whole blocks per row; the rest stays f32 (as GGUF
-        // files keep norms and biases).
-        let blocks = shape.len() == 2 && shape[1].is_multiple_of(self.dtype.block());
-        let dtype = if self.dtype.is_quantized() && !blocks {
-            DType::F32
-        } else {
-            self.dtype
-        };
         let data = quant::quantize(dtype, &vals)?;
         Ok(Some(RawTensor {
             dtype,
@@ -234,6 +232,22 @@ impl WeightSource for RandomWeights {
     }
     fn origin(&self) -> PathBuf {
         PathBuf::from("<random weights>")
+    }
+    fn dtype_of(&self, name: &str) -> Result<Option<DType>> {
+        Ok(self.shapes.get(name).map(|s| self.stored_dtype(s)))
+    }
+}
+
+impl RandomWeights {
+    /// Quantized types hold matrices with whole blocks per row; the rest stays f32 (as GGUF
+    /// files keep norms and biases).
+    fn stored_dtype(&self, shape: &[usize]) -> DType {
+        let blocks = shape.len() == 2 && shape[1].is_multiple_of(self.dtype.block());
+        if self.dtype.is_quantized() && !blocks {
+            DType::F32
+        } else {
+            self.dtype
+        }
     }
 }
 

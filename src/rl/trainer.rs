@@ -501,8 +501,15 @@ fn refresh_reports(out: &std::path::Path) -> Result<()> {
 }
 
 /// `train`, optionally resuming from the newest complete checkpoint in `output_dir`.
-pub fn train_with(gpu: &Gpu, cfg: TrainConfig, resume: bool, mut on_step: impl FnMut(&Map<String, Value>)) -> Result<PathBuf> {
+pub fn train_with(gpu: &Gpu, cfg: TrainConfig, resume: bool, on_step: impl FnMut(&Map<String, Value>)) -> Result<PathBuf> {
+    train_packed(gpu, cfg, resume, None, on_step)
+}
+
+/// `train_with` with `Trainer::pack_size` set (completions per packed pass; `None`: a whole
+/// group), as `edgerl train --memory-budget` picks it.
+pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, resume: bool, pack_size: Option<usize>, mut on_step: impl FnMut(&Map<String, Value>)) -> Result<PathBuf> {
     let mut t = Trainer::new(gpu, cfg)?;
+    t.pack_size = pack_size;
     let out = t.cfg.output_dir.clone();
     let mut start = 0;
     let mut restored: Option<super::checkpoint::State> = None;

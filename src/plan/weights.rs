@@ -1,0 +1,125 @@
+//! The weights' bytes on the GPU without loading them: `Model::load` replayed on sizes. Matrices
+//! take the override type or their stored one, are split by rows into pieces of at most the
+//! storage-binding limit (`Tensor::from_bytes`), each piece rounded as `Gpu::alloc` rounds it;
+//! norms and biases are f32; a tied output projection is the embedding itself.
+
+use crate::error::{Error, Result};
+use crate::gpu::{DType, Tensor};
+use crate::model::weights::WeightSource;
+use crate::model::{Arch, ModelConfig};
+
+use super::sim::buffer_bytes;
+
+/// On-GPU bytes of a model's weights.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WeightBytes {
+    /// Everything `Model::weight_bytes` counts once loaded.
+    pub total: u64,
+    /// The largest single buffer (a matrix piece).
+    pub largest_piece: u64,
+}
+
+struct Sizer<'a> {
+    src: &'a dyn WeightSource,
+    dtype: Option<DType>,
+    max_binding: u64,
+    out: WeightBytes,
+}
+
+impl Sizer<'_> {
+    fn add(&mut self, bytes: u64) {
+        let b = buffer_bytes(bytes);
+        self.out.total += b;
+        self.out.largest_piece = self.out.largest_piece.max(b);
+    }
+
+    fn missing(&self, name: &str) -> Error {
+        Error::file(&self.src.origin(), format!("missing tensor {name}"))
+    }
+
+    /// `Loader::matrix` + `Tensor::from_bytes`: one buffer per piece of rows.
+    fn matrix(&mut self, name: &str, rows: usize, cols: usize) -> Result<()> {
+        let stored = self.src.dtype_of(name)?.ok_or_else(|| self.missing(name))?;
+        let dtype = self.dtype.unwrap_or(stored);
+        let row_bytes = dtype
+            .row_bytes(cols)
+            .map_err(|e| Error::Invalid(format!("{name}: {e}")))? as u64;
+        let per = Tensor::rows_per_piece(cols, dtype, self.max_binding)?;
+        let mut r = 0;
+        while r < rows.max(1) {
+            let n = per.min(rows - r);
+            self.add(n as u64 * row_bytes);
+            r += n;
+            if rows == 0 {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// `Loader::vector`: f32 whatever the stored type.
+    fn vector(&mut self, name: &str, len: usize) -> Result<()> {
+        if !self.src.has(name) {
+            return Err(self.missing(name));
+        }
+        self.add(len as u64 * 4);
+        Ok(())
+    }
+
+    fn optional_vector(&mut self, name: &str, len: usize) {
+        if self.src.has(name) {
+            self.add(len as u64 * 4);
+        }
+    }
+}
+
+/// The bytes `Model::load(gpu, cfg, src, dtype)` would allocate on a device whose binding limit
+/// is `max_binding`, read from the tensor directory alone.
+pub fn weight_bytes(
+    cfg: &ModelConfig,
+    src: &dyn WeightSource,
+    dtype: Option<DType>,
+    max_binding: u64,
+) -> Result<WeightBytes> {
+    let mut s = Sizer {
+        src,
+        dtype,
+        max_binding,
+        out: WeightBytes::default(),
+    };
+    let (h, hd, i) = (cfg.hidden_size, cfg.head_dim, cfg.intermediate_size);
+    let (qd, kvd) = (cfg.num_heads * hd, cfg.num_kv_heads * hd);
+    s.matrix("model.embed_tokens.weight", cfg.vocab_size, h)?;
+    if src.has("lm_head.weight") && !cfg.tie_word_embeddings {
+        s.matrix("lm_head.weight", cfg.vocab_size, h)?;
+    }
+    s.vector("model.norm.weight", h)?;
+    for n in 0..cfg.num_layers {
+        let p = |x: &str| format!("model.layers.{n}.{x}");
+        s.vector(&p("input_layernorm.weight"), h)?;
+        s.matrix(&p("self_attn.q_proj.weight"), qd, h)?;
+        s.matrix(&p("self_attn.k_proj.weight"), kvd, h)?;
+        s.matrix(&p("self_attn.v_proj.weight"), kvd, h)?;
+        s.matrix(&p("self_attn.o_proj.weight"), h, qd)?;
+        for (name, len) in [
+            ("self_attn.q_proj.bias", qd),
+            ("self_attn.k_proj.bias", kvd),
+            ("self_attn.v_proj.bias", kvd),
+            ("self_attn.o_proj.bias", h),
+            ("mlp.gate_proj.bias", i),
+            ("mlp.up_proj.bias", i),
+            ("mlp.down_proj.bias", h),
+        ] {
+            s.optional_vector(&p(name), len);
+        }
+        if cfg.arch == Arch::Qwen3 {
+            s.vector(&p("self_attn.q_norm.weight"), hd)?;
+            s.vector(&p("self_attn.k_norm.weight"), hd)?;
+        }
+        s.vector(&p("post_attention_layernorm.weight"), h)?;
+        s.matrix(&p("mlp.gate_proj.weight"), i, h)?;
+        s.matrix(&p("mlp.up_proj.weight"), i, h)?;
+        s.matrix(&p("mlp.down_proj.weight"), h, i)?;
+    }
+    Ok(s.out)
+}
