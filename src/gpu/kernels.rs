@@ -52,6 +52,11 @@ pub struct Recorder<'g> {
     ops: Vec<Op>,
 }
 
+/// Below this many queries the forward attention takes the per-row kernel: in decoding a
+/// tiled workgroup would run one or a few live threads walking every key alone, where the
+/// per-row kernel spreads each query's keys over 64 threads.
+pub const TILED_ATTENTION_MIN_QUERIES: usize = 16;
+
 /// Whether the tiled attention kernels (`AttentionTiled*`) take head_dim `hd` over `keys` keys
 /// with `group` query heads per KV head: head_dim a multiple of 8 up to 128, and each thread's
 /// walk (estimated in loop iterations, the backward's dk / dv pass being the longest) well
@@ -666,7 +671,9 @@ impl Recorder<'_> {
             Some(pk) if pk.decode => (k.bytes / (kv_heads * hd * 4).max(1) as u64) as usize,
             _ => p0 + t,
         };
-        if !self.general_attention && attention_tiled_fits(hd, keys, heads / kv_heads) {
+        let tiled = t >= TILED_ATTENTION_MIN_QUERIES
+            && attention_tiled_fits(hd, keys, heads / kv_heads);
+        if !self.general_attention && tiled {
             // One 64-thread workgroup per 64 queries of a head.
             let g = groups_2d(self.gpu, (t.div_ceil(64) * heads) as u32);
             return self.dispatch_at(Kernel::AttentionTiled, &params, &bufs, g);
