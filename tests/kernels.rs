@@ -781,8 +781,10 @@ fn attention_long_context() {
 #[test]
 fn attention_batched_decode() {
     // (heads, kv_heads, head_dim, prefix, segment size, each query's filled length)
-    let configs: [(usize, usize, usize, usize, usize, &[usize]); 4] = [
+    let configs: [(usize, usize, usize, usize, usize, &[usize]); 5] = [
         (4, 2, 16, 5, 3, &[1, 3, 2]),
+        // 17 samples: past `TILED_ATTENTION_MIN_QUERIES`, so the tiled kernel decodes too.
+        (4, 2, 16, 9, 4, &[1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 2]),
         (6, 1, 128, 70, 9, &[9, 1, 4, 7, 2, 5, 8, 3]),
         (2, 2, 24, 1, 4, &[2]),
         (3, 1, 197, 64, 65, &[65, 1]),
