@@ -3,25 +3,12 @@
 
 mod common;
 
+use common::edgerl;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-
-fn edgerl(args: &[&str]) -> (i32, String, String) {
-    let xdg = std::env::temp_dir().join("edgerl-test-xdg");
-    std::fs::create_dir_all(&xdg).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_edgerl"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", &xdg)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn fixture(name: &str) -> PathBuf {
     common::fixtures().join("models").join(name)

@@ -4,24 +4,7 @@
 
 mod common;
 
-use std::process::Command;
-
 use serde_json::Value;
-
-fn edgerl(args: &[&str]) -> (bool, String, String) {
-    let xdg = std::env::temp_dir().join("edgerl-test-xdg");
-    std::fs::create_dir_all(&xdg).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_edgerl"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", &xdg)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn demo_runs_end_to_end_and_eval_agrees() {
@@ -30,7 +13,7 @@ fn demo_runs_end_to_end_and_eval_agrees() {
     };
     let out = std::env::temp_dir().join(format!("edgerl-demo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
-    let (ok, stdout, stderr) = edgerl(&[
+    let (code, stdout, stderr) = common::edgerl(&[
         "demo",
         "--model",
         gguf.to_str().unwrap(),
@@ -42,7 +25,7 @@ fn demo_runs_end_to_end_and_eval_agrees() {
         out.to_str().unwrap(),
         "--json",
     ]);
-    assert!(ok, "edgerl demo failed: {stderr}");
+    assert_eq!(code, 0, "edgerl demo failed: {stderr}");
     let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
     for k in ["accuracy_before", "accuracy_after", "reward_before", "reward_after"] {
         let v = report[k].as_f64().unwrap_or(f64::NAN);
@@ -62,7 +45,7 @@ fn demo_runs_end_to_end_and_eval_agrees() {
         assert!(out.join(f).is_file(), "missing {f}");
     }
     // The ordinary commands reproduce the demo's "after" number from what it wrote.
-    let (ok, stdout, stderr) = edgerl(&[
+    let (code, stdout, stderr) = common::edgerl(&[
         "eval",
         "--config",
         out.join("run.toml").to_str().unwrap(),
@@ -72,7 +55,7 @@ fn demo_runs_end_to_end_and_eval_agrees() {
         out.join("heldout.jsonl").to_str().unwrap(),
         "--json",
     ]);
-    assert!(ok, "edgerl eval failed: {stderr}");
+    assert_eq!(code, 0, "edgerl eval failed: {stderr}");
     let eval: Value = serde_json::from_str(stdout.trim()).expect("eval JSON");
     assert_eq!(eval["accuracy"], report["accuracy_after"], "{eval}");
     assert_eq!(eval["mean_reward"], report["reward_after"], "{eval}");

@@ -2,8 +2,9 @@
 
 mod common;
 
+use common::edgerl;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use edgerl::lora::{Lora, LoraConfig, Target};
@@ -190,21 +191,6 @@ fn an_adapter_changes_the_completions() {
             .collect::<Vec<_>>()
     };
     assert_eq!(prompts(&r), prompts(base_greedy()));
-}
-
-fn edgerl(args: &[&str]) -> (i32, String, String) {
-    let xdg = std::env::temp_dir().join("edgerl-test-xdg");
-    std::fs::create_dir_all(&xdg).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_edgerl"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", &xdg)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn expect_one_line_error(args: &[&str], needles: &[&str]) {

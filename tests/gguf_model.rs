@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 
 use edgerl::gpu::{DType, Gpu};
 use edgerl::model::LoadedModel;
@@ -114,27 +113,13 @@ fn smollm2_q4_1_matches_transformers() {
     );
 }
 
-fn edgerl(args: &[&str]) -> (i32, String) {
-    let xdg = std::env::temp_dir().join("edgerl-test-xdg");
-    std::fs::create_dir_all(&xdg).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_edgerl"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", &xdg)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// A corrupt GGUF given to `score` fails with one line naming the file and the problem.
 fn expect_error(name: &str, bytes: &[u8], needle: &str) {
     let dir = std::env::temp_dir().join(format!("edgerl-gguf-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
-    let (code, stderr) = edgerl(&["score", "--model", path.to_str().unwrap(), "--text", "hi"]);
+    let (code, _, stderr) = common::edgerl(&["score", "--model", path.to_str().unwrap(), "--text", "hi"]);
     assert_ne!(code, 0);
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
     let lines: Vec<&str> = stderr

@@ -6,8 +6,9 @@
 
 mod common;
 
+use common::edgerl;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use edgerl::gpu::{DType, Gpu, GpuOptions};
 use edgerl::model::LoadedModel;
@@ -394,20 +395,6 @@ fn fit_turns_checkpointing_on_then_shrinks_packs() {
         )),
         "{e}"
     );
-}
-
-fn edgerl(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_edgerl"))
-        .args(args)
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .unwrap();
-    let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (
-        out.status.code().unwrap_or(-1),
-        s(&out.stdout),
-        s(&out.stderr),
-    )
 }
 
 #[test]

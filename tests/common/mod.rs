@@ -120,3 +120,20 @@ pub fn smollm2_gguf() -> Option<std::path::PathBuf> {
     );
     None
 }
+
+/// Runs the `edgerl` binary: (exit code, stdout, stderr). XDG_RUNTIME_DIR is set (wgpu's GL
+/// backend wants one).
+pub fn edgerl(args: &[&str]) -> (i32, String, String) {
+    let xdg = std::env::temp_dir().join("edgerl-test-xdg");
+    std::fs::create_dir_all(&xdg).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_edgerl"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", &xdg)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
