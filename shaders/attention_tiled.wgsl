@@ -100,6 +100,72 @@ fn stage_kv(d: Dims, lid: u32, k0: u32, n: u32, kvh: u32) {
     }
 }
 
+// Row helpers over the staged tiles, two vec4s an iteration (head_dim % 8 == 0).
+alias Row = array<vec4<f32>, MAX_HD4>;
+
+fn sum4(v: vec4<f32>) -> f32 {
+    return v.x + v.y + v.z + v.w;
+}
+
+// x · tile_a row at `base`.
+fn dot_a(x: ptr<function, Row>, base: u32, hd4: u32) -> f32 {
+    var a = vec4<f32>(0.0);
+    for (var c = 0u; c < hd4; c += 2u) {
+        a += (*x)[c] * tile_a[base + c] + (*x)[c + 1u] * tile_a[base + c + 1u];
+    }
+    return sum4(a);
+}
+
+// (x · tile_a row, y · tile_b row) at `base`, in one walk.
+fn dot_ab(x: ptr<function, Row>, y: ptr<function, Row>, base: u32, hd4: u32) -> vec2<f32> {
+    var a = vec4<f32>(0.0);
+    var g = vec4<f32>(0.0);
+    for (var c = 0u; c < hd4; c += 2u) {
+        a += (*x)[c] * tile_a[base + c] + (*x)[c + 1u] * tile_a[base + c + 1u];
+        g += (*y)[c] * tile_b[base + c] + (*y)[c + 1u] * tile_b[base + c + 1u];
+    }
+    return vec2<f32>(sum4(a), sum4(g));
+}
+
+// acc_a += wa · tile_a row and acc_b += wb · tile_b row at `base`, in one walk.
+fn axpy_ab(acc_a: ptr<function, Row>, wa: f32, acc_b: ptr<function, Row>, wb: f32, base: u32,
+           hd4: u32) {
+    for (var c = 0u; c < hd4; c += 2u) {
+        (*acc_a)[c] += wa * tile_a[base + c];
+        (*acc_a)[c + 1u] += wa * tile_a[base + c + 1u];
+        (*acc_b)[c] += wb * tile_b[base + c];
+        (*acc_b)[c + 1u] += wb * tile_b[base + c + 1u];
+    }
+}
+
+// acc += w · tile_a row at `base`.
+fn axpy_a(acc: ptr<function, Row>, w: f32, base: u32, hd4: u32) {
+    for (var c = 0u; c < hd4; c += 2u) {
+        (*acc)[c] += w * tile_a[base + c];
+        (*acc)[c + 1u] += w * tile_a[base + c + 1u];
+    }
+}
+
+// acc += w · tile_b row at `base`.
+fn axpy_b(acc: ptr<function, Row>, w: f32, base: u32, hd4: u32) {
+    for (var c = 0u; c < hd4; c += 2u) {
+        (*acc)[c] += w * tile_b[base + c];
+        (*acc)[c + 1u] += w * tile_b[base + c + 1u];
+    }
+}
+
+// The workgroup's head and this thread's query: `blocks` blocks of 64 queries per head.
+struct QueryRow {
+    h: u32,
+    i: u32,
+    live: bool,
+}
+
+fn query_row(b: u32, blocks: u32, lid: u32, t: u32) -> QueryRow {
+    let i = (b % blocks) * WG + lid;
+    return QueryRow(b / blocks, i, i < t);
+}
+
 // ---- forward: out = softmax(scale q kᵀ) v over the visible keys ----------------------------
 
 @compute @workgroup_size(64)
@@ -111,13 +177,14 @@ fn attention_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
     if (b >= blocks * d.heads) {
         return; // uniform per workgroup
     }
-    let h = b / blocks;
-    let i = (b % blocks) * WG + lid;
-    let live = i < d.t;
+    let row = query_row(b, blocks, lid, d.t);
+    let h = row.h;
+    let i = row.i;
+    let live = row.live;
     let kvh = h / (d.heads / d.kv_heads);
     let qb = (i * d.heads + h) * d.hd4;
-    var qr: array<vec4<f32>, MAX_HD4>;
-    var acc: array<vec4<f32>, MAX_HD4>;
+    var qr: Row;
+    var acc: Row;
     var kr = vec3<u32>(0u);
     if (live) {
         kr = key_ranges(d, i);
@@ -141,12 +208,7 @@ fn attention_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
             for (var j = 0u; j < n; j++) {
                 s[j] = -3.0e38;
                 if (sees(kr, k0 + j)) {
-                    var a = vec4<f32>(0.0);
-                    let base = j * d.hd4;
-                    for (var c = 0u; c < d.hd4; c += 2u) {
-                        a += qr[c] * tile_a[base + c] + qr[c + 1u] * tile_a[base + c + 1u];
-                    }
-                    s[j] = a.x + a.y + a.z + a.w;
+                    s[j] = dot_a(&qr, j * d.hd4, d.hd4);
                     tile_m = max(tile_m, s[j]);
                 }
             }
@@ -161,11 +223,7 @@ fn attention_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
                     if (s[j] > -1.0e38) {
                         let w = exp(s[j] - m_new);
                         l += w;
-                        let base = j * d.hd4;
-                        for (var c = 0u; c < d.hd4; c += 2u) {
-                            acc[c] += w * tile_b[base + c];
-                            acc[c + 1u] += w * tile_b[base + c + 1u];
-                        }
+                        axpy_b(&acc, w, j * d.hd4, d.hd4);
                     }
                 }
                 m = m_new;
@@ -193,14 +251,15 @@ fn attention_tiled_backward_q(@builtin(workgroup_id) wg: vec3<u32>,
     if (b >= blocks * d.heads) {
         return; // uniform per workgroup
     }
-    let h = b / blocks;
-    let i = (b % blocks) * WG + lid;
-    let live = i < d.t;
+    let row = query_row(b, blocks, lid, d.t);
+    let h = row.h;
+    let i = row.i;
+    let live = row.live;
     let kvh = h / (d.heads / d.kv_heads);
     let qb = (i * d.heads + h) * d.hd4;
-    var qr: array<vec4<f32>, MAX_HD4>;
-    var gr: array<vec4<f32>, MAX_HD4>; // dout
-    var acc: array<vec4<f32>, MAX_HD4>; // dq
+    var qr: Row;
+    var gr: Row; // dout
+    var acc: Row; // dq
     var kr = vec3<u32>(0u);
     var dsum = 0.0;
     if (live) {
@@ -226,12 +285,7 @@ fn attention_tiled_backward_q(@builtin(workgroup_id) wg: vec3<u32>,
         if (live) {
             for (var j = 0u; j < n; j++) {
                 if (sees(kr, k0 + j)) {
-                    var a = vec4<f32>(0.0);
-                    let base = j * d.hd4;
-                    for (var c = 0u; c < d.hd4; c += 2u) {
-                        a += qr[c] * tile_a[base + c] + qr[c + 1u] * tile_a[base + c + 1u];
-                    }
-                    let s = a.x + a.y + a.z + a.w;
+                    let s = dot_a(&qr, j * d.hd4, d.hd4);
                     let m_new = max(m, s);
                     l = l * exp(m - m_new) + exp(s - m_new);
                     m = m_new;
@@ -253,19 +307,10 @@ fn attention_tiled_backward_q(@builtin(workgroup_id) wg: vec3<u32>,
         if (live) {
             for (var j = 0u; j < n; j++) {
                 if (sees(kr, k0 + j)) {
-                    var a = vec4<f32>(0.0);
-                    var g = vec4<f32>(0.0);
                     let base = j * d.hd4;
-                    for (var c = 0u; c < d.hd4; c += 2u) {
-                        a += qr[c] * tile_a[base + c] + qr[c + 1u] * tile_a[base + c + 1u];
-                        g += gr[c] * tile_b[base + c] + gr[c + 1u] * tile_b[base + c + 1u];
-                    }
-                    let pr = exp(a.x + a.y + a.z + a.w - lse);
-                    let ds = pr * (g.x + g.y + g.z + g.w - dsum) * p.scale;
-                    for (var c = 0u; c < d.hd4; c += 2u) {
-                        acc[c] += ds * tile_a[base + c];
-                        acc[c + 1u] += ds * tile_a[base + c + 1u];
-                    }
+                    let sg = dot_ab(&qr, &gr, base, d.hd4);
+                    let pr = exp(sg.x - lse);
+                    axpy_a(&acc, pr * (sg.y - dsum) * p.scale, base, d.hd4);
                 }
             }
         }
@@ -296,10 +341,10 @@ fn attention_tiled_backward_kv(@builtin(workgroup_id) wg: vec3<u32>,
     let live = j < d.t;
     let group = d.heads / d.kv_heads;
     let kb = (j * d.kv_heads + kvh) * d.hd4;
-    var kr: array<vec4<f32>, MAX_HD4>;
-    var vr: array<vec4<f32>, MAX_HD4>;
-    var gk: array<vec4<f32>, MAX_HD4>;
-    var gv: array<vec4<f32>, MAX_HD4>;
+    var kr: Row;
+    var vr: Row;
+    var gk: Row;
+    var gv: Row;
     // The queries that see key j: j .. end.
     var end = 0u;
     if (live) {
@@ -336,22 +381,11 @@ fn attention_tiled_backward_kv(@builtin(workgroup_id) wg: vec3<u32>,
             for (var e = 0u; e < n; e++) {
                 let i = j0 + (e0 + e) / group;
                 if (i >= j && i < end) {
-                    var a = vec4<f32>(0.0);
-                    var g = vec4<f32>(0.0);
                     let base = e * d.hd4;
-                    for (var c = 0u; c < d.hd4; c += 2u) {
-                        a += kr[c] * tile_a[base + c] + kr[c + 1u] * tile_a[base + c + 1u];
-                        g += vr[c] * tile_b[base + c] + vr[c + 1u] * tile_b[base + c + 1u];
-                    }
+                    let sg = dot_ab(&kr, &vr, base, d.hd4);
                     let st = tile_s[e];
-                    let pr = exp(a.x + a.y + a.z + a.w - st.x);
-                    let ds = pr * (g.x + g.y + g.z + g.w - st.y) * p.scale;
-                    for (var c = 0u; c < d.hd4; c += 2u) {
-                        gv[c] += pr * tile_b[base + c];
-                        gv[c + 1u] += pr * tile_b[base + c + 1u];
-                        gk[c] += ds * tile_a[base + c];
-                        gk[c + 1u] += ds * tile_a[base + c + 1u];
-                    }
+                    let pr = exp(sg.x - st.x);
+                    axpy_ab(&gk, pr * (sg.y - st.y) * p.scale, &gv, pr, base, d.hd4);
                 }
             }
         }

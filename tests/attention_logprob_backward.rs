@@ -114,6 +114,7 @@ fn cpu_attn_bwd(
 /// GQA shapes, and against finite differences of Σ dout ⊙ out on the tiny ones.
 #[test]
 fn attention_backward_gqa_and_finite_differences() {
+    let _serial = one_at_a_time();
     // (heads, kv_heads, hd, t, q_gain, finite differences)
     let configs = [
         (4, 2, 16, 1, 1.0, false),
@@ -228,6 +229,7 @@ fn attention_backward_gqa_and_finite_differences() {
 
 #[test]
 fn attention_backward_rejects_bad_arguments() {
+    let _serial = one_at_a_time();
     for gpu in common::all_gpus() {
         let b = || gpu.alloc(4096, "x").unwrap();
         let (q, k, v, o, d, dq, dk, dv, s) = (b(), b(), b(), b(), b(), b(), b(), b(), b());
@@ -259,6 +261,7 @@ fn attention_backward_rejects_bad_arguments() {
 /// differences on the smallest case. The spans come from `Pack`, the mask from the lengths.
 #[test]
 fn packed_attention_forward_and_backward() {
+    let _serial = one_at_a_time();
     // (heads, kv_heads, hd, prompt, completion lengths, finite differences)
     let configs: [(usize, usize, usize, usize, &[usize], bool); 6] = [
         (2, 1, 8, 3, &[3, 1, 2], true),
@@ -395,6 +398,7 @@ fn r_refuse(
 /// `gather_rows` as a gather and as the summing transpose (rows shared, rows with no source).
 #[test]
 fn gather_rows_gathers_and_sums() {
+    let _serial = one_at_a_time();
     use edgerl::gpu::rows::{gather_index, scatter_index};
     for gpu in common::all_gpus() {
         let mut rng = common::Rng::new(9);
@@ -512,6 +516,7 @@ fn cpu_logprob_grad(
 /// and on the small vocabulary against finite differences of the objective.
 #[test]
 fn logprob_grad_chunks_and_finite_differences() {
+    let _serial = one_at_a_time();
     // (vocab, chunk widths, targets, offset of the logits)
     let cases: [(usize, Vec<usize>, Vec<u32>, f32); 4] = [
         (37, vec![20, 17], vec![36, NO_TARGET, 0, 18, 19], 0.0),
