@@ -7,6 +7,7 @@ pub mod demo;
 pub mod error;
 #[cfg(feature = "fetch")]
 pub mod fetch;
+pub mod ffi;
 pub mod gpu;
 pub mod io;
 pub mod lora;

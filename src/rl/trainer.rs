@@ -96,11 +96,21 @@ impl<'g> Trainer<'g> {
 
     /// A trainer over a model already on the GPU (benchmarks use random weights).
     pub fn with_model(gpu: &'g Gpu, cfg: TrainConfig, model: Model, tokenizer: Option<Tokenizer>, eos: Vec<u32>, pad: Option<u32>) -> Result<Trainer<'g>> {
-        let lora = match &cfg.init_adapter {
-            Some(dir) => Lora::load_peft(gpu, dir, &model.cfg)?,
-            None => Lora::init(gpu, &model.cfg, cfg.lora_config()?, cfg.seed)?,
-        };
-        Ok(Trainer {
+        let lora = Trainer::initial_lora(gpu, &cfg, &model)?;
+        Ok(Trainer::with_lora(gpu, cfg, model, tokenizer, eos, pad, lora))
+    }
+
+    /// The adapter a new trainer starts from: `init_adapter`, or a fresh one.
+    pub fn initial_lora(gpu: &Gpu, cfg: &TrainConfig, model: &Model) -> Result<Lora> {
+        match &cfg.init_adapter {
+            Some(dir) => Lora::load_peft(gpu, dir, &model.cfg),
+            None => Lora::init(gpu, &model.cfg, cfg.lora_config()?, cfg.seed),
+        }
+    }
+
+    /// A trainer from parts that cannot fail (the C ABI keeps the model if the adapter fails).
+    pub fn with_lora(gpu: &'g Gpu, cfg: TrainConfig, model: Model, tokenizer: Option<Tokenizer>, eos: Vec<u32>, pad: Option<u32>, lora: Lora) -> Trainer<'g> {
+        Trainer {
             gpu,
             cfg,
             model,
@@ -112,7 +122,7 @@ impl<'g> Trainer<'g> {
             pack_size: None,
             optimizer_steps: 0,
             tokens_seen: 0,
-        })
+        }
     }
 
     pub fn read_rollouts(&self) -> Result<Vec<Group>> {

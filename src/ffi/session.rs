@@ -1,0 +1,432 @@
+//! Training sessions over the C ABI: the app gives prompts and scores the sampled completions
+//! through a callback (or the config's rule rewards); the session owns the trainer and its
+//! adapter, and takes the model's weights for as long as it lives.
+
+use std::ffi::{CString, c_char, c_void};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, TryLockError};
+
+use serde_json::{Map, Value};
+
+use super::model::prompt_ids;
+use super::{
+    EDGERL_ERR_BUSY, EDGERL_ERR_CALLBACK, EDGERL_ERR_CANCELLED, Entry, Fail, ModelEntry, Res, Slot,
+    get_model, get_session, guard, insert, invalid, new_id, put, release, text,
+};
+use crate::gpu::Gpu;
+use crate::lora::Lora;
+use crate::model::LoadedModel;
+use crate::reward::RewardSet;
+use crate::rl::TrainConfig;
+use crate::rl::rollout::{Decoding, GroupSampler};
+use crate::rl::rollouts::Group;
+use crate::rl::trainer::Trainer;
+
+/// `int32_t (*)(void* user_data, size_t prompt_index, size_t completion_index,
+/// const char* completion, double* reward_out)`: 0 = ok, anything else aborts the step.
+pub type EdgerlRewardFn =
+    Option<unsafe extern "C" fn(*mut c_void, usize, usize, *const c_char, *mut f64) -> i32>;
+
+/// One step's metrics (`edgerl_step_metrics`; TRL's names in the comments).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct EdgerlStepMetrics {
+    /// Optimizer steps taken so far by this session (after this one).
+    pub step: u64,
+    pub loss: f64,
+    /// `reward`, `reward_std`: over every completion of the step.
+    pub reward_mean: f64,
+    pub reward_std: f64,
+    pub grad_norm: f64,
+    pub learning_rate: f64,
+    /// `completions/mean_length` in tokens; `completions/clipped_ratio`.
+    pub completion_mean_length: f64,
+    pub clipped_ratio: f64,
+    /// Wall time of the whole call: sampling, rewards and the update.
+    pub seconds: f64,
+}
+
+const _: () = assert!(std::mem::size_of::<EdgerlStepMetrics>() == 72);
+
+struct Inner {
+    trainer: Trainer<'static>,
+    /// The config's `[[rewards]]`, used when the step gets no callback.
+    rules: Option<RewardSet>,
+}
+
+pub(crate) struct Session {
+    /// Declared before `model`: the trainer borrows the runtime's GPU that `model` keeps alive.
+    inner: Mutex<Option<Inner>>,
+    pub(crate) model: Arc<ModelEntry>,
+    pub(crate) model_id: u64,
+    id: u64,
+    cancel: AtomicBool,
+}
+
+impl Session {
+    fn lock(&self) -> Res<std::sync::MutexGuard<'_, Option<Inner>>> {
+        match self.inner.try_lock() {
+            Ok(g) => Ok(g),
+            Err(TryLockError::Poisoned(e)) => Ok(e.into_inner()),
+            Err(TryLockError::WouldBlock) => Err(Fail(
+                EDGERL_ERR_BUSY,
+                format!("session {} is running another call", self.id),
+            )),
+        }
+    }
+
+    /// Runs `f` on the trainer; `EDGERL_ERR_BUSY` while another call on this session runs.
+    pub(crate) fn with_trainer<T>(&self, f: impl FnOnce(&Trainer<'static>) -> Res<T>) -> Res<T> {
+        let g = self.lock()?;
+        f(&g.as_ref()
+            .ok_or_else(|| invalid("the session is gone"))?
+            .trainer)
+    }
+
+    fn check_cancel(&self) -> Res<()> {
+        if self.cancel.swap(false, Ordering::SeqCst) {
+            return Err(Fail(
+                EDGERL_ERR_CANCELLED,
+                format!("session {}: cancelled", self.id),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Session {
+    /// Hands the model's weights back to its model handle.
+    fn drop(&mut self) {
+        let Some(inner) = self
+            .inner
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
+            return;
+        };
+        let t = inner.trainer;
+        let mut slot = self.model.slot.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(*slot, Slot::Lent(id) if id == self.id)
+            && let Some(tokenizer) = t.tokenizer
+        {
+            *slot = Slot::Here(Box::new(LoadedModel {
+                model: t.model,
+                tokenizer,
+                eos: t.eos,
+                pad: t.pad,
+            }));
+        }
+    }
+}
+
+/// The session's `TrainConfig`: the app's TOML (TRL key names) with the model and placeholders
+/// for the keys the session owns (prompts and rewards come through the calls).
+fn config(toml_text: Option<&str>, model: &Path) -> Res<TrainConfig> {
+    let mut t: toml::Table = match toml_text {
+        Some(s) => s.parse::<toml::Table>().map_err(|e| {
+            invalid(format!(
+                "config: {}",
+                e.to_string().trim().replace('\n', " ")
+            ))
+        })?,
+        None => toml::Table::new(),
+    };
+    for k in ["model", "output_dir", "dataset", "rollouts"] {
+        if t.contains_key(k) {
+            return Err(invalid(format!(
+                "config: `{k}` is set by the session, not the config"
+            )));
+        }
+    }
+    // A session has no fixed length: without `max_steps` the learning rate stays constant
+    // (the config default, a linear decay over max_steps = 1, would stop it after one step).
+    if !t.contains_key("max_steps") && !t.contains_key("lr_scheduler_type") {
+        t.insert(
+            "lr_scheduler_type".into(),
+            toml::Value::String("constant".into()),
+        );
+    }
+    let placeholder = toml::Value::String("<app>".into());
+    t.insert("model".into(), placeholder.clone());
+    t.insert("output_dir".into(), placeholder.clone());
+    // Validation wants a source: online (with rule rewards) or offline (the app's rewards).
+    let source = if t.contains_key("rewards") {
+        "dataset"
+    } else {
+        "rollouts"
+    };
+    t.insert(source.into(), placeholder);
+    let text = toml::to_string(&t).map_err(|e| invalid(format!("config: {e}")))?;
+    let mut cfg = TrainConfig::from_toml(&text).map_err(|e| invalid(format!("config: {e}")))?;
+    cfg.model = model.to_path_buf();
+    cfg.dataset = None;
+    cfg.rollouts = None;
+    Ok(cfg)
+}
+
+/// # Safety
+/// `config_toml` is NULL or a NUL-terminated string; `out` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn edgerl_session_create(
+    model: u64,
+    config_toml: *const c_char,
+    out: *mut u64,
+) -> i32 {
+    guard(|| {
+        if out.is_null() {
+            return Err(invalid("`out` is NULL"));
+        }
+        let m = get_model(model)?;
+        let toml_text = if config_toml.is_null() {
+            None
+        } else {
+            Some(unsafe { text(config_toml, "config_toml") }?)
+        };
+        let cfg = config(toml_text, &m.path)?;
+        let rules = if cfg.rewards.is_empty() {
+            None
+        } else {
+            Some(RewardSet::new(&cfg.rewards, cfg.reward_all_or_nothing)?)
+        };
+        // SAFETY: the session holds `m`, which holds the runtime, so the GPU outlives the
+        // trainer (dropped in `Session::drop`, before the session's fields).
+        let gpu: &'static Gpu = unsafe { &*(&m.rt.gpu as *const Gpu) };
+        let id = new_id();
+        let mut slot = m.slot.lock().unwrap_or_else(|e| e.into_inner());
+        let lm = match &*slot {
+            Slot::Lent(sid) => {
+                return Err(Fail(
+                    EDGERL_ERR_BUSY,
+                    format!(
+                        "model {model} is already trained by session {sid} (one session per model)"
+                    ),
+                ));
+            }
+            Slot::Here(lm) => lm,
+        };
+        let lora = {
+            let _g = m.rt.lock();
+            Trainer::initial_lora(gpu, &cfg, &lm.model)?
+        };
+        let Slot::Here(lm) = std::mem::replace(&mut *slot, Slot::Lent(id)) else {
+            unreachable!()
+        };
+        drop(slot);
+        let lm = *lm;
+        let trainer =
+            Trainer::with_lora(gpu, cfg, lm.model, Some(lm.tokenizer), lm.eos, lm.pad, lora);
+        let s = Session {
+            inner: Mutex::new(Some(Inner { trainer, rules })),
+            model: m,
+            model_id: model,
+            id,
+            cancel: AtomicBool::new(false),
+        };
+        insert(id, Entry::Session(Arc::new(s)));
+        unsafe { put(out, "out", id) }
+    })
+}
+
+/// Drops the handle and cancels a step running on it; the weights go back to the model handle
+/// once that step has returned.
+#[unsafe(no_mangle)]
+pub extern "C" fn edgerl_session_free(session: u64) -> i32 {
+    guard(|| {
+        if let Ok(s) = get_session(session) {
+            s.cancel.store(true, Ordering::SeqCst);
+        }
+        release(session, "a session", |e| matches!(e, Entry::Session(_)))
+    })
+}
+
+/// Asks the session's running step (or, if none runs, its next one) to stop with
+/// `EDGERL_ERR_CANCELLED`. Safe from any thread, also from a reward callback.
+#[unsafe(no_mangle)]
+pub extern "C" fn edgerl_cancel(session: u64) -> i32 {
+    guard(|| {
+        get_session(session)?.cancel.store(true, Ordering::SeqCst);
+        Ok(())
+    })
+}
+
+/// One GRPO step: `num_generations` completions per prompt, rewards from `cb` (or the config's
+/// rules when `cb` is NULL), then `num_iterations` optimizer updates on that batch.
+///
+/// # Safety
+/// `prompts` is valid for `n_prompts` NUL-terminated strings; `metrics` is NULL or valid for a
+/// write; `cb` is NULL or a function that may be called with `user_data` on this thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn edgerl_session_step(
+    session: u64,
+    prompts: *const *const c_char,
+    n_prompts: usize,
+    flags: u32,
+    cb: EdgerlRewardFn,
+    user_data: *mut c_void,
+    metrics: *mut EdgerlStepMetrics,
+) -> i32 {
+    guard(|| {
+        let t0 = std::time::Instant::now();
+        let s = get_session(session)?;
+        if n_prompts == 0 {
+            return Err(invalid("`n_prompts` is 0"));
+        }
+        if prompts.is_null() {
+            return Err(invalid("`prompts` is NULL"));
+        }
+        let prompts: Vec<&str> = (0..n_prompts)
+            .map(|i| unsafe { text(*prompts.add(i), &format!("prompts[{i}]")) })
+            .collect::<Res<_>>()?;
+        let mut g = s.lock()?;
+        let inner = g.as_mut().ok_or_else(|| invalid("the session is gone"))?;
+        let rt = &s.model.rt;
+        let t = &mut inner.trainer;
+        if cb.is_none() && inner.rules.is_none() {
+            return Err(invalid(
+                "no reward callback and no `[[rewards]]` rules in the session's config",
+            ));
+        }
+        let tok = t
+            .tokenizer
+            .as_ref()
+            .ok_or_else(|| invalid("the session's model has no tokenizer"))?;
+        let cfg = &t.cfg;
+        let sampler = GroupSampler {
+            decoding: Decoding::Batched,
+            gpu: t.gpu,
+            model: &t.model,
+            lora: Some(&t.lora),
+            tokenizer: Some(tok),
+            eos: &t.eos,
+            stop: &cfg.stop,
+            max_new_tokens: cfg.max_completion_length,
+            opts: cfg.sampling(cfg.temperature),
+        };
+        let mut sampled = Vec::with_capacity(prompts.len());
+        for (j, p) in prompts.iter().enumerate() {
+            s.check_cancel()?;
+            let ids = prompt_ids(tok, p, flags)?;
+            let stream = (t.optimizer_steps as u64).wrapping_mul(1 << 20) + j as u64;
+            let _g = rt.lock();
+            sampled.push((
+                ids.clone(),
+                sampler.sample(&ids, cfg.num_generations, stream)?,
+            ));
+        }
+        let mut groups = Vec::with_capacity(sampled.len());
+        for (j, (prompt_ids, completions)) in sampled.into_iter().enumerate() {
+            let mut rewards = Vec::with_capacity(completions.len());
+            for (k, c) in completions.iter().enumerate() {
+                s.check_cancel()?;
+                let r = match (cb, &inner.rules) {
+                    (Some(f), _) => {
+                        let ctext = CString::new(c.text.replace('\0', ""))
+                            .map_err(|e| invalid(e.to_string()))?;
+                        let mut r = f64::NAN;
+                        let rc = unsafe { f(user_data, j, k, ctext.as_ptr(), &mut r) };
+                        if rc != 0 {
+                            return Err(Fail(
+                                EDGERL_ERR_CALLBACK,
+                                format!(
+                                    "reward callback returned {rc} for prompt {j}, completion {k}: step aborted, adapter unchanged"
+                                ),
+                            ));
+                        }
+                        r
+                    }
+                    (None, Some(rules)) => {
+                        rules
+                            .score(&c.text, c.ids.len(), &Map::<String, Value>::new())?
+                            .total
+                    }
+                    (None, None) => unreachable!(),
+                };
+                if !r.is_finite() {
+                    return Err(Fail(
+                        EDGERL_ERR_CALLBACK,
+                        format!(
+                            "reward {r} for prompt {j}, completion {k} is not a finite number: step aborted, adapter unchanged"
+                        ),
+                    ));
+                }
+                rewards.push(r);
+            }
+            groups.push(Group {
+                prompt_ids,
+                completions: completions.into_iter().map(|c| c.ids).collect(),
+                rewards,
+                weight: 1.0,
+            });
+        }
+        s.check_cancel()?;
+        let refs: Vec<&Group> = groups.iter().collect();
+        let mut batch = t.batch(&refs);
+        let mut m = Map::new();
+        {
+            let _g = rt.lock();
+            for _ in 0..t.cfg.num_iterations {
+                m = t.step(&mut batch)?;
+            }
+        }
+        let f = |k: &str| m.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+        let out = EdgerlStepMetrics {
+            step: t.optimizer_steps as u64,
+            loss: f("loss"),
+            reward_mean: f("reward"),
+            reward_std: f("reward_std"),
+            grad_norm: f("grad_norm"),
+            learning_rate: f("learning_rate"),
+            completion_mean_length: f("completions/mean_length"),
+            clipped_ratio: f("completions/clipped_ratio"),
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        if !metrics.is_null() {
+            unsafe { metrics.write(out) };
+        }
+        Ok(())
+    })
+}
+
+/// Writes the session's adapter to `dir` in PEFT format (adapter_config.json and
+/// adapter_model.safetensors, each written to a temp file and renamed).
+///
+/// # Safety
+/// `dir` is a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn edgerl_session_save_adapter(session: u64, dir: *const c_char) -> i32 {
+    guard(|| {
+        let s = get_session(session)?;
+        let dir = Path::new(unsafe { text(dir, "dir") }?);
+        s.with_trainer(|t| {
+            let _g = s.model.rt.lock();
+            Ok(t.lora
+                .save_peft(t.gpu, dir, &s.model.path.to_string_lossy())?)
+        })
+    })
+}
+
+/// Replaces the session's adapter with a PEFT adapter from `dir` (optimizer state restarts).
+///
+/// # Safety
+/// `dir` is a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn edgerl_session_load_adapter(session: u64, dir: *const c_char) -> i32 {
+    guard(|| {
+        let s = get_session(session)?;
+        let dir = Path::new(unsafe { text(dir, "dir") }?);
+        let mut g = s.lock()?;
+        let t = &mut g
+            .as_mut()
+            .ok_or_else(|| invalid("the session is gone"))?
+            .trainer;
+        let lora = {
+            let _g = s.model.rt.lock();
+            Lora::load_peft(t.gpu, dir, &t.model.cfg)?
+        };
+        t.lora = lora;
+        t.clear_moments();
+        Ok(())
+    })
+}
