@@ -11,6 +11,10 @@ use super::memory::GpuBuffer;
 use super::tensor::Tensor;
 use crate::error::{Error, Result};
 
+pub use super::attention::{
+    AttentionParams, Packing, TILED_ATTENTION_MIN_QUERIES, attention_tiled_fits,
+};
+pub(super) use super::attention::check_packing;
 pub use super::pipeline::{
     ACTIVATION_WGSL, ATTENTION_TILED_WGSL, ATTENTION_WGSL, EMBEDDING_WGSL, GEMM_WGSL, Kernel, LOGPROB_WGSL,
     MATMUL_BACKWARD_WGSL, MATMUL_COMMON_WGSL, MATMUL_WGSL, MATVEC_WGSL, NORM_WGSL, OPTIM_WGSL,
@@ -50,58 +54,6 @@ pub struct Recorder<'g> {
     pub general_attention: bool,
     params: Vec<u8>,
     ops: Vec<Op>,
-}
-
-/// Below this many queries the forward attention takes the per-row kernel: in decoding a
-/// tiled workgroup would run one or a few live threads walking every key alone, where the
-/// per-row kernel spreads each query's keys over 64 threads.
-pub const TILED_ATTENTION_MIN_QUERIES: usize = 16;
-
-/// Whether the tiled attention kernels (`AttentionTiled*`) take head_dim `hd` over `keys` keys
-/// with `group` query heads per KV head: head_dim a multiple of 8 up to 128, and each thread's
-/// walk (estimated in loop iterations, the backward's dk / dv pass being the longest) well
-/// under llvmpipe's cap of 65,535 per invocation.
-pub fn attention_tiled_fits(hd: usize, keys: usize, group: usize) -> bool {
-    let per_key = (hd / 4 + 4) * group.max(1);
-    hd.is_multiple_of(8) && hd <= 128 && keys.saturating_mul(per_key) <= 50_000
-}
-
-/// Several completions of one prompt in one attention call; every query sees the prompt's
-/// keys 0 .. `prefix` and its own completion's. `spans` is a u32 buffer [t, 2].
-/// - Training (`decode` false): one packed sequence of t tokens, the prompt then each
-///   completion's segment; a token sees the prompt and its segment up to itself. Per token:
-///   the first key of its segment (0 in the prompt) and one past the last query that sees it.
-/// - Decoding (`decode` true, forward only): q holds one token per sample, k and v the cache.
-///   Per query: the first cache slot of its sample's segment, and one past its own slot.
-pub struct Packing<'a> {
-    pub prefix: usize,
-    pub spans: &'a GpuBuffer,
-    pub decode: bool,
-}
-
-/// The attention uniforms' (prefix, packed) and the buffer for the spans binding: without
-/// packing the kernels never read it, and `unused` (a buffer bound read-only anyway) stands in.
-pub(super) fn check_packing<'b>(
-    what: &str,
-    packing: Option<&'b Packing>,
-    t: usize,
-    unused: &'b GpuBuffer,
-) -> Result<(u32, u32, &'b wgpu::Buffer)> {
-    match packing {
-        None => Ok((0, 0, &unused.buffer)),
-        Some(pk) => {
-            // Training packs the prefix into the t tokens; decoding reads it from the cache.
-            if (!pk.decode && pk.prefix > t) || pk.spans.bytes < (t * 8) as u64 {
-                return Err(Error::Invalid(format!(
-                    "{what}: packing of {t} tokens needs {} bytes of spans (and in training a prefix of at most {t}), got {} and a prefix of {}",
-                    t * 8,
-                    pk.spans.bytes,
-                    pk.prefix
-                )));
-            }
-            Ok((pk.prefix as u32, 1 + pk.decode as u32, &pk.spans.buffer))
-        }
-    }
 }
 
 /// Workgroup counts for `n` workgroups, folded into 2-D past the per-dimension limit.
@@ -357,20 +309,6 @@ pub struct RopeParams {
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug)]
-pub struct AttentionParams {
-    pub t: u32,
-    pub heads: u32,
-    pub kv_heads: u32,
-    pub hd: u32,
-    pub p0: u32,
-    pub scale: f32,
-    /// Packing: the shared prefix's length, and 1 (training) or 2 (decoding); else 0, 0.
-    pub prefix: u32,
-    pub packed: u32,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable, Debug)]
 pub struct ElementwiseParams {
     pub n: u32,
     pub _pad: [u32; 3],
@@ -588,99 +526,6 @@ impl Recorder<'_> {
         let n = (t * heads * hd / 2) as u32;
         let g = groups_2d(self.gpu, n.div_ceil(64));
         self.dispatch(Kernel::Rope, &params, &[&cos_sin.buffer, &x.buffer], g)
-    }
-
-    /// Causal attention of q [t, heads, hd] (positions p0 .. p0+t) over the cache k, v
-    /// [≥ p0+t, kv_heads, hd] into out [t, heads, hd].
-    #[allow(clippy::too_many_arguments)]
-    pub fn attention(
-        &mut self,
-        q: &GpuBuffer,
-        k: &GpuBuffer,
-        v: &GpuBuffer,
-        out: &GpuBuffer,
-        t: usize,
-        heads: usize,
-        kv_heads: usize,
-        hd: usize,
-        p0: usize,
-        scale: f32,
-    ) -> Result<()> {
-        self.attention_with(q, k, v, out, t, heads, kv_heads, hd, p0, scale, None)
-    }
-
-    /// Attention of t packed queries (see `Packing`): in training k, v hold the same t
-    /// tokens; in decoding they are the cache.
-    #[allow(clippy::too_many_arguments)]
-    pub fn attention_packed(
-        &mut self,
-        q: &GpuBuffer,
-        k: &GpuBuffer,
-        v: &GpuBuffer,
-        out: &GpuBuffer,
-        t: usize,
-        heads: usize,
-        kv_heads: usize,
-        hd: usize,
-        scale: f32,
-        packing: &Packing,
-    ) -> Result<()> {
-        self.attention_with(q, k, v, out, t, heads, kv_heads, hd, 0, scale, Some(packing))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn attention_with(
-        &mut self,
-        q: &GpuBuffer,
-        k: &GpuBuffer,
-        v: &GpuBuffer,
-        out: &GpuBuffer,
-        t: usize,
-        heads: usize,
-        kv_heads: usize,
-        hd: usize,
-        p0: usize,
-        scale: f32,
-        packing: Option<&Packing>,
-    ) -> Result<()> {
-        if hd > 256 || kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
-            return Err(Error::Model(format!(
-                "attention with head_dim {hd}, {heads} heads over {kv_heads} KV heads is not supported"
-            )));
-        }
-        let (prefix, packed, spans) = check_packing("attention", packing, t, q)?;
-        let params = AttentionParams {
-            t: t as u32,
-            heads: heads as u32,
-            kv_heads: kv_heads as u32,
-            hd: hd as u32,
-            p0: p0 as u32,
-            scale,
-            prefix,
-            packed,
-        };
-        let bufs = [
-            (1, &q.buffer),
-            (2, &k.buffer),
-            (3, &v.buffer),
-            (4, &out.buffer),
-            (11, spans),
-        ];
-        // The keys the queries reach: the whole cache in decoding, else up to the last query.
-        let keys = match packing {
-            Some(pk) if pk.decode => (k.bytes / (kv_heads * hd * 4).max(1) as u64) as usize,
-            _ => p0 + t,
-        };
-        let tiled = t >= TILED_ATTENTION_MIN_QUERIES
-            && attention_tiled_fits(hd, keys, heads / kv_heads);
-        if !self.general_attention && tiled {
-            // One 64-thread workgroup per 64 queries of a head.
-            let g = groups_2d(self.gpu, (t.div_ceil(64) * heads) as u32);
-            return self.dispatch_at(Kernel::AttentionTiled, &params, &bufs, g);
-        }
-        // One 64-thread workgroup per (query, head).
-        let g = groups_2d(self.gpu, (t * heads) as u32);
-        self.dispatch_at(Kernel::Attention, &params, &bufs, g)
     }
 
     /// up = silu(gate) * up, over n elements.

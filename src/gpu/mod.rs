@@ -1,5 +1,6 @@
 //! The only module that touches wgpu.
 
+pub mod attention;
 pub mod backward;
 pub mod device;
 pub mod kernels;
