@@ -474,52 +474,21 @@ fn run(cli: Cli) -> Result<()> {
             memory_budget,
             json,
         } => {
-            let budget = memory_budget.as_deref().map(plan::parse_budget).transpose()?;
-            if pack_size == Some(0) {
-                return Err(Error::Invalid("--pack-size must be at least 1".into()));
-            }
-            let shape_only = dtype.is_some() || prompt_tokens.is_some() || completions.is_some() || completion_tokens.is_some() || rank.is_some() || no_checkpointing;
-            if shape.is_none() && shape_only {
-                return Err(Error::Invalid(
-                    "--dtype, --prompt-tokens, --completions, --completion-tokens, --rank and --no-checkpointing go with --shape (a config sets them itself)".into(),
-                ));
-            }
+            let args = plan::PlanArgs {
+                config,
+                shape,
+                dtype: parse_dtype(&dtype)?,
+                prompt_tokens,
+                completions,
+                completion_tokens,
+                rank,
+                no_checkpointing,
+                pack_size,
+                memory_budget,
+                json,
+            };
             let gpu = Gpu::from_env()?;
-            let mut input = match (&config, &shape) {
-                (Some(path), _) => plan::PlanInput::from_train_config(&edgerl::rl::TrainConfig::from_file(path)?, gpu.max_binding)?,
-                (None, Some(shape)) => {
-                    let dtype = parse_dtype(&dtype)?.unwrap_or(DType::F16);
-                    let (p, g, c, r) = (prompt_tokens.unwrap_or(128), completions.unwrap_or(8), completion_tokens.unwrap_or(256), rank.unwrap_or(16));
-                    let mut i = plan::PlanInput::for_preset(shape, dtype, p, g, c, r, gpu.max_binding)?;
-                    i.gradient_checkpointing = !no_checkpointing;
-                    i
-                }
-                (None, None) => return Err(Error::Invalid("give --config or --shape".into())),
-            };
-            input.pack_size = pack_size;
-            let (p, changes) = match budget {
-                Some(b) => {
-                    let fit = input.fit(b)?;
-                    (fit.plan, Some(fit.changes))
-                }
-                None => (input.plan()?, None),
-            };
-            if json {
-                let mut v = serde_json::to_value(&p).map_err(|e| Error::Invalid(e.to_string()))?;
-                v["training_step_peak_bytes"] = json!(p.training_step_peak());
-                if let (Some(b), Some(c)) = (budget, &changes) {
-                    v["budget"] = json!(b);
-                    v["changes"] = json!(c);
-                }
-                println!("{v}");
-            } else {
-                println!("{p}");
-                println!("training step alone (what `edgerl bench --train` measures): {} bytes", p.training_step_peak());
-                if let (Some(b), Some(c)) = (budget, &changes) {
-                    let c = if c.is_empty() { "nothing changed".to_string() } else { c.join(", ") };
-                    println!("budget {} ({b} bytes): fits; {c}", plan::fmt_bytes(b));
-                }
-            }
+            println!("{}", plan::plan_command(&args, gpu.max_binding)?);
         }
         Cmd::Eval {
             config,

@@ -9,12 +9,14 @@
 
 mod budget;
 mod category;
+mod command;
 mod setup;
 mod sim;
 mod weights;
 
 pub use budget::{fmt_bytes, parse_budget};
 pub use category::{Binding, ByCategory, Category};
+pub use command::{PlanArgs, plan_command};
 pub use setup::{ModelMeta, model_meta};
 pub use weights::{WeightBytes, weight_bytes};
 
