@@ -2,6 +2,8 @@
 //! llvmpipe on CI machines). In CI a missing backend is a failure, not a skip.
 #![allow(dead_code)]
 
+pub mod native;
+
 use std::sync::OnceLock;
 
 use edgerl::gpu::{Gpu, GpuOptions};

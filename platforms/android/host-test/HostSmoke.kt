@@ -1,0 +1,99 @@
+// Runs the Kotlin wrapper and the JNI shim on a desktop JVM (the shim built for the host, see
+// host-test.sh): two training steps with a Kotlin reward, generate, score, adapter round trip,
+// and the errors an app would meet. Exits non-zero on the first failed check.
+import dev.edgerl.EdgerlException
+import dev.edgerl.Model
+import dev.edgerl.Runtime
+import dev.edgerl.Session
+import java.io.File
+import kotlin.system.exitProcess
+
+fun check(ok: Boolean, what: String) {
+    if (!ok) {
+        System.err.println("FAILED: $what")
+        exitProcess(1)
+    }
+    println("ok: $what")
+}
+
+fun expectStatus(status: Int, what: String, f: () -> Unit) {
+    try {
+        f()
+        check(false, "$what: no exception")
+    } catch (e: EdgerlException) {
+        check(e.status == status && !e.message.isNullOrEmpty(), "$what -> status ${e.status}: ${e.message}")
+    }
+}
+
+class AppFailure : RuntimeException("the app's reward failed")
+
+fun main(args: Array<String>) {
+    val modelDir = args[0]
+    val out = File(args[1])
+    Runtime().use { rt ->
+        expectStatus(EdgerlException.IO, "a wrong model path") { Model(rt, "$modelDir/missing") }
+        Model(rt, modelDir).use { model ->
+            val greedy = model.generate("Say hello.", 6)
+            check(greedy == model.generate("Say hello.", 6), "greedy generation repeats: \"$greedy\"")
+            val lp = model.score("hello world \u00e9\u00e8 \uD83D\uDE00")
+            check(lp.isNotEmpty() && lp.all { it <= 0f && it.isFinite() }, "score gives ${lp.size} log-probs")
+            val config = """
+                num_generations = 4
+                max_completion_length = 8
+                temperature = 1.0
+                learning_rate = 0.05
+                seed = 7
+                [lora]
+                r = 4
+                alpha = 8
+            """.trimIndent()
+            Session(model, config).use { s ->
+                expectStatus(EdgerlException.BUSY, "a second session on the same model") { Session(model, config) }
+                val before = File(out, "before")
+                s.saveAdapter(before.path)
+                var calls = 0
+                val texts = ArrayList<String>()
+                for (step in 0 until 2) {
+                    val m = s.step(listOf("Name a fruit.", "Say hello.")) { _, _, text ->
+                        calls++
+                        texts.add(text)
+                        text.count { it == 'e' || it == 'a' }.toDouble() / maxOf(1, text.length)
+                    }
+                    println(m)
+                    check(m.step == (step + 1).toLong() && m.rewardMean.isFinite(), "step ${step + 1} metrics")
+                }
+                check(calls == 2 * 2 * 4, "the reward ran once per completion ($calls)")
+                val after = File(out, "after")
+                s.saveAdapter(after.path)
+                val a = File(before, "adapter_model.safetensors").readBytes()
+                val b = File(after, "adapter_model.safetensors").readBytes()
+                check(a.size == b.size && !a.contentEquals(b), "two steps changed the adapter")
+
+                // An exception in the reward aborts the step, comes back as itself, and leaves
+                // the adapter as it was.
+                try {
+                    s.step(listOf("Say hello.")) { _, _, _ -> throw AppFailure() }
+                    check(false, "a throwing reward: no exception")
+                } catch (e: AppFailure) {
+                    check(true, "a throwing reward rethrows the app's exception")
+                }
+                expectStatus(EdgerlException.CALLBACK, "a NaN reward") { s.step(listOf("Say hello.")) { _, _, _ -> Double.NaN } }
+                val same = File(out, "same")
+                s.saveAdapter(same.path)
+                check(File(same, "adapter_model.safetensors").readBytes().contentEquals(b), "failed steps left the adapter unchanged")
+
+                s.loadAdapter(before.path)
+                check(s.generate("Say hello.", 6) == greedy, "the initial adapter (B = 0) generates like the base model")
+                s.cancel()
+                expectStatus(EdgerlException.CANCELLED, "a cancelled step") { s.step(listOf("Say hello.")) { _, _, _ -> 1.0 } }
+                expectStatus(EdgerlException.INVALID_ARGUMENT, "a step without reward or rules") { s.step(listOf("Say hello."), reward = null) }
+            }
+        }
+        val model = Model(rt, modelDir)
+        model.close()
+        model.close()
+        check(true, "closing twice is harmless")
+        expectStatus(EdgerlException.UNKNOWN_HANDLE, "a closed model") { model.generate("Say hello.", 2) }
+    }
+    println("all Kotlin host checks passed")
+}

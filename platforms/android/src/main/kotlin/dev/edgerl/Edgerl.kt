@@ -1,0 +1,146 @@
+// edgerl for Android: Kotlin classes over the C ABI (platforms/c/edgerl.h) through a small JNI
+// shim (platforms/android/jni/edgerl_jni.c, built into libedgerl_jni.so by build.sh).
+//
+// Every call that fails throws EdgerlException with the C status code and edgerl's message.
+// Objects are Closeable: use `use { }` or call close(); closing twice is harmless. The
+// thread-safety rules are the header's: any thread may call, a session's calls must not
+// overlap (EDGERL_ERR_BUSY otherwise), cancel() is safe from anywhere.
+package dev.edgerl
+
+/** A failed edgerl call: `status` is one of the EDGERL_ERR_* codes of edgerl.h. */
+class EdgerlException(val status: Int, message: String) : Exception(message) {
+    companion object {
+        const val INVALID_ARGUMENT = -1
+        const val UNKNOWN_HANDLE = -2
+        const val IO = -3
+        const val MODEL = -4
+        const val GPU = -5
+        const val CANCELLED = -6
+        const val CALLBACK = -7
+        const val PANIC = -8
+        const val BUFFER_TOO_SMALL = -9
+        const val BUSY = -10
+    }
+}
+
+/** One training step's metrics (TRL's names: reward, reward_std, grad_norm, ...). */
+class StepMetrics(
+    val step: Long,
+    val loss: Double,
+    val rewardMean: Double,
+    val rewardStd: Double,
+    val gradNorm: Double,
+    val learningRate: Double,
+    val completionMeanLength: Double,
+    val clippedRatio: Double,
+    val seconds: Double
+) {
+    override fun toString() =
+        "step $step: reward $rewardMean (std $rewardStd), loss $loss, grad_norm $gradNorm, " +
+            "lr $learningRate, mean length $completionMeanLength, ${seconds}s"
+}
+
+/** A GPU device. `backend`: "vulkan", "gl", or null for the best available. */
+class Runtime(backend: String? = null, memoryBudget: Long = 0) : java.io.Closeable {
+    internal var handle: Long = Native.runtimeCreate(backend?.let(::cString), memoryBudget)
+        private set
+
+    /** Device bytes held now, the most held, and the budget given at creation. */
+    fun memory(): LongArray = Native.runtimeMemory(handle)
+
+    override fun close() {
+        if (handle != 0L) Native.runtimeFree(handle)
+        handle = 0
+    }
+}
+
+/** A model (Hugging Face directory or .gguf file) on a runtime. */
+class Model(runtime: Runtime, path: String) : java.io.Closeable {
+    internal var handle: Long = Native.modelLoad(runtime.handle, cString(path))
+        private set
+
+    /** Generates with the base model; temperature 0 is greedy. */
+    fun generate(prompt: String, maxNewTokens: Int, chat: Boolean = true, temperature: Float = 0f, seed: Long = 0): String =
+        utf8(Native.generate(handle, 0, cString(prompt), flags(chat), maxNewTokens, temperature, seed))
+
+    /** log p(token i+1 | tokens ..= i) for each token of `text` under the base model. */
+    fun score(text: String): FloatArray = Native.score(handle, 0, cString(text))
+
+    override fun close() {
+        if (handle != 0L) Native.modelFree(handle)
+        handle = 0
+    }
+}
+
+/**
+ * A training session on `model` (which it borrows until closed): `configToml` uses edgerl's
+ * TRL-named keys (num_generations, max_completion_length, learning_rate, [lora] r, ...).
+ */
+class Session(model: Model, configToml: String? = null) : java.io.Closeable {
+    internal var handle: Long = Native.sessionCreate(model.handle, configToml?.let(::cString))
+        private set
+
+    /**
+     * One GRPO step: samples num_generations completions per prompt, asks `reward` to score
+     * each (null: the config's [[rewards]] rules), then updates the adapter. An exception
+     * thrown by `reward` aborts the step (the adapter stays unchanged) and is rethrown here.
+     */
+    fun step(prompts: List<String>, chat: Boolean = true, reward: ((promptIndex: Int, completionIndex: Int, completion: String) -> Double)?): StepMetrics =
+        Native.sessionStep(handle, prompts.map(::cString).toTypedArray(), flags(chat), reward?.let(::RewardBridge))
+
+    /** Stops the running step (or the next one) with EdgerlException(CANCELLED). */
+    fun cancel() = Native.cancel(handle)
+
+    /** Generates with the session's adapter. */
+    fun generate(prompt: String, maxNewTokens: Int, chat: Boolean = true, temperature: Float = 0f, seed: Long = 0): String =
+        utf8(Native.generate(0, handle, cString(prompt), flags(chat), maxNewTokens, temperature, seed))
+
+    fun score(text: String): FloatArray = Native.score(0, handle, cString(text))
+
+    /** Writes the adapter in PEFT format (adapter_config.json, adapter_model.safetensors). */
+    fun saveAdapter(dir: String) = Native.saveAdapter(handle, cString(dir))
+
+    fun loadAdapter(dir: String) = Native.loadAdapter(handle, cString(dir))
+
+    override fun close() {
+        if (handle != 0L) Native.sessionFree(handle)
+        handle = 0
+    }
+}
+
+/** What the JNI shim calls per completion: text as UTF-8 bytes, decoded here. */
+internal class RewardBridge(private val f: (Int, Int, String) -> Double) {
+    fun call(promptIndex: Int, completionIndex: Int, completion: ByteArray): Double =
+        f(promptIndex, completionIndex, utf8(completion))
+}
+
+private fun flags(chat: Boolean) = if (chat) 1 else 0
+
+/** NUL-terminated UTF-8 (JNI's own strings are "modified UTF-8", wrong for emoji). */
+internal fun cString(s: String): ByteArray {
+    require(s.indexOf('\u0000') < 0) { "strings passed to edgerl must not contain NUL" }
+    return (s + "\u0000").toByteArray(Charsets.UTF_8)
+}
+
+internal fun utf8(b: ByteArray) = String(b, Charsets.UTF_8)
+
+/** The JNI shim; handles are the C ABI's uint64 ids as Long. Failures throw EdgerlException. */
+internal object Native {
+    init {
+        System.loadLibrary("edgerl_jni")
+    }
+
+    @JvmStatic external fun runtimeCreate(backend: ByteArray?, memoryBudget: Long): Long
+    @JvmStatic external fun runtimeFree(runtime: Long)
+    @JvmStatic external fun runtimeMemory(runtime: Long): LongArray
+    @JvmStatic external fun modelLoad(runtime: Long, path: ByteArray): Long
+    @JvmStatic external fun modelFree(model: Long)
+    @JvmStatic external fun generate(model: Long, session: Long, prompt: ByteArray, flags: Int, maxNewTokens: Int, temperature: Float, seed: Long): ByteArray
+    @JvmStatic external fun score(model: Long, session: Long, text: ByteArray): FloatArray
+    @JvmStatic external fun sessionCreate(model: Long, config: ByteArray?): Long
+    @JvmStatic external fun sessionFree(session: Long)
+    @JvmStatic external fun sessionStep(session: Long, prompts: Array<ByteArray>, flags: Int, reward: RewardBridge?): StepMetrics
+    @JvmStatic external fun cancel(session: Long)
+    @JvmStatic external fun saveAdapter(session: Long, dir: ByteArray)
+    @JvmStatic external fun loadAdapter(session: Long, dir: ByteArray)
+}

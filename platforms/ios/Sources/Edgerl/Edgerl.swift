@@ -1,0 +1,203 @@
+// edgerl for iOS and macOS: Swift classes over the C ABI (platforms/c/edgerl.h).
+//
+// Every failed call throws EdgerlError with the C status code and edgerl's message. Handles
+// are freed when the Swift object goes away; the C side counts references, so the order does
+// not matter. The thread-safety rules are the header's: any thread may call, a session's calls
+// must not overlap (EDGERL_ERR_BUSY otherwise), cancel() is safe from anywhere.
+import EdgerlFFI
+import Foundation
+
+/// A failed edgerl call: `status` is one of the EDGERL_ERR_* codes of edgerl.h.
+public struct EdgerlError: Error, CustomStringConvertible {
+    public let status: Int32
+    public let message: String
+    public var description: String { "\(String(cString: edgerl_status_name(status))): \(message)" }
+}
+
+/// One training step's metrics (TRL's names: reward, reward_std, grad_norm, ...).
+public struct StepMetrics {
+    public let step: UInt64
+    public let loss, rewardMean, rewardStd, gradNorm, learningRate: Double
+    public let completionMeanLength, clippedRatio, seconds: Double
+
+    init(_ m: edgerl_step_metrics) {
+        step = m.step
+        loss = m.loss
+        rewardMean = m.reward_mean
+        rewardStd = m.reward_std
+        gradNorm = m.grad_norm
+        learningRate = m.learning_rate
+        completionMeanLength = m.completion_mean_length
+        clippedRatio = m.clipped_ratio
+        seconds = m.seconds
+    }
+}
+
+/// The calling thread's last error message (edgerl keeps one per thread).
+private func lastError() -> String {
+    let len = edgerl_last_error(nil, 0)
+    var buf = [CChar](repeating: 0, count: len + 1)
+    _ = edgerl_last_error(&buf, buf.count)
+    return String(decoding: buf.prefix(len).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+private func check(_ status: Int32) throws {
+    if status != EDGERL_OK { throw EdgerlError(status: status, message: lastError()) }
+}
+
+private func flags(_ chat: Bool) -> UInt32 { UInt32(chat ? EDGERL_PROMPT_CHAT : EDGERL_PROMPT_RAW) }
+
+/// A GPU device. `backend`: "metal", or nil for the best available.
+public final class Runtime {
+    let handle: edgerl_runtime
+
+    public init(backend: String? = nil, memoryBudget: UInt64 = 0) throws {
+        var h: edgerl_runtime = 0
+        if let backend {
+            try check(edgerl_runtime_create(backend, memoryBudget, &h))
+        } else {
+            try check(edgerl_runtime_create(nil, memoryBudget, &h))
+        }
+        handle = h
+    }
+
+    deinit { _ = edgerl_runtime_free(handle) }
+
+    /// Device bytes held now, the most held, and the budget given at creation.
+    public func memory() throws -> (live: UInt64, peak: UInt64, budget: UInt64) {
+        var live: UInt64 = 0, peak: UInt64 = 0, budget: UInt64 = 0
+        try check(edgerl_runtime_memory(handle, &live, &peak, &budget))
+        return (live, peak, budget)
+    }
+}
+
+/// Generates with the base model (session 0) or a session's adapter (model 0). A text longer
+/// than the first buffer is generated again in full: the same seed gives the same text.
+private func generateText(model: edgerl_model, session: edgerl_session, prompt: String, chat: Bool,
+                          maxNewTokens: UInt32, temperature: Float, seed: UInt64) throws -> String {
+    var needed = 0
+    var buf = [CChar](repeating: 0, count: 4096)
+    var st = edgerl_generate(model, session, prompt, flags(chat), maxNewTokens, temperature, seed, &buf, buf.count, &needed)
+    if st == EDGERL_ERR_BUFFER_TOO_SMALL {
+        buf = [CChar](repeating: 0, count: needed + 1)
+        st = edgerl_generate(model, session, prompt, flags(chat), maxNewTokens, temperature, seed, &buf, buf.count, &needed)
+    }
+    try check(st)
+    return String(decoding: buf.prefix(needed).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+private func scoreText(model: edgerl_model, session: edgerl_session, text: String) throws -> [Float] {
+    var n = 0
+    let st = edgerl_score(model, session, text, nil, 0, &n)
+    if st != EDGERL_ERR_BUFFER_TOO_SMALL {
+        try check(st)
+        return []
+    }
+    var lp = [Float](repeating: 0, count: n)
+    try check(edgerl_score(model, session, text, &lp, lp.count, &n))
+    return lp
+}
+
+/// A model (Hugging Face directory or .gguf file) on a runtime.
+public final class Model {
+    let handle: edgerl_model
+    let runtime: Runtime
+
+    public init(runtime: Runtime, path: String) throws {
+        var h: edgerl_model = 0
+        try check(edgerl_model_load(runtime.handle, path, &h))
+        handle = h
+        self.runtime = runtime
+    }
+
+    deinit { _ = edgerl_model_free(handle) }
+
+    /// Generates with the base model; temperature 0 is greedy.
+    public func generate(_ prompt: String, maxNewTokens: UInt32, chat: Bool = true, temperature: Float = 0, seed: UInt64 = 0) throws -> String {
+        try generateText(model: handle, session: 0, prompt: prompt, chat: chat, maxNewTokens: maxNewTokens, temperature: temperature, seed: seed)
+    }
+
+    /// log p(token i+1 | tokens ..= i) for each token of `text` under the base model.
+    public func score(_ text: String) throws -> [Float] {
+        try scoreText(model: handle, session: 0, text: text)
+    }
+}
+
+/// Holds the app's reward closure and what it threw, for the C callback.
+private final class RewardBox {
+    let f: (Int, Int, String) throws -> Double
+    var error: Error?
+    init(_ f: @escaping (Int, Int, String) throws -> Double) { self.f = f }
+}
+
+private let rewardTrampoline: edgerl_reward_fn = { user, promptIndex, completionIndex, completion, out in
+    guard let user, let completion, let out else { return 1 }
+    let box = Unmanaged<RewardBox>.fromOpaque(user).takeUnretainedValue()
+    do {
+        out.pointee = try box.f(promptIndex, completionIndex, String(cString: completion))
+        return 0
+    } catch {
+        box.error = error
+        return 1
+    }
+}
+
+/// A training session on a model (which it borrows while it lives): `config` uses edgerl's
+/// TRL-named keys (num_generations, max_completion_length, learning_rate, [lora] r, ...).
+public final class Session {
+    let handle: edgerl_session
+    let model: Model
+
+    public init(model: Model, config: String? = nil) throws {
+        var h: edgerl_session = 0
+        if let config {
+            try check(edgerl_session_create(model.handle, config, &h))
+        } else {
+            try check(edgerl_session_create(model.handle, nil, &h))
+        }
+        handle = h
+        self.model = model
+    }
+
+    deinit { _ = edgerl_session_free(handle) }
+
+    /// One GRPO step: samples num_generations completions per prompt, asks `reward` to score
+    /// each (nil: the config's [[rewards]] rules), then updates the adapter. An error thrown by
+    /// `reward` aborts the step (the adapter stays unchanged) and is rethrown here.
+    public func step(_ prompts: [String], chat: Bool = true, reward: ((_ promptIndex: Int, _ completionIndex: Int, _ completion: String) throws -> Double)?) throws -> StepMetrics {
+        let owned = prompts.map { strdup($0) }
+        defer { owned.forEach { free($0) } }
+        let ptrs: [UnsafePointer<CChar>?] = owned.map { $0.map { UnsafePointer($0) } }
+        var m = edgerl_step_metrics()
+        let st: Int32
+        if let reward {
+            let box = RewardBox(reward)
+            st = withExtendedLifetime(box) {
+                edgerl_session_step(handle, ptrs, ptrs.count, flags(chat), rewardTrampoline, Unmanaged.passUnretained(box).toOpaque(), &m)
+            }
+            if let e = box.error { throw e }
+        } else {
+            st = edgerl_session_step(handle, ptrs, ptrs.count, flags(chat), nil, nil, &m)
+        }
+        try check(st)
+        return StepMetrics(m)
+    }
+
+    /// Stops the running step (or the next one) with EDGERL_ERR_CANCELLED. Safe from any thread.
+    public func cancel() throws { try check(edgerl_cancel(handle)) }
+
+    /// Generates with the session's adapter.
+    public func generate(_ prompt: String, maxNewTokens: UInt32, chat: Bool = true, temperature: Float = 0, seed: UInt64 = 0) throws -> String {
+        try generateText(model: 0, session: handle, prompt: prompt, chat: chat, maxNewTokens: maxNewTokens, temperature: temperature, seed: seed)
+    }
+
+    public func score(_ text: String) throws -> [Float] {
+        try scoreText(model: 0, session: handle, text: text)
+    }
+
+    /// Writes the adapter in PEFT format (adapter_config.json, adapter_model.safetensors).
+    public func saveAdapter(to dir: String) throws { try check(edgerl_session_save_adapter(handle, dir)) }
+
+    /// Replaces the adapter with the PEFT adapter in `dir`; optimizer state restarts.
+    public func loadAdapter(from dir: String) throws { try check(edgerl_session_load_adapter(handle, dir)) }
+}
