@@ -104,6 +104,10 @@ pub struct TrainBench {
     /// The peak minus the weights: adapter, optimizer state, activations, scratch.
     pub peak_non_weight_bytes: u64,
     pub non_weight_fraction_of_weights: f64,
+    /// `edgerl plan`'s prediction of that peak for the same setting, and what is alive at it
+    /// by category (the allocator counts bytes, not what they are for).
+    pub planned_peak_bytes: u64,
+    pub planned_by_category: Vec<crate::plan::CategoryBytes>,
     pub step_seconds: f64,
     pub tokens_per_s: f64,
 }
@@ -175,6 +179,15 @@ pub fn train_bench(
     let step_seconds = t0.elapsed().as_secs_f64();
     let peak = gpu.memory.peak();
     let non_weight = peak.saturating_sub(weight_bytes);
+    let (planned_peak_bytes, planned_by_category) = {
+        let mut input = crate::plan::PlanInput::for_preset(shape, dtype, prompt_tokens, completions, completion_tokens, rank, gpu.max_binding)?;
+        input.gradient_checkpointing = gradient_checkpointing;
+        input.pack_size = pack_size;
+        input.rollouts = false;
+        let plan = input.plan()?;
+        let step = plan.phases.iter().filter(|p| p.phase != crate::plan::Phase::Rollout).max_by_key(|p| p.peak_bytes);
+        (plan.training_step_peak(), step.map(|p| p.by_category.clone()).unwrap_or_default())
+    };
     Ok(TrainBench {
         shape: shape.into(),
         dtype,
@@ -192,6 +205,8 @@ pub fn train_bench(
         peak_device_bytes: peak,
         peak_non_weight_bytes: non_weight,
         non_weight_fraction_of_weights: non_weight as f64 / weight_bytes as f64,
+        planned_peak_bytes,
+        planned_by_category,
         step_seconds,
         tokens_per_s: (completions * (prompt_tokens + completion_tokens)) as f64 / step_seconds,
     })
