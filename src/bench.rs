@@ -35,6 +35,7 @@ pub fn forward_bench(
 ) -> Result<ForwardBench> {
     let cfg = presets::preset(shape)?;
     let weights = presets::random_weights(&cfg, dtype, 1);
+    gpu.memory.reset_peak();
     let t0 = Instant::now();
     let model = Model::load(gpu, cfg.clone(), &weights, Some(dtype))?;
     gpu.wait()?;
@@ -517,4 +518,62 @@ pub fn matmul_report(
         matmul,
         backward_input,
     })
+}
+
+/// The benchmark models: SmolLM2-135M's shape in Q4_1 (the demo model's format), a
+/// Qwen2.5-0.5B shape in f16 and a Qwen2.5-1.5B shape in Q4_0, all on random weights (speed
+/// and memory depend on shapes and formats, not on the values).
+pub const SUITE_MODELS: [(&str, DType); 3] = [
+    ("smollm2-135m", DType::Q4_1),
+    ("qwen2.5-0.5b", DType::F16),
+    ("qwen2.5-1.5b", DType::Q4_0),
+];
+
+/// One model's figures in `suite`.
+#[derive(Debug, serde::Serialize)]
+pub struct SuiteModel {
+    pub forward: ForwardBench,
+    pub rollout: RolloutBench,
+    pub train: TrainBench,
+}
+
+/// Everything `edgerl bench --suite` measures, in one run on one device.
+#[derive(Debug, serde::Serialize)]
+pub struct SuiteReport {
+    pub backend: String,
+    pub adapter: String,
+    /// The matmul GFLOP/s next to the device's FMA peak, at each model's hidden size and dtype
+    /// (t = 1: decoding one sample; t = G: batched decoding; t = P: prefill).
+    pub matmul: MatmulReport,
+    pub models: Vec<SuiteModel>,
+}
+
+/// Prefill, decode, batched G-way sampling and one GRPO step (LoRA rank `rank` on all seven
+/// projections) for each of `SUITE_MODELS`, plus the matmul grid. Progress goes to stderr.
+#[allow(clippy::too_many_arguments)]
+pub fn suite(gpu: &Gpu, prompt_tokens: usize, decode_tokens: usize, completions: usize, completion_tokens: usize, rank: usize, gradient_checkpointing: bool) -> Result<SuiteReport> {
+    let mut shapes = Vec::new();
+    let mut dtypes = Vec::new();
+    for (shape, dtype) in SUITE_MODELS {
+        let c = presets::preset(shape)?;
+        shapes.push((c.hidden_size, c.intermediate_size));
+        if !dtypes.contains(&dtype) {
+            dtypes.push(dtype);
+        }
+    }
+    let mut ts = vec![1, completions, prompt_tokens];
+    ts.sort_unstable();
+    ts.dedup();
+    let matmul = matmul_report(gpu, &dtypes, &shapes, &ts, 3)?;
+    let mut models = Vec::new();
+    for (shape, dtype) in SUITE_MODELS {
+        eprintln!("{shape} {dtype:?}: prefill and decode");
+        let forward = forward_bench(gpu, shape, dtype, prompt_tokens, decode_tokens)?;
+        eprintln!("{shape} {dtype:?}: sampling a group of {completions}");
+        let rollout = rollout_bench(gpu, shape, dtype, prompt_tokens, completions, completion_tokens)?;
+        eprintln!("{shape} {dtype:?}: one GRPO step");
+        let train = train_bench(gpu, shape, dtype, prompt_tokens, completions, completion_tokens, rank, gradient_checkpointing, None, false)?;
+        models.push(SuiteModel { forward, rollout, train });
+    }
+    Ok(SuiteReport { backend: gpu.adapter.backend.clone(), adapter: gpu.adapter.name.clone(), matmul, models })
 }

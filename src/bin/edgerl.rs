@@ -238,6 +238,12 @@ enum Cmd {
         /// --matmul: most timed runs per case.
         #[arg(long, default_value_t = 5)]
         iters: usize,
+        /// Everything in one run, as JSON: the matmul grid and FMA peak, then prefill, decode,
+        /// batched sampling of G and one GRPO step for SmolLM2-135M (Q4_1), Qwen2.5-0.5B (f16)
+        /// and Qwen2.5-1.5B (Q4_0) shapes, with --prompt-tokens, --decode-tokens,
+        /// --completions, --completion-tokens and --rank.
+        #[arg(long, conflicts_with_all = ["train", "rollout", "matmul", "pack_size"])]
+        suite: bool,
     },
 }
 
@@ -622,7 +628,17 @@ fn run(cli: Cli) -> Result<()> {
             n,
             dtypes,
             iters,
+            suite,
         } => {
+            if suite {
+                if [prompt_tokens, decode_tokens, completions, completion_tokens, rank].contains(&0) {
+                    return Err(Error::Invalid("token counts, --completions and --rank must be at least 1".into()));
+                }
+                let gpu = Gpu::from_env()?;
+                let r = edgerl::bench::suite(&gpu, prompt_tokens, decode_tokens, completions, completion_tokens, rank, !no_checkpointing)?;
+                println!("{}", serde_json::to_string_pretty(&r).map_err(|e| Error::Invalid(e.to_string()))?);
+                return Ok(());
+            }
             if matmul {
                 let dts = match dtypes {
                     Some(list) => list
