@@ -210,6 +210,39 @@ pub fn completion_terms(cfg: &TrainConfig, c: &CompletionInput) -> CompletionTer
     out
 }
 
+/// `completion_terms` over the tokens where `mask` is true (an episode's own tokens): the
+/// objective sees only those, as one completion of that length (so sequence-level ratios and
+/// Dr. GRPO-style means run over the model's tokens), and the other tokens get zero
+/// coefficients.
+pub fn masked_terms(cfg: &TrainConfig, c: &CompletionInput, mask: &[bool]) -> CompletionTerms {
+    let pick = |x: &[f32]| -> Vec<f32> {
+        x.iter().zip(mask).filter(|(_, m)| **m).map(|(v, _)| *v).collect()
+    };
+    let (lp, lp_old, entropy) = (pick(c.lp), pick(c.lp_old), pick(c.entropy));
+    let lp_ref = c.lp_ref.map(pick);
+    let inner = completion_terms(
+        cfg,
+        &CompletionInput {
+            lp: &lp,
+            lp_old: &lp_old,
+            lp_ref: lp_ref.as_deref(),
+            entropy: &entropy,
+            ..*c
+        },
+    );
+    let mut out = CompletionTerms {
+        a: vec![0.0; c.lp.len()],
+        b: vec![0.0; c.lp.len()],
+        ..inner
+    };
+    let at = mask.iter().enumerate().filter(|(_, m)| **m).map(|(i, _)| i);
+    for (k, i) in at.enumerate() {
+        out.a[i] = inner.a[k];
+        out.b[i] = inner.b[k];
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
