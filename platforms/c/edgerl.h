@@ -41,9 +41,10 @@
  *    EDGERL_ERR_BUSY.
  *  - The progress callback runs like the reward callback: on the calling thread, no GPU lock
  *    held, the same rules for calls back into edgerl.
- *  - Calls on one episode must not overlap (EDGERL_ERR_BUSY, as for sessions). An episode's
- *    act and observe also use its session, so they return EDGERL_ERR_BUSY while the session
- *    runs a step, and the other way round. Episodes of one session can be acted on from
+ *  - Calls on one episode must not overlap (EDGERL_ERR_BUSY, as for sessions). Beginning an
+ *    episode, acting and observing also use its session, so they return EDGERL_ERR_BUSY while
+ *    the session runs a step (also from its callbacks), and a step listing an episode that is
+ *    acting returns EDGERL_ERR_BUSY. Episodes of one session can be acted on from
  *    several threads; their acts run one after the other.
  *  - The log callback may be called from any thread, also concurrently, and while edgerl holds
  *    its locks: it must not call edgerl. Once edgerl_set_log_callback returns, the previous
