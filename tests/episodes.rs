@@ -208,3 +208,19 @@ fn chat_observations_are_user_turns() {
     assert_eq!(e.context(), vec![1, 2, 3, 4, 5, 6, 402]);
     assert!(e.last_is_act() && e.acts == 2);
 }
+
+/// Qwen3's real template renders earlier assistant turns differently from the last one (it
+/// strips their thinking); the observation is still the plain ChatML user turn.
+#[test]
+fn chat_observations_with_qwen3s_template() {
+    let Some(dir) = std::env::var_os("EDGERL_QWEN3_TOKENIZER_DIR") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must set EDGERL_QWEN3_TOKENIZER_DIR (see .ci/run)");
+        eprintln!("skipping: EDGERL_QWEN3_TOKENIZER_DIR is not set");
+        return;
+    };
+    let tok = edgerl::model::Tokenizer::open(Path::new(&dir)).unwrap();
+    let end = tok.encode("<|im_end|>", false).unwrap();
+    assert_eq!(end.len(), 1);
+    let want = tok.encode("\n<|im_start|>user\nthe screen<|im_end|>\n<|im_start|>assistant\n", false).unwrap();
+    assert_eq!(chat_observation_ids(&tok, "the screen", Some(end[0])).unwrap(), want);
+}
