@@ -44,8 +44,9 @@
  *  - Calls on one episode must not overlap (EDGERL_ERR_BUSY, as for sessions). Beginning an
  *    episode, acting and observing also use its session, so they return EDGERL_ERR_BUSY while
  *    the session runs a step (also from its callbacks), and a step listing an episode that is
- *    acting returns EDGERL_ERR_BUSY. Episodes of one session can be acted on from
- *    several threads; their acts run one after the other.
+ *    acting returns EDGERL_ERR_BUSY. Acts on different episodes of one session share it, so
+ *    they must not overlap either (the later one gets EDGERL_ERR_BUSY); run episodes of one
+ *    session one after the other, or on sessions of different models.
  *  - The log callback may be called from any thread, also concurrently, and while edgerl holds
  *    its locks: it must not call edgerl. Once edgerl_set_log_callback returns, the previous
  *    callback is no longer running and is not called again.
