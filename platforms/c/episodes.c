@@ -10,6 +10,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "edgerl.h"
 
@@ -48,6 +49,12 @@ static int32_t on_progress(void *user_data, int32_t phase, size_t done, size_t t
     return 0;
 }
 
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* The environment's score of one act: the share of letters 'e' and 'a' (a GUI agent would
  * check whether the tap opened the right screen). */
 static double letters(const char *text) {
@@ -83,6 +90,7 @@ int main(int argc, char **argv) {
     if (argc > 3) CHECK(edgerl_session_save_adapter(session, argv[3]));
 
     const char *tasks[TASKS] = {"Open the settings.", "Find the clock."};
+    double act_seconds = 0.0;
     for (int step = 0; step < 2; step++) {
         edgerl_episode eps[TASKS * GROUP];
         double rewards[TASKS * GROUP];
@@ -91,7 +99,9 @@ int main(int argc, char **argv) {
             double score = 0.0;
             for (int turn = 0; turn < TURNS; turn++) {
                 char action[256];
+                double t0 = now();
                 CHECK(edgerl_episode_act(eps[i], 0, action, sizeof action, NULL));
+                act_seconds += now() - t0;
                 score += letters(action);
                 if (turn + 1 < TURNS) {
                     char screen[300];
@@ -110,6 +120,7 @@ int main(int argc, char **argv) {
         for (int i = 0; i < TASKS * GROUP; i++) CHECK(edgerl_episode_free(eps[i]));
     }
     CHECK(edgerl_session_save_adapter(session, argv[2]));
+    printf("acts: %d in %.2f s\n", 2 * TASKS * GROUP * TURNS, act_seconds);
     printf("progress update reports: %d, log step lines: %d\n", updates, step_lines);
     CHECK(edgerl_session_free(session));
     CHECK(edgerl_model_free(model));

@@ -115,7 +115,7 @@ pub fn episode_batch(t: &Trainer, episodes: &[&Episode], rewards: &[f64], group_
     if rewards.len() != n {
         return Err(Error::Invalid(format!("{} rewards for {n} episodes", rewards.len())));
     }
-    if group_size == 0 || n % group_size != 0 {
+    if group_size == 0 || !n.is_multiple_of(group_size) {
         return Err(Error::Invalid(format!(
             "group_size {group_size} does not divide the {n} episodes into groups"
         )));
