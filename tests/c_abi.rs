@@ -1,6 +1,6 @@
 //! The C ABI from C: `platforms/c/edgerl.h` agrees with what libedgerl exports, and the C
-//! example and the misuse checks, compiled with gcc against `target/release/libedgerl.a`, run
-//! and pass, also under AddressSanitizer.
+//! example, the multi-turn episodes example and the misuse checks, compiled with gcc against
+//! `target/release/libedgerl.a`, run and pass, also under AddressSanitizer.
 //!
 //! The library comes from `cargo test --release` itself: cargo builds every crate type of the
 //! lib (rlib, cdylib, staticlib) before running tests, but leaves the C libraries in
@@ -140,6 +140,18 @@ fn header_constants_and_struct_match_rust() {
         "EDGERL_PROMPT_CHAT".into(),
         edgerl::ffi::EDGERL_PROMPT_CHAT as i64,
     ));
+    use edgerl::ffi as f;
+    for (n, v) in [
+        ("EDGERL_LOG_ERROR", f::EDGERL_LOG_ERROR),
+        ("EDGERL_LOG_WARN", f::EDGERL_LOG_WARN),
+        ("EDGERL_LOG_INFO", f::EDGERL_LOG_INFO),
+        ("EDGERL_LOG_DEBUG", f::EDGERL_LOG_DEBUG),
+        ("EDGERL_LOG_TRACE", f::EDGERL_LOG_TRACE),
+        ("EDGERL_PHASE_SAMPLE", f::EDGERL_PHASE_SAMPLE),
+        ("EDGERL_PHASE_UPDATE", f::EDGERL_PHASE_UPDATE),
+    ] {
+        want.push((n.into(), v as i64));
+    }
     assert_eq!(defines, want);
     let names: BTreeSet<i64> = STATUS_CODES.iter().map(|c| c.1 as i64).collect();
     assert_eq!(names.len(), STATUS_CODES.len(), "status codes are distinct");
@@ -316,6 +328,32 @@ fn tensors(dir: &Path) -> Vec<(String, Vec<f32>)> {
     out
 }
 
+/// The adapter in `before` is a fresh one (B = 0) and the one in `after` differs from it in at
+/// least half its tensors, all finite.
+fn assert_trained(before: &Path, after: &Path) {
+    let (t0, t1) = (tensors(before), tensors(after));
+    assert_eq!(
+        t0.iter().map(|t| &t.0).collect::<Vec<_>>(),
+        t1.iter().map(|t| &t.0).collect::<Vec<_>>()
+    );
+    assert!(
+        t0.iter()
+            .filter(|t| t.0.ends_with("lora_B.weight"))
+            .all(|t| t.1.iter().all(|&x| x == 0.0))
+    );
+    let changed = t0
+        .iter()
+        .zip(&t1)
+        .filter(|(a, b)| a.1.iter().zip(&b.1).any(|(x, y)| (x - y).abs() > 1e-4))
+        .count();
+    assert!(
+        changed >= t0.len() / 2,
+        "only {changed} of {} tensors changed",
+        t0.len()
+    );
+    assert!(t1.iter().all(|t| t.1.iter().all(|x| x.is_finite())));
+}
+
 #[test]
 fn c_example_trains_the_adapter() {
     if !have("gcc") {
@@ -332,33 +370,35 @@ fn c_example_trains_the_adapter() {
             out.contains("step 2:") && out.contains("reward callback calls: 16"),
             "{out}"
         );
-        // The adapter before training is the fresh one (B = 0); two steps changed it.
-        let (t0, t1) = (tensors(&before), tensors(&after));
-        assert_eq!(
-            t0.iter().map(|t| &t.0).collect::<Vec<_>>(),
-            t1.iter().map(|t| &t.0).collect::<Vec<_>>()
-        );
-        assert!(
-            t0.iter()
-                .filter(|t| t.0.ends_with("lora_B.weight"))
-                .all(|t| t.1.iter().all(|&x| x == 0.0))
-        );
-        let changed = t0
-            .iter()
-            .zip(&t1)
-            .filter(|(a, b)| a.1.iter().zip(&b.1).any(|(x, y)| (x - y).abs() > 1e-4))
-            .count();
-        assert!(
-            changed >= t0.len() / 2,
-            "only {changed} of {} tensors changed",
-            t0.len()
-        );
-        assert!(t1.iter().all(|t| t.1.iter().all(|x| x.is_finite())));
+        assert_trained(&before, &after);
         let config: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(after.join("adapter_config.json")).unwrap(),
         )
         .unwrap();
         assert_eq!(config["r"], 4);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Two steps of multi-turn episodes (4 per task, 2 tasks, 2 acts and an observation each)
+/// change the adapter; the progress and log callbacks were called (episodes.c checks counts).
+#[test]
+fn c_episodes_train_the_adapter() {
+    if !have("gcc") {
+        return;
+    }
+    let model = root().join("tests/fixtures/models/qwen3_f16");
+    for asan in [false, true] {
+        let dir = scratch(if asan { "episodes-asan" } else { "episodes" });
+        let exe = compile("episodes", &dir, asan);
+        let (after, before) = (dir.join("adapter"), dir.join("adapter-before"));
+        let out = run(&exe, &[&model, &after, &before], asan);
+        eprintln!("{out}");
+        assert!(
+            out.contains("step 2:") && out.contains("progress update reports: 4, log step lines: 2"),
+            "{out}"
+        );
+        assert_trained(&before, &after);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

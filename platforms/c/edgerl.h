@@ -39,6 +39,17 @@
  *    is held: it may call edgerl on other sessions and models, and edgerl_cancel/
  *    edgerl_last_error on its own session; other calls on its own session return
  *    EDGERL_ERR_BUSY.
+ *  - The progress callback runs like the reward callback: on the calling thread, no GPU lock
+ *    held, the same rules for calls back into edgerl.
+ *  - Calls on one episode must not overlap (EDGERL_ERR_BUSY, as for sessions). Beginning an
+ *    episode, acting and observing also use its session, so they return EDGERL_ERR_BUSY while
+ *    the session runs a step (also from its callbacks), and a step listing an episode that is
+ *    acting returns EDGERL_ERR_BUSY. Acts on different episodes of one session share it, so
+ *    they must not overlap either (the later one gets EDGERL_ERR_BUSY); run episodes of one
+ *    session one after the other, or on sessions of different models.
+ *  - The log callback may be called from any thread, also concurrently, and while edgerl holds
+ *    its locks: it must not call edgerl. Once edgerl_set_log_callback returns, the previous
+ *    callback is no longer running and is not called again.
  *  - edgerl_last_error() reports the last failed call *of the calling thread*.
  */
 #ifndef EDGERL_H
@@ -58,7 +69,8 @@ extern "C" {
 #define EDGERL_ERR_IO -3               /* a file or directory: missing, unreadable, malformed */
 #define EDGERL_ERR_MODEL -4            /* the model is unsupported or inconsistent */
 #define EDGERL_ERR_GPU -5              /* no adapter, out of memory, a device error */
-#define EDGERL_ERR_CANCELLED -6        /* edgerl_cancel() or edgerl_session_free() stopped it */
+#define EDGERL_ERR_CANCELLED -6        /* edgerl_cancel(), edgerl_session_free() or the progress
+                                          callback stopped it */
 #define EDGERL_ERR_CALLBACK -7         /* the reward callback failed or gave NaN/Inf */
 #define EDGERL_ERR_PANIC -8            /* an internal error (a bug): please report it */
 #define EDGERL_ERR_BUFFER_TOO_SMALL -9 /* the output was cut; see the size out-parameter */
@@ -72,12 +84,37 @@ extern "C" {
 typedef uint64_t edgerl_runtime; /* a GPU device */
 typedef uint64_t edgerl_model;   /* weights + tokenizer loaded on a runtime */
 typedef uint64_t edgerl_session; /* a training session: trainer, adapter, optimizer state */
+typedef uint64_t edgerl_episode; /* a multi-turn trajectory of a session: prompt, acts, observations */
+
+/* Log levels (edgerl_set_log_callback). */
+#define EDGERL_LOG_ERROR 1
+#define EDGERL_LOG_WARN 2
+#define EDGERL_LOG_INFO 3
+#define EDGERL_LOG_DEBUG 4
+#define EDGERL_LOG_TRACE 5
+
+/* Progress phases (edgerl_progress_fn). */
+#define EDGERL_PHASE_SAMPLE 1 /* edgerl_session_step: completions sampled so far, of all */
+#define EDGERL_PHASE_UPDATE 2 /* both steps: optimizer updates taken so far, of num_iterations */
 
 /* Scores one sampled completion: write the reward to *reward_out and return 0. Returning
  * non-zero aborts the step with EDGERL_ERR_CALLBACK; so does a NaN or infinite reward. An
  * aborted step leaves the adapter unchanged. `completion` is valid only during the call. */
 typedef int32_t (*edgerl_reward_fn)(void *user_data, size_t prompt_index, size_t completion_index,
                                     const char *completion, double *reward_out);
+
+/* Receives one log record: level (EDGERL_LOG_*) and "target: message" (target is the Rust
+ * module, e.g. "edgerl::ffi::session" or "wgpu_core::..."), valid only during the call. */
+typedef void (*edgerl_log_fn)(void *user_data, int32_t level, const char *message);
+
+/* Reports a step's progress: `done` of `total` in `phase` (EDGERL_PHASE_*). Returning non-zero
+ * cancels the call (EDGERL_ERR_CANCELLED), except on the last report (UPDATE, done == total),
+ * when nothing is left to cancel. For EDGERL_PHASE_SAMPLE it is called after each prompt's
+ * completions are sampled; for EDGERL_PHASE_UPDATE before each optimizer update (done =
+ * updates taken) and once after the last. Cancelling before the first update leaves the
+ * adapter unchanged; cancelling later (num_iterations > 1) keeps the updates taken, which
+ * the message says. */
+typedef int32_t (*edgerl_progress_fn)(void *user_data, int32_t phase, size_t done, size_t total);
 
 /* One training step's metrics (TRL's metric names in the comments). */
 typedef struct edgerl_step_metrics {
@@ -99,6 +136,12 @@ typedef struct edgerl_step_metrics {
  * bytes, without the NUL; 0 when the thread's last call succeeded. buf may be NULL when len
  * is 0. This function returns a length, not a status. */
 size_t edgerl_last_error(char *buf, size_t len);
+
+/* Routes edgerl's log records (and those of the libraries it uses, e.g. wgpu) at max_level
+ * (EDGERL_LOG_*) or more severe to cb, process-wide; cb NULL stops routing. Off until first
+ * called. EDGERL_ERR_INVALID_ARGUMENT if another Rust library in the process installed its
+ * own `log` logger first. Each session step logs one EDGERL_LOG_INFO line with its metrics. */
+int32_t edgerl_set_log_callback(edgerl_log_fn cb, void *user_data, int32_t max_level);
 
 /* The name of a status code ("EDGERL_ERR_IO"), a static string; "unknown" for others. */
 const char *edgerl_status_name(int32_t status);
@@ -171,9 +214,16 @@ int32_t edgerl_session_step(edgerl_session session, const char *const *prompts, 
                             edgerl_step_metrics *metrics);
 
 /* Asks the session's running step to stop at its next check (between prompts, completions
- * and before the update), returning EDGERL_ERR_CANCELLED; with no step running, the next
- * step is the one cancelled. Safe from any thread. */
+ * and before each update), returning EDGERL_ERR_CANCELLED; with no step running, the next
+ * step (or edgerl_episode_act on one of its episodes) is the one cancelled. Safe from any
+ * thread. */
 int32_t edgerl_cancel(edgerl_session session);
+
+/* Sets the session's progress callback (cb NULL: none), used from the session's next call on.
+ * May be called at any time, also while a step runs (that step keeps the callback it began
+ * with). */
+int32_t edgerl_session_set_progress(edgerl_session session, edgerl_progress_fn cb,
+                                    void *user_data);
 
 /* Writes the session's adapter to dir in PEFT format (adapter_config.json,
  * adapter_model.safetensors; each written to a temp file and renamed). Creates dir. */
@@ -181,6 +231,70 @@ int32_t edgerl_session_save_adapter(edgerl_session session, const char *dir);
 
 /* Replaces the session's adapter with the PEFT adapter in dir; optimizer state restarts. */
 int32_t edgerl_session_load_adapter(edgerl_session session, const char *dir);
+
+/* ---- multi-turn episodes ----
+ *
+ * An agent's trajectory (WebAgent-R1, Mobile-R1): a prompt, then the model's acts and the
+ * environment's observations in turn, and one reward for the whole episode. Training runs one
+ * sequence per episode, the prompt and everything after it; only the tokens the model sampled
+ * in its acts carry loss and count in the loss normalisers, the observations are attended to
+ * but masked out. Episodes of one task form a GRPO group: an episode's advantage (from the
+ * group's rewards, as the config's scale_rewards etc. say) goes to every token of its acts.
+ *
+ *   edgerl_episode ep;
+ *   edgerl_episode_begin(session, "Open the settings.", EDGERL_PROMPT_CHAT, &ep);
+ *   while (!done) {
+ *       edgerl_episode_act(ep, 0, action, sizeof action, NULL);
+ *       ... run the action, look at the screen ...
+ *       edgerl_episode_observe(ep, screen_text);
+ *   }
+ *   ... G episodes per task, then, with one reward each:
+ *   edgerl_session_step_episodes(session, eps, rewards, n, G, &metrics);
+ *   ... edgerl_episode_free each ...
+ */
+
+/* Starts an episode of the session from prompt. flags as for edgerl_session_step: with
+ * EDGERL_PROMPT_CHAT the prompt is a user turn plus the generation prompt, and observations
+ * become user turns (see edgerl_episode_observe). The episode refers to its session by id: it
+ * does not keep it alive (once the session is freed, using the episode gives
+ * EDGERL_ERR_UNKNOWN_HANDLE). */
+int32_t edgerl_episode_begin(edgerl_session session, const char *prompt, uint32_t flags,
+                             edgerl_episode *out);
+
+/* The model acts: samples up to max_new_tokens (0: the config's max_completion_length) after
+ * everything so far, with the session's current adapter and sampling settings (temperature,
+ * top_k, top_p, min_p, seed), stopping at EOS or at one of the config's stop strings, and
+ * appends the tokens to the episode. The text (special tokens dropped) goes to out as in
+ * edgerl_generate, *needed (may be NULL) its length without the NUL. If it does not fit, the
+ * call returns EDGERL_ERR_BUFFER_TOO_SMALL and keeps the act aside: the next call hands over
+ * that same act (appending it) instead of sampling; out may be NULL with out_len 0 to ask for
+ * the size. Checks edgerl_cancel's flag first (EDGERL_ERR_CANCELLED). */
+int32_t edgerl_episode_act(edgerl_episode episode, uint32_t max_new_tokens, char *out,
+                           size_t out_len, size_t *needed);
+
+/* Appends text the environment wrote (masked out of the loss). EDGERL_PROMPT_RAW episodes:
+ * the text is tokenized as is, without special tokens, right after the previous tokens (put
+ * your own separators in it; empty text adds nothing). EDGERL_PROMPT_CHAT episodes: the
+ * model's turn is closed, text becomes a user turn, and the generation prompt follows, all as
+ * the model's chat template writes them (the closing token is not repeated when the act ended
+ * with it); such an observation must follow an act (EDGERL_ERR_INVALID_ARGUMENT otherwise). */
+int32_t edgerl_episode_observe(edgerl_episode episode, const char *text);
+
+/* Frees the episode (a step that already took it is not affected). */
+int32_t edgerl_episode_free(edgerl_episode episode);
+
+/* One GRPO step on n episodes of this session with one reward each: episodes[k*group_size ..
+ * (k+1)*group_size) form group k (one task: the same prompt and flags). Then num_iterations
+ * optimizer updates, as edgerl_session_step. metrics as for edgerl_session_step, with
+ * completion_mean_length and clipped_ratio over the acts' tokens (an episode is clipped when
+ * one of its acts ended without EOS). Episodes stay valid (they can be trained on again, or
+ * freed). Errors, all before the adapter changes: n 0, group_size 0 or not dividing n, a
+ * reward NaN or infinite, an episode of another session, listed twice, without an act, or
+ * starting from another prompt than its group (EDGERL_ERR_INVALID_ARGUMENT); an unknown
+ * episode (EDGERL_ERR_UNKNOWN_HANDLE, naming its index). */
+int32_t edgerl_session_step_episodes(edgerl_session session, const edgerl_episode *episodes,
+                                     const double *rewards, size_t n, size_t group_size,
+                                     edgerl_step_metrics *metrics);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,9 @@
 /*
  * Misuse of the C ABI must give the documented status and a message, never a crash:
  * NULL pointers and strings, handle 0, freed and wrong-type handles, a wrong model path, reward
- * callbacks that fail or give NaN (the adapter stays as it was), cancellation, re-entry.
+ * callbacks that fail or give NaN (the adapter stays as it was), cancellation, re-entry;
+ * episodes (bad arguments, an episode of another session, no act, NaN rewards, group sizes),
+ * progress callbacks that cancel, the log callback.
  * Run by tests/c_abi.rs (also under AddressSanitizer):
  *
  *   ./misuse tests/fixtures/models/qwen3_f16 SCRATCH_DIR
@@ -105,6 +107,29 @@ static int32_t reenter(void *u, size_t p, size_t c, const char *t, double *r) {
         e->cancel_rc = edgerl_cancel(e->session);
     }
     return 0;
+}
+
+/* Progress callbacks: one that cancels before the first update, one that calls back into its
+ * own session's episode (BUSY: the session runs the step). */
+static int32_t cancel_update(void *u, int32_t phase, size_t done, size_t total) {
+    (void)u, (void)total;
+    return phase == EDGERL_PHASE_UPDATE && done == 0 ? 5 : 0;
+}
+struct progress_reentry {
+    edgerl_episode ep;
+    int32_t observe_rc;
+    int calls;
+};
+static int32_t reenter_progress(void *u, int32_t phase, size_t done, size_t total) {
+    struct progress_reentry *p = u;
+    (void)phase, (void)done, (void)total;
+    if (p->calls++ == 0) p->observe_rc = edgerl_episode_observe(p->ep, "x");
+    return 1; /* cancels the step (before its update) */
+}
+static int log_calls = 0;
+static void count_log(void *u, int32_t level, const char *m) {
+    (void)u, (void)level, (void)m;
+    log_calls++;
 }
 
 /* Cancel from another thread: the callback waits until the other thread has cancelled. */
@@ -247,8 +272,102 @@ int main(int argc, char **argv) {
     EXPECT(edgerl_session_step(session, prompts, 2, EDGERL_PROMPT_CHAT, wait_for_cancel, NULL, &m), EDGERL_ERR_CANCELLED, "cancelled");
     pthread_join(th, NULL);
     require(k.rc == EDGERL_OK, "edgerl_cancel from another thread");
+
+    /* Episodes: bad arguments to begin / act / observe. */
+    edgerl_episode ep = 0, ep2 = 0, chat = 0, fresh = 0, other_prompt = 0, foreign = 0, gone = 0;
+    EXPECT(edgerl_episode_begin(session, NULL, EDGERL_PROMPT_RAW, &ep), EDGERL_ERR_INVALID_ARGUMENT, "prompt");
+    EXPECT(edgerl_episode_begin(session, "Say hello.", 7, &ep), EDGERL_ERR_INVALID_ARGUMENT, "flags");
+    EXPECT(edgerl_episode_begin(session, "Say hello.", EDGERL_PROMPT_RAW, NULL), EDGERL_ERR_INVALID_ARGUMENT, "out");
+    EXPECT(edgerl_episode_begin(model, "Say hello.", EDGERL_PROMPT_RAW, &ep), EDGERL_ERR_UNKNOWN_HANDLE, "is a model, not a session");
+    EXPECT(edgerl_episode_begin(session, "Say hello.", EDGERL_PROMPT_RAW, &ep), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_begin(session, "Say hello.", EDGERL_PROMPT_RAW, &ep2), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_begin(session, "Say hello.", EDGERL_PROMPT_CHAT, &chat), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_begin(session, "Say hello.", EDGERL_PROMPT_RAW, &fresh), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_begin(session, "Name a color.", EDGERL_PROMPT_RAW, &other_prompt), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_observe(chat, "the screen"), EDGERL_ERR_INVALID_ARGUMENT, "answers an act");
+    EXPECT(edgerl_episode_observe(ep, NULL), EDGERL_ERR_INVALID_ARGUMENT, "text");
+    EXPECT(edgerl_episode_observe(session, "x"), EDGERL_ERR_UNKNOWN_HANDLE, "is a session, not an episode");
+    EXPECT(edgerl_episode_act(ep, 3, NULL, 10, &needed), EDGERL_ERR_INVALID_ARGUMENT, "out");
+    /* A size query keeps the act aside; the next call hands over that same act. */
+    size_t asked = 0;
+    EXPECT(edgerl_episode_act(ep, 3, NULL, 0, &asked), EDGERL_ERR_BUFFER_TOO_SMALL, "kept");
+    EXPECT(edgerl_episode_observe(ep, " ok"), EDGERL_ERR_INVALID_ARGUMENT, "not handed over");
+    EXPECT(edgerl_episode_act(ep, 3, out, sizeof out, &needed), EDGERL_OK, NULL);
+    require(needed == asked && strlen(out) == needed, "act: the kept act is the one handed over");
+    EXPECT(edgerl_episode_observe(ep, " ok"), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_act(ep, 3, out, sizeof out, NULL), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_act(chat, 3, out, sizeof out, NULL), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_observe(chat, "the screen"), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_act(chat, 3, out, sizeof out, NULL), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_act(other_prompt, 3, out, sizeof out, NULL), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_act(ep2, 3, out, sizeof out, NULL), EDGERL_OK, NULL);
+    EXPECT(edgerl_cancel(session), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_act(fresh, 3, out, sizeof out, NULL), EDGERL_ERR_CANCELLED, "cancelled");
+    EXPECT(edgerl_episode_begin(session, "Say hello.", EDGERL_PROMPT_RAW, &gone), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_free(gone), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_free(gone), EDGERL_ERR_UNKNOWN_HANDLE, "unknown");
+    EXPECT(edgerl_episode_act(gone, 3, out, sizeof out, NULL), EDGERL_ERR_UNKNOWN_HANDLE, "unknown");
+    /* An episode of another session (on a second model). */
+    edgerl_model model2 = 0;
+    edgerl_session session2 = 0;
+    EXPECT(edgerl_model_load(rt, model_path, &model2), EDGERL_OK, NULL);
+    EXPECT(edgerl_session_create(model2, cfg, &session2), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_begin(session2, "Say hello.", EDGERL_PROMPT_RAW, &foreign), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_act(foreign, 3, out, sizeof out, NULL), EDGERL_OK, NULL);
+
+    /* Episode steps that must fail and leave the adapter alone. */
+    edgerl_episode two[] = {ep, ep2}, three[] = {ep, ep2, ep}, no_act[] = {ep, fresh};
+    edgerl_episode mixed[] = {ep, other_prompt}, raw_chat[] = {ep, chat}, theirs[] = {ep, foreign};
+    edgerl_episode freed[] = {ep, gone};
+    edgerl_episode wrong_type[] = {ep, session};
+    double good[] = {1.0, 0.0, 0.5}, with_nan[] = {1.0, NAN};
+    EXPECT(edgerl_session_step_episodes(session, two, good, 0, 1, &m), EDGERL_ERR_INVALID_ARGUMENT, "`n`");
+    EXPECT(edgerl_session_step_episodes(session, NULL, good, 2, 1, &m), EDGERL_ERR_INVALID_ARGUMENT, "episodes");
+    EXPECT(edgerl_session_step_episodes(session, two, NULL, 2, 1, &m), EDGERL_ERR_INVALID_ARGUMENT, "rewards");
+    EXPECT(edgerl_session_step_episodes(session, two, good, 2, 0, &m), EDGERL_ERR_INVALID_ARGUMENT, "group_size 0");
+    EXPECT(edgerl_session_step_episodes(session, three, good, 3, 2, &m), EDGERL_ERR_INVALID_ARGUMENT, "twice");
+    EXPECT(edgerl_session_step_episodes(session, two, good, 2, 3, &m), EDGERL_ERR_INVALID_ARGUMENT, "group_size 3");
+    EXPECT(edgerl_session_step_episodes(session, two, with_nan, 2, 2, &m), EDGERL_ERR_INVALID_ARGUMENT, "rewards[1] is NaN");
+    EXPECT(edgerl_session_step_episodes(session, no_act, good, 2, 2, &m), EDGERL_ERR_INVALID_ARGUMENT, "episodes[1] has no act");
+    EXPECT(edgerl_session_step_episodes(session, mixed, good, 2, 2, &m), EDGERL_ERR_INVALID_ARGUMENT, "another prompt");
+    EXPECT(edgerl_session_step_episodes(session, raw_chat, good, 2, 2, &m), EDGERL_ERR_INVALID_ARGUMENT, "another prompt");
+    EXPECT(edgerl_session_step_episodes(session, theirs, good, 2, 1, &m), EDGERL_ERR_INVALID_ARGUMENT, "belongs to session");
+    EXPECT(edgerl_session_step_episodes(session, freed, good, 2, 1, &m), EDGERL_ERR_UNKNOWN_HANDLE, "episodes[1]");
+    EXPECT(edgerl_session_step_episodes(session, wrong_type, good, 2, 1, &m), EDGERL_ERR_UNKNOWN_HANDLE, "not an episode");
+    EXPECT(edgerl_session_set_progress(session, cancel_update, NULL), EDGERL_OK, NULL);
+    EXPECT(edgerl_session_step_episodes(session, two, good, 2, 2, &m), EDGERL_ERR_CANCELLED, "progress callback");
+    EXPECT(edgerl_session_step(session, prompts, 2, EDGERL_PROMPT_CHAT, by_index, NULL, &m), EDGERL_ERR_CANCELLED, "progress callback");
+    struct progress_reentry pr = {ep, 0, 0};
+    EXPECT(edgerl_session_set_progress(session, reenter_progress, &pr), EDGERL_OK, NULL);
+    EXPECT(edgerl_session_step(session, prompts, 2, EDGERL_PROMPT_CHAT, by_index, NULL, &m), EDGERL_ERR_CANCELLED, "sample 4/8");
+    require(pr.observe_rc == EDGERL_ERR_BUSY, "inside its progress callback, observing an episode of the session is BUSY");
+    EXPECT(edgerl_session_set_progress(session, NULL, NULL), EDGERL_OK, NULL);
+    EXPECT(edgerl_session_set_progress(model, NULL, NULL), EDGERL_ERR_UNKNOWN_HANDLE, "not a session");
+    EXPECT(edgerl_set_log_callback(count_log, NULL, 9), EDGERL_ERR_INVALID_ARGUMENT, "max_level");
+
     EXPECT(edgerl_session_save_adapter(session, after), EDGERL_OK, NULL);
     require(same_file(file_before, file_after), "failed steps leave the adapter unchanged");
+
+    /* An episode step that works changes the adapter (and logs its metrics). */
+    EXPECT(edgerl_set_log_callback(count_log, NULL, EDGERL_LOG_INFO), EDGERL_OK, NULL);
+    EXPECT(edgerl_session_step_episodes(session, two, good, 2, 2, &m), EDGERL_OK, NULL);
+    require(m.step == 1 && isfinite(m.loss) && m.reward_mean == 0.5, "episode step metrics");
+    EXPECT(edgerl_set_log_callback(NULL, NULL, EDGERL_LOG_INFO), EDGERL_OK, NULL);
+    require(log_calls >= 1, "the log callback saw the step");
+    int seen = log_calls;
+    EXPECT(edgerl_session_save_adapter(session, after), EDGERL_OK, NULL);
+    require(!same_file(file_before, file_after), "an episode step changes the adapter");
+    EXPECT(edgerl_session_load_adapter(session, before), EDGERL_OK, NULL);
+    require(log_calls == seen, "no log records after the callback is removed");
+    EXPECT(edgerl_session_free(session2), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_act(foreign, 3, out, sizeof out, NULL), EDGERL_ERR_UNKNOWN_HANDLE, "is freed");
+    EXPECT(edgerl_episode_free(foreign), EDGERL_OK, NULL);
+    EXPECT(edgerl_model_free(model2), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_free(chat), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_free(ep2), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_free(fresh), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_free(other_prompt), EDGERL_OK, NULL);
+    EXPECT(edgerl_episode_free(ep), EDGERL_OK, NULL);
 
     /* While the session lives, the base model is reached through it. */
     EXPECT(edgerl_generate(model, 0, "hi", EDGERL_PROMPT_CHAT, 6, 0.0f, 0, out, sizeof out, &needed), EDGERL_OK, NULL);
@@ -258,7 +377,7 @@ int main(int argc, char **argv) {
 
     /* A step that works changes the adapter; loading the saved one brings it back. */
     EXPECT(edgerl_session_step(session, prompts, 2, EDGERL_PROMPT_CHAT, by_index, NULL, &m), EDGERL_OK, NULL);
-    require(m.step == 1 && isfinite(m.loss) && m.reward_mean == 1.5, "step metrics");
+    require(m.step == 2 && isfinite(m.loss) && m.reward_mean == 1.5, "step metrics (after the episode step)");
     EXPECT(edgerl_session_save_adapter(session, after), EDGERL_OK, NULL);
     require(!same_file(file_before, file_after), "a step changes the adapter");
     EXPECT(edgerl_session_load_adapter(session, before), EDGERL_OK, NULL);

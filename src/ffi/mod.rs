@@ -8,6 +8,8 @@
 //! runtime's lock; calls on one session must not overlap (an overlapping call gets
 //! `EDGERL_ERR_BUSY` instead of blocking, so a reward callback can never deadlock).
 
+mod callbacks;
+mod episode;
 mod model;
 mod session;
 
@@ -23,6 +25,10 @@ use crate::error::Error;
 use crate::gpu::{Gpu, GpuOptions};
 use crate::model::LoadedModel;
 
+pub use callbacks::{
+    EDGERL_LOG_DEBUG, EDGERL_LOG_ERROR, EDGERL_LOG_INFO, EDGERL_LOG_TRACE, EDGERL_LOG_WARN,
+    EDGERL_PHASE_SAMPLE, EDGERL_PHASE_UPDATE, EdgerlLogFn, EdgerlProgressFn,
+};
 pub use session::{EdgerlRewardFn, EdgerlStepMetrics};
 
 pub const EDGERL_OK: i32 = 0;
@@ -187,6 +193,7 @@ pub(crate) enum Entry {
     Runtime(Arc<Runtime>),
     Model(Arc<ModelEntry>),
     Session(Arc<session::Session>),
+    Episode(Arc<episode::EpisodeEntry>),
 }
 
 impl Entry {
@@ -195,6 +202,7 @@ impl Entry {
             Entry::Runtime(_) => "a runtime",
             Entry::Model(_) => "a model",
             Entry::Session(_) => "a session",
+            Entry::Episode(_) => "an episode",
         }
     }
 }
@@ -262,6 +270,13 @@ pub(crate) fn get_session(id: u64) -> Res<Arc<session::Session>> {
     match lookup(id)? {
         Entry::Session(s) => Ok(s),
         e => Err(wrong(id, &e, "a session")),
+    }
+}
+
+fn get_episode(id: u64) -> Res<Arc<episode::EpisodeEntry>> {
+    match lookup(id)? {
+        Entry::Episode(e) => Ok(e),
+        e => Err(wrong(id, &e, "an episode")),
     }
 }
 

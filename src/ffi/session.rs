@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, TryLockError};
 
 use serde_json::{Map, Value};
 
+use super::callbacks::{EDGERL_PHASE_SAMPLE, EDGERL_PHASE_UPDATE, Progress};
 use super::model::prompt_ids;
 use super::{
     EDGERL_ERR_BUSY, EDGERL_ERR_CALLBACK, EDGERL_ERR_CANCELLED, Entry, Fail, ModelEntry, Res, Slot,
@@ -21,7 +22,7 @@ use crate::reward::RewardSet;
 use crate::rl::TrainConfig;
 use crate::rl::rollout::{Decoding, GroupSampler};
 use crate::rl::rollouts::Group;
-use crate::rl::trainer::Trainer;
+use crate::rl::trainer::{Batch, Trainer};
 
 /// `int32_t (*)(void* user_data, size_t prompt_index, size_t completion_index,
 /// const char* completion, double* reward_out)`: 0 = ok, anything else aborts the step.
@@ -49,8 +50,8 @@ pub struct EdgerlStepMetrics {
 
 const _: () = assert!(std::mem::size_of::<EdgerlStepMetrics>() == 72);
 
-struct Inner {
-    trainer: Trainer<'static>,
+pub(crate) struct Inner {
+    pub(crate) trainer: Trainer<'static>,
     /// The config's `[[rewards]]`, used when the step gets no callback.
     rules: Option<RewardSet>,
 }
@@ -60,12 +61,13 @@ pub(crate) struct Session {
     inner: Mutex<Option<Inner>>,
     pub(crate) model: Arc<ModelEntry>,
     pub(crate) model_id: u64,
-    id: u64,
+    pub(crate) id: u64,
     cancel: AtomicBool,
+    pub(crate) progress: Mutex<Progress>,
 }
 
 impl Session {
-    fn lock(&self) -> Res<std::sync::MutexGuard<'_, Option<Inner>>> {
+    pub(crate) fn lock(&self) -> Res<std::sync::MutexGuard<'_, Option<Inner>>> {
         match self.inner.try_lock() {
             Ok(g) => Ok(g),
             Err(TryLockError::Poisoned(e)) => Ok(e.into_inner()),
@@ -84,7 +86,12 @@ impl Session {
             .trainer)
     }
 
-    fn check_cancel(&self) -> Res<()> {
+    /// The progress callback as set now (a call keeps the one it started with).
+    pub(crate) fn progress(&self) -> Progress {
+        *self.progress.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn check_cancel(&self) -> Res<()> {
         if self.cancel.swap(false, Ordering::SeqCst) {
             return Err(Fail(
                 EDGERL_ERR_CANCELLED,
@@ -223,6 +230,7 @@ pub unsafe extern "C" fn edgerl_session_create(
             model_id: model,
             id,
             cancel: AtomicBool::new(false),
+            progress: Mutex::new(Progress::NONE),
         };
         insert(id, Entry::Session(Arc::new(s)));
         unsafe { put(out, "out", id) }
@@ -304,16 +312,19 @@ pub unsafe extern "C" fn edgerl_session_step(
             max_new_tokens: cfg.max_completion_length,
             opts: cfg.sampling(cfg.temperature),
         };
+        let progress = s.progress();
+        let total = prompts.len() * cfg.num_generations;
         let mut sampled = Vec::with_capacity(prompts.len());
         for (j, p) in prompts.iter().enumerate() {
             s.check_cancel()?;
             let ids = prompt_ids(tok, p, flags)?;
             let stream = (t.optimizer_steps as u64).wrapping_mul(1 << 20) + j as u64;
-            let _g = rt.lock();
-            sampled.push((
-                ids.clone(),
-                sampler.sample(&ids, cfg.num_generations, stream)?,
-            ));
+            let completions = {
+                let _g = rt.lock();
+                sampler.sample(&ids, cfg.num_generations, stream)?
+            };
+            sampled.push((ids, completions));
+            progress.report(s.id, EDGERL_PHASE_SAMPLE, (j + 1) * cfg.num_generations, total)?;
         }
         let mut groups = Vec::with_capacity(sampled.len());
         for (j, (prompt_ids, completions)) in sampled.into_iter().enumerate() {
@@ -360,33 +371,51 @@ pub unsafe extern "C" fn edgerl_session_step(
                 weight: 1.0,
             });
         }
-        s.check_cancel()?;
         let refs: Vec<&Group> = groups.iter().collect();
         let mut batch = t.batch(&refs);
-        let mut m = Map::new();
-        {
-            let _g = rt.lock();
-            for _ in 0..t.cfg.num_iterations {
-                m = t.step(&mut batch)?;
-            }
-        }
-        let f = |k: &str| m.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
-        let out = EdgerlStepMetrics {
-            step: t.optimizer_steps as u64,
-            loss: f("loss"),
-            reward_mean: f("reward"),
-            reward_std: f("reward_std"),
-            grad_norm: f("grad_norm"),
-            learning_rate: f("learning_rate"),
-            completion_mean_length: f("completions/mean_length"),
-            clipped_ratio: f("completions/clipped_ratio"),
-            seconds: t0.elapsed().as_secs_f64(),
-        };
+        let out = train(&s, t, &mut batch, t0)?;
         if !metrics.is_null() {
             unsafe { metrics.write(out) };
         }
         Ok(())
     })
+}
+
+/// The update part of a step: `num_iterations` optimizer updates on `batch`, each after a
+/// cancel check and a progress report, and the step's metrics.
+pub(crate) fn train(
+    s: &Session,
+    t: &mut Trainer<'static>,
+    batch: &mut Batch,
+    t0: std::time::Instant,
+) -> Res<EdgerlStepMetrics> {
+    let progress = s.progress();
+    let n = t.cfg.num_iterations;
+    let mut m = Map::new();
+    for i in 0..n {
+        s.check_cancel()?;
+        progress.report(s.id, EDGERL_PHASE_UPDATE, i, n)?;
+        let _g = s.model.rt.lock();
+        m = t.step(batch)?;
+    }
+    progress.report(s.id, EDGERL_PHASE_UPDATE, n, n)?;
+    let f = |k: &str| m.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+    let out = EdgerlStepMetrics {
+        step: t.optimizer_steps as u64,
+        loss: f("loss"),
+        reward_mean: f("reward"),
+        reward_std: f("reward_std"),
+        grad_norm: f("grad_norm"),
+        learning_rate: f("learning_rate"),
+        completion_mean_length: f("completions/mean_length"),
+        clipped_ratio: f("completions/clipped_ratio"),
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    log::info!(
+        "session {}: step {}: reward {:.4} (std {:.4}), loss {:.6}, grad_norm {:.4}, {:.2} s",
+        s.id, out.step, out.reward_mean, out.reward_std, out.loss, out.grad_norm, out.seconds
+    );
+    Ok(out)
 }
 
 /// Writes the session's adapter to `dir` in PEFT format (adapter_config.json and

@@ -131,6 +131,13 @@ impl Tokenizer {
         }])
     }
 
+    /// A conversation's text as the chat template renders it (multi-turn episodes cut pieces
+    /// out of it).
+    pub fn render_chat(&self, messages: &[crate::data::Message], add_generation_prompt: bool) -> Result<String> {
+        let t = self.template.as_ref().ok_or_else(|| Error::Invalid("this model has no chat template".into()))?;
+        t.render(messages, add_generation_prompt)
+    }
+
     /// A conversation rendered with the chat template and the generation prompt, tokenized as
     /// `apply_chat_template(..., add_generation_prompt=True, tokenize=True)` does. When the last
     /// message is the assistant's, it is continued instead, as TRL does for such prompts

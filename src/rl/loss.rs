@@ -210,6 +210,39 @@ pub fn completion_terms(cfg: &TrainConfig, c: &CompletionInput) -> CompletionTer
     out
 }
 
+/// `completion_terms` over the tokens where `mask` is true (an episode's own tokens): the
+/// objective sees only those, as one completion of that length (so sequence-level ratios and
+/// Dr. GRPO-style means run over the model's tokens), and the other tokens get zero
+/// coefficients.
+pub fn masked_terms(cfg: &TrainConfig, c: &CompletionInput, mask: &[bool]) -> CompletionTerms {
+    let pick = |x: &[f32]| -> Vec<f32> {
+        x.iter().zip(mask).filter(|(_, m)| **m).map(|(v, _)| *v).collect()
+    };
+    let (lp, lp_old, entropy) = (pick(c.lp), pick(c.lp_old), pick(c.entropy));
+    let lp_ref = c.lp_ref.map(pick);
+    let inner = completion_terms(
+        cfg,
+        &CompletionInput {
+            lp: &lp,
+            lp_old: &lp_old,
+            lp_ref: lp_ref.as_deref(),
+            entropy: &entropy,
+            ..*c
+        },
+    );
+    let mut out = CompletionTerms {
+        a: vec![0.0; c.lp.len()],
+        b: vec![0.0; c.lp.len()],
+        ..inner
+    };
+    let at = mask.iter().enumerate().filter(|(_, m)| **m).map(|(i, _)| i);
+    for (k, i) in at.enumerate() {
+        out.a[i] = inner.a[k];
+        out.b[i] = inner.b[k];
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,5 +320,63 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Masked-out tokens are not in the loss at all (sequence-level ratios included): moving
+    /// their log-probs changes nothing and their coefficients are 0; the others match finite
+    /// differences; an all-true mask is the plain objective.
+    #[test]
+    fn masked_tokens_are_outside_the_loss() {
+        let c = cfg("loss_type = \"dapo\"\nimportance_sampling_level = \"sequence\"\nbeta = 0.1\nentropy_coef = 0.01");
+        let mask = [true, false, true, true, false];
+        let lp_old = [-1.0f32, -2.0, -0.5, -3.0, -1.5];
+        let lp = [-0.9f32, -2.5, -0.45, -2.8, -0.2];
+        let lp_ref = [-1.2f32, -1.9, -0.6, -3.1, -1.0];
+        let ent = [1.0f32, 2.0, 0.5, 1.5, 3.0];
+        let terms = |lp: &[f32], mask: &[bool]| {
+            let inp = CompletionInput {
+                advantage: 0.7,
+                weight: 1.0,
+                inv_norm: 1.0 / 3.0,
+                inv_active_total: 1.0 / 3.0,
+                active: true,
+                lp,
+                lp_old: &lp_old,
+                lp_ref: Some(&lp_ref),
+                entropy: &ent,
+            };
+            masked_terms(&c, &inp, mask)
+        };
+        let base = terms(&lp, &mask);
+        for i in 0..5 {
+            let h = 1e-3f32;
+            let (mut up, mut dn) = (lp, lp);
+            up[i] += h;
+            dn[i] -= h;
+            let fd = (terms(&up, &mask).loss - terms(&dn, &mask).loss) / (2.0 * h as f64);
+            if mask[i] {
+                assert!((fd - base.a[i] as f64).abs() < 1e-3, "token {i}: fd {fd} vs {}", base.a[i]);
+            } else {
+                assert_eq!((fd, base.a[i], base.b[i]), (0.0, 0.0, 0.0), "masked-out token {i}");
+            }
+        }
+        let all = [true; 5];
+        let plain = completion_terms(
+            &c,
+            &CompletionInput {
+                advantage: 0.7,
+                weight: 1.0,
+                inv_norm: 1.0 / 3.0,
+                inv_active_total: 1.0 / 3.0,
+                active: true,
+                lp: &lp,
+                lp_old: &lp_old,
+                lp_ref: Some(&lp_ref),
+                entropy: &ent,
+            },
+        );
+        let full = terms(&lp, &all);
+        assert_eq!((full.a, full.b, full.loss), (plain.a, plain.b, plain.loss));
+        assert_ne!(base.loss, plain.loss);
     }
 }

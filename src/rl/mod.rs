@@ -2,6 +2,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod episode;
 pub mod eval;
 pub mod loss;
 pub mod report;

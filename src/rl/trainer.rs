@@ -10,7 +10,7 @@ use std::time::Instant;
 use serde_json::{Map, Value, json};
 
 use super::config::{ImportanceSampling, Optimizer, TrainConfig};
-use super::loss::{CompletionInput, advantages, completion_terms, normalizers};
+use super::loss::{CompletionInput, advantages, completion_terms, masked_terms, normalizers};
 use super::rollouts::{self, Group};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
@@ -36,6 +36,16 @@ pub struct Item {
     /// Log-probs when the batch was first used (the "old" policy), and under the base model.
     pub lp_old: Option<Vec<f32>>,
     pub lp_ref: Option<Vec<f32>>,
+    /// Which of `targets` carry loss (`None`: all). An episode's observation tokens are
+    /// attended to but masked out, and count in no normaliser (`rl::episode`).
+    pub loss_mask: Option<Vec<bool>>,
+}
+
+impl Item {
+    /// The tokens that carry loss (T_i of the normalisers).
+    pub fn loss_tokens(&self) -> usize {
+        self.loss_mask.as_ref().map_or(self.targets.len(), |m| m.iter().filter(|&&b| b).count())
+    }
 }
 
 pub struct Batch {
@@ -142,6 +152,13 @@ impl<'g> Trainer<'g> {
 
     /// One rollout batch: groups flattened to completions, advantages and normalisers fixed.
     pub fn batch(&self, groups: &[&Group]) -> Batch {
+        self.masked_batch(groups, &[])
+    }
+
+    /// `batch` with a loss mask per completion (`masks` empty: none; else one per completion,
+    /// groups in order). A completion is truncated when one of its runs of loss tokens (an
+    /// episode's act) does not end in EOS or padding; unmasked, that is TRL's rule.
+    pub fn masked_batch(&self, groups: &[&Group], masks: &[Vec<bool>]) -> Batch {
         let cfg = &self.cfg;
         let eos = &self.eos;
         let rewards: Vec<Vec<f64>> = groups.iter().map(|g| g.rewards.clone()).collect();
@@ -149,9 +166,13 @@ impl<'g> Trainer<'g> {
         let mut items = Vec::new();
         for (gi, g) in groups.iter().enumerate() {
             for c in &g.completions {
-                // TRL: truncated when the last token is neither EOS nor padding.
-                let last = c.last().copied();
-                let truncated = !last.is_some_and(|id| eos.contains(&id) || Some(id) == self.pad);
+                let mask = masks.get(items.len()).cloned();
+                let ends_ok = |id: Option<u32>| id.is_some_and(|id| eos.contains(&id) || Some(id) == self.pad);
+                let truncated = match &mask {
+                    // TRL: truncated when the last token is neither EOS nor padding.
+                    None => !ends_ok(c.last().copied()),
+                    Some(m) => (0..c.len()).any(|i| m[i] && m.get(i + 1) != Some(&true) && !ends_ok(Some(c[i]))),
+                };
                 items.push(Item {
                     group: gi,
                     targets: c.clone(),
@@ -161,12 +182,13 @@ impl<'g> Trainer<'g> {
                     truncated,
                     lp_old: None,
                     lp_ref: None,
+                    loss_mask: mask,
                 });
             }
         }
         let active: Vec<usize> = items
             .iter()
-            .map(|it| if it.active { it.targets.len() } else { 0 })
+            .map(|it| if it.active { it.loss_tokens() } else { 0 })
             .collect();
         let norms = normalizers(cfg.loss_type, &active, cfg.max_completion_length);
         let total_active = active.iter().sum::<usize>();
@@ -235,24 +257,30 @@ impl<'g> Trainer<'g> {
             let mut coefs = Vec::with_capacity(pack.targets.len());
             for (k, (it, range)) in items.iter().zip(&pack.completions).enumerate() {
                 let (lp, entropy) = (&rows.lp[range.clone()], &rows.entropy[range.clone()]);
-                let terms = completion_terms(
-                    cfg,
-                    &CompletionInput {
-                        advantage: it.advantage,
-                        weight: it.weight,
-                        inv_norm: 1.0 / batch.norms[first + k],
-                        inv_active_total,
-                        active: it.active,
-                        lp,
-                        lp_old: it.lp_old.as_deref().unwrap_or(lp),
-                        lp_ref: it.lp_ref.as_deref(),
-                        entropy,
-                    },
-                );
+                let input = CompletionInput {
+                    advantage: it.advantage,
+                    weight: it.weight,
+                    inv_norm: 1.0 / batch.norms[first + k],
+                    inv_active_total,
+                    active: it.active,
+                    lp,
+                    lp_old: it.lp_old.as_deref().unwrap_or(lp),
+                    lp_ref: it.lp_ref.as_deref(),
+                    entropy,
+                };
+                let terms = match &it.loss_mask {
+                    None => completion_terms(cfg, &input),
+                    Some(mask) => masked_terms(cfg, &input, mask),
+                };
                 loss += terms.loss;
                 if it.active {
                     kl_sum += terms.kl_sum;
-                    ent_sum += entropy.iter().map(|&e| e as f64).sum::<f64>();
+                    ent_sum += entropy
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| it.loss_mask.as_ref().is_none_or(|m| m[*i]))
+                        .map(|(_, &e)| e as f64)
+                        .sum::<f64>();
                     low += terms.low_clipped;
                     high += terms.high_clipped;
                 }
@@ -269,7 +297,7 @@ impl<'g> Trainer<'g> {
         let (grad_norm, lr) = self.update()?;
 
         let items = &batch.items;
-        let lens: Vec<usize> = items.iter().map(|it| it.targets.len()).collect();
+        let lens: Vec<usize> = items.iter().map(Item::loss_tokens).collect();
         let n_active = batch.total_active.max(1) as f64;
         // Like TRL's num_tokens: prompt + completion tokens of each batch, counted once.
         if !batch.counted {
