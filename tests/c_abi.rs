@@ -7,6 +7,8 @@
 //! target/release/deps/; `cargo build --release` copies them up to target/release/. The tests
 //! take the newer of the two.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,36 +54,11 @@ fn exported_in_source() -> BTreeSet<String> {
     out
 }
 
-/// The newest `target/release/{,deps/}<name>`.
-fn lib(name: &str) -> PathBuf {
-    let release = root().join("target/release");
-    let newest = [release.join("deps").join(name), release.join(name)]
-        .into_iter()
-        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
-        .max_by_key(|(t, _)| *t);
-    match newest {
-        Some((_, p)) => p,
-        None => panic!(
-            "{name} is missing under {}: cargo builds it with the lib (crate-type cdylib, staticlib)",
-            release.display()
-        ),
-    }
-}
+use common::native::release_lib as lib;
 
 /// Whether `tool` runs; outside CI a missing one skips the test, in CI it fails it.
 fn have(tool: &str) -> bool {
-    let ok = Command::new(tool)
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have `{tool}` for the C ABI tests"
-        );
-        eprintln!("skipping: `{tool}` is not installed");
-    }
-    ok
+    common::native::have(tool, "--version", "the C ABI tests")
 }
 
 #[test]
