@@ -393,8 +393,9 @@ pub(crate) fn train(
     let n = t.cfg.num_iterations;
     let mut m = Map::new();
     for i in 0..n {
-        s.check_cancel()?;
         progress.report(s.id, EDGERL_PHASE_UPDATE, i, n)?;
+        // After the report, so that edgerl_cancel from the progress callback stops this update.
+        s.check_cancel()?;
         let _g = s.model.rt.lock();
         m = t.step(batch)?;
     }

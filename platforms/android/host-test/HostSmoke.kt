@@ -2,6 +2,8 @@
 // host-test.sh): two training steps with a Kotlin reward, generate, score, adapter round trip,
 // and the errors an app would meet. Exits non-zero on the first failed check.
 import dev.edgerl.EdgerlException
+import dev.edgerl.EdgerlLog
+import dev.edgerl.Episode
 import dev.edgerl.Model
 import dev.edgerl.Runtime
 import dev.edgerl.Session
@@ -84,6 +86,40 @@ fun main(args: Array<String>) {
 
                 s.loadAdapter(before.path)
                 check(s.generate("Say hello.", 6) == greedy, "the initial adapter (B = 0) generates like the base model")
+
+                // Multi-turn episodes: two tasks, two episodes each, act / observe / act.
+                EdgerlLog.setLevel(EdgerlLog.INFO)
+                val reports = ArrayList<String>()
+                s.progress = { phase, done, total -> reports.add("$phase:$done/$total") }
+                val tasks = listOf("Open the settings.", "Turn on wifi.")
+                val episodes = ArrayList<Episode>()
+                val acts = ArrayList<String>()
+                for (task in tasks) for (k in 0 until 2) {
+                    val ep = Episode(s, task)
+                    val first = ep.act(4)
+                    ep.observe("The screen shows: ${first.length} characters \uD83D\uDE00")
+                    val second = ep.act(4)
+                    acts.add(first + "|" + second)
+                    episodes.add(ep)
+                }
+                val beforeEpisodes = File(out, "before-episodes")
+                s.saveAdapter(beforeEpisodes.path)
+                val em = s.stepEpisodes(episodes, doubleArrayOf(1.0, 0.0, 0.0, 1.0), 2)
+                println(em)
+                check(acts.toSet().size > 1, "sampled episodes differ: $acts")
+                check(em.step == 3L && em.rewardMean == 0.5 && em.gradNorm > 1e-4, "an episode step: step ${em.step}, reward ${em.rewardMean}, grad_norm ${em.gradNorm}")
+                check(reports.isNotEmpty() && reports.last() == "${Session.PHASE_UPDATE}:1/1", "progress reports $reports")
+                val afterEpisodes = File(out, "after-episodes")
+                s.saveAdapter(afterEpisodes.path)
+                check(!File(beforeEpisodes, "adapter_model.safetensors").readBytes().contentEquals(File(afterEpisodes, "adapter_model.safetensors").readBytes()), "the episode step changed the adapter")
+                expectStatus(EdgerlException.INVALID_ARGUMENT, "a group size that does not divide") { s.stepEpisodes(episodes.subList(0, 3), doubleArrayOf(1.0, 0.0, 1.0), 2) }
+                s.progress = { _, _, _ -> s.cancel() }
+                expectStatus(EdgerlException.CANCELLED, "a progress listener that cancels") { s.stepEpisodes(episodes, doubleArrayOf(1.0, 0.0, 0.0, 1.0), 2) }
+                s.progress = null
+                EdgerlLog.setLevel(EdgerlLog.OFF)
+                episodes.forEach { it.close() }
+                expectStatus(EdgerlException.UNKNOWN_HANDLE, "a closed episode") { s.stepEpisodes(episodes, doubleArrayOf(1.0, 0.0, 0.0, 1.0), 2) }
+
                 s.cancel()
                 expectStatus(EdgerlException.CANCELLED, "a cancelled step") { s.step(listOf("Say hello.")) { _, _, _ -> 1.0 } }
                 expectStatus(EdgerlException.INVALID_ARGUMENT, "a step without reward or rules") { s.step(listOf("Say hello."), reward = null) }

@@ -6,8 +6,12 @@
  * dev.edgerl.EdgerlException(status, message); the shim never returns a half-filled result.
  */
 #include <jni.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __ANDROID__
+#include <android/log.h>
+#endif
 
 #include "edgerl.h"
 
@@ -190,8 +194,45 @@ static int32_t reward_trampoline(void *user, size_t prompt_index, size_t complet
     return 0;
 }
 
+/* The progress callback, like the reward callback, runs on the stepping thread. Kotlin
+ * serializes a session's steps, so the context set for one step is the one its reports see. */
+typedef struct {
+    JNIEnv *env;
+    jobject bridge;
+    jmethodID call;
+} progress_ctx;
+
+static int32_t progress_trampoline(void *user, int32_t phase, size_t done, size_t total) {
+    progress_ctx *ctx = user;
+    JNIEnv *env = ctx->env;
+    (*env)->CallVoidMethod(env, ctx->bridge, ctx->call, (jint)phase, (jlong)done, (jlong)total);
+    /* A Kotlin exception cancels the step and is rethrown when it returns. */
+    return (*env)->ExceptionCheck(env) ? 1 : 0;
+}
+
+/* Sets (bridge non-NULL) or clears the session's progress callback for one step. */
+static int32_t set_progress(JNIEnv *env, jlong session, jobject bridge, progress_ctx *ctx) {
+    ctx->env = env;
+    ctx->bridge = bridge;
+    ctx->call = NULL;
+    if (!bridge) return edgerl_session_set_progress((edgerl_session)session, NULL, NULL);
+    jclass bc = (*env)->GetObjectClass(env, bridge);
+    ctx->call = (*env)->GetMethodID(env, bc, "call", "(IJJ)V");
+    if (!ctx->call) return EDGERL_ERR_INVALID_ARGUMENT;
+    return edgerl_session_set_progress((edgerl_session)session, progress_trampoline, ctx);
+}
+
+static jobject metrics_object(JNIEnv *env, const edgerl_step_metrics *m) {
+    jclass mc = (*env)->FindClass(env, "dev/edgerl/StepMetrics");
+    jmethodID init = mc ? (*env)->GetMethodID(env, mc, "<init>", "(JDDDDDDDD)V") : NULL;
+    if (!init) return NULL;
+    return (*env)->NewObject(env, mc, init, (jlong)m->step, m->loss, m->reward_mean, m->reward_std, m->grad_norm,
+                             m->learning_rate, m->completion_mean_length, m->clipped_ratio, m->seconds);
+}
+
 JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_sessionStep(JNIEnv *env, jclass c, jlong session,
-                                                            jobjectArray prompts, jint flags, jobject bridge) {
+                                                            jobjectArray prompts, jint flags, jobject bridge,
+                                                            jobject progress) {
     (void)c;
     jsize n = prompts ? (*env)->GetArrayLength(env, prompts) : 0;
     const char **ptrs = calloc(n ? (size_t)n : 1, sizeof *ptrs);
@@ -211,18 +252,110 @@ JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_sessionStep(JNIEnv *env, jclass
     }
     edgerl_step_metrics m;
     memset(&m, 0, sizeof m);
+    progress_ctx pctx;
+    if (st == EDGERL_OK) st = set_progress(env, session, progress, &pctx);
     if (st == EDGERL_OK)
         st = edgerl_session_step((edgerl_session)session, ptrs, (size_t)n, (uint32_t)flags,
                                  bridge ? reward_trampoline : NULL, &ctx, &m);
+    /* The exception takes the step's message before clearing the callback resets it. */
+    int failed = fail(env, st);
+    if (progress) edgerl_session_set_progress((edgerl_session)session, NULL, NULL);
     for (jsize i = 0; held && i < n; i++) cstr_release(env, held[i]);
     free(ptrs);
     free(held);
-    if (fail(env, st)) return NULL;
-    jclass mc = (*env)->FindClass(env, "dev/edgerl/StepMetrics");
-    jmethodID init = mc ? (*env)->GetMethodID(env, mc, "<init>", "(JDDDDDDDD)V") : NULL;
-    if (!init) return NULL;
-    return (*env)->NewObject(env, mc, init, (jlong)m.step, m.loss, m.reward_mean, m.reward_std, m.grad_norm,
-                             m.learning_rate, m.completion_mean_length, m.clipped_ratio, m.seconds);
+    return failed ? NULL : metrics_object(env, &m);
+}
+
+JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_stepEpisodes(JNIEnv *env, jclass c, jlong session,
+                                                             jlongArray episodes, jdoubleArray rewards,
+                                                             jint group_size, jobject progress) {
+    (void)c;
+    jsize n = (*env)->GetArrayLength(env, episodes);
+    if ((*env)->GetArrayLength(env, rewards) != n || group_size < 0) return fail(env, EDGERL_ERR_INVALID_ARGUMENT), NULL;
+    jlong *eps = (*env)->GetLongArrayElements(env, episodes, NULL);
+    jdouble *rs = (*env)->GetDoubleArrayElements(env, rewards, NULL);
+    /* jlong and edgerl_episode are both 64-bit, jdouble and double the same type. */
+    edgerl_episode *ids = calloc(n ? (size_t)n : 1, sizeof *ids);
+    int32_t st = eps && rs && ids ? EDGERL_OK : EDGERL_ERR_INVALID_ARGUMENT;
+    for (jsize i = 0; st == EDGERL_OK && i < n; i++) ids[i] = (edgerl_episode)eps[i];
+    edgerl_step_metrics m;
+    memset(&m, 0, sizeof m);
+    progress_ctx pctx;
+    if (st == EDGERL_OK) st = set_progress(env, session, progress, &pctx);
+    if (st == EDGERL_OK)
+        st = edgerl_session_step_episodes((edgerl_session)session, ids, rs, (size_t)n, (size_t)group_size, &m);
+    int failed = fail(env, st);
+    if (progress) edgerl_session_set_progress((edgerl_session)session, NULL, NULL);
+    free(ids);
+    if (eps) (*env)->ReleaseLongArrayElements(env, episodes, eps, JNI_ABORT);
+    if (rs) (*env)->ReleaseDoubleArrayElements(env, rewards, rs, JNI_ABORT);
+    return failed ? NULL : metrics_object(env, &m);
+}
+
+JNIEXPORT jlong JNICALL Java_dev_edgerl_Native_episodeBegin(JNIEnv *env, jclass c, jlong session,
+                                                           jbyteArray prompt, jint flags) {
+    (void)c;
+    cstr p = cstr_get(env, prompt);
+    edgerl_episode ep = 0;
+    int32_t st = edgerl_episode_begin((edgerl_session)session, (const char *)p.bytes, (uint32_t)flags, &ep);
+    cstr_release(env, p);
+    return fail(env, st) ? 0 : (jlong)ep;
+}
+
+JNIEXPORT jbyteArray JNICALL Java_dev_edgerl_Native_episodeAct(JNIEnv *env, jclass c, jlong episode,
+                                                              jint max_new) {
+    (void)c;
+    if (max_new < 0) return fail(env, EDGERL_ERR_INVALID_ARGUMENT), NULL;
+    /* A first try in 4 KiB; a longer act is kept aside by edgerl and handed over in full. */
+    size_t cap = 4096, needed = 0;
+    char *out = malloc(cap);
+    int32_t st = out ? edgerl_episode_act((edgerl_episode)episode, (uint32_t)max_new, out, cap, &needed)
+                     : EDGERL_ERR_INVALID_ARGUMENT;
+    if (st == EDGERL_ERR_BUFFER_TOO_SMALL) {
+        free(out);
+        cap = needed + 1;
+        out = malloc(cap);
+        st = out ? edgerl_episode_act((edgerl_episode)episode, (uint32_t)max_new, out, cap, &needed)
+                 : EDGERL_ERR_INVALID_ARGUMENT;
+    }
+    jbyteArray r = fail(env, st) ? NULL : to_bytes(env, out, needed);
+    free(out);
+    return r;
+}
+
+JNIEXPORT void JNICALL Java_dev_edgerl_Native_episodeObserve(JNIEnv *env, jclass c, jlong episode,
+                                                            jbyteArray text) {
+    (void)c;
+    cstr t = cstr_get(env, text);
+    int32_t st = edgerl_episode_observe((edgerl_episode)episode, (const char *)t.bytes);
+    cstr_release(env, t);
+    fail(env, st);
+}
+
+JNIEXPORT void JNICALL Java_dev_edgerl_Native_episodeFree(JNIEnv *env, jclass c, jlong episode) {
+    (void)c;
+    fail(env, edgerl_episode_free((edgerl_episode)episode));
+}
+
+/* Log records may come from any thread, so they go straight to logcat (stderr off Android)
+ * instead of into the JVM. */
+static void log_record(void *user, int32_t level, const char *message) {
+    (void)user;
+#ifdef __ANDROID__
+    static const int prio[] = {ANDROID_LOG_INFO, ANDROID_LOG_ERROR, ANDROID_LOG_WARN, ANDROID_LOG_INFO,
+                               ANDROID_LOG_DEBUG, ANDROID_LOG_VERBOSE};
+    __android_log_write(prio[level >= 1 && level <= 5 ? level : 0], "edgerl", message);
+#else
+    fprintf(stderr, "edgerl [%d] %s\n", (int)level, message);
+#endif
+}
+
+JNIEXPORT void JNICALL Java_dev_edgerl_Native_setLogLevel(JNIEnv *env, jclass c, jint level) {
+    (void)c;
+    if (level <= 0)
+        fail(env, edgerl_set_log_callback(NULL, NULL, EDGERL_LOG_ERROR));
+    else
+        fail(env, edgerl_set_log_callback(log_record, NULL, level));
 }
 
 JNIEXPORT void JNICALL Java_dev_edgerl_Native_cancel(JNIEnv *env, jclass c, jlong s) {

@@ -80,13 +80,43 @@ class Session(model: Model, configToml: String? = null) : java.io.Closeable {
     internal var handle: Long = Native.sessionCreate(model.handle, configToml?.let(::cString))
         private set
 
+    companion object {
+        /** Progress phases (see `progress`). */
+        const val PHASE_SAMPLE = 1
+        const val PHASE_UPDATE = 2
+    }
+
+    /** Serializes this session's steps: the progress listener is set for the length of one. */
+    private val stepLock = Any()
+
+    /**
+     * Called on the stepping thread as a step goes: phase PHASE_SAMPLE (prompts sampled so
+     * far, of all) or PHASE_UPDATE (optimizer updates taken, of num_iterations). Call cancel()
+     * in it to stop the step; an exception thrown in it cancels the step and is rethrown.
+     */
+    var progress: ((phase: Int, done: Long, total: Long) -> Unit)? = null
+
     /**
      * One GRPO step: samples num_generations completions per prompt, asks `reward` to score
      * each (null: the config's [[rewards]] rules), then updates the adapter. An exception
      * thrown by `reward` aborts the step (the adapter stays unchanged) and is rethrown here.
      */
     fun step(prompts: List<String>, chat: Boolean = true, reward: ((promptIndex: Int, completionIndex: Int, completion: String) -> Double)?): StepMetrics =
-        Native.sessionStep(handle, prompts.map(::cString).toTypedArray(), flags(chat), reward?.let(::RewardBridge))
+        synchronized(stepLock) {
+            Native.sessionStep(handle, prompts.map(::cString).toTypedArray(), flags(chat), reward?.let(::RewardBridge), progress?.let(::ProgressBridge))
+        }
+
+    /**
+     * One GRPO step on finished episodes of this session with one reward each: every run of
+     * `groupSize` episodes is one group (the same task and prompt). Only the model's acts carry
+     * loss; observations are attended to but masked out. The episodes stay open.
+     */
+    fun stepEpisodes(episodes: List<Episode>, rewards: DoubleArray, groupSize: Int): StepMetrics {
+        require(episodes.size == rewards.size) { "one reward per episode (${episodes.size} episodes, ${rewards.size} rewards)" }
+        return synchronized(stepLock) {
+            Native.stepEpisodes(handle, LongArray(episodes.size) { episodes[it].handle }, rewards, groupSize, progress?.let(::ProgressBridge))
+        }
+    }
 
     /** Stops the running step (or the next one) with EdgerlException(CANCELLED). */
     fun cancel() = Native.cancel(handle)
@@ -106,6 +136,45 @@ class Session(model: Model, configToml: String? = null) : java.io.Closeable {
         if (handle != 0L) Native.sessionFree(handle)
         handle = 0
     }
+}
+
+/**
+ * A multi-turn trajectory of `session`: the prompt, then the model's acts and the
+ * environment's observations in turn; train groups of them with Session.stepEpisodes.
+ * With chat = true the prompt is a user turn and each observation becomes one.
+ */
+class Episode(session: Session, prompt: String, chat: Boolean = true) : java.io.Closeable {
+    internal var handle: Long = Native.episodeBegin(session.handle, cString(prompt), flags(chat))
+        private set
+
+    /** The model acts: samples up to maxNewTokens (0: max_completion_length) and returns the text. */
+    fun act(maxNewTokens: Int = 0): String = utf8(Native.episodeAct(handle, maxNewTokens))
+
+    /** Appends what the environment wrote (masked out of the loss). */
+    fun observe(text: String) = Native.episodeObserve(handle, cString(text))
+
+    override fun close() {
+        if (handle != 0L) Native.episodeFree(handle)
+        handle = 0
+    }
+}
+
+/** Where edgerl's log records go: logcat (tag "edgerl") on Android, stderr elsewhere. */
+object EdgerlLog {
+    const val OFF = 0
+    const val ERROR = 1
+    const val WARN = 2
+    const val INFO = 3
+    const val DEBUG = 4
+    const val TRACE = 5
+
+    /** Passes records at `level` or more severe (OFF: none). Process-wide. */
+    fun setLevel(level: Int) = Native.setLogLevel(level)
+}
+
+/** What the JNI shim calls per progress report. */
+internal class ProgressBridge(private val f: (Int, Long, Long) -> Unit) {
+    fun call(phase: Int, done: Long, total: Long) = f(phase, done, total)
 }
 
 /** What the JNI shim calls per completion: text as UTF-8 bytes, decoded here. */
@@ -139,7 +208,13 @@ internal object Native {
     @JvmStatic external fun score(model: Long, session: Long, text: ByteArray): FloatArray
     @JvmStatic external fun sessionCreate(model: Long, config: ByteArray?): Long
     @JvmStatic external fun sessionFree(session: Long)
-    @JvmStatic external fun sessionStep(session: Long, prompts: Array<ByteArray>, flags: Int, reward: RewardBridge?): StepMetrics
+    @JvmStatic external fun sessionStep(session: Long, prompts: Array<ByteArray>, flags: Int, reward: RewardBridge?, progress: ProgressBridge?): StepMetrics
+    @JvmStatic external fun stepEpisodes(session: Long, episodes: LongArray, rewards: DoubleArray, groupSize: Int, progress: ProgressBridge?): StepMetrics
+    @JvmStatic external fun episodeBegin(session: Long, prompt: ByteArray, flags: Int): Long
+    @JvmStatic external fun episodeAct(episode: Long, maxNewTokens: Int): ByteArray
+    @JvmStatic external fun episodeObserve(episode: Long, text: ByteArray)
+    @JvmStatic external fun episodeFree(episode: Long)
+    @JvmStatic external fun setLogLevel(level: Int)
     @JvmStatic external fun cancel(session: Long)
     @JvmStatic external fun saveAdapter(session: Long, dir: ByteArray)
     @JvmStatic external fun loadAdapter(session: Long, dir: ByteArray)
