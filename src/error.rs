@@ -16,6 +16,8 @@ pub enum Error {
     OutOfMemory { what: String, bytes: u64 },
     /// wgpu reported a validation or internal error (a bug on our side, or a driver limit).
     Gpu(String),
+    /// Training hit NaN/Inf values it could not step past (`max_consecutive_skips`).
+    NonFinite(String),
     /// Bad arguments from the caller (CLI flags, API misuse).
     Invalid(String),
 }
@@ -41,6 +43,7 @@ impl fmt::Display for Error {
                 write!(f, "GPU out of memory allocating {what} ({bytes} bytes)")
             }
             Error::Gpu(m) => write!(f, "GPU error: {m}"),
+            Error::NonFinite(m) => write!(f, "{m}"),
             Error::Invalid(m) => write!(f, "{m}"),
         }
     }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::model::prompt_ids;
 use super::{
-    EDGERL_ERR_BUSY, EDGERL_ERR_CALLBACK, EDGERL_ERR_CANCELLED, Entry, Fail, ModelEntry, Res, Slot,
+    EDGERL_ERR_BUSY, EDGERL_ERR_CALLBACK, EDGERL_ERR_CANCELLED, EDGERL_ERR_NONFINITE, Entry, Fail, ModelEntry, Res, Slot,
     get_model, get_session, guard, insert, invalid, new_id, put, release, text,
 };
 use crate::gpu::Gpu;
@@ -364,6 +364,7 @@ pub unsafe extern "C" fn edgerl_session_step(
         let refs: Vec<&Group> = groups.iter().collect();
         let mut batch = t.batch(&refs);
         let mut m = Map::new();
+        let skipped_before = t.skipped_steps;
         {
             let _g = rt.lock();
             for _ in 0..t.cfg.num_iterations {
@@ -384,6 +385,16 @@ pub unsafe extern "C" fn edgerl_session_step(
         };
         if !metrics.is_null() {
             unsafe { metrics.write(out) };
+        }
+        let skipped = t.skipped_steps - skipped_before;
+        if skipped > 0 {
+            return Err(Fail(
+                EDGERL_ERR_NONFINITE,
+                format!(
+                    "{skipped} of the step's {} updates had a NaN or infinite loss or gradient and were skipped (those left the adapter and optimizer unchanged); metrics written",
+                    t.cfg.num_iterations
+                ),
+            ));
         }
         Ok(())
     })
