@@ -58,16 +58,6 @@ pub struct SavedBatch {
     pub counted: bool,
 }
 
-/// Test-only fault injection: with `EDGERL_FAULT_ABORT_IN_CHECKPOINT=N` the process aborts
-/// half-way through writing checkpoint N (its adapter written, its optimizer and trainer state
-/// not), as a crash at that moment would leave it.
-fn abort_if_asked(step: usize) {
-    if std::env::var("EDGERL_FAULT_ABORT_IN_CHECKPOINT").is_ok_and(|v| v.trim().parse() == Ok(step)) {
-        eprintln!("EDGERL_FAULT_ABORT_IN_CHECKPOINT: aborting inside checkpoint {step}");
-        std::process::abort();
-    }
-}
-
 fn step_of(name: &str) -> Option<usize> {
     name.strip_prefix("checkpoint-")?.parse().ok()
 }
@@ -81,7 +71,7 @@ impl Trainer<'_> {
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|e| Error::file(&tmp, format!("cannot create: {e}")))?;
         self.lora.save_peft(self.gpu, &tmp, &self.cfg.model.to_string_lossy())?;
-        abort_if_asked(self.optimizer_steps);
+        super::faults::abort_in_checkpoint(self.optimizer_steps);
 
         // Optimizer state: Adam's moments per adapter tensor, in the trainer's fixed order.
         let mut host = Vec::new();

@@ -3,6 +3,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod eval;
+mod faults;
 pub mod loss;
 pub mod report;
 pub mod rollout;

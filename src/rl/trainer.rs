@@ -92,17 +92,6 @@ struct Update {
     skipped: bool,
 }
 
-/// `EDGERL_FAULT_NONFINITE_STEPS`: comma-separated 1-based step numbers (a test hook).
-fn fault_steps_from_env() -> Vec<usize> {
-    let Ok(v) = std::env::var("EDGERL_FAULT_NONFINITE_STEPS") else { return Vec::new() };
-    let steps: std::result::Result<Vec<usize>, _> =
-        v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse).collect();
-    steps.unwrap_or_else(|_| {
-        log::warn!("EDGERL_FAULT_NONFINITE_STEPS={v:?} is not a list of step numbers: ignored");
-        Vec::new()
-    })
-}
-
 /// Every adapter tensor as (param, grad, element count), in a fixed order.
 fn tensors(lora: &Lora) -> Vec<(&GpuBuffer, &GpuBuffer, usize)> {
     let r = lora.cfg.r;
@@ -153,7 +142,7 @@ impl<'g> Trainer<'g> {
             tokens_seen: 0,
             skipped_steps: 0,
             consecutive_skips: 0,
-            fault_nonfinite_steps: fault_steps_from_env(),
+            fault_nonfinite_steps: super::faults::nonfinite_steps(),
         }
     }
 
@@ -359,7 +348,7 @@ impl<'g> Trainer<'g> {
         let cfg = &self.cfg;
         let ts = tensors(&self.lora);
         if self.fault_nonfinite_steps.contains(&(self.optimizer_steps + 1)) {
-            gpu.queue.write_buffer(&ts[0].1.buffer, 0, bytemuck::bytes_of(&f32::NAN));
+            super::faults::poison(gpu, ts[0].1);
         }
         let sums = gpu.alloc((ts.len() * 4) as u64, "gradient norms")?;
         let mut r = Recorder::new(gpu);
