@@ -109,10 +109,15 @@ impl Trainer<'_> {
         let bytes = postcard::to_allocvec(&state).map_err(|e| Error::Invalid(format!("encoding trainer state: {e}")))?;
         crate::io::write_atomic(&tmp.join(STATE_FILE), &bytes)?;
 
+        // A checkpoint written again (a resumed run that had finished) replaces the old one
+        // by renames, so a crash never leaves a half-deleted `checkpoint-N` behind; `latest`
+        // removes the old copy if it is still there.
+        let old = out.join(format!(".checkpoint-{}.tmp-old-{}", self.optimizer_steps, std::process::id()));
         if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| Error::file(&dir, format!("cannot replace: {e}")))?;
+            std::fs::rename(&dir, &old).map_err(|e| Error::file(&dir, format!("cannot replace: {e}")))?;
         }
         std::fs::rename(&tmp, &dir).map_err(|e| Error::file(&dir, format!("cannot move into place: {e}")))?;
+        let _ = std::fs::remove_dir_all(&old);
         if let Ok(d) = std::fs::File::open(out) {
             let _ = d.sync_all(); // make the rename durable
         }
