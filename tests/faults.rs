@@ -84,3 +84,67 @@ fn nan_at_every_step_stops_with_a_resumable_checkpoint() {
     assert_eq!(metrics(&dir)[4]["skipped_steps"], 3);
     assert_ne!(adapter_bytes(&dir), fresh);
 }
+
+/// Device bytes at the peak through each step of an uncapped run of `dir`'s config, measured
+/// in this process on the device the CLI picks (same allocations, same order).
+fn peaks_per_step(dir: &std::path::Path) -> Vec<u64> {
+    let gpu = edgerl::gpu::Gpu::from_env().unwrap();
+    let mut cfg = edgerl::rl::TrainConfig::from_file(&dir.join("run.toml")).unwrap();
+    cfg.output_dir = dir.join("probe");
+    let mut peaks = Vec::new();
+    edgerl::rl::trainer::train(&gpu, cfg, |_| peaks.push(gpu.memory.peak())).unwrap();
+    peaks
+}
+
+#[test]
+fn out_of_memory_mid_run_explains_and_resumes_bit_identically() {
+    let full = case_dir("faults-oom-full", 6, "");
+    run_ok(&mut edgerl(&full, false));
+    let dir = case_dir("faults-oom", 6, "");
+    // Later batches have longer sequences: a cap at the peak through step k-1 lets the steps
+    // before k run and step k fail.
+    let peaks = peaks_per_step(&dir);
+    let k = 1 + peaks.iter().position(|&p| p > peaks[0]).expect("the peak never grows after step 1");
+    let cap = peaks[k - 2];
+    let out = edgerl(&dir, false).env("EDGERL_DEVICE_MEMORY_LIMIT", cap.to_string()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("GPU out of memory allocating")
+            && stderr.contains("of device memory in use (peak")
+            && stderr.contains("edgerl plan --config")
+            && stderr.contains("--memory-budget"),
+        "{stderr}"
+    );
+    assert_eq!(steps(&dir), (1..k as u64).collect::<Vec<_>>(), "cap {cap}, peaks {peaks:?}: {stderr}");
+    // The newest checkpoint is the uncapped run's, and resuming without the cap ends the same.
+    for file in ["adapter_model.safetensors", "optimizer.safetensors", "trainer_state.bin"] {
+        assert_eq!(ckpt(&dir, k - 1, file), ckpt(&full, k - 1, file), "{file}");
+    }
+    run_ok(&mut edgerl(&dir, true));
+    assert_eq!(adapter_bytes(&dir), adapter_bytes(&full));
+    assert_eq!(steps(&dir), [1, 2, 3, 4, 5, 6]);
+}
+
+#[test]
+fn a_lost_device_is_named() {
+    // Its own device per backend: destroying one is for good.
+    for backend in ["vulkan", "gl"] {
+        let opts = edgerl::gpu::GpuOptions { backend: Some(backend.into()), ..Default::default() };
+        let gpu = match edgerl::gpu::Gpu::new(&opts) {
+            Ok(g) => g,
+            Err(e) if std::env::var_os("CI").is_none() => {
+                eprintln!("skipping {backend}: {e}");
+                continue;
+            }
+            Err(e) => panic!("CI must have a {backend} adapter: {e}"),
+        };
+        let buf = gpu.upload(&[1, 2, 3, 4], "before").unwrap();
+        gpu.device.destroy();
+        let e = gpu.wait().and_then(|_| gpu.read(&buf.buffer, 0, 4).map(|_| ())).unwrap_err().to_string();
+        assert!(e.contains("device lost"), "{backend}: {e}");
+        let e = gpu.alloc(16, "after").unwrap_err().to_string();
+        assert!(e.contains("device lost") && e.contains("--resume"), "{backend}: {e}");
+        eprintln!("{backend}: {e}");
+    }
+}
