@@ -66,7 +66,7 @@ fn metrics_values(dir: &Path) -> Vec<serde_json::Value> {
 }
 
 #[test]
-fn killed_two_dozen_times_then_resumed_is_bit_identical() {
+fn killed_at_twenty_random_moments_and_in_checkpoint_writes_then_resumed_is_bit_identical() {
     let t_test = Instant::now();
     let full = case_dir("crash-full", STEPS, "");
     // The uninterrupted run, timed: start-up (to the first metrics line) and then per step,
@@ -150,6 +150,16 @@ fn killed_two_dozen_times_then_resumed_is_bit_identical() {
     assert_eq!(adapter_bytes(&cut), adapter_bytes(&full), "seed {seed}: resumed adapter differs");
     assert_eq!(steps(&cut), (1..=STEPS as u64).collect::<Vec<_>>(), "seed {seed}: one metrics line per step");
     assert_eq!(metrics_values(&cut), metrics_values(&full), "seed {seed}: metrics differ");
+    // No temporary file of an interrupted write is left behind (resumes clear them).
+    for d in [cut.join("out"), cut.join("out/adapter")] {
+        let tmp: Vec<String> = std::fs::read_dir(&d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp-"))
+            .collect();
+        assert!(tmp.is_empty(), "seed {seed}: left in {}: {tmp:?}", d.display());
+    }
     let _ = std::fs::remove_dir_all(&full);
     let _ = std::fs::remove_dir_all(&cut);
 }

@@ -182,14 +182,21 @@ fn read_state(dir: &Path) -> Result<State> {
 }
 
 /// The newest checkpoint in `out` whose files are all readable; broken ones are reported and
-/// skipped. Leftover temporary directories of interrupted writes are removed.
+/// skipped. Leftovers of interrupted writes (temporary checkpoint directories, and the temp
+/// files of `write_atomic` in `out` and `out/adapter`) are removed.
 pub fn latest(out: &Path) -> Option<PathBuf> {
+    let leftover = |name: &str| name.starts_with('.') && name.contains(".tmp-");
+    for e in std::fs::read_dir(out.join("adapter")).into_iter().flatten().flatten() {
+        if leftover(&e.file_name().to_string_lossy()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
     let entries = std::fs::read_dir(out).ok()?;
     let mut found: Vec<(usize, PathBuf)> = Vec::new();
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
-        if name.starts_with(".checkpoint-") && name.contains(".tmp-") {
-            let _ = std::fs::remove_dir_all(e.path());
+        if leftover(&name) {
+            let _ = if e.path().is_dir() { std::fs::remove_dir_all(e.path()) } else { std::fs::remove_file(e.path()) };
         } else if let Some(step) = step_of(&name) {
             found.push((step, e.path()));
         }
