@@ -316,6 +316,8 @@ impl Gpu {
     }
 
     pub(crate) fn take_errors(&self) -> Result<()> {
+        // A lost device explains whatever errors came with it.
+        self.check_lost()?;
         let mut errs = self
             .uncaptured
             .lock()
@@ -325,7 +327,6 @@ impl Gpu {
         }
         let msg = errs.join("; ");
         errs.clear();
-        self.check_lost()?;
         if msg.to_lowercase().contains("out of memory") {
             return Err(self.out_of_memory(&msg, 0));
         }
