@@ -12,10 +12,14 @@ pub enum Error {
     Model(String),
     /// No usable GPU adapter, or the device could not be created.
     NoAdapter(String),
-    /// The GPU ran out of memory while allocating `what`.
-    OutOfMemory { what: String, bytes: u64 },
+    /// The GPU ran out of memory while allocating `what` (`bytes`; 0 when the driver did not
+    /// say), with the device bytes edgerl held then (`live`) and at most so far (`peak`), and
+    /// what to change (`advice`, may be empty).
+    OutOfMemory { what: String, bytes: u64, live: u64, peak: u64, advice: String },
     /// wgpu reported a validation or internal error (a bug on our side, or a driver limit).
     Gpu(String),
+    /// Training hit NaN/Inf values it could not step past (`max_consecutive_skips`).
+    NonFinite(String),
     /// Bad arguments from the caller (CLI flags, API misuse).
     Invalid(String),
 }
@@ -37,10 +41,17 @@ impl fmt::Display for Error {
             Error::File { path, reason } => write!(f, "{}: {}", path.display(), reason),
             Error::Model(m) => write!(f, "model: {m}"),
             Error::NoAdapter(m) => write!(f, "no GPU adapter: {m}"),
-            Error::OutOfMemory { what, bytes } => {
-                write!(f, "GPU out of memory allocating {what} ({bytes} bytes)")
+            Error::OutOfMemory { what, bytes, live, peak, advice } => {
+                let b = crate::plan::fmt_bytes;
+                let size = if *bytes > 0 { format!(" ({})", b(*bytes)) } else { String::new() };
+                write!(f, "GPU out of memory allocating {what}{size}, with {} of device memory in use (peak {})", b(*live), b(*peak))?;
+                if !advice.is_empty() {
+                    write!(f, ". {advice}")?;
+                }
+                Ok(())
             }
             Error::Gpu(m) => write!(f, "GPU error: {m}"),
+            Error::NonFinite(m) => write!(f, "{m}"),
             Error::Invalid(m) => write!(f, "{m}"),
         }
     }

@@ -399,3 +399,28 @@ fn c_misuse_gives_codes_and_messages() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[test]
+fn c_session_reports_a_skipped_step() {
+    if !have("gcc") {
+        return;
+    }
+    // The example's second step gets a NaN gradient (the fault hook the session's trainer
+    // reads): the call returns EDGERL_ERR_NONFINITE, not success, and the example stops there.
+    let dir = scratch("nonfinite");
+    let exe = compile("example", &dir, false);
+    let out = Command::new(&exe)
+        .args([root().join("tests/fixtures/models/qwen3_f16"), dir.join("adapter")])
+        .env("EDGERL_FAULT_NONFINITE_STEPS", "2")
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("step 1:") && !stdout.contains("step 2:"), "{stdout}");
+    assert!(
+        stderr.contains("edgerl_session_step") && stderr.contains("EDGERL_ERR_NONFINITE") && stderr.contains("skipped"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -75,6 +75,7 @@ extern "C" {
 #define EDGERL_ERR_PANIC -8            /* an internal error (a bug): please report it */
 #define EDGERL_ERR_BUFFER_TOO_SMALL -9 /* the output was cut; see the size out-parameter */
 #define EDGERL_ERR_BUSY -10            /* the session (or its model) is running another call */
+#define EDGERL_ERR_NONFINITE -11       /* a NaN/Inf loss or gradient: that update was skipped */
 
 /* Prompt flags of edgerl_generate and edgerl_session_step. */
 #define EDGERL_PROMPT_RAW 0  /* the text as is, tokenized with the tokenizer's special tokens */
@@ -208,7 +209,9 @@ int32_t edgerl_session_free(edgerl_session session);
  * rules score them); then takes num_iterations optimizer updates on the batch. metrics may be
  * NULL. The adapter changes only in the update, after every completion was scored: a step
  * that fails before it (EDGERL_ERR_CALLBACK, EDGERL_ERR_CANCELLED, a bad prompt) leaves the
- * adapter unchanged. */
+ * adapter unchanged. An update whose loss or gradients are NaN/Inf is skipped (adapter and
+ * optimizer unchanged); the call then writes metrics (grad_norm NaN) and returns
+ * EDGERL_ERR_NONFINITE, and the session can go on with the next step. */
 int32_t edgerl_session_step(edgerl_session session, const char *const *prompts, size_t n_prompts,
                             uint32_t flags, edgerl_reward_fn cb, void *user_data,
                             edgerl_step_metrics *metrics);

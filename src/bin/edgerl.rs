@@ -424,6 +424,7 @@ fn run(cli: Cli) -> Result<()> {
             });
             let started = std::time::Instant::now();
             let (mut first, mut last, mut steps, mut tokens0, mut tokens) = (None, 0.0, 0, None, 0.0);
+            let advice_cfg = cfg.clone();
             let adapter = edgerl::rl::trainer::train_packed(&gpu, cfg, resume, pack_size, |m| {
                 let g = |k: &str| m.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
                 first.get_or_insert(g("reward"));
@@ -448,7 +449,8 @@ fn run(cli: Cli) -> Result<()> {
                         g("step_time")
                     );
                 }
-            })?;
+            })
+            .map_err(|e| plan::with_out_of_memory_advice(e, &advice_cfg, &config, &gpu))?;
             if let Some(b) = bar {
                 b.finish_and_clear();
             }

@@ -7,7 +7,7 @@ use std::ffi::c_char;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use super::model::prompt_ids;
-use super::session::{EdgerlStepMetrics, Session, train};
+use super::session::{EdgerlStepMetrics, Session, finish, train};
 use super::{
     EDGERL_ERR_BUFFER_TOO_SMALL, EDGERL_ERR_BUSY, EDGERL_ERR_UNKNOWN_HANDLE, EDGERL_PROMPT_CHAT,
     EDGERL_PROMPT_RAW, Entry, Fail, Res, copy_out, get_episode, get_session, guard, invalid,
@@ -241,9 +241,7 @@ pub unsafe extern "C" fn edgerl_session_step_episodes(
         let refs: Vec<&Episode> = snapshot.iter().collect();
         let mut batch = episode_batch(t, &refs, &rewards, group_size)?;
         let out = train(&s, t, &mut batch, t0)?;
-        if !metrics.is_null() {
-            unsafe { metrics.write(out) };
-        }
-        Ok(())
+        // SAFETY: as the function's contract says, `metrics` is NULL or valid for a write.
+        unsafe { finish(out, metrics) }
     })
 }

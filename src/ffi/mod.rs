@@ -42,6 +42,7 @@ pub const EDGERL_ERR_CALLBACK: i32 = -7;
 pub const EDGERL_ERR_PANIC: i32 = -8;
 pub const EDGERL_ERR_BUFFER_TOO_SMALL: i32 = -9;
 pub const EDGERL_ERR_BUSY: i32 = -10;
+pub const EDGERL_ERR_NONFINITE: i32 = -11;
 
 /// Every status code with its header name (tests compare them with `edgerl.h`).
 pub const STATUS_CODES: &[(&str, i32)] = &[
@@ -56,6 +57,7 @@ pub const STATUS_CODES: &[(&str, i32)] = &[
     ("EDGERL_ERR_PANIC", EDGERL_ERR_PANIC),
     ("EDGERL_ERR_BUFFER_TOO_SMALL", EDGERL_ERR_BUFFER_TOO_SMALL),
     ("EDGERL_ERR_BUSY", EDGERL_ERR_BUSY),
+    ("EDGERL_ERR_NONFINITE", EDGERL_ERR_NONFINITE),
 ];
 
 /// Prompt flags of `edgerl_generate` and `edgerl_session_step`.
@@ -74,6 +76,7 @@ impl From<Error> for Fail {
             Error::Model(_) => EDGERL_ERR_MODEL,
             Error::NoAdapter(_) | Error::OutOfMemory { .. } | Error::Gpu(_) => EDGERL_ERR_GPU,
             Error::Invalid(_) => EDGERL_ERR_INVALID_ARGUMENT,
+            Error::NonFinite(_) => EDGERL_ERR_NONFINITE,
         };
         Fail(code, e.to_string())
     }
@@ -328,6 +331,7 @@ pub extern "C" fn edgerl_status_name(status: i32) -> *const c_char {
         EDGERL_ERR_PANIC => c"EDGERL_ERR_PANIC",
         EDGERL_ERR_BUFFER_TOO_SMALL => c"EDGERL_ERR_BUFFER_TOO_SMALL",
         EDGERL_ERR_BUSY => c"EDGERL_ERR_BUSY",
+        EDGERL_ERR_NONFINITE => c"EDGERL_ERR_NONFINITE",
         _ => c"unknown",
     };
     name.as_ptr()

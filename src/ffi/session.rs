@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::callbacks::{EDGERL_PHASE_SAMPLE, EDGERL_PHASE_UPDATE, Progress};
 use super::model::prompt_ids;
 use super::{
-    EDGERL_ERR_BUSY, EDGERL_ERR_CALLBACK, EDGERL_ERR_CANCELLED, Entry, Fail, ModelEntry, Res, Slot,
+    EDGERL_ERR_BUSY, EDGERL_ERR_CALLBACK, EDGERL_ERR_CANCELLED, EDGERL_ERR_NONFINITE, Entry, Fail, ModelEntry, Res, Slot,
     get_model, get_session, guard, insert, invalid, new_id, put, release, text,
 };
 use crate::gpu::Gpu;
@@ -374,11 +374,37 @@ pub unsafe extern "C" fn edgerl_session_step(
         let refs: Vec<&Group> = groups.iter().collect();
         let mut batch = t.batch(&refs);
         let out = train(&s, t, &mut batch, t0)?;
-        if !metrics.is_null() {
-            unsafe { metrics.write(out) };
-        }
-        Ok(())
+        // SAFETY: as the function's contract says, `metrics` is NULL or valid for a write.
+        unsafe { finish(out, metrics) }
     })
+}
+
+/// What a step's updates gave: the metrics, and how many of the updates were skipped.
+pub(crate) struct Trained {
+    metrics: EdgerlStepMetrics,
+    skipped: usize,
+    updates: usize,
+}
+
+/// Writes the step's metrics (also when updates were skipped), then reports the skips as
+/// `EDGERL_ERR_NONFINITE`.
+///
+/// # Safety
+/// `metrics` is NULL or valid for a write.
+pub(crate) unsafe fn finish(out: Trained, metrics: *mut EdgerlStepMetrics) -> Res<()> {
+    if !metrics.is_null() {
+        unsafe { metrics.write(out.metrics) };
+    }
+    if out.skipped > 0 {
+        return Err(Fail(
+            EDGERL_ERR_NONFINITE,
+            format!(
+                "{} of the step's {} updates had a NaN or infinite loss or gradient and were skipped (those left the adapter and optimizer unchanged); metrics written",
+                out.skipped, out.updates
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The update part of a step: `num_iterations` optimizer updates on `batch`, each after a
@@ -388,9 +414,10 @@ pub(crate) fn train(
     t: &mut Trainer<'static>,
     batch: &mut Batch,
     t0: std::time::Instant,
-) -> Res<EdgerlStepMetrics> {
+) -> Res<Trained> {
     let progress = s.progress();
     let n = t.cfg.num_iterations;
+    let skipped_before = t.skipped_steps;
     let mut m = Map::new();
     for i in 0..n {
         progress.report(s.id, EDGERL_PHASE_UPDATE, i, n)?;
@@ -416,7 +443,7 @@ pub(crate) fn train(
         "session {}: step {}: reward {:.4} (std {:.4}), loss {:.6}, grad_norm {:.4}, {:.2} s",
         s.id, out.step, out.reward_mean, out.reward_std, out.loss, out.grad_norm, out.seconds
     );
-    Ok(out)
+    Ok(Trained { metrics: out, skipped: t.skipped_steps - skipped_before, updates: n })
 }
 
 /// Writes the session's adapter to `dir` in PEFT format (adapter_config.json and

@@ -64,6 +64,8 @@ pub struct Gpu {
     pub memory: Arc<MemoryCounter>,
     pub(crate) pipelines: Mutex<HashMap<Kernel, Arc<wgpu::ComputePipeline>>>,
     uncaptured: Arc<Mutex<Vec<String>>>,
+    /// Why wgpu lost the device, once it has.
+    lost: Arc<Mutex<Option<String>>>,
     /// With `EDGERL_PROFILE=1`, every dispatch is submitted alone and waited for, and its wall
     /// time added here by entry point: (dispatches, seconds). Slow; for finding hot kernels.
     pub(crate) profile: Option<Mutex<HashMap<&'static str, (u64, f64)>>>,
@@ -105,8 +107,15 @@ fn backend_rank(b: wgpu::Backend) -> u32 {
 }
 
 impl Gpu {
+    /// A device as `GpuOptions::from_env` picks it, with `EDGERL_DEVICE_MEMORY_LIMIT=bytes`
+    /// (a simulated device-memory size) applied.
     pub fn from_env() -> Result<Gpu> {
-        Gpu::new(&GpuOptions::from_env()?)
+        let gpu = Gpu::new(&GpuOptions::from_env()?)?;
+        if let Ok(v) = std::env::var("EDGERL_DEVICE_MEMORY_LIMIT") {
+            let bytes = v.trim().parse::<u64>().map_err(|_| Error::Invalid(format!("EDGERL_DEVICE_MEMORY_LIMIT={v:?} is not a byte count")))?;
+            gpu.memory.set_limit(Some(bytes));
+        }
+        Ok(gpu)
     }
 
     pub fn new(opts: &GpuOptions) -> Result<Gpu> {
@@ -167,6 +176,14 @@ impl Gpu {
             }
         }));
 
+        let lost = Arc::new(Mutex::new(None));
+        let sink = lost.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            if let Ok(mut l) = sink.lock() {
+                *l = Some(if msg.is_empty() { format!("{reason:?}") } else { format!("{reason:?}, {msg}") });
+            }
+        });
+
         let device_limit = limits
             .max_storage_buffer_binding_size
             .min(limits.max_buffer_size);
@@ -191,6 +208,7 @@ impl Gpu {
             memory: Arc::new(MemoryCounter::default()),
             pipelines: Mutex::new(HashMap::new()),
             uncaptured,
+            lost,
             profile: std::env::var("EDGERL_PROFILE")
                 .is_ok_and(|v| !v.is_empty() && v != "0")
                 .then(|| Mutex::new(HashMap::new())),
@@ -211,11 +229,10 @@ impl Gpu {
     pub fn alloc(&self, bytes: u64, what: &str) -> Result<GpuBuffer> {
         // Storage bindings need a non-zero size that is a multiple of 4.
         let size = bytes.max(4).div_ceil(4) * 4;
-        if size > self.limits.max_buffer_size {
-            return Err(Error::OutOfMemory {
-                what: what.to_string(),
-                bytes: size,
-            });
+        self.check_lost()?;
+        let over_limit = self.memory.limit().is_some_and(|l| self.memory.live() + size > l);
+        if size > self.limits.max_buffer_size || over_limit {
+            return Err(self.out_of_memory(what, size));
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -227,10 +244,7 @@ impl Gpu {
             mapped_at_creation: false,
         });
         if pollster::block_on(scope.pop()).is_some() {
-            return Err(Error::OutOfMemory {
-                what: what.to_string(),
-                bytes: size,
-            });
+            return Err(self.out_of_memory(what, size));
         }
         Ok(GpuBuffer::new(buffer, size, self.memory.clone()))
     }
@@ -297,11 +311,13 @@ impl Gpu {
                 submission_index: None,
                 timeout: None,
             })
-            .map_err(|e| Error::Gpu(format!("device poll: {e}")))?;
+            .map_err(|e| self.check_lost().err().unwrap_or_else(|| Error::Gpu(format!("device poll: {e}"))))?;
         self.take_errors()
     }
 
     pub(crate) fn take_errors(&self) -> Result<()> {
+        // A lost device explains whatever errors came with it.
+        self.check_lost()?;
         let mut errs = self
             .uncaptured
             .lock()
@@ -312,11 +328,20 @@ impl Gpu {
         let msg = errs.join("; ");
         errs.clear();
         if msg.to_lowercase().contains("out of memory") {
-            return Err(Error::OutOfMemory {
-                what: msg,
-                bytes: 0,
-            });
+            return Err(self.out_of_memory(&msg, 0));
         }
         Err(Error::Gpu(msg))
+    }
+
+    fn out_of_memory(&self, what: &str, bytes: u64) -> Error {
+        Error::OutOfMemory { what: what.to_string(), bytes, live: self.memory.live(), peak: self.memory.peak(), advice: String::new() }
+    }
+
+    /// `Error::Gpu("device lost: …")` once wgpu has reported the device lost.
+    fn check_lost(&self) -> Result<()> {
+        match self.lost.lock().ok().and_then(|l| l.clone()) {
+            Some(why) => Err(Error::Gpu(format!("device lost ({why}): the work in flight is gone and the device cannot be used again; `edgerl train --resume` continues from the newest checkpoint"))),
+            None => Ok(()),
+        }
     }
 }

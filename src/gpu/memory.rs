@@ -8,6 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct MemoryCounter {
     live: AtomicU64,
     peak: AtomicU64,
+    /// A simulated device-memory size (0: none): `Gpu::alloc` fails past it, as a device
+    /// that is out of memory would (`EDGERL_DEVICE_MEMORY_LIMIT`; tests use it on lavapipe).
+    limit: AtomicU64,
 }
 
 impl MemoryCounter {
@@ -23,6 +26,12 @@ impl MemoryCounter {
     }
     pub fn peak(&self) -> u64 {
         self.peak.load(Ordering::SeqCst)
+    }
+    pub fn limit(&self) -> Option<u64> {
+        Some(self.limit.load(Ordering::SeqCst)).filter(|&l| l > 0)
+    }
+    pub fn set_limit(&self, bytes: Option<u64>) {
+        self.limit.store(bytes.unwrap_or(0), Ordering::SeqCst);
     }
     /// Starts a new peak measurement from the current live bytes.
     pub fn reset_peak(&self) {

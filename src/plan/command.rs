@@ -91,3 +91,32 @@ pub fn plan_command(a: &PlanArgs, max_binding: u64) -> Result<String> {
     }
     Ok(out)
 }
+
+/// `e` with advice added when it is the GPU running out of memory during `edgerl train
+/// --config <config>`: what the plan picks for the memory there was (the simulated limit, else
+/// the most the run held at once), or why nothing fits, and the commands that apply it.
+pub fn with_out_of_memory_advice(e: Error, cfg: &crate::rl::TrainConfig, config: &std::path::Path, gpu: &crate::gpu::Gpu) -> Error {
+    let Error::OutOfMemory { what, bytes, live, peak, .. } = e else { return e };
+    let available = gpu.memory.limit().unwrap_or(peak.max(live));
+    // Rounded down to whole MiB (KiB below 64 MiB), as `--memory-budget` reads them.
+    let budget = if available >= 64 << 20 { format!("{}MiB", available >> 20) } else { format!("{}KiB", (available >> 10).max(1)) };
+    let cmd = |c: &str| format!("`edgerl {c} --config {} --memory-budget {budget}`", config.display());
+    let plan = PlanInput::from_train_config(cfg, gpu.max_binding).and_then(|i| Ok((i.plan()?, i.fit(parse_budget(&budget)?))));
+    let advice = match plan {
+        Ok((_, Ok(fit))) if !fit.changes.is_empty() => format!(
+            "For {budget} the memory plan changes {} (predicted peak {}): {} applies that, {} shows the breakdown",
+            fit.changes.join(", "),
+            fmt_bytes(fit.plan.peak_bytes),
+            cmd("train"),
+            cmd("plan")
+        ),
+        Ok((now, Ok(_))) => format!(
+            "The memory plan predicts a peak of {} for this config, within {budget}: the device has less free memory than it reports, or shares it; {} shows the breakdown, and gradient checkpointing or a smaller pack size (`--memory-budget` with a smaller budget) lowers the peak",
+            fmt_bytes(now.peak_bytes),
+            cmd("plan")
+        ),
+        Ok((_, Err(why))) => format!("Memory plan: {why}; {} shows the breakdown", cmd("plan")),
+        Err(why) => format!("No memory plan for this config ({why}); gradient checkpointing or a smaller pack size lowers the peak"),
+    };
+    Error::OutOfMemory { what, bytes, live, peak, advice }
+}

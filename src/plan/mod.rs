@@ -16,7 +16,7 @@ mod weights;
 
 pub use budget::{fmt_bytes, parse_budget};
 pub use category::{Binding, ByCategory, Category};
-pub use command::{PlanArgs, plan_command};
+pub use command::{PlanArgs, plan_command, with_out_of_memory_advice};
 pub use setup::{ModelMeta, model_meta};
 pub use weights::{WeightBytes, weight_bytes};
 

@@ -1,6 +1,6 @@
 //! Checkpoints: `output_dir/checkpoint-N/` with the adapter (PEFT format), the optimizer state
 //! (`optimizer.safetensors`) and the trainer state (`trainer_state.bin`, postcard): step, token
-//! count, and the batch in flight with its old/reference log-probs, so a resumed run continues
+//! count, skip counters, and the batch in flight with its old/reference log-probs, so a resumed run continues
 //! exactly where it stopped. A checkpoint is written in a temporary directory and renamed into
 //! place, so `checkpoint-N` either exists complete or not at all.
 
@@ -17,7 +17,8 @@ use crate::model::weights::{SafetensorsWeights, WeightSource, to_f32};
 
 const STATE_FILE: &str = "trainer_state.bin";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
-const VERSION: u32 = 1;
+/// 2 added the skip counters; version-1 states still load (no step was ever skipped then).
+const VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct State {
@@ -31,6 +32,22 @@ pub struct State {
     pub reward_metrics: String,
     /// Next dataset row to sample.
     pub cursor: usize,
+    /// `Trainer::skipped_steps` and `consecutive_skips` (Adam's step count is
+    /// `step - skipped_steps`).
+    pub skipped_steps: usize,
+    pub consecutive_skips: usize,
+}
+
+/// Version 1's layout: `State` without the skip counters.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
+struct StateV1 {
+    version: u32,
+    step: usize,
+    tokens_seen: usize,
+    batch: Option<SavedBatch>,
+    reward_metrics: String,
+    cursor: usize,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -54,6 +71,7 @@ impl Trainer<'_> {
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|e| Error::file(&tmp, format!("cannot create: {e}")))?;
         self.lora.save_peft(self.gpu, &tmp, &self.cfg.model.to_string_lossy())?;
+        super::faults::abort_in_checkpoint(self.optimizer_steps);
 
         // Optimizer state: Adam's moments per adapter tensor, in the trainer's fixed order.
         let mut host = Vec::new();
@@ -85,14 +103,21 @@ impl Trainer<'_> {
             }),
             reward_metrics: serde_json::Value::Object(reward_metrics.clone()).to_string(),
             cursor,
+            skipped_steps: self.skipped_steps,
+            consecutive_skips: self.consecutive_skips,
         };
         let bytes = postcard::to_allocvec(&state).map_err(|e| Error::Invalid(format!("encoding trainer state: {e}")))?;
         crate::io::write_atomic(&tmp.join(STATE_FILE), &bytes)?;
 
+        // A checkpoint written again (a resumed run that had finished) replaces the old one
+        // by renames, so a crash never leaves a half-deleted `checkpoint-N` behind; `latest`
+        // removes the old copy if it is still there.
+        let old = out.join(format!(".checkpoint-{}.tmp-old-{}", self.optimizer_steps, std::process::id()));
         if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| Error::file(&dir, format!("cannot replace: {e}")))?;
+            std::fs::rename(&dir, &old).map_err(|e| Error::file(&dir, format!("cannot replace: {e}")))?;
         }
         std::fs::rename(&tmp, &dir).map_err(|e| Error::file(&dir, format!("cannot move into place: {e}")))?;
+        let _ = std::fs::remove_dir_all(&old);
         if let Ok(d) = std::fs::File::open(out) {
             let _ = d.sync_all(); // make the rename durable
         }
@@ -105,6 +130,8 @@ impl Trainer<'_> {
         self.lora = Lora::load_peft(self.gpu, dir, &self.model.cfg)?;
         self.optimizer_steps = state.step;
         self.tokens_seen = state.tokens_seen;
+        self.skipped_steps = state.skipped_steps;
+        self.consecutive_skips = state.consecutive_skips;
         let opt = dir.join(OPTIMIZER_FILE);
         let w = SafetensorsWeights::open_file(&opt)?;
         let sizes: Vec<usize> = self.tensor_sizes();
@@ -131,22 +158,45 @@ impl Trainer<'_> {
 fn read_state(dir: &Path) -> Result<State> {
     let path = dir.join(STATE_FILE);
     let bytes = std::fs::read(&path).map_err(|e| Error::file(&path, e))?;
-    let state: State = postcard::from_bytes(&bytes).map_err(|e| Error::file(&path, format!("corrupt trainer state: {e}")))?;
-    if state.version != VERSION {
-        return Err(Error::file(&path, format!("trainer state version {} (this edgerl writes {VERSION})", state.version)));
-    }
+    let corrupt = |e: postcard::Error| Error::file(&path, format!("corrupt trainer state: {e}"));
+    // Every version starts with its number.
+    let (version, _) = postcard::take_from_bytes::<u32>(&bytes).map_err(corrupt)?;
+    let state = match version {
+        1 => {
+            let v1: StateV1 = postcard::from_bytes(&bytes).map_err(corrupt)?;
+            State {
+                version: v1.version,
+                step: v1.step,
+                tokens_seen: v1.tokens_seen,
+                batch: v1.batch,
+                reward_metrics: v1.reward_metrics,
+                cursor: v1.cursor,
+                skipped_steps: 0,
+                consecutive_skips: 0,
+            }
+        }
+        VERSION => postcard::from_bytes(&bytes).map_err(corrupt)?,
+        v => return Err(Error::file(&path, format!("trainer state version {v}: this edgerl reads versions 1 to {VERSION}"))),
+    };
     Ok(state)
 }
 
 /// The newest checkpoint in `out` whose files are all readable; broken ones are reported and
-/// skipped. Leftover temporary directories of interrupted writes are removed.
+/// skipped. Leftovers of interrupted writes (temporary checkpoint directories, and the temp
+/// files of `write_atomic` in `out` and `out/adapter`) are removed.
 pub fn latest(out: &Path) -> Option<PathBuf> {
+    let leftover = |name: &str| name.starts_with('.') && name.contains(".tmp-");
+    for e in std::fs::read_dir(out.join("adapter")).into_iter().flatten().flatten() {
+        if leftover(&e.file_name().to_string_lossy()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
     let entries = std::fs::read_dir(out).ok()?;
     let mut found: Vec<(usize, PathBuf)> = Vec::new();
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
-        if name.starts_with(".checkpoint-") && name.contains(".tmp-") {
-            let _ = std::fs::remove_dir_all(e.path());
+        if leftover(&name) {
+            let _ = if e.path().is_dir() { std::fs::remove_dir_all(e.path()) } else { std::fs::remove_file(e.path()) };
         } else if let Some(step) = step_of(&name) {
             found.push((step, e.path()));
         }
@@ -164,4 +214,34 @@ pub fn latest(out: &Path) -> Option<PathBuf> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(tag: &str, bytes: &[u8]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("edgerl-ckpt-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(STATE_FILE), bytes).unwrap();
+        dir
+    }
+
+    #[test]
+    fn version_1_states_load_without_skips() {
+        let v1 = StateV1 { version: 1, step: 7, tokens_seen: 99, batch: None, reward_metrics: "{}".into(), cursor: 14 };
+        let dir = dir_with("v1", &postcard::to_allocvec(&v1).unwrap());
+        let s = read_state(&dir).unwrap();
+        assert_eq!((s.step, s.tokens_seen, s.cursor, s.skipped_steps, s.consecutive_skips), (7, 99, 14, 0, 0));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn newer_versions_are_named() {
+        let v9 = StateV1 { version: 9, step: 1, tokens_seen: 0, batch: None, reward_metrics: String::new(), cursor: 0 };
+        let dir = dir_with("v9", &postcard::to_allocvec(&v9).unwrap());
+        let e = read_state(&dir).unwrap_err().to_string();
+        assert!(e.contains("trainer_state.bin") && e.contains("version 9") && e.contains("1 to 2"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -194,6 +194,14 @@ pub struct TrainConfig {
     pub gradient_checkpointing: bool,
     #[serde(default)]
     pub lora: Option<LoraSection>,
+    /// `edgerl train` stops (after a checkpoint) once this many consecutive steps had a NaN/Inf
+    /// loss or gradient and were skipped; 0: never stops for that.
+    #[serde(default = "d_max_skips")]
+    pub max_consecutive_skips: usize,
+}
+
+fn d_max_skips() -> usize {
+    5
 }
 
 fn d_optimizer() -> Optimizer {

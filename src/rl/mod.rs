@@ -4,6 +4,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod episode;
 pub mod eval;
+mod faults;
 pub mod loss;
 pub mod report;
 pub mod rollout;

@@ -79,9 +79,27 @@ pub struct Trainer<'g> {
     /// Completions per packed forward/backward pass (`None`: a whole group in one pass). Smaller
     /// packs need less memory and run the prompt once per pack; 1 trains each completion alone.
     pub pack_size: Option<usize>,
-    /// Optimizer steps taken so far.
+    /// Optimizer steps taken so far, skipped ones included (they advance the schedule).
     pub optimizer_steps: usize,
     pub(crate) tokens_seen: usize,
+    /// Steps whose loss, gradients or gradient norm were NaN/Inf: their update was skipped.
+    pub skipped_steps: usize,
+    /// Skipped steps since the last applied one (`max_consecutive_skips` stops the run).
+    pub consecutive_skips: usize,
+    /// Test-only fault injection: at these steps (1-based, as in metrics.jsonl) a NaN is written
+    /// into a gradient buffer on the GPU before the update. Set from
+    /// `EDGERL_FAULT_NONFINITE_STEPS=2,3`.
+    #[doc(hidden)]
+    pub fault_nonfinite_steps: Vec<usize>,
+}
+
+/// What one update did.
+struct Update {
+    /// Global gradient norm before clipping (NaN/Inf when skipped for it).
+    grad_norm: f64,
+    lr: f64,
+    /// A non-finite loss or gradient: parameters and optimizer state are untouched.
+    skipped: bool,
 }
 
 /// Every adapter tensor as (param, grad, element count), in a fixed order.
@@ -132,6 +150,9 @@ impl<'g> Trainer<'g> {
             pack_size: None,
             optimizer_steps: 0,
             tokens_seen: 0,
+            skipped_steps: 0,
+            consecutive_skips: 0,
+            fault_nonfinite_steps: super::faults::nonfinite_steps(),
         }
     }
 
@@ -294,7 +315,7 @@ impl<'g> Trainer<'g> {
             }
             first = end;
         }
-        let (grad_norm, lr) = self.update()?;
+        let Update { grad_norm, lr, skipped } = self.update(loss)?;
 
         let items = &batch.items;
         let lens: Vec<usize> = items.iter().map(Item::loss_tokens).collect();
@@ -340,15 +361,23 @@ impl<'g> Trainer<'g> {
         put("grad_norm", json!(grad_norm));
         put("learning_rate", json!(lr));
         put("num_tokens", json!(self.tokens_seen));
+        put("skipped_steps", json!(self.skipped_steps));
+        if skipped {
+            log::warn!("step {}: loss {loss}, gradient norm {grad_norm}: not finite, update skipped", self.optimizer_steps);
+        }
         put("step_time", json!(t0.elapsed().as_secs_f64()));
         Ok(m)
     }
 
-    /// Global-norm clipping and one optimizer update. Returns (grad norm before clipping, lr).
-    fn update(&mut self) -> Result<(f64, f64)> {
+    /// Global-norm clipping and one optimizer update, or none when `loss` or the gradients
+    /// are not finite (a NaN anywhere makes the global norm NaN, an Inf makes it Inf).
+    fn update(&mut self, loss: f64) -> Result<Update> {
         let gpu = self.gpu;
         let cfg = &self.cfg;
         let ts = tensors(&self.lora);
+        if self.fault_nonfinite_steps.contains(&(self.optimizer_steps + 1)) {
+            super::faults::poison(gpu, ts[0].1);
+        }
         let sums = gpu.alloc((ts.len() * 4) as u64, "gradient norms")?;
         let mut r = Recorder::new(gpu);
         for (i, (_, g, n)) in ts.iter().enumerate() {
@@ -361,16 +390,19 @@ impl<'g> Trainer<'g> {
             .map(|&x| x as f64)
             .sum::<f64>()
             .sqrt();
-        if !norm.is_finite() {
-            return Err(Error::Gpu(format!("gradient norm is {norm}")));
+        let lr = cfg.lr_at(self.optimizer_steps, cfg.max_steps);
+        self.optimizer_steps += 1;
+        if !(loss.is_finite() && norm.is_finite()) {
+            self.skipped_steps += 1;
+            self.consecutive_skips += 1;
+            return Ok(Update { grad_norm: norm, lr, skipped: true });
         }
+        self.consecutive_skips = 0;
         let scale = if cfg.max_grad_norm > 0.0 && norm > cfg.max_grad_norm {
             cfg.max_grad_norm / (norm + 1e-6)
         } else {
             1.0
         };
-        let lr = cfg.lr_at(self.optimizer_steps, cfg.max_steps);
-        self.optimizer_steps += 1;
         if cfg.optimizer == Optimizer::Adamw && self.moments.is_empty() {
             for (_, _, n) in &ts {
                 self.moments.push(Moments {
@@ -398,14 +430,15 @@ impl<'g> Trainer<'g> {
                         cfg.adam_beta2 as f32,
                         cfg.adam_epsilon as f32,
                         cfg.weight_decay as f32,
-                        self.optimizer_steps as u32,
+                        // Adam's step count (bias correction) counts applied updates only.
+                        (self.optimizer_steps - self.skipped_steps) as u32,
                         scale as f32,
                     )?
                 }
             }
         }
         r.submit()?;
-        Ok((norm, lr))
+        Ok(Update { grad_norm: norm, lr, skipped: false })
     }
 
     /// Adam's (m, v, n) per adapter tensor; empty before the first AdamW step or with SGD.
@@ -660,6 +693,19 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, resume: bool, pack_size: Option
             .map_err(|e| Error::file(&metrics_path, e))?;
         metrics.sync_data().map_err(|e| Error::file(&metrics_path, e))?;
         on_step(&m);
+        let max_skips = t.cfg.max_consecutive_skips;
+        if max_skips > 0 && t.consecutive_skips >= max_skips {
+            // The adapter and optimizer are still the last good ones: save them to resume from.
+            let dir = t.checkpoint(Some(&*batch), &reward_metrics, cursor)?;
+            refresh_reports(&out)?;
+            return Err(Error::NonFinite(format!(
+                "training stopped at step {}: the last {} steps had a NaN or infinite loss or gradient and were skipped (max_consecutive_skips = {max_skips}); the adapter and optimizer of step {} are saved in {}. Lower learning_rate or max_grad_norm, check the rewards and the model, then `edgerl train --resume`",
+                t.optimizer_steps,
+                t.consecutive_skips,
+                t.optimizer_steps - t.consecutive_skips,
+                dir.display()
+            )));
+        }
         if save_steps > 0 && (step + 1) % save_steps == 0 && step + 1 < t.cfg.max_steps {
             t.checkpoint(Some(&*batch), &reward_metrics, cursor)?;
             refresh_reports(&out)?;

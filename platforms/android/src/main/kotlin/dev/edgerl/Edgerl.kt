@@ -20,6 +20,8 @@ class EdgerlException(val status: Int, message: String) : Exception(message) {
         const val PANIC = -8
         const val BUFFER_TOO_SMALL = -9
         const val BUSY = -10
+        /** A step's update was skipped: NaN or infinite loss or gradients (metrics still given). */
+        const val NONFINITE = -11
     }
 }
 

@@ -1,0 +1,165 @@
+//! Crash-resume campaign: `edgerl train` killed with SIGKILL at two dozen pseudo-random moments
+//! (a seeded schedule; `EDGERL_CRASH_SEED` replays another), and aborted inside a checkpoint
+//! write by `EDGERL_FAULT_ABORT_IN_CHECKPOINT`, resumed after each; every resume must start
+//! cleanly and the final adapter must equal an uninterrupted run's, byte for byte. The kill
+//! delays are seeded fractions of the uninterrupted run's measured timing, so where exactly a
+//! kill lands still depends on the machine's speed; the schedule is printed.
+
+mod offline_case;
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use offline_case::{adapter_bytes, case_dir, edgerl, metrics, run_ok, steps};
+
+const STEPS: usize = 16;
+/// SIGKILLs at random moments, and aborts inside a checkpoint write, at least.
+const KILLS: usize = 20;
+const ABORTS: usize = 4;
+
+/// splitmix64: a reproducible schedule without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The newest checkpoint step present (complete or not: only its name is read).
+fn newest_checkpoint(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("out"))
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.strip_prefix("checkpoint-")?.parse().ok())
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
+
+/// Checkpoints whose write was interrupted (their temporary directory is still there).
+fn interrupted_writes(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("out"))
+        .map(|rd| rd.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".checkpoint-")).count())
+        .unwrap_or(0)
+}
+
+/// Metrics without the wall-clock field, for comparing runs.
+fn metrics_values(dir: &Path) -> Vec<serde_json::Value> {
+    metrics(dir)
+        .into_iter()
+        .map(|mut m| {
+            m.as_object_mut().unwrap().remove("step_time");
+            m
+        })
+        .collect()
+}
+
+#[test]
+fn killed_at_twenty_random_moments_and_in_checkpoint_writes_then_resumed_is_bit_identical() {
+    let t_test = Instant::now();
+    let full = case_dir("crash-full", STEPS, "");
+    // The uninterrupted run, timed: start-up (to the first metrics line) and then per step,
+    // so the kills can be spread over a resumed run's start-up and its first few steps.
+    let t0 = Instant::now();
+    let mut child = edgerl(&full, false).spawn().unwrap();
+    while !full.join("out/metrics.jsonl").exists() || metrics(&full).is_empty() {
+        assert!(child.try_wait().unwrap().is_none(), "the uninterrupted run ended early");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let t_start = t0.elapsed().as_secs_f64();
+    assert!(child.wait().unwrap().success());
+    let t_full = t0.elapsed().as_secs_f64();
+    let t_step = (t_full - t_start) / (STEPS - 1) as f64;
+
+    let seed = std::env::var("EDGERL_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261201);
+    let mut rng = Rng(seed);
+    let cut = case_dir("crash-cut", STEPS, "");
+    let (mut kills, mut aborts, mut mid_write, mut runs) = (0, 0, 0, 0);
+    let mut schedule = Vec::new();
+    loop {
+        runs += 1;
+        assert!(runs < 10 * KILLS, "seed {seed}: the campaign does not end ({kills} kills, {aborts} aborts): {schedule:?}");
+        let mut cmd = edgerl(&cut, runs > 1);
+        if kills >= KILLS && aborts >= ABORTS {
+            let stderr = run_ok(&mut cmd);
+            assert!(!stderr.contains("skipping checkpoint"), "seed {seed}: {stderr}");
+            break;
+        }
+        // One interruption in five aborts inside the next checkpoint write; the others are a
+        // SIGKILL at a random moment of start-up, restore, or the next steps and their
+        // checkpoints: a window that shrinks with the steps left per kill left, so the run
+        // is not over before the kills are.
+        let done = newest_checkpoint(&cut);
+        let abort_at = (runs % 5 == 3).then(|| (done + 1).min(STEPS));
+        if let Some(n) = abort_at {
+            cmd.env("EDGERL_FAULT_ABORT_IN_CHECKPOINT", n.to_string());
+        }
+        let kills_left = KILLS.saturating_sub(kills) + 1;
+        let window = match STEPS - done {
+            0 => 0.5 * t_start, // finished: kill the resume while it re-saves
+            left => t_start + t_step * (left as f64 / kills_left as f64).min(3.0),
+        };
+        let delay = Duration::from_secs_f64(rng.unit() * window);
+        let mut child = cmd.spawn().unwrap();
+        let started = Instant::now();
+        let status = if abort_at.is_some() {
+            child.wait().unwrap()
+        } else {
+            while started.elapsed() < delay && child.try_wait().unwrap().is_none() {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let _ = child.kill(); // SIGKILL; an error only means it had already exited
+            child.wait().unwrap()
+        };
+        let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
+        // A resume reads only complete checkpoints: none is ever found broken.
+        assert!(!stderr.contains("skipping checkpoint"), "seed {seed}, run {runs}: {stderr}");
+        match status.signal() {
+            Some(9) => kills += 1,
+            Some(6) if abort_at.is_some() => {
+                assert!(stderr.contains("aborting inside checkpoint"), "seed {seed}, run {runs}: {stderr}");
+                aborts += 1;
+            }
+            _ => assert!(status.success(), "seed {seed}, run {runs} failed ({status}): {stderr}"),
+        }
+        if interrupted_writes(&cut) > 0 {
+            mid_write += 1;
+        }
+        schedule.push(match abort_at {
+            Some(n) => format!("{done}: abort in checkpoint {n}"),
+            None => format!("{done}: kill at {:.0} ms", delay.as_secs_f64() * 1e3),
+        });
+    }
+    eprintln!(
+        "seed {seed}: {kills} SIGKILLs, {aborts} aborts in a checkpoint write, {mid_write} left a checkpoint half-written, {runs} runs; uninterrupted run {t_full:.1} s (start-up {t_start:.2} s, {t_step:.2} s a step), campaign {:.1} s\nfrom checkpoint: interruption\n{}",
+        t_test.elapsed().as_secs_f64(),
+        schedule.join("; ")
+    );
+    assert!(mid_write >= aborts, "seed {seed}");
+    assert_eq!(adapter_bytes(&cut), adapter_bytes(&full), "seed {seed}: resumed adapter differs");
+    assert_eq!(steps(&cut), (1..=STEPS as u64).collect::<Vec<_>>(), "seed {seed}: one metrics line per step");
+    assert_eq!(metrics_values(&cut), metrics_values(&full), "seed {seed}: metrics differ");
+    // No temporary file of an interrupted write is left behind (resumes clear them).
+    for d in [cut.join("out"), cut.join("out/adapter")] {
+        let tmp: Vec<String> = std::fs::read_dir(&d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp-"))
+            .collect();
+        assert!(tmp.is_empty(), "seed {seed}: left in {}: {tmp:?}", d.display());
+    }
+    let _ = std::fs::remove_dir_all(&full);
+    let _ = std::fs::remove_dir_all(&cut);
+}
