@@ -248,18 +248,7 @@ enum Cmd {
 }
 
 fn parse_dtype(s: &Option<String>) -> Result<Option<DType>> {
-    match s.as_deref() {
-        None => Ok(None),
-        Some("f16") => Ok(Some(DType::F16)),
-        Some("f32") => Ok(Some(DType::F32)),
-        Some("bf16") => Ok(Some(DType::BF16)),
-        Some("q8_0") => Ok(Some(DType::Q8_0)),
-        Some("q4_0") => Ok(Some(DType::Q4_0)),
-        Some("q4_1") => Ok(Some(DType::Q4_1)),
-        Some(o) => Err(Error::Invalid(format!(
-            "--dtype {o:?}: expected f32, f16, bf16, q8_0, q4_0 or q4_1"
-        ))),
-    }
+    s.as_deref().map(|o| DType::from_name(o).ok_or_else(|| Error::Invalid(format!("--dtype {o:?}: expected f32, f16, bf16, q8_0, q4_0 or q4_1")))).transpose()
 }
 
 /// f16 is only applied to f32 checkpoints: 16-bit checkpoints keep their own type.

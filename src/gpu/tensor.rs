@@ -21,6 +21,19 @@ pub enum DType {
 }
 
 impl DType {
+    /// The lower-case name the command line takes (`--dtype q4_1`).
+    pub fn from_name(name: &str) -> Option<DType> {
+        Some(match name {
+            "f32" => DType::F32,
+            "f16" => DType::F16,
+            "bf16" => DType::BF16,
+            "q8_0" => DType::Q8_0,
+            "q4_0" => DType::Q4_0,
+            "q4_1" => DType::Q4_1,
+            _ => return None,
+        })
+    }
+
     /// The code the WGSL kernels switch on (`override WDTYPE` in weights.wgsl).
     pub fn code(self) -> u32 {
         match self {

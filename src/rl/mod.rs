@@ -9,6 +9,7 @@ pub mod loss;
 pub mod report;
 pub mod rollout;
 pub mod rollouts;
+pub mod run;
 pub mod trainer;
 
 pub use config::TrainConfig;
