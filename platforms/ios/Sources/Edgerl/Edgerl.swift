@@ -142,11 +142,59 @@ private let rewardTrampoline: edgerl_reward_fn = { user, promptIndex, completion
     }
 }
 
+/// Holds the app's progress closure and what it threw, for the C callback.
+private final class ProgressBox {
+    let f: (Int32, Int, Int) throws -> Void
+    var error: Error?
+    init(_ f: @escaping (Int32, Int, Int) throws -> Void) { self.f = f }
+}
+
+private let progressTrampoline: edgerl_progress_fn = { user, phase, done, total in
+    guard let user else { return 1 }
+    let box = Unmanaged<ProgressBox>.fromOpaque(user).takeUnretainedValue()
+    do {
+        try box.f(phase, done, total)
+        return 0
+    } catch {
+        box.error = error
+        return 1
+    }
+}
+
 /// A training session on a model (which it borrows while it lives): `config` uses edgerl's
 /// TRL-named keys (num_generations, max_completion_length, learning_rate, [lora] r, ...).
 public final class Session {
     let handle: edgerl_session
     let model: Model
+    /// Serializes this session's steps: the progress closure is set for the length of one.
+    private let stepLock = NSLock()
+
+    /// Called on the stepping thread as a step goes: phase EDGERL_PHASE_SAMPLE (completions
+    /// sampled so far, of all) or EDGERL_PHASE_UPDATE (optimizer updates taken, of
+    /// num_iterations). Call cancel() in it to stop the step; an error thrown in it cancels the
+    /// step and is rethrown by the step.
+    public var progress: ((_ phase: Int32, _ done: Int, _ total: Int) throws -> Void)?
+
+    /// Runs `body` (a step) with `progress` installed as the session's progress callback and
+    /// returns its status with its error message (read before clearing the callback resets it).
+    private func withProgress(_ body: () -> Int32) throws -> (Int32, String) {
+        stepLock.lock()
+        defer { stepLock.unlock() }
+        guard let progress else {
+            _ = edgerl_session_set_progress(handle, nil, nil)
+            let st = body()
+            return (st, st == EDGERL_OK ? "" : lastError())
+        }
+        let box = ProgressBox(progress)
+        return try withExtendedLifetime(box) {
+            try check(edgerl_session_set_progress(handle, progressTrampoline, Unmanaged.passUnretained(box).toOpaque()))
+            let st = body()
+            let message = st == EDGERL_OK ? "" : lastError()
+            _ = edgerl_session_set_progress(handle, nil, nil)
+            if let e = box.error { throw e }
+            return (st, message)
+        }
+    }
 
     public init(model: Model, config: String? = nil) throws {
         var h: edgerl_session = 0
@@ -169,17 +217,33 @@ public final class Session {
         defer { owned.forEach { free($0) } }
         let ptrs: [UnsafePointer<CChar>?] = owned.map { $0.map { UnsafePointer($0) } }
         var m = edgerl_step_metrics()
-        let st: Int32
-        if let reward {
-            let box = RewardBox(reward)
-            st = withExtendedLifetime(box) {
-                edgerl_session_step(handle, ptrs, ptrs.count, flags(chat), rewardTrampoline, Unmanaged.passUnretained(box).toOpaque(), &m)
+        let box = reward.map(RewardBox.init)
+        let (st, message) = try withExtendedLifetime(box) {
+            try withProgress {
+                if let box {
+                    return edgerl_session_step(handle, ptrs, ptrs.count, flags(chat), rewardTrampoline, Unmanaged.passUnretained(box).toOpaque(), &m)
+                }
+                return edgerl_session_step(handle, ptrs, ptrs.count, flags(chat), nil, nil, &m)
             }
-            if let e = box.error { throw e }
-        } else {
-            st = edgerl_session_step(handle, ptrs, ptrs.count, flags(chat), nil, nil, &m)
         }
-        try check(st)
+        if let e = box?.error { throw e }
+        if st != EDGERL_OK { throw EdgerlError(status: st, message: message) }
+        return StepMetrics(m)
+    }
+
+    /// One GRPO step on finished episodes of this session with one reward each: every run of
+    /// `groupSize` episodes is one group (the same task and prompt). Only the model's acts carry
+    /// loss; observations are attended to but masked out. The episodes stay open.
+    public func stepEpisodes(_ episodes: [Episode], rewards: [Double], groupSize: Int) throws -> StepMetrics {
+        guard episodes.count == rewards.count else {
+            throw EdgerlError(status: EDGERL_ERR_INVALID_ARGUMENT, message: "one reward per episode (\(episodes.count) episodes, \(rewards.count) rewards)")
+        }
+        let ids = episodes.map { $0.handle }
+        var m = edgerl_step_metrics()
+        let (st, message) = try withProgress {
+            edgerl_session_step_episodes(handle, ids, rewards, ids.count, groupSize, &m)
+        }
+        if st != EDGERL_OK { throw EdgerlError(status: st, message: message) }
         return StepMetrics(m)
     }
 
@@ -200,4 +264,72 @@ public final class Session {
 
     /// Replaces the adapter with the PEFT adapter in `dir`; optimizer state restarts.
     public func loadAdapter(from dir: String) throws { try check(edgerl_session_load_adapter(handle, dir)) }
+}
+
+/// A multi-turn trajectory of a session: the prompt, then the model's acts and the
+/// environment's observations in turn; train groups of them with Session.stepEpisodes. With
+/// chat = true the prompt is a user turn and each observation becomes one.
+public final class Episode {
+    let handle: edgerl_episode
+    let session: Session
+
+    public init(session: Session, prompt: String, chat: Bool = true) throws {
+        var h: edgerl_episode = 0
+        try check(edgerl_episode_begin(session.handle, prompt, flags(chat), &h))
+        handle = h
+        self.session = session
+    }
+
+    deinit { _ = edgerl_episode_free(handle) }
+
+    /// The model acts: samples up to maxNewTokens (0: max_completion_length), returns the text.
+    /// A text longer than the first buffer is kept aside by edgerl and handed over in full.
+    public func act(maxNewTokens: UInt32 = 0) throws -> String {
+        var needed = 0
+        var buf = [CChar](repeating: 0, count: 4096)
+        var st = edgerl_episode_act(handle, maxNewTokens, &buf, buf.count, &needed)
+        if st == EDGERL_ERR_BUFFER_TOO_SMALL {
+            buf = [CChar](repeating: 0, count: needed + 1)
+            st = edgerl_episode_act(handle, maxNewTokens, &buf, buf.count, &needed)
+        }
+        try check(st)
+        return String(decoding: buf.prefix(needed).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Appends what the environment wrote (masked out of the loss).
+    public func observe(_ text: String) throws { try check(edgerl_episode_observe(handle, text)) }
+}
+
+/// Holds the app's log closure; records may come from any thread, also concurrently.
+private final class LogBox {
+    let f: @Sendable (Int32, String) -> Void
+    init(_ f: @escaping @Sendable (Int32, String) -> Void) { self.f = f }
+}
+
+private let logTrampoline: edgerl_log_fn = { user, level, message in
+    guard let user, let message else { return }
+    Unmanaged<LogBox>.fromOpaque(user).takeUnretainedValue().f(level, String(cString: message))
+}
+
+/// edgerl's log records (and wgpu's).
+public enum EdgerlLog {
+    private static let lock = NSLock()
+    private static var installed: Unmanaged<LogBox>?
+
+    /// Routes records at `maxLevel` (EDGERL_LOG_*) or more severe to `handler`, process-wide;
+    /// nil stops routing. The handler may be called from any thread and must not call edgerl.
+    public static func setHandler(maxLevel: Int32 = EDGERL_LOG_INFO, _ handler: (@Sendable (_ level: Int32, _ message: String) -> Void)?) throws {
+        lock.lock()
+        defer { lock.unlock() }
+        let box = handler.map { Unmanaged.passRetained(LogBox($0)) }
+        let cb: edgerl_log_fn? = box == nil ? nil : logTrampoline
+        let st = edgerl_set_log_callback(cb, box?.toOpaque(), maxLevel)
+        guard st == EDGERL_OK else {
+            box?.release()
+            throw EdgerlError(status: st, message: lastError())
+        }
+        // Once edgerl_set_log_callback returns, the previous handler is not running any more.
+        installed?.release()
+        installed = box
+    }
 }
