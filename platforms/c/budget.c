@@ -10,6 +10,7 @@
  *
  *   ./budget tests/fixtures/models SCRATCH_DIR BACKEND:ADAPTER
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +130,8 @@ int main(int argc, char **argv) {
     uint64_t small_weights = memory(rt).live;
     MUST(edgerl_session_create(model, CONFIG, &session));
     uint64_t session_held = memory(rt).live;
-    MUST(edgerl_session_step(session, PROMPTS, 1, EDGERL_PROMPT_CHAT, reward, &calls, NULL));
+    edgerl_step_metrics free_m;
+    MUST(edgerl_session_step(session, PROMPTS, 1, EDGERL_PROMPT_CHAT, reward, &calls, &free_m));
     uint64_t free_peak = memory(rt).peak;
     MUST(edgerl_session_free(session));
     MUST(edgerl_model_free(model));
@@ -174,6 +176,12 @@ int main(int argc, char **argv) {
            (unsigned long long)budget, (unsigned long long)b.peak,
            (unsigned long long)free_peak, calls, m.loss);
     require(calls == 8 && m.step == 1, "the step sampled and trained");
+    printf("loss %.9g vs unbudgeted %.9g, reward %.9g vs %.9g\n", m.loss, free_m.loss,
+           m.reward_mean, free_m.reward_mean);
+    require(m.reward_mean == free_m.reward_mean && m.completion_mean_length ==
+                free_m.completion_mean_length, "the same completions as unbudgeted");
+    require(fabs(m.loss - free_m.loss) <= 1e-5 * (1.0 + fabs(free_m.loss)),
+            "the same loss as unbudgeted");
     require(plan_lines == 1, "the plan changed the pack size (logged)");
     require(b.peak <= budget && b.peak < free_peak, "peak within the budget, below unbudgeted");
     MUST(edgerl_session_free(session));
@@ -207,6 +215,39 @@ int main(int argc, char **argv) {
     MUST(edgerl_model_free(model));
     MUST(edgerl_model_free(other));
     MUST(edgerl_runtime_free(rt));
+
+    /* Episodes: a budget that holds the acts (their measured peak) but no training step on
+     * them fails the step with the planner's reason, adapter unchanged. */
+    uint64_t acts_peak = 0;
+    for (int budgeted = 0; budgeted < 2; budgeted++) {
+        MUST(edgerl_runtime_create(NULL, budgeted ? acts_peak : 0, &rt));
+        MUST(edgerl_model_load(rt, small, &model));
+        MUST(edgerl_session_create(model, CONFIG, &session));
+        edgerl_episode eps[4];
+        double rewards[4] = {0.0, 1.0, 0.5, 0.25};
+        char act[512];
+        for (int i = 0; i < 4; i++) {
+            MUST(edgerl_episode_begin(session, PROMPTS[0], EDGERL_PROMPT_CHAT, &eps[i]));
+            MUST(edgerl_episode_act(eps[i], 6, act, sizeof act, NULL));
+        }
+        if (!budgeted) {
+            acts_peak = memory(rt).peak;
+            MUST(edgerl_session_step_episodes(session, eps, rewards, 4, 4, NULL));
+            printf("episodes: acts peak %llu, step peak %llu\n", (unsigned long long)acts_peak,
+                   (unsigned long long)memory(rt).peak);
+        } else {
+            MUST(edgerl_session_save_adapter(session, before));
+            expect(edgerl_session_step_episodes(session, eps, rewards, 4, 4, NULL),
+                   EDGERL_ERR_GPU, "episode step under a budget no plan meets", "cannot be met",
+                   "step not run (adapter unchanged)");
+            MUST(edgerl_session_save_adapter(session, after));
+            require(same_file(file_a, file_b), "episodes: adapter unchanged");
+        }
+        for (int i = 0; i < 4; i++) MUST(edgerl_episode_free(eps[i]));
+        MUST(edgerl_session_free(session));
+        MUST(edgerl_model_free(model));
+        MUST(edgerl_runtime_free(rt));
+    }
 
     /* Adapter choice: an adapter that exists (any case), and one that does not. */
     expect(edgerl_runtime_create(argv[3], 0, &rt), EDGERL_OK, argv[3], NULL, NULL);

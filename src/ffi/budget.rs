@@ -74,8 +74,9 @@ pub(crate) fn plan_step(s: &Session, t: &Trainer<'static>, load: &StepLoad) -> R
         Fail(
             EDGERL_ERR_GPU,
             format!(
-                "session {}: step not run (nothing sampled, adapter unchanged): of the runtime's memory budget of {}, {} ({others} bytes) is held by other models and sessions, leaving {} to this one: {e}",
+                "session {}: step not run ({}adapter unchanged): of the runtime's memory budget of {}, {} ({others} bytes) is held by other models and sessions, leaving {} to this one: {e}",
                 s.id,
+                if load.rollouts { "nothing sampled, " } else { "" },
                 fmt_bytes(budget),
                 fmt_bytes(others),
                 fmt_bytes(available)
