@@ -184,6 +184,18 @@ int main(int argc, char **argv) {
             "the same loss as unbudgeted");
     require(plan_lines == 1, "the plan changed the pack size (logged)");
     require(b.peak <= budget && b.peak < free_peak, "peak within the budget, below unbudgeted");
+    /* The plan follows the step's prompts: a long one does not fit. What the session holds
+     * now (its Adam moments too) is not counted as another's. */
+    size_t unit = strlen(PROMPTS[0]) + 1, reps = 400;
+    char *long_prompt = malloc(unit * reps + 1);
+    for (size_t i = 0; i < reps; i++) snprintf(long_prompt + i * unit, unit + 1, "%s ", PROMPTS[0]);
+    const char *long_prompts[] = {PROMPTS[0], long_prompt};
+    calls = 0;
+    expect(edgerl_session_step(session, long_prompts, 2, EDGERL_PROMPT_CHAT, reward, &calls, &m),
+           EDGERL_ERR_GPU, "step with a long prompt", "cannot be met",
+           "(0 bytes) is held by other models");
+    require(calls == 0, "long prompt: nothing sampled");
+    free(long_prompt);
     MUST(edgerl_session_free(session));
     MUST(edgerl_model_free(model));
     MUST(edgerl_runtime_free(rt));

@@ -154,9 +154,9 @@ const char *edgerl_status_name(int32_t status);
  *
  * backend: "vulkan", "metal", "dx12", "gl", or NULL/"" for the best available; optionally
  * followed by ":ADAPTER" to pick an adapter by its name: "vulkan:llvmpipe", "metal:apple",
- * ":adreno" (any backend). ADAPTER is a case-insensitive substring of the adapter's name;
- * among several matches a discrete GPU is preferred over an integrated one, then a virtual
- * one, then a CPU rasterizer, and native APIs over GL. An unknown backend is
+ * ":adreno" (any backend; an empty part means any). ADAPTER is a case-insensitive
+ * substring of the adapter's name; among several matches a discrete GPU is preferred over an
+ * integrated one, then a virtual one, then a CPU rasterizer, and native APIs over GL. An unknown backend is
  * EDGERL_ERR_INVALID_ARGUMENT; no adapter matching is EDGERL_ERR_GPU, with a message listing
  * the adapters the backend(s) found.
  *
@@ -174,8 +174,11 @@ const char *edgerl_status_name(int32_t status);
  *    sessions). If the session's configured knobs do not fit, that step runs with gradient
  *    checkpointing on and/or a smaller pack (fewer completions per forward/backward pass);
  *    same results, more time. If nothing fits, the step fails first. See those functions.
- * The plan is an estimate (within about 10 % of the measured peak); an allocation it missed
- * still meets the hard cap. */
+ * The plan is an estimate (within about 10 % of the measured peak), and what others hold is
+ * read when the step is planned (a step of another session running at the same time may
+ * allocate more meanwhile): the hard cap is what guarantees the budget. A step that meets
+ * the cap fails with EDGERL_ERR_GPU; the update it was in is not applied (with
+ * num_iterations > 1, the updates before it stay, as with a cancel). */
 int32_t edgerl_runtime_create(const char *backend, uint64_t memory_budget, edgerl_runtime *out);
 
 int32_t edgerl_runtime_free(edgerl_runtime runtime);

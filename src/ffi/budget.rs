@@ -51,14 +51,14 @@ pub(crate) struct StepKnobs {
 /// the planner's reason, before anything is sampled or trained.
 pub(crate) fn plan_step(s: &Session, t: &Trainer<'static>, load: &StepLoad) -> Res<Option<StepKnobs>> {
     let budget = s.model.rt.budget;
-    let Some(weights) = (budget > 0).then_some(s.weights.as_ref()).flatten() else {
+    let (true, Some(weights)) = (budget > 0, s.weights) else {
         return Ok(None);
     };
     let others = t.gpu.memory.live().saturating_sub(t.held_bytes());
     let available = budget.saturating_sub(others);
     let input = PlanInput {
         model: t.model.cfg.clone(),
-        weights: weights.clone(),
+        weights,
         lora: t.lora.cfg.clone(),
         optimizer: t.cfg.optimizer,
         gradient_checkpointing: t.cfg.gradient_checkpointing,

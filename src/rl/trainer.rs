@@ -400,12 +400,17 @@ impl<'g> Trainer<'g> {
             1.0
         };
         if cfg.optimizer == Optimizer::Adamw && self.moments.is_empty() {
-            for (_, _, n) in &ts {
-                self.moments.push(Moments {
-                    m: gpu.alloc((*n * 4) as u64, "adam m")?,
-                    v: gpu.alloc((*n * 4) as u64, "adam v")?,
-                });
-            }
+            // All or nothing: an allocation failing halfway (a memory budget) must not leave
+            // fewer moments than tensors for the next update to index.
+            self.moments = ts
+                .iter()
+                .map(|(_, _, n)| {
+                    Ok(Moments {
+                        m: gpu.alloc((*n * 4) as u64, "adam m")?,
+                        v: gpu.alloc((*n * 4) as u64, "adam v")?,
+                    })
+                })
+                .collect::<Result<_>>()?;
         }
         let mut r = Recorder::new(gpu);
         for (i, (p, g, n)) in ts.iter().enumerate() {
