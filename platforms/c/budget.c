@@ -5,7 +5,8 @@
  * the step with the pack the plan shrank, its peak within the budget and below the
  * unbudgeted one; a budget that holds no step fails it before sampling, adapter unchanged;
  * "BACKEND:ADAPTER" picks an adapter, and one that matches nothing is a clear error.
- * Every budget is measured here, from an unbudgeted run of the same work.
+ * Every budget is measured here, from an unbudgeted run of the same work; runs under a budget
+ * give the same loss and gradient norm as without.
  * Run by tests/c_abi.rs (also under AddressSanitizer):
  *
  *   ./budget tests/fixtures/models SCRATCH_DIR BACKEND:ADAPTER
@@ -74,6 +75,17 @@ static const char *CONFIG = "num_generations = 8\n"
                             "[lora]\n"
                             "r = 4\n"
                             "alpha = 8\n";
+/* Episodes' acts draw from a stream named by the episode's handle, which differs between
+ * runs: top_k = 1 makes them the same, so that runs can be compared (the episodes differ in
+ * their acts' lengths). */
+static const char *EPISODE_CONFIG = "num_generations = 4\n"
+                                    "max_completion_length = 12\n"
+                                    "gradient_checkpointing = false\n"
+                                    "top_k = 1\n"
+                                    "learning_rate = 0.05\n"
+                                    "[lora]\n"
+                                    "r = 4\n"
+                                    "alpha = 8\n";
 static const char *PROMPTS[] = {"Name a fruit."};
 
 struct mem {
@@ -176,12 +188,15 @@ int main(int argc, char **argv) {
            (unsigned long long)budget, (unsigned long long)b.peak,
            (unsigned long long)free_peak, calls, m.loss);
     require(calls == 8 && m.step == 1, "the step sampled and trained");
-    printf("loss %.9g vs unbudgeted %.9g, reward %.9g vs %.9g\n", m.loss, free_m.loss,
-           m.reward_mean, free_m.reward_mean);
+    printf("loss %.9g vs unbudgeted %.9g, grad_norm %.9g vs %.9g, reward %.9g vs %.9g\n",
+           m.loss, free_m.loss, m.grad_norm, free_m.grad_norm, m.reward_mean,
+           free_m.reward_mean);
     require(m.reward_mean == free_m.reward_mean && m.completion_mean_length ==
                 free_m.completion_mean_length, "the same completions as unbudgeted");
-    require(fabs(m.loss - free_m.loss) <= 1e-5 * (1.0 + fabs(free_m.loss)),
-            "the same loss as unbudgeted");
+    require(fabs(m.loss - free_m.loss) <= 1e-5 * (1.0 + fabs(free_m.loss)) &&
+                free_m.grad_norm > 0 &&
+                fabs(m.grad_norm - free_m.grad_norm) <= 1e-4 * free_m.grad_norm,
+            "the same loss and gradient as unbudgeted");
     require(plan_lines == 1, "the plan changed the pack size (logged)");
     require(b.peak <= budget && b.peak < free_peak, "peak within the budget, below unbudgeted");
     /* The plan follows the step's prompts: a long one does not fit. What the session holds
@@ -228,25 +243,46 @@ int main(int argc, char **argv) {
     MUST(edgerl_model_free(other));
     MUST(edgerl_runtime_free(rt));
 
-    /* Episodes: a budget that holds the acts (their measured peak) but no training step on
-     * them fails the step with the planner's reason, adapter unchanged. */
-    uint64_t acts_peak = 0;
-    for (int budgeted = 0; budgeted < 2; budgeted++) {
-        MUST(edgerl_runtime_create(NULL, budgeted ? acts_peak : 0, &rt));
+    /* Episodes (four of one task, one act each): unbudgeted; then a budget three quarters
+     * of the way from the session's bytes to that step's peak (the acts fit, the whole
+     * group does not: the plan shrinks it); then the acts' peak alone (no step fits: it
+     * fails with the planner's reason, adapter unchanged). */
+    uint64_t ep_held = 0, acts_peak = 0, ep_peak = 0;
+    edgerl_step_metrics ep_free;
+    for (int pass = 0; pass < 3; pass++) {
+        uint64_t ep_budget = pass == 0   ? 0
+                             : pass == 1 ? ep_held + (ep_peak - ep_held) * 3 / 4
+                                         : acts_peak;
+        MUST(edgerl_runtime_create(NULL, ep_budget, &rt));
         MUST(edgerl_model_load(rt, small, &model));
-        MUST(edgerl_session_create(model, CONFIG, &session));
+        MUST(edgerl_session_create(model, EPISODE_CONFIG, &session));
+        ep_held = memory(rt).live;
         edgerl_episode eps[4];
         double rewards[4] = {0.0, 1.0, 0.5, 0.25};
         char act[512];
         for (int i = 0; i < 4; i++) {
             MUST(edgerl_episode_begin(session, PROMPTS[0], EDGERL_PROMPT_CHAT, &eps[i]));
-            MUST(edgerl_episode_act(eps[i], 6, act, sizeof act, NULL));
+            MUST(edgerl_episode_act(eps[i], (uint32_t)(3 + 2 * i), act, sizeof act, NULL));
         }
-        if (!budgeted) {
-            acts_peak = memory(rt).peak;
-            MUST(edgerl_session_step_episodes(session, eps, rewards, 4, 4, NULL));
-            printf("episodes: acts peak %llu, step peak %llu\n", (unsigned long long)acts_peak,
-                   (unsigned long long)memory(rt).peak);
+        if (pass == 0) acts_peak = memory(rt).peak;
+        int lines = plan_lines;
+        if (pass < 2) {
+            MUST(edgerl_session_step_episodes(session, eps, rewards, 4, 4, &m));
+            struct mem e = memory(rt);
+            printf("episodes, budget %llu: acts peak %llu, step peak %llu, grad_norm %.9g\n",
+                   (unsigned long long)ep_budget, (unsigned long long)acts_peak,
+                   (unsigned long long)e.peak, m.grad_norm);
+            if (pass == 0) {
+                ep_peak = e.peak;
+                ep_free = m;
+            } else {
+                require(plan_lines == lines + 1, "episodes: the plan changed the pack (logged)");
+                require(e.peak <= ep_budget && e.peak < ep_peak,
+                        "episodes: peak within the budget, below unbudgeted");
+                require(ep_free.grad_norm > 0 &&
+                            fabs(m.grad_norm - ep_free.grad_norm) <= 1e-4 * ep_free.grad_norm,
+                        "episodes: the same gradient as unbudgeted");
+            }
         } else {
             MUST(edgerl_session_save_adapter(session, before));
             expect(edgerl_session_step_episodes(session, eps, rewards, 4, 4, NULL),
