@@ -424,3 +424,31 @@ fn c_session_reports_a_skipped_step() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The memory budget and adapter choice (budget.c): a load above the budget fails with
+/// EDGERL_ERR_GPU leaving nothing allocated; a step whose whole group does not fit runs with
+/// the pack the plan shrank, its measured peak within the budget and below the unbudgeted
+/// run's; a step no plan fits fails before sampling, adapter unchanged; "BACKEND:ADAPTER"
+/// picks an adapter by a case-insensitive part of its name, and a name that matches nothing
+/// lists the adapters found.
+#[test]
+fn c_memory_budget_and_adapter_choice() {
+    if !have("gcc") {
+        return;
+    }
+    // The adapter the default choice finds, named the other way round: its backend, and the
+    // first word of its name in upper case.
+    let gpu = edgerl::gpu::Gpu::new(&Default::default()).unwrap();
+    let word = gpu.adapter.name.split_whitespace().next().unwrap().to_uppercase();
+    let spec = format!("{}:{word}", gpu.adapter.backend);
+    drop(gpu);
+    let models = root().join("tests/fixtures/models");
+    for asan in [false, true] {
+        let dir = scratch(if asan { "budget-asan" } else { "budget" });
+        let exe = compile("budget", &dir, asan);
+        let out = run(&exe, &[&models, &dir, Path::new(&spec)], asan);
+        eprintln!("{out}");
+        assert!(out.contains("all budget checks passed") && !out.contains("FAIL"), "{out}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

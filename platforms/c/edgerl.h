@@ -141,7 +141,8 @@ size_t edgerl_last_error(char *buf, size_t len);
 /* Routes edgerl's log records (and those of the libraries it uses, e.g. wgpu) at max_level
  * (EDGERL_LOG_*) or more severe to cb, process-wide; cb NULL stops routing. Off until first
  * called. EDGERL_ERR_INVALID_ARGUMENT if another Rust library in the process installed its
- * own `log` logger first. Each session step logs one EDGERL_LOG_INFO line with its metrics. */
+ * own `log` logger first. Each session step logs one EDGERL_LOG_INFO line with its metrics
+ * (and, under a memory budget, one more when the plan changed the step's knobs). */
 int32_t edgerl_set_log_callback(edgerl_log_fn cb, void *user_data, int32_t max_level);
 
 /* The name of a status code ("EDGERL_ERR_IO"), a static string; "unknown" for others. */
@@ -149,15 +150,41 @@ const char *edgerl_status_name(int32_t status);
 
 /* ---- runtime ---- */
 
-/* Opens a GPU device. backend: "vulkan", "metal", "dx12", "gl", or NULL/"" for the best
- * available. memory_budget: bytes of device memory the app allows (0 = none); recorded and
- * reported by edgerl_runtime_memory, not enforced yet. */
+/* Opens a GPU device.
+ *
+ * backend: "vulkan", "metal", "dx12", "gl", or NULL/"" for the best available; optionally
+ * followed by ":ADAPTER" to pick an adapter by its name: "vulkan:llvmpipe", "metal:apple",
+ * ":adreno" (any backend; an empty part means any). ADAPTER is a case-insensitive
+ * substring of the adapter's name; among several matches a discrete GPU is preferred over an
+ * integrated one, then a virtual one, then a CPU rasterizer, and native APIs over GL. An unknown backend is
+ * EDGERL_ERR_INVALID_ARGUMENT; no adapter matching is EDGERL_ERR_GPU, with a message listing
+ * the adapters the backend(s) found.
+ *
+ * memory_budget: bytes of device memory edgerl may hold on this runtime, for every model,
+ * session and step on it together (0 = no budget). It is enforced two ways:
+ *  - A hard cap: an allocation that would take the runtime past the budget fails with
+ *    EDGERL_ERR_GPU ("GPU out of memory allocating WHAT (SIZE), with LIVE of device memory in
+ *    use (peak PEAK). The runtime's memory budget is ..."); whatever the failed call had
+ *    allocated is freed (a model load above the budget leaves nothing behind, and the
+ *    runtime goes on working). The count is edgerl's own buffers (edgerl_runtime_memory),
+ *    not the driver's overhead.
+ *  - Planned steps: before edgerl_session_step and edgerl_session_step_episodes sample or
+ *    train, the step's iteration is planned (as `edgerl plan` does) against what the session
+ *    may use: the budget minus everything the runtime holds for others (other models and
+ *    sessions). If the session's configured knobs do not fit, that step runs with gradient
+ *    checkpointing on and/or a smaller pack (fewer completions per forward/backward pass);
+ *    same results, more time. If nothing fits, the step fails first. See those functions.
+ * The plan is an estimate (within about 10 % of the measured peak), and what others hold is
+ * read when the step is planned (a step of another session running at the same time may
+ * allocate more meanwhile): the hard cap is what guarantees the budget. A step that meets
+ * the cap fails with EDGERL_ERR_GPU; the update it was in is not applied (with
+ * num_iterations > 1, the updates before it stay, as with a cancel). */
 int32_t edgerl_runtime_create(const char *backend, uint64_t memory_budget, edgerl_runtime *out);
 
 int32_t edgerl_runtime_free(edgerl_runtime runtime);
 
 /* Device memory edgerl holds now (live), the most it held (peak), and the budget given at
- * creation. Each out-pointer may be NULL. */
+ * creation (0: none), in bytes. Each out-pointer may be NULL. */
 int32_t edgerl_runtime_memory(edgerl_runtime runtime, uint64_t *live, uint64_t *peak,
                               uint64_t *budget);
 
@@ -211,7 +238,22 @@ int32_t edgerl_session_free(edgerl_session session);
  * that fails before it (EDGERL_ERR_CALLBACK, EDGERL_ERR_CANCELLED, a bad prompt) leaves the
  * adapter unchanged. An update whose loss or gradients are NaN/Inf is skipped (adapter and
  * optimizer unchanged); the call then writes metrics (grad_norm NaN) and returns
- * EDGERL_ERR_NONFINITE, and the session can go on with the next step. */
+ * EDGERL_ERR_NONFINITE, and the session can go on with the next step.
+ *
+ * Under a memory budget (edgerl_runtime_create), the step is planned before any sampling,
+ * for its real workload: the longest of its prompts in tokens, num_generations completions
+ * of max_completion_length tokens, a reference pass if beta > 0, the session's LoRA rank and
+ * optimizer (Adam's moments counted). What the session may use is the budget minus what the
+ * runtime holds outside this session's weights, adapter, gradients and optimizer state. If
+ * the configured gradient_checkpointing and a whole group per pass fit, the step runs as
+ * configured; else it runs with what the plan picks (gradient checkpointing on, then the
+ * pack halved down to one completion per pass) for this step only, and logs one
+ * EDGERL_LOG_INFO line saying so. If nothing fits, the step returns EDGERL_ERR_GPU before
+ * sampling (the reward callback is not called, the adapter is unchanged) with a message
+ * giving the budget, what others hold, the smallest plan's peak and what takes the room
+ * (lower max_completion_length or num_generations, a shorter prompt, a smaller rank, or a
+ * smaller model). Sampling does not depend on the pack: the same rewards and the same update
+ * (up to float rounding) as without a budget. */
 int32_t edgerl_session_step(edgerl_session session, const char *const *prompts, size_t n_prompts,
                             uint32_t flags, edgerl_reward_fn cb, void *user_data,
                             edgerl_step_metrics *metrics);
@@ -294,7 +336,11 @@ int32_t edgerl_episode_free(edgerl_episode episode);
  * freed). Errors, all before the adapter changes: n 0, group_size 0 or not dividing n, a
  * reward NaN or infinite, an episode of another session, listed twice, without an act, or
  * starting from another prompt than its group (EDGERL_ERR_INVALID_ARGUMENT); an unknown
- * episode (EDGERL_ERR_UNKNOWN_HANDLE, naming its index). */
+ * episode (EDGERL_ERR_UNKNOWN_HANDLE, naming its index). Under a memory budget the step is
+ * planned as in edgerl_session_step, before training, for its groups of group_size
+ * sequences (the longest prompt, the longest episode after it; no sampling, the acts were
+ * sampled by edgerl_episode_act, each under the hard cap): it runs with the knobs that fit,
+ * or fails with EDGERL_ERR_GPU and the planner's message, adapter unchanged. */
 int32_t edgerl_session_step_episodes(edgerl_session session, const edgerl_episode *episodes,
                                      const double *rewards, size_t n, size_t group_size,
                                      edgerl_step_metrics *metrics);

@@ -7,6 +7,7 @@ use std::ffi::c_char;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use super::model::prompt_ids;
+use super::budget::{StepLoad, plan_step, with_knobs};
 use super::session::{EdgerlStepMetrics, Session, finish, train};
 use super::{
     EDGERL_ERR_BUFFER_TOO_SMALL, EDGERL_ERR_BUSY, EDGERL_ERR_UNKNOWN_HANDLE, EDGERL_PROMPT_CHAT,
@@ -240,7 +241,15 @@ pub unsafe extern "C" fn edgerl_session_step_episodes(
             .trainer;
         let refs: Vec<&Episode> = snapshot.iter().collect();
         let mut batch = episode_batch(t, &refs, &rewards, group_size)?;
-        let out = train(&s, t, &mut batch, t0)?;
+        // Planned before training: each episode is one sequence, its prompt then its tokens.
+        let load = StepLoad {
+            prompt_tokens: refs.iter().map(|e| e.prompt_ids.len()).max().unwrap_or(0),
+            completion_tokens: refs.iter().map(|e| e.tokens.len()).max().unwrap_or(0),
+            num_generations: group_size,
+            rollouts: false,
+        };
+        let knobs = plan_step(&s, t, &load)?;
+        let out = with_knobs(t, knobs, |t| train(&s, t, &mut batch, t0))?;
         // SAFETY: as the function's contract says, `metrics` is NULL or valid for a write.
         unsafe { finish(out, metrics) }
     })

@@ -8,6 +8,7 @@
 //! runtime's lock; calls on one session must not overlap (an overlapping call gets
 //! `EDGERL_ERR_BUSY` instead of blocking, so a reward callback can never deadlock).
 
+mod budget;
 mod callbacks;
 mod episode;
 mod model;
@@ -170,7 +171,8 @@ pub(crate) struct Runtime {
     pub(crate) gpu: Gpu,
     /// Serializes GPU work on this runtime (wgpu's error scopes are per device).
     lock: Mutex<()>,
-    budget: u64,
+    /// The app's memory budget in bytes (0: none), also the GPU's allocation limit.
+    pub(crate) budget: u64,
 }
 
 impl Runtime {
@@ -340,6 +342,24 @@ pub extern "C" fn edgerl_status_name(status: i32) -> *const c_char {
 // ---------------------------------------------------------------------------------------------
 // Runtime
 
+/// `backend` as edgerl_runtime_create takes it: "BACKEND" or "BACKEND:ADAPTER" (either part
+/// may be empty: any backend, any adapter).
+fn gpu_options(backend: Option<&str>) -> GpuOptions {
+    let (backend, adapter) = match backend {
+        Some(b) => match b.split_once(':') {
+            Some((b, a)) => (b.trim(), Some(a.trim())),
+            None => (b.trim(), None),
+        },
+        None => ("", None),
+    };
+    let some = |s: &str| Some(s.to_string()).filter(|s| !s.is_empty());
+    GpuOptions {
+        backend: some(backend),
+        adapter: adapter.and_then(some),
+        ..GpuOptions::default()
+    }
+}
+
 /// # Safety
 /// `backend` is NULL or a NUL-terminated string; `out` is valid for a write.
 #[unsafe(no_mangle)]
@@ -355,13 +375,11 @@ pub unsafe extern "C" fn edgerl_runtime_create(
         let backend = if backend.is_null() {
             None
         } else {
-            Some(unsafe { text(backend, "backend") }?.to_string())
+            Some(unsafe { text(backend, "backend") }?)
         };
-        let opts = GpuOptions {
-            backend: backend.filter(|b| !b.is_empty()),
-            ..GpuOptions::default()
-        };
-        let gpu = Gpu::new(&opts)?;
+        let gpu = Gpu::new(&gpu_options(backend))?;
+        // The hard cap: no allocation may take the runtime past the budget.
+        gpu.memory.set_limit(Some(memory_budget).filter(|&b| b > 0));
         let id = issue(Entry::Runtime(Arc::new(Runtime {
             gpu,
             lock: Mutex::new(()),
@@ -377,7 +395,7 @@ pub extern "C" fn edgerl_runtime_free(runtime: u64) -> i32 {
 }
 
 /// Device memory edgerl has allocated on this runtime now and at most so far, and the budget
-/// the runtime was created with (recorded; not enforced yet). Any out-pointer may be NULL.
+/// the runtime was created with (0: none). Any out-pointer may be NULL.
 ///
 /// # Safety
 /// Each out-pointer is NULL or valid for a write.

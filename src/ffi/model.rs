@@ -30,7 +30,7 @@ pub unsafe extern "C" fn edgerl_model_load(
         let path = PathBuf::from(unsafe { text(path, "path") }?);
         let m = {
             let _g = rt.lock();
-            LoadedModel::open(&rt.gpu, &path, None)?
+            LoadedModel::open(&rt.gpu, &path, None).map_err(|e| rt.explain(e))?
         };
         let id = issue(Entry::Model(Arc::new(ModelEntry {
             rt,

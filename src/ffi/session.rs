@@ -15,8 +15,10 @@ use super::{
     EDGERL_ERR_BUSY, EDGERL_ERR_CALLBACK, EDGERL_ERR_CANCELLED, EDGERL_ERR_NONFINITE, Entry, Fail, ModelEntry, Res, Slot,
     get_model, get_session, guard, insert, invalid, new_id, put, release, text,
 };
+use super::budget::{StepLoad, plan_step, with_knobs};
 use crate::gpu::Gpu;
 use crate::lora::Lora;
+use crate::plan::{WeightBytes, model_meta};
 use crate::model::LoadedModel;
 use crate::reward::RewardSet;
 use crate::rl::TrainConfig;
@@ -64,6 +66,9 @@ pub(crate) struct Session {
     pub(crate) id: u64,
     cancel: AtomicBool,
     pub(crate) progress: Mutex<Progress>,
+    /// The model's weights as the memory planner counts them, read from the model's headers
+    /// once at create; `None` when the runtime has no budget (no step is planned).
+    pub(crate) weights: Option<WeightBytes>,
 }
 
 impl Session {
@@ -200,6 +205,12 @@ pub unsafe extern "C" fn edgerl_session_create(
         // SAFETY: the session holds `m`, which holds the runtime, so the GPU outlives the
         // trainer (dropped in `Session::drop`, before the session's fields).
         let gpu: &'static Gpu = unsafe { &*(&m.rt.gpu as *const Gpu) };
+        // Headers only (no weights are read), as the model was loaded: with its own dtypes.
+        let weights = if m.rt.budget > 0 {
+            Some(model_meta(&m.path, None, gpu.max_binding)?.weights)
+        } else {
+            None
+        };
         let id = new_id();
         let mut slot = m.slot.lock().unwrap_or_else(|e| e.into_inner());
         let lm = match &*slot {
@@ -215,7 +226,7 @@ pub unsafe extern "C" fn edgerl_session_create(
         };
         let lora = {
             let _g = m.rt.lock();
-            Trainer::initial_lora(gpu, &cfg, &lm.model)?
+            Trainer::initial_lora(gpu, &cfg, &lm.model).map_err(|e| m.rt.explain(e))?
         };
         let Slot::Here(lm) = std::mem::replace(&mut *slot, Slot::Lent(id)) else {
             unreachable!()
@@ -231,6 +242,7 @@ pub unsafe extern "C" fn edgerl_session_create(
             id,
             cancel: AtomicBool::new(false),
             progress: Mutex::new(Progress::NONE),
+            weights,
         };
         insert(id, Entry::Session(Arc::new(s)));
         unsafe { put(out, "out", id) }
@@ -300,6 +312,18 @@ pub unsafe extern "C" fn edgerl_session_step(
             .tokenizer
             .as_ref()
             .ok_or_else(|| invalid("the session's model has no tokenizer"))?;
+        let ids: Vec<Vec<u32>> = prompts
+            .iter()
+            .map(|p| prompt_ids(tok, p, flags))
+            .collect::<Res<_>>()?;
+        // Planned before anything is sampled: a step that cannot fit fails here.
+        let load = StepLoad {
+            prompt_tokens: ids.iter().map(Vec::len).max().unwrap_or(0),
+            completion_tokens: t.cfg.max_completion_length,
+            num_generations: t.cfg.num_generations,
+            rollouts: true,
+        };
+        let knobs = plan_step(&s, t, &load)?;
         let cfg = &t.cfg;
         let sampler = GroupSampler {
             decoding: Decoding::Batched,
@@ -315,13 +339,14 @@ pub unsafe extern "C" fn edgerl_session_step(
         let progress = s.progress();
         let total = prompts.len() * cfg.num_generations;
         let mut sampled = Vec::with_capacity(prompts.len());
-        for (j, p) in prompts.iter().enumerate() {
+        for (j, ids) in ids.into_iter().enumerate() {
             s.check_cancel()?;
-            let ids = prompt_ids(tok, p, flags)?;
             let stream = (t.optimizer_steps as u64).wrapping_mul(1 << 20) + j as u64;
             let completions = {
                 let _g = rt.lock();
-                sampler.sample(&ids, cfg.num_generations, stream)?
+                sampler
+                    .sample(&ids, cfg.num_generations, stream)
+                    .map_err(|e| rt.explain(e))?
             };
             sampled.push((ids, completions));
             progress.report(s.id, EDGERL_PHASE_SAMPLE, (j + 1) * cfg.num_generations, total)?;
@@ -373,7 +398,7 @@ pub unsafe extern "C" fn edgerl_session_step(
         }
         let refs: Vec<&Group> = groups.iter().collect();
         let mut batch = t.batch(&refs);
-        let out = train(&s, t, &mut batch, t0)?;
+        let out = with_knobs(t, knobs, |t| train(&s, t, &mut batch, t0))?;
         // SAFETY: as the function's contract says, `metrics` is NULL or valid for a write.
         unsafe { finish(out, metrics) }
     })
@@ -424,7 +449,7 @@ pub(crate) fn train(
         // After the report, so that edgerl_cancel from the progress callback stops this update.
         s.check_cancel()?;
         let _g = s.model.rt.lock();
-        m = t.step(batch)?;
+        m = t.step(batch).map_err(|e| s.model.rt.explain(e))?;
     }
     progress.report(s.id, EDGERL_PHASE_UPDATE, n, n)?;
     let f = |k: &str| m.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);

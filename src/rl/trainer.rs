@@ -400,12 +400,17 @@ impl<'g> Trainer<'g> {
             1.0
         };
         if cfg.optimizer == Optimizer::Adamw && self.moments.is_empty() {
-            for (_, _, n) in &ts {
-                self.moments.push(Moments {
-                    m: gpu.alloc((*n * 4) as u64, "adam m")?,
-                    v: gpu.alloc((*n * 4) as u64, "adam v")?,
-                });
-            }
+            // All or nothing: an allocation failing halfway (a memory budget) must not leave
+            // fewer moments than tensors for the next update to index.
+            self.moments = ts
+                .iter()
+                .map(|(_, _, n)| {
+                    Ok(Moments {
+                        m: gpu.alloc((*n * 4) as u64, "adam m")?,
+                        v: gpu.alloc((*n * 4) as u64, "adam v")?,
+                    })
+                })
+                .collect::<Result<_>>()?;
         }
         let mut r = Recorder::new(gpu);
         for (i, (p, g, n)) in ts.iter().enumerate() {
@@ -444,6 +449,14 @@ impl<'g> Trainer<'g> {
 
     pub(crate) fn tensor_sizes(&self) -> Vec<usize> {
         tensors(&self.lora).iter().map(|t| t.2).collect()
+    }
+
+    /// Device bytes this trainer holds between steps: the weights, the adapter and its
+    /// gradients, and Adam's moments (the C ABI's budget subtracts the rest of the runtime).
+    pub fn held_bytes(&self) -> u64 {
+        let adapter: u64 = self.lora.modules().map(|(_, _, m)| m.a.bytes + m.b.bytes + m.grad_a.bytes + m.grad_b.bytes).sum();
+        let moments: u64 = self.moments.iter().map(|m| m.m.bytes + m.v.bytes).sum();
+        self.model.weight_bytes() + adapter + moments
     }
 
     pub(crate) fn clear_moments(&mut self) {
