@@ -47,7 +47,9 @@ private func check(_ status: Int32) throws {
 
 private func flags(_ chat: Bool) -> UInt32 { UInt32(chat ? EDGERL_PROMPT_CHAT : EDGERL_PROMPT_RAW) }
 
-/// A GPU device. `backend`: "metal", or nil for the best available.
+/// A GPU device. `backend`: "metal", or nil for the best available, optionally with ":ADAPTER"
+/// (part of the adapter's name). A non-zero `memoryBudget` (bytes) caps all device memory edgerl
+/// allocates on it, and each training step is planned to fit (see README's C section).
 public final class Runtime {
     let handle: edgerl_runtime
 

@@ -42,7 +42,12 @@ class StepMetrics(
             "lr $learningRate, mean length $completionMeanLength, ${seconds}s"
 }
 
-/** A GPU device. `backend`: "vulkan", "gl", or null for the best available. */
+/**
+ * A GPU device. `backend`: "vulkan", "gl", or null for the best available, optionally with
+ * ":ADAPTER" (part of the adapter's name, e.g. "vulkan:adreno"). A non-zero `memoryBudget`
+ * (bytes) caps all device memory edgerl allocates on it, and each training step is planned to
+ * fit (see README's C section).
+ */
 class Runtime(backend: String? = null, memoryBudget: Long = 0) : java.io.Closeable {
     internal var handle: Long = Native.runtimeCreate(backend?.let(::cString), memoryBudget)
         private set
