@@ -22,7 +22,6 @@ use crate::plan::{WeightBytes, model_meta};
 use crate::model::LoadedModel;
 use crate::reward::RewardSet;
 use crate::rl::TrainConfig;
-use crate::rl::rollout::{Decoding, GroupSampler};
 use crate::rl::rollouts::Group;
 use crate::rl::trainer::{Batch, Trainer};
 
@@ -325,17 +324,7 @@ pub unsafe extern "C" fn edgerl_session_step(
         };
         let knobs = plan_step(&s, t, &load)?;
         let cfg = &t.cfg;
-        let sampler = GroupSampler {
-            decoding: Decoding::Batched,
-            gpu: t.gpu,
-            model: &t.model,
-            lora: Some(&t.lora),
-            tokenizer: Some(tok),
-            eos: &t.eos,
-            stop: &cfg.stop,
-            max_new_tokens: cfg.max_completion_length,
-            opts: cfg.sampling(cfg.temperature),
-        };
+        let sampler = t.sampler(cfg.max_completion_length);
         let progress = s.progress();
         let total = prompts.len() * cfg.num_generations;
         let mut sampled = Vec::with_capacity(prompts.len());

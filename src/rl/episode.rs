@@ -5,7 +5,7 @@
 //! masked out. Episodes of one task form a GRPO group: the group's advantage of an episode is
 //! spread over all of its acts.
 
-use super::rollout::{Completion, Decoding, GroupSampler};
+use super::rollout::Completion;
 use super::rollouts::Group;
 use super::trainer::{Batch, Trainer};
 use crate::data::Message;
@@ -81,18 +81,7 @@ pub fn chat_observation_ids(tok: &Tokenizer, text: &str, last_act_token: Option<
 /// config's stop strings) with the trainer's adapter and sampling settings. `stream` picks the
 /// random stream.
 pub fn sample_act(t: &Trainer, episode: &Episode, max_new_tokens: usize, stream: u64) -> Result<Completion> {
-    let cfg = &t.cfg;
-    let sampler = GroupSampler {
-        decoding: Decoding::Batched,
-        gpu: t.gpu,
-        model: &t.model,
-        lora: Some(&t.lora),
-        tokenizer: t.tokenizer.as_ref(),
-        eos: &t.eos,
-        stop: &cfg.stop,
-        max_new_tokens,
-        opts: cfg.sampling(cfg.temperature),
-    };
+    let sampler = t.sampler(max_new_tokens);
     let context = episode.context();
     let limit = t.model.cfg.max_position_embeddings;
     if context.len() + max_new_tokens > limit {

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use serde_json::{Map, Value, json};
 
 use super::config::TrainConfig;
-use super::rollout::{Decoding, GroupSampler};
 use super::rollouts::Group;
 use super::trainer::Trainer;
 use crate::data::dataset::{self, Row};
@@ -27,17 +26,7 @@ impl Trainer<'_> {
     pub fn sample_groups(&self, rows: &[&Row], stream: u64, rewards: &RewardSet) -> Result<(Vec<Group>, Map<String, Value>, Vec<Value>)> {
         let cfg = &self.cfg;
         let tok = self.tokenizer.as_ref().ok_or_else(|| Error::Invalid("sampling needs the model's tokenizer".into()))?;
-        let sampler = GroupSampler {
-            decoding: Decoding::Batched,
-            gpu: self.gpu,
-            model: &self.model,
-            lora: Some(&self.lora),
-            tokenizer: Some(tok),
-            eos: &self.eos,
-            stop: &cfg.stop,
-            max_new_tokens: cfg.max_completion_length,
-            opts: cfg.sampling(cfg.temperature),
-        };
+        let sampler = self.sampler(cfg.max_completion_length);
         let names = rewards.names();
         let mut per_rule: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
         let mut groups = Vec::with_capacity(rows.len());

@@ -473,6 +473,22 @@ impl<'g> Trainer<'g> {
         Ok(())
     }
 
+    /// Batched group sampling with the current adapter and the config's sampling settings and
+    /// stop strings, at most `max_new_tokens` a completion.
+    pub fn sampler(&self, max_new_tokens: usize) -> super::rollout::GroupSampler<'_> {
+        super::rollout::GroupSampler {
+            decoding: super::rollout::Decoding::Batched,
+            gpu: self.gpu,
+            model: &self.model,
+            lora: Some(&self.lora),
+            tokenizer: self.tokenizer.as_ref(),
+            eos: &self.eos,
+            stop: &self.cfg.stop,
+            max_new_tokens,
+            opts: self.cfg.sampling(self.cfg.temperature),
+        }
+    }
+
     pub fn adapter_dir(&self) -> PathBuf {
         self.cfg.output_dir.join("adapter")
     }
