@@ -200,6 +200,9 @@ impl<'a> GgufWeights<'a> {
 }
 
 impl WeightSource for GgufWeights<'_> {
+    fn config_source(&self) -> &'static str {
+        "its metadata"
+    }
     fn get(&self, name: &str) -> Result<Option<RawTensor<'_>>> {
         let Some(info) = gguf_name(name).and_then(|n| self.g.tensor(&n)) else {
             return Ok(None);

@@ -33,6 +33,10 @@ pub trait WeightSource {
     fn dtype_of(&self, name: &str) -> Result<Option<DType>> {
         Ok(self.get(name)?.map(|t| t.dtype))
     }
+    /// Where the model's shapes come from, for shape errors.
+    fn config_source(&self) -> &'static str {
+        "config.json"
+    }
 }
 
 struct Entry {
