@@ -15,6 +15,7 @@ flags=(--sanitizer none --debug-assertions)
 
 python3 make_seeds.py
 nice -n 19 cargo +nightly fuzz build "${flags[@]}"
+bin=target/$(rustc +nightly -vV | sed -n 's/^host: //p')/release
 
 summary=()
 for t in "${targets[@]}"; do
@@ -28,16 +29,18 @@ for t in "${targets[@]}"; do
         left=$((secs - ($(date +%s) - start)))
         [ "$left" -gt 0 ] || break
         set +e
-        nice -n 19 cargo +nightly fuzz run "${flags[@]}" "$t" -- \
+        # The binary built above, run directly: a source edit during the campaign must not
+        # make cargo rebuild inside a target's time.
+        nice -n 19 "$bin/$t" -artifact_prefix="artifacts/$t/" \
             -max_total_time="$left" -print_final_stats=1 -max_len=65536 \
-            -rss_limit_mb=2048 -timeout=10 >"$log.part" 2>&1
+            -rss_limit_mb=2048 -timeout=10 "corpus/$t" >"$log.part" 2>&1
         rc=$?
         set -e
         n=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log.part" | tail -n 1 | awk '{print $2}')
         if [ "$rc" -ne 0 ]; then
             crashes=$((crashes + 1))
-            # No final stats after a crash: the last status line's "#N" counts the runs.
-            n=$(grep -oE '^#[0-9]+' "$log.part" | tail -n 1 | tr -d '#')
+            # Without final stats (a deadly signal), the last status line's "#N" counts the runs.
+            [ -n "$n" ] || n=$(grep -oE '^#[0-9]+' "$log.part" | tail -n 1 | tr -d '#')
             echo "$t: crash (libFuzzer exit $rc), see $log and artifacts/$t/" >&2
         fi
         execs=$((execs + ${n:-0}))
@@ -47,7 +50,9 @@ for t in "${targets[@]}"; do
         [ "$rc" -ne 0 ] || break
     done
     mins=$(awk "BEGIN {printf \"%.1f\", ($(date +%s) - $start) / 60}")
-    line="$t: ${mins} min, ${execs} executions, ${crashes} crashes"
+    # Distinct panic sites: one bug found again after a restart counts once.
+    sites=$(grep -o 'panicked at [^ ]*' "$log" | sort -u | sed 's/panicked at //' | paste -sd ' ' -)
+    line="$t: ${mins} min, ${execs} executions, ${crashes} crashes${sites:+ at $sites}"
     echo "$line"
     summary+=("$line")
 done

@@ -247,6 +247,15 @@ fn broken_gguf_models() {
             },
             vec!["tokenizer.ggml.token_type has 2 entries but tokenizer.ggml.tokens has 8"],
         ),
+        // Found by fuzz/ (gguf): undoing llama.cpp's Q permutation divided by zero.
+        (
+            "q-zero-rows.gguf",
+            tiny_llama("", ok_embd)
+                .tensor("blk.0.attn_norm.weight", &[8], 0, 32)
+                .tensor("blk.0.attn_q.weight", &[8, 0], 0, 0)
+                .bytes(),
+            vec!["blk.0.attn_q.weight", "0 rows don't split into 2 heads"],
+        ),
         (
             "layers-huge.gguf",
             tiny_llama("llama.block_count", ok_embd).u32("llama.block_count", u32::MAX).bytes(),
