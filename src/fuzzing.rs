@@ -8,10 +8,10 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
+use crate::model::ModelConfig;
 use crate::model::gguf::Gguf;
 use crate::model::gguf_weights::{GgufWeights, config_from_gguf};
 use crate::model::weights::{WeightSource, to_f32};
-use crate::model::ModelConfig;
 use crate::reward::{RewardSet, RuleConfig};
 use crate::rl::config::TrainConfig;
 
@@ -39,7 +39,12 @@ pub fn gguf(bytes: &[u8]) {
         return;
     };
     for t in g.tensors() {
-        assert_eq!(g.data(t).len() as u64, t.n_bytes(), "{}: data length", t.name);
+        assert_eq!(
+            g.data(t).len() as u64,
+            t.n_bytes(),
+            "{}: data length",
+            t.name
+        );
     }
     for (_, v) in g.metadata() {
         let _ = v.describe();

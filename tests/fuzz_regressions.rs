@@ -12,14 +12,19 @@ fn entry_points_accept_valid_inputs() {
     st.extend(header);
     st.extend([0u8; 8]);
     fuzzing::safetensors_header(&st);
-    fuzzing::gguf(b"GGUF\x03\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+    fuzzing::gguf(
+        b"GGUF\x03\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+    );
     let config = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/qwen3_f16/config.json"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/models/qwen3_f16/config.json"),
     )
     .unwrap();
     fuzzing::model_config(&config);
     fuzzing::train_toml(b"model = \"m\"\noutput_dir = \"o\"\nrollouts = \"r.jsonl\"\n");
-    fuzzing::dataset_lines(b"{\"prompt\": \"hi\"}\n{\"prompt\": [{\"role\": \"user\", \"content\": \"x\"}]}\n");
+    fuzzing::dataset_lines(
+        b"{\"prompt\": \"hi\"}\n{\"prompt\": [{\"role\": \"user\", \"content\": \"x\"}]}\n",
+    );
     fuzzing::reward(b"<answer>42</answer> click(20, 30)\0{\"answer\": 42}");
 }
 
@@ -37,6 +42,13 @@ fn gguf_attention_with_zero_rows() {
     assert!(q.dims.contains(&0), "{:?}", q.dims);
     let cfg = config_from_gguf(&g).unwrap();
     let w = GgufWeights::new(&g, &cfg).unwrap();
-    let e = w.get("model.layers.0.self_attn.q_proj.weight").err().expect("zero rows refused").to_string();
-    assert!(e.contains("zero-rows.gguf") && e.contains("blk.0.attn_q.weight") && e.contains("0 rows"), "{e}");
+    let e = w
+        .get("model.layers.0.self_attn.q_proj.weight")
+        .err()
+        .expect("zero rows refused")
+        .to_string();
+    assert!(
+        e.contains("zero-rows.gguf") && e.contains("blk.0.attn_q.weight") && e.contains("0 rows"),
+        "{e}"
+    );
 }

@@ -17,7 +17,10 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("edgerl-malformed-run-{}-{name}", std::process::id()));
+    let d = std::env::temp_dir().join(format!(
+        "edgerl-malformed-run-{}-{name}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -46,7 +49,11 @@ fn fails(args: &[&str], needles: &[&str]) -> (String, String) {
         .collect();
     assert_eq!(lines.len(), 1, "{args:?}: want one line, got: {stderr}");
     for n in needles {
-        assert!(lines[0].contains(n), "{args:?}: {:?} should mention {n:?}", lines[0]);
+        assert!(
+            lines[0].contains(n),
+            "{args:?}: {:?} should mention {n:?}",
+            lines[0]
+        );
     }
     (stdout, lines[0].to_string())
 }
@@ -55,7 +62,16 @@ fn fails(args: &[&str], needles: &[&str]) -> (String, String) {
 fn score_and_generate_fail(model: &Path, adapter: Option<&Path>, needles: &[&str]) {
     let m = model.to_str().unwrap();
     let mut score = vec!["score", "--model", m, "--text", "hello", "--json"];
-    let mut generate = vec!["generate", "--model", m, "--prompt", "hi", "--max-new-tokens", "2", "--json"];
+    let mut generate = vec![
+        "generate",
+        "--model",
+        m,
+        "--prompt",
+        "hi",
+        "--max-new-tokens",
+        "2",
+        "--json",
+    ];
     if let Some(a) = adapter {
         for args in [&mut score, &mut generate] {
             args.extend(["--adapter", a.to_str().unwrap()]);
@@ -114,15 +130,24 @@ fn broken_model_files() {
         ("huge-layers", 1 << 40, "larger than edgerl supports"),
     ] {
         let m = fresh(tag);
-        let mut c: Value = serde_json::from_slice(&std::fs::read(good.join("config.json")).unwrap()).unwrap();
+        let mut c: Value =
+            serde_json::from_slice(&std::fs::read(good.join("config.json")).unwrap()).unwrap();
         c["num_hidden_layers"] = json!(layers);
         std::fs::write(m.join("config.json"), c.to_string()).unwrap();
         score_and_generate_fail(&m, None, &[needle]);
     }
 
     for (file, text, needle) in [
-        ("tokenizer.json", "{\"model\": {\"type\": \"BPE\"", "cannot load"),
-        ("tokenizer_config.json", "{\"eos_token\": ", "not valid JSON"),
+        (
+            "tokenizer.json",
+            "{\"model\": {\"type\": \"BPE\"",
+            "cannot load",
+        ),
+        (
+            "tokenizer_config.json",
+            "{\"eos_token\": ",
+            "not valid JSON",
+        ),
         ("generation_config.json", "[1, 2", "not valid JSON"),
     ] {
         let m = fresh(file);
@@ -168,7 +193,8 @@ impl Gguf {
     }
     /// An f32 tensor of zeros, dims in GGUF order (contiguous first).
     fn tensor(mut self, name: &str, dims: &[u64], ty: u32, bytes: usize) -> Gguf {
-        self.tensors.push((name.into(), dims.to_vec(), ty, vec![0u8; bytes]));
+        self.tensors
+            .push((name.into(), dims.to_vec(), ty, vec![0u8; bytes]));
         self
     }
     fn bytes(&self) -> Vec<u8> {
@@ -200,18 +226,32 @@ const VOCAB: [&str; 8] = ["<s>", "</s>", "h", "i", "e", "l", "o", "hi"];
 
 /// A one-layer llama: hidden 8, 2 heads, vocabulary 8; `embd` is token_embd's dims and type.
 fn tiny_llama(skip_key: &str, embd: (&[u64], u32, usize)) -> Gguf {
-    let mut g = Gguf { kvs: vec![], n_kv: 0, tensors: vec![] }.str("general.architecture", "llama");
-    for (k, v) in [("llama.block_count", 1), ("llama.embedding_length", 8), ("llama.feed_forward_length", 16), ("llama.attention.head_count", 2)] {
+    let mut g = Gguf {
+        kvs: vec![],
+        n_kv: 0,
+        tensors: vec![],
+    }
+    .str("general.architecture", "llama");
+    for (k, v) in [
+        ("llama.block_count", 1),
+        ("llama.embedding_length", 8),
+        ("llama.feed_forward_length", 16),
+        ("llama.attention.head_count", 2),
+    ] {
         if k != skip_key {
             g = g.u32(k, v);
         }
     }
-    g.kv("llama.attention.layer_norm_rms_epsilon", 6, 1e-5f32.to_le_bytes().to_vec())
-        .str("tokenizer.ggml.model", "gpt2")
-        .strs("tokenizer.ggml.tokens", &VOCAB)
-        .strs("tokenizer.ggml.merges", &["h i"])
-        .tensor("token_embd.weight", embd.0, embd.1, embd.2)
-        .tensor("output_norm.weight", &[8], 0, 32)
+    g.kv(
+        "llama.attention.layer_norm_rms_epsilon",
+        6,
+        1e-5f32.to_le_bytes().to_vec(),
+    )
+    .str("tokenizer.ggml.model", "gpt2")
+    .strs("tokenizer.ggml.tokens", &VOCAB)
+    .strs("tokenizer.ggml.merges", &["h i"])
+    .tensor("token_embd.weight", embd.0, embd.1, embd.2)
+    .tensor("output_norm.weight", &[8], 0, 32)
 }
 
 #[test]
@@ -222,17 +262,26 @@ fn broken_gguf_models() {
         (
             "embd-vs-metadata.gguf",
             tiny_llama("", (&[8, 9], 0, 288)).bytes(),
-            vec!["model.embed_tokens.weight", "shape [9, 8] but its metadata implies [8, 8]"],
+            vec![
+                "model.embed_tokens.weight",
+                "shape [9, 8] but its metadata implies [8, 8]",
+            ],
         ),
         (
             "q4k.gguf",
             tiny_llama("", (&[256, 8], 12, 8 * 144)).bytes(),
             vec!["token_embd.weight", "Q4_K", "cannot load"],
         ),
-        ("no-block-count.gguf", tiny_llama("llama.block_count", ok_embd).bytes(), vec!["llama.block_count is missing"]),
+        (
+            "no-block-count.gguf",
+            tiny_llama("llama.block_count", ok_embd).bytes(),
+            vec!["llama.block_count is missing"],
+        ),
         (
             "sentencepiece.gguf",
-            tiny_llama("", ok_embd).str("tokenizer.ggml.model", "llama").bytes(),
+            tiny_llama("", ok_embd)
+                .str("tokenizer.ggml.model", "llama")
+                .bytes(),
             vec!["tokenizer.ggml.model"],
         ),
         (
@@ -258,7 +307,9 @@ fn broken_gguf_models() {
         ),
         (
             "layers-huge.gguf",
-            tiny_llama("llama.block_count", ok_embd).u32("llama.block_count", u32::MAX).bytes(),
+            tiny_llama("llama.block_count", ok_embd)
+                .u32("llama.block_count", u32::MAX)
+                .bytes(),
             vec!["`num_hidden_layers` = 4294967295 is larger than edgerl supports"],
         ),
     ];
@@ -272,7 +323,10 @@ fn broken_gguf_models() {
 
 /// The qwen3_f16 fixture's PEFT adapter (r = 4, all seven targets), copied to break.
 fn adapter_copy(dir: &Path, tag: &str) -> PathBuf {
-    copy_dir(&common::fixtures().join("train/dapo_group_t07_qwen3/init_adapter"), &dir.join(tag))
+    copy_dir(
+        &common::fixtures().join("train/dapo_group_t07_qwen3/init_adapter"),
+        &dir.join(tag),
+    )
 }
 
 fn edit_adapter_config(a: &Path, f: impl FnOnce(&mut Value)) {
@@ -287,10 +341,19 @@ fn broken_adapters(dir: &Path) -> Vec<(PathBuf, Vec<&'static str>)> {
     let mut out = Vec::new();
     let a = adapter_copy(dir, "rank");
     edit_adapter_config(&a, |c| c["r"] = json!(8));
-    out.push((a, vec!["adapter_model.safetensors", "r=8 and the model imply"]));
+    out.push((
+        a,
+        vec!["adapter_model.safetensors", "r=8 and the model imply"],
+    ));
     let a = adapter_copy(dir, "extra-target");
     edit_adapter_config(&a, |c| c["target_modules"] = json!(["q_proj", "v_proj"]));
-    out.push((a, vec!["adapter_model.safetensors", "does not belong to a 2-layer model"]));
+    out.push((
+        a,
+        vec![
+            "adapter_model.safetensors",
+            "does not belong to a 2-layer model",
+        ],
+    ));
     // A tensor renamed (lora_B → lora_C): the one the config's targets need is missing.
     let a = adapter_copy(dir, "missing-tensor");
     let w = std::fs::read(a.join("adapter_model.safetensors")).unwrap();
@@ -299,20 +362,35 @@ fn broken_adapters(dir: &Path) -> Vec<(PathBuf, Vec<&'static str>)> {
     let entry = h.as_object_mut().unwrap().remove(victim).unwrap();
     h[victim.replace("lora_B", "lora_C")] = entry;
     std::fs::write(a.join("adapter_model.safetensors"), with_header(&w, &h)).unwrap();
-    out.push((a, vec!["adapter_model.safetensors", "missing tensor base_model.model.model.layers.1.mlp.up_proj.lora_B.weight"]));
+    out.push((
+        a,
+        vec![
+            "adapter_model.safetensors",
+            "missing tensor base_model.model.model.layers.1.mlp.up_proj.lora_B.weight",
+        ],
+    ));
     let a = adapter_copy(dir, "other-model");
     std::fs::copy(
         common::fixtures().join("train/grpo_group_llama/init_adapter/adapter_model.safetensors"),
         a.join("adapter_model.safetensors"),
     )
     .unwrap();
-    let llama_cfg = std::fs::read(common::fixtures().join("train/grpo_group_llama/init_adapter/adapter_config.json")).unwrap();
+    let llama_cfg = std::fs::read(
+        common::fixtures().join("train/grpo_group_llama/init_adapter/adapter_config.json"),
+    )
+    .unwrap();
     std::fs::write(a.join("adapter_config.json"), llama_cfg).unwrap();
-    out.push((a, vec!["adapter_model.safetensors", "has shape", "the model imply"]));
+    out.push((
+        a,
+        vec!["adapter_model.safetensors", "has shape", "the model imply"],
+    ));
     let a = adapter_copy(dir, "truncated");
     let w = std::fs::read(a.join("adapter_model.safetensors")).unwrap();
     std::fs::write(a.join("adapter_model.safetensors"), &w[..w.len() - 3]).unwrap();
-    out.push((a, vec!["adapter_model.safetensors", "not a valid safetensors file"]));
+    out.push((
+        a,
+        vec!["adapter_model.safetensors", "not a valid safetensors file"],
+    ));
     let a = adapter_copy(dir, "config-not-json");
     std::fs::write(a.join("adapter_config.json"), "{\"r\": 4,").unwrap();
     out.push((a, vec!["adapter_config.json", "not valid JSON"]));
@@ -328,8 +406,15 @@ fn broken_adapters_with_score_and_generate() {
     let model = fixture("qwen3_f16");
     // The unbroken adapter loads.
     let good = adapter_copy(&dir, "good");
-    let (code, _, stderr) =
-        common::edgerl(&["score", "--model", model.to_str().unwrap(), "--text", "hi", "--adapter", good.to_str().unwrap()]);
+    let (code, _, stderr) = common::edgerl(&[
+        "score",
+        "--model",
+        model.to_str().unwrap(),
+        "--text",
+        "hi",
+        "--adapter",
+        good.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{stderr}");
     for (a, needles) in broken_adapters(&dir) {
         score_and_generate_fail(&model, Some(&a), &needles);
@@ -359,7 +444,8 @@ fn online_case(dir: &Path, rows: &str, extra_toml: &str) -> PathBuf {
     dir.join("run.toml")
 }
 
-const ROW: &str = r#"{"prompt": "Screen: [OK (1,2,30,40)]. Action:", "target_box": [1, 2, 30, 40]}"#;
+const ROW: &str =
+    r#"{"prompt": "Screen: [OK (1,2,30,40)]. Action:", "target_box": [1, 2, 30, 40]}"#;
 
 #[test]
 fn train_and_eval_with_bad_inputs_write_nothing() {
@@ -370,16 +456,40 @@ fn train_and_eval_with_bad_inputs_write_nothing() {
     let two = format!("{ROW}\n{ROW}\n");
     // (tag, dataset, run.toml edit, needles)
     let cases: Vec<(&str, String, (&str, &str), Vec<&str>)> = vec![
-        ("bad-line", format!("{ROW}\n{{\"prompt\": 5}}\n"), ("", ""), vec!["prompts.jsonl", "line 2", "`prompt`"]),
-        ("not-json", format!("{two}{{\n"), ("", ""), vec!["prompts.jsonl", "line 3", "not valid JSON"]),
+        (
+            "bad-line",
+            format!("{ROW}\n{{\"prompt\": 5}}\n"),
+            ("", ""),
+            vec!["prompts.jsonl", "line 2", "`prompt`"],
+        ),
+        (
+            "not-json",
+            format!("{two}{{\n"),
+            ("", ""),
+            vec!["prompts.jsonl", "line 3", "not valid JSON"],
+        ),
         (
             "box-type",
             format!("{ROW}\n{{\"prompt\": \"p\", \"target_box\": \"abc\"}}\n"),
             ("", ""),
-            vec!["prompts.jsonl", "line 2", "column `target_box` is not a box"],
+            vec![
+                "prompts.jsonl",
+                "line 2",
+                "column `target_box` is not a box",
+            ],
         ),
-        ("no-column", format!("{ROW}\n{{\"prompt\": \"p\"}}\n"), ("", ""), vec!["prompts.jsonl", "line 2", "no `target_box` column"]),
-        ("empty", "\n".into(), ("", ""), vec!["prompts.jsonl", "no prompts"]),
+        (
+            "no-column",
+            format!("{ROW}\n{{\"prompt\": \"p\"}}\n"),
+            ("", ""),
+            vec!["prompts.jsonl", "line 2", "no `target_box` column"],
+        ),
+        (
+            "empty",
+            "\n".into(),
+            ("", ""),
+            vec!["prompts.jsonl", "no prompts"],
+        ),
         (
             "bad-regex",
             two.clone(),
@@ -392,7 +502,12 @@ fn train_and_eval_with_bad_inputs_write_nothing() {
             ("name = \"hit\"", "name = \"hit\"\ncolumn = \"target_box\""),
             vec!["run.toml", "unknown field `column`"],
         ),
-        ("bad-model", two.clone(), ("model = ", &model_line), vec!["config.json", "not valid JSON"]),
+        (
+            "bad-model",
+            two.clone(),
+            ("model = ", &model_line),
+            vec!["config.json", "not valid JSON"],
+        ),
     ];
     for (tag, rows, (from, to), needles) in cases {
         let d = dir.join(tag);
@@ -401,7 +516,11 @@ fn train_and_eval_with_bad_inputs_write_nothing() {
         let toml = match from {
             "" => toml,
             // A prefix: the whole line goes.
-            "model = " => toml.lines().map(|l| if l.starts_with(from) { to } else { l }).collect::<Vec<_>>().join("\n"),
+            "model = " => toml
+                .lines()
+                .map(|l| if l.starts_with(from) { to } else { l })
+                .collect::<Vec<_>>()
+                .join("\n"),
             _ => {
                 assert!(toml.contains(from), "{tag}: {from}");
                 toml.replacen(from, to, 1)
@@ -411,14 +530,30 @@ fn train_and_eval_with_bad_inputs_write_nothing() {
         fails(&["train", "--config", cfg.to_str().unwrap()], &needles);
         assert!(!d.join("out").exists(), "{tag}: train left an output_dir");
         let output = d.join("eval.jsonl");
-        fails(&["eval", "--config", cfg.to_str().unwrap(), "--output", output.to_str().unwrap()], &needles);
+        fails(
+            &[
+                "eval",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--output",
+                output.to_str().unwrap(),
+            ],
+            &needles,
+        );
         assert!(!output.exists(), "{tag}: eval wrote {}", output.display());
     }
 
     // A broken init_adapter stops train before it writes; a broken --adapter stops eval.
-    for (i, (a, needles)) in broken_adapters(&dir.join("adapters")).into_iter().enumerate() {
+    for (i, (a, needles)) in broken_adapters(&dir.join("adapters"))
+        .into_iter()
+        .enumerate()
+    {
         let d = dir.join(format!("adapter{i}"));
-        let cfg = online_case(&d, &format!("{ROW}\n"), &format!("init_adapter = {:?}\n", a.to_str().unwrap()));
+        let cfg = online_case(
+            &d,
+            &format!("{ROW}\n"),
+            &format!("init_adapter = {:?}\n", a.to_str().unwrap()),
+        );
         let mut toml = std::fs::read_to_string(&cfg).unwrap();
         // init_adapter brings its own rank; [lora] would conflict.
         if let Some(at) = toml.find("[lora]") {
@@ -427,9 +562,21 @@ fn train_and_eval_with_bad_inputs_write_nothing() {
         }
         std::fs::write(&cfg, toml).unwrap();
         fails(&["train", "--config", cfg.to_str().unwrap()], &needles);
-        assert!(!d.join("out").exists(), "adapter {}: train left output", a.display());
+        assert!(
+            !d.join("out").exists(),
+            "adapter {}: train left output",
+            a.display()
+        );
         let output = d.join("eval.jsonl");
-        let args = ["eval", "--config", cfg.to_str().unwrap(), "--adapter", a.to_str().unwrap(), "--output", output.to_str().unwrap()];
+        let args = [
+            "eval",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--adapter",
+            a.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+        ];
         fails(&args, &needles);
         assert!(!output.exists());
     }
