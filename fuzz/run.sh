@@ -36,11 +36,11 @@ for t in "${targets[@]}"; do
             -rss_limit_mb=2048 -timeout=10 "corpus/$t" >"$log.part" 2>&1
         rc=$?
         set -e
-        n=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log.part" | tail -n 1 | awk '{print $2}')
+        n=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log.part" | tail -n 1 | awk '{print $2}') || true
         if [ "$rc" -ne 0 ]; then
             crashes=$((crashes + 1))
             # Without final stats (a deadly signal), the last status line's "#N" counts the runs.
-            [ -n "$n" ] || n=$(grep -oE '^#[0-9]+' "$log.part" | tail -n 1 | tr -d '#')
+            [ -n "$n" ] || n=$(grep -oE '^#[0-9]+' "$log.part" | tail -n 1 | tr -d '#') || true
             echo "$t: crash (libFuzzer exit $rc), see $log and artifacts/$t/" >&2
         fi
         execs=$((execs + ${n:-0}))
@@ -51,7 +51,7 @@ for t in "${targets[@]}"; do
     done
     mins=$(awk "BEGIN {printf \"%.1f\", ($(date +%s) - $start) / 60}")
     # Distinct panic sites: one bug found again after a restart counts once.
-    sites=$(grep -o 'panicked at [^ ]*' "$log" | sort -u | sed 's/panicked at //' | paste -sd ' ' -)
+    sites=$(grep -o 'panicked at [^ ]*' "$log" | sort -u | sed 's/panicked at //' | paste -sd ' ' -) || true
     line="$t: ${mins} min, ${execs} executions, ${crashes} crashes${sites:+ at $sites}"
     echo "$line"
     summary+=("$line")
