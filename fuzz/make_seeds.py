@@ -123,6 +123,11 @@ def main():
     for i, p in enumerate(sorted(lines)):
         put("dataset_lines", str(i), open(p, "rb").read()[:4096])
     put("dataset_lines", "chat", '{"prompt": [{"role": "user", "content": "tap send"}], "target_box": [1, 2, 3, 4]}\n')
+    rollouts = glob.glob(os.path.join(ROOT, "tests/fixtures/train/*/rollouts.jsonl"))
+    rollouts += glob.glob(os.path.join(ROOT, "examples/*/rollouts.jsonl"))
+    for i, p in enumerate(sorted(rollouts)):
+        put("rollout_lines", str(i), open(p, "rb").read()[:4096])
+    put("rollout_lines", "text", '{"prompt": "What is 2+2?", "completions": ["4", "five"], "rewards": [1, 0], "weight": 2}\n')
     row = b'\0{"answer": ["42", 7], "target_box": [0, 0, 100, 100], "action": {"action": "type", "text": "hi"}}'
     for i, c in enumerate([
         b"<answer>42</answer>",

@@ -102,6 +102,18 @@ pub fn dataset_lines(bytes: &[u8]) {
     }
 }
 
+/// Offline rollouts text (token ids, or text for `tok`): every line as `rollouts::read` parses
+/// it, with a weight column, a vocabulary of `vocab` and completions of at most 64 tokens.
+pub fn rollout_lines(bytes: &[u8], tok: &crate::model::Tokenizer, vocab: usize) {
+    let text = String::from_utf8_lossy(bytes);
+    for line in text.lines() {
+        if let Ok(g) = crate::rl::rollouts::parse_line(line, tok, Some("weight"), vocab, 64) {
+            assert_eq!(g.rewards.len(), g.completions.len());
+            assert!(g.completions.iter().all(|c| !c.is_empty() && c.len() <= 64));
+        }
+    }
+}
+
 /// Every extractor under every rule type, built once.
 const RULES: &str = r#"
 [[r]]

@@ -25,6 +25,16 @@ fn entry_points_accept_valid_inputs() {
     fuzzing::dataset_lines(
         b"{\"prompt\": \"hi\"}\n{\"prompt\": [{\"role\": \"user\", \"content\": \"x\"}]}\n",
     );
+    let tok = edgerl::model::Tokenizer::open(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/qwen3_f16"),
+    )
+    .unwrap();
+    fuzzing::rollout_lines(
+        b"{\"prompt_ids\": [1, 2], \"completion_ids\": [[3]], \"rewards\": [1], \"weight\": 1}\n\
+          {\"prompt\": \"hi\", \"completions\": [\"a\", \"b\"], \"rewards\": [0, 1], \"weight\": 2}",
+        &tok,
+        403,
+    );
     fuzzing::reward(b"<answer>42</answer> click(20, 30)\0{\"answer\": 42}");
 }
 
