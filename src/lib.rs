@@ -8,6 +8,8 @@ pub mod error;
 #[cfg(feature = "fetch")]
 pub mod fetch;
 pub mod ffi;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gpu;
 pub mod io;
 pub mod lora;

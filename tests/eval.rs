@@ -294,7 +294,7 @@ fn cli_json_and_errors() {
             "--dataset",
             bad.to_str().unwrap(),
         ],
-        &["no_box.jsonl", "row 1", "target_box", "abc"],
+        &["no_box.jsonl", "line 1", "target_box", "abc"],
     );
     expect_one_line_error(
         &["eval", "--config", config, "--samples", "3"],

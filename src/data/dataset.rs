@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::template::Message;
 use crate::error::{Error, Result};
+use crate::reward::RewardSet;
 
 #[derive(Clone, Debug)]
 pub enum Prompt {
@@ -22,7 +23,7 @@ pub struct Row {
     pub columns: Map<String, Value>,
 }
 
-fn parse_line(line: &str) -> std::result::Result<Row, String> {
+pub(crate) fn parse_line(line: &str) -> std::result::Result<Row, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
     let Value::Object(mut columns) = v else { return Err("expected a JSON object".into()) };
     let prompt = match columns.remove("prompt") {
@@ -47,17 +48,34 @@ fn parse_line(line: &str) -> std::result::Result<Row, String> {
 
 /// Reads every line; `required` columns must be present on each (the reward rules' targets).
 pub fn read(path: &Path, required: &[String]) -> Result<Vec<Row>> {
+    read_checked(path, |row| match required.iter().find(|c| !row.columns.contains_key(c.as_str())) {
+        Some(c) => Err(format!("no `{c}` column, which a reward rule reads")),
+        None => Ok(()),
+    })
+}
+
+/// Reads every line and checks each row's target columns against the rules (present and of
+/// the right type) before anything runs, so a bad row stops a run before it writes anything.
+pub fn read_for(path: &Path, rewards: &RewardSet) -> Result<Vec<Row>> {
+    let required = rewards.columns();
+    read_checked(path, |row| {
+        if let Some(c) = required.iter().find(|c| !row.columns.contains_key(c.as_str())) {
+            return Err(format!("no `{c}` column, which a reward rule reads"));
+        }
+        // Rules parse their targets before the completion, so an empty one finds bad targets.
+        rewards.score("", 0, &row.columns).map(|_| ()).map_err(|e| e.to_string())
+    })
+}
+
+fn read_checked(path: &Path, check: impl Fn(&Row) -> std::result::Result<(), String>) -> Result<Vec<Row>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, e))?;
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let row = parse_line(line).map_err(|e| Error::file(path, format!("line {}: {e}", i + 1)))?;
-        if let Some(c) = required.iter().find(|c| !row.columns.contains_key(c.as_str())) {
-            return Err(Error::file(path, format!("line {}: no `{c}` column, which a reward rule reads", i + 1)));
-        }
-        rows.push(row);
+        let row = parse_line(line).and_then(|r| check(&r).map(|_| r));
+        rows.push(row.map_err(|e| Error::file(path, format!("line {}: {e}", i + 1)))?);
     }
     if rows.is_empty() {
         return Err(Error::file(path, "no prompts"));

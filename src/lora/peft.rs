@@ -15,6 +15,8 @@ use crate::model::weights::{SafetensorsWeights, WeightSource, to_f32};
 
 pub const CONFIG_FILE: &str = "adapter_config.json";
 pub const WEIGHTS_FILE: &str = "adapter_model.safetensors";
+/// The largest LoRA rank an adapter may have.
+pub const MAX_RANK: usize = 1 << 16;
 
 pub fn tensor_name(layer: usize, t: Target, which: char) -> String {
     format!(
@@ -107,6 +109,10 @@ pub fn read_config(dir: &Path) -> Result<LoraConfig> {
     }
     if r == 0 {
         return Err(bad("r must be at least 1".into()));
+    }
+    // Far above any useful rank; bounds every size computed from it.
+    if r > MAX_RANK {
+        return Err(bad(format!("r = {r} is larger than edgerl supports ({MAX_RANK})")));
     }
     Ok(LoraConfig {
         r,

@@ -53,6 +53,9 @@ pub struct ModelConfig {
     pub pad_token_id: Option<u32>,
 }
 
+/// The largest vocabulary, width, layer or head count a config may give.
+const MAX_DIM: usize = 1 << 24;
+
 fn get_usize(v: &Value, key: &str) -> std::result::Result<Option<usize>, String> {
     match v.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -186,6 +189,26 @@ impl ModelConfig {
                 ));
             }
         };
+        let factors = match &rope_scaling {
+            RopeScaling::Default => vec![],
+            RopeScaling::Linear { factor } => vec![("factor", *factor)],
+            RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_position,
+            } => vec![
+                ("factor", *factor),
+                ("low_freq_factor", *low_freq_factor),
+                ("high_freq_factor", *high_freq_factor),
+                ("original_max_position_embeddings", *original_max_position),
+            ],
+        };
+        for (key, x) in [("rope_theta", rope_theta)].into_iter().chain(factors) {
+            if !(x > 0.0 && x.is_finite()) {
+                return Err(format!("`{key}` must be a positive number, got {x}"));
+            }
+        }
         let vocab_size = need("vocab_size")?;
         let intermediate_size = need("intermediate_size")?;
         let num_layers = need("num_hidden_layers")?;
@@ -194,6 +217,20 @@ impl ModelConfig {
                 "vocab_size, hidden_size, intermediate_size and num_hidden_layers must be positive"
                     .into(),
             );
+        }
+        // Far above any real model, low enough that no size computed from these overflows
+        // and no count allocates before the weights are checked against it.
+        for (key, n) in [
+            ("vocab_size", vocab_size),
+            ("hidden_size", hidden_size),
+            ("intermediate_size", intermediate_size),
+            ("num_hidden_layers", num_layers),
+            ("num_attention_heads", num_heads),
+            ("num_key_value_heads", num_kv_heads),
+        ] {
+            if n > MAX_DIM {
+                return Err(format!("`{key}` = {n} is larger than edgerl supports ({MAX_DIM})"));
+            }
         }
         Ok(ModelConfig {
             arch,

@@ -75,8 +75,10 @@ impl Loader<'_> {
             return Err(Error::file(
                 &t.origin,
                 format!(
-                    "tensor {name} has shape {:?} but config.json implies {:?}",
-                    t.shape, shape
+                    "tensor {name} has shape {:?} but {} implies {:?}",
+                    t.shape,
+                    self.src.config_source(),
+                    shape
                 ),
             ));
         }

@@ -163,7 +163,9 @@ fn dtype_of(t: GgmlType) -> Option<DType> {
 /// Undoes llama.cpp's Q/K row permutation: within each head, GGUF row `2j + half` is Hugging
 /// Face row `half · head_dim/2 + j`.
 fn unpermute_rows(data: &[u8], rows: usize, heads: usize) -> Option<Vec<u8>> {
+    // Zero rows would divide by zero below (found by fuzz/: gguf).
     if heads == 0
+        || rows == 0
         || !rows.is_multiple_of(heads)
         || !(rows / heads).is_multiple_of(2)
         || !data.len().is_multiple_of(rows.max(1))
@@ -200,6 +202,9 @@ impl<'a> GgufWeights<'a> {
 }
 
 impl WeightSource for GgufWeights<'_> {
+    fn config_source(&self) -> &'static str {
+        "its metadata"
+    }
     fn get(&self, name: &str) -> Result<Option<RawTensor<'_>>> {
         let Some(info) = gguf_name(name).and_then(|n| self.g.tensor(&n)) else {
             return Ok(None);

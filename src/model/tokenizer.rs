@@ -58,6 +58,8 @@ impl Tokenizer {
         // transformers 5 writes chat_template.jinja; older checkpoints keep it in the config,
         // as a string or a list of named templates.
         let jinja = dir.join("chat_template.jinja");
+        // Errors in the template name the file it came from.
+        let template_path = if jinja.exists() { &jinja } else { &cfg_path };
         let source = if jinja.exists() {
             Some(std::fs::read_to_string(&jinja).map_err(|e| Error::file(&jinja, e))?)
         } else {
@@ -75,7 +77,7 @@ impl Tokenizer {
         };
         let template = match source {
             Some(s) => {
-                Some(ChatTemplate::new(&s, &bos, &eos).map_err(|e| Error::file(&cfg_path, e))?)
+                Some(ChatTemplate::new(&s, &bos, &eos).map_err(|e| Error::file(template_path, e))?)
             }
             None => None,
         };

@@ -33,6 +33,10 @@ pub trait WeightSource {
     fn dtype_of(&self, name: &str) -> Result<Option<DType>> {
         Ok(self.get(name)?.map(|t| t.dtype))
     }
+    /// Where the model's shapes come from, for shape errors.
+    fn config_source(&self) -> &'static str {
+        "config.json"
+    }
 }
 
 struct Entry {
@@ -127,36 +131,15 @@ impl SafetensorsWeights {
         // truncated by another process while mapped is outside what we can guard against.
         let mmap = unsafe { Mmap::map(&file) }
             .map_err(|e| Error::file(&path, format!("cannot map: {e}")))?;
-        let (header_len, meta) = SafeTensors::read_metadata(&mmap)
-            .map_err(|e| Error::file(&path, format!("not a valid safetensors file: {e}")))?;
-        let base = 8 + header_len;
-        for (tname, info) in meta.tensors() {
-            let dtype = map_dtype(info.dtype).ok_or_else(|| {
-                Error::file(
-                    &path,
-                    format!(
-                        "tensor {tname} has dtype {:?}; expected F32, F16 or BF16",
-                        info.dtype
-                    ),
-                )
-            })?;
-            let (s, e) = info.data_offsets;
+        let entries = read_header(&mmap, self.files.len()).map_err(|e| Error::file(&path, e))?;
+        for (tname, entry) in entries {
             if self.entries.contains_key(&tname) {
                 return Err(Error::file(
                     &path,
                     format!("tensor {tname} appears in more than one shard"),
                 ));
             }
-            self.entries.insert(
-                tname,
-                Entry {
-                    file: self.files.len(),
-                    dtype,
-                    shape: info.shape.clone(),
-                    start: base + s,
-                    end: base + e,
-                },
-            );
+            self.entries.insert(tname, entry);
         }
         self.files.push((path, mmap));
         Ok(())
@@ -165,6 +148,62 @@ impl SafetensorsWeights {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(|s| s.as_str())
     }
+}
+
+/// Checks a safetensors image's header (length, JSON, every tensor's dtype and byte range
+/// against the image's size) and returns each tensor with its absolute range; `file` is the
+/// shard index stored in the entries. Errors are bare reasons; the caller names the file.
+fn read_header(bytes: &[u8], file: usize) -> std::result::Result<Vec<(String, Entry)>, String> {
+    let (header_len, meta) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| format!("not a valid safetensors file: {e}"))?;
+    let base = 8 + header_len;
+    let mut out = Vec::new();
+    for (tname, info) in meta.tensors() {
+        let dtype = map_dtype(info.dtype).ok_or_else(|| {
+            format!(
+                "tensor {tname} has dtype {:?}; expected F32, F16 or BF16",
+                info.dtype
+            )
+        })?;
+        let (s, e) = info.data_offsets;
+        // read_metadata checked the offsets against the length; checked here again so an
+        // entry can never slice outside the file whatever the crate version does.
+        let (start, end) = (base.checked_add(s), base.checked_add(e));
+        let (Some(start), Some(end)) = (start, end) else {
+            return Err(format!("tensor {tname} has offsets past the end of the file"));
+        };
+        if start > end || end > bytes.len() {
+            return Err(format!(
+                "tensor {tname} spans bytes {start}..{end}, outside the file's {} bytes",
+                bytes.len()
+            ));
+        }
+        out.push((
+            tname,
+            Entry {
+                file,
+                dtype,
+                shape: info.shape.clone(),
+                start,
+                end,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+/// For fuzz/ ([`crate::fuzzing`]): the header check on an in-memory image. An accepted header
+/// must give ranges inside the image whose sizes match dtype × shape; a violation panics, so
+/// the fuzzer reports it. Returns the tensor count, or the reason the header was refused.
+pub(crate) fn fuzz_header(bytes: &[u8]) -> std::result::Result<usize, String> {
+    let entries = read_header(bytes, 0)?;
+    for (name, e) in &entries {
+        let n = e.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let want = n.and_then(|n| n.checked_mul(e.dtype.file_block_bytes()));
+        assert!(bytes.get(e.start..e.end).is_some(), "{name}: range outside the image");
+        assert_eq!(want, Some(e.end - e.start), "{name}: size is not dtype × shape");
+    }
+    Ok(entries.len())
 }
 
 impl WeightSource for SafetensorsWeights {

@@ -109,11 +109,26 @@ pub(crate) struct Rule {
 /// `.` matches newlines (as Python's re.DOTALL): completions span lines; `(?-s)` turns it off.
 fn compile(pattern: &str, full: bool) -> std::result::Result<Regex, String> {
     let build = |p: &str| RegexBuilder::new(p).dot_matches_new_line(true).build();
-    let re = build(pattern).map_err(|e| format!("bad regex `{pattern}`: {e}"))?;
+    let bad = |e: regex::Error| format!("bad regex `{pattern}`: {}", one_line(&e));
+    let re = build(pattern).map_err(bad)?;
     if !full {
         return Ok(re);
     }
-    build(&format!(r"\A(?:{pattern})\z")).map_err(|e| format!("bad regex `{pattern}`: {e}"))
+    build(&format!(r"\A(?:{pattern})\z")).map_err(bad)
+}
+
+/// The regex crate draws syntax errors over several lines (the pattern, a caret, the reason);
+/// errors here are one line, so keep the reason and the caret's column.
+fn one_line(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let reasons: Vec<&str> = text.lines().filter_map(|l| l.trim().strip_prefix("error: ")).collect();
+    let column = text.lines().find_map(|l| l.trim_end().ends_with('^').then(|| l.find('^')));
+    match (reasons.is_empty(), column.flatten()) {
+        (true, _) => text.split_whitespace().collect::<Vec<_>>().join(" "),
+        // The pattern line is indented by four spaces.
+        (false, Some(c)) if c >= 4 => format!("{} (at character {})", reasons.join("; "), c - 3),
+        (false, _) => reasons.join("; "),
+    }
 }
 
 impl Rule {

@@ -172,18 +172,12 @@ pub fn evaluate(
             Error::Invalid("eval needs a dataset: `dataset` in the config, or --dataset".into())
         })?;
     let rewards = RewardSet::new(&cfg.rewards, cfg.reward_all_or_nothing)?;
-    let rows = dataset::read(&path, &rewards.columns())?;
+    // Every row's target columns are checked before the model loads or anything generates.
+    let rows = dataset::read_for(&path, &rewards)?;
     let data_error = |i: usize, e: Error| match e {
         Error::Invalid(msg) => Error::file(&path, format!("row {}: {msg}", i + 1)),
         e => e,
     };
-    // Rules read their target columns before the completion: scoring an empty completion
-    // finds a malformed target before any generation.
-    for (i, row) in rows.iter().enumerate() {
-        rewards
-            .score("", 0, &row.columns)
-            .map_err(|e| data_error(i, e))?;
-    }
 
     let m = LoadedModel::open(gpu, &cfg.model, None)?;
     let lora = adapter

@@ -30,7 +30,7 @@ fn ids(v: &Value, what: &str) -> std::result::Result<Vec<u32>, String> {
         .collect()
 }
 
-fn parse_line(
+pub(crate) fn parse_line(
     line: &str,
     tok: &Tokenizer,
     weight_column: Option<&str>,

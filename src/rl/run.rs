@@ -126,7 +126,7 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, resume: bool, pack_size: Option
         None => Source::Offline(t.read_rollouts()?),
         Some(path) => {
             let rewards = RewardSet::new(&t.cfg.rewards, t.cfg.reward_all_or_nothing)?;
-            let rows = dataset::read(path, &rewards.columns())?;
+            let rows = dataset::read_for(path, &rewards)?;
             std::fs::create_dir_all(&out).map_err(|e| Error::file(&out, format!("cannot create: {e}")))?;
             let log_path = out.join("completions.jsonl");
             if restored.is_some() {
