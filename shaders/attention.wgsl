@@ -10,7 +10,7 @@
 //
 // One 64-thread workgroup per (query, head), walking the keys in blocks of 64: each thread
 // scores one key of the block (a full head_dim dot product against the q row, held in workgroup
-// memory), the block's max is reduced in workgroup memory, the running (m, l) and the output are
+// memory), the block's max is reduced (wg_max, reduce.wgsl), the running (m, l) and the output are
 // rescaled by exp(m - m_new), and each thread accumulates the head dims it owns (lid, lid+64,
 // lid+128, lid+192) over the block's keys, together with the block's weight sum (every thread
 // adds the same weights in the same order, so all agree on l).
@@ -57,7 +57,9 @@ fn key_ranges(t: u32) -> vec3<u32> {
 
 const MAX_HD: u32 = 256u;
 const FWG: u32 = 64u;
-// 1 KiB for the q row, plus blk_a / blk_b (declared with the backward below): 1.5 KiB in all.
+const RED_WG: u32 = FWG; // reduce.wgsl / reduce_subgroup.wgsl, prepended at build
+// 1 KiB for the q row, plus blk_b (declared with the backward below) and the reduction's
+// scratch.
 var<workgroup> q_row: array<f32, MAX_HD>;
 
 // scale * q_row · k[kb ..], four terms a step.
@@ -75,9 +77,9 @@ fn score_row(kb: u32) -> f32 {
 }
 
 @compute @workgroup_size(64)
-fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) lid: u32) {
-    let i = wg.y * nwg.x + wg.x;
+fn attention(ln: Lane) {
+    let lid = ln.lid;
+    let i = ln.wg.y * ln.nwg.x + ln.wg.x;
     if (i >= p.t * p.heads) {
         return; // uniform per workgroup
     }
@@ -109,15 +111,7 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
             if (s < ctx) {
                 score = score_row((s * p.kv_heads + kvh) * p.hd);
             }
-            blk_a[lid] = score;
-            workgroupBarrier();
-            for (var k = FWG / 2u; k > 0u; k >>= 1u) {
-                if (lid < k) {
-                    blk_a[lid] = max(blk_a[lid], blk_a[lid + k]);
-                }
-                workgroupBarrier();
-            }
-            let m_new = max(m, blk_a[0]);
+            let m_new = max(m, wg_max(ln, score));
             let corr = exp(m - m_new);
             var w = 0.0;
             if (s < ctx) {
@@ -157,8 +151,8 @@ fn attention(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
             }
             l = l * corr + lsum;
             m = m_new;
-            // No barrier needed before the next block: its writes to blk_a / blk_b come after
-            // barriers that every thread reaches only once done reading this block's.
+            // No barrier needed before the next block: its write to blk_b comes after wg_max,
+            // a barrier that every thread reaches only once done reading this block's.
         }
     }
     let dims = vec4<u32>(lid, lid + 64u, lid + 128u, lid + 192u);

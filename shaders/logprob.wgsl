@@ -16,9 +16,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> state: array<f32>; // [t, 4]: m, s, target z, w
 
 const WG: u32 = 64u;
-var<workgroup> wm: array<f32, 64>;
-var<workgroup> wsum: array<f32, 64>;
-var<workgroup> wu: array<f32, 64>;
+const RED_WG: u32 = WG; // reduce.wgsl / reduce_subgroup.wgsl, prepended at build
 
 // Inside the kernel the third running value is u = Σ exp(z - m) * (z - m), which stays small
 // where z and m are large (w = u + m s carries |m| in every term); (m, s, u) triples are merged
@@ -29,9 +27,9 @@ fn shift(u: f32, s: f32, m: f32, m2: f32, c: f32) -> f32 {
 }
 
 @compute @workgroup_size(64)
-fn lse_chunk(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) lid: u32) {
-    let row = wg.y * nwg.x + wg.x;
+fn lse_chunk(ln: Lane) {
+    let lid = ln.lid;
+    let row = ln.wg.y * ln.nwg.x + ln.wg.x;
     if (row >= p.t) {
         return;
     }
@@ -52,30 +50,19 @@ fn lse_chunk(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
         s = s * c + e;
         m = m_new;
     }
-    wm[lid] = m;
-    wsum[lid] = s;
-    wu[lid] = u;
-    workgroupBarrier();
-    for (var k = WG / 2u; k > 0u; k >>= 1u) {
-        if (lid < k) {
-            let m2 = max(wm[lid], wm[lid + k]);
-            let c1 = exp(wm[lid] - m2);
-            let c2 = exp(wm[lid + k] - m2);
-            wu[lid] = shift(wu[lid], wsum[lid], wm[lid], m2, c1) + shift(wu[lid + k], wsum[lid + k], wm[lid + k], m2, c2);
-            wsum[lid] = wsum[lid] * c1 + wsum[lid + k] * c2;
-            wm[lid] = m2;
-        }
-        workgroupBarrier();
-    }
+    // Merge the threads' triples: rescale each to the workgroup's max, then add them up.
+    let mw = wg_max(ln, m);
+    let cw = exp(m - mw);
+    let su = wg_sum2(ln, vec2<f32>(s * cw, shift(u, s, m, mw, cw)));
     if (lid == 0u) {
         let m0 = state[row * 4u];
         let s0 = state[row * 4u + 1u];
         let u0 = select(state[row * 4u + 3u] - m0 * s0, 0.0, s0 == 0.0);
-        let m2 = max(m0, wm[0]);
+        let m2 = max(m0, mw);
         let c1 = exp(m0 - m2);
-        let c2 = exp(wm[0] - m2);
-        let s2 = s0 * c1 + wsum[0] * c2;
-        let u2 = shift(u0, s0, m0, m2, c1) + shift(wu[0], wsum[0], wm[0], m2, c2);
+        let c2 = exp(mw - m2);
+        let s2 = s0 * c1 + su.x * c2;
+        let u2 = shift(u0, s0, m0, m2, c1) + shift(su.y, su.x, mw, m2, c2);
         state[row * 4u + 1u] = s2;
         state[row * 4u] = m2;
         state[row * 4u + 3u] = u2 + m2 * s2;

@@ -1,5 +1,6 @@
 // RMSNorm over the last dimension, as Hugging Face computes it in f32:
-// y = x * rsqrt(mean(x^2) + eps) * weight. One workgroup per row.
+// y = x * rsqrt(mean(x^2) + eps) * weight. One workgroup per row; the sums through wg_sum
+// (reduce.wgsl, or reduce_subgroup.wgsl where the device has subgroups).
 
 struct Params {
     rows: u32,
@@ -14,34 +15,26 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 
 const WG: u32 = 64u;
-var<workgroup> partial: array<f32, 64>;
+const RED_WG: u32 = WG; // reduce.wgsl / reduce_subgroup.wgsl, prepended at build
 
-fn row_index(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return wg.y * nwg.x + wg.x;
+fn row_index(ln: Lane) -> u32 {
+    return ln.wg.y * ln.nwg.x + ln.wg.x;
 }
 
 @compute @workgroup_size(64)
-fn rmsnorm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lid: u32) {
-    let row = row_index(wg, nwg);
+fn rmsnorm(ln: Lane) {
+    let row = row_index(ln);
     if (row >= p.rows) {
-        return; // uniform per workgroup, so the barriers below stay uniform
+        return; // uniform per workgroup, so the reductions below stay uniform
     }
+    let lid = ln.lid;
     let base = row * p.d;
     var ss = 0.0;
     for (var i = lid; i < p.d; i += WG) {
         let v = x[base + i];
         ss += v * v;
     }
-    partial[lid] = ss;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            partial[lid] += partial[lid + s];
-        }
-        workgroupBarrier();
-    }
-    let inv = inverseSqrt(partial[0] / f32(p.d) + p.eps);
+    let inv = inverseSqrt(wg_sum(ln, ss) / f32(p.d) + p.eps);
     for (var i = lid; i < p.d; i += WG) {
         y[base + i] = x[base + i] * inv * weight[i];
     }
@@ -60,15 +53,13 @@ struct NormBackwardParams {
 @group(0) @binding(4) var<storage, read> dy: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dx: array<f32>;
 
-var<workgroup> partial2: array<f32, 64>;
-
 @compute @workgroup_size(64)
-fn rmsnorm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                    @builtin(local_invocation_index) lid: u32) {
-    let row = row_index(wg, nwg);
+fn rmsnorm_backward(ln: Lane) {
+    let row = row_index(ln);
     if (row >= pn.rows) {
         return; // uniform per workgroup
     }
+    let lid = ln.lid;
     let base = row * pn.d;
     var ss = 0.0;
     var dot = 0.0;
@@ -77,18 +68,9 @@ fn rmsnorm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroup
         ss += v * v;
         dot += weight[i] * dy[base + i] * v;
     }
-    partial[lid] = ss;
-    partial2[lid] = dot;
-    workgroupBarrier();
-    for (var s = WG / 2u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            partial[lid] += partial[lid + s];
-            partial2[lid] += partial2[lid + s];
-        }
-        workgroupBarrier();
-    }
-    let r = inverseSqrt(partial[0] / f32(pn.d) + pn.eps);
-    let c = r * r * r * partial2[0] / f32(pn.d);
+    let sums = wg_sum2(ln, vec2<f32>(ss, dot));
+    let r = inverseSqrt(sums.x / f32(pn.d) + pn.eps);
+    let c = r * r * r * sums.y / f32(pn.d);
     for (var i = lid; i < pn.d; i += WG) {
         var g = r * weight[i] * dy[base + i] - x[base + i] * c;
         if (pn.accumulate != 0u) {

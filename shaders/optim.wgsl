@@ -78,7 +78,7 @@ fn sgd(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<
     param[i] = p0 - ps.lr * d;
 }
 
-// out[index] = Σ x[i]^2 for i < n: one workgroup strides over x, then a tree reduction.
+// out[index] = Σ x[i]^2 for i < n: one workgroup strides over x, then wg_sum.
 struct SumSquaresParams {
     n: u32,
     index: u32,
@@ -90,24 +90,17 @@ struct SumSquaresParams {
 @group(0) @binding(5) var<storage, read> sq_x: array<f32>;
 @group(0) @binding(6) var<storage, read_write> sq_out: array<f32>;
 
-var<workgroup> red: array<f32, 256>;
+const RED_WG: u32 = 256u; // reduce.wgsl / reduce_subgroup.wgsl, prepended at build
 
 @compute @workgroup_size(256)
-fn sum_squares(@builtin(local_invocation_index) lid: u32) {
+fn sum_squares(ln: Lane) {
     var acc = 0.0;
-    for (var i = lid; i < pq.n; i += 256u) {
+    for (var i = ln.lid; i < pq.n; i += 256u) {
         let v = sq_x[i];
         acc += v * v;
     }
-    red[lid] = acc;
-    workgroupBarrier();
-    for (var s = 128u; s > 0u; s >>= 1u) {
-        if (lid < s) {
-            red[lid] += red[lid + s];
-        }
-        workgroupBarrier();
-    }
-    if (lid == 0u) {
-        sq_out[pq.index] = red[0];
+    let total = wg_sum(ln, acc);
+    if (ln.lid == 0u) {
+        sq_out[pq.index] = total;
     }
 }

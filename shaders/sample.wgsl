@@ -37,17 +37,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;   // [draws, 4]
 
 const WG: u32 = 256u;
+const RED_WG: u32 = WG; // reduce.wgsl / reduce_subgroup.wgsl (and reduce_order.wgsl), prepended
 const NONE: u32 = 0xffffffffu;
-var<workgroup> rv: array<f32, 256>;
-var<workgroup> ri: array<u32, 256>;
-var<workgroup> res_f: f32;
-var<workgroup> res_u: u32;
-
-// Order-preserving map of f32 to u32 (a < b as floats ⇔ key(a) < key(b)).
-fn key(z: f32) -> u32 {
-    let b = bitcast<u32>(z);
-    return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
-}
 
 fn pcg(v: u32) -> u32 {
     let s = v * 747796405u + 2891336453u;
@@ -65,92 +56,53 @@ fn exponential(h: u32) -> f32 {
     return -log(1.0 - x);
 }
 
-// Sum over the workgroup; the result is workgroup-uniform.
-fn sum_all(lid: u32, v: f32) -> f32 {
-    rv[lid] = v;
-    workgroupBarrier();
-    for (var k = WG / 2u; k > 0u; k >>= 1u) {
-        if (lid < k) {
-            rv[lid] += rv[lid + k];
-        }
-        workgroupBarrier();
-    }
-    if (lid == 0u) {
-        res_f = rv[0];
-    }
-    return workgroupUniformLoad(&res_f);
-}
-
-// Index of the largest v (lowest index on ties); threads holding no candidate pass i = NONE.
-fn argmax_all(lid: u32, v: f32, i: u32) -> u32 {
-    rv[lid] = v;
-    ri[lid] = i;
-    workgroupBarrier();
-    for (var k = WG / 2u; k > 0u; k >>= 1u) {
-        if (lid < k) {
-            let v2 = rv[lid + k];
-            let i2 = ri[lid + k];
-            let i1 = ri[lid];
-            if (i2 != NONE && (i1 == NONE || v2 > rv[lid] || (v2 == rv[lid] && i2 < i1))) {
-                rv[lid] = v2;
-                ri[lid] = i2;
-            }
-        }
-        workgroupBarrier();
-    }
-    if (lid == 0u) {
-        res_u = ri[0];
-    }
-    return workgroupUniformLoad(&res_u);
-}
-
-// Count (as f32) of tokens with key(z) >= t.
-fn count_at_least(lid: u32, t: u32) -> f32 {
+// Count (as f32) of tokens with order_key(z) >= t.
+fn count_at_least(ln: Lane, t: u32) -> f32 {
     var c = 0.0;
-    for (var j = lid; j < p.n; j += WG) {
-        if (key(logits[j] * p.inv_temp) >= t) {
+    for (var j = ln.lid; j < p.n; j += WG) {
+        if (order_key(logits[j] * p.inv_temp) >= t) {
             c += 1.0;
         }
     }
-    return sum_all(lid, c);
+    return wg_sum(ln, c);
 }
 
-// Mass Σ w of tokens with key(z) >= t.
-fn mass_at_least(lid: u32, t: u32, zmax: f32) -> f32 {
+// Mass Σ w of tokens with order_key(z) >= t.
+fn mass_at_least(ln: Lane, t: u32, zmax: f32) -> f32 {
     var s = 0.0;
-    for (var j = lid; j < p.n; j += WG) {
+    for (var j = ln.lid; j < p.n; j += WG) {
         let z = logits[j] * p.inv_temp;
-        if (key(z) >= t) {
+        if (order_key(z) >= t) {
             s += exp(z - zmax);
         }
     }
-    return sum_all(lid, s);
+    return wg_sum(ln, s);
 }
 
 @compute @workgroup_size(256)
-fn sample(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lid: u32) {
-    let d = wg.y * nwg.x + wg.x;
+fn sample(ln: Lane) {
+    let lid = ln.lid;
+    let d = ln.wg.y * ln.nwg.x + ln.wg.x;
     if (d >= p.draws) {
         return;
     }
     // (1) argmax of the raw logits; inv_temp > 0 keeps the order.
     var bv = -3.4e38;
     var bi = NONE;
-    for (var j = lid; j < p.n; j += WG) {
+    for (var j = ln.lid; j < p.n; j += WG) {
         let v = logits[j];
         if (v > bv || bi == NONE) {
             bv = v;
             bi = j;
         }
     }
-    let top = argmax_all(lid, bv, bi);
+    let top = wg_argmax(ln, bv, bi);
     let zmax = logits[top] * p.inv_temp;
     var s_all = 0.0;
-    for (var j = lid; j < p.n; j += WG) {
+    for (var j = ln.lid; j < p.n; j += WG) {
         s_all += exp(logits[j] * p.inv_temp - zmax);
     }
-    let mass_all = sum_all(lid, s_all);
+    let mass_all = wg_sum(ln, s_all);
     if (p.greedy != 0u) {
         if (lid == 0u) {
             out[d * 4u] = top;
@@ -160,7 +112,7 @@ fn sample(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
         }
         return;
     }
-    let kmax = key(zmax);
+    let kmax = order_key(zmax);
     // (2) top-k: the largest key t with count(key >= t) >= k.
     var tk = 0u;
     if (p.top_k > 0u && p.top_k < p.n) {
@@ -168,7 +120,7 @@ fn sample(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
         var hi = kmax;
         for (var it = 0u; it < 32u; it++) {
             let mid = lo + (hi - lo + 1u) / 2u;
-            let c = count_at_least(lid, mid);
+            let c = count_at_least(ln, mid);
             if (c >= f32(p.top_k)) {
                 lo = mid;
             } else {
@@ -181,12 +133,12 @@ fn sample(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     // (3) top-p within the top-k set: the largest key t >= tk with mass(key >= t) >= top_p × mass(tk).
     var tp = tk;
     if (p.top_p < 1.0) {
-        let goal = p.top_p * mass_at_least(lid, tk, zmax);
+        let goal = p.top_p * mass_at_least(ln, tk, zmax);
         var lo = tk;
         var hi = kmax;
         for (var it = 0u; it < 32u; it++) {
             let mid = lo + (hi - lo + 1u) / 2u;
-            let m = mass_at_least(lid, mid, zmax);
+            let m = mass_at_least(ln, mid, zmax);
             if (m >= goal) {
                 lo = mid;
             } else {
@@ -196,7 +148,7 @@ fn sample(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
         }
         tp = lo;
     }
-    // (4) Gumbel-max over the kept set {key(z) >= tp, w >= min_p}.
+    // (4) Gumbel-max over the kept set {order_key(z) >= tp, w >= min_p}.
     let s_lo = p.step_lo + d;
     let s_hi = p.step_hi + select(0u, 1u, s_lo < p.step_lo);
     let h0 = pcg(s_lo ^ pcg(s_hi ^ pcg(p.seed_lo ^ pcg(p.seed_hi))));
@@ -204,10 +156,10 @@ fn sample(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     var gi = NONE;
     var kept_mass = 0.0;
     var kept = 0.0;
-    for (var j = lid; j < p.n; j += WG) {
+    for (var j = ln.lid; j < p.n; j += WG) {
         let z = logits[j] * p.inv_temp;
         let w = exp(z - zmax);
-        if (key(z) >= tp && w >= p.min_p) {
+        if (order_key(z) >= tp && w >= p.min_p) {
             kept_mass += w;
             kept += 1.0;
             let g = z - log(exponential(pcg(pcg(j ^ h0) + h0)));
@@ -217,9 +169,9 @@ fn sample(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
             }
         }
     }
-    let id = argmax_all(lid, gv, gi);
-    let m_kept = sum_all(lid, kept_mass);
-    let n_kept = sum_all(lid, kept);
+    let id = wg_argmax(ln, gv, gi);
+    let m_kept = wg_sum(ln, kept_mass);
+    let n_kept = wg_sum(ln, kept);
     if (lid == 0u) {
         let zid = logits[id] * p.inv_temp - zmax;
         out[d * 4u] = id;

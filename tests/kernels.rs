@@ -47,14 +47,15 @@ fn assert_refused(what: &str, res: edgerl::Result<()>) {
 
 fn label(gpu: &Gpu) -> String {
     format!(
-        "{} ({}{})",
+        "{} ({}{}{})",
         gpu.adapter.backend,
         gpu.adapter.name,
         if is_tiny(gpu) {
             ", 4096-byte bindings"
         } else {
             ""
-        }
+        },
+        if gpu.features.subgroups { ", subgroups" } else { "" }
     )
 }
 
@@ -1627,4 +1628,26 @@ fn params_structs_match_wgsl() {
     ] {
         assert_eq!(size % 16, 0);
     }
+}
+
+/// The reductions have two forms (shaders/reduce.wgsl and reduce_subgroup.wgsl): on CI,
+/// lavapipe's Vulkan device runs the subgroup form and a second Vulkan device the portable
+/// one, so every kernel test above covers both (GL has no subgroups).
+#[test]
+fn both_reduction_forms_are_under_test() {
+    let b = common::backends();
+    for g in &b.portable {
+        assert!(!g.features.subgroups, "{}: portable device with subgroups", label(g));
+    }
+    for g in b.normal.iter().filter(|g| g.adapter.backend == "gl") {
+        assert!(!g.features.subgroups, "{}: GL offers no subgroups in wgpu", label(g));
+    }
+    if std::env::var_os("CI").is_some() {
+        assert_eq!(common::subgroup_gpus().count(), 1, "lavapipe's Vulkan device has subgroups");
+        assert_eq!(b.portable.len(), 1);
+    }
+    // The two forms of one kernel file differ only in the reduction snippet.
+    let a = edgerl::gpu::pipeline::module_source(edgerl::gpu::pipeline::NORM_WGSL, false);
+    let s = edgerl::gpu::pipeline::module_source(edgerl::gpu::pipeline::NORM_WGSL, true);
+    assert!(s.contains("subgroupAdd") && !a.contains("subgroupAdd"));
 }

@@ -167,8 +167,8 @@ fn own_gpu(max_binding: Option<u64>) -> Gpu {
         .find_map(|b| {
             Gpu::new(&GpuOptions {
                 backend: Some(b.to_string()),
-                adapter: None,
                 max_binding,
+                ..Default::default()
             })
             .ok()
         })

@@ -184,6 +184,15 @@ fn greedy_is_the_first_argmax() {
         cases.push((format!("tie n={n} at {a}, {b}"), x));
     }
     cases.push(("all equal".into(), vec![0.5; 1001]));
+    // Masked logits: -inf everywhere but two tied entries in different subgroups and threads.
+    let mut masked = vec![f32::NEG_INFINITY; 5000];
+    masked[4001] = -3.0;
+    masked[300] = -3.0;
+    cases.push(("masked to two".into(), masked));
+    // The maximum in the last thread of the last subgroup, only once.
+    let mut last = vec![-1.0f32; 511];
+    last[255] = 1.0;
+    cases.push(("max in thread 255".into(), last));
     cases.push((
         "max last".into(),
         (0..70_000).map(|i| i as f32 * 1e-4).collect(),

@@ -16,6 +16,9 @@ pub struct GpuOptions {
     pub adapter: Option<String>,
     /// Forces a smaller storage-binding limit (EDGERL_MAX_BINDING), to exercise tensor splitting.
     pub max_binding: Option<u64>,
+    /// Only the portable kernels, even where the device has subgroups
+    /// (EDGERL_PORTABLE_KERNELS=1): for comparisons and for tests of the portable path.
+    pub portable: bool,
 }
 
 impl GpuOptions {
@@ -34,6 +37,7 @@ impl GpuOptions {
                 .ok()
                 .filter(|s| !s.is_empty()),
             max_binding,
+            portable: std::env::var("EDGERL_PORTABLE_KERNELS").is_ok_and(|v| !v.is_empty() && v != "0"),
         })
     }
 }
@@ -41,8 +45,13 @@ impl GpuOptions {
 /// Optional device capabilities. Kernels never require them: each has a portable path.
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 pub struct GpuFeatures {
+    /// The adapter offers `shader-f16` (no kernel uses it yet).
     pub shader_f16: bool,
+    /// The reductions run on subgroup operations (the adapter has them and
+    /// `GpuOptions::portable` is off).
     pub subgroups: bool,
+    /// The adapter's subgroup sizes (min, max); 0 without subgroups.
+    pub subgroup_sizes: (u32, u32),
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -153,13 +162,16 @@ impl Gpu {
         let info = adapter.get_info();
         let limits = adapter.limits();
         let af = adapter.features();
+        let subgroups = af.contains(wgpu::Features::SUBGROUP);
         let features = GpuFeatures {
             shader_f16: af.contains(wgpu::Features::SHADER_F16),
-            subgroups: af.contains(wgpu::Features::SUBGROUP),
+            subgroups: subgroups && !opts.portable,
+            subgroup_sizes: if subgroups { (info.subgroup_min_size, info.subgroup_max_size) } else { (0, 0) },
         };
+        let required_features = if features.subgroups { wgpu::Features::SUBGROUP } else { wgpu::Features::empty() };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("edgerl"),
-            required_features: wgpu::Features::empty(),
+            required_features,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,

@@ -37,6 +37,15 @@ pub const WEIGHT_BLOCKS_WGSL: &str = include_str!("../../shaders/weight_blocks.w
 /// `MATVEC_WGSL`.
 pub const MATMUL_COMMON_WGSL: &str = include_str!("../../shaders/matmul_common.wgsl");
 const FORWARD_PRELUDE: &[&str] = &[WEIGHTS_WGSL, WEIGHT_BLOCKS_WGSL, MATMUL_COMMON_WGSL];
+/// Workgroup reductions (`wg_sum`, `wg_max`, `wg_argmax` and the `Lane` builtins): a tree
+/// through workgroup memory everywhere, or (`REDUCE_SUBGROUP_WGSL`) subgroup operations where
+/// the device has them.
+pub const REDUCE_WGSL: &str = include_str!("../../shaders/reduce.wgsl");
+pub const REDUCE_SUBGROUP_WGSL: &str = include_str!("../../shaders/reduce_subgroup.wgsl");
+/// `order_key` and `better`, after either reduction snippet.
+pub const REDUCE_ORDER_WGSL: &str = include_str!("../../shaders/reduce_order.wgsl");
+/// The kernel files that reduce across a workgroup: the reduction snippets go first.
+const REDUCING: [&str; 5] = [NORM_WGSL, LOGPROB_WGSL, OPTIM_WGSL, SAMPLE_WGSL, ATTENTION_WGSL];
 /// WGSL has no includes: the snippets prepended, in order, to a kernel file at pipeline build
 /// (files not listed are whole modules). Every module-scope name a snippet uses must be declared
 /// in each file it is prepended to.
@@ -47,13 +56,19 @@ const PRELUDES: [(&str, &[&str]); 4] = [
     (EMBEDDING_WGSL, &[WEIGHTS_WGSL]),
 ];
 
-/// The whole WGSL module of a kernel file: its prelude snippets, then the file.
-fn module_source(file: &'static str) -> String {
+/// The whole WGSL module of a kernel file: its prelude snippets, then the file; with
+/// `subgroups`, the subgroup form of the reduction snippets.
+pub fn module_source(file: &'static str, subgroups: bool) -> String {
     let prelude = PRELUDES
         .iter()
         .find(|(f, _)| *f == file)
         .map_or(&[][..], |(_, p)| *p);
-    [prelude, &[file]].concat().join("\n")
+    let reduce: &[&str] = match (REDUCING.contains(&file), subgroups) {
+        (false, _) => &[],
+        (true, false) => &[REDUCE_WGSL, REDUCE_ORDER_WGSL],
+        (true, true) => &[REDUCE_SUBGROUP_WGSL, REDUCE_ORDER_WGSL],
+    };
+    [reduce, prelude, &[file]].concat().join("\n")
 }
 
 /// Every pipeline edgerl builds; the key of the pipeline cache.
@@ -185,7 +200,7 @@ impl Gpu {
             return Ok(p.clone());
         }
         let (file, entry) = k.source();
-        let src = module_source(file).into();
+        let src = module_source(file, self.features.subgroups).into();
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self
             .device

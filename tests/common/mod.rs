@@ -15,6 +15,9 @@ pub struct Backends {
     pub tiny_binding: Vec<Gpu>,
     /// A 64 KiB limit: whole tiny models still run, and their embeddings split.
     pub split_models: Vec<Gpu>,
+    /// Vulkan with the portable kernels only, where the normal Vulkan device has subgroups:
+    /// both forms of the reductions then run the kernel tests.
+    pub portable: Vec<Gpu>,
 }
 
 pub const TINY_BINDING: u64 = 4096;
@@ -25,8 +28,8 @@ fn make(max_binding: Option<u64>) -> Vec<Gpu> {
     for backend in ["vulkan", "gl"] {
         let opts = GpuOptions {
             backend: Some(backend.into()),
-            adapter: None,
             max_binding,
+            ..Default::default()
         };
         match Gpu::new(&opts) {
             Ok(g) => out.push(g),
@@ -51,13 +54,28 @@ pub fn backends() -> &'static Backends {
         normal: make(None),
         tiny_binding: make(Some(TINY_BINDING)),
         split_models: make(Some(MODEL_SPLIT_BINDING)),
+        portable: portable_vulkan(),
     })
 }
 
-/// Every device the kernel tests should run on: each backend, normal and with split tensors.
+fn portable_vulkan() -> Vec<Gpu> {
+    let opts = GpuOptions { backend: Some("vulkan".into()), portable: true, ..Default::default() };
+    match Gpu::new(&opts) {
+        Ok(g) => vec![g],
+        Err(_) => vec![], // no Vulkan: `make` has already said so
+    }
+}
+
+/// The devices whose reductions run on subgroup operations (lavapipe's Vulkan device).
+pub fn subgroup_gpus() -> impl Iterator<Item = &'static Gpu> {
+    backends().normal.iter().filter(|g| g.features.subgroups)
+}
+
+/// Every device the kernel tests should run on: each backend, normal and with split tensors,
+/// and Vulkan with the portable kernels.
 pub fn all_gpus() -> impl Iterator<Item = &'static Gpu> {
     let b = backends();
-    b.normal.iter().chain(b.tiny_binding.iter())
+    b.normal.iter().chain(b.tiny_binding.iter()).chain(b.portable.iter())
 }
 
 /// A small deterministic generator, so test data needs no extra crate.

@@ -3,6 +3,9 @@
 
 use std::time::Instant;
 
+mod reductions;
+pub use reductions::{ReductionOp, ReductionsReport, reductions_bench};
+
 use crate::error::Result;
 use crate::gpu::{DType, Gpu};
 use crate::model::generate::SamplingOptions;
@@ -49,10 +52,13 @@ pub fn forward_bench(
         temperature: 0.0,
         ..Default::default()
     };
-    // Warm-up: builds every pipeline, so compile time is not counted.
+    // Warm-up: a prefill of the prompt and a decode step build every pipeline (the two use
+    // different kernels), so compile time is not counted.
     {
-        let mut warm = model.new_cache(gpu, 2)?;
-        let h = model.forward(gpu, &prompt[..1], &mut warm, None)?;
+        let mut warm = model.new_cache(gpu, prompt_tokens + 2)?;
+        let h = model.forward(gpu, &prompt, &mut warm, None)?;
+        let (id, _) = model.sample_next(gpu, &h, prompt_tokens - 1, &opts, 0)?;
+        let h = model.forward(gpu, &[id], &mut warm, None)?;
         model.sample_next(gpu, &h, 0, &opts, 0)?;
     }
     let t1 = Instant::now();

@@ -1,0 +1,81 @@
+// Workgroup-wide reductions on subgroup operations: one subgroup reduction, then one pass
+// over the per-subgroup results in workgroup memory: two barriers instead of log2(RED_WG) + 2. Same interface and results as reduce.wgsl
+// (which documents it), except the order in which sums are added. Any subgroup size works.
+// (Naga 30 takes subgroup operations on a device with the feature, and rejects the standard
+// `enable subgroups;` directive as not yet implemented.)
+
+struct Lane {
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(subgroup_id) sg: u32,
+    @builtin(num_subgroups) nsg: u32,
+    @builtin(subgroup_invocation_id) sg_lane: u32,
+    @builtin(subgroup_size) sg_size: u32,
+}
+
+var<workgroup> red_a: array<vec2<f32>, RED_WG>;
+var<workgroup> red_i: array<u32, RED_WG>;
+var<workgroup> red_k: array<u32, RED_WG>;
+
+fn wg_sum2(ln: Lane, v: vec2<f32>) -> vec2<f32> {
+    let s = subgroupAdd(v);
+    if (ln.sg_lane == 0u) {
+        red_a[ln.sg] = s;
+    }
+    workgroupBarrier();
+    // Each lane adds every sg_size-th subgroup's sum, then one more subgroup reduction.
+    var r = vec2<f32>(0.0);
+    for (var j = ln.sg_lane; j < ln.nsg; j += ln.sg_size) {
+        r += red_a[j];
+    }
+    r = subgroupAdd(r);
+    workgroupBarrier();
+    return r;
+}
+
+fn wg_sum(ln: Lane, v: f32) -> f32 {
+    return wg_sum2(ln, vec2<f32>(v, 0.0)).x;
+}
+
+fn wg_max(ln: Lane, v: f32) -> f32 {
+    let s = subgroupMax(v);
+    if (ln.sg_lane == 0u) {
+        red_a[ln.sg].x = s;
+    }
+    workgroupBarrier();
+    var r = red_a[0].x;
+    for (var j = ln.sg_lane; j < ln.nsg; j += ln.sg_size) {
+        r = max(r, red_a[j].x);
+    }
+    r = subgroupMax(r);
+    workgroupBarrier();
+    return r;
+}
+
+// The subgroup's best (key, index) pair: the largest key among candidates, then the lowest
+// index holding it.
+fn sg_best(k: u32, i: u32) -> vec2<u32> {
+    let kmax = subgroupMax(select(0u, k, i != 0xffffffffu));
+    return vec2<u32>(kmax, subgroupMin(select(0xffffffffu, i, i != 0xffffffffu && k == kmax)));
+}
+
+fn wg_argmax(ln: Lane, v: f32, i: u32) -> u32 {
+    let b = sg_best(order_key(v), i);
+    if (ln.sg_lane == 0u) {
+        red_k[ln.sg] = b.x;
+        red_i[ln.sg] = b.y;
+    }
+    workgroupBarrier();
+    var bk = 0u;
+    var bi = 0xffffffffu;
+    for (var j = ln.sg_lane; j < ln.nsg; j += ln.sg_size) {
+        if (better(red_k[j], red_i[j], bk, bi)) {
+            bk = red_k[j];
+            bi = red_i[j];
+        }
+    }
+    let r = sg_best(bk, bi).y;
+    workgroupBarrier();
+    return r;
+}
