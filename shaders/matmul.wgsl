@@ -88,12 +88,49 @@ fn store_block(acc: array<vec4<f32>, 8>, cols: u32, t0: u32, n0: u32, stride: u3
 // not reliably unroll such loops, and the written-out form measured 10-25% faster.
 const RB_N: u32 = 8u;
 const RB_WN: u32 = 8u; // threads along n; the other 8 of the 64 go along t
+const RED_WG: u32 = 64u; // reduce.wgsl / reduce_subgroup.wgsl (for lanes8), prepended at build
+
+// The vec4 index of x row r[i] at k (for the shared rows, xt4_shared in reduce_common.wgsl).
+fn row_vec4(r: vec4<u32>, i: u32, k: u32) -> u32 {
+    return r[i] * (q.k >> 2u) + (k >> 2u);
+}
+
+// One k0 step of matmul_f: columns e[j] at k0..k0+7 against x (xl: k0..k0+3, xh: k0+4..).
+fn matmul_f_step(acc: ptr<function, array<vec4<f32>, 8>>, e: array<u32, RB_N>, k0: u32,
+                 xl: mat4x4<f32>, xh: mat4x4<f32>) {
+    var u: array<vec4<u32>, RB_N>;
+    u[0u] = wf_u(e[0u] + k0);
+    u[1u] = wf_u(e[1u] + k0);
+    u[2u] = wf_u(e[2u] + k0);
+    u[3u] = wf_u(e[3u] + k0);
+    u[4u] = wf_u(e[4u] + k0);
+    u[5u] = wf_u(e[5u] + k0);
+    u[6u] = wf_u(e[6u] + k0);
+    u[7u] = wf_u(e[7u] + k0);
+    (*acc)[0u] += xl * wf_lo(e[0u] + k0, u[0u]);
+    (*acc)[1u] += xl * wf_lo(e[1u] + k0, u[1u]);
+    (*acc)[2u] += xl * wf_lo(e[2u] + k0, u[2u]);
+    (*acc)[3u] += xl * wf_lo(e[3u] + k0, u[3u]);
+    (*acc)[4u] += xl * wf_lo(e[4u] + k0, u[4u]);
+    (*acc)[5u] += xl * wf_lo(e[5u] + k0, u[5u]);
+    (*acc)[6u] += xl * wf_lo(e[6u] + k0, u[6u]);
+    (*acc)[7u] += xl * wf_lo(e[7u] + k0, u[7u]);
+    (*acc)[0u] += xh * wf_hi(e[0u] + k0, u[0u]);
+    (*acc)[1u] += xh * wf_hi(e[1u] + k0, u[1u]);
+    (*acc)[2u] += xh * wf_hi(e[2u] + k0, u[2u]);
+    (*acc)[3u] += xh * wf_hi(e[3u] + k0, u[3u]);
+    (*acc)[4u] += xh * wf_hi(e[4u] + k0, u[4u]);
+    (*acc)[5u] += xh * wf_hi(e[5u] + k0, u[5u]);
+    (*acc)[6u] += xh * wf_hi(e[6u] + k0, u[6u]);
+    (*acc)[7u] += xh * wf_hi(e[7u] + k0, u[7u]);
+}
 
 @compute @workgroup_size(64)
-fn matmul_f(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    q = opaque_params(p, wg.z);
-    let n0 = wg.x * (RB_N * RB_WN) + lid % RB_WN;
-    let t0 = wg.y * 32u + (lid / RB_WN) * 4u;
+fn matmul_f(ln: Lane) {
+    q = opaque_params(p, ln.wg.z);
+    let lid = ln.lid;
+    let n0 = ln.wg.x * (RB_N * RB_WN) + lid % RB_WN;
+    let t0 = ln.wg.y * 32u + (lid / RB_WN) * 4u;
     let r = rows4(t0);
     var e: array<u32, RB_N>;
     e[0u] = row_elem(n0);
@@ -105,43 +142,96 @@ fn matmul_f(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     e[6u] = row_elem(n0 + 6u * RB_WN);
     e[7u] = row_elem(n0 + 7u * RB_WN);
     var acc: array<vec4<f32>, 8>;
-    for (var k0 = 0u; k0 < q.k; k0 += 8u) {
-        var u: array<vec4<u32>, RB_N>;
-        u[0u] = wf_u(e[0u] + k0);
-        u[1u] = wf_u(e[1u] + k0);
-        u[2u] = wf_u(e[2u] + k0);
-        u[3u] = wf_u(e[3u] + k0);
-        u[4u] = wf_u(e[4u] + k0);
-        u[5u] = wf_u(e[5u] + k0);
-        u[6u] = wf_u(e[6u] + k0);
-        u[7u] = wf_u(e[7u] + k0);
-        let xl = xt4(r, k0);
-        acc[0u] += xl * wf_lo(e[0u] + k0, u[0u]);
-        acc[1u] += xl * wf_lo(e[1u] + k0, u[1u]);
-        acc[2u] += xl * wf_lo(e[2u] + k0, u[2u]);
-        acc[3u] += xl * wf_lo(e[3u] + k0, u[3u]);
-        acc[4u] += xl * wf_lo(e[4u] + k0, u[4u]);
-        acc[5u] += xl * wf_lo(e[5u] + k0, u[5u]);
-        acc[6u] += xl * wf_lo(e[6u] + k0, u[6u]);
-        acc[7u] += xl * wf_lo(e[7u] + k0, u[7u]);
-        let xh = xt4(r, k0 + 4u);
-        acc[0u] += xh * wf_hi(e[0u] + k0, u[0u]);
-        acc[1u] += xh * wf_hi(e[1u] + k0, u[1u]);
-        acc[2u] += xh * wf_hi(e[2u] + k0, u[2u]);
-        acc[3u] += xh * wf_hi(e[3u] + k0, u[3u]);
-        acc[4u] += xh * wf_hi(e[4u] + k0, u[4u]);
-        acc[5u] += xh * wf_hi(e[5u] + k0, u[5u]);
-        acc[6u] += xh * wf_hi(e[6u] + k0, u[6u]);
-        acc[7u] += xh * wf_hi(e[7u] + k0, u[7u]);
+    // Two copies of the loop, chosen once (lavapipe would run both sides of a branch inside).
+    if (lanes8(ln)) {
+        // Invocation j of the run holds row j / 2, vec4 j % 2 of the 8 k's.
+        let j = lid % RB_WN;
+        let xi = row_vec4(r, j >> 1u, 0u) + (j & 1u);
+        for (var k0 = 0u; k0 < q.k; k0 += 8u) {
+            let mine = xv[xi + (k0 >> 2u)];
+            matmul_f_step(&acc, e, k0, xt4_shared(ln, mine, 0u, 2u), xt4_shared(ln, mine, 1u, 2u));
+        }
+    } else {
+        for (var k0 = 0u; k0 < q.k; k0 += 8u) {
+            matmul_f_step(&acc, e, k0, xt4(r, k0), xt4(r, k0 + 4u));
+        }
     }
     store_block(acc, RB_N, t0, n0, RB_WN);
 }
 
+// Step i of a quant block kb in matmul_q: Q8_0 (scales d) against x at k0 + 4i, or Q4_0 / Q4_1
+// (scales and minimums c) against xl at k0 + 4i and xh at k0 + 16 + 4i.
+fn matmul_q8_step(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, RB_N>, kb: u32, i: u32,
+                  d: array<f32, RB_N>, xi: mat4x4<f32>) {
+    (*acc)[0u] += xi * (q8w4(w[(b0[0u] + kb) * 9u + 1u + i]) * d[0u]);
+    (*acc)[1u] += xi * (q8w4(w[(b0[1u] + kb) * 9u + 1u + i]) * d[1u]);
+    (*acc)[2u] += xi * (q8w4(w[(b0[2u] + kb) * 9u + 1u + i]) * d[2u]);
+    (*acc)[3u] += xi * (q8w4(w[(b0[3u] + kb) * 9u + 1u + i]) * d[3u]);
+    (*acc)[4u] += xi * (q8w4(w[(b0[4u] + kb) * 9u + 1u + i]) * d[4u]);
+    (*acc)[5u] += xi * (q8w4(w[(b0[5u] + kb) * 9u + 1u + i]) * d[5u]);
+    (*acc)[6u] += xi * (q8w4(w[(b0[6u] + kb) * 9u + 1u + i]) * d[6u]);
+    (*acc)[7u] += xi * (q8w4(w[(b0[7u] + kb) * 9u + 1u + i]) * d[7u]);
+}
+fn matmul_q4_step(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, RB_N>, kb: u32, i: u32,
+                  c: array<vec2<f32>, RB_N>, xl: mat4x4<f32>, xh: mat4x4<f32>) {
+    var u: array<u32, RB_N>;
+    u[0u] = w[(b0[0u] + kb) * 5u + 1u + i];
+    u[1u] = w[(b0[1u] + kb) * 5u + 1u + i];
+    u[2u] = w[(b0[2u] + kb) * 5u + 1u + i];
+    u[3u] = w[(b0[3u] + kb) * 5u + 1u + i];
+    u[4u] = w[(b0[4u] + kb) * 5u + 1u + i];
+    u[5u] = w[(b0[5u] + kb) * 5u + 1u + i];
+    u[6u] = w[(b0[6u] + kb) * 5u + 1u + i];
+    u[7u] = w[(b0[7u] + kb) * 5u + 1u + i];
+    (*acc)[0u] += xl * q4lo(u[0u], c[0u]);
+    (*acc)[1u] += xl * q4lo(u[1u], c[1u]);
+    (*acc)[2u] += xl * q4lo(u[2u], c[2u]);
+    (*acc)[3u] += xl * q4lo(u[3u], c[3u]);
+    (*acc)[4u] += xl * q4lo(u[4u], c[4u]);
+    (*acc)[5u] += xl * q4lo(u[5u], c[5u]);
+    (*acc)[6u] += xl * q4lo(u[6u], c[6u]);
+    (*acc)[7u] += xl * q4lo(u[7u], c[7u]);
+    (*acc)[0u] += xh * q4hi(u[0u], c[0u]);
+    (*acc)[1u] += xh * q4hi(u[1u], c[1u]);
+    (*acc)[2u] += xh * q4hi(u[2u], c[2u]);
+    (*acc)[3u] += xh * q4hi(u[3u], c[3u]);
+    (*acc)[4u] += xh * q4hi(u[4u], c[4u]);
+    (*acc)[5u] += xh * q4hi(u[5u], c[5u]);
+    (*acc)[6u] += xh * q4hi(u[6u], c[6u]);
+    (*acc)[7u] += xh * q4hi(u[7u], c[7u]);
+}
+
+fn q8_scales(b0: array<u32, RB_N>, kb: u32) -> array<f32, RB_N> {
+    var d: array<f32, RB_N>;
+    d[0u] = unpack2x16float(w[(b0[0u] + kb) * 9u]).x;
+    d[1u] = unpack2x16float(w[(b0[1u] + kb) * 9u]).x;
+    d[2u] = unpack2x16float(w[(b0[2u] + kb) * 9u]).x;
+    d[3u] = unpack2x16float(w[(b0[3u] + kb) * 9u]).x;
+    d[4u] = unpack2x16float(w[(b0[4u] + kb) * 9u]).x;
+    d[5u] = unpack2x16float(w[(b0[5u] + kb) * 9u]).x;
+    d[6u] = unpack2x16float(w[(b0[6u] + kb) * 9u]).x;
+    d[7u] = unpack2x16float(w[(b0[7u] + kb) * 9u]).x;
+    return d;
+}
+fn q4_scales(b0: array<u32, RB_N>, kb: u32) -> array<vec2<f32>, RB_N> {
+    var c: array<vec2<f32>, RB_N>;
+    c[0u] = q4scale(w[(b0[0u] + kb) * 5u]);
+    c[1u] = q4scale(w[(b0[1u] + kb) * 5u]);
+    c[2u] = q4scale(w[(b0[2u] + kb) * 5u]);
+    c[3u] = q4scale(w[(b0[3u] + kb) * 5u]);
+    c[4u] = q4scale(w[(b0[4u] + kb) * 5u]);
+    c[5u] = q4scale(w[(b0[5u] + kb) * 5u]);
+    c[6u] = q4scale(w[(b0[6u] + kb) * 5u]);
+    c[7u] = q4scale(w[(b0[7u] + kb) * 5u]);
+    return c;
+}
+
 @compute @workgroup_size(64)
-fn matmul_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    q = opaque_params(p, wg.z);
-    let n0 = wg.x * (RB_N * RB_WN) + lid % RB_WN;
-    let t0 = wg.y * 32u + (lid / RB_WN) * 4u;
+fn matmul_q(ln: Lane) {
+    q = opaque_params(p, ln.wg.z);
+    let lid = ln.lid;
+    let n0 = ln.wg.x * (RB_N * RB_WN) + lid % RB_WN;
+    let t0 = ln.wg.y * 32u + (lid / RB_WN) * 4u;
     let r = rows4(t0);
     var b0: array<u32, RB_N>;
     b0[0u] = row_block(n0);
@@ -153,67 +243,42 @@ fn matmul_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     b0[6u] = row_block(n0 + 6u * RB_WN);
     b0[7u] = row_block(n0 + 7u * RB_WN);
     var acc: array<vec4<f32>, 8>;
-    for (var kb = 0u; kb < (q.k >> 5u); kb++) {
-        let k0 = kb * 32u;
-        if (WDTYPE == 3u) {
-            var d: array<f32, RB_N>;
-            d[0u] = unpack2x16float(w[(b0[0u] + kb) * 9u]).x;
-            d[1u] = unpack2x16float(w[(b0[1u] + kb) * 9u]).x;
-            d[2u] = unpack2x16float(w[(b0[2u] + kb) * 9u]).x;
-            d[3u] = unpack2x16float(w[(b0[3u] + kb) * 9u]).x;
-            d[4u] = unpack2x16float(w[(b0[4u] + kb) * 9u]).x;
-            d[5u] = unpack2x16float(w[(b0[5u] + kb) * 9u]).x;
-            d[6u] = unpack2x16float(w[(b0[6u] + kb) * 9u]).x;
-            d[7u] = unpack2x16float(w[(b0[7u] + kb) * 9u]).x;
+    let nb = q.k >> 5u;
+    // As in matmul_f: the x rows shared across the run of 8 (one copy of the loops) or each
+    // invocation's own (the other). Q8_0 steps need 4 vec4s, so invocations j and j + 4 load
+    // the same one (row j % 4); Q4 steps 8 (invocation j: row j / 2, low or high half).
+    let j = lid % RB_WN;
+    if (lanes8(ln) && WDTYPE == 3u) {
+        let xi = row_vec4(r, j & 3u, 0u);
+        for (var kb = 0u; kb < nb; kb++) {
+            let d = q8_scales(b0, kb);
             for (var i = 0u; i < 8u; i++) {
-                let xi = xt4(r, k0 + 4u * i);
-                acc[0u] += xi * (q8w4(w[(b0[0u] + kb) * 9u + 1u + i]) * d[0u]);
-                acc[1u] += xi * (q8w4(w[(b0[1u] + kb) * 9u + 1u + i]) * d[1u]);
-                acc[2u] += xi * (q8w4(w[(b0[2u] + kb) * 9u + 1u + i]) * d[2u]);
-                acc[3u] += xi * (q8w4(w[(b0[3u] + kb) * 9u + 1u + i]) * d[3u]);
-                acc[4u] += xi * (q8w4(w[(b0[4u] + kb) * 9u + 1u + i]) * d[4u]);
-                acc[5u] += xi * (q8w4(w[(b0[5u] + kb) * 9u + 1u + i]) * d[5u]);
-                acc[6u] += xi * (q8w4(w[(b0[6u] + kb) * 9u + 1u + i]) * d[6u]);
-                acc[7u] += xi * (q8w4(w[(b0[7u] + kb) * 9u + 1u + i]) * d[7u]);
+                let mine = xv[xi + kb * 8u + i];
+                matmul_q8_step(&acc, b0, kb, i, d, xt4_shared(ln, mine, 0u, 1u));
             }
-        } else {
-            var c: array<vec2<f32>, RB_N>;
-            c[0u] = q4scale(w[(b0[0u] + kb) * 5u]);
-            c[1u] = q4scale(w[(b0[1u] + kb) * 5u]);
-            c[2u] = q4scale(w[(b0[2u] + kb) * 5u]);
-            c[3u] = q4scale(w[(b0[3u] + kb) * 5u]);
-            c[4u] = q4scale(w[(b0[4u] + kb) * 5u]);
-            c[5u] = q4scale(w[(b0[5u] + kb) * 5u]);
-            c[6u] = q4scale(w[(b0[6u] + kb) * 5u]);
-            c[7u] = q4scale(w[(b0[7u] + kb) * 5u]);
+        }
+    } else if (lanes8(ln)) {
+        let xi = row_vec4(r, j >> 1u, 0u) + 4u * (j & 1u);
+        for (var kb = 0u; kb < nb; kb++) {
+            let c = q4_scales(b0, kb);
             for (var i = 0u; i < 4u; i++) {
-                var u: array<u32, RB_N>;
-                u[0u] = w[(b0[0u] + kb) * 5u + 1u + i];
-                u[1u] = w[(b0[1u] + kb) * 5u + 1u + i];
-                u[2u] = w[(b0[2u] + kb) * 5u + 1u + i];
-                u[3u] = w[(b0[3u] + kb) * 5u + 1u + i];
-                u[4u] = w[(b0[4u] + kb) * 5u + 1u + i];
-                u[5u] = w[(b0[5u] + kb) * 5u + 1u + i];
-                u[6u] = w[(b0[6u] + kb) * 5u + 1u + i];
-                u[7u] = w[(b0[7u] + kb) * 5u + 1u + i];
-                let xl = xt4(r, k0 + 4u * i);
-                acc[0u] += xl * q4lo(u[0u], c[0u]);
-                acc[1u] += xl * q4lo(u[1u], c[1u]);
-                acc[2u] += xl * q4lo(u[2u], c[2u]);
-                acc[3u] += xl * q4lo(u[3u], c[3u]);
-                acc[4u] += xl * q4lo(u[4u], c[4u]);
-                acc[5u] += xl * q4lo(u[5u], c[5u]);
-                acc[6u] += xl * q4lo(u[6u], c[6u]);
-                acc[7u] += xl * q4lo(u[7u], c[7u]);
-                let xh = xt4(r, k0 + 16u + 4u * i);
-                acc[0u] += xh * q4hi(u[0u], c[0u]);
-                acc[1u] += xh * q4hi(u[1u], c[1u]);
-                acc[2u] += xh * q4hi(u[2u], c[2u]);
-                acc[3u] += xh * q4hi(u[3u], c[3u]);
-                acc[4u] += xh * q4hi(u[4u], c[4u]);
-                acc[5u] += xh * q4hi(u[5u], c[5u]);
-                acc[6u] += xh * q4hi(u[6u], c[6u]);
-                acc[7u] += xh * q4hi(u[7u], c[7u]);
+                let mine = xv[xi + kb * 8u + i];
+                matmul_q4_step(&acc, b0, kb, i, c, xt4_shared(ln, mine, 0u, 2u), xt4_shared(ln, mine, 1u, 2u));
+            }
+        }
+    } else if (WDTYPE == 3u) {
+        for (var kb = 0u; kb < nb; kb++) {
+            let d = q8_scales(b0, kb);
+            for (var i = 0u; i < 8u; i++) {
+                matmul_q8_step(&acc, b0, kb, i, d, xt4(r, kb * 32u + 4u * i));
+            }
+        }
+    } else {
+        for (var kb = 0u; kb < nb; kb++) {
+            let c = q4_scales(b0, kb);
+            for (var i = 0u; i < 4u; i++) {
+                let k0 = kb * 32u;
+                matmul_q4_step(&acc, b0, kb, i, c, xt4(r, k0 + 4u * i), xt4(r, k0 + 16u + 4u * i));
             }
         }
     }

@@ -135,6 +135,8 @@ fn bwd_store(acc: array<vec4<f32>, 8>, t0: u32, kb: u32, o: u32) {
 }
 
 // acc[m] += dt[jj] * w[m] for the octet's 8 columns (w = weight row j0 + jj).
+const RED_WG: u32 = 64u; // reduce.wgsl / reduce_subgroup.wgsl (for lanes8), prepended at build
+
 fn bwd_fma(acc: ptr<function, array<vec4<f32>, 8>>, d: vec4<f32>, wo: mat2x4<f32>) {
     (*acc)[0] += d * wo[0].x;
     (*acc)[1] += d * wo[0].y;
@@ -146,44 +148,78 @@ fn bwd_fma(acc: ptr<function, array<vec4<f32>, 8>>, d: vec4<f32>, wo: mat2x4<f32
     (*acc)[7] += d * wo[1].w;
 }
 
-@compute @workgroup_size(64)
-fn matmul_backward_input_f(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    qb = opaque_backward_params(pb, wg.z);
-    let oc = wg.x * 8u + lid % 8u;
-    let kb = min(oc >> 2u, (qb.k >> 5u) - 1u);
-    let o = oc & 3u;
-    let t0 = wg.y * 32u + (lid / 8u) * 4u;
-    let r = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(qb.t - 1u));
-    let last = qb.w_row0 + qb.n - 1u;
-    var acc: array<vec4<f32>, 8>;
-    for (var j0 = 0u; j0 < qb.n; j0 += 4u) {
-        let d = dyt4(r, j0);
-        let row = qb.w_row0 + j0;
-        bwd_fma(&acc, d[0], wb_f(row, kb, o));
-        bwd_fma(&acc, d[1], wb_f(min(row + 1u, last), kb, o));
-        bwd_fma(&acc, d[2], wb_f(min(row + 2u, last), kb, o));
-        bwd_fma(&acc, d[3], wb_f(min(row + 3u, last), kb, o));
-    }
-    bwd_store(acc, t0, oc >> 2u, o);
+// dy rows r[i] at columns j0..j0+3 as one vec4, 0 past n (dyt4's rows).
+fn dy_vec4(r: vec4<u32>, i: u32, j0: u32) -> vec4<f32> {
+    let live = vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(qb.n);
+    return select(vec4<f32>(0.0), dyv[r[i] * (qb.ldy >> 2u) + ((qb.dy_off + j0) >> 2u)], live);
+}
+
+// 4 dy rows × 8 outputs a thread, over all n; the dy rows come from memory or, where a run of
+// 8 invocations can share them (lanes8), from invocations j % 4 (each loads row j % 4: one
+// load instead of four). The two entry points differ only in the weight reads (wb_f reads the
+// piece as vec4s, wb_q as words: one entry point may not use both views of the binding).
+struct BackwardThread {
+    kb: u32,
+    o: u32,
+    t0: u32,
+    oc: u32,
+    r: vec4<u32>,
+    last: u32,
+}
+
+fn backward_thread(ln: Lane) -> BackwardThread {
+    qb = opaque_backward_params(pb, ln.wg.z);
+    let oc = ln.wg.x * 8u + ln.lid % 8u;
+    let t0 = ln.wg.y * 32u + (ln.lid / 8u) * 4u;
+    return BackwardThread(min(oc >> 2u, (qb.k >> 5u) - 1u), oc & 3u, t0, oc,
+                          min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(qb.t - 1u)),
+                          qb.w_row0 + qb.n - 1u);
+}
+
+fn step_f(acc: ptr<function, array<vec4<f32>, 8>>, d: mat4x4<f32>, j0: u32, h: BackwardThread) {
+    let row = qb.w_row0 + j0;
+    bwd_fma(acc, d[0], wb_f(row, h.kb, h.o));
+    bwd_fma(acc, d[1], wb_f(min(row + 1u, h.last), h.kb, h.o));
+    bwd_fma(acc, d[2], wb_f(min(row + 2u, h.last), h.kb, h.o));
+    bwd_fma(acc, d[3], wb_f(min(row + 3u, h.last), h.kb, h.o));
+}
+
+fn step_q(acc: ptr<function, array<vec4<f32>, 8>>, d: mat4x4<f32>, j0: u32, h: BackwardThread) {
+    let row = qb.w_row0 + j0;
+    bwd_fma(acc, d[0], wb_q(row, h.kb, h.o));
+    bwd_fma(acc, d[1], wb_q(min(row + 1u, h.last), h.kb, h.o));
+    bwd_fma(acc, d[2], wb_q(min(row + 2u, h.last), h.kb, h.o));
+    bwd_fma(acc, d[3], wb_q(min(row + 3u, h.last), h.kb, h.o));
 }
 
 @compute @workgroup_size(64)
-fn matmul_backward_input_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    qb = opaque_backward_params(pb, wg.z);
-    let oc = wg.x * 8u + lid % 8u;
-    let kb = min(oc >> 2u, (qb.k >> 5u) - 1u);
-    let o = oc & 3u;
-    let t0 = wg.y * 32u + (lid / 8u) * 4u;
-    let r = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(qb.t - 1u));
-    let last = qb.w_row0 + qb.n - 1u;
+fn matmul_backward_input_f(ln: Lane) {
+    let h = backward_thread(ln);
     var acc: array<vec4<f32>, 8>;
-    for (var j0 = 0u; j0 < qb.n; j0 += 4u) {
-        let d = dyt4(r, j0);
-        let row = qb.w_row0 + j0;
-        bwd_fma(&acc, d[0], wb_q(row, kb, o));
-        bwd_fma(&acc, d[1], wb_q(min(row + 1u, last), kb, o));
-        bwd_fma(&acc, d[2], wb_q(min(row + 2u, last), kb, o));
-        bwd_fma(&acc, d[3], wb_q(min(row + 3u, last), kb, o));
+    if (lanes8(ln)) {
+        for (var j0 = 0u; j0 < qb.n; j0 += 4u) {
+            step_f(&acc, xt4_shared(ln, dy_vec4(h.r, ln.lid & 3u, j0), 0u, 1u), j0, h);
+        }
+    } else {
+        for (var j0 = 0u; j0 < qb.n; j0 += 4u) {
+            step_f(&acc, dyt4(h.r, j0), j0, h);
+        }
     }
-    bwd_store(acc, t0, oc >> 2u, o);
+    bwd_store(acc, h.t0, h.oc >> 2u, h.o);
+}
+
+@compute @workgroup_size(64)
+fn matmul_backward_input_q(ln: Lane) {
+    let h = backward_thread(ln);
+    var acc: array<vec4<f32>, 8>;
+    if (lanes8(ln)) {
+        for (var j0 = 0u; j0 < qb.n; j0 += 4u) {
+            step_q(&acc, xt4_shared(ln, dy_vec4(h.r, ln.lid & 3u, j0), 0u, 1u), j0, h);
+        }
+    } else {
+        for (var j0 = 0u; j0 < qb.n; j0 += 4u) {
+            step_q(&acc, dyt4(h.r, j0), j0, h);
+        }
+    }
+    bwd_store(acc, h.t0, h.oc >> 2u, h.o);
 }

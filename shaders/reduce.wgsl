@@ -71,3 +71,13 @@ fn wg_argmax(ln: Lane, v: f32, i: u32) -> u32 {
     workgroupBarrier();
     return r;
 }
+
+// Lane sharing (the register-blocked matmul): whether each run of 8 invocations lid - lid % 8
+// .. + 7 can pass values to one another, and `from_lane8(ln, v, j)`: v of the run's j-th
+// invocation. Never here: the matmul then reads its x rows itself.
+fn lanes8(ln: Lane) -> bool {
+    return false;
+}
+fn from_lane8(ln: Lane, v: vec4<f32>, j: u32) -> vec4<f32> {
+    return v;
+}

@@ -79,3 +79,13 @@ fn wg_argmax(ln: Lane, v: f32, i: u32) -> u32 {
     workgroupBarrier();
     return r;
 }
+
+// Lane sharing (see reduce.wgsl): a run of 8 invocations lies in one subgroup, as consecutive
+// lanes, when subgroups are a multiple of 8 wide and laid out in invocation order (every
+// implementation known; checked, since Vulkan leaves it open). Then values pass by shuffles.
+fn lanes8(ln: Lane) -> bool {
+    return ln.sg_size % 8u == 0u && subgroupAll(ln.sg_lane == ln.lid % ln.sg_size);
+}
+fn from_lane8(ln: Lane, v: vec4<f32>, j: u32) -> vec4<f32> {
+    return subgroupShuffle(v, (ln.sg_lane & ~7u) + j);
+}

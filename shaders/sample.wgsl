@@ -37,7 +37,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;   // [draws, 4]
 
 const WG: u32 = 256u;
-const RED_WG: u32 = WG; // reduce.wgsl / reduce_subgroup.wgsl (and reduce_order.wgsl), prepended
+const RED_WG: u32 = WG; // reduce.wgsl / reduce_subgroup.wgsl (and reduce_common.wgsl), prepended
 const NONE: u32 = 0xffffffffu;
 
 fn pcg(v: u32) -> u32 {

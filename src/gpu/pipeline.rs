@@ -42,10 +42,13 @@ const FORWARD_PRELUDE: &[&str] = &[WEIGHTS_WGSL, WEIGHT_BLOCKS_WGSL, MATMUL_COMM
 /// the device has them.
 pub const REDUCE_WGSL: &str = include_str!("../../shaders/reduce.wgsl");
 pub const REDUCE_SUBGROUP_WGSL: &str = include_str!("../../shaders/reduce_subgroup.wgsl");
-/// `order_key` and `better`, after either reduction snippet.
-pub const REDUCE_ORDER_WGSL: &str = include_str!("../../shaders/reduce_order.wgsl");
-/// The kernel files that reduce across a workgroup: the reduction snippets go first.
-const REDUCING: [&str; 5] = [NORM_WGSL, LOGPROB_WGSL, OPTIM_WGSL, SAMPLE_WGSL, ATTENTION_WGSL];
+/// `order_key`, `better` and `xt4_shared`, after either reduction snippet.
+pub const REDUCE_COMMON_WGSL: &str = include_str!("../../shaders/reduce_common.wgsl");
+/// The kernel files that reduce across a workgroup or share x rows between lanes (`lanes8`):
+/// the reduction snippets go first.
+const REDUCING: [&str; 7] = [
+    NORM_WGSL, LOGPROB_WGSL, OPTIM_WGSL, SAMPLE_WGSL, ATTENTION_WGSL, MATMUL_WGSL, MATMUL_BACKWARD_WGSL,
+];
 /// WGSL has no includes: the snippets prepended, in order, to a kernel file at pipeline build
 /// (files not listed are whole modules). Every module-scope name a snippet uses must be declared
 /// in each file it is prepended to.
@@ -65,8 +68,8 @@ pub fn module_source(file: &'static str, subgroups: bool) -> String {
         .map_or(&[][..], |(_, p)| *p);
     let reduce: &[&str] = match (REDUCING.contains(&file), subgroups) {
         (false, _) => &[],
-        (true, false) => &[REDUCE_WGSL, REDUCE_ORDER_WGSL],
-        (true, true) => &[REDUCE_SUBGROUP_WGSL, REDUCE_ORDER_WGSL],
+        (true, false) => &[REDUCE_WGSL, REDUCE_COMMON_WGSL],
+        (true, true) => &[REDUCE_SUBGROUP_WGSL, REDUCE_COMMON_WGSL],
     };
     [reduce, prelude, &[file]].concat().join("\n")
 }
