@@ -95,9 +95,10 @@ fn row_vec4(r: vec4<u32>, i: u32, k: u32) -> u32 {
     return r[i] * (q.k >> 2u) + (k >> 2u);
 }
 
-// One k0 step of matmul_f: columns e[j] at k0..k0+7 against x (xl: k0..k0+3, xh: k0+4..).
-fn matmul_f_step(acc: ptr<function, array<vec4<f32>, 8>>, e: array<u32, RB_N>, k0: u32,
-                 xl: mat4x4<f32>, xh: mat4x4<f32>) {
+// One k0 step of matmul_f, in the order of the written-out loop it replaced (fewer live
+// registers: measured): `f_words` the packed weights of columns e[j] at k0..k0+7, then
+// `f_fma(.., false, xl)` for k0..k0+3 and `f_fma(.., true, xh)` for k0+4..k0+7.
+fn f_words(e: array<u32, RB_N>, k0: u32) -> array<vec4<u32>, RB_N> {
     var u: array<vec4<u32>, RB_N>;
     u[0u] = wf_u(e[0u] + k0);
     u[1u] = wf_u(e[1u] + k0);
@@ -107,22 +108,29 @@ fn matmul_f_step(acc: ptr<function, array<vec4<f32>, 8>>, e: array<u32, RB_N>, k
     u[5u] = wf_u(e[5u] + k0);
     u[6u] = wf_u(e[6u] + k0);
     u[7u] = wf_u(e[7u] + k0);
-    (*acc)[0u] += xl * wf_lo(e[0u] + k0, u[0u]);
-    (*acc)[1u] += xl * wf_lo(e[1u] + k0, u[1u]);
-    (*acc)[2u] += xl * wf_lo(e[2u] + k0, u[2u]);
-    (*acc)[3u] += xl * wf_lo(e[3u] + k0, u[3u]);
-    (*acc)[4u] += xl * wf_lo(e[4u] + k0, u[4u]);
-    (*acc)[5u] += xl * wf_lo(e[5u] + k0, u[5u]);
-    (*acc)[6u] += xl * wf_lo(e[6u] + k0, u[6u]);
-    (*acc)[7u] += xl * wf_lo(e[7u] + k0, u[7u]);
-    (*acc)[0u] += xh * wf_hi(e[0u] + k0, u[0u]);
-    (*acc)[1u] += xh * wf_hi(e[1u] + k0, u[1u]);
-    (*acc)[2u] += xh * wf_hi(e[2u] + k0, u[2u]);
-    (*acc)[3u] += xh * wf_hi(e[3u] + k0, u[3u]);
-    (*acc)[4u] += xh * wf_hi(e[4u] + k0, u[4u]);
-    (*acc)[5u] += xh * wf_hi(e[5u] + k0, u[5u]);
-    (*acc)[6u] += xh * wf_hi(e[6u] + k0, u[6u]);
-    (*acc)[7u] += xh * wf_hi(e[7u] + k0, u[7u]);
+    return u;
+}
+fn f_fma(acc: ptr<function, array<vec4<f32>, 8>>, e: array<u32, RB_N>, k0: u32,
+         u: array<vec4<u32>, RB_N>, hi: bool, x: mat4x4<f32>) {
+    if (hi) {
+        (*acc)[0u] += x * wf_hi(e[0u] + k0, u[0u]);
+        (*acc)[1u] += x * wf_hi(e[1u] + k0, u[1u]);
+        (*acc)[2u] += x * wf_hi(e[2u] + k0, u[2u]);
+        (*acc)[3u] += x * wf_hi(e[3u] + k0, u[3u]);
+        (*acc)[4u] += x * wf_hi(e[4u] + k0, u[4u]);
+        (*acc)[5u] += x * wf_hi(e[5u] + k0, u[5u]);
+        (*acc)[6u] += x * wf_hi(e[6u] + k0, u[6u]);
+        (*acc)[7u] += x * wf_hi(e[7u] + k0, u[7u]);
+    } else {
+        (*acc)[0u] += x * wf_lo(e[0u] + k0, u[0u]);
+        (*acc)[1u] += x * wf_lo(e[1u] + k0, u[1u]);
+        (*acc)[2u] += x * wf_lo(e[2u] + k0, u[2u]);
+        (*acc)[3u] += x * wf_lo(e[3u] + k0, u[3u]);
+        (*acc)[4u] += x * wf_lo(e[4u] + k0, u[4u]);
+        (*acc)[5u] += x * wf_lo(e[5u] + k0, u[5u]);
+        (*acc)[6u] += x * wf_lo(e[6u] + k0, u[6u]);
+        (*acc)[7u] += x * wf_lo(e[7u] + k0, u[7u]);
+    }
 }
 
 @compute @workgroup_size(64)
@@ -148,19 +156,27 @@ fn matmul_f(ln: Lane) {
         let j = lid % RB_WN;
         let xi = row_vec4(r, j >> 1u, 0u) + (j & 1u);
         for (var k0 = 0u; k0 < q.k; k0 += 8u) {
+            // Here the x rows first (measured faster: the shuffles wait on the load).
             let mine = xv[xi + (k0 >> 2u)];
-            matmul_f_step(&acc, e, k0, xt4_shared(ln, mine, 0u, 2u), xt4_shared(ln, mine, 1u, 2u));
+            let xl = xt4_shared(ln, mine, 0u, 2u);
+            let xh = xt4_shared(ln, mine, 1u, 2u);
+            let u = f_words(e, k0);
+            f_fma(&acc, e, k0, u, false, xl);
+            f_fma(&acc, e, k0, u, true, xh);
         }
     } else {
         for (var k0 = 0u; k0 < q.k; k0 += 8u) {
-            matmul_f_step(&acc, e, k0, xt4(r, k0), xt4(r, k0 + 4u));
+            let u = f_words(e, k0);
+            f_fma(&acc, e, k0, u, false, xt4(r, k0));
+            f_fma(&acc, e, k0, u, true, xt4(r, k0 + 4u));
         }
     }
     store_block(acc, RB_N, t0, n0, RB_WN);
 }
 
 // Step i of a quant block kb in matmul_q: Q8_0 (scales d) against x at k0 + 4i, or Q4_0 / Q4_1
-// (scales and minimums c) against xl at k0 + 4i and xh at k0 + 16 + 4i.
+// (scales and minimums c): the block's word i, then x at k0 + 4i (low nibbles) and at
+// k0 + 16 + 4i (high), in that order as in matmul_f.
 fn matmul_q8_step(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, RB_N>, kb: u32, i: u32,
                   d: array<f32, RB_N>, xi: mat4x4<f32>) {
     (*acc)[0u] += xi * (q8w4(w[(b0[0u] + kb) * 9u + 1u + i]) * d[0u]);
@@ -172,8 +188,7 @@ fn matmul_q8_step(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, RB_N>,
     (*acc)[6u] += xi * (q8w4(w[(b0[6u] + kb) * 9u + 1u + i]) * d[6u]);
     (*acc)[7u] += xi * (q8w4(w[(b0[7u] + kb) * 9u + 1u + i]) * d[7u]);
 }
-fn matmul_q4_step(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, RB_N>, kb: u32, i: u32,
-                  c: array<vec2<f32>, RB_N>, xl: mat4x4<f32>, xh: mat4x4<f32>) {
+fn q4_words(b0: array<u32, RB_N>, kb: u32, i: u32) -> array<u32, RB_N> {
     var u: array<u32, RB_N>;
     u[0u] = w[(b0[0u] + kb) * 5u + 1u + i];
     u[1u] = w[(b0[1u] + kb) * 5u + 1u + i];
@@ -183,22 +198,29 @@ fn matmul_q4_step(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, RB_N>,
     u[5u] = w[(b0[5u] + kb) * 5u + 1u + i];
     u[6u] = w[(b0[6u] + kb) * 5u + 1u + i];
     u[7u] = w[(b0[7u] + kb) * 5u + 1u + i];
-    (*acc)[0u] += xl * q4lo(u[0u], c[0u]);
-    (*acc)[1u] += xl * q4lo(u[1u], c[1u]);
-    (*acc)[2u] += xl * q4lo(u[2u], c[2u]);
-    (*acc)[3u] += xl * q4lo(u[3u], c[3u]);
-    (*acc)[4u] += xl * q4lo(u[4u], c[4u]);
-    (*acc)[5u] += xl * q4lo(u[5u], c[5u]);
-    (*acc)[6u] += xl * q4lo(u[6u], c[6u]);
-    (*acc)[7u] += xl * q4lo(u[7u], c[7u]);
-    (*acc)[0u] += xh * q4hi(u[0u], c[0u]);
-    (*acc)[1u] += xh * q4hi(u[1u], c[1u]);
-    (*acc)[2u] += xh * q4hi(u[2u], c[2u]);
-    (*acc)[3u] += xh * q4hi(u[3u], c[3u]);
-    (*acc)[4u] += xh * q4hi(u[4u], c[4u]);
-    (*acc)[5u] += xh * q4hi(u[5u], c[5u]);
-    (*acc)[6u] += xh * q4hi(u[6u], c[6u]);
-    (*acc)[7u] += xh * q4hi(u[7u], c[7u]);
+    return u;
+}
+fn q4_fma(acc: ptr<function, array<vec4<f32>, 8>>, u: array<u32, RB_N>, c: array<vec2<f32>, RB_N>,
+          hi: bool, x: mat4x4<f32>) {
+    if (hi) {
+        (*acc)[0u] += x * q4hi(u[0u], c[0u]);
+        (*acc)[1u] += x * q4hi(u[1u], c[1u]);
+        (*acc)[2u] += x * q4hi(u[2u], c[2u]);
+        (*acc)[3u] += x * q4hi(u[3u], c[3u]);
+        (*acc)[4u] += x * q4hi(u[4u], c[4u]);
+        (*acc)[5u] += x * q4hi(u[5u], c[5u]);
+        (*acc)[6u] += x * q4hi(u[6u], c[6u]);
+        (*acc)[7u] += x * q4hi(u[7u], c[7u]);
+    } else {
+        (*acc)[0u] += x * q4lo(u[0u], c[0u]);
+        (*acc)[1u] += x * q4lo(u[1u], c[1u]);
+        (*acc)[2u] += x * q4lo(u[2u], c[2u]);
+        (*acc)[3u] += x * q4lo(u[3u], c[3u]);
+        (*acc)[4u] += x * q4lo(u[4u], c[4u]);
+        (*acc)[5u] += x * q4lo(u[5u], c[5u]);
+        (*acc)[6u] += x * q4lo(u[6u], c[6u]);
+        (*acc)[7u] += x * q4lo(u[7u], c[7u]);
+    }
 }
 
 fn q8_scales(b0: array<u32, RB_N>, kb: u32) -> array<f32, RB_N> {
@@ -263,7 +285,11 @@ fn matmul_q(ln: Lane) {
             let c = q4_scales(b0, kb);
             for (var i = 0u; i < 4u; i++) {
                 let mine = xv[xi + kb * 8u + i];
-                matmul_q4_step(&acc, b0, kb, i, c, xt4_shared(ln, mine, 0u, 2u), xt4_shared(ln, mine, 1u, 2u));
+                let xl = xt4_shared(ln, mine, 0u, 2u);
+                let xh = xt4_shared(ln, mine, 1u, 2u);
+                let u = q4_words(b0, kb, i);
+                q4_fma(&acc, u, c, false, xl);
+                q4_fma(&acc, u, c, true, xh);
             }
         }
     } else if (WDTYPE == 3u) {
@@ -277,8 +303,9 @@ fn matmul_q(ln: Lane) {
         for (var kb = 0u; kb < nb; kb++) {
             let c = q4_scales(b0, kb);
             for (var i = 0u; i < 4u; i++) {
-                let k0 = kb * 32u;
-                matmul_q4_step(&acc, b0, kb, i, c, xt4(r, k0 + 4u * i), xt4(r, k0 + 16u + 4u * i));
+                let u = q4_words(b0, kb, i);
+                q4_fma(&acc, u, c, false, xt4(r, kb * 32u + 4u * i));
+                q4_fma(&acc, u, c, true, xt4(r, kb * 32u + 16u + 4u * i));
             }
         }
     }
