@@ -90,11 +90,6 @@ const RB_N: u32 = 8u;
 const RB_WN: u32 = 8u; // threads along n; the other 8 of the 64 go along t
 const RED_WG: u32 = 64u; // reduce.wgsl / reduce_subgroup.wgsl (for lanes8), prepended at build
 
-// The vec4 index of x row r[i] at k (for the shared rows, xt4_shared in reduce_common.wgsl).
-fn row_vec4(r: vec4<u32>, i: u32, k: u32) -> u32 {
-    return r[i] * (q.k >> 2u) + (k >> 2u);
-}
-
 // One k0 step of matmul_f, in the order of the written-out loop it replaced (fewer live
 // registers: measured): `f_words` the packed weights of columns e[j] at k0..k0+7, then
 // `f_fma(.., false, xl)` for k0..k0+3 and `f_fma(.., true, xh)` for k0+4..k0+7.

@@ -61,3 +61,8 @@ fn row_elem(n: u32) -> u32 {
 fn row_block(n: u32) -> u32 {
     return (q.w_row0 + min(n, q.n - 1u)) * (q.k >> 5u);
 }
+
+// The vec4 index of x row r[i] at k (for the shared rows, xt4_shared in reduce_common.wgsl).
+fn row_vec4(r: vec4<u32>, i: u32, k: u32) -> u32 {
+    return r[i] * (q.k >> 2u) + (k >> 2u);
+}

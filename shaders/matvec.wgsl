@@ -9,19 +9,21 @@
 // four (rows clamped), 5..8 two. Small workgroups keep both cores busy on narrow products.
 const MV_N: u32 = 4u;
 const MV_WG: u32 = 16u; // = @workgroup_size of matvec_f / matvec_q
+const RED_WG: u32 = 64u; // reduce.wgsl / reduce_subgroup.wgsl (lanes8; matvec_general's size)
 
 @compute @workgroup_size(16)
-fn matvec_f(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-    q = opaque_params(p, wg.z);
-    let n0 = (wg.y * nwg.x + wg.x) * (MV_N * MV_WG) + lid;
+fn matvec_f(ln: Lane) {
+    q = opaque_params(p, ln.wg.z);
+    let n0 = (ln.wg.y * ln.nwg.x + ln.wg.x) * (MV_N * MV_WG) + ln.lid;
     var e: array<u32, MV_N>;
     e[0u] = row_elem(n0);
     e[1u] = row_elem(n0 + MV_WG);
     e[2u] = row_elem(n0 + 2u * MV_WG);
     e[3u] = row_elem(n0 + 3u * MV_WG);
     var acc: array<vec4<f32>, 8>; // [j]: rows 0..3, [MV_N + j]: rows 4..7
-    if (q.t == 1u) {
+    if (q.t > 1u && lanes8(ln)) {
+        matvec_f_shared(ln, &acc, e);
+    } else if (q.t == 1u) {
         for (var k0 = 0u; k0 < q.k; k0 += 8u) {
             var u: array<vec4<u32>, MV_N>;
             u[0u] = wf_u(e[0u] + k0);
@@ -95,10 +97,9 @@ fn matvec_f(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
 }
 
 @compute @workgroup_size(16)
-fn matvec_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-    q = opaque_params(p, wg.z);
-    let n0 = (wg.y * nwg.x + wg.x) * (MV_N * MV_WG) + lid;
+fn matvec_q(ln: Lane) {
+    q = opaque_params(p, ln.wg.z);
+    let n0 = (ln.wg.y * ln.nwg.x + ln.wg.x) * (MV_N * MV_WG) + ln.lid;
     var b0: array<u32, MV_N>;
     b0[0u] = row_block(n0);
     b0[1u] = row_block(n0 + MV_WG);
@@ -109,7 +110,9 @@ fn matvec_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
     var acc: array<vec4<f32>, 8>; // [j]: rows 0..3, [MV_N + j]: rows 4..7
     // One copy of the loop per row class rather than a branch inside it: lavapipe runs both
     // sides of a branch under a lane mask.
-    if (q.t == 1u) {
+    if (q.t > 1u && lanes8(ln)) {
+        matvec_q_shared(ln, &acc, b0);
+    } else if (q.t == 1u) {
         for (var kb = 0u; kb < (q.k >> 5u); kb++) {
             let k0 = kb * 32u;
             if (WDTYPE == 3u) {
@@ -291,6 +294,146 @@ fn matvec_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
         }
     }
     mv_store(acc, n0);
+}
+
+// ---- batched decode (2..8 rows) with the x rows shared across runs of 8 lanes (lanes8) ----
+// The loops above read every x row in every invocation: at 5..8 rows four times as many x
+// vec4s as weight words. Here invocation j of a run loads row j (5..8 rows) or row j % 4, half
+// j / 4 (2..4 rows), and the rest come by shuffles (xt4_shared, reduce_common.wgsl).
+
+fn mv_f_words(e: array<u32, MV_N>, k0: u32) -> array<vec4<u32>, MV_N> {
+    var u: array<vec4<u32>, MV_N>;
+    u[0u] = wf_u(e[0u] + k0);
+    u[1u] = wf_u(e[1u] + k0);
+    u[2u] = wf_u(e[2u] + k0);
+    u[3u] = wf_u(e[3u] + k0);
+    return u;
+}
+// acc[o + j] += x · column j's k0..k0+3 (hi: k0+4..k0+7).
+fn mv_f_fma(acc: ptr<function, array<vec4<f32>, 8>>, o: u32, e: array<u32, MV_N>, k0: u32,
+            u: array<vec4<u32>, MV_N>, hi: bool, x: mat4x4<f32>) {
+    if (hi) {
+        (*acc)[o] += x * wf_hi(e[0u] + k0, u[0u]);
+        (*acc)[o + 1u] += x * wf_hi(e[1u] + k0, u[1u]);
+        (*acc)[o + 2u] += x * wf_hi(e[2u] + k0, u[2u]);
+        (*acc)[o + 3u] += x * wf_hi(e[3u] + k0, u[3u]);
+    } else {
+        (*acc)[o] += x * wf_lo(e[0u] + k0, u[0u]);
+        (*acc)[o + 1u] += x * wf_lo(e[1u] + k0, u[1u]);
+        (*acc)[o + 2u] += x * wf_lo(e[2u] + k0, u[2u]);
+        (*acc)[o + 3u] += x * wf_lo(e[3u] + k0, u[3u]);
+    }
+}
+
+fn matvec_f_shared(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, e: array<u32, MV_N>) {
+    let j = ln.lid % 8u;
+    if (q.t <= 4u) {
+        let xi = row_vec4(rows4(0u), j & 3u, 0u) + (j >> 2u);
+        for (var k0 = 0u; k0 < q.k; k0 += 8u) {
+            let mine = xv[xi + (k0 >> 2u)];
+            let xl = xt4_shared(ln, mine, 0u, 1u);
+            let xh = xt4_shared(ln, mine, 4u, 1u);
+            let u = mv_f_words(e, k0);
+            mv_f_fma(acc, 0u, e, k0, u, false, xl);
+            mv_f_fma(acc, 0u, e, k0, u, true, xh);
+        }
+    } else {
+        let xi = row_vec4(select(rows4(0u), rows4(4u), j >= 4u), j & 3u, 0u);
+        for (var k0 = 0u; k0 < q.k; k0 += 8u) {
+            let lo = xv[xi + (k0 >> 2u)];
+            let hi = xv[xi + (k0 >> 2u) + 1u];
+            let u = mv_f_words(e, k0);
+            mv_f_fma(acc, 0u, e, k0, u, false, xt4_shared(ln, lo, 0u, 1u));
+            mv_f_fma(acc, MV_N, e, k0, u, false, xt4_shared(ln, lo, 4u, 1u));
+            mv_f_fma(acc, 0u, e, k0, u, true, xt4_shared(ln, hi, 0u, 1u));
+            mv_f_fma(acc, MV_N, e, k0, u, true, xt4_shared(ln, hi, 4u, 1u));
+        }
+    }
+}
+
+fn mv_q8_fma(acc: ptr<function, array<vec4<f32>, 8>>, o: u32, b0: array<u32, MV_N>, kb: u32,
+             i: u32, d: array<f32, MV_N>, x: mat4x4<f32>) {
+    (*acc)[o] += x * (q8w4(w[(b0[0u] + kb) * 9u + 1u + i]) * d[0u]);
+    (*acc)[o + 1u] += x * (q8w4(w[(b0[1u] + kb) * 9u + 1u + i]) * d[1u]);
+    (*acc)[o + 2u] += x * (q8w4(w[(b0[2u] + kb) * 9u + 1u + i]) * d[2u]);
+    (*acc)[o + 3u] += x * (q8w4(w[(b0[3u] + kb) * 9u + 1u + i]) * d[3u]);
+}
+fn mv_q4_fma(acc: ptr<function, array<vec4<f32>, 8>>, o: u32, u: array<u32, MV_N>,
+             c: array<vec2<f32>, MV_N>, hi: bool, x: mat4x4<f32>) {
+    if (hi) {
+        (*acc)[o] += x * q4hi(u[0u], c[0u]);
+        (*acc)[o + 1u] += x * q4hi(u[1u], c[1u]);
+        (*acc)[o + 2u] += x * q4hi(u[2u], c[2u]);
+        (*acc)[o + 3u] += x * q4hi(u[3u], c[3u]);
+    } else {
+        (*acc)[o] += x * q4lo(u[0u], c[0u]);
+        (*acc)[o + 1u] += x * q4lo(u[1u], c[1u]);
+        (*acc)[o + 2u] += x * q4lo(u[2u], c[2u]);
+        (*acc)[o + 3u] += x * q4lo(u[3u], c[3u]);
+    }
+}
+
+fn matvec_q_shared(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>) {
+    let j = ln.lid % 8u;
+    let nb = q.k >> 5u;
+    let two = q.t > 4u; // two groups of four rows
+    let xi = row_vec4(select(rows4(0u), rows4(4u), two && j >= 4u), j & 3u, 0u);
+    if (WDTYPE == 3u) {
+        for (var kb = 0u; kb < nb; kb++) {
+            var d: array<f32, MV_N>;
+            d[0u] = unpack2x16float(w[(b0[0u] + kb) * 9u]).x;
+            d[1u] = unpack2x16float(w[(b0[1u] + kb) * 9u]).x;
+            d[2u] = unpack2x16float(w[(b0[2u] + kb) * 9u]).x;
+            d[3u] = unpack2x16float(w[(b0[3u] + kb) * 9u]).x;
+            if (two) {
+                for (var i = 0u; i < 8u; i++) {
+                    let mine = xv[xi + kb * 8u + i];
+                    mv_q8_fma(acc, 0u, b0, kb, i, d, xt4_shared(ln, mine, 0u, 1u));
+                    mv_q8_fma(acc, MV_N, b0, kb, i, d, xt4_shared(ln, mine, 4u, 1u));
+                }
+            } else {
+                for (var i = 0u; i < 8u; i++) {
+                    let mine = xv[xi + kb * 8u + i];
+                    mv_q8_fma(acc, 0u, b0, kb, i, d, xt4_shared(ln, mine, 0u, 1u));
+                }
+            }
+        }
+    } else {
+        for (var kb = 0u; kb < nb; kb++) {
+            var c: array<vec2<f32>, MV_N>;
+            c[0u] = q4scale(w[(b0[0u] + kb) * 5u]);
+            c[1u] = q4scale(w[(b0[1u] + kb) * 5u]);
+            c[2u] = q4scale(w[(b0[2u] + kb) * 5u]);
+            c[3u] = q4scale(w[(b0[3u] + kb) * 5u]);
+            if (two) {
+                for (var i = 0u; i < 4u; i++) {
+                    let lo = xv[xi + kb * 8u + i];
+                    let hi = xv[xi + kb * 8u + 4u + i];
+                    var u: array<u32, MV_N>;
+                    u[0u] = w[(b0[0u] + kb) * 5u + 1u + i];
+                    u[1u] = w[(b0[1u] + kb) * 5u + 1u + i];
+                    u[2u] = w[(b0[2u] + kb) * 5u + 1u + i];
+                    u[3u] = w[(b0[3u] + kb) * 5u + 1u + i];
+                    mv_q4_fma(acc, 0u, u, c, false, xt4_shared(ln, lo, 0u, 1u));
+                    mv_q4_fma(acc, MV_N, u, c, false, xt4_shared(ln, lo, 4u, 1u));
+                    mv_q4_fma(acc, 0u, u, c, true, xt4_shared(ln, hi, 0u, 1u));
+                    mv_q4_fma(acc, MV_N, u, c, true, xt4_shared(ln, hi, 4u, 1u));
+                }
+            } else {
+                let half = 4u * (j >> 2u);
+                for (var i = 0u; i < 4u; i++) {
+                    let mine = xv[xi + kb * 8u + half + i];
+                    var u: array<u32, MV_N>;
+                    u[0u] = w[(b0[0u] + kb) * 5u + 1u + i];
+                    u[1u] = w[(b0[1u] + kb) * 5u + 1u + i];
+                    u[2u] = w[(b0[2u] + kb) * 5u + 1u + i];
+                    u[3u] = w[(b0[3u] + kb) * 5u + 1u + i];
+                    mv_q4_fma(acc, 0u, u, c, false, xt4_shared(ln, mine, 0u, 1u));
+                    mv_q4_fma(acc, 0u, u, c, true, xt4_shared(ln, mine, 4u, 1u));
+                }
+            }
+        }
+    }
 }
 
 fn mv_store(acc: array<vec4<f32>, 8>, n0: u32) {

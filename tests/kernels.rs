@@ -1650,4 +1650,11 @@ fn both_reduction_forms_are_under_test() {
     let a = edgerl::gpu::pipeline::module_source(edgerl::gpu::pipeline::NORM_WGSL, false);
     let s = edgerl::gpu::pipeline::module_source(edgerl::gpu::pipeline::NORM_WGSL, true);
     assert!(s.contains("subgroupAdd") && !a.contains("subgroupAdd"));
+    // The weight products share x rows by shuffles only in the subgroup form.
+    for file in [edgerl::gpu::pipeline::MATMUL_WGSL, edgerl::gpu::pipeline::MATVEC_WGSL, edgerl::gpu::pipeline::MATMUL_BACKWARD_WGSL] {
+        let a = edgerl::gpu::pipeline::module_source(file, false);
+        let s = edgerl::gpu::pipeline::module_source(file, true);
+        assert!(s.contains("subgroupShuffle") && !a.contains("subgroupShuffle"));
+        assert!(a.contains("fn lanes8") && s.contains("fn lanes8"));
+    }
 }

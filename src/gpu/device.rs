@@ -47,8 +47,8 @@ impl GpuOptions {
 pub struct GpuFeatures {
     /// The adapter offers `shader-f16` (no kernel uses it yet).
     pub shader_f16: bool,
-    /// The reductions run on subgroup operations (the adapter has them and
-    /// `GpuOptions::portable` is off).
+    /// The kernels' subgroup forms are used (shaders/reduce_subgroup.wgsl: workgroup reductions,
+    /// x rows shared between lanes): the adapter has subgroups and `GpuOptions::portable` is off.
     pub subgroups: bool,
     /// The adapter's subgroup sizes (min, max); 0 without subgroups.
     pub subgroup_sizes: (u32, u32),

@@ -37,17 +37,19 @@ pub const WEIGHT_BLOCKS_WGSL: &str = include_str!("../../shaders/weight_blocks.w
 /// `MATVEC_WGSL`.
 pub const MATMUL_COMMON_WGSL: &str = include_str!("../../shaders/matmul_common.wgsl");
 const FORWARD_PRELUDE: &[&str] = &[WEIGHTS_WGSL, WEIGHT_BLOCKS_WGSL, MATMUL_COMMON_WGSL];
-/// Workgroup reductions (`wg_sum`, `wg_max`, `wg_argmax` and the `Lane` builtins): a tree
-/// through workgroup memory everywhere, or (`REDUCE_SUBGROUP_WGSL`) subgroup operations where
-/// the device has them.
+/// Workgroup reductions (`wg_sum`, `wg_max`, `wg_argmax`), lane sharing (`lanes8`,
+/// `from_lane8`) and the `Lane` builtins: portable (a tree through workgroup memory, no
+/// sharing) everywhere, or (`REDUCE_SUBGROUP_WGSL`) on subgroup operations where the device
+/// has them.
 pub const REDUCE_WGSL: &str = include_str!("../../shaders/reduce.wgsl");
 pub const REDUCE_SUBGROUP_WGSL: &str = include_str!("../../shaders/reduce_subgroup.wgsl");
 /// `order_key`, `better` and `xt4_shared`, after either reduction snippet.
 pub const REDUCE_COMMON_WGSL: &str = include_str!("../../shaders/reduce_common.wgsl");
 /// The kernel files that reduce across a workgroup or share x rows between lanes (`lanes8`):
 /// the reduction snippets go first.
-const REDUCING: [&str; 7] = [
-    NORM_WGSL, LOGPROB_WGSL, OPTIM_WGSL, SAMPLE_WGSL, ATTENTION_WGSL, MATMUL_WGSL, MATMUL_BACKWARD_WGSL,
+const REDUCING: [&str; 8] = [
+    NORM_WGSL, LOGPROB_WGSL, OPTIM_WGSL, SAMPLE_WGSL, ATTENTION_WGSL, MATMUL_WGSL, MATVEC_WGSL,
+    MATMUL_BACKWARD_WGSL,
 ];
 /// WGSL has no includes: the snippets prepended, in order, to a kernel file at pipeline build
 /// (files not listed are whole modules). Every module-scope name a snippet uses must be declared
