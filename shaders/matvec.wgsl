@@ -21,6 +21,8 @@ fn matvec_f(ln: Lane) {
     e[2u] = row_elem(n0 + 2u * MV_WG);
     e[3u] = row_elem(n0 + 3u * MV_WG);
     var acc: array<vec4<f32>, 8>; // [j]: rows 0..3, [MV_N + j]: rows 4..7
+    // One row of float weights: sharing measured no faster (two x loads against four weight
+    // vec4s), so only 2..8 rows.
     if (q.t > 1u && lanes8(ln)) {
         matvec_f_shared(ln, &acc, e);
     } else if (q.t == 1u) {
@@ -110,7 +112,7 @@ fn matvec_q(ln: Lane) {
     var acc: array<vec4<f32>, 8>; // [j]: rows 0..3, [MV_N + j]: rows 4..7
     // One copy of the loop per row class rather than a branch inside it: lavapipe runs both
     // sides of a branch under a lane mask.
-    if (q.t > 1u && lanes8(ln)) {
+    if (lanes8(ln)) {
         matvec_q_shared(ln, &acc, b0);
     } else if (q.t == 1u) {
         for (var kb = 0u; kb < (q.k >> 5u); kb++) {
@@ -296,10 +298,11 @@ fn matvec_q(ln: Lane) {
     mv_store(acc, n0);
 }
 
-// ---- batched decode (2..8 rows) with the x rows shared across runs of 8 lanes (lanes8) ----
+// ---- decode with the x rows shared across runs of 8 lanes (lanes8) ----
 // The loops above read every x row in every invocation: at 5..8 rows four times as many x
 // vec4s as weight words. Here invocation j of a run loads row j (5..8 rows) or row j % 4, half
-// j / 4 (2..4 rows), and the rest come by shuffles (xt4_shared, reduce_common.wgsl).
+// j / 4 (2..4 rows), or (quantized, one row) vec4 j of the block, and the rest come by
+// shuffles (xt4_shared, reduce_common.wgsl).
 
 fn mv_f_words(e: array<u32, MV_N>, k0: u32) -> array<vec4<u32>, MV_N> {
     var u: array<vec4<u32>, MV_N>;
@@ -378,7 +381,44 @@ fn matvec_q_shared(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: array<
     let nb = q.k >> 5u;
     let two = q.t > 4u; // two groups of four rows
     let xi = row_vec4(select(rows4(0u), rows4(4u), two && j >= 4u), j & 3u, 0u);
-    if (WDTYPE == 3u) {
+    if (q.t == 1u) {
+        // One row: invocation j holds vec4 j of the block's 32 k's.
+        for (var kb = 0u; kb < nb; kb++) {
+            let mine = xv[kb * 8u + j];
+            if (WDTYPE == 3u) {
+                var d: array<f32, MV_N>;
+                d[0u] = unpack2x16float(w[(b0[0u] + kb) * 9u]).x;
+                d[1u] = unpack2x16float(w[(b0[1u] + kb) * 9u]).x;
+                d[2u] = unpack2x16float(w[(b0[2u] + kb) * 9u]).x;
+                d[3u] = unpack2x16float(w[(b0[3u] + kb) * 9u]).x;
+                for (var i = 0u; i < 8u; i++) {
+                    let xi1 = from_lane8(ln, mine, i);
+                    (*acc)[0u].x += dot(xi1, q8w4(w[(b0[0u] + kb) * 9u + 1u + i])) * d[0u];
+                    (*acc)[1u].x += dot(xi1, q8w4(w[(b0[1u] + kb) * 9u + 1u + i])) * d[1u];
+                    (*acc)[2u].x += dot(xi1, q8w4(w[(b0[2u] + kb) * 9u + 1u + i])) * d[2u];
+                    (*acc)[3u].x += dot(xi1, q8w4(w[(b0[3u] + kb) * 9u + 1u + i])) * d[3u];
+                }
+            } else {
+                var c: array<vec2<f32>, MV_N>;
+                c[0u] = q4scale(w[(b0[0u] + kb) * 5u]);
+                c[1u] = q4scale(w[(b0[1u] + kb) * 5u]);
+                c[2u] = q4scale(w[(b0[2u] + kb) * 5u]);
+                c[3u] = q4scale(w[(b0[3u] + kb) * 5u]);
+                for (var i = 0u; i < 4u; i++) {
+                    let xl = from_lane8(ln, mine, i);
+                    let xh = from_lane8(ln, mine, 4u + i);
+                    let u0 = w[(b0[0u] + kb) * 5u + 1u + i];
+                    let u1 = w[(b0[1u] + kb) * 5u + 1u + i];
+                    let u2 = w[(b0[2u] + kb) * 5u + 1u + i];
+                    let u3 = w[(b0[3u] + kb) * 5u + 1u + i];
+                    (*acc)[0u].x += dot(xl, q4lo(u0, c[0u])) + dot(xh, q4hi(u0, c[0u]));
+                    (*acc)[1u].x += dot(xl, q4lo(u1, c[1u])) + dot(xh, q4hi(u1, c[1u]));
+                    (*acc)[2u].x += dot(xl, q4lo(u2, c[2u])) + dot(xh, q4hi(u2, c[2u]));
+                    (*acc)[3u].x += dot(xl, q4lo(u3, c[3u])) + dot(xh, q4hi(u3, c[3u]));
+                }
+            }
+        }
+    } else if (WDTYPE == 3u) {
         for (var kb = 0u; kb < nb; kb++) {
             var d: array<f32, MV_N>;
             d[0u] = unpack2x16float(w[(b0[0u] + kb) * 9u]).x;
