@@ -8,24 +8,12 @@
 // (MATVEC_COLS in kernels.rs). One row takes dot products; 2..4 rows one transposed group of
 // four (rows clamped), 5..8 two. Small workgroups keep both cores busy on narrow products.
 const MV_N: u32 = 4u;
-const MV_WG: u32 = 16u; // = @workgroup_size of matvec_f / matvec_q
+const MV_WG: u32 = 16u; // = @workgroup_size of matvec_f / _q / _f_shared / _q_shared
 const RED_WG: u32 = 64u; // reduce.wgsl / reduce_subgroup.wgsl (lanes8; matvec_general's size)
 
-@compute @workgroup_size(16)
-fn matvec_f(ln: Lane) {
-    q = opaque_params(p, ln.wg.z);
-    let n0 = (ln.wg.y * ln.nwg.x + ln.wg.x) * (MV_N * MV_WG) + ln.lid;
-    var e: array<u32, MV_N>;
-    e[0u] = row_elem(n0);
-    e[1u] = row_elem(n0 + MV_WG);
-    e[2u] = row_elem(n0 + 2u * MV_WG);
-    e[3u] = row_elem(n0 + 3u * MV_WG);
-    var acc: array<vec4<f32>, 8>; // [j]: rows 0..3, [MV_N + j]: rows 4..7
-    // One row of float weights: sharing measured no faster (two x loads against four weight
-    // vec4s), so only 2..8 rows.
-    if (q.t > 1u && lanes8(ln)) {
-        matvec_f_shared(ln, &acc, e);
-    } else if (q.t == 1u) {
+// The loops of matvec_f (every invocation reads its own x rows).
+fn matvec_f_loops(acc: ptr<function, array<vec4<f32>, 8>>, e: array<u32, MV_N>) {
+    if (q.t == 1u) {
         for (var k0 = 0u; k0 < q.k; k0 += 8u) {
             var u: array<vec4<u32>, MV_N>;
             u[0u] = wf_u(e[0u] + k0);
@@ -34,10 +22,10 @@ fn matvec_f(ln: Lane) {
             u[3u] = wf_u(e[3u] + k0);
             let xl = xv[k0 >> 2u];
             let xh = xv[(k0 >> 2u) + 1u];
-            acc[0u].x += dot(xl, wf_lo(e[0u] + k0, u[0u])) + dot(xh, wf_hi(e[0u] + k0, u[0u]));
-            acc[1u].x += dot(xl, wf_lo(e[1u] + k0, u[1u])) + dot(xh, wf_hi(e[1u] + k0, u[1u]));
-            acc[2u].x += dot(xl, wf_lo(e[2u] + k0, u[2u])) + dot(xh, wf_hi(e[2u] + k0, u[2u]));
-            acc[3u].x += dot(xl, wf_lo(e[3u] + k0, u[3u])) + dot(xh, wf_hi(e[3u] + k0, u[3u]));
+            (*acc)[0u].x += dot(xl, wf_lo(e[0u] + k0, u[0u])) + dot(xh, wf_hi(e[0u] + k0, u[0u]));
+            (*acc)[1u].x += dot(xl, wf_lo(e[1u] + k0, u[1u])) + dot(xh, wf_hi(e[1u] + k0, u[1u]));
+            (*acc)[2u].x += dot(xl, wf_lo(e[2u] + k0, u[2u])) + dot(xh, wf_hi(e[2u] + k0, u[2u]));
+            (*acc)[3u].x += dot(xl, wf_lo(e[3u] + k0, u[3u])) + dot(xh, wf_hi(e[3u] + k0, u[3u]));
         }
     } else if (q.t <= 4u) {
         let r = rows4(0u);
@@ -49,10 +37,10 @@ fn matvec_f(ln: Lane) {
             u[3u] = wf_u(e[3u] + k0);
             let xl = xt4(r, k0);
             let xh = xt4(r, k0 + 4u);
-            acc[0u] += xl * wf_lo(e[0u] + k0, u[0u]) + xh * wf_hi(e[0u] + k0, u[0u]);
-            acc[1u] += xl * wf_lo(e[1u] + k0, u[1u]) + xh * wf_hi(e[1u] + k0, u[1u]);
-            acc[2u] += xl * wf_lo(e[2u] + k0, u[2u]) + xh * wf_hi(e[2u] + k0, u[2u]);
-            acc[3u] += xl * wf_lo(e[3u] + k0, u[3u]) + xh * wf_hi(e[3u] + k0, u[3u]);
+            (*acc)[0u] += xl * wf_lo(e[0u] + k0, u[0u]) + xh * wf_hi(e[0u] + k0, u[0u]);
+            (*acc)[1u] += xl * wf_lo(e[1u] + k0, u[1u]) + xh * wf_hi(e[1u] + k0, u[1u]);
+            (*acc)[2u] += xl * wf_lo(e[2u] + k0, u[2u]) + xh * wf_hi(e[2u] + k0, u[2u]);
+            (*acc)[3u] += xl * wf_lo(e[3u] + k0, u[3u]) + xh * wf_hi(e[3u] + k0, u[3u]);
         }
     } else {
         let r0 = rows4(0u);
@@ -83,38 +71,63 @@ fn matvec_f(ln: Lane) {
             }
             let xl0 = xt4(r0, k0);
             let xh0 = xt4(r0, k0 + 4u);
-            acc[0u] += xl0 * wl[0u] + xh0 * wh[0u];
-            acc[1u] += xl0 * wl[1u] + xh0 * wh[1u];
-            acc[2u] += xl0 * wl[2u] + xh0 * wh[2u];
-            acc[3u] += xl0 * wl[3u] + xh0 * wh[3u];
+            (*acc)[0u] += xl0 * wl[0u] + xh0 * wh[0u];
+            (*acc)[1u] += xl0 * wl[1u] + xh0 * wh[1u];
+            (*acc)[2u] += xl0 * wl[2u] + xh0 * wh[2u];
+            (*acc)[3u] += xl0 * wl[3u] + xh0 * wh[3u];
             let xl1 = xt4(r1, k0);
             let xh1 = xt4(r1, k0 + 4u);
-            acc[MV_N + 0u] += xl1 * wl[0u] + xh1 * wh[0u];
-            acc[MV_N + 1u] += xl1 * wl[1u] + xh1 * wh[1u];
-            acc[MV_N + 2u] += xl1 * wl[2u] + xh1 * wh[2u];
-            acc[MV_N + 3u] += xl1 * wl[3u] + xh1 * wh[3u];
+            (*acc)[MV_N + 0u] += xl1 * wl[0u] + xh1 * wh[0u];
+            (*acc)[MV_N + 1u] += xl1 * wl[1u] + xh1 * wh[1u];
+            (*acc)[MV_N + 2u] += xl1 * wl[2u] + xh1 * wh[2u];
+            (*acc)[MV_N + 3u] += xl1 * wl[3u] + xh1 * wh[3u];
         }
+    }
+}
+
+@compute @workgroup_size(16)
+fn matvec_f(ln: Lane) {
+    q = opaque_params(p, ln.wg.z);
+    let n0 = (ln.wg.y * ln.nwg.x + ln.wg.x) * (MV_N * MV_WG) + ln.lid;
+    var e: array<u32, MV_N>;
+    e[0u] = row_elem(n0);
+    e[1u] = row_elem(n0 + MV_WG);
+    e[2u] = row_elem(n0 + 2u * MV_WG);
+    e[3u] = row_elem(n0 + 3u * MV_WG);
+    var acc: array<vec4<f32>, 8>; // [j]: rows 0..3, [MV_N + j]: rows 4..7
+    matvec_f_loops(&acc, e);
+    mv_store(acc, n0);
+}
+
+// matvec_f with the x rows shared across runs of 8 lanes (below), dispatched instead on devices
+// with subgroups for 2..8 rows (one row of float weights measured no faster: two x loads
+// against four weight vec4s): its own entry point, so that the shared loops' code does not
+// slow {name}'s (measured on lavapipe: one-row f32 decode 20 % slower in one entry).
+@compute @workgroup_size(16)
+fn matvec_f_shared(ln: Lane) {
+    q = opaque_params(p, ln.wg.z);
+    let n0 = (ln.wg.y * ln.nwg.x + ln.wg.x) * (MV_N * MV_WG) + ln.lid;
+    var e: array<u32, MV_N>;
+    e[0u] = row_elem(n0);
+    e[1u] = row_elem(n0 + MV_WG);
+    e[2u] = row_elem(n0 + 2u * MV_WG);
+    e[3u] = row_elem(n0 + 3u * MV_WG);
+    var acc: array<vec4<f32>, 8>;
+    if (q.t > 1u && lanes8(ln)) {
+        mv_f_shared_loops(ln, &acc, e);
+    } else {
+        matvec_f_loops(&acc, e);
     }
     mv_store(acc, n0);
 }
 
-@compute @workgroup_size(16)
-fn matvec_q(ln: Lane) {
-    q = opaque_params(p, ln.wg.z);
-    let n0 = (ln.wg.y * ln.nwg.x + ln.wg.x) * (MV_N * MV_WG) + ln.lid;
-    var b0: array<u32, MV_N>;
-    b0[0u] = row_block(n0);
-    b0[1u] = row_block(n0 + MV_WG);
-    b0[2u] = row_block(n0 + 2u * MV_WG);
-    b0[3u] = row_block(n0 + 3u * MV_WG);
+// The loops of matvec_q (every invocation reads its own x rows).
+fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>) {
     let r0 = rows4(0u);
     let r1 = rows4(4u);
-    var acc: array<vec4<f32>, 8>; // [j]: rows 0..3, [MV_N + j]: rows 4..7
     // One copy of the loop per row class rather than a branch inside it: lavapipe runs both
     // sides of a branch under a lane mask.
-    if (lanes8(ln)) {
-        matvec_q_shared(ln, &acc, b0);
-    } else if (q.t == 1u) {
+    if (q.t == 1u) {
         for (var kb = 0u; kb < (q.k >> 5u); kb++) {
             let k0 = kb * 32u;
             if (WDTYPE == 3u) {
@@ -125,10 +138,10 @@ fn matvec_q(ln: Lane) {
                 d[3u] = unpack2x16float(w[(b0[3u] + kb) * 9u]).x;
                 for (var i = 0u; i < 8u; i++) {
                     let xi = xv[(k0 >> 2u) + i];
-                    acc[0u].x += dot(xi, q8w4(w[(b0[0u] + kb) * 9u + 1u + i])) * d[0u];
-                    acc[1u].x += dot(xi, q8w4(w[(b0[1u] + kb) * 9u + 1u + i])) * d[1u];
-                    acc[2u].x += dot(xi, q8w4(w[(b0[2u] + kb) * 9u + 1u + i])) * d[2u];
-                    acc[3u].x += dot(xi, q8w4(w[(b0[3u] + kb) * 9u + 1u + i])) * d[3u];
+                    (*acc)[0u].x += dot(xi, q8w4(w[(b0[0u] + kb) * 9u + 1u + i])) * d[0u];
+                    (*acc)[1u].x += dot(xi, q8w4(w[(b0[1u] + kb) * 9u + 1u + i])) * d[1u];
+                    (*acc)[2u].x += dot(xi, q8w4(w[(b0[2u] + kb) * 9u + 1u + i])) * d[2u];
+                    (*acc)[3u].x += dot(xi, q8w4(w[(b0[3u] + kb) * 9u + 1u + i])) * d[3u];
                 }
             } else {
                 var c: array<vec2<f32>, MV_N>;
@@ -141,19 +154,19 @@ fn matvec_q(ln: Lane) {
                     let xh = xv[(k0 >> 2u) + 4u + i];
                     {
                         let u = w[(b0[0u] + kb) * 5u + 1u + i];
-                        acc[0u].x += dot(xl, q4lo(u, c[0u])) + dot(xh, q4hi(u, c[0u]));
+                        (*acc)[0u].x += dot(xl, q4lo(u, c[0u])) + dot(xh, q4hi(u, c[0u]));
                     }
                     {
                         let u = w[(b0[1u] + kb) * 5u + 1u + i];
-                        acc[1u].x += dot(xl, q4lo(u, c[1u])) + dot(xh, q4hi(u, c[1u]));
+                        (*acc)[1u].x += dot(xl, q4lo(u, c[1u])) + dot(xh, q4hi(u, c[1u]));
                     }
                     {
                         let u = w[(b0[2u] + kb) * 5u + 1u + i];
-                        acc[2u].x += dot(xl, q4lo(u, c[2u])) + dot(xh, q4hi(u, c[2u]));
+                        (*acc)[2u].x += dot(xl, q4lo(u, c[2u])) + dot(xh, q4hi(u, c[2u]));
                     }
                     {
                         let u = w[(b0[3u] + kb) * 5u + 1u + i];
-                        acc[3u].x += dot(xl, q4lo(u, c[3u])) + dot(xh, q4hi(u, c[3u]));
+                        (*acc)[3u].x += dot(xl, q4lo(u, c[3u])) + dot(xh, q4hi(u, c[3u]));
                     }
                 }
             }
@@ -169,10 +182,10 @@ fn matvec_q(ln: Lane) {
                 d[3u] = unpack2x16float(w[(b0[3u] + kb) * 9u]).x;
                 for (var i = 0u; i < 8u; i++) {
                     let xi = xt4(r0, k0 + 4u * i);
-                    acc[0u] += xi * (q8w4(w[(b0[0u] + kb) * 9u + 1u + i]) * d[0u]);
-                    acc[1u] += xi * (q8w4(w[(b0[1u] + kb) * 9u + 1u + i]) * d[1u]);
-                    acc[2u] += xi * (q8w4(w[(b0[2u] + kb) * 9u + 1u + i]) * d[2u]);
-                    acc[3u] += xi * (q8w4(w[(b0[3u] + kb) * 9u + 1u + i]) * d[3u]);
+                    (*acc)[0u] += xi * (q8w4(w[(b0[0u] + kb) * 9u + 1u + i]) * d[0u]);
+                    (*acc)[1u] += xi * (q8w4(w[(b0[1u] + kb) * 9u + 1u + i]) * d[1u]);
+                    (*acc)[2u] += xi * (q8w4(w[(b0[2u] + kb) * 9u + 1u + i]) * d[2u]);
+                    (*acc)[3u] += xi * (q8w4(w[(b0[3u] + kb) * 9u + 1u + i]) * d[3u]);
                 }
             } else {
                 var c: array<vec2<f32>, MV_N>;
@@ -185,19 +198,19 @@ fn matvec_q(ln: Lane) {
                     let xh = xt4(r0, k0 + 16u + 4u * i);
                     {
                         let u = w[(b0[0u] + kb) * 5u + 1u + i];
-                        acc[0u] += xl * q4lo(u, c[0u]) + xh * q4hi(u, c[0u]);
+                        (*acc)[0u] += xl * q4lo(u, c[0u]) + xh * q4hi(u, c[0u]);
                     }
                     {
                         let u = w[(b0[1u] + kb) * 5u + 1u + i];
-                        acc[1u] += xl * q4lo(u, c[1u]) + xh * q4hi(u, c[1u]);
+                        (*acc)[1u] += xl * q4lo(u, c[1u]) + xh * q4hi(u, c[1u]);
                     }
                     {
                         let u = w[(b0[2u] + kb) * 5u + 1u + i];
-                        acc[2u] += xl * q4lo(u, c[2u]) + xh * q4hi(u, c[2u]);
+                        (*acc)[2u] += xl * q4lo(u, c[2u]) + xh * q4hi(u, c[2u]);
                     }
                     {
                         let u = w[(b0[3u] + kb) * 5u + 1u + i];
-                        acc[3u] += xl * q4lo(u, c[3u]) + xh * q4hi(u, c[3u]);
+                        (*acc)[3u] += xl * q4lo(u, c[3u]) + xh * q4hi(u, c[3u]);
                     }
                 }
             }
@@ -216,23 +229,23 @@ fn matvec_q(ln: Lane) {
                     let x1 = xt4(r1, k0 + 4u * i);
                     {
                         let wj = q8w4(w[(b0[0u] + kb) * 9u + 1u + i]) * d[0u];
-                        acc[0u] += x0 * wj;
-                        acc[MV_N + 0u] += x1 * wj;
+                        (*acc)[0u] += x0 * wj;
+                        (*acc)[MV_N + 0u] += x1 * wj;
                     }
                     {
                         let wj = q8w4(w[(b0[1u] + kb) * 9u + 1u + i]) * d[1u];
-                        acc[1u] += x0 * wj;
-                        acc[MV_N + 1u] += x1 * wj;
+                        (*acc)[1u] += x0 * wj;
+                        (*acc)[MV_N + 1u] += x1 * wj;
                     }
                     {
                         let wj = q8w4(w[(b0[2u] + kb) * 9u + 1u + i]) * d[2u];
-                        acc[2u] += x0 * wj;
-                        acc[MV_N + 2u] += x1 * wj;
+                        (*acc)[2u] += x0 * wj;
+                        (*acc)[MV_N + 2u] += x1 * wj;
                     }
                     {
                         let wj = q8w4(w[(b0[3u] + kb) * 9u + 1u + i]) * d[3u];
-                        acc[3u] += x0 * wj;
-                        acc[MV_N + 3u] += x1 * wj;
+                        (*acc)[3u] += x0 * wj;
+                        (*acc)[MV_N + 3u] += x1 * wj;
                     }
                 }
             } else {
@@ -251,49 +264,83 @@ fn matvec_q(ln: Lane) {
                     let xl1 = xt4(r1, k0 + 4u * i);
                     {
                         let wj = q4lo(u[0u], c[0u]);
-                        acc[0u] += xl0 * wj;
-                        acc[MV_N + 0u] += xl1 * wj;
+                        (*acc)[0u] += xl0 * wj;
+                        (*acc)[MV_N + 0u] += xl1 * wj;
                     }
                     {
                         let wj = q4lo(u[1u], c[1u]);
-                        acc[1u] += xl0 * wj;
-                        acc[MV_N + 1u] += xl1 * wj;
+                        (*acc)[1u] += xl0 * wj;
+                        (*acc)[MV_N + 1u] += xl1 * wj;
                     }
                     {
                         let wj = q4lo(u[2u], c[2u]);
-                        acc[2u] += xl0 * wj;
-                        acc[MV_N + 2u] += xl1 * wj;
+                        (*acc)[2u] += xl0 * wj;
+                        (*acc)[MV_N + 2u] += xl1 * wj;
                     }
                     {
                         let wj = q4lo(u[3u], c[3u]);
-                        acc[3u] += xl0 * wj;
-                        acc[MV_N + 3u] += xl1 * wj;
+                        (*acc)[3u] += xl0 * wj;
+                        (*acc)[MV_N + 3u] += xl1 * wj;
                     }
                     let xh0 = xt4(r0, k0 + 16u + 4u * i);
                     let xh1 = xt4(r1, k0 + 16u + 4u * i);
                     {
                         let wj = q4hi(u[0u], c[0u]);
-                        acc[0u] += xh0 * wj;
-                        acc[MV_N + 0u] += xh1 * wj;
+                        (*acc)[0u] += xh0 * wj;
+                        (*acc)[MV_N + 0u] += xh1 * wj;
                     }
                     {
                         let wj = q4hi(u[1u], c[1u]);
-                        acc[1u] += xh0 * wj;
-                        acc[MV_N + 1u] += xh1 * wj;
+                        (*acc)[1u] += xh0 * wj;
+                        (*acc)[MV_N + 1u] += xh1 * wj;
                     }
                     {
                         let wj = q4hi(u[2u], c[2u]);
-                        acc[2u] += xh0 * wj;
-                        acc[MV_N + 2u] += xh1 * wj;
+                        (*acc)[2u] += xh0 * wj;
+                        (*acc)[MV_N + 2u] += xh1 * wj;
                     }
                     {
                         let wj = q4hi(u[3u], c[3u]);
-                        acc[3u] += xh0 * wj;
-                        acc[MV_N + 3u] += xh1 * wj;
+                        (*acc)[3u] += xh0 * wj;
+                        (*acc)[MV_N + 3u] += xh1 * wj;
                     }
                 }
             }
         }
+    }
+}
+
+@compute @workgroup_size(16)
+fn matvec_q(ln: Lane) {
+    q = opaque_params(p, ln.wg.z);
+    let n0 = (ln.wg.y * ln.nwg.x + ln.wg.x) * (MV_N * MV_WG) + ln.lid;
+    var b0: array<u32, MV_N>;
+    b0[0u] = row_block(n0);
+    b0[1u] = row_block(n0 + MV_WG);
+    b0[2u] = row_block(n0 + 2u * MV_WG);
+    b0[3u] = row_block(n0 + 3u * MV_WG);
+    var acc: array<vec4<f32>, 8>; // [j]: rows 0..3, [MV_N + j]: rows 4..7
+    matvec_q_loops(&acc, b0);
+    mv_store(acc, n0);
+}
+
+// matvec_q with the x rows shared across runs of 8 lanes (below), dispatched instead on devices
+// with subgroups: its own entry point, so that the shared loops' code does not
+// slow {name}'s (measured on lavapipe: one-row f32 decode 20 % slower in one entry).
+@compute @workgroup_size(16)
+fn matvec_q_shared(ln: Lane) {
+    q = opaque_params(p, ln.wg.z);
+    let n0 = (ln.wg.y * ln.nwg.x + ln.wg.x) * (MV_N * MV_WG) + ln.lid;
+    var b0: array<u32, MV_N>;
+    b0[0u] = row_block(n0);
+    b0[1u] = row_block(n0 + MV_WG);
+    b0[2u] = row_block(n0 + 2u * MV_WG);
+    b0[3u] = row_block(n0 + 3u * MV_WG);
+    var acc: array<vec4<f32>, 8>;
+    if (lanes8(ln)) {
+        mv_q_shared_loops(ln, &acc, b0);
+    } else {
+        matvec_q_loops(&acc, b0);
     }
     mv_store(acc, n0);
 }
@@ -328,7 +375,7 @@ fn mv_f_fma(acc: ptr<function, array<vec4<f32>, 8>>, o: u32, e: array<u32, MV_N>
     }
 }
 
-fn matvec_f_shared(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, e: array<u32, MV_N>) {
+fn mv_f_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, e: array<u32, MV_N>) {
     let j = ln.lid % 8u;
     if (q.t <= 4u) {
         let xi = row_vec4(rows4(0u), j & 3u, 0u) + (j >> 2u);
@@ -376,7 +423,7 @@ fn mv_q4_fma(acc: ptr<function, array<vec4<f32>, 8>>, o: u32, u: array<u32, MV_N
     }
 }
 
-fn matvec_q_shared(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>) {
+fn mv_q_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>) {
     let j = ln.lid % 8u;
     let nb = q.k >> 5u;
     let two = q.t > 4u; // two groups of four rows

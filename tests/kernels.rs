@@ -1314,6 +1314,7 @@ fn all_kernels() -> Vec<Kernel> {
         ks.extend([
             Kernel::Matmul(d),
             Kernel::Matvec(d),
+            Kernel::MatvecShared(d),
             Kernel::Embed(d),
             Kernel::MatmulBackwardInput(d),
         ]);
@@ -1376,6 +1377,8 @@ fn every_kernel_builds_and_validates() {
                 }
                 Kernel::MatvecGeneral(dt) => r.linear(&big(), 1, &w3(dt), Some(&c), &d, false),
                 Kernel::Matvec(dt) => r.linear(&big(), 1, &w(dt, "w"), Some(&c), &d, false),
+                // Only dispatched on devices with subgroups (float weights from 2 rows).
+                Kernel::MatvecShared(dt) => r.linear(&big(), 2, &w(dt, "w"), Some(&c), &d, false),
                 Kernel::RmsNorm => r.rmsnorm(&a, &c, &d, 1, 4, 1e-6),
                 Kernel::Rope => r.rope(&a, &c, 1, 1, 4),
                 // head_dim 4 takes the general kernels, 8 the tiled ones.

@@ -421,7 +421,9 @@ impl Recorder<'_> {
             let aligned = w.cols.is_multiple_of(MATMUL_K_ALIGN);
             if aligned && t <= MATVEC_MAX_ROWS {
                 let g = groups_2d(self.gpu, (hi - lo).div_ceil(MATVEC_COLS) as u32);
-                self.dispatch(Kernel::Matvec(w.dtype), &params, &bufs, g)?;
+                let shared = self.gpu.features.subgroups && (t > 1 || w.dtype.is_quantized());
+                let kernel = if shared { Kernel::MatvecShared(w.dtype) } else { Kernel::Matvec(w.dtype) };
+                self.dispatch(kernel, &params, &bufs, g)?;
             } else if !aligned && t <= MATVEC_GENERAL_MAX_ROWS {
                 let g = groups_2d(self.gpu, (hi - lo) as u32);
                 self.dispatch(Kernel::MatvecGeneral(w.dtype), &params, &bufs, g)?;

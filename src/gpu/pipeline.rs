@@ -87,6 +87,9 @@ pub enum Kernel {
     /// The same product for at most `MATVEC_MAX_ROWS` rows of x (decode), k a multiple of
     /// `MATMUL_K_ALIGN`: each thread a few output columns over the whole of k.
     Matvec(DType),
+    /// `Matvec` with the x rows shared between lanes by subgroup shuffles (devices with
+    /// subgroups; float weights only for 2..8 rows, where it measured faster).
+    MatvecShared(DType),
     /// Decode for any k (at most `MATVEC_GENERAL_MAX_ROWS` rows): a workgroup per column.
     MatvecGeneral(DType),
     RmsNorm,
@@ -144,6 +147,8 @@ impl Kernel {
             Kernel::MatmulGeneral(_) => (MATMUL_WGSL, "matmul_general"),
             Kernel::Matvec(d) if d.is_quantized() => (MATVEC_WGSL, "matvec_q"),
             Kernel::Matvec(_) => (MATVEC_WGSL, "matvec_f"),
+            Kernel::MatvecShared(d) if d.is_quantized() => (MATVEC_WGSL, "matvec_q_shared"),
+            Kernel::MatvecShared(_) => (MATVEC_WGSL, "matvec_f_shared"),
             Kernel::MatvecGeneral(_) => (MATVEC_WGSL, "matvec_general"),
             Kernel::RmsNorm => (NORM_WGSL, "rmsnorm"),
             Kernel::Rope => (ROPE_WGSL, "rope"),
@@ -186,6 +191,7 @@ impl Kernel {
             Kernel::Matmul(d)
             | Kernel::MatmulGeneral(d)
             | Kernel::Matvec(d)
+            | Kernel::MatvecShared(d)
             | Kernel::MatvecGeneral(d)
             | Kernel::Embed(d)
             | Kernel::MatmulBackwardInput(d)
