@@ -131,11 +131,7 @@ fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>)
         for (var kb = 0u; kb < (q.k >> 5u); kb++) {
             let k0 = kb * 32u;
             if (WDTYPE == 3u) {
-                var d: array<f32, MV_N>;
-                d[0u] = unpack2x16float(w[(b0[0u] + kb) * 9u]).x;
-                d[1u] = unpack2x16float(w[(b0[1u] + kb) * 9u]).x;
-                d[2u] = unpack2x16float(w[(b0[2u] + kb) * 9u]).x;
-                d[3u] = unpack2x16float(w[(b0[3u] + kb) * 9u]).x;
+                let d = mv_q8_scales(b0, kb);
                 for (var i = 0u; i < 8u; i++) {
                     let xi = xv[(k0 >> 2u) + i];
                     (*acc)[0u].x += dot(xi, q8w4(w[(b0[0u] + kb) * 9u + 1u + i])) * d[0u];
@@ -144,11 +140,7 @@ fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>)
                     (*acc)[3u].x += dot(xi, q8w4(w[(b0[3u] + kb) * 9u + 1u + i])) * d[3u];
                 }
             } else {
-                var c: array<vec2<f32>, MV_N>;
-                c[0u] = q4scale(w[(b0[0u] + kb) * 5u]);
-                c[1u] = q4scale(w[(b0[1u] + kb) * 5u]);
-                c[2u] = q4scale(w[(b0[2u] + kb) * 5u]);
-                c[3u] = q4scale(w[(b0[3u] + kb) * 5u]);
+                let c = mv_q4_scales(b0, kb);
                 for (var i = 0u; i < 4u; i++) {
                     let xl = xv[(k0 >> 2u) + i];
                     let xh = xv[(k0 >> 2u) + 4u + i];
@@ -175,11 +167,7 @@ fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>)
         for (var kb = 0u; kb < (q.k >> 5u); kb++) {
             let k0 = kb * 32u;
             if (WDTYPE == 3u) {
-                var d: array<f32, MV_N>;
-                d[0u] = unpack2x16float(w[(b0[0u] + kb) * 9u]).x;
-                d[1u] = unpack2x16float(w[(b0[1u] + kb) * 9u]).x;
-                d[2u] = unpack2x16float(w[(b0[2u] + kb) * 9u]).x;
-                d[3u] = unpack2x16float(w[(b0[3u] + kb) * 9u]).x;
+                let d = mv_q8_scales(b0, kb);
                 for (var i = 0u; i < 8u; i++) {
                     let xi = xt4(r0, k0 + 4u * i);
                     (*acc)[0u] += xi * (q8w4(w[(b0[0u] + kb) * 9u + 1u + i]) * d[0u]);
@@ -188,11 +176,7 @@ fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>)
                     (*acc)[3u] += xi * (q8w4(w[(b0[3u] + kb) * 9u + 1u + i]) * d[3u]);
                 }
             } else {
-                var c: array<vec2<f32>, MV_N>;
-                c[0u] = q4scale(w[(b0[0u] + kb) * 5u]);
-                c[1u] = q4scale(w[(b0[1u] + kb) * 5u]);
-                c[2u] = q4scale(w[(b0[2u] + kb) * 5u]);
-                c[3u] = q4scale(w[(b0[3u] + kb) * 5u]);
+                let c = mv_q4_scales(b0, kb);
                 for (var i = 0u; i < 4u; i++) {
                     let xl = xt4(r0, k0 + 4u * i);
                     let xh = xt4(r0, k0 + 16u + 4u * i);
@@ -219,11 +203,7 @@ fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>)
         for (var kb = 0u; kb < (q.k >> 5u); kb++) {
             let k0 = kb * 32u;
             if (WDTYPE == 3u) {
-                var d: array<f32, MV_N>;
-                d[0u] = unpack2x16float(w[(b0[0u] + kb) * 9u]).x;
-                d[1u] = unpack2x16float(w[(b0[1u] + kb) * 9u]).x;
-                d[2u] = unpack2x16float(w[(b0[2u] + kb) * 9u]).x;
-                d[3u] = unpack2x16float(w[(b0[3u] + kb) * 9u]).x;
+                let d = mv_q8_scales(b0, kb);
                 for (var i = 0u; i < 8u; i++) {
                     let x0 = xt4(r0, k0 + 4u * i);
                     let x1 = xt4(r1, k0 + 4u * i);
@@ -249,11 +229,7 @@ fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>)
                     }
                 }
             } else {
-                var c: array<vec2<f32>, MV_N>;
-                c[0u] = q4scale(w[(b0[0u] + kb) * 5u]);
-                c[1u] = q4scale(w[(b0[1u] + kb) * 5u]);
-                c[2u] = q4scale(w[(b0[2u] + kb) * 5u]);
-                c[3u] = q4scale(w[(b0[3u] + kb) * 5u]);
+                let c = mv_q4_scales(b0, kb);
                 for (var i = 0u; i < 4u; i++) {
                     var u: array<u32, MV_N>;
                     u[0u] = w[(b0[0u] + kb) * 5u + 1u + i];
@@ -433,11 +409,7 @@ fn mv_q_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: arra
         for (var kb = 0u; kb < nb; kb++) {
             let mine = xv[kb * 8u + j];
             if (WDTYPE == 3u) {
-                var d: array<f32, MV_N>;
-                d[0u] = unpack2x16float(w[(b0[0u] + kb) * 9u]).x;
-                d[1u] = unpack2x16float(w[(b0[1u] + kb) * 9u]).x;
-                d[2u] = unpack2x16float(w[(b0[2u] + kb) * 9u]).x;
-                d[3u] = unpack2x16float(w[(b0[3u] + kb) * 9u]).x;
+                let d = mv_q8_scales(b0, kb);
                 for (var i = 0u; i < 8u; i++) {
                     let xi1 = from_lane8(ln, mine, i);
                     (*acc)[0u].x += dot(xi1, q8w4(w[(b0[0u] + kb) * 9u + 1u + i])) * d[0u];
@@ -446,11 +418,7 @@ fn mv_q_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: arra
                     (*acc)[3u].x += dot(xi1, q8w4(w[(b0[3u] + kb) * 9u + 1u + i])) * d[3u];
                 }
             } else {
-                var c: array<vec2<f32>, MV_N>;
-                c[0u] = q4scale(w[(b0[0u] + kb) * 5u]);
-                c[1u] = q4scale(w[(b0[1u] + kb) * 5u]);
-                c[2u] = q4scale(w[(b0[2u] + kb) * 5u]);
-                c[3u] = q4scale(w[(b0[3u] + kb) * 5u]);
+                let c = mv_q4_scales(b0, kb);
                 for (var i = 0u; i < 4u; i++) {
                     let xl = from_lane8(ln, mine, i);
                     let xh = from_lane8(ln, mine, 4u + i);
@@ -467,11 +435,7 @@ fn mv_q_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: arra
         }
     } else if (WDTYPE == 3u) {
         for (var kb = 0u; kb < nb; kb++) {
-            var d: array<f32, MV_N>;
-            d[0u] = unpack2x16float(w[(b0[0u] + kb) * 9u]).x;
-            d[1u] = unpack2x16float(w[(b0[1u] + kb) * 9u]).x;
-            d[2u] = unpack2x16float(w[(b0[2u] + kb) * 9u]).x;
-            d[3u] = unpack2x16float(w[(b0[3u] + kb) * 9u]).x;
+            let d = mv_q8_scales(b0, kb);
             if (two) {
                 for (var i = 0u; i < 8u; i++) {
                     let mine = xv[xi + kb * 8u + i];
@@ -487,11 +451,7 @@ fn mv_q_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: arra
         }
     } else {
         for (var kb = 0u; kb < nb; kb++) {
-            var c: array<vec2<f32>, MV_N>;
-            c[0u] = q4scale(w[(b0[0u] + kb) * 5u]);
-            c[1u] = q4scale(w[(b0[1u] + kb) * 5u]);
-            c[2u] = q4scale(w[(b0[2u] + kb) * 5u]);
-            c[3u] = q4scale(w[(b0[3u] + kb) * 5u]);
+            let c = mv_q4_scales(b0, kb);
             if (two) {
                 for (var i = 0u; i < 4u; i++) {
                     let lo = xv[xi + kb * 8u + i];
@@ -521,6 +481,24 @@ fn mv_q_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: arra
             }
         }
     }
+}
+
+// Block kb's scales of the four columns' rows b0: Q8_0's d, Q4's (d, m).
+fn mv_q8_scales(b0: array<u32, MV_N>, kb: u32) -> array<f32, MV_N> {
+    var d: array<f32, MV_N>;
+    d[0u] = unpack2x16float(w[(b0[0u] + kb) * 9u]).x;
+    d[1u] = unpack2x16float(w[(b0[1u] + kb) * 9u]).x;
+    d[2u] = unpack2x16float(w[(b0[2u] + kb) * 9u]).x;
+    d[3u] = unpack2x16float(w[(b0[3u] + kb) * 9u]).x;
+    return d;
+}
+fn mv_q4_scales(b0: array<u32, MV_N>, kb: u32) -> array<vec2<f32>, MV_N> {
+    var c: array<vec2<f32>, MV_N>;
+    c[0u] = q4scale(w[(b0[0u] + kb) * 5u]);
+    c[1u] = q4scale(w[(b0[1u] + kb) * 5u]);
+    c[2u] = q4scale(w[(b0[2u] + kb) * 5u]);
+    c[3u] = q4scale(w[(b0[3u] + kb) * 5u]);
+    return c;
 }
 
 fn mv_store(acc: array<vec4<f32>, 8>, n0: u32) {
