@@ -11,6 +11,21 @@ const MV_N: u32 = 4u;
 const MV_WG: u32 = 16u; // = @workgroup_size of matvec_f / _q / _f_shared / _q_shared
 const RED_WG: u32 = 64u; // reduce.wgsl / reduce_subgroup.wgsl (lanes8; matvec_general's size)
 
+// Every decode entry point: the parameters, and the thread's first output column n0 (its
+// columns are n0 + j * MV_WG); their first weight elements (float) or blocks (quantized).
+fn mv_setup(ln: Lane) -> u32 {
+    q = opaque_params(p, ln.wg.z);
+    return (ln.wg.y * ln.nwg.x + ln.wg.x) * (MV_N * MV_WG) + ln.lid;
+}
+fn mv_cols(n0: u32) -> array<u32, MV_N> {
+    return array<u32, MV_N>(row_elem(n0), row_elem(n0 + MV_WG), row_elem(n0 + 2u * MV_WG),
+                            row_elem(n0 + 3u * MV_WG));
+}
+fn mv_blocks(n0: u32) -> array<u32, MV_N> {
+    return array<u32, MV_N>(row_block(n0), row_block(n0 + MV_WG), row_block(n0 + 2u * MV_WG),
+                            row_block(n0 + 3u * MV_WG));
+}
+
 // The loops of matvec_f (every invocation reads its own x rows).
 fn matvec_f_loops(acc: ptr<function, array<vec4<f32>, 8>>, e: array<u32, MV_N>) {
     if (q.t == 1u) {
@@ -87,13 +102,8 @@ fn matvec_f_loops(acc: ptr<function, array<vec4<f32>, 8>>, e: array<u32, MV_N>) 
 
 @compute @workgroup_size(16)
 fn matvec_f(ln: Lane) {
-    q = opaque_params(p, ln.wg.z);
-    let n0 = (ln.wg.y * ln.nwg.x + ln.wg.x) * (MV_N * MV_WG) + ln.lid;
-    var e: array<u32, MV_N>;
-    e[0u] = row_elem(n0);
-    e[1u] = row_elem(n0 + MV_WG);
-    e[2u] = row_elem(n0 + 2u * MV_WG);
-    e[3u] = row_elem(n0 + 3u * MV_WG);
+    let n0 = mv_setup(ln);
+    let e = mv_cols(n0);
     var acc: array<vec4<f32>, 8>; // [j]: rows 0..3, [MV_N + j]: rows 4..7
     matvec_f_loops(&acc, e);
     mv_store(acc, n0);
@@ -105,13 +115,8 @@ fn matvec_f(ln: Lane) {
 // slow {name}'s (measured on lavapipe: one-row f32 decode 20 % slower in one entry).
 @compute @workgroup_size(16)
 fn matvec_f_shared(ln: Lane) {
-    q = opaque_params(p, ln.wg.z);
-    let n0 = (ln.wg.y * ln.nwg.x + ln.wg.x) * (MV_N * MV_WG) + ln.lid;
-    var e: array<u32, MV_N>;
-    e[0u] = row_elem(n0);
-    e[1u] = row_elem(n0 + MV_WG);
-    e[2u] = row_elem(n0 + 2u * MV_WG);
-    e[3u] = row_elem(n0 + 3u * MV_WG);
+    let n0 = mv_setup(ln);
+    let e = mv_cols(n0);
     var acc: array<vec4<f32>, 8>;
     if (q.t > 1u && lanes8(ln)) {
         mv_f_shared_loops(ln, &acc, e);
@@ -288,13 +293,8 @@ fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>)
 
 @compute @workgroup_size(16)
 fn matvec_q(ln: Lane) {
-    q = opaque_params(p, ln.wg.z);
-    let n0 = (ln.wg.y * ln.nwg.x + ln.wg.x) * (MV_N * MV_WG) + ln.lid;
-    var b0: array<u32, MV_N>;
-    b0[0u] = row_block(n0);
-    b0[1u] = row_block(n0 + MV_WG);
-    b0[2u] = row_block(n0 + 2u * MV_WG);
-    b0[3u] = row_block(n0 + 3u * MV_WG);
+    let n0 = mv_setup(ln);
+    let b0 = mv_blocks(n0);
     var acc: array<vec4<f32>, 8>; // [j]: rows 0..3, [MV_N + j]: rows 4..7
     matvec_q_loops(&acc, b0);
     mv_store(acc, n0);
@@ -305,13 +305,8 @@ fn matvec_q(ln: Lane) {
 // slow {name}'s (measured on lavapipe: one-row f32 decode 20 % slower in one entry).
 @compute @workgroup_size(16)
 fn matvec_q_shared(ln: Lane) {
-    q = opaque_params(p, ln.wg.z);
-    let n0 = (ln.wg.y * ln.nwg.x + ln.wg.x) * (MV_N * MV_WG) + ln.lid;
-    var b0: array<u32, MV_N>;
-    b0[0u] = row_block(n0);
-    b0[1u] = row_block(n0 + MV_WG);
-    b0[2u] = row_block(n0 + 2u * MV_WG);
-    b0[3u] = row_block(n0 + 3u * MV_WG);
+    let n0 = mv_setup(ln);
+    let b0 = mv_blocks(n0);
     var acc: array<vec4<f32>, 8>;
     if (lanes8(ln)) {
         mv_q_shared_loops(ln, &acc, b0);
