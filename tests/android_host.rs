@@ -30,6 +30,9 @@ fn kotlin_wrapper_trains_and_reports_errors_on_the_host_jvm() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "host test failed\n{stdout}\n{stderr}");
     assert!(stdout.contains("all Kotlin host checks passed"), "{stdout}");
+    // -Xcheck:jni (host-test.sh): HotSpot says "WARNING in native method: JNI call made with
+    // exception pending" (and the like) where Android's CheckJNI would abort the app.
+    assert!(!stderr.contains("in native method"), "CheckJNI complained:\n{stderr}");
     // EdgerlLog.setLevel(INFO) routed the episode step's metrics line to stderr.
     assert!(stderr.contains("edgerl [3] edgerl::"), "no log records on stderr:\n{stderr}");
     let _ = std::fs::remove_dir_all(&out);

@@ -452,3 +452,204 @@ fn c_memory_budget_and_adapter_choice() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// In this process: the C functions called from Rust, where a test can see inside a call.
+
+mod inproc {
+    use std::ffi::{c_char, c_void};
+    use std::ptr::{null, null_mut};
+
+    use edgerl::ffi::{
+        EDGERL_ERR_BUFFER_TOO_SMALL, EDGERL_ERR_CANCELLED, EDGERL_OK, EDGERL_PHASE_SAMPLE,
+        EDGERL_PROMPT_CHAT, EDGERL_PROMPT_RAW, EdgerlStepMetrics, computations_on_this_thread as computed,
+    };
+
+    type Reward = unsafe extern "C" fn(*mut c_void, usize, usize, *const c_char, *mut f64) -> i32;
+    type Progress = unsafe extern "C" fn(*mut c_void, i32, usize, usize) -> i32;
+
+    unsafe extern "C" {
+        fn edgerl_runtime_create(backend: *const c_char, budget: u64, out: *mut u64) -> i32;
+        fn edgerl_runtime_free(rt: u64) -> i32;
+        fn edgerl_runtime_memory(rt: u64, live: *mut u64, peak: *mut u64, budget: *mut u64) -> i32;
+        fn edgerl_model_load(rt: u64, path: *const c_char, out: *mut u64) -> i32;
+        fn edgerl_model_free(model: u64) -> i32;
+        fn edgerl_session_create(model: u64, config: *const c_char, out: *mut u64) -> i32;
+        fn edgerl_session_free(session: u64) -> i32;
+        fn edgerl_cancel(session: u64) -> i32;
+        fn edgerl_session_set_progress(session: u64, cb: Option<Progress>, user: *mut c_void) -> i32;
+        fn edgerl_session_step(
+            session: u64, prompts: *const *const c_char, n: usize, flags: u32, cb: Option<Reward>,
+            user: *mut c_void, metrics: *mut EdgerlStepMetrics,
+        ) -> i32;
+        fn edgerl_generate(
+            model: u64, session: u64, prompt: *const c_char, flags: u32, max_new: u32, temperature: f32,
+            seed: u64, out: *mut c_char, out_len: usize, needed: *mut usize,
+        ) -> i32;
+        fn edgerl_score(model: u64, session: u64, text: *const c_char, lp: *mut f32, cap: usize, n: *mut usize) -> i32;
+        fn edgerl_last_error(buf: *mut c_char, len: usize) -> usize;
+    }
+
+    fn last_error() -> String {
+        let mut buf = vec![0u8; 1024];
+        let n = unsafe { edgerl_last_error(buf.as_mut_ptr() as *mut c_char, buf.len()) };
+        String::from_utf8_lossy(&buf[..n.min(1023)]).into_owned()
+    }
+
+    fn ok(rc: i32, what: &str) {
+        assert_eq!(rc, EDGERL_OK, "{what}: {}", last_error());
+    }
+
+    struct Handles {
+        rt: u64,
+        model: u64,
+    }
+
+    impl Handles {
+        fn new() -> Handles {
+            let path = std::ffi::CString::new(super::root().join("tests/fixtures/models/qwen3_f16").to_str().unwrap()).unwrap();
+            let (mut rt, mut model) = (0, 0);
+            ok(unsafe { edgerl_runtime_create(null(), 0, &mut rt) }, "runtime");
+            ok(unsafe { edgerl_model_load(rt, path.as_ptr(), &mut model) }, "model");
+            Handles { rt, model }
+        }
+    }
+
+    impl Drop for Handles {
+        fn drop(&mut self) {
+            unsafe {
+                edgerl_model_free(self.model);
+                edgerl_runtime_free(self.rt);
+            }
+        }
+    }
+
+    /// Generates into a buffer of `len` bytes (0: a size query): status, text, needed.
+    fn generate(model: u64, session: u64, seed: u64, len: usize) -> (i32, String, usize) {
+        let mut buf = vec![0u8; len];
+        let mut needed = 0;
+        let out = if len == 0 { null_mut() } else { buf.as_mut_ptr() as *mut c_char };
+        let rc = unsafe {
+            edgerl_generate(model, session, c"Name a fruit.".as_ptr(), EDGERL_PROMPT_RAW, 8, 1.0, seed, out, len, &mut needed)
+        };
+        let text = String::from_utf8_lossy(&buf[..needed.min(len.saturating_sub(1))]).into_owned();
+        (rc, text, needed)
+    }
+
+    fn score(model: u64, session: u64, cap: usize) -> (i32, Vec<f32>) {
+        let mut lp = vec![0f32; cap];
+        let mut n = 0;
+        let p = if cap == 0 { null_mut() } else { lp.as_mut_ptr() };
+        let rc = unsafe { edgerl_score(model, session, c"hello world, hello".as_ptr(), p, cap, &mut n) };
+        lp.truncate(n.min(cap));
+        (rc, lp)
+    }
+
+    /// A text or log-probs that did not fit are kept for the very next call of the thread with
+    /// the same arguments: it hands them over without computing them again. Any other call in
+    /// between drops them.
+    #[test]
+    fn generate_and_score_hand_over_what_did_not_fit() {
+        let h = Handles::new();
+        let c0 = computed();
+        let (rc, _, needed) = generate(h.model, 0, 3, 0);
+        assert_eq!(rc, EDGERL_ERR_BUFFER_TOO_SMALL, "{}", last_error());
+        assert!(needed > 0 && computed() == c0 + 1);
+        let (rc, kept, n) = generate(h.model, 0, 3, needed + 1);
+        ok(rc, "generate, second call");
+        assert_eq!((n, kept.len(), computed()), (needed, needed, c0 + 1), "the second call generated again");
+        // Nothing is kept after a call that fitted: the same request runs again, same text.
+        let (rc, fresh, _) = generate(h.model, 0, 3, needed + 1);
+        ok(rc, "generate, third call");
+        assert_eq!((fresh.as_str(), computed()), (kept.as_str(), c0 + 2));
+        // Another call in between (here, another seed; then any call) drops what was kept.
+        assert_eq!(generate(h.model, 0, 3, 1).0, EDGERL_ERR_BUFFER_TOO_SMALL);
+        generate(h.model, 0, 4, 0);
+        assert_eq!(generate(h.model, 0, 3, needed + 1).1, kept);
+        assert_eq!(computed(), c0 + 5);
+        assert_eq!(generate(h.model, 0, 3, 1).0, EDGERL_ERR_BUFFER_TOO_SMALL);
+        ok(unsafe { edgerl_runtime_memory(h.rt, null_mut(), null_mut(), null_mut()) }, "memory");
+        generate(h.model, 0, 3, needed + 1);
+        assert_eq!(computed(), c0 + 7);
+
+        let (rc, lp) = score(h.model, 0, 0);
+        assert_eq!((rc, lp.len(), computed()), (EDGERL_ERR_BUFFER_TOO_SMALL, 0, c0 + 8));
+        let (rc, lp) = score(h.model, 0, 64);
+        ok(rc, "score, second call");
+        assert!(!lp.is_empty() && lp.iter().all(|x| x.is_finite() && *x <= 0.0), "{lp:?}");
+        assert_eq!(computed(), c0 + 8, "the second score call computed again");
+        assert_eq!(score(h.model, 0, 64).1, lp);
+        assert_eq!(computed(), c0 + 9);
+
+        // Through a session (its adapter) as well.
+        let mut s = 0;
+        ok(unsafe { edgerl_session_create(h.model, null(), &mut s) }, "session");
+        let (rc, _, needed) = generate(0, s, 5, 0);
+        assert_eq!(rc, EDGERL_ERR_BUFFER_TOO_SMALL, "{}", last_error());
+        let c1 = computed();
+        let (rc, text, _) = generate(0, s, 5, needed + 1);
+        ok(rc, "session generate, second call");
+        assert_eq!((text.len(), computed()), (needed, c1));
+        ok(unsafe { edgerl_session_free(s) }, "session free");
+    }
+
+    struct CancelProbe {
+        session: u64,
+        requested: Option<bool>,
+    }
+
+    /// At the first report: cancels the session and looks whether code with no session in
+    /// sight (`edgerl::cancel::requested`, as a chat template's render asks) sees it.
+    unsafe extern "C" fn cancel_and_look(user: *mut c_void, phase: i32, _: usize, _: usize) -> i32 {
+        let p = unsafe { &mut *(user as *mut CancelProbe) };
+        if phase == EDGERL_PHASE_SAMPLE && p.requested.is_none() {
+            unsafe { edgerl_cancel(p.session) };
+            p.requested = Some(edgerl::cancel::requested());
+        }
+        0
+    }
+
+    unsafe extern "C" fn one(_: *mut c_void, _: usize, _: usize, _: *const c_char, r: *mut f64) -> i32 {
+        unsafe { *r = 1.0 };
+        0
+    }
+
+    /// Cancels, then fails the step as a cancelled chat-template render would.
+    unsafe extern "C" fn cancel_then_fail(user: *mut c_void, _: usize, _: usize, _: *const c_char, _: *mut f64) -> i32 {
+        unsafe { edgerl_cancel(*(user as *const u64)) };
+        3
+    }
+
+    /// A session's calls install its cancel flag for the thread (edgerl::cancel), so code
+    /// without the session sees edgerl_cancel; a call that fails while the flag is up reports
+    /// the cancellation, and that consumes it.
+    #[test]
+    fn session_calls_expose_their_cancel_flag() {
+        let h = Handles::new();
+        let mut s = 0;
+        let cfg = c"num_generations = 2\nmax_completion_length = 2\n[lora]\nr = 2\n";
+        ok(unsafe { edgerl_session_create(h.model, cfg.as_ptr(), &mut s) }, "session");
+        let prompts = [c"Say hello.".as_ptr()];
+        let mut m = EdgerlStepMetrics::default();
+        let mut probe = CancelProbe { session: s, requested: None };
+        ok(unsafe { edgerl_session_set_progress(s, Some(cancel_and_look), &mut probe as *mut _ as *mut c_void) }, "progress");
+        let rc = unsafe { edgerl_session_step(s, prompts.as_ptr(), 1, EDGERL_PROMPT_CHAT, Some(one), null_mut(), &mut m) };
+        assert_eq!(rc, EDGERL_ERR_CANCELLED, "{}", last_error());
+        assert_eq!(probe.requested, Some(true), "inside the step, edgerl::cancel::requested() did not see the cancel");
+        assert!(!edgerl::cancel::requested(), "the flag stays installed after the call");
+        ok(unsafe { edgerl_session_set_progress(s, None, null_mut()) }, "progress off");
+
+        let mut id = s;
+        let rc = unsafe {
+            edgerl_session_step(s, prompts.as_ptr(), 1, EDGERL_PROMPT_CHAT, Some(cancel_then_fail), &mut id as *mut u64 as *mut c_void, &mut m)
+        };
+        let msg = last_error();
+        assert_eq!(rc, EDGERL_ERR_CANCELLED, "{msg}");
+        assert!(msg.contains("returned 3"), "the message lost what stopped the call: {msg}");
+        // Consumed: the next step runs.
+        let rc = unsafe { edgerl_session_step(s, prompts.as_ptr(), 1, EDGERL_PROMPT_CHAT, Some(one), null_mut(), &mut m) };
+        ok(rc, "the step after a reported cancel");
+        assert_eq!(m.step, 1);
+        ok(unsafe { edgerl_session_free(s) }, "session free");
+    }
+}

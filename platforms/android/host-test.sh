@@ -14,4 +14,6 @@ cc -shared -fPIC -O2 -Wall -Wextra -Werror -I"$java_home/include" -I"$java_home/
     -ldl -lgcc_s -lutil -lrt -lpthread -lm -lc -o "$out/libedgerl_jni.so"
 kotlinc -nowarn "$here/src/main/kotlin/dev/edgerl/Edgerl.kt" "$here/host-test/HostSmoke.kt" \
     -include-runtime -d "$out/host-smoke.jar" 2>&1 | grep -v -e '^OpenJDK.*warning' -e '^warning: ' >&2 || true
-java -Djava.library.path="$out" -cp "$out/host-smoke.jar" HostSmokeKt "$model" "$out"
+# -Xcheck:jni: a JNI call made while an exception is pending (CheckJNI aborts on Android) is
+# reported on stderr, which tests/android_host.rs checks.
+java -Xcheck:jni -Djava.library.path="$out" -cp "$out/host-smoke.jar" HostSmokeKt "$model" "$out"

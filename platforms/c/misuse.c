@@ -126,6 +126,19 @@ static int32_t reenter_progress(void *u, int32_t phase, size_t done, size_t tota
     if (p->calls++ == 0) p->observe_rc = edgerl_episode_observe(p->ep, "x");
     return 1; /* cancels the step (before its update) */
 }
+/* At the final report (the update is applied) asks to cancel both ways: nothing is left to
+ * stop, and the cancel must not carry over to the next step. */
+struct cancel_last {
+    edgerl_session session;
+    int finals;
+};
+static int32_t cancel_at_last(void *u, int32_t phase, size_t done, size_t total) {
+    struct cancel_last *c = u;
+    if (phase != EDGERL_PHASE_UPDATE || done != total) return 0;
+    c->finals++;
+    edgerl_cancel(c->session);
+    return 7;
+}
 static int log_calls = 0;
 static void count_log(void *u, int32_t level, const char *m) {
     (void)u, (void)level, (void)m;
@@ -383,6 +396,15 @@ int main(int argc, char **argv) {
     EXPECT(edgerl_session_load_adapter(session, before), EDGERL_OK, NULL);
     EXPECT(edgerl_session_save_adapter(session, after), EDGERL_OK, NULL);
     require(same_file(file_before, file_after), "load_adapter restores the saved adapter");
+
+    /* A cancel asked for at the final report fails neither that step nor the next. */
+    struct cancel_last cl = {session, 0};
+    EXPECT(edgerl_session_set_progress(session, cancel_at_last, &cl), EDGERL_OK, NULL);
+    EXPECT(edgerl_session_step(session, prompts, 2, EDGERL_PROMPT_CHAT, by_index, NULL, &m), EDGERL_OK, NULL);
+    require(cl.finals == 1 && m.step == 3, "the final report came once, after the update");
+    EXPECT(edgerl_session_set_progress(session, NULL, NULL), EDGERL_OK, NULL);
+    EXPECT(edgerl_session_step(session, prompts, 2, EDGERL_PROMPT_CHAT, by_index, NULL, &m), EDGERL_OK, NULL);
+    require(m.step == 4, "the step after a final-report cancel runs");
 
     /* Freed handles: every use is UNKNOWN_HANDLE, so is a second free. */
     EXPECT(edgerl_session_free(session), EDGERL_OK, NULL);

@@ -96,7 +96,8 @@ pub(crate) struct Progress(Option<Callback<unsafe extern "C" fn(*mut c_void, i32
 impl Progress {
     pub(crate) const NONE: Progress = Progress(None);
 
-    /// Tells the app; a non-zero answer cancels (unless `done == total` of the last phase).
+    /// Tells the app; a non-zero answer cancels, except at the final report (`done == total`
+    /// of the update phase): the update is applied then, and the step succeeds.
     pub(crate) fn report(&self, session: u64, phase: i32, done: usize, total: usize) -> Res<()> {
         let Some(cb) = self.0 else { return Ok(()) };
         let rc = unsafe { (cb.f)(cb.user as *mut c_void, phase, done, total) };

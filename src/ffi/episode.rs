@@ -74,11 +74,13 @@ pub unsafe extern "C" fn edgerl_episode_begin(
             )));
         }
         let ids = s.with_trainer(|t| {
-            let tok = t
-                .tokenizer
-                .as_ref()
-                .ok_or_else(|| invalid("the session's model has no tokenizer"))?;
-            prompt_ids(tok, prompt, flags)
+            s.cancellable(|| {
+                let tok = t
+                    .tokenizer
+                    .as_ref()
+                    .ok_or_else(|| invalid("the session's model has no tokenizer"))?;
+                prompt_ids(tok, prompt, flags)
+            })
         })?;
         let episode = Episode::new(ids)?;
         let id = super::new_id();
@@ -116,14 +118,16 @@ pub unsafe extern "C" fn edgerl_episode_act(
         if st.pending.is_none() {
             let s = e.session()?;
             let act = s.with_trainer(|t| {
-                s.check_cancel()?;
-                let max_new = match max_new_tokens {
-                    0 => t.cfg.max_completion_length,
-                    n => n as usize,
-                };
-                let stream = e.id.wrapping_mul(1 << 20) + st.episode.acts as u64;
-                let _g = s.model.rt.lock();
-                Ok(sample_act(t, &st.episode, max_new, stream)?)
+                s.cancellable(|| {
+                    s.check_cancel()?;
+                    let max_new = match max_new_tokens {
+                        0 => t.cfg.max_completion_length,
+                        n => n as usize,
+                    };
+                    let stream = e.id.wrapping_mul(1 << 20) + st.episode.acts as u64;
+                    let _g = s.model.rt.lock();
+                    Ok(sample_act(t, &st.episode, max_new, stream)?)
+                })
             })?;
             st.pending = Some(act);
         }
@@ -172,14 +176,16 @@ pub unsafe extern "C" fn edgerl_episode_observe(episode: u64, text: *const c_cha
         }
         let s = e.session()?;
         let ids = s.with_trainer(|t| {
-            let tok = t
-                .tokenizer
-                .as_ref()
-                .ok_or_else(|| invalid("the session's model has no tokenizer"))?;
-            Ok(if e.chat {
-                chat_observation_ids(tok, obs, st.episode.tokens.last().copied())?
-            } else {
-                tok.encode(obs, false)?
+            s.cancellable(|| {
+                let tok = t
+                    .tokenizer
+                    .as_ref()
+                    .ok_or_else(|| invalid("the session's model has no tokenizer"))?;
+                Ok(if e.chat {
+                    chat_observation_ids(tok, obs, st.episode.tokens.last().copied())?
+                } else {
+                    tok.encode(obs, false)?
+                })
             })
         })?;
         st.episode.push_observation(&ids);
@@ -235,22 +241,24 @@ pub unsafe extern "C" fn edgerl_session_step_episodes(
             snapshot.push(e.lock()?.episode.clone());
         }
         let mut g = s.lock()?;
-        let t = &mut g
-            .as_mut()
-            .ok_or_else(|| invalid("the session is gone"))?
-            .trainer;
-        let refs: Vec<&Episode> = snapshot.iter().collect();
-        let mut batch = episode_batch(t, &refs, &rewards, group_size)?;
-        // Planned before training: each episode is one sequence, its prompt then its tokens.
-        let load = StepLoad {
-            prompt_tokens: refs.iter().map(|e| e.prompt_ids.len()).max().unwrap_or(0),
-            completion_tokens: refs.iter().map(|e| e.tokens.len()).max().unwrap_or(0),
-            num_generations: group_size,
-            rollouts: false,
-        };
-        let knobs = plan_step(&s, t, &load)?;
-        let out = with_knobs(t, knobs, |t| train(&s, t, &mut batch, t0))?;
-        // SAFETY: as the function's contract says, `metrics` is NULL or valid for a write.
-        unsafe { finish(out, metrics) }
+        s.cancellable(|| {
+            let t = &mut g
+                .as_mut()
+                .ok_or_else(|| invalid("the session is gone"))?
+                .trainer;
+            let refs: Vec<&Episode> = snapshot.iter().collect();
+            let mut batch = episode_batch(t, &refs, &rewards, group_size)?;
+            // Planned before training: each episode is one sequence, its prompt then its tokens.
+            let load = StepLoad {
+                prompt_tokens: refs.iter().map(|e| e.prompt_ids.len()).max().unwrap_or(0),
+                completion_tokens: refs.iter().map(|e| e.tokens.len()).max().unwrap_or(0),
+                num_generations: group_size,
+                rollouts: false,
+            };
+            let knobs = plan_step(&s, t, &load)?;
+            let out = with_knobs(t, knobs, |t| train(&s, t, &mut batch, t0))?;
+            // SAFETY: as the function's contract says, `metrics` is NULL or valid for a write.
+            unsafe { finish(out, metrics) }
+        })
     })
 }

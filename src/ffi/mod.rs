@@ -14,7 +14,7 @@ mod episode;
 mod model;
 mod session;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -30,6 +30,8 @@ pub use callbacks::{
     EDGERL_LOG_DEBUG, EDGERL_LOG_ERROR, EDGERL_LOG_INFO, EDGERL_LOG_TRACE, EDGERL_LOG_WARN,
     EDGERL_PHASE_SAMPLE, EDGERL_PHASE_UPDATE, EdgerlLogFn, EdgerlProgressFn,
 };
+#[doc(hidden)]
+pub use model::computations_on_this_thread;
 pub use session::{EdgerlRewardFn, EdgerlStepMetrics};
 
 pub const EDGERL_OK: i32 = 0;
@@ -89,6 +91,14 @@ fn invalid(msg: impl Into<String>) -> Fail {
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+    /// Counts this thread's calls (those through `guard`), so a result kept aside for the next
+    /// call knows whether another call came between.
+    static CALLS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The number of the latest call started on this thread.
+fn this_call() -> u64 {
+    CALLS.with(|c| c.get())
 }
 
 fn set_error(msg: String) {
@@ -98,6 +108,7 @@ fn set_error(msg: String) {
 /// Runs an entry point's body: a panic becomes `EDGERL_ERR_PANIC`, an error its code; both
 /// leave their message for `edgerl_last_error`. Success clears the message.
 fn guard(f: impl FnOnce() -> Res<()>) -> i32 {
+    CALLS.with(|c| c.set(c.get() + 1));
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => {
             set_error(String::new());

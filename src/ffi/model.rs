@@ -1,6 +1,7 @@
 //! Models over the C ABI: loading, and generate / score on the base model or a session's
 //! adapter.
 
+use std::cell::{Cell, RefCell};
 use std::ffi::c_char;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -8,11 +9,58 @@ use std::sync::{Arc, Mutex};
 use super::{
     EDGERL_ERR_BUFFER_TOO_SMALL, EDGERL_ERR_BUSY, EDGERL_PROMPT_CHAT, EDGERL_PROMPT_RAW, Entry,
     Fail, ModelEntry, Res, Slot, copy_out, get_model, get_runtime, get_session, guard, invalid,
-    issue, put, release, text,
+    issue, put, release, text, this_call,
 };
 use crate::gpu::Gpu;
 use crate::lora::Lora;
 use crate::model::{LoadedModel, Model, SamplingOptions, Tokenizer};
+
+/// A generate or score request: what makes a result the same one again.
+#[derive(PartialEq)]
+enum Request {
+    Generate { model: u64, session: u64, prompt: String, flags: u32, max_new: u32, temperature: u32, seed: u64 },
+    Score { model: u64, session: u64, text: String },
+}
+
+enum Output {
+    Text(String),
+    Logprobs(Vec<f32>),
+}
+
+/// A result that did not fit the caller's buffer, with the request and the call
+/// (`this_call`) that computed it.
+struct Kept {
+    call: u64,
+    request: Request,
+    result: Output,
+}
+
+thread_local! {
+    static KEPT: RefCell<Option<Kept>> = const { RefCell::new(None) };
+    static COMPUTED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The result kept by the thread's previous call, if that call made the same request; drops
+/// whatever was kept either way.
+fn take_kept(request: &Request) -> Option<Output> {
+    let k = KEPT.with(|k| k.borrow_mut().take())?;
+    (k.call + 1 == this_call() && k.request == *request).then_some(k.result)
+}
+
+fn keep(request: Request, result: Output) {
+    KEPT.with(|k| *k.borrow_mut() = Some(Kept { call: this_call(), request, result }));
+}
+
+/// How many generate / score results this thread has computed (not handed over from a kept
+/// one): lets tests tell the two apart.
+#[doc(hidden)]
+pub fn computations_on_this_thread() -> u64 {
+    COMPUTED.with(|c| c.get())
+}
+
+fn count_computation() {
+    COMPUTED.with(|c| c.set(c.get() + 1));
+}
 
 /// # Safety
 /// `path` is a NUL-terminated string; `out` is valid for a write.
@@ -93,18 +141,22 @@ fn with_target<T>(model: u64, session: u64, f: impl FnOnce(Target) -> Res<T>) ->
         (s, false)
     };
     s.with_trainer(|t| {
-        let _g = s.model.rt.lock();
-        let tokenizer = t
-            .tokenizer
-            .as_ref()
-            .ok_or_else(|| invalid("the session's model has no tokenizer"))?;
-        f(Target {
-            gpu: t.gpu,
-            model: &t.model,
-            tokenizer,
-            eos: &t.eos,
-            lora: use_adapter.then_some(&t.lora),
-        })
+        let run = || {
+            let _g = s.model.rt.lock();
+            let tokenizer = t
+                .tokenizer
+                .as_ref()
+                .ok_or_else(|| invalid("the session's model has no tokenizer"))?;
+            f(Target {
+                gpu: t.gpu,
+                model: &t.model,
+                tokenizer,
+                eos: &t.eos,
+                lora: use_adapter.then_some(&t.lora),
+            })
+        };
+        // A call on the session (not on a model it borrows) can be cancelled, e.g. in a render.
+        if use_adapter { s.cancellable(run) } else { run() }
     })
 }
 
@@ -126,8 +178,8 @@ pub(super) fn prompt_ids(tok: &Tokenizer, prompt: &str, flags: u32) -> Res<Vec<u
 
 /// Generates up to `max_new_tokens` after `prompt` (temperature 0: greedy). The text (special
 /// tokens dropped) goes to `out`, NUL-terminated; `*needed` gets its full length in bytes
-/// without the NUL. When it doesn't fit, `out` holds a prefix and the call returns
-/// `EDGERL_ERR_BUFFER_TOO_SMALL` (the same seed generates the same text again).
+/// without the NUL. When it doesn't fit, `out` holds a prefix, the call returns
+/// `EDGERL_ERR_BUFFER_TOO_SMALL` and the text is kept for the thread's next call (see edgerl.h).
 ///
 /// # Safety
 /// `prompt` is a NUL-terminated string; `out` is NULL or valid for `out_len` bytes; `needed`
@@ -157,34 +209,46 @@ pub unsafe extern "C" fn edgerl_generate(
             ..SamplingOptions::default()
         };
         opts.validate()?;
-        let text = with_target(model, session, |t| {
-            let ids = prompt_ids(t.tokenizer, prompt, flags)?;
-            if max_new_tokens == 0 {
-                return Ok(String::new());
-            }
-            let new_ids = crate::model::generate(t.gpu, t.model, t.lora, &ids, t.eos, &opts)?;
-            Ok(t.tokenizer.decode(&new_ids)?.replace('\0', ""))
-        })?;
+        let request = Request::Generate {
+            model,
+            session,
+            prompt: prompt.to_string(),
+            flags,
+            max_new: max_new_tokens,
+            temperature: temperature.to_bits(),
+            seed,
+        };
+        let text = match take_kept(&request) {
+            Some(Output::Text(text)) => text,
+            _ => with_target(model, session, |t| {
+                count_computation();
+                let ids = prompt_ids(t.tokenizer, prompt, flags)?;
+                if max_new_tokens == 0 {
+                    return Ok(String::new());
+                }
+                let new_ids = crate::model::generate(t.gpu, t.model, t.lora, &ids, t.eos, &opts)?;
+                Ok(t.tokenizer.decode(&new_ids)?.replace('\0', ""))
+            })?,
+        };
         if !needed.is_null() {
             unsafe { needed.write(text.len()) };
         }
         if unsafe { copy_out(&text, out, out_len) } {
-            Ok(())
-        } else {
-            Err(Fail(
-                EDGERL_ERR_BUFFER_TOO_SMALL,
-                format!(
-                    "the text needs {} bytes and a NUL; `out_len` is {out_len}",
-                    text.len()
-                ),
-            ))
+            return Ok(());
         }
+        let msg = format!(
+            "the text needs {} bytes and a NUL; `out_len` is {out_len}: it is kept for the next call with the same arguments",
+            text.len()
+        );
+        keep(request, Output::Text(text));
+        Err(Fail(EDGERL_ERR_BUFFER_TOO_SMALL, msg))
     })
 }
 
 /// Log-probs of each token of `text` (tokenized with special tokens) given the ones before:
 /// `*n` gets the count (tokens - 1). When `cap` is smaller, the first `cap` are written and the
-/// call returns `EDGERL_ERR_BUFFER_TOO_SMALL`; `logprobs` may be NULL with `cap` 0 to ask.
+/// call returns `EDGERL_ERR_BUFFER_TOO_SMALL`, keeping them as `edgerl_generate` keeps a text;
+/// `logprobs` may be NULL with `cap` 0 to ask.
 ///
 /// # Safety
 /// `text` is a NUL-terminated string; `logprobs` is NULL or valid for `cap` floats; `n` is
@@ -206,26 +270,33 @@ pub unsafe extern "C" fn edgerl_score(
         if logprobs.is_null() && cap > 0 {
             return Err(invalid("`logprobs` is NULL but `cap` is not 0"));
         }
-        let lp = with_target(model, session, |t| {
-            let ids = t.tokenizer.encode(s, true)?;
-            if ids.len() < 2 {
-                return Ok(Vec::new());
-            }
-            let mut cache = t.model.new_cache(t.gpu, ids.len())?;
-            let hidden = t.model.forward(t.gpu, &ids, &mut cache, t.lora)?;
-            let targets: Vec<Option<u32>> = ids[1..].iter().map(|&i| Some(i)).collect();
-            Ok(t.model.target_logprobs(t.gpu, &hidden, &targets, 1.0)?)
-        })?;
+        let request = Request::Score { model, session, text: s.to_string() };
+        let lp = match take_kept(&request) {
+            Some(Output::Logprobs(lp)) => lp,
+            _ => with_target(model, session, |t| {
+                count_computation();
+                let ids = t.tokenizer.encode(s, true)?;
+                if ids.len() < 2 {
+                    return Ok(Vec::new());
+                }
+                let mut cache = t.model.new_cache(t.gpu, ids.len())?;
+                let hidden = t.model.forward(t.gpu, &ids, &mut cache, t.lora)?;
+                let targets: Vec<Option<u32>> = ids[1..].iter().map(|&i| Some(i)).collect();
+                Ok(t.model.target_logprobs(t.gpu, &hidden, &targets, 1.0)?)
+            })?,
+        };
         unsafe { n.write(lp.len()) };
         let k = lp.len().min(cap);
         if k > 0 {
             unsafe { std::ptr::copy_nonoverlapping(lp.as_ptr(), logprobs, k) };
         }
         if k < lp.len() {
-            return Err(Fail(
-                EDGERL_ERR_BUFFER_TOO_SMALL,
-                format!("{} log-probs, `cap` is {cap}", lp.len()),
-            ));
+            let msg = format!(
+                "{} log-probs, `cap` is {cap}: they are kept for the next call with the same arguments",
+                lp.len()
+            );
+            keep(request, Output::Logprobs(lp));
+            return Err(Fail(EDGERL_ERR_BUFFER_TOO_SMALL, msg));
         }
         Ok(())
     })

@@ -63,7 +63,8 @@ pub(crate) struct Session {
     pub(crate) model: Arc<ModelEntry>,
     pub(crate) model_id: u64,
     pub(crate) id: u64,
-    cancel: AtomicBool,
+    /// Set by edgerl_cancel; shared with `crate::cancel` while a call of the session runs.
+    cancel: Arc<AtomicBool>,
     pub(crate) progress: Mutex<Progress>,
     /// The model's weights as the memory planner counts them, read from the model's headers
     /// once at create; `None` when the runtime has no budget (no step is planned).
@@ -103,6 +104,24 @@ impl Session {
             ));
         }
         Ok(())
+    }
+
+    /// Runs a call's work (with the session locked) with the session's cancel flag installed
+    /// for this thread, so code with no session in sight (a chat template's render) can stop
+    /// on edgerl_cancel. A failure while the flag is up is reported as the cancellation, which
+    /// consumes it; the message keeps what stopped the call.
+    pub(crate) fn cancellable<T>(&self, f: impl FnOnce() -> Res<T>) -> Res<T> {
+        let _scope = crate::cancel::scope(self.cancel.clone());
+        f().map_err(|Fail(code, msg)| {
+            // NONFINITE: the step ran to its end (metrics written); its own cancel is dropped.
+            if code == EDGERL_ERR_CANCELLED || code == EDGERL_ERR_NONFINITE {
+                return Fail(code, msg);
+            }
+            match self.check_cancel() {
+                Err(Fail(c, m)) => Fail(c, format!("{m} ({msg})")),
+                Ok(()) => Fail(code, msg),
+            }
+        })
     }
 }
 
@@ -239,7 +258,7 @@ pub unsafe extern "C" fn edgerl_session_create(
             model: m,
             model_id: model,
             id,
-            cancel: AtomicBool::new(false),
+            cancel: Arc::new(AtomicBool::new(false)),
             progress: Mutex::new(Progress::NONE),
             weights,
         };
@@ -299,97 +318,99 @@ pub unsafe extern "C" fn edgerl_session_step(
             .map(|i| unsafe { text(*prompts.add(i), &format!("prompts[{i}]")) })
             .collect::<Res<_>>()?;
         let mut g = s.lock()?;
-        let inner = g.as_mut().ok_or_else(|| invalid("the session is gone"))?;
-        let rt = &s.model.rt;
-        let t = &mut inner.trainer;
-        if cb.is_none() && inner.rules.is_none() {
-            return Err(invalid(
-                "no reward callback and no `[[rewards]]` rules in the session's config",
-            ));
-        }
-        let tok = t
-            .tokenizer
-            .as_ref()
-            .ok_or_else(|| invalid("the session's model has no tokenizer"))?;
-        let ids: Vec<Vec<u32>> = prompts
-            .iter()
-            .map(|p| prompt_ids(tok, p, flags))
-            .collect::<Res<_>>()?;
-        // Planned before anything is sampled: a step that cannot fit fails here.
-        let load = StepLoad {
-            prompt_tokens: ids.iter().map(Vec::len).max().unwrap_or(0),
-            completion_tokens: t.cfg.max_completion_length,
-            num_generations: t.cfg.num_generations,
-            rollouts: true,
-        };
-        let knobs = plan_step(&s, t, &load)?;
-        let cfg = &t.cfg;
-        let sampler = t.sampler(cfg.max_completion_length);
-        let progress = s.progress();
-        let total = prompts.len() * cfg.num_generations;
-        let mut sampled = Vec::with_capacity(prompts.len());
-        for (j, ids) in ids.into_iter().enumerate() {
-            s.check_cancel()?;
-            let stream = (t.optimizer_steps as u64).wrapping_mul(1 << 20) + j as u64;
-            let completions = {
-                let _g = rt.lock();
-                sampler
-                    .sample(&ids, cfg.num_generations, stream)
-                    .map_err(|e| rt.explain(e))?
-            };
-            sampled.push((ids, completions));
-            progress.report(s.id, EDGERL_PHASE_SAMPLE, (j + 1) * cfg.num_generations, total)?;
-        }
-        let mut groups = Vec::with_capacity(sampled.len());
-        for (j, (prompt_ids, completions)) in sampled.into_iter().enumerate() {
-            let mut rewards = Vec::with_capacity(completions.len());
-            for (k, c) in completions.iter().enumerate() {
-                s.check_cancel()?;
-                let r = match (cb, &inner.rules) {
-                    (Some(f), _) => {
-                        let ctext = CString::new(c.text.replace('\0', ""))
-                            .map_err(|e| invalid(e.to_string()))?;
-                        let mut r = f64::NAN;
-                        let rc = unsafe { f(user_data, j, k, ctext.as_ptr(), &mut r) };
-                        if rc != 0 {
-                            return Err(Fail(
-                                EDGERL_ERR_CALLBACK,
-                                format!(
-                                    "reward callback returned {rc} for prompt {j}, completion {k}: step aborted, adapter unchanged"
-                                ),
-                            ));
-                        }
-                        r
-                    }
-                    (None, Some(rules)) => {
-                        rules
-                            .score(&c.text, c.ids.len(), &Map::<String, Value>::new())?
-                            .total
-                    }
-                    (None, None) => unreachable!(),
-                };
-                if !r.is_finite() {
-                    return Err(Fail(
-                        EDGERL_ERR_CALLBACK,
-                        format!(
-                            "reward {r} for prompt {j}, completion {k} is not a finite number: step aborted, adapter unchanged"
-                        ),
-                    ));
-                }
-                rewards.push(r);
+        s.cancellable(|| {
+            let inner = g.as_mut().ok_or_else(|| invalid("the session is gone"))?;
+            let rt = &s.model.rt;
+            let t = &mut inner.trainer;
+            if cb.is_none() && inner.rules.is_none() {
+                return Err(invalid(
+                    "no reward callback and no `[[rewards]]` rules in the session's config",
+                ));
             }
-            groups.push(Group {
-                prompt_ids,
-                completions: completions.into_iter().map(|c| c.ids).collect(),
-                rewards,
-                weight: 1.0,
-            });
-        }
-        let refs: Vec<&Group> = groups.iter().collect();
-        let mut batch = t.batch(&refs);
-        let out = with_knobs(t, knobs, |t| train(&s, t, &mut batch, t0))?;
-        // SAFETY: as the function's contract says, `metrics` is NULL or valid for a write.
-        unsafe { finish(out, metrics) }
+            let tok = t
+                .tokenizer
+                .as_ref()
+                .ok_or_else(|| invalid("the session's model has no tokenizer"))?;
+            let ids: Vec<Vec<u32>> = prompts
+                .iter()
+                .map(|p| prompt_ids(tok, p, flags))
+                .collect::<Res<_>>()?;
+            // Planned before anything is sampled: a step that cannot fit fails here.
+            let load = StepLoad {
+                prompt_tokens: ids.iter().map(Vec::len).max().unwrap_or(0),
+                completion_tokens: t.cfg.max_completion_length,
+                num_generations: t.cfg.num_generations,
+                rollouts: true,
+            };
+            let knobs = plan_step(&s, t, &load)?;
+            let cfg = &t.cfg;
+            let sampler = t.sampler(cfg.max_completion_length);
+            let progress = s.progress();
+            let total = prompts.len() * cfg.num_generations;
+            let mut sampled = Vec::with_capacity(prompts.len());
+            for (j, ids) in ids.into_iter().enumerate() {
+                s.check_cancel()?;
+                let stream = (t.optimizer_steps as u64).wrapping_mul(1 << 20) + j as u64;
+                let completions = {
+                    let _g = rt.lock();
+                    sampler
+                        .sample(&ids, cfg.num_generations, stream)
+                        .map_err(|e| rt.explain(e))?
+                };
+                sampled.push((ids, completions));
+                progress.report(s.id, EDGERL_PHASE_SAMPLE, (j + 1) * cfg.num_generations, total)?;
+            }
+            let mut groups = Vec::with_capacity(sampled.len());
+            for (j, (prompt_ids, completions)) in sampled.into_iter().enumerate() {
+                let mut rewards = Vec::with_capacity(completions.len());
+                for (k, c) in completions.iter().enumerate() {
+                    s.check_cancel()?;
+                    let r = match (cb, &inner.rules) {
+                        (Some(f), _) => {
+                            let ctext = CString::new(c.text.replace('\0', ""))
+                                .map_err(|e| invalid(e.to_string()))?;
+                            let mut r = f64::NAN;
+                            let rc = unsafe { f(user_data, j, k, ctext.as_ptr(), &mut r) };
+                            if rc != 0 {
+                                return Err(Fail(
+                                    EDGERL_ERR_CALLBACK,
+                                    format!(
+                                        "reward callback returned {rc} for prompt {j}, completion {k}: step aborted, adapter unchanged"
+                                    ),
+                                ));
+                            }
+                            r
+                        }
+                        (None, Some(rules)) => {
+                            rules
+                                .score(&c.text, c.ids.len(), &Map::<String, Value>::new())?
+                                .total
+                        }
+                        (None, None) => unreachable!(),
+                    };
+                    if !r.is_finite() {
+                        return Err(Fail(
+                            EDGERL_ERR_CALLBACK,
+                            format!(
+                                "reward {r} for prompt {j}, completion {k} is not a finite number: step aborted, adapter unchanged"
+                            ),
+                        ));
+                    }
+                    rewards.push(r);
+                }
+                groups.push(Group {
+                    prompt_ids,
+                    completions: completions.into_iter().map(|c| c.ids).collect(),
+                    rewards,
+                    weight: 1.0,
+                });
+            }
+            let refs: Vec<&Group> = groups.iter().collect();
+            let mut batch = t.batch(&refs);
+            let out = with_knobs(t, knobs, |t| train(&s, t, &mut batch, t0))?;
+            // SAFETY: as the function's contract says, `metrics` is NULL or valid for a write.
+            unsafe { finish(out, metrics) }
+        })
     })
 }
 
@@ -441,6 +462,9 @@ pub(crate) fn train(
         m = t.step(batch).map_err(|e| s.model.rt.explain(e))?;
     }
     progress.report(s.id, EDGERL_PHASE_UPDATE, n, n)?;
+    // The updates are applied: a cancel asked for since the last check (during the last update,
+    // or from the final report) has nothing left to stop, and must not stop the next call.
+    s.cancel.store(false, Ordering::SeqCst);
     let f = |k: &str| m.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
     let out = EdgerlStepMetrics {
         step: t.optimizer_steps as u64,

@@ -115,7 +115,18 @@ fun main(args: Array<String>) {
                 expectStatus(EdgerlException.INVALID_ARGUMENT, "a group size that does not divide") { s.stepEpisodes(episodes.subList(0, 3), doubleArrayOf(1.0, 0.0, 1.0), 2) }
                 s.progress = { _, _, _ -> s.cancel() }
                 expectStatus(EdgerlException.CANCELLED, "a progress listener that cancels") { s.stepEpisodes(episodes, doubleArrayOf(1.0, 0.0, 0.0, 1.0), 2) }
+                // The final report comes after the update: an exception or a cancel there
+                // fails neither that step nor the next one.
+                val last = { phase: Int, done: Long, total: Long -> phase == Session.PHASE_UPDATE && done == total }
+                s.progress = { phase, done, total -> if (last(phase, done, total)) throw AppFailure() }
+                val late = s.stepEpisodes(episodes, doubleArrayOf(1.0, 0.0, 0.0, 1.0), 2)
+                check(late.step == em.step + 1, "an exception at the final report: the step is taken (step ${late.step})")
+                s.progress = { phase, done, total -> if (last(phase, done, total)) s.cancel() }
+                val cancelledLate = s.stepEpisodes(episodes, doubleArrayOf(1.0, 0.0, 0.0, 1.0), 2)
+                check(cancelledLate.step == late.step + 1, "a cancel at the final report: the step is taken")
                 s.progress = null
+                val next = s.stepEpisodes(episodes, doubleArrayOf(1.0, 0.0, 0.0, 1.0), 2)
+                check(next.step == cancelledLate.step + 1, "a cancel at the final report does not stop the next step")
                 EdgerlLog.setLevel(EdgerlLog.OFF)
                 episodes.forEach { it.close() }
                 expectStatus(EdgerlException.UNKNOWN_HANDLE, "a closed episode") { s.stepEpisodes(episodes, doubleArrayOf(1.0, 0.0, 0.0, 1.0), 2) }

@@ -4,6 +4,10 @@
  * Strings cross as NUL-terminated UTF-8 byte arrays (Kotlin encodes and decodes them), because
  * JNI's own string functions use "modified UTF-8". A failed call throws
  * dev.edgerl.EdgerlException(status, message); the shim never returns a half-filled result.
+ *
+ * While a Java exception is pending (thrown by a Kotlin callback, or by a JNI call that ran
+ * out of memory) the shim makes no JNI call but the exception-safe ones (ExceptionCheck,
+ * Release*ArrayElements, DeleteLocalRef) and returns: Android's CheckJNI aborts otherwise.
  */
 #include <jni.h>
 #include <stdio.h>
@@ -25,18 +29,18 @@ static int fail(JNIEnv *env, int32_t status) {
     size_t len = edgerl_last_error(NULL, 0);
     char *msg = malloc(len + 1);
     if (msg) edgerl_last_error(msg, len + 1);
+    /* Each JNI call below may fail with an exception (out of memory): stop at the first. */
     jclass cls = (*env)->FindClass(env, EXC_CLASS);
     jmethodID init = cls ? (*env)->GetMethodID(env, cls, "<init>", "(ILjava/lang/String;)V") : NULL;
     /* The message is edgerl's UTF-8; decode it as Java does for byte arrays. */
     jstring jmsg = NULL;
-    if (init && msg) {
-        jbyteArray bytes = (*env)->NewByteArray(env, (jsize)len);
-        jclass str_cls = (*env)->FindClass(env, "java/lang/String");
-        jmethodID str_init = (*env)->GetMethodID(env, str_cls, "<init>", "([BLjava/lang/String;)V");
-        if (bytes && str_init) {
-            (*env)->SetByteArrayRegion(env, bytes, 0, (jsize)len, (const jbyte *)msg);
-            jmsg = (*env)->NewObject(env, str_cls, str_init, bytes, (*env)->NewStringUTF(env, "UTF-8"));
-        }
+    jbyteArray bytes = init && msg ? (*env)->NewByteArray(env, (jsize)len) : NULL;
+    jclass str_cls = bytes ? (*env)->FindClass(env, "java/lang/String") : NULL;
+    jmethodID str_init = str_cls ? (*env)->GetMethodID(env, str_cls, "<init>", "([BLjava/lang/String;)V") : NULL;
+    jstring charset = str_init ? (*env)->NewStringUTF(env, "UTF-8") : NULL;
+    if (charset) {
+        (*env)->SetByteArrayRegion(env, bytes, 0, (jsize)len, (const jbyte *)msg);
+        jmsg = (*env)->NewObject(env, str_cls, str_init, bytes, charset);
     }
     free(msg);
     if (init && !(*env)->ExceptionCheck(env)) {
@@ -112,7 +116,8 @@ JNIEXPORT jbyteArray JNICALL Java_dev_edgerl_Native_generate(JNIEnv *env, jclass
     (void)c;
     if (max_new < 0) return fail(env, EDGERL_ERR_INVALID_ARGUMENT), NULL;
     cstr p = cstr_get(env, prompt);
-    /* A first try in 4 KiB; if the text is longer, the same seed gives it again in full. */
+    /* A first try in 4 KiB; a longer text is kept aside by edgerl and handed over in full by
+     * the retry (the same arguments, nothing called in between), not generated again. */
     size_t cap = 4096, needed = 0;
     char *out = malloc(cap);
     int32_t st = out ? edgerl_generate((edgerl_model)model, (edgerl_session)session, (const char *)p.bytes,
@@ -139,7 +144,7 @@ JNIEXPORT jfloatArray JNICALL Java_dev_edgerl_Native_score(JNIEnv *env, jclass c
     (void)c;
     cstr t = cstr_get(env, text);
     size_t n = 0;
-    /* Asks for the count first (cap 0), then for the values. */
+    /* Asks for the count first (cap 0); edgerl keeps the values for the second call. */
     int32_t st = edgerl_score((edgerl_model)model, (edgerl_session)session, (const char *)t.bytes, NULL, 0, &n);
     float *lp = NULL;
     if (st == EDGERL_ERR_BUFFER_TOO_SMALL || (st == EDGERL_OK && n > 0)) {
@@ -206,8 +211,15 @@ static int32_t progress_trampoline(void *user, int32_t phase, size_t done, size_
     progress_ctx *ctx = user;
     JNIEnv *env = ctx->env;
     (*env)->CallVoidMethod(env, ctx->bridge, ctx->call, (jint)phase, (jlong)done, (jlong)total);
-    /* A Kotlin exception cancels the step and is rethrown when it returns. */
-    return (*env)->ExceptionCheck(env) ? 1 : 0;
+    if (!(*env)->ExceptionCheck(env)) return 0;
+    /* At the final report the update is applied and the step succeeds: the listener's
+     * exception cannot fail it (as in Swift), so it is dropped. */
+    if (phase == EDGERL_PHASE_UPDATE && done == total) {
+        (*env)->ExceptionClear(env);
+        return 0;
+    }
+    /* Elsewhere it cancels the step and is rethrown when the step returns. */
+    return 1;
 }
 
 /* Sets (bridge non-NULL) or clears the session's progress callback for one step. */
@@ -243,6 +255,7 @@ JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_sessionStep(JNIEnv *env, jclass
     for (jsize i = 0; st == EDGERL_OK && i < n; i++) {
         held[i] = cstr_get(env, (jbyteArray)(*env)->GetObjectArrayElement(env, prompts, i));
         ptrs[i] = (const char *)held[i].bytes;
+        if (!ptrs[i]) st = EDGERL_ERR_INVALID_ARGUMENT; /* out of memory: an exception is pending */
     }
     reward_ctx ctx = {env, bridge, NULL};
     if (st == EDGERL_OK && bridge) {
@@ -257,8 +270,9 @@ JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_sessionStep(JNIEnv *env, jclass
     if (st == EDGERL_OK)
         st = edgerl_session_step((edgerl_session)session, ptrs, (size_t)n, (uint32_t)flags,
                                  bridge ? reward_trampoline : NULL, &ctx, &m);
-    /* The exception takes the step's message before clearing the callback resets it. */
-    int failed = fail(env, st);
+    /* The exception takes the step's message before clearing the callback resets it. A
+     * pending exception (a callback's) wins over the status, even a success. */
+    int failed = fail(env, st) || (*env)->ExceptionCheck(env);
     if (progress) edgerl_session_set_progress((edgerl_session)session, NULL, NULL);
     for (jsize i = 0; held && i < n; i++) cstr_release(env, held[i]);
     free(ptrs);
@@ -273,7 +287,7 @@ JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_stepEpisodes(JNIEnv *env, jclas
     jsize n = (*env)->GetArrayLength(env, episodes);
     if ((*env)->GetArrayLength(env, rewards) != n || group_size < 0) return fail(env, EDGERL_ERR_INVALID_ARGUMENT), NULL;
     jlong *eps = (*env)->GetLongArrayElements(env, episodes, NULL);
-    jdouble *rs = (*env)->GetDoubleArrayElements(env, rewards, NULL);
+    jdouble *rs = eps ? (*env)->GetDoubleArrayElements(env, rewards, NULL) : NULL;
     /* jlong and edgerl_episode are both 64-bit, jdouble and double the same type. */
     edgerl_episode *ids = calloc(n ? (size_t)n : 1, sizeof *ids);
     int32_t st = eps && rs && ids ? EDGERL_OK : EDGERL_ERR_INVALID_ARGUMENT;
@@ -284,7 +298,7 @@ JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_stepEpisodes(JNIEnv *env, jclas
     if (st == EDGERL_OK) st = set_progress(env, session, progress, &pctx);
     if (st == EDGERL_OK)
         st = edgerl_session_step_episodes((edgerl_session)session, ids, rs, (size_t)n, (size_t)group_size, &m);
-    int failed = fail(env, st);
+    int failed = fail(env, st) || (*env)->ExceptionCheck(env);
     if (progress) edgerl_session_set_progress((edgerl_session)session, NULL, NULL);
     free(ids);
     if (eps) (*env)->ReleaseLongArrayElements(env, episodes, eps, JNI_ABORT);

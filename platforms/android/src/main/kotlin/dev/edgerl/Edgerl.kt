@@ -100,6 +100,10 @@ class Session(model: Model, configToml: String? = null) : java.io.Closeable {
      * Called on the stepping thread as a step goes: phase PHASE_SAMPLE (prompts sampled so
      * far, of all) or PHASE_UPDATE (optimizer updates taken, of num_iterations). Call cancel()
      * in it to stop the step; an exception thrown in it cancels the step and is rethrown.
+     * Except at the final report (PHASE_UPDATE, done == total), which comes after the last
+     * update is applied: nothing is left to stop there, so the step returns its metrics; an
+     * exception thrown there is dropped, and a cancel() made there (or from another thread
+     * during the last update) is dropped too: it does not stop the next step.
      */
     var progress: ((phase: Int, done: Long, total: Long) -> Unit)? = null
 
@@ -125,10 +129,15 @@ class Session(model: Model, configToml: String? = null) : java.io.Closeable {
         }
     }
 
-    /** Stops the running step (or the next one) with EdgerlException(CANCELLED). */
+    /**
+     * Stops the running step at its next check (or, with none running, the next step or act)
+     * with EdgerlException(CANCELLED); also a chat template being rendered for this session.
+     * A step that has applied its last update drops it (see `progress`).
+     */
     fun cancel() = Native.cancel(handle)
 
-    /** Generates with the session's adapter. */
+    /** Generates with the session's adapter (a text too long for the shim's first buffer is
+     * handed over from the first run, not generated again). */
     fun generate(prompt: String, maxNewTokens: Int, chat: Boolean = true, temperature: Float = 0f, seed: Long = 0): String =
         utf8(Native.generate(0, handle, cString(prompt), flags(chat), maxNewTokens, temperature, seed))
 
