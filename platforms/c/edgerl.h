@@ -51,6 +51,8 @@
  *    its locks: it must not call edgerl. Once edgerl_set_log_callback returns, the previous
  *    callback is no longer running and is not called again.
  *  - edgerl_last_error() reports the last failed call *of the calling thread*.
+ *  - A generate or score result that did not fit is kept per thread, for that thread's next
+ *    call (edgerl_generate, edgerl_score).
  */
 #ifndef EDGERL_H
 #define EDGERL_H
@@ -109,12 +111,16 @@ typedef int32_t (*edgerl_reward_fn)(void *user_data, size_t prompt_index, size_t
 typedef void (*edgerl_log_fn)(void *user_data, int32_t level, const char *message);
 
 /* Reports a step's progress: `done` of `total` in `phase` (EDGERL_PHASE_*). Returning non-zero
- * cancels the call (EDGERL_ERR_CANCELLED), except on the last report (UPDATE, done == total),
- * when nothing is left to cancel. For EDGERL_PHASE_SAMPLE it is called after each prompt's
- * completions are sampled; for EDGERL_PHASE_UPDATE before each optimizer update (done =
- * updates taken) and once after the last. Cancelling before the first update leaves the
+ * cancels the call (EDGERL_ERR_CANCELLED). For EDGERL_PHASE_SAMPLE it is called after each
+ * prompt's completions are sampled; for EDGERL_PHASE_UPDATE before each optimizer update (done
+ * = updates taken) and once after the last. Cancelling before the first update leaves the
  * adapter unchanged; cancelling later (num_iterations > 1) keeps the updates taken, which
- * the message says. */
+ * the message says.
+ * The final report (EDGERL_PHASE_UPDATE, done == total) comes after the last update is
+ * applied: it cannot cancel. Its answer is ignored, and an edgerl_cancel() made from it (or
+ * from another thread after the step's last check) is dropped when the step returns, so it
+ * does not cancel the next call either: the step returns EDGERL_OK (or EDGERL_ERR_NONFINITE)
+ * with its metrics. */
 typedef int32_t (*edgerl_progress_fn)(void *user_data, int32_t phase, size_t done, size_t total);
 
 /* One training step's metrics (TRL's metric names in the comments). */
@@ -200,8 +206,12 @@ int32_t edgerl_model_free(edgerl_model model);
  * greedy; otherwise sampling is seeded by seed. session = 0 uses the base model; a session
  * created on this model (model may then be 0) uses the session's adapter. The text (special
  * tokens dropped) is written to out, NUL-terminated; *needed (may be NULL) gets its length in
- * bytes without the NUL. If it does not fit, out holds a prefix and the call returns
- * EDGERL_ERR_BUFFER_TOO_SMALL (the same seed generates the same text again). */
+ * bytes without the NUL. If it does not fit, out holds a prefix (out may be NULL with out_len
+ * 0 to ask for the size), the call returns EDGERL_ERR_BUFFER_TOO_SMALL and the text is kept
+ * aside for the calling thread: if the thread's very next edgerl call is edgerl_generate with
+ * the same model, session, prompt, flags, max_new_tokens, temperature and seed (out and
+ * out_len may differ), it hands over that text instead of generating again; any other call
+ * drops it. */
 int32_t edgerl_generate(edgerl_model model, edgerl_session session, const char *prompt,
                         uint32_t flags, uint32_t max_new_tokens, float temperature, uint64_t seed,
                         char *out, size_t out_len, size_t *needed);
@@ -209,7 +219,9 @@ int32_t edgerl_generate(edgerl_model model, edgerl_session session, const char *
 /* Log-probability of each token of text (tokenized with special tokens) given the tokens
  * before it: *n gets the count (tokens - 1). session as for edgerl_generate. If cap < *n, the
  * first cap values are written and the call returns EDGERL_ERR_BUFFER_TOO_SMALL; logprobs may
- * be NULL when cap is 0. */
+ * be NULL when cap is 0. The values are then kept as edgerl_generate keeps a text: the
+ * thread's very next call, if it is edgerl_score with the same model, session and text, hands
+ * them over without computing them again. */
 int32_t edgerl_score(edgerl_model model, edgerl_session session, const char *text,
                      float *logprobs, size_t cap, size_t *n);
 
@@ -258,10 +270,17 @@ int32_t edgerl_session_step(edgerl_session session, const char *const *prompts, 
                             uint32_t flags, edgerl_reward_fn cb, void *user_data,
                             edgerl_step_metrics *metrics);
 
-/* Asks the session's running step to stop at its next check (between prompts, completions
- * and before each update), returning EDGERL_ERR_CANCELLED; with no step running, the next
- * step (or edgerl_episode_act on one of its episodes) is the one cancelled. Safe from any
- * thread. */
+/* Asks the session's running call to stop at its next check, returning EDGERL_ERR_CANCELLED;
+ * with none running, the session's next call that checks is the one cancelled. Safe from any
+ * thread. A check consumes the request. Checks: in the steps between prompts, completions and
+ * before each update; at the start of edgerl_episode_act; and while a chat template is
+ * rendered for a call of the session (EDGERL_PROMPT_CHAT prompts of a step, of
+ * edgerl_episode_begin and edgerl_generate with this session, chat observations). A call of
+ * the session that fails while a cancel is requested reports EDGERL_ERR_CANCELLED, its message
+ * naming what stopped it. A request made after a step's last check (during its last update,
+ * or from its final progress report) is dropped when that step returns: the update is applied
+ * and the next call is not cancelled (see edgerl_progress_fn). Calls with session = 0 (on the
+ * base model) neither check nor consume it. */
 int32_t edgerl_cancel(edgerl_session session);
 
 /* Sets the session's progress callback (cb NULL: none), used from the session's next call on.

@@ -3,7 +3,8 @@
  * NULL pointers and strings, handle 0, freed and wrong-type handles, a wrong model path, reward
  * callbacks that fail or give NaN (the adapter stays as it was), cancellation, re-entry;
  * episodes (bad arguments, an episode of another session, no act, NaN rewards, group sizes),
- * progress callbacks that cancel, the log callback.
+ * progress callbacks that cancel (at the final report, neither that step nor the next), the
+ * log callback.
  * Run by tests/c_abi.rs (also under AddressSanitizer):
  *
  *   ./misuse tests/fixtures/models/qwen3_f16 SCRATCH_DIR

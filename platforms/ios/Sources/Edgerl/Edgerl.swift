@@ -74,7 +74,8 @@ public final class Runtime {
 }
 
 /// Generates with the base model (session 0) or a session's adapter (model 0). A text longer
-/// than the first buffer is generated again in full: the same seed gives the same text.
+/// than the first buffer is kept by edgerl and handed over by the retry (the same arguments,
+/// no edgerl call in between), not generated again.
 private func generateText(model: edgerl_model, session: edgerl_session, prompt: String, chat: Bool,
                           maxNewTokens: UInt32, temperature: Float, seed: UInt64) throws -> String {
     var needed = 0
@@ -88,6 +89,7 @@ private func generateText(model: edgerl_model, session: edgerl_session, prompt: 
     return String(decoding: buf.prefix(needed).map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
+/// Asks for the count first; edgerl keeps the values for the second call (not computed again).
 private func scoreText(model: edgerl_model, session: edgerl_session, text: String) throws -> [Float] {
     var n = 0
     let st = edgerl_score(model, session, text, nil, 0, &n)
@@ -158,6 +160,9 @@ private let progressTrampoline: edgerl_progress_fn = { user, phase, done, total 
         try box.f(phase, done, total)
         return 0
     } catch {
+        // The final report comes after the last update is applied and the step succeeds: an
+        // error there cannot fail it, so it is dropped (as the Kotlin wrapper does).
+        if phase == EDGERL_PHASE_UPDATE && done == total { return 0 }
         box.error = error
         return 1
     }
@@ -174,7 +179,11 @@ public final class Session {
     /// Called on the stepping thread as a step goes: phase EDGERL_PHASE_SAMPLE (completions
     /// sampled so far, of all) or EDGERL_PHASE_UPDATE (optimizer updates taken, of
     /// num_iterations). Call cancel() in it to stop the step; an error thrown in it cancels the
-    /// step and is rethrown by the step.
+    /// step and is rethrown by the step. Except at the final report (EDGERL_PHASE_UPDATE,
+    /// done == total), which comes after the last update is applied: nothing is left to stop,
+    /// so the step returns its metrics; an error thrown there is dropped, and a cancel() made
+    /// there (or from another thread during the last update) is dropped too: it does not stop
+    /// the next step.
     public var progress: ((_ phase: Int32, _ done: Int, _ total: Int) throws -> Void)?
 
     /// Runs `body` (a step) with `progress` installed as the session's progress callback and
@@ -193,7 +202,8 @@ public final class Session {
             let st = body()
             let message = st == EDGERL_OK ? "" : lastError()
             _ = edgerl_session_set_progress(handle, nil, nil)
-            if let e = box.error { throw e }
+            // Only a failed step reports the closure's error: a step that succeeded applied its update.
+            if st != EDGERL_OK, let e = box.error { throw e }
             return (st, message)
         }
     }
@@ -249,7 +259,9 @@ public final class Session {
         return StepMetrics(m)
     }
 
-    /// Stops the running step (or the next one) with EDGERL_ERR_CANCELLED. Safe from any thread.
+    /// Stops the running step at its next check (or, with none running, the next step or act)
+    /// with EDGERL_ERR_CANCELLED; also a chat template being rendered for this session. A step
+    /// that has applied its last update drops it (see `progress`). Safe from any thread.
     public func cancel() throws { try check(edgerl_cancel(handle)) }
 
     /// Generates with the session's adapter.
