@@ -401,6 +401,7 @@ fn c_misuse_gives_codes_and_messages() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "fault-injection"), ignore = "the NaN fault hook needs --features fault-injection")]
 fn c_session_reports_a_skipped_step() {
     if !have("gcc") {
         return;
@@ -488,6 +489,8 @@ mod inproc {
         ) -> i32;
         fn edgerl_score(model: u64, session: u64, text: *const c_char, lp: *mut f32, cap: usize, n: *mut usize) -> i32;
         fn edgerl_last_error(buf: *mut c_char, len: usize) -> usize;
+        fn edgerl_episode_begin(session: u64, prompt: *const c_char, flags: u32, out: *mut u64) -> i32;
+        fn edgerl_episode_free(episode: u64) -> i32;
     }
 
     fn last_error() -> String {
@@ -650,6 +653,24 @@ mod inproc {
         let rc = unsafe { edgerl_session_step(s, prompts.as_ptr(), 1, EDGERL_PROMPT_CHAT, Some(one), null_mut(), &mut m) };
         ok(rc, "the step after a reported cancel");
         assert_eq!(m.step, 1);
+        ok(unsafe { edgerl_session_free(s) }, "session free");
+    }
+
+    /// edgerl_cancel stops a chat template's render (src/data/template.rs asks
+    /// edgerl::cancel::requested): beginning a chat episode, which checks nothing else, fails
+    /// as cancelled, and that consumes the request.
+    #[test]
+    fn edgerl_cancel_stops_a_chat_template_render() {
+        let h = Handles::new();
+        let (mut s, mut ep) = (0, 0);
+        ok(unsafe { edgerl_session_create(h.model, null(), &mut s) }, "session");
+        ok(unsafe { edgerl_cancel(s) }, "cancel");
+        let rc = unsafe { edgerl_episode_begin(s, c"Say hello.".as_ptr(), EDGERL_PROMPT_CHAT, &mut ep) };
+        let msg = last_error();
+        assert_eq!(rc, EDGERL_ERR_CANCELLED, "{msg}");
+        assert!(msg.contains("chat template"), "{msg}");
+        ok(unsafe { edgerl_episode_begin(s, c"Say hello.".as_ptr(), EDGERL_PROMPT_CHAT, &mut ep) }, "the next begin");
+        ok(unsafe { edgerl_episode_free(ep) }, "episode free");
         ok(unsafe { edgerl_session_free(s) }, "session free");
     }
 }
