@@ -53,3 +53,38 @@ fn qwen3_tokenizer_and_chat_template_match_python() {
         "chat template"
     );
 }
+
+/// issue 15: chat templates render on a fuel budget (`template::budget`) and an output cap;
+/// Qwen3's real template must fit both with room to spare, for a conversation nearly as long
+/// as the cap and for one of many short turns.
+#[test]
+fn qwen3_chat_template_fits_the_render_budget() {
+    use edgerl::data::Message;
+    use edgerl::data::template::{MAX_RENDERED_BYTES, budget};
+    let Some(dir) = std::env::var_os("EDGERL_QWEN3_TOKENIZER_DIR") else {
+        eprintln!("skipping: EDGERL_QWEN3_TOKENIZER_DIR is not set");
+        return;
+    };
+    let tok = Tokenizer::open(std::path::Path::new(&dir)).unwrap();
+    let t = tok.template.as_ref().expect("Qwen3 has a chat template");
+    let turns = |n: usize, len: usize| -> Vec<Message> {
+        (0..n)
+            .map(|i| {
+                let (role, content) = if i % 2 == 0 {
+                    ("user", "q".repeat(len))
+                } else {
+                    ("assistant", format!("<think>\n{}\n</think>\n\n{}", "t".repeat(len / 2), "a".repeat(len / 2)))
+                };
+                Message { role: role.into(), content }
+            })
+            .collect()
+    };
+    for (n, len) in [(200, 4800), (4000, 8)] {
+        let msgs = turns(n, len);
+        let (text, fuel) = t.render_counted(&msgs, true).unwrap();
+        let have = budget(&msgs);
+        eprintln!("{n} messages of {len} bytes: {} bytes rendered, {fuel} of {have} fuel", text.len());
+        assert!(text.len() > n * len / 2 && text.len() < MAX_RENDERED_BYTES, "{}", text.len());
+        assert!(fuel > 0 && fuel < have / 4, "{n} messages of {len} bytes took {fuel} of {have} fuel");
+    }
+}

@@ -1,10 +1,28 @@
 //! Hugging Face chat templates (Jinja) rendered with minijinja, configured as transformers
 //! configures Jinja: trim_blocks and lstrip_blocks on, Python string methods available.
+//!
+//! A template comes from a model file, so it is untrusted code: every render runs on a fuel
+//! budget (bounding both its work and the data it can build), its output is capped, and it
+//! stops at `edgerl_cancel` (`crate::cancel::requested`, asked at every write).
+
+use std::path::{Path, PathBuf};
 
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{Environment, ErrorKind, Value, context};
 
 use crate::error::{Error, Result};
+
+/// minijinja fuel: about one per instruction and one per 64 bytes of data the template
+/// creates or walks, so a budget bounds both a render's time and its allocations (64 bytes
+/// per fuel). A render gets `FUEL`, plus `FUEL_PER_MESSAGE` per message and one per 2 bytes
+/// of content (`budget`): a template's work may grow with the conversation, not beyond.
+/// Qwen3's template spends ~72 fuel per message and ~1 per 7 bytes of content
+/// (tests/real_tokenizer.rs checks it stays under a quarter of its budget).
+pub const FUEL: u64 = 1_000_000;
+pub const FUEL_PER_MESSAGE: u64 = 1_000;
+
+/// The longest rendered prompt: 1 MiB, far beyond any context window edgerl trains.
+pub const MAX_RENDERED_BYTES: usize = 1 << 20;
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Message {
@@ -16,10 +34,53 @@ pub struct ChatTemplate {
     env: Environment<'static>,
     pub bos_token: String,
     pub eos_token: String,
+    /// The file the template came from, named in render errors.
+    origin: Option<PathBuf>,
 }
 
 fn raise_exception(msg: String) -> std::result::Result<Value, minijinja::Error> {
     Err(minijinja::Error::new(ErrorKind::InvalidOperation, msg))
+}
+
+/// minijinja's message on one line (details such as a raised exception may hold newlines).
+fn one_line(e: &minijinja::Error) -> String {
+    e.to_string().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Why the sink refused a write (it turns into the render's error).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Stop {
+    TooLong,
+    Cancelled,
+}
+
+/// The render's output: refuses to grow past `MAX_RENDERED_BYTES`, and stops when the
+/// calling session is cancelled.
+struct Sink {
+    buf: Vec<u8>,
+    stop: Option<Stop>,
+}
+
+impl std::io::Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let stop = if crate::cancel::requested() {
+            Some(Stop::Cancelled)
+        } else if self.buf.len() + b.len() > MAX_RENDERED_BYTES {
+            Some(Stop::TooLong)
+        } else {
+            None
+        };
+        if let Some(s) = stop {
+            self.stop = Some(s);
+            return Err(std::io::Error::other(format!("{s:?}")));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl ChatTemplate {
@@ -35,30 +96,149 @@ impl ChatTemplate {
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", |_fmt: String| -> String { String::new() });
         env.add_template_owned("chat", source.to_string())
-            .map_err(|e| Error::Invalid(format!("chat template does not parse: {e}")))?;
+            .map_err(|e| Error::Invalid(format!("chat template does not parse: {}", one_line(&e))))?;
         Ok(ChatTemplate {
             env,
             bos_token: bos_token.into(),
             eos_token: eos_token.into(),
+            origin: None,
         })
+    }
+
+    /// Names `path` in this template's render errors.
+    pub fn with_origin(mut self, path: &Path) -> ChatTemplate {
+        self.origin = Some(path.to_path_buf());
+        self
     }
 
     /// The prompt text for `messages`, ending with the assistant's generation prompt if asked.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
-        let tmpl = self
-            .env
-            .get_template("chat")
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+        self.render_counted(messages, add_generation_prompt).map(|(s, _)| s)
+    }
+
+    /// `render`, plus the fuel it consumed (for sizing `FUEL` against real templates).
+    pub fn render_counted(
+        &self,
+        messages: &[Message],
+        add_generation_prompt: bool,
+    ) -> Result<(String, u64)> {
+        let fail = |why: String| match &self.origin {
+            Some(p) => Error::file(p, format!("rendering the chat template: {why}")),
+            None => Error::Invalid(format!("rendering the chat template: {why}")),
+        };
+        if crate::cancel::requested() {
+            return Err(fail("cancelled".into()));
+        }
+        let fuel = budget(messages);
+        let mut env = self.env.clone();
+        env.set_fuel(Some(fuel));
+        let tmpl = env.get_template("chat").map_err(|e| fail(one_line(&e)))?;
         let msgs: Vec<Value> = messages
             .iter()
             .map(|m| context! { role => m.role.as_str(), content => m.content.as_str() })
             .collect();
-        tmpl.render(context! {
+        let ctx = context! {
             messages => Value::from(msgs),
             add_generation_prompt => add_generation_prompt,
             bos_token => self.bos_token.as_str(),
             eos_token => self.eos_token.as_str(),
-        })
-        .map_err(|e| Error::Invalid(format!("rendering the chat template: {e}")))
+        };
+        let mut sink = Sink { buf: Vec::new(), stop: None };
+        let used = match tmpl.render_captured_to(ctx, &mut sink) {
+            Ok(c) => c.state().fuel_levels().map_or(0, |(used, _)| used),
+            Err(e) => {
+                return Err(fail(match sink.stop {
+                    Some(Stop::Cancelled) => "cancelled".into(),
+                    Some(Stop::TooLong) => {
+                        format!("the output exceeds {MAX_RENDERED_BYTES} bytes")
+                    }
+                    None if e.kind() == ErrorKind::OutOfFuel => format!(
+                        "the template ran out of its budget ({fuel} fuel: too much work or data)"
+                    ),
+                    None => one_line(&e),
+                }));
+            }
+        };
+        // The output is concatenated &str pieces, so it is UTF-8.
+        let text = String::from_utf8(sink.buf).map_err(|e| fail(e.to_string()))?;
+        Ok((text, used))
+    }
+}
+
+/// The fuel a render of `messages` gets (see `FUEL`).
+pub fn budget(messages: &[Message]) -> u64 {
+    let content: usize = messages.iter().map(|m| m.content.len() + m.role.len()).sum();
+    FUEL + FUEL_PER_MESSAGE * messages.len() as u64 + content as u64 / 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    fn user(n: usize) -> Vec<Message> {
+        (0..n)
+            .map(|i| Message { role: "user".into(), content: format!("message {i}") })
+            .collect()
+    }
+
+    fn render(src: &str) -> Result<String> {
+        ChatTemplate::new(src, "<s>", "</s>")?.render(&user(2), true)
+    }
+
+    /// Templates that would spin for hours, or build gigabytes, stop with an error instead.
+    #[test]
+    fn runaway_templates_stop() {
+        for (src, want) in [
+            ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "budget"),
+            ("{% for i in range(100000) %}{{ 'x' * 100000000 }}{% endfor %}", "budget"),
+            ("{{ 'x' * 10**10 }}", ""),
+            ("{% set s = 'x' * 1000 %}{% for i in range(100000) %}{% set s = s ~ s %}{% endfor %}", "budget"),
+            ("{% for i in range(3000) %}{{ 'y' * 1000 }}{% endfor %}", "exceeds 1048576 bytes"),
+            ("{% for i in range(10**9) %}a{% endfor %}", ""),
+        ] {
+            let t0 = std::time::Instant::now();
+            let e = render(src).err().unwrap_or_else(|| panic!("{src}: rendered")).to_string();
+            assert!(e.contains("rendering the chat template") && e.contains(want), "{src}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+            assert!(t0.elapsed().as_secs() < 20, "{src}: {:?}", t0.elapsed());
+        }
+    }
+
+    #[test]
+    fn a_template_near_the_cap_still_renders() {
+        let text = render("{% for i in range(1000) %}{{ 'y' * 1000 }}{% endfor %}").unwrap();
+        assert_eq!(text.len(), 1_000_000);
+    }
+
+    #[test]
+    fn cancel_stops_a_render() {
+        let flag = Arc::new(AtomicBool::new(true));
+        let _s = crate::cancel::scope(flag);
+        let e = render("{% for m in messages %}{{ m.content }}{% endfor %}").unwrap_err().to_string();
+        assert!(e.contains("cancelled"), "{e}");
+    }
+
+    /// Mid-render: the sink asks at every write.
+    #[test]
+    fn the_sink_stops_at_cancel() {
+        use std::io::Write;
+        let flag = Arc::new(AtomicBool::new(false));
+        let _s = crate::cancel::scope(flag.clone());
+        let mut sink = Sink { buf: Vec::new(), stop: None };
+        sink.write_all(b"ok").unwrap();
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(sink.write_all(b"more").is_err());
+        assert_eq!((sink.stop, sink.buf.as_slice()), (Some(Stop::Cancelled), &b"ok"[..]));
+    }
+
+    #[test]
+    fn errors_name_the_origin_file_on_one_line() {
+        let t = ChatTemplate::new("{{ raise_exception('bad\nrole') }}", "", "")
+            .unwrap()
+            .with_origin(Path::new("/m/tokenizer_config.json"));
+        let e = t.render(&user(1), true).unwrap_err().to_string();
+        assert!(e.starts_with("/m/tokenizer_config.json: rendering") && e.contains("bad role"), "{e}");
     }
 }
