@@ -2,6 +2,7 @@
 //! a WGSL compute shader run through wgpu.
 
 pub mod bench;
+pub mod cancel;
 pub mod data;
 pub mod demo;
 pub mod error;

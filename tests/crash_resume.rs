@@ -1,7 +1,9 @@
 //! Crash-resume campaign: `edgerl train` killed with SIGKILL at two dozen pseudo-random moments
-//! (a seeded schedule; `EDGERL_CRASH_SEED` replays another), and aborted inside a checkpoint
-//! write by `EDGERL_FAULT_ABORT_IN_CHECKPOINT`, resumed after each; every resume must start
-//! cleanly and the final adapter must equal an uninterrupted run's, byte for byte. The kill
+//! (a seeded schedule; `EDGERL_CRASH_SEED` replays another), aborted inside a checkpoint write
+//! by `EDGERL_FAULT_ABORT_IN_CHECKPOINT`, and aborted while a damaged checkpoint is being
+//! replaced (between moving the old copy aside and renaming the new one in: `N:swap`), resumed
+//! after each (`--resume` when a checkpoint exists, else `--overwrite`); every resume must
+//! start cleanly and the final adapter must equal an uninterrupted run's, byte for byte. The kill
 //! delays are seeded fractions of the uninterrupted run's measured timing, so where exactly a
 //! kill lands still depends on the machine's speed; the schedule is printed.
 
@@ -11,12 +13,14 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use offline_case::{adapter_bytes, case_dir, edgerl, metrics, run_ok, steps};
+use offline_case::{adapter_bytes, case_dir, edgerl_with, flip_bit, metrics, run_ok, steps};
 
 const STEPS: usize = 16;
-/// SIGKILLs at random moments, and aborts inside a checkpoint write, at least.
+/// SIGKILLs at random moments, aborts inside a checkpoint write, and aborts inside the
+/// replacement of a damaged checkpoint, at least.
 const KILLS: usize = 20;
-const ABORTS: usize = 4;
+const ABORTS: usize = 5;
+const SWAPS: usize = 2;
 
 /// splitmix64: a reproducible schedule without a dependency.
 struct Rng(u64);
@@ -47,6 +51,19 @@ fn newest_checkpoint(dir: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// Whether a checkpoint (or the old copy of one being replaced, which the resume puts back)
+/// is there to resume from; otherwise the run starts over with `--overwrite`.
+fn resumable(dir: &Path) -> bool {
+    std::fs::read_dir(dir.join("out"))
+        .map(|rd| {
+            rd.flatten().any(|e| {
+                let n = e.file_name().to_string_lossy().into_owned();
+                n.starts_with("checkpoint-") || (n.starts_with(".checkpoint-") && n.contains(".tmp-old-"))
+            })
+        })
+        .unwrap_or(false)
+}
+
 /// Checkpoints whose write was interrupted (their temporary directory is still there).
 fn interrupted_writes(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("out"))
@@ -72,8 +89,9 @@ fn killed_at_twenty_random_moments_and_in_checkpoint_writes_then_resumed_is_bit_
     // The uninterrupted run, timed: start-up (to the first metrics line) and then per step,
     // so the kills can be spread over a resumed run's start-up and its first few steps.
     let t0 = Instant::now();
-    let mut child = edgerl(&full, false).spawn().unwrap();
-    while !full.join("out/metrics.jsonl").exists() || metrics(&full).is_empty() {
+    let mut child = edgerl_with(&full, &[]).spawn().unwrap();
+    // The first complete line (a line being written may be read half-way).
+    while !std::fs::read_to_string(full.join("out/metrics.jsonl")).is_ok_and(|t| t.contains('\n')) {
         assert!(child.try_wait().unwrap().is_none(), "the uninterrupted run ended early");
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -85,15 +103,15 @@ fn killed_at_twenty_random_moments_and_in_checkpoint_writes_then_resumed_is_bit_
     let seed = std::env::var("EDGERL_CRASH_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261201);
     let mut rng = Rng(seed);
     let cut = case_dir("crash-cut", STEPS, "");
-    let (mut kills, mut aborts, mut mid_write, mut runs) = (0, 0, 0, 0);
+    let (mut kills, mut aborts, mut swaps, mut mid_write, mut runs) = (0, 0, 0, 0, 0);
     let mut schedule = Vec::new();
     loop {
         runs += 1;
-        assert!(runs < 10 * KILLS, "seed {seed}: the campaign does not end ({kills} kills, {aborts} aborts): {schedule:?}");
-        let mut cmd = edgerl(&cut, runs > 1);
-        if kills >= KILLS && aborts >= ABORTS {
+        assert!(runs < 10 * KILLS, "seed {seed}: the campaign does not end ({kills} kills, {aborts} aborts, {swaps} swaps): {schedule:?}");
+        let mut cmd = edgerl_with(&cut, if resumable(&cut) { &["--resume"] } else { &["--overwrite"] });
+        if kills >= KILLS && aborts >= ABORTS && swaps >= SWAPS {
             let stderr = run_ok(&mut cmd);
-            assert!(!stderr.contains("skipping checkpoint"), "seed {seed}: {stderr}");
+            assert!(!stderr.contains("skipping checkpoint"), "seed {seed}: {stderr}\n{schedule:?}");
             break;
         }
         // One interruption in five aborts inside the next checkpoint write; the others are a
@@ -101,8 +119,25 @@ fn killed_at_twenty_random_moments_and_in_checkpoint_writes_then_resumed_is_bit_
         // checkpoints: a window that shrinks with the steps left per kill left, so the run
         // is not over before the kills are.
         let done = newest_checkpoint(&cut);
-        let abort_at = (runs % 5 == 3).then(|| (done + 1).min(STEPS));
-        if let Some(n) = abort_at {
+        let mut abort_at = (runs % 5 == 3).then(|| (done + 1).min(STEPS));
+        // Replacing a checkpoint happens only when it is damaged: damage the newest one (a
+        // bit of its optimizer state), so the resume skips it, redoes that step and replaces
+        // it; abort between the two renames of that replacement.
+        let swap_at = (runs % 5 == 1 && done >= 2 && swaps < SWAPS).then_some(done);
+        // A finished run's checkpoint is never rewritten: to abort inside a write there, damage
+        // it as well.
+        let damaged = match (swap_at, abort_at) {
+            (Some(n), _) => Some(n),
+            (None, Some(n)) if n == done && done >= 2 => Some(n),
+            _ => None,
+        };
+        if let Some(n) = damaged {
+            flip_bit(&cut.join(format!("out/checkpoint-{n}/optimizer.safetensors")), -5);
+        }
+        if let Some(n) = swap_at {
+            cmd.env("EDGERL_FAULT_ABORT_IN_CHECKPOINT", format!("{n}:swap"));
+            abort_at = Some(n);
+        } else if let Some(n) = abort_at {
             cmd.env("EDGERL_FAULT_ABORT_IN_CHECKPOINT", n.to_string());
         }
         let kills_left = KILLS.saturating_sub(kills) + 1;
@@ -123,30 +158,39 @@ fn killed_at_twenty_random_moments_and_in_checkpoint_writes_then_resumed_is_bit_
             child.wait().unwrap()
         };
         let stderr = std::io::read_to_string(child.stderr.take().unwrap()).unwrap();
-        // A resume reads only complete checkpoints: none is ever found broken.
-        assert!(!stderr.contains("skipping checkpoint"), "seed {seed}, run {runs}: {stderr}");
+        // A resume reads only complete checkpoints: none is found broken but the one damaged.
+        assert!(damaged.is_some() || !stderr.contains("skipping checkpoint"), "seed {seed}, run {runs}: {stderr}");
         match status.signal() {
             Some(9) => kills += 1,
             Some(6) if abort_at.is_some() => {
                 assert!(stderr.contains("aborting inside checkpoint"), "seed {seed}, run {runs}: {stderr}");
-                aborts += 1;
+                if swap_at.is_some() {
+                    assert!(stderr.contains("skipping checkpoint") && stderr.contains("(Swap)"), "seed {seed}, run {runs}: {stderr}");
+                    swaps += 1;
+                } else {
+                    aborts += 1;
+                }
             }
-            _ => assert!(status.success(), "seed {seed}, run {runs} failed ({status}): {stderr}"),
+            _ => {
+                assert!(abort_at.is_none(), "seed {seed}, run {runs} did not abort in checkpoint {abort_at:?} ({status}): {stderr}\n{schedule:?}");
+                assert!(status.success(), "seed {seed}, run {runs} failed ({status}): {stderr}");
+            }
         }
         if interrupted_writes(&cut) > 0 {
             mid_write += 1;
         }
-        schedule.push(match abort_at {
-            Some(n) => format!("{done}: abort in checkpoint {n}"),
-            None => format!("{done}: kill at {:.0} ms", delay.as_secs_f64() * 1e3),
+        schedule.push(match (swap_at, abort_at) {
+            (Some(n), _) => format!("{done}: damage checkpoint {n}, abort while replacing it"),
+            (None, Some(n)) => format!("{done}: abort in checkpoint {n}"),
+            (None, None) => format!("{done}: kill at {:.0} ms", delay.as_secs_f64() * 1e3),
         });
     }
     eprintln!(
-        "seed {seed}: {kills} SIGKILLs, {aborts} aborts in a checkpoint write, {mid_write} left a checkpoint half-written, {runs} runs; uninterrupted run {t_full:.1} s (start-up {t_start:.2} s, {t_step:.2} s a step), campaign {:.1} s\nfrom checkpoint: interruption\n{}",
+        "seed {seed}: {kills} SIGKILLs, {aborts} aborts in a checkpoint write, {swaps} in a replacement, {mid_write} left a checkpoint half-written, {runs} runs; uninterrupted run {t_full:.1} s (start-up {t_start:.2} s, {t_step:.2} s a step), campaign {:.1} s\nfrom checkpoint: interruption\n{}",
         t_test.elapsed().as_secs_f64(),
         schedule.join("; ")
     );
-    assert!(mid_write >= aborts, "seed {seed}");
+    assert!(mid_write >= aborts + swaps, "seed {seed}");
     assert_eq!(adapter_bytes(&cut), adapter_bytes(&full), "seed {seed}: resumed adapter differs");
     assert_eq!(steps(&cut), (1..=STEPS as u64).collect::<Vec<_>>(), "seed {seed}: one metrics line per step");
     assert_eq!(metrics_values(&cut), metrics_values(&full), "seed {seed}: metrics differ");

@@ -160,7 +160,7 @@ pub fn run(
     before.write_completions(&out.join("heldout-before.jsonl"))?;
     on_phase("training");
     let t0 = std::time::Instant::now();
-    let adapter = crate::rl::trainer::train_with(gpu, cfg.clone(), false, on_step)?;
+    let adapter = crate::rl::trainer::train_with(gpu, cfg.clone(), crate::rl::trainer::Start::Overwrite, on_step)?;
     let train_seconds = t0.elapsed().as_secs_f64();
     on_phase("measuring held-out accuracy after training");
     let after = evaluate(gpu, &cfg, Some(&adapter), eval_opts)?;

@@ -29,9 +29,14 @@ pub fn tensor_name(layer: usize, t: Target, which: char) -> String {
 pub fn read_config(dir: &Path) -> Result<LoraConfig> {
     let path = dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, e))?;
-    let v: Value = serde_json::from_str(&text)
+    parse_config(&text, &path)
+}
+
+/// `read_config` on the text of `path` (errors name `path`).
+pub fn parse_config(text: &str, path: &Path) -> Result<LoraConfig> {
+    let v: Value = serde_json::from_str(text)
         .map_err(|e| Error::file(&path, format!("not valid JSON: {e}")))?;
-    let bad = |m: String| Error::file(&path, m);
+    let bad = |m: String| Error::file(path, m);
     if let Some(p) = v.get("peft_type").and_then(|p| p.as_str()) {
         if p != "LORA" {
             return Err(bad(format!("peft_type {p:?} is not LORA")));
@@ -110,6 +115,9 @@ pub fn read_config(dir: &Path) -> Result<LoraConfig> {
     if r == 0 {
         return Err(bad("r must be at least 1".into()));
     }
+    if targets.is_empty() {
+        return Err(bad("target_modules is empty: an adapter needs at least one module".into()));
+    }
     // Far above any useful rank; bounds every size computed from it.
     if r > MAX_RANK {
         return Err(bad(format!("r = {r} is larger than edgerl supports ({MAX_RANK})")));
@@ -125,6 +133,7 @@ pub fn read_config(dir: &Path) -> Result<LoraConfig> {
 impl Lora {
     /// Loads a PEFT adapter directory for a model of config `model`.
     pub fn load_peft(gpu: &Gpu, dir: &Path, model: &ModelConfig) -> Result<Lora> {
+        recover(dir);
         let cfg = read_config(dir)?;
         let weights_path = dir.join(WEIGHTS_FILE);
         if !weights_path.exists() {
@@ -196,10 +205,16 @@ impl Lora {
                     .map_err(|e| Error::Invalid(format!("{n}: {e}")))
             })
             .collect::<Result<_>>()?;
+        let text =
+            serde_json::to_string_pretty(&self.peft_config(base_model)).map_err(|e| Error::Invalid(e.to_string()))?;
         let meta = HashMap::from([("format".to_string(), "pt".to_string())]);
         let bytes = safetensors::tensor::serialize(views, Some(meta))
             .map_err(|e| Error::Invalid(format!("serializing adapter: {e}")))?;
-        let config = json!({
+        publish_pair(dir, &bytes, text.as_bytes())
+    }
+
+    fn peft_config(&self, base_model: &str) -> Value {
+        json!({
             "peft_type": "LORA",
             "task_type": "CAUSAL_LM",
             "base_model_name_or_path": base_model,
@@ -215,10 +230,97 @@ impl Lora {
             "modules_to_save": null,
             "layers_to_transform": null,
             "use_dora": false,
-        });
-        let text =
-            serde_json::to_string_pretty(&config).map_err(|e| Error::Invalid(e.to_string()))?;
-        crate::io::write_atomic(&dir.join(WEIGHTS_FILE), &bytes)?;
-        crate::io::write_atomic(&dir.join(CONFIG_FILE), text.as_bytes())
+        })
+    }
+}
+
+/// Publishes the two files of an adapter together. Both are written and flushed under temp
+/// names sharing one writer tag (weights first), then renamed, weights first. So a config
+/// temp file without its weights twin exists only after a crash between the two renames, is
+/// complete, and belongs with the weights in place: `recover` (run by every load) renames it.
+fn publish_pair(dir: &Path, weights: &[u8], config: &[u8]) -> Result<()> {
+    let (wpath, cpath) = (dir.join(WEIGHTS_FILE), dir.join(CONFIG_FILE));
+    let tag = crate::io::writer_tag();
+    let temp = |file: &str| dir.join(format!(".{file}{}{tag}", crate::io::TMP_MARK));
+    let (wtmp, ctmp) = (temp(WEIGHTS_FILE), temp(CONFIG_FILE));
+    let cleanup = || {
+        let _ = std::fs::remove_file(&wtmp);
+        let _ = std::fs::remove_file(&ctmp);
+    };
+    let written = crate::io::write_synced(&wtmp, weights)
+        .map_err(|e| Error::file(&wpath, format!("cannot write: {e}")))
+        .and_then(|_| crate::io::write_synced(&ctmp, config).map_err(|e| Error::file(&cpath, format!("cannot write: {e}"))))
+        .and_then(|_| crate::io::rename_synced(&wtmp, &wpath));
+    if let Err(e) = written {
+        cleanup();
+        return Err(e);
+    }
+    crate::io::rename_synced(&ctmp, &cpath).inspect_err(|_| cleanup())
+}
+
+/// Completes a save interrupted between its two renames (see `publish_pair`) and removes the
+/// temp files of saves interrupted earlier. Only edgerl's own temp names are touched.
+pub fn recover(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let names: Vec<String> = rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let tag_of = |file: &str, n: &str| n.strip_prefix('.').and_then(|r| r.strip_prefix(file)).and_then(|r| r.strip_prefix(crate::io::TMP_MARK)).map(str::to_string);
+    let weights_tags: Vec<String> = names.iter().filter_map(|n| tag_of(WEIGHTS_FILE, n)).collect();
+    for n in &names {
+        if let Some(tag) = tag_of(CONFIG_FILE, n) {
+            if !weights_tags.contains(&tag) {
+                match crate::io::rename_synced(&dir.join(n), &dir.join(CONFIG_FILE)) {
+                    Ok(()) => log::warn!("{}: completed an interrupted save ({n})", dir.display()),
+                    Err(e) => log::warn!("{e}"),
+                }
+                continue;
+            }
+            let _ = std::fs::remove_file(dir.join(n));
+        } else if tag_of(WEIGHTS_FILE, n).is_some() {
+            let _ = std::fs::remove_file(dir.join(n));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(tag: &str, files: &[(&str, &str)]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("edgerl-peft-{tag}-{}", crate::io::writer_tag()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (n, text) in files {
+            std::fs::write(dir.join(n), text).unwrap();
+        }
+        dir
+    }
+
+    fn read(dir: &Path, n: &str) -> String {
+        std::fs::read_to_string(dir.join(n)).unwrap()
+    }
+
+    #[test]
+    fn a_save_cut_between_its_renames_is_completed() {
+        // The weights are renamed in, the config's temp twin is all that is left: roll forward.
+        let d = dir_with("forward", &[(WEIGHTS_FILE, "new w"), (CONFIG_FILE, "old c"), (".adapter_config.json.tmp-7-3", "new c")]);
+        recover(&d);
+        assert_eq!((read(&d, WEIGHTS_FILE), read(&d, CONFIG_FILE)), ("new w".into(), "new c".into()));
+        assert_eq!(std::fs::read_dir(&d).unwrap().count(), 2);
+        // Cut before any rename: both temps go, the old pair stays.
+        let d2 = dir_with("back", &[(WEIGHTS_FILE, "old w"), (CONFIG_FILE, "old c"), (".adapter_model.safetensors.tmp-7-4", "new w"), (".adapter_config.json.tmp-7-4", "new"), ("notes.tmp-1", "mine")]);
+        recover(&d2);
+        assert_eq!((read(&d2, WEIGHTS_FILE), read(&d2, CONFIG_FILE)), ("old w".into(), "old c".into()));
+        assert_eq!(std::fs::read_dir(&d2).unwrap().count(), 3, "a file not edgerl's was touched");
+        for d in [d, d2] {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+
+    #[test]
+    fn empty_target_modules_are_refused() {
+        let text = r#"{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": []}"#;
+        let e = parse_config(text, Path::new("a/adapter_config.json")).unwrap_err().to_string();
+        assert!(e.contains("adapter_config.json") && e.contains("target_modules is empty"), "{e}");
+        let ok = r#"{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj"]}"#;
+        assert_eq!(parse_config(ok, Path::new("a")).unwrap().targets.len(), 1);
     }
 }

@@ -1,77 +1,83 @@
 //! Checkpoints: `output_dir/checkpoint-N/` with the adapter (PEFT format), the optimizer state
-//! (`optimizer.safetensors`) and the trainer state (`trainer_state.bin`, postcard): step, token
-//! count, skip counters, and the batch in flight with its old/reference log-probs, so a resumed run continues
-//! exactly where it stopped. A checkpoint is written in a temporary directory and renamed into
-//! place, so `checkpoint-N` either exists complete or not at all.
+//! (`optimizer.safetensors`) and the trainer state (`trainer_state.bin`, see `state.rs`), so a
+//! resumed run continues exactly where it stopped.
+//!
+//! A checkpoint is written in `.checkpoint-N.tmp-W/` (W: the writer) and renamed into place,
+//! so `checkpoint-N` either exists complete or not at all. Replacing one that exists (a
+//! damaged one, rewritten) moves it aside to `.checkpoint-N.tmp-old-W/` first; a crash
+//! between the two renames leaves both copies, and `latest` puts one back.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-use super::rollouts::Group;
+use super::state::{FileSum, STATE_FILE, SavedBatch, State, VERSION, decode_state, encode_state};
 use super::trainer::{Batch, Trainer};
 use crate::error::{Error, Result};
+use crate::io::TMP_MARK;
 use crate::lora::Lora;
+use crate::lora::peft::{CONFIG_FILE, WEIGHTS_FILE};
 use crate::model::weights::{SafetensorsWeights, WeightSource, to_f32};
 
-const STATE_FILE: &str = "trainer_state.bin";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
-/// 2 added the skip counters; version-1 states still load (no step was ever skipped then).
-const VERSION: u32 = 2;
-
-#[derive(Serialize, Deserialize, Debug, Clone)]
-pub struct State {
-    pub version: u32,
-    /// Optimizer steps done.
-    pub step: usize,
-    pub tokens_seen: usize,
-    /// The batch being reused (num_iterations > 1), with what its first use recorded.
-    pub batch: Option<SavedBatch>,
-    /// Reward metrics of that batch (JSON object text).
-    pub reward_metrics: String,
-    /// Next dataset row to sample.
-    pub cursor: usize,
-    /// `Trainer::skipped_steps` and `consecutive_skips` (Adam's step count is
-    /// `step - skipped_steps`).
-    pub skipped_steps: usize,
-    pub consecutive_skips: usize,
-}
-
-/// Version 1's layout: `State` without the skip counters.
-#[derive(Deserialize)]
-#[cfg_attr(test, derive(Serialize))]
-struct StateV1 {
-    version: u32,
-    step: usize,
-    tokens_seen: usize,
-    batch: Option<SavedBatch>,
-    reward_metrics: String,
-    cursor: usize,
-}
-
-#[derive(Serialize, Deserialize, Debug, Clone)]
-pub struct SavedBatch {
-    pub groups: Vec<Group>,
-    pub lp_old: Vec<Option<Vec<f32>>>,
-    pub lp_ref: Vec<Option<Vec<f32>>>,
-    pub counted: bool,
-}
+/// The files a checkpoint's state carries checksums of.
+const SUMMED: [&str; 3] = [WEIGHTS_FILE, CONFIG_FILE, OPTIMIZER_FILE];
 
 fn step_of(name: &str) -> Option<usize> {
     name.strip_prefix("checkpoint-")?.parse().ok()
+}
+
+/// What a name in `output_dir` is to the checkpoint code.
+#[derive(Debug, PartialEq)]
+enum Entry {
+    Complete(usize),
+    /// `.checkpoint-N.tmp-W`: a write in progress or interrupted.
+    Writing(usize),
+    /// `.checkpoint-N.tmp-old-W`: a checkpoint moved aside to be replaced.
+    MovedAside(usize),
+    Other,
+}
+
+fn entry(name: &str) -> Entry {
+    if let Some(n) = step_of(name) {
+        return Entry::Complete(n);
+    }
+    let Some(rest) = name.strip_prefix(".checkpoint-") else { return Entry::Other };
+    let Some((n, writer)) = rest.split_once(TMP_MARK) else { return Entry::Other };
+    match (n.parse(), writer.strip_prefix("old-")) {
+        (Ok(n), Some(_)) => Entry::MovedAside(n),
+        (Ok(n), None) => Entry::Writing(n),
+        _ => Entry::Other,
+    }
 }
 
 impl Trainer<'_> {
     /// Writes `output_dir/checkpoint-<step>` atomically and returns its path.
     pub fn checkpoint(&self, batch: Option<&Batch>, reward_metrics: &serde_json::Map<String, serde_json::Value>, cursor: usize) -> Result<PathBuf> {
         let out = &self.cfg.output_dir;
-        let dir = out.join(format!("checkpoint-{}", self.optimizer_steps));
-        let tmp = out.join(format!(".checkpoint-{}.tmp-{}", self.optimizer_steps, std::process::id()));
-        let _ = std::fs::remove_dir_all(&tmp);
+        let step = self.optimizer_steps;
+        let dir = out.join(format!("checkpoint-{step}"));
+        let writer = crate::io::writer_tag();
+        let tmp = out.join(format!(".checkpoint-{step}{TMP_MARK}{writer}"));
         std::fs::create_dir_all(&tmp).map_err(|e| Error::file(&tmp, format!("cannot create: {e}")))?;
-        self.lora.save_peft(self.gpu, &tmp, &self.cfg.model.to_string_lossy())?;
-        super::faults::abort_in_checkpoint(self.optimizer_steps);
+        // A failed write (a full disk) leaves no temp directory behind.
+        if let Err(e) = self.write_checkpoint(&tmp, batch, reward_metrics, cursor) {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        crate::io::sync_dir(out)?;
+        let old = out.join(format!(".checkpoint-{step}{TMP_MARK}old-{writer}"));
+        if dir.exists() {
+            crate::io::rename_synced(&dir, &old)?;
+        }
+        super::faults::abort_in_checkpoint(step, super::faults::Moment::Swap);
+        crate::io::rename_synced(&tmp, &dir)?;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(dir)
+    }
+
+    fn write_checkpoint(&self, tmp: &Path, batch: Option<&Batch>, reward_metrics: &serde_json::Map<String, serde_json::Value>, cursor: usize) -> Result<()> {
+        self.lora.save_peft(self.gpu, tmp, &self.cfg.model.to_string_lossy())?;
+        super::faults::abort_in_checkpoint(self.optimizer_steps, super::faults::Moment::Write);
 
         // Optimizer state: Adam's moments per adapter tensor, in the trainer's fixed order.
         let mut host = Vec::new();
@@ -91,6 +97,15 @@ impl Trainer<'_> {
             .map_err(|e| Error::Invalid(format!("serializing optimizer state: {e}")))?;
         crate::io::write_atomic(&tmp.join(OPTIMIZER_FILE), &bytes)?;
 
+        // Checksums of what is on disk now (read back: it also proves the files readable).
+        let files = SUMMED
+            .iter()
+            .map(|name| {
+                let path = tmp.join(name);
+                let bytes = std::fs::read(&path).map_err(|e| Error::file(&path, e))?;
+                Ok(FileSum { name: name.to_string(), len: bytes.len() as u64, crc32: super::state::crc32(&bytes) })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let state = State {
             version: VERSION,
             step: self.optimizer_steps,
@@ -105,28 +120,37 @@ impl Trainer<'_> {
             cursor,
             skipped_steps: self.skipped_steps,
             consecutive_skips: self.consecutive_skips,
+            run: self.run_fingerprint.clone(),
+            files,
         };
-        let bytes = postcard::to_allocvec(&state).map_err(|e| Error::Invalid(format!("encoding trainer state: {e}")))?;
-        crate::io::write_atomic(&tmp.join(STATE_FILE), &bytes)?;
-
-        // A checkpoint written again (a resumed run that had finished) replaces the old one
-        // by renames, so a crash never leaves a half-deleted `checkpoint-N` behind; `latest`
-        // removes the old copy if it is still there.
-        let old = out.join(format!(".checkpoint-{}.tmp-old-{}", self.optimizer_steps, std::process::id()));
-        if dir.exists() {
-            std::fs::rename(&dir, &old).map_err(|e| Error::file(&dir, format!("cannot replace: {e}")))?;
-        }
-        std::fs::rename(&tmp, &dir).map_err(|e| Error::file(&dir, format!("cannot move into place: {e}")))?;
-        let _ = std::fs::remove_dir_all(&old);
-        if let Ok(d) = std::fs::File::open(out) {
-            let _ = d.sync_all(); // make the rename durable
-        }
-        Ok(dir)
+        crate::io::write_atomic(&tmp.join(STATE_FILE), &encode_state(&state)?)
     }
 
-    /// Loads `dir` into this trainer: adapter, optimizer state, step and token count.
+    /// Loads `dir` into this trainer: adapter, optimizer state, step and token count. Refuses a
+    /// checkpoint of another run (its fingerprint differs from this trainer's) or one whose
+    /// batch does not fit this model and config.
     pub fn restore(&mut self, dir: &Path) -> Result<State> {
-        let state = read_state(dir)?;
+        let state = verify(dir)?;
+        let diff = super::state::differences(&state.run, &self.run_fingerprint);
+        if !diff.is_empty() {
+            return Err(Error::Invalid(format!(
+                "cannot resume from {}: it belongs to a different run ({}). Resume with the run's own config, or start a new run (another output_dir, or --overwrite to replace this one)",
+                dir.display(),
+                diff.join("; ")
+            )));
+        }
+        let bad = |why: String| Error::file(&dir.join(STATE_FILE), format!("does not fit this run: {why}"));
+        if let Some(b) = &state.batch {
+            for (i, g) in b.groups.iter().enumerate() {
+                g.check(self.model.cfg.vocab_size, self.cfg.max_completion_length).map_err(|e| bad(format!("batch group {i}: {e}")))?;
+            }
+        }
+        // Dynamic sampling reads at most (1 + max_refill) rounds of prompts a batch.
+        let batches = state.step / self.cfg.num_iterations + 1;
+        let most = batches.saturating_mul(self.cfg.prompts_per_step).saturating_mul(self.cfg.max_refill + 1);
+        if state.cursor > most {
+            return Err(bad(format!("dataset cursor {} is beyond the {most} prompts {} steps can have read", state.cursor, state.step)));
+        }
         self.lora = Lora::load_peft(self.gpu, dir, &self.model.cfg)?;
         self.optimizer_steps = state.step;
         self.tokens_seen = state.tokens_seen;
@@ -145,7 +169,11 @@ impl Trainer<'_> {
                     if t.shape != [*n] {
                         return Err(Error::file(&opt, format!("{name} has shape {:?}, the adapter needs [{n}]", t.shape)));
                     }
-                    to_f32(&t)
+                    let v = to_f32(&t)?;
+                    if v.iter().any(|x| !x.is_finite()) {
+                        return Err(Error::file(&opt, format!("{name} holds NaN or infinite values")));
+                    }
+                    Ok(v)
                 };
                 moments.push((get(format!("{i}.exp_avg"))?, get(format!("{i}.exp_avg_sq"))?));
             }
@@ -158,90 +186,137 @@ impl Trainer<'_> {
 fn read_state(dir: &Path) -> Result<State> {
     let path = dir.join(STATE_FILE);
     let bytes = std::fs::read(&path).map_err(|e| Error::file(&path, e))?;
-    let corrupt = |e: postcard::Error| Error::file(&path, format!("corrupt trainer state: {e}"));
-    // Every version starts with its number.
-    let (version, _) = postcard::take_from_bytes::<u32>(&bytes).map_err(corrupt)?;
-    let state = match version {
-        1 => {
-            let v1: StateV1 = postcard::from_bytes(&bytes).map_err(corrupt)?;
-            State {
-                version: v1.version,
-                step: v1.step,
-                tokens_seen: v1.tokens_seen,
-                batch: v1.batch,
-                reward_metrics: v1.reward_metrics,
-                cursor: v1.cursor,
-                skipped_steps: 0,
-                consecutive_skips: 0,
-            }
+    decode_state(&bytes, &path)
+}
+
+/// A checkpoint's state, once its files are all there, unchanged (their checksums, from
+/// version 3 on) and readable.
+pub fn verify(dir: &Path) -> Result<State> {
+    let state = read_state(dir)?;
+    for f in &state.files {
+        let path = dir.join(&f.name);
+        let bytes = std::fs::read(&path).map_err(|e| Error::file(&path, e))?;
+        if bytes.len() as u64 != f.len || super::state::crc32(&bytes) != f.crc32 {
+            return Err(Error::file(&path, format!("damaged: its length or checksum differs from what {STATE_FILE} recorded")));
         }
-        VERSION => postcard::from_bytes(&bytes).map_err(corrupt)?,
-        v => return Err(Error::file(&path, format!("trainer state version {v}: this edgerl reads versions 1 to {VERSION}"))),
-    };
+    }
+    SafetensorsWeights::open_file(&dir.join(OPTIMIZER_FILE))?;
+    SafetensorsWeights::open_file(&dir.join(WEIGHTS_FILE))?;
+    crate::lora::peft::read_config(dir)?;
     Ok(state)
 }
 
-/// The newest checkpoint in `out` whose files are all readable; broken ones are reported and
-/// skipped. Leftovers of interrupted writes (temporary checkpoint directories, and the temp
-/// files of `write_atomic` in `out` and `out/adapter`) are removed.
-pub fn latest(out: &Path) -> Option<PathBuf> {
-    let leftover = |name: &str| name.starts_with('.') && name.contains(".tmp-");
-    for e in std::fs::read_dir(out.join("adapter")).into_iter().flatten().flatten() {
-        if leftover(&e.file_name().to_string_lossy()) {
-            let _ = std::fs::remove_file(e.path());
+/// Whether `out` holds what a run writes (checkpoints, logs, the adapter): a fresh run there
+/// would mix with it. Returns the first such entry.
+pub fn previous_run(out: &Path) -> Option<String> {
+    std::fs::read_dir(out).into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).find(|n| {
+        entry(n) != Entry::Other || RUN_FILES.contains(&n.as_str()) || n == "adapter"
+    })
+}
+
+/// Files a run writes in `output_dir` (besides checkpoints and `adapter/`).
+const RUN_FILES: [&str; 4] = ["metrics.jsonl", "metrics.csv", "reward.svg", "completions.jsonl"];
+
+/// Removes what a run wrote in `out` (`--overwrite`); other files stay.
+pub fn remove_previous_run(out: &Path) -> Result<()> {
+    for e in std::fs::read_dir(out).into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = e.path();
+        let r = if entry(&name) != Entry::Other || name == "adapter" {
+            std::fs::remove_dir_all(&path)
+        } else if RUN_FILES.contains(&name.as_str()) || is_temp_of(&name, &RUN_FILES) {
+            std::fs::remove_file(&path)
+        } else {
+            continue;
+        };
+        r.map_err(|e| Error::file(&path, format!("cannot remove (--overwrite): {e}")))?;
+    }
+    Ok(())
+}
+
+/// `.NAME.tmp-W` for one of `names`: a `write_atomic` temp file.
+fn is_temp_of(entry: &str, names: &[&str]) -> bool {
+    names.iter().any(|n| entry.strip_prefix('.').and_then(|r| r.strip_prefix(n)).is_some_and(|r| r.starts_with(TMP_MARK)))
+}
+
+/// Puts back what an interrupted replacement left: where `checkpoint-N` is missing and its
+/// old copy was moved aside, the new copy (if its write finished) or else the old one
+/// becomes `checkpoint-N`. Then removes the leftovers of edgerl's own writes (and nothing
+/// else) in `out` and `out/adapter`; an unfinished first write of a checkpoint just goes.
+fn recover(out: &Path) {
+    let names: Vec<String> = std::fs::read_dir(out).into_iter().flatten().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut candidates: Vec<(usize, bool, &String)> = names
+        .iter()
+        .filter_map(|n| match entry(n) {
+            Entry::Writing(s) => Some((s, false, n)),
+            Entry::MovedAside(s) => Some((s, true, n)),
+            _ => None,
+        })
+        .collect();
+    // The newer copy (a finished write) first, then the old one.
+    candidates.sort_by_key(|&(s, aside, _)| (s, aside));
+    let replaced: Vec<usize> = candidates.iter().filter(|c| c.1).map(|c| c.0).collect();
+    for (step, _, name) in candidates.iter().filter(|c| replaced.contains(&c.0)) {
+        let dir = out.join(format!("checkpoint-{step}"));
+        let path = out.join(name);
+        if !dir.exists() && verify(&path).is_ok() {
+            match std::fs::rename(&path, &dir) {
+                Ok(()) => eprintln!("recovered {} from {name}", dir.display()),
+                Err(e) => eprintln!("cannot recover {} from {name}: {e}", dir.display()),
+            }
         }
     }
-    let entries = std::fs::read_dir(out).ok()?;
-    let mut found: Vec<(usize, PathBuf)> = Vec::new();
-    for e in entries.flatten() {
-        let name = e.file_name().to_string_lossy().to_string();
-        if leftover(&name) {
-            let _ = if e.path().is_dir() { std::fs::remove_dir_all(e.path()) } else { std::fs::remove_file(e.path()) };
-        } else if let Some(step) = step_of(&name) {
-            found.push((step, e.path()));
-        }
+    for (_, _, name) in candidates {
+        let _ = std::fs::remove_dir_all(out.join(name));
     }
+    for n in names.iter().filter(|n| is_temp_of(n, &RUN_FILES)) {
+        let _ = std::fs::remove_file(out.join(n));
+    }
+    crate::lora::peft::recover(&out.join("adapter"));
+    let _ = crate::io::sync_dir(out);
+}
+
+/// The newest checkpoint in `out` whose files are all intact, after recovering what an
+/// interrupted write left (see `recover`); damaged ones are reported and skipped. `Ok(None)`:
+/// there is no checkpoint at all; an error: there are some, none intact.
+pub fn latest(out: &Path) -> Result<Option<PathBuf>> {
+    recover(out);
+    let mut found: Vec<(usize, PathBuf)> = std::fs::read_dir(out)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| step_of(&e.file_name().to_string_lossy()).map(|s| (s, e.path())))
+        .collect();
     found.sort();
+    let mut why = Vec::new();
     for (_, dir) in found.into_iter().rev() {
-        let check = read_state(&dir).and_then(|_| {
-            SafetensorsWeights::open_file(&dir.join(OPTIMIZER_FILE))?;
-            SafetensorsWeights::open_file(&dir.join(crate::lora::peft::WEIGHTS_FILE))?;
-            crate::lora::peft::read_config(&dir)
-        });
-        match check {
-            Ok(_) => return Some(dir),
-            Err(e) => eprintln!("skipping checkpoint {}: {e}", dir.display()),
+        match verify(&dir) {
+            Ok(_) => return Ok(Some(dir)),
+            Err(e) => {
+                eprintln!("skipping checkpoint {}: {e}", dir.display());
+                why.push(e.to_string());
+            }
         }
     }
-    None
+    match why.is_empty() {
+        true => Ok(None),
+        false => Err(Error::Invalid(format!("no intact checkpoint in {} to resume from: {}", out.display(), why.join("; ")))),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn dir_with(tag: &str, bytes: &[u8]) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("edgerl-ckpt-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join(STATE_FILE), bytes).unwrap();
-        dir
-    }
-
     #[test]
-    fn version_1_states_load_without_skips() {
-        let v1 = StateV1 { version: 1, step: 7, tokens_seen: 99, batch: None, reward_metrics: "{}".into(), cursor: 14 };
-        let dir = dir_with("v1", &postcard::to_allocvec(&v1).unwrap());
-        let s = read_state(&dir).unwrap();
-        assert_eq!((s.step, s.tokens_seen, s.cursor, s.skipped_steps, s.consecutive_skips), (7, 99, 14, 0, 0));
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn newer_versions_are_named() {
-        let v9 = StateV1 { version: 9, step: 1, tokens_seen: 0, batch: None, reward_metrics: String::new(), cursor: 0 };
-        let dir = dir_with("v9", &postcard::to_allocvec(&v9).unwrap());
-        let e = read_state(&dir).unwrap_err().to_string();
-        assert!(e.contains("trainer_state.bin") && e.contains("version 9") && e.contains("1 to 2"), "{e}");
-        let _ = std::fs::remove_dir_all(&dir);
+    fn names() {
+        assert_eq!(entry("checkpoint-12"), Entry::Complete(12));
+        assert_eq!(entry(".checkpoint-3.tmp-77-0"), Entry::Writing(3));
+        assert_eq!(entry(".checkpoint-3.tmp-old-77-0"), Entry::MovedAside(3));
+        assert_eq!(entry(".checkpoint-x.tmp-1"), Entry::Other);
+        assert_eq!(entry(".notes.tmp-1"), Entry::Other);
+        assert!(is_temp_of(".metrics.jsonl.tmp-5-1", &RUN_FILES));
+        assert!(!is_temp_of(".mine.tmp-5-1", &RUN_FILES));
+        assert!(!is_temp_of("metrics.jsonl", &RUN_FILES));
     }
 }

@@ -5,11 +5,13 @@ pub mod config;
 pub mod episode;
 pub mod eval;
 mod faults;
+mod fingerprint;
 pub mod loss;
 pub mod report;
 pub mod rollout;
 pub mod rollouts;
 pub mod run;
+pub mod state;
 pub mod trainer;
 
 pub use config::TrainConfig;

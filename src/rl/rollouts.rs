@@ -7,13 +7,57 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::model::Tokenizer;
 
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Group {
     pub prompt_ids: Vec<u32>,
     pub completions: Vec<Vec<u32>>,
     pub rewards: Vec<f64>,
     /// Per-prompt loss weight (from `weight_column`), 1 by default.
     pub weight: f64,
+}
+
+impl Group {
+    /// What every group the trainer takes must satisfy (from a file, or a checkpoint).
+    pub fn check(&self, vocab: usize, max_len: usize) -> std::result::Result<(), String> {
+        if self.completions.is_empty() {
+            return Err("a group needs at least one completion".into());
+        }
+        if self.rewards.len() != self.completions.len() {
+            return Err(format!(
+                "{} rewards for {} completions",
+                self.rewards.len(),
+                self.completions.len()
+            ));
+        }
+        if self.prompt_ids.is_empty() {
+            return Err("the prompt is empty".into());
+        }
+        for (i, c) in self.completions.iter().enumerate() {
+            if c.is_empty() {
+                return Err(format!("completion {i} is empty"));
+            }
+            if c.len() > max_len {
+                return Err(format!(
+                    "completion {i} has {} tokens, more than max_completion_length {max_len}",
+                    c.len()
+                ));
+            }
+        }
+        if let Some(&bad) = self
+            .prompt_ids
+            .iter()
+            .chain(self.completions.iter().flatten())
+            .find(|&&id| id as usize >= vocab)
+        {
+            return Err(format!(
+                "token id {bad} is outside the vocabulary of {vocab}"
+            ));
+        }
+        if self.rewards.iter().any(|r| !r.is_finite()) || !self.weight.is_finite() {
+            return Err("a reward or the weight is not a finite number".into());
+        }
+        Ok(())
+    }
 }
 
 fn ids(v: &Value, what: &str) -> std::result::Result<Vec<u32>, String> {
@@ -87,39 +131,6 @@ pub(crate) fn parse_line(
                 .ok_or_else(|| format!("reward {x} is not a finite number"))
         })
         .collect::<std::result::Result<_, _>>()?;
-    if completions.is_empty() {
-        return Err("a group needs at least one completion".into());
-    }
-    if rewards.len() != completions.len() {
-        return Err(format!(
-            "{} rewards for {} completions",
-            rewards.len(),
-            completions.len()
-        ));
-    }
-    if prompt_ids.is_empty() {
-        return Err("the prompt is empty".into());
-    }
-    for (i, c) in completions.iter().enumerate() {
-        if c.is_empty() {
-            return Err(format!("completion {i} is empty"));
-        }
-        if c.len() > max_len {
-            return Err(format!(
-                "completion {i} has {} tokens, more than max_completion_length {max_len}",
-                c.len()
-            ));
-        }
-    }
-    if let Some(&bad) = prompt_ids
-        .iter()
-        .chain(completions.iter().flatten())
-        .find(|&&id| id as usize >= vocab)
-    {
-        return Err(format!(
-            "token id {bad} is outside the vocabulary of {vocab}"
-        ));
-    }
     let weight = match weight_column {
         None => 1.0,
         Some(col) => v
@@ -128,12 +139,14 @@ pub(crate) fn parse_line(
             .filter(|w| w.is_finite())
             .ok_or_else(|| format!("weight column `{col}` is missing or not a number"))?,
     };
-    Ok(Group {
+    let g = Group {
         prompt_ids,
         completions,
         rewards,
         weight,
-    })
+    };
+    g.check(vocab, max_len)?;
+    Ok(g)
 }
 
 pub fn read(

@@ -62,11 +62,24 @@ impl Trainer<'_> {
     }
 }
 
+/// How a run treats what `output_dir` already holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// A new run; refused when `output_dir` holds another run's checkpoints, logs or adapter.
+    Fresh,
+    /// A new run that first removes another run's checkpoints, logs and adapter (TRL's
+    /// `overwrite_output_dir`); other files stay.
+    Overwrite,
+    /// Continue from the newest intact checkpoint of this same run; an error when there is
+    /// none or it belongs to another run.
+    Resume,
+}
+
 /// `edgerl train`: runs `max_steps` optimizer steps over the rollouts (cycling through them,
 /// prompts_per_step groups a batch), appending one JSON line per step to output_dir/metrics.jsonl, then saves the
-/// adapter. `on_step` sees each step's metrics.
+/// adapter. `on_step` sees each step's metrics. A fresh run: see `Start::Fresh`.
 pub fn train(gpu: &Gpu, cfg: TrainConfig, on_step: impl FnMut(&Map<String, Value>)) -> Result<PathBuf> {
-    train_with(gpu, cfg, false, on_step)
+    train_with(gpu, cfg, Start::Fresh, on_step)
 }
 
 /// Keeps the lines of a JSONL log whose "step" is at most `step` (a resumed run rewrites what
@@ -98,36 +111,69 @@ fn refresh_reports(out: &std::path::Path) -> Result<()> {
     super::report::plot_rewards(&jsonl, &out.join("reward.svg"))
 }
 
-/// `train`, optionally resuming from the newest complete checkpoint in `output_dir`.
-pub fn train_with(gpu: &Gpu, cfg: TrainConfig, resume: bool, on_step: impl FnMut(&Map<String, Value>)) -> Result<PathBuf> {
-    train_packed(gpu, cfg, resume, None, on_step)
+/// `train`, starting as `start` says.
+pub fn train_with(gpu: &Gpu, cfg: TrainConfig, start: Start, on_step: impl FnMut(&Map<String, Value>)) -> Result<PathBuf> {
+    train_packed(gpu, cfg, start, None, on_step)
+}
+
+/// Checks `start` against what `out` holds before anything is loaded; returns the
+/// checkpoint to resume from.
+fn check_start(out: &std::path::Path, start: Start) -> Result<Option<PathBuf>> {
+    match start {
+        Start::Fresh => match super::checkpoint::previous_run(out) {
+            Some(found) => Err(Error::Invalid(format!(
+                "{} already holds a run ({found}): `--resume` continues it, `--overwrite` replaces it, or choose another output_dir",
+                out.display()
+            ))),
+            None => Ok(None),
+        },
+        Start::Overwrite => Ok(None),
+        Start::Resume => match super::checkpoint::latest(out)? {
+            Some(dir) => Ok(Some(dir)),
+            None => Err(Error::Invalid(format!(
+                "--resume: {} holds no checkpoint to resume from; start the run without --resume",
+                out.display()
+            ))),
+        },
+    }
 }
 
 /// `train_with` with `Trainer::pack_size` set (completions per packed pass; `None`: a whole
 /// group), as `edgerl train --memory-budget` picks it.
-pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, resume: bool, pack_size: Option<usize>, mut on_step: impl FnMut(&Map<String, Value>)) -> Result<PathBuf> {
+pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Option<usize>, mut on_step: impl FnMut(&Map<String, Value>)) -> Result<PathBuf> {
+    let out = cfg.output_dir.clone();
+    let resume_from = check_start(&out, start_as)?;
+    let fingerprint = super::fingerprint::of(&cfg)?;
     let mut t = Trainer::new(gpu, cfg)?;
     t.pack_size = pack_size;
-    let out = t.cfg.output_dir.clone();
+    t.run_fingerprint = fingerprint;
     let mut start = 0;
-    let mut restored: Option<super::checkpoint::State> = None;
-    if resume {
-        match super::checkpoint::latest(&out) {
-            Some(dir) => {
-                let st = t.restore(&dir)?;
-                log::info!("resuming from {} (step {})", dir.display(), st.step);
-                start = st.step;
-                restored = Some(st);
-            }
-            None => eprintln!("no complete checkpoint in {}: starting from scratch", out.display()),
-        }
+    let mut restored: Option<super::state::State> = None;
+    if let Some(dir) = &resume_from {
+        let st = t.restore(dir)?;
+        log::info!("resuming from {} (step {})", dir.display(), st.step);
+        start = st.step;
+        restored = Some(st);
     }
-    let mut source = match &t.cfg.dataset {
-        None => Source::Offline(t.read_rollouts()?),
+    // Every input is read before anything in `out` changes: bad input loses nothing.
+    let offline = match &t.cfg.dataset {
+        None => Some(t.read_rollouts()?),
+        Some(_) => None,
+    };
+    let online = match &t.cfg.dataset {
+        None => None,
         Some(path) => {
             let rewards = RewardSet::new(&t.cfg.rewards, t.cfg.reward_all_or_nothing)?;
-            let rows = dataset::read_for(path, &rewards)?;
-            std::fs::create_dir_all(&out).map_err(|e| Error::file(&out, format!("cannot create: {e}")))?;
+            Some((dataset::read_for(path, &rewards)?, rewards))
+        }
+    };
+    if start_as == Start::Overwrite {
+        super::checkpoint::remove_previous_run(&out)?;
+    }
+    std::fs::create_dir_all(&out).map_err(|e| Error::file(&out, format!("cannot create: {e}")))?;
+    let mut source = match (offline, online) {
+        (Some(groups), _) => Source::Offline(groups),
+        (None, Some((rows, rewards))) => {
             let log_path = out.join("completions.jsonl");
             if restored.is_some() {
                 truncate_log(&log_path, start)?;
@@ -135,8 +181,8 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, resume: bool, pack_size: Option
             let log = open_log(&log_path, restored.is_some())?;
             Source::Online { rows, rewards, log, log_path }
         }
+        (None, None) => return Err(Error::Invalid("needs `dataset` or `rollouts`".into())),
     };
-    std::fs::create_dir_all(&out).map_err(|e| Error::file(&out, format!("cannot create: {e}")))?;
     let metrics_path = out.join("metrics.jsonl");
     if restored.is_some() {
         truncate_log(&metrics_path, start)?;
@@ -238,7 +284,10 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, resume: bool, pack_size: Option
             refresh_reports(&out)?;
         }
     }
-    t.checkpoint(batch.as_ref(), &reward_metrics, cursor)?;
+    // A resumed run that had already finished changed nothing: its checkpoint stays as it is.
+    if resume_from.is_none() || t.optimizer_steps > start {
+        t.checkpoint(batch.as_ref(), &reward_metrics, cursor)?;
+    }
     refresh_reports(&out)?;
     t.save()?;
     Ok(t.adapter_dir())

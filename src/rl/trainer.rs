@@ -87,6 +87,9 @@ pub struct Trainer<'g> {
     /// `EDGERL_FAULT_NONFINITE_STEPS=2,3`.
     #[doc(hidden)]
     pub fault_nonfinite_steps: Vec<usize>,
+    /// The run's fingerprint (`fingerprint::of`), written into checkpoints and compared on
+    /// restore; empty outside `edgerl train` (nothing to compare).
+    pub(crate) run_fingerprint: Vec<(String, String)>,
 }
 
 /// What one update did.
@@ -149,6 +152,7 @@ impl<'g> Trainer<'g> {
             skipped_steps: 0,
             consecutive_skips: 0,
             fault_nonfinite_steps: super::faults::nonfinite_steps(),
+            run_fingerprint: Vec::new(),
         }
     }
 
@@ -502,4 +506,4 @@ impl<'g> Trainer<'g> {
     }
 }
 
-pub use super::run::{train, train_packed, train_with};
+pub use super::run::{Start, train, train_packed, train_with};

@@ -29,6 +29,11 @@ pub fn case_dir(tag: &str, steps: usize, extra: &str) -> PathBuf {
 
 /// `edgerl train --json` on `dir`'s run.toml, stdout discarded, stderr piped.
 pub fn edgerl(dir: &Path, resume: bool) -> Command {
+    edgerl_with(dir, if resume { &["--resume"] } else { &[] })
+}
+
+/// `edgerl` with these extra flags (`--resume`, `--overwrite`).
+pub fn edgerl_with(dir: &Path, flags: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_edgerl"));
     c.args(["train", "--config", dir.join("run.toml").to_str().unwrap(), "--json"])
         .env("XDG_RUNTIME_DIR", std::env::temp_dir())
@@ -36,11 +41,50 @@ pub fn edgerl(dir: &Path, resume: bool) -> Command {
         .env_remove("EDGERL_FAULT_ABORT_IN_CHECKPOINT")
         .env_remove("EDGERL_DEVICE_MEMORY_LIMIT")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    if resume {
-        c.arg("--resume");
-    }
+        .stderr(Stdio::piped())
+        .args(flags);
     c
+}
+
+/// Runs `cmd`, expects it to fail, and returns its stderr.
+pub fn run_err(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "succeeded: {stderr}");
+    stderr
+}
+
+/// Replaces the `key = …` line of `dir`'s run.toml (appends it when missing).
+pub fn set_key(dir: &Path, key: &str, value: &str) {
+    let path = dir.join("run.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let prefix = format!("{key} = ");
+    let mut found = false;
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with(&prefix) {
+                found = true;
+                format!("{key} = {value}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    if !found {
+        // Top-level keys go before the [lora] table.
+        let at = lines.iter().position(|l| l.starts_with('[')).unwrap_or(lines.len());
+        lines.insert(at, format!("{key} = {value}"));
+    }
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+}
+
+/// Flips one bit of `path` at `offset` (from the end when negative).
+pub fn flip_bit(path: &Path, offset: i64) {
+    let mut b = read(path);
+    let i = if offset < 0 { (b.len() as i64 + offset) as usize } else { offset as usize };
+    b[i] ^= 0x10;
+    std::fs::write(path, b).unwrap();
 }
 
 /// Runs `cmd` to the end and returns its stderr; panics unless it succeeded.

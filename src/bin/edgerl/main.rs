@@ -84,9 +84,14 @@ enum Cmd {
         /// Print each step's metrics as one JSON line.
         #[arg(long)]
         json: bool,
-        /// Continue from the newest complete checkpoint in output_dir.
-        #[arg(long)]
+        /// Continue from the newest intact checkpoint in output_dir (of this same run: the
+        /// model, data and trajectory keys must match; an error when there is none).
+        #[arg(long, conflicts_with = "overwrite")]
         resume: bool,
+        /// Start afresh even though output_dir holds a run: its checkpoints, logs and adapter
+        /// are removed first (TRL's overwrite_output_dir); other files stay.
+        #[arg(long)]
+        overwrite: bool,
         /// Plan first (see `edgerl plan`): turn gradient checkpointing on and shrink the packs
         /// until the predicted peak fits (2GiB, 1.5 GB, 800MiB, bytes); refuse to start when
         /// nothing fits.
@@ -315,7 +320,13 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{text}");
             }
         }
-        Cmd::Train { config, json, resume, memory_budget } => {
+        Cmd::Train { config, json, resume, overwrite, memory_budget } => {
+            use edgerl::rl::trainer::Start;
+            let start = match (resume, overwrite) {
+                (true, _) => Start::Resume,
+                (false, true) => Start::Overwrite,
+                (false, false) => Start::Fresh,
+            };
             let mut cfg = edgerl::rl::TrainConfig::from_file(&config)?;
             let budget = memory_budget.as_deref().map(plan::parse_budget).transpose()?;
             let max_steps = cfg.max_steps;
@@ -356,7 +367,7 @@ fn run(cli: Cli) -> Result<()> {
             let started = std::time::Instant::now();
             let (mut first, mut last, mut steps, mut tokens0, mut tokens) = (None, 0.0, 0, None, 0.0);
             let advice_cfg = cfg.clone();
-            let adapter = edgerl::rl::trainer::train_packed(&gpu, cfg, resume, pack_size, |m| {
+            let adapter = edgerl::rl::trainer::train_packed(&gpu, cfg, start, pack_size, |m| {
                 let g = |k: &str| m.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
                 first.get_or_insert(g("reward"));
                 last = g("reward");

@@ -1,0 +1,140 @@
+//! A run's fingerprint: what makes a resumed run the same run — the model's and the data's
+//! contents and every config key that changes the trajectory — stored in each checkpoint so
+//! `--resume` refuses to continue a different run.
+//!
+//! Left out on purpose: `output_dir`, `save_steps`, `max_steps` (a finished run may be
+//! extended, as with transformers' Trainer), `gradient_checkpointing` and the pack size (the
+//! same numbers, less memory), `success_threshold` (eval only), `max_consecutive_skips`.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use super::config::TrainConfig;
+use crate::error::{Error, Result};
+
+/// How much of each end of a large file goes into its identity: enough to tell checkpoints,
+/// quantizations and fine-tunes apart, cheap on a 1 GB model.
+const EDGE: u64 = 1 << 20;
+
+pub fn of(cfg: &TrainConfig) -> Result<Vec<(String, String)>> {
+    let mut out = vec![("model".to_string(), model_identity(&cfg.model)?)];
+    for (key, path) in [("dataset", &cfg.dataset), ("rollouts", &cfg.rollouts)] {
+        if let Some(p) = path {
+            out.push((key.into(), file_identity(p, true)?));
+        }
+    }
+    if let Some(dir) = &cfg.init_adapter {
+        out.push(("init_adapter".into(), model_identity(dir)?));
+    }
+    let lora = cfg.lora.clone().unwrap_or_default();
+    let mut targets = lora.target_modules.clone();
+    targets.sort();
+    targets.dedup();
+    let keys: Vec<(&str, String)> = vec![
+        ("num_generations", cfg.num_generations.to_string()),
+        ("top_k", cfg.top_k.to_string()),
+        ("top_p", format!("{:?}", cfg.top_p)),
+        ("min_p", format!("{:?}", cfg.min_p)),
+        ("stop", format!("{:?}", cfg.stop)),
+        ("rewards", format!("{:?}", cfg.rewards)),
+        ("reward_all_or_nothing", cfg.reward_all_or_nothing.to_string()),
+        ("dynamic_sampling", cfg.dynamic_sampling.to_string()),
+        ("max_refill", cfg.max_refill.to_string()),
+        ("optimizer", format!("{:?}", cfg.optimizer)),
+        ("learning_rate", format!("{:?}", cfg.learning_rate)),
+        ("weight_decay", format!("{:?}", cfg.weight_decay)),
+        ("adam_beta1", format!("{:?}", cfg.adam_beta1)),
+        ("adam_beta2", format!("{:?}", cfg.adam_beta2)),
+        ("adam_epsilon", format!("{:?}", cfg.adam_epsilon)),
+        ("max_grad_norm", format!("{:?}", cfg.max_grad_norm)),
+        ("lr_scheduler_type", format!("{:?}", cfg.lr_scheduler_type)),
+        ("warmup_steps", cfg.warmup_steps.to_string()),
+        ("warmup_ratio", format!("{:?}", cfg.warmup_ratio)),
+        ("loss_type", format!("{:?}", cfg.loss_type)),
+        ("scale_rewards", format!("{:?}", cfg.scale_rewards)),
+        ("advantage", format!("{:?}", cfg.advantage)),
+        ("w_reinforce_lambda", format!("{:?}", cfg.w_reinforce_lambda)),
+        ("temperature", format!("{:?}", cfg.temperature)),
+        ("max_completion_length", cfg.max_completion_length.to_string()),
+        ("beta", format!("{:?}", cfg.beta)),
+        ("epsilon", format!("{:?}", cfg.epsilon)),
+        ("epsilon_high", format!("{:?}", cfg.epsilon_high())),
+        ("delta", format!("{:?}", cfg.delta)),
+        ("importance_sampling_level", format!("{:?}", cfg.importance_sampling_level)),
+        ("entropy_coef", format!("{:?}", cfg.entropy_coef)),
+        ("weight_column", format!("{:?}", cfg.weight_column)),
+        ("mask_truncated_completions", cfg.mask_truncated_completions.to_string()),
+        ("num_iterations", cfg.num_iterations.to_string()),
+        ("prompts_per_step", cfg.prompts_per_step.to_string()),
+        ("seed", cfg.seed.to_string()),
+        ("lora.r", lora.r.to_string()),
+        ("lora.alpha", format!("{:?}", lora.alpha)),
+        ("lora.use_rslora", lora.use_rslora.to_string()),
+        ("lora.target_modules", targets.join(",")),
+    ];
+    out.extend(keys.into_iter().map(|(k, v)| (k.to_string(), v)));
+    Ok(out)
+}
+
+/// A model directory (or `.gguf` file, or adapter directory): its name and the identity of
+/// its weight, config and tokenizer files.
+fn model_identity(path: &Path) -> Result<String> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if !path.is_dir() {
+        return Ok(format!("{name} {}", file_identity(path, false)?));
+    }
+    let mut files: Vec<_> = std::fs::read_dir(path)
+        .map_err(|e| Error::file(path, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            !n.starts_with('.') && (n.ends_with(".safetensors") || n.ends_with(".gguf") || n.ends_with(".json"))
+        })
+        .collect();
+    files.sort();
+    let mut h = crc32fast::Hasher::new();
+    let mut total = 0;
+    for f in &files {
+        let (len, crc) = edges(f)?;
+        total += len;
+        h.update(f.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default());
+        h.update(&len.to_le_bytes());
+        h.update(&crc.to_le_bytes());
+    }
+    Ok(format!("{name} ({} files, {total} bytes, crc {:08x})", files.len(), h.finalize()))
+}
+
+/// `(N bytes, crc X)` of a file: of all of it (`whole`), or of its ends.
+fn file_identity(path: &Path, whole: bool) -> Result<String> {
+    let (len, crc) = if whole {
+        let bytes = std::fs::read(path).map_err(|e| Error::file(path, e))?;
+        (bytes.len() as u64, crc32fast::hash(&bytes))
+    } else {
+        edges(path)?
+    };
+    Ok(format!("({len} bytes, crc {crc:08x})"))
+}
+
+/// Length and CRC of the first and last `EDGE` bytes (the whole file when smaller).
+fn edges(path: &Path) -> Result<(u64, u32)> {
+    let read = || -> std::io::Result<(u64, u32)> {
+        let mut f = std::fs::File::open(path)?;
+        let len = f.metadata()?.len();
+        let mut h = crc32fast::Hasher::new();
+        let mut buf = Vec::new();
+        (&mut f).take(EDGE).read_to_end(&mut buf)?;
+        h.update(&buf);
+        if len > 2 * EDGE {
+            f.seek(SeekFrom::Start(len - EDGE))?;
+            buf.clear();
+            f.take(EDGE).read_to_end(&mut buf)?;
+        } else {
+            buf.clear();
+            f.read_to_end(&mut buf)?;
+        }
+        h.update(&buf);
+        Ok((len, h.finalize()))
+    };
+    read().map_err(|e| Error::file(path, e))
+}

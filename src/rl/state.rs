@@ -1,0 +1,282 @@
+//! `trainer_state.bin`: what a checkpoint needs besides the adapter and Adam's moments — the
+//! step, counters, the batch in flight, the run's fingerprint and the other files' checksums.
+//! postcard, then (from version 3) a CRC-32 of everything before it. Every length, id and
+//! float is checked on the way in: a corrupt file is an error naming it, never a panic.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::rollouts::Group;
+use crate::error::{Error, Result};
+
+pub const STATE_FILE: &str = "trainer_state.bin";
+/// 2 added the skip counters, 3 the run fingerprint, the file checksums and the trailing CRC.
+/// Versions 1 and 2 still load (no fingerprint to compare, no checksums to verify).
+pub const VERSION: u32 = 3;
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct State {
+    pub version: u32,
+    /// Optimizer steps done.
+    pub step: usize,
+    pub tokens_seen: usize,
+    /// The batch being reused (num_iterations > 1), with what its first use recorded.
+    pub batch: Option<SavedBatch>,
+    /// Reward metrics of that batch (JSON object text).
+    pub reward_metrics: String,
+    /// Next dataset row to sample.
+    pub cursor: usize,
+    /// `Trainer::skipped_steps` and `consecutive_skips` (Adam's step count is
+    /// `step - skipped_steps`).
+    pub skipped_steps: usize,
+    pub consecutive_skips: usize,
+    /// What makes this run this run (model, data, the keys that shape its trajectory), as
+    /// (key, value) pairs: a resume with other values is refused, naming them.
+    pub run: Vec<(String, String)>,
+    /// Length and CRC-32 of each other file of the checkpoint.
+    pub files: Vec<FileSum>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct FileSum {
+    pub name: String,
+    pub len: u64,
+    pub crc32: u32,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct SavedBatch {
+    pub groups: Vec<Group>,
+    pub lp_old: Vec<Option<Vec<f32>>>,
+    pub lp_ref: Vec<Option<Vec<f32>>>,
+    pub counted: bool,
+}
+
+/// Version 2's layout: `State` without the fingerprint and checksums.
+#[derive(Serialize, Deserialize)]
+struct StateV2 {
+    version: u32,
+    step: usize,
+    tokens_seen: usize,
+    batch: Option<SavedBatch>,
+    reward_metrics: String,
+    cursor: usize,
+    skipped_steps: usize,
+    consecutive_skips: usize,
+}
+
+/// Version 1's layout: without the skip counters either.
+#[derive(Serialize, Deserialize)]
+struct StateV1 {
+    version: u32,
+    step: usize,
+    tokens_seen: usize,
+    batch: Option<SavedBatch>,
+    reward_metrics: String,
+    cursor: usize,
+}
+
+impl From<StateV2> for State {
+    fn from(s: StateV2) -> State {
+        State {
+            version: s.version,
+            step: s.step,
+            tokens_seen: s.tokens_seen,
+            batch: s.batch,
+            reward_metrics: s.reward_metrics,
+            cursor: s.cursor,
+            skipped_steps: s.skipped_steps,
+            consecutive_skips: s.consecutive_skips,
+            run: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+}
+
+pub fn crc32(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
+/// The bytes of `trainer_state.bin` for `state`.
+pub fn encode_state(state: &State) -> Result<Vec<u8>> {
+    let mut bytes = postcard::to_allocvec(state).map_err(|e| Error::Invalid(format!("encoding trainer state: {e}")))?;
+    let sum = crc32(&bytes);
+    bytes.extend_from_slice(&sum.to_le_bytes());
+    Ok(bytes)
+}
+
+/// Decodes and checks the bytes of `trainer_state.bin` (errors name `path`).
+pub fn decode_state(bytes: &[u8], path: &Path) -> Result<State> {
+    let corrupt = |why: String| Error::file(path, format!("corrupt trainer state: {why}"));
+    // Every version starts with its number.
+    let (version, _) = postcard::take_from_bytes::<u32>(bytes).map_err(|e| corrupt(e.to_string()))?;
+    fn whole<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> std::result::Result<T, String> {
+        match postcard::take_from_bytes(bytes) {
+            Ok((v, [])) => Ok(v),
+            Ok((_, rest)) => Err(format!("{} bytes after the end", rest.len())),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+    let state: State = match version {
+        1 => {
+            let v1: StateV1 = whole(bytes).map_err(corrupt)?;
+            StateV2 { version: 1, step: v1.step, tokens_seen: v1.tokens_seen, batch: v1.batch, reward_metrics: v1.reward_metrics, cursor: v1.cursor, skipped_steps: 0, consecutive_skips: 0 }.into()
+        }
+        2 => State::from(whole::<StateV2>(bytes).map_err(corrupt)?),
+        VERSION => {
+            let Some(split) = bytes.len().checked_sub(4) else { return Err(corrupt("too short".into())) };
+            let (body, sum) = bytes.split_at(split);
+            if crc32(body).to_le_bytes() != sum {
+                return Err(corrupt("its checksum does not match (the file was damaged)".into()));
+            }
+            whole(body).map_err(corrupt)?
+        }
+        v => return Err(Error::file(path, format!("trainer state version {v}: this edgerl reads versions 1 to {VERSION}"))),
+    };
+    state.check().map_err(corrupt)?;
+    Ok(state)
+}
+
+impl State {
+    /// What a state must satisfy whatever the run: counters that agree, a batch whose parts
+    /// have matching lengths, finite numbers.
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.skipped_steps > self.step || self.consecutive_skips > self.skipped_steps {
+            return Err(format!("{} skipped steps ({} in a row) in {} steps", self.skipped_steps, self.consecutive_skips, self.step));
+        }
+        if !matches!(serde_json::from_str(&self.reward_metrics), Ok(serde_json::Value::Object(_))) {
+            return Err("its reward metrics are not a JSON object".into());
+        }
+        let Some(b) = &self.batch else { return Ok(()) };
+        let lens: Vec<usize> = b.groups.iter().flat_map(|g| g.completions.iter().map(Vec::len)).collect();
+        if b.groups.is_empty() {
+            return Err("its batch has no groups".into());
+        }
+        for (i, g) in b.groups.iter().enumerate() {
+            // The vocabulary and length limits are the run's: checked against it on restore.
+            g.check(usize::MAX, usize::MAX).map_err(|e| format!("batch group {i}: {e}"))?;
+        }
+        for (what, lps) in [("old", &b.lp_old), ("reference", &b.lp_ref)] {
+            if lps.len() != lens.len() {
+                return Err(format!("{} {what} log-prob rows for {} completions", lps.len(), lens.len()));
+            }
+            for (i, (lp, n)) in lps.iter().zip(&lens).enumerate() {
+                let Some(lp) = lp else { continue };
+                if lp.len() != *n {
+                    return Err(format!("completion {i} has {n} tokens and {} {what} log-probs", lp.len()));
+                }
+                if lp.iter().any(|x| !x.is_finite() || *x > 0.0) {
+                    return Err(format!("completion {i}'s {what} log-probs are not all finite and <= 0"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Keys whose values differ between a checkpoint's run and this one, as "key: then → now"
+/// (keys only one side has count as differing; an old checkpoint without a fingerprint
+/// differs in nothing).
+pub fn differences(then: &[(String, String)], now: &[(String, String)]) -> Vec<String> {
+    if then.is_empty() {
+        return Vec::new();
+    }
+    let get = |list: &[(String, String)], k: &str| list.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let mut keys: Vec<&String> = then.iter().chain(now).map(|(k, _)| k).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter_map(|k| {
+            let (a, b) = (get(then, k), get(now, k));
+            (a != b).then(|| format!("{k}: {} → {}", a.as_deref().unwrap_or("(unset)"), b.as_deref().unwrap_or("(unset)")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> State {
+        State {
+            version: VERSION,
+            step: 3,
+            tokens_seen: 40,
+            batch: Some(SavedBatch {
+                groups: vec![Group { prompt_ids: vec![1, 2], completions: vec![vec![3, 4], vec![5]], rewards: vec![1.0, 0.0], weight: 1.0 }],
+                lp_old: vec![Some(vec![-0.5, -1.0]), Some(vec![-0.25])],
+                lp_ref: vec![None, None],
+                counted: true,
+            }),
+            reward_metrics: "{}".into(),
+            cursor: 6,
+            skipped_steps: 1,
+            consecutive_skips: 0,
+            run: vec![("seed".into(), "0".into())],
+            files: vec![FileSum { name: "optimizer.safetensors".into(), len: 8, crc32: 7 }],
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> std::result::Result<State, String> {
+        decode_state(bytes, Path::new("ckpt/trainer_state.bin")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn round_trip_and_older_versions() {
+        let s = state();
+        assert_eq!(decode(&encode_state(&s).unwrap()).unwrap(), s);
+        let v1 = StateV1 { version: 1, step: 7, tokens_seen: 99, batch: None, reward_metrics: "{}".into(), cursor: 14 };
+        let got = decode(&postcard::to_allocvec(&v1).unwrap()).unwrap();
+        assert_eq!((got.step, got.tokens_seen, got.cursor, got.skipped_steps, got.run.len()), (7, 99, 14, 0, 0));
+        let v2 = StateV2 { version: 2, step: 5, tokens_seen: 9, batch: None, reward_metrics: "{}".into(), cursor: 2, skipped_steps: 2, consecutive_skips: 1 };
+        let got = decode(&postcard::to_allocvec(&v2).unwrap()).unwrap();
+        assert_eq!((got.step, got.skipped_steps, got.consecutive_skips), (5, 2, 1));
+        let v9 = StateV1 { version: 9, step: 1, tokens_seen: 0, batch: None, reward_metrics: String::new(), cursor: 0 };
+        let e = decode(&postcard::to_allocvec(&v9).unwrap()).unwrap_err();
+        assert!(e.contains("trainer_state.bin") && e.contains("version 9") && e.contains("1 to 3"), "{e}");
+    }
+
+    /// Each damage that once panicked on resume (short log-probs, fewer rewards than
+    /// completions) or could, is an error naming the file, with the checksum off as well.
+    #[test]
+    fn damaged_states_are_errors() {
+        type Edit = fn(&mut State);
+        let cases: [(&str, Edit); 7] = [
+            ("rewards", |s| {
+                s.batch.as_mut().unwrap().groups[0].rewards.pop();
+            }),
+            ("log-probs", |s| s.batch.as_mut().unwrap().lp_old[0].as_mut().unwrap().truncate(1)),
+            ("log-prob rows", |s| s.batch.as_mut().unwrap().lp_ref.push(None)),
+            ("finite", |s| s.batch.as_mut().unwrap().lp_old[1] = Some(vec![f32::NAN])),
+            ("finite", |s| s.batch.as_mut().unwrap().groups[0].weight = f64::INFINITY),
+            ("skipped", |s| s.skipped_steps = 9),
+            ("JSON object", |s| s.reward_metrics = "[".into()),
+        ];
+        for (needle, edit) in cases {
+            let mut s = state();
+            edit(&mut s);
+            let e = decode(&encode_state(&s).unwrap()).unwrap_err();
+            assert!(e.contains("trainer_state.bin") && e.contains(needle), "{needle}: {e}");
+        }
+        // Every single bit flip is caught (by the checksum if nothing else).
+        let good = encode_state(&state()).unwrap();
+        for i in 0..good.len() * 8 {
+            let mut b = good.clone();
+            b[i / 8] ^= 1 << (i % 8);
+            assert!(decode(&b).is_err(), "bit {i} flipped went unnoticed");
+        }
+        for n in 0..good.len() {
+            assert!(decode(&good[..n]).is_err(), "truncated to {n} bytes");
+        }
+    }
+
+    #[test]
+    fn differences_name_the_keys() {
+        let a = vec![("seed".to_string(), "0".to_string()), ("model".into(), "m1".into())];
+        let b = vec![("seed".to_string(), "1".to_string()), ("model".into(), "m1".into())];
+        assert_eq!(differences(&a, &b), vec!["seed: 0 → 1".to_string()]);
+        assert!(differences(&a, &a).is_empty());
+        assert!(differences(&[], &b).is_empty());
+    }
+}
