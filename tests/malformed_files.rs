@@ -436,6 +436,105 @@ fn tokenizer_files_that_do_not_parse() {
     );
 }
 
+/// The fixture's tokenizer.json with `edit` applied, written into a fresh copy of its
+/// directory: (directory, tokenizer.json path).
+fn edited_tokenizer(name: &str, edit: impl FnOnce(&mut Value)) -> (PathBuf, PathBuf) {
+    let d = tokenizer_dir(name);
+    let p = d.join("tokenizer.json");
+    let mut t: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    edit(&mut t);
+    std::fs::write(&p, t.to_string()).unwrap();
+    (d, p)
+}
+
+/// A base64 `precompiled_charsmap`: the trie's byte length, its units, then normalized text.
+fn charsmap(trie: &[u32]) -> String {
+    const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bytes = ((trie.len() * 4) as u32).to_le_bytes().to_vec();
+    bytes.extend(trie.iter().flat_map(|u| u.to_le_bytes()));
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = c.iter().enumerate().fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
+        for i in 0..=c.len() {
+            out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+        out.extend(std::iter::repeat_n('=', 3 - c.len()));
+    }
+    out
+}
+
+/// issue 15: tokenizer.json files that made the `tokenizers` crate panic, at load or only at
+/// encode. Each is now refused at load naming the file, or (where only encoding can tell) an
+/// encode error naming it.
+#[test]
+fn tokenizer_files_that_panicked_in_tokenizers() {
+    let precompiled = |charsmap: Value| {
+        move |t: &mut Value| t["normalizer"] = json!({"type": "Precompiled", "precompiled_charsmap": charsmap})
+    };
+    let template = |single: Value, special: Value| {
+        move |t: &mut Value| {
+            t["post_processor"] = json!({"type": "TemplateProcessing", "single": single,
+                "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+                "special_tokens": special})
+        }
+    };
+    let seq = |id: &str| json!({"Sequence": {"id": id, "type_id": 0}});
+    let sp = |id: &str| json!({"SpecialToken": {"id": id, "type_id": 0}});
+    let im = |ids: Value, tokens: Value| json!({"<|im_start|>": {"id": "<|im_start|>", "ids": ids, "tokens": tokens}});
+    type Edit = Box<dyn FnOnce(&mut Value)>;
+    let cases: Vec<(&str, Edit, &[&str])> = vec![
+        ("null charsmap", Box::new(precompiled(Value::Null)), &["no precompiled_charsmap"]),
+        // 0xFFFF_FFF0 bytes of trie announced in 8: tokenizers reserves 8 GiB before reading.
+        ("charsmap announcing 4 GiB", Box::new(precompiled(json!("8P///wAAAAA="))), &["announces a"]),
+        ("template naming an undefined token", Box::new(template(json!([sp("<nope>"), seq("A")]), im(json!([401]), json!(["<|im_start|>"])))), &["\"<nope>\"", "does not define"]),
+        ("single template with sequence B", Box::new(template(json!([seq("B")]), json!({}))), &["sequence B"]),
+        ("special token ids and tokens disagree", Box::new(template(json!([sp("<|im_start|>"), seq("A")]), im(json!([401, 402]), json!(["<|im_start|>"])))), &["2 ids but 1 tokens"]),
+        ("special token beyond the vocabulary", Box::new(template(json!([sp("<|im_start|>"), seq("A")]), im(json!([4000]), json!(["<|im_start|>"])))), &["id 4000, beyond the vocabulary (403)"]),
+    ];
+    for (i, (what, edit, phrases)) in cases.into_iter().enumerate() {
+        let (d, p) = edited_tokenizer(&format!("tok-panic{i}"), edit);
+        let e = expect_err(what, Tokenizer::open(&d), &p, phrases);
+        assert!(e.contains("cannot load") && !e.contains('\n'), "{what}: {e}");
+    }
+
+    // A charsmap whose root points far outside its one-unit trie: only a lookup finds out.
+    let (d, p) = edited_tokenizer("tok-trie", precompiled(json!(charsmap(&[0xFFFF_FC00]))));
+    let tok = Tokenizer::open(&d).expect("the trie is not walked at load");
+    let e = expect_err("encoding through a broken trie", tok.encode("hello", true), &p, &["tokenizing", "panicked"]);
+    assert!(!e.contains('\n'), "{e}");
+    // The wrapper stays usable afterwards.
+    assert!(tok.encode("again", false).is_err());
+}
+
+/// issue 15: padding and truncation settings (a stride not below max_length panicked at
+/// encode) are dropped at load, as transformers' `tokenizer(text)` drops them: the ids are
+/// the file's without them.
+#[test]
+fn tokenizer_padding_and_truncation_are_ignored() {
+    let plain = Tokenizer::open(&tokenizer_dir("tok-plain")).unwrap();
+    let text = "hello world, hello tokens";
+    let want = plain.encode(text, true).unwrap();
+    assert!(want.len() > 4, "{want:?}");
+    let pad = |n: u64| json!({"strategy": {"Fixed": n}, "direction": "Left", "pad_to_multiple_of": null, "pad_id": 0, "pad_type_id": 0, "pad_token": "a"});
+    let trunc = |max: u64, stride: u64| json!({"direction": "Right", "max_length": max, "strategy": "LongestFirst", "stride": stride});
+    for (i, (padding, truncation)) in [
+        (Value::Null, trunc(0, 0)),
+        (Value::Null, trunc(2, 2)),
+        (Value::Null, trunc(3, 1)),
+        (pad(64), Value::Null),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (d, _) = edited_tokenizer(&format!("tok-pad{i}"), |t| {
+            t["padding"] = padding.clone();
+            t["truncation"] = truncation.clone();
+        });
+        let tok = Tokenizer::open(&d).unwrap();
+        assert_eq!(tok.encode(text, true).unwrap(), want, "padding {padding}, truncation {truncation}");
+    }
+}
+
 #[test]
 fn adapter_config_problems() {
     let dir = scratch("peft");

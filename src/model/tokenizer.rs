@@ -1,9 +1,18 @@
 //! tokenizer.json via the `tokenizers` crate, plus the chat template and special tokens from
 //! tokenizer_config.json / chat_template.jinja, as transformers reads them.
+//!
+//! The `tokenizers` crate panics on some crafted files (at load, or only at encode), so every
+//! call into it runs under `catch_unwind` and a panic becomes an error naming the file; what
+//! can be checked up front is checked at load (tokenizer/check.rs).
 
-use std::path::Path;
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Once;
 
 use serde_json::Value;
+
+mod check;
 
 use crate::data::ChatTemplate;
 use crate::error::{Error, Result};
@@ -13,6 +22,40 @@ pub struct Tokenizer {
     pub template: Option<ChatTemplate>,
     /// Token id of `eos_token` in tokenizer_config.json, if any.
     pub eos_token_id: Option<u32>,
+    /// The file it came from (tokenizer.json, or the GGUF file), named in errors.
+    source: PathBuf,
+}
+
+thread_local! {
+    /// Set while this thread runs `guarded`: its panics become errors, so they are not reported.
+    static SILENT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// `f()`, with a panic inside the `tokenizers` crate turned into an error naming `path`. The
+/// panic message goes into the error only: a panic hook, installed once and passing every
+/// other panic on to the hook it replaces, keeps quiet about these.
+pub(crate) fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !SILENT.try_with(Cell::get).unwrap_or(false) {
+                prev(info)
+            }
+        }));
+    });
+    let was = SILENT.with(|s| s.replace(true));
+    let r = catch_unwind(AssertUnwindSafe(f));
+    SILENT.with(|s| s.set(was));
+    r.map_err(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
+        Error::file(path, format!("{what}: the tokenizer failed (tokenizers panicked: {msg})"))
+    })
 }
 
 /// A special token written as a string or as an AddedToken object `{"content": ...}`.
@@ -36,8 +79,9 @@ impl Tokenizer {
                 "missing (edgerl needs the fast tokenizer file)",
             ));
         }
-        let inner = tokenizers::Tokenizer::from_file(&path)
+        let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::file(&path, format!("cannot load: {e}")))?;
+        let Tokenizer { inner, .. } = Tokenizer::from_json(&text, &path)?;
 
         let cfg_path = dir.join("tokenizer_config.json");
         let cfg: Value = if cfg_path.exists() {
@@ -76,15 +120,33 @@ impl Tokenizer {
             }
         };
         let template = match source {
-            Some(s) => {
-                Some(ChatTemplate::new(&s, &bos, &eos).map_err(|e| Error::file(template_path, e))?)
-            }
+            Some(s) => Some(
+                ChatTemplate::new(&s, &bos, &eos)
+                    .map_err(|e| Error::file(template_path, e))?
+                    .with_origin(template_path),
+            ),
             None => None,
         };
         Ok(Tokenizer {
             inner,
             template,
             eos_token_id,
+            source: path,
+        })
+    }
+
+    /// The tokenizer of a tokenizer.json's text (`path` names it in errors), checked as
+    /// `open` checks it, without a chat template or EOS token.
+    pub fn from_json(text: &str, path: &Path) -> Result<Tokenizer> {
+        check::before_load(text).map_err(|e| Error::file(path, e))?;
+        let mut inner = guarded(path, "cannot load", || text.parse::<tokenizers::Tokenizer>())?
+            .map_err(|e| Error::file(path, format!("cannot load: {e}")))?;
+        check::after_load(&mut inner).map_err(|e| Error::file(path, e))?;
+        Ok(Tokenizer {
+            inner,
+            template: None,
+            eos_token_id: None,
+            source: path.to_path_buf(),
         })
     }
 
@@ -96,31 +158,33 @@ impl Tokenizer {
         let bos = info.bos_token.unwrap_or_default();
         let eos = info.eos_token.unwrap_or_default();
         let template = match info.chat_template {
-            Some(s) => {
-                Some(ChatTemplate::new(&s, &bos, &eos).map_err(|e| Error::file(g.path(), e))?)
-            }
+            Some(s) => Some(
+                ChatTemplate::new(&s, &bos, &eos)
+                    .map_err(|e| Error::file(g.path(), e))?
+                    .with_origin(g.path()),
+            ),
             None => None,
         };
         Ok(Tokenizer {
             inner,
             template,
             eos_token_id: info.eos,
+            source: g.path().to_path_buf(),
         })
     }
 
     /// Ids as Hugging Face `tokenizer(text)` returns them (special tokens added per the
     /// tokenizer's post-processor).
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
-        let enc = self
-            .inner
-            .encode(text, add_special_tokens)
-            .map_err(|e| Error::Invalid(format!("tokenizing: {e}")))?;
+        let enc = guarded(&self.source, "tokenizing", || {
+            self.inner.encode(text, add_special_tokens)
+        })?
+        .map_err(|e| Error::Invalid(format!("tokenizing: {e}")))?;
         Ok(enc.get_ids().to_vec())
     }
 
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.inner
-            .decode(ids, true)
+        guarded(&self.source, "decoding", || self.inner.decode(ids, true))?
             .map_err(|e| Error::Invalid(format!("decoding: {e}")))
     }
 
