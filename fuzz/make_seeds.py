@@ -2,6 +2,7 @@
 hand-made files (no dependencies):  python3 fuzz/make_seeds.py  (fuzz/run.sh calls it).
 Writes fuzz/corpus/<target>/seed-*; the fuzzer adds its own finds beside them."""
 
+import base64
 import glob
 import json
 import os
@@ -138,6 +139,119 @@ def main():
         b"<answer>abc 123</answer> -1,234.5" + row,
     ]):
         put("reward", str(i), c)
+
+    tokenizers = sorted(glob.glob(os.path.join(ROOT, "tests/fixtures/models/*/tokenizer.json")))
+    tokenizers.append(os.path.join(ROOT, "tests/fixtures/gguf/smollm2_tokenizer.json"))
+    seen = set()
+    for p in tokenizers:
+        data = open(p, "rb").read()
+        if data not in seen:
+            seen.add(data)
+            put("tokenizer", str(len(seen)), data)
+    for name, t in tokenizer_variants(json.load(open(tokenizers[0]))):
+        put("tokenizer", name, json.dumps(t))
+
+    templates = []
+    for p in sorted(glob.glob(os.path.join(ROOT, "tests/fixtures/models/*/tokenizer_config.json"))):
+        t = json.load(open(p)).get("chat_template")
+        if isinstance(t, str) and t not in templates:
+            templates.append(t)
+    # Qwen3's real template, when .ci/run has fetched it (not committed).
+    qwen3 = os.path.join(ROOT, "target/qwen3-tokenizer/package/models/tokenizer_config.json")
+    if os.path.exists(qwen3):
+        templates.append(json.load(open(qwen3))["chat_template"])
+    templates.append(RICH_TEMPLATE)
+    for i, t in enumerate(templates):
+        put("chat_template", str(i), t + "\0Hello?\0<think>hm</think>\n4\0and 3+3?")
+
+    configs = sorted(glob.glob(os.path.join(ROOT, "tests/fixtures/train/*/*/adapter_config.json")))
+    seen = set()
+    for p in configs:
+        data = open(p, "rb").read()
+        if data not in seen:
+            seen.add(data)
+            put("adapter_config", str(len(seen)), data)
+    put("adapter_config", "small", json.dumps({
+        "peft_type": "LORA", "r": 4, "lora_alpha": 16, "use_rslora": True,
+        "target_modules": ["q_proj", "v_proj", "down_proj"], "bias": "none"}))
+
+    # trainer_state.bin bodies (the target appends the CRC-32 itself), versions 1 to 3.
+    for name, body in trainer_states():
+        put("trainer_state", name, body)
+
+
+def varint(n):
+    out = b""
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out += bytes([b | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def pc_str(s):
+    b = s.encode()
+    return varint(len(b)) + b
+
+
+def pc_vec(items, enc):
+    return varint(len(items)) + b"".join(enc(x) for x in items)
+
+
+def trainer_states():
+    """postcard images of src/rl/state.rs's State (and its version 1 and 2 layouts)."""
+    group = (pc_vec([5, 6, 7], varint) + pc_vec([[8, 9], [10]], lambda c: pc_vec(c, varint))
+             + pc_vec([1.0, 0.0], lambda r: struct.pack("<d", r)) + struct.pack("<d", 1.0))
+    lps = pc_vec([[-0.5, -1.0], None], lambda lp: b"\0" if lp is None else b"\1" + pc_vec(lp, lambda x: struct.pack("<f", x)))
+    batch = b"\1" + pc_vec([group], lambda g: g) + lps + lps + b"\1"
+    def state(version, with_batch, extra):
+        return (varint(version) + varint(7) + varint(1234) + (batch if with_batch else b"\0")
+                + pc_str('{"reward": 0.5}') + varint(3) + varint(1) + varint(0) + extra)
+    v3 = pc_vec([("model", "m"), ("seed", "1")], lambda kv: pc_str(kv[0]) + pc_str(kv[1]))
+    v3 += pc_vec([("adapter_model.safetensors", 4096, 0xDEADBEEF)],
+                 lambda f: pc_str(f[0]) + varint(f[1]) + varint(f[2]))
+    yield "v3", state(3, True, v3)
+    yield "v3-empty", state(3, False, b"\0\0")
+    yield "v2", state(2, True, b"")
+    v1 = state(1, False, b"")
+    yield "v1", v1[:-2]  # version 1 has no skip counters
+
+
+def tokenizer_variants(base):
+    """The parts of a tokenizer.json that `tokenizers` panics on when crafted (see
+    src/model/tokenizer/check.rs), in valid forms the fuzzer can mutate."""
+    def with_(**kw):
+        t = json.loads(json.dumps(base))
+        t.update(kw)
+        return t
+    vocab = base["model"]["vocab"]
+    first = min(vocab, key=vocab.get)
+    yield "template", with_(post_processor={
+        "type": "TemplateProcessing",
+        "single": [{"SpecialToken": {"id": first, "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+        "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+        "special_tokens": {first: {"id": first, "ids": [vocab[first]], "tokens": [first]}},
+    })
+    yield "padding", with_(
+        padding={"strategy": {"Fixed": 8}, "direction": "Right", "pad_to_multiple_of": None,
+                 "pad_id": 0, "pad_type_id": 0, "pad_token": first},
+        truncation={"direction": "Right", "max_length": 4, "strategy": "LongestFirst", "stride": 1},
+    )
+    # A charsmap whose trie is one unit (root offset 0) and whose normalized text is empty.
+    charsmap = base64.b64encode(struct.pack("<II", 4, 0)).decode()
+    yield "precompiled", with_(normalizer={"type": "Sequence", "normalizers": [
+        {"type": "Precompiled", "precompiled_charsmap": charsmap}, {"type": "NFC"}]})
+
+
+RICH_TEMPLATE = """{%- macro fmt(m) -%}{{ m.role | upper }}: {{ m.content | trim }}{%- endmacro -%}
+{%- set ns = namespace(n=0, last='') -%}
+{{ bos_token }}{% for message in messages[::-1] %}{% set ns.n = ns.n + 1 %}{% endfor %}
+{%- for message in messages %}
+{%- if message.role not in ['user', 'assistant', 'system'] %}{{ raise_exception('bad role ' ~ message.role) }}{% endif %}
+{%- if '</think>' in message.content %}{% set c = message.content.split('</think>')[-1].lstrip('\n') %}{% else %}{% set c = message.content %}{% endif %}
+{{ fmt(message) }}|{{ c | length }}|{{ loop.index0 }}/{{ ns.n }}|{{ {'k': c[:8]} | tojson }}{{ eos_token if loop.last else '\n' }}
+{%- endfor %}
+{%- if add_generation_prompt %}{{ '<|im_start|>assistant\n' ~ strftime_now('%Y') }}{% endif %}"""
 
 
 main()

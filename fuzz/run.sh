@@ -10,7 +10,7 @@ cd "$(dirname "$0")"
 secs=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors_header gguf model_config train_toml dataset_lines rollout_lines reward)
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors_header gguf model_config train_toml dataset_lines rollout_lines reward tokenizer chat_template adapter_config trainer_state)
 flags=(--sanitizer none --debug-assertions)
 
 python3 make_seeds.py

@@ -58,8 +58,11 @@ pub fn gguf(bytes: &[u8]) {
             }
         }
     }
-    if let Ok(t) = crate::model::gguf_tokenizer::tokenizer_from_gguf(&g) {
-        let _ = t.encode("Hello, world 123", true);
+    // Through edgerl's wrapper, which turns a panic inside `tokenizers` into an error.
+    if let Ok(t) = crate::model::Tokenizer::from_gguf(&g)
+        && let Ok(ids) = t.encode("Hello, world 123", true)
+    {
+        let _ = t.decode(&ids);
     }
 }
 
@@ -202,6 +205,86 @@ pub fn reward(bytes: &[u8]) {
         assert!(s.total.is_finite(), "total {}", s.total);
         for (i, x) in s.per_rule.iter().enumerate() {
             assert!(x.is_finite(), "rule {i} scored {x}");
+        }
+    }
+}
+
+/// A tokenizer.json, loaded through edgerl's wrapper (its checks, then `tokenizers` under
+/// `catch_unwind`); a few texts encoded and decoded, and the input's last bytes decoded as ids.
+pub fn tokenizer_json(bytes: &[u8]) {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return;
+    };
+    let Ok(t) = crate::model::Tokenizer::from_json(text, Path::new("fuzz/tokenizer.json")) else {
+        return;
+    };
+    for s in ["Hello, world 123", "<|im_start|>user\n  é中文\t<|im_end|>", ""] {
+        for special in [false, true] {
+            if let Ok(ids) = t.encode(s, special) {
+                let _ = t.decode(&ids);
+            }
+        }
+    }
+    let ids: Vec<u32> = bytes.iter().rev().take(32).map(|&b| b as u32).collect();
+    let _ = t.decode(&ids);
+}
+
+/// A chat template: the input up to the first NUL is its source, what follows (split at NULs)
+/// the messages' contents, alternating user and assistant. Rendering must end within its fuel
+/// and stay under the output cap.
+pub fn chat_template(bytes: &[u8]) {
+    use crate::data::template::{ChatTemplate, MAX_RENDERED_BYTES, Message};
+    let text = String::from_utf8_lossy(bytes);
+    let mut parts = text.split('\0');
+    let source = parts.next().unwrap_or_default();
+    let Ok(t) = ChatTemplate::new(source, "<s>", "</s>") else {
+        return;
+    };
+    let mut messages: Vec<Message> = parts
+        .take(8)
+        .enumerate()
+        .map(|(i, c)| Message {
+            role: ["user", "assistant"][i % 2].into(),
+            content: c.into(),
+        })
+        .collect();
+    if messages.is_empty() {
+        messages.push(Message { role: "user".into(), content: "What is 2+2?".into() });
+    }
+    for gen_prompt in [true, false] {
+        if let Ok(s) = t.render(&messages, gen_prompt) {
+            assert!(s.len() <= MAX_RENDERED_BYTES, "rendered {} bytes", s.len());
+        }
+    }
+}
+
+/// A PEFT adapter_config.json: when accepted, a rank and scale LoRA can use.
+pub fn adapter_config(bytes: &[u8]) {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return;
+    };
+    if let Ok(c) = crate::lora::peft::parse_config(text, Path::new("fuzz/adapter_config.json")) {
+        assert!(c.r > 0, "rank 0 accepted");
+        assert!(!c.targets.is_empty(), "no target modules accepted");
+        let _ = c.scale();
+    }
+}
+
+/// trainer_state.bin: decoded as it is, and with a valid trailing CRC-32 appended (so the
+/// fuzzer gets past the checksum to the fields). An accepted state encodes and decodes back
+/// to the same bytes (as the current version: older ones are upgraded on load; bytes, not
+/// values, as NaN != NaN).
+pub fn trainer_state(bytes: &[u8]) {
+    use crate::rl::state::{VERSION, crc32, decode_state, encode_state};
+    let path = Path::new("fuzz/trainer_state.bin");
+    let mut summed = bytes.to_vec();
+    summed.extend_from_slice(&crc32(bytes).to_le_bytes());
+    for b in [bytes, &summed[..]] {
+        if let Ok(mut s) = decode_state(b, path) {
+            s.version = VERSION;
+            let again = encode_state(&s).expect("an accepted state encodes");
+            let back = decode_state(&again, path).expect("an encoded state decodes");
+            assert!(encode_state(&back).ok() == Some(again), "the state changed on a round trip");
         }
     }
 }

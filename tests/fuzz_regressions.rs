@@ -36,6 +36,20 @@ fn entry_points_accept_valid_inputs() {
         403,
     );
     fuzzing::reward(b"<answer>42</answer> click(20, 30)\0{\"answer\": 42}");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/qwen3_f16");
+    fuzzing::tokenizer_json(&std::fs::read(fixture.join("tokenizer.json")).unwrap());
+    fuzzing::chat_template(
+        b"{% for m in messages %}<|{{ m.role }}|>{{ m.content | trim }}\n{% endfor %}\0hi\0 4 ",
+    );
+    fuzzing::adapter_config(br#"{"r": 4, "lora_alpha": 8, "target_modules": ["q_proj"]}"#);
+    // A version-3 trainer_state.bin body (postcard: version, step 7, tokens 1234, no batch,
+    // metrics, cursor 3, 1 skipped, 0 in a row, no fingerprint, no files); the target adds
+    // the CRC, and an accepted state must survive its round trip.
+    let mut state = b"\x03\x07\xd2\x09\x00\x0f{\"reward\": 0.5}\x03\x01\x00\x00\x00".to_vec();
+    fuzzing::trainer_state(&state);
+    state.extend(edgerl::rl::state::crc32(&state).to_le_bytes());
+    let s = edgerl::rl::state::decode_state(&state, std::path::Path::new("t.bin")).unwrap();
+    assert_eq!((s.step, s.tokens_seen, s.cursor), (7, 1234, 3));
 }
 
 /// fuzz/gguf, 2026-12-01: a llama GGUF whose attn_q has a zero dimension divided by zero
