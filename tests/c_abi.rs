@@ -674,3 +674,62 @@ mod inproc {
         ok(unsafe { edgerl_session_free(s) }, "session free");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Config counts that once sized allocations directly: the allocator's abort is no panic, so
+// `guard` could not catch it and it killed the host app. Each is refused at session creation.
+
+mod input_bounds {
+    use std::ffi::{CString, c_char};
+    use std::ptr::null;
+
+    use edgerl::ffi::{EDGERL_ERR_INVALID_ARGUMENT, EDGERL_OK};
+
+    unsafe extern "C" {
+        fn edgerl_runtime_create(backend: *const c_char, budget: u64, out: *mut u64) -> i32;
+        fn edgerl_runtime_free(rt: u64) -> i32;
+        fn edgerl_model_load(rt: u64, path: *const c_char, out: *mut u64) -> i32;
+        fn edgerl_model_free(model: u64) -> i32;
+        fn edgerl_session_create(model: u64, config: *const c_char, out: *mut u64) -> i32;
+        fn edgerl_session_free(session: u64) -> i32;
+        fn edgerl_last_error(buf: *mut c_char, len: usize) -> usize;
+    }
+
+    fn last_error() -> String {
+        let mut buf = vec![0u8; 1024];
+        let n = unsafe { edgerl_last_error(buf.as_mut_ptr() as *mut c_char, buf.len()) };
+        String::from_utf8_lossy(&buf[..n.min(1023)]).into_owned()
+    }
+
+    #[test]
+    fn huge_counts_in_a_session_config_are_refused() {
+        let path = super::root().join("tests/fixtures/models/qwen3_f16");
+        let path = CString::new(path.to_str().unwrap()).unwrap();
+        let (mut rt, mut model) = (0, 0);
+        assert_eq!(unsafe { edgerl_runtime_create(null(), 0, &mut rt) }, EDGERL_OK, "{}", last_error());
+        assert_eq!(unsafe { edgerl_model_load(rt, path.as_ptr(), &mut model) }, EDGERL_OK, "{}", last_error());
+        for (toml, key) in [
+            ("[lora]\nr = 1000000000\n", "r"),
+            ("num_generations = 1000000000\n", "num_generations"),
+            ("prompts_per_step = 1000000000000\n", "prompts_per_step"),
+            ("max_completion_length = 1000000000000\n", "max_completion_length"),
+            ("num_iterations = 1000000000000\n", "num_iterations"),
+        ] {
+            let c = CString::new(toml).unwrap();
+            let mut s = 0;
+            let rc = unsafe { edgerl_session_create(model, c.as_ptr(), &mut s) };
+            let msg = last_error();
+            assert_eq!(rc, EDGERL_ERR_INVALID_ARGUMENT, "{toml:?}: {msg}");
+            assert!(msg.contains(&format!("`{key}`")) && msg.contains("at most"), "{toml:?}: {msg}");
+        }
+        // The bounds leave real settings alone: the model is still free for a session.
+        let mut s = 0;
+        let ok = c"num_generations = 16\nmax_completion_length = 4096\n[lora]\nr = 64\n";
+        assert_eq!(unsafe { edgerl_session_create(model, ok.as_ptr(), &mut s) }, EDGERL_OK, "{}", last_error());
+        assert_eq!(unsafe { edgerl_session_free(s) }, EDGERL_OK);
+        unsafe {
+            edgerl_model_free(model);
+            edgerl_runtime_free(rt);
+        }
+    }
+}

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::lora::peft::MAX_RANK;
 use crate::lora::{LoraConfig, Target};
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
@@ -259,6 +260,15 @@ fn d_is() -> ImportanceSampling {
     ImportanceSampling::Token
 }
 
+/// Upper bounds of `validate` (see there); `[lora] r` is bounded by [`MAX_RANK`], as adapters are.
+pub const MAX_GENERATIONS: usize = 4096;
+pub const MAX_PROMPTS: usize = 1 << 16;
+pub const MAX_COMPLETION: usize = 1 << 20;
+pub const MAX_ITERATIONS: usize = 1024;
+pub const MAX_REFILL: usize = 1024;
+/// The largest vocabulary a model may have (`ModelConfig`); a larger `top_k` means nothing more.
+pub const MAX_TOP_K: usize = 1 << 24;
+
 fn resolve(base: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
@@ -310,6 +320,35 @@ impl TrainConfig {
                 return Err(format!("`{k}` must be at least 1"));
             }
         }
+        // Counts that size buffers or loops get upper bounds far above any real run, so a typo
+        // is an error naming the key rather than an allocation that aborts the process (over
+        // the C ABI, the host app); the memory planner then refuses what the device can't hold.
+        for (k, v, max) in [
+            ("num_generations", self.num_generations, MAX_GENERATIONS),
+            ("prompts_per_step", self.prompts_per_step, MAX_PROMPTS),
+            (
+                "max_completion_length",
+                self.max_completion_length,
+                MAX_COMPLETION,
+            ),
+            ("num_iterations", self.num_iterations, MAX_ITERATIONS),
+            ("max_refill", self.max_refill, MAX_REFILL),
+            ("top_k", self.top_k, MAX_TOP_K),
+        ] {
+            if v > max {
+                return Err(format!(
+                    "`{k}` = {v} is larger than edgerl supports (at most {max})"
+                ));
+            }
+        }
+        if let Some(l) = &self.lora
+            && l.r > MAX_RANK
+        {
+            return Err(format!(
+                "[lora] `r` = {} is larger than edgerl supports (at most {MAX_RANK})",
+                l.r
+            ));
+        }
         if self.beta < 0.0 || self.max_grad_norm < 0.0 || self.weight_decay < 0.0 {
             return Err("`beta`, `max_grad_norm` and `weight_decay` must be >= 0".into());
         }
@@ -320,8 +359,14 @@ impl TrainConfig {
             ));
         }
         match (&self.rollouts, &self.dataset) {
-            (Some(_), Some(_)) => return Err("give `rollouts` (offline) or `dataset` (online), not both".into()),
-            (None, None) => return Err("needs `dataset` (prompts to sample) or `rollouts` (given completions)".into()),
+            (Some(_), Some(_)) => {
+                return Err("give `rollouts` (offline) or `dataset` (online), not both".into());
+            }
+            (None, None) => {
+                return Err(
+                    "needs `dataset` (prompts to sample) or `rollouts` (given completions)".into(),
+                );
+            }
             (Some(_), None) if !self.rewards.is_empty() => {
                 return Err("`[[rewards]]` score sampled completions; offline `rollouts` carry their own rewards".into());
             }
@@ -339,7 +384,8 @@ impl TrainConfig {
         if self.stop.iter().any(|s| s.is_empty()) {
             return Err("`stop` strings must not be empty".into());
         }
-        crate::reward::RewardSet::new(&self.rewards, self.reward_all_or_nothing).map_err(|e| e.to_string())?;
+        crate::reward::RewardSet::new(&self.rewards, self.reward_all_or_nothing)
+            .map_err(|e| e.to_string())?;
         if let Some(l) = &self.lora {
             self.lora_config_from(l)?;
         }
@@ -431,6 +477,34 @@ mod tests {
         assert!(e.contains("rank"), "{e}");
         let e = TrainConfig::from_toml(&format!("{MIN}loss_type = \"ppo\"\n")).unwrap_err();
         assert!(e.contains("ppo"), "{e}");
+    }
+
+    #[test]
+    fn counts_have_upper_bounds_naming_the_key() {
+        for (line, key, max) in [
+            ("num_generations", "num_generations", MAX_GENERATIONS),
+            ("prompts_per_step", "prompts_per_step", MAX_PROMPTS),
+            (
+                "max_completion_length",
+                "max_completion_length",
+                MAX_COMPLETION,
+            ),
+            ("num_iterations", "num_iterations", MAX_ITERATIONS),
+            ("max_refill", "max_refill", MAX_REFILL),
+            ("top_k", "top_k", MAX_TOP_K),
+            ("[lora]\nr", "r", MAX_RANK),
+        ] {
+            // The bound itself is accepted, one more is refused with the key and the limit.
+            assert!(
+                TrainConfig::from_toml(&format!("{MIN}{line} = {max}\n")).is_ok(),
+                "{key}"
+            );
+            let e = TrainConfig::from_toml(&format!("{MIN}{line} = {}\n", max + 1)).unwrap_err();
+            assert!(
+                e.contains(&format!("`{key}`")) && e.contains(&max.to_string()),
+                "{e}"
+            );
+        }
     }
 
     #[test]
