@@ -114,7 +114,32 @@ pub fn config_from_gguf(g: &Gguf) -> Result<ModelConfig> {
             cfg[hf_key] = json!(id);
         }
     }
-    ModelConfig::from_json(&cfg).map_err(|e| Error::file(g.path(), e))
+    let cfg = ModelConfig::from_json(&cfg).map_err(|e| Error::file(g.path(), e))?;
+    check_layers(g, &key("block_count"), cfg.num_layers)?;
+    Ok(cfg)
+}
+
+/// Every layer the metadata counts must have tensors in the file (`blk.N.*`), checked before
+/// anything is sized by the count: a block count far above the tensors present once made the
+/// loader reserve gigabytes and abort.
+fn check_layers(g: &Gguf, key: &str, layers: usize) -> Result<()> {
+    let mut present = vec![false; layers.min(g.tensors().len())];
+    for t in g.tensors() {
+        let n = t.name.strip_prefix("blk.").and_then(|r| r.split_once('.'));
+        if let Some(n) = n.and_then(|(n, _)| n.parse::<usize>().ok())
+            && let Some(p) = present.get_mut(n)
+        {
+            *p = true;
+        }
+    }
+    // Layer 0 may lack tensors here: the loader names the first one missing.
+    match (1..layers).find(|&l| !present.get(l).copied().unwrap_or(false)) {
+        None => Ok(()),
+        Some(l) => Err(Error::file(
+            g.path(),
+            format!("{key} is {layers}, but the file has no tensors for layer {l} (no blk.{l}.*)"),
+        )),
+    }
 }
 
 /// The GGUF name of a Hugging Face tensor name.
@@ -258,7 +283,10 @@ impl WeightSource for GgufWeights<'_> {
         dtype_of(info.ggml_type).map(Some).ok_or_else(|| {
             Error::file(
                 self.g.path(),
-                format!("tensor {} has type {:?}, which edgerl cannot load yet", info.name, info.ggml_type),
+                format!(
+                    "tensor {} has type {:?}, which edgerl cannot load yet",
+                    info.name, info.ggml_type
+                ),
             )
         })
     }

@@ -123,6 +123,13 @@ impl<'a> Reader<'a> {
                 self.buf.len()
             ));
         }
+        if count > MAX_ARRAY_LEN {
+            return Err(format!(
+                "{}: array of {count} elements (count at byte {at}) is longer than edgerl \
+                 supports ({MAX_ARRAY_LEN})",
+                what()
+            ));
+        }
         Ok(match ty {
             0 => Array::U8(self.fixed(count, what, |[b]: [u8; 1]| b)?),
             1 => Array::I8(self.fixed(count, what, i8::from_le_bytes)?),
@@ -136,7 +143,7 @@ impl<'a> Reader<'a> {
             11 => Array::I64(self.fixed(count, what, i64::from_le_bytes)?),
             12 => Array::F64(self.fixed(count, what, f64::from_le_bytes)?),
             _ => {
-                let mut v = Vec::with_capacity(count as usize);
+                let mut v = Vec::with_capacity(count.min(RESERVE) as usize);
                 for i in 0..count {
                     v.push(self.string(&|| format!("{}[{i}]", what()))?);
                 }
@@ -151,6 +158,16 @@ impl<'a> Reader<'a> {
 const MIN_KV_BYTES: u64 = 8 + 4 + 1;
 const MIN_TENSOR_INFO_BYTES: u64 = 8 + 4 + 4 + 8;
 const MAX_DIMS: u32 = 4;
+/// Far above any real file (tens of keys; vocabularies and merge lists of up to ~1M entries;
+/// tensors in the thousands), so that a file of zeros or repeated entries, which passes the
+/// size checks above, cannot make the parsed header many times larger than the file.
+const MAX_KVS: u64 = 1 << 20;
+const MAX_TENSORS: u64 = 1 << 20;
+const MAX_ARRAY_LEN: u64 = 1 << 24;
+/// What is reserved up front for a counted list; the rest grows with the entries actually read
+/// (a count from the file is a claim, and a parsed entry takes several times its minimal
+/// encoding).
+const RESERVE: u64 = 1024;
 
 pub(super) fn parse_header(buf: &[u8]) -> Msg<Header> {
     let mut r = Reader { buf, pos: 0 };
@@ -195,8 +212,13 @@ pub(super) fn parse_header(buf: &[u8]) -> Msg<Header> {
             buf.len()
         ));
     }
-    let mut metadata = Vec::with_capacity(kv_count as usize);
-    let mut keys = HashMap::with_capacity(kv_count as usize);
+    if kv_count > MAX_KVS {
+        return Err(format!(
+            "metadata count {kv_count} is larger than edgerl supports ({MAX_KVS})"
+        ));
+    }
+    let mut metadata = Vec::with_capacity(kv_count.min(RESERVE) as usize);
+    let mut keys = HashMap::with_capacity(kv_count.min(RESERVE) as usize);
     for i in 0..kv_count {
         let key = r.string(&|| format!("metadata key #{i}"))?;
         let what = || format!("metadata key {key}");
@@ -230,6 +252,11 @@ pub(super) fn parse_header(buf: &[u8]) -> Msg<Header> {
             buf.len()
         ));
     }
+    if tensor_count > MAX_TENSORS {
+        return Err(format!(
+            "tensor count {tensor_count} is larger than edgerl supports ({MAX_TENSORS})"
+        ));
+    }
     struct Raw {
         name: String,
         ggml_type: GgmlType,
@@ -237,8 +264,8 @@ pub(super) fn parse_header(buf: &[u8]) -> Msg<Header> {
         offset: u64,
         n_bytes: u64,
     }
-    let mut raw = Vec::with_capacity(tensor_count as usize);
-    let mut names = HashMap::with_capacity(tensor_count as usize);
+    let mut raw = Vec::with_capacity(tensor_count.min(RESERVE) as usize);
+    let mut names = HashMap::with_capacity(tensor_count.min(RESERVE) as usize);
     for i in 0..tensor_count {
         let name = r.string(&|| format!("the name of tensor #{i}"))?;
         let n_dims = r.u32(|| format!("the dimension count of tensor {name}"))?;
