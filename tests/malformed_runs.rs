@@ -502,6 +502,19 @@ fn train_and_eval_with_bad_inputs_write_nothing() {
             ("name = \"hit\"", "name = \"hit\"\ncolumn = \"target_box\""),
             vec!["run.toml", "unknown field `column`"],
         ),
+        // Counts that sized allocations before any check (an abort, not an error).
+        (
+            "huge-rank",
+            two.clone(),
+            ("r = 8", "r = 1000000000"),
+            vec!["run.toml", "[lora] `r` = 1000000000", "at most 65536"],
+        ),
+        (
+            "huge-group",
+            two.clone(),
+            ("num_generations = 4", "num_generations = 1000000000"),
+            vec!["run.toml", "`num_generations` = 1000000000", "at most 4096"],
+        ),
         (
             "bad-model",
             two.clone(),
