@@ -47,6 +47,33 @@ fn score_fails(model: &Path, needles: &[&str]) {
     }
 }
 
+#[test]
+fn config_json_layer_count_is_bounded() {
+    // 2^24 layers in config.json sized the model's layer list (14 GiB) before any layer's
+    // tensor was looked at.
+    let dir = scratch("config");
+    let m = dir.join("model");
+    std::fs::create_dir_all(&m).unwrap();
+    let fixture = common::fixtures().join("models/qwen3_f16");
+    for e in std::fs::read_dir(&fixture).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), m.join(e.file_name())).unwrap();
+    }
+    let text = std::fs::read_to_string(m.join("config.json")).unwrap();
+    let mut c: serde_json::Value = serde_json::from_str(&text).unwrap();
+    c["num_hidden_layers"] = (1u64 << 24).into();
+    std::fs::write(m.join("config.json"), c.to_string()).unwrap();
+    score_fails(
+        &m,
+        &[
+            "config.json",
+            "`num_hidden_layers` = 16777216",
+            "larger than edgerl supports",
+        ],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 fn string(s: &str) -> Vec<u8> {
     let mut out = (s.len() as u64).to_le_bytes().to_vec();
     out.extend(s.as_bytes());
@@ -200,6 +227,9 @@ fn gguf_block_count_is_checked_against_the_tensors() {
             "no tensors for layer 1",
         ],
     );
+    // Within the layer limit, but still more layers than the file has tensors for.
+    std::fs::write(&p, llama(4096)).unwrap();
+    score_fails(&p, &["layers.gguf", "llama.block_count is 4096", "layer 1"]);
     // The same file with its real count gets as far as the layer's missing tensors.
     std::fs::write(&p, llama(1)).unwrap();
     score_fails(&p, &["layers.gguf", "missing tensor", "model.layers.0."]);

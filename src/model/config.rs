@@ -53,8 +53,12 @@ pub struct ModelConfig {
     pub pad_token_id: Option<u32>,
 }
 
-/// The largest vocabulary, width, layer or head count a config may give.
+/// The largest vocabulary, width or head count a config may give.
 const MAX_DIM: usize = 1 << 24;
+/// The most layers (real models have at most a few hundred): the layer lists of the model and
+/// the adapter are reserved from this count before any layer's tensors are read, so 2^24 layers
+/// aborted the process on a 14 GiB reservation.
+const MAX_LAYERS: usize = 1 << 12;
 
 fn get_usize(v: &Value, key: &str) -> std::result::Result<Option<usize>, String> {
     match v.get(key) {
@@ -220,16 +224,18 @@ impl ModelConfig {
         }
         // Far above any real model, low enough that no size computed from these overflows
         // and no count allocates before the weights are checked against it.
-        for (key, n) in [
-            ("vocab_size", vocab_size),
-            ("hidden_size", hidden_size),
-            ("intermediate_size", intermediate_size),
-            ("num_hidden_layers", num_layers),
-            ("num_attention_heads", num_heads),
-            ("num_key_value_heads", num_kv_heads),
+        for (key, n, max) in [
+            ("vocab_size", vocab_size, MAX_DIM),
+            ("hidden_size", hidden_size, MAX_DIM),
+            ("intermediate_size", intermediate_size, MAX_DIM),
+            ("num_hidden_layers", num_layers, MAX_LAYERS),
+            ("num_attention_heads", num_heads, MAX_DIM),
+            ("num_key_value_heads", num_kv_heads, MAX_DIM),
         ] {
-            if n > MAX_DIM {
-                return Err(format!("`{key}` = {n} is larger than edgerl supports ({MAX_DIM})"));
+            if n > max {
+                return Err(format!(
+                    "`{key}` = {n} is larger than edgerl supports ({max})"
+                ));
             }
         }
         Ok(ModelConfig {
@@ -358,6 +364,16 @@ mod tests {
                 .contains("hidden_size")
         );
         assert!(ModelConfig::from_json(&json!([1, 2])).is_err());
+        // The layer count has its own bound: the layer lists are reserved from it.
+        let mut v = base();
+        v["num_hidden_layers"] = json!(MAX_LAYERS);
+        assert!(ModelConfig::from_json(&v).is_ok());
+        v["num_hidden_layers"] = json!(MAX_LAYERS + 1);
+        let e = ModelConfig::from_json(&v).unwrap_err();
+        assert!(
+            e.contains("`num_hidden_layers` = 4097") && e.contains("(4096)"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -37,13 +37,15 @@ pub fn config_from_gguf(g: &Gguf) -> Result<ModelConfig> {
     let key = |k: &str| format!("{arch}.{k}");
     let opt_u64 = |k: &str| g.get(&key(k)).map(|_| g.get_u64(&key(k))).transpose();
     let opt_f64 = |k: &str| g.get(&key(k)).map(|_| g.get_f64(&key(k))).transpose();
+    let layers = g.get_u64(&key("block_count"))?;
+    check_layers(g, &key("block_count"), layers)?;
     let heads = g.get_u64(&key("attention.head_count"))?;
     let hidden = g.get_u64(&key("embedding_length"))?;
     let mut cfg = json!({
         "architectures": [hf],
         "hidden_size": hidden,
         "intermediate_size": g.get_u64(&key("feed_forward_length"))?,
-        "num_hidden_layers": g.get_u64(&key("block_count"))?,
+        "num_hidden_layers": layers,
         "num_attention_heads": heads,
         "num_key_value_heads": opt_u64("attention.head_count_kv")?.unwrap_or(heads),
         "rms_norm_eps": g.get_f64(&key("attention.layer_norm_rms_epsilon"))?,
@@ -114,16 +116,14 @@ pub fn config_from_gguf(g: &Gguf) -> Result<ModelConfig> {
             cfg[hf_key] = json!(id);
         }
     }
-    let cfg = ModelConfig::from_json(&cfg).map_err(|e| Error::file(g.path(), e))?;
-    check_layers(g, &key("block_count"), cfg.num_layers)?;
-    Ok(cfg)
+    ModelConfig::from_json(&cfg).map_err(|e| Error::file(g.path(), e))
 }
 
 /// Every layer the metadata counts must have tensors in the file (`blk.N.*`), checked before
 /// anything is sized by the count: a block count far above the tensors present once made the
 /// loader reserve gigabytes and abort.
-fn check_layers(g: &Gguf, key: &str, layers: usize) -> Result<()> {
-    let mut present = vec![false; layers.min(g.tensors().len())];
+fn check_layers(g: &Gguf, key: &str, layers: u64) -> Result<()> {
+    let mut present = vec![false; layers.min(g.tensors().len() as u64) as usize];
     for t in g.tensors() {
         let n = t.name.strip_prefix("blk.").and_then(|r| r.split_once('.'));
         if let Some(n) = n.and_then(|(n, _)| n.parse::<usize>().ok())
@@ -133,7 +133,7 @@ fn check_layers(g: &Gguf, key: &str, layers: usize) -> Result<()> {
         }
     }
     // Layer 0 may lack tensors here: the loader names the first one missing.
-    match (1..layers).find(|&l| !present.get(l).copied().unwrap_or(false)) {
+    match (1..layers).find(|&l| !present.get(l as usize).copied().unwrap_or(false)) {
         None => Ok(()),
         Some(l) => Err(Error::file(
             g.path(),
