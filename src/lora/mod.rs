@@ -119,7 +119,7 @@ impl Lora {
         if cfg.r == 0 {
             return Err(Error::Invalid("LoRA rank r must be at least 1".into()));
         }
-        let mut layers = Vec::with_capacity(model.num_layers);
+        let mut layers = Vec::new();
         for l in 0..model.num_layers {
             let mut mods: [Option<LoraModule>; 7] = Default::default();
             for &t in &cfg.targets {

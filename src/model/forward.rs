@@ -125,7 +125,8 @@ impl Model {
             None
         };
         let norm = l.vector("model.norm.weight", h)?;
-        let mut layers = Vec::with_capacity(cfg.num_layers);
+        // Grown as layers load: the count comes from a file, checked against its tensors only here.
+        let mut layers = Vec::new();
         for n in 0..cfg.num_layers {
             let p = |s: &str| format!("model.layers.{n}.{s}");
             let qwen3 = cfg.arch == Arch::Qwen3;
