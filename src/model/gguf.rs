@@ -16,6 +16,7 @@ use memmap2::Mmap;
 
 use crate::error::{Error, Result};
 
+pub mod blocks;
 mod parse;
 #[cfg(test)]
 pub(crate) mod tests;
