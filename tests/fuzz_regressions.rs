@@ -76,3 +76,14 @@ fn gguf_attention_with_zero_rows() {
         "{e}"
     );
 }
+
+/// fuzz/chat_template, 2026-12-03: a template storing a namespace in itself
+/// (`{% set ns.n = ns %}`) and printing it recursed in minijinja until the stack overflowed,
+/// killing the process. Such templates are now refused at load, naming the namespace.
+#[test]
+fn chat_template_namespace_holding_itself() {
+    let src = "{% set ns = namespace(n=0) %}{% set ns.n = ns %}{{ ns }}";
+    fuzzing::chat_template(src.as_bytes());
+    let e = edgerl::data::ChatTemplate::new(src, "", "").err().expect("refused").to_string();
+    assert!(e.contains("namespace `ns` is used as a value"), "{e}");
+}

@@ -12,6 +12,8 @@ use minijinja::{Environment, ErrorKind, Value, context};
 
 use crate::error::{Error, Result};
 
+mod namespaces;
+
 /// minijinja fuel: about one per instruction and one per 64 bytes of data the template
 /// creates or walks, so a budget bounds both a render's time and its allocations (64 bytes
 /// per fuel). A render gets `FUEL`, plus `FUEL_PER_MESSAGE` per message and one per 2 bytes
@@ -95,6 +97,8 @@ impl ChatTemplate {
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", |_fmt: String| -> String { String::new() });
+        namespaces::check(source)
+            .map_err(|e| Error::Invalid(format!("chat template not supported: {e}")))?;
         env.add_template_owned("chat", source.to_string())
             .map_err(|e| Error::Invalid(format!("chat template does not parse: {}", one_line(&e))))?;
         Ok(ChatTemplate {
@@ -204,6 +208,29 @@ mod tests {
             assert!(!e.contains('\n'), "{e}");
             assert!(t0.elapsed().as_secs() < 20, "{src}: {:?}", t0.elapsed());
         }
+    }
+
+    /// fuzz/chat_template: a namespace holding itself overflowed the stack when printed. Any
+    /// way of storing a namespace as a value is refused at load; the usual uses still work.
+    #[test]
+    fn namespaces_are_never_values() {
+        for src in [
+            "{% set ns = namespace(n=0) %}{% set ns.n = ns %}{{ ns }}",
+            "{% set ns = namespace() %}{% set ns.a = [ns] %}",
+            "{% set ns = namespace() %}{% set y = ns %}{% set ns.a = y %}{{ y ~ 1 }}",
+            "{% set ns = namespace() %}{% for x in [1] %}{% set ns.a = {'k': ns} %}{% endfor %}",
+            "{% set ns = namespace(x=namespace()) %}",
+            "{% set ns = namespace() %}{% set ns.a = namespace() %}",
+            "{% set f = namespace %}",
+            "{{ namespace() }}",
+            "{%- set ns = namespace() -%}{{ ns|string }}",
+        ] {
+            let e = render(src).err().unwrap_or_else(|| panic!("{src}: accepted")).to_string();
+            assert!(e.contains("namespace"), "{src}: {e}");
+        }
+        let ok = "{# ns #}{%- set ns = namespace(n=1, s='x') -%}{% set ns.n = ns.n + 1 %}\
+                  {{ 'ns' ~ ns.n }}{% raw %}{{ ns }}{% endraw %}{{ ns['s'] }}{{ \"ns\\\" ns\" }}";
+        assert_eq!(render(ok).unwrap(), "ns2{{ ns }}xns\" ns");
     }
 
     #[test]
