@@ -4,7 +4,9 @@
 #   fuzz/run.sh [SECONDS] [TARGET...]
 # Needs nightly and cargo-fuzz (`cargo install cargo-fuzz`). A crash stops libFuzzer, so the
 # target is restarted for the time left; crashing inputs land in fuzz/artifacts/<target>/.
-# Turn each into a regression test (tests/fuzz_regressions.rs) and fix it.
+# Turn each into a regression test (tests/fuzz_regressions.rs) and fix it. A stack overflow
+# kills the process with no artifact (exit 139): find its input by having the target write
+# each input to a file first (std::fs::write in its fuzz_target! body) and rerunning.
 set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-600}
