@@ -87,3 +87,16 @@ fn chat_template_namespace_holding_itself() {
     let e = edgerl::data::ChatTemplate::new(src, "", "").err().expect("refused").to_string();
     assert!(e.contains("namespace `ns` is used as a value"), "{e}");
 }
+
+/// fuzz/chat_template, 2026-12-03: the namespace check above sliced a tag at a byte inside a
+/// multi-byte character (`{%` then a 2-byte character). Now scanned byte by byte.
+#[test]
+fn chat_template_tag_with_multibyte_character() {
+    for src in ["{%\u{f1}", "{{ '\\\u{e9}' }}", "{{ x }\u{e9}}"] {
+        fuzzing::chat_template(src.as_bytes());
+    }
+    // The minimized input: `{%` and a byte that is not UTF-8 (read as U+FFFD).
+    assert!(edgerl::data::ChatTemplate::new("{%\u{fffd}", "", "").is_err());
+    let t = edgerl::data::ChatTemplate::new("{{ 'ñ' ~ \"é\" }}", "", "").unwrap();
+    assert_eq!(t.render(&[], false).unwrap(), "ñé");
+}

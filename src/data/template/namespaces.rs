@@ -33,8 +33,9 @@ fn tokens(tag: &str) -> Vec<&str> {
             out.push("\"");
             continue;
         }
-        i += tag[i..].chars().next().map_or(1, char::len_utf8);
-        out.push(&tag[start..i]);
+        // Byte by byte: a backslash in a string may have left `i` inside a character.
+        i += 1;
+        out.push(tag.get(start..i).unwrap_or("?"));
     }
     out
 }
@@ -68,7 +69,7 @@ fn tags(source: &str) -> Vec<Vec<&str>> {
                 (Some(_), b'\\') => j += 1,
                 (Some(q), c) if c == q => quote = None,
                 (None, b'"' | b'\'') => quote = Some(b[j]),
-                (None, _) if body[j..].starts_with(close) => {
+                (None, _) if b[j..].starts_with(close.as_bytes()) => {
                     end = j;
                     break;
                 }
@@ -76,7 +77,7 @@ fn tags(source: &str) -> Vec<Vec<&str>> {
             }
             j += 1;
         }
-        let toks = tokens(&body[..end]);
+        let toks = tokens(body.get(..end).unwrap_or(body));
         rest = body.get(end + 2..).unwrap_or("");
         if toks.iter().find(|t| !matches!(**t, "-" | "+")) == Some(&"raw") {
             rest = rest.find("endraw").map_or("", |k| &rest[k..]);
