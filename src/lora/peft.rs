@@ -118,6 +118,10 @@ pub fn parse_config(text: &str, path: &Path) -> Result<LoraConfig> {
     if targets.is_empty() {
         return Err(bad("target_modules is empty: an adapter needs at least one module".into()));
     }
+    // The scale alpha / r (or / sqrt r) multiplies every update: it must be a finite f32 > 0.
+    if !(alpha.is_finite() && alpha > 0.0) {
+        return Err(bad(format!("lora_alpha {alpha} must be a finite number > 0")));
+    }
     // Far above any useful rank; bounds every size computed from it.
     if r > MAX_RANK {
         return Err(bad(format!("r = {r} is larger than edgerl supports ({MAX_RANK})")));
@@ -316,10 +320,15 @@ mod tests {
     }
 
     #[test]
-    fn empty_target_modules_are_refused() {
+    fn empty_target_modules_and_bad_alphas_are_refused() {
         let text = r#"{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": []}"#;
         let e = parse_config(text, Path::new("a/adapter_config.json")).unwrap_err().to_string();
         assert!(e.contains("adapter_config.json") && e.contains("target_modules is empty"), "{e}");
+        for alpha in ["1e39", "0", "-2"] {
+            let text = format!(r#"{{"peft_type": "LORA", "r": 4, "lora_alpha": {alpha}, "target_modules": ["q_proj"]}}"#);
+            let e = parse_config(&text, Path::new("a/adapter_config.json")).unwrap_err().to_string();
+            assert!(e.contains("lora_alpha"), "{alpha}: {e}");
+        }
         let ok = r#"{"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["q_proj"]}"#;
         assert_eq!(parse_config(ok, Path::new("a")).unwrap().targets.len(), 1);
     }

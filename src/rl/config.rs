@@ -404,6 +404,9 @@ impl TrainConfig {
         if l.r == 0 || targets.is_empty() {
             return Err("[lora] needs r >= 1 and at least one target module".into());
         }
+        if !(l.alpha.is_finite() && l.alpha > 0.0) {
+            return Err(format!("[lora] alpha must be a finite number > 0, got {}", l.alpha));
+        }
         Ok(LoraConfig {
             r: l.r,
             alpha: l.alpha,
@@ -520,5 +523,14 @@ mod tests {
         assert!((c.lr_at(6, 10) - 0.5).abs() < 1e-12);
         c.lr_scheduler_type = Schedule::Constant;
         assert_eq!(c.lr_at(9, 10), 1.0);
+    }
+
+    #[test]
+    fn lora_alpha_must_be_finite_and_positive() {
+        for alpha in ["0.0", "-8.0", "1e39", "nan"] {
+            let e = TrainConfig::from_toml(&format!("{MIN}[lora]\nalpha = {alpha}\n")).unwrap_err();
+            assert!(e.contains("alpha"), "{alpha}: {e}");
+        }
+        assert!(TrainConfig::from_toml(&format!("{MIN}[lora]\nalpha = 16.0\n")).is_ok());
     }
 }
