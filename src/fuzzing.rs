@@ -20,17 +20,13 @@ pub fn safetensors_header(bytes: &[u8]) {
     let _ = crate::model::weights::fuzz_header(bytes);
 }
 
-/// Tensors of layer 0 and the ends of the model, under their Hugging Face names.
-const HF_NAMES: [&str; 8] = [
-    "model.embed_tokens.weight",
-    "model.norm.weight",
-    "lm_head.weight",
-    "model.layers.0.input_layernorm.weight",
-    "model.layers.0.self_attn.q_proj.weight",
-    "model.layers.0.self_attn.k_proj.weight",
-    "model.layers.0.self_attn.q_proj.bias",
-    "model.layers.0.mlp.down_proj.weight",
-];
+/// Tensors of layer 0 and the ends of the model, under their Hugging Face names (an untied
+/// lm_head only: GGUF ties when `output.weight` is absent, so a tied one reads as missing).
+fn hf_names(cfg: &ModelConfig) -> Vec<String> {
+    let (g, l) = (cfg.global_tensors(), cfg.layer_tensors(0));
+    let layer = [l.attn_norm, l.q, l.k, l.q_bias, l.down];
+    g.into_list().chain(layer).map(|t| t.name).collect()
+}
 
 /// A GGUF image: header, metadata, tensor directory, then what the loaders derive from it
 /// (model config, weights by name, tokenizer).
@@ -52,8 +48,8 @@ pub fn gguf(bytes: &[u8]) {
     if let Ok(cfg) = config_from_gguf(&g)
         && let Ok(w) = GgufWeights::new(&g, &cfg)
     {
-        for name in HF_NAMES {
-            if let Ok(Some(t)) = w.get(name) {
+        for name in hf_names(&cfg) {
+            if let Ok(Some(t)) = w.get(&name) {
                 let _ = to_f32(&t);
             }
         }

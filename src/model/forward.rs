@@ -5,9 +5,10 @@ use crate::error::{Error, Result};
 use crate::gpu::sample::{SAMPLE_OUT_WORDS, SamplerSettings};
 use crate::gpu::{DType, Gpu, GpuBuffer, Recorder, Tensor};
 
-use super::config::{Arch, ModelConfig};
+use super::config::ModelConfig;
 use super::generate::SamplingOptions;
 use super::layer::{Kv, Scratch};
+use super::tensors::TensorSpec;
 use super::weights::{RawTensor, WeightSource, convert, to_f32};
 use crate::lora::Lora;
 
@@ -85,23 +86,28 @@ impl Loader<'_> {
         Ok(())
     }
 
-    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Tensor> {
-        let t = self.raw(name, &[rows, cols])?;
+    fn matrix(&self, s: &TensorSpec) -> Result<Tensor> {
+        let t = self.raw(&s.name, &s.shape)?;
         let dtype = self.dtype.unwrap_or(t.dtype);
         let bytes = convert(&t, dtype)?;
-        Tensor::from_bytes(self.gpu, name, dtype, rows, cols, &bytes)
+        Tensor::from_bytes(self.gpu, &s.name, dtype, s.shape[0], s.shape[1], &bytes)
     }
 
-    fn vector(&self, name: &str, len: usize) -> Result<GpuBuffer> {
-        let t = self.raw(name, &[len])?;
-        self.gpu.upload(bytemuck::cast_slice(&to_f32(&t)?), name)
+    fn vector(&self, s: &TensorSpec) -> Result<GpuBuffer> {
+        let t = self.raw(&s.name, &s.shape)?;
+        self.gpu.upload(bytemuck::cast_slice(&to_f32(&t)?), &s.name)
     }
 
-    fn optional_vector(&self, name: &str, len: usize) -> Result<Option<GpuBuffer>> {
-        if !self.src.has(name) {
+    fn optional_vector(&self, s: &TensorSpec) -> Result<Option<GpuBuffer>> {
+        if !self.src.has(&s.name) {
             return Ok(None);
         }
-        self.vector(name, len).map(Some)
+        self.vector(s).map(Some)
+    }
+
+    /// A tensor only some configs have (Qwen3's q/k norms).
+    fn config_vector(&self, s: &Option<TensorSpec>) -> Result<Option<GpuBuffer>> {
+        s.as_ref().map(|s| self.vector(s)).transpose()
     }
 }
 
@@ -115,48 +121,36 @@ impl Model {
         dtype: Option<DType>,
     ) -> Result<Model> {
         let l = Loader { gpu, src, dtype };
-        let (h, hd, i) = (cfg.hidden_size, cfg.head_dim, cfg.intermediate_size);
-        let (qd, kvd) = (cfg.num_heads * hd, cfg.num_kv_heads * hd);
-        let vocab = cfg.vocab_size;
-        let embed = l.matrix("model.embed_tokens.weight", vocab, h)?;
-        let lm_head = if src.has("lm_head.weight") && !cfg.tie_word_embeddings {
-            Some(l.matrix("lm_head.weight", vocab, h)?)
-        } else {
-            None
+        let g = cfg.global_tensors();
+        let embed = l.matrix(&g.embed)?;
+        let lm_head = match &g.lm_head {
+            Some(s) if src.has(&s.name) => Some(l.matrix(s)?),
+            _ => None,
         };
-        let norm = l.vector("model.norm.weight", h)?;
+        let norm = l.vector(&g.norm)?;
         // Grown as layers load: the count comes from a file, checked against its tensors only here.
         let mut layers = Vec::new();
         for n in 0..cfg.num_layers {
-            let p = |s: &str| format!("model.layers.{n}.{s}");
-            let qwen3 = cfg.arch == Arch::Qwen3;
+            let t = cfg.layer_tensors(n);
             layers.push(Layer {
-                attn_norm: l.vector(&p("input_layernorm.weight"), h)?,
-                q: l.matrix(&p("self_attn.q_proj.weight"), qd, h)?,
-                k: l.matrix(&p("self_attn.k_proj.weight"), kvd, h)?,
-                v: l.matrix(&p("self_attn.v_proj.weight"), kvd, h)?,
-                o: l.matrix(&p("self_attn.o_proj.weight"), h, qd)?,
-                q_bias: l.optional_vector(&p("self_attn.q_proj.bias"), qd)?,
-                k_bias: l.optional_vector(&p("self_attn.k_proj.bias"), kvd)?,
-                v_bias: l.optional_vector(&p("self_attn.v_proj.bias"), kvd)?,
-                o_bias: l.optional_vector(&p("self_attn.o_proj.bias"), h)?,
-                gate_bias: l.optional_vector(&p("mlp.gate_proj.bias"), i)?,
-                up_bias: l.optional_vector(&p("mlp.up_proj.bias"), i)?,
-                down_bias: l.optional_vector(&p("mlp.down_proj.bias"), h)?,
-                q_norm: if qwen3 {
-                    Some(l.vector(&p("self_attn.q_norm.weight"), hd)?)
-                } else {
-                    None
-                },
-                k_norm: if qwen3 {
-                    Some(l.vector(&p("self_attn.k_norm.weight"), hd)?)
-                } else {
-                    None
-                },
-                mlp_norm: l.vector(&p("post_attention_layernorm.weight"), h)?,
-                gate: l.matrix(&p("mlp.gate_proj.weight"), i, h)?,
-                up: l.matrix(&p("mlp.up_proj.weight"), i, h)?,
-                down: l.matrix(&p("mlp.down_proj.weight"), h, i)?,
+                attn_norm: l.vector(&t.attn_norm)?,
+                q: l.matrix(&t.q)?,
+                k: l.matrix(&t.k)?,
+                v: l.matrix(&t.v)?,
+                o: l.matrix(&t.o)?,
+                q_bias: l.optional_vector(&t.q_bias)?,
+                k_bias: l.optional_vector(&t.k_bias)?,
+                v_bias: l.optional_vector(&t.v_bias)?,
+                o_bias: l.optional_vector(&t.o_bias)?,
+                gate_bias: l.optional_vector(&t.gate_bias)?,
+                up_bias: l.optional_vector(&t.up_bias)?,
+                down_bias: l.optional_vector(&t.down_bias)?,
+                q_norm: l.config_vector(&t.q_norm)?,
+                k_norm: l.config_vector(&t.k_norm)?,
+                mlp_norm: l.vector(&t.mlp_norm)?,
+                gate: l.matrix(&t.gate)?,
+                up: l.matrix(&t.up)?,
+                down: l.matrix(&t.down)?,
             });
         }
         let inv_freq = cfg.inv_freq();

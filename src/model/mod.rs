@@ -10,6 +10,7 @@ pub mod gguf_weights;
 pub mod layer;
 pub mod pack;
 pub mod presets;
+pub mod tensors;
 pub mod tokenizer;
 pub mod train;
 pub mod weights;

@@ -1,9 +1,8 @@
 //! Configs with the exact shapes of well-known checkpoints, for benchmarks and memory planning
 //! on random weights (no download needed).
 
-use std::collections::HashMap;
-
 use super::config::{Arch, ModelConfig, RopeScaling};
+use super::tensors::Presence;
 use super::weights::RandomWeights;
 use crate::error::{Error, Result};
 use crate::gpu::DType;
@@ -91,42 +90,17 @@ pub fn preset(name: &str) -> Result<ModelConfig> {
     })
 }
 
-/// Random weights with every tensor a Hugging Face checkpoint of `cfg` would have.
+/// Random weights with every tensor a Hugging Face checkpoint of `cfg` would have (the usual
+/// optional ones included: an untied lm_head, Qwen2's q/k/v biases).
 pub fn random_weights(cfg: &ModelConfig, dtype: DType, seed: u64) -> RandomWeights {
-    let (h, hd, i) = (cfg.hidden_size, cfg.head_dim, cfg.intermediate_size);
-    let (qd, kvd) = (cfg.num_heads * hd, cfg.num_kv_heads * hd);
-    let mut s: HashMap<String, Vec<usize>> = HashMap::new();
-    s.insert("model.embed_tokens.weight".into(), vec![cfg.vocab_size, h]);
-    s.insert("model.norm.weight".into(), vec![h]);
-    if !cfg.tie_word_embeddings {
-        s.insert("lm_head.weight".into(), vec![cfg.vocab_size, h]);
-    }
-    for n in 0..cfg.num_layers {
-        let mut put = |k: &str, shape: Vec<usize>| {
-            s.insert(format!("model.layers.{n}.{k}"), shape);
-        };
-        put("input_layernorm.weight", vec![h]);
-        put("post_attention_layernorm.weight", vec![h]);
-        put("self_attn.q_proj.weight", vec![qd, h]);
-        put("self_attn.k_proj.weight", vec![kvd, h]);
-        put("self_attn.v_proj.weight", vec![kvd, h]);
-        put("self_attn.o_proj.weight", vec![h, qd]);
-        put("mlp.gate_proj.weight", vec![i, h]);
-        put("mlp.up_proj.weight", vec![i, h]);
-        put("mlp.down_proj.weight", vec![h, i]);
-        if cfg.arch == Arch::Qwen2 {
-            put("self_attn.q_proj.bias", vec![qd]);
-            put("self_attn.k_proj.bias", vec![kvd]);
-            put("self_attn.v_proj.bias", vec![kvd]);
-        }
-        if cfg.arch == Arch::Qwen3 {
-            put("self_attn.q_norm.weight", vec![hd]);
-            put("self_attn.k_norm.weight", vec![hd]);
-        }
-    }
+    let shapes = cfg
+        .tensors()
+        .filter(|t| t.presence != Presence::Optional)
+        .map(|t| (t.name, t.shape))
+        .collect();
     RandomWeights {
         dtype,
-        shapes: s,
+        shapes,
         seed,
     }
 }

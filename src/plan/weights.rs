@@ -5,8 +5,9 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::{DType, Tensor};
+use crate::model::ModelConfig;
+use crate::model::tensors::{Kind, TensorSpec};
 use crate::model::weights::WeightSource;
-use crate::model::{Arch, ModelConfig};
 
 use super::sim::buffer_bytes;
 
@@ -66,9 +67,14 @@ impl Sizer<'_> {
         Ok(())
     }
 
-    fn optional_vector(&mut self, name: &str, len: usize) {
-        if self.src.has(name) {
-            self.add(len as u64 * 4);
+    /// One tensor of the config's list; an optional one the file lacks takes nothing.
+    fn tensor(&mut self, t: &TensorSpec) -> Result<()> {
+        if t.optional() && !self.src.has(&t.name) {
+            return Ok(());
+        }
+        match t.kind {
+            Kind::Matrix => self.matrix(&t.name, t.shape[0], t.shape[1]),
+            Kind::Vector => self.vector(&t.name, t.shape[0]),
         }
     }
 }
@@ -87,39 +93,8 @@ pub fn weight_bytes(
         max_binding,
         out: WeightBytes::default(),
     };
-    let (h, hd, i) = (cfg.hidden_size, cfg.head_dim, cfg.intermediate_size);
-    let (qd, kvd) = (cfg.num_heads * hd, cfg.num_kv_heads * hd);
-    s.matrix("model.embed_tokens.weight", cfg.vocab_size, h)?;
-    if src.has("lm_head.weight") && !cfg.tie_word_embeddings {
-        s.matrix("lm_head.weight", cfg.vocab_size, h)?;
-    }
-    s.vector("model.norm.weight", h)?;
-    for n in 0..cfg.num_layers {
-        let p = |x: &str| format!("model.layers.{n}.{x}");
-        s.vector(&p("input_layernorm.weight"), h)?;
-        s.matrix(&p("self_attn.q_proj.weight"), qd, h)?;
-        s.matrix(&p("self_attn.k_proj.weight"), kvd, h)?;
-        s.matrix(&p("self_attn.v_proj.weight"), kvd, h)?;
-        s.matrix(&p("self_attn.o_proj.weight"), h, qd)?;
-        for (name, len) in [
-            ("self_attn.q_proj.bias", qd),
-            ("self_attn.k_proj.bias", kvd),
-            ("self_attn.v_proj.bias", kvd),
-            ("self_attn.o_proj.bias", h),
-            ("mlp.gate_proj.bias", i),
-            ("mlp.up_proj.bias", i),
-            ("mlp.down_proj.bias", h),
-        ] {
-            s.optional_vector(&p(name), len);
-        }
-        if cfg.arch == Arch::Qwen3 {
-            s.vector(&p("self_attn.q_norm.weight"), hd)?;
-            s.vector(&p("self_attn.k_norm.weight"), hd)?;
-        }
-        s.vector(&p("post_attention_layernorm.weight"), h)?;
-        s.matrix(&p("mlp.gate_proj.weight"), i, h)?;
-        s.matrix(&p("mlp.up_proj.weight"), i, h)?;
-        s.matrix(&p("mlp.down_proj.weight"), h, i)?;
+    for t in cfg.tensors() {
+        s.tensor(&t)?;
     }
     Ok(s.out)
 }
