@@ -169,7 +169,7 @@ fn matmul_f(ln: Lane) {
     store_block(acc, RB_N, t0, n0, RB_WN);
 }
 
-// Step i of a quant block kb in matmul_q: Q8_0 (scales d) against x at k0 + 4i, or Q4_0 / Q4_1
+// Step i of a quant block kb in matmul_q: Q8_0 (scales d) against x at k0 + 4i, or Q4 / Q5_0
 // (scales and minimums c): the block's word i, then x at k0 + 4i (low nibbles) and at
 // k0 + 16 + 4i (high), in that order as in matmul_f.
 fn matmul_q8_step(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, RB_N>, kb: u32, i: u32,
@@ -183,19 +183,19 @@ fn matmul_q8_step(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, RB_N>,
     (*acc)[6u] += xi * (q8w4(w[(b0[6u] + kb) * 9u + 1u + i]) * d[6u]);
     (*acc)[7u] += xi * (q8w4(w[(b0[7u] + kb) * 9u + 1u + i]) * d[7u]);
 }
-fn q4_words(b0: array<u32, RB_N>, kb: u32, i: u32) -> array<u32, RB_N> {
-    var u: array<u32, RB_N>;
-    u[0u] = w[(b0[0u] + kb) * 5u + 1u + i];
-    u[1u] = w[(b0[1u] + kb) * 5u + 1u + i];
-    u[2u] = w[(b0[2u] + kb) * 5u + 1u + i];
-    u[3u] = w[(b0[3u] + kb) * 5u + 1u + i];
-    u[4u] = w[(b0[4u] + kb) * 5u + 1u + i];
-    u[5u] = w[(b0[5u] + kb) * 5u + 1u + i];
-    u[6u] = w[(b0[6u] + kb) * 5u + 1u + i];
-    u[7u] = w[(b0[7u] + kb) * 5u + 1u + i];
+fn q4_words(b0: array<u32, RB_N>, kb: u32, i: u32) -> array<vec2<u32>, RB_N> {
+    var u: array<vec2<u32>, RB_N>;
+    u[0u] = q4w(b0[0u] + kb, i);
+    u[1u] = q4w(b0[1u] + kb, i);
+    u[2u] = q4w(b0[2u] + kb, i);
+    u[3u] = q4w(b0[3u] + kb, i);
+    u[4u] = q4w(b0[4u] + kb, i);
+    u[5u] = q4w(b0[5u] + kb, i);
+    u[6u] = q4w(b0[6u] + kb, i);
+    u[7u] = q4w(b0[7u] + kb, i);
     return u;
 }
-fn q4_fma(acc: ptr<function, array<vec4<f32>, 8>>, u: array<u32, RB_N>, c: array<vec2<f32>, RB_N>,
+fn q4_fma(acc: ptr<function, array<vec4<f32>, 8>>, u: array<vec2<u32>, RB_N>, c: array<vec2<f32>, RB_N>,
           hi: bool, x: mat4x4<f32>) {
     if (hi) {
         (*acc)[0u] += x * q4hi(u[0u], c[0u]);
@@ -232,14 +232,14 @@ fn q8_scales(b0: array<u32, RB_N>, kb: u32) -> array<f32, RB_N> {
 }
 fn q4_scales(b0: array<u32, RB_N>, kb: u32) -> array<vec2<f32>, RB_N> {
     var c: array<vec2<f32>, RB_N>;
-    c[0u] = q4scale(w[(b0[0u] + kb) * 5u]);
-    c[1u] = q4scale(w[(b0[1u] + kb) * 5u]);
-    c[2u] = q4scale(w[(b0[2u] + kb) * 5u]);
-    c[3u] = q4scale(w[(b0[3u] + kb) * 5u]);
-    c[4u] = q4scale(w[(b0[4u] + kb) * 5u]);
-    c[5u] = q4scale(w[(b0[5u] + kb) * 5u]);
-    c[6u] = q4scale(w[(b0[6u] + kb) * 5u]);
-    c[7u] = q4scale(w[(b0[7u] + kb) * 5u]);
+    c[0u] = q4s(b0[0u] + kb);
+    c[1u] = q4s(b0[1u] + kb);
+    c[2u] = q4s(b0[2u] + kb);
+    c[3u] = q4s(b0[3u] + kb);
+    c[4u] = q4s(b0[4u] + kb);
+    c[5u] = q4s(b0[5u] + kb);
+    c[6u] = q4s(b0[6u] + kb);
+    c[7u] = q4s(b0[7u] + kb);
     return c;
 }
 

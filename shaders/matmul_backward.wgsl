@@ -3,7 +3,7 @@
 // `matmul_backward_input_f` / `_q` (register-blocked, below) when k % 32 == 0 and the dy rows
 // read start on 16 bytes; otherwise `matmul_backward_input_general`: 16×16 tiles of dx, the dy
 // and W tiles through workgroup memory as in `matmul_general`. weights.wgsl (`load_w`) and
-// weight_blocks.wgsl (`q8w4`, `q4scale`, ...) are prepended at build.
+// weight_blocks.wgsl (`q8w4`, `q4s`, ...) are prepended at build.
 struct MatmulBackwardParams {
     t: u32,
     k: u32,          // columns of W and dx
@@ -97,9 +97,8 @@ fn wb_q(row: u32, kb: u32, o: u32) -> mat2x4<f32> {
         let d = unpack2x16float(w[base]).x;
         return mat2x4<f32>(q8w4(w[base + 1u + 2u * o]) * d, q8w4(w[base + 2u + 2u * o]) * d);
     }
-    let base = b * 5u;
-    let c = q4scale(w[base]);
-    let u = w[base + 1u + o];
+    let c = q4s(b);
+    let u = q4w(b, o);
     return mat2x4<f32>(q4lo(u, c), q4hi(u, c));
 }
 

@@ -150,19 +150,19 @@ fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>)
                     let xl = xv[(k0 >> 2u) + i];
                     let xh = xv[(k0 >> 2u) + 4u + i];
                     {
-                        let u = w[(b0[0u] + kb) * 5u + 1u + i];
+                        let u = q4w(b0[0u] + kb, i);
                         (*acc)[0u].x += dot(xl, q4lo(u, c[0u])) + dot(xh, q4hi(u, c[0u]));
                     }
                     {
-                        let u = w[(b0[1u] + kb) * 5u + 1u + i];
+                        let u = q4w(b0[1u] + kb, i);
                         (*acc)[1u].x += dot(xl, q4lo(u, c[1u])) + dot(xh, q4hi(u, c[1u]));
                     }
                     {
-                        let u = w[(b0[2u] + kb) * 5u + 1u + i];
+                        let u = q4w(b0[2u] + kb, i);
                         (*acc)[2u].x += dot(xl, q4lo(u, c[2u])) + dot(xh, q4hi(u, c[2u]));
                     }
                     {
-                        let u = w[(b0[3u] + kb) * 5u + 1u + i];
+                        let u = q4w(b0[3u] + kb, i);
                         (*acc)[3u].x += dot(xl, q4lo(u, c[3u])) + dot(xh, q4hi(u, c[3u]));
                     }
                 }
@@ -186,19 +186,19 @@ fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>)
                     let xl = xt4(r0, k0 + 4u * i);
                     let xh = xt4(r0, k0 + 16u + 4u * i);
                     {
-                        let u = w[(b0[0u] + kb) * 5u + 1u + i];
+                        let u = q4w(b0[0u] + kb, i);
                         (*acc)[0u] += xl * q4lo(u, c[0u]) + xh * q4hi(u, c[0u]);
                     }
                     {
-                        let u = w[(b0[1u] + kb) * 5u + 1u + i];
+                        let u = q4w(b0[1u] + kb, i);
                         (*acc)[1u] += xl * q4lo(u, c[1u]) + xh * q4hi(u, c[1u]);
                     }
                     {
-                        let u = w[(b0[2u] + kb) * 5u + 1u + i];
+                        let u = q4w(b0[2u] + kb, i);
                         (*acc)[2u] += xl * q4lo(u, c[2u]) + xh * q4hi(u, c[2u]);
                     }
                     {
-                        let u = w[(b0[3u] + kb) * 5u + 1u + i];
+                        let u = q4w(b0[3u] + kb, i);
                         (*acc)[3u] += xl * q4lo(u, c[3u]) + xh * q4hi(u, c[3u]);
                     }
                 }
@@ -236,11 +236,11 @@ fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>)
             } else {
                 let c = mv_q4_scales(b0, kb);
                 for (var i = 0u; i < 4u; i++) {
-                    var u: array<u32, MV_N>;
-                    u[0u] = w[(b0[0u] + kb) * 5u + 1u + i];
-                    u[1u] = w[(b0[1u] + kb) * 5u + 1u + i];
-                    u[2u] = w[(b0[2u] + kb) * 5u + 1u + i];
-                    u[3u] = w[(b0[3u] + kb) * 5u + 1u + i];
+                    var u: array<vec2<u32>, MV_N>;
+                    u[0u] = q4w(b0[0u] + kb, i);
+                    u[1u] = q4w(b0[1u] + kb, i);
+                    u[2u] = q4w(b0[2u] + kb, i);
+                    u[3u] = q4w(b0[3u] + kb, i);
                     let xl0 = xt4(r0, k0 + 4u * i);
                     let xl1 = xt4(r1, k0 + 4u * i);
                     {
@@ -379,7 +379,7 @@ fn mv_q8_fma(acc: ptr<function, array<vec4<f32>, 8>>, o: u32, b0: array<u32, MV_
     (*acc)[o + 2u] += x * (q8w4(w[(b0[2u] + kb) * 9u + 1u + i]) * d[2u]);
     (*acc)[o + 3u] += x * (q8w4(w[(b0[3u] + kb) * 9u + 1u + i]) * d[3u]);
 }
-fn mv_q4_fma(acc: ptr<function, array<vec4<f32>, 8>>, o: u32, u: array<u32, MV_N>,
+fn mv_q4_fma(acc: ptr<function, array<vec4<f32>, 8>>, o: u32, u: array<vec2<u32>, MV_N>,
              c: array<vec2<f32>, MV_N>, hi: bool, x: mat4x4<f32>) {
     if (hi) {
         (*acc)[o] += x * q4hi(u[0u], c[0u]);
@@ -417,10 +417,10 @@ fn mv_q_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: arra
                 for (var i = 0u; i < 4u; i++) {
                     let xl = from_lane8(ln, mine, i);
                     let xh = from_lane8(ln, mine, 4u + i);
-                    let u0 = w[(b0[0u] + kb) * 5u + 1u + i];
-                    let u1 = w[(b0[1u] + kb) * 5u + 1u + i];
-                    let u2 = w[(b0[2u] + kb) * 5u + 1u + i];
-                    let u3 = w[(b0[3u] + kb) * 5u + 1u + i];
+                    let u0 = q4w(b0[0u] + kb, i);
+                    let u1 = q4w(b0[1u] + kb, i);
+                    let u2 = q4w(b0[2u] + kb, i);
+                    let u3 = q4w(b0[3u] + kb, i);
                     (*acc)[0u].x += dot(xl, q4lo(u0, c[0u])) + dot(xh, q4hi(u0, c[0u]));
                     (*acc)[1u].x += dot(xl, q4lo(u1, c[1u])) + dot(xh, q4hi(u1, c[1u]));
                     (*acc)[2u].x += dot(xl, q4lo(u2, c[2u])) + dot(xh, q4hi(u2, c[2u]));
@@ -451,11 +451,11 @@ fn mv_q_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: arra
                 for (var i = 0u; i < 4u; i++) {
                     let lo = xv[xi + kb * 8u + i];
                     let hi = xv[xi + kb * 8u + 4u + i];
-                    var u: array<u32, MV_N>;
-                    u[0u] = w[(b0[0u] + kb) * 5u + 1u + i];
-                    u[1u] = w[(b0[1u] + kb) * 5u + 1u + i];
-                    u[2u] = w[(b0[2u] + kb) * 5u + 1u + i];
-                    u[3u] = w[(b0[3u] + kb) * 5u + 1u + i];
+                    var u: array<vec2<u32>, MV_N>;
+                    u[0u] = q4w(b0[0u] + kb, i);
+                    u[1u] = q4w(b0[1u] + kb, i);
+                    u[2u] = q4w(b0[2u] + kb, i);
+                    u[3u] = q4w(b0[3u] + kb, i);
                     mv_q4_fma(acc, 0u, u, c, false, xt4_shared(ln, lo, 0u, 1u));
                     mv_q4_fma(acc, MV_N, u, c, false, xt4_shared(ln, lo, 4u, 1u));
                     mv_q4_fma(acc, 0u, u, c, true, xt4_shared(ln, hi, 0u, 1u));
@@ -465,11 +465,11 @@ fn mv_q_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: arra
                 let half = 4u * (j >> 2u);
                 for (var i = 0u; i < 4u; i++) {
                     let mine = xv[xi + kb * 8u + half + i];
-                    var u: array<u32, MV_N>;
-                    u[0u] = w[(b0[0u] + kb) * 5u + 1u + i];
-                    u[1u] = w[(b0[1u] + kb) * 5u + 1u + i];
-                    u[2u] = w[(b0[2u] + kb) * 5u + 1u + i];
-                    u[3u] = w[(b0[3u] + kb) * 5u + 1u + i];
+                    var u: array<vec2<u32>, MV_N>;
+                    u[0u] = q4w(b0[0u] + kb, i);
+                    u[1u] = q4w(b0[1u] + kb, i);
+                    u[2u] = q4w(b0[2u] + kb, i);
+                    u[3u] = q4w(b0[3u] + kb, i);
                     mv_q4_fma(acc, 0u, u, c, false, xt4_shared(ln, mine, 0u, 1u));
                     mv_q4_fma(acc, 0u, u, c, true, xt4_shared(ln, mine, 4u, 1u));
                 }
@@ -489,10 +489,10 @@ fn mv_q8_scales(b0: array<u32, MV_N>, kb: u32) -> array<f32, MV_N> {
 }
 fn mv_q4_scales(b0: array<u32, MV_N>, kb: u32) -> array<vec2<f32>, MV_N> {
     var c: array<vec2<f32>, MV_N>;
-    c[0u] = q4scale(w[(b0[0u] + kb) * 5u]);
-    c[1u] = q4scale(w[(b0[1u] + kb) * 5u]);
-    c[2u] = q4scale(w[(b0[2u] + kb) * 5u]);
-    c[3u] = q4scale(w[(b0[3u] + kb) * 5u]);
+    c[0u] = q4s(b0[0u] + kb);
+    c[1u] = q4s(b0[1u] + kb);
+    c[2u] = q4s(b0[2u] + kb);
+    c[3u] = q4s(b0[3u] + kb);
     return c;
 }
 

@@ -3,10 +3,11 @@
 // `w: array<u32>` (module-scope declarations may come in any order).
 // Float types: f32, or f16 / bf16 two per u32. Quantized types (llama.cpp blocks of 32, each
 // padded to whole u32 words, see src/gpu/quant.rs): word 0 holds the f16 scale d (low half)
-// and, for Q4_1, the f16 minimum m (high half); the quant bytes follow in file order.
+// and, for Q4_1, the f16 minimum m (high half); Q5_0's qh is word 1; the quant bytes follow
+// in file order.
 // unpack2x16float is core WGSL, so nothing here needs `shader-f16`.
 
-override WDTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8_0, 4 q4_0, 5 q4_1
+override WDTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8_0, 4 q4_0, 5 q4_1, 6 q5_0
 
 // `i` is the element's flat index in the piece: row * cols + col.
 fn load_w(i: u32) -> f32 {
@@ -28,14 +29,23 @@ fn load_w(i: u32) -> f32 {
         let q = bitcast<i32>(word << (24u - 8u * (j % 4u))) >> 24u;
         return unpack2x16float(w[b * 9u]).x * f32(q);
     }
-    // Q4_0 / Q4_1, 5 words a block: byte j%16 holds element j (low nibble) and j+16 (high).
-    let base = b * 5u;
+    // Q4_0 / Q4_1, 5 words a block (Q5_0: 6, qh in word 1): byte j%16 holds element j (low
+    // nibble) and j+16 (high).
+    let q5 = WDTYPE == 6u;
+    let base = b * select(5u, 6u, q5);
     let jj = j & 15u;
-    let byte = (w[base + 1u + jj / 4u] >> (8u * (jj % 4u))) & 0xffu;
-    let q = f32((byte >> (4u * (j / 16u))) & 0xfu);
+    let byte = (w[base + select(1u, 2u, q5) + jj / 4u] >> (8u * (jj % 4u))) & 0xffu;
+    var qi = (byte >> (4u * (j / 16u))) & 0xfu;
+    if (q5) {
+        qi |= ((w[base + 1u] >> j) & 1u) << 4u;
+    }
+    let q = f32(qi);
     let s = unpack2x16float(w[base]);
     if (WDTYPE == 4u) {
         return s.x * (q - 8.0);
+    }
+    if (q5) {
+        return s.x * (q - 16.0);
     }
     return s.x * q + s.y;
 }

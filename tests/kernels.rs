@@ -1293,13 +1293,14 @@ fn two_d_dispatch_fold() {
 // pipelines and parameter structs
 
 /// Every weight dtype, for the kernels keyed by one.
-const ALL_DTYPES: [DType; 6] = [
+const ALL_DTYPES: [DType; 7] = [
     DType::F32,
     DType::F16,
     DType::BF16,
     DType::Q8_0,
     DType::Q4_0,
     DType::Q4_1,
+    DType::Q5_0,
 ];
 
 fn all_kernels() -> Vec<Kernel> {

@@ -113,3 +113,34 @@ fn partial_blocks_are_errors_not_panics() {
     }
     assert!(dequantize(GgmlType::Q8_K, &[0; 292]).is_err());
 }
+
+/// edgerl's GPU-side CPU reference for Q5_0 (`gpu::quant::dequantize`, the values the kernels
+/// compute) agrees with blocks.rs and gguf-py bit for bit.
+#[test]
+fn gpu_quant_q5_0_matches_gguf_py() {
+    use edgerl::gpu::{DType, quant};
+    let (_, bytes, bits) = fixture()
+        .into_iter()
+        .find(|c| c.0 == GgmlType::Q5_0)
+        .unwrap();
+    let got = quant::dequantize(DType::Q5_0, &bytes).unwrap();
+    assert_eq!(got.len(), bits.len());
+    assert_eq!(first_mismatch(&got, &bits), None, "(index, ours, gguf-py)");
+    assert_eq!(
+        dequantize(GgmlType::Q5_0, &bytes)
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>(),
+        got.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+    // The GPU layout: d, two zero bytes, then qh and the quant bytes unchanged.
+    let g = quant::repack(DType::Q5_0, &bytes).unwrap();
+    assert_eq!(g.len(), bytes.len() / 22 * 24);
+    for (f, g) in bytes.chunks(22).zip(g.chunks(24)) {
+        assert_eq!(
+            (&g[..2], &g[2..4], &g[4..]),
+            (&f[..2], &[0u8, 0][..], &f[2..])
+        );
+    }
+}

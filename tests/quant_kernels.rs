@@ -1,4 +1,4 @@
-//! The llama.cpp block types (Q8_0, Q4_0, Q4_1) kept packed on the GPU: every kernel that
+//! The llama.cpp block types (Q8_0, Q4_0, Q4_1, Q5_0) kept packed on the GPU: every kernel that
 //! reads weights (matmul and its matrix-vector path, embed, matmul_backward_input) against a
 //! CPU reference, on every backend of `common::all_gpus()` (each also with a 4096-byte binding
 //! limit, so weights split into row pieces).
@@ -14,7 +14,7 @@ use std::ops::Range;
 use edgerl::Error;
 use edgerl::gpu::{DType, Gpu, GpuBuffer, Recorder, Tensor, quant};
 
-const QUANT: [DType; 3] = [DType::Q8_0, DType::Q4_0, DType::Q4_1];
+const QUANT: [DType; 4] = [DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0];
 
 fn is_tiny(gpu: &Gpu) -> bool {
     gpu.max_binding == common::TINY_BINDING
@@ -437,5 +437,77 @@ fn quant_rows_need_whole_blocks() {
         // And the right count uploads the GPU layout.
         let w = Tensor::from_bytes(gpu, "w", dtype, 2, 32, &bytes).unwrap();
         assert_eq!(w.bytes(), 2 * dtype.gpu_block_bytes() as u64);
+    }
+}
+
+/// The Q5_0 blocks gguf-py wrote (tests/fixtures/gguf/quant_blocks.json): its bytes and the
+/// bits of the values it decodes them to.
+fn q5_0_fixture() -> (Vec<u8>, Vec<u32>) {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/gguf/quant_blocks.json"
+    );
+    let f: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let case = f["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Q5_0")
+        .unwrap();
+    let hex = case["bytes"].as_str().unwrap().as_bytes();
+    let bytes = hex
+        .chunks(2)
+        .map(|h| u8::from_str_radix(std::str::from_utf8(h).unwrap(), 16).unwrap())
+        .collect();
+    let bits = case["bits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_u64().unwrap() as u32)
+        .collect();
+    (bytes, bits)
+}
+
+/// gguf-py's Q5_0 bytes, repacked and decoded on the GPU, give gguf-py's values: bit for bit
+/// through the embedding gather (`load_w`), and equal through the register-blocked products
+/// (one-hot x rows pick single weights: the matrix-vector forms for t = 1 and 8, the tiled one
+/// for t = 32).
+#[test]
+fn q5_0_gguf_py_blocks_decode_on_gpu() {
+    let (bytes, bits) = q5_0_fixture();
+    let n = bytes.len() / 22;
+    assert_eq!(bits.len(), n * 32);
+    let cpu = quant::dequantize(DType::Q5_0, &bytes).unwrap();
+    assert!(cpu.iter().zip(&bits).all(|(v, b)| v.to_bits() == *b));
+    for gpu in common::all_gpus() {
+        let w = Tensor::from_bytes(gpu, "w", DType::Q5_0, n, 32, &bytes).unwrap();
+        let mut r = Recorder::new(gpu);
+        let ids: Vec<u32> = (0..n as u32).rev().collect();
+        let ib = gpu.upload(bytemuck::cast_slice(&ids), "ids").unwrap();
+        let ob = up(gpu, &vec![f32::NAN; n * 32]);
+        r.embed(&ib, n, &w, &ob).unwrap();
+        let mut prods = Vec::new();
+        for t in [1, 8, 32] {
+            let x: Vec<f32> = (0..t * 32)
+                .map(|i| (i % 32 == i / 32) as u32 as f32)
+                .collect();
+            let (xb, yb) = (up(gpu, &x), up(gpu, &vec![f32::NAN; t * n]));
+            r.linear(&xb, t, &w, None, &yb, false).unwrap();
+            prods.push((t, xb, yb));
+        }
+        r.submit().unwrap();
+        let got = gpu.read_f32(&ob, n * 32).unwrap();
+        for (i, g) in got.iter().enumerate() {
+            let want = bits[(n - 1 - i / 32) * 32 + i % 32];
+            assert_eq!(g.to_bits(), want, "{}: embed element {i}", label(gpu));
+        }
+        for (t, _, yb) in &prods {
+            let y = gpu.read_f32(yb, t * n).unwrap();
+            for (i, g) in y.iter().enumerate() {
+                let want = f32::from_bits(bits[(i % n) * 32 + i / n]);
+                assert_eq!(*g, want, "{}: t={t} y[{}, {}]", label(gpu), i / n, i % n);
+            }
+        }
     }
 }

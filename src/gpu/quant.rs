@@ -1,12 +1,14 @@
-//! llama.cpp block formats (Q8_0, Q4_0, Q4_1: 32 elements a block) on the CPU side: the
+//! llama.cpp block formats (Q8_0, Q4_0, Q4_1, Q5_0: 32 elements a block) on the CPU side: the
 //! file ↔ GPU block layouts, a reference dequantizer for every `DType`, and quantizers that
 //! follow ggml's reference ones (for random benchmark weights and tests).
 //!
 //! File blocks (little-endian): Q8_0 = f16 d, 32 × i8 q (34 bytes), value d·q; Q4_0 = f16 d,
 //! 16 nibble bytes (18 bytes), value d·(q − 8); Q4_1 = f16 d, f16 m, 16 nibble bytes
-//! (20 bytes), value d·q + m. Element j < 16 is the low nibble of byte j, j + 16 the high one.
-//! On the GPU each block starts on a u32 word: the scales fill word 0 (d low half, m high
-//! half, zero otherwise) and the quant bytes follow in file order.
+//! (20 bytes), value d·q + m; Q5_0 = f16 d, u32 qh, 16 nibble bytes (22 bytes), value
+//! d·(q − 16) with bit j of qh as element j's fifth bit. Element j < 16 is the low nibble of
+//! byte j, j + 16 the high one. On the GPU each block starts on a u32 word: the scales fill
+//! word 0 (d low half, m high half, zero otherwise), then Q5_0's qh (word 1), and the quant
+//! bytes follow in file order.
 
 use half::{bf16, f16};
 
@@ -34,7 +36,7 @@ pub fn repack(dtype: DType, file_bytes: &[u8]) -> Result<Vec<u8>> {
     if fb == gb {
         return Ok(file_bytes.to_vec()); // Q4_1 blocks are already word-aligned
     }
-    // Q8_0 and Q4_0: the f16 scale, two zero bytes, then the quant bytes.
+    // Q8_0, Q4_0 and Q5_0: the f16 scale, two zero bytes, then the rest (Q5_0: qh, quants).
     let mut out = vec![0u8; n * gb];
     for (src, dst) in file_bytes.chunks_exact(fb).zip(out.chunks_exact_mut(gb)) {
         dst[..2].copy_from_slice(&src[..2]);
@@ -61,6 +63,16 @@ pub fn dequantize(dtype: DType, file_bytes: &[u8]) -> Result<Vec<f32>> {
             for b in blocks {
                 let d = f16_at(b, 0);
                 out.extend(b[2..].iter().map(|&q| d * q as i8 as f32));
+            }
+        }
+        DType::Q5_0 => {
+            for b in blocks {
+                let d = f16_at(b, 0);
+                let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+                let q = |j: usize| {
+                    ((b[6 + j % 16] >> (4 * (j / 16))) & 15) as u32 | ((qh >> j) & 1) << 4
+                };
+                out.extend((0..QK).map(|j| d * (q(j) as f32 - 16.0)));
             }
         }
         DType::Q4_0 | DType::Q4_1 => {
@@ -123,6 +135,21 @@ pub fn quantize(dtype: DType, vals: &[f32]) -> Result<Vec<u8>> {
                 out.extend((0..QK / 2).map(|j| q(x[j]) | (q(x[j + QK / 2]) << 4)));
             }
         }
+        DType::Q5_0 => {
+            for x in vals.chunks_exact(QK) {
+                // As Q4_0, with the largest magnitude mapping to −16 (quantize_row_q5_0_ref).
+                let max = x
+                    .iter()
+                    .fold(0f32, |m, &v| if v.abs() > m.abs() { v } else { m });
+                let d = max / -16.0;
+                let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+                let q = |v: f32| ((v * id + 16.5) as i8).min(31) as u8;
+                let qh = (0..QK).fold(0u32, |h, j| h | ((q(x[j]) as u32 >> 4) << j));
+                out.extend(f16::from_f32(d).to_le_bytes());
+                out.extend(qh.to_le_bytes());
+                out.extend((0..QK / 2).map(|j| (q(x[j]) & 15) | (q(x[j + QK / 2]) << 4)));
+            }
+        }
         DType::Q4_1 => {
             for x in vals.chunks_exact(QK) {
                 let min = x.iter().fold(f32::MAX, |a, &v| a.min(v));
@@ -143,7 +170,7 @@ pub fn quantize(dtype: DType, vals: &[f32]) -> Result<Vec<u8>> {
 mod tests {
     use super::*;
 
-    const QUANT: [DType; 3] = [DType::Q8_0, DType::Q4_0, DType::Q4_1];
+    const QUANT: [DType; 4] = [DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0];
 
     fn values(n: usize) -> Vec<f32> {
         let mut s = 0x2545_F491_4F6C_DD1Du64;
@@ -177,6 +204,7 @@ mod tests {
                 let tol = match dtype {
                     DType::Q8_0 => 0.5 * amax / 127.0,
                     DType::Q4_0 => amax / 8.0,
+                    DType::Q5_0 => amax / 16.0,
                     _ => amax / 15.0,
                 } + 2e-3 * amax;
                 for (v, w) in xb.iter().zip(yb) {
@@ -225,6 +253,16 @@ mod tests {
         assert!((0..32).all(|j| v4[j] == 0.5 * (nib(j) - 8.0)));
         let v41 = dequantize(DType::Q4_1, &q4_1).unwrap();
         assert!((0..32).all(|j| v41[j] == 0.5 * nib(j) - 1.0));
+
+        // Q5_0: the Q4_0 nibbles, fifth bits set for the odd elements (qh = 0xAAAAAAAA).
+        let mut q5 = d.to_vec();
+        q5.extend(0xAAAA_AAAAu32.to_le_bytes());
+        q5.extend_from_slice(&q4_0[2..]);
+        let g5 = repack(DType::Q5_0, &q5).unwrap();
+        assert_eq!(&g5[..8], &[0x00, 0x38, 0, 0, 0xAA, 0xAA, 0xAA, 0xAA]);
+        assert_eq!(&g5[8..], &q4_0[2..]);
+        let v5 = dequantize(DType::Q5_0, &q5).unwrap();
+        assert!((0..32).all(|j| v5[j] == 0.5 * (nib(j) + 16.0 * (j % 2) as f32 - 16.0)));
     }
 
     #[test]
@@ -250,6 +288,20 @@ mod tests {
         let b = quantize(DType::Q4_1, &x).unwrap();
         assert_eq!((f16_at(&b, 0), f16_at(&b, 2)), (1.0, -1.0));
         assert!((0..16).all(|j| b[4 + j] == (j as u8) * 0x11));
+        // Q5_0: the largest-magnitude value (8) gets d = −0.5 and quant 0; the other end
+        // clamps at 31.
+        let mut x = vec![0f32; 32];
+        x[0] = 8.0;
+        x[1] = -7.9;
+        x[17] = 0.2;
+        let b = quantize(DType::Q5_0, &x).unwrap();
+        assert_eq!(b.len(), 22);
+        assert_eq!(f16_at(&b, 0), -0.5);
+        // Quants: element 0 → 0, 1 → min(31, 32) = 31, 17 → 16 (0.2/−0.5 + 16.5 = 16.1),
+        // the zeros → 16: every fifth bit but element 0's.
+        assert_eq!(u32::from_le_bytes([b[2], b[3], b[4], b[5]]), !1);
+        assert_eq!(b[6], 0x00); // element 0 → 0, element 16 → 16 (nibble 0)
+        assert_eq!(b[7], 0x0F); // element 1 → 31 (nibble 15), element 17 → 16
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub enum DType {
     Q8_0,
     Q4_0,
     Q4_1,
+    Q5_0,
 }
 
 impl DType {
@@ -30,6 +31,7 @@ impl DType {
             "q8_0" => DType::Q8_0,
             "q4_0" => DType::Q4_0,
             "q4_1" => DType::Q4_1,
+            "q5_0" => DType::Q5_0,
             _ => return None,
         })
     }
@@ -43,6 +45,7 @@ impl DType {
             DType::Q8_0 => 3,
             DType::Q4_0 => 4,
             DType::Q4_1 => 5,
+            DType::Q5_0 => 6,
         }
     }
     pub fn is_quantized(self) -> bool {
@@ -52,7 +55,7 @@ impl DType {
     pub fn block(self) -> usize {
         match self {
             DType::F32 | DType::F16 | DType::BF16 => 1,
-            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 => 32,
+            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 => 32,
         }
     }
     /// Bytes of one block in the file (GGUF / safetensors) layout.
@@ -63,6 +66,7 @@ impl DType {
             DType::Q8_0 => 34,
             DType::Q4_0 => 18,
             DType::Q4_1 => 20,
+            DType::Q5_0 => 22,
         }
     }
     /// Bytes of one block on the GPU: quantized blocks are padded to whole u32 words.
@@ -70,6 +74,7 @@ impl DType {
         match self {
             DType::Q8_0 => 36,
             DType::Q4_0 => 20,
+            DType::Q5_0 => 24,
             d => d.file_block_bytes(),
         }
     }

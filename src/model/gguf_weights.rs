@@ -181,6 +181,7 @@ fn dtype_of(t: GgmlType) -> Option<DType> {
         GgmlType::Q8_0 => DType::Q8_0,
         GgmlType::Q4_0 => DType::Q4_0,
         GgmlType::Q4_1 => DType::Q4_1,
+        GgmlType::Q5_0 => DType::Q5_0,
         _ => return None,
     })
 }
@@ -238,7 +239,7 @@ impl WeightSource for GgufWeights<'_> {
             Error::file(
                 self.g.path(),
                 format!(
-                    "tensor {} has type {:?}, which edgerl cannot load yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)",
+                    "tensor {} has type {:?}, which edgerl cannot load yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0)",
                     info.name, info.ggml_type
                 ),
             )

@@ -104,6 +104,7 @@ fn round_trip_values_and_tensors() {
     assert_eq!(g.tensor("t4").unwrap().n_elements(), 192);
     assert!(g.tensor("nope").is_none());
     assert!(GgmlType::Q8_0.is_supported() && !GgmlType::Q4_K.is_supported());
+    assert!(GgmlType::Q5_0.is_supported() && !GgmlType::Q5_1.is_supported());
 }
 
 #[test]
