@@ -141,6 +141,15 @@ fun main(args: Array<String>) {
         model.close()
         check(true, "closing twice is harmless")
         expectStatus(EdgerlException.UNKNOWN_HANDLE, "a closed model") { model.generate("Say hello.", 2) }
+        // An argument the JNI shim refuses itself carries its own message, not the last error's.
+        Model(rt, modelDir).use { m ->
+            try {
+                m.generate("Say hello.", -1)
+                check(false, "a negative maxNewTokens: no exception")
+            } catch (e: EdgerlException) {
+                check(e.status == EdgerlException.INVALID_ARGUMENT && e.message!!.contains("maxNewTokens"), "a negative maxNewTokens -> ${e.status}: ${e.message}")
+            }
+        }
     }
     println("all Kotlin host checks passed")
 }

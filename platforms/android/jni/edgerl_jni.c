@@ -21,18 +21,14 @@
 
 #define EXC_CLASS "dev/edgerl/EdgerlException"
 
-/* Throws EdgerlException(status, edgerl_last_error()) unless a Java exception is pending
- * already (one thrown by a reward callback wins). Returns 1 when status is not EDGERL_OK. */
-static int fail(JNIEnv *env, int32_t status) {
-    if (status == EDGERL_OK) return 0;
-    if ((*env)->ExceptionCheck(env)) return 1;
-    size_t len = edgerl_last_error(NULL, 0);
-    char *msg = malloc(len + 1);
-    if (msg) edgerl_last_error(msg, len + 1);
+/* Throws EdgerlException(status, msg: len bytes of UTF-8) unless a Java exception is pending
+ * already (one thrown by a reward callback wins). */
+static void throw_edgerl(JNIEnv *env, int32_t status, const char *msg, size_t len) {
+    if ((*env)->ExceptionCheck(env)) return;
     /* Each JNI call below may fail with an exception (out of memory): stop at the first. */
     jclass cls = (*env)->FindClass(env, EXC_CLASS);
     jmethodID init = cls ? (*env)->GetMethodID(env, cls, "<init>", "(ILjava/lang/String;)V") : NULL;
-    /* The message is edgerl's UTF-8; decode it as Java does for byte arrays. */
+    /* The message is UTF-8; decode it as Java does for byte arrays. */
     jstring jmsg = NULL;
     jbyteArray bytes = init && msg ? (*env)->NewByteArray(env, (jsize)len) : NULL;
     jclass str_cls = bytes ? (*env)->FindClass(env, "java/lang/String") : NULL;
@@ -42,11 +38,30 @@ static int fail(JNIEnv *env, int32_t status) {
         (*env)->SetByteArrayRegion(env, bytes, 0, (jsize)len, (const jbyte *)msg);
         jmsg = (*env)->NewObject(env, str_cls, str_init, bytes, charset);
     }
-    free(msg);
+    /* Never a null message (the Kotlin type is non-null): a fixed one when memory ran out. */
+    if (!jmsg && !(*env)->ExceptionCheck(env)) jmsg = (*env)->NewStringUTF(env, "edgerl: out of memory building the error message");
     if (init && !(*env)->ExceptionCheck(env)) {
         jobject exc = (*env)->NewObject(env, cls, init, (jint)status, jmsg);
         if (exc) (*env)->Throw(env, exc);
     }
+}
+
+/* Throws EdgerlException(status, edgerl_last_error()) for a failed edgerl call. Returns 1 when
+ * status is not EDGERL_OK. */
+static int fail(JNIEnv *env, int32_t status) {
+    if (status == EDGERL_OK) return 0;
+    if ((*env)->ExceptionCheck(env)) return 1;
+    size_t len = edgerl_last_error(NULL, 0);
+    char *msg = malloc(len + 1);
+    if (msg) edgerl_last_error(msg, len + 1);
+    throw_edgerl(env, status, msg, msg ? len : 0);
+    free(msg);
+    return 1;
+}
+
+/* An argument the shim itself refuses: its own message, not a stale edgerl_last_error(). */
+static int invalid(JNIEnv *env, const char *msg) {
+    throw_edgerl(env, EDGERL_ERR_INVALID_ARGUMENT, msg, strlen(msg));
     return 1;
 }
 
@@ -114,7 +129,7 @@ JNIEXPORT jbyteArray JNICALL Java_dev_edgerl_Native_generate(JNIEnv *env, jclass
                                                             jbyteArray prompt, jint flags, jint max_new,
                                                             jfloat temperature, jlong seed) {
     (void)c;
-    if (max_new < 0) return fail(env, EDGERL_ERR_INVALID_ARGUMENT), NULL;
+    if (max_new < 0) return invalid(env, "maxNewTokens must be >= 0"), NULL;
     cstr p = cstr_get(env, prompt);
     /* A first try in 4 KiB; a longer text is kept aside by edgerl and handed over in full by
      * the retry (the same arguments, nothing called in between), not generated again. */
@@ -285,7 +300,8 @@ JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_stepEpisodes(JNIEnv *env, jclas
                                                              jint group_size, jobject progress) {
     (void)c;
     jsize n = (*env)->GetArrayLength(env, episodes);
-    if ((*env)->GetArrayLength(env, rewards) != n || group_size < 0) return fail(env, EDGERL_ERR_INVALID_ARGUMENT), NULL;
+    if ((*env)->GetArrayLength(env, rewards) != n || group_size < 0)
+        return invalid(env, "stepEpisodes needs one reward per episode and groupSize >= 0"), NULL;
     jlong *eps = (*env)->GetLongArrayElements(env, episodes, NULL);
     jdouble *rs = eps ? (*env)->GetDoubleArrayElements(env, rewards, NULL) : NULL;
     /* jlong and edgerl_episode are both 64-bit, jdouble and double the same type. */
@@ -319,7 +335,7 @@ JNIEXPORT jlong JNICALL Java_dev_edgerl_Native_episodeBegin(JNIEnv *env, jclass 
 JNIEXPORT jbyteArray JNICALL Java_dev_edgerl_Native_episodeAct(JNIEnv *env, jclass c, jlong episode,
                                                               jint max_new) {
     (void)c;
-    if (max_new < 0) return fail(env, EDGERL_ERR_INVALID_ARGUMENT), NULL;
+    if (max_new < 0) return invalid(env, "maxNewTokens must be >= 0"), NULL;
     /* A first try in 4 KiB; a longer act is kept aside by edgerl and handed over in full. */
     size_t cap = 4096, needed = 0;
     char *out = malloc(cap);
