@@ -38,8 +38,29 @@ fn q8w4(word: u32) -> vec4<f32> {
 fn q4_bw() -> u32 {
     return select(5u, 6u, WDTYPE == 6u);
 }
+// Q4_K (WDTYPE 7): 36-word super-blocks of 256 (d | dmin, 12 scale bytes, 128 quant bytes); a
+// "block" b of 32 below is sub-block b % 8 of super-block b / 8 (rows are whole super-blocks).
+// Byte n of the scales of the super-block at word `base`.
+fn q4k_sbyte(base: u32, n: u32) -> u32 {
+    return (w[base + 1u + n / 4u] >> (8u * (n % 4u))) & 0xffu;
+}
+// Sub-block j's 6-bit (scale, min) (ggml's get_scale_min_k4).
+fn q4k_scale_min(base: u32, j: u32) -> vec2<u32> {
+    if (j < 4u) {
+        return vec2<u32>(q4k_sbyte(base, j) & 63u, q4k_sbyte(base, j + 4u) & 63u);
+    }
+    let e = q4k_sbyte(base, j + 4u);
+    return vec2<u32>((e & 15u) | ((q4k_sbyte(base, j - 4u) >> 6u) << 4u),
+                     (e >> 4u) | ((q4k_sbyte(base, j) >> 6u) << 4u));
+}
 // Block b's scales as (d, offset): value = d * q + offset (exact either way: d * q is).
 fn q4s(b: u32) -> vec2<f32> {
+    if (WDTYPE == 7u) {
+        let base = (b >> 3u) * 36u;
+        let dm = unpack2x16float(w[base]);
+        let sm = q4k_scale_min(base, b & 7u);
+        return vec2<f32>(dm.x * f32(sm.x), -(dm.y * f32(sm.y)));
+    }
     let s = unpack2x16float(w[b * q4_bw()]);
     if (WDTYPE == 4u) {
         return vec2<f32>(s.x, -8.0 * s.x);
@@ -51,7 +72,17 @@ fn q4s(b: u32) -> vec2<f32> {
 }
 // Quant word i of block b, with (Q5_0) qh >> 4i: bits 0..3 are the fifth bits of k = 4i..4i+3,
 // bits 16..19 those of 4i+16..4i+19. Q4 carries 0 there.
+// Q4_K: sub-block s holds its 32 elements in nibble half s % 2 of the 8 words of 64-element
+// chunk s / 2; k = 4i..4i+3 come from word i, 4i+16..4i+19 from word 4 + i, repacked here into
+// the Q4_0 word shape (low nibbles, high nibbles).
 fn q4w(b: u32, i: u32) -> vec2<u32> {
+    if (WDTYPE == 7u) {
+        let q = (b >> 3u) * 36u + 4u + 8u * ((b & 7u) >> 1u) + i;
+        let sh = 4u * (b & 1u);
+        let lo = (w[q] >> sh) & 0x0f0f0f0fu;
+        let hi = (w[q + 4u] >> sh) & 0x0f0f0f0fu;
+        return vec2<u32>(lo | (hi << 4u), 0u);
+    }
     if (WDTYPE == 6u) {
         return vec2<u32>(w[b * 6u + 2u + i], w[b * 6u + 1u] >> (4u * i));
     }

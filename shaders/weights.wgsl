@@ -7,7 +7,7 @@
 // in file order.
 // unpack2x16float is core WGSL, so nothing here needs `shader-f16`.
 
-override WDTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8_0, 4 q4_0, 5 q4_1, 6 q5_0
+override WDTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8_0, 4 q4_0, 5 q4_1, 6 q5_0, 7 q4_k
 
 // `i` is the element's flat index in the piece: row * cols + col.
 fn load_w(i: u32) -> f32 {
@@ -20,6 +20,27 @@ fn load_w(i: u32) -> f32 {
             return unpack2x16float(bits).x;
         }
         return bitcast<f32>(bits << 16u);
+    }
+    if (WDTYPE == 7u) {
+        // Q4_K, 36 words per 256 (see weight_blocks.wgsl): d | dmin, 12 scale bytes, then
+        // element 64c + 32s + l is nibble s of quant byte 32c + l.
+        let base = (i / 256u) * 36u;
+        let e = i % 256u;
+        let g = e / 32u;
+        let qbyte = 32u * (g / 2u) + e % 32u;
+        let qi = (w[base + 4u + qbyte / 4u] >> (8u * (qbyte % 4u) + 4u * (g % 2u))) & 0xfu;
+        let dm = unpack2x16float(w[base]);
+        let sb = g % 4u;
+        let s0 = (w[base + 1u] >> (8u * sb)) & 0xffu;  // scale byte sb
+        let s4 = (w[base + 2u] >> (8u * sb)) & 0xffu;  // byte sb + 4
+        var sc = s0 & 63u;
+        var mn = s4 & 63u;
+        if (g >= 4u) {
+            let s8 = (w[base + 3u] >> (8u * sb)) & 0xffu; // byte sb + 8 = g + 4
+            sc = (s8 & 15u) | ((s0 >> 6u) << 4u);
+            mn = (s8 >> 4u) | ((s4 >> 6u) << 4u);
+        }
+        return (dm.x * f32(sc)) * f32(qi) - dm.y * f32(mn);
     }
     let b = i / 32u;
     let j = i % 32u;

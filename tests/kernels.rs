@@ -1293,7 +1293,7 @@ fn two_d_dispatch_fold() {
 // pipelines and parameter structs
 
 /// Every weight dtype, for the kernels keyed by one.
-const ALL_DTYPES: [DType; 7] = [
+const ALL_DTYPES: [DType; 8] = [
     DType::F32,
     DType::F16,
     DType::BF16,
@@ -1301,6 +1301,7 @@ const ALL_DTYPES: [DType; 7] = [
     DType::Q4_0,
     DType::Q4_1,
     DType::Q5_0,
+    DType::Q4_K,
 ];
 
 fn all_kernels() -> Vec<Kernel> {
@@ -1355,12 +1356,15 @@ fn every_kernel_builds_and_validates() {
         eprintln!("kernel tests run on: {}", label(gpu));
         for k in all_kernels() {
             let b = || gpu.alloc(64, "scratch").unwrap();
-            // Weight kernels: a 2 × 32 zero matrix (whole blocks for the quantized types).
+            // Weight kernels: a 2 × 32 zero matrix (whole blocks for the quantized types; Q4_K:
+            // 2 × 256, one super-block a row).
             let w = |dt: DType, name: &str| {
-                let bytes = vec![0u8; 2 * dt.file_row_bytes(32).unwrap()];
-                Tensor::from_bytes(gpu, name, dt, 2, 32, &bytes).unwrap()
+                let cols = dt.block().max(32);
+                let bytes = vec![0u8; 2 * dt.file_row_bytes(cols).unwrap()];
+                Tensor::from_bytes(gpu, name, dt, 2, cols, &bytes).unwrap()
             };
-            let big = || gpu.alloc(1024, "scratch").unwrap();
+            // 4096 bytes: dx of Q4_K's backward (3 × 256), within the tiny binding limit.
+            let big = || gpu.alloc(4096, "scratch").unwrap();
             // A 2 × 3 float matrix: k not a multiple of `MATMUL_K_ALIGN`.
             let w3 = |dt: DType| {
                 let bytes = vec![0u8; 2 * dt.file_row_bytes(3).unwrap()];
@@ -1371,6 +1375,14 @@ fn every_kernel_builds_and_validates() {
             let t_tiled = edgerl::gpu::kernels::MATVEC_MAX_ROWS + 1;
             let mut r = Recorder::new(gpu);
             let res = match k {
+                // Q4_K's x (t_tiled × 256) is over the tiny binding limit: refused there.
+                Kernel::Matmul(dt)
+                    if (t_tiled * dt.block().max(32) * 4) as u64 > gpu.max_binding =>
+                {
+                    let res = r.linear(&big(), t_tiled, &w(dt, "w"), Some(&c), &d, false);
+                    assert!(res.is_err(), "{}: {k:?} over the binding limit", label(gpu));
+                    continue;
+                }
                 Kernel::Matmul(dt) => r.linear(&big(), t_tiled, &w(dt, "w"), Some(&c), &d, false),
                 // k = 3: not a multiple of `MATMUL_K_ALIGN`.
                 Kernel::MatmulGeneral(dt) => {

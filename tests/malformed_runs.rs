@@ -268,9 +268,9 @@ fn broken_gguf_models() {
             ],
         ),
         (
-            "q4k.gguf",
-            tiny_llama("", (&[256, 8], 12, 8 * 144)).bytes(),
-            vec!["token_embd.weight", "Q4_K", "cannot load"],
+            "q5k.gguf",
+            tiny_llama("", (&[256, 8], 13, 8 * 176)).bytes(),
+            vec!["token_embd.weight", "Q5_K", "cannot load"],
         ),
         (
             "no-block-count.gguf",

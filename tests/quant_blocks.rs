@@ -114,6 +114,21 @@ fn partial_blocks_are_errors_not_panics() {
     assert!(dequantize(GgmlType::Q8_K, &[0; 292]).is_err());
 }
 
+/// edgerl's GPU-side CPU reference for Q4_K agrees with blocks.rs and gguf-py bit for bit, and
+/// its GPU layout is the file's (36 words a super-block).
+#[test]
+fn gpu_quant_q4_k_matches_gguf_py() {
+    use edgerl::gpu::{DType, quant};
+    let (_, bytes, bits) = fixture()
+        .into_iter()
+        .find(|c| c.0 == GgmlType::Q4_K)
+        .unwrap();
+    let got = quant::dequantize(DType::Q4_K, &bytes).unwrap();
+    assert_eq!(got.len(), bits.len());
+    assert_eq!(first_mismatch(&got, &bits), None, "(index, ours, gguf-py)");
+    assert_eq!(quant::repack(DType::Q4_K, &bytes).unwrap(), bytes);
+}
+
 /// edgerl's GPU-side CPU reference for Q5_0 (`gpu::quant::dequantize`, the values the kernels
 /// compute) agrees with blocks.rs and gguf-py bit for bit.
 #[test]

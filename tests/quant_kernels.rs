@@ -1,4 +1,4 @@
-//! The llama.cpp block types (Q8_0, Q4_0, Q4_1, Q5_0) kept packed on the GPU: every kernel that
+//! The llama.cpp block types (Q8_0, Q4_0, Q4_1, Q5_0, Q4_K) kept packed on the GPU: every kernel that
 //! reads weights (matmul and its matrix-vector path, embed, matmul_backward_input) against a
 //! CPU reference, on every backend of `common::all_gpus()` (each also with a 4096-byte binding
 //! limit, so weights split into row pieces).
@@ -14,7 +14,19 @@ use std::ops::Range;
 use edgerl::Error;
 use edgerl::gpu::{DType, Gpu, GpuBuffer, Recorder, Tensor, quant};
 
-const QUANT: [DType; 4] = [DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0];
+const QUANT: [DType; 5] = [
+    DType::Q8_0,
+    DType::Q4_0,
+    DType::Q4_1,
+    DType::Q5_0,
+    DType::Q4_K,
+];
+
+/// Row lengths for `dtype`: the 32-element block types take `k32`, Q4_K's 256-element
+/// super-blocks the same count of super-block multiples `k256`.
+fn ks(dtype: DType, k32: &[usize], k256: &[usize]) -> Vec<usize> {
+    if dtype.block() == 256 { k256 } else { k32 }.to_vec()
+}
 
 fn is_tiny(gpu: &Gpu) -> bool {
     gpu.max_binding == common::TINY_BINDING
@@ -153,7 +165,7 @@ fn quant_matmul_grid() {
             let mut cases = Vec::new();
             let mut weights = Vec::new();
             for (ti, &t) in [1, 3, 5, 8, 17, 33, 70].iter().enumerate() {
-                for (ki, &k) in [32, 96, 576].iter().enumerate() {
+                for (ki, &k) in ks(dtype, &[32, 96, 576], &[256, 512, 768]).iter().enumerate() {
                     for (ni, &n) in [1, 15, 40, 130].iter().enumerate() {
                         let has_bias = (ti + ki + ni) % 2 == 0;
                         let accumulate = (ti + ni) % 2 == 1;
@@ -205,7 +217,7 @@ fn quant_matmul_grid() {
 /// tiny-binding devices, through both kernels; columns outside the block keep their values.
 #[test]
 fn quant_matmul_row_range_across_pieces() {
-    let (k, v) = (96, 300);
+    let v = 300;
     // (rows, ldy, n_off)
     let ranges: [(Range<usize>, usize, usize); 5] = [
         (50..140, 97, 4),
@@ -216,6 +228,7 @@ fn quant_matmul_row_range_across_pieces() {
     ];
     for gpu in common::all_gpus() {
         for dtype in QUANT {
+            let k = ks(dtype, &[96], &[256])[0];
             let mut rng = common::Rng::new(401 + dtype.code() as u64);
             let (w, seen) = qweight(gpu, dtype, v, k, &mut rng);
             if is_tiny(gpu) {
@@ -239,7 +252,7 @@ fn quant_matmul_row_range_across_pieces() {
                         let (xb, yb) = (up(gpu, &x), up(gpu, &y0));
                         let b = has_bias.then_some(&bb);
                         let res = r.matmul(&xb, t, &w, rows.clone(), b, &yb, *ldy, *n_off, acc);
-                        if (t * ldy * 4) as u64 > gpu.max_binding {
+                        if (t * ldy.max(&k) * 4) as u64 > gpu.max_binding {
                             assert_refused(&what, res);
                             continue;
                         }
@@ -291,12 +304,19 @@ fn quant_embed_across_pieces() {
         ),
         (80, 96, vec![0, 36, 37, 67, 68, 79, 5, 74]),
     ];
+    // Q4_K rows are 256 or 512 wide (28 or 14 rows a 4096-byte piece).
+    let cases_k: [(usize, usize, Vec<u32>); 3] = [
+        (200, 256, vec![199, 27, 28, 0]),
+        (60, 512, vec![59, 14]),
+        (3000, 256, vec![2999, 1024, 1035, 3]),
+    ];
     for gpu in common::all_gpus() {
         for dtype in QUANT {
             let mut rng = common::Rng::new(501 + dtype.code() as u64);
             let mut r = Recorder::new(gpu);
             let mut out = Vec::new();
-            for (v, d, ids) in &cases {
+            let cases = if dtype.block() == 256 { &cases_k } else { &cases };
+            for (v, d, ids) in cases {
                 let (table, seen) = qweight(gpu, dtype, *v, *d, &mut rng);
                 let what = format!(
                     "{}: embed {dtype:?} V={v} d={d} pieces={}",
@@ -365,12 +385,22 @@ fn quant_matmul_backward_input() {
         (3, 96, 40, 7..40, 33),
         (17, 32, 15, 0..15, 15),
     ];
+    // Q4_K: the same shapes over 256-element super-blocks (576 → 512, 96 and 32 → 256).
+    let shapes_k: [(usize, usize, usize, Range<usize>, usize); 6] = [
+        (1, 512, 130, 0..130, 130),
+        (5, 256, 130, 20..111, 95),
+        (3, 256, 300, 0..300, 300),
+        (3, 512, 40, 7..40, 33),
+        (17, 256, 15, 0..15, 15),
+        (2, 256, 64, 3..60, 57),
+    ];
     for gpu in common::all_gpus() {
         for dtype in QUANT {
             let mut rng = common::Rng::new(601 + dtype.code() as u64);
             let mut r = Recorder::new(gpu);
             let mut cases = Vec::new();
-            for (t, k, n, rows, ldy) in &shapes {
+            let shapes: &[_] = if dtype.block() == 256 { &shapes_k } else { &shapes };
+            for (t, k, n, rows, ldy) in shapes {
                 let (t, k, ldy) = (*t, *k, *ldy);
                 let (w, seen) = qweight(gpu, dtype, *n, k, &mut rng);
                 for acc in [false, true] {
@@ -382,8 +412,12 @@ fn quant_matmul_backward_input() {
                     let dy = rng.vec(t * ldy);
                     let dx0 = rng.vec(t * k);
                     let (dyb, dxb) = (up(gpu, &dy), up(gpu, &dx0));
-                    r.matmul_backward_input(&dyb, t, ldy, &w, rows.clone(), &dxb, acc)
-                        .unwrap_or_else(|e| panic!("{what}: {e}"));
+                    let res = r.matmul_backward_input(&dyb, t, ldy, &w, rows.clone(), &dxb, acc);
+                    if dtype.block() == 256 && (t * k.max(ldy) * 4) as u64 > gpu.max_binding {
+                        assert_refused(&what, res);
+                        continue;
+                    }
+                    res.unwrap_or_else(|e| panic!("{what}: {e}"));
                     let mut want = dx0;
                     cpu_backward(&dy, t, ldy, &seen, k, rows.clone(), &mut want, acc);
                     cases.push(Case {
@@ -409,33 +443,35 @@ fn quant_matmul_backward_input() {
 fn quant_rows_need_whole_blocks() {
     let gpu = &common::backends().normal[0];
     for dtype in QUANT {
-        assert_eq!(dtype.row_bytes(64).unwrap(), 2 * dtype.gpu_block_bytes());
+        // bl = 32 (Q4_K: 256, its super-block).
+        let bl = dtype.block();
+        assert_eq!(dtype.row_bytes(2 * bl).unwrap(), 2 * dtype.gpu_block_bytes());
         assert_eq!(
-            dtype.file_row_bytes(64).unwrap(),
+            dtype.file_row_bytes(2 * bl).unwrap(),
             2 * dtype.file_block_bytes()
         );
         let bytes = vec![0u8; 2 * dtype.file_block_bytes()];
-        for (rows, cols) in [(2, 48), (1, 64 + 7), (4, 16)] {
+        for (rows, cols) in [(2, 3 * bl / 2), (1, 2 * bl + 7), (4, bl / 2)] {
             let err = Tensor::from_bytes(gpu, "odd", dtype, rows, cols, &bytes).unwrap_err();
             let msg = err.to_string();
             assert!(
-                matches!(err, Error::Invalid(_)) && msg.contains("multiple of 32"),
+                matches!(err, Error::Invalid(_)) && msg.contains(&format!("multiple of {bl}")),
                 "{dtype:?} {rows}×{cols}: {msg}"
             );
         }
-        assert!(matches!(dtype.row_bytes(33), Err(Error::Invalid(_))));
+        assert!(matches!(dtype.row_bytes(bl + 1), Err(Error::Invalid(_))));
         assert!(matches!(
-            Tensor::rows_per_piece(40, dtype, 4096),
+            Tensor::rows_per_piece(bl + 8, dtype, 4096),
             Err(Error::Invalid(_))
         ));
         // Whole blocks, wrong count (a GPU-layout length is not a file-layout one).
         let gpu_len = vec![0u8; 2 * dtype.gpu_block_bytes()];
         if dtype.gpu_block_bytes() != dtype.file_block_bytes() {
-            let res = Tensor::from_bytes(gpu, "w", dtype, 2, 32, &gpu_len);
+            let res = Tensor::from_bytes(gpu, "w", dtype, 2, bl, &gpu_len);
             assert!(matches!(res, Err(Error::Invalid(_))), "{dtype:?}: {res:?}");
         }
         // And the right count uploads the GPU layout.
-        let w = Tensor::from_bytes(gpu, "w", dtype, 2, 32, &bytes).unwrap();
+        let w = Tensor::from_bytes(gpu, "w", dtype, 2, bl, &bytes).unwrap();
         assert_eq!(w.bytes(), 2 * dtype.gpu_block_bytes() as u64);
     }
 }
@@ -443,6 +479,11 @@ fn quant_rows_need_whole_blocks() {
 /// The Q5_0 blocks gguf-py wrote (tests/fixtures/gguf/quant_blocks.json): its bytes and the
 /// bits of the values it decodes them to.
 fn q5_0_fixture() -> (Vec<u8>, Vec<u32>) {
+    gguf_py_fixture("Q5_0")
+}
+
+/// gguf-py's blocks of the type named `name` in the fixture, as `q5_0_fixture`.
+fn gguf_py_fixture(name: &str) -> (Vec<u8>, Vec<u32>) {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/gguf/quant_blocks.json"
@@ -453,7 +494,7 @@ fn q5_0_fixture() -> (Vec<u8>, Vec<u32>) {
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["name"] == "Q5_0")
+        .find(|c| c["name"] == name)
         .unwrap();
     let hex = case["bytes"].as_str().unwrap().as_bytes();
     let bytes = hex
@@ -507,6 +548,55 @@ fn q5_0_gguf_py_blocks_decode_on_gpu() {
             for (i, g) in y.iter().enumerate() {
                 let want = f32::from_bits(bits[(i % n) * 32 + i / n]);
                 assert_eq!(*g, want, "{}: t={t} y[{}, {}]", label(gpu), i / n, i % n);
+            }
+        }
+    }
+}
+
+/// gguf-py's Q4_K super-blocks (three rows of 256), repacked and decoded on the GPU, give
+/// gguf-py's values: bit for bit through the embedding gather, and equal through the products,
+/// whose one-hot x rows pick columns in every sub-block and both nibble halves (t = 1 and 8:
+/// the matrix-vector forms; t = 256, every column: the tiled one, where bindings allow).
+#[test]
+fn q4_k_gguf_py_blocks_decode_on_gpu() {
+    let (bytes, bits) = gguf_py_fixture("Q4_K");
+    let n = bytes.len() / 144;
+    assert_eq!(bits.len(), n * 256);
+    let cpu = quant::dequantize(DType::Q4_K, &bytes).unwrap();
+    assert!(cpu.iter().zip(&bits).all(|(v, b)| v.to_bits() == *b));
+    for gpu in common::all_gpus() {
+        let w = Tensor::from_bytes(gpu, "w", DType::Q4_K, n, 256, &bytes).unwrap();
+        let mut r = Recorder::new(gpu);
+        let ids: Vec<u32> = (0..n as u32).rev().collect();
+        let ib = gpu.upload(bytemuck::cast_slice(&ids), "ids").unwrap();
+        let ob = up(gpu, &vec![f32::NAN; n * 256]);
+        r.embed(&ib, n, &w, &ob).unwrap();
+        let mut prods = Vec::new();
+        for t in [1, 8, 256] {
+            // Row i of x picks column col(i).
+            let col = move |i: usize| if t == 256 { i } else { (i * 37 + 200) % 256 };
+            if (t * 256 * 4) as u64 > gpu.max_binding {
+                continue;
+            }
+            let x: Vec<f32> = (0..t * 256)
+                .map(|e| (e % 256 == col(e / 256)) as u32 as f32)
+                .collect();
+            let (xb, yb) = (up(gpu, &x), up(gpu, &vec![f32::NAN; t * n]));
+            r.linear(&xb, t, &w, None, &yb, false).unwrap();
+            prods.push((t, col, xb, yb));
+        }
+        r.submit().unwrap();
+        let got = gpu.read_f32(&ob, n * 256).unwrap();
+        for (i, g) in got.iter().enumerate() {
+            let want = bits[(n - 1 - i / 256) * 256 + i % 256];
+            assert_eq!(g.to_bits(), want, "{}: embed element {i}", label(gpu));
+        }
+        for (t, col, _, yb) in &prods {
+            let y = gpu.read_f32(yb, t * n).unwrap();
+            for (i, g) in y.iter().enumerate() {
+                let (row, j) = (i / n, i % n);
+                let want = f32::from_bits(bits[j * 256 + col(row)]);
+                assert_eq!(*g, want, "{}: t={t} y[{row}, {j}]", label(gpu));
             }
         }
     }

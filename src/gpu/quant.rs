@@ -9,6 +9,11 @@
 //! byte j, j + 16 the high one. On the GPU each block starts on a u32 word: the scales fill
 //! word 0 (d low half, m high half, zero otherwise), then Q5_0's qh (word 1), and the quant
 //! bytes follow in file order.
+//!
+//! Q4_K: super-blocks of 256 (144 bytes, already 36 words, stored as they are): f16 d, f16
+//! dmin, 12 bytes of 6-bit sub-block scales and mins (ggml's get_scale_min_k4), 128 quant
+//! bytes; element 64c + 32s + l is nibble s of byte 32c + l, value d·sc·q − dmin·m of its
+//! sub-block 2c + s.
 
 use half::{bf16, f16};
 
@@ -26,6 +31,20 @@ fn whole_blocks(dtype: DType, bytes: usize) -> Result<usize> {
         )));
     }
     Ok(bytes / b)
+}
+
+/// Q4_K: the 6-bit (scale, min) of sub-block j (0..8) from the 12 scale bytes (ggml's
+/// get_scale_min_k4): j < 4 in the low 6 bits of bytes j and j + 4; j ≥ 4 take their low 4 bits
+/// from byte j + 4 and their top 2 from the spare bits of bytes j − 4 and j.
+fn q4k_scale_min(s: &[u8], j: usize) -> (u8, u8) {
+    if j < 4 {
+        (s[j] & 63, s[j + 4] & 63)
+    } else {
+        (
+            (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4),
+            (s[j + 4] >> 4) | ((s[j] >> 6) << 4),
+        )
+    }
 }
 
 /// File-layout blocks → the GPU layout (each block padded to whole u32 words). Float types
@@ -73,6 +92,21 @@ pub fn dequantize(dtype: DType, file_bytes: &[u8]) -> Result<Vec<f32>> {
                     ((b[6 + j % 16] >> (4 * (j / 16))) & 15) as u32 | ((qh >> j) & 1) << 4
                 };
                 out.extend((0..QK).map(|j| d * (q(j) as f32 - 16.0)));
+            }
+        }
+        DType::Q4_K => {
+            for b in blocks {
+                let (d, dmin, sc) = (f16_at(b, 0), f16_at(b, 2), &b[4..16]);
+                // Element 64c + 32s + l: nibble s of quant byte 32c + l; sub-block g = 2c + s.
+                for g in 0..8 {
+                    let (s, m) = q4k_scale_min(sc, g);
+                    let (dl, ml) = (d * s as f32, dmin * m as f32);
+                    let qs = &b[16 + 32 * (g / 2)..][..32];
+                    out.extend(
+                        qs.iter()
+                            .map(|&q| dl * ((q >> (4 * (g % 2))) & 15) as f32 - ml),
+                    );
+                }
             }
         }
         DType::Q4_0 | DType::Q4_1 => {
@@ -150,6 +184,60 @@ pub fn quantize(dtype: DType, vals: &[f32]) -> Result<Vec<u8>> {
                 out.extend((0..QK / 2).map(|j| (q(x[j]) & 15) | (q(x[j + QK / 2]) << 4)));
             }
         }
+        DType::Q4_K => {
+            for x in vals.chunks_exact(256) {
+                // A simple reference (not ggml's make_qkx2_quants search): per sub-block of 32
+                // the range [min(0, lo), hi] over 15 steps, its scale and −min over 63 steps of
+                // the super-block's d and dmin; then the quants against the rounded scales.
+                let subs: Vec<(f32, f32)> = x
+                    .chunks_exact(QK)
+                    .map(|s| {
+                        let lo = s.iter().fold(0f32, |a, &v| a.min(v));
+                        let hi = s.iter().fold(lo, |a, &v| a.max(v));
+                        ((hi - lo) / 15.0, -lo)
+                    })
+                    .collect();
+                let smax = subs.iter().fold(0f32, |a, s| a.max(s.0));
+                let mmax = subs.iter().fold(0f32, |a, s| a.max(s.1));
+                let (d, dmin) = (f16::from_f32(smax / 63.0), f16::from_f32(mmax / 63.0));
+                // Scales round up so that every sub-block's range stays covered.
+                let six = |v: f32, by: f16, up: bool| {
+                    let r = v / by.to_f32();
+                    let r = if up { r.ceil() } else { r.round() };
+                    if by.to_f32() > 0.0 {
+                        r.clamp(0.0, 63.0) as u8
+                    } else {
+                        0
+                    }
+                };
+                let sc: Vec<u8> = subs.iter().map(|s| six(s.0, d, true)).collect();
+                let mn: Vec<u8> = subs.iter().map(|s| six(s.1, dmin, false)).collect();
+                let mut scales = [0u8; 12];
+                for j in 0..4 {
+                    scales[j] = sc[j] | ((sc[j + 4] >> 4) << 6);
+                    scales[j + 4] = mn[j] | ((mn[j + 4] >> 4) << 6);
+                    scales[j + 8] = (sc[j + 4] & 15) | ((mn[j + 4] & 15) << 4);
+                }
+                let q: Vec<u8> = (0..256)
+                    .map(|e| {
+                        let g = e / QK;
+                        let dl = d.to_f32() * sc[g] as f32;
+                        let ml = dmin.to_f32() * mn[g] as f32;
+                        if dl > 0.0 {
+                            ((x[e] + ml) / dl).round().clamp(0.0, 15.0) as u8
+                        } else {
+                            0
+                        }
+                    })
+                    .collect();
+                out.extend(d.to_le_bytes());
+                out.extend(dmin.to_le_bytes());
+                out.extend(scales);
+                for c in 0..4 {
+                    out.extend((0..QK).map(|l| q[64 * c + l] | (q[64 * c + QK + l] << 4)));
+                }
+            }
+        }
         DType::Q4_1 => {
             for x in vals.chunks_exact(QK) {
                 let min = x.iter().fold(f32::MAX, |a, &v| a.min(v));
@@ -170,7 +258,13 @@ pub fn quantize(dtype: DType, vals: &[f32]) -> Result<Vec<u8>> {
 mod tests {
     use super::*;
 
-    const QUANT: [DType; 4] = [DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0];
+    const QUANT: [DType; 5] = [
+        DType::Q8_0,
+        DType::Q4_0,
+        DType::Q4_1,
+        DType::Q5_0,
+        DType::Q4_K,
+    ];
 
     fn values(n: usize) -> Vec<f32> {
         let mut s = 0x2545_F491_4F6C_DD1Du64;
@@ -193,7 +287,7 @@ mod tests {
     #[test]
     fn round_trip_is_close() {
         let x = values(8 * QK);
-        for dtype in QUANT {
+        for dtype in QUANT.into_iter().filter(|d| d.block() == QK) {
             let bytes = quantize(dtype, &x).unwrap();
             assert_eq!(bytes.len(), 8 * dtype.file_block_bytes());
             let y = dequantize(dtype, &bytes).unwrap();
@@ -224,6 +318,73 @@ mod tests {
                     .all(|(v, w)| (v - w).abs() <= 4e-3 * v.abs())
             );
         }
+    }
+
+    #[test]
+    fn q4_k_round_trip_is_close() {
+        let x = values(16 * QK);
+        let bytes = quantize(DType::Q4_K, &x).unwrap();
+        assert_eq!(bytes.len(), 2 * 144);
+        assert_eq!(repack(DType::Q4_K, &bytes).unwrap(), bytes); // 36 words already
+        let y = dequantize(DType::Q4_K, &bytes).unwrap();
+        assert_eq!(y.len(), x.len());
+        for (xs, ys) in x.chunks(256).zip(y.chunks(256)) {
+            // Per sub-block: half its step, plus the 6-bit rounding of its scale and min
+            // against the super-block's largest (d, dmin steps).
+            let range = |s: &[f32]| {
+                let lo = s.iter().fold(0f32, |a, &v| a.min(v));
+                (s.iter().fold(lo, |a, &v| a.max(v)) - lo, -lo)
+            };
+            let smax = xs.chunks(QK).fold(0f32, |a, s| a.max(range(s).0 / 15.0));
+            let mmax = xs.chunks(QK).fold(0f32, |a, s| a.max(range(s).1));
+            for (g, (xb, yb)) in xs.chunks(QK).zip(ys.chunks(QK)).enumerate() {
+                let tol = range(xb).0 / 30.0 + (smax * 15.0 + mmax) / 63.0 + 1e-6;
+                for (v, w) in xb.iter().zip(yb) {
+                    assert!((v - w).abs() <= tol, "sub-block {g}: {v} came back as {w}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn q4_k_layout_by_hand() {
+        // d = 0.5, dmin = 1; sub-block scales 1, 2, 3, 4, 40, 50, 60, 63 and mins 0, 5, 10, 63,
+        // 17, 33, 48, 1 in ggml's 12-byte packing (6 bits of j < 4 and the low 4 of j ≥ 4, whose
+        // top 2 bits ride in bits 6..7 of bytes j − 4 (scale) and j (min)).
+        let sc = [1u8, 2, 3, 4, 40, 50, 60, 63];
+        let mn = [0u8, 5, 10, 63, 17, 33, 48, 1];
+        let mut b = vec![0x00, 0x38, 0x00, 0x3C];
+        b.extend([
+            0x81, 0xC2, 0xC3, 0xC4, 0x40, 0x85, 0xCA, 0x3F, 0x18, 0x12, 0x0C, 0x1F,
+        ]);
+        for j in 0..8 {
+            assert_eq!(q4k_scale_min(&b[4..16], j), (sc[j], mn[j]));
+        }
+        // Quant byte 32c + l: low nibble l % 16 (element 64c + l), high 15 − l % 16 (64c + 32 + l).
+        for _ in 0..4 {
+            b.extend((0..32u8).map(|l| (l % 16) | ((15 - l % 16) << 4)));
+        }
+        assert_eq!(b.len(), 144);
+        assert_eq!(repack(DType::Q4_K, &b).unwrap(), b);
+        let v = dequantize(DType::Q4_K, &b).unwrap();
+        for (e, got) in v.iter().enumerate() {
+            let (g, l) = (e / 32, e % 32);
+            let q = if g % 2 == 0 { l % 16 } else { 15 - l % 16 } as f32;
+            assert_eq!(*got, 0.5 * sc[g] as f32 * q - mn[g] as f32, "element {e}");
+        }
+        // Whole super-blocks only.
+        assert!(matches!(
+            quantize(DType::Q4_K, &[0.0; 255]),
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            dequantize(DType::Q4_K, &b[..143]),
+            Err(Error::Invalid(_))
+        ));
+        assert!(matches!(
+            repack(DType::Q4_K, &b[..72]),
+            Err(Error::Invalid(_))
+        ));
     }
 
     #[test]

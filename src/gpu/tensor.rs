@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 /// each block padded to whole u32 words (see `quant::repack`), and are dequantized in the
 /// kernels that read weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[allow(non_camel_case_types)] // Q4_K: ggml's name
 pub enum DType {
     F32,
     F16,
@@ -19,6 +20,7 @@ pub enum DType {
     Q4_0,
     Q4_1,
     Q5_0,
+    Q4_K,
 }
 
 impl DType {
@@ -32,6 +34,7 @@ impl DType {
             "q4_0" => DType::Q4_0,
             "q4_1" => DType::Q4_1,
             "q5_0" => DType::Q5_0,
+            "q4_k" => DType::Q4_K,
             _ => return None,
         })
     }
@@ -46,16 +49,19 @@ impl DType {
             DType::Q4_0 => 4,
             DType::Q4_1 => 5,
             DType::Q5_0 => 6,
+            DType::Q4_K => 7,
         }
     }
     pub fn is_quantized(self) -> bool {
         self.block() > 1
     }
-    /// Elements per block: 32 for the quantized types, 1 for the float types.
+    /// Elements per block: 32 for the quantized types (Q4_K: 256-element super-blocks), 1 for
+    /// the float types.
     pub fn block(self) -> usize {
         match self {
             DType::F32 | DType::F16 | DType::BF16 => 1,
             DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 => 32,
+            DType::Q4_K => 256,
         }
     }
     /// Bytes of one block in the file (GGUF / safetensors) layout.
@@ -67,6 +73,7 @@ impl DType {
             DType::Q4_0 => 18,
             DType::Q4_1 => 20,
             DType::Q5_0 => 22,
+            DType::Q4_K => 144,
         }
     }
     /// Bytes of one block on the GPU: quantized blocks are padded to whole u32 words.

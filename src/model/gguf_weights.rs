@@ -182,6 +182,7 @@ fn dtype_of(t: GgmlType) -> Option<DType> {
         GgmlType::Q4_0 => DType::Q4_0,
         GgmlType::Q4_1 => DType::Q4_1,
         GgmlType::Q5_0 => DType::Q5_0,
+        GgmlType::Q4_K => DType::Q4_K,
         _ => return None,
     })
 }
@@ -239,7 +240,7 @@ impl WeightSource for GgufWeights<'_> {
             Error::file(
                 self.g.path(),
                 format!(
-                    "tensor {} has type {:?}, which edgerl cannot load yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0)",
+                    "tensor {} has type {:?}, which edgerl cannot load yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q4_K)",
                     info.name, info.ggml_type
                 ),
             )
