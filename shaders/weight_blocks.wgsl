@@ -53,8 +53,21 @@ fn q4k_scale_min(base: u32, j: u32) -> vec2<u32> {
     return vec2<u32>((e & 15u) | ((q4k_sbyte(base, j - 4u) >> 6u) << 4u),
                      (e >> 4u) | ((q4k_sbyte(base, j) >> 6u) << 4u));
 }
-// Block b's scales as (d, offset): value = d * q + offset (exact either way: d * q is).
+// Q6_K (WDTYPE 8): 53-word super-blocks of 256 (d, 32 words of ql, 16 of qh, 4 of i8 scales,
+// see src/gpu/quant.rs); "block" b of 32 is sub-block g = b % 8 of super-block b / 8, two
+// 16-element halves with their own scales.
+// Block b's scales as (d, offset): value = d * q + offset (exact either way: d * q is). Q6_K:
+// (d·sc of k = 0..15, d·sc of k = 16..31), value scale · (q − 32).
 fn q4s(b: u32) -> vec2<f32> {
+    if (WDTYPE == 8u) {
+        let base = (b >> 3u) * 53u;
+        let d = unpack2x16float(w[base]).x;
+        let g = b & 7u;
+        let sw = w[base + 49u + g / 2u];
+        let sh = 16u * (g % 2u);
+        let sc = bitcast<vec2<i32>>(vec2<u32>(sw << (24u - sh), sw << (16u - sh))) >> vec2<u32>(24u);
+        return d * vec2<f32>(sc);
+    }
     if (WDTYPE == 7u) {
         let base = (b >> 3u) * 36u;
         let dm = unpack2x16float(w[base]);
@@ -75,7 +88,20 @@ fn q4s(b: u32) -> vec2<f32> {
 // Q4_K: sub-block s holds its 32 elements in nibble half s % 2 of the 8 words of 64-element
 // chunk s / 2; k = 4i..4i+3 come from word i, 4i+16..4i+19 from word 4 + i, repacked here into
 // the Q4_0 word shape (low nibbles, high nibbles).
+// Q6_K: the 6-bit quants of k = 4i..4i+3 (bytes of x) and 4i+16..4i+19 (bytes of y); element
+// 128h + 32k + l's low 4 bits are nibble k / 2 of ql byte 64h + 32(k % 2) + l, its top 2 bits
+// 2k..2k+1 of qh byte 32h + l.
+fn q6k_word(base: u32, h: u32, k: u32, l4: u32) -> u32 {
+    let ql = w[base + 1u + 16u * h + 8u * (k % 2u) + l4];
+    let qh = w[base + 33u + 8u * h + l4];
+    return ((ql >> (4u * (k / 2u))) & 0x0f0f0f0fu) | (((qh >> (2u * k)) & 0x03030303u) << 4u);
+}
 fn q4w(b: u32, i: u32) -> vec2<u32> {
+    if (WDTYPE == 8u) {
+        let base = (b >> 3u) * 53u;
+        let g = b & 7u;
+        return vec2<u32>(q6k_word(base, g / 4u, g % 4u, i), q6k_word(base, g / 4u, g % 4u, 4u + i));
+    }
     if (WDTYPE == 7u) {
         let q = (b >> 3u) * 36u + 4u + 8u * ((b & 7u) >> 1u) + i;
         let sh = 4u * (b & 1u);
@@ -90,6 +116,10 @@ fn q4w(b: u32, i: u32) -> vec2<u32> {
 }
 // Quant word u.x holds k = 4i..4i+3 (low nibbles) and 4i+16..4i+19 (high).
 fn q4lo(u: vec2<u32>, c: vec2<f32>) -> vec4<f32> {
+    if (WDTYPE == 8u) {
+        let q = (vec4<u32>(u.x) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(63u);
+        return c.x * (vec4<f32>(q) - 32.0);
+    }
     var qv = (vec4<u32>(u.x) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(15u);
     if (WDTYPE == 6u) {
         qv |= ((vec4<u32>(u.y) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)) << vec4<u32>(4u);
@@ -97,6 +127,10 @@ fn q4lo(u: vec2<u32>, c: vec2<f32>) -> vec4<f32> {
     return vec4<f32>(qv) * c.x + c.y;
 }
 fn q4hi(u: vec2<u32>, c: vec2<f32>) -> vec4<f32> {
+    if (WDTYPE == 8u) {
+        let q = (vec4<u32>(u.y) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(63u);
+        return c.y * (vec4<f32>(q) - 32.0);
+    }
     var qv = (vec4<u32>(u.x) >> vec4<u32>(4u, 12u, 20u, 28u)) & vec4<u32>(15u);
     if (WDTYPE == 6u) {
         qv |= ((vec4<u32>(u.y) >> vec4<u32>(16u, 17u, 18u, 19u)) & vec4<u32>(1u)) << vec4<u32>(4u);

@@ -7,7 +7,7 @@
 // in file order.
 // unpack2x16float is core WGSL, so nothing here needs `shader-f16`.
 
-override WDTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8_0, 4 q4_0, 5 q4_1, 6 q5_0, 7 q4_k
+override WDTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8_0, 4 q4_0, 5 q4_1, 6 q5_0, 7 q4_k, 8 q6_k
 
 // `i` is the element's flat index in the piece: row * cols + col.
 fn load_w(i: u32) -> f32 {
@@ -20,6 +20,24 @@ fn load_w(i: u32) -> f32 {
             return unpack2x16float(bits).x;
         }
         return bitcast<f32>(bits << 16u);
+    }
+    if (WDTYPE == 8u) {
+        // Q6_K, 53 words per 256: d, ql (words 1..33), qh (33..49), i8 scales (49..53). Element
+        // 128h + 32k + l: low 4 bits nibble k / 2 of ql byte 64h + 32(k % 2) + l, top 2 bits
+        // 2k..2k+1 of qh byte 32h + l; scale e / 16.
+        let base = (i / 256u) * 53u;
+        let e = i % 256u;
+        let h = e / 128u;
+        let k = (e / 32u) % 4u;
+        let l = e % 32u;
+        let lb = 64u * h + 32u * (k % 2u) + l;
+        let low = (w[base + 1u + lb / 4u] >> (8u * (lb % 4u) + 4u * (k / 2u))) & 15u;
+        let hb = 32u * h + l;
+        let high = (w[base + 33u + hb / 4u] >> (8u * (hb % 4u) + 2u * k)) & 3u;
+        let s = e / 16u;
+        let sc = bitcast<i32>(w[base + 49u + s / 4u] << (24u - 8u * (s % 4u))) >> 24u;
+        let d = unpack2x16float(w[base]).x;
+        return (d * f32(sc)) * f32(i32(low | (high << 4u)) - 32);
     }
     if (WDTYPE == 7u) {
         // Q4_K, 36 words per 256 (see weight_blocks.wgsl): d | dmin, 12 scale bytes, then

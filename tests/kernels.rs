@@ -1293,7 +1293,7 @@ fn two_d_dispatch_fold() {
 // pipelines and parameter structs
 
 /// Every weight dtype, for the kernels keyed by one.
-const ALL_DTYPES: [DType; 8] = [
+const ALL_DTYPES: [DType; 9] = [
     DType::F32,
     DType::F16,
     DType::BF16,
@@ -1302,6 +1302,7 @@ const ALL_DTYPES: [DType; 8] = [
     DType::Q4_1,
     DType::Q5_0,
     DType::Q4_K,
+    DType::Q6_K,
 ];
 
 fn all_kernels() -> Vec<Kernel> {

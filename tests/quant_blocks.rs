@@ -129,6 +129,27 @@ fn gpu_quant_q4_k_matches_gguf_py() {
     assert_eq!(quant::repack(DType::Q4_K, &bytes).unwrap(), bytes);
 }
 
+/// Q6_K likewise; its GPU layout moves d to the front (d, two zero bytes, ql, qh, scales).
+#[test]
+fn gpu_quant_q6_k_matches_gguf_py() {
+    use edgerl::gpu::{DType, quant};
+    let (_, bytes, bits) = fixture()
+        .into_iter()
+        .find(|c| c.0 == GgmlType::Q6_K)
+        .unwrap();
+    let got = quant::dequantize(DType::Q6_K, &bytes).unwrap();
+    assert_eq!(got.len(), bits.len());
+    assert_eq!(first_mismatch(&got, &bits), None, "(index, ours, gguf-py)");
+    let g = quant::repack(DType::Q6_K, &bytes).unwrap();
+    assert_eq!(g.len(), bytes.len() / 210 * 212);
+    for (f, g) in bytes.chunks(210).zip(g.chunks(212)) {
+        assert_eq!(
+            (&g[..2], &g[2..4], &g[4..]),
+            (&f[208..], &[0u8, 0][..], &f[..208])
+        );
+    }
+}
+
 /// edgerl's GPU-side CPU reference for Q5_0 (`gpu::quant::dequantize`, the values the kernels
 /// compute) agrees with blocks.rs and gguf-py bit for bit.
 #[test]

@@ -1,5 +1,5 @@
-//! The llama.cpp block types (Q8_0, Q4_0, Q4_1, Q5_0, Q4_K) kept packed on the GPU: every kernel that
-//! reads weights (matmul and its matrix-vector path, embed, matmul_backward_input) against a
+//! The llama.cpp block types (Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K) kept packed on the GPU:
+//! every kernel that reads weights (matmul and its matrix-vector path, embed, matmul_backward_input) against a
 //! CPU reference, on every backend of `common::all_gpus()` (each also with a 4096-byte binding
 //! limit, so weights split into row pieces).
 //!
@@ -14,16 +14,17 @@ use std::ops::Range;
 use edgerl::Error;
 use edgerl::gpu::{DType, Gpu, GpuBuffer, Recorder, Tensor, quant};
 
-const QUANT: [DType; 5] = [
+const QUANT: [DType; 6] = [
     DType::Q8_0,
     DType::Q4_0,
     DType::Q4_1,
     DType::Q5_0,
     DType::Q4_K,
+    DType::Q6_K,
 ];
 
 /// Row lengths for `dtype`: the 32-element block types take `k32`, Q4_K's 256-element
-/// super-blocks the same count of super-block multiples `k256`.
+/// and Q6_K's 256-element super-blocks the same count of super-block multiples `k256`.
 fn ks(dtype: DType, k32: &[usize], k256: &[usize]) -> Vec<usize> {
     if dtype.block() == 256 { k256 } else { k32 }.to_vec()
 }
@@ -559,13 +560,23 @@ fn q5_0_gguf_py_blocks_decode_on_gpu() {
 /// the matrix-vector forms; t = 256, every column: the tiled one, where bindings allow).
 #[test]
 fn q4_k_gguf_py_blocks_decode_on_gpu() {
-    let (bytes, bits) = gguf_py_fixture("Q4_K");
-    let n = bytes.len() / 144;
+    super_blocks_decode_on_gpu("Q4_K", DType::Q4_K);
+}
+
+/// Q6_K likewise (two scales per 32-element step).
+#[test]
+fn q6_k_gguf_py_blocks_decode_on_gpu() {
+    super_blocks_decode_on_gpu("Q6_K", DType::Q6_K);
+}
+
+fn super_blocks_decode_on_gpu(name: &str, dtype: DType) {
+    let (bytes, bits) = gguf_py_fixture(name);
+    let n = bytes.len() / dtype.file_block_bytes();
     assert_eq!(bits.len(), n * 256);
-    let cpu = quant::dequantize(DType::Q4_K, &bytes).unwrap();
+    let cpu = quant::dequantize(dtype, &bytes).unwrap();
     assert!(cpu.iter().zip(&bits).all(|(v, b)| v.to_bits() == *b));
     for gpu in common::all_gpus() {
-        let w = Tensor::from_bytes(gpu, "w", DType::Q4_K, n, 256, &bytes).unwrap();
+        let w = Tensor::from_bytes(gpu, "w", dtype, n, 256, &bytes).unwrap();
         let mut r = Recorder::new(gpu);
         let ids: Vec<u32> = (0..n as u32).rev().collect();
         let ib = gpu.upload(bytemuck::cast_slice(&ids), "ids").unwrap();

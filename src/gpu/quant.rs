@@ -14,6 +14,11 @@
 //! dmin, 12 bytes of 6-bit sub-block scales and mins (ggml's get_scale_min_k4), 128 quant
 //! bytes; element 64c + 32s + l is nibble s of byte 32c + l, value d·sc·q − dmin·m of its
 //! sub-block 2c + s.
+//!
+//! Q6_K: super-blocks of 256 (210 bytes): 128 ql, 64 qh, 16 i8 scales, f16 d; element
+//! 128h + 32k + l has low 4 bits nibble k / 2 of ql[64h + 32(k % 2) + l] and top 2 bits
+//! 2k..2k+1 of qh[32h + l], value d·scale[e / 16]·(q − 32). On the GPU (53 words): d and two
+//! zero bytes first, then ql, qh and the scales in file order.
 
 use half::{bf16, f16};
 
@@ -52,6 +57,15 @@ fn q4k_scale_min(s: &[u8], j: usize) -> (u8, u8) {
 pub fn repack(dtype: DType, file_bytes: &[u8]) -> Result<Vec<u8>> {
     let n = whole_blocks(dtype, file_bytes.len())?;
     let (fb, gb) = (dtype.file_block_bytes(), dtype.gpu_block_bytes());
+    if dtype == DType::Q6_K {
+        // d moves to the front: d, two zero bytes, ql, qh, scales.
+        let mut out = vec![0u8; n * gb];
+        for (src, dst) in file_bytes.chunks_exact(fb).zip(out.chunks_exact_mut(gb)) {
+            dst[..2].copy_from_slice(&src[208..]);
+            dst[4..].copy_from_slice(&src[..208]);
+        }
+        return Ok(out);
+    }
     if fb == gb {
         return Ok(file_bytes.to_vec()); // Q4_1 blocks are already word-aligned
     }
@@ -92,6 +106,18 @@ pub fn dequantize(dtype: DType, file_bytes: &[u8]) -> Result<Vec<f32>> {
                     ((b[6 + j % 16] >> (4 * (j / 16))) & 15) as u32 | ((qh >> j) & 1) << 4
                 };
                 out.extend((0..QK).map(|j| d * (q(j) as f32 - 16.0)));
+            }
+        }
+        DType::Q6_K => {
+            for b in blocks {
+                let (ql, qh, sc) = (&b[..128], &b[128..192], &b[192..208]);
+                let d = f16_at(b, 208);
+                out.extend((0..256).map(|e| {
+                    let (h, k, l) = (e / 128, (e / 32) % 4, e % 32);
+                    let low = (ql[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 15;
+                    let high = (qh[32 * h + l] >> (2 * k)) & 3;
+                    (d * sc[e / 16] as i8 as f32) * ((low | (high << 4)) as i32 - 32) as f32
+                }));
             }
         }
         DType::Q4_K => {
@@ -184,6 +210,48 @@ pub fn quantize(dtype: DType, vals: &[f32]) -> Result<Vec<u8>> {
                 out.extend((0..QK / 2).map(|j| (q(x[j]) & 15) | (q(x[j + QK / 2]) << 4)));
             }
         }
+        DType::Q6_K => {
+            for x in vals.chunks_exact(256) {
+                // A simple reference (not ggml's make_qx_quants search): each group of 16 maps
+                // its largest magnitude to ±31 steps; the steps are i8 multiples of d.
+                let steps: Vec<f32> = x
+                    .chunks_exact(16)
+                    .map(|s| s.iter().fold(0f32, |a, v| a.max(v.abs())) / 31.0)
+                    .collect();
+                let d = f16::from_f32(steps.iter().fold(0f32, |a, &s| a.max(s)) / 127.0);
+                let sc: Vec<i8> = steps
+                    .iter()
+                    .map(|&s| {
+                        if d.to_f32() > 0.0 {
+                            (s / d.to_f32()).ceil().min(127.0) as i8
+                        } else {
+                            0
+                        }
+                    })
+                    .collect();
+                let q: Vec<u8> = (0..256)
+                    .map(|e| {
+                        let step = d.to_f32() * sc[e / 16] as f32;
+                        let q = if step > 0.0 {
+                            (x[e] / step).round()
+                        } else {
+                            0.0
+                        };
+                        (q.clamp(-32.0, 31.0) + 32.0) as u8
+                    })
+                    .collect();
+                let (mut ql, mut qh) = ([0u8; 128], [0u8; 64]);
+                for (e, &v) in q.iter().enumerate() {
+                    let (h, k, l) = (e / 128, (e / 32) % 4, e % 32);
+                    ql[64 * h + 32 * (k % 2) + l] |= (v & 15) << (4 * (k / 2));
+                    qh[32 * h + l] |= (v >> 4) << (2 * k);
+                }
+                out.extend(ql);
+                out.extend(qh);
+                out.extend(sc.iter().map(|&s| s as u8));
+                out.extend(d.to_le_bytes());
+            }
+        }
         DType::Q4_K => {
             for x in vals.chunks_exact(256) {
                 // A simple reference (not ggml's make_qkx2_quants search): per sub-block of 32
@@ -258,12 +326,13 @@ pub fn quantize(dtype: DType, vals: &[f32]) -> Result<Vec<u8>> {
 mod tests {
     use super::*;
 
-    const QUANT: [DType; 5] = [
+    const QUANT: [DType; 6] = [
         DType::Q8_0,
         DType::Q4_0,
         DType::Q4_1,
         DType::Q5_0,
         DType::Q4_K,
+        DType::Q6_K,
     ];
 
     fn values(n: usize) -> Vec<f32> {
@@ -344,6 +413,76 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn q6_k_round_trip_is_close() {
+        let x = values(16 * QK);
+        let bytes = quantize(DType::Q6_K, &x).unwrap();
+        assert_eq!(bytes.len(), 2 * 210);
+        let y = dequantize(DType::Q6_K, &bytes).unwrap();
+        assert_eq!(y.len(), x.len());
+        for (xs, ys) in x.chunks(256).zip(y.chunks(256)) {
+            // Half a step of each group of 16: its largest magnitude / 31, rounded up to a
+            // multiple of d (the largest step / 127).
+            let amax = |s: &[f32]| s.iter().fold(0f32, |a, v| a.max(v.abs()));
+            let dmax = xs.chunks(16).fold(0f32, |a, s| a.max(amax(s) / 31.0)) / 127.0;
+            for (g, (xb, yb)) in xs.chunks(16).zip(ys.chunks(16)).enumerate() {
+                let tol = 0.5 * (amax(xb) / 31.0 + dmax) * 1.01 + 1e-6;
+                for (v, w) in xb.iter().zip(yb) {
+                    assert!((v - w).abs() <= tol, "group {g}: {v} came back as {w}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn q6_k_layout_by_hand() {
+        // ql bytes 0x21 (nibbles 1, 2), qh bytes 0xE4 (2-bit fields 0, 1, 2, 3): element
+        // 128h + 32k + l has q = (k < 2 ? 1 : 2) | k << 4; scales 16 − 3s (i8, some negative);
+        // d = 0.5 at the end.
+        let mut b = vec![0x21u8; 128];
+        b.extend([0xE4u8; 64]);
+        b.extend((0..16).map(|s| (16 - 3 * s) as i8 as u8));
+        b.extend([0x00, 0x38]);
+        // Exceptions: ql[64 + 32 + 5] = 0 (elements 165 and 229 lose their low bits), qh[32 + 7]
+        // = 0 (elements 135, 167, 199, 231 lose their top bits).
+        b[64 + 32 + 5] = 0;
+        b[128 + 32 + 7] = 0;
+        let g = repack(DType::Q6_K, &b).unwrap();
+        assert_eq!(g.len(), 212);
+        assert_eq!(&g[..4], &[0x00, 0x38, 0, 0]);
+        assert_eq!(&g[4..], &b[..208]);
+        let v = dequantize(DType::Q6_K, &b).unwrap();
+        for (e, got) in v.iter().enumerate() {
+            let k = (e / 32) % 4;
+            let low = if e == 165 || e == 229 {
+                0
+            } else if k < 2 {
+                1
+            } else {
+                2
+            };
+            let high = if [135, 167, 199, 231].contains(&e) {
+                0
+            } else {
+                k
+            };
+            let sc = 16 - 3 * (e / 16) as i32;
+            let want = 0.5 * sc as f32 * ((low | high << 4) as i32 - 32) as f32;
+            assert_eq!(*got, want, "element {e}");
+        }
+        // A quantized group of 16 with one value: q = ±31 steps, the rest 32 (zero).
+        let mut x = vec![0f32; 256];
+        x[40] = -6.2;
+        let q = quantize(DType::Q6_K, &x).unwrap();
+        let y = dequantize(DType::Q6_K, &q).unwrap();
+        assert!((y[40] + 6.2).abs() < 0.01, "{}", y[40]);
+        assert!(y.iter().enumerate().all(|(e, v)| e == 40 || *v == 0.0));
+        assert!(matches!(
+            quantize(DType::Q6_K, &[0.0; 255]),
+            Err(Error::Invalid(_))
+        ));
     }
 
     #[test]

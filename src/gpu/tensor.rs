@@ -21,6 +21,7 @@ pub enum DType {
     Q4_1,
     Q5_0,
     Q4_K,
+    Q6_K,
 }
 
 impl DType {
@@ -35,6 +36,7 @@ impl DType {
             "q4_1" => DType::Q4_1,
             "q5_0" => DType::Q5_0,
             "q4_k" => DType::Q4_K,
+            "q6_k" => DType::Q6_K,
             _ => return None,
         })
     }
@@ -50,18 +52,19 @@ impl DType {
             DType::Q4_1 => 5,
             DType::Q5_0 => 6,
             DType::Q4_K => 7,
+            DType::Q6_K => 8,
         }
     }
     pub fn is_quantized(self) -> bool {
         self.block() > 1
     }
-    /// Elements per block: 32 for the quantized types (Q4_K: 256-element super-blocks), 1 for
+    /// Elements per block: 32 for the quantized types (Q4_K, Q6_K: 256-element super-blocks), 1 for
     /// the float types.
     pub fn block(self) -> usize {
         match self {
             DType::F32 | DType::F16 | DType::BF16 => 1,
             DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 => 32,
-            DType::Q4_K => 256,
+            DType::Q4_K | DType::Q6_K => 256,
         }
     }
     /// Bytes of one block in the file (GGUF / safetensors) layout.
@@ -74,6 +77,7 @@ impl DType {
             DType::Q4_1 => 20,
             DType::Q5_0 => 22,
             DType::Q4_K => 144,
+            DType::Q6_K => 210,
         }
     }
     /// Bytes of one block on the GPU: quantized blocks are padded to whole u32 words.
@@ -82,6 +86,7 @@ impl DType {
             DType::Q8_0 => 36,
             DType::Q4_0 => 20,
             DType::Q5_0 => 24,
+            DType::Q6_K => 212,
             d => d.file_block_bytes(),
         }
     }

@@ -183,6 +183,7 @@ fn dtype_of(t: GgmlType) -> Option<DType> {
         GgmlType::Q4_1 => DType::Q4_1,
         GgmlType::Q5_0 => DType::Q5_0,
         GgmlType::Q4_K => DType::Q4_K,
+        GgmlType::Q6_K => DType::Q6_K,
         _ => return None,
     })
 }
@@ -240,7 +241,7 @@ impl WeightSource for GgufWeights<'_> {
             Error::file(
                 self.g.path(),
                 format!(
-                    "tensor {} has type {:?}, which edgerl cannot load yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q4_K)",
+                    "tensor {} has type {:?}, which edgerl cannot load yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K)",
                     info.name, info.ggml_type
                 ),
             )

@@ -195,7 +195,7 @@ enum Cmd {
 }
 
 fn parse_dtype(s: &Option<String>) -> Result<Option<DType>> {
-    s.as_deref().map(|o| DType::from_name(o).ok_or_else(|| Error::Invalid(format!("--dtype {o:?}: expected f32, f16, bf16, q8_0, q5_0, q4_0, q4_1 or q4_k")))).transpose()
+    s.as_deref().map(|o| DType::from_name(o).ok_or_else(|| Error::Invalid(format!("--dtype {o:?}: expected f32, f16, bf16, q8_0, q5_0, q4_0, q4_1, q4_k or q6_k")))).transpose()
 }
 
 /// f16 is only applied to f32 checkpoints: 16-bit checkpoints keep their own type.

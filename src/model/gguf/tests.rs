@@ -105,6 +105,7 @@ fn round_trip_values_and_tensors() {
     assert!(g.tensor("nope").is_none());
     assert!(GgmlType::Q8_0.is_supported() && !GgmlType::Q5_K.is_supported());
     assert!(GgmlType::Q4_K.is_supported() && !GgmlType::IQ2_XXS.is_supported());
+    assert!(GgmlType::Q6_K.is_supported() && !GgmlType::Q3_K.is_supported());
     assert!(GgmlType::Q5_0.is_supported() && !GgmlType::Q5_1.is_supported());
 }
 
