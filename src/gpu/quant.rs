@@ -41,7 +41,7 @@ fn whole_blocks(dtype: DType, bytes: usize) -> Result<usize> {
 /// Q4_K: the 6-bit (scale, min) of sub-block j (0..8) from the 12 scale bytes (ggml's
 /// get_scale_min_k4): j < 4 in the low 6 bits of bytes j and j + 4; j ≥ 4 take their low 4 bits
 /// from byte j + 4 and their top 2 from the spare bits of bytes j − 4 and j.
-fn q4k_scale_min(s: &[u8], j: usize) -> (u8, u8) {
+pub(crate) fn q4k_scale_min(s: &[u8], j: usize) -> (u8, u8) {
     if j < 4 {
         (s[j] & 63, s[j + 4] & 63)
     } else {

@@ -36,19 +36,9 @@ fn f16_at(b: &[u8], at: usize) -> f32 {
     f16::from_le_bytes([b[at], b[at + 1]]).to_f32()
 }
 
-/// The 6-bit scale and min of sub-block j (0..8) of a Q4_K / Q5_K block (ggml's
-/// get_scale_min_k4): j < 4 sit in the low 6 bits of bytes j and j + 4; j ≥ 4 take their low
-/// 4 bits from byte j + 4 and their top 2 bits from the spare bits of bytes j − 4 and j.
-fn scale_min_k4(s: &[u8], j: usize) -> (u8, u8) {
-    if j < 4 {
-        (s[j] & 63, s[j + 4] & 63)
-    } else {
-        (
-            (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4),
-            (s[j + 4] >> 4) | ((s[j] >> 6) << 4),
-        )
-    }
-}
+// The 6-bit scale and min of sub-block j (0..8) of a Q4_K / Q5_K block: one definition, the
+// GPU packing's (the floor below).
+use crate::gpu::quant::q4k_scale_min as scale_min_k4;
 
 /// Values of one block of `ty` (`b` is exactly one block) appended to `out`.
 fn block(ty: GgmlType, b: &[u8], out: &mut Vec<f32>) {
