@@ -30,6 +30,7 @@ struct Params {
     scale: f32,
     prefix: u32,
     packed: u32,
+    window: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;

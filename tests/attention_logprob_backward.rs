@@ -163,16 +163,16 @@ fn attention_backward_gqa_and_finite_differences() {
                 assert_refused(
                     &what,
                     r.attention_backward(
-                        &qb, &kb, &vb, &ob, &db, &dqb, &dkb, &dvb, &sb, t, heads, kv, hd, scale, None,
+                        &qb, &kb, &vb, &ob, &db, &dqb, &dkb, &dvb, &sb, t, heads, kv, hd, scale, None, 0,
                     ),
                 );
                 continue;
             }
             ran += 1;
-            r.attention(&qb, &kb, &vb, &ob, t, heads, kv, hd, 0, scale)
+            r.attention(&qb, &kb, &vb, &ob, t, heads, kv, hd, 0, scale, 0)
                 .unwrap();
             r.attention_backward(
-                &qb, &kb, &vb, &ob, &db, &dqb, &dkb, &dvb, &sb, t, heads, kv, hd, scale, None,
+                &qb, &kb, &vb, &ob, &db, &dqb, &dkb, &dvb, &sb, t, heads, kv, hd, scale, None, 0,
             )
             .unwrap();
             let (q64, k64, v64, d64) = (f64s(&q), f64s(&k), f64s(&v), f64s(&dout));
@@ -235,22 +235,22 @@ fn attention_backward_rejects_bad_arguments() {
         let (q, k, v, o, d, dq, dk, dv, s) = (b(), b(), b(), b(), b(), b(), b(), b(), b());
         let mut r = Recorder::new(gpu);
         assert!(
-            r.attention_backward(&q, &k, &v, &o, &d, &dq, &dk, &dv, &s, 1, 4, 3, 16, 1.0, None)
+            r.attention_backward(&q, &k, &v, &o, &d, &dq, &dk, &dv, &s, 1, 4, 3, 16, 1.0, None, 0)
                 .is_err(),
             "heads not a multiple of kv_heads"
         );
         assert!(
-            r.attention_backward(&q, &k, &v, &o, &d, &dq, &dk, &dv, &s, 1, 2, 1, 320, 1.0, None)
+            r.attention_backward(&q, &k, &v, &o, &d, &dq, &dk, &dv, &s, 1, 2, 1, 320, 1.0, None, 0)
                 .is_err(),
             "head_dim over 256"
         );
         assert_refused(
             "dq aliasing q",
-            r.attention_backward(&q, &k, &v, &o, &d, &q, &dk, &dv, &s, 2, 2, 1, 16, 1.0, None),
+            r.attention_backward(&q, &k, &v, &o, &d, &q, &dk, &dv, &s, 2, 2, 1, 16, 1.0, None, 0),
         );
         assert_refused(
             "buffers too small",
-            r.attention_backward(&q, &k, &v, &o, &d, &dq, &dk, &dv, &s, 64, 2, 1, 16, 1.0, None),
+            r.attention_backward(&q, &k, &v, &o, &d, &dq, &dk, &dv, &s, 64, 2, 1, 16, 1.0, None, 0),
         );
         assert!(r.is_empty(), "refused calls must record nothing");
     }
@@ -317,11 +317,11 @@ fn packed_attention_forward_and_backward() {
                 spans: &spans,
                 decode: false,
             };
-            r.attention_packed(&qb, &kb, &vb, &ob, t, heads, kv, hd, scale, &packing)
+            r.attention_packed(&qb, &kb, &vb, &ob, t, heads, kv, hd, scale, &packing, 0)
                 .unwrap();
             r.attention_backward(
                 &qb, &kb, &vb, &ob, &db, &dqb, &dkb, &dvb, &sb, t, heads, kv, hd, scale,
-                Some(&packing),
+                Some(&packing), 0,
             )
             .unwrap();
             let (q64, k64, v64, d64) = (f64s(&q), f64s(&k), f64s(&v), f64s(&dout));
@@ -380,7 +380,7 @@ fn packed_attention_forward_and_backward() {
         };
         assert_refused(
             "spans shorter than the sequence",
-            r_refuse(gpu, |r| r.attention_packed(&q, &k, &v, &o, 3, 2, 1, 16, 1.0, &packing)),
+            r_refuse(gpu, |r| r.attention_packed(&q, &k, &v, &o, 3, 2, 1, 16, 1.0, &packing, 0)),
         );
     }
 }

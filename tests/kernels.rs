@@ -721,7 +721,7 @@ fn check_attention_cases(seed: u64, cases_in: &[(usize, usize, usize, usize, usi
                 let kb = up_f32(gpu, &kc, "k cache");
                 let vb = up_f32(gpu, &vc, "v cache");
                 let ob = up_f32(gpu, &vec![f32::NAN; t * heads * hd], "out");
-                let res = r.attention(&qb, &kb, &vb, &ob, t, heads, kv, hd, p0, scale);
+                let res = r.attention(&qb, &kb, &vb, &ob, t, heads, kv, hd, p0, scale, 0);
                 if !fits(gpu, &[&qb, &kb, &vb, &ob]) {
                     assert_refused(&what, res);
                     continue;
@@ -828,7 +828,7 @@ fn attention_batched_decode() {
                 spans: &sb,
                 decode: true,
             };
-            r.attention_packed(&qb, &kb, &vb, &ob, t, heads, kv, hd, scale, &packing)
+            r.attention_packed(&qb, &kb, &vb, &ob, t, heads, kv, hd, scale, &packing, 0)
                 .unwrap();
             // The reference: gather each query's keys into a cache of its own and run it causal.
             let mut want = Vec::new();
@@ -856,11 +856,11 @@ fn attention_rejects_unsupported_shapes() {
         let b = gpu.alloc(4, "dummy").unwrap();
         let mut r = Recorder::new(gpu);
         assert!(
-            r.attention(&b, &b, &b, &b, 1, 4, 3, 16, 0, 1.0).is_err(),
+            r.attention(&b, &b, &b, &b, 1, 4, 3, 16, 0, 1.0, 0).is_err(),
             "heads not a multiple of kv_heads"
         );
         assert!(
-            r.attention(&b, &b, &b, &b, 1, 2, 1, 320, 0, 1.0).is_err(),
+            r.attention(&b, &b, &b, &b, 1, 2, 1, 320, 0, 1.0, 0).is_err(),
             "head_dim over 256"
         );
         assert!(r.is_empty());
@@ -1260,7 +1260,7 @@ fn two_d_dispatch_fold() {
         r.rmsnorm(&xb, &wb, &yb, rows, d, 1e-5).unwrap();
         r.lse_init(&sb, t).unwrap();
         r.lse_chunk(&lb, &tb, &sb, t, c, 0, 1.0).unwrap();
-        r.attention(&aqb, &akb, &avb, &aob, at, heads, kv, hd, 0, 0.5)
+        r.attention(&aqb, &akb, &avb, &aob, at, heads, kv, hd, 0, 0.5, 0)
             .unwrap();
         r.submit().unwrap();
         let got = gpu.read_f32(&aob, at * heads * hd).unwrap();
@@ -1396,8 +1396,8 @@ fn every_kernel_builds_and_validates() {
                 Kernel::RmsNorm => r.rmsnorm(&a, &c, &d, 1, 4, 1e-6),
                 Kernel::Rope => r.rope(&a, &c, 1, 1, 4),
                 // head_dim 4 takes the general kernels, 8 the tiled ones.
-                Kernel::Attention => r.attention(&a, &c, &d, &e, 1, 1, 1, 4, 0, 0.5),
-                Kernel::AttentionTiled => r.attention(&a, &c, &d, &e, 1, 1, 1, 8, 0, 0.5),
+                Kernel::Attention => r.attention(&a, &c, &d, &e, 1, 1, 1, 4, 0, 0.5, 0),
+                Kernel::AttentionTiled => r.attention(&a, &c, &d, &e, 1, 1, 1, 8, 0, 0.5, 0),
                 Kernel::SiluMul => r.silu_mul(&a, &c, 4),
                 Kernel::Add => r.add(&a, &c, 4),
                 Kernel::Embed(dt) => r.embed(&a, 1, &w(dt, "table"), &big()),
@@ -1416,10 +1416,10 @@ fn every_kernel_builds_and_validates() {
                 Kernel::SiluMulBackward => r.silu_mul_backward(&a, &c, &d, &e, &f, 4),
                 // attention_backward records both passes; AttentionBackwardQ / Kv are its two.
                 Kernel::AttentionBackwardQ | Kernel::AttentionBackwardKv => {
-                    r.attention_backward(&a, &c, &d, &e, &f, &g, &h, &i, &j, 1, 1, 1, 4, 0.5, None)
+                    r.attention_backward(&a, &c, &d, &e, &f, &g, &h, &i, &j, 1, 1, 1, 4, 0.5, None, 0)
                 }
                 Kernel::AttentionTiledBackwardQ | Kernel::AttentionTiledBackwardKv => {
-                    r.attention_backward(&a, &c, &d, &e, &f, &g, &h, &i, &j, 1, 1, 1, 8, 0.5, None)
+                    r.attention_backward(&a, &c, &d, &e, &f, &g, &h, &i, &j, 1, 1, 1, 8, 0.5, None, 0)
                 }
                 Kernel::LogprobGrad => {
                     r.lse_init(&d, 1).unwrap();

@@ -82,7 +82,7 @@ fn ops(gpu: &Gpu) -> Result<Vec<Op<'_>>> {
         let q = buf(gpu, heads * hd, 6)?;
         let (k, v) = (buf(gpu, ctx * kv * hd, 7)?, buf(gpu, ctx * kv * hd, 8)?);
         let o = gpu.alloc((heads * hd * 4) as u64, "out")?;
-        out.push((format!("attention decode 14/2 heads hd 64, {ctx} keys"), Box::new(move |r| r.attention(&q, &k, &v, &o, 1, heads, kv, hd, ctx - 1, 0.125))));
+        out.push((format!("attention decode 14/2 heads hd 64, {ctx} keys"), Box::new(move |r| r.attention(&q, &k, &v, &o, 1, heads, kv, hd, ctx - 1, 0.125, 0))));
     }
     let n = 1 << 20;
     let (x, o) = (buf(gpu, n, 9)?, gpu.alloc(4, "sum")?);

@@ -21,6 +21,10 @@ pub struct AttentionParams {
     /// Packing: the shared prefix's length, and 1 (training) or 2 (decoding); else 0, 0.
     pub prefix: u32,
     pub packed: u32,
+    /// Sliding-window attention: a query at position P sees keys at positions above
+    /// P − window; 0 is no window.
+    pub window: u32,
+    pub _pad: [u32; 3],
 }
 
 /// Below this many queries the forward attention takes the per-row kernel: in decoding a
@@ -35,6 +39,12 @@ pub const TILED_ATTENTION_MIN_QUERIES: usize = 16;
 pub fn attention_tiled_fits(hd: usize, keys: usize, group: usize) -> bool {
     let per_key = (hd / 4 + 4) * group.max(1);
     hd.is_multiple_of(8) && hd <= 128 && keys.saturating_mul(per_key) <= 50_000
+}
+
+/// The window as the kernels take it: 0 (none) or a length that fits a u32.
+pub(super) fn window_u32(window: usize) -> Result<u32> {
+    u32::try_from(window)
+        .map_err(|_| Error::Invalid(format!("attention window {window} is too large")))
 }
 
 /// Several completions of one prompt in one attention call; every query sees the prompt's
@@ -91,8 +101,9 @@ impl Recorder<'_> {
         hd: usize,
         p0: usize,
         scale: f32,
+        window: usize,
     ) -> Result<()> {
-        self.attention_with(q, k, v, out, t, heads, kv_heads, hd, p0, scale, None)
+        self.attention_with(q, k, v, out, t, heads, kv_heads, hd, p0, scale, None, window)
     }
 
     /// Attention of t packed queries (see `Packing`): in training k, v hold the same t
@@ -110,6 +121,7 @@ impl Recorder<'_> {
         hd: usize,
         scale: f32,
         packing: &Packing,
+        window: usize,
     ) -> Result<()> {
         self.attention_with(
             q,
@@ -123,6 +135,7 @@ impl Recorder<'_> {
             0,
             scale,
             Some(packing),
+            window,
         )
     }
 
@@ -140,6 +153,7 @@ impl Recorder<'_> {
         p0: usize,
         scale: f32,
         packing: Option<&Packing>,
+        window: usize,
     ) -> Result<()> {
         if hd > 256 || kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
             return Err(Error::Model(format!(
@@ -156,6 +170,8 @@ impl Recorder<'_> {
             scale,
             prefix,
             packed,
+            window: window_u32(window)?,
+            _pad: [0; 3],
         };
         let bufs = [
             (1, &q.buffer),

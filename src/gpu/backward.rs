@@ -443,6 +443,7 @@ impl Recorder<'_> {
         hd: usize,
         scale: f32,
         packing: Option<&Packing>,
+        window: usize,
     ) -> Result<()> {
         let what = "attention_backward";
         if hd > 256 || kv_heads == 0 || !heads.is_multiple_of(kv_heads) {
@@ -483,6 +484,8 @@ impl Recorder<'_> {
             scale,
             prefix,
             packed,
+            window: super::attention::window_u32(window)?,
+            _pad: [0; 3],
         };
         let tiled = !self.general_attention && attention_tiled_fits(hd, t, heads / kv_heads);
         // Tiled: a workgroup per 64 queries (keys) of a head; else per query (key) and head.

@@ -195,7 +195,7 @@ impl Model {
                 let row = (nkv * hd * 4) as u64;
                 r.copy(kh, 0, k, p0 as u64 * row, t as u64 * row);
                 r.copy(&s.v, 0, v, p0 as u64 * row, t as u64 * row);
-                r.attention(qh, k, v, &s.att, t, nh, nkv, hd, p0, scale)?;
+                r.attention(qh, k, v, &s.att, t, nh, nkv, hd, p0, scale, 0)?;
             }
             Kv::Slots {
                 k,
@@ -208,9 +208,9 @@ impl Model {
                     r.copy(kh, i as u64 * row, k, slot as u64 * row, row);
                     r.copy(&s.v, i as u64 * row, v, slot as u64 * row, row);
                 }
-                r.attention_packed(qh, k, v, &s.att, t, nh, nkv, hd, scale, packing)?
+                r.attention_packed(qh, k, v, &s.att, t, nh, nkv, hd, scale, packing, 0)?
             }
-            Kv::Packed(pk) => r.attention_packed(qh, kh, &s.v, &s.att, t, nh, nkv, hd, scale, pk)?,
+            Kv::Packed(pk) => r.attention_packed(qh, kh, &s.v, &s.att, t, nh, nkv, hd, scale, pk, 0)?,
         }
         project(
             r,

@@ -365,7 +365,7 @@ impl Model {
                 nkv,
                 hd,
                 1.0 / (hd as f32).sqrt(),
-                Some(&packing),
+                Some(&packing), 0,
             )?;
             r.rope(&dq, &inv_cs, t, nh, hd)?;
             r.rope(&dk, &inv_cs, t, nkv, hd)?;
