@@ -123,21 +123,28 @@ pub fn fixtures() -> std::path::PathBuf {
 /// The real SmolLM2-135M-Instruct Q4_1 GGUF: `EDGERL_SMOLLM2_GGUF`, else the `edgerl fetch`
 /// cache. `None` (test skipped) only outside CI: CI fetches it and must run these tests.
 pub fn smollm2_gguf() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("EDGERL_SMOLLM2_GGUF")
+    real_gguf("EDGERL_SMOLLM2_GGUF", &edgerl::fetch::SMOLLM2, "smollm2")
+}
+
+/// The real Gemma-3-270M Q4_K_M GGUF: `EDGERL_GEMMA3_GGUF`, else the `edgerl fetch` cache;
+/// skipped only outside CI, as for SmolLM2.
+pub fn gemma3_gguf() -> Option<std::path::PathBuf> {
+    real_gguf("EDGERL_GEMMA3_GGUF", &edgerl::fetch::GEMMA3_270M, "gemma3-270m")
+}
+
+fn real_gguf(var: &str, known: &edgerl::fetch::Known, name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os(var)
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| edgerl::fetch::model_path(&edgerl::fetch::SMOLLM2));
+        .unwrap_or_else(|| edgerl::fetch::model_path(known));
     if path.is_file() {
         return Some(path);
     }
     assert!(
         std::env::var_os("CI").is_none(),
-        "CI must provide the SmolLM2 GGUF ({}): run `edgerl fetch smollm2` in .ci/run",
+        "CI must provide {} (run `edgerl fetch {name}` in .ci/run)",
         path.display()
     );
-    eprintln!(
-        "skipping: no {} (run `edgerl fetch smollm2`)",
-        path.display()
-    );
+    eprintln!("skipping: no {} (run `edgerl fetch {name}`)", path.display());
     None
 }
 
