@@ -34,10 +34,15 @@ fn wf_hi(e: u32, u: vec4<u32>) -> vec4<f32> {
 fn q8w4(word: u32) -> vec4<f32> {
     return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(word) << vec4<u32>(24u, 16u, 8u, 0u)) >> vec4<u32>(24u));
 }
-// Q4_0 / Q4_1 / Q5_0 blocks: 5 words (Q4) or 6 (Q5_0: d, qh, then the 16 quant bytes).
+// Q4_0 / Q4_1 / IQ4_NL / Q5_0 / Q5_1 blocks: 5 words (Q4, IQ4_NL) or 6 (Q5: d (| m), qh, then
+// the 16 quant bytes).
 fn q4_bw() -> u32 {
-    return select(5u, 6u, WDTYPE == 6u);
+    return select(5u, 6u, WDTYPE == 6u || WDTYPE == 9u);
 }
+// Every type from Q4_0 on is read through q4s / q4w / q4lo / q4hi, a "block" b of 32 at a time
+// (the 256-element super-block types: sub-block b % 8 of super-block b / 8; rows are whole
+// super-blocks). q4s(b) gives two floats, q4w(b, i) two words for k = 4i..4i+3 and
+// 4i+16..4i+19, and q4lo / q4hi the values of those k from them.
 // Q4_K (WDTYPE 7): 36-word super-blocks of 256 (d | dmin, 12 scale bytes, 128 quant bytes); a
 // "block" b of 32 below is sub-block b % 8 of super-block b / 8 (rows are whole super-blocks).
 // Byte n of the scales of the super-block at word `base`.
@@ -56,9 +61,27 @@ fn q4k_scale_min(base: u32, j: u32) -> vec2<u32> {
 // Q6_K (WDTYPE 8): 53-word super-blocks of 256 (d, 32 words of ql, 16 of qh, 4 of i8 scales,
 // see src/gpu/quant.rs); "block" b of 32 is sub-block g = b % 8 of super-block b / 8, two
 // 16-element halves with their own scales.
-// Block b's scales as (d, offset): value = d * q + offset (exact either way: d * q is). Q6_K:
-// (d·sc of k = 0..15, d·sc of k = 16..31), value scale · (q − 32).
+// Q5_K (WDTYPE 10): 44-word super-blocks, Q4_K's with 8 words of qh before the quants.
+// Q2_K (11): 21-word super-blocks (16 scale bytes, 16 words of qs, d | dmin last); Q3_K (12):
+// 28 words (d, hmask, qs, scales, see q3k_scale in weights.wgsl); IQ4_XS (14): 34 words (see
+// iq4xs_scale); IQ4_NL (13): Q4_0's blocks, codes through iq4_values.
+// Block b's scales as (d, offset): value = d * q + offset (exact either way: d * q is). Q6_K and
+// Q3_K: (d·sc of k = 0..15, d·sc of k = 16..31), value scale · (q − 32) (Q3_K: q − 4). Q2_K:
+// (d, dmin), each half's 4-bit scale and min riding in q4w's second word. IQ4: (d·scale, 0),
+// value scale · kvalues[q].
 fn q4s(b: u32) -> vec2<f32> {
+    if (WDTYPE == 14u) {
+        return vec2<f32>(iq4xs_scale((b >> 3u) * 34u, b & 7u), 0.0);
+    }
+    if (WDTYPE == 12u) {
+        let base = (b >> 3u) * 28u;
+        let d = unpack2x16float(w[base]).x;
+        let g = b & 7u;
+        return vec2<f32>(d * q3k_scale(base, 2u * g), d * q3k_scale(base, 2u * g + 1u));
+    }
+    if (WDTYPE == 11u) {
+        return unpack2x16float(w[(b >> 3u) * 21u + 20u]);
+    }
     if (WDTYPE == 8u) {
         let base = (b >> 3u) * 53u;
         let d = unpack2x16float(w[base]).x;
@@ -68,8 +91,8 @@ fn q4s(b: u32) -> vec2<f32> {
         let sc = bitcast<vec2<i32>>(vec2<u32>(sw << (24u - sh), sw << (16u - sh))) >> vec2<u32>(24u);
         return d * vec2<f32>(sc);
     }
-    if (WDTYPE == 7u) {
-        let base = (b >> 3u) * 36u;
+    if (WDTYPE == 7u || WDTYPE == 10u) {
+        let base = (b >> 3u) * select(36u, 44u, WDTYPE == 10u);
         let dm = unpack2x16float(w[base]);
         let sm = q4k_scale_min(base, b & 7u);
         return vec2<f32>(dm.x * f32(sm.x), -(dm.y * f32(sm.y)));
@@ -83,7 +106,7 @@ fn q4s(b: u32) -> vec2<f32> {
     }
     return s;
 }
-// Quant word i of block b, with (Q5_0) qh >> 4i: bits 0..3 are the fifth bits of k = 4i..4i+3,
+// Quant word i of block b, with (Q5_0, Q5_1) qh >> 4i: bits 0..3 are the fifth bits of k = 4i..4i+3,
 // bits 16..19 those of 4i+16..4i+19. Q4 carries 0 there.
 // Q4_K: sub-block s holds its 32 elements in nibble half s % 2 of the 8 words of 64-element
 // chunk s / 2; k = 4i..4i+3 come from word i, 4i+16..4i+19 from word 4 + i, repacked here into
@@ -96,7 +119,43 @@ fn q6k_word(base: u32, h: u32, k: u32, l4: u32) -> u32 {
     let qh = w[base + 33u + 8u * h + l4];
     return ((ql >> (4u * (k / 2u))) & 0x0f0f0f0fu) | (((qh >> (2u * k)) & 0x03030303u) << 4u);
 }
+// Q5_K: the Q4_K word with the fifth bits (bit g of qh bytes 4i.. and 16+4i..) added: the
+// 5-bit quants a byte each, k = 4i.. in x, 4i+16.. in y.
+// Q2_K: the 2-bit quants of k = 4i.. in bits 0..1 and of 4i+16.. in bits 2..3 of each byte of x
+// (element 128h + 32k + l is bits 2k..2k+1 of qs byte 32h + l, g = 4h + k), y the two scale
+// bytes of the halves. Q3_K: the 3-bit quants a byte each (qs bits 2k.., hmask bit g of byte l
+// as bit 2), k = 4i.. in x, 4i+16.. in y. IQ4_XS: sub-block g's quants as IQ4_NL's (Q4_0's).
 fn q4w(b: u32, i: u32) -> vec2<u32> {
+    if (WDTYPE == 10u) {
+        let base = (b >> 3u) * 44u;
+        let g = b & 7u;
+        let q = base + 12u + 8u * (g >> 1u) + i;
+        let sh = 4u * (g & 1u);
+        let lo = ((w[q] >> sh) & 0x0f0f0f0fu) | (((w[base + 4u + i] >> g) & 0x01010101u) << 4u);
+        let hi = ((w[q + 4u] >> sh) & 0x0f0f0f0fu) | (((w[base + 8u + i] >> g) & 0x01010101u) << 4u);
+        return vec2<u32>(lo, hi);
+    }
+    if (WDTYPE == 11u) {
+        let base = (b >> 3u) * 21u;
+        let g = b & 7u;
+        let q = base + 4u + 8u * (g >> 2u) + i;
+        let sh = 2u * (g & 3u);
+        let lo = (w[q] >> sh) & 0x03030303u;
+        let hi = (w[q + 4u] >> sh) & 0x03030303u;
+        return vec2<u32>(lo | (hi << 2u), (w[base + (g >> 1u)] >> (16u * (g & 1u))) & 0xffffu);
+    }
+    if (WDTYPE == 12u) {
+        let base = (b >> 3u) * 28u;
+        let g = b & 7u;
+        let q = base + 9u + 8u * (g >> 2u) + i;
+        let sh = 2u * (g & 3u);
+        let lo = ((w[q] >> sh) & 0x03030303u) | (((w[base + 1u + i] >> g) & 0x01010101u) << 2u);
+        let hi = ((w[q + 4u] >> sh) & 0x03030303u) | (((w[base + 5u + i] >> g) & 0x01010101u) << 2u);
+        return vec2<u32>(lo, hi);
+    }
+    if (WDTYPE == 14u) {
+        return vec2<u32>(w[(b >> 3u) * 34u + 2u + 4u * (b & 7u) + i], 0u);
+    }
     if (WDTYPE == 8u) {
         let base = (b >> 3u) * 53u;
         let g = b & 7u;
@@ -109,10 +168,18 @@ fn q4w(b: u32, i: u32) -> vec2<u32> {
         let hi = (w[q + 4u] >> sh) & 0x0f0f0f0fu;
         return vec2<u32>(lo | (hi << 4u), 0u);
     }
-    if (WDTYPE == 6u) {
+    if (WDTYPE == 6u || WDTYPE == 9u) {
         return vec2<u32>(w[b * 6u + 2u + i], w[b * 6u + 1u] >> (4u * i));
     }
     return vec2<u32>(w[b * 5u + 1u + i], 0u);
+}
+// The four bytes of a word, as a vector.
+fn q_bytes(x: u32) -> vec4<u32> {
+    return (vec4<u32>(x) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(0xffu);
+}
+// Q2_K: 2-bit quants q against the scale byte s (low nibble scale, high min) and (d, dmin).
+fn q2k_vals(q: vec4<u32>, s: u32, c: vec2<f32>) -> vec4<f32> {
+    return vec4<f32>(q) * (c.x * f32(s & 15u)) - vec4<f32>(c.y * f32(s >> 4u));
 }
 // Quant word u.x holds k = 4i..4i+3 (low nibbles) and 4i+16..4i+19 (high).
 fn q4lo(u: vec2<u32>, c: vec2<f32>) -> vec4<f32> {
@@ -120,8 +187,20 @@ fn q4lo(u: vec2<u32>, c: vec2<f32>) -> vec4<f32> {
         let q = (vec4<u32>(u.x) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(63u);
         return c.x * (vec4<f32>(q) - 32.0);
     }
+    if (WDTYPE == 10u) {
+        return vec4<f32>(q_bytes(u.x)) * c.x + c.y;
+    }
+    if (WDTYPE == 11u) {
+        return q2k_vals(q_bytes(u.x) & vec4<u32>(3u), u.y & 0xffu, c);
+    }
+    if (WDTYPE == 12u) {
+        return c.x * (vec4<f32>(q_bytes(u.x)) - 4.0);
+    }
     var qv = (vec4<u32>(u.x) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(15u);
-    if (WDTYPE == 6u) {
+    if (WDTYPE == 13u || WDTYPE == 14u) {
+        return c.x * iq4_values(qv);
+    }
+    if (WDTYPE == 6u || WDTYPE == 9u) {
         qv |= ((vec4<u32>(u.y) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)) << vec4<u32>(4u);
     }
     return vec4<f32>(qv) * c.x + c.y;
@@ -131,8 +210,20 @@ fn q4hi(u: vec2<u32>, c: vec2<f32>) -> vec4<f32> {
         let q = (vec4<u32>(u.y) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(63u);
         return c.y * (vec4<f32>(q) - 32.0);
     }
+    if (WDTYPE == 10u) {
+        return vec4<f32>(q_bytes(u.y)) * c.x + c.y;
+    }
+    if (WDTYPE == 11u) {
+        return q2k_vals(q_bytes(u.x) >> vec4<u32>(2u), u.y >> 8u, c);
+    }
+    if (WDTYPE == 12u) {
+        return c.y * (vec4<f32>(q_bytes(u.y)) - 4.0);
+    }
     var qv = (vec4<u32>(u.x) >> vec4<u32>(4u, 12u, 20u, 28u)) & vec4<u32>(15u);
-    if (WDTYPE == 6u) {
+    if (WDTYPE == 13u || WDTYPE == 14u) {
+        return c.x * iq4_values(qv);
+    }
+    if (WDTYPE == 6u || WDTYPE == 9u) {
         qv |= ((vec4<u32>(u.y) >> vec4<u32>(16u, 17u, 18u, 19u)) & vec4<u32>(1u)) << vec4<u32>(4u);
     }
     return vec4<f32>(qv) * c.x + c.y;

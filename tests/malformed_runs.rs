@@ -268,9 +268,9 @@ fn broken_gguf_models() {
             ],
         ),
         (
-            "q5k.gguf",
-            tiny_llama("", (&[256, 8], 13, 8 * 176)).bytes(),
-            vec!["token_embd.weight", "Q5_K", "cannot load"],
+            "iq2xxs.gguf",
+            tiny_llama("", (&[256, 8], 16, 8 * 66)).bytes(),
+            vec!["token_embd.weight", "IQ2_XXS", "cannot load"],
         ),
         (
             "no-block-count.gguf",

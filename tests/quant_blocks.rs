@@ -150,6 +150,53 @@ fn gpu_quant_q6_k_matches_gguf_py() {
     }
 }
 
+/// The rest of the types kept packed on the GPU (Q5_1, Q5_K, Q2_K, Q3_K, IQ4_NL, IQ4_XS): the
+/// GPU-side CPU reference agrees with gguf-py (and so with blocks.rs) bit for bit, and the GPU
+/// layout is the file's, but for Q3_K (d moved to the front, as Q6_K) and IQ4_NL (d, two zero
+/// bytes, then the quants, as Q4_0).
+#[test]
+fn gpu_quant_other_types_match_gguf_py() {
+    use edgerl::gpu::{DType, quant};
+    let types = [
+        (GgmlType::Q5_1, DType::Q5_1),
+        (GgmlType::Q5_K, DType::Q5_K),
+        (GgmlType::Q2_K, DType::Q2_K),
+        (GgmlType::Q3_K, DType::Q3_K),
+        (GgmlType::IQ4_NL, DType::IQ4_NL),
+        (GgmlType::IQ4_XS, DType::IQ4_XS),
+    ];
+    let cases = fixture();
+    for (ty, dtype) in types {
+        let (_, bytes, bits) = cases.iter().find(|c| c.0 == ty).unwrap();
+        assert_eq!(dtype.file_block_bytes() as u64, ty.block_bytes(), "{ty:?}");
+        assert_eq!(dtype.block() as u64, ty.block_size(), "{ty:?}");
+        let got = quant::dequantize(dtype, bytes).unwrap();
+        assert_eq!(got.len(), bits.len(), "{ty:?}");
+        assert_eq!(
+            first_mismatch(&got, bits),
+            None,
+            "{ty:?}: (index, ours, gguf-py)"
+        );
+        let (fb, gb) = (dtype.file_block_bytes(), dtype.gpu_block_bytes());
+        assert_eq!(gb % 4, 0, "{ty:?}: whole words");
+        let g = quant::repack(dtype, bytes).unwrap();
+        assert_eq!(g.len(), bytes.len() / fb * gb, "{ty:?}");
+        for (f, g) in bytes.chunks(fb).zip(g.chunks(gb)) {
+            match dtype {
+                DType::Q3_K => assert_eq!(
+                    (&g[..2], &g[2..4], &g[4..]),
+                    (&f[108..], &[0u8, 0][..], &f[..108])
+                ),
+                DType::IQ4_NL => assert_eq!(
+                    (&g[..2], &g[2..4], &g[4..]),
+                    (&f[..2], &[0u8, 0][..], &f[2..])
+                ),
+                _ => assert_eq!(g, f, "{ty:?}"),
+            }
+        }
+    }
+}
+
 /// edgerl's GPU-side CPU reference for Q5_0 (`gpu::quant::dequantize`, the values the kernels
 /// compute) agrees with blocks.rs and gguf-py bit for bit.
 #[test]

@@ -1,6 +1,6 @@
-//! The llama.cpp block types (Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K) kept packed on the GPU:
-//! every kernel that reads weights (matmul and its matrix-vector path, embed, matmul_backward_input) against a
-//! CPU reference, on every backend of `common::all_gpus()` (each also with a 4096-byte binding
+//! The llama.cpp block types (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL; the super-block types Q2_K,
+//! Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS) kept packed on the GPU: every kernel that reads weights
+//! (matmul and its matrix-vector path, embed, matmul_backward_input) against a CPU reference, on every backend of `common::all_gpus()` (each also with a 4096-byte binding
 //! limit, so weights split into row pieces).
 //!
 //! Weights are random values quantized with `quant::quantize`; the reference uses exactly the
@@ -14,17 +14,23 @@ use std::ops::Range;
 use edgerl::Error;
 use edgerl::gpu::{DType, Gpu, GpuBuffer, Recorder, Tensor, quant};
 
-const QUANT: [DType; 6] = [
+const QUANT: [DType; 12] = [
     DType::Q8_0,
     DType::Q4_0,
     DType::Q4_1,
     DType::Q5_0,
     DType::Q4_K,
     DType::Q6_K,
+    DType::Q5_1,
+    DType::Q5_K,
+    DType::Q2_K,
+    DType::Q3_K,
+    DType::IQ4_NL,
+    DType::IQ4_XS,
 ];
 
-/// Row lengths for `dtype`: the 32-element block types take `k32`, Q4_K's 256-element
-/// and Q6_K's 256-element super-blocks the same count of super-block multiples `k256`.
+/// Row lengths for `dtype`: the 32-element block types take `k32`, the 256-element
+/// super-block types (K-quants, IQ4_XS) the same count of super-block multiples `k256`.
 fn ks(dtype: DType, k32: &[usize], k256: &[usize]) -> Vec<usize> {
     if dtype.block() == 256 { k256 } else { k32 }.to_vec()
 }
@@ -166,7 +172,10 @@ fn quant_matmul_grid() {
             let mut cases = Vec::new();
             let mut weights = Vec::new();
             for (ti, &t) in [1, 3, 5, 8, 17, 33, 70].iter().enumerate() {
-                for (ki, &k) in ks(dtype, &[32, 96, 576], &[256, 512, 768]).iter().enumerate() {
+                for (ki, &k) in ks(dtype, &[32, 96, 576], &[256, 512, 768])
+                    .iter()
+                    .enumerate()
+                {
                     for (ni, &n) in [1, 15, 40, 130].iter().enumerate() {
                         let has_bias = (ti + ki + ni) % 2 == 0;
                         let accumulate = (ti + ni) % 2 == 1;
@@ -305,7 +314,8 @@ fn quant_embed_across_pieces() {
         ),
         (80, 96, vec![0, 36, 37, 67, 68, 79, 5, 74]),
     ];
-    // Q4_K rows are 256 or 512 wide (28 or 14 rows a 4096-byte piece).
+    // Super-block rows are 256 or 512 wide (Q4_K: 28 or 14 rows a 4096-byte piece, Q5_K 23 or
+    // 11, Q2_K 48 or 24, Q3_K 36 or 18, Q6_K 19 or 9, IQ4_XS 30 or 15).
     let cases_k: [(usize, usize, Vec<u32>); 3] = [
         (200, 256, vec![199, 27, 28, 0]),
         (60, 512, vec![59, 14]),
@@ -316,7 +326,11 @@ fn quant_embed_across_pieces() {
             let mut rng = common::Rng::new(501 + dtype.code() as u64);
             let mut r = Recorder::new(gpu);
             let mut out = Vec::new();
-            let cases = if dtype.block() == 256 { &cases_k } else { &cases };
+            let cases = if dtype.block() == 256 {
+                &cases_k
+            } else {
+                &cases
+            };
             for (v, d, ids) in cases {
                 let (table, seen) = qweight(gpu, dtype, *v, *d, &mut rng);
                 let what = format!(
@@ -386,7 +400,7 @@ fn quant_matmul_backward_input() {
         (3, 96, 40, 7..40, 33),
         (17, 32, 15, 0..15, 15),
     ];
-    // Q4_K: the same shapes over 256-element super-blocks (576 → 512, 96 and 32 → 256).
+    // The super-block types: the same shapes over 256 elements (576 → 512, 96 and 32 → 256).
     let shapes_k: [(usize, usize, usize, Range<usize>, usize); 6] = [
         (1, 512, 130, 0..130, 130),
         (5, 256, 130, 20..111, 95),
@@ -400,7 +414,11 @@ fn quant_matmul_backward_input() {
             let mut rng = common::Rng::new(601 + dtype.code() as u64);
             let mut r = Recorder::new(gpu);
             let mut cases = Vec::new();
-            let shapes: &[_] = if dtype.block() == 256 { &shapes_k } else { &shapes };
+            let shapes: &[_] = if dtype.block() == 256 {
+                &shapes_k
+            } else {
+                &shapes
+            };
             for (t, k, n, rows, ldy) in shapes {
                 let (t, k, ldy) = (*t, *k, *ldy);
                 let (w, seen) = qweight(gpu, dtype, *n, k, &mut rng);
@@ -444,9 +462,12 @@ fn quant_matmul_backward_input() {
 fn quant_rows_need_whole_blocks() {
     let gpu = &common::backends().normal[0];
     for dtype in QUANT {
-        // bl = 32 (Q4_K: 256, its super-block).
+        // bl = 32 (the super-block types: 256).
         let bl = dtype.block();
-        assert_eq!(dtype.row_bytes(2 * bl).unwrap(), 2 * dtype.gpu_block_bytes());
+        assert_eq!(
+            dtype.row_bytes(2 * bl).unwrap(),
+            2 * dtype.gpu_block_bytes()
+        );
         assert_eq!(
             dtype.file_row_bytes(2 * bl).unwrap(),
             2 * dtype.file_block_bytes()
@@ -477,13 +498,8 @@ fn quant_rows_need_whole_blocks() {
     }
 }
 
-/// The Q5_0 blocks gguf-py wrote (tests/fixtures/gguf/quant_blocks.json): its bytes and the
-/// bits of the values it decodes them to.
-fn q5_0_fixture() -> (Vec<u8>, Vec<u32>) {
-    gguf_py_fixture("Q5_0")
-}
-
-/// gguf-py's blocks of the type named `name` in the fixture, as `q5_0_fixture`.
+/// gguf-py's blocks of the type named `name` (tests/fixtures/gguf/quant_blocks.json): their
+/// bytes and the bits of the values it decodes them to.
 fn gguf_py_fixture(name: &str) -> (Vec<u8>, Vec<u32>) {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -517,13 +533,29 @@ fn gguf_py_fixture(name: &str) -> (Vec<u8>, Vec<u32>) {
 /// for t = 32).
 #[test]
 fn q5_0_gguf_py_blocks_decode_on_gpu() {
-    let (bytes, bits) = q5_0_fixture();
-    let n = bytes.len() / 22;
+    blocks_decode_on_gpu("Q5_0", DType::Q5_0);
+}
+
+/// Q5_1 likewise (Q5_0's fifth bits, Q4_1's minimum).
+#[test]
+fn q5_1_gguf_py_blocks_decode_on_gpu() {
+    blocks_decode_on_gpu("Q5_1", DType::Q5_1);
+}
+
+/// IQ4_NL likewise (Q4_0's nibbles as codes of the non-linear table).
+#[test]
+fn iq4_nl_gguf_py_blocks_decode_on_gpu() {
+    blocks_decode_on_gpu("IQ4_NL", DType::IQ4_NL);
+}
+
+fn blocks_decode_on_gpu(name: &str, dtype: DType) {
+    let (bytes, bits) = gguf_py_fixture(name);
+    let n = bytes.len() / dtype.file_block_bytes();
     assert_eq!(bits.len(), n * 32);
-    let cpu = quant::dequantize(DType::Q5_0, &bytes).unwrap();
+    let cpu = quant::dequantize(dtype, &bytes).unwrap();
     assert!(cpu.iter().zip(&bits).all(|(v, b)| v.to_bits() == *b));
     for gpu in common::all_gpus() {
-        let w = Tensor::from_bytes(gpu, "w", DType::Q5_0, n, 32, &bytes).unwrap();
+        let w = Tensor::from_bytes(gpu, "w", dtype, n, 32, &bytes).unwrap();
         let mut r = Recorder::new(gpu);
         let ids: Vec<u32> = (0..n as u32).rev().collect();
         let ib = gpu.upload(bytemuck::cast_slice(&ids), "ids").unwrap();
@@ -567,6 +599,30 @@ fn q4_k_gguf_py_blocks_decode_on_gpu() {
 #[test]
 fn q6_k_gguf_py_blocks_decode_on_gpu() {
     super_blocks_decode_on_gpu("Q6_K", DType::Q6_K);
+}
+
+/// Q5_K likewise (Q4_K's with fifth bits from qh).
+#[test]
+fn q5_k_gguf_py_blocks_decode_on_gpu() {
+    super_blocks_decode_on_gpu("Q5_K", DType::Q5_K);
+}
+
+/// Q2_K likewise (a 4-bit scale and min per 16 elements).
+#[test]
+fn q2_k_gguf_py_blocks_decode_on_gpu() {
+    super_blocks_decode_on_gpu("Q2_K", DType::Q2_K);
+}
+
+/// Q3_K likewise (6-bit signed scales per 16 elements, third bits from hmask).
+#[test]
+fn q3_k_gguf_py_blocks_decode_on_gpu() {
+    super_blocks_decode_on_gpu("Q3_K", DType::Q3_K);
+}
+
+/// IQ4_XS likewise (IQ4_NL's codes, a 6-bit signed scale per 32 elements).
+#[test]
+fn iq4_xs_gguf_py_blocks_decode_on_gpu() {
+    super_blocks_decode_on_gpu("IQ4_XS", DType::IQ4_XS);
 }
 
 fn super_blocks_decode_on_gpu(name: &str, dtype: DType) {

@@ -7,11 +7,11 @@ use super::quant;
 use crate::error::{Error, Result};
 
 /// Element type as stored on the device. 16-bit types are packed two per u32, so no kernel
-/// needs `shader-f16`. The llama.cpp block types (32 elements a block) stay packed on the GPU,
-/// each block padded to whole u32 words (see `quant::repack`), and are dequantized in the
-/// kernels that read weights.
+/// needs `shader-f16`. The llama.cpp block types (32 elements a block, the K-quants and IQ4_XS
+/// 256) stay packed on the GPU, each block padded to whole u32 words (see `quant::repack`), and
+/// are dequantized in the kernels that read weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[allow(non_camel_case_types)] // Q4_K: ggml's name
+#[allow(non_camel_case_types)] // Q4_K, IQ4_NL: ggml's names
 pub enum DType {
     F32,
     F16,
@@ -22,6 +22,12 @@ pub enum DType {
     Q5_0,
     Q4_K,
     Q6_K,
+    Q5_1,
+    Q5_K,
+    Q2_K,
+    Q3_K,
+    IQ4_NL,
+    IQ4_XS,
 }
 
 impl DType {
@@ -37,6 +43,12 @@ impl DType {
             "q5_0" => DType::Q5_0,
             "q4_k" => DType::Q4_K,
             "q6_k" => DType::Q6_K,
+            "q5_1" => DType::Q5_1,
+            "q5_k" => DType::Q5_K,
+            "q2_k" => DType::Q2_K,
+            "q3_k" => DType::Q3_K,
+            "iq4_nl" => DType::IQ4_NL,
+            "iq4_xs" => DType::IQ4_XS,
             _ => return None,
         })
     }
@@ -53,18 +65,28 @@ impl DType {
             DType::Q5_0 => 6,
             DType::Q4_K => 7,
             DType::Q6_K => 8,
+            DType::Q5_1 => 9,
+            DType::Q5_K => 10,
+            DType::Q2_K => 11,
+            DType::Q3_K => 12,
+            DType::IQ4_NL => 13,
+            DType::IQ4_XS => 14,
         }
     }
     pub fn is_quantized(self) -> bool {
         self.block() > 1
     }
-    /// Elements per block: 32 for the quantized types (Q4_K, Q6_K: 256-element super-blocks), 1 for
-    /// the float types.
+    /// Elements per block: 32 for the legacy quantized types and IQ4_NL, 256 for the K-quants'
+    /// and IQ4_XS's super-blocks, 1 for the float types.
     pub fn block(self) -> usize {
         match self {
             DType::F32 | DType::F16 | DType::BF16 => 1,
-            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 => 32,
-            DType::Q4_K | DType::Q6_K => 256,
+            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::IQ4_NL => {
+                32
+            }
+            DType::Q4_K | DType::Q6_K | DType::Q5_K | DType::Q2_K | DType::Q3_K | DType::IQ4_XS => {
+                256
+            }
         }
     }
     /// Bytes of one block in the file (GGUF / safetensors) layout.
@@ -78,15 +100,22 @@ impl DType {
             DType::Q5_0 => 22,
             DType::Q4_K => 144,
             DType::Q6_K => 210,
+            DType::Q5_1 => 24,
+            DType::Q5_K => 176,
+            DType::Q2_K => 84,
+            DType::Q3_K => 110,
+            DType::IQ4_NL => 18,
+            DType::IQ4_XS => 136,
         }
     }
     /// Bytes of one block on the GPU: quantized blocks are padded to whole u32 words.
     pub fn gpu_block_bytes(self) -> usize {
         match self {
             DType::Q8_0 => 36,
-            DType::Q4_0 => 20,
+            DType::Q4_0 | DType::IQ4_NL => 20,
             DType::Q5_0 => 24,
             DType::Q6_K => 212,
+            DType::Q3_K => 112,
             d => d.file_block_bytes(),
         }
     }

@@ -184,6 +184,12 @@ fn dtype_of(t: GgmlType) -> Option<DType> {
         GgmlType::Q5_0 => DType::Q5_0,
         GgmlType::Q4_K => DType::Q4_K,
         GgmlType::Q6_K => DType::Q6_K,
+        GgmlType::Q5_1 => DType::Q5_1,
+        GgmlType::Q5_K => DType::Q5_K,
+        GgmlType::Q2_K => DType::Q2_K,
+        GgmlType::Q3_K => DType::Q3_K,
+        GgmlType::IQ4_NL => DType::IQ4_NL,
+        GgmlType::IQ4_XS => DType::IQ4_XS,
         _ => return None,
     })
 }
@@ -241,7 +247,7 @@ impl WeightSource for GgufWeights<'_> {
             Error::file(
                 self.g.path(),
                 format!(
-                    "tensor {} has type {:?}, which edgerl cannot load yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K)",
+                    "tensor {} has type {:?}, which edgerl cannot load yet (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS)",
                     info.name, info.ggml_type
                 ),
             )

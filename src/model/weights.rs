@@ -319,8 +319,7 @@ mod tests {
             origin: PathBuf::from("broken.gguf"),
         };
         let e = to_f32(&t)
-            .err()
-            .expect("30 bytes are not a Q8_0 block")
+            .expect_err("30 bytes are not a Q8_0 block")
             .to_string();
         assert!(e.contains("broken.gguf"), "{e}");
         assert!(convert(&t, DType::F16).is_err());

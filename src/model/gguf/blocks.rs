@@ -1,8 +1,9 @@
-//! CPU reference dequantizers for the llama.cpp block formats edgerl does not yet keep on the
-//! GPU: Q5_0, Q5_1, the K-quants Q2_K..Q6_K (256-element super-blocks) and IQ4_NL / IQ4_XS.
-//! They are the ground truth for the future GPU kernels and are checked bit-exactly against
-//! gguf-py's `gguf.quants.dequantize` (tests/quant_blocks.rs). Arithmetic is f32 in ggml's
-//! order: a sub-block scale `d·sc` (and min `dmin·m`) is formed first, then `scale·q − min`.
+//! CPU reference dequantizers for the llama.cpp block formats Q5_0, Q5_1, the K-quants
+//! Q2_K..Q6_K (256-element super-blocks) and IQ4_NL / IQ4_XS, written from ggml independently
+//! of the GPU side's (`gpu::quant::dequantize`, which the kernels match): both are checked
+//! bit-exactly against gguf-py's `gguf.quants.dequantize` (tests/quant_blocks.rs). Arithmetic
+//! is f32 in ggml's order: a sub-block scale `d·sc` (and min `dmin·m`) is formed first, then
+//! `scale·q − min`.
 //!
 //! Layouts (little-endian, `GgmlType::block_bytes` bytes a block):
 //! - Q5_0: f16 d, u32 qh, 16 nibble bytes; value d·(q − 16) where q = nibble | bit j of qh << 4.
@@ -21,10 +22,8 @@ use half::f16;
 use super::GgmlType;
 use crate::error::{Error, Result};
 
-/// IQ4_NL / IQ4_XS code book (ggml's kvalues_iq4nl).
-const IQ4_VALUES: [i8; 16] = [
-    -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113,
-];
+// IQ4_NL / IQ4_XS code book (ggml's kvalues_iq4nl): one definition, the GPU packing's.
+use crate::gpu::quant::IQ4_VALUES;
 
 /// The types `dequantize` handles.
 pub const TYPES: [GgmlType; 9] = {

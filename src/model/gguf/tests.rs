@@ -103,10 +103,12 @@ fn round_trip_values_and_tensors() {
     }
     assert_eq!(g.tensor("t4").unwrap().n_elements(), 192);
     assert!(g.tensor("nope").is_none());
-    assert!(GgmlType::Q8_0.is_supported() && !GgmlType::Q5_K.is_supported());
+    assert!(GgmlType::Q8_0.is_supported() && !GgmlType::Q8_K.is_supported());
     assert!(GgmlType::Q4_K.is_supported() && !GgmlType::IQ2_XXS.is_supported());
-    assert!(GgmlType::Q6_K.is_supported() && !GgmlType::Q3_K.is_supported());
-    assert!(GgmlType::Q5_0.is_supported() && !GgmlType::Q5_1.is_supported());
+    assert!(GgmlType::Q6_K.is_supported() && !GgmlType::IQ3_S.is_supported());
+    assert!(GgmlType::Q5_0.is_supported() && !GgmlType::MXFP4.is_supported());
+    // Every type with a CPU reference dequantizer is kept packed on the GPU too.
+    assert!(blocks::TYPES.iter().all(|t| t.is_supported()));
 }
 
 #[test]

@@ -295,7 +295,23 @@ impl GgmlType {
     /// Whether edgerl can load tensors of this type (the others are parsed and sized only).
     pub fn is_supported(self) -> bool {
         use GgmlType::*;
-        matches!(self, F32 | F16 | BF16 | Q4_0 | Q4_1 | Q5_0 | Q8_0 | Q4_K | Q6_K)
+        matches!(
+            self,
+            F32 | F16
+                | BF16
+                | Q4_0
+                | Q4_1
+                | Q5_0
+                | Q5_1
+                | Q8_0
+                | Q2_K
+                | Q3_K
+                | Q4_K
+                | Q5_K
+                | Q6_K
+                | IQ4_NL
+                | IQ4_XS
+        )
     }
     /// The bytes of a tensor with these dims (GGUF order), or an error message.
     pub fn n_bytes(self, dims: &[u64]) -> std::result::Result<u64, String> {
