@@ -8,6 +8,14 @@
 // ranges [0, min(prefix, seg0)) and [seg0, t], seg0 = spans[2t] (0 inside the prefix). Keys are
 // walked range by range, so blocks never straddle the gap and the loops keep their shape.
 //
+// Sliding window (p.window = W > 0, Gemma 3's local layers): a query at position P sees a key
+// at position S only if P - S < W. Positions: without packing the key index, and p0 + t for
+// query t; packed, index i < prefix is at position i and a segment's tokens continue from
+// prefix. Within each of the two key ranges positions are contiguous and end at P (the query's
+// own key), so the window only raises each range's lower bound (key_lows): the walks start
+// there, they never mask key by key. W = 0 is no window; the host passes 0 for a window that
+// covers every position, so such calls run exactly the unwindowed kernel.
+//
 // One 64-thread workgroup per (query, head), walking the keys in blocks of 64: each thread
 // scores one key of the block (a full head_dim dot product against the q row, held in workgroup
 // memory), the block's max is reduced (wg_max, reduce.wgsl), the running (m, l) and the output are
@@ -19,7 +27,8 @@
 // over all loops of the shader together, and past that loops silently exit. Here a block of 64
 // keys costs one thread 1 (block loop) + hd/4 + 3 (dot) + 6 (max) + 64 (accumulate) iterations:
 // 106 at hd 128, so 4096 keys take about 64 × 106 = 6,784, and the cap is reached only past
-// ~39,000 keys at hd 128 (~30,000 at hd 256). Keep it so when changing this kernel.
+// ~39,000 keys at hd 128 (~30,000 at hd 256). A window only shortens the walks. Keep it so when
+// changing this kernel.
 
 struct Params {
     t: u32,
@@ -31,6 +40,9 @@ struct Params {
     prefix: u32,
     packed: u32,
     window: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -54,6 +66,20 @@ fn key_ranges(t: u32) -> vec3<u32> {
         end = spans[2u * t + 1u];
     }
     return vec3<u32>(min(p.prefix, seg0), seg0, end);
+}
+
+// Where the window starts each of the ranges kr = key_ranges(t): [lows.x, kr.x) and
+// [lows.y, kr.z). The query's position is P = kr.x + (kr.z - kr.y) - 1 (the prefix's keys, then
+// its segment's up to itself); the first range's keys sit at their index, so they start at
+// P + 1 - W; the second's positions run up to P at key kr.z - 1, so they start at kr.z - W.
+fn key_lows(kr: vec3<u32>) -> vec2<u32> {
+    if (p.window == 0u) {
+        return vec2<u32>(0u, kr.y);
+    }
+    let reach = kr.x + kr.z - kr.y; // P + 1
+    let lo1 = select(0u, reach - p.window, reach > p.window);
+    let lo2 = select(0u, kr.z - p.window, kr.z > p.window);
+    return vec2<u32>(min(lo1, kr.x), max(kr.y, lo2));
 }
 
 const MAX_HD: u32 = 256u;
@@ -103,8 +129,9 @@ fn attention(ln: Lane) {
     var m = -3.0e38;
     var l = 0.0;
     let kr = key_ranges(t);
+    let lows = key_lows(kr);
     for (var range = 0u; range < 2u; range++) {
-        let lo = select(kr.y, 0u, range == 0u);
+        let lo = select(lows.y, lows.x, range == 0u);
         let ctx = select(kr.z, kr.x, range == 0u);
         for (var s0 = lo; s0 < ctx; s0 += FWG) {
             let s = s0 + lid;
@@ -170,9 +197,11 @@ fn attention(ln: Lane) {
 //   dq_i = scale Σ_j dS_ij k_j,   dk_j = scale Σ_i dS_ij q_i,   dv_j = Σ_i P_ij dout_i.
 // Two dispatches of 64-thread workgroups. Pass 1, one workgroup per (query, head): stats =
 // (lse_i, D_i), then dq. Pass 2, one per (key, kv head): the (query ≥ key, head of the group)
-// pairs, for dk and dv. Both walk their keys / pairs in blocks of 64: each thread scores one
-// item of the block (full head_dim dot products), the block's weights go through workgroup
-// memory, then each thread accumulates head dims lid, lid+64, lid+128, lid+192 over the block.
+// pairs, for dk and dv; with a window only the queries in it, a prompt key's range by range
+// (one more loop iteration per completion). Both walk their keys / pairs in blocks of 64: each
+// thread scores one item of the block (full head_dim dot products), the block's weights go
+// through workgroup memory, then each thread accumulates head dims lid, lid+64, lid+128, lid+192
+// over the block.
 // (Work per thread stays small: llvmpipe also caps the loop iterations of one invocation.)
 
 @group(0) @binding(5) var<storage, read> o: array<f32>;        // forward output [t, heads, hd]
@@ -248,9 +277,10 @@ fn attention_backward_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workg
     var m = -3.0e38;
     var l = 0.0;
     let kr = key_ranges(t);
+    let lows = key_lows(kr);
     for (var range = 0u; range < 2u; range++) {
         let hi = select(kr.z, kr.x, range == 0u);
-        for (var s = select(kr.y, 0u, range == 0u) + lid; s < hi; s += BWG) {
+        for (var s = select(lows.y, lows.x, range == 0u) + lid; s < hi; s += BWG) {
             let score = score_at(qb, (s * p.kv_heads + kvh) * p.hd);
             let m_new = max(m, score);
             l = l * exp(m - m_new) + exp(score - m_new);
@@ -278,7 +308,7 @@ fn attention_backward_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workg
     var acc = vec4<f32>(0.0);
     for (var range = 0u; range < 2u; range++) {
         let hi = select(kr.z, kr.x, range == 0u);
-        for (var s0 = select(kr.y, 0u, range == 0u); s0 < hi; s0 += BWG) {
+        for (var s0 = select(lows.y, lows.x, range == 0u); s0 < hi; s0 += BWG) {
             let s = s0 + lid;
             var ds = 0.0;
             if (s < hi) {
@@ -330,45 +360,75 @@ fn attention_backward_kv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_work
     if (p.packed != 0u) {
         end = spans[2u * s + 1u];
     }
-    // Pairs (query t in s .. end, head kvh*group + g), numbered (t - s) * group + g.
-    let pairs = (end - s) * group;
+    // With a window they come in ranges [a, b): the first is s .. min(end, s + W), and in a
+    // packed sequence a prompt key (s < prefix) is seen from the prompt up to min(prefix, s + W),
+    // then by the first s + W - prefix queries of each completion's segment (positions prefix
+    // ..), segment after segment: seg is the next one's first token (spans[2 seg + 1] its end).
+    // Without a window, one range s .. end. (Uniform: all of it from the workgroup id, the
+    // uniforms and spans.)
+    var a = s;
+    var b = end;
+    var seg = end;
+    var reach = 0u;
+    if (p.window != 0u) {
+        b = min(end, s + p.window);
+        if (p.packed != 0u && s < p.prefix) {
+            b = min(b, p.prefix);
+            if (s + p.window > p.prefix) {
+                reach = s + p.window - p.prefix;
+                seg = p.prefix;
+            }
+        }
+    }
     var gk = vec4<f32>(0.0);
     var gv = vec4<f32>(0.0);
-    for (var p0 = 0u; p0 < pairs; p0 += BWG) {
-        let pi = p0 + lid;
-        var pr = 0.0;
-        var ds = 0.0;
-        if (pi < pairs) {
-            let i = (s + pi / group) * p.heads + kvh * group + pi % group;
-            let qb = i * p.hd;
-            pr = exp(score_at(qb, kb) - stats[2u * i]);
-            ds = pr * (dout_dot_v(qb, kb) - stats[2u * i + 1u]);
-        }
-        blk_a[lid] = pr;
-        blk_b[lid] = ds;
-        workgroupBarrier();
-        let n = min(BWG, pairs - p0);
-        for (var e = 0u; e < n; e++) {
-            let pe = p0 + e;
-            let qb = ((s + pe / group) * p.heads + kvh * group + pe % group) * p.hd + lid;
-            let wp = blk_a[e];
-            let ws = blk_b[e];
-            gv.x += wp * dout[qb];
-            gk.x += ws * q[qb];
-            if (p.hd > 64u) {
-                gv.y += wp * dout[qb + 64u];
-                gk.y += ws * q[qb + 64u];
-                if (p.hd > 128u) {
-                    gv.z += wp * dout[qb + 128u];
-                    gk.z += ws * q[qb + 128u];
-                    if (p.hd > 192u) {
-                        gv.w += wp * dout[qb + 192u];
-                        gk.w += ws * q[qb + 192u];
+    loop {
+        // Pairs (query t in a .. b, head kvh*group + g), numbered (t - a) * group + g.
+        let pairs = (b - a) * group;
+        for (var p0 = 0u; p0 < pairs; p0 += BWG) {
+            let pi = p0 + lid;
+            var pr = 0.0;
+            var ds = 0.0;
+            if (pi < pairs) {
+                let i = (a + pi / group) * p.heads + kvh * group + pi % group;
+                let qb = i * p.hd;
+                pr = exp(score_at(qb, kb) - stats[2u * i]);
+                ds = pr * (dout_dot_v(qb, kb) - stats[2u * i + 1u]);
+            }
+            blk_a[lid] = pr;
+            blk_b[lid] = ds;
+            workgroupBarrier();
+            let n = min(BWG, pairs - p0);
+            for (var e = 0u; e < n; e++) {
+                let pe = p0 + e;
+                let qb = ((a + pe / group) * p.heads + kvh * group + pe % group) * p.hd + lid;
+                let wp = blk_a[e];
+                let ws = blk_b[e];
+                gv.x += wp * dout[qb];
+                gk.x += ws * q[qb];
+                if (p.hd > 64u) {
+                    gv.y += wp * dout[qb + 64u];
+                    gk.y += ws * q[qb + 64u];
+                    if (p.hd > 128u) {
+                        gv.z += wp * dout[qb + 128u];
+                        gk.z += ws * q[qb + 128u];
+                        if (p.hd > 192u) {
+                            gv.w += wp * dout[qb + 192u];
+                            gk.w += ws * q[qb + 192u];
+                        }
                     }
                 }
             }
+            workgroupBarrier();
         }
-        workgroupBarrier();
+        if (seg >= end) {
+            break;
+        }
+        // The next segment's first `reach` queries (a malformed span still moves on).
+        let seg_end = clamp(spans[2u * seg + 1u], seg + 1u, end);
+        a = seg;
+        b = min(seg_end, seg + reach);
+        seg = seg_end;
     }
     let dims = vec4<u32>(lid, lid + 64u, lid + 128u, lid + 192u);
     if (dims.x < p.hd) { dk[kb + dims.x] = gk.x * p.scale; dv[kb + dims.x] = gv.x; }

@@ -6,6 +6,11 @@
 // results as attention.wgsl; the host picks these when head_dim is a multiple of 8 up to 128
 // and the walk stays under llvmpipe's cap on loop iterations per invocation (65,535, see
 // attention.wgsl): rows are read two vec4s per iteration to halve the count.
+//
+// Sliding window (p.window > 0, see attention.wgsl): the visible keys of each query are masked
+// with the window's lower bounds (key_lows), and the walks start at the workgroup's first key
+// in a window (forward, dq) or stop at its last query in one, a prompt key's queries segment by
+// segment (dk / dv): so a window only shortens them.
 
 struct Params {
     t: u32,
@@ -17,6 +22,9 @@ struct Params {
     prefix: u32,
     packed: u32,
     window: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -39,6 +47,7 @@ const TILE4: u32 = 256u;
 var<workgroup> tile_a: array<vec4<f32>, TILE4>;
 var<workgroup> tile_b: array<vec4<f32>, TILE4>;
 var<workgroup> tile_s: array<vec2<f32>, 64>;
+var<workgroup> tile_pos: array<u32, 64>;
 var<workgroup> reach: array<u32, WG>;
 var<workgroup> reach_max: u32;
 
@@ -52,11 +61,12 @@ struct Dims {
     p0: u32,
     prefix: u32,
     packed: u32,
+    window: u32,
 }
 
 fn dims(z: u32) -> Dims {
     return Dims(p.t + z, p.heads + z, p.kv_heads + z, p.hd / 4u + z, p.p0 + z, p.prefix + z,
-                p.packed + z);
+                p.packed + z, p.window + z);
 }
 
 // The keys query t sees: [0, x) and [y, z) (see attention.wgsl).
@@ -72,8 +82,24 @@ fn key_ranges(d: Dims, t: u32) -> vec3<u32> {
     return vec3<u32>(min(d.prefix, seg0), seg0, end);
 }
 
-fn sees(kr: vec3<u32>, key: u32) -> bool {
-    return key < kr.x || (key >= kr.y && key < kr.z);
+// The window's start in each range: [lows.x, kr.x) and [lows.y, kr.z) (see attention.wgsl).
+fn key_lows(d: Dims, kr: vec3<u32>) -> vec2<u32> {
+    if (d.window == 0u) {
+        return vec2<u32>(0u, kr.y);
+    }
+    let reach = kr.x + kr.z - kr.y; // the query's position + 1
+    let lo1 = select(0u, reach - d.window, reach > d.window);
+    let lo2 = select(0u, kr.z - d.window, kr.z > d.window);
+    return vec2<u32>(min(lo1, kr.x), max(kr.y, lo2));
+}
+
+fn sees(kr: vec3<u32>, lows: vec2<u32>, key: u32) -> bool {
+    return (key >= lows.x && key < kr.x) || (key >= lows.y && key < kr.z);
+}
+
+// The first key a query sees (its ranges from key_lows).
+fn first_key(kr: vec3<u32>, lows: vec2<u32>) -> u32 {
+    return select(lows.y, lows.x, lows.x < kr.x);
 }
 
 // The largest of the workgroup's `mine`, the same value in every thread.
@@ -88,6 +114,16 @@ fn workgroup_max(lid: u32, mine: u32) -> u32 {
         reach_max = m;
     }
     return workgroupUniformLoad(&reach_max);
+}
+
+// Where the walk over keys starts: 0 without a window (as ever), else the workgroup's first key
+// in a window; `first` is u32 max in a thread without a query. Uniform.
+fn walk_start(d: Dims, lid: u32, first: u32) -> u32 {
+    var k0 = 0u;
+    if (d.window != 0u) {
+        k0 = ~workgroup_max(lid, ~first);
+    }
+    return k0;
 }
 
 // Stages keys k0 .. k0 + n of kv head kvh into tile_a (k) and tile_b (v), hd4 vec4s a row.
@@ -187,18 +223,23 @@ fn attention_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
     var qr: Row;
     var acc: Row;
     var kr = vec3<u32>(0u);
+    var lows = vec2<u32>(0u);
+    var first = 0xffffffffu;
     if (live) {
         kr = key_ranges(d, i);
+        lows = key_lows(d, kr);
+        first = first_key(kr, lows);
         for (var c = 0u; c < d.hd4; c++) {
             qr[c] = q[qb + c] * p.scale;
             acc[c] = vec4<f32>(0.0);
         }
     }
     let kmax = workgroup_max(lid, kr.z);
+    let kmin = walk_start(d, lid, first);
     let per_tile = min(TILE4 / d.hd4, 64u);
     var m = -3.0e38;
     var l = 0.0;
-    for (var k0 = 0u; k0 < kmax; k0 += per_tile) {
+    for (var k0 = kmin; k0 < kmax; k0 += per_tile) {
         let n = min(per_tile, kmax - k0);
         stage_kv(d, lid, k0, n, kvh);
         workgroupBarrier();
@@ -208,7 +249,7 @@ fn attention_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
             var tile_m = -3.0e38;
             for (var j = 0u; j < n; j++) {
                 s[j] = -3.0e38;
-                if (sees(kr, k0 + j)) {
+                if (sees(kr, lows, k0 + j)) {
                     s[j] = dot_a(&qr, j * d.hd4, d.hd4);
                     tile_m = max(tile_m, s[j]);
                 }
@@ -262,9 +303,13 @@ fn attention_tiled_backward_q(@builtin(workgroup_id) wg: vec3<u32>,
     var gr: Row; // dout
     var acc: Row; // dq
     var kr = vec3<u32>(0u);
+    var lows = vec2<u32>(0u);
+    var first = 0xffffffffu;
     var dsum = 0.0;
     if (live) {
         kr = key_ranges(d, i);
+        lows = key_lows(d, kr);
+        first = first_key(kr, lows);
         var a = vec4<f32>(0.0);
         for (var c = 0u; c < d.hd4; c++) {
             qr[c] = q[qb + c] * p.scale;
@@ -275,17 +320,18 @@ fn attention_tiled_backward_q(@builtin(workgroup_id) wg: vec3<u32>,
         dsum = a.x + a.y + a.z + a.w;
     }
     let kmax = workgroup_max(lid, kr.z);
+    let kmin = walk_start(d, lid, first);
     let per_tile = min(TILE4 / d.hd4, 64u);
     // lse over the visible keys.
     var m = -3.0e38;
     var l = 0.0;
-    for (var k0 = 0u; k0 < kmax; k0 += per_tile) {
+    for (var k0 = kmin; k0 < kmax; k0 += per_tile) {
         let n = min(per_tile, kmax - k0);
         stage_kv(d, lid, k0, n, kvh);
         workgroupBarrier();
         if (live) {
             for (var j = 0u; j < n; j++) {
-                if (sees(kr, k0 + j)) {
+                if (sees(kr, lows, k0 + j)) {
                     let s = dot_a(&qr, j * d.hd4, d.hd4);
                     let m_new = max(m, s);
                     l = l * exp(m - m_new) + exp(s - m_new);
@@ -301,13 +347,13 @@ fn attention_tiled_backward_q(@builtin(workgroup_id) wg: vec3<u32>,
         stats[2u * (i * d.heads + h) + 1u] = dsum;
     }
     // dq = scale Σ_j P_ij (dout_i · v_j - D_i) k_j.
-    for (var k0 = 0u; k0 < kmax; k0 += per_tile) {
+    for (var k0 = kmin; k0 < kmax; k0 += per_tile) {
         let n = min(per_tile, kmax - k0);
         stage_kv(d, lid, k0, n, kvh);
         workgroupBarrier();
         if (live) {
             for (var j = 0u; j < n; j++) {
-                if (sees(kr, k0 + j)) {
+                if (sees(kr, lows, k0 + j)) {
                     let base = j * d.hd4;
                     let sg = dot_ab(&qr, &gr, base, d.hd4);
                     let pr = exp(sg.x - lse);
@@ -325,7 +371,8 @@ fn attention_tiled_backward_q(@builtin(workgroup_id) wg: vec3<u32>,
 }
 
 // Pass 2, a thread per (key, kv head): dk and dv over the (query, head of the group) pairs
-// that see the key, the pairs staged in tiles (q in tile_a, dout in tile_b, stats in tile_s).
+// that see the key, the pairs staged in tiles (q in tile_a, dout in tile_b, stats in tile_s,
+// with a window the query's position in tile_pos).
 @compute @workgroup_size(64)
 fn attention_tiled_backward_kv(@builtin(workgroup_id) wg: vec3<u32>,
                                @builtin(num_workgroups) nwg: vec3<u32>,
@@ -346,12 +393,30 @@ fn attention_tiled_backward_kv(@builtin(workgroup_id) wg: vec3<u32>,
     var vr: Row;
     var gk: Row;
     var gv: Row;
-    // The queries that see key j: j .. end.
+    // The queries that see key j: j .. end, and with a window those at positions below the
+    // key's + W. Before `first_end` they are contiguous; a prompt key's (in a packed sequence)
+    // then continue with the first `reach` queries of each completion's segment.
     var end = 0u;
+    var first_end = 0u;
+    var reach = 0u;
+    var kpos = j;
     if (live) {
         end = d.t;
         if (d.packed != 0u) {
             end = spans[2u * j + 1u];
+            if (j >= d.prefix) {
+                kpos = d.prefix + j - spans[2u * j];
+            }
+        }
+        first_end = end;
+        if (d.window != 0u) {
+            first_end = min(end, j + d.window);
+            if (d.packed != 0u && j < d.prefix) {
+                first_end = min(first_end, d.prefix);
+                if (j + d.window > d.prefix) {
+                    reach = j + d.window - d.prefix;
+                }
+            }
         }
         for (var c = 0u; c < d.hd4; c++) {
             kr[c] = kc[kb + c] * p.scale;
@@ -360,37 +425,66 @@ fn attention_tiled_backward_kv(@builtin(workgroup_id) wg: vec3<u32>,
             gv[c] = vec4<f32>(0.0);
         }
     }
-    let qmax = workgroup_max(lid, end);
-    // Pairs (query i ≥ j0, head g of the group), numbered (i - j0) * group + g.
+    // The walk: queries j0 .. qmax, then (a window over prompt keys) the first reach_all
+    // queries of each segment that start past qmax, segment after segment.
+    let qmax = workgroup_max(lid, first_end);
+    var reach_all = 0u;
+    if (d.window != 0u) {
+        reach_all = workgroup_max(lid, reach);
+    }
+    var seg = d.t;
+    if (reach_all != 0u) {
+        seg = d.prefix;
+    }
+    var qa = j0;
+    var qe = qmax;
     let per_tile = min(TILE4 / d.hd4, 64u);
-    let pairs = select(0u, (qmax - j0) * group, qmax > j0);
-    for (var e0 = 0u; e0 < pairs; e0 += per_tile) {
-        let n = min(per_tile, pairs - e0);
-        for (var e = lid; e < n * d.hd4; e += WG) {
-            let pe = e0 + e / d.hd4;
-            let row = (j0 + pe / group) * d.heads + kvh * group + pe % group;
-            tile_a[e] = q[row * d.hd4 + e % d.hd4];
-            tile_b[e] = dout[row * d.hd4 + e % d.hd4];
-        }
-        if (lid < n) {
-            let pe = e0 + lid;
-            let row = (j0 + pe / group) * d.heads + kvh * group + pe % group;
-            tile_s[lid] = vec2<f32>(stats[2u * row], stats[2u * row + 1u]);
-        }
-        workgroupBarrier();
-        if (live) {
-            for (var e = 0u; e < n; e++) {
-                let i = j0 + (e0 + e) / group;
-                if (i >= j && i < end) {
-                    let base = e * d.hd4;
-                    let sg = dot_ab(&kr, &vr, base, d.hd4);
-                    let st = tile_s[e];
-                    let pr = exp(sg.x - st.x);
-                    axpy_ab(&gk, pr * (sg.y - st.y) * p.scale, &gv, pr, base, d.hd4);
+    loop {
+        // Pairs (query i ≥ qa, head g of the group), numbered (i - qa) * group + g.
+        let pairs = select(0u, (qe - qa) * group, qe > qa);
+        for (var e0 = 0u; e0 < pairs; e0 += per_tile) {
+            let n = min(per_tile, pairs - e0);
+            for (var e = lid; e < n * d.hd4; e += WG) {
+                let pe = e0 + e / d.hd4;
+                let row = (qa + pe / group) * d.heads + kvh * group + pe % group;
+                tile_a[e] = q[row * d.hd4 + e % d.hd4];
+                tile_b[e] = dout[row * d.hd4 + e % d.hd4];
+            }
+            if (lid < n) {
+                let pe = e0 + lid;
+                let qi = qa + pe / group;
+                let row = qi * d.heads + kvh * group + pe % group;
+                tile_s[lid] = vec2<f32>(stats[2u * row], stats[2u * row + 1u]);
+                if (d.window != 0u) {
+                    var qpos = qi;
+                    if (d.packed != 0u && qi >= d.prefix) {
+                        qpos = d.prefix + qi - spans[2u * qi];
+                    }
+                    tile_pos[lid] = qpos;
                 }
             }
+            workgroupBarrier();
+            if (live) {
+                for (var e = 0u; e < n; e++) {
+                    let i = qa + (e0 + e) / group;
+                    if (i >= j && i < end && (d.window == 0u || tile_pos[e] < kpos + d.window)) {
+                        let base = e * d.hd4;
+                        let sg = dot_ab(&kr, &vr, base, d.hd4);
+                        let st = tile_s[e];
+                        let pr = exp(sg.x - st.x);
+                        axpy_ab(&gk, pr * (sg.y - st.y) * p.scale, &gv, pr, base, d.hd4);
+                    }
+                }
+            }
+            workgroupBarrier();
         }
-        workgroupBarrier();
+        if (seg >= d.t) {
+            break;
+        }
+        let seg_end = clamp(spans[2u * seg + 1u], seg + 1u, d.t);
+        qa = max(seg, qmax);
+        qe = min(seg_end, seg + reach_all);
+        seg = seg_end;
     }
     if (live) {
         for (var c = 0u; c < d.hd4; c++) {

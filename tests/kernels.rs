@@ -648,7 +648,8 @@ fn rope_rotate_half() {
 // attention
 
 /// Causal softmax(q·k·scale)·v per head; q [t, heads, hd] at positions p0 .. p0+t, caches
-/// [max_seq, kv_heads, hd].
+/// [max_seq, kv_heads, hd]. With a sliding `window` W > 0 the query at position P sees the keys
+/// at P - W + 1 ..= P only.
 #[allow(clippy::too_many_arguments)]
 fn cpu_attention(
     q: &[f32],
@@ -660,6 +661,7 @@ fn cpu_attention(
     hd: usize,
     p0: usize,
     scale: f32,
+    window: usize,
 ) -> Vec<f32> {
     let mut out = vec![0f32; t * heads * hd];
     let group = heads / kv;
@@ -668,7 +670,8 @@ fn cpu_attention(
             let kvh = h / group;
             let qv = &q[(i * heads + h) * hd..][..hd];
             let ctx = p0 + i + 1;
-            let scores: Vec<f64> = (0..ctx)
+            let lo = if window == 0 { 0 } else { ctx.saturating_sub(window) };
+            let scores: Vec<f64> = (lo..ctx)
                 .map(|s| {
                     let kr = &kc[(s * kv + kvh) * hd..][..hd];
                     qv.iter()
@@ -682,8 +685,8 @@ fn cpu_attention(
             let e: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
             let z: f64 = e.iter().sum();
             for d in 0..hd {
-                let acc: f64 = (0..ctx)
-                    .map(|s| e[s] * vc[(s * kv + kvh) * hd + d] as f64)
+                let acc: f64 = (lo..ctx)
+                    .map(|s| e[s - lo] * vc[(s * kv + kvh) * hd + d] as f64)
                     .sum();
                 out[(i * heads + h) * hd + d] = (acc / z) as f32;
             }
@@ -696,16 +699,26 @@ fn cpu_attention(
 /// peaked scores), submits once, and checks each against `cpu_attention`. Where a buffer is over
 /// the forced 4096-byte binding limit the call must be refused.
 fn check_attention_cases(seed: u64, cases_in: &[(usize, usize, usize, usize, usize)]) {
+    let cases: Vec<_> = cases_in.iter().map(|&(h, kv, hd, p0, t)| (h, kv, hd, p0, t, 0)).collect();
+    check_windowed_attention_cases(seed, &cases);
+}
+
+/// `check_attention_cases` with a sliding window per case: (heads, kv_heads, head_dim, p0, t,
+/// window).
+fn check_windowed_attention_cases(
+    seed: u64,
+    cases_in: &[(usize, usize, usize, usize, usize, usize)],
+) {
     for (gpu, general) in common::all_gpus().flat_map(|g| [(g, false), (g, true)]) {
         let mut rng = common::Rng::new(seed);
         let mut r = Recorder::new(gpu);
         r.general_attention = general;
         let mut cases = Vec::new();
-        for &(heads, kv, hd, p0, t) in cases_in {
+        for &(heads, kv, hd, p0, t, window) in cases_in {
             // One case with peaked scores, to exercise the running max of the online softmax.
             for q_gain in [1.0f32, 6.0] {
                 let what = format!(
-                    "{}: attention heads={heads} kv={kv} hd={hd} p0={p0} t={t} q_gain={q_gain} general={general}",
+                    "{}: attention heads={heads} kv={kv} hd={hd} p0={p0} t={t} window={window} q_gain={q_gain} general={general}",
                     label(gpu)
                 );
                 let max_seq = p0 + t + 9;
@@ -721,13 +734,26 @@ fn check_attention_cases(seed: u64, cases_in: &[(usize, usize, usize, usize, usi
                 let kb = up_f32(gpu, &kc, "k cache");
                 let vb = up_f32(gpu, &vc, "v cache");
                 let ob = up_f32(gpu, &vec![f32::NAN; t * heads * hd], "out");
-                let res = r.attention(&qb, &kb, &vb, &ob, t, heads, kv, hd, p0, scale, 0);
+                let res = r.attention(&qb, &kb, &vb, &ob, t, heads, kv, hd, p0, scale, window);
                 if !fits(gpu, &[&qb, &kb, &vb, &ob]) {
                     assert_refused(&what, res);
                     continue;
                 }
                 res.unwrap();
-                let want = cpu_attention(&q, &kc, &vc, t, heads, kv, hd, p0, scale);
+                let want = cpu_attention(&q, &kc, &vc, t, heads, kv, hd, p0, scale, window);
+                if window > 0 && window < p0 + t && q_gain == 1.0 {
+                    // The window hides keys here, so the test can tell it apart from none.
+                    let full = cpu_attention(&q, &kc, &vc, t, heads, kv, hd, p0, scale, 0);
+                    let diff = want
+                        .iter()
+                        .zip(&full)
+                        .map(|(a, b)| (a - b).abs())
+                        .fold(0f32, f32::max);
+                    assert!(
+                        diff > 1e-3,
+                        "{what}: the window changes the reference by only {diff}"
+                    );
+                }
                 cases.push((what, ob, want, (qb, kb, vb)));
             }
         }
@@ -777,12 +803,84 @@ fn attention_long_context() {
     );
 }
 
+/// Sliding-window attention over a cache (Gemma 3's local layers): prefill from 0 and from
+/// p0 > 0, decode steps, W = 1, windows across the 64-key blocks and tiles, one key short of
+/// the whole context; the tiled kernels (t ≥ 16, head_dim a multiple of 8 up to 128) and the
+/// per-row ones (`general_attention`, and head_dim 197).
+#[test]
+fn attention_sliding_window() {
+    check_windowed_attention_cases(
+        83,
+        &[
+            // (heads, kv_heads, head_dim, p0, t, window)
+            (4, 2, 16, 0, 70, 1),
+            (4, 2, 16, 0, 70, 13),
+            (4, 2, 16, 37, 40, 29),
+            (3, 3, 24, 5, 1, 3),
+            (6, 1, 128, 20, 33, 64),
+            (2, 1, 197, 64, 3, 50),
+            (4, 2, 96, 10, 20, 7),
+            (9, 3, 64, 300, 100, 130),
+            (4, 2, 16, 5, 20, 24),
+        ],
+    );
+}
+
+/// A window covering every position is no window: the same results, bit for bit, as 0.
+#[test]
+fn attention_window_past_the_context_is_none() {
+    for (gpu, general) in common::all_gpus().flat_map(|g| [(g, false), (g, true)]) {
+        let mut rng = common::Rng::new(89);
+        let (heads, kv, hd) = (4, 2, 16);
+        for (p0, t) in [(0, 30), (9, 20), (12, 1)] {
+            let mut r = Recorder::new(gpu);
+            r.general_attention = general;
+            let scale = 0.25;
+            let (q, kc, vc) = (
+                rng.vec(t * heads * hd),
+                rng.vec((p0 + t) * kv * hd),
+                rng.vec((p0 + t) * kv * hd),
+            );
+            let (qb, kb, vb) = (up_f32(gpu, &q, "q"), up_f32(gpu, &kc, "k"), up_f32(gpu, &vc, "v"));
+            if !fits(gpu, &[&qb, &kb, &vb]) {
+                continue;
+            }
+            let windows = [0, p0 + t, p0 + t + 1, 1 << 40];
+            let outs: Vec<GpuBuffer> = windows
+                .iter()
+                .map(|&w| {
+                    let ob = up_f32(gpu, &vec![f32::NAN; q.len()], "out");
+                    r.attention(&qb, &kb, &vb, &ob, t, heads, kv, hd, p0, scale, w)
+                        .unwrap();
+                    ob
+                })
+                .collect();
+            r.submit().unwrap();
+            let none = gpu.read_f32(&outs[0], q.len()).unwrap();
+            let what = format!("{}: p0={p0} t={t} general={general}", label(gpu));
+            close(
+                &what,
+                &none,
+                &cpu_attention(&q, &kc, &vc, t, heads, kv, hd, p0, scale, 0),
+                2e-5,
+                1e-5,
+            );
+            for (w, ob) in windows.iter().zip(&outs).skip(1) {
+                exact(&format!("{what}: window {w}"), &gpu.read_f32(ob, q.len()).unwrap(), &none);
+            }
+        }
+    }
+}
+
 /// Batched decoding (`Packing` with `decode`): one query per sample, each seeing the shared
 /// prefix and its own segment of the cache, [segment start, end). Unwritten slots hold NaN.
+/// Each case also runs with sliding windows: within the segment, across the prompt / segment
+/// boundary, and W = 1.
 #[test]
 fn attention_batched_decode() {
     // (heads, kv_heads, head_dim, prefix, segment size, each query's filled length)
-    let configs: [(usize, usize, usize, usize, usize, &[usize]); 5] = [
+    type DecodeCase = (usize, usize, usize, usize, usize, &'static [usize]);
+    let configs: [DecodeCase; 5] = [
         (4, 2, 16, 5, 3, &[1, 3, 2]),
         // 17 samples: past `TILED_ATTENTION_MIN_QUERIES`, so the tiled kernel decodes too.
         (4, 2, 16, 9, 4, &[1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 2]),
@@ -795,9 +893,12 @@ fn attention_batched_decode() {
         let mut r = Recorder::new(gpu);
         r.general_attention = general;
         let mut cases = Vec::new();
-        for &(heads, kv, hd, prefix, seg, filled) in &configs {
+        for (&(heads, kv, hd, prefix, seg, filled), window) in configs
+            .iter()
+            .flat_map(|c| [0, 1, 3, 7, 12].map(|w| (c, w)))
+        {
             let what = format!(
-                "{}: batched decode heads={heads} kv={kv} hd={hd} prefix={prefix} filled={filled:?} general={general}",
+                "{}: batched decode heads={heads} kv={kv} hd={hd} prefix={prefix} filled={filled:?} window={window} general={general}",
                 label(gpu)
             );
             let t = filled.len();
@@ -828,9 +929,10 @@ fn attention_batched_decode() {
                 spans: &sb,
                 decode: true,
             };
-            r.attention_packed(&qb, &kb, &vb, &ob, t, heads, kv, hd, scale, &packing, 0)
+            r.attention_packed(&qb, &kb, &vb, &ob, t, heads, kv, hd, scale, &packing, window)
                 .unwrap();
-            // The reference: gather each query's keys into a cache of its own and run it causal.
+            // The reference: gather each query's keys into a cache of its own (positions
+            // 0 ..= its own) and run it causal, with the window.
             let mut want = Vec::new();
             for (i, ks) in keys.iter().enumerate() {
                 let gather = |c: &[f32]| -> Vec<f32> {
@@ -838,7 +940,8 @@ fn attention_batched_decode() {
                 };
                 let qi = &q[i * heads * hd..][..heads * hd];
                 let (ki, vi) = (gather(&kc), gather(&vc));
-                want.extend(cpu_attention(qi, &ki, &vi, 1, heads, kv, hd, ks.len() - 1, scale));
+                let p = ks.len() - 1;
+                want.extend(cpu_attention(qi, &ki, &vi, 1, heads, kv, hd, p, scale, window));
             }
             cases.push((what, ob, want));
         }
@@ -1267,7 +1370,7 @@ fn two_d_dispatch_fold() {
         close(
             &format!("{}: attention t={at} heads={heads} (2-D fold)", label(gpu)),
             &got,
-            &cpu_attention(&aq, &akc, &avc, at, heads, kv, hd, 0, 0.5),
+            &cpu_attention(&aq, &akc, &avc, at, heads, kv, hd, 0, 0.5, 0),
             2e-5,
             1e-5,
         );
@@ -1510,12 +1613,12 @@ fn params_structs_match_wgsl() {
     check_params!(
         AttentionParams,
         kernels::ATTENTION_WGSL,
-        [t, heads, kv_heads, hd, p0, scale, prefix, packed]
+        [t, heads, kv_heads, hd, p0, scale, prefix, packed, window]
     );
     check_params!(
         AttentionParams,
         kernels::ATTENTION_TILED_WGSL,
-        [t, heads, kv_heads, hd, p0, scale, prefix, packed]
+        [t, heads, kv_heads, hd, p0, scale, prefix, packed, window]
     );
     check_params!(ElementwiseParams, kernels::ACTIVATION_WGSL, [n]);
     check_params!(

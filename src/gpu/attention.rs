@@ -22,7 +22,7 @@ pub struct AttentionParams {
     pub prefix: u32,
     pub packed: u32,
     /// Sliding-window attention: a query at position P sees keys at positions above
-    /// P − window; 0 is no window.
+    /// P − window; 0 is no window (see `window_u32`).
     pub window: u32,
     pub _pad: [u32; 3],
 }
@@ -41,14 +41,22 @@ pub fn attention_tiled_fits(hd: usize, keys: usize, group: usize) -> bool {
     hd.is_multiple_of(8) && hd <= 128 && keys.saturating_mul(per_key) <= 50_000
 }
 
-/// The window as the kernels take it: 0 (none) or a length that fits a u32.
-pub(super) fn window_u32(window: usize) -> Result<u32> {
+/// The window as the kernels take it, for queries and keys at positions below `keys`: 0 (none)
+/// where `window` is 0 or covers every position (P − S < keys ≤ window for any pair), so such
+/// calls run the unwindowed kernels and give their results bit for bit; else the window.
+/// (Below `keys`, the kernels' `key + window` sums stay far from overflowing.)
+pub(super) fn window_u32(window: usize, keys: usize) -> Result<u32> {
+    if window >= keys {
+        return Ok(0);
+    }
     u32::try_from(window)
         .map_err(|_| Error::Invalid(format!("attention window {window} is too large")))
 }
 
 /// Several completions of one prompt in one attention call; every query sees the prompt's
-/// keys 0 .. `prefix` and its own completion's. `spans` is a u32 buffer [t, 2].
+/// keys 0 .. `prefix` and its own completion's. `spans` is a u32 buffer [t, 2]. Positions (for
+/// a sliding window) are the index in the prompt, and continue from `prefix` in each
+/// completion's segment.
 /// - Training (`decode` false): one packed sequence of t tokens, the prompt then each
 ///   completion's segment; a token sees the prompt and its segment up to itself. Per token:
 ///   the first key of its segment (0 in the prompt) and one past the last query that sees it.
@@ -87,7 +95,10 @@ pub(super) fn check_packing<'b>(
 
 impl Recorder<'_> {
     /// Causal attention of q [t, heads, hd] (positions p0 .. p0+t) over the cache k, v
-    /// [≥ p0+t, kv_heads, hd] into out [t, heads, hd].
+    /// [≥ p0+t, kv_heads, hd] into out [t, heads, hd]. With `window` W > 0 (sliding-window
+    /// attention, Gemma 3's local layers) the query at position P sees the keys at positions
+    /// P − W + 1 ..= P only; 0 is no window. The same for `attention_packed`, with the
+    /// positions of `Packing`.
     #[allow(clippy::too_many_arguments)]
     pub fn attention(
         &mut self,
@@ -161,6 +172,11 @@ impl Recorder<'_> {
             )));
         }
         let (prefix, packed, spans) = check_packing("attention", packing, t, q)?;
+        // The keys the queries reach: the whole cache in decoding, else up to the last query.
+        let keys = match packing {
+            Some(pk) if pk.decode => (k.bytes / (kv_heads * hd * 4).max(1) as u64) as usize,
+            _ => p0 + t,
+        };
         let params = AttentionParams {
             t: t as u32,
             heads: heads as u32,
@@ -170,7 +186,7 @@ impl Recorder<'_> {
             scale,
             prefix,
             packed,
-            window: window_u32(window)?,
+            window: window_u32(window, keys)?,
             _pad: [0; 3],
         };
         let bufs = [
@@ -180,13 +196,9 @@ impl Recorder<'_> {
             (4, &out.buffer),
             (11, spans),
         ];
-        // The keys the queries reach: the whole cache in decoding, else up to the last query.
-        let keys = match packing {
-            Some(pk) if pk.decode => (k.bytes / (kv_heads * hd * 4).max(1) as u64) as usize,
-            _ => p0 + t,
-        };
         let tiled =
             t >= TILED_ATTENTION_MIN_QUERIES && attention_tiled_fits(hd, keys, heads / kv_heads);
+        // Both kernels take a window.
         if !self.general_attention && tiled {
             // One 64-thread workgroup per 64 queries of a head.
             let g = groups_2d(self.gpu, (t.div_ceil(64) * heads) as u32);

@@ -420,7 +420,8 @@ impl Recorder<'_> {
     }
 
     /// Backward of causal GQA attention over a whole sequence (positions 0 .. t), or over a
-    /// packed one (`packing`, see `kernels::Packing`):
+    /// packed one (`packing`, see `kernels::Packing`), with the forward's sliding `window`
+    /// (0: none; see `Recorder::attention`):
     /// q, dq [t, heads, hd]; k, v, dk, dv [t, kv_heads, hd]; out (the forward output), dout
     /// [t, heads, hd]; `stats` is scratch [t, heads, 2] (log-sum-exp and Σ dout·out).
     /// dq, dk, dv are overwritten. Two dispatches of one 64-thread workgroup per (query, head)
@@ -484,7 +485,7 @@ impl Recorder<'_> {
             scale,
             prefix,
             packed,
-            window: super::attention::window_u32(window)?,
+            window: super::attention::window_u32(window, t)?,
             _pad: [0; 3],
         };
         let tiled = !self.general_attention && attention_tiled_fits(hd, t, heads / kv_heads);
