@@ -2,9 +2,12 @@
 
 struct Params {
     n: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // The gated MLP's activation: 0 SiLU (Llama, Qwen), 1 GELU with the tanh approximation
+    // (Gemma's gelu_pytorch_tanh). Uniform, so the branch is too.
+    act: u32,
+    // The factor of `scale`.
+    s: f32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -15,14 +18,50 @@ fn index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wg.y * nwg.x + wg.x) * 256u + lid;
 }
 
-// b = silu(a) * b   (a = gate projection, b = up projection)
+const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
+const GELU_C: f32 = 0.044715;
+
+// tanh's argument inside GELU: past ±15 tanh is ±1 in f32, and clamping keeps the built-in
+// from overflowing on inputs where it is computed through exp.
+fn gelu_inner(g: f32) -> f32 {
+    return clamp(SQRT_2_OVER_PI * (g + GELU_C * g * g * g), -15.0, 15.0);
+}
+
+fn act(g: f32) -> f32 {
+    if (p.act == 1u) {
+        return 0.5 * g * (1.0 + tanh(gelu_inner(g)));
+    }
+    return g / (1.0 + exp(-g));
+}
+
+// d act(g) / dg.
+fn act_grad(g: f32) -> f32 {
+    if (p.act == 1u) {
+        let th = tanh(gelu_inner(g));
+        return 0.5 * (1.0 + th)
+            + 0.5 * g * (1.0 - th * th) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_C * g * g);
+    }
+    let s = 1.0 / (1.0 + exp(-g));
+    return s * (1.0 + g * (1.0 - s));
+}
+
+// b = act(a) * b   (a = gate projection, b = up projection)
 @compute @workgroup_size(256)
 fn silu_mul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
     let i = index(wg, nwg, lid);
     if (i < p.n) {
-        let g = a[i];
-        b[i] = g / (1.0 + exp(-g)) * b[i];
+        b[i] = act(a[i]) * b[i];
+    }
+}
+
+// b = s * b (Gemma's embedding scale)
+@compute @workgroup_size(256)
+fn scale(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lid: u32) {
+    let i = index(wg, nwg, lid);
+    if (i < p.n) {
+        b[i] = p.s * b[i];
     }
 }
 
@@ -36,9 +75,8 @@ fn add(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<
     }
 }
 
-// Backward of b' = silu(g) * b:  dgate = da * b * silu'(g),  dup = da * silu(g),
-// with silu'(g) = s * (1 + g * (1 - s)), s = sigmoid(g). Each invocation reads its element of
-// every input before writing its outputs.
+// Backward of b' = act(g) * b:  dgate = da * b * act'(g),  dup = da * act(g). Each invocation
+// reads its element of every input before writing its outputs.
 @group(0) @binding(3) var<storage, read> bw_gate: array<f32>;
 @group(0) @binding(4) var<storage, read> bw_up: array<f32>;
 @group(0) @binding(5) var<storage, read> bw_da: array<f32>;
@@ -53,8 +91,7 @@ fn silu_mul_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgrou
         let g = bw_gate[i];
         let u = bw_up[i];
         let da = bw_da[i];
-        let s = 1.0 / (1.0 + exp(-g));
-        bw_dgate[i] = da * u * (s * (1.0 + g * (1.0 - s)));
-        bw_dup[i] = da * (g * s);
+        bw_dgate[i] = da * u * act_grad(g);
+        bw_dup[i] = da * act(g);
     }
 }

@@ -613,6 +613,81 @@ fn silu_mul_backward_exact_and_finite_differences() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// GELU (tanh approximation) gating, Gemma's MLP, and the embedding scale
+
+fn gelu_tanh(g: f64) -> f64 {
+    let c = (2.0 / std::f64::consts::PI).sqrt();
+    0.5 * g * (1.0 + (c * (g + 0.044715 * g * g * g)).tanh())
+}
+
+#[test]
+fn gelu_tanh_mul_forward_backward_and_finite_differences() {
+    use edgerl::gpu::Activation;
+    for gpu in common::all_gpus() {
+        let mut rng = common::Rng::new(232);
+        let mut r = Recorder::new(gpu);
+        let mut cases = vec![];
+        for n in [1, 257, 1000] {
+            let what = format!("{}: gelu_tanh n={n}", label(gpu));
+            // Past ±15 the tanh argument is clamped: include large gates of both signs.
+            let mut gate: Vec<f32> = rng.vec(n).iter().map(|v| v * 8.0).collect();
+            if n > 4 {
+                gate[..4].copy_from_slice(&[40.0, -40.0, 1e-3, -3.5]);
+            }
+            let (upv, da) = (rng.vec(n), rng.vec(n));
+            let (gb, ub, fwd) = (up(gpu, &gate), up(gpu, &upv), up(gpu, &upv));
+            let (dab, dgb, dub) = (up(gpu, &da), up(gpu, &vec![0.0; n]), up(gpu, &vec![0.0; n]));
+            r.act_mul(Activation::GeluTanh, &gb, &fwd, n).unwrap();
+            r.act_mul_backward(Activation::GeluTanh, &gb, &ub, &dab, &dgb, &dub, n)
+                .unwrap();
+            let f = |i: usize, g: f64, u: f64| da[i] as f64 * gelu_tanh(g) * u;
+            let h = 1e-4;
+            let want_fwd = (0..n)
+                .map(|i| gelu_tanh(gate[i] as f64) * upv[i] as f64)
+                .collect();
+            // Finite differences of Σ da ⊙ gelu(gate) ⊙ up (each input feeds one output).
+            let want_g = (0..n)
+                .map(|i| {
+                    let (g, u) = (gate[i] as f64, upv[i] as f64);
+                    (f(i, g + h, u) - f(i, g - h, u)) / (2.0 * h)
+                })
+                .collect();
+            let want_u = (0..n)
+                .map(|i| da[i] as f64 * gelu_tanh(gate[i] as f64))
+                .collect();
+            for (part, buf, want) in [
+                ("forward", fwd, want_fwd),
+                ("dgate", dgb, want_g),
+                ("dup", dub, want_u),
+            ] {
+                cases.push(Case {
+                    what: format!("{what} {part}"),
+                    buf,
+                    want,
+                    atol: 1e-5,
+                    rtol: 1e-4,
+                });
+            }
+        }
+        // b *= s (the √hidden embedding scale), over an awkward length.
+        let x = rng.vec(1000);
+        let xb = up(gpu, &x);
+        r.scale(&xb, 999, 25.298).unwrap();
+        let mut want: Vec<f64> = x.iter().map(|&v| v as f64 * 25.298f32 as f64).collect();
+        want[999] = x[999] as f64;
+        cases.push(Case {
+            what: format!("{}: scale", label(gpu)),
+            buf: xb,
+            want,
+            atol: 1e-6,
+            rtol: 1e-6,
+        });
+        r.submit().unwrap();
+        check_cases(gpu, &cases);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // misuse
 
 /// Misuse is refused with `Error::Invalid` before anything is recorded.

@@ -113,6 +113,77 @@ fn smollm2_q4_1_matches_transformers() {
     );
 }
 
+/// The real Gemma-3-270M Q4_K_M (Q8_0 embedding larger than one 128 MiB binding, Q5_0, Q4_K,
+/// Q6_K, F32 norms) against transformers' GGUF loader in f32: per-token log-probs on prose,
+/// code, Unicode and emoji within 5e-2, and the greedy continuation of a base-model prompt.
+/// tests/fixtures/gguf/gemma3_270m_reference.json, made by make_gemma3_reference.py beside it.
+#[test]
+fn gemma3_270m_q4_k_m_matches_transformers() {
+    use edgerl::model::{Model, gguf::Gguf, gguf_weights};
+    let Some(path) = common::gemma3_gguf() else {
+        return;
+    };
+    let p = common::fixtures().join("gguf/gemma3_270m_reference.json");
+    let want: Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let sha = edgerl::fetch::sha256_file(&path).unwrap();
+    assert_eq!(sha, want["gguf_sha256"].as_str().unwrap(), "the fixture was made from another file");
+    let gpu = gpu();
+    let g = Gguf::open(&path).unwrap();
+    let cfg = gguf_weights::config_from_gguf(&g).unwrap();
+    assert_eq!(cfg.arch, edgerl::model::Arch::Gemma3);
+    assert_eq!((cfg.sliding_window, cfg.window(0), cfg.window(5)), (Some(512), 512, 0));
+    let weights = gguf_weights::GgufWeights::new(&g, &cfg).unwrap();
+    let m = Model::load(gpu, cfg, &weights, None).unwrap();
+    assert_eq!(m.embed.dtype, DType::Q8_0, "the embedding stays quantized");
+    assert!(m.embed.pieces.len() > 1 || gpu.max_binding >= m.embed.bytes());
+    let types: std::collections::BTreeSet<String> = m
+        .layers
+        .iter()
+        .flat_map(|l| [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down])
+        .map(|t| format!("{:?}", t.dtype))
+        .collect();
+    assert!(types.contains("Q4_K") && types.contains("Q6_K"), "{types:?}");
+
+    let mut worst = 0f32;
+    for case in want["score"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let ids = ids(&case["ids"]);
+        let mut cache = m.new_cache(gpu, ids.len()).unwrap();
+        let hidden = m.forward(gpu, &ids, &mut cache, None).unwrap();
+        let targets: Vec<Option<u32>> = ids[1..].iter().map(|&i| Some(i)).collect();
+        let lp = m.target_logprobs(gpu, &hidden, &targets, 1.0).unwrap();
+        let want_lp: Vec<f32> = case["token_logprobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(lp.len(), want_lp.len());
+        for (i, (g, w)) in lp.iter().zip(&want_lp).enumerate() {
+            let d = (g - w).abs();
+            worst = worst.max(d);
+            assert!(d <= 5e-2, "{name} token {i}: log-prob {g} vs transformers {w}");
+        }
+    }
+    eprintln!("gemma3-270m: largest log-prob difference from transformers {worst:.2e}");
+
+    for case in want["greedy"].as_array().unwrap() {
+        let prompt = ids(&case["prompt_ids"]);
+        let want_new = ids(&case["new_ids"]);
+        let opts = edgerl::model::SamplingOptions {
+            max_new_tokens: want_new.len(),
+            temperature: 0.0,
+            top_k: 0,
+            top_p: 1.0,
+            min_p: 0.0,
+            seed: 0,
+        };
+        let eos: Vec<u32> = m.cfg.eos_token_ids.clone();
+        let new = edgerl::model::generate(gpu, &m, None, &prompt, &eos, &opts).unwrap();
+        assert_eq!(new, want_new, "greedy ids (transformers said {:?})", case["new_text"]);
+    }
+}
+
 /// A corrupt GGUF given to `score` fails with one line naming the file and the problem.
 fn expect_error(name: &str, bytes: &[u8], needle: &str) {
     let dir = std::env::temp_dir().join(format!("edgerl-gguf-{}", std::process::id()));

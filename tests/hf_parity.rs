@@ -8,12 +8,13 @@ use std::path::{Path, PathBuf};
 use edgerl::model::{LoadedModel, SamplingOptions, generate};
 use serde_json::Value;
 
-const MODELS: [&str; 5] = [
+const MODELS: [&str; 6] = [
     "llama_f32",
     "qwen2_bf16",
     "qwen3_f16",
     "smollm_tied_f32",
     "llama_bias_bf16",
+    "gemma3_f32",
 ];
 
 fn model_dir(name: &str) -> PathBuf {
@@ -145,4 +146,12 @@ fn smollm_tied_f32_matches_transformers() {
 fn llama_all_biases_llama3_rope_bf16_matches_transformers() {
     check_score(MODELS[4]);
     check_greedy(MODELS[4]);
+}
+
+/// Sliding layers with a window (8) shorter than the texts and their own RoPE base, a global
+/// layer with linear RoPE scaling, sandwich norms with (1 + w), GELU-tanh, √hidden embeddings.
+#[test]
+fn gemma3_f32_sliding_window_matches_transformers() {
+    check_score(MODELS[5]);
+    check_greedy(MODELS[5]);
 }

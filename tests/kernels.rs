@@ -1432,6 +1432,7 @@ fn all_kernels() -> Vec<Kernel> {
         Kernel::AttentionTiled,
         Kernel::SiluMul,
         Kernel::Add,
+        Kernel::Scale,
         Kernel::LseInit,
         Kernel::LseChunk,
         Kernel::GatherRows,
@@ -1503,6 +1504,7 @@ fn every_kernel_builds_and_validates() {
                 Kernel::AttentionTiled => r.attention(&a, &c, &d, &e, 1, 1, 1, 8, 0, 0.5, 0),
                 Kernel::SiluMul => r.silu_mul(&a, &c, 4),
                 Kernel::Add => r.add(&a, &c, 4),
+                Kernel::Scale => r.scale(&c, 4, 2.0),
                 Kernel::Embed(dt) => r.embed(&a, 1, &w(dt, "table"), &big()),
                 Kernel::LseInit => r.lse_init(&a, 1),
                 Kernel::LseChunk => r.lse_chunk(&a, &c, &d, 1, 2, 0, 1.0),
@@ -1620,7 +1622,7 @@ fn params_structs_match_wgsl() {
         kernels::ATTENTION_TILED_WGSL,
         [t, heads, kv_heads, hd, p0, scale, prefix, packed, window]
     );
-    check_params!(ElementwiseParams, kernels::ACTIVATION_WGSL, [n]);
+    check_params!(ElementwiseParams, kernels::ACTIVATION_WGSL, [n, act, s]);
     check_params!(
         edgerl::gpu::rows::RowsParams,
         edgerl::gpu::pipeline::ROWS_WGSL,

@@ -42,6 +42,7 @@ fn weight_bytes_without_loading_equal_the_loaded_model() {
         "qwen2_bf16",
         "qwen3_f16",
         "smollm_tied_f32",
+        "gemma3_f32",
     ];
     // Real limits, and a 64 KiB limit that splits the embeddings into pieces.
     for gpu in common::model_gpus() {
@@ -232,6 +233,23 @@ fn predicted_peak_is_within_ten_percent_of_the_measured_peak() {
         (
             Case {
                 model: "qwen2_bf16",
+                c: 9,
+                ..base
+            },
+            &gpu,
+        ),
+        // Gemma 3: sandwich norms' scratch, two rope tables, sliding layers.
+        (
+            Case {
+                model: "gemma3_f32",
+                ..base
+            },
+            &gpu,
+        ),
+        (
+            Case {
+                model: "gemma3_f32",
+                checkpointing: false,
                 c: 9,
                 ..base
             },

@@ -134,7 +134,13 @@ fn adapter_forward_matches_peft_logprobs() {
     use edgerl::lora::Lora;
     use edgerl::model::LoadedModel;
     let gpu = &common::backends().normal[0];
-    for case in ["grpo_group_llama", "dr_grpo_none_qwen2", "dapo_group_t07_qwen3", "bnpo_batch_beta_smollm"] {
+    for case in [
+        "grpo_group_llama",
+        "dr_grpo_none_qwen2",
+        "dapo_group_t07_qwen3",
+        "bnpo_batch_beta_smollm",
+        "grpo_group_gemma3",
+    ] {
         let dir = common::fixtures().join("train").join(case);
         let cfg = TrainConfig::from_file(&dir.join("run.toml")).unwrap();
         let m = LoadedModel::open(gpu, &cfg.model, None).unwrap();
@@ -168,7 +174,7 @@ fn adapter_forward_matches_peft_logprobs() {
 #[test]
 fn keeping_activations_matches_checkpointing() {
     let gpu = &common::backends().normal[0];
-    for case in ["dapo_group_t07_qwen3", "bnpo_batch_beta_smollm"] {
+    for case in ["dapo_group_t07_qwen3", "bnpo_batch_beta_smollm", "grpo_group_gemma3"] {
         let dir = common::fixtures().join("train").join(case);
         let worst = run_case_with(gpu, &dir, "keep", |c| c.gradient_checkpointing = false);
         assert!(worst < 1e-4, "{case} without checkpointing: update off by {worst:.2e}");

@@ -17,7 +17,8 @@ use crate::rl::eval::{EvalOptions, EvalReport, evaluate};
 
 #[derive(Clone, Debug)]
 pub struct DemoOptions {
-    /// A model directory or GGUF; `None` fetches SmolLM2-135M-Instruct.
+    /// A model directory or GGUF, or a name `edgerl fetch` knows (`smollm2`, `gemma3-270m`,
+    /// fetched when missing); `None` is SmolLM2-135M-Instruct.
     pub model: Option<PathBuf>,
     pub output_dir: PathBuf,
     pub steps: usize,
@@ -129,8 +130,13 @@ pub fn run(
     }
     let started = std::time::Instant::now();
     let model = match &o.model {
+        // A name `edgerl fetch` knows (and no such path): fetched into the cache when missing.
+        Some(m) if !m.exists() => match known(m) {
+            Some(k) => fetch_known(k, &mut on_phase)?,
+            None => m.clone(),
+        },
         Some(m) => m.clone(),
-        None => fetch_default(&mut on_phase)?,
+        None => fetch_known(&crate::fetch::SMOLLM2, &mut on_phase)?,
     };
     let out = &o.output_dir;
     std::fs::create_dir_all(out).map_err(|e| Error::file(out, format!("cannot create: {e}")))?;
@@ -187,20 +193,25 @@ pub fn run(
     Ok(report)
 }
 
+/// The fetchable model `--model` names (`smollm2`, `gemma3-270m`).
+fn known(m: &Path) -> Option<&'static crate::fetch::Known> {
+    let name = m.to_str()?;
+    crate::fetch::KNOWN.iter().copied().find(|k| k.name == name)
+}
+
 #[cfg(feature = "fetch")]
-fn fetch_default(on_phase: &mut impl FnMut(&str)) -> Result<PathBuf> {
-    let k = &crate::fetch::SMOLLM2;
+fn fetch_known(k: &crate::fetch::Known, on_phase: &mut impl FnMut(&str)) -> Result<PathBuf> {
     if let Some(p) = crate::fetch::cached(k) {
         return Ok(p);
     }
-    on_phase("fetching SmolLM2-135M-Instruct (Q4_1 GGUF, 98 MB)");
+    on_phase(&format!("fetching {} ({})", k.name, k.file));
     crate::fetch::fetch(k, None, true)
 }
 
 #[cfg(not(feature = "fetch"))]
-fn fetch_default(_: &mut impl FnMut(&str)) -> Result<PathBuf> {
+fn fetch_known(_: &crate::fetch::Known, _: &mut impl FnMut(&str)) -> Result<PathBuf> {
     Err(Error::Invalid(
-        "built without the `fetch` feature: give --model".into(),
+        "built without the `fetch` feature: give --model a path".into(),
     ))
 }
 

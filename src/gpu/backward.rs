@@ -12,7 +12,7 @@ use std::ops::Range;
 use bytemuck::{Pod, Zeroable};
 
 use super::kernels::{
-    AttentionParams, ElementwiseParams, Kernel, LogprobParams, Packing, Recorder,
+    Activation, AttentionParams, ElementwiseParams, Kernel, LogprobParams, Packing, Recorder,
     attention_tiled_fits, check_fits, check_packing, groups_2d,
 };
 use super::memory::GpuBuffer;
@@ -388,6 +388,21 @@ impl Recorder<'_> {
         dup: &GpuBuffer,
         n: usize,
     ) -> Result<()> {
+        self.act_mul_backward(Activation::Silu, gate, up, da, dgate, dup, n)
+    }
+
+    /// The same for any gated activation: dgate = da * up * act'(gate), dup = da * act(gate).
+    #[allow(clippy::too_many_arguments)]
+    pub fn act_mul_backward(
+        &mut self,
+        act: Activation,
+        gate: &GpuBuffer,
+        up: &GpuBuffer,
+        da: &GpuBuffer,
+        dgate: &GpuBuffer,
+        dup: &GpuBuffer,
+        n: usize,
+    ) -> Result<()> {
         let what = "silu_mul_backward";
         let all = [gate, up, da, dgate, dup];
         distinct_outputs(what, &[dgate, dup], &all)?;
@@ -404,10 +419,7 @@ impl Recorder<'_> {
         ] {
             need(&format!("{what} {name}"), b, n as u64)?;
         }
-        let params = ElementwiseParams {
-            n: n as u32,
-            _pad: [0; 3],
-        };
+        let params = ElementwiseParams::new(n, act, 1.0);
         let g = groups_2d(self.gpu, (n as u32).div_ceil(256));
         let bufs = [
             (3, &gate.buffer),

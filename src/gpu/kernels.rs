@@ -311,7 +311,34 @@ pub struct RopeParams {
 #[derive(Clone, Copy, Pod, Zeroable, Debug)]
 pub struct ElementwiseParams {
     pub n: u32,
-    pub _pad: [u32; 3],
+    /// `Activation` as the shader numbers it.
+    pub act: u32,
+    /// `scale`'s factor.
+    pub s: f32,
+    pub _pad: u32,
+}
+
+/// The activation of a gated MLP: down(act(gate(x)) · up(x)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Activation {
+    /// Llama, Qwen (`silu`).
+    Silu,
+    /// Gemma (`gelu_pytorch_tanh`): GELU with the tanh approximation.
+    GeluTanh,
+}
+
+impl ElementwiseParams {
+    pub fn new(n: usize, act: Activation, s: f32) -> ElementwiseParams {
+        ElementwiseParams {
+            n: n as u32,
+            act: match act {
+                Activation::Silu => 0,
+                Activation::GeluTanh => 1,
+            },
+            s,
+            _pad: 0,
+        }
+    }
 }
 
 #[repr(C)]
@@ -532,22 +559,34 @@ impl Recorder<'_> {
 
     /// up = silu(gate) * up, over n elements.
     pub fn silu_mul(&mut self, gate: &GpuBuffer, up: &GpuBuffer, n: usize) -> Result<()> {
-        let params = ElementwiseParams {
-            n: n as u32,
-            _pad: [0; 3],
-        };
+        self.act_mul(Activation::Silu, gate, up, n)
+    }
+
+    /// up = act(gate) * up, over n elements.
+    pub fn act_mul(
+        &mut self,
+        act: Activation,
+        gate: &GpuBuffer,
+        up: &GpuBuffer,
+        n: usize,
+    ) -> Result<()> {
+        let params = ElementwiseParams::new(n, act, 1.0);
         let g = groups_2d(self.gpu, (n as u32).div_ceil(256));
         self.dispatch(Kernel::SiluMul, &params, &[&gate.buffer, &up.buffer], g)
     }
 
     /// b += a, over n elements.
     pub fn add(&mut self, a: &GpuBuffer, b: &GpuBuffer, n: usize) -> Result<()> {
-        let params = ElementwiseParams {
-            n: n as u32,
-            _pad: [0; 3],
-        };
+        let params = ElementwiseParams::new(n, Activation::Silu, 1.0);
         let g = groups_2d(self.gpu, (n as u32).div_ceil(256));
         self.dispatch(Kernel::Add, &params, &[&a.buffer, &b.buffer], g)
+    }
+
+    /// b *= s, over n elements.
+    pub fn scale(&mut self, b: &GpuBuffer, n: usize, s: f32) -> Result<()> {
+        let params = ElementwiseParams::new(n, Activation::Silu, s);
+        let g = groups_2d(self.gpu, (n as u32).div_ceil(256));
+        self.dispatch_at(Kernel::Scale, &params, &[(2, &b.buffer)], g)
     }
 
     /// out[t, :] = table[ids[t], :], `ids` a u32 buffer of t ids.

@@ -12,6 +12,6 @@ pub mod sample;
 pub mod tensor;
 
 pub use device::{AdapterSummary, Gpu, GpuFeatures, GpuOptions};
-pub use kernels::{Packing, Recorder};
+pub use kernels::{Activation, Packing, Recorder};
 pub use memory::{GpuBuffer, MemoryCounter};
 pub use tensor::{DType, Piece, Tensor};

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::gpu::Activation;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum Arch {
@@ -15,6 +16,17 @@ pub enum Arch {
     Qwen2,
     /// Qwen3ForCausalLM: RMSNorm on each q and k head.
     Qwen3,
+    /// Gemma3ForCausalLM (`gemma3_text`): q/k norms, norms with (1 + w) and around both
+    /// blocks, GELU-tanh, embeddings scaled by √hidden, sliding-window local layers.
+    Gemma3,
+}
+
+/// Which keys a layer's attention sees.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum LayerAttention {
+    Full,
+    /// The last `sliding_window` positions (when the config gives a window).
+    Sliding,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -51,6 +63,17 @@ pub struct ModelConfig {
     pub bos_token_id: Option<u32>,
     pub eos_token_ids: Vec<u32>,
     pub pad_token_id: Option<u32>,
+    pub hidden_act: Activation,
+    /// Attention scores scale by query_pre_attn_scalar^-½ (Gemma) instead of head_dim^-½.
+    pub query_pre_attn_scalar: Option<f64>,
+    /// Keys a sliding layer sees; `None` turns sliding layers into full ones (Qwen2 without
+    /// `use_sliding_window`).
+    pub sliding_window: Option<usize>,
+    /// One per layer.
+    pub layer_types: Vec<LayerAttention>,
+    /// RoPE base of the sliding layers when it differs from `rope_theta` (Gemma 3's
+    /// `rope_local_base_freq`); they take no scaling.
+    pub rope_local_theta: Option<f64>,
 }
 
 /// The largest vocabulary, width or head count a config may give.
@@ -78,6 +101,73 @@ fn get_f64(v: &Value, key: &str) -> std::result::Result<Option<f64>, String> {
             .map(Some)
             .ok_or_else(|| format!("`{key}` must be a number, got {x}")),
     }
+}
+
+/// The sliding window and each layer's attention: `layer_types` when the config lists them,
+/// else Gemma 3's pattern (every `sliding_window_pattern`-th layer full, default 6) or, for
+/// Qwen2/Qwen3 with `use_sliding_window`, the layers from `max_window_layers` on.
+fn sliding_layers(
+    v: &Value,
+    arch: Arch,
+    layers: usize,
+) -> std::result::Result<(Option<usize>, Vec<LayerAttention>), String> {
+    let window = match arch {
+        Arch::Llama => None,
+        Arch::Gemma3 => Some(get_usize(v, "sliding_window")?.unwrap_or(4096)),
+        Arch::Qwen2 | Arch::Qwen3 => {
+            let on = v.get("use_sliding_window").and_then(|b| b.as_bool()) == Some(true);
+            if on { get_usize(v, "sliding_window")? } else { None }
+        }
+    };
+    if window == Some(0) || window.is_some_and(|w| w > u32::MAX as usize) {
+        return Err(format!("`sliding_window` = {} is out of range", window.unwrap_or(0)));
+    }
+    let types = match v.get("layer_types").filter(|t| !t.is_null()) {
+        Some(Value::Array(a)) => {
+            if a.len() != layers {
+                return Err(format!(
+                    "`layer_types` lists {} layers, `num_hidden_layers` is {layers}",
+                    a.len()
+                ));
+            }
+            a.iter()
+                .map(|t| match t.as_str() {
+                    Some("full_attention") => Ok(LayerAttention::Full),
+                    Some("sliding_attention") => Ok(LayerAttention::Sliding),
+                    _ => Err(format!(
+                        "`layer_types` entry {t} is not supported (supported: full_attention, sliding_attention)"
+                    )),
+                })
+                .collect::<std::result::Result<Vec<_>, String>>()?
+        }
+        Some(other) => return Err(format!("`layer_types` must be a list, got {other}")),
+        None => {
+            let sliding: Box<dyn Fn(usize) -> bool> = match arch {
+                Arch::Gemma3 => {
+                    let n = get_usize(v, "sliding_window_pattern")?
+                        .or(get_usize(v, "_sliding_window_pattern")?)
+                        .unwrap_or(6)
+                        .max(1);
+                    Box::new(move |i| (i + 1) % n != 0)
+                }
+                Arch::Qwen2 | Arch::Qwen3 if window.is_some() => {
+                    let from = get_usize(v, "max_window_layers")?.unwrap_or(28);
+                    Box::new(move |i| i >= from)
+                }
+                _ => Box::new(|_| false),
+            };
+            (0..layers)
+                .map(|i| {
+                    if sliding(i) {
+                        LayerAttention::Sliding
+                    } else {
+                        LayerAttention::Full
+                    }
+                })
+                .collect()
+        }
+    };
+    Ok((window, types))
 }
 
 /// Token ids given as an int or a list of ints.
@@ -119,12 +209,27 @@ impl ModelConfig {
             "LlamaForCausalLM" | "llama" => Arch::Llama,
             "Qwen2ForCausalLM" | "qwen2" => Arch::Qwen2,
             "Qwen3ForCausalLM" | "qwen3" => Arch::Qwen3,
+            "Gemma3ForCausalLM" | "gemma3_text" => Arch::Gemma3,
+            "Gemma3ForConditionalGeneration" | "gemma3" => {
+                return Err(format!(
+                    "{arch_name:?} is Gemma 3 with its vision tower; edgerl runs the text model (Gemma3ForCausalLM, e.g. gemma-3-270m or 1b)"
+                ));
+            }
             other => {
                 return Err(format!(
-                    "unsupported architecture {other:?} (supported: LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)"
+                    "unsupported architecture {other:?} (supported: LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma3ForCausalLM)"
                 ));
             }
         };
+        let gemma = arch == Arch::Gemma3;
+        for key in ["final_logit_softcapping", "attn_logit_softcapping"] {
+            if let Some(x) = get_f64(v, key)? {
+                return Err(format!("`{key}` = {x}: logit soft-capping is not supported yet"));
+            }
+        }
+        if v.get("use_bidirectional_attention").and_then(|b| b.as_bool()) == Some(true) {
+            return Err("`use_bidirectional_attention` (an encoder) is not supported".into());
+        }
         let need = |key: &str| -> std::result::Result<usize, String> {
             get_usize(v, key)?.ok_or_else(|| format!("missing `{key}`"))
         };
@@ -153,8 +258,27 @@ impl ModelConfig {
 
         // Rope: transformers 5 nests it in `rope_parameters`; Hub checkpoints keep `rope_theta`
         // at the top level and optional `rope_scaling`.
-        let params = v.get("rope_parameters").filter(|p| p.is_object());
+        // Gemma 3 nests one set per layer type (`full_attention`, `sliding_attention`), and on
+        // the Hub keeps the sliding layers' base as `rope_local_base_freq`.
+        let nested = v.get("rope_parameters").filter(|p| p.get("full_attention").is_some());
+        let params = match nested {
+            Some(n) => n.get("full_attention").filter(|p| p.is_object()),
+            None => v.get("rope_parameters").filter(|p| p.is_object()),
+        };
         let scaling = params.or_else(|| v.get("rope_scaling").filter(|p| p.is_object()));
+        let rope_local_theta = match nested.and_then(|n| n.get("sliding_attention")) {
+            Some(local) => {
+                let kind = local.get("rope_type").and_then(|t| t.as_str());
+                if !matches!(kind, None | Some("default")) {
+                    return Err(format!(
+                        "sliding layers' rope type {kind:?} is not supported (supported: default)"
+                    ));
+                }
+                get_f64(local, "rope_theta")?
+            }
+            None => get_f64(v, "rope_local_base_freq")?,
+        }
+        .or(gemma.then_some(10000.0));
         let rope_theta = match params
             .map(|p| get_f64(p, "rope_theta"))
             .transpose()?
@@ -208,7 +332,8 @@ impl ModelConfig {
                 ("original_max_position_embeddings", *original_max_position),
             ],
         };
-        for (key, x) in [("rope_theta", rope_theta)].into_iter().chain(factors) {
+        let local = rope_local_theta.map(|t| ("rope_local_base_freq", t));
+        for (key, x) in [("rope_theta", rope_theta)].into_iter().chain(local).chain(factors) {
             if !(x > 0.0 && x.is_finite()) {
                 return Err(format!("`{key}` must be a positive number, got {x}"));
             }
@@ -238,6 +363,26 @@ impl ModelConfig {
                 ));
             }
         }
+        let (sliding_window, layer_types) = sliding_layers(v, arch, num_layers)?;
+        let query_pre_attn_scalar = get_f64(v, "query_pre_attn_scalar")?.or(gemma.then_some(256.0));
+        if let Some(x) = query_pre_attn_scalar
+            && !(x > 0.0 && x.is_finite())
+        {
+            return Err(format!("`query_pre_attn_scalar` must be a positive number, got {x}"));
+        }
+        let act = ["hidden_activation", "hidden_act"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(|a| a.as_str()))
+            .unwrap_or(if gemma { "gelu_pytorch_tanh" } else { "silu" });
+        let hidden_act = match act {
+            "silu" | "swish" => Activation::Silu,
+            "gelu_pytorch_tanh" | "gelu_tanh" => Activation::GeluTanh,
+            other => {
+                return Err(format!(
+                    "hidden activation {other:?} is not supported (supported: silu, gelu_pytorch_tanh)"
+                ));
+            }
+        };
         Ok(ModelConfig {
             arch,
             vocab_size,
@@ -258,19 +403,69 @@ impl ModelConfig {
             bos_token_id: token_ids(v.get("bos_token_id")).first().copied(),
             eos_token_ids: token_ids(v.get("eos_token_id")),
             pad_token_id: token_ids(v.get("pad_token_id")).first().copied(),
+            hidden_act,
+            query_pre_attn_scalar,
+            sliding_window,
+            layer_types,
+            rope_local_theta,
         })
+    }
+
+    /// The window of layer `layer`'s attention (0: none).
+    pub fn window(&self, layer: usize) -> usize {
+        match (self.layer_types.get(layer), self.sliding_window) {
+            (Some(LayerAttention::Sliding), Some(w)) => w,
+            _ => 0,
+        }
+    }
+
+    /// The factor on q·k.
+    pub fn attn_scale(&self) -> f32 {
+        let d = self.query_pre_attn_scalar.unwrap_or(self.head_dim as f64);
+        (1.0 / d.sqrt()) as f32
+    }
+
+    /// Gemma multiplies the embeddings by √hidden (in f32, as transformers does it).
+    pub fn embed_scale(&self) -> Option<f32> {
+        (self.arch == Arch::Gemma3).then(|| (self.hidden_size as f64).sqrt() as f32)
+    }
+
+    /// Gemma's RMSNorms scale by (1 + w): checkpoints store w, and 1 is added on load.
+    pub fn norm_plus_one(&self) -> bool {
+        self.arch == Arch::Gemma3
+    }
+
+    /// Gemma normalises each block's output too (post-attention and post-feed-forward norms).
+    pub fn sandwich_norms(&self) -> bool {
+        self.arch == Arch::Gemma3
+    }
+
+    /// Per-head RMSNorm of q and k before RoPE (Qwen3, Gemma 3).
+    pub fn qk_norm(&self) -> bool {
+        matches!(self.arch, Arch::Qwen3 | Arch::Gemma3)
     }
 
     /// Inverse frequencies as transformers computes them in f32, with scaling applied.
     pub fn inv_freq(&self) -> Vec<f32> {
+        self.inv_freq_with(self.rope_theta, &self.rope_scaling)
+    }
+
+    /// Those of the sliding layers, when their RoPE differs.
+    pub fn local_inv_freq(&self) -> Option<Vec<f32>> {
+        let uses = self.layer_types.contains(&LayerAttention::Sliding);
+        let theta = self.rope_local_theta.filter(|_| uses)?;
+        Some(self.inv_freq_with(theta, &RopeScaling::Default))
+    }
+
+    fn inv_freq_with(&self, theta: f64, scaling: &RopeScaling) -> Vec<f32> {
         let d = self.head_dim;
         let base: Vec<f32> = (0..d / 2)
             .map(|i| {
                 let exponent = (2 * i) as f32 / d as f32;
-                1.0f32 / (self.rope_theta as f32).powf(exponent)
+                1.0f32 / (theta as f32).powf(exponent)
             })
             .collect();
-        match &self.rope_scaling {
+        match scaling {
             RopeScaling::Default => base,
             RopeScaling::Linear { factor } => base.iter().map(|f| f / *factor as f32).collect(),
             RopeScaling::Llama3 {
@@ -374,6 +569,83 @@ mod tests {
             e.contains("`num_hidden_layers` = 4097") && e.contains("(4096)"),
             "{e}"
         );
+    }
+
+    fn gemma() -> Value {
+        json!({
+            "architectures": ["Gemma3ForCausalLM"], "vocab_size": 10, "hidden_size": 8,
+            "intermediate_size": 12, "num_hidden_layers": 7, "num_attention_heads": 2,
+            "num_key_value_heads": 1, "head_dim": 6, "sliding_window": 5
+        })
+    }
+
+    #[test]
+    fn gemma3_both_spellings_and_defaults() {
+        use LayerAttention::{Full, Sliding};
+        // transformers 5: rope per layer type, layer_types listed.
+        let mut tf5 = gemma();
+        tf5["rope_parameters"] = json!({
+            "full_attention": {"rope_type": "linear", "factor": 8.0, "rope_theta": 1e6},
+            "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}});
+        tf5["layer_types"] = json!(["sliding_attention", "full_attention", "sliding_attention",
+            "sliding_attention", "sliding_attention", "sliding_attention", "full_attention"]);
+        let c = ModelConfig::from_json(&tf5).unwrap();
+        assert_eq!((c.rope_theta, c.rope_local_theta), (1e6, Some(1e4)));
+        assert_eq!(c.rope_scaling, RopeScaling::Linear { factor: 8.0 });
+        assert_eq!(c.layer_types[..2], [Sliding, Full]);
+        assert_eq!((c.window(0), c.window(1)), (5, 0));
+        let (global, local) = (c.inv_freq(), c.local_inv_freq().unwrap());
+        assert_eq!(global[0], local[0] / 8.0); // 1 / θ⁰ = 1 in both, scaled in the global one
+        assert!(local[1] > 8.0 * global[1]);
+        // The Hub's spelling, and the defaults: pattern 6, local base 10,000, scalar 256, GELU.
+        let mut hub = gemma();
+        hub["rope_theta"] = json!(1e6);
+        let c = ModelConfig::from_json(&hub).unwrap();
+        let want: Vec<_> = (0..7).map(|i| if i == 5 { Full } else { Sliding }).collect();
+        assert_eq!(c.layer_types, want);
+        assert_eq!(c.rope_local_theta, Some(1e4));
+        assert_eq!(c.query_pre_attn_scalar, Some(256.0));
+        assert_eq!(c.attn_scale(), 1.0 / 16.0);
+        assert_eq!(c.hidden_act, Activation::GeluTanh);
+        assert_eq!(c.embed_scale(), Some(8f32.sqrt()));
+        hub["sliding_window_pattern"] = json!(2);
+        let c = ModelConfig::from_json(&hub).unwrap();
+        assert_eq!(c.layer_types[..3], [Sliding, Full, Sliding]);
+        // What it cannot run is refused by name.
+        for (key, value, needle) in [
+            ("final_logit_softcapping", json!(30.0), "soft-capping"),
+            ("attn_logit_softcapping", json!(50.0), "soft-capping"),
+            ("layer_types", json!(["full_attention"]), "lists 1 layers"),
+            ("layer_types", json!(vec!["chunked_attention"; 7]), "chunked_attention"),
+            ("sliding_window", json!(0), "sliding_window"),
+            ("hidden_activation", json!("relu"), "relu"),
+            ("architectures", json!(["Gemma3ForConditionalGeneration"]), "vision"),
+        ] {
+            let mut v = gemma();
+            v[key] = value;
+            let e = ModelConfig::from_json(&v).unwrap_err();
+            assert!(e.contains(needle), "{key}: {e}");
+        }
+    }
+
+    #[test]
+    fn qwen2_use_sliding_window_is_honoured() {
+        let mut v = base();
+        v["num_hidden_layers"] = json!(4);
+        v["sliding_window"] = json!(16);
+        v["max_window_layers"] = json!(2);
+        // Off (the default): no layer slides, whatever `sliding_window` says.
+        let c = ModelConfig::from_json(&v).unwrap();
+        assert!((0..4).all(|l| c.window(l) == 0));
+        assert_eq!(c.sliding_window, None);
+        v["use_sliding_window"] = json!(true);
+        let c = ModelConfig::from_json(&v).unwrap();
+        let w: Vec<usize> = (0..4).map(|l| c.window(l)).collect();
+        assert_eq!(w, [0, 0, 16, 16]);
+        // Llama has no window; plain Qwen keeps 1/√head_dim and SiLU.
+        assert_eq!(c.attn_scale(), 0.5);
+        assert_eq!(c.hidden_act, Activation::Silu);
+        assert_eq!(c.local_inv_freq(), None);
     }
 
     #[test]

@@ -53,7 +53,7 @@ impl Model {
             .flat_map(|r| [r.segment as u32, r.slot as u32 + 1])
             .collect();
         let slots: Vec<usize> = rows.iter().map(|r| r.slot).collect();
-        let (x, cs) = self.embed_tokens_at(gpu, &ids, &positions)?;
+        let (x, ropes) = self.embed_tokens_at(gpu, &ids, &positions)?;
         let spans = gpu.upload(bytemuck::cast_slice(&spans), "decode spans")?;
         let packing = Packing {
             prefix,
@@ -71,7 +71,7 @@ impl Model {
                 slots: &slots,
                 packing: &packing,
             };
-            self.record_layer(&mut r, li, &x, &s, lora, &cs, kv)?;
+            self.record_layer(&mut r, li, &x, &s, lora, &ropes, kv)?;
         }
         r.rmsnorm(&x, &self.norm, &out, t, c.hidden_size, c.rms_norm_eps)?;
         r.submit()?;

@@ -1,11 +1,11 @@
-//! The decoder-only transformer (Llama / Qwen2 / Qwen3) on the GPU: weights, KV cache, forward
+//! The decoder-only transformer (Llama / Qwen2 / Qwen3 / Gemma 3) on the GPU: weights, KV cache, forward
 //! pass, and chunked log-probs over the vocabulary.
 
 use crate::error::{Error, Result};
 use crate::gpu::sample::{SAMPLE_OUT_WORDS, SamplerSettings};
 use crate::gpu::{DType, Gpu, GpuBuffer, Recorder, Tensor};
 
-use super::config::ModelConfig;
+use super::config::{LayerAttention, ModelConfig};
 use super::generate::SamplingOptions;
 use super::layer::{Kv, Scratch};
 use super::tensors::TensorSpec;
@@ -26,10 +26,14 @@ pub struct Layer {
     pub gate_bias: Option<GpuBuffer>,
     pub up_bias: Option<GpuBuffer>,
     pub down_bias: Option<GpuBuffer>,
-    /// Qwen3: RMSNorm weights over each head of q and k.
+    /// Qwen3, Gemma 3: RMSNorm weights over each head of q and k.
     pub q_norm: Option<GpuBuffer>,
     pub k_norm: Option<GpuBuffer>,
+    /// Gemma 3: RMSNorm of the attention block's output.
+    pub post_attn_norm: Option<GpuBuffer>,
     pub mlp_norm: GpuBuffer,
+    /// Gemma 3: RMSNorm of the MLP's output.
+    pub post_mlp_norm: Option<GpuBuffer>,
     pub gate: Tensor,
     pub up: Tensor,
     pub down: Tensor,
@@ -43,6 +47,25 @@ pub struct Model {
     pub norm: GpuBuffer,
     pub layers: Vec<Layer>,
     inv_freq: Vec<f32>,
+    /// The sliding layers' RoPE, when it differs (Gemma 3).
+    local_inv_freq: Option<Vec<f32>>,
+}
+
+/// RoPE cos/sin tables for the tokens of one pass: the full-attention layers', and the sliding
+/// layers' when their base differs.
+pub struct Ropes {
+    pub global: GpuBuffer,
+    pub local: Option<GpuBuffer>,
+}
+
+impl Ropes {
+    /// The table layer `li` of `cfg` rotates by.
+    pub fn layer(&self, cfg: &ModelConfig, li: usize) -> &GpuBuffer {
+        match (&self.local, cfg.layer_types.get(li)) {
+            (Some(local), Some(LayerAttention::Sliding)) => local,
+            _ => &self.global,
+        }
+    }
 }
 
 /// Keys and values of every layer, [max_seq, kv_heads, head_dim] each, f32.
@@ -95,7 +118,11 @@ impl Loader<'_> {
 
     fn vector(&self, s: &TensorSpec) -> Result<GpuBuffer> {
         let t = self.raw(&s.name, &s.shape)?;
-        self.gpu.upload(bytemuck::cast_slice(&to_f32(&t)?), &s.name)
+        let mut v = to_f32(&t)?;
+        if s.add_one {
+            v.iter_mut().for_each(|w| *w += 1.0);
+        }
+        self.gpu.upload(bytemuck::cast_slice(&v), &s.name)
     }
 
     fn optional_vector(&self, s: &TensorSpec) -> Result<Option<GpuBuffer>> {
@@ -147,13 +174,16 @@ impl Model {
                 down_bias: l.optional_vector(&t.down_bias)?,
                 q_norm: l.config_vector(&t.q_norm)?,
                 k_norm: l.config_vector(&t.k_norm)?,
+                post_attn_norm: l.config_vector(&t.post_attn_norm)?,
                 mlp_norm: l.vector(&t.mlp_norm)?,
                 gate: l.matrix(&t.gate)?,
                 up: l.matrix(&t.up)?,
                 down: l.matrix(&t.down)?,
+                post_mlp_norm: l.config_vector(&t.post_mlp_norm)?,
             });
         }
         let inv_freq = cfg.inv_freq();
+        let local_inv_freq = cfg.local_inv_freq();
         Ok(Model {
             cfg,
             embed,
@@ -161,6 +191,7 @@ impl Model {
             norm,
             layers,
             inv_freq,
+            local_inv_freq,
         })
     }
 
@@ -188,6 +219,8 @@ impl Model {
                 &l.down_bias,
                 &l.q_norm,
                 &l.k_norm,
+                &l.post_attn_norm,
+                &l.post_mlp_norm,
             ]
             .into_iter()
             .flatten()
@@ -234,7 +267,7 @@ impl Model {
                 cache.max
             )));
         }
-        let (x, cs) = self.embed_tokens(gpu, ids, p0)?;
+        let (x, ropes) = self.embed_tokens(gpu, ids, p0)?;
         let s = Scratch::new(gpu, c, t, lora.map_or(1, |l| l.cfg.r))?;
         let out = gpu.alloc((t * c.hidden_size * 4) as u64, "final hidden")?;
         let mut r = Recorder::new(gpu);
@@ -246,7 +279,7 @@ impl Model {
                 &x,
                 &s,
                 lora,
-                &cs,
+                &ropes,
                 Kv::Cache {
                     k: &cache.k[li],
                     v: &cache.v[li],
@@ -260,13 +293,13 @@ impl Model {
         Ok(out)
     }
 
-    /// Checks `ids`, and allocates the residual stream and the rope table for positions p0...
+    /// Checks `ids`, and allocates the residual stream and the rope tables for positions p0...
     pub(crate) fn embed_tokens(
         &self,
         gpu: &Gpu,
         ids: &[u32],
         p0: usize,
-    ) -> Result<(GpuBuffer, GpuBuffer)> {
+    ) -> Result<(GpuBuffer, Ropes)> {
         let positions: Vec<u32> = (p0..p0 + ids.len()).map(|p| p as u32).collect();
         self.embed_tokens_at(gpu, ids, &positions)
     }
@@ -277,7 +310,7 @@ impl Model {
         gpu: &Gpu,
         ids: &[u32],
         positions: &[u32],
-    ) -> Result<(GpuBuffer, GpuBuffer)> {
+    ) -> Result<(GpuBuffer, Ropes)> {
         let c = &self.cfg;
         if ids.is_empty() {
             return Err(Error::Invalid("forward over zero tokens".into()));
@@ -289,26 +322,34 @@ impl Model {
             )));
         }
         let x = gpu.alloc((ids.len() * c.hidden_size * 4) as u64, "residual")?;
-        let cs = gpu.upload(
-            bytemuck::cast_slice(&c.rope_table_at(&self.inv_freq, positions)),
-            "rope table",
-        )?;
-        Ok((x, cs))
+        Ok((x, self.ropes(gpu, positions, false)?))
     }
 
-    /// Records the embedding gather of `ids` into x.
+    /// The rope tables for `positions`; `inverse` negates sin: rotating by it undoes rope,
+    /// which is rope's backward pass.
+    pub(crate) fn ropes(&self, gpu: &Gpu, positions: &[u32], inverse: bool) -> Result<Ropes> {
+        let table = |inv_freq: &[f32]| {
+            let mut tab = self.cfg.rope_table_at(inv_freq, positions);
+            if inverse {
+                let half = tab.len() / 2;
+                tab[half..].iter_mut().for_each(|s| *s = -*s);
+            }
+            gpu.upload(bytemuck::cast_slice(&tab), "rope table")
+        };
+        Ok(Ropes {
+            global: table(&self.inv_freq)?,
+            local: self.local_inv_freq.as_deref().map(table).transpose()?,
+        })
+    }
+
+    /// Records the embedding gather of `ids` into x (scaled by √hidden for Gemma).
     pub(crate) fn record_embed(&self, r: &mut Recorder, ids: &[u32], x: &GpuBuffer) -> Result<()> {
         let ids_buf = r.gpu.upload(bytemuck::cast_slice(ids), "token ids")?;
-        r.embed(&ids_buf, ids.len(), &self.embed, x)
-    }
-
-    /// The rope table for `positions` with sin negated: rotating by it undoes rope, which is
-    /// rope's backward pass.
-    pub(crate) fn inverse_rope_table(&self, gpu: &Gpu, positions: &[u32]) -> Result<GpuBuffer> {
-        let mut tab = self.cfg.rope_table_at(&self.inv_freq, positions);
-        let half = tab.len() / 2;
-        tab[half..].iter_mut().for_each(|s| *s = -*s);
-        gpu.upload(bytemuck::cast_slice(&tab), "inverse rope table")
+        r.embed(&ids_buf, ids.len(), &self.embed, x)?;
+        match self.cfg.embed_scale() {
+            Some(s) => r.scale(x, ids.len() * self.cfg.hidden_size, s),
+            None => Ok(()),
+        }
     }
 
     /// Vocabulary columns per chunk so that a [t × chunk] f32 buffer fits one binding.

@@ -21,6 +21,7 @@ fn hf_arch(arch: &str) -> Option<&'static str> {
         "llama" => Some("LlamaForCausalLM"),
         "qwen2" => Some("Qwen2ForCausalLM"),
         "qwen3" => Some("Qwen3ForCausalLM"),
+        "gemma3" => Some("Gemma3ForCausalLM"),
         _ => None,
     }
 }
@@ -31,7 +32,7 @@ pub fn config_from_gguf(g: &Gguf) -> Result<ModelConfig> {
     let hf = hf_arch(arch).ok_or_else(|| {
         Error::file(
             g.path(),
-            format!("unsupported architecture {arch:?} (supported: llama, qwen2, qwen3)"),
+            format!("unsupported architecture {arch:?} (supported: llama, qwen2, qwen3, gemma3)"),
         )
     })?;
     let key = |k: &str| format!("{arch}.{k}");
@@ -106,6 +107,19 @@ pub fn config_from_gguf(g: &Gguf) -> Result<ModelConfig> {
             "per-frequency RoPE factors (rope_freqs.weight, Llama 3.1 style) are not supported yet",
         ));
     }
+    if arch == "gemma3" {
+        // As llama.cpp reads these files: the window from the metadata, the layer pattern
+        // (every sixth global) and the local RoPE base (10,000) fixed for the family, and
+        // scores scaled by head_dim^-½, except the 62-layer 27B's (hidden / heads)^-½ — which
+        // is what each model's config.json says too.
+        if let Some(w) = opt_u64("attention.sliding_window")? {
+            cfg["sliding_window"] = json!(w);
+        }
+        cfg["sliding_window_pattern"] = json!(6);
+        cfg["rope_local_base_freq"] = json!(10000.0);
+        let scalar = if layers == 62 { hidden / heads.max(1) } else { head_dim };
+        cfg["query_pre_attn_scalar"] = json!(scalar);
+    }
     let tok = |k: &str| g.get(k).and_then(|v| v.as_u64());
     for (hf_key, gg) in [
         ("bos_token_id", "tokenizer.ggml.bos_token_id"),
@@ -142,8 +156,9 @@ fn check_layers(g: &Gguf, key: &str, layers: u64) -> Result<()> {
     }
 }
 
-/// The GGUF name of a Hugging Face tensor name.
-fn gguf_name(hf: &str) -> Option<String> {
+/// The GGUF name of a Hugging Face tensor name. Gemma's `post_attention_layernorm` is on the
+/// attention output (llama.cpp's `post_attention_norm`), where Llama's is before the MLP.
+fn gguf_name(hf: &str, gemma: bool) -> Option<String> {
     let top = match hf {
         "model.embed_tokens.weight" => Some("token_embd.weight"),
         "lm_head.weight" => Some("output.weight"),
@@ -158,6 +173,9 @@ fn gguf_name(hf: &str) -> Option<String> {
     let (module, kind) = part.rsplit_once('.')?;
     let g = match module {
         "input_layernorm" => "attn_norm",
+        "post_attention_layernorm" if gemma => "post_attention_norm",
+        "pre_feedforward_layernorm" if gemma => "ffn_norm",
+        "post_feedforward_layernorm" if gemma => "post_ffw_norm",
         "post_attention_layernorm" => "ffn_norm",
         "self_attn.q_proj" => "attn_q",
         "self_attn.k_proj" => "attn_k",
@@ -226,12 +244,16 @@ pub struct GgufWeights<'a> {
     g: &'a Gguf,
     /// Heads for the Q and K un-permutation; `None` for architectures llama.cpp doesn't permute.
     permute: Option<(usize, usize)>,
+    /// llama.cpp stores Gemma's norm weights as 1 + w; they are given back as w (as
+    /// transformers' GGUF loader does), the form the loader expects of every checkpoint.
+    gemma: bool,
 }
 
 impl<'a> GgufWeights<'a> {
     pub fn new(g: &'a Gguf, cfg: &ModelConfig) -> Result<GgufWeights<'a>> {
         let permute = (g.architecture()? == "llama").then_some((cfg.num_heads, cfg.num_kv_heads));
-        Ok(GgufWeights { g, permute })
+        let gemma = g.architecture()? == "gemma3";
+        Ok(GgufWeights { g, permute, gemma })
     }
 }
 
@@ -240,7 +262,7 @@ impl WeightSource for GgufWeights<'_> {
         "its metadata"
     }
     fn get(&self, name: &str) -> Result<Option<RawTensor<'_>>> {
-        let Some(info) = gguf_name(name).and_then(|n| self.g.tensor(&n)) else {
+        let Some(info) = gguf_name(name, self.gemma).and_then(|n| self.g.tensor(&n)) else {
             return Ok(None);
         };
         let dtype = dtype_of(info.ggml_type).ok_or_else(|| {
@@ -272,6 +294,19 @@ impl WeightSource for GgufWeights<'_> {
             })?;
             data = Cow::Owned(fixed);
         }
+        if self.gemma && name.ends_with("norm.weight") {
+            if dtype != DType::F32 || !data.len().is_multiple_of(4) {
+                return Err(Error::file(
+                    self.g.path(),
+                    format!("norm tensor {} is {dtype:?}, expected F32", info.name),
+                ));
+            }
+            let w: Vec<f32> = data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) - 1.0)
+                .collect();
+            data = Cow::Owned(bytemuck::cast_slice(&w).to_vec());
+        }
         Ok(Some(RawTensor {
             dtype,
             shape,
@@ -281,12 +316,12 @@ impl WeightSource for GgufWeights<'_> {
     }
 
     fn has(&self, name: &str) -> bool {
-        gguf_name(name).is_some_and(|n| self.g.tensor(&n).is_some())
+        gguf_name(name, self.gemma).is_some_and(|n| self.g.tensor(&n).is_some())
     }
 
     /// From the tensor directory alone (no data read, no Q/K un-permutation).
     fn dtype_of(&self, name: &str) -> Result<Option<DType>> {
-        let Some(info) = gguf_name(name).and_then(|n| self.g.tensor(&n)) else {
+        let Some(info) = gguf_name(name, self.gemma).and_then(|n| self.g.tensor(&n)) else {
             return Ok(None);
         };
         dtype_of(info.ggml_type).map(Some).ok_or_else(|| {
@@ -312,22 +347,28 @@ mod tests {
     #[test]
     fn names_map_both_ways_we_need() {
         assert_eq!(
-            gguf_name("model.layers.3.self_attn.q_proj.weight").unwrap(),
+            gguf_name("model.layers.3.self_attn.q_proj.weight", false).unwrap(),
             "blk.3.attn_q.weight"
         );
         assert_eq!(
-            gguf_name("model.layers.0.mlp.down_proj.weight").unwrap(),
+            gguf_name("model.layers.0.mlp.down_proj.weight", false).unwrap(),
             "blk.0.ffn_down.weight"
         );
         assert_eq!(
-            gguf_name("model.layers.12.self_attn.k_proj.bias").unwrap(),
+            gguf_name("model.layers.12.self_attn.k_proj.bias", false).unwrap(),
             "blk.12.attn_k.bias"
         );
         assert_eq!(
-            gguf_name("model.norm.weight").unwrap(),
+            gguf_name("model.norm.weight", false).unwrap(),
             "output_norm.weight"
         );
-        assert!(gguf_name("model.layers.0.foo.weight").is_none());
+        assert!(gguf_name("model.layers.0.foo.weight", false).is_none());
+        // Gemma's sandwich norms; Llama has no pre/post feed-forward norms.
+        let gemma = |n: &str| gguf_name(&format!("model.layers.2.{n}.weight"), true);
+        assert_eq!(gemma("post_attention_layernorm").unwrap(), "blk.2.post_attention_norm.weight");
+        assert_eq!(gemma("pre_feedforward_layernorm").unwrap(), "blk.2.ffn_norm.weight");
+        assert_eq!(gemma("post_feedforward_layernorm").unwrap(), "blk.2.post_ffw_norm.weight");
+        assert!(gguf_name("model.layers.2.post_feedforward_layernorm.weight", false).is_none());
     }
 
     /// llama.cpp's permute, written from its definition: reshape(heads, 2, hd/2) → swap → flatten.

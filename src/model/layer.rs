@@ -5,21 +5,28 @@ use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuffer, Packing, Recorder, Tensor};
 use crate::lora::{Lora, LoraModule, Target};
 
-use super::config::{Arch, ModelConfig};
-use super::forward::Model;
+use super::config::ModelConfig;
+use super::forward::{Model, Ropes};
 
 /// Intermediate activations of one layer over `t` tokens. After `record_layer` they hold what
 /// the backward pass needs: normed inputs, q/k after rope, v, attention output, the residual
-/// after attention, gate and up before the activation, and the activation itself.
+/// after attention, gate and up before the activation, and the activation itself (and for
+/// Gemma's sandwich norms, each block's output before its norm).
 pub struct Scratch {
     pub t: usize,
     pub h1: GpuBuffer,
     pub q: GpuBuffer,
     pub k: GpuBuffer,
     pub v: GpuBuffer,
-    /// Qwen3: q and k after their per-head RMSNorm (then rope is applied here, not on q/k).
+    /// Qwen3, Gemma 3: q and k after their per-head RMSNorm (then rope is applied here, not
+    /// on q/k).
     pub qn: Option<GpuBuffer>,
     pub kn: Option<GpuBuffer>,
+    /// Gemma 3: o_proj's and down_proj's outputs before their norms, [t, hidden] each, and
+    /// the normed one on its way into the residual.
+    pub o: Option<GpuBuffer>,
+    pub down: Option<GpuBuffer>,
+    pub normed: Option<GpuBuffer>,
     pub att: GpuBuffer,
     pub x2: GpuBuffer,
     pub h2: GpuBuffer,
@@ -39,23 +46,21 @@ impl Scratch {
             c.num_kv_heads * c.head_dim,
             c.intermediate_size,
         );
-        let qwen3 = c.arch == Arch::Qwen3;
+        let opt = |on: bool, n: usize, what: &str| -> Result<Option<GpuBuffer>> {
+            on.then(|| gpu.alloc(f(n), what)).transpose()
+        };
+        let sandwich = c.sandwich_norms();
         Ok(Scratch {
             t,
             h1: gpu.alloc(f(t * h), "normed input")?,
             q: gpu.alloc(f(t * qd), "q")?,
             k: gpu.alloc(f(t * kvd), "k")?,
             v: gpu.alloc(f(t * kvd), "v")?,
-            qn: if qwen3 {
-                Some(gpu.alloc(f(t * qd), "q normed")?)
-            } else {
-                None
-            },
-            kn: if qwen3 {
-                Some(gpu.alloc(f(t * kvd), "k normed")?)
-            } else {
-                None
-            },
+            qn: opt(c.qk_norm(), t * qd, "q normed")?,
+            kn: opt(c.qk_norm(), t * kvd, "k normed")?,
+            o: opt(sandwich, t * h, "attention block out")?,
+            down: opt(sandwich, t * h, "mlp out")?,
+            normed: opt(sandwich, t * h, "normed block out")?,
             att: gpu.alloc(f(t * qd), "attention out")?,
             x2: gpu.alloc(f(t * h), "residual after attention")?,
             h2: gpu.alloc(f(t * h), "normed mlp input")?,
@@ -66,7 +71,7 @@ impl Scratch {
         })
     }
 
-    /// q and k as attention sees them (after the Qwen3 norm and rope).
+    /// q and k as attention sees them (after the q/k norms and rope).
     pub fn q_roped(&self) -> &GpuBuffer {
         self.qn.as_ref().unwrap_or(&self.q)
     }
@@ -126,7 +131,8 @@ pub fn project(
 }
 
 impl Model {
-    /// Records layer `li` over `s.t` tokens at positions p0.. (rope table `cs` for them).
+    /// Records layer `li` over `s.t` tokens (`ropes`: the rope tables of their positions).
+    #[allow(clippy::too_many_arguments)]
     pub fn record_layer(
         &self,
         r: &mut Recorder,
@@ -134,7 +140,7 @@ impl Model {
         x: &GpuBuffer,
         s: &Scratch,
         lora: Option<&Lora>,
-        cs: &GpuBuffer,
+        ropes: &Ropes,
         kv: Kv,
     ) -> Result<()> {
         let c = &self.cfg;
@@ -148,6 +154,7 @@ impl Model {
             c.intermediate_size,
         );
         let a = |target| adapter(lora, li, target);
+        let cs = ropes.layer(c, li);
         r.rmsnorm(x, &l.attn_norm, &s.h1, t, h, c.rms_norm_eps)?;
         project(
             r,
@@ -189,13 +196,13 @@ impl Model {
         let (qh, kh) = (s.q_roped(), s.k_roped());
         r.rope(qh, cs, t, nh, hd)?;
         r.rope(kh, cs, t, nkv, hd)?;
-        let scale = 1.0 / (hd as f32).sqrt();
+        let (scale, window) = (c.attn_scale(), c.window(li));
         match kv {
             Kv::Cache { k, v, p0 } => {
                 let row = (nkv * hd * 4) as u64;
                 r.copy(kh, 0, k, p0 as u64 * row, t as u64 * row);
                 r.copy(&s.v, 0, v, p0 as u64 * row, t as u64 * row);
-                r.attention(qh, k, v, &s.att, t, nh, nkv, hd, p0, scale, 0)?;
+                r.attention(qh, k, v, &s.att, t, nh, nkv, hd, p0, scale, window)?;
             }
             Kv::Slots {
                 k,
@@ -208,21 +215,14 @@ impl Model {
                     r.copy(kh, i as u64 * row, k, slot as u64 * row, row);
                     r.copy(&s.v, i as u64 * row, v, slot as u64 * row, row);
                 }
-                r.attention_packed(qh, k, v, &s.att, t, nh, nkv, hd, scale, packing, 0)?
+                r.attention_packed(qh, k, v, &s.att, t, nh, nkv, hd, scale, packing, window)?
             }
-            Kv::Packed(pk) => r.attention_packed(qh, kh, &s.v, &s.att, t, nh, nkv, hd, scale, pk, 0)?,
+            Kv::Packed(pk) => {
+                r.attention_packed(qh, kh, &s.v, &s.att, t, nh, nkv, hd, scale, pk, window)?
+            }
         }
-        project(
-            r,
-            &s.att,
-            t,
-            &l.o,
-            l.o_bias.as_ref(),
-            a(Target::O),
-            &s.lora_u,
-            x,
-            true,
-        )?;
+        let o = (l.o_bias.as_ref(), a(Target::O));
+        self.block_out(r, &s.att, t, &l.o, o, l.post_attn_norm.as_ref(), &s.o, s, x)?;
         r.copy(x, 0, &s.x2, 0, (t * h * 4) as u64);
         r.rmsnorm(x, &l.mlp_norm, &s.h2, t, h, c.rms_norm_eps)?;
         project(
@@ -248,17 +248,34 @@ impl Model {
             false,
         )?;
         r.copy(&s.up, 0, &s.act, 0, (t * inter * 4) as u64);
-        r.silu_mul(&s.gate, &s.act, t * inter)?;
-        project(
-            r,
-            &s.act,
-            t,
-            &l.down,
-            l.down_bias.as_ref(),
-            a(Target::Down),
-            &s.lora_u,
-            x,
-            true,
-        )
+        r.act_mul(c.hidden_act, &s.gate, &s.act, t * inter)?;
+        let down = (l.down_bias.as_ref(), a(Target::Down));
+        self.block_out(r, &s.act, t, &l.down, down, l.post_mlp_norm.as_ref(), &s.down, s, x)
+    }
+
+    /// x += the block's output projection of `input`, through its norm where the model has
+    /// one (Gemma: kept before the norm in `out` for the backward pass).
+    #[allow(clippy::too_many_arguments)]
+    fn block_out(
+        &self,
+        r: &mut Recorder,
+        input: &GpuBuffer,
+        t: usize,
+        w: &Tensor,
+        (bias, lora): (Option<&GpuBuffer>, Option<(&LoraModule, usize, f32)>),
+        norm: Option<&GpuBuffer>,
+        out: &Option<GpuBuffer>,
+        s: &Scratch,
+        x: &GpuBuffer,
+    ) -> Result<()> {
+        let (h, eps) = (self.cfg.hidden_size, self.cfg.rms_norm_eps);
+        match (norm, out, &s.normed) {
+            (Some(norm), Some(out), Some(normed)) => {
+                project(r, input, t, w, bias, lora, &s.lora_u, out, false)?;
+                r.rmsnorm(out, norm, normed, t, h, eps)?;
+                r.add(normed, x, t * h)
+            }
+            _ => project(r, input, t, w, bias, lora, &s.lora_u, x, true),
+        }
     }
 }

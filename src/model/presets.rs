@@ -1,13 +1,20 @@
 //! Configs with the exact shapes of well-known checkpoints, for benchmarks and memory planning
 //! on random weights (no download needed).
 
-use super::config::{Arch, ModelConfig, RopeScaling};
+use super::config::{Arch, LayerAttention, ModelConfig, RopeScaling};
 use super::tensors::Presence;
 use super::weights::RandomWeights;
 use crate::error::{Error, Result};
 use crate::gpu::DType;
 
-pub const PRESETS: [&str; 4] = ["smollm2-135m", "qwen2.5-0.5b", "qwen2.5-1.5b", "qwen3-0.6b"];
+pub const PRESETS: [&str; 6] = [
+    "smollm2-135m",
+    "qwen2.5-0.5b",
+    "qwen2.5-1.5b",
+    "qwen3-0.6b",
+    "gemma3-270m",
+    "llama3.2-1b",
+];
 
 #[allow(clippy::too_many_arguments)]
 fn cfg(
@@ -39,6 +46,59 @@ fn cfg(
         bos_token_id: None,
         eos_token_ids: vec![],
         pad_token_id: None,
+        hidden_act: crate::gpu::Activation::Silu,
+        query_pre_attn_scalar: None,
+        sliding_window: None,
+        layer_types: vec![LayerAttention::Full; layers],
+        rope_local_theta: None,
+    }
+}
+
+/// google/gemma-3-270m: every sixth layer global, the others a 512-token window with their own
+/// RoPE base.
+fn gemma3_270m() -> ModelConfig {
+    let layers = 18;
+    ModelConfig {
+        hidden_act: crate::gpu::Activation::GeluTanh,
+        query_pre_attn_scalar: Some(256.0),
+        sliding_window: Some(512),
+        layer_types: (0..layers)
+            .map(|i| {
+                if (i + 1) % 6 == 0 {
+                    LayerAttention::Full
+                } else {
+                    LayerAttention::Sliding
+                }
+            })
+            .collect(),
+        rope_local_theta: Some(10000.0),
+        ..cfg(
+            Arch::Gemma3,
+            262144,
+            640,
+            2048,
+            layers,
+            4,
+            1,
+            256,
+            1000000.0,
+            true,
+        )
+    }
+}
+
+/// meta-llama/Llama-3.2-1B: Llama 3 RoPE scaling, tied embeddings.
+fn llama32_1b() -> ModelConfig {
+    ModelConfig {
+        rms_norm_eps: 1e-5,
+        rope_scaling: RopeScaling::Llama3 {
+            factor: 32.0,
+            low_freq_factor: 1.0,
+            high_freq_factor: 4.0,
+            original_max_position: 8192.0,
+        },
+        max_position_embeddings: 131072,
+        ..cfg(Arch::Llama, 128256, 2048, 8192, 16, 32, 8, 64, 500000.0, true)
     }
 }
 
@@ -81,6 +141,8 @@ pub fn preset(name: &str) -> Result<ModelConfig> {
             1000000.0,
             true,
         ),
+        "gemma3-270m" => gemma3_270m(),
+        "llama3.2-1b" => llama32_1b(),
         other => {
             return Err(Error::Invalid(format!(
                 "unknown shape {other:?}; known: {}",

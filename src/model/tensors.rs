@@ -31,6 +31,9 @@ pub struct TensorSpec {
     pub shape: Vec<usize>,
     pub kind: Kind,
     pub presence: Presence,
+    /// Gemma's norm weights: the checkpoint stores w, the model scales by 1 + w, so 1 is
+    /// added on load.
+    pub add_one: bool,
 }
 
 impl TensorSpec {
@@ -40,6 +43,7 @@ impl TensorSpec {
             shape: vec![rows, cols],
             kind: Kind::Matrix,
             presence: Presence::Required,
+            add_one: false,
         }
     }
 
@@ -49,11 +53,19 @@ impl TensorSpec {
             shape: vec![len],
             kind: Kind::Vector,
             presence: Presence::Required,
+            add_one: false,
         }
     }
 
     fn with(self, presence: Presence) -> TensorSpec {
         TensorSpec { presence, ..self }
+    }
+
+    fn norm(self, cfg: &ModelConfig) -> TensorSpec {
+        TensorSpec {
+            add_one: cfg.norm_plus_one(),
+            ..self
+        }
     }
 
     /// May be absent from the file.
@@ -84,10 +96,14 @@ pub struct LayerTensors {
     pub gate_bias: TensorSpec,
     pub up_bias: TensorSpec,
     pub down_bias: TensorSpec,
-    /// Qwen3 only.
+    /// Qwen3 and Gemma 3.
     pub q_norm: Option<TensorSpec>,
     pub k_norm: Option<TensorSpec>,
+    /// Gemma 3: on the attention block's output.
+    pub post_attn_norm: Option<TensorSpec>,
     pub mlp_norm: TensorSpec,
+    /// Gemma 3: on the MLP's output.
+    pub post_mlp_norm: Option<TensorSpec>,
     pub gate: TensorSpec,
     pub up: TensorSpec,
     pub down: TensorSpec,
@@ -115,8 +131,9 @@ impl LayerTensors {
                 l.up_bias,
                 l.down_bias,
             ])
-            .chain([l.q_norm, l.k_norm].into_iter().flatten())
+            .chain([l.q_norm, l.k_norm, l.post_attn_norm].into_iter().flatten())
             .chain([l.mlp_norm, l.gate, l.up, l.down])
+            .chain(l.post_mlp_norm)
     }
 }
 
@@ -127,7 +144,7 @@ impl ModelConfig {
         GlobalTensors {
             embed: TensorSpec::matrix("model.embed_tokens.weight".into(), vocab, h),
             lm_head: (!self.tie_word_embeddings).then_some(lm_head),
-            norm: TensorSpec::vector("model.norm.weight".into(), h),
+            norm: TensorSpec::vector("model.norm.weight".into(), h).norm(self),
         }
     }
 
@@ -143,9 +160,17 @@ impl ModelConfig {
             Presence::Optional
         };
         let bias = |s: &str, len: usize, pr: Presence| vector(p(s), len).with(pr);
-        let qwen3 = |s: &str| (self.arch == Arch::Qwen3).then(|| vector(p(s), hd));
+        let norm = |s: &str, len: usize| vector(p(s), len).norm(self);
+        let qk_norm = |s: &str| self.qk_norm().then(|| norm(s, hd));
+        let sandwich = |s: &str| self.sandwich_norms().then(|| norm(s, h));
+        // Gemma's `post_attention_layernorm` is on the attention output; Llama's is before the MLP.
+        let mlp_norm = if self.sandwich_norms() {
+            "pre_feedforward_layernorm.weight"
+        } else {
+            "post_attention_layernorm.weight"
+        };
         LayerTensors {
-            attn_norm: vector(p("input_layernorm.weight"), h),
+            attn_norm: norm("input_layernorm.weight", h),
             q: matrix(p("self_attn.q_proj.weight"), qd, h),
             k: matrix(p("self_attn.k_proj.weight"), kvd, h),
             v: matrix(p("self_attn.v_proj.weight"), kvd, h),
@@ -157,9 +182,11 @@ impl ModelConfig {
             gate_bias: bias("mlp.gate_proj.bias", i, Presence::Optional),
             up_bias: bias("mlp.up_proj.bias", i, Presence::Optional),
             down_bias: bias("mlp.down_proj.bias", h, Presence::Optional),
-            q_norm: qwen3("self_attn.q_norm.weight"),
-            k_norm: qwen3("self_attn.k_norm.weight"),
-            mlp_norm: vector(p("post_attention_layernorm.weight"), h),
+            q_norm: qk_norm("self_attn.q_norm.weight"),
+            k_norm: qk_norm("self_attn.k_norm.weight"),
+            post_attn_norm: sandwich("post_attention_layernorm.weight"),
+            mlp_norm: norm(mlp_norm, h),
+            post_mlp_norm: sandwich("post_feedforward_layernorm.weight"),
             gate: matrix(p("mlp.gate_proj.weight"), i, h),
             up: matrix(p("mlp.up_proj.weight"), i, h),
             down: matrix(p("mlp.down_proj.weight"), h, i),
@@ -187,8 +214,15 @@ mod tests {
             let all: Vec<_> = cfg.tensors().collect();
             let names: std::collections::HashSet<_> = all.iter().map(|t| &t.name).collect();
             assert_eq!(names.len(), all.len(), "{name}");
-            let qwen3 = if cfg.arch == Arch::Qwen3 { 2 } else { 0 };
-            assert_eq!(all.len(), 2 + cfg.num_layers * (16 + qwen3), "{name}");
+            let extra = match cfg.arch {
+                Arch::Qwen3 => 2,
+                Arch::Gemma3 => 4,
+                _ => 0,
+            };
+            assert_eq!(all.len(), 2 + cfg.num_layers * (16 + extra), "{name}");
+            let gemma = cfg.arch == Arch::Gemma3;
+            assert!(all.iter().all(|t| !t.add_one || (gemma && t.kind == Kind::Vector)));
+            assert_eq!(all.iter().any(|t| t.add_one), gemma, "{name}");
             let q_bias = cfg.layer_tensors(0).q_bias.presence;
             assert_eq!(q_bias == Presence::Usual, cfg.arch == Arch::Qwen2, "{name}");
         }

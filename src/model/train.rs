@@ -85,7 +85,7 @@ impl Model {
     ) -> Result<Saved> {
         let c = &self.cfg;
         let (t, ids) = (pack.len(), &pack.ids);
-        let (x, cs) = self.embed_tokens_at(gpu, ids, &pack.positions)?;
+        let (x, ropes) = self.embed_tokens_at(gpu, ids, &pack.positions)?;
         let spans = gpu.upload(bytemuck::cast_slice(&pack.spans), "packed spans")?;
         let packing = Packing {
             prefix: pack.prefix,
@@ -114,7 +114,7 @@ impl Model {
                     &kept[li]
                 }
             };
-            self.record_layer(&mut r, li, &x, s, lora, &cs, Kv::Packed(&packing))?;
+            self.record_layer(&mut r, li, &x, s, lora, &ropes, Kv::Packed(&packing))?;
         }
         let hidden = gpu.alloc(bytes, "final hidden")?;
         r.rmsnorm(&x, &self.norm, &hidden, t, c.hidden_size, c.rms_norm_eps)?;
@@ -254,8 +254,8 @@ impl Model {
         } else {
             None
         };
-        let (_, cs) = self.embed_tokens_at(gpu, &pack.ids, &pack.positions)?;
-        let inv_cs = self.inverse_rope_table(gpu, &pack.positions)?;
+        let (_, ropes) = self.embed_tokens_at(gpu, &pack.ids, &pack.positions)?;
+        let inverse = self.ropes(gpu, &pack.positions, true)?;
         let packing = Packing {
             prefix: pack.prefix,
             spans: &saved.spans,
@@ -270,7 +270,7 @@ impl Model {
         let dq = gpu.alloc(f(t * qd), "d q")?;
         let dk = gpu.alloc(f(t * kvd), "d k")?;
         let dv = gpu.alloc(f(t * kvd), "d v")?;
-        let (dq_pre, dk_pre) = if c.arch == super::config::Arch::Qwen3 {
+        let (dq_pre, dk_pre) = if c.qk_norm() {
             (
                 Some(gpu.alloc(f(t * qd), "d q before norm")?),
                 Some(gpu.alloc(f(t * kvd), "d k before norm")?),
@@ -288,7 +288,7 @@ impl Model {
                 (Some(kept), _) => &kept[li],
                 (None, Some(s)) => {
                     r.copy(&saved.inputs[li], 0, &xw, 0, f(t * h));
-                    self.record_layer(&mut r, li, &xw, s, Some(lora), &cs, Kv::Packed(&packing))?;
+                    self.record_layer(&mut r, li, &xw, s, Some(lora), &ropes, Kv::Packed(&packing))?;
                     s
                 }
                 (None, None) => {
@@ -298,20 +298,32 @@ impl Model {
                 }
             };
             let u = &s.lora_u;
-            // MLP: x3 = x2 + down(silu(gate(h2)) * up(h2)), h2 = norm(x2).
+            // Through a block's output norm (Gemma) into `dh`, free until the block's input
+            // projections write it.
+            let d_block = |r: &mut Recorder, norm: &Option<GpuBuffer>, out: &Option<GpuBuffer>| {
+                match (norm, out) {
+                    (Some(w), Some(o)) => {
+                        r.rmsnorm_backward(o, w, &dres, &dh, t, h, eps, false)?;
+                        Ok::<_, Error>(&dh)
+                    }
+                    _ => Ok(&dres),
+                }
+            };
+            // MLP: x3 = x2 + [norm](down(act(gate(h2)) * up(h2))), h2 = norm(x2).
+            let d_down = d_block(&mut r, &l.post_mlp_norm, &s.down)?;
             project_backward(
                 &mut r,
                 &s.act,
                 t,
                 &l.down,
                 a(Target::Down),
-                &dres,
+                d_down,
                 &da,
                 false,
                 u,
                 &du,
             )?;
-            r.silu_mul_backward(&s.gate, &s.up, &da, &dgate, &dup, t * inter)?;
+            r.act_mul_backward(c.hidden_act, &s.gate, &s.up, &da, &dgate, &dup, t * inter)?;
             project_backward(
                 &mut r,
                 &s.h2,
@@ -337,14 +349,15 @@ impl Model {
                 &du,
             )?;
             r.rmsnorm_backward(&s.x2, &l.mlp_norm, &dh, &dres, t, h, eps, true)?;
-            // Attention: x2 = x + o(attn(rope(q(h1)), rope(k(h1)), v(h1))), h1 = norm(x).
+            // Attention: x2 = x + [norm](o(attn(rope(q(h1)), rope(k(h1)), v(h1)))), h1 = norm(x).
+            let d_o = d_block(&mut r, &l.post_attn_norm, &s.o)?;
             project_backward(
                 &mut r,
                 &s.att,
                 t,
                 &l.o,
                 a(Target::O),
-                &dres,
+                d_o,
                 &datt,
                 false,
                 u,
@@ -364,11 +377,12 @@ impl Model {
                 nh,
                 nkv,
                 hd,
-                1.0 / (hd as f32).sqrt(),
-                Some(&packing), 0,
+                c.attn_scale(),
+                Some(&packing),
+                c.window(li),
             )?;
-            r.rope(&dq, &inv_cs, t, nh, hd)?;
-            r.rope(&dk, &inv_cs, t, nkv, hd)?;
+            r.rope(&dq, inverse.layer(c, li), t, nh, hd)?;
+            r.rope(&dk, inverse.layer(c, li), t, nkv, hd)?;
             let (dqp, dkp) = match (&l.q_norm, &l.k_norm, &dq_pre, &dk_pre) {
                 (Some(wq), Some(wk), Some(dqp), Some(dkp)) => {
                     r.rmsnorm_backward(&s.q, wq, &dq, dqp, t * nh, hd, eps, false)?;

@@ -6,7 +6,7 @@
 use super::category::{Binding, ByCategory, Category};
 use crate::gpu::sample::SAMPLE_OUT_WORDS;
 use crate::lora::{LoraConfig, Target};
-use crate::model::{Arch, ModelConfig};
+use crate::model::ModelConfig;
 
 /// `Gpu::alloc`'s size: at least 4 bytes, a multiple of 4.
 pub(crate) fn buffer_bytes(bytes: u64) -> u64 {
@@ -80,7 +80,12 @@ pub(crate) struct Shapes {
     rope: u64,
     vocab: u64,
     layers: usize,
-    qwen3: bool,
+    /// Per-head q/k norms (Qwen3, Gemma 3).
+    qk_norm: bool,
+    /// Norms on each block's output (Gemma 3).
+    sandwich: bool,
+    /// Rope tables per pass: 2 when the sliding layers have their own.
+    rope_tables: usize,
     max_binding: u64,
 }
 
@@ -97,7 +102,9 @@ impl Shapes {
             rope: 2 * (c.head_dim / 2) as u64,
             vocab: c.vocab_size as u64,
             layers: c.num_layers,
-            qwen3: c.arch == Arch::Qwen3,
+            qk_norm: c.qk_norm(),
+            sandwich: c.sandwich_norms(),
+            rope_tables: 1 + c.local_inv_freq().is_some() as usize,
             max_binding,
         }
     }
@@ -131,9 +138,14 @@ fn scratch(sim: &mut Sim, s: &Shapes, t: u64, r: u64, c: Category) -> Vec<Buf> {
         sim.alloc(c, t * s.kvd * F, "k [t, kv_heads·head_dim]"),
         sim.alloc(c, t * s.kvd * F, "v [t, kv_heads·head_dim]"),
     ];
-    if s.qwen3 {
+    if s.qk_norm {
         v.push(sim.alloc(c, t * s.qd * F, "q normed [t, heads·head_dim]"));
         v.push(sim.alloc(c, t * s.kvd * F, "k normed [t, kv_heads·head_dim]"));
+    }
+    if s.sandwich {
+        v.push(sim.alloc(c, t * s.h * F, "attention block out [t, hidden]"));
+        v.push(sim.alloc(c, t * s.h * F, "mlp out [t, hidden]"));
+        v.push(sim.alloc(c, t * s.h * F, "normed block out [t, hidden]"));
     }
     v.push(sim.alloc(c, t * s.qd * F, "attention out [t, heads·head_dim]"));
     v.push(sim.alloc(c, t * s.h * F, "residual after attention [t, hidden]"));
@@ -149,12 +161,17 @@ fn scratch(sim: &mut Sim, s: &Shapes, t: u64, r: u64, c: Category) -> Vec<Buf> {
     v
 }
 
-/// `Model::embed_tokens_at`: the residual stream and the rope table.
-fn embed_tokens(sim: &mut Sim, s: &Shapes, t: u64, x: Category) -> (Buf, Buf) {
-    (
-        sim.alloc(x, t * s.h * F, "residual [t, hidden]"),
-        sim.alloc(Category::Other, t * s.rope * F, "rope table"),
-    )
+/// `Model::embed_tokens_at`: the residual stream and the rope tables.
+fn embed_tokens(sim: &mut Sim, s: &Shapes, t: u64, x: Category) -> (Buf, Vec<Buf>) {
+    let x = sim.alloc(x, t * s.h * F, "residual [t, hidden]");
+    (x, ropes(sim, s, t))
+}
+
+/// `Model::ropes`: one table per distinct RoPE.
+fn ropes(sim: &mut Sim, s: &Shapes, t: u64) -> Vec<Buf> {
+    (0..s.rope_tables)
+        .map(|_| sim.alloc(Category::Other, t * s.rope * F, "rope table"))
+        .collect()
 }
 
 /// `Model::record_embed`'s token ids, and the 4-byte placeholder `Recorder::matmul` binds for
@@ -173,7 +190,8 @@ fn forward(sim: &mut Sim, s: &Shapes, t: u64, r: u64) -> Buf {
     let out = sim.alloc(Category::Other, t * s.h * F, "final hidden [t, hidden]");
     record_embed(sim, t);
     no_bias(sim);
-    sim.free_all(vec![x, cs]);
+    sim.free(x);
+    sim.free_all(cs);
     sim.free_all(sc);
     out
 }
@@ -186,7 +204,8 @@ fn forward_rows(sim: &mut Sim, s: &Shapes, t: u64, r: u64) -> Buf {
     let out = sim.alloc(Category::Other, t * s.h * F, "final hidden [t, hidden]");
     record_embed(sim, t);
     no_bias(sim);
-    sim.free_all(vec![x, cs, spans]);
+    sim.free_all(vec![x, spans]);
+    sim.free_all(cs);
     sim.free_all(sc);
     out
 }
@@ -259,7 +278,7 @@ fn forward_saving(sim: &mut Sim, s: &Shapes, t: u64, r: u64, keep: bool) -> Vec<
         t * s.h * F,
         "final hidden [t, hidden]",
     ));
-    sim.free(cs);
+    sim.free_all(cs);
     sim.free_all(shared.unwrap_or_default());
     saved
 }
@@ -301,8 +320,8 @@ fn backward(sim: &mut Sim, s: &Shapes, t: u64, n: u64, r: u64, checkpointing: bo
     }
     let (x, cs) = embed_tokens(sim, s, t, Other);
     sim.free(x);
-    keep.push(cs);
-    keep.push(sim.alloc(Other, t * s.rope * F, "inverse rope table"));
+    keep.extend(cs);
+    keep.extend(ropes(sim, s, t));
     keep.push(sim.alloc(
         RecomputedLayer,
         t * s.h * F,
@@ -318,7 +337,7 @@ fn backward(sim: &mut Sim, s: &Shapes, t: u64, n: u64, r: u64, checkpointing: bo
         (s.kvd, "d k [t, kv_heads·head_dim]"),
         (s.kvd, "d v [t, kv_heads·head_dim]"),
     ];
-    if s.qwen3 {
+    if s.qk_norm {
         sizes.push((s.qd, "d q before norm"));
         sizes.push((s.kvd, "d k before norm"));
     }

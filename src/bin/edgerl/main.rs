@@ -169,7 +169,8 @@ enum Cmd {
     Demo {
         #[arg(long, default_value = "runs/demo")]
         output_dir: PathBuf,
-        /// A model directory or .gguf instead of SmolLM2-135M-Instruct.
+        /// A model directory or .gguf, or a name `edgerl fetch` knows (smollm2, gemma3-270m),
+        /// instead of SmolLM2-135M-Instruct.
         #[arg(long)]
         model: Option<PathBuf>,
         #[arg(long, default_value_t = edgerl::demo::DemoOptions::default().steps)]
