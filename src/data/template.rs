@@ -12,6 +12,7 @@ use minijinja::{Environment, ErrorKind, Value, context};
 
 use crate::error::{Error, Result};
 
+pub mod builtin;
 mod namespaces;
 
 /// minijinja fuel: about one per instruction and one per 64 bytes of data the template
@@ -38,6 +39,8 @@ pub struct ChatTemplate {
     pub eos_token: String,
     /// The file the template came from, named in render errors.
     origin: Option<PathBuf>,
+    /// Set when the model file has no template and this is edgerl's built-in one.
+    builtin: Option<&'static builtin::Builtin>,
 }
 
 fn raise_exception(msg: String) -> std::result::Result<Value, minijinja::Error> {
@@ -106,7 +109,32 @@ impl ChatTemplate {
             bos_token: bos_token.into(),
             eos_token: eos_token.into(),
             origin: None,
+            builtin: None,
         })
+    }
+
+    /// Marks this template as the built-in one called `name` (`None`: the model's own).
+    pub fn with_builtin(mut self, name: Option<&str>) -> ChatTemplate {
+        self.builtin = name.and_then(builtin::by_name);
+        self
+    }
+
+    /// The built-in template this is, when the model file had none.
+    pub fn builtin(&self) -> Option<&'static builtin::Builtin> {
+        self.builtin
+    }
+
+    /// Where the template came from, in words: "<file>" or "built in: Gemma's turn format …
+    /// (<file> has none)".
+    pub fn source_note(&self) -> String {
+        let file = self
+            .origin
+            .as_ref()
+            .map_or_else(|| "the model".to_string(), |p| p.display().to_string());
+        match self.builtin {
+            Some(b) => format!("built in: {} ({file} has none)", b.describe),
+            None => file,
+        }
     }
 
     /// Names `path` in this template's render errors.

@@ -1,30 +1,106 @@
 //! A `tokenizers::Tokenizer` built from a GGUF file's metadata (llama.cpp's `tokenizer.ggml.*`
-//! keys), for byte-level BPE vocabularies (`tokenizer.ggml.model = "gpt2"`).
+//! keys): the tokenizer that transformers' GGUF loader builds
+//! (transformers/integrations/gguf/gguf_tokenizer_mapping.py), which is the model's own
+//! tokenizer.json rebuilt, checked against llama.cpp (src/llama-vocab.cpp) and corrected where
+//! transformers strays from both.
 //!
-//! It is the tokenizer that transformers' GGUF loader builds
-//! (transformers/integrations/gguf/gguf_tokenizer_mapping.py), with the text split the way
-//! llama.cpp splits it for `tokenizer.ggml.pre` (src/llama-vocab.cpp), which is also how the
-//! model's own tokenizer.json splits it:
+//! **Byte-level BPE** (`tokenizer.ggml.model = "gpt2"`), with the text split the way llama.cpp
+//! splits it for `tokenizer.ggml.pre`, which is also how the model's own tokenizer.json splits it:
 //! - BPE model: vocab = `tokenizer.ggml.tokens` (id = index; a token with characters outside the
 //!   GPT-2 byte alphabet is re-spelled byte by byte, as transformers does), merges =
 //!   `tokenizer.ggml.merges` ("a b"), no unk token, no byte fallback.
 //! - Added tokens: `token_type` 3 (control) as special tokens, when spelled in the byte alphabet
 //!   (transformers skips the others as llama.cpp mislabels); 4 (user-defined) as plain ones.
 //! - Pre-tokenizer by `tokenizer.ggml.pre`; ByteLevel decoder.
-//! - A TemplateProcessing post-processor when `tokenizer.ggml.add_bos_token` (or `add_eos_token`)
-//!   is true.
 //!
 //! Where transformers 5.24 and llama.cpp differ, this follows llama.cpp: `smollm` splits every
 //! digit off first (transformers does not know `smollm` and uses plain GPT-2 splitting, which
 //! differs on whitespace before a digit: "a  3"), and the Llama-3 family sets `ignore_merges`
 //! and adds BOS when the file does not say (as the Llama-3 tokenizer.json does).
+//!
+//! **SentencePiece** (`tokenizer.ggml.model = "llama"`: Gemma 1-3, Llama 2, Mistral v1, …;
+//! spm.rs), as the model's tokenizer.json has it (Gemma 3's: BPE with merges and byte fallback,
+//! normalizer " " → "▁", no pre-tokenizer, decoder "▁" → " " + ByteFallback + Fuse):
+//! - BPE model: vocab = `tokenizer.ggml.tokens` (id = index), `unk_token` =
+//!   `tokenizer.ggml.unknown_token_id`, byte fallback to the `<0xNN>` tokens. In the Gemma
+//!   family, user-defined tokens that llama.cpp's converter wrote with spaces (the whitespace
+//!   runs "  " …) are spelled back with "▁" as in the tokenizer.json, and reached by merges.
+//! - Merges: the file has none, so they are rebuilt from the vocabulary as transformers does
+//!   (`generate_merges`): every split of a token into two tokens, ranked by the token's
+//!   `tokenizer.ggml.scores` (highest first), or, for the Gemma family (`general.architecture`
+//!   gemma*), by the token's place in the file: Gemma's whitespace-run and newline tokens carry
+//!   llama.cpp's score -1000 but come first in the tokenizer.json's merges. Normal tokens'
+//!   scores fall with their ids, so the two orders agree on them.
+//! - Normalizer: " " → "▁", after prepending "▁" when `tokenizer.ggml.add_space_prefix` (default
+//!   true, as llama.cpp) — Llama 2's tokenizer.json; Gemma's says false. Being a normalizer, the
+//!   prefix goes before every stretch of text between added tokens, as llama.cpp does (it
+//!   prefixes each fragment after a special token) and the decoder strips one leading space.
+//! - Added tokens: `token_type` 3 (control) and 2 (unknown) as special tokens, 4 (user-defined:
+//!   Gemma's "\n" runs, tab runs, HTML tags) as plain ones, all matched whole in the raw text as
+//!   llama.cpp's partition and SentencePiece's user-defined symbols do (but for Gemma's
+//!   whitespace runs, above).
+//! - BPE over the whole text (no pre-tokenizer), as SentencePiece and llama.cpp merge.
+//!
+//! Where transformers 5.25 and llama.cpp differ on SentencePiece vocabularies:
+//! - A run of spaces longer than the longest whitespace token (Gemma: 31): llama.cpp (and
+//!   SentencePiece) match the whitespace tokens whole, longest first, so 40 spaces are 31 + 9;
+//!   the tokenizer.json reaches them by merges, which pair the spaces up evenly: 16 + 24. This
+//!   follows transformers, whose Gemma builder rebuilds the merge order of the tokenizer.json
+//!   Gemma is published with (that file itself was not at hand to check;
+//!   tests/fixtures/tokenizers/gemma3_gguf_ids.json records all three).
+//! - The prefix space, for vocabularies that ask for one: transformers' Llama builder puts it in
+//!   a Metaspace pre-tokenizer, which skips text that already starts with a space and text after
+//!   an added token; llama.cpp and Llama 2's tokenizer.json (Prepend normalizer) add it to both.
+//!   This follows llama.cpp. (For Gemma, `add_space_prefix` is false and all agree.)
+//! - `add_bos_token`: both default to true when the file does not say; so does this.
+//!
+//! Left as the file has them (as transformers does), unlike Gemma 3's tokenizer.json:
+//! `<start_of_image>` / `<end_of_image>` are user-defined in the file (plain added tokens, kept
+//! on decode), special in the tokenizer.json; the file has 262144 tokens, the tokenizer.json
+//! also `<image_soft_token>` (262144).
+//!
+//! Either way, a TemplateProcessing post-processor adds BOS / EOS when
+//! `tokenizer.ggml.add_bos_token` / `add_eos_token` ask for them.
+//!
+//! The chat template is `tokenizer.chat_template`. A Gemma file without one gets Gemma's turn
+//! format (the google/gemma-3-*-it template, `data::template::builtin::GEMMA`), and
+//! `GgufTokenizerInfo::chat_template_builtin` says so.
 
 use serde_json::{Map, Value as Json, json};
 use tokenizers::models::bpe::{BPE, Vocab};
 use tokenizers::{AddedToken, DecoderWrapper, PostProcessorWrapper, PreTokenizerWrapper};
 
+use crate::data::template::builtin;
 use crate::error::{Error, Result};
 use crate::model::gguf::Gguf;
+
+mod spm;
+
+/// `tokenizer.ggml.token_type` (llama.cpp's `llama_token_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TokenType {
+    Normal,
+    Unknown,
+    Control,
+    UserDefined,
+    Unused,
+    Byte,
+    Undefined,
+}
+
+impl TokenType {
+    fn from_i64(t: i64) -> TokenType {
+        match t {
+            1 => TokenType::Normal,
+            2 => TokenType::Unknown,
+            3 => TokenType::Control,
+            4 => TokenType::UserDefined,
+            5 => TokenType::Unused,
+            6 => TokenType::Byte,
+            _ => TokenType::Undefined,
+        }
+    }
+}
 
 /// Special tokens and the chat template a GGUF file names.
 #[derive(Clone, Debug, Default)]
@@ -32,14 +108,18 @@ pub struct GgufTokenizerInfo {
     pub bos: Option<u32>,
     pub eos: Option<u32>,
     pub pad: Option<u32>,
+    pub unk: Option<u32>,
     /// The texts of `bos` / `eos` as the vocabulary spells them.
     pub bos_token: Option<String>,
     pub eos_token: Option<String>,
     /// `tokenizer.ggml.add_bos_token` / `add_eos_token` (llama.cpp's default when absent).
     pub add_bos: bool,
     pub add_eos: bool,
-    /// `tokenizer.chat_template`.
+    /// `tokenizer.chat_template`, or the built-in template named by `chat_template_builtin`.
     pub chat_template: Option<String>,
+    /// `Some(name)` when the file has no chat template and `chat_template` is edgerl's built-in
+    /// one for its family (`"gemma"`: Gemma's turn format).
+    pub chat_template_builtin: Option<&'static str>,
 }
 
 const PRE_GPT2: &[&str] = &["gpt2", "gpt-2", "default"];
@@ -130,7 +210,6 @@ fn respell(token: &str) -> String {
 
 fn model_kind(model: &str) -> &'static str {
     match model {
-        "llama" => " (sentencepiece)",
         "bert" => " (WordPiece)",
         "t5" => " (unigram)",
         "rwkv" => " (RWKV)",
@@ -142,11 +221,14 @@ fn model_kind(model: &str) -> &'static str {
 impl GgufTokenizerInfo {
     pub fn read(g: &Gguf) -> Result<GgufTokenizerInfo> {
         let tokens = g.get_str_array("tokenizer.ggml.tokens")?;
-        let id = |key: &str| -> Result<Option<u32>> {
-            if g.get(key).is_none() {
-                return Ok(None);
-            }
-            let v = g.get_u64(key)?;
+        // A sentencepiece vocabulary: llama.cpp's defaults differ (ids, add_bos).
+        let spm = g.get("tokenizer.ggml.model").and_then(|v| v.as_str()) == Some("llama");
+        let id = |key: &str, spm_default: Option<u64>| -> Result<Option<u32>> {
+            let v = match (g.get(key), spm_default) {
+                (None, Some(d)) if spm => d,
+                (None, _) => return Ok(None),
+                (Some(_), _) => g.get_u64(key)?,
+            };
             if v >= tokens.len() as u64 {
                 // llama.cpp warns and ignores such an id.
                 log::warn!(
@@ -164,14 +246,17 @@ impl GgufTokenizerInfo {
                 Some(_) => g.get_bool(key),
             }
         };
-        let bos = id("tokenizer.ggml.bos_token_id")?;
-        let eos = id("tokenizer.ggml.eos_token_id")?;
-        let pad = id("tokenizer.ggml.padding_token_id")?;
-        // llama.cpp adds BOS for the Llama-3 pre-tokenizers unless the file says otherwise.
+        // llama.cpp's defaults for a sentencepiece vocabulary: <unk> 0, <s> 1, </s> 2.
+        let bos = id("tokenizer.ggml.bos_token_id", Some(1))?;
+        let eos = id("tokenizer.ggml.eos_token_id", Some(2))?;
+        let pad = id("tokenizer.ggml.padding_token_id", None)?;
+        let unk = id("tokenizer.ggml.unknown_token_id", Some(0))?;
+        // llama.cpp adds BOS for sentencepiece and the Llama-3 pre-tokenizers unless the file
+        // says otherwise (transformers too, for sentencepiece).
         let llama3 = g
             .get("tokenizer.ggml.pre")
             .is_some_and(|_| pre_type(g).ok() == Some(Pre::Llama3));
-        let add_bos = flag("tokenizer.ggml.add_bos_token", llama3)?;
+        let add_bos = flag("tokenizer.ggml.add_bos_token", llama3 || spm)?;
         let add_eos = flag("tokenizer.ggml.add_eos_token", false)?;
         for (add, tok, what) in [(add_bos, bos, "bos"), (add_eos, eos, "eos")] {
             if add && tok.is_none() {
@@ -183,36 +268,51 @@ impl GgufTokenizerInfo {
                 ));
             }
         }
-        let chat_template = match g.get("tokenizer.chat_template") {
+        let mut chat_template = match g.get("tokenizer.chat_template") {
             None => None,
             Some(_) => Some(g.get_str("tokenizer.chat_template")?.to_string()),
         };
+        let mut chat_template_builtin = None;
+        if chat_template.is_none() && is_gemma(g, tokens) {
+            chat_template = Some(builtin::GEMMA.source.to_string());
+            chat_template_builtin = Some(builtin::GEMMA.name);
+        }
         let text = |id: Option<u32>| id.map(|i| tokens[i as usize].clone());
         Ok(GgufTokenizerInfo {
             bos,
             eos,
             pad,
+            unk,
             bos_token: text(bos),
             eos_token: text(eos),
             add_bos,
             add_eos,
             chat_template,
+            chat_template_builtin,
         })
     }
 }
 
-/// The file's tokenizer as a `tokenizers::Tokenizer` (byte-level BPE only; see the module docs).
-/// `to_string(true)` on it gives the equivalent tokenizer.json.
+/// A Gemma file, by its architecture (gemma, gemma2, gemma3, gemma3n, …) and its turn markers.
+fn is_gemma(g: &Gguf, tokens: &[String]) -> bool {
+    let arch = g.get("general.architecture").and_then(|v| v.as_str());
+    arch.is_some_and(|a| a.starts_with("gemma"))
+        && ["<start_of_turn>", "<end_of_turn>"]
+            .iter()
+            .all(|m| tokens.iter().any(|t| t == m))
+}
+
+/// The file's tokenizer as a `tokenizers::Tokenizer` (byte-level BPE or sentencepiece; see the
+/// module docs). `to_string(true)` on it gives the equivalent tokenizer.json.
 pub fn tokenizer_from_gguf(g: &Gguf) -> Result<tokenizers::Tokenizer> {
     let bad = |msg: String| Error::file(g.path(), msg);
     let model = g.get_str("tokenizer.ggml.model")?;
-    if model != "gpt2" {
+    if model != "gpt2" && model != "llama" {
         return Err(bad(format!(
-            "tokenizer.ggml.model '{model}'{} is not supported yet (only 'gpt2', byte-level BPE)",
+            "tokenizer.ggml.model '{model}'{} is not supported yet (only 'gpt2', byte-level BPE, and 'llama', sentencepiece)",
             model_kind(model)
         )));
     }
-    let pre = pre_type(g)?;
     let info = GgufTokenizerInfo::read(g)?;
     let tokens = g.get_str_array("tokenizer.ggml.tokens")?;
     if tokens.is_empty() || tokens.len() > u32::MAX as usize {
@@ -221,8 +321,8 @@ pub fn tokenizer_from_gguf(g: &Gguf) -> Result<tokenizers::Tokenizer> {
             tokens.len()
         )));
     }
-    let types = match g.get("tokenizer.ggml.token_type") {
-        None => Vec::new(),
+    let types: Vec<TokenType> = match g.get("tokenizer.ggml.token_type") {
+        None => vec![TokenType::Normal; tokens.len()],
         Some(_) => {
             let t = g.get_i64_array("tokenizer.ggml.token_type")?;
             if t.len() != tokens.len() {
@@ -232,9 +332,24 @@ pub fn tokenizer_from_gguf(g: &Gguf) -> Result<tokenizers::Tokenizer> {
                     tokens.len()
                 )));
             }
-            t
+            t.into_iter().map(TokenType::from_i64).collect()
         }
     };
+    if model == "llama" {
+        return spm::tokenizer(g, &info, tokens, &types);
+    }
+    byte_level_tokenizer(g, &info, tokens, &types)
+}
+
+/// A `gpt2` vocabulary (see the module docs).
+fn byte_level_tokenizer(
+    g: &Gguf,
+    info: &GgufTokenizerInfo,
+    tokens: &[String],
+    types: &[TokenType],
+) -> Result<tokenizers::Tokenizer> {
+    let bad = |msg: String| Error::file(g.path(), msg);
+    let pre = pre_type(g)?;
     if g.get("tokenizer.ggml.merges").is_none() {
         return Err(bad(
             "tokenizer.ggml.merges is missing (a gpt2 vocabulary needs its merges)".into(),
@@ -264,14 +379,14 @@ pub fn tokenizer_from_gguf(g: &Gguf) -> Result<tokenizers::Tokenizer> {
     // vocabulary holds as spelled become plain added tokens.
     let specials: Vec<AddedToken> = tokens
         .iter()
-        .zip(&types)
-        .filter(|&(t, &ty)| ty == 3 && t.chars().all(in_byte_alphabet))
+        .zip(types)
+        .filter(|&(t, &ty)| ty == TokenType::Control && t.chars().all(in_byte_alphabet))
         .map(|(t, _)| AddedToken::from(t.as_str(), true).normalized(false))
         .collect();
     let user: Vec<AddedToken> = tokens
         .iter()
-        .zip(&types)
-        .filter(|&(t, &ty)| ty == 4 && vocab.contains_key(t.as_str()))
+        .zip(types)
+        .filter(|&(t, &ty)| ty == TokenType::UserDefined && vocab.contains_key(t.as_str()))
         .map(|(t, _)| AddedToken::from(t.as_str(), false).normalized(false))
         .collect();
 
@@ -290,7 +405,7 @@ pub fn tokenizer_from_gguf(g: &Gguf) -> Result<tokenizers::Tokenizer> {
     .map_err(|e| cannot(&e))?;
     t.with_pre_tokenizer(Some(pre_tokenizer));
     t.with_decoder(Some(decoder));
-    if let Some(pp) = post_processor(&info, tokens) {
+    if let Some(pp) = post_processor(info, |id| respell(&tokens[id as usize])) {
         let pp: PostProcessorWrapper = serde_json::from_value(pp).map_err(|e| cannot(&e))?;
         t.with_post_processor(Some(pp));
     }
@@ -300,14 +415,14 @@ pub fn tokenizer_from_gguf(g: &Gguf) -> Result<tokenizers::Tokenizer> {
 }
 
 /// transformers' TemplateProcessing for `add_bos_token` / `add_eos_token`: `[BOS] $A [EOS]`,
-/// and for pairs `[BOS] $A [EOS] [BOS] $B [EOS]`.
-fn post_processor(info: &GgufTokenizerInfo, tokens: &[String]) -> Option<Json> {
+/// and for pairs `[BOS] $A [EOS] [BOS] $B [EOS]`. `name` spells a token as the vocabulary does.
+fn post_processor(info: &GgufTokenizerInfo, name: impl Fn(u32) -> String) -> Option<Json> {
     if !info.add_bos && !info.add_eos {
         return None;
     }
     let special = |id: Option<u32>, on: bool| -> Option<(String, u32)> {
         let id = id.filter(|_| on)?;
-        Some((respell(&tokens[id as usize]), id))
+        Some((name(id), id))
     };
     let bos = special(info.bos, info.add_bos);
     let eos = special(info.eos, info.add_eos);

@@ -151,7 +151,8 @@ impl Tokenizer {
     }
 
     /// The tokenizer a GGUF file describes in its metadata (see `model::gguf_tokenizer`), with
-    /// its `tokenizer.chat_template` and EOS token.
+    /// its `tokenizer.chat_template` (or the built-in one for its family, marked as such) and
+    /// EOS token.
     pub fn from_gguf(g: &crate::model::gguf::Gguf) -> Result<Tokenizer> {
         let inner = crate::model::gguf_tokenizer::tokenizer_from_gguf(g)?;
         let info = crate::model::gguf_tokenizer::GgufTokenizerInfo::read(g)?;
@@ -161,7 +162,8 @@ impl Tokenizer {
             Some(s) => Some(
                 ChatTemplate::new(&s, &bos, &eos)
                     .map_err(|e| Error::file(g.path(), e))?
-                    .with_origin(g.path()),
+                    .with_origin(g.path())
+                    .with_builtin(info.chat_template_builtin),
             ),
             None => None,
         };

@@ -1,12 +1,14 @@
 //! Tokenizers built from tiny GGUF vocabularies: pre-tokenizer per type, added tokens, BOS,
-//! re-spelling, and the errors. (The real SmolLM2 vocabulary is checked against transformers in
-//! tests/gguf_tokenizer.rs.)
+//! re-spelling, and the errors; sentencepiece vocabularies in spm.rs. (The real SmolLM2 and
+//! Gemma 3 vocabularies are checked against transformers in tests/gguf_tokenizer.rs.)
 
 use std::path::Path;
 
 use super::*;
 use crate::model::gguf::writer::Writer;
 use crate::model::gguf::{Array, Value};
+
+mod spm;
 
 const SPECIALS: [(&str, i32); 5] = [
     ("<|endoftext|>", 3),
@@ -231,10 +233,10 @@ fn errors() {
         w.kv.retain(|(k, _, _)| k != key);
         w.kv(key, v)
     };
-    let e = build_err(with(&w, "tokenizer.ggml.model", Value::Str("llama".into())));
+    let e = build_err(with(&w, "tokenizer.ggml.model", Value::Str("t5".into())));
     assert_eq!(
         e,
-        "tok.gguf: tokenizer.ggml.model 'llama' (sentencepiece) is not supported yet (only 'gpt2', byte-level BPE)"
+        "tok.gguf: tokenizer.ggml.model 't5' (unigram) is not supported yet (only 'gpt2', byte-level BPE, and 'llama', sentencepiece)"
     );
     let e = build_err(with(&w, "tokenizer.ggml.model", Value::U32(2)));
     assert!(
