@@ -145,6 +145,24 @@ fn generate_json_greedy_and_seeded() {
     assert_ne!(a, sample("8"));
 }
 
+/// `info --model` describes a model from its config and tokenizer: the Gemma fixture's sliding
+/// layers, and a broken directory fails with one clear line.
+#[test]
+fn info_describes_a_model() {
+    let dir = fixture("gemma3_f32");
+    let (code, stdout, stderr) = edgerl(&["info", "--json", "--model", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let m = &v["model"];
+    assert_eq!(m["architecture"], "Gemma3");
+    let att = m["attention"].as_str().unwrap();
+    assert!(att.contains("2 of 3 layers see the last 8 positions"), "{att}");
+    assert!(m["chat_template"].as_str().unwrap().ends_with("tokenizer_config.json"));
+    let (code, _, stderr) = edgerl(&["info", "--model", "/no/such/model"]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("/no/such/model") && !stderr.contains("panicked"), "{stderr}");
+}
+
 #[test]
 fn info_json() {
     let (code, stdout, stderr) = edgerl(&["info", "--json"]);

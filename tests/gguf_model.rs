@@ -22,6 +22,35 @@ fn ids(v: &Value) -> Vec<u32> {
         .collect()
 }
 
+/// Each case's text tokenizes to the reference ids, and scores within 5e-2 of the reference's
+/// per-token log-probs; returns the largest difference.
+fn check_scores(gpu: &Gpu, m: &LoadedModel, cases: &[Value]) -> f32 {
+    let mut worst = 0f32;
+    for case in cases {
+        let text = case["text"].as_str().unwrap();
+        let want_ids = ids(&case["ids"]);
+        let got_ids = m.tokenizer.encode(text, true).unwrap();
+        assert_eq!(got_ids, want_ids, "token ids of {text:?}");
+        let mut cache = m.model.new_cache(gpu, got_ids.len()).unwrap();
+        let hidden = m.model.forward(gpu, &got_ids, &mut cache, None).unwrap();
+        let targets: Vec<Option<u32>> = got_ids[1..].iter().map(|&i| Some(i)).collect();
+        let lp = m.model.target_logprobs(gpu, &hidden, &targets, 1.0).unwrap();
+        let want_lp: Vec<f32> = case["token_logprobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(lp.len(), want_lp.len());
+        for (i, (g, w)) in lp.iter().zip(&want_lp).enumerate() {
+            let d = (g - w).abs();
+            worst = worst.max(d);
+            assert!(d <= 5e-2, "{text:?} token {i}: log-prob {g} vs transformers {w}");
+        }
+    }
+    worst
+}
+
 /// One backend is enough here (the kernels are covered on both elsewhere); lavapipe is slow.
 fn gpu() -> &'static Gpu {
     &common::backends().normal[0]
@@ -56,35 +85,7 @@ fn smollm2_q4_1_matches_transformers() {
         "SmolLM2 ties the output to the embedding"
     );
 
-    let mut worst = 0f32;
-    for case in want["cases"].as_array().unwrap() {
-        let text = case["text"].as_str().unwrap();
-        let want_ids = ids(&case["ids"]);
-        let got_ids = m.tokenizer.encode(text, true).unwrap();
-        assert_eq!(got_ids, want_ids, "token ids of {text:?}");
-        let mut cache = m.model.new_cache(gpu, got_ids.len()).unwrap();
-        let hidden = m.model.forward(gpu, &got_ids, &mut cache, None).unwrap();
-        let targets: Vec<Option<u32>> = got_ids[1..].iter().map(|&i| Some(i)).collect();
-        let lp = m
-            .model
-            .target_logprobs(gpu, &hidden, &targets, 1.0)
-            .unwrap();
-        let want_lp: Vec<f32> = case["token_logprobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect();
-        assert_eq!(lp.len(), want_lp.len());
-        for (i, (g, w)) in lp.iter().zip(&want_lp).enumerate() {
-            let d = (g - w).abs();
-            worst = worst.max(d);
-            assert!(
-                d <= 5e-2,
-                "{text:?} token {i}: log-prob {g} vs transformers {w}"
-            );
-        }
-    }
+    let worst = check_scores(gpu, &m, want["cases"].as_array().unwrap());
     eprintln!("largest log-prob difference from transformers: {worst:.2e}");
 
     // Greedy chat answer, through the model's own chat template from the GGUF metadata.
@@ -119,7 +120,6 @@ fn smollm2_q4_1_matches_transformers() {
 /// tests/fixtures/gguf/gemma3_270m_reference.json, made by make_gemma3_reference.py beside it.
 #[test]
 fn gemma3_270m_q4_k_m_matches_transformers() {
-    use edgerl::model::{Model, gguf::Gguf, gguf_weights};
     let Some(path) = common::gemma3_gguf() else {
         return;
     };
@@ -128,47 +128,26 @@ fn gemma3_270m_q4_k_m_matches_transformers() {
     let sha = edgerl::fetch::sha256_file(&path).unwrap();
     assert_eq!(sha, want["gguf_sha256"].as_str().unwrap(), "the fixture was made from another file");
     let gpu = gpu();
-    let g = Gguf::open(&path).unwrap();
-    let cfg = gguf_weights::config_from_gguf(&g).unwrap();
+    let m = LoadedModel::open(gpu, &path, None).unwrap();
+    let cfg = &m.model.cfg;
     assert_eq!(cfg.arch, edgerl::model::Arch::Gemma3);
     assert_eq!((cfg.sliding_window, cfg.window(0), cfg.window(5)), (Some(512), 512, 0));
-    let weights = gguf_weights::GgufWeights::new(&g, &cfg).unwrap();
-    let m = Model::load(gpu, cfg, &weights, None).unwrap();
-    assert_eq!(m.embed.dtype, DType::Q8_0, "the embedding stays quantized");
-    assert!(m.embed.pieces.len() > 1 || gpu.max_binding >= m.embed.bytes());
+    assert_eq!(m.model.embed.dtype, DType::Q8_0, "the embedding stays quantized");
+    assert!(m.model.embed.pieces.len() > 1 || gpu.max_binding >= m.model.embed.bytes());
     let types: std::collections::BTreeSet<String> = m
+        .model
         .layers
         .iter()
         .flat_map(|l| [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down])
         .map(|t| format!("{:?}", t.dtype))
         .collect();
     assert!(types.contains("Q4_K") && types.contains("Q6_K"), "{types:?}");
-
-    let mut worst = 0f32;
-    for case in want["score"].as_array().unwrap() {
-        let name = case["name"].as_str().unwrap();
-        let ids = ids(&case["ids"]);
-        let mut cache = m.new_cache(gpu, ids.len()).unwrap();
-        let hidden = m.forward(gpu, &ids, &mut cache, None).unwrap();
-        let targets: Vec<Option<u32>> = ids[1..].iter().map(|&i| Some(i)).collect();
-        let lp = m.target_logprobs(gpu, &hidden, &targets, 1.0).unwrap();
-        let want_lp: Vec<f32> = case["token_logprobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect();
-        assert_eq!(lp.len(), want_lp.len());
-        for (i, (g, w)) in lp.iter().zip(&want_lp).enumerate() {
-            let d = (g - w).abs();
-            worst = worst.max(d);
-            assert!(d <= 5e-2, "{name} token {i}: log-prob {g} vs transformers {w}");
-        }
-    }
+    let worst = check_scores(gpu, &m, want["score"].as_array().unwrap());
     eprintln!("gemma3-270m: largest log-prob difference from transformers {worst:.2e}");
 
     for case in want["greedy"].as_array().unwrap() {
-        let prompt = ids(&case["prompt_ids"]);
+        let prompt = m.tokenizer.encode(case["prompt"].as_str().unwrap(), true).unwrap();
+        assert_eq!(prompt, ids(&case["prompt_ids"]), "prompt ids");
         let want_new = ids(&case["new_ids"]);
         let opts = edgerl::model::SamplingOptions {
             max_new_tokens: want_new.len(),
@@ -178,9 +157,10 @@ fn gemma3_270m_q4_k_m_matches_transformers() {
             min_p: 0.0,
             seed: 0,
         };
-        let eos: Vec<u32> = m.cfg.eos_token_ids.clone();
-        let new = edgerl::model::generate(gpu, &m, None, &prompt, &eos, &opts).unwrap();
+        let new = edgerl::model::generate(gpu, &m.model, None, &prompt, &m.eos, &opts).unwrap();
         assert_eq!(new, want_new, "greedy ids (transformers said {:?})", case["new_text"]);
+        let text = m.tokenizer.decode(&new).unwrap();
+        assert_eq!(text, case["new_text"].as_str().unwrap());
     }
 }
 
@@ -239,4 +219,18 @@ fn corrupt_gguf_files_give_clear_errors() {
         bad[ty..ty + 4].copy_from_slice(&99u32.to_le_bytes());
         expect_error("unknown-type.gguf", &bad, "99");
     }
+}
+
+/// The CLI on the real Gemma file: a base model's greedy continuation, as transformers gives it.
+#[test]
+fn gemma3_270m_generates_through_the_cli() {
+    let Some(path) = common::gemma3_gguf() else {
+        return;
+    };
+    let model = path.to_str().unwrap();
+    let args = ["generate", "--model", model, "--prompt", "The capital of France is"];
+    let (code, out, err) =
+        common::edgerl(&[&args[..], &["--temperature", "0", "--max-new-tokens", "8"]].concat());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(" the capital of the country of France."), "{out:?}");
 }

@@ -108,6 +108,20 @@ impl LoadedModel {
     }
 }
 
+/// A model's config and tokenizer without its weights (`edgerl info --model`): a Hugging Face
+/// directory or a `.gguf` file.
+pub fn open_meta(path: &Path) -> Result<(ModelConfig, Tokenizer)> {
+    if path.is_file() && is_gguf(path) {
+        let g = gguf::Gguf::open(path)?;
+        return Ok((gguf_weights::config_from_gguf(&g)?, Tokenizer::from_gguf(&g)?));
+    }
+    if !path.is_dir() {
+        return Err(Error::file(path, "no such model directory or .gguf file"));
+    }
+    let cfg = ModelConfig::from_file(&path.join("config.json"))?;
+    Ok((cfg, Tokenizer::open(path)?))
+}
+
 /// Whether `path` starts with the GGUF magic (the extension alone could lie).
 pub(crate) fn is_gguf(path: &Path) -> bool {
     use std::io::Read;

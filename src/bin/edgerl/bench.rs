@@ -7,7 +7,7 @@ use crate::parse_dtype;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b or qwen3-0.6b.
+    /// smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b, qwen3-0.6b, gemma3-270m or llama3.2-1b.
     #[arg(long, default_value = "qwen2.5-0.5b")]
     shape: String,
     #[arg(long, default_value = "f16")]

@@ -31,6 +31,10 @@ enum Cmd {
     Info {
         #[arg(long)]
         json: bool,
+        /// Also describe a model (directory or .gguf) without loading its weights: shapes,
+        /// attention layout, vocabulary, and where its chat template comes from.
+        #[arg(long)]
+        model: Option<PathBuf>,
     },
     /// Per-token log-probs of a text under a model.
     Score {
@@ -106,7 +110,7 @@ enum Cmd {
         #[arg(long, required_unless_present = "shape", conflicts_with = "shape")]
         config: Option<PathBuf>,
         /// Plan a preset shape on random weights instead (smollm2-135m, qwen2.5-0.5b,
-        /// qwen2.5-1.5b, qwen3-0.6b), as `edgerl bench --train` builds it.
+        /// qwen2.5-1.5b, qwen3-0.6b, gemma3-270m, llama3.2-1b), as `edgerl bench --train` builds it.
         #[arg(long)]
         shape: Option<String>,
         /// --shape: weight dtype (default f16).
@@ -215,9 +219,10 @@ fn load_adapter(gpu: &Gpu, m: &LoadedModel, dir: &Option<PathBuf>) -> Result<Opt
 
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
-        Cmd::Info { json } => {
+        Cmd::Info { json, model } => {
             let gpu = Gpu::from_env()?;
             let l = &gpu.limits;
+            let model = model.map(|m| model_summary(&m)).transpose()?;
             let v = json!({
                 "backend": gpu.adapter.backend,
                 "adapter": gpu.adapter.name,
@@ -233,10 +238,17 @@ fn run(cli: Cli) -> Result<()> {
                     "max_compute_workgroups_per_dimension": l.max_compute_workgroups_per_dimension,
                 },
                 "max_binding_used": gpu.max_binding,
+                "model": model,
             });
             if json {
                 println!("{v}");
             } else {
+                if let Some(m) = &model {
+                    for (k, x) in m.as_object().into_iter().flatten() {
+                        let x = x.as_str().map_or_else(|| x.to_string(), str::to_string);
+                        println!("{:<15}{x}", format!("{k}:"));
+                    }
+                }
                 println!("backend:      {}", gpu.adapter.backend);
                 println!(
                     "adapter:      {} ({})",
@@ -573,4 +585,36 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `edgerl info --model`: what the model is, from its config and tokenizer alone.
+fn model_summary(path: &std::path::Path) -> edgerl::error::Result<serde_json::Value> {
+    use edgerl::model::config::LayerAttention;
+    let (c, tok) = edgerl::model::open_meta(path)?;
+    let sliding = c.layer_types.iter().filter(|t| **t == LayerAttention::Sliding).count();
+    let attention = match c.sliding_window {
+        Some(w) if sliding > 0 => format!(
+            "{} heads over {} KV heads, head_dim {}; {sliding} of {} layers see the last {w} positions",
+            c.num_heads, c.num_kv_heads, c.head_dim, c.num_layers
+        ),
+        _ => format!(
+            "{} heads over {} KV heads, head_dim {}; every layer sees the whole context",
+            c.num_heads, c.num_kv_heads, c.head_dim
+        ),
+    };
+    let template = tok
+        .template
+        .as_ref()
+        .map_or_else(|| "none".to_string(), |t| t.source_note());
+    Ok(json!({
+        "model": path.display().to_string(),
+        "architecture": format!("{:?}", c.arch),
+        "shape": format!(
+            "{} layers, hidden {}, intermediate {}, vocabulary {}",
+            c.num_layers, c.hidden_size, c.intermediate_size, c.vocab_size
+        ),
+        "attention": attention,
+        "tokenizer": format!("{} tokens", tok.inner.get_vocab_size(true)),
+        "chat_template": template,
+    }))
 }
