@@ -36,6 +36,16 @@ impl RuleType {
     }
 }
 
+/// What `box_size` measures coordinate errors against.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BoxNormalize {
+    /// The target box's width and height (the default).
+    Target,
+    /// The screen's: the row's `image_width` and `image_height` columns (GUI-G1's code).
+    Image,
+}
+
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum ExtractKind {
@@ -81,6 +91,8 @@ pub struct RuleConfig {
     pub cache: Option<usize>,
     /// `length`, linear penalty towards this many tokens (instead of max_length/cache).
     pub target_length: Option<usize>,
+    /// `box_size`: `target` (default) or `image` (by the row's `image_width`/`image_height`).
+    pub normalize: Option<BoxNormalize>,
 }
 
 /// A rule ready to score.
@@ -91,7 +103,7 @@ pub(crate) enum Kind {
     Regex(Regex),
     PointInBox,
     Iou,
-    BoxSize,
+    BoxSize(BoxNormalize),
     Action { f1_threshold: Option<f64> },
     Overlong { max_length: usize, cache: usize },
     TowardsLength(usize),
@@ -173,6 +185,7 @@ impl Rule {
                 c.target_length.is_some(),
                 is(RuleType::Length),
             ),
+            ("normalize", c.normalize.is_some(), is(RuleType::BoxSize)),
         ];
         for (key, given, ok) in applies {
             if given && !ok {
@@ -252,7 +265,7 @@ impl Rule {
             )?),
             RuleType::PointInBox => Kind::PointInBox,
             RuleType::Iou => Kind::Iou,
-            RuleType::BoxSize => Kind::BoxSize,
+            RuleType::BoxSize => Kind::BoxSize(c.normalize.unwrap_or(BoxNormalize::Target)),
             RuleType::Action => {
                 if let Some(th) = c.text_f1_threshold.filter(|th| !(*th > 0.0 && *th <= 1.0)) {
                     return Err(format!("`text_f1_threshold` = {th} is not in (0, 1]"));

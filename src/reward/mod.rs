@@ -12,7 +12,7 @@ mod tests;
 
 use serde_json::{Map, Value};
 
-pub use config::{ExtractKind, RuleConfig, RuleType};
+pub use config::{BoxNormalize, ExtractKind, RuleConfig, RuleType};
 pub use extract::MAX_TEXT_BYTES;
 
 use crate::error::Result;
@@ -63,9 +63,14 @@ impl RewardSet {
     /// The dataset columns the rules read (so a dataset can be checked up front).
     pub fn columns(&self) -> Vec<String> {
         let mut cols: Vec<String> = Vec::new();
-        for c in self.rules.iter().filter_map(|r| r.target.as_ref()) {
-            if !cols.contains(c) {
-                cols.push(c.clone());
+        for r in &self.rules {
+            let screen = matches!(r.kind, Kind::BoxSize(BoxNormalize::Image));
+            let extra = screen.then_some([IMAGE_WIDTH, IMAGE_HEIGHT]);
+            let reads = r.target.iter().map(String::as_str).chain(extra.into_iter().flatten());
+            for c in reads {
+                if !cols.iter().any(|k| k == c) {
+                    cols.push(c.to_string());
+                }
             }
         }
         cols
@@ -109,6 +114,29 @@ impl RewardSet {
             per_rule,
         })
     }
+}
+
+/// The columns `box_size` with `normalize = "image"` reads: the screen's size in the target's
+/// units (pixels).
+pub const IMAGE_WIDTH: &str = "image_width";
+pub const IMAGE_HEIGHT: &str = "image_height";
+
+/// The screen size of a row, for `box_size` normalised by the image: both columns present,
+/// numbers (or numeric strings), finite and > 0.
+fn screen_size(row: &Map<String, Value>) -> std::result::Result<[f64; 2], String> {
+    let get = |col: &str| {
+        let v = row.get(col).ok_or_else(|| {
+            format!("normalize = \"image\" needs a `{col}` column (the screen's size), and the dataset row has none")
+        })?;
+        let n = match v {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => extract::parse_number(s),
+            _ => None,
+        };
+        n.filter(|x| x.is_finite() && *x > 0.0)
+            .ok_or_else(|| format!("column `{col}` must be a number > 0 (normalize = \"image\"), got {}", shorten(v.to_string())))
+    };
+    Ok([get(IMAGE_WIDTH)?, get(IMAGE_HEIGHT)?])
 }
 
 /// One rule's unweighted score; `Err` is a data problem with the target column.
@@ -172,11 +200,21 @@ fn score_rule(
                 None => fail,
             }
         }
-        Kind::Iou | Kind::BoxSize => {
+        Kind::Iou => {
             let g = target_box()?;
             match answer().as_ref().and_then(Shape::parse) {
-                Some(Shape::Box(p)) if matches!(rule.kind, Kind::Iou) => rules::iou(p, g),
-                Some(Shape::Box(p)) => rules::box_size(p, g),
+                Some(Shape::Box(p)) => rules::iou(p, g),
+                _ => fail,
+            }
+        }
+        Kind::BoxSize(norm) => {
+            let g = target_box()?;
+            let scale = match norm {
+                BoxNormalize::Target => [g[2] - g[0], g[3] - g[1]],
+                BoxNormalize::Image => screen_size(row)?,
+            };
+            match answer().as_ref().and_then(Shape::parse) {
+                Some(Shape::Box(p)) => rules::box_size(p, g, scale),
                 _ => fail,
             }
         }

@@ -124,14 +124,26 @@ pub(crate) fn iou(p: [f64; 4], g: [f64; 4]) -> f64 {
     (inter / union).clamp(0.0, 1.0)
 }
 
-/// GUI-G1: 4 / Σ_c 1/(1 − |p_c − g_c|/D_c), D = target width for x, height for y: the harmonic
-/// mean of how close each edge is, in units of the target's size. Any edge a full D (or more)
-/// off scores 0; a zero-size dimension only tolerates an exact edge.
-pub(crate) fn box_size(p: [f64; 4], g: [f64; 4]) -> f64 {
-    let d = [g[2] - g[0], g[3] - g[1]];
+/// GUI-G1's box-size reward (Zhou et al. 2025, "GUI-G1: Understanding R1-Zero-Like Training
+/// for Visual Grounding in GUI Agents", arXiv 2505.15810; `box_reward` in their `grpo_rec.py`):
+///
+/// ```text
+///   c_x1 = 1 − |p_x1 − g_x1| / W      c_y1 = 1 − |p_y1 − g_y1| / H
+///   c_x2 = 1 − |p_x2 − g_x2| / W      c_y2 = 1 − |p_y2 − g_y2| / H
+///   R_box = 4 / (1/c_x1 + 1/c_x2 + 1/c_y1 + 1/c_y2)
+/// ```
+///
+/// the harmonic mean of each edge's closeness. `scale` = [W, H]: the screen's width and height
+/// in the paper's code (`normalize = "image"`, W = img.width, H = img.height), or the target
+/// box's own width and height (`normalize = "target"`, edgerl's default, which makes the
+/// reward independent of the screen size). The paper's code multiplies R_box by β = 0.125 when
+/// summing rewards; here that is the rule's `weight`. Where the paper's code would divide by
+/// zero or go negative (an edge a full W or H off, or more), this scores 0; a zero-size
+/// dimension only tolerates an exact edge.
+pub(crate) fn box_size(p: [f64; 4], g: [f64; 4], scale: [f64; 2]) -> f64 {
     let mut sum = 0.0;
     for c in 0..4 {
-        let (diff, dim) = ((p[c] - g[c]).abs(), d[c % 2]);
+        let (diff, dim) = ((p[c] - g[c]).abs(), scale[c % 2]);
         let closeness = if dim > 0.0 {
             1.0 - diff / dim
         } else {

@@ -180,6 +180,22 @@ pub struct TrainConfig {
     pub entropy_coef: f64,
     /// Dataset column holding a per-prompt loss weight (GUI-G1's difficulty weight).
     pub weight_column: Option<String>,
+    /// Weigh each group's loss by its difficulty, 1 − (pass rate): the fraction of its
+    /// completions whose reward is below `success_threshold` (GUI-G1's difficulty-aware
+    /// scaling, computed from the group instead of a precomputed column). Multiplies the
+    /// `weight_column` weight when both are given. Not a TRL key.
+    #[serde(default)]
+    pub difficulty_weight: bool,
+    /// `loss_type = "dr_grpo"`: the constant each completion's summed token loss is divided by
+    /// (times the number of completions). Default: `max_completion_length`, as TRL does; a
+    /// fixed value (GUI-G1 uses 64) keeps the effective learning rate independent of the
+    /// length cap. Not a TRL key.
+    pub loss_divisor: Option<f64>,
+    /// Online: visit the dataset in a fresh random order every epoch (a permutation that is a
+    /// function of `seed` and the epoch, so a resumed run draws the same rows). TRL's key; TRL
+    /// defaults to true, edgerl to false for now (existing runs and tests rely on file order).
+    #[serde(default)]
+    pub shuffle_dataset: bool,
     #[serde(default)]
     pub mask_truncated_completions: bool,
     #[serde(default = "d_one_usize")]
@@ -378,8 +394,17 @@ impl TrainConfig {
         if self.num_generations == 0 {
             return Err("`num_generations` must be at least 1".into());
         }
-        if !(self.top_p > 0.0 && self.top_p <= 1.0) || !(0.0..=1.0).contains(&self.min_p) {
+        if !(self.top_p > 0.0 && self.top_p <= 1.0 && (0.0..=1.0).contains(&self.min_p)) {
             return Err("`top_p` must be in (0, 1] and `min_p` in [0, 1]".into());
+        }
+        if let Some(d) = self.loss_divisor {
+            pos("loss_divisor", d)?;
+            if self.loss_type != LossType::DrGrpo {
+                return Err(format!(
+                    "`loss_divisor` applies to loss_type = \"dr_grpo\" (got {:?}); the other loss types divide by token counts",
+                    self.loss_type
+                ));
+            }
         }
         if self.stop.iter().any(|s| s.is_empty()) {
             return Err("`stop` strings must not be empty".into());
@@ -431,6 +456,11 @@ impl TrainConfig {
             min_p: self.min_p as f32,
             seed: self.seed,
         }
+    }
+
+    /// Dr. GRPO's per-completion divisor: `loss_divisor`, else `max_completion_length` (TRL).
+    pub fn dr_grpo_divisor(&self) -> f64 {
+        self.loss_divisor.unwrap_or(self.max_completion_length as f64)
     }
 
     pub fn epsilon_high(&self) -> f64 {
@@ -523,6 +553,25 @@ mod tests {
         assert!((c.lr_at(6, 10) - 0.5).abs() < 1e-12);
         c.lr_scheduler_type = Schedule::Constant;
         assert_eq!(c.lr_at(9, 10), 1.0);
+    }
+
+    #[test]
+    fn gui_g1_keys() {
+        let c = TrainConfig::from_toml(MIN).unwrap();
+        assert!(!c.difficulty_weight && !c.shuffle_dataset && c.loss_divisor.is_none());
+        assert_eq!(c.dr_grpo_divisor(), 256.0);
+        let c = TrainConfig::from_toml(&format!(
+            "{MIN}loss_type = \"dr_grpo\"\nloss_divisor = 64.0\ndifficulty_weight = true\nshuffle_dataset = true\n"
+        ))
+        .unwrap();
+        assert_eq!(c.dr_grpo_divisor(), 64.0);
+        assert!(c.difficulty_weight && c.shuffle_dataset);
+        for bad in ["0.0", "-1.0", "inf"] {
+            let e = TrainConfig::from_toml(&format!("{MIN}loss_type = \"dr_grpo\"\nloss_divisor = {bad}\n")).unwrap_err();
+            assert!(e.contains("loss_divisor"), "{e}");
+        }
+        let e = TrainConfig::from_toml(&format!("{MIN}loss_divisor = 64.0\n")).unwrap_err();
+        assert!(e.contains("loss_divisor") && e.contains("dr_grpo"), "{e}");
     }
 
     #[test]

@@ -85,6 +85,30 @@ pub fn normalizers(loss: LossType, active: &[usize], max_len: usize) -> Vec<f64>
         .collect()
 }
 
+/// `normalizers` for a step under `cfg`: Dr. GRPO divides by `cfg.dr_grpo_divisor()`
+/// (`loss_divisor`, or TRL's `max_completion_length`) instead of L. GUI-G1's loss,
+/// mean_i(w_q · Σ_t ℓ / C), is `dr_grpo` with `loss_divisor = C`.
+pub fn step_normalizers(cfg: &TrainConfig, active: &[usize]) -> Vec<f64> {
+    if cfg.loss_type == LossType::DrGrpo {
+        let b = active.len() as f64;
+        return vec![b * cfg.dr_grpo_divisor(); active.len()];
+    }
+    normalizers(cfg.loss_type, active, cfg.max_completion_length)
+}
+
+/// GUI-G1's difficulty weight from a group's own results (`difficulty_weight = true`):
+/// 1 − p, p = the fraction of the group's rewards at or above `threshold` (the run's
+/// `success_threshold`). A prompt the policy always solves weighs 0, one it never solves 1.
+/// The paper's released code instead reads a precomputed per-prompt `rate` column, which is
+/// `weight_column` here.
+pub fn difficulty_weight(rewards: &[f64], threshold: f64) -> f64 {
+    if rewards.is_empty() {
+        return 1.0;
+    }
+    let passed = rewards.iter().filter(|&&r| r >= threshold).count();
+    1.0 - passed as f64 / rewards.len() as f64
+}
+
 /// What one completion contributes: its loss share, per-token coefficients, and metric sums.
 #[derive(Default, Debug)]
 pub struct CompletionTerms {
@@ -267,6 +291,87 @@ mod tests {
             advantages(&c, &[vec![1.0, 0.0]]).advantages,
             vec![0.1, -1.0]
         );
+    }
+
+    /// `loss_divisor` replaces L in Dr. GRPO's divisor: every coefficient and the loss scale
+    /// by exactly L / divisor (a power of two here, so bit for bit); TRL's default is L.
+    #[test]
+    fn dr_grpo_divisor_scales_the_gradient_exactly() {
+        let trl = cfg("loss_type = \"dr_grpo\"\nmax_completion_length = 256\nbeta = 0.05");
+        let g1 = cfg("loss_type = \"dr_grpo\"\nmax_completion_length = 256\nloss_divisor = 64.0\nbeta = 0.05");
+        let active = [3usize, 0, 4];
+        let (n_trl, n_g1) = (step_normalizers(&trl, &active), step_normalizers(&g1, &active));
+        assert_eq!(n_trl, normalizers(LossType::DrGrpo, &active, 256));
+        assert_eq!(n_trl, vec![3.0 * 256.0; 3]);
+        assert_eq!(n_g1, vec![3.0 * 64.0; 3]);
+        // Other loss types are untouched by the key's absence.
+        let dapo = cfg("loss_type = \"dapo\"");
+        assert_eq!(step_normalizers(&dapo, &active), normalizers(LossType::Dapo, &active, 256));
+        let lp_old = [-1.0f32, -2.0, -0.5, -3.0];
+        let lp = [-0.98f32, -2.1, -0.45, -2.7];
+        let lp_ref = [-1.2f32, -1.9, -0.6, -3.1];
+        let ent = [1.0f32, 2.0, 0.5, 1.5];
+        let terms = |c: &TrainConfig, norm: f64| {
+            completion_terms(
+                c,
+                &CompletionInput {
+                    advantage: -0.6,
+                    weight: 1.0,
+                    inv_norm: 1.0 / norm,
+                    inv_active_total: 0.0,
+                    active: true,
+                    lp: &lp,
+                    lp_old: &lp_old,
+                    lp_ref: Some(&lp_ref),
+                    entropy: &ent,
+                },
+            )
+        };
+        let (a, b) = (terms(&trl, n_trl[0]), terms(&g1, n_g1[0]));
+        for (x, y) in a.a.iter().zip(&b.a) {
+            assert!(*x != 0.0);
+            assert_eq!(*y, *x * 4.0);
+        }
+        assert_eq!(b.loss, a.loss * 4.0);
+    }
+
+    /// Harder groups weigh more; the weight multiplies every coefficient as `weight_column`'s
+    /// does, and the two combine by product.
+    #[test]
+    fn difficulty_weight_from_the_pass_rate() {
+        assert_eq!(difficulty_weight(&[1.0, 1.0, 1.0, 1.0], 1.0), 0.0);
+        assert_eq!(difficulty_weight(&[0.0, 0.0, 0.0, 0.0], 1.0), 1.0);
+        assert_eq!(difficulty_weight(&[1.0, 0.0, 0.2, 1.3], 1.0), 0.5);
+        assert_eq!(difficulty_weight(&[0.9, 0.5, 0.2, 0.1], 0.5), 0.5);
+        assert_eq!(difficulty_weight(&[1.125, 0.25, 0.0], 1.0), 1.0 - 1.0 / 3.0);
+        assert_eq!(difficulty_weight(&[], 1.0), 1.0);
+        let c = cfg("loss_type = \"grpo\"");
+        let lp = [-0.5f32, -1.5];
+        let ent = [0.0f32; 2];
+        let with = |weight: f64| {
+            completion_terms(
+                &c,
+                &CompletionInput {
+                    advantage: 1.0,
+                    weight,
+                    inv_norm: 0.5,
+                    inv_active_total: 0.0,
+                    active: true,
+                    lp: &lp,
+                    lp_old: &lp,
+                    lp_ref: None,
+                    entropy: &ent,
+                },
+            )
+            .a
+        };
+        let column = 4.0;
+        let d = difficulty_weight(&[1.0, 1.0, 0.0, 0.0], 1.0); // 0.5
+        let both = with(column * d);
+        for (x, y) in both.iter().zip(with(1.0)) {
+            assert!(y != 0.0);
+            assert_eq!(*x, y * 2.0);
+        }
     }
 
     /// The analytic coefficients match a finite difference of the loss itself.

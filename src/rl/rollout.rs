@@ -30,6 +30,24 @@ pub fn prompt_ids(tokenizer: &Tokenizer, prompt: &Prompt) -> Result<Vec<u32>> {
     }
 }
 
+/// Whether the last of `ids` completed one of the `stop` strings: the text holds a stop string
+/// that the text without the last token does not. Such a completion ended as the sampler ends
+/// on a stop string, so it counts as finished, not truncated (TRL only knows EOS; stop strings
+/// are edgerl's, and `mask_truncated_completions` / `completions/clipped_ratio` treat them like
+/// EOS). `decode` is the tokenizer's.
+pub fn ends_with_stop(decode: impl Fn(&[u32]) -> Result<String>, stop: &[String], ids: &[u32]) -> Result<bool> {
+    if stop.is_empty() || ids.is_empty() {
+        return Ok(false);
+    }
+    let text = decode(ids)?;
+    let hit: Vec<&String> = stop.iter().filter(|s| text.contains(s.as_str())).collect();
+    if hit.is_empty() {
+        return Ok(false);
+    }
+    let before = decode(&ids[..ids.len() - 1])?;
+    Ok(hit.iter().any(|s| !before.contains(s.as_str())))
+}
+
 /// The sampling seed of sample `j` of stream `stream`: each gets its own random stream.
 pub fn sample_seed(seed: u64, stream: u64, j: usize) -> u64 {
     mix(mix(seed, stream), j as u64)
@@ -162,5 +180,34 @@ impl GroupSampler<'_> {
             out.push(Completion { ids, logprobs, text, finished });
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A toy decoder: id n is the character ('a' + n), 26 is "</a", 27 is "nswer>".
+    fn decode(ids: &[u32]) -> Result<String> {
+        Ok(ids
+            .iter()
+            .map(|&i| match i {
+                26 => "</a".to_string(),
+                27 => "nswer>".to_string(),
+                i => char::from(b'a' + i as u8).to_string(),
+            })
+            .collect())
+    }
+
+    #[test]
+    fn a_stop_string_completed_by_the_last_token_ends_a_completion() {
+        let stop = vec!["</answer>".to_string(), "xy".to_string()];
+        assert!(ends_with_stop(decode, &stop, &[0, 26, 27]).unwrap());
+        assert!(ends_with_stop(decode, &stop, &[23, 24]).unwrap());
+        // Not yet complete, or completed earlier (not by the last token), or no stop strings.
+        assert!(!ends_with_stop(decode, &stop, &[0, 26]).unwrap());
+        assert!(!ends_with_stop(decode, &stop, &[23, 24, 2]).unwrap());
+        assert!(!ends_with_stop(decode, &[], &[23, 24]).unwrap());
+        assert!(!ends_with_stop(decode, &stop, &[]).unwrap());
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::config::TrainConfig;
 use super::rollouts::Group;
-use super::trainer::Trainer;
+use super::trainer::{Batch, Trainer};
 use crate::data::dataset::{self, Row};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -20,10 +20,13 @@ enum Source {
     Online { rows: Vec<Row>, rewards: RewardSet, log: std::fs::File, log_path: PathBuf },
 }
 
+/// Sampled groups, their per-rule reward metrics, and one log line per completion.
+pub type Sampled = (Vec<Group>, Map<String, Value>, Vec<Value>);
+
 impl Trainer<'_> {
     /// Samples `num_generations` completions for each row with the current adapter and scores
     /// them. Returns the groups, the per-rule reward metrics, and one log line per completion.
-    pub fn sample_groups(&self, rows: &[&Row], stream: u64, rewards: &RewardSet) -> Result<(Vec<Group>, Map<String, Value>, Vec<Value>)> {
+    pub fn sample_groups(&self, rows: &[&Row], stream: u64, rewards: &RewardSet) -> Result<Sampled> {
         let cfg = &self.cfg;
         let tok = self.tokenizer.as_ref().ok_or_else(|| Error::Invalid("sampling needs the model's tokenizer".into()))?;
         let sampler = self.sampler(cfg.max_completion_length);
@@ -50,6 +53,7 @@ impl Trainer<'_> {
                 log.push(json!({ "prompt": tok.decode(&prompt_ids)?, "completion": c.text, "reward": sc.total, "rewards": by_rule }));
                 totals.push(sc.total);
             }
+            let weight = weight * difficulty(cfg, &totals);
             groups.push(Group { prompt_ids, completions: completions.into_iter().map(|c| c.ids).collect(), rewards: totals, weight });
         }
         let mut m = Map::new();
@@ -59,6 +63,102 @@ impl Trainer<'_> {
             m.insert(format!("rewards/{name}/std"), json!(std));
         }
         Ok((groups, m, log))
+    }
+}
+
+/// The group's difficulty weight when `difficulty_weight` is on (else 1); it multiplies the
+/// `weight_column` weight.
+fn difficulty(cfg: &TrainConfig, rewards: &[f64]) -> f64 {
+    if cfg.difficulty_weight {
+        super::loss::difficulty_weight(rewards, cfg.success_threshold)
+    } else {
+        1.0
+    }
+}
+
+/// Which dataset row the `k`-th draw of a run reads (draws count across steps and dynamic
+/// sampling's refills, as the checkpoint's cursor does). Without `shuffle_dataset`, file order,
+/// cycling. With it, epoch e = k / n visits the rows in a permutation drawn from (seed, e)
+/// alone (Fisher–Yates over a SplitMix64 stream), so a run resumed at any cursor continues
+/// with the same rows. As TRL's sampler, a fresh order each epoch from the seed; not
+/// bit-identical to torch's RandomSampler (another generator), so the same seed picks other
+/// rows than TRL does.
+pub struct RowOrder {
+    seed: u64,
+    shuffle: bool,
+    n: usize,
+    /// The permutation of epoch `epoch` (cached: draws go forward through an epoch).
+    epoch: usize,
+    perm: Vec<usize>,
+}
+
+impl RowOrder {
+    pub fn new(seed: u64, shuffle: bool, n: usize) -> RowOrder {
+        RowOrder { seed, shuffle, n, epoch: usize::MAX, perm: Vec::new() }
+    }
+
+    /// The permutation of rows for epoch `epoch`.
+    pub fn permutation(seed: u64, epoch: usize, n: usize) -> Vec<usize> {
+        let mut state = super::rollout::sample_seed(seed ^ 0x5348_5546_464c_4521, epoch as u64, n);
+        let mut next = || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        let mut perm: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            // Multiply-shift: j uniform in 0..=i up to a bias of (i+1)/2^64.
+            let j = ((next() as u128 * (i as u128 + 1)) >> 64) as usize;
+            perm.swap(i, j);
+        }
+        perm
+    }
+
+    /// The row index of draw `k`.
+    pub fn index(&mut self, k: usize) -> usize {
+        if !self.shuffle || self.n == 0 {
+            return k % self.n.max(1);
+        }
+        let epoch = k / self.n;
+        if epoch != self.epoch {
+            self.perm = RowOrder::permutation(self.seed, epoch, self.n);
+            self.epoch = epoch;
+        }
+        self.perm[k % self.n]
+    }
+}
+
+/// A tokenizer's decoding of token ids.
+pub type Decode<'a> = &'a dyn Fn(&[u32]) -> Result<String>;
+
+/// What `Trainer::batch` does not apply yet, applied to a fresh or restored batch: a
+/// completion whose last token completes a `stop` string is finished, not truncated (for
+/// `mask_truncated_completions` and `completions/clipped_ratio`), and Dr. GRPO divides by
+/// `loss_divisor` when given. Then the normalisers are recomputed. `decode`: the tokenizer's
+/// (`None`: stop strings can't be seen, as without a tokenizer nothing was sampled).
+pub fn settle_batch(cfg: &TrainConfig, decode: Option<Decode>, b: &mut Batch) -> Result<()> {
+    if let Some(decode) = decode.filter(|_| !cfg.stop.is_empty()) {
+        // Episodes (a loss mask) end their acts otherwise: they keep the trainer's verdict.
+        for it in b.items.iter_mut().filter(|it| it.truncated && it.loss_mask.is_none()) {
+            if super::rollout::ends_with_stop(decode, &cfg.stop, &it.targets)? {
+                it.truncated = false;
+                it.active = true;
+            }
+        }
+    }
+    let active: Vec<usize> = b.items.iter().map(|it| if it.active { it.loss_tokens() } else { 0 }).collect();
+    b.norms = super::loss::step_normalizers(cfg, &active);
+    b.total_active = active.iter().sum();
+    Ok(())
+}
+
+/// `settle_batch` with the trainer's tokenizer.
+fn settle(t: &Trainer, b: &mut Batch) -> Result<()> {
+    match &t.tokenizer {
+        Some(tok) => settle_batch(&t.cfg, Some(&|ids: &[u32]| tok.decode(ids)), b),
+        None => settle_batch(&t.cfg, None, b),
     }
 }
 
@@ -204,6 +304,7 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
                 it.lp_ref = rf;
             }
             b.counted = sb.counted;
+            settle(&t, &mut b)?;
             batch = Some(b);
             if let Ok(Value::Object(m)) = serde_json::from_str(&st.reward_metrics) {
                 reward_metrics = m;
@@ -213,13 +314,24 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
     let save_steps = t.cfg.save_steps;
     // Next dataset row to sample (dynamic sampling may consume more than prompts_per_step).
     let mut cursor = restored_cursor.unwrap_or(start / t.cfg.num_iterations * per);
+    let n_rows = match &source {
+        Source::Online { rows, .. } => rows.len(),
+        Source::Offline(_) => 0,
+    };
+    let mut order = RowOrder::new(t.cfg.seed, t.cfg.shuffle_dataset, n_rows);
     for step in start..t.cfg.max_steps {
         if step % t.cfg.num_iterations == 0 {
             let b = step / t.cfg.num_iterations;
             let groups: Vec<Group> = match &mut source {
-                Source::Offline(all) => (0..per).map(|j| all[(b * per + j) % all.len()].clone()).collect(),
+                Source::Offline(all) => (0..per)
+                    .map(|j| {
+                        let mut g = all[(b * per + j) % all.len()].clone();
+                        g.weight *= difficulty(&t.cfg, &g.rewards);
+                        g
+                    })
+                    .collect(),
                 Source::Online { rows, rewards, log, log_path } => {
-                    let picked: Vec<&Row> = (0..per).map(|j| &rows[(cursor + j) % rows.len()]).collect();
+                    let picked: Vec<&Row> = (0..per).map(|j| &rows[order.index(cursor + j)]).collect();
                     cursor += per;
                     let (mut groups, mut m, mut lines) = t.sample_groups(&picked, b as u64, rewards)?;
                     // DAPO's dynamic sampling: groups whose rewards are all equal carry no signal;
@@ -230,7 +342,7 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
                         while groups.len() < per && refills < t.cfg.max_refill {
                             refills += 1;
                             let need = per - groups.len();
-                            let more: Vec<&Row> = (0..need).map(|j| &rows[(cursor + j) % rows.len()]).collect();
+                            let more: Vec<&Row> = (0..need).map(|j| &rows[order.index(cursor + j)]).collect();
                             cursor += need;
                             let stream = b as u64 | ((refills as u64) << 40);
                             let (g2, m2, l2) = t.sample_groups(&more, stream, rewards)?;
@@ -255,7 +367,9 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
                 }
             };
             let refs: Vec<&Group> = groups.iter().collect();
-            batch = Some(t.batch(&refs));
+            let mut b = t.batch(&refs);
+            settle(&t, &mut b)?;
+            batch = Some(b);
         }
         let Some(batch) = batch.as_mut() else {
             continue;
@@ -291,4 +405,114 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
     refresh_reports(&out)?;
     t.save()?;
     Ok(t.adapter_dir())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rl::trainer::Item;
+
+    #[test]
+    fn row_order_is_a_function_of_seed_and_epoch() {
+        // Off: file order, cycling.
+        let mut o = RowOrder::new(7, false, 3);
+        assert_eq!((0..7).map(|k| o.index(k)).collect::<Vec<_>>(), [0, 1, 2, 0, 1, 2, 0]);
+        // On: each epoch a permutation of all rows; epochs and seeds differ.
+        let n = 10;
+        let mut o = RowOrder::new(7, true, n);
+        let draws: Vec<usize> = (0..3 * n).map(|k| o.index(k)).collect();
+        let epochs: Vec<Vec<usize>> = draws.chunks(n).map(<[usize]>::to_vec).collect();
+        for e in &epochs {
+            let mut s = e.clone();
+            s.sort();
+            assert_eq!(s, (0..n).collect::<Vec<_>>());
+        }
+        assert_ne!(epochs[0], epochs[1]);
+        assert_ne!(epochs[0], (0..n).collect::<Vec<_>>());
+        assert_eq!(epochs[1], RowOrder::permutation(7, 1, n));
+        assert_ne!(RowOrder::permutation(8, 0, n), epochs[0]);
+        // A resumed run starts a fresh RowOrder at its checkpoint's cursor: same rows.
+        for cursor in [0, 4, 10, 17, 29] {
+            let mut resumed = RowOrder::new(7, true, n);
+            let rest: Vec<usize> = (cursor..3 * n).map(|k| resumed.index(k)).collect();
+            assert_eq!(rest, draws[cursor..], "cursor {cursor}");
+        }
+        // Every row is drawn about equally often over many epochs, and first draws spread.
+        let mut first = vec![0usize; n];
+        for e in 0..2000 {
+            first[RowOrder::permutation(3, e, n)[0]] += 1;
+        }
+        assert!(first.iter().all(|&c| (120..280).contains(&c)), "{first:?}");
+        // One row: always row 0.
+        let mut one = RowOrder::new(1, true, 1);
+        assert_eq!((0..3).map(|k| one.index(k)).collect::<Vec<_>>(), [0, 0, 0]);
+    }
+
+    fn item(targets: Vec<u32>, truncated: bool, active: bool) -> Item {
+        Item { group: 0, targets, advantage: 1.0, weight: 1.0, active, truncated, lp_old: None, lp_ref: None, loss_mask: None }
+    }
+
+    /// Toy decoder: id n is the letter 'a' + n.
+    fn letters(ids: &[u32]) -> Result<String> {
+        Ok(ids.iter().map(|&i| char::from(b'a' + i as u8)).collect())
+    }
+
+    fn batch(cfg: &TrainConfig) -> Batch {
+        // Completions: "ab" + EOS-like (not truncated), "xyz" (ends by completing "yz"),
+        // "yzq" (stop completed earlier: truncated), "qqqq" (truncated).
+        let items = vec![
+            item(vec![0, 1], false, true),
+            item(vec![23, 24, 25], true, !cfg.mask_truncated_completions),
+            item(vec![24, 25, 16], true, !cfg.mask_truncated_completions),
+            item(vec![16, 16, 16, 16], true, !cfg.mask_truncated_completions),
+        ];
+        let groups = vec![Group { prompt_ids: vec![1], completions: items.iter().map(|it| it.targets.clone()).collect(), rewards: vec![1.0, 0.0, 0.0, 0.0], weight: 1.0 }];
+        let adv = super::super::loss::advantages(cfg, &[groups[0].rewards.clone()]);
+        Batch { groups, items, norms: vec![], total_active: 0, adv, counted: false }
+    }
+
+    fn cfg(extra: &str) -> TrainConfig {
+        TrainConfig::from_toml(&format!("model = \"m\"\noutput_dir = \"o\"\nrollouts = \"r\"\nmax_completion_length = 8\n{extra}")).unwrap()
+    }
+
+    #[test]
+    fn a_stop_string_ending_is_finished_not_truncated() {
+        let c = cfg("mask_truncated_completions = true\nloss_type = \"dapo\"\nstop = [\"yz\"]");
+        let mut b = batch(&c);
+        settle_batch(&c, Some(&letters), &mut b).unwrap();
+        let flags: Vec<(bool, bool)> = b.items.iter().map(|it| (it.truncated, it.active)).collect();
+        assert_eq!(flags, [(false, true), (false, true), (true, false), (true, false)]);
+        // clipped_ratio counts `truncated`: 2 of 4; the loss covers 2 + 3 tokens.
+        assert_eq!(b.total_active, 5);
+        assert_eq!(b.norms, vec![5.0; 4]);
+        // Without stop strings (or a tokenizer) the trainer's verdict stands.
+        for (c, decode) in [
+            (cfg("mask_truncated_completions = true"), Some(&letters as Decode)),
+            (cfg("mask_truncated_completions = true\nstop = [\"yz\"]"), None),
+        ] {
+            let mut b = batch(&c);
+            settle_batch(&c, decode, &mut b).unwrap();
+            assert_eq!(b.items.iter().filter(|it| it.truncated).count(), 3);
+            assert_eq!(b.total_active, 2);
+        }
+    }
+
+    #[test]
+    fn settled_batches_use_the_dr_grpo_divisor() {
+        let c = cfg("loss_type = \"dr_grpo\"\nloss_divisor = 64.0");
+        let mut b = batch(&c);
+        settle_batch(&c, None, &mut b).unwrap();
+        assert_eq!(b.norms, vec![4.0 * 64.0; 4]);
+        let c = cfg("loss_type = \"dr_grpo\"");
+        let mut b = batch(&c);
+        settle_batch(&c, None, &mut b).unwrap();
+        assert_eq!(b.norms, vec![4.0 * 8.0; 4]);
+    }
+
+    #[test]
+    fn difficulty_multiplies_the_column_weight() {
+        assert_eq!(difficulty(&cfg(""), &[1.0, 0.0]), 1.0);
+        let c = cfg("difficulty_weight = true\nsuccess_threshold = 0.5");
+        assert_eq!(difficulty(&c, &[1.0, 0.0, 0.4, 0.6]), 0.5);
+    }
 }

@@ -217,20 +217,68 @@ fn iou_values() {
 #[test]
 fn box_size_values() {
     let g = [100.0, 200.0, 300.0, 300.0]; // width 200, height 100
-    assert_eq!(rules::box_size(g, g), 1.0);
+    let by_target = |p: [f64; 4], g: [f64; 4]| rules::box_size(p, g, [g[2] - g[0], g[3] - g[1]]);
+    assert_eq!(by_target(g, g), 1.0);
     // Every edge 10 % of its dimension off: 4 / (4 / 0.9) = 0.9.
-    assert!(close(rules::box_size([80.0, 190.0, 320.0, 310.0], g), 0.9));
-    assert!(close(rules::box_size([120.0, 210.0, 280.0, 290.0], g), 0.9)); // shrunk alike
+    assert!(close(by_target([80.0, 190.0, 320.0, 310.0], g), 0.9));
+    assert!(close(by_target([120.0, 210.0, 280.0, 290.0], g), 0.9)); // shrunk alike
     // One edge a full width off: 0, not a division by zero or a negative term.
-    assert_eq!(rules::box_size([300.0, 200.0, 300.0, 300.0], g), 0.0);
-    assert_eq!(rules::box_size([-1e9, 200.0, 300.0, 300.0], g), 0.0);
+    assert_eq!(by_target([300.0, 200.0, 300.0, 300.0], g), 0.0);
+    assert_eq!(by_target([-1e9, 200.0, 300.0, 300.0], g), 0.0);
     // Zero-height target: y edges must be exact.
     let flat = [0.0, 5.0, 10.0, 5.0];
-    assert_eq!(rules::box_size([0.0, 5.0, 10.0, 5.0], flat), 1.0);
-    assert_eq!(rules::box_size([0.0, 5.0, 10.0, 6.0], flat), 0.0);
+    assert_eq!(by_target([0.0, 5.0, 10.0, 5.0], flat), 1.0);
+    assert_eq!(by_target([0.0, 5.0, 10.0, 6.0], flat), 0.0);
     let r = "type = \"box_size\"\ntarget = \"b\"";
     assert_eq!(one(r, "(1, 2)", json!({"b": [0, 0, 2, 2]})), 0.0);
     assert_eq!(one(r, "(0, 0), (2, 2)", json!({"b": "[0, 0, 2, 2]"})), 1.0);
+    // `normalize = "target"` is the default, spelt out.
+    let t = "type = \"box_size\"\ntarget = \"b\"\nnormalize = \"target\"";
+    assert!(close(one(t, "(80, 190), (320, 310)", json!({"b": [100, 200, 300, 300]})), 0.9));
+}
+
+/// GUI-G1's code: edge errors over the screen's width and height (the row's `image_width`,
+/// `image_height`), values worked by hand.
+#[test]
+fn box_size_normalised_by_the_image() {
+    let r = "type = \"box_size\"\ntarget = \"b\"\nnormalize = \"image\"";
+    let g = json!([100, 200, 300, 300]);
+    // Screen 1000 × 500; predicted 80,190 → 320,310: x edges 20/1000 off → 0.98,
+    // y edges 10/500 off → 0.98: 4 / (4/0.98) = 0.98 (by the target it would be 0.9).
+    let v = one(r, "(80, 190), (320, 310)", json!({"b": g, "image_width": 1000, "image_height": 500}));
+    assert!(close(v, 0.98), "{v}");
+    // Uneven: x1 off by 50 of 1000 (0.95), x2 exact (1), y1 off by 100 of 400 (0.75), y2 exact:
+    // 4 / (1/0.95 + 1 + 1/0.75 + 1) = 4 / (20/19 + 4/3 + 2) = 4·57 / 250 = 0.912.
+    let v = one(r, "(50, 100), (300, 300)", json!({"b": g, "image_width": 1000, "image_height": 400}));
+    assert!(close(v, 228.0 / 250.0), "{v}");
+    // Numeric strings are accepted, as for coordinates.
+    let v = one(r, "(50, 100), (300, 300)", json!({"b": g, "image_width": "1000", "image_height": "400"}));
+    assert!(close(v, 228.0 / 250.0), "{v}");
+    // An edge the full screen width off scores 0; identical boxes 1.
+    assert_eq!(one(r, "(100, 200), (1300, 300)", json!({"b": g, "image_width": 1000, "image_height": 500})), 0.0);
+    assert_eq!(one(r, "(100, 200), (300, 300)", json!({"b": g, "image_width": 1000, "image_height": 500})), 1.0);
+    // The rule reads the two columns (a dataset is checked for them up front).
+    let s = set(&format!("[[rewards]]\n{r}"));
+    assert_eq!(s.columns(), ["b", "image_width", "image_height"]);
+    // Missing or unusable screen sizes are data errors naming the column, even when the
+    // completion doesn't parse (so `dataset::read_for` finds them before a run starts).
+    for (cols, needle) in [
+        (json!({"b": g}), "`image_width` column"),
+        (json!({"b": g, "image_width": 1000}), "`image_height` column"),
+        (json!({"b": g, "image_width": 0, "image_height": 500}), "`image_width` must be a number > 0"),
+        (json!({"b": g, "image_width": 1000, "image_height": -3}), "`image_height` must be a number > 0"),
+        (json!({"b": g, "image_width": "wide", "image_height": 5}), "`image_width` must be a number > 0"),
+    ] {
+        for completion in ["(1, 2), (3, 4)", "no box"] {
+            let e = s.score(completion, 0, &row(cols.clone())).unwrap_err().to_string();
+            assert!(e.contains(needle) && e.contains("box_size"), "{cols}: {e}");
+        }
+    }
+    // `normalize` belongs to box_size only, and takes target or image.
+    let e = set_err("[[rewards]]\ntype = \"iou\"\ntarget = \"b\"\nnormalize = \"image\"");
+    assert!(e.contains("`normalize` does not apply"), "{e}");
+    let e = set_err("[[rewards]]\ntype = \"box_size\"\ntarget = \"b\"\nnormalize = \"screen\"");
+    assert!(e.contains("screen"), "{e}");
 }
 
 #[test]
