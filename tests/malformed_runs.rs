@@ -133,9 +133,19 @@ fn broken_model_files() {
         let mut c: Value =
             serde_json::from_slice(&std::fs::read(good.join("config.json")).unwrap()).unwrap();
         c["num_hidden_layers"] = json!(layers);
+        // transformers 5 lists each layer's attention; Hub configs often don't.
+        c.as_object_mut().unwrap().remove("layer_types");
         std::fs::write(m.join("config.json"), c.to_string()).unwrap();
         score_and_generate_fail(&m, None, &[needle]);
     }
+    // A layer list that disagrees with the layer count (transformers refuses it too).
+    let m = fresh("layer-types");
+    let mut c: Value =
+        serde_json::from_slice(&std::fs::read(good.join("config.json")).unwrap()).unwrap();
+    c["num_hidden_layers"] = json!(3);
+    c["layer_types"] = json!(["full_attention", "full_attention"]);
+    std::fs::write(m.join("config.json"), c.to_string()).unwrap();
+    score_and_generate_fail(&m, None, &["`layer_types` lists 2 layers, `num_hidden_layers` is 3"]);
 
     for (file, text, needle) in [
         (
