@@ -83,6 +83,75 @@ fn read_checked(path: &Path, check: impl Fn(&Row) -> std::result::Result<(), Str
     Ok(rows)
 }
 
+/// One supervised (SFT) row, in TRL's dataset formats: `messages` (a conversation),
+/// `prompt`/`completion` (strings, or message lists: TRL's conversational prompt-completion), or
+/// `text` (plain language modelling).
+#[derive(Clone, Debug)]
+pub enum SftRow {
+    Messages(Vec<Message>),
+    TextPair { prompt: String, completion: String },
+    ChatPair { prompt: Vec<Message>, completion: Vec<Message> },
+    Text(String),
+}
+
+/// A list of `{role, content}` messages (`what` names the column in errors).
+pub fn parse_messages(v: &Value, what: &str) -> std::result::Result<Vec<Message>, String> {
+    let Value::Array(list) = v else { return Err(format!("`{what}` must be a list of messages")) };
+    let mut msgs = Vec::with_capacity(list.len());
+    for (i, m) in list.iter().enumerate() {
+        let role = m.get("role").and_then(|r| r.as_str()).ok_or_else(|| format!("{what} message {i} has no string `role`"))?;
+        let content = m.get("content").and_then(|c| c.as_str()).ok_or_else(|| format!("{what} message {i} has no string `content`"))?;
+        msgs.push(Message { role: role.into(), content: content.into() });
+    }
+    if msgs.is_empty() {
+        return Err(format!("`{what}` is an empty message list"));
+    }
+    Ok(msgs)
+}
+
+pub(crate) fn parse_sft_line(line: &str) -> std::result::Result<SftRow, String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
+    let Value::Object(c) = v else { return Err("expected a JSON object".into()) };
+    if let Some(m) = c.get("messages") {
+        return Ok(SftRow::Messages(parse_messages(m, "messages")?));
+    }
+    match (c.get("prompt"), c.get("completion")) {
+        (Some(Value::String(p)), Some(Value::String(q))) => Ok(SftRow::TextPair { prompt: p.clone(), completion: q.clone() }),
+        (Some(p @ Value::Array(_)), Some(q @ Value::Array(_))) => {
+            Ok(SftRow::ChatPair { prompt: parse_messages(p, "prompt")?, completion: parse_messages(q, "completion")? })
+        }
+        (Some(_), Some(_)) => Err("`prompt` and `completion` must both be strings or both be message lists".into()),
+        (Some(_), None) => Err("a `prompt` without a `completion` (SFT trains on completions)".into()),
+        _ => match c.get("text") {
+            Some(Value::String(t)) => Ok(SftRow::Text(t.clone())),
+            _ => Err("expected `messages`, `prompt` and `completion`, or `text`".into()),
+        },
+    }
+}
+
+/// An SFT dataset (JSONL, one row a line); every row must have the first row's format, as in TRL.
+pub fn read_sft(path: &Path) -> Result<Vec<SftRow>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, e))?;
+    let kind = |r: &SftRow| std::mem::discriminant(r);
+    let mut rows: Vec<SftRow> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row = parse_sft_line(line).map_err(|e| Error::file(path, format!("line {}: {e}", i + 1)))?;
+        if let Some(first) = rows.first()
+            && kind(first) != kind(&row)
+        {
+            return Err(Error::file(path, format!("line {}: a different format from the first row's", i + 1)));
+        }
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        return Err(Error::file(path, "no rows"));
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +165,18 @@ mod tests {
         assert!(matches!(r.prompt, Prompt::Chat(ref m) if m[0].content == "tap send"));
         for bad in ["[1]", "{}", r#"{"prompt": 3}"#, r#"{"prompt": []}"#, r#"{"prompt": [{"role": "user"}]}"#, "{"] {
             assert!(parse_line(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sft_rows() {
+        assert!(matches!(parse_sft_line(r#"{"messages": [{"role": "user", "content": "a"}]}"#), Ok(SftRow::Messages(m)) if m.len() == 1));
+        assert!(matches!(parse_sft_line(r#"{"prompt": "a", "completion": "b"}"#), Ok(SftRow::TextPair { .. })));
+        let r = parse_sft_line(r#"{"prompt": [{"role": "user", "content": "a"}], "completion": [{"role": "assistant", "content": "b"}]}"#);
+        assert!(matches!(r, Ok(SftRow::ChatPair { .. })));
+        assert!(matches!(parse_sft_line(r#"{"text": "abc"}"#), Ok(SftRow::Text(_))));
+        for bad in [r#"{"prompt": "a"}"#, r#"{"prompt": "a", "completion": []}"#, r#"{"messages": []}"#, "{}", "[]"] {
+            assert!(parse_sft_line(bad).is_err(), "{bad}");
         }
     }
 }

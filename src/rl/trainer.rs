@@ -55,6 +55,32 @@ pub struct Batch {
     pub counted: bool,
 }
 
+/// One sequence of a supervised step (`Trainer::step_supervised`): its pack and one (a, b)
+/// coefficient pair per predicted token (`Pack::targets`).
+pub struct Supervised {
+    pub pack: Pack,
+    pub coefs: Vec<(f32, f32)>,
+}
+
+/// A pack's rows after a supervised step's forward pass.
+pub struct SupervisedRows {
+    pub lp: Vec<f32>,
+    pub entropy: Vec<f32>,
+    /// The target was the most likely token.
+    pub top1: Vec<bool>,
+}
+
+/// What `Trainer::step_supervised` did.
+pub struct SupervisedStep {
+    /// Σ a·lp + b·H over every pack.
+    pub loss: f64,
+    /// Before clipping (NaN/Inf when the update was skipped for it).
+    pub grad_norm: f64,
+    pub lr: f64,
+    pub skipped: bool,
+    pub rows: Vec<SupervisedRows>,
+}
+
 /// Adam moments of one adapter tensor.
 struct Moments {
     m: GpuBuffer,
@@ -367,6 +393,47 @@ impl<'g> Trainer<'g> {
         }
         put("step_time", json!(t0.elapsed().as_secs_f64()));
         Ok(m)
+    }
+
+    /// One optimizer update on given sequences whose loss  Σ_t a_t·lp_t + b_t·H_t  has
+    /// coefficients that do not depend on the log-probs (supervised fine-tuning's NLL: `rl::sft`):
+    /// a forward and backward pass per pack (logits at temperature 1), then the same clipping
+    /// and optimizer as `step`. Returns the loss, the update, and each pack's rows.
+    pub fn step_supervised(&mut self, seqs: &[Supervised]) -> Result<SupervisedStep> {
+        let gpu = self.gpu;
+        let mut r = Recorder::new(gpu);
+        for (_, grad, _) in tensors(&self.lora) {
+            r.zero(grad);
+        }
+        r.submit()?;
+        let mut loss = 0.0;
+        let mut out = Vec::with_capacity(seqs.len());
+        for s in seqs {
+            if s.coefs.len() != s.pack.targets.len() {
+                return Err(Error::Invalid("supervised step: coefficients do not match the pack's rows".into()));
+            }
+            let saved = self.model.forward_saving(gpu, &s.pack, Some(&self.lora), !self.cfg.gradient_checkpointing)?;
+            let rows = self.model.row_logprobs(gpu, &saved.hidden, &s.pack, 1.0)?;
+            // The target is the top-1 token when its logit is the maximum (same values, same
+            // chunks: equal exactly).
+            let st = gpu.read_f32(&rows.state, rows.rows * 4)?;
+            let top1 = (0..rows.rows).map(|i| st[i * 4 + 2] >= st[i * 4]).collect();
+            loss += s
+                .coefs
+                .iter()
+                .zip(rows.lp.iter().zip(&rows.entropy))
+                .map(|(&(a, b), (&lp, &h))| a as f64 * lp as f64 + b as f64 * h as f64)
+                .sum::<f64>();
+            if s.coefs.iter().any(|&(a, b)| a != 0.0 || b != 0.0) {
+                self.model.backward(gpu, &s.pack, &saved, &rows, &s.coefs, 1.0, &self.lora)?;
+            }
+            out.push(SupervisedRows { lp: rows.lp.clone(), entropy: rows.entropy.clone(), top1 });
+        }
+        let Update { grad_norm, lr, skipped } = self.update(loss)?;
+        if skipped {
+            log::warn!("step {}: loss {loss}, gradient norm {grad_norm}: not finite, update skipped", self.optimizer_steps);
+        }
+        Ok(SupervisedStep { loss, grad_norm, lr, skipped, rows: out })
     }
 
     /// Global-norm clipping and one optimizer update, or none when `loss` or the gradients

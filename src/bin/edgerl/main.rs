@@ -102,6 +102,20 @@ enum Cmd {
         #[arg(long)]
         memory_budget: Option<String>,
     },
+    /// Supervised fine-tuning (TRL's SFTTrainer): a LoRA warm start on `messages` or
+    /// `prompt`/`completion` rows, token-mean NLL over the trained tokens; the adapter in
+    /// output_dir/adapter serves as a GRPO run's `init_adapter`.
+    Sft {
+        #[arg(long)]
+        config: PathBuf,
+        /// Print each step's metrics as one JSON line.
+        #[arg(long)]
+        json: bool,
+        /// Start afresh even though output_dir holds a run (its checkpoints, logs and adapter
+        /// are removed first).
+        #[arg(long)]
+        overwrite: bool,
+    },
     /// Predict the peak GPU memory of a training iteration (rollouts, training step, update)
     /// by category, without loading the weights; with --memory-budget, the gradient
     /// checkpointing and pack size that make it fit.
@@ -334,6 +348,24 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", json!({ "new_ids": new_ids, "text": text }));
             } else {
                 println!("{text}");
+            }
+        }
+        Cmd::Sft { config, json, overwrite } => {
+            let cfg = edgerl::rl::sft::SftConfig::from_file(&config)?;
+            let gpu = Gpu::from_env()?;
+            let adapter = edgerl::rl::sft::sft(&gpu, cfg, overwrite, |m| {
+                let g = |k: &str| m.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+                if json {
+                    println!("{}", serde_json::Value::Object(m.clone()));
+                } else {
+                    println!(
+                        "step {:>4}  loss {:.5}  grad_norm {:.4}  lr {:.3e}  accuracy {:.3}  entropy {:.3}  {:.1}s",
+                        g("step"), g("loss"), g("grad_norm"), g("learning_rate"), g("mean_token_accuracy"), g("entropy"), g("step_time")
+                    );
+                }
+            })?;
+            if !json {
+                println!("adapter: {}", adapter.display());
             }
         }
         Cmd::Train { config, json, resume, overwrite, memory_budget } => {
