@@ -65,6 +65,11 @@ fn resume_refuses_a_different_run_and_names_the_difference() {
     let e = run_err(&mut edgerl(&dir, true));
     assert!(e.contains("different run") && e.contains("learning_rate: 0.005 → 0.001"), "{e}");
     set_key(&dir, "learning_rate", "5e-3");
+    // Keys added later are part of the run once set (and absent from older checkpoints).
+    set_key(&dir, "difficulty_weight", "true");
+    let e = run_err(&mut edgerl(&dir, true));
+    assert!(e.contains("different run") && e.contains("difficulty_weight"), "{e}");
+    set_key(&dir, "difficulty_weight", "false"); // the default: as before, resumable
 
     // Other data: the same rows in another order.
     let rollouts = dir.join("rollouts.jsonl");

@@ -73,6 +73,13 @@ pub fn of(cfg: &TrainConfig) -> Result<Vec<(String, String)>> {
         ("lora.target_modules", targets.join(",")),
     ];
     out.extend(keys.into_iter().map(|(k, v)| (k.to_string(), v)));
+    // Later keys join only when set, so checkpoints written before them still resume.
+    let later = [
+        ("difficulty_weight", cfg.difficulty_weight.then(|| "true".to_string())),
+        ("loss_divisor", cfg.loss_divisor.map(|d| format!("{d:?}"))),
+        ("shuffle_dataset", cfg.shuffle_dataset.then(|| "true".to_string())),
+    ];
+    out.extend(later.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))));
     Ok(out)
 }
 
