@@ -65,15 +65,18 @@ fn weight_bytes_without_loading_equal_the_loaded_model() {
             assert!(LoadedModel::open(gpu, &dir, Some(DType::Q4_0)).is_err());
         }
     }
-    // The real GGUF: Q8_0 embedding, Q4_1 projections, tied output, types from its header.
-    if let Some(path) = common::smollm2_gguf() {
+    // The real GGUFs: SmolLM2 (Q8_0 embedding, Q4_1 projections) and Gemma-3-270M (Q8_0
+    // embedding in pieces, Q5_0 / Q4_K / Q6_K projections, four norms a layer), tied outputs,
+    // types from their headers.
+    for path in [common::smollm2_gguf(), common::gemma3_gguf()].into_iter().flatten() {
         let gpu = &common::backends().normal[0];
         let meta = plan::model_meta(&path, None, gpu.max_binding).unwrap();
         let m = LoadedModel::open(gpu, &path, None).unwrap();
         assert_eq!(meta.weights.total, m.model.weight_bytes());
         assert_eq!(meta.weights.largest_piece, largest_piece(&m.model));
         eprintln!(
-            "SmolLM2 Q4_1 GGUF: {} weight bytes on the GPU",
+            "{}: {} weight bytes on the GPU",
+            path.display(),
             meta.weights.total
         );
     }
@@ -324,6 +327,33 @@ fn predicted_peak_is_within_ten_percent_of_the_measured_peak() {
         "{e}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The real Gemma-3-270M (mixed Q8_0 / Q5_0 / Q4_K / Q6_K, 262k vocabulary, sliding layers):
+/// a GRPO iteration's measured peaks equal the plan's, rollout and training step.
+#[test]
+fn the_real_gemma3_peaks_equal_the_plan() {
+    let Some(path) = common::gemma3_gguf() else {
+        return;
+    };
+    let gpu = own_gpu(None);
+    // `fixture` joins the name to the fixtures directory; an absolute path replaces it.
+    let model: &'static str = Box::leak(path.to_str().unwrap().to_string().into_boxed_str());
+    let case = Case {
+        model,
+        g: 2,
+        c: 3,
+        checkpointing: true,
+        pack: None,
+        beta: 0.0,
+    };
+    let (plan, rollout, step) = run(&gpu, case, "gemma3-real");
+    let pred_rollout = plan.phase(Phase::Rollout).unwrap().peak_bytes;
+    eprintln!(
+        "gemma3-270m: rollout {pred_rollout} planned, {rollout} measured; step {} planned, {step} measured",
+        plan.training_step_peak()
+    );
+    assert_eq!((pred_rollout, plan.training_step_peak()), (rollout, step));
 }
 
 #[test]
