@@ -3,6 +3,10 @@
 //! screens (train and held-out) and a run.toml into the output folder, measures held-out
 //! accuracy, trains a LoRA adapter, and measures again. The run.toml is an ordinary training
 //! config: `edgerl train --config OUT/run.toml` repeats the training step by hand.
+//!
+//! With `warm_start` = N > 0 a supervised warm start comes first: N SFT steps (`edgerl sft`'s
+//! engine, config in OUT/sft.toml) on generated screens answered correctly (OUT/sft.jsonl), held-out
+//! accuracy measured again, then GRPO starts from that adapter (run.toml's `init_adapter`).
 
 pub mod screens;
 
@@ -27,6 +31,8 @@ pub struct DemoOptions {
     /// Elements per screen.
     pub elements: usize,
     pub seed: u64,
+    /// SFT steps before GRPO (0: none), each on [`SFT_BATCH`] fresh screens with their answers.
+    pub warm_start: usize,
 }
 
 impl Default for DemoOptions {
@@ -38,6 +44,7 @@ impl Default for DemoOptions {
             eval_screens: 24,
             elements: 3,
             seed: 0,
+            warm_start: 0,
         }
     }
 }
@@ -51,6 +58,13 @@ pub struct DemoReport {
     pub accuracy_after: f64,
     pub reward_before: f64,
     pub reward_after: f64,
+    /// SFT steps before GRPO (0: no warm start; then the `*_after_sft` fields are null).
+    pub warm_start: usize,
+    /// Held-out accuracy and mean reward after the warm start, before GRPO.
+    pub accuracy_after_sft: Option<f64>,
+    pub reward_after_sft: Option<f64>,
+    pub sft_seconds: f64,
+    pub sft_adapter: Option<PathBuf>,
     pub steps: usize,
     pub train_seconds: f64,
     pub wall_seconds: f64,
@@ -60,6 +74,13 @@ pub struct DemoReport {
 
 /// Screens per GRPO step; the training set has one fresh screen per prompt the run draws.
 const PROMPTS_PER_STEP: usize = 2;
+/// Rows per SFT step (`per_device_train_batch_size`); the SFT set is one epoch of fresh screens.
+pub const SFT_BATCH: usize = 8;
+/// The warm start's learning rate: a few steps must move the adapter (GRPO's is 5e-4).
+const SFT_LEARNING_RATE: &str = "1e-3";
+/// The three screen sets come from distinct seeds: `seed` (GRPO), these mixed into it.
+const HELDOUT_SEED: u64 = 0x5eed_0f4e_1d00;
+const SFT_SEED: u64 = 0x5f7_a115_e7ed_0001;
 
 /// The training config the demo writes (TRL's names; see README).
 fn run_toml(model: &Path, out: &Path, o: &DemoOptions) -> String {
@@ -80,7 +101,7 @@ lr_scheduler_type = "constant"
 loss_type = "dapo"
 max_steps = {steps}
 seed = {seed}
-# A hit counts as a success whatever the format term says.
+{init}# A hit counts as a success whatever the format term says.
 success_threshold = 0.9
 
 [lora]
@@ -109,6 +130,49 @@ weight = 0.1
         steps = o.steps,
         per_step = PROMPTS_PER_STEP,
         seed = o.seed,
+        init = if o.warm_start > 0 {
+            format!(
+                "# The warm start's adapter (sft.toml) is where GRPO starts.\ninit_adapter = {}\n",
+                q(&sft_adapter(out))
+            )
+        } else {
+            String::new()
+        },
+    )
+}
+
+fn sft_adapter(out: &Path) -> PathBuf {
+    out.join("sft").join("adapter")
+}
+
+/// The warm start's config (`edgerl sft`, TRL SFTConfig names): one epoch of `sft.jsonl`, the
+/// GRPO run's LoRA shape.
+fn sft_toml(model: &Path, out: &Path, o: &DemoOptions) -> String {
+    let q = |p: &Path| toml::Value::String(p.display().to_string());
+    format!(
+        r#"# Written by `edgerl demo --warm-start {steps}`: supervised warm start on generated screens
+# answered with the target's centre ("click(x, y)"); run.toml's GRPO starts from its adapter.
+model = {model}
+output_dir = {sft_out}
+dataset = {data}
+per_device_train_batch_size = {batch}
+max_steps = {steps}
+optimizer = "adamw"
+learning_rate = {lr}
+lr_scheduler_type = "constant"
+seed = {seed}
+
+[lora]
+r = 16
+alpha = 32
+"#,
+        model = q(model),
+        sft_out = q(&out.join("sft")),
+        data = q(&out.join("sft.jsonl")),
+        batch = SFT_BATCH,
+        steps = o.warm_start,
+        lr = SFT_LEARNING_RATE,
+        seed = o.seed,
     )
 }
 
@@ -117,11 +181,12 @@ fn summary(r: &EvalReport) -> (f64, f64) {
 }
 
 /// Runs the demo; `on_step` sees each training step's metrics, `on_phase` names what starts.
+/// With a warm start, `on_step` sees the SFT steps' metrics first (`loss`, no `reward`).
 pub fn run(
     gpu: &Gpu,
     o: &DemoOptions,
     mut on_phase: impl FnMut(&str),
-    on_step: impl FnMut(&Map<String, Value>),
+    mut on_step: impl FnMut(&Map<String, Value>),
 ) -> Result<DemoReport> {
     if o.steps == 0 || o.eval_screens == 0 {
         return Err(Error::Invalid(
@@ -151,8 +216,20 @@ pub fn run(
     let heldout = out.join("heldout.jsonl");
     crate::io::write_atomic(
         &heldout,
-        screens::dataset(o.seed ^ 0x5eed_0f4e_1d00, o.eval_screens, o.elements).as_bytes(),
+        screens::dataset(o.seed ^ HELDOUT_SEED, o.eval_screens, o.elements).as_bytes(),
     )?;
+    let sft_config = if o.warm_start > 0 {
+        crate::io::write_atomic(
+            &out.join("sft.jsonl"),
+            screens::sft_dataset(o.seed ^ SFT_SEED, o.warm_start * SFT_BATCH, o.elements)
+                .as_bytes(),
+        )?;
+        let path = out.join("sft.toml");
+        crate::io::write_atomic(&path, sft_toml(&model, &out, o).as_bytes())?;
+        Some(crate::rl::sft::SftConfig::from_file(&path)?)
+    } else {
+        None
+    };
     let config_path = out.join("run.toml");
     crate::io::write_atomic(&config_path, run_toml(&model, &out, o).as_bytes())?;
     let cfg = TrainConfig::from_file(&config_path)?;
@@ -164,9 +241,36 @@ pub fn run(
     on_phase("measuring held-out accuracy before training");
     let before = evaluate(gpu, &cfg, None, eval_opts.clone())?;
     before.write_completions(&out.join("heldout-before.jsonl"))?;
+    let (mut after_sft, mut sft_seconds, mut sft_adapter_dir) = (None, 0.0, None);
+    if let Some(sft_cfg) = sft_config {
+        on_phase(&format!(
+            "warm start: {} SFT steps on {} answered screens",
+            o.warm_start,
+            o.warm_start * SFT_BATCH
+        ));
+        let t0 = std::time::Instant::now();
+        let dir = crate::rl::sft::sft(gpu, sft_cfg, true, &mut on_step)?;
+        sft_seconds = t0.elapsed().as_secs_f64();
+        if dir != sft_adapter(&out) {
+            return Err(Error::Invalid(format!(
+                "the warm start wrote its adapter to {}, not where run.toml's init_adapter points",
+                dir.display()
+            )));
+        }
+        on_phase("measuring held-out accuracy after the warm start");
+        let r = evaluate(gpu, &cfg, Some(&dir), eval_opts.clone())?;
+        r.write_completions(&out.join("heldout-after-sft.jsonl"))?;
+        after_sft = Some(summary(&r));
+        sft_adapter_dir = Some(dir);
+    }
     on_phase("training");
     let t0 = std::time::Instant::now();
-    let adapter = crate::rl::trainer::train_with(gpu, cfg.clone(), crate::rl::trainer::Start::Overwrite, on_step)?;
+    let adapter = crate::rl::trainer::train_with(
+        gpu,
+        cfg.clone(),
+        crate::rl::trainer::Start::Overwrite,
+        on_step,
+    )?;
     let train_seconds = t0.elapsed().as_secs_f64();
     on_phase("measuring held-out accuracy after training");
     let after = evaluate(gpu, &cfg, Some(&adapter), eval_opts)?;
@@ -181,6 +285,11 @@ pub fn run(
         accuracy_after,
         reward_before,
         reward_after,
+        warm_start: o.warm_start,
+        accuracy_after_sft: after_sft.map(|s| s.0),
+        reward_after_sft: after_sft.map(|s| s.1),
+        sft_seconds,
+        sft_adapter: sft_adapter_dir,
         steps: o.steps,
         train_seconds,
         wall_seconds: started.elapsed().as_secs_f64(),
@@ -228,5 +337,64 @@ mod tests {
         assert_eq!(cfg.max_steps, o.steps);
         assert_eq!(cfg.rewards.len(), 2);
         assert_eq!(cfg.dataset.unwrap(), Path::new("/out dir/x/train.jsonl"));
+        assert_eq!(
+            cfg.init_adapter, None,
+            "no warm start: GRPO starts from a fresh adapter"
+        );
+    }
+
+    #[test]
+    fn with_a_warm_start_grpo_starts_from_the_sft_adapter() {
+        let o = DemoOptions {
+            warm_start: 3,
+            ..DemoOptions::default()
+        };
+        let (model, out) = (Path::new("/m/model.gguf"), Path::new("/out dir/x"));
+        let cfg = TrainConfig::from_toml(&run_toml(model, out, &o)).unwrap();
+        assert_eq!(
+            cfg.init_adapter.unwrap(),
+            Path::new("/out dir/x/sft/adapter")
+        );
+        let sft = crate::rl::sft::SftConfig::from_toml(&sft_toml(model, out, &o))
+            .expect("demo sft.toml parses");
+        assert_eq!(sft.train.max_steps, 3);
+        assert_eq!(sft.per_device_train_batch_size, SFT_BATCH);
+        assert_eq!(sft.dataset, Path::new("/out dir/x/sft.jsonl"));
+        assert_eq!(sft.train.output_dir.join("adapter"), sft_adapter(out));
+        let (a, b) = (sft.train.lora.unwrap(), cfg.lora.unwrap());
+        assert_eq!((a.r, a.alpha), (b.r, b.alpha), "the GRPO run's LoRA shape");
+    }
+
+    /// The warm start's examples are right by construction: each completion, read after the
+    /// GRPO prompt's "click(", gets the full reward under the demo's own rules.
+    #[test]
+    fn sft_examples_score_the_full_reward() {
+        let cfg = TrainConfig::from_toml(&run_toml(
+            Path::new("/m"),
+            Path::new("/o"),
+            &DemoOptions::default(),
+        ))
+        .unwrap();
+        let rules = crate::reward::RewardSet::new(&cfg.rewards, cfg.reward_all_or_nothing).unwrap();
+        for elements in 2..=6 {
+            let text = screens::sft_dataset(SFT_SEED, 100, elements);
+            for line in text.lines() {
+                let Value::Object(mut row) = serde_json::from_str(line).unwrap() else {
+                    panic!("{line}")
+                };
+                let completion = row.remove("completion").unwrap();
+                let said = completion[0]["content"].as_str().unwrap();
+                let answer = said
+                    .strip_prefix("click(")
+                    .expect("the answer starts the call");
+                let s = rules.score(answer, 4, &row).unwrap();
+                assert!((s.total - 1.0).abs() < 1e-12, "{answer} for {row:?}: {s:?}");
+                assert!(s.total >= cfg.success_threshold);
+                assert_eq!(s.per_rule, vec![1.0, 1.0]);
+            }
+        }
+        // The three screen sets differ.
+        let firsts = [0, HELDOUT_SEED, SFT_SEED].map(|k| screens::dataset(k, 4, 3));
+        assert!(firsts[0] != firsts[1] && firsts[1] != firsts[2] && firsts[0] != firsts[2]);
     }
 }

@@ -227,13 +227,42 @@ impl Screen {
             "app": self.app,
         })
     }
+
+    /// The right answer after the prompt's "click(": the centre of the target's box, `x, y)`.
+    pub fn answer(&self) -> String {
+        let [l, t, r, b] = self.elements[self.target].bounds;
+        format!("{}, {})", (l + r) / 2, (t + b) / 2)
+    }
+
+    /// One SFT row (TRL's conversational prompt/completion): the user turn of [`Screen::row`]
+    /// and the assistant turn "click(x, y)" with the target's centre. Rendered by the chat
+    /// template, the completion starts exactly where the GRPO prompt (whose assistant turn is
+    /// started with "click(" and continued) leaves off, so the model learns the same tokens in
+    /// the same context; `target_box` rides along for scoring.
+    pub fn sft_row(&self) -> Value {
+        json!({
+            "prompt": [{"role": "user", "content": self.describe()}],
+            "completion": [{"role": "assistant", "content": format!("click({}", self.answer())}],
+            "target_box": self.elements[self.target].bounds,
+            "app": self.app,
+        })
+    }
 }
 
 /// `n` screens as JSON lines (a prompts dataset).
 pub fn dataset(seed: u64, n: usize, elements: usize) -> String {
+    lines(seed, n, elements, Screen::row)
+}
+
+/// `n` screens with their answers as JSON lines (an SFT dataset, see [`Screen::sft_row`]).
+pub fn sft_dataset(seed: u64, n: usize, elements: usize) -> String {
+    lines(seed, n, elements, Screen::sft_row)
+}
+
+fn lines(seed: u64, n: usize, elements: usize, row: fn(&Screen) -> Value) -> String {
     let mut rng = Rng::new(seed);
     (0..n)
-        .map(|_| screen(&mut rng, elements).row().to_string() + "\n")
+        .map(|_| row(&screen(&mut rng, elements)).to_string() + "\n")
         .collect()
 }
 
@@ -278,6 +307,33 @@ mod tests {
         let targets: std::collections::HashSet<_> =
             (0..200).map(|_| screen(&mut rng, 4).target).collect();
         assert_eq!(targets.len(), 4, "the target is at every position");
+    }
+
+    #[test]
+    fn sft_rows_answer_with_the_targets_centre() {
+        let text = sft_dataset(9, 50, 4);
+        let mut rng = Rng::new(9);
+        for line in text.lines() {
+            let s = screen(&mut rng, 4);
+            let r: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(r["prompt"][0]["content"], s.describe());
+            assert_eq!(r["prompt"].as_array().unwrap().len(), 1);
+            let c = r["completion"][0]["content"].as_str().unwrap();
+            assert_eq!(r["completion"][0]["role"], "assistant");
+            let (x, y) = c
+                .strip_prefix("click(")
+                .and_then(|a| a.strip_suffix(')'))
+                .and_then(|a| a.split_once(", "))
+                .unwrap();
+            let (x, y): (u32, u32) = (x.parse().unwrap(), y.parse().unwrap());
+            let [l, t, rr, b] = s.elements[s.target].bounds;
+            assert!(
+                l <= x && x <= rr && t <= y && y <= b,
+                "{c} in {:?}",
+                [l, t, rr, b]
+            );
+            assert_eq!(r["target_box"], json!([l, t, rr, b]));
+        }
     }
 
     #[test]
