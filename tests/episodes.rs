@@ -135,6 +135,7 @@ fn observation_tokens_carry_no_gradient() {
             completions: eps.iter().map(|e| e.tokens.clone()).collect(),
             rewards: rewards.to_vec(),
             weight: 1.0,
+            sampler_logps: None,
         };
         let mut plain = u.batch(&[&group]);
         u.step(&mut plain).unwrap();
@@ -156,7 +157,7 @@ fn single_act_episode_trains_like_a_completion() {
 
         let mut g = trainer(gpu, &cfg);
         let before = read_all(gpu, &g.lora, false);
-        let group = Group { prompt_ids: prompt.clone(), completions: completions.clone(), rewards: rewards.to_vec(), weight: 1.0 };
+        let group = Group { prompt_ids: prompt.clone(), completions: completions.clone(), rewards: rewards.to_vec(), weight: 1.0, sampler_logps: None };
         let mut plain = g.batch(&[&group]);
         for _ in 0..2 {
             g.step(&mut plain).unwrap();

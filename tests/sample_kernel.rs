@@ -443,3 +443,36 @@ fn model_sample_next_matches_row_logits() {
         }
     }
 }
+
+/// `Model::sample_rows` hands back both log-probs of each draw (the sampler correction reads
+/// them): with top-k and min-p on, the drawn token's log-prob under the filtered, renormalised
+/// distribution and under the unfiltered one at the sampling temperature (log-softmax of
+/// logits / temperature), each against a CPU reference on the row's logits.
+#[test]
+fn model_sample_rows_return_filtered_and_unfiltered_logprobs() {
+    use edgerl::model::{LoadedModel, SamplingOptions};
+    let dir = common::fixtures().join("models").join("llama_f32");
+    for gpu in common::model_gpus() {
+        let _one_at_a_time = DEVICE.lock().unwrap_or_else(|e| e.into_inner());
+        let m = LoadedModel::open(gpu, &dir, None).unwrap();
+        let prompt: Vec<u32> = (1..10).collect();
+        let mut cache = m.model.new_cache(gpu, prompt.len()).unwrap();
+        let hidden = m.model.forward(gpu, &prompt, &mut cache, None).unwrap();
+        let opts = SamplingOptions { temperature: 0.7, top_k: 20, min_p: 0.01, seed: 5, ..Default::default() };
+        let s = settings(0.7, 20, 1.0, 0.01, 5);
+        let rows = [2usize, prompt.len() - 1];
+        let draws: Vec<(usize, &SamplingOptions, u64)> = rows.iter().flat_map(|&r| (0..3).map(move |k| (r, k))).map(|(r, k)| (r, &opts, k)).collect();
+        let got = m.model.sample_rows(gpu, &hidden, &draws).unwrap();
+        assert_eq!(got.len(), draws.len());
+        for (d, &(row, _, step)) in got.iter().zip(&draws) {
+            let logits = m.model.row_logits(gpu, &hidden, row).unwrap();
+            let plain = cpu_log_softmax(&logits, 0.7);
+            let filtered = cpu_filtered(&logits, &s);
+            let i = d.id as usize;
+            assert!(filtered[i] > 0.0, "row {row} step {step}: drew {i}, outside the kept set");
+            assert!((d.plain_logprob as f64 - plain[i]).abs() < 1e-4, "row {row}: plain {} vs {}", d.plain_logprob, plain[i]);
+            assert!((d.logprob as f64 - filtered[i].ln()).abs() < 1e-4, "row {row}: filtered {} vs {}", d.logprob, filtered[i].ln());
+            assert!(d.logprob >= d.plain_logprob, "renormalising over fewer tokens raises the log-prob");
+        }
+    }
+}

@@ -165,6 +165,7 @@ pub fn train_bench(
         // Distinct rewards, so no completion is skipped.
         rewards: (0..completions).map(|c| c as f64).collect(),
         weight: 1.0,
+        sampler_logps: None,
     };
     let mut batch = trainer.batch(&[&group]);
     // Warm-up on a tiny batch builds every pipeline, so compile time is not counted.
@@ -174,6 +175,7 @@ pub fn train_bench(
             completions: vec![vec![3], vec![4]],
             rewards: vec![0.0, 1.0],
             weight: 1.0,
+            sampler_logps: None,
         };
         let mut b = trainer.batch(&[&small]);
         trainer.step(&mut b)?;

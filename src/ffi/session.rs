@@ -400,6 +400,7 @@ pub unsafe extern "C" fn edgerl_session_step(
                 }
                 groups.push(Group {
                     prompt_ids,
+                    sampler_logps: Some(completions.iter().map(|c| c.sampler_logps(t.cfg.sampler_logprobs)).collect()),
                     completions: completions.into_iter().map(|c| c.ids).collect(),
                     rewards,
                     weight: 1.0,

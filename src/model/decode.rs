@@ -80,13 +80,15 @@ impl Model {
 
     /// One draw per entry of `draws` = (row of `hidden`, options, step counter), every row's
     /// logits computed once, all in one submit and one read-back. Each draw is what
-    /// `sample_next` would give for that row, options and step.
+    /// `sample_next` would give for that row, options and step; besides the id and its
+    /// log-prob under the filtered distribution it was drawn from, each `Sampled` carries the
+    /// id's log-prob under the unfiltered distribution at the sampling temperature.
     pub fn sample_rows(
         &self,
         gpu: &Gpu,
         hidden: &GpuBuffer,
         draws: &[(usize, &SamplingOptions, u64)],
-    ) -> Result<Vec<(u32, f32)>> {
+    ) -> Result<Vec<Sampled>> {
         let vocab = self.cfg.vocab_size;
         let mut rows: Vec<usize> = draws.iter().map(|d| d.0).collect();
         rows.sort_unstable();
@@ -117,25 +119,38 @@ impl Model {
         }
         r.submit()?;
         let bytes = gpu.read(&all.buffer, 0, words * draws.len() as u64)?;
-        Ok(Sampled::from_words(bytemuck::cast_slice(&bytes))
-            .into_iter()
-            .map(|s| (s.id, s.logprob))
-            .collect())
+        Ok(Sampled::from_words(bytemuck::cast_slice(&bytes)))
     }
+}
+
+/// One sample of `sample_group`: its tokens, each token's log-prob under the distribution it
+/// was drawn from (temperature and filters, renormalised: what vLLM calls processed
+/// logprobs), and under the unfiltered distribution at the sampling temperature.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GroupSample {
+    pub ids: Vec<u32>,
+    pub logprobs: Vec<f32>,
+    pub plain_logprobs: Vec<f32>,
 }
 
 /// A sample's state in `sample_group`.
 struct Sample {
-    ids: Vec<u32>,
-    logprobs: Vec<f32>,
+    s: GroupSample,
     done: bool,
+}
+
+impl Sample {
+    fn push(&mut self, d: &Sampled) {
+        self.s.ids.push(d.id);
+        self.s.logprobs.push(d.logprob);
+        self.s.plain_logprobs.push(d.plain_logprob);
+    }
 }
 
 impl Model {
     /// `opts.len()` samples of `prompt`, at most `max_new` tokens each, decoded together.
     /// `finished(j, ids)` says whether sample j stops after its newest token (EOS, stop
-    /// strings). Returns each sample's tokens and their log-probs under the distribution they
-    /// were drawn from.
+    /// strings). Returns each sample's tokens and their log-probs (`GroupSample`).
     pub fn sample_group(
         &self,
         gpu: &Gpu,
@@ -144,13 +159,13 @@ impl Model {
         max_new: usize,
         lora: Option<&Lora>,
         mut finished: impl FnMut(usize, &[u32]) -> Result<bool>,
-    ) -> Result<Vec<(Vec<u32>, Vec<f32>)>> {
+    ) -> Result<Vec<GroupSample>> {
         let (p, g) = (prompt.len(), opts.len());
         if p == 0 {
             return Err(Error::Invalid("the prompt is empty".into()));
         }
         if g == 0 || max_new == 0 {
-            return Ok(vec![(vec![], vec![]); g]);
+            return Ok(vec![GroupSample::default(); g]);
         }
         // Cache: the prompt, then max_new - 1 slots per sample (its last token is never run).
         let seg = max_new - 1;
@@ -160,15 +175,15 @@ impl Model {
             opts.iter().map(|o| (p - 1, o, 0)).collect();
         let first = self.sample_rows(gpu, &hidden, &draws)?;
         let mut samples: Vec<Sample> = first
-            .into_iter()
-            .map(|(id, lp)| Sample {
-                ids: vec![id],
-                logprobs: vec![lp],
-                done: false,
+            .iter()
+            .map(|d| {
+                let mut s = Sample { s: GroupSample::default(), done: false };
+                s.push(d);
+                s
             })
             .collect();
         for (j, s) in samples.iter_mut().enumerate() {
-            s.done = max_new == 1 || finished(j, &s.ids)?;
+            s.done = max_new == 1 || finished(j, &s.s.ids)?;
         }
         for step in 1..max_new {
             let active: Vec<usize> = (0..g).filter(|&j| !samples[j].done).collect();
@@ -178,7 +193,7 @@ impl Model {
             let rows: Vec<DecodeRow> = active
                 .iter()
                 .map(|&j| DecodeRow {
-                    id: *samples[j].ids.last().unwrap_or(&0),
+                    id: *samples[j].s.ids.last().unwrap_or(&0),
                     position: p + step - 1,
                     slot: p + j * seg + step - 1,
                     segment: p + j * seg,
@@ -191,13 +206,12 @@ impl Model {
                 .map(|(row, &j)| (row, &opts[j], step as u64))
                 .collect();
             let next = self.sample_rows(gpu, &h, &draws)?;
-            for (&j, (id, lp)) in active.iter().zip(next) {
+            for (&j, d) in active.iter().zip(&next) {
                 let s = &mut samples[j];
-                s.ids.push(id);
-                s.logprobs.push(lp);
-                s.done = step + 1 == max_new || finished(j, &s.ids)?;
+                s.push(d);
+                s.done = step + 1 == max_new || finished(j, &s.s.ids)?;
             }
         }
-        Ok(samples.into_iter().map(|s| (s.ids, s.logprobs)).collect())
+        Ok(samples.into_iter().map(|s| s.s).collect())
     }
 }

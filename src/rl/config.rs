@@ -43,6 +43,48 @@ pub enum ImportanceSampling {
     Sequence,
 }
 
+/// TRL's `vllm_importance_sampling_mode`: how the sampler/trainer ratio
+/// exp(lp_old − lp_sampler) is formed (per token, or one per completion from the summed
+/// log-ratio) and kept in [clip_min, clip_max] (truncate: clamped; mask: set to 0 outside).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IsMode {
+    TokenTruncate,
+    TokenMask,
+    SequenceTruncate,
+    SequenceMask,
+}
+
+impl IsMode {
+    pub fn sequence(self) -> bool {
+        matches!(self, IsMode::SequenceTruncate | IsMode::SequenceMask)
+    }
+    pub fn mask(self) -> bool {
+        matches!(self, IsMode::TokenMask | IsMode::SequenceMask)
+    }
+}
+
+/// Which sampler log-probs the importance-sampling correction compares the trainer's with.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SamplerLogprobs {
+    /// Under the distribution the token was drawn from: temperature, then top-k / top-p /
+    /// min-p, renormalised (vLLM's `--logprobs-mode processed_logprobs`, which TRL 1.16 requires).
+    Processed,
+    /// Under the unfiltered distribution at the sampling temperature (the numeric mismatch
+    /// alone, without the filters' renormalisation). Identical when no filter is on.
+    Unfiltered,
+}
+
+/// The importance-sampling correction a run applies (`TrainConfig::sampler_correction`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SamplerCorrection {
+    pub mode: IsMode,
+    /// −∞ / +∞ when unbounded.
+    pub clip_min: f64,
+    pub clip_max: f64,
+}
+
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Optimizer {
@@ -196,6 +238,27 @@ pub struct TrainConfig {
     /// defaults to true, edgerl to false for now (existing runs and tests rely on file order).
     #[serde(default)]
     pub shuffle_dataset: bool,
+    /// TRL's truncated / masked importance sampling against the sampler's log-probs: each
+    /// policy-gradient term is multiplied by a weight from exp(lp_old − lp_sampler)
+    /// (`vllm_importance_sampling_mode`). TRL defaults to true (with vLLM); edgerl to false.
+    #[serde(default)]
+    pub vllm_importance_sampling_correction: bool,
+    /// TRL's default: `sequence_mask`.
+    #[serde(default = "d_is_mode")]
+    pub vllm_importance_sampling_mode: IsMode,
+    /// C_max (TRL's default 3.0; `inf`: no upper bound, TRL's None).
+    pub vllm_importance_sampling_clip_max: Option<f64>,
+    /// C_min (default: no lower bound).
+    pub vllm_importance_sampling_clip_min: Option<f64>,
+    /// TRL's deprecated name of `vllm_importance_sampling_clip_max`.
+    pub vllm_importance_sampling_cap: Option<f64>,
+    /// IcePop (not a TRL key): tokens whose ratio k = exp(lp_old − lp_sampler) leaves
+    /// [1/β, β] are masked out, the others weighted by k, i.e. `token_mask` with
+    /// [1/icepop_beta, icepop_beta]. Off by default; exclusive with the vllm_* correction.
+    pub icepop_beta: Option<f64>,
+    /// Which sampler log-probs the correction uses (not a TRL key; default `processed`, as TRL).
+    #[serde(default = "d_sampler_logprobs")]
+    pub sampler_logprobs: SamplerLogprobs,
     #[serde(default)]
     pub mask_truncated_completions: bool,
     #[serde(default = "d_one_usize")]
@@ -215,6 +278,13 @@ pub struct TrainConfig {
     /// loss or gradient and were skipped; 0: never stops for that.
     #[serde(default = "d_max_skips")]
     pub max_consecutive_skips: usize,
+}
+
+fn d_is_mode() -> IsMode {
+    IsMode::SequenceMask
+}
+fn d_sampler_logprobs() -> SamplerLogprobs {
+    SamplerLogprobs::Processed
 }
 
 fn d_max_skips() -> usize {
@@ -406,6 +476,7 @@ impl TrainConfig {
                 ));
             }
         }
+        self.check_sampler_correction()?;
         if self.stop.iter().any(|s| s.is_empty()) {
             return Err("`stop` strings must not be empty".into());
         }
@@ -456,6 +527,45 @@ impl TrainConfig {
             min_p: self.min_p as f32,
             seed: self.seed,
         }
+    }
+
+    fn check_sampler_correction(&self) -> std::result::Result<(), String> {
+        if self.vllm_importance_sampling_cap.is_some() && self.vllm_importance_sampling_clip_max.is_some() {
+            return Err("give `vllm_importance_sampling_clip_max` or its deprecated name `vllm_importance_sampling_cap`, not both".into());
+        }
+        let max = self.vllm_importance_sampling_clip_max.or(self.vllm_importance_sampling_cap);
+        for (k, v) in [("vllm_importance_sampling_clip_max", max), ("vllm_importance_sampling_clip_min", self.vllm_importance_sampling_clip_min)] {
+            if v.is_some_and(|v| v.is_nan() || v < 0.0) {
+                return Err(format!("`{k}` must be a number >= 0 (or inf), got {}", v.unwrap_or(0.0)));
+            }
+        }
+        if let (Some(lo), Some(hi)) = (self.vllm_importance_sampling_clip_min, max)
+            && lo > hi
+        {
+            return Err(format!("`vllm_importance_sampling_clip_min` ({lo}) is above `vllm_importance_sampling_clip_max` ({hi})"));
+        }
+        if let Some(b) = self.icepop_beta {
+            if !(b.is_finite() && b > 1.0) {
+                return Err(format!("`icepop_beta` must be a finite number > 1, got {b}"));
+            }
+            if self.vllm_importance_sampling_correction {
+                return Err("`icepop_beta` is the token_mask correction with [1/β, β]: give it or `vllm_importance_sampling_correction`, not both".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// The importance-sampling correction against the sampler's log-probs, if any: TRL's
+    /// `vllm_importance_sampling_*` keys, or IcePop (`icepop_beta`).
+    pub fn sampler_correction(&self) -> Option<SamplerCorrection> {
+        if let Some(b) = self.icepop_beta {
+            return Some(SamplerCorrection { mode: IsMode::TokenMask, clip_min: 1.0 / b, clip_max: b });
+        }
+        self.vllm_importance_sampling_correction.then(|| SamplerCorrection {
+            mode: self.vllm_importance_sampling_mode,
+            clip_min: self.vllm_importance_sampling_clip_min.unwrap_or(f64::NEG_INFINITY),
+            clip_max: self.vllm_importance_sampling_clip_max.or(self.vllm_importance_sampling_cap).unwrap_or(3.0),
+        })
     }
 
     /// Dr. GRPO's per-completion divisor: `loss_divisor`, else `max_completion_length` (TRL).
@@ -582,4 +692,27 @@ mod tests {
         }
         assert!(TrainConfig::from_toml(&format!("{MIN}[lora]\nalpha = 16.0\n")).is_ok());
     }
+
+    #[test]
+    fn sampler_correction_keys() {
+        let c = TrainConfig::from_toml(MIN).unwrap();
+        assert!(!c.vllm_importance_sampling_correction && c.icepop_beta.is_none());
+        assert_eq!(c.vllm_importance_sampling_mode, IsMode::SequenceMask);
+        assert_eq!(c.sampler_logprobs, SamplerLogprobs::Processed);
+        let c = TrainConfig::from_toml(&format!("{MIN}vllm_importance_sampling_correction = true\nvllm_importance_sampling_clip_max = inf\nvllm_importance_sampling_mode = \"token_mask\"\nvllm_importance_sampling_clip_min = 0.5\n")).unwrap();
+        let k = c.sampler_correction().unwrap();
+        assert_eq!((k.mode, k.clip_min, k.clip_max), (IsMode::TokenMask, 0.5, f64::INFINITY));
+        for (extra, needle) in [
+            ("vllm_importance_sampling_cap = 2.0\nvllm_importance_sampling_clip_max = 2.0", "vllm_importance_sampling_cap"),
+            ("vllm_importance_sampling_clip_max = -1.0", "vllm_importance_sampling_clip_max"),
+            ("vllm_importance_sampling_clip_min = 2.0\nvllm_importance_sampling_clip_max = 1.0", "vllm_importance_sampling_clip_min"),
+            ("icepop_beta = 1.0", "icepop_beta"),
+            ("icepop_beta = 5.0\nvllm_importance_sampling_correction = true", "icepop_beta"),
+            ("vllm_importance_sampling_mode = \"token\"", "token"),
+        ] {
+            let e = TrainConfig::from_toml(&format!("{MIN}{extra}\n")).unwrap_err();
+            assert!(e.contains(needle), "{extra}: {e}");
+        }
+    }
+
 }

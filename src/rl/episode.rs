@@ -131,6 +131,7 @@ pub fn episode_batch(t: &Trainer, episodes: &[&Episode], rewards: &[f64], group_
             completions: es.iter().map(|e| e.tokens.clone()).collect(),
             rewards: rs.to_vec(),
             weight: 1.0,
+            sampler_logps: None,
         })
         .collect();
     let masks: Vec<Vec<bool>> = episodes.iter().map(|e| e.sampled.clone()).collect();

@@ -78,6 +78,19 @@ pub fn of(cfg: &TrainConfig) -> Result<Vec<(String, String)>> {
         ("difficulty_weight", cfg.difficulty_weight.then(|| "true".to_string())),
         ("loss_divisor", cfg.loss_divisor.map(|d| format!("{d:?}"))),
         ("shuffle_dataset", cfg.shuffle_dataset.then(|| "true".to_string())),
+        // The sampler correction as it acts (mode and bounds), IcePop's β, and the sampler
+        // log-probs it reads when they are not the default ones.
+        (
+            "vllm_importance_sampling_correction",
+            cfg.vllm_importance_sampling_correction
+                .then(|| cfg.sampler_correction().map(|k| format!("{:?} [{:?}, {:?}]", k.mode, k.clip_min, k.clip_max)))
+                .flatten(),
+        ),
+        ("icepop_beta", cfg.icepop_beta.map(|b| format!("{b:?}"))),
+        (
+            "sampler_logprobs",
+            (cfg.sampler_logprobs != super::config::SamplerLogprobs::Processed).then(|| format!("{:?}", cfg.sampler_logprobs)),
+        ),
     ];
     out.extend(later.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))));
     Ok(out)
@@ -144,4 +157,29 @@ fn edges(path: &Path) -> Result<(u64, u32)> {
         Ok((len, h.finalize()))
     };
     read().map_err(|e| Error::file(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sampler-correction keys join a run's identity only when set, so checkpoints of runs
+    /// without them still resume.
+    #[test]
+    fn sampler_correction_keys_join_only_when_set() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let base = format!("model = \"{root}/tests/fixtures/models/llama_f32\"\noutput_dir = \"o\"\nrollouts = \"{root}/Cargo.toml\"\n");
+        let keys = |extra: &str| -> Vec<(String, String)> {
+            let c = TrainConfig::from_toml(&format!("{base}{extra}")).unwrap();
+            of(&c).unwrap().into_iter().filter(|(k, _)| k.contains("importance_sampling") && k != "importance_sampling_level" || k == "icepop_beta" || k == "sampler_logprobs").collect()
+        };
+        assert!(keys("").is_empty());
+        // The mode and bounds alone change nothing while the correction is off.
+        assert!(keys("vllm_importance_sampling_mode = \"token_mask\"").is_empty());
+        let on = keys("vllm_importance_sampling_correction = true");
+        assert_eq!(on, vec![("vllm_importance_sampling_correction".to_string(), "SequenceMask [-inf, 3.0]".to_string())]);
+        assert_ne!(on, keys("vllm_importance_sampling_correction = true\nvllm_importance_sampling_clip_max = 2.0"));
+        assert_eq!(keys("icepop_beta = 5.0"), vec![("icepop_beta".to_string(), "5.0".to_string())]);
+        assert_eq!(keys("sampler_logprobs = \"unfiltered\"").len(), 1);
+    }
 }

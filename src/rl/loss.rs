@@ -2,7 +2,9 @@
 //! per-token derivatives of the step's loss with respect to its log-probs (a_t) and entropies
 //! (b_t). The GPU turns those into gradients through the vocabulary chunks. TRL's semantics.
 
-use super::config::{Advantage, ImportanceSampling, LossType, ScaleRewards, TrainConfig};
+use super::config::{Advantage, ImportanceSampling, LossType, SamplerCorrection, ScaleRewards, TrainConfig};
+use super::rollouts::Group;
+use crate::error::{Error, Result};
 
 /// Mean and unbiased (Bessel) standard deviation; 0 for fewer than two values.
 pub fn mean_std(x: &[f64]) -> (f64, f64) {
@@ -120,6 +122,11 @@ pub struct CompletionTerms {
     pub low_clipped: usize,
     pub high_clipped: usize,
     pub kl_sum: f64,
+    /// With a sampler correction: |lp_old − lp_sampler| of each loss token, and the
+    /// importance-sampling ratios TRL's metrics see (one per token, or one per completion in
+    /// the sequence modes), after truncation or masking.
+    pub logp_diffs: Vec<f64>,
+    pub is_ratios: Vec<f64>,
 }
 
 pub struct CompletionInput<'a> {
@@ -135,6 +142,78 @@ pub struct CompletionInput<'a> {
     pub lp_old: &'a [f32],
     pub lp_ref: Option<&'a [f32]>,
     pub entropy: &'a [f32],
+    /// The sampler's log-probs of the tokens (`sampler_logps_of`): with a sampler correction
+    /// configured, each policy-gradient term is weighted by `sampler_weights`.
+    pub lp_sampler: Option<&'a [f32]>,
+}
+
+/// TRL's `vllm_importance_sampling_mode` weights of one completion's tokens, from
+/// d_t = lp_old_t − lp_sampler_t (a NaN difference counts as 0, as in TRL): ratio exp(d_t) per
+/// token, or exp(Σ_t d_t) for every token of the completion in the sequence modes; then
+/// clamped to [clip_min, clip_max] (`*_truncate`) or set to 0 outside it (`*_mask`). The
+/// weights depend on no trained quantity: they multiply the policy-gradient terms as
+/// constants. IcePop is `token_mask` with [1/β, β].
+pub fn sampler_weights(k: &SamplerCorrection, lp_old: &[f32], lp_sampler: &[f32]) -> Vec<f64> {
+    let d: Vec<f64> = lp_old
+        .iter()
+        .zip(lp_sampler)
+        .map(|(&o, &s)| {
+            let d = o as f64 - s as f64;
+            if d.is_nan() { 0.0 } else { d }
+        })
+        .collect();
+    let keep = |r: f64| {
+        if k.mode.mask() {
+            if r < k.clip_min || r > k.clip_max { 0.0 } else { r }
+        } else {
+            r.max(k.clip_min).min(k.clip_max)
+        }
+    };
+    if k.mode.sequence() {
+        let w = keep(d.iter().sum::<f64>().exp());
+        vec![w; d.len()]
+    } else {
+        d.iter().map(|&x| keep(x.exp())).collect()
+    }
+}
+
+/// The sampler log-probs completion `j` of `group` is corrected with: `None` without a sampler
+/// correction. A group without them is an error on its first use (offline rollouts without a
+/// `sampler_logps` column, or episodes), and uncorrected on later uses of a batch restored
+/// from a checkpoint (`first_use` false: checkpoints do not keep sampler log-probs).
+pub fn sampler_logps_of<'a>(cfg: &TrainConfig, group: &'a Group, j: usize, first_use: bool) -> Result<Option<&'a [f32]>> {
+    if cfg.sampler_correction().is_none() {
+        return Ok(None);
+    }
+    match &group.sampler_logps {
+        Some(lps) => lps
+            .get(j)
+            .map(|v| Some(&v[..]))
+            .ok_or_else(|| Error::Invalid(format!("no sampler log-probs for completion {j} of a group"))),
+        None if first_use => Err(Error::Invalid(
+            "the importance-sampling correction (`vllm_importance_sampling_correction` / `icepop_beta`) needs the sampler's log-prob of every completion token: online runs record them; offline rollouts must carry `sampler_logps` (one list per completion, one log-prob per token)".into(),
+        )),
+        None => {
+            if j == 0 {
+                log::warn!("a batch restored from a checkpoint has no sampler log-probs: its remaining updates run without the importance-sampling correction");
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// TRL's `sampling/…` metrics of a step from the completions' `logp_diffs` and `is_ratios`
+/// (0 where there is nothing to average, as TRL).
+pub fn sampling_metrics(logp_diffs: &[f64], is_ratios: &[f64]) -> Vec<(&'static str, f64)> {
+    let mean = |x: &[f64]| if x.is_empty() { 0.0 } else { x.iter().sum::<f64>() / x.len() as f64 };
+    let fold = |x: &[f64], f: fn(f64, f64) -> f64| x.iter().copied().reduce(f).unwrap_or(0.0);
+    vec![
+        ("sampling/sampling_logp_difference/mean", mean(logp_diffs)),
+        ("sampling/sampling_logp_difference/max", fold(logp_diffs, f64::max)),
+        ("sampling/importance_sampling_ratio/min", fold(is_ratios, f64::min)),
+        ("sampling/importance_sampling_ratio/mean", mean(is_ratios)),
+        ("sampling/importance_sampling_ratio/max", fold(is_ratios, f64::max)),
+    ]
 }
 
 /// d min(x, y) / d(x, y) as torch.minimum: to the smaller, split evenly on ties.
@@ -164,6 +243,14 @@ pub fn completion_terms(cfg: &TrainConfig, c: &CompletionInput) -> CompletionTer
     let log_ratio: Vec<f64> = (0..t)
         .map(|i| c.lp[i] as f64 - c.lp_old[i] as f64)
         .collect();
+    // TRL multiplies each policy-gradient term (not the KL, not the entropy bonus) by the
+    // sampler correction's weight.
+    let correction = cfg.sampler_correction().zip(c.lp_sampler);
+    let w_is: Option<Vec<f64>> = correction.map(|(k, s)| sampler_weights(&k, c.lp_old, s));
+    if let (Some((k, s)), Some(w)) = (correction, &w_is) {
+        out.logp_diffs = c.lp_old.iter().zip(s).map(|(&o, &s)| (o as f64 - s as f64).abs()).filter(|d| !d.is_nan()).collect();
+        out.is_ratios = if k.mode.sequence() { w[..1].to_vec() } else { w.clone() };
+    }
     let seq = cfg.importance_sampling_level == ImportanceSampling::Sequence;
     let seq_log_w = log_ratio.iter().sum::<f64>() / t as f64;
     // ∂loss/∂(log importance weight) summed over tokens, for the sequence-level chain rule.
@@ -197,6 +284,10 @@ pub fn completion_terms(cfg: &TrainConfig, c: &CompletionInput) -> CompletionTer
             loss_i = -(coef1 * adv).min(coef2 * adv);
             d_lw = -(g1 * d_coef1 + g2 * d_coef2) * adv;
         }
+        let w = w_is.as_ref().map_or(1.0, |w| w[i]);
+        loss_i *= w;
+        d_lp *= w;
+        let d_lw = d_lw * w;
         // TRL's clip metrics look at the ratio after the `delta` cap; at sequence level
         // they count completions, not tokens.
         let capped = cfg.delta.map_or(rho, |d| rho.min(d));
@@ -244,6 +335,7 @@ pub fn masked_terms(cfg: &TrainConfig, c: &CompletionInput, mask: &[bool]) -> Co
     };
     let (lp, lp_old, entropy) = (pick(c.lp), pick(c.lp_old), pick(c.entropy));
     let lp_ref = c.lp_ref.map(pick);
+    let lp_sampler = c.lp_sampler.map(pick);
     let inner = completion_terms(
         cfg,
         &CompletionInput {
@@ -251,6 +343,7 @@ pub fn masked_terms(cfg: &TrainConfig, c: &CompletionInput, mask: &[bool]) -> Co
             lp_old: &lp_old,
             lp_ref: lp_ref.as_deref(),
             entropy: &entropy,
+            lp_sampler: lp_sampler.as_deref(),
             ..*c
         },
     );
@@ -324,6 +417,7 @@ mod tests {
                     lp_old: &lp_old,
                     lp_ref: Some(&lp_ref),
                     entropy: &ent,
+                    lp_sampler: None,
                 },
             )
         };
@@ -361,6 +455,7 @@ mod tests {
                     lp_old: &lp,
                     lp_ref: None,
                     entropy: &ent,
+                    lp_sampler: None,
                 },
             )
             .a
@@ -400,6 +495,7 @@ mod tests {
                         lp_old: &lp_old,
                         lp_ref: Some(&lp_ref),
                         entropy: &ent,
+                        lp_sampler: None,
                     };
                     completion_terms(&c, &inp)
                 };
@@ -449,6 +545,7 @@ mod tests {
                 lp_old: &lp_old,
                 lp_ref: Some(&lp_ref),
                 entropy: &ent,
+                lp_sampler: None,
             };
             masked_terms(&c, &inp, mask)
         };
@@ -478,10 +575,152 @@ mod tests {
                 lp_old: &lp_old,
                 lp_ref: Some(&lp_ref),
                 entropy: &ent,
+                lp_sampler: None,
             },
         );
         let full = terms(&lp, &all);
         assert_eq!((full.a, full.b, full.loss), (plain.a, plain.b, plain.loss));
         assert_ne!(base.loss, plain.loss);
     }
+
+    /// TRL's four `vllm_importance_sampling_mode`s and IcePop, on hand-worked ratios.
+    #[test]
+    fn sampler_weights_follow_trl_modes() {
+        use super::super::config::{IsMode, SamplerCorrection};
+        let lp_old = [-1.0f32, -2.0, -0.5, -3.0];
+        // d = lp_old − lp_sampler = [ln 4, −ln 4, 0, ln 1.5]
+        let lp_s = [-1.0 - 4f32.ln(), -2.0 + 4f32.ln(), -0.5, -3.0 - 1.5f32.ln()];
+        let k = |mode, clip_min, clip_max| SamplerCorrection { mode, clip_min, clip_max };
+        let close = |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
+        let w = sampler_weights(&k(IsMode::TokenTruncate, f64::NEG_INFINITY, 3.0), &lp_old, &lp_s);
+        assert!(close(&w, &[3.0, 0.25, 1.0, 1.5]), "{w:?}");
+        let w = sampler_weights(&k(IsMode::TokenTruncate, 0.5, 3.0), &lp_old, &lp_s);
+        assert!(close(&w, &[3.0, 0.5, 1.0, 1.5]), "{w:?}");
+        let w = sampler_weights(&k(IsMode::TokenMask, 0.5, 3.0), &lp_old, &lp_s);
+        assert!(close(&w, &[0.0, 0.0, 1.0, 1.5]), "{w:?}");
+        // Sequence modes: exp(Σ d) = 4 · 1/4 · 1 · 1.5 = 1.5 for every token.
+        let w = sampler_weights(&k(IsMode::SequenceTruncate, f64::NEG_INFINITY, 1.2), &lp_old, &lp_s);
+        assert!(close(&w, &[1.2; 4]), "{w:?}");
+        let w = sampler_weights(&k(IsMode::SequenceMask, f64::NEG_INFINITY, 1.2), &lp_old, &lp_s);
+        assert!(close(&w, &[0.0; 4]), "{w:?}");
+        let w = sampler_weights(&k(IsMode::SequenceMask, f64::NEG_INFINITY, 3.0), &lp_old, &lp_s);
+        assert!(close(&w, &[1.5; 4]), "{w:?}");
+        // A NaN difference counts as 0 (ratio 1), as TRL's nan_to_num.
+        let w = sampler_weights(&k(IsMode::TokenTruncate, f64::NEG_INFINITY, 3.0), &[-1.0], &[f32::NAN]);
+        assert_eq!(w, vec![1.0]);
+        // IcePop: token_mask over [1/β, β].
+        let c = cfg("icepop_beta = 2.0");
+        assert_eq!(c.sampler_correction(), Some(k(IsMode::TokenMask, 0.5, 2.0)));
+        // TRL's defaults once switched on: sequence_mask, C_max 3, no C_min; the deprecated cap.
+        let c = cfg("vllm_importance_sampling_correction = true");
+        assert_eq!(c.sampler_correction(), Some(k(IsMode::SequenceMask, f64::NEG_INFINITY, 3.0)));
+        let c = cfg("vllm_importance_sampling_correction = true\nvllm_importance_sampling_cap = 2.0\nvllm_importance_sampling_mode = \"token_truncate\"");
+        assert_eq!(c.sampler_correction(), Some(k(IsMode::TokenTruncate, f64::NEG_INFINITY, 2.0)));
+        assert_eq!(cfg("").sampler_correction(), None);
+    }
+
+    /// With a sampler correction, the coefficients handed to the backward pass are the
+    /// derivative of the corrected objective (finite differences), the policy term of each
+    /// token is TRL's per_token_loss × weight, and the KL and entropy terms are not weighted.
+    #[test]
+    fn corrected_coefficients_match_finite_differences() {
+        let lp_old = [-1.0f32, -2.0, -0.5, -3.0];
+        let lp = [-0.98f32, -2.1, -0.45, -2.7];
+        let lp_ref = [-1.2f32, -1.9, -0.6, -3.1];
+        let ent = [1.0f32, 2.0, 0.5, 1.5];
+        let lp_s = [-1.6f32, -1.95, -0.5, -3.3];
+        for extra in [
+            "loss_type = \"grpo\"\nbeta = 0.1\nentropy_coef = 0.01\nvllm_importance_sampling_correction = true\nvllm_importance_sampling_mode = \"token_truncate\"\nvllm_importance_sampling_clip_max = 1.5",
+            "loss_type = \"dapo\"\nbeta = 0.05\nvllm_importance_sampling_correction = true\nvllm_importance_sampling_mode = \"token_mask\"\nvllm_importance_sampling_clip_min = 0.9\nvllm_importance_sampling_clip_max = 1.5",
+            "loss_type = \"dapo\"\nimportance_sampling_level = \"sequence\"\nepsilon = 0.05\nvllm_importance_sampling_correction = true\nvllm_importance_sampling_mode = \"sequence_truncate\"\nvllm_importance_sampling_clip_max = 2.0",
+            "loss_type = \"bnpo\"\ndelta = 1.05\nvllm_importance_sampling_correction = true",
+            "loss_type = \"cispo\"\nepsilon_high = 1.1\nicepop_beta = 1.5",
+            "loss_type = \"grpo\"\nbeta = 0.1\nicepop_beta = 1.5\nsampler_logprobs = \"unfiltered\"",
+        ] {
+            let c = cfg(extra);
+            let k = c.sampler_correction().unwrap();
+            let w = sampler_weights(&k, &lp_old, &lp_s);
+            for adv in [0.7, -1.3] {
+                let terms = |lp: &[f32], sampler: Option<&[f32]>, c: &TrainConfig| {
+                    completion_terms(
+                        c,
+                        &CompletionInput {
+                            advantage: adv,
+                            weight: 0.8,
+                            inv_norm: 0.25,
+                            inv_active_total: 0.1,
+                            active: true,
+                            lp,
+                            lp_old: &lp_old,
+                            lp_ref: Some(&lp_ref),
+                            entropy: &ent,
+                            lp_sampler: sampler,
+                        },
+                    )
+                };
+                let base = terms(&lp, Some(&lp_s), &c);
+                // CISPO's ratio is detached (no finite difference); the product check below covers it.
+                for i in (0..4).filter(|_| c.loss_type != LossType::Cispo) {
+                    let h = 1e-3f32;
+                    let (mut up, mut dn) = (lp, lp);
+                    up[i] += h;
+                    dn[i] -= h;
+                    let fd = (terms(&up, Some(&lp_s), &c).loss - terms(&dn, Some(&lp_s), &c).loss) / (2.0 * h as f64);
+                    assert!((fd - base.a[i] as f64).abs() < 1e-3, "{extra} adv {adv} token {i}: fd {fd} vs {}", base.a[i]);
+                }
+                // The uncorrected objective, its KL and entropy parts taken out, scaled per token
+                // by the weights, is the corrected one (token-level ratios only: GSPO's
+                // sequence ratio mixes the tokens' derivatives).
+                let mut plain_cfg = c.clone();
+                plain_cfg.vllm_importance_sampling_correction = false;
+                plain_cfg.icepop_beta = None;
+                let mut bare = plain_cfg.clone();
+                bare.beta = 0.0;
+                bare.entropy_coef = 0.0;
+                let policy = terms(&lp, None, &bare);
+                let plain = terms(&lp, None, &plain_cfg);
+                if c.importance_sampling_level == ImportanceSampling::Token {
+                    for (i, wi) in w.iter().enumerate() {
+                        let want = policy.a[i] as f64 * wi + (plain.a[i] - policy.a[i]) as f64;
+                        assert!((want - base.a[i] as f64).abs() < 1e-6, "{extra} token {i}: {want} vs {}", base.a[i]);
+                    }
+                }
+                // Without sampler log-probs the correction does nothing.
+                let none = terms(&lp, None, &c);
+                assert_eq!((none.a, none.loss), (plain.a, plain.loss));
+                assert!(none.is_ratios.is_empty() && none.logp_diffs.is_empty());
+                // Metrics: |lp_old − lp_sampler| per token, and TRL's ratios.
+                let diffs: Vec<f64> = lp_old.iter().zip(&lp_s).map(|(&o, &s)| (o as f64 - s as f64).abs()).collect();
+                assert_eq!(base.logp_diffs, diffs);
+                assert_eq!(base.is_ratios, if k.mode.sequence() { w[..1].to_vec() } else { w.clone() });
+            }
+        }
+    }
+
+    #[test]
+    fn sampling_metrics_are_trls() {
+        let m = sampling_metrics(&[0.1, 0.3], &[0.5, 1.0, 3.0]);
+        let get = |k: &str| m.iter().find(|(n, _)| *n == k).unwrap().1;
+        assert!((get("sampling/sampling_logp_difference/mean") - 0.2).abs() < 1e-12);
+        assert_eq!(get("sampling/sampling_logp_difference/max"), 0.3);
+        assert_eq!(get("sampling/importance_sampling_ratio/min"), 0.5);
+        assert_eq!(get("sampling/importance_sampling_ratio/mean"), 1.5);
+        assert_eq!(get("sampling/importance_sampling_ratio/max"), 3.0);
+        assert!(sampling_metrics(&[], &[]).iter().all(|(_, v)| *v == 0.0));
+    }
+
+    /// Offline groups without sampler log-probs are refused on first use when the correction is
+    /// on; a batch restored from a checkpoint (not its first use) goes uncorrected.
+    #[test]
+    fn missing_sampler_logps_are_refused_on_first_use() {
+        let g = Group { prompt_ids: vec![1], completions: vec![vec![2, 3]], rewards: vec![1.0], weight: 1.0, sampler_logps: None };
+        assert_eq!(sampler_logps_of(&cfg(""), &g, 0, true).unwrap(), None);
+        let on = cfg("icepop_beta = 2.0");
+        let e = sampler_logps_of(&on, &g, 0, true).unwrap_err().to_string();
+        assert!(e.contains("sampler_logps") && e.contains("icepop_beta"), "{e}");
+        assert_eq!(sampler_logps_of(&on, &g, 0, false).unwrap(), None);
+        let with = Group { sampler_logps: Some(vec![vec![-0.5, -1.0]]), ..g };
+        assert_eq!(sampler_logps_of(&on, &with, 0, true).unwrap(), Some(&[-0.5f32, -1.0][..]));
+    }
+
 }

@@ -6,6 +6,7 @@ use crate::data::dataset::Prompt;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::lora::Lora;
+use super::config::SamplerLogprobs;
 use crate::model::generate::SamplingOptions;
 use crate::model::{Model, Tokenizer};
 
@@ -13,8 +14,11 @@ use crate::model::{Model, Tokenizer};
 pub struct Completion {
     pub ids: Vec<u32>,
     /// Log-prob of each token under the distribution it was sampled from (temperature and
-    /// filters applied), as the sampler computed it.
+    /// filters applied, renormalised: vLLM's processed logprobs), as the sampler computed it.
     pub logprobs: Vec<f32>,
+    /// Log-prob of each token under the unfiltered distribution at the sampling temperature
+    /// (log-softmax of logits / temperature at the drawn id), as the sampler computed it.
+    pub plain_logprobs: Vec<f32>,
     pub text: String,
     /// Ended by an EOS token or a stop string (not by the length limit).
     pub finished: bool,
@@ -87,6 +91,17 @@ pub enum Decoding {
     Separate,
 }
 
+impl Completion {
+    /// The sampler's per-token log-probs that the importance-sampling correction compares the
+    /// trainer's with (`sampler_logprobs`).
+    pub fn sampler_logps(&self, kind: SamplerLogprobs) -> Vec<f32> {
+        match kind {
+            SamplerLogprobs::Processed => self.logprobs.clone(),
+            SamplerLogprobs::Unfiltered => self.plain_logprobs.clone(),
+        }
+    }
+}
+
 impl GroupSampler<'_> {
     fn decode(&self, ids: &[u32]) -> Result<String> {
         self.tokenizer.map_or(Ok(String::new()), |t| t.decode(ids))
@@ -113,8 +128,14 @@ impl GroupSampler<'_> {
         })?;
         samples
             .into_iter()
-            .map(|(ids, logprobs)| {
-                Ok(Completion { finished: self.finished(&ids)?, text: self.decode(&ids)?, ids, logprobs })
+            .map(|s| {
+                Ok(Completion {
+                    finished: self.finished(&s.ids)?,
+                    text: self.decode(&s.ids)?,
+                    ids: s.ids,
+                    logprobs: s.logprobs,
+                    plain_logprobs: s.plain_logprobs,
+                })
             })
             .collect()
     }
@@ -150,15 +171,21 @@ impl GroupSampler<'_> {
                     &own
                 }
             };
-            // Sampled on the GPU: each step reads back a token id and its log-prob.
-            let mut next = self.model.sample_next(self.gpu, prompt_hidden, p - 1, &opts, 0)?;
+            // Sampled on the GPU: each step reads back a token id and its log-probs.
+            let draw = |h: &crate::gpu::GpuBuffer, row: usize, step: u64| -> Result<crate::gpu::sample::Sampled> {
+                let d = self.model.sample_rows(self.gpu, h, &[(row, &opts, step)])?;
+                d.into_iter().next().ok_or_else(|| Error::Invalid("the sampler drew nothing".into()))
+            };
+            let mut next = draw(prompt_hidden, p - 1, 0)?;
             let mut ids = Vec::new();
             let mut logprobs = Vec::new();
+            let mut plain_logprobs = Vec::new();
             let mut finished = false;
             for step in 0..self.max_new_tokens {
-                let (id, lp) = next;
+                let id = next.id;
                 ids.push(id);
-                logprobs.push(lp);
+                logprobs.push(next.logprob);
+                plain_logprobs.push(next.plain_logprob);
                 if self.eos.contains(&id) {
                     finished = true;
                     break;
@@ -174,10 +201,10 @@ impl GroupSampler<'_> {
                     break;
                 }
                 let h = self.model.forward(self.gpu, &[id], &mut cache, self.lora)?;
-                next = self.model.sample_next(self.gpu, &h, 0, &opts, step as u64 + 1)?;
+                next = draw(&h, 0, step as u64 + 1)?;
             }
             let text = self.decode(&ids)?;
-            out.push(Completion { ids, logprobs, text, finished });
+            out.push(Completion { ids, logprobs, plain_logprobs, text, finished });
         }
         Ok(out)
     }

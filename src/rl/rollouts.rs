@@ -1,4 +1,6 @@
-//! Offline rollouts (JSONL, one group per line): token ids, or text tokenized like `score`.
+//! Offline rollouts (JSONL, one group per line): token ids, or text tokenized like `score`;
+//! optionally the sampler's per-token log-probs (`sampler_logps`) for the importance-sampling
+//! correction.
 
 use std::path::Path;
 
@@ -14,6 +16,12 @@ pub struct Group {
     pub rewards: Vec<f64>,
     /// Per-prompt loss weight (from `weight_column`), 1 by default.
     pub weight: f64,
+    /// The sampler's log-prob of each completion token (one list per completion), for the
+    /// importance-sampling correction (`vllm_importance_sampling_correction`, `icepop_beta`):
+    /// recorded by online sampling, or given as `sampler_logps` in offline rollouts. Not kept
+    /// in checkpoints (`serde(skip)`: the checkpoint layout is unchanged).
+    #[serde(skip)]
+    pub sampler_logps: Option<Vec<Vec<f32>>>,
 }
 
 impl Group {
@@ -55,6 +63,19 @@ impl Group {
         }
         if self.rewards.iter().any(|r| !r.is_finite()) || !self.weight.is_finite() {
             return Err("a reward or the weight is not a finite number".into());
+        }
+        if let Some(lps) = &self.sampler_logps {
+            if lps.len() != self.completions.len() {
+                return Err(format!("{} lists of `sampler_logps` for {} completions", lps.len(), self.completions.len()));
+            }
+            for (i, (lp, c)) in lps.iter().zip(&self.completions).enumerate() {
+                if lp.len() != c.len() {
+                    return Err(format!("completion {i} has {} tokens but {} `sampler_logps`", c.len(), lp.len()));
+                }
+                if lp.iter().any(|x| !(x.is_finite() && *x <= 0.0)) {
+                    return Err(format!("`sampler_logps` of completion {i} must be finite log-probs (<= 0)"));
+                }
+            }
         }
         Ok(())
     }
@@ -139,11 +160,30 @@ pub(crate) fn parse_line(
             .filter(|w| w.is_finite())
             .ok_or_else(|| format!("weight column `{col}` is missing or not a number"))?,
     };
+    let sampler_logps = match v.get("sampler_logps") {
+        None => None,
+        Some(list) => {
+            let bad = || "`sampler_logps` must be a list of lists of numbers (one per completion token)".to_string();
+            let outer = list.as_array().ok_or_else(bad)?;
+            let lists = outer
+                .iter()
+                .map(|l| {
+                    l.as_array()
+                        .ok_or_else(bad)?
+                        .iter()
+                        .map(|x| x.as_f64().map(|f| f as f32).ok_or_else(bad))
+                        .collect::<std::result::Result<Vec<f32>, String>>()
+                })
+                .collect::<std::result::Result<Vec<_>, String>>()?;
+            Some(lists)
+        }
+    };
     let g = Group {
         prompt_ids,
         completions,
         rewards,
         weight,
+        sampler_logps,
     };
     g.check(vocab, max_len)?;
     Ok(g)
@@ -170,4 +210,32 @@ pub fn read(
         return Err(Error::file(path, "no rollouts"));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(sampler_logps: Option<Vec<Vec<f32>>>) -> Group {
+        Group { prompt_ids: vec![1], completions: vec![vec![2, 3], vec![4]], rewards: vec![1.0, 0.0], weight: 1.0, sampler_logps }
+    }
+
+    #[test]
+    fn sampler_logps_match_the_completions() {
+        assert!(group(None).check(10, 8).is_ok());
+        assert!(group(Some(vec![vec![-0.5, -1.0], vec![-2.0]])).check(10, 8).is_ok());
+        for (bad, needle) in [
+            (vec![vec![-0.5, -1.0]], "lists"),
+            (vec![vec![-0.5], vec![-2.0]], "completion 0"),
+            (vec![vec![-0.5, 0.5], vec![-2.0]], "log-probs"),
+            (vec![vec![-0.5, f32::NAN], vec![-2.0]], "log-probs"),
+        ] {
+            let e = group(Some(bad)).check(10, 8).unwrap_err();
+            assert!(e.contains(needle), "{e}");
+        }
+        // Checkpoints (postcard) do not carry them: the layout is the one before they existed.
+        let old = postcard::to_allocvec(&(vec![1u32], vec![vec![2u32, 3], vec![4]], vec![1.0f64, 0.0], 1.0f64)).unwrap();
+        assert_eq!(postcard::to_allocvec(&group(Some(vec![vec![-0.5, -1.0], vec![-2.0]]))).unwrap(), old);
+        assert_eq!(postcard::from_bytes::<Group>(&old).unwrap(), group(None));
+    }
 }

@@ -54,7 +54,8 @@ impl Trainer<'_> {
                 totals.push(sc.total);
             }
             let weight = weight * difficulty(cfg, &totals);
-            groups.push(Group { prompt_ids, completions: completions.into_iter().map(|c| c.ids).collect(), rewards: totals, weight });
+            let sampler_logps = Some(completions.iter().map(|c| c.sampler_logps(cfg.sampler_logprobs)).collect());
+            groups.push(Group { prompt_ids, completions: completions.into_iter().map(|c| c.ids).collect(), rewards: totals, weight, sampler_logps });
         }
         let mut m = Map::new();
         for (name, vals) in names.iter().zip(&per_rule) {
@@ -466,7 +467,7 @@ mod tests {
             item(vec![24, 25, 16], true, !cfg.mask_truncated_completions),
             item(vec![16, 16, 16, 16], true, !cfg.mask_truncated_completions),
         ];
-        let groups = vec![Group { prompt_ids: vec![1], completions: items.iter().map(|it| it.targets.clone()).collect(), rewards: vec![1.0, 0.0, 0.0, 0.0], weight: 1.0 }];
+        let groups = vec![Group { prompt_ids: vec![1], completions: items.iter().map(|it| it.targets.clone()).collect(), rewards: vec![1.0, 0.0, 0.0, 0.0], weight: 1.0, sampler_logps: None }];
         let adv = super::super::loss::advantages(cfg, &[groups[0].rewards.clone()]);
         Batch { groups, items, norms: vec![], total_active: 0, adv, counted: false }
     }

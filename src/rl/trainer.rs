@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde_json::{Map, Value, json};
 
 use super::config::{ImportanceSampling, Optimizer, TrainConfig};
-use super::loss::{CompletionInput, advantages, completion_terms, masked_terms, normalizers};
+use super::loss::{CompletionInput, advantages, completion_terms, masked_terms, normalizers, sampler_logps_of, sampling_metrics};
 use super::rollouts::{self, Group};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
@@ -264,6 +264,8 @@ impl<'g> Trainer<'g> {
         r.submit()?;
         let (mut loss, mut kl_sum, mut ent_sum, mut low, mut high) =
             (0.0, 0.0, 0.0, 0usize, 0usize);
+        // The sampler correction's per-token |lp_old − lp_sampler| and ratios (TRL's `sampling/…`).
+        let (mut logp_diffs, mut is_ratios) = (Vec::new(), Vec::new());
         let inv_active_total = 1.0 / batch.total_active.max(1) as f64;
         // One packed forward and backward per group (or per `pack_size` of its completions):
         // its prompt once, its completions after it.
@@ -272,6 +274,8 @@ impl<'g> Trainer<'g> {
             let gi = batch.items[first].group;
             let same = batch.items[first..].iter().take_while(|it| it.group == gi).count();
             let end = first + same.min(self.pack_size.unwrap_or(usize::MAX).max(1));
+            // The group's first item: completion `first + k - g0` of the group.
+            let g0 = batch.items.iter().position(|it| it.group == gi).unwrap_or(first);
             let model = &self.model;
             let items = &mut batch.items[first..end];
             let completions: Vec<&[u32]> = items.iter().map(|it| &it.targets[..]).collect();
@@ -289,6 +293,7 @@ impl<'g> Trainer<'g> {
                 !cfg.gradient_checkpointing,
             )?;
             let rows = model.row_logprobs(gpu, &saved.hidden, &pack, temp)?;
+            let first_use = items[0].lp_old.is_none();
             if items[0].lp_old.is_none() {
                 let base = if cfg.beta > 0.0 {
                     let saved = model.forward_saving(gpu, &pack, None, false)?;
@@ -314,6 +319,7 @@ impl<'g> Trainer<'g> {
                     lp_old: it.lp_old.as_deref().unwrap_or(lp),
                     lp_ref: it.lp_ref.as_deref(),
                     entropy,
+                    lp_sampler: sampler_logps_of(cfg, &batch.groups[gi], first + k - g0, first_use)?,
                 };
                 let terms = match &it.loss_mask {
                     None => completion_terms(cfg, &input),
@@ -330,6 +336,8 @@ impl<'g> Trainer<'g> {
                         .sum::<f64>();
                     low += terms.low_clipped;
                     high += terms.high_clipped;
+                    logp_diffs.extend(terms.logp_diffs);
+                    is_ratios.extend(terms.is_ratios);
                 }
                 coefs.extend(terms.a.iter().zip(&terms.b).map(|(&a, &b)| (a, b)));
             }
@@ -376,6 +384,11 @@ impl<'g> Trainer<'g> {
             put("kl", json!(kl_sum / n_active));
         }
         put("entropy", json!(ent_sum / n_active));
+        if cfg.sampler_correction().is_some() {
+            for (k, v) in sampling_metrics(&logp_diffs, &is_ratios) {
+                put(k, json!(v));
+            }
+        }
         let clip_den = if cfg.importance_sampling_level == ImportanceSampling::Sequence {
             items.len() as f64
         } else {
