@@ -357,6 +357,29 @@ fn c_example_trains_the_adapter() {
     }
 }
 
+/// Rule rewards on per-prompt data with no callback (rows.c): two edgerl_session_step_rows
+/// calls with a point_in_box rule reading each row's target_box train the adapter; rows that
+/// lack a target, carry one the rule cannot read, or are not rows are refused with the row
+/// named, and train nothing.
+#[test]
+fn c_rows_with_rule_rewards_train_the_adapter() {
+    if !have("gcc") {
+        return;
+    }
+    let model = root().join("tests/fixtures/models/qwen3_f16");
+    for asan in [false, true] {
+        let dir = scratch(if asan { "rows-asan" } else { "rows" });
+        let exe = compile("rows", &dir, asan);
+        let (after, before) = (dir.join("adapter"), dir.join("adapter-before"));
+        let out = run(&exe, &[&model, &after, &before], asan);
+        eprintln!("{out}");
+        assert!(out.contains("step 2:") && out.contains("all rows checks passed"), "{out}");
+        assert_trained(&before, &after);
+        assert_eq!(tensors(&after), tensors(&dir.join("adapter-again")), "a refused step changed the adapter");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 /// Two steps of multi-turn episodes (4 per task, 2 tasks, 2 acts and an observation each)
 /// change the adapter; the progress and log callbacks were called (episodes.c checks counts).
 #[test]
@@ -491,6 +514,10 @@ mod inproc {
         fn edgerl_last_error(buf: *mut c_char, len: usize) -> usize;
         fn edgerl_episode_begin(session: u64, prompt: *const c_char, flags: u32, out: *mut u64) -> i32;
         fn edgerl_episode_free(episode: u64) -> i32;
+        fn edgerl_session_step_rows(
+            session: u64, rows_json: *const c_char, cb: Option<Reward>, user: *mut c_void, metrics: *mut EdgerlStepMetrics,
+        ) -> i32;
+        fn edgerl_session_save_adapter(session: u64, dir: *const c_char) -> i32;
     }
 
     fn last_error() -> String {
@@ -594,6 +621,75 @@ mod inproc {
         ok(rc, "session generate, second call");
         assert_eq!((text.len(), computed()), (needed, c1));
         ok(unsafe { edgerl_session_free(s) }, "session free");
+    }
+
+    /// Counts its calls and adds 0.5 to every completion's reward.
+    unsafe extern "C" fn half(user: *mut c_void, _: usize, _: usize, _: *const c_char, r: *mut f64) -> i32 {
+        unsafe {
+            *(user as *mut usize) += 1;
+            *r = 0.5;
+        }
+        0
+    }
+
+    /// One step, two front ends: a session fed the dataset's rows (edgerl_session_step_rows,
+    /// rule rewards reading each row's target_box, no callback) with the run's config and seed
+    /// trains the same adapter as `edgerl train`, bit for bit, with the same rewards. A
+    /// callback adds to the rules' reward.
+    #[test]
+    fn a_session_on_rows_trains_as_edgerl_train_does() {
+        use std::ffi::CString;
+        let root = super::root();
+        let toml_path = root.join("examples/tiny-grpo-online/run.toml");
+        let mut cfg = edgerl::rl::TrainConfig::from_file(&toml_path).unwrap();
+        cfg.output_dir = std::env::temp_dir().join(format!("edgerl-c-abi-rows-cli-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&cfg.output_dir);
+        assert!(!cfg.shuffle_dataset && !cfg.dynamic_sampling && cfg.num_iterations == 1);
+        let gpu = edgerl::gpu::Gpu::new(&edgerl::gpu::GpuOptions { backend: Some("vulkan".into()), ..Default::default() }).unwrap();
+        let mut cli = Vec::new();
+        edgerl::rl::trainer::train(&gpu, cfg.clone(), |m| cli.push(m["reward"].as_f64().unwrap())).unwrap();
+
+        // The session's config: the run's, less the keys a session owns.
+        let mut table: toml::Table = std::fs::read_to_string(&toml_path).unwrap().parse().unwrap();
+        for k in ["model", "output_dir", "dataset"] {
+            table.remove(k);
+        }
+        let session_cfg = CString::new(toml::to_string(&table).unwrap()).unwrap();
+        let lines: Vec<String> = std::fs::read_to_string(cfg.dataset.as_ref().unwrap()).unwrap().lines().map(String::from).collect();
+        let per = cfg.prompts_per_step;
+        let batch = |b: usize| CString::new(format!("[{}]", (0..per).map(|j| lines[(b * per + j) % lines.len()].as_str()).collect::<Vec<_>>().join(","))).unwrap();
+
+        let (mut rt, mut model) = (0, 0);
+        let path = CString::new(root.join("tests/fixtures/models/qwen3_f16").to_str().unwrap()).unwrap();
+        ok(unsafe { edgerl_runtime_create(c"vulkan".as_ptr(), 0, &mut rt) }, "runtime");
+        ok(unsafe { edgerl_model_load(rt, path.as_ptr(), &mut model) }, "model");
+        let mut s = 0;
+        ok(unsafe { edgerl_session_create(model, session_cfg.as_ptr(), &mut s) }, "session");
+        let mut m = EdgerlStepMetrics::default();
+        for (b, want) in cli.iter().enumerate() {
+            let rows = batch(b);
+            ok(unsafe { edgerl_session_step_rows(s, rows.as_ptr(), None, null_mut(), &mut m) }, "step_rows");
+            assert_eq!((m.step, m.reward_mean), ((b + 1) as u64, *want), "step {}", b + 1);
+        }
+        let dir = cfg.output_dir.join("session-adapter");
+        let cdir = CString::new(dir.to_str().unwrap()).unwrap();
+        ok(unsafe { edgerl_session_save_adapter(s, cdir.as_ptr()) }, "save");
+        assert_eq!(super::tensors(&dir), super::tensors(&cfg.output_dir.join("adapter")), "the session's adapter differs from edgerl train's");
+        ok(unsafe { edgerl_session_free(s) }, "session free");
+
+        // A fresh session with a callback: the same first completions, each reward 0.5 more.
+        ok(unsafe { edgerl_session_create(model, session_cfg.as_ptr(), &mut s) }, "second session");
+        let mut calls = 0usize;
+        let rows = batch(0);
+        ok(unsafe { edgerl_session_step_rows(s, rows.as_ptr(), Some(half), &mut calls as *mut usize as *mut c_void, &mut m) }, "step_rows + callback");
+        assert_eq!(calls, per * cfg.num_generations);
+        assert!((m.reward_mean - (cli[0] + 0.5)).abs() < 1e-12, "{} vs {} + 0.5", m.reward_mean, cli[0]);
+        ok(unsafe { edgerl_session_free(s) }, "session free");
+        unsafe {
+            edgerl_model_free(model);
+            edgerl_runtime_free(rt);
+        }
+        let _ = std::fs::remove_dir_all(&cfg.output_dir);
     }
 
     struct CancelProbe {

@@ -35,7 +35,7 @@
  *    generate/score on the model with session = 0 then run the base model through that
  *    session, so they also return EDGERL_ERR_BUSY while it runs a step.
  *  - edgerl_cancel() may be called from any thread at any time, also from a reward callback.
- *  - The reward callback runs on the thread that called edgerl_session_step, while no GPU lock
+ *  - The reward callback runs on the thread that called edgerl_session_step(_rows), while no GPU lock
  *    is held: it may call edgerl on other sessions and models, and edgerl_cancel/
  *    edgerl_last_error on its own session; other calls on its own session return
  *    EDGERL_ERR_BUSY.
@@ -79,7 +79,8 @@ extern "C" {
 #define EDGERL_ERR_BUSY -10            /* the session (or its model) is running another call */
 #define EDGERL_ERR_NONFINITE -11       /* a NaN/Inf loss or gradient: that update was skipped */
 
-/* Prompt flags of edgerl_generate and edgerl_session_step. */
+/* Prompt flags of edgerl_generate and edgerl_session_step (edgerl_session_step_rows takes a
+ * row's "prompt" as a dataset line gives it: a string as is, a message list as chat). */
 #define EDGERL_PROMPT_RAW 0  /* the text as is, tokenized with the tokenizer's special tokens */
 #define EDGERL_PROMPT_CHAT 1 /* one user message, rendered with the model's chat template and
                                 the generation prompt (as `edgerl generate --chat` does) */
@@ -97,7 +98,7 @@ typedef uint64_t edgerl_episode; /* a multi-turn trajectory of a session: prompt
 #define EDGERL_LOG_TRACE 5
 
 /* Progress phases (edgerl_progress_fn). */
-#define EDGERL_PHASE_SAMPLE 1 /* edgerl_session_step: completions sampled so far, of all */
+#define EDGERL_PHASE_SAMPLE 1 /* edgerl_session_step(_rows): completions sampled so far, of all */
 #define EDGERL_PHASE_UPDATE 2 /* both steps: optimizer updates taken so far, of num_iterations */
 
 /* Scores one sampled completion: write the reward to *reward_out and return 0. Returning
@@ -265,10 +266,45 @@ int32_t edgerl_session_free(edgerl_session session);
  * giving the budget, what others hold, the smallest plan's peak and what takes the room
  * (lower max_completion_length or num_generations, a shorter prompt, a smaller rank, or a
  * smaller model). Sampling does not depend on the pack: the same rewards and the same update
- * (up to float rounding) as without a budget. */
+ * (up to float rounding) as without a budget.
+ *
+ * The prompts carry no data columns: the rules see an empty row (a rule with a `target` fails),
+ * and a config with weight_column is refused (EDGERL_ERR_INVALID_ARGUMENT). Give rules their
+ * targets with edgerl_session_step_rows. A callback given here replaces the rules. */
 int32_t edgerl_session_step(edgerl_session session, const char *const *prompts, size_t n_prompts,
                             uint32_t flags, edgerl_reward_fn cb, void *user_data,
                             edgerl_step_metrics *metrics);
+
+/* One GRPO step on dataset rows, as `edgerl train` takes a step on its dataset's lines:
+ * rows_json is a JSON array with one object per prompt, each exactly what a line of a TRL
+ * prompt dataset would be: "prompt" (a string, tokenized as is with the tokenizer's special
+ * tokens; or a list of {"role", "content"} messages, rendered with the model's chat template
+ * and the generation prompt) and the row's data columns, which the config's [[rewards]] rules
+ * read as their targets, e.g.
+ *   [{"prompt": [{"role": "user", "content": "Tap Send."}], "target_box": [40, 300, 120, 340]},
+ *    {"prompt": "Where is Cancel?", "target_box": [10, 300, 30, 340]}]
+ * So point_in_box, iou, box_size, action, exact, numeric ... score on the device with no
+ * callback. The rows are checked before anything is sampled, as `edgerl train` checks its
+ * dataset: a row that is not an object, lacks "prompt", lacks a column a rule reads, has a
+ * target a rule cannot parse, or lacks a numeric weight_column (when the config names one)
+ * fails the call with EDGERL_ERR_INVALID_ARGUMENT, its message naming the row
+ * ("rows_json[2]: no `target_box` column, which a reward rule reads"); nothing is trained.
+ *
+ * Rewards: completion k of row j gets the rules' total (reward_weights, reward_all_or_nothing
+ * as configured) PLUS cb's value when cb is not NULL: the callback adds one more reward
+ * function to the rules (TRL sums its reward functions the same way), it does not replace
+ * them. With no [[rewards]] in the config the callback alone gives the reward; with neither,
+ * EDGERL_ERR_INVALID_ARGUMENT. (edgerl_session_step, whose prompts have no columns, is
+ * different: there a callback replaces the rules.) cb's prompt_index is the row's index.
+ *
+ * Groups are weighted as in `edgerl train`: weight_column's value times the difficulty
+ * weight (difficulty_weight = true). With the same config, seed and rows, a session's steps
+ * sample and train exactly as `edgerl train`'s (one call = one batch of prompts_per_step
+ * rows; dynamic_sampling does not apply: the app picks the rows). Everything else (metrics,
+ * errors, cancel, progress, the memory budget, NaN updates) as for edgerl_session_step. */
+int32_t edgerl_session_step_rows(edgerl_session session, const char *rows_json,
+                                 edgerl_reward_fn cb, void *user_data,
+                                 edgerl_step_metrics *metrics);
 
 /* Asks the session's running call to stop at its next check, returning EDGERL_ERR_CANCELLED;
  * with none running, the session's next call that checks is the one cancelled. Safe from any

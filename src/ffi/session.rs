@@ -21,8 +21,10 @@ use crate::lora::Lora;
 use crate::plan::{WeightBytes, model_meta};
 use crate::model::LoadedModel;
 use crate::reward::RewardSet;
+use crate::data::dataset::{Row, parse_line};
 use crate::rl::TrainConfig;
 use crate::rl::rollouts::Group;
+use crate::rl::step::{Hooks, Prompted, column_weight};
 use crate::rl::trainer::{Batch, Trainer};
 
 /// `int32_t (*)(void* user_data, size_t prompt_index, size_t completion_index,
@@ -317,101 +319,191 @@ pub unsafe extern "C" fn edgerl_session_step(
         let prompts: Vec<&str> = (0..n_prompts)
             .map(|i| unsafe { text(*prompts.add(i), &format!("prompts[{i}]")) })
             .collect::<Res<_>>()?;
-        let mut g = s.lock()?;
-        s.cancellable(|| {
-            let inner = g.as_mut().ok_or_else(|| invalid("the session is gone"))?;
-            let rt = &s.model.rt;
-            let t = &mut inner.trainer;
-            if cb.is_none() && inner.rules.is_none() {
-                return Err(invalid(
-                    "no reward callback and no `[[rewards]]` rules in the session's config",
-                ));
-            }
-            let tok = t
-                .tokenizer
-                .as_ref()
-                .ok_or_else(|| invalid("the session's model has no tokenizer"))?;
-            let ids: Vec<Vec<u32>> = prompts
-                .iter()
-                .map(|p| prompt_ids(tok, p, flags))
-                .collect::<Res<_>>()?;
-            // Planned before anything is sampled: a step that cannot fit fails here.
-            let load = StepLoad {
-                prompt_tokens: ids.iter().map(Vec::len).max().unwrap_or(0),
-                completion_tokens: t.cfg.max_completion_length,
-                num_generations: t.cfg.num_generations,
-                rollouts: true,
-            };
-            let knobs = plan_step(&s, t, &load)?;
-            let cfg = &t.cfg;
-            let sampler = t.sampler(cfg.max_completion_length);
-            let progress = s.progress();
-            let total = prompts.len() * cfg.num_generations;
-            let mut sampled = Vec::with_capacity(prompts.len());
-            for (j, ids) in ids.into_iter().enumerate() {
-                s.check_cancel()?;
-                let stream = (t.optimizer_steps as u64).wrapping_mul(1 << 20) + j as u64;
-                let completions = {
-                    let _g = rt.lock();
-                    sampler
-                        .sample(&ids, cfg.num_generations, stream)
-                        .map_err(|e| rt.explain(e))?
-                };
-                sampled.push((ids, completions));
-                progress.report(s.id, EDGERL_PHASE_SAMPLE, (j + 1) * cfg.num_generations, total)?;
-            }
-            let mut groups = Vec::with_capacity(sampled.len());
-            for (j, (prompt_ids, completions)) in sampled.into_iter().enumerate() {
-                let mut rewards = Vec::with_capacity(completions.len());
-                for (k, c) in completions.iter().enumerate() {
-                    s.check_cancel()?;
-                    let r = match (cb, &inner.rules) {
-                        (Some(f), _) => {
-                            let ctext = CString::new(c.text.replace('\0', ""))
-                                .map_err(|e| invalid(e.to_string()))?;
-                            let mut r = f64::NAN;
-                            let rc = unsafe { f(user_data, j, k, ctext.as_ptr(), &mut r) };
-                            if rc != 0 {
-                                return Err(Fail(
-                                    EDGERL_ERR_CALLBACK,
-                                    format!(
-                                        "reward callback returned {rc} for prompt {j}, completion {k}: step aborted, adapter unchanged"
-                                    ),
-                                ));
-                            }
-                            r
-                        }
-                        (None, Some(rules)) => {
-                            rules
-                                .score(&c.text, c.ids.len(), &Map::<String, Value>::new())?
-                                .total
-                        }
-                        (None, None) => unreachable!(),
-                    };
-                    if !r.is_finite() {
-                        return Err(Fail(
-                            EDGERL_ERR_CALLBACK,
-                            format!(
-                                "reward {r} for prompt {j}, completion {k} is not a finite number: step aborted, adapter unchanged"
-                            ),
-                        ));
-                    }
-                    rewards.push(r);
+        let out = step(&s, Input::Texts { prompts, flags }, cb, user_data, t0)?;
+        // SAFETY: as the function's contract says, `metrics` is NULL or valid for a write.
+        unsafe { finish(out, metrics) }
+    })
+}
+
+/// One GRPO step on dataset rows with their data columns; see edgerl.h.
+///
+/// # Safety
+/// `rows_json` is a NUL-terminated string; `metrics` is NULL or valid for a write; `cb` is
+/// NULL or a function that may be called with `user_data` on this thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn edgerl_session_step_rows(
+    session: u64,
+    rows_json: *const c_char,
+    cb: EdgerlRewardFn,
+    user_data: *mut c_void,
+    metrics: *mut EdgerlStepMetrics,
+) -> i32 {
+    guard(|| {
+        let t0 = std::time::Instant::now();
+        let s = get_session(session)?;
+        let rows_json = unsafe { text(rows_json, "rows_json") }?;
+        let out = step(&s, Input::Rows(rows_json), cb, user_data, t0)?;
+        // SAFETY: as the function's contract says, `metrics` is NULL or valid for a write.
+        unsafe { finish(out, metrics) }
+    })
+}
+
+/// A step's prompts as the app gave them.
+enum Input<'a> {
+    /// Prompt strings (`EDGERL_PROMPT_*` flags), no data columns; a callback replaces the rules.
+    Texts { prompts: Vec<&'a str>, flags: u32 },
+    /// A JSON array of dataset rows (`prompt` and data columns); a callback adds to the rules.
+    Rows(&'a str),
+}
+
+/// The rows of `edgerl_session_step_rows`, each checked as `edgerl train` checks a dataset
+/// line (`data::dataset::read_for`): a `prompt`, every column a rule reads, targets the rules
+/// can parse, and the `weight_column` when the config names one.
+fn parse_rows(json: &str, rules: Option<&RewardSet>, cfg: &TrainConfig) -> Res<Vec<Row>> {
+    let v: Value = serde_json::from_str(json).map_err(|e| invalid(format!("`rows_json` is not valid JSON: {e}")))?;
+    let Value::Array(list) = v else {
+        return Err(invalid("`rows_json` must be a JSON array of row objects"));
+    };
+    if list.is_empty() {
+        return Err(invalid("`rows_json` is an empty array"));
+    }
+    let required = rules.map(RewardSet::columns).unwrap_or_default();
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let check = |row: &Row| -> std::result::Result<(), String> {
+                if let Some(c) = required.iter().find(|c| !row.columns.contains_key(c.as_str())) {
+                    return Err(format!("no `{c}` column, which a reward rule reads"));
                 }
-                groups.push(Group {
-                    prompt_ids,
-                    sampler_logps: Some(completions.iter().map(|c| c.sampler_logps(t.cfg.sampler_logprobs)).collect()),
-                    completions: completions.into_iter().map(|c| c.ids).collect(),
-                    rewards,
-                    weight: 1.0,
-                });
-            }
-            let refs: Vec<&Group> = groups.iter().collect();
-            let mut batch = t.batch(&refs);
-            let out = with_knobs(t, knobs, |t| train(&s, t, &mut batch, t0))?;
-            // SAFETY: as the function's contract says, `metrics` is NULL or valid for a write.
-            unsafe { finish(out, metrics) }
+                if let Some(rules) = rules {
+                    // Rules parse their targets before the completion: an empty one finds bad targets.
+                    rules.score("", 0, &row.columns).map_err(|e| e.to_string())?;
+                }
+                column_weight(cfg, &row.columns).map(|_| ()).map_err(|e| e.to_string())
+            };
+            parse_line(&v.to_string())
+                .and_then(|r| check(&r).map(|_| r))
+                .map_err(|e| invalid(format!("rows_json[{i}]: {e}")))
         })
+        .collect()
+}
+
+/// What a session adds to the shared sampling step (`rl::step`): the runtime's lock, cancel
+/// checks, progress reports and the app's reward callback.
+struct SessionHooks<'a> {
+    s: &'a Session,
+    progress: Progress,
+    cb: EdgerlRewardFn,
+    user_data: *mut c_void,
+    num_generations: usize,
+}
+
+impl Hooks for SessionHooks<'_> {
+    type Error = Fail;
+
+    fn gpu<T>(&mut self, f: impl FnOnce() -> crate::error::Result<T>) -> Res<T> {
+        let rt = &self.s.model.rt;
+        let _g = rt.lock();
+        f().map_err(|e| rt.explain(e).into())
+    }
+
+    fn check(&mut self) -> Res<()> {
+        self.s.check_cancel()
+    }
+
+    fn sampled(&mut self, j: usize, n: usize) -> Res<()> {
+        let g = self.num_generations;
+        self.progress.report(self.s.id, EDGERL_PHASE_SAMPLE, (j + 1) * g, n * g)
+    }
+
+    fn reward(&mut self, j: usize, k: usize, text: &str) -> Res<Option<f64>> {
+        let Some(f) = self.cb else { return Ok(None) };
+        let ctext = CString::new(text.replace('\0', "")).map_err(|e| invalid(e.to_string()))?;
+        let mut r = f64::NAN;
+        let rc = unsafe { f(self.user_data, j, k, ctext.as_ptr(), &mut r) };
+        if rc != 0 {
+            return Err(Fail(
+                EDGERL_ERR_CALLBACK,
+                format!("reward callback returned {rc} for prompt {j}, completion {k}: step aborted, adapter unchanged"),
+            ));
+        }
+        if !r.is_finite() {
+            return Err(Fail(
+                EDGERL_ERR_CALLBACK,
+                format!("reward {r} for prompt {j}, completion {k} is not a finite number: step aborted, adapter unchanged"),
+            ));
+        }
+        Ok(Some(r))
+    }
+}
+
+/// Both steps: prompts to ids, the plan, the shared sampling step (`Trainer::sample_scored`,
+/// as `edgerl train`), then the updates.
+fn step(s: &Session, input: Input, cb: EdgerlRewardFn, user_data: *mut c_void, t0: std::time::Instant) -> Res<Trained> {
+    let mut g = s.lock()?;
+    s.cancellable(|| {
+        let inner = g.as_mut().ok_or_else(|| invalid("the session is gone"))?;
+        let t = &mut inner.trainer;
+        if cb.is_none() && inner.rules.is_none() {
+            return Err(invalid(
+                "no reward callback and no `[[rewards]]` rules in the session's config",
+            ));
+        }
+        let tok = t
+            .tokenizer
+            .as_ref()
+            .ok_or_else(|| invalid("the session's model has no tokenizer"))?;
+        let no_columns = Map::new();
+        let (rows, rules, ids) = match input {
+            Input::Texts { prompts, flags } => {
+                if let Some(col) = &t.cfg.weight_column {
+                    return Err(invalid(format!(
+                        "the config's weight_column `{col}` needs data columns, which edgerl_session_step's prompts do not have: use edgerl_session_step_rows"
+                    )));
+                }
+                let ids: Vec<Vec<u32>> = prompts.iter().map(|p| prompt_ids(tok, p, flags)).collect::<Res<_>>()?;
+                // The callback replaces the rules (which would see no columns).
+                (Vec::new(), if cb.is_some() { None } else { inner.rules.as_ref() }, ids)
+            }
+            Input::Rows(json) => {
+                let rows = parse_rows(json, inner.rules.as_ref(), &t.cfg)?;
+                let ids = rows
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        let ids = crate::rl::rollout::prompt_ids(tok, &r.prompt).map_err(|e| {
+                            let Fail(c, m) = Fail::from(e);
+                            Fail(c, format!("rows_json[{i}]: {m}"))
+                        })?;
+                        if ids.is_empty() {
+                            return Err(invalid(format!("rows_json[{i}]: the prompt tokenizes to nothing")));
+                        }
+                        Ok(ids)
+                    })
+                    .collect::<Res<Vec<_>>>()?;
+                (rows, inner.rules.as_ref(), ids)
+            }
+        };
+        // Planned before anything is sampled: a step that cannot fit fails here.
+        let load = StepLoad {
+            prompt_tokens: ids.iter().map(Vec::len).max().unwrap_or(0),
+            completion_tokens: t.cfg.max_completion_length,
+            num_generations: t.cfg.num_generations,
+            rollouts: true,
+        };
+        let knobs = plan_step(s, t, &load)?;
+        let prompts: Vec<Prompted> = ids
+            .into_iter()
+            .enumerate()
+            .map(|(j, ids)| Prompted { ids, columns: rows.get(j).map_or(&no_columns, |r| &r.columns) })
+            .collect();
+        let mut hooks = SessionHooks { s, progress: s.progress(), cb, user_data, num_generations: t.cfg.num_generations };
+        // The batch index `edgerl train` samples batch b with (a session step is one batch).
+        let stream = t.optimizer_steps.div_ceil(t.cfg.num_iterations.max(1)) as u64;
+        let (groups, _, _) = t.sample_scored(&prompts, stream, rules, &mut hooks)?;
+        let refs: Vec<&Group> = groups.iter().collect();
+        let mut batch = t.batch(&refs);
+        with_knobs(t, knobs, |t| train(s, t, &mut batch, t0))
     })
 }
 

@@ -13,6 +13,7 @@ pub mod rollouts;
 pub mod run;
 pub mod sft;
 pub mod state;
+pub mod step;
 pub mod trainer;
 
 pub use config::TrainConfig;

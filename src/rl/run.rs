@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::config::TrainConfig;
 use super::rollouts::Group;
-use super::trainer::{Batch, Trainer};
+use super::trainer::Trainer;
 use crate::data::dataset::{self, Row};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -20,60 +20,20 @@ enum Source {
     Online { rows: Vec<Row>, rewards: RewardSet, log: std::fs::File, log_path: PathBuf },
 }
 
-/// Sampled groups, their per-rule reward metrics, and one log line per completion.
-pub type Sampled = (Vec<Group>, Map<String, Value>, Vec<Value>);
+pub use super::step::Sampled;
+use super::step::{NoHooks, Prompted, difficulty};
 
 impl Trainer<'_> {
     /// Samples `num_generations` completions for each row with the current adapter and scores
-    /// them. Returns the groups, the per-rule reward metrics, and one log line per completion.
+    /// them with `rewards` (`Trainer::sample_scored`, the step sessions take too). Returns the
+    /// groups, the per-rule reward metrics, and one log line per completion.
     pub fn sample_groups(&self, rows: &[&Row], stream: u64, rewards: &RewardSet) -> Result<Sampled> {
-        let cfg = &self.cfg;
         let tok = self.tokenizer.as_ref().ok_or_else(|| Error::Invalid("sampling needs the model's tokenizer".into()))?;
-        let sampler = self.sampler(cfg.max_completion_length);
-        let names = rewards.names();
-        let mut per_rule: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-        let mut groups = Vec::with_capacity(rows.len());
-        let mut log = Vec::new();
-        for (j, row) in rows.iter().enumerate() {
-            let prompt_ids = super::rollout::prompt_ids(tok, &row.prompt)?;
-            let weight = match &cfg.weight_column {
-                None => 1.0,
-                Some(col) => row.columns.get(col).and_then(|v| v.as_f64()).filter(|w| w.is_finite()).ok_or_else(|| {
-                    Error::Invalid(format!("dataset: weight column `{col}` is missing or not a number"))
-                })?,
-            };
-            let completions = sampler.sample(&prompt_ids, cfg.num_generations, stream.wrapping_mul(1 << 20) + j as u64)?;
-            let mut totals = Vec::with_capacity(completions.len());
-            for c in &completions {
-                let sc = rewards.score(&c.text, c.ids.len(), &row.columns)?;
-                for (k, v) in sc.per_rule.iter().enumerate() {
-                    per_rule[k].push(*v);
-                }
-                let by_rule: Map<String, Value> = names.iter().cloned().zip(sc.per_rule.iter().map(|v| json!(v))).collect();
-                log.push(json!({ "prompt": tok.decode(&prompt_ids)?, "completion": c.text, "reward": sc.total, "rewards": by_rule }));
-                totals.push(sc.total);
-            }
-            let weight = weight * difficulty(cfg, &totals);
-            let sampler_logps = Some(completions.iter().map(|c| c.sampler_logps(cfg.sampler_logprobs)).collect());
-            groups.push(Group { prompt_ids, completions: completions.into_iter().map(|c| c.ids).collect(), rewards: totals, weight, sampler_logps });
-        }
-        let mut m = Map::new();
-        for (name, vals) in names.iter().zip(&per_rule) {
-            let (mean, std) = super::loss::mean_std(vals);
-            m.insert(format!("rewards/{name}/mean"), json!(mean));
-            m.insert(format!("rewards/{name}/std"), json!(std));
-        }
-        Ok((groups, m, log))
-    }
-}
-
-/// The group's difficulty weight when `difficulty_weight` is on (else 1); it multiplies the
-/// `weight_column` weight.
-fn difficulty(cfg: &TrainConfig, rewards: &[f64]) -> f64 {
-    if cfg.difficulty_weight {
-        super::loss::difficulty_weight(rewards, cfg.success_threshold)
-    } else {
-        1.0
+        let prompts: Vec<Prompted> = rows
+            .iter()
+            .map(|r| Ok(Prompted { ids: super::rollout::prompt_ids(tok, &r.prompt)?, columns: &r.columns }))
+            .collect::<Result<_>>()?;
+        self.sample_scored(&prompts, stream, Some(rewards), &mut NoHooks)
     }
 }
 
@@ -128,38 +88,6 @@ impl RowOrder {
             self.epoch = epoch;
         }
         self.perm[k % self.n]
-    }
-}
-
-/// A tokenizer's decoding of token ids.
-pub type Decode<'a> = &'a dyn Fn(&[u32]) -> Result<String>;
-
-/// What `Trainer::batch` does not apply yet, applied to a fresh or restored batch: a
-/// completion whose last token completes a `stop` string is finished, not truncated (for
-/// `mask_truncated_completions` and `completions/clipped_ratio`), and Dr. GRPO divides by
-/// `loss_divisor` when given. Then the normalisers are recomputed. `decode`: the tokenizer's
-/// (`None`: stop strings can't be seen, as without a tokenizer nothing was sampled).
-pub fn settle_batch(cfg: &TrainConfig, decode: Option<Decode>, b: &mut Batch) -> Result<()> {
-    if let Some(decode) = decode.filter(|_| !cfg.stop.is_empty()) {
-        // Episodes (a loss mask) end their acts otherwise: they keep the trainer's verdict.
-        for it in b.items.iter_mut().filter(|it| it.truncated && it.loss_mask.is_none()) {
-            if super::rollout::ends_with_stop(decode, &cfg.stop, &it.targets)? {
-                it.truncated = false;
-                it.active = true;
-            }
-        }
-    }
-    let active: Vec<usize> = b.items.iter().map(|it| if it.active { it.loss_tokens() } else { 0 }).collect();
-    b.norms = super::loss::step_normalizers(cfg, &active);
-    b.total_active = active.iter().sum();
-    Ok(())
-}
-
-/// `settle_batch` with the trainer's tokenizer.
-fn settle(t: &Trainer, b: &mut Batch) -> Result<()> {
-    match &t.tokenizer {
-        Some(tok) => settle_batch(&t.cfg, Some(&|ids: &[u32]| tok.decode(ids)), b),
-        None => settle_batch(&t.cfg, None, b),
     }
 }
 
@@ -305,7 +233,6 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
                 it.lp_ref = rf;
             }
             b.counted = sb.counted;
-            settle(&t, &mut b)?;
             batch = Some(b);
             if let Ok(Value::Object(m)) = serde_json::from_str(&st.reward_metrics) {
                 reward_metrics = m;
@@ -368,9 +295,7 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
                 }
             };
             let refs: Vec<&Group> = groups.iter().collect();
-            let mut b = t.batch(&refs);
-            settle(&t, &mut b)?;
-            batch = Some(b);
+            batch = Some(t.batch(&refs));
         }
         let Some(batch) = batch.as_mut() else {
             continue;
@@ -411,7 +336,6 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rl::trainer::Item;
 
     #[test]
     fn row_order_is_a_function_of_seed_and_epoch() {
@@ -449,65 +373,8 @@ mod tests {
         assert_eq!((0..3).map(|k| one.index(k)).collect::<Vec<_>>(), [0, 0, 0]);
     }
 
-    fn item(targets: Vec<u32>, truncated: bool, active: bool) -> Item {
-        Item { group: 0, targets, advantage: 1.0, weight: 1.0, active, truncated, lp_old: None, lp_ref: None, loss_mask: None }
-    }
-
-    /// Toy decoder: id n is the letter 'a' + n.
-    fn letters(ids: &[u32]) -> Result<String> {
-        Ok(ids.iter().map(|&i| char::from(b'a' + i as u8)).collect())
-    }
-
-    fn batch(cfg: &TrainConfig) -> Batch {
-        // Completions: "ab" + EOS-like (not truncated), "xyz" (ends by completing "yz"),
-        // "yzq" (stop completed earlier: truncated), "qqqq" (truncated).
-        let items = vec![
-            item(vec![0, 1], false, true),
-            item(vec![23, 24, 25], true, !cfg.mask_truncated_completions),
-            item(vec![24, 25, 16], true, !cfg.mask_truncated_completions),
-            item(vec![16, 16, 16, 16], true, !cfg.mask_truncated_completions),
-        ];
-        let groups = vec![Group { prompt_ids: vec![1], completions: items.iter().map(|it| it.targets.clone()).collect(), rewards: vec![1.0, 0.0, 0.0, 0.0], weight: 1.0, sampler_logps: None }];
-        let adv = super::super::loss::advantages(cfg, &[groups[0].rewards.clone()]);
-        Batch { groups, items, norms: vec![], total_active: 0, adv, counted: false }
-    }
-
     fn cfg(extra: &str) -> TrainConfig {
         TrainConfig::from_toml(&format!("model = \"m\"\noutput_dir = \"o\"\nrollouts = \"r\"\nmax_completion_length = 8\n{extra}")).unwrap()
-    }
-
-    #[test]
-    fn a_stop_string_ending_is_finished_not_truncated() {
-        let c = cfg("mask_truncated_completions = true\nloss_type = \"dapo\"\nstop = [\"yz\"]");
-        let mut b = batch(&c);
-        settle_batch(&c, Some(&letters), &mut b).unwrap();
-        let flags: Vec<(bool, bool)> = b.items.iter().map(|it| (it.truncated, it.active)).collect();
-        assert_eq!(flags, [(false, true), (false, true), (true, false), (true, false)]);
-        // clipped_ratio counts `truncated`: 2 of 4; the loss covers 2 + 3 tokens.
-        assert_eq!(b.total_active, 5);
-        assert_eq!(b.norms, vec![5.0; 4]);
-        // Without stop strings (or a tokenizer) the trainer's verdict stands.
-        for (c, decode) in [
-            (cfg("mask_truncated_completions = true"), Some(&letters as Decode)),
-            (cfg("mask_truncated_completions = true\nstop = [\"yz\"]"), None),
-        ] {
-            let mut b = batch(&c);
-            settle_batch(&c, decode, &mut b).unwrap();
-            assert_eq!(b.items.iter().filter(|it| it.truncated).count(), 3);
-            assert_eq!(b.total_active, 2);
-        }
-    }
-
-    #[test]
-    fn settled_batches_use_the_dr_grpo_divisor() {
-        let c = cfg("loss_type = \"dr_grpo\"\nloss_divisor = 64.0");
-        let mut b = batch(&c);
-        settle_batch(&c, None, &mut b).unwrap();
-        assert_eq!(b.norms, vec![4.0 * 64.0; 4]);
-        let c = cfg("loss_type = \"dr_grpo\"");
-        let mut b = batch(&c);
-        settle_batch(&c, None, &mut b).unwrap();
-        assert_eq!(b.norms, vec![4.0 * 8.0; 4]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde_json::{Map, Value, json};
 
 use super::config::{ImportanceSampling, Optimizer, TrainConfig};
-use super::loss::{CompletionInput, advantages, completion_terms, masked_terms, normalizers, sampler_logps_of, sampling_metrics};
+use super::loss::{CompletionInput, advantages, completion_terms, masked_terms, sampler_logps_of, sampling_metrics, step_normalizers};
 use super::rollouts::{self, Group};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
@@ -79,6 +79,27 @@ pub struct SupervisedStep {
     pub lr: f64,
     pub skipped: bool,
     pub rows: Vec<SupervisedRows>,
+}
+
+/// A tokenizer's decoding of token ids.
+pub type Decode<'a> = &'a dyn Fn(&[u32]) -> Result<String>;
+
+/// Finishes a batch's items: a truncated completion (no loss mask: episodes end their acts
+/// otherwise and keep their verdict) whose last token completes one of `cfg.stop` is finished,
+/// not truncated (for `mask_truncated_completions` and `completions/clipped_ratio`), as the
+/// sampler stopped there. `decode`: the tokenizer's (`None`: stop strings can't be seen; a
+/// decoding error counts as no stop). Returns the step's normalisers and active token total.
+pub(crate) fn settle(cfg: &TrainConfig, decode: Option<Decode>, items: &mut [Item]) -> (Vec<f64>, usize) {
+    if let Some(decode) = decode.filter(|_| !cfg.stop.is_empty()) {
+        for it in items.iter_mut().filter(|it| it.truncated && it.loss_mask.is_none()) {
+            if super::rollout::ends_with_stop(decode, &cfg.stop, &it.targets).unwrap_or(false) {
+                it.truncated = false;
+                it.active = true;
+            }
+        }
+    }
+    let active: Vec<usize> = items.iter().map(|it| if it.active { it.loss_tokens() } else { 0 }).collect();
+    (step_normalizers(cfg, &active), active.iter().sum())
 }
 
 /// Adam moments of one adapter tensor.
@@ -204,7 +225,10 @@ impl<'g> Trainer<'g> {
 
     /// `batch` with a loss mask per completion (`masks` empty: none; else one per completion,
     /// groups in order). A completion is truncated when one of its runs of loss tokens (an
-    /// episode's act) does not end in EOS or padding; unmasked, that is TRL's rule.
+    /// episode's act) does not end in EOS or padding; unmasked, that is TRL's rule, except
+    /// that a completion whose last token completes one of the config's `stop` strings is
+    /// finished too (`settle`). The normalisers are `loss::step_normalizers` (Dr. GRPO's
+    /// `loss_divisor`).
     pub fn masked_batch(&self, groups: &[&Group], masks: &[Vec<bool>]) -> Batch {
         let cfg = &self.cfg;
         let eos = &self.eos;
@@ -233,12 +257,11 @@ impl<'g> Trainer<'g> {
                 });
             }
         }
-        let active: Vec<usize> = items
-            .iter()
-            .map(|it| if it.active { it.loss_tokens() } else { 0 })
-            .collect();
-        let norms = normalizers(cfg.loss_type, &active, cfg.max_completion_length);
-        let total_active = active.iter().sum::<usize>();
+        let decode = |ids: &[u32]| match &self.tokenizer {
+            Some(tok) => tok.decode(ids),
+            None => Err(Error::Invalid("no tokenizer".into())),
+        };
+        let (norms, total_active) = settle(cfg, self.tokenizer.as_ref().map(|_| &decode as Decode), &mut items);
         Batch {
             groups: groups.iter().map(|g| (*g).clone()).collect(),
             items,
@@ -587,3 +610,66 @@ impl<'g> Trainer<'g> {
 }
 
 pub use super::run::{Start, train, train_packed, train_with};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(targets: Vec<u32>, truncated: bool, active: bool) -> Item {
+        Item { group: 0, targets, advantage: 1.0, weight: 1.0, active, truncated, lp_old: None, lp_ref: None, loss_mask: None }
+    }
+
+    /// Toy decoder: id n is the letter 'a' + n.
+    fn letters(ids: &[u32]) -> Result<String> {
+        Ok(ids.iter().map(|&i| char::from(b'a' + i as u8)).collect())
+    }
+
+    fn items(cfg: &TrainConfig) -> Vec<Item> {
+        // Completions: "ab" + EOS-like (not truncated), "xyz" (ends by completing "yz"),
+        // "yzq" (stop completed earlier: truncated), "qqqq" (truncated).
+        let items = vec![
+            item(vec![0, 1], false, true),
+            item(vec![23, 24, 25], true, !cfg.mask_truncated_completions),
+            item(vec![24, 25, 16], true, !cfg.mask_truncated_completions),
+            item(vec![16, 16, 16, 16], true, !cfg.mask_truncated_completions),
+        ];
+        items
+    }
+
+    fn cfg(extra: &str) -> TrainConfig {
+        TrainConfig::from_toml(&format!("model = \"m\"\noutput_dir = \"o\"\nrollouts = \"r\"\nmax_completion_length = 8\n{extra}")).unwrap()
+    }
+
+    #[test]
+    fn a_stop_string_ending_is_finished_not_truncated() {
+        let c = cfg("mask_truncated_completions = true\nloss_type = \"dapo\"\nstop = [\"yz\"]");
+        let mut b = items(&c);
+        let (norms, total) = settle(&c, Some(&letters), &mut b);
+        let flags: Vec<(bool, bool)> = b.iter().map(|it| (it.truncated, it.active)).collect();
+        assert_eq!(flags, [(false, true), (false, true), (true, false), (true, false)]);
+        // clipped_ratio counts `truncated`: 2 of 4; the loss covers 2 + 3 tokens.
+        assert_eq!(total, 5);
+        assert_eq!(norms, vec![5.0; 4]);
+        // Without stop strings (or a tokenizer) the trainer's verdict stands.
+        for (c, decode) in [
+            (cfg("mask_truncated_completions = true"), Some(&letters as Decode)),
+            (cfg("mask_truncated_completions = true\nstop = [\"yz\"]"), None),
+        ] {
+            let mut b = items(&c);
+            let (_, total) = settle(&c, decode, &mut b);
+            assert_eq!(b.iter().filter(|it| it.truncated).count(), 3);
+            assert_eq!(total, 2);
+        }
+    }
+
+    #[test]
+    fn batches_use_the_dr_grpo_divisor() {
+        let c = cfg("loss_type = \"dr_grpo\"\nloss_divisor = 64.0");
+        let mut b = items(&c);
+        assert_eq!(settle(&c, None, &mut b).0, vec![4.0 * 64.0; 4]);
+        let c = cfg("loss_type = \"dr_grpo\"");
+        let mut b = items(&c);
+        assert_eq!(settle(&c, None, &mut b).0, vec![4.0 * 8.0; 4]);
+    }
+
+}

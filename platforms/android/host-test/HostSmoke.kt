@@ -135,6 +135,66 @@ fun main(args: Array<String>) {
                 expectStatus(EdgerlException.CANCELLED, "a cancelled step") { s.step(listOf("Say hello.")) { _, _, _ -> 1.0 } }
                 expectStatus(EdgerlException.INVALID_ARGUMENT, "a step without reward or rules") { s.step(listOf("Say hello."), reward = null) }
             }
+
+            // Rule rewards on per-prompt data, no Kotlin reward: each row carries its own
+            // target_box, which the point_in_box rule reads (as a line of a TRL dataset).
+            val rulesConfig = """
+                num_generations = 4
+                max_completion_length = 12
+                temperature = 1.0
+                top_k = 50
+                stop = ["\n\n"]
+                learning_rate = 5e-3
+                optimizer = "adamw"
+                loss_type = "dapo"
+                seed = 1
+                [lora]
+                r = 8
+                alpha = 16
+
+                [[rewards]]
+                type = "point_in_box"
+                name = "hit"
+                extract = "regex"
+                pattern = 'click\((\d+),\s*(\d+)\)'
+                target = "target_box"
+                weight = 0.8
+
+                [[rewards]]
+                type = "regex"
+                name = "has_e"
+                pattern = '.*e.*'
+                weight = 0.1
+            """.trimIndent()
+            Session(model, rulesConfig).use { s ->
+                val rows = """[{"prompt": [{"role": "user", "content": "Tap the Send button. Screen: [Send (10,20,60,40)] [Back (0,0,8,8)]. Answer with click(x, y)."}], "target_box": [10, 20, 60, 40]},
+                    {"prompt": "Screen: [OK (100,200,180,240)]. Instruction: press OK. Action:", "target_box": [100, 200, 180, 240]}]"""
+                val before = File(out, "rows-before")
+                s.saveAdapter(before.path)
+                for (step in 0 until 2) {
+                    val m = s.stepRows(rows)
+                    println(m)
+                    check(m.step == (step + 1).toLong() && m.rewardMean.isFinite() && m.rewardMean >= 0.0, "rows step ${step + 1} with a point_in_box rule and no Kotlin reward")
+                }
+                val after = File(out, "rows-after")
+                s.saveAdapter(after.path)
+                val a = File(before, "adapter_model.safetensors").readBytes()
+                val b = File(after, "adapter_model.safetensors").readBytes()
+                check(!a.contentEquals(b), "rule rewards on rows changed the adapter")
+                expectStatus(EdgerlException.INVALID_ARGUMENT, "a row without its target_box") {
+                    s.stepRows("""[{"prompt": "Press OK.", "target_box": [1, 2, 3, 4]}, {"prompt": "no box"}]""")
+                }
+                // A Kotlin reward adds to the rules' reward.
+                var calls = 0
+                val m = s.stepRows(rows) { _, _, _ -> calls++; 2.0 }
+                check(calls == 2 * 4 && m.rewardMean >= 2.0, "a Kotlin reward adds to the rules (${m.rewardMean})")
+                try {
+                    s.stepRows(rows) { _, _, _ -> throw AppFailure() }
+                    check(false, "a throwing reward on rows: no exception")
+                } catch (e: AppFailure) {
+                    check(true, "a throwing reward on rows rethrows the app's exception")
+                }
+            }
         }
         val model = Model(rt, modelDir)
         model.close()

@@ -295,6 +295,32 @@ JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_sessionStep(JNIEnv *env, jclass
     return failed ? NULL : metrics_object(env, &m);
 }
 
+JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_sessionStepRows(JNIEnv *env, jclass c, jlong session,
+                                                                jbyteArray rows_json, jobject bridge,
+                                                                jobject progress) {
+    (void)c;
+    cstr rows = cstr_get(env, rows_json); /* NULL bytes: edgerl names `rows_json` */
+    int32_t st = EDGERL_OK;
+    reward_ctx ctx = {env, bridge, NULL};
+    if (st == EDGERL_OK && bridge) {
+        jclass bc = (*env)->GetObjectClass(env, bridge);
+        ctx.call = (*env)->GetMethodID(env, bc, "call", "(II[B)D");
+        if (!ctx.call) st = EDGERL_ERR_INVALID_ARGUMENT;
+    }
+    edgerl_step_metrics m;
+    memset(&m, 0, sizeof m);
+    progress_ctx pctx;
+    if (st == EDGERL_OK) st = set_progress(env, session, progress, &pctx);
+    if (st == EDGERL_OK)
+        st = edgerl_session_step_rows((edgerl_session)session, (const char *)rows.bytes,
+                                      bridge ? reward_trampoline : NULL, &ctx, &m);
+    /* As sessionStep: the step's message first, a callback's pending exception wins. */
+    int failed = fail(env, st) || (*env)->ExceptionCheck(env);
+    if (progress) edgerl_session_set_progress((edgerl_session)session, NULL, NULL);
+    cstr_release(env, rows);
+    return failed ? NULL : metrics_object(env, &m);
+}
+
 JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_stepEpisodes(JNIEnv *env, jclass c, jlong session,
                                                              jlongArray episodes, jdoubleArray rewards,
                                                              jint group_size, jobject progress) {

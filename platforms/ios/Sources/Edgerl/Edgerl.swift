@@ -222,7 +222,8 @@ public final class Session {
     deinit { _ = edgerl_session_free(handle) }
 
     /// One GRPO step: samples num_generations completions per prompt, asks `reward` to score
-    /// each (nil: the config's [[rewards]] rules), then updates the adapter. An error thrown by
+    /// each (nil: the config's [[rewards]] rules, which see no data columns here: `stepRows`
+    /// gives them their targets), then updates the adapter. An error thrown by
     /// `reward` aborts the step (the adapter stays unchanged) and is rethrown here.
     public func step(_ prompts: [String], chat: Bool = true, reward: ((_ promptIndex: Int, _ completionIndex: Int, _ completion: String) throws -> Double)?) throws -> StepMetrics {
         let owned = prompts.map { strdup($0) }
@@ -241,6 +242,43 @@ public final class Session {
         if let e = box?.error { throw e }
         if st != EDGERL_OK { throw EdgerlError(status: st, message: message) }
         return StepMetrics(m)
+    }
+
+    /// One GRPO step on dataset rows: `rowsJSON` is a JSON array with one object per prompt,
+    /// each what a line of a TRL prompt dataset would be: "prompt" (a string, tokenized as is,
+    /// or a list of {"role", "content"} messages, rendered with the chat template) and the
+    /// row's data columns, which the config's [[rewards]] rules read as targets (e.g.
+    /// "target_box" for point_in_box). Rows are checked first: a row lacking a column a rule
+    /// reads throws EdgerlError(INVALID_ARGUMENT) naming it, and nothing is trained. Each
+    /// completion's reward is the rules' total plus `reward`'s value when given: the callback
+    /// adds to the rules, it does not replace them (unlike `step`). An error thrown by
+    /// `reward` aborts the step and is rethrown here.
+    public func stepRows(_ rowsJSON: String, reward: ((_ rowIndex: Int, _ completionIndex: Int, _ completion: String) throws -> Double)? = nil) throws -> StepMetrics {
+        var m = edgerl_step_metrics()
+        let box = reward.map(RewardBox.init)
+        let (st, message) = try withExtendedLifetime(box) {
+            try withProgress {
+                if let box {
+                    return edgerl_session_step_rows(handle, rowsJSON, rewardTrampoline, Unmanaged.passUnretained(box).toOpaque(), &m)
+                }
+                return edgerl_session_step_rows(handle, rowsJSON, nil, nil, &m)
+            }
+        }
+        if let e = box?.error { throw e }
+        if st != EDGERL_OK { throw EdgerlError(status: st, message: message) }
+        return StepMetrics(m)
+    }
+
+    /// `stepRows` with the rows as JSON-serializable dictionaries (JSONSerialization), e.g.
+    /// `[["prompt": "Press OK.", "target_box": [100, 200, 180, 240]]]`.
+    public func stepRows(_ rows: [[String: Any]], reward: ((_ rowIndex: Int, _ completionIndex: Int, _ completion: String) throws -> Double)? = nil) throws -> StepMetrics {
+        guard JSONSerialization.isValidJSONObject(rows),
+              let data = try? JSONSerialization.data(withJSONObject: rows),
+              let json = String(data: data, encoding: .utf8)
+        else {
+            throw EdgerlError(status: EDGERL_ERR_INVALID_ARGUMENT, message: "rows: not JSON-serializable")
+        }
+        return try stepRows(json, reward: reward)
     }
 
     /// One GRPO step on finished episodes of this session with one reward each: every run of

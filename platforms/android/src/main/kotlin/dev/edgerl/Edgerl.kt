@@ -109,12 +109,30 @@ class Session(model: Model, configToml: String? = null) : java.io.Closeable {
 
     /**
      * One GRPO step: samples num_generations completions per prompt, asks `reward` to score
-     * each (null: the config's [[rewards]] rules), then updates the adapter. An exception
+     * each (null: the config's [[rewards]] rules, which see no data columns here: `stepRows`
+     * gives them their targets), then updates the adapter. An exception
      * thrown by `reward` aborts the step (the adapter stays unchanged) and is rethrown here.
      */
     fun step(prompts: List<String>, chat: Boolean = true, reward: ((promptIndex: Int, completionIndex: Int, completion: String) -> Double)?): StepMetrics =
         synchronized(stepLock) {
             Native.sessionStep(handle, prompts.map(::cString).toTypedArray(), flags(chat), reward?.let(::RewardBridge), progress?.let(::ProgressBridge))
+        }
+
+    /**
+     * One GRPO step on dataset rows: `rowsJson` is a JSON array with one object per prompt,
+     * each what a line of a TRL prompt dataset would be: "prompt" (a string, tokenized as is,
+     * or a list of {"role", "content"} messages, rendered with the chat template) and the row's
+     * data columns, which the config's [[rewards]] rules read as targets, e.g.
+     * `[{"prompt": [{"role": "user", "content": "Tap Send."}], "target_box": [40, 300, 120, 340]}]`.
+     * Rows are checked first (a row lacking a column a rule reads throws
+     * EdgerlException(INVALID_ARGUMENT) naming it; nothing is trained). Each completion's
+     * reward is the rules' total plus `reward`'s value when given: the callback adds to the
+     * rules, it does not replace them (unlike `step`). An exception thrown by `reward` aborts
+     * the step and is rethrown here.
+     */
+    fun stepRows(rowsJson: String, reward: ((rowIndex: Int, completionIndex: Int, completion: String) -> Double)? = null): StepMetrics =
+        synchronized(stepLock) {
+            Native.sessionStepRows(handle, cString(rowsJson), reward?.let(::RewardBridge), progress?.let(::ProgressBridge))
         }
 
     /**
@@ -225,6 +243,7 @@ internal object Native {
     @JvmStatic external fun sessionCreate(model: Long, config: ByteArray?): Long
     @JvmStatic external fun sessionFree(session: Long)
     @JvmStatic external fun sessionStep(session: Long, prompts: Array<ByteArray>, flags: Int, reward: RewardBridge?, progress: ProgressBridge?): StepMetrics
+    @JvmStatic external fun sessionStepRows(session: Long, rowsJson: ByteArray, reward: RewardBridge?, progress: ProgressBridge?): StepMetrics
     @JvmStatic external fun stepEpisodes(session: Long, episodes: LongArray, rewards: DoubleArray, groupSize: Int, progress: ProgressBridge?): StepMetrics
     @JvmStatic external fun episodeBegin(session: Long, prompt: ByteArray, flags: Int): Long
     @JvmStatic external fun episodeAct(episode: Long, maxNewTokens: Int): ByteArray

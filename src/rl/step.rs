@@ -1,0 +1,155 @@
+//! The sampling half of a GRPO step, shared by both front ends: `edgerl train` (run.rs) and the
+//! C ABI's sessions (ffi/session.rs). Prompts with their data columns → `num_generations`
+//! completions each → rewards (the `[[rewards]]` rules on the row's columns, plus the front
+//! end's own reward if it has one) → groups with their weights (`weight_column` times
+//! `difficulty_weight`). The front end then builds the batch (`Trainer::batch`) and steps.
+
+use serde_json::{Map, Value, json};
+
+use super::config::TrainConfig;
+use super::rollouts::Group;
+use super::trainer::Trainer;
+use crate::error::{Error, Result};
+use crate::reward::RewardSet;
+
+/// One prompt of a step: its token ids and its data columns (a dataset row without `prompt`).
+pub struct Prompted<'a> {
+    pub ids: Vec<u32>,
+    pub columns: &'a Map<String, Value>,
+}
+
+/// Sampled groups, their per-rule reward metrics, and one log line per completion.
+pub type Sampled = (Vec<Group>, Map<String, Value>, Vec<Value>);
+
+/// What a front end adds to a step's sampling. The defaults are the CLI's: no lock, no
+/// progress, no cancel, no reward of its own.
+pub trait Hooks {
+    type Error: From<Error>;
+
+    /// Runs GPU work (the C ABI holds its runtime's lock around it).
+    fn gpu<T>(&mut self, f: impl FnOnce() -> Result<T>) -> std::result::Result<T, Self::Error> {
+        f().map_err(Into::into)
+    }
+
+    /// Before each prompt is sampled and each completion scored (a cancel check).
+    fn check(&mut self) -> std::result::Result<(), Self::Error> {
+        Ok(())
+    }
+
+    /// After prompt `j` (of `n`) was sampled.
+    fn sampled(&mut self, _j: usize, _n: usize) -> std::result::Result<(), Self::Error> {
+        Ok(())
+    }
+
+    /// The front end's own reward for completion `k` of prompt `j`, added to the rules' total
+    /// (`None`: it has none).
+    fn reward(&mut self, _j: usize, _k: usize, _text: &str) -> std::result::Result<Option<f64>, Self::Error> {
+        Ok(None)
+    }
+}
+
+/// The CLI's hooks: none.
+pub struct NoHooks;
+
+impl Hooks for NoHooks {
+    type Error = Error;
+}
+
+/// The weight of a row's group before its rewards are known: its `weight_column` value (1
+/// without one).
+pub fn column_weight(cfg: &TrainConfig, columns: &Map<String, Value>) -> Result<f64> {
+    match &cfg.weight_column {
+        None => Ok(1.0),
+        Some(col) => columns.get(col).and_then(|v| v.as_f64()).filter(|w| w.is_finite()).ok_or_else(|| {
+            Error::Invalid(format!("dataset: weight column `{col}` is missing or not a number"))
+        }),
+    }
+}
+
+/// The group's difficulty weight when `difficulty_weight` is on (else 1); it multiplies the
+/// `weight_column` weight.
+pub fn difficulty(cfg: &TrainConfig, rewards: &[f64]) -> f64 {
+    if cfg.difficulty_weight {
+        super::loss::difficulty_weight(rewards, cfg.success_threshold)
+    } else {
+        1.0
+    }
+}
+
+/// The sampling stream of batch `b` (optimizer step / num_iterations); dynamic sampling's
+/// refill rounds take `b | refill << 40`. Prompt `j` of the stream samples with seed stream
+/// `stream · 2^20 + j`.
+pub fn prompt_stream(stream: u64, j: usize) -> u64 {
+    stream.wrapping_mul(1 << 20) + j as u64
+}
+
+impl Trainer<'_> {
+    /// Samples `num_generations` completions for each prompt with the current adapter and
+    /// scores each: `rules` on the prompt's columns (none: 0) plus `hooks.reward` (at least
+    /// one of the two should give a reward). Every prompt is sampled before the first
+    /// completion is scored. Returns the groups, the per-rule reward metrics, and one log
+    /// line per completion.
+    pub fn sample_scored<H: Hooks>(
+        &self,
+        prompts: &[Prompted],
+        stream: u64,
+        rules: Option<&RewardSet>,
+        hooks: &mut H,
+    ) -> std::result::Result<Sampled, H::Error> {
+        let cfg = &self.cfg;
+        let tok = self.tokenizer.as_ref().ok_or_else(|| Error::Invalid("sampling needs the model's tokenizer".into()))?;
+        let weights: Vec<f64> = prompts.iter().map(|p| column_weight(cfg, p.columns)).collect::<Result<_>>()?;
+        let sampler = self.sampler(cfg.max_completion_length);
+        let mut sampled = Vec::with_capacity(prompts.len());
+        for (j, p) in prompts.iter().enumerate() {
+            hooks.check()?;
+            sampled.push(hooks.gpu(|| sampler.sample(&p.ids, cfg.num_generations, prompt_stream(stream, j)))?);
+            hooks.sampled(j, prompts.len())?;
+        }
+        let names = rules.map(RewardSet::names).unwrap_or_default();
+        let mut per_rule: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+        let mut groups = Vec::with_capacity(prompts.len());
+        let mut log = Vec::new();
+        for (j, (p, completions)) in prompts.iter().zip(sampled).enumerate() {
+            let prompt_text = tok.decode(&p.ids)?;
+            let mut totals = Vec::with_capacity(completions.len());
+            for (k, c) in completions.iter().enumerate() {
+                hooks.check()?;
+                let mut total = 0.0;
+                let mut by_rule = None;
+                if let Some(rules) = rules {
+                    let sc = rules.score(&c.text, c.ids.len(), p.columns)?;
+                    for (r, v) in sc.per_rule.iter().enumerate() {
+                        per_rule[r].push(*v);
+                    }
+                    by_rule = Some(names.iter().cloned().zip(sc.per_rule.iter().map(|v| json!(v))).collect::<Map<String, Value>>());
+                    total = sc.total;
+                }
+                if let Some(r) = hooks.reward(j, k, &c.text)? {
+                    total += r;
+                }
+                let mut line = json!({ "prompt": prompt_text, "completion": c.text, "reward": total });
+                if let Some(by_rule) = by_rule {
+                    line["rewards"] = Value::Object(by_rule);
+                }
+                log.push(line);
+                totals.push(total);
+            }
+            let weight = weights[j] * difficulty(cfg, &totals);
+            groups.push(Group {
+                prompt_ids: p.ids.clone(),
+                sampler_logps: Some(completions.iter().map(|c| c.sampler_logps(cfg.sampler_logprobs)).collect()),
+                completions: completions.into_iter().map(|c| c.ids).collect(),
+                rewards: totals,
+                weight,
+            });
+        }
+        let mut m = Map::new();
+        for (name, vals) in names.iter().zip(&per_rule) {
+            let (mean, std) = super::loss::mean_std(vals);
+            m.insert(format!("rewards/{name}/mean"), json!(mean));
+            m.insert(format!("rewards/{name}/std"), json!(std));
+        }
+        Ok((groups, m, log))
+    }
+}
