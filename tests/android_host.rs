@@ -1,7 +1,9 @@
 //! The Android wrapper (platforms/android: Edgerl.kt over the JNI shim) on this machine's JVM:
 //! the shim is built for the host against libedgerl.a, Edgerl.kt is compiled with a test
 //! program (platforms/android/host-test/HostSmoke.kt) that trains two steps with a Kotlin
-//! reward, generates, scores, round-trips adapters and checks the errors an app would meet.
+//! reward, steps on rows with rule rewards, takes an SFT step (`Session.sftStep`: finite loss,
+//! adapter changed) before a GRPO step, generates, scores, round-trips adapters and checks the
+//! errors an app would meet.
 //! Needs a JDK and kotlinc (.ci/run installs both); skipped elsewhere when they are missing.
 
 mod common;

@@ -1,5 +1,5 @@
 //! The C ABI from C: `platforms/c/edgerl.h` agrees with what libedgerl exports, and the C
-//! example, the multi-turn episodes example and the misuse checks, compiled with gcc against
+//! example, the rows, SFT and multi-turn episodes examples and the misuse checks, compiled with gcc against
 //! `target/release/libedgerl.a`, run and pass, also under AddressSanitizer.
 //!
 //! The library comes from `cargo test --release` itself: cargo builds every crate type of the
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use edgerl::ffi::{EdgerlStepMetrics, STATUS_CODES};
+use edgerl::ffi::{EdgerlSftMetrics, EdgerlStepMetrics, STATUS_CODES};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -184,6 +184,35 @@ fn header_constants_and_struct_match_rust() {
     ];
     assert_eq!(fields.len(), rust.len(), "{fields:?}");
     assert_eq!(std::mem::size_of::<EdgerlStepMetrics>(), 8 * rust.len());
+    for (i, ((ty, name), (rty, rname, off))) in fields.iter().zip(rust).enumerate() {
+        assert_eq!((ty.as_str(), name.as_str(), 8 * i), (rty, rname, off));
+    }
+
+    // edgerl_sft_metrics likewise.
+    let body = code
+        .split("typedef struct edgerl_sft_metrics {")
+        .nth(1)
+        .unwrap()
+        .split('}')
+        .next()
+        .unwrap();
+    let fields: Vec<(String, String)> = field
+        .captures_iter(body)
+        .map(|c| (c[1].to_string(), c[2].to_string()))
+        .collect();
+    let rust = [
+        ("uint64_t", "step", offset_of!(EdgerlSftMetrics, step)),
+        ("double", "loss", offset_of!(EdgerlSftMetrics, loss)),
+        ("double", "grad_norm", offset_of!(EdgerlSftMetrics, grad_norm)),
+        ("double", "learning_rate", offset_of!(EdgerlSftMetrics, learning_rate)),
+        ("uint64_t", "num_tokens", offset_of!(EdgerlSftMetrics, num_tokens)),
+        ("uint64_t", "trained_tokens", offset_of!(EdgerlSftMetrics, trained_tokens)),
+        ("double", "mean_token_accuracy", offset_of!(EdgerlSftMetrics, mean_token_accuracy)),
+        ("double", "entropy", offset_of!(EdgerlSftMetrics, entropy)),
+        ("double", "seconds", offset_of!(EdgerlSftMetrics, seconds)),
+    ];
+    assert_eq!(fields.len(), rust.len(), "{fields:?}");
+    assert_eq!(std::mem::size_of::<EdgerlSftMetrics>(), 8 * rust.len());
     for (i, ((ty, name), (rty, rname, off))) in fields.iter().zip(rust).enumerate() {
         assert_eq!((ty.as_str(), name.as_str(), 8 * i), (rty, rname, off));
     }
@@ -380,6 +409,28 @@ fn c_rows_with_rule_rewards_train_the_adapter() {
     }
 }
 
+/// A supervised warm start in a session (sft.c): four edgerl_session_sft_step calls on two
+/// conversations (assistant_only_loss) lower the loss and train the adapter; bad rows are
+/// refused naming the row and train nothing; a GRPO step follows in the same session.
+#[test]
+fn c_sft_steps_train_the_adapter() {
+    if !have("gcc") {
+        return;
+    }
+    let model = root().join("tests/fixtures/models/qwen3_f16");
+    for asan in [false, true] {
+        let dir = scratch(if asan { "sft-asan" } else { "sft" });
+        let exe = compile("sft", &dir, asan);
+        let (after, before) = (dir.join("adapter"), dir.join("adapter-before"));
+        let out = run(&exe, &[&model, &after, &before], asan);
+        eprintln!("{out}");
+        assert!(out.contains("sft step 4:") && out.contains("grpo step 5:") && out.contains("all sft checks passed"), "{out}");
+        assert_trained(&before, &after);
+        assert_eq!(tensors(&after), tensors(&dir.join("adapter-again")), "a refused SFT step changed the adapter");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 /// Two steps of multi-turn episodes (4 per task, 2 tasks, 2 acts and an observation each)
 /// change the adapter; the progress and log callbacks were called (episodes.c checks counts).
 #[test]
@@ -486,7 +537,7 @@ mod inproc {
 
     use edgerl::ffi::{
         EDGERL_ERR_BUFFER_TOO_SMALL, EDGERL_ERR_CANCELLED, EDGERL_OK, EDGERL_PHASE_SAMPLE,
-        EDGERL_PROMPT_CHAT, EDGERL_PROMPT_RAW, EdgerlStepMetrics, computations_on_this_thread as computed,
+        EDGERL_PROMPT_CHAT, EDGERL_PROMPT_RAW, EdgerlSftMetrics, EdgerlStepMetrics, computations_on_this_thread as computed,
     };
 
     type Reward = unsafe extern "C" fn(*mut c_void, usize, usize, *const c_char, *mut f64) -> i32;
@@ -518,6 +569,7 @@ mod inproc {
             session: u64, rows_json: *const c_char, cb: Option<Reward>, user: *mut c_void, metrics: *mut EdgerlStepMetrics,
         ) -> i32;
         fn edgerl_session_save_adapter(session: u64, dir: *const c_char) -> i32;
+        fn edgerl_session_sft_step(session: u64, rows_json: *const c_char, metrics: *mut EdgerlSftMetrics) -> i32;
     }
 
     fn last_error() -> String {
@@ -644,7 +696,9 @@ mod inproc {
         let mut cfg = edgerl::rl::TrainConfig::from_file(&toml_path).unwrap();
         cfg.output_dir = std::env::temp_dir().join(format!("edgerl-c-abi-rows-cli-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&cfg.output_dir);
-        assert!(!cfg.shuffle_dataset && !cfg.dynamic_sampling && cfg.num_iterations == 1);
+        // File order, so that batch b is rows b·per.. of the file (the CLI shuffles by default).
+        cfg.shuffle_dataset = false;
+        assert!(!cfg.dynamic_sampling && cfg.num_iterations == 1);
         let gpu = edgerl::gpu::Gpu::new(&edgerl::gpu::GpuOptions { backend: Some("vulkan".into()), ..Default::default() }).unwrap();
         let mut cli = Vec::new();
         edgerl::rl::trainer::train(&gpu, cfg.clone(), |m| cli.push(m["reward"].as_f64().unwrap())).unwrap();
@@ -690,6 +744,73 @@ mod inproc {
             edgerl_runtime_free(rt);
         }
         let _ = std::fs::remove_dir_all(&cfg.output_dir);
+    }
+
+    /// One SFT step, two front ends: a session's edgerl_session_sft_step calls on the rows of
+    /// `edgerl sft`'s batches (same config, seed and init_adapter; a batch = all rows, given in
+    /// the run's shuffled order) log the same loss, grad_norm and token counts as `edgerl sft`
+    /// and leave the same adapter, bit for bit.
+    #[test]
+    fn a_session_sft_step_trains_as_edgerl_sft_does() {
+        use edgerl::rl::sft::{self, SftConfig};
+        use std::ffi::CString;
+        let root = super::root();
+        let case = root.join("tests/fixtures/sft/messages_assistant_only_adamw_qwen3");
+        let mut cfg = SftConfig::from_file(&case.join("run.toml")).unwrap();
+        let lines: Vec<String> =
+            std::fs::read_to_string(&cfg.dataset).unwrap().lines().filter(|l| !l.trim().is_empty()).map(String::from).collect();
+        let n = lines.len();
+        cfg.per_device_train_batch_size = n;
+        cfg.gradient_accumulation_steps = 1;
+        cfg.train.output_dir = std::env::temp_dir().join(format!("edgerl-c-abi-sft-cli-{}", std::process::id()));
+        let steps = cfg.train.max_steps;
+        assert!(steps >= 2 && cfg.assistant_only_loss && cfg.train.init_adapter.is_some());
+        let gpu = edgerl::gpu::Gpu::new(&edgerl::gpu::GpuOptions { backend: Some("vulkan".into()), ..Default::default() }).unwrap();
+        let mut cli = Vec::new();
+        let cli_adapter = sft::sft(&gpu, cfg.clone(), true, |m| cli.push(m.clone())).unwrap();
+        assert_eq!(cli.len(), steps);
+
+        // The session's config: the run's, less the keys of the dataset loop; paths absolute.
+        let mut table: toml::Table = std::fs::read_to_string(case.join("run.toml")).unwrap().parse().unwrap();
+        for k in ["model", "output_dir", "dataset", "per_device_train_batch_size", "gradient_accumulation_steps"] {
+            table.remove(k);
+        }
+        let init = cfg.train.init_adapter.as_ref().unwrap().to_str().unwrap().to_string();
+        table.insert("init_adapter".into(), toml::Value::String(init));
+        let session_cfg = CString::new(toml::to_string(&table).unwrap()).unwrap();
+
+        let (mut rt, mut model) = (0, 0);
+        let path = CString::new(root.join("tests/fixtures/models/qwen3_f16").to_str().unwrap()).unwrap();
+        ok(unsafe { edgerl_runtime_create(c"vulkan".as_ptr(), 0, &mut rt) }, "runtime");
+        ok(unsafe { edgerl_model_load(rt, path.as_ptr(), &mut model) }, "model");
+        let mut s = 0;
+        ok(unsafe { edgerl_session_create(model, session_cfg.as_ptr(), &mut s) }, "session");
+        for (k, want) in cli.iter().enumerate() {
+            let order = sft::micro_batch(n, n, cfg.train.seed, k);
+            let rows = CString::new(format!("[{}]", order.iter().map(|&i| lines[i].as_str()).collect::<Vec<_>>().join(","))).unwrap();
+            let mut m = EdgerlSftMetrics::default();
+            ok(unsafe { edgerl_session_sft_step(s, rows.as_ptr(), &mut m) }, "sft_step");
+            let f = |key: &str| want[key].as_f64().unwrap();
+            let u = |key: &str| want[key].as_u64().unwrap();
+            assert_eq!(
+                (m.step, m.loss, m.grad_norm, m.learning_rate, m.num_tokens, m.trained_tokens),
+                (u("step"), f("loss"), f("grad_norm"), f("learning_rate"), u("num_tokens"), u("trained_tokens")),
+                "step {}",
+                k + 1
+            );
+            assert_eq!((m.mean_token_accuracy, m.entropy), (f("mean_token_accuracy"), f("entropy")), "step {}", k + 1);
+            assert!(m.loss.is_finite() && m.loss > 0.0);
+        }
+        let dir = cfg.train.output_dir.join("session-adapter");
+        let cdir = CString::new(dir.to_str().unwrap()).unwrap();
+        ok(unsafe { edgerl_session_save_adapter(s, cdir.as_ptr()) }, "save");
+        assert_eq!(super::tensors(&dir), super::tensors(&cli_adapter), "the session's adapter differs from edgerl sft's");
+        ok(unsafe { edgerl_session_free(s) }, "session free");
+        unsafe {
+            edgerl_model_free(model);
+            edgerl_runtime_free(rt);
+        }
+        let _ = std::fs::remove_dir_all(&cfg.train.output_dir);
     }
 
     struct CancelProbe {

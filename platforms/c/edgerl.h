@@ -99,7 +99,8 @@ typedef uint64_t edgerl_episode; /* a multi-turn trajectory of a session: prompt
 
 /* Progress phases (edgerl_progress_fn). */
 #define EDGERL_PHASE_SAMPLE 1 /* edgerl_session_step(_rows): completions sampled so far, of all */
-#define EDGERL_PHASE_UPDATE 2 /* both steps: optimizer updates taken so far, of num_iterations */
+#define EDGERL_PHASE_UPDATE 2 /* every step: optimizer updates taken so far, of num_iterations
+                                 (edgerl_session_sft_step: of 1) */
 
 /* Scores one sampled completion: write the reward to *reward_out and return 0. Returning
  * non-zero aborts the step with EDGERL_ERR_CALLBACK; so does a NaN or infinite reward. An
@@ -136,6 +137,19 @@ typedef struct edgerl_step_metrics {
     double clipped_ratio;          /* completions/clipped_ratio: share without EOS */
     double seconds;                /* wall time of the call */
 } edgerl_step_metrics;
+
+/* One supervised (SFT) step's metrics (edgerl_session_sft_step; TRL SFTTrainer's names). */
+typedef struct edgerl_sft_metrics {
+    uint64_t step;              /* optimizer steps taken by the session so far (GRPO and SFT) */
+    double loss;                /* loss: mean -log p over the step's trained tokens */
+    double grad_norm;           /* grad_norm (before clipping) */
+    double learning_rate;       /* learning_rate */
+    uint64_t num_tokens;        /* num_tokens: tokens of the rows of the session's SFT steps so far */
+    uint64_t trained_tokens;    /* tokens that carried loss in this step */
+    double mean_token_accuracy; /* mean_token_accuracy: share of trained tokens predicted top-1 */
+    double entropy;             /* entropy: mean over the trained tokens */
+    double seconds;             /* wall time of the call */
+} edgerl_sft_metrics;
 
 /* ---- errors ---- */
 
@@ -235,7 +249,8 @@ int32_t edgerl_score(edgerl_model model, edgerl_session session, const char *tex
  * `model`, `output_dir`, `dataset` and `rollouts` are the session's and rejected. max_steps
  * only sets the learning-rate schedule's length; without it (and without lr_scheduler_type)
  * the learning rate is constant. prompts_per_step and dynamic_sampling do not apply (the app
- * picks the prompts). The session takes the model's weights until
+ * picks the prompts). The SFT keys assistant_only_loss, completion_only_loss and max_length
+ * set how edgerl_session_sft_step tokenizes its rows. The session takes the model's weights until
  * it is freed (no copy; one session per model: a second gives EDGERL_ERR_BUSY). */
 int32_t edgerl_session_create(edgerl_model model, const char *config_toml, edgerl_session *out);
 
@@ -305,6 +320,38 @@ int32_t edgerl_session_step(edgerl_session session, const char *const *prompts, 
 int32_t edgerl_session_step_rows(edgerl_session session, const char *rows_json,
                                  edgerl_reward_fn cb, void *user_data,
                                  edgerl_step_metrics *metrics);
+
+/* One supervised step (TRL SFTTrainer's loss, as `edgerl sft`): one optimizer update of the
+ * session's adapter, with the session's optimizer and learning-rate schedule (the same ones
+ * its GRPO steps use: warm-start with a few SFT steps, then go on with edgerl_session_step_rows
+ * in the same session), on the token-mean negative log-likelihood of the trained tokens of all
+ * rows_json's rows together (one batch: N = the trained tokens of every row). rows_json is a
+ * JSON array of TRL SFT rows, what lines of an `edgerl sft` dataset would be, all of one format:
+ *   {"messages": [{"role": "user", "content": "Tap Send."},
+ *                 {"role": "assistant", "content": "click(60, 320)"}]}   (a conversation)
+ *   {"prompt": ..., "completion": ...}    (strings, or message lists: the prompt is not trained
+ *                                          unless completion_only_loss = false)
+ *   {"text": "..."}                       (plain language modelling)
+ * The session config's SFT keys say how rows are tokenized, as in `edgerl sft`:
+ * assistant_only_loss, completion_only_loss, max_length (TRL SFTConfig names and defaults);
+ * the session config's learning_rate (GRPO's default 1e-6 when not set, where `edgerl sft`'s
+ * is 2e-5), optimizer, max_grad_norm, [lora] ... apply; per_device_train_batch_size,
+ * gradient_accumulation_steps and packing are refused at edgerl_session_create (the call's rows
+ * are the batch). With the same config, seed and rows (in the order of the run's batch), the
+ * first SFT step of a fresh session gives the loss and update of `edgerl sft`'s first step.
+ *
+ * Rows are checked and tokenized before anything is trained: JSON that is not an array of row
+ * objects, a row without `messages`, `prompt`/`completion` or `text`, a row of another format
+ * than rows_json[0]'s, assistant_only_loss on non-conversational rows or a row without an
+ * assistant turn, a token outside the vocabulary, or no trained token at all fail with
+ * EDGERL_ERR_INVALID_ARGUMENT, the message naming the row ("rows_json[1]: ..."); nothing is
+ * trained and metrics are not written. Rows that max_length leaves without a trained token are
+ * dropped (as TRL drops them). Progress: EDGERL_PHASE_UPDATE 0 of 1 before the update (cancel
+ * there: adapter unchanged), 1 of 1 after it. Cancel, the memory budget (the step planned for
+ * its longest row, no sampling), NaN/Inf updates (metrics written, EDGERL_ERR_NONFINITE) and
+ * EDGERL_ERR_BUSY as for edgerl_session_step. metrics may be NULL. */
+int32_t edgerl_session_sft_step(edgerl_session session, const char *rows_json,
+                                edgerl_sft_metrics *metrics);
 
 /* Asks the session's running call to stop at its next check, returning EDGERL_ERR_CANCELLED;
  * with none running, the session's next call that checks is the one cancelled. Safe from any

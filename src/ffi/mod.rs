@@ -13,6 +13,7 @@ mod callbacks;
 mod episode;
 mod model;
 mod session;
+mod sft;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -33,6 +34,7 @@ pub use callbacks::{
 #[doc(hidden)]
 pub use model::computations_on_this_thread;
 pub use session::{EdgerlRewardFn, EdgerlStepMetrics};
+pub use sft::EdgerlSftMetrics;
 
 pub const EDGERL_OK: i32 = 0;
 pub const EDGERL_ERR_INVALID_ARGUMENT: i32 = -1;

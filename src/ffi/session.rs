@@ -23,6 +23,7 @@ use crate::model::LoadedModel;
 use crate::reward::RewardSet;
 use crate::data::dataset::{Row, parse_line};
 use crate::rl::TrainConfig;
+use crate::rl::sft::{self, SftOptions};
 use crate::rl::rollouts::Group;
 use crate::rl::step::{Hooks, Prompted, column_weight};
 use crate::rl::trainer::{Batch, Trainer};
@@ -57,6 +58,8 @@ pub(crate) struct Inner {
     pub(crate) trainer: Trainer<'static>,
     /// The config's `[[rewards]]`, used when the step gets no callback.
     rules: Option<RewardSet>,
+    /// The config's SFT keys: how edgerl_session_sft_step tokenizes its rows.
+    pub(crate) sft: SftOptions,
 }
 
 pub(crate) struct Session {
@@ -96,6 +99,11 @@ impl Session {
     /// The progress callback as set now (a call keeps the one it started with).
     pub(crate) fn progress(&self) -> Progress {
         *self.progress.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops a cancel asked for after a call's last check (its update is applied).
+    pub(crate) fn clear_cancel(&self) {
+        self.cancel.store(false, Ordering::SeqCst);
     }
 
     pub(crate) fn check_cancel(&self) -> Res<()> {
@@ -154,8 +162,9 @@ impl Drop for Session {
 }
 
 /// The session's `TrainConfig`: the app's TOML (TRL key names) with the model and placeholders
-/// for the keys the session owns (prompts and rewards come through the calls).
-fn config(toml_text: Option<&str>, model: &Path) -> Res<TrainConfig> {
+/// for the keys the session owns (prompts and rewards come through the calls); and the SFT
+/// keys of its SFT steps (`rl::sft::SESSION_KEYS`), split off first as `edgerl sft` does.
+fn config(toml_text: Option<&str>, model: &Path) -> Res<(TrainConfig, SftOptions)> {
     let mut t: toml::Table = match toml_text {
         Some(s) => s.parse::<toml::Table>().map_err(|e| {
             invalid(format!(
@@ -172,6 +181,16 @@ fn config(toml_text: Option<&str>, model: &Path) -> Res<TrainConfig> {
             )));
         }
     }
+    if let Some(k) = sft::SFT_KEYS
+        .iter()
+        .find(|k| t.contains_key(**k) && !sft::SESSION_KEYS.contains(k))
+    {
+        return Err(invalid(format!(
+            "config: `{k}` does not apply to a session: edgerl_session_sft_step trains on the rows of each call as one batch (SFT keys a session takes: {})",
+            sft::SESSION_KEYS.join(", ")
+        )));
+    }
+    let sft_options = SftOptions::take(&mut t).map_err(|e| invalid(format!("config: {e}")))?;
     // A session has no fixed length: without `max_steps` the learning rate stays constant
     // (the config default, a linear decay over max_steps = 1, would stop it after one step).
     if !t.contains_key("max_steps") && !t.contains_key("lr_scheduler_type") {
@@ -195,7 +214,7 @@ fn config(toml_text: Option<&str>, model: &Path) -> Res<TrainConfig> {
     cfg.model = model.to_path_buf();
     cfg.dataset = None;
     cfg.rollouts = None;
-    Ok(cfg)
+    Ok((cfg, sft_options))
 }
 
 /// # Safety
@@ -216,7 +235,7 @@ pub unsafe extern "C" fn edgerl_session_create(
         } else {
             Some(unsafe { text(config_toml, "config_toml") }?)
         };
-        let cfg = config(toml_text, &m.path)?;
+        let (cfg, sft) = config(toml_text, &m.path)?;
         let rules = if cfg.rewards.is_empty() {
             None
         } else {
@@ -256,7 +275,7 @@ pub unsafe extern "C" fn edgerl_session_create(
         let trainer =
             Trainer::with_lora(gpu, cfg, lm.model, Some(lm.tokenizer), lm.eos, lm.pad, lora);
         let s = Session {
-            inner: Mutex::new(Some(Inner { trainer, rules })),
+            inner: Mutex::new(Some(Inner { trainer, rules, sft })),
             model: m,
             model_id: model,
             id,

@@ -72,7 +72,8 @@ fn d_one() -> usize {
     1
 }
 
-const SFT_KEYS: &[&str] = &[
+/// Every key only SFT has (`edgerl sft`'s config).
+pub const SFT_KEYS: &[&str] = &[
     "dataset",
     "assistant_only_loss",
     "completion_only_loss",
@@ -81,6 +82,54 @@ const SFT_KEYS: &[&str] = &[
     "gradient_accumulation_steps",
     "packing",
 ];
+
+/// The SFT keys a training session's config takes (`edgerl_session_sft_step`): how its rows
+/// are tokenized. The others (`dataset`, batch sizes, `packing`) do not apply to a session,
+/// which trains on the rows of each call as one batch.
+pub const SESSION_KEYS: &[&str] = &["assistant_only_loss", "completion_only_loss", "max_length"];
+
+/// How rows are tokenized (TRL `SFTConfig`'s names and defaults): the part of an SFT config a
+/// session's SFT steps use.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SftOptions {
+    pub assistant_only_loss: bool,
+    /// `None`: true for prompt/completion rows (TRL).
+    pub completion_only_loss: Option<bool>,
+    pub max_length: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionKeys {
+    #[serde(default)]
+    assistant_only_loss: bool,
+    completion_only_loss: Option<bool>,
+    max_length: Option<usize>,
+}
+
+impl SftOptions {
+    /// Removes `SESSION_KEYS` from a config table and parses them (checked as `edgerl sft`
+    /// checks them); the rest of the table is left for `TrainConfig`.
+    pub fn take(table: &mut toml::Table) -> std::result::Result<SftOptions, String> {
+        let mut own = toml::Table::new();
+        for k in SESSION_KEYS {
+            if let Some(v) = table.remove(*k) {
+                own.insert(k.to_string(), v);
+            }
+        }
+        let k: SessionKeys = own
+            .try_into()
+            .map_err(|e: toml::de::Error| e.to_string().trim().replace('\n', " "))?;
+        if k.max_length == Some(0) {
+            return Err("`max_length` must be at least 1".into());
+        }
+        Ok(SftOptions {
+            assistant_only_loss: k.assistant_only_loss,
+            completion_only_loss: k.completion_only_loss,
+            max_length: k.max_length,
+        })
+    }
+}
 
 /// TRL SFTConfig's default learning rate (GRPO's is 1e-6).
 const SFT_LEARNING_RATE: f64 = 2e-5;
@@ -181,6 +230,15 @@ impl SftConfig {
             gradient_accumulation_steps: keys.gradient_accumulation_steps,
         })
     }
+
+    /// The keys that say how rows are tokenized.
+    pub fn options(&self) -> SftOptions {
+        SftOptions {
+            assistant_only_loss: self.assistant_only_loss,
+            completion_only_loss: self.completion_only_loss,
+            max_length: self.max_length,
+        }
+    }
 }
 
 /// One tokenized row: its ids and which of them are trained (TRL's labels ≠ −100).
@@ -220,6 +278,11 @@ fn assistant_mask(tok: &Tokenizer, messages: &[Message], full: &[u32]) -> Result
 /// EOS appended to non-conversational text; labels from the completion and assistant masks;
 /// truncation to `max_length`). `None`: a row truncation left without trained tokens (TRL drops it).
 pub fn tokenize(cfg: &SftConfig, tok: &Tokenizer, row: &SftRow) -> Result<Option<Example>> {
+    tokenize_with(&cfg.options(), tok, row)
+}
+
+/// `tokenize` with the tokenizing keys alone (a session's SFT step has no `SftConfig`).
+pub fn tokenize_with(cfg: &SftOptions, tok: &Tokenizer, row: &SftRow) -> Result<Option<Example>> {
     let with_eos = |mut ids: Vec<u32>| {
         if let Some(e) = tok.eos_token_id
             && ids.last() != Some(&e)
@@ -520,6 +583,24 @@ mod tests {
                 .unwrap_err()
                 .contains("dataset")
         );
+    }
+
+    #[test]
+    fn session_keys() {
+        let mut t: toml::Table =
+            "max_length = 7\nassistant_only_loss = true\nlearning_rate = 0.1\n".parse().unwrap();
+        let o = SftOptions::take(&mut t).unwrap();
+        assert_eq!(
+            o,
+            SftOptions { assistant_only_loss: true, completion_only_loss: None, max_length: Some(7) }
+        );
+        assert_eq!(t.keys().collect::<Vec<_>>(), ["learning_rate"]);
+        let mut t: toml::Table = "max_length = 0\n".parse().unwrap();
+        assert!(SftOptions::take(&mut t).unwrap_err().contains("max_length"));
+        let mut t: toml::Table = "completion_only_loss = 3\n".parse().unwrap();
+        assert!(SftOptions::take(&mut t).is_err());
+        let c = SftConfig::from_toml(&format!("{MIN}max_length = 5\n")).unwrap();
+        assert_eq!(c.options().max_length, Some(5));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 // Runs the Kotlin wrapper and the JNI shim on a desktop JVM (the shim built for the host, see
-// host-test.sh): two training steps with a Kotlin reward, generate, score, adapter round trip,
-// and the errors an app would meet. Exits non-zero on the first failed check.
+// host-test.sh): two training steps with a Kotlin reward, steps on rows with rule rewards, an
+// SFT step (sftStep) then GRPO in one session, generate, score, adapter round trip, and the
+// errors an app would meet. Exits non-zero on the first failed check.
 import dev.edgerl.EdgerlException
 import dev.edgerl.EdgerlLog
 import dev.edgerl.Episode
@@ -194,6 +195,29 @@ fun main(args: Array<String>) {
                 } catch (e: AppFailure) {
                     check(true, "a throwing reward on rows rethrows the app's exception")
                 }
+            }
+            // A supervised warm start (TRL SFT rows, the assistant's turn trained), then GRPO
+            // on rows in the same session.
+            val sftConfig = "assistant_only_loss = true\nmax_length = 96\n" + rulesConfig
+            Session(model, sftConfig).use { s ->
+                val before = File(out, "sft-before")
+                s.saveAdapter(before.path)
+                val sftRows = """[{"messages": [{"role": "user", "content": "Tap Send. Screen: [Send (10,20,60,40)]"}, {"role": "assistant", "content": "click(35, 30)"}]}]"""
+                val phases = ArrayList<String>()
+                s.progress = { phase, done, total -> phases.add("$phase:$done/$total") }
+                val m = s.sftStep(sftRows)
+                s.progress = null
+                println(m)
+                check(m.step == 1L && m.loss.isFinite() && m.loss > 0.0 && m.trainedTokens > 0 && m.gradNorm > 0.0, "an SFT step: $m")
+                check(phases == listOf("${Session.PHASE_UPDATE}:0/1", "${Session.PHASE_UPDATE}:1/1"), "SFT progress reports $phases")
+                val after = File(out, "sft-after")
+                s.saveAdapter(after.path)
+                check(!File(before, "adapter_model.safetensors").readBytes().contentEquals(File(after, "adapter_model.safetensors").readBytes()), "the SFT step changed the adapter")
+                expectStatus(EdgerlException.INVALID_ARGUMENT, "an SFT row without a completion") {
+                    s.sftStep("""[{"prompt": "Press OK."}]""")
+                }
+                val g = s.stepRows("""[{"prompt": "Press OK.", "target_box": [1, 2, 3, 4]}]""")
+                check(g.step == 2L && g.rewardMean.isFinite(), "a GRPO step after the SFT step: step ${g.step}")
             }
         }
         val model = Model(rt, modelDir)

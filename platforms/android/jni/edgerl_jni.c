@@ -321,6 +321,31 @@ JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_sessionStepRows(JNIEnv *env, jc
     return failed ? NULL : metrics_object(env, &m);
 }
 
+static jobject sft_metrics_object(JNIEnv *env, const edgerl_sft_metrics *m) {
+    jclass mc = (*env)->FindClass(env, "dev/edgerl/SftMetrics");
+    jmethodID init = mc ? (*env)->GetMethodID(env, mc, "<init>", "(JDDDJJDDD)V") : NULL;
+    if (!init) return NULL;
+    return (*env)->NewObject(env, mc, init, (jlong)m->step, m->loss, m->grad_norm, m->learning_rate,
+                             (jlong)m->num_tokens, (jlong)m->trained_tokens, m->mean_token_accuracy,
+                             m->entropy, m->seconds);
+}
+
+JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_sessionSftStep(JNIEnv *env, jclass c, jlong session,
+                                                               jbyteArray rows_json, jobject progress) {
+    (void)c;
+    cstr rows = cstr_get(env, rows_json); /* NULL bytes: edgerl names `rows_json` */
+    edgerl_sft_metrics m;
+    memset(&m, 0, sizeof m);
+    progress_ctx pctx;
+    int32_t st = set_progress(env, session, progress, &pctx);
+    if (st == EDGERL_OK) st = edgerl_session_sft_step((edgerl_session)session, (const char *)rows.bytes, &m);
+    /* As sessionStep: the step's message first, a progress listener's pending exception wins. */
+    int failed = fail(env, st) || (*env)->ExceptionCheck(env);
+    if (progress) edgerl_session_set_progress((edgerl_session)session, NULL, NULL);
+    cstr_release(env, rows);
+    return failed ? NULL : sft_metrics_object(env, &m);
+}
+
 JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_stepEpisodes(JNIEnv *env, jclass c, jlong session,
                                                              jlongArray episodes, jdoubleArray rewards,
                                                              jint group_size, jobject progress) {

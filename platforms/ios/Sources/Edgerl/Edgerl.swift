@@ -33,6 +33,26 @@ public struct StepMetrics {
     }
 }
 
+/// One supervised (SFT) step's metrics (TRL SFTTrainer's names: loss, num_tokens, ...).
+public struct SftMetrics {
+    public let step: UInt64
+    public let loss, gradNorm, learningRate: Double
+    public let numTokens, trainedTokens: UInt64
+    public let meanTokenAccuracy, entropy, seconds: Double
+
+    init(_ m: edgerl_sft_metrics) {
+        step = m.step
+        loss = m.loss
+        gradNorm = m.grad_norm
+        learningRate = m.learning_rate
+        numTokens = m.num_tokens
+        trainedTokens = m.trained_tokens
+        meanTokenAccuracy = m.mean_token_accuracy
+        entropy = m.entropy
+        seconds = m.seconds
+    }
+}
+
 /// The calling thread's last error message (edgerl keeps one per thread).
 private func lastError() -> String {
     let len = edgerl_last_error(nil, 0)
@@ -279,6 +299,34 @@ public final class Session {
             throw EdgerlError(status: EDGERL_ERR_INVALID_ARGUMENT, message: "rows: not JSON-serializable")
         }
         return try stepRows(json, reward: reward)
+    }
+
+    /// One supervised step (TRL SFTTrainer's loss, as `edgerl sft`) with this session's
+    /// adapter and optimizer: `rowsJSON` is a JSON array of TRL SFT rows of one format
+    /// (`{"messages": [...]}`, `{"prompt": ..., "completion": ...}` or `{"text": ...}`); the
+    /// loss is the mean negative log-likelihood over the trained tokens of all rows (the
+    /// config's assistant_only_loss, completion_only_loss and max_length say which). A bad row
+    /// throws EdgerlError(INVALID_ARGUMENT) naming it, and nothing is trained. Warm-start with
+    /// a few, then go on with `stepRows` in the same session.
+    public func sftStep(_ rowsJSON: String) throws -> SftMetrics {
+        var m = edgerl_sft_metrics()
+        let (st, message) = try withProgress {
+            edgerl_session_sft_step(handle, rowsJSON, &m)
+        }
+        if st != EDGERL_OK { throw EdgerlError(status: st, message: message) }
+        return SftMetrics(m)
+    }
+
+    /// `sftStep` with the rows as JSON-serializable dictionaries (JSONSerialization), e.g.
+    /// `[["messages": [["role": "user", "content": "Tap Send."], ["role": "assistant", "content": "click(60, 320)"]]]]`.
+    public func sftStep(_ rows: [[String: Any]]) throws -> SftMetrics {
+        guard JSONSerialization.isValidJSONObject(rows),
+              let data = try? JSONSerialization.data(withJSONObject: rows),
+              let json = String(data: data, encoding: .utf8)
+        else {
+            throw EdgerlError(status: EDGERL_ERR_INVALID_ARGUMENT, message: "rows: not JSON-serializable")
+        }
+        return try sftStep(json)
     }
 
     /// One GRPO step on finished episodes of this session with one reward each: every run of

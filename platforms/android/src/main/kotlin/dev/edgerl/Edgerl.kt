@@ -42,6 +42,23 @@ class StepMetrics(
             "lr $learningRate, mean length $completionMeanLength, ${seconds}s"
 }
 
+/** One supervised (SFT) step's metrics (TRL SFTTrainer's names: loss, num_tokens, ...). */
+class SftMetrics(
+    val step: Long,
+    val loss: Double,
+    val gradNorm: Double,
+    val learningRate: Double,
+    val numTokens: Long,
+    val trainedTokens: Long,
+    val meanTokenAccuracy: Double,
+    val entropy: Double,
+    val seconds: Double
+) {
+    override fun toString() =
+        "sft step $step: loss $loss, grad_norm $gradNorm, lr $learningRate, accuracy $meanTokenAccuracy, " +
+            "$trainedTokens trained tokens ($numTokens so far), ${seconds}s"
+}
+
 /**
  * A GPU device. `backend`: "vulkan", "gl", or null for the best available, optionally with
  * ":ADAPTER" (part of the adapter's name, e.g. "vulkan:adreno"). A non-zero `memoryBudget`
@@ -133,6 +150,21 @@ class Session(model: Model, configToml: String? = null) : java.io.Closeable {
     fun stepRows(rowsJson: String, reward: ((rowIndex: Int, completionIndex: Int, completion: String) -> Double)? = null): StepMetrics =
         synchronized(stepLock) {
             Native.sessionStepRows(handle, cString(rowsJson), reward?.let(::RewardBridge), progress?.let(::ProgressBridge))
+        }
+
+    /**
+     * One supervised step (TRL SFTTrainer's loss, as `edgerl sft`) with this session's adapter
+     * and optimizer: `rowsJson` is a JSON array of TRL SFT rows of one format, e.g.
+     * `[{"messages": [{"role": "user", "content": "Tap Send."}, {"role": "assistant", "content": "click(60, 320)"}]}]`,
+     * or `{"prompt": ..., "completion": ...}`, or `{"text": ...}` objects; the loss is the mean
+     * negative log-likelihood over the trained tokens of all rows (the config's
+     * assistant_only_loss, completion_only_loss and max_length say which). A bad row throws
+     * EdgerlException(INVALID_ARGUMENT) naming it; nothing is trained. Warm-start with a few,
+     * then go on with `stepRows` in the same session.
+     */
+    fun sftStep(rowsJson: String): SftMetrics =
+        synchronized(stepLock) {
+            Native.sessionSftStep(handle, cString(rowsJson), progress?.let(::ProgressBridge))
         }
 
     /**
@@ -244,6 +276,7 @@ internal object Native {
     @JvmStatic external fun sessionFree(session: Long)
     @JvmStatic external fun sessionStep(session: Long, prompts: Array<ByteArray>, flags: Int, reward: RewardBridge?, progress: ProgressBridge?): StepMetrics
     @JvmStatic external fun sessionStepRows(session: Long, rowsJson: ByteArray, reward: RewardBridge?, progress: ProgressBridge?): StepMetrics
+    @JvmStatic external fun sessionSftStep(session: Long, rowsJson: ByteArray, progress: ProgressBridge?): SftMetrics
     @JvmStatic external fun stepEpisodes(session: Long, episodes: LongArray, rewards: DoubleArray, groupSize: Int, progress: ProgressBridge?): StepMetrics
     @JvmStatic external fun episodeBegin(session: Long, prompt: ByteArray, flags: Int): Long
     @JvmStatic external fun episodeAct(episode: Long, maxNewTokens: Int): ByteArray
