@@ -42,8 +42,13 @@ fn samples_scores_and_trains_reproducibly() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // Draw k reads row RowOrder(k): shuffled per epoch by default, as TRL's sampler.
+    assert!(cfg.shuffle_dataset);
+    let mut order = edgerl::rl::run::RowOrder::new(cfg.seed, cfg.shuffle_dataset, rows.len());
     for (i, l) in lines.iter().enumerate() {
-        let row = &rows[(i / cfg.num_generations) % rows.len()];
+        let r = order.index(i / cfg.num_generations);
+        assert_eq!(l["row"], r, "line {i}");
+        let row = &rows[r];
         let s = rewards.score(l["completion"].as_str().unwrap(), 0, row.as_object().unwrap()).unwrap();
         assert_eq!(s.total, l["reward"].as_f64().unwrap(), "line {i}");
     }

@@ -234,9 +234,11 @@ pub struct TrainConfig {
     /// length cap. Not a TRL key.
     pub loss_divisor: Option<f64>,
     /// Online: visit the dataset in a fresh random order every epoch (a permutation that is a
-    /// function of `seed` and the epoch, so a resumed run draws the same rows). TRL's key; TRL
-    /// defaults to true, edgerl to false for now (existing runs and tests rely on file order).
-    #[serde(default)]
+    /// function of `seed` and the epoch, so a resumed run draws the same rows). TRL's key and
+    /// TRL's default (true); `false` visits the rows in file order, cycling. Checkpoints
+    /// written before the default changed carry no `shuffle_dataset` key and were written in
+    /// file order: they resume only with `shuffle_dataset = false` (see `fingerprint`).
+    #[serde(default = "d_true")]
     pub shuffle_dataset: bool,
     /// TRL's truncated / masked importance sampling against the sampler's log-probs: each
     /// policy-gradient term is multiplied by a weight from exp(lp_old − lp_sampler)
@@ -668,14 +670,14 @@ mod tests {
     #[test]
     fn gui_g1_keys() {
         let c = TrainConfig::from_toml(MIN).unwrap();
-        assert!(!c.difficulty_weight && !c.shuffle_dataset && c.loss_divisor.is_none());
+        assert!(!c.difficulty_weight && c.shuffle_dataset && c.loss_divisor.is_none());
         assert_eq!(c.dr_grpo_divisor(), 256.0);
         let c = TrainConfig::from_toml(&format!(
-            "{MIN}loss_type = \"dr_grpo\"\nloss_divisor = 64.0\ndifficulty_weight = true\nshuffle_dataset = true\n"
+            "{MIN}loss_type = \"dr_grpo\"\nloss_divisor = 64.0\ndifficulty_weight = true\nshuffle_dataset = false\n"
         ))
         .unwrap();
         assert_eq!(c.dr_grpo_divisor(), 64.0);
-        assert!(c.difficulty_weight && c.shuffle_dataset);
+        assert!(c.difficulty_weight && !c.shuffle_dataset);
         for bad in ["0.0", "-1.0", "inf"] {
             let e = TrainConfig::from_toml(&format!("{MIN}loss_type = \"dr_grpo\"\nloss_divisor = {bad}\n")).unwrap_err();
             assert!(e.contains("loss_divisor"), "{e}");

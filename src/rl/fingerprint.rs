@@ -77,6 +77,10 @@ pub fn of(cfg: &TrainConfig) -> Result<Vec<(String, String)>> {
     let later = [
         ("difficulty_weight", cfg.difficulty_weight.then(|| "true".to_string())),
         ("loss_divisor", cfg.loss_divisor.map(|d| format!("{d:?}"))),
+        // Present when the rows are shuffled, absent in file order: the rule from before the
+        // default became true, kept so that a checkpoint without the key (written in file
+        // order) resumes only with `shuffle_dataset = false` ("shuffle_dataset: (unset) →
+        // true" otherwise), and one written with `shuffle_dataset = true` still resumes.
         ("shuffle_dataset", cfg.shuffle_dataset.then(|| "true".to_string())),
         // The sampler correction as it acts (mode and bounds), IcePop's β, and the sampler
         // log-probs it reads when they are not the default ones.
@@ -181,5 +185,22 @@ mod tests {
         assert_ne!(on, keys("vllm_importance_sampling_correction = true\nvllm_importance_sampling_clip_max = 2.0"));
         assert_eq!(keys("icepop_beta = 5.0"), vec![("icepop_beta".to_string(), "5.0".to_string())]);
         assert_eq!(keys("sampler_logprobs = \"unfiltered\"").len(), 1);
+    }
+
+    /// `shuffle_dataset` defaults to true but its key keeps the earlier rule (present when
+    /// true), so a checkpoint without it, written in file order, resumes only in file order.
+    #[test]
+    fn file_order_runs_keep_their_fingerprint() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let base = format!("model = \"{root}/tests/fixtures/models/llama_f32\"\noutput_dir = \"o\"\nrollouts = \"{root}/Cargo.toml\"\n");
+        let fp = |extra: &str| of(&TrainConfig::from_toml(&format!("{base}{extra}")).unwrap()).unwrap();
+        let shuffled = fp("");
+        let file_order = fp("shuffle_dataset = false");
+        assert!(shuffled.contains(&("shuffle_dataset".to_string(), "true".to_string())));
+        assert!(!file_order.iter().any(|(k, _)| k == "shuffle_dataset"));
+        // What an old file-order checkpoint holds is what a file-order run has now.
+        assert!(crate::rl::state::differences(&file_order, &fp("shuffle_dataset = false")).is_empty());
+        assert_eq!(crate::rl::state::differences(&file_order, &shuffled), vec!["shuffle_dataset: (unset) → true".to_string()]);
+        assert_eq!(fp("shuffle_dataset = true"), shuffled);
     }
 }

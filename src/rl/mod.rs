@@ -11,6 +11,7 @@ pub mod report;
 pub mod rollout;
 pub mod rollouts;
 pub mod run;
+pub mod select;
 pub mod sft;
 pub mod state;
 pub mod step;

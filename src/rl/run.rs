@@ -259,7 +259,11 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
                     })
                     .collect(),
                 Source::Online { rows, rewards, log, log_path } => {
-                    let picked: Vec<&Row> = (0..per).map(|j| &rows[order.index(cursor + j)]).collect();
+                    // The row index of each prompt sampled, for the log (`edgerl select`): draws
+                    // first.. (refills continue the count), one prompt each.
+                    let first = cursor;
+                    let mut drawn: Vec<usize> = (0..per).map(|j| order.index(cursor + j)).collect();
+                    let picked: Vec<&Row> = drawn.iter().map(|&r| &rows[r]).collect();
                     cursor += per;
                     let (mut groups, mut m, mut lines) = t.sample_groups(&picked, b as u64, rewards)?;
                     // DAPO's dynamic sampling: groups whose rewards are all equal carry no signal;
@@ -270,7 +274,9 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
                         while groups.len() < per && refills < t.cfg.max_refill {
                             refills += 1;
                             let need = per - groups.len();
-                            let more: Vec<&Row> = (0..need).map(|j| &rows[order.index(cursor + j)]).collect();
+                            let more_rows: Vec<usize> = (0..need).map(|j| order.index(cursor + j)).collect();
+                            let more: Vec<&Row> = more_rows.iter().map(|&r| &rows[r]).collect();
+                            drawn.extend(more_rows);
                             cursor += need;
                             let stream = b as u64 | ((refills as u64) << 40);
                             let (g2, m2, l2) = t.sample_groups(&more, stream, rewards)?;
@@ -286,8 +292,12 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
                         }
                         m.insert("dynamic_sampling/refills".into(), json!(refills));
                     }
-                    for mut l in lines {
+                    // num_generations lines a prompt, in the order the prompts were drawn.
+                    let g = t.cfg.num_generations.max(1);
+                    for (i, mut l) in lines.into_iter().enumerate() {
                         l["step"] = json!(step + 1);
+                        l["draw"] = json!(first + i / g);
+                        l["row"] = json!(drawn.get(i / g));
                         writeln!(log, "{l}").map_err(|e| Error::file(log_path, e))?;
                     }
                     reward_metrics = m;

