@@ -148,6 +148,14 @@ fn demo_warm_start_runs_sft_then_grpo_from_its_adapter() {
         let answer = completion[0].content.strip_prefix("click(").unwrap();
         let text = tok.decode(&ex.ids[g.len()..]).unwrap();
         assert!(text.starts_with(answer), "{text:?} after the prompt, want {answer:?}");
+        let n = (g.len()..=ex.ids.len())
+            .find(|&e| tok.decode(&ex.ids[g.len()..e]).unwrap().starts_with(answer))
+            .unwrap()
+            - g.len();
+        assert!(
+            n <= cfg.max_completion_length,
+            "{answer:?} takes {n} tokens, more than GRPO samples"
+        );
     }
     let _ = std::fs::remove_dir_all(&out);
 }

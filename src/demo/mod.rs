@@ -151,7 +151,7 @@ fn sft_toml(model: &Path, out: &Path, o: &DemoOptions) -> String {
     let q = |p: &Path| toml::Value::String(p.display().to_string());
     format!(
         r#"# Written by `edgerl demo --warm-start {steps}`: supervised warm start on generated screens
-# answered with the target's centre ("click(x, y)"); run.toml's GRPO starts from its adapter.
+# answered with the target's centre ("click(x,y)"); run.toml's GRPO starts from its adapter.
 model = {model}
 output_dir = {sft_out}
 dataset = {data}

@@ -228,14 +228,16 @@ impl Screen {
         })
     }
 
-    /// The right answer after the prompt's "click(": the centre of the target's box, `x, y)`.
+    /// The right answer after the prompt's "click(": the centre of the target's box, `x,y)`
+    /// (no space: SmolLM2 writes each digit as a token, so two 3-digit numbers, the comma and
+    /// the ")" are exactly the demo's 8-token `max_completion_length`).
     pub fn answer(&self) -> String {
         let [l, t, r, b] = self.elements[self.target].bounds;
-        format!("{}, {})", (l + r) / 2, (t + b) / 2)
+        format!("{},{})", (l + r) / 2, (t + b) / 2)
     }
 
     /// One SFT row (TRL's conversational prompt/completion): the user turn of [`Screen::row`]
-    /// and the assistant turn "click(x, y)" with the target's centre. Rendered by the chat
+    /// and the assistant turn "click(x,y)" with the target's centre. Rendered by the chat
     /// template, the completion starts exactly where the GRPO prompt (whose assistant turn is
     /// started with "click(" and continued) leaves off, so the model learns the same tokens in
     /// the same context; `target_box` rides along for scoring.
@@ -323,7 +325,7 @@ mod tests {
             let (x, y) = c
                 .strip_prefix("click(")
                 .and_then(|a| a.strip_suffix(')'))
-                .and_then(|a| a.split_once(", "))
+                .and_then(|a| a.split_once(','))
                 .unwrap();
             let (x, y): (u32, u32) = (x.parse().unwrap(), y.parse().unwrap());
             let [l, t, rr, b] = s.elements[s.target].bounds;
