@@ -6,7 +6,7 @@ use half::f16;
 use super::*;
 
 /// The range [min(0, lo), hi] of `s` over `steps` steps: (step, −min(0, lo)).
-fn range_of(s: &[f32], steps: f32) -> (f32, f32) {
+pub(super) fn range_of(s: &[f32], steps: f32) -> (f32, f32) {
     let lo = s.iter().fold(0f32, |a, &v| a.min(v));
     let hi = s.iter().fold(lo, |a, &v| a.max(v));
     ((hi - lo) / steps, -lo)

@@ -1,3 +1,4 @@
+use super::quantize::range_of;
 use super::*;
 
 const QUANT: [DType; 12] = [
