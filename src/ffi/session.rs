@@ -26,7 +26,7 @@ use crate::rl::TrainConfig;
 use crate::rl::sft::{self, SftOptions};
 use crate::rl::rollouts::Group;
 use crate::rl::step::{Hooks, Prompted, column_weight};
-use crate::rl::trainer::{Batch, Trainer};
+use crate::rl::trainer::{Batch, RewardMetrics, Trainer};
 
 /// `int32_t (*)(void* user_data, size_t prompt_index, size_t completion_index,
 /// const char* completion, double* reward_out)`: 0 = ok, anything else aborts the step.
@@ -519,16 +519,17 @@ fn step(s: &Session, input: Input, cb: EdgerlRewardFn, user_data: *mut c_void, t
         let mut hooks = SessionHooks { s, progress: s.progress(), cb, user_data, num_generations: t.cfg.num_generations };
         // The batch index `edgerl train` samples batch b with (a session step is one batch).
         let stream = t.optimizer_steps.div_ceil(t.cfg.num_iterations.max(1)) as u64;
-        let (groups, _, _) = t.sample_scored(&prompts, stream, rules, &mut hooks)?;
+        let (groups, rewards, _) = t.sample_scored(&prompts, stream, rules, &mut hooks)?;
         let refs: Vec<&Group> = groups.iter().collect();
         let mut batch = t.batch(&refs);
-        with_knobs(t, knobs, |t| train(s, t, &mut batch, t0))
+        with_knobs(t, knobs, |t| train_scored(s, t, &mut batch, rewards, t0))
     })
 }
 
 /// What a step's updates gave: the metrics, and how many of the updates were skipped.
 pub(crate) struct Trained {
     metrics: EdgerlStepMetrics,
+
     skipped: usize,
     updates: usize,
 }
@@ -562,33 +563,48 @@ pub(crate) fn train(
     batch: &mut Batch,
     t0: std::time::Instant,
 ) -> Res<Trained> {
+    train_scored(s, t, batch, RewardMetrics::default(), t0)
+}
+
+/// `train` for a step whose sampling gave per-rule reward metrics (logged with the step).
+pub(crate) fn train_scored(
+    s: &Session,
+    t: &mut Trainer<'static>,
+    batch: &mut Batch,
+    rewards: RewardMetrics,
+    t0: std::time::Instant,
+) -> Res<Trained> {
     let progress = s.progress();
     let n = t.cfg.num_iterations;
     let skipped_before = t.skipped_steps;
-    let mut m = Map::new();
+    let mut last = None;
     for i in 0..n {
         progress.report(s.id, EDGERL_PHASE_UPDATE, i, n)?;
         // After the report, so that edgerl_cancel from the progress callback stops this update.
         s.check_cancel()?;
         let _g = s.model.rt.lock();
-        m = t.step(batch).map_err(|e| s.model.rt.explain(e))?;
+        last = Some(t.step(batch).map_err(|e| s.model.rt.explain(e))?);
     }
     progress.report(s.id, EDGERL_PHASE_UPDATE, n, n)?;
     // The updates are applied: a cancel asked for since the last check (during the last update,
     // or from the final report) has nothing left to stop, and must not stop the next call.
     s.cancel.store(false, Ordering::SeqCst);
-    let f = |k: &str| m.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+    let mut m = last.ok_or_else(|| invalid("num_iterations is 0: the step made no update"))?;
+    m.rewards = rewards;
     let out = EdgerlStepMetrics {
         step: t.optimizer_steps as u64,
-        loss: f("loss"),
-        reward_mean: f("reward"),
-        reward_std: f("reward_std"),
-        grad_norm: f("grad_norm"),
-        learning_rate: f("learning_rate"),
-        completion_mean_length: f("completions/mean_length"),
-        clipped_ratio: f("completions/clipped_ratio"),
+        loss: m.loss,
+        reward_mean: m.reward,
+        reward_std: m.reward_std,
+        grad_norm: m.grad_norm,
+        learning_rate: m.learning_rate,
+        completion_mean_length: m.completion_mean_length,
+        clipped_ratio: m.clipped_ratio,
         seconds: t0.elapsed().as_secs_f64(),
     };
+    for r in &m.rewards.rules {
+        log::info!("session {}: step {}: rewards/{}: mean {:.4} (std {:.4})", s.id, out.step, r.name, r.mean, r.std);
+    }
     log::info!(
         "session {}: step {}: reward {:.4} (std {:.4}), loss {:.6}, grad_norm {:.4}, {:.2} s",
         s.id, out.step, out.reward_mean, out.reward_std, out.loss, out.grad_norm, out.seconds

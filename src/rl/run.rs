@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::config::TrainConfig;
 use super::rollouts::Group;
-use super::trainer::Trainer;
+use super::trainer::{RewardMetrics, Trainer};
 use crate::data::dataset::{self, Row};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -221,7 +221,7 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
     // num_iterations consecutive steps.
     let per = t.cfg.prompts_per_step;
     let mut batch = None;
-    let mut reward_metrics = Map::new();
+    let mut reward_metrics = RewardMetrics::default();
     let restored_cursor = restored.as_ref().map(|st| st.cursor);
     if let Some(st) = restored {
         // Mid-batch (num_iterations > 1): the batch and its first-use log-probs come back too.
@@ -235,7 +235,7 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
             b.counted = sb.counted;
             batch = Some(b);
             if let Ok(Value::Object(m)) = serde_json::from_str(&st.reward_metrics) {
-                reward_metrics = m;
+                reward_metrics = RewardMetrics::from_map(&m);
             }
         }
     }
@@ -290,7 +290,7 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
                                 t.cfg.max_refill
                             )));
                         }
-                        m.insert("dynamic_sampling/refills".into(), json!(refills));
+                        m.refills = Some(refills);
                     }
                     // num_generations lines a prompt, in the order the prompts were drawn.
                     let g = t.cfg.num_generations.max(1);
@@ -310,8 +310,9 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
         let Some(batch) = batch.as_mut() else {
             continue;
         };
-        let mut m = t.step(batch)?;
-        m.extend(reward_metrics.clone());
+        let mut sm = t.step(batch)?;
+        sm.rewards = reward_metrics.clone();
+        let m = sm.to_map();
         writeln!(metrics, "{}", Value::Object(m.clone()))
             .map_err(|e| Error::file(&metrics_path, e))?;
         metrics.sync_data().map_err(|e| Error::file(&metrics_path, e))?;
@@ -319,7 +320,7 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
         let max_skips = t.cfg.max_consecutive_skips;
         if max_skips > 0 && t.consecutive_skips >= max_skips {
             // The adapter and optimizer are still the last good ones: save them to resume from.
-            let dir = t.checkpoint(Some(&*batch), &reward_metrics, cursor)?;
+            let dir = t.checkpoint(Some(&*batch), &reward_metrics.to_map(), cursor)?;
             refresh_reports(&out)?;
             return Err(Error::NonFinite(format!(
                 "training stopped at step {}: the last {} steps had a NaN or infinite loss or gradient and were skipped (max_consecutive_skips = {max_skips}); the adapter and optimizer of step {} are saved in {}. Lower learning_rate or max_grad_norm, check the rewards and the model, then `edgerl train --resume`",
@@ -330,13 +331,13 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
             )));
         }
         if save_steps > 0 && (step + 1) % save_steps == 0 && step + 1 < t.cfg.max_steps {
-            t.checkpoint(Some(&*batch), &reward_metrics, cursor)?;
+            t.checkpoint(Some(&*batch), &reward_metrics.to_map(), cursor)?;
             refresh_reports(&out)?;
         }
     }
     // A resumed run that had already finished changed nothing: its checkpoint stays as it is.
     if resume_from.is_none() || t.optimizer_steps > start {
-        t.checkpoint(batch.as_ref(), &reward_metrics, cursor)?;
+        t.checkpoint(batch.as_ref(), &reward_metrics.to_map(), cursor)?;
     }
     refresh_reports(&out)?;
     t.save()?;

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::config::TrainConfig;
 use super::rollouts::Group;
-use super::trainer::Trainer;
+use super::trainer::{RewardMetrics, RuleReward, Trainer};
 use crate::error::{Error, Result};
 use crate::reward::RewardSet;
 
@@ -19,7 +19,7 @@ pub struct Prompted<'a> {
 }
 
 /// Sampled groups, their per-rule reward metrics, and one log line per completion.
-pub type Sampled = (Vec<Group>, Map<String, Value>, Vec<Value>);
+pub type Sampled = (Vec<Group>, RewardMetrics, Vec<Value>);
 
 /// What a front end adds to a step's sampling. The defaults are the CLI's: no lock, no
 /// progress, no cancel, no reward of its own.
@@ -144,12 +144,14 @@ impl Trainer<'_> {
                 weight,
             });
         }
-        let mut m = Map::new();
-        for (name, vals) in names.iter().zip(&per_rule) {
-            let (mean, std) = super::loss::mean_std(vals);
-            m.insert(format!("rewards/{name}/mean"), json!(mean));
-            m.insert(format!("rewards/{name}/std"), json!(std));
-        }
-        Ok((groups, m, log))
+        let rules = names
+            .iter()
+            .zip(&per_rule)
+            .map(|(name, vals)| {
+                let (mean, std) = super::loss::mean_std(vals);
+                RuleReward { name: name.clone(), mean, std }
+            })
+            .collect();
+        Ok((groups, RewardMetrics { rules, refills: None }, log))
     }
 }
