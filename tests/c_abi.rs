@@ -746,6 +746,76 @@ mod inproc {
         let _ = std::fs::remove_dir_all(&cfg.output_dir);
     }
 
+    /// Dynamic sampling, two front ends: with dynamic_sampling = true, a session's
+    /// edgerl_session_step_rows call drops the groups whose rewards are all equal and re-samples
+    /// from its rows (draw d = row d mod n) as `edgerl train` does on a dataset of those rows
+    /// (one batch of all of them, file order): the same refills, rewards and adapter, bit for bit.
+    #[test]
+    fn a_session_with_dynamic_sampling_refills_as_edgerl_train_does() {
+        use std::ffi::CString;
+        let root = super::root();
+        let example = root.join("examples/tiny-grpo-online");
+        let dir = std::env::temp_dir().join(format!("edgerl-c-abi-dynamic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let lines: Vec<String> =
+            std::fs::read_to_string(example.join("prompts.jsonl")).unwrap().lines().filter(|l| !l.trim().is_empty()).map(String::from).collect();
+        std::fs::write(dir.join("prompts.jsonl"), lines.join("\n") + "\n").unwrap();
+        // Two short completions a prompt: groups with equal rewards are common.
+        let mut table: toml::Table = std::fs::read_to_string(example.join("run.toml")).unwrap().parse().unwrap();
+        for (k, v) in [
+            ("num_generations", toml::Value::Integer(2)),
+            ("max_completion_length", toml::Value::Integer(3)),
+            ("dynamic_sampling", toml::Value::Boolean(true)),
+            ("max_refill", toml::Value::Integer(8)),
+            ("max_steps", toml::Value::Integer(1)),
+            ("prompts_per_step", toml::Value::Integer(lines.len() as i64)),
+            ("shuffle_dataset", toml::Value::Boolean(false)),
+            ("seed", toml::Value::Integer(SEED)),
+        ] {
+            table.insert(k.into(), v);
+        }
+        let mut run = table.clone();
+        run.insert("model".into(), toml::Value::String(root.join("tests/fixtures/models/qwen3_f16").to_str().unwrap().into()));
+        run.insert("output_dir".into(), toml::Value::String(dir.join("out").to_str().unwrap().into()));
+        run.insert("dataset".into(), toml::Value::String(dir.join("prompts.jsonl").to_str().unwrap().into()));
+        std::fs::write(dir.join("run.toml"), toml::to_string(&run).unwrap()).unwrap();
+        let cfg = edgerl::rl::TrainConfig::from_file(&dir.join("run.toml")).unwrap();
+        let gpu = edgerl::gpu::Gpu::new(&edgerl::gpu::GpuOptions { backend: Some("vulkan".into()), ..Default::default() }).unwrap();
+        let mut cli = Vec::new();
+        edgerl::rl::trainer::train(&gpu, cfg.clone(), |m| cli.push((m["reward"].as_f64().unwrap(), m["dynamic_sampling/refills"].as_u64().unwrap()))).unwrap();
+        let (reward, refills) = cli[0];
+        assert!(refills >= 1, "seed {SEED}: no refill in edgerl train's step, the test shows nothing");
+
+        for k in ["model", "output_dir", "dataset"] {
+            table.remove(k);
+        }
+        let session_cfg = CString::new(toml::to_string(&table).unwrap()).unwrap();
+        let rows = CString::new(format!("[{}]", lines.join(","))).unwrap();
+        let (mut rt, mut model) = (0, 0);
+        let path = CString::new(root.join("tests/fixtures/models/qwen3_f16").to_str().unwrap()).unwrap();
+        ok(unsafe { edgerl_runtime_create(c"vulkan".as_ptr(), 0, &mut rt) }, "runtime");
+        ok(unsafe { edgerl_model_load(rt, path.as_ptr(), &mut model) }, "model");
+        let mut s = 0;
+        ok(unsafe { edgerl_session_create(model, session_cfg.as_ptr(), &mut s) }, "session");
+        let mut m = EdgerlStepMetrics::default();
+        ok(unsafe { edgerl_session_step_rows(s, rows.as_ptr(), None, null_mut(), &mut m) }, "step_rows");
+        assert_eq!((m.step, m.reward_mean), (1, reward), "{refills} refills in edgerl train");
+        let adapter = dir.join("session-adapter");
+        let cdir = CString::new(adapter.to_str().unwrap()).unwrap();
+        ok(unsafe { edgerl_session_save_adapter(s, cdir.as_ptr()) }, "save");
+        assert_eq!(super::tensors(&adapter), super::tensors(&dir.join("out/adapter")), "the session's adapter differs from edgerl train's");
+        ok(unsafe { edgerl_session_free(s) }, "session free");
+        unsafe {
+            edgerl_model_free(model);
+            edgerl_runtime_free(rt);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The seed of the dynamic sampling test: one whose first step refills.
+    const SEED: i64 = 1;
+
     /// One SFT step, two front ends: a session's edgerl_session_sft_step calls on the rows of
     /// `edgerl sft`'s batches (same config, seed and init_adapter; a batch = all rows, given in
     /// the run's shuffled order) log the same loss, grad_norm and token counts as `edgerl sft`

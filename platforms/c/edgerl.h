@@ -248,8 +248,10 @@ int32_t edgerl_score(edgerl_model model, edgerl_session session, const char *tex
  * init_adapter, [[rewards]] rules, ... as in README's config section), or NULL for defaults.
  * `model`, `output_dir`, `dataset` and `rollouts` are the session's and rejected. max_steps
  * only sets the learning-rate schedule's length; without it (and without lr_scheduler_type)
- * the learning rate is constant. prompts_per_step and dynamic_sampling do not apply (the app
- * picks the prompts). The SFT keys assistant_only_loss, completion_only_loss and max_length
+ * the learning rate is constant. prompts_per_step does not apply (the app picks the prompts);
+ * dynamic_sampling (with max_refill) does, as in `edgerl train`: a step's groups whose rewards
+ * are all equal are replaced by re-sampling the call's own prompts (see
+ * edgerl_session_step_rows). The SFT keys assistant_only_loss, completion_only_loss and max_length
  * set how edgerl_session_sft_step tokenizes its rows. The session takes the model's weights until
  * it is freed (no copy; one session per model: a second gives EDGERL_ERR_BUSY). */
 int32_t edgerl_session_create(edgerl_model model, const char *config_toml, edgerl_session *out);
@@ -315,8 +317,21 @@ int32_t edgerl_session_step(edgerl_session session, const char *const *prompts, 
  * Groups are weighted as in `edgerl train`: weight_column's value times the difficulty
  * weight (difficulty_weight = true). With the same config, seed and rows, a session's steps
  * sample and train exactly as `edgerl train`'s (one call = one batch of prompts_per_step
- * rows; dynamic_sampling does not apply: the app picks the rows). Everything else (metrics,
- * errors, cancel, progress, the memory budget, NaN updates) as for edgerl_session_step. */
+ * rows).
+ *
+ * Dynamic sampling (DAPO; dynamic_sampling = true in the config, as `edgerl train`): a row
+ * whose completions all got the same reward teaches nothing; its group is dropped and the
+ * call draws again, continuing through its own rows in order (draw d of the call is row
+ * d mod n: the row after the last one is row 0 again) with a fresh sampling seed per round,
+ * at most max_refill extra rounds, until it has as many groups as rows. cb is called for
+ * the re-drawn completions too, with the row's index. When every group still has equal
+ * rewards, EDGERL_ERR_INVALID_ARGUMENT and nothing is trained. A call on n rows refills
+ * exactly as `edgerl train` refills a batch on a dataset of those n rows (prompts_per_step =
+ * n, shuffle_dataset = false) whose draws start at the first row, the same seed and step.
+ * edgerl_session_step does the same over its prompts.
+ *
+ * Everything else (metrics, errors, cancel, progress, the memory budget, NaN updates) as for
+ * edgerl_session_step. */
 int32_t edgerl_session_step_rows(edgerl_session session, const char *rows_json,
                                  edgerl_reward_fn cb, void *user_data,
                                  edgerl_step_metrics *metrics);

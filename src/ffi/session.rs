@@ -415,6 +415,9 @@ struct SessionHooks<'a> {
     cb: EdgerlRewardFn,
     user_data: *mut c_void,
     num_generations: usize,
+    /// The call's prompts: draw j (dynamic sampling's refills continue the count) is prompt
+    /// j mod n_prompts, the index the callback sees.
+    n_prompts: usize,
 }
 
 impl Hooks for SessionHooks<'_> {
@@ -437,6 +440,7 @@ impl Hooks for SessionHooks<'_> {
 
     fn reward(&mut self, j: usize, k: usize, text: &str) -> Res<Option<f64>> {
         let Some(f) = self.cb else { return Ok(None) };
+        let j = j % self.n_prompts.max(1);
         let ctext = CString::new(text.replace('\0', "")).map_err(|e| invalid(e.to_string()))?;
         let mut r = f64::NAN;
         let rc = unsafe { f(self.user_data, j, k, ctext.as_ptr(), &mut r) };
@@ -516,10 +520,17 @@ fn step(s: &Session, input: Input, cb: EdgerlRewardFn, user_data: *mut c_void, t
             .enumerate()
             .map(|(j, ids)| Prompted { ids, columns: rows.get(j).map_or(&no_columns, |r| &r.columns) })
             .collect();
-        let mut hooks = SessionHooks { s, progress: s.progress(), cb, user_data, num_generations: t.cfg.num_generations };
+        let n = prompts.len();
+        let mut hooks = SessionHooks { s, progress: s.progress(), cb, user_data, num_generations: t.cfg.num_generations, n_prompts: n };
         // The batch index `edgerl train` samples batch b with (a session step is one batch).
         let stream = t.optimizer_steps.div_ceil(t.cfg.num_iterations.max(1)) as u64;
-        let (groups, rewards, _) = t.sample_scored(&prompts, stream, rules, &mut hooks)?;
+        // As `edgerl train`'s step (`Trainer::sample_refilled`): with dynamic_sampling, groups
+        // with all-equal rewards are replaced by the next draws, which cycle through the call's
+        // prompts (draw d is prompt d mod n).
+        let ((groups, rewards, _), _) = t.sample_refilled(n, stream, rules, &mut hooks, |d| {
+            let p = &prompts[d % n];
+            Ok(Prompted { ids: p.ids.clone(), columns: p.columns })
+        })?;
         let refs: Vec<&Group> = groups.iter().collect();
         let mut batch = t.batch(&refs);
         with_knobs(t, knobs, |t| train_scored(s, t, &mut batch, rewards, t0))

@@ -262,36 +262,16 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
                     // The row index of each prompt sampled, for the log (`edgerl select`): draws
                     // first.. (refills continue the count), one prompt each.
                     let first = cursor;
-                    let mut drawn: Vec<usize> = (0..per).map(|j| order.index(cursor + j)).collect();
-                    let picked: Vec<&Row> = drawn.iter().map(|&r| &rows[r]).collect();
-                    cursor += per;
-                    let (mut groups, mut m, mut lines) = t.sample_groups(&picked, b as u64, rewards)?;
-                    // DAPO's dynamic sampling: groups whose rewards are all equal carry no signal;
-                    // replace them with fresh prompts, at most `max_refill` extra rounds.
-                    let mut refills = 0;
-                    if t.cfg.dynamic_sampling {
-                        groups.retain(|g| super::loss::mean_std(&g.rewards).1 > 1e-8);
-                        while groups.len() < per && refills < t.cfg.max_refill {
-                            refills += 1;
-                            let need = per - groups.len();
-                            let more_rows: Vec<usize> = (0..need).map(|j| order.index(cursor + j)).collect();
-                            let more: Vec<&Row> = more_rows.iter().map(|&r| &rows[r]).collect();
-                            drawn.extend(more_rows);
-                            cursor += need;
-                            let stream = b as u64 | ((refills as u64) << 40);
-                            let (g2, m2, l2) = t.sample_groups(&more, stream, rewards)?;
-                            groups.extend(g2.into_iter().filter(|g| super::loss::mean_std(&g.rewards).1 > 1e-8));
-                            lines.extend(l2);
-                            m = m2; // per-rule means of the last round; the batch's reward is below
-                        }
-                        if groups.is_empty() {
-                            return Err(Error::Invalid(format!(
-                                "dynamic sampling: every group had identical rewards after {refills} refills (max_refill = {}); the rules give this model no signal",
-                                t.cfg.max_refill
-                            )));
-                        }
-                        m.refills = Some(refills);
-                    }
+                    let mut drawn: Vec<usize> = Vec::new();
+                    let tok = t.tokenizer.as_ref().ok_or_else(|| Error::Invalid("sampling needs the model's tokenizer".into()))?;
+                    // Dynamic sampling (DAPO) refills with the next draws: `Trainer::sample_refilled`,
+                    // as the sessions' steps.
+                    let ((groups, m, lines), draws) = t.sample_refilled(per, b as u64, Some(&*rewards), &mut NoHooks, |d| {
+                        let r = order.index(first + d);
+                        drawn.push(r);
+                        Ok(Prompted { ids: super::rollout::prompt_ids(tok, &rows[r].prompt)?, columns: &rows[r].columns })
+                    })?;
+                    cursor += draws;
                     // num_generations lines a prompt, in the order the prompts were drawn.
                     let g = t.cfg.num_generations.max(1);
                     for (i, mut l) in lines.into_iter().enumerate() {

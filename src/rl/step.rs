@@ -155,3 +155,83 @@ impl Trainer<'_> {
         Ok((groups, RewardMetrics { rules, refills: None }, log))
     }
 }
+
+/// `hooks` for one round of `sample_refilled`: prompt `j` of the round is draw `base + j` of
+/// the step.
+struct Round<'h, H> {
+    hooks: &'h mut H,
+    base: usize,
+}
+
+impl<H: Hooks> Hooks for Round<'_, H> {
+    type Error = H::Error;
+
+    fn gpu<T>(&mut self, f: impl FnOnce() -> Result<T>) -> std::result::Result<T, Self::Error> {
+        self.hooks.gpu(f)
+    }
+
+    fn check(&mut self) -> std::result::Result<(), Self::Error> {
+        self.hooks.check()
+    }
+
+    fn sampled(&mut self, j: usize, n: usize) -> std::result::Result<(), Self::Error> {
+        self.hooks.sampled(self.base + j, self.base + n)
+    }
+
+    fn reward(&mut self, j: usize, k: usize, text: &str) -> std::result::Result<Option<f64>, Self::Error> {
+        self.hooks.reward(self.base + j, k, text)
+    }
+}
+
+/// A group that teaches something: its rewards are not all equal.
+fn has_signal(g: &Group) -> bool {
+    super::loss::mean_std(&g.rewards).1 > 1e-8
+}
+
+impl Trainer<'_> {
+    /// One step's groups, as `edgerl train` and the sessions take them: `per` prompts (draws
+    /// 0..per, `draw(d)` gives draw d) sampled and scored on stream `stream`
+    /// (`sample_scored`). With `dynamic_sampling` (DAPO), groups whose rewards are all equal
+    /// carry no signal: they are dropped and replaced by the next draws, sampled on stream
+    /// `stream | refill << 40`, at most `max_refill` extra rounds; an error when no group is
+    /// left. `hooks` see prompt j of every round as draw j (its index in the step). The reward
+    /// metrics are the last round's (with `refills` when dynamic sampling is on); the log
+    /// lines, num_generations a draw, follow the draws. Returns the number of draws too.
+    pub fn sample_refilled<'c, H: Hooks>(
+        &self,
+        per: usize,
+        stream: u64,
+        rules: Option<&RewardSet>,
+        hooks: &mut H,
+        mut draw: impl FnMut(usize) -> std::result::Result<Prompted<'c>, H::Error>,
+    ) -> std::result::Result<(Sampled, usize), H::Error> {
+        let prompts: Vec<Prompted> = (0..per).map(&mut draw).collect::<std::result::Result<_, _>>()?;
+        let (mut groups, mut m, mut lines) = self.sample_scored(&prompts, stream, rules, &mut Round { hooks, base: 0 })?;
+        let mut draws = per;
+        let cfg = &self.cfg;
+        if cfg.dynamic_sampling {
+            let mut refills = 0;
+            groups.retain(has_signal);
+            while groups.len() < per && refills < cfg.max_refill {
+                refills += 1;
+                let need = per - groups.len();
+                let more: Vec<Prompted> = (draws..draws + need).map(&mut draw).collect::<std::result::Result<_, _>>()?;
+                let stream = stream | ((refills as u64) << 40);
+                let (g2, m2, l2) = self.sample_scored(&more, stream, rules, &mut Round { hooks, base: draws })?;
+                draws += need;
+                groups.extend(g2.into_iter().filter(has_signal));
+                lines.extend(l2);
+                m = m2; // per-rule means of the last round; the batch's reward is the trainer's
+            }
+            if groups.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "dynamic sampling: every group had identical rewards after {refills} refills (max_refill = {}); the rules give this model no signal",
+                    cfg.max_refill
+                ))
+                .into());
+            }
+            m.refills = Some(refills);
+        }
+        Ok(((groups, m, lines), draws))
+    }
+}
