@@ -42,7 +42,7 @@ impl fmt::Display for Error {
             Error::Model(m) => write!(f, "model: {m}"),
             Error::NoAdapter(m) => write!(f, "no GPU adapter: {m}"),
             Error::OutOfMemory { what, bytes, live, peak, advice } => {
-                let b = crate::plan::fmt_bytes;
+                let b = crate::units::fmt_bytes;
                 let size = if *bytes > 0 { format!(" ({})", b(*bytes)) } else { String::new() };
                 write!(f, "GPU out of memory allocating {what}{size}, with {} of device memory in use (peak {})", b(*live), b(*peak))?;
                 if !advice.is_empty() {

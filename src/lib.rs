@@ -18,5 +18,6 @@ pub mod model;
 pub mod plan;
 pub mod reward;
 pub mod rl;
+pub mod units;
 
 pub use error::{Error, Result};

@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::{Category, Phase, Plan};
 use crate::error::{Error, Result};
+use crate::units::fmt_bytes;
 
 /// A byte count: a number (decimals allowed) and an optional unit, case-insensitive, space
 /// optional: B; KB, MB, GB, TB (powers of 1000); KiB, MiB, GiB, TiB and K, M, G, T (powers of
@@ -43,20 +44,6 @@ pub fn parse_budget(s: &str) -> Result<u64> {
     Ok(bytes as u64)
 }
 
-/// "812.3 MiB", "1.10 GiB", "512 B".
-pub fn fmt_bytes(b: u64) -> String {
-    const K: f64 = 1024.0;
-    let x = b as f64;
-    if x >= K * K * K {
-        format!("{:.2} GiB", x / (K * K * K))
-    } else if x >= K * K {
-        format!("{:.1} MiB", x / (K * K))
-    } else if x >= K {
-        format!("{:.1} KiB", x / K)
-    } else {
-        format!("{b} B")
-    }
-}
 
 fn mib(b: u64) -> f64 {
     b as f64 / (1u64 << 20) as f64

@@ -14,7 +14,8 @@ mod setup;
 mod sim;
 mod weights;
 
-pub use budget::{fmt_bytes, parse_budget};
+pub use crate::units::fmt_bytes;
+pub use budget::parse_budget;
 pub use category::{Binding, ByCategory, Category};
 pub use command::{PlanArgs, plan_command, with_out_of_memory_advice};
 pub use setup::{ModelMeta, model_meta};
