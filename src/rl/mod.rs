@@ -7,6 +7,7 @@ pub mod eval;
 mod faults;
 mod fingerprint;
 pub mod loss;
+pub mod metrics;
 pub mod report;
 pub mod rollout;
 pub mod rollouts;
