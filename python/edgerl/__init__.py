@@ -1,0 +1,341 @@
+"""edgerl from Python: run small language models and fine-tune them with LoRA + GRPO on the
+device's GPU (WGSL compute shaders through wgpu; Vulkan, Metal, DX12, GL).
+
+- ``Model(path)``: ``generate`` and ``score``, as ``edgerl generate`` / ``edgerl score``.
+- ``Trainer(config, reward_funcs=..., dataset=...)`` and ``train(...)``: GRPO steps as
+  ``edgerl train`` takes them, with TRL-style Python reward functions added to the config's
+  ``[[rewards]]`` rules.
+
+Errors are ``EdgerlError`` (a ``RuntimeError``); bad input (config keys, dataset rows,
+arguments) is ``InvalidInputError``, both an ``EdgerlError`` and a ``ValueError``. Messages are
+the CLI's.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+
+import numpy as np
+
+from . import _edgerl
+from ._edgerl import EdgerlError, InvalidInputError
+
+__version__ = _edgerl.__version__
+
+__all__ = [
+    "EdgerlError",
+    "InvalidInputError",
+    "Generation",
+    "Model",
+    "Score",
+    "Trainer",
+    "device_info",
+    "train",
+]
+
+
+def device_info() -> Dict[str, Any]:
+    """The device edgerl uses (backend, adapter, device type, driver, features)."""
+    return json.loads(_edgerl.device_info())
+
+
+class Generation:
+    """What ``Model.generate`` gives: the new token ids and their text (special tokens dropped)."""
+
+    __slots__ = ("ids", "text")
+
+    def __init__(self, ids: List[int], text: str) -> None:
+        self.ids = ids
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Generation(text={self.text!r}, ids={self.ids!r})"
+
+
+class Score:
+    """What ``Model.score`` gives, as ``edgerl score --json``: ``ids`` (int64) as
+    ``tokenizer(text)`` returns them, and ``token_logprobs`` (float32) with
+    ``token_logprobs[i] = log p(ids[i+1] | ids[:i+1])``."""
+
+    __slots__ = ("ids", "token_logprobs")
+
+    def __init__(self, ids: np.ndarray, token_logprobs: np.ndarray) -> None:
+        self.ids = ids
+        self.token_logprobs = token_logprobs
+
+    def __repr__(self) -> str:
+        return f"Score(ids={self.ids!r}, token_logprobs={self.token_logprobs!r})"
+
+
+def _messages(chat: Sequence[Mapping[str, str]]) -> List[tuple]:
+    out = []
+    for i, m in enumerate(chat):
+        if not isinstance(m, Mapping) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
+            raise InvalidInputError(f"chat message {i} needs string `role` and `content`")
+        out.append((m["role"], m["content"]))
+    return out
+
+
+class Model:
+    """A model on the device: a Hugging Face directory or a ``.gguf`` file (as the CLI's
+    ``--model``), optionally with a PEFT LoRA ``adapter`` directory; ``dtype="f16"`` stores an
+    f32 checkpoint's matrices as f16."""
+
+    def __init__(self, path: Union[str, os.PathLike], adapter: Optional[Union[str, os.PathLike]] = None, dtype: Optional[str] = None) -> None:
+        self._m = _edgerl.Model(os.fspath(path), None if adapter is None else os.fspath(adapter), dtype)
+        self.path = os.fspath(path)
+
+    def generate(
+        self,
+        prompt: Optional[str] = None,
+        *,
+        chat: Union[str, Sequence[Mapping[str, str]], None] = None,
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        min_p: float = 0.0,
+        seed: int = 0,
+    ) -> Generation:
+        """Continues ``prompt`` (tokenized with the special tokens, as ``score``) or answers
+        ``chat`` (one user message as a string, or a list of ``{"role", "content"}`` messages,
+        rendered with the model's chat template and generation prompt). Stops at EOS or after
+        ``max_new_tokens``; temperature 0 is greedy; the same seed on the same device gives the
+        same tokens."""
+        kw: Dict[str, Any] = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, seed=seed)
+        if isinstance(chat, str) or chat is None:
+            ids, text = self._m._generate(prompt=prompt, chat=chat, **kw)
+        else:
+            if prompt is not None:
+                raise InvalidInputError("give either `prompt` or `chat`, not both")
+            ids, text = self._m._generate(messages=_messages(chat), **kw)
+        return Generation(list(ids), text)
+
+    def score(self, text: str) -> Score:
+        """Per-token log-probs of ``text`` under the model (and adapter), as ``edgerl score``."""
+        ids, lp = self._m._score(text)
+        return Score(np.asarray(ids, dtype=np.int64), np.asarray(lp, dtype=np.float32))
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> List[int]:
+        """The tokenizer's ids for ``text``."""
+        return self._m.encode(text, add_special_tokens)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The text of ``ids`` (special tokens dropped)."""
+        return self._m.decode(list(ids))
+
+    def __repr__(self) -> str:
+        return f"edgerl.Model({self.path!r})"
+
+
+RewardFunc = Callable[..., Sequence[Optional[float]]]
+
+
+def _func_name(f: Any) -> str:
+    """The name TRL logs a reward function under (``rewards/<name>/mean``)."""
+    while isinstance(f, functools.partial):
+        f = f.func
+    name = getattr(f, "__name__", None)
+    return name if isinstance(name, str) else type(f).__name__
+
+
+def _jsonable(o: Any) -> Any:
+    """Columns json can't write: numpy values as Python ones; anything else as null (only
+    Python reward functions can read it, and they get the original object)."""
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, (tuple, set)):
+        return list(o)
+    return None
+
+
+def _rows(dataset: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+    rows = []
+    for i, r in enumerate(dataset):
+        if not isinstance(r, Mapping):
+            raise InvalidInputError(f"dataset row {i}: expected a dict, got {type(r).__name__}")
+        rows.append(dict(r))
+    return rows
+
+
+class Trainer:
+    """GRPO training as ``edgerl train`` does it, one optimizer step per ``step()``.
+
+    ``config``: a run.toml path (relative paths in it are relative to its directory) or a dict
+    with the same keys (TRL's ``GRPOConfig`` names; an unknown key is an error naming it).
+    ``reward_funcs``: TRL-style functions ``f(prompts, completions, **kwargs) -> list[float]``
+    called once per sampling round with every completion of the round; kwargs carry the
+    dataset's other columns (one entry per completion) and ``completion_ids``. A ``None``
+    reward leaves that function out for that completion (TRL's NaN). Their weighted sum
+    (``reward_weights``, TRL's: one weight per function, default 1) is added to the config's
+    ``[[rewards]]`` rules. ``dataset``: a list of dicts or a ``datasets.Dataset`` (rows with
+    ``prompt``: a string or a list of chat messages); without it, the config's ``dataset``
+    (a JSONL file).
+    """
+
+    def __init__(
+        self,
+        config: Union[str, os.PathLike, Mapping[str, Any]],
+        reward_funcs: Union[RewardFunc, Sequence[RewardFunc], None] = None,
+        dataset: Optional[Iterable[Mapping[str, Any]]] = None,
+        reward_weights: Optional[Sequence[float]] = None,
+    ) -> None:
+        if reward_funcs is None:
+            funcs: List[RewardFunc] = []
+        elif callable(reward_funcs):
+            funcs = [reward_funcs]
+        else:
+            funcs = list(reward_funcs)
+        for f in funcs:
+            if not callable(f):
+                raise InvalidInputError(f"reward_funcs: {f!r} is not callable (edgerl takes Python functions; reward models are not supported yet)")
+        self._funcs = funcs
+        self._names = [_func_name(f) for f in funcs]
+        if len(set(self._names)) != len(self._names):
+            raise InvalidInputError(f"reward_funcs: two functions have the same name ({', '.join(self._names)}); metric names would clash")
+        rows_json = None
+        self._py_rows: Optional[List[Dict[str, Any]]] = None
+        if dataset is not None:
+            self._py_rows = _rows(dataset)
+            rows_json = [json.dumps(r, default=_jsonable) for r in self._py_rows]
+        kw: Dict[str, Any] = dict(rows_json=rows_json, reward_cb=self._score if funcs else None, reward_names=self._names)
+        if isinstance(config, Mapping):
+            cfg = {k: v for k, v in config.items() if v is not None}
+            kw["config_json"] = json.dumps(cfg, default=_jsonable)
+        else:
+            path = os.fspath(config)
+            try:
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+            except OSError as e:
+                raise EdgerlError(f"{path}: {e.strerror or e}") from None
+            kw["config_toml"] = text
+            kw["config_path"] = path
+        self._t = _edgerl.Trainer(**kw)
+        own = json.loads(self._t._own_keys())
+        weights = reward_weights if reward_weights is not None else own.get("reward_weights")
+        if weights is None:
+            self._weights = [1.0] * len(funcs)
+        else:
+            self._weights = [float(w) for w in weights]
+            if len(self._weights) != len(funcs):
+                raise InvalidInputError(f"reward_weights has {len(self._weights)} weights for {len(funcs)} reward functions")
+        if self._py_rows is None:
+            self._py_rows = [json.loads(r) for r in self._t._rows()]
+
+    # Called by the extension once per sampling round with every completion of the round.
+    def _score(self, row_idx: List[int], completions: List[str], completion_ids: List[List[int]]):
+        rows = [self._py_rows[r] for r in row_idx]
+        prompts = [r["prompt"] for r in rows]
+        comps: List[Any] = [
+            [{"role": "assistant", "content": c}] if isinstance(p, list) else c for p, c in zip(prompts, completions)
+        ]
+        keys = [k for k in rows[0] if k not in ("prompt", "completion", "completion_ids")] if rows else []
+        kwargs = {k: [r.get(k) for r in rows] for k in keys}
+        n = len(completions)
+        per_func: List[List[float]] = []
+        for f, name in zip(self._funcs, self._names):
+            out = f(prompts=prompts, completions=comps, completion_ids=completion_ids, **kwargs)
+            try:
+                vals = list(out)
+            except TypeError:
+                raise InvalidInputError(f"reward function `{name}` returned {type(out).__name__}, not a list of floats") from None
+            if len(vals) != n:
+                raise InvalidInputError(f"reward function `{name}` returned {len(vals)} rewards for {n} completions")
+            try:
+                per_func.append([math.nan if v is None else float(v) for v in vals])
+            except (TypeError, ValueError):
+                raise InvalidInputError(f"reward function `{name}` returned a value that is not a number or None") from None
+        totals = []
+        for i in range(n):
+            t = 0.0
+            for w, vals in zip(self._weights, per_func):
+                if not math.isnan(vals[i]):
+                    t += w * vals[i]
+            totals.append(t)
+        return totals, per_func
+
+    def step(self) -> Dict[str, Any]:
+        """One optimizer step (sampling a new batch every ``num_iterations`` steps); its
+        metrics with TRL's names, as a metrics.jsonl line."""
+        return json.loads(self._t._step())
+
+    def train(self, on_step: Optional[Callable[[Dict[str, Any]], None]] = None) -> List[Dict[str, Any]]:
+        """Steps until ``max_steps``; returns the steps' metrics."""
+        out = []
+        while self.global_step < self.max_steps:
+            m = self.step()
+            out.append(m)
+            if on_step is not None:
+                on_step(m)
+        return out
+
+    def save_adapter(self, dir: Union[str, os.PathLike]) -> str:
+        """Writes the LoRA adapter to ``dir`` in PEFT's format; returns ``dir``."""
+        return self._t.save_adapter(os.fspath(dir))
+
+    def last_completions(self) -> List[Dict[str, Any]]:
+        """The last batch's completions (``prompt``, ``completion``, ``reward``, per-rule
+        ``rewards``), as completions.jsonl has them."""
+        return [json.loads(s) for s in self._t._last_completions()]
+
+    @property
+    def global_step(self) -> int:
+        """Optimizer steps taken."""
+        return self._t.global_step
+
+    @property
+    def max_steps(self) -> int:
+        return self._t.max_steps
+
+    @property
+    def output_dir(self) -> Optional[str]:
+        return self._t.output_dir
+
+    @property
+    def reward_names(self) -> List[str]:
+        """The Python reward functions' metric names."""
+        return list(self._names)
+
+
+def train(
+    config: Union[str, os.PathLike, Mapping[str, Any]],
+    reward_funcs: Union[RewardFunc, Sequence[RewardFunc], None] = None,
+    dataset: Optional[Iterable[Mapping[str, Any]]] = None,
+    reward_weights: Optional[Sequence[float]] = None,
+    on_step: Optional[Callable[[Dict[str, Any]], None]] = None,
+    overwrite: bool = False,
+) -> str:
+    """``edgerl train`` from Python: ``max_steps`` steps of ``Trainer(config, reward_funcs,
+    dataset, reward_weights)``, each step's metrics appended to ``output_dir/metrics.jsonl``
+    and its completions to ``output_dir/completions.jsonl``, then the adapter saved to
+    ``output_dir/adapter`` (whose path is returned). Refuses an ``output_dir`` that holds a
+    run unless ``overwrite``. No checkpoints or resume yet."""
+    t = Trainer(config, reward_funcs=reward_funcs, dataset=dataset, reward_weights=reward_weights)
+    out = t.output_dir
+    if out is None:
+        raise InvalidInputError("config: no `output_dir` (edgerl.train writes the metrics and the adapter there)")
+    held = [n for n in ("metrics.jsonl", "completions.jsonl", "adapter") if os.path.exists(os.path.join(out, n))]
+    if held and not overwrite:
+        raise InvalidInputError(f"{out} already holds a run ({', '.join(held)}): pass overwrite=True to replace it, or choose another output_dir")
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "metrics.jsonl"), "w", encoding="utf-8") as metrics, open(
+        os.path.join(out, "completions.jsonl"), "w", encoding="utf-8"
+    ) as comps:
+        while t.global_step < t.max_steps:
+            m = t.step()
+            metrics.write(json.dumps(m) + "\n")
+            metrics.flush()
+            new_batch = (t.global_step - 1) % t._t.num_iterations == 0
+            for c in t.last_completions() if new_batch else []:
+                c["step"] = m.get("step")
+                comps.write(json.dumps(c) + "\n")
+            if on_step is not None:
+                on_step(m)
+    return t.save_adapter(os.path.join(out, "adapter"))

@@ -1,0 +1,448 @@
+//! `Trainer`: GRPO steps as `edgerl train` takes them (the same draws, sampling streams, rule
+//! rewards, batches and updates, so the same config and seed train the same adapter), with the
+//! rewards of Python reward functions added to the rules' (as a C session's callback adds).
+//!
+//! TRL calls its reward functions once per batch with every completion; edgerl's shared step
+//! (`Trainer::sample_scored`) scores one completion at a time. So a round samples and scores
+//! the rules first, then calls Python once with all the round's completions and adds its
+//! rewards (recomputing each group's difficulty weight); dynamic sampling's refill loop
+//! (`Trainer::sample_refilled`) is followed here on those totals.
+
+use std::path::{Path, PathBuf};
+
+use pyo3::prelude::*;
+use serde_json::{Map, Value, json};
+
+use edgerl::Error;
+use edgerl::data::Message;
+use edgerl::data::dataset::{Prompt, Row};
+use edgerl::reward::RewardSet;
+use edgerl::rl::TrainConfig;
+use edgerl::rl::loss::mean_std;
+use edgerl::rl::rollouts::Group;
+use edgerl::rl::run::RowOrder;
+use edgerl::rl::step::{NoHooks, Prompted, Sampled, column_weight, difficulty};
+use edgerl::rl::trainer::{Batch, RewardMetrics, RuleReward};
+
+use crate::{Fail, Unchecked, gpu, gpu_lock, invalid, to_py};
+
+/// Keys the Python front end owns (taken out of the config before `TrainConfig` sees it).
+const PY_KEYS: &[&str] = &["reward_weights"];
+
+/// A config error, named as `edgerl train --config` names it (`<path>: <reason>`), or
+/// `config: <reason>` for a dict.
+fn blame(path: Option<&Path>, e: String) -> Error {
+    match path {
+        Some(p) => Error::Invalid(format!("{}: {e}", p.display())),
+        None => Error::Invalid(format!("config: {e}")),
+    }
+}
+
+/// The config's table: TOML text (a run.toml's), or JSON (a Python dict's).
+fn config_table(toml_text: Option<&str>, json_text: Option<&str>, path: Option<&Path>) -> Result<toml::Table, Error> {
+    let bad = |e: String| blame(path, e.trim().replace('\n', " "));
+    match (toml_text, json_text) {
+        (Some(t), None) => t.parse::<toml::Table>().map_err(|e| bad(e.to_string())),
+        (None, Some(j)) => {
+            let v: Value = serde_json::from_str(j).map_err(|e| bad(e.to_string()))?;
+            toml::Table::try_from(v).map_err(|e| bad(e.to_string()))
+        }
+        _ => Err(Error::Invalid("give the config as TOML or as a dict".into())),
+    }
+}
+
+/// A run config from its table (`path`: the run.toml; relative paths are relative to its
+/// directory, as for `edgerl train --config`; `None`: as given). Returns the config, the keys `PY_KEYS` took out
+/// (as JSON), and whether `output_dir` was given.
+fn parse_config(mut t: toml::Table, path: Option<&Path>, has_rows: bool, has_funcs: bool) -> Result<(TrainConfig, Map<String, Value>, bool), Error> {
+    let bad = |e: String| blame(path, e);
+    let base = path.map(|p| p.parent().unwrap_or(Path::new(".")));
+    let mut own = Map::new();
+    for k in PY_KEYS {
+        if let Some(v) = t.remove(*k) {
+            own.insert(k.to_string(), serde_json::to_value(v).map_err(|e| bad(e.to_string()))?);
+        }
+    }
+    if !t.contains_key("model") {
+        return Err(bad("no `model` (a Hugging Face directory or a .gguf file)".into()));
+    }
+    if t.contains_key("rollouts") {
+        return Err(bad("`rollouts` (offline training) is not supported from Python yet: give prompts as `dataset`".into()));
+    }
+    let has_output = t.contains_key("output_dir");
+    if !has_output {
+        t.insert("output_dir".into(), toml::Value::String("<python>".into()));
+    }
+    let placeholder = toml::Value::String("<python>".into());
+    if has_rows {
+        if t.contains_key("dataset") {
+            return Err(bad("`dataset` is given both in the config and as the `dataset` argument".into()));
+        }
+        t.insert("dataset".into(), placeholder.clone());
+    } else if !t.contains_key("dataset") {
+        return Err(bad("no dataset: give `dataset` (rows) or the config's `dataset` (a JSONL file)".into()));
+    }
+    // The config's check wants rule rewards for an online run; with Python reward functions
+    // alone there are none.
+    let dataset = t.get("dataset").cloned();
+    let no_rules = !t.contains_key("rewards");
+    if no_rules {
+        if !has_funcs {
+            return Err(bad("no reward: give `reward_funcs` or `[[rewards]]` rules in the config".into()));
+        }
+        t.remove("dataset");
+        t.insert("rollouts".into(), placeholder);
+    }
+    let toml_text = toml::to_string(&t).map_err(|e| bad(e.to_string()))?;
+    let mut cfg = TrainConfig::from_toml(&toml_text).map_err(bad)?;
+    cfg.rollouts = None;
+    cfg.dataset = match (has_rows, dataset) {
+        (false, Some(toml::Value::String(s))) => Some(PathBuf::from(s)),
+        _ => None,
+    };
+    if let Some(b) = base {
+        let r = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { b.join(p) };
+        cfg.model = r(&cfg.model);
+        cfg.output_dir = r(&cfg.output_dir);
+        cfg.dataset = cfg.dataset.as_deref().map(r);
+        cfg.init_adapter = cfg.init_adapter.as_deref().map(r);
+    }
+    Ok((cfg, own, has_output))
+}
+
+/// A dataset row from its JSON (as `edgerl train` parses a JSONL line), checked against the
+/// rules as the CLI checks its dataset: the prompt, every column a rule reads, targets the rules
+/// parse, and the weight column.
+fn parse_row(json: &str, rules: Option<&RewardSet>, cfg: &TrainConfig) -> Result<Row, String> {
+    let v: Value = serde_json::from_str(json).map_err(|e| format!("not valid JSON: {e}"))?;
+    let Value::Object(mut columns) = v else { return Err("expected a dict".into()) };
+    let prompt = match columns.remove("prompt") {
+        Some(Value::String(s)) => Prompt::Text(s),
+        Some(Value::Array(list)) => {
+            let mut msgs = Vec::with_capacity(list.len());
+            for (i, m) in list.iter().enumerate() {
+                let role = m.get("role").and_then(|r| r.as_str()).ok_or_else(|| format!("prompt message {i} has no string `role`"))?;
+                let content = m.get("content").and_then(|c| c.as_str()).ok_or_else(|| format!("prompt message {i} has no string `content`"))?;
+                msgs.push(Message { role: role.into(), content: content.into() });
+            }
+            if msgs.is_empty() {
+                return Err("`prompt` is an empty message list".into());
+            }
+            Prompt::Chat(msgs)
+        }
+        Some(other) => return Err(format!("`prompt` must be a string or a list of messages, got {other}")),
+        None => return Err("no `prompt` column".into()),
+    };
+    let row = Row { prompt, columns };
+    if let Some(rules) = rules {
+        if let Some(c) = rules.columns().iter().find(|c| !row.columns.contains_key(c.as_str())) {
+            return Err(format!("no `{c}` column, which a reward rule reads"));
+        }
+        rules.score("", 0, &row.columns).map_err(|e| e.to_string())?;
+    }
+    column_weight(cfg, &row.columns).map_err(|e| e.to_string())?;
+    Ok(row)
+}
+
+/// A row as the JSON object Python sees (`prompt` first, then the columns).
+fn row_json(r: &Row) -> String {
+    let prompt = match &r.prompt {
+        Prompt::Text(s) => json!(s),
+        Prompt::Chat(m) => Value::Array(m.iter().map(|m| json!({"role": m.role, "content": m.content})).collect()),
+    };
+    let mut o = Map::new();
+    o.insert("prompt".into(), prompt);
+    for (k, v) in &r.columns {
+        o.insert(k.clone(), v.clone());
+    }
+    Value::Object(o).to_string()
+}
+
+#[pyclass(module = "edgerl._edgerl")]
+pub struct Trainer {
+    t: edgerl::rl::trainer::Trainer<'static>,
+    rules: Option<RewardSet>,
+    rows: Vec<Row>,
+    order: RowOrder,
+    /// The next draw (dynamic sampling's refills continue the count), as `edgerl train`'s cursor.
+    cursor: usize,
+    batch: Option<Batch>,
+    reward_metrics: RewardMetrics,
+    /// `callback(rows, completions, completion_ids) -> (totals, [per-function values])`: the
+    /// Python side's reward functions, weighted and summed (`None`: rules only).
+    reward_cb: Option<Py<PyAny>>,
+    reward_names: Vec<String>,
+    /// Keys the Python side owns (`PY_KEYS`), as JSON.
+    own: Map<String, Value>,
+    has_output: bool,
+    /// The last sampling rounds' completions (one JSON line each, as completions.jsonl).
+    last_completions: Vec<Value>,
+}
+
+impl Trainer {
+    /// One sampling round: the prompts' groups sampled and scored by the rules on stream
+    /// `stream`, then the Python rewards added.
+    fn round(&self, py: Python<'_>, draws: &[usize], stream: u64) -> Result<Sampled, Fail> {
+        let tok = self.t.tokenizer.as_ref().ok_or_else(|| Error::Invalid("sampling needs the model's tokenizer".into()))?;
+        let prompts: Vec<Prompted> = draws
+            .iter()
+            .map(|&r| {
+                let row = &self.rows[r];
+                let ids = edgerl::rl::rollout::prompt_ids(tok, &row.prompt).map_err(|e| Error::Invalid(format!("dataset row {r}: {e}")))?;
+                if ids.is_empty() {
+                    return Err(Error::Invalid(format!("dataset row {r}: the prompt tokenizes to nothing")));
+                }
+                Ok(Prompted { ids, columns: &row.columns })
+            })
+            .collect::<Result<_, Error>>()?;
+        let job = Unchecked((&self.t, &prompts, self.rules.as_ref()));
+        let (mut groups, mut m, mut lines) = py
+            .allow_threads(move || {
+                let job = job;
+                let (t, prompts, rules) = job.0;
+                let _g = gpu_lock();
+                t.sample_scored(prompts, stream, rules, &mut NoHooks).map(Unchecked)
+            })?
+            .0;
+        let Some(cb) = &self.reward_cb else { return Ok((groups, m, lines)) };
+        // Every completion of the round, prompt by prompt (TRL's order).
+        let mut rows_idx = Vec::new();
+        let mut texts = Vec::new();
+        let mut ids = Vec::new();
+        for (j, g) in groups.iter().enumerate() {
+            for (k, c) in g.completions.iter().enumerate() {
+                rows_idx.push(draws[j]);
+                let line = &lines[j * g.completions.len().max(1) + k];
+                texts.push(line["completion"].as_str().unwrap_or_default().to_string());
+                ids.push(c.clone());
+            }
+        }
+        let n = texts.len();
+        let out = cb.call1(py, (rows_idx, texts, ids))?;
+        let (totals, per_func): (Vec<f64>, Vec<Vec<f64>>) = out.extract(py)?;
+        if totals.len() != n || per_func.len() != self.reward_names.len() || per_func.iter().any(|v| v.len() != n) {
+            return Err(Error::Invalid(format!("reward callback: expected {n} totals and {} lists of {n}", self.reward_names.len())).into());
+        }
+        if let Some((i, r)) = totals.iter().enumerate().find(|(_, r)| !r.is_finite()) {
+            return Err(Error::Invalid(format!("the reward of completion {i} is {r}, not a finite number (a reward function gave NaN or infinity, or None for every function)")).into());
+        }
+        let mut i = 0;
+        for (j, g) in groups.iter_mut().enumerate() {
+            for k in 0..g.rewards.len() {
+                g.rewards[k] += totals[i];
+                let line = &mut lines[j * g.rewards.len() + k];
+                line["reward"] = json!(g.rewards[k]);
+                i += 1;
+            }
+            g.weight = column_weight(&self.t.cfg, &self.rows[draws[j]].columns)? * difficulty(&self.t.cfg, &g.rewards);
+        }
+        for (name, vals) in self.reward_names.iter().zip(&per_func) {
+            // As TRL's nanmean / nanstd: a function's None (NaN) entries are left out.
+            let vals: Vec<f64> = vals.iter().copied().filter(|v| !v.is_nan()).collect();
+            let (mean, std) = if vals.is_empty() { (f64::NAN, f64::NAN) } else { mean_std(&vals) };
+            m.rules.push(RuleReward { name: name.clone(), mean, std });
+        }
+        Ok((groups, m, lines))
+    }
+
+    /// The groups of batch `b` as `Trainer::sample_refilled` draws them for `edgerl train`.
+    fn sample_batch(&mut self, py: Python<'_>, b: u64) -> Result<(), Fail> {
+        let per = self.t.cfg.prompts_per_step;
+        let first = self.cursor;
+        let draw: Vec<usize> = (first..first + per).map(|k| self.order.index(k)).collect();
+        let (mut groups, mut m, mut lines) = self.round(py, &draw, b)?;
+        let mut draws = per;
+        if self.t.cfg.dynamic_sampling {
+            let has_signal = |g: &Group| mean_std(&g.rewards).1 > 1e-8;
+            let mut refills = 0;
+            groups.retain(has_signal);
+            while groups.len() < per && refills < self.t.cfg.max_refill {
+                refills += 1;
+                let need = per - groups.len();
+                let more: Vec<usize> = (first + draws..first + draws + need).map(|k| self.order.index(k)).collect();
+                let stream = b | ((refills as u64) << 40);
+                let (g2, m2, l2) = self.round(py, &more, stream)?;
+                draws += need;
+                groups.extend(g2.into_iter().filter(has_signal));
+                lines.extend(l2);
+                m = m2;
+            }
+            if groups.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "dynamic sampling: every group had identical rewards after {refills} refills (max_refill = {}); the rules give this model no signal",
+                    self.t.cfg.max_refill
+                ))
+                .into());
+            }
+            m.refills = Some(refills);
+        }
+        self.cursor += draws;
+        let refs: Vec<&Group> = groups.iter().collect();
+        self.batch = Some(self.t.batch(&refs));
+        self.reward_metrics = m;
+        self.last_completions = lines;
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl Trainer {
+    /// `_Trainer(config_toml, base_dir, rows_json, reward_cb, reward_names)`; the `edgerl`
+    /// package's `Trainer` builds these arguments.
+    #[new]
+    #[pyo3(signature = (config_toml=None, config_json=None, config_path=None, rows_json=None, reward_cb=None, reward_names=Vec::new()))]
+    fn new(
+        py: Python<'_>,
+        config_toml: Option<&str>,
+        config_json: Option<&str>,
+        config_path: Option<PathBuf>,
+        rows_json: Option<Vec<String>>,
+        reward_cb: Option<Py<PyAny>>,
+        reward_names: Vec<String>,
+    ) -> PyResult<Trainer> {
+        let path = config_path.as_deref();
+        let table = config_table(config_toml, config_json, path).map_err(to_py)?;
+        let own_keys = PY_KEYS.iter().any(|k| table.contains_key(*k));
+        let (cfg, own, has_output) = parse_config(table, path, rows_json.is_some(), reward_cb.is_some()).map_err(|e| {
+            // The run.toml's own error where it has one, as `edgerl train` words it (the table
+            // above was rewritten, so its line numbers would be off).
+            if let (Some(text), false) = (config_toml, own_keys)
+                && let Err(orig) = toml::from_str::<TrainConfig>(text)
+            {
+                return to_py(blame(path, orig.to_string().trim().replace('\n', " ")));
+            }
+            to_py(e)
+        })?;
+        let rules = if cfg.rewards.is_empty() { None } else { Some(RewardSet::new(&cfg.rewards, cfg.reward_all_or_nothing).map_err(to_py)?) };
+        if let Some(r) = &rules {
+            let names = r.names();
+            if let Some(n) = reward_names.iter().find(|n| names.contains(n)) {
+                return Err(invalid(format!("reward function `{n}` has the name of a `[[rewards]]` rule; rename one of them (metric names would clash)")));
+            }
+        }
+        let rows: Vec<Row> = match (&rows_json, &cfg.dataset) {
+            (Some(list), _) => {
+                if list.is_empty() {
+                    return Err(invalid("the dataset is empty"));
+                }
+                list.iter()
+                    .enumerate()
+                    .map(|(i, s)| parse_row(s, rules.as_ref(), &cfg).map_err(|e| invalid(format!("dataset row {i}: {e}"))))
+                    .collect::<PyResult<_>>()?
+            }
+            (None, Some(path)) => {
+                let none = RewardSet::new(&[], false).map_err(to_py)?;
+                let rows = edgerl::data::dataset::read_for(path, rules.as_ref().unwrap_or(&none)).map_err(to_py)?;
+                if let Some((i, e)) = rows.iter().enumerate().find_map(|(i, r)| column_weight(&cfg, &r.columns).err().map(|e| (i, e))) {
+                    return Err(invalid(format!("{}: line {}: {e}", path.display(), i + 1)));
+                }
+                rows
+            }
+            (None, None) => return Err(invalid("no dataset")),
+        };
+        if rows.is_empty() {
+            return Err(invalid("the dataset is empty"));
+        }
+        let order = RowOrder::new(cfg.seed, cfg.shuffle_dataset, rows.len());
+        let t = py
+            .allow_threads(move || -> Result<_, Error> {
+                let gpu = gpu()?;
+                let _g = gpu_lock();
+                Ok(Unchecked(edgerl::rl::trainer::Trainer::new(gpu, cfg)?))
+            })
+            .map_err(to_py)?
+            .0;
+        Ok(Trainer {
+            t,
+            rules,
+            rows,
+            order,
+            cursor: 0,
+            batch: None,
+            reward_metrics: RewardMetrics::default(),
+            reward_cb,
+            reward_names,
+            own,
+            has_output,
+            last_completions: Vec::new(),
+        })
+    }
+
+    /// One optimizer step (a new batch every `num_iterations` steps, as `edgerl train`):
+    /// the step's metrics line as JSON (metrics.jsonl's keys).
+    fn _step(&mut self, py: Python<'_>) -> PyResult<String> {
+        let iters = self.t.cfg.num_iterations.max(1);
+        if self.t.optimizer_steps % iters == 0 || self.batch.is_none() {
+            let b = (self.t.optimizer_steps / iters) as u64;
+            self.sample_batch(py, b)?;
+        }
+        let job = Unchecked((&mut self.t, self.batch.as_mut().expect("sampled above")));
+        let mut sm = py
+            .allow_threads(move || {
+                let job = job;
+                let (t, batch) = job.0;
+                let _g = gpu_lock();
+                t.step(batch).map(Unchecked)
+            })
+            .map_err(to_py)?
+            .0;
+        sm.rewards = self.reward_metrics.clone();
+        Ok(Value::Object(sm.to_map()).to_string())
+    }
+
+    /// Writes the adapter to `dir` in PEFT format (adapter_config.json, adapter_model.safetensors).
+    fn save_adapter(&mut self, py: Python<'_>, dir: PathBuf) -> PyResult<String> {
+        let job = Unchecked((&self.t, dir.clone()));
+        py.allow_threads(move || {
+            let job = job;
+            let (t, dir) = job.0;
+            let gpu = gpu()?;
+            let _g = gpu_lock();
+            t.lora.save_peft(gpu, &dir, &t.cfg.model.to_string_lossy())
+        })
+        .map_err(to_py)?;
+        Ok(dir.to_string_lossy().into_owned())
+    }
+
+    /// The rows, each as a JSON object (`prompt` first).
+    fn _rows(&self) -> Vec<String> {
+        self.rows.iter().map(row_json).collect()
+    }
+
+    /// The keys the Python side owns, as a JSON object.
+    fn _own_keys(&self) -> String {
+        Value::Object(self.own.clone()).to_string()
+    }
+
+    /// The last batch's completions, one JSON object each (as completions.jsonl has them).
+    fn _last_completions(&self) -> Vec<String> {
+        self.last_completions.iter().map(Value::to_string).collect()
+    }
+
+    /// Optimizer steps taken.
+    #[getter]
+    fn global_step(&self) -> usize {
+        self.t.optimizer_steps
+    }
+
+    #[getter]
+    fn max_steps(&self) -> usize {
+        self.t.cfg.max_steps
+    }
+
+    /// `output_dir` (None when the config has none).
+    #[getter]
+    fn output_dir(&self) -> Option<String> {
+        self.has_output.then(|| self.t.cfg.output_dir.to_string_lossy().into_owned())
+    }
+
+    #[getter]
+    fn num_iterations(&self) -> usize {
+        self.t.cfg.num_iterations.max(1)
+    }
+
+    #[getter]
+    fn num_generations(&self) -> usize {
+        self.t.cfg.num_generations
+    }
+}
