@@ -746,6 +746,46 @@ mod inproc {
         let _ = std::fs::remove_dir_all(&cfg.output_dir);
     }
 
+    /// `gradient_checkpointing = "auto"` in a session: without a budget the plan keeps every
+    /// activation (the tiny step is far within its bound), so the step peaks as with `false`;
+    /// with a runtime budget just under that peak it recomputes, peaking as with `true`.
+    #[test]
+    fn a_session_with_auto_checkpointing_keeps_activations_when_they_fit() {
+        use std::ffi::CString;
+        let root = super::root();
+        let example = root.join("examples/tiny-grpo-online");
+        let lines: Vec<String> =
+            std::fs::read_to_string(example.join("prompts.jsonl")).unwrap().lines().filter(|l| !l.trim().is_empty()).map(String::from).collect();
+        let rows = CString::new(format!("[{}]", lines[..2].join(","))).unwrap();
+        let path = CString::new(root.join("tests/fixtures/models/qwen3_f16").to_str().unwrap()).unwrap();
+        let peak = |gc: toml::Value, budget: u64| -> u64 {
+            let mut table: toml::Table = std::fs::read_to_string(example.join("run.toml")).unwrap().parse().unwrap();
+            for k in ["model", "output_dir", "dataset"] {
+                table.remove(k);
+            }
+            table.insert("gradient_checkpointing".into(), gc.clone());
+            let cfg = CString::new(toml::to_string(&table).unwrap()).unwrap();
+            let (mut rt, mut model, mut s, mut peak) = (0, 0, 0, 0);
+            ok(unsafe { edgerl_runtime_create(c"vulkan".as_ptr(), budget, &mut rt) }, "runtime");
+            ok(unsafe { edgerl_model_load(rt, path.as_ptr(), &mut model) }, "model");
+            ok(unsafe { edgerl_session_create(model, cfg.as_ptr(), &mut s) }, "session");
+            let mut m = EdgerlStepMetrics::default();
+            ok(unsafe { edgerl_session_step_rows(s, rows.as_ptr(), None, null_mut(), &mut m) }, &format!("step with {gc}, budget {budget}"));
+            ok(unsafe { edgerl_runtime_memory(rt, null_mut(), &mut peak, null_mut()) }, "memory");
+            unsafe {
+                edgerl_session_free(s);
+                edgerl_model_free(model);
+                edgerl_runtime_free(rt);
+            }
+            peak
+        };
+        let (on, off) = (peak(toml::Value::Boolean(true), 0), peak(toml::Value::Boolean(false), 0));
+        assert!(off > on, "keeping activations should cost memory: {off} vs {on}");
+        let auto = toml::Value::String("auto".into());
+        assert_eq!(peak(auto.clone(), 0), off, "auto without a budget should keep the activations");
+        assert_eq!(peak(auto, off - 1), on, "auto with a budget under that peak should recompute");
+    }
+
     /// Dynamic sampling, two front ends: with dynamic_sampling = true, a session's
     /// edgerl_session_step_rows call drops the groups whose rewards are all equal and re-samples
     /// from its rows (draw d = row d mod n) as `edgerl train` does on a dataset of those rows

@@ -176,7 +176,7 @@ fn keeping_activations_matches_checkpointing() {
     let gpu = &common::backends().normal[0];
     for case in ["dapo_group_t07_qwen3", "bnpo_batch_beta_smollm", "grpo_group_gemma3"] {
         let dir = common::fixtures().join("train").join(case);
-        let worst = run_case_with(gpu, &dir, "keep", |c| c.gradient_checkpointing = false);
+        let worst = run_case_with(gpu, &dir, "keep", |c| c.gradient_checkpointing = edgerl::rl::config::Checkpointing::Off);
         assert!(worst < 1e-4, "{case} without checkpointing: update off by {worst:.2e}");
     }
 }

@@ -285,6 +285,11 @@ int32_t edgerl_session_free(edgerl_session session);
  * smaller model). Sampling does not depend on the pack: the same rewards and the same update
  * (up to float rounding) as without a budget.
  *
+ * With gradient_checkpointing = "auto" in the session's config, each step is planned as above
+ * from every activation kept (no recomputation: a faster backward pass); under a budget the
+ * plan turns checkpointing on only when keeping them would not fit, and without a budget it
+ * keeps them when the iteration peaks within 1 GiB. One EDGERL_LOG_INFO line says which.
+ *
  * The prompts carry no data columns: the rules see an empty row (a rule with a `target` fails),
  * and a config with weight_column is refused (EDGERL_ERR_INVALID_ARGUMENT). Give rules their
  * targets with edgerl_session_step_rows. A callback given here replaces the rules. */

@@ -7,6 +7,7 @@ use super::session::Session;
 use super::{EDGERL_ERR_GPU, Fail, Res, Runtime};
 use crate::error::Error;
 use crate::plan::{PlanInput, fmt_bytes};
+use crate::rl::config::Checkpointing;
 use crate::rl::trainer::Trainer;
 
 impl Runtime {
@@ -51,7 +52,8 @@ pub(crate) struct StepKnobs {
 /// the planner's reason, before anything is sampled or trained.
 pub(crate) fn plan_step(s: &Session, t: &Trainer<'static>, load: &StepLoad) -> Res<Option<StepKnobs>> {
     let budget = s.model.rt.budget;
-    let (true, Some(weights)) = (budget > 0, s.weights) else {
+    let auto = t.cfg.gradient_checkpointing == Checkpointing::Auto;
+    let Some(weights) = s.weights.filter(|_| budget > 0 || auto) else {
         return Ok(None);
     };
     let others = t.gpu.memory.live().saturating_sub(t.held_bytes());
@@ -61,7 +63,8 @@ pub(crate) fn plan_step(s: &Session, t: &Trainer<'static>, load: &StepLoad) -> R
         weights,
         lora: t.lora.cfg.clone(),
         optimizer: t.cfg.optimizer,
-        gradient_checkpointing: t.cfg.gradient_checkpointing,
+        // "auto" plans from activations kept: the fit turns recomputation on when needed.
+        gradient_checkpointing: t.cfg.gradient_checkpointing == Checkpointing::On,
         pack_size: t.pack_size,
         prompt_tokens: load.prompt_tokens.max(1),
         completion_tokens: load.completion_tokens.max(1),
@@ -70,6 +73,22 @@ pub(crate) fn plan_step(s: &Session, t: &Trainer<'static>, load: &StepLoad) -> R
         reference_pass: t.cfg.beta > 0.0,
         max_binding: t.gpu.max_binding,
     };
+    if budget == 0 {
+        // "auto" without a budget: the plan's bound decides; no plan, the configured side.
+        return Ok(match input.auto_recompute() {
+            Ok((recompute, why)) => {
+                log::info!("session {}: {why}", s.id);
+                Some(StepKnobs {
+                    gradient_checkpointing: recompute,
+                    pack_size: t.pack_size,
+                })
+            }
+            Err(e) => {
+                log::warn!("session {}: gradient_checkpointing = \"auto\": no memory plan ({e}); checkpointing on", s.id);
+                None
+            }
+        });
+    }
     let fit = input.fit(available).map_err(|e| {
         Fail(
             EDGERL_ERR_GPU,
@@ -106,7 +125,7 @@ pub(crate) fn with_knobs<T>(
 ) -> T {
     let Some(k) = knobs else { return f(t) };
     let configured = (t.cfg.gradient_checkpointing, t.pack_size);
-    t.cfg.gradient_checkpointing = k.gradient_checkpointing;
+    t.cfg.gradient_checkpointing = k.gradient_checkpointing.into();
     t.pack_size = k.pack_size;
     let out = f(t);
     (t.cfg.gradient_checkpointing, t.pack_size) = configured;

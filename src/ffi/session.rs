@@ -245,7 +245,8 @@ pub unsafe extern "C" fn edgerl_session_create(
         // trainer (dropped in `Session::drop`, before the session's fields).
         let gpu: &'static Gpu = unsafe { &*(&m.rt.gpu as *const Gpu) };
         // Headers only (no weights are read), as the model was loaded: with its own dtypes.
-        let weights = if m.rt.budget > 0 {
+        // The plan needs them for a budget and for `gradient_checkpointing = "auto"`.
+        let weights = if m.rt.budget > 0 || cfg.gradient_checkpointing == crate::rl::config::Checkpointing::Auto {
             Some(model_meta(&m.path, None, gpu.max_binding)?.weights)
         } else {
             None

@@ -41,9 +41,22 @@ pub fn plan_command(a: &PlanArgs, max_binding: u64) -> Result<String> {
             "--dtype, --prompt-tokens, --completions, --completion-tokens, --rank and --no-checkpointing go with --shape (a config sets them itself)".into(),
         ));
     }
+    let mut auto = None;
     let mut input = match (&a.config, &a.shape) {
         (Some(path), _) => {
-            PlanInput::from_train_config(&crate::rl::TrainConfig::from_file(path)?, max_binding)?
+            let cfg = crate::rl::TrainConfig::from_file(path)?;
+            let mut i = PlanInput::from_train_config(&cfg, max_binding)?;
+            if cfg.gradient_checkpointing == crate::rl::config::Checkpointing::Auto {
+                // "auto": a budget's fit starts from activations kept; without one the
+                // plan's bound decides.
+                i.gradient_checkpointing = false;
+                if budget.is_none() {
+                    let (recompute, why) = i.auto_recompute()?;
+                    i.gradient_checkpointing = recompute;
+                    auto = Some(why);
+                }
+            }
+            i
         }
         (None, Some(shape)) => {
             let mut i = PlanInput::for_preset(
@@ -75,6 +88,9 @@ pub fn plan_command(a: &PlanArgs, max_binding: u64) -> Result<String> {
             v["budget"] = json!(b);
             v["changes"] = json!(c);
         }
+        if let Some(why) = &auto {
+            v["auto"] = json!(why);
+        }
         return Ok(v.to_string());
     }
     let mut out = format!(
@@ -88,6 +104,9 @@ pub fn plan_command(a: &PlanArgs, max_binding: u64) -> Result<String> {
             c.join(", ")
         };
         out += &format!("\nbudget {} ({b} bytes): fits; {c}", fmt_bytes(b));
+    }
+    if let Some(why) = auto {
+        out += &format!("\n{why}");
     }
     Ok(out)
 }

@@ -29,6 +29,11 @@ use crate::model::ModelConfig;
 use crate::rl::config::Optimizer;
 use sim::{Shapes, Sim};
 
+/// Without a memory budget, `gradient_checkpointing = "auto"` keeps every activation (no
+/// recomputation: a faster backward pass) when the whole iteration then peaks within this: a
+/// size the phones and laptops edgerl targets have free. A budget replaces it.
+pub const AUTO_KEEP_ACTIVATIONS_BYTES: u64 = 1 << 30;
+
 /// Everything the plan depends on.
 #[derive(Clone, Debug)]
 pub struct PlanInput {
@@ -268,6 +273,24 @@ impl PlanInput {
                 rollouts: self.rollouts,
                 reference_pass: self.reference_pass,
             },
+        })
+    }
+
+    /// `gradient_checkpointing = "auto"` without a memory budget: whether to recompute the
+    /// layers in the backward pass, and a line saying why. Activations are kept when the whole
+    /// iteration then peaks within `AUTO_KEEP_ACTIVATIONS_BYTES`. (With a budget, `fit` from
+    /// activations kept decides: it turns checkpointing on only when needed.)
+    pub fn auto_recompute(&self) -> Result<(bool, String)> {
+        let kept = PlanInput {
+            gradient_checkpointing: false,
+            ..self.clone()
+        }
+        .plan()?;
+        let (peak, limit) = (fmt_bytes(kept.peak_bytes), fmt_bytes(AUTO_KEEP_ACTIVATIONS_BYTES));
+        Ok(if kept.peak_bytes <= AUTO_KEEP_ACTIVATIONS_BYTES {
+            (false, format!("gradient checkpointing off (auto: with every activation kept the iteration peaks at {peak}, within {limit})"))
+        } else {
+            (true, format!("gradient checkpointing on (auto: keeping every activation would peak at {peak}, over {limit}; a memory budget sets another bound)"))
         })
     }
 

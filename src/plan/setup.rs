@@ -110,7 +110,7 @@ impl PlanInput {
             weights: m.weights,
             lora,
             optimizer: cfg.optimizer,
-            gradient_checkpointing: cfg.gradient_checkpointing,
+            gradient_checkpointing: cfg.gradient_checkpointing.recomputes(),
             pack_size: None,
             prompt_tokens,
             completion_tokens,

@@ -9,96 +9,11 @@ use crate::error::{Error, Result};
 use crate::lora::peft::MAX_RANK;
 use crate::lora::{LoraConfig, Target};
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LossType {
-    Grpo,
-    Bnpo,
-    DrGrpo,
-    Dapo,
-    Cispo,
-}
+mod kinds;
+#[cfg(test)]
+mod tests;
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScaleRewards {
-    Group,
-    Batch,
-    None,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Advantage {
-    Grpo,
-    WReinforce,
-    Psr,
-    Nsr,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ImportanceSampling {
-    Token,
-    Sequence,
-}
-
-/// TRL's `vllm_importance_sampling_mode`: how the sampler/trainer ratio
-/// exp(lp_old − lp_sampler) is formed (per token, or one per completion from the summed
-/// log-ratio) and kept in [clip_min, clip_max] (truncate: clamped; mask: set to 0 outside).
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IsMode {
-    TokenTruncate,
-    TokenMask,
-    SequenceTruncate,
-    SequenceMask,
-}
-
-impl IsMode {
-    pub fn sequence(self) -> bool {
-        matches!(self, IsMode::SequenceTruncate | IsMode::SequenceMask)
-    }
-    pub fn mask(self) -> bool {
-        matches!(self, IsMode::TokenMask | IsMode::SequenceMask)
-    }
-}
-
-/// Which sampler log-probs the importance-sampling correction compares the trainer's with.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SamplerLogprobs {
-    /// Under the distribution the token was drawn from: temperature, then top-k / top-p /
-    /// min-p, renormalised (vLLM's `--logprobs-mode processed_logprobs`, which TRL 1.16 requires).
-    Processed,
-    /// Under the unfiltered distribution at the sampling temperature (the numeric mismatch
-    /// alone, without the filters' renormalisation). Identical when no filter is on.
-    Unfiltered,
-}
-
-/// The importance-sampling correction a run applies (`TrainConfig::sampler_correction`).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SamplerCorrection {
-    pub mode: IsMode,
-    /// −∞ / +∞ when unbounded.
-    pub clip_min: f64,
-    pub clip_max: f64,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Optimizer {
-    Adamw,
-    Sgd,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Schedule {
-    Constant,
-    Linear,
-    Cosine,
-}
+pub use kinds::*;
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -271,9 +186,10 @@ pub struct TrainConfig {
     pub prompts_per_step: usize,
     #[serde(default)]
     pub seed: u64,
-    /// Keep only each layer's input and recompute the layer in the backward pass.
-    #[serde(default = "d_true")]
-    pub gradient_checkpointing: bool,
+    /// Keep only each layer's input and recompute the layer in the backward pass; `"auto"`:
+    /// the memory plan decides per run (see `Checkpointing`).
+    #[serde(default)]
+    pub gradient_checkpointing: Checkpointing,
     #[serde(default)]
     pub lora: Option<LoraSection>,
     /// `edgerl train` stops (after a checkpoint) once this many consecutive steps had a NaN/Inf
@@ -597,124 +513,4 @@ impl TrainConfig {
             Schedule::Cosine => lr * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
         }
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MIN: &str = "model = \"m\"\noutput_dir = \"o\"\nrollouts = \"r.jsonl\"\n";
-
-    #[test]
-    fn defaults_follow_trl() {
-        let c = TrainConfig::from_toml(MIN).unwrap();
-        assert_eq!(c.loss_type, LossType::Dapo);
-        assert_eq!(c.scale_rewards, ScaleRewards::Group);
-        assert_eq!(c.epsilon_high(), 0.2);
-        assert_eq!(c.lora_config().unwrap().targets.len(), 7);
-    }
-
-    #[test]
-    fn unknown_keys_are_named() {
-        let e = TrainConfig::from_toml(&format!("{MIN}lerning_rate = 1.0\n")).unwrap_err();
-        assert!(e.contains("lerning_rate"), "{e}");
-        let e = TrainConfig::from_toml(&format!("{MIN}[lora]\nrank = 4\n")).unwrap_err();
-        assert!(e.contains("rank"), "{e}");
-        let e = TrainConfig::from_toml(&format!("{MIN}loss_type = \"ppo\"\n")).unwrap_err();
-        assert!(e.contains("ppo"), "{e}");
-    }
-
-    #[test]
-    fn counts_have_upper_bounds_naming_the_key() {
-        for (line, key, max) in [
-            ("num_generations", "num_generations", MAX_GENERATIONS),
-            ("prompts_per_step", "prompts_per_step", MAX_PROMPTS),
-            (
-                "max_completion_length",
-                "max_completion_length",
-                MAX_COMPLETION,
-            ),
-            ("num_iterations", "num_iterations", MAX_ITERATIONS),
-            ("max_refill", "max_refill", MAX_REFILL),
-            ("top_k", "top_k", MAX_TOP_K),
-            ("[lora]\nr", "r", MAX_RANK),
-        ] {
-            // The bound itself is accepted, one more is refused with the key and the limit.
-            assert!(
-                TrainConfig::from_toml(&format!("{MIN}{line} = {max}\n")).is_ok(),
-                "{key}"
-            );
-            let e = TrainConfig::from_toml(&format!("{MIN}{line} = {}\n", max + 1)).unwrap_err();
-            assert!(
-                e.contains(&format!("`{key}`")) && e.contains(&max.to_string()),
-                "{e}"
-            );
-        }
-    }
-
-    #[test]
-    fn schedules() {
-        let mut c =
-            TrainConfig::from_toml(&format!("{MIN}learning_rate = 1.0\nwarmup_steps = 2\n"))
-                .unwrap();
-        assert_eq!(c.lr_at(0, 10), 0.0);
-        assert_eq!(c.lr_at(1, 10), 0.5);
-        assert_eq!(c.lr_at(2, 10), 1.0);
-        assert!((c.lr_at(6, 10) - 0.5).abs() < 1e-12);
-        c.lr_scheduler_type = Schedule::Cosine;
-        assert!((c.lr_at(6, 10) - 0.5).abs() < 1e-12);
-        c.lr_scheduler_type = Schedule::Constant;
-        assert_eq!(c.lr_at(9, 10), 1.0);
-    }
-
-    #[test]
-    fn gui_g1_keys() {
-        let c = TrainConfig::from_toml(MIN).unwrap();
-        assert!(!c.difficulty_weight && c.shuffle_dataset && c.loss_divisor.is_none());
-        assert_eq!(c.dr_grpo_divisor(), 256.0);
-        let c = TrainConfig::from_toml(&format!(
-            "{MIN}loss_type = \"dr_grpo\"\nloss_divisor = 64.0\ndifficulty_weight = true\nshuffle_dataset = false\n"
-        ))
-        .unwrap();
-        assert_eq!(c.dr_grpo_divisor(), 64.0);
-        assert!(c.difficulty_weight && !c.shuffle_dataset);
-        for bad in ["0.0", "-1.0", "inf"] {
-            let e = TrainConfig::from_toml(&format!("{MIN}loss_type = \"dr_grpo\"\nloss_divisor = {bad}\n")).unwrap_err();
-            assert!(e.contains("loss_divisor"), "{e}");
-        }
-        let e = TrainConfig::from_toml(&format!("{MIN}loss_divisor = 64.0\n")).unwrap_err();
-        assert!(e.contains("loss_divisor") && e.contains("dr_grpo"), "{e}");
-    }
-
-    #[test]
-    fn lora_alpha_must_be_finite_and_positive() {
-        for alpha in ["0.0", "-8.0", "1e39", "nan"] {
-            let e = TrainConfig::from_toml(&format!("{MIN}[lora]\nalpha = {alpha}\n")).unwrap_err();
-            assert!(e.contains("alpha"), "{alpha}: {e}");
-        }
-        assert!(TrainConfig::from_toml(&format!("{MIN}[lora]\nalpha = 16.0\n")).is_ok());
-    }
-
-    #[test]
-    fn sampler_correction_keys() {
-        let c = TrainConfig::from_toml(MIN).unwrap();
-        assert!(!c.vllm_importance_sampling_correction && c.icepop_beta.is_none());
-        assert_eq!(c.vllm_importance_sampling_mode, IsMode::SequenceMask);
-        assert_eq!(c.sampler_logprobs, SamplerLogprobs::Processed);
-        let c = TrainConfig::from_toml(&format!("{MIN}vllm_importance_sampling_correction = true\nvllm_importance_sampling_clip_max = inf\nvllm_importance_sampling_mode = \"token_mask\"\nvllm_importance_sampling_clip_min = 0.5\n")).unwrap();
-        let k = c.sampler_correction().unwrap();
-        assert_eq!((k.mode, k.clip_min, k.clip_max), (IsMode::TokenMask, 0.5, f64::INFINITY));
-        for (extra, needle) in [
-            ("vllm_importance_sampling_cap = 2.0\nvllm_importance_sampling_clip_max = 2.0", "vllm_importance_sampling_cap"),
-            ("vllm_importance_sampling_clip_max = -1.0", "vllm_importance_sampling_clip_max"),
-            ("vllm_importance_sampling_clip_min = 2.0\nvllm_importance_sampling_clip_max = 1.0", "vllm_importance_sampling_clip_min"),
-            ("icepop_beta = 1.0", "icepop_beta"),
-            ("icepop_beta = 5.0\nvllm_importance_sampling_correction = true", "icepop_beta"),
-            ("vllm_importance_sampling_mode = \"token\"", "token"),
-        ] {
-            let e = TrainConfig::from_toml(&format!("{MIN}{extra}\n")).unwrap_err();
-            assert!(e.contains(needle), "{extra}: {e}");
-        }
-    }
-
 }

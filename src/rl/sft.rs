@@ -220,6 +220,9 @@ impl SftConfig {
             toml::Value::String(keys.dataset.to_string_lossy().into()),
         );
         let train = TrainConfig::from_toml(&toml::to_string(&table).map_err(|e| e.to_string())?)?;
+        if train.gradient_checkpointing == super::config::Checkpointing::Auto {
+            return Err("`gradient_checkpointing = \"auto\"` asks the GRPO memory plan, which does not plan SFT steps: give true or false".into());
+        }
         Ok(SftConfig {
             train,
             dataset: keys.dataset,

@@ -314,7 +314,7 @@ impl<'g> Trainer<'g> {
                 gpu,
                 &pack,
                 Some(&self.lora),
-                !cfg.gradient_checkpointing,
+                !cfg.gradient_checkpointing.recomputes(),
             )?;
             let rows = model.row_logprobs(gpu, &saved.hidden, &pack, temp)?;
             let first_use = items[0].lp_old.is_none();
@@ -449,7 +449,7 @@ impl<'g> Trainer<'g> {
             if s.coefs.len() != s.pack.targets.len() {
                 return Err(Error::Invalid("supervised step: coefficients do not match the pack's rows".into()));
             }
-            let saved = self.model.forward_saving(gpu, &s.pack, Some(&self.lora), !self.cfg.gradient_checkpointing)?;
+            let saved = self.model.forward_saving(gpu, &s.pack, Some(&self.lora), !self.cfg.gradient_checkpointing.recomputes())?;
             let rows = self.model.row_logprobs(gpu, &saved.hidden, &s.pack, 1.0)?;
             // The target is the top-1 token when its logit is the maximum (same values, same
             // chunks: equal exactly).

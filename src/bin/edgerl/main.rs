@@ -11,6 +11,7 @@ use edgerl::gpu::{DType, Gpu};
 use edgerl::lora::Lora;
 use edgerl::model::{LoadedModel, SamplingOptions, generate};
 use edgerl::plan;
+use edgerl::rl::config::Checkpointing;
 use edgerl::{Error, Result};
 use serde_json::json;
 
@@ -409,12 +410,27 @@ fn run(cli: Cli) -> Result<()> {
             let gpu = Gpu::from_env()?;
             // Planned before anything heavy is loaded: with a budget the plan picks the knobs
             // (or stops the run); without one it only predicts the peak for the summary.
+            // `gradient_checkpointing = "auto"`: without a budget the plan decides here; with
+            // one, the budget's fit starts from activations kept and turns recomputation on
+            // only when needed.
+            let auto = cfg.gradient_checkpointing == Checkpointing::Auto;
             let input = plan::PlanInput::from_train_config(&cfg, gpu.max_binding);
+            if let (true, None, Ok(i)) = (auto, budget, &input) {
+                let (recompute, why) = i.auto_recompute()?;
+                cfg.gradient_checkpointing = recompute.into();
+                if !json {
+                    println!("memory plan: {why}");
+                }
+            }
+            let input = input.map(|mut i| {
+                i.gradient_checkpointing = cfg.gradient_checkpointing.recomputes() && !(auto && budget.is_some());
+                i
+            });
             let (mut pack_size, mut predicted) = (None, None);
             match budget {
                 Some(b) => {
                     let fit = input?.fit(b)?;
-                    cfg.gradient_checkpointing = fit.plan.knobs.gradient_checkpointing;
+                    cfg.gradient_checkpointing = fit.plan.knobs.gradient_checkpointing.into();
                     pack_size = fit.pack_size;
                     predicted = Some(fit.plan.peak_bytes);
                     if !json {
