@@ -15,7 +15,6 @@ use bytemuck::{Pod, Zeroable};
 use super::kernels::{Kernel, Recorder, check_fits, groups_2d};
 use super::memory::GpuBuffer;
 use crate::error::{Error, Result};
-use crate::model::generate::SamplingOptions;
 
 /// Uniform of `sample` in `shaders/sample.wgsl`.
 #[repr(C)]
@@ -38,7 +37,8 @@ pub struct SampleParams {
 /// Words written per draw: id, log p filtered (f32 bits), log p plain (f32 bits), kept count.
 pub const SAMPLE_OUT_WORDS: usize = 4;
 
-/// The sampling filters and seed (the `SamplingOptions` fields the sampler uses).
+/// The sampling filters and seed (the fields of `model::SamplingOptions` the sampler uses;
+/// the model floor converts).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SamplerSettings {
     /// 0 = greedy.
@@ -50,18 +50,6 @@ pub struct SamplerSettings {
     /// 0 = off.
     pub min_p: f32,
     pub seed: u64,
-}
-
-impl From<&SamplingOptions> for SamplerSettings {
-    fn from(o: &SamplingOptions) -> Self {
-        SamplerSettings {
-            temperature: o.temperature,
-            top_k: o.top_k,
-            top_p: o.top_p,
-            min_p: o.min_p,
-            seed: o.seed,
-        }
-    }
 }
 
 /// One draw read back from the sampler's output.

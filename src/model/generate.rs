@@ -30,6 +30,19 @@ impl Default for SamplingOptions {
     }
 }
 
+/// What the GPU sampler takes of the options (gpu sits below model and doesn't know them).
+impl From<&SamplingOptions> for crate::gpu::sample::SamplerSettings {
+    fn from(o: &SamplingOptions) -> Self {
+        crate::gpu::sample::SamplerSettings {
+            temperature: o.temperature,
+            top_k: o.top_k,
+            top_p: o.top_p,
+            min_p: o.min_p,
+            seed: o.seed,
+        }
+    }
+}
+
 impl SamplingOptions {
     pub fn validate(&self) -> Result<()> {
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
