@@ -1,0 +1,50 @@
+"""Type stubs of the extension module (python/src/); use the `edgerl` package's wrappers."""
+
+from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+__version__: str
+
+class EdgerlError(RuntimeError): ...
+class InvalidInputError(EdgerlError, ValueError): ...
+
+def device_info() -> str: ...
+
+class Model:
+    path: str
+    def __init__(self, path: str, adapter: Optional[str] = None, dtype: Optional[str] = None) -> None: ...
+    def _generate(
+        self,
+        prompt: Optional[str] = None,
+        chat: Optional[str] = None,
+        messages: Optional[Sequence[Tuple[str, str]]] = None,
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        min_p: float = 0.0,
+        seed: int = 0,
+    ) -> Tuple[List[int], str]: ...
+    def _score(self, text: str) -> Tuple[List[int], List[float]]: ...
+    def encode(self, text: str, add_special_tokens: bool = True) -> List[int]: ...
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+class Trainer:
+    global_step: int
+    max_steps: int
+    output_dir: Optional[str]
+    num_iterations: int
+    num_generations: int
+    def __init__(
+        self,
+        config_toml: Optional[str] = None,
+        config_json: Optional[str] = None,
+        config_path: Optional[str] = None,
+        rows_json: Optional[List[str]] = None,
+        reward_cb: Optional[Callable[[List[int], List[str], List[List[int]]], Tuple[List[float], List[List[float]]]]] = None,
+        reward_names: List[str] = ...,
+    ) -> None: ...
+    def _step(self) -> str: ...
+    def save_adapter(self, dir: str) -> str: ...
+    def _rows(self) -> List[str]: ...
+    def _own_keys(self) -> str: ...
+    def _last_completions(self) -> List[str]: ...
