@@ -17,6 +17,7 @@ import functools
 import json
 import math
 import os
+import types
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -171,7 +172,8 @@ class Trainer:
     with the same keys (TRL's ``GRPOConfig`` names; an unknown key is an error naming it).
     ``reward_funcs``: TRL-style functions ``f(prompts, completions, **kwargs) -> list[float]``
     called once per sampling round with every completion of the round; kwargs carry the
-    dataset's other columns (one entry per completion) and ``completion_ids``. A ``None``
+    dataset's other columns (one entry per completion), ``completion_ids`` and
+    ``trainer_state`` (``global_step``, ``max_steps``). A ``None``
     reward leaves that function out for that completion (TRL's NaN). Their weighted sum
     (``reward_weights``, TRL's: one weight per function, default 1) is added to the config's
     ``[[rewards]]`` rules. ``dataset``: a list of dicts or a ``datasets.Dataset`` (rows with
@@ -232,12 +234,23 @@ class Trainer:
     # Called by the extension once per sampling round with every completion of the round.
     def _score(self, row_idx: List[int], completions: List[str], completion_ids: List[List[int]]):
         rows = [self._py_rows[r] for r in row_idx]
-        prompts = [r["prompt"] for r in rows]
-        comps: List[Any] = [
-            [{"role": "assistant", "content": c}] if isinstance(p, list) else c for p, c in zip(prompts, completions)
-        ]
+        prompts: List[Any] = []
+        comps: List[Any] = []
+        for r, c in zip(rows, completions):
+            p = r["prompt"]
+            if isinstance(p, list):
+                # As TRL: a final assistant message (continued by the model) moves from the
+                # prompt into the completion.
+                p = list(p)
+                bootstrap = p.pop()["content"] if p and p[-1].get("role") == "assistant" else ""
+                comps.append([{"role": "assistant", "content": bootstrap + c}])
+            else:
+                comps.append(c)
+            prompts.append(p)
         keys = [k for k in rows[0] if k not in ("prompt", "completion", "completion_ids")] if rows else []
-        kwargs = {k: [r.get(k) for r in rows] for k in keys}
+        kwargs: Dict[str, Any] = {k: [r.get(k) for r in rows] for k in keys}
+        # The extension object is busy (in `_step`) while this runs: its state was read before.
+        kwargs["trainer_state"] = types.SimpleNamespace(global_step=self._state[0], max_steps=self._state[1])
         n = len(completions)
         per_func: List[List[float]] = []
         for f, name in zip(self._funcs, self._names):
@@ -264,6 +277,7 @@ class Trainer:
     def step(self) -> Dict[str, Any]:
         """One optimizer step (sampling a new batch every ``num_iterations`` steps); its
         metrics with TRL's names, as a metrics.jsonl line."""
+        self._state = (self._t.global_step, self._t.max_steps)
         return json.loads(self._t._step())
 
     def train(self, on_step: Optional[Callable[[Dict[str, Any]], None]] = None) -> List[Dict[str, Any]]:

@@ -224,7 +224,7 @@ impl Trainer {
             return Err(Error::Invalid(format!("reward callback: expected {n} totals and {} lists of {n}", self.reward_names.len())).into());
         }
         if let Some((i, r)) = totals.iter().enumerate().find(|(_, r)| !r.is_finite()) {
-            return Err(Error::Invalid(format!("the reward of completion {i} is {r}, not a finite number (a reward function gave NaN or infinity, or None for every function)")).into());
+            return Err(Error::Invalid(format!("the reward of completion {i} is {r}, not a finite number (a reward function gave an infinite reward)")).into());
         }
         let mut i = 0;
         for (j, g) in groups.iter_mut().enumerate() {
@@ -232,6 +232,12 @@ impl Trainer {
                 g.rewards[k] += totals[i];
                 let line = &mut lines[j * g.rewards.len() + k];
                 line["reward"] = json!(g.rewards[k]);
+                if !line["rewards"].is_object() {
+                    line["rewards"] = json!({});
+                }
+                for (name, vals) in self.reward_names.iter().zip(&per_func) {
+                    line["rewards"][name] = if vals[i].is_nan() { Value::Null } else { json!(vals[i]) };
+                }
                 i += 1;
             }
             g.weight = column_weight(&self.t.cfg, &self.rows[draws[j]].columns)? * difficulty(&self.t.cfg, &g.rewards);

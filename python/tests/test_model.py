@@ -114,11 +114,9 @@ def test_the_gil_is_released_while_the_gpu_works(model):
     th.start()
     time.sleep(0.02)
     before = len(ticks)
-    t0 = time.time()
     model.generate("Hello there", max_new_tokens=24, temperature=1.0)
-    dt = time.time() - t0
     after = len(ticks)
     stop.set()
     th.join()
-    # The other thread ran during the call (with the GIL held it could not tick at all).
-    assert after - before > max(2, int(dt * 100)), (before, after, dt)
+    # The other thread ran during the call: with the GIL held it could not have ticked at all.
+    assert after - before >= 3, (before, after)

@@ -108,7 +108,8 @@ def test_python_reward_trains_as_the_rule_does(tmp_path, cli_run):
     assert len(seen) == 2
     prompts, completions, kwargs = seen[0]
     assert len(prompts) == len(completions) == 2 * 4
-    assert set(kwargs) == {"target_box", "completion_ids"}
+    assert set(kwargs) == {"target_box", "completion_ids", "trainer_state"}
+    assert [s[2]["trainer_state"].global_step for s in seen] == [0, 1]
     assert len(kwargs["target_box"]) == len(kwargs["completion_ids"]) == 8
     for p, c, box in zip(prompts, completions, kwargs["target_box"]):
         row = next(r for r in ROWS if r["prompt"] == p)
@@ -117,6 +118,32 @@ def test_python_reward_trains_as_the_rule_does(tmp_path, cli_run):
             assert c[0]["role"] == "assistant" and isinstance(c[0]["content"], str)
         else:
             assert isinstance(c, str)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        dict(dynamic_sampling=True, max_refill=2, prompts_per_step=3),
+        dict(num_iterations=2, max_steps=3),
+        dict(difficulty_weight=True, success_threshold=0.05, shuffle_dataset=False),
+    ],
+    ids=["dynamic_sampling", "num_iterations", "difficulty_weight"],
+)
+def test_python_reward_follows_the_cli_loop(tmp_path, cli, extra):
+    """The step loop's variants (refills, batches reused, difficulty weights recomputed with
+    the Python rewards) as `edgerl train` runs them."""
+    ds = tmp_path / "prompts.jsonl"
+    shutil.copy(EXAMPLE / "prompts.jsonl", ds)
+    toml = write_toml(tmp_path / "run.toml", base_config(tmp_path / "cli", dataset=str(ds), rewards=[FORMAT, HIT, HAS_E], **extra))
+    _, out, _ = cli("train", "--config", toml, "--json")
+    want = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    t = edgerl.Trainer(base_config(tmp_path / "py", rewards=[FORMAT, HIT], **extra), reward_funcs=has_e, reward_weights=[0.1], dataset=ROWS)
+    got = t.train()
+    assert len(got) == len(want) == t.max_steps
+    for g, w in zip(got, want):
+        assert {k: v for k, v in g.items() if k != "step_time"} == {k: v for k, v in w.items() if k != "step_time"}
+    adapter = t.save_adapter(tmp_path / "adapter")
+    assert adapter_bytes(adapter) == adapter_bytes(tmp_path / "cli" / "adapter")
 
 
 def test_train_from_a_run_toml_equals_the_cli(tmp_path, cli_run):
@@ -163,6 +190,10 @@ def test_python_rewards_alone(tmp_path):
     assert m["rewards/sometimes/mean"] == 1.0 and m["rewards/sometimes/std"] == 0.0
     comps = t.last_completions()
     assert len(comps) == 8
+    assert [c["rewards"]["sometimes"] for c in comps] == [1.0, None] * 4
+    for c in comps:
+        want = c["rewards"]["length"] + (0.5 if c["rewards"]["sometimes"] is not None else 0.0)
+        assert c["reward"] == pytest.approx(want)
     assert m["reward"] == pytest.approx(sum(c["reward"] for c in comps) / 8)
     assert "rewards/length/mean" in m and m["step"] == 1 and t.global_step == 1
 
