@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Python package's CI: builds python/ from source into a virtual environment under the
 # cargo target directory and runs its tests (python/tests), which compare against the CLI
-# (target/release/edgerl; built here only when missing). Run from anywhere:
+# (target/release/edgerl, built here first). Run from anywhere:
 #   bash python/ci.sh [pytest args...]
 # Environment: CARGO_TARGET_DIR (default <repo>/target; shared with the root build, so the
 # dependencies compile once), PYTHON (default python3), XDG_RUNTIME_DIR (default
@@ -16,8 +16,9 @@ mkdir -p "$XDG_RUNTIME_DIR"
 python="${PYTHON:-python3}"
 t0=$(date +%s)
 
-if [ ! -x "$CARGO_TARGET_DIR/release/edgerl" ]; then
-    echo "python/ci.sh: building the CLI the tests compare against"
+# The CLI the tests compare against, from the same sources as the extension (a no-op or a
+# relink when the root build is current). EDGERL_BIN points the tests at another binary.
+if [ -z "${EDGERL_BIN:-}" ]; then
     cargo build --release --bin edgerl
 fi
 
