@@ -1,7 +1,9 @@
 //! Batched decoding of the samples of one prompt: the prompt's keys and values are in the KV
 //! cache once, each sample owns a segment of the cache after them, and one forward pass per
 //! step runs every unfinished sample's last token (`gpu::Packing::decode`). On a GPU one pass
-//! over the weights then serves G tokens instead of one.
+//! over the weights then serves G tokens instead of one. `sample_prompts` decodes different
+//! prompts side by side the same way (evaluation): no shared prefix, each sample's segment
+//! holding its own prompt's keys and values, then its tokens.
 
 use crate::error::{Error, Result};
 use crate::gpu::sample::{SAMPLE_OUT_WORDS, Sampled, SamplerSettings};
@@ -213,5 +215,122 @@ impl Model {
             }
         }
         Ok(samples.into_iter().map(|s| s.s).collect())
+    }
+}
+
+/// One prompt of `sample_prompts`: its ids, and the options of each of its samples.
+#[derive(Clone, Copy, Debug)]
+pub struct PromptSamples<'a> {
+    pub prompt: &'a [u32],
+    pub opts: &'a [SamplingOptions],
+}
+
+impl Model {
+    /// The samples of several different prompts, decoded side by side: every sample owns a
+    /// segment of one KV cache holding its prompt's keys and values, then its own tokens, and
+    /// one forward pass per step runs every unfinished sample of every prompt (`forward_rows`
+    /// with no shared prefix). Each prompt is prefilled once (as `forward` does) and copied into
+    /// its samples' segments. Sample j of prompt i draws exactly as in
+    /// `sample_group(prompts[i].prompt, prompts[i].opts, ..)`: the same options and step
+    /// counters, so the same seeded draws. `finished(i, j, ids)` says whether that sample stops
+    /// after its newest token. The cache holds Σ samples × (prompt + max_new - 1) positions.
+    pub fn sample_prompts(
+        &self,
+        gpu: &Gpu,
+        prompts: &[PromptSamples],
+        max_new: usize,
+        lora: Option<&Lora>,
+        mut finished: impl FnMut(usize, usize, &[u32]) -> Result<bool>,
+    ) -> Result<Vec<Vec<GroupSample>>> {
+        if prompts.iter().any(|p| p.prompt.is_empty()) {
+            return Err(Error::Invalid("the prompt is empty".into()));
+        }
+        let n: usize = prompts.iter().map(|p| p.opts.len()).sum();
+        if n == 0 || max_new == 0 {
+            return Ok(prompts.iter().map(|p| vec![GroupSample::default(); p.opts.len()]).collect());
+        }
+        // Sample (i, j) in the order of `prompts`, then of their options: its prompt, options,
+        // and the first cache slot of its segment (prompt, then max_new - 1 slots).
+        let seg = max_new - 1;
+        let mut owners: Vec<(usize, usize, usize)> = Vec::with_capacity(n);
+        let mut total = 0;
+        for (i, p) in prompts.iter().enumerate() {
+            for j in 0..p.opts.len() {
+                owners.push((i, j, total));
+                total += p.prompt.len() + seg;
+            }
+        }
+        let cache = self.new_cache(gpu, total)?;
+        let longest = prompts.iter().map(|p| p.prompt.len()).max().unwrap_or(1);
+        let mut scratch = self.new_cache(gpu, longest)?;
+        let h = self.cfg.hidden_size;
+        let row = (self.cfg.num_kv_heads * self.cfg.head_dim * 4) as u64;
+        // Each prompt's last hidden state, row i.
+        let lasts = gpu.alloc((prompts.len() * h * 4) as u64, "prompts' last hidden")?;
+        for (i, p) in prompts.iter().enumerate() {
+            if p.opts.is_empty() {
+                continue;
+            }
+            let len = p.prompt.len();
+            scratch.len = 0;
+            let hidden = self.forward(gpu, p.prompt, &mut scratch, lora)?;
+            let mut r = Recorder::new(gpu);
+            r.copy(&hidden, ((len - 1) * h * 4) as u64, &lasts, (i * h * 4) as u64, (h * 4) as u64);
+            for &(_, _, start) in owners.iter().filter(|o| o.0 == i) {
+                for li in 0..self.layers.len() {
+                    let at = start as u64 * row;
+                    r.copy(&scratch.k[li], 0, &cache.k[li], at, len as u64 * row);
+                    r.copy(&scratch.v[li], 0, &cache.v[li], at, len as u64 * row);
+                }
+            }
+            r.submit()?;
+        }
+        let opts = |k: usize| &prompts[owners[k].0].opts[owners[k].1];
+        let draws: Vec<(usize, &SamplingOptions, u64)> =
+            (0..n).map(|k| (owners[k].0, opts(k), 0)).collect();
+        let first = self.sample_rows(gpu, &lasts, &draws)?;
+        let mut samples: Vec<Sample> = Vec::with_capacity(n);
+        for (k, d) in first.iter().enumerate() {
+            let mut s = Sample { s: GroupSample::default(), done: false };
+            s.push(d);
+            s.done = max_new == 1 || finished(owners[k].0, owners[k].1, &s.s.ids)?;
+            samples.push(s);
+        }
+        for step in 1..max_new {
+            let active: Vec<usize> = (0..n).filter(|&k| !samples[k].done).collect();
+            if active.is_empty() {
+                break;
+            }
+            let rows: Vec<DecodeRow> = active
+                .iter()
+                .map(|&k| {
+                    let (i, _, start) = owners[k];
+                    let at = prompts[i].prompt.len() + step - 1;
+                    DecodeRow {
+                        id: *samples[k].s.ids.last().unwrap_or(&0),
+                        position: at,
+                        slot: start + at,
+                        segment: start,
+                    }
+                })
+                .collect();
+            let hs = self.forward_rows(gpu, &rows, 0, &cache, lora)?;
+            let draws: Vec<(usize, &SamplingOptions, u64)> = active
+                .iter()
+                .enumerate()
+                .map(|(r, &k)| (r, opts(k), step as u64))
+                .collect();
+            let next = self.sample_rows(gpu, &hs, &draws)?;
+            for (&k, d) in active.iter().zip(&next) {
+                let s = &mut samples[k];
+                s.push(d);
+                s.done = step + 1 == max_new || finished(owners[k].0, owners[k].1, &s.s.ids)?;
+            }
+        }
+        let mut out: Vec<Vec<GroupSample>> = prompts.iter().map(|p| Vec::with_capacity(p.opts.len())).collect();
+        for (k, s) in samples.into_iter().enumerate() {
+            out[owners[k].0].push(s.s);
+        }
+        Ok(out)
     }
 }

@@ -2,13 +2,17 @@
 //! prompt handling, stop strings, length limit and scoring that training uses. Greedy by
 //! default (one completion per row); with a temperature above 0, `samples` seeded completions
 //! per row (the config's `seed`, `top_k`, `top_p`, `min_p`), so a rerun gives the same numbers.
+//! Rows are decoded `batch_size` at a time, side by side (`Model::sample_prompts`): one forward
+//! pass per token for every unfinished completion of the batch, each after its own prompt in
+//! the KV cache (Σ prompt lengths × samples + completions' slots per batch). Row i is random
+//! stream i whatever the batch, so the batch size changes the speed, not the results.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
 use super::config::TrainConfig;
-use super::rollout::{Decoding, GroupSampler, prompt_ids};
+use super::rollout::{Completion, Decoding, GroupSampler, prompt_ids};
 use crate::data::dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -28,7 +32,14 @@ pub struct EvalOptions {
     pub samples: usize,
     /// 0 is greedy; above 0, sampling with the config's `top_k`, `top_p`, `min_p` and `seed`.
     pub temperature: f64,
+    /// Dataset rows decoded side by side (TRL's `per_device_eval_batch_size`): rows are taken
+    /// in order, `batch_size` at a time, one forward pass per token for all of a batch's
+    /// unfinished completions. The results do not depend on it.
+    pub batch_size: usize,
 }
+
+/// `EvalOptions::batch_size` unless told otherwise.
+pub const DEFAULT_EVAL_BATCH_SIZE: usize = 8;
 
 impl Default for EvalOptions {
     fn default() -> Self {
@@ -36,6 +47,7 @@ impl Default for EvalOptions {
             dataset: None,
             samples: 1,
             temperature: 0.0,
+            batch_size: DEFAULT_EVAL_BATCH_SIZE,
         }
     }
 }
@@ -48,6 +60,11 @@ impl EvalOptions {
                 "--temperature must be >= 0, got {}",
                 self.temperature
             )));
+        }
+        if self.batch_size == 0 {
+            return Err(Error::Invalid(
+                "--batch-size must be at least 1 (dataset rows decoded together)".into(),
+            ));
         }
         if self.samples == 0 {
             return Err(Error::Invalid("--samples must be at least 1".into()));
@@ -199,11 +216,9 @@ pub fn evaluate(
     let threshold = cfg.success_threshold - SUCCESS_TOLERANCE;
     let mut completions = Vec::with_capacity(rows.len() * k);
     let mut rows_with_success = 0usize;
-    for (i, row) in rows.iter().enumerate() {
-        let ids = prompt_ids(&m.tokenizer, &row.prompt)?;
-        let prompt = m.tokenizer.decode(&ids)?;
-        // Row i is random stream i: a row's samples don't depend on the rows before it.
-        let group = sampler.sample(&ids, k, i as u64)?;
+    let mut score_row = |i: usize, ids: &[u32], group: Vec<Completion>| -> Result<()> {
+        let row = &rows[i];
+        let prompt = m.tokenizer.decode(ids)?;
         let mut any = false;
         for (j, c) in group.into_iter().enumerate() {
             let sc = rewards
@@ -222,7 +237,30 @@ pub fn evaluate(
             });
         }
         rows_with_success += any as usize;
-        log::info!("eval: row {}/{} done", i + 1, rows.len());
+        Ok(())
+    };
+    // Rows in order, `batch_size` at a time: the KV cache holds one batch's prompts and
+    // completions.
+    let mut i = 0;
+    while i < rows.len() {
+        let end = rows.len().min(i + opts.batch_size);
+        let ids: Vec<Vec<u32>> = rows[i..end]
+            .iter()
+            .map(|row| prompt_ids(&m.tokenizer, &row.prompt))
+            .collect::<Result<_>>()?;
+        // Row i is random stream i: a row's samples depend neither on the rows before it nor
+        // on the rows decoded beside it.
+        let batch: Vec<(&[u32], u64)> = ids
+            .iter()
+            .enumerate()
+            .map(|(b, ids)| (ids.as_slice(), (i + b) as u64))
+            .collect();
+        let groups = sampler.sample_prompts(&batch, k)?;
+        for (b, group) in groups.into_iter().enumerate() {
+            score_row(i + b, &ids[b], group)?;
+        }
+        i = end;
+        log::info!("eval: rows {end}/{} done", rows.len());
     }
     let n = completions.len() as f64;
     let mean = |f: &dyn Fn(&EvalCompletion) -> f64| completions.iter().map(f).sum::<f64>() / n;

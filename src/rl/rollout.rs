@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::lora::Lora;
 use super::config::SamplerLogprobs;
+use crate::model::decode::{GroupSample, PromptSamples};
 use crate::model::generate::SamplingOptions;
 use crate::model::{Model, Tokenizer};
 
@@ -126,17 +127,42 @@ impl GroupSampler<'_> {
         let samples = self.model.sample_group(self.gpu, prompt, &opts, self.max_new_tokens, self.lora, |_, ids| {
             self.finished(ids)
         })?;
+        samples.into_iter().map(|s| self.completion(s)).collect()
+    }
+
+    fn completion(&self, s: GroupSample) -> Result<Completion> {
+        Ok(Completion {
+            finished: self.finished(&s.ids)?,
+            text: self.decode(&s.ids)?,
+            ids: s.ids,
+            logprobs: s.logprobs,
+            plain_logprobs: s.plain_logprobs,
+        })
+    }
+
+    /// `g` completions of each of several prompts, given with their streams, all decoded side
+    /// by side (`Model::sample_prompts`): prompt i's are what `sample(prompt, g, stream)` gives
+    /// with `Decoding::Batched`, the same seeded draws.
+    pub fn sample_prompts(&self, prompts: &[(&[u32], u64)], g: usize) -> Result<Vec<Vec<Completion>>> {
+        let opts: Vec<Vec<SamplingOptions>> = prompts
+            .iter()
+            .map(|&(_, stream)| {
+                (0..g)
+                    .map(|j| SamplingOptions { seed: sample_seed(self.opts.seed, stream, j), ..self.opts.clone() })
+                    .collect()
+            })
+            .collect();
+        let batch: Vec<PromptSamples> = prompts
+            .iter()
+            .zip(&opts)
+            .map(|(&(prompt, _), opts)| PromptSamples { prompt, opts })
+            .collect();
+        let samples = self.model.sample_prompts(self.gpu, &batch, self.max_new_tokens, self.lora, |_, _, ids| {
+            self.finished(ids)
+        })?;
         samples
             .into_iter()
-            .map(|s| {
-                Ok(Completion {
-                    finished: self.finished(&s.ids)?,
-                    text: self.decode(&s.ids)?,
-                    ids: s.ids,
-                    logprobs: s.logprobs,
-                    plain_logprobs: s.plain_logprobs,
-                })
-            })
+            .map(|group| group.into_iter().map(|s| self.completion(s)).collect())
             .collect()
     }
 

@@ -175,6 +175,10 @@ enum Cmd {
         /// 0 is greedy (the default); > 0 samples, seeded by the config's `seed`.
         #[arg(long, default_value_t = 0.0)]
         temperature: f64,
+        /// Dataset rows decoded side by side, one forward pass per token for all of them
+        /// (TRL's per_device_eval_batch_size); the results do not depend on it.
+        #[arg(long, default_value_t = edgerl::rl::eval::DEFAULT_EVAL_BATCH_SIZE)]
+        batch_size: usize,
         /// Write every completion as JSON lines: row, prompt, completion, reward, rewards.
         #[arg(long)]
         output: Option<PathBuf>,
@@ -538,6 +542,7 @@ fn run(cli: Cli) -> Result<()> {
             dataset,
             samples,
             temperature,
+            batch_size,
             output,
             json,
         } => {
@@ -546,6 +551,7 @@ fn run(cli: Cli) -> Result<()> {
                 dataset,
                 samples,
                 temperature,
+                batch_size,
             };
             opts.validate()?;
             let gpu = Gpu::from_env()?;
