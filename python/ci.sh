@@ -4,8 +4,9 @@
 # (target/release/edgerl, built here first). Run from anywhere:
 #   bash python/ci.sh [pytest args...]
 # Environment: CARGO_TARGET_DIR (default <repo>/target; shared with the root build, so the
-# dependencies compile once), PYTHON (default python3), XDG_RUNTIME_DIR (default
-# /tmp/edgerl-xdg, for Mesa's drivers).
+# dependencies compile once), PYTHON (default python3), EDGERL_PYTHON_ENV (the virtual
+# environment, default $CARGO_TARGET_DIR/python-venv), XDG_RUNTIME_DIR (default
+# /tmp/edgerl-xdg, for Mesa's drivers), EDGERL_BIN (the CLI to compare against).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,6 +15,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/edgerl-xdg}"
 mkdir -p "$XDG_RUNTIME_DIR"
 python="${PYTHON:-python3}"
+export PIP_ROOT_USER_ACTION=ignore
 t0=$(date +%s)
 
 # The CLI the tests compare against, from the same sources as the extension (a no-op or a
@@ -25,13 +27,12 @@ fi
 # A virtual environment under the target directory; where the venv module is missing (Debian
 # without python3-venv), a user site there instead (pip's --break-system-packages is then
 # needed on an externally managed Python, and touches nothing outside it).
-venv="$CARGO_TARGET_DIR/python-venv"
+venv="${EDGERL_PYTHON_ENV:-$CARGO_TARGET_DIR/python-venv}"
 if [ -x "$venv/bin/python" ] || "$python" -m venv "$venv" >/dev/null 2>&1; then
     py="$venv/bin/python"
     export PATH="$venv/bin:$PATH"  # the build backend runs the `maturin` it installed
     pip=("$py" -m pip --disable-pip-version-check)
 else
-    rm -rf "$venv"
     export PYTHONUSERBASE="$CARGO_TARGET_DIR/python-user"
     py="$python"
     export PATH="$PYTHONUSERBASE/bin:$PATH"
