@@ -7,6 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import edgerl
@@ -163,6 +164,20 @@ def test_train_from_a_run_toml_equals_the_cli(tmp_path, cli_run):
     assert len(comps) == 2 * 2 * 4 and {"prompt", "completion", "reward", "step"} <= set(comps[0])
     with pytest.raises(edgerl.InvalidInputError, match="already holds a run"):
         edgerl.train(toml, reward_funcs=has_e, reward_weights=[0.1])
+
+
+def test_model_with_the_trained_adapter_scores_as_the_cli(cli_run, cli_json):
+    """Model(path, adapter=...) applies a PEFT adapter as `score --adapter` / `generate --adapter` do."""
+    out, _ = cli_run
+    text = "Screen: [OK (100,200,180,240)]. Instruction: press OK. Action: click(140, 220)"
+    m = edgerl.Model(MODEL, adapter=out / "adapter")
+    want = cli_json("score", "--model", MODEL, "--adapter", out / "adapter", "--text", text)
+    got = m.score(text)
+    assert got.ids.tolist() == want["ids"]
+    assert got.token_logprobs.tolist() == np.asarray(want["token_logprobs"], dtype=np.float32).tolist()
+    assert got.token_logprobs.tolist() != edgerl.Model(MODEL).score(text).token_logprobs.tolist()
+    want = cli_json("generate", "--model", MODEL, "--adapter", out / "adapter", "--prompt", "Action:", "--max-new-tokens", 8, "--temperature", 0)
+    assert m.generate("Action:", max_new_tokens=8).ids == want["new_ids"]
 
 
 def test_datasets_dataset(tmp_path):
