@@ -81,6 +81,21 @@ def _messages(chat: Sequence[Mapping[str, str]]) -> List[tuple]:
     return out
 
 
+def _generate(ext: Any, prompt: Optional[str], chat: Any, kw: Dict[str, Any]) -> Generation:
+    if isinstance(chat, str) or chat is None:
+        ids, text = ext._generate(prompt=prompt, chat=chat, **kw)
+    else:
+        if prompt is not None:
+            raise InvalidInputError("give either `prompt` or `chat`, not both")
+        ids, text = ext._generate(messages=_messages(chat), **kw)
+    return Generation(list(ids), text)
+
+
+def _score(ext: Any, text: str) -> Score:
+    ids, lp = ext._score(text)
+    return Score(np.asarray(ids, dtype=np.int64), np.asarray(lp, dtype=np.float32))
+
+
 class Model:
     """A model on the device: a Hugging Face directory or a ``.gguf`` file (as the CLI's
     ``--model``), optionally with a PEFT LoRA ``adapter`` directory; ``dtype="f16"`` stores an
@@ -107,19 +122,11 @@ class Model:
         rendered with the model's chat template and generation prompt). Stops at EOS or after
         ``max_new_tokens``; temperature 0 is greedy; the same seed on the same device gives the
         same tokens."""
-        kw: Dict[str, Any] = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, seed=seed)
-        if isinstance(chat, str) or chat is None:
-            ids, text = self._m._generate(prompt=prompt, chat=chat, **kw)
-        else:
-            if prompt is not None:
-                raise InvalidInputError("give either `prompt` or `chat`, not both")
-            ids, text = self._m._generate(messages=_messages(chat), **kw)
-        return Generation(list(ids), text)
+        return _generate(self._m, prompt, chat, dict(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, seed=seed))
 
     def score(self, text: str) -> Score:
         """Per-token log-probs of ``text`` under the model (and adapter), as ``edgerl score``."""
-        ids, lp = self._m._score(text)
-        return Score(np.asarray(ids, dtype=np.int64), np.asarray(lp, dtype=np.float32))
+        return _score(self._m, text)
 
     def encode(self, text: str, add_special_tokens: bool = True) -> List[int]:
         """The tokenizer's ids for ``text``."""
@@ -293,6 +300,25 @@ class Trainer:
     def save_adapter(self, dir: Union[str, os.PathLike]) -> str:
         """Writes the LoRA adapter to ``dir`` in PEFT's format; returns ``dir``."""
         return self._t.save_adapter(os.fspath(dir))
+
+    def generate(
+        self,
+        prompt: Optional[str] = None,
+        *,
+        chat: Union[str, Sequence[Mapping[str, str]], None] = None,
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        min_p: float = 0.0,
+        seed: int = 0,
+    ) -> Generation:
+        """``Model.generate`` with the trainer's model and its adapter as trained so far."""
+        return _generate(self._t, prompt, chat, dict(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, seed=seed))
+
+    def score(self, text: str) -> Score:
+        """``Model.score`` with the trainer's model and its adapter as trained so far."""
+        return _score(self._t, text)
 
     def last_completions(self) -> List[Dict[str, Any]]:
         """The last batch's completions (``prompt``, ``completion``, ``reward``, per-rule

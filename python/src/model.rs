@@ -38,6 +38,60 @@ pub(crate) enum PromptArg {
     Messages(Vec<Message>),
 }
 
+impl PromptArg {
+    pub(crate) fn new(prompt: Option<String>, chat: Option<String>, messages: Option<Vec<(String, String)>>) -> PyResult<PromptArg> {
+        Ok(match (prompt, chat, messages) {
+            (Some(p), None, None) => PromptArg::Text(p),
+            (None, Some(c), None) => PromptArg::User(c),
+            (None, None, Some(m)) => {
+                if m.is_empty() {
+                    return Err(invalid("`chat` is an empty message list"));
+                }
+                PromptArg::Messages(m.into_iter().map(|(role, content)| Message { role, content }).collect())
+            }
+            (None, None, None) => return Err(invalid("give `prompt` or `chat`")),
+            _ => return Err(invalid("give either `prompt` or `chat`, not both")),
+        })
+    }
+}
+
+/// What generate and score run on: a model's weights and tokenizer, and an adapter.
+pub(crate) struct Target<'a> {
+    pub model: &'a edgerl::model::Model,
+    pub tokenizer: &'a edgerl::model::Tokenizer,
+    pub eos: &'a [u32],
+    pub lora: Option<&'a Lora>,
+}
+
+/// `edgerl generate`: the new ids and their text.
+pub(crate) fn generate_on(t: Target, arg: &PromptArg, opts: &SamplingOptions) -> Result<(Vec<u32>, String), Error> {
+    let gpu = gpu()?;
+    let ids = match arg {
+        PromptArg::Text(p) => t.tokenizer.encode(p, true)?,
+        PromptArg::User(c) => t.tokenizer.chat_ids(c)?,
+        PromptArg::Messages(msgs) => t.tokenizer.messages_ids(msgs)?,
+    };
+    let _g = gpu_lock();
+    let new_ids = edgerl::model::generate(gpu, t.model, t.lora, &ids, t.eos, opts)?;
+    let text = t.tokenizer.decode(&new_ids)?;
+    Ok((new_ids, text))
+}
+
+/// `edgerl score`: the ids and each one's log-prob given the ones before.
+pub(crate) fn score_on(t: Target, text: &str) -> Result<(Vec<u32>, Vec<f32>), Error> {
+    let gpu = gpu()?;
+    let ids = t.tokenizer.encode(text, true)?;
+    if ids.is_empty() {
+        return Err(Error::Invalid("the text tokenizes to nothing".into()));
+    }
+    let _g = gpu_lock();
+    let mut cache = t.model.new_cache(gpu, ids.len())?;
+    let hidden = t.model.forward(gpu, &ids, &mut cache, t.lora)?;
+    let targets: Vec<Option<u32>> = ids[1..].iter().map(|&i| Some(i)).collect();
+    let lp = if targets.is_empty() { vec![] } else { t.model.target_logprobs(gpu, &hidden, &targets, 1.0)? };
+    Ok((ids, lp))
+}
+
 #[pymethods]
 impl Model {
     /// `Model(path, adapter=None, dtype=None)`: a Hugging Face directory or a `.gguf` file, as
@@ -78,34 +132,14 @@ impl Model {
         min_p: f32,
         seed: u64,
     ) -> PyResult<(Vec<u32>, String)> {
-        let arg = match (prompt, chat, messages) {
-            (Some(p), None, None) => PromptArg::Text(p),
-            (None, Some(c), None) => PromptArg::User(c),
-            (None, None, Some(m)) => {
-                if m.is_empty() {
-                    return Err(invalid("`chat` is an empty message list"));
-                }
-                PromptArg::Messages(m.into_iter().map(|(role, content)| Message { role, content }).collect())
-            }
-            (None, None, None) => return Err(invalid("give `prompt` or `chat`")),
-            _ => return Err(invalid("give either `prompt` or `chat`, not both")),
-        };
+        let arg = PromptArg::new(prompt, chat, messages)?;
         let opts = SamplingOptions { max_new_tokens, temperature, top_k, top_p, min_p, seed };
         opts.validate().map_err(to_py)?;
         let this = Unchecked(&mut *self);
-        py.allow_threads(move || -> Result<_, Error> {
+        py.allow_threads(move || {
             let this = this;
             let Model { m, lora, .. } = this.0;
-            let gpu = gpu()?;
-            let ids = match &arg {
-                PromptArg::Text(p) => m.tokenizer.encode(p, true)?,
-                PromptArg::User(c) => m.tokenizer.chat_ids(c)?,
-                PromptArg::Messages(msgs) => m.tokenizer.messages_ids(msgs)?,
-            };
-            let _g = gpu_lock();
-            let new_ids = edgerl::model::generate(gpu, &m.model, lora.as_ref(), &ids, &m.eos, &opts)?;
-            let text = m.tokenizer.decode(&new_ids)?;
-            Ok((new_ids, text))
+            generate_on(Target { model: &m.model, tokenizer: &m.tokenizer, eos: &m.eos, lora: lora.as_ref() }, &arg, &opts)
         })
         .map_err(to_py)
     }
@@ -114,20 +148,10 @@ impl Model {
     /// `token_logprobs[i] = log p(ids[i+1] | ids[..=i])`.
     fn _score(&mut self, py: Python<'_>, text: String) -> PyResult<(Vec<u32>, Vec<f32>)> {
         let this = Unchecked(&mut *self);
-        py.allow_threads(move || -> Result<_, Error> {
+        py.allow_threads(move || {
             let this = this;
             let Model { m, lora, .. } = this.0;
-            let gpu = gpu()?;
-            let ids = m.tokenizer.encode(&text, true)?;
-            if ids.is_empty() {
-                return Err(Error::Invalid("the text tokenizes to nothing".into()));
-            }
-            let _g = gpu_lock();
-            let mut cache = m.model.new_cache(gpu, ids.len())?;
-            let hidden = m.model.forward(gpu, &ids, &mut cache, lora.as_ref())?;
-            let targets: Vec<Option<u32>> = ids[1..].iter().map(|&i| Some(i)).collect();
-            let lp = if targets.is_empty() { vec![] } else { m.model.target_logprobs(gpu, &hidden, &targets, 1.0)? };
-            Ok((ids, lp))
+            score_on(Target { model: &m.model, tokenizer: &m.tokenizer, eos: &m.eos, lora: lora.as_ref() }, &text)
         })
         .map_err(to_py)
     }

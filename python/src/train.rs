@@ -24,7 +24,16 @@ use edgerl::rl::run::RowOrder;
 use edgerl::rl::step::{NoHooks, Prompted, Sampled, column_weight, difficulty};
 use edgerl::rl::trainer::{Batch, RewardMetrics, RuleReward};
 
+use edgerl::model::SamplingOptions;
+
+use crate::model::{PromptArg, Target, generate_on, score_on};
 use crate::{Fail, Unchecked, gpu, gpu_lock, invalid, to_py};
+
+/// The trainer's model with its current adapter, for generate and score.
+fn target<'a>(t: &'a edgerl::rl::trainer::Trainer<'static>) -> Result<Target<'a>, Error> {
+    let tokenizer = t.tokenizer.as_ref().ok_or_else(|| Error::Invalid("the trainer's model has no tokenizer".into()))?;
+    Ok(Target { model: &t.model, tokenizer, eos: &t.eos, lora: Some(&t.lora) })
+}
 
 /// Keys the Python front end owns (taken out of the config before `TrainConfig` sees it).
 const PY_KEYS: &[&str] = &["reward_weights"];
@@ -408,6 +417,43 @@ impl Trainer {
         })
         .map_err(to_py)?;
         Ok(dir.to_string_lossy().into_owned())
+    }
+
+    /// `Model._generate` with the trainer's model and current adapter.
+    #[pyo3(signature = (prompt=None, chat=None, messages=None, max_new_tokens=64, temperature=0.0, top_k=0, top_p=1.0, min_p=0.0, seed=0))]
+    #[allow(clippy::too_many_arguments)]
+    fn _generate(
+        &mut self,
+        py: Python<'_>,
+        prompt: Option<String>,
+        chat: Option<String>,
+        messages: Option<Vec<(String, String)>>,
+        max_new_tokens: usize,
+        temperature: f32,
+        top_k: usize,
+        top_p: f32,
+        min_p: f32,
+        seed: u64,
+    ) -> PyResult<(Vec<u32>, String)> {
+        let arg = PromptArg::new(prompt, chat, messages)?;
+        let opts = SamplingOptions { max_new_tokens, temperature, top_k, top_p, min_p, seed };
+        opts.validate().map_err(to_py)?;
+        let t = Unchecked(&self.t);
+        py.allow_threads(move || {
+            let t = t;
+            generate_on(target(t.0)?, &arg, &opts)
+        })
+        .map_err(to_py)
+    }
+
+    /// `Model._score` with the trainer's model and current adapter.
+    fn _score(&mut self, py: Python<'_>, text: String) -> PyResult<(Vec<u32>, Vec<f32>)> {
+        let t = Unchecked(&self.t);
+        py.allow_threads(move || {
+            let t = t;
+            score_on(target(t.0)?, &text)
+        })
+        .map_err(to_py)
     }
 
     /// The rows, each as a JSON object (`prompt` first).

@@ -104,6 +104,11 @@ def test_python_reward_trains_as_the_rule_does(tmp_path, cli_run):
             assert g[k] == w[k], (k, g[k], w[k])
     adapter = t.save_adapter(tmp_path / "adapter")
     assert adapter_bytes(adapter) == adapter_bytes(out / "adapter"), "the Python run's adapter differs from edgerl train's"
+    # The trainer generates and scores with its adapter as trained so far.
+    text = "Screen: [OK (100,200,180,240)]. Action: click(140, 220)"
+    m = edgerl.Model(MODEL, adapter=adapter)
+    assert t.score(text).token_logprobs.tolist() == m.score(text).token_logprobs.tolist()
+    assert t.generate(chat=ROWS[0]["prompt"], max_new_tokens=8).ids == m.generate(chat=ROWS[0]["prompt"], max_new_tokens=8).ids
     # TRL's call: once per batch, every completion, prompts repeated per completion, the
     # dataset's other columns and completion_ids as lists; chat prompts get message completions.
     assert len(seen) == 2
