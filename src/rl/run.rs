@@ -113,7 +113,7 @@ pub fn train(gpu: &Gpu, cfg: TrainConfig, on_step: impl FnMut(&Map<String, Value
 
 /// Keeps the lines of a JSONL log whose "step" is at most `step` (a resumed run rewrites what
 /// came after its checkpoint).
-fn truncate_log(path: &std::path::Path, step: usize) -> Result<()> {
+pub(super) fn truncate_log(path: &std::path::Path, step: usize) -> Result<()> {
     let Ok(text) = std::fs::read_to_string(path) else { return Ok(()) };
     let kept: String = text
         .lines()
@@ -123,7 +123,7 @@ fn truncate_log(path: &std::path::Path, step: usize) -> Result<()> {
     crate::io::write_atomic(path, kept.as_bytes())
 }
 
-fn open_log(path: &std::path::Path, append: bool) -> Result<std::fs::File> {
+pub(super) fn open_log(path: &std::path::Path, append: bool) -> Result<std::fs::File> {
     std::fs::OpenOptions::new()
         .create(true)
         .write(true)
@@ -147,7 +147,7 @@ pub fn train_with(gpu: &Gpu, cfg: TrainConfig, start: Start, on_step: impl FnMut
 
 /// Checks `start` against what `out` holds before anything is loaded; returns the
 /// checkpoint to resume from.
-fn check_start(out: &std::path::Path, start: Start) -> Result<Option<PathBuf>> {
+pub(super) fn check_start(out: &std::path::Path, start: Start) -> Result<Option<PathBuf>> {
     match start {
         Start::Fresh => match super::checkpoint::previous_run(out) {
             Some(found) => Err(Error::Invalid(format!(

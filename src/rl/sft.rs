@@ -16,6 +16,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::config::TrainConfig;
+use super::run::{Start, check_start, open_log, truncate_log};
 use super::trainer::{Supervised, Trainer};
 use crate::data::Message;
 use crate::data::dataset::{self, SftRow};
@@ -40,6 +41,7 @@ const SHARED_KEYS: &[&str] = &[
     "warmup_steps",
     "warmup_ratio",
     "max_steps",
+    "save_steps",
     "seed",
     "gradient_checkpointing",
     "lora",
@@ -464,21 +466,39 @@ pub fn step(t: &mut Trainer, micro: &[Vec<&Example>]) -> Result<Map<String, Valu
 /// gradient_accumulation_steps rows (shuffled per epoch with `seed`), one JSON line of metrics a
 /// step in output_dir/metrics.jsonl (and metrics.csv), then the adapter in output_dir/adapter.
 /// `overwrite`: remove a previous run's logs, checkpoints and adapter first (else refused).
-pub fn sft(
-    gpu: &Gpu,
-    cfg: SftConfig,
-    overwrite: bool,
-    mut on_step: impl FnMut(&Map<String, Value>),
-) -> Result<PathBuf> {
+pub fn sft(gpu: &Gpu, cfg: SftConfig, overwrite: bool, on_step: impl FnMut(&Map<String, Value>)) -> Result<PathBuf> {
+    sft_with(gpu, cfg, if overwrite { Start::Overwrite } else { Start::Fresh }, on_step)
+}
+
+/// The run's fingerprint (`rl::fingerprint`): the GRPO keys an SFT run shares (the dataset's
+/// contents among them, as `rollouts`), plus the keys only SFT has.
+fn fingerprint(cfg: &SftConfig) -> Result<Vec<(String, String)>> {
+    let mut run = super::fingerprint::of(&cfg.train)?;
+    run.extend([
+        ("sft.assistant_only_loss", cfg.assistant_only_loss.to_string()),
+        ("sft.completion_only_loss", format!("{:?}", cfg.completion_only_loss)),
+        ("sft.max_length", format!("{:?}", cfg.max_length)),
+        ("sft.per_device_train_batch_size", cfg.per_device_train_batch_size.to_string()),
+        ("sft.gradient_accumulation_steps", cfg.gradient_accumulation_steps.to_string()),
+    ].map(|(k, v)| (k.to_string(), v)));
+    Ok(run)
+}
+
+/// `edgerl sft`, starting as `start` says (a fresh run, `--overwrite`, or `--resume` from the
+/// newest intact checkpoint of the same run). Checkpoints as GRPO runs write them: every
+/// `save_steps` steps and at the end. Micro-batches are a function of (seed, step), so a
+/// resumed run continues exactly where the checkpoint stopped.
+pub fn sft_with(gpu: &Gpu, cfg: SftConfig, start_as: Start, mut on_step: impl FnMut(&Map<String, Value>)) -> Result<PathBuf> {
     let out = cfg.train.output_dir.clone();
-    if !overwrite && let Some(found) = super::checkpoint::previous_run(&out) {
-        return Err(Error::Invalid(format!(
-            "{} already holds a run ({found}): `--overwrite` replaces it, or choose another output_dir",
-            out.display()
-        )));
-    }
+    let resume_from = check_start(&out, start_as)?;
     let rows = dataset::read_sft(&cfg.dataset)?;
     let mut t = Trainer::new(gpu, cfg.train.clone())?;
+    t.run_fingerprint = fingerprint(&cfg)?;
+    let mut start = 0;
+    if let Some(dir) = &resume_from {
+        start = t.restore(dir)?.step;
+        log::info!("resuming from {} (step {start})", dir.display());
+    }
     let tok = t
         .tokenizer
         .as_ref()
@@ -510,18 +530,23 @@ pub fn sft(
             "no row has a trained token (after max_length)",
         ));
     }
-    if overwrite {
+    // Every input is read before anything in `out` changes: bad input loses nothing.
+    if start_as == Start::Overwrite {
         super::checkpoint::remove_previous_run(&out)?;
     }
     std::fs::create_dir_all(&out).map_err(|e| Error::file(&out, format!("cannot create: {e}")))?;
     let metrics_path = out.join("metrics.jsonl");
-    let mut log =
-        std::fs::File::create(&metrics_path).map_err(|e| Error::file(&metrics_path, e))?;
+    if resume_from.is_some() {
+        truncate_log(&metrics_path, start)?;
+    }
+    let mut log = open_log(&metrics_path, resume_from.is_some())?;
     let (bs, ga) = (
         cfg.per_device_train_batch_size,
         cfg.gradient_accumulation_steps,
     );
-    for s in 0..cfg.train.max_steps {
+    let (save_steps, max_steps) = (t.cfg.save_steps, t.cfg.max_steps);
+    let no_metrics = Map::new();
+    for s in start..max_steps {
         let micro: Vec<Vec<&Example>> = (0..ga)
             .map(|j| {
                 micro_batch(examples.len(), bs, cfg.train.seed, s * ga + j)
@@ -536,11 +561,22 @@ pub fn sft(
         on_step(&m);
         let max_skips = t.cfg.max_consecutive_skips;
         if max_skips > 0 && t.consecutive_skips >= max_skips {
+            let dir = t.checkpoint(None, &no_metrics, 0)?;
             return Err(Error::NonFinite(format!(
-                "SFT stopped at step {}: the last {} steps had a NaN or infinite loss or gradient (max_consecutive_skips = {max_skips}); lower learning_rate",
-                t.optimizer_steps, t.consecutive_skips
+                "SFT stopped at step {}: the last {} steps had a NaN or infinite loss or gradient (max_consecutive_skips = {max_skips}); the adapter and optimizer of step {} are saved in {}. Lower learning_rate, then `edgerl sft --resume`",
+                t.optimizer_steps,
+                t.consecutive_skips,
+                t.optimizer_steps - t.consecutive_skips,
+                dir.display()
             )));
         }
+        if save_steps > 0 && (s + 1) % save_steps == 0 && s + 1 < max_steps {
+            t.checkpoint(None, &no_metrics, 0)?;
+        }
+    }
+    // A resumed run that had already finished changed nothing: its checkpoint stays as it is.
+    if resume_from.is_none() || t.optimizer_steps > start {
+        t.checkpoint(None, &no_metrics, 0)?;
     }
     super::report::write_csv(&metrics_path, &out.join("metrics.csv"))?;
     t.save()?;

@@ -112,6 +112,10 @@ enum Cmd {
         /// Print each step's metrics as one JSON line.
         #[arg(long)]
         json: bool,
+        /// Continue from the newest intact checkpoint in output_dir (of this same run; an
+        /// error when there is none). Checkpoints: every save_steps steps and at the end.
+        #[arg(long, conflicts_with = "overwrite")]
+        resume: bool,
         /// Start afresh even though output_dir holds a run (its checkpoints, logs and adapter
         /// are removed first).
         #[arg(long)]
@@ -383,10 +387,16 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{text}");
             }
         }
-        Cmd::Sft { config, json, overwrite } => {
+        Cmd::Sft { config, json, resume, overwrite } => {
+            use edgerl::rl::trainer::Start;
+            let start = match (resume, overwrite) {
+                (true, _) => Start::Resume,
+                (false, true) => Start::Overwrite,
+                (false, false) => Start::Fresh,
+            };
             let cfg = edgerl::rl::sft::SftConfig::from_file(&config)?;
             let gpu = Gpu::from_env()?;
-            let adapter = edgerl::rl::sft::sft(&gpu, cfg, overwrite, |m| {
+            let adapter = edgerl::rl::sft::sft_with(&gpu, cfg, start, |m| {
                 let g = |k: &str| m.get(k).and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
                 if json {
                     println!("{}", serde_json::Value::Object(m.clone()));
