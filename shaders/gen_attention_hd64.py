@@ -1,0 +1,228 @@
+"""Writes the head_dim-64 attention paths at the end of shaders/attention_tiled.wgsl (everything
+from `fn attention_hd64` on): `python3 shaders/gen_attention_hd64.py` from the repository root.
+WGSL has no unrolling and llvmpipe keeps loop-indexed private arrays in scratch memory, so
+the rows live in named registers and the code is spelled out here (see the comment above
+`fn attention_hd64` in the shader). R = 4 rows a thread: 8 compiled for minutes on lavapipe.
+"""
+import sys
+N=16  # vec4s per row (head_dim 64)
+R=4   # query rows per thread = key splits
+S=R
+NS=64//R   # query slots
+U=4   # keys per iteration
+C=512//(NS*N)  # splits merged per round (tile_a + tile_b)
+H=C//2
+def L(s, ind=1): return "    "*ind + s + "\n"
+
+def prologue(name):
+    o = f"fn {name}(d: Dims, lid: u32, b: u32) {{\n"
+    o += L("let blocks = (d.t + 63u) / 64u;")
+    o += L("let h = b / blocks;")
+    o += L(f"let slot = lid % {NS}u;")
+    o += L(f"let split = lid / {NS}u;")
+    o += L(f"let ib = (b % blocks) * 64u + slot;")
+    o += L("let kvh = h / (d.heads / d.kv_heads);")
+    for r in range(R):
+        o += L(f"let live{r} = ib + {NS*r}u < d.t;")
+        o += L(f"let i{r} = min(ib + {NS*r}u, d.t - 1u);")
+        o += L(f"let rb{r} = (i{r} * d.heads + h) * {N}u;")
+        o += L(f"let kr{r} = key_ranges(d, i{r});")
+        o += L(f"let lows{r} = key_lows(d, kr{r});")
+    fk = "0xffffffffu"; km = "0u"
+    for r in range(R):
+        fk = f"min({fk}, select(0xffffffffu, first_key(kr{r}, lows{r}), live{r}))"
+        km = f"max({km}, select(0u, kr{r}.z, live{r}))"
+    o += L(f"let kmax = workgroup_max(lid, {km});")
+    o += L(f"let kmin = walk_start(d, lid, {fk});")
+    o += L("let klast = max(kmax, 1u) - 1u;")
+    return o
+
+def loads(var, buf, scale=""):
+    o=""
+    for r in range(R):
+        for c in range(N):
+            o += L(f"let {var}{r}_{c} = {buf}[rb{r} + {c}u]{scale};")
+    return o
+
+def loop_head():
+    return L(f"for (var k = kmin + {U}u * split; k < kmax; k += {U*S}u) {{")
+
+def key_head(ind=2):
+    o=""
+    for u in range(U):
+        o += L(f"let b{u} = (min(k + {u}u, klast) * d.kv_heads + kvh) * {N}u;", ind)
+    for r in range(R):
+        for u in range(U):
+            o += L(f"let v{r}{u} = live{r} && sees(kr{r}, lows{r}, k + {u}u);", ind)
+    return o
+
+def dots(x, buf, name, ind=2):
+    o=""
+    for r in range(R):
+        for u in range(U):
+            o += L(f"var {name}{r}{u}a = vec4<f32>(0.0);", ind)
+    for c in range(N):
+        for u in range(U):
+            o += L(f"let {name}k{u}_{c} = {buf}[b{u} + {c}u];", ind)
+        for r in range(R):
+            for u in range(U):
+                o += L(f"{name}{r}{u}a += {x}{r}_{c} * {name}k{u}_{c};", ind)
+    return o
+
+def merge_rows(with_ml):
+    """Merge the splits' partial accumulators a{r}_c (and m{r}, l{r} if with_ml) into split 0,
+    round by round through tile_a / tile_b (and tile_s)."""
+    o=""
+    for r in range(R):
+        first = 1
+        while first < S:
+            last = min(first + C, S)
+            o += L("workgroupBarrier();")
+            o += L(f"if (split >= {first}u && split < {last}u) {{")
+            o += L(f"let j = split - {first}u;", 2)
+            o += L(f"let e = ((j % {H}u) * {NS}u + slot) * {N}u;", 2)
+            if with_ml:
+                o += L(f"tile_s[(j * {NS}u + slot) % 64u] = vec2<f32>(m{r}, l{r});", 2)
+            o += L(f"if (j < {H}u) {{", 2)
+            for c in range(N):
+                o += L(f"tile_a[e + {c}u] = a{r}_{c};", 3)
+            o += L("} else {", 2)
+            for c in range(N):
+                o += L(f"tile_b[e + {c}u] = a{r}_{c};", 3)
+            o += L("}", 2)
+            o += L("}")
+            o += L("workgroupBarrier();")
+            o += L("if (split == 0u) {")
+            for j in range(last - first):
+                tile = "tile_a" if j < H else "tile_b"
+                e = f"(({j % H}u * {NS}u + slot) * {N}u)"
+                if with_ml:
+                    o += L("{", 2)
+                    o += L(f"let ml = tile_s[({j}u * {NS}u + slot) % 64u];", 3)
+                    o += L(f"let mn = max(m{r}, ml.x);", 3)
+                    o += L(f"let c0 = exp(m{r} - mn);", 3)
+                    o += L(f"let c1 = exp(ml.x - mn);", 3)
+                    o += L(f"l{r} = l{r} * c0 + ml.y * c1;", 3)
+                    o += L(f"m{r} = mn;", 3)
+                    for c in range(N):
+                        o += L(f"a{r}_{c} = a{r}_{c} * c0 + {tile}[{e} + {c}u] * c1;", 3)
+                    o += L("}", 2)
+                else:
+                    for c in range(N):
+                        o += L(f"a{r}_{c} += {tile}[{e} + {c}u];", 2)
+            o += L("}")
+            first = last
+    return o
+
+def merge_ml():
+    """(m{r}, l{r}) of every split merged, the same in all splits (same order)."""
+    o=""
+    for r in range(R):
+        o += L("workgroupBarrier();")
+        o += L(f"tile_s[lid] = vec2<f32>(m{r}, l{r});")
+        o += L("workgroupBarrier();")
+        o += L("{")
+        o += L(f"var mm = -3.0e38;", 2)
+        o += L(f"var ll = 0.0;", 2)
+        for s in range(S):
+            o += L(f"let p{s} = tile_s[{s * NS}u + slot];", 2)
+            o += L(f"let mn{s} = max(mm, p{s}.x);", 2)
+            o += L(f"ll = ll * exp(mm - mn{s}) + p{s}.y * exp(p{s}.x - mn{s});", 2)
+            o += L(f"mm = mn{s};", 2)
+        o += L(f"m{r} = mm;", 2)
+        o += L(f"l{r} = ll;", 2)
+        o += L("}")
+    return o
+
+def fwd():
+    o = prologue("attention_hd64")
+    o += loads("q", "q", " * p.scale")
+    for r in range(R):
+        for c in range(N):
+            o += L(f"var a{r}_{c} = vec4<f32>(0.0);")
+        o += L(f"var m{r} = -3.0e38;")
+        o += L(f"var l{r} = 0.0;")
+    o += loop_head()
+    o += key_head()
+    o += dots("q", "kc", "s")
+    for r in range(R):
+        for u in range(U):
+            o += L(f"let s{r}{u} = select(-3.0e38, sum4(s{r}{u}a), v{r}{u});", 2)
+        o += L(f"let mn{r} = max(m{r}, max(max(s{r}0, s{r}1), max(s{r}2, s{r}3)));", 2)
+        o += L(f"let corr{r} = exp(m{r} - mn{r});", 2)
+        for u in range(U):
+            o += L(f"let w{r}{u} = select(0.0, exp(s{r}{u} - mn{r}), v{r}{u});", 2)
+        o += L(f"l{r} = l{r} * corr{r} + ((w{r}0 + w{r}1) + (w{r}2 + w{r}3));", 2)
+        o += L(f"m{r} = mn{r};", 2)
+    # A key no row sees may be an unwritten cache slot (batched decoding): NaN there times a
+    # weight of 0 would still be NaN, so its values are zeroed.
+    for u in range(U):
+        o += L(f"let any{u} = " + " || ".join(f"v{r}{u}" for r in range(R)) + ";", 2)
+    for c in range(N):
+        for u in range(U):
+            o += L(f"let vv{u}_{c} = select(vec4<f32>(0.0), vc[b{u} + {c}u], any{u});", 2)
+        for r in range(R):
+            o += L(f"a{r}_{c} = a{r}_{c} * corr{r} + w{r}0 * vv0_{c} + w{r}1 * vv1_{c} + w{r}2 * vv2_{c} + w{r}3 * vv3_{c};", 2)
+    o += L("}")
+    o += merge_rows(True)
+    for r in range(R):
+        o += L(f"if (split == 0u && live{r}) {{")
+        for c in range(N):
+            o += L(f"out[rb{r} + {c}u] = a{r}_{c} / l{r};", 2)
+        o += L("}")
+    return o + "}\n"
+
+def bq():
+    o = prologue("attention_backward_q_hd64")
+    o += loads("q", "q", " * p.scale")
+    o += loads("g", "dout")
+    for r in range(R):
+        o += L(f"let dsum{r} = sum4(" + " + ".join(f"g{r}_{c} * o[rb{r} + {c}u]" for c in range(N)) + ");")
+        o += L(f"var m{r} = -3.0e38;")
+        o += L(f"var l{r} = 0.0;")
+    o += L("// lse over the visible keys, each split its keys, then merged.")
+    o += loop_head()
+    o += key_head()
+    o += dots("q", "kc", "s")
+    for r in range(R):
+        for u in range(U):
+            o += L(f"let s{r}{u} = select(-3.0e38, sum4(s{r}{u}a), v{r}{u});", 2)
+        o += L(f"let mn{r} = max(m{r}, max(max(s{r}0, s{r}1), max(s{r}2, s{r}3)));", 2)
+        for u in range(U):
+            o += L(f"let w{r}{u} = select(0.0, exp(s{r}{u} - mn{r}), v{r}{u});", 2)
+        o += L(f"l{r} = l{r} * exp(m{r} - mn{r}) + ((w{r}0 + w{r}1) + (w{r}2 + w{r}3));", 2)
+        o += L(f"m{r} = mn{r};", 2)
+    o += L("}")
+    o += merge_ml()
+    for r in range(R):
+        o += L(f"let lse{r} = m{r} + log(l{r});")
+        o += L(f"if (split == 0u && live{r}) {{")
+        o += L(f"stats[2u * (i{r} * d.heads + h)] = lse{r};", 2)
+        o += L(f"stats[2u * (i{r} * d.heads + h) + 1u] = dsum{r};", 2)
+        o += L("}")
+        for c in range(N):
+            o += L(f"var a{r}_{c} = vec4<f32>(0.0);")
+    o += L("// dq = scale Σ_j P_ij (dout_i · v_j - D_i) k_j, each split its keys, then summed.")
+    o += loop_head()
+    o += key_head()
+    o += dots("q", "kc", "s")
+    o += dots("g", "vc", "e")
+    for r in range(R):
+        for u in range(U):
+            o += L(f"let w{r}{u} = select(0.0, exp(sum4(s{r}{u}a) - lse{r}) * (sum4(e{r}{u}a) - dsum{r}), v{r}{u});", 2)
+    for c in range(N):
+        for r in range(R):
+            o += L(f"a{r}_{c} += w{r}0 * sk0_{c} + w{r}1 * sk1_{c} + w{r}2 * sk2_{c} + w{r}3 * sk3_{c};", 2)
+    o += L("}")
+    o += merge_rows(False)
+    for r in range(R):
+        o += L(f"if (split == 0u && live{r}) {{")
+        for c in range(N):
+            o += L(f"dq[rb{r} + {c}u] = a{r}_{c} * p.scale;", 2)
+        o += L("}")
+    return o + "}\n"
+
+path = "shaders/attention_tiled.wgsl"
+src = open(path).read()
+cut = src.index("\nfn attention_hd64")
+open(path, "w").write(src[:cut] + "\n" + fwd() + "\n" + bq())
