@@ -94,8 +94,13 @@ def load(name):
     lines = [l for l in open(p) if l.strip().startswith("{")]
     return json.loads(lines[-1]) if lines else None
 ef, er, ee, et = (load(n) for n in ("edgerl_forward", "edgerl_rollout", "edgerl_eval", "edgerl_train"))
-tf, trl, ll = load("transformers"), load("trl"), load("llama")
-llama = {r["backend"]: r for r in (ll or {}).get("rows", [])}
+tf, trl = load("transformers"), load("trl")
+# llama.json from this script; llama-*.json from llama_cpp.sh --only ... --json run by hand.
+llama = {}
+for name in sorted(os.listdir(out)):
+    if name.startswith("llama") and name.endswith(".json"):
+        for r in (load(name[:-5]) or {}).get("rows", []):
+            llama[r["backend"]] = r
 rows = []
 def row(measure, e, anchor, a, better):
     if e is None or a is None:
