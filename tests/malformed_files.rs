@@ -648,7 +648,7 @@ fn target_columns_of_the_wrong_type_are_found_up_front() {
     let good = json!({"prompt": "p", "answer": 4, "target_box": [1, 2, 3, 4], "action": {"action": "click", "box": [0, 0, 9, 9]}});
     let p = dir.join("ok.jsonl");
     std::fs::write(&p, format!("{good}\n")).unwrap();
-    assert_eq!(dataset::read_for(&p, &set).unwrap().len(), 1);
+    assert_eq!(set.read_dataset(&p).unwrap().len(), 1);
     let cases: [(&str, Value, &[&str]); 5] = [
         (
             "answer",
@@ -681,7 +681,7 @@ fn target_columns_of_the_wrong_type_are_found_up_front() {
         bad[col] = v;
         let p = dir.join(format!("bad{i}.jsonl"));
         std::fs::write(&p, format!("{good}\n\n{bad}\n")).unwrap();
-        let e = expect_err(col, dataset::read_for(&p, &set), &p, phrases);
+        let e = expect_err(col, set.read_dataset(&p), &p, phrases);
         assert!(e.contains("line 3"), "{e}");
     }
 }

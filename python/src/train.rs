@@ -347,7 +347,7 @@ impl Trainer {
             }
             (None, Some(path)) => {
                 let none = RewardSet::new(&[], false).map_err(to_py)?;
-                let rows = edgerl::data::dataset::read_for(path, rules.as_ref().unwrap_or(&none)).map_err(to_py)?;
+                let rows = rules.as_ref().unwrap_or(&none).read_dataset(path).map_err(to_py)?;
                 if let Some((i, e)) = rows.iter().enumerate().find_map(|(i, r)| column_weight(&cfg, &r.columns).err().map(|e| (i, e))) {
                     return Err(invalid(format!("{}: line {}: {e}", path.display(), i + 1)));
                 }

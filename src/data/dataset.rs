@@ -8,7 +8,6 @@ use serde_json::{Map, Value};
 
 use super::template::Message;
 use crate::error::{Error, Result};
-use crate::reward::RewardSet;
 
 #[derive(Clone, Debug)]
 pub enum Prompt {
@@ -54,20 +53,9 @@ pub fn read(path: &Path, required: &[String]) -> Result<Vec<Row>> {
     })
 }
 
-/// Reads every line and checks each row's target columns against the rules (present and of
-/// the right type) before anything runs, so a bad row stops a run before it writes anything.
-pub fn read_for(path: &Path, rewards: &RewardSet) -> Result<Vec<Row>> {
-    let required = rewards.columns();
-    read_checked(path, |row| {
-        if let Some(c) = required.iter().find(|c| !row.columns.contains_key(c.as_str())) {
-            return Err(format!("no `{c}` column, which a reward rule reads"));
-        }
-        // Rules parse their targets before the completion, so an empty one finds bad targets.
-        rewards.score("", 0, &row.columns).map(|_| ()).map_err(|e| e.to_string())
-    })
-}
-
-fn read_checked(path: &Path, check: impl Fn(&Row) -> std::result::Result<(), String>) -> Result<Vec<Row>> {
+/// Reads every line, each row checked by `check` (its error names the line), so a bad row
+/// stops a run before it writes anything (`RewardSet::read_dataset` checks the rules' columns).
+pub fn read_checked(path: &Path, check: impl Fn(&Row) -> std::result::Result<(), String>) -> Result<Vec<Row>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::file(path, e))?;
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {

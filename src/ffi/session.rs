@@ -377,7 +377,7 @@ enum Input<'a> {
 }
 
 /// The rows of `edgerl_session_step_rows`, each checked as `edgerl train` checks a dataset
-/// line (`data::dataset::read_for`): a `prompt`, every column a rule reads, targets the rules
+/// line (`RewardSet::read_dataset`): a `prompt`, every column a rule reads, targets the rules
 /// can parse, and the `weight_column` when the config names one.
 fn parse_rows(json: &str, rules: Option<&RewardSet>, cfg: &TrainConfig) -> Res<Vec<Row>> {
     let v: Value = serde_json::from_str(json).map_err(|e| invalid(format!("`rows_json` is not valid JSON: {e}")))?;

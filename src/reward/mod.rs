@@ -60,6 +60,20 @@ impl RewardSet {
         self.names.clone()
     }
 
+    /// Reads a prompts JSONL, checking each row's target columns against the rules (present
+    /// and of the right type) before anything runs, so a bad row stops a run before it writes
+    /// anything.
+    pub fn read_dataset(&self, path: &std::path::Path) -> crate::error::Result<Vec<crate::data::dataset::Row>> {
+        let required = self.columns();
+        crate::data::dataset::read_checked(path, |row| {
+            if let Some(c) = required.iter().find(|c| !row.columns.contains_key(c.as_str())) {
+                return Err(format!("no `{c}` column, which a reward rule reads"));
+            }
+            // Rules parse their targets before the completion, so an empty one finds bad targets.
+            self.score("", 0, &row.columns).map(|_| ()).map_err(|e| e.to_string())
+        })
+    }
+
     /// The dataset columns the rules read (so a dataset can be checked up front).
     pub fn columns(&self) -> Vec<String> {
         let mut cols: Vec<String> = Vec::new();

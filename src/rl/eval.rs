@@ -13,7 +13,6 @@ use serde_json::{Map, Value, json};
 
 use super::config::TrainConfig;
 use super::rollout::{Completion, Decoding, GroupSampler, prompt_ids};
-use crate::data::dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::lora::Lora;
@@ -190,7 +189,7 @@ pub fn evaluate(
         })?;
     let rewards = RewardSet::new(&cfg.rewards, cfg.reward_all_or_nothing)?;
     // Every row's target columns are checked before the model loads or anything generates.
-    let rows = dataset::read_for(&path, &rewards)?;
+    let rows = rewards.read_dataset(&path)?;
     let data_error = |i: usize, e: Error| match e {
         Error::Invalid(msg) => Error::file(&path, format!("row {}: {msg}", i + 1)),
         e => e,

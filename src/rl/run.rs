@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::config::TrainConfig;
 use super::rollouts::Group;
 use super::trainer::{RewardMetrics, Trainer};
-use crate::data::dataset::{self, Row};
+use crate::data::dataset::Row;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::reward::RewardSet;
@@ -193,7 +193,7 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
         None => None,
         Some(path) => {
             let rewards = RewardSet::new(&t.cfg.rewards, t.cfg.reward_all_or_nothing)?;
-            Some((dataset::read_for(path, &rewards)?, rewards))
+            Some((rewards.read_dataset(path)?, rewards))
         }
     };
     if start_as == Start::Overwrite {

@@ -261,7 +261,7 @@ fn box_size_normalised_by_the_image() {
     let s = set(&format!("[[rewards]]\n{r}"));
     assert_eq!(s.columns(), ["b", "image_width", "image_height"]);
     // Missing or unusable screen sizes are data errors naming the column, even when the
-    // completion doesn't parse (so `dataset::read_for` finds them before a run starts).
+    // completion doesn't parse (so `RewardSet::read_dataset` finds them before a run starts).
     for (cols, needle) in [
         (json!({"b": g}), "`image_width` column"),
         (json!({"b": g, "image_width": 1000}), "`image_height` column"),
