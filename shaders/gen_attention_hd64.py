@@ -69,7 +69,7 @@ def dots(x, buf, name, ind=2):
                 o += L(f"{name}{r}{u}a += {x}{r}_{c} * {name}k{u}_{c};", ind)
     return o
 
-def merge_rows(with_ml):
+def merge_rows(with_ml, acc="a"):
     """Merge the splits' partial accumulators a{r}_c (and m{r}, l{r} if with_ml) into split 0,
     round by round through tile_a / tile_b (and tile_s)."""
     o=""
@@ -85,10 +85,10 @@ def merge_rows(with_ml):
                 o += L(f"tile_s[(j * {NS}u + slot) % 64u] = vec2<f32>(m{r}, l{r});", 2)
             o += L(f"if (j < {H}u) {{", 2)
             for c in range(N):
-                o += L(f"tile_a[e + {c}u] = a{r}_{c};", 3)
+                o += L(f"tile_a[e + {c}u] = {acc}{r}_{c};", 3)
             o += L("} else {", 2)
             for c in range(N):
-                o += L(f"tile_b[e + {c}u] = a{r}_{c};", 3)
+                o += L(f"tile_b[e + {c}u] = {acc}{r}_{c};", 3)
             o += L("}", 2)
             o += L("}")
             o += L("workgroupBarrier();")
@@ -105,11 +105,11 @@ def merge_rows(with_ml):
                     o += L(f"l{r} = l{r} * c0 + ml.y * c1;", 3)
                     o += L(f"m{r} = mn;", 3)
                     for c in range(N):
-                        o += L(f"a{r}_{c} = a{r}_{c} * c0 + {tile}[{e} + {c}u] * c1;", 3)
+                        o += L(f"{acc}{r}_{c} = {acc}{r}_{c} * c0 + {tile}[{e} + {c}u] * c1;", 3)
                     o += L("}", 2)
                 else:
                     for c in range(N):
-                        o += L(f"a{r}_{c} += {tile}[{e} + {c}u];", 2)
+                        o += L(f"{acc}{r}_{c} += {tile}[{e} + {c}u];", 2)
             o += L("}")
             first = last
     return o
@@ -222,7 +222,120 @@ def bq():
         o += L("}")
     return o + "}\n"
 
+def bkv():
+    o = "fn attention_backward_kv_hd64(d: Dims, lid: u32, b: u32) {\n"
+    o += L("let blocks = (d.t + 63u) / 64u;")
+    o += L("let kvh = b / blocks;")
+    o += L("let jb = (b % blocks) * 64u;")
+    o += L(f"let slot = lid % {NS}u;")
+    o += L(f"let split = lid / {NS}u;")
+    o += L("let group = d.heads / d.kv_heads;")
+    for r in range(R):
+        o += L(f"let live{r} = jb + slot + {NS*r}u < d.t;")
+        o += L(f"let j{r} = min(jb + slot + {NS*r}u, d.t - 1u);")
+        o += L(f"let kb{r} = (j{r} * d.kv_heads + kvh) * {N}u;")
+        # the queries that see key j: j .. end, with a window those before first_end, then
+        # (a prompt key in a packed sequence) the first reach of each segment
+        o += L(f"var end{r} = d.t;")
+        o += L(f"var kpos{r} = j{r};")
+        o += L("if (d.packed != 0u) {")
+        o += L(f"end{r} = spans[2u * j{r} + 1u];", 2)
+        o += L(f"if (j{r} >= d.prefix) {{", 2)
+        o += L(f"kpos{r} = d.prefix + j{r} - spans[2u * j{r}];", 3)
+        o += L("}", 2)
+        o += L("}")
+        o += L(f"var first_end{r} = end{r};")
+        o += L(f"var reach{r} = 0u;")
+        o += L("if (d.window != 0u) {")
+        o += L(f"first_end{r} = min(end{r}, j{r} + d.window);", 2)
+        o += L(f"if (d.packed != 0u && j{r} < d.prefix) {{", 2)
+        o += L(f"first_end{r} = min(first_end{r}, d.prefix);", 3)
+        o += L(f"if (j{r} + d.window > d.prefix) {{", 3)
+        o += L(f"reach{r} = j{r} + d.window - d.prefix;", 4)
+        o += L("}", 3)
+        o += L("}", 2)
+        o += L("}")
+    fe = "0u"; ra = "0u"
+    for r in range(R):
+        fe = f"max({fe}, select(0u, first_end{r}, live{r}))"
+        ra = f"max({ra}, select(0u, reach{r}, live{r}))"
+    o += L(f"let qmax = workgroup_max(lid, {fe});")
+    o += L("var reach_all = 0u;")
+    o += L("if (d.window != 0u) {")
+    o += L(f"reach_all = workgroup_max(lid, {ra});", 2)
+    o += L("}")
+    o += L("var seg = d.t;")
+    o += L("if (reach_all != 0u) {")
+    o += L("seg = d.prefix;", 2)
+    o += L("}")
+    o += L("var qa = jb;")
+    o += L("var qe = qmax;")
+    for r in range(R):
+        for c in range(N):
+            o += L(f"let k{r}_{c} = kc[kb{r} + {c}u] * p.scale;")
+        for c in range(N):
+            o += L(f"let v{r}_{c} = vc[kb{r} + {c}u];")
+        for c in range(N):
+            o += L(f"var gk{r}_{c} = vec4<f32>(0.0);")
+            o += L(f"var gv{r}_{c} = vec4<f32>(0.0);")
+    o += L("loop {")
+    o += L("// Pairs (query i >= qa, head g of the group), numbered (i - qa) * group + g.", 2)
+    o += L("let pairs = select(0u, (qe - qa) * group, qe > qa);", 2)
+    o += L(f"for (var e = {U}u * split; e < pairs; e += {U*S}u) {{", 2)
+    for u in range(U):
+        o += L(f"let pe{u} = min(e + {u}u, pairs - 1u);", 3)
+        o += L(f"let qi{u} = qa + pe{u} / group;", 3)
+        o += L(f"let row{u} = qi{u} * d.heads + kvh * group + pe{u} % group;", 3)
+        o += L(f"let rb{u} = row{u} * {N}u;", 3)
+        o += L(f"let st{u} = vec2<f32>(stats[2u * row{u}], stats[2u * row{u} + 1u]);", 3)
+        o += L(f"var qpos{u} = qi{u};", 3)
+        o += L(f"if (d.packed != 0u && qi{u} >= d.prefix) {{", 3)
+        o += L(f"qpos{u} = d.prefix + qi{u} - spans[2u * qi{u}];", 4)
+        o += L("}", 3)
+    for r in range(R):
+        for u in range(U):
+            o += L(f"let m{r}{u} = live{r} && e + {u}u < pairs && qi{u} >= j{r} && qi{u} < end{r} && (d.window == 0u || qpos{u} < kpos{r} + d.window);", 3)
+    # dots: shared loads of q rows / dout rows
+    for r in range(R):
+        for u in range(U):
+            o += L(f"var s{r}{u}a = vec4<f32>(0.0);", 3)
+            o += L(f"var e{r}{u}a = vec4<f32>(0.0);", 3)
+    for c in range(N):
+        for u in range(U):
+            o += L(f"let qq{u}_{c} = q[rb{u} + {c}u];", 3)
+            o += L(f"let gg{u}_{c} = dout[rb{u} + {c}u];", 3)
+        for r in range(R):
+            for u in range(U):
+                o += L(f"s{r}{u}a += k{r}_{c} * qq{u}_{c};", 3)
+                o += L(f"e{r}{u}a += v{r}_{c} * gg{u}_{c};", 3)
+    for r in range(R):
+        for u in range(U):
+            o += L(f"let pr{r}{u} = select(0.0, exp(sum4(s{r}{u}a) - st{u}.x), m{r}{u});", 3)
+            o += L(f"let ds{r}{u} = pr{r}{u} * (sum4(e{r}{u}a) - st{u}.y);", 3)
+    for c in range(N):
+        for r in range(R):
+            o += L(f"gk{r}_{c} += " + " + ".join(f"ds{r}{u} * qq{u}_{c}" for u in range(U)) + ";", 3)
+            o += L(f"gv{r}_{c} += " + " + ".join(f"pr{r}{u} * gg{u}_{c}" for u in range(U)) + ";", 3)
+    o += L("}", 2)
+    o += L("if (seg >= d.t) {", 2)
+    o += L("break;", 3)
+    o += L("}", 2)
+    o += L("let seg_end = clamp(spans[2u * seg + 1u], seg + 1u, d.t);", 2)
+    o += L("qa = max(seg, qmax);", 2)
+    o += L("qe = min(seg_end, seg + reach_all);", 2)
+    o += L("seg = seg_end;", 2)
+    o += L("}")
+    o += merge_rows(False, "gk")
+    o += merge_rows(False, "gv")
+    for r in range(R):
+        o += L(f"if (split == 0u && live{r}) {{")
+        for c in range(N):
+            o += L(f"dk[kb{r} + {c}u] = gk{r}_{c} * p.scale;", 2)
+            o += L(f"dv[kb{r} + {c}u] = gv{r}_{c};", 2)
+        o += L("}")
+    return o + "}\n"
+
 path = "shaders/attention_tiled.wgsl"
 src = open(path).read()
 cut = src.index("\nfn attention_hd64")
-open(path, "w").write(src[:cut] + "\n" + fwd() + "\n" + bq())
+open(path, "w").write(src[:cut] + "\n" + fwd() + "\n" + bq() + "\n" + bkv())
