@@ -98,17 +98,17 @@ build() { # build DIR CMAKE_ARGS...
 }
 
 # One backend: prints "prefill decode batched_s batched_decode_tok_s batched_total_tok_s".
-measure() { # measure NAME BUILD_DIR [env...]
+measure() { # measure NAME BUILD_DIR [env...]; $XB: extra llama-bench args, $XBB: batched-bench's
     local name=$1 dir=$2; shift 2
     local p=64 n=32 r=3 npp=128 ntg=16 npl=8
     if [ $QUICK = 1 ]; then r=1; fi
     local out=$CACHE/$name.bench.jsonl bout=$CACHE/$name.batched.txt
     log "$name: llama-bench -p $p -n $n -r $r -t $THREADS"
-    env "$@" "$dir/bin/llama-bench" -m "$MODEL" -p $p -n $n -r $r -t "$THREADS" -o jsonl >"$out" 2>"$out.err" \
+    env "$@" "$dir/bin/llama-bench" -m "$MODEL" -p $p -n $n -r $r -t "$THREADS" ${XB:-} -o jsonl >"$out" 2>"$out.err" \
         || { tail -20 "$out.err" >&2; exit 1; }
     log "$name: llama-batched-bench -npp $npp -ntg $ntg -npl $npl"
     env "$@" "$dir/bin/llama-batched-bench" -m "$MODEL" -c $(( (npp + ntg) * npl )) -b 2048 -ub 512 \
-        -npp $npp -ntg $ntg -npl $npl -pps -t "$THREADS" -tb "$THREADS" --output-format jsonl >"$bout" 2>"$bout.err" \
+        -npp $npp -ntg $ntg -npl $npl -pps -t "$THREADS" -tb "$THREADS" ${XBB:-} --output-format jsonl >"$bout" 2>"$bout.err" \
         || { tail -20 "$bout.err" >&2; exit 1; }
     python3 - "$out" "$bout" "$bout.err" <<'EOF'
 import json, sys
@@ -143,7 +143,11 @@ if [ "$ONLY" != cpu ]; then
 fi
 if [ "$ONLY" != vulkan ]; then
     build "$CACHE/build-cpu" -DGGML_NATIVE=ON
-    rows+=("cpu $(measure cpu "$CACHE/build-cpu" GGML_VK_VISIBLE_DEVICES=0)")
+    # Weight repacking off: with -march=native on a CPU that reports AMX, ggml routes Q4_1
+    # matmuls through its AMX kernels, which segfault where the kernel has not granted the
+    # process AMX tile state (this VM). --repack 0 also skips the AVX repacked layouts, so
+    # this is not llama.cpp's best CPU figure on a machine where AMX works.
+    rows+=("cpu $(XB="--repack 0" XBB="--no-repack" measure cpu "$CACHE/build-cpu")")
 fi
 
 printf '%s\n' "${rows[@]}" | python3 -c '
