@@ -14,7 +14,6 @@ use pyo3::prelude::*;
 use serde_json::{Map, Value, json};
 
 use edgerl::Error;
-use edgerl::data::Message;
 use edgerl::data::dataset::{Prompt, Row};
 use edgerl::reward::RewardSet;
 use edgerl::rl::TrainConfig;
@@ -123,31 +122,9 @@ fn parse_config(mut t: toml::Table, path: Option<&Path>, has_rows: bool, has_fun
 /// rules as the CLI checks its dataset: the prompt, every column a rule reads, targets the rules
 /// parse, and the weight column.
 fn parse_row(json: &str, rules: Option<&RewardSet>, cfg: &TrainConfig) -> Result<Row, String> {
-    let v: Value = serde_json::from_str(json).map_err(|e| format!("not valid JSON: {e}"))?;
-    let Value::Object(mut columns) = v else { return Err("expected a dict".into()) };
-    let prompt = match columns.remove("prompt") {
-        Some(Value::String(s)) => Prompt::Text(s),
-        Some(Value::Array(list)) => {
-            let mut msgs = Vec::with_capacity(list.len());
-            for (i, m) in list.iter().enumerate() {
-                let role = m.get("role").and_then(|r| r.as_str()).ok_or_else(|| format!("prompt message {i} has no string `role`"))?;
-                let content = m.get("content").and_then(|c| c.as_str()).ok_or_else(|| format!("prompt message {i} has no string `content`"))?;
-                msgs.push(Message { role: role.into(), content: content.into() });
-            }
-            if msgs.is_empty() {
-                return Err("`prompt` is an empty message list".into());
-            }
-            Prompt::Chat(msgs)
-        }
-        Some(other) => return Err(format!("`prompt` must be a string or a list of messages, got {other}")),
-        None => return Err("no `prompt` column".into()),
-    };
-    let row = Row { prompt, columns };
+    let row = edgerl::data::dataset::parse_line(json)?;
     if let Some(rules) = rules {
-        if let Some(c) = rules.columns().iter().find(|c| !row.columns.contains_key(c.as_str())) {
-            return Err(format!("no `{c}` column, which a reward rule reads"));
-        }
-        rules.score("", 0, &row.columns).map_err(|e| e.to_string())?;
+        rules.check_row(&row)?;
     }
     column_weight(cfg, &row.columns).map_err(|e| e.to_string())?;
     Ok(row)

@@ -22,7 +22,9 @@ pub struct Row {
     pub columns: Map<String, Value>,
 }
 
-pub(crate) fn parse_line(line: &str) -> std::result::Result<Row, String> {
+/// One dataset row from its JSON text (a JSONL line): `prompt` (a string or a message list) and
+/// the other columns.
+pub fn parse_line(line: &str) -> std::result::Result<Row, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
     let Value::Object(mut columns) = v else { return Err("expected a JSON object".into()) };
     let prompt = match columns.remove("prompt") {

@@ -64,14 +64,16 @@ impl RewardSet {
     /// and of the right type) before anything runs, so a bad row stops a run before it writes
     /// anything.
     pub fn read_dataset(&self, path: &std::path::Path) -> crate::error::Result<Vec<crate::data::dataset::Row>> {
-        let required = self.columns();
-        crate::data::dataset::read_checked(path, |row| {
-            if let Some(c) = required.iter().find(|c| !row.columns.contains_key(c.as_str())) {
-                return Err(format!("no `{c}` column, which a reward rule reads"));
-            }
-            // Rules parse their targets before the completion, so an empty one finds bad targets.
-            self.score("", 0, &row.columns).map(|_| ()).map_err(|e| e.to_string())
-        })
+        crate::data::dataset::read_checked(path, |row| self.check_row(row))
+    }
+
+    /// Checks a dataset row for the rules: every column they read is there, and the targets
+    /// parse (rules parse their targets before the completion, so an empty one finds bad ones).
+    pub fn check_row(&self, row: &crate::data::dataset::Row) -> std::result::Result<(), String> {
+        if let Some(c) = self.columns().iter().find(|c| !row.columns.contains_key(c.as_str())) {
+            return Err(format!("no `{c}` column, which a reward rule reads"));
+        }
+        self.score("", 0, &row.columns).map(|_| ()).map_err(|e| e.to_string())
     }
 
     /// The dataset columns the rules read (so a dataset can be checked up front).
