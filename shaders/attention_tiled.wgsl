@@ -43,6 +43,10 @@ struct Params {
 @group(0) @binding(10) var<storage, read_write> dv: array<vec4<f32>>;
 @group(0) @binding(11) var<storage, read> spans: array<u32>;
 
+// The head_dim-64 paths (4 rows a thread in registers, below) run only where the host says
+// so: CPU devices, whose loads go lane by lane; a real GPU would spill those registers.
+override ROWS_IN_REGISTERS: bool = false;
+
 const WG: u32 = 64u;
 const MAX_HD4: u32 = 32u; // head_dim 128
 // Each staged tile: 1024 floats (4 KiB), 1024 / head_dim rows.
@@ -217,7 +221,7 @@ fn attention_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
     if (b >= blocks * d.heads) {
         return; // uniform per workgroup
     }
-    if (d.hd4 == 16u) {
+    if (ROWS_IN_REGISTERS && d.hd4 == 16u) {
         attention_hd64(d, lid, b); // uniform
         return;
     }
@@ -300,7 +304,7 @@ fn attention_tiled_backward_q(@builtin(workgroup_id) wg: vec3<u32>,
     if (b >= blocks * d.heads) {
         return; // uniform per workgroup
     }
-    if (d.hd4 == 16u) {
+    if (ROWS_IN_REGISTERS && d.hd4 == 16u) {
         attention_backward_q_hd64(d, lid, b); // uniform
         return;
     }
@@ -394,7 +398,7 @@ fn attention_tiled_backward_kv(@builtin(workgroup_id) wg: vec3<u32>,
     if (b >= blocks * d.kv_heads) {
         return; // uniform per workgroup
     }
-    if (d.hd4 == 16u) {
+    if (ROWS_IN_REGISTERS && d.hd4 == 16u) {
         attention_backward_kv_hd64(d, lid, b); // uniform
         return;
     }

@@ -221,10 +221,16 @@ impl Gpu {
                 label: Some(entry),
                 source: wgpu::ShaderSource::Wgsl(src),
             });
-        let constants: Vec<(&str, f64)> = match k.dtype() {
+        let mut constants: Vec<(&str, f64)> = match k.dtype() {
             Some(d) => vec![("WDTYPE", d.code() as f64)],
             None => vec![],
         };
+        if matches!(k, Kernel::AttentionTiled | Kernel::AttentionTiledBackwardQ | Kernel::AttentionTiledBackwardKv) {
+            // The head_dim-64 paths keep 4 rows of 16 vec4s per thread: a win where memory is
+            // loaded lane by lane (lavapipe / llvmpipe), register spills on a real GPU.
+            let cpu = self.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
+            constants.push(("ROWS_IN_REGISTERS", if cpu { 1.0 } else { 0.0 }));
+        }
         let pipeline = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
