@@ -1,5 +1,6 @@
-"""Writes the head_dim-64 attention paths at the end of shaders/attention_tiled.wgsl (everything
-from `fn attention_hd64` on): `python3 shaders/gen_attention_hd64.py` from the repository root.
+"""Writes the head_dim-64 attention paths, shaders/attention_tiled_hd64.wgsl (everything from
+`fn attention_hd64` on; the header comment above it stays), compiled as one module with
+shaders/attention_tiled.wgsl: `python3 shaders/gen_attention_hd64.py` from the repository root.
 WGSL has no unrolling and llvmpipe keeps loop-indexed private arrays in scratch memory, so
 the rows live in named registers and the code is spelled out here (see the comment above
 `fn attention_hd64` in the shader). R = 4 rows a thread: 8 compiled for minutes on lavapipe.
@@ -335,7 +336,7 @@ def bkv():
         o += L("}")
     return o + "}\n"
 
-path = "shaders/attention_tiled.wgsl"
+path = "shaders/attention_tiled_hd64.wgsl"
 src = open(path).read()
 cut = src.index("\nfn attention_hd64")
 open(path, "w").write(src[:cut] + "\n" + fwd() + "\n" + bq() + "\n" + bkv())

@@ -1,5 +1,5 @@
 //! The head_dim-64 paths of the tiled attention kernels (`attention_hd64` and
-//! `attention_backward_q_hd64` in shaders/attention_tiled.wgsl: 4 query rows a thread, the keys
+//! `attention_backward_q_hd64` in shaders/attention_tiled_hd64.wgsl (generated): 4 query rows a thread, the keys
 //! split between threads, merged through workgroup memory) against an f64 reference, on every
 //! device of `common::all_gpus()`: odd head counts and GQA groups, lengths around and past the
 //! 64-query blocks, p0 > 0, sliding windows, packed training (SmolLM2-135M's GRPO shape among

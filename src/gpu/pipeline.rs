@@ -19,7 +19,11 @@ pub const NORM_WGSL: &str = include_str!("../../shaders/norm.wgsl");
 pub const ROPE_WGSL: &str = include_str!("../../shaders/rope.wgsl");
 pub const ATTENTION_WGSL: &str = include_str!("../../shaders/attention.wgsl");
 /// Attention with a thread per row and tiles through workgroup memory (the usual path).
-pub const ATTENTION_TILED_WGSL: &str = include_str!("../../shaders/attention_tiled.wgsl");
+/// The tiled kernels and their generated head_dim-64 paths (shaders/gen_attention_hd64.py), one module.
+pub const ATTENTION_TILED_WGSL: &str = concat!(
+    include_str!("../../shaders/attention_tiled.wgsl"),
+    include_str!("../../shaders/attention_tiled_hd64.wgsl")
+);
 pub const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
 pub const EMBEDDING_WGSL: &str = include_str!("../../shaders/embedding.wgsl");
 pub const LOGPROB_WGSL: &str = include_str!("../../shaders/logprob.wgsl");
