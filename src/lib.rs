@@ -19,5 +19,6 @@ pub mod plan;
 pub mod reward;
 pub mod rl;
 pub mod units;
+pub mod vision;
 
 pub use error::{Error, Result};
