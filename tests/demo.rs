@@ -159,3 +159,42 @@ fn demo_warm_start_runs_sft_then_grpo_from_its_adapter() {
     }
     let _ = std::fs::remove_dir_all(&out);
 }
+
+/// `--data-only` writes the screens and configs without a model (the benchmarks use it);
+/// `--vision` draws them as PNG screenshots with TRL vision rows.
+#[test]
+fn data_only_writes_screens_without_a_model() {
+    let out = std::env::temp_dir().join(format!("edgerl-demo-data-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let dir = out.to_str().unwrap();
+    let (code, stdout, stderr) = common::edgerl(&[
+        "demo", "--data-only", "--model", "/no/such/model.gguf", "--steps", "2", "--eval-screens", "3",
+        "--output-dir", dir, "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let d: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let run = std::fs::read_to_string(d["run_toml"].as_str().unwrap()).unwrap();
+    assert!(run.contains("model = \"/no/such/model.gguf\""), "{run}");
+    let rows = |k: &str| std::fs::read_to_string(d[k].as_str().unwrap()).unwrap().lines().count();
+    assert_eq!((rows("train"), rows("heldout")), (4, 3));
+
+    let vision = out.join("vision");
+    let (code, stdout, stderr) = common::edgerl(&[
+        "demo", "--data-only", "--vision", "--steps", "1", "--eval-screens", "1",
+        "--output-dir", vision.to_str().unwrap(), "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let d: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(d["images"], 3);
+    let row: Value = serde_json::from_str(
+        std::fs::read_to_string(d["heldout"].as_str().unwrap()).unwrap().lines().next().unwrap(),
+    )
+    .unwrap();
+    let png = std::fs::read(vision.join(row["images"][0].as_str().unwrap())).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+
+    let (code, _, stderr) = common::edgerl(&["demo", "--vision", "--output-dir", dir]);
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--data-only"), "{stderr}");
+    std::fs::remove_dir_all(&out).unwrap();
+}

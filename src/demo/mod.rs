@@ -8,6 +8,7 @@
 //! engine, config in OUT/sft.toml) on generated screens answered correctly (OUT/sft.jsonl), held-out
 //! accuracy measured again, then GRPO starts from that adapter (run.toml's `init_adapter`).
 
+pub mod render;
 pub mod screens;
 
 use std::path::{Path, PathBuf};
@@ -207,31 +208,12 @@ pub fn run(
     std::fs::create_dir_all(out).map_err(|e| Error::file(out, format!("cannot create: {e}")))?;
     let out = out.canonicalize().map_err(|e| Error::file(out, e))?;
     let model = model.canonicalize().map_err(|e| Error::file(&model, e))?;
-    // Training screens and held-out screens come from different seeds.
-    let train_rows = o.steps * PROMPTS_PER_STEP;
-    crate::io::write_atomic(
-        &out.join("train.jsonl"),
-        screens::dataset(o.seed, train_rows, o.elements).as_bytes(),
-    )?;
-    let heldout = out.join("heldout.jsonl");
-    crate::io::write_atomic(
-        &heldout,
-        screens::dataset(o.seed ^ HELDOUT_SEED, o.eval_screens, o.elements).as_bytes(),
-    )?;
-    let sft_config = if o.warm_start > 0 {
-        crate::io::write_atomic(
-            &out.join("sft.jsonl"),
-            screens::sft_dataset(o.seed ^ SFT_SEED, o.warm_start * SFT_BATCH, o.elements)
-                .as_bytes(),
-        )?;
-        let path = out.join("sft.toml");
-        crate::io::write_atomic(&path, sft_toml(&model, &out, o).as_bytes())?;
-        Some(crate::rl::sft::SftConfig::from_file(&path)?)
-    } else {
-        None
+    let files = write_text_sets(&out, &model, o)?;
+    let (heldout, config_path) = (files.heldout.clone(), out.join("run.toml"));
+    let sft_config = match &files.sft_toml {
+        Some(p) => Some(crate::rl::sft::SftConfig::from_file(p)?),
+        None => None,
     };
-    let config_path = out.join("run.toml");
-    crate::io::write_atomic(&config_path, run_toml(&model, &out, o).as_bytes())?;
     let cfg = TrainConfig::from_file(&config_path)?;
 
     let eval_opts = EvalOptions {
@@ -300,6 +282,113 @@ pub fn run(
         serde_json::to_string_pretty(&json!(report)).map_err(|e| Error::Invalid(e.to_string()))?;
     crate::io::write_atomic(&out.join("demo.json"), text.as_bytes())?;
     Ok(report)
+}
+
+/// What [`write_data`] wrote (paths absolute).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DemoData {
+    pub output_dir: PathBuf,
+    pub train: PathBuf,
+    pub heldout: PathBuf,
+    /// The warm start's answered screens (with `warm_start` > 0).
+    pub sft: Option<PathBuf>,
+    /// The GRPO and SFT configs (text screens; screenshots have no trainer here yet).
+    pub run_toml: Option<PathBuf>,
+    pub sft_toml: Option<PathBuf>,
+    /// Screenshots written under `output_dir/images/` (`vision`).
+    pub images: usize,
+}
+
+/// The screens `run` trains and measures on, without a model or a GPU (`edgerl demo
+/// --data-only`): train.jsonl, heldout.jsonl, sft.jsonl with a warm start, and run.toml /
+/// sft.toml naming `o.model` (a path, a name `edgerl fetch` knows, or SmolLM2's cache path;
+/// nothing is fetched). With `vision` the same screens are drawn as PNG screenshots
+/// ([`render`]) and the rows are TRL vision rows (`images` column, an image part in the user
+/// turn, boxes in the screenshot's pixels) — data for vision-language trainers; no configs.
+pub fn write_data(o: &DemoOptions, vision: bool) -> Result<DemoData> {
+    let out = &o.output_dir;
+    std::fs::create_dir_all(out).map_err(|e| Error::file(out, format!("cannot create: {e}")))?;
+    let out = out.canonicalize().map_err(|e| Error::file(out, e))?;
+    if !vision {
+        let model = match &o.model {
+            Some(m) if m.exists() => m.canonicalize().map_err(|e| Error::file(m, e))?,
+            Some(m) => known(m).map(model_path).unwrap_or_else(|| m.clone()),
+            None => model_path(&crate::fetch::SMOLLM2),
+        };
+        return write_text_sets(&out, &model, o);
+    }
+    let train_rows = o.steps * PROMPTS_PER_STEP;
+    let sets = [
+        ("train", o.seed, train_rows, render::vision_row as fn(&screens::Screen, &str) -> Value),
+        ("heldout", o.seed ^ HELDOUT_SEED, o.eval_screens, render::vision_row),
+        ("sft", o.seed ^ SFT_SEED, o.warm_start * SFT_BATCH, render::vision_sft_row),
+    ];
+    let mut paths = Vec::new();
+    for (name, seed, n, row) in sets {
+        if n == 0 {
+            paths.push(None);
+            continue;
+        }
+        let text = render::write_screenshots(&out, name, seed, n, o.elements, row)?;
+        let path = out.join(format!("{name}.jsonl"));
+        crate::io::write_atomic(&path, text.as_bytes())?;
+        paths.push(Some(path));
+    }
+    Ok(DemoData {
+        output_dir: out.clone(),
+        train: paths[0].clone().unwrap_or_else(|| out.join("train.jsonl")),
+        heldout: paths[1].clone().unwrap_or_else(|| out.join("heldout.jsonl")),
+        sft: paths[2].clone(),
+        run_toml: None,
+        sft_toml: None,
+        images: train_rows + o.eval_screens + o.warm_start * SFT_BATCH,
+    })
+}
+
+/// The text screens and configs, in `out` (absolute) for `model`.
+fn write_text_sets(out: &Path, model: &Path, o: &DemoOptions) -> Result<DemoData> {
+    // Training screens and held-out screens come from different seeds.
+    let train_rows = o.steps * PROMPTS_PER_STEP;
+    let train = out.join("train.jsonl");
+    crate::io::write_atomic(&train, screens::dataset(o.seed, train_rows, o.elements).as_bytes())?;
+    let heldout = out.join("heldout.jsonl");
+    crate::io::write_atomic(
+        &heldout,
+        screens::dataset(o.seed ^ HELDOUT_SEED, o.eval_screens, o.elements).as_bytes(),
+    )?;
+    let (mut sft, mut sft_config) = (None, None);
+    if o.warm_start > 0 {
+        let path = out.join("sft.jsonl");
+        crate::io::write_atomic(
+            &path,
+            screens::sft_dataset(o.seed ^ SFT_SEED, o.warm_start * SFT_BATCH, o.elements).as_bytes(),
+        )?;
+        sft = Some(path);
+        let path = out.join("sft.toml");
+        crate::io::write_atomic(&path, sft_toml(model, out, o).as_bytes())?;
+        sft_config = Some(path);
+    }
+    let config_path = out.join("run.toml");
+    crate::io::write_atomic(&config_path, run_toml(model, out, o).as_bytes())?;
+    Ok(DemoData {
+        output_dir: out.to_path_buf(),
+        train,
+        heldout,
+        sft,
+        run_toml: Some(config_path),
+        sft_toml: sft_config,
+        images: 0,
+    })
+}
+
+#[cfg(feature = "fetch")]
+fn model_path(k: &crate::fetch::Known) -> PathBuf {
+    crate::fetch::model_path(k)
+}
+
+#[cfg(not(feature = "fetch"))]
+fn model_path(k: &crate::fetch::Known) -> PathBuf {
+    PathBuf::from(k.file)
 }
 
 /// The fetchable model `--model` names (`smollm2`, `gemma3-270m`).
@@ -396,5 +485,40 @@ mod tests {
         // The three screen sets differ.
         let firsts = [0, HELDOUT_SEED, SFT_SEED].map(|k| screens::dataset(k, 4, 3));
         assert!(firsts[0] != firsts[1] && firsts[1] != firsts[2] && firsts[0] != firsts[2]);
+    }
+
+    #[test]
+    fn data_only_writes_what_run_trains_on() {
+        let dir = std::env::temp_dir().join(format!("edgerl-demo-data-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let o = DemoOptions {
+            output_dir: dir.clone(),
+            model: Some(PathBuf::from("/nowhere/model.gguf")),
+            steps: 3,
+            eval_screens: 5,
+            warm_start: 1,
+            ..DemoOptions::default()
+        };
+        let d = write_data(&o, false).unwrap();
+        let cfg = TrainConfig::from_file(d.run_toml.as_ref().unwrap()).unwrap();
+        assert_eq!(cfg.model, Path::new("/nowhere/model.gguf"));
+        assert_eq!(cfg.dataset.as_deref(), Some(d.train.as_path()));
+        let text = std::fs::read_to_string(&d.train).unwrap();
+        assert_eq!(text, screens::dataset(o.seed, 3 * PROMPTS_PER_STEP, o.elements));
+        assert_eq!(std::fs::read_to_string(&d.heldout).unwrap().lines().count(), 5);
+        assert_eq!(std::fs::read_to_string(d.sft.unwrap()).unwrap().lines().count(), SFT_BATCH);
+        assert!(d.sft_toml.is_some() && d.images == 0);
+
+        let v = write_data(&DemoOptions { warm_start: 0, ..o }, true).unwrap();
+        assert_eq!((v.images, v.run_toml, v.sft), (3 * PROMPTS_PER_STEP + 5, None, None));
+        let rows: Vec<Value> = std::fs::read_to_string(&v.heldout).unwrap().lines()
+            .map(|l| serde_json::from_str(l).unwrap()).collect();
+        let text_rows: Vec<Value> = screens::dataset(HELDOUT_SEED, 5, 3).lines()
+            .map(|l| serde_json::from_str(l).unwrap()).collect();
+        for (r, t) in rows.iter().zip(&text_rows) {
+            assert_eq!(r["target_box"], t["target_box"]);
+            assert!(dir.join(r["images"][0].as_str().unwrap()).is_file());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -199,6 +199,15 @@ pub enum Cmd {
         /// target's centre); held-out accuracy is measured after them too. 0: none.
         #[arg(long, default_value_t = edgerl::demo::DemoOptions::default().warm_start)]
         warm_start: usize,
+        /// Only write the screens (train.jsonl, heldout.jsonl, sft.jsonl with --warm-start)
+        /// and run.toml / sft.toml naming --model, then stop: no model is fetched or run.
+        #[arg(long)]
+        data_only: bool,
+        /// With --data-only: draw the screens as 360x640 PNG screenshots (OUT/images/) and
+        /// write TRL vision rows (`images` column, an image part in the user turn, target boxes
+        /// in pixels) for vision-language trainers; no configs.
+        #[arg(long, requires = "data_only")]
+        vision: bool,
         /// Print the report as one JSON object.
         #[arg(long)]
         json: bool,

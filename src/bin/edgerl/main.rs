@@ -370,7 +370,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Cmd::Demo { output_dir, model, steps, eval_screens, seed, warm_start, json } => {
+        Cmd::Demo { output_dir, model, steps, eval_screens, seed, warm_start, data_only, vision, json } => {
             let opts = edgerl::demo::DemoOptions {
                 model,
                 output_dir,
@@ -380,6 +380,20 @@ fn run(cli: Cli) -> Result<()> {
                 warm_start,
                 ..Default::default()
             };
+            if data_only {
+                let d = edgerl::demo::write_data(&opts, vision)?;
+                if json {
+                    println!("{}", serde_json::to_string(&d).map_err(|e| Error::Invalid(e.to_string()))?);
+                } else {
+                    for p in [Some(&d.train), Some(&d.heldout), d.sft.as_ref(), d.run_toml.as_ref(), d.sft_toml.as_ref()].into_iter().flatten() {
+                        println!("{}", p.display());
+                    }
+                    if d.images > 0 {
+                        println!("{} screenshots in {}", d.images, d.output_dir.join("images").display());
+                    }
+                }
+                return Ok(());
+            }
             let gpu = Gpu::from_env()?;
             let tty = !json && std::io::stderr().is_terminal();
             let bar = indicatif::ProgressBar::new(steps as u64);
