@@ -195,15 +195,7 @@ pub fn run(
         ));
     }
     let started = std::time::Instant::now();
-    let model = match &o.model {
-        // A name `edgerl fetch` knows (and no such path): fetched into the cache when missing.
-        Some(m) if !m.exists() => match known(m) {
-            Some(k) => fetch_known(k, &mut on_phase)?,
-            None => m.clone(),
-        },
-        Some(m) => m.clone(),
-        None => fetch_known(&crate::fetch::SMOLLM2, &mut on_phase)?,
-    };
+    let model = resolve_model(o.model.as_deref(), true, &mut on_phase)?;
     let out = &o.output_dir;
     std::fs::create_dir_all(out).map_err(|e| Error::file(out, format!("cannot create: {e}")))?;
     let out = out.canonicalize().map_err(|e| Error::file(out, e))?;
@@ -310,11 +302,8 @@ pub fn write_data(o: &DemoOptions, vision: bool) -> Result<DemoData> {
     std::fs::create_dir_all(out).map_err(|e| Error::file(out, format!("cannot create: {e}")))?;
     let out = out.canonicalize().map_err(|e| Error::file(out, e))?;
     if !vision {
-        let model = match &o.model {
-            Some(m) if m.exists() => m.canonicalize().map_err(|e| Error::file(m, e))?,
-            Some(m) => known(m).map(model_path).unwrap_or_else(|| m.clone()),
-            None => model_path(&crate::fetch::SMOLLM2),
-        };
+        let model = resolve_model(o.model.as_deref(), false, &mut |_| {})?;
+        let model = model.canonicalize().unwrap_or(model);
         return write_text_sets(&out, &model, o);
     }
     let train_rows = o.steps * PROMPTS_PER_STEP;
@@ -381,24 +370,22 @@ fn write_text_sets(out: &Path, model: &Path, o: &DemoOptions) -> Result<DemoData
     })
 }
 
+/// `--model`: a path as given; a name `edgerl fetch` knows (`smollm2`, `gemma3-270m`; and no
+/// such path), fetched into the cache when missing if `fetch`, else its cache path; none:
+/// SmolLM2-135M-Instruct.
 #[cfg(feature = "fetch")]
-fn model_path(k: &crate::fetch::Known) -> PathBuf {
-    crate::fetch::model_path(k)
-}
-
-#[cfg(not(feature = "fetch"))]
-fn model_path(k: &crate::fetch::Known) -> PathBuf {
-    PathBuf::from(k.file)
-}
-
-/// The fetchable model `--model` names (`smollm2`, `gemma3-270m`).
-fn known(m: &Path) -> Option<&'static crate::fetch::Known> {
-    let name = m.to_str()?;
-    crate::fetch::KNOWN.iter().copied().find(|k| k.name == name)
-}
-
-#[cfg(feature = "fetch")]
-fn fetch_known(k: &crate::fetch::Known, on_phase: &mut impl FnMut(&str)) -> Result<PathBuf> {
+fn resolve_model(m: Option<&Path>, fetch: bool, on_phase: &mut impl FnMut(&str)) -> Result<PathBuf> {
+    let k = match m {
+        Some(m) if m.exists() => return Ok(m.to_path_buf()),
+        Some(m) => match crate::fetch::KNOWN.iter().find(|k| m.to_str() == Some(k.name)) {
+            Some(k) => *k,
+            None => return Ok(m.to_path_buf()),
+        },
+        None => &crate::fetch::SMOLLM2,
+    };
+    if !fetch {
+        return Ok(crate::fetch::model_path(k));
+    }
     if let Some(p) = crate::fetch::cached(k) {
         return Ok(p);
     }
@@ -407,10 +394,10 @@ fn fetch_known(k: &crate::fetch::Known, on_phase: &mut impl FnMut(&str)) -> Resu
 }
 
 #[cfg(not(feature = "fetch"))]
-fn fetch_known(_: &crate::fetch::Known, _: &mut impl FnMut(&str)) -> Result<PathBuf> {
-    Err(Error::Invalid(
-        "built without the `fetch` feature: give --model a path".into(),
-    ))
+fn resolve_model(m: Option<&Path>, _: bool, _: &mut impl FnMut(&str)) -> Result<PathBuf> {
+    m.map(Path::to_path_buf).ok_or_else(|| {
+        Error::Invalid("built without the `fetch` feature: give --model a path".into())
+    })
 }
 
 #[cfg(test)]
