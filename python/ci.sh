@@ -41,7 +41,8 @@ else
 fi
 extra=("${extra[@]+"${extra[@]}"}")
 
-"${pip[@]}" install -q "${extra[@]}" "maturin>=1.5,<2" pytest numpy
+# flwr and safetensors: the `flower` extra (edgerl.flower, python/tests/test_flower.py).
+"${pip[@]}" install -q "${extra[@]}" "maturin>=1.5,<2" pytest numpy "flwr>=1.42,<2" safetensors
 # From source, as a user's `pip install ./python` (maturin is the build backend); without
 # build isolation, so the maturin just installed builds it and nothing is fetched per run.
 "${pip[@]}" install -q "${extra[@]}" --no-build-isolation --force-reinstall --no-deps ./python

@@ -34,6 +34,7 @@ __all__ = [
     "Model",
     "Score",
     "Trainer",
+    "demo_screens",
     "device_info",
     "train",
 ]
@@ -42,6 +43,14 @@ __all__ = [
 def device_info() -> Dict[str, Any]:
     """The device edgerl uses (backend, adapter, device type, driver, features)."""
     return json.loads(_edgerl.device_info())
+
+
+def demo_screens(n: int, seed: int = 0, elements: int = 3) -> List[Dict[str, Any]]:
+    """``n`` of ``edgerl demo``'s GUI-grounding screens as dataset rows (seeded): ``prompt`` (a
+    chat whose assistant turn starts "click(" and is continued), ``target_box`` ([left, top,
+    right, bottom]) and ``app`` (Settings, Messages, Shop, Sign-up form); ``elements`` (2 to 6)
+    per screen."""
+    return [json.loads(line) for line in _edgerl.demo_screens(seed, n, elements).splitlines()]
 
 
 class Generation:

@@ -119,6 +119,17 @@ fn device_info(py: Python<'_>) -> PyResult<String> {
     .to_string())
 }
 
+/// `n` of `edgerl demo`'s GUI-grounding screens (seeded; `elements` per screen, 2..=6) as JSON
+/// lines: a chat prompt continued after "click(", `target_box` and `app` (see src/demo/screens.rs).
+#[pyfunction]
+#[pyo3(signature = (seed, n, elements=3))]
+fn demo_screens(seed: u64, n: usize, elements: usize) -> PyResult<String> {
+    if !(2..=6).contains(&elements) {
+        return Err(invalid(format!("elements = {elements}: a screen has 2 to 6 elements")));
+    }
+    Ok(edgerl::demo::screens::dataset(seed, n, elements))
+}
+
 #[pymodule]
 fn _edgerl(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -128,5 +139,6 @@ fn _edgerl(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::Model>()?;
     m.add_class::<train::Trainer>()?;
     m.add_function(wrap_pyfunction!(device_info, m)?)?;
+    m.add_function(wrap_pyfunction!(demo_screens, m)?)?;
     Ok(())
 }
