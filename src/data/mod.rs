@@ -3,4 +3,4 @@
 pub mod dataset;
 pub mod template;
 
-pub use template::{ChatTemplate, Message};
+pub use template::{ChatTemplate, ContentPart, Message, PartsMessage};

@@ -33,6 +33,21 @@ pub struct Message {
     pub content: String,
 }
 
+/// A message whose content is a list of parts, as TRL's vision datasets and vision models'
+/// chat templates (SmolVLM's) write them: `[{"type": "image"}, {"type": "text", "text": …}]`.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PartsMessage {
+    pub role: String,
+    pub content: Vec<ContentPart>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ContentPart {
+    Text { text: String },
+    Image,
+}
+
 pub struct ChatTemplate {
     env: Environment<'static>,
     pub bos_token: String,
@@ -154,6 +169,29 @@ impl ChatTemplate {
         messages: &[Message],
         add_generation_prompt: bool,
     ) -> Result<(String, u64)> {
+        let msgs: Vec<Value> = messages
+            .iter()
+            .map(|m| context! { role => m.role.as_str(), content => m.content.as_str() })
+            .collect();
+        self.render_values(msgs, budget(messages), add_generation_prompt)
+    }
+
+    /// The prompt text for messages with content parts (an image's part renders as the
+    /// template says, `<image>` in SmolVLM's).
+    pub fn render_parts(&self, messages: &[PartsMessage], add_generation_prompt: bool) -> Result<String> {
+        // As `budget`: fuel per message (and here per part), and one per 2 bytes of text.
+        let parts: usize = messages.iter().map(|m| 1 + m.content.len()).sum();
+        let bytes: usize = messages
+            .iter()
+            .flat_map(|m| &m.content)
+            .map(|p| if let ContentPart::Text { text } = p { text.len() } else { 0 })
+            .sum();
+        let fuel = FUEL + FUEL_PER_MESSAGE * parts as u64 + bytes as u64 / 2;
+        let msgs = messages.iter().map(|m| Value::from(minijinja::value::Serde(m))).collect();
+        self.render_values(msgs, fuel, add_generation_prompt).map(|(s, _)| s)
+    }
+
+    fn render_values(&self, msgs: Vec<Value>, fuel: u64, add_generation_prompt: bool) -> Result<(String, u64)> {
         let fail = |why: String| match &self.origin {
             Some(p) => Error::file(p, format!("rendering the chat template: {why}")),
             None => Error::Invalid(format!("rendering the chat template: {why}")),
@@ -161,14 +199,9 @@ impl ChatTemplate {
         if crate::cancel::requested() {
             return Err(fail("cancelled".into()));
         }
-        let fuel = budget(messages);
         let mut env = self.env.clone();
         env.set_fuel(Some(fuel));
         let tmpl = env.get_template("chat").map_err(|e| fail(one_line(&e)))?;
-        let msgs: Vec<Value> = messages
-            .iter()
-            .map(|m| context! { role => m.role.as_str(), content => m.content.as_str() })
-            .collect();
         let ctx = context! {
             messages => Value::from(msgs),
             add_generation_prompt => add_generation_prompt,
