@@ -95,3 +95,13 @@ fn silu_mul_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgrou
         bw_dup[i] = da * act(g);
     }
 }
+
+// b = act(b), ungated (the vision tower's MLP: fc2(gelu_tanh(fc1(x)))).
+@compute @workgroup_size(256)
+fn act_inplace(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32) {
+    let i = index(wg, nwg, lid);
+    if (i < p.n) {
+        b[i] = act(b[i]);
+    }
+}

@@ -436,3 +436,113 @@ fn attention_backward_kv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_work
     if (dims.z < p.hd) { dk[kb + dims.z] = gk.z * p.scale; dv[kb + dims.z] = gv.z; }
     if (dims.w < p.hd) { dk[kb + dims.w] = gk.w * p.scale; dv[kb + dims.w] = gv.w; }
 }
+
+// ---- bidirectional attention over images (the vision tower, forward only) ------------------
+// q, k, v: [images × seq, heads, hd] (no grouped heads); a query of image b sees every key of
+// image b whose key_mask entry is nonzero (the patch-attention mask: padded patches are never
+// keys, but their own rows are still computed, as transformers does). Each image needs at
+// least one unmasked key (the caller checks). The walk is `attention`'s: one 64-thread
+// workgroup per (query, head), keys in blocks of 64, online softmax; a masked key scores
+// -3e38 and weighs 0, exactly the exp(−inf) of the additive mask. Loop budget as `attention`'s:
+// seq 4096 at hd 256 stays far below llvmpipe's cap.
+
+struct BidirectionalParams {
+    t: u32,
+    seq: u32,
+    heads: u32,
+    hd: u32,
+    scale: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> pb: BidirectionalParams;
+// [images × seq]: 1 where the token may be attended to.
+@group(0) @binding(12) var<storage, read> key_mask: array<u32>;
+
+fn score_bidirectional(kb: u32) -> f32 {
+    var acc = 0.0;
+    var d = 0u;
+    for (; d + 4u <= pb.hd; d += 4u) {
+        acc += q_row[d] * kc[kb + d] + q_row[d + 1u] * kc[kb + d + 1u]
+             + q_row[d + 2u] * kc[kb + d + 2u] + q_row[d + 3u] * kc[kb + d + 3u];
+    }
+    for (; d < pb.hd; d++) {
+        acc += q_row[d] * kc[kb + d];
+    }
+    return acc * pb.scale;
+}
+
+@compute @workgroup_size(64)
+fn attention_bidirectional(ln: Lane) {
+    let lid = ln.lid;
+    let i = ln.wg.y * ln.nwg.x + ln.wg.x;
+    if (i >= pb.t * pb.heads) {
+        return; // uniform per workgroup
+    }
+    let t = i / pb.heads;
+    let h = i % pb.heads;
+    let qb = i * pb.hd;
+    for (var d = lid; d < pb.hd; d += FWG) {
+        q_row[d] = q[qb + d];
+    }
+    workgroupBarrier();
+    let last = pb.hd - 1u;
+    let dx = min(lid, last);
+    let dy = min(lid + 64u, last);
+    let dz = min(lid + 128u, last);
+    let dw = min(lid + 192u, last);
+    var acc = vec4<f32>(0.0);
+    var m = -3.0e38;
+    var l = 0.0;
+    let lo = (t / pb.seq) * pb.seq;
+    let ctx = lo + pb.seq;
+    let step = pb.heads * pb.hd;
+    for (var s0 = lo; s0 < ctx; s0 += FWG) {
+        let s = s0 + lid;
+        var live = false;
+        var score = -3.0e38;
+        if (s < ctx) {
+            live = key_mask[s] != 0u;
+        }
+        if (live) {
+            score = score_bidirectional(s * step + h * pb.hd);
+        }
+        let m_new = max(m, wg_max(ln, score));
+        let corr = exp(m - m_new);
+        var w = 0.0;
+        if (live) {
+            w = exp(score - m_new);
+        }
+        blk_b[lid] = w;
+        workgroupBarrier();
+        acc *= corr;
+        let n = min(FWG, ctx - s0);
+        var lsum = 0.0;
+        var vb = s0 * step + h * pb.hd;
+        if (pb.hd <= 64u) {
+            for (var j = 0u; j < n; j++) {
+                let wj = blk_b[j];
+                lsum += wj;
+                acc.x += wj * vc[vb + dx];
+                vb += step;
+            }
+        } else {
+            for (var j = 0u; j < n; j++) {
+                let wj = blk_b[j];
+                lsum += wj;
+                acc += wj * vec4<f32>(vc[vb + dx], vc[vb + dy], vc[vb + dz], vc[vb + dw]);
+                vb += step;
+            }
+        }
+        l = l * corr + lsum;
+        m = m_new;
+    }
+    let dims = vec4<u32>(lid, lid + 64u, lid + 128u, lid + 192u);
+    let res = acc / l;
+    if (dims.x < pb.hd) { out[qb + dims.x] = res.x; }
+    if (dims.y < pb.hd) { out[qb + dims.y] = res.y; }
+    if (dims.z < pb.hd) { out[qb + dims.z] = res.z; }
+    if (dims.w < pb.hd) { out[qb + dims.w] = res.w; }
+}

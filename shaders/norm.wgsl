@@ -79,3 +79,32 @@ fn rmsnorm_backward(ln: Lane) {
         dx[base + i] = g;
     }
 }
+
+// LayerNorm with bias, as torch computes it: y = (x - mean) * rsqrt(var + eps) * weight + bias,
+// var the biased variance. Two passes over the row (mean, then the squared deviations), which
+// keeps the variance exact where |mean| ≫ std. One workgroup per row; params as `rmsnorm`'s.
+@group(0) @binding(6) var<storage, read> ln_bias: array<f32>;
+
+@compute @workgroup_size(64)
+fn layernorm(ln: Lane) {
+    let row = row_index(ln);
+    if (row >= p.rows) {
+        return; // uniform per workgroup
+    }
+    let lid = ln.lid;
+    let base = row * p.d;
+    var s = 0.0;
+    for (var i = lid; i < p.d; i += WG) {
+        s += x[base + i];
+    }
+    let mean = wg_sum(ln, s) / f32(p.d);
+    var ss = 0.0;
+    for (var i = lid; i < p.d; i += WG) {
+        let c = x[base + i] - mean;
+        ss += c * c;
+    }
+    let inv = inverseSqrt(wg_sum(ln, ss) / f32(p.d) + p.eps);
+    for (var i = lid; i < p.d; i += WG) {
+        y[base + i] = (x[base + i] - mean) * inv * weight[i] + ln_bias[i];
+    }
+}

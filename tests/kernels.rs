@@ -1427,10 +1427,13 @@ fn all_kernels() -> Vec<Kernel> {
     }
     ks.extend([
         Kernel::RmsNorm,
+        Kernel::LayerNorm,
         Kernel::Rope,
         Kernel::Attention,
         Kernel::AttentionTiled,
+        Kernel::AttentionBidirectional,
         Kernel::SiluMul,
+        Kernel::ActInplace,
         Kernel::Add,
         Kernel::Scale,
         Kernel::LseInit,
@@ -1544,6 +1547,12 @@ fn every_kernel_builds_and_validates() {
                     r.sample(&a, 4, &s, 0, 1, &c)
                 }
                 Kernel::FmaPeak => r.fma_peak(&big(), 2, 3),
+                // The vision tower's (CPU references in tests/vision_tower.rs).
+                Kernel::LayerNorm => r.layernorm(&a, &c, &d, &e, 1, 4, 1e-6),
+                Kernel::AttentionBidirectional => {
+                    r.attention_bidirectional(&a, &c, &d, &e, &f, 1, 1, 1, 4, 0.5)
+                }
+                Kernel::ActInplace => r.act(kernels::Activation::GeluTanh, &a, 4),
             };
             res.unwrap_or_else(|e| panic!("{}: building {k:?}: {e}", label(gpu)));
             r.submit()
@@ -1623,6 +1632,12 @@ fn params_structs_match_wgsl() {
         [t, heads, kv_heads, hd, p0, scale, prefix, packed, window]
     );
     check_params!(ElementwiseParams, kernels::ACTIVATION_WGSL, [n, act, s]);
+    check_params!(
+        kernels::BidirectionalParams,
+        kernels::ATTENTION_WGSL,
+        "BidirectionalParams",
+        [t, seq, heads, hd, scale]
+    );
     check_params!(
         edgerl::gpu::rows::RowsParams,
         edgerl::gpu::pipeline::ROWS_WGSL,
@@ -1723,6 +1738,7 @@ fn params_structs_match_wgsl() {
                 "SgdParams",
                 "SumSquaresParams",
                 "PeakParams",
+                "BidirectionalParams",
             ];
             assert!(
                 checked.contains(&ty),
@@ -1747,6 +1763,7 @@ fn params_structs_match_wgsl() {
         std::mem::size_of::<SumSquaresParams>(),
         std::mem::size_of::<SampleParams>(),
         std::mem::size_of::<PeakParams>(),
+        std::mem::size_of::<kernels::BidirectionalParams>(),
     ] {
         assert_eq!(size % 16, 0);
     }

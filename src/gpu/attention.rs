@@ -209,3 +209,71 @@ impl Recorder<'_> {
         self.dispatch_at(Kernel::Attention, &params, &bufs, g)
     }
 }
+
+/// `attention_bidirectional`'s uniforms (WGSL `BidirectionalParams` in shaders/attention.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct BidirectionalParams {
+    pub t: u32,
+    pub seq: u32,
+    pub heads: u32,
+    pub hd: u32,
+    pub scale: f32,
+    pub _pad: [u32; 3],
+}
+
+impl Recorder<'_> {
+    /// Bidirectional attention within each of `images` sequences of `seq` tokens (the vision
+    /// tower): q, k, v, out [images × seq, heads, hd]; a query sees every key of its own image
+    /// whose `key_mask` entry (u32, [images × seq]) is nonzero. Every image needs at least one
+    /// unmasked key, or its rows are NaN.
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention_bidirectional(
+        &mut self,
+        q: &GpuBuffer,
+        k: &GpuBuffer,
+        v: &GpuBuffer,
+        out: &GpuBuffer,
+        key_mask: &GpuBuffer,
+        images: usize,
+        seq: usize,
+        heads: usize,
+        hd: usize,
+        scale: f32,
+    ) -> Result<()> {
+        if hd == 0 || hd > 256 || heads == 0 || seq == 0 {
+            return Err(Error::Model(format!(
+                "bidirectional attention with head_dim {hd}, {heads} heads over {seq} tokens is not supported"
+            )));
+        }
+        let t = images * seq;
+        let bytes = (t * heads * hd * 4) as u64;
+        if [q, k, v, out].iter().any(|b| b.bytes < bytes) || key_mask.bytes < (t * 4) as u64 {
+            return Err(Error::Invalid(format!(
+                "bidirectional attention of {images}×{seq} tokens × {heads} heads × {hd}: needs {bytes}-byte q, k, v, out and a {}-byte key mask",
+                t * 4
+            )));
+        }
+        if t == 0 {
+            return Ok(());
+        }
+        let params = BidirectionalParams {
+            t: t as u32,
+            seq: seq as u32,
+            heads: heads as u32,
+            hd: hd as u32,
+            scale,
+            _pad: [0; 3],
+        };
+        let bufs = [
+            (1, &q.buffer),
+            (2, &k.buffer),
+            (3, &v.buffer),
+            (4, &out.buffer),
+            (12, &key_mask.buffer),
+        ];
+        // One 64-thread workgroup per (query, head).
+        let g = groups_2d(self.gpu, (t * heads) as u32);
+        self.dispatch_at(Kernel::AttentionBidirectional, &params, &bufs, g)
+    }
+}

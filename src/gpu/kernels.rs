@@ -12,7 +12,8 @@ use super::tensor::Tensor;
 use crate::error::{Error, Result};
 
 pub use super::attention::{
-    AttentionParams, Packing, TILED_ATTENTION_MIN_QUERIES, attention_tiled_fits,
+    AttentionParams, BidirectionalParams, Packing, TILED_ATTENTION_MIN_QUERIES,
+    attention_tiled_fits,
 };
 pub(super) use super::attention::check_packing;
 pub use super::pipeline::{
@@ -555,6 +556,57 @@ impl Recorder<'_> {
         let n = (t * heads * hd / 2) as u32;
         let g = groups_2d(self.gpu, n.div_ceil(64));
         self.dispatch(Kernel::Rope, &params, &[&cos_sin.buffer, &x.buffer], g)
+    }
+
+    /// LayerNorm with bias over the last dimension: y = (x − mean) / sqrt(var + eps) · weight
+    /// + bias, x and y [rows, d].
+    #[allow(clippy::too_many_arguments)]
+    pub fn layernorm(
+        &mut self,
+        x: &GpuBuffer,
+        weight: &GpuBuffer,
+        bias: &GpuBuffer,
+        y: &GpuBuffer,
+        rows: usize,
+        d: usize,
+        eps: f32,
+    ) -> Result<()> {
+        check_fits(self.gpu, "layernorm", (rows * d * 4) as u64)?;
+        let short = [(x, rows * d), (y, rows * d), (weight, d), (bias, d)]
+            .iter()
+            .any(|(b, n)| b.bytes < (*n * 4) as u64);
+        if short || d == 0 {
+            return Err(Error::Invalid(format!(
+                "layernorm of {rows} rows of {d}: a buffer is too small (or d is 0)"
+            )));
+        }
+        let params = NormParams {
+            rows: rows as u32,
+            d: d as u32,
+            eps,
+            _pad: 0,
+        };
+        let g = groups_2d(self.gpu, rows as u32);
+        self.dispatch_at(
+            Kernel::LayerNorm,
+            &params,
+            &[(1, &x.buffer), (2, &weight.buffer), (3, &y.buffer), (6, &bias.buffer)],
+            g,
+        )
+    }
+
+    /// b = act(b), over n elements (an ungated MLP's activation).
+    pub fn act(&mut self, act: Activation, b: &GpuBuffer, n: usize) -> Result<()> {
+        if b.bytes < (n * 4) as u64 {
+            return Err(Error::Invalid(format!(
+                "act: {n} elements need {} bytes, the buffer has {}",
+                n * 4,
+                b.bytes
+            )));
+        }
+        let params = ElementwiseParams::new(n, act, 1.0);
+        let g = groups_2d(self.gpu, (n as u32).div_ceil(256));
+        self.dispatch_at(Kernel::ActInplace, &params, &[(2, &b.buffer)], g)
     }
 
     /// up = silu(gate) * up, over n elements.

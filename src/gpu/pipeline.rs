@@ -97,6 +97,8 @@ pub enum Kernel {
     /// Decode for any k (at most `MATVEC_GENERAL_MAX_ROWS` rows): a workgroup per column.
     MatvecGeneral(DType),
     RmsNorm,
+    /// LayerNorm with bias (the vision tower).
+    LayerNorm,
     Rope,
     /// Causal / packed attention, a workgroup per (query, head): any head_dim up to 256 and
     /// any context.
@@ -104,7 +106,11 @@ pub enum Kernel {
     /// The same, a thread per (query, head) and tiles of keys in workgroup memory: head_dim a
     /// multiple of 8 up to 128, contexts within llvmpipe's loop budget (`attention_tiled_fits`).
     AttentionTiled,
+    /// Bidirectional attention within each image, with a key mask (the vision tower).
+    AttentionBidirectional,
     SiluMul,
+    /// An activation in place, ungated (the vision tower's MLP).
+    ActInplace,
     Add,
     Scale,
     Embed(DType),
@@ -156,10 +162,13 @@ impl Kernel {
             Kernel::MatvecShared(_) => (MATVEC_WGSL, "matvec_f_shared"),
             Kernel::MatvecGeneral(_) => (MATVEC_WGSL, "matvec_general"),
             Kernel::RmsNorm => (NORM_WGSL, "rmsnorm"),
+            Kernel::LayerNorm => (NORM_WGSL, "layernorm"),
             Kernel::Rope => (ROPE_WGSL, "rope"),
             Kernel::Attention => (ATTENTION_WGSL, "attention"),
             Kernel::AttentionTiled => (ATTENTION_TILED_WGSL, "attention_tiled"),
+            Kernel::AttentionBidirectional => (ATTENTION_WGSL, "attention_bidirectional"),
             Kernel::SiluMul => (ACTIVATION_WGSL, "silu_mul"),
+            Kernel::ActInplace => (ACTIVATION_WGSL, "act_inplace"),
             Kernel::Add => (ACTIVATION_WGSL, "add"),
             Kernel::Scale => (ACTIVATION_WGSL, "scale"),
             Kernel::Embed(_) => (EMBEDDING_WGSL, "embed"),
