@@ -104,6 +104,8 @@ pub struct LoraModule {
 
 pub struct Lora {
     pub cfg: LoraConfig,
+    /// Where the base model's layers are named (`ModelConfig::text_prefix`), for PEFT's names.
+    pub text_prefix: &'static str,
     /// Per layer, per `Target` (indexed by `Target as usize`).
     pub layers: Vec<[Option<LoraModule>; 7]>,
 }
@@ -144,7 +146,11 @@ impl Lora {
             }
             layers.push(mods);
         }
-        Ok(Lora { cfg, layers })
+        Ok(Lora {
+            cfg,
+            text_prefix: model.text_prefix,
+            layers,
+        })
     }
 
     /// PEFT's default init: A Kaiming-uniform (a = √5, i.e. U(±1/√in)), B zero, seeded.

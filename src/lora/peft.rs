@@ -1,5 +1,6 @@
 //! PEFT's on-disk format: `adapter_config.json` + `adapter_model.safetensors` with tensor names
-//! like `base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`, so
+//! like `base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight` (`model.text_model.` in a
+//! vision-language model), so
 //! `PeftModel.from_pretrained(base, dir)` loads what edgerl writes and the reverse.
 
 use std::collections::HashMap;
@@ -18,9 +19,11 @@ pub const WEIGHTS_FILE: &str = "adapter_model.safetensors";
 /// The largest LoRA rank an adapter may have.
 pub const MAX_RANK: usize = 1 << 16;
 
-pub fn tensor_name(layer: usize, t: Target, which: char) -> String {
+/// PEFT's name of a LoRA matrix; `prefix` is where the base model's layers are named
+/// ("model." for a causal LM, "model.text_model." in a vision-language model).
+pub fn tensor_name(prefix: &str, layer: usize, t: Target, which: char) -> String {
     format!(
-        "base_model.model.model.layers.{layer}.{}.lora_{which}.weight",
+        "base_model.model.{prefix}layers.{layer}.{}.lora_{which}.weight",
         t.module_path()
     )
 }
@@ -148,7 +151,7 @@ impl Lora {
         let lora = Lora::from_values(gpu, model, cfg.clone(), |l, t| {
             let (d_in, d_out) = t.dims(model);
             let mut get = |which: char, shape: [usize; 2]| -> Result<Vec<f32>> {
-                let name = tensor_name(l, t, which);
+                let name = tensor_name(model.text_prefix, l, t, which);
                 expected += 1;
                 let raw = w
                     .get(&name)?
@@ -172,7 +175,10 @@ impl Lora {
                 !(0..model.num_layers).any(|l| {
                     cfg.targets
                         .iter()
-                        .any(|&t| *n == tensor_name(l, t, 'A') || *n == tensor_name(l, t, 'B'))
+                        .any(|&t| {
+                            let name = |w| tensor_name(model.text_prefix, l, t, w);
+                            *n == name('A') || *n == name('B')
+                        })
                 })
             })
             .collect();
@@ -198,8 +204,8 @@ impl Lora {
         for (l, t, m) in self.modules() {
             let a = gpu.read(&m.a.buffer, 0, (self.cfg.r * m.d_in * 4) as u64)?;
             let b = gpu.read(&m.b.buffer, 0, (m.d_out * self.cfg.r * 4) as u64)?;
-            host.push((tensor_name(l, t, 'A'), vec![self.cfg.r, m.d_in], a));
-            host.push((tensor_name(l, t, 'B'), vec![m.d_out, self.cfg.r], b));
+            host.push((tensor_name(self.text_prefix, l, t, 'A'), vec![self.cfg.r, m.d_in], a));
+            host.push((tensor_name(self.text_prefix, l, t, 'B'), vec![m.d_out, self.cfg.r], b));
         }
         let views: Vec<(String, safetensors::tensor::TensorView)> = host
             .iter()

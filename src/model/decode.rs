@@ -65,7 +65,7 @@ impl Model {
         let s = Scratch::new(gpu, c, t, lora.map_or(1, |l| l.cfg.r))?;
         let out = gpu.alloc((t * c.hidden_size * 4) as u64, "final hidden")?;
         let mut r = Recorder::new(gpu);
-        self.record_embed(&mut r, &ids, &x)?;
+        self.record_embed(&mut r, &ids, &x, None)?;
         for li in 0..self.layers.len() {
             let kv = Kv::Slots {
                 k: &cache.k[li],

@@ -257,6 +257,19 @@ impl Model {
         cache: &mut KvCache,
         lora: Option<&Lora>,
     ) -> Result<GpuBuffer> {
+        self.forward_with_images(gpu, ids, None, cache, lora)
+    }
+
+    /// [`Model::forward`] with image features ([n, hidden] f32, from the vision tower) in the
+    /// rows of the image token (a vision-language model's prompt).
+    pub fn forward_with_images(
+        &self,
+        gpu: &Gpu,
+        ids: &[u32],
+        images: Option<&GpuBuffer>,
+        cache: &mut KvCache,
+        lora: Option<&Lora>,
+    ) -> Result<GpuBuffer> {
         let c = &self.cfg;
         let t = ids.len();
         let p0 = cache.len;
@@ -271,7 +284,7 @@ impl Model {
         let s = Scratch::new(gpu, c, t, lora.map_or(1, |l| l.cfg.r))?;
         let out = gpu.alloc((t * c.hidden_size * 4) as u64, "final hidden")?;
         let mut r = Recorder::new(gpu);
-        self.record_embed(&mut r, ids, &x)?;
+        self.record_embed(&mut r, ids, &x, images)?;
         for li in 0..self.layers.len() {
             self.record_layer(
                 &mut r,
@@ -342,14 +355,42 @@ impl Model {
         })
     }
 
-    /// Records the embedding gather of `ids` into x (scaled by √hidden for Gemma).
-    pub(crate) fn record_embed(&self, r: &mut Recorder, ids: &[u32], x: &GpuBuffer) -> Result<()> {
+    /// Records the embedding gather of `ids` into x (scaled by √hidden for Gemma); then, for a
+    /// vision-language model, `images` (image features, [n, hidden] f32) replace the rows whose
+    /// id is the image token, in order, as transformers merges them.
+    pub(crate) fn record_embed(
+        &self,
+        r: &mut Recorder,
+        ids: &[u32],
+        x: &GpuBuffer,
+        images: Option<&GpuBuffer>,
+    ) -> Result<()> {
         let ids_buf = r.gpu.upload(bytemuck::cast_slice(ids), "token ids")?;
         r.embed(&ids_buf, ids.len(), &self.embed, x)?;
-        match self.cfg.embed_scale() {
-            Some(s) => r.scale(x, ids.len() * self.cfg.hidden_size, s),
-            None => Ok(()),
+        if let Some(s) = self.cfg.embed_scale() {
+            r.scale(x, ids.len() * self.cfg.hidden_size, s)?;
         }
+        let Some(features) = images else {
+            return Ok(());
+        };
+        let row = (self.cfg.hidden_size * 4) as u64;
+        let token = self.cfg.image_token_id.ok_or_else(|| {
+            Error::Invalid("images given to a model without a vision tower".into())
+        })?;
+        let runs = image_runs(ids, token);
+        let n: usize = runs.iter().map(|&(_, len)| len).sum();
+        if n as u64 * row != features.bytes {
+            return Err(Error::Invalid(format!(
+                "the text has {n} image tokens but the images give {} feature rows",
+                features.bytes / row
+            )));
+        }
+        let mut src = 0u64;
+        for (start, len) in runs {
+            r.copy(features, src, x, start as u64 * row, len as u64 * row);
+            src += len as u64 * row;
+        }
+        Ok(())
     }
 
     /// Vocabulary columns per chunk so that a [t × chunk] f32 buffer fits one binding.
@@ -506,4 +547,16 @@ impl Model {
         let lp = f32::from_le_bytes([b[4], b[5], b[6], b[7]]);
         Ok((id, lp))
     }
+}
+
+/// The runs of `token` in `ids`: (first row, length), in order.
+fn image_runs(ids: &[u32], token: u32) -> Vec<(usize, usize)> {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for (i, _) in ids.iter().enumerate().filter(|&(_, &id)| id == token) {
+        match runs.last_mut() {
+            Some((start, len)) if *start + *len == i => *len += 1,
+            _ => runs.push((i, 1)),
+        }
+    }
+    runs
 }

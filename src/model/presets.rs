@@ -51,6 +51,8 @@ fn cfg(
         sliding_window: None,
         layer_types: vec![LayerAttention::Full; layers],
         rope_local_theta: None,
+        text_prefix: "model.",
+        image_token_id: None,
     }
 }
 

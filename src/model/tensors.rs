@@ -142,16 +142,16 @@ impl ModelConfig {
         let (h, vocab) = (self.hidden_size, self.vocab_size);
         let lm_head = TensorSpec::matrix("lm_head.weight".into(), vocab, h).with(Presence::Usual);
         GlobalTensors {
-            embed: TensorSpec::matrix("model.embed_tokens.weight".into(), vocab, h),
+            embed: TensorSpec::matrix(format!("{}embed_tokens.weight", self.text_prefix), vocab, h),
             lm_head: (!self.tie_word_embeddings).then_some(lm_head),
-            norm: TensorSpec::vector("model.norm.weight".into(), h).norm(self),
+            norm: TensorSpec::vector(format!("{}norm.weight", self.text_prefix), h).norm(self),
         }
     }
 
     pub fn layer_tensors(&self, n: usize) -> LayerTensors {
         let (h, hd, i) = (self.hidden_size, self.head_dim, self.intermediate_size);
         let (qd, kvd) = (self.num_heads * hd, self.num_kv_heads * hd);
-        let p = |s: &str| format!("model.layers.{n}.{s}");
+        let p = |s: &str| format!("{}layers.{n}.{s}", self.text_prefix);
         let (matrix, vector) = (TensorSpec::matrix, TensorSpec::vector);
         // Qwen2ForCausalLM biases q/k/v; Llama's `attention_bias` / `mlp_bias` may bias any.
         let qkv = if self.arch == Arch::Qwen2 {

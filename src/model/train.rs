@@ -102,7 +102,7 @@ impl Model {
         let bytes = (t * c.hidden_size * 4) as u64;
         let mut inputs = Vec::with_capacity(self.layers.len() + 1);
         let mut r = Recorder::new(gpu);
-        self.record_embed(&mut r, ids, &x)?;
+        self.record_embed(&mut r, ids, &x, None)?;
         for li in 0..self.layers.len() {
             let keep = gpu.alloc(bytes, "saved layer input")?;
             r.copy(&x, 0, &keep, 0, bytes);
