@@ -14,6 +14,7 @@ use edgerl::gpu::kernels::Activation;
 use edgerl::gpu::rows::gather_index;
 use edgerl::gpu::{DType, Gpu, GpuOptions, Recorder};
 use edgerl::model::weights::{RawTensor, SafetensorsWeights, WeightSource};
+use edgerl::vision::preprocess::{ImageProcessor, RgbImage};
 use edgerl::vision::tower::{
     Pixels, VisionConfig, VisionTower, pixel_shuffle_sources, tower_run_bytes, tower_weight_bytes,
 };
@@ -59,7 +60,7 @@ fn check_against_transformers(gpu: &Gpu, tower: &VisionTower) {
     let what = label(gpu);
     let (pixels, shape) = r.get("pixel_values");
     let (mask, _) = r.get("pixel_attention_mask");
-    let mask: Vec<bool> = mask.iter().map(|&m| m != 0.0).collect();
+    let mask: Vec<u8> = mask.iter().map(|&m| (m != 0.0) as u8).collect();
     let px = Pixels {
         values: &pixels,
         mask: Some(&mask),
@@ -104,6 +105,33 @@ fn tower_matches_transformers_on_each_backend() {
     }
 }
 
+/// Image bytes through edgerl's Idefics3 processor and then the tower, against transformers'
+/// processor and `get_image_features` on the same bytes: two samples of 5 and 3 tiles, so the
+/// batch carries two padding tiles, which are dropped.
+#[test]
+fn images_through_the_processor_and_tower_match_transformers() {
+    let r = Reference::load();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&r.bytes).unwrap();
+    let config = meta.metadata().as_ref().unwrap()["e2e_processor"].clone();
+    let processor = ImageProcessor::from_json(&config).unwrap();
+    let image = |name: &str| {
+        let (v, shape) = r.get(name);
+        RgbImage::from_rgb(shape[1], shape[0], v.iter().map(|&b| b as u8).collect()).unwrap()
+    };
+    let pv = processor
+        .process_batch(&[vec![image("e2e_image_a")], vec![image("e2e_image_b")]])
+        .unwrap();
+    assert_eq!(pv.shape[..2], [2, 5]);
+    let (want, shape) = r.get("e2e_features");
+    for gpu in &common::backends().normal {
+        let tower = load_tower(gpu);
+        let out = tower.image_features(gpu, &Pixels::from(&pv)).unwrap();
+        assert_eq!(out.real, vec![0, 1, 2, 3, 4, 5, 6, 7], "{}", label(gpu));
+        assert_eq!(out.real.len(), shape[0]);
+        assert_close(&format!("{}: processor + tower", label(gpu)), &out.values, &want, 1e-4, 0.0);
+    }
+}
+
 /// A limit of one image's widest activation (64 patches × 112 MLP columns × 4 bytes): the
 /// attention, MLP and projection weights split into row pieces, the batch runs an image a chunk.
 #[test]
@@ -135,7 +163,7 @@ fn tower_plan_equals_measured_bytes() {
     let r = Reference::load();
     let (pixels, _) = r.get("pixel_values");
     let (mask, _) = r.get("pixel_attention_mask");
-    let mask: Vec<bool> = mask.iter().map(|&m| m != 0.0).collect();
+    let mask: Vec<u8> = mask.iter().map(|&m| (m != 0.0) as u8).collect();
     let px = Pixels { values: &pixels, mask: Some(&mask), images: 6, height: 32, width: 32 };
     let (want, _) = r.get("features");
     for (limit, dtype) in [(None, None), (Some(64 * 112 * 4), None), (None, Some(DType::BF16))] {
@@ -216,14 +244,14 @@ fn bad_inputs_are_clear_errors() {
 
     let tower = load_tower(gpu);
     let pixels = vec![0.5f32; 3 * 32 * 32];
-    let run = |values: &[f32], mask: Option<&[bool]>, h: usize, w: usize| {
+    let run = |values: &[f32], mask: Option<&[u8]>, h: usize, w: usize| {
         tower.image_features(gpu, &Pixels { values, mask, images: 1, height: h, width: w })
     };
     assert!(matches!(run(&pixels[1..], None, 32, 32), Err(Error::Invalid(_))));
-    assert!(matches!(run(&pixels, Some(&[true; 10]), 32, 32), Err(Error::Invalid(_))));
+    assert!(matches!(run(&pixels, Some(&[1u8; 10]), 32, 32), Err(Error::Invalid(_))));
     let e = run(&pixels[..3 * 32 * 16], None, 32, 16).unwrap_err().to_string();
     assert!(e.contains("square"), "{e}");
-    let e = run(&pixels, Some(&[false; 32 * 32]), 32, 32).unwrap_err().to_string();
+    let e = run(&pixels, Some(&[0u8; 32 * 32]), 32, 32).unwrap_err().to_string();
     assert!(e.contains("no patch"), "{e}");
     // All padding: nothing goes through.
     let out = run(&[0.0; 3 * 32 * 32], None, 32, 32).unwrap();

@@ -5,19 +5,35 @@
 //! pixel shuffle as a row gather.
 
 use crate::error::{Error, Result};
+use crate::vision::preprocess::PixelValues;
 
 use super::VisionConfig;
 
 /// A batch of images as the processor gives them: `values` [images, channels, height, width]
-/// and, optionally, `mask` [images, height, width] (the `pixel_attention_mask`: false on the
+/// and, optionally, `mask` [images, height, width] (the `pixel_attention_mask`: 0 on the
 /// padding around a smaller image). Images whose values are all exactly zero are padding images
 /// and are dropped, as transformers drops them.
+#[derive(Clone, Copy)]
 pub struct Pixels<'a> {
     pub values: &'a [f32],
-    pub mask: Option<&'a [bool]>,
+    pub mask: Option<&'a [u8]>,
     pub images: usize,
     pub height: usize,
     pub width: usize,
+}
+
+impl<'a> From<&'a PixelValues> for Pixels<'a> {
+    /// The processor's output, every sample's tiles in a row.
+    fn from(p: &'a PixelValues) -> Pixels<'a> {
+        let [samples, tiles, _, height, width] = p.shape;
+        Pixels {
+            values: &p.data,
+            mask: Some(&p.pixel_attention_mask),
+            images: samples * tiles,
+            height,
+            width,
+        }
+    }
 }
 
 /// The tower's inputs for the real images.
@@ -104,12 +120,12 @@ pub fn prepare(cfg: &VisionConfig, px: &Pixels) -> Result<Prepared> {
 
 /// A patch attends (and is attended to) when any of its pixels is valid: transformers' unfold of
 /// the pixel mask summed over each patch.
-pub fn patch_mask(mask: &[bool], h: usize, w: usize, p: usize) -> Vec<bool> {
+pub fn patch_mask(mask: &[u8], h: usize, w: usize, p: usize) -> Vec<bool> {
     let (gh, gw) = (h / p, w / p);
     let mut out = vec![false; gh * gw];
     for (y, row) in mask.chunks(w).take(gh * p).enumerate() {
         for (x, &m) in row.iter().take(gw * p).enumerate() {
-            if m {
+            if m != 0 {
                 out[(y / p) * gw + x / p] = true;
             }
         }
@@ -209,10 +225,10 @@ mod tests {
     #[test]
     fn masks_positions_and_shuffle() {
         // 3 × 5 valid pixels of 8 × 8 in patches of 2: 2 × 3 valid patches.
-        let mut m = vec![false; 64];
+        let mut m = vec![0u8; 64];
         for y in 0..3 {
             for x in 0..5 {
-                m[y * 8 + x] = true;
+                m[y * 8 + x] = 1;
             }
         }
         let pm = patch_mask(&m, 8, 8, 2);
