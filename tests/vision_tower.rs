@@ -16,7 +16,8 @@ use edgerl::gpu::{DType, Gpu, GpuOptions, Recorder};
 use edgerl::model::weights::{RawTensor, SafetensorsWeights, WeightSource};
 use edgerl::vision::preprocess::{ImageProcessor, RgbImage};
 use edgerl::vision::tower::{
-    Pixels, VisionConfig, VisionTower, pixel_shuffle_sources, tower_run_bytes, tower_weight_bytes,
+    Pixels, VisionConfig, VisionTower, pixel_shuffle_sources, tower_output_bytes, tower_run_bytes,
+    tower_weight_bytes,
 };
 
 use common::{Rng, assert_close};
@@ -183,6 +184,13 @@ fn tower_plan_equals_measured_bytes() {
         assert_eq!(gpu.memory.live(), base, "{what}: the run leaves nothing behind");
         let worst = out.values.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
         eprintln!("{what}: weights {planned} bytes, run peak {run} bytes, features within {worst:.1e}");
+        // Left on the GPU: the same values, and the features buffer on top of the run's peak.
+        gpu.memory.reset_peak();
+        let (meta, buf) = tower.image_features_on_gpu(&gpu, &px).unwrap();
+        let output = tower_output_bytes(&cfg, meta.real.len(), 8);
+        assert_eq!((gpu.memory.peak() - base, buf.bytes), (run + output, output), "{what}");
+        assert_eq!(gpu.memory.live(), base + output, "{what}: only the features stay");
+        assert_eq!(gpu.read_f32(&buf, out.values.len()).unwrap(), out.values, "{what}");
         if dtype.is_none() {
             assert!(worst <= 1e-4, "{what}: {worst}");
         } else {

@@ -20,6 +20,8 @@ pub use forward::ImageFeatures;
 pub use input::{
     Pixels, Prepared, bucket_boundaries, patch_mask, pixel_shuffle_sources, position_ids, prepare,
 };
-pub use plan::{MAX_CHUNK_IMAGES, images_per_chunk, tower_run_bytes, tower_weight_bytes};
+pub use plan::{
+    MAX_CHUNK_IMAGES, images_per_chunk, tower_output_bytes, tower_run_bytes, tower_weight_bytes,
+};
 pub use tensors::{GlobalTensors, LayerTensors, TowerTensor};
 pub use weights::{TowerLayer, VisionTower, tensor_prefix};

@@ -46,31 +46,60 @@ impl VisionTower {
 
     /// `image_features`, with the encoder's output kept too when `keep_hidden`.
     pub fn run(&self, gpu: &Gpu, px: &Pixels, keep_hidden: bool) -> Result<ImageFeatures> {
-        let c = &self.cfg;
-        let prep = prepare(c, px)?;
-        let (seq, r) = (prep.seq(), c.scale_factor);
-        let tokens = seq / (r * r);
-        let n_real = prep.real.len();
-        let chunk = images_per_chunk(c, seq, gpu.max_binding)?;
-        let mut out = ImageFeatures {
+        let prep = prepare(&self.cfg, px)?;
+        let mut out = self.empty_output(&prep);
+        out.values.reserve(prep.real.len() * out.tokens_per_image * out.width);
+        out.vision_hidden = keep_hidden.then(Vec::new);
+        self.run_prepared(gpu, &prep, &mut out, None)?;
+        Ok(out)
+    }
+
+    /// The features left on the GPU, [real × tokens_per_image, width] f32 (what
+    /// `Model::forward_with_images` takes): no read-back. The returned `ImageFeatures` has no
+    /// values; with no real image the buffer is a 4-byte stand-in.
+    pub fn image_features_on_gpu(&self, gpu: &Gpu, px: &Pixels) -> Result<(ImageFeatures, GpuBuffer)> {
+        let prep = prepare(&self.cfg, px)?;
+        let mut out = self.empty_output(&prep);
+        let bytes = prep.real.len() * out.tokens_per_image * out.width * 4;
+        let features = gpu.alloc(bytes as u64, "image features")?;
+        self.run_prepared(gpu, &prep, &mut out, Some(&features))?;
+        Ok((out, features))
+    }
+
+    fn empty_output(&self, prep: &Prepared) -> ImageFeatures {
+        let r = self.cfg.scale_factor;
+        ImageFeatures {
             real: prep.real.clone(),
-            tokens_per_image: tokens,
-            width: c.text_hidden_size,
-            values: Vec::with_capacity(n_real * tokens * c.text_hidden_size),
-            vision_hidden: keep_hidden.then(Vec::new),
-        };
-        if n_real == 0 {
-            return Ok(out);
+            tokens_per_image: prep.seq() / (r * r),
+            width: self.cfg.text_hidden_size,
+            values: Vec::new(),
+            vision_hidden: None,
         }
-        let most = chunk.min(n_real);
-        let s = self.scratch(gpu, most * seq)?;
+    }
+
+    /// Runs the chunks; each one's features go to `device` (at its images' rows) or are read
+    /// back into `out`.
+    fn run_prepared(
+        &self,
+        gpu: &Gpu,
+        prep: &Prepared,
+        out: &mut ImageFeatures,
+        device: Option<&GpuBuffer>,
+    ) -> Result<()> {
+        let seq = prep.seq();
+        let n_real = prep.real.len();
+        if n_real == 0 {
+            return Ok(());
+        }
+        let chunk = images_per_chunk(&self.cfg, seq, gpu.max_binding)?;
+        let s = self.scratch(gpu, chunk.min(n_real) * seq)?;
         let mut first = 0;
         while first < n_real {
             let n = chunk.min(n_real - first);
-            self.record_chunk(gpu, &prep, first, n, &s, &mut out)?;
+            self.record_chunk(gpu, prep, first, n, &s, out, device)?;
             first += n;
         }
-        Ok(out)
+        Ok(())
     }
 
     fn scratch(&self, gpu: &Gpu, rows: usize) -> Result<Scratch> {
@@ -90,7 +119,9 @@ impl VisionTower {
         })
     }
 
-    /// Images `first .. first + n` of `prep`: records, submits and reads back.
+    /// Images `first .. first + n` of `prep`: records, submits, and reads back (or copies into
+    /// `device`).
+    #[allow(clippy::too_many_arguments)]
     fn record_chunk(
         &self,
         gpu: &Gpu,
@@ -99,6 +130,7 @@ impl VisionTower {
         n: usize,
         s: &Scratch,
         out: &mut ImageFeatures,
+        device: Option<&GpuBuffer>,
     ) -> Result<()> {
         let c = &self.cfg;
         let seq = prep.seq();
@@ -138,11 +170,18 @@ impl VisionTower {
         rec.gather_rows(&s.x, &index, &s.q, rows, d)?;
         let tokens = rows / (r * r);
         rec.linear(&s.q, tokens, &self.projection, None, &s.features, false)?;
+        let bytes = (tokens * c.text_hidden_size * 4) as u64;
+        if let Some(dst) = device {
+            let per_image = (out.tokens_per_image * c.text_hidden_size * 4) as u64;
+            rec.copy(&s.features, 0, dst, first as u64 * per_image, bytes);
+        }
         rec.submit()?;
         if let Some(hidden) = out.vision_hidden.as_mut() {
             hidden.extend(gpu.read_f32(&s.x, rows * d)?);
         }
-        out.values.extend(gpu.read_f32(&s.features, tokens * c.text_hidden_size)?);
+        if device.is_none() {
+            out.values.extend(gpu.read_f32(&s.features, tokens * c.text_hidden_size)?);
+        }
         Ok(())
     }
 }

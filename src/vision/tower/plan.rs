@@ -91,3 +91,10 @@ pub fn tower_run_bytes(cfg: &VisionConfig, images: usize, side: usize, max_bindi
     let uploads = buffer_bytes(rows * p * 4) + 2 * buffer_bytes(rows * 4) + buffer_bytes((2 * rows + 1) * 4);
     Ok(scratch + uploads + 4)
 }
+
+/// The features buffer `image_features_on_gpu` allocates (held after the run, on top of
+/// `tower_run_bytes` while it runs).
+pub fn tower_output_bytes(cfg: &VisionConfig, images: usize, side: usize) -> u64 {
+    let tokens = side * side / (cfg.scale_factor * cfg.scale_factor);
+    buffer_bytes((images * tokens * cfg.text_hidden_size * 4) as u64)
+}
