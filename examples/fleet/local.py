@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -87,7 +88,8 @@ def run(devices: int = 3, run_config: Optional[str] = None, workdir: Optional[st
 
     def start(args: List[str], log: Path) -> subprocess.Popen:
         f = open(log, "w")
-        p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=work, start_new_session=True)
+        # In the caller's directory: the ServerApp inherits it (a relative `output-dir`).
+        p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=os.getcwd(), start_new_session=True)
         procs.append(p)
         return p
 
@@ -105,11 +107,24 @@ def run(devices: int = 3, run_config: Optional[str] = None, workdir: Optional[st
         if run_config:
             cmd += ["--run-config", run_config]
         print("+", " ".join(shlex.quote(c) for c in cmd), flush=True)
-        r = subprocess.run(cmd, env=env, cwd=work, timeout=timeout, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        sys.stdout.write(r.stdout)
-        if r.returncode != 0 or "ERROR" in r.stdout:
+        # Its output goes through as it comes; a watchdog stops it after `timeout` s.
+        job = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        procs.append(job)
+        watchdog = threading.Timer(timeout, job.kill)
+        watchdog.start()
+        errors = []
+        try:
+            for line in job.stdout:
+                sys.stdout.write(line)
+                if "ERROR" in line:
+                    errors.append(line.rstrip())
+            rc = job.wait()
+        finally:
+            watchdog.cancel()
+        if rc != 0 or errors:
             logs = "".join(f"\n--- {l.name}\n{l.read_text()[-2000:]}" for l in sorted(work.glob("*.log")))
-            raise RuntimeError(f"flwr run failed ({r.returncode}){logs}")
+            why = "timed out" if rc == -signal.SIGKILL else f"exit status {rc}"
+            raise RuntimeError(f"flwr run failed ({why}; {len(errors)} ERROR lines){logs}")
     finally:
         stop(procs)
 

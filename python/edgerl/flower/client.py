@@ -18,6 +18,7 @@ import json
 import math
 import os
 import tempfile
+import time
 import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
@@ -73,9 +74,11 @@ def _round_seed(seed: int, server_round: int, partition: int) -> int:
 
 def train_round(device: Device, global_adapter: Adapter, server_round: int, local_steps: int, workdir: Optional[str] = None) -> "tuple[Adapter, Dict[str, float]]":
     """One round on the device: GRPO steps from ``global_adapter``; returns the trained adapter
-    and the round's metrics (``num-examples``, the mean ``train-reward`` of its steps, ...)."""
+    and the round's metrics (``num-examples``, the mean ``train-reward`` of its steps, the
+    round's wall time in ``seconds``, ...)."""
     if local_steps < 1:
         raise edgerl.InvalidInputError(f"{LOCAL_STEPS} = {local_steps}: a round takes at least one step")
+    t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="edgerl-round-", dir=workdir) as tmp:
         start = global_adapter.save(os.path.join(tmp, "global"))
         cfg = dict(device.config)
@@ -95,6 +98,7 @@ def train_round(device: Device, global_adapter: Adapter, server_round: int, loca
         "train-reward": float(np.mean(rewards)) if rewards else math.nan,
         "train-reward-last": rewards[-1] if rewards else math.nan,
         "steps": len(steps),
+        "seconds": time.perf_counter() - t0,
     }
     return trained, metrics
 

@@ -24,7 +24,7 @@ import json
 import os
 import re
 import shutil
-import tempfile
+import uuid
 from typing import Any, Dict, Mapping, Sequence, Tuple, Union
 
 import numpy as np
@@ -69,18 +69,20 @@ class Adapter:
         d = os.fspath(dir)
         os.makedirs(d, exist_ok=True)
         # Weights first, then the config: a directory with a config has its weights.
-        with tempfile.NamedTemporaryFile(dir=d, prefix=".tmp-", suffix=".safetensors", delete=False) as f:
-            tmp = f.name
+        weights, config = os.path.join(d, WEIGHTS_FILE), os.path.join(d, CONFIG_FILE)
+        tmp = _temp_name(weights)
         try:
-            _safetensors().save_file(self.tensors, tmp, metadata={"format": "pt"})
-            os.replace(tmp, os.path.join(d, WEIGHTS_FILE))
+            data = _safetensors().save(self.tensors, metadata={"format": "pt"})
+            with open(tmp, "wb") as f:  # (save_file would make it 0600)
+                f.write(data)
+            os.replace(tmp, weights)
+            tmp = _temp_name(config)
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(self.config, f, indent=2)
+            os.replace(tmp, config)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-        with tempfile.NamedTemporaryFile("w", dir=d, prefix=".tmp-", suffix=".json", delete=False, encoding="utf-8") as f:
-            json.dump(self.config, f, indent=2)
-            tmp = f.name
-        os.replace(tmp, os.path.join(d, CONFIG_FILE))
         return d
 
     @property
@@ -114,6 +116,12 @@ class Adapter:
 
     def nbytes(self) -> int:
         return sum(t.nbytes for t in self.tensors.values())
+
+
+def _temp_name(path: str) -> str:
+    """A temp file beside `path`, unique to this writer."""
+    d, name = os.path.split(path)
+    return os.path.join(d, f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
 def _weights(counts: Sequence[float]) -> np.ndarray:

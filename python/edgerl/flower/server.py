@@ -14,7 +14,7 @@ from flwr.serverapp.strategy import FedAvg
 import edgerl
 
 from .client import ADAPTER_CONFIG, NUM_EXAMPLES, PARTITION
-from .lora import AGGREGATIONS, Adapter, aggregate
+from .lora import AGGREGATIONS, Adapter, _temp_name, aggregate
 from .records import adapter_from_record, adapter_to_record
 
 
@@ -117,7 +117,7 @@ def _without_ids(metrics: Optional[MetricRecord]) -> Optional[MetricRecord]:
 
 def _write_json(path: str, value: Any) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=os.path.dirname(path), prefix=".tmp-", suffix=".json", delete=False, encoding="utf-8") as f:
+    tmp = _temp_name(path)
+    with open(tmp, "w", encoding="utf-8") as f:
         json.dump(value, f, indent=2)
-        tmp = f.name
     os.replace(tmp, path)
