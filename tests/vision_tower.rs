@@ -16,8 +16,8 @@ use edgerl::gpu::{DType, Gpu, GpuOptions, Recorder};
 use edgerl::model::weights::{RawTensor, SafetensorsWeights, WeightSource};
 use edgerl::vision::preprocess::{ImageProcessor, RgbImage};
 use edgerl::vision::tower::{
-    Pixels, VisionConfig, VisionTower, pixel_shuffle_sources, tower_output_bytes, tower_run_bytes,
-    tower_weight_bytes,
+    Pixels, VisionConfig, VisionTower, bucket_boundaries, pixel_shuffle_sources, position_ids,
+    tower_output_bytes, tower_run_bytes, tower_weight_bytes,
 };
 
 use common::{Rng, assert_close};
@@ -130,6 +130,26 @@ fn images_through_the_processor_and_tower_match_transformers() {
         assert_eq!(out.real, vec![0, 1, 2, 3, 4, 5, 6, 7], "{}", label(gpu));
         assert_eq!(out.real.len(), shape[0]);
         assert_close(&format!("{}: processor + tower", label(gpu)), &out.values, &want, 1e-4, 0.0);
+    }
+}
+
+/// The bucket edges (torch's float32 arange) and the position ids on a 26-a-side grid, where
+/// valid rows and columns land exactly on edges, equal transformers' bit for bit.
+#[test]
+fn bucket_edges_and_position_ids_match_transformers() {
+    let r = Reference::load();
+    for n in [26, 33, 49] {
+        let (want, _) = r.get(&format!("boundaries_n{n}"));
+        assert_eq!(bucket_boundaries(n), want, "n = {n}");
+    }
+    let (masks, shape) = r.get("positions_mask");
+    let (ids, _) = r.get("positions_ids");
+    let per = shape[1] * shape[2];
+    for case in 0..shape[0] {
+        let mask: Vec<bool> = masks[case * per..(case + 1) * per].iter().map(|&m| m != 0.0).collect();
+        let got = position_ids(&mask, 26, 26, 26, &bucket_boundaries(26));
+        let want: Vec<u32> = ids[case * per..(case + 1) * per].iter().map(|&v| v as u32).collect();
+        assert_eq!(got, want, "case {case}");
     }
 }
 
@@ -373,7 +393,7 @@ fn bidirectional_attention_matches_cpu() {
             let (q, k, v) = (rng.vec(n), rng.vec(n), rng.vec(n));
             let q: Vec<f32> = q.iter().map(|x| 3.0 * x).collect();
             // Random keys masked, image 0 down to its last key alone.
-            let mut mask: Vec<u32> = (0..t).map(|_| (rng.next_u32() % 3 != 0) as u32).collect();
+            let mut mask: Vec<u32> = (0..t).map(|_| !rng.next_u32().is_multiple_of(3) as u32).collect();
             for (j, m) in mask.iter_mut().enumerate().take(seq) {
                 *m = (j == seq - 1) as u32;
             }
