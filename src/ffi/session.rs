@@ -156,6 +156,8 @@ impl Drop for Session {
                 tokenizer,
                 eos: t.eos,
                 pad: t.pad,
+                // Sessions take text prompts only: a model comes back without its images side.
+                vision: None,
             }));
         }
     }

@@ -144,13 +144,27 @@ pub fn generate(
     eos: &[u32],
     o: &SamplingOptions,
 ) -> Result<Vec<u32>> {
+    generate_with_images(gpu, model, lora, prompt, None, eos, o)
+}
+
+/// [`generate`] after a prompt whose image tokens take `images` (image features, see
+/// `Model::forward_with_images`).
+pub fn generate_with_images(
+    gpu: &Gpu,
+    model: &Model,
+    lora: Option<&Lora>,
+    prompt: &[u32],
+    images: Option<&crate::gpu::GpuBuffer>,
+    eos: &[u32],
+    o: &SamplingOptions,
+) -> Result<Vec<u32>> {
     o.validate()?;
     if prompt.is_empty() {
         return Err(Error::Invalid("the prompt is empty".into()));
     }
     let mut cache = model.new_cache(gpu, prompt.len() + o.max_new_tokens)?;
     let mut out = Vec::new();
-    let mut hidden = model.forward(gpu, prompt, &mut cache, lora)?;
+    let mut hidden = model.forward_with_images(gpu, prompt, images, &mut cache, lora)?;
     let mut rows = prompt.len();
     for step in 0..o.max_new_tokens {
         // Sampled on the GPU: only the token id comes back.

@@ -33,6 +33,8 @@ pub struct LoadedModel {
     pub eos: Vec<u32>,
     /// `pad_token_id` from config.json or generation_config.json.
     pub pad: Option<u32>,
+    /// A vision-language model's processor and vision tower (`None`: a text model).
+    pub vision: Option<crate::vision::ImageSide>,
 }
 
 impl LoadedModel {
@@ -50,7 +52,11 @@ impl LoadedModel {
             };
             return Err(Error::file(dir, what));
         }
-        let cfg = ModelConfig::from_file(&dir.join("config.json"))?;
+        let config_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&config_path).map_err(|e| Error::file(&config_path, e))?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::file(&config_path, format!("not valid JSON: {e}")))?;
+        let cfg = ModelConfig::from_json(&json).map_err(|e| Error::file(&config_path, e))?;
         let tokenizer = Tokenizer::open(dir)?;
         let mut eos = cfg.eos_token_ids.clone();
         let mut pad = cfg.pad_token_id;
@@ -71,11 +77,13 @@ impl LoadedModel {
         }
         let weights = weights::SafetensorsWeights::open(dir)?;
         let model = Model::load(gpu, cfg, &weights, dtype)?;
+        let vision = crate::vision::ImageSide::open(gpu, dir, &json, &weights, dtype)?;
         Ok(LoadedModel {
             model,
             tokenizer,
             eos,
             pad,
+            vision,
         })
     }
 
@@ -104,7 +112,53 @@ impl LoadedModel {
             tokenizer,
             eos,
             pad,
+            vision: None,
         })
+    }
+}
+
+impl LoadedModel {
+    /// `text` with `images` in its `<image>` places (one each, in order), tokenized as the
+    /// transformers processor does (`add_special_tokens` as `Tokenizer::encode`), and the image
+    /// features for `Model::forward_with_images` (`None` without images).
+    pub fn encode_with_images(
+        &self,
+        gpu: &Gpu,
+        text: &str,
+        images: &[crate::vision::preprocess::RgbImage],
+        add_special_tokens: bool,
+    ) -> Result<(Vec<u32>, Option<crate::gpu::GpuBuffer>)> {
+        if images.is_empty() {
+            return Ok((self.tokenizer.encode(text, add_special_tokens)?, None));
+        }
+        let side = self.vision.as_ref().ok_or_else(|| {
+            Error::Invalid(
+                "this model has no vision tower: images need a vision-language model (Idefics3 / SmolVLM)".into(),
+            )
+        })?;
+        let enc = side.encode(gpu, images)?;
+        let expanded = side.expand(text, &enc.layouts)?;
+        Ok((self.tokenizer.encode(&expanded, add_special_tokens)?, Some(enc.features)))
+    }
+
+    /// One user message with `images` before its text, rendered with the chat template and the
+    /// generation prompt (content parts, as TRL's vision datasets write them).
+    pub fn chat_with_images(
+        &self,
+        gpu: &Gpu,
+        user: &str,
+        images: &[crate::vision::preprocess::RgbImage],
+    ) -> Result<(Vec<u32>, Option<crate::gpu::GpuBuffer>)> {
+        if images.is_empty() {
+            return Ok((self.tokenizer.chat_ids(user)?, None));
+        }
+        use crate::data::template::{ContentPart, PartsMessage};
+        let mut content = vec![ContentPart::Image; images.len()];
+        content.push(ContentPart::Text { text: user.to_string() });
+        let text = self
+            .tokenizer
+            .render_parts(&[PartsMessage { role: "user".into(), content }], true)?;
+        self.encode_with_images(gpu, &text, images, false)
     }
 }
 

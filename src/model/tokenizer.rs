@@ -206,6 +206,12 @@ impl Tokenizer {
         t.render(messages, add_generation_prompt)
     }
 
+    /// Messages with content parts (text and images) as the chat template renders them.
+    pub fn render_parts(&self, messages: &[crate::data::PartsMessage], add_generation_prompt: bool) -> Result<String> {
+        let t = self.template.as_ref().ok_or_else(|| Error::Invalid("this model has no chat template".into()))?;
+        t.render_parts(messages, add_generation_prompt)
+    }
+
     /// A conversation rendered with the chat template and the generation prompt, tokenized as
     /// `apply_chat_template(..., add_generation_prompt=True, tokenize=True)` does. When the last
     /// message is the assistant's, it is continued instead, as TRL does for such prompts

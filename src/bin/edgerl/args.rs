@@ -30,8 +30,14 @@ pub enum Cmd {
     Score {
         #[arg(long)]
         model: PathBuf,
+        /// The text; with --image, each `<image>` in it marks where an image goes (expanded as
+        /// the transformers processor expands it).
         #[arg(long)]
         text: String,
+        /// A PNG or JPEG for a vision-language model (SmolVLM / Idefics3); repeatable, in the
+        /// order of the text's `<image>` places.
+        #[arg(long, value_name = "FILE")]
+        image: Vec<PathBuf>,
         /// A PEFT LoRA adapter directory to apply.
         #[arg(long)]
         adapter: Option<PathBuf>,
@@ -50,6 +56,11 @@ pub enum Cmd {
         /// One user message, rendered with the model's chat template.
         #[arg(long)]
         chat: Option<String>,
+        /// A PNG or JPEG for a vision-language model (SmolVLM / Idefics3); repeatable. With
+        /// --prompt each `<image>` in it marks where one goes; with --chat they come before the
+        /// text in the user turn.
+        #[arg(long, value_name = "FILE")]
+        image: Vec<PathBuf>,
         /// A PEFT LoRA adapter directory to apply.
         #[arg(long)]
         adapter: Option<PathBuf>,

@@ -11,7 +11,7 @@ mod bench;
 use args::{Cli, Cmd};
 use edgerl::gpu::{DType, Gpu};
 use edgerl::lora::Lora;
-use edgerl::model::{LoadedModel, SamplingOptions, generate};
+use edgerl::model::{LoadedModel, SamplingOptions};
 use edgerl::plan;
 use edgerl::rl::config::Checkpointing;
 use edgerl::{Error, Result};
@@ -83,19 +83,21 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Score {
             model,
             text,
+            image,
             adapter,
             dtype,
             json,
         } => {
+            let images = read_images(&image)?;
             let gpu = Gpu::from_env()?;
             let m = load(&gpu, &model, &dtype)?;
             let lora = load_adapter(&gpu, &m, &adapter)?;
-            let ids = m.tokenizer.encode(&text, true)?;
+            let (ids, features) = m.encode_with_images(&gpu, &text, &images, true)?;
             if ids.is_empty() {
                 return Err(Error::Invalid("the text tokenizes to nothing".into()));
             }
             let mut cache = m.model.new_cache(&gpu, ids.len())?;
-            let hidden = m.model.forward(&gpu, &ids, &mut cache, lora.as_ref())?;
+            let hidden = m.model.forward_with_images(&gpu, &ids, features.as_ref(), &mut cache, lora.as_ref())?;
             let targets: Vec<Option<u32>> = ids[1..].iter().map(|&i| Some(i)).collect();
             let lp = if targets.is_empty() {
                 vec![]
@@ -117,6 +119,7 @@ fn run(cli: Cli) -> Result<()> {
             model,
             prompt,
             chat,
+            image,
             adapter,
             max_new_tokens,
             temperature,
@@ -136,15 +139,18 @@ fn run(cli: Cli) -> Result<()> {
                 seed,
             };
             opts.validate()?;
+            let images = read_images(&image)?;
             let gpu = Gpu::from_env()?;
             let m = load(&gpu, &model, &dtype)?;
             let lora = load_adapter(&gpu, &m, &adapter)?;
-            let prompt_ids = match (&prompt, &chat) {
-                (Some(p), _) => m.tokenizer.encode(p, true)?,
-                (None, Some(c)) => m.tokenizer.chat_ids(c)?,
+            let (prompt_ids, features) = match (&prompt, &chat) {
+                (Some(p), _) => m.encode_with_images(&gpu, p, &images, true)?,
+                (None, Some(c)) => m.chat_with_images(&gpu, c, &images)?,
                 (None, None) => return Err(Error::Invalid("give --prompt or --chat".into())),
             };
-            let new_ids = generate(&gpu, &m.model, lora.as_ref(), &prompt_ids, &m.eos, &opts)?;
+            let new_ids = edgerl::model::generate::generate_with_images(
+                &gpu, &m.model, lora.as_ref(), &prompt_ids, features.as_ref(), &m.eos, &opts,
+            )?;
             let text = m.tokenizer.decode(&new_ids)?;
             if json {
                 println!("{}", json!({ "new_ids": new_ids, "text": text }));
@@ -555,5 +561,36 @@ fn model_summary(path: &std::path::Path) -> edgerl::error::Result<serde_json::Va
         "attention": attention,
         "tokenizer": format!("{} tokens", tok.inner.get_vocab_size(true)),
         "chat_template": template,
+        "vision": vision_summary(path)?,
     }))
+}
+
+/// A vision-language model's tower and image sizes, or "none".
+fn vision_summary(path: &std::path::Path) -> edgerl::error::Result<String> {
+    use edgerl::vision::preprocess::{ProcessorConfig, Size};
+    use edgerl::vision::tower::VisionConfig;
+    let config = path.join("config.json");
+    let Ok(text) = std::fs::read_to_string(&config) else {
+        return Ok("none".into());
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::file(&config, e))?;
+    if !VisionConfig::present(&v) {
+        return Ok("none".into());
+    }
+    let c = VisionConfig::from_json(&v).map_err(|e| Error::file(&config, e))?;
+    let p = ProcessorConfig::from_dir(path)?;
+    let resize = match p.size {
+        Size::LongestEdge(e) => format!("longest edge resized to {e}"),
+        Size::Exact { height, width } => format!("resized to {width}x{height}"),
+    };
+    let split = if p.do_image_splitting { "cut into" } else { "shrunk to one of" };
+    Ok(format!(
+        "vision tower: {} layers, hidden {}, patch {}; images {resize}, {split} {}x{} tiles (plus the whole image), {} image tokens a tile",
+        c.num_layers, c.hidden_size, c.patch_size, p.max_image_size, p.max_image_size, p.image_seq_len
+    ))
+}
+
+/// `--image` files, decoded (PNG or JPEG) before any GPU work, so a bad file fails fast.
+fn read_images(paths: &[PathBuf]) -> Result<Vec<edgerl::vision::preprocess::RgbImage>> {
+    paths.iter().map(|p| edgerl::vision::preprocess::RgbImage::open(p)).collect()
 }

@@ -1,0 +1,67 @@
+//! A vision-language model's image side, as one piece: the processor (pixel values, `<image>`
+//! expansion) and the tower (image features), and how a prompt with images becomes token ids
+//! plus the features that fill its image-token rows (`Model::forward_with_images`).
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::gpu::{DType, Gpu, GpuBuffer};
+use crate::model::weights::WeightSource;
+
+use super::preprocess::{ImageLayout, ImageProcessor, RgbImage};
+use super::tower::{Pixels, VisionConfig, VisionTower};
+
+pub struct ImageSide {
+    pub processor: ImageProcessor,
+    pub tower: VisionTower,
+}
+
+/// A prompt's images, ready for the text model.
+pub struct EncodedImages {
+    /// [image tokens, text hidden] f32: the rows of the prompt's image tokens, in order.
+    pub features: GpuBuffer,
+    /// Each image's tile grid (what its `<image>` expands to).
+    pub layouts: Vec<ImageLayout>,
+}
+
+impl ImageSide {
+    /// The image side of the model directory `dir` whose config.json is `config` (`None`: a
+    /// text model).
+    pub fn open(
+        gpu: &Gpu,
+        dir: &Path,
+        config: &serde_json::Value,
+        weights: &dyn WeightSource,
+        dtype: Option<DType>,
+    ) -> Result<Option<ImageSide>> {
+        if !VisionConfig::present(config) {
+            return Ok(None);
+        }
+        let cfg = VisionConfig::from_json(config).map_err(|e| Error::file(&dir.join("config.json"), e))?;
+        let processor = ImageProcessor::from_dir(dir)?;
+        let tower = VisionTower::load(gpu, cfg, weights, dtype)?;
+        Ok(Some(ImageSide { processor, tower }))
+    }
+
+    /// Runs `images` (one prompt's, in prompt order) through the processor and the tower.
+    pub fn encode(&self, gpu: &Gpu, images: &[RgbImage]) -> Result<EncodedImages> {
+        let px = self.processor.process_batch(&[images.to_vec()])?;
+        let layouts = px.layouts.first().cloned().unwrap_or_default();
+        let f = self.tower.image_features(gpu, &Pixels::from(&px))?;
+        let tiles: usize = layouts.iter().map(|l| l.tiles()).sum();
+        if f.real.len() != tiles {
+            // A tile whose pixel values are all exactly zero reads as padding to the tower.
+            return Err(Error::Invalid(format!(
+                "{} of the images' {tiles} tiles reached the vision tower (an all-zero tile is taken for padding)",
+                f.real.len()
+            )));
+        }
+        let features = gpu.upload(bytemuck::cast_slice(&f.values), "image features")?;
+        Ok(EncodedImages { features, layouts })
+    }
+
+    /// `text` with each `<image>` expanded for the matching image.
+    pub fn expand(&self, text: &str, layouts: &[ImageLayout]) -> Result<String> {
+        self.processor.expand_prompt(text, layouts)
+    }
+}
