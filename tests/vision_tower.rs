@@ -113,8 +113,9 @@ fn tower_matches_transformers_on_each_backend() {
 fn images_through_the_processor_and_tower_match_transformers() {
     let r = Reference::load();
     let (_, meta) = safetensors::SafeTensors::read_metadata(&r.bytes).unwrap();
-    let config = meta.metadata().as_ref().unwrap()["e2e_processor"].clone();
-    let processor = ImageProcessor::from_json(&config).unwrap();
+    let fixture: serde_json::Value =
+        serde_json::from_str(&meta.metadata().as_ref().unwrap()["fixture"]).unwrap();
+    let processor = ImageProcessor::from_json(&fixture["e2e_processor"].to_string()).unwrap();
     let image = |name: &str| {
         let (v, shape) = r.get(name);
         RgbImage::from_rgb(shape[1], shape[0], v.iter().map(|&b| b as u8).collect()).unwrap()
