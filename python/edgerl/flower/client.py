@@ -145,10 +145,13 @@ def heldout_reward(device: Device, adapter: Adapter, samples: int = 1, temperatu
     return {"heldout-reward": float(total.mean()), NUM_EXAMPLES: len(device.heldout), PARTITION: device.partition_id}
 
 
-def client_app(device_fn: Callable[[Any], Device]):
-    """A Flower ``ClientApp`` whose ``train`` runs ``train_round`` and whose ``evaluate`` runs
-    ``heldout_reward`` on the device ``device_fn(context)`` describes (``context.node_config``
-    names the SuperNode's partition, ``context.run_config`` the run's settings)."""
+def client_app(device_fn: Callable[[Any], Device], round_fn: Callable[..., "tuple[Adapter, Dict[str, float]]"] = train_round):
+    """A Flower ``ClientApp`` whose ``train`` runs ``round_fn`` (``train_round``) and whose
+    ``evaluate`` runs ``heldout_reward`` on the device ``device_fn(context)`` describes
+    (``context.node_config`` names the SuperNode's partition, ``context.run_config`` the run's
+    settings). A SuperNode relaying rounds to a phone passes a ``round_fn(device, adapter,
+    server_round, local_steps)`` that sends the adapter to the phone and returns what it
+    uploads (its adapter and metrics with ``num-examples``)."""
     from flwr.app import Message, MetricRecord, RecordDict
     from flwr.clientapp import ClientApp
 
@@ -161,7 +164,7 @@ def client_app(device_fn: Callable[[Any], Device]):
         device = device_fn(context)
         cfg = msg.content["config"]
         adapter = adapter_from_record(msg.content["arrays"], json.loads(cfg[ADAPTER_CONFIG]))
-        trained, metrics = train_round(device, adapter, int(cfg[SERVER_ROUND]), int(cfg[LOCAL_STEPS]))
+        trained, metrics = round_fn(device, adapter, int(cfg[SERVER_ROUND]), int(cfg[LOCAL_STEPS]))
         return Message(RecordDict({"arrays": adapter_to_record(trained), "metrics": MetricRecord(metrics)}), reply_to=msg)
 
     @app.evaluate()
