@@ -445,7 +445,8 @@ fn pixel_shuffle_gather_matches_transformers() {
 /// SmolVLM-256M's tower shape (SigLIP 768 wide, 12 layers, 512-pixel tiles of 16-pixel patches,
 /// scale factor 4 into SmolLM2-135M's 576) with random bf16 weights: time and device peak of
 /// `EDGERL_TOWER_TILES` tiles (default 1; a full image is 13), the peak checked against the
-/// plan. Slow on a CPU device, so only on request:
+/// plan. `EDGERL_TOWER_LAYERS` cuts the layers (quicker looks), `EDGERL_PROFILE=1` prints the
+/// time by kernel. Slow on a CPU device, so only on request:
 /// `cargo test --release --test vision_tower -- --ignored --nocapture`.
 #[test]
 #[ignore = "SmolVLM-256M-shaped: minutes on lavapipe; run with --ignored"]
@@ -456,10 +457,12 @@ fn smolvlm_256m_shaped_tower_time_and_peak() {
         "vision_config": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
                           "num_attention_heads": 12, "patch_size": 16, "image_size": 512}
     });
-    let cfg = VisionConfig::from_json(&v).unwrap();
+    let mut cfg = VisionConfig::from_json(&v).unwrap();
+    let env = |k: &str| std::env::var(k).ok().and_then(|s| s.parse::<usize>().ok());
+    cfg.num_layers = env("EDGERL_TOWER_LAYERS").unwrap_or(cfg.num_layers);
     let shapes = cfg.tower_tensors().map(|t| (format!("model.{}", t.name), t.shape)).collect();
     let src = edgerl::model::weights::RandomWeights { dtype: DType::BF16, shapes, seed: 19 };
-    let tiles: usize = std::env::var("EDGERL_TOWER_TILES").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let tiles = env("EDGERL_TOWER_TILES").unwrap_or(1);
     let gpu = Gpu::new(&GpuOptions::from_env().unwrap()).unwrap();
     let weights = tower_weight_bytes(&cfg, &src, None, gpu.max_binding).unwrap();
     let tower = VisionTower::load(&gpu, cfg.clone(), &src, None).unwrap();
@@ -479,7 +482,10 @@ fn smolvlm_256m_shaped_tower_time_and_peak() {
     assert_eq!(out.values.len(), tiles * 64 * 576);
     assert!(out.values.iter().all(|v| v.is_finite()));
     eprintln!(
-        "SmolVLM-256M-shaped tower on {} ({}): {tiles} tile(s) in {secs:.2} s; weights {weights} bytes (bf16), run peak {run} bytes above them",
-        gpu.adapter.backend, gpu.adapter.name
+        "SmolVLM-256M-shaped tower ({} layers) on {} ({}): {tiles} tile(s) in {secs:.2} s; weights {weights} bytes (bf16), run peak {run} bytes above them",
+        cfg.num_layers, gpu.adapter.backend, gpu.adapter.name
     );
+    for (kernel, n, s) in gpu.profile_report() {
+        eprintln!("  {kernel:<28} {n:>6} dispatches {s:>9.3} s");
+    }
 }
