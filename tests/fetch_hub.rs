@@ -66,6 +66,8 @@ struct State {
     drop: HashMap<String, (usize, usize)>,
     /// sha256s served with one byte flipped.
     corrupt: Vec<String>,
+    /// How many more repo-info requests answer 503 (a busy Hub).
+    busy: usize,
     /// The storage host LFS files redirect to (another port: another origin).
     storage: String,
 }
@@ -204,6 +206,10 @@ fn route(st: &mut State, req: &Seen) -> Reply {
         Some(r) => (true, r.to_string()),
         None => (false, req.path.trim_start_matches('/').to_string()),
     };
+    if api && st.busy > 0 {
+        st.busy -= 1;
+        return (503, vec![("Retry-After".into(), "0".into())], Vec::new(), None);
+    }
     let sep = if api { "/revision/" } else { "/resolve/" };
     let Some((name, tail)) = rest.split_once(sep) else { return error(404, "RepoNotFound") };
     // A renamed repository: the Hub answers with a relative redirect to the new name.
@@ -289,7 +295,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn opts(s: &Server, dir: &Path) -> HubOptions {
-    HubOptions { endpoint: s.url.clone(), cache: dir.join("hub"), token: None, offline: false, progress: false }
+    HubOptions { endpoint: s.url.clone(), cache: dir.join("hub"), token: None, offline: false, progress: false, ca_bundle: None }
 }
 
 fn fetch(o: &HubOptions, spec: &str, include: &[&str]) -> edgerl::Result<edgerl::fetch::Snapshot> {
@@ -501,13 +507,27 @@ fn refusals_and_failures_say_what_to_do() {
     assert!(e.contains("outside the snapshot"), "{e}");
     assert!(!dir.join("escape.json").exists() && !dir.join("hub/escape.json").exists());
     assert!(parse_spec("a/b/c").unwrap_err().to_string().contains("hf:OWNER/NAME"));
+    let not_pem = HubOptions { ca_bundle: Some(Path::new(FIXTURE).join("config.json")), ..o.clone() };
+    let e = fetch(&not_pem, "tiny/llama", &[]).unwrap_err().to_string();
+    assert!(e.contains("config.json") && e.contains("no PEM certificates") && e.contains("SSL_CERT_FILE"), "{e}");
 
-    // Nothing listening: a clear network error, or the cached snapshot with a warning.
+    // Nothing listening, or a Hub that stays busy (503): a clear error with nothing cached…
     let dead = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let down = HubOptions { endpoint: format!("http://{dead}"), ..o.clone() };
     let e = fetch(&down, "tiny/llama", &[]).unwrap_err().to_string();
     assert!(e.contains("cannot reach") && e.contains("nothing is cached"), "{e}");
+    s.state.lock().unwrap().busy = 3;
+    let e = fetch(&o, "tiny/llama", &[]).unwrap_err().to_string();
+    assert!(e.contains("HTTP 503") && e.contains("nothing is cached"), "{e}");
+    // …a busy moment is waited out (asked again)…
+    s.state.lock().unwrap().busy = 2;
+    s.clear_log();
     let online = fetch(&o, "tiny/llama", &[]).unwrap();
+    assert_eq!(s.log().iter().filter(|r| r.path.starts_with("/api/")).count(), 3);
+    // …and otherwise the cached snapshot is used, with a warning.
+    s.state.lock().unwrap().busy = 3;
+    let busy = fetch(&o, "tiny/llama", &[]).unwrap();
+    assert!(busy.warning.as_deref().is_some_and(|w| w.contains("HTTP 503")), "{:?}", busy.warning);
     let fallback = fetch(&down, "tiny/llama", &[]).unwrap();
     assert_eq!(fallback.dir, online.dir);
     assert!(fallback.warning.as_deref().is_some_and(|w| w.contains("cannot reach")), "{:?}", fallback.warning);
@@ -523,7 +543,7 @@ fn the_cli_fetches_into_hf_home() {
     let run = |home: &Path, args: &[&str], env: &[(&str, &str)]| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_edgerl"));
         c.arg("fetch").args(args).env("HF_ENDPOINT", &s.url).env("HF_HOME", home).env("NO_PROXY", "127.0.0.1");
-        for k in ["HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE"] {
+        for k in ["HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "HF_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"] {
             c.env_remove(k);
         }
         c.envs(env.iter().copied());

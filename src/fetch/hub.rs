@@ -38,6 +38,10 @@ pub struct Snapshot {
 
 /// How many times one file's download is resumed within a run after its connection drops.
 const ATTEMPTS: usize = 5;
+/// Tries of one request when the connection fails or the Hub answers 429/5xx, and the pause
+/// before the second (longer before each later one).
+const TRIES: u32 = 3;
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 #[derive(Deserialize)]
 struct RepoInfo {
@@ -79,11 +83,14 @@ pub fn fetch_repo(opts: &HubOptions, r: &RepoRef, include: &[String]) -> Result<
             Error::Invalid(format!("HF_HUB_OFFLINE is set and hf:{}@{} {why}: fetch it once with the network (HF_HUB_OFFLINE unset)", r.repo, r.revision))
         });
     }
-    let hub = Hub::new(opts);
+    let hub = Hub::new(opts)?;
     match fetch_online(&hub, r, &cache, include) {
         Ok(s) => Ok(s),
         Err(Failure::Other(e)) => Err(e),
-        Err(Failure::Net(why)) => {
+        Err(Failure::Net(mut why)) => {
+            if why.contains("certificate") {
+                why.push_str(" — behind a TLS-inspecting proxy, point SSL_CERT_FILE at its CA bundle");
+            }
             let warning = format!("cannot reach {}: {why}; using the cached snapshot", opts.endpoint);
             from_cache(opts, r, &cache, include, Some(warning)).map_err(|_| {
                 Error::Invalid(format!(
@@ -201,7 +208,10 @@ fn download_blob(hub: &Hub, cache: &RepoCache, url: &str, path: &str, meta: &Fil
         }
         match hub.get_into(url, &part, have, bar.as_ref()) {
             Ok(n) => received += n,
-            Err(Failure::Net(why)) => {
+            Err(Failure::Net(mut why)) => {
+            if why.contains("certificate") {
+                why.push_str(" — behind a TLS-inspecting proxy, point SSL_CERT_FILE at its CA bundle");
+            }
                 received += std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0).saturating_sub(have);
                 last_net = why;
             }
@@ -267,8 +277,23 @@ fn header<'a>(resp: &'a ureq::http::Response<ureq::Body>, name: &str) -> Option<
     resp.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The certificates in a PEM bundle (SSL_CERT_FILE and friends).
+fn read_certs(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>> {
+    let pem = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read the CA bundle (SSL_CERT_FILE): {e}")))?;
+    let certs: Vec<_> = ureq::tls::parse_pem(&pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if certs.is_empty() {
+        return Err(Error::file(path, "has no PEM certificates (it is the CA bundle SSL_CERT_FILE, REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE names)"));
+    }
+    Ok(certs)
+}
+
 impl Hub {
-    fn new(opts: &HubOptions) -> Hub {
+    fn new(opts: &HubOptions) -> Result<Hub> {
         let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| opts.endpoint.starts_with(p));
         let mut config = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -281,7 +306,11 @@ impl Hub {
             // A local Hub (a mirror, a test) is never reached through the user's proxy.
             config = config.proxy(None);
         }
-        Hub { agent: config.build().into(), endpoint: opts.endpoint.clone(), token: opts.token.clone(), progress: opts.progress }
+        if let Some(path) = &opts.ca_bundle {
+            let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::new_with_certs(&read_certs(path)?)).build();
+            config = config.tls_config(tls);
+        }
+        Ok(Hub { agent: config.build().into(), endpoint: opts.endpoint.clone(), token: opts.token.clone(), progress: opts.progress })
     }
 
     fn resolve_url(&self, repo: &str, commit: &str, path: &str) -> String {
@@ -290,7 +319,29 @@ impl Hub {
 
     /// One request to `url` with the Hub's headers; the token only when `url` is on the
     /// endpoint's host.
+    /// [`Hub::send_once`], again after a pause when the connection fails or the server is busy
+    /// (429, 5xx), as the Hub's client does: [`TRIES`] tries in all.
     fn send(&self, method: &str, url: &str, range_from: u64) -> std::result::Result<ureq::http::Response<ureq::Body>, Failure> {
+        for attempt in 1.. {
+            let got = self.send_once(method, url, range_from);
+            let pause = match &got {
+                Ok(r) if matches!(r.status().as_u16(), 429 | 500 | 502 | 503 | 504) => {
+                    let asked = header(r, "Retry-After").and_then(|s| s.trim().parse::<u64>().ok()).map(Duration::from_secs);
+                    asked.unwrap_or(RETRY_PAUSE * attempt).min(Duration::from_secs(30))
+                }
+                Err(Failure::Net(_)) => RETRY_PAUSE * attempt,
+                _ => return got,
+            };
+            if attempt >= TRIES {
+                return got;
+            }
+            log::warn!("{method} {url}: trying again in {pause:?}");
+            std::thread::sleep(pause);
+        }
+        unreachable!()
+    }
+
+    fn send_once(&self, method: &str, url: &str, range_from: u64) -> std::result::Result<ureq::http::Response<ureq::Body>, Failure> {
         let mut req = match method {
             "HEAD" => self.agent.head(url),
             _ => self.agent.get(url),
@@ -336,7 +387,12 @@ impl Hub {
     fn repo_info(&self, r: &RepoRef) -> std::result::Result<RepoInfo, Failure> {
         let url = format!("{}/api/models/{}/revision/{}", self.endpoint, r.repo, quote(&r.revision, false));
         let (url, mut resp) = self.send_following("GET", &url, 0, true)?;
-        if resp.status().as_u16() != 200 {
+        let status = resp.status().as_u16();
+        if status == 429 || status >= 500 {
+            // Server trouble, not a verdict on the repo: like no network (the cache may serve).
+            return Err(Failure::Net(format!("it answered HTTP {status} (busy or down)")));
+        }
+        if status != 200 {
             return Err(self.refused(&resp, r, None).into());
         }
         let body = resp.body_mut().with_config().limit(64 << 20).read_to_vec().map_err(|e| Failure::Net(e.to_string()))?;

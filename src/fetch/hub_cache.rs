@@ -31,6 +31,9 @@ pub struct HubOptions {
     pub offline: bool,
     /// Draw progress bars on stderr.
     pub progress: bool,
+    /// PEM certificates to trust instead of the built-in Mozilla roots: `$SSL_CERT_FILE`, else
+    /// `$REQUESTS_CA_BUNDLE`, else `$CURL_CA_BUNDLE` (behind a TLS-inspecting proxy, say).
+    pub ca_bundle: Option<PathBuf>,
 }
 
 fn env(k: &str) -> Option<String> {
@@ -73,7 +76,8 @@ impl HubOptions {
                 std::fs::read_to_string(path).ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
             }
         };
-        Ok(HubOptions { endpoint, cache, token, offline: env_true("HF_HUB_OFFLINE"), progress })
+        let ca_bundle = ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"].iter().find_map(|k| env(k)).map(PathBuf::from);
+        Ok(HubOptions { endpoint, cache, token, offline: env_true("HF_HUB_OFFLINE"), progress, ca_bundle })
     }
 }
 
