@@ -136,6 +136,7 @@ fn observation_tokens_carry_no_gradient() {
             rewards: rewards.to_vec(),
             weight: 1.0,
             sampler_logps: None,
+            images: None,
         };
         let mut plain = u.batch(&[&group]);
         u.step(&mut plain).unwrap();
@@ -157,7 +158,7 @@ fn single_act_episode_trains_like_a_completion() {
 
         let mut g = trainer(gpu, &cfg);
         let before = read_all(gpu, &g.lora, false);
-        let group = Group { prompt_ids: prompt.clone(), completions: completions.clone(), rewards: rewards.to_vec(), weight: 1.0, sampler_logps: None };
+        let group = Group { prompt_ids: prompt.clone(), completions: completions.clone(), rewards: rewards.to_vec(), weight: 1.0, sampler_logps: None, images: None };
         let mut plain = g.batch(&[&group]);
         for _ in 0..2 {
             g.step(&mut plain).unwrap();

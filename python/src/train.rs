@@ -135,9 +135,13 @@ fn row_json(r: &Row) -> String {
     let prompt = match &r.prompt {
         Prompt::Text(s) => json!(s),
         Prompt::Chat(m) => Value::Array(m.iter().map(|m| json!({"role": m.role, "content": m.content})).collect()),
+        Prompt::Parts(m) => json!(m),
     };
     let mut o = Map::new();
     o.insert("prompt".into(), prompt);
+    if !r.images.is_empty() {
+        o.insert("images".into(), json!(r.images));
+    }
     for (k, v) in &r.columns {
         o.insert(k.clone(), v.clone());
     }
@@ -178,7 +182,7 @@ impl Trainer {
                 if ids.is_empty() {
                     return Err(Error::Invalid(format!("dataset row {r}: the prompt tokenizes to nothing")));
                 }
-                Ok(Prompted { ids, columns: &row.columns })
+                Ok(Prompted { ids, columns: &row.columns, images: None })
             })
             .collect::<Result<_, Error>>()?;
         let job = Unchecked((&self.t, &prompts, self.rules.as_ref()));

@@ -166,6 +166,7 @@ pub fn train_bench(
         rewards: (0..completions).map(|c| c as f64).collect(),
         weight: 1.0,
         sampler_logps: None,
+        images: None,
     };
     let mut batch = trainer.batch(&[&group]);
     // Warm-up on a tiny batch builds every pipeline, so compile time is not counted.
@@ -176,6 +177,7 @@ pub fn train_bench(
             rewards: vec![0.0, 1.0],
             weight: 1.0,
             sampler_logps: None,
+            images: None,
         };
         let mut b = trainer.batch(&[&small]);
         trainer.step(&mut b)?;

@@ -1,25 +1,68 @@
 //! Prompt datasets as TRL reads them: JSONL, each line with `prompt` (a string, or a list of
-//! chat messages rendered with the model's chat template and generation prompt); every other
-//! column is kept for the reward rules.
+//! chat messages rendered with the model's chat template and generation prompt; a message's
+//! content may be a list of parts, `{"type": "image"}` among them, as TRL's vision datasets
+//! write it) and, for vision-language models, `images` (files, in the order of the prompt's
+//! image places); every other column is kept for the reward rules.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use super::template::Message;
+use super::template::{ContentPart, Message, PartsMessage};
 use crate::error::{Error, Result};
 
 #[derive(Clone, Debug)]
 pub enum Prompt {
     Text(String),
     Chat(Vec<Message>),
+    /// Chat messages of which at least one has a list of content parts.
+    Parts(Vec<PartsMessage>),
 }
 
 #[derive(Clone, Debug)]
 pub struct Row {
     pub prompt: Prompt,
-    /// Every column but `prompt`.
+    /// The `images` column (or a single `image`): image files, relative to the dataset file
+    /// when read with `read_checked`.
+    pub images: Vec<PathBuf>,
+    /// Every column but `prompt` and the images.
     pub columns: Map<String, Value>,
+}
+
+/// A message list where some content is a list of parts: every message as parts.
+fn parse_parts(list: &[Value]) -> std::result::Result<Vec<PartsMessage>, String> {
+    let mut msgs = Vec::with_capacity(list.len());
+    for (i, m) in list.iter().enumerate() {
+        let role = m.get("role").and_then(|r| r.as_str()).ok_or_else(|| format!("prompt message {i} has no string `role`"))?;
+        let content = match m.get("content") {
+            Some(Value::String(t)) => vec![ContentPart::Text { text: t.clone() }],
+            Some(parts @ Value::Array(_)) => serde_json::from_value(parts.clone()).map_err(|e| {
+                format!("prompt message {i}: content parts must be {{\"type\": \"text\", \"text\": …}} or {{\"type\": \"image\"}}: {e}")
+            })?,
+            _ => return Err(format!("prompt message {i} has no `content` (a string or a list of parts)")),
+        };
+        msgs.push(PartsMessage { role: role.into(), content });
+    }
+    Ok(msgs)
+}
+
+/// The `images` column (a list of file names) or `image` (one).
+fn take_images(columns: &mut Map<String, Value>) -> std::result::Result<Vec<PathBuf>, String> {
+    let list = match (columns.remove("images"), columns.remove("image")) {
+        (Some(_), Some(_)) => return Err("both `images` and `image` columns".into()),
+        (Some(Value::Array(l)), None) => l,
+        (None, Some(one @ Value::String(_))) => vec![one],
+        (None, None) | (Some(Value::Null), None) => return Ok(Vec::new()),
+        (Some(other), None) | (None, Some(other)) => {
+            return Err(format!("`images` must be a list of image file names, got {other}"));
+        }
+    };
+    list.into_iter()
+        .map(|v| match v {
+            Value::String(s) if !s.is_empty() => Ok(PathBuf::from(s)),
+            other => Err(format!("`images` must hold image file names, got {other}")),
+        })
+        .collect()
 }
 
 /// One dataset row from its JSON text (a JSONL line): `prompt` (a string or a message list) and
@@ -27,8 +70,12 @@ pub struct Row {
 pub fn parse_line(line: &str) -> std::result::Result<Row, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
     let Value::Object(mut columns) = v else { return Err("expected a JSON object".into()) };
+    let images = take_images(&mut columns)?;
     let prompt = match columns.remove("prompt") {
         Some(Value::String(s)) => Prompt::Text(s),
+        Some(Value::Array(list)) if list.iter().any(|m| m.get("content").is_some_and(Value::is_array)) => {
+            Prompt::Parts(parse_parts(&list)?)
+        }
         Some(Value::Array(list)) => {
             let mut msgs = Vec::with_capacity(list.len());
             for (i, m) in list.iter().enumerate() {
@@ -44,7 +91,15 @@ pub fn parse_line(line: &str) -> std::result::Result<Row, String> {
         Some(other) => return Err(format!("`prompt` must be a string or a list of messages, got {other}")),
         None => return Err("no `prompt` column".into()),
     };
-    Ok(Row { prompt, columns })
+    let places = match &prompt {
+        Prompt::Text(t) => t.matches("<image>").count(),
+        Prompt::Chat(m) => m.iter().map(|m| m.content.matches("<image>").count()).sum(),
+        Prompt::Parts(m) => m.iter().flat_map(|m| &m.content).filter(|p| **p == ContentPart::Image).count(),
+    };
+    if !images.is_empty() && places != images.len() {
+        return Err(format!("{} images for {places} image places in the prompt", images.len()));
+    }
+    Ok(Row { prompt, images, columns })
 }
 
 /// Reads every line; `required` columns must be present on each (the reward rules' targets).
@@ -64,7 +119,13 @@ pub fn read_checked(path: &Path, check: impl Fn(&Row) -> std::result::Result<(),
         if line.trim().is_empty() {
             continue;
         }
-        let row = parse_line(line).and_then(|r| check(&r).map(|_| r));
+        let row = parse_line(line).map(|mut r| {
+            // Image files are named relative to the dataset, as `datasets` resolves them.
+            let dir = path.parent().unwrap_or(Path::new(""));
+            r.images = r.images.iter().map(|p| dir.join(p)).collect();
+            r
+        });
+        let row = row.and_then(|r| check(&r).map(|_| r));
         rows.push(row.map_err(|e| Error::file(path, format!("line {}: {e}", i + 1)))?);
     }
     if rows.is_empty() {

@@ -521,7 +521,7 @@ fn step(s: &Session, input: Input, cb: EdgerlRewardFn, user_data: *mut c_void, t
         let prompts: Vec<Prompted> = ids
             .into_iter()
             .enumerate()
-            .map(|(j, ids)| Prompted { ids, columns: rows.get(j).map_or(&no_columns, |r| &r.columns) })
+            .map(|(j, ids)| Prompted { ids, columns: rows.get(j).map_or(&no_columns, |r| &r.columns), images: None })
             .collect();
         let n = prompts.len();
         let mut hooks = SessionHooks { s, progress: s.progress(), cb, user_data, num_generations: t.cfg.num_generations, n_prompts: n };
@@ -532,7 +532,7 @@ fn step(s: &Session, input: Input, cb: EdgerlRewardFn, user_data: *mut c_void, t
         // prompts (draw d is prompt d mod n).
         let ((groups, rewards, _), _) = t.sample_refilled(n, stream, rules, &mut hooks, |d| {
             let p = &prompts[d % n];
-            Ok(Prompted { ids: p.ids.clone(), columns: p.columns })
+            Ok(Prompted { ids: p.ids.clone(), columns: p.columns, images: p.images.clone() })
         })?;
         let refs: Vec<&Group> = groups.iter().collect();
         let mut batch = t.batch(&refs);

@@ -160,6 +160,22 @@ impl Model {
         opts: &[SamplingOptions],
         max_new: usize,
         lora: Option<&Lora>,
+        finished: impl FnMut(usize, &[u32]) -> Result<bool>,
+    ) -> Result<Vec<GroupSample>> {
+        self.sample_group_with_images(gpu, prompt, None, opts, max_new, lora, finished)
+    }
+
+    /// [`Model::sample_group`] of a prompt whose image tokens take `images` (image features,
+    /// see `forward_with_images`): the images are run once, in the shared prefill.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sample_group_with_images(
+        &self,
+        gpu: &Gpu,
+        prompt: &[u32],
+        images: Option<&GpuBuffer>,
+        opts: &[SamplingOptions],
+        max_new: usize,
+        lora: Option<&Lora>,
         mut finished: impl FnMut(usize, &[u32]) -> Result<bool>,
     ) -> Result<Vec<GroupSample>> {
         let (p, g) = (prompt.len(), opts.len());
@@ -172,7 +188,7 @@ impl Model {
         // Cache: the prompt, then max_new - 1 slots per sample (its last token is never run).
         let seg = max_new - 1;
         let mut cache = self.new_cache(gpu, p + g * seg.max(1))?;
-        let hidden = self.forward(gpu, prompt, &mut cache, lora)?;
+        let hidden = self.forward_with_images(gpu, prompt, images, &mut cache, lora)?;
         let draws: Vec<(usize, &SamplingOptions, u64)> =
             opts.iter().map(|o| (p - 1, o, 0)).collect();
         let first = self.sample_rows(gpu, &hidden, &draws)?;
@@ -222,6 +238,8 @@ impl Model {
 #[derive(Clone, Copy, Debug)]
 pub struct PromptSamples<'a> {
     pub prompt: &'a [u32],
+    /// The features of the prompt's image tokens (a vision-language model's prompt).
+    pub images: Option<&'a GpuBuffer>,
     pub opts: &'a [SamplingOptions],
 }
 
@@ -273,7 +291,7 @@ impl Model {
             }
             let len = p.prompt.len();
             scratch.len = 0;
-            let hidden = self.forward(gpu, p.prompt, &mut scratch, lora)?;
+            let hidden = self.forward_with_images(gpu, p.prompt, p.images, &mut scratch, lora)?;
             let mut r = Recorder::new(gpu);
             r.copy(&hidden, ((len - 1) * h * 4) as u64, &lasts, (i * h * 4) as u64, (h * 4) as u64);
             for &(_, _, start) in owners.iter().filter(|o| o.0 == i) {

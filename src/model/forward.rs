@@ -284,7 +284,7 @@ impl Model {
         let s = Scratch::new(gpu, c, t, lora.map_or(1, |l| l.cfg.r))?;
         let out = gpu.alloc((t * c.hidden_size * 4) as u64, "final hidden")?;
         let mut r = Recorder::new(gpu);
-        self.record_embed(&mut r, ids, &x, images)?;
+        self.record_embed(&mut r, ids, &x, images.map(|f| (f, ids.len())))?;
         for li in 0..self.layers.len() {
             self.record_layer(
                 &mut r,
@@ -356,28 +356,29 @@ impl Model {
     }
 
     /// Records the embedding gather of `ids` into x (scaled by √hidden for Gemma); then, for a
-    /// vision-language model, `images` (image features, [n, hidden] f32) replace the rows whose
-    /// id is the image token, in order, as transformers merges them.
+    /// vision-language model, `images` = (features [n, hidden] f32, p) replace the rows among
+    /// the first p (the prompt's) whose id is the image token, in order, as transformers
+    /// merges them. (A completion that samples the image token embeds it as a token.)
     pub(crate) fn record_embed(
         &self,
         r: &mut Recorder,
         ids: &[u32],
         x: &GpuBuffer,
-        images: Option<&GpuBuffer>,
+        images: Option<(&GpuBuffer, usize)>,
     ) -> Result<()> {
         let ids_buf = r.gpu.upload(bytemuck::cast_slice(ids), "token ids")?;
         r.embed(&ids_buf, ids.len(), &self.embed, x)?;
         if let Some(s) = self.cfg.embed_scale() {
             r.scale(x, ids.len() * self.cfg.hidden_size, s)?;
         }
-        let Some(features) = images else {
+        let Some((features, prompt_rows)) = images else {
             return Ok(());
         };
         let row = (self.cfg.hidden_size * 4) as u64;
         let token = self.cfg.image_token_id.ok_or_else(|| {
             Error::Invalid("images given to a model without a vision tower".into())
         })?;
-        let runs = image_runs(ids, token);
+        let runs = image_runs(&ids[..prompt_rows.min(ids.len())], token);
         let n: usize = runs.iter().map(|&(_, len)| len).sum();
         if n as u64 * row != features.bytes {
             return Err(Error::Invalid(format!(

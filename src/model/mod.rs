@@ -131,14 +131,9 @@ impl LoadedModel {
         if images.is_empty() {
             return Ok((self.tokenizer.encode(text, add_special_tokens)?, None));
         }
-        let side = self.vision.as_ref().ok_or_else(|| {
-            Error::Invalid(
-                "this model has no vision tower: images need a vision-language model (Idefics3 / SmolVLM)".into(),
-            )
-        })?;
-        let enc = side.encode(gpu, images)?;
-        let expanded = side.expand(text, &enc.layouts)?;
-        Ok((self.tokenizer.encode(&expanded, add_special_tokens)?, Some(enc.features)))
+        let side = self.vision.as_ref().ok_or_else(crate::vision::model::no_tower)?;
+        let (ids, features) = side.encode_text(gpu, &self.tokenizer, text, add_special_tokens, images)?;
+        Ok((ids, Some(features)))
     }
 
     /// One user message with `images` before its text, rendered with the chat template and the

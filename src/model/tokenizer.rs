@@ -218,21 +218,48 @@ impl Tokenizer {
     /// (`continue_final_message=True`): the text stops right after that message's content, so a
     /// prompt can start the answer ("click(") for the model.
     pub fn messages_ids(&self, messages: &[crate::data::Message]) -> Result<Vec<u32>> {
-        let t = self.template.as_ref().ok_or_else(|| {
-            Error::Invalid("this model has no chat template; use --prompt".into())
-        })?;
-        let text = match messages.last() {
-            Some(last) if last.role == "assistant" => {
-                let full = t.render(messages, false)?;
-                // As transformers does: cut after the last occurrence of the stripped content.
-                let content = last.content.trim();
-                let end = full.rfind(content).map(|i| i + content.len()).ok_or_else(|| {
-                    Error::Invalid("the chat template dropped the final assistant message, so it cannot be continued".into())
-                })?;
-                full[..end].to_string()
-            }
-            _ => t.render(messages, true)?,
-        };
-        self.encode(&text, false)
+        self.encode(&self.messages_text(messages)?, false)
     }
+
+    /// The text `messages_ids` tokenizes.
+    pub fn messages_text(&self, messages: &[crate::data::Message]) -> Result<String> {
+        let t = self.template()?;
+        match messages.last() {
+            Some(last) if last.role == "assistant" => continued(&t.render(messages, false)?, &last.content),
+            _ => t.render(messages, true),
+        }
+    }
+
+    /// `messages_text` for messages with content parts (a continued final assistant message
+    /// ends after its last text part).
+    pub fn parts_text(&self, messages: &[crate::data::PartsMessage]) -> Result<String> {
+        use crate::data::ContentPart;
+        let t = self.template()?;
+        match messages.last() {
+            Some(last) if last.role == "assistant" => {
+                let text = last.content.iter().rev().find_map(|p| match p {
+                    ContentPart::Text { text } => Some(text.as_str()),
+                    ContentPart::Image => None,
+                });
+                continued(&t.render_parts(messages, false)?, text.unwrap_or(""))
+            }
+            _ => t.render_parts(messages, true),
+        }
+    }
+
+    fn template(&self) -> Result<&ChatTemplate> {
+        self.template.as_ref().ok_or_else(|| {
+            Error::Invalid("this model has no chat template; use --prompt".into())
+        })
+    }
+}
+
+/// A rendering cut right after the final assistant message's `content`, as transformers'
+/// `continue_final_message` cuts after the last occurrence of the stripped content.
+fn continued(full: &str, content: &str) -> Result<String> {
+    let content = content.trim();
+    let end = full.rfind(content).map(|i| i + content.len()).ok_or_else(|| {
+        Error::Invalid("the chat template dropped the final assistant message, so it cannot be continued".into())
+    })?;
+    Ok(full[..end].to_string())
 }

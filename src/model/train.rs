@@ -83,6 +83,20 @@ impl Model {
         lora: Option<&Lora>,
         keep_activations: bool,
     ) -> Result<Saved> {
+        self.forward_saving_with_images(gpu, pack, None, lora, keep_activations)
+    }
+
+    /// [`Model::forward_saving`] with the features of the prompt's image tokens (a
+    /// vision-language model's group). The tower is frozen: no gradient flows into them, and
+    /// the backward pass starts from the saved layer inputs, so it needs no images.
+    pub fn forward_saving_with_images(
+        &self,
+        gpu: &Gpu,
+        pack: &Pack,
+        images: Option<&GpuBuffer>,
+        lora: Option<&Lora>,
+        keep_activations: bool,
+    ) -> Result<Saved> {
         let c = &self.cfg;
         let (t, ids) = (pack.len(), &pack.ids);
         let (x, ropes) = self.embed_tokens_at(gpu, ids, &pack.positions)?;
@@ -102,7 +116,7 @@ impl Model {
         let bytes = (t * c.hidden_size * 4) as u64;
         let mut inputs = Vec::with_capacity(self.layers.len() + 1);
         let mut r = Recorder::new(gpu);
-        self.record_embed(&mut r, ids, &x, None)?;
+        self.record_embed(&mut r, ids, &x, images.map(|f| (f, pack.prefix)))?;
         for li in 0..self.layers.len() {
             let keep = gpu.alloc(bytes, "saved layer input")?;
             r.copy(&x, 0, &keep, 0, bytes);

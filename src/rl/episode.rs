@@ -132,6 +132,7 @@ pub fn episode_batch(t: &Trainer, episodes: &[&Episode], rewards: &[f64], group_
             rewards: rs.to_vec(),
             weight: 1.0,
             sampler_logps: None,
+            images: None,
         })
         .collect();
     let masks: Vec<Vec<bool>> = episodes.iter().map(|e| e.sampled.clone()).collect();

@@ -4,7 +4,7 @@
 
 use crate::data::dataset::Prompt;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, GpuBuffer};
 use crate::lora::Lora;
 use super::config::SamplerLogprobs;
 use crate::model::decode::{GroupSample, PromptSamples};
@@ -29,10 +29,39 @@ pub struct Completion {
 /// tokenized with the tokenizer's special tokens (like `score`), chat messages are rendered
 /// with the model's chat template and generation prompt.
 pub fn prompt_ids(tokenizer: &Tokenizer, prompt: &Prompt) -> Result<Vec<u32>> {
-    match prompt {
-        Prompt::Text(t) => tokenizer.encode(t, true),
-        Prompt::Chat(m) => tokenizer.messages_ids(m),
+    let (text, special) = prompt_text(tokenizer, prompt)?;
+    tokenizer.encode(&text, special)
+}
+
+/// The text `prompt_ids` tokenizes, and whether the tokenizer adds its special tokens.
+pub fn prompt_text(tokenizer: &Tokenizer, prompt: &Prompt) -> Result<(String, bool)> {
+    Ok(match prompt {
+        Prompt::Text(t) => (t.clone(), true),
+        Prompt::Chat(m) => (tokenizer.messages_text(m)?, false),
+        Prompt::Parts(m) => (tokenizer.parts_text(m)?, false),
+    })
+}
+
+/// A prompt with its image files (a vision-language model's row): ids with the image places
+/// expanded, and the image tokens' features from `vision` (`None` without images).
+pub fn prompt_with_images(
+    gpu: &Gpu,
+    tokenizer: &Tokenizer,
+    vision: Option<&crate::vision::ImageSide>,
+    prompt: &Prompt,
+    images: &[std::path::PathBuf],
+) -> Result<(Vec<u32>, Option<crate::gpu::GpuBuffer>)> {
+    if images.is_empty() {
+        return Ok((prompt_ids(tokenizer, prompt)?, None));
     }
+    let side = vision.ok_or_else(crate::vision::model::no_tower)?;
+    let decoded = images
+        .iter()
+        .map(|p| crate::vision::preprocess::RgbImage::open(p))
+        .collect::<Result<Vec<_>>>()?;
+    let (text, special) = prompt_text(tokenizer, prompt)?;
+    let (ids, features) = side.encode_text(gpu, tokenizer, &text, special, &decoded)?;
+    Ok((ids, Some(features)))
 }
 
 /// Whether the last of `ids` completed one of the `stop` strings: the text holds a stop string
@@ -120,11 +149,11 @@ impl GroupSampler<'_> {
         Ok(self.stop.iter().any(|s| text.contains(s.as_str())))
     }
 
-    fn sample_batched(&self, prompt: &[u32], g: usize, stream: u64) -> Result<Vec<Completion>> {
+    fn sample_batched(&self, prompt: &[u32], images: Option<&GpuBuffer>, g: usize, stream: u64) -> Result<Vec<Completion>> {
         let opts: Vec<SamplingOptions> = (0..g)
             .map(|j| SamplingOptions { seed: sample_seed(self.opts.seed, stream, j), ..self.opts.clone() })
             .collect();
-        let samples = self.model.sample_group(self.gpu, prompt, &opts, self.max_new_tokens, self.lora, |_, ids| {
+        let samples = self.model.sample_group_with_images(self.gpu, prompt, images, &opts, self.max_new_tokens, self.lora, |_, ids| {
             self.finished(ids)
         })?;
         samples.into_iter().map(|s| self.completion(s)).collect()
@@ -144,9 +173,16 @@ impl GroupSampler<'_> {
     /// by side (`Model::sample_prompts`): prompt i's are what `sample(prompt, g, stream)` gives
     /// with `Decoding::Batched`, the same seeded draws.
     pub fn sample_prompts(&self, prompts: &[(&[u32], u64)], g: usize) -> Result<Vec<Vec<Completion>>> {
+        let with: Vec<(&[u32], Option<&GpuBuffer>, u64)> = prompts.iter().map(|&(p, s)| (p, None, s)).collect();
+        self.sample_prompts_with_images(&with, g)
+    }
+
+    /// [`GroupSampler::sample_prompts`] of prompts with their image features (see
+    /// `Model::forward_with_images`).
+    pub fn sample_prompts_with_images(&self, prompts: &[(&[u32], Option<&GpuBuffer>, u64)], g: usize) -> Result<Vec<Vec<Completion>>> {
         let opts: Vec<Vec<SamplingOptions>> = prompts
             .iter()
-            .map(|&(_, stream)| {
+            .map(|&(_, _, stream)| {
                 (0..g)
                     .map(|j| SamplingOptions { seed: sample_seed(self.opts.seed, stream, j), ..self.opts.clone() })
                     .collect()
@@ -155,7 +191,7 @@ impl GroupSampler<'_> {
         let batch: Vec<PromptSamples> = prompts
             .iter()
             .zip(&opts)
-            .map(|(&(prompt, _), opts)| PromptSamples { prompt, opts })
+            .map(|(&(prompt, images, _), opts)| PromptSamples { prompt, images, opts })
             .collect();
         let samples = self.model.sample_prompts(self.gpu, &batch, self.max_new_tokens, self.lora, |_, _, ids| {
             self.finished(ids)
@@ -168,17 +204,22 @@ impl GroupSampler<'_> {
 
     /// `g` completions of `prompt`; `stream` distinguishes prompts and steps for the seed.
     pub fn sample(&self, prompt: &[u32], g: usize, stream: u64) -> Result<Vec<Completion>> {
+        self.sample_with_images(prompt, None, g, stream)
+    }
+
+    /// [`GroupSampler::sample`] of a prompt whose image tokens take `images` (features).
+    pub fn sample_with_images(&self, prompt: &[u32], images: Option<&GpuBuffer>, g: usize, stream: u64) -> Result<Vec<Completion>> {
         if prompt.is_empty() {
             return Err(Error::Invalid("the prompt is empty".into()));
         }
         if self.decoding == Decoding::Batched {
-            return self.sample_batched(prompt, g, stream);
+            return self.sample_batched(prompt, images, g, stream);
         }
         let p = prompt.len();
         let mut cache = self.model.new_cache(self.gpu, p + self.max_new_tokens)?;
         let prefill = |cache: &mut crate::model::KvCache| -> Result<crate::gpu::GpuBuffer> {
             cache.len = 0;
-            self.model.forward(self.gpu, prompt, cache, self.lora)
+            self.model.forward_with_images(self.gpu, prompt, images, cache, self.lora)
         };
         let shared = if self.decoding == Decoding::SharedPrefill { Some(prefill(&mut cache)?) } else { None };
         let mut out = Vec::with_capacity(g);

@@ -22,6 +22,27 @@ pub struct Group {
     /// in checkpoints (`serde(skip)`: the checkpoint layout is unchanged).
     #[serde(skip)]
     pub sampler_logps: Option<Vec<Vec<f32>>>,
+    /// The features of the prompt's image tokens (a vision-language model's row), as sampled.
+    /// Not kept in checkpoints (runs with images take num_iterations = 1, so a checkpoint
+    /// never holds a pending batch of them).
+    #[serde(skip)]
+    pub images: Option<ImageFeatures>,
+}
+
+/// Image features on the GPU, shared by a group's sampling and training passes.
+#[derive(Clone)]
+pub struct ImageFeatures(pub std::sync::Arc<crate::gpu::GpuBuffer>);
+
+impl std::fmt::Debug for ImageFeatures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ImageFeatures({} bytes)", self.0.bytes)
+    }
+}
+
+impl PartialEq for ImageFeatures {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl Group {
@@ -184,6 +205,7 @@ pub(crate) fn parse_line(
         rewards,
         weight,
         sampler_logps,
+        images: None,
     };
     g.check(vocab, max_len)?;
     Ok(g)
@@ -217,7 +239,7 @@ mod tests {
     use super::*;
 
     fn group(sampler_logps: Option<Vec<Vec<f32>>>) -> Group {
-        Group { prompt_ids: vec![1], completions: vec![vec![2, 3], vec![4]], rewards: vec![1.0, 0.0], weight: 1.0, sampler_logps }
+        Group { prompt_ids: vec![1], completions: vec![vec![2, 3], vec![4]], rewards: vec![1.0, 0.0], weight: 1.0, sampler_logps, images: None }
     }
 
     #[test]

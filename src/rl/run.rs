@@ -31,9 +31,20 @@ impl Trainer<'_> {
         let tok = self.tokenizer.as_ref().ok_or_else(|| Error::Invalid("sampling needs the model's tokenizer".into()))?;
         let prompts: Vec<Prompted> = rows
             .iter()
-            .map(|r| Ok(Prompted { ids: super::rollout::prompt_ids(tok, &r.prompt)?, columns: &r.columns }))
+            .map(|r| self.prompted(tok, r))
             .collect::<Result<_>>()?;
         self.sample_scored(&prompts, stream, Some(rewards), &mut NoHooks)
+    }
+}
+
+impl Trainer<'_> {
+    /// A dataset row's prompt: its ids, and its images' features (run through the vision
+    /// tower once; the group's sampling and training passes share them).
+    pub fn prompted<'r>(&self, tok: &crate::model::Tokenizer, row: &'r Row) -> Result<Prompted<'r>> {
+        let (ids, images) =
+            super::rollout::prompt_with_images(self.gpu, tok, self.vision.as_ref(), &row.prompt, &row.images)?;
+        let images = images.map(|f| super::rollouts::ImageFeatures(std::sync::Arc::new(f)));
+        Ok(Prompted { ids, columns: &row.columns, images })
     }
 }
 
@@ -269,7 +280,7 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
                     let ((groups, m, lines), draws) = t.sample_refilled(per, b as u64, Some(&*rewards), &mut NoHooks, |d| {
                         let r = order.index(first + d);
                         drawn.push(r);
-                        Ok(Prompted { ids: super::rollout::prompt_ids(tok, &rows[r].prompt)?, columns: &rows[r].columns })
+                        t.prompted(tok, &rows[r])
                     })?;
                     cursor += draws;
                     // num_generations lines a prompt, in the order the prompts were drawn.

@@ -204,7 +204,7 @@ mod tests {
             step: 3,
             tokens_seen: 40,
             batch: Some(SavedBatch {
-                groups: vec![Group { prompt_ids: vec![1, 2], completions: vec![vec![3, 4], vec![5]], rewards: vec![1.0, 0.0], weight: 1.0, sampler_logps: None }],
+                groups: vec![Group { prompt_ids: vec![1, 2], completions: vec![vec![3, 4], vec![5]], rewards: vec![1.0, 0.0], weight: 1.0, sampler_logps: None, images: None }],
                 lp_old: vec![Some(vec![-0.5, -1.0]), Some(vec![-0.25])],
                 lp_ref: vec![None, None],
                 counted: true,

@@ -16,6 +16,8 @@ use crate::reward::RewardSet;
 pub struct Prompted<'a> {
     pub ids: Vec<u32>,
     pub columns: &'a Map<String, Value>,
+    /// The features of the prompt's image tokens (`prompt_with_images`).
+    pub images: Option<super::rollouts::ImageFeatures>,
 }
 
 /// Sampled groups, their per-rule reward metrics, and one log line per completion.
@@ -103,7 +105,8 @@ impl Trainer<'_> {
         let mut sampled = Vec::with_capacity(prompts.len());
         for (j, p) in prompts.iter().enumerate() {
             hooks.check()?;
-            sampled.push(hooks.gpu(|| sampler.sample(&p.ids, cfg.num_generations, prompt_stream(stream, j)))?);
+            let images = p.images.as_ref().map(|f| &*f.0);
+            sampled.push(hooks.gpu(|| sampler.sample_with_images(&p.ids, images, cfg.num_generations, prompt_stream(stream, j)))?);
             hooks.sampled(j, prompts.len())?;
         }
         let names = rules.map(RewardSet::names).unwrap_or_default();
@@ -142,6 +145,7 @@ impl Trainer<'_> {
                 completions: completions.into_iter().map(|c| c.ids).collect(),
                 rewards: totals,
                 weight,
+                images: p.images.clone(),
             });
         }
         let rules = names

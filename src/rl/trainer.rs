@@ -138,6 +138,8 @@ pub struct Trainer<'g> {
     /// The run's fingerprint (`fingerprint::of`), written into checkpoints and compared on
     /// restore; empty outside `edgerl train` (nothing to compare).
     pub(crate) run_fingerprint: Vec<(String, String)>,
+    /// A vision-language model's processor and tower (rows with images; `None`: text only).
+    pub vision: Option<crate::vision::ImageSide>,
 }
 
 /// What one update did.
@@ -166,7 +168,16 @@ impl<'g> Trainer<'g> {
     /// Loads `cfg.model` and the initial adapter (`init_adapter`, or a fresh one).
     pub fn new(gpu: &'g Gpu, cfg: TrainConfig) -> Result<Trainer<'g>> {
         let m = LoadedModel::open(gpu, &cfg.model, None)?;
-        Trainer::with_model(gpu, cfg, m.model, Some(m.tokenizer), m.eos, m.pad)
+        if m.vision.is_some() && cfg.num_iterations > 1 {
+            // A pending batch's image features are not in checkpoints (see `Group::images`).
+            return Err(Error::Invalid(format!(
+                "num_iterations = {}: a vision-language model trains with num_iterations = 1 for now",
+                cfg.num_iterations
+            )));
+        }
+        let mut t = Trainer::with_model(gpu, cfg, m.model, Some(m.tokenizer), m.eos, m.pad)?;
+        t.vision = m.vision;
+        Ok(t)
     }
 
     /// A trainer over a model already on the GPU (benchmarks use random weights).
@@ -201,6 +212,7 @@ impl<'g> Trainer<'g> {
             consecutive_skips: 0,
             fault_nonfinite_steps: super::faults::nonfinite_steps(),
             run_fingerprint: Vec::new(),
+            vision: None,
         }
     }
 
@@ -310,9 +322,11 @@ impl<'g> Trainer<'g> {
                 first = end;
                 continue;
             }
-            let saved = model.forward_saving(
+            let images = batch.groups[gi].images.as_ref().map(|f| &*f.0);
+            let saved = model.forward_saving_with_images(
                 gpu,
                 &pack,
+                images,
                 Some(&self.lora),
                 !cfg.gradient_checkpointing.recomputes(),
             )?;
@@ -320,7 +334,7 @@ impl<'g> Trainer<'g> {
             let first_use = items[0].lp_old.is_none();
             if items[0].lp_old.is_none() {
                 let base = if cfg.beta > 0.0 {
-                    let saved = model.forward_saving(gpu, &pack, None, false)?;
+                    let saved = model.forward_saving_with_images(gpu, &pack, images, None, false)?;
                     Some(model.row_logprobs(gpu, &saved.hidden, &pack, temp)?.lp)
                 } else {
                     None

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::gpu::{DType, Gpu, GpuBuffer};
+use crate::model::Tokenizer;
 use crate::model::weights::WeightSource;
 
 use super::preprocess::{ImageLayout, ImageProcessor, RgbImage};
@@ -64,4 +65,26 @@ impl ImageSide {
     pub fn expand(&self, text: &str, layouts: &[ImageLayout]) -> Result<String> {
         self.processor.expand_prompt(text, layouts)
     }
+
+    /// `text` with `images` in its `<image>` places, tokenized (`add_special_tokens` as
+    /// `Tokenizer::encode`), and the features of its image tokens.
+    pub fn encode_text(
+        &self,
+        gpu: &Gpu,
+        tokenizer: &Tokenizer,
+        text: &str,
+        add_special_tokens: bool,
+        images: &[RgbImage],
+    ) -> Result<(Vec<u32>, GpuBuffer)> {
+        let enc = self.encode(gpu, images)?;
+        let expanded = self.expand(text, &enc.layouts)?;
+        Ok((tokenizer.encode(&expanded, add_special_tokens)?, enc.features))
+    }
+}
+
+/// The error for images given to a text model.
+pub fn no_tower() -> Error {
+    Error::Invalid(
+        "this model has no vision tower: images need a vision-language model (Idefics3 / SmolVLM)".into(),
+    )
 }

@@ -349,7 +349,7 @@ fn sampling_metrics_are_trls() {
 /// on; a batch restored from a checkpoint (not its first use) goes uncorrected.
 #[test]
 fn missing_sampler_logps_are_refused_on_first_use() {
-    let g = Group { prompt_ids: vec![1], completions: vec![vec![2, 3]], rewards: vec![1.0], weight: 1.0, sampler_logps: None };
+    let g = Group { prompt_ids: vec![1], completions: vec![vec![2, 3]], rewards: vec![1.0], weight: 1.0, sampler_logps: None, images: None };
     assert_eq!(sampler_logps_of(&cfg(""), &g, 0, true).unwrap(), None);
     let on = cfg("icepop_beta = 2.0");
     let e = sampler_logps_of(&on, &g, 0, true).unwrap_err().to_string();
