@@ -1,5 +1,5 @@
 //! The C ABI from C: `platforms/c/edgerl.h` agrees with what libedgerl exports, and the C
-//! example, the rows, SFT and multi-turn episodes examples and the misuse checks, compiled with gcc against
+//! example, the rows, SFT, multi-turn episodes and images examples and the misuse checks, compiled with gcc against
 //! `target/release/libedgerl.a`, run and pass, also under AddressSanitizer.
 //!
 //! The library comes from `cargo test --release` itself: cargo builds every crate type of the
@@ -472,6 +472,71 @@ fn c_misuse_gives_codes_and_messages() {
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// An awkward RGBA pattern (37x23, a transparent strip, half-transparent rows) for vision.c,
+/// written as raw bytes and as the same pixels in a PNG for the CLI.
+fn write_test_image(dir: &Path) -> (PathBuf, PathBuf, u32, u32) {
+    let (w, h) = (37u32, 23u32);
+    let mut rgba = Vec::with_capacity((w * h * 4) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            let a = if x < 3 { 0 } else if y % 5 == 0 { 128 } else { 255 };
+            rgba.extend([(x * 7 + y * 3) as u8, (x * y) as u8, (255 - x * 5) as u8, a]);
+        }
+    }
+    let (raw, png) = (dir.join("image.rgba"), dir.join("image.png"));
+    std::fs::write(&raw, &rgba).unwrap();
+    image::RgbaImage::from_raw(w, h, rgba).unwrap().save(&png).unwrap();
+    (raw, png, w, h)
+}
+
+/// Images through the C ABI (vision.c) on the tiny SmolVLM-shaped model: edgerl_score_images
+/// gives `edgerl score --image`'s log-probs and edgerl_generate_images `edgerl generate --chat
+/// --image`'s greedy text for the same pixels (RGBA in C, a PNG for the CLI), packed or with a
+/// row stride; a session's fresh adapter changes nothing and the model gets its image side
+/// back; bad images (NULL, empty, oversized, short stride), placeholders that do not match and
+/// a text model are refused with messages.
+#[test]
+fn c_images_score_and_generate_as_the_cli_does() {
+    if !have("gcc") {
+        return;
+    }
+    let model = root().join("tests/fixtures/vision_e2e/model");
+    let text_model = root().join("tests/fixtures/models/qwen3_f16");
+    let score_text = "User:<image>Tap the send button.<end_of_utterance>\nAssistant: click(";
+    let chat = "Where is the send button?";
+    let dir = scratch("vision");
+    let (raw, png, w, h) = write_test_image(&dir);
+    let m = model.to_str().unwrap();
+    let (code, stdout, stderr) =
+        common::edgerl(&["score", "--model", m, "--text", score_text, "--image", png.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let cli: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let cli_lp: Vec<f32> = cli["token_logprobs"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+    let (code, stdout, stderr) = common::edgerl(&[
+        "generate", "--model", m, "--chat", chat, "--image", png.to_str().unwrap(), "--temperature", "0",
+        "--max-new-tokens", "6", "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let cli_text = serde_json::from_str::<serde_json::Value>(stdout.trim()).unwrap()["text"].as_str().unwrap().to_string();
+    for asan in [false, true] {
+        let out = dir.join(if asan { "out-asan" } else { "out" });
+        std::fs::create_dir_all(&out).unwrap();
+        let exe = compile("vision", &dir, asan);
+        let (ws, hs) = (w.to_string(), h.to_string());
+        let args: Vec<&Path> = vec![
+            &model, &raw, Path::new(&ws), Path::new(&hs), Path::new(score_text), Path::new(chat), &text_model, &out,
+        ];
+        let stdout = run(&exe, &args, asan);
+        eprintln!("{stdout}");
+        assert!(stdout.contains("all vision checks passed") && !stdout.contains("FAIL"), "{stdout}");
+        let lp: Vec<f32> = std::fs::read(out.join("score.f32")).unwrap().chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+        common::assert_close("log-probs: C ABI vs edgerl score --image", &lp, &cli_lp, 1e-4, 1e-4);
+        assert_eq!(std::fs::read_to_string(out.join("generate.txt")).unwrap(), cli_text.replace('\0', ""));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -52,7 +52,7 @@
  *    callback is no longer running and is not called again.
  *  - edgerl_last_error() reports the last failed call *of the calling thread*.
  *  - A generate or score result that did not fit is kept per thread, for that thread's next
- *    call (edgerl_generate, edgerl_score).
+ *    call (edgerl_generate, edgerl_score, and their _images forms).
  */
 #ifndef EDGERL_H
 #define EDGERL_H
@@ -239,6 +239,47 @@ int32_t edgerl_generate(edgerl_model model, edgerl_session session, const char *
  * them over without computing them again. */
 int32_t edgerl_score(edgerl_model model, edgerl_session session, const char *text,
                      float *logprobs, size_t cap, size_t *n);
+
+/* ---- images (vision-language models: SmolVLM, Idefics3) ---- */
+
+/* One image: height rows of width RGBA pixels, 8 bits a channel, straight (not premultiplied)
+ * alpha, rows top to bottom, each stride_bytes after the one before (0: width * 4, packed).
+ * Transparent pixels are composited onto white, as transformers' processor does (an opaque
+ * image is taken as is). Android: a Bitmap in ARGB_8888 copied with copyPixelsToBuffer gives
+ * these bytes (note its pixels are premultiplied: draw it over white first when it has
+ * transparency). iOS: draw the CGImage over white into an RGBA8 context (Edgerl.swift).
+ * width and height are 1 ..= 16384; the pixels are read during the call only. */
+typedef struct edgerl_image {
+    const uint8_t *rgba;
+    uint32_t width;
+    uint32_t height;
+    uint32_t stride_bytes;
+} edgerl_image;
+
+/* edgerl_generate with images for a vision-language model (a model directory whose
+ * config.json has a vision tower): with EDGERL_PROMPT_RAW, prompt holds one "<image>" per
+ * image, each replaced by that image's tokens in order (as transformers' processor expands
+ * them); with EDGERL_PROMPT_CHAT, the user turn is the images, then the prompt's text (as
+ * `edgerl generate --chat TEXT --image FILE` renders it). n_images 0 (images may then be NULL)
+ * is edgerl_generate. Everything else (session, out, needed, the text kept aside when it does
+ * not fit, now for the same images too) as for edgerl_generate. EDGERL_ERR_INVALID_ARGUMENT,
+ * before any GPU work, for: images NULL with n_images > 0, a NULL rgba, a width or height of
+ * 0 or above 16384, stride_bytes below width * 4 (the message names the image:
+ * "images[1]: ..."); and, after the images are read, a text model ("this model has no vision
+ * tower"), or as many "<image>" places as images not matching. A session on the model uses
+ * its adapter on the image prompt as on a text one. */
+int32_t edgerl_generate_images(edgerl_model model, edgerl_session session, const char *prompt,
+                               const edgerl_image *images, size_t n_images, uint32_t flags,
+                               uint32_t max_new_tokens, float temperature, uint64_t seed,
+                               char *out, size_t out_len, size_t *needed);
+
+/* edgerl_score of a text whose "<image>" places take images, in order (as `edgerl score
+ * --text TEXT --image FILE`): the log-probs of every token, image tokens included, given the
+ * ones before. Images, errors and the values kept aside as for edgerl_generate_images and
+ * edgerl_score. */
+int32_t edgerl_score_images(edgerl_model model, edgerl_session session, const char *text,
+                            const edgerl_image *images, size_t n_images, float *logprobs,
+                            size_t cap, size_t *n);
 
 /* ---- training sessions ---- */
 

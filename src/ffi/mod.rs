@@ -11,6 +11,7 @@
 mod budget;
 mod callbacks;
 mod episode;
+mod images;
 mod model;
 mod session;
 mod sft;
@@ -33,6 +34,7 @@ pub use callbacks::{
 };
 #[doc(hidden)]
 pub use model::computations_on_this_thread;
+pub use images::{EdgerlImage, MAX_IMAGE_SIDE};
 pub use session::{EdgerlRewardFn, EdgerlStepMetrics};
 pub use sft::EdgerlSftMetrics;
 

@@ -14,12 +14,17 @@ use super::{
 use crate::gpu::Gpu;
 use crate::lora::Lora;
 use crate::model::{LoadedModel, Model, SamplingOptions, Tokenizer};
+use crate::vision::ImageSide;
+use crate::vision::preprocess::RgbImage;
 
-/// A generate or score request: what makes a result the same one again.
+use super::images::{EdgerlImage, read_images};
+
+/// A generate or score request: what makes a result the same one again (the images as RGB,
+/// after compositing: pixels that composite alike give the same result).
 #[derive(PartialEq)]
 enum Request {
-    Generate { model: u64, session: u64, prompt: String, flags: u32, max_new: u32, temperature: u32, seed: u64 },
-    Score { model: u64, session: u64, text: String },
+    Generate { model: u64, session: u64, prompt: String, images: Vec<RgbImage>, flags: u32, max_new: u32, temperature: u32, seed: u64 },
+    Score { model: u64, session: u64, text: String, images: Vec<RgbImage> },
 }
 
 enum Output {
@@ -101,6 +106,8 @@ struct Target<'a> {
     tokenizer: &'a Tokenizer,
     eos: &'a [u32],
     lora: Option<&'a Lora>,
+    /// The processor and vision tower of a vision-language model.
+    vision: Option<&'a ImageSide>,
 }
 
 /// Runs `f` on the base model (`session` 0) or on a session's model and adapter, holding the
@@ -127,6 +134,7 @@ fn with_target<T>(model: u64, session: u64, f: impl FnOnce(Target) -> Res<T>) ->
                     tokenizer: &lm.tokenizer,
                     eos: &lm.eos,
                     lora: None,
+                    vision: lm.vision.as_ref(),
                 });
             }
             Slot::Lent(sid) => *sid,
@@ -153,6 +161,7 @@ fn with_target<T>(model: u64, session: u64, f: impl FnOnce(Target) -> Res<T>) ->
                 tokenizer,
                 eos: &t.eos,
                 lora: use_adapter.then_some(&t.lora),
+                vision: s.vision.as_ref(),
             })
         };
         // A call on the session (not on a model it borrows) can be cancelled, e.g. in a render.
@@ -199,50 +208,114 @@ pub unsafe extern "C" fn edgerl_generate(
 ) -> i32 {
     guard(|| {
         let prompt = unsafe { text(prompt, "prompt") }?;
-        if out.is_null() && out_len > 0 {
-            return Err(invalid("`out` is NULL but `out_len` is not 0"));
-        }
-        let opts = SamplingOptions {
-            max_new_tokens: max_new_tokens as usize,
-            temperature,
-            seed,
-            ..SamplingOptions::default()
-        };
-        opts.validate()?;
-        let request = Request::Generate {
-            model,
-            session,
-            prompt: prompt.to_string(),
-            flags,
-            max_new: max_new_tokens,
-            temperature: temperature.to_bits(),
-            seed,
-        };
-        let text = match take_kept(&request) {
-            Some(Output::Text(text)) => text,
-            _ => with_target(model, session, |t| {
-                count_computation();
-                let ids = prompt_ids(t.tokenizer, prompt, flags)?;
-                if max_new_tokens == 0 {
-                    return Ok(String::new());
-                }
-                let new_ids = crate::model::generate(t.gpu, t.model, t.lora, &ids, t.eos, &opts)?;
-                Ok(t.tokenizer.decode(&new_ids)?.replace('\0', ""))
-            })?,
-        };
-        if !needed.is_null() {
-            unsafe { needed.write(text.len()) };
-        }
-        if unsafe { copy_out(&text, out, out_len) } {
-            return Ok(());
-        }
-        let msg = format!(
-            "the text needs {} bytes and a NUL; `out_len` is {out_len}: it is kept for the next call with the same arguments",
-            text.len()
-        );
-        keep(request, Output::Text(text));
-        Err(Fail(EDGERL_ERR_BUFFER_TOO_SMALL, msg))
+        let args = Gen { model, session, flags, max_new_tokens, temperature, seed };
+        unsafe { generate(args, prompt, Vec::new(), out, out_len, needed) }
     })
+}
+
+/// `edgerl_generate` with images: `EDGERL_PROMPT_RAW` prompts hold one `<image>` per image,
+/// `EDGERL_PROMPT_CHAT` ones get the images before the user's text.
+///
+/// # Safety
+/// As `edgerl_generate`; `images` is NULL or valid for `n_images` `edgerl_image`s whose
+/// pixels are valid as the header says.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn edgerl_generate_images(
+    model: u64,
+    session: u64,
+    prompt: *const c_char,
+    images: *const EdgerlImage,
+    n_images: usize,
+    flags: u32,
+    max_new_tokens: u32,
+    temperature: f32,
+    seed: u64,
+    out: *mut c_char,
+    out_len: usize,
+    needed: *mut usize,
+) -> i32 {
+    guard(|| {
+        let prompt = unsafe { text(prompt, "prompt") }?;
+        let images = unsafe { read_images(images, n_images) }?;
+        let args = Gen { model, session, flags, max_new_tokens, temperature, seed };
+        unsafe { generate(args, prompt, images, out, out_len, needed) }
+    })
+}
+
+/// The scalar arguments of a generate call.
+struct Gen {
+    model: u64,
+    session: u64,
+    flags: u32,
+    max_new_tokens: u32,
+    temperature: f32,
+    seed: u64,
+}
+
+/// # Safety
+/// As `edgerl_generate`'s `out` and `needed`.
+unsafe fn generate(
+    g: Gen,
+    prompt: &str,
+    images: Vec<RgbImage>,
+    out: *mut c_char,
+    out_len: usize,
+    needed: *mut usize,
+) -> Res<()> {
+    if out.is_null() && out_len > 0 {
+        return Err(invalid("`out` is NULL but `out_len` is not 0"));
+    }
+    let opts = SamplingOptions {
+        max_new_tokens: g.max_new_tokens as usize,
+        temperature: g.temperature,
+        seed: g.seed,
+        ..SamplingOptions::default()
+    };
+    opts.validate()?;
+    let request = Request::Generate {
+        model: g.model,
+        session: g.session,
+        prompt: prompt.to_string(),
+        images,
+        flags: g.flags,
+        max_new: g.max_new_tokens,
+        temperature: g.temperature.to_bits(),
+        seed: g.seed,
+    };
+    let Request::Generate { images, .. } = &request else { unreachable!() };
+    let text = match take_kept(&request) {
+        Some(Output::Text(text)) => text,
+        _ => with_target(g.model, g.session, |t| {
+            count_computation();
+            let (ids, features) = if images.is_empty() {
+                (prompt_ids(t.tokenizer, prompt, g.flags)?, None)
+            } else {
+                super::images::encode(t.gpu, t.tokenizer, t.vision, prompt, images, g.flags, true)?
+            };
+            if ids.is_empty() {
+                return Err(invalid("the prompt tokenizes to nothing"));
+            }
+            if g.max_new_tokens == 0 {
+                return Ok(String::new());
+            }
+            let new_ids = crate::model::generate::generate_with_images(
+                t.gpu, t.model, t.lora, &ids, features.as_ref(), t.eos, &opts,
+            )?;
+            Ok(t.tokenizer.decode(&new_ids)?.replace('\0', ""))
+        })?,
+    };
+    if !needed.is_null() {
+        unsafe { needed.write(text.len()) };
+    }
+    if unsafe { copy_out(&text, out, out_len) } {
+        return Ok(());
+    }
+    let msg = format!(
+        "the text needs {} bytes and a NUL; `out_len` is {out_len}: it is kept for the next call with the same arguments",
+        text.len()
+    );
+    keep(request, Output::Text(text));
+    Err(Fail(EDGERL_ERR_BUFFER_TOO_SMALL, msg))
 }
 
 /// Log-probs of each token of `text` (tokenized with special tokens) given the ones before:
@@ -264,40 +337,82 @@ pub unsafe extern "C" fn edgerl_score(
 ) -> i32 {
     guard(|| {
         let s = unsafe { self::text(text, "text") }?;
-        if n.is_null() {
-            return Err(invalid("`n` is NULL"));
-        }
-        if logprobs.is_null() && cap > 0 {
-            return Err(invalid("`logprobs` is NULL but `cap` is not 0"));
-        }
-        let request = Request::Score { model, session, text: s.to_string() };
-        let lp = match take_kept(&request) {
-            Some(Output::Logprobs(lp)) => lp,
-            _ => with_target(model, session, |t| {
-                count_computation();
-                let ids = t.tokenizer.encode(s, true)?;
-                if ids.len() < 2 {
-                    return Ok(Vec::new());
-                }
-                let mut cache = t.model.new_cache(t.gpu, ids.len())?;
-                let hidden = t.model.forward(t.gpu, &ids, &mut cache, t.lora)?;
-                let targets: Vec<Option<u32>> = ids[1..].iter().map(|&i| Some(i)).collect();
-                Ok(t.model.target_logprobs(t.gpu, &hidden, &targets, 1.0)?)
-            })?,
-        };
-        unsafe { n.write(lp.len()) };
-        let k = lp.len().min(cap);
-        if k > 0 {
-            unsafe { std::ptr::copy_nonoverlapping(lp.as_ptr(), logprobs, k) };
-        }
-        if k < lp.len() {
-            let msg = format!(
-                "{} log-probs, `cap` is {cap}: they are kept for the next call with the same arguments",
-                lp.len()
-            );
-            keep(request, Output::Logprobs(lp));
-            return Err(Fail(EDGERL_ERR_BUFFER_TOO_SMALL, msg));
-        }
-        Ok(())
+        unsafe { score(model, session, s, Vec::new(), logprobs, cap, n) }
     })
+}
+
+/// `edgerl_score` of a text whose `<image>` places take `images`, in order.
+///
+/// # Safety
+/// As `edgerl_score`; `images` as for `edgerl_generate_images`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn edgerl_score_images(
+    model: u64,
+    session: u64,
+    text: *const c_char,
+    images: *const EdgerlImage,
+    n_images: usize,
+    logprobs: *mut f32,
+    cap: usize,
+    n: *mut usize,
+) -> i32 {
+    guard(|| {
+        let s = unsafe { self::text(text, "text") }?;
+        let images = unsafe { read_images(images, n_images) }?;
+        unsafe { score(model, session, s, images, logprobs, cap, n) }
+    })
+}
+
+/// # Safety
+/// As `edgerl_score`'s `logprobs` and `n`.
+unsafe fn score(
+    model: u64,
+    session: u64,
+    s: &str,
+    images: Vec<RgbImage>,
+    logprobs: *mut f32,
+    cap: usize,
+    n: *mut usize,
+) -> Res<()> {
+    if n.is_null() {
+        return Err(invalid("`n` is NULL"));
+    }
+    if logprobs.is_null() && cap > 0 {
+        return Err(invalid("`logprobs` is NULL but `cap` is not 0"));
+    }
+    let request = Request::Score { model, session, text: s.to_string(), images };
+    let Request::Score { images, .. } = &request else { unreachable!() };
+    let lp = match take_kept(&request) {
+        Some(Output::Logprobs(lp)) => lp,
+        _ => with_target(model, session, |t| {
+            count_computation();
+            let (ids, features) = if images.is_empty() {
+                (t.tokenizer.encode(s, true)?, None)
+            } else {
+                let raw = super::EDGERL_PROMPT_RAW;
+                super::images::encode(t.gpu, t.tokenizer, t.vision, s, images, raw, true)?
+            };
+            if ids.len() < 2 {
+                return Ok(Vec::new());
+            }
+            let mut cache = t.model.new_cache(t.gpu, ids.len())?;
+            let hidden = t.model.forward_with_images(t.gpu, &ids, features.as_ref(), &mut cache, t.lora)?;
+            let targets: Vec<Option<u32>> = ids[1..].iter().map(|&i| Some(i)).collect();
+            Ok(t.model.target_logprobs(t.gpu, &hidden, &targets, 1.0)?)
+        })?,
+    };
+    unsafe { n.write(lp.len()) };
+    let k = lp.len().min(cap);
+    if k > 0 {
+        unsafe { std::ptr::copy_nonoverlapping(lp.as_ptr(), logprobs, k) };
+    }
+    if k < lp.len() {
+        let msg = format!(
+            "{} log-probs, `cap` is {cap}: they are kept for the next call with the same arguments",
+            lp.len()
+        );
+        keep(request, Output::Logprobs(lp));
+        return Err(Fail(EDGERL_ERR_BUFFER_TOO_SMALL, msg));
+    }
+    Ok(())
 }

@@ -74,6 +74,8 @@ pub(crate) struct Session {
     /// The model's weights as the memory planner counts them, read from the model's headers
     /// once at create; `None` when the runtime has no budget (no step is planned).
     pub(crate) weights: Option<WeightBytes>,
+    /// The model's image side (a vision-language model), handed back with the weights.
+    pub(crate) vision: Option<crate::vision::ImageSide>,
 }
 
 impl Session {
@@ -156,8 +158,7 @@ impl Drop for Session {
                 tokenizer,
                 eos: t.eos,
                 pad: t.pad,
-                // Sessions take text prompts only: a model comes back without its images side.
-                vision: None,
+                vision: self.vision.take(),
             }));
         }
     }
@@ -285,6 +286,7 @@ pub unsafe extern "C" fn edgerl_session_create(
             cancel: Arc::new(AtomicBool::new(false)),
             progress: Mutex::new(Progress::NONE),
             weights,
+            vision: lm.vision,
         };
         insert(id, Entry::Session(Arc::new(s)));
         unsafe { put(out, "out", id) }
