@@ -349,6 +349,25 @@ fn fetch_makes_the_hub_cache_layout_and_a_second_fetch_downloads_nothing() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Fetches of one repository at once (threads here; processes take the same per-blob lock
+/// as huggingface_hub) all succeed and agree.
+#[test]
+fn fetches_at_once_share_the_cache() {
+    let s = start();
+    let dir = tmp("together");
+    let o = opts(&s, &dir);
+    let got: Vec<_> = std::thread::scope(|sc| {
+        let runs: Vec<_> = (0..4).map(|_| sc.spawn(|| fetch(&o, "tiny/llama", &[]).map(|s| (s.dir, s.downloaded)))).collect();
+        runs.into_iter().map(|r| r.join().unwrap().unwrap()).collect()
+    });
+    let (weights, sha) = s.file("tiny/llama", C_MAIN, "model.safetensors");
+    assert!(got.iter().all(|(d, _)| *d == got[0].0));
+    assert_eq!(std::fs::read(got[0].0.join("model.safetensors")).unwrap(), weights);
+    let cdn = s.log().iter().filter(|r| r.path == format!("/cdn/{sha}")).count();
+    assert_eq!(cdn, 1, "the lock lets one fetch download the weights");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn a_dropped_connection_is_resumed_with_range() {
     let s = start();

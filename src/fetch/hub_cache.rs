@@ -237,7 +237,7 @@ impl RepoCache {
         let pointer = self.snapshot(commit).join(path);
         let parent = pointer.parent().expect("a snapshot path has a parent");
         std::fs::create_dir_all(parent).map_err(|e| Error::file(parent, format!("cannot create: {e}")))?;
-        let tmp = parent.join(format!(".{}.tmp-{}", file_name(&pointer), std::process::id()));
+        let tmp = tmp_beside(&pointer);
         let _ = std::fs::remove_file(&tmp);
         #[cfg(unix)]
         {
@@ -285,6 +285,14 @@ fn file_name(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
+/// A temporary name beside `path`, unique to this process and call (threads fetching the same
+/// repository must not share one).
+fn tmp_beside(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    path.with_file_name(format!(".{}.tmp-{}-{n}", file_name(path), std::process::id()))
+}
+
 /// Every file and link under `dir`, as relative '/'-joined paths (temporary names skipped).
 fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()> {
     let rd = std::fs::read_dir(dir).map_err(|e| Error::file(dir, e))?;
@@ -310,7 +318,7 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()> {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let parent = path.parent().expect("a cache path has a parent");
     std::fs::create_dir_all(parent).map_err(|e| Error::file(parent, format!("cannot create: {e}")))?;
-    let tmp = parent.join(format!(".{}.tmp-{}", file_name(path), std::process::id()));
+    let tmp = tmp_beside(path);
     let result = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
     result.map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
