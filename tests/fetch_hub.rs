@@ -579,6 +579,19 @@ fn the_cli_fetches_into_hf_home() {
     assert_eq!(names, ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"]);
     assert!(stderr.contains(&format!("commit {C_MAIN}: 4 files")), "{stderr}");
 
+    // The snapshot (links into blobs/) is a model directory edgerl loads: it scores text as the
+    // fixture it came from does.
+    let (ok, full, stderr) = run(&home, &["hf:tiny/llama"], &[]);
+    assert!(ok && full == stdout, "{stderr}");
+    let score = |model: &str| {
+        let xdg = std::env::temp_dir().join("edgerl-test-xdg");
+        std::fs::create_dir_all(&xdg).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_edgerl")).args(["score", "--model", model, "--text", "hello world", "--json"]).env("XDG_RUNTIME_DIR", &xdg).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(score(&full), score(FIXTURE));
+
     let (ok, again, _) = run(&home, &["hf:tiny/llama", "--include", "*.json"], &[("HF_HUB_OFFLINE", "1")]);
     assert!(ok && again == stdout, "{again}");
     let (ok, _, stderr) = run(&home, &["hf:tiny/llama@v1"], &[("HF_HUB_OFFLINE", "1")]);
