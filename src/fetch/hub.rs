@@ -61,7 +61,8 @@ struct FileMeta {
     size: u64,
 }
 
-/// The error for a connection that did not give an HTTP answer.
+/// Why a step failed: no usable answer (the network, or a Hub answering 429/5xx), after which
+/// the repo-info lookup may fall back on the cache; or anything else.
 enum Failure {
     Net(String),
     Other(Error),
