@@ -195,6 +195,40 @@ fn data_only_writes_screens_without_a_model() {
 
     let (code, _, stderr) = common::edgerl(&["demo", "--vision", "--output-dir", dir]);
     assert_ne!(code, 0);
-    assert!(stderr.contains("--data-only"), "{stderr}");
+    assert!(stderr.contains("--vision needs --model"), "{stderr}");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// `edgerl demo --vision` end to end on the tiny SmolVLM-shaped fixture: screenshots, held-out
+/// accuracy before and after, one GRPO step, all with images; `edgerl eval` on the adapter it
+/// saved gives its "after" numbers.
+#[test]
+fn vision_demo_runs_on_a_vision_language_model() {
+    let model = common::fixtures().join("vision_e2e/model");
+    let out = std::env::temp_dir().join(format!("edgerl-demo-vision-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let (code, stdout, stderr) = common::edgerl(&[
+        "demo", "--vision", "--model", model.to_str().unwrap(), "--steps", "1", "--eval-screens", "2",
+        "--output-dir", out.to_str().unwrap(), "--json",
+    ]);
+    assert_eq!(code, 0, "edgerl demo --vision failed: {stderr}");
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+    for k in ["accuracy_before", "accuracy_after", "reward_before", "reward_after"] {
+        let v = report[k].as_f64().unwrap_or(f64::NAN);
+        assert!((0.0..=1.0).contains(&v), "{k} = {v}");
+    }
+    let row: Value = serde_json::from_str(
+        std::fs::read_to_string(out.join("train.jsonl")).unwrap().lines().next().unwrap(),
+    )
+    .unwrap();
+    assert!(out.join(row["images"][0].as_str().unwrap()).is_file());
+    let (code, stdout, stderr) = common::edgerl(&[
+        "eval", "--config", out.join("run.toml").to_str().unwrap(), "--adapter",
+        report["adapter"].as_str().unwrap(), "--dataset", out.join("heldout.jsonl").to_str().unwrap(), "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let eval: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(eval["accuracy"], report["accuracy_after"]);
+    assert_eq!(eval["mean_reward"], report["reward_after"]);
     std::fs::remove_dir_all(&out).unwrap();
 }

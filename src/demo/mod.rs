@@ -4,6 +4,9 @@
 //! accuracy, trains a LoRA adapter, and measures again. The run.toml is an ordinary training
 //! config: `edgerl train --config OUT/run.toml` repeats the training step by hand.
 //!
+//! With `vision` the screens are screenshots (`render`) and the model a vision-language one
+//! (SmolVLM / Idefics3): the same rules score its taps in the pictures' pixels.
+//!
 //! With `warm_start` = N > 0 a supervised warm start comes first: N SFT steps (`edgerl sft`'s
 //! engine, config in OUT/sft.toml) on generated screens answered correctly (OUT/sft.jsonl), held-out
 //! accuracy measured again, then GRPO starts from that adapter (run.toml's `init_adapter`).
@@ -34,6 +37,9 @@ pub struct DemoOptions {
     pub seed: u64,
     /// SFT steps before GRPO (0: none), each on [`SFT_BATCH`] fresh screens with their answers.
     pub warm_start: usize,
+    /// The screens as screenshots ([`render`]), for a vision-language model (`model` a SmolVLM
+    /// / Idefics3 directory).
+    pub vision: bool,
 }
 
 impl Default for DemoOptions {
@@ -46,6 +52,7 @@ impl Default for DemoOptions {
             elements: 3,
             seed: 0,
             warm_start: 0,
+            vision: false,
         }
     }
 }
@@ -194,13 +201,27 @@ pub fn run(
             "--steps and --eval-screens must be at least 1".into(),
         ));
     }
+    if o.vision && o.model.is_none() {
+        return Err(Error::Invalid(
+            "--vision needs --model: a SmolVLM / Idefics3 directory (e.g. `edgerl fetch hf:HuggingFaceTB/SmolVLM-256M-Instruct`)".into(),
+        ));
+    }
+    if o.vision && o.warm_start > 0 {
+        return Err(Error::Invalid("--warm-start with --vision: SFT on screenshots is not supported yet".into()));
+    }
     let started = std::time::Instant::now();
     let model = resolve_model(o.model.as_deref(), true, &mut on_phase)?;
     let out = &o.output_dir;
     std::fs::create_dir_all(out).map_err(|e| Error::file(out, format!("cannot create: {e}")))?;
     let out = out.canonicalize().map_err(|e| Error::file(out, e))?;
     let model = model.canonicalize().map_err(|e| Error::file(&model, e))?;
-    let files = write_text_sets(&out, &model, o)?;
+    let files = if o.vision {
+        let files = write_vision_sets(&out, o)?;
+        crate::io::write_atomic(&out.join("run.toml"), run_toml(&model, &out, o).as_bytes())?;
+        files
+    } else {
+        write_text_sets(&out, &model, o)?
+    };
     let (heldout, config_path) = (files.heldout.clone(), out.join("run.toml"));
     let sft_config = match &files.sft_toml {
         Some(p) => Some(crate::rl::sft::SftConfig::from_file(p)?),
@@ -284,7 +305,8 @@ pub struct DemoData {
     pub heldout: PathBuf,
     /// The warm start's answered screens (with `warm_start` > 0).
     pub sft: Option<PathBuf>,
-    /// The GRPO and SFT configs (text screens; screenshots have no trainer here yet).
+    /// The GRPO and SFT configs (not written for screenshots by `write_data`: `run` writes
+    /// run.toml once it knows the vision-language model).
     pub run_toml: Option<PathBuf>,
     pub sft_toml: Option<PathBuf>,
     /// Screenshots written under `output_dir/images/` (`vision`).
@@ -294,18 +316,24 @@ pub struct DemoData {
 /// The screens `run` trains and measures on, without a model or a GPU (`edgerl demo
 /// --data-only`): train.jsonl, heldout.jsonl, sft.jsonl with a warm start, and run.toml /
 /// sft.toml naming `o.model` (a path, a name `edgerl fetch` knows, or SmolLM2's cache path;
-/// nothing is fetched). With `vision` the same screens are drawn as PNG screenshots
+/// nothing is fetched). With `o.vision` the same screens are drawn as PNG screenshots
 /// ([`render`]) and the rows are TRL vision rows (`images` column, an image part in the user
 /// turn, boxes in the screenshot's pixels) — data for vision-language trainers; no configs.
-pub fn write_data(o: &DemoOptions, vision: bool) -> Result<DemoData> {
+pub fn write_data(o: &DemoOptions) -> Result<DemoData> {
     let out = &o.output_dir;
     std::fs::create_dir_all(out).map_err(|e| Error::file(out, format!("cannot create: {e}")))?;
     let out = out.canonicalize().map_err(|e| Error::file(out, e))?;
-    if !vision {
+    if !o.vision {
         let model = resolve_model(o.model.as_deref(), false, &mut |_| {})?;
         let model = model.canonicalize().unwrap_or(model);
         return write_text_sets(&out, &model, o);
     }
+    write_vision_sets(&out, o)
+}
+
+/// The screens as screenshots and TRL vision rows, in `out` (absolute); no configs.
+fn write_vision_sets(out: &Path, o: &DemoOptions) -> Result<DemoData> {
+    let out = out.to_path_buf();
     let train_rows = o.steps * PROMPTS_PER_STEP;
     let sets = [
         ("train", o.seed, train_rows, render::vision_row as fn(&screens::Screen, &str) -> Value),
@@ -486,7 +514,7 @@ mod tests {
             warm_start: 1,
             ..DemoOptions::default()
         };
-        let d = write_data(&o, false).unwrap();
+        let d = write_data(&o).unwrap();
         let cfg = TrainConfig::from_file(d.run_toml.as_ref().unwrap()).unwrap();
         assert_eq!(cfg.model, Path::new("/nowhere/model.gguf"));
         assert_eq!(cfg.dataset.as_deref(), Some(d.train.as_path()));
@@ -496,7 +524,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(d.sft.unwrap()).unwrap().lines().count(), SFT_BATCH);
         assert!(d.sft_toml.is_some() && d.images == 0);
 
-        let v = write_data(&DemoOptions { warm_start: 0, ..o }, true).unwrap();
+        let v = write_data(&DemoOptions { warm_start: 0, vision: true, ..o }).unwrap();
         assert_eq!((v.images, v.run_toml, v.sft), (3 * PROMPTS_PER_STEP + 5, None, None));
         let rows: Vec<Value> = std::fs::read_to_string(&v.heldout).unwrap().lines()
             .map(|l| serde_json::from_str(l).unwrap()).collect();

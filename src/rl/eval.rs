@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value, json};
 
 use super::config::TrainConfig;
-use super::rollout::{Completion, Decoding, GroupSampler, prompt_ids};
+use super::rollout::{Completion, Decoding, GroupSampler, prompt_with_images};
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, GpuBuffer};
 use crate::lora::Lora;
 use crate::model::LoadedModel;
 use crate::reward::RewardSet;
@@ -243,18 +243,22 @@ pub fn evaluate(
     let mut i = 0;
     while i < rows.len() {
         let end = rows.len().min(i + opts.batch_size);
-        let ids: Vec<Vec<u32>> = rows[i..end]
+        // A row with images runs them through the vision tower once, for all its samples.
+        let (ids, images): (Vec<Vec<u32>>, Vec<Option<GpuBuffer>>) = rows[i..end]
             .iter()
-            .map(|row| prompt_ids(&m.tokenizer, &row.prompt))
-            .collect::<Result<_>>()?;
+            .map(|row| prompt_with_images(gpu, &m.tokenizer, m.vision.as_ref(), &row.prompt, &row.images))
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .unzip();
         // Row i is random stream i: a row's samples depend neither on the rows before it nor
         // on the rows decoded beside it.
-        let batch: Vec<(&[u32], u64)> = ids
+        let batch: Vec<(&[u32], Option<&GpuBuffer>, u64)> = ids
             .iter()
+            .zip(&images)
             .enumerate()
-            .map(|(b, ids)| (ids.as_slice(), (i + b) as u64))
+            .map(|(b, (ids, f))| (ids.as_slice(), f.as_ref(), (i + b) as u64))
             .collect();
-        let groups = sampler.sample_prompts(&batch, k)?;
+        let groups = sampler.sample_prompts_with_images(&batch, k)?;
         for (b, group) in groups.into_iter().enumerate() {
             score_row(i + b, &ids[b], group)?;
         }

@@ -214,10 +214,11 @@ pub enum Cmd {
         /// and run.toml / sft.toml naming --model, then stop: no model is fetched or run.
         #[arg(long)]
         data_only: bool,
-        /// With --data-only: draw the screens as 360x640 PNG screenshots (OUT/images/) and
-        /// write TRL vision rows (`images` column, an image part in the user turn, target boxes
-        /// in pixels) for vision-language trainers; no configs.
-        #[arg(long, requires = "data_only")]
+        /// Draw the screens as 360x640 PNG screenshots (OUT/images/) with TRL vision rows
+        /// (`images` column, an image part in the user turn, target boxes in pixels), and train
+        /// the vision-language model --model (a SmolVLM / Idefics3 directory) on them; with
+        /// --data-only, only the data.
+        #[arg(long)]
         vision: bool,
         /// Print the report as one JSON object.
         #[arg(long)]

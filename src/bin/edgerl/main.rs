@@ -384,10 +384,11 @@ fn run(cli: Cli) -> Result<()> {
                 eval_screens,
                 seed,
                 warm_start,
+                vision,
                 ..Default::default()
             };
             if data_only {
-                let d = edgerl::demo::write_data(&opts, vision)?;
+                let d = edgerl::demo::write_data(&opts)?;
                 if json {
                     println!("{}", serde_json::to_string(&d).map_err(|e| Error::Invalid(e.to_string()))?);
                 } else {
