@@ -3,13 +3,50 @@
 //! program (platforms/android/host-test/HostSmoke.kt) that trains two steps with a Kotlin
 //! reward, steps on rows with rule rewards, takes an SFT step (`Session.sftStep`: finite loss,
 //! adapter changed) before a GRPO step, generates, scores, round-trips adapters and checks the
-//! errors an app would meet.
+//! errors an app would meet; then (host-test/HostVision.kt) scores and generates with images
+//! (RgbaImage lists, decoded from the fixture's PNGs by javax.imageio) on the tiny SmolVLM
+//! fixture and matches transformers' log-probs and greedy text (tests/fixtures/vision_e2e).
 //! Needs a JDK and kotlinc (.ci/run installs both); skipped elsewhere when they are missing.
 
 mod common;
 
 use std::path::Path;
 use std::process::Command;
+
+use serde_json::Value;
+
+/// What a HostVision.kt case should give.
+enum Want {
+    Logprobs(Vec<f32>),
+    Text(String),
+}
+
+/// The transformers cases of tests/fixtures/vision_e2e as HostVision.kt reads them (one a line,
+/// tab-separated, texts escaped), and what each should give: log-probs or a text.
+fn vision_spec(out: &Path) -> (std::path::PathBuf, Vec<Want>) {
+    let fixture = common::fixtures().join("vision_e2e");
+    let reference: Value = serde_json::from_str(&std::fs::read_to_string(fixture.join("reference.json")).unwrap()).unwrap();
+    let image = |v: &Value| common::fixtures().join("vision/images").join(v.as_str().unwrap()).display().to_string();
+    let escape = |s: &str| s.replace('\\', "\\\\").replace('\n', "\\n");
+    let (mut lines, mut want) = (Vec::new(), Vec::new());
+    for case in reference["score"].as_array().unwrap() {
+        let mut line = vec!["score".to_string(), escape(case["text"].as_str().unwrap())];
+        line.extend(case["images"].as_array().unwrap().iter().map(image));
+        lines.push(line.join("\t"));
+        want.push(Want::Logprobs(case["logprobs"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect()));
+    }
+    let chat = &reference["chat"];
+    let greedy: Vec<u32> = chat["greedy"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
+    let mut line = vec!["chat".to_string(), escape(chat["user"].as_str().unwrap()), greedy.len().to_string()];
+    line.extend(chat["images"].as_array().unwrap().iter().map(image));
+    lines.push(line.join("\t"));
+    let tokenizer = edgerl::model::Tokenizer::open(&fixture.join("model")).unwrap();
+    want.push(Want::Text(tokenizer.decode(&greedy).unwrap().replace('\0', "")));
+    let spec = out.join("vision-spec.tsv");
+    std::fs::create_dir_all(out).unwrap();
+    std::fs::write(&spec, lines.join("\n") + "\n").unwrap();
+    (spec, want)
+}
 
 #[test]
 fn kotlin_wrapper_trains_and_reports_errors_on_the_host_jvm() {
@@ -21,10 +58,14 @@ fn kotlin_wrapper_trains_and_reports_errors_on_the_host_jvm() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = std::env::temp_dir().join(format!("edgerl-android-host-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
+    let (spec, want) = vision_spec(&out);
     let run = Command::new("bash")
         .arg(root.join("platforms/android/host-test.sh"))
         .arg(root.join("tests/fixtures/models/qwen3_f16"))
         .arg(&out)
+        .arg(root.join("tests/fixtures/vision_e2e/model"))
+        .arg(root.join("tests/fixtures/models/qwen3_f16"))
+        .arg(&spec)
         .env("EDGERL_STATIC_LIB", common::native::release_lib("libedgerl.a"))
         .output()
         .unwrap();
@@ -37,5 +78,16 @@ fn kotlin_wrapper_trains_and_reports_errors_on_the_host_jvm() {
     assert!(!stderr.contains("in native method"), "CheckJNI complained:\n{stderr}");
     // EdgerlLog.setLevel(INFO) routed the episode step's metrics line to stderr.
     assert!(stderr.contains("edgerl [3] edgerl::"), "no log records on stderr:\n{stderr}");
+    assert!(stdout.contains("all Kotlin vision checks passed"), "{stdout}");
+    for (i, w) in want.iter().enumerate() {
+        match w {
+            Want::Logprobs(logprobs) => {
+                let got: Vec<f32> = std::fs::read(out.join(format!("case{i}.f32"))).unwrap().chunks_exact(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+                common::assert_close(&format!("Kotlin score with images, case {i}, vs transformers"), &got, logprobs, 1e-4, 1e-4);
+            }
+            Want::Text(text) => assert_eq!(&std::fs::read_to_string(out.join(format!("case{i}.txt"))).unwrap(), text, "case {i}"),
+        }
+    }
     let _ = std::fs::remove_dir_all(&out);
 }

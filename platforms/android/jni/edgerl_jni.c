@@ -177,6 +177,141 @@ JNIEXPORT jfloatArray JNICALL Java_dev_edgerl_Native_score(JNIEnv *env, jclass c
     return r;
 }
 
+/* The images of a call (Kotlin's RgbaImage list as parallel arrays: the pixel arrays, and
+ * width, height, rowStride per image in dims), each array's bytes held for the call. */
+typedef struct {
+    size_t n;
+    edgerl_image *images;
+    cstr *held;
+} images_arg;
+
+static void images_release(JNIEnv *env, images_arg *a) {
+    for (size_t i = 0; a->held && i < a->n; i++) {
+        cstr_release(env, a->held[i]);
+        if (a->held[i].array) (*env)->DeleteLocalRef(env, a->held[i].array);
+    }
+    free(a->images);
+    free(a->held);
+    a->images = NULL;
+    a->held = NULL;
+}
+
+/* Holds the arrays' bytes; checks each array holds its pixels (edgerl trusts the pointers it
+ * gets: this is where the sizes are known). Returns 1 (with an exception thrown) on failure. */
+static int images_get(JNIEnv *env, jobjectArray arrays, jintArray dims, images_arg *a) {
+    a->n = 0;
+    a->images = NULL;
+    a->held = NULL;
+    jsize n = arrays ? (*env)->GetArrayLength(env, arrays) : 0;
+    if (!dims || (*env)->GetArrayLength(env, dims) != 3 * n) return invalid(env, "images: 3 dims per image");
+    a->images = calloc(n ? (size_t)n : 1, sizeof *a->images);
+    a->held = calloc(n ? (size_t)n : 1, sizeof *a->held);
+    jint *d = a->images && a->held ? (*env)->GetIntArrayElements(env, dims, NULL) : NULL;
+    if (!d) {
+        images_release(env, a);
+        return (*env)->ExceptionCheck(env) ? 1 : invalid(env, "images: out of memory");
+    }
+    a->n = (size_t)n;
+    int bad = (*env)->EnsureLocalCapacity(env, n + 16) != 0;
+    char why[256] = "";
+    for (jsize i = 0; !bad && i < n; i++) {
+        jint w = d[3 * i], h = d[3 * i + 1], stride = d[3 * i + 2];
+        if (w < 0 || h < 0 || stride < 0) {
+            snprintf(why, sizeof why, "images[%d]: a negative width, height or rowStride (%d, %d, %d)", (int)i, (int)w,
+                     (int)h, (int)stride);
+            break;
+        }
+        jbyteArray px = (jbyteArray)(*env)->GetObjectArrayElement(env, arrays, i);
+        if (!px) {
+            bad = 1; /* Kotlin's types say non-null: out of memory, an exception is pending */
+            break;
+        }
+        /* Bytes the pixels span (64-bit: no overflow for 32-bit sides); 0x0 is edgerl's to refuse. */
+        uint64_t row = (uint64_t)w * 4, step = stride ? (uint64_t)stride : row;
+        uint64_t span = w && h && step >= row ? (uint64_t)(h - 1) * step + row : 0;
+        jsize len = (*env)->GetArrayLength(env, px);
+        if (span > (uint64_t)len) {
+            (*env)->DeleteLocalRef(env, px);
+            snprintf(why, sizeof why, "images[%d]: %dx%d pixels with a row stride of %llu bytes need %llu bytes, the array has %d",
+                     (int)i, (int)w, (int)h, (unsigned long long)step, (unsigned long long)span, (int)len);
+            break;
+        }
+        a->held[i] = cstr_get(env, px);
+        if (!a->held[i].bytes) {
+            bad = 1;
+            break;
+        }
+        edgerl_image im = {(const uint8_t *)a->held[i].bytes, (uint32_t)w, (uint32_t)h, (uint32_t)stride};
+        a->images[i] = im;
+    }
+    (*env)->ReleaseIntArrayElements(env, dims, d, JNI_ABORT);
+    if (!bad && !why[0]) return 0;
+    images_release(env, a);
+    if (why[0]) return invalid(env, why);
+    return (*env)->ExceptionCheck(env) ? 1 : invalid(env, "images: the pixel arrays could not be read");
+}
+
+JNIEXPORT jbyteArray JNICALL Java_dev_edgerl_Native_generateImages(JNIEnv *env, jclass c, jlong model, jlong session,
+                                                                  jbyteArray prompt, jobjectArray pixels,
+                                                                  jintArray dims, jint flags, jint max_new,
+                                                                  jfloat temperature, jlong seed) {
+    (void)c;
+    if (max_new < 0) return invalid(env, "maxNewTokens must be >= 0"), NULL;
+    images_arg im;
+    if (images_get(env, pixels, dims, &im)) return NULL;
+    cstr p = cstr_get(env, prompt);
+    /* As generate: a first try in 4 KiB, a longer text handed over by the retry. */
+    size_t cap = 4096, needed = 0;
+    char *out = malloc(cap);
+    int32_t st = out ? edgerl_generate_images((edgerl_model)model, (edgerl_session)session, (const char *)p.bytes,
+                                              im.images, im.n, (uint32_t)flags, (uint32_t)max_new, temperature,
+                                              (uint64_t)seed, out, cap, &needed)
+                     : EDGERL_ERR_INVALID_ARGUMENT;
+    if (st == EDGERL_ERR_BUFFER_TOO_SMALL) {
+        free(out);
+        cap = needed + 1;
+        out = malloc(cap);
+        st = out ? edgerl_generate_images((edgerl_model)model, (edgerl_session)session, (const char *)p.bytes,
+                                          im.images, im.n, (uint32_t)flags, (uint32_t)max_new, temperature,
+                                          (uint64_t)seed, out, cap, &needed)
+                 : EDGERL_ERR_INVALID_ARGUMENT;
+    }
+    cstr_release(env, p);
+    images_release(env, &im);
+    jbyteArray r = fail(env, st) ? NULL : to_bytes(env, out, needed);
+    free(out);
+    return r;
+}
+
+JNIEXPORT jfloatArray JNICALL Java_dev_edgerl_Native_scoreImages(JNIEnv *env, jclass c, jlong model, jlong session,
+                                                                jbyteArray text, jobjectArray pixels,
+                                                                jintArray dims) {
+    (void)c;
+    images_arg im;
+    if (images_get(env, pixels, dims, &im)) return NULL;
+    cstr t = cstr_get(env, text);
+    size_t n = 0;
+    /* As score: the count first, then the values edgerl kept. */
+    int32_t st = edgerl_score_images((edgerl_model)model, (edgerl_session)session, (const char *)t.bytes, im.images,
+                                     im.n, NULL, 0, &n);
+    float *lp = NULL;
+    if (st == EDGERL_ERR_BUFFER_TOO_SMALL || (st == EDGERL_OK && n > 0)) {
+        lp = malloc(n * sizeof *lp);
+        st = lp ? edgerl_score_images((edgerl_model)model, (edgerl_session)session, (const char *)t.bytes, im.images,
+                                      im.n, lp, n, &n)
+                : EDGERL_ERR_INVALID_ARGUMENT;
+    }
+    cstr_release(env, t);
+    images_release(env, &im);
+    jfloatArray r = NULL;
+    if (!fail(env, st)) {
+        r = (*env)->NewFloatArray(env, (jsize)n);
+        if (r && n) (*env)->SetFloatArrayRegion(env, r, 0, (jsize)n, lp);
+    }
+    free(lp);
+    return r;
+}
+
 JNIEXPORT jlong JNICALL Java_dev_edgerl_Native_sessionCreate(JNIEnv *env, jclass c, jlong model,
                                                             jbyteArray config) {
     (void)c;

@@ -60,6 +60,15 @@ class SftMetrics(
 }
 
 /**
+ * An image for a vision-language model (SmolVLM / Idefics3): `height` rows of `width` RGBA
+ * pixels, 8 bits a channel, straight (not premultiplied) alpha, rows top to bottom, each
+ * `rowStride` bytes after the one before (0: `width * 4`). Transparent pixels are composited
+ * onto white, as transformers does. On Android, `Bitmap.toRgbaImage()` (EdgerlBitmap.kt)
+ * makes one. The array is read during each call that takes the image, not copied before.
+ */
+class RgbaImage(val rgba: ByteArray, val width: Int, val height: Int, val rowStride: Int = 0)
+
+/**
  * A GPU device. `backend`: "vulkan", "gl", or null for the best available, optionally with
  * ":ADAPTER" (part of the adapter's name, e.g. "vulkan:adreno"). A non-zero `memoryBudget`
  * (bytes) caps all device memory edgerl allocates on it, and each training step is planned to
@@ -89,6 +98,18 @@ class Model(runtime: Runtime, path: String) : java.io.Closeable {
 
     /** log p(token i+1 | tokens ..= i) for each token of `text` under the base model. */
     fun score(text: String): FloatArray = Native.score(handle, 0, cString(text))
+
+    /**
+     * Generates after a prompt with images (a vision-language model): with chat = true the user
+     * turn is the images, then `prompt`; with chat = false `prompt` holds one "<image>" per image,
+     * in order. A text model throws EdgerlException(INVALID_ARGUMENT, "... no vision tower ...").
+     */
+    fun generate(prompt: String, images: List<RgbaImage>, maxNewTokens: Int, chat: Boolean = true, temperature: Float = 0f, seed: Long = 0): String =
+        utf8(Native.generateImages(handle, 0, cString(prompt), pixels(images), dims(images), flags(chat), maxNewTokens, temperature, seed))
+
+    /** `score` of a text whose "<image>" places take `images`, in order. */
+    fun score(text: String, images: List<RgbaImage>): FloatArray =
+        Native.scoreImages(handle, 0, cString(text), pixels(images), dims(images))
 
     override fun close() {
         if (handle != 0L) Native.modelFree(handle)
@@ -193,6 +214,14 @@ class Session(model: Model, configToml: String? = null) : java.io.Closeable {
 
     fun score(text: String): FloatArray = Native.score(0, handle, cString(text))
 
+    /** Model.generate with images, with the session's adapter. */
+    fun generate(prompt: String, images: List<RgbaImage>, maxNewTokens: Int, chat: Boolean = true, temperature: Float = 0f, seed: Long = 0): String =
+        utf8(Native.generateImages(0, handle, cString(prompt), pixels(images), dims(images), flags(chat), maxNewTokens, temperature, seed))
+
+    /** Model.score with images, with the session's adapter. */
+    fun score(text: String, images: List<RgbaImage>): FloatArray =
+        Native.scoreImages(0, handle, cString(text), pixels(images), dims(images))
+
     /** Writes the adapter in PEFT format (adapter_config.json, adapter_model.safetensors). */
     fun saveAdapter(dir: String) = Native.saveAdapter(handle, cString(dir))
 
@@ -251,6 +280,12 @@ internal class RewardBridge(private val f: (Int, Int, String) -> Double) {
 
 private fun flags(chat: Boolean) = if (chat) 1 else 0
 
+/** The images as the JNI shim takes them: the pixel arrays, and width, height, rowStride each. */
+private fun pixels(images: List<RgbaImage>): Array<ByteArray> = Array(images.size) { images[it].rgba }
+
+private fun dims(images: List<RgbaImage>): IntArray =
+    IntArray(3 * images.size) { images[it / 3].let { im -> when (it % 3) { 0 -> im.width; 1 -> im.height; else -> im.rowStride } } }
+
 /** NUL-terminated UTF-8 (JNI's own strings are "modified UTF-8", wrong for emoji). */
 internal fun cString(s: String): ByteArray {
     require(s.indexOf('\u0000') < 0) { "strings passed to edgerl must not contain NUL" }
@@ -272,6 +307,8 @@ internal object Native {
     @JvmStatic external fun modelFree(model: Long)
     @JvmStatic external fun generate(model: Long, session: Long, prompt: ByteArray, flags: Int, maxNewTokens: Int, temperature: Float, seed: Long): ByteArray
     @JvmStatic external fun score(model: Long, session: Long, text: ByteArray): FloatArray
+    @JvmStatic external fun generateImages(model: Long, session: Long, prompt: ByteArray, pixels: Array<ByteArray>, dims: IntArray, flags: Int, maxNewTokens: Int, temperature: Float, seed: Long): ByteArray
+    @JvmStatic external fun scoreImages(model: Long, session: Long, text: ByteArray, pixels: Array<ByteArray>, dims: IntArray): FloatArray
     @JvmStatic external fun sessionCreate(model: Long, config: ByteArray?): Long
     @JvmStatic external fun sessionFree(session: Long)
     @JvmStatic external fun sessionStep(session: Long, prompts: Array<ByteArray>, flags: Int, reward: RewardBridge?, progress: ProgressBridge?): StepMetrics
