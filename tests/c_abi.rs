@@ -602,7 +602,8 @@ mod inproc {
 
     use edgerl::ffi::{
         EDGERL_ERR_BUFFER_TOO_SMALL, EDGERL_ERR_CANCELLED, EDGERL_OK, EDGERL_PHASE_SAMPLE,
-        EDGERL_PROMPT_CHAT, EDGERL_PROMPT_RAW, EdgerlSftMetrics, EdgerlStepMetrics, computations_on_this_thread as computed,
+        EDGERL_PROMPT_CHAT, EDGERL_PROMPT_RAW, EdgerlImage, EdgerlSftMetrics, EdgerlStepMetrics,
+        computations_on_this_thread as computed,
     };
 
     type Reward = unsafe extern "C" fn(*mut c_void, usize, usize, *const c_char, *mut f64) -> i32;
@@ -627,6 +628,10 @@ mod inproc {
             seed: u64, out: *mut c_char, out_len: usize, needed: *mut usize,
         ) -> i32;
         fn edgerl_score(model: u64, session: u64, text: *const c_char, lp: *mut f32, cap: usize, n: *mut usize) -> i32;
+        fn edgerl_score_images(
+            model: u64, session: u64, text: *const c_char, images: *const EdgerlImage, n_images: usize, lp: *mut f32,
+            cap: usize, n: *mut usize,
+        ) -> i32;
         fn edgerl_last_error(buf: *mut c_char, len: usize) -> usize;
         fn edgerl_episode_begin(session: u64, prompt: *const c_char, flags: u32, out: *mut u64) -> i32;
         fn edgerl_episode_free(episode: u64) -> i32;
@@ -738,6 +743,47 @@ mod inproc {
         ok(rc, "session generate, second call");
         assert_eq!((text.len(), computed()), (needed, c1));
         ok(unsafe { edgerl_session_free(s) }, "session free");
+    }
+
+    /// Log-probs that did not fit are kept with the images they were computed for: the same
+    /// pixels (also given with another row stride) are handed over, other pixels computed.
+    #[test]
+    fn score_images_hands_over_only_for_the_same_pixels() {
+        let path = std::ffi::CString::new(super::root().join("tests/fixtures/vision_e2e/model").to_str().unwrap()).unwrap();
+        let (mut rt, mut model) = (0, 0);
+        ok(unsafe { edgerl_runtime_create(null(), 0, &mut rt) }, "runtime");
+        ok(unsafe { edgerl_model_load(rt, path.as_ptr(), &mut model) }, "model");
+        let (w, h) = (9u32, 7u32);
+        let pixels: Vec<u8> = (0..w * h * 4).map(|i| if i % 4 == 3 { 255 } else { (i * 37 % 251) as u8 }).collect();
+        let mut padded = vec![0u8; ((w * 4 + 4) * h) as usize];
+        for y in 0..h as usize {
+            padded[y * (w as usize * 4 + 4)..][..w as usize * 4].copy_from_slice(&pixels[y * w as usize * 4..][..w as usize * 4]);
+        }
+        let other: Vec<u8> = pixels.iter().enumerate().map(|(i, &p)| if i % 4 == 3 { p } else { 255 - p }).collect();
+        let image = |px: &[u8], stride: u32| EdgerlImage { rgba: px.as_ptr(), width: w, height: h, stride_bytes: stride };
+        let score = |im: &EdgerlImage, cap: usize| {
+            let mut lp = vec![0f32; cap];
+            let mut n = 0;
+            let p = if cap == 0 { null_mut() } else { lp.as_mut_ptr() };
+            let rc = unsafe { edgerl_score_images(model, 0, c"<image> is a picture".as_ptr(), im, 1, p, cap, &mut n) };
+            lp.truncate(n.min(cap));
+            (rc, lp, n)
+        };
+        let c0 = computed();
+        let (rc, _, n) = score(&image(&pixels, 0), 0);
+        assert_eq!((rc, computed()), (EDGERL_ERR_BUFFER_TOO_SMALL, c0 + 1), "{}", last_error());
+        let (rc, lp, _) = score(&image(&padded, w * 4 + 4), n);
+        ok(rc, "the same pixels with a stride");
+        assert_eq!((lp.len(), computed()), (n, c0 + 1), "the same pixels computed again");
+        assert_eq!(score(&image(&pixels, 0), 0).0, EDGERL_ERR_BUFFER_TOO_SMALL);
+        let (rc, lp_other, _) = score(&image(&other, 0), n);
+        ok(rc, "other pixels");
+        assert_eq!(computed(), c0 + 3, "other pixels were handed the kept log-probs");
+        assert_ne!(lp_other, lp);
+        unsafe {
+            edgerl_model_free(model);
+            edgerl_runtime_free(rt);
+        }
     }
 
     /// Counts its calls and adds 0.5 to every completion's reward.
