@@ -7,6 +7,7 @@ pub mod kernels;
 pub mod memory;
 pub mod pipeline;
 pub mod quant;
+pub mod recorder;
 pub mod rows;
 pub mod sample;
 pub mod tensor;

@@ -1,0 +1,260 @@
+//! The recorder: a step's dispatches, copies and clears, kept in order and submitted in one
+//! command buffer; the dispatches' uniforms share one buffer. `EDGERL_PROFILE` times each
+//! entry point by submitting them one at a time.
+
+use std::sync::Arc;
+
+use bytemuck::Pod;
+
+use super::device::Gpu;
+use super::kernels::Kernel;
+use super::memory::GpuBuffer;
+use crate::error::{Error, Result};
+
+enum Op {
+    Dispatch {
+        /// The entry point, for `EDGERL_PROFILE`.
+        name: &'static str,
+        pipeline: Arc<wgpu::ComputePipeline>,
+        params: u64,
+        params_len: u64,
+        buffers: Vec<(u32, wgpu::Buffer)>,
+        groups: (u32, u32),
+    },
+    Copy {
+        src: wgpu::Buffer,
+        src_off: u64,
+        dst: wgpu::Buffer,
+        dst_off: u64,
+        bytes: u64,
+    },
+    /// Zeroes `bytes` bytes from `off` (`None`: to the end).
+    Clear {
+        buf: wgpu::Buffer,
+        off: u64,
+        bytes: Option<u64>,
+    },
+}
+
+/// Records a step's work; `submit` sends it to the GPU in one command buffer.
+pub struct Recorder<'g> {
+    pub gpu: &'g Gpu,
+    /// Attention through the workgroup-per-row kernels even where the tiled ones apply (tests
+    /// compare the two, benchmarks time them).
+    pub general_attention: bool,
+    params: Vec<u8>,
+    ops: Vec<Op>,
+}
+
+/// Workgroup counts for `n` workgroups, folded into 2-D past the per-dimension limit.
+pub(super) fn groups_2d(gpu: &Gpu, n: u32) -> (u32, u32) {
+    let max = gpu.limits.max_compute_workgroups_per_dimension.min(32768);
+    if n <= max {
+        (n.max(1), 1)
+    } else {
+        (max, n.div_ceil(max))
+    }
+}
+
+impl<'g> Recorder<'g> {
+    pub fn new(gpu: &'g Gpu) -> Self {
+        Recorder {
+            gpu,
+            general_attention: gpu
+                .general_attention
+                .load(std::sync::atomic::Ordering::Relaxed),
+            params: Vec::new(),
+            ops: Vec::new(),
+        }
+    }
+
+    /// Storage buffers bound to bindings 1, 2, … in order (binding 0 is the uniform).
+    pub(super) fn dispatch<P: Pod>(
+        &mut self,
+        k: Kernel,
+        params: &P,
+        buffers: &[&wgpu::Buffer],
+        groups: (u32, u32),
+    ) -> Result<()> {
+        let numbered: Vec<(u32, &wgpu::Buffer)> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (i as u32 + 1, *b))
+            .collect();
+        self.dispatch_at(k, params, &numbered, groups)
+    }
+
+    /// For entry points that use only some of their file's bindings.
+    pub(super) fn dispatch_at<P: Pod>(
+        &mut self,
+        k: Kernel,
+        params: &P,
+        buffers: &[(u32, &wgpu::Buffer)],
+        groups: (u32, u32),
+    ) -> Result<()> {
+        // Every binding must fit the (possibly forced) limit; weights are split before this.
+        for (i, b) in buffers {
+            if b.size() > self.gpu.max_binding {
+                return Err(Error::Invalid(format!(
+                    "{k:?}: binding {i} is {} bytes, above the device's {}-byte storage binding limit",
+                    b.size(),
+                    self.gpu.max_binding
+                )));
+            }
+        }
+        let pipeline = self.gpu.pipeline(k)?;
+        let align = self.gpu.limits.min_uniform_buffer_offset_alignment.max(16) as usize;
+        let off = self.params.len().div_ceil(align) * align;
+        self.params.resize(off, 0);
+        self.params.extend_from_slice(bytemuck::bytes_of(params));
+        self.ops.push(Op::Dispatch {
+            name: k.entry(),
+            pipeline,
+            params: off as u64,
+            params_len: std::mem::size_of::<P>() as u64,
+            buffers: buffers.iter().map(|(i, b)| (*i, (*b).clone())).collect(),
+            groups,
+        });
+        Ok(())
+    }
+
+    /// Copies bytes between buffers, in order with the dispatches around it.
+    pub fn copy(
+        &mut self,
+        src: &GpuBuffer,
+        src_off: u64,
+        dst: &GpuBuffer,
+        dst_off: u64,
+        bytes: u64,
+    ) {
+        self.ops.push(Op::Copy {
+            src: src.buffer.clone(),
+            src_off,
+            dst: dst.buffer.clone(),
+            dst_off,
+            bytes,
+        });
+    }
+
+    /// Zeroes a buffer (encoder `clear_buffer`), in order with the dispatches around it.
+    pub fn zero(&mut self, buf: &GpuBuffer) {
+        self.ops.push(Op::Clear {
+            buf: buf.buffer.clone(),
+            off: 0,
+            bytes: None,
+        });
+    }
+
+    /// Zeroes `bytes` bytes of `buf` from `off` (both multiples of 4), in order.
+    pub(super) fn zero_range(&mut self, buf: &GpuBuffer, off: u64, bytes: u64) {
+        if bytes > 0 {
+            self.ops.push(Op::Clear {
+                buf: buf.buffer.clone(),
+                off,
+                bytes: Some(bytes),
+            });
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Encodes everything recorded, submits once, and reports wgpu errors as `Err`.
+    pub fn submit(self) -> Result<()> {
+        let gpu = self.gpu;
+        if self.ops.is_empty() {
+            return Ok(());
+        }
+        let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let uniforms = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params"),
+            size: (self.params.len().max(16).div_ceil(16) * 16) as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        if !self.params.is_empty() {
+            let mut bytes = self.params;
+            bytes.resize(bytes.len().div_ceil(4) * 4, 0);
+            gpu.queue.write_buffer(&uniforms, 0, &bytes);
+        }
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        let mut i = 0;
+        while i < self.ops.len() {
+            if let Op::Copy {
+                src,
+                src_off,
+                dst,
+                dst_off,
+                bytes,
+            } = &self.ops[i]
+            {
+                enc.copy_buffer_to_buffer(src, *src_off, dst, *dst_off, *bytes);
+                i += 1;
+                continue;
+            }
+            if let Op::Clear { buf, off, bytes } = &self.ops[i] {
+                enc.clear_buffer(buf, *off, *bytes);
+                i += 1;
+                continue;
+            }
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            let mut last = "";
+            while let Some(Op::Dispatch {
+                name,
+                pipeline,
+                params,
+                params_len,
+                buffers,
+                groups,
+            }) = self.ops.get(i)
+            {
+                let layout = pipeline.get_bind_group_layout(0);
+                let mut entries = vec![wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &uniforms,
+                        offset: *params,
+                        size: wgpu::BufferSize::new(*params_len),
+                    }),
+                }];
+                for (j, b) in buffers {
+                    entries.push(wgpu::BindGroupEntry {
+                        binding: *j,
+                        resource: b.as_entire_binding(),
+                    });
+                }
+                let bg = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: None,
+                    layout: &layout,
+                    entries: &entries,
+                });
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, &bg, &[]);
+                pass.dispatch_workgroups(groups.0, groups.1, 1);
+                i += 1;
+                last = name;
+                if gpu.profile.is_some() {
+                    break;
+                }
+            }
+            drop(pass);
+            if let Some(p) = &gpu.profile {
+                let t0 = std::time::Instant::now();
+                gpu.queue.submit([enc.finish()]);
+                gpu.wait()?;
+                if let Ok(mut m) = p.lock() {
+                    let e = m.entry(last).or_default();
+                    e.0 += 1;
+                    e.1 += t0.elapsed().as_secs_f64();
+                }
+                enc = gpu.device.create_command_encoder(&Default::default());
+            }
+        }
+        gpu.queue.submit([enc.finish()]);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::Gpu(format!("submitting work: {e}")));
+        }
+        gpu.take_errors()
+    }
+}
