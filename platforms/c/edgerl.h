@@ -247,7 +247,8 @@ int32_t edgerl_score(edgerl_model model, edgerl_session session, const char *tex
  * Transparent pixels are composited onto white, as transformers' processor does (an opaque
  * image is taken as is). Android: a Bitmap in ARGB_8888 copied with copyPixelsToBuffer gives
  * these bytes (note its pixels are premultiplied: draw it over white first when it has
- * transparency). iOS: draw the CGImage over white into an RGBA8 context (Edgerl.swift).
+ * transparency; Bitmap.toRgbaImage() in EdgerlBitmap.kt does). iOS: draw the CGImage over
+ * white into an RGBA8 context (RgbaImage(cgImage:) in EdgerlImages.swift does).
  * width and height are 1 ..= 16384; the pixels are read during the call only. */
 typedef struct edgerl_image {
     const uint8_t *rgba;

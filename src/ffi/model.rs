@@ -1,5 +1,5 @@
-//! Models over the C ABI: loading, and generate / score on the base model or a session's
-//! adapter.
+//! Models over the C ABI: loading, and generate / score (text, or text with images for a
+//! vision-language model) on the base model or a session's adapter.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::c_char;
