@@ -41,8 +41,10 @@ else
 fi
 extra=("${extra[@]+"${extra[@]}"}")
 
-# flwr and safetensors: the `flower` extra (edgerl.flower, python/tests/test_flower.py).
-"${pip[@]}" install -q "${extra[@]}" "maturin>=1.5,<2" pytest numpy "flwr>=1.42,<2" safetensors
+# flwr and safetensors: the `flower` extra (edgerl.flower, python/tests/test_flower.py);
+# pillow: tests only (python/tests/test_vision.py hands PIL images over; the package does not
+# import PIL).
+"${pip[@]}" install -q "${extra[@]}" "maturin>=1.5,<2" pytest numpy "flwr>=1.42,<2" safetensors pillow
 # From source, as a user's `pip install ./python` (maturin is the build backend); without
 # build isolation, so the maturin just installed builds it and nothing is fetched per run.
 "${pip[@]}" install -q "${extra[@]}" --no-build-isolation --force-reinstall --no-deps ./python

@@ -1,7 +1,8 @@
 """edgerl from Python: run small language models and fine-tune them with LoRA + GRPO on the
 device's GPU (WGSL compute shaders through wgpu; Vulkan, Metal, DX12, GL).
 
-- ``Model(path)``: ``generate`` and ``score``, as ``edgerl generate`` / ``edgerl score``.
+- ``Model(path)``: ``generate`` and ``score``, as ``edgerl generate`` / ``edgerl score``;
+  with ``images=[...]`` (paths, PIL images, numpy arrays) on a vision-language model.
 - ``Trainer(config, reward_funcs=..., dataset=...)`` and ``train(...)``: GRPO steps as
   ``edgerl train`` takes them, with TRL-style Python reward functions added to the config's
   ``[[rewards]]`` rules.
@@ -81,27 +82,71 @@ class Score:
         return f"Score(ids={self.ids!r}, token_logprobs={self.token_logprobs!r})"
 
 
-def _messages(chat: Sequence[Mapping[str, str]]) -> List[tuple]:
+def _messages(chat: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """The extension's arguments for a message list: (role, content) pairs, or the messages as
+    JSON when some content is a list of parts (``{"type": "image"}``, ``{"type": "text", ...}``)."""
     out = []
+    parts = False
     for i, m in enumerate(chat):
-        if not isinstance(m, Mapping) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
-            raise InvalidInputError(f"chat message {i} needs string `role` and `content`")
+        if not isinstance(m, Mapping) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), (str, list)):
+            raise InvalidInputError(f"chat message {i} needs a string `role` and a `content` (a string or a list of parts)")
+        parts = parts or isinstance(m["content"], list)
         out.append((m["role"], m["content"]))
-    return out
+    if parts:
+        return dict(parts_json=json.dumps([{"role": r, "content": c} for r, c in out]))
+    return dict(messages=out)
 
 
-def _generate(ext: Any, prompt: Optional[str], chat: Any, kw: Dict[str, Any]) -> Generation:
+# An image: a file's path, a PIL image, or a uint8 numpy array (height, width, 3 or 4).
+Image = Any
+
+
+def _is_image(o: Any) -> bool:
+    return isinstance(o, (str, os.PathLike, np.ndarray)) or (hasattr(o, "mode") and hasattr(o, "tobytes"))
+
+
+def _image(img: Any, i: int) -> Any:
+    """One image as the extension takes it: a path (str), or (width, height, channels, bytes)."""
+    if isinstance(img, (str, os.PathLike)):
+        return os.fsdecode(os.fspath(img))
+    if isinstance(img, np.ndarray):
+        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] not in (3, 4):
+            raise InvalidInputError(
+                f"image {i}: a numpy image must be uint8 of shape (height, width, 3) (RGB) or (height, width, 4) (RGBA), got {img.dtype} of shape {img.shape}"
+            )
+        h, w, c = img.shape
+        return (w, h, c, np.ascontiguousarray(img).tobytes())
+    if hasattr(img, "mode") and hasattr(img, "size") and hasattr(img, "tobytes"):
+        # A PIL image, converted as transformers' `convert_to_rgb` converts it: RGB as it is,
+        # any other mode through RGBA, composited onto white (by edgerl).
+        if img.mode != "RGB":
+            img = img.convert("RGBA")
+        w, h = img.size
+        return (w, h, 3 if img.mode == "RGB" else 4, img.tobytes())
+    raise InvalidInputError(f"image {i}: expected an image file's path, a PIL image or a uint8 numpy array (height, width, 3 or 4), got {type(img).__name__}")
+
+
+def _images(images: Any) -> Optional[List[Any]]:
+    if images is None:
+        return None
+    if _is_image(images):
+        images = [images]
+    return [_image(img, i) for i, img in enumerate(images)]
+
+
+def _generate(ext: Any, prompt: Optional[str], chat: Any, images: Any, kw: Dict[str, Any]) -> Generation:
+    imgs = _images(images)
     if isinstance(chat, str) or chat is None:
-        ids, text = ext._generate(prompt=prompt, chat=chat, **kw)
+        ids, text = ext._generate(prompt=prompt, chat=chat, images=imgs, **kw)
     else:
         if prompt is not None:
             raise InvalidInputError("give either `prompt` or `chat`, not both")
-        ids, text = ext._generate(messages=_messages(chat), **kw)
+        ids, text = ext._generate(**_messages(chat), images=imgs, **kw)
     return Generation(list(ids), text)
 
 
-def _score(ext: Any, text: str) -> Score:
-    ids, lp = ext._score(text)
+def _score(ext: Any, text: str, images: Any) -> Score:
+    ids, lp = ext._score(text, _images(images))
     return Score(np.asarray(ids, dtype=np.int64), np.asarray(lp, dtype=np.float32))
 
 
@@ -118,7 +163,8 @@ class Model:
         self,
         prompt: Optional[str] = None,
         *,
-        chat: Union[str, Sequence[Mapping[str, str]], None] = None,
+        chat: Union[str, Sequence[Mapping[str, Any]], None] = None,
+        images: Union[Image, Sequence[Image], None] = None,
         max_new_tokens: int = 64,
         temperature: float = 0.0,
         top_k: int = 0,
@@ -128,14 +174,30 @@ class Model:
     ) -> Generation:
         """Continues ``prompt`` (tokenized with the special tokens, as ``score``) or answers
         ``chat`` (one user message as a string, or a list of ``{"role", "content"}`` messages,
-        rendered with the model's chat template and generation prompt). Stops at EOS or after
-        ``max_new_tokens``; temperature 0 is greedy; the same seed on the same device gives the
-        same tokens."""
-        return _generate(self._m, prompt, chat, dict(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, seed=seed))
+        rendered with the model's chat template and generation prompt; a content may be a list
+        of parts, ``{"type": "image"}`` and ``{"type": "text", "text": ...}``, as TRL's vision
+        datasets write them). Stops at EOS or after ``max_new_tokens``; temperature 0 is
+        greedy; the same seed on the same device gives the same tokens.
 
-    def score(self, text: str) -> Score:
-        """Per-token log-probs of ``text`` under the model (and adapter), as ``edgerl score``."""
-        return _score(self._m, text)
+        ``images`` (a vision-language model: SmolVLM / Idefics3), in the prompt's order: each
+        an image file's path (PNG or JPEG, its EXIF orientation applied), a PIL image (any mode;
+        not RGB is composited onto white as transformers' ``convert_to_rgb`` does), or a uint8
+        numpy array of shape (height, width, 3) (RGB) or (height, width, 4) (RGBA). They fill
+        ``prompt``'s ``<image>`` places or the messages' image parts (or ``<image>`` in their
+        text); with ``chat`` as a string they come before its text, as ``edgerl generate --chat
+        ... --image FILE``."""
+        return _generate(self._m, prompt, chat, images, dict(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, seed=seed))
+
+    def score(self, text: str, images: Union[Image, Sequence[Image], None] = None) -> Score:
+        """Per-token log-probs of ``text`` under the model (and adapter), as ``edgerl score``;
+        ``images`` (as ``generate`` takes them) fill its ``<image>`` places, each expanded to
+        the image's tokens, as ``edgerl score --image FILE``."""
+        return _score(self._m, text, images)
+
+    @property
+    def has_vision(self) -> bool:
+        """Whether the model has a vision tower (takes ``images``)."""
+        return self._m.has_vision
 
     def encode(self, text: str, add_special_tokens: bool = True) -> List[int]:
         """The tokenizer's ids for ``text``."""
@@ -169,6 +231,8 @@ def _jsonable(o: Any) -> Any:
         return o.item()
     if isinstance(o, (tuple, set)):
         return list(o)
+    if isinstance(o, os.PathLike):
+        return os.fsdecode(os.fspath(o))
     return None
 
 
@@ -177,6 +241,13 @@ def _rows(dataset: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]]:
     for i, r in enumerate(dataset):
         if not isinstance(r, Mapping):
             raise InvalidInputError(f"dataset row {i}: expected a dict, got {type(r).__name__}")
+        for col in ("images", "image"):
+            v = r.get(col)
+            for img in [v] if not isinstance(v, (list, tuple)) else v:
+                if img is not None and not isinstance(img, (str, os.PathLike)):
+                    raise InvalidInputError(
+                        f"dataset row {i}: `{col}` holds a {type(img).__name__}: training rows name image files (paths) for now; save the images and give their paths"
+                    )
         rows.append(dict(r))
     return rows
 
@@ -195,6 +266,18 @@ class Trainer:
     ``[[rewards]]`` rules. ``dataset``: a list of dicts or a ``datasets.Dataset`` (rows with
     ``prompt``: a string or a list of chat messages); without it, the config's ``dataset``
     (a JSONL file).
+
+    A vision-language model (SmolVLM / Idefics3) trains on rows with images, as TRL's vision
+    datasets have them: ``images`` (or ``image``, one) lists image files (PNG or JPEG) in the
+    order of the prompt's image places, which are ``{"type": "image"}`` content parts
+    (``[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": ...}]}]``)
+    or ``<image>`` in the prompt's text. Relative paths in rows given as ``dataset`` (a list
+    of dicts or a ``datasets.Dataset``) are relative to the current directory when the
+    ``Trainer`` is made; in the config's JSONL ``dataset``, to that file's directory (as
+    ``edgerl train``). Rows hold paths for now, not PIL images or arrays. Each prompt's images
+    go through the vision tower once; its features serve the group's sampling and training.
+    Reward functions get the ``images`` column among their kwargs. Images for a text model
+    are an ``InvalidInputError``.
     """
 
     def __init__(
@@ -259,6 +342,8 @@ class Trainer:
                 # prompt into the completion.
                 p = list(p)
                 bootstrap = p.pop()["content"] if p and p[-1].get("role") == "assistant" else ""
+                if isinstance(bootstrap, list):  # content parts: their text
+                    bootstrap = "".join(x.get("text", "") for x in bootstrap if isinstance(x, Mapping) and x.get("type") == "text")
                 comps.append([{"role": "assistant", "content": bootstrap + c}])
             else:
                 comps.append(c)
@@ -314,7 +399,8 @@ class Trainer:
         self,
         prompt: Optional[str] = None,
         *,
-        chat: Union[str, Sequence[Mapping[str, str]], None] = None,
+        chat: Union[str, Sequence[Mapping[str, Any]], None] = None,
+        images: Union[Image, Sequence[Image], None] = None,
         max_new_tokens: int = 64,
         temperature: float = 0.0,
         top_k: int = 0,
@@ -323,11 +409,16 @@ class Trainer:
         seed: int = 0,
     ) -> Generation:
         """``Model.generate`` with the trainer's model and its adapter as trained so far."""
-        return _generate(self._t, prompt, chat, dict(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, seed=seed))
+        return _generate(self._t, prompt, chat, images, dict(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, seed=seed))
 
-    def score(self, text: str) -> Score:
+    def score(self, text: str, images: Union[Image, Sequence[Image], None] = None) -> Score:
         """``Model.score`` with the trainer's model and its adapter as trained so far."""
-        return _score(self._t, text)
+        return _score(self._t, text, images)
+
+    @property
+    def has_vision(self) -> bool:
+        """Whether the trainer's model has a vision tower (rows may carry images)."""
+        return self._t.has_vision
 
     def last_completions(self) -> List[Dict[str, Any]]:
         """The last batch's completions (``prompt``, ``completion``, ``reward``, per-rule

@@ -1,6 +1,9 @@
 """Type stubs of the extension module (python/src/); use the `edgerl` package's wrappers."""
 
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+
+# An image: a file's path, or (width, height, channels (3: RGB, 4: RGBA), interleaved bytes).
+_ImageArg = Union[str, Tuple[int, int, int, bytes]]
 
 __version__: str
 
@@ -12,12 +15,15 @@ def demo_screens(seed: int, n: int, elements: int = 3) -> str: ...
 
 class Model:
     path: str
+    has_vision: bool
     def __init__(self, path: str, adapter: Optional[str] = None, dtype: Optional[str] = None) -> None: ...
     def _generate(
         self,
         prompt: Optional[str] = None,
         chat: Optional[str] = None,
         messages: Optional[Sequence[Tuple[str, str]]] = None,
+        parts_json: Optional[str] = None,
+        images: Optional[Sequence[_ImageArg]] = None,
         max_new_tokens: int = 64,
         temperature: float = 0.0,
         top_k: int = 0,
@@ -25,7 +31,7 @@ class Model:
         min_p: float = 0.0,
         seed: int = 0,
     ) -> Tuple[List[int], str]: ...
-    def _score(self, text: str) -> Tuple[List[int], List[float]]: ...
+    def _score(self, text: str, images: Optional[Sequence[_ImageArg]] = None) -> Tuple[List[int], List[float]]: ...
     def encode(self, text: str, add_special_tokens: bool = True) -> List[int]: ...
     def decode(self, ids: Sequence[int]) -> str: ...
 
@@ -35,6 +41,7 @@ class Trainer:
     output_dir: Optional[str]
     num_iterations: int
     num_generations: int
+    has_vision: bool
     def __init__(
         self,
         config_toml: Optional[str] = None,
@@ -50,6 +57,8 @@ class Trainer:
         prompt: Optional[str] = None,
         chat: Optional[str] = None,
         messages: Optional[Sequence[Tuple[str, str]]] = None,
+        parts_json: Optional[str] = None,
+        images: Optional[Sequence[_ImageArg]] = None,
         max_new_tokens: int = 64,
         temperature: float = 0.0,
         top_k: int = 0,
@@ -57,7 +66,7 @@ class Trainer:
         min_p: float = 0.0,
         seed: int = 0,
     ) -> Tuple[List[int], str]: ...
-    def _score(self, text: str) -> Tuple[List[int], List[float]]: ...
+    def _score(self, text: str, images: Optional[Sequence[_ImageArg]] = None) -> Tuple[List[int], List[float]]: ...
     def save_adapter(self, dir: str) -> str: ...
     def _rows(self) -> List[str]: ...
     def _own_keys(self) -> str: ...

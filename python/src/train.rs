@@ -25,13 +25,13 @@ use edgerl::rl::trainer::{Batch, RewardMetrics, RuleReward};
 
 use edgerl::model::SamplingOptions;
 
-use crate::model::{PromptArg, Target, generate_on, score_on};
+use crate::model::{PromptArg, Target, generate_on, image_args, score_on};
 use crate::{Fail, Unchecked, gpu, gpu_lock, invalid, to_py};
 
 /// The trainer's model with its current adapter, for generate and score.
 fn target<'a>(t: &'a edgerl::rl::trainer::Trainer<'static>) -> Result<Target<'a>, Error> {
     let tokenizer = t.tokenizer.as_ref().ok_or_else(|| Error::Invalid("the trainer's model has no tokenizer".into()))?;
-    Ok(Target { model: &t.model, tokenizer, eos: &t.eos, lora: Some(&t.lora) })
+    Ok(Target { model: &t.model, tokenizer, eos: &t.eos, lora: Some(&t.lora), vision: t.vision.as_ref() })
 }
 
 /// Keys the Python front end owns (taken out of the config before `TrainConfig` sees it).
@@ -173,25 +173,29 @@ impl Trainer {
     /// One sampling round: the prompts' groups sampled and scored by the rules on stream
     /// `stream`, then the Python rewards added.
     fn round(&self, py: Python<'_>, draws: &[usize], stream: u64) -> Result<Sampled, Fail> {
-        let tok = self.t.tokenizer.as_ref().ok_or_else(|| Error::Invalid("sampling needs the model's tokenizer".into()))?;
-        let prompts: Vec<Prompted> = draws
-            .iter()
-            .map(|&r| {
-                let row = &self.rows[r];
-                let ids = edgerl::rl::rollout::prompt_ids(tok, &row.prompt).map_err(|e| Error::Invalid(format!("dataset row {r}: {e}")))?;
-                if ids.is_empty() {
-                    return Err(Error::Invalid(format!("dataset row {r}: the prompt tokenizes to nothing")));
-                }
-                Ok(Prompted { ids, columns: &row.columns, images: None })
-            })
-            .collect::<Result<_, Error>>()?;
-        let job = Unchecked((&self.t, &prompts, self.rules.as_ref()));
+        let job = Unchecked((&self.t, &self.rows, draws, self.rules.as_ref()));
         let (mut groups, mut m, mut lines) = py
             .allow_threads(move || {
                 let job = job;
-                let (t, prompts, rules) = job.0;
+                let (t, rows, draws, rules) = job.0;
+                let tok = t.tokenizer.as_ref().ok_or_else(|| Error::Invalid("sampling needs the model's tokenizer".into()))?;
                 let _g = gpu_lock();
-                t.sample_scored(prompts, stream, rules, &mut NoHooks).map(Unchecked)
+                // As `edgerl train` draws a row (`Trainer::prompted`): its ids, and its images
+                // run through the vision tower once for the group's sampling and training.
+                let prompts: Vec<Prompted> = draws
+                    .iter()
+                    .map(|&r| {
+                        let p = t.prompted(tok, &rows[r]).map_err(|e| match e {
+                            Error::Invalid(m) => Error::Invalid(format!("dataset row {r}: {m}")),
+                            e => e,
+                        })?;
+                        if p.ids.is_empty() {
+                            return Err(Error::Invalid(format!("dataset row {r}: the prompt tokenizes to nothing")));
+                        }
+                        Ok(p)
+                    })
+                    .collect::<Result<_, Error>>()?;
+                t.sample_scored(&prompts, stream, rules, &mut NoHooks).map(Unchecked)
             })?
             .0;
         let Some(cb) = &self.reward_cb else { return Ok((groups, m, lines)) };
@@ -339,6 +343,15 @@ impl Trainer {
         if rows.is_empty() {
             return Err(invalid("the dataset is empty"));
         }
+        let mut rows = rows;
+        if rows_json.is_some() && rows.iter().any(|r| r.images.iter().any(|p| p.is_relative())) {
+            // Rows given from Python name their image files relative to the current directory
+            // (now: a later chdir does not move them); a dataset file's rows, to the file.
+            let cwd = std::env::current_dir().map_err(|e| to_py(Error::Invalid(format!("the current directory: {e}"))))?;
+            for r in &mut rows {
+                r.images = r.images.iter().map(|p| cwd.join(p)).collect();
+            }
+        }
         let order = RowOrder::new(cfg.seed, cfg.shuffle_dataset, rows.len());
         let t = py
             .allow_threads(move || -> Result<_, Error> {
@@ -348,6 +361,15 @@ impl Trainer {
             })
             .map_err(to_py)?
             .0;
+        if t.vision.is_none()
+            && let Some(i) = rows.iter().position(|r| !r.images.is_empty())
+        {
+            let e = edgerl::vision::model::no_tower();
+            return Err(invalid(match (&rows_json, &t.cfg.dataset) {
+                (None, Some(path)) => format!("{}: line {}: {e}", path.display(), i + 1),
+                _ => format!("dataset row {i}: {e}"),
+            }));
+        }
         Ok(Trainer {
             t,
             rules,
@@ -401,7 +423,7 @@ impl Trainer {
     }
 
     /// `Model._generate` with the trainer's model and current adapter.
-    #[pyo3(signature = (prompt=None, chat=None, messages=None, max_new_tokens=64, temperature=0.0, top_k=0, top_p=1.0, min_p=0.0, seed=0))]
+    #[pyo3(signature = (prompt=None, chat=None, messages=None, parts_json=None, images=None, max_new_tokens=64, temperature=0.0, top_k=0, top_p=1.0, min_p=0.0, seed=0))]
     #[allow(clippy::too_many_arguments)]
     fn _generate(
         &mut self,
@@ -409,6 +431,8 @@ impl Trainer {
         prompt: Option<String>,
         chat: Option<String>,
         messages: Option<Vec<(String, String)>>,
+        parts_json: Option<String>,
+        images: Option<Vec<Bound<'_, PyAny>>>,
         max_new_tokens: usize,
         temperature: f32,
         top_k: usize,
@@ -416,25 +440,34 @@ impl Trainer {
         min_p: f32,
         seed: u64,
     ) -> PyResult<(Vec<u32>, String)> {
-        let arg = PromptArg::new(prompt, chat, messages)?;
+        let arg = PromptArg::new(prompt, chat, messages, parts_json)?;
         let opts = SamplingOptions { max_new_tokens, temperature, top_k, top_p, min_p, seed };
         opts.validate().map_err(to_py)?;
+        let images = image_args(images)?;
         let t = Unchecked(&self.t);
         py.allow_threads(move || {
             let t = t;
-            generate_on(target(t.0)?, &arg, &opts)
+            generate_on(target(t.0)?, &arg, images, &opts)
         })
         .map_err(to_py)
     }
 
     /// `Model._score` with the trainer's model and current adapter.
-    fn _score(&mut self, py: Python<'_>, text: String) -> PyResult<(Vec<u32>, Vec<f32>)> {
+    #[pyo3(signature = (text, images=None))]
+    fn _score(&mut self, py: Python<'_>, text: String, images: Option<Vec<Bound<'_, PyAny>>>) -> PyResult<(Vec<u32>, Vec<f32>)> {
+        let images = image_args(images)?;
         let t = Unchecked(&self.t);
         py.allow_threads(move || {
             let t = t;
-            score_on(target(t.0)?, &text)
+            score_on(target(t.0)?, &text, images)
         })
         .map_err(to_py)
+    }
+
+    /// Whether the trainer's model has a vision tower (rows may carry images).
+    #[getter]
+    fn has_vision(&self) -> bool {
+        self.t.vision.is_some()
     }
 
     /// The rows, each as a JSON object (`prompt` first).
