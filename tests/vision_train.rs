@@ -90,6 +90,10 @@ fn train_on_screenshots_and_resume_bit_identically() {
     let bytes = adapter(&full);
     let header = String::from_utf8_lossy(&bytes[..4096.min(bytes.len())]).to_string();
     assert!(header.contains("base_model.model.model.text_model.layers.0."), "{header}");
+    // PEFT would match the tower's q/k/v_proj too: the config leaves the tower out.
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(full.join("out/adapter/adapter_config.json")).unwrap()).unwrap();
+    assert_eq!(config["exclude_modules"], ".*vision_model.*");
 
     let cut = case("cut");
     let mut child = train(&cut, false).spawn().unwrap();

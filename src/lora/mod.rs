@@ -3,6 +3,7 @@
 //! model — the KL reference costs no second copy of the weights.
 
 pub mod peft;
+mod peft_modules;
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuffer};

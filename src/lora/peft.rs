@@ -55,29 +55,7 @@ pub fn parse_config(text: &str, path: &Path) -> Result<LoraConfig> {
         .and_then(|b| b.as_bool())
         .unwrap_or(false);
     let targets = match v.get("target_modules") {
-        Some(Value::Array(list)) => {
-            let mut ts = Vec::new();
-            for m in list {
-                let s = m
-                    .as_str()
-                    .ok_or_else(|| bad("target_modules must be strings".into()))?;
-                let t = Target::parse(s).ok_or_else(|| {
-                    bad(format!(
-                        "target module {s:?} is not one of q_proj … down_proj"
-                    ))
-                })?;
-                if !ts.contains(&t) {
-                    ts.push(t);
-                }
-            }
-            ts.sort();
-            ts
-        }
-        Some(other) => {
-            return Err(bad(format!(
-                "target_modules {other} is not a list of names"
-            )));
-        }
+        Some(t) => super::peft_modules::selected(t, v.get("exclude_modules")).map_err(bad)?,
         None => return Err(bad("missing `target_modules`".into())),
     };
     for (key, ok) in [
@@ -240,6 +218,9 @@ impl Lora {
             "modules_to_save": null,
             "layers_to_transform": null,
             "use_dora": false,
+            // A vision-language model: PEFT matches the projection names in the vision tower
+            // too, which edgerl leaves frozen.
+            "exclude_modules": (self.text_prefix != "model.").then_some(".*vision_model.*"),
         })
     }
 }
