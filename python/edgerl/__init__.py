@@ -18,7 +18,10 @@ import functools
 import json
 import math
 import os
+import struct
+import tempfile
 import types
+import zlib
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
@@ -241,15 +244,56 @@ def _rows(dataset: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]]:
     for i, r in enumerate(dataset):
         if not isinstance(r, Mapping):
             raise InvalidInputError(f"dataset row {i}: expected a dict, got {type(r).__name__}")
-        for col in ("images", "image"):
-            v = r.get(col)
-            for img in [v] if not isinstance(v, (list, tuple)) else v:
-                if img is not None and not isinstance(img, (str, os.PathLike)):
-                    raise InvalidInputError(
-                        f"dataset row {i}: `{col}` holds a {type(img).__name__}: training rows name image files (paths) for now; save the images and give their paths"
-                    )
         rows.append(dict(r))
     return rows
+
+
+def _png(path: str, w: int, h: int, c: int, px: bytes) -> None:
+    """A PNG file of 8-bit RGB (c = 3) or RGBA (4) pixels: lossless, so edgerl reads back these
+    pixels (RGBA composited onto white, as an RGBA image handed over directly)."""
+    stride = w * c
+    raw = b"".join(b"\x00" + px[y * stride : (y + 1) * stride] for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2 if c == 3 else 6, 0, 0, 0)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw, 1)) + chunk(b"IEND", b""))
+
+
+def _row_files(row: Dict[str, Any], i: int, tmp: List[Any]) -> Dict[str, Any]:
+    """The row as the extension reads it: images given as pixels (PIL images, numpy arrays, as
+    ``datasets`` hands a vision dataset's images over) written to PNG files in a temporary
+    directory (``tmp[0]``, made on first use) that lives as long as the trainer."""
+    out = row
+    for col in ("images", "image"):
+        v = row.get(col)
+        if v is None:
+            continue
+        one = _is_image(v) or not isinstance(v, (list, tuple))
+        items = [v] if one else list(v)
+        if all(isinstance(x, (str, os.PathLike)) or x is None for x in items):
+            continue
+        files = []
+        for k, x in enumerate(items):
+            if x is None or isinstance(x, (str, os.PathLike)):
+                files.append(x)
+                continue
+            try:
+                w, h, c, px = _image(x, k)
+            except InvalidInputError as e:
+                raise InvalidInputError(f"dataset row {i}: `{col}`: {e}") from None
+            if not w or not h or len(px) != w * h * c:
+                raise InvalidInputError(f"dataset row {i}: `{col}`: image {k}: {w}x{h} pixels in {len(px)} bytes")
+            if not tmp:
+                tmp.append(tempfile.TemporaryDirectory(prefix="edgerl-images-"))
+            path = os.path.join(tmp[0].name, f"row{i}-{col}{k}.png")
+            _png(path, w, h, c, px)
+            files.append(path)
+        # `images` is a list (one image given alone becomes one); `image`, one file.
+        out = {**out, col: files[0] if one and col == "image" else files}
+    return out
 
 
 class Trainer:
@@ -274,10 +318,13 @@ class Trainer:
     or ``<image>`` in the prompt's text. Relative paths in rows given as ``dataset`` (a list
     of dicts or a ``datasets.Dataset``) are relative to the current directory when the
     ``Trainer`` is made; in the config's JSONL ``dataset``, to that file's directory (as
-    ``edgerl train``). Rows hold paths for now, not PIL images or arrays. Each prompt's images
-    go through the vision tower once; its features serve the group's sampling and training.
-    Reward functions get the ``images`` column among their kwargs. Images for a text model
-    are an ``InvalidInputError``.
+    ``edgerl train``). Rows given from Python may also hold the images themselves, as
+    ``datasets`` hands a vision dataset's over: PIL images (converted as transformers'
+    ``convert_to_rgb``) or uint8 numpy arrays (height, width, 3 or 4), which are written once
+    as PNG files (lossless) to a temporary directory that lives as long as the trainer. Each
+    prompt's images go through the vision tower once; its features serve the group's sampling
+    and training. Reward functions get the ``images`` column (as given) among their kwargs.
+    Images for a text model are an ``InvalidInputError``.
     """
 
     def __init__(
@@ -304,7 +351,8 @@ class Trainer:
         self._py_rows: Optional[List[Dict[str, Any]]] = None
         if dataset is not None:
             self._py_rows = _rows(dataset)
-            rows_json = [json.dumps(r, default=_jsonable) for r in self._py_rows]
+            self._image_dir: List[Any] = []  # a TemporaryDirectory, removed with the trainer
+            rows_json = [json.dumps(_row_files(r, i, self._image_dir), default=_jsonable) for i, r in enumerate(self._py_rows)]
         kw: Dict[str, Any] = dict(rows_json=rows_json, reward_cb=self._score if funcs else None, reward_names=self._names)
         if isinstance(config, Mapping):
             cfg = {k: v for k, v in config.items() if v is not None}

@@ -287,11 +287,39 @@ def test_image_rows_need_a_vision_model(screens, tmp_path):
         r["images"] = [str(d / p) for p in r["images"]]
     with pytest.raises(edgerl.InvalidInputError, match=r"dataset row 0: this model has no vision tower"):
         edgerl.Trainer(vision_config(tmp_path, model=str(MODEL), rewards=[HIT]), reward_funcs=digit, dataset=rows)
-    with pytest.raises(edgerl.InvalidInputError, match=r"dataset row 1: `images` holds a ndarray: training rows name image files"):
-        edgerl.Trainer(vision_config(tmp_path, rewards=[HIT]), dataset=[rows[0], {**rows[1], "images": [np.zeros((4, 4, 3), np.uint8)]}])
+    with pytest.raises(edgerl.InvalidInputError, match=r"dataset row 1: `images`: image 0: a numpy image must be uint8"):
+        edgerl.Trainer(vision_config(tmp_path, rewards=[HIT]), dataset=[rows[0], {**rows[1], "images": [np.zeros((4, 4, 3), np.float64)]}])
+    with pytest.raises(edgerl.InvalidInputError, match=r"dataset row 0: `image`: image 0: expected an image file's path"):
+        edgerl.Trainer(vision_config(tmp_path, rewards=[HIT]), dataset=[{**{k: v for k, v in rows[0].items() if k != "images"}, "image": 7.5}])
     with pytest.raises(edgerl.InvalidInputError, match=r"dataset row 0: 2 images for 1 image places"):
         edgerl.Trainer(vision_config(tmp_path, rewards=[HIT]), dataset=[{**rows[0], "images": rows[0]["images"] * 2}])
     t = edgerl.Trainer(vision_config(tmp_path, rewards=[HIT]), dataset=[{**rows[0], "images": ["/no/such.png"]}])
     with pytest.raises(edgerl.EdgerlError, match="/no/such.png"):
         t.step()
     assert t.global_step == 0
+
+
+def test_rows_with_pil_images_and_arrays_train_as_the_files(screens, tmp_path):
+    """A vision dataset's images handed over as objects (a PIL image, a numpy array; as
+    `datasets` yields them) train the adapter `edgerl train` trains on the files."""
+    Image = pytest.importorskip("PIL.Image")
+    d, want = screens
+    rows = [json.loads(l) for l in (d / "train.jsonl").read_text().splitlines() if l.strip()]
+    with Image.open(d / rows[0]["images"][0]) as im:
+        pil = im.copy()
+    with Image.open(d / rows[1]["images"][0]) as im:
+        arr = np.asarray(im.convert("RGBA"))  # RGBA, opaque: composited onto white, the same pixels
+    given = [{**rows[0], "images": [pil]}, {**rows[1], "images": arr}]
+    seen = []
+
+    def digit_logged(prompts, completions, **kwargs):
+        seen.append(kwargs["images"])
+        return digit(prompts, completions)
+
+    digit_logged.__name__ = "digit"
+    t = edgerl.Trainer(vision_config(tmp_path / "out", rewards=[HIT]), reward_funcs=digit_logged, reward_weights=[0.1], dataset=given)
+    got = t.step()
+    assert (got["reward"], got["loss"], got["grad_norm"]) == (want[0]["reward"], want[0]["loss"], want[0]["grad_norm"])
+    adapter = t.save_adapter(tmp_path / "adapter")
+    assert (Path(adapter) / "adapter_model.safetensors").read_bytes() == (d / "cli" / "adapter" / "adapter_model.safetensors").read_bytes()
+    assert any(x is arr or (isinstance(x, list) and x[0] is pil) for x in seen[0]), "reward functions see the images as given"
