@@ -390,7 +390,7 @@ impl Trainer {
     /// the step's metrics line as JSON (metrics.jsonl's keys).
     fn _step(&mut self, py: Python<'_>) -> PyResult<String> {
         let iters = self.t.cfg.num_iterations.max(1);
-        if self.t.optimizer_steps % iters == 0 || self.batch.is_none() {
+        if self.t.optimizer_steps.is_multiple_of(iters) || self.batch.is_none() {
             let b = (self.t.optimizer_steps / iters) as u64;
             self.sample_batch(py, b)?;
         }
