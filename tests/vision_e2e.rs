@@ -107,5 +107,5 @@ fn info_names_the_vision_tower() {
     assert_eq!(code, 0, "{stderr}");
     let v: Value = serde_json::from_str(stdout.trim()).unwrap();
     let vision = v["model"]["vision"].as_str().unwrap();
-    assert!(vision.contains("1 layers, hidden 16, patch 4") && vision.contains("16x16 tiles"), "{vision}");
+    assert!(vision.contains("1 layers, hidden 64, patch 4") && vision.contains("16x16 tiles"), "{vision}");
 }

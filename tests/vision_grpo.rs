@@ -6,8 +6,8 @@
 //! rewards, one step from a random initial adapter (LoRA on the text model only). The adapter
 //! after the step, the step's metrics and the log-probs with and without the adapter must be
 //! PyTorch's, on Vulkan and GL, with real limits, with the 64 KiB limit and with a limit that
-//! splits the text model's embedding and head; at a limit that splits the tower's connector the
-//! image features agree. Without the images the same step lands elsewhere.
+//! splits the tower's MLP and connector weights and the text model's embedding and head; at a
+//! smaller limit the image features still agree. Without the images the same step lands elsewhere.
 
 mod common;
 
@@ -21,12 +21,12 @@ use edgerl::rl::rollouts::Group;
 use edgerl::rl::trainer::{StepMetrics, Trainer};
 use serde_json::Value;
 
-/// One tile's widest vision activation (16 patches × 48 pixel values, f32): the smallest limit the
-/// tower runs at. The connector's weight (32 × 64 f32) splits there; the tower's own matrices
-/// are no larger than a piece.
-const TOWER_SPLIT_BINDING: u64 = 3072;
+/// Near one tile's widest vision activation (16 patches × the MLP's 112 columns, f32): every
+/// tower matrix but q/k/v/o splits here.
+const TOWER_SPLIT_BINDING: u64 = 8192;
 /// A limit the training pass of these packs runs at (up to 111 rows × the MLP's 48 columns, f32)
-/// where the text model's embedding and head (443 × 32 f32) split.
+/// where the tower's fc1 and fc2 (112 × 64 f32), the connector (32 × 256 f32) and the text
+/// model's embedding and head (443 × 32 f32) split.
 const SPLIT_BINDING: u64 = 24576;
 
 fn dir() -> PathBuf {
@@ -148,6 +148,10 @@ fn devices() -> Vec<&'static Gpu> {
         let m = edgerl::model::LoadedModel::open(gpu, &dir().join("../vision_e2e/model"), None).unwrap();
         assert!(m.model.embed.pieces.len() > 1, "the embedding should split at {SPLIT_BINDING} bytes");
         assert!(m.model.lm_head.as_ref().unwrap().pieces.len() > 1, "the head should split at {SPLIT_BINDING} bytes");
+        let tower = &m.vision.as_ref().unwrap().tower;
+        for (what, t) in [("fc1", &tower.layers[0].fc1), ("fc2", &tower.layers[0].fc2), ("connector", &tower.projection)] {
+            assert!(t.pieces.len() > 1, "the tower's {what} should split at {SPLIT_BINDING} bytes");
+        }
     }
     common::model_gpus().chain(split.iter()).collect()
 }
@@ -155,7 +159,7 @@ fn devices() -> Vec<&'static Gpu> {
 /// At a limit that splits the tower's connector the tower gives the features it gives with real
 /// limits. The training pass there either matches PyTorch or refuses with a clear error (its
 /// activations, one row per prompt and completion token, do not split by rows: a one-image
-/// prompt of this model is longer than the connector's 8 KiB).
+/// prompt's MLP rows are wider than 8 KiB).
 #[test]
 fn with_the_tower_split_the_features_agree_and_the_step_matches_or_refuses() {
     let rows = edgerl::data::dataset::read(&dir().join("dataset.jsonl"), &[]).unwrap();
@@ -164,6 +168,7 @@ fn with_the_tower_split_the_features_agree_and_the_step_matches_or_refuses() {
         let side = m.vision.as_ref().unwrap();
         if gpu.max_binding == TOWER_SPLIT_BINDING {
             assert!(side.tower.projection.pieces.len() > 1, "the connector should split at {TOWER_SPLIT_BINDING} bytes");
+            assert!(side.tower.layers[0].fc1.pieces.len() > 1, "fc1 should split at {TOWER_SPLIT_BINDING} bytes");
         }
         rows.iter()
             .map(|row| {
