@@ -104,8 +104,74 @@ fn llama32_1b() -> ModelConfig {
     }
 }
 
+/// Vision-language shapes: `preset` gives the text model, `vision_preset` the rest of the
+/// checkpoint's config.json (the tower), `vision_processor` its image processor.
+pub const VISION_PRESETS: [&str; 1] = ["smolvlm-256m"];
+
+/// HuggingFaceTB/SmolVLM-256M-Instruct's text model: SmolLM2-135M's shapes with SmolVLM's
+/// vocabulary (49280, the image tokens added), an untied lm_head, and the image token.
+fn smolvlm_256m() -> ModelConfig {
+    ModelConfig {
+        rms_norm_eps: 1e-5,
+        max_position_embeddings: 8192,
+        image_token_id: Some(49190),
+        ..cfg(Arch::Llama, 49280, 576, 1536, 30, 9, 3, 64, 100000.0, false)
+    }
+}
+
+/// A vision preset's config.json keys the tower reads (`VisionConfig::from_json`).
+pub fn vision_preset(name: &str) -> Option<serde_json::Value> {
+    match name {
+        "smolvlm-256m" => Some(serde_json::json!({
+            "scale_factor": 4,
+            "image_token_id": 49190,
+            "text_config": {"hidden_size": 576},
+            "vision_config": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+                              "num_attention_heads": 12, "patch_size": 16, "image_size": 512}
+        })),
+        _ => None,
+    }
+}
+
+/// A vision preset's image processor settings (preprocessor_config.json's keys plus
+/// `image_seq_len`, as `ImageProcessor::from_json` takes them) with images resized to `longest_edge` pixels
+/// (SmolVLM-256M's own: 2048, up to 4 × 4 tiles of 512 plus the global image; 512: one tile).
+pub fn vision_processor(name: &str, longest_edge: usize) -> Option<String> {
+    match name {
+        "smolvlm-256m" => Some(
+            serde_json::json!({
+                "do_convert_rgb": true, "do_image_splitting": true, "do_normalize": true,
+                "do_pad": true, "do_rescale": true, "do_resize": true,
+                "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5],
+                "image_processor_type": "Idefics3ImageProcessor",
+                "max_image_size": {"longest_edge": 512}, "resample": 1,
+                "rescale_factor": 0.00392156862745098,
+                "size": {"longest_edge": longest_edge},
+                "image_seq_len": 64
+            })
+            .to_string(),
+        ),
+        _ => None,
+    }
+}
+
+/// Random weights for a vision preset's tower, named as in the checkpoint (`model.vision_model.…`,
+/// `model.connector.…`).
+pub fn random_tower_weights(cfg: &crate::vision::tower::VisionConfig, dtype: DType, seed: u64) -> RandomWeights {
+    let shapes = cfg
+        .tower_tensors()
+        .map(|t| (format!("model.{}", t.name), t.shape))
+        .collect();
+    RandomWeights {
+        dtype,
+        shapes,
+        seed,
+    }
+}
+
 pub fn preset(name: &str) -> Result<ModelConfig> {
     Ok(match name {
+        "smolvlm-256m" => smolvlm_256m(),
         "smollm2-135m" => cfg(Arch::Llama, 49152, 576, 1536, 30, 9, 3, 64, 100000.0, true),
         "qwen2.5-0.5b" => cfg(
             Arch::Qwen2,
@@ -147,8 +213,9 @@ pub fn preset(name: &str) -> Result<ModelConfig> {
         "llama3.2-1b" => llama32_1b(),
         other => {
             return Err(Error::Invalid(format!(
-                "unknown shape {other:?}; known: {}",
-                PRESETS.join(", ")
+                "unknown shape {other:?}; known: {}, {}",
+                PRESETS.join(", "),
+                VISION_PRESETS.join(", ")
             )));
         }
     })

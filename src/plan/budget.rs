@@ -77,6 +77,9 @@ pub(super) fn no_fit_message(best: &Plan, budget: u64, weights: u64) -> String {
     } else {
         let hint = match (top.category, best.peak_phase) {
             (Category::Weights, _) => "a 4-bit base (q4_0/q4_1) or a smaller model would help most",
+            (_, Phase::VisionTower) => {
+                "smaller images (fewer tiles: the processor's size.longest_edge) or fewer prompts_per_step (each prompt's image features stay alive with its group)"
+            }
             (_, Phase::Rollout) => {
                 "lower num_generations or max_completion_length (the rollout's KV cache and logits grow with both)"
             }

@@ -16,11 +16,16 @@ pub enum Category {
     RecomputedLayer,
     BackwardScratch,
     LogitsChunks,
+    /// A vision-language model's image features ([image tokens, text hidden] f32 a prompt),
+    /// alive from the tower run through sampling and the training pass.
+    ImageFeatures,
+    /// The vision tower's run (one prompt's tiles, a chunk at a time): its scratch and uploads.
+    VisionTower,
     Other,
 }
 
 impl Category {
-    pub const ALL: [Category; 10] = [
+    pub const ALL: [Category; 12] = [
         Category::Weights,
         Category::LoraParams,
         Category::LoraGrads,
@@ -30,6 +35,8 @@ impl Category {
         Category::RecomputedLayer,
         Category::BackwardScratch,
         Category::LogitsChunks,
+        Category::ImageFeatures,
+        Category::VisionTower,
         Category::Other,
     ];
 
@@ -44,6 +51,8 @@ impl Category {
             Category::RecomputedLayer => "one recomputed layer (scratch)",
             Category::BackwardScratch => "backward scratch",
             Category::LogitsChunks => "logits chunks",
+            Category::ImageFeatures => "image features",
+            Category::VisionTower => "vision tower run (scratch)",
             Category::Other => "other (small buffers)",
         }
     }
@@ -51,7 +60,7 @@ impl Category {
 
 /// Bytes per category, indexed by `Category as usize`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ByCategory(pub [u64; 10]);
+pub struct ByCategory(pub [u64; 12]);
 
 impl ByCategory {
     pub fn total(&self) -> u64 {

@@ -12,6 +12,7 @@ mod category;
 mod command;
 mod setup;
 mod sim;
+mod vision;
 mod weights;
 
 pub use crate::units::fmt_bytes;
@@ -19,6 +20,7 @@ pub use budget::parse_budget;
 pub use category::{Binding, ByCategory, Category};
 pub use command::{PlanArgs, plan_command, with_out_of_memory_advice};
 pub use setup::{ModelMeta, model_meta};
+pub use vision::{VisionLoad, image_size, prompt_with_images};
 pub use weights::{WeightBytes, weight_bytes};
 
 use serde::Serialize;
@@ -62,6 +64,9 @@ pub struct PlanInput {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
+    /// A vision-language model's tower over one prompt's images (`ImageSide::encode`), the
+    /// step's other prompts' features alive.
+    VisionTower,
     /// Sampling one group (`Model::sample_group`): prefill, then batched decode steps.
     Rollout,
     /// One packed forward and backward (`Trainer::step`), the largest pack.
@@ -73,6 +78,7 @@ pub enum Phase {
 impl Phase {
     pub fn label(self) -> &'static str {
         match self {
+            Phase::VisionTower => "vision tower",
             Phase::Rollout => "rollout",
             Phase::TrainStep => "training step",
             Phase::Update => "optimizer update",
@@ -152,7 +158,7 @@ impl Plan {
     pub fn training_step_peak(&self) -> u64 {
         self.phases
             .iter()
-            .filter(|p| p.phase != Phase::Rollout)
+            .filter(|p| !matches!(p.phase, Phase::Rollout | Phase::VisionTower))
             .map(|p| p.peak_bytes)
             .max()
             .unwrap_or(0)
@@ -220,9 +226,23 @@ impl PlanInput {
             }
             sim
         };
+        // A vision-language model's images: the features each phase holds (none planned: the
+        // tower's weights alone, in `weights.total`).
+        let vision = self.weights.vision.filter(|v| v.max_tiles > 0);
+        let held = |sim: &mut Sim, phase: Phase| {
+            if let Some(v) = vision {
+                let bytes = match phase {
+                    Phase::VisionTower => v.held_at_tower,
+                    Phase::Rollout => v.held_at_rollout,
+                    Phase::TrainStep | Phase::Update => v.held_at_step,
+                };
+                sim.hold(Category::ImageFeatures, bytes);
+            }
+        };
         let mut phases = Vec::new();
         let mut run = |phase: Phase, f: &dyn Fn(&mut Sim)| {
             let mut sim = persistent();
+            held(&mut sim, phase);
             f(&mut sim);
             phases.push(PhasePlan {
                 phase,
@@ -231,6 +251,9 @@ impl PlanInput {
                 largest_binding: sim.largest,
             });
         };
+        if let Some(v) = vision {
+            run(Phase::VisionTower, &|sim| sim::tower_run(sim, &v));
+        }
         if self.rollouts {
             run(Phase::Rollout, &|sim| {
                 sim::sample_group(sim, &s, p as u64, g as u64, c as u64, r)

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{PlanInput, WeightBytes, weight_bytes};
+use super::{PlanInput, VisionLoad, WeightBytes, weight_bytes};
 use crate::error::{Error, Result};
 use crate::gpu::DType;
 use crate::lora::{LoraConfig, Target};
@@ -13,12 +13,17 @@ use crate::model::weights::SafetensorsWeights;
 use crate::model::{ModelConfig, Tokenizer, gguf_weights, presets};
 use crate::rl::TrainConfig;
 use crate::rl::config::Optimizer;
+use crate::vision::preprocess::ProcessorConfig;
+use crate::vision::tower::VisionConfig;
 
 /// A model as the planner sees it.
 pub struct ModelMeta {
     pub cfg: ModelConfig,
     pub tokenizer: Tokenizer,
+    /// With a vision-language model's tower weights (`weights.vision`).
     pub weights: WeightBytes,
+    /// A vision-language model's tower shapes and image processor.
+    pub vision: Option<(VisionConfig, ProcessorConfig)>,
 }
 
 /// A Hugging Face directory or a `.gguf` file (as `LoadedModel::open` takes them), read for
@@ -34,6 +39,7 @@ pub fn model_meta(path: &Path, dtype: Option<DType>, max_binding: u64) -> Result
             cfg,
             tokenizer,
             weights,
+            vision: None,
         });
     }
     if !path.is_dir() {
@@ -44,14 +50,30 @@ pub fn model_meta(path: &Path, dtype: Option<DType>, max_binding: u64) -> Result
         };
         return Err(Error::file(path, what));
     }
-    let cfg = ModelConfig::from_file(&path.join("config.json"))?;
+    let config = path.join("config.json");
+    let cfg = ModelConfig::from_file(&config)?;
     let tokenizer = Tokenizer::open(path)?;
     let src = SafetensorsWeights::open(path)?;
-    let weights = weight_bytes(&cfg, &src, dtype, max_binding)?;
+    let mut weights = weight_bytes(&cfg, &src, dtype, max_binding)?;
+    // A vision-language model: the tower as `ImageSide::open` loads it (same dtype override).
+    let json: serde_json::Value = std::fs::read_to_string(&config)
+        .map_err(|e| Error::file(&config, e))
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| Error::file(&config, format!("not valid JSON: {e}"))))?;
+    let mut vision = None;
+    if VisionConfig::present(&json) {
+        let vc = VisionConfig::from_json(&json).map_err(|e| Error::file(&config, e))?;
+        let processor = ProcessorConfig::from_dir(path)?;
+        let (tower, largest) = super::vision::tower_weight_pieces(&vc, &src, dtype, max_binding)?;
+        weights.total += tower;
+        weights.largest_piece = weights.largest_piece.max(largest);
+        weights.vision = Some(VisionLoad::weights_only(tower));
+        vision = Some((vc, processor));
+    }
     Ok(ModelMeta {
         cfg,
         tokenizer,
         weights,
+        vision,
     })
 }
 
@@ -61,7 +83,7 @@ impl PlanInput {
     /// (online, prompts rendered like `Trainer::sample_groups` renders them) or of the rollouts
     /// (offline, with their longest completion and largest group).
     pub fn from_train_config(cfg: &TrainConfig, max_binding: u64) -> Result<PlanInput> {
-        let m = model_meta(&cfg.model, None, max_binding)?;
+        let mut m = model_meta(&cfg.model, None, max_binding)?;
         let lora = match &cfg.init_adapter {
             Some(dir) => crate::lora::peft::read_config(dir)?,
             None => cfg.lora_config()?,
@@ -72,9 +94,33 @@ impl PlanInput {
                     let rewards =
                         crate::reward::RewardSet::new(&cfg.rewards, cfg.reward_all_or_nothing)?;
                     let rows = crate::data::dataset::read(path, &rewards.columns())?;
-                    let mut p = 0;
+                    let (mut p, mut tiles) = (0, 0);
                     for row in &rows {
-                        p = p.max(crate::rl::rollout::prompt_ids(&m.tokenizer, &row.prompt)?.len());
+                        if row.images.is_empty() {
+                            p = p.max(crate::rl::rollout::prompt_ids(&m.tokenizer, &row.prompt)?.len());
+                            continue;
+                        }
+                        // As `rollout::prompt_with_images`: `<image>` expanded for each image's
+                        // tile grid (from its size alone).
+                        let (_, processor) = m.vision.as_ref().ok_or_else(crate::vision::model::no_tower)?;
+                        let (text, special) = crate::rl::rollout::prompt_text(&m.tokenizer, &row.prompt)?;
+                        let (n, t) = super::vision::prompt_with_images(&m.tokenizer, processor, &text, special, &row.images)?;
+                        p = p.max(n);
+                        tiles = tiles.max(t);
+                    }
+                    if let (Some((vc, processor)), Some(v)) = (&m.vision, m.weights.vision) {
+                        let side = processor.max_image_size / vc.patch_size.max(1);
+                        // `edgerl train` holds the previous step's batch while it samples the next.
+                        let previous = cfg.max_steps > cfg.num_iterations.max(1);
+                        m.weights.vision = Some(v.with_images(
+                            vc,
+                            tiles,
+                            side,
+                            cfg.prompts_per_step,
+                            previous,
+                            cfg.dynamic_sampling,
+                            max_binding,
+                        )?);
                     }
                     (p, cfg.max_completion_length, cfg.num_generations, true)
                 }
@@ -123,7 +169,8 @@ impl PlanInput {
 
     /// A preset shape on random `dtype` weights as `edgerl bench --train` builds it: LoRA of
     /// rank `rank` (alpha 2r) on all seven projections, AdamW, no KL; `rollouts` adds the
-    /// sampling of the group.
+    /// sampling of the group. A vision-language shape adds its tower and one tile's image
+    /// features (`prompt_tokens` then counts the image tokens too).
     pub fn for_preset(
         shape: &str,
         dtype: DType,
@@ -135,7 +182,22 @@ impl PlanInput {
     ) -> Result<PlanInput> {
         let cfg = presets::preset(shape)?;
         let src = presets::random_weights(&cfg, dtype, 1);
-        let weights = weight_bytes(&cfg, &src, Some(dtype), max_binding)?;
+        let mut weights = weight_bytes(&cfg, &src, Some(dtype), max_binding)?;
+        // A vision-language shape: its tower, and one prompt of one 512-pixel tile (what
+        // `edgerl bench --train` runs by default; `VisionLoad::with_images` sets others).
+        if let Some(json) = presets::vision_preset(shape) {
+            let vc = VisionConfig::from_json(&json).map_err(Error::Invalid)?;
+            let tower_src = presets::random_tower_weights(&vc, dtype, 2);
+            let (tower, largest) =
+                super::vision::tower_weight_pieces(&vc, &tower_src, Some(dtype), max_binding)?;
+            weights.total += tower;
+            weights.largest_piece = weights.largest_piece.max(largest);
+            let side = vc.patches_per_side();
+            weights.vision = Some(
+                VisionLoad::weights_only(tower)
+                    .with_images(&vc, 1, side, 1, false, false, max_binding)?,
+            );
+        }
         Ok(PlanInput {
             model: cfg,
             weights,

@@ -47,6 +47,16 @@ impl Sim {
         Buf(c, bytes)
     }
 
+    /// Several buffers at once, `bytes` in all (each already `Gpu::alloc`-sized; the caller
+    /// sets `largest`).
+    pub fn alloc_many(&mut self, c: Category, bytes: u64) -> Buf {
+        self.live.0[c as usize] += bytes;
+        if self.live.total() > self.peak.total() {
+            self.peak = self.live;
+        }
+        Buf(c, bytes)
+    }
+
     /// A buffer alive for the whole phase (weights, adapter, optimizer state).
     /// (Its pieces are already `Gpu::alloc`-sized, and `largest` is set by the caller.)
     pub fn hold(&mut self, c: Category, bytes: u64) {
@@ -379,4 +389,19 @@ pub(crate) fn train_pack(
 /// `Trainer::update`: the gradient norms (the moments are already alive).
 pub(crate) fn update(sim: &mut Sim, tensors: usize) {
     sim.transient(Category::Other, tensors as u64 * F, "gradient norms");
+}
+
+/// `ImageSide::encode` of the largest prompt (`VisionTower::image_features_on_gpu`): its
+/// features buffer, then the tower's scratch and a chunk's uploads, freed after the run.
+pub(crate) fn tower_run(sim: &mut Sim, v: &super::VisionLoad) {
+    let features = sim.alloc(Category::ImageFeatures, v.features, "image features [image tokens, text hidden]");
+    let run = sim.alloc_many(Category::VisionTower, v.tower_run - v.features);
+    if v.tower_largest_buffer > sim.largest.bytes {
+        sim.largest = Binding {
+            bytes: v.tower_largest_buffer,
+            what: "vision tower activation (one chunk)".into(),
+        };
+    }
+    sim.free(run);
+    sim.free(features);
 }

@@ -18,6 +18,11 @@ pub struct WeightBytes {
     pub total: u64,
     /// The largest single buffer (a matrix piece).
     pub largest_piece: u64,
+    /// A vision-language model's image side: its tower's weights (included in `total` and
+    /// `largest_piece`) and, once a dataset's images are known, one prompt's tower run and the
+    /// image features alive with the groups (`PlanInput::from_train_config` fills them in).
+    /// Carried with the weights so that every plan made from a model's meta counts the tower.
+    pub vision: Option<super::VisionLoad>,
 }
 
 struct Sizer<'a> {

@@ -44,11 +44,13 @@ impl ImageSide {
         Ok(Some(ImageSide { processor, tower }))
     }
 
-    /// Runs `images` (one prompt's, in prompt order) through the processor and the tower.
+    /// Runs `images` (one prompt's, in prompt order) through the processor and the tower. The
+    /// features stay on the GPU (`image_features_on_gpu`: allocated first, the tower's run on
+    /// top of them; no read-back) — the memory plan's vision-tower phase (`plan::VisionLoad`).
     pub fn encode(&self, gpu: &Gpu, images: &[RgbImage]) -> Result<EncodedImages> {
         let px = self.processor.process_batch(&[images.to_vec()])?;
         let layouts = px.layouts.first().cloned().unwrap_or_default();
-        let f = self.tower.image_features(gpu, &Pixels::from(&px))?;
+        let (f, features) = self.tower.image_features_on_gpu(gpu, &Pixels::from(&px))?;
         let tiles: usize = layouts.iter().map(|l| l.tiles()).sum();
         if f.real.len() != tiles {
             // A tile whose pixel values are all exactly zero reads as padding to the tower.
@@ -57,7 +59,6 @@ impl ImageSide {
                 f.real.len()
             )));
         }
-        let features = gpu.upload(bytemuck::cast_slice(&f.values), "image features")?;
         Ok(EncodedImages { features, layouts })
     }
 

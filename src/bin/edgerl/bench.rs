@@ -7,7 +7,9 @@ use crate::parse_dtype;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b, qwen3-0.6b, gemma3-270m or llama3.2-1b.
+    /// smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b, qwen3-0.6b, gemma3-270m or llama3.2-1b; with
+    /// --train also smolvlm-256m (a vision-language shape: its tower over one screenshot, then
+    /// the step with the image features).
     #[arg(long, default_value = "qwen2.5-0.5b")]
     shape: String,
     #[arg(long, default_value = "f16")]
@@ -38,6 +40,10 @@ pub struct BenchArgs {
     /// 1 trains each completion alone, prompt included).
     #[arg(long, requires = "train")]
     pack_size: Option<usize>,
+    /// Training a vision-language shape: the screenshot's longest edge in pixels (4:3), which
+    /// the processor resizes to: 512 is one tile; SmolVLM's own 2048 is 13 tiles of 512.
+    #[arg(long, default_value_t = 512, requires = "train")]
+    image_px: usize,
     /// Use the workgroup-per-row attention kernels instead of the tiled ones.
     #[arg(long)]
     general_attention: bool,
@@ -74,7 +80,7 @@ pub struct BenchArgs {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
-    let BenchArgs { shape, dtype, prompt_tokens, decode_tokens, train, rollout, completions, completion_tokens, rank, no_checkpointing, pack_size, general_attention, matmul, t, k, n, dtypes, iters, suite, reductions } = a;
+    let BenchArgs { shape, dtype, prompt_tokens, decode_tokens, train, rollout, completions, completion_tokens, rank, no_checkpointing, pack_size, image_px, general_attention, matmul, t, k, n, dtypes, iters, suite, reductions } = a;
     if reductions {
         if prompt_tokens == 0 || decode_tokens == 0 {
             return Err(Error::Invalid("--prompt-tokens and --decode-tokens must be at least 1".into()));
@@ -126,6 +132,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
         .store(general_attention, std::sync::atomic::Ordering::Relaxed);
     let json = if rollout {
         let r = edgerl::bench::rollout_bench(&gpu, &shape, dtype, prompt_tokens, completions, completion_tokens)?;
+        serde_json::to_string_pretty(&r)
+    } else if train && edgerl::model::presets::vision_preset(&shape).is_some() {
+        let r = edgerl::bench::vision_train_bench(&gpu, &shape, dtype, image_px, prompt_tokens, completions, completion_tokens, rank, !no_checkpointing, pack_size)?;
         serde_json::to_string_pretty(&r)
     } else if train {
         let r = edgerl::bench::train_bench(&gpu, &shape, dtype, prompt_tokens, completions, completion_tokens, rank, !no_checkpointing, pack_size, general_attention)?;
