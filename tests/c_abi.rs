@@ -539,6 +539,99 @@ fn c_images_score_and_generate_as_the_cli_does() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The config of the image step (vision_step.c and its `edgerl train` twin): a point_in_box
+/// rule on the row's target_box, and a rule on the letters the tiny random model writes, so
+/// that the group's rewards differ and the update moves the adapter.
+const VISION_STEP_CONFIG: &str = r#"num_generations = 4
+max_completion_length = 6
+temperature = 1.0
+learning_rate = 5e-3
+seed = 5
+
+[lora]
+r = 4
+alpha = 8
+
+[[rewards]]
+type = "point_in_box"
+extract = "regex"
+pattern = '^\s*(\d+)\s*,\s*(\d+)'
+target = "target_box"
+weight = 0.9
+
+[[rewards]]
+type = "regex"
+pattern = '(?s).*[aeiou].*'
+weight = 0.1
+"#;
+
+/// A training step with an image through the C ABI (vision_step.c) on the tiny SmolVLM-shaped
+/// model: edgerl_session_step_rows_images on a content-part row whose image place takes RGBA
+/// pixels trains the adapter `edgerl train` trains on the same row with the same pixels as a
+/// PNG, config and seed, bit for bit; so does edgerl_session_step_rows on the row naming the
+/// PNG in an `images` column. Image counts that do not match the rows' places, bad images, a
+/// missing file and a text model are refused with messages, and train nothing.
+#[test]
+fn c_session_step_with_an_image_trains_as_edgerl_train_does() {
+    if !have("gcc") {
+        return;
+    }
+    let model = root().join("tests/fixtures/vision_e2e/model");
+    let text_model = root().join("tests/fixtures/models/qwen3_f16");
+    let dir = scratch("vision-step");
+    let (raw, png, w, h) = write_test_image(&dir);
+    let prompt = serde_json::json!([{"role": "user", "content": [
+        {"type": "image"}, {"type": "text", "text": "Where is the send button? Answer x, y."}]}]);
+    let row = serde_json::json!({"prompt": prompt, "target_box": [4, 2, 30, 20]});
+    let mut row_files = row.clone();
+    row_files["images"] = serde_json::json!([png.to_str().unwrap()]);
+
+    // `edgerl train`: one step on the one row, the image as a PNG next to the dataset.
+    let cli = dir.join("cli");
+    std::fs::create_dir_all(&cli).unwrap();
+    let mut line = row.clone();
+    line["images"] = serde_json::json!(["../image.png"]);
+    std::fs::write(cli.join("train.jsonl"), format!("{line}\n")).unwrap();
+    let run_toml = format!(
+        "model = {:?}\noutput_dir = {:?}\ndataset = {:?}\nprompts_per_step = 1\nmax_steps = 1\nshuffle_dataset = false\n{VISION_STEP_CONFIG}",
+        model.to_str().unwrap(),
+        cli.join("out").to_str().unwrap(),
+        cli.join("train.jsonl").to_str().unwrap()
+    );
+    // TOML: the run's keys go before the [lora] table.
+    std::fs::write(cli.join("run.toml"), &run_toml).unwrap();
+    let (code, _, stderr) = common::edgerl(&["train", "--config", cli.join("run.toml").to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let want = tensors(&cli.join("out/adapter"));
+    assert!(
+        want.iter().filter(|t| t.0.ends_with("lora_B.weight")).any(|t| t.1.iter().any(|&x| x != 0.0)),
+        "the CLI's step left the adapter fresh: the comparison would show nothing"
+    );
+
+    // The session's config: the run's less model/output_dir/dataset; max_steps = 1 keeps the
+    // CLI's learning-rate schedule.
+    let config = dir.join("session.toml");
+    std::fs::write(&config, format!("max_steps = 1\n{VISION_STEP_CONFIG}")).unwrap();
+    for asan in [false, true] {
+        let out = dir.join(if asan { "out-asan" } else { "out" });
+        std::fs::create_dir_all(&out).unwrap();
+        let exe = compile("vision_step", &dir, asan);
+        let (ws, hs, rows, rows_files) =
+            (w.to_string(), h.to_string(), format!("[{row}]"), format!("[{row_files}]"));
+        let args: Vec<&Path> = vec![
+            &model, &raw, Path::new(&ws), Path::new(&hs), &config, Path::new(&rows), Path::new(&rows_files),
+            &text_model, &out,
+        ];
+        let stdout = run(&exe, &args, asan);
+        eprintln!("{stdout}");
+        assert!(stdout.contains("all vision step checks passed") && !stdout.contains("FAIL"), "{stdout}");
+        assert_eq!(tensors(&out.join("adapter")), want, "pixels through the C ABI vs edgerl train on the PNG");
+        assert_eq!(tensors(&out.join("adapter-files")), want, "an `images` column vs edgerl train");
+        assert_eq!(tensors(&out.join("adapter-again")), want, "a refused step changed the adapter");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 #[cfg_attr(not(feature = "fault-injection"), ignore = "the NaN fault hook needs --features fault-injection")]
 fn c_session_reports_a_skipped_step() {

@@ -383,6 +383,29 @@ int32_t edgerl_session_step_rows(edgerl_session session, const char *rows_json,
                                  edgerl_reward_fn cb, void *user_data,
                                  edgerl_step_metrics *metrics);
 
+/* edgerl_session_step_rows on a vision-language model (SmolVLM / Idefics3) with images: the
+ * rows' image places ({"type": "image"} content parts, or "<image>" in a string prompt or
+ * message) take images in order across the rows, e.g. with 2 images
+ *   [{"prompt": [{"role": "user", "content": [{"type": "image"},
+ *                 {"type": "text", "text": "Tap Send."}]}], "target_box": [40, 300, 120, 340]},
+ *    {"prompt": "User:<image>Where is Cancel?<end_of_utterance>\nAssistant:", "target_box": [...]}]
+ * A row may instead name its image files in an "images" column (as a line of `edgerl train`'s
+ * dataset; paths relative to the current directory): it takes no images from the array.
+ * Images as for edgerl_score_images (RGBA, any stride, composited over white). Each prompt's
+ * images go through the vision tower once, before sampling; the features serve its sampling,
+ * its re-draws under dynamic sampling and the updates. With the same rows, the same pixels (as
+ * image files for the CLI), config and seed, the step samples and trains exactly as
+ * `edgerl train`'s. Errors, before anything is sampled (EDGERL_ERR_INVALID_ARGUMENT, adapter
+ * unchanged): n_images not equal to the image places of the rows without an "images" column
+ * (the message counts them per row), a bad image (named "images[i]"), images on a model with
+ * no vision tower; a missing or unreadable image file is EDGERL_ERR_IO. edgerl_session_step_rows
+ * is this call with no images: on a vision-language model its rows' image places need an
+ * "images" column. Everything else as for edgerl_session_step_rows. */
+int32_t edgerl_session_step_rows_images(edgerl_session session, const char *rows_json,
+                                        const edgerl_image *images, size_t n_images,
+                                        edgerl_reward_fn cb, void *user_data,
+                                        edgerl_step_metrics *metrics);
+
 /* One supervised step (TRL SFTTrainer's loss, as `edgerl sft`): one optimizer update of the
  * session's adapter, with the session's optimizer and learning-rate schedule (the same ones
  * its GRPO steps use: warm-start with a few SFT steps, then go on with edgerl_session_step_rows

@@ -15,6 +15,7 @@ mod images;
 mod model;
 mod session;
 mod sft;
+mod step_images;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;

@@ -366,18 +366,19 @@ pub unsafe extern "C" fn edgerl_session_step_rows(
         let t0 = std::time::Instant::now();
         let s = get_session(session)?;
         let rows_json = unsafe { text(rows_json, "rows_json") }?;
-        let out = step(&s, Input::Rows(rows_json), cb, user_data, t0)?;
+        let out = step(&s, Input::Rows(rows_json, Vec::new()), cb, user_data, t0)?;
         // SAFETY: as the function's contract says, `metrics` is NULL or valid for a write.
         unsafe { finish(out, metrics) }
     })
 }
 
 /// A step's prompts as the app gave them.
-enum Input<'a> {
+pub(super) enum Input<'a> {
     /// Prompt strings (`EDGERL_PROMPT_*` flags), no data columns; a callback replaces the rules.
     Texts { prompts: Vec<&'a str>, flags: u32 },
-    /// A JSON array of dataset rows (`prompt` and data columns); a callback adds to the rules.
-    Rows(&'a str),
+    /// A JSON array of dataset rows (`prompt` and data columns; a callback adds to the rules),
+    /// and the images their image places take (`step_images::row_prompts`).
+    Rows(&'a str, Vec<crate::vision::preprocess::RgbImage>),
 }
 
 /// The rows of `edgerl_session_step_rows`, each checked as `edgerl train` checks a dataset
@@ -467,7 +468,7 @@ impl Hooks for SessionHooks<'_> {
 
 /// Both steps: prompts to ids, the plan, the shared sampling step (`Trainer::sample_scored`,
 /// as `edgerl train`), then the updates.
-fn step(s: &Session, input: Input, cb: EdgerlRewardFn, user_data: *mut c_void, t0: std::time::Instant) -> Res<Trained> {
+pub(super) fn step(s: &Session, input: Input, cb: EdgerlRewardFn, user_data: *mut c_void, t0: std::time::Instant) -> Res<Trained> {
     let mut g = s.lock()?;
     s.cancellable(|| {
         let inner = g.as_mut().ok_or_else(|| invalid("the session is gone"))?;
@@ -482,48 +483,36 @@ fn step(s: &Session, input: Input, cb: EdgerlRewardFn, user_data: *mut c_void, t
             .as_ref()
             .ok_or_else(|| invalid("the session's model has no tokenizer"))?;
         let no_columns = Map::new();
-        let (rows, rules, ids) = match input {
+        let (rows, rules, prompts) = match input {
             Input::Texts { prompts, flags } => {
                 if let Some(col) = &t.cfg.weight_column {
                     return Err(invalid(format!(
                         "the config's weight_column `{col}` needs data columns, which edgerl_session_step's prompts do not have: use edgerl_session_step_rows"
                     )));
                 }
-                let ids: Vec<Vec<u32>> = prompts.iter().map(|p| prompt_ids(tok, p, flags)).collect::<Res<_>>()?;
+                let ids: Vec<(Vec<u32>, _)> = prompts.iter().map(|p| Ok((prompt_ids(tok, p, flags)?, None))).collect::<Res<_>>()?;
                 // The callback replaces the rules (which would see no columns).
                 (Vec::new(), if cb.is_some() { None } else { inner.rules.as_ref() }, ids)
             }
-            Input::Rows(json) => {
+            Input::Rows(json, images) => {
                 let rows = parse_rows(json, inner.rules.as_ref(), &t.cfg)?;
-                let ids = rows
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| {
-                        let ids = crate::rl::rollout::prompt_ids(tok, &r.prompt).map_err(|e| {
-                            let Fail(c, m) = Fail::from(e);
-                            Fail(c, format!("rows_json[{i}]: {m}"))
-                        })?;
-                        if ids.is_empty() {
-                            return Err(invalid(format!("rows_json[{i}]: the prompt tokenizes to nothing")));
-                        }
-                        Ok(ids)
-                    })
-                    .collect::<Res<Vec<_>>>()?;
-                (rows, inner.rules.as_ref(), ids)
+                // Ids and each prompt's image features (the tower runs here, once a prompt).
+                let prompts = super::step_images::row_prompts(s, t.gpu, tok, &rows, images)?;
+                (rows, inner.rules.as_ref(), prompts)
             }
         };
         // Planned before anything is sampled: a step that cannot fit fails here.
         let load = StepLoad {
-            prompt_tokens: ids.iter().map(Vec::len).max().unwrap_or(0),
+            prompt_tokens: prompts.iter().map(|p| p.0.len()).max().unwrap_or(0),
             completion_tokens: t.cfg.max_completion_length,
             num_generations: t.cfg.num_generations,
             rollouts: true,
         };
         let knobs = plan_step(s, t, &load)?;
-        let prompts: Vec<Prompted> = ids
+        let prompts: Vec<Prompted> = prompts
             .into_iter()
             .enumerate()
-            .map(|(j, ids)| Prompted { ids, columns: rows.get(j).map_or(&no_columns, |r| &r.columns), images: None })
+            .map(|(j, (ids, images))| Prompted { ids, columns: rows.get(j).map_or(&no_columns, |r| &r.columns), images })
             .collect();
         let n = prompts.len();
         let mut hooks = SessionHooks { s, progress: s.progress(), cb, user_data, num_generations: t.cfg.num_generations, n_prompts: n };

@@ -54,13 +54,30 @@ pub fn prompt_with_images(
     if images.is_empty() {
         return Ok((prompt_ids(tokenizer, prompt)?, None));
     }
-    let side = vision.ok_or_else(crate::vision::model::no_tower)?;
+    // The tower is checked before any file is read: a text model's error names the cause.
+    vision.ok_or_else(crate::vision::model::no_tower)?;
     let decoded = images
         .iter()
         .map(|p| crate::vision::preprocess::RgbImage::open(p))
         .collect::<Result<Vec<_>>>()?;
+    prompt_with_pixels(gpu, tokenizer, vision, prompt, &decoded)
+}
+
+/// [`prompt_with_images`] of images already decoded (the C ABI's pixels, or files read): the
+/// one place a prompt's image places are filled, for `edgerl train` and the sessions alike.
+pub fn prompt_with_pixels(
+    gpu: &Gpu,
+    tokenizer: &Tokenizer,
+    vision: Option<&crate::vision::ImageSide>,
+    prompt: &Prompt,
+    images: &[crate::vision::preprocess::RgbImage],
+) -> Result<(Vec<u32>, Option<crate::gpu::GpuBuffer>)> {
+    if images.is_empty() {
+        return Ok((prompt_ids(tokenizer, prompt)?, None));
+    }
+    let side = vision.ok_or_else(crate::vision::model::no_tower)?;
     let (text, special) = prompt_text(tokenizer, prompt)?;
-    let (ids, features) = side.encode_text(gpu, tokenizer, &text, special, &decoded)?;
+    let (ids, features) = side.encode_text(gpu, tokenizer, &text, special, images)?;
     Ok((ids, Some(features)))
 }
 
