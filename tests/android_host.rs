@@ -5,7 +5,9 @@
 //! adapter changed) before a GRPO step, generates, scores, round-trips adapters and checks the
 //! errors an app would meet; then (host-test/HostVision.kt) scores and generates with images
 //! (RgbaImage lists, decoded from the fixture's PNGs by javax.imageio) on the tiny SmolVLM
-//! fixture and matches transformers' log-probs and greedy text (tests/fixtures/vision_e2e).
+//! fixture and matches transformers' log-probs and greedy text (tests/fixtures/vision_e2e), and
+//! takes a GRPO step with an image (`Session.stepRows(rows, images)`) whose adapter equals
+//! `edgerl train`'s on the same row, PNG, config and seed.
 //! Needs a JDK and kotlinc (.ci/run installs both); skipped elsewhere when they are missing.
 
 mod common;
@@ -48,6 +50,76 @@ fn vision_spec(out: &Path) -> (std::path::PathBuf, Vec<Want>) {
     (spec, want)
 }
 
+/// The image step's config (HostVision.kt's session and its `edgerl train` twin): point_in_box
+/// on the row's target_box, plus a rule on the letters the tiny random model writes, so that
+/// the group's rewards differ and the update moves the adapter.
+const STEP_CONFIG: &str = r#"max_steps = 1
+num_generations = 4
+max_completion_length = 6
+temperature = 1.0
+learning_rate = 5e-3
+seed = 7
+
+[lora]
+r = 4
+alpha = 8
+
+[[rewards]]
+type = "point_in_box"
+extract = "regex"
+pattern = '^\s*(\d+)\s*,\s*(\d+)'
+target = "target_box"
+weight = 0.9
+
+[[rewards]]
+type = "regex"
+pattern = '(?s).*[aeiou].*'
+weight = 0.1
+"#;
+
+/// The image step's inputs for HostVision.kt (config, rows, PNG) and `edgerl train`'s adapter
+/// from them (one step on the one row, the PNG named in its `images` column).
+fn step_case(out: &Path, png: &Path) -> (Vec<std::path::PathBuf>, std::path::PathBuf) {
+    let row = serde_json::json!({"prompt": [{"role": "user", "content": [
+        {"type": "image"}, {"type": "text", "text": "Where is the send button? Answer x, y."}]}],
+        "target_box": [10, 10, 200, 120]});
+    let mut line = row.clone();
+    line["images"] = serde_json::json!([png.to_str().unwrap()]);
+    let cli = out.join("step-cli");
+    std::fs::create_dir_all(&cli).unwrap();
+    std::fs::write(cli.join("train.jsonl"), format!("{line}\n")).unwrap();
+    let model = common::fixtures().join("vision_e2e/model");
+    std::fs::write(
+        cli.join("run.toml"),
+        format!(
+            "model = {:?}\noutput_dir = {:?}\ndataset = {:?}\nprompts_per_step = 1\nshuffle_dataset = false\n{STEP_CONFIG}",
+            model.to_str().unwrap(),
+            cli.join("out").to_str().unwrap(),
+            cli.join("train.jsonl").to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let (code, _, stderr) = common::edgerl(&["train", "--config", cli.join("run.toml").to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let (config, rows) = (out.join("step.toml"), out.join("step-rows.json"));
+    std::fs::write(&config, STEP_CONFIG).unwrap();
+    std::fs::write(&rows, format!("[{row}]")).unwrap();
+    (vec![config, rows, png.to_path_buf()], cli.join("out/adapter"))
+}
+
+/// An adapter's tensors by name, as f32 values.
+fn tensors(dir: &Path) -> Vec<(String, Vec<f32>)> {
+    let bytes = std::fs::read(dir.join("adapter_model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut out: Vec<(String, Vec<f32>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
 #[test]
 fn kotlin_wrapper_trains_and_reports_errors_on_the_host_jvm() {
     if !(common::native::have("javac", "-version", "the Android wrapper test")
@@ -59,6 +131,14 @@ fn kotlin_wrapper_trains_and_reports_errors_on_the_host_jvm() {
     let out = std::env::temp_dir().join(format!("edgerl-android-host-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
     let (spec, want) = vision_spec(&out);
+    // The step's image: the first score case's first image (HostVision.kt's `first[2]`).
+    let first_png = std::fs::read_to_string(&spec).unwrap().lines().find(|l| l.starts_with("score\t")).unwrap().split('\t').nth(2).unwrap().to_string();
+    let (step_args, cli_adapter) = step_case(&out, Path::new(&first_png));
+    let cli_tensors = tensors(&cli_adapter);
+    assert!(
+        cli_tensors.iter().filter(|t| t.0.ends_with("lora_B.weight")).any(|t| t.1.iter().any(|&x| x != 0.0)),
+        "the CLI's step left the adapter fresh: the comparison would show nothing"
+    );
     let run = Command::new("bash")
         .arg(root.join("platforms/android/host-test.sh"))
         .arg(root.join("tests/fixtures/models/qwen3_f16"))
@@ -66,6 +146,7 @@ fn kotlin_wrapper_trains_and_reports_errors_on_the_host_jvm() {
         .arg(root.join("tests/fixtures/vision_e2e/model"))
         .arg(root.join("tests/fixtures/models/qwen3_f16"))
         .arg(&spec)
+        .args(&step_args)
         .env("EDGERL_STATIC_LIB", common::native::release_lib("libedgerl.a"))
         .output()
         .unwrap();
@@ -89,5 +170,6 @@ fn kotlin_wrapper_trains_and_reports_errors_on_the_host_jvm() {
             Want::Text(text) => assert_eq!(&std::fs::read_to_string(out.join(format!("case{i}.txt"))).unwrap(), text, "case {i}"),
         }
     }
+    assert_eq!(tensors(&out.join("step-adapter")), cli_tensors, "Session.stepRows with an image vs edgerl train on the PNG");
     let _ = std::fs::remove_dir_all(&out);
 }

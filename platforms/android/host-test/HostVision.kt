@@ -5,8 +5,10 @@
 //   score <TAB> TEXT <TAB> PNG...     -> OUT/case<i>.f32 (log-probs, little-endian floats)
 //   chat <TAB> TEXT <TAB> MAX_NEW <TAB> PNG...  -> OUT/case<i>.txt (the greedy text)
 // The PNGs are decoded with javax.imageio (what Bitmap pixels are on Android: RGBA bytes).
-// Also: a row stride, a session's adapter, and the errors an app would meet.
-//   java ... HostVisionKt OUT VISION_MODEL TEXT_MODEL SPEC
+// Also: a row stride, a session's adapter, and the errors an app would meet. With STEP_CONFIG
+// STEP_ROWS STEP_PNG, one training step (Session.stepRows with the PNG's pixels) whose adapter
+// goes to OUT/step-adapter, for tests/android_host.rs to compare with `edgerl train`'s.
+//   java ... HostVisionKt OUT VISION_MODEL TEXT_MODEL SPEC [STEP_CONFIG STEP_ROWS STEP_PNG]
 import android.graphics.Bitmap
 import dev.edgerl.EdgerlException
 import dev.edgerl.Model
@@ -128,12 +130,43 @@ fun main(args: Array<String>) {
                 check(s.generate("Describe it.", images.take(1), 4) == base, "a fresh adapter generates after an image as the base model: \"$base\"")
             }
             check(model.score(text, images).contentEquals(lp), "the model handed back by the session still takes images")
+            if (args.size >= 7) trainStep(model, File(args[4]).readText(), File(args[5]).readText(), readRgba(args[6]), out)
         }
         Model(rt, textModelDir).use { m ->
+            val im = readRgba(cases.first { it[0] == "score" }[2])
             expectMessage(EdgerlException.INVALID_ARGUMENT, "no vision tower", "images on a text model") {
-                m.score("<image> hi", listOf(readRgba(cases.first { it[0] == "score" }[2])))
+                m.score("<image> hi", listOf(im))
+            }
+            Session(m, "[lora]\nr = 2\n").use { s ->
+                expectMessage(EdgerlException.INVALID_ARGUMENT, "no vision tower", "a step with an image on a text model") {
+                    s.stepRows("""[{"prompt": "<image> hi"}]""", listOf(im)) { _, _, _ -> 1.0 }
+                }
             }
         }
     }
     println("all Kotlin vision checks passed")
+}
+
+/** One GRPO step on `rows` whose image place takes `image` (the config's point_in_box rule
+ * reads each row's target_box); the adapter goes to OUT/step-adapter. Then the mistakes: no
+ * image for the place, two images for it, and the reward callback on top of the rules. */
+fun trainStep(model: Model, config: String, rows: String, image: RgbaImage, out: String) {
+    Session(model, config).use { s ->
+        val m = s.stepRows(rows, listOf(image))
+        check(m.step == 1L && m.gradNorm.isFinite() && m.gradNorm > 0.0, "a step with an image: $m")
+        s.saveAdapter(File(out, "step-adapter").path)
+        expectMessage(EdgerlException.INVALID_ARGUMENT, "0 images for 1 image places", "a row's image place without an image") {
+            s.stepRows(rows)
+        }
+        expectMessage(EdgerlException.INVALID_ARGUMENT, "2 images for 1 image places", "more images than places") {
+            s.stepRows(rows, listOf(image, image))
+        }
+        expectMessage(EdgerlException.INVALID_ARGUMENT, "images[0]", "a bad image in a step") {
+            s.stepRows(rows, listOf(RgbaImage(image.rgba, image.width, image.height, image.width * 4 - 4)))
+        }
+        // A Kotlin reward on top of the rules, on the same row and image.
+        var calls = 0
+        val m2 = s.stepRows(rows, listOf(image)) { row, _, _ -> check(row == 0, "row index $row"); calls++; 0.0 }
+        check(m2.step == 2L && calls > 0, "a second step with a Kotlin reward: $calls calls, $m2")
+    }
 }

@@ -430,10 +430,15 @@ JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_sessionStep(JNIEnv *env, jclass
     return failed ? NULL : metrics_object(env, &m);
 }
 
+/* Session.stepRows, with or without images (none: edgerl_session_step_rows_images is
+ * edgerl_session_step_rows). */
 JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_sessionStepRows(JNIEnv *env, jclass c, jlong session,
-                                                                jbyteArray rows_json, jobject bridge,
+                                                                jbyteArray rows_json, jobjectArray pixels,
+                                                                jintArray dims, jobject bridge,
                                                                 jobject progress) {
     (void)c;
+    images_arg im;
+    if (images_get(env, pixels, dims, &im)) return NULL;
     cstr rows = cstr_get(env, rows_json); /* NULL bytes: edgerl names `rows_json` */
     int32_t st = EDGERL_OK;
     reward_ctx ctx = {env, bridge, NULL};
@@ -447,12 +452,13 @@ JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_sessionStepRows(JNIEnv *env, jc
     progress_ctx pctx;
     if (st == EDGERL_OK) st = set_progress(env, session, progress, &pctx);
     if (st == EDGERL_OK)
-        st = edgerl_session_step_rows((edgerl_session)session, (const char *)rows.bytes,
-                                      bridge ? reward_trampoline : NULL, &ctx, &m);
+        st = edgerl_session_step_rows_images((edgerl_session)session, (const char *)rows.bytes, im.images, im.n,
+                                             bridge ? reward_trampoline : NULL, &ctx, &m);
     /* As sessionStep: the step's message first, a callback's pending exception wins. */
     int failed = fail(env, st) || (*env)->ExceptionCheck(env);
     if (progress) edgerl_session_set_progress((edgerl_session)session, NULL, NULL);
     cstr_release(env, rows);
+    images_release(env, &im);
     return failed ? NULL : metrics_object(env, &m);
 }
 

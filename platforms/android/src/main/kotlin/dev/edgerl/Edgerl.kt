@@ -169,8 +169,21 @@ class Session(model: Model, configToml: String? = null) : java.io.Closeable {
      * the step and is rethrown here.
      */
     fun stepRows(rowsJson: String, reward: ((rowIndex: Int, completionIndex: Int, completion: String) -> Double)? = null): StepMetrics =
+        stepRows(rowsJson, emptyList(), reward)
+
+    /**
+     * `stepRows` on a vision-language model with images: the rows' image places
+     * ({"type": "image"} content parts, or "<image>" in text) take `images` in order across the
+     * rows, e.g. `[{"prompt": [{"role": "user", "content": [{"type": "image"}, {"type": "text",
+     * "text": "Tap Send."}]}], "target_box": [40, 300, 120, 340]}]` with one image. A row may
+     * name image files in an "images" column instead (it takes none of `images`). Each
+     * prompt's images go through the vision tower once; a count that does not match the
+     * places, a bad image or a text model throws EdgerlException(INVALID_ARGUMENT), nothing
+     * trained.
+     */
+    fun stepRows(rowsJson: String, images: List<RgbaImage>, reward: ((rowIndex: Int, completionIndex: Int, completion: String) -> Double)? = null): StepMetrics =
         synchronized(stepLock) {
-            Native.sessionStepRows(handle, cString(rowsJson), reward?.let(::RewardBridge), progress?.let(::ProgressBridge))
+            Native.sessionStepRows(handle, cString(rowsJson), pixels(images), dims(images), reward?.let(::RewardBridge), progress?.let(::ProgressBridge))
         }
 
     /**
@@ -312,7 +325,7 @@ internal object Native {
     @JvmStatic external fun sessionCreate(model: Long, config: ByteArray?): Long
     @JvmStatic external fun sessionFree(session: Long)
     @JvmStatic external fun sessionStep(session: Long, prompts: Array<ByteArray>, flags: Int, reward: RewardBridge?, progress: ProgressBridge?): StepMetrics
-    @JvmStatic external fun sessionStepRows(session: Long, rowsJson: ByteArray, reward: RewardBridge?, progress: ProgressBridge?): StepMetrics
+    @JvmStatic external fun sessionStepRows(session: Long, rowsJson: ByteArray, pixels: Array<ByteArray>, dims: IntArray, reward: RewardBridge?, progress: ProgressBridge?): StepMetrics
     @JvmStatic external fun sessionSftStep(session: Long, rowsJson: ByteArray, progress: ProgressBridge?): SftMetrics
     @JvmStatic external fun stepEpisodes(session: Long, episodes: LongArray, rewards: DoubleArray, groupSize: Int, progress: ProgressBridge?): StepMetrics
     @JvmStatic external fun episodeBegin(session: Long, prompt: ByteArray, flags: Int): Long
