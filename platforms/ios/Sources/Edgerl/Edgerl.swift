@@ -274,14 +274,28 @@ public final class Session {
     /// adds to the rules, it does not replace them (unlike `step`). An error thrown by
     /// `reward` aborts the step and is rethrown here.
     public func stepRows(_ rowsJSON: String, reward: ((_ rowIndex: Int, _ completionIndex: Int, _ completion: String) throws -> Double)? = nil) throws -> StepMetrics {
+        try stepRows(rowsJSON, images: [], reward: reward)
+    }
+
+    /// `stepRows` on a vision-language model with images: the rows' image places
+    /// ({"type": "image"} content parts, or "<image>" in text) take `images` in order across the
+    /// rows (`RgbaImage(cgImage:)` gives them); a row may name image files in an "images"
+    /// column instead (it takes none of `images`). A count that does not match the places, a
+    /// bad image or a text model throws EdgerlError(INVALID_ARGUMENT); nothing is trained.
+    public func stepRows(_ rowsJSON: String, images: [RgbaImage], reward: ((_ rowIndex: Int, _ completionIndex: Int, _ completion: String) throws -> Double)? = nil) throws -> StepMetrics {
         var m = edgerl_step_metrics()
         let box = reward.map(RewardBox.init)
-        let (st, message) = try withExtendedLifetime(box) {
-            try withProgress {
-                if let box {
-                    return edgerl_session_step_rows(handle, rowsJSON, rewardTrampoline, Unmanaged.passUnretained(box).toOpaque(), &m)
+        let (st, message) = try withCImages(images) { cImages in
+            try cImages.withUnsafeBufferPointer { ims in
+                try withExtendedLifetime(box) {
+                    try withProgress {
+                        if let box {
+                            return edgerl_session_step_rows_images(handle, rowsJSON, ims.baseAddress, ims.count, rewardTrampoline,
+                                                                   Unmanaged.passUnretained(box).toOpaque(), &m)
+                        }
+                        return edgerl_session_step_rows_images(handle, rowsJSON, ims.baseAddress, ims.count, nil, nil, &m)
+                    }
                 }
-                return edgerl_session_step_rows(handle, rowsJSON, nil, nil, &m)
             }
         }
         if let e = box?.error { throw e }

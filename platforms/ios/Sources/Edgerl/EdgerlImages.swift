@@ -61,8 +61,8 @@ extension RgbaImage {
 
 /// Calls `body` with the images as edgerl_image structs whose pixels stay pinned for the call.
 /// Sizes that do not fit edgerl_image's fields, or arrays shorter than their pixels, are
-/// refused here (edgerl trusts the pointers it gets).
-private func withCImages<R>(_ images: [RgbaImage], _ body: ([edgerl_image]) throws -> R) throws -> R {
+/// refused here (edgerl trusts the pointers it gets). Internal: Session.stepRows uses it too.
+func withCImages<R>(_ images: [RgbaImage], _ body: ([edgerl_image]) throws -> R) throws -> R {
     for (i, im) in images.enumerated() {
         guard im.width >= 0, im.height >= 0, im.width <= Int(UInt32.max), im.height <= Int(UInt32.max) else {
             throw EdgerlError(status: EDGERL_ERR_INVALID_ARGUMENT, message: "images[\(i)]: \(im.width)x\(im.height) pixels is out of range")
