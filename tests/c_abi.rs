@@ -731,6 +731,10 @@ mod inproc {
         fn edgerl_session_step_rows(
             session: u64, rows_json: *const c_char, cb: Option<Reward>, user: *mut c_void, metrics: *mut EdgerlStepMetrics,
         ) -> i32;
+        fn edgerl_session_step_rows_images(
+            session: u64, rows_json: *const c_char, images: *const EdgerlImage, n_images: usize, cb: Option<Reward>,
+            user: *mut c_void, metrics: *mut EdgerlStepMetrics,
+        ) -> i32;
         fn edgerl_session_save_adapter(session: u64, dir: *const c_char) -> i32;
         fn edgerl_session_sft_step(session: u64, rows_json: *const c_char, metrics: *mut EdgerlSftMetrics) -> i32;
     }
@@ -1059,6 +1063,66 @@ mod inproc {
 
     /// The seed of the dynamic sampling test: one whose first step refills.
     const SEED: i64 = 1;
+
+    /// Dynamic sampling with an image: a session's edgerl_session_step_rows_images call whose
+    /// first draws all score alike re-draws the row with the same image features, as `edgerl
+    /// train` does on that row and its PNG (the seed is one whose first group has equal
+    /// rewards: edgerl train's metrics say it refilled): the same reward and adapter, bit for bit.
+    #[test]
+    fn a_session_with_an_image_refills_as_edgerl_train_does() {
+        use std::ffi::CString;
+        let root = super::root();
+        let dir = std::env::temp_dir().join(format!("edgerl-c-abi-vision-refill-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = root.join("tests/fixtures/vision/images/screen_120x90.png");
+        let model = root.join("tests/fixtures/vision_e2e/model");
+        let row = serde_json::json!({"prompt": [{"role": "user", "content": [
+            {"type": "image"}, {"type": "text", "text": "Where is the send button? Answer x, y."}]}],
+            "target_box": [10, 10, 200, 120]});
+        let mut line = row.clone();
+        line["images"] = serde_json::json!([png.to_str().unwrap()]);
+        std::fs::write(dir.join("train.jsonl"), format!("{line}\n")).unwrap();
+        let config = super::VISION_STEP_CONFIG.replace("seed = 5", "seed = 5\ndynamic_sampling = true\nmax_steps = 1");
+        std::fs::write(
+            dir.join("run.toml"),
+            format!(
+                "model = {:?}\noutput_dir = {:?}\ndataset = {:?}\nprompts_per_step = 1\nshuffle_dataset = false\n{config}",
+                model.to_str().unwrap(),
+                dir.join("out").to_str().unwrap(),
+                dir.join("train.jsonl").to_str().unwrap()
+            ),
+        )
+        .unwrap();
+        let (code, _, stderr) = super::common::edgerl(&["train", "--config", dir.join("run.toml").to_str().unwrap()]);
+        assert_eq!(code, 0, "{stderr}");
+        let metrics: serde_json::Value =
+            serde_json::from_str(std::fs::read_to_string(dir.join("out/metrics.jsonl")).unwrap().lines().next().unwrap()).unwrap();
+        assert!(metrics["dynamic_sampling/refills"].as_u64().unwrap() >= 1, "no refill in edgerl train's step: {metrics}");
+
+        let rgba = image::open(&png).unwrap().to_rgba8();
+        let im = EdgerlImage { rgba: rgba.as_raw().as_ptr(), width: rgba.width(), height: rgba.height(), stride_bytes: 0 };
+        let (mut rt, mut m, mut s) = (0, 0, 0);
+        let path = CString::new(model.to_str().unwrap()).unwrap();
+        ok(unsafe { edgerl_runtime_create(c"vulkan".as_ptr(), 0, &mut rt) }, "runtime");
+        ok(unsafe { edgerl_model_load(rt, path.as_ptr(), &mut m) }, "model");
+        let session_cfg = CString::new(config).unwrap();
+        ok(unsafe { edgerl_session_create(m, session_cfg.as_ptr(), &mut s) }, "session");
+        let rows = CString::new(format!("[{row}]")).unwrap();
+        let mut sm = EdgerlStepMetrics::default();
+        ok(unsafe { edgerl_session_step_rows_images(s, rows.as_ptr(), &im, 1, None, null_mut(), &mut sm) }, "step with an image");
+        assert_eq!(sm.reward_mean, metrics["reward"].as_f64().unwrap());
+        let out = dir.join("session-adapter");
+        let cdir = CString::new(out.to_str().unwrap()).unwrap();
+        ok(unsafe { edgerl_session_save_adapter(s, cdir.as_ptr()) }, "save");
+        assert_eq!(super::tensors(&out), super::tensors(&dir.join("out/adapter")), "the session's adapter differs from edgerl train's");
+        unsafe {
+            edgerl_session_free(s);
+            edgerl_model_free(m);
+            edgerl_runtime_free(rt);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// One SFT step, two front ends: a session's edgerl_session_sft_step calls on the rows of
     /// `edgerl sft`'s batches (same config, seed and init_adapter; a batch = all rows, given in
