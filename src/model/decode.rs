@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::gpu::sample::{SAMPLE_OUT_WORDS, Sampled, SamplerSettings};
 use crate::gpu::{Gpu, GpuBuffer, Packing, Recorder};
-use crate::lora::Lora;
+use super::adapter::Lora;
 
 use super::forward::{KvCache, Model};
 use super::generate::SamplingOptions;

@@ -10,7 +10,7 @@ use super::generate::SamplingOptions;
 use super::layer::{Kv, Scratch};
 use super::tensors::TensorSpec;
 use super::weights::{RawTensor, WeightSource, convert, to_f32};
-use crate::lora::Lora;
+use super::adapter::Lora;
 
 pub struct Layer {
     pub attn_norm: GpuBuffer,

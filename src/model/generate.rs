@@ -5,7 +5,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
 use super::forward::Model;
-use crate::lora::Lora;
+use super::adapter::Lora;
 
 #[derive(Clone, Debug)]
 pub struct SamplingOptions {

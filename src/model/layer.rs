@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuffer, Packing, Recorder, Tensor};
-use crate::lora::{Lora, LoraModule, Target};
+use super::adapter::{Lora, LoraModule, Target};
 
 use super::config::ModelConfig;
 use super::forward::{Model, Ropes};

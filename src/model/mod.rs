@@ -1,5 +1,6 @@
 //! Models: config, weights, forward pass, tokenizer, generation.
 
+pub mod adapter;
 pub mod config;
 pub mod decode;
 pub mod forward;

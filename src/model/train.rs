@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use crate::gpu::rows::{gather_index, scatter_index};
 use crate::gpu::{Gpu, GpuBuffer, Packing, Recorder, Tensor};
-use crate::lora::{Lora, LoraModule, Target};
+use super::adapter::{Lora, LoraModule, Target};
 
 use super::forward::Model;
 use super::layer::{Kv, Scratch, adapter};

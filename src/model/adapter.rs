@@ -1,0 +1,189 @@
+//! The adapter tensors the forward and training passes read: LoRA on the frozen base's linear
+//! layers, W x + (alpha/r) · B A x, with A [r, in] and B [out, r] in f32 on the GPU. The model
+//! owns them (and the projection names) so that `model` does not depend on `lora`; `lora` adds
+//! PEFT's files and module matching on top and re-exports these types.
+
+use super::ModelConfig;
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, GpuBuffer};
+
+/// The projections an adapter can sit on, in PEFT's `target_modules` spelling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    Q,
+    K,
+    V,
+    O,
+    Gate,
+    Up,
+    Down,
+}
+
+impl Target {
+    pub const ALL: [Target; 7] = [
+        Target::Q,
+        Target::K,
+        Target::V,
+        Target::O,
+        Target::Gate,
+        Target::Up,
+        Target::Down,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Q => "q_proj",
+            Target::K => "k_proj",
+            Target::V => "v_proj",
+            Target::O => "o_proj",
+            Target::Gate => "gate_proj",
+            Target::Up => "up_proj",
+            Target::Down => "down_proj",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Target> {
+        Target::ALL.into_iter().find(|t| t.name() == s)
+    }
+
+    /// Module path inside a decoder layer.
+    pub fn module_path(self) -> String {
+        match self {
+            Target::Q | Target::K | Target::V | Target::O => format!("self_attn.{}", self.name()),
+            _ => format!("mlp.{}", self.name()),
+        }
+    }
+
+    /// (in_features, out_features) of the projection.
+    pub fn dims(self, c: &ModelConfig) -> (usize, usize) {
+        let (h, q, kv, i) = (
+            c.hidden_size,
+            c.num_heads * c.head_dim,
+            c.num_kv_heads * c.head_dim,
+            c.intermediate_size,
+        );
+        match self {
+            Target::Q => (h, q),
+            Target::K | Target::V => (h, kv),
+            Target::O => (q, h),
+            Target::Gate | Target::Up => (h, i),
+            Target::Down => (i, h),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoraConfig {
+    pub r: usize,
+    pub alpha: f32,
+    /// rsLoRA: scale alpha/√r instead of alpha/r.
+    pub use_rslora: bool,
+    pub targets: Vec<Target>,
+}
+
+impl LoraConfig {
+    pub fn scale(&self) -> f32 {
+        if self.use_rslora {
+            self.alpha / (self.r as f32).sqrt()
+        } else {
+            self.alpha / self.r as f32
+        }
+    }
+}
+
+/// One adapted projection: parameters, their gradients and (lazily) optimizer state.
+pub struct LoraModule {
+    pub a: GpuBuffer,
+    pub b: GpuBuffer,
+    pub grad_a: GpuBuffer,
+    pub grad_b: GpuBuffer,
+    pub d_in: usize,
+    pub d_out: usize,
+}
+
+pub struct Lora {
+    pub cfg: LoraConfig,
+    /// Where the base model's layers are named (`ModelConfig::text_prefix`), for PEFT's names.
+    pub text_prefix: &'static str,
+    /// Per layer, per `Target` (indexed by `Target as usize`).
+    pub layers: Vec<[Option<LoraModule>; 7]>,
+}
+
+impl Lora {
+    /// Builds an adapter from host values; `values(layer, target)` gives (A, B) row-major.
+    pub fn from_values(
+        gpu: &Gpu,
+        model: &ModelConfig,
+        cfg: LoraConfig,
+        mut values: impl FnMut(usize, Target) -> Result<(Vec<f32>, Vec<f32>)>,
+    ) -> Result<Lora> {
+        if cfg.r == 0 {
+            return Err(Error::Invalid("LoRA rank r must be at least 1".into()));
+        }
+        let mut layers = Vec::new();
+        for l in 0..model.num_layers {
+            let mut mods: [Option<LoraModule>; 7] = Default::default();
+            for &t in &cfg.targets {
+                let (d_in, d_out) = t.dims(model);
+                let (a, b) = values(l, t)?;
+                if a.len() != cfg.r * d_in || b.len() != d_out * cfg.r {
+                    return Err(Error::Invalid(format!(
+                        "layer {l} {}: adapter sizes do not match r={}",
+                        t.name(),
+                        cfg.r
+                    )));
+                }
+                let what = format!("lora {l}.{}", t.name());
+                mods[t as usize] = Some(LoraModule {
+                    a: gpu.upload(bytemuck::cast_slice(&a), &what)?,
+                    b: gpu.upload(bytemuck::cast_slice(&b), &what)?,
+                    grad_a: gpu.alloc((a.len() * 4) as u64, &what)?,
+                    grad_b: gpu.alloc((b.len() * 4) as u64, &what)?,
+                    d_in,
+                    d_out,
+                });
+            }
+            layers.push(mods);
+        }
+        Ok(Lora {
+            cfg,
+            text_prefix: model.text_prefix,
+            layers,
+        })
+    }
+
+    /// PEFT's default init: A Kaiming-uniform (a = √5, i.e. U(±1/√in)), B zero, seeded.
+    pub fn init(gpu: &Gpu, model: &ModelConfig, cfg: LoraConfig, seed: u64) -> Result<Lora> {
+        let r = cfg.r;
+        Lora::from_values(gpu, model, cfg, |l, t| {
+            let (d_in, d_out) = t.dims(model);
+            let bound = 1.0 / (d_in as f64).sqrt();
+            let stream = seed ^ ((l as u64) << 8 | t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let a = (0..r * d_in)
+                .map(|i| {
+                    ((super::generate::uniform(stream, i as u64) * 2.0 - 1.0) * bound) as f32
+                })
+                .collect();
+            Ok((a, vec![0.0; d_out * r]))
+        })
+    }
+
+    pub fn module(&self, layer: usize, t: Target) -> Option<&LoraModule> {
+        self.layers.get(layer).and_then(|m| m[t as usize].as_ref())
+    }
+
+    /// Every module with its PEFT name prefix, in a fixed order.
+    pub fn modules(&self) -> impl Iterator<Item = (usize, Target, &LoraModule)> {
+        self.layers.iter().enumerate().flat_map(|(l, m)| {
+            Target::ALL
+                .into_iter()
+                .filter_map(move |t| m[t as usize].as_ref().map(|x| (l, t, x)))
+        })
+    }
+
+    pub fn num_params(&self) -> usize {
+        self.modules()
+            .map(|(_, _, m)| self.cfg.r * (m.d_in + m.d_out))
+            .sum()
+    }
+}
