@@ -180,7 +180,8 @@ pub fn sampler_weights(k: &SamplerCorrection, lp_old: &[f32], lp_sampler: &[f32]
 /// The sampler log-probs completion `j` of `group` is corrected with: `None` without a sampler
 /// correction. A group without them is an error on its first use (offline rollouts without a
 /// `sampler_logps` column, or episodes), and uncorrected on later uses of a batch restored
-/// from a checkpoint (`first_use` false: checkpoints do not keep sampler log-probs).
+/// from a checkpoint older than version 4 (`first_use` false: those did not keep sampler
+/// log-probs; from version 4 they come back with the batch).
 pub fn sampler_logps_of<'a>(cfg: &TrainConfig, group: &'a Group, j: usize, first_use: bool) -> Result<Option<&'a [f32]>> {
     if cfg.sampler_correction().is_none() {
         return Ok(None);
@@ -195,7 +196,7 @@ pub fn sampler_logps_of<'a>(cfg: &TrainConfig, group: &'a Group, j: usize, first
         )),
         None => {
             if j == 0 {
-                log::warn!("a batch restored from a checkpoint has no sampler log-probs: its remaining updates run without the importance-sampling correction");
+                log::warn!("a batch restored from a checkpoint written before trainer state version 4 has no sampler log-probs: its remaining updates run without the importance-sampling correction");
             }
             Ok(None)
         }

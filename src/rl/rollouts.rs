@@ -18,8 +18,9 @@ pub struct Group {
     pub weight: f64,
     /// The sampler's log-prob of each completion token (one list per completion), for the
     /// importance-sampling correction (`vllm_importance_sampling_correction`, `icepop_beta`):
-    /// recorded by online sampling, or given as `sampler_logps` in offline rollouts. Not kept
-    /// in checkpoints (`serde(skip)`: the checkpoint layout is unchanged).
+    /// recorded by online sampling, or given as `sampler_logps` in offline rollouts. Skipped
+    /// here (`serde(skip)`): checkpoints keep them beside the groups (`state::SavedBatch`), so
+    /// the layout of the groups in older checkpoints still reads.
     #[serde(skip)]
     pub sampler_logps: Option<Vec<Vec<f32>>>,
     /// The features of the prompt's image tokens (a vision-language model's row), as sampled.

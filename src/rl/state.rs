@@ -2,6 +2,7 @@
 //! step, counters, the batch in flight, the run's fingerprint and the other files' checksums.
 //! postcard, then (from version 3) a CRC-32 of everything before it. Every length, id and
 //! float is checked on the way in: a corrupt file is an error naming it, never a panic.
+//! Older versions are read into today's `State` through their own layouts (`StateV1`..`V3`).
 
 use std::path::Path;
 
@@ -11,9 +12,11 @@ use super::rollouts::Group;
 use crate::error::{Error, Result};
 
 pub const STATE_FILE: &str = "trainer_state.bin";
-/// 2 added the skip counters, 3 the run fingerprint, the file checksums and the trailing CRC.
-/// Versions 1 and 2 still load (no fingerprint to compare, no checksums to verify).
-pub const VERSION: u32 = 3;
+/// 2 added the skip counters, 3 the run fingerprint, the file checksums and the trailing CRC,
+/// 4 the sampler log-probs of the batch in flight. Versions 1 to 3 still load (1 and 2: no
+/// fingerprint to compare, no checksums to verify; 1 to 3: a restored batch has no sampler
+/// log-probs, so its remaining updates run without the importance-sampling correction).
+pub const VERSION: u32 = 4;
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct State {
@@ -45,7 +48,11 @@ pub struct FileSum {
     pub crc32: u32,
 }
 
+/// The batch in flight. Its groups carry their sampler log-probs (`Group::sampler_logps`, which
+/// `Group` itself does not serialize): on disk they are a list beside the groups (`BatchV4`), so
+/// a batch resumed mid-way is corrected as it would have been without the interruption.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(try_from = "BatchV4", into = "BatchV4")]
 pub struct SavedBatch {
     pub groups: Vec<Group>,
     pub lp_old: Vec<Option<Vec<f32>>>,
@@ -53,13 +60,75 @@ pub struct SavedBatch {
     pub counted: bool,
 }
 
-/// Version 2's layout: `State` without the fingerprint and checksums.
+/// `SavedBatch` on disk from version 4: one entry of `sampler_logps` per group.
+#[derive(Serialize, Deserialize)]
+struct BatchV4 {
+    groups: Vec<Group>,
+    lp_old: Vec<Option<Vec<f32>>>,
+    lp_ref: Vec<Option<Vec<f32>>>,
+    counted: bool,
+    sampler_logps: Vec<Option<Vec<Vec<f32>>>>,
+}
+
+impl From<SavedBatch> for BatchV4 {
+    fn from(b: SavedBatch) -> BatchV4 {
+        let mut groups = b.groups;
+        let sampler_logps = groups.iter_mut().map(|g| g.sampler_logps.take()).collect();
+        BatchV4 { groups, lp_old: b.lp_old, lp_ref: b.lp_ref, counted: b.counted, sampler_logps }
+    }
+}
+
+impl TryFrom<BatchV4> for SavedBatch {
+    type Error = String;
+    fn try_from(b: BatchV4) -> std::result::Result<SavedBatch, String> {
+        if b.sampler_logps.len() != b.groups.len() {
+            return Err(format!("{} lists of sampler log-probs for {} batch groups", b.sampler_logps.len(), b.groups.len()));
+        }
+        let mut groups = b.groups;
+        for (g, lps) in groups.iter_mut().zip(b.sampler_logps) {
+            g.sampler_logps = lps;
+        }
+        Ok(SavedBatch { groups, lp_old: b.lp_old, lp_ref: b.lp_ref, counted: b.counted })
+    }
+}
+
+/// Versions 1 to 3's batch: without the sampler log-probs.
+#[derive(Serialize, Deserialize)]
+struct SavedBatchV3 {
+    groups: Vec<Group>,
+    lp_old: Vec<Option<Vec<f32>>>,
+    lp_ref: Vec<Option<Vec<f32>>>,
+    counted: bool,
+}
+
+impl From<SavedBatchV3> for SavedBatch {
+    fn from(b: SavedBatchV3) -> SavedBatch {
+        SavedBatch { groups: b.groups, lp_old: b.lp_old, lp_ref: b.lp_ref, counted: b.counted }
+    }
+}
+
+/// Version 3's layout: `State` with the batch of `SavedBatchV3`.
+#[derive(Serialize, Deserialize)]
+struct StateV3 {
+    version: u32,
+    step: usize,
+    tokens_seen: usize,
+    batch: Option<SavedBatchV3>,
+    reward_metrics: String,
+    cursor: usize,
+    skipped_steps: usize,
+    consecutive_skips: usize,
+    run: Vec<(String, String)>,
+    files: Vec<FileSum>,
+}
+
+/// Version 2's layout: without the fingerprint and checksums.
 #[derive(Serialize, Deserialize)]
 struct StateV2 {
     version: u32,
     step: usize,
     tokens_seen: usize,
-    batch: Option<SavedBatch>,
+    batch: Option<SavedBatchV3>,
     reward_metrics: String,
     cursor: usize,
     skipped_steps: usize,
@@ -72,14 +141,31 @@ struct StateV1 {
     version: u32,
     step: usize,
     tokens_seen: usize,
-    batch: Option<SavedBatch>,
+    batch: Option<SavedBatchV3>,
     reward_metrics: String,
     cursor: usize,
 }
 
+impl From<StateV3> for State {
+    fn from(s: StateV3) -> State {
+        State {
+            version: s.version,
+            step: s.step,
+            tokens_seen: s.tokens_seen,
+            batch: s.batch.map(SavedBatch::from),
+            reward_metrics: s.reward_metrics,
+            cursor: s.cursor,
+            skipped_steps: s.skipped_steps,
+            consecutive_skips: s.consecutive_skips,
+            run: s.run,
+            files: s.files,
+        }
+    }
+}
+
 impl From<StateV2> for State {
     fn from(s: StateV2) -> State {
-        State {
+        let v3 = StateV3 {
             version: s.version,
             step: s.step,
             tokens_seen: s.tokens_seen,
@@ -90,7 +176,8 @@ impl From<StateV2> for State {
             consecutive_skips: s.consecutive_skips,
             run: Vec::new(),
             files: Vec::new(),
-        }
+        };
+        v3.into()
     }
 }
 
@@ -101,6 +188,29 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 /// The bytes of `trainer_state.bin` for `state`.
 pub fn encode_state(state: &State) -> Result<Vec<u8>> {
     let mut bytes = postcard::to_allocvec(state).map_err(|e| Error::Invalid(format!("encoding trainer state: {e}")))?;
+    let sum = crc32(&bytes);
+    bytes.extend_from_slice(&sum.to_le_bytes());
+    Ok(bytes)
+}
+
+/// The bytes version 3 wrote for `state` (its batch without sampler log-probs): test-only, for
+/// the tests that resume from an older checkpoint.
+#[cfg(feature = "fault-injection")]
+pub fn encode_state_v3(state: &State) -> Result<Vec<u8>> {
+    let s = state.clone();
+    let v3 = StateV3 {
+        version: 3,
+        step: s.step,
+        tokens_seen: s.tokens_seen,
+        batch: s.batch.map(|b| SavedBatchV3 { groups: b.groups, lp_old: b.lp_old, lp_ref: b.lp_ref, counted: b.counted }),
+        reward_metrics: s.reward_metrics,
+        cursor: s.cursor,
+        skipped_steps: s.skipped_steps,
+        consecutive_skips: s.consecutive_skips,
+        run: s.run,
+        files: s.files,
+    };
+    let mut bytes = postcard::to_allocvec(&v3).map_err(|e| Error::Invalid(format!("encoding trainer state: {e}")))?;
     let sum = crc32(&bytes);
     bytes.extend_from_slice(&sum.to_le_bytes());
     Ok(bytes)
@@ -124,18 +234,22 @@ pub fn decode_state(bytes: &[u8], path: &Path) -> Result<State> {
             StateV2 { version: 1, step: v1.step, tokens_seen: v1.tokens_seen, batch: v1.batch, reward_metrics: v1.reward_metrics, cursor: v1.cursor, skipped_steps: 0, consecutive_skips: 0 }.into()
         }
         2 => State::from(whole::<StateV2>(bytes).map_err(corrupt)?),
-        VERSION => {
-            let Some(split) = bytes.len().checked_sub(4) else { return Err(corrupt("too short".into())) };
-            let (body, sum) = bytes.split_at(split);
-            if crc32(body).to_le_bytes() != sum {
-                return Err(corrupt("its checksum does not match (the file was damaged)".into()));
-            }
-            whole(body).map_err(corrupt)?
-        }
+        3 => State::from(whole::<StateV3>(checksummed(bytes).map_err(corrupt)?).map_err(corrupt)?),
+        VERSION => whole(checksummed(bytes).map_err(corrupt)?).map_err(corrupt)?,
         v => return Err(Error::file(path, format!("trainer state version {v}: this edgerl reads versions 1 to {VERSION}"))),
     };
     state.check().map_err(corrupt)?;
     Ok(state)
+}
+
+/// The body of a file that ends in the CRC-32 of that body (versions 3 on).
+fn checksummed(bytes: &[u8]) -> std::result::Result<&[u8], String> {
+    let Some(split) = bytes.len().checked_sub(4) else { return Err("too short".into()) };
+    let (body, sum) = bytes.split_at(split);
+    if crc32(body).to_le_bytes() != sum {
+        return Err("its checksum does not match (the file was damaged)".into());
+    }
+    Ok(body)
 }
 
 impl State {
@@ -204,7 +318,14 @@ mod tests {
             step: 3,
             tokens_seen: 40,
             batch: Some(SavedBatch {
-                groups: vec![Group { prompt_ids: vec![1, 2], completions: vec![vec![3, 4], vec![5]], rewards: vec![1.0, 0.0], weight: 1.0, sampler_logps: None, images: None }],
+                groups: vec![Group {
+                    prompt_ids: vec![1, 2],
+                    completions: vec![vec![3, 4], vec![5]],
+                    rewards: vec![1.0, 0.0],
+                    weight: 1.0,
+                    sampler_logps: Some(vec![vec![-0.75, -2.0], vec![-0.125]]),
+                    images: None,
+                }],
                 lp_old: vec![Some(vec![-0.5, -1.0]), Some(vec![-0.25])],
                 lp_ref: vec![None, None],
                 counted: true,
@@ -232,9 +353,33 @@ mod tests {
         let v2 = StateV2 { version: 2, step: 5, tokens_seen: 9, batch: None, reward_metrics: "{}".into(), cursor: 2, skipped_steps: 2, consecutive_skips: 1 };
         let got = decode(&postcard::to_allocvec(&v2).unwrap()).unwrap();
         assert_eq!((got.step, got.skipped_steps, got.consecutive_skips), (5, 2, 1));
+        // Version 3: the batch comes back without sampler log-probs (`Group` never wrote them).
+        let s4 = state();
+        let b = s4.batch.clone().unwrap();
+        let v3 = StateV3 {
+            version: 3,
+            step: s4.step,
+            tokens_seen: s4.tokens_seen,
+            batch: Some(SavedBatchV3 { groups: b.groups, lp_old: b.lp_old, lp_ref: b.lp_ref, counted: b.counted }),
+            reward_metrics: s4.reward_metrics.clone(),
+            cursor: s4.cursor,
+            skipped_steps: s4.skipped_steps,
+            consecutive_skips: s4.consecutive_skips,
+            run: s4.run.clone(),
+            files: s4.files.clone(),
+        };
+        let mut bytes = postcard::to_allocvec(&v3).unwrap();
+        bytes.extend_from_slice(&crc32(&bytes).to_le_bytes());
+        let got = decode(&bytes).unwrap();
+        let mut want = State { version: 3, ..s4 };
+        want.batch.as_mut().unwrap().groups[0].sampler_logps = None;
+        assert_eq!(got, want);
+        // A damaged version 3 file is caught by its checksum as well.
+        bytes[6] ^= 1;
+        assert!(decode(&bytes).unwrap_err().contains("checksum"));
         let v9 = StateV1 { version: 9, step: 1, tokens_seen: 0, batch: None, reward_metrics: String::new(), cursor: 0 };
         let e = decode(&postcard::to_allocvec(&v9).unwrap()).unwrap_err();
-        assert!(e.contains("trainer_state.bin") && e.contains("version 9") && e.contains("1 to 3"), "{e}");
+        assert!(e.contains("trainer_state.bin") && e.contains("version 9") && e.contains("1 to 4"), "{e}");
     }
 
     /// Each damage that once panicked on resume (short log-probs, fewer rewards than
@@ -242,7 +387,7 @@ mod tests {
     #[test]
     fn damaged_states_are_errors() {
         type Edit = fn(&mut State);
-        let cases: [(&str, Edit); 7] = [
+        let cases: [(&str, Edit); 9] = [
             ("rewards", |s| {
                 s.batch.as_mut().unwrap().groups[0].rewards.pop();
             }),
@@ -250,6 +395,10 @@ mod tests {
             ("log-prob rows", |s| s.batch.as_mut().unwrap().lp_ref.push(None)),
             ("finite", |s| s.batch.as_mut().unwrap().lp_old[1] = Some(vec![f32::NAN])),
             ("finite", |s| s.batch.as_mut().unwrap().groups[0].weight = f64::INFINITY),
+            ("sampler_logps", |s| {
+                s.batch.as_mut().unwrap().groups[0].sampler_logps.as_mut().unwrap()[0].pop();
+            }),
+            ("sampler_logps", |s| s.batch.as_mut().unwrap().groups[0].sampler_logps.as_mut().unwrap()[1][0] = f32::NAN),
             ("skipped", |s| s.skipped_steps = 9),
             ("JSON object", |s| s.reward_metrics = "[".into()),
         ];
@@ -269,6 +418,17 @@ mod tests {
         for n in 0..good.len() {
             assert!(decode(&good[..n]).is_err(), "truncated to {n} bytes");
         }
+    }
+
+    /// A version 4 batch needs one list of sampler log-probs (or none) per group.
+    #[test]
+    fn sampler_logps_are_one_entry_per_group() {
+        let b = state().batch.unwrap();
+        let wire = BatchV4::from(b.clone());
+        assert_eq!(wire.sampler_logps, vec![b.groups[0].sampler_logps.clone()]);
+        assert_eq!(SavedBatch::try_from(wire).unwrap(), b);
+        let short = BatchV4 { sampler_logps: Vec::new(), ..BatchV4::from(b) };
+        assert!(SavedBatch::try_from(short).unwrap_err().contains("1 batch groups"));
     }
 
     #[test]
