@@ -1,5 +1,6 @@
 //! `edgerl sft` against TRL's SFTTrainer + PEFT: for every case in tests/fixtures/sft (made by
-//! make_sft_fixtures.py), the rows tokenize to TRL's input_ids and labels, the adapter after one
+//! make_sft_fixtures.py), the rows tokenize to TRL's input_ids and labels (and, with `packing`,
+//! pack into TRL's packed rows), the adapter after one
 //! and after two optimizer steps matches TRL's, and the logged loss, grad_norm, learning_rate,
 //! num_tokens, entropy and mean_token_accuracy match SFTTrainer's logs. Then the adapter starts a
 //! GRPO run (`init_adapter`).
@@ -74,9 +75,11 @@ fn run(
     (adapter, got)
 }
 
-/// Rows tokenize as SFTTrainer prepares them (ids, and which tokens carry loss).
+/// Rows tokenize as SFTTrainer prepares them (ids, and which tokens carry loss); with
+/// `packing`, they pack into TRL's packed rows (the same sequences in the same rows and order).
 #[test]
 fn rows_tokenize_as_trl() {
+    let mut packed_cases = 0;
     for dir in cases() {
         let cfg = SftConfig::from_file(&dir.join("run.toml")).unwrap();
         let tok = edgerl::model::Tokenizer::open(&cfg.train.model).unwrap();
@@ -85,33 +88,39 @@ fn rows_tokenize_as_trl() {
             &std::fs::read_to_string(dir.join("expected/tokens.json")).unwrap(),
         )
         .unwrap();
-        let got: Vec<sft::Example> = rows
-            .iter()
-            .filter_map(|r| sft::tokenize(&cfg, &tok, r).unwrap())
-            .collect();
+        let got = sft::batch_rows(&cfg, &tok, &rows, usize::MAX).unwrap();
+        packed_cases += cfg.packing.is_some() as usize;
         assert_eq!(got.len(), want.len(), "{}: rows", dir.display());
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            let ids: Vec<u32> = w["input_ids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as u32)
-                .collect();
-            let trained: Vec<bool> = w["labels"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_i64().unwrap() != -100)
-                .collect();
-            assert_eq!(g.ids, ids, "{} row {i}: ids", dir.display());
+            let list = |k: &str| w[k].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect::<Vec<_>>();
+            let ids: Vec<u32> = list("input_ids").iter().map(|&v| v as u32).collect();
+            let trained: Vec<bool> = list("labels").iter().map(|&v| v != -100).collect();
+            let lengths: Vec<usize> = match w.get("seq_lengths") {
+                Some(_) => list("seq_lengths").iter().map(|&v| v as usize).collect(),
+                None => vec![ids.len()],
+            };
+            let concat = |f: &dyn Fn(&sft::Example) -> Vec<i64>| g.iter().flat_map(f).collect::<Vec<_>>();
             assert_eq!(
-                g.trained,
-                trained,
+                g.iter().map(|e| e.ids.len()).collect::<Vec<_>>(),
+                lengths,
+                "{} row {i}: sequence lengths",
+                dir.display()
+            );
+            assert_eq!(
+                concat(&|e| e.ids.iter().map(|&v| v as i64).collect()),
+                ids.iter().map(|&v| v as i64).collect::<Vec<_>>(),
+                "{} row {i}: ids",
+                dir.display()
+            );
+            assert_eq!(
+                concat(&|e| e.trained.iter().map(|&b| b as i64).collect()),
+                trained.iter().map(|&b| b as i64).collect::<Vec<_>>(),
                 "{} row {i}: trained tokens",
                 dir.display()
             );
         }
     }
+    assert!(packed_cases >= 1, "expected a committed case with packing");
 }
 
 /// One and two optimizer steps end at TRL's adapters; the metrics are SFTTrainer's.

@@ -1,6 +1,7 @@
 //! Supervised steps in sessions (`edgerl_session_sft_step`): one optimizer step of `edgerl sft`
 //! (`rl::sft::step`, TRL SFTTrainer's token-mean NLL) on the rows of the call, with the
-//! session's adapter and optimizer, so an app can warm-start and go on with GRPO steps.
+//! session's adapter and optimizer, so an app can warm-start and go on with GRPO steps. The
+//! learning rate is the session's, or its `[sft]` table's when it has one.
 
 use std::ffi::c_char;
 
@@ -11,7 +12,7 @@ use super::callbacks::EDGERL_PHASE_UPDATE;
 use super::session::Session;
 use super::{EDGERL_ERR_NONFINITE, Fail, Res, get_session, guard, invalid, text};
 use crate::data::dataset::{SftRow, parse_sft_line};
-use crate::rl::sft::{self, Example, SftOptions};
+use crate::rl::sft::{self, Example, SftOptions, SftSchedule};
 use crate::rl::trainer::Trainer;
 
 /// One SFT step's metrics (`edgerl_sft_metrics`; TRL SFTTrainer's names in the comments).
@@ -129,6 +130,7 @@ fn step(s: &Session, rows_json: &str, t0: std::time::Instant) -> Res<(EdgerlSftM
         let inner = g.as_mut().ok_or_else(|| invalid("the session is gone"))?;
         let rows = parse_rows(rows_json)?;
         let examples = examples(&inner.trainer, &inner.sft, &rows)?;
+        let schedule = inner.sft.schedule.clone();
         let t = &mut inner.trainer;
         // Each row is one sequence: its untrained prefix, then the rest (as one completion).
         let split = |e: &Example| e.trained.iter().skip(1).position(|&b| b).map_or(e.ids.len(), |i| i + 1);
@@ -145,9 +147,11 @@ fn step(s: &Session, rows_json: &str, t0: std::time::Instant) -> Res<(EdgerlSftM
         s.check_cancel()?;
         let skipped_before = t.skipped_steps;
         let m = with_knobs(t, knobs, |t| {
-            let _g = s.model.rt.lock();
-            let micro = vec![examples.iter().collect::<Vec<_>>()];
-            sft::step(t, &micro).map_err(|e| Fail::from(s.model.rt.explain(e)))
+            with_schedule(t, schedule.as_ref(), |t| {
+                let _g = s.model.rt.lock();
+                let micro = vec![examples.iter().collect::<Vec<_>>()];
+                sft::step(t, &micro).map_err(|e| Fail::from(s.model.rt.explain(e)))
+            })
         })?;
         progress.report(s.id, EDGERL_PHASE_UPDATE, 1, 1)?;
         // The update is applied: a cancel asked for since the last check has nothing to stop.
@@ -159,6 +163,23 @@ fn step(s: &Session, rows_json: &str, t0: std::time::Instant) -> Res<(EdgerlSftM
         );
         Ok((out, t.skipped_steps > skipped_before))
     })
+}
+
+/// Runs `f` with the session's `[sft]` learning rate and schedule in place of its own (the
+/// GRPO steps'), which the trainer's update reads from its config; restored after.
+fn with_schedule<T>(
+    t: &mut Trainer<'static>,
+    schedule: Option<&SftSchedule>,
+    f: impl FnOnce(&mut Trainer<'static>) -> T,
+) -> T {
+    let Some(sched) = schedule else { return f(t) };
+    let c = &t.cfg;
+    let own = (c.learning_rate, c.lr_scheduler_type, c.warmup_steps, c.warmup_ratio, c.max_steps);
+    sched.apply(&mut t.cfg);
+    let out = f(t);
+    let c = &mut t.cfg;
+    (c.learning_rate, c.lr_scheduler_type, c.warmup_steps, c.warmup_ratio, c.max_steps) = own;
+    out
 }
 
 /// `rl::sft::step`'s metrics (TRL's names) as the C struct; a missing one is a bug.

@@ -8,22 +8,33 @@
 //! a = −1/N on trained tokens and 0 elsewhere: one sequence is one pack whose "prompt" is the
 //! untrained prefix and whose single completion is the rest, trained tokens picked by `a`
 //! (non-contiguous assistant turns included).
+//!
+//! With `packing = true` a row of a batch is a packed row of several sequences (`packing`),
+//! each trained as its own sequence; the normaliser is still the trained tokens of the step.
+
+mod batches;
+mod options;
+pub mod packing;
+mod tokenize;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::config::TrainConfig;
 use super::run::{Start, check_start, open_log, truncate_log};
-use super::trainer::{Supervised, Trainer};
-use crate::data::Message;
+use super::trainer::Trainer;
 use crate::data::dataset::{self, SftRow};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::model::Tokenizer;
-use crate::model::pack::Pack;
+
+pub use batches::{micro_batch, step};
+pub use options::{SESSION_KEYS, SESSION_SFT_TABLE_KEYS, SftOptions, SftSchedule};
+pub use packing::Strategy;
+pub use tokenize::{Example, tokenize, tokenize_whole, tokenize_with};
 
 /// Keys of a GRPO run.toml an SFT run shares (TrainConfig parses and checks them).
 const SHARED_KEYS: &[&str] = &[
@@ -65,6 +76,9 @@ struct SftKeys {
     gradient_accumulation_steps: usize,
     #[serde(default)]
     packing: bool,
+    packing_strategy: Option<String>,
+    #[serde(default)]
+    padding_free: bool,
 }
 
 fn d_batch() -> usize {
@@ -83,58 +97,14 @@ pub const SFT_KEYS: &[&str] = &[
     "per_device_train_batch_size",
     "gradient_accumulation_steps",
     "packing",
+    "packing_strategy",
+    "padding_free",
 ];
-
-/// The SFT keys a training session's config takes (`edgerl_session_sft_step`): how its rows
-/// are tokenized. The others (`dataset`, batch sizes, `packing`) do not apply to a session,
-/// which trains on the rows of each call as one batch.
-pub const SESSION_KEYS: &[&str] = &["assistant_only_loss", "completion_only_loss", "max_length"];
-
-/// How rows are tokenized (TRL `SFTConfig`'s names and defaults): the part of an SFT config a
-/// session's SFT steps use.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct SftOptions {
-    pub assistant_only_loss: bool,
-    /// `None`: true for prompt/completion rows (TRL).
-    pub completion_only_loss: Option<bool>,
-    pub max_length: Option<usize>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SessionKeys {
-    #[serde(default)]
-    assistant_only_loss: bool,
-    completion_only_loss: Option<bool>,
-    max_length: Option<usize>,
-}
-
-impl SftOptions {
-    /// Removes `SESSION_KEYS` from a config table and parses them (checked as `edgerl sft`
-    /// checks them); the rest of the table is left for `TrainConfig`.
-    pub fn take(table: &mut toml::Table) -> std::result::Result<SftOptions, String> {
-        let mut own = toml::Table::new();
-        for k in SESSION_KEYS {
-            if let Some(v) = table.remove(*k) {
-                own.insert(k.to_string(), v);
-            }
-        }
-        let k: SessionKeys = own
-            .try_into()
-            .map_err(|e: toml::de::Error| e.to_string().trim().replace('\n', " "))?;
-        if k.max_length == Some(0) {
-            return Err("`max_length` must be at least 1".into());
-        }
-        Ok(SftOptions {
-            assistant_only_loss: k.assistant_only_loss,
-            completion_only_loss: k.completion_only_loss,
-            max_length: k.max_length,
-        })
-    }
-}
 
 /// TRL SFTConfig's default learning rate (GRPO's is 1e-6).
 const SFT_LEARNING_RATE: f64 = 2e-5;
+/// TRL SFTConfig's default `max_length`, the length of packed rows when packing without one.
+pub const PACKED_LENGTH: usize = 1024;
 /// Upper bound of the per-step row counts (a typo is an error, not an allocation).
 pub const MAX_BATCH: usize = 1 << 16;
 
@@ -146,8 +116,11 @@ pub struct SftConfig {
     pub assistant_only_loss: bool,
     pub completion_only_loss: Option<bool>,
     pub max_length: Option<usize>,
+    /// Packed rows (of those counts) per micro-batch with `packing`, else rows.
     pub per_device_train_batch_size: usize,
     pub gradient_accumulation_steps: usize,
+    /// `packing = true`: how (`packing_strategy`); rows are packed into `max_length` tokens.
+    pub packing: Option<Strategy>,
 }
 
 fn resolve(base: &Path, p: &Path) -> PathBuf {
@@ -190,10 +163,13 @@ impl SftConfig {
             ));
         }
         let keys: SftKeys = own.try_into().map_err(one_line)?;
-        if keys.packing {
-            return Err(
-                "`packing = true` is not supported yet: every row is its own sequence".into(),
-            );
+        let strategy = Strategy::parse(keys.packing_strategy.as_deref().unwrap_or("bfd"))?;
+        let packing = keys.packing.then_some(strategy);
+        // edgerl never pads: every sequence runs as its own, as TRL's padding-free batches do.
+        // TRL refuses padding_free without packing when max_length is set (it would not
+        // truncate): so does edgerl, rather than truncate where TRL would not.
+        if keys.padding_free && packing.is_none() && keys.max_length.is_some() {
+            return Err("`padding_free = true` without packing does not enforce `max_length` (TRL refuses it): set `packing = true`, or leave out `max_length` or `padding_free`".into());
         }
         for (k, v) in [
             (
@@ -230,9 +206,11 @@ impl SftConfig {
             dataset: keys.dataset,
             assistant_only_loss: keys.assistant_only_loss,
             completion_only_loss: keys.completion_only_loss,
-            max_length: keys.max_length,
+            // Packing needs a row length: TRL's default max_length.
+            max_length: keys.max_length.or(packing.map(|_| PACKED_LENGTH)),
             per_device_train_batch_size: keys.per_device_train_batch_size,
             gradient_accumulation_steps: keys.gradient_accumulation_steps,
+            packing,
         })
     }
 
@@ -242,228 +220,45 @@ impl SftConfig {
             assistant_only_loss: self.assistant_only_loss,
             completion_only_loss: self.completion_only_loss,
             max_length: self.max_length,
+            schedule: None,
         }
     }
 }
 
-/// One tokenized row: its ids and which of them are trained (TRL's labels ≠ −100).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Example {
-    pub ids: Vec<u32>,
-    pub trained: Vec<bool>,
-}
-
-fn common_prefix(a: &[u32], b: &[u32]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
-fn render(tok: &Tokenizer, messages: &[Message], add_generation_prompt: bool) -> Result<Vec<u32>> {
-    tok.encode(&tok.render_chat(messages, add_generation_prompt)?, false)
-}
-
-/// Each assistant turn's tokens in the rendering of `messages` (`full`): what the template writes
-/// after the generation prompt for that turn, through the end of the turn — as a chat template
-/// with `{% generation %}` around the assistant's content and end of turn marks them.
-fn assistant_mask(tok: &Tokenizer, messages: &[Message], full: &[u32]) -> Result<Vec<bool>> {
-    let mut mask = vec![false; full.len()];
-    for (i, m) in messages.iter().enumerate() {
-        if m.role != "assistant" {
-            continue;
-        }
-        let start = common_prefix(&render(tok, &messages[..i], true)?, full);
-        let end = common_prefix(&render(tok, &messages[..=i], false)?, full);
-        mask[start..end.max(start)]
-            .iter_mut()
-            .for_each(|b| *b = true);
-    }
-    Ok(mask)
-}
-
-/// A row tokenized as SFTTrainer prepares it (chat renders without added special tokens;
-/// EOS appended to non-conversational text; labels from the completion and assistant masks;
-/// truncation to `max_length`). `None`: a row truncation left without trained tokens (TRL drops it).
-pub fn tokenize(cfg: &SftConfig, tok: &Tokenizer, row: &SftRow) -> Result<Option<Example>> {
-    tokenize_with(&cfg.options(), tok, row)
-}
-
-/// `tokenize` with the tokenizing keys alone (a session's SFT step has no `SftConfig`).
-pub fn tokenize_with(cfg: &SftOptions, tok: &Tokenizer, row: &SftRow) -> Result<Option<Example>> {
-    let with_eos = |mut ids: Vec<u32>| {
-        if let Some(e) = tok.eos_token_id
-            && ids.last() != Some(&e)
-        {
-            ids.push(e);
-        }
-        ids
-    };
-    let pair = matches!(row, SftRow::TextPair { .. } | SftRow::ChatPair { .. });
-    let completion_only = cfg.completion_only_loss.unwrap_or(pair);
-    let chat = matches!(row, SftRow::Messages(_) | SftRow::ChatPair { .. });
-    if cfg.assistant_only_loss && !chat {
-        return Err(Error::Invalid("assistant_only_loss needs a conversational dataset (`messages`, or message lists in `prompt`/`completion`)".into()));
-    }
-    let (ids, prompt_len, assistant) = match row {
-        // Plain text is tokenized as `tokenizer(text)`, special tokens added (a BOS); chat
-        // renders carry the template's own.
-        SftRow::Text(t) => (with_eos(tok.encode(t, true)?), 0, None),
-        SftRow::TextPair { prompt, completion } => {
-            let p = tok.encode(prompt, true)?;
-            let full = with_eos(tok.encode(&format!("{prompt}{completion}"), true)?);
-            let n = common_prefix(&p, &full);
-            (full, n, None)
-        }
-        SftRow::Messages(m) => {
-            let full = render(tok, m, false)?;
-            let mask = if cfg.assistant_only_loss {
-                Some(assistant_mask(tok, m, &full)?)
-            } else {
-                None
-            };
-            (full, 0, mask)
-        }
-        SftRow::ChatPair { prompt, completion } => {
-            let p = render(tok, prompt, true)?;
-            let all: Vec<Message> = prompt.iter().chain(completion).cloned().collect();
-            let full = render(tok, &all, false)?;
-            let n = common_prefix(&p, &full);
-            let mask = if cfg.assistant_only_loss {
-                Some(assistant_mask(tok, &all, &full)?)
-            } else {
-                None
-            };
-            (full, n, mask)
-        }
-    };
-    if let Some(m) = &assistant
-        && !m.contains(&true)
-    {
-        return Err(Error::Invalid(
-            "assistant_only_loss: a row has no assistant tokens".into(),
-        ));
-    }
-    let mut trained: Vec<bool> = (0..ids.len())
-        .map(|i| {
-            (!completion_only || !pair || i >= prompt_len)
-                && assistant.as_ref().is_none_or(|m| m[i])
-        })
-        .collect();
-    let mut ids = ids;
-    if let Some(l) = cfg.max_length {
-        ids.truncate(l);
-        trained.truncate(l);
-    }
-    if !trained.contains(&true) {
-        return Ok(None);
-    }
-    Ok(Some(Example { ids, trained }))
-}
-
-impl Example {
-    /// Trained targets: positions 1.. whose label is kept (position 0 is never predicted).
-    pub fn targets(&self) -> usize {
-        self.trained.iter().skip(1).filter(|&&b| b).count()
-    }
-
-    /// Its pack (the untrained prefix as the prompt, the rest as one completion) with the
-    /// coefficient `a` on every trained target; `None` when nothing is predicted.
-    fn supervised(&self, a: f32) -> Result<Option<Supervised>> {
-        let Some(first) = self.trained.iter().skip(1).position(|&b| b).map(|i| i + 1) else {
-            return Ok(None);
+/// The rows of `edgerl sft`'s batches, each a list of sequences trained apart: without
+/// packing, every row tokenized as its own (rows `max_length` leaves without a trained token
+/// dropped, as TRL drops them); with it, TRL's packed rows. An error names the dataset row
+/// (a token outside `vocab_size` among them).
+pub fn batch_rows(cfg: &SftConfig, tok: &Tokenizer, rows: &[SftRow], vocab_size: usize) -> Result<Vec<Vec<Example>>> {
+    let opts = cfg.options();
+    let mut examples = Vec::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        let named = |e: String| Error::file(&cfg.dataset, format!("row {}: {e}", i + 1));
+        let e = match cfg.packing {
+            Some(_) => Some(tokenize_whole(&opts, tok, r).map_err(|e| named(e.to_string()))?),
+            None => tokenize(cfg, tok, r).map_err(|e| named(e.to_string()))?,
         };
-        let pack = Pack::new(&self.ids[..first], &[&self.ids[first..]])?;
-        let coefs = self.trained[first..]
-            .iter()
-            .map(|&b| (if b { a } else { 0.0 }, 0.0))
-            .collect();
-        Ok(Some(Supervised { pack, coefs }))
-    }
-}
-
-/// SplitMix64 mixing (the epoch shuffle).
-fn mix(a: u64, b: u64) -> u64 {
-    let mut z = a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The row order of `epoch`: a Fisher–Yates shuffle seeded by (seed, epoch).
-fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
-    let mut v: Vec<usize> = (0..n).collect();
-    let mut s = mix(seed, epoch.wrapping_add(0x5F7));
-    for i in (1..n).rev() {
-        s = mix(s, i as u64);
-        v.swap(i, (s % (i as u64 + 1)) as usize);
-    }
-    v
-}
-
-/// The rows of micro-batch `k` (0-based over the run): epochs of ⌈n / batch⌉ micro-batches, the
-/// last one of an epoch shorter, as a DataLoader without drop_last.
-pub fn micro_batch(n: usize, batch: usize, seed: u64, k: usize) -> Vec<usize> {
-    let per_epoch = n.div_ceil(batch);
-    let (epoch, j) = (k / per_epoch, k % per_epoch);
-    let order = epoch_order(n, seed, epoch as u64);
-    order[j * batch..((j + 1) * batch).min(n)].to_vec()
-}
-
-/// Runs one optimizer step over `micro` (a list of micro-batches of examples): loss
-/// Σ −lp / N, N the trained targets of all of them. Metrics in TRL's names; `entropy` and
-/// `mean_token_accuracy` averaged over the micro-batches, as SFTTrainer logs them.
-pub fn step(t: &mut Trainer, micro: &[Vec<&Example>]) -> Result<Map<String, Value>> {
-    let t0 = std::time::Instant::now();
-    let n: usize = micro.iter().flatten().map(|e| e.targets()).sum();
-    let a = -1.0 / n.max(1) as f32;
-    let mut seqs = Vec::new();
-    let mut owner = Vec::new();
-    for (mi, mb) in micro.iter().enumerate() {
-        for e in mb {
-            if let Some(s) = e.supervised(a)? {
-                owner.push((mi, *e));
-                seqs.push(s);
+        if let Some(e) = e {
+            if let Some(&bad) = e.ids.iter().find(|&&id| id as usize >= vocab_size) {
+                return Err(named(format!("token {bad} is outside the model's vocabulary")));
             }
+            examples.push(e);
         }
     }
-    let out = t.step_supervised(&seqs)?;
-    let mut ent = vec![(0.0f64, 0usize, 0usize); micro.len()];
-    for ((mi, e), (s, rows)) in owner.iter().zip(seqs.iter().zip(&out.rows)) {
-        let first = e.ids.len() - s.pack.targets.len();
-        for (k, &tr) in e.trained[first..].iter().enumerate() {
-            if tr {
-                ent[*mi].0 += rows.entropy[k] as f64;
-                ent[*mi].1 += 1;
-                ent[*mi].2 += rows.top1[k] as usize;
-            }
+    Ok(match cfg.packing {
+        Some(strategy) => {
+            let length = cfg.max_length.unwrap_or(PACKED_LENGTH);
+            let n = examples.len();
+            let packed = packing::pack(examples, length, strategy);
+            log::info!("packing ({}): {n} rows into {} rows of at most {length} tokens", strategy.name(), packed.len());
+            packed
         }
-    }
-    let mean = |f: &dyn Fn(&(f64, usize, usize)) -> f64| {
-        ent.iter().map(f).sum::<f64>() / ent.len().max(1) as f64
-    };
-    let entropy = mean(&|x| if x.1 > 0 { x.0 / x.1 as f64 } else { 0.0 });
-    let accuracy = mean(&|x| {
-        if x.1 > 0 {
-            x.2 as f64 / x.1 as f64
-        } else {
-            0.0
-        }
-    });
-    t.tokens_seen += micro.iter().flatten().map(|e| e.ids.len()).sum::<usize>();
-    let mut m = Map::new();
-    m.insert("step".into(), json!(t.optimizer_steps));
-    m.insert("loss".into(), json!(out.loss));
-    m.insert("grad_norm".into(), json!(out.grad_norm));
-    m.insert("learning_rate".into(), json!(out.lr));
-    m.insert("num_tokens".into(), json!(t.tokens_seen));
-    m.insert("mean_token_accuracy".into(), json!(accuracy));
-    m.insert("entropy".into(), json!(entropy));
-    m.insert("trained_tokens".into(), json!(n));
-    m.insert("skipped_steps".into(), json!(t.skipped_steps));
-    m.insert("step_time".into(), json!(t0.elapsed().as_secs_f64()));
-    Ok(m)
+        None => examples.into_iter().map(|e| vec![e]).collect(),
+    })
 }
 
 /// `edgerl sft`: `max_steps` optimizer steps, each over per_device_train_batch_size ×
-/// gradient_accumulation_steps rows (shuffled per epoch with `seed`), one JSON line of metrics a
+/// gradient_accumulation_steps rows, or packed rows with `packing` (shuffled per epoch with `seed`), one JSON line of metrics a
 /// step in output_dir/metrics.jsonl (and metrics.csv), then the adapter in output_dir/adapter.
 /// `overwrite`: remove a previous run's logs, checkpoints and adapter first (else refused).
 pub fn sft(gpu: &Gpu, cfg: SftConfig, overwrite: bool, on_step: impl FnMut(&Map<String, Value>)) -> Result<PathBuf> {
@@ -481,6 +276,10 @@ fn fingerprint(cfg: &SftConfig) -> Result<Vec<(String, String)>> {
         ("sft.per_device_train_batch_size", cfg.per_device_train_batch_size.to_string()),
         ("sft.gradient_accumulation_steps", cfg.gradient_accumulation_steps.to_string()),
     ].map(|(k, v)| (k.to_string(), v)));
+    // Only when on: the fingerprints of runs without packing stay those of earlier versions.
+    if let Some(s) = cfg.packing {
+        run.push(("sft.packing_strategy".into(), s.name().into()));
+    }
     Ok(run)
 }
 
@@ -503,28 +302,8 @@ pub fn sft_with(gpu: &Gpu, cfg: SftConfig, start_as: Start, mut on_step: impl Fn
         .tokenizer
         .as_ref()
         .ok_or_else(|| Error::Invalid("SFT needs the model's tokenizer".into()))?;
-    let mut examples = Vec::with_capacity(rows.len());
-    for (i, r) in rows.iter().enumerate() {
-        let e = tokenize(&cfg, tok, r)
-            .map_err(|e| Error::file(&cfg.dataset, format!("row {}: {e}", i + 1)))?;
-        if let Some(e) = e {
-            if let Some(&bad) = e
-                .ids
-                .iter()
-                .find(|&&id| id as usize >= t.model.cfg.vocab_size)
-            {
-                return Err(Error::file(
-                    &cfg.dataset,
-                    format!(
-                        "row {}: token {bad} is outside the model's vocabulary",
-                        i + 1
-                    ),
-                ));
-            }
-            examples.push(e);
-        }
-    }
-    if examples.is_empty() {
+    let seqs = batch_rows(&cfg, tok, &rows, t.model.cfg.vocab_size)?;
+    if seqs.iter().flatten().all(|e| e.targets() == 0) {
         return Err(Error::file(
             &cfg.dataset,
             "no row has a trained token (after max_length)",
@@ -547,11 +326,12 @@ pub fn sft_with(gpu: &Gpu, cfg: SftConfig, start_as: Start, mut on_step: impl Fn
     let (save_steps, max_steps) = (t.cfg.save_steps, t.cfg.max_steps);
     let no_metrics = Map::new();
     for s in start..max_steps {
+        // A micro-batch: bs rows of the batch, each one sequence or (packing) several.
         let micro: Vec<Vec<&Example>> = (0..ga)
             .map(|j| {
-                micro_batch(examples.len(), bs, cfg.train.seed, s * ga + j)
+                micro_batch(seqs.len(), bs, cfg.train.seed, s * ga + j)
                     .into_iter()
-                    .map(|i| &examples[i])
+                    .flat_map(|i| &seqs[i])
                     .collect()
             })
             .collect();
@@ -610,9 +390,10 @@ mod tests {
                 "per_device_train_batch_size = 0",
                 "per_device_train_batch_size",
             ),
-            ("packing = true", "packing"),
             ("learning_rate = -1.0", "learning_rate"),
             ("[lora]\nrank = 2", "rank"),
+            ("packing = true\npacking_strategy = \"ffd\"", "packing_strategy"),
+            ("padding_free = true\nmax_length = 8", "padding_free"),
         ] {
             let e = SftConfig::from_toml(&format!("{MIN}{bad}\n")).unwrap_err();
             assert!(e.contains(key), "{bad}: {e}");
@@ -622,36 +403,15 @@ mod tests {
                 .unwrap_err()
                 .contains("dataset")
         );
-    }
-
-    #[test]
-    fn session_keys() {
-        let mut t: toml::Table =
-            "max_length = 7\nassistant_only_loss = true\nlearning_rate = 0.1\n".parse().unwrap();
-        let o = SftOptions::take(&mut t).unwrap();
-        assert_eq!(
-            o,
-            SftOptions { assistant_only_loss: true, completion_only_loss: None, max_length: Some(7) }
-        );
-        assert_eq!(t.keys().collect::<Vec<_>>(), ["learning_rate"]);
-        let mut t: toml::Table = "max_length = 0\n".parse().unwrap();
-        assert!(SftOptions::take(&mut t).unwrap_err().contains("max_length"));
-        let mut t: toml::Table = "completion_only_loss = 3\n".parse().unwrap();
-        assert!(SftOptions::take(&mut t).is_err());
-        let c = SftConfig::from_toml(&format!("{MIN}max_length = 5\n")).unwrap();
-        assert_eq!(c.options().max_length, Some(5));
-    }
-
-    #[test]
-    fn micro_batches_cover_each_epoch() {
-        for k in 0..3 {
-            let mut seen: Vec<usize> = (0..3)
-                .flat_map(|j| micro_batch(7, 3, 1, k * 3 + j))
-                .collect();
-            assert_eq!(seen.len(), 7);
-            seen.sort();
-            assert_eq!(seen, (0..7).collect::<Vec<_>>());
-        }
-        assert_ne!(epoch_order(20, 1, 0), epoch_order(20, 1, 1));
+        let c = SftConfig::from_toml(&format!("{MIN}packing = true\n")).unwrap();
+        assert_eq!((c.packing, c.max_length), (Some(Strategy::Bfd), Some(PACKED_LENGTH)));
+        let c = SftConfig::from_toml(&format!(
+            "{MIN}packing = true\npacking_strategy = \"wrapped\"\nmax_length = 64\npadding_free = true\n"
+        ))
+        .unwrap();
+        assert_eq!((c.packing, c.max_length), (Some(Strategy::Wrapped), Some(64)));
+        // A strategy without packing is TRL's: accepted, nothing packed.
+        let c = SftConfig::from_toml(&format!("{MIN}packing_strategy = \"bfd_split\"\n")).unwrap();
+        assert_eq!((c.packing, c.max_length), (None, None));
     }
 }
