@@ -172,6 +172,12 @@ def main():
         task_type="CAUSAL_LM",
     )
     train = load_dataset("json", data_files=dataset_path, split="train")
+    # TRL 1.16's GRPOTrainer renders a conversational prompt with add_generation_prompt=True: a
+    # final assistant message ("click(") is closed and a new assistant turn opened, where edgerl
+    # continues it (data_utils' rule). Hand TRL the prompt text edgerl renders, so both sample
+    # after the same tokens (and the rewards see the same completions).
+    if train and isinstance(train[0]["prompt"], list):
+        train = train.map(lambda r: {"prompt": common.prompt_text(tok, r["prompt"])})
 
     class Timer(TrainerCallback):
         def __init__(self):
