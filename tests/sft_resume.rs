@@ -1,7 +1,7 @@
 //! `edgerl sft` checkpoints and `--resume`: checkpoints every `save_steps` and at the end, and
 //! a resumed run — from the end of a shorter run, or from a checkpoint in the middle — ends
 //! with the same adapter, byte for byte, and the same metrics as an uninterrupted one. A
-//! resume with other SFT keys is refused, naming them.
+//! resume with other SFT keys is refused, naming them. Likewise with `packing = true`.
 
 mod common;
 
@@ -105,5 +105,60 @@ fn a_resumed_sft_run_ends_as_an_uninterrupted_one() {
     // Nothing to resume from.
     let (code, _, err) = sft(&["--config", &write_config(&dir, "none.toml", &dir.join("none"), "max_steps = 1\n"), "--resume"]);
     assert!(code != 0 && err.contains("no checkpoint"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The packing fixture's run (6 packed rows of 8 rows, 2 a micro-batch: an epoch is 3 steps)
+/// into `out`, with `packing` and `extra` keys.
+fn write_packed_config(dir: &Path, name: &str, out: &Path, extra: &str) -> String {
+    let c = common::fixtures().join("sft/packed_bfd_adamw_llama").canonicalize().unwrap();
+    let text = format!(
+        "model = {:?}\noutput_dir = {:?}\ndataset = {:?}\ninit_adapter = {:?}\noptimizer = \"adamw\"\n\
+         learning_rate = 0.005\nlr_scheduler_type = \"constant\"\nmax_grad_norm = 1.0\n\
+         per_device_train_batch_size = 2\nmax_length = 72\nseed = 3\nmax_steps = 5\n{extra}",
+        c.join("../../models/llama_f32").canonicalize().unwrap(),
+        out,
+        c.join("data.jsonl"),
+        c.join("init_adapter"),
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// With packing, micro-batches of packed rows are still a function of (seed, step): a run
+/// resumed from a checkpoint in the middle (across an epoch boundary) ends as an uninterrupted
+/// one, byte for byte; another packing strategy, or none, is another run.
+#[test]
+fn a_resumed_packed_sft_run_ends_as_an_uninterrupted_one() {
+    let dir = std::env::temp_dir().join(format!("edgerl-sft-resume-packed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let whole = dir.join("whole");
+    let (code, out, err) = sft(&["--config", &write_packed_config(&dir, "whole.toml", &whole, "packing = true\n")]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let want = losses(&whole);
+    assert_eq!(want.len(), 5);
+
+    let mid = dir.join("mid");
+    let cfg = write_packed_config(&dir, "mid.toml", &mid, "packing = true\nsave_steps = 1\n");
+    let (code, _, err) = sft(&["--config", &cfg]);
+    assert_eq!(code, 0, "{err}");
+    for gone in ["checkpoint-3", "checkpoint-4", "checkpoint-5", "adapter"] {
+        std::fs::remove_dir_all(mid.join(gone)).unwrap();
+    }
+    let (code, _, err) = sft(&["--config", &cfg, "--resume"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(adapter(&mid), adapter(&whole), "resumed from checkpoint-2");
+    assert_eq!(losses(&mid), want);
+
+    for (name, extra) in [
+        ("split.toml", "packing = true\npacking_strategy = \"bfd_split\"\nsave_steps = 1\n"),
+        ("unpacked.toml", "save_steps = 1\n"),
+    ] {
+        let other = write_packed_config(&dir, name, &mid, extra);
+        let (code, _, err) = sft(&["--config", &other, "--resume"]);
+        assert!(code != 0 && err.contains("packing_strategy"), "{name}: {err}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
