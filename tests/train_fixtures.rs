@@ -113,6 +113,10 @@ fn metrics_match_trl() {
                 "loss", "grad_norm", "entropy", "kl", "learning_rate", "reward", "reward_std", "frac_reward_zero_std",
                 "completions/mean_length", "completions/min_length", "completions/max_length", "completions/clipped_ratio",
                 "clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean", "num_tokens",
+                // The sampler correction's (the is_* cases).
+                "sampling/sampling_logp_difference/mean", "sampling/sampling_logp_difference/max",
+                "sampling/importance_sampling_ratio/min", "sampling/importance_sampling_ratio/mean",
+                "sampling/importance_sampling_ratio/max",
             ] {
                 // Per-step entries hold what changes between steps; the rest is in the top level.
                 let Some(wv) = w.get(key).or_else(|| want.get(key)).and_then(|v| v.as_f64()) else { continue };
@@ -125,6 +129,30 @@ fn metrics_match_trl() {
         }
     }
     assert!(bad.is_empty(), "{bad:#?}");
+}
+
+/// The sampler correction cases (`is_*`, TRL's `vllm_importance_sampling_correction` on made-up
+/// sampler log-probs): TRL 1.16 has no IcePop, and edgerl's `icepop_beta = β` is TRL's
+/// `token_mask` on [1/β, β], so `is_token_mask_qwen3` ([0.5, 2]) is also IcePop's fixture with
+/// β = 2. And the correction matters: without it every case ends elsewhere.
+#[test]
+fn icepop_is_trls_token_mask_and_the_correction_bites() {
+    for gpu in &common::backends().normal {
+        let dir = common::fixtures().join("train/is_token_mask_qwen3");
+        let worst = run_case_with(gpu, &dir, &format!("icepop-{}", gpu.adapter.backend), |c| {
+            c.vllm_importance_sampling_correction = false;
+            c.vllm_importance_sampling_clip_min = None;
+            c.vllm_importance_sampling_clip_max = None;
+            c.icepop_beta = Some(2.0);
+        });
+        assert!(worst < 1e-4, "IcePop β = 2 on {}: update off by {worst:.2e}", gpu.adapter.backend);
+    }
+    let gpu = &common::backends().normal[0];
+    for case in ["is_token_truncate_beta_llama", "is_token_mask_qwen3", "is_sequence_mask_two_iterations_qwen2", "is_sequence_truncate_cispo_smollm"] {
+        let dir = common::fixtures().join("train").join(case);
+        let worst = run_case_with(gpu, &dir, "uncorrected", |c| c.vllm_importance_sampling_correction = false);
+        assert!(worst > 1e-2, "{case} without the correction is only {worst:.2e} off: the fixture does not test it");
+    }
 }
 
 /// Inference with an adapter (KV-cache path, as `score --adapter` runs it) gives PEFT's
