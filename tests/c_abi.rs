@@ -454,6 +454,29 @@ fn c_episodes_train_the_adapter() {
     }
 }
 
+/// Episodes begun from dataset rows, scored by the config's rules with no reward of the app's
+/// (episode_rows.c): two steps under dynamic sampling, running more groups whenever the session
+/// asks (EDGERL_ERR_MORE_GROUPS), train the adapter; bad rows are refused naming the row and
+/// train nothing; then dynamic sampling on the app's rewards with known counts and its errors.
+#[test]
+fn c_episode_rows_with_rule_rewards_train_the_adapter() {
+    if !have("gcc") {
+        return;
+    }
+    let model = root().join("tests/fixtures/models/qwen3_f16");
+    for asan in [false, true] {
+        let dir = scratch(if asan { "episode-rows-asan" } else { "episode-rows" });
+        let exe = compile("episode_rows", &dir, asan);
+        let (after, before) = (dir.join("adapter"), dir.join("adapter-before"));
+        let out = run(&exe, &[&model, &after, &before], asan);
+        eprintln!("{out}");
+        assert!(out.contains("step 2:") && out.contains("all episode rows checks passed"), "{out}");
+        assert_trained(&before, &after);
+        assert_eq!(tensors(&after), tensors(&dir.join("adapter-again")), "a refused call changed the adapter");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 #[test]
 fn c_misuse_gives_codes_and_messages() {
     if !have("gcc") {

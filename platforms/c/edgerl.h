@@ -78,6 +78,8 @@ extern "C" {
 #define EDGERL_ERR_BUFFER_TOO_SMALL -9 /* the output was cut; see the size out-parameter */
 #define EDGERL_ERR_BUSY -10            /* the session (or its model) is running another call */
 #define EDGERL_ERR_NONFINITE -11       /* a NaN/Inf loss or gradient: that update was skipped */
+#define EDGERL_ERR_MORE_GROUPS -12     /* dynamic sampling: too few episode groups with signal;
+                                          run more (edgerl_session_step_episodes) */
 
 /* Prompt flags of edgerl_generate and edgerl_session_step (edgerl_session_step_rows takes a
  * row's "prompt" as a dataset line gives it: a string as is, a message list as chat). */
@@ -293,7 +295,8 @@ int32_t edgerl_score_images(edgerl_model model, edgerl_session session, const ch
  * the learning rate is constant. prompts_per_step does not apply (the app picks the prompts);
  * dynamic_sampling (with max_refill) does, as in `edgerl train`: a step's groups whose rewards
  * are all equal are replaced by re-sampling the call's own prompts (see
- * edgerl_session_step_rows). The SFT keys assistant_only_loss, completion_only_loss and max_length
+ * edgerl_session_step_rows), and an episode step asks the app for more groups (see
+ * edgerl_session_step_episodes). The SFT keys assistant_only_loss, completion_only_loss and max_length
  * set how edgerl_session_sft_step tokenizes its rows. The session takes the model's weights until
  * it is freed (no copy; one session per model: a second gives EDGERL_ERR_BUSY). */
 int32_t edgerl_session_create(edgerl_model model, const char *config_toml, edgerl_session *out);
@@ -483,6 +486,15 @@ int32_t edgerl_session_load_adapter(edgerl_session session, const char *dir);
  *   ... G episodes per task, then, with one reward each:
  *   edgerl_session_step_episodes(session, eps, rewards, n, G, &metrics);
  *   ... edgerl_episode_free each ...
+ *
+ * Or with the config's [[rewards]] rules and no reward of the app's: begin each episode from a
+ * dataset row carrying the rules' targets, and pass rewards = NULL; the rules score each
+ * episode's LAST ACT (the model's final action) against its row:
+ *   edgerl_episode_begin_row(session,
+ *       "{\"prompt\": [{\"role\": \"user\", \"content\": \"Tap Send.\"}], \"target_box\": [40, 300, 120, 340]}",
+ *       &ep);
+ *   ... act / observe as above ...
+ *   edgerl_session_step_episodes(session, eps, NULL, n, G, &metrics);
  */
 
 /* Starts an episode of the session from prompt. flags as for edgerl_session_step: with
@@ -492,6 +504,20 @@ int32_t edgerl_session_load_adapter(edgerl_session session, const char *dir);
  * EDGERL_ERR_UNKNOWN_HANDLE). */
 int32_t edgerl_episode_begin(edgerl_session session, const char *prompt, uint32_t flags,
                              edgerl_episode *out);
+
+/* Starts an episode of the session from a dataset row: row_json is one JSON object, what one
+ * element of edgerl_session_step_rows's rows_json would be, checked the same way (a "prompt":
+ * a string, tokenized as is with the tokenizer's special tokens, or a list of {"role",
+ * "content"} messages, rendered with the chat template and the generation prompt; and the
+ * row's data columns: each column a [[rewards]] rule reads, with a target the rule can parse,
+ * and weight_column's number when the config names one). A message-list prompt makes a chat
+ * episode (observations become user turns, as EDGERL_PROMPT_CHAT), a string a raw one. The
+ * row's columns stay with the episode for edgerl_session_step_episodes's rules. Episodes take
+ * no images: a row with an "images" column, or with image places on a vision-language model,
+ * is refused. Errors (EDGERL_ERR_INVALID_ARGUMENT, no episode made): invalid JSON, not an
+ * object, no "prompt", a missing or unparseable target ("row_json: no `target_box` column,
+ * which a reward rule reads"). Everything else as edgerl_episode_begin. */
+int32_t edgerl_episode_begin_row(edgerl_session session, const char *row_json, edgerl_episode *out);
 
 /* The model acts: samples up to max_new_tokens (0: the config's max_completion_length) after
  * everything so far, with the session's current adapter and sampling settings (temperature,
@@ -515,22 +541,66 @@ int32_t edgerl_episode_observe(edgerl_episode episode, const char *text);
 /* Frees the episode (a step that already took it is not affected). */
 int32_t edgerl_episode_free(edgerl_episode episode);
 
-/* One GRPO step on n episodes of this session with one reward each: episodes[k*group_size ..
- * (k+1)*group_size) form group k (one task: the same prompt and flags). Then num_iterations
+/* One GRPO step on n episodes of this session: episodes[k*group_size .. (k+1)*group_size)
+ * form group k (one task: the same prompt and flags, or the same row). Then num_iterations
  * optimizer updates, as edgerl_session_step. metrics as for edgerl_session_step, with
  * completion_mean_length and clipped_ratio over the acts' tokens (an episode is clipped when
  * one of its acts ended without EOS). Episodes stay valid (they can be trained on again, or
- * freed). Errors, all before the adapter changes: n 0, group_size 0 or not dividing n, a
- * reward NaN or infinite, an episode of another session, listed twice, without an act, or
- * starting from another prompt than its group (EDGERL_ERR_INVALID_ARGUMENT); an unknown
- * episode (EDGERL_ERR_UNKNOWN_HANDLE, naming its index). Under a memory budget the step is
- * planned as in edgerl_session_step, before training, for its groups of group_size
- * sequences (the longest prompt, the longest episode after it; no sampling, the acts were
- * sampled by edgerl_episode_act, each under the hard cap): it runs with the knobs that fit,
- * or fails with EDGERL_ERR_GPU and the planner's message, adapter unchanged. */
+ * freed).
+ *
+ * Rewards. rewards (n values) gives the app's reward of each episode; it may be NULL when the
+ * config has [[rewards]] rules. The rules score an episode's LAST ACT: the text
+ * edgerl_episode_act returned for it (special tokens dropped) and its token count, against the
+ * data columns of the row the episode began from (edgerl_episode_begin_row): the reward
+ * `edgerl train` gives that text as a completion of that row (reward_weights,
+ * reward_all_or_nothing as configured). Earlier acts and observations are not scored; an app
+ * that scores them passes its own rewards. With both, as edgerl_session_step_rows does with
+ * its callback: an episode begun from a row gets the rules' total PLUS its rewards[i] (the
+ * app's reward adds one more reward function); an episode begun from a prompt
+ * (edgerl_episode_begin) gets rewards[i] alone (as edgerl_session_step's callback replaces the
+ * rules: there are no columns), and with rewards NULL the rules see an empty row (a rule with a
+ * target fails). Groups are weighted as in `edgerl train`: weight_column's value (episodes from
+ * rows) times the difficulty weight (difficulty_weight = true).
+ *
+ * Dynamic sampling (dynamic_sampling = true in the config, DAPO): a group whose rewards are all
+ * equal teaches nothing and is dropped. edgerl cannot re-run an episode (the app runs the
+ * environment), so the app refills: the first call of a round sets its target, its number of
+ * groups (n / group_size, as edgerl_session_step_rows needs as many groups as rows), and keeps
+ * its informative groups (a copy: the episodes may be freed). When fewer than the target are
+ * kept, the call trains nothing and returns EDGERL_ERR_MORE_GROUPS, its message giving the
+ * counts; edgerl_session_episode_groups_needed says how many more groups the round needs. Run
+ * that many new groups (new tasks or the same ones again) and call again with just those, with
+ * the same group_size (another is EDGERL_ERR_INVALID_ARGUMENT, round unchanged): each such call
+ * is one refill and adds its informative groups. Once the kept groups reach the target, or
+ * after max_refill refills, the call trains on every kept group and the round ends; if none
+ * was kept by then, EDGERL_ERR_INVALID_ARGUMENT, nothing trained, and the round ends (as
+ * `edgerl train`: "every group had identical rewards after N refills"). The step's log line
+ * "dynamic_sampling/refills: N" (EDGERL_LOG_INFO) counts the round's refills, and
+ * "rewards/<rule>: mean" lines give the rules' means over the call's scored episodes, as the
+ * other steps log them. A call that fails before its first update (cancel, the memory plan)
+ * leaves the round as it was before the call. Other calls of the session do not touch the
+ * round: kept groups train with the adapter of the step that trains them, as any episode.
+ *
+ * Errors, all before the adapter changes: n 0, group_size 0 or not dividing n, a reward NaN or
+ * infinite, rewards NULL with no [[rewards]] in the config, an episode of another session,
+ * listed twice, without an act, or starting from another prompt than its group, a group
+ * whose episodes began from different rows (or some from a prompt), a rule failing on an
+ * episode from a prompt (no target column), weight_column with episodes from a prompt
+ * (EDGERL_ERR_INVALID_ARGUMENT); an unknown episode (EDGERL_ERR_UNKNOWN_HANDLE, naming its
+ * index). Under a memory budget the step is planned as in edgerl_session_step, before
+ * training, for its groups of group_size sequences (the longest prompt, the longest episode
+ * after it; no sampling, the acts were sampled by edgerl_episode_act, each under the hard
+ * cap): it runs with the knobs that fit, or fails with EDGERL_ERR_GPU and the planner's
+ * message, adapter unchanged. */
 int32_t edgerl_session_step_episodes(edgerl_session session, const edgerl_episode *episodes,
                                      const double *rewards, size_t n, size_t group_size,
                                      edgerl_step_metrics *metrics);
+
+/* How many more informative groups the session's open dynamic-sampling round of
+ * edgerl_session_step_episodes needs (see there): written to *needed; 0 when no round is open
+ * (the last episode step trained, failed, or there was none). EDGERL_ERR_BUSY while a call of
+ * the session runs. */
+int32_t edgerl_session_episode_groups_needed(edgerl_session session, size_t *needed);
 
 #ifdef __cplusplus
 }

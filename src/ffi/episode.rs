@@ -1,24 +1,28 @@
 //! Multi-turn episodes over the C ABI: the app starts an episode from a prompt, alternately
 //! asks the session's model to act and appends what the environment answered, and trains on
-//! groups of finished episodes with one reward each (`rl::episode`).
+//! groups of finished episodes with one reward each (`rl::episode`; the step is in
+//! `episode_step`). An episode begun from a dataset row keeps the row's columns, which the
+//! config's reward rules read when the step gets no rewards.
 
-use std::collections::HashSet;
 use std::ffi::c_char;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
+use serde_json::{Map, Value};
+
 use super::model::prompt_ids;
-use super::budget::{StepLoad, plan_step, with_knobs};
-use super::session::{EdgerlStepMetrics, Session, finish, train};
+use super::session::Session;
 use super::{
     EDGERL_ERR_BUFFER_TOO_SMALL, EDGERL_ERR_BUSY, EDGERL_ERR_UNKNOWN_HANDLE, EDGERL_PROMPT_CHAT,
     EDGERL_PROMPT_RAW, Entry, Fail, Res, copy_out, get_episode, get_session, guard, invalid,
     put, release, text,
 };
-use crate::rl::episode::{Episode, chat_observation_ids, episode_batch, sample_act};
+use crate::data::dataset::Prompt;
+use crate::data::template::ContentPart;
+use crate::rl::episode::{Episode, chat_observation_ids, sample_act};
 use crate::rl::rollout::Completion;
 
-struct State {
-    episode: Episode,
+pub(super) struct State {
+    pub(super) episode: Episode,
     /// An act sampled but not yet handed over (its text did not fit the app's buffer).
     pending: Option<Completion>,
 }
@@ -26,13 +30,16 @@ struct State {
 pub(crate) struct EpisodeEntry {
     id: u64,
     /// The session whose model acts (by id: an episode does not keep its session alive).
-    session: u64,
+    pub(super) session: u64,
     chat: bool,
+    /// The data columns of the row it began from (`edgerl_episode_begin_row`), which the
+    /// config's reward rules read; `None` for an episode begun from a prompt.
+    pub(super) row: Option<Map<String, Value>>,
     state: Mutex<State>,
 }
 
 impl EpisodeEntry {
-    fn lock(&self) -> Res<MutexGuard<'_, State>> {
+    pub(super) fn lock(&self) -> Res<MutexGuard<'_, State>> {
         match self.state.try_lock() {
             Ok(g) => Ok(g),
             Err(TryLockError::Poisoned(e)) => Ok(e.into_inner()),
@@ -82,18 +89,69 @@ pub unsafe extern "C" fn edgerl_episode_begin(
                 prompt_ids(tok, prompt, flags)
             })
         })?;
-        let episode = Episode::new(ids)?;
-        let id = super::new_id();
-        super::insert(
-            id,
-            Entry::Episode(Arc::new(EpisodeEntry {
-                id,
-                session,
-                chat: flags == EDGERL_PROMPT_CHAT,
-                state: Mutex::new(State { episode, pending: None }),
-            })),
-        );
-        unsafe { put(out, "out", id) }
+        unsafe { begin(session, ids, flags == EDGERL_PROMPT_CHAT, None, out) }
+    })
+}
+
+/// Registers a new episode of `session` from its prompt's ids.
+///
+/// # Safety
+/// `out` is valid for a write.
+unsafe fn begin(session: u64, ids: Vec<u32>, chat: bool, row: Option<Map<String, Value>>, out: *mut u64) -> Res<()> {
+    let episode = Episode::new(ids)?;
+    let id = super::new_id();
+    super::insert(
+        id,
+        Entry::Episode(Arc::new(EpisodeEntry { id, session, chat, row, state: Mutex::new(State { episode, pending: None }) })),
+    );
+    unsafe { put(out, "out", id) }
+}
+
+/// The image places of a row's prompt (`{"type": "image"}` parts, or `<image>` in text).
+fn image_places(prompt: &Prompt) -> usize {
+    match prompt {
+        Prompt::Text(t) => t.matches("<image>").count(),
+        Prompt::Chat(m) => m.iter().map(|m| m.content.matches("<image>").count()).sum(),
+        Prompt::Parts(m) => m.iter().flat_map(|m| &m.content).filter(|p| **p == ContentPart::Image).count(),
+    }
+}
+
+/// Starts an episode from a dataset row (its prompt and data columns); see edgerl.h.
+///
+/// # Safety
+/// `row_json` is a NUL-terminated string; `out` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn edgerl_episode_begin_row(session: u64, row_json: *const c_char, out: *mut u64) -> i32 {
+    guard(|| {
+        if out.is_null() {
+            return Err(invalid("`out` is NULL"));
+        }
+        let s = get_session(session)?;
+        let json = unsafe { text(row_json, "row_json") }?;
+        let v: Value = serde_json::from_str(json).map_err(|e| invalid(format!("`row_json` is not valid JSON: {e}")))?;
+        let g = s.lock()?;
+        let (ids, row) = s.cancellable(|| {
+            let inner = g.as_ref().ok_or_else(|| invalid("the session is gone"))?;
+            let t = &inner.trainer;
+            // As edgerl_session_step_rows checks each of its rows.
+            let row = super::session::parse_row(&v, inner.rules.as_ref(), &t.cfg).map_err(|e| invalid(format!("row_json: {e}")))?;
+            if !row.images.is_empty() || (s.vision.is_some() && image_places(&row.prompt) > 0) {
+                return Err(invalid("row_json: an episode takes no images (its prompt is text; use a text prompt without image places)"));
+            }
+            let tok = t.tokenizer.as_ref().ok_or_else(|| invalid("the session's model has no tokenizer"))?;
+            let ids = crate::rl::rollout::prompt_ids(tok, &row.prompt).map_err(|e| {
+                let Fail(c, m) = Fail::from(e);
+                Fail(c, format!("row_json: {m}"))
+            })?;
+            if ids.is_empty() {
+                return Err(invalid("row_json: the prompt tokenizes to nothing"));
+            }
+            Ok((ids, row))
+        })?;
+        drop(g);
+        // A message list is a chat: its observations become user turns, as with EDGERL_PROMPT_CHAT.
+        let chat = !matches!(row.prompt, Prompt::Text(_));
+        unsafe { begin(session, ids, chat, Some(row.columns), out) }
     })
 }
 
@@ -139,7 +197,7 @@ pub unsafe extern "C" fn edgerl_episode_act(
             unsafe { needed.write(text.len()) };
         }
         if unsafe { copy_out(&text, out, out_len) } {
-            st.episode.push_act(&act.ids);
+            st.episode.push_completion(&act);
             Ok(())
         } else {
             st.pending = Some(act);
@@ -196,69 +254,4 @@ pub unsafe extern "C" fn edgerl_episode_observe(episode: u64, text: *const c_cha
 #[unsafe(no_mangle)]
 pub extern "C" fn edgerl_episode_free(episode: u64) -> i32 {
     guard(|| release(episode, "an episode", |e| matches!(e, Entry::Episode(_))))
-}
-
-/// One GRPO step on finished episodes; see edgerl.h.
-///
-/// # Safety
-/// `episodes` and `rewards` are valid for `n` values; `metrics` is NULL or valid for a write.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn edgerl_session_step_episodes(
-    session: u64,
-    episodes: *const u64,
-    rewards: *const f64,
-    n: usize,
-    group_size: usize,
-    metrics: *mut EdgerlStepMetrics,
-) -> i32 {
-    guard(|| {
-        let t0 = std::time::Instant::now();
-        let s = get_session(session)?;
-        if n == 0 {
-            return Err(invalid("`n` is 0"));
-        }
-        if episodes.is_null() {
-            return Err(invalid("`episodes` is NULL"));
-        }
-        if rewards.is_null() {
-            return Err(invalid("`rewards` is NULL"));
-        }
-        let ids = unsafe { std::slice::from_raw_parts(episodes, n) };
-        let rewards = unsafe { std::slice::from_raw_parts(rewards, n) }.to_vec();
-        let mut seen = HashSet::new();
-        let mut snapshot = Vec::with_capacity(n);
-        for (i, &id) in ids.iter().enumerate() {
-            let e = get_episode(id).map_err(|Fail(c, m)| Fail(c, format!("episodes[{i}]: {m}")))?;
-            if e.session != session {
-                return Err(invalid(format!(
-                    "episodes[{i}] (episode {id}) belongs to session {}, not session {session}",
-                    e.session
-                )));
-            }
-            if !seen.insert(id) {
-                return Err(invalid(format!("episodes[{i}] (episode {id}) is listed twice")));
-            }
-            snapshot.push(e.lock()?.episode.clone());
-        }
-        let mut g = s.lock()?;
-        s.cancellable(|| {
-            let t = &mut g
-                .as_mut()
-                .ok_or_else(|| invalid("the session is gone"))?
-                .trainer;
-            let refs: Vec<&Episode> = snapshot.iter().collect();
-            let mut batch = episode_batch(t, &refs, &rewards, group_size)?;
-            // Planned before training: each episode is one sequence, its prompt then its tokens.
-            let load = StepLoad {
-                prompt_tokens: refs.iter().map(|e| e.prompt_ids.len()).max().unwrap_or(0),
-                completion_tokens: refs.iter().map(|e| e.tokens.len()).max().unwrap_or(0),
-                num_generations: group_size,
-                rollouts: false,
-            };
-            let knobs = plan_step(&s, t, &load)?;
-            let out = with_knobs(t, knobs, |t| train(&s, t, &mut batch, t0))?;
-            // SAFETY: as the function's contract says, `metrics` is NULL or valid for a write.
-            unsafe { finish(out, metrics) }
-        })
-    })
 }

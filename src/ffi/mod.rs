@@ -11,6 +11,7 @@
 mod budget;
 mod callbacks;
 mod episode;
+mod episode_step;
 mod images;
 mod model;
 mod session;
@@ -51,6 +52,7 @@ pub const EDGERL_ERR_PANIC: i32 = -8;
 pub const EDGERL_ERR_BUFFER_TOO_SMALL: i32 = -9;
 pub const EDGERL_ERR_BUSY: i32 = -10;
 pub const EDGERL_ERR_NONFINITE: i32 = -11;
+pub const EDGERL_ERR_MORE_GROUPS: i32 = -12;
 
 /// Every status code with its header name (tests compare them with `edgerl.h`).
 pub const STATUS_CODES: &[(&str, i32)] = &[
@@ -66,6 +68,7 @@ pub const STATUS_CODES: &[(&str, i32)] = &[
     ("EDGERL_ERR_BUFFER_TOO_SMALL", EDGERL_ERR_BUFFER_TOO_SMALL),
     ("EDGERL_ERR_BUSY", EDGERL_ERR_BUSY),
     ("EDGERL_ERR_NONFINITE", EDGERL_ERR_NONFINITE),
+    ("EDGERL_ERR_MORE_GROUPS", EDGERL_ERR_MORE_GROUPS),
 ];
 
 /// Prompt flags of `edgerl_generate` and `edgerl_session_step`.
@@ -350,6 +353,7 @@ pub extern "C" fn edgerl_status_name(status: i32) -> *const c_char {
         EDGERL_ERR_BUFFER_TOO_SMALL => c"EDGERL_ERR_BUFFER_TOO_SMALL",
         EDGERL_ERR_BUSY => c"EDGERL_ERR_BUSY",
         EDGERL_ERR_NONFINITE => c"EDGERL_ERR_NONFINITE",
+        EDGERL_ERR_MORE_GROUPS => c"EDGERL_ERR_MORE_GROUPS",
         _ => c"unknown",
     };
     name.as_ptr()

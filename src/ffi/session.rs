@@ -57,9 +57,11 @@ const _: () = assert!(std::mem::size_of::<EdgerlStepMetrics>() == 72);
 pub(crate) struct Inner {
     pub(crate) trainer: Trainer<'static>,
     /// The config's `[[rewards]]`, used when the step gets no callback.
-    rules: Option<RewardSet>,
+    pub(crate) rules: Option<RewardSet>,
     /// The config's SFT keys: how edgerl_session_sft_step tokenizes its rows.
     pub(crate) sft: SftOptions,
+    /// The open dynamic-sampling round of edgerl_session_step_episodes.
+    pub(crate) episode_refill: crate::rl::episode::EpisodeRefill,
 }
 
 pub(crate) struct Session {
@@ -279,7 +281,7 @@ pub unsafe extern "C" fn edgerl_session_create(
         let trainer =
             Trainer::with_lora(gpu, cfg, lm.model, Some(lm.tokenizer), lm.eos, lm.pad, lora);
         let s = Session {
-            inner: Mutex::new(Some(Inner { trainer, rules, sft })),
+            inner: Mutex::new(Some(Inner { trainer, rules, sft, episode_refill: Default::default() })),
             model: m,
             model_id: model,
             id,
@@ -381,9 +383,7 @@ pub(super) enum Input<'a> {
     Rows(&'a str, Vec<crate::vision::preprocess::RgbImage>),
 }
 
-/// The rows of `edgerl_session_step_rows`, each checked as `edgerl train` checks a dataset
-/// line (`RewardSet::read_dataset`): a `prompt`, every column a rule reads, targets the rules
-/// can parse, and the `weight_column` when the config names one.
+/// The rows of `edgerl_session_step_rows`, each checked by `parse_row`.
 fn parse_rows(json: &str, rules: Option<&RewardSet>, cfg: &TrainConfig) -> Res<Vec<Row>> {
     let v: Value = serde_json::from_str(json).map_err(|e| invalid(format!("`rows_json` is not valid JSON: {e}")))?;
     let Value::Array(list) = v else {
@@ -392,25 +392,22 @@ fn parse_rows(json: &str, rules: Option<&RewardSet>, cfg: &TrainConfig) -> Res<V
     if list.is_empty() {
         return Err(invalid("`rows_json` is an empty array"));
     }
-    let required = rules.map(RewardSet::columns).unwrap_or_default();
     list.iter()
         .enumerate()
-        .map(|(i, v)| {
-            let check = |row: &Row| -> std::result::Result<(), String> {
-                if let Some(c) = required.iter().find(|c| !row.columns.contains_key(c.as_str())) {
-                    return Err(format!("no `{c}` column, which a reward rule reads"));
-                }
-                if let Some(rules) = rules {
-                    // Rules parse their targets before the completion: an empty one finds bad targets.
-                    rules.score("", 0, &row.columns).map_err(|e| e.to_string())?;
-                }
-                column_weight(cfg, &row.columns).map(|_| ()).map_err(|e| e.to_string())
-            };
-            parse_line(&v.to_string())
-                .and_then(|r| check(&r).map(|_| r))
-                .map_err(|e| invalid(format!("rows_json[{i}]: {e}")))
-        })
+        .map(|(i, v)| parse_row(v, rules, cfg).map_err(|e| invalid(format!("rows_json[{i}]: {e}"))))
         .collect()
+}
+
+/// One row (of `edgerl_session_step_rows`, or an episode's), checked as `edgerl train` checks a
+/// dataset line (`RewardSet::check_row`): a `prompt`, every column a rule reads, targets the
+/// rules can parse, and the `weight_column` when the config names one.
+pub(super) fn parse_row(v: &Value, rules: Option<&RewardSet>, cfg: &TrainConfig) -> std::result::Result<Row, String> {
+    let row = parse_line(&v.to_string())?;
+    if let Some(rules) = rules {
+        rules.check_row(&row)?;
+    }
+    column_weight(cfg, &row.columns).map_err(|e| e.to_string())?;
+    Ok(row)
 }
 
 /// What a session adds to the shared sampling step (`rl::step`): the runtime's lock, cancel
@@ -561,17 +558,8 @@ pub(crate) unsafe fn finish(out: Trained, metrics: *mut EdgerlStepMetrics) -> Re
 }
 
 /// The update part of a step: `num_iterations` optimizer updates on `batch`, each after a
-/// cancel check and a progress report, and the step's metrics.
-pub(crate) fn train(
-    s: &Session,
-    t: &mut Trainer<'static>,
-    batch: &mut Batch,
-    t0: std::time::Instant,
-) -> Res<Trained> {
-    train_scored(s, t, batch, RewardMetrics::default(), t0)
-}
-
-/// `train` for a step whose sampling gave per-rule reward metrics (logged with the step).
+/// cancel check and a progress report, and the step's metrics (with the per-rule reward
+/// metrics of its scoring, logged with the step).
 pub(crate) fn train_scored(
     s: &Session,
     t: &mut Trainer<'static>,
@@ -609,6 +597,9 @@ pub(crate) fn train_scored(
     };
     for r in &m.rewards.rules {
         log::info!("session {}: step {}: rewards/{}: mean {:.4} (std {:.4})", s.id, out.step, r.name, r.mean, r.std);
+    }
+    if let Some(n) = m.rewards.refills {
+        log::info!("session {}: step {}: dynamic_sampling/refills: {n}", s.id, out.step);
     }
     log::info!(
         "session {}: step {}: reward {:.4} (std {:.4}), loss {:.6}, grad_norm {:.4}, {:.2} s",

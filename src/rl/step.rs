@@ -187,9 +187,14 @@ impl<H: Hooks> Hooks for Round<'_, H> {
     }
 }
 
-/// A group that teaches something: its rewards are not all equal.
+/// Whether a group's rewards teach something: they are not all equal. Dynamic sampling keeps
+/// only such groups (here, and for a session's episodes: `rl::episode::EpisodeRefill`).
+pub fn informative(rewards: &[f64]) -> bool {
+    super::loss::mean_std(rewards).1 > 1e-8
+}
+
 fn has_signal(g: &Group) -> bool {
-    super::loss::mean_std(&g.rewards).1 > 1e-8
+    informative(&g.rewards)
 }
 
 impl Trainer<'_> {
