@@ -422,11 +422,16 @@ int32_t edgerl_session_step_rows_images(edgerl_session session, const char *rows
  *   {"text": "..."}                       (plain language modelling)
  * The session config's SFT keys say how rows are tokenized, as in `edgerl sft`:
  * assistant_only_loss, completion_only_loss, max_length (TRL SFTConfig names and defaults);
- * the session config's learning_rate (GRPO's default 1e-6 when not set, where `edgerl sft`'s
- * is 2e-5), optimizer, max_grad_norm, [lora] ... apply; per_device_train_batch_size,
- * gradient_accumulation_steps and packing are refused at edgerl_session_create (the call's rows
- * are the batch). With the same config, seed and rows (in the order of the run's batch), the
- * first SFT step of a fresh session gives the loss and update of `edgerl sft`'s first step.
+ * the session config's optimizer, max_grad_norm, [lora] ... apply, and its learning_rate and
+ * schedule (GRPO's default 1e-6 when not set, where `edgerl sft`'s is 2e-5) unless the config
+ * has an [sft] table: then SFT steps take [sft] learning_rate (2e-5 when not set),
+ * lr_scheduler_type, warmup_steps, warmup_ratio and max_steps (without max_steps the rate is
+ * constant), and GRPO steps keep the top-level ones. Both schedules run on the session's one
+ * step count (GRPO and SFT steps), and the AdamW moments are shared. per_device_train_batch_size,
+ * gradient_accumulation_steps, packing, packing_strategy and padding_free are refused at
+ * edgerl_session_create (the call's rows are the batch: nothing is packed). With the same
+ * config, seed and rows (in the order of the run's batch), the first SFT step of a fresh
+ * session gives the loss and update of `edgerl sft`'s first step.
  *
  * Rows are checked and tokenized before anything is trained: JSON that is not an array of row
  * objects, a row without `messages`, `prompt`/`completion` or `text`, a row of another format

@@ -191,8 +191,9 @@ fn config(toml_text: Option<&str>, model: &Path) -> Res<(TrainConfig, SftOptions
         .find(|k| t.contains_key(**k) && !sft::SESSION_KEYS.contains(k))
     {
         return Err(invalid(format!(
-            "config: `{k}` does not apply to a session: edgerl_session_sft_step trains on the rows of each call as one batch (SFT keys a session takes: {})",
-            sft::SESSION_KEYS.join(", ")
+            "config: `{k}` does not apply to a session: edgerl_session_sft_step trains on the rows of each call as one batch (SFT keys a session takes: {}; and an [sft] table with {})",
+            sft::SESSION_KEYS.join(", "),
+            sft::SESSION_SFT_TABLE_KEYS.join(", ")
         )));
     }
     let sft_options = SftOptions::take(&mut t).map_err(|e| invalid(format!("config: {e}")))?;
