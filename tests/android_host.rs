@@ -3,7 +3,10 @@
 //! program (platforms/android/host-test/HostSmoke.kt) that trains two steps with a Kotlin
 //! reward, steps on rows with rule rewards, takes an SFT step (`Session.sftStep`: finite loss,
 //! adapter changed) before a GRPO step, generates, scores, round-trips adapters and checks the
-//! errors an app would meet; then (host-test/HostVision.kt) scores and generates with images
+//! errors an app would meet; begins episodes from rows whose rule reads each episode's target
+//! and steps on them with no Kotlin reward (host-test/HostEpisodes.kt: the step's reward is
+//! the rule's on the last acts, worked out in Kotlin), and asks for more groups under dynamic
+//! sampling; then (host-test/HostVision.kt) scores and generates with images
 //! (RgbaImage lists, decoded from the fixture's PNGs by javax.imageio) on the tiny SmolVLM
 //! fixture and matches transformers' log-probs and greedy text (tests/fixtures/vision_e2e), and
 //! takes a GRPO step with an image (`Session.stepRows(rows, images)`) whose adapter equals
@@ -154,6 +157,7 @@ fn kotlin_wrapper_trains_and_reports_errors_on_the_host_jvm() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "host test failed\n{stdout}\n{stderr}");
     assert!(stdout.contains("all Kotlin host checks passed"), "{stdout}");
+    assert!(stdout.contains("all Kotlin episode checks passed"), "{stdout}");
     // -Xcheck:jni (host-test.sh): HotSpot says "WARNING in native method: JNI call made with
     // exception pending" (and the like) where Android's CheckJNI would abort the app.
     assert!(!stderr.contains("in native method"), "CheckJNI complained:\n{stderr}");

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the Kotlin wrapper + JNI shim on this machine's JVM (no Android toolchain needed): builds
-# the shim for the host against target/release/libedgerl.a, compiles Edgerl.kt with the test,
-# and runs it on a model directory; with more arguments, also the image checks
-# (host-test/HostVision.kt: VISION_MODEL_DIR TEXT_MODEL_DIR SPEC_FILE). Needs a JDK (jni.h,
+# the shim for the host against target/release/libedgerl.a, compiles Edgerl.kt with the tests,
+# and runs them (host-test/HostSmoke.kt, then host-test/HostEpisodes.kt) on a model directory;
+# with more arguments, also the image checks (host-test/HostVision.kt: VISION_MODEL_DIR
+# TEXT_MODEL_DIR SPEC_FILE). Needs a JDK (jni.h,
 # java) and kotlinc.
 #   bash platforms/android/host-test.sh tests/fixtures/models/qwen3_f16 OUT_DIR [VISION ARGS]
 set -euo pipefail
@@ -21,6 +22,7 @@ kotlinc -nowarn "$here/src/main/kotlin/dev/edgerl/Edgerl.kt" "$here/src/main/kot
 # -Xcheck:jni: a JNI call made while an exception is pending (CheckJNI aborts on Android) is
 # reported on stderr, which tests/android_host.rs checks.
 java -Xcheck:jni -Djava.library.path="$out" -cp "$out/host-smoke.jar" HostSmokeKt "$model" "$out"
+java -Xcheck:jni -Djava.library.path="$out" -cp "$out/host-smoke.jar" HostEpisodesKt "$model"
 if [ $# -gt 0 ]; then
     java -Xcheck:jni -Djava.library.path="$out" -cp "$out/host-smoke.jar" HostVisionKt "$out" "$@"
 fi

@@ -487,18 +487,19 @@ JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_sessionSftStep(JNIEnv *env, jcl
     return failed ? NULL : sft_metrics_object(env, &m);
 }
 
+/* Session.stepEpisodes; rewards null: the config's rules score the episodes. */
 JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_stepEpisodes(JNIEnv *env, jclass c, jlong session,
                                                              jlongArray episodes, jdoubleArray rewards,
                                                              jint group_size, jobject progress) {
     (void)c;
     jsize n = (*env)->GetArrayLength(env, episodes);
-    if ((*env)->GetArrayLength(env, rewards) != n || group_size < 0)
-        return invalid(env, "stepEpisodes needs one reward per episode and groupSize >= 0"), NULL;
+    if ((rewards && (*env)->GetArrayLength(env, rewards) != n) || group_size < 0)
+        return invalid(env, "stepEpisodes needs one reward per episode (or none) and groupSize >= 0"), NULL;
     jlong *eps = (*env)->GetLongArrayElements(env, episodes, NULL);
-    jdouble *rs = eps ? (*env)->GetDoubleArrayElements(env, rewards, NULL) : NULL;
+    jdouble *rs = eps && rewards ? (*env)->GetDoubleArrayElements(env, rewards, NULL) : NULL;
     /* jlong and edgerl_episode are both 64-bit, jdouble and double the same type. */
     edgerl_episode *ids = calloc(n ? (size_t)n : 1, sizeof *ids);
-    int32_t st = eps && rs && ids ? EDGERL_OK : EDGERL_ERR_INVALID_ARGUMENT;
+    int32_t st = eps && (rs || !rewards) && ids ? EDGERL_OK : EDGERL_ERR_INVALID_ARGUMENT;
     for (jsize i = 0; st == EDGERL_OK && i < n; i++) ids[i] = (edgerl_episode)eps[i];
     edgerl_step_metrics m;
     memset(&m, 0, sizeof m);
@@ -512,6 +513,22 @@ JNIEXPORT jobject JNICALL Java_dev_edgerl_Native_stepEpisodes(JNIEnv *env, jclas
     if (eps) (*env)->ReleaseLongArrayElements(env, episodes, eps, JNI_ABORT);
     if (rs) (*env)->ReleaseDoubleArrayElements(env, rewards, rs, JNI_ABORT);
     return failed ? NULL : metrics_object(env, &m);
+}
+
+JNIEXPORT jlong JNICALL Java_dev_edgerl_Native_episodeGroupsNeeded(JNIEnv *env, jclass c, jlong session) {
+    (void)c;
+    size_t needed = 0;
+    return fail(env, edgerl_session_episode_groups_needed((edgerl_session)session, &needed)) ? 0 : (jlong)needed;
+}
+
+JNIEXPORT jlong JNICALL Java_dev_edgerl_Native_episodeBeginRow(JNIEnv *env, jclass c, jlong session,
+                                                              jbyteArray row_json) {
+    (void)c;
+    cstr r = cstr_get(env, row_json); /* NULL bytes: edgerl names `row_json` */
+    edgerl_episode ep = 0;
+    int32_t st = edgerl_episode_begin_row((edgerl_session)session, (const char *)r.bytes, &ep);
+    cstr_release(env, r);
+    return fail(env, st) ? 0 : (jlong)ep;
 }
 
 JNIEXPORT jlong JNICALL Java_dev_edgerl_Native_episodeBegin(JNIEnv *env, jclass c, jlong session,

@@ -343,20 +343,43 @@ public final class Session {
         return try sftStep(json)
     }
 
-    /// One GRPO step on finished episodes of this session with one reward each: every run of
-    /// `groupSize` episodes is one group (the same task and prompt). Only the model's acts carry
-    /// loss; observations are attended to but masked out. The episodes stay open.
-    public func stepEpisodes(_ episodes: [Episode], rewards: [Double], groupSize: Int) throws -> StepMetrics {
-        guard episodes.count == rewards.count else {
+    /// One GRPO step on finished episodes of this session: every run of `groupSize` episodes is
+    /// one group (the same task: prompt or row). Only the model's acts carry loss; observations
+    /// are attended to but masked out. The episodes stay open.
+    ///
+    /// `rewards`: one per episode, or nil to let the config's [[rewards]] rules score each
+    /// episode's last act (the text `act` returned) against the data columns of the row it began
+    /// from (`Episode(session:row:)`), as `edgerl train` scores a completion of that row. With
+    /// both, an episode from a row gets the rules' total plus its reward; one from a prompt gets
+    /// its reward alone.
+    ///
+    /// With dynamic_sampling = true in the config, groups whose rewards are all equal are
+    /// dropped; when fewer than the round's first step's groups are left, nothing is trained and
+    /// this throws EdgerlError(status: EDGERL_ERR_MORE_GROUPS): the session keeps the
+    /// informative groups, so run `episodeGroupsNeeded()` more groups and call again with just
+    /// those (at most max_refill times; then the kept groups train).
+    public func stepEpisodes(_ episodes: [Episode], rewards: [Double]?, groupSize: Int) throws -> StepMetrics {
+        if let rewards, episodes.count != rewards.count {
             throw EdgerlError(status: EDGERL_ERR_INVALID_ARGUMENT, message: "one reward per episode (\(episodes.count) episodes, \(rewards.count) rewards)")
         }
         let ids = episodes.map { $0.handle }
         var m = edgerl_step_metrics()
         let (st, message) = try withProgress {
-            edgerl_session_step_episodes(handle, ids, rewards, ids.count, groupSize, &m)
+            if let rewards {
+                return edgerl_session_step_episodes(handle, ids, rewards, ids.count, groupSize, &m)
+            }
+            return edgerl_session_step_episodes(handle, ids, nil, ids.count, groupSize, &m)
         }
         if st != EDGERL_OK { throw EdgerlError(status: st, message: message) }
         return StepMetrics(m)
+    }
+
+    /// How many more groups the open dynamic-sampling round of `stepEpisodes` needs (0: none is
+    /// open).
+    public func episodeGroupsNeeded() throws -> Int {
+        var needed = 0
+        try check(edgerl_session_episode_groups_needed(handle, &needed))
+        return needed
     }
 
     /// Stops the running step at its next check (or, with none running, the next step or act)
@@ -392,6 +415,31 @@ public final class Episode {
         try check(edgerl_episode_begin(session.handle, prompt, flags(chat), &h))
         handle = h
         self.session = session
+    }
+
+    /// An episode from a dataset row: `rowJSON` is one JSON object, what a row of
+    /// `Session.stepRows` would be: "prompt" (a string, tokenized as is, or a list of
+    /// {"role", "content"} messages: a chat episode) and the row's data columns, which the
+    /// config's [[rewards]] rules read when `stepEpisodes` gets no rewards, e.g.
+    /// `{"prompt": [{"role": "user", "content": "Tap Send."}], "target_box": [40, 300, 120, 340]}`.
+    /// A row lacking a column a rule reads throws EdgerlError(INVALID_ARGUMENT) naming it.
+    public init(session: Session, row rowJSON: String) throws {
+        var h: edgerl_episode = 0
+        try check(edgerl_episode_begin_row(session.handle, rowJSON, &h))
+        handle = h
+        self.session = session
+    }
+
+    /// `init(session:row:)` with the row as a JSON-serializable dictionary (JSONSerialization),
+    /// e.g. `["prompt": "Press OK.", "target_box": [100, 200, 180, 240]]`.
+    public convenience init(session: Session, row: [String: Any]) throws {
+        guard JSONSerialization.isValidJSONObject(row),
+              let data = try? JSONSerialization.data(withJSONObject: row),
+              let json = String(data: data, encoding: .utf8)
+        else {
+            throw EdgerlError(status: EDGERL_ERR_INVALID_ARGUMENT, message: "row: not JSON-serializable")
+        }
+        try self.init(session: session, row: json)
     }
 
     deinit { _ = edgerl_episode_free(handle) }

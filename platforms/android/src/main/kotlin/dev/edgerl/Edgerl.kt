@@ -22,6 +22,11 @@ class EdgerlException(val status: Int, message: String) : Exception(message) {
         const val BUSY = -10
         /** A step's update was skipped: NaN or infinite loss or gradients (metrics still given). */
         const val NONFINITE = -11
+        /**
+         * Dynamic sampling: an episode step kept too few groups with signal and trained nothing;
+         * run Session.episodeGroupsNeeded() more groups and step on them.
+         */
+        const val MORE_GROUPS = -12
     }
 }
 
@@ -202,16 +207,34 @@ class Session(model: Model, configToml: String? = null) : java.io.Closeable {
         }
 
     /**
-     * One GRPO step on finished episodes of this session with one reward each: every run of
-     * `groupSize` episodes is one group (the same task and prompt). Only the model's acts carry
-     * loss; observations are attended to but masked out. The episodes stay open.
+     * One GRPO step on finished episodes of this session: every run of `groupSize` episodes is
+     * one group (the same task: prompt or row). Only the model's acts carry loss; observations
+     * are attended to but masked out. The episodes stay open.
+     *
+     * `rewards`: one per episode, or null to let the config's [[rewards]] rules score each
+     * episode's last act (the text `act` returned) against the data columns of the row it began
+     * from (`Episode.fromRow`), as `edgerl train` scores a completion of that row. With both, an
+     * episode from a row gets the rules' total plus its reward; one from a prompt gets its
+     * reward alone.
+     *
+     * With dynamic_sampling = true in the config, groups whose rewards are all equal are
+     * dropped; when fewer than the round's first step's groups are left, nothing is trained
+     * and this throws EdgerlException(MORE_GROUPS): the session keeps the informative groups,
+     * so run `episodeGroupsNeeded()` more groups and call again with just those (at most
+     * max_refill times; then the kept groups train).
      */
-    fun stepEpisodes(episodes: List<Episode>, rewards: DoubleArray, groupSize: Int): StepMetrics {
-        require(episodes.size == rewards.size) { "one reward per episode (${episodes.size} episodes, ${rewards.size} rewards)" }
+    fun stepEpisodes(episodes: List<Episode>, rewards: DoubleArray?, groupSize: Int): StepMetrics {
+        require(rewards == null || episodes.size == rewards.size) { "one reward per episode (${episodes.size} episodes, ${rewards?.size} rewards)" }
         return synchronized(stepLock) {
             Native.stepEpisodes(handle, LongArray(episodes.size) { episodes[it].handle }, rewards, groupSize, progress?.let(::ProgressBridge))
         }
     }
+
+    /**
+     * How many more groups the open dynamic-sampling round of `stepEpisodes` needs (0: none is
+     * open).
+     */
+    fun episodeGroupsNeeded(): Int = Native.episodeGroupsNeeded(handle).toInt()
 
     /**
      * Stops the running step at its next check (or, with none running, the next step or act)
@@ -251,9 +274,24 @@ class Session(model: Model, configToml: String? = null) : java.io.Closeable {
  * environment's observations in turn; train groups of them with Session.stepEpisodes.
  * With chat = true the prompt is a user turn and each observation becomes one.
  */
-class Episode(session: Session, prompt: String, chat: Boolean = true) : java.io.Closeable {
-    internal var handle: Long = Native.episodeBegin(session.handle, cString(prompt), flags(chat))
+class Episode private constructor(handle: Long) : java.io.Closeable {
+    constructor(session: Session, prompt: String, chat: Boolean = true) :
+        this(Native.episodeBegin(session.handle, cString(prompt), flags(chat)))
+
+    internal var handle: Long = handle
         private set
+
+    companion object {
+        /**
+         * An episode from a dataset row: `rowJson` is one JSON object, what a row of
+         * `Session.stepRows` would be: "prompt" (a string, tokenized as is, or a list of
+         * {"role", "content"} messages: a chat episode) and the row's data columns, which the
+         * config's [[rewards]] rules read when `stepEpisodes` gets no rewards, e.g.
+         * `{"prompt": [{"role": "user", "content": "Tap Send."}], "target_box": [40, 300, 120, 340]}`.
+         * A row lacking a column a rule reads throws EdgerlException(INVALID_ARGUMENT) naming it.
+         */
+        fun fromRow(session: Session, rowJson: String): Episode = Episode(Native.episodeBeginRow(session.handle, cString(rowJson)))
+    }
 
     /** The model acts: samples up to maxNewTokens (0: max_completion_length) and returns the text. */
     fun act(maxNewTokens: Int = 0): String = utf8(Native.episodeAct(handle, maxNewTokens))
@@ -327,8 +365,10 @@ internal object Native {
     @JvmStatic external fun sessionStep(session: Long, prompts: Array<ByteArray>, flags: Int, reward: RewardBridge?, progress: ProgressBridge?): StepMetrics
     @JvmStatic external fun sessionStepRows(session: Long, rowsJson: ByteArray, pixels: Array<ByteArray>, dims: IntArray, reward: RewardBridge?, progress: ProgressBridge?): StepMetrics
     @JvmStatic external fun sessionSftStep(session: Long, rowsJson: ByteArray, progress: ProgressBridge?): SftMetrics
-    @JvmStatic external fun stepEpisodes(session: Long, episodes: LongArray, rewards: DoubleArray, groupSize: Int, progress: ProgressBridge?): StepMetrics
+    @JvmStatic external fun stepEpisodes(session: Long, episodes: LongArray, rewards: DoubleArray?, groupSize: Int, progress: ProgressBridge?): StepMetrics
+    @JvmStatic external fun episodeGroupsNeeded(session: Long): Long
     @JvmStatic external fun episodeBegin(session: Long, prompt: ByteArray, flags: Int): Long
+    @JvmStatic external fun episodeBeginRow(session: Long, rowJson: ByteArray): Long
     @JvmStatic external fun episodeAct(episode: Long, maxNewTokens: Int): ByteArray
     @JvmStatic external fun episodeObserve(episode: Long, text: ByteArray)
     @JvmStatic external fun episodeFree(episode: Long)
