@@ -36,9 +36,10 @@ pub fn micro_batch(n: usize, batch: usize, seed: u64, k: usize) -> Vec<usize> {
     order[j * batch..((j + 1) * batch).min(n)].to_vec()
 }
 
-/// Runs one optimizer step over `micro` (a list of micro-batches of examples): loss
-/// Σ −lp / N, N the trained targets of all of them. Metrics in TRL's names; `entropy` and
-/// `mean_token_accuracy` averaged over the micro-batches, as SFTTrainer logs them.
+/// Runs one optimizer step over `micro` (a list of micro-batches of sequences, each trained on
+/// its own; a packed row gives all of its sequences): loss Σ −lp / N, N the trained targets of
+/// all of them. Metrics in TRL's names; `entropy` and `mean_token_accuracy` averaged over the
+/// micro-batches, as SFTTrainer logs them; `num_tokens` counts every token of the sequences.
 pub fn step(t: &mut Trainer, micro: &[Vec<&Example>]) -> Result<Map<String, Value>> {
     let t0 = std::time::Instant::now();
     let n: usize = micro.iter().flatten().map(|e| e.targets()).sum();
