@@ -6,6 +6,8 @@ device's GPU (WGSL compute shaders through wgpu; Vulkan, Metal, DX12, GL).
 - ``Trainer(config, reward_funcs=..., dataset=...)`` and ``train(...)``: GRPO steps as
   ``edgerl train`` takes them, with TRL-style Python reward functions added to the config's
   ``[[rewards]]`` rules.
+- ``sft(config, dataset=...)``: supervised fine-tuning as ``edgerl sft`` (a warm start before
+  GRPO); ``evaluate(config, dataset=..., adapter=...)``: ``edgerl eval``'s rewards and accuracy.
 
 Errors are ``EdgerlError`` (a ``RuntimeError``); bad input (config keys, dataset rows,
 arguments) is ``InvalidInputError``, both an ``EdgerlError`` and a ``ValueError``. Messages are
@@ -40,6 +42,8 @@ __all__ = [
     "Trainer",
     "demo_screens",
     "device_info",
+    "evaluate",
+    "sft",
     "train",
 ]
 
@@ -527,3 +531,99 @@ def train(
             if on_step is not None:
                 on_step(m)
     return t.save_adapter(os.path.join(out, "adapter"))
+
+
+def _config_kw(config: Union[str, os.PathLike, Mapping[str, Any]]) -> Dict[str, Any]:
+    """The config as the extension takes it: a dict's JSON (paths relative to the current
+    directory), or a TOML file's text and path (paths relative to its directory)."""
+    if isinstance(config, Mapping):
+        return {"config_json": json.dumps({k: v for k, v in config.items() if v is not None}, default=_jsonable)}
+    path = os.fspath(config)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return {"config_toml": f.read(), "config_path": path}
+    except OSError as e:
+        raise EdgerlError(f"{path}: {e.strerror or e}") from None
+
+
+def _rows_file(dataset: Iterable[Mapping[str, Any]], tmp: List[Any]) -> str:
+    """Rows given from Python as a JSONL file in a temporary directory (``tmp[0]``, made here),
+    which the CLI's code reads as its ``dataset``: image paths made absolute (relative ones are
+    relative to the current directory, as for ``Trainer``), images given as pixels written as
+    PNG files beside it."""
+    lines = []
+    for i, r in enumerate(_rows(dataset)):
+        r = _row_files(r, i, tmp)
+        for col in ("images", "image"):
+            v = r.get(col)
+            if isinstance(v, (str, os.PathLike)):
+                r = {**r, col: os.path.abspath(v)}
+            elif isinstance(v, (list, tuple)):
+                r = {**r, col: [os.path.abspath(x) if isinstance(x, (str, os.PathLike)) else x for x in v]}
+        lines.append(json.dumps(r, default=_jsonable))
+    if not tmp:
+        tmp.append(tempfile.TemporaryDirectory(prefix="edgerl-rows-"))
+    path = os.path.join(tmp[0].name, "rows.jsonl")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("".join(line + "\n" for line in lines))
+    return path
+
+
+def sft(
+    config: Union[str, os.PathLike, Mapping[str, Any]],
+    dataset: Optional[Iterable[Mapping[str, Any]]] = None,
+    overwrite: bool = False,
+    resume: bool = False,
+) -> str:
+    """``edgerl sft --config`` from Python: supervised fine-tuning with TRL ``SFTConfig``'s keys
+    (``assistant_only_loss``, ``completion_only_loss``, ``max_length``, ``packing``,
+    ``per_device_train_batch_size``, ``gradient_accumulation_steps``, ``learning_rate``,
+    ``max_steps``, …; ``[lora]``, ``init_adapter``, optimizer and ``output_dir`` as in GRPO
+    runs) and TRL SFTTrainer's token-mean loss. ``config``: an sft.toml path or a dict of its
+    keys. ``dataset``: rows (``messages`` with assistant turns, ``prompt``/``completion``, or
+    ``text``) instead of the config's ``dataset`` file. Writes what the CLI writes
+    (``output_dir/metrics.jsonl``, checkpoints every ``save_steps``, the PEFT adapter) and
+    returns the adapter's directory, ready as a GRPO run's ``init_adapter``. ``resume``: go on
+    from the last checkpoint (``--resume``); ``overwrite``: replace a finished run."""
+    kw = _config_kw(config)
+    tmp: List[Any] = []
+    if dataset is not None:
+        kw["rows_path"] = _rows_file(dataset, tmp)
+    start = "resume" if resume else "overwrite" if overwrite else "fresh"
+    return _edgerl._sft(start=start, **kw)
+
+
+def evaluate(
+    config: Union[str, os.PathLike, Mapping[str, Any]],
+    dataset: Optional[Iterable[Mapping[str, Any]]] = None,
+    adapter: Optional[Union[str, os.PathLike]] = None,
+    samples: int = 1,
+    temperature: float = 0.0,
+    batch_size: int = 8,
+    output: Optional[Union[str, os.PathLike]] = None,
+) -> Dict[str, Any]:
+    """``edgerl eval --config … --json`` from Python: the base model, or ``adapter`` (a PEFT
+    directory), on rows scored by the config's ``[[rewards]]`` rules. ``dataset``: rows in place
+    of the config's ``dataset`` file (``--dataset``); ``samples`` completions per row (more than one needs
+    ``temperature > 0``); ``batch_size`` rows decoded side by side (TRL's
+    ``per_device_eval_batch_size``; the results do not depend on it). Returns ``{"rows",
+    "completions", "samples", "temperature", "mean_reward", "accuracy", "any_success",
+    "rewards": {rule: mean}, "adapter"}``; with ``output``, each completion is written there as
+    a JSON line (``--output``)."""
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise InvalidInputError(f"samples must be an int >= 1, got {samples!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInputError(f"batch_size must be an int >= 1, got {batch_size!r}")
+    kw = _config_kw(config)
+    tmp: List[Any] = []
+    if dataset is not None:
+        kw["rows_path"] = _rows_file(dataset, tmp)
+    out = _edgerl._evaluate(
+        adapter=None if adapter is None else os.fspath(adapter),
+        samples=samples,
+        temperature=float(temperature),
+        batch_size=batch_size,
+        output=None if output is None else os.fspath(output),
+        **kw,
+    )
+    return json.loads(out)

@@ -12,6 +12,24 @@ class InvalidInputError(EdgerlError, ValueError): ...
 
 def device_info() -> str: ...
 def demo_screens(seed: int, n: int, elements: int = 3) -> str: ...
+def _sft(
+    config_toml: Optional[str] = None,
+    config_json: Optional[str] = None,
+    config_path: Optional[str] = None,
+    rows_path: Optional[str] = None,
+    start: str = "fresh",
+) -> str: ...
+def _evaluate(
+    config_toml: Optional[str] = None,
+    config_json: Optional[str] = None,
+    config_path: Optional[str] = None,
+    rows_path: Optional[str] = None,
+    adapter: Optional[str] = None,
+    samples: int = 1,
+    temperature: float = 0.0,
+    batch_size: int = 8,
+    output: Optional[str] = None,
+) -> str: ...
 
 class Model:
     path: str

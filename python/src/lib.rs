@@ -1,7 +1,8 @@
 //! `edgerl._edgerl`: the Python extension (PyO3). The `edgerl` Python package (python/edgerl/)
-//! wraps it: `Model` (generate, score) and `Trainer` (GRPO steps with Python reward
-//! functions). One GPU device per process, opened on first use (`EDGERL_BACKEND` etc. as for
-//! the CLI); GPU work runs with the GIL released and one call at a time.
+//! wraps it: `Model` (generate, score), `Trainer` (GRPO steps with Python reward
+//! functions), and whole `sft` / `evaluate` runs as the CLI's. One GPU device per process,
+//! opened on first use (`EDGERL_BACKEND` etc. as for the CLI); GPU work runs with the GIL
+//! released and one call at a time.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -14,6 +15,7 @@ use edgerl::Error;
 use edgerl::gpu::Gpu;
 
 mod model;
+mod runs;
 mod train;
 
 pyo3::create_exception!(_edgerl, EdgerlError, PyRuntimeError, "An error from edgerl (the message is the CLI's).");
@@ -140,5 +142,7 @@ fn _edgerl(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<train::Trainer>()?;
     m.add_function(wrap_pyfunction!(device_info, m)?)?;
     m.add_function(wrap_pyfunction!(demo_screens, m)?)?;
+    m.add_function(wrap_pyfunction!(runs::_sft, m)?)?;
+    m.add_function(wrap_pyfunction!(runs::_evaluate, m)?)?;
     Ok(())
 }

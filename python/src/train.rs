@@ -39,7 +39,7 @@ const PY_KEYS: &[&str] = &["reward_weights"];
 
 /// A config error, named as `edgerl train --config` names it (`<path>: <reason>`), or
 /// `config: <reason>` for a dict.
-fn blame(path: Option<&Path>, e: String) -> Error {
+pub(crate) fn blame(path: Option<&Path>, e: String) -> Error {
     match path {
         Some(p) => Error::Invalid(format!("{}: {e}", p.display())),
         None => Error::Invalid(format!("config: {e}")),
@@ -47,7 +47,7 @@ fn blame(path: Option<&Path>, e: String) -> Error {
 }
 
 /// The config's table: TOML text (a run.toml's), or JSON (a Python dict's).
-fn config_table(toml_text: Option<&str>, json_text: Option<&str>, path: Option<&Path>) -> Result<toml::Table, Error> {
+pub(crate) fn config_table(toml_text: Option<&str>, json_text: Option<&str>, path: Option<&Path>) -> Result<toml::Table, Error> {
     let bad = |e: String| blame(path, e.trim().replace('\n', " "));
     match (toml_text, json_text) {
         (Some(t), None) => t.parse::<toml::Table>().map_err(|e| bad(e.to_string())),
