@@ -154,3 +154,59 @@ fn the_training_pass_sees_the_images() {
         assert!(lp_old.iter().zip(&blind).any(|(a, b)| (a - b).abs() > 1e-3), "images made no difference");
     }
 }
+
+/// `num_iterations = 2` on screenshots: each batch's image features serve both updates, and a
+/// checkpoint taken between them (it holds the batch and its features) resumes to the
+/// uninterrupted run's adapter and completions, bit for bit.
+#[test]
+fn two_iterations_resume_mid_batch_with_the_images() {
+    let full = case("iters");
+    let toml = std::fs::read_to_string(full.join("run.toml")).unwrap();
+    let toml = toml.replace("max_steps = 2\n", "max_steps = 4\nnum_iterations = 2\n");
+    std::fs::write(full.join("run.toml"), toml).unwrap();
+    let out = train(&full, false).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // checkpoint-1 sits between the two updates of the first batch: its state holds the batch
+    // with one block of image features per group.
+    let path = full.join("out/checkpoint-1/trainer_state.bin");
+    let state = edgerl::rl::state::decode_state(&std::fs::read(&path).unwrap(), &path).unwrap();
+    let batch = state.batch.expect("a batch in flight at step 1");
+    assert_eq!(batch.images.len(), 2);
+    assert!(batch.images.iter().all(|f| f.as_ref().is_some_and(|b| !b.is_empty())), "every group has features");
+
+    // The same run resumed from there: a copy with the later checkpoints and the adapter gone.
+    let cut = case("iters-cut");
+    std::fs::copy(full.join("run.toml"), cut.join("run.toml")).unwrap();
+    std::fs::create_dir_all(cut.join("out")).unwrap();
+    for entry in std::fs::read_dir(full.join("out")).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        if name == "checkpoint-1" {
+            let to = cut.join("out").join(&name);
+            std::fs::create_dir_all(&to).unwrap();
+            for f in std::fs::read_dir(entry.path()).unwrap() {
+                let f = f.unwrap();
+                if f.path().is_dir() {
+                    let sub = to.join(f.file_name());
+                    std::fs::create_dir_all(&sub).unwrap();
+                    for g in std::fs::read_dir(f.path()).unwrap() {
+                        let g = g.unwrap();
+                        std::fs::copy(g.path(), sub.join(g.file_name())).unwrap();
+                    }
+                } else {
+                    std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+                }
+            }
+        } else if name.ends_with(".jsonl") {
+            std::fs::copy(entry.path(), cut.join("out").join(&name)).unwrap();
+        }
+    }
+    let out = train(&cut, true).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(adapter(&full), adapter(&cut), "resumed adapter differs");
+    assert_eq!(
+        std::fs::read_to_string(full.join("out/completions.jsonl")).unwrap(),
+        std::fs::read_to_string(cut.join("out/completions.jsonl")).unwrap()
+    );
+}

@@ -106,6 +106,15 @@ impl Trainer<'_> {
                 Ok(FileSum { name: name.to_string(), len: bytes.len() as u64, crc32: super::state::crc32(&bytes) })
             })
             .collect::<Result<Vec<_>>>()?;
+        // The batch's image features, read back (a vision-language run with num_iterations > 1).
+        let images = match batch {
+            Some(b) => b
+                .groups
+                .iter()
+                .map(|g| g.images.as_ref().map(|f| self.gpu.read(&f.0.buffer, 0, f.0.bytes)).transpose())
+                .collect::<Result<Vec<_>>>()?,
+            None => Vec::new(),
+        };
         let state = State {
             version: VERSION,
             step: self.optimizer_steps,
@@ -115,6 +124,7 @@ impl Trainer<'_> {
                 lp_old: b.items.iter().map(|it| it.lp_old.clone()).collect(),
                 lp_ref: b.items.iter().map(|it| it.lp_ref.clone()).collect(),
                 counted: b.counted,
+                images,
             }),
             reward_metrics: serde_json::Value::Object(reward_metrics.clone()).to_string(),
             cursor,
@@ -143,6 +153,18 @@ impl Trainer<'_> {
         if let Some(b) = &state.batch {
             for (i, g) in b.groups.iter().enumerate() {
                 g.check(self.model.cfg.vocab_size, self.cfg.max_completion_length).map_err(|e| bad(format!("batch group {i}: {e}")))?;
+            }
+            // Image features: one f32 row of the text model's width per image token.
+            for (i, (g, f)) in b.groups.iter().zip(&b.images).enumerate() {
+                let tokens = match self.model.cfg.image_token_id {
+                    Some(id) => g.prompt_ids.iter().filter(|&&t| t == id).count(),
+                    None => 0,
+                };
+                let want = tokens * self.model.cfg.hidden_size * 4;
+                let have = f.as_ref().map_or(0, Vec::len);
+                if have != want {
+                    return Err(bad(format!("batch group {i} has {tokens} image tokens and {have} bytes of image features ({want} expected)")));
+                }
             }
         }
         // Dynamic sampling reads at most (1 + max_refill) rounds of prompts a batch.

@@ -23,9 +23,9 @@ pub struct Group {
     /// the layout of the groups in older checkpoints still reads.
     #[serde(skip)]
     pub sampler_logps: Option<Vec<Vec<f32>>>,
-    /// The features of the prompt's image tokens (a vision-language model's row), as sampled.
-    /// Not kept in checkpoints (runs with images take num_iterations = 1, so a checkpoint
-    /// never holds a pending batch of them).
+    /// The features of the prompt's image tokens (a vision-language model's row), as sampled,
+    /// for every update of the batch (`num_iterations`). Checkpoints keep their bytes beside
+    /// the groups (`state::SavedBatch::images`).
     #[serde(skip)]
     pub images: Option<ImageFeatures>,
 }

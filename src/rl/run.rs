@@ -237,7 +237,16 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
     if let Some(st) = restored {
         // Mid-batch (num_iterations > 1): the batch and its first-use log-probs come back too.
         if let Some(sb) = st.batch.filter(|_| start % t.cfg.num_iterations != 0) {
-            let refs: Vec<&Group> = sb.groups.iter().collect();
+            // A vision-language batch's image features go back on the GPU (checked against its
+            // image tokens by `restore`).
+            let mut groups = sb.groups;
+            for (g, f) in groups.iter_mut().zip(sb.images) {
+                if let Some(bytes) = f {
+                    let buf = t.gpu.upload(&bytes, "image features (resumed batch)")?;
+                    g.images = Some(super::rollouts::ImageFeatures(std::sync::Arc::new(buf)));
+                }
+            }
+            let refs: Vec<&Group> = groups.iter().collect();
             let mut b = t.batch(&refs);
             for ((it, old), rf) in b.items.iter_mut().zip(sb.lp_old).zip(sb.lp_ref) {
                 it.lp_old = old;

@@ -2,7 +2,7 @@
 //! step, counters, the batch in flight, the run's fingerprint and the other files' checksums.
 //! postcard, then (from version 3) a CRC-32 of everything before it. Every length, id and
 //! float is checked on the way in: a corrupt file is an error naming it, never a panic.
-//! Older versions are read into today's `State` through their own layouts (`StateV1`..`V3`).
+//! Older versions are read into today's `State` through their own layouts (`StateV1`..`V4`).
 
 use std::path::Path;
 
@@ -13,10 +13,11 @@ use crate::error::{Error, Result};
 
 pub const STATE_FILE: &str = "trainer_state.bin";
 /// 2 added the skip counters, 3 the run fingerprint, the file checksums and the trailing CRC,
-/// 4 the sampler log-probs of the batch in flight. Versions 1 to 3 still load (1 and 2: no
-/// fingerprint to compare, no checksums to verify; 1 to 3: a restored batch has no sampler
-/// log-probs, so its remaining updates run without the importance-sampling correction).
-pub const VERSION: u32 = 4;
+/// 4 the sampler log-probs of the batch in flight, 5 its groups' image features. Versions 1 to
+/// 4 still load (1 and 2: no fingerprint to compare, no checksums to verify; 1 to 3: a restored
+/// batch has no sampler log-probs, so its remaining updates run without the importance-sampling
+/// correction; 1 to 4 held no batch with images: vision-language runs took num_iterations = 1).
+pub const VERSION: u32 = 5;
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct State {
@@ -49,18 +50,21 @@ pub struct FileSum {
 }
 
 /// The batch in flight. Its groups carry their sampler log-probs (`Group::sampler_logps`, which
-/// `Group` itself does not serialize): on disk they are a list beside the groups (`BatchV4`), so
+/// `Group` itself does not serialize): on disk they are a list beside the groups (`BatchV5`), so
 /// a batch resumed mid-way is corrected as it would have been without the interruption.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(try_from = "BatchV4", into = "BatchV4")]
+#[serde(try_from = "BatchV5", into = "BatchV5")]
 pub struct SavedBatch {
     pub groups: Vec<Group>,
     pub lp_old: Vec<Option<Vec<f32>>>,
     pub lp_ref: Vec<Option<Vec<f32>>>,
     pub counted: bool,
+    /// Per group, the bytes of its image features (`Group::images`, on the GPU while the run
+    /// lives; read back for the checkpoint, uploaded again on resume) or `None` (no images).
+    pub images: Vec<Option<Vec<u8>>>,
 }
 
-/// `SavedBatch` on disk from version 4: one entry of `sampler_logps` per group.
+/// `SavedBatch` on disk in version 4: one entry of `sampler_logps` per group.
 #[derive(Serialize, Deserialize)]
 struct BatchV4 {
     groups: Vec<Group>,
@@ -70,25 +74,46 @@ struct BatchV4 {
     sampler_logps: Vec<Option<Vec<Vec<f32>>>>,
 }
 
-impl From<SavedBatch> for BatchV4 {
-    fn from(b: SavedBatch) -> BatchV4 {
+/// `SavedBatch` on disk from version 5: version 4's, then one entry of image features per group.
+#[derive(Serialize, Deserialize)]
+struct BatchV5 {
+    groups: Vec<Group>,
+    lp_old: Vec<Option<Vec<f32>>>,
+    lp_ref: Vec<Option<Vec<f32>>>,
+    counted: bool,
+    sampler_logps: Vec<Option<Vec<Vec<f32>>>>,
+    images: Vec<Option<Vec<u8>>>,
+}
+
+impl From<SavedBatch> for BatchV5 {
+    fn from(b: SavedBatch) -> BatchV5 {
         let mut groups = b.groups;
         let sampler_logps = groups.iter_mut().map(|g| g.sampler_logps.take()).collect();
-        BatchV4 { groups, lp_old: b.lp_old, lp_ref: b.lp_ref, counted: b.counted, sampler_logps }
+        BatchV5 { groups, lp_old: b.lp_old, lp_ref: b.lp_ref, counted: b.counted, sampler_logps, images: b.images }
+    }
+}
+
+impl TryFrom<BatchV5> for SavedBatch {
+    type Error = String;
+    fn try_from(b: BatchV5) -> std::result::Result<SavedBatch, String> {
+        let n = b.groups.len();
+        if b.sampler_logps.len() != n {
+            return Err(format!("{} lists of sampler log-probs for {n} batch groups", b.sampler_logps.len()));
+        }
+        let mut groups = b.groups;
+        for (g, lps) in groups.iter_mut().zip(b.sampler_logps) {
+            g.sampler_logps = lps;
+        }
+        Ok(SavedBatch { groups, lp_old: b.lp_old, lp_ref: b.lp_ref, counted: b.counted, images: b.images })
     }
 }
 
 impl TryFrom<BatchV4> for SavedBatch {
     type Error = String;
     fn try_from(b: BatchV4) -> std::result::Result<SavedBatch, String> {
-        if b.sampler_logps.len() != b.groups.len() {
-            return Err(format!("{} lists of sampler log-probs for {} batch groups", b.sampler_logps.len(), b.groups.len()));
-        }
-        let mut groups = b.groups;
-        for (g, lps) in groups.iter_mut().zip(b.sampler_logps) {
-            g.sampler_logps = lps;
-        }
-        Ok(SavedBatch { groups, lp_old: b.lp_old, lp_ref: b.lp_ref, counted: b.counted })
+        let images = vec![None; b.groups.len()];
+        let v5 = BatchV5 { groups: b.groups, lp_old: b.lp_old, lp_ref: b.lp_ref, counted: b.counted, sampler_logps: b.sampler_logps, images };
+        SavedBatch::try_from(v5)
     }
 }
 
@@ -103,7 +128,41 @@ struct SavedBatchV3 {
 
 impl From<SavedBatchV3> for SavedBatch {
     fn from(b: SavedBatchV3) -> SavedBatch {
-        SavedBatch { groups: b.groups, lp_old: b.lp_old, lp_ref: b.lp_ref, counted: b.counted }
+        let images = vec![None; b.groups.len()];
+        SavedBatch { groups: b.groups, lp_old: b.lp_old, lp_ref: b.lp_ref, counted: b.counted, images }
+    }
+}
+
+/// Version 4's layout: `State` with the batch of `BatchV4`.
+#[derive(Serialize, Deserialize)]
+struct StateV4 {
+    version: u32,
+    step: usize,
+    tokens_seen: usize,
+    batch: Option<BatchV4>,
+    reward_metrics: String,
+    cursor: usize,
+    skipped_steps: usize,
+    consecutive_skips: usize,
+    run: Vec<(String, String)>,
+    files: Vec<FileSum>,
+}
+
+impl TryFrom<StateV4> for State {
+    type Error = String;
+    fn try_from(s: StateV4) -> std::result::Result<State, String> {
+        Ok(State {
+            version: s.version,
+            step: s.step,
+            tokens_seen: s.tokens_seen,
+            batch: s.batch.map(SavedBatch::try_from).transpose()?,
+            reward_metrics: s.reward_metrics,
+            cursor: s.cursor,
+            skipped_steps: s.skipped_steps,
+            consecutive_skips: s.consecutive_skips,
+            run: s.run,
+            files: s.files,
+        })
     }
 }
 
@@ -235,6 +294,7 @@ pub fn decode_state(bytes: &[u8], path: &Path) -> Result<State> {
         }
         2 => State::from(whole::<StateV2>(bytes).map_err(corrupt)?),
         3 => State::from(whole::<StateV3>(checksummed(bytes).map_err(corrupt)?).map_err(corrupt)?),
+        4 => State::try_from(whole::<StateV4>(checksummed(bytes).map_err(corrupt)?).map_err(corrupt)?).map_err(corrupt)?,
         VERSION => whole(checksummed(bytes).map_err(corrupt)?).map_err(corrupt)?,
         v => return Err(Error::file(path, format!("trainer state version {v}: this edgerl reads versions 1 to {VERSION}"))),
     };
@@ -285,6 +345,18 @@ impl State {
                 }
             }
         }
+        // One entry per group, of f32 values; their count against the group's image tokens is
+        // the run's check (restore).
+        if b.images.len() != b.groups.len() {
+            return Err(format!("{} entries of image features for {} batch groups", b.images.len(), b.groups.len()));
+        }
+        for (i, f) in b.images.iter().enumerate() {
+            if let Some(f) = f
+                && (f.is_empty() || f.len() % 4 != 0)
+            {
+                return Err(format!("batch group {i}'s image features are {} bytes, not a whole number of f32s", f.len()));
+            }
+        }
         Ok(())
     }
 }
@@ -329,6 +401,7 @@ mod tests {
                 lp_old: vec![Some(vec![-0.5, -1.0]), Some(vec![-0.25])],
                 lp_ref: vec![None, None],
                 counted: true,
+                images: vec![Some(vec![0, 0, 128, 63, 0, 0, 0, 192])],
             }),
             reward_metrics: "{}".into(),
             cursor: 6,
@@ -371,15 +444,37 @@ mod tests {
         let mut bytes = postcard::to_allocvec(&v3).unwrap();
         bytes.extend_from_slice(&crc32(&bytes).to_le_bytes());
         let got = decode(&bytes).unwrap();
-        let mut want = State { version: 3, ..s4 };
+        let mut want = State { version: 3, ..s4.clone() };
         want.batch.as_mut().unwrap().groups[0].sampler_logps = None;
+        want.batch.as_mut().unwrap().images = vec![None];
         assert_eq!(got, want);
+        // Version 4: the sampler log-probs come back, no image features.
+        let b = s4.batch.clone().unwrap();
+        let mut groups = b.groups.clone();
+        let sampler_logps = groups.iter_mut().map(|g| g.sampler_logps.take()).collect();
+        let v4 = StateV4 {
+            version: 4,
+            step: s4.step,
+            tokens_seen: s4.tokens_seen,
+            batch: Some(BatchV4 { groups, lp_old: b.lp_old, lp_ref: b.lp_ref, counted: b.counted, sampler_logps }),
+            reward_metrics: s4.reward_metrics.clone(),
+            cursor: s4.cursor,
+            skipped_steps: s4.skipped_steps,
+            consecutive_skips: s4.consecutive_skips,
+            run: s4.run.clone(),
+            files: s4.files.clone(),
+        };
+        let mut v4_bytes = postcard::to_allocvec(&v4).unwrap();
+        v4_bytes.extend_from_slice(&crc32(&v4_bytes).to_le_bytes());
+        let mut want = State { version: 4, ..s4.clone() };
+        want.batch.as_mut().unwrap().images = vec![None];
+        assert_eq!(decode(&v4_bytes).unwrap(), want);
         // A damaged version 3 file is caught by its checksum as well.
         bytes[6] ^= 1;
         assert!(decode(&bytes).unwrap_err().contains("checksum"));
         let v9 = StateV1 { version: 9, step: 1, tokens_seen: 0, batch: None, reward_metrics: String::new(), cursor: 0 };
         let e = decode(&postcard::to_allocvec(&v9).unwrap()).unwrap_err();
-        assert!(e.contains("trainer_state.bin") && e.contains("version 9") && e.contains("1 to 4"), "{e}");
+        assert!(e.contains("trainer_state.bin") && e.contains("version 9") && e.contains("1 to 5"), "{e}");
     }
 
     /// Each damage that once panicked on resume (short log-probs, fewer rewards than
@@ -387,7 +482,7 @@ mod tests {
     #[test]
     fn damaged_states_are_errors() {
         type Edit = fn(&mut State);
-        let cases: [(&str, Edit); 9] = [
+        let cases: [(&str, Edit); 11] = [
             ("rewards", |s| {
                 s.batch.as_mut().unwrap().groups[0].rewards.pop();
             }),
@@ -399,6 +494,10 @@ mod tests {
                 s.batch.as_mut().unwrap().groups[0].sampler_logps.as_mut().unwrap()[0].pop();
             }),
             ("sampler_logps", |s| s.batch.as_mut().unwrap().groups[0].sampler_logps.as_mut().unwrap()[1][0] = f32::NAN),
+            ("image features", |s| {
+                s.batch.as_mut().unwrap().images[0].as_mut().unwrap().pop();
+            }),
+            ("image features", |s| s.batch.as_mut().unwrap().images.push(None)),
             ("skipped", |s| s.skipped_steps = 9),
             ("JSON object", |s| s.reward_metrics = "[".into()),
         ];
@@ -420,14 +519,15 @@ mod tests {
         }
     }
 
-    /// A version 4 batch needs one list of sampler log-probs (or none) per group.
+    /// A batch needs one list of sampler log-probs (or none) per group (one entry of image
+    /// features each too: `State::check`, see `damaged_states_are_errors`).
     #[test]
     fn sampler_logps_are_one_entry_per_group() {
         let b = state().batch.unwrap();
-        let wire = BatchV4::from(b.clone());
+        let wire = BatchV5::from(b.clone());
         assert_eq!(wire.sampler_logps, vec![b.groups[0].sampler_logps.clone()]);
         assert_eq!(SavedBatch::try_from(wire).unwrap(), b);
-        let short = BatchV4 { sampler_logps: Vec::new(), ..BatchV4::from(b) };
+        let short = BatchV5 { sampler_logps: Vec::new(), ..BatchV5::from(b) };
         assert!(SavedBatch::try_from(short).unwrap_err().contains("1 batch groups"));
     }
 

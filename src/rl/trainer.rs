@@ -168,13 +168,6 @@ impl<'g> Trainer<'g> {
     /// Loads `cfg.model` and the initial adapter (`init_adapter`, or a fresh one).
     pub fn new(gpu: &'g Gpu, cfg: TrainConfig) -> Result<Trainer<'g>> {
         let m = LoadedModel::open(gpu, &cfg.model, None)?;
-        if m.vision.is_some() && cfg.num_iterations > 1 {
-            // A pending batch's image features are not in checkpoints (see `Group::images`).
-            return Err(Error::Invalid(format!(
-                "num_iterations = {}: a vision-language model trains with num_iterations = 1 for now",
-                cfg.num_iterations
-            )));
-        }
         let mut t = Trainer::with_model(gpu, cfg, m.model, Some(m.tokenizer), m.eos, m.pad)?;
         t.vision = m.vision;
         Ok(t)
