@@ -136,13 +136,74 @@ pub fn read_checked(path: &Path, check: impl Fn(&Row) -> std::result::Result<(),
 
 /// One supervised (SFT) row, in TRL's dataset formats: `messages` (a conversation),
 /// `prompt`/`completion` (strings, or message lists: TRL's conversational prompt-completion), or
-/// `text` (plain language modelling).
+/// `text` (plain language modelling). A conversational row with an `images` (or `image`) column,
+/// or with content parts, is a vision row (TRL's vision SFT datasets): its messages as parts,
+/// `{"type": "image"}` where each image goes, files relative to the dataset file.
 #[derive(Clone, Debug)]
 pub enum SftRow {
     Messages(Vec<Message>),
     TextPair { prompt: String, completion: String },
     ChatPair { prompt: Vec<Message>, completion: Vec<Message> },
     Text(String),
+    PartsMessages { messages: Vec<PartsMessage>, images: Vec<PathBuf> },
+    PartsPair { prompt: Vec<PartsMessage>, completion: Vec<PartsMessage>, images: Vec<PathBuf> },
+}
+
+impl SftRow {
+    /// The row's image files (vision rows).
+    pub fn images(&self) -> &[PathBuf] {
+        match self {
+            SftRow::PartsMessages { images, .. } | SftRow::PartsPair { images, .. } => images,
+            _ => &[],
+        }
+    }
+
+    fn images_mut(&mut self) -> Option<&mut Vec<PathBuf>> {
+        match self {
+            SftRow::PartsMessages { images, .. } | SftRow::PartsPair { images, .. } => Some(images),
+            _ => None,
+        }
+    }
+}
+
+/// Messages as parts with `images` in place, as TRL's `prepare_multimodal_messages`: string
+/// contents become text parts, and when no message has image parts the images go before the
+/// first user message's text. The image places must match the images.
+fn vision_messages(v: &Value, what: &str, images: usize, first: bool) -> std::result::Result<Vec<PartsMessage>, String> {
+    let Value::Array(list) = v else { return Err(format!("`{what}` must be a list of messages")) };
+    if list.is_empty() {
+        return Err(format!("`{what}` is an empty message list"));
+    }
+    let mut msgs = parse_parts(list).map_err(|e| e.replacen("prompt message", &format!("{what} message"), 1))?;
+    let places = |m: &[PartsMessage]| m.iter().flat_map(|m| &m.content).filter(|p| **p == ContentPart::Image).count();
+    let all_strings = list.iter().all(|m| m.get("content").is_some_and(Value::is_string));
+    if first && all_strings && images > 0 {
+        let user = msgs.iter_mut().find(|m| m.role == "user").ok_or_else(|| format!("`{what}` has no user message for the images"))?;
+        user.content.splice(0..0, std::iter::repeat_n(ContentPart::Image, images));
+    }
+    let n = places(&msgs);
+    let want = if first { images } else { 0 };
+    if n != want {
+        return Err(format!("{want} images for {n} image places in `{what}`"));
+    }
+    Ok(msgs)
+}
+
+/// A vision row (see `SftRow`): `messages`, or conversational `prompt`/`completion` (the images
+/// go with the prompt, as in TRL).
+fn parse_vision_row(c: &Map<String, Value>, images: Vec<PathBuf>) -> std::result::Result<SftRow, String> {
+    let n = images.len();
+    if let Some(m) = c.get("messages") {
+        return Ok(SftRow::PartsMessages { messages: vision_messages(m, "messages", n, true)?, images });
+    }
+    match (c.get("prompt"), c.get("completion")) {
+        (Some(p @ Value::Array(_)), Some(q @ Value::Array(_))) => Ok(SftRow::PartsPair {
+            prompt: vision_messages(p, "prompt", n, true)?,
+            completion: vision_messages(q, "completion", n, false)?,
+            images,
+        }),
+        _ => Err("rows with images must be conversational: `messages`, or message lists in `prompt` and `completion`".into()),
+    }
 }
 
 /// A list of `{role, content}` messages (`what` names the column in errors).
@@ -162,7 +223,15 @@ pub fn parse_messages(v: &Value, what: &str) -> std::result::Result<Vec<Message>
 
 pub(crate) fn parse_sft_line(line: &str) -> std::result::Result<SftRow, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
-    let Value::Object(c) = v else { return Err("expected a JSON object".into()) };
+    let Value::Object(mut c) = v else { return Err("expected a JSON object".into()) };
+    let has_parts = |v: Option<&Value>| {
+        v.and_then(Value::as_array).is_some_and(|l| l.iter().any(|m| m.get("content").is_some_and(Value::is_array)))
+    };
+    // An image column (even empty: TRL decides per dataset) or content parts: a vision row.
+    if c.contains_key("images") || c.contains_key("image") || ["messages", "prompt", "completion"].iter().any(|k| has_parts(c.get(*k))) {
+        let images = take_images(&mut c)?;
+        return parse_vision_row(&c, images);
+    }
     if let Some(m) = c.get("messages") {
         return Ok(SftRow::Messages(parse_messages(m, "messages")?));
     }
@@ -189,7 +258,12 @@ pub fn read_sft(path: &Path) -> Result<Vec<SftRow>> {
         if line.trim().is_empty() {
             continue;
         }
-        let row = parse_sft_line(line).map_err(|e| Error::file(path, format!("line {}: {e}", i + 1)))?;
+        let mut row = parse_sft_line(line).map_err(|e| Error::file(path, format!("line {}: {e}", i + 1)))?;
+        if let Some(images) = row.images_mut() {
+            // Image files are named relative to the dataset, as `datasets` resolves them.
+            let dir = path.parent().unwrap_or(Path::new(""));
+            images.iter_mut().for_each(|p| *p = dir.join(&*p));
+        }
         if let Some(first) = rows.first()
             && kind(first) != kind(&row)
         {
@@ -227,6 +301,22 @@ mod tests {
         assert!(matches!(r, Ok(SftRow::ChatPair { .. })));
         assert!(matches!(parse_sft_line(r#"{"text": "abc"}"#), Ok(SftRow::Text(_))));
         for bad in [r#"{"prompt": "a"}"#, r#"{"prompt": "a", "completion": []}"#, r#"{"messages": []}"#, "{}", "[]"] {
+            assert!(parse_sft_line(bad).is_err(), "{bad}");
+        }
+        // Vision rows: parts, or string contents with the images before the first user text.
+        let r = parse_sft_line(r#"{"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "images": ["x.png", "y.png"]}"#);
+        let Ok(SftRow::PartsMessages { messages, images }) = r else { panic!("{r:?}") };
+        assert_eq!(images.len(), 2);
+        assert_eq!(messages[1].content[..2], [ContentPart::Image, ContentPart::Image]);
+        assert_eq!(messages[0].content, [ContentPart::Text { text: "s".into() }]);
+        let r = parse_sft_line(r#"{"prompt": [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "a"}]}], "completion": [{"role": "assistant", "content": "b"}], "image": "x.png"}"#);
+        assert!(matches!(r, Ok(SftRow::PartsPair { ref images, .. }) if images.len() == 1), "{r:?}");
+        for bad in [
+            r#"{"messages": [{"role": "user", "content": [{"type": "image"}]}], "images": []}"#,
+            r#"{"messages": [{"role": "user", "content": [{"type": "image"}]}], "images": ["a", "b"]}"#,
+            r#"{"text": "<image>", "images": ["a"]}"#,
+            r#"{"prompt": [{"role": "user", "content": "a"}], "completion": [{"role": "assistant", "content": [{"type": "image"}]}], "images": ["a"]}"#,
+        ] {
             assert!(parse_sft_line(bad).is_err(), "{bad}");
         }
     }

@@ -16,6 +16,7 @@ mod batches;
 mod options;
 pub mod packing;
 mod tokenize;
+pub mod vision;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -229,12 +230,33 @@ impl SftConfig {
 /// packing, every row tokenized as its own (rows `max_length` leaves without a trained token
 /// dropped, as TRL drops them); with it, TRL's packed rows. An error names the dataset row
 /// (a token outside `vocab_size` among them).
+///
+/// Rows with images (or content parts) go through the model's image processor (`vision`):
+/// `vision` is `None` for a text model, whose error names the row. TRL neither packs them nor
+/// drops them when `max_length` leaves no trained token.
 pub fn batch_rows(cfg: &SftConfig, tok: &Tokenizer, rows: &[SftRow], vocab_size: usize) -> Result<Vec<Vec<Example>>> {
+    batch_rows_with(cfg, tok, None, None, rows, vocab_size)
+}
+
+/// `batch_rows` with the model's image side and `<image>` id (vision rows).
+pub fn batch_rows_with(
+    cfg: &SftConfig,
+    tok: &Tokenizer,
+    side: Option<&crate::vision::ImageSide>,
+    image_token: Option<u32>,
+    rows: &[SftRow],
+    vocab_size: usize,
+) -> Result<Vec<Vec<Example>>> {
     let opts = cfg.options();
     let mut examples = Vec::with_capacity(rows.len());
     for (i, r) in rows.iter().enumerate() {
         let named = |e: String| Error::file(&cfg.dataset, format!("row {}: {e}", i + 1));
+        let is_vision = matches!(r, SftRow::PartsMessages { .. } | SftRow::PartsPair { .. });
+        if is_vision && cfg.packing.is_some() {
+            return Err(named("packing is not supported for rows with images (TRL refuses it too): set `packing = false`".into()));
+        }
         let e = match cfg.packing {
+            _ if is_vision => Some(vision::tokenize_vision(&opts, tok, side, image_token, r).map_err(|e| named(e.to_string()))?),
             Some(_) => Some(tokenize_whole(&opts, tok, r).map_err(|e| named(e.to_string()))?),
             None => tokenize(cfg, tok, r).map_err(|e| named(e.to_string()))?,
         };
@@ -302,7 +324,7 @@ pub fn sft_with(gpu: &Gpu, cfg: SftConfig, start_as: Start, mut on_step: impl Fn
         .tokenizer
         .as_ref()
         .ok_or_else(|| Error::Invalid("SFT needs the model's tokenizer".into()))?;
-    let seqs = batch_rows(&cfg, tok, &rows, t.model.cfg.vocab_size)?;
+    let seqs = batch_rows_with(&cfg, tok, t.vision.as_ref(), t.model.cfg.image_token_id, &rows, t.model.cfg.vocab_size)?;
     if seqs.iter().flatten().all(|e| e.targets() == 0) {
         return Err(Error::file(
             &cfg.dataset,

@@ -61,6 +61,8 @@ pub struct Batch {
 pub struct Supervised {
     pub pack: Pack,
     pub coefs: Vec<(f32, f32)>,
+    /// The features of the image tokens in the pack's prompt (a vision row; `None`: text).
+    pub images: Option<GpuBuffer>,
 }
 
 /// A pack's rows after a supervised step's forward pass.
@@ -137,7 +139,7 @@ pub struct Trainer<'g> {
     pub fault_nonfinite_steps: Vec<usize>,
     /// The run's fingerprint (`fingerprint::of`), written into checkpoints and compared on
     /// restore; empty outside `edgerl train` (nothing to compare).
-    pub(crate) run_fingerprint: Vec<(String, String)>,
+    pub run_fingerprint: Vec<(String, String)>,
     /// A vision-language model's processor and tower (rows with images; `None`: text only).
     pub vision: Option<crate::vision::ImageSide>,
 }
@@ -456,7 +458,8 @@ impl<'g> Trainer<'g> {
             if s.coefs.len() != s.pack.targets.len() {
                 return Err(Error::Invalid("supervised step: coefficients do not match the pack's rows".into()));
             }
-            let saved = self.model.forward_saving(gpu, &s.pack, Some(&self.lora), !self.cfg.gradient_checkpointing.recomputes())?;
+            let keep = !self.cfg.gradient_checkpointing.recomputes();
+            let saved = self.model.forward_saving_with_images(gpu, &s.pack, s.images.as_ref(), Some(&self.lora), keep)?;
             let rows = self.model.row_logprobs(gpu, &saved.hidden, &s.pack, 1.0)?;
             // The target is the top-1 token when its logit is the maximum (same values, same
             // chunks: equal exactly).

@@ -48,7 +48,13 @@ pub fn step(t: &mut Trainer, micro: &[Vec<&Example>]) -> Result<Map<String, Valu
     let mut owner = Vec::new();
     for (mi, mb) in micro.iter().enumerate() {
         for e in mb {
-            if let Some(s) = e.supervised(a)? {
+            if let Some(mut s) = e.supervised(a)? {
+                // A vision row: the tower runs on its images now (features only for this step).
+                if let Some(im) = &e.images {
+                    let side = t.vision.as_ref().ok_or_else(crate::vision::model::no_tower)?;
+                    let images = super::vision::open_images(&im.files)?;
+                    s.images = Some(side.encode(t.gpu, &images)?.features);
+                }
                 owner.push((mi, *e));
                 seqs.push(s);
             }

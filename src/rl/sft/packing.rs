@@ -83,7 +83,7 @@ fn split(e: Example, seq_length: usize) -> Vec<Example> {
     e.ids
         .chunks(seq_length)
         .zip(e.trained.chunks(seq_length))
-        .map(|(ids, trained)| Example { ids: ids.to_vec(), trained: trained.to_vec() })
+        .map(|(ids, trained)| Example { ids: ids.to_vec(), trained: trained.to_vec(), images: None })
         .collect()
 }
 
@@ -91,7 +91,7 @@ fn split(e: Example, seq_length: usize) -> Vec<Example> {
 fn wrap(chunk: Vec<Example>, seq_length: usize) -> Vec<Example> {
     let ids: Vec<u32> = chunk.iter().flat_map(|e| e.ids.iter().copied()).collect();
     let trained: Vec<bool> = chunk.iter().flat_map(|e| e.trained.iter().copied()).collect();
-    split(Example { ids, trained }, seq_length)
+    split(Example { ids, trained, images: None }, seq_length)
 }
 
 /// `_pack_bfd`'s bins over sequence lengths (each in 1..=cap): longest first (a stable sort,
@@ -134,7 +134,7 @@ mod tests {
     use super::*;
 
     fn ex(ids: &[u32]) -> Example {
-        Example { ids: ids.to_vec(), trained: ids.iter().map(|&i| i % 2 == 0).collect() }
+        Example { ids: ids.to_vec(), trained: ids.iter().map(|&i| i % 2 == 0).collect(), images: None }
     }
 
     fn ids(packed: &[Vec<Example>]) -> Vec<Vec<Vec<u32>>> {

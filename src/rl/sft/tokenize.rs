@@ -8,6 +8,7 @@ use crate::model::Tokenizer;
 use crate::model::pack::Pack;
 use crate::rl::trainer::Supervised;
 
+use super::vision::RowImages;
 use super::{SftConfig, SftOptions};
 
 /// One tokenized row: its ids and which of them are trained (TRL's labels ≠ −100).
@@ -15,6 +16,8 @@ use super::{SftConfig, SftOptions};
 pub struct Example {
     pub ids: Vec<u32>,
     pub trained: Vec<bool>,
+    /// A vision row's images (`tokenize_vision`); `None` for text.
+    pub images: Option<RowImages>,
 }
 
 fn common_prefix(a: &[u32], b: &[u32]) -> usize {
@@ -76,6 +79,9 @@ pub fn tokenize_whole(cfg: &SftOptions, tok: &Tokenizer, row: &SftRow) -> Result
     if cfg.assistant_only_loss && !chat {
         return Err(Error::Invalid("assistant_only_loss needs a conversational dataset (`messages`, or message lists in `prompt`/`completion`)".into()));
     }
+    if !row.images().is_empty() || matches!(row, SftRow::PartsMessages { .. } | SftRow::PartsPair { .. }) {
+        return Err(Error::Invalid("rows with images or content parts need a vision-language model's processor: `edgerl sft` trains them".into()));
+    }
     let (ids, prompt_len, assistant) = match row {
         // Plain text is tokenized as `tokenizer(text)`, special tokens added (a BOS); chat
         // renders carry the template's own.
@@ -107,6 +113,7 @@ pub fn tokenize_whole(cfg: &SftOptions, tok: &Tokenizer, row: &SftRow) -> Result
             };
             (full, n, mask)
         }
+        SftRow::PartsMessages { .. } | SftRow::PartsPair { .. } => unreachable!("refused above"),
     };
     if let Some(m) = &assistant
         && !m.contains(&true)
@@ -121,7 +128,7 @@ pub fn tokenize_whole(cfg: &SftOptions, tok: &Tokenizer, row: &SftRow) -> Result
                 && assistant.as_ref().is_none_or(|m| m[i])
         })
         .collect();
-    Ok(Example { ids, trained })
+    Ok(Example { ids, trained, images: None })
 }
 
 impl Example {
@@ -137,16 +144,24 @@ impl Example {
     }
 
     /// Its pack (the untrained prefix as the prompt, the rest as one completion) with the
-    /// coefficient `a` on every trained target; `None` when nothing is predicted.
+    /// coefficient `a` on every trained target; `None` when nothing is predicted. With images
+    /// the pack's prompt reaches past the last image token (image rows are filled in the
+    /// prompt), and its predicted rows still start at the first trained target: one sequence
+    /// attends causally wherever the prompt ends.
     pub(super) fn supervised(&self, a: f32) -> Result<Option<Supervised>> {
         let Some(first) = self.trained.iter().skip(1).position(|&b| b).map(|i| i + 1) else {
             return Ok(None);
         };
-        let pack = Pack::new(&self.ids[..first], &[&self.ids[first..]])?;
+        let split = first.max(self.images.as_ref().map_or(0, |i| i.end));
+        let mut pack = Pack::new(&self.ids[..split], &[&self.ids[split..]])?;
+        let n = self.ids.len();
+        pack.rows = (first as u32 - 1..n as u32 - 1).collect();
+        pack.targets = self.ids[first..].to_vec();
+        pack.completions = vec![0..n - first];
         let coefs = self.trained[first..]
             .iter()
             .map(|&b| (if b { a } else { 0.0 }, 0.0))
             .collect();
-        Ok(Some(Supervised { pack, coefs }))
+        Ok(Some(Supervised { pack, coefs, images: None }))
     }
 }
