@@ -222,3 +222,109 @@ fn matmul_backward_input_q(ln: Lane) {
     }
     bwd_store(acc, h.t0, h.oc >> 2u, h.o);
 }
+
+// ---- `quant::scales_factor_out` types (value c·q + o per 32-element block; matmul.wgsl's
+// matmul_q_sums): Σ_j dy_j (c_j q_j + o_j) = Σ_j (dy_j c_j) q_j + Σ_j dy_j o_j, and the second
+// sum is the same for all 32 columns of a block. A thread keeps 8 dy rows × one octet (64
+// sums, plus the 8 rows' offset sums): per weight row the integer decode of 8 quants serves 8
+// rows (4 in matmul_backward_input_q) and no per-element scale multiply is left. 64 threads:
+// 64 rows × 64 columns (MATMUL_SUMS_TILE_T).
+
+// acc[m] += (da, dc) · q[m] for the octet's 8 columns; da / dc: rows 0..3 / 4..7, scaled.
+fn bwd_fma8(acc: ptr<function, array<mat2x4<f32>, 8>>, d: mat2x4<f32>, lo: vec4<f32>, hi: vec4<f32>) {
+    (*acc)[0] += d * lo.x;
+    (*acc)[1] += d * lo.y;
+    (*acc)[2] += d * lo.z;
+    (*acc)[3] += d * lo.w;
+    (*acc)[4] += d * hi.x;
+    (*acc)[5] += d * hi.y;
+    (*acc)[6] += d * hi.z;
+    (*acc)[7] += d * hi.w;
+}
+
+// Weight row `row`'s block kb, octet o, against dy d (rows 0..3, 4..7) of that weight row.
+fn step_sums(acc: ptr<function, array<mat2x4<f32>, 8>>, off: ptr<function, mat2x4<f32>>,
+             d: mat2x4<f32>, row: u32, kb: u32, o: u32) {
+    let b = row * (qb.k >> 5u) + kb;
+    if (WDTYPE == 3u) {
+        let base = b * 9u;
+        let s = unpack2x16float(w[base]).x;
+        bwd_fma8(acc, d * s, q8w4(w[base + 1u + 2u * o]), q8w4(w[base + 2u + 2u * o]));
+        return;
+    }
+    let c = q4s(b);
+    let u = q4w(b, o);
+    *off += d * c.y;
+    bwd_fma8(acc, d * c.x, q4_int_lo(u), q4_int_hi(u));
+}
+
+// The integers q of q4w's word u: k = 4i.. (lo) and 4i+16.. (hi) (matmul.wgsl has the same).
+fn q4_int_lo(u: vec2<u32>) -> vec4<f32> {
+    if (WDTYPE == 10u) {
+        return vec4<f32>(q_bytes(u.x));
+    }
+    var qv = (vec4<u32>(u.x) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(15u);
+    if (WDTYPE == 6u || WDTYPE == 9u) {
+        qv |= ((vec4<u32>(u.y) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)) << vec4<u32>(4u);
+    }
+    return vec4<f32>(qv);
+}
+fn q4_int_hi(u: vec2<u32>) -> vec4<f32> {
+    if (WDTYPE == 10u) {
+        return vec4<f32>(q_bytes(u.y));
+    }
+    var qv = (vec4<u32>(u.x) >> vec4<u32>(4u, 12u, 20u, 28u)) & vec4<u32>(15u);
+    if (WDTYPE == 6u || WDTYPE == 9u) {
+        qv |= ((vec4<u32>(u.y) >> vec4<u32>(16u, 17u, 18u, 19u)) & vec4<u32>(1u)) << vec4<u32>(4u);
+    }
+    return vec4<f32>(qv);
+}
+
+// Four weight rows j0..j0+3: column jj of da / dc holds weight row j0 + jj's dy for rows
+// 0..3 / 4..7.
+fn steps_sums(acc: ptr<function, array<mat2x4<f32>, 8>>, off: ptr<function, mat2x4<f32>>,
+              da: mat4x4<f32>, dc: mat4x4<f32>, j0: u32, h: BackwardThread) {
+    let row = qb.w_row0 + j0;
+    step_sums(acc, off, mat2x4<f32>(da[0], dc[0]), row, h.kb, h.o);
+    step_sums(acc, off, mat2x4<f32>(da[1], dc[1]), min(row + 1u, h.last), h.kb, h.o);
+    step_sums(acc, off, mat2x4<f32>(da[2], dc[2]), min(row + 2u, h.last), h.kb, h.o);
+    step_sums(acc, off, mat2x4<f32>(da[3], dc[3]), min(row + 3u, h.last), h.kb, h.o);
+}
+
+@compute @workgroup_size(64)
+fn matmul_backward_input_q_sums(ln: Lane) {
+    qb = opaque_backward_params(pb, ln.wg.z);
+    let oc = ln.wg.x * 8u + ln.lid % 8u;
+    let t0 = ln.wg.y * 64u + (ln.lid / 8u) * 8u;
+    if (t0 >= qb.t) {
+        return; // the whole run of 8 (rows past the last tile's end): skips the work
+    }
+    let last_t = vec4<u32>(qb.t - 1u);
+    let ra = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), last_t);
+    let rc = min(vec4<u32>(t0) + vec4<u32>(4u, 5u, 6u, 7u), last_t);
+    let h = BackwardThread(min(oc >> 2u, (qb.k >> 5u) - 1u), oc & 3u, t0, oc, ra,
+                           qb.w_row0 + qb.n - 1u);
+    var acc: array<mat2x4<f32>, 8>;
+    var off: mat2x4<f32>;
+    if (lanes8(ln)) {
+        // Invocation l of the run loads dy row l of the 8.
+        let l = ln.lid & 7u;
+        let r = select(rc, ra, l < 4u);
+        for (var j0 = 0u; j0 < qb.n; j0 += 4u) {
+            let mine = dy_vec4(r, l & 3u, j0);
+            steps_sums(&acc, &off, xt4_shared(ln, mine, 0u, 1u), xt4_shared(ln, mine, 4u, 1u), j0, h);
+        }
+    } else {
+        for (var j0 = 0u; j0 < qb.n; j0 += 4u) {
+            steps_sums(&acc, &off, dyt4(ra, j0), dyt4(rc, j0), j0, h);
+        }
+    }
+    var lo: array<vec4<f32>, 8>;
+    var hi: array<vec4<f32>, 8>;
+    for (var m = 0u; m < 8u; m++) {
+        lo[m] = acc[m][0u] + off[0u];
+        hi[m] = acc[m][1u] + off[1u];
+    }
+    bwd_store(lo, t0, oc >> 2u, h.o);
+    bwd_store(hi, t0 + 4u, oc >> 2u, h.o);
+}

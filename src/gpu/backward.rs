@@ -286,10 +286,15 @@ impl Recorder<'_> {
         )?;
         need("matmul_backward_input dx", dx, (t * w.cols) as u64)?;
         let g = self.tiles(what, w.cols, t)?;
-        use super::kernels::{MATMUL_K_ALIGN, MATMUL_TILE_N, MATMUL_TILE_T};
+        use super::kernels::{MATMUL_K_ALIGN, MATMUL_SUMS_TILE_T, MATMUL_TILE_N, MATMUL_TILE_T};
+        let tile_t = if super::quant::scales_factor_out(w.dtype) {
+            MATMUL_SUMS_TILE_T
+        } else {
+            MATMUL_TILE_T
+        };
         let g_blocked = (
             w.cols.div_ceil(MATMUL_TILE_N) as u32,
-            t.div_ceil(MATMUL_TILE_T) as u32,
+            t.div_ceil(tile_t) as u32,
         );
         let mut first = true;
         for piece in &w.pieces {

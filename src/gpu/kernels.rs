@@ -138,6 +138,9 @@ pub const MATMUL_K_ALIGN: usize = 32;
 /// `RB_N * RB_WN` columns).
 pub const MATMUL_TILE_T: usize = 32;
 pub const MATMUL_TILE_N: usize = 64;
+/// Output rows of a `matmul_q_sums` workgroup (`quant::scales_factor_out` types: 8 threads of
+/// 8 rows; columns as `MATMUL_TILE_N`).
+pub const MATMUL_SUMS_TILE_T: usize = 64;
 
 pub(super) fn check_fits(gpu: &Gpu, what: &str, bytes: u64) -> Result<()> {
     if bytes > gpu.max_binding {
@@ -208,7 +211,12 @@ impl Recorder<'_> {
                 self.dispatch(Kernel::MatvecGeneral(w.dtype), &params, &bufs, g)?;
             } else {
                 let (kernel, tile_t, tile_n) = if aligned {
-                    (Kernel::Matmul(w.dtype), MATMUL_TILE_T, MATMUL_TILE_N)
+                    let tile_t = if super::quant::scales_factor_out(w.dtype) {
+                        MATMUL_SUMS_TILE_T
+                    } else {
+                        MATMUL_TILE_T
+                    };
+                    (Kernel::Matmul(w.dtype), tile_t, MATMUL_TILE_N)
                 } else {
                     (Kernel::MatmulGeneral(w.dtype), 16, 16)
                 };

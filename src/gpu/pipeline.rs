@@ -153,6 +153,7 @@ impl Kernel {
 
     fn source(self) -> (&'static str, &'static str) {
         match self {
+            Kernel::Matmul(d) if super::quant::scales_factor_out(d) => (MATMUL_WGSL, "matmul_q_sums"),
             Kernel::Matmul(d) if d.is_quantized() => (MATMUL_WGSL, "matmul_q"),
             Kernel::Matmul(_) => (MATMUL_WGSL, "matmul_f"),
             Kernel::MatmulGeneral(_) => (MATMUL_WGSL, "matmul_general"),
@@ -175,6 +176,9 @@ impl Kernel {
             Kernel::GatherRows => (ROWS_WGSL, "gather_rows"),
             Kernel::LseInit => (LOGPROB_WGSL, "lse_init"),
             Kernel::LseChunk => (LOGPROB_WGSL, "lse_chunk"),
+            Kernel::MatmulBackwardInput(d) if super::quant::scales_factor_out(d) => {
+                (MATMUL_BACKWARD_WGSL, "matmul_backward_input_q_sums")
+            }
             Kernel::MatmulBackwardInput(d) if d.is_quantized() => {
                 (MATMUL_BACKWARD_WGSL, "matmul_backward_input_q")
             }

@@ -81,6 +81,16 @@ pub(crate) fn q4k_scale_min(s: &[u8], j: usize) -> (u8, u8) {
     }
 }
 
+/// Block types whose every value is c·q + o with an integer q and one (c, o) per 32 elements
+/// (Q8_0 with o = 0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K): their products take `matmul_q_sums`
+/// (shaders/matmul.wgsl), which moves c and o out of the sums over each block.
+pub(crate) fn scales_factor_out(dtype: DType) -> bool {
+    matches!(
+        dtype,
+        DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q4_K | DType::Q5_K
+    )
+}
+
 /// File-layout blocks → the GPU layout (each block padded to whole u32 words). Float types
 /// are stored as they are.
 pub fn repack(dtype: DType, file_bytes: &[u8]) -> Result<Vec<u8>> {
