@@ -443,6 +443,17 @@ class Trainer:
                 on_step(m)
         return out
 
+    def save_checkpoint(self) -> str:
+        """Writes ``output_dir/checkpoint-<global_step>`` as ``edgerl train`` does (the adapter,
+        optimizer state, the batch in flight and the run's fingerprint); returns its path."""
+        return self._t._checkpoint()
+
+    def resume(self) -> int:
+        """Continues from the newest intact checkpoint in ``output_dir`` (``edgerl train
+        --resume``); returns the step it resumes at. A checkpoint of another run (model, rows,
+        config keys or reward function names differ) is refused, naming what differs."""
+        return self._t._resume()
+
     def save_adapter(self, dir: Union[str, os.PathLike]) -> str:
         """Writes the LoRA adapter to ``dir`` in PEFT's format; returns ``dir``."""
         return self._t.save_adapter(os.fspath(dir))
@@ -496,6 +507,21 @@ class Trainer:
         return list(self._names)
 
 
+def _truncate_log(path: str, step: int) -> None:
+    """Keeps the lines of a run's log up to ``step`` (a resumed run writes the rest again),
+    through a temporary file and a rename."""
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as f:
+        keep = [line for line in f if line.strip() and json.loads(line).get("step", 0) <= step]
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.writelines(keep)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def train(
     config: Union[str, os.PathLike, Mapping[str, Any]],
     reward_funcs: Union[RewardFunc, Sequence[RewardFunc], None] = None,
@@ -503,23 +529,37 @@ def train(
     reward_weights: Optional[Sequence[float]] = None,
     on_step: Optional[Callable[[Dict[str, Any]], None]] = None,
     overwrite: bool = False,
+    resume: bool = False,
 ) -> str:
     """``edgerl train`` from Python: ``max_steps`` steps of ``Trainer(config, reward_funcs,
     dataset, reward_weights)``, each step's metrics appended to ``output_dir/metrics.jsonl``
-    and its completions to ``output_dir/completions.jsonl``, then the adapter saved to
-    ``output_dir/adapter`` (whose path is returned). Refuses an ``output_dir`` that holds a
-    run unless ``overwrite``. No checkpoints or resume yet."""
+    and its completions to ``output_dir/completions.jsonl``, a checkpoint every ``save_steps``
+    steps and at the end (``output_dir/checkpoint-N``, as the CLI writes them), then the
+    adapter saved to ``output_dir/adapter`` (whose path is returned). Refuses an
+    ``output_dir`` that holds a run unless ``overwrite`` (which removes it first) or
+    ``resume``: continue from its newest intact checkpoint (the same config, rows and reward
+    function names; a checkpoint of another run is refused), ending as the uninterrupted run
+    would (its adapter bit for bit with the same reward functions)."""
     t = Trainer(config, reward_funcs=reward_funcs, dataset=dataset, reward_weights=reward_weights)
     out = t.output_dir
     if out is None:
         raise InvalidInputError("config: no `output_dir` (edgerl.train writes the metrics and the adapter there)")
-    held = [n for n in ("metrics.jsonl", "completions.jsonl", "adapter") if os.path.exists(os.path.join(out, n))]
-    if held and not overwrite:
-        raise InvalidInputError(f"{out} already holds a run ({', '.join(held)}): pass overwrite=True to replace it, or choose another output_dir")
+    metrics_path = os.path.join(out, "metrics.jsonl")
+    comps_path = os.path.join(out, "completions.jsonl")
+    if resume:
+        start = t.resume()
+        _truncate_log(metrics_path, start)
+        _truncate_log(comps_path, start)
+    else:
+        held = t._t._previous_run()
+        if held and not overwrite:
+            raise InvalidInputError(f"{out} already holds a run ({held}): pass resume=True to continue it, overwrite=True to replace it, or choose another output_dir")
+        if held:
+            t._t._remove_previous_run()
+        start = 0
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "metrics.jsonl"), "w", encoding="utf-8") as metrics, open(
-        os.path.join(out, "completions.jsonl"), "w", encoding="utf-8"
-    ) as comps:
+    mode = "a" if resume else "w"
+    with open(metrics_path, mode, encoding="utf-8") as metrics, open(comps_path, mode, encoding="utf-8") as comps:
         while t.global_step < t.max_steps:
             m = t.step()
             metrics.write(json.dumps(m) + "\n")
@@ -528,8 +568,15 @@ def train(
             for c in t.last_completions() if new_batch else []:
                 c["step"] = m.get("step")
                 comps.write(json.dumps(c) + "\n")
+            comps.flush()
             if on_step is not None:
                 on_step(m)
+            save = t._t.save_steps
+            if save > 0 and t.global_step % save == 0 and t.global_step < t.max_steps:
+                t.save_checkpoint()
+    # A resumed run that had already finished changed nothing: its checkpoint stays as it is.
+    if not resume or t.global_step > start:
+        t.save_checkpoint()
     return t.save_adapter(os.path.join(out, "adapter"))
 
 

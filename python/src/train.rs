@@ -353,11 +353,23 @@ impl Trainer {
             }
         }
         let order = RowOrder::new(cfg.seed, cfg.shuffle_dataset, rows.len());
+        // The run's fingerprint, as `edgerl train` writes it into checkpoints, plus what only
+        // Python has: rows given as `dataset` (their JSON) and the reward functions' names (their
+        // code can't be compared).
+        let mut extra = vec![("reward_funcs".to_string(), reward_names.join(","))];
+        if let Some(list) = &rows_json {
+            extra.push(("dataset".into(), format!("{} rows from Python, crc32 {:08x}", list.len(), edgerl::rl::state::crc32(list.join("\n").as_bytes()))));
+        }
         let t = py
             .allow_threads(move || -> Result<_, Error> {
                 let gpu = gpu()?;
                 let _g = gpu_lock();
-                Ok(Unchecked(edgerl::rl::trainer::Trainer::new(gpu, cfg)?))
+                let mut t = edgerl::rl::trainer::Trainer::new(gpu, cfg)?;
+                // After loading: a missing model is the loader's error, as for the CLI's others.
+                let mut fingerprint = edgerl::rl::fingerprint::of(&t.cfg)?;
+                fingerprint.extend(extra);
+                t.run_fingerprint = fingerprint;
+                Ok(Unchecked(t))
             })
             .map_err(to_py)?
             .0;
@@ -406,6 +418,80 @@ impl Trainer {
             .0;
         sm.rewards = self.reward_metrics.clone();
         Ok(Value::Object(sm.to_map()).to_string())
+    }
+
+    /// Writes `output_dir/checkpoint-<global_step>` as `edgerl train` writes its checkpoints
+    /// (adapter, optimizer state, the batch in flight, the cursor, the run's fingerprint);
+    /// returns its path.
+    fn _checkpoint(&mut self, py: Python<'_>) -> PyResult<String> {
+        if !self.has_output {
+            return Err(invalid("config: no `output_dir` (checkpoints are written there)"));
+        }
+        let metrics = self.reward_metrics.to_map();
+        let job = Unchecked((&self.t, self.batch.as_ref(), metrics, self.cursor));
+        py.allow_threads(move || {
+            let job = job;
+            let (t, batch, metrics, cursor) = job.0;
+            let _g = gpu_lock();
+            t.checkpoint(batch, &metrics, cursor)
+        })
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(to_py)
+    }
+
+    /// Continues from the newest intact checkpoint of `output_dir` (as `edgerl train --resume`):
+    /// the adapter, optimizer state, step, cursor and a batch in flight come back; a checkpoint
+    /// of another run (other model, rows, keys or reward functions) is refused. Returns the
+    /// step it resumes at.
+    fn _resume(&mut self, py: Python<'_>) -> PyResult<usize> {
+        if !self.has_output {
+            return Err(invalid("config: no `output_dir` (resume reads its checkpoints)"));
+        }
+        let out = self.t.cfg.output_dir.clone();
+        let job = Unchecked(&mut self.t);
+        let (st, resumed) = py
+            .allow_threads(move || -> Result<_, Error> {
+                let job = job;
+                let t = job.0;
+                let dir = edgerl::rl::checkpoint::latest(&out)?.ok_or_else(|| {
+                    Error::Invalid(format!("resume: {} holds no checkpoint to resume from; start the run without resume", out.display()))
+                })?;
+                let _g = gpu_lock();
+                let st = t.restore(&dir)?;
+                let (step, cursor) = (st.step, st.cursor);
+                Ok(Unchecked(((step, cursor), t.resumed_batch(st)?)))
+            })
+            .map_err(to_py)?
+            .0;
+        let (step, cursor) = st;
+        self.cursor = cursor;
+        (self.batch, self.reward_metrics) = match resumed {
+            Some((b, m)) => (Some(b), m),
+            None => (None, RewardMetrics::default()),
+        };
+        self.last_completions.clear();
+        Ok(step)
+    }
+
+    /// What `output_dir` holds of an earlier run (a checkpoint, a log, the adapter), if anything.
+    fn _previous_run(&self) -> Option<String> {
+        if !self.has_output {
+            return None;
+        }
+        edgerl::rl::checkpoint::previous_run(&self.t.cfg.output_dir)
+    }
+
+    /// Removes an earlier run's checkpoints, logs and adapter from `output_dir` (`--overwrite`).
+    fn _remove_previous_run(&self) -> PyResult<()> {
+        if !self.has_output {
+            return Ok(());
+        }
+        edgerl::rl::checkpoint::remove_previous_run(&self.t.cfg.output_dir).map_err(to_py)
+    }
+
+    #[getter]
+    fn save_steps(&self) -> usize {
+        self.t.cfg.save_steps
     }
 
     /// Writes the adapter to `dir` in PEFT format (adapter_config.json, adapter_model.safetensors).

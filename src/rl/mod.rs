@@ -5,7 +5,7 @@ pub mod config;
 pub mod episode;
 pub mod eval;
 mod faults;
-mod fingerprint;
+pub mod fingerprint;
 pub mod loss;
 pub mod metrics;
 pub mod report;

@@ -48,6 +48,37 @@ impl Trainer<'_> {
     }
 }
 
+impl Trainer<'_> {
+    /// The batch in flight a restored checkpoint holds (`Trainer::restore`'s state), rebuilt on
+    /// this trainer with its first-use log-probs, its image features back on the GPU (checked
+    /// against its image tokens by `restore`) and its reward metrics; `None` at a batch
+    /// boundary (the next step samples a new batch) or when the state holds none.
+    pub fn resumed_batch(&self, st: super::state::State) -> Result<Option<(super::trainer::Batch, RewardMetrics)>> {
+        let Some(sb) = st.batch.filter(|_| st.step % self.cfg.num_iterations.max(1) != 0) else {
+            return Ok(None);
+        };
+        let mut groups = sb.groups;
+        for (g, f) in groups.iter_mut().zip(sb.images) {
+            if let Some(bytes) = f {
+                let buf = self.gpu.upload(&bytes, "image features (resumed batch)")?;
+                g.images = Some(super::rollouts::ImageFeatures(std::sync::Arc::new(buf)));
+            }
+        }
+        let refs: Vec<&Group> = groups.iter().collect();
+        let mut b = self.batch(&refs);
+        for ((it, old), rf) in b.items.iter_mut().zip(sb.lp_old).zip(sb.lp_ref) {
+            it.lp_old = old;
+            it.lp_ref = rf;
+        }
+        b.counted = sb.counted;
+        let m = match serde_json::from_str(&st.reward_metrics) {
+            Ok(Value::Object(m)) => RewardMetrics::from_map(&m),
+            _ => RewardMetrics::default(),
+        };
+        Ok(Some((b, m)))
+    }
+}
+
 /// Which dataset row the `k`-th draw of a run reads (draws count across steps and dynamic
 /// sampling's refills, as the checkpoint's cursor does). Without `shuffle_dataset`, file order,
 /// cycling. With it, epoch e = k / n visits the rows in a permutation drawn from (seed, e)
@@ -234,30 +265,11 @@ pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Opt
     let mut batch = None;
     let mut reward_metrics = RewardMetrics::default();
     let restored_cursor = restored.as_ref().map(|st| st.cursor);
-    if let Some(st) = restored {
-        // Mid-batch (num_iterations > 1): the batch and its first-use log-probs come back too.
-        if let Some(sb) = st.batch.filter(|_| start % t.cfg.num_iterations != 0) {
-            // A vision-language batch's image features go back on the GPU (checked against its
-            // image tokens by `restore`).
-            let mut groups = sb.groups;
-            for (g, f) in groups.iter_mut().zip(sb.images) {
-                if let Some(bytes) = f {
-                    let buf = t.gpu.upload(&bytes, "image features (resumed batch)")?;
-                    g.images = Some(super::rollouts::ImageFeatures(std::sync::Arc::new(buf)));
-                }
-            }
-            let refs: Vec<&Group> = groups.iter().collect();
-            let mut b = t.batch(&refs);
-            for ((it, old), rf) in b.items.iter_mut().zip(sb.lp_old).zip(sb.lp_ref) {
-                it.lp_old = old;
-                it.lp_ref = rf;
-            }
-            b.counted = sb.counted;
-            batch = Some(b);
-            if let Ok(Value::Object(m)) = serde_json::from_str(&st.reward_metrics) {
-                reward_metrics = RewardMetrics::from_map(&m);
-            }
-        }
+    if let Some(st) = restored
+        && let Some((b, m)) = t.resumed_batch(st)?
+    {
+        batch = Some(b);
+        reward_metrics = m;
     }
     let save_steps = t.cfg.save_steps;
     // Next dataset row to sample (dynamic sampling may consume more than prompts_per_step).
