@@ -33,7 +33,7 @@ fn packs_as_trl_pack_dataset() {
         .map(|(i, n)| {
             let ids: Vec<u32> = (0..n.as_u64().unwrap() as u32).map(|j| i as u32 * 1000 + j).collect();
             let trained = ids.iter().map(|t| (t / 1000 + t % 1000) % 3 != 0).collect();
-            Example { ids, trained }
+            Example { ids, trained, images: None }
         })
         .collect();
     for name in ["bfd", "bfd_split", "wrapped"] {
