@@ -153,3 +153,36 @@ fn bad_vision_input_is_refused() {
     let e = sft::sft(gpu, cfg, true, |_| {}).unwrap_err().to_string();
     assert!(e.contains("packing"), "{e}");
 }
+
+/// `edgerl demo --vision --warm-start 1` on the tiny fixture: one SFT step on 8 screenshots
+/// answered correctly (sft.jsonl's vision rows), held-out accuracy after it, then GRPO from the
+/// SFT adapter.
+#[test]
+fn vision_demo_warm_start_runs_sft_on_screenshots() {
+    let model = common::fixtures().join("vision_e2e/model");
+    let out = std::env::temp_dir().join(format!("edgerl-demo-vision-warm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let (code, stdout, stderr) = common::edgerl(&[
+        "demo", "--vision", "--model", model.to_str().unwrap(), "--warm-start", "1", "--steps", "1",
+        "--eval-screens", "2", "--output-dir", out.to_str().unwrap(), "--json",
+    ]);
+    assert_eq!(code, 0, "edgerl demo --vision --warm-start failed: {stderr}");
+    let report: Value = serde_json::from_str(stdout.trim()).unwrap();
+    for k in ["accuracy_before", "accuracy_after_sft", "accuracy_after"] {
+        let v = report[k].as_f64().unwrap_or(f64::NAN);
+        assert!((0.0..=1.0).contains(&v), "{k} = {v}");
+    }
+    assert_eq!(report["warm_start"], 1);
+    let lines = |f: &str| std::fs::read_to_string(out.join(f)).unwrap().lines().count();
+    assert_eq!(lines("sft.jsonl"), 8);
+    assert_eq!(lines("sft/metrics.jsonl"), 1);
+    let step: Value = serde_json::from_str(std::fs::read_to_string(out.join("sft/metrics.jsonl")).unwrap().trim()).unwrap();
+    assert!(step["loss"].as_f64().unwrap().is_finite() && step["trained_tokens"].as_u64().unwrap() > 0, "{step}");
+    let run = std::fs::read_to_string(out.join("run.toml")).unwrap();
+    assert!(run.contains("init_adapter"), "{run}");
+    let sft = tensors(&out.join("sft/adapter/adapter_model.safetensors"));
+    let grpo = tensors(&out.join("adapter/adapter_model.safetensors"));
+    assert_eq!(sft.iter().map(|t| &t.0).collect::<Vec<_>>(), grpo.iter().map(|t| &t.0).collect::<Vec<_>>());
+    assert!(sft.iter().all(|(n, _)| !n.contains("vision_model")));
+    std::fs::remove_dir_all(&out).unwrap();
+}

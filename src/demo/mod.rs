@@ -206,9 +206,6 @@ pub fn run(
             "--vision needs --model: a SmolVLM / Idefics3 directory (e.g. `edgerl fetch hf:HuggingFaceTB/SmolVLM-256M-Instruct`)".into(),
         ));
     }
-    if o.vision && o.warm_start > 0 {
-        return Err(Error::Invalid("--warm-start with --vision: SFT on screenshots is not supported yet".into()));
-    }
     let started = std::time::Instant::now();
     let model = resolve_model(o.model.as_deref(), true, &mut on_phase)?;
     let out = &o.output_dir;
@@ -216,8 +213,14 @@ pub fn run(
     let out = out.canonicalize().map_err(|e| Error::file(out, e))?;
     let model = model.canonicalize().map_err(|e| Error::file(&model, e))?;
     let files = if o.vision {
-        let files = write_vision_sets(&out, o)?;
+        let mut files = write_vision_sets(&out, o)?;
         crate::io::write_atomic(&out.join("run.toml"), run_toml(&model, &out, o).as_bytes())?;
+        if o.warm_start > 0 {
+            // SFT on the screenshots (`edgerl sft`'s vision rows), then GRPO from its adapter.
+            let path = out.join("sft.toml");
+            crate::io::write_atomic(&path, sft_toml(&model, &out, o).as_bytes())?;
+            files.sft_toml = Some(path);
+        }
         files
     } else {
         write_text_sets(&out, &model, o)?
