@@ -134,6 +134,45 @@ fn distinct_outputs(what: &str, outs: &[&GpuBuffer], all: &[&GpuBuffer]) -> Resu
     Ok(())
 }
 
+/// Whether `gemm_v4` (shaders/gemm.wgsl) can read this product's operands as vec4s, and how:
+/// (A contiguous along p rather than along i, B along p rather than along j). Everything it
+/// reads as a vec4 must start on a multiple of 4 elements.
+fn gemm_vec4_layout(p: &GemmParams) -> Option<(bool, bool)> {
+    let on4 = |v: u32| v % 4 == 0;
+    if !(on4(p.n) && on4(p.c_off) && on4(p.ldc) && on4(p.a_off) && on4(p.b_off)) {
+        return None;
+    }
+    let a_along_p = p.a_cs == 1 && on4(p.a_rs);
+    let a_along_i = p.a_rs == 1 && on4(p.a_cs) && on4(p.m);
+    let b_along_p = p.b_rs == 1 && on4(p.b_cs);
+    let b_along_j = p.b_cs == 1 && on4(p.b_rs);
+    if !(a_along_p || a_along_i) || !(b_along_p || b_along_j) {
+        return None;
+    }
+    // Along p the loop takes 4 p's at a time; only the along-i × along-j form takes any k.
+    if (a_along_p || b_along_p) && !on4(p.k) {
+        return None;
+    }
+    Some((a_along_p, b_along_p))
+}
+
+/// Workgroups of a `gemm` / `gemm_v4` dispatch: 64 threads of `bs` × `bs` outputs, `tj` of
+/// them along n (WGSL `gemm_threads_j_block`).
+fn gemm_groups(m: usize, n: usize, bs: usize) -> (usize, usize) {
+    let p2 = |v: usize| v.div_ceil(bs).max(1).next_power_of_two().min(64);
+    let (ti, tj) = (p2(m), p2(n));
+    let tj = if ti * tj <= 64 {
+        64 / ti
+    } else if tj < 8 {
+        tj
+    } else if ti < 8 {
+        64 / ti
+    } else {
+        8
+    };
+    (n.div_ceil(bs * tj), m.div_ceil(bs * (64 / tj)))
+}
+
 fn fit_u32(what: &str, v: u64) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::Invalid(format!("{what}: {v} does not fit in 32 bits")))
 }
@@ -218,19 +257,9 @@ impl Recorder<'_> {
             _pad1: 0,
             _pad2: 0,
         };
-        // 64 threads of 4 × 4 outputs, `tj` of them along n (WGSL `gemm_threads_j`).
-        let p2 = |v: usize| v.div_ceil(4).max(1).next_power_of_two().min(64);
-        let (ti, tj) = (p2(m), p2(n));
-        let tj = if ti * tj <= 64 {
-            64 / ti
-        } else if tj < 8 {
-            tj
-        } else if ti < 8 {
-            64 / ti
-        } else {
-            8
-        };
-        let (gx, gy) = (n.div_ceil(4 * tj), m.div_ceil(4 * (64 / tj)));
+        // `gemm_v4`: 8 × 8 outputs a thread, `gemm`: 4 × 4.
+        let vec4 = gemm_vec4_layout(&params);
+        let (gx, gy) = gemm_groups(m, n, if vec4.is_some() { 8 } else { 4 });
         let max = self.gpu.limits.max_compute_workgroups_per_dimension as usize;
         if gx > max || gy > max {
             return Err(Error::Invalid(format!(
@@ -238,6 +267,14 @@ impl Recorder<'_> {
             )));
         }
         let g = (gx as u32, gy as u32);
+        if let Some((a_along_p, b_along_p)) = vec4 {
+            return self.dispatch_at(
+                Kernel::GemmVec4 { a_along_p, b_along_p },
+                &params,
+                &[(8, &a.buffer), (9, &b.buffer), (10, &c.buffer)],
+                g,
+            );
+        }
         self.dispatch_at(
             Kernel::Gemm,
             &params,

@@ -126,6 +126,9 @@ pub enum Kernel {
     MatmulBackwardInputGeneral(DType),
     /// Strided f32 product with transposes by stride (the LoRA products).
     Gemm,
+    /// `Gemm` reading every operand a vec4 at a time, for layouts aligned on 4 elements: A
+    /// contiguous along p (else along i), B along p (else along j).
+    GemmVec4 { a_along_p: bool, b_along_p: bool },
     RmsNormBackward,
     SiluMulBackward,
     /// Attention backward, pass 1: (lse, D) stats and dq, one invocation per (query, head).
@@ -187,6 +190,7 @@ impl Kernel {
                 (MATMUL_BACKWARD_WGSL, "matmul_backward_input_general")
             }
             Kernel::Gemm => (GEMM_WGSL, "gemm"),
+            Kernel::GemmVec4 { .. } => (GEMM_WGSL, "gemm_v4"),
             Kernel::RmsNormBackward => (NORM_WGSL, "rmsnorm_backward"),
             Kernel::SiluMulBackward => (ACTIVATION_WGSL, "silu_mul_backward"),
             Kernel::AttentionBackwardQ => (ATTENTION_WGSL, "attention_backward_q"),
@@ -247,6 +251,10 @@ impl Gpu {
             // loaded lane by lane (lavapipe / llvmpipe), register spills on a real GPU.
             let cpu = self.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
             constants.push(("ROWS_IN_REGISTERS", if cpu { 1.0 } else { 0.0 }));
+        }
+        if let Kernel::GemmVec4 { a_along_p, b_along_p } = k {
+            constants.push(("A_ALONG_P", a_along_p as u8 as f64));
+            constants.push(("B_ALONG_P", b_along_p as u8 as f64));
         }
         let pipeline = self
             .device
