@@ -1440,6 +1440,10 @@ fn all_kernels() -> Vec<Kernel> {
         Kernel::LseChunk,
         Kernel::GatherRows,
         Kernel::Gemm,
+        Kernel::GemmVec4 { a_along_p: true, b_along_p: true },
+        Kernel::GemmVec4 { a_along_p: true, b_along_p: false },
+        Kernel::GemmVec4 { a_along_p: false, b_along_p: true },
+        Kernel::GemmVec4 { a_along_p: false, b_along_p: false },
         Kernel::RmsNormBackward,
         Kernel::SiluMulBackward,
         Kernel::AttentionBackwardQ,
@@ -1520,6 +1524,12 @@ fn every_kernel_builds_and_validates() {
                     r.matmul_backward_input(&a, 3, 2, &w3(dt), 0..2, &big(), false)
                 }
                 Kernel::Gemm => r.gemm(&a, 0, 2, 1, &c, 0, 2, 1, &d, 0, 2, 2, 2, 2, 1.0, false),
+                // 4 × 4 × 4, each operand along p or across (the layouts `gemm_v4` takes).
+                Kernel::GemmVec4 { a_along_p, b_along_p } => {
+                    let (ars, acs) = if a_along_p { (4, 1) } else { (1, 4) };
+                    let (brs, bcs) = if b_along_p { (1, 4) } else { (4, 1) };
+                    r.gemm(&a, 0, ars, acs, &c, 0, brs, bcs, &d, 0, 4, 4, 4, 4, 1.0, false)
+                }
                 Kernel::RmsNormBackward => r.rmsnorm_backward(&a, &c, &d, &e, 1, 4, 1e-6, false),
                 Kernel::SiluMulBackward => r.silu_mul_backward(&a, &c, &d, &e, &f, 4),
                 // attention_backward records both passes; AttentionBackwardQ / Kv are its two.
