@@ -357,7 +357,11 @@ fn x_block_shared(ln: Lane, v: array<vec4<f32>, 8>, h: u32) -> XBlock {
     xb.m[5u] = xt4_shared(ln, v[5u], 4u * h, 1u);
     xb.m[6u] = xt4_shared(ln, v[6u], 4u * h, 1u);
     xb.m[7u] = xt4_shared(ln, v[7u], 4u * h, 1u);
-    x_block_sum(&xb);
+    if (WDTYPE != 3u) {
+        // Each invocation sums its own row (fewer adds than summing the transposed blocks).
+        let o = v[0u] + v[1u] + v[2u] + v[3u] + v[4u] + v[5u] + v[6u] + v[7u];
+        xb.sum = xt4_shared(ln, vec4<f32>(o.x + o.y + o.z + o.w, 0.0, 0.0, 0.0), 4u * h, 1u)[0u];
+    }
     return xb;
 }
 fn x_row_block(xi: u32, kb: u32) -> array<vec4<f32>, 8> {
