@@ -1429,7 +1429,9 @@ fn all_kernels() -> Vec<Kernel> {
         Kernel::RmsNorm,
         Kernel::LayerNorm,
         Kernel::Rope,
+        Kernel::RopeKv,
         Kernel::Attention,
+        Kernel::AttentionDecodeHd64,
         Kernel::AttentionTiled,
         Kernel::AttentionBidirectional,
         Kernel::SiluMul,
@@ -1506,9 +1508,17 @@ fn every_kernel_builds_and_validates() {
                 Kernel::MatvecShared(dt) => r.linear(&big(), 2, &w(dt, "w"), Some(&c), &d, false),
                 Kernel::RmsNorm => r.rmsnorm(&a, &c, &d, 1, 4, 1e-6),
                 Kernel::Rope => r.rope(&a, &c, 1, 1, 4),
+                // CPU references in tests/decode_kernels.rs.
+                Kernel::RopeKv => {
+                    r.rope_kv(&a, &c, &d, &e, &f, &g, 1, 1, 1, 4, kernels::KvRows::At(1))
+                }
                 // head_dim 4 takes the general kernels, 8 the tiled ones.
                 Kernel::Attention => r.attention(&a, &c, &d, &e, 1, 1, 1, 4, 0, 0.5, 0),
                 Kernel::AttentionTiled => r.attention(&a, &c, &d, &e, 1, 1, 1, 8, 0, 0.5, 0),
+                // head_dim 64 on a CPU device (every test device).
+                Kernel::AttentionDecodeHd64 => {
+                    r.attention(&big(), &big(), &big(), &big(), 1, 1, 1, 64, 0, 0.5, 0)
+                }
                 Kernel::SiluMul => r.silu_mul(&a, &c, 4),
                 Kernel::Add => r.add(&a, &c, 4),
                 Kernel::Scale => r.scale(&c, 4, 2.0),
@@ -1632,6 +1642,11 @@ fn params_structs_match_wgsl() {
     check_params!(NormParams, kernels::NORM_WGSL, [rows, d, eps]);
     check_params!(RopeParams, kernels::ROPE_WGSL, [t, heads, hd]);
     check_params!(
+        kernels::RopeKvParams,
+        kernels::ROPE_KV_WGSL,
+        [t, heads, kv_heads, hd, p0, slotted]
+    );
+    check_params!(
         AttentionParams,
         kernels::ATTENTION_WGSL,
         [t, heads, kv_heads, hd, p0, scale, prefix, packed, window]
@@ -1725,6 +1740,7 @@ fn params_structs_match_wgsl() {
         kernels::GEMM_WGSL,
         kernels::NORM_WGSL,
         kernels::ROPE_WGSL,
+        kernels::ROPE_KV_WGSL,
         kernels::ATTENTION_WGSL,
         kernels::ACTIVATION_WGSL,
         kernels::EMBEDDING_WGSL,
@@ -1761,6 +1777,7 @@ fn params_structs_match_wgsl() {
         std::mem::size_of::<MatmulParams>(),
         std::mem::size_of::<NormParams>(),
         std::mem::size_of::<RopeParams>(),
+        std::mem::size_of::<kernels::RopeKvParams>(),
         std::mem::size_of::<AttentionParams>(),
         std::mem::size_of::<ElementwiseParams>(),
         std::mem::size_of::<EmbedParams>(),

@@ -204,8 +204,13 @@ impl Recorder<'_> {
             let g = groups_2d(self.gpu, (t.div_ceil(64) * heads) as u32);
             return self.dispatch_at(Kernel::AttentionTiled, &params, &bufs, g);
         }
-        // One 64-thread workgroup per (query, head).
+        // One 64-thread workgroup per (query, head); head_dim 64 on a CPU device takes the
+        // decode kernel that loads vec4s (`general_attention` keeps the per-row one).
         let g = groups_2d(self.gpu, (t * heads) as u32);
+        let cpu = self.gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
+        if hd == 64 && cpu && !self.general_attention {
+            return self.dispatch_at(Kernel::AttentionDecodeHd64, &params, &bufs, g);
+        }
         self.dispatch_at(Kernel::Attention, &params, &bufs, g)
     }
 }
@@ -275,5 +280,98 @@ impl Recorder<'_> {
         // One 64-thread workgroup per (query, head).
         let g = groups_2d(self.gpu, (t * heads) as u32);
         self.dispatch_at(Kernel::AttentionBidirectional, &params, &bufs, g)
+    }
+}
+
+/// `rope_kv`'s uniforms (WGSL `Params` in shaders/rope_kv.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Debug)]
+pub struct RopeKvParams {
+    pub t: u32,
+    pub heads: u32,
+    pub kv_heads: u32,
+    pub hd: u32,
+    pub p0: u32,
+    pub slotted: u32,
+    pub _pad: [u32; 2],
+}
+
+/// Where `rope_kv` stores row i's key and value: cache slot `At(p0)` + i, or the slots of a
+/// batched decode step (`Packing::spans` of decoding: row i's slot is spans[2i + 1] − 1), the
+/// largest of which is given for the bounds check.
+pub enum KvRows<'a> {
+    At(usize),
+    Slots { spans: &'a GpuBuffer, max_slot: usize },
+}
+
+impl Recorder<'_> {
+    /// Inference: rope of q [t, heads, hd] in place (cos_sin [2, t, hd/2] as for `rope`), of k
+    /// [t, kv_heads, hd] into the cache `kc`, and v into `vc` (caches [slots, kv_heads, hd]) at
+    /// the rows `rows` says: what `rope` twice and a copy per row of k and of v do, in one
+    /// dispatch. head_dim must be even.
+    #[allow(clippy::too_many_arguments)]
+    pub fn rope_kv(
+        &mut self,
+        q: &GpuBuffer,
+        k: &GpuBuffer,
+        v: &GpuBuffer,
+        cos_sin: &GpuBuffer,
+        kc: &GpuBuffer,
+        vc: &GpuBuffer,
+        t: usize,
+        heads: usize,
+        kv_heads: usize,
+        hd: usize,
+        rows: KvRows,
+    ) -> Result<()> {
+        let (p0, slotted, spans, last) = match rows {
+            KvRows::At(p0) => (p0, 0, cos_sin, p0 + t),
+            KvRows::Slots { spans, max_slot } => {
+                if spans.bytes < (t * 8) as u64 {
+                    return Err(Error::Invalid(format!(
+                        "rope_kv: {t} rows need {} bytes of spans, got {}",
+                        t * 8,
+                        spans.bytes
+                    )));
+                }
+                (0, 1, spans, max_slot + 1)
+            }
+        };
+        let f = |n: usize| (n * 4) as u64;
+        let short = q.bytes < f(t * heads * hd)
+            || k.bytes < f(t * kv_heads * hd)
+            || v.bytes < f(t * kv_heads * hd)
+            || cos_sin.bytes < f(t * hd)
+            || kc.bytes < f(last * kv_heads * hd)
+            || vc.bytes < f(last * kv_heads * hd);
+        if hd % 2 != 0 || short {
+            return Err(Error::Invalid(format!(
+                "rope_kv of {t} rows × ({heads} + {kv_heads}) heads × {hd} (even) into {last} cache rows: a buffer is too small or head_dim is odd"
+            )));
+        }
+        if t == 0 {
+            return Ok(());
+        }
+        let params = RopeKvParams {
+            t: t as u32,
+            heads: heads as u32,
+            kv_heads: kv_heads as u32,
+            hd: hd as u32,
+            p0: p0 as u32,
+            slotted,
+            _pad: [0; 2],
+        };
+        let n = (t * (heads + kv_heads) * hd / 2) as u32;
+        let g = groups_2d(self.gpu, n.div_ceil(64));
+        let bufs = [
+            &cos_sin.buffer,
+            &q.buffer,
+            &k.buffer,
+            &v.buffer,
+            &kc.buffer,
+            &vc.buffer,
+            &spans.buffer,
+        ];
+        self.dispatch(Kernel::RopeKv, &params, &bufs, g)
     }
 }

@@ -9,8 +9,8 @@ use super::tensor::Tensor;
 use crate::error::{Error, Result};
 
 pub use super::attention::{
-    AttentionParams, BidirectionalParams, Packing, TILED_ATTENTION_MIN_QUERIES,
-    attention_tiled_fits,
+    AttentionParams, BidirectionalParams, KvRows, Packing, RopeKvParams,
+    TILED_ATTENTION_MIN_QUERIES, attention_tiled_fits,
 };
 pub(super) use super::attention::check_packing;
 pub use super::recorder::Recorder;
@@ -18,7 +18,7 @@ pub(super) use super::recorder::groups_2d;
 pub use super::pipeline::{
     ACTIVATION_WGSL, ATTENTION_TILED_WGSL, ATTENTION_WGSL, EMBEDDING_WGSL, GEMM_WGSL, Kernel, LOGPROB_WGSL,
     MATMUL_BACKWARD_WGSL, MATMUL_COMMON_WGSL, MATMUL_WGSL, MATVEC_WGSL, NORM_WGSL, OPTIM_WGSL,
-    PEAK_WGSL, ROPE_WGSL, SAMPLE_WGSL, WEIGHT_BLOCKS_WGSL, WEIGHTS_WGSL,
+    PEAK_WGSL, ROPE_KV_WGSL, ROPE_WGSL, SAMPLE_WGSL, WEIGHT_BLOCKS_WGSL, WEIGHTS_WGSL,
 };
 
 // ---- typed parameters, one per kernel family; the WGSL structs mirror them field by field ----

@@ -17,12 +17,20 @@ pub const MATMUL_BACKWARD_WGSL: &str = include_str!("../../shaders/matmul_backwa
 pub const GEMM_WGSL: &str = include_str!("../../shaders/gemm.wgsl");
 pub const NORM_WGSL: &str = include_str!("../../shaders/norm.wgsl");
 pub const ROPE_WGSL: &str = include_str!("../../shaders/rope.wgsl");
+/// Inference: rope of q and k with k and v stored into the KV cache, one dispatch.
+pub const ROPE_KV_WGSL: &str = include_str!("../../shaders/rope_kv.wgsl");
 pub const ATTENTION_WGSL: &str = include_str!("../../shaders/attention.wgsl");
 /// Attention with a thread per row and tiles through workgroup memory (the usual path).
 /// The tiled kernels and their generated head_dim-64 paths (shaders/gen_attention_hd64.py), one module.
 pub const ATTENTION_TILED_WGSL: &str = concat!(
     include_str!("../../shaders/attention_tiled.wgsl"),
     include_str!("../../shaders/attention_tiled_hd64.wgsl")
+);
+/// Decoding attention for head_dim 64 on CPU devices (`attention_decode_hd64`), one module with
+/// the per-row kernels, whose walk helpers it uses.
+pub const ATTENTION_DECODE_WGSL: &str = concat!(
+    include_str!("../../shaders/attention.wgsl"),
+    include_str!("../../shaders/attention_decode.wgsl")
 );
 pub const ACTIVATION_WGSL: &str = include_str!("../../shaders/activation.wgsl");
 pub const EMBEDDING_WGSL: &str = include_str!("../../shaders/embedding.wgsl");
@@ -51,9 +59,9 @@ pub const REDUCE_SUBGROUP_WGSL: &str = include_str!("../../shaders/reduce_subgro
 pub const REDUCE_COMMON_WGSL: &str = include_str!("../../shaders/reduce_common.wgsl");
 /// The kernel files that reduce across a workgroup or share x rows between lanes (`lanes8`):
 /// the reduction snippets go first.
-const REDUCING: [&str; 8] = [
-    NORM_WGSL, LOGPROB_WGSL, OPTIM_WGSL, SAMPLE_WGSL, ATTENTION_WGSL, MATMUL_WGSL, MATVEC_WGSL,
-    MATMUL_BACKWARD_WGSL,
+const REDUCING: [&str; 9] = [
+    NORM_WGSL, LOGPROB_WGSL, OPTIM_WGSL, SAMPLE_WGSL, ATTENTION_WGSL, ATTENTION_DECODE_WGSL,
+    MATMUL_WGSL, MATVEC_WGSL, MATMUL_BACKWARD_WGSL,
 ];
 /// WGSL has no includes: the snippets prepended, in order, to a kernel file at pipeline build
 /// (files not listed are whole modules). Every module-scope name a snippet uses must be declared
@@ -100,9 +108,14 @@ pub enum Kernel {
     /// LayerNorm with bias (the vision tower).
     LayerNorm,
     Rope,
+    /// Inference: `Rope` of q and of k into the KV cache, and v into it (`Recorder::rope_kv`).
+    RopeKv,
     /// Causal / packed attention, a workgroup per (query, head): any head_dim up to 256 and
     /// any context.
     Attention,
+    /// `Attention` for a few queries with head_dim 64 on CPU devices: vec4 loads, q in
+    /// registers (shaders/attention_decode.wgsl).
+    AttentionDecodeHd64,
     /// The same, a thread per (query, head) and tiles of keys in workgroup memory: head_dim a
     /// multiple of 8 up to 128, contexts within llvmpipe's loop budget (`attention_tiled_fits`).
     AttentionTiled,
@@ -168,7 +181,9 @@ impl Kernel {
             Kernel::RmsNorm => (NORM_WGSL, "rmsnorm"),
             Kernel::LayerNorm => (NORM_WGSL, "layernorm"),
             Kernel::Rope => (ROPE_WGSL, "rope"),
+            Kernel::RopeKv => (ROPE_KV_WGSL, "rope_kv"),
             Kernel::Attention => (ATTENTION_WGSL, "attention"),
+            Kernel::AttentionDecodeHd64 => (ATTENTION_DECODE_WGSL, "attention_decode_hd64"),
             Kernel::AttentionTiled => (ATTENTION_TILED_WGSL, "attention_tiled"),
             Kernel::AttentionBidirectional => (ATTENTION_WGSL, "attention_bidirectional"),
             Kernel::SiluMul => (ACTIVATION_WGSL, "silu_mul"),

@@ -469,8 +469,9 @@ impl Model {
         gpu.read_f32(&all, vocab)
     }
 
-    /// Records the logits of row `row` of `hidden` into `all` [vocab], one binding-sized chunk
-    /// of the output projection at a time.
+    /// Records the logits of row `row` of `hidden` into `all` [vocab]: where the row fits one
+    /// binding (decoding one sequence), one product over the whole vocabulary written in place;
+    /// else one binding-sized chunk of the output projection at a time.
     fn record_row_logits(
         &self,
         r: &mut Recorder,
@@ -478,7 +479,20 @@ impl Model {
         row: usize,
         all: &GpuBuffer,
     ) -> Result<()> {
-        self.record_rows_logits(r, hidden, &[row], std::slice::from_ref(all))
+        let (h, vocab) = (self.cfg.hidden_size, self.cfg.vocab_size);
+        let f = |n: usize| (n * 4) as u64;
+        if f(vocab) > r.gpu.max_binding {
+            return self.record_rows_logits(r, hidden, &[row], std::slice::from_ref(all));
+        }
+        let copied;
+        let x = if row == 0 {
+            hidden
+        } else {
+            copied = r.gpu.alloc(f(h), "row to score")?;
+            r.copy(hidden, f(row * h), &copied, 0, f(h));
+            &copied
+        };
+        r.matmul(x, 1, self.output(), 0..vocab, None, all, vocab, 0, false)
     }
 
     /// The logits of rows `rows` of `hidden`, row i into `outs[i]` [vocab]: one product over

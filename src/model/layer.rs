@@ -2,6 +2,7 @@
 //! (recomputed in the backward pass). The residual stream `x` is updated in place.
 
 use crate::error::Result;
+use crate::gpu::kernels::KvRows;
 use crate::gpu::{Gpu, GpuBuffer, Packing, Recorder, Tensor};
 use super::adapter::{Lora, LoraModule, Target};
 
@@ -194,14 +195,25 @@ impl Model {
             r.rmsnorm(&s.k, wk, kn, t * nkv, hd, c.rms_norm_eps)?;
         }
         let (qh, kh) = (s.q_roped(), s.k_roped());
-        r.rope(qh, cs, t, nh, hd)?;
-        r.rope(kh, cs, t, nkv, hd)?;
         let (scale, window) = (c.attn_scale(), c.window(li));
+        // Only training (a packed sequence, recomputed for the backward pass) keeps the residual
+        // after attention and the MLP's up projection apart from their successors.
+        let keep_for_backward = matches!(kv, Kv::Packed(_));
+        // Inference ropes q and k and stores k and v into the cache in one dispatch.
+        let fused = !keep_for_backward && hd % 2 == 0;
+        if !fused {
+            r.rope(qh, cs, t, nh, hd)?;
+            r.rope(kh, cs, t, nkv, hd)?;
+        }
         match kv {
             Kv::Cache { k, v, p0 } => {
-                let row = (nkv * hd * 4) as u64;
-                r.copy(kh, 0, k, p0 as u64 * row, t as u64 * row);
-                r.copy(&s.v, 0, v, p0 as u64 * row, t as u64 * row);
+                if fused {
+                    r.rope_kv(qh, kh, &s.v, cs, k, v, t, nh, nkv, hd, KvRows::At(p0))?;
+                } else {
+                    let row = (nkv * hd * 4) as u64;
+                    r.copy(kh, 0, k, p0 as u64 * row, t as u64 * row);
+                    r.copy(&s.v, 0, v, p0 as u64 * row, t as u64 * row);
+                }
                 r.attention(qh, k, v, &s.att, t, nh, nkv, hd, p0, scale, window)?;
             }
             Kv::Slots {
@@ -210,10 +222,16 @@ impl Model {
                 slots,
                 packing,
             } => {
-                let row = (nkv * hd * 4) as u64;
-                for (i, &slot) in slots.iter().enumerate() {
-                    r.copy(kh, i as u64 * row, k, slot as u64 * row, row);
-                    r.copy(&s.v, i as u64 * row, v, slot as u64 * row, row);
+                if fused {
+                    let max_slot = slots.iter().copied().max().unwrap_or(0);
+                    let rows = KvRows::Slots { spans: packing.spans, max_slot };
+                    r.rope_kv(qh, kh, &s.v, cs, k, v, t, nh, nkv, hd, rows)?;
+                } else {
+                    let row = (nkv * hd * 4) as u64;
+                    for (i, &slot) in slots.iter().enumerate() {
+                        r.copy(kh, i as u64 * row, k, slot as u64 * row, row);
+                        r.copy(&s.v, i as u64 * row, v, slot as u64 * row, row);
+                    }
                 }
                 r.attention_packed(qh, k, v, &s.att, t, nh, nkv, hd, scale, packing, window)?
             }
@@ -223,7 +241,9 @@ impl Model {
         }
         let o = (l.o_bias.as_ref(), a(Target::O));
         self.block_out(r, &s.att, t, &l.o, o, l.post_attn_norm.as_ref(), &s.o, s, x)?;
-        r.copy(x, 0, &s.x2, 0, (t * h * 4) as u64);
+        if keep_for_backward {
+            r.copy(x, 0, &s.x2, 0, (t * h * 4) as u64);
+        }
         r.rmsnorm(x, &l.mlp_norm, &s.h2, t, h, c.rms_norm_eps)?;
         project(
             r,
@@ -247,10 +267,16 @@ impl Model {
             &s.up,
             false,
         )?;
-        r.copy(&s.up, 0, &s.act, 0, (t * inter * 4) as u64);
-        r.act_mul(c.hidden_act, &s.gate, &s.act, t * inter)?;
+        // Inference multiplies in place in `up`: one copy less per layer.
+        let act = if keep_for_backward {
+            r.copy(&s.up, 0, &s.act, 0, (t * inter * 4) as u64);
+            &s.act
+        } else {
+            &s.up
+        };
+        r.act_mul(c.hidden_act, &s.gate, act, t * inter)?;
         let down = (l.down_bias.as_ref(), a(Target::Down));
-        self.block_out(r, &s.act, t, &l.down, down, l.post_mlp_norm.as_ref(), &s.down, s, x)
+        self.block_out(r, act, t, &l.down, down, l.post_mlp_norm.as_ref(), &s.down, s, x)
     }
 
     /// x += the block's output projection of `input`, through its norm where the model has

@@ -1,0 +1,63 @@
+// Inference: RoPE of q in place and of k into the KV cache, and v into the cache, in one
+// dispatch (instead of two rope dispatches and a copy per row of k and of v). The arithmetic is
+// rope.wgsl's ("rotate half", cos/sin [2, t, hd/2] from the CPU), so results are the same bit
+// for bit. Row i of k and v goes to cache slot p0 + i, or with `slotted` (batched decoding) to
+// spans[2i + 1] - 1: its own slot (`Packing` spans of decoding: segment start, slot + 1).
+// Training keeps rope.wgsl: its backward pass reads k roped in place.
+
+struct Params {
+    t: u32,
+    heads: u32,
+    kv_heads: u32,
+    hd: u32,
+    p0: u32,
+    slotted: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> cs: array<f32>;
+@group(0) @binding(2) var<storage, read_write> q: array<f32>;   // [t, heads, hd]
+@group(0) @binding(3) var<storage, read> k: array<f32>;         // [t, kv_heads, hd]
+@group(0) @binding(4) var<storage, read> v: array<f32>;         // [t, kv_heads, hd]
+@group(0) @binding(5) var<storage, read_write> kc: array<f32>;  // [slots, kv_heads, hd]
+@group(0) @binding(6) var<storage, read_write> vc: array<f32>;
+@group(0) @binding(7) var<storage, read> spans: array<u32>;     // [t, 2] when slotted
+
+// One invocation per (row, head of q then of k, j < hd / 2): the pair (j, j + hd / 2).
+@compute @workgroup_size(64)
+fn rope_kv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    let half = p.hd / 2u;
+    let all_heads = p.heads + p.kv_heads;
+    let i = (wg.y * nwg.x + wg.x) * 64u + lid;
+    if (i >= p.t * all_heads * half) {
+        return;
+    }
+    let j = i % half;
+    let th = i / half;
+    let t = th / all_heads;
+    let h = th % all_heads;
+    let c = cs[t * half + j];
+    let s = cs[p.t * half + t * half + j];
+    if (h < p.heads) {
+        let base = (t * p.heads + h) * p.hd;
+        let x1 = q[base + j];
+        let x2 = q[base + j + half];
+        q[base + j] = x1 * c - x2 * s;
+        q[base + j + half] = x2 * c + x1 * s;
+        return;
+    }
+    let kh = h - p.heads;
+    // A select, not a branch on the uniform alone (see opaque_params in matmul_common.wgsl).
+    let slot = select(p.p0 + t, spans[2u * t + 1u] - 1u, p.slotted != 0u);
+    let src = (t * p.kv_heads + kh) * p.hd;
+    let dst = (slot * p.kv_heads + kh) * p.hd;
+    let x1 = k[src + j];
+    let x2 = k[src + j + half];
+    kc[dst + j] = x1 * c - x2 * s;
+    kc[dst + j + half] = x2 * c + x1 * s;
+    vc[dst + j] = v[src + j];
+    vc[dst + j + half] = v[src + j + half];
+}
