@@ -157,7 +157,7 @@ impl Example {
         let n = self.ids.len();
         pack.rows = (first as u32 - 1..n as u32 - 1).collect();
         pack.targets = self.ids[first..].to_vec();
-        pack.completions = vec![0..n - first];
+        pack.completions[0] = 0..n - first;
         let coefs = self.trained[first..]
             .iter()
             .map(|&b| (if b { a } else { 0.0 }, 0.0))
