@@ -3,6 +3,7 @@
 pub mod attention;
 pub mod backward;
 pub mod device;
+pub mod gemm;
 pub mod kernels;
 pub mod memory;
 pub mod pipeline;
