@@ -1,6 +1,7 @@
-//! Evaluation decodes dataset rows side by side (`--batch-size`): each row's completions in
-//! their own KV segments after their own prompt, one forward pass per token for all of them.
-//! The results must not depend on the batch size, nor differ from decoding one row at a time.
+//! Evaluation decodes dataset rows side by side (`--batch-size`): the dataset's common prompt
+//! prefix once in the KV cache, each row's completions in their own segments holding the rest
+//! of its prompt, one forward pass per token for all of them. The results must not depend on
+//! the batch size, nor differ from decoding one row at a time.
 
 mod common;
 
@@ -8,11 +9,11 @@ use std::path::{Path, PathBuf};
 
 use edgerl::gpu::Gpu;
 use edgerl::model::LoadedModel;
-use edgerl::model::decode::DecodeRow;
+use edgerl::model::decode::{DecodeRow, common_prefix_len};
 use edgerl::model::generate::SamplingOptions;
 use edgerl::rl::TrainConfig;
 use edgerl::rl::eval::{EvalOptions, EvalReport, evaluate};
-use edgerl::rl::rollout::{Completion, Decoding, GroupSampler};
+use edgerl::rl::rollout::{Completion, Decoding, GroupSampler, prompt_ids};
 
 /// Prompts of different lengths: 1 token up to a few dozen.
 const TEXTS: [&str; 7] = [
@@ -48,7 +49,8 @@ fn prompts(m: &LoadedModel) -> Vec<Vec<u32>> {
 }
 
 /// `sample_prompts` over several prompts gives what `sample` (one prompt's group at a time)
-/// gives: the same ids, texts and ends, log-probs within rounding; greedy and sampled.
+/// gives: the same ids, texts and ends, log-probs within rounding (rows run in other kernels,
+/// the prompts' common prefix is prefilled apart); greedy and sampled.
 #[test]
 fn prompts_decoded_side_by_side_equal_one_prompt_at_a_time() {
     // Real binding limits: the longest prompt's prefill is larger than 64 KiB.
@@ -163,15 +165,16 @@ fn scratch(tag: &str) -> PathBuf {
     d
 }
 
-/// The example's config on a dataset of 7 rows with prompts of different lengths.
-fn config(dir: &Path) -> TrainConfig {
+/// The example's config on a dataset of 7 rows with prompts of different lengths: strings
+/// and chat messages, or (`chat`) chat messages only, whose template's opening they share.
+fn config(dir: &Path, chat: bool) -> TrainConfig {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tiny-grpo-online/run.toml");
     let mut cfg = TrainConfig::from_file(&example).unwrap();
     let rows: String = TEXTS
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let prompt = if i % 2 == 0 {
+            let prompt = if i % 2 == 0 && !chat {
                 serde_json::json!(t)
             } else {
                 serde_json::json!([{"role": "user", "content": t}])
@@ -179,7 +182,7 @@ fn config(dir: &Path) -> TrainConfig {
             format!("{}\n", serde_json::json!({"prompt": prompt, "target_box": [0, 0, 9 + i, 9 + i]}))
         })
         .collect();
-    let path = dir.join("rows.jsonl");
+    let path = dir.join(format!("rows-{chat}.jsonl"));
     std::fs::write(&path, rows).unwrap();
     cfg.dataset = Some(path);
     cfg.max_completion_length = 10;
@@ -187,7 +190,10 @@ fn config(dir: &Path) -> TrainConfig {
     cfg
 }
 
-fn summary(r: &EvalReport) -> Vec<(usize, usize, String, usize, bool, f64, Vec<f64>)> {
+/// A completion's row, sample, text, tokens, end, reward and rule scores.
+type Summary = (usize, usize, String, usize, bool, f64, Vec<f64>);
+
+fn summary(r: &EvalReport) -> Vec<Summary> {
     r.completions
         .iter()
         .map(|c| (c.row, c.sample, c.completion.clone(), c.completion_tokens, c.finished, c.reward, c.rewards.clone()))
@@ -196,35 +202,49 @@ fn summary(r: &EvalReport) -> Vec<(usize, usize, String, usize, bool, f64, Vec<f
 
 /// `edgerl eval` gives the same completions, rewards and summary at batch sizes 1, 3 (the
 /// last batch partial), 7 and 64, greedy and sampled, on every backend; rows end at different
-/// steps (a stop string, EOS, the length limit).
+/// steps (a stop string, EOS, the length limit). On chat rows, the template's opening is the
+/// prefix every batch shares.
 #[test]
 fn eval_results_do_not_depend_on_the_batch_size() {
     let dir = scratch("sizes");
     for gpu in &common::backends().normal {
-        let mut cfg = config(&dir);
-        let opts = |batch_size, samples, temperature| EvalOptions { batch_size, samples, temperature, ..Default::default() };
-        // A stop string from the middle of one greedy completion: the rows then end at
-        // different steps.
-        cfg.stop = vec![];
-        let free = evaluate(gpu, &cfg, None, opts(1, 1, 0.0)).unwrap();
-        let text: Vec<char> = free.completions[2].completion.chars().collect();
-        assert!(text.len() >= 6, "{:?}", free.completions[2]);
-        cfg.stop = vec![text[3..5].iter().collect()];
-        for (samples, temperature) in [(1, 0.0), (2, 1.0)] {
-            let base = evaluate(gpu, &cfg, None, opts(1, samples, temperature)).unwrap();
-            let what = format!("{samples} samples at temperature {temperature} on {}", gpu.adapter.backend);
-            let tokens: Vec<usize> = base.completions.iter().map(|c| c.completion_tokens).collect();
-            assert!(
-                tokens.iter().any(|&n| n < 10) && tokens.contains(&10) && base.completions.iter().any(|c| c.finished),
-                "{tokens:?}, {what}"
-            );
-            assert_eq!(base.completions.len(), 7 * samples);
-            for b in [3, 7, 64] {
-                let r = evaluate(gpu, &cfg, None, opts(b, samples, temperature)).unwrap();
-                assert_eq!(summary(&r), summary(&base), "batch size {b}, {what}");
-                assert_eq!(r.to_json(), base.to_json(), "batch size {b}, {what}");
-                assert_eq!(r.completions_jsonl(), base.completions_jsonl(), "batch size {b}, {what}");
-            }
+        for chat in [false, true] {
+            batch_sizes_agree(gpu, &dir, chat);
+        }
+    }
+}
+
+fn batch_sizes_agree(gpu: &Gpu, dir: &Path, chat: bool) {
+    let mut cfg = config(dir, chat);
+    if chat {
+        let m = LoadedModel::open(gpu, &cfg.model, None).unwrap();
+        let rows = edgerl::data::dataset::read_checked(cfg.dataset.as_ref().unwrap(), |_| Ok(())).unwrap();
+        let ids: Vec<Vec<u32>> = rows.iter().map(|r| prompt_ids(&m.tokenizer, &r.prompt).unwrap()).collect();
+        let all: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+        assert!(common_prefix_len(&all) >= 4, "{ids:?}");
+    }
+    let opts = |batch_size, samples, temperature| EvalOptions { batch_size, samples, temperature, ..Default::default() };
+    // A stop string from the middle of one greedy completion: the rows then end at
+    // different steps.
+    cfg.stop = vec![];
+    let free = evaluate(gpu, &cfg, None, opts(1, 1, 0.0)).unwrap();
+    let text: Vec<char> = free.completions[2].completion.chars().collect();
+    assert!(text.len() >= 6, "{:?}", free.completions[2]);
+    cfg.stop = vec![text[3..5].iter().collect()];
+    for (samples, temperature) in [(1, 0.0), (2, 1.0)] {
+        let base = evaluate(gpu, &cfg, None, opts(1, samples, temperature)).unwrap();
+        let what = format!("{samples} samples at temperature {temperature} on {}, chat {chat}", gpu.adapter.backend);
+        let tokens: Vec<usize> = base.completions.iter().map(|c| c.completion_tokens).collect();
+        assert!(
+            tokens.iter().any(|&n| n < 10) && tokens.contains(&10) && base.completions.iter().any(|c| c.finished),
+            "{tokens:?}, {what}"
+        );
+        assert_eq!(base.completions.len(), 7 * samples);
+        for b in [3, 7, 64] {
+            let r = evaluate(gpu, &cfg, None, opts(b, samples, temperature)).unwrap();
+            assert_eq!(summary(&r), summary(&base), "batch size {b}, {what}");
+            assert_eq!(r.to_json(), base.to_json(), "batch size {b}, {what}");
+            assert_eq!(r.completions_jsonl(), base.completions_jsonl(), "batch size {b}, {what}");
         }
     }
 }

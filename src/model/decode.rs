@@ -2,8 +2,9 @@
 //! cache once, each sample owns a segment of the cache after them, and one forward pass per
 //! step runs every unfinished sample's last token (`gpu::Packing::decode`). On a GPU one pass
 //! over the weights then serves G tokens instead of one. `sample_prompts` decodes different
-//! prompts side by side the same way (evaluation): no shared prefix, each sample's segment
-//! holding its own prompt's keys and values, then its tokens.
+//! prompts side by side the same way (evaluation): the prompts' common prefix (a chat template's
+//! system prompt, shared instructions) is prefilled once in the shared slots, and each sample's
+//! segment holds the rest of its own prompt, then its tokens.
 
 use crate::error::{Error, Result};
 use crate::gpu::sample::{SAMPLE_OUT_WORDS, Sampled, SamplerSettings};
@@ -243,75 +244,136 @@ pub struct PromptSamples<'a> {
     pub opts: &'a [SamplingOptions],
 }
 
+/// A prompt prefix's keys and values, prefilled once (`Model::prefill_prefix`) and shared by
+/// every `sample_prompts_after` call whose prompts continue it: evaluation prefills the
+/// dataset's common prefix once for all its batches.
+pub struct SharedPrefix {
+    ids: Vec<u32>,
+    /// `None` for the empty prefix (nothing shared).
+    cache: Option<KvCache>,
+}
+
+impl SharedPrefix {
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// The length of the longest prefix every prompt starts with that still leaves each prompt at
+/// least one token of its own (its last hidden state gives its first draw); 0 without prompts.
+pub fn common_prefix_len(prompts: &[&[u32]]) -> usize {
+    let Some((first, rest)) = prompts.split_first() else {
+        return 0;
+    };
+    let shared = rest.iter().fold(first.len(), |l, p| {
+        l.min(first.iter().zip(p.iter()).take_while(|(a, b)| a == b).count())
+    });
+    let shortest = prompts.iter().map(|p| p.len()).min().unwrap_or(0);
+    shared.min(shortest.saturating_sub(1))
+}
+
+/// Sample k of `sample_prompts`: its prompt, its index among the prompt's options, and the
+/// first cache slot of its segment (the prompt's tokens after the shared prefix, then
+/// max_new - 1 slots).
+#[derive(Clone, Copy)]
+struct Owner {
+    prompt: usize,
+    sample: usize,
+    start: usize,
+}
+
 impl Model {
-    /// The samples of several different prompts, decoded side by side: every sample owns a
-    /// segment of one KV cache holding its prompt's keys and values, then its own tokens, and
-    /// one forward pass per step runs every unfinished sample of every prompt (`forward_rows`
-    /// with no shared prefix). Each prompt is prefilled once (as `forward` does) and copied into
-    /// its samples' segments. Sample j of prompt i draws exactly as in
-    /// `sample_group(prompts[i].prompt, prompts[i].opts, ..)`: the same options and step
-    /// counters, so the same seeded draws. `finished(i, j, ids)` says whether that sample stops
-    /// after its newest token. The cache holds Σ samples × (prompt + max_new - 1) positions.
+    /// Prefills `ids` once (with `lora`, which every `sample_prompts_after` on it must use too)
+    /// for `sample_prompts_after`. An empty `ids` shares nothing.
+    pub fn prefill_prefix(&self, gpu: &Gpu, ids: &[u32], lora: Option<&Lora>) -> Result<SharedPrefix> {
+        if ids.is_empty() {
+            return Ok(SharedPrefix { ids: Vec::new(), cache: None });
+        }
+        let mut cache = self.new_cache(gpu, ids.len())?;
+        self.forward(gpu, ids, &mut cache, lora)?;
+        Ok(SharedPrefix { ids: ids.to_vec(), cache: Some(cache) })
+    }
+
+    /// The samples of several different prompts, decoded side by side after their common
+    /// prefix, which is prefilled once: see `sample_prompts_after`. The prefix is this batch's
+    /// (up to the first image token of a prompt with images), so a prompt's results can differ
+    /// with its neighbours by rounding (a prefill in two pieces adds in another order);
+    /// `sample_prompts_after` with a fixed prefix does not.
     pub fn sample_prompts(
         &self,
         gpu: &Gpu,
         prompts: &[PromptSamples],
         max_new: usize,
         lora: Option<&Lora>,
+        finished: impl FnMut(usize, usize, &[u32]) -> Result<bool>,
+    ) -> Result<Vec<Vec<GroupSample>>> {
+        let ids: Vec<&[u32]> = prompts.iter().map(|p| p.prompt).collect();
+        // Image features go in a prompt's own tokens, never in the prefix.
+        let before_images = prompts.iter().map(|p| self.text_before_images(p)).min().unwrap_or(0);
+        let l = common_prefix_len(&ids).min(before_images);
+        let prefix = self.prefill_prefix(gpu, ids.first().map_or(&[][..], |p| &p[..l]), lora)?;
+        self.sample_prompts_after(gpu, &prefix, prompts, max_new, lora, finished)
+    }
+
+    /// A prompt's tokens before its first image token (all of them without images).
+    fn text_before_images(&self, p: &PromptSamples) -> usize {
+        match (p.images, self.cfg.image_token_id) {
+            (Some(_), Some(image)) => p.prompt.iter().position(|&id| id == image).unwrap_or(p.prompt.len()),
+            _ => p.prompt.len(),
+        }
+    }
+
+    /// The samples of several different prompts that all continue `prefix`, decoded side by
+    /// side: the prefix's keys and values are in the cache once, every sample owns a segment
+    /// holding the rest of its prompt (prefilled once per prompt on top of the prefix, as
+    /// `forward` continues a cache), then its own tokens; one forward pass per step runs every
+    /// unfinished sample of every prompt (`forward_rows`). Sample j of prompt i draws as in
+    /// `sample_group(prompts[i].prompt, prompts[i].opts, ..)`: the same options and step
+    /// counters, so the same seeded draws. `finished(i, j, ids)` says whether that sample stops
+    /// after its newest token. The cache holds the prefix and Σ samples × (prompt − prefix +
+    /// max_new − 1) positions.
+    pub fn sample_prompts_after(
+        &self,
+        gpu: &Gpu,
+        prefix: &SharedPrefix,
+        prompts: &[PromptSamples],
+        max_new: usize,
+        lora: Option<&Lora>,
         mut finished: impl FnMut(usize, usize, &[u32]) -> Result<bool>,
     ) -> Result<Vec<Vec<GroupSample>>> {
-        if prompts.iter().any(|p| p.prompt.is_empty()) {
-            return Err(Error::Invalid("the prompt is empty".into()));
-        }
+        self.check_continues(prefix, prompts)?;
         let n: usize = prompts.iter().map(|p| p.opts.len()).sum();
         if n == 0 || max_new == 0 {
             return Ok(prompts.iter().map(|p| vec![GroupSample::default(); p.opts.len()]).collect());
         }
-        // Sample (i, j) in the order of `prompts`, then of their options: its prompt, options,
-        // and the first cache slot of its segment (prompt, then max_new - 1 slots).
-        let seg = max_new - 1;
-        let mut owners: Vec<(usize, usize, usize)> = Vec::with_capacity(n);
-        let mut total = 0;
+        let l = prefix.len();
+        let mut owners: Vec<Owner> = Vec::with_capacity(n);
+        let mut total = l;
         for (i, p) in prompts.iter().enumerate() {
             for j in 0..p.opts.len() {
-                owners.push((i, j, total));
-                total += p.prompt.len() + seg;
+                owners.push(Owner { prompt: i, sample: j, start: total });
+                total += p.prompt.len() - l + max_new - 1;
             }
         }
         let cache = self.new_cache(gpu, total)?;
-        let longest = prompts.iter().map(|p| p.prompt.len()).max().unwrap_or(1);
-        let mut scratch = self.new_cache(gpu, longest)?;
-        let h = self.cfg.hidden_size;
-        let row = (self.cfg.num_kv_heads * self.cfg.head_dim * 4) as u64;
-        // Each prompt's last hidden state, row i.
-        let lasts = gpu.alloc((prompts.len() * h * 4) as u64, "prompts' last hidden")?;
-        for (i, p) in prompts.iter().enumerate() {
-            if p.opts.is_empty() {
-                continue;
-            }
-            let len = p.prompt.len();
-            scratch.len = 0;
-            let hidden = self.forward_with_images(gpu, p.prompt, p.images, &mut scratch, lora)?;
-            let mut r = Recorder::new(gpu);
-            r.copy(&hidden, ((len - 1) * h * 4) as u64, &lasts, (i * h * 4) as u64, (h * 4) as u64);
-            for &(_, _, start) in owners.iter().filter(|o| o.0 == i) {
-                for li in 0..self.layers.len() {
-                    let at = start as u64 * row;
-                    r.copy(&scratch.k[li], 0, &cache.k[li], at, len as u64 * row);
-                    r.copy(&scratch.v[li], 0, &cache.v[li], at, len as u64 * row);
-                }
-            }
-            r.submit()?;
-        }
-        let opts = |k: usize| &prompts[owners[k].0].opts[owners[k].1];
+        let lasts = self.prefill_suffixes(gpu, prefix, prompts, &owners, &cache, lora)?;
+        let opts = |k: usize| &prompts[owners[k].prompt].opts[owners[k].sample];
         let draws: Vec<(usize, &SamplingOptions, u64)> =
-            (0..n).map(|k| (owners[k].0, opts(k), 0)).collect();
+            (0..n).map(|k| (owners[k].prompt, opts(k), 0)).collect();
         let first = self.sample_rows(gpu, &lasts, &draws)?;
         let mut samples: Vec<Sample> = Vec::with_capacity(n);
         for (k, d) in first.iter().enumerate() {
             let mut s = Sample { s: GroupSample::default(), done: false };
             s.push(d);
-            s.done = max_new == 1 || finished(owners[k].0, owners[k].1, &s.s.ids)?;
+            s.done = max_new == 1 || finished(owners[k].prompt, owners[k].sample, &s.s.ids)?;
             samples.push(s);
         }
         for step in 1..max_new {
@@ -322,17 +384,17 @@ impl Model {
             let rows: Vec<DecodeRow> = active
                 .iter()
                 .map(|&k| {
-                    let (i, _, start) = owners[k];
-                    let at = prompts[i].prompt.len() + step - 1;
+                    let o = owners[k];
+                    let at = prompts[o.prompt].prompt.len() + step - 1;
                     DecodeRow {
                         id: *samples[k].s.ids.last().unwrap_or(&0),
                         position: at,
-                        slot: start + at,
-                        segment: start,
+                        slot: o.start + at - l,
+                        segment: o.start,
                     }
                 })
                 .collect();
-            let hs = self.forward_rows(gpu, &rows, 0, &cache, lora)?;
+            let hs = self.forward_rows(gpu, &rows, l, &cache, lora)?;
             let draws: Vec<(usize, &SamplingOptions, u64)> = active
                 .iter()
                 .enumerate()
@@ -342,13 +404,86 @@ impl Model {
             for (&k, d) in active.iter().zip(&next) {
                 let s = &mut samples[k];
                 s.push(d);
-                s.done = step + 1 == max_new || finished(owners[k].0, owners[k].1, &s.s.ids)?;
+                s.done = step + 1 == max_new || finished(owners[k].prompt, owners[k].sample, &s.s.ids)?;
             }
         }
         let mut out: Vec<Vec<GroupSample>> = prompts.iter().map(|p| Vec::with_capacity(p.opts.len())).collect();
         for (k, s) in samples.into_iter().enumerate() {
-            out[owners[k].0].push(s.s);
+            out[owners[k].prompt].push(s.s);
         }
         Ok(out)
+    }
+
+    /// Every prompt is nonempty, starts with `prefix` and has a token after it, and keeps its
+    /// image tokens after it (the prefix was prefilled without image features).
+    fn check_continues(&self, prefix: &SharedPrefix, prompts: &[PromptSamples]) -> Result<()> {
+        for (i, p) in prompts.iter().enumerate() {
+            if p.prompt.is_empty() {
+                return Err(Error::Invalid("the prompt is empty".into()));
+            }
+            if p.prompt.len() <= prefix.len() || !p.prompt.starts_with(&prefix.ids) {
+                return Err(Error::Invalid(format!(
+                    "prompt {i} ({} tokens) does not continue the shared prefix of {} tokens: it must start with it and have a token of its own after it",
+                    p.prompt.len(),
+                    prefix.len()
+                )));
+            }
+            if self.text_before_images(p) < prefix.len() {
+                return Err(Error::Invalid(format!(
+                    "prompt {i} has images, but an image token lies in the shared prefix of {} tokens: image features can only go after it",
+                    prefix.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies the prefix into the cache's first slots, prefills each prompt's tokens after it
+    /// once (on a scratch cache holding the prefix, so positions and attention continue it) and
+    /// copies their keys and values into its samples' segments. Returns each prompt's last
+    /// hidden state, row i.
+    fn prefill_suffixes(
+        &self,
+        gpu: &Gpu,
+        prefix: &SharedPrefix,
+        prompts: &[PromptSamples],
+        owners: &[Owner],
+        cache: &KvCache,
+        lora: Option<&Lora>,
+    ) -> Result<GpuBuffer> {
+        let (l, h) = (prefix.len(), self.cfg.hidden_size);
+        let row = (self.cfg.num_kv_heads * self.cfg.head_dim * 4) as u64;
+        let longest = prompts.iter().map(|p| p.prompt.len()).max().unwrap_or(1);
+        let mut scratch = self.new_cache(gpu, longest)?;
+        if let Some(pc) = &prefix.cache {
+            let mut r = Recorder::new(gpu);
+            for li in 0..self.layers.len() {
+                for dst in [&scratch, cache] {
+                    r.copy(&pc.k[li], 0, &dst.k[li], 0, l as u64 * row);
+                    r.copy(&pc.v[li], 0, &dst.v[li], 0, l as u64 * row);
+                }
+            }
+            r.submit()?;
+        }
+        let lasts = gpu.alloc((prompts.len() * h * 4) as u64, "prompts' last hidden")?;
+        for (i, p) in prompts.iter().enumerate() {
+            if p.opts.is_empty() {
+                continue;
+            }
+            let own = p.prompt.len() - l;
+            scratch.len = l;
+            let hidden = self.forward_with_images(gpu, &p.prompt[l..], p.images, &mut scratch, lora)?;
+            let mut r = Recorder::new(gpu);
+            r.copy(&hidden, ((own - 1) * h * 4) as u64, &lasts, (i * h * 4) as u64, (h * 4) as u64);
+            for o in owners.iter().filter(|o| o.prompt == i) {
+                for li in 0..self.layers.len() {
+                    let (from, at, bytes) = (l as u64 * row, o.start as u64 * row, own as u64 * row);
+                    r.copy(&scratch.k[li], from, &cache.k[li], at, bytes);
+                    r.copy(&scratch.v[li], from, &cache.v[li], at, bytes);
+                }
+            }
+            r.submit()?;
+        }
+        Ok(lasts)
     }
 }

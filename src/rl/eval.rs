@@ -2,21 +2,25 @@
 //! prompt handling, stop strings, length limit and scoring that training uses. Greedy by
 //! default (one completion per row); with a temperature above 0, `samples` seeded completions
 //! per row (the config's `seed`, `top_k`, `top_p`, `min_p`), so a rerun gives the same numbers.
-//! Rows are decoded `batch_size` at a time, side by side (`Model::sample_prompts`): one forward
-//! pass per token for every unfinished completion of the batch, each after its own prompt in
-//! the KV cache (Σ prompt lengths × samples + completions' slots per batch). Row i is random
-//! stream i whatever the batch, so the batch size changes the speed, not the results.
+//! Rows are decoded `batch_size` at a time, side by side (`Model::sample_prompts_after`): one
+//! forward pass per token for every unfinished completion of the batch. The prefix every
+//! row's prompt starts with (the chat template's system prompt, shared instructions) is
+//! prefilled once for the whole dataset; each completion's KV segment holds the rest of its
+//! prompt, then its tokens. Row i is random stream i whatever the batch, and the shared prefix
+//! is the dataset's, so the batch size changes the speed, not the results.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
 use super::config::TrainConfig;
-use super::rollout::{Completion, Decoding, GroupSampler, prompt_with_images};
+use super::rollout::{Completion, Decoding, GroupSampler, prompt_ids, prompt_with_images};
+use crate::data::dataset::Row;
+use crate::model::decode::{SharedPrefix, common_prefix_len};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuffer};
 use crate::lora::Lora;
-use crate::model::LoadedModel;
+use crate::model::{LoadedModel, Tokenizer};
 use crate::reward::RewardSet;
 
 /// A reward this close below `success_threshold` still counts as a success, so the rounding
@@ -238,18 +242,26 @@ pub fn evaluate(
         rows_with_success += any as usize;
         Ok(())
     };
-    // Rows in order, `batch_size` at a time: the KV cache holds one batch's prompts and
-    // completions.
+    // The dataset's common prefix (a chat template's system prompt, shared instructions) is
+    // prefilled once and every batch decodes after it. It is the dataset's, not the batch's,
+    // so the batch size cannot change how a prompt is prefilled.
+    let (text_ids, prefix) = dataset_prefix(&sampler, &m.tokenizer, &rows)?;
+    log::info!("eval: {} prompt tokens shared by every row, prefilled once", prefix.len());
+    // Rows in order, `batch_size` at a time: the KV cache holds the prefix and one batch's
+    // prompts and completions.
     let mut i = 0;
     while i < rows.len() {
         let end = rows.len().min(i + opts.batch_size);
         // A row with images runs them through the vision tower once, for all its samples.
-        let (ids, images): (Vec<Vec<u32>>, Vec<Option<GpuBuffer>>) = rows[i..end]
-            .iter()
-            .map(|row| prompt_with_images(gpu, &m.tokenizer, m.vision.as_ref(), &row.prompt, &row.images))
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .unzip();
+        let (ids, images): (Vec<Vec<u32>>, Vec<Option<GpuBuffer>>) = match &text_ids {
+            Some(all) => (all[i..end].to_vec(), (i..end).map(|_| None).collect()),
+            None => rows[i..end]
+                .iter()
+                .map(|row| prompt_with_images(gpu, &m.tokenizer, m.vision.as_ref(), &row.prompt, &row.images))
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .unzip(),
+        };
         // Row i is random stream i: a row's samples depend neither on the rows before it nor
         // on the rows decoded beside it.
         let batch: Vec<(&[u32], Option<&GpuBuffer>, u64)> = ids
@@ -258,7 +270,7 @@ pub fn evaluate(
             .enumerate()
             .map(|(b, (ids, f))| (ids.as_slice(), f.as_ref(), (i + b) as u64))
             .collect();
-        let groups = sampler.sample_prompts_with_images(&batch, k)?;
+        let groups = sampler.sample_prompts_after(&prefix, &batch, k)?;
         for (b, group) in groups.into_iter().enumerate() {
             score_row(i + b, &ids[b], group)?;
         }
@@ -285,4 +297,18 @@ pub fn evaluate(
         rule_means,
         completions,
     })
+}
+
+/// Every row's prompt ids, and the longest prefix they all share (`common_prefix_len`),
+/// prefilled. With images in any row nothing is shared and no ids come back: a row's ids come
+/// with its vision features, batch by batch.
+fn dataset_prefix(sampler: &GroupSampler, tokenizer: &Tokenizer, rows: &[Row]) -> Result<(Option<Vec<Vec<u32>>>, SharedPrefix)> {
+    if rows.iter().any(|r| !r.images.is_empty()) {
+        return Ok((None, sampler.prefill_prefix(&[])?));
+    }
+    let ids = rows.iter().map(|r| prompt_ids(tokenizer, &r.prompt)).collect::<Result<Vec<_>>>()?;
+    let all: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+    let l = common_prefix_len(&all);
+    let prefix = sampler.prefill_prefix(all.first().map_or(&[][..], |p| &p[..l]))?;
+    Ok((Some(ids), prefix))
 }

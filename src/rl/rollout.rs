@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuffer};
 use crate::lora::Lora;
 use super::config::SamplerLogprobs;
-use crate::model::decode::{GroupSample, PromptSamples};
+use crate::model::decode::{GroupSample, PromptSamples, SharedPrefix};
 use crate::model::generate::SamplingOptions;
 use crate::model::{Model, Tokenizer};
 
@@ -187,8 +187,9 @@ impl GroupSampler<'_> {
     }
 
     /// `g` completions of each of several prompts, given with their streams, all decoded side
-    /// by side (`Model::sample_prompts`): prompt i's are what `sample(prompt, g, stream)` gives
-    /// with `Decoding::Batched`, the same seeded draws.
+    /// by side after their common prefix, prefilled once (`Model::sample_prompts`): prompt i's
+    /// are what `sample(prompt, g, stream)` gives with `Decoding::Batched`, the same seeded
+    /// draws, up to rounding (the prompt is prefilled in two pieces).
     pub fn sample_prompts(&self, prompts: &[(&[u32], u64)], g: usize) -> Result<Vec<Vec<Completion>>> {
         let with: Vec<(&[u32], Option<&GpuBuffer>, u64)> = prompts.iter().map(|&(p, s)| (p, None, s)).collect();
         self.sample_prompts_with_images(&with, g)
@@ -197,6 +198,33 @@ impl GroupSampler<'_> {
     /// [`GroupSampler::sample_prompts`] of prompts with their image features (see
     /// `Model::forward_with_images`).
     pub fn sample_prompts_with_images(&self, prompts: &[(&[u32], Option<&GpuBuffer>, u64)], g: usize) -> Result<Vec<Vec<Completion>>> {
+        self.side_by_side(None, prompts, g)
+    }
+
+    /// `prefix` prefilled once with this sampler's adapter, for `sample_prompts_after`.
+    pub fn prefill_prefix(&self, prefix: &[u32]) -> Result<SharedPrefix> {
+        self.model.prefill_prefix(self.gpu, prefix, self.lora)
+    }
+
+    /// [`GroupSampler::sample_prompts_with_images`] of prompts that all continue `prefix`
+    /// (`prefill_prefix`), which they share instead of their own common prefix: with one
+    /// prefix for every call (evaluation's, the dataset's), a prompt is prefilled the same way
+    /// whatever the prompts decoded beside it.
+    pub fn sample_prompts_after(
+        &self,
+        prefix: &SharedPrefix,
+        prompts: &[(&[u32], Option<&GpuBuffer>, u64)],
+        g: usize,
+    ) -> Result<Vec<Vec<Completion>>> {
+        self.side_by_side(Some(prefix), prompts, g)
+    }
+
+    fn side_by_side(
+        &self,
+        prefix: Option<&SharedPrefix>,
+        prompts: &[(&[u32], Option<&GpuBuffer>, u64)],
+        g: usize,
+    ) -> Result<Vec<Vec<Completion>>> {
         let opts: Vec<Vec<SamplingOptions>> = prompts
             .iter()
             .map(|&(_, _, stream)| {
@@ -210,9 +238,12 @@ impl GroupSampler<'_> {
             .zip(&opts)
             .map(|(&(prompt, images, _), opts)| PromptSamples { prompt, images, opts })
             .collect();
-        let samples = self.model.sample_prompts(self.gpu, &batch, self.max_new_tokens, self.lora, |_, _, ids| {
-            self.finished(ids)
-        })?;
+        let finished = |_, _, ids: &[u32]| self.finished(ids);
+        let (m, max_new) = (self.model, self.max_new_tokens);
+        let samples = match prefix {
+            Some(p) => m.sample_prompts_after(self.gpu, p, &batch, max_new, self.lora, finished)?,
+            None => m.sample_prompts(self.gpu, &batch, max_new, self.lora, finished)?,
+        };
         samples
             .into_iter()
             .map(|group| group.into_iter().map(|s| self.completion(s)).collect())
