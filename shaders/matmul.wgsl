@@ -310,7 +310,8 @@ fn matmul_q(ln: Lane) {
 
 // ---- matmul_q_sums: the block types whose every value is c.x · q + c.y (q4s's c, q an integer
 // read from the block; `quant::scales_factor_out`): Q8_0 (c.y = 0), Q4_0, Q4_1, Q5_0, Q5_1,
-// Q4_K, Q5_K. The scales come out of the sum: Σ x·(c.x q + c.y) = c.x·Σ x q + c.y·Σ x, so per
+// Q4_K, Q5_K; Q6_K and Q3_K as two halves of 16, each c q with its own c (sums_word).
+// The scales come out of the sum: Σ x·(c.x q + c.y) = c.x·Σ x q + c.y·Σ x, so per
 // element only the integer decode and the FMAs are left, the scale and offset come once per
 // block (Σ x once per block for all the thread's columns). Each thread has 8 rows × 8 columns:
 // it gathers its rows' x for the whole block first (two XBlocks, on the stack on CPU devices,
@@ -324,7 +325,7 @@ struct XBlock {
     sum: vec4<f32>,
 }
 fn x_block_sum(xb: ptr<function, XBlock>) {
-    if (WDTYPE == 3u) {
+    if (WDTYPE == 3u || halves_scaled()) {
         return; // no offsets
     }
     let s = (*xb).m[0u] + (*xb).m[1u] + (*xb).m[2u] + (*xb).m[3u] + (*xb).m[4u] + (*xb).m[5u] +
@@ -357,7 +358,7 @@ fn x_block_shared(ln: Lane, v: array<vec4<f32>, 8>, h: u32) -> XBlock {
     xb.m[5u] = xt4_shared(ln, v[5u], 4u * h, 1u);
     xb.m[6u] = xt4_shared(ln, v[6u], 4u * h, 1u);
     xb.m[7u] = xt4_shared(ln, v[7u], 4u * h, 1u);
-    if (WDTYPE != 3u) {
+    if (WDTYPE != 3u && !halves_scaled()) {
         // Each invocation sums its own row (fewer adds than summing the transposed blocks).
         let o = v[0u] + v[1u] + v[2u] + v[3u] + v[4u] + v[5u] + v[6u] + v[7u];
         xb.sum = xt4_shared(ln, vec4<f32>(o.x + o.y + o.z + o.w, 0.0, 0.0, 0.0), 4u * h, 1u)[0u];
@@ -369,32 +370,31 @@ fn x_row_block(xi: u32, kb: u32) -> array<vec4<f32>, 8> {
     return array<vec4<f32>, 8>(xv[i], xv[i + 1u], xv[i + 2u], xv[i + 3u], xv[i + 4u], xv[i + 5u],
                                xv[i + 6u], xv[i + 7u]);
 }
-// The integers q of the four elements of q4w's word u: k = 4i.. (lo) and 4i+16.. (hi).
-fn q4_int_lo(u: vec2<u32>) -> vec4<f32> {
-    if (WDTYPE == 10u) {
-        return vec4<f32>(q_bytes(u.x));
+// Quant word i of block b (k = 4i.. and 16+4i..) against the thread's rows into s: columns 0 / 2
+// rows 0..3 / 4..7, and for Q6_K / Q3_K (whose halves k < 16 and k ≥ 16 have scales of their
+// own) the hi halves apart in columns 1 / 3. block_dot writes the four words out: a loop over
+// i that NIR leaves rolled (it did for the types reading two words, Q5_*, Q6_K, Q3_K) indexes
+// the XBlocks dynamically, which lavapipe lowers to select ladders (measured 4-5× slower).
+fn sums_word(s: ptr<function, mat4x4<f32>>, b: u32, i: u32, xa: ptr<function, XBlock>,
+             xc: ptr<function, XBlock>) {
+    let u = q4w(b, i);
+    let lo = q4_int(u, false);
+    let hi = q4_int(u, true);
+    if (halves_scaled()) {
+        (*s)[0u] += (*xa).m[i] * lo;
+        (*s)[1u] += (*xa).m[4u + i] * hi;
+        (*s)[2u] += (*xc).m[i] * lo;
+        (*s)[3u] += (*xc).m[4u + i] * hi;
+    } else {
+        (*s)[0u] += (*xa).m[i] * lo + (*xa).m[4u + i] * hi;
+        (*s)[2u] += (*xc).m[i] * lo + (*xc).m[4u + i] * hi;
     }
-    var qv = (vec4<u32>(u.x) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(15u);
-    if (WDTYPE == 6u || WDTYPE == 9u) {
-        qv |= ((vec4<u32>(u.y) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)) << vec4<u32>(4u);
-    }
-    return vec4<f32>(qv);
-}
-fn q4_int_hi(u: vec2<u32>) -> vec4<f32> {
-    if (WDTYPE == 10u) {
-        return vec4<f32>(q_bytes(u.y));
-    }
-    var qv = (vec4<u32>(u.x) >> vec4<u32>(4u, 12u, 20u, 28u)) & vec4<u32>(15u);
-    if (WDTYPE == 6u || WDTYPE == 9u) {
-        qv |= ((vec4<u32>(u.y) >> vec4<u32>(16u, 17u, 18u, 19u)) & vec4<u32>(1u)) << vec4<u32>(4u);
-    }
-    return vec4<f32>(qv);
 }
 // The thread's 8 rows (xa: 0..3, xc: 4..7) dotted with block b, added to a (a[0] rows 0..3).
 fn block_dot(a: mat2x4<f32>, b: u32, xa: ptr<function, XBlock>, xc: ptr<function, XBlock>) -> mat2x4<f32> {
-    var sa: vec4<f32>;
-    var sc: vec4<f32>;
     if (WDTYPE == 3u) {
+        var sa: vec4<f32>;
+        var sc: vec4<f32>;
         let base = b * 9u;
         for (var i = 0u; i < 8u; i++) {
             let qv = q8w4(w[base + 1u + i]);
@@ -404,16 +404,18 @@ fn block_dot(a: mat2x4<f32>, b: u32, xa: ptr<function, XBlock>, xc: ptr<function
         let d = unpack2x16float(w[base]).x;
         return mat2x4<f32>(fma(vec4<f32>(d), sa, a[0u]), fma(vec4<f32>(d), sc, a[1u]));
     }
-    for (var i = 0u; i < 4u; i++) {
-        let u = q4w(b, i);
-        let lo = q4_int_lo(u);
-        let hi = q4_int_hi(u);
-        sa += (*xa).m[i] * lo + (*xa).m[4u + i] * hi;
-        sc += (*xc).m[i] * lo + (*xc).m[4u + i] * hi;
-    }
+    var s: mat4x4<f32>;
+    sums_word(&s, b, 0u, xa, xc);
+    sums_word(&s, b, 1u, xa, xc);
+    sums_word(&s, b, 2u, xa, xc);
+    sums_word(&s, b, 3u, xa, xc);
     let c = q4s(b);
-    return mat2x4<f32>(fma(vec4<f32>(c.x), sa, fma(vec4<f32>(c.y), (*xa).sum, a[0u])),
-                       fma(vec4<f32>(c.x), sc, fma(vec4<f32>(c.y), (*xc).sum, a[1u])));
+    if (halves_scaled()) {
+        return mat2x4<f32>(fma(vec4<f32>(c.x), s[0u], fma(vec4<f32>(c.y), s[1u], a[0u])),
+                           fma(vec4<f32>(c.x), s[2u], fma(vec4<f32>(c.y), s[3u], a[1u])));
+    }
+    return mat2x4<f32>(fma(vec4<f32>(c.x), s[0u], fma(vec4<f32>(c.y), (*xa).sum, a[0u])),
+                       fma(vec4<f32>(c.x), s[2u], fma(vec4<f32>(c.y), (*xc).sum, a[1u])));
 }
 fn block_dots(acc: ptr<function, array<mat2x4<f32>, 8>>, b0: array<u32, RB_N>, kb: u32,
               xa: ptr<function, XBlock>, xc: ptr<function, XBlock>) {

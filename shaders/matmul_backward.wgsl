@@ -223,23 +223,25 @@ fn matmul_backward_input_q(ln: Lane) {
     bwd_store(acc, h.t0, h.oc >> 2u, h.o);
 }
 
-// ---- `quant::scales_factor_out` types (value c·q + o per 32-element block; matmul.wgsl's
-// matmul_q_sums): Σ_j dy_j (c_j q_j + o_j) = Σ_j (dy_j c_j) q_j + Σ_j dy_j o_j, and the second
-// sum is the same for all 32 columns of a block. A thread keeps 8 dy rows × one octet (64
+// ---- `quant::scales_factor_out` types (value c·q + o per 32-element block, Q6_K and Q3_K c·q
+// per 16; matmul.wgsl's matmul_q_sums): Σ_j dy_j (c_j q_j + o_j) = Σ_j (dy_j c_j) q_j +
+// Σ_j dy_j o_j, and the second sum is the same for all 32 columns of a block. A thread keeps 8 dy rows × one octet (64
 // sums, plus the 8 rows' offset sums): per weight row the integer decode of 8 quants serves 8
 // rows (4 in matmul_backward_input_q) and no per-element scale multiply is left. 64 threads:
 // 64 rows × 64 columns (MATMUL_SUMS_TILE_T).
 
-// acc[m] += (da, dc) · q[m] for the octet's 8 columns; da / dc: rows 0..3 / 4..7, scaled.
-fn bwd_fma8(acc: ptr<function, array<mat2x4<f32>, 8>>, d: mat2x4<f32>, lo: vec4<f32>, hi: vec4<f32>) {
-    (*acc)[0] += d * lo.x;
-    (*acc)[1] += d * lo.y;
-    (*acc)[2] += d * lo.z;
-    (*acc)[3] += d * lo.w;
-    (*acc)[4] += d * hi.x;
-    (*acc)[5] += d * hi.y;
-    (*acc)[6] += d * hi.z;
-    (*acc)[7] += d * hi.w;
+// acc[m] += (da, dc) · q[m] for the octet's 8 columns; da / dc: rows 0..3 / 4..7, scaled (dl
+// for the columns of lo, dh for those of hi: they differ for Q6_K / Q3_K).
+fn bwd_fma8(acc: ptr<function, array<mat2x4<f32>, 8>>, dl: mat2x4<f32>, dh: mat2x4<f32>,
+            lo: vec4<f32>, hi: vec4<f32>) {
+    (*acc)[0] += dl * lo.x;
+    (*acc)[1] += dl * lo.y;
+    (*acc)[2] += dl * lo.z;
+    (*acc)[3] += dl * lo.w;
+    (*acc)[4] += dh * hi.x;
+    (*acc)[5] += dh * hi.y;
+    (*acc)[6] += dh * hi.z;
+    (*acc)[7] += dh * hi.w;
 }
 
 // Weight row `row`'s block kb, octet o, against dy d (rows 0..3, 4..7) of that weight row.
@@ -248,36 +250,20 @@ fn step_sums(acc: ptr<function, array<mat2x4<f32>, 8>>, off: ptr<function, mat2x
     let b = row * (qb.k >> 5u) + kb;
     if (WDTYPE == 3u) {
         let base = b * 9u;
-        let s = unpack2x16float(w[base]).x;
-        bwd_fma8(acc, d * s, q8w4(w[base + 1u + 2u * o]), q8w4(w[base + 2u + 2u * o]));
+        let ds = d * unpack2x16float(w[base]).x;
+        bwd_fma8(acc, ds, ds, q8w4(w[base + 1u + 2u * o]), q8w4(w[base + 2u + 2u * o]));
         return;
     }
     let c = q4s(b);
     let u = q4w(b, o);
+    if (halves_scaled()) {
+        // Q6_K / Q3_K: the octet's lo columns (k < 16) take c.x, its hi ones c.y; no offset.
+        bwd_fma8(acc, d * c.x, d * c.y, q4_int(u, false), q4_int(u, true));
+        return;
+    }
     *off += d * c.y;
-    bwd_fma8(acc, d * c.x, q4_int_lo(u), q4_int_hi(u));
-}
-
-// The integers q of q4w's word u: k = 4i.. (lo) and 4i+16.. (hi) (matmul.wgsl has the same).
-fn q4_int_lo(u: vec2<u32>) -> vec4<f32> {
-    if (WDTYPE == 10u) {
-        return vec4<f32>(q_bytes(u.x));
-    }
-    var qv = (vec4<u32>(u.x) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(15u);
-    if (WDTYPE == 6u || WDTYPE == 9u) {
-        qv |= ((vec4<u32>(u.y) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)) << vec4<u32>(4u);
-    }
-    return vec4<f32>(qv);
-}
-fn q4_int_hi(u: vec2<u32>) -> vec4<f32> {
-    if (WDTYPE == 10u) {
-        return vec4<f32>(q_bytes(u.y));
-    }
-    var qv = (vec4<u32>(u.x) >> vec4<u32>(4u, 12u, 20u, 28u)) & vec4<u32>(15u);
-    if (WDTYPE == 6u || WDTYPE == 9u) {
-        qv |= ((vec4<u32>(u.y) >> vec4<u32>(16u, 17u, 18u, 19u)) & vec4<u32>(1u)) << vec4<u32>(4u);
-    }
-    return vec4<f32>(qv);
+    let dc = d * c.x;
+    bwd_fma8(acc, dc, dc, q4_int(u, false), q4_int(u, true));
 }
 
 // Four weight rows j0..j0+3: column jj of da / dc holds weight row j0 + jj's dy for rows

@@ -181,50 +181,60 @@ fn q_bytes(x: u32) -> vec4<u32> {
 fn q2k_vals(q: vec4<u32>, s: u32, c: vec2<f32>) -> vec4<f32> {
     return vec4<f32>(q) * (c.x * f32(s & 15u)) - vec4<f32>(c.y * f32(s >> 4u));
 }
-// Quant word u.x holds k = 4i..4i+3 (low nibbles) and 4i+16..4i+19 (high).
-fn q4lo(u: vec2<u32>, c: vec2<f32>) -> vec4<f32> {
+// The integers q of q4w's word u, k = 4i.. (lo) or 4i+16.. (hi), for q4lo / q4hi and the
+// kernels that take the scales out of the sums (`quant::scales_factor_out`): value
+// c.x · q + c.y with q4s's c, but for Q6_K and Q3_K (`halves_scaled`), whose q comes centred
+// (q − 32, q − 4) and whose halves take c.x (lo) and c.y (hi).
+fn q4_int(u: vec2<u32>, hi: bool) -> vec4<f32> {
+    let x = select(u.x, u.y, hi);
     if (WDTYPE == 8u) {
-        let q = (vec4<u32>(u.x) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(63u);
-        return c.x * (vec4<f32>(q) - 32.0);
+        return centred_bytes(x, 6u);
+    }
+    if (WDTYPE == 12u) {
+        return centred_bytes(x, 3u);
     }
     if (WDTYPE == 10u) {
-        return vec4<f32>(q_bytes(u.x)) * c.x + c.y;
+        return vec4<f32>(q_bytes(x));
     }
+    let h = select(0u, 1u, hi);
+    var qv = (vec4<u32>(u.x) >> (vec4<u32>(0u, 8u, 16u, 24u) + 4u * h)) & vec4<u32>(15u);
+    if (WDTYPE == 6u || WDTYPE == 9u) {
+        qv |= ((vec4<u32>(u.y) >> (vec4<u32>(0u, 1u, 2u, 3u) + 16u * h)) & vec4<u32>(1u)) << vec4<u32>(4u);
+    }
+    return vec4<f32>(qv);
+}
+fn halves_scaled() -> bool {
+    return WDTYPE == 8u || WDTYPE == 12u;
+}
+// The `bits`-bit unsigned bytes q of x as q − 2^(bits−1): flipping the top bit and sign-extending
+// gives it in the shifts an unsigned decode costs anyway (no subtraction per element).
+fn centred_bytes(x: u32, bits: u32) -> vec4<f32> {
+    let top = (1u << (bits - 1u)) * 0x01010101u;
+    let up = vec4<u32>(32u - bits) - vec4<u32>(0u, 8u, 16u, 24u);
+    return vec4<f32>(bitcast<vec4<i32>>(vec4<u32>(x ^ top) << up) >> vec4<u32>(32u - bits));
+}
+// The values of q4w's word u (c from q4s).
+fn q4lo(u: vec2<u32>, c: vec2<f32>) -> vec4<f32> {
     if (WDTYPE == 11u) {
         return q2k_vals(q_bytes(u.x) & vec4<u32>(3u), u.y & 0xffu, c);
     }
-    if (WDTYPE == 12u) {
-        return c.x * (vec4<f32>(q_bytes(u.x)) - 4.0);
-    }
-    var qv = (vec4<u32>(u.x) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(15u);
     if (WDTYPE == 13u || WDTYPE == 14u) {
-        return c.x * iq4_values(qv);
+        return c.x * iq4_values((vec4<u32>(u.x) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(15u));
     }
-    if (WDTYPE == 6u || WDTYPE == 9u) {
-        qv |= ((vec4<u32>(u.y) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)) << vec4<u32>(4u);
+    if (halves_scaled()) {
+        return c.x * q4_int(u, false);
     }
-    return vec4<f32>(qv) * c.x + c.y;
+    return q4_int(u, false) * c.x + c.y;
 }
 fn q4hi(u: vec2<u32>, c: vec2<f32>) -> vec4<f32> {
-    if (WDTYPE == 8u) {
-        let q = (vec4<u32>(u.y) >> vec4<u32>(0u, 8u, 16u, 24u)) & vec4<u32>(63u);
-        return c.y * (vec4<f32>(q) - 32.0);
-    }
-    if (WDTYPE == 10u) {
-        return vec4<f32>(q_bytes(u.y)) * c.x + c.y;
-    }
     if (WDTYPE == 11u) {
         return q2k_vals(q_bytes(u.x) >> vec4<u32>(2u), u.y >> 8u, c);
     }
-    if (WDTYPE == 12u) {
-        return c.y * (vec4<f32>(q_bytes(u.y)) - 4.0);
-    }
-    var qv = (vec4<u32>(u.x) >> vec4<u32>(4u, 12u, 20u, 28u)) & vec4<u32>(15u);
     if (WDTYPE == 13u || WDTYPE == 14u) {
-        return c.x * iq4_values(qv);
+        return c.x * iq4_values((vec4<u32>(u.x) >> vec4<u32>(4u, 12u, 20u, 28u)) & vec4<u32>(15u));
     }
-    if (WDTYPE == 6u || WDTYPE == 9u) {
-        qv |= ((vec4<u32>(u.y) >> vec4<u32>(16u, 17u, 18u, 19u)) & vec4<u32>(1u)) << vec4<u32>(4u);
+    if (halves_scaled()) {
+        return c.y * q4_int(u, true);
     }
-    return vec4<f32>(qv) * c.x + c.y;
+    return q4_int(u, true) * c.x + c.y;
 }

@@ -393,21 +393,27 @@ fn cpu_backward(
 #[test]
 fn quant_matmul_backward_input() {
     // (t, k, weight rows, row range, ldy)
-    let shapes: [(usize, usize, usize, Range<usize>, usize); 5] = [
+    let shapes: [(usize, usize, usize, Range<usize>, usize); 7] = [
         (1, 576, 130, 0..130, 130),
         (5, 96, 130, 20..111, 95),
         (3, 32, 300, 0..300, 300),
         (3, 96, 40, 7..40, 33),
         (17, 32, 15, 0..15, 15),
+        // The register-blocked kernels (ldy and the first dy column multiples of 4) over
+        // several 8-row threads and 64-row tiles, t and n not multiples of 8 and 4.
+        (70, 96, 130, 0..130, 132),
+        (19, 576, 45, 0..45, 48),
     ];
     // The super-block types: the same shapes over 256 elements (576 → 512, 96 and 32 → 256).
-    let shapes_k: [(usize, usize, usize, Range<usize>, usize); 6] = [
+    let shapes_k: [(usize, usize, usize, Range<usize>, usize); 8] = [
         (1, 512, 130, 0..130, 130),
         (5, 256, 130, 20..111, 95),
         (3, 256, 300, 0..300, 300),
         (3, 512, 40, 7..40, 33),
         (17, 256, 15, 0..15, 15),
         (2, 256, 64, 3..60, 57),
+        (70, 512, 130, 0..130, 132),
+        (19, 768, 45, 0..45, 48),
     ];
     for gpu in common::all_gpus() {
         for dtype in QUANT {
@@ -432,7 +438,7 @@ fn quant_matmul_backward_input() {
                     let dx0 = rng.vec(t * k);
                     let (dyb, dxb) = (up(gpu, &dy), up(gpu, &dx0));
                     let res = r.matmul_backward_input(&dyb, t, ldy, &w, rows.clone(), &dxb, acc);
-                    if dtype.block() == 256 && (t * k.max(ldy) * 4) as u64 > gpu.max_binding {
+                    if (t * k.max(ldy) * 4) as u64 > gpu.max_binding {
                         assert_refused(&what, res);
                         continue;
                     }
@@ -652,7 +658,37 @@ fn super_blocks_decode_on_gpu(name: &str, dtype: DType) {
             r.linear(&xb, t, &w, None, &yb, false).unwrap();
             prods.push((t, col, xb, yb));
         }
+        // The input gradient with one-hot dy rows: dx row i is weight row i % n (ldy a multiple
+        // of 4 so the register-blocked kernel takes it; t = 9: more than one 8-row thread).
+        let ldy = n.next_multiple_of(4);
+        let mut grads = Vec::new();
+        for t in [1, 3, 9] {
+            if (t * 256 * 4) as u64 > gpu.max_binding {
+                continue;
+            }
+            let dy: Vec<f32> = (0..t * ldy)
+                .map(|e| (e % ldy == (e / ldy) % n) as u32 as f32)
+                .collect();
+            let (dyb, dxb) = (up(gpu, &dy), up(gpu, &vec![f32::NAN; t * 256]));
+            r.matmul_backward_input(&dyb, t, ldy, &w, 0..n, &dxb, false)
+                .unwrap();
+            grads.push((t, dyb, dxb));
+        }
         r.submit().unwrap();
+        for (t, _, dxb) in &grads {
+            let dx = gpu.read_f32(dxb, t * 256).unwrap();
+            for (i, g) in dx.iter().enumerate() {
+                let want = f32::from_bits(bits[(i / 256 % n) * 256 + i % 256]);
+                assert_eq!(
+                    *g,
+                    want,
+                    "{}: t={t} dx[{}, {}]",
+                    label(gpu),
+                    i / 256,
+                    i % 256
+                );
+            }
+        }
         let got = gpu.read_f32(&ob, n * 256).unwrap();
         for (i, g) in got.iter().enumerate() {
             let want = bits[(n - 1 - i / 256) * 256 + i % 256];
@@ -665,6 +701,62 @@ fn super_blocks_decode_on_gpu(name: &str, dtype: DType) {
                 let want = f32::from_bits(bits[j * 256 + col(row)]);
                 assert_eq!(*g, want, "{}: t={t} y[{row}, {j}]", label(gpu));
             }
+        }
+    }
+}
+
+/// Q6_K and Q3_K (their products take the scales out of 16-element sums, the quants centred by
+/// a flipped top bit) from random bytes, so every quant and scale value occurs, q = 0 and the
+/// largest included (`quant::quantize` leaves some out): the forward product and the input
+/// gradient on three super-blocks a row, t and n not multiples of 8, against the CPU dy · W.
+#[test]
+fn centred_super_blocks_from_random_bytes() {
+    let (t, k, n, ldy) = (70, 768, 130, 132);
+    for gpu in common::all_gpus().filter(|g| !is_tiny(g)) {
+        for dtype in [DType::Q6_K, DType::Q3_K] {
+            let mut rng = common::Rng::new(701 + dtype.code() as u64);
+            let fb = dtype.file_block_bytes();
+            let mut bytes: Vec<u8> = (0..n * k / 256 * fb)
+                .map(|_| rng.next_u32() as u8)
+                .collect();
+            for (i, b) in bytes.chunks_exact_mut(fb).enumerate() {
+                // d (the last two bytes) of either sign, so the values stay about 1.
+                let d = half::f16::from_f32((if i % 3 == 0 { -1.0 } else { 1.0 }) / 2048.0);
+                b[fb - 2..].copy_from_slice(&d.to_le_bytes());
+            }
+            let seen = quant::dequantize(dtype, &bytes).unwrap();
+            let w = Tensor::from_bytes(gpu, "w", dtype, n, k, &bytes).unwrap();
+            let x = rng.vec(t * k);
+            let dy = rng.vec(t * ldy);
+            let (xb, yb) = (up(gpu, &x), up(gpu, &vec![f32::NAN; t * n]));
+            let (dyb, dxb) = (up(gpu, &dy), up(gpu, &vec![f32::NAN; t * k]));
+            let mut r = Recorder::new(gpu);
+            r.linear(&xb, t, &w, None, &yb, false).unwrap();
+            r.matmul_backward_input(&dyb, t, ldy, &w, 0..n, &dxb, false)
+                .unwrap();
+            r.submit().unwrap();
+            let mut want = vec![0.0; t * n];
+            cpu_matmul(&x, t, k, &seen, 0..n, None, &mut want, n, 0, false);
+            let (atol, rtol) = tol(k);
+            let y = gpu.read_f32(&yb, t * n).unwrap();
+            common::assert_close(
+                &format!("{}: {dtype:?} y", label(gpu)),
+                &y,
+                &want,
+                atol,
+                rtol,
+            );
+            let mut want = vec![0.0; t * k];
+            cpu_backward(&dy, t, ldy, &seen, k, 0..n, &mut want, false);
+            let (atol, rtol) = tol(n);
+            let dx = gpu.read_f32(&dxb, t * k).unwrap();
+            common::assert_close(
+                &format!("{}: {dtype:?} dx", label(gpu)),
+                &dx,
+                &want,
+                atol,
+                rtol,
+            );
         }
     }
 }

@@ -415,3 +415,25 @@ fn partial_blocks_are_errors() {
         Err(Error::Invalid(_))
     ));
 }
+
+/// The types whose scales factor out take the sums kernels, forward and input gradient (tile
+/// heights in kernels.rs and backward.rs follow the same test), the others keep the per-element
+/// decode: Q2_K's minimum rides in the quant word, the IQ4 quants are table entries.
+#[test]
+fn sums_kernels_take_the_factored_types() {
+    use crate::gpu::pipeline::Kernel;
+    for dtype in QUANT {
+        let sums = !matches!(dtype, DType::Q2_K | DType::IQ4_NL | DType::IQ4_XS);
+        assert_eq!(scales_factor_out(dtype), sums, "{dtype:?}");
+        let (fwd, bwd) = if sums {
+            ("matmul_q_sums", "matmul_backward_input_q_sums")
+        } else {
+            ("matmul_q", "matmul_backward_input_q")
+        };
+        assert_eq!(Kernel::Matmul(dtype).entry(), fwd, "{dtype:?}");
+        assert_eq!(Kernel::MatmulBackwardInput(dtype).entry(), bwd, "{dtype:?}");
+    }
+    for dtype in [DType::F32, DType::F16, DType::BF16] {
+        assert!(!scales_factor_out(dtype), "{dtype:?}");
+    }
+}
