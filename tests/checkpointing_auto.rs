@@ -17,7 +17,7 @@ const MIN: &str = "model = \"m\"\noutput_dir = \"o\"\nrollouts = \"r.jsonl\"\n";
 #[test]
 fn the_key_takes_true_false_or_auto() {
     let gc = |v: &str| TrainConfig::from_toml(&format!("{MIN}gradient_checkpointing = {v}\n")).map(|c| c.gradient_checkpointing);
-    assert_eq!(TrainConfig::from_toml(MIN).unwrap().gradient_checkpointing, Checkpointing::On, "TRL's GRPO default");
+    assert_eq!(TrainConfig::from_toml(MIN).unwrap().gradient_checkpointing, Checkpointing::Auto, "edgerl's GRPO default: the plan decides");
     assert_eq!(gc("true").unwrap(), Checkpointing::On);
     assert_eq!(gc("false").unwrap(), Checkpointing::Off);
     assert_eq!(gc("\"auto\"").unwrap(), Checkpointing::Auto);
@@ -25,7 +25,9 @@ fn the_key_takes_true_false_or_auto() {
         let e = gc(bad).unwrap_err();
         assert!(e.contains("gradient_checkpointing") && e.contains("auto"), "{bad}: {e}");
     }
-    // SFT has no plan to ask.
+    // SFT has no plan to ask: TRL's SFT default, and "auto" refused.
+    let sft = edgerl::rl::sft::SftConfig::from_toml("model = \"m\"\noutput_dir = \"o\"\ndataset = \"d.jsonl\"\n").unwrap();
+    assert_eq!(sft.train.gradient_checkpointing, Checkpointing::On);
     let e = edgerl::rl::sft::SftConfig::from_toml("model = \"m\"\noutput_dir = \"o\"\ndataset = \"d.jsonl\"\ngradient_checkpointing = \"auto\"\n")
         .unwrap_err();
     assert!(e.contains("auto") && e.contains("SFT"), "{e}");
@@ -88,5 +90,45 @@ fn edgerl_train_with_auto_keeps_activations_and_trains_as_false_does() {
     let (code, out, err) = edgerl(&["train", "--config", &auto, "--overwrite", "--memory-budget", &(kept_peak - 1).to_string()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("gradient checkpointing on"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_front_ends_settle_auto_from_the_runs_own_rows() {
+    // What the demo and the Python package call before training (`edgerl train` prints the
+    // same line): the default, "auto", settled by the plan of the run's dataset.
+    let dir = std::env::temp_dir().join(format!("edgerl-gc-settle-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(run_toml(&dir, "settle", "\"auto\"")).unwrap();
+    let default = text.replace("gradient_checkpointing = \"auto\"\n", "");
+    let mut cfg = TrainConfig::from_toml(&default).unwrap();
+    assert_eq!(cfg.gradient_checkpointing, Checkpointing::Auto);
+    let why = edgerl::plan::settle_auto_checkpointing(&mut cfg, 128 << 20).expect("auto is settled");
+    assert_eq!(cfg.gradient_checkpointing, Checkpointing::Off, "{why}");
+    assert!(why.contains("off (auto"), "{why}");
+    // Settled once: a second call leaves it alone.
+    assert!(edgerl::plan::settle_auto_checkpointing(&mut cfg, 128 << 20).is_none());
+
+    // Rows given (Python's `dataset`) instead of a file: planned from them.
+    let mut given = TrainConfig::from_toml(&default).unwrap();
+    let rows = edgerl::data::dataset::read(given.dataset.as_ref().unwrap(), &[]).unwrap();
+    given.dataset = None;
+    let why = edgerl::plan::settle_auto_checkpointing_rows(&mut given, Some(&rows), 128 << 20).unwrap();
+    assert_eq!(given.gradient_checkpointing, Checkpointing::Off, "{why}");
+
+    // A run that can't be planned (its dataset is missing) keeps checkpointing on and says why.
+    let mut lost = TrainConfig::from_toml(&default).unwrap();
+    lost.dataset = Some(dir.join("missing.jsonl"));
+    let why = edgerl::plan::settle_auto_checkpointing(&mut lost, 128 << 20).unwrap();
+    assert_eq!(lost.gradient_checkpointing, Checkpointing::On, "{why}");
+    assert!(why.contains("could not be planned") && why.contains("missing.jsonl"), "{why}");
+
+    // Explicit values are the user's.
+    for (gc, want) in [("true", Checkpointing::On), ("false", Checkpointing::Off)] {
+        let mut c = TrainConfig::from_toml(&text.replace("\"auto\"", gc)).unwrap();
+        assert!(edgerl::plan::settle_auto_checkpointing(&mut c, 128 << 20).is_none());
+        assert_eq!(c.gradient_checkpointing, want);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -329,6 +329,12 @@ class Trainer:
     prompt's images go through the vision tower once; its features serve the group's sampling
     and training. Reward functions get the ``images`` column (as given) among their kwargs.
     Images for a text model are an ``InvalidInputError``.
+
+    ``memory_budget`` (``"2GiB"``, ``"800MiB"`` or bytes; ``edgerl train --memory-budget``):
+    the run is planned before anything loads and keeps the config when it fits, else turns
+    gradient checkpointing on, then halves the completions per packed pass; when nothing fits
+    it is refused with the smallest peak reachable. Without one, ``gradient_checkpointing =
+    "auto"`` (the default) is settled by the plan. ``memory_plan`` says what was chosen.
     """
 
     def __init__(
@@ -337,6 +343,7 @@ class Trainer:
         reward_funcs: Union[RewardFunc, Sequence[RewardFunc], None] = None,
         dataset: Optional[Iterable[Mapping[str, Any]]] = None,
         reward_weights: Optional[Sequence[float]] = None,
+        memory_budget: Union[str, int, None] = None,
     ) -> None:
         if reward_funcs is None:
             funcs: List[RewardFunc] = []
@@ -358,6 +365,8 @@ class Trainer:
             self._image_dir: List[Any] = []  # a TemporaryDirectory, removed with the trainer
             rows_json = [json.dumps(_row_files(r, i, self._image_dir), default=_jsonable) for i, r in enumerate(self._py_rows)]
         kw: Dict[str, Any] = dict(rows_json=rows_json, reward_cb=self._score if funcs else None, reward_names=self._names)
+        if memory_budget is not None:
+            kw["memory_budget"] = str(memory_budget)
         if isinstance(config, Mapping):
             cfg = {k: v for k, v in config.items() if v is not None}
             kw["config_json"] = json.dumps(cfg, default=_jsonable)
@@ -502,6 +511,13 @@ class Trainer:
         return self._t.output_dir
 
     @property
+    def memory_plan(self) -> Optional[str]:
+        """What the memory plan chose before the run, as ``edgerl train`` prints it:
+        ``gradient_checkpointing = "auto"`` (the default) settled, or ``memory_budget``'s fit;
+        ``None`` when the config fixed ``gradient_checkpointing`` and no budget was given."""
+        return self._t.memory_plan
+
+    @property
     def reward_names(self) -> List[str]:
         """The Python reward functions' metric names."""
         return list(self._names)
@@ -530,6 +546,7 @@ def train(
     on_step: Optional[Callable[[Dict[str, Any]], None]] = None,
     overwrite: bool = False,
     resume: bool = False,
+    memory_budget: Union[str, int, None] = None,
 ) -> str:
     """``edgerl train`` from Python: ``max_steps`` steps of ``Trainer(config, reward_funcs,
     dataset, reward_weights)``, each step's metrics appended to ``output_dir/metrics.jsonl``
@@ -540,7 +557,7 @@ def train(
     ``resume``: continue from its newest intact checkpoint (the same config, rows and reward
     function names; a checkpoint of another run is refused), ending as the uninterrupted run
     would (its adapter bit for bit with the same reward functions)."""
-    t = Trainer(config, reward_funcs=reward_funcs, dataset=dataset, reward_weights=reward_weights)
+    t = Trainer(config, reward_funcs=reward_funcs, dataset=dataset, reward_weights=reward_weights, memory_budget=memory_budget)
     out = t.output_dir
     if out is None:
         raise InvalidInputError("config: no `output_dir` (edgerl.train writes the metrics and the adapter there)")

@@ -60,6 +60,7 @@ class Trainer:
     num_iterations: int
     num_generations: int
     has_vision: bool
+    memory_plan: Optional[str]
     def __init__(
         self,
         config_toml: Optional[str] = None,
@@ -68,6 +69,7 @@ class Trainer:
         rows_json: Optional[List[str]] = None,
         reward_cb: Optional[Callable[[List[int], List[str], List[List[int]]], Tuple[List[float], List[List[float]]]]] = None,
         reward_names: List[str] = ...,
+        memory_budget: Optional[str] = None,
     ) -> None: ...
     def _step(self) -> str: ...
     def _generate(

@@ -167,6 +167,8 @@ pub struct Trainer {
     has_output: bool,
     /// The last sampling rounds' completions (one JSON line each, as completions.jsonl).
     last_completions: Vec<Value>,
+    /// What the memory plan chose before the run (`"auto"` settled, or a budget's fit).
+    memory_plan: Option<String>,
 }
 
 impl Trainer {
@@ -290,7 +292,8 @@ impl Trainer {
     /// `_Trainer(config_toml, base_dir, rows_json, reward_cb, reward_names)`; the `edgerl`
     /// package's `Trainer` builds these arguments.
     #[new]
-    #[pyo3(signature = (config_toml=None, config_json=None, config_path=None, rows_json=None, reward_cb=None, reward_names=Vec::new()))]
+    #[pyo3(signature = (config_toml=None, config_json=None, config_path=None, rows_json=None, reward_cb=None, reward_names=Vec::new(), memory_budget=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         config_toml: Option<&str>,
@@ -299,7 +302,9 @@ impl Trainer {
         rows_json: Option<Vec<String>>,
         reward_cb: Option<Py<PyAny>>,
         reward_names: Vec<String>,
+        memory_budget: Option<String>,
     ) -> PyResult<Trainer> {
+        let budget = memory_budget.as_deref().map(edgerl::plan::parse_budget).transpose().map_err(to_py)?;
         let path = config_path.as_deref();
         let table = config_table(config_toml, config_json, path).map_err(to_py)?;
         let own_keys = PY_KEYS.iter().any(|k| table.contains_key(*k));
@@ -360,16 +365,34 @@ impl Trainer {
         if let Some(list) = &rows_json {
             extra.push(("dataset".into(), format!("{} rows from Python, crc32 {:08x}", list.len(), edgerl::rl::state::crc32(list.join("\n").as_bytes()))));
         }
-        let t = py
+        // As `edgerl train [--memory-budget]` plans the run before loading it: a budget's fit
+        // picks the knobs (or refuses the run); without one `gradient_checkpointing = "auto"`
+        // (the default) is settled. Planned over the rows given from Python when there are some.
+        let given = rows_json.is_some().then(|| rows.clone());
+        let (t, memory_plan) = py
             .allow_threads(move || -> Result<_, Error> {
                 let gpu = gpu()?;
+                let mut cfg = cfg;
+                let (mut pack_size, mut memory_plan) = (None, None);
+                match budget {
+                    Some(b) => {
+                        let fit = edgerl::plan::fit_train_config(&mut cfg, given.as_deref(), b, gpu.max_binding)?;
+                        pack_size = fit.pack_size;
+                        memory_plan = Some(fit.summary());
+                    }
+                    None => memory_plan = edgerl::plan::settle_auto_checkpointing_rows(&mut cfg, given.as_deref(), gpu.max_binding),
+                }
+                if let Some(line) = &memory_plan {
+                    log::info!("memory plan: {line}");
+                }
                 let _g = gpu_lock();
                 let mut t = edgerl::rl::trainer::Trainer::new(gpu, cfg)?;
+                t.pack_size = pack_size;
                 // After loading: a missing model is the loader's error, as for the CLI's others.
                 let mut fingerprint = edgerl::rl::fingerprint::of(&t.cfg)?;
                 fingerprint.extend(extra);
                 t.run_fingerprint = fingerprint;
-                Ok(Unchecked(t))
+                Ok(Unchecked((t, memory_plan)))
             })
             .map_err(to_py)?
             .0;
@@ -395,6 +418,7 @@ impl Trainer {
             own,
             has_output,
             last_completions: Vec::new(),
+            memory_plan,
         })
     }
 
@@ -487,6 +511,14 @@ impl Trainer {
             return Ok(());
         }
         edgerl::rl::checkpoint::remove_previous_run(&self.t.cfg.output_dir).map_err(to_py)
+    }
+
+    /// What the memory plan chose before the run: `"auto"` settled ("gradient checkpointing
+    /// off (auto: …)") or a budget's fit ("predicted peak … within the … budget (…)"); `None`
+    /// when the config fixed `gradient_checkpointing` and no budget was given.
+    #[getter]
+    fn memory_plan(&self) -> Option<String> {
+        self.memory_plan.clone()
     }
 
     #[getter]

@@ -279,3 +279,35 @@ def test_bad_rows(tmp_path):
         edgerl.Trainer(base_config(tmp_path), dataset=ROWS)
     with pytest.raises(ValueError, match="reward_weights has 2 weights for 1"):
         edgerl.Trainer(base_config(tmp_path), reward_funcs=has_e, reward_weights=[1, 2], dataset=ROWS)
+
+
+def test_memory_plan_as_the_cli_plans_it(tmp_path, cli):
+    """gradient_checkpointing = "auto" (the default) is settled by the plan `edgerl plan` makes;
+    memory_budget fits the run as `--memory-budget` does, or refuses it."""
+    ds = tmp_path / "prompts.jsonl"
+    shutil.copy(EXAMPLE / "prompts.jsonl", ds)
+    cfg = base_config(tmp_path / "out", dataset=str(ds), rewards=[FORMAT, HIT])
+    toml = write_toml(tmp_path / "run.toml", cfg)
+    _, out, _ = cli("plan", "--config", toml, "--json")
+    plan = json.loads(out)
+    assert plan["knobs"]["gradient_checkpointing"] is False
+    t = edgerl.Trainer(toml)
+    assert t.memory_plan == plan["auto"] and "off (auto" in t.memory_plan
+    # Rows given from Python are planned the same way.
+    rows = edgerl.Trainer(base_config(tmp_path / "out", rewards=[FORMAT, HIT]), dataset=ROWS)
+    assert rows.memory_plan == plan["auto"]
+    # A fixed value is the user's: nothing to settle.
+    assert edgerl.Trainer(dict(cfg, gradient_checkpointing=True)).memory_plan is None
+
+    # One byte under the activations-kept peak: checkpointing on, as the CLI's fit picks it.
+    budget = plan["peak_bytes"] - 1
+    _, out, _ = cli("plan", "--config", toml, "--memory-budget", budget, "--json")
+    fit = json.loads(out)
+    assert fit["knobs"]["gradient_checkpointing"] is True
+    t = edgerl.Trainer(toml, memory_budget=budget)
+    assert "gradient checkpointing on" in t.memory_plan, t.memory_plan
+    assert t.step()["step"] == 1
+    with pytest.raises(edgerl.EdgerlError, match="cannot be met"):
+        edgerl.Trainer(toml, memory_budget="1MiB")
+    with pytest.raises(edgerl.InvalidInputError, match="budget"):
+        edgerl.Trainer(toml, memory_budget="lots")

@@ -262,10 +262,15 @@ pub fn run(
         sft_adapter_dir = Some(dir);
     }
     on_phase("training");
+    // As `edgerl train --config OUT/run.toml` runs it: "auto" settled by the memory plan.
+    let mut train_cfg = cfg.clone();
+    if let Some(why) = crate::plan::settle_auto_checkpointing(&mut train_cfg, gpu.max_binding) {
+        log::info!("memory plan: {why}");
+    }
     let t0 = std::time::Instant::now();
     let adapter = crate::rl::trainer::train_with(
         gpu,
-        cfg.clone(),
+        train_cfg,
         crate::rl::trainer::Start::Overwrite,
         on_step,
     )?;

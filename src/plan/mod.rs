@@ -19,7 +19,7 @@ pub use crate::units::fmt_bytes;
 pub use budget::parse_budget;
 pub use category::{Binding, ByCategory, Category};
 pub use command::{PlanArgs, plan_command, with_out_of_memory_advice};
-pub use setup::{ModelMeta, model_meta};
+pub use setup::{ModelMeta, fit_train_config, model_meta, settle_auto_checkpointing, settle_auto_checkpointing_rows};
 pub use vision::{VisionLoad, image_size, prompt_with_images};
 pub use weights::{WeightBytes, weight_bytes};
 
@@ -379,4 +379,12 @@ pub struct Fitted {
     pub plan: Plan,
     /// What was changed ("gradient checkpointing on", "pack size 2 (was 8)"); empty: nothing.
     pub changes: Vec<String>,
+}
+
+impl Fitted {
+    /// "predicted peak 421.3 MiB within the 2 GiB budget (config kept)".
+    pub fn summary(&self) -> String {
+        let changes = if self.changes.is_empty() { "config kept".to_string() } else { self.changes.join(", ") };
+        format!("predicted peak {} within the {} budget ({changes})", fmt_bytes(self.plan.peak_bytes), fmt_bytes(self.budget))
+    }
 }

@@ -10,6 +10,7 @@ use crate::gpu::DType;
 use crate::lora::{LoraConfig, Target};
 use crate::model::gguf::Gguf;
 use crate::model::weights::SafetensorsWeights;
+use crate::data::dataset::Row;
 use crate::model::{ModelConfig, Tokenizer, gguf_weights, presets};
 use crate::rl::TrainConfig;
 use crate::rl::config::Optimizer;
@@ -83,19 +84,32 @@ impl PlanInput {
     /// (online, prompts rendered like `Trainer::sample_groups` renders them) or of the rollouts
     /// (offline, with their longest completion and largest group).
     pub fn from_train_config(cfg: &TrainConfig, max_binding: u64) -> Result<PlanInput> {
+        Self::from_train_config_rows(cfg, None, max_binding)
+    }
+
+    /// [`from_train_config`](Self::from_train_config) of an online run whose dataset rows are
+    /// given (Python's `dataset` rows) instead of read from `cfg.dataset`.
+    pub fn from_train_config_rows(cfg: &TrainConfig, given: Option<&[Row]>, max_binding: u64) -> Result<PlanInput> {
         let mut m = model_meta(&cfg.model, None, max_binding)?;
         let lora = match &cfg.init_adapter {
             Some(dir) => crate::lora::peft::read_config(dir)?,
             None => cfg.lora_config()?,
         };
+        let read;
+        let online: Option<&[Row]> = match (given, &cfg.dataset) {
+            (Some(rows), _) => Some(rows),
+            (None, Some(path)) => {
+                let rewards = crate::reward::RewardSet::new(&cfg.rewards, cfg.reward_all_or_nothing)?;
+                read = crate::data::dataset::read(path, &rewards.columns())?;
+                Some(&read)
+            }
+            (None, None) => None,
+        };
         let (prompt_tokens, completion_tokens, num_generations, rollouts) =
-            match (&cfg.dataset, &cfg.rollouts) {
-                (Some(path), _) => {
-                    let rewards =
-                        crate::reward::RewardSet::new(&cfg.rewards, cfg.reward_all_or_nothing)?;
-                    let rows = crate::data::dataset::read(path, &rewards.columns())?;
+            match (online, &cfg.rollouts) {
+                (Some(rows), _) => {
                     let (mut p, mut tiles) = (0, 0);
-                    for row in &rows {
+                    for row in rows {
                         if row.images.is_empty() {
                             p = p.max(crate::rl::rollout::prompt_ids(&m.tokenizer, &row.prompt)?.len());
                             continue;
@@ -218,4 +232,41 @@ impl PlanInput {
             max_binding,
         })
     }
+}
+
+/// Settles `gradient_checkpointing = "auto"` for a run without a memory budget (the default):
+/// the plan of `cfg` as `edgerl train` would run it decides (`PlanInput::auto_recompute`), and
+/// the returned line says why. When the run can't be planned (an unreadable dataset is
+/// reported again, clearly, when the run reads it), checkpointing stays on: the side that needs
+/// less memory. Anything but `"auto"` is left alone (`None`).
+pub fn settle_auto_checkpointing(cfg: &mut TrainConfig, max_binding: u64) -> Option<String> {
+    settle_auto_checkpointing_rows(cfg, None, max_binding)
+}
+
+/// [`settle_auto_checkpointing`] of an online run whose dataset rows are given (Python's).
+pub fn settle_auto_checkpointing_rows(cfg: &mut TrainConfig, rows: Option<&[Row]>, max_binding: u64) -> Option<String> {
+    use crate::rl::config::Checkpointing;
+    if cfg.gradient_checkpointing != Checkpointing::Auto {
+        return None;
+    }
+    let decided = PlanInput::from_train_config_rows(cfg, rows, max_binding).and_then(|i| i.auto_recompute());
+    let (recompute, why) = decided.unwrap_or_else(|e| {
+        (true, format!("gradient checkpointing on (auto: the run could not be planned: {e})"))
+    });
+    cfg.gradient_checkpointing = recompute.into();
+    Some(why)
+}
+
+/// A run under a memory budget (`edgerl train --memory-budget`, Python's `memory_budget`): the
+/// knobs `PlanInput::fit` picks for `budget` bytes, applied to `cfg` (`"auto"` starts from
+/// every activation kept and recomputes only when that doesn't fit), planned over `rows` when
+/// given (Python's) instead of `cfg`'s dataset. The caller sets `Trainer::pack_size` from the
+/// result. Nothing fits: the planner's error, before anything is loaded.
+pub fn fit_train_config(cfg: &mut TrainConfig, rows: Option<&[Row]>, budget: u64, max_binding: u64) -> Result<super::Fitted> {
+    use crate::rl::config::Checkpointing;
+    let mut input = PlanInput::from_train_config_rows(cfg, rows, max_binding)?;
+    input.gradient_checkpointing = cfg.gradient_checkpointing == Checkpointing::On;
+    let fit = input.fit(budget)?;
+    cfg.gradient_checkpointing = fit.plan.knobs.gradient_checkpointing.into();
+    Ok(fit)
 }

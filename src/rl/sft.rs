@@ -192,6 +192,10 @@ impl SftConfig {
         table
             .entry("learning_rate")
             .or_insert(toml::Value::Float(SFT_LEARNING_RATE));
+        // TRL's SFT default (GRPO's is "auto", which only the GRPO memory plan can settle).
+        table
+            .entry("gradient_checkpointing")
+            .or_insert(toml::Value::Boolean(true));
         // TrainConfig wants a data source: the SFT dataset stands in as `rollouts` (never read
         // as rollouts).
         table.insert(

@@ -13,7 +13,6 @@ use edgerl::gpu::{DType, Gpu};
 use edgerl::lora::Lora;
 use edgerl::model::{LoadedModel, SamplingOptions};
 use edgerl::plan;
-use edgerl::rl::config::Checkpointing;
 use edgerl::{Error, Result};
 use serde_json::json;
 
@@ -194,43 +193,29 @@ fn run(cli: Cli) -> Result<()> {
             let max_steps = cfg.max_steps;
             let gpu = Gpu::from_env()?;
             // Planned before anything heavy is loaded: with a budget the plan picks the knobs
-            // (or stops the run); without one it only predicts the peak for the summary.
-            // `gradient_checkpointing = "auto"`: without a budget the plan decides here; with
-            // one, the budget's fit starts from activations kept and turns recomputation on
-            // only when needed.
-            let auto = cfg.gradient_checkpointing == Checkpointing::Auto;
-            let input = plan::PlanInput::from_train_config(&cfg, gpu.max_binding);
-            if let (true, None, Ok(i)) = (auto, budget, &input) {
-                let (recompute, why) = i.auto_recompute()?;
-                cfg.gradient_checkpointing = recompute.into();
-                if !json {
-                    println!("memory plan: {why}");
-                }
-            }
-            let input = input.map(|mut i| {
-                i.gradient_checkpointing = cfg.gradient_checkpointing.recomputes() && !(auto && budget.is_some());
-                i
-            });
+            // (or stops the run); without one it settles `gradient_checkpointing = "auto"` and
+            // predicts the peak for the summary.
             let (mut pack_size, mut predicted) = (None, None);
             match budget {
                 Some(b) => {
-                    let fit = input?.fit(b)?;
-                    cfg.gradient_checkpointing = fit.plan.knobs.gradient_checkpointing.into();
+                    let fit = plan::fit_train_config(&mut cfg, None, b, gpu.max_binding)?;
                     pack_size = fit.pack_size;
                     predicted = Some(fit.plan.peak_bytes);
                     if !json {
-                        let changes = if fit.changes.is_empty() { "config kept".to_string() } else { fit.changes.join(", ") };
-                        println!(
-                            "memory plan: predicted peak {} within the {} budget ({changes})",
-                            plan::fmt_bytes(fit.plan.peak_bytes),
-                            plan::fmt_bytes(b)
-                        );
+                        println!("memory plan: {}", fit.summary());
                     }
                 }
-                None => match input.and_then(|i| i.plan()) {
-                    Ok(p) => predicted = Some(p.peak_bytes),
-                    Err(e) => log::warn!("no memory plan: {e}"),
-                },
+                None => {
+                    if let Some(why) = plan::settle_auto_checkpointing(&mut cfg, gpu.max_binding)
+                        && !json
+                    {
+                        println!("memory plan: {why}");
+                    }
+                    match plan::PlanInput::from_train_config(&cfg, gpu.max_binding).and_then(|i| i.plan()) {
+                        Ok(p) => predicted = Some(p.peak_bytes),
+                        Err(e) => log::warn!("no memory plan: {e}"),
+                    }
+                }
             }
             // A progress bar on a terminal; plain lines otherwise (logs, CI, pipes).
             let bar = (!json && std::io::stderr().is_terminal()).then(|| {

@@ -95,16 +95,17 @@ pub enum Schedule {
 
 /// `gradient_checkpointing`: `true` (TRL's GRPO default: keep only each layer's input and
 /// recompute the layer in the backward pass), `false` (keep every activation: faster, more
-/// memory), or `"auto"`: the front end asks the memory plan before the run (`edgerl train`) or
-/// before each step (a session) and keeps the activations when the step fits without
-/// recomputing — within the memory budget when one is set, else within
-/// `plan::AUTO_KEEP_ACTIVATIONS_BYTES`. Until it is decided, `"auto"` acts as `true`.
+/// memory), or `"auto"` (edgerl's default for GRPO): the front end asks the memory plan before
+/// the run (`edgerl train`, the demo, Python) or before each step (a session) and keeps the
+/// activations when the step fits without recomputing — within the memory budget when one is
+/// set, else within `plan::AUTO_KEEP_ACTIVATIONS_BYTES`. Until it is decided, `"auto"` acts as
+/// `true`. SFT configs default to `true` (TRL's SFT default) and refuse `"auto"`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Checkpointing {
-    #[default]
     On,
     Off,
+    #[default]
     Auto,
 }
 
