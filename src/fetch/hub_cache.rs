@@ -134,18 +134,45 @@ pub fn glob_match(pattern: &str, path: &str) -> bool {
     matches(&p, &s)
 }
 
+/// Left to right, going back only to the latest `*` (letting it take one more character): every
+/// other element matches exactly one character, so that is enough, and the time stays
+/// O(pattern × path). Trying every split at every `*` took exponential time on patterns such as
+/// `*a*a*a*a*a*a*b` (`--include` comes from the command line, paths from the Hub).
 fn matches(p: &[char], s: &[char]) -> bool {
-    match p.first() {
-        None => s.is_empty(),
-        Some('*') => (0..=s.len()).any(|i| matches(&p[1..], &s[i..])),
-        Some('?') => !s.is_empty() && matches(&p[1..], &s[1..]),
-        Some('[') => match (class(&p[1..], s.first().copied()), s.is_empty()) {
-            (Some((true, used)), false) => matches(&p[1 + used..], &s[1..]),
-            (Some(_), _) => false,
+    let (mut pi, mut si) = (0, 0);
+    // After the latest `*`: where the pattern resumes, and where the path resumes next time.
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if p.get(pi) == Some(&'*') {
+            pi += 1;
+            star = Some((pi, si));
+            continue;
+        }
+        if let Some(used) = p.get(pi).and_then(|_| one(&p[pi..], s[si])) {
+            pi += used;
+            si += 1;
+            continue;
+        }
+        let Some((sp, ss)) = star else { return false };
+        pi = sp;
+        si = ss + 1;
+        star = Some((sp, si));
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Whether the element at the head of `p` (not `*`) matches `c`: the pattern characters it
+/// uses, or `None`.
+fn one(p: &[char], c: char) -> Option<usize> {
+    match p.first()? {
+        '?' => Some(1),
+        '[' => match class(&p[1..], Some(c)) {
+            Some((true, used)) => Some(1 + used),
+            Some((false, _)) => None,
             // An unclosed `[` is a literal.
-            (None, _) => s.first() == Some(&'[') && matches(&p[1..], &s[1..]),
+            None => (c == '[').then_some(1),
         },
-        Some(c) => s.first() == Some(c) && matches(&p[1..], &s[1..]),
+        &x => (x == c).then_some(1),
     }
 }
 
@@ -340,6 +367,17 @@ mod tests {
         }
     }
 
+    /// Many `*`s against a long path that almost matches: trying every split at every `*` took
+    /// C(200, 12) steps (hours); the matcher must answer at once.
+    #[test]
+    fn globs_take_linear_time() {
+        let path = "a".repeat(200);
+        let t = std::time::Instant::now();
+        assert!(!glob_match(&format!("{}b", "*a".repeat(12)), &path));
+        assert!(glob_match(&format!("{}*", "*a".repeat(12)), &path));
+        assert!(t.elapsed() < std::time::Duration::from_secs(1), "{:?}", t.elapsed());
+    }
+
     #[test]
     fn globs_follow_fnmatch() {
         assert!(glob_match("*.json", "config.json"));
@@ -351,6 +389,9 @@ mod tests {
         assert!(glob_match("[a-c]x", "bx") && !glob_match("[a-c]x", "dx"));
         assert!(glob_match("onnx/", "onnx/model.onnx") && !glob_match("onnx/", "model.onnx"));
         assert!(glob_match("[x", "[x"));
+        // Backtracking cases: a `*` giving back characters, empty runs, a trailing `*`.
+        assert!(glob_match("*a*b", "xaab") && glob_match("a**b*", "ab") && !glob_match("*a*b", "xaabc"));
+        assert!(glob_match("*?", "x") && !glob_match("*?", "") && glob_match("*[ab]", "cccb") && !glob_match("*[ab]", "cbc"));
         let none: Vec<String> = Vec::new();
         assert!(wanted(&none, "chat_template.jinja") && wanted(&none, "merges.txt") && !wanted(&none, "onnx/model.onnx") && !wanted(&none, "pytorch_model.bin"));
     }
