@@ -74,10 +74,14 @@ fn q4s(b: u32) -> vec2<f32> {
         return vec2<f32>(iq4xs_scale((b >> 3u) * 34u, b & 7u), 0.0);
     }
     if (WDTYPE == 12u) {
+        // Scales i = 2g and i + 1 (as q3k_scale) sit a byte apart in the same two words.
         let base = (b >> 3u) * 28u;
-        let d = unpack2x16float(w[base]).x;
-        let g = b & 7u;
-        return vec2<f32>(d * q3k_scale(base, 2u * g), d * q3k_scale(base, 2u * g + 1u));
+        let i = 2u * (b & 7u);
+        let lo = w[base + 25u + (i % 8u) / 4u] >> (8u * (i % 4u) + 4u * (i / 8u));
+        let hi = w[base + 27u] >> (8u * (i % 4u) + 2u * (i / 4u));
+        let s = (vec2<u32>(lo, lo >> 8u) & vec2<u32>(15u)) |
+                ((vec2<u32>(hi, hi >> 8u) & vec2<u32>(3u)) << vec2<u32>(4u));
+        return unpack2x16float(w[base]).x * vec2<f32>(vec2<i32>(s) - 32);
     }
     if (WDTYPE == 11u) {
         return unpack2x16float(w[(b >> 3u) * 21u + 20u]);
