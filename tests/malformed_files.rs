@@ -727,3 +727,39 @@ fn run_toml_reward_rules_that_cannot_build() {
         expect_err(text, TrainConfig::from_file(&p), &p, &[]);
     }
 }
+
+/// trainer_state.bin lists the checkpoint files it sums. A name that leads out of the
+/// checkpoint is refused before anything is read (`/dev/zero` was read until memory ran out,
+/// `../x` is another folder's file); so is a listed file that is not a file of the recorded
+/// length (a link to /dev/zero), without reading it.
+#[test]
+fn checkpoint_state_lists_only_its_own_files() {
+    use edgerl::rl::checkpoint::verify;
+    use edgerl::rl::state::{FileSum, State, VERSION, encode_state};
+    let dir = scratch("state-names");
+    let state = |name: &str, len: u64| State {
+        version: VERSION,
+        step: 1,
+        tokens_seen: 0,
+        batch: None,
+        reward_metrics: "{}".into(),
+        cursor: 0,
+        skipped_steps: 0,
+        consecutive_skips: 0,
+        run: Vec::new(),
+        files: vec![FileSum { name: name.into(), len, crc32: 0 }],
+    };
+    let state_file = dir.join("trainer_state.bin");
+    for name in ["../trainer_state.bin", "adapter/../x", "", "/dev/zero"] {
+        std::fs::write(&state_file, encode_state(&state(name, 8)).unwrap()).unwrap();
+        expect_err(name, verify(&dir), &state_file, &["damaged", &format!("{name:?}")]);
+    }
+    #[cfg(unix)]
+    {
+        let linked = dir.join("optimizer.safetensors");
+        std::os::unix::fs::symlink("/dev/zero", &linked).unwrap();
+        std::fs::write(&state_file, encode_state(&state("optimizer.safetensors", 0)).unwrap()).unwrap();
+        expect_err("a link to /dev/zero", verify(&dir), &linked, &["damaged"]);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -216,10 +216,24 @@ fn read_state(dir: &Path) -> Result<State> {
 pub fn verify(dir: &Path) -> Result<State> {
     let state = read_state(dir)?;
     for f in &state.files {
+        // Only the checkpoint's own files: a name read from the state file must not lead
+        // elsewhere (`../x`, or `/dev/zero`, which would be read until memory ran out).
+        if !SUMMED.contains(&f.name.as_str()) {
+            return Err(Error::file(
+                &dir.join(STATE_FILE),
+                format!("damaged: it lists a file {:?}, not one of a checkpoint's ({})", f.name, SUMMED.join(", ")),
+            ));
+        }
         let path = dir.join(&f.name);
+        let damaged = || Error::file(&path, format!("damaged: its length or checksum differs from what {STATE_FILE} recorded"));
+        // The length before reading: a file of another size (or not a file) is damaged as it is.
+        let meta = std::fs::metadata(&path).map_err(|e| Error::file(&path, e))?;
+        if !meta.is_file() || meta.len() != f.len {
+            return Err(damaged());
+        }
         let bytes = std::fs::read(&path).map_err(|e| Error::file(&path, e))?;
         if bytes.len() as u64 != f.len || super::state::crc32(&bytes) != f.crc32 {
-            return Err(Error::file(&path, format!("damaged: its length or checksum differs from what {STATE_FILE} recorded")));
+            return Err(damaged());
         }
     }
     SafetensorsWeights::open_file(&dir.join(OPTIMIZER_FILE))?;
