@@ -279,6 +279,19 @@ fn bad_inputs_are_clear_errors() {
     let missing = tmp.join("missing.png");
     let e = RgbImage::open(&missing).unwrap_err().to_string();
     assert!(e.contains("missing.png") && e.contains("reading the image"), "{e}");
+    // Image paths come from dataset rows: a device or a huge file is refused before it is read
+    // (/dev/zero was read until memory ran out). The big file is sparse: it takes no disk.
+    let e = RgbImage::open(&tmp).unwrap_err().to_string();
+    assert!(e.contains("not a regular file"), "{e}");
+    let huge = tmp.join("huge.png");
+    let f = std::fs::File::create(&huge).unwrap();
+    f.set_len(edgerl::vision::preprocess::MAX_IMAGE_FILE_BYTES + 1).unwrap();
+    drop(f);
+    let e = RgbImage::open(&huge).unwrap_err().to_string();
+    assert!(e.contains("huge.png") && e.contains("more than an image file may have"), "{e}");
+    std::fs::remove_file(&huge).unwrap();
+    let e = RgbImage::open(Path::new("/dev/zero")).unwrap_err().to_string();
+    assert!(e.contains("/dev/zero") && e.contains("not a regular file"), "{e}");
     let png = std::fs::read(dir().join("images/gradient_37x23.png")).unwrap();
     for (name, bytes, want) in [
         ("cut.png", png[..png.len() / 2].to_vec(), "decoding"),

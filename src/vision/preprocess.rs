@@ -19,7 +19,7 @@ pub mod prompt;
 pub mod resize;
 
 pub use config::{ProcessorConfig, Size};
-pub use decode::RgbImage;
+pub use decode::{MAX_IMAGE_FILE_BYTES, RgbImage};
 pub use processor::{PixelValues, Plan};
 pub use prompt::{ImageLayout, expand_prompt};
 pub use resize::Filter;

@@ -57,7 +57,7 @@ impl RgbImage {
 
     /// The image file at `path` (PNG or JPEG, told by its content).
     pub fn open(path: &Path) -> Result<RgbImage> {
-        let bytes = std::fs::read(path).map_err(|e| Error::file(path, format!("reading the image: {e}")))?;
+        let bytes = read_image_file(path).map_err(|why| Error::file(path, why))?;
         RgbImage::decode(&bytes).map_err(|why| Error::file(path, why))
     }
 
@@ -107,6 +107,34 @@ impl RgbImage {
         };
         RgbImage::from_rgb(width, height, data).map_err(|e| e.to_string())
     }
+}
+
+/// The largest image file read: far above any PNG or JPEG worth decoding (the decoder refuses
+/// more than 512 MiB of pixels, and the processor shrinks every image to 4096 pixels a side).
+pub const MAX_IMAGE_FILE_BYTES: u64 = 256 << 20;
+
+/// An image file's bytes: a regular file of at most `MAX_IMAGE_FILE_BYTES`, read no further.
+/// Image paths come from dataset rows and apps; a device (`/dev/zero`) or a huge file was read
+/// until memory ran out, which aborts the process (a host app, over the C ABI).
+fn read_image_file(path: &Path) -> std::result::Result<Vec<u8>, String> {
+    use std::io::Read;
+    let reading = |e: std::io::Error| format!("reading the image: {e}");
+    let file = std::fs::File::open(path).map_err(reading)?;
+    let meta = file.metadata().map_err(reading)?;
+    if !meta.is_file() {
+        return Err("reading the image: not a regular file".into());
+    }
+    let too_big = |n: u64| format!("reading the image: {n} bytes, more than an image file may have ({} MiB)", MAX_IMAGE_FILE_BYTES >> 20);
+    if meta.len() > MAX_IMAGE_FILE_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // Bounded even if the file grows while it is read.
+    file.take(MAX_IMAGE_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(reading)?;
+    if bytes.len() as u64 > MAX_IMAGE_FILE_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 /// One RGBA pixel over opaque white, as `PIL.Image.alpha_composite(white, im)` computes it:
