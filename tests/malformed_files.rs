@@ -763,3 +763,31 @@ fn checkpoint_state_lists_only_its_own_files() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A run's fingerprint reads the model folder's `.json` / `.safetensors` files. A folder with
+/// such a name failed the run, and a link to a device (`/dev/zero`) was read until memory ran
+/// out: only files count, and no more of one is read than its length.
+#[test]
+fn fingerprint_skips_what_is_not_a_file() {
+    let dir = scratch("fingerprint-model");
+    let model = dir.join("model");
+    std::fs::create_dir_all(model.join("notes.json")).unwrap();
+    std::fs::write(model.join("config.json"), "{}").unwrap();
+    let rollouts = dir.join("r.jsonl");
+    std::fs::write(&rollouts, "{}\n").unwrap();
+    let cfg = TrainConfig::from_toml(&format!(
+        "model = {:?}\noutput_dir = \"o\"\nrollouts = {:?}\n",
+        model.display().to_string(),
+        rollouts.display().to_string()
+    ))
+    .unwrap();
+    let one_file = edgerl::rl::fingerprint::of(&cfg).unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("/dev/zero", model.join("zero.safetensors")).unwrap();
+        assert_eq!(edgerl::rl::fingerprint::of(&cfg).unwrap(), one_file);
+    }
+    let model_id = &one_file.iter().find(|(k, _)| k == "model").unwrap().1;
+    assert!(model_id.contains("(1 files"), "{model_id}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

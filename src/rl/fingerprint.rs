@@ -115,6 +115,9 @@ fn model_identity(path: &Path) -> Result<String> {
             let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             !n.starts_with('.') && (n.ends_with(".safetensors") || n.ends_with(".gguf") || n.ends_with(".json"))
         })
+        // Files only (links followed): a folder named `x.json` failed the run, a link to a
+        // device (`/dev/zero`) was read until memory ran out.
+        .filter(|p| p.is_file())
         .collect();
     files.sort();
     let mut h = crc32fast::Hasher::new();
@@ -155,7 +158,8 @@ fn edges(path: &Path) -> Result<(u64, u32)> {
             f.take(EDGE).read_to_end(&mut buf)?;
         } else {
             buf.clear();
-            f.read_to_end(&mut buf)?;
+            // The rest of the `len` bytes, and no more (a file growing meanwhile, a device).
+            f.take(len).read_to_end(&mut buf)?;
         }
         h.update(&buf);
         Ok((len, h.finalize()))
