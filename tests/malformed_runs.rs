@@ -604,3 +604,33 @@ fn train_and_eval_with_bad_inputs_write_nothing() {
         assert!(!output.exists());
     }
 }
+
+/// A vision model whose image processor disagrees with its tower (a tile side that is not a
+/// whole number of patch_size × scale_factor, or an image_seq_len other than the features a
+/// tile gives) is refused at load, naming the folder and the keys: no image could run, and a
+/// tile of 1 pixel made millions of tiles before the tower refused them.
+#[test]
+fn vision_processor_that_disagrees_with_the_tower() {
+    let src = common::fixtures().join("vision_e2e/model");
+    let dir = scratch("vision-processor");
+    // The fixture's tiles: 16 pixels, patch_size 4 × scale_factor 2 → (16 / 8)² = 4 tokens.
+    for (i, (edge, seq, needles)) in [
+        (1, 4, &["max_image_size", "patch_size 4 × scale_factor 2 = 8"][..]),
+        (12, 4, &["tiles of 12 pixels"][..]),
+        (16, 5, &["image_seq_len 5", "4 image features"][..]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let model = copy_dir(&src, &dir.join(format!("m{i}")));
+        let path = model.join("processor_config.json");
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        v["image_processor"]["max_image_size"]["longest_edge"] = json!(edge);
+        v["image_seq_len"] = json!(seq);
+        std::fs::write(&path, v.to_string()).unwrap();
+        let mut all = vec![model.file_name().unwrap().to_str().unwrap()];
+        all.extend(needles);
+        score_and_generate_fail(&model, None, &all);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -40,6 +40,7 @@ impl ImageSide {
         }
         let cfg = VisionConfig::from_json(config).map_err(|e| Error::file(&dir.join("config.json"), e))?;
         let processor = ImageProcessor::from_dir(dir)?;
+        check_tiles(&cfg, &processor.config).map_err(|e| Error::file(dir, e))?;
         let tower = VisionTower::load(gpu, cfg, weights, dtype)?;
         Ok(Some(ImageSide { processor, tower }))
     }
@@ -81,6 +82,31 @@ impl ImageSide {
         let expanded = self.expand(text, &enc.layouts)?;
         Ok((tokenizer.encode(&expanded, add_special_tokens)?, enc.features))
     }
+}
+
+/// The processor's tiles against the tower, checked at load: the tower takes square tiles whose
+/// side is a multiple of patch_size × scale_factor, each giving (side / that)² image features,
+/// which the prompt spells out as `image_seq_len` tokens a tile. A processor that disagrees
+/// could run no image; a tiny tile (`max_image_size` 1) made millions of tiles, and with a
+/// large `image_seq_len` a prompt of terabytes, before the tower refused them.
+fn check_tiles(cfg: &VisionConfig, p: &super::preprocess::ProcessorConfig) -> std::result::Result<(), String> {
+    let (tile, step) = (p.max_image_size, cfg.patch_size * cfg.scale_factor);
+    if !tile.is_multiple_of(step) {
+        return Err(format!(
+            "the image processor's tiles of {tile} pixels (max_image_size.longest_edge) do not fit the vision tower: \
+             config.json's patch_size {} × scale_factor {} = {step} must divide the tile side",
+            cfg.patch_size, cfg.scale_factor
+        ));
+    }
+    let per_tile = (tile / step) * (tile / step);
+    if p.image_seq_len != per_tile {
+        return Err(format!(
+            "the image processor's image_seq_len {} is not the {per_tile} image features a tile of {tile} pixels gives \
+             (({tile} / {step})², config.json's patch_size × scale_factor = {step})",
+            p.image_seq_len
+        ));
+    }
+    Ok(())
 }
 
 /// The error for images given to a text model.
