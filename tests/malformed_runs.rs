@@ -605,18 +605,18 @@ fn train_and_eval_with_bad_inputs_write_nothing() {
     }
 }
 
-/// A vision model whose image processor disagrees with its tower (a tile side that is not a
-/// whole number of patch_size × scale_factor, or an image_seq_len other than the features a
-/// tile gives) is refused at load, naming the folder and the keys: no image could run, and a
-/// tile of 1 pixel made millions of tiles before the tower refused them.
+/// A vision model whose image processor disagrees with its tower (tiles smaller than
+/// patch_size × scale_factor, or an image_seq_len other than the features a tile gives) is
+/// refused at load, naming the folder and the keys: no image could run, and a tile of 1 pixel
+/// made millions of tiles before the tower refused them.
 #[test]
 fn vision_processor_that_disagrees_with_the_tower() {
     let src = common::fixtures().join("vision_e2e/model");
     let dir = scratch("vision-processor");
-    // The fixture's tiles: 16 pixels, patch_size 4 × scale_factor 2 → (16 / 8)² = 4 tokens.
+    // The fixture's tiles: 16 pixels, patch_size 4, scale_factor 2 → (16 / 4)² / 2² = 4 tokens.
     for (i, (edge, seq, needles)) in [
         (1, 4, &["max_image_size", "patch_size 4 × scale_factor 2 = 8"][..]),
-        (12, 4, &["tiles of 12 pixels"][..]),
+        (12, 4, &["image_seq_len 4", "2 image features"][..]),
         (16, 5, &["image_seq_len 5", "4 image features"][..]),
     ]
     .into_iter()
@@ -631,6 +631,9 @@ fn vision_processor_that_disagrees_with_the_tower() {
         let mut all = vec![model.file_name().unwrap().to_str().unwrap()];
         all.extend(needles);
         score_and_generate_fail(&model, None, &all);
+        // The planner reads the processor on its own, before any model is loaded.
+        let Err(e) = edgerl::plan::model_meta(&model, None, 1 << 27) else { panic!("m{i}: the planner accepted it") };
+        assert!(all.iter().all(|n| e.to_string().contains(n)), "m{i}: {e}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

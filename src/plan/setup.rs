@@ -64,6 +64,8 @@ pub fn model_meta(path: &Path, dtype: Option<DType>, max_binding: u64) -> Result
     if VisionConfig::present(&json) {
         let vc = VisionConfig::from_json(&json).map_err(|e| Error::file(&config, e))?;
         let processor = ProcessorConfig::from_dir(path)?;
+        // As `ImageSide::open` checks it: the prompts planned below expand each tile.
+        crate::vision::model::check_tiles(&vc, &processor).map_err(|e| Error::file(path, e))?;
         let (tower, largest) = super::vision::tower_weight_pieces(&vc, &src, dtype, max_binding)?;
         weights.total += tower;
         weights.largest_piece = weights.largest_piece.max(largest);

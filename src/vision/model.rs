@@ -84,25 +84,27 @@ impl ImageSide {
     }
 }
 
-/// The processor's tiles against the tower, checked at load: the tower takes square tiles whose
-/// side is a multiple of patch_size × scale_factor, each giving (side / that)² image features,
-/// which the prompt spells out as `image_seq_len` tokens a tile. A processor that disagrees
-/// could run no image; a tiny tile (`max_image_size` 1) made millions of tiles, and with a
-/// large `image_seq_len` a prompt of terabytes, before the tower refused them.
-fn check_tiles(cfg: &VisionConfig, p: &super::preprocess::ProcessorConfig) -> std::result::Result<(), String> {
-    let (tile, step) = (p.max_image_size, cfg.patch_size * cfg.scale_factor);
-    if !tile.is_multiple_of(step) {
+/// The processor's tiles against the tower, checked at load (and by the planner): a tile of
+/// `side` pixels gives (side / patch_size)² / scale_factor² image features (transformers'
+/// `Idefics3Model.image_seq_len`), which the prompt spells out as `image_seq_len` tokens a tile.
+/// A processor that disagrees could run no image; a tiny tile (`max_image_size` 1) made millions
+/// of tiles, and with a large `image_seq_len` a prompt of terabytes, before the tower refused
+/// them. (A side that is not a multiple of patch_size × scale_factor, as SmolVLM-Instruct's 384
+/// over patches of 14, loads: the tower refuses its images, the text model still runs.)
+pub(crate) fn check_tiles(cfg: &VisionConfig, p: &super::preprocess::ProcessorConfig) -> std::result::Result<(), String> {
+    let (tile, patch, r) = (p.max_image_size, cfg.patch_size, cfg.scale_factor);
+    if tile < patch * r {
         return Err(format!(
-            "the image processor's tiles of {tile} pixels (max_image_size.longest_edge) do not fit the vision tower: \
-             config.json's patch_size {} × scale_factor {} = {step} must divide the tile side",
-            cfg.patch_size, cfg.scale_factor
+            "the image processor's tiles of {tile} pixels (max_image_size.longest_edge) are smaller than \
+             the vision tower's patch_size {patch} × scale_factor {r} = {} (config.json)",
+            patch * r
         ));
     }
-    let per_tile = (tile / step) * (tile / step);
+    let per_tile = (tile / patch).pow(2) / (r * r);
     if p.image_seq_len != per_tile {
         return Err(format!(
             "the image processor's image_seq_len {} is not the {per_tile} image features a tile of {tile} pixels gives \
-             (({tile} / {step})², config.json's patch_size × scale_factor = {step})",
+             (({tile} / patch_size {patch})² / scale_factor {r}², config.json)",
             p.image_seq_len
         ));
     }
