@@ -637,3 +637,18 @@ fn vision_processor_that_disagrees_with_the_tower() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--max-new-tokens` near `usize::MAX` wrapped the KV cache's length around to a few rows and
+/// failed in a kernel check ("rope_kv ... a buffer is too small"); it is refused up front.
+#[test]
+fn max_new_tokens_too_large_for_a_cache() {
+    let m = fixture("qwen3_f16");
+    for n in [u64::MAX, 1 << 62, (1 << 24) + 1] {
+        let n = n.to_string();
+        let (stdout, _) = fails(
+            &["generate", "--model", m.to_str().unwrap(), "--prompt", "hi", "--max-new-tokens", &n, "--json"],
+            &["--max-new-tokens must be at most 16777216", &n],
+        );
+        assert!(stdout.is_empty(), "{n}: printed {stdout}");
+    }
+}

@@ -43,8 +43,19 @@ impl From<&SamplingOptions> for crate::gpu::sample::SamplerSettings {
     }
 }
 
+/// The most new tokens one call may ask for: far beyond any context, small enough that the KV
+/// cache's size (prompt + new tokens, times the model's key width) cannot overflow. Without it
+/// `usize::MAX` wrapped the cache's length around to a few rows and failed in a kernel check.
+pub const MAX_NEW_TOKENS: usize = 1 << 24;
+
 impl SamplingOptions {
     pub fn validate(&self) -> Result<()> {
+        if self.max_new_tokens > MAX_NEW_TOKENS {
+            return Err(Error::Invalid(format!(
+                "--max-new-tokens must be at most {MAX_NEW_TOKENS}, got {}",
+                self.max_new_tokens
+            )));
+        }
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
             return Err(Error::Invalid(format!(
                 "--temperature must be >= 0, got {}",
