@@ -183,3 +183,12 @@ fn prompts_that_do_not_continue_the_prefix_are_refused() {
         assert_eq!(e.is_err(), bad.is_empty(), "{bad:?} alone: {e:?}");
     }
 }
+
+#[test]
+fn a_cache_too_large_to_size_is_an_error() {
+    // Its byte size would wrap around usize: a clear error, not a tiny cache.
+    let gpu = common::model_gpus().next().unwrap();
+    let m = open(gpu, "qwen3_f16");
+    let e = m.model.new_cache(gpu, usize::MAX / 2).err().expect("refused").to_string();
+    assert!(e.contains("too large"), "{e}");
+}

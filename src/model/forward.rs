@@ -232,7 +232,11 @@ impl Model {
     }
 
     pub fn new_cache(&self, gpu: &Gpu, max_seq: usize) -> Result<KvCache> {
-        let bytes = (max_seq * self.cfg.num_kv_heads * self.cfg.head_dim * 4) as u64;
+        // Checked: a length from outside (max_new_tokens, an episode's turns) must not wrap.
+        let bytes = max_seq
+            .checked_mul(self.cfg.num_kv_heads * self.cfg.head_dim * 4)
+            .map(|b| b as u64)
+            .ok_or_else(|| Error::Invalid(format!("a KV cache of {max_seq} positions is too large")))?;
         let mut k = Vec::new();
         let mut v = Vec::new();
         for _ in 0..self.cfg.num_layers {
