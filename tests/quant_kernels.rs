@@ -393,7 +393,7 @@ fn cpu_backward(
 #[test]
 fn quant_matmul_backward_input() {
     // (t, k, weight rows, row range, ldy)
-    let shapes: [(usize, usize, usize, Range<usize>, usize); 7] = [
+    let shapes: [(usize, usize, usize, Range<usize>, usize); 8] = [
         (1, 576, 130, 0..130, 130),
         (5, 96, 130, 20..111, 95),
         (3, 32, 300, 0..300, 300),
@@ -403,9 +403,12 @@ fn quant_matmul_backward_input() {
         // several 8-row threads and 64-row tiles, t and n not multiples of 8 and 4.
         (70, 96, 130, 0..130, 132),
         (19, 576, 45, 0..45, 48),
+        // The scale-factored kernel sums 8 weight rows a chunk: n % 8 == 4 leaves a last chunk
+        // whose second half lies wholly past n (and past the end of dy on its last row).
+        (70, 96, 60, 0..60, 60),
     ];
     // The super-block types: the same shapes over 256 elements (576 → 512, 96 and 32 → 256).
-    let shapes_k: [(usize, usize, usize, Range<usize>, usize); 8] = [
+    let shapes_k: [(usize, usize, usize, Range<usize>, usize); 9] = [
         (1, 512, 130, 0..130, 130),
         (5, 256, 130, 20..111, 95),
         (3, 256, 300, 0..300, 300),
@@ -414,6 +417,7 @@ fn quant_matmul_backward_input() {
         (2, 256, 64, 3..60, 57),
         (70, 512, 130, 0..130, 132),
         (19, 768, 45, 0..45, 48),
+        (70, 256, 60, 0..60, 60),
     ];
     for gpu in common::all_gpus() {
         for dtype in QUANT {
