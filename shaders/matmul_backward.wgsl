@@ -322,6 +322,30 @@ fn chunk_cols(acc: ptr<function, array<mat2x4<f32>, 8>>, ch: ptr<function, SumsC
     chunk_col(acc, ch, 3u);
 }
 
+// dx as vec4s (rows start on 16 bytes: k % 32 == 0), for matmul_backward_input_q_sums alone
+// (an entry point uses one view of the binding).
+@group(0) @binding(4) var<storage, read_write> dxv: array<vec4<f32>>;
+
+// dx rows t0..t0+3 (those inside t) at columns col..col+3 (col % 4 == 0) (+)= a, whose column m
+// holds the 4 rows at col + m: one vec4 store per row instead of four scalar ones (a store is
+// a per-lane loop on lavapipe).
+fn bwd_store_rows(a: mat4x4<f32>, t0: u32, col: u32) {
+    let r = transpose(a);
+    let kq = qb.k >> 2u;
+    let i = t0 * kq + (col >> 2u);
+    if (qb.accumulate != 0u) {
+        if (t0 < qb.t) { dxv[i] += r[0u]; }
+        if (t0 + 1u < qb.t) { dxv[i + kq] += r[1u]; }
+        if (t0 + 2u < qb.t) { dxv[i + 2u * kq] += r[2u]; }
+        if (t0 + 3u < qb.t) { dxv[i + 3u * kq] += r[3u]; }
+        return;
+    }
+    if (t0 < qb.t) { dxv[i] = r[0u]; }
+    if (t0 + 1u < qb.t) { dxv[i + kq] = r[1u]; }
+    if (t0 + 2u < qb.t) { dxv[i + 2u * kq] = r[2u]; }
+    if (t0 + 3u < qb.t) { dxv[i + 3u * kq] = r[3u]; }
+}
+
 @compute @workgroup_size(64)
 fn matmul_backward_input_q_sums(ln: Lane) {
     qb = opaque_backward_params(pb, ln.wg.z);
@@ -357,12 +381,16 @@ fn matmul_backward_input_q_sums(ln: Lane) {
             chunk_cols(&acc, &ch);
         }
     }
+    let kb = oc >> 2u;
+    if (kb >= (qb.k >> 5u)) {
+        return;
+    }
     let a = off[0u];
     let c = off[1u];
-    bwd_store(array<vec4<f32>, 8>(acc[0u][0u] + a, acc[1u][0u] + a, acc[2u][0u] + a, acc[3u][0u] + a,
-                                  acc[4u][0u] + a, acc[5u][0u] + a, acc[6u][0u] + a, acc[7u][0u] + a),
-              t0, oc >> 2u, h.o);
-    bwd_store(array<vec4<f32>, 8>(acc[0u][1u] + c, acc[1u][1u] + c, acc[2u][1u] + c, acc[3u][1u] + c,
-                                  acc[4u][1u] + c, acc[5u][1u] + c, acc[6u][1u] + c, acc[7u][1u] + c),
-              t0 + 4u, oc >> 2u, h.o);
+    let lo = kb * 32u + octet_col(h.o, 0u);
+    let hi = kb * 32u + octet_col(h.o, 4u);
+    bwd_store_rows(mat4x4<f32>(acc[0u][0u] + a, acc[1u][0u] + a, acc[2u][0u] + a, acc[3u][0u] + a), t0, lo);
+    bwd_store_rows(mat4x4<f32>(acc[4u][0u] + a, acc[5u][0u] + a, acc[6u][0u] + a, acc[7u][0u] + a), t0, hi);
+    bwd_store_rows(mat4x4<f32>(acc[0u][1u] + c, acc[1u][1u] + c, acc[2u][1u] + c, acc[3u][1u] + c), t0 + 4u, lo);
+    bwd_store_rows(mat4x4<f32>(acc[4u][1u] + c, acc[5u][1u] + c, acc[6u][1u] + c, acc[7u][1u] + c), t0 + 4u, hi);
 }
