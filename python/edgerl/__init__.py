@@ -380,6 +380,8 @@ class Trainer:
             kw["config_toml"] = text
             kw["config_path"] = path
         self._t = _edgerl.Trainer(**kw)
+        # Taken now: while a step runs the extension object is busy, the flag is not.
+        self._cancel_flag = self._t._cancel_flag()
         own = json.loads(self._t._own_keys())
         weights = reward_weights if reward_weights is not None else own.get("reward_weights")
         if weights is None:
@@ -438,9 +440,21 @@ class Trainer:
 
     def step(self) -> Dict[str, Any]:
         """One optimizer step (sampling a new batch every ``num_iterations`` steps); its
-        metrics with TRL's names, as a metrics.jsonl line."""
+        metrics with TRL's names, as a metrics.jsonl line.
+
+        Ctrl-C (or ``cancel()``) stops the step between its GPU pieces (before each prompt is
+        sampled and each completion scored, and before the update) with ``KeyboardInterrupt``:
+        nothing is applied (adapter, optimizer state, ``global_step`` and the dataset cursor
+        are as before), so the next ``step()`` runs as the stopped one would have. Once the
+        update has begun the step completes (a Ctrl-C then raises after it, the step applied)."""
         self._state = (self._t.global_step, self._t.max_steps)
         return json.loads(self._t._step())
+
+    def cancel(self) -> None:
+        """Stops the running ``step()`` (called from another thread) at its next check, as
+        Ctrl-C does: it raises ``KeyboardInterrupt`` with nothing applied. When no step runs,
+        the next one stops at its first check; a step whose update was applied drops it."""
+        self._cancel_flag.set()
 
     def train(self, on_step: Optional[Callable[[Dict[str, Any]], None]] = None) -> List[Dict[str, Any]]:
         """Steps until ``max_steps``; returns the steps' metrics."""

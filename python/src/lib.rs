@@ -140,6 +140,7 @@ fn _edgerl(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<model::Model>()?;
     m.add_class::<train::Trainer>()?;
+    m.add_class::<train::CancelFlag>()?;
     m.add_function(wrap_pyfunction!(device_info, m)?)?;
     m.add_function(wrap_pyfunction!(demo_screens, m)?)?;
     m.add_function(wrap_pyfunction!(runs::_sft, m)?)?;

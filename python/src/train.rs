@@ -9,6 +9,8 @@
 //! (`Trainer::sample_refilled`) is followed here on those totals.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::prelude::*;
 use serde_json::{Map, Value, json};
@@ -20,7 +22,7 @@ use edgerl::rl::TrainConfig;
 use edgerl::rl::loss::mean_std;
 use edgerl::rl::rollouts::Group;
 use edgerl::rl::run::RowOrder;
-use edgerl::rl::step::{NoHooks, Prompted, Sampled, column_weight, difficulty};
+use edgerl::rl::step::{Hooks, Prompted, Sampled, column_weight, difficulty};
 use edgerl::rl::trainer::{Batch, RewardMetrics, RuleReward};
 
 use edgerl::model::SamplingOptions;
@@ -32,6 +34,64 @@ use crate::{Fail, Unchecked, gpu, gpu_lock, invalid, to_py};
 fn target<'a>(t: &'a edgerl::rl::trainer::Trainer<'static>) -> Result<Target<'a>, Error> {
     let tokenizer = t.tokenizer.as_ref().ok_or_else(|| Error::Invalid("the trainer's model has no tokenizer".into()))?;
     Ok(Target { model: &t.model, tokenizer, eos: &t.eos, lora: Some(&t.lora), vision: t.vision.as_ref() })
+}
+
+/// What stops a step between its GPU pieces: `Trainer.cancel()`'s flag, or a signal Python
+/// has pending (Ctrl-C; its handler runs here, so the default one raises KeyboardInterrupt).
+/// The GIL is taken only for the check, never around GPU work.
+struct PyHooks {
+    cancel: Arc<AtomicBool>,
+}
+
+/// `Trainer.cancel()`'s error: KeyboardInterrupt, as Ctrl-C's, so one `except` serves both.
+fn cancelled() -> Fail {
+    Fail::Py(pyo3::exceptions::PyKeyboardInterrupt::new_err(
+        "Trainer.cancel(): the step was stopped before its update (nothing applied: adapter, optimizer, global_step and the dataset cursor are as before it)",
+    ))
+}
+
+impl Hooks for PyHooks {
+    type Error = Fail;
+
+    // The lock is held per piece (not across the checks, which take the GIL): a thread holding
+    // the GIL never waits for it while this one waits for the GIL.
+    fn gpu<T>(&mut self, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Fail> {
+        let _g = gpu_lock();
+        f().map_err(Fail::from)
+    }
+
+    fn check(&mut self) -> Result<(), Fail> {
+        if self.cancel.swap(false, Ordering::SeqCst) {
+            return Err(cancelled());
+        }
+        // Handlers run on the main thread only; elsewhere this is a no-op.
+        Python::with_gil(|py| py.check_signals()).map_err(Fail::Py)
+    }
+}
+
+/// Shares a trainer's cancel flag with other threads: `_Trainer` is mutably borrowed while a
+/// step runs, so its own methods can't be called then.
+#[pyclass(module = "edgerl._edgerl", frozen)]
+pub struct CancelFlag(Arc<AtomicBool>);
+
+#[pymethods]
+impl CancelFlag {
+    /// Asks the running step (or, when none runs, the next one) to stop at its next check.
+    fn set(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A new batch, sampled but not yet taken: `_step` keeps it only once its update is applied.
+struct Fresh {
+    batch: Batch,
+    metrics: RewardMetrics,
+    lines: Vec<Value>,
+    draws: usize,
 }
 
 /// Keys the Python front end owns (taken out of the config before `TrainConfig` sees it).
@@ -169,35 +229,48 @@ pub struct Trainer {
     last_completions: Vec<Value>,
     /// What the memory plan chose before the run (`"auto"` settled, or a budget's fit).
     memory_plan: Option<String>,
+    /// Set by `Trainer.cancel()` (through `CancelFlag`); consumed by the check that stops a step.
+    cancel: Arc<AtomicBool>,
 }
 
 impl Trainer {
     /// One sampling round: the prompts' groups sampled and scored by the rules on stream
     /// `stream`, then the Python rewards added.
     fn round(&self, py: Python<'_>, draws: &[usize], stream: u64) -> Result<Sampled, Fail> {
-        let job = Unchecked((&self.t, &self.rows, draws, self.rules.as_ref()));
+        let job = Unchecked((&self.t, &self.rows, draws, self.rules.as_ref(), self.cancel.clone()));
         let (mut groups, mut m, mut lines) = py
             .allow_threads(move || {
                 let job = job;
-                let (t, rows, draws, rules) = job.0;
-                let tok = t.tokenizer.as_ref().ok_or_else(|| Error::Invalid("sampling needs the model's tokenizer".into()))?;
-                let _g = gpu_lock();
-                // As `edgerl train` draws a row (`Trainer::prompted`): its ids, and its images
-                // run through the vision tower once for the group's sampling and training.
-                let prompts: Vec<Prompted> = draws
-                    .iter()
-                    .map(|&r| {
-                        let p = t.prompted(tok, &rows[r]).map_err(|e| match e {
-                            Error::Invalid(m) => Error::Invalid(format!("dataset row {r}: {m}")),
-                            e => e,
+                let (t, rows, draws, rules, cancel) = job.0;
+                let mut hooks = PyHooks { cancel: cancel.clone() };
+                // A chat template's render also stops on the flag (`edgerl::cancel::requested`).
+                let _scope = edgerl::cancel::scope(cancel.clone());
+                let mut run = || -> Result<_, Fail> {
+                    let tok = t.tokenizer.as_ref().ok_or_else(|| Error::Invalid("sampling needs the model's tokenizer".into()))?;
+                    // As `edgerl train` draws a row (`Trainer::prompted`): its ids, and its images
+                    // run through the vision tower once for the group's sampling and training.
+                    let mut prompts: Vec<Prompted> = Vec::with_capacity(draws.len());
+                    for &r in draws {
+                        hooks.check()?;
+                        let p = hooks.gpu(|| {
+                            t.prompted(tok, &rows[r]).map_err(|e| match e {
+                                Error::Invalid(m) => Error::Invalid(format!("dataset row {r}: {m}")),
+                                e => e,
+                            })
                         })?;
                         if p.ids.is_empty() {
-                            return Err(Error::Invalid(format!("dataset row {r}: the prompt tokenizes to nothing")));
+                            return Err(Error::Invalid(format!("dataset row {r}: the prompt tokenizes to nothing")).into());
                         }
-                        Ok(p)
-                    })
-                    .collect::<Result<_, Error>>()?;
-                t.sample_scored(&prompts, stream, rules, &mut NoHooks).map(Unchecked)
+                        prompts.push(p);
+                    }
+                    t.sample_scored(&prompts, stream, rules, &mut hooks)
+                };
+                match run() {
+                    Ok(s) => Ok(Unchecked(s)),
+                    // What the flag stopped (a render) reports the cancel, which consumes it.
+                    Err(Fail::Edgerl(_)) if cancel.swap(false, Ordering::SeqCst) => Err(cancelled()),
+                    Err(e) => Err(e),
+                }
             })?
             .0;
         let Some(cb) = &self.reward_cb else { return Ok((groups, m, lines)) };
@@ -247,8 +320,9 @@ impl Trainer {
         Ok((groups, m, lines))
     }
 
-    /// The groups of batch `b` as `Trainer::sample_refilled` draws them for `edgerl train`.
-    fn sample_batch(&mut self, py: Python<'_>, b: u64) -> Result<(), Fail> {
+    /// The groups of batch `b` as `Trainer::sample_refilled` draws them for `edgerl train`,
+    /// as a batch the caller takes (of the trainer only the row order's cache changes).
+    fn sample_batch(&mut self, py: Python<'_>, b: u64) -> Result<Fresh, Fail> {
         let per = self.t.cfg.prompts_per_step;
         let first = self.cursor;
         let draw: Vec<usize> = (first..first + per).map(|k| self.order.index(k)).collect();
@@ -278,12 +352,8 @@ impl Trainer {
             }
             m.refills = Some(refills);
         }
-        self.cursor += draws;
         let refs: Vec<&Group> = groups.iter().collect();
-        self.batch = Some(self.t.batch(&refs));
-        self.reward_metrics = m;
-        self.last_completions = lines;
-        Ok(())
+        Ok(Fresh { batch: self.t.batch(&refs), metrics: m, lines, draws })
     }
 }
 
@@ -419,18 +489,39 @@ impl Trainer {
             has_output,
             last_completions: Vec::new(),
             memory_plan,
+            cancel: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// The trainer's cancel flag, to set from any thread (`Trainer.cancel()`).
+    fn _cancel_flag(&self) -> CancelFlag {
+        CancelFlag(self.cancel.clone())
+    }
+
+    /// The dataset cursor: the next draw (tests compare it around a cancelled step).
+    #[getter]
+    fn _cursor(&self) -> usize {
+        self.cursor
     }
 
     /// One optimizer step (a new batch every `num_iterations` steps, as `edgerl train`):
     /// the step's metrics line as JSON (metrics.jsonl's keys).
     fn _step(&mut self, py: Python<'_>) -> PyResult<String> {
         let iters = self.t.cfg.num_iterations.max(1);
+        // Nothing of the trainer changes until the update is applied: a step stopped (Ctrl-C,
+        // `cancel()`) or failed before it leaves the next `step()` to run as this one would have.
+        let mut fresh = None;
         if self.t.optimizer_steps.is_multiple_of(iters) || self.batch.is_none() {
             let b = (self.t.optimizer_steps / iters) as u64;
-            self.sample_batch(py, b)?;
+            fresh = Some(self.sample_batch(py, b)?);
         }
-        let job = Unchecked((&mut self.t, self.batch.as_mut().expect("sampled above")));
+        // The last check: the update is one GPU piece, not stopped once begun.
+        PyHooks { cancel: self.cancel.clone() }.check()?;
+        let batch = match &mut fresh {
+            Some(f) => &mut f.batch,
+            None => self.batch.as_mut().expect("a batch in flight"),
+        };
+        let job = Unchecked((&mut self.t, batch));
         let mut sm = py
             .allow_threads(move || {
                 let job = job;
@@ -440,6 +531,15 @@ impl Trainer {
             })
             .map_err(to_py)?
             .0;
+        // Applied: a cancel asked for during the update has nothing left to stop (a pending
+        // Ctrl-C still raises once this returns, after the step).
+        self.cancel.store(false, Ordering::SeqCst);
+        if let Some(f) = fresh {
+            self.cursor += f.draws;
+            self.batch = Some(f.batch);
+            self.reward_metrics = f.metrics;
+            self.last_completions = f.lines;
+        }
         sm.rewards = self.reward_metrics.clone();
         Ok(Value::Object(sm.to_map()).to_string())
     }
