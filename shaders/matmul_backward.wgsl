@@ -113,38 +113,39 @@ fn dyt4(r: vec4<u32>, j0: u32) -> mat4x4<f32> {
                                  select(z, dyv[r.z * l + c], live), select(z, dyv[r.w * l + c], live)));
 }
 
-// dx[t0 + i, col] (+)= v[i] for the rows inside t.
-fn bwd_store4(v: vec4<f32>, t0: u32, col: u32) {
-    let idx = t0 * qb.k + col;
+// dx as vec4s (rows start on 16 bytes: k % 32 == 0), for the register-blocked kernels
+// (`dx` serves the general one: an entry point uses one view of the binding).
+@group(0) @binding(4) var<storage, read_write> dxv: array<vec4<f32>>;
+
+// dx rows t0..t0+3 (those inside t) at columns col..col+3 (col % 4 == 0) (+)= a, whose column m
+// holds the 4 rows at col + m: one vec4 store per row instead of four scalar ones (a store is
+// a per-lane loop on lavapipe).
+fn bwd_store_rows(a: mat4x4<f32>, t0: u32, col: u32) {
+    let r = transpose(a);
+    let kq = qb.k >> 2u;
+    let i = t0 * kq + (col >> 2u);
     if (qb.accumulate != 0u) {
-        if (t0 < qb.t) { dx[idx] += v.x; }
-        if (t0 + 1u < qb.t) { dx[idx + qb.k] += v.y; }
-        if (t0 + 2u < qb.t) { dx[idx + 2u * qb.k] += v.z; }
-        if (t0 + 3u < qb.t) { dx[idx + 3u * qb.k] += v.w; }
+        if (t0 < qb.t) { dxv[i] += r[0u]; }
+        if (t0 + 1u < qb.t) { dxv[i + kq] += r[1u]; }
+        if (t0 + 2u < qb.t) { dxv[i + 2u * kq] += r[2u]; }
+        if (t0 + 3u < qb.t) { dxv[i + 3u * kq] += r[3u]; }
         return;
     }
-    if (t0 < qb.t) { dx[idx] = v.x; }
-    if (t0 + 1u < qb.t) { dx[idx + qb.k] = v.y; }
-    if (t0 + 2u < qb.t) { dx[idx + 2u * qb.k] = v.z; }
-    if (t0 + 3u < qb.t) { dx[idx + 3u * qb.k] = v.w; }
+    if (t0 < qb.t) { dxv[i] = r[0u]; }
+    if (t0 + 1u < qb.t) { dxv[i + kq] = r[1u]; }
+    if (t0 + 2u < qb.t) { dxv[i + 2u * kq] = r[2u]; }
+    if (t0 + 3u < qb.t) { dxv[i + 3u * kq] = r[3u]; }
 }
 
-// acc[m]: rows t0..t0+3 at the octet's column m. Written out: as loops (acc indexed
-// dynamically) this epilogue measured ~10 ns per output on lavapipe, half the time of a
-// product over n = 192.
+// acc[m]: rows t0..t0+3 at the octet's column m; the octet's columns are two runs of 4 on 16
+// bytes (octet_col), stored a row's vec4 at a time by bwd_store_rows.
 fn bwd_store(acc: array<vec4<f32>, 8>, t0: u32, kb: u32, o: u32) {
     if (kb >= (qb.k >> 5u)) {
         return;
     }
     let c = kb * 32u;
-    bwd_store4(acc[0u], t0, c + octet_col(o, 0u));
-    bwd_store4(acc[1u], t0, c + octet_col(o, 1u));
-    bwd_store4(acc[2u], t0, c + octet_col(o, 2u));
-    bwd_store4(acc[3u], t0, c + octet_col(o, 3u));
-    bwd_store4(acc[4u], t0, c + octet_col(o, 4u));
-    bwd_store4(acc[5u], t0, c + octet_col(o, 5u));
-    bwd_store4(acc[6u], t0, c + octet_col(o, 6u));
-    bwd_store4(acc[7u], t0, c + octet_col(o, 7u));
+    bwd_store_rows(mat4x4<f32>(acc[0u], acc[1u], acc[2u], acc[3u]), t0, c + octet_col(o, 0u));
+    bwd_store_rows(mat4x4<f32>(acc[4u], acc[5u], acc[6u], acc[7u]), t0, c + octet_col(o, 4u));
 }
 
 // acc[m] += dt[jj] * w[m] for the octet's 8 columns (w = weight row j0 + jj).
@@ -320,30 +321,6 @@ fn chunk_cols(acc: ptr<function, array<mat2x4<f32>, 8>>, ch: ptr<function, SumsC
     chunk_col(acc, ch, 1u);
     chunk_col(acc, ch, 2u);
     chunk_col(acc, ch, 3u);
-}
-
-// dx as vec4s (rows start on 16 bytes: k % 32 == 0), for matmul_backward_input_q_sums alone
-// (an entry point uses one view of the binding).
-@group(0) @binding(4) var<storage, read_write> dxv: array<vec4<f32>>;
-
-// dx rows t0..t0+3 (those inside t) at columns col..col+3 (col % 4 == 0) (+)= a, whose column m
-// holds the 4 rows at col + m: one vec4 store per row instead of four scalar ones (a store is
-// a per-lane loop on lavapipe).
-fn bwd_store_rows(a: mat4x4<f32>, t0: u32, col: u32) {
-    let r = transpose(a);
-    let kq = qb.k >> 2u;
-    let i = t0 * kq + (col >> 2u);
-    if (qb.accumulate != 0u) {
-        if (t0 < qb.t) { dxv[i] += r[0u]; }
-        if (t0 + 1u < qb.t) { dxv[i + kq] += r[1u]; }
-        if (t0 + 2u < qb.t) { dxv[i + 2u * kq] += r[2u]; }
-        if (t0 + 3u < qb.t) { dxv[i + 3u * kq] += r[3u]; }
-        return;
-    }
-    if (t0 < qb.t) { dxv[i] = r[0u]; }
-    if (t0 + 1u < qb.t) { dxv[i + kq] = r[1u]; }
-    if (t0 + 2u < qb.t) { dxv[i + 2u * kq] = r[2u]; }
-    if (t0 + 3u < qb.t) { dxv[i + 3u * kq] = r[3u]; }
 }
 
 @compute @workgroup_size(64)
