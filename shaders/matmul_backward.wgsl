@@ -263,6 +263,11 @@ struct SumsChunk {
 // Weight row `row`'s block kb, octet o, against dy d (rows 0..3, 4..7) into chunk row jj.
 fn chunk_row(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f32>>, jj: u32,
              d: mat2x4<f32>, row: u32, kb: u32, o: u32) {
+    chunk_row_c(ch, off, jj, d, row, kb, o, q4s(row * (qb.k >> 5u) + kb));
+}
+// As chunk_row with the block's scales c (q4s) given.
+fn chunk_row_c(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f32>>, jj: u32,
+               d: mat2x4<f32>, row: u32, kb: u32, o: u32, c: vec2<f32>) {
     let b = row * (qb.k >> 5u) + kb;
     if (WDTYPE == 3u) {
         let base = b * 9u;
@@ -271,7 +276,6 @@ fn chunk_row(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f32>>, jj: 
         (*ch).hi[jj] = q8w4(w[base + 2u + 2u * o]);
         return;
     }
-    let c = q4s(b);
     let u = q4w(b, o);
     (*ch).lo[jj] = q4_int(u, false);
     (*ch).hi[jj] = q4_int(u, true);
@@ -294,6 +298,30 @@ fn chunk_rows4(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f32>>, jj
     chunk_row(ch, off, jj0 + 1u, mat2x4<f32>(da[1], dc[1]), min(row + 1u, h.last), h.kb, h.o);
     chunk_row(ch, off, jj0 + 2u, mat2x4<f32>(da[2], dc[2]), min(row + 2u, h.last), h.kb, h.o);
     chunk_row(ch, off, jj0 + 3u, mat2x4<f32>(da[3], dc[3]), min(row + 3u, h.last), h.kb, h.o);
+}
+
+// chunk_rows4 across a run of 8 (lanes8): its invocations l hold two blocks kb (l / 4), so
+// invocation l decodes the scales of weight row j0 + l % 4 in its block and the others take
+// them by shuffle (one q4s per invocation per 4 weight rows instead of 4: its loads are
+// per-lane loops on lavapipe, a shuffle is cheaper).
+fn chunk_rows4_shared(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f32>>, jj0: u32,
+                      da: mat4x4<f32>, dc: mat4x4<f32>, j0: u32, h: BackwardThread, ln: Lane) {
+    if (WDTYPE == 3u) {
+        chunk_rows4(ch, off, jj0, da, dc, j0, h);
+        return;
+    }
+    let row = qb.w_row0 + j0;
+    let l = ln.lid & 7u;
+    let mine = vec4<f32>(q4s(min(row + (l & 3u), h.last) * (qb.k >> 5u) + h.kb), 0.0, 0.0);
+    let g = l & 4u;
+    chunk_row_c(ch, off, jj0, mat2x4<f32>(da[0], dc[0]), min(row, h.last), h.kb, h.o,
+                from_lane8(ln, mine, g).xy);
+    chunk_row_c(ch, off, jj0 + 1u, mat2x4<f32>(da[1], dc[1]), min(row + 1u, h.last), h.kb, h.o,
+                from_lane8(ln, mine, g + 1u).xy);
+    chunk_row_c(ch, off, jj0 + 2u, mat2x4<f32>(da[2], dc[2]), min(row + 2u, h.last), h.kb, h.o,
+                from_lane8(ln, mine, g + 2u).xy);
+    chunk_row_c(ch, off, jj0 + 3u, mat2x4<f32>(da[3], dc[3]), min(row + 3u, h.last), h.kb, h.o,
+                from_lane8(ln, mine, g + 3u).xy);
 }
 
 // The hi columns' scaled dy (the lo columns' unless the halves have scales of their own).
@@ -345,9 +373,9 @@ fn matmul_backward_input_q_sums(ln: Lane) {
         for (var j0 = 0u; j0 < qb.n; j0 += 8u) {
             var ch: SumsChunk;
             let m0 = dy_vec4(r, l & 3u, j0);
-            chunk_rows4(&ch, &off, 0u, xt4_shared(ln, m0, 0u, 1u), xt4_shared(ln, m0, 4u, 1u), j0, h);
+            chunk_rows4_shared(&ch, &off, 0u, xt4_shared(ln, m0, 0u, 1u), xt4_shared(ln, m0, 4u, 1u), j0, h, ln);
             let m1 = dy_vec4(r, l & 3u, j0 + 4u);
-            chunk_rows4(&ch, &off, 4u, xt4_shared(ln, m1, 0u, 1u), xt4_shared(ln, m1, 4u, 1u), j0 + 4u, h);
+            chunk_rows4_shared(&ch, &off, 4u, xt4_shared(ln, m1, 0u, 1u), xt4_shared(ln, m1, 4u, 1u), j0 + 4u, h, ln);
             chunk_cols(&acc, &ch);
         }
     } else {
