@@ -263,7 +263,14 @@ struct SumsChunk {
 // Weight row `row`'s block kb, octet o, against dy d (rows 0..3, 4..7) into chunk row jj.
 fn chunk_row(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f32>>, jj: u32,
              d: mat2x4<f32>, row: u32, kb: u32, o: u32) {
-    chunk_row_c(ch, off, jj, d, row, kb, o, q4s(row * (qb.k >> 5u) + kb));
+    chunk_row_c(ch, off, jj, d, row, kb, o, block_scales(row * (qb.k >> 5u) + kb));
+}
+// Block b's scales: q4s's, or Q8_0's d.
+fn block_scales(b: u32) -> vec2<f32> {
+    if (WDTYPE == 3u) {
+        return vec2<f32>(unpack2x16float(w[b * 9u]).x, 0.0);
+    }
+    return q4s(b);
 }
 // As chunk_row with the block's scales c (q4s) given.
 fn chunk_row_c(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f32>>, jj: u32,
@@ -271,7 +278,7 @@ fn chunk_row_c(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f32>>, jj
     let b = row * (qb.k >> 5u) + kb;
     if (WDTYPE == 3u) {
         let base = b * 9u;
-        (*ch).l[jj] = d * unpack2x16float(w[base]).x;
+        (*ch).l[jj] = d * c.x;
         (*ch).lo[jj] = q8w4(w[base + 1u + 2u * o]);
         (*ch).hi[jj] = q8w4(w[base + 2u + 2u * o]);
         return;
@@ -306,13 +313,9 @@ fn chunk_rows4(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f32>>, jj
 // per-lane loops on lavapipe, a shuffle is cheaper).
 fn chunk_rows4_shared(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f32>>, jj0: u32,
                       da: mat4x4<f32>, dc: mat4x4<f32>, j0: u32, h: BackwardThread, ln: Lane) {
-    if (WDTYPE == 3u) {
-        chunk_rows4(ch, off, jj0, da, dc, j0, h);
-        return;
-    }
     let row = qb.w_row0 + j0;
     let l = ln.lid & 7u;
-    let mine = vec4<f32>(q4s(min(row + (l & 3u), h.last) * (qb.k >> 5u) + h.kb), 0.0, 0.0);
+    let mine = vec4<f32>(block_scales(min(row + (l & 3u), h.last) * (qb.k >> 5u) + h.kb), 0.0, 0.0);
     let g = l & 4u;
     chunk_row_c(ch, off, jj0, mat2x4<f32>(da[0], dc[0]), min(row, h.last), h.kb, h.o,
                 from_lane8(ln, mine, g).xy);
