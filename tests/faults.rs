@@ -91,6 +91,8 @@ fn peaks_per_step(dir: &std::path::Path) -> Vec<u64> {
     let gpu = edgerl::gpu::Gpu::from_env().unwrap();
     let mut cfg = edgerl::rl::TrainConfig::from_file(&dir.join("run.toml")).unwrap();
     cfg.output_dir = dir.join("probe");
+    // As `edgerl train` runs it: `gradient_checkpointing = "auto"` (the default) settled.
+    edgerl::plan::settle_auto_checkpointing(&mut cfg, gpu.max_binding);
     let mut peaks = Vec::new();
     edgerl::rl::trainer::train(&gpu, cfg, |_| peaks.push(gpu.memory.peak())).unwrap();
     peaks
