@@ -8,7 +8,8 @@
 # --skip leaves pieces out (their last results in target/anchors/compare stay in the table).
 # --json prints {"device": ..., "rows": [{"measure", "edgerl", "anchor", "anchor_value",
 # "ratio", "better"}...]} as one line instead of the table.
-# Environment: EDGERL (binary; default target/release/edgerl, built when missing), XDG_RUNTIME_DIR.
+# Environment: EDGERL (binary; default target/release/edgerl, built when missing), XDG_RUNTIME_DIR,
+# EDGERL_ANCHOR_DEVICE (cpu, the default, or cuda: where TRL and transformers run).
 # Results of each piece are kept in target/anchors/compare/*.json.
 set -euo pipefail
 
@@ -120,7 +121,8 @@ for b in ("vulkan", "cpu"):
     row("batched_g8_s", g(er, "batched_s"), "llama.cpp-" + b, g(r, "batched_s"), "lower")
 device = g(ef, "adapter") or "?"
 if ef:
-    device = f"{ef['adapter']} ({ef['backend']}); CPU {os.cpu_count()} threads"
+    device = (f"{ef['adapter']} ({ef['backend']}); anchors on "
+              f"{os.environ.get('EDGERL_ANCHOR_DEVICE', 'cpu')}, CPU {os.cpu_count()} threads")
 res = {"device": device, "quick": quick, "rows": rows}
 if as_json:
     print(json.dumps(res))

@@ -59,8 +59,14 @@ def read_jsonl(path, limit=None):
     return rows
 
 
+def device():
+    """Where the anchors run: EDGERL_ANCHOR_DEVICE (cpu, the default, or cuda)."""
+    return os.environ.get("EDGERL_ANCHOR_DEVICE", "cpu")
+
+
 def load_model(threads=None):
-    """SmolLM2's GGUF dequantized to float32 by transformers, on the CPU, threads = nproc."""
+    """SmolLM2's GGUF dequantized to float32 by transformers, on device() (the CPU unless
+    EDGERL_ANCHOR_DEVICE says otherwise), threads = nproc."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -69,7 +75,7 @@ def load_model(threads=None):
     d, f = os.path.dirname(path), os.path.basename(path)
     tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
     model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32)
-    model.to("cpu")
+    model.to(device())
     # The weights are plain float32 tensors now; transformers still marks the model as
     # GGUF-quantized, which its Trainer refuses to train. Drop the mark.
     model.hf_quantizer = None

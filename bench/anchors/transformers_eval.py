@@ -9,7 +9,7 @@ by common.py's demo-data), up to 16 new tokens each (EOS ends a row early, as in
 with the prompts rendered as edgerl renders them (the GGUF's chat template, continuing the final
 "click(" assistant message). Twice: one row at a time (batch 1), then B rows per `generate` call
 with left padding (default B = N). Same model as edgerl (SmolLM2 Q4_1 GGUF dequantized to float32
-by transformers), CPU, threads = nproc.
+by transformers), CPU (or CUDA with EDGERL_ANCHOR_DEVICE=cuda), threads = nproc.
 
 Prints the seconds of each pass (generation only; the model load is reported apart), rows/s and
 generated tokens/s; with --json one JSON line.
@@ -56,12 +56,16 @@ def main():
     gen = dict(max_new_tokens=a.new_tokens, do_sample=False, num_beams=1,
                eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id or tok.eos_token_id)
 
+    if tok.pad_token is None:
+        # Some transformers versions load the GGUF tokenizer without a pad token.
+        tok.pad_token = tok.eos_token
+
     def run(batch):
         tok.padding_side = "left"
         texts, new_tokens = [], 0
         t = time.perf_counter()
         for i in range(0, len(prompts), batch):
-            enc = tok(prompts[i:i + batch], return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = tok(prompts[i:i + batch], return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
             with torch.inference_mode():
                 out = model.generate(**enc, **gen)
             for row in out[:, enc["input_ids"].shape[1]:]:
@@ -74,7 +78,7 @@ def main():
 
     # A one-row warm-up (first-call allocations), not timed.
     with torch.inference_mode():
-        model.generate(**tok(prompts[:1], return_tensors="pt", add_special_tokens=False),
+        model.generate(**tok(prompts[:1], return_tensors="pt", add_special_tokens=False).to(model.device),
                        **dict(gen, max_new_tokens=2))
     b1_s, b1_tok, texts = run(1)
     bs = a.batch_size or len(prompts)
@@ -89,6 +93,7 @@ def main():
         "transformers": __import__("transformers").__version__,
         "torch": torch.__version__,
         "threads": threads,
+        "device": common.device(),
         "screens": len(prompts),
         "new_tokens": a.new_tokens,
         "load_s": load_s,
@@ -107,7 +112,7 @@ def main():
     if a.json:
         print(json.dumps(res))
     else:
-        print(f"transformers {res['transformers']} generate, CPU float32, {threads} threads: "
+        print(f"transformers {res['transformers']} generate, {common.device()} float32, {threads} threads: "
               f"{len(prompts)} screens x <= {a.new_tokens} new tokens, greedy")
         print(f"  batch 1:  {b1_s:7.2f} s  {res['batch1_rows_s']:.3f} rows/s  {res['batch1_gen_tok_s']:.1f} tok/s")
         print(f"  batch {bs}: {bb_s:7.2f} s  {res['batched_rows_s']:.3f} rows/s  {res['batched_gen_tok_s']:.1f} tok/s"

@@ -9,7 +9,8 @@ Q4_1 GGUF, dequantized to float32 by transformers), same prompts and chat templa
 (num_generations), prompts per step, max_completion_length, stop string, sampling, LoRA
 (r, alpha, target modules, no dropout), optimizer and loss keys (edgerl's keys are TRL's
 names). The reward rules (point_in_box with a regex extractor, regex) are reimplemented below
-as one TRL reward function each, with the config's weights. CPU only, float32, threads = nproc.
+as one TRL reward function each, with the config's weights. float32, threads = nproc, on the CPU
+(or on CUDA with EDGERL_ANCHOR_DEVICE=cuda).
 
 Prints the seconds of each optimizer step (sampling + scoring + update, as TRL does them in
 one `training_step`), the mean without the first (warm-up) step, and the peak RSS; with --json
@@ -124,7 +125,7 @@ def main():
     funcs, weights = reward_funcs(cfg.get("rewards", []))
     args = GRPOConfig(
         output_dir=a.output_dir,
-        use_cpu=True,
+        use_cpu=common.device() == "cpu",
         bf16=False,
         fp16=False,
         report_to="none",
@@ -227,6 +228,7 @@ def main():
         "trl": __import__("trl").__version__,
         "torch": torch.__version__,
         "threads": threads,
+        "device": common.device(),
         "config": os.path.abspath(a.config),
         "G": G,
         "prompts_per_step": P,
@@ -244,7 +246,7 @@ def main():
     if a.json:
         print(json.dumps(res))
     else:
-        print(f"TRL {res['trl']} GRPO, CPU float32, {threads} threads: G={G} x {P} prompts, "
+        print(f"TRL {res['trl']} GRPO, {common.device()} float32, {threads} threads: G={G} x {P} prompts, "
               f"<= {args.max_completion_length} tokens")
         for i, s in enumerate(steps):
             print(f"  step {i + 1}: {s:8.2f} s  reward {rewards[i] if i < len(rewards) else float('nan'):.3f}")

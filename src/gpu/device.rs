@@ -134,6 +134,10 @@ impl Gpu {
         };
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
         desc.backends = backends;
+        // No indirect dispatches here. wgpu's indirect-call validation compiles a shader with
+        // runtime-sized arrays at device creation, which GL drivers without them refuse, and the
+        // device is then lost: NVIDIA's GL (an H200 through EGL) failed so (gfx-rs/wgpu#8799).
+        desc.flags.remove(wgpu::InstanceFlags::VALIDATION_INDIRECT_CALL);
         let instance = wgpu::Instance::new(desc);
         let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
         let all_names: Vec<String> = adapters
