@@ -151,16 +151,32 @@ impl Gpu {
             let want = want.to_lowercase();
             adapters.retain(|a| a.get_info().name.to_lowercase().contains(&want));
         }
+        // A GL context below GLES 3.1 / GL 4.3 has no compute shaders: say so here rather than
+        // fail at the first pipeline.
+        let mut no_compute = Vec::new();
+        adapters.retain(|a| {
+            let ok = a.get_downlevel_capabilities().flags.contains(wgpu::DownlevelFlags::COMPUTE_SHADERS);
+            if !ok {
+                let i = a.get_info();
+                no_compute.push(format!("{} ({:?})", i.name, i.backend));
+            }
+            ok
+        });
         adapters.sort_by_key(|a| {
             let i = a.get_info();
             (type_rank(i.device_type), backend_rank(i.backend))
         });
         let Some(adapter) = adapters.into_iter().next() else {
             return Err(Error::NoAdapter(format!(
-                "backends {:?}, adapter filter {:?}; found [{}] (on Linux without a GPU, install mesa-vulkan-drivers)",
+                "backends {:?}, adapter filter {:?}; found [{}]{} (on Linux without a GPU, install mesa-vulkan-drivers)",
                 opts.backend.as_deref().unwrap_or("any"),
                 opts.adapter.as_deref().unwrap_or("none"),
-                all_names.join(", ")
+                all_names.join(", "),
+                if no_compute.is_empty() {
+                    String::new()
+                } else {
+                    format!(", without compute shaders [{}]", no_compute.join(", "))
+                }
             )));
         };
         let info = adapter.get_info();
