@@ -287,6 +287,50 @@ fn matmul_grid_all_dtypes() {
     }
 }
 
+/// The workgroup-per-column decode product (`general_matvec`: threads split k, then reduce)
+/// at aligned k too, for the float weight dtypes (the quantized ones: tests/quant_kernels.rs),
+/// 1..=4 rows, with bias and accumulate, against the CPU product; 5 rows keep the
+/// register-blocked kernel.
+#[test]
+fn general_matvec_float_dtypes() {
+    for gpu in common::all_gpus() {
+        for dtype in DTYPES {
+            let mut rng = common::Rng::new(31 + dtype.code() as u64);
+            let mut r = Recorder::new(gpu);
+            r.general_matvec = true;
+            let mut cases = Vec::new();
+            let mut keep = Vec::new();
+            let block = dtype.block().max(32);
+            for (ci, &(t, k, n)) in [(1, block, 7), (3, 2 * block, 130), (4, 3 * block, 61), (5, block, 33)]
+                .iter()
+                .enumerate()
+            {
+                let (has_bias, accumulate) = (ci % 2 == 0, ci % 3 == 1);
+                let what = format!("{}: general matvec {dtype:?} t={t} k={k} n={n}", label(gpu));
+                let x = rng.vec(t * k);
+                let (w, w_seen) = weight(gpu, &what, dtype, n, k, &rng.vec(n * k));
+                let (bias, y0) = (rng.vec(n), rng.vec(t * n));
+                let (xb, bb, yb) = (up_f32(gpu, &x, "x"), up_f32(gpu, &bias, "bias"), up_f32(gpu, &y0, "y"));
+                let res = r.linear(&xb, t, &w, has_bias.then_some(&bb), &yb, accumulate);
+                if ((t * k * 4) as u64) > gpu.max_binding {
+                    assert!(matches!(res, Err(Error::Invalid(_))), "{what}: over the limit, got {res:?}");
+                    continue;
+                }
+                res.unwrap_or_else(|e| panic!("{what}: {e}"));
+                let mut want = y0.clone();
+                cpu_matmul(&x, t, k, &w_seen, 0..n, has_bias.then_some(&bias[..]), &mut want, n, 0, accumulate);
+                cases.push(MatmulCase { what, y: yb, want, k });
+                keep.push((xb, bb, w));
+            }
+            r.submit().unwrap_or_else(|e| panic!("{}: submit: {e}", label(gpu)));
+            for c in &cases {
+                let (atol, rtol) = matmul_tol(c.k);
+                close(&c.what, &gpu.read_f32(&c.y, c.want.len()).unwrap(), &c.want, atol, rtol);
+            }
+        }
+    }
+}
+
 /// A row sub-range of the weights (as for vocabulary chunks) written at a column offset into a
 /// wider y; on the tiny-binding devices the ranges straddle piece boundaries. Columns outside
 /// the written block must keep their contents.
@@ -1412,11 +1456,12 @@ fn all_kernels() -> Vec<Kernel> {
     let mut ks = Vec::new();
     for d in ALL_DTYPES {
         if !d.is_quantized() {
-            // Quantized rows are whole 32-element blocks, so never take the general kernel.
+            // Quantized rows are whole 32-element blocks, so never take the general kernels but
+            // for the decode product under `general_matvec`.
             ks.push(Kernel::MatmulGeneral(d));
-            ks.push(Kernel::MatvecGeneral(d));
             ks.push(Kernel::MatmulBackwardInputGeneral(d));
         }
+        ks.push(Kernel::MatvecGeneral(d));
         ks.extend([
             Kernel::Matmul(d),
             Kernel::Matvec(d),
@@ -1501,6 +1546,10 @@ fn every_kernel_builds_and_validates() {
                 // k = 3: not a multiple of `MATMUL_K_ALIGN`.
                 Kernel::MatmulGeneral(dt) => {
                     r.linear(&big(), t_tiled, &w3(dt), Some(&c), &d, false)
+                }
+                Kernel::MatvecGeneral(dt) if dt.is_quantized() => {
+                    r.general_matvec = true;
+                    r.linear(&big(), 1, &w(dt, "w"), Some(&c), &d, false)
                 }
                 Kernel::MatvecGeneral(dt) => r.linear(&big(), 1, &w3(dt), Some(&c), &d, false),
                 Kernel::Matvec(dt) => r.linear(&big(), 1, &w(dt, "w"), Some(&c), &d, false),

@@ -223,6 +223,42 @@ fn quant_matmul_grid() {
     }
 }
 
+/// The workgroup-per-column decode product (`general_matvec`: threads split k, then reduce)
+/// on every quantized dtype, 1..=4 rows, with bias and accumulate; 5 rows keep the
+/// register-blocked kernel.
+#[test]
+fn quant_general_matvec() {
+    for gpu in common::all_gpus() {
+        for dtype in QUANT {
+            let mut rng = common::Rng::new(331 + dtype.code() as u64);
+            let mut r = Recorder::new(gpu);
+            r.general_matvec = true;
+            let mut cases = Vec::new();
+            let mut weights = Vec::new();
+            let b = dtype.block().max(32);
+            for (ci, &(t, k, n)) in [(1, b, 7), (3, 2 * b, 130), (4, 3 * b, 61), (5, b, 33)].iter().enumerate() {
+                let (has_bias, accumulate) = (ci % 2 == 0, ci % 3 == 1);
+                let what = format!("{}: general matvec {dtype:?} t={t} k={k} n={n}", label(gpu));
+                let (w, seen) = qweight(gpu, dtype, n, k, &mut rng);
+                let (x, bias, y0) = (rng.vec(t * k), rng.vec(n), rng.vec(t * n));
+                let (xb, bb, yb) = (up(gpu, &x), up(gpu, &bias), up(gpu, &y0));
+                let res = r.linear(&xb, t, &w, has_bias.then_some(&bb), &yb, accumulate);
+                if (t * k.max(n) * 4) as u64 > gpu.max_binding {
+                    assert_refused(&what, res);
+                    continue;
+                }
+                res.unwrap_or_else(|e| panic!("{what}: {e}"));
+                let mut want = y0;
+                cpu_matmul(&x, t, k, &seen, 0..n, has_bias.then_some(&bias[..]), &mut want, n, 0, accumulate);
+                cases.push(Case { what, y: yb, want, k, _keep: vec![xb, bb] });
+                weights.push(w);
+            }
+            r.submit().unwrap_or_else(|e| panic!("{}: submit: {e}", label(gpu)));
+            check(gpu, &cases);
+        }
+    }
+}
+
 /// Row sub-ranges written at a column offset into a wider y, straddling pieces on the
 /// tiny-binding devices, through both kernels; columns outside the block keep their values.
 #[test]

@@ -81,6 +81,9 @@ pub struct Gpu {
     /// New `Recorder`s take the workgroup-per-row attention kernels even where the tiled ones
     /// apply (benchmarks compare the two).
     pub general_attention: std::sync::atomic::AtomicBool,
+    /// New `Recorder`s take the workgroup-per-column decode product at every k (`bench
+    /// --general-matvec`).
+    pub general_matvec: std::sync::atomic::AtomicBool,
 }
 
 fn parse_backend(name: &str) -> Result<wgpu::Backends> {
@@ -245,6 +248,7 @@ impl Gpu {
                 .is_ok_and(|v| !v.is_empty() && v != "0")
                 .then(|| Mutex::new(HashMap::new())),
             general_attention: Default::default(),
+            general_matvec: Default::default(),
         })
     }
 

@@ -201,12 +201,15 @@ impl Recorder<'_> {
             };
             let bufs = [&x.buffer, &piece.buf.buffer, bias_buf, &y.buffer];
             let aligned = w.cols.is_multiple_of(MATMUL_K_ALIGN);
-            if aligned && t <= MATVEC_MAX_ROWS {
+            // `general_matvec` sends decode rows to the workgroup-per-column kernel at any k
+            // (a GPU-shaped product, for comparisons on real GPUs).
+            let general = t <= MATVEC_GENERAL_MAX_ROWS && (!aligned || self.general_matvec);
+            if aligned && t <= MATVEC_MAX_ROWS && !general {
                 let g = groups_2d(self.gpu, (hi - lo).div_ceil(MATVEC_COLS) as u32);
                 let shared = self.gpu.features.subgroups && (t > 1 || w.dtype.is_quantized());
                 let kernel = if shared { Kernel::MatvecShared(w.dtype) } else { Kernel::Matvec(w.dtype) };
                 self.dispatch(kernel, &params, &bufs, g)?;
-            } else if !aligned && t <= MATVEC_GENERAL_MAX_ROWS {
+            } else if general {
                 let g = groups_2d(self.gpu, (hi - lo) as u32);
                 self.dispatch(Kernel::MatvecGeneral(w.dtype), &params, &bufs, g)?;
             } else {

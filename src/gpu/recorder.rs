@@ -42,6 +42,9 @@ pub struct Recorder<'g> {
     /// Attention through the workgroup-per-row kernels even where the tiled ones apply (tests
     /// compare the two, benchmarks time them).
     pub general_attention: bool,
+    /// Decode products (at most `MATVEC_GENERAL_MAX_ROWS` rows) through the workgroup-per-column
+    /// kernel at every k, not only where k is unaligned (tests cover it, benchmarks time it).
+    pub general_matvec: bool,
     params: Vec<u8>,
     ops: Vec<Op>,
 }
@@ -63,6 +66,7 @@ impl<'g> Recorder<'g> {
             general_attention: gpu
                 .general_attention
                 .load(std::sync::atomic::Ordering::Relaxed),
+            general_matvec: gpu.general_matvec.load(std::sync::atomic::Ordering::Relaxed),
             params: Vec::new(),
             ops: Vec::new(),
         }
