@@ -3,10 +3,10 @@
 //! rewards of Python reward functions added to the rules' (as a C session's callback adds).
 //!
 //! TRL calls its reward functions once per batch with every completion; edgerl's shared step
-//! (`Trainer::sample_scored`) scores one completion at a time. So a round samples and scores
-//! the rules first, then calls Python once with all the round's completions and adds its
-//! rewards (recomputing each group's difficulty weight); dynamic sampling's refill loop
-//! (`Trainer::sample_refilled`) is followed here on those totals.
+//! (`Trainer::sample_scored`) scores one completion at a time. So each round of the shared
+//! step (`Trainer::sample_refilled`) samples and scores the rules first, then calls Python once
+//! with all the round's completions and adds its rewards (`Hooks::round`, recomputing each
+//! group's difficulty weight) before dynamic sampling keeps or drops the groups.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,7 +22,7 @@ use edgerl::rl::TrainConfig;
 use edgerl::rl::loss::mean_std;
 use edgerl::rl::rollouts::Group;
 use edgerl::rl::run::RowOrder;
-use edgerl::rl::step::{Hooks, Prompted, Sampled, column_weight, difficulty};
+use edgerl::rl::step::{Hooks, Sampled, column_weight, difficulty};
 use edgerl::rl::trainer::{Batch, RewardMetrics, RuleReward};
 
 use edgerl::model::SamplingOptions;
@@ -233,64 +233,50 @@ pub struct Trainer {
     cancel: Arc<AtomicBool>,
 }
 
-impl Trainer {
-    /// One sampling round: the prompts' groups sampled and scored by the rules on stream
-    /// `stream`, then the Python rewards added.
-    fn round(&self, py: Python<'_>, draws: &[usize], stream: u64) -> Result<Sampled, Fail> {
-        let job = Unchecked((&self.t, &self.rows, draws, self.rules.as_ref(), self.cancel.clone()));
-        let (mut groups, mut m, mut lines) = py
-            .allow_threads(move || {
-                let job = job;
-                let (t, rows, draws, rules, cancel) = job.0;
-                let mut hooks = PyHooks { cancel: cancel.clone() };
-                // A chat template's render also stops on the flag (`edgerl::cancel::requested`).
-                let _scope = edgerl::cancel::scope(cancel.clone());
-                let mut run = || -> Result<_, Fail> {
-                    let tok = t.tokenizer.as_ref().ok_or_else(|| Error::Invalid("sampling needs the model's tokenizer".into()))?;
-                    // As `edgerl train` draws a row (`Trainer::prompted`): its ids, and its images
-                    // run through the vision tower once for the group's sampling and training.
-                    let mut prompts: Vec<Prompted> = Vec::with_capacity(draws.len());
-                    for &r in draws {
-                        hooks.check()?;
-                        let p = hooks.gpu(|| {
-                            t.prompted(tok, &rows[r]).map_err(|e| match e {
-                                Error::Invalid(m) => Error::Invalid(format!("dataset row {r}: {m}")),
-                                e => e,
-                            })
-                        })?;
-                        if p.ids.is_empty() {
-                            return Err(Error::Invalid(format!("dataset row {r}: the prompt tokenizes to nothing")).into());
-                        }
-                        prompts.push(p);
-                    }
-                    t.sample_scored(&prompts, stream, rules, &mut hooks)
-                };
-                match run() {
-                    Ok(s) => Ok(Unchecked(s)),
-                    // What the flag stopped (a render) reports the cancel, which consumes it.
-                    Err(Fail::Edgerl(_)) if cancel.swap(false, Ordering::SeqCst) => Err(cancelled()),
-                    Err(e) => Err(e),
-                }
-            })?
-            .0;
-        let Some(cb) = &self.reward_cb else { return Ok((groups, m, lines)) };
+/// A step's hooks with the Python reward functions: `PyHooks`' checks and lock, and each round's
+/// completions handed to `callback(rows, completions, completion_ids) -> (totals, [per-function
+/// values])` at once, their weighted totals added to the rules' (`Hooks::round`).
+struct PyRound<'a> {
+    hooks: PyHooks,
+    cb: Option<&'a Py<PyAny>>,
+    names: &'a [String],
+    cfg: &'a TrainConfig,
+    rows: &'a [Row],
+    /// The dataset row of each draw of the step (refills continue the count).
+    rows_of: &'a [usize],
+}
+
+impl Hooks for PyRound<'_> {
+    type Error = Fail;
+
+    fn gpu<T>(&mut self, f: impl FnOnce() -> Result<T, Error>) -> Result<T, Fail> {
+        self.hooks.gpu(f)
+    }
+
+    fn check(&mut self) -> Result<(), Fail> {
+        self.hooks.check()
+    }
+
+    fn round(&mut self, base: usize, sampled: &mut Sampled) -> Result<(), Fail> {
+        let Some(cb) = self.cb else { return Ok(()) };
+        let (groups, m, lines) = sampled;
         // Every completion of the round, prompt by prompt (TRL's order).
         let mut rows_idx = Vec::new();
         let mut texts = Vec::new();
         let mut ids = Vec::new();
         for (j, g) in groups.iter().enumerate() {
             for (k, c) in g.completions.iter().enumerate() {
-                rows_idx.push(draws[j]);
+                rows_idx.push(self.rows_of[base + j]);
                 let line = &lines[j * g.completions.len().max(1) + k];
                 texts.push(line["completion"].as_str().unwrap_or_default().to_string());
                 ids.push(c.clone());
             }
         }
         let n = texts.len();
-        let out = cb.call1(py, (rows_idx, texts, ids))?;
-        let (totals, per_func): (Vec<f64>, Vec<Vec<f64>>) = out.extract(py)?;
-        if totals.len() != n || per_func.len() != self.reward_names.len() || per_func.iter().any(|v| v.len() != n) {
-            return Err(Error::Invalid(format!("reward callback: expected {n} totals and {} lists of {n}", self.reward_names.len())).into());
+        let (totals, per_func): (Vec<f64>, Vec<Vec<f64>>) =
+            Python::with_gil(|py| cb.call1(py, (rows_idx, texts, ids))?.extract(py)).map_err(Fail::Py)?;
+        if totals.len() != n || per_func.len() != self.names.len() || per_func.iter().any(|v| v.len() != n) {
+            return Err(Error::Invalid(format!("reward callback: expected {n} totals and {} lists of {n}", self.names.len())).into());
         }
         if let Some((i, r)) = totals.iter().enumerate().find(|(_, r)| !r.is_finite()) {
             return Err(Error::Invalid(format!("the reward of completion {i} is {r}, not a finite number (a reward function gave an infinite reward)")).into());
@@ -304,54 +290,71 @@ impl Trainer {
                 if !line["rewards"].is_object() {
                     line["rewards"] = json!({});
                 }
-                for (name, vals) in self.reward_names.iter().zip(&per_func) {
+                for (name, vals) in self.names.iter().zip(&per_func) {
                     line["rewards"][name] = if vals[i].is_nan() { Value::Null } else { json!(vals[i]) };
                 }
                 i += 1;
             }
-            g.weight = column_weight(&self.t.cfg, &self.rows[draws[j]].columns)? * difficulty(&self.t.cfg, &g.rewards);
+            g.weight = column_weight(self.cfg, &self.rows[self.rows_of[base + j]].columns)? * difficulty(self.cfg, &g.rewards);
         }
-        for (name, vals) in self.reward_names.iter().zip(&per_func) {
+        for (name, vals) in self.names.iter().zip(&per_func) {
             // As TRL's nanmean / nanstd: a function's None (NaN) entries are left out.
             let vals: Vec<f64> = vals.iter().copied().filter(|v| !v.is_nan()).collect();
             let (mean, std) = if vals.is_empty() { (f64::NAN, f64::NAN) } else { mean_std(&vals) };
             m.rules.push(RuleReward { name: name.clone(), mean, std });
         }
-        Ok((groups, m, lines))
+        Ok(())
     }
+}
 
-    /// The groups of batch `b` as `Trainer::sample_refilled` draws them for `edgerl train`,
-    /// as a batch the caller takes (of the trainer only the row order's cache changes).
+impl Trainer {
+    /// The groups of batch `b` as `edgerl train` draws them (`Trainer::sample_refilled`, with
+    /// the Python rewards added each round), as a batch the caller takes (of the trainer only
+    /// the row order's cache changes).
     fn sample_batch(&mut self, py: Python<'_>, b: u64) -> Result<Fresh, Fail> {
         let per = self.t.cfg.prompts_per_step;
         let first = self.cursor;
-        let draw: Vec<usize> = (first..first + per).map(|k| self.order.index(k)).collect();
-        let (mut groups, mut m, mut lines) = self.round(py, &draw, b)?;
-        let mut draws = per;
-        if self.t.cfg.dynamic_sampling {
-            let has_signal = |g: &Group| mean_std(&g.rewards).1 > 1e-8;
-            let mut refills = 0;
-            groups.retain(has_signal);
-            while groups.len() < per && refills < self.t.cfg.max_refill {
-                refills += 1;
-                let need = per - groups.len();
-                let more: Vec<usize> = (first + draws..first + draws + need).map(|k| self.order.index(k)).collect();
-                let stream = b | ((refills as u64) << 40);
-                let (g2, m2, l2) = self.round(py, &more, stream)?;
-                draws += need;
-                groups.extend(g2.into_iter().filter(has_signal));
-                lines.extend(l2);
-                m = m2;
-            }
-            if groups.is_empty() {
-                return Err(Error::Invalid(format!(
-                    "dynamic sampling: every group had identical rewards after {refills} refills (max_refill = {}); the rules give this model no signal",
-                    self.t.cfg.max_refill
-                ))
-                .into());
-            }
-            m.refills = Some(refills);
-        }
+        // Every draw the step can make: the first round and at most max_refill refills of at
+        // most `per` prompts each.
+        let most = per * (1 + if self.t.cfg.dynamic_sampling { self.t.cfg.max_refill } else { 0 });
+        let rows_of: Vec<usize> = (first..first + most).map(|k| self.order.index(k)).collect();
+        let job = Unchecked((&self.t, &self.rows, &rows_of[..], self.rules.as_ref(), self.reward_cb.as_ref(), &self.reward_names[..], self.cancel.clone()));
+        let ((groups, m, lines), draws) = py
+            .allow_threads(move || {
+                let job = job;
+                let (t, rows, rows_of, rules, cb, names, cancel) = job.0;
+                let mut hooks = PyRound { hooks: PyHooks { cancel: cancel.clone() }, cb, names, cfg: &t.cfg, rows, rows_of };
+                // A chat template's render also stops on the flag (`edgerl::cancel::requested`).
+                let _scope = edgerl::cancel::scope(cancel.clone());
+                let mut run = || -> Result<_, Fail> {
+                    let tok = t.tokenizer.as_ref().ok_or_else(|| Error::Invalid("sampling needs the model's tokenizer".into()))?;
+                    // Draws get the same checks and lock as the hooks' pieces.
+                    let mut own = PyHooks { cancel: cancel.clone() };
+                    t.sample_refilled(per, b, rules, &mut hooks, |d| {
+                        let r = rows_of[d];
+                        own.check()?;
+                        // As `edgerl train` draws a row (`Trainer::prompted`): its ids, and its
+                        // images run through the vision tower once for sampling and training.
+                        let p = own.gpu(|| {
+                            t.prompted(tok, &rows[r]).map_err(|e| match e {
+                                Error::Invalid(m) => Error::Invalid(format!("dataset row {r}: {m}")),
+                                e => e,
+                            })
+                        })?;
+                        if p.ids.is_empty() {
+                            return Err(Error::Invalid(format!("dataset row {r}: the prompt tokenizes to nothing")).into());
+                        }
+                        Ok(p)
+                    })
+                };
+                match run() {
+                    Ok(s) => Ok(Unchecked(s)),
+                    // What the flag stopped (a render) reports the cancel, which consumes it.
+                    Err(Fail::Edgerl(_)) if cancel.swap(false, Ordering::SeqCst) => Err(cancelled()),
+                    Err(e) => Err(e),
+                }
+            })?
+            .0;
         let refs: Vec<&Group> = groups.iter().collect();
         Ok(Fresh { batch: self.t.batch(&refs), metrics: m, lines, draws })
     }
@@ -443,15 +446,15 @@ impl Trainer {
             .allow_threads(move || -> Result<_, Error> {
                 let gpu = gpu()?;
                 let mut cfg = cfg;
-                let (mut pack_size, mut memory_plan) = (None, None);
-                match budget {
+                let mut pack_size = None;
+                let memory_plan = match budget {
                     Some(b) => {
                         let fit = edgerl::plan::fit_train_config(&mut cfg, given.as_deref(), b, gpu.max_binding)?;
                         pack_size = fit.pack_size;
-                        memory_plan = Some(fit.summary());
+                        Some(fit.summary())
                     }
-                    None => memory_plan = edgerl::plan::settle_auto_checkpointing_rows(&mut cfg, given.as_deref(), gpu.max_binding),
-                }
+                    None => edgerl::plan::settle_auto_checkpointing_rows(&mut cfg, given.as_deref(), gpu.max_binding),
+                };
                 if let Some(line) = &memory_plan {
                     log::info!("memory plan: {line}");
                 }

@@ -48,6 +48,15 @@ pub trait Hooks {
     fn reward(&mut self, _j: usize, _k: usize, _text: &str) -> std::result::Result<Option<f64>, Self::Error> {
         Ok(None)
     }
+
+    /// After one round of `sample_refilled` (its prompts are draws `base..`) was sampled and
+    /// scored, before dynamic sampling keeps or drops its groups: a front end whose rewards come
+    /// a round at a time (the Python package calls its reward functions once with every
+    /// completion, as TRL does) adds them here, to the groups' rewards and weights, the log
+    /// lines and the metrics.
+    fn round(&mut self, _base: usize, _sampled: &mut Sampled) -> std::result::Result<(), Self::Error> {
+        Ok(())
+    }
 }
 
 /// The CLI's hooks: none.
@@ -203,7 +212,8 @@ impl Trainer<'_> {
     /// (`sample_scored`). With `dynamic_sampling` (DAPO), groups whose rewards are all equal
     /// carry no signal: they are dropped and replaced by the next draws, sampled on stream
     /// `stream | refill << 40`, at most `max_refill` extra rounds; an error when no group is
-    /// left. `hooks` see prompt j of every round as draw j (its index in the step). The reward
+    /// left. `hooks` see prompt j of every round as draw j (its index in the step), and each
+    /// round whole (`Hooks::round`) before its groups are kept or dropped. The reward
     /// metrics are the last round's (with `refills` when dynamic sampling is on); the log
     /// lines, num_generations a draw, follow the draws. Returns the number of draws too.
     pub fn sample_refilled<'c, H: Hooks>(
@@ -215,7 +225,9 @@ impl Trainer<'_> {
         mut draw: impl FnMut(usize) -> std::result::Result<Prompted<'c>, H::Error>,
     ) -> std::result::Result<(Sampled, usize), H::Error> {
         let prompts: Vec<Prompted> = (0..per).map(&mut draw).collect::<std::result::Result<_, _>>()?;
-        let (mut groups, mut m, mut lines) = self.sample_scored(&prompts, stream, rules, &mut Round { hooks, base: 0 })?;
+        let mut first = self.sample_scored(&prompts, stream, rules, &mut Round { hooks, base: 0 })?;
+        hooks.round(0, &mut first)?;
+        let (mut groups, mut m, mut lines) = first;
         let mut draws = per;
         let cfg = &self.cfg;
         if cfg.dynamic_sampling {
@@ -226,7 +238,9 @@ impl Trainer<'_> {
                 let need = per - groups.len();
                 let more: Vec<Prompted> = (draws..draws + need).map(&mut draw).collect::<std::result::Result<_, _>>()?;
                 let stream = stream | ((refills as u64) << 40);
-                let (g2, m2, l2) = self.sample_scored(&more, stream, rules, &mut Round { hooks, base: draws })?;
+                let mut more = self.sample_scored(&more, stream, rules, &mut Round { hooks, base: draws })?;
+                hooks.round(draws, &mut more)?;
+                let (g2, m2, l2) = more;
                 draws += need;
                 groups.extend(g2.into_iter().filter(has_signal));
                 lines.extend(l2);
