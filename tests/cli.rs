@@ -391,3 +391,39 @@ fn train_bad_inputs_are_clear_and_write_nothing() {
     std::fs::write(&rollouts, format!("{{\"prompt_ids\": [1], \"completion_ids\": [[99999]], \"rewards\": [1.0]}}\n")).unwrap();
     run(&["rollouts.jsonl", "line 1", "99999"]);
 }
+
+/// A GL driver whose shading language predates compute shaders (Mesa's llvmpipe told to report
+/// GLSL 3.30): the first kernel fails with one clear error that names the adapter and another
+/// backend to try, no panic. NVIDIA's GL (an H200, through EGL) failed earlier still, at device
+/// creation in wgpu's indirect-call validation shader, until edgerl turned that off.
+#[test]
+fn a_gl_driver_without_compute_shaders_is_a_clear_error() {
+    let run = |old_glsl: bool, args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_edgerl"));
+        c.args(args)
+            .env("EDGERL_BACKEND", "gl")
+            .env("RUST_LOG", "off")
+            .env("XDG_RUNTIME_DIR", std::env::var_os("XDG_RUNTIME_DIR").unwrap_or_else(|| std::env::temp_dir().into()));
+        if old_glsl {
+            c.env("MESA_GL_VERSION_OVERRIDE", "3.3").env("MESA_GLSL_VERSION_OVERRIDE", "330");
+        }
+        c.output().unwrap()
+    };
+    let info = run(false, &["info"]);
+    if !String::from_utf8_lossy(&info.stdout).contains("llvmpipe") {
+        // The overrides are Mesa's: only llvmpipe's GL shows this (CI has it).
+        assert!(std::env::var_os("CI").is_none(), "CI must have llvmpipe's GL: {}", String::from_utf8_lossy(&info.stderr));
+        return;
+    }
+    let dir = fixture("qwen3_f16");
+    let generate = ["generate", "--model", dir.to_str().unwrap(), "--prompt", "the cat", "--max-new-tokens", "2", "--temperature", "0"];
+    let ok = run(false, &generate);
+    assert!(ok.status.success(), "plain GL: {}", String::from_utf8_lossy(&ok.stderr));
+    let out = run(true, &generate);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for needle in ["building kernel", "llvmpipe", "COMPUTE_SHADER", "EDGERL_BACKEND=vulkan"] {
+        assert!(err.contains(needle), "missing {needle:?} in: {err}");
+    }
+}

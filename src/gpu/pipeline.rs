@@ -250,6 +250,9 @@ impl Gpu {
         }
         let (file, entry) = k.source();
         let src = module_source(file, self.features.subgroups).into();
+        // A shader the backend cannot translate (a GL context whose shading language predates
+        // compute shaders) is an internal error, not a validation one: catch both.
+        let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self
             .device
@@ -284,7 +287,16 @@ impl Gpu {
                 },
                 cache: None,
             });
-        if let Some(e) = pollster::block_on(scope.pop()) {
+        let validation = pollster::block_on(scope.pop());
+        if let Some(e) = pollster::block_on(internal.pop()) {
+            return Err(Error::Gpu(format!(
+                "building kernel {k:?} on {} ({}): {}; this driver cannot run edgerl's compute shaders (another backend may: EDGERL_BACKEND=vulkan)",
+                self.adapter.name,
+                self.adapter.backend,
+                e.to_string().trim_end()
+            )));
+        }
+        if let Some(e) = validation {
             return Err(Error::Gpu(format!("building kernel {k:?}: {e}")));
         }
         let p = Arc::new(pipeline);
