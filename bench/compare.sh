@@ -39,7 +39,9 @@ if [ $QUICK = 1 ]; then STEPS=2; SCREENS=4; LQ=--quick; else STEPS=3; SCREENS=16
 OUT=$ROOT/target/anchors/compare
 DATA=$ROOT/target/anchors/compare-data
 mkdir -p "$OUT"
-log() { echo "[compare.sh $(date -u +%H:%M:%S)] $*" >&2; }
+# fd 3: the terminal's stderr, also where a piece's own stderr goes elsewhere (trl.log).
+exec 3>&2
+log() { echo "[compare.sh $(date -u +%H:%M:%S)] $*" >&3; }
 skip() { [[ ",$SKIP," == *",$1,"* ]]; }
 # A skipped piece keeps its last results (the table shows them); a piece that runs starts clean.
 for p in edgerl transformers trl llama; do
@@ -60,29 +62,41 @@ python3 -c 'import torch, transformers, peft, trl, datasets, gguf' 2>/dev/null |
 log "the demo's screens and run.toml ($STEPS steps x 2 prompts, $SCREENS held-out) in $DATA"
 CONFIG=$(python3 bench/anchors/common.py demo-data "$DATA" --steps "$STEPS" --eval-screens "$SCREENS")
 A=bench/anchors
+# A piece that fails is logged and left out of the table (its file removed); the others still
+# run, and the script exits non-zero at the end.
+FAILED=""
+piece() { # piece NAME OUTFILE command...: runs the command with stdout into OUTFILE
+    local name=$1 file=$2
+    shift 2
+    if ! "$@" >"$file"; then
+        log "$name FAILED (left out of the table)"
+        rm -f "$file"
+        FAILED="$FAILED $name"
+    fi
+}
 if ! skip edgerl; then
     log "edgerl bench: prefill 64, decode 32 (SmolLM2-135M shape, Q4_1)"
-    python3 $A/edgerl_side.py forward --prompt-tokens 64 --decode-tokens 32 >"$OUT/edgerl_forward.json"
+    piece edgerl-forward "$OUT/edgerl_forward.json" python3 $A/edgerl_side.py forward --prompt-tokens 64 --decode-tokens 32
     log "edgerl bench --rollout: one 128-token prompt, G = 8 x 16 tokens"
-    python3 $A/edgerl_side.py rollout --prompt-tokens 128 --completions 8 --completion-tokens 16 >"$OUT/edgerl_rollout.json"
+    piece edgerl-rollout "$OUT/edgerl_rollout.json" python3 $A/edgerl_side.py rollout --prompt-tokens 128 --completions 8 --completion-tokens 16
     log "edgerl eval: $SCREENS screens x 16 new tokens, greedy"
-    python3 $A/edgerl_side.py eval --config "$CONFIG" --dataset "$DATA/heldout.jsonl" -n "$SCREENS" --new-tokens 16 >"$OUT/edgerl_eval.json"
+    piece edgerl-eval "$OUT/edgerl_eval.json" python3 $A/edgerl_side.py eval --config "$CONFIG" --dataset "$DATA/heldout.jsonl" -n "$SCREENS" --new-tokens 16
     log "edgerl train: $STEPS GRPO steps of the demo's run.toml"
-    python3 $A/edgerl_side.py train --config "$CONFIG" --steps "$STEPS" >"$OUT/edgerl_train.json"
+    piece edgerl-train "$OUT/edgerl_train.json" python3 $A/edgerl_side.py train --config "$CONFIG" --steps "$STEPS"
 fi
 if ! skip transformers; then
     log "transformers generate: $SCREENS screens x 16 new tokens, batch 1 and batched"
-    python3 $A/transformers_eval.py --dataset "$DATA/heldout.jsonl" -n "$SCREENS" --new-tokens 16 --json \
-        2> >(grep -v 'it/s\]' >&2) >"$OUT/transformers.json"
+    piece transformers "$OUT/transformers.json" python3 $A/transformers_eval.py --dataset "$DATA/heldout.jsonl" -n "$SCREENS" --new-tokens 16 --json \
+        2> >(grep -v 'it/s\]' >&2)
 fi
 if ! skip trl; then
     log "TRL GRPOTrainer: $STEPS steps of the same run.toml"
-    python3 $A/trl_grpo.py --config "$CONFIG" --steps "$STEPS" --json \
-        2> >(grep -v 'it/s\]' >"$OUT/trl.log") >"$OUT/trl.json"
+    piece trl "$OUT/trl.json" python3 $A/trl_grpo.py --config "$CONFIG" --steps "$STEPS" --json \
+        2> >(grep -v 'it/s\]' >"$OUT/trl.log")
 fi
 if ! skip llama; then
     log "llama.cpp: Vulkan (GGML_VK_VISIBLE_DEVICES=0) and CPU"
-    $A/llama_cpp.sh --json $LQ >"$OUT/llama.json"
+    piece llama "$OUT/llama.json" $A/llama_cpp.sh --json $LQ
 fi
 
 python3 - "$OUT" "$JSON" "$QUICK" <<'EOF'
@@ -136,3 +150,7 @@ else:
         print(f"(GRPO first steps: edgerl {et['first_step_s']:.1f} s, TRL {trl['first_step_s']:.1f} s; "
               f"edgerl update only {sum(x for x in et['update_s'][1:] if x) / max(1, len(et['update_s']) - 1):.1f} s/step)")
 EOF
+if [ -n "$FAILED" ]; then
+    log "failed:$FAILED"
+    exit 1
+fi
