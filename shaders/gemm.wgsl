@@ -220,3 +220,109 @@ fn gemm_v4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     gemm_store4(acc10, i1, j0);
     gemm_store4(acc11, i1, j1);
 }
+
+// ---- gemm_splitk / gemm_splitk_v4: a few rows of A over a long k -----------------------------
+// The LoRA x·Aᵀ of decoding rows (m ≤ 8, n = the rank, k = the layer's width): `gemm` gives
+// that product one or two threads, each looping over all of k (0.49 ms for 1 × 16 × 576 on
+// lavapipe, tests/gemm_bench.rs: the LoRA products then cost as much as the whole base model per
+// decoded token). Here the 64 threads of a workgroup take 64 / SPLITK_SLICES columns of C, each
+// column SPLITK_SLICES threads striding over p for every row, then a tree reduction. Rows past m
+// read row m - 1 and are dropped. `_v4` reads A and B as vec4s along p (`Recorder::gemm`: A along
+// p, B along p, k and offsets and the other strides multiples of 4).
+const SPLITK_ROWS: u32 = 8u; // `GEMM_SPLITK_MAX_ROWS` in gpu/gemm.rs
+override SPLITK_SLICES: u32 = 64u; // a power of two, 1..=64
+var<workgroup> sk_red: array<f32, 512>; // [row][thread]
+
+struct SplitK {
+    j: u32,     // the thread's column of C
+    slice: u32, // its place among the column's threads
+    ok: bool,   // j < n
+}
+
+fn splitk_setup(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> SplitK {
+    qg = opaque_gemm_params(pg, wg.z);
+    let cols = 64u / SPLITK_SLICES;
+    let j = (wg.y * nwg.x + wg.x) * cols + lid / SPLITK_SLICES;
+    return SplitK(j, lid % SPLITK_SLICES, j < qg.n);
+}
+
+// Stores the thread's sums of rows 0..3 (lo) and 4..7 (hi), reduces each column's slices, and
+// writes the columns. Every thread gets here (the barriers), columns past n write nothing.
+fn splitk_finish(lid: u32, t: SplitK, lo: vec4<f32>, hi: vec4<f32>) {
+    sk_red[lid] = lo.x;
+    sk_red[64u + lid] = lo.y;
+    sk_red[128u + lid] = lo.z;
+    sk_red[192u + lid] = lo.w;
+    sk_red[256u + lid] = hi.x;
+    sk_red[320u + lid] = hi.y;
+    sk_red[384u + lid] = hi.z;
+    sk_red[448u + lid] = hi.w;
+    workgroupBarrier();
+    for (var s = SPLITK_SLICES / 2u; s > 0u; s >>= 1u) {
+        if (t.slice < s) {
+            for (var i = 0u; i < SPLITK_ROWS; i++) {
+                sk_red[i * 64u + lid] += sk_red[i * 64u + lid + s];
+            }
+        }
+        workgroupBarrier();
+    }
+    // Thread `slice` of the column writes rows slice, slice + SPLITK_SLICES, ...
+    if (t.ok) {
+        for (var i = t.slice; i < qg.m; i += SPLITK_SLICES) {
+            let idx = qg.c_off + i * qg.ldc + t.j;
+            var v = qg.alpha * sk_red[i * 64u + lid - t.slice];
+            if (qg.accumulate != 0u) {
+                v += gc[idx];
+            }
+            gc[idx] = v;
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn gemm_splitk(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32) {
+    let t = splitk_setup(wg, nwg, lid);
+    var lo = vec4<f32>();
+    var hi = vec4<f32>();
+    if (t.ok) {
+        let m1 = vec4<u32>(qg.m - 1u);
+        let ra = qg.a_off + min(vec4<u32>(0u, 1u, 2u, 3u), m1) * qg.a_rs;
+        let rb = qg.a_off + min(vec4<u32>(4u, 5u, 6u, 7u), m1) * qg.a_rs;
+        let cb = qg.b_off + t.j * qg.b_cs;
+        for (var pp = t.slice; pp < qg.k; pp += SPLITK_SLICES) {
+            let b = gb[cb + pp * qg.b_rs];
+            let pa = pp * qg.a_cs;
+            lo += vec4<f32>(ga[ra.x + pa], ga[ra.y + pa], ga[ra.z + pa], ga[ra.w + pa]) * b;
+            if (qg.m > 4u) {
+                hi += vec4<f32>(ga[rb.x + pa], ga[rb.y + pa], ga[rb.z + pa], ga[rb.w + pa]) * b;
+            }
+        }
+    }
+    splitk_finish(lid, t, lo, hi);
+}
+
+@compute @workgroup_size(64)
+fn gemm_splitk_v4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_index) lid: u32) {
+    let t = splitk_setup(wg, nwg, lid);
+    var lo = vec4<f32>();
+    var hi = vec4<f32>();
+    if (t.ok) {
+        let m1 = vec4<u32>(qg.m - 1u);
+        let ra = (qg.a_off + min(vec4<u32>(0u, 1u, 2u, 3u), m1) * qg.a_rs) >> vec4<u32>(2u);
+        let rb = (qg.a_off + min(vec4<u32>(4u, 5u, 6u, 7u), m1) * qg.a_rs) >> vec4<u32>(2u);
+        let cb = (qg.b_off + t.j * qg.b_cs) >> 2u;
+        let k4 = qg.k / 4u;
+        for (var p4 = t.slice; p4 < k4; p4 += SPLITK_SLICES) {
+            let b = gbv[cb + p4];
+            lo += vec4<f32>(dot(gav[ra.x + p4], b), dot(gav[ra.y + p4], b), dot(gav[ra.z + p4], b),
+                            dot(gav[ra.w + p4], b));
+            if (qg.m > 4u) {
+                hi += vec4<f32>(dot(gav[rb.x + p4], b), dot(gav[rb.y + p4], b),
+                                dot(gav[rb.z + p4], b), dot(gav[rb.w + p4], b));
+            }
+        }
+    }
+    splitk_finish(lid, t, lo, hi);
+}

@@ -1,6 +1,7 @@
 //! Timing of `Recorder::gemm` on the LoRA product shapes of SmolLM2-135M (rank 16, hidden 576,
-//! intermediate 1536) over the 273 tokens of the demo GRPO step's training pack (a 145-token
-//! prompt once, then 8 completions of 16), and over 1288 (the 8 sequences unshared).
+//! intermediate 1536) over 1 and 8 decoding rows (the forward products), the 273 tokens of the
+//! demo GRPO step's training pack (a 145-token prompt once, then 8 completions of 16), and 1288
+//! (the 8 sequences unshared).
 //! Not a check: ignored by default, run with
 //! `cargo test --release --test gemm_bench -- --ignored --nocapture`.
 
@@ -46,10 +47,13 @@ fn gemm_lora_shapes_timing() {
     let gpu = &common::backends().normal[0];
     let r = 16;
     let reps = 8;
-    for t in [273, 1288] {
+    // 1 and 8 rows: decoding one sequence and a group of 8 (the forward products only).
+    for t in [1, 8, 273, 1288] {
         let mut total = 0.0;
         for (din, dout) in [(576, 576), (576, 1536), (1536, 576)] {
-            for (what, [m, n, k, ars, acs, brs, bcs]) in cases(t, r, din, dout) {
+            let all = cases(t, r, din, dout);
+            let n_cases = if t <= 8 { 2 } else { all.len() };
+            for (what, [m, n, k, ars, acs, brs, bcs]) in all.into_iter().take(n_cases) {
                 let buf = |len: usize| -> GpuBuffer {
                     let v: Vec<f32> = (0..len)
                         .map(|i| ((i * 7919) % 211) as f32 / 211.0 - 0.5)

@@ -1491,6 +1491,8 @@ fn all_kernels() -> Vec<Kernel> {
         Kernel::GemmVec4 { a_along_p: true, b_along_p: false },
         Kernel::GemmVec4 { a_along_p: false, b_along_p: true },
         Kernel::GemmVec4 { a_along_p: false, b_along_p: false },
+        Kernel::GemmSplitK { vec4: false },
+        Kernel::GemmSplitK { vec4: true },
         Kernel::RmsNormBackward,
         Kernel::SiluMulBackward,
         Kernel::AttentionBackwardQ,
@@ -1588,6 +1590,11 @@ fn every_kernel_builds_and_validates() {
                     let (ars, acs) = if a_along_p { (4, 1) } else { (1, 4) };
                     let (brs, bcs) = if b_along_p { (1, 4) } else { (4, 1) };
                     r.gemm(&a, 0, ars, acs, &c, 0, brs, bcs, &d, 0, 4, 4, 4, 4, 1.0, false)
+                }
+                // One row over k = 128 (aligned: vec4 reads) or 129 (scalar), 4 columns.
+                Kernel::GemmSplitK { vec4 } => {
+                    let k = if vec4 { 128 } else { 129 };
+                    r.gemm(&big(), 0, k, 1, &big(), 0, 1, k, &d, 0, 4, 1, 4, k, 1.0, false)
                 }
                 Kernel::RmsNormBackward => r.rmsnorm_backward(&a, &c, &d, &e, 1, 4, 1e-6, false),
                 Kernel::SiluMulBackward => r.silu_mul_backward(&a, &c, &d, &e, &f, 4),

@@ -7,6 +7,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::backward::{distinct_outputs, fit_u32, need};
 use super::kernels::{Kernel, Recorder};
+use super::device::Gpu;
 use super::memory::GpuBuffer;
 use crate::error::{Error, Result};
 
@@ -52,6 +53,20 @@ fn gemm_vec4_layout(p: &GemmParams) -> Option<(bool, bool)> {
         return None;
     }
     Some((a_along_p, b_along_p))
+}
+
+/// `gemm_splitk` takes products of at most this many rows of A (WGSL `SPLITK_ROWS`), ...
+pub const GEMM_SPLITK_MAX_ROWS: usize = 8;
+/// ... at most this many columns (a workgroup each: the LoRA rank) ...
+pub const GEMM_SPLITK_MAX_COLS: usize = 64;
+/// ... over at least this many terms (below, `gemm`'s threads loop over k well enough).
+pub const GEMM_SPLITK_MIN_K: usize = 128;
+
+/// Threads of a `gemm_splitk` workgroup per column of C (WGSL `SPLITK_SLICES`): on a CPU device
+/// 8 (eight columns a workgroup: fewer workgroups and barrier steps, measured on lavapipe), else
+/// 64 (a column a workgroup).
+pub(crate) fn splitk_slices(gpu: &Gpu) -> usize {
+    if gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu) { 8 } else { 64 }
 }
 
 /// Workgroups of a `gemm` / `gemm_v4` dispatch: 64 threads of `bs` × `bs` outputs, `tj` of
@@ -133,6 +148,18 @@ impl Recorder<'_> {
             _pad1: 0,
             _pad2: 0,
         };
+        // A few rows over a long k (the LoRA x·Aᵀ of decoding rows): a workgroup a column
+        // splitting k; with every operand along p, a vec4 at a time.
+        if m <= GEMM_SPLITK_MAX_ROWS && n <= GEMM_SPLITK_MAX_COLS && k >= GEMM_SPLITK_MIN_K {
+            let on4 = |v: usize| v % 4 == 0;
+            let vec4 = a_cs == 1 && b_rs == 1 && [k, a_off, a_rs, b_off, b_cs].into_iter().all(on4);
+            let g = super::recorder::groups_2d(self.gpu, n.div_ceil(64 / splitk_slices(self.gpu)) as u32);
+            return if vec4 {
+                self.dispatch_at(Kernel::GemmSplitK { vec4 }, &params, &[(8, &a.buffer), (9, &b.buffer), (7, &c.buffer)], g)
+            } else {
+                self.dispatch_at(Kernel::GemmSplitK { vec4 }, &params, &[(5, &a.buffer), (6, &b.buffer), (7, &c.buffer)], g)
+            };
+        }
         // `gemm_v4`: 8 × 8 outputs a thread, `gemm`: 4 × 4.
         let vec4 = gemm_vec4_layout(&params);
         let (gx, gy) = gemm_groups(m, n, if vec4.is_some() { 8 } else { 4 });

@@ -142,6 +142,9 @@ pub enum Kernel {
     /// `Gemm` reading every operand a vec4 at a time, for layouts aligned on 4 elements: A
     /// contiguous along p (else along i), B along p (else along j).
     GemmVec4 { a_along_p: bool, b_along_p: bool },
+    /// A few rows over a long k, one workgroup a column splitting k (`gemm_splitk`; `_v4`
+    /// reading vec4s).
+    GemmSplitK { vec4: bool },
     RmsNormBackward,
     SiluMulBackward,
     /// Attention backward, pass 1: (lse, D) stats and dq, one invocation per (query, head).
@@ -206,6 +209,8 @@ impl Kernel {
             }
             Kernel::Gemm => (GEMM_WGSL, "gemm"),
             Kernel::GemmVec4 { .. } => (GEMM_WGSL, "gemm_v4"),
+            Kernel::GemmSplitK { vec4: false } => (GEMM_WGSL, "gemm_splitk"),
+            Kernel::GemmSplitK { vec4: true } => (GEMM_WGSL, "gemm_splitk_v4"),
             Kernel::RmsNormBackward => (NORM_WGSL, "rmsnorm_backward"),
             Kernel::SiluMulBackward => (ACTIVATION_WGSL, "silu_mul_backward"),
             Kernel::AttentionBackwardQ => (ATTENTION_WGSL, "attention_backward_q"),
@@ -269,6 +274,9 @@ impl Gpu {
             // loaded lane by lane (lavapipe / llvmpipe), register spills on a real GPU.
             let cpu = self.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
             constants.push(("ROWS_IN_REGISTERS", if cpu { 1.0 } else { 0.0 }));
+        }
+        if let Kernel::GemmSplitK { .. } = k {
+            constants.push(("SPLITK_SLICES", super::gemm::splitk_slices(self) as f64));
         }
         if let Kernel::GemmVec4 { a_along_p, b_along_p } = k {
             constants.push(("A_ALONG_P", a_along_p as u8 as f64));
