@@ -242,8 +242,9 @@ struct PyRound<'a> {
     names: &'a [String],
     cfg: &'a TrainConfig,
     rows: &'a [Row],
-    /// The dataset row of each draw of the step (refills continue the count).
-    rows_of: &'a [usize],
+    /// The dataset row of each draw of the step so far (refills continue the count), pushed by
+    /// the draw closure before its round is sampled.
+    drawn: &'a std::cell::RefCell<Vec<usize>>,
 }
 
 impl Hooks for PyRound<'_> {
@@ -260,13 +261,14 @@ impl Hooks for PyRound<'_> {
     fn round(&mut self, base: usize, sampled: &mut Sampled) -> Result<(), Fail> {
         let Some(cb) = self.cb else { return Ok(()) };
         let (groups, m, lines) = sampled;
+        let rows_of = self.drawn.borrow();
         // Every completion of the round, prompt by prompt (TRL's order).
         let mut rows_idx = Vec::new();
         let mut texts = Vec::new();
         let mut ids = Vec::new();
         for (j, g) in groups.iter().enumerate() {
             for (k, c) in g.completions.iter().enumerate() {
-                rows_idx.push(self.rows_of[base + j]);
+                rows_idx.push(rows_of[base + j]);
                 let line = &lines[j * g.completions.len().max(1) + k];
                 texts.push(line["completion"].as_str().unwrap_or_default().to_string());
                 ids.push(c.clone());
@@ -295,7 +297,7 @@ impl Hooks for PyRound<'_> {
                 }
                 i += 1;
             }
-            g.weight = column_weight(self.cfg, &self.rows[self.rows_of[base + j]].columns)? * difficulty(self.cfg, &g.rewards);
+            g.weight = column_weight(self.cfg, &self.rows[rows_of[base + j]].columns)? * difficulty(self.cfg, &g.rewards);
         }
         for (name, vals) in self.names.iter().zip(&per_func) {
             // As TRL's nanmean / nanstd: a function's None (NaN) entries are left out.
@@ -314,16 +316,13 @@ impl Trainer {
     fn sample_batch(&mut self, py: Python<'_>, b: u64) -> Result<Fresh, Fail> {
         let per = self.t.cfg.prompts_per_step;
         let first = self.cursor;
-        // Every draw the step can make: the first round and at most max_refill refills of at
-        // most `per` prompts each.
-        let most = per * (1 + if self.t.cfg.dynamic_sampling { self.t.cfg.max_refill } else { 0 });
-        let rows_of: Vec<usize> = (first..first + most).map(|k| self.order.index(k)).collect();
-        let job = Unchecked((&self.t, &self.rows, &rows_of[..], self.rules.as_ref(), self.reward_cb.as_ref(), &self.reward_names[..], self.cancel.clone()));
+        let drawn = std::cell::RefCell::new(Vec::new());
+        let job = Unchecked((&self.t, &self.rows, &mut self.order, &drawn, self.rules.as_ref(), self.reward_cb.as_ref(), &self.reward_names[..], self.cancel.clone()));
         let ((groups, m, lines), draws) = py
             .allow_threads(move || {
                 let job = job;
-                let (t, rows, rows_of, rules, cb, names, cancel) = job.0;
-                let mut hooks = PyRound { hooks: PyHooks { cancel: cancel.clone() }, cb, names, cfg: &t.cfg, rows, rows_of };
+                let (t, rows, order, drawn, rules, cb, names, cancel) = job.0;
+                let mut hooks = PyRound { hooks: PyHooks { cancel: cancel.clone() }, cb, names, cfg: &t.cfg, rows, drawn };
                 // A chat template's render also stops on the flag (`edgerl::cancel::requested`).
                 let _scope = edgerl::cancel::scope(cancel.clone());
                 let mut run = || -> Result<_, Fail> {
@@ -331,7 +330,8 @@ impl Trainer {
                     // Draws get the same checks and lock as the hooks' pieces.
                     let mut own = PyHooks { cancel: cancel.clone() };
                     t.sample_refilled(per, b, rules, &mut hooks, |d| {
-                        let r = rows_of[d];
+                        let r = order.index(first + d);
+                        drawn.borrow_mut().push(r);
                         own.check()?;
                         // As `edgerl train` draws a row (`Trainer::prompted`): its ids, and its
                         // images run through the vision tower once for sampling and training.
