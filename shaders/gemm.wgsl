@@ -279,6 +279,12 @@ fn splitk_finish(lid: u32, t: SplitK, lo: vec4<f32>, hi: vec4<f32>) {
     }
 }
 
+// First elements in A of rows 0..3 (half 0) or 4..7 (half 1); rows past m read row m - 1.
+fn splitk_rows(half: u32) -> vec4<u32> {
+    let i = min(vec4<u32>(0u, 1u, 2u, 3u) + vec4<u32>(4u * half), vec4<u32>(qg.m - 1u));
+    return qg.a_off + i * qg.a_rs;
+}
+
 @compute @workgroup_size(64)
 fn gemm_splitk(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
@@ -286,9 +292,8 @@ fn gemm_splitk(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
     var lo = vec4<f32>();
     var hi = vec4<f32>();
     if (t.ok) {
-        let m1 = vec4<u32>(qg.m - 1u);
-        let ra = qg.a_off + min(vec4<u32>(0u, 1u, 2u, 3u), m1) * qg.a_rs;
-        let rb = qg.a_off + min(vec4<u32>(4u, 5u, 6u, 7u), m1) * qg.a_rs;
+        let ra = splitk_rows(0u);
+        let rb = splitk_rows(1u);
         let cb = qg.b_off + t.j * qg.b_cs;
         for (var pp = t.slice; pp < qg.k; pp += SPLITK_SLICES) {
             let b = gb[cb + pp * qg.b_rs];
@@ -309,9 +314,8 @@ fn gemm_splitk_v4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
     var lo = vec4<f32>();
     var hi = vec4<f32>();
     if (t.ok) {
-        let m1 = vec4<u32>(qg.m - 1u);
-        let ra = (qg.a_off + min(vec4<u32>(0u, 1u, 2u, 3u), m1) * qg.a_rs) >> vec4<u32>(2u);
-        let rb = (qg.a_off + min(vec4<u32>(4u, 5u, 6u, 7u), m1) * qg.a_rs) >> vec4<u32>(2u);
+        let ra = splitk_rows(0u) >> vec4<u32>(2u);
+        let rb = splitk_rows(1u) >> vec4<u32>(2u);
         let cb = (qg.b_off + t.j * qg.b_cs) >> 2u;
         let k4 = qg.k / 4u;
         for (var p4 = t.slice; p4 < k4; p4 += SPLITK_SLICES) {
