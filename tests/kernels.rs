@@ -19,7 +19,7 @@ use edgerl::gpu::kernels::{
     NormParams, PeakParams, RopeParams,
 };
 use edgerl::gpu::sample::{SampleParams, SamplerSettings};
-use edgerl::gpu::{DType, Gpu, GpuBuffer, Recorder, Tensor};
+use edgerl::gpu::{DType, Gpu, GpuBuffer, MatvecForm, Recorder, Tensor};
 use half::{bf16, f16};
 
 // ---------------------------------------------------------------------------------------------
@@ -287,7 +287,49 @@ fn matmul_grid_all_dtypes() {
     }
 }
 
-/// The workgroup-per-column decode product (`general_matvec`: threads split k, then reduce)
+/// The GPU-shaped decode product (`MatvecForm::Split`) for the float weight dtypes (the
+/// quantized ones: tests/quant_kernels.rs): 1..=8 rows, 32-element chunks per row below, at
+/// and above its 16 lanes, columns not a multiple of 4, bias and accumulate.
+#[test]
+fn split_matvec_float_dtypes() {
+    for gpu in common::all_gpus() {
+        for dtype in DTYPES {
+            let mut rng = common::Rng::new(71 + dtype.code() as u64);
+            let mut r = Recorder::new(gpu);
+            r.matvec = MatvecForm::Split;
+            let mut cases = Vec::new();
+            let mut keep = Vec::new();
+            for (ci, &(t, k, n)) in [(1, 32, 7), (3, 544, 130), (4, 512, 61), (6, 96, 33), (8, 992, 5), (1, 992, 66)]
+                .iter()
+                .enumerate()
+            {
+                let (has_bias, accumulate) = (ci % 2 == 0, ci % 3 == 1);
+                let what = format!("{}: split matvec {dtype:?} t={t} k={k} n={n}", label(gpu));
+                let x = rng.vec(t * k);
+                let (w, w_seen) = weight(gpu, &what, dtype, n, k, &rng.vec(n * k));
+                let (bias, y0) = (rng.vec(n), rng.vec(t * n));
+                let (xb, bb, yb) = (up_f32(gpu, &x, "x"), up_f32(gpu, &bias, "bias"), up_f32(gpu, &y0, "y"));
+                let res = r.linear(&xb, t, &w, has_bias.then_some(&bb), &yb, accumulate);
+                if ((t * k * 4) as u64) > gpu.max_binding {
+                    assert!(matches!(res, Err(Error::Invalid(_))), "{what}: over the limit, got {res:?}");
+                    continue;
+                }
+                res.unwrap_or_else(|e| panic!("{what}: {e}"));
+                let mut want = y0.clone();
+                cpu_matmul(&x, t, k, &w_seen, 0..n, has_bias.then_some(&bias[..]), &mut want, n, 0, accumulate);
+                cases.push(MatmulCase { what, y: yb, want, k });
+                keep.push((xb, bb, w));
+            }
+            r.submit().unwrap_or_else(|e| panic!("{}: submit: {e}", label(gpu)));
+            for c in &cases {
+                let (atol, rtol) = matmul_tol(c.k);
+                close(&c.what, &gpu.read_f32(&c.y, c.want.len()).unwrap(), &c.want, atol, rtol);
+            }
+        }
+    }
+}
+
+/// The workgroup-per-column decode product (`MatvecForm::General`: threads split k, then reduce)
 /// at aligned k too, for the float weight dtypes (the quantized ones: tests/quant_kernels.rs),
 /// 1..=4 rows, with bias and accumulate, against the CPU product; 5 rows keep the
 /// register-blocked kernel.
@@ -297,7 +339,7 @@ fn general_matvec_float_dtypes() {
         for dtype in DTYPES {
             let mut rng = common::Rng::new(31 + dtype.code() as u64);
             let mut r = Recorder::new(gpu);
-            r.general_matvec = true;
+            r.matvec = MatvecForm::General;
             let mut cases = Vec::new();
             let mut keep = Vec::new();
             let block = dtype.block().max(32);
@@ -1457,11 +1499,12 @@ fn all_kernels() -> Vec<Kernel> {
     for d in ALL_DTYPES {
         if !d.is_quantized() {
             // Quantized rows are whole 32-element blocks, so never take the general kernels but
-            // for the decode product under `general_matvec`.
+            // for the decode product under `MatvecForm::General`.
             ks.push(Kernel::MatmulGeneral(d));
             ks.push(Kernel::MatmulBackwardInputGeneral(d));
         }
         ks.push(Kernel::MatvecGeneral(d));
+        ks.push(Kernel::MatvecSplit(d));
         ks.extend([
             Kernel::Matmul(d),
             Kernel::Matvec(d),
@@ -1550,13 +1593,23 @@ fn every_kernel_builds_and_validates() {
                     r.linear(&big(), t_tiled, &w3(dt), Some(&c), &d, false)
                 }
                 Kernel::MatvecGeneral(dt) if dt.is_quantized() => {
-                    r.general_matvec = true;
+                    r.matvec = MatvecForm::General;
                     r.linear(&big(), 1, &w(dt, "w"), Some(&c), &d, false)
                 }
                 Kernel::MatvecGeneral(dt) => r.linear(&big(), 1, &w3(dt), Some(&c), &d, false),
-                Kernel::Matvec(dt) => r.linear(&big(), 1, &w(dt, "w"), Some(&c), &d, false),
+                Kernel::MatvecSplit(dt) => {
+                    r.matvec = MatvecForm::Split;
+                    r.linear(&big(), 1, &w(dt, "w"), Some(&c), &d, false)
+                }
+                Kernel::Matvec(dt) => {
+                    r.matvec = MatvecForm::Blocked;
+                    r.linear(&big(), 1, &w(dt, "w"), Some(&c), &d, false)
+                }
                 // Only dispatched on devices with subgroups (float weights from 2 rows).
-                Kernel::MatvecShared(dt) => r.linear(&big(), 2, &w(dt, "w"), Some(&c), &d, false),
+                Kernel::MatvecShared(dt) => {
+                    r.matvec = MatvecForm::Blocked;
+                    r.linear(&big(), 2, &w(dt, "w"), Some(&c), &d, false)
+                }
                 Kernel::RmsNorm => r.rmsnorm(&a, &c, &d, 1, 4, 1e-6),
                 Kernel::Rope => r.rope(&a, &c, 1, 1, 4),
                 // CPU references in tests/decode_kernels.rs.

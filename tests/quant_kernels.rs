@@ -12,7 +12,7 @@ mod common;
 use std::ops::Range;
 
 use edgerl::Error;
-use edgerl::gpu::{DType, Gpu, GpuBuffer, Recorder, Tensor, quant};
+use edgerl::gpu::{DType, Gpu, GpuBuffer, MatvecForm, Recorder, Tensor, quant};
 
 const QUANT: [DType; 12] = [
     DType::Q8_0,
@@ -223,7 +223,46 @@ fn quant_matmul_grid() {
     }
 }
 
-/// The workgroup-per-column decode product (`general_matvec`: threads split k, then reduce)
+/// The GPU-shaped decode product (`MatvecForm::Split`: 16 threads split each column's blocks,
+/// then add up in workgroup memory) on every quantized dtype, 1..=8 rows (one, four and eight
+/// take different paths), blocks per row below, at and above the 16 lanes and not a multiple of
+/// them, columns not a multiple of the workgroup's 4, with bias and accumulate.
+#[test]
+fn quant_split_matvec() {
+    for gpu in common::all_gpus() {
+        for dtype in QUANT {
+            let mut rng = common::Rng::new(557 + dtype.code() as u64);
+            let mut r = Recorder::new(gpu);
+            r.matvec = MatvecForm::Split;
+            let mut cases = Vec::new();
+            let mut weights = Vec::new();
+            let b = dtype.block().max(32);
+            let blocks = |n: usize| (n * 32).div_ceil(b) * b;
+            let shapes = [(1, blocks(1), 7), (2, blocks(17), 130), (4, blocks(16), 61), (5, blocks(3), 33), (8, blocks(40), 9), (1, blocks(33), 66)];
+            for (ci, &(t, k, n)) in shapes.iter().enumerate() {
+                let (has_bias, accumulate) = (ci % 2 == 0, ci % 3 == 1);
+                let what = format!("{}: split matvec {dtype:?} t={t} k={k} n={n}", label(gpu));
+                let (w, seen) = qweight(gpu, dtype, n, k, &mut rng);
+                let (x, bias, y0) = (rng.vec(t * k), rng.vec(n), rng.vec(t * n));
+                let (xb, bb, yb) = (up(gpu, &x), up(gpu, &bias), up(gpu, &y0));
+                let res = r.linear(&xb, t, &w, has_bias.then_some(&bb), &yb, accumulate);
+                if (t * k.max(n) * 4) as u64 > gpu.max_binding {
+                    assert_refused(&what, res);
+                    continue;
+                }
+                res.unwrap_or_else(|e| panic!("{what}: {e}"));
+                let mut want = y0;
+                cpu_matmul(&x, t, k, &seen, 0..n, has_bias.then_some(&bias[..]), &mut want, n, 0, accumulate);
+                cases.push(Case { what, y: yb, want, k, _keep: vec![xb, bb] });
+                weights.push(w);
+            }
+            r.submit().unwrap_or_else(|e| panic!("{}: submit: {e}", label(gpu)));
+            check(gpu, &cases);
+        }
+    }
+}
+
+/// The workgroup-per-column decode product (`MatvecForm::General`: threads split k, then reduce)
 /// on every quantized dtype, 1..=4 rows, with bias and accumulate; 5 rows keep the
 /// register-blocked kernel.
 #[test]
@@ -232,7 +271,7 @@ fn quant_general_matvec() {
         for dtype in QUANT {
             let mut rng = common::Rng::new(331 + dtype.code() as u64);
             let mut r = Recorder::new(gpu);
-            r.general_matvec = true;
+            r.matvec = MatvecForm::General;
             let mut cases = Vec::new();
             let mut weights = Vec::new();
             let b = dtype.block().max(32);

@@ -19,6 +19,8 @@ pub struct ForwardBench {
     pub dtype: DType,
     pub backend: String,
     pub adapter: String,
+    /// The decode products' kernel form (`MatvecForm`, settled for the device).
+    pub matvec: &'static str,
     pub weight_bytes: u64,
     pub load_seconds: f64,
     pub prompt_tokens: usize,
@@ -79,6 +81,7 @@ pub fn forward_bench(
         dtype,
         backend: gpu.adapter.backend.clone(),
         adapter: gpu.adapter.name.clone(),
+        matvec: crate::gpu::Recorder::new(gpu).matvec.resolve(gpu).name(),
         weight_bytes: model.weight_bytes(),
         load_seconds,
         prompt_tokens,
@@ -235,6 +238,8 @@ pub struct RolloutBench {
     pub dtype: DType,
     pub backend: String,
     pub adapter: String,
+    /// The decode products' kernel form (`MatvecForm`, settled for the device).
+    pub matvec: &'static str,
     pub prompt_tokens: usize,
     pub completions: usize,
     pub completion_tokens: usize,
@@ -300,6 +305,7 @@ pub fn rollout_bench(
         dtype,
         backend: gpu.adapter.backend.clone(),
         adapter: gpu.adapter.name.clone(),
+        matvec: crate::gpu::Recorder::new(gpu).matvec.resolve(gpu).name(),
         prompt_tokens,
         completions,
         completion_tokens,
@@ -333,6 +339,8 @@ pub struct MatmulBench {
 pub struct MatmulReport {
     pub backend: String,
     pub adapter: String,
+    /// The decode products' kernel form (`MatvecForm`, settled for the device).
+    pub matvec: &'static str,
     pub peak_gflops: f64,
     pub matmul: Vec<MatmulBench>,
     /// The input gradient dx = dy · W (training on a frozen base), at the t ≥ 8 of `matmul`.
@@ -533,6 +541,7 @@ pub fn matmul_report(
     Ok(MatmulReport {
         backend: gpu.adapter.backend.clone(),
         adapter: gpu.adapter.name.clone(),
+        matvec: crate::gpu::Recorder::new(gpu).matvec.resolve(gpu).name(),
         peak_gflops,
         matmul,
         backward_input,

@@ -81,9 +81,8 @@ pub struct Gpu {
     /// New `Recorder`s take the workgroup-per-row attention kernels even where the tiled ones
     /// apply (benchmarks compare the two).
     pub general_attention: std::sync::atomic::AtomicBool,
-    /// New `Recorder`s take the workgroup-per-column decode product at every k (`bench
-    /// --general-matvec`).
-    pub general_matvec: std::sync::atomic::AtomicBool,
+    /// The `MatvecForm` new `Recorder`s take (as `u8`; `bench --matvec`).
+    pub matvec_form: std::sync::atomic::AtomicU8,
 }
 
 fn parse_backend(name: &str) -> Result<wgpu::Backends> {
@@ -226,7 +225,7 @@ impl Gpu {
             Some(m) => m.clamp(256, device_limit),
             None => device_limit,
         };
-        Ok(Gpu {
+        let gpu = Gpu {
             device,
             queue,
             adapter: AdapterSummary {
@@ -248,8 +247,15 @@ impl Gpu {
                 .is_ok_and(|v| !v.is_empty() && v != "0")
                 .then(|| Mutex::new(HashMap::new())),
             general_attention: Default::default(),
-            general_matvec: Default::default(),
-        })
+            matvec_form: Default::default(),
+        };
+        // Some GL drivers claim compute shaders yet get a shading-language version without
+        // them (NVIDIA's EGL; Mesa's with MESA_GLSL_VERSION_OVERRIDE=330): one small kernel now
+        // turns that into a clear error here, before anything is loaded.
+        if info.backend == wgpu::Backend::Gl {
+            gpu.pipeline(Kernel::RmsNorm)?;
+        }
+        Ok(gpu)
     }
 
     /// The `EDGERL_PROFILE` totals, slowest first: (entry point, dispatches, seconds).

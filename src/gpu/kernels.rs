@@ -131,6 +131,57 @@ pub const MATVEC_MAX_ROWS: usize = 8;
 pub const MATVEC_GENERAL_MAX_ROWS: usize = 4;
 /// Output columns one `Kernel::Matvec` workgroup computes (WGSL `MV_N * MV_WG`).
 pub const MATVEC_COLS: usize = 64;
+/// Output columns one `Kernel::MatvecSplit` workgroup computes (WGSL `SPLIT_COLS`).
+pub const MATVEC_SPLIT_COLS: usize = 4;
+
+/// Which kernel takes the decode products (at most `MATVEC_MAX_ROWS` rows of x, k a multiple
+/// of `MATMUL_K_ALIGN`; at other k, at most `MATVEC_GENERAL_MAX_ROWS` rows always take
+/// `Kernel::MatvecGeneral`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MatvecForm {
+    /// `Split` on GPUs, `Blocked` on CPU devices.
+    #[default]
+    Auto,
+    /// `Kernel::Matvec` / `MatvecShared`: each thread four columns over the whole of k, few
+    /// workgroups (what a CPU device runs fastest).
+    Blocked,
+    /// `Kernel::MatvecSplit`: a column's k split over 16 threads, 4 columns a workgroup (many
+    /// workgroups, short threads: what a GPU needs).
+    Split,
+    /// `Kernel::MatvecGeneral` (at most `MATVEC_GENERAL_MAX_ROWS` rows): a workgroup per column.
+    General,
+}
+
+impl MatvecForm {
+    pub const NAMES: [&str; 4] = ["auto", "blocked", "split", "general"];
+    const ALL: [MatvecForm; 4] = [MatvecForm::Auto, MatvecForm::Blocked, MatvecForm::Split, MatvecForm::General];
+
+    pub fn parse(name: &str) -> Result<Self> {
+        match Self::NAMES.iter().position(|n| n.eq_ignore_ascii_case(name.trim())) {
+            Some(i) => Ok(Self::ALL[i]),
+            None => Err(Error::Invalid(format!(
+                "unknown decode-product form {name:?} (one of {})",
+                Self::NAMES.join(", ")
+            ))),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+    pub(crate) fn from_code(code: u8) -> Self {
+        Self::ALL.get(code as usize).copied().unwrap_or_default()
+    }
+    /// `Auto` settled for this device.
+    pub fn resolve(self, gpu: &Gpu) -> Self {
+        match self {
+            MatvecForm::Auto if gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu) => {
+                MatvecForm::Blocked
+            }
+            MatvecForm::Auto => MatvecForm::Split,
+            f => f,
+        }
+    }
+}
 /// `Kernel::Matmul` needs k to be a multiple of this (whole quant blocks, 16-byte rows);
 /// other k take `Kernel::MatmulGeneral`.
 pub const MATMUL_K_ALIGN: usize = 32;
@@ -201,10 +252,12 @@ impl Recorder<'_> {
             };
             let bufs = [&x.buffer, &piece.buf.buffer, bias_buf, &y.buffer];
             let aligned = w.cols.is_multiple_of(MATMUL_K_ALIGN);
-            // `general_matvec` sends decode rows to the workgroup-per-column kernel at any k
-            // (a GPU-shaped product, for comparisons on real GPUs).
-            let general = t <= MATVEC_GENERAL_MAX_ROWS && (!aligned || self.general_matvec);
-            if aligned && t <= MATVEC_MAX_ROWS && !general {
+            let form = self.matvec.resolve(self.gpu);
+            let general = t <= MATVEC_GENERAL_MAX_ROWS && (!aligned || form == MatvecForm::General);
+            if aligned && t <= MATVEC_MAX_ROWS && form == MatvecForm::Split {
+                let g = groups_2d(self.gpu, (hi - lo).div_ceil(MATVEC_SPLIT_COLS) as u32);
+                self.dispatch(Kernel::MatvecSplit(w.dtype), &params, &bufs, g)?;
+            } else if aligned && t <= MATVEC_MAX_ROWS && !general {
                 let g = groups_2d(self.gpu, (hi - lo).div_ceil(MATVEC_COLS) as u32);
                 let shared = self.gpu.features.subgroups && (t > 1 || w.dtype.is_quantized());
                 let kernel = if shared { Kernel::MatvecShared(w.dtype) } else { Kernel::Matvec(w.dtype) };

@@ -104,6 +104,8 @@ pub enum Kernel {
     MatvecShared(DType),
     /// Decode for any k (at most `MATVEC_GENERAL_MAX_ROWS` rows): a workgroup per column.
     MatvecGeneral(DType),
+    /// `Matvec` shaped for GPUs (`MatvecForm::Split`): 16 threads split a column's k.
+    MatvecSplit(DType),
     RmsNorm,
     /// LayerNorm with bias (the vision tower).
     LayerNorm,
@@ -181,6 +183,8 @@ impl Kernel {
             Kernel::MatvecShared(d) if d.is_quantized() => (MATVEC_WGSL, "matvec_q_shared"),
             Kernel::MatvecShared(_) => (MATVEC_WGSL, "matvec_f_shared"),
             Kernel::MatvecGeneral(_) => (MATVEC_WGSL, "matvec_general"),
+            Kernel::MatvecSplit(d) if d.is_quantized() => (MATVEC_WGSL, "matvec_split_q"),
+            Kernel::MatvecSplit(_) => (MATVEC_WGSL, "matvec_split_f"),
             Kernel::RmsNorm => (NORM_WGSL, "rmsnorm"),
             Kernel::LayerNorm => (NORM_WGSL, "layernorm"),
             Kernel::Rope => (ROPE_WGSL, "rope"),
@@ -236,6 +240,7 @@ impl Kernel {
             | Kernel::Matvec(d)
             | Kernel::MatvecShared(d)
             | Kernel::MatvecGeneral(d)
+            | Kernel::MatvecSplit(d)
             | Kernel::Embed(d)
             | Kernel::MatmulBackwardInput(d)
             | Kernel::MatmulBackwardInputGeneral(d) => Some(d),

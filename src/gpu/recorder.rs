@@ -42,9 +42,9 @@ pub struct Recorder<'g> {
     /// Attention through the workgroup-per-row kernels even where the tiled ones apply (tests
     /// compare the two, benchmarks time them).
     pub general_attention: bool,
-    /// Decode products (at most `MATVEC_GENERAL_MAX_ROWS` rows) through the workgroup-per-column
-    /// kernel at every k, not only where k is unaligned (tests cover it, benchmarks time it).
-    pub general_matvec: bool,
+    /// The kernel that takes decode products (`Auto`: settled by the device type; tests and
+    /// benchmarks pin each form).
+    pub matvec: super::kernels::MatvecForm,
     params: Vec<u8>,
     ops: Vec<Op>,
 }
@@ -66,7 +66,9 @@ impl<'g> Recorder<'g> {
             general_attention: gpu
                 .general_attention
                 .load(std::sync::atomic::Ordering::Relaxed),
-            general_matvec: gpu.general_matvec.load(std::sync::atomic::Ordering::Relaxed),
+            matvec: super::kernels::MatvecForm::from_code(
+                gpu.matvec_form.load(std::sync::atomic::Ordering::Relaxed),
+            ),
             params: Vec::new(),
             ops: Vec::new(),
         }

@@ -47,10 +47,11 @@ pub struct BenchArgs {
     /// Use the workgroup-per-row attention kernels instead of the tiled ones.
     #[arg(long)]
     general_attention: bool,
-    /// Decode products (at most 4 rows) through the workgroup-per-column kernel, whose threads
-    /// split k, at every k (the default is shaped for CPU devices: a thread per 4 columns).
-    #[arg(long)]
-    general_matvec: bool,
+    /// The decode products' kernel: auto (split on GPUs, blocked on CPU devices), blocked
+    /// (a thread per 4 columns over all of k), split (16 threads a column), general (a
+    /// workgroup a column, at most 4 rows).
+    #[arg(long, default_value = "auto")]
+    matvec: String,
     /// Benchmark the weight matmul alone (GFLOP/s against the device's FMA peak) over the
     /// standard shapes and dtypes; --t, --k, --n and --dtypes narrow the grid.
     #[arg(long, conflicts_with_all = ["train", "rollout"])]
@@ -84,7 +85,7 @@ pub struct BenchArgs {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
-    let BenchArgs { shape, dtype, prompt_tokens, decode_tokens, train, rollout, completions, completion_tokens, rank, no_checkpointing, pack_size, image_px, general_attention, general_matvec, matmul, t, k, n, dtypes, iters, suite, reductions } = a;
+    let BenchArgs { shape, dtype, prompt_tokens, decode_tokens, train, rollout, completions, completion_tokens, rank, no_checkpointing, pack_size, image_px, general_attention, matvec, matmul, t, k, n, dtypes, iters, suite, reductions } = a;
     if reductions {
         if prompt_tokens == 0 || decode_tokens == 0 {
             return Err(Error::Invalid("--prompt-tokens and --decode-tokens must be at least 1".into()));
@@ -98,7 +99,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             return Err(Error::Invalid("token counts, --completions and --rank must be at least 1".into()));
         }
         let gpu = Gpu::from_env()?;
-        gpu.general_matvec.store(general_matvec, std::sync::atomic::Ordering::Relaxed);
+        gpu.matvec_form.store(edgerl::gpu::MatvecForm::parse(&matvec)? as u8, std::sync::atomic::Ordering::Relaxed);
         let r = edgerl::bench::suite(&gpu, prompt_tokens, decode_tokens, completions, completion_tokens, rank, !no_checkpointing)?;
         println!("{}", serde_json::to_string_pretty(&r).map_err(|e| Error::Invalid(e.to_string()))?);
         return Ok(());
@@ -123,7 +124,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             return Err(Error::Invalid("--t, --k and --n must be at least 1".into()));
         }
         let gpu = Gpu::from_env()?;
-        gpu.general_matvec.store(general_matvec, std::sync::atomic::Ordering::Relaxed);
+        gpu.matvec_form.store(edgerl::gpu::MatvecForm::parse(&matvec)? as u8, std::sync::atomic::Ordering::Relaxed);
         let r = edgerl::bench::matmul_report(&gpu, &dts, &shapes, &ts, iters)?;
         let json = serde_json::to_string_pretty(&r);
         println!("{}", json.map_err(|e| Error::Invalid(e.to_string()))?);
@@ -136,7 +137,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let gpu = Gpu::from_env()?;
     gpu.general_attention
         .store(general_attention, std::sync::atomic::Ordering::Relaxed);
-    gpu.general_matvec.store(general_matvec, std::sync::atomic::Ordering::Relaxed);
+    gpu.matvec_form.store(edgerl::gpu::MatvecForm::parse(&matvec)? as u8, std::sync::atomic::Ordering::Relaxed);
     let json = if rollout {
         let r = edgerl::bench::rollout_bench(&gpu, &shape, dtype, prompt_tokens, completions, completion_tokens)?;
         serde_json::to_string_pretty(&r)
