@@ -8,9 +8,9 @@
 # "result": <bench's JSON>} or {"case": ..., "error": ...}), then a table of the headline
 # figures: adapter info (Vulkan and GL), prefill/decode with the default, portable
 # (EDGERL_PORTABLE_KERNELS=1) and GL kernels and each decode-product form (--matvec blocked,
-# split, general; the default is split on GPUs), group sampling (G = 8, 64; G = 8 blocked too),
-# decode products of 1 and 8 rows in each form, the reducing kernels' portable and subgroup
-# forms, and a GRPO step with and without gradient checkpointing. Against TRL and
+# split, general; the default is split on GPUs), group sampling (G = 8, 64; blocked too),
+# products of 1, 8, 32 rows in each form and 128 rows, the reducing kernels' portable and
+# subgroup forms, and a GRPO step with and without gradient checkpointing. Against TRL and
 # transformers on the same machine: EDGERL_ANCHOR_DEVICE=cuda bench/compare.sh --skip llama.
 # --quick: fewer tokens and cases (a smoke run). Environment: EDGERL (binary; default
 # target/release/edgerl, built when missing), XDG_RUNTIME_DIR.
@@ -80,8 +80,9 @@ case_ forward-gl 120 EDGERL_BACKEND=gl -- "${FWD[@]}"
 case_ rollout-g8 120 -- bench "${S[@]}" --rollout --prompt-tokens 128 --completions 8 --completion-tokens $C
 case_ rollout-g8-blocked 120 -- bench "${S[@]}" --rollout --prompt-tokens 128 --completions 8 --completion-tokens $C --matvec blocked
 [ $QUICK = 1 ] || case_ rollout-g64 180 -- bench "${S[@]}" --rollout --prompt-tokens 128 --completions 64 --completion-tokens $C
+[ $QUICK = 1 ] || case_ rollout-g64-blocked 180 -- bench "${S[@]}" --rollout --prompt-tokens 128 --completions 64 --completion-tokens $C --matvec blocked
 for dt in q4_1 q4_0; do
-    for t in 1 8 128; do
+    for t in 1 8 32 128; do
         case_ "matmul-$dt-t$t" 120 -- bench --matmul --dtypes $dt --t $t --k 576 --n 1536
         if [ $t != 128 ]; then
             case_ "matmul-$dt-t$t-blocked" 120 -- bench --matmul --dtypes $dt --t $t --k 576 --n 1536 --matvec blocked

@@ -568,12 +568,14 @@ fn matvec_general(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
 // k for its four columns, so a 576 × 1536 product is 24 workgroups of 16 threads (measured on an
 // H200: 43 µs, 13 GB/s). Here a workgroup of 64 takes SPLIT_COLS columns, SPLIT_LANES threads
 // each; a column's threads take its 32-element chunks in turn (neighbouring threads read
-// neighbouring chunks) and add up through workgroup memory. Chosen on GPUs (kernels.rs).
+// neighbouring chunks) and add up through workgroup memory. Above 8 rows, each group of 8 rows
+// has its own workgroups (the weights then come from cache). Chosen on GPUs (kernels.rs).
 const SPLIT_LANES: u32 = 16u;
 const SPLIT_COLS: u32 = 4u; // RED_WG / SPLIT_LANES = MATVEC_SPLIT_COLS in kernels.rs
-var<workgroup> split_red: array<vec4<f32>, 128>; // [lid]: rows 0..3, [64 + lid]: rows 4..7
+var<workgroup> split_red: array<vec4<f32>, 128>; // [lid]: rows t0..t0+3, [64 + lid]: t0+4..t0+7
+var<private> split_t0: u32; // the workgroup's first row
 
-// (a0, a1) += rows 0..3 / 4..7 of x at k0..k0+7 times the column's weights there (lo, hi).
+// (a0, a1) += rows t0..t0+3 / t0+4..t0+7 of x at k0..k0+7 times the column's weights there.
 // One row takes dot products; the branch is uniform.
 fn split_fma(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>, r0: vec4<u32>,
              r1: vec4<u32>, k0: u32, lo: vec4<f32>, hi: vec4<f32>) {
@@ -582,16 +584,20 @@ fn split_fma(a0: ptr<function, vec4<f32>>, a1: ptr<function, vec4<f32>>, r0: vec
         return;
     }
     *a0 += xt4(r0, k0) * lo + xt4(r0, k0 + 4u) * hi;
-    if (q.t > 4u) {
+    if (q.t > split_t0 + 4u) {
         *a1 += xt4(r1, k0) * lo + xt4(r1, k0 + 4u) * hi;
     }
 }
 
-// The workgroup's column c and thread s within it, and its output column n.
+// The thread's column c within the workgroup, its lane s within the column, and its output
+// column n; sets split_t0. Workgroup g takes column group g % groups, row group g / groups.
 fn split_setup(ln: Lane) -> vec3<u32> {
     q = opaque_params(p, ln.wg.z);
     let c = ln.lid / SPLIT_LANES;
-    return vec3<u32>(c, ln.lid % SPLIT_LANES, (ln.wg.y * ln.nwg.x + ln.wg.x) * SPLIT_COLS + c);
+    let g = ln.wg.y * ln.nwg.x + ln.wg.x;
+    let groups = (q.n + SPLIT_COLS - 1u) / SPLIT_COLS;
+    split_t0 = (g / groups) * 8u;
+    return vec3<u32>(c, ln.lid % SPLIT_LANES, (g % groups) * SPLIT_COLS + c);
 }
 
 // Float weights (`wv`) and quantized ones (`w`) need their own entry points: the two views of
@@ -599,8 +605,8 @@ fn split_setup(ln: Lane) -> vec3<u32> {
 @compute @workgroup_size(64)
 fn matvec_split_f(ln: Lane) {
     let csn = split_setup(ln);
-    let r0 = rows4(0u);
-    let r1 = rows4(4u);
+    let r0 = rows4(split_t0);
+    let r1 = rows4(split_t0 + 4u);
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
     let e = row_elem(csn.z);
@@ -617,8 +623,8 @@ fn matvec_split_f(ln: Lane) {
 @compute @workgroup_size(64)
 fn matvec_split_q(ln: Lane) {
     let csn = split_setup(ln);
-    let r0 = rows4(0u);
-    let r1 = rows4(4u);
+    let r0 = rows4(split_t0);
+    let r1 = rows4(split_t0 + 4u);
     var a0 = vec4<f32>(0.0);
     var a1 = vec4<f32>(0.0);
     let b0 = row_block(csn.z);
@@ -644,7 +650,7 @@ fn matvec_split_q(ln: Lane) {
     split_store(ln, csn, a0, a1);
 }
 
-// Adds up the column's SPLIT_LANES partial sums; thread s of the column stores row s.
+// Adds up the column's SPLIT_LANES partial sums; thread s of the column stores row t0 + s.
 fn split_store(ln: Lane, csn: vec3<u32>, a0: vec4<f32>, a1: vec4<f32>) {
     let s = csn.y;
     split_red[ln.lid] = a0;
@@ -658,12 +664,13 @@ fn split_store(ln: Lane, csn: vec3<u32>, a0: vec4<f32>, a1: vec4<f32>) {
         workgroupBarrier();
     }
     let n = csn.z;
-    if (n < q.n && s < q.t) {
+    let t = split_t0 + s;
+    if (n < q.n && s < 8u && t < q.t) {
         var v = split_red[(s >> 2u) * 64u + csn.x * SPLIT_LANES][s & 3u];
         if (q.has_bias != 0u) {
             v += bias[q.b_row0 + n];
         }
-        let idx = s * q.ldy + q.n_off + n;
+        let idx = t * q.ldy + q.n_off + n;
         if (q.accumulate != 0u) {
             v += y[idx];
         }

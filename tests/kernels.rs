@@ -288,8 +288,9 @@ fn matmul_grid_all_dtypes() {
 }
 
 /// The GPU-shaped decode product (`MatvecForm::Split`) for the float weight dtypes (the
-/// quantized ones: tests/quant_kernels.rs): 1..=8 rows, 32-element chunks per row below, at
-/// and above its 16 lanes, columns not a multiple of 4, bias and accumulate.
+/// quantized ones: tests/quant_kernels.rs): 1..=33 rows (above 8, groups of 8 rows), 32-element
+/// chunks per row below, at and above its 16 lanes, columns not a multiple of 4, bias and
+/// accumulate.
 #[test]
 fn split_matvec_float_dtypes() {
     for gpu in common::all_gpus() {
@@ -299,7 +300,7 @@ fn split_matvec_float_dtypes() {
             r.matvec = MatvecForm::Split;
             let mut cases = Vec::new();
             let mut keep = Vec::new();
-            for (ci, &(t, k, n)) in [(1, 32, 7), (3, 544, 130), (4, 512, 61), (6, 96, 33), (8, 992, 5), (1, 992, 66)]
+            for (ci, &(t, k, n)) in [(1, 32, 7), (3, 544, 130), (4, 512, 61), (6, 96, 33), (8, 992, 5), (1, 992, 66), (12, 160, 9), (33, 64, 70)]
                 .iter()
                 .enumerate()
             {

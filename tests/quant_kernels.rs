@@ -224,9 +224,10 @@ fn quant_matmul_grid() {
 }
 
 /// The GPU-shaped decode product (`MatvecForm::Split`: 16 threads split each column's blocks,
-/// then add up in workgroup memory) on every quantized dtype, 1..=8 rows (one, four and eight
-/// take different paths), blocks per row below, at and above the 16 lanes and not a multiple of
-/// them, columns not a multiple of the workgroup's 4, with bias and accumulate.
+/// then add up in workgroup memory) on every quantized dtype, 1..=64 rows (one, four and eight
+/// take different paths; above 8, groups of 8 rows, the last one partial), blocks per row
+/// below, at and above the 16 lanes and not a multiple of them, columns not a multiple of the
+/// workgroup's 4, with bias and accumulate.
 #[test]
 fn quant_split_matvec() {
     for gpu in common::all_gpus() {
@@ -238,7 +239,7 @@ fn quant_split_matvec() {
             let mut weights = Vec::new();
             let b = dtype.block().max(32);
             let blocks = |n: usize| (n * 32).div_ceil(b) * b;
-            let shapes = [(1, blocks(1), 7), (2, blocks(17), 130), (4, blocks(16), 61), (5, blocks(3), 33), (8, blocks(40), 9), (1, blocks(33), 66)];
+            let shapes = [(1, blocks(1), 7), (2, blocks(17), 130), (4, blocks(16), 61), (5, blocks(3), 33), (8, blocks(40), 9), (1, blocks(33), 66), (9, blocks(5), 13), (21, blocks(2), 70), (64, blocks(1), 6)];
             for (ci, &(t, k, n)) in shapes.iter().enumerate() {
                 let (has_bias, accumulate) = (ci % 2 == 0, ci % 3 == 1);
                 let what = format!("{}: split matvec {dtype:?} t={t} k={k} n={n}", label(gpu));

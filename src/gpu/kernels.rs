@@ -131,12 +131,15 @@ pub const MATVEC_MAX_ROWS: usize = 8;
 pub const MATVEC_GENERAL_MAX_ROWS: usize = 4;
 /// Output columns one `Kernel::Matvec` workgroup computes (WGSL `MV_N * MV_WG`).
 pub const MATVEC_COLS: usize = 64;
-/// Output columns one `Kernel::MatvecSplit` workgroup computes (WGSL `SPLIT_COLS`).
+/// Output columns one `Kernel::MatvecSplit` workgroup computes (WGSL `SPLIT_COLS`), for 8 rows
+/// of x; more rows take more workgroups.
 pub const MATVEC_SPLIT_COLS: usize = 4;
+/// Rows of x `MatvecForm::Split` takes (the tiled product above). On an H200 it beat the tiled
+/// product at 8..64 rows: Q4_1 by 1.6-3.6×, F16 but for one shape at 64 rows (bench/gpu.sh).
+pub const MATVEC_SPLIT_MAX_ROWS: usize = 64;
 
-/// Which kernel takes the decode products (at most `MATVEC_MAX_ROWS` rows of x, k a multiple
-/// of `MATMUL_K_ALIGN`; at other k, at most `MATVEC_GENERAL_MAX_ROWS` rows always take
-/// `Kernel::MatvecGeneral`).
+/// Which kernel takes the decode products (few rows of x, k a multiple of `MATMUL_K_ALIGN`; at
+/// other k, at most `MATVEC_GENERAL_MAX_ROWS` rows always take `Kernel::MatvecGeneral`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MatvecForm {
     /// `Split` on GPUs, `Blocked` on CPU devices.
@@ -145,8 +148,9 @@ pub enum MatvecForm {
     /// `Kernel::Matvec` / `MatvecShared`: each thread four columns over the whole of k, few
     /// workgroups (what a CPU device runs fastest).
     Blocked,
-    /// `Kernel::MatvecSplit`: a column's k split over 16 threads, 4 columns a workgroup (many
-    /// workgroups, short threads: what a GPU needs).
+    /// `Kernel::MatvecSplit`: a column's k split over 16 threads, 4 columns and 8 rows a
+    /// workgroup (many workgroups, short threads: what a GPU needs); up to
+    /// `MATVEC_SPLIT_MAX_ROWS` rows.
     Split,
     /// `Kernel::MatvecGeneral` (at most `MATVEC_GENERAL_MAX_ROWS` rows): a workgroup per column.
     General,
@@ -254,8 +258,10 @@ impl Recorder<'_> {
             let aligned = w.cols.is_multiple_of(MATMUL_K_ALIGN);
             let form = self.matvec.resolve(self.gpu);
             let general = t <= MATVEC_GENERAL_MAX_ROWS && (!aligned || form == MatvecForm::General);
-            if aligned && t <= MATVEC_MAX_ROWS && form == MatvecForm::Split {
-                let g = groups_2d(self.gpu, (hi - lo).div_ceil(MATVEC_SPLIT_COLS) as u32);
+            if aligned && t <= MATVEC_SPLIT_MAX_ROWS && form == MatvecForm::Split {
+                // Column groups of 4, times row groups of 8.
+                let groups = (hi - lo).div_ceil(MATVEC_SPLIT_COLS) * t.div_ceil(8);
+                let g = groups_2d(self.gpu, groups as u32);
                 self.dispatch(Kernel::MatvecSplit(w.dtype), &params, &bufs, g)?;
             } else if aligned && t <= MATVEC_MAX_ROWS && !general {
                 let g = groups_2d(self.gpu, (hi - lo).div_ceil(MATVEC_COLS) as u32);
