@@ -8,7 +8,8 @@
 # "result": <bench's JSON>} or {"case": ..., "error": ...}), then a table of the headline
 # figures: adapter info (Vulkan and GL), prefill/decode with the default, portable
 # (EDGERL_PORTABLE_KERNELS=1) and GL kernels and each decode-product form (--matvec blocked,
-# split, general; the default is split on GPUs), group sampling (G = 8, 64; blocked too),
+# split, general; the default is split on GPUs), group sampling (G = 8, 64; blocked too; and
+# G different prompts side by side, prefilled together vs one by one),
 # products of 1, 8, 32 rows in each form and 128 rows, the reducing kernels' portable and
 # subgroup forms, and a GRPO step with and without gradient checkpointing. Against TRL and
 # transformers on the same machine: EDGERL_ANCHOR_DEVICE=cuda bench/compare.sh --skip llama.
@@ -102,7 +103,8 @@ def fig(case, r):
     if case.startswith("forward"):
         return f"prefill {r['prefill_tokens_per_s']:.1f} tok/s, decode {r['decode_tokens_per_s']:.1f} tok/s"
     if case.startswith("rollout"):
-        return f"batched {r['batched_tokens_per_s']:.1f} tok/s ({r['batched_seconds']:.3f} s), one by one {r['shared_tokens_per_s']:.1f}"
+        return (f"batched {r['batched_tokens_per_s']:.1f} tok/s ({r['batched_seconds']:.3f} s), one by one {r['shared_tokens_per_s']:.1f}; "
+                f"different prompts prefilled together {r['prompts_together_seconds']:.3f} s / one by one {r['prompts_one_by_one_seconds']:.3f} s")
     if case.startswith("matmul"):
         m = r["matmul"][0]
         return f"{m['gflops']:.2f} GFLOP/s ({m['seconds'] * 1e3:.3f} ms); FMA peak {r.get('peak_gflops', float('nan')):.1f}"

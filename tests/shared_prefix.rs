@@ -6,7 +6,7 @@
 mod common;
 
 use edgerl::gpu::Gpu;
-use edgerl::model::decode::{PromptSamples, common_prefix_len};
+use edgerl::model::decode::{PromptPrefill, PromptSamples, common_prefix_len};
 use edgerl::model::generate::SamplingOptions;
 use edgerl::model::{LoadedModel, Model};
 use edgerl::rl::rollout::{Completion, Decoding, GroupSampler};
@@ -49,6 +49,11 @@ fn cases(vocab: usize) -> Vec<(&'static str, Vec<Vec<u32>>, usize)> {
     let short = r(12);
     let x = r(1);
     let lone = r(25);
+    // 600 own tokens: over one pass of the batch's prefill (`PREFILL_ROWS` = 512), the second
+    // prompt's rows split between two passes.
+    let head2 = r(10);
+    let wide = vec![cat(&head2, 1, &r(299)), cat(&head2, 2, &r(239)), cat(&head2, 3, &r(59))];
+    assert!(wide.iter().map(|p| p.len() - 10).sum::<usize>() > edgerl::model::decode::PREFILL_ROWS);
     vec![
         ("a long common prefix", long, 30),
         ("identical prompts", vec![same.clone(), same.clone(), same], 19),
@@ -56,6 +61,7 @@ fn cases(vocab: usize) -> Vec<(&'static str, Vec<Vec<u32>>, usize)> {
         ("no common prefix", vec![cat(&[], 1, &r(7)), cat(&[], 2, &r(3))], 0),
         ("a prefix of one token", vec![cat(&x, 1, &r(6)), cat(&x, 2, &r(10)), cat(&x, 3, &[])], 1),
         ("a batch of one", vec![lone], 24),
+        ("more own tokens than one prefill pass", wide, 10),
     ]
 }
 
@@ -97,12 +103,17 @@ fn the_common_prefix_leaves_every_prompt_a_token() {
 }
 
 /// Prompts decoded after their shared prefix give what each prompt's own whole prefill gives
-/// (`sample`), greedy and sampled, on every edge case; so does an explicit empty prefix (the
-/// unshared side-by-side path), and a fixed prefix shorter than the batch's own.
+/// (`sample`), greedy and sampled, on every edge case, with the prompts prefilled together and
+/// one by one; so does an explicit empty prefix (the unshared side-by-side path), and a fixed
+/// prefix shorter than the batch's own.
 #[test]
 fn shared_prefix_decoding_matches_whole_prompts() {
     for gpu in &common::backends().normal {
-        for name in ["qwen3_f16", "gemma3_f32"] {
+        for (form, name) in [PromptPrefill::Together, PromptPrefill::OneByOne]
+            .into_iter()
+            .flat_map(|f| ["qwen3_f16", "gemma3_f32"].map(|n| (f, n)))
+        {
+            form.set(gpu);
             let m = open(gpu, name);
             for (case, prompts, l) in cases(m.model.cfg.vocab_size) {
                 // A token of a first greedy run ends completions (as EOS would), so samples
@@ -111,7 +122,7 @@ fn shared_prefix_decoding_matches_whole_prompts() {
                 let eos = [free[0].ids[2]];
                 for (temperature, g) in [(0.0, 1), (1.3, 2)] {
                     let s = sampler(gpu, &m.model, &eos, temperature);
-                    let what = format!("{case}, {name} at temperature {temperature} on {}", gpu.adapter.backend);
+                    let what = format!("{case}, {name} at temperature {temperature} on {}, {form:?}", gpu.adapter.backend);
                     let one: Vec<Vec<Completion>> =
                         prompts.iter().enumerate().map(|(i, p)| s.sample(p, g, 5 + i as u64).unwrap()).collect();
                     let batch: Vec<(&[u32], u64)> =
@@ -126,6 +137,7 @@ fn shared_prefix_decoding_matches_whole_prompts() {
                 }
             }
         }
+        PromptPrefill::default().set(gpu);
     }
 }
 

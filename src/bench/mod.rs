@@ -11,6 +11,7 @@ pub use vision::{VisionTrainBench, vision_train_bench};
 use crate::error::Result;
 use crate::gpu::{DType, Gpu};
 use crate::model::generate::SamplingOptions;
+use crate::model::decode::PromptPrefill;
 use crate::model::{Model, presets};
 
 #[derive(Debug, serde::Serialize)]
@@ -254,6 +255,13 @@ pub struct RolloutBench {
     pub unshared_seconds: f64,
     /// unshared / batched.
     pub speedup: f64,
+    /// `completions` different prompts of `prompt_tokens` (the first half shared), one greedy
+    /// completion each, decoded side by side (as `edgerl eval` does), the prompts' own tokens
+    /// prefilled together / one by one (`PromptPrefill`), in seconds.
+    pub prompts_together_seconds: f64,
+    pub prompts_one_by_one_seconds: f64,
+    /// The form edgerl takes by default.
+    pub prompt_prefill: String,
 }
 
 /// Sampling one group of `completions` (temperature 1, no EOS stop) on random weights: batched,
@@ -300,6 +308,40 @@ pub fn rollout_bench(
     let shared = run(Decoding::SharedPrefill, completion_tokens)?;
     let unshared = run(Decoding::Separate, completion_tokens)?;
     let tokens = (completions * completion_tokens) as f64;
+    // Different prompts side by side: the second half of each its own.
+    let prompts: Vec<Vec<u32>> = (0..completions)
+        .map(|j| {
+            let mut p = prompt.clone();
+            for (i, id) in p.iter_mut().enumerate().skip(prompt_tokens / 2) {
+                *id = ((i * 104_729 + j * 7_907 + 1) % cfg.vocab_size) as u32;
+            }
+            p
+        })
+        .collect();
+    let side_by_side = |form: PromptPrefill, n: usize| -> Result<f64> {
+        let s = GroupSampler {
+            gpu,
+            model: &model,
+            lora: None,
+            tokenizer: None,
+            eos: &[],
+            stop: &[],
+            max_new_tokens: n,
+            opts: SamplingOptions { max_new_tokens: n, temperature: 0.0, ..Default::default() },
+            decoding: Decoding::Batched,
+        };
+        let batch: Vec<(&[u32], u64)> = prompts.iter().enumerate().map(|(j, p)| (p.as_slice(), j as u64)).collect();
+        form.set(gpu);
+        let t0 = Instant::now();
+        let res = s.sample_prompts(&batch, 1).and_then(|_| gpu.wait());
+        PromptPrefill::default().set(gpu);
+        res?;
+        Ok(t0.elapsed().as_secs_f64())
+    };
+    side_by_side(PromptPrefill::Together, 2)?;
+    side_by_side(PromptPrefill::OneByOne, 2)?;
+    let together = side_by_side(PromptPrefill::Together, completion_tokens)?;
+    let one_by_one = side_by_side(PromptPrefill::OneByOne, completion_tokens)?;
     Ok(RolloutBench {
         shape: shape.into(),
         dtype,
@@ -316,6 +358,9 @@ pub fn rollout_bench(
         unshared_tokens_per_s: tokens / unshared,
         unshared_seconds: unshared,
         speedup: unshared / batched,
+        prompts_together_seconds: together,
+        prompts_one_by_one_seconds: one_by_one,
+        prompt_prefill: format!("{:?}", PromptPrefill::default()),
     })
 }
 

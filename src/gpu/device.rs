@@ -83,6 +83,9 @@ pub struct Gpu {
     pub general_attention: std::sync::atomic::AtomicBool,
     /// The `MatvecForm` new `Recorder`s take (as `u8`; `bench --matvec`).
     pub matvec_form: std::sync::atomic::AtomicU8,
+    /// How prompts decoded side by side are prefilled (`model::decode::PromptPrefill` as `u8`;
+    /// tests and benchmarks set it).
+    pub prompt_prefill: std::sync::atomic::AtomicU8,
 }
 
 fn parse_backend(name: &str) -> Result<wgpu::Backends> {
@@ -248,6 +251,7 @@ impl Gpu {
                 .then(|| Mutex::new(HashMap::new())),
             general_attention: Default::default(),
             matvec_form: Default::default(),
+            prompt_prefill: Default::default(),
         };
         // Some GL drivers claim compute shaders yet get a shading-language version without
         // them (NVIDIA's EGL; Mesa's with MESA_GLSL_VERSION_OVERRIDE=330): one small kernel now

@@ -27,6 +27,39 @@ pub struct DecodeRow {
     pub segment: usize,
 }
 
+/// Rows a pass of `prefill_suffixes` takes when it prefills a batch's prompts together (their
+/// activations are what a prefill of that many tokens needs).
+pub const PREFILL_ROWS: usize = 512;
+
+/// How `sample_prompts_after` prefills each prompt's tokens after the shared prefix
+/// (`Gpu::prompt_prefill`). The two agree within rounding (tests/shared_prefix.rs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PromptPrefill {
+    /// One `forward` per prompt on a scratch cache holding the prefix. The default: on lavapipe
+    /// `edgerl eval` of 16 screens took 18.8-20.0 s so, 23.3-23.9 s together (there the
+    /// batched rows' attention walks more keys), and on GPUs `Together` is not measured yet
+    /// (`edgerl bench --rollout` times both).
+    #[default]
+    OneByOne,
+    /// Every text prompt's tokens as rows of `forward_rows`, `PREFILL_ROWS` a pass: a few
+    /// passes for a batch instead of one per prompt.
+    Together,
+}
+
+impl PromptPrefill {
+    const ALL: [PromptPrefill; 2] = [PromptPrefill::OneByOne, PromptPrefill::Together];
+
+    /// What `gpu` takes now.
+    pub fn of(gpu: &Gpu) -> Self {
+        let code = gpu.prompt_prefill.load(std::sync::atomic::Ordering::Relaxed);
+        Self::ALL.get(code as usize).copied().unwrap_or_default()
+    }
+    /// Makes `gpu` take this form from now on.
+    pub fn set(self, gpu: &Gpu) {
+        gpu.prompt_prefill.store(self as u8, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl Model {
     /// Runs one token per row on top of `cache`, whose first `prefix` slots are the shared
     /// prompt; writes each row's key and value at its slot. Returns the final-normed hidden
@@ -439,9 +472,12 @@ impl Model {
     }
 
     /// Copies the prefix into the cache's first slots, prefills each prompt's tokens after it
-    /// once (on a scratch cache holding the prefix, so positions and attention continue it) and
-    /// copies their keys and values into its samples' segments. Returns each prompt's last
-    /// hidden state, row i.
+    /// once and copies their keys and values into its samples' segments. Returns each prompt's
+    /// last hidden state, row i. `PromptPrefill::Together`: text prompts are prefilled
+    /// together, as rows of `forward_rows` written straight into their first sample's segment
+    /// (each row sees the prefix and its prompt's rows up to itself), `PREFILL_ROWS` rows a
+    /// pass. Otherwise, and in a batch with images, one prompt at a time on a scratch cache
+    /// holding the prefix (so positions and attention continue it).
     fn prefill_suffixes(
         &self,
         gpu: &Gpu,
@@ -453,12 +489,14 @@ impl Model {
     ) -> Result<GpuBuffer> {
         let (l, h) = (prefix.len(), self.cfg.hidden_size);
         let row = (self.cfg.num_kv_heads * self.cfg.head_dim * 4) as u64;
+        let together = PromptPrefill::of(gpu) == PromptPrefill::Together && prompts.iter().all(|p| p.images.is_none());
+        let separate = !together;
         let longest = prompts.iter().map(|p| p.prompt.len()).max().unwrap_or(1);
-        let mut scratch = self.new_cache(gpu, longest)?;
+        let mut scratch = if together { None } else { Some(self.new_cache(gpu, longest)?) };
         if let Some(pc) = &prefix.cache {
             let mut r = Recorder::new(gpu);
             for li in 0..self.layers.len() {
-                for dst in [&scratch, cache] {
+                for dst in scratch.iter().chain([cache]) {
                     r.copy(&pc.k[li], 0, &dst.k[li], 0, l as u64 * row);
                     r.copy(&pc.v[li], 0, &dst.v[li], 0, l as u64 * row);
                 }
@@ -466,20 +504,67 @@ impl Model {
             r.submit()?;
         }
         let lasts = gpu.alloc((prompts.len() * h * 4) as u64, "prompts' last hidden")?;
-        for (i, p) in prompts.iter().enumerate() {
-            if p.opts.is_empty() {
-                continue;
+        // Each prompt's own tokens, once: in its first sample's segment (together) or in the
+        // scratch cache; then copied into its other samples' segments.
+        let firsts: Vec<Option<&Owner>> =
+            (0..prompts.len()).map(|i| owners.iter().find(|o| o.prompt == i)).collect();
+        if together {
+            let rows: Vec<(usize, DecodeRow)> = prompts
+                .iter()
+                .zip(&firsts)
+                .enumerate()
+                .filter_map(|(i, (p, o))| o.map(|o| (i, p, o)))
+                .flat_map(|(i, p, o)| {
+                    (l..p.prompt.len()).map(move |at| {
+                        let (id, slot) = (p.prompt[at], o.start + at - l);
+                        (i, DecodeRow { id, position: at, slot, segment: o.start })
+                    })
+                })
+                .collect();
+            // Rows of one prompt may span two passes: the earlier pass wrote the keys and
+            // values the later rows see.
+            for chunk in rows.chunks(PREFILL_ROWS) {
+                let batch: Vec<DecodeRow> = chunk.iter().map(|&(_, d)| d).collect();
+                let hidden = self.forward_rows(gpu, &batch, l, cache, lora)?;
+                let mut r = Recorder::new(gpu);
+                for (k, &(i, d)) in chunk.iter().enumerate() {
+                    if d.position + 1 == prompts[i].prompt.len() {
+                        r.copy(&hidden, (k * h * 4) as u64, &lasts, (i * h * 4) as u64, (h * 4) as u64);
+                    }
+                }
+                r.submit()?;
             }
+        }
+        for (i, p) in prompts.iter().enumerate() {
+            let Some(first) = firsts[i] else { continue };
             let own = p.prompt.len() - l;
-            scratch.len = l;
-            let hidden = self.forward_with_images(gpu, &p.prompt[l..], p.images, &mut scratch, lora)?;
             let mut r = Recorder::new(gpu);
-            r.copy(&hidden, ((own - 1) * h * 4) as u64, &lasts, (i * h * 4) as u64, (h * 4) as u64);
-            for o in owners.iter().filter(|o| o.prompt == i) {
-                for li in 0..self.layers.len() {
-                    let (from, at, bytes) = (l as u64 * row, o.start as u64 * row, own as u64 * row);
-                    r.copy(&scratch.k[li], from, &cache.k[li], at, bytes);
-                    r.copy(&scratch.v[li], from, &cache.v[li], at, bytes);
+            let (src, from) = match scratch.as_mut() {
+                Some(scratch) => {
+                    scratch.len = l;
+                    let hidden = self.forward_with_images(gpu, &p.prompt[l..], p.images, scratch, lora)?;
+                    r.copy(&hidden, ((own - 1) * h * 4) as u64, &lasts, (i * h * 4) as u64, (h * 4) as u64);
+                    (&*scratch, l)
+                }
+                None => (cache, first.start),
+            };
+            let others: Vec<&Owner> =
+                owners.iter().filter(|o| o.prompt == i && (separate || o.start != first.start)).collect();
+            let bytes = own as u64 * row;
+            // A buffer cannot be copied into itself: within the cache, through `hop`.
+            let hop = if separate || others.is_empty() { None } else { Some(gpu.alloc(bytes, "prompt keys or values")?) };
+            for li in 0..self.layers.len() {
+                for (from_kv, to_kv) in [(&src.k[li], &cache.k[li]), (&src.v[li], &cache.v[li])] {
+                    let (from_buf, from_at) = match &hop {
+                        Some(hop) => {
+                            r.copy(from_kv, from as u64 * row, hop, 0, bytes);
+                            (hop, 0)
+                        }
+                        None => (from_kv, from as u64 * row),
+                    };
+                    for o in &others {
+                        r.copy(from_buf, from_at, to_kv, o.start as u64 * row, bytes);
+                    }
                 }
             }
             r.submit()?;
