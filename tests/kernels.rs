@@ -287,25 +287,20 @@ fn matmul_grid_all_dtypes() {
     }
 }
 
-/// The GPU-shaped decode product (`MatvecForm::Split`) for the float weight dtypes (the
-/// quantized ones: tests/quant_kernels.rs): 1..=33 rows (above 8, groups of 8 rows), 32-element
-/// chunks per row below, at and above its 16 lanes, columns not a multiple of 4, bias and
-/// accumulate.
-#[test]
-fn split_matvec_float_dtypes() {
+/// The float weight dtypes' products through decode form `form` (the quantized ones:
+/// tests/quant_kernels.rs) on `shapes` (t, k as a multiple of 32 or of the dtype's block, n),
+/// with bias and accumulate in turn, against the CPU product.
+fn matvec_form_float_dtypes(form: MatvecForm, seed: u64, shapes: &dyn Fn(usize) -> Vec<(usize, usize, usize)>) {
     for gpu in common::all_gpus() {
         for dtype in DTYPES {
-            let mut rng = common::Rng::new(71 + dtype.code() as u64);
+            let mut rng = common::Rng::new(seed + dtype.code() as u64);
             let mut r = Recorder::new(gpu);
-            r.matvec = MatvecForm::Split;
+            r.matvec = form;
             let mut cases = Vec::new();
             let mut keep = Vec::new();
-            for (ci, &(t, k, n)) in [(1, 32, 7), (3, 544, 130), (4, 512, 61), (6, 96, 33), (8, 992, 5), (1, 992, 66), (12, 160, 9), (33, 64, 70)]
-                .iter()
-                .enumerate()
-            {
+            for (ci, (t, k, n)) in shapes(dtype.block().max(32)).into_iter().enumerate() {
                 let (has_bias, accumulate) = (ci % 2 == 0, ci % 3 == 1);
-                let what = format!("{}: split matvec {dtype:?} t={t} k={k} n={n}", label(gpu));
+                let what = format!("{}: {form:?} matvec {dtype:?} t={t} k={k} n={n}", label(gpu));
                 let x = rng.vec(t * k);
                 let (w, w_seen) = weight(gpu, &what, dtype, n, k, &rng.vec(n * k));
                 let (bias, y0) = (rng.vec(n), rng.vec(t * n));
@@ -330,48 +325,22 @@ fn split_matvec_float_dtypes() {
     }
 }
 
-/// The workgroup-per-column decode product (`MatvecForm::General`: threads split k, then reduce)
-/// at aligned k too, for the float weight dtypes (the quantized ones: tests/quant_kernels.rs),
-/// 1..=4 rows, with bias and accumulate, against the CPU product; 5 rows keep the
+/// The GPU-shaped decode product (`MatvecForm::Split`) for the float weight dtypes: 1..=33 rows
+/// (above 8, groups of 8 rows), 32-element chunks per row below, at and above its 16 lanes,
+/// columns not a multiple of 4.
+#[test]
+fn split_matvec_float_dtypes() {
+    matvec_form_float_dtypes(MatvecForm::Split, 71, &|_| {
+        vec![(1, 32, 7), (3, 544, 130), (4, 512, 61), (6, 96, 33), (8, 992, 5), (1, 992, 66), (12, 160, 9), (33, 64, 70)]
+    });
+}
+
+/// The workgroup-per-column decode product (`MatvecForm::General`: threads split k, then
+/// reduce) at aligned k too, for the float weight dtypes, 1..=4 rows; 5 rows keep the
 /// register-blocked kernel.
 #[test]
 fn general_matvec_float_dtypes() {
-    for gpu in common::all_gpus() {
-        for dtype in DTYPES {
-            let mut rng = common::Rng::new(31 + dtype.code() as u64);
-            let mut r = Recorder::new(gpu);
-            r.matvec = MatvecForm::General;
-            let mut cases = Vec::new();
-            let mut keep = Vec::new();
-            let block = dtype.block().max(32);
-            for (ci, &(t, k, n)) in [(1, block, 7), (3, 2 * block, 130), (4, 3 * block, 61), (5, block, 33)]
-                .iter()
-                .enumerate()
-            {
-                let (has_bias, accumulate) = (ci % 2 == 0, ci % 3 == 1);
-                let what = format!("{}: general matvec {dtype:?} t={t} k={k} n={n}", label(gpu));
-                let x = rng.vec(t * k);
-                let (w, w_seen) = weight(gpu, &what, dtype, n, k, &rng.vec(n * k));
-                let (bias, y0) = (rng.vec(n), rng.vec(t * n));
-                let (xb, bb, yb) = (up_f32(gpu, &x, "x"), up_f32(gpu, &bias, "bias"), up_f32(gpu, &y0, "y"));
-                let res = r.linear(&xb, t, &w, has_bias.then_some(&bb), &yb, accumulate);
-                if ((t * k * 4) as u64) > gpu.max_binding {
-                    assert!(matches!(res, Err(Error::Invalid(_))), "{what}: over the limit, got {res:?}");
-                    continue;
-                }
-                res.unwrap_or_else(|e| panic!("{what}: {e}"));
-                let mut want = y0.clone();
-                cpu_matmul(&x, t, k, &w_seen, 0..n, has_bias.then_some(&bias[..]), &mut want, n, 0, accumulate);
-                cases.push(MatmulCase { what, y: yb, want, k });
-                keep.push((xb, bb, w));
-            }
-            r.submit().unwrap_or_else(|e| panic!("{}: submit: {e}", label(gpu)));
-            for c in &cases {
-                let (atol, rtol) = matmul_tol(c.k);
-                close(&c.what, &gpu.read_f32(&c.y, c.want.len()).unwrap(), &c.want, atol, rtol);
-            }
-        }
-    }
+    matvec_form_float_dtypes(MatvecForm::General, 31, &|b| vec![(1, b, 7), (3, 2 * b, 130), (4, 3 * b, 61), (5, b, 33)]);
 }
 
 /// A row sub-range of the weights (as for vocabulary chunks) written at a column offset into a

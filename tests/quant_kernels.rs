@@ -223,26 +223,19 @@ fn quant_matmul_grid() {
     }
 }
 
-/// The GPU-shaped decode product (`MatvecForm::Split`: 16 threads split each column's blocks,
-/// then add up in workgroup memory) on every quantized dtype, 1..=64 rows (one, four and eight
-/// take different paths; above 8, groups of 8 rows, the last one partial), blocks per row
-/// below, at and above the 16 lanes and not a multiple of them, columns not a multiple of the
-/// workgroup's 4, with bias and accumulate.
-#[test]
-fn quant_split_matvec() {
+/// Every quantized dtype's products through decode form `form` on `shapes` (t, k, n; given
+/// the dtype's block of 32 or 256), with bias and accumulate in turn, against the CPU product.
+fn quant_matvec_form(form: MatvecForm, seed: u64, shapes: &dyn Fn(usize) -> Vec<(usize, usize, usize)>) {
     for gpu in common::all_gpus() {
         for dtype in QUANT {
-            let mut rng = common::Rng::new(557 + dtype.code() as u64);
+            let mut rng = common::Rng::new(seed + dtype.code() as u64);
             let mut r = Recorder::new(gpu);
-            r.matvec = MatvecForm::Split;
+            r.matvec = form;
             let mut cases = Vec::new();
             let mut weights = Vec::new();
-            let b = dtype.block().max(32);
-            let blocks = |n: usize| (n * 32).div_ceil(b) * b;
-            let shapes = [(1, blocks(1), 7), (2, blocks(17), 130), (4, blocks(16), 61), (5, blocks(3), 33), (8, blocks(40), 9), (1, blocks(33), 66), (9, blocks(5), 13), (21, blocks(2), 70), (64, blocks(1), 6)];
-            for (ci, &(t, k, n)) in shapes.iter().enumerate() {
+            for (ci, (t, k, n)) in shapes(dtype.block().max(32)).into_iter().enumerate() {
                 let (has_bias, accumulate) = (ci % 2 == 0, ci % 3 == 1);
-                let what = format!("{}: split matvec {dtype:?} t={t} k={k} n={n}", label(gpu));
+                let what = format!("{}: {form:?} matvec {dtype:?} t={t} k={k} n={n}", label(gpu));
                 let (w, seen) = qweight(gpu, dtype, n, k, &mut rng);
                 let (x, bias, y0) = (rng.vec(t * k), rng.vec(n), rng.vec(t * n));
                 let (xb, bb, yb) = (up(gpu, &x), up(gpu, &bias), up(gpu, &y0));
@@ -263,40 +256,24 @@ fn quant_split_matvec() {
     }
 }
 
-/// The workgroup-per-column decode product (`MatvecForm::General`: threads split k, then reduce)
-/// on every quantized dtype, 1..=4 rows, with bias and accumulate; 5 rows keep the
-/// register-blocked kernel.
+/// The GPU-shaped decode product (`MatvecForm::Split`: 16 threads split each column's blocks,
+/// then add up in workgroup memory), 1..=64 rows (one, four and eight take different paths;
+/// above 8, groups of 8 rows, the last one partial), blocks per row below, at and above the 16
+/// lanes and not a multiple of them, columns not a multiple of the workgroup's 4.
+#[test]
+fn quant_split_matvec() {
+    quant_matvec_form(MatvecForm::Split, 557, &|b| {
+        let blocks = |n: usize| (n * 32).div_ceil(b) * b;
+        vec![(1, blocks(1), 7), (2, blocks(17), 130), (4, blocks(16), 61), (5, blocks(3), 33), (8, blocks(40), 9),
+             (1, blocks(33), 66), (9, blocks(5), 13), (21, blocks(2), 70), (64, blocks(1), 6)]
+    });
+}
+
+/// The workgroup-per-column decode product (`MatvecForm::General`: threads split k, then
+/// reduce), 1..=4 rows; 5 rows keep the register-blocked kernel.
 #[test]
 fn quant_general_matvec() {
-    for gpu in common::all_gpus() {
-        for dtype in QUANT {
-            let mut rng = common::Rng::new(331 + dtype.code() as u64);
-            let mut r = Recorder::new(gpu);
-            r.matvec = MatvecForm::General;
-            let mut cases = Vec::new();
-            let mut weights = Vec::new();
-            let b = dtype.block().max(32);
-            for (ci, &(t, k, n)) in [(1, b, 7), (3, 2 * b, 130), (4, 3 * b, 61), (5, b, 33)].iter().enumerate() {
-                let (has_bias, accumulate) = (ci % 2 == 0, ci % 3 == 1);
-                let what = format!("{}: general matvec {dtype:?} t={t} k={k} n={n}", label(gpu));
-                let (w, seen) = qweight(gpu, dtype, n, k, &mut rng);
-                let (x, bias, y0) = (rng.vec(t * k), rng.vec(n), rng.vec(t * n));
-                let (xb, bb, yb) = (up(gpu, &x), up(gpu, &bias), up(gpu, &y0));
-                let res = r.linear(&xb, t, &w, has_bias.then_some(&bb), &yb, accumulate);
-                if (t * k.max(n) * 4) as u64 > gpu.max_binding {
-                    assert_refused(&what, res);
-                    continue;
-                }
-                res.unwrap_or_else(|e| panic!("{what}: {e}"));
-                let mut want = y0;
-                cpu_matmul(&x, t, k, &seen, 0..n, has_bias.then_some(&bias[..]), &mut want, n, 0, accumulate);
-                cases.push(Case { what, y: yb, want, k, _keep: vec![xb, bb] });
-                weights.push(w);
-            }
-            r.submit().unwrap_or_else(|e| panic!("{}: submit: {e}", label(gpu)));
-            check(gpu, &cases);
-        }
-    }
+    quant_matvec_form(MatvecForm::General, 331, &|b| vec![(1, b, 7), (3, 2 * b, 130), (4, 3 * b, 61), (5, b, 33)]);
 }
 
 /// Row sub-ranges written at a column offset into a wider y, straddling pieces on the

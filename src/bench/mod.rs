@@ -281,24 +281,21 @@ pub fn rollout_bench(
     let prompt: Vec<u32> = (0..prompt_tokens)
         .map(|i| ((i * 7919 + 13) % cfg.vocab_size) as u32)
         .collect();
+    // n new tokens a completion, no EOS stop.
+    let sampler = |decoding: Decoding, n: usize, temperature: f32| GroupSampler {
+        gpu,
+        model: &model,
+        lora: None,
+        tokenizer: None,
+        eos: &[],
+        stop: &[],
+        max_new_tokens: n,
+        opts: SamplingOptions { max_new_tokens: n, temperature, ..Default::default() },
+        decoding,
+    };
     let run = |decoding: Decoding, n: usize| -> Result<f64> {
-        let s = GroupSampler {
-            gpu,
-            model: &model,
-            lora: None,
-            tokenizer: None,
-            eos: &[],
-            stop: &[],
-            max_new_tokens: n,
-            opts: SamplingOptions {
-                max_new_tokens: n,
-                temperature: 1.0,
-                ..Default::default()
-            },
-            decoding,
-        };
         let t0 = Instant::now();
-        s.sample(&prompt, completions, 0)?;
+        sampler(decoding, n, 1.0).sample(&prompt, completions, 0)?;
         gpu.wait()?;
         Ok(t0.elapsed().as_secs_f64())
     };
@@ -319,21 +316,10 @@ pub fn rollout_bench(
         })
         .collect();
     let side_by_side = |form: PromptPrefill, n: usize| -> Result<f64> {
-        let s = GroupSampler {
-            gpu,
-            model: &model,
-            lora: None,
-            tokenizer: None,
-            eos: &[],
-            stop: &[],
-            max_new_tokens: n,
-            opts: SamplingOptions { max_new_tokens: n, temperature: 0.0, ..Default::default() },
-            decoding: Decoding::Batched,
-        };
         let batch: Vec<(&[u32], u64)> = prompts.iter().enumerate().map(|(j, p)| (p.as_slice(), j as u64)).collect();
         form.set(gpu);
         let t0 = Instant::now();
-        let res = s.sample_prompts(&batch, 1).and_then(|_| gpu.wait());
+        let res = sampler(Decoding::Batched, n, 0.0).sample_prompts(&batch, 1).and_then(|_| gpu.wait());
         PromptPrefill::default().set(gpu);
         res?;
         Ok(t0.elapsed().as_secs_f64())
