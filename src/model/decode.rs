@@ -490,7 +490,6 @@ impl Model {
         let (l, h) = (prefix.len(), self.cfg.hidden_size);
         let row = (self.cfg.num_kv_heads * self.cfg.head_dim * 4) as u64;
         let together = PromptPrefill::of(gpu) == PromptPrefill::Together && prompts.iter().all(|p| p.images.is_none());
-        let separate = !together;
         let longest = prompts.iter().map(|p| p.prompt.len()).max().unwrap_or(1);
         let mut scratch = if together { None } else { Some(self.new_cache(gpu, longest)?) };
         if let Some(pc) = &prefix.cache {
@@ -549,10 +548,10 @@ impl Model {
                 None => (cache, first.start),
             };
             let others: Vec<&Owner> =
-                owners.iter().filter(|o| o.prompt == i && (separate || o.start != first.start)).collect();
+                owners.iter().filter(|o| o.prompt == i && (!together || o.start != first.start)).collect();
             let bytes = own as u64 * row;
             // A buffer cannot be copied into itself: within the cache, through `hop`.
-            let hop = if separate || others.is_empty() { None } else { Some(gpu.alloc(bytes, "prompt keys or values")?) };
+            let hop = if !together || others.is_empty() { None } else { Some(gpu.alloc(bytes, "prompt keys or values")?) };
             for li in 0..self.layers.len() {
                 for (from_kv, to_kv) in [(&src.k[li], &cache.k[li]), (&src.v[li], &cache.v[li])] {
                     let (from_buf, from_at) = match &hop {
