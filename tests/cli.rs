@@ -304,6 +304,10 @@ fn bad_flags_are_clear_errors() {
             ],
             "--temperature",
         ),
+        (
+            vec!["bench", "--matmul", "--t", "1", "--k", "32", "--n", "4", "--matvec", "fast"],
+            "auto, blocked, split, general",
+        ),
     ] {
         let (code, _, stderr) = edgerl(&args);
         assert_ne!(code, 0);

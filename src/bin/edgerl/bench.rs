@@ -86,6 +86,7 @@ pub struct BenchArgs {
 
 pub fn run(a: BenchArgs) -> Result<()> {
     let BenchArgs { shape, dtype, prompt_tokens, decode_tokens, train, rollout, completions, completion_tokens, rank, no_checkpointing, pack_size, image_px, general_attention, matvec, matmul, t, k, n, dtypes, iters, suite, reductions } = a;
+    let matvec = edgerl::gpu::MatvecForm::parse(&matvec)? as u8;
     if reductions {
         if prompt_tokens == 0 || decode_tokens == 0 {
             return Err(Error::Invalid("--prompt-tokens and --decode-tokens must be at least 1".into()));
@@ -99,7 +100,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             return Err(Error::Invalid("token counts, --completions and --rank must be at least 1".into()));
         }
         let gpu = Gpu::from_env()?;
-        gpu.matvec_form.store(edgerl::gpu::MatvecForm::parse(&matvec)? as u8, std::sync::atomic::Ordering::Relaxed);
+        gpu.matvec_form.store(matvec, std::sync::atomic::Ordering::Relaxed);
         let r = edgerl::bench::suite(&gpu, prompt_tokens, decode_tokens, completions, completion_tokens, rank, !no_checkpointing)?;
         println!("{}", serde_json::to_string_pretty(&r).map_err(|e| Error::Invalid(e.to_string()))?);
         return Ok(());
@@ -124,7 +125,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
             return Err(Error::Invalid("--t, --k and --n must be at least 1".into()));
         }
         let gpu = Gpu::from_env()?;
-        gpu.matvec_form.store(edgerl::gpu::MatvecForm::parse(&matvec)? as u8, std::sync::atomic::Ordering::Relaxed);
+        gpu.matvec_form.store(matvec, std::sync::atomic::Ordering::Relaxed);
         let r = edgerl::bench::matmul_report(&gpu, &dts, &shapes, &ts, iters)?;
         let json = serde_json::to_string_pretty(&r);
         println!("{}", json.map_err(|e| Error::Invalid(e.to_string()))?);
@@ -137,7 +138,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
     let gpu = Gpu::from_env()?;
     gpu.general_attention
         .store(general_attention, std::sync::atomic::Ordering::Relaxed);
-    gpu.matvec_form.store(edgerl::gpu::MatvecForm::parse(&matvec)? as u8, std::sync::atomic::Ordering::Relaxed);
+    gpu.matvec_form.store(matvec, std::sync::atomic::Ordering::Relaxed);
     let json = if rollout {
         let r = edgerl::bench::rollout_bench(&gpu, &shape, dtype, prompt_tokens, completions, completion_tokens)?;
         serde_json::to_string_pretty(&r)
