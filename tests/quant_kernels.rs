@@ -158,6 +158,31 @@ fn check(gpu: &Gpu, cases: &[Case]) {
     }
 }
 
+/// Records y (+)= x Wᵀ (+ bias) for a random `dtype` weight of shape `(t, k, n, has_bias,
+/// accumulate)` and returns the case to check with its weight (kept alive until then); None
+/// where the activations are over the device's binding limit, which must be refused.
+fn linear_case(
+    gpu: &Gpu,
+    r: &mut Recorder,
+    dtype: DType,
+    (t, k, n, has_bias, accumulate): (usize, usize, usize, bool, bool),
+    what: String,
+    rng: &mut common::Rng,
+) -> Option<(Case, Tensor)> {
+    let (w, seen) = qweight(gpu, dtype, n, k, rng);
+    let (x, bias, y0) = (rng.vec(t * k), rng.vec(n), rng.vec(t * n));
+    let (xb, bb, yb) = (up(gpu, &x), up(gpu, &bias), up(gpu, &y0));
+    let res = r.linear(&xb, t, &w, has_bias.then_some(&bb), &yb, accumulate);
+    if (t * k.max(n) * 4) as u64 > gpu.max_binding {
+        assert_refused(&what, res);
+        return None;
+    }
+    res.unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut want = y0;
+    cpu_matmul(&x, t, k, &seen, 0..n, has_bias.then_some(&bias[..]), &mut want, n, 0, accumulate);
+    Some((Case { what, y: yb, want, k, _keep: vec![xb, bb] }, w))
+}
+
 /// Whole-matrix products over awkward shapes: t = 1, 3, 5 and 8 take the matrix-vector kernel
 /// (its one-row, four-row and eight-row forms), 17, 33 and 70 the tiled one (one to three
 /// 32-row tiles); bias and accumulate vary with the shape. On the tiny-binding devices,
@@ -183,29 +208,12 @@ fn quant_matmul_grid() {
                             "{}: matmul {dtype:?} t={t} k={k} n={n} bias={has_bias} acc={accumulate}",
                             label(gpu)
                         );
-                        let (w, seen) = qweight(gpu, dtype, n, k, &mut rng);
-                        let x = rng.vec(t * k);
-                        let bias = rng.vec(n);
-                        let y0 = rng.vec(t * n);
-                        let (xb, bb, yb) = (up(gpu, &x), up(gpu, &bias), up(gpu, &y0));
-                        let res = r.linear(&xb, t, &w, has_bias.then_some(&bb), &yb, accumulate);
-                        if (t * k.max(n) * 4) as u64 > gpu.max_binding {
-                            assert_refused(&what, res);
-                            continue;
+                        let shape = (t, k, n, has_bias, accumulate);
+                        if let Some((case, w)) = linear_case(gpu, &mut r, dtype, shape, what, &mut rng) {
+                            split += (w.pieces.len() > 1) as usize;
+                            cases.push(case);
+                            weights.push(w);
                         }
-                        res.unwrap_or_else(|e| panic!("{what}: {e}"));
-                        split += (w.pieces.len() > 1) as usize;
-                        let mut want = y0;
-                        let b = has_bias.then_some(&bias[..]);
-                        cpu_matmul(&x, t, k, &seen, 0..n, b, &mut want, n, 0, accumulate);
-                        cases.push(Case {
-                            what,
-                            y: yb,
-                            want,
-                            k,
-                            _keep: vec![xb, bb],
-                        });
-                        weights.push(w);
                     }
                 }
             }
@@ -236,19 +244,10 @@ fn quant_matvec_form(form: MatvecForm, seed: u64, shapes: &dyn Fn(usize) -> Vec<
             for (ci, (t, k, n)) in shapes(dtype.block().max(32)).into_iter().enumerate() {
                 let (has_bias, accumulate) = (ci % 2 == 0, ci % 3 == 1);
                 let what = format!("{}: {form:?} matvec {dtype:?} t={t} k={k} n={n}", label(gpu));
-                let (w, seen) = qweight(gpu, dtype, n, k, &mut rng);
-                let (x, bias, y0) = (rng.vec(t * k), rng.vec(n), rng.vec(t * n));
-                let (xb, bb, yb) = (up(gpu, &x), up(gpu, &bias), up(gpu, &y0));
-                let res = r.linear(&xb, t, &w, has_bias.then_some(&bb), &yb, accumulate);
-                if (t * k.max(n) * 4) as u64 > gpu.max_binding {
-                    assert_refused(&what, res);
-                    continue;
+                if let Some((case, w)) = linear_case(gpu, &mut r, dtype, (t, k, n, has_bias, accumulate), what, &mut rng) {
+                    cases.push(case);
+                    weights.push(w);
                 }
-                res.unwrap_or_else(|e| panic!("{what}: {e}"));
-                let mut want = y0;
-                cpu_matmul(&x, t, k, &seen, 0..n, has_bias.then_some(&bias[..]), &mut want, n, 0, accumulate);
-                cases.push(Case { what, y: yb, want, k, _keep: vec![xb, bb] });
-                weights.push(w);
             }
             r.submit().unwrap_or_else(|e| panic!("{}: submit: {e}", label(gpu)));
             check(gpu, &cases);
