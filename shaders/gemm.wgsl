@@ -15,7 +15,7 @@ struct GemmParams {
     ldc: u32,
     alpha: f32,
     accumulate: u32,
-    _pad0: u32,
+    wg_rows: u32, // threads along i a `gemm` / `gemm_v4` workgroup uses; 0: 64 / tj
     _pad1: u32,
     _pad2: u32,
 }
@@ -26,7 +26,7 @@ var<private> qg: GemmParams;
 fn opaque_gemm_params(v: GemmParams, z: u32) -> GemmParams {
     return GemmParams(v.m + z, v.n + z, v.k + z, v.a_off + z, v.a_rs + z, v.a_cs + z, v.b_off + z,
                       v.b_rs + z, v.b_cs + z, v.c_off + z, v.ldc + z, v.alpha + f32(z),
-                      v.accumulate + z, z, z, z);
+                      v.accumulate + z, v.wg_rows + z, z, z);
 }
 @group(0) @binding(5) var<storage, read> ga: array<f32>;
 @group(0) @binding(6) var<storage, read> gb: array<f32>;
@@ -57,6 +57,11 @@ fn gemm_threads_j_block(m: u32, n: u32, bs: u32) -> u32 {
     return 8u;
 }
 
+// Threads along i a workgroup uses: all the others (64 / tj) unless `wg_rows` says fewer.
+fn gemm_wg_rows(tj: u32) -> u32 {
+    return select(64u / tj, qg.wg_rows, qg.wg_rows != 0u);
+}
+
 // Register-blocked: each thread 4 rows × 4 columns of C, reading A and B straight from memory
 // (strided, so scalar loads): 8 loads for 16 FMAs a step of p, where 16×16 tiles through
 // workgroup memory took two loads per FMA (see the comment on the register-blocked weight
@@ -65,8 +70,12 @@ fn gemm_threads_j_block(m: u32, n: u32, bs: u32) -> u32 {
 fn gemm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     qg = opaque_gemm_params(pg, wg.z);
     let tj = gemm_threads_j(qg.m, qg.n);
-    let i0 = (wg.y * (64u / tj) + lid / tj) * 4u;
-    let j0 = (wg.x * tj + lid % tj) * 4u;
+    let ti = gemm_wg_rows(tj);
+    if (lid / tj >= ti) {
+        return; // a whole run of lanes (`gemm_groups`)
+    }
+    let i0 = (wg.x * ti + lid / tj) * 4u;
+    let j0 = (wg.y * tj + lid % tj) * 4u;
     let ia = qg.a_off + min(vec4<u32>(i0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(qg.m - 1u)) * qg.a_rs;
     let jb = qg.b_off + min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(qg.n - 1u)) * qg.b_cs;
     var acc: array<vec4<f32>, 4>; // [jj]: rows i0..i0+3 of column j0 + jj
@@ -166,8 +175,12 @@ fn gemm_cols4(j0: u32) -> vec4<u32> {
 fn gemm_v4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     qg = opaque_gemm_params(pg, wg.z);
     let tj = gemm_threads_j_block(qg.m, qg.n, 8u);
-    let i0 = (wg.y * (64u / tj) + lid / tj) * 8u;
-    let j0 = (wg.x * tj + lid % tj) * 8u;
+    let ti = gemm_wg_rows(tj);
+    if (lid / tj >= ti) {
+        return; // a whole run of lanes (`gemm_groups`)
+    }
+    let i0 = (wg.x * ti + lid / tj) * 8u;
+    let j0 = (wg.y * tj + lid % tj) * 8u;
     let i1 = i0 + 4u;
     let j1 = j0 + 4u;
     let ra0 = gemm_rows4(i0);

@@ -19,8 +19,8 @@ var<workgroup> ws: array<array<f32, 16>, 16>;
 @compute @workgroup_size(16, 16)
 fn matmul_general(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     q = opaque_params(p, wg.z);
-    let n0 = wg.x * TILE;
-    let t0 = wg.y * TILE;
+    let n0 = wg.y * TILE;
+    let t0 = wg.x * TILE;
     let t = t0 + lid.y;
     let n = n0 + lid.x;
     var acc = 0.0;
@@ -147,8 +147,8 @@ fn f_fma(acc: ptr<function, array<vec4<f32>, 8>>, e: array<u32, RB_N>, k0: u32,
 fn matmul_f(ln: Lane) {
     q = opaque_params(p, ln.wg.z);
     let lid = ln.lid;
-    let n0 = ln.wg.x * (RB_N * RB_WN) + lid % RB_WN;
-    let t0 = ln.wg.y * 32u + (lid / RB_WN) * 4u;
+    let n0 = ln.wg.y * (RB_N * RB_WN) + lid % RB_WN;
+    let t0 = ln.wg.x * 32u + (lid / RB_WN) * 4u;
     let r = rows4(t0);
     var e: array<u32, RB_N>;
     e[0u] = row_elem(n0);
@@ -262,8 +262,8 @@ fn q4_scales(b0: array<u32, RB_N>, kb: u32) -> array<vec2<f32>, RB_N> {
 fn matmul_q(ln: Lane) {
     q = opaque_params(p, ln.wg.z);
     let lid = ln.lid;
-    let n0 = ln.wg.x * (RB_N * RB_WN) + lid % RB_WN;
-    let t0 = ln.wg.y * 32u + (lid / RB_WN) * 4u;
+    let n0 = ln.wg.y * (RB_N * RB_WN) + lid % RB_WN;
+    let t0 = ln.wg.x * 32u + (lid / RB_WN) * 4u;
     let r = rows4(t0);
     var b0: array<u32, RB_N>;
     b0[0u] = row_block(n0);
@@ -449,8 +449,8 @@ fn block_dots(acc: ptr<function, array<mat2x4<f32>, 8>>, b0: array<u32, RB_N>, k
 fn matmul_q_sums(ln: Lane) {
     q = opaque_params(p, ln.wg.z);
     let lid = ln.lid;
-    let n0 = ln.wg.x * (RB_N * RB_WN) + lid % RB_WN;
-    let t0 = ln.wg.y * 64u + (lid / RB_WN) * 8u;
+    let n0 = ln.wg.y * (RB_N * RB_WN) + lid % RB_WN;
+    let t0 = ln.wg.x * 64u + (lid / RB_WN) * 8u;
     if (t0 >= q.t) {
         return; // the whole run of 8 (rows past the last tile's end): skips the work
     }

@@ -35,8 +35,8 @@ var<workgroup> ws: array<array<f32, 16>, 16>;
 @compute @workgroup_size(16, 16)
 fn matmul_backward_input_general(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     qb = opaque_backward_params(pb, wg.z);
-    let k = wg.x * TILE + lid.x;
-    let t = wg.y * TILE + lid.y;
+    let k = wg.y * TILE + lid.x;
+    let t = wg.x * TILE + lid.y;
     var acc = 0.0;
     for (var j0 = 0u; j0 < qb.n; j0 += TILE) {
         // dy tile: row t, column j0+lx.  W tile: row j0+ly, column k (both read along rows).
@@ -186,8 +186,8 @@ struct BackwardThread {
 
 fn backward_thread(ln: Lane) -> BackwardThread {
     qb = opaque_backward_params(pb, ln.wg.z);
-    let oc = ln.wg.x * 8u + ln.lid % 8u;
-    let t0 = ln.wg.y * 32u + (ln.lid / 8u) * 4u;
+    let oc = ln.wg.y * 8u + ln.lid % 8u;
+    let t0 = ln.wg.x * 32u + (ln.lid / 8u) * 4u;
     return BackwardThread(min(oc >> 2u, (qb.k >> 5u) - 1u), oc & 3u, t0, oc,
                           min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(qb.t - 1u)),
                           qb.w_row0 + qb.n - 1u);
@@ -357,8 +357,8 @@ fn chunk_cols(acc: ptr<function, array<mat2x4<f32>, 8>>, ch: ptr<function, SumsC
 @compute @workgroup_size(64)
 fn matmul_backward_input_q_sums(ln: Lane) {
     qb = opaque_backward_params(pb, ln.wg.z);
-    let oc = ln.wg.x * 8u + ln.lid % 8u;
-    let t0 = ln.wg.y * 64u + (ln.lid / 8u) * 8u;
+    let oc = ln.wg.y * 8u + ln.lid % 8u;
+    let t0 = ln.wg.x * 64u + (ln.lid / 8u) * 8u;
     if (t0 >= qb.t) {
         return; // the whole run of 8 (rows past the last tile's end): skips the work
     }

@@ -128,11 +128,11 @@ impl Recorder<'_> {
     }
 
     fn tiles(&self, what: &str, cols: usize, rows: usize) -> Result<(u32, u32)> {
-        let (gx, gy) = (cols.div_ceil(16) as u64, rows.div_ceil(16) as u64);
+        let (gx, gy) = (rows.div_ceil(16) as u64, cols.div_ceil(16) as u64);
         let max = self.gpu.limits.max_compute_workgroups_per_dimension as u64;
         if gx > max || gy > max {
             return Err(Error::Invalid(format!(
-                "{what}: {rows}×{cols} needs {gx}×{gy} workgroups, above the device's {max} per dimension"
+                "{what}: {rows}×{cols} needs {gy}×{gx} workgroups, above the device's {max} per dimension"
             )));
         }
         Ok((gx as u32, gy as u32))
@@ -184,9 +184,10 @@ impl Recorder<'_> {
         } else {
             MATMUL_TILE_T
         };
+        // Row tiles along x, as `matmul`'s.
         let g_blocked = (
-            w.cols.div_ceil(MATMUL_TILE_N) as u32,
             t.div_ceil(tile_t) as u32,
+            w.cols.div_ceil(MATMUL_TILE_N) as u32,
         );
         let mut first = true;
         for piece in &w.pieces {

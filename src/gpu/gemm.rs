@@ -28,7 +28,9 @@ pub struct GemmParams {
     pub ldc: u32,
     pub alpha: f32,
     pub accumulate: u32,
-    pub _pad0: u32,
+    /// `gemm` / `gemm_v4`: threads along i a workgroup uses (the rest return at once); 0: all
+    /// of them (`gemm_groups`).
+    pub wg_rows: u32,
     pub _pad1: u32,
     pub _pad2: u32,
 }
@@ -69,9 +71,14 @@ pub(crate) fn splitk_slices(gpu: &Gpu) -> usize {
     if gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu) { 8 } else { 64 }
 }
 
-/// Workgroups of a `gemm` / `gemm_v4` dispatch: 64 threads of `bs` × `bs` outputs, `tj` of
-/// them along n (WGSL `gemm_threads_j_block`).
-fn gemm_groups(m: usize, n: usize, bs: usize) -> (usize, usize) {
+/// Workgroups of a `gemm` / `gemm_v4` dispatch, (along n, along m, `wg_rows`): 64 threads of
+/// `bs` × `bs` outputs, `tj` of them along n (WGSL `gemm_threads_j_block`), the rest along m.
+/// On CPU devices a workgroup may use fewer rows of threads (`wg_rows`, whole runs of 8 lanes:
+/// lavapipe's SIMD width) so that a product of many rows and few columns (the LoRA x·Aᵀ of a
+/// training pack: 273 × 16 is 2 workgroups of 256 and 17 rows) gets `GEMM_CPU_GROUPS`
+/// workgroups: lavapipe hands each thread a contiguous run of workgroups, so with two the
+/// slower thread did nearly all of it.
+fn gemm_groups(m: usize, n: usize, bs: usize, cpu: bool) -> (usize, usize, usize) {
     let p2 = |v: usize| v.div_ceil(bs).max(1).next_power_of_two().min(64);
     let (ti, tj) = (p2(m), p2(n));
     let tj = if ti * tj <= 64 {
@@ -83,8 +90,20 @@ fn gemm_groups(m: usize, n: usize, bs: usize) -> (usize, usize) {
     } else {
         8
     };
-    (n.div_ceil(bs * tj), m.div_ceil(bs * (64 / tj)))
+    let gx = n.div_ceil(bs * tj);
+    let mut rows = 64 / tj;
+    if cpu {
+        let run = (8 / tj).max(1); // thread rows in a run of 8 lanes
+        let along_m = GEMM_CPU_GROUPS.div_ceil(gx);
+        let want = m.div_ceil(bs).div_ceil(along_m).div_ceil(run) * run;
+        rows = rows.min(want.max(run));
+    }
+    let wg_rows = if rows == 64 / tj { 0 } else { rows };
+    (gx, m.div_ceil(bs * rows), wg_rows)
 }
+
+/// Workgroups `gemm_groups` aims for on CPU devices (where m allows).
+const GEMM_CPU_GROUPS: usize = 16;
 
 impl Recorder<'_> {
     /// C[c_off + i*ldc + j] (+)= alpha * Σ_p A[a_off + i*a_rs + p*a_cs] * B[b_off + p*b_rs + j*b_cs]
@@ -144,7 +163,7 @@ impl Recorder<'_> {
             ldc: u(ldc)?,
             alpha,
             accumulate: accumulate as u32,
-            _pad0: 0,
+            wg_rows: 0,
             _pad1: 0,
             _pad2: 0,
         };
@@ -162,14 +181,16 @@ impl Recorder<'_> {
         }
         // `gemm_v4`: 8 × 8 outputs a thread, `gemm`: 4 × 4.
         let vec4 = gemm_vec4_layout(&params);
-        let (gx, gy) = gemm_groups(m, n, if vec4.is_some() { 8 } else { 4 });
+        let cpu = self.gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
+        let (gx, gy, wg_rows) = gemm_groups(m, n, if vec4.is_some() { 8 } else { 4 }, cpu);
+        let params = GemmParams { wg_rows: wg_rows as u32, ..params };
         let max = self.gpu.limits.max_compute_workgroups_per_dimension as usize;
         if gx > max || gy > max {
             return Err(Error::Invalid(format!(
-                "gemm: {m}×{n} needs {gx}×{gy} workgroups, above the device's {max} per dimension"
+                "gemm: {m}×{n} needs {gy}×{gx} workgroups, above the device's {max} per dimension"
             )));
         }
-        let g = (gx as u32, gy as u32);
+        let g = (gy as u32, gx as u32); // row tiles along x, as `matmul`'s
         if let Some((a_along_p, b_along_p)) = vec4 {
             return self.dispatch_at(
                 Kernel::GemmVec4 { a_along_p, b_along_p },

@@ -286,11 +286,13 @@ impl Recorder<'_> {
                 let max = self.gpu.limits.max_compute_workgroups_per_dimension as usize;
                 if gx > max || gy > max {
                     return Err(Error::Invalid(format!(
-                        "matmul: {t}×{} needs {gx}×{gy} workgroups, above the device's {max} per dimension",
+                        "matmul: {t}×{} needs {gy}×{gx} workgroups, above the device's {max} per dimension",
                         hi - lo
                     )));
                 }
-                self.dispatch(kernel, &params, &bufs, (gx as u32, gy as u32))?;
+                // Row tiles along x: lavapipe hands each thread a contiguous run of workgroups
+                // (x fastest), so a short last row tile lands on every thread, not on one.
+                self.dispatch(kernel, &params, &bufs, (gy as u32, gx as u32))?;
             }
         }
         Ok(())

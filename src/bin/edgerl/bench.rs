@@ -153,11 +153,15 @@ pub fn run(a: BenchArgs) -> Result<()> {
         serde_json::to_string_pretty(&r)
     };
     println!("{}", json.map_err(|e| Error::Invalid(e.to_string()))?);
-    // EDGERL_PROFILE=1: where the time went, by kernel (each dispatch timed alone).
+    print_profile(&gpu);
+    Ok(())
+}
+
+/// EDGERL_PROFILE=1: where the time went, by kernel (each dispatch timed alone), on stderr.
+pub fn print_profile(gpu: &Gpu) {
     let rows = gpu.profile_report();
     let total: f64 = rows.iter().map(|r| r.2).sum();
     for (name, n, secs) in rows {
         eprintln!("{name:<32} {n:>8} dispatches {secs:>9.2} s {:>5.1} %", 100.0 * secs / total.max(1e-12));
     }
-    Ok(())
 }

@@ -258,6 +258,7 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(b) = bar {
                 b.finish_and_clear();
             }
+            bench::print_profile(&gpu);
             if !json {
                 let secs = started.elapsed().as_secs_f64();
                 let new_tokens = tokens - tokens0.unwrap_or(0.0);
@@ -322,6 +323,7 @@ fn run(cli: Cli) -> Result<()> {
             opts.validate()?;
             let gpu = Gpu::from_env()?;
             let r = edgerl::rl::eval::evaluate(&gpu, &cfg, adapter.as_deref(), opts)?;
+            bench::print_profile(&gpu);
             if let Some(path) = &output {
                 r.write_completions(path)?;
             }
