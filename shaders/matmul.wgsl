@@ -447,6 +447,16 @@ fn block_dots(acc: ptr<function, array<mat2x4<f32>, 8>>, b0: array<u32, RB_N>, k
 // thread 8 rows × RB_N columns strided by RB_WN.
 @compute @workgroup_size(64)
 fn matmul_q_sums(ln: Lane) {
+    q_sums(ln);
+}
+// At most 8 rows (decode on CPU devices): one run of 8 lanes a workgroup, 64 columns. In a
+// 64-lane workgroup the 7 runs past the rows still cost (measured on lavapipe: a lone run took
+// 1.6× a run of a full workgroup).
+@compute @workgroup_size(8)
+fn matmul_q_sums_run(ln: Lane) {
+    q_sums(ln);
+}
+fn q_sums(ln: Lane) {
     q = opaque_params(p, ln.wg.z);
     let lid = ln.lid;
     let n0 = ln.wg.y * (RB_N * RB_WN) + lid % RB_WN;

@@ -1482,6 +1482,9 @@ fn all_kernels() -> Vec<Kernel> {
             Kernel::Embed(d),
             Kernel::MatmulBackwardInput(d),
         ]);
+        if edgerl::gpu::quant::scales_factor_out(d) {
+            ks.push(Kernel::MatmulRun(d));
+        }
     }
     ks.extend([
         Kernel::RmsNorm,
@@ -1574,6 +1577,10 @@ fn every_kernel_builds_and_validates() {
                 Kernel::Matvec(dt) => {
                     r.matvec = MatvecForm::Blocked;
                     r.linear(&big(), 1, &w(dt, "w"), Some(&c), &d, false)
+                }
+                Kernel::MatmulRun(dt) => {
+                    r.matvec = MatvecForm::Run;
+                    r.linear(&big(), kernels::MATVEC_RUN_MIN_ROWS, &w(dt, "w"), Some(&c), &d, false)
                 }
                 // Only dispatched on devices with subgroups (float weights from 2 rows).
                 Kernel::MatvecShared(dt) => {

@@ -268,6 +268,29 @@ fn quant_split_matvec() {
     });
 }
 
+/// `MatvecForm::Run`: 5..=8 rows of the types whose scales factor out through the tiled
+/// kernel in 8-lane workgroups (rows past t clamped and dropped; columns past n, a partial last
+/// 64-column workgroup, fewer columns than one thread's 8), 1..=4 rows and the other types
+/// through the blocked kernel.
+#[test]
+fn quant_run_matvec() {
+    quant_matvec_form(MatvecForm::Run, 613, &|b| {
+        let blocks = |n: usize| (n * 32).div_ceil(b) * b;
+        vec![(5, blocks(3), 33), (8, blocks(2), 130), (6, blocks(17), 7), (7, b, 64), (8, blocks(5), 200),
+             (4, blocks(2), 19), (1, b, 70)]
+    });
+}
+
+/// `MatvecForm::Blocked` at 5..=8 rows (two groups of four; `Auto` takes `Run` there on CPU
+/// devices, so this keeps the blocked kernel's second group tested).
+#[test]
+fn quant_blocked_matvec_two_groups() {
+    quant_matvec_form(MatvecForm::Blocked, 619, &|b| {
+        let blocks = |n: usize| (n * 32).div_ceil(b) * b;
+        vec![(5, blocks(3), 33), (8, blocks(2), 130), (6, blocks(17), 7), (7, b, 64)]
+    });
+}
+
 /// The workgroup-per-column decode product (`MatvecForm::General`: threads split k, then
 /// reduce), 1..=4 rows; 5 rows keep the register-blocked kernel.
 #[test]

@@ -255,6 +255,9 @@ pub struct RolloutBench {
     pub unshared_seconds: f64,
     /// unshared / batched.
     pub speedup: f64,
+    /// Batched again with a rank-16 LoRA adapter on all seven projections (what GRPO samples
+    /// with), in seconds.
+    pub batched_lora_seconds: f64,
     /// `completions` different prompts of `prompt_tokens` (the first half shared), one greedy
     /// completion each, decoded side by side (as `edgerl eval` does), the prompts' own tokens
     /// prefilled together / one by one (`PromptPrefill`), in seconds.
@@ -281,6 +284,17 @@ pub fn rollout_bench(
     let prompt: Vec<u32> = (0..prompt_tokens)
         .map(|i| ((i * 7919 + 13) % cfg.vocab_size) as u32)
         .collect();
+    let lora = crate::model::adapter::Lora::init(
+        gpu,
+        &cfg,
+        crate::model::adapter::LoraConfig {
+            r: 16,
+            alpha: 32.0,
+            use_rslora: false,
+            targets: crate::model::adapter::Target::ALL.to_vec(),
+        },
+        0,
+    )?;
     // n new tokens a completion, no EOS stop.
     let sampler = |decoding: Decoding, n: usize, temperature: f32| GroupSampler {
         gpu,
@@ -302,6 +316,14 @@ pub fn rollout_bench(
     run(Decoding::Batched, 2)?; // builds every pipeline
     run(Decoding::SharedPrefill, 2)?;
     let batched = run(Decoding::Batched, completion_tokens)?;
+    let with_lora = |n: usize| -> Result<f64> {
+        let t0 = Instant::now();
+        GroupSampler { lora: Some(&lora), ..sampler(Decoding::Batched, n, 1.0) }.sample(&prompt, completions, 0)?;
+        gpu.wait()?;
+        Ok(t0.elapsed().as_secs_f64())
+    };
+    with_lora(2)?;
+    let batched_lora = with_lora(completion_tokens)?;
     let shared = run(Decoding::SharedPrefill, completion_tokens)?;
     let unshared = run(Decoding::Separate, completion_tokens)?;
     let tokens = (completions * completion_tokens) as f64;
@@ -344,6 +366,7 @@ pub fn rollout_bench(
         unshared_tokens_per_s: tokens / unshared,
         unshared_seconds: unshared,
         speedup: unshared / batched,
+        batched_lora_seconds: batched_lora,
         prompts_together_seconds: together,
         prompts_one_by_one_seconds: one_by_one,
         prompt_prefill: format!("{:?}", PromptPrefill::default()),

@@ -138,11 +138,15 @@ pub const MATVEC_SPLIT_COLS: usize = 4;
 /// product at 8..64 rows: Q4_1 by 1.6-3.6×, F16 but for one shape at 64 rows (bench/gpu.sh).
 pub const MATVEC_SPLIT_MAX_ROWS: usize = 64;
 
+/// Rows from which `MatvecForm::Run` takes `Kernel::MatmulRun` (below, the blocked kernel's
+/// one group of four rows was as fast or faster on lavapipe).
+pub const MATVEC_RUN_MIN_ROWS: usize = 5;
+
 /// Which kernel takes the decode products (few rows of x, k a multiple of `MATMUL_K_ALIGN`; at
 /// other k, at most `MATVEC_GENERAL_MAX_ROWS` rows always take `Kernel::MatvecGeneral`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MatvecForm {
-    /// `Split` on GPUs, `Blocked` on CPU devices.
+    /// `Split` on GPUs, `Run` on CPU devices.
     #[default]
     Auto,
     /// `Kernel::Matvec` / `MatvecShared`: each thread four columns over the whole of k, few
@@ -154,11 +158,18 @@ pub enum MatvecForm {
     Split,
     /// `Kernel::MatvecGeneral` (at most `MATVEC_GENERAL_MAX_ROWS` rows): a workgroup per column.
     General,
+    /// `Blocked`, but `MATVEC_RUN_MIN_ROWS..=8` rows of the quantized types whose block scales
+    /// factor out (`quant::scales_factor_out`) take `Kernel::MatmulRun`: the tiled kernel's
+    /// 8 rows × 8 columns a thread with one decoded quant serving 8 rows, in workgroups of one
+    /// run of 8 lanes (what a CPU device runs fastest: 1.5-1.6× `Blocked` at 8 rows of Q4_1 on
+    /// lavapipe, where the blocked kernel does two groups of four).
+    Run,
 }
 
 impl MatvecForm {
-    pub const NAMES: [&str; 4] = ["auto", "blocked", "split", "general"];
-    const ALL: [MatvecForm; 4] = [MatvecForm::Auto, MatvecForm::Blocked, MatvecForm::Split, MatvecForm::General];
+    pub const NAMES: [&str; 5] = ["auto", "blocked", "split", "general", "run"];
+    const ALL: [MatvecForm; 5] =
+        [MatvecForm::Auto, MatvecForm::Blocked, MatvecForm::Split, MatvecForm::General, MatvecForm::Run];
 
     pub fn parse(name: &str) -> Result<Self> {
         match Self::NAMES.iter().position(|n| n.eq_ignore_ascii_case(name.trim())) {
@@ -179,7 +190,7 @@ impl MatvecForm {
     pub fn resolve(self, gpu: &Gpu) -> Self {
         match self {
             MatvecForm::Auto if gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu) => {
-                MatvecForm::Blocked
+                MatvecForm::Run
             }
             MatvecForm::Auto => MatvecForm::Split,
             f => f,
@@ -263,6 +274,14 @@ impl Recorder<'_> {
                 let groups = (hi - lo).div_ceil(MATVEC_SPLIT_COLS) * t.div_ceil(8);
                 let g = groups_2d(self.gpu, groups as u32);
                 self.dispatch(Kernel::MatvecSplit(w.dtype), &params, &bufs, g)?;
+            } else if aligned
+                && form == MatvecForm::Run
+                && (MATVEC_RUN_MIN_ROWS..=MATVEC_MAX_ROWS).contains(&t)
+                && super::quant::scales_factor_out(w.dtype)
+            {
+                // One run of 8 lanes a workgroup, 64 columns: the tiled kernel's 8 rows a thread.
+                let g = (1, (hi - lo).div_ceil(MATMUL_TILE_N) as u32);
+                self.dispatch(Kernel::MatmulRun(w.dtype), &params, &bufs, g)?;
             } else if aligned && t <= MATVEC_MAX_ROWS && !general {
                 let g = groups_2d(self.gpu, (hi - lo).div_ceil(MATVEC_COLS) as u32);
                 let shared = self.gpu.features.subgroups && (t > 1 || w.dtype.is_quantized());

@@ -106,6 +106,9 @@ pub enum Kernel {
     MatvecGeneral(DType),
     /// `Matvec` shaped for GPUs (`MatvecForm::Split`): 16 threads split a column's k.
     MatvecSplit(DType),
+    /// `Matmul`'s `matmul_q_sums` in workgroups of one run of 8 lanes: at most 8 rows (decode
+    /// on CPU devices, `MatvecForm::Run`), `quant::scales_factor_out` types.
+    MatmulRun(DType),
     RmsNorm,
     /// LayerNorm with bias (the vision tower).
     LayerNorm,
@@ -185,6 +188,7 @@ impl Kernel {
             Kernel::MatvecGeneral(_) => (MATVEC_WGSL, "matvec_general"),
             Kernel::MatvecSplit(d) if d.is_quantized() => (MATVEC_WGSL, "matvec_split_q"),
             Kernel::MatvecSplit(_) => (MATVEC_WGSL, "matvec_split_f"),
+            Kernel::MatmulRun(_) => (MATMUL_WGSL, "matmul_q_sums_run"),
             Kernel::RmsNorm => (NORM_WGSL, "rmsnorm"),
             Kernel::LayerNorm => (NORM_WGSL, "layernorm"),
             Kernel::Rope => (ROPE_WGSL, "rope"),
@@ -241,6 +245,7 @@ impl Kernel {
             | Kernel::MatvecShared(d)
             | Kernel::MatvecGeneral(d)
             | Kernel::MatvecSplit(d)
+            | Kernel::MatmulRun(d)
             | Kernel::Embed(d)
             | Kernel::MatmulBackwardInput(d)
             | Kernel::MatmulBackwardInputGeneral(d) => Some(d),

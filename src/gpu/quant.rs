@@ -86,7 +86,7 @@ pub(crate) fn q4k_scale_min(s: &[u8], j: usize) -> (u8, u8) {
 /// Q3_K: q centred, o = 0): their products take `matmul_q_sums` (shaders/matmul.wgsl), which
 /// moves c and o out of the sums over each block. Not Q2_K (a 4-bit min per 16 riding in the
 /// quant word) nor the IQ4 types (q a table entry).
-pub(crate) fn scales_factor_out(dtype: DType) -> bool {
+pub fn scales_factor_out(dtype: DType) -> bool {
     matches!(
         dtype,
         DType::Q8_0

@@ -47,8 +47,9 @@ pub struct BenchArgs {
     /// Use the workgroup-per-row attention kernels instead of the tiled ones.
     #[arg(long)]
     general_attention: bool,
-    /// The decode products' kernel: auto (split on GPUs, blocked on CPU devices), blocked
-    /// (a thread per 4 columns over all of k), split (16 threads a column), general (a
+    /// The decode products' kernel: auto (split on GPUs, run on CPU devices), blocked (a
+    /// thread per 4 columns over all of k), run (blocked, but 5-8 rows of quantized weights
+    /// through the tiled kernel in 8-lane workgroups), split (16 threads a column), general (a
     /// workgroup a column, at most 4 rows).
     #[arg(long, default_value = "auto")]
     matvec: String,
