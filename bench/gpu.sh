@@ -8,7 +8,8 @@
 # "result": <bench's JSON>} or {"case": ..., "error": ...}), then a table of the headline
 # figures: adapter info (Vulkan and GL), prefill/decode with the default, portable
 # (EDGERL_PORTABLE_KERNELS=1) and GL kernels and each decode-product form (--matvec blocked,
-# split, general; the default is split on GPUs), group sampling (G = 8, 64; blocked too; and
+# split, general, run; the default is split on GPUs), group sampling (G = 8, 64; blocked and
+# run too, with and without a LoRA adapter; and
 # G different prompts side by side, prefilled together vs one by one),
 # products of 1, 8, 32 rows in each form and 128 rows, the reducing kernels' portable and
 # subgroup forms, and a GRPO step with and without gradient checkpointing. Against TRL and
@@ -80,6 +81,7 @@ case_ forward-general 120 -- "${FWD[@]}" --matvec general
 case_ forward-gl 120 EDGERL_BACKEND=gl -- "${FWD[@]}"
 case_ rollout-g8 120 -- bench "${S[@]}" --rollout --prompt-tokens 128 --completions 8 --completion-tokens $C
 case_ rollout-g8-blocked 120 -- bench "${S[@]}" --rollout --prompt-tokens 128 --completions 8 --completion-tokens $C --matvec blocked
+case_ rollout-g8-run 120 -- bench "${S[@]}" --rollout --prompt-tokens 128 --completions 8 --completion-tokens $C --matvec run
 [ $QUICK = 1 ] || case_ rollout-g64 180 -- bench "${S[@]}" --rollout --prompt-tokens 128 --completions 64 --completion-tokens $C
 [ $QUICK = 1 ] || case_ rollout-g64-blocked 180 -- bench "${S[@]}" --rollout --prompt-tokens 128 --completions 64 --completion-tokens $C --matvec blocked
 for dt in q4_1 q4_0; do
@@ -88,6 +90,7 @@ for dt in q4_1 q4_0; do
         if [ $t != 128 ]; then
             case_ "matmul-$dt-t$t-blocked" 120 -- bench --matmul --dtypes $dt --t $t --k 576 --n 1536 --matvec blocked
             [ $t = 1 ] && case_ "matmul-$dt-t$t-general" 120 -- bench --matmul --dtypes $dt --t $t --k 576 --n 1536 --matvec general
+            [ $t = 8 ] && case_ "matmul-$dt-t$t-run" 120 -- bench --matmul --dtypes $dt --t $t --k 576 --n 1536 --matvec run
         fi
         [ $QUICK = 1 ] && break
     done
@@ -103,7 +106,7 @@ def fig(case, r):
     if case.startswith("forward"):
         return f"prefill {r['prefill_tokens_per_s']:.1f} tok/s, decode {r['decode_tokens_per_s']:.1f} tok/s"
     if case.startswith("rollout"):
-        return (f"batched {r['batched_tokens_per_s']:.1f} tok/s ({r['batched_seconds']:.3f} s), one by one {r['shared_tokens_per_s']:.1f}; "
+        return (f"batched {r['batched_tokens_per_s']:.1f} tok/s ({r['batched_seconds']:.3f} s; with LoRA {r['batched_lora_seconds']:.3f} s), one by one {r['shared_tokens_per_s']:.1f}; "
                 f"different prompts prefilled together {r['prompts_together_seconds']:.3f} s / one by one {r['prompts_one_by_one_seconds']:.3f} s")
     if case.startswith("matmul"):
         m = r["matmul"][0]
