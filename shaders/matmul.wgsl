@@ -5,7 +5,8 @@
 //   k % 32 == 0 (every real model): `matvec_f` / `matvec_q` (matvec.wgsl) for at most 8 rows
 //     of x, `matmul_f` / `matmul_q` (register-blocked 32 × 64 tiles, here) above; float /
 //     quantized weights, `matmul_q_sums` (64 × 64 tiles, at the end) for the quantized types
-//     whose scales factor out of the block sums.
+//     whose scales factor out of the block sums (`matmul_q_sums_run`, its 8-lane form, for
+//     fewer than 64 rows on CPU devices).
 //   any other k: `matvec_general` (matvec.wgsl) for at most 4 rows, `matmul_general` (16×16
 //     tiles, here) above.
 // `Params`, the bindings and the row helpers are in matmul_common.wgsl, the block decoders in
@@ -60,18 +61,39 @@ fn matmul_general(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
 // y[t, n] for rows t0 + i (acc[j][i]) and columns n0 + j * stride, with bias and accumulate.
 // Written out: a rolled loop indexing acc dynamically costs ~10 ns an output on lavapipe
 // (measured on the input-gradient kernels' stores).
-fn store_block(acc: array<vec4<f32>, 8>, t0: u32, n0: u32, stride: u32) {
-    store_col4(acc[0u], t0, n0);
-    store_col4(acc[1u], t0, n0 + stride);
-    store_col4(acc[2u], t0, n0 + 2u * stride);
-    store_col4(acc[3u], t0, n0 + 3u * stride);
-    store_col4(acc[4u], t0, n0 + 4u * stride);
-    store_col4(acc[5u], t0, n0 + 5u * stride);
-    store_col4(acc[6u], t0, n0 + 6u * stride);
-    store_col4(acc[7u], t0, n0 + 7u * stride);
+// `lora`: add the LoRA term here (kernels that have not added it to acc themselves).
+fn store_block(acc: array<vec4<f32>, 8>, t0: u32, n0: u32, stride: u32, lora: bool) {
+    store_col4(acc[0u], t0, n0, lora);
+    store_col4(acc[1u], t0, n0 + stride, lora);
+    store_col4(acc[2u], t0, n0 + 2u * stride, lora);
+    store_col4(acc[3u], t0, n0 + 3u * stride, lora);
+    store_col4(acc[4u], t0, n0 + 4u * stride, lora);
+    store_col4(acc[5u], t0, n0 + 5u * stride, lora);
+    store_col4(acc[6u], t0, n0 + 6u * stride, lora);
+    store_col4(acc[7u], t0, n0 + 7u * stride, lora);
 }
-// y[t0 .. t0 + 4, n] = v (+ bias[n]) (+ y).
-fn store_col4(v: vec4<f32>, t0: u32, n: u32) {
+// A LoRA adapter's term in the register-blocked products (q.lora_r > 0): y += scale · u Bᵀ
+// with u = x Aᵀ [t, r] computed before and B [N, r], so that the adapter's second product
+// needs no dispatch of its own (on lavapipe each costs ~0.1 ms at decode sizes) nor a second
+// pass over y. Unused (bound to other buffers) when lora_r is 0.
+@group(0) @binding(5) var<storage, read> lora_u: array<f32>;
+@group(0) @binding(6) var<storage, read> lora_b: array<f32>;
+
+// scale · u[t0 .. t0 + 4, :] · B[b_row0 + n, :] (rows past t read the last row; not stored).
+fn lora_col4(t0: u32, n: u32) -> vec4<f32> {
+    let r = q.lora_r;
+    let u0 = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(q.t - 1u)) * r;
+    let b0 = (q.b_row0 + n) * r;
+    var s = vec4<f32>();
+    for (var i = 0u; i < r; i++) {
+        s = fma(vec4<f32>(lora_u[u0.x + i], lora_u[u0.y + i], lora_u[u0.z + i], lora_u[u0.w + i]),
+                vec4<f32>(lora_b[b0 + i]), s);
+    }
+    return s * q.lora_scale;
+}
+
+// y[t0 .. t0 + 4, n] = v (+ bias[n]) (+ the LoRA term) (+ y).
+fn store_col4(v: vec4<f32>, t0: u32, n: u32, lora: bool) {
     if (n >= q.n) {
         return;
     }
@@ -79,11 +101,15 @@ fn store_col4(v: vec4<f32>, t0: u32, n: u32) {
     if (q.has_bias != 0u) {
         b = bias[q.b_row0 + n];
     }
+    var o = v + vec4<f32>(b);
+    if (lora && q.lora_r != 0u) {
+        o += lora_col4(t0, n);
+    }
     let col = q.n_off + n;
-    store_out(t0, col, v.x + b);
-    store_out(t0 + 1u, col, v.y + b);
-    store_out(t0 + 2u, col, v.z + b);
-    store_out(t0 + 3u, col, v.w + b);
+    store_out(t0, col, o.x);
+    store_out(t0 + 1u, col, o.y);
+    store_out(t0 + 2u, col, o.z);
+    store_out(t0 + 3u, col, o.w);
 }
 fn store_out(t: u32, col: u32, v: f32) {
     if (t < q.t) {
@@ -181,7 +207,7 @@ fn matmul_f(ln: Lane) {
             f_fma(&acc, e, k0, u, true, xt4(r, k0 + 4u));
         }
     }
-    store_block(acc, t0, n0, RB_WN);
+    store_block(acc, t0, n0, RB_WN, true);
 }
 
 // Step i of a quant block kb in matmul_q: Q8_0 (scales d) against x at k0 + 4i, or Q4 / Q5_0
@@ -319,7 +345,7 @@ fn matmul_q(ln: Lane) {
             }
         }
     }
-    store_block(acc, t0, n0, RB_WN);
+    store_block(acc, t0, n0, RB_WN, true);
 }
 
 // ---- matmul_q_sums: the block types whose every value is c.x · q + c.y (q4s's c, q an integer
@@ -447,20 +473,21 @@ fn block_dots(acc: ptr<function, array<mat2x4<f32>, 8>>, b0: array<u32, RB_N>, k
 // thread 8 rows × RB_N columns strided by RB_WN.
 @compute @workgroup_size(64)
 fn matmul_q_sums(ln: Lane) {
-    q_sums(ln);
+    q_sums(ln, 64u);
 }
-// At most 8 rows (decode on CPU devices): one run of 8 lanes a workgroup, 64 columns. In a
-// 64-lane workgroup the 7 runs past the rows still cost (measured on lavapipe: a lone run took
-// 1.6× a run of a full workgroup).
+// Few rows on CPU devices (decode, short prefills): one run of 8 lanes a workgroup, 8 rows ×
+// 64 columns. In a 64-lane workgroup the runs past the rows still cost (measured on lavapipe:
+// a lone run took 1.6× a run of a full workgroup).
 @compute @workgroup_size(8)
 fn matmul_q_sums_run(ln: Lane) {
-    q_sums(ln);
+    q_sums(ln, 8u);
 }
-fn q_sums(ln: Lane) {
+// `wg_rows`: rows of x a workgroup covers (8 per run of 8 lanes).
+fn q_sums(ln: Lane, wg_rows: u32) {
     q = opaque_params(p, ln.wg.z);
     let lid = ln.lid;
     let n0 = ln.wg.y * (RB_N * RB_WN) + lid % RB_WN;
-    let t0 = ln.wg.x * 64u + (lid / RB_WN) * 8u;
+    let t0 = ln.wg.x * wg_rows + (lid / RB_WN) * 8u;
     if (t0 >= q.t) {
         return; // the whole run of 8 (rows past the last tile's end): skips the work
     }
@@ -494,10 +521,42 @@ fn q_sums(ln: Lane) {
             block_dots(&acc, b0, kb, &xa, &xc);
         }
     }
+    if (q.lora_r != 0u) {
+        lora_block8(&acc, t0, n0);
+    }
     let lo = array<vec4<f32>, 8>(acc[0u][0u], acc[1u][0u], acc[2u][0u], acc[3u][0u],
                                  acc[4u][0u], acc[5u][0u], acc[6u][0u], acc[7u][0u]);
     let hi = array<vec4<f32>, 8>(acc[0u][1u], acc[1u][1u], acc[2u][1u], acc[3u][1u],
                                  acc[4u][1u], acc[5u][1u], acc[6u][1u], acc[7u][1u]);
-    store_block(lo, t0, n0, RB_WN);
-    store_block(hi, t0 + 4u, n0, RB_WN);
+    store_block(lo, t0, n0, RB_WN, false);
+    store_block(hi, t0 + 4u, n0, RB_WN, false);
+}
+
+// `q_sums`' LoRA term into its 8 rows × RB_N columns (strided by RB_WN): each rank step reads
+// u's 8 rows and B's 8 columns once for 64 FMAs (`lora_col4` reads 5 values for 4).
+fn lora_block8(acc: ptr<function, array<mat2x4<f32>, 8>>, t0: u32, n0: u32) {
+    let r = q.lora_r;
+    let ua = rows4(t0) * r;
+    let uc = rows4(t0 + 4u) * r;
+    let last = q.n - 1u;
+    let b0 = (q.b_row0 + min(n0, last)) * r;
+    let b1 = (q.b_row0 + min(n0 + RB_WN, last)) * r;
+    let b2 = (q.b_row0 + min(n0 + 2u * RB_WN, last)) * r;
+    let b3 = (q.b_row0 + min(n0 + 3u * RB_WN, last)) * r;
+    let b4 = (q.b_row0 + min(n0 + 4u * RB_WN, last)) * r;
+    let b5 = (q.b_row0 + min(n0 + 5u * RB_WN, last)) * r;
+    let b6 = (q.b_row0 + min(n0 + 6u * RB_WN, last)) * r;
+    let b7 = (q.b_row0 + min(n0 + 7u * RB_WN, last)) * r;
+    for (var i = 0u; i < r; i++) {
+        let ul = q.lora_scale * vec4<f32>(lora_u[ua.x + i], lora_u[ua.y + i], lora_u[ua.z + i], lora_u[ua.w + i]);
+        let uh = q.lora_scale * vec4<f32>(lora_u[uc.x + i], lora_u[uc.y + i], lora_u[uc.z + i], lora_u[uc.w + i]);
+        (*acc)[0u] += mat2x4<f32>(ul * lora_b[b0 + i], uh * lora_b[b0 + i]);
+        (*acc)[1u] += mat2x4<f32>(ul * lora_b[b1 + i], uh * lora_b[b1 + i]);
+        (*acc)[2u] += mat2x4<f32>(ul * lora_b[b2 + i], uh * lora_b[b2 + i]);
+        (*acc)[3u] += mat2x4<f32>(ul * lora_b[b3 + i], uh * lora_b[b3 + i]);
+        (*acc)[4u] += mat2x4<f32>(ul * lora_b[b4 + i], uh * lora_b[b4 + i]);
+        (*acc)[5u] += mat2x4<f32>(ul * lora_b[b5 + i], uh * lora_b[b5 + i]);
+        (*acc)[6u] += mat2x4<f32>(ul * lora_b[b6 + i], uh * lora_b[b6 + i]);
+        (*acc)[7u] += mat2x4<f32>(ul * lora_b[b7 + i], uh * lora_b[b7 + i]);
+    }
 }

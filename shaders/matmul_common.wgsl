@@ -12,8 +12,8 @@ struct Params {
     has_bias: u32,
     accumulate: u32, // 1: add into y (fused residual)
     b_row0: u32,     // first weight row in the whole tensor: the bias belongs to the weight rows
-    _pad0: u32,
-    _pad1: u32,
+    lora_r: u32,     // the register-blocked products: rank of a LoRA term added (0: none)
+    lora_scale: f32,
     _pad2: u32,
 }
 
@@ -31,7 +31,7 @@ struct Params {
 var<private> q: Params;
 fn opaque_params(v: Params, z: u32) -> Params {
     return Params(v.t + z, v.k + z, v.n + z, v.n_off + z, v.ldy + z, v.w_row0 + z, v.has_bias + z,
-                  v.accumulate + z, v.b_row0 + z, z, z, z);
+                  v.accumulate + z, v.b_row0 + z, v.lora_r + z, v.lora_scale, z);
 }
 
 // The register-blocked and decode kernels (k % 32 == 0, see matmul.wgsl) see bindings 1 and 2

@@ -1560,7 +1560,10 @@ fn every_kernel_builds_and_validates() {
                     assert!(res.is_err(), "{}: {k:?} over the binding limit", label(gpu));
                     continue;
                 }
-                Kernel::Matmul(dt) => r.linear(&big(), t_tiled, &w(dt, "w"), Some(&c), &d, false),
+                Kernel::Matmul(dt) => {
+                    r.matvec = MatvecForm::Blocked; // `Run` takes 9 rows on CPU devices
+                    r.linear(&big(), t_tiled, &w(dt, "w"), Some(&c), &d, false)
+                }
                 // k = 3: not a multiple of `MATMUL_K_ALIGN`.
                 Kernel::MatmulGeneral(dt) => {
                     r.linear(&big(), t_tiled, &w3(dt), Some(&c), &d, false)
@@ -1730,7 +1733,7 @@ fn params_structs_match_wgsl() {
     check_params!(
         MatmulParams,
         kernels::MATMUL_COMMON_WGSL,
-        [t, k, n, n_off, ldy, w_row0, has_bias, accumulate, b_row0]
+        [t, k, n, n_off, ldy, w_row0, has_bias, accumulate, b_row0, lora_r, lora_scale]
     );
     check_params!(NormParams, kernels::NORM_WGSL, [rows, d, eps]);
     check_params!(RopeParams, kernels::ROPE_WGSL, [t, heads, hd]);

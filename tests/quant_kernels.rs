@@ -268,16 +268,17 @@ fn quant_split_matvec() {
     });
 }
 
-/// `MatvecForm::Run`: 5..=8 rows of the types whose scales factor out through the tiled
-/// kernel in 8-lane workgroups (rows past t clamped and dropped; columns past n, a partial last
-/// 64-column workgroup, fewer columns than one thread's 8), 1..=4 rows and the other types
-/// through the blocked kernel.
+/// `MatvecForm::Run`: 5..=63 rows of the types whose scales factor out through the tiled
+/// kernel in 8-lane workgroups, a run of 8 rows each (rows past t clamped and dropped, a
+/// partial last run; columns past n, a partial last 64-column workgroup, fewer columns than
+/// one thread's 8), 1..=4 rows and the other types through the blocked kernel, 64 rows
+/// through the tiled kernel.
 #[test]
 fn quant_run_matvec() {
     quant_matvec_form(MatvecForm::Run, 613, &|b| {
         let blocks = |n: usize| (n * 32).div_ceil(b) * b;
         vec![(5, blocks(3), 33), (8, blocks(2), 130), (6, blocks(17), 7), (7, b, 64), (8, blocks(5), 200),
-             (4, blocks(2), 19), (1, b, 70)]
+             (4, blocks(2), 19), (1, b, 70), (9, blocks(2), 70), (21, b, 130), (63, b, 9), (64, b, 65)]
     });
 }
 
@@ -836,6 +837,55 @@ fn centred_super_blocks_from_random_bytes() {
                 atol,
                 rtol,
             );
+        }
+    }
+}
+
+/// `Recorder::linear_lora`: y (+)= x Wᵀ + bias + scale · u Bᵀ, the LoRA term added by the
+/// register-blocked kernels as they store y (`MatvecForm::Run` at 5..=63 rows, the tiled kernel
+/// above; weight pieces on the tiny-binding devices: B's rows follow the piece) and by a
+/// separate product after the other decode kernels (1..=4 rows, `Split`, `General`); float
+/// weights (`matmul_f` above 8 rows) as well.
+#[test]
+fn quant_linear_lora() {
+    for gpu in common::all_gpus() {
+        for dtype in QUANT.into_iter().chain([DType::F32, DType::F16]) {
+            let mut rng = common::Rng::new(877 + dtype.code() as u64);
+            let mut cases = Vec::new();
+            let mut weights = Vec::new();
+            let shapes = [(MatvecForm::Auto, 6, 3), (MatvecForm::Auto, 21, 16), (MatvecForm::Auto, 70, 5),
+                          (MatvecForm::Auto, 3, 8), (MatvecForm::Split, 9, 4), (MatvecForm::General, 2, 1)];
+            for (ci, (form, t, r)) in shapes.into_iter().enumerate() {
+                let mut rec = Recorder::new(gpu);
+                rec.matvec = form;
+                let (k, n) = (ks(dtype, &[64], &[256])[0], 130);
+                let (has_bias, accumulate) = (ci % 2 == 0, ci % 3 != 1);
+                let what = format!("{}: {form:?} linear_lora {dtype:?} t={t} k={k} n={n} r={r}", label(gpu));
+                let (w, seen) = qweight(gpu, dtype, n, k, &mut rng);
+                let (x, bias, y0) = (rng.vec(t * k), rng.vec(n), rng.vec(t * n));
+                let (u, b) = (rng.vec(t * r), rng.vec(n * r));
+                let (xb, bb, yb, ub, lb) = (up(gpu, &x), up(gpu, &bias), up(gpu, &y0), up(gpu, &u), up(gpu, &b));
+                let scale = 0.75;
+                let term = edgerl::gpu::LoraTerm { u: &ub, b: &lb, r, scale };
+                let res = rec.linear_lora(&xb, t, &w, has_bias.then_some(&bb), term, &yb, accumulate);
+                if (t.max(r) * k.max(n) * 4) as u64 > gpu.max_binding {
+                    assert_refused(&what, res);
+                    continue;
+                }
+                res.unwrap_or_else(|e| panic!("{what}: {e}"));
+                rec.submit().unwrap_or_else(|e| panic!("{what}: submit: {e}"));
+                let mut want = y0;
+                cpu_matmul(&x, t, k, &seen, 0..n, has_bias.then_some(&bias[..]), &mut want, n, 0, accumulate);
+                for i in 0..t {
+                    for j in 0..n {
+                        let d: f32 = (0..r).map(|l| u[i * r + l] * b[j * r + l]).sum();
+                        want[i * n + j] += scale * d;
+                    }
+                }
+                cases.push(Case { what, y: yb, want, k, _keep: vec![xb, bb, ub, lb] });
+                weights.push(w);
+            }
+            check(gpu, &cases);
         }
     }
 }

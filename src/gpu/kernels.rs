@@ -36,9 +36,21 @@ pub struct MatmulParams {
     pub accumulate: u32,
     /// Weight row (in the whole tensor) of this dispatch's first column: bias index base.
     pub b_row0: u32,
-    pub _pad0: u32,
-    pub _pad1: u32,
+    /// The register-blocked products' fused LoRA term (`LoraTerm`): its rank (0: none) and
+    /// scale.
+    pub lora_r: u32,
+    pub lora_scale: f32,
     pub _pad2: u32,
+}
+
+/// A LoRA adapter's second product, scale · u Bᵀ with u = x Aᵀ [t, r] already computed and
+/// B [out features, r], added by `Recorder::linear_lora` into the frozen product's output.
+#[derive(Clone, Copy)]
+pub struct LoraTerm<'a> {
+    pub u: &'a GpuBuffer,
+    pub b: &'a GpuBuffer,
+    pub r: usize,
+    pub scale: f32,
 }
 
 #[repr(C)]
@@ -141,6 +153,10 @@ pub const MATVEC_SPLIT_MAX_ROWS: usize = 64;
 /// Rows from which `MatvecForm::Run` takes `Kernel::MatmulRun` (below, the blocked kernel's
 /// one group of four rows was as fast or faster on lavapipe).
 pub const MATVEC_RUN_MIN_ROWS: usize = 5;
+/// Rows up to which `MatvecForm::Run` takes `Kernel::MatmulRun`: below one tiled row tile
+/// (`MATMUL_SUMS_TILE_T`), whose runs past the rows still cost. On lavapipe 9-48 rows ran
+/// 1.1-1.35× faster so (Q4_1, SmolLM2's shapes, `edgerl bench --matmul`), 56-64 alike.
+pub const MATVEC_RUN_MAX_ROWS: usize = MATMUL_SUMS_TILE_T - 1;
 
 /// Which kernel takes the decode products (few rows of x, k a multiple of `MATMUL_K_ALIGN`; at
 /// other k, at most `MATVEC_GENERAL_MAX_ROWS` rows always take `Kernel::MatvecGeneral`).
@@ -158,11 +174,12 @@ pub enum MatvecForm {
     Split,
     /// `Kernel::MatvecGeneral` (at most `MATVEC_GENERAL_MAX_ROWS` rows): a workgroup per column.
     General,
-    /// `Blocked`, but `MATVEC_RUN_MIN_ROWS..=8` rows of the quantized types whose block scales
-    /// factor out (`quant::scales_factor_out`) take `Kernel::MatmulRun`: the tiled kernel's
-    /// 8 rows × 8 columns a thread with one decoded quant serving 8 rows, in workgroups of one
-    /// run of 8 lanes (what a CPU device runs fastest: 1.5-1.6× `Blocked` at 8 rows of Q4_1 on
-    /// lavapipe, where the blocked kernel does two groups of four).
+    /// `Blocked`, but `MATVEC_RUN_MIN_ROWS..=MATVEC_RUN_MAX_ROWS` rows of the quantized types
+    /// whose block scales factor out (`quant::scales_factor_out`) take `Kernel::MatmulRun`:
+    /// the tiled kernel's 8 rows × 8 columns a thread with one decoded quant serving 8 rows, in
+    /// workgroups of one run of 8 lanes (what a CPU device runs fastest: 1.5-1.6× `Blocked` at
+    /// 8 rows of Q4_1 on lavapipe, where the blocked kernel does two groups of four; above 8
+    /// rows, products the tiled kernel would give a partial row tile).
     Run,
 }
 
@@ -235,6 +252,25 @@ impl Recorder<'_> {
         n_off: usize,
         accumulate: bool,
     ) -> Result<()> {
+        self.matmul_lora(x, t, w, rows, bias, None, y, ldy, n_off, accumulate).map(|_| ())
+    }
+
+    /// `matmul`, adding `lora`'s term where the chosen kernel is a register-blocked one (which
+    /// adds it as it stores y); returns whether it did (if not, the caller adds it).
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_lora(
+        &mut self,
+        x: &GpuBuffer,
+        t: usize,
+        w: &Tensor,
+        rows: std::ops::Range<usize>,
+        bias: Option<&GpuBuffer>,
+        lora: Option<LoraTerm>,
+        y: &GpuBuffer,
+        ldy: usize,
+        n_off: usize,
+        accumulate: bool,
+    ) -> Result<bool> {
         check_fits(self.gpu, "matmul input", (t * w.cols * 4) as u64)?;
         check_fits(self.gpu, "matmul output", (t * ldy * 4) as u64)?;
         let dummy;
@@ -245,6 +281,24 @@ impl Recorder<'_> {
                 &dummy.buffer
             }
         };
+        let aligned = w.cols.is_multiple_of(MATMUL_K_ALIGN);
+        let form = self.matvec.resolve(self.gpu);
+        let general = t <= MATVEC_GENERAL_MAX_ROWS && (!aligned || form == MatvecForm::General);
+        let split = aligned && t <= MATVEC_SPLIT_MAX_ROWS && form == MatvecForm::Split;
+        let run = aligned
+            && !split
+            && form == MatvecForm::Run
+            && (MATVEC_RUN_MIN_ROWS..=MATVEC_RUN_MAX_ROWS).contains(&t)
+            && super::quant::scales_factor_out(w.dtype);
+        let blocked = aligned && !split && !run && t <= MATVEC_MAX_ROWS && !general;
+        // The register-blocked kernels (matmul.wgsl's `store_col4`) add a LoRA term.
+        let tiled = aligned && !split && !blocked && !general;
+        let lora = lora.filter(|_| tiled);
+        if let Some(l) = &lora {
+            super::backward::need("LoRA u", l.u, (t * l.r) as u64)?;
+            super::backward::need("LoRA B", l.b, (rows.end * l.r) as u64)?;
+            check_fits(self.gpu, "LoRA B", l.b.bytes)?;
+        }
         for piece in &w.pieces {
             let lo = rows.start.max(piece.row_start);
             let hi = rows.end.min(piece.row_start + piece.rows);
@@ -261,28 +315,26 @@ impl Recorder<'_> {
                 has_bias: bias.is_some() as u32,
                 accumulate: accumulate as u32,
                 b_row0: lo as u32,
-                _pad0: 0,
-                _pad1: 0,
+                lora_r: lora.map_or(0, |l| l.r as u32),
+                lora_scale: lora.map_or(0.0, |l| l.scale),
                 _pad2: 0,
             };
             let bufs = [&x.buffer, &piece.buf.buffer, bias_buf, &y.buffer];
-            let aligned = w.cols.is_multiple_of(MATMUL_K_ALIGN);
-            let form = self.matvec.resolve(self.gpu);
-            let general = t <= MATVEC_GENERAL_MAX_ROWS && (!aligned || form == MatvecForm::General);
-            if aligned && t <= MATVEC_SPLIT_MAX_ROWS && form == MatvecForm::Split {
+            // Bindings 5 and 6 of the register-blocked kernels: u and B, or (no LoRA, never
+            // read) x and the weight again.
+            let (lu, lb) = lora.map_or((&x.buffer, &piece.buf.buffer), |l| (&l.u.buffer, &l.b.buffer));
+            let tiled_bufs = [&x.buffer, &piece.buf.buffer, bias_buf, &y.buffer, lu, lb];
+            if split {
                 // Column groups of 4, times row groups of 8.
                 let groups = (hi - lo).div_ceil(MATVEC_SPLIT_COLS) * t.div_ceil(8);
                 let g = groups_2d(self.gpu, groups as u32);
                 self.dispatch(Kernel::MatvecSplit(w.dtype), &params, &bufs, g)?;
-            } else if aligned
-                && form == MatvecForm::Run
-                && (MATVEC_RUN_MIN_ROWS..=MATVEC_MAX_ROWS).contains(&t)
-                && super::quant::scales_factor_out(w.dtype)
-            {
-                // One run of 8 lanes a workgroup, 64 columns: the tiled kernel's 8 rows a thread.
-                let g = (1, (hi - lo).div_ceil(MATMUL_TILE_N) as u32);
-                self.dispatch(Kernel::MatmulRun(w.dtype), &params, &bufs, g)?;
-            } else if aligned && t <= MATVEC_MAX_ROWS && !general {
+            } else if run {
+                // One run of 8 lanes a workgroup, 8 rows × 64 columns (the tiled kernel's 8 rows
+                // a thread); row runs along x, as the tiled product's row tiles.
+                let g = (t.div_ceil(8) as u32, (hi - lo).div_ceil(MATMUL_TILE_N) as u32);
+                self.dispatch(Kernel::MatmulRun(w.dtype), &params, &tiled_bufs, g)?;
+            } else if blocked {
                 let g = groups_2d(self.gpu, (hi - lo).div_ceil(MATVEC_COLS) as u32);
                 let shared = self.gpu.features.subgroups && (t > 1 || w.dtype.is_quantized());
                 let kernel = if shared { Kernel::MatvecShared(w.dtype) } else { Kernel::Matvec(w.dtype) };
@@ -311,10 +363,11 @@ impl Recorder<'_> {
                 }
                 // Row tiles along x: lavapipe hands each thread a contiguous run of workgroups
                 // (x fastest), so a short last row tile lands on every thread, not on one.
-                self.dispatch(kernel, &params, &bufs, (gy as u32, gx as u32))?;
+                let bufs: &[&wgpu::Buffer] = if aligned { &tiled_bufs } else { &bufs };
+                self.dispatch(kernel, &params, bufs, (gy as u32, gx as u32))?;
             }
         }
-        Ok(())
+        Ok(lora.is_some())
     }
 
     /// Arithmetic-peak probe: `workgroups` × 64 invocations, each `iters` rounds of
@@ -340,6 +393,27 @@ impl Recorder<'_> {
         };
         let g = groups_2d(self.gpu, workgroups as u32);
         self.dispatch(Kernel::FmaPeak, &params, &[&out.buffer], g)
+    }
+
+    /// `linear` plus a LoRA adapter's second product: y (+)= x Wᵀ + bias + scale · u Bᵀ, in
+    /// the frozen product's own dispatch where its kernel takes the term, else by `gemm`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn linear_lora(
+        &mut self,
+        x: &GpuBuffer,
+        t: usize,
+        w: &Tensor,
+        bias: Option<&GpuBuffer>,
+        lora: LoraTerm,
+        y: &GpuBuffer,
+        accumulate: bool,
+    ) -> Result<()> {
+        let n = w.rows;
+        if self.matmul_lora(x, t, w, 0..n, bias, Some(lora), y, n, 0, accumulate)? {
+            return Ok(());
+        }
+        let r = lora.r;
+        self.gemm(lora.u, 0, r, 1, lora.b, 0, 1, r, y, 0, n, t, n, r, lora.scale, true)
     }
 
     /// Whole-matrix y = x W^T (+ bias), y of shape [t, W.rows].

@@ -14,6 +14,6 @@ pub mod sample;
 pub mod tensor;
 
 pub use device::{AdapterSummary, Gpu, GpuFeatures, GpuOptions};
-pub use kernels::{Activation, MatvecForm, Packing, Recorder};
+pub use kernels::{Activation, LoraTerm, MatvecForm, Packing, Recorder};
 pub use memory::{GpuBuffer, MemoryCounter};
 pub use tensor::{DType, Piece, Tensor};

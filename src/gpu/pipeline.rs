@@ -106,8 +106,9 @@ pub enum Kernel {
     MatvecGeneral(DType),
     /// `Matvec` shaped for GPUs (`MatvecForm::Split`): 16 threads split a column's k.
     MatvecSplit(DType),
-    /// `Matmul`'s `matmul_q_sums` in workgroups of one run of 8 lanes: at most 8 rows (decode
-    /// on CPU devices, `MatvecForm::Run`), `quant::scales_factor_out` types.
+    /// `Matmul`'s `matmul_q_sums` in workgroups of one run of 8 lanes, 8 rows each: fewer rows
+    /// than a tiled row tile (decode and short products on CPU devices, `MatvecForm::Run`),
+    /// `quant::scales_factor_out` types.
     MatmulRun(DType),
     RmsNorm,
     /// LayerNorm with bias (the vision tower).

@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::gpu::kernels::KvRows;
-use crate::gpu::{Gpu, GpuBuffer, Packing, Recorder, Tensor};
+use crate::gpu::{Gpu, GpuBuffer, LoraTerm, Packing, Recorder, Tensor};
 use super::adapter::{Lora, LoraModule, Target};
 
 use super::config::ModelConfig;
@@ -119,16 +119,15 @@ pub fn project(
     y: &GpuBuffer,
     accumulate: bool,
 ) -> Result<()> {
-    r.linear(x, t, w, bias, y, accumulate)?;
-    if let Some((m, rank, scale)) = lora {
-        r.gemm(
-            x, 0, m.d_in, 1, &m.a, 0, 1, m.d_in, u, 0, rank, t, rank, m.d_in, 1.0, false,
-        )?;
-        r.gemm(
-            u, 0, rank, 1, &m.b, 0, 1, rank, y, 0, m.d_out, t, m.d_out, rank, scale, true,
-        )?;
-    }
-    Ok(())
+    let Some((m, rank, scale)) = lora else {
+        return r.linear(x, t, w, bias, y, accumulate);
+    };
+    // u = x Aᵀ first: the frozen product adds scale · u Bᵀ as it stores y.
+    r.gemm(
+        x, 0, m.d_in, 1, &m.a, 0, 1, m.d_in, u, 0, rank, t, rank, m.d_in, 1.0, false,
+    )?;
+    let term = LoraTerm { u, b: &m.b, r: rank, scale };
+    r.linear_lora(x, t, w, bias, term, y, accumulate)
 }
 
 impl Model {
