@@ -34,8 +34,9 @@ pub struct Scratch {
     pub gate: GpuBuffer,
     pub up: GpuBuffer,
     pub act: GpuBuffer,
-    /// x·Aᵀ of the adapter being applied, [t, r].
-    pub lora_u: GpuBuffer,
+    /// x·Aᵀ of each projection's adapter, [t, r], indexed by `Target` (the backward pass
+    /// reads them instead of computing them again).
+    pub lora_u: Vec<GpuBuffer>,
 }
 
 impl Scratch {
@@ -68,8 +69,16 @@ impl Scratch {
             gate: gpu.alloc(f(t * i), "gate")?,
             up: gpu.alloc(f(t * i), "up")?,
             act: gpu.alloc(f(t * i), "mlp activation")?,
-            lora_u: gpu.alloc(f(t * lora_r.max(1)), "lora x·Aᵀ")?,
+            lora_u: Target::ALL
+                .iter()
+                .map(|_| gpu.alloc(f(t * lora_r.max(1)), "lora x·Aᵀ"))
+                .collect::<Result<_>>()?,
         })
+    }
+
+    /// x·Aᵀ of `target`'s adapter.
+    pub fn u(&self, target: Target) -> &GpuBuffer {
+        &self.lora_u[target as usize]
     }
 
     /// q and k as attention sees them (after the q/k norms and rope).
@@ -163,7 +172,7 @@ impl Model {
             &l.q,
             l.q_bias.as_ref(),
             a(Target::Q),
-            &s.lora_u,
+            s.u(Target::Q),
             &s.q,
             false,
         )?;
@@ -174,7 +183,7 @@ impl Model {
             &l.k,
             l.k_bias.as_ref(),
             a(Target::K),
-            &s.lora_u,
+            s.u(Target::K),
             &s.k,
             false,
         )?;
@@ -185,7 +194,7 @@ impl Model {
             &l.v,
             l.v_bias.as_ref(),
             a(Target::V),
-            &s.lora_u,
+            s.u(Target::V),
             &s.v,
             false,
         )?;
@@ -238,7 +247,7 @@ impl Model {
                 r.attention_packed(qh, kh, &s.v, &s.att, t, nh, nkv, hd, scale, pk, window)?
             }
         }
-        let o = (l.o_bias.as_ref(), a(Target::O));
+        let o = (l.o_bias.as_ref(), a(Target::O), s.u(Target::O));
         self.block_out(r, &s.att, t, &l.o, o, l.post_attn_norm.as_ref(), &s.o, s, x)?;
         if keep_for_backward {
             r.copy(x, 0, &s.x2, 0, (t * h * 4) as u64);
@@ -251,7 +260,7 @@ impl Model {
             &l.gate,
             l.gate_bias.as_ref(),
             a(Target::Gate),
-            &s.lora_u,
+            s.u(Target::Gate),
             &s.gate,
             false,
         )?;
@@ -262,7 +271,7 @@ impl Model {
             &l.up,
             l.up_bias.as_ref(),
             a(Target::Up),
-            &s.lora_u,
+            s.u(Target::Up),
             &s.up,
             false,
         )?;
@@ -274,7 +283,7 @@ impl Model {
             &s.up
         };
         r.act_mul(c.hidden_act, &s.gate, act, t * inter)?;
-        let down = (l.down_bias.as_ref(), a(Target::Down));
+        let down = (l.down_bias.as_ref(), a(Target::Down), s.u(Target::Down));
         self.block_out(r, act, t, &l.down, down, l.post_mlp_norm.as_ref(), &s.down, s, x)
     }
 
@@ -287,7 +296,7 @@ impl Model {
         input: &GpuBuffer,
         t: usize,
         w: &Tensor,
-        (bias, lora): (Option<&GpuBuffer>, Option<(&LoraModule, usize, f32)>),
+        (bias, lora, u): (Option<&GpuBuffer>, Option<(&LoraModule, usize, f32)>, &GpuBuffer),
         norm: Option<&GpuBuffer>,
         out: &Option<GpuBuffer>,
         s: &Scratch,
@@ -296,11 +305,11 @@ impl Model {
         let (h, eps) = (self.cfg.hidden_size, self.cfg.rms_norm_eps);
         match (norm, out, &s.normed) {
             (Some(norm), Some(out), Some(normed)) => {
-                project(r, input, t, w, bias, lora, &s.lora_u, out, false)?;
+                project(r, input, t, w, bias, lora, u, out, false)?;
                 r.rmsnorm(out, norm, normed, t, h, eps)?;
                 r.add(normed, x, t * h)
             }
-            _ => project(r, input, t, w, bias, lora, &s.lora_u, x, true),
+            _ => project(r, input, t, w, bias, lora, u, x, true),
         }
     }
 }

@@ -37,7 +37,8 @@ pub struct RowLogprobs {
     pub entropy: Vec<f32>,
 }
 
-/// y = x Wᵀ (+ LoRA) backward: dx (+)= dy W (+ du A), and the adapter's gradients.
+/// y = x Wᵀ (+ LoRA) backward: dx (+)= dy W (+ du A), and the adapter's gradients; `u` is
+/// the forward pass's x Aᵀ (`Scratch::u`).
 #[allow(clippy::too_many_arguments)]
 fn project_backward(
     r: &mut Recorder,
@@ -54,9 +55,6 @@ fn project_backward(
     r.matmul_backward_input(dy, t, w.rows, w, 0..w.rows, dx, accumulate)?;
     if let Some((m, rank, scale)) = lora {
         let (din, dout) = (m.d_in, m.d_out);
-        r.gemm(
-            x, 0, din, 1, &m.a, 0, 1, din, u, 0, rank, t, rank, din, 1.0, false,
-        )?; // u = x Aᵀ
         r.gemm(
             dy, 0, 1, dout, u, 0, rank, 1, &m.grad_b, 0, rank, dout, rank, t, scale, true,
         )?; // gB += s dyᵀ u
@@ -311,7 +309,6 @@ impl Model {
                     ));
                 }
             };
-            let u = &s.lora_u;
             // Through a block's output norm (Gemma) into `dh`, free until the block's input
             // projections write it.
             let d_block = |r: &mut Recorder, norm: &Option<GpuBuffer>, out: &Option<GpuBuffer>| {
@@ -334,7 +331,7 @@ impl Model {
                 d_down,
                 &da,
                 false,
-                u,
+                s.u(Target::Down),
                 &du,
             )?;
             r.act_mul_backward(c.hidden_act, &s.gate, &s.up, &da, &dgate, &dup, t * inter)?;
@@ -347,7 +344,7 @@ impl Model {
                 &dgate,
                 &dh,
                 false,
-                u,
+                s.u(Target::Gate),
                 &du,
             )?;
             project_backward(
@@ -359,7 +356,7 @@ impl Model {
                 &dup,
                 &dh,
                 true,
-                u,
+                s.u(Target::Up),
                 &du,
             )?;
             r.rmsnorm_backward(&s.x2, &l.mlp_norm, &dh, &dres, t, h, eps, true)?;
@@ -374,7 +371,7 @@ impl Model {
                 d_o,
                 &datt,
                 false,
-                u,
+                s.u(Target::O),
                 &du,
             )?;
             r.attention_backward(
@@ -414,11 +411,11 @@ impl Model {
                 dqp,
                 &dh,
                 false,
-                u,
+                s.u(Target::Q),
                 &du,
             )?;
-            project_backward(&mut r, &s.h1, t, &l.k, a(Target::K), dkp, &dh, true, u, &du)?;
-            project_backward(&mut r, &s.h1, t, &l.v, a(Target::V), &dv, &dh, true, u, &du)?;
+            project_backward(&mut r, &s.h1, t, &l.k, a(Target::K), dkp, &dh, true, s.u(Target::K), &du)?;
+            project_backward(&mut r, &s.h1, t, &l.v, a(Target::V), &dv, &dh, true, s.u(Target::V), &du)?;
             r.rmsnorm_backward(&saved.inputs[li], &l.attn_norm, &dh, &dres, t, h, eps, true)?;
             r.submit()?;
         }
