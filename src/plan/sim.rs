@@ -167,7 +167,10 @@ fn scratch(sim: &mut Sim, s: &Shapes, t: u64, r: u64, c: Category) -> Vec<Buf> {
     ] {
         v.push(sim.alloc(c, t * s.inter * F, what));
     }
-    v.push(sim.alloc(c, t * r.max(1) * F, "lora x·Aᵀ [t, r]"));
+    // One x·Aᵀ per projection (`Scratch::u`).
+    for _ in Target::ALL {
+        v.push(sim.alloc(c, t * r.max(1) * F, "lora x·Aᵀ [t, r]"));
+    }
     v
 }
 
