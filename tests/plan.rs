@@ -94,17 +94,19 @@ struct Case {
 
 /// A config over three text prompts of different lengths; every completion runs to `c` tokens
 /// (no stop strings, and the trainer gets no EOS ids), and the entropy bonus makes every pack
-/// run its backward pass: the worst case the planner assumes.
+/// run its backward pass: the worst case the planner assumes. Without checkpointing every group
+/// of the step holds its sampling's activations until its pass, and the planner assumes each
+/// prompt is the longest: there the three prompts are the longest one.
 fn config(case: Case, dir: &Path) -> TrainConfig {
     std::fs::create_dir_all(dir).unwrap();
     let data = dir.join("prompts.jsonl");
-    std::fs::write(
-        &data,
-        "{\"prompt\": \"Tap the Send button.\"}\n\
-         {\"prompt\": \"Screen: [OK (100,200,180,240)] [Cancel (0,0,8,8)]. Press OK. Action:\"}\n\
-         {\"prompt\": \"Open settings.\"}\n",
-    )
-    .unwrap();
+    let long = "{\"prompt\": \"Screen: [OK (100,200,180,240)] [Cancel (0,0,8,8)]. Press OK. Action:\"}\n";
+    let rows = if case.checkpointing {
+        format!("{{\"prompt\": \"Tap the Send button.\"}}\n{long}{{\"prompt\": \"Open settings.\"}}\n")
+    } else {
+        long.repeat(3)
+    };
+    std::fs::write(&data, rows).unwrap();
     let toml = format!(
         "model = {model:?}\noutput_dir = {out:?}\ndataset = {data:?}\nnum_generations = {g}\n\
          max_completion_length = {c}\ntemperature = 1.0\noptimizer = \"adamw\"\nlearning_rate = 1e-3\n\

@@ -98,8 +98,16 @@ fn run(gpu: &Gpu, case: Case, dir: &Path) -> (edgerl::plan::Plan, u64, u64, u64)
         gpu.wait().unwrap();
         gpu.memory.reset_peak();
         // The same two screens each step (one holds the longest prompt): the second step runs
-        // with the optimizer state and the previous batch alive, the plan's worst case.
-        let these: Vec<_> = rows[..2].iter().collect();
+        // with the optimizer state and the previous batch alive, the plan's worst case. Without
+        // checkpointing each group holds its sampling's activations until its pass, and the plan
+        // takes every prompt as the longest: there the step's two prompts are the longest one.
+        let mut these: Vec<_> = rows[..2].iter().collect();
+        if !case.checkpointing {
+            let tok = t.tokenizer.as_ref().unwrap();
+            let len = |r: &&edgerl::data::dataset::Row| t.prompted(tok, r).unwrap().ids.len();
+            let longest = *these.iter().max_by_key(|r| len(r)).unwrap();
+            these = vec![longest, longest];
+        }
         {
             // The tower phase alone: the step's prompts encoded, one after another.
             let tok = t.tokenizer.as_ref().unwrap();

@@ -37,6 +37,8 @@ pub(crate) struct StepLoad {
     pub num_generations: usize,
     /// The step samples its groups (edgerl_session_step; episodes were sampled act by act).
     pub rollouts: bool,
+    /// Prompts sampled in the step (each group's activations are kept until its pass).
+    pub groups: usize,
 }
 
 /// The trainer's memory knobs for one step.
@@ -71,6 +73,7 @@ pub(crate) fn plan_step(s: &Session, t: &Trainer<'static>, load: &StepLoad) -> R
         num_generations: load.num_generations.max(1),
         rollouts: load.rollouts,
         reference_pass: t.cfg.beta > 0.0,
+        groups_per_step: load.groups,
         max_binding: t.gpu.max_binding,
     };
     if budget == 0 {

@@ -115,6 +115,7 @@ fn train_groups(
         completion_tokens: episodes.map(|e| e.tokens.len()).max().unwrap_or(0),
         num_generations: group_size,
         rollouts: false,
+        groups: groups.len(),
     };
     let knobs = plan_step(s, t, &load)?;
     let mut batch = groups_batch(t, groups);

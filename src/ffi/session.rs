@@ -505,6 +505,7 @@ pub(super) fn step(s: &Session, input: Input, cb: EdgerlRewardFn, user_data: *mu
             completion_tokens: t.cfg.max_completion_length,
             num_generations: t.cfg.num_generations,
             rollouts: true,
+            groups: prompts.len(),
         };
         let knobs = plan_step(s, t, &load)?;
         let prompts: Vec<Prompted> = prompts
@@ -519,13 +520,17 @@ pub(super) fn step(s: &Session, input: Input, cb: EdgerlRewardFn, user_data: *mu
         // As `edgerl train`'s step (`Trainer::sample_refilled`): with dynamic_sampling, groups
         // with all-equal rewards are replaced by the next draws, which cycle through the call's
         // prompts (draw d is prompt d mod n).
-        let ((groups, rewards, _), _) = t.sample_refilled(n, stream, rules, &mut hooks, |d| {
-            let p = &prompts[d % n];
-            Ok(Prompted { ids: p.ids.clone(), columns: p.columns, images: p.images.clone() })
-        })?;
-        let refs: Vec<&Group> = groups.iter().collect();
-        let mut batch = t.batch(&refs);
-        with_knobs(t, knobs, |t| train_scored(s, t, &mut batch, rewards, t0))
+        // The knobs hold from sampling on: without checkpointing, sampling keeps the groups'
+        // activations for the training pass (`Trainer::keeps_rollouts`), as `edgerl train` does.
+        with_knobs(t, knobs, |t| {
+            let ((groups, rewards, _), _) = t.sample_refilled(n, stream, rules, &mut hooks, |d| {
+                let p = &prompts[d % n];
+                Ok(Prompted { ids: p.ids.clone(), columns: p.columns, images: p.images.clone() })
+            })?;
+            let refs: Vec<&Group> = groups.iter().collect();
+            let mut batch = t.batch(&refs);
+            train_scored(s, t, &mut batch, rewards, t0)
+        })
     })
 }
 

@@ -139,6 +139,7 @@ fn step(s: &Session, rows_json: &str, t0: std::time::Instant) -> Res<(EdgerlSftM
             completion_tokens: examples.iter().map(|e| e.ids.len() - split(e)).max().unwrap_or(0),
             num_generations: 1,
             rollouts: false,
+            groups: 1,
         };
         let knobs = plan_step(s, t, &load)?;
         let progress = s.progress();

@@ -13,6 +13,7 @@ use super::adapter::Lora;
 
 use super::forward::{KvCache, Model};
 use super::generate::SamplingOptions;
+use super::keep::{KeptRollout, RowActivations};
 use super::layer::{Kv, Scratch};
 
 /// One row of a batched decode step.
@@ -72,6 +73,21 @@ impl Model {
         cache: &KvCache,
         lora: Option<&Lora>,
     ) -> Result<GpuBuffer> {
+        self.forward_rows_keeping(gpu, rows, prefix, cache, lora, false).map(|(out, _)| out)
+    }
+
+    /// [`Model::forward_rows`]; with `keep`, also what the backward pass of these rows reads:
+    /// each layer's input and activations, and the residual entering the final norm
+    /// (`RowActivations`).
+    pub(crate) fn forward_rows_keeping(
+        &self,
+        gpu: &Gpu,
+        rows: &[DecodeRow],
+        prefix: usize,
+        cache: &KvCache,
+        lora: Option<&Lora>,
+        keep: bool,
+    ) -> Result<(GpuBuffer, Option<RowActivations>)> {
         let c = &self.cfg;
         let t = rows.len();
         for r in rows {
@@ -96,8 +112,11 @@ impl Model {
             spans: &spans,
             decode: true,
         };
-        let s = Scratch::new(gpu, c, t, lora.map_or(1, |l| l.cfg.r))?;
-        let out = gpu.alloc((t * c.hidden_size * 4) as u64, "final hidden")?;
+        let rank = lora.map_or(1, |l| l.cfg.r);
+        let bytes = (t * c.hidden_size * 4) as u64;
+        let shared = if keep { None } else { Some(Scratch::new(gpu, c, t, rank)?) };
+        let (mut inputs, mut layers) = (Vec::new(), Vec::new());
+        let out = gpu.alloc(bytes, "final hidden")?;
         let mut r = Recorder::new(gpu);
         self.record_embed(&mut r, &ids, &x, None)?;
         for li in 0..self.layers.len() {
@@ -106,12 +125,27 @@ impl Model {
                 v: &cache.v[li],
                 slots: &slots,
                 packing: &packing,
+                keep,
             };
-            self.record_layer(&mut r, li, &x, &s, lora, &ropes, kv)?;
+            let s = match &shared {
+                Some(s) => s,
+                None => {
+                    let input = gpu.alloc(bytes, "kept layer input")?;
+                    r.copy(&x, 0, &input, 0, bytes);
+                    inputs.push(input);
+                    layers.push(Scratch::new(gpu, c, t, rank)?);
+                    &layers[li]
+                }
+            };
+            self.record_layer(&mut r, li, &x, s, lora, &ropes, kv)?;
         }
         r.rmsnorm(&x, &self.norm, &out, t, c.hidden_size, c.rms_norm_eps)?;
         r.submit()?;
-        Ok(out)
+        let kept = keep.then(|| {
+            inputs.push(x);
+            RowActivations { inputs, layers }
+        });
+        Ok((out, kept))
     }
 
     /// One draw per entry of `draws` = (row of `hidden`, options, step counter), every row's
@@ -210,22 +244,51 @@ impl Model {
         opts: &[SamplingOptions],
         max_new: usize,
         lora: Option<&Lora>,
-        mut finished: impl FnMut(usize, &[u32]) -> Result<bool>,
+        finished: impl FnMut(usize, &[u32]) -> Result<bool>,
     ) -> Result<Vec<GroupSample>> {
+        let samples = self.sample_group_keeping(gpu, prompt, images, opts, max_new, lora, false, finished)?;
+        Ok(samples.0)
+    }
+
+    /// [`Model::sample_group_with_images`]; with `keep`, also the activations of every row it
+    /// ran, which a training pass of the group with the same adapter takes instead of its
+    /// forward pass (`KeptRollout`, `Model::saved_from_rollout`). The prompt is then prefilled
+    /// as a packed pass is run (`forward_saving_with_images`) and the decode steps keep their
+    /// layers' activations apart.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sample_group_keeping(
+        &self,
+        gpu: &Gpu,
+        prompt: &[u32],
+        images: Option<&GpuBuffer>,
+        opts: &[SamplingOptions],
+        max_new: usize,
+        lora: Option<&Lora>,
+        keep: bool,
+        mut finished: impl FnMut(usize, &[u32]) -> Result<bool>,
+    ) -> Result<(Vec<GroupSample>, Option<KeptRollout>)> {
         let (p, g) = (prompt.len(), opts.len());
         if p == 0 {
             return Err(Error::Invalid("the prompt is empty".into()));
         }
         if g == 0 || max_new == 0 {
-            return Ok(vec![GroupSample::default(); g]);
+            return Ok((vec![GroupSample::default(); g], None));
         }
         // Cache: the prompt, then max_new - 1 slots per sample (its last token is never run).
         let seg = max_new - 1;
         let mut cache = self.new_cache(gpu, p + g * seg.max(1))?;
-        let hidden = self.forward_with_images(gpu, prompt, images, &mut cache, lora)?;
-        let draws: Vec<(usize, &SamplingOptions, u64)> =
-            opts.iter().map(|o| (p - 1, o, 0)).collect();
-        let first = self.sample_rows(gpu, &hidden, &draws)?;
+        let mut kept = None;
+        let first = if keep {
+            let k = self.prefill_keeping(gpu, prompt, images, &mut cache, lora)?;
+            let draws: Vec<(usize, &SamplingOptions, u64)> = opts.iter().map(|o| (p - 1, o, 0)).collect();
+            let first = self.sample_rows(gpu, k.prompt_hidden(), &draws)?;
+            kept = Some(k);
+            first
+        } else {
+            let hidden = self.forward_with_images(gpu, prompt, images, &mut cache, lora)?;
+            let draws: Vec<(usize, &SamplingOptions, u64)> = opts.iter().map(|o| (p - 1, o, 0)).collect();
+            self.sample_rows(gpu, &hidden, &draws)?
+        };
         let mut samples: Vec<Sample> = first
             .iter()
             .map(|d| {
@@ -251,20 +314,23 @@ impl Model {
                     segment: p + j * seg,
                 })
                 .collect();
-            let h = self.forward_rows(gpu, &rows, p, &cache, lora)?;
+            let (h, acts) = self.forward_rows_keeping(gpu, &rows, p, &cache, lora, kept.is_some())?;
             let draws: Vec<(usize, &SamplingOptions, u64)> = active
                 .iter()
                 .enumerate()
                 .map(|(row, &j)| (row, &opts[j], step as u64))
                 .collect();
             let next = self.sample_rows(gpu, &h, &draws)?;
+            if let (Some(k), Some(acts)) = (kept.as_mut(), acts) {
+                k.push_step(active.clone(), rows.iter().map(|r| r.id).collect(), acts, h);
+            }
             for (&j, d) in active.iter().zip(&next) {
                 let s = &mut samples[j];
                 s.push(d);
                 s.done = step + 1 == max_new || finished(j, &s.s.ids)?;
             }
         }
-        Ok(samples.into_iter().map(|s| s.s).collect())
+        Ok((samples.into_iter().map(|s| s.s).collect(), kept))
     }
 }
 

@@ -76,6 +76,19 @@ impl Scratch {
         })
     }
 
+    /// Every buffer with its row width in floats (`lora_r`: the width of the x·Aᵀ rows), in
+    /// one order for any two scratches of a model: copying rows between scratches copies all
+    /// a layer's activations.
+    pub fn row_buffers(&self, c: &ModelConfig, lora_r: usize) -> Vec<(&GpuBuffer, usize)> {
+        let (h, qd, kvd, i) = (c.hidden_size, c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim, c.intermediate_size);
+        let mut out = vec![(&self.h1, h), (&self.q, qd), (&self.k, kvd), (&self.v, kvd)];
+        let optional = [(&self.qn, qd), (&self.kn, kvd), (&self.o, h), (&self.down, h), (&self.normed, h)];
+        out.extend(optional.into_iter().filter_map(|(b, w)| b.as_ref().map(|b| (b, w))));
+        out.extend([(&self.att, qd), (&self.x2, h), (&self.h2, h), (&self.gate, i), (&self.up, i), (&self.act, i)]);
+        out.extend(self.lora_u.iter().map(|u| (u, lora_r.max(1))));
+        out
+    }
+
     /// x·Aᵀ of `target`'s adapter.
     pub fn u(&self, target: Target) -> &GpuBuffer {
         &self.lora_u[target as usize]
@@ -100,12 +113,14 @@ pub enum Kv<'a> {
     },
     Packed(&'a Packing<'a>),
     /// Batched decoding: row i's key and value go to cache slot `slots[i]`, and `packing`
-    /// (decode) says which slots each row sees.
+    /// (decode) says which slots each row sees. `keep`: the scratch ends up holding what the
+    /// backward pass reads, as a packed pass leaves it (a rollout kept for training).
     Slots {
         k: &'a GpuBuffer,
         v: &'a GpuBuffer,
         slots: &'a [usize],
         packing: &'a Packing<'a>,
+        keep: bool,
     },
 }
 
@@ -206,7 +221,7 @@ impl Model {
         let (scale, window) = (c.attn_scale(), c.window(li));
         // Only training (a packed sequence, recomputed for the backward pass) keeps the residual
         // after attention and the MLP's up projection apart from their successors.
-        let keep_for_backward = matches!(kv, Kv::Packed(_));
+        let keep_for_backward = matches!(kv, Kv::Packed(_) | Kv::Slots { keep: true, .. });
         // Inference ropes q and k and stores k and v into the cache in one dispatch.
         let fused = !keep_for_backward && hd % 2 == 0;
         if !fused {
@@ -229,6 +244,7 @@ impl Model {
                 v,
                 slots,
                 packing,
+                ..
             } => {
                 if fused {
                     let max_slot = slots.iter().copied().max().unwrap_or(0);

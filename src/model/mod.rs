@@ -8,6 +8,7 @@ pub mod generate;
 pub mod gguf;
 pub mod gguf_tokenizer;
 pub mod gguf_weights;
+pub mod keep;
 pub mod layer;
 pub mod pack;
 pub mod presets;

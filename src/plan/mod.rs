@@ -57,6 +57,10 @@ pub struct PlanInput {
     pub rollouts: bool,
     /// beta > 0: a forward pass of the base model per pack for the KL reference.
     pub reference_pass: bool,
+    /// Groups sampled per step (`prompts_per_step`). Without gradient checkpointing each
+    /// group's sampling keeps its activations for its training pass (`Trainer::keeps_rollouts`),
+    /// so every group of the step holds them until its pass.
+    pub groups_per_step: usize,
     /// The device's storage-binding limit (`Gpu::max_binding`): sets the vocabulary chunks.
     pub max_binding: u64,
 }
@@ -254,14 +258,23 @@ impl PlanInput {
         if let Some(v) = vision {
             run(Phase::VisionTower, &|sim| sim::tower_run(sim, &v));
         }
+        let (gc, reference) = (self.gradient_checkpointing, self.reference_pass);
+        // Sampling keeps each group's activations: the step's other groups hold theirs while
+        // one is sampled or trained (the worst case: the first group trains last).
+        let keeps = self.rollouts && !gc;
+        let (pu, gu, cu) = (p as u64, g as u64, c as u64);
+        let others = if keeps { self.groups_per_step.max(1) as u64 - 1 } else { 0 };
+        let kept = sim::kept_rollout_bytes(&s, pu, gu, cu, r);
         if self.rollouts {
             run(Phase::Rollout, &|sim| {
-                sim::sample_group(sim, &s, p as u64, g as u64, c as u64, r)
+                sim.hold(Category::SavedActivations, others * kept);
+                sim::sample_group(sim, &s, pu, gu, cu, r, keeps)
             });
         }
-        let (gc, reference) = (self.gradient_checkpointing, self.reference_pass);
         run(Phase::TrainStep, &|sim| {
-            sim::train_pack(sim, &s, t as u64, n as u64, r, gc, reference)
+            sim.hold(Category::SavedActivations, others * kept);
+            let rollout = keeps.then(|| (sim::Kept { p: pu, g: gu, c: cu }, k < g));
+            sim::train_pack(sim, &s, t as u64, n as u64, r, gc, reference, rollout)
         });
         run(Phase::Update, &|sim| sim::update(sim, tensors.len()));
         let top = phases

@@ -179,6 +179,7 @@ impl PlanInput {
             num_generations,
             rollouts,
             reference_pass: cfg.beta > 0.0,
+            groups_per_step: cfg.prompts_per_step,
             max_binding,
         })
     }
@@ -231,6 +232,7 @@ impl PlanInput {
             num_generations,
             rollouts: true,
             reference_pass: false,
+            groups_per_step: 1,
             max_binding,
         })
     }

@@ -242,11 +242,66 @@ fn sample_rows(sim: &mut Sim, s: &Shapes, rows: u64, draws: u64) {
     sim.free_all(bufs);
 }
 
+/// `Model::forward_rows_keeping` with `keep` (a decode step of `t` rows keeping what the
+/// backward pass reads): returns the kept buffers, its final hidden states last.
+fn forward_rows_keeping(sim: &mut Sim, s: &Shapes, t: u64, r: u64) -> Vec<Buf> {
+    let (x, cs) = embed_tokens(sim, s, t, Category::SavedActivations);
+    let spans = sim.alloc(Category::Other, 2 * t * F, "decode spans");
+    let out = sim.alloc(Category::SavedActivations, t * s.h * F, "final hidden [t, hidden]");
+    record_embed(sim, t);
+    let mut kept = vec![x];
+    for _ in 0..s.layers {
+        kept.push(sim.alloc(Category::SavedActivations, t * s.h * F, "kept layer input [t, hidden]"));
+        kept.extend(scratch(sim, s, t, r, Category::SavedActivations));
+    }
+    no_bias(sim);
+    sim.free(spans);
+    sim.free_all(cs);
+    kept.push(out);
+    kept
+}
+
+/// The shape of one sampled group (`Model::sample_group`): a `p`-token prompt, `g` samples of
+/// `c` tokens.
+pub(crate) struct Kept {
+    pub p: u64,
+    pub g: u64,
+    pub c: u64,
+}
+
+/// What `Model::sample_group_keeping` keeps of a group (`KeptRollout`), every sample running to
+/// the end: the bytes alone.
+pub(crate) fn kept_rollout_bytes(s: &Shapes, p: u64, g: u64, c: u64, r: u64) -> u64 {
+    let mut sim = Sim::new();
+    sample_group_kept(&mut sim, s, p, g, c, r, true);
+    sim.live.total()
+}
+
 /// `Model::sample_group`: `g` samples of a `p`-token prompt, `c` tokens each, every sample
-/// running to the end (the worst case).
-pub(crate) fn sample_group(sim: &mut Sim, s: &Shapes, p: u64, g: u64, c: u64, r: u64) {
+/// running to the end (the worst case); with `keep`, `Model::sample_group_keeping`.
+pub(crate) fn sample_group(sim: &mut Sim, s: &Shapes, p: u64, g: u64, c: u64, r: u64, keep: bool) {
+    let kept = sample_group_kept(sim, s, p, g, c, r, keep);
+    sim.free_all(kept);
+}
+
+/// [`sample_group`], returning what it keeps.
+fn sample_group_kept(sim: &mut Sim, s: &Shapes, p: u64, g: u64, c: u64, r: u64, keep: bool) -> Vec<Buf> {
     if g == 0 || c == 0 {
-        return;
+        return Vec::new();
+    }
+    if keep {
+        let slots = p + g * (c - 1).max(1);
+        let cache: Vec<Buf> = (0..2 * s.layers)
+            .map(|_| sim.alloc(Category::KvCache, slots * s.kvd * F, "KV cache of one layer [slots, kv_heads·head_dim]"))
+            .collect();
+        let mut kept = forward_saving(sim, s, p, r, true);
+        sample_rows(sim, s, 1, g);
+        for _ in 1..c {
+            kept.extend(forward_rows_keeping(sim, s, g, r));
+            sample_rows(sim, s, g, g);
+        }
+        sim.free_all(cache);
+        return kept;
     }
     let slots = p + g * (c - 1).max(1);
     let cache: Vec<Buf> = (0..2 * s.layers)
@@ -267,6 +322,47 @@ pub(crate) fn sample_group(sim: &mut Sim, s: &Shapes, p: u64, g: u64, c: u64, r:
     }
     sim.free(hidden);
     sim.free_all(cache);
+    Vec::new()
+}
+
+/// The bytes of a `KeptRollout` by the pieces `Model::saved_from_rollout` frees one after
+/// another: each layer's (and the final residual's), the hidden states, the prompt's spans.
+fn kept_pieces(s: &Shapes, k: &Kept, r: u64) -> (Vec<u64>, u64, u64) {
+    let scratch_bytes = |t: u64| {
+        let mut sim = Sim::new();
+        let bufs = scratch(&mut sim, s, t, r, Category::SavedActivations);
+        sim.free_all(bufs);
+        sim.peak.total()
+    };
+    let (rows, steps) = (|t: u64| buffer_bytes(t * s.h * F), k.c.saturating_sub(1));
+    let mut layers = vec![rows(k.p) + scratch_bytes(k.p) + steps * (rows(k.g) + scratch_bytes(k.g)); s.layers];
+    layers.push(rows(k.p) + steps * rows(k.g));
+    (layers, rows(k.p) + steps * rows(k.g), buffer_bytes(2 * k.p * F))
+}
+
+/// `Model::saved_from_rollout` over `t` packed tokens from the kept `pieces`, freeing each as
+/// it is copied when `release`: returns what `Saved` holds.
+fn saved_from_rollout(sim: &mut Sim, s: &Shapes, t: u64, r: u64, pieces: Vec<Buf>, release: bool) -> (Vec<Buf>, Vec<Buf>) {
+    let mut pieces = pieces.into_iter();
+    let mut kept = Vec::new();
+    let mut done = |sim: &mut Sim, piece: Option<Buf>| match (piece, release) {
+        (Some(b), true) => sim.free(b),
+        (Some(b), false) => kept.push(b),
+        (None, _) => {}
+    };
+    let mut saved = Vec::new();
+    for li in 0..=s.layers {
+        saved.push(sim.alloc(Category::SavedActivations, t * s.h * F, "saved layer input [t, hidden]"));
+        if li < s.layers {
+            saved.extend(scratch(sim, s, t, r, Category::SavedActivations));
+        }
+        done(sim, pieces.next());
+    }
+    saved.push(sim.alloc(Category::SavedActivations, t * s.h * F, "final hidden [t, hidden]"));
+    done(sim, pieces.next());
+    saved.push(sim.alloc(Category::Other, 2 * t * F, "packed spans"));
+    kept.extend(pieces);
+    (saved, kept)
 }
 
 /// `Model::forward_saving` over `t` packed tokens: returns what `Saved` holds.
@@ -365,7 +461,10 @@ fn backward(sim: &mut Sim, s: &Shapes, t: u64, n: u64, r: u64, checkpointing: bo
     sim.free_all(keep);
 }
 
-/// One packed forward and backward in `Trainer::step`: `t` tokens, `n` predicted rows.
+/// One packed forward and backward in `Trainer::step`: `t` tokens, `n` predicted rows. With
+/// `rollout`, the group's sampling kept its activations (`Kept`), rearranged instead of a
+/// forward pass; `true`: they outlive the pack (other packs of the group follow).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn train_pack(
     sim: &mut Sim,
     s: &Shapes,
@@ -374,8 +473,19 @@ pub(crate) fn train_pack(
     r: u64,
     checkpointing: bool,
     reference: bool,
+    rollout: Option<(Kept, bool)>,
 ) {
-    let saved = forward_saving(sim, s, t, r, !checkpointing);
+    let (saved, kept) = match rollout {
+        Some((k, past)) => {
+            let (layers, hidden, spans) = kept_pieces(s, &k, r);
+            let pieces = layers.into_iter().chain([hidden, spans]);
+            let pieces = pieces.map(|b| sim.alloc_many(Category::SavedActivations, b)).collect();
+            let (saved, kept) = saved_from_rollout(sim, s, t, r, pieces, !past);
+            // The group's last pack drops what is left (the prompt's spans) at once.
+            if past { (saved, kept) } else { sim.free_all(kept); (saved, Vec::new()) }
+        }
+        None => (forward_saving(sim, s, t, r, !checkpointing), Vec::new()),
+    };
     let rows = row_logprobs(sim, s, n);
     if reference {
         // beta > 0: the base model's log-probs, on the first use of a batch.
@@ -387,6 +497,7 @@ pub(crate) fn train_pack(
     backward(sim, s, t, n, r, checkpointing);
     sim.free_all(rows);
     sim.free_all(saved);
+    sim.free_all(kept);
 }
 
 /// `Trainer::update`: the gradient norms (the moments are already alive).

@@ -8,6 +8,7 @@ use crate::gpu::{Gpu, GpuBuffer};
 use crate::lora::Lora;
 use super::config::SamplerLogprobs;
 use crate::model::decode::{GroupSample, PromptSamples, SharedPrefix};
+use crate::model::keep::KeptRollout;
 use crate::model::generate::SamplingOptions;
 use crate::model::{Model, Tokenizer};
 
@@ -167,13 +168,31 @@ impl GroupSampler<'_> {
     }
 
     fn sample_batched(&self, prompt: &[u32], images: Option<&GpuBuffer>, g: usize, stream: u64) -> Result<Vec<Completion>> {
+        Ok(self.sample_batched_keeping(prompt, images, g, stream, false)?.0)
+    }
+
+    fn sample_batched_keeping(
+        &self,
+        prompt: &[u32],
+        images: Option<&GpuBuffer>,
+        g: usize,
+        stream: u64,
+        keep: bool,
+    ) -> Result<(Vec<Completion>, Option<KeptRollout>)> {
         let opts: Vec<SamplingOptions> = (0..g)
             .map(|j| SamplingOptions { seed: sample_seed(self.opts.seed, stream, j), ..self.opts.clone() })
             .collect();
-        let samples = self.model.sample_group_with_images(self.gpu, prompt, images, &opts, self.max_new_tokens, self.lora, |_, ids| {
-            self.finished(ids)
-        })?;
-        samples.into_iter().map(|s| self.completion(s)).collect()
+        let finished = |_, ids: &[u32]| self.finished(ids);
+        let (samples, kept) =
+            self.model.sample_group_keeping(self.gpu, prompt, images, &opts, self.max_new_tokens, self.lora, keep, finished)?;
+        let completions = samples.into_iter().map(|s| self.completion(s)).collect::<Result<_>>()?;
+        Ok((completions, kept))
+    }
+
+    /// [`GroupSampler::sample_with_images`], batched, keeping the activations of every row it
+    /// ran for a training pass of the group with the same adapter (`Model::saved_from_rollout`).
+    pub fn sample_keeping(&self, prompt: &[u32], images: Option<&GpuBuffer>, g: usize, stream: u64) -> Result<(Vec<Completion>, Option<KeptRollout>)> {
+        self.sample_batched_keeping(prompt, images, g, stream, true)
     }
 
     fn completion(&self, s: GroupSample) -> Result<Completion> {

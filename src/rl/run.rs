@@ -211,7 +211,12 @@ pub(super) fn check_start(out: &std::path::Path, start: Start) -> Result<Option<
 
 /// `train_with` with `Trainer::pack_size` set (completions per packed pass; `None`: a whole
 /// group), as `edgerl train --memory-budget` picks it.
-pub fn train_packed(gpu: &Gpu, cfg: TrainConfig, start_as: Start, pack_size: Option<usize>, mut on_step: impl FnMut(&Map<String, Value>)) -> Result<PathBuf> {
+pub fn train_packed(gpu: &Gpu, mut cfg: TrainConfig, start_as: Start, pack_size: Option<usize>, mut on_step: impl FnMut(&Map<String, Value>)) -> Result<PathBuf> {
+    // "auto" settled as `edgerl train` and sessions settle it, so that every front end runs
+    // the same passes (with activations kept, sampling keeps them for the step).
+    if let Some(why) = crate::plan::settle_auto_checkpointing(&mut cfg, gpu.max_binding) {
+        log::info!("memory plan: {why}");
+    }
     let out = cfg.output_dir.clone();
     let resume_from = check_start(&out, start_as)?;
     let fingerprint = super::fingerprint::of(&cfg)?;

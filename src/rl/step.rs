@@ -111,11 +111,22 @@ impl Trainer<'_> {
         let tok = self.tokenizer.as_ref().ok_or_else(|| Error::Invalid("sampling needs the model's tokenizer".into()))?;
         let weights: Vec<f64> = prompts.iter().map(|p| column_weight(cfg, p.columns)).collect::<Result<_>>()?;
         let sampler = self.sampler(cfg.max_completion_length);
+        self.forget_stale_kept();
         let mut sampled = Vec::with_capacity(prompts.len());
         for (j, p) in prompts.iter().enumerate() {
             hooks.check()?;
             let images = p.images.as_ref().map(|f| &*f.0);
-            sampled.push(hooks.gpu(|| sampler.sample_with_images(&p.ids, images, cfg.num_generations, prompt_stream(stream, j)))?);
+            let g = cfg.num_generations;
+            let completions = if self.keeps_rollouts() {
+                let (completions, kept) = hooks.gpu(|| sampler.sample_keeping(&p.ids, images, g, prompt_stream(stream, j)))?;
+                if let Some(kept) = kept {
+                    self.keep_rollout(&p.ids, completions.iter().map(|c| c.ids.clone()).collect(), kept);
+                }
+                completions
+            } else {
+                hooks.gpu(|| sampler.sample_with_images(&p.ids, images, g, prompt_stream(stream, j)))?
+            };
+            sampled.push(completions);
             hooks.sampled(j, prompts.len())?;
         }
         let names = rules.map(RewardSet::names).unwrap_or_default();
@@ -233,6 +244,7 @@ impl Trainer<'_> {
         if cfg.dynamic_sampling {
             let mut refills = 0;
             groups.retain(has_signal);
+            self.retain_kept(&groups);
             while groups.len() < per && refills < cfg.max_refill {
                 refills += 1;
                 let need = per - groups.len();
@@ -243,6 +255,7 @@ impl Trainer<'_> {
                 let (g2, m2, l2) = more;
                 draws += need;
                 groups.extend(g2.into_iter().filter(has_signal));
+                self.retain_kept(&groups);
                 lines.extend(l2);
                 m = m2; // per-rule means of the last round; the batch's reward is the trainer's
             }

@@ -13,6 +13,7 @@ use super::rollouts::{self, Group};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuffer, Recorder};
 use crate::lora::Lora;
+use crate::model::keep::KeptRollout;
 use crate::model::pack::Pack;
 use crate::model::{LoadedModel, Model, Tokenizer};
 
@@ -142,6 +143,17 @@ pub struct Trainer<'g> {
     pub run_fingerprint: Vec<(String, String)>,
     /// A vision-language model's processor and tower (rows with images; `None`: text only).
     pub vision: Option<crate::vision::ImageSide>,
+    /// The sampled groups' activations, kept for their first training pass (`keeps_rollouts`).
+    kept: std::sync::Mutex<Vec<KeptGroup>>,
+}
+
+/// A group's sampling pass kept for its training pass (`Model::saved_from_rollout`).
+struct KeptGroup {
+    prompt_ids: Vec<u32>,
+    completions: Vec<Vec<u32>>,
+    /// `Trainer::optimizer_steps` when sampled: a pass with another adapter can't use it.
+    version: usize,
+    rollout: KeptRollout,
 }
 
 /// What one update did.
@@ -208,7 +220,50 @@ impl<'g> Trainer<'g> {
             fault_nonfinite_steps: super::faults::nonfinite_steps(),
             run_fingerprint: Vec::new(),
             vision: None,
+            kept: Default::default(),
         }
+    }
+
+    /// Whether sampling keeps each group's activations for the step's forward pass, which then
+    /// only rearranges them: when the step keeps every activation anyway (no gradient
+    /// checkpointing), sampling ran that forward pass already, with the same adapter.
+    pub fn keeps_rollouts(&self) -> bool {
+        !self.cfg.gradient_checkpointing.recomputes()
+    }
+
+    /// Keeps the activations of a group just sampled with the current adapter.
+    pub(crate) fn keep_rollout(&self, prompt_ids: &[u32], completions: Vec<Vec<u32>>, rollout: KeptRollout) {
+        let g = KeptGroup { prompt_ids: prompt_ids.to_vec(), completions, version: self.optimizer_steps, rollout };
+        self.kept_groups().push(g);
+    }
+
+    /// Drops the kept activations of every group but `groups` (dynamic sampling's dropped
+    /// ones), and of groups sampled with an older adapter.
+    pub(crate) fn retain_kept(&self, groups: &[Group]) {
+        let now = self.optimizer_steps;
+        self.kept_groups().retain(|k| {
+            k.version == now && groups.iter().any(|g| g.prompt_ids == k.prompt_ids && g.completions == k.completions)
+        });
+    }
+
+    /// Drops what was kept with an older adapter (sampled, never trained on).
+    pub(crate) fn forget_stale_kept(&self) {
+        let now = self.optimizer_steps;
+        self.kept_groups().retain(|k| k.version == now);
+    }
+
+    fn kept_groups(&self) -> std::sync::MutexGuard<'_, Vec<KeptGroup>> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the kept activations of `group`, sampled with the current adapter.
+    fn take_kept(&self, group: &Group) -> Option<KeptRollout> {
+        let now = self.optimizer_steps;
+        let mut kept = self.kept_groups();
+        let i = kept
+            .iter()
+            .position(|k| k.version == now && k.prompt_ids == group.prompt_ids && k.completions == group.completions)?;
+        Some(kept.swap_remove(i).rollout)
     }
 
     pub fn read_rollouts(&self) -> Result<Vec<Group>> {
@@ -301,6 +356,8 @@ impl<'g> Trainer<'g> {
         // One packed forward and backward per group (or per `pack_size` of its completions):
         // its prompt once, its completions after it.
         let mut first = 0;
+        // The kept sampling pass of the group in hand (`usize::MAX`: none yet).
+        let mut kept_for: (usize, Option<KeptRollout>) = (usize::MAX, None);
         while first < batch.items.len() {
             let gi = batch.items[first].group;
             let same = batch.items[first..].iter().take_while(|it| it.group == gi).count();
@@ -318,15 +375,35 @@ impl<'g> Trainer<'g> {
                 continue;
             }
             let images = batch.groups[gi].images.as_ref().map(|f| &*f.0);
-            let saved = model.forward_saving_with_images(
-                gpu,
-                &pack,
-                images,
-                Some(&self.lora),
-                !cfg.gradient_checkpointing.recomputes(),
-            )?;
-            let rows = model.row_logprobs(gpu, &saved.hidden, &pack, temp)?;
             let first_use = items[0].lp_old.is_none();
+            // The group's sampling kept this pass's activations: rearranged, not recomputed.
+            if first_use && gi != kept_for.0 {
+                kept_for = (gi, self.take_kept(&batch.groups[gi]));
+            }
+            // The group's last pack takes the kept activations over, layer by layer.
+            let last = end == first + same;
+            let from_rollout = match (&mut kept_for.1, first_use) {
+                (Some(k), true) => {
+                    let samples: Vec<usize> = (first - g0..end - g0).collect();
+                    let saved = model.saved_from_rollout(gpu, k, &pack, &samples, last);
+                    saved.inspect_err(|e| log::debug!("{e}; running the forward pass")).ok()
+                }
+                _ => None,
+            };
+            if last {
+                kept_for.1 = None;
+            }
+            let saved = match from_rollout {
+                Some(saved) => saved,
+                None => model.forward_saving_with_images(
+                    gpu,
+                    &pack,
+                    images,
+                    Some(&self.lora),
+                    !cfg.gradient_checkpointing.recomputes(),
+                )?,
+            };
+            let rows = model.row_logprobs(gpu, &saved.hidden, &pack, temp)?;
             if items[0].lp_old.is_none() {
                 let base = if cfg.beta > 0.0 {
                     let saved = model.forward_saving_with_images(gpu, &pack, images, None, false)?;
@@ -382,6 +459,9 @@ impl<'g> Trainer<'g> {
             }
             first = end;
         }
+        drop(kept_for);
+        // Whatever is still kept was sampled for another batch or adapter.
+        self.kept_groups().clear();
         let Update { grad_norm, lr, skipped } = self.update(loss)?;
 
         let items = &batch.items;
