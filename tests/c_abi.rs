@@ -1014,7 +1014,11 @@ mod inproc {
         assert!(off > on, "keeping activations should cost memory: {off} vs {on}");
         let auto = toml::Value::String("auto".into());
         assert_eq!(peak(auto.clone(), 0), off, "auto without a budget should keep the activations");
-        assert_eq!(peak(auto, off - 1), on, "auto with a budget under that peak should recompute");
+        // Under that: activations kept but not sampling's (each group's held until its pass);
+        // under that again, recomputed.
+        let alone = peak(auto.clone(), off - 1);
+        assert!(alone < off && alone > on, "auto under the kept rollouts' peak should keep one pass's activations: {alone} ({on}..{off})");
+        assert_eq!(peak(auto, alone - 1), on, "auto with a budget under that peak should recompute");
     }
 
     /// Dynamic sampling, two front ends: with dynamic_sampling = true, a session's

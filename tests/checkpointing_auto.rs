@@ -86,8 +86,18 @@ fn edgerl_train_with_auto_keeps_activations_and_trains_as_false_does() {
     let weights = |name: &str| std::fs::read(dir.join(name).join("adapter/adapter_model.safetensors")).unwrap();
     assert_eq!(weights("auto"), weights("off"), "auto and false should train the same adapter");
 
-    // A budget just under the kept-activations peak: auto recomputes, and says so.
-    let (code, out, err) = edgerl(&["train", "--config", &auto, "--overwrite", "--memory-budget", &(kept_peak - 1).to_string()]);
+    // A budget just under the kept-activations peak: sampling's activations are not kept
+    // (every group held its own until its pass); under that peak auto recomputes, and says so.
+    let budget = (kept_peak - 1).to_string();
+    let (code, out, err) = edgerl(&["train", "--config", &auto, "--overwrite", "--memory-budget", &budget]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sampling's activations not kept"), "{out}");
+    let (code, out, err) = edgerl(&["plan", "--config", &auto, "--memory-budget", &budget, "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let alone = v["plan"]["peak_bytes"].as_u64().or(v["peak_bytes"].as_u64()).unwrap();
+    assert!(alone < kept_peak, "{out}");
+    let (code, out, err) = edgerl(&["train", "--config", &auto, "--overwrite", "--memory-budget", &(alone - 1).to_string()]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("gradient checkpointing on"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);

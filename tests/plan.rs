@@ -90,6 +90,8 @@ struct Case {
     checkpointing: bool,
     pack: Option<usize>,
     beta: f64,
+    /// Sampling keeps its activations for the step (`TrainConfig::keep_rollouts`).
+    keep: bool,
 }
 
 /// A config over three text prompts of different lengths; every completion runs to `c` tokens
@@ -101,7 +103,7 @@ fn config(case: Case, dir: &Path) -> TrainConfig {
     std::fs::create_dir_all(dir).unwrap();
     let data = dir.join("prompts.jsonl");
     let long = "{\"prompt\": \"Screen: [OK (100,200,180,240)] [Cancel (0,0,8,8)]. Press OK. Action:\"}\n";
-    let rows = if case.checkpointing {
+    let rows = if case.checkpointing || !case.keep {
         format!("{{\"prompt\": \"Tap the Send button.\"}}\n{long}{{\"prompt\": \"Open settings.\"}}\n")
     } else {
         long.repeat(3)
@@ -119,7 +121,9 @@ fn config(case: Case, dir: &Path) -> TrainConfig {
         beta = case.beta,
         gc = case.checkpointing,
     );
-    TrainConfig::from_toml(&toml).unwrap()
+    let mut cfg = TrainConfig::from_toml(&toml).unwrap();
+    cfg.keep_rollouts = case.keep;
+    cfg
 }
 
 /// Two online iterations (sample every prompt's group, then one optimizer step over them) with
@@ -191,6 +195,7 @@ fn predicted_peak_is_within_ten_percent_of_the_measured_peak() {
         checkpointing: true,
         pack: None,
         beta: 0.0,
+        keep: true,
     };
     let cases = [
         (base, &gpu),
@@ -209,6 +214,15 @@ fn predicted_peak_is_within_ten_percent_of_the_measured_peak() {
             &gpu,
         ),
         (Case { g: 2, ..base }, &gpu),
+        // Activations kept, but not sampling's: the step runs its forward pass.
+        (
+            Case {
+                checkpointing: false,
+                keep: false,
+                ..base
+            },
+            &gpu,
+        ),
         (
             Case {
                 g: 2,
@@ -348,6 +362,7 @@ fn the_real_gemma3_peaks_equal_the_plan() {
         checkpointing: true,
         pack: None,
         beta: 0.0,
+        keep: true,
     };
     let (plan, rollout, step) = run(&gpu, case, "gemma3-real");
     let pred_rollout = plan.phase(Phase::Rollout).unwrap().peak_bytes;
@@ -457,6 +472,7 @@ fn plan_and_train_with_a_budget_on_the_command_line() {
         checkpointing: false,
         pack: None,
         beta: 0.0,
+        keep: true,
     };
     let cfg = config(case, &dir);
     let toml = dir.join("run.toml");
@@ -489,8 +505,22 @@ fn plan_and_train_with_a_budget_on_the_command_line() {
         "{out}"
     );
 
-    // A budget just under the plan's peak: checkpointing goes on and the run trains.
+    // A budget just under the plan's peak: sampling's activations are not kept (each group
+    // held its own until its pass) and the run trains; under that, checkpointing goes on.
+    assert_eq!(v["knobs"]["keep_rollouts"], true);
     let budget = (peak - 1).to_string();
+    let (code, out, err) = edgerl(&["train", "--config", toml, "--memory-budget", &budget]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("sampling's activations not kept") && out.contains("predicted"),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&cfg.output_dir);
+    let (code, out, _) = edgerl(&["plan", "--config", toml, "--memory-budget", &budget, "--json"]);
+    assert_eq!(code, 0);
+    let alone: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let alone = alone["plan"]["peak_bytes"].as_u64().or(alone["peak_bytes"].as_u64()).unwrap();
+    let budget = (alone - 1).to_string();
     let (code, out, err) = edgerl(&["train", "--config", toml, "--memory-budget", &budget]);
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -528,4 +558,48 @@ fn plan_and_train_with_a_budget_on_the_command_line() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert!(v["training_step_peak_bytes"].as_u64().unwrap() <= v["peak_bytes"].as_u64().unwrap());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Sampling's kept activations are the first thing given up: a budget (or "auto"'s bound) that
+/// every group's activations from sampling do not fit, but one pass's do, keeps activations
+/// and runs the step's forward pass; below that, checkpointing goes on.
+#[test]
+fn kept_rollouts_go_before_activations() {
+    let mut middle = 0;
+    for c in [32, 64, 128] {
+        for groups in 1..=6 {
+            let mut input = PlanInput::for_preset("smollm2-135m", DType::Q4_1, 125, 8, c, 16, 128 << 20).unwrap();
+            (input.gradient_checkpointing, input.groups_per_step) = (false, groups);
+            let at = |gc: bool, keep: bool| {
+                PlanInput { gradient_checkpointing: gc, keep_rollouts: keep, ..input.clone() }.plan().unwrap()
+            };
+            let (reuse, alone, on) = (at(false, true), at(false, false), at(true, true));
+            assert!(reuse.peak_bytes >= alone.peak_bytes && alone.peak_bytes > on.peak_bytes, "C {c}, {groups} groups");
+            if groups > 1 {
+                assert!(reuse.peak_bytes > alone.peak_bytes, "C {c}, {groups} groups: every group holds its activations");
+            }
+            if reuse.peak_bytes > alone.peak_bytes {
+                let f = input.fit(reuse.peak_bytes - 1).unwrap();
+                assert!(!f.plan.knobs.gradient_checkpointing && !f.plan.knobs.keep_rollouts, "C {c}, {groups} groups");
+                assert_eq!(f.changes, vec!["sampling's activations not kept".to_string()]);
+                assert_eq!(f.plan.peak_bytes, alone.peak_bytes);
+            }
+            let f = input.fit(alone.peak_bytes - 1).unwrap();
+            assert!(f.plan.knobs.gradient_checkpointing, "C {c}, {groups} groups");
+            assert_eq!(f.changes, vec!["gradient checkpointing on".to_string()]);
+            let limit = plan::AUTO_KEEP_ACTIVATIONS_BYTES;
+            let (recompute, keep, why) = input.auto_knobs().unwrap();
+            let want = if reuse.peak_bytes <= limit {
+                (false, true)
+            } else if alone.peak_bytes <= limit {
+                middle += 1;
+                assert!(why.contains("not kept"), "{why}");
+                (false, false)
+            } else {
+                (true, true)
+            };
+            assert_eq!((recompute, keep), want, "C {c}, {groups} groups: {why}");
+        }
+    }
+    assert!(middle > 0, "no case where only the kept rollouts go over the bound");
 }

@@ -299,10 +299,19 @@ def test_memory_plan_as_the_cli_plans_it(tmp_path, cli):
     # A fixed value is the user's: nothing to settle.
     assert edgerl.Trainer(dict(cfg, gradient_checkpointing=True)).memory_plan is None
 
-    # One byte under the activations-kept peak: checkpointing on, as the CLI's fit picks it.
+    # One byte under the activations-kept peak: sampling's activations are given up first when
+    # they cost memory (each group holds its own until its pass), then checkpointing goes on,
+    # as the CLI's fit picks it.
     budget = plan["peak_bytes"] - 1
     _, out, _ = cli("plan", "--config", toml, "--memory-budget", budget, "--json")
     fit = json.loads(out)
+    if not fit["knobs"]["gradient_checkpointing"]:
+        assert fit["knobs"]["keep_rollouts"] is False and fit["peak_bytes"] < plan["peak_bytes"], fit
+        t = edgerl.Trainer(toml, memory_budget=budget)
+        assert "sampling's activations not kept" in t.memory_plan, t.memory_plan
+        budget = fit["peak_bytes"] - 1
+        _, out, _ = cli("plan", "--config", toml, "--memory-budget", budget, "--json")
+        fit = json.loads(out)
     assert fit["knobs"]["gradient_checkpointing"] is True
     t = edgerl.Trainer(toml, memory_budget=budget)
     assert "gradient checkpointing on" in t.memory_plan, t.memory_plan

@@ -45,6 +45,7 @@ pub(crate) struct StepLoad {
 pub(crate) struct StepKnobs {
     gradient_checkpointing: bool,
     pack_size: Option<usize>,
+    keep_rollouts: bool,
 }
 
 /// Without a budget: `None` (the step runs as configured). With one: plans the step for
@@ -74,16 +75,18 @@ pub(crate) fn plan_step(s: &Session, t: &Trainer<'static>, load: &StepLoad) -> R
         rollouts: load.rollouts,
         reference_pass: t.cfg.beta > 0.0,
         groups_per_step: load.groups,
+        keep_rollouts: t.cfg.keep_rollouts,
         max_binding: t.gpu.max_binding,
     };
     if budget == 0 {
         // "auto" without a budget: the plan's bound decides; no plan, the configured side.
-        return Ok(match input.auto_recompute() {
-            Ok((recompute, why)) => {
+        return Ok(match input.auto_knobs() {
+            Ok((recompute, keep_rollouts, why)) => {
                 log::info!("session {}: {why}", s.id);
                 Some(StepKnobs {
                     gradient_checkpointing: recompute,
                     pack_size: t.pack_size,
+                    keep_rollouts,
                 })
             }
             Err(e) => {
@@ -117,6 +120,7 @@ pub(crate) fn plan_step(s: &Session, t: &Trainer<'static>, load: &StepLoad) -> R
     Ok(Some(StepKnobs {
         gradient_checkpointing: fit.plan.knobs.gradient_checkpointing,
         pack_size: fit.pack_size,
+        keep_rollouts: fit.plan.knobs.keep_rollouts,
     }))
 }
 
@@ -127,10 +131,11 @@ pub(crate) fn with_knobs<T>(
     f: impl FnOnce(&mut Trainer<'static>) -> T,
 ) -> T {
     let Some(k) = knobs else { return f(t) };
-    let configured = (t.cfg.gradient_checkpointing, t.pack_size);
+    let configured = (t.cfg.gradient_checkpointing, t.pack_size, t.cfg.keep_rollouts);
     t.cfg.gradient_checkpointing = k.gradient_checkpointing.into();
     t.pack_size = k.pack_size;
+    t.cfg.keep_rollouts = k.keep_rollouts;
     let out = f(t);
-    (t.cfg.gradient_checkpointing, t.pack_size) = configured;
+    (t.cfg.gradient_checkpointing, t.pack_size, t.cfg.keep_rollouts) = configured;
     out
 }

@@ -51,8 +51,8 @@ pub fn plan_command(a: &PlanArgs, max_binding: u64) -> Result<String> {
                 // plan's bound decides.
                 i.gradient_checkpointing = false;
                 if budget.is_none() {
-                    let (recompute, why) = i.auto_recompute()?;
-                    i.gradient_checkpointing = recompute;
+                    let (recompute, keep_rollouts, why) = i.auto_knobs()?;
+                    (i.gradient_checkpointing, i.keep_rollouts) = (recompute, keep_rollouts);
                     auto = Some(why);
                 }
             }

@@ -61,6 +61,9 @@ pub struct PlanInput {
     /// group's sampling keeps its activations for its training pass (`Trainer::keeps_rollouts`),
     /// so every group of the step holds them until its pass.
     pub groups_per_step: usize,
+    /// Sampling keeps each group's activations when checkpointing is off (`TrainConfig::
+    /// keep_rollouts`): the step skips its forward pass, and holds every group's activations.
+    pub keep_rollouts: bool,
     /// The device's storage-binding limit (`Gpu::max_binding`): sets the vocabulary chunks.
     pub max_binding: u64,
 }
@@ -114,6 +117,8 @@ pub struct Knobs {
     pub pack_size: usize,
     pub optimizer: Optimizer,
     pub lora_rank: usize,
+    /// Sampling keeps each group's activations for its pass (with checkpointing off).
+    pub keep_rollouts: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -261,7 +266,7 @@ impl PlanInput {
         let (gc, reference) = (self.gradient_checkpointing, self.reference_pass);
         // Sampling keeps each group's activations: the step's other groups hold theirs while
         // one is sampled or trained (the worst case: the first group trains last).
-        let keeps = self.rollouts && !gc;
+        let keeps = self.rollouts && !gc && self.keep_rollouts;
         let (pu, gu, cu) = (p as u64, g as u64, c as u64);
         let others = if keeps { self.groups_per_step.max(1) as u64 - 1 } else { 0 };
         let kept = sim::kept_rollout_bytes(&s, pu, gu, cu, r);
@@ -299,6 +304,7 @@ impl PlanInput {
                 pack_size: k,
                 optimizer: self.optimizer,
                 lora_rank: self.lora.r,
+                keep_rollouts: self.keep_rollouts,
             },
             workload: Workload {
                 prompt_tokens: p,
@@ -317,23 +323,43 @@ impl PlanInput {
     /// iteration then peaks within `AUTO_KEEP_ACTIVATIONS_BYTES`. (With a budget, `fit` from
     /// activations kept decides: it turns checkpointing on only when needed.)
     pub fn auto_recompute(&self) -> Result<(bool, String)> {
-        let kept = PlanInput {
-            gradient_checkpointing: false,
-            ..self.clone()
-        }
-        .plan()?;
-        let (peak, limit) = (fmt_bytes(kept.peak_bytes), fmt_bytes(AUTO_KEEP_ACTIVATIONS_BYTES));
-        Ok(if kept.peak_bytes <= AUTO_KEEP_ACTIVATIONS_BYTES {
-            (false, format!("gradient checkpointing off (auto: with every activation kept the iteration peaks at {peak}, within {limit})"))
-        } else {
-            (true, format!("gradient checkpointing on (auto: keeping every activation would peak at {peak}, over {limit}; a memory budget sets another bound)"))
-        })
+        let (recompute, _, why) = self.auto_knobs()?;
+        Ok((recompute, why))
     }
 
-    /// The knobs `fit` tries, in order: these; gradient checkpointing on; then the pack size
-    /// halved down to 1.
+    /// [`PlanInput::auto_recompute`], and whether sampling keeps the groups' activations
+    /// (`keep_rollouts`): with checkpointing off it does when the iteration still peaks within
+    /// the bound; if only it goes over, activations are kept without it (the step runs its
+    /// forward pass), before checkpointing is turned on.
+    pub fn auto_knobs(&self) -> Result<(bool, bool, String)> {
+        let off = |keep_rollouts: bool| PlanInput { gradient_checkpointing: false, keep_rollouts, ..self.clone() }.plan();
+        let kept = off(self.keep_rollouts)?;
+        let (peak, limit) = (fmt_bytes(kept.peak_bytes), fmt_bytes(AUTO_KEEP_ACTIVATIONS_BYTES));
+        if kept.peak_bytes <= AUTO_KEEP_ACTIVATIONS_BYTES {
+            let why = format!("gradient checkpointing off (auto: with every activation kept the iteration peaks at {peak}, within {limit})");
+            return Ok((false, self.keep_rollouts, why));
+        }
+        if self.keep_rollouts && self.rollouts {
+            let alone = off(false)?;
+            if alone.peak_bytes <= AUTO_KEEP_ACTIVATIONS_BYTES {
+                let why = format!(
+                    "gradient checkpointing off, sampling's activations not kept (auto: keeping every group's from its sampling would peak at {peak}, over {limit}; without them {})",
+                    fmt_bytes(alone.peak_bytes)
+                );
+                return Ok((false, false, why));
+            }
+        }
+        let why = format!("gradient checkpointing on (auto: keeping every activation would peak at {peak}, over {limit}; a memory budget sets another bound)");
+        Ok((true, self.keep_rollouts, why))
+    }
+
+    /// The knobs `fit` tries, in order: these; sampling's activations not kept; gradient
+    /// checkpointing on; then the pack size halved down to 1.
     fn candidates(&self) -> Vec<PlanInput> {
         let mut out = vec![self.clone()];
+        if !self.gradient_checkpointing && self.keep_rollouts && self.rollouts {
+            out.push(PlanInput { keep_rollouts: false, ..self.clone() });
+        }
         let mut next = PlanInput {
             gradient_checkpointing: true,
             ..self.clone()
@@ -350,8 +376,8 @@ impl PlanInput {
         out
     }
 
-    /// Keeps these knobs when the iteration fits `budget` bytes; else turns gradient
-    /// checkpointing on, then halves the pack size, and returns the first plan that fits. When
+    /// Keeps these knobs when the iteration fits `budget` bytes; else stops keeping sampling's
+    /// activations, then turns gradient checkpointing on, then halves the pack size, and returns the first plan that fits. When
     /// none does, the error says the smallest peak reachable and what takes the room.
     pub fn fit(&self, budget: u64) -> Result<Fitted> {
         let mut last = None;
@@ -361,6 +387,8 @@ impl PlanInput {
                 let mut changes = Vec::new();
                 if cand.gradient_checkpointing != self.gradient_checkpointing {
                     changes.push("gradient checkpointing on".to_string());
+                } else if cand.keep_rollouts != self.keep_rollouts {
+                    changes.push("sampling's activations not kept".to_string());
                 }
                 if cand.pack() != self.pack() {
                     changes.push(format!("pack size {} (was {})", cand.pack(), self.pack()));

@@ -180,6 +180,7 @@ impl PlanInput {
             rollouts,
             reference_pass: cfg.beta > 0.0,
             groups_per_step: cfg.prompts_per_step,
+            keep_rollouts: cfg.keep_rollouts,
             max_binding,
         })
     }
@@ -233,6 +234,7 @@ impl PlanInput {
             rollouts: true,
             reference_pass: false,
             groups_per_step: 1,
+            keep_rollouts: true,
             max_binding,
         })
     }
@@ -253,11 +255,12 @@ pub fn settle_auto_checkpointing_rows(cfg: &mut TrainConfig, rows: Option<&[Row]
     if cfg.gradient_checkpointing != Checkpointing::Auto {
         return None;
     }
-    let decided = PlanInput::from_train_config_rows(cfg, rows, max_binding).and_then(|i| i.auto_recompute());
-    let (recompute, why) = decided.unwrap_or_else(|e| {
-        (true, format!("gradient checkpointing on (auto: the run could not be planned: {e})"))
+    let decided = PlanInput::from_train_config_rows(cfg, rows, max_binding).and_then(|i| i.auto_knobs());
+    let (recompute, keep_rollouts, why) = decided.unwrap_or_else(|e| {
+        (true, cfg.keep_rollouts, format!("gradient checkpointing on (auto: the run could not be planned: {e})"))
     });
     cfg.gradient_checkpointing = recompute.into();
+    cfg.keep_rollouts = keep_rollouts;
     Some(why)
 }
 
@@ -272,5 +275,6 @@ pub fn fit_train_config(cfg: &mut TrainConfig, rows: Option<&[Row]>, budget: u64
     input.gradient_checkpointing = cfg.gradient_checkpointing == Checkpointing::On;
     let fit = input.fit(budget)?;
     cfg.gradient_checkpointing = fit.plan.knobs.gradient_checkpointing.into();
+    cfg.keep_rollouts = fit.plan.knobs.keep_rollouts;
     Ok(fit)
 }

@@ -28,6 +28,9 @@ pub struct LoraSection {
     pub target_modules: Vec<String>,
 }
 
+fn yes() -> bool {
+    true
+}
 fn d_r() -> usize {
     16
 }
@@ -190,6 +193,11 @@ pub struct TrainConfig {
     /// the memory plan decides per run (see `Checkpointing`).
     #[serde(default)]
     pub gradient_checkpointing: Checkpointing,
+    /// Not a key: whether sampling may keep each group's activations for the step's forward
+    /// pass when checkpointing is off (`Trainer::keeps_rollouts`); the memory plan turns it
+    /// off when the step's groups would not fit with them (`PlanInput::keep_rollouts`).
+    #[serde(skip_deserializing, default = "yes")]
+    pub keep_rollouts: bool,
     #[serde(default)]
     pub lora: Option<LoraSection>,
     /// `edgerl train` stops (after a checkpoint) once this many consecutive steps had a NaN/Inf

@@ -228,7 +228,7 @@ impl<'g> Trainer<'g> {
     /// only rearranges them: when the step keeps every activation anyway (no gradient
     /// checkpointing), sampling ran that forward pass already, with the same adapter.
     pub fn keeps_rollouts(&self) -> bool {
-        !self.cfg.gradient_checkpointing.recomputes()
+        self.cfg.keep_rollouts && !self.cfg.gradient_checkpointing.recomputes()
     }
 
     /// Keeps the activations of a group just sampled with the current adapter.
