@@ -6,6 +6,7 @@ pub mod episode;
 pub mod eval;
 mod faults;
 pub mod fingerprint;
+mod kept;
 pub mod loss;
 pub mod metrics;
 pub mod report;

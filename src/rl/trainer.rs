@@ -144,17 +144,9 @@ pub struct Trainer<'g> {
     /// A vision-language model's processor and tower (rows with images; `None`: text only).
     pub vision: Option<crate::vision::ImageSide>,
     /// The sampled groups' activations, kept for their first training pass (`keeps_rollouts`).
-    kept: std::sync::Mutex<Vec<KeptGroup>>,
+    pub(super) kept: std::sync::Mutex<Vec<super::kept::KeptGroup>>,
 }
 
-/// A group's sampling pass kept for its training pass (`Model::saved_from_rollout`).
-struct KeptGroup {
-    prompt_ids: Vec<u32>,
-    completions: Vec<Vec<u32>>,
-    /// `Trainer::optimizer_steps` when sampled: a pass with another adapter can't use it.
-    version: usize,
-    rollout: KeptRollout,
-}
 
 /// What one update did.
 struct Update {
@@ -222,48 +214,6 @@ impl<'g> Trainer<'g> {
             vision: None,
             kept: Default::default(),
         }
-    }
-
-    /// Whether sampling keeps each group's activations for the step's forward pass, which then
-    /// only rearranges them: when the step keeps every activation anyway (no gradient
-    /// checkpointing), sampling ran that forward pass already, with the same adapter.
-    pub fn keeps_rollouts(&self) -> bool {
-        self.cfg.keep_rollouts && !self.cfg.gradient_checkpointing.recomputes()
-    }
-
-    /// Keeps the activations of a group just sampled with the current adapter.
-    pub(crate) fn keep_rollout(&self, prompt_ids: &[u32], completions: Vec<Vec<u32>>, rollout: KeptRollout) {
-        let g = KeptGroup { prompt_ids: prompt_ids.to_vec(), completions, version: self.optimizer_steps, rollout };
-        self.kept_groups().push(g);
-    }
-
-    /// Drops the kept activations of every group but `groups` (dynamic sampling's dropped
-    /// ones), and of groups sampled with an older adapter.
-    pub(crate) fn retain_kept(&self, groups: &[Group]) {
-        let now = self.optimizer_steps;
-        self.kept_groups().retain(|k| {
-            k.version == now && groups.iter().any(|g| g.prompt_ids == k.prompt_ids && g.completions == k.completions)
-        });
-    }
-
-    /// Drops what was kept with an older adapter (sampled, never trained on).
-    pub(crate) fn forget_stale_kept(&self) {
-        let now = self.optimizer_steps;
-        self.kept_groups().retain(|k| k.version == now);
-    }
-
-    fn kept_groups(&self) -> std::sync::MutexGuard<'_, Vec<KeptGroup>> {
-        self.kept.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Takes the kept activations of `group`, sampled with the current adapter.
-    fn take_kept(&self, group: &Group) -> Option<KeptRollout> {
-        let now = self.optimizer_steps;
-        let mut kept = self.kept_groups();
-        let i = kept
-            .iter()
-            .position(|k| k.version == now && k.prompt_ids == group.prompt_ids && k.completions == group.completions)?;
-        Some(kept.swap_remove(i).rollout)
     }
 
     pub fn read_rollouts(&self) -> Result<Vec<Group>> {
@@ -703,64 +653,4 @@ impl<'g> Trainer<'g> {
 pub use super::run::{Start, train, train_packed, train_with};
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn item(targets: Vec<u32>, truncated: bool, active: bool) -> Item {
-        Item { group: 0, targets, advantage: 1.0, weight: 1.0, active, truncated, lp_old: None, lp_ref: None, loss_mask: None }
-    }
-
-    /// Toy decoder: id n is the letter 'a' + n.
-    fn letters(ids: &[u32]) -> Result<String> {
-        Ok(ids.iter().map(|&i| char::from(b'a' + i as u8)).collect())
-    }
-
-    fn items(cfg: &TrainConfig) -> Vec<Item> {
-        // Completions: "ab" + EOS-like (not truncated), "xyz" (ends by completing "yz"),
-        // "yzq" (stop completed earlier: truncated), "qqqq" (truncated).
-        let items = vec![
-            item(vec![0, 1], false, true),
-            item(vec![23, 24, 25], true, !cfg.mask_truncated_completions),
-            item(vec![24, 25, 16], true, !cfg.mask_truncated_completions),
-            item(vec![16, 16, 16, 16], true, !cfg.mask_truncated_completions),
-        ];
-        items
-    }
-
-    fn cfg(extra: &str) -> TrainConfig {
-        TrainConfig::from_toml(&format!("model = \"m\"\noutput_dir = \"o\"\nrollouts = \"r\"\nmax_completion_length = 8\n{extra}")).unwrap()
-    }
-
-    #[test]
-    fn a_stop_string_ending_is_finished_not_truncated() {
-        let c = cfg("mask_truncated_completions = true\nloss_type = \"dapo\"\nstop = [\"yz\"]");
-        let mut b = items(&c);
-        let (norms, total) = settle(&c, Some(&letters), &mut b);
-        let flags: Vec<(bool, bool)> = b.iter().map(|it| (it.truncated, it.active)).collect();
-        assert_eq!(flags, [(false, true), (false, true), (true, false), (true, false)]);
-        // clipped_ratio counts `truncated`: 2 of 4; the loss covers 2 + 3 tokens.
-        assert_eq!(total, 5);
-        assert_eq!(norms, vec![5.0; 4]);
-        // Without stop strings (or a tokenizer) the trainer's verdict stands.
-        for (c, decode) in [
-            (cfg("mask_truncated_completions = true"), Some(&letters as Decode)),
-            (cfg("mask_truncated_completions = true\nstop = [\"yz\"]"), None),
-        ] {
-            let mut b = items(&c);
-            let (_, total) = settle(&c, decode, &mut b);
-            assert_eq!(b.iter().filter(|it| it.truncated).count(), 3);
-            assert_eq!(total, 2);
-        }
-    }
-
-    #[test]
-    fn batches_use_the_dr_grpo_divisor() {
-        let c = cfg("loss_type = \"dr_grpo\"\nloss_divisor = 64.0");
-        let mut b = items(&c);
-        assert_eq!(settle(&c, None, &mut b).0, vec![4.0 * 64.0; 4]);
-        let c = cfg("loss_type = \"dr_grpo\"");
-        let mut b = items(&c);
-        assert_eq!(settle(&c, None, &mut b).0, vec![4.0 * 8.0; 4]);
-    }
-
-}
+mod tests;
