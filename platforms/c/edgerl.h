@@ -321,8 +321,9 @@ int32_t edgerl_session_free(edgerl_session session);
  * optimizer (Adam's moments counted). What the session may use is the budget minus what the
  * runtime holds outside this session's weights, adapter, gradients and optimizer state. If
  * the configured gradient_checkpointing and a whole group per pass fit, the step runs as
- * configured; else it runs with what the plan picks (gradient checkpointing on, then the
- * pack halved down to one completion per pass) for this step only, and logs one
+ * configured; else it runs with what the plan picks (sampling's activations not kept for the
+ * update, then gradient checkpointing on, then the pack halved down to one completion per
+ * pass) for this step only, and logs one
  * EDGERL_LOG_INFO line saying so. If nothing fits, the step returns EDGERL_ERR_GPU before
  * sampling (the reward callback is not called, the adapter is unchanged) with a message
  * giving the budget, what others hold, the smallest plan's peak and what takes the room
@@ -333,7 +334,9 @@ int32_t edgerl_session_free(edgerl_session session);
  * With gradient_checkpointing = "auto" in the session's config, each step is planned as above
  * from every activation kept (no recomputation: a faster backward pass); under a budget the
  * plan turns checkpointing on only when keeping them would not fit, and without a budget it
- * keeps them when the iteration peaks within 1 GiB. One EDGERL_LOG_INFO line says which.
+ * keeps them when the iteration peaks within 1 GiB. One EDGERL_LOG_INFO line says which. With
+ * activations kept, sampling keeps each group's for the update, which then skips its forward
+ * pass (every group of the step holds them until its pass; the plan gives that up first).
  *
  * The prompts carry no data columns: the rules see an empty row (a rule with a `target` fails),
  * and a config with weight_column is refused (EDGERL_ERR_INVALID_ARGUMENT). Give rules their
