@@ -83,8 +83,25 @@ fn edgerl_train_with_auto_keeps_activations_and_trains_as_false_does() {
     assert!(out.contains("gradient checkpointing off (auto"), "{out}");
     let (code, _, err) = edgerl(&["train", "--config", &off]);
     assert_eq!(code, 0, "{err}");
-    let weights = |name: &str| std::fs::read(dir.join(name).join("adapter/adapter_model.safetensors")).unwrap();
-    assert_eq!(weights("auto"), weights("off"), "auto and false should train the same adapter");
+    // auto's plan also keeps sampling's activations (the step skips its forward pass; `false`
+    // without a budget runs it): the same adapter up to float rounding.
+    let weights = |name: &str| -> Vec<(String, Vec<f32>)> {
+        let bytes = std::fs::read(dir.join(name).join("adapter/adapter_model.safetensors")).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut out: Vec<(String, Vec<f32>)> = st
+            .tensors()
+            .into_iter()
+            .map(|(n, v)| (n, v.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    };
+    let (a, b) = (weights("auto"), weights("off"));
+    assert_eq!(a.len(), b.len());
+    for ((na, va), (nb, vb)) in a.iter().zip(&b) {
+        assert_eq!(na, nb);
+        common::assert_close(&format!("auto and false should train the same adapter: {na}"), va, vb, 1e-6, 1e-4);
+    }
 
     // A budget just under the kept-activations peak: sampling's activations are not kept
     // (every group held its own until its pass); under that peak auto recomputes, and says so.

@@ -334,9 +334,10 @@ int32_t edgerl_session_free(edgerl_session session);
  * With gradient_checkpointing = "auto" in the session's config, each step is planned as above
  * from every activation kept (no recomputation: a faster backward pass); under a budget the
  * plan turns checkpointing on only when keeping them would not fit, and without a budget it
- * keeps them when the iteration peaks within 1 GiB. One EDGERL_LOG_INFO line says which. With
- * activations kept, sampling keeps each group's for the update, which then skips its forward
- * pass (every group of the step holds them until its pass; the plan gives that up first).
+ * keeps them when the iteration peaks within 1 GiB. One EDGERL_LOG_INFO line says which. A
+ * planned step (auto, or a budget) with activations kept also has sampling keep each group's
+ * for the update, which then skips its forward pass (every group of the step holds them until
+ * its pass; the plan gives that up first).
  *
  * The prompts carry no data columns: the rules see an empty row (a rule with a `target` fails),
  * and a config with weight_column is refused (EDGERL_ERR_INVALID_ARGUMENT). Give rules their

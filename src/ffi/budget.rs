@@ -75,7 +75,8 @@ pub(crate) fn plan_step(s: &Session, t: &Trainer<'static>, load: &StepLoad) -> R
         rollouts: load.rollouts,
         reference_pass: t.cfg.beta > 0.0,
         groups_per_step: load.groups,
-        keep_rollouts: t.cfg.keep_rollouts,
+        // Planned steps may keep sampling's activations (`TrainConfig::keep_rollouts`).
+        keep_rollouts: true,
         max_binding: t.gpu.max_binding,
     };
     if budget == 0 {

@@ -50,6 +50,7 @@ pub fn plan_command(a: &PlanArgs, max_binding: u64) -> Result<String> {
                 // "auto": a budget's fit starts from activations kept; without one the
                 // plan's bound decides.
                 i.gradient_checkpointing = false;
+                i.keep_rollouts = true;
                 if budget.is_none() {
                     let (recompute, keep_rollouts, why) = i.auto_knobs()?;
                     (i.gradient_checkpointing, i.keep_rollouts) = (recompute, keep_rollouts);
@@ -76,6 +77,8 @@ pub fn plan_command(a: &PlanArgs, max_binding: u64) -> Result<String> {
     input.pack_size = a.pack_size;
     let (p, changes) = match budget {
         Some(b) => {
+            // As `edgerl train --memory-budget`: the fit may keep sampling's activations too.
+            input.keep_rollouts = a.config.is_some();
             let fit = input.fit(b)?;
             (fit.plan, Some(fit.changes))
         }

@@ -234,7 +234,8 @@ impl PlanInput {
             rollouts: true,
             reference_pass: false,
             groups_per_step: 1,
-            keep_rollouts: true,
+            // As `edgerl bench --train` runs it: its groups are given, not sampled.
+            keep_rollouts: false,
             max_binding,
         })
     }
@@ -255,9 +256,11 @@ pub fn settle_auto_checkpointing_rows(cfg: &mut TrainConfig, rows: Option<&[Row]
     if cfg.gradient_checkpointing != Checkpointing::Auto {
         return None;
     }
-    let decided = PlanInput::from_train_config_rows(cfg, rows, max_binding).and_then(|i| i.auto_knobs());
+    // The plan may keep sampling's activations too (see `TrainConfig::keep_rollouts`).
+    let decided = PlanInput::from_train_config_rows(cfg, rows, max_binding)
+        .and_then(|i| PlanInput { keep_rollouts: true, ..i }.auto_knobs());
     let (recompute, keep_rollouts, why) = decided.unwrap_or_else(|e| {
-        (true, cfg.keep_rollouts, format!("gradient checkpointing on (auto: the run could not be planned: {e})"))
+        (true, false, format!("gradient checkpointing on (auto: the run could not be planned: {e})"))
     });
     cfg.gradient_checkpointing = recompute.into();
     cfg.keep_rollouts = keep_rollouts;
@@ -273,6 +276,7 @@ pub fn fit_train_config(cfg: &mut TrainConfig, rows: Option<&[Row]>, budget: u64
     use crate::rl::config::Checkpointing;
     let mut input = PlanInput::from_train_config_rows(cfg, rows, max_binding)?;
     input.gradient_checkpointing = cfg.gradient_checkpointing == Checkpointing::On;
+    input.keep_rollouts = true;
     let fit = input.fit(budget)?;
     cfg.gradient_checkpointing = fit.plan.knobs.gradient_checkpointing.into();
     cfg.keep_rollouts = fit.plan.knobs.keep_rollouts;

@@ -28,9 +28,6 @@ pub struct LoraSection {
     pub target_modules: Vec<String>,
 }
 
-fn yes() -> bool {
-    true
-}
 fn d_r() -> usize {
     16
 }
@@ -193,10 +190,11 @@ pub struct TrainConfig {
     /// the memory plan decides per run (see `Checkpointing`).
     #[serde(default)]
     pub gradient_checkpointing: Checkpointing,
-    /// Not a key: whether sampling may keep each group's activations for the step's forward
-    /// pass when checkpointing is off (`Trainer::keeps_rollouts`); the memory plan turns it
-    /// off when the step's groups would not fit with them (`PlanInput::keep_rollouts`).
-    #[serde(skip_deserializing, default = "yes")]
+    /// Not a key: whether sampling keeps each group's activations for the step's forward pass
+    /// when checkpointing is off (`Trainer::keeps_rollouts`). Only the memory plan sets it
+    /// (`"auto"`, a memory budget: `PlanInput::keep_rollouts`), as it holds every group's
+    /// activations at once: an unplanned run keeps one pass's, as configured.
+    #[serde(skip_deserializing)]
     pub keep_rollouts: bool,
     #[serde(default)]
     pub lora: Option<LoraSection>,
