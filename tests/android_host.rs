@@ -112,15 +112,7 @@ fn step_case(out: &Path, png: &Path) -> (Vec<std::path::PathBuf>, std::path::Pat
 
 /// An adapter's tensors by name, as f32 values.
 fn tensors(dir: &Path) -> Vec<(String, Vec<f32>)> {
-    let bytes = std::fs::read(dir.join("adapter_model.safetensors")).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut out: Vec<(String, Vec<f32>)> = st
-        .tensors()
-        .into_iter()
-        .map(|(n, v)| (n, v.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()))
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+    common::adapter_tensors(dir)
 }
 
 #[test]

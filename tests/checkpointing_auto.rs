@@ -85,17 +85,7 @@ fn edgerl_train_with_auto_keeps_activations_and_trains_as_false_does() {
     assert_eq!(code, 0, "{err}");
     // auto's plan also keeps sampling's activations (the step skips its forward pass; `false`
     // without a budget runs it): the same adapter up to float rounding.
-    let weights = |name: &str| -> Vec<(String, Vec<f32>)> {
-        let bytes = std::fs::read(dir.join(name).join("adapter/adapter_model.safetensors")).unwrap();
-        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-        let mut out: Vec<(String, Vec<f32>)> = st
-            .tensors()
-            .into_iter()
-            .map(|(n, v)| (n, v.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()))
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
-    };
+    let weights = |name: &str| common::adapter_tensors(&dir.join(name).join("adapter"));
     let (a, b) = (weights("auto"), weights("off"));
     assert_eq!(a.len(), b.len());
     for ((na, va), (nb, vb)) in a.iter().zip(&b) {
