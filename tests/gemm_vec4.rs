@@ -193,48 +193,52 @@ fn gemm_vec4_lora_calls_match_reference() {
 /// of decoding rows; a workgroup's threads split k per column, then reduce) against the f64
 /// reference: 1..=8 rows across the two four-row halves, columns across the workgroups'
 /// column groups, k aligned (vec4 reads, A and B along p) and not, transposed layouts and odd
-/// offsets (scalar reads), padded ldc, alpha and accumulate.
+/// offsets (scalar reads), padded ldc, alpha and accumulate; the vec4 reads through both
+/// `gemm_splitk_v4` and the CPU devices' `gemm_lanes_v4` (8 lanes, 8 columns a workgroup).
 #[test]
 fn gemm_splitk_matches_reference() {
     let _one = one_at_a_time();
     for gpu in common::all_gpus() {
-        let mut rng = common::Rng::new(433);
-        let mut r = Recorder::new(gpu);
-        let (mut cases, mut keep, mut ran) = (vec![], vec![], 0);
-        let shapes = [(1, 16, 576), (3, 7, 128), (4, 64, 1540), (5, 1, 131), (8, 33, 256), (7, 16, 1536), (2, 9, 133)];
-        for (si, &(m, n, k)) in shapes.iter().enumerate() {
-            for along_p in [true, false] {
-                let (alpha, acc) = [(1.0f32, false), (-0.75, true), (2.5, true), (0.5, false)][(si + along_p as usize) % 4];
-                // Along p: A row-major and B = Wᵀ of a row-major W (the LoRA layout), offsets
-                // multiples of 4 (vec4 reads when k is too); else A column-major, B row-major,
-                // odd offsets (scalar reads).
-                let (ao, bo) = if along_p { (4, 8) } else { (3, 5) };
-                let (ars, acs, a_len) = if along_p { (k + 4, 1, m * (k + 4)) } else { (1, m + 1, k * (m + 1)) };
-                let (brs, bcs, b_len) = if along_p { (1, k + 4, n * (k + 4)) } else { (n + 1, 1, k * (n + 1)) };
-                let ldc = n + 3;
-                let co = 2;
-                let what = format!("{}: gemm_splitk m={m} n={n} k={k} along_p={along_p} alpha={alpha} acc={acc}", label(gpu));
-                let a = rng.vec(ao + a_len + 4);
-                let b = rng.vec(bo + b_len + 4);
-                let c0 = rng.vec(co + m * ldc + 4);
-                let (ab, bb, cb) = (up(gpu, &a), up(gpu, &b), up(gpu, &c0));
-                let res = r.gemm(&ab, ao, ars, acs, &bb, bo, brs, bcs, &cb, co, ldc, m, n, k, alpha, acc);
-                if !fits(gpu, &[&ab, &bb, &cb]) {
-                    assert_refused(&what, res);
-                    continue;
+        for lanes in [false, true] {
+            let mut rng = common::Rng::new(433);
+            let mut r = Recorder::new(gpu);
+            r.gemm_lanes = lanes;
+            let (mut cases, mut keep, mut ran) = (vec![], vec![], 0);
+            let shapes = [(1, 16, 576), (3, 7, 128), (4, 64, 1540), (5, 1, 131), (8, 33, 256), (7, 16, 1536), (2, 9, 133)];
+            for (si, &(m, n, k)) in shapes.iter().enumerate() {
+                for along_p in [true, false] {
+                    let (alpha, acc) = [(1.0f32, false), (-0.75, true), (2.5, true), (0.5, false)][(si + along_p as usize) % 4];
+                    // Along p: A row-major and B = Wᵀ of a row-major W (the LoRA layout), offsets
+                    // multiples of 4 (vec4 reads when k is too); else A column-major, B row-major,
+                    // odd offsets (scalar reads).
+                    let (ao, bo) = if along_p { (4, 8) } else { (3, 5) };
+                    let (ars, acs, a_len) = if along_p { (k + 4, 1, m * (k + 4)) } else { (1, m + 1, k * (m + 1)) };
+                    let (brs, bcs, b_len) = if along_p { (1, k + 4, n * (k + 4)) } else { (n + 1, 1, k * (n + 1)) };
+                    let ldc = n + 3;
+                    let co = 2;
+                    let what = format!("{}: gemm_splitk lanes={lanes} m={m} n={n} k={k} along_p={along_p} alpha={alpha} acc={acc}", label(gpu));
+                    let a = rng.vec(ao + a_len + 4);
+                    let b = rng.vec(bo + b_len + 4);
+                    let c0 = rng.vec(co + m * ldc + 4);
+                    let (ab, bb, cb) = (up(gpu, &a), up(gpu, &b), up(gpu, &c0));
+                    let res = r.gemm(&ab, ao, ars, acs, &bb, bo, brs, bcs, &cb, co, ldc, m, n, k, alpha, acc);
+                    if !fits(gpu, &[&ab, &bb, &cb]) {
+                        assert_refused(&what, res);
+                        continue;
+                    }
+                    res.unwrap();
+                    ran += 1;
+                    let mut want = f64s(&c0);
+                    cpu_gemm(&a, ao, ars, acs, &b, bo, brs, bcs, &mut want, co, ldc, m, n, k, alpha as f64, acc);
+                    cases.push(Case { what, buf: cb, want, atol: 1e-5 + 3e-7 * k as f64, rtol: 1e-5 });
+                    keep.push((ab, bb));
                 }
-                res.unwrap();
-                ran += 1;
-                let mut want = f64s(&c0);
-                cpu_gemm(&a, ao, ars, acs, &b, bo, brs, bcs, &mut want, co, ldc, m, n, k, alpha as f64, acc);
-                cases.push(Case { what, buf: cb, want, atol: 1e-5 + 3e-7 * k as f64, rtol: 1e-5 });
-                keep.push((ab, bb));
             }
+            // The tiny-binding device refuses most of these (k up to 1540 floats a row).
+            let least = if gpu.max_binding == common::TINY_BINDING { 2 } else { 14 };
+            assert!(ran >= least, "{}: only {ran} gemm_splitk cases fit", label(gpu));
+            r.submit().unwrap();
+            check_cases(gpu, &cases);
         }
-        // The tiny-binding device refuses most of these (k up to 1540 floats a row).
-        let least = if gpu.max_binding == common::TINY_BINDING { 2 } else { 14 };
-        assert!(ran >= least, "{}: only {ran} gemm_splitk cases fit", label(gpu));
-        r.submit().unwrap();
-        check_cases(gpu, &cases);
     }
 }

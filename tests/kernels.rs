@@ -1509,6 +1509,7 @@ fn all_kernels() -> Vec<Kernel> {
         Kernel::GemmVec4 { a_along_p: false, b_along_p: false },
         Kernel::GemmSplitK { vec4: false },
         Kernel::GemmSplitK { vec4: true },
+        Kernel::GemmLanes,
         Kernel::RmsNormBackward,
         Kernel::SiluMulBackward,
         Kernel::AttentionBackwardQ,
@@ -1634,7 +1635,12 @@ fn every_kernel_builds_and_validates() {
                 // One row over k = 128 (aligned: vec4 reads) or 129 (scalar), 4 columns.
                 Kernel::GemmSplitK { vec4 } => {
                     let k = if vec4 { 128 } else { 129 };
+                    r.gemm_lanes = false;
                     r.gemm(&big(), 0, k, 1, &big(), 0, 1, k, &d, 0, 4, 1, 4, k, 1.0, false)
+                }
+                Kernel::GemmLanes => {
+                    r.gemm_lanes = true;
+                    r.gemm(&big(), 0, 128, 1, &big(), 0, 1, 128, &d, 0, 4, 1, 4, 128, 1.0, false)
                 }
                 Kernel::RmsNormBackward => r.rmsnorm_backward(&a, &c, &d, &e, 1, 4, 1e-6, false),
                 Kernel::SiluMulBackward => r.silu_mul_backward(&a, &c, &d, &e, &f, 4),

@@ -268,27 +268,28 @@ fn quant_split_matvec() {
     });
 }
 
-/// `MatvecForm::Run`: 5..=63 rows of the types whose scales factor out through the tiled
+/// `MatvecForm::Run`: 2..=63 rows of the types whose scales factor out through the tiled
 /// kernel in 8-lane workgroups, a run of 8 rows each (rows past t clamped and dropped, a
 /// partial last run; columns past n, a partial last 64-column workgroup, fewer columns than
-/// one thread's 8), 1..=4 rows and the other types through the blocked kernel, 64 rows
+/// one thread's 8), one row and the other types through the blocked kernel, 64 rows
 /// through the tiled kernel.
 #[test]
 fn quant_run_matvec() {
     quant_matvec_form(MatvecForm::Run, 613, &|b| {
         let blocks = |n: usize| (n * 32).div_ceil(b) * b;
         vec![(5, blocks(3), 33), (8, blocks(2), 130), (6, blocks(17), 7), (7, b, 64), (8, blocks(5), 200),
-             (4, blocks(2), 19), (1, b, 70), (9, blocks(2), 70), (21, b, 130), (63, b, 9), (64, b, 65)]
+             (4, blocks(2), 19), (2, blocks(3), 67), (1, b, 70), (9, blocks(2), 70), (21, b, 130), (63, b, 9),
+             (64, b, 65)]
     });
 }
 
-/// `MatvecForm::Blocked` at 5..=8 rows (two groups of four; `Auto` takes `Run` there on CPU
-/// devices, so this keeps the blocked kernel's second group tested).
+/// `MatvecForm::Blocked` at 2..=8 rows (one and two groups of four; `Auto` takes `Run` there on
+/// CPU devices, so this keeps the blocked kernel's row groups tested).
 #[test]
 fn quant_blocked_matvec_two_groups() {
     quant_matvec_form(MatvecForm::Blocked, 619, &|b| {
         let blocks = |n: usize| (n * 32).div_ceil(b) * b;
-        vec![(5, blocks(3), 33), (8, blocks(2), 130), (6, blocks(17), 7), (7, b, 64)]
+        vec![(5, blocks(3), 33), (8, blocks(2), 130), (6, blocks(17), 7), (7, b, 64), (3, blocks(2), 19)]
     });
 }
 
@@ -842,9 +843,9 @@ fn centred_super_blocks_from_random_bytes() {
 }
 
 /// `Recorder::linear_lora`: y (+)= x Wᵀ + bias + scale · u Bᵀ, the LoRA term added by the
-/// register-blocked kernels as they store y (`MatvecForm::Run` at 5..=63 rows, the tiled kernel
+/// register-blocked kernels as they store y (`MatvecForm::Run` at 2..=63 rows, the tiled kernel
 /// above; weight pieces on the tiny-binding devices: B's rows follow the piece) and by a
-/// separate product after the other decode kernels (1..=4 rows, `Split`, `General`); float
+/// separate product after the other decode kernels (one row, `Split`, `General`); float
 /// weights (`matmul_f` above 8 rows) as well.
 #[test]
 fn quant_linear_lora() {
@@ -854,7 +855,8 @@ fn quant_linear_lora() {
             let mut cases = Vec::new();
             let mut weights = Vec::new();
             let shapes = [(MatvecForm::Auto, 6, 3), (MatvecForm::Auto, 21, 16), (MatvecForm::Auto, 70, 5),
-                          (MatvecForm::Auto, 3, 8), (MatvecForm::Split, 9, 4), (MatvecForm::General, 2, 1)];
+                          (MatvecForm::Auto, 3, 8), (MatvecForm::Auto, 1, 8), (MatvecForm::Split, 9, 4),
+                          (MatvecForm::General, 2, 1)];
             for (ci, (form, t, r)) in shapes.into_iter().enumerate() {
                 let mut rec = Recorder::new(gpu);
                 rec.matvec = form;

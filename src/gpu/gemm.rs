@@ -168,10 +168,15 @@ impl Recorder<'_> {
             _pad2: 0,
         };
         // A few rows over a long k (the LoRA x·Aᵀ of decoding rows): a workgroup a column
-        // splitting k; with every operand along p, a vec4 at a time.
+        // splitting k; with every operand along p, a vec4 at a time, and on CPU devices 8 lanes
+        // a workgroup for 8 columns (`gemm_lanes_v4`).
         if m <= GEMM_SPLITK_MAX_ROWS && n <= GEMM_SPLITK_MAX_COLS && k >= GEMM_SPLITK_MIN_K {
             let on4 = |v: usize| v % 4 == 0;
             let vec4 = a_cs == 1 && b_rs == 1 && [k, a_off, a_rs, b_off, b_cs].into_iter().all(on4);
+            if vec4 && self.gemm_lanes {
+                let g = super::recorder::groups_2d(self.gpu, n.div_ceil(8) as u32);
+                return self.dispatch_at(Kernel::GemmLanes, &params, &[(8, &a.buffer), (9, &b.buffer), (7, &c.buffer)], g);
+            }
             let g = super::recorder::groups_2d(self.gpu, n.div_ceil(64 / splitk_slices(self.gpu)) as u32);
             return if vec4 {
                 self.dispatch_at(Kernel::GemmSplitK { vec4 }, &params, &[(8, &a.buffer), (9, &b.buffer), (7, &c.buffer)], g)

@@ -150,9 +150,10 @@ pub const MATVEC_SPLIT_COLS: usize = 4;
 /// product at 8..64 rows: Q4_1 by 1.6-3.6×, F16 but for one shape at 64 rows (bench/gpu.sh).
 pub const MATVEC_SPLIT_MAX_ROWS: usize = 64;
 
-/// Rows from which `MatvecForm::Run` takes `Kernel::MatmulRun` (below, the blocked kernel's
-/// one group of four rows was as fast or faster on lavapipe).
-pub const MATVEC_RUN_MIN_ROWS: usize = 5;
+/// Rows from which `MatvecForm::Run` takes `Kernel::MatmulRun`: on lavapipe 2-4 rows of
+/// SmolLM2's layer shapes (Q4_1) ran 1.1-1.25× faster so than through the blocked kernel's one
+/// group of four, and it adds the LoRA term in the same dispatch; one row is faster blocked.
+pub const MATVEC_RUN_MIN_ROWS: usize = 2;
 /// Rows up to which `MatvecForm::Run` takes `Kernel::MatmulRun`: below one tiled row tile
 /// (`MATMUL_SUMS_TILE_T`), whose runs past the rows still cost. On lavapipe 9-48 rows ran
 /// 1.1-1.35× faster so (Q4_1, SmolLM2's shapes, `edgerl bench --matmul`), 56-64 alike.

@@ -151,6 +151,9 @@ pub enum Kernel {
     /// A few rows over a long k, one workgroup a column splitting k (`gemm_splitk`; `_v4`
     /// reading vec4s).
     GemmSplitK { vec4: bool },
+    /// `GemmSplitK { vec4: true }`'s products on CPU devices: a workgroup of 8 lanes per 8
+    /// columns, each lane a slice of k for all 8 rows (`gemm_lanes_v4`).
+    GemmLanes,
     RmsNormBackward,
     SiluMulBackward,
     /// Attention backward, pass 1: (lse, D) stats and dq, one invocation per (query, head).
@@ -220,6 +223,7 @@ impl Kernel {
             Kernel::GemmVec4 { .. } => (GEMM_WGSL, "gemm_v4"),
             Kernel::GemmSplitK { vec4: false } => (GEMM_WGSL, "gemm_splitk"),
             Kernel::GemmSplitK { vec4: true } => (GEMM_WGSL, "gemm_splitk_v4"),
+            Kernel::GemmLanes => (GEMM_WGSL, "gemm_lanes_v4"),
             Kernel::RmsNormBackward => (NORM_WGSL, "rmsnorm_backward"),
             Kernel::SiluMulBackward => (ACTIVATION_WGSL, "silu_mul_backward"),
             Kernel::AttentionBackwardQ => (ATTENTION_WGSL, "attention_backward_q"),

@@ -45,6 +45,9 @@ pub struct Recorder<'g> {
     /// The kernel that takes decode products (`Auto`: settled by the device type; tests and
     /// benchmarks pin each form).
     pub matvec: super::kernels::MatvecForm,
+    /// The vec4 products of a few rows over a long k (the LoRA x·Aᵀ of decoding rows) through
+    /// `Kernel::GemmLanes` rather than `GemmSplitK`: true on CPU devices (tests pin each).
+    pub gemm_lanes: bool,
     params: Vec<u8>,
     ops: Vec<Op>,
 }
@@ -69,6 +72,7 @@ impl<'g> Recorder<'g> {
             matvec: super::kernels::MatvecForm::from_code(
                 gpu.matvec_form.load(std::sync::atomic::Ordering::Relaxed),
             ),
+            gemm_lanes: gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu),
             params: Vec::new(),
             ops: Vec::new(),
         }
