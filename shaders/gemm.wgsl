@@ -352,10 +352,13 @@ fn gemm_splitk_v4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
 // named registers, so each vec4 it loads serves 8 dot products; the lanes' blocks are then
 // summed through workgroup memory. Rows past m and columns past n read the last one and are
 // dropped. Same layout as gemm_splitk_v4 (`Recorder::gemm`).
-var<workgroup> lanes_red: array<vec4<f32>, 128>; // [lane][row][columns 0..3, 4..7]
+var<workgroup> lanes_red: array<mat2x4<f32>, 64>; // [lane][row]: columns 0..3, 4..7
 
-fn dots4(x: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>) -> vec4<f32> {
-    return vec4<f32>(dot(x, b0), dot(x, b1), dot(x, b2), dot(x, b3));
+// x · the 8 columns b0..b7, as (0..3, 4..7).
+fn dots8(x: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>, b3: vec4<f32>, b4: vec4<f32>,
+         b5: vec4<f32>, b6: vec4<f32>, b7: vec4<f32>) -> mat2x4<f32> {
+    return mat2x4<f32>(vec4<f32>(dot(x, b0), dot(x, b1), dot(x, b2), dot(x, b3)),
+                       vec4<f32>(dot(x, b4), dot(x, b5), dot(x, b6), dot(x, b7)));
 }
 
 @compute @workgroup_size(8)
@@ -371,10 +374,9 @@ fn gemm_lanes_v4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
     let last = vec4<u32>(qg.n - 1u);
     let cl = (vec4<u32>(qg.b_off) + min(vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u), last) * qg.b_cs) >> vec4<u32>(2u);
     let ch = (vec4<u32>(qg.b_off) + min(vec4<u32>(j0) + vec4<u32>(4u, 5u, 6u, 7u), last) * qg.b_cs) >> vec4<u32>(2u);
-    var s0l = vec4<f32>(); var s0h = vec4<f32>(); var s1l = vec4<f32>(); var s1h = vec4<f32>();
-    var s2l = vec4<f32>(); var s2h = vec4<f32>(); var s3l = vec4<f32>(); var s3h = vec4<f32>();
-    var s4l = vec4<f32>(); var s4h = vec4<f32>(); var s5l = vec4<f32>(); var s5h = vec4<f32>();
-    var s6l = vec4<f32>(); var s6h = vec4<f32>(); var s7l = vec4<f32>(); var s7h = vec4<f32>();
+    // Row i's sums in s_i (named registers: an array indexed in a loop would live in scratch).
+    var s0 = mat2x4<f32>(); var s1 = mat2x4<f32>(); var s2 = mat2x4<f32>(); var s3 = mat2x4<f32>();
+    var s4 = mat2x4<f32>(); var s5 = mat2x4<f32>(); var s6 = mat2x4<f32>(); var s7 = mat2x4<f32>();
     let k4 = qg.k / 4u;
     let eight = qg.m > 4u;
     for (var p4 = lid; p4 < k4; p4 += 8u) {
@@ -386,69 +388,41 @@ fn gemm_lanes_v4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) 
         let b5 = gbv[ch.y + p4];
         let b6 = gbv[ch.z + p4];
         let b7 = gbv[ch.w + p4];
-        let x0 = gav[ra.x + p4];
-        let x1 = gav[ra.y + p4];
-        let x2 = gav[ra.z + p4];
-        let x3 = gav[ra.w + p4];
-        s0l += dots4(x0, b0, b1, b2, b3);
-        s0h += dots4(x0, b4, b5, b6, b7);
-        s1l += dots4(x1, b0, b1, b2, b3);
-        s1h += dots4(x1, b4, b5, b6, b7);
-        s2l += dots4(x2, b0, b1, b2, b3);
-        s2h += dots4(x2, b4, b5, b6, b7);
-        s3l += dots4(x3, b0, b1, b2, b3);
-        s3h += dots4(x3, b4, b5, b6, b7);
+        s0 += dots8(gav[ra.x + p4], b0, b1, b2, b3, b4, b5, b6, b7);
+        s1 += dots8(gav[ra.y + p4], b0, b1, b2, b3, b4, b5, b6, b7);
+        s2 += dots8(gav[ra.z + p4], b0, b1, b2, b3, b4, b5, b6, b7);
+        s3 += dots8(gav[ra.w + p4], b0, b1, b2, b3, b4, b5, b6, b7);
         if (eight) {
-            let x4 = gav[rb.x + p4];
-            let x5 = gav[rb.y + p4];
-            let x6 = gav[rb.z + p4];
-            let x7 = gav[rb.w + p4];
-            s4l += dots4(x4, b0, b1, b2, b3);
-            s4h += dots4(x4, b4, b5, b6, b7);
-            s5l += dots4(x5, b0, b1, b2, b3);
-            s5h += dots4(x5, b4, b5, b6, b7);
-            s6l += dots4(x6, b0, b1, b2, b3);
-            s6h += dots4(x6, b4, b5, b6, b7);
-            s7l += dots4(x7, b0, b1, b2, b3);
-            s7h += dots4(x7, b4, b5, b6, b7);
+            s4 += dots8(gav[rb.x + p4], b0, b1, b2, b3, b4, b5, b6, b7);
+            s5 += dots8(gav[rb.y + p4], b0, b1, b2, b3, b4, b5, b6, b7);
+            s6 += dots8(gav[rb.z + p4], b0, b1, b2, b3, b4, b5, b6, b7);
+            s7 += dots8(gav[rb.w + p4], b0, b1, b2, b3, b4, b5, b6, b7);
         }
     }
-    let o = lid * 16u;
-    lanes_red[o] = s0l;
-    lanes_red[o + 1u] = s0h;
-    lanes_red[o + 2u] = s1l;
-    lanes_red[o + 3u] = s1h;
-    lanes_red[o + 4u] = s2l;
-    lanes_red[o + 5u] = s2h;
-    lanes_red[o + 6u] = s3l;
-    lanes_red[o + 7u] = s3h;
-    lanes_red[o + 8u] = s4l;
-    lanes_red[o + 9u] = s4h;
-    lanes_red[o + 10u] = s5l;
-    lanes_red[o + 11u] = s5h;
-    lanes_red[o + 12u] = s6l;
-    lanes_red[o + 13u] = s6h;
-    lanes_red[o + 14u] = s7l;
-    lanes_red[o + 15u] = s7h;
+    let o = lid * 8u;
+    lanes_red[o] = s0;
+    lanes_red[o + 1u] = s1;
+    lanes_red[o + 2u] = s2;
+    lanes_red[o + 3u] = s3;
+    lanes_red[o + 4u] = s4;
+    lanes_red[o + 5u] = s5;
+    lanes_red[o + 6u] = s6;
+    lanes_red[o + 7u] = s7;
     workgroupBarrier();
-    // Lane l adds up blocks l and l + 8 (row e / 2, columns 4 (e % 2) ..) over the 8 lanes.
-    for (var e = lid; e < 16u; e += 8u) {
-        var s = vec4<f32>();
-        for (var l = 0u; l < 8u; l++) {
-            s += lanes_red[l * 16u + e];
-        }
-        let i = e / 2u;
-        let j = j0 + (e % 2u) * 4u;
-        if (i < qg.m) {
-            for (var c = 0u; c < 4u; c++) {
-                if (j + c < qg.n) {
-                    let idx = qg.c_off + i * qg.ldc + j + c;
-                    var v = qg.alpha * s[c];
-                    if (qg.accumulate != 0u) {
-                        v += gc[idx];
-                    }
-                    gc[idx] = v;
+    // Lane i adds up row i over the 8 lanes and writes its 8 columns.
+    var s = mat2x4<f32>();
+    for (var l = 0u; l < 8u; l++) {
+        s += lanes_red[l * 8u + lid];
+    }
+    if (lid < qg.m) {
+        for (var c = 0u; c < 8u; c++) {
+            if (j0 + c < qg.n) {
+                let idx = qg.c_off + lid * qg.ldc + j0 + c;
+                var v = qg.alpha * s[c / 4u][c % 4u];
+                if (qg.accumulate != 0u) {
+                    v += gc[idx];
                 }
+                gc[idx] = v;
             }
         }
     }
