@@ -3,105 +3,169 @@
 // key_lows it uses, and whose `attention` entry point it replaces there for a few queries
 // (decoding one sequence or a group's samples).
 //
-// Why: on llvmpipe every load from storage or workgroup memory is done lane by lane (see
-// attention_tiled_hd64.wgsl), so loads set the time. Per block of 64 keys, `attention` has
-// each thread load its key row and the q row a float at a time (128 loads), then the block's
-// 64 weights and one value of each key (128 more). Here each thread scores its key with 16 vec4
-// loads against q held in 16 named registers, and accumulates a vec4 of head dims (lid % 16)
-// over a quarter of the block's keys (lid / 16): 16 vec4 and 16 weight loads. Each thread
-// keeps the weight sum of its own keys; the sums and the quarters' accumulators are added once
-// at the end. Same key walk (ranges, window), online softmax and masks as `attention`; the
-// result equals it up to rounding.
+// Why: on llvmpipe every load from storage or workgroup memory is done lane by lane, even at an
+// address the whole workgroup shares, and a barrier switches between a workgroup's 8-lane
+// batches (see attention_tiled_hd64.wgsl): loads and barriers set the time, not arithmetic.
+// So one 8-thread workgroup (a single batch) takes a query row and up to 4 heads of one KV
+// head (a GQA group; 7 heads take two workgroups), and every key and value row it loads serves
+// all of them: their q rows sit in 16 named mat4x4s (a column a head, so one vec4 of a key
+// scores 4 heads at once, vec4 · mat4x4) and the output in 16 more. Thread j walks keys j,
+// j + 8, ... of the query's ranges (as in `attention`: prefix, segment, window) with its own
+// online softmax, no barrier in the walk; the 8 threads' (max, sum, output) are merged once at
+// the end through workgroup memory. Same masks and result (up to rounding) as `attention`.
 
 @group(0) @binding(1) var<storage, read> q4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> k4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> v4: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> out4: array<vec4<f32>>;
-var<workgroup> quarter_acc: array<vec4<f32>, 64>;
+const DEC_WG: u32 = 8u;
+// Each thread's running max and weight sum (a component a head) and output, for the merge.
+var<workgroup> dec_m: array<vec4<f32>, DEC_WG>;
+var<workgroup> dec_l: array<vec4<f32>, DEC_WG>;
+var<workgroup> dec_acc: array<mat4x4<f32>, 128>; // [thread, 16]
 
-@compute @workgroup_size(64)
+// The four heads' q rows, vec4 i of each as the columns of one matrix.
+fn q_quad(row: u32, h0: u32, last: u32, i: u32) -> mat4x4<f32> {
+    let b = row * p.heads;
+    return mat4x4<f32>(q4[(b + h0) * 16u + i], q4[(b + min(h0 + 1u, last)) * 16u + i],
+                       q4[(b + min(h0 + 2u, last)) * 16u + i], q4[(b + min(h0 + 3u, last)) * 16u + i]);
+}
+
+// a with column c scaled by r[c], plus v · w[c] in column c (one key's value for 4 heads).
+fn rescale_add(a: mat4x4<f32>, r: vec4<f32>, v: vec4<f32>, w: vec4<f32>) -> mat4x4<f32> {
+    return mat4x4<f32>(a[0] * r.x + v * w.x, a[1] * r.y + v * w.y, a[2] * r.z + v * w.z,
+                       a[3] * r.w + v * w.w);
+}
+
+fn scale_cols(a: mat4x4<f32>, r: vec4<f32>) -> mat4x4<f32> {
+    return mat4x4<f32>(a[0] * r.x, a[1] * r.y, a[2] * r.z, a[3] * r.w);
+}
+
+@compute @workgroup_size(8)
 fn attention_decode_hd64(ln: Lane) {
     let lid = ln.lid;
+    let group = p.heads / p.kv_heads;
+    let quads = (group + 3u) / 4u;
     let i = ln.wg.y * ln.nwg.x + ln.wg.x;
-    if (i >= p.t * p.heads) {
+    if (i >= p.t * p.kv_heads * quads) {
         return; // uniform per workgroup
     }
-    let t = i / p.heads;
-    let h = i % p.heads;
-    let kvh = h / (p.heads / p.kv_heads);
-    let qb = i * 16u;
-    let q0 = q4[qb];
-    let q1 = q4[qb + 1u];
-    let q2 = q4[qb + 2u];
-    let q3 = q4[qb + 3u];
-    let q4_ = q4[qb + 4u];
-    let q5 = q4[qb + 5u];
-    let q6 = q4[qb + 6u];
-    let q7 = q4[qb + 7u];
-    let q8 = q4[qb + 8u];
-    let q9 = q4[qb + 9u];
-    let q10 = q4[qb + 10u];
-    let q11 = q4[qb + 11u];
-    let q12 = q4[qb + 12u];
-    let q13 = q4[qb + 13u];
-    let q14 = q4[qb + 14u];
-    let q15 = q4[qb + 15u];
-    let dims = lid % 16u;
-    let quarter = lid / 16u;
+    let t = i / (p.kv_heads * quads);
+    let kvh = (i / quads) % p.kv_heads;
+    // Heads h0 .. h0 + 3 of the group; past its last head a column repeats that head, and its
+    // result is not stored.
+    let h0 = kvh * group + (i % quads) * 4u;
+    let last = kvh * group + group - 1u;
+    let qs0 = q_quad(t, h0, last, 0u) * p.scale;
+    let qs1 = q_quad(t, h0, last, 1u) * p.scale;
+    let qs2 = q_quad(t, h0, last, 2u) * p.scale;
+    let qs3 = q_quad(t, h0, last, 3u) * p.scale;
+    let qs4 = q_quad(t, h0, last, 4u) * p.scale;
+    let qs5 = q_quad(t, h0, last, 5u) * p.scale;
+    let qs6 = q_quad(t, h0, last, 6u) * p.scale;
+    let qs7 = q_quad(t, h0, last, 7u) * p.scale;
+    let qs8 = q_quad(t, h0, last, 8u) * p.scale;
+    let qs9 = q_quad(t, h0, last, 9u) * p.scale;
+    let qs10 = q_quad(t, h0, last, 10u) * p.scale;
+    let qs11 = q_quad(t, h0, last, 11u) * p.scale;
+    let qs12 = q_quad(t, h0, last, 12u) * p.scale;
+    let qs13 = q_quad(t, h0, last, 13u) * p.scale;
+    let qs14 = q_quad(t, h0, last, 14u) * p.scale;
+    let qs15 = q_quad(t, h0, last, 15u) * p.scale;
+    var a0 = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var a1 = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var a2 = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var a3 = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var a4 = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var a5 = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var a6 = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var a7 = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var a8 = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var a9 = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var a10 = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var a11 = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var a12 = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var a13 = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var a14 = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var a15 = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var m = vec4<f32>(-3.0e38);
+    var l = vec4<f32>(0.0);
     let kstep = p.kv_heads * 16u; // vec4s from one key (or value) row to the next
-    var acc = vec4<f32>(0.0);
-    var m = -3.0e38;
-    var l_own = 0.0;
     let kr = key_ranges(t);
     let lows = key_lows(kr);
     for (var range = 0u; range < 2u; range++) {
         let lo = select(lows.y, lows.x, range == 0u);
         let ctx = select(kr.z, kr.x, range == 0u);
-        for (var s0 = lo; s0 < ctx; s0 += 64u) {
-            let s = s0 + lid;
-            var score = -3.0e38;
-            if (s < ctx) {
-                let kb = (s * p.kv_heads + kvh) * 16u;
-                let d0 = dot(q0, k4[kb]) + dot(q1, k4[kb + 1u]) + dot(q2, k4[kb + 2u])
-                    + dot(q3, k4[kb + 3u]);
-                let d1 = dot(q4_, k4[kb + 4u]) + dot(q5, k4[kb + 5u]) + dot(q6, k4[kb + 6u])
-                    + dot(q7, k4[kb + 7u]);
-                let d2 = dot(q8, k4[kb + 8u]) + dot(q9, k4[kb + 9u]) + dot(q10, k4[kb + 10u])
-                    + dot(q11, k4[kb + 11u]);
-                let d3 = dot(q12, k4[kb + 12u]) + dot(q13, k4[kb + 13u])
-                    + dot(q14, k4[kb + 14u]) + dot(q15, k4[kb + 15u]);
-                score = (d0 + d1 + d2 + d3) * p.scale;
-            }
-            let m_new = max(m, wg_max(ln, score));
-            let corr = exp(m - m_new);
-            var w = 0.0;
-            if (s < ctx) {
-                w = exp(score - m_new);
-            }
-            blk_b[lid] = w;
-            workgroupBarrier();
-            l_own = l_own * corr + w;
-            acc *= corr;
-            // This thread's quarter of the block's keys (those it holds a weight for: < ctx).
-            let first = quarter * 16u;
-            let n = min(64u, ctx - s0);
-            let count = min(16u, max(n, first) - first);
-            var vb = ((s0 + first) * p.kv_heads + kvh) * 16u + dims;
-            for (var j = 0u; j < count; j++) {
-                acc += blk_b[first + j] * v4[vb];
-                vb += kstep;
-            }
+        for (var s = lo + lid; s < ctx; s += DEC_WG) {
+            let kb = (s * p.kv_heads + kvh) * 16u;
+            let score = k4[kb] * qs0 + k4[kb + 1u] * qs1 + k4[kb + 2u] * qs2 + k4[kb + 3u] * qs3
+                + k4[kb + 4u] * qs4 + k4[kb + 5u] * qs5 + k4[kb + 6u] * qs6 + k4[kb + 7u] * qs7
+                + k4[kb + 8u] * qs8 + k4[kb + 9u] * qs9 + k4[kb + 10u] * qs10
+                + k4[kb + 11u] * qs11 + k4[kb + 12u] * qs12 + k4[kb + 13u] * qs13
+                + k4[kb + 14u] * qs14 + k4[kb + 15u] * qs15;
+            let m_new = max(m, score);
+            let r = exp(m - m_new);
+            let w = exp(score - m_new);
+            l = l * r + w;
             m = m_new;
-            // No barrier needed before the next block: its write to blk_b comes after wg_max,
-            // a barrier that every thread reaches only once done reading this block's.
+            a0 = rescale_add(a0, r, v4[kb + 0u], w);
+            a1 = rescale_add(a1, r, v4[kb + 1u], w);
+            a2 = rescale_add(a2, r, v4[kb + 2u], w);
+            a3 = rescale_add(a3, r, v4[kb + 3u], w);
+            a4 = rescale_add(a4, r, v4[kb + 4u], w);
+            a5 = rescale_add(a5, r, v4[kb + 5u], w);
+            a6 = rescale_add(a6, r, v4[kb + 6u], w);
+            a7 = rescale_add(a7, r, v4[kb + 7u], w);
+            a8 = rescale_add(a8, r, v4[kb + 8u], w);
+            a9 = rescale_add(a9, r, v4[kb + 9u], w);
+            a10 = rescale_add(a10, r, v4[kb + 10u], w);
+            a11 = rescale_add(a11, r, v4[kb + 11u], w);
+            a12 = rescale_add(a12, r, v4[kb + 12u], w);
+            a13 = rescale_add(a13, r, v4[kb + 13u], w);
+            a14 = rescale_add(a14, r, v4[kb + 14u], w);
+            a15 = rescale_add(a15, r, v4[kb + 15u], w);
         }
     }
-    let l = wg_sum(ln, l_own);
-    quarter_acc[lid] = acc;
+    // Merge the threads: out = Σ e^(m_j - M) a_j / Σ e^(m_j - M) l_j, M the largest m_j (a
+    // thread that saw no key has m_j = -3e38 and weighs 0).
+    dec_m[lid] = m;
+    dec_l[lid] = l;
+    dec_acc[lid * 16u + 0u] = a0;
+    dec_acc[lid * 16u + 1u] = a1;
+    dec_acc[lid * 16u + 2u] = a2;
+    dec_acc[lid * 16u + 3u] = a3;
+    dec_acc[lid * 16u + 4u] = a4;
+    dec_acc[lid * 16u + 5u] = a5;
+    dec_acc[lid * 16u + 6u] = a6;
+    dec_acc[lid * 16u + 7u] = a7;
+    dec_acc[lid * 16u + 8u] = a8;
+    dec_acc[lid * 16u + 9u] = a9;
+    dec_acc[lid * 16u + 10u] = a10;
+    dec_acc[lid * 16u + 11u] = a11;
+    dec_acc[lid * 16u + 12u] = a12;
+    dec_acc[lid * 16u + 13u] = a13;
+    dec_acc[lid * 16u + 14u] = a14;
+    dec_acc[lid * 16u + 15u] = a15;
     workgroupBarrier();
-    if (lid < 16u) {
-        let sum = quarter_acc[lid] + quarter_acc[lid + 16u] + quarter_acc[lid + 32u]
-            + quarter_acc[lid + 48u];
-        out4[qb + lid] = sum / l;
+    var top = dec_m[0];
+    for (var j = 1u; j < DEC_WG; j++) {
+        top = max(top, dec_m[j]);
+    }
+    // Thread lid writes head dims 8 lid .. 8 lid + 7 (vec4s 2 lid, 2 lid + 1) of each head.
+    var sum0 = mat4x4<f32>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    var sum1 = sum0;
+    var lsum = vec4<f32>(0.0);
+    for (var j = 0u; j < DEC_WG; j++) {
+        let f = exp(dec_m[j] - top);
+        lsum += f * dec_l[j];
+        sum0 += scale_cols(dec_acc[j * 16u + 2u * lid], f);
+        sum1 += scale_cols(dec_acc[j * 16u + 2u * lid + 1u], f);
+    }
+    let ob = t * p.heads;
+    for (var c = 0u; c < 4u; c++) {
+        if (h0 + c <= last) {
+            out4[(ob + h0 + c) * 16u + 2u * lid] = sum0[c] / lsum[c];
+            out4[(ob + h0 + c) * 16u + 2u * lid + 1u] = sum1[c] / lsum[c];
+        }
     }
 }

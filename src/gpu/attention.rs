@@ -205,12 +205,15 @@ impl Recorder<'_> {
             return self.dispatch_at(Kernel::AttentionTiled, &params, &bufs, g);
         }
         // One 64-thread workgroup per (query, head); head_dim 64 on a CPU device takes the
-        // decode kernel that loads vec4s (`general_attention` keeps the per-row one).
-        let g = groups_2d(self.gpu, (t * heads) as u32);
+        // decode kernel, one per (query, 4 heads of a KV head) (`general_attention` keeps the
+        // per-row one).
         let cpu = self.gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
         if hd == 64 && cpu && !self.general_attention {
+            let quads = (heads / kv_heads).div_ceil(4);
+            let g = groups_2d(self.gpu, (t * kv_heads * quads) as u32);
             return self.dispatch_at(Kernel::AttentionDecodeHd64, &params, &bufs, g);
         }
+        let g = groups_2d(self.gpu, (t * heads) as u32);
         self.dispatch_at(Kernel::Attention, &params, &bufs, g)
     }
 }
