@@ -137,7 +137,7 @@ fn shared_prefix_decoding_matches_whole_prompts() {
                 }
             }
         }
-        PromptPrefill::default().set(gpu);
+        PromptPrefill::reset(gpu);
     }
 }
 

@@ -342,7 +342,7 @@ pub fn rollout_bench(
         form.set(gpu);
         let t0 = Instant::now();
         let res = sampler(Decoding::Batched, n, 0.0).sample_prompts(&batch, 1).and_then(|_| gpu.wait());
-        PromptPrefill::default().set(gpu);
+        PromptPrefill::reset(gpu);
         res?;
         Ok(t0.elapsed().as_secs_f64())
     };
@@ -369,7 +369,7 @@ pub fn rollout_bench(
         batched_lora_seconds: batched_lora,
         prompts_together_seconds: together,
         prompts_one_by_one_seconds: one_by_one,
-        prompt_prefill: format!("{:?}", PromptPrefill::default()),
+        prompt_prefill: format!("{:?}", PromptPrefill::of(gpu)),
     })
 }
 

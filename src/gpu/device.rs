@@ -83,8 +83,8 @@ pub struct Gpu {
     pub general_attention: std::sync::atomic::AtomicBool,
     /// The `MatvecForm` new `Recorder`s take (as `u8`; `bench --matvec`).
     pub matvec_form: std::sync::atomic::AtomicU8,
-    /// How prompts decoded side by side are prefilled (`model::decode::PromptPrefill` as `u8`;
-    /// tests and benchmarks set it).
+    /// How prompts decoded side by side are prefilled (`model::decode::PromptPrefill` as `u8`
+    /// plus 1; 0 is the device's default; tests and benchmarks set it).
     pub prompt_prefill: std::sync::atomic::AtomicU8,
 }
 

@@ -34,30 +34,35 @@ pub const PREFILL_ROWS: usize = 512;
 
 /// How `sample_prompts_after` prefills each prompt's tokens after the shared prefix
 /// (`Gpu::prompt_prefill`). The two agree within rounding (tests/shared_prefix.rs).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PromptPrefill {
-    /// One `forward` per prompt on a scratch cache holding the prefix. The default: on lavapipe
-    /// `edgerl eval` of 16 screens took 18.8-20.0 s so, 23.3-23.9 s together (there the
-    /// batched rows' attention walks more keys), and on GPUs `Together` is not measured yet
-    /// (`edgerl bench --rollout` times both).
-    #[default]
+    /// One `forward` per prompt on a scratch cache holding the prefix. The default on GPUs,
+    /// where `Together` is not measured yet (`edgerl bench --rollout` times both).
     OneByOne,
     /// Every text prompt's tokens as rows of `forward_rows`, `PREFILL_ROWS` a pass: a few
-    /// passes for a batch instead of one per prompt.
+    /// passes for a batch instead of one per prompt. The default on CPU devices: on lavapipe
+    /// `edgerl eval` of 16 screens took 16.4-16.7 s so against 17.8-18.7 s one by one (the
+    /// rows' attention in the decode kernel, which walks only each row's own keys).
     Together,
 }
 
 impl PromptPrefill {
-    const ALL: [PromptPrefill; 2] = [PromptPrefill::OneByOne, PromptPrefill::Together];
-
-    /// What `gpu` takes now.
+    /// What `gpu` takes now: the form set last, else the device's default.
     pub fn of(gpu: &Gpu) -> Self {
-        let code = gpu.prompt_prefill.load(std::sync::atomic::Ordering::Relaxed);
-        Self::ALL.get(code as usize).copied().unwrap_or_default()
+        match gpu.prompt_prefill.load(std::sync::atomic::Ordering::Relaxed) {
+            1 => PromptPrefill::OneByOne,
+            2 => PromptPrefill::Together,
+            _ if gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu) => PromptPrefill::Together,
+            _ => PromptPrefill::OneByOne,
+        }
     }
     /// Makes `gpu` take this form from now on.
     pub fn set(self, gpu: &Gpu) {
-        gpu.prompt_prefill.store(self as u8, std::sync::atomic::Ordering::Relaxed);
+        gpu.prompt_prefill.store(self as u8 + 1, std::sync::atomic::Ordering::Relaxed);
+    }
+    /// Makes `gpu` take its device's default again.
+    pub fn reset(gpu: &Gpu) {
+        gpu.prompt_prefill.store(0, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
