@@ -55,6 +55,36 @@ fn silu_mul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
     }
 }
 
+// The vec4 forms, taken where n is a multiple of 4 (p.n then counts vec4s): on lavapipe a
+// vec4 a thread halved silu_mul's time at 8 × 1536 and 273 × 1536 elements (its loads are
+// done lane by lane, so a vec4 load moves 4 elements for about the price of one).
+@group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> b4: array<vec4<f32>>;
+
+fn act4(g: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(act(g.x), act(g.y), act(g.z), act(g.w));
+}
+
+// b = act(a) * b, a vec4 a thread.
+@compute @workgroup_size(256)
+fn silu_mul4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+    let i = index(wg, nwg, lid);
+    if (i < p.n) {
+        b4[i] = act4(a4[i]) * b4[i];
+    }
+}
+
+// b = b + a, a vec4 a thread.
+@compute @workgroup_size(256)
+fn add4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) lid: u32) {
+    let i = index(wg, nwg, lid);
+    if (i < p.n) {
+        b4[i] = b4[i] + a4[i];
+    }
+}
+
 // b = s * b (Gemma's embedding scale)
 @compute @workgroup_size(256)
 fn scale(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -103,5 +133,29 @@ fn act_inplace(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nw
     let i = index(wg, nwg, lid);
     if (i < p.n) {
         b[i] = act(b[i]);
+    }
+}
+
+@group(0) @binding(3) var<storage, read> bw_gate4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> bw_up4: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> bw_da4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> bw_dgate4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> bw_dup4: array<vec4<f32>>;
+
+fn act_grad4(g: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(act_grad(g.x), act_grad(g.y), act_grad(g.z), act_grad(g.w));
+}
+
+// silu_mul_backward, a vec4 a thread.
+@compute @workgroup_size(256)
+fn silu_mul_backward4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(local_invocation_index) lid: u32) {
+    let i = index(wg, nwg, lid);
+    if (i < p.n) {
+        let g = bw_gate4[i];
+        let u = bw_up4[i];
+        let da = bw_da4[i];
+        bw_dgate4[i] = da * u * act_grad4(g);
+        bw_dup4[i] = da * act4(g);
     }
 }

@@ -1496,8 +1496,10 @@ fn all_kernels() -> Vec<Kernel> {
         Kernel::AttentionTiled,
         Kernel::AttentionBidirectional,
         Kernel::SiluMul,
+        Kernel::SiluMul4,
         Kernel::ActInplace,
         Kernel::Add,
+        Kernel::Add4,
         Kernel::Scale,
         Kernel::LseInit,
         Kernel::LseChunk,
@@ -1512,6 +1514,7 @@ fn all_kernels() -> Vec<Kernel> {
         Kernel::GemmLanes,
         Kernel::RmsNormBackward,
         Kernel::SiluMulBackward,
+        Kernel::SiluMulBackward4,
         Kernel::AttentionBackwardQ,
         Kernel::AttentionBackwardKv,
         Kernel::AttentionTiledBackwardQ,
@@ -1611,8 +1614,11 @@ fn every_kernel_builds_and_validates() {
                 Kernel::AttentionDecodeHd64 => {
                     r.attention(&big(), &big(), &big(), &big(), 1, 1, 1, 64, 0, 0.5, 0)
                 }
-                Kernel::SiluMul => r.silu_mul(&a, &c, 4),
-                Kernel::Add => r.add(&a, &c, 4),
+                // n = 3 takes the scalar elementwise kernels, 4 the vec4 ones.
+                Kernel::SiluMul => r.silu_mul(&a, &c, 3),
+                Kernel::SiluMul4 => r.silu_mul(&a, &c, 4),
+                Kernel::Add => r.add(&a, &c, 3),
+                Kernel::Add4 => r.add(&a, &c, 4),
                 Kernel::Scale => r.scale(&c, 4, 2.0),
                 Kernel::Embed(dt) => r.embed(&a, 1, &w(dt, "table"), &big()),
                 Kernel::LseInit => r.lse_init(&a, 1),
@@ -1643,7 +1649,8 @@ fn every_kernel_builds_and_validates() {
                     r.gemm(&big(), 0, 128, 1, &big(), 0, 1, 128, &d, 0, 4, 1, 4, 128, 1.0, false)
                 }
                 Kernel::RmsNormBackward => r.rmsnorm_backward(&a, &c, &d, &e, 1, 4, 1e-6, false),
-                Kernel::SiluMulBackward => r.silu_mul_backward(&a, &c, &d, &e, &f, 4),
+                Kernel::SiluMulBackward => r.silu_mul_backward(&a, &c, &d, &e, &f, 3),
+                Kernel::SiluMulBackward4 => r.silu_mul_backward(&a, &c, &d, &e, &f, 4),
                 // attention_backward records both passes; AttentionBackwardQ / Kv are its two.
                 Kernel::AttentionBackwardQ | Kernel::AttentionBackwardKv => {
                     r.attention_backward(&a, &c, &d, &e, &f, &g, &h, &i, &j, 1, 1, 1, 4, 0.5, None, 0)

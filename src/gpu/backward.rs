@@ -12,7 +12,7 @@ use std::ops::Range;
 use bytemuck::{Pod, Zeroable};
 
 use super::kernels::{
-    Activation, AttentionParams, ElementwiseParams, Kernel, LogprobParams, Packing, Recorder,
+    Activation, AttentionParams, Kernel, LogprobParams, Packing, Recorder,
     attention_tiled_fits, check_fits, check_packing, groups_2d,
 };
 use super::memory::GpuBuffer;
@@ -317,8 +317,8 @@ impl Recorder<'_> {
         ] {
             need(&format!("{what} {name}"), b, n as u64)?;
         }
-        let params = ElementwiseParams::new(n, act, 1.0);
-        let g = groups_2d(self.gpu, (n as u32).div_ceil(256));
+        let forms = [Kernel::SiluMulBackward, Kernel::SiluMulBackward4];
+        let (kernel, params, g) = self.elementwise(forms, n, act, 1.0);
         let bufs = [
             (3, &gate.buffer),
             (4, &up.buffer),
@@ -326,7 +326,7 @@ impl Recorder<'_> {
             (6, &dgate.buffer),
             (7, &dup.buffer),
         ];
-        self.dispatch_at(Kernel::SiluMulBackward, &params, &bufs, g)
+        self.dispatch_at(kernel, &params, &bufs, g)
     }
 
     /// Backward of causal GQA attention over a whole sequence (positions 0 .. t), or over a

@@ -539,16 +539,28 @@ impl Recorder<'_> {
         up: &GpuBuffer,
         n: usize,
     ) -> Result<()> {
-        let params = ElementwiseParams::new(n, act, 1.0);
-        let g = groups_2d(self.gpu, (n as u32).div_ceil(256));
-        self.dispatch(Kernel::SiluMul, &params, &[&gate.buffer, &up.buffer], g)
+        let (kernel, params, g) = self.elementwise([Kernel::SiluMul, Kernel::SiluMul4], n, act, 1.0);
+        self.dispatch(kernel, &params, &[&gate.buffer, &up.buffer], g)
     }
 
     /// b += a, over n elements.
     pub fn add(&mut self, a: &GpuBuffer, b: &GpuBuffer, n: usize) -> Result<()> {
-        let params = ElementwiseParams::new(n, Activation::Silu, 1.0);
-        let g = groups_2d(self.gpu, (n as u32).div_ceil(256));
-        self.dispatch(Kernel::Add, &params, &[&a.buffer, &b.buffer], g)
+        let (kernel, params, g) = self.elementwise([Kernel::Add, Kernel::Add4], n, Activation::Silu, 1.0);
+        self.dispatch(kernel, &params, &[&a.buffer, &b.buffer], g)
+    }
+
+    /// An elementwise op over n elements: the scalar kernel, or where n is a multiple of 4 the
+    /// vec4 one (`forms` = [scalar, vec4]); its uniforms and workgroups (256 threads).
+    pub(super) fn elementwise(
+        &self,
+        forms: [Kernel; 2],
+        n: usize,
+        act: Activation,
+        s: f32,
+    ) -> (Kernel, ElementwiseParams, (u32, u32)) {
+        let (kernel, threads) = if n.is_multiple_of(4) { (forms[1], n / 4) } else { (forms[0], n) };
+        let g = groups_2d(self.gpu, (threads as u32).div_ceil(256));
+        (kernel, ElementwiseParams::new(threads, act, s), g)
     }
 
     /// b *= s, over n elements.

@@ -128,9 +128,13 @@ pub enum Kernel {
     /// Bidirectional attention within each image, with a key mask (the vision tower).
     AttentionBidirectional,
     SiluMul,
+    /// `SiluMul` a vec4 a thread (n a multiple of 4).
+    SiluMul4,
     /// An activation in place, ungated (the vision tower's MLP).
     ActInplace,
     Add,
+    /// `Add` a vec4 a thread (n a multiple of 4).
+    Add4,
     Scale,
     Embed(DType),
     LseInit,
@@ -156,6 +160,8 @@ pub enum Kernel {
     GemmLanes,
     RmsNormBackward,
     SiluMulBackward,
+    /// `SiluMulBackward` a vec4 a thread (n a multiple of 4).
+    SiluMulBackward4,
     /// Attention backward, pass 1: (lse, D) stats and dq, one invocation per (query, head).
     AttentionBackwardQ,
     /// Attention backward, pass 2: dk and dv, one invocation per (key, kv head).
@@ -202,8 +208,10 @@ impl Kernel {
             Kernel::AttentionTiled => (ATTENTION_TILED_WGSL, "attention_tiled"),
             Kernel::AttentionBidirectional => (ATTENTION_WGSL, "attention_bidirectional"),
             Kernel::SiluMul => (ACTIVATION_WGSL, "silu_mul"),
+            Kernel::SiluMul4 => (ACTIVATION_WGSL, "silu_mul4"),
             Kernel::ActInplace => (ACTIVATION_WGSL, "act_inplace"),
             Kernel::Add => (ACTIVATION_WGSL, "add"),
+            Kernel::Add4 => (ACTIVATION_WGSL, "add4"),
             Kernel::Scale => (ACTIVATION_WGSL, "scale"),
             Kernel::Embed(_) => (EMBEDDING_WGSL, "embed"),
             Kernel::GatherRows => (ROWS_WGSL, "gather_rows"),
@@ -226,6 +234,7 @@ impl Kernel {
             Kernel::GemmLanes => (GEMM_WGSL, "gemm_lanes_v4"),
             Kernel::RmsNormBackward => (NORM_WGSL, "rmsnorm_backward"),
             Kernel::SiluMulBackward => (ACTIVATION_WGSL, "silu_mul_backward"),
+            Kernel::SiluMulBackward4 => (ACTIVATION_WGSL, "silu_mul_backward4"),
             Kernel::AttentionBackwardQ => (ATTENTION_WGSL, "attention_backward_q"),
             Kernel::AttentionBackwardKv => (ATTENTION_WGSL, "attention_backward_kv"),
             Kernel::AttentionTiledBackwardQ => {
