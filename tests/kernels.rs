@@ -578,10 +578,13 @@ fn rmsnorm_sizes_and_eps() {
         let mut rng = common::Rng::new(41);
         let mut r = Recorder::new(gpu);
         let mut cases = Vec::new();
-        for d in [1, 7, 64, 65, 300] {
+        // d a multiple of 4 takes the lanes kernel where `norm_lanes` is set (4: one vec4, 7
+        // threads idle; 300: 75 vec4s, uneven over the 8 threads).
+        for (d, lanes) in [1, 4, 7, 64, 65, 300].into_iter().flat_map(|d| [(d, false), (d, true)]) {
             for rows in [1, 2, 5] {
                 for eps in [1e-6f32, 0.5] {
-                    let what = format!("{}: rmsnorm rows={rows} d={d} eps={eps}", label(gpu));
+                    r.norm_lanes = lanes;
+                    let what = format!("{}: rmsnorm rows={rows} d={d} eps={eps} lanes={lanes}", label(gpu));
                     // Rows of different magnitudes (eps matters most for the small ones), and an
                     // all-zero row where only eps keeps the result finite.
                     let mut x = rng.vec(rows * d);
@@ -1488,6 +1491,7 @@ fn all_kernels() -> Vec<Kernel> {
     }
     ks.extend([
         Kernel::RmsNorm,
+        Kernel::RmsNormLanes,
         Kernel::LayerNorm,
         Kernel::Rope,
         Kernel::RopeKv,
@@ -1601,7 +1605,14 @@ fn every_kernel_builds_and_validates() {
                     r.matvec = MatvecForm::Blocked;
                     r.linear(&big(), 2, &w(dt, "w"), Some(&c), &d, false)
                 }
-                Kernel::RmsNorm => r.rmsnorm(&a, &c, &d, 1, 4, 1e-6),
+                Kernel::RmsNorm => {
+                    r.norm_lanes = false;
+                    r.rmsnorm(&a, &c, &d, 1, 4, 1e-6)
+                }
+                Kernel::RmsNormLanes => {
+                    r.norm_lanes = true;
+                    r.rmsnorm(&a, &c, &d, 1, 4, 1e-6)
+                }
                 Kernel::Rope => r.rope(&a, &c, 1, 1, 4),
                 // CPU references in tests/decode_kernels.rs.
                 Kernel::RopeKv => {

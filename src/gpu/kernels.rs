@@ -447,8 +447,9 @@ impl Recorder<'_> {
             _pad: 0,
         };
         let g = groups_2d(self.gpu, rows as u32);
+        let lanes = self.norm_lanes && d.is_multiple_of(4);
         self.dispatch(
-            Kernel::RmsNorm,
+            if lanes { Kernel::RmsNormLanes } else { Kernel::RmsNorm },
             &params,
             &[&x.buffer, &weight.buffer, &y.buffer],
             g,

@@ -111,6 +111,8 @@ pub enum Kernel {
     /// `quant::scales_factor_out` types.
     MatmulRun(DType),
     RmsNorm,
+    /// `RmsNorm` in 8-thread workgroups with vec4 loads (CPU devices, d a multiple of 4).
+    RmsNormLanes,
     /// LayerNorm with bias (the vision tower).
     LayerNorm,
     Rope,
@@ -200,6 +202,7 @@ impl Kernel {
             Kernel::MatvecSplit(_) => (MATVEC_WGSL, "matvec_split_f"),
             Kernel::MatmulRun(_) => (MATMUL_WGSL, "matmul_q_sums_run"),
             Kernel::RmsNorm => (NORM_WGSL, "rmsnorm"),
+            Kernel::RmsNormLanes => (NORM_WGSL, "rmsnorm_lanes"),
             Kernel::LayerNorm => (NORM_WGSL, "layernorm"),
             Kernel::Rope => (ROPE_WGSL, "rope"),
             Kernel::RopeKv => (ROPE_KV_WGSL, "rope_kv"),

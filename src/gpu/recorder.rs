@@ -48,6 +48,9 @@ pub struct Recorder<'g> {
     /// The vec4 products of a few rows over a long k (the LoRA x·Aᵀ of decoding rows) through
     /// `Kernel::GemmLanes` rather than `GemmSplitK`: true on CPU devices (tests pin each).
     pub gemm_lanes: bool,
+    /// RMSNorm rows through `Kernel::RmsNormLanes` (8-thread workgroups, vec4 loads) where d
+    /// is a multiple of 4: true on CPU devices (tests pin each).
+    pub norm_lanes: bool,
     params: Vec<u8>,
     ops: Vec<Op>,
 }
@@ -73,6 +76,7 @@ impl<'g> Recorder<'g> {
                 gpu.matvec_form.load(std::sync::atomic::Ordering::Relaxed),
             ),
             gemm_lanes: gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu),
+            norm_lanes: gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu),
             params: Vec::new(),
             ops: Vec::new(),
         }
