@@ -55,8 +55,10 @@ fn cpu_rope(x: &[f32], cs: &[f32], t: usize, heads: usize, hd: usize) -> Vec<f32
 fn rope_kv_matches_rope_and_copies() {
     // (t, heads, kv_heads, hd, slots: None = contiguous from p0 = 3, cache rows)
     type Case = (usize, usize, usize, usize, Option<&'static [usize]>, usize);
-    let cases: [Case; 7] = [
+    // head_dim a multiple of 8 takes the vec4 kernel, else (2, 12) a pair a thread.
+    let cases: [Case; 8] = [
         (1, 1, 1, 2, None, 4),
+        (4, 4, 2, 12, Some(&[5, 0, 9, 2]), 10),
         (1, 9, 3, 64, None, 5),
         (5, 4, 2, 16, None, 11),
         (3, 6, 1, 128, None, 6),

@@ -676,7 +676,8 @@ fn rope_rotate_half() {
         let mut rng = common::Rng::new(51);
         let mut r = Recorder::new(gpu);
         let mut cases = Vec::new();
-        for hd in [2, 16, 24, 64] {
+        // head_dim a multiple of 8 takes the vec4 kernel, else (2, 12) a pair a thread.
+        for hd in [2, 12, 16, 24, 64] {
             for (t, heads, pos0) in [(1, 1, 0), (5, 3, 0), (13, 4, 1000), (1, 2, 4095)] {
                 let what = format!(
                     "{}: rope t={t} heads={heads} hd={hd} pos0={pos0}",
@@ -1494,7 +1495,9 @@ fn all_kernels() -> Vec<Kernel> {
         Kernel::RmsNormLanes,
         Kernel::LayerNorm,
         Kernel::Rope,
+        Kernel::Rope4,
         Kernel::RopeKv,
+        Kernel::RopeKv4,
         Kernel::Attention,
         Kernel::AttentionDecodeHd64,
         Kernel::AttentionTiled,
@@ -1614,9 +1617,14 @@ fn every_kernel_builds_and_validates() {
                     r.rmsnorm(&a, &c, &d, 1, 4, 1e-6)
                 }
                 Kernel::Rope => r.rope(&a, &c, 1, 1, 4),
+                Kernel::Rope4 => r.rope(&a, &c, 1, 1, 8),
                 // CPU references in tests/decode_kernels.rs.
+                // head_dim 4 takes the pair-a-thread kernel, 8 the vec4 one.
                 Kernel::RopeKv => {
                     r.rope_kv(&a, &c, &d, &e, &f, &g, 1, 1, 1, 4, kernels::KvRows::At(1))
+                }
+                Kernel::RopeKv4 => {
+                    r.rope_kv(&a, &c, &d, &e, &f, &g, 1, 1, 1, 8, kernels::KvRows::At(1))
                 }
                 // head_dim 4 takes the general kernels, 8 the tiled ones.
                 Kernel::Attention => r.attention(&a, &c, &d, &e, 1, 1, 1, 4, 0, 0.5, 0),

@@ -364,7 +364,9 @@ impl Recorder<'_> {
             slotted,
             _pad: [0; 2],
         };
-        let n = (t * (heads + kv_heads) * hd / 2) as u32;
+        // head_dim a multiple of 8: 4 pairs a thread.
+        let (kernel, per) = if hd.is_multiple_of(8) { (Kernel::RopeKv4, 8) } else { (Kernel::RopeKv, 2) };
+        let n = (t * (heads + kv_heads) * hd / per) as u32;
         let g = groups_2d(self.gpu, n.div_ceil(64));
         let bufs = [
             &cos_sin.buffer,
@@ -375,6 +377,6 @@ impl Recorder<'_> {
             &vc.buffer,
             &spans.buffer,
         ];
-        self.dispatch(Kernel::RopeKv, &params, &bufs, g)
+        self.dispatch(kernel, &params, &bufs, g)
     }
 }

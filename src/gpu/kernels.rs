@@ -471,9 +471,11 @@ impl Recorder<'_> {
             hd: hd as u32,
             _pad: 0,
         };
-        let n = (t * heads * hd / 2) as u32;
+        // head_dim a multiple of 8: 4 pairs a thread.
+        let (kernel, per) = if hd.is_multiple_of(8) { (Kernel::Rope4, 8) } else { (Kernel::Rope, 2) };
+        let n = (t * heads * hd / per) as u32;
         let g = groups_2d(self.gpu, n.div_ceil(64));
-        self.dispatch(Kernel::Rope, &params, &[&cos_sin.buffer, &x.buffer], g)
+        self.dispatch(kernel, &params, &[&cos_sin.buffer, &x.buffer], g)
     }
 
     /// LayerNorm with bias over the last dimension: y = (x − mean) / sqrt(var + eps) · weight

@@ -116,8 +116,12 @@ pub enum Kernel {
     /// LayerNorm with bias (the vision tower).
     LayerNorm,
     Rope,
+    /// `Rope` 4 pairs a thread (head_dim a multiple of 8).
+    Rope4,
     /// Inference: `Rope` of q and of k into the KV cache, and v into it (`Recorder::rope_kv`).
     RopeKv,
+    /// `RopeKv` 4 pairs a thread (head_dim a multiple of 8).
+    RopeKv4,
     /// Causal / packed attention, a workgroup per (query, head): any head_dim up to 256 and
     /// any context.
     Attention,
@@ -205,7 +209,9 @@ impl Kernel {
             Kernel::RmsNormLanes => (NORM_WGSL, "rmsnorm_lanes"),
             Kernel::LayerNorm => (NORM_WGSL, "layernorm"),
             Kernel::Rope => (ROPE_WGSL, "rope"),
+            Kernel::Rope4 => (ROPE_WGSL, "rope4"),
             Kernel::RopeKv => (ROPE_KV_WGSL, "rope_kv"),
+            Kernel::RopeKv4 => (ROPE_KV_WGSL, "rope_kv4"),
             Kernel::Attention => (ATTENTION_WGSL, "attention"),
             Kernel::AttentionDecodeHd64 => (ATTENTION_DECODE_WGSL, "attention_decode_hd64"),
             Kernel::AttentionTiled => (ATTENTION_TILED_WGSL, "attention_tiled"),
