@@ -1,6 +1,7 @@
 // Token sampling on the GPU: one 256-thread workgroup per draw reads one row of n logits and
 // writes [id, log p filtered, log p plain, kept count] (4 words), so decoding reads back a few
-// bytes instead of a vocabulary row. Draw d of a dispatch uses step + d (batched draws).
+// bytes instead of a vocabulary row. Draw d of a dispatch uses step + d (batched draws), or
+// with p.rows its own row, seed and step (a decoding step's rows, see Params).
 //
 // With z = logit * inv_temp and w = exp(z - zmax):
 //   greedy: id = argmax logit (lowest index on ties); log p filtered = 0 (a point mass), log p
@@ -29,12 +30,16 @@ struct Params {
     seed_hi: u32,
     step_lo: u32,
     step_hi: u32,
-    _pad0: u32,
+    // 0: every draw samples the one row, draw d with counter step + d. 1: draw d samples row
+    // keys[5d] of the logits [rows, n] with seed keys[5d + 1 ..= 2] and counter keys[5d + 3 ..= 4]
+    // (lo, hi): a decoding step's rows in one dispatch.
+    rows: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;      // [n]
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;   // [draws, 4]
+@group(0) @binding(3) var<storage, read> keys: array<u32>;        // [draws, 5] with p.rows
 
 const WG: u32 = 256u;
 const RED_WG: u32 = WG; // reduce.wgsl / reduce_subgroup.wgsl (and reduce_common.wgsl), prepended
@@ -57,10 +62,10 @@ fn exponential(h: u32) -> f32 {
 }
 
 // Count (as f32) of tokens with order_key(z) >= t.
-fn count_at_least(ln: Lane, t: u32) -> f32 {
+fn count_at_least(ln: Lane, base: u32, t: u32) -> f32 {
     var c = 0.0;
     for (var j = ln.lid; j < p.n; j += WG) {
-        if (order_key(logits[j] * p.inv_temp) >= t) {
+        if (order_key(logits[base + j] * p.inv_temp) >= t) {
             c += 1.0;
         }
     }
@@ -68,10 +73,10 @@ fn count_at_least(ln: Lane, t: u32) -> f32 {
 }
 
 // Mass Σ w of tokens with order_key(z) >= t.
-fn mass_at_least(ln: Lane, t: u32, zmax: f32) -> f32 {
+fn mass_at_least(ln: Lane, base: u32, t: u32, zmax: f32) -> f32 {
     var s = 0.0;
     for (var j = ln.lid; j < p.n; j += WG) {
-        let z = logits[j] * p.inv_temp;
+        let z = logits[base + j] * p.inv_temp;
         if (order_key(z) >= t) {
             s += exp(z - zmax);
         }
@@ -86,21 +91,31 @@ fn sample(ln: Lane) {
     if (d >= p.draws) {
         return;
     }
+    var base = 0u;
+    var seed = vec2<u32>(p.seed_lo, p.seed_hi);
+    var s_lo = p.step_lo + d;
+    var s_hi = p.step_hi + select(0u, 1u, s_lo < p.step_lo);
+    if (p.rows != 0u) {
+        base = keys[5u * d] * p.n;
+        seed = vec2<u32>(keys[5u * d + 1u], keys[5u * d + 2u]);
+        s_lo = keys[5u * d + 3u];
+        s_hi = keys[5u * d + 4u];
+    }
     // (1) argmax of the raw logits; inv_temp > 0 keeps the order.
     var bv = -3.4e38;
     var bi = NONE;
     for (var j = ln.lid; j < p.n; j += WG) {
-        let v = logits[j];
+        let v = logits[base + j];
         if (v > bv || bi == NONE) {
             bv = v;
             bi = j;
         }
     }
     let top = wg_argmax(ln, bv, bi);
-    let zmax = logits[top] * p.inv_temp;
+    let zmax = logits[base + top] * p.inv_temp;
     var s_all = 0.0;
     for (var j = ln.lid; j < p.n; j += WG) {
-        s_all += exp(logits[j] * p.inv_temp - zmax);
+        s_all += exp(logits[base + j] * p.inv_temp - zmax);
     }
     let mass_all = wg_sum(ln, s_all);
     if (p.greedy != 0u) {
@@ -120,7 +135,7 @@ fn sample(ln: Lane) {
         var hi = kmax;
         for (var it = 0u; it < 32u; it++) {
             let mid = lo + (hi - lo + 1u) / 2u;
-            let c = count_at_least(ln, mid);
+            let c = count_at_least(ln, base, mid);
             if (c >= f32(p.top_k)) {
                 lo = mid;
             } else {
@@ -133,12 +148,12 @@ fn sample(ln: Lane) {
     // (3) top-p within the top-k set: the largest key t >= tk with mass(key >= t) >= top_p × mass(tk).
     var tp = tk;
     if (p.top_p < 1.0) {
-        let goal = p.top_p * mass_at_least(ln, tk, zmax);
+        let goal = p.top_p * mass_at_least(ln, base, tk, zmax);
         var lo = tk;
         var hi = kmax;
         for (var it = 0u; it < 32u; it++) {
             let mid = lo + (hi - lo + 1u) / 2u;
-            let m = mass_at_least(ln, mid, zmax);
+            let m = mass_at_least(ln, base, mid, zmax);
             if (m >= goal) {
                 lo = mid;
             } else {
@@ -149,15 +164,13 @@ fn sample(ln: Lane) {
         tp = lo;
     }
     // (4) Gumbel-max over the kept set {order_key(z) >= tp, w >= min_p}.
-    let s_lo = p.step_lo + d;
-    let s_hi = p.step_hi + select(0u, 1u, s_lo < p.step_lo);
-    let h0 = pcg(s_lo ^ pcg(s_hi ^ pcg(p.seed_lo ^ pcg(p.seed_hi))));
+    let h0 = pcg(s_lo ^ pcg(s_hi ^ pcg(seed.x ^ pcg(seed.y))));
     var gv = -3.4e38;
     var gi = NONE;
     var kept_mass = 0.0;
     var kept = 0.0;
     for (var j = ln.lid; j < p.n; j += WG) {
-        let z = logits[j] * p.inv_temp;
+        let z = logits[base + j] * p.inv_temp;
         let w = exp(z - zmax);
         if (order_key(z) >= tp && w >= p.min_p) {
             kept_mass += w;
@@ -173,7 +186,7 @@ fn sample(ln: Lane) {
     let m_kept = wg_sum(ln, kept_mass);
     let n_kept = wg_sum(ln, kept);
     if (lid == 0u) {
-        let zid = logits[id] * p.inv_temp - zmax;
+        let zid = logits[base + id] * p.inv_temp - zmax;
         out[d * 4u] = id;
         out[d * 4u + 1u] = bitcast<u32>(zid - log(m_kept));
         out[d * 4u + 2u] = bitcast<u32>(zid - log(mass_all));

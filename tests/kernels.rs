@@ -1847,7 +1847,8 @@ fn params_structs_match_wgsl() {
         SampleParams,
         kernels::SAMPLE_WGSL,
         [
-            n, draws, greedy, top_k, inv_temp, top_p, min_p, seed_lo, seed_hi, step_lo, step_hi
+            n, draws, greedy, top_k, inv_temp, top_p, min_p, seed_lo, seed_hi, step_lo, step_hi,
+            rows
         ]
     );
     check_params!(

@@ -474,5 +474,48 @@ fn model_sample_rows_return_filtered_and_unfiltered_logprobs() {
             assert!((d.logprob as f64 - filtered[i].ln()).abs() < 1e-4, "row {row}: filtered {} vs {}", d.logprob, filtered[i].ln());
             assert!(d.logprob >= d.plain_logprob, "renormalising over fewer tokens raises the log-prob");
         }
+        // Alike draws share one sampler dispatch; a draw with other settings sends the batch
+        // row by row. Both give the same draws.
+        let other = SamplingOptions { temperature: 1.3, ..opts };
+        let mut mixed = draws.clone();
+        mixed.push((rows[0], &other, 9));
+        let by_row = m.model.sample_rows(gpu, &hidden, &mixed).unwrap();
+        assert_eq!(&by_row[..draws.len()], &got[..], "one dispatch vs row by row on {}", label(gpu));
+    }
+}
+
+/// `Recorder::sample_rows` (a decoding step's rows in one dispatch, each draw its own row, seed
+/// and step) gives each draw exactly what `sample` gives for that row, seed and step; greedy
+/// and with every filter, steps past 2^32, rows drawn twice and out of order.
+#[test]
+fn sample_rows_equals_row_by_row() {
+    let n = 300;
+    let rows: Vec<Vec<f32>> = (0..3).map(|i| logits(40 + i, n, 3.0)).collect();
+    let flat: Vec<f32> = rows.concat();
+    let draws = [(2usize, 7u64, 0u64), (0, 7, 1), (1, 8, (1 << 32) + 3), (2, 9, 5), (0, u64::MAX, 2)];
+    for gpu in common::all_gpus() {
+        for base in [settings(0.0, 0, 1.0, 0.0, 0), settings(0.9, 40, 0.8, 0.02, 0)] {
+            let want: Vec<Sampled> = draws
+                .iter()
+                .map(|&(row, seed, step)| gpu_draws(gpu, &rows[row], &SamplerSettings { seed, ..base }, step, 1).unwrap()[0])
+                .collect();
+            let _one_at_a_time = DEVICE.lock().unwrap_or_else(|e| e.into_inner());
+            let what = format!("{}: sample_rows {base:?}", label(gpu));
+            let lb = gpu.upload(bytemuck::cast_slice(&flat), "logits rows").unwrap();
+            let out = gpu.alloc((draws.len() * SAMPLE_OUT_WORDS * 4) as u64, "samples").unwrap();
+            let mut r = Recorder::new(gpu);
+            let res = r.sample_rows(&lb, n, &base, &draws, &out);
+            if (flat.len() * 4) as u64 > gpu.max_binding {
+                assert!(matches!(res, Err(Error::Invalid(_))), "{what}: {res:?}");
+                continue;
+            }
+            res.unwrap();
+            r.submit().unwrap();
+            let bytes = gpu.read(&out.buffer, 0, out.bytes).unwrap();
+            assert_eq!(Sampled::from_words(bytemuck::cast_slice(&bytes)), want, "{what}");
+            // A row past the buffer is refused.
+            let mut r = Recorder::new(gpu);
+            assert!(matches!(r.sample_rows(&lb, n, &base, &[(3, 0, 0)], &out), Err(Error::Invalid(_))), "{what}");
+        }
     }
 }

@@ -31,7 +31,8 @@ pub struct SampleParams {
     pub seed_hi: u32,
     pub step_lo: u32,
     pub step_hi: u32,
-    pub _pad0: u32,
+    /// 1: draw d samples its own row (`Recorder::sample_rows`); 0: one row for every draw.
+    pub rows: u32,
 }
 
 /// Words written per draw: id, log p filtered (f32 bits), log p plain (f32 bits), kept count.
@@ -94,6 +95,23 @@ impl Recorder<'_> {
         draws: usize,
         out: &GpuBuffer,
     ) -> Result<()> {
+        let params = self.sample_params(logits, n, s, step, draws, out)?;
+        let g = groups_2d(self.gpu, draws as u32);
+        // `keys` is read only with `rows`: the logits stand in.
+        let bufs = [&logits.buffer, &out.buffer, &logits.buffer];
+        self.dispatch(Kernel::Sample, &params, &bufs, g)
+    }
+
+    /// The sampler's uniforms after checking its inputs (`sample`).
+    fn sample_params(
+        &self,
+        logits: &GpuBuffer,
+        n: usize,
+        s: &SamplerSettings,
+        step: u64,
+        draws: usize,
+        out: &GpuBuffer,
+    ) -> Result<SampleParams> {
         if n == 0 || n > u32::MAX as usize / 2 || draws == 0 {
             return Err(Error::Invalid(format!(
                 "sampling {draws} draws over a row of {n} logits"
@@ -122,7 +140,7 @@ impl Recorder<'_> {
             (draws * SAMPLE_OUT_WORDS * 4) as u64,
         )?;
         let greedy = s.temperature == 0.0;
-        let params = SampleParams {
+        Ok(SampleParams {
             n: n as u32,
             draws: draws as u32,
             greedy: greedy as u32,
@@ -134,9 +152,44 @@ impl Recorder<'_> {
             seed_hi: (s.seed >> 32) as u32,
             step_lo: step as u32,
             step_hi: (step >> 32) as u32,
-            _pad0: 0,
+            rows: 0,
+        })
+    }
+
+    /// One draw per entry of `draws` = (row of `logits` [rows, n], seed, step counter), all in
+    /// one dispatch: draw d is what `sample` gives for that row with `s` and that seed (`s.seed`
+    /// is not used) and step. Writes [draws, 4] u32 words to `out`.
+    pub fn sample_rows(
+        &mut self,
+        logits: &GpuBuffer,
+        n: usize,
+        s: &SamplerSettings,
+        draws: &[(usize, u64, u64)],
+        out: &GpuBuffer,
+    ) -> Result<()> {
+        let rows = draws.iter().map(|d| d.0 + 1).max().unwrap_or(0);
+        if logits.bytes < (rows * n * 4) as u64 {
+            return Err(Error::Invalid(format!(
+                "sample_rows: a logits buffer of {} bytes holds no row {} of {n}",
+                logits.bytes,
+                rows.saturating_sub(1)
+            )));
+        }
+        check_fits(self.gpu, "sampler logits rows", (rows * n * 4) as u64)?;
+        let params = SampleParams {
+            seed_lo: 0,
+            seed_hi: 0,
+            rows: 1,
+            ..self.sample_params(logits, n, s, 0, draws.len(), out)?
         };
-        let g = groups_2d(self.gpu, draws as u32);
-        self.dispatch(Kernel::Sample, &params, &[&logits.buffer, &out.buffer], g)
+        let keys: Vec<u32> = draws
+            .iter()
+            .flat_map(|&(row, seed, step)| {
+                [row as u32, seed as u32, (seed >> 32) as u32, step as u32, (step >> 32) as u32]
+            })
+            .collect();
+        let keys = self.gpu.upload(bytemuck::cast_slice(&keys), "sampler keys")?;
+        let g = groups_2d(self.gpu, draws.len() as u32);
+        self.dispatch(Kernel::Sample, &params, &[&logits.buffer, &out.buffer, &keys.buffer], g)
     }
 }

@@ -168,20 +168,42 @@ impl Model {
         let mut rows: Vec<usize> = draws.iter().map(|d| d.0).collect();
         rows.sort_unstable();
         rows.dedup();
+        let at = |row: &usize| rows.binary_search(row).map_err(|_| Error::Invalid("draw row".into()));
+        let words = (SAMPLE_OUT_WORDS * 4) as u64;
+        // Draws that differ at most in their seed (a group's samples), with every row's logits
+        // in one binding: one sampler dispatch over [rows, vocab].
+        let settings: Vec<SamplerSettings> = draws.iter().map(|d| SamplerSettings::from(d.1)).collect();
+        let unseeded = |s: &SamplerSettings| SamplerSettings { seed: 0, ..*s };
+        let alike = settings.iter().all(|s| unseeded(s) == unseeded(&settings[0]));
+        if !draws.is_empty() && alike && (rows.len() * vocab * 4) as u64 <= gpu.max_binding {
+            for d in draws {
+                d.1.validate()?;
+            }
+            let all = gpu.alloc((rows.len() * vocab * 4) as u64, "logits rows")?;
+            let out = gpu.alloc(words * draws.len() as u64, "sampled tokens")?;
+            let mut r = Recorder::new(gpu);
+            self.record_rows_logits_into(&mut r, hidden, &rows, &all)?;
+            let keyed = draws
+                .iter()
+                .zip(&settings)
+                .map(|(d, s)| Ok((at(&d.0)?, s.seed, d.2)))
+                .collect::<Result<Vec<_>>>()?;
+            r.sample_rows(&all, vocab, &settings[0], &keyed, &out)?;
+            r.submit()?;
+            let bytes = gpu.read(&out.buffer, 0, words * draws.len() as u64)?;
+            return Ok(Sampled::from_words(bytemuck::cast_slice(&bytes)));
+        }
         let logits: Vec<GpuBuffer> = rows
             .iter()
             .map(|_| gpu.alloc((vocab * 4) as u64, "logits row"))
             .collect::<Result<_>>()?;
-        let words = (SAMPLE_OUT_WORDS * 4) as u64;
         let one = gpu.alloc(words, "sampled token")?;
         let all = gpu.alloc(words * draws.len() as u64, "sampled tokens")?;
         let mut r = Recorder::new(gpu);
         self.record_rows_logits(&mut r, hidden, &rows, &logits)?;
         for (i, (row, opts, step)) in draws.iter().enumerate() {
             opts.validate()?;
-            let at = rows
-                .binary_search(row)
-                .map_err(|_| Error::Invalid("draw row".into()))?;
+            let at = at(row)?;
             r.sample(
                 &logits[at],
                 vocab,

@@ -509,12 +509,9 @@ impl Model {
         outs: &[GpuBuffer],
     ) -> Result<()> {
         let gpu = r.gpu;
-        let (h, vocab, n_rows) = (self.cfg.hidden_size, self.cfg.vocab_size, rows.len());
+        let (vocab, n_rows) = (self.cfg.vocab_size, rows.len());
         let f = |n: usize| (n * 4) as u64;
-        let picked = gpu.alloc(f(n_rows * h), "rows to score")?;
-        for (i, &row) in rows.iter().enumerate() {
-            r.copy(hidden, f(row * h), &picked, f(i * h), f(h));
-        }
+        let picked = self.pick_rows(r, hidden, rows)?;
         let cols = self.chunk_cols(gpu, n_rows);
         let chunk = gpu.alloc(f(n_rows * cols), "logits chunk")?;
         let mut v0 = 0;
@@ -537,6 +534,36 @@ impl Model {
             v0 += n;
         }
         Ok(())
+    }
+
+    /// The logits of rows `rows` of `hidden` into `all` [rows, vocab], chunk by chunk of the
+    /// output projection straight into place; `all` must fit one binding.
+    pub(crate) fn record_rows_logits_into(
+        &self,
+        r: &mut Recorder,
+        hidden: &GpuBuffer,
+        rows: &[usize],
+        all: &GpuBuffer,
+    ) -> Result<()> {
+        let vocab = self.cfg.vocab_size;
+        let picked = self.pick_rows(r, hidden, rows)?;
+        let cols = self.chunk_cols(r.gpu, rows.len());
+        for v0 in (0..vocab).step_by(cols) {
+            let n = cols.min(vocab - v0);
+            r.matmul(&picked, rows.len(), self.output(), v0..v0 + n, None, all, vocab, v0, false)?;
+        }
+        Ok(())
+    }
+
+    /// Rows `rows` of `hidden` [.., hidden] copied into a new buffer, in that order.
+    fn pick_rows(&self, r: &mut Recorder, hidden: &GpuBuffer, rows: &[usize]) -> Result<GpuBuffer> {
+        let h = self.cfg.hidden_size;
+        let f = |n: usize| (n * 4) as u64;
+        let picked = r.gpu.alloc(f(rows.len() * h), "rows to score")?;
+        for (i, &row) in rows.iter().enumerate() {
+            r.copy(hidden, f(row * h), &picked, f(i * h), f(h));
+        }
+        Ok(picked)
     }
 
     /// Samples the next token from row `row` of `hidden` on the GPU (`gpu::sample`): records

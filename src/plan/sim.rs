@@ -223,12 +223,24 @@ fn forward_rows(sim: &mut Sim, s: &Shapes, t: u64, r: u64) -> Buf {
     out
 }
 
-/// `Model::sample_rows` over `rows` distinct rows and `draws` draws (with `record_rows_logits`).
+/// `Model::sample_rows` over `rows` distinct rows and `draws` draws of alike settings (a
+/// group's): every row's logits in one buffer and one sampler dispatch where they fit a
+/// binding (`record_rows_logits_into`), else row by row (`record_rows_logits`).
 fn sample_rows(sim: &mut Sim, s: &Shapes, rows: u64, draws: u64) {
+    let words = SAMPLE_OUT_WORDS as u64 * F;
+    if rows * s.vocab * F <= s.max_binding {
+        let all = sim.alloc(Category::LogitsChunks, rows * s.vocab * F, "logits rows [rows, vocab]");
+        let out = sim.alloc(Category::Other, words * draws, "sampled tokens");
+        let picked = sim.alloc(Category::Other, rows * s.h * F, "rows to score");
+        no_bias(sim);
+        sim.free(picked);
+        let keys = sim.alloc(Category::Other, 5 * F * draws, "sampler keys");
+        sim.free_all(vec![keys, all, out]);
+        return;
+    }
     let mut bufs: Vec<Buf> = (0..rows)
         .map(|_| sim.alloc(Category::LogitsChunks, s.vocab * F, "logits row [vocab]"))
         .collect();
-    let words = SAMPLE_OUT_WORDS as u64 * F;
     bufs.push(sim.alloc(Category::Other, words, "sampled token"));
     bufs.push(sim.alloc(Category::Other, words * draws, "sampled tokens"));
     let picked = sim.alloc(Category::Other, rows * s.h * F, "rows to score");
