@@ -48,7 +48,7 @@ pub struct BenchArgs {
     #[arg(long)]
     general_attention: bool,
     /// The decode products' kernel: auto (split on GPUs, run on CPU devices), blocked (a
-    /// thread per 4 columns over all of k), run (blocked, but 5-63 rows of quantized weights
+    /// thread per 4 columns over all of k), run (blocked, but 2-63 rows of quantized weights
     /// through the tiled kernel in 8-lane workgroups), split (16 threads a column), general (a
     /// workgroup a column, at most 4 rows).
     #[arg(long, default_value = "auto")]
