@@ -25,6 +25,24 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> vc: array<f32>;
 @group(0) @binding(7) var<storage, read> spans: array<u32>;     // [t, 2] when slotted
 
+// Thread i's (row t, head h of q then of k, pair or vec4 j < half): the same walk in both kernels.
+struct At {
+    t: u32,
+    h: u32,
+    j: u32,
+}
+
+fn at(i: u32, half: u32) -> At {
+    let th = i / half;
+    return At(th / (p.heads + p.kv_heads), th % (p.heads + p.kv_heads), i % half);
+}
+
+// The cache slot of row t's key and value. A select, not a branch on the uniform alone (see
+// opaque_params in matmul_common.wgsl).
+fn cache_slot(t: u32) -> u32 {
+    return select(p.p0 + t, spans[2u * t + 1u] - 1u, p.slotted != 0u);
+}
+
 // One invocation per (row, head of q then of k, j < hd / 2): the pair (j, j + hd / 2).
 @compute @workgroup_size(64)
 fn rope_kv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -35,10 +53,10 @@ fn rope_kv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
     if (i >= p.t * all_heads * half) {
         return;
     }
-    let j = i % half;
-    let th = i / half;
-    let t = th / all_heads;
-    let h = th % all_heads;
+    let a = at(i, half);
+    let t = a.t;
+    let h = a.h;
+    let j = a.j;
     let c = cs[t * half + j];
     let s = cs[p.t * half + t * half + j];
     if (h < p.heads) {
@@ -50,8 +68,7 @@ fn rope_kv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
         return;
     }
     let kh = h - p.heads;
-    // A select, not a branch on the uniform alone (see opaque_params in matmul_common.wgsl).
-    let slot = select(p.p0 + t, spans[2u * t + 1u] - 1u, p.slotted != 0u);
+    let slot = cache_slot(t);
     let src = (t * p.kv_heads + kh) * p.hd;
     let dst = (slot * p.kv_heads + kh) * p.hd;
     let x1 = k[src + j];
@@ -81,10 +98,10 @@ fn rope_kv4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
     if (i >= p.t * all_heads * half) {
         return;
     }
-    let j = i % half;
-    let th = i / half;
-    let t = th / all_heads;
-    let h = th % all_heads;
+    let a = at(i, half);
+    let t = a.t;
+    let h = a.h;
+    let j = a.j;
     let c = cs4[t * half + j];
     let s = cs4[p.t * half + t * half + j];
     let row = p.hd / 4u;
@@ -97,7 +114,7 @@ fn rope_kv4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
         return;
     }
     let kh = h - p.heads;
-    let slot = select(p.p0 + t, spans[2u * t + 1u] - 1u, p.slotted != 0u);
+    let slot = cache_slot(t);
     let src = (t * p.kv_heads + kh) * row;
     let dst = (slot * p.kv_heads + kh) * row;
     let x1 = k4[src + j];
