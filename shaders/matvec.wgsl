@@ -137,13 +137,20 @@ fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>)
             let k0 = kb * 32u;
             if (WDTYPE == 3u) {
                 let d = mv_q8_scales(b0, kb);
+                var sd: vec4<f32>;
                 for (var i = 0u; i < 8u; i++) {
                     let xi = xv[(k0 >> 2u) + i];
-                    (*acc)[0u].x += dot(xi, q8w4(w[(b0[0u] + kb) * 9u + 1u + i])) * d[0u];
-                    (*acc)[1u].x += dot(xi, q8w4(w[(b0[1u] + kb) * 9u + 1u + i])) * d[1u];
-                    (*acc)[2u].x += dot(xi, q8w4(w[(b0[2u] + kb) * 9u + 1u + i])) * d[2u];
-                    (*acc)[3u].x += dot(xi, q8w4(w[(b0[3u] + kb) * 9u + 1u + i])) * d[3u];
+                    sd.x += dot(xi, q8w4(w[(b0[0u] + kb) * 9u + 1u + i]));
+                    sd.y += dot(xi, q8w4(w[(b0[1u] + kb) * 9u + 1u + i]));
+                    sd.z += dot(xi, q8w4(w[(b0[2u] + kb) * 9u + 1u + i]));
+                    sd.w += dot(xi, q8w4(w[(b0[3u] + kb) * 9u + 1u + i]));
                 }
+                (*acc)[0u].x += sd.x * d[0u];
+                (*acc)[1u].x += sd.y * d[1u];
+                (*acc)[2u].x += sd.z * d[2u];
+                (*acc)[3u].x += sd.w * d[3u];
+            } else if (WDTYPE != 11u && WDTYPE != 13u && WDTYPE != 14u) {
+                mv_q_sums_block_own(acc, b0, kb);
             } else {
                 let c = mv_q4_scales(b0, kb);
                 for (var i = 0u; i < 4u; i++) {
@@ -404,14 +411,22 @@ fn mv_q_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: arra
         for (var kb = 0u; kb < nb; kb++) {
             let mine = xv[kb * 8u + j];
             if (WDTYPE == 3u) {
+                // The block's scale once per column, on its sum.
                 let d = mv_q8_scales(b0, kb);
+                var sd: vec4<f32>;
                 for (var i = 0u; i < 8u; i++) {
                     let xi1 = from_lane8(ln, mine, i);
-                    (*acc)[0u].x += dot(xi1, q8w4(w[(b0[0u] + kb) * 9u + 1u + i])) * d[0u];
-                    (*acc)[1u].x += dot(xi1, q8w4(w[(b0[1u] + kb) * 9u + 1u + i])) * d[1u];
-                    (*acc)[2u].x += dot(xi1, q8w4(w[(b0[2u] + kb) * 9u + 1u + i])) * d[2u];
-                    (*acc)[3u].x += dot(xi1, q8w4(w[(b0[3u] + kb) * 9u + 1u + i])) * d[3u];
+                    sd.x += dot(xi1, q8w4(w[(b0[0u] + kb) * 9u + 1u + i]));
+                    sd.y += dot(xi1, q8w4(w[(b0[1u] + kb) * 9u + 1u + i]));
+                    sd.z += dot(xi1, q8w4(w[(b0[2u] + kb) * 9u + 1u + i]));
+                    sd.w += dot(xi1, q8w4(w[(b0[3u] + kb) * 9u + 1u + i]));
                 }
+                (*acc)[0u].x += sd.x * d[0u];
+                (*acc)[1u].x += sd.y * d[1u];
+                (*acc)[2u].x += sd.z * d[2u];
+                (*acc)[3u].x += sd.w * d[3u];
+            } else if (WDTYPE != 11u && WDTYPE != 13u && WDTYPE != 14u) {
+                mv_q_sums_block(ln, acc, b0, kb, mine);
             } else {
                 let c = mv_q4_scales(b0, kb);
                 for (var i = 0u; i < 4u; i++) {
@@ -478,6 +493,54 @@ fn mv_q_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: arra
     }
 }
 
+// One row, block kb, for the types whose scales factor out of the block sums (as matmul.wgsl's
+// q_sums): Σ x·(c.x q + c.y) = c.x·Σ x q + c.y·Σ x, so per element only the integer decode
+// and one FMA; the scale and offset come once per block and column (Q6_K / Q3_K: a scale per
+// half of 16, no offset). Invocation j holds vec4 j of the block's x (`mine`).
+fn mv_q_sums_block(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>, kb: u32,
+                   mine: vec4<f32>) {
+    let xl = array<vec4<f32>, 4>(from_lane8(ln, mine, 0u), from_lane8(ln, mine, 1u),
+                                 from_lane8(ln, mine, 2u), from_lane8(ln, mine, 3u));
+    let xh = array<vec4<f32>, 4>(from_lane8(ln, mine, 4u), from_lane8(ln, mine, 5u),
+                                 from_lane8(ln, mine, 6u), from_lane8(ln, mine, 7u));
+    mv_q_sums_cols(acc, b0, kb, xl, xh);
+}
+// The same with the block's x read by every invocation (no subgroups).
+fn mv_q_sums_block_own(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>, kb: u32) {
+    let i = kb * 8u;
+    let xl = array<vec4<f32>, 4>(xv[i], xv[i + 1u], xv[i + 2u], xv[i + 3u]);
+    let xh = array<vec4<f32>, 4>(xv[i + 4u], xv[i + 5u], xv[i + 6u], xv[i + 7u]);
+    mv_q_sums_cols(acc, b0, kb, xl, xh);
+}
+// The thread's 4 columns of block kb against the row's x (xl: k = 4i.., xh: k = 16 + 4i..).
+fn mv_q_sums_cols(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>, kb: u32,
+                  xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>) {
+    let t = xl[0u] + xl[1u] + xl[2u] + xl[3u] + xh[0u] + xh[1u] + xh[2u] + xh[3u];
+    let xsum = t.x + t.y + t.z + t.w;
+    (*acc)[0u].x += mv_sums_col(b0[0u] + kb, xl, xh, xsum);
+    (*acc)[1u].x += mv_sums_col(b0[1u] + kb, xl, xh, xsum);
+    (*acc)[2u].x += mv_sums_col(b0[2u] + kb, xl, xh, xsum);
+    (*acc)[3u].x += mv_sums_col(b0[3u] + kb, xl, xh, xsum);
+}
+// Block b of one column against the row's x, words written out (a rolled loop would index xl /
+// xh dynamically: select ladders on lavapipe).
+fn mv_sums_col(b: u32, xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>, xsum: f32) -> f32 {
+    let u0 = q4w(b, 0u);
+    let u1 = q4w(b, 1u);
+    let u2 = q4w(b, 2u);
+    let u3 = q4w(b, 3u);
+    let lo = xl[0u] * q4_int(u0, false) + xl[1u] * q4_int(u1, false) + xl[2u] * q4_int(u2, false)
+        + xl[3u] * q4_int(u3, false);
+    let hi = xh[0u] * q4_int(u0, true) + xh[1u] * q4_int(u1, true) + xh[2u] * q4_int(u2, true)
+        + xh[3u] * q4_int(u3, true);
+    let c = q4s(b);
+    let sl = lo.x + lo.y + lo.z + lo.w;
+    let sh = hi.x + hi.y + hi.z + hi.w;
+    if (halves_scaled()) {
+        return c.x * sl + c.y * sh;
+    }
+    return c.x * (sl + sh) + c.y * xsum;
+}
 // Block kb's scales of the four columns' rows b0: Q8_0's d, Q4's (d, m).
 fn mv_q8_scales(b0: array<u32, MV_N>, kb: u32) -> array<f32, MV_N> {
     var d: array<f32, MV_N>;
