@@ -417,7 +417,10 @@ fn x_row_block(xi: u32, kb: u32) -> array<vec4<f32>, 8> {
 // the XBlocks dynamically, which lavapipe lowers to select ladders (measured 4-5× slower).
 fn sums_word(s: ptr<function, mat4x4<f32>>, b: u32, i: u32, xa: ptr<function, XBlock>,
              xc: ptr<function, XBlock>) {
-    let u = q4w(b, i);
+    sums_word_u(s, q4w(b, i), i, xa, xc);
+}
+fn sums_word_u(s: ptr<function, mat4x4<f32>>, u: vec2<u32>, i: u32, xa: ptr<function, XBlock>,
+               xc: ptr<function, XBlock>) {
     let lo = q4_int(u, false);
     let hi = q4_int(u, true);
     if (halves_scaled()) {
@@ -457,6 +460,50 @@ fn block_dot(a: mat2x4<f32>, b: u32, xa: ptr<function, XBlock>, xc: ptr<function
     return mat2x4<f32>(fma(vec4<f32>(c.x), s[0u], fma(vec4<f32>(c.y), (*xa).sum, a[0u])),
                        fma(vec4<f32>(c.x), s[2u], fma(vec4<f32>(c.y), (*xc).sum, a[1u])));
 }
+// block_dot of Q8_0 / Q4_0 / Q4_1 with the block's words read as vec4s (w4).
+fn block_dot_v4(a: mat2x4<f32>, b: u32, xa: ptr<function, XBlock>, xc: ptr<function, XBlock>) -> mat2x4<f32> {
+    let r = b & 3u;
+    if (WDTYPE == 3u) {
+        let v = (9u * b) >> 2u;
+        let p0 = w4[v];
+        let p1 = w4[v + 1u];
+        let p2 = w4[v + 2u];
+        let d0 = words_after(p0, p1, r);
+        let d1 = words_after(p1, p2, r);
+        let q = array<vec4<f32>, 8>(q8w4(d0.x), q8w4(d0.y), q8w4(d0.z), q8w4(d0.w), q8w4(d1.x),
+                                    q8w4(d1.y), q8w4(d1.z), q8w4(d1.w));
+        var sa = (*xa).m[0u] * q[0u] + (*xa).m[1u] * q[1u] + (*xa).m[2u] * q[2u] + (*xa).m[3u] * q[3u];
+        sa += (*xa).m[4u] * q[4u] + (*xa).m[5u] * q[5u] + (*xa).m[6u] * q[6u] + (*xa).m[7u] * q[7u];
+        var sc = (*xc).m[0u] * q[0u] + (*xc).m[1u] * q[1u] + (*xc).m[2u] * q[2u] + (*xc).m[3u] * q[3u];
+        sc += (*xc).m[4u] * q[4u] + (*xc).m[5u] * q[5u] + (*xc).m[6u] * q[6u] + (*xc).m[7u] * q[7u];
+        let d = unpack2x16float(word_at(p0, r)).x;
+        return mat2x4<f32>(fma(vec4<f32>(d), sa, a[0u]), fma(vec4<f32>(d), sc, a[1u]));
+    }
+    let v = (5u * b) >> 2u;
+    let p0 = w4[v];
+    let p1 = w4[v + 1u];
+    let dw = words_after(p0, p1, r);
+    let sc = unpack2x16float(word_at(p0, r));
+    let c = select(sc, vec2<f32>(sc.x, -8.0 * sc.x), WDTYPE == 4u);
+    var s: mat4x4<f32>;
+    sums_word_u(&s, vec2<u32>(dw.x, 0u), 0u, xa, xc);
+    sums_word_u(&s, vec2<u32>(dw.y, 0u), 1u, xa, xc);
+    sums_word_u(&s, vec2<u32>(dw.z, 0u), 2u, xa, xc);
+    sums_word_u(&s, vec2<u32>(dw.w, 0u), 3u, xa, xc);
+    return mat2x4<f32>(fma(vec4<f32>(c.x), s[0u], fma(vec4<f32>(c.y), (*xa).sum, a[0u])),
+                       fma(vec4<f32>(c.x), s[2u], fma(vec4<f32>(c.y), (*xc).sum, a[1u])));
+}
+fn block_dots_v4(acc: ptr<function, array<mat2x4<f32>, 8>>, b0: array<u32, RB_N>, kb: u32,
+                 xa: ptr<function, XBlock>, xc: ptr<function, XBlock>) {
+    (*acc)[0u] = block_dot_v4((*acc)[0u], b0[0u] + kb, xa, xc);
+    (*acc)[1u] = block_dot_v4((*acc)[1u], b0[1u] + kb, xa, xc);
+    (*acc)[2u] = block_dot_v4((*acc)[2u], b0[2u] + kb, xa, xc);
+    (*acc)[3u] = block_dot_v4((*acc)[3u], b0[3u] + kb, xa, xc);
+    (*acc)[4u] = block_dot_v4((*acc)[4u], b0[4u] + kb, xa, xc);
+    (*acc)[5u] = block_dot_v4((*acc)[5u], b0[5u] + kb, xa, xc);
+    (*acc)[6u] = block_dot_v4((*acc)[6u], b0[6u] + kb, xa, xc);
+    (*acc)[7u] = block_dot_v4((*acc)[7u], b0[7u] + kb, xa, xc);
+}
 fn block_dots(acc: ptr<function, array<mat2x4<f32>, 8>>, b0: array<u32, RB_N>, kb: u32,
               xa: ptr<function, XBlock>, xc: ptr<function, XBlock>) {
     (*acc)[0u] = block_dot((*acc)[0u], b0[0u] + kb, xa, xc);
@@ -473,17 +520,26 @@ fn block_dots(acc: ptr<function, array<mat2x4<f32>, 8>>, b0: array<u32, RB_N>, k
 // thread 8 rows × RB_N columns strided by RB_WN.
 @compute @workgroup_size(64)
 fn matmul_q_sums(ln: Lane) {
-    q_sums(ln, 64u);
+    q_sums(ln, 64u, false);
+}
+// The two with Q8_0 / Q4_0 / Q4_1 blocks read as vec4s (block_dot_v4).
+@compute @workgroup_size(64)
+fn matmul_q_sums_v4(ln: Lane) {
+    q_sums(ln, 64u, true);
 }
 // Few rows on CPU devices (decode, short prefills): one run of 8 lanes a workgroup, 8 rows ×
 // 64 columns. In a 64-lane workgroup the runs past the rows still cost (measured on lavapipe:
 // a lone run took 1.6× a run of a full workgroup).
 @compute @workgroup_size(8)
 fn matmul_q_sums_run(ln: Lane) {
-    q_sums(ln, 8u);
+    q_sums(ln, 8u, false);
 }
-// `wg_rows`: rows of x a workgroup covers (8 per run of 8 lanes).
-fn q_sums(ln: Lane, wg_rows: u32) {
+@compute @workgroup_size(8)
+fn matmul_q_sums_run_v4(ln: Lane) {
+    q_sums(ln, 8u, true);
+}
+// `wg_rows`: rows of x a workgroup covers (8 per run of 8 lanes); `v4`: block_dot_v4.
+fn q_sums(ln: Lane, wg_rows: u32, v4: bool) {
     q = opaque_params(p, ln.wg.z);
     let lid = ln.lid;
     let n0 = ln.wg.y * (RB_N * RB_WN) + lid % RB_WN;
@@ -512,13 +568,21 @@ fn q_sums(ln: Lane, wg_rows: u32) {
             let v = x_row_block(xi, kb);
             var xa = x_block_shared(ln, v, 0u);
             var xc = x_block_shared(ln, v, 1u);
-            block_dots(&acc, b0, kb, &xa, &xc);
+            if (v4) {
+                block_dots_v4(&acc, b0, kb, &xa, &xc);
+            } else {
+                block_dots(&acc, b0, kb, &xa, &xc);
+            }
         }
     } else {
         for (var kb = 0u; kb < nb; kb++) {
             var xa = x_block(ra, kb);
             var xc = x_block(rc, kb);
-            block_dots(&acc, b0, kb, &xa, &xc);
+            if (v4) {
+                block_dots_v4(&acc, b0, kb, &xa, &xc);
+            } else {
+                block_dots(&acc, b0, kb, &xa, &xc);
+            }
         }
     }
     if (q.lora_r != 0u) {

@@ -66,3 +66,23 @@ fn row_block(n: u32) -> u32 {
 fn row_vec4(r: vec4<u32>, i: u32, k: u32) -> u32 {
     return r[i] * (q.k >> 2u) + (k >> 2u);
 }
+
+// Q8_0 / Q4_0 / Q4_1 blocks a vec4 at a time: llvmpipe loads lane by lane, and a vec4 costs
+// about what a word does, so the one-row product (where loads, not FMAs, set the time) and the
+// register-blocked ones read a block's words (scale, then 4 or 8 data words) from the aligned
+// vec4s they always lie in: Q4's 5 words start at word offset 5b % 4 = b % 4 and fit in 2
+// vec4s (2 loads instead of 5), Q8_0's 9 at 9b % 4 = b % 4 in 3 (3 instead of 9).
+// Binding 7 is the weight buffer (binding 2 of the other kernels) seen as vec4s; the host takes
+// these kernels only for pieces of a multiple of 16 bytes, so every such vec4 exists.
+@group(0) @binding(7) var<storage, read> w4: array<vec4<u32>>;
+
+// Words r + 1 .. r + 4 of the 8 words (a, c), r in 0..3.
+fn words_after(a: vec4<u32>, c: vec4<u32>, r: u32) -> vec4<u32> {
+    let lo = select(vec4<u32>(a.yzw, c.x), vec4<u32>(a.zw, c.xy), r == 1u);
+    let hi = select(vec4<u32>(a.w, c.xyz), c, r == 3u);
+    return select(lo, hi, r >= 2u);
+}
+// Word r of a.
+fn word_at(a: vec4<u32>, r: u32) -> u32 {
+    return select(select(a.x, a.y, r == 1u), select(a.z, a.w, r == 3u), r >= 2u);
+}

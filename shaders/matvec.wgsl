@@ -525,15 +525,14 @@ fn mv_q_sums_cols(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>,
 // Block b of one column against the row's x, words written out (a rolled loop would index xl /
 // xh dynamically: select ladders on lavapipe).
 fn mv_sums_col(b: u32, xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>, xsum: f32) -> f32 {
-    let u0 = q4w(b, 0u);
-    let u1 = q4w(b, 1u);
-    let u2 = q4w(b, 2u);
-    let u3 = q4w(b, 3u);
+    return mv_sums_words(q4w(b, 0u), q4w(b, 1u), q4w(b, 2u), q4w(b, 3u), q4s(b), xl, xh, xsum);
+}
+fn mv_sums_words(u0: vec2<u32>, u1: vec2<u32>, u2: vec2<u32>, u3: vec2<u32>, c: vec2<f32>,
+                 xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>, xsum: f32) -> f32 {
     let lo = xl[0u] * q4_int(u0, false) + xl[1u] * q4_int(u1, false) + xl[2u] * q4_int(u2, false)
         + xl[3u] * q4_int(u3, false);
     let hi = xh[0u] * q4_int(u0, true) + xh[1u] * q4_int(u1, true) + xh[2u] * q4_int(u2, true)
         + xh[3u] * q4_int(u3, true);
-    let c = q4s(b);
     let sl = lo.x + lo.y + lo.z + lo.w;
     let sh = hi.x + hi.y + hi.z + hi.w;
     if (halves_scaled()) {
@@ -541,6 +540,70 @@ fn mv_sums_col(b: u32, xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>, xsum: f
     }
     return c.x * (sl + sh) + c.y * xsum;
 }
+// ---- one row of Q8_0 / Q4_0 / Q4_1 weights, read a vec4 at a time (w4, matmul_common.wgsl) ----
+// Block b of one column against the row's x (xl: k = 4i.., xh: k = 16 + 4i..).
+fn one_v4_col(b: u32, xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>, xsum: f32) -> f32 {
+    let r = b & 3u;
+    if (WDTYPE == 3u) {
+        let v = (9u * b) >> 2u;
+        let a = w4[v];
+        let c = w4[v + 1u];
+        let e = w4[v + 2u];
+        let d0 = words_after(a, c, r);
+        let d1 = words_after(c, e, r);
+        let sd = dot(xl[0u], q8w4(d0.x)) + dot(xl[1u], q8w4(d0.y)) + dot(xl[2u], q8w4(d0.z))
+            + dot(xl[3u], q8w4(d0.w)) + dot(xh[0u], q8w4(d1.x)) + dot(xh[1u], q8w4(d1.y))
+            + dot(xh[2u], q8w4(d1.z)) + dot(xh[3u], q8w4(d1.w));
+        return sd * unpack2x16float(word_at(a, r)).x;
+    }
+    let v = (5u * b) >> 2u;
+    let a = w4[v];
+    let c = w4[v + 1u];
+    let d = words_after(a, c, r);
+    let sc = unpack2x16float(word_at(a, r));
+    let cs = select(sc, vec2<f32>(sc.x, -8.0 * sc.x), WDTYPE == 4u);
+    return mv_sums_words(vec2<u32>(d.x, 0u), vec2<u32>(d.y, 0u), vec2<u32>(d.z, 0u),
+                         vec2<u32>(d.w, 0u), cs, xl, xh, xsum);
+}
+fn one_v4_cols(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>, kb: u32,
+               xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>) {
+    var xsum = 0.0;
+    if (WDTYPE != 3u) {
+        let t = xl[0u] + xl[1u] + xl[2u] + xl[3u] + xh[0u] + xh[1u] + xh[2u] + xh[3u];
+        xsum = t.x + t.y + t.z + t.w;
+    }
+    (*acc)[0u].x += one_v4_col(b0[0u] + kb, xl, xh, xsum);
+    (*acc)[1u].x += one_v4_col(b0[1u] + kb, xl, xh, xsum);
+    (*acc)[2u].x += one_v4_col(b0[2u] + kb, xl, xh, xsum);
+    (*acc)[3u].x += one_v4_col(b0[3u] + kb, xl, xh, xsum);
+}
+@compute @workgroup_size(16)
+fn matvec_q_one_v4(ln: Lane) {
+    let n0 = mv_setup(ln);
+    let b0 = mv_blocks(n0);
+    var acc: array<vec4<f32>, 8>;
+    let nb = q.k >> 5u;
+    if (lanes8(ln)) {
+        let j = ln.lid % 8u;
+        for (var kb = 0u; kb < nb; kb++) {
+            let mine = xv[kb * 8u + j];
+            let xl = array<vec4<f32>, 4>(from_lane8(ln, mine, 0u), from_lane8(ln, mine, 1u),
+                                         from_lane8(ln, mine, 2u), from_lane8(ln, mine, 3u));
+            let xh = array<vec4<f32>, 4>(from_lane8(ln, mine, 4u), from_lane8(ln, mine, 5u),
+                                         from_lane8(ln, mine, 6u), from_lane8(ln, mine, 7u));
+            one_v4_cols(&acc, b0, kb, xl, xh);
+        }
+    } else {
+        for (var kb = 0u; kb < nb; kb++) {
+            let i = kb * 8u;
+            let xl = array<vec4<f32>, 4>(xv[i], xv[i + 1u], xv[i + 2u], xv[i + 3u]);
+            let xh = array<vec4<f32>, 4>(xv[i + 4u], xv[i + 5u], xv[i + 6u], xv[i + 7u]);
+            one_v4_cols(&acc, b0, kb, xl, xh);
+        }
+    }
+    mv_store(acc, n0);
+}
+
 // Block kb's scales of the four columns' rows b0: Q8_0's d, Q4's (d, m).
 fn mv_q8_scales(b0: array<u32, MV_N>, kb: u32) -> array<f32, MV_N> {
     var d: array<f32, MV_N>;

@@ -1489,6 +1489,9 @@ fn all_kernels() -> Vec<Kernel> {
         if edgerl::gpu::quant::scales_factor_out(d) {
             ks.push(Kernel::MatmulRun(d));
         }
+        if matches!(d, DType::Q8_0 | DType::Q4_0 | DType::Q4_1) {
+            ks.extend([Kernel::MatvecOneVec4(d), Kernel::MatmulVec4(d), Kernel::MatmulRunVec4(d)]);
+        }
     }
     ks.extend([
         Kernel::RmsNorm,
@@ -1551,6 +1554,9 @@ fn every_kernel_builds_and_validates() {
                 let bytes = vec![0u8; 2 * dt.file_row_bytes(cols).unwrap()];
                 Tensor::from_bytes(gpu, name, dt, 2, cols, &bytes).unwrap()
             };
+            let w_v4 = |dt: DType| {
+                Tensor::from_bytes(gpu, "w", dt, 4, 32, &vec![0u8; 4 * dt.file_row_bytes(32).unwrap()]).unwrap()
+            };
             // 4096 bytes: dx of Q4_K's backward (3 × 256), within the tiny binding limit.
             let big = || gpu.alloc(4096, "scratch").unwrap();
             // A 2 × 3 float matrix: k not a multiple of `MATMUL_K_ALIGN`.
@@ -1591,6 +1597,16 @@ fn every_kernel_builds_and_validates() {
                 Kernel::Matvec(dt) => {
                     r.matvec = MatvecForm::Blocked;
                     r.linear(&big(), 1, &w(dt, "w"), Some(&c), &d, false)
+                }
+                // Pieces of a multiple of 16 bytes (4 rows of one block): one row, a run, a tile.
+                Kernel::MatvecOneVec4(dt) => r.linear(&big(), 1, &w_v4(dt), Some(&c), &d, false),
+                Kernel::MatmulRunVec4(dt) => {
+                    r.matvec = MatvecForm::Run;
+                    r.linear(&big(), kernels::MATVEC_RUN_MIN_ROWS, &w_v4(dt), Some(&c), &d, false)
+                }
+                Kernel::MatmulVec4(dt) => {
+                    r.matvec = MatvecForm::Blocked;
+                    r.linear(&big(), t_tiled, &w_v4(dt), Some(&c), &d, false)
                 }
                 Kernel::MatmulRun(dt) => {
                     r.matvec = MatvecForm::Run;

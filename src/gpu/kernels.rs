@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::device::Gpu;
 use super::memory::GpuBuffer;
-use super::tensor::Tensor;
+use super::tensor::{DType, Tensor};
 use crate::error::{Error, Result};
 
 pub use super::attention::{
@@ -301,6 +301,8 @@ impl Recorder<'_> {
             check_fits(self.gpu, "LoRA B", l.b.bytes)?;
         }
         for piece in &w.pieces {
+            // Q8_0 / Q4 pieces whose blocks can be read as vec4s (binding 7).
+            let vec4 = matches!(w.dtype, DType::Q8_0 | DType::Q4_0 | DType::Q4_1) && piece.buf.bytes.is_multiple_of(16);
             let lo = rows.start.max(piece.row_start);
             let hi = rows.end.min(piece.row_start + piece.rows);
             if lo >= hi {
@@ -325,6 +327,8 @@ impl Recorder<'_> {
             // read) x and the weight again.
             let (lu, lb) = lora.map_or((&x.buffer, &piece.buf.buffer), |l| (&l.u.buffer, &l.b.buffer));
             let tiled_bufs = [&x.buffer, &piece.buf.buffer, bias_buf, &y.buffer, lu, lb];
+            // `matmul_q_sums*` (either form) also see the weights as vec4s, binding 7.
+            let sums_bufs = [&x.buffer, &piece.buf.buffer, bias_buf, &y.buffer, lu, lb, &piece.buf.buffer];
             if split {
                 // Column groups of 4, times row groups of 8.
                 let groups = (hi - lo).div_ceil(MATVEC_SPLIT_COLS) * t.div_ceil(8);
@@ -334,10 +338,16 @@ impl Recorder<'_> {
                 // One run of 8 lanes a workgroup, 8 rows × 64 columns (the tiled kernel's 8 rows
                 // a thread); row runs along x, as the tiled product's row tiles.
                 let g = (t.div_ceil(8) as u32, (hi - lo).div_ceil(MATMUL_TILE_N) as u32);
-                self.dispatch(Kernel::MatmulRun(w.dtype), &params, &tiled_bufs, g)?;
+                let kernel = if vec4 { Kernel::MatmulRunVec4(w.dtype) } else { Kernel::MatmulRun(w.dtype) };
+                self.dispatch(kernel, &params, &sums_bufs, g)?;
             } else if blocked {
                 let g = groups_2d(self.gpu, (hi - lo).div_ceil(MATVEC_COLS) as u32);
                 let shared = self.gpu.features.subgroups && (t > 1 || w.dtype.is_quantized());
+                if t == 1 && vec4 {
+                    let at = [(1, &x.buffer), (3, bias_buf), (4, &y.buffer), (7, &piece.buf.buffer)];
+                    self.dispatch_at(Kernel::MatvecOneVec4(w.dtype), &params, &at, g)?;
+                    continue;
+                }
                 let kernel = if shared { Kernel::MatvecShared(w.dtype) } else { Kernel::Matvec(w.dtype) };
                 self.dispatch(kernel, &params, &bufs, g)?;
             } else if general {
@@ -364,7 +374,13 @@ impl Recorder<'_> {
                 }
                 // Row tiles along x: lavapipe hands each thread a contiguous run of workgroups
                 // (x fastest), so a short last row tile lands on every thread, not on one.
-                let bufs: &[&wgpu::Buffer] = if aligned { &tiled_bufs } else { &bufs };
+                let sums = aligned && super::quant::scales_factor_out(w.dtype);
+                let (kernel, bufs): (_, &[&wgpu::Buffer]) = match (sums, vec4) {
+                    (true, true) => (Kernel::MatmulVec4(w.dtype), &sums_bufs),
+                    (true, false) => (kernel, &sums_bufs),
+                    (false, _) if aligned => (kernel, &tiled_bufs),
+                    (false, _) => (kernel, &bufs),
+                };
                 self.dispatch(kernel, &params, bufs, (gy as u32, gx as u32))?;
             }
         }

@@ -110,6 +110,13 @@ pub enum Kernel {
     /// than a tiled row tile (decode and short products on CPU devices, `MatvecForm::Run`),
     /// `quant::scales_factor_out` types.
     MatmulRun(DType),
+    /// `Matvec` for one row of Q8_0 / Q4_0 / Q4_1 weights read a vec4 at a time (binding 7:
+    /// the weights as vec4s), for pieces of a multiple of 16 bytes.
+    MatvecOneVec4(DType),
+    /// `Matmul` (`matmul_q_sums`) and `MatmulRun` for Q8_0 / Q4_0 / Q4_1 weights read a vec4
+    /// at a time (as `MatvecOneVec4`).
+    MatmulVec4(DType),
+    MatmulRunVec4(DType),
     RmsNorm,
     /// `RmsNorm` in 8-thread workgroups with vec4 loads (CPU devices, d a multiple of 4).
     RmsNormLanes,
@@ -205,6 +212,9 @@ impl Kernel {
             Kernel::MatvecSplit(d) if d.is_quantized() => (MATVEC_WGSL, "matvec_split_q"),
             Kernel::MatvecSplit(_) => (MATVEC_WGSL, "matvec_split_f"),
             Kernel::MatmulRun(_) => (MATMUL_WGSL, "matmul_q_sums_run"),
+            Kernel::MatvecOneVec4(_) => (MATVEC_WGSL, "matvec_q_one_v4"),
+            Kernel::MatmulVec4(_) => (MATMUL_WGSL, "matmul_q_sums_v4"),
+            Kernel::MatmulRunVec4(_) => (MATMUL_WGSL, "matmul_q_sums_run_v4"),
             Kernel::RmsNorm => (NORM_WGSL, "rmsnorm"),
             Kernel::RmsNormLanes => (NORM_WGSL, "rmsnorm_lanes"),
             Kernel::LayerNorm => (NORM_WGSL, "layernorm"),
@@ -269,6 +279,9 @@ impl Kernel {
             | Kernel::MatvecGeneral(d)
             | Kernel::MatvecSplit(d)
             | Kernel::MatmulRun(d)
+            | Kernel::MatvecOneVec4(d)
+            | Kernel::MatmulVec4(d)
+            | Kernel::MatmulRunVec4(d)
             | Kernel::Embed(d)
             | Kernel::MatmulBackwardInput(d)
             | Kernel::MatmulBackwardInputGeneral(d) => Some(d),
