@@ -462,34 +462,23 @@ fn block_dot(a: mat2x4<f32>, b: u32, xa: ptr<function, XBlock>, xc: ptr<function
 }
 // block_dot of Q8_0 / Q4_0 / Q4_1 with the block's words read as vec4s (w4).
 fn block_dot_v4(a: mat2x4<f32>, b: u32, xa: ptr<function, XBlock>, xc: ptr<function, XBlock>) -> mat2x4<f32> {
-    let r = b & 3u;
     if (WDTYPE == 3u) {
-        let v = (9u * b) >> 2u;
-        let p0 = w4[v];
-        let p1 = w4[v + 1u];
-        let p2 = w4[v + 2u];
-        let d0 = words_after(p0, p1, r);
-        let d1 = words_after(p1, p2, r);
-        let q = array<vec4<f32>, 8>(q8w4(d0.x), q8w4(d0.y), q8w4(d0.z), q8w4(d0.w), q8w4(d1.x),
-                                    q8w4(d1.y), q8w4(d1.z), q8w4(d1.w));
+        let k = q8_block_v4(b);
+        let q = array<vec4<f32>, 8>(q8w4(k.lo.x), q8w4(k.lo.y), q8w4(k.lo.z), q8w4(k.lo.w), q8w4(k.hi.x),
+                                    q8w4(k.hi.y), q8w4(k.hi.z), q8w4(k.hi.w));
         var sa = (*xa).m[0u] * q[0u] + (*xa).m[1u] * q[1u] + (*xa).m[2u] * q[2u] + (*xa).m[3u] * q[3u];
         sa += (*xa).m[4u] * q[4u] + (*xa).m[5u] * q[5u] + (*xa).m[6u] * q[6u] + (*xa).m[7u] * q[7u];
         var sc = (*xc).m[0u] * q[0u] + (*xc).m[1u] * q[1u] + (*xc).m[2u] * q[2u] + (*xc).m[3u] * q[3u];
         sc += (*xc).m[4u] * q[4u] + (*xc).m[5u] * q[5u] + (*xc).m[6u] * q[6u] + (*xc).m[7u] * q[7u];
-        let d = unpack2x16float(word_at(p0, r)).x;
-        return mat2x4<f32>(fma(vec4<f32>(d), sa, a[0u]), fma(vec4<f32>(d), sc, a[1u]));
+        return mat2x4<f32>(fma(vec4<f32>(k.d), sa, a[0u]), fma(vec4<f32>(k.d), sc, a[1u]));
     }
-    let v = (5u * b) >> 2u;
-    let p0 = w4[v];
-    let p1 = w4[v + 1u];
-    let dw = words_after(p0, p1, r);
-    let sc = unpack2x16float(word_at(p0, r));
-    let c = select(sc, vec2<f32>(sc.x, -8.0 * sc.x), WDTYPE == 4u);
+    let k = q4_block_v4(b);
     var s: mat4x4<f32>;
-    sums_word_u(&s, vec2<u32>(dw.x, 0u), 0u, xa, xc);
-    sums_word_u(&s, vec2<u32>(dw.y, 0u), 1u, xa, xc);
-    sums_word_u(&s, vec2<u32>(dw.z, 0u), 2u, xa, xc);
-    sums_word_u(&s, vec2<u32>(dw.w, 0u), 3u, xa, xc);
+    sums_word_u(&s, vec2<u32>(k.u.x, 0u), 0u, xa, xc);
+    sums_word_u(&s, vec2<u32>(k.u.y, 0u), 1u, xa, xc);
+    sums_word_u(&s, vec2<u32>(k.u.z, 0u), 2u, xa, xc);
+    sums_word_u(&s, vec2<u32>(k.u.w, 0u), 3u, xa, xc);
+    let c = k.c;
     return mat2x4<f32>(fma(vec4<f32>(c.x), s[0u], fma(vec4<f32>(c.y), (*xa).sum, a[0u])),
                        fma(vec4<f32>(c.x), s[2u], fma(vec4<f32>(c.y), (*xc).sum, a[1u])));
 }

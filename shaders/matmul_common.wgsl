@@ -86,3 +86,29 @@ fn words_after(a: vec4<u32>, c: vec4<u32>, r: u32) -> vec4<u32> {
 fn word_at(a: vec4<u32>, r: u32) -> u32 {
     return select(select(a.x, a.y, r == 1u), select(a.z, a.w, r == 3u), r >= 2u);
 }
+// Q8_0 block b: its scale and its 8 quant words (k = 4i.. in lo, 16 + 4i.. in hi).
+struct Q8Block {
+    d: f32,
+    lo: vec4<u32>,
+    hi: vec4<u32>,
+}
+fn q8_block_v4(b: u32) -> Q8Block {
+    let r = b & 3u;
+    let v = (9u * b) >> 2u;
+    let a = w4[v];
+    let c = w4[v + 1u];
+    let e = w4[v + 2u];
+    return Q8Block(unpack2x16float(word_at(a, r)).x, words_after(a, c, r), words_after(c, e, r));
+}
+// Q4_0 / Q4_1 block b: (scale, offset) as q4s gives them and its 4 quant words.
+struct Q4Block {
+    c: vec2<f32>,
+    u: vec4<u32>,
+}
+fn q4_block_v4(b: u32) -> Q4Block {
+    let r = b & 3u;
+    let v = (5u * b) >> 2u;
+    let a = w4[v];
+    let sc = unpack2x16float(word_at(a, r));
+    return Q4Block(select(sc, vec2<f32>(sc.x, -8.0 * sc.x), WDTYPE == 4u), words_after(a, w4[v + 1u], r));
+}

@@ -543,27 +543,16 @@ fn mv_sums_words(u0: vec2<u32>, u1: vec2<u32>, u2: vec2<u32>, u3: vec2<u32>, c: 
 // ---- one row of Q8_0 / Q4_0 / Q4_1 weights, read a vec4 at a time (w4, matmul_common.wgsl) ----
 // Block b of one column against the row's x (xl: k = 4i.., xh: k = 16 + 4i..).
 fn one_v4_col(b: u32, xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>, xsum: f32) -> f32 {
-    let r = b & 3u;
     if (WDTYPE == 3u) {
-        let v = (9u * b) >> 2u;
-        let a = w4[v];
-        let c = w4[v + 1u];
-        let e = w4[v + 2u];
-        let d0 = words_after(a, c, r);
-        let d1 = words_after(c, e, r);
-        let sd = dot(xl[0u], q8w4(d0.x)) + dot(xl[1u], q8w4(d0.y)) + dot(xl[2u], q8w4(d0.z))
-            + dot(xl[3u], q8w4(d0.w)) + dot(xh[0u], q8w4(d1.x)) + dot(xh[1u], q8w4(d1.y))
-            + dot(xh[2u], q8w4(d1.z)) + dot(xh[3u], q8w4(d1.w));
-        return sd * unpack2x16float(word_at(a, r)).x;
+        let k = q8_block_v4(b);
+        let sd = dot(xl[0u], q8w4(k.lo.x)) + dot(xl[1u], q8w4(k.lo.y)) + dot(xl[2u], q8w4(k.lo.z))
+            + dot(xl[3u], q8w4(k.lo.w)) + dot(xh[0u], q8w4(k.hi.x)) + dot(xh[1u], q8w4(k.hi.y))
+            + dot(xh[2u], q8w4(k.hi.z)) + dot(xh[3u], q8w4(k.hi.w));
+        return sd * k.d;
     }
-    let v = (5u * b) >> 2u;
-    let a = w4[v];
-    let c = w4[v + 1u];
-    let d = words_after(a, c, r);
-    let sc = unpack2x16float(word_at(a, r));
-    let cs = select(sc, vec2<f32>(sc.x, -8.0 * sc.x), WDTYPE == 4u);
-    return mv_sums_words(vec2<u32>(d.x, 0u), vec2<u32>(d.y, 0u), vec2<u32>(d.z, 0u),
-                         vec2<u32>(d.w, 0u), cs, xl, xh, xsum);
+    let k = q4_block_v4(b);
+    return mv_sums_words(vec2<u32>(k.u.x, 0u), vec2<u32>(k.u.y, 0u), vec2<u32>(k.u.z, 0u),
+                         vec2<u32>(k.u.w, 0u), k.c, xl, xh, xsum);
 }
 fn one_v4_cols(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>, kb: u32,
                xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>) {
