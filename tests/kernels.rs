@@ -1881,6 +1881,7 @@ fn params_structs_match_wgsl() {
         kernels::MATMUL_COMMON_WGSL,
         kernels::MATMUL_WGSL,
         kernels::MATVEC_WGSL,
+        kernels::MATVEC_ONE_ROW_WGSL,
         kernels::MATMUL_BACKWARD_WGSL,
         kernels::GEMM_WGSL,
         kernels::NORM_WGSL,

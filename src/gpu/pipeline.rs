@@ -49,6 +49,9 @@ pub const WEIGHT_BLOCKS_WGSL: &str = include_str!("../../shaders/weight_blocks.w
 /// `MATVEC_WGSL`.
 pub const MATMUL_COMMON_WGSL: &str = include_str!("../../shaders/matmul_common.wgsl");
 const FORWARD_PRELUDE: &[&str] = &[WEIGHTS_WGSL, WEIGHT_BLOCKS_WGSL, MATMUL_COMMON_WGSL];
+/// The one-row decode products' block arithmetic, prepended to `MATVEC_WGSL` only.
+pub const MATVEC_ONE_ROW_WGSL: &str = include_str!("../../shaders/matvec_one_row.wgsl");
+const MATVEC_PRELUDE: &[&str] = &[WEIGHTS_WGSL, WEIGHT_BLOCKS_WGSL, MATMUL_COMMON_WGSL, MATVEC_ONE_ROW_WGSL];
 /// Workgroup reductions (`wg_sum`, `wg_max`, `wg_argmax`), lane sharing (`lanes8`,
 /// `from_lane8`) and the `Lane` builtins: portable (a tree through workgroup memory, no
 /// sharing) everywhere, or (`REDUCE_SUBGROUP_WGSL`) on subgroup operations where the device
@@ -68,7 +71,7 @@ const REDUCING: [&str; 9] = [
 /// in each file it is prepended to.
 const PRELUDES: [(&str, &[&str]); 4] = [
     (MATMUL_WGSL, FORWARD_PRELUDE),
-    (MATVEC_WGSL, FORWARD_PRELUDE),
+    (MATVEC_WGSL, MATVEC_PRELUDE),
     (MATMUL_BACKWARD_WGSL, &[WEIGHTS_WGSL, WEIGHT_BLOCKS_WGSL]),
     (EMBEDDING_WGSL, &[WEIGHTS_WGSL]),
 ];
