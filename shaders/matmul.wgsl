@@ -472,12 +472,12 @@ fn block_dot_v4(a: mat2x4<f32>, b: u32, xa: ptr<function, XBlock>, xc: ptr<funct
         sc += (*xc).m[4u] * q[4u] + (*xc).m[5u] * q[5u] + (*xc).m[6u] * q[6u] + (*xc).m[7u] * q[7u];
         return mat2x4<f32>(fma(vec4<f32>(k.d), sa, a[0u]), fma(vec4<f32>(k.d), sc, a[1u]));
     }
-    let k = q4_block_v4(b);
+    let k = q4x_block_v4(b);
     var s: mat4x4<f32>;
-    sums_word_u(&s, vec2<u32>(k.u.x, 0u), 0u, xa, xc);
-    sums_word_u(&s, vec2<u32>(k.u.y, 0u), 1u, xa, xc);
-    sums_word_u(&s, vec2<u32>(k.u.z, 0u), 2u, xa, xc);
-    sums_word_u(&s, vec2<u32>(k.u.w, 0u), 3u, xa, xc);
+    sums_word_u(&s, vec2<u32>(k.u.x, k.u2.x), 0u, xa, xc);
+    sums_word_u(&s, vec2<u32>(k.u.y, k.u2.y), 1u, xa, xc);
+    sums_word_u(&s, vec2<u32>(k.u.z, k.u2.z), 2u, xa, xc);
+    sums_word_u(&s, vec2<u32>(k.u.w, k.u2.w), 3u, xa, xc);
     let c = k.c;
     return mat2x4<f32>(fma(vec4<f32>(c.x), s[0u], fma(vec4<f32>(c.y), (*xa).sum, a[0u])),
                        fma(vec4<f32>(c.x), s[2u], fma(vec4<f32>(c.y), (*xc).sum, a[1u])));

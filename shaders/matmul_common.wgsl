@@ -67,7 +67,8 @@ fn row_vec4(r: vec4<u32>, i: u32, k: u32) -> u32 {
     return r[i] * (q.k >> 2u) + (k >> 2u);
 }
 
-// Q8_0 / Q4_0 / Q4_1 blocks a vec4 at a time: llvmpipe loads lane by lane, and a vec4 costs
+// Q8_0 / Q4_0 / Q4_1 (and Q5_0 / Q5_1 / Q4_K / Q5_K, below) blocks a vec4 at a time: llvmpipe
+// loads lane by lane, and a vec4 costs
 // about what a word does, so the one-row product (where loads, not FMAs, set the time) and the
 // register-blocked ones read a block's words (scale, then 4 or 8 data words) from the aligned
 // vec4s they always lie in: Q4's 5 words start at word offset 5b % 4 = b % 4 and fit in 2
@@ -100,15 +101,76 @@ fn q8_block_v4(b: u32) -> Q8Block {
     let e = w4[v + 2u];
     return Q8Block(unpack2x16float(word_at(a, r)).x, words_after(a, c, r), words_after(c, e, r));
 }
-// Q4_0 / Q4_1 block b: (scale, offset) as q4s gives them and its 4 quant words.
+// Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q4_K / Q5_K block b: (scale, offset) as q4s gives them and its
+// 4 word pairs as q4w's, (u[i], u2[i]) = q4w(b, i).
 struct Q4Block {
     c: vec2<f32>,
     u: vec4<u32>,
+    u2: vec4<u32>,
 }
 fn q4_block_v4(b: u32) -> Q4Block {
     let r = b & 3u;
     let v = (5u * b) >> 2u;
     let a = w4[v];
     let sc = unpack2x16float(word_at(a, r));
-    return Q4Block(select(sc, vec2<f32>(sc.x, -8.0 * sc.x), WDTYPE == 4u), words_after(a, w4[v + 1u], r));
+    return Q4Block(select(sc, vec2<f32>(sc.x, -8.0 * sc.x), WDTYPE == 4u), words_after(a, w4[v + 1u], r),
+                   vec4<u32>());
+}
+// Q5_0 / Q5_1: 6 words (scale, qh, 4 quant words) at word offset 0 or 2 of two vec4s.
+fn q5_block_v4(b: u32) -> Q4Block {
+    let v = (3u * b) >> 1u;
+    let a = w4[v];
+    let c = w4[v + 1u];
+    let odd = (b & 1u) == 1u;
+    let sc = unpack2x16float(select(a.x, a.z, odd));
+    let qh = select(a.y, a.w, odd);
+    return Q4Block(select(sc, vec2<f32>(sc.x, -16.0 * sc.x), WDTYPE == 6u), select(vec4<u32>(a.zw, c.xy), c, odd),
+                   vec4<u32>(qh) >> vec4<u32>(0u, 4u, 8u, 12u));
+}
+// Q4_K / Q5_K: super-block b / 8's head (d | dmin, the 12 scale bytes) is its first vec4, Q5_K's
+// fifth bits the next two, and sub-block b % 8's quants lie in two whole vec4s (low or high
+// nibbles): 3 loads instead of 10 (Q5_K 5 instead of 18).
+fn qk_block_v4(b: u32) -> Q4Block {
+    let q5 = WDTYPE == 10u;
+    let v = (b >> 3u) * select(9u, 11u, q5);
+    let g = b & 7u;
+    let head = w4[v];
+    let qv = v + select(1u, 3u, q5) + 2u * (g >> 1u);
+    let q0 = w4[qv];
+    let q1 = w4[qv + 1u];
+    let sh = vec4<u32>(4u * (g & 1u));
+    let m = vec4<u32>(0x0f0f0f0fu);
+    var u: vec4<u32>;
+    var u2: vec4<u32>;
+    if (q5) {
+        let bit = vec4<u32>(0x01010101u);
+        u = ((q0 >> sh) & m) | (((w4[v + 1u] >> vec4<u32>(g)) & bit) << vec4<u32>(4u));
+        u2 = ((q1 >> sh) & m) | (((w4[v + 2u] >> vec4<u32>(g)) & bit) << vec4<u32>(4u));
+    } else {
+        u = ((q0 >> sh) & m) | (((q1 >> sh) & m) << vec4<u32>(4u));
+    }
+    // q4k_scale_min (weight_blocks.wgsl) on the head's scale words.
+    let s = head.yzw;
+    let lo = vec2<u32>(q4k_byte(s, g) & 63u, q4k_byte(s, g + 4u) & 63u);
+    let e = q4k_byte(s, g + 4u);
+    let hi = vec2<u32>((e & 15u) | ((q4k_byte(s, (g - 4u) & 15u) >> 6u) << 4u),
+                       (e >> 4u) | ((q4k_byte(s, g) >> 6u) << 4u));
+    let sm = select(hi, lo, g < 4u);
+    let dm = unpack2x16float(head.x);
+    return Q4Block(vec2<f32>(dm.x * f32(sm.x), -(dm.y * f32(sm.y))), u, u2);
+}
+// Byte n (0..11) of the scale words s.
+fn q4k_byte(s: vec3<u32>, n: u32) -> u32 {
+    let word = select(select(s.x, s.y, n >= 4u), s.z, n >= 8u);
+    return (word >> (8u * (n % 4u))) & 0xffu;
+}
+// Block b of any of the types above but Q8_0.
+fn q4x_block_v4(b: u32) -> Q4Block {
+    if (WDTYPE == 7u || WDTYPE == 10u) {
+        return qk_block_v4(b);
+    }
+    if (WDTYPE == 6u || WDTYPE == 9u) {
+        return q5_block_v4(b);
+    }
+    return q4_block_v4(b);
 }

@@ -60,9 +60,9 @@ fn one_v4_col(b: u32, xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>, xsum: f3
             + dot(xh[2u], q8w4(k.hi.z)) + dot(xh[3u], q8w4(k.hi.w));
         return sd * k.d;
     }
-    let k = q4_block_v4(b);
-    return mv_sums_words(vec2<u32>(k.u.x, 0u), vec2<u32>(k.u.y, 0u), vec2<u32>(k.u.z, 0u),
-                         vec2<u32>(k.u.w, 0u), k.c, xl, xh, xsum);
+    let k = q4x_block_v4(b);
+    return mv_sums_words(vec2<u32>(k.u.x, k.u2.x), vec2<u32>(k.u.y, k.u2.y), vec2<u32>(k.u.z, k.u2.z),
+                         vec2<u32>(k.u.w, k.u2.w), k.c, xl, xh, xsum);
 }
 fn one_v4_cols(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>, kb: u32,
                xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>) {

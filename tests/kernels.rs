@@ -1489,7 +1489,7 @@ fn all_kernels() -> Vec<Kernel> {
         if edgerl::gpu::quant::scales_factor_out(d) {
             ks.push(Kernel::MatmulRun(d));
         }
-        if matches!(d, DType::Q8_0 | DType::Q4_0 | DType::Q4_1) {
+        if matches!(d, DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q4_K | DType::Q5_K) {
             ks.extend([Kernel::MatvecOneVec4(d), Kernel::MatmulVec4(d), Kernel::MatmulRunVec4(d)]);
         }
     }
@@ -1555,7 +1555,8 @@ fn every_kernel_builds_and_validates() {
                 Tensor::from_bytes(gpu, name, dt, 2, cols, &bytes).unwrap()
             };
             let w_v4 = |dt: DType| {
-                Tensor::from_bytes(gpu, "w", dt, 4, 32, &vec![0u8; 4 * dt.file_row_bytes(32).unwrap()]).unwrap()
+                let cols = dt.block().max(32);
+                Tensor::from_bytes(gpu, "w", dt, 4, cols, &vec![0u8; 4 * dt.file_row_bytes(cols).unwrap()]).unwrap()
             };
             // 4096 bytes: dx of Q4_K's backward (3 × 256), within the tiny binding limit.
             let big = || gpu.alloc(4096, "scratch").unwrap();
@@ -1603,6 +1604,12 @@ fn every_kernel_builds_and_validates() {
                 Kernel::MatmulRunVec4(dt) => {
                     r.matvec = MatvecForm::Run;
                     r.linear(&big(), kernels::MATVEC_RUN_MIN_ROWS, &w_v4(dt), Some(&c), &d, false)
+                }
+                // Q4_K's x (t_tiled × 256) is over the tiny binding limit: refused there.
+                Kernel::MatmulVec4(dt) if (t_tiled * dt.block().max(32) * 4) as u64 > gpu.max_binding => {
+                    let res = r.linear(&big(), t_tiled, &w_v4(dt), Some(&c), &d, false);
+                    assert!(res.is_err(), "{}: {k:?} over the binding limit", label(gpu));
+                    continue;
                 }
                 Kernel::MatmulVec4(dt) => {
                     r.matvec = MatvecForm::Blocked;

@@ -301,8 +301,11 @@ impl Recorder<'_> {
             check_fits(self.gpu, "LoRA B", l.b.bytes)?;
         }
         for piece in &w.pieces {
-            // Q8_0 / Q4 pieces whose blocks can be read as vec4s (binding 7).
-            let vec4 = matches!(w.dtype, DType::Q8_0 | DType::Q4_0 | DType::Q4_1) && piece.buf.bytes.is_multiple_of(16);
+            // Pieces whose blocks can be read as vec4s (binding 7; matmul_common.wgsl).
+            let vec4 = matches!(
+                w.dtype,
+                DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q4_K | DType::Q5_K
+            ) && piece.buf.bytes.is_multiple_of(16);
             let lo = rows.start.max(piece.row_start);
             let hi = rows.end.min(piece.row_start + piece.rows);
             if lo >= hi {
