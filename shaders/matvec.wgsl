@@ -136,19 +136,11 @@ fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>)
         for (var kb = 0u; kb < (q.k >> 5u); kb++) {
             let k0 = kb * 32u;
             if (WDTYPE == 3u) {
-                let d = mv_q8_scales(b0, kb);
                 var sd: vec4<f32>;
                 for (var i = 0u; i < 8u; i++) {
-                    let xi = xv[(k0 >> 2u) + i];
-                    sd.x += dot(xi, q8w4(w[(b0[0u] + kb) * 9u + 1u + i]));
-                    sd.y += dot(xi, q8w4(w[(b0[1u] + kb) * 9u + 1u + i]));
-                    sd.z += dot(xi, q8w4(w[(b0[2u] + kb) * 9u + 1u + i]));
-                    sd.w += dot(xi, q8w4(w[(b0[3u] + kb) * 9u + 1u + i]));
+                    sd += q8_word_dots(b0, kb, i, xv[(k0 >> 2u) + i]);
                 }
-                (*acc)[0u].x += sd.x * d[0u];
-                (*acc)[1u].x += sd.y * d[1u];
-                (*acc)[2u].x += sd.z * d[2u];
-                (*acc)[3u].x += sd.w * d[3u];
+                q8_add_scaled(acc, b0, kb, sd);
             } else if (WDTYPE != 11u && WDTYPE != 13u && WDTYPE != 14u) {
                 mv_q_sums_block_own(acc, b0, kb);
             } else {
@@ -411,20 +403,11 @@ fn mv_q_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: arra
         for (var kb = 0u; kb < nb; kb++) {
             let mine = xv[kb * 8u + j];
             if (WDTYPE == 3u) {
-                // The block's scale once per column, on its sum.
-                let d = mv_q8_scales(b0, kb);
                 var sd: vec4<f32>;
                 for (var i = 0u; i < 8u; i++) {
-                    let xi1 = from_lane8(ln, mine, i);
-                    sd.x += dot(xi1, q8w4(w[(b0[0u] + kb) * 9u + 1u + i]));
-                    sd.y += dot(xi1, q8w4(w[(b0[1u] + kb) * 9u + 1u + i]));
-                    sd.z += dot(xi1, q8w4(w[(b0[2u] + kb) * 9u + 1u + i]));
-                    sd.w += dot(xi1, q8w4(w[(b0[3u] + kb) * 9u + 1u + i]));
+                    sd += q8_word_dots(b0, kb, i, from_lane8(ln, mine, i));
                 }
-                (*acc)[0u].x += sd.x * d[0u];
-                (*acc)[1u].x += sd.y * d[1u];
-                (*acc)[2u].x += sd.z * d[2u];
-                (*acc)[3u].x += sd.w * d[3u];
+                q8_add_scaled(acc, b0, kb, sd);
             } else if (WDTYPE != 11u && WDTYPE != 13u && WDTYPE != 14u) {
                 mv_q_sums_block(ln, acc, b0, kb, mine);
             } else {

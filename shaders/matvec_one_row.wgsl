@@ -50,6 +50,21 @@ fn mv_sums_words(u0: vec2<u32>, u1: vec2<u32>, u2: vec2<u32>, u3: vec2<u32>, c: 
     }
     return c.x * (sl + sh) + c.y * xsum;
 }
+// One row of Q8_0 read a word at a time: word i of block kb of the four columns against x's
+// k = 4i..4i+3 (x), summed over the block before its scale (`q8_add_scaled`).
+fn q8_word_dots(b0: array<u32, MV_N>, kb: u32, i: u32, x: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(dot(x, q8w4(w[(b0[0u] + kb) * 9u + 1u + i])), dot(x, q8w4(w[(b0[1u] + kb) * 9u + 1u + i])),
+                     dot(x, q8w4(w[(b0[2u] + kb) * 9u + 1u + i])), dot(x, q8w4(w[(b0[3u] + kb) * 9u + 1u + i])));
+}
+// The block's scale once per column, on its sum sd.
+fn q8_add_scaled(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>, kb: u32, sd: vec4<f32>) {
+    let d = mv_q8_scales(b0, kb);
+    (*acc)[0u].x += sd.x * d[0u];
+    (*acc)[1u].x += sd.y * d[1u];
+    (*acc)[2u].x += sd.z * d[2u];
+    (*acc)[3u].x += sd.w * d[3u];
+}
+
 // ---- Q8_0 / Q4_0 / Q4_1 blocks read a vec4 at a time (w4, matmul_common.wgsl) ----
 // Block b of one column against the row's x (xl: k = 4i.., xh: k = 16 + 4i..).
 fn one_v4_col(b: u32, xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>, xsum: f32) -> f32 {
