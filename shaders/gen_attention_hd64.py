@@ -36,6 +36,20 @@ def prologue(name):
     o += L(f"let kmax = workgroup_max(lid, {km});")
     o += L(f"let kmin = walk_start(d, lid, {fk});")
     o += L("let klast = max(kmax, 1u) - 1u;")
+    # Packed rows (batched decoding, training): keys past every live row's prefix range and
+    # before every live row's segment range (other segments) are seen by none; the walk jumps
+    # over them, [g0, g0 + gap).
+    gl = "0u"; gh = "0xffffffffu"
+    for r in range(R):
+        gl = f"max({gl}, select(0u, kr{r}.x, live{r}))"
+        gh = f"min({gh}, select(0xffffffffu, lows{r}.y, live{r}))"
+    o += L("var g0 = kmin;")
+    o += L("var gap = 0u;")
+    o += L("if (d.packed != 0u) {")
+    o += L(f"g0 = max(kmin, workgroup_max(lid, {gl}));", 2)
+    o += L(f"let g1 = min(kmax, ~workgroup_max(lid, ~{gh}));", 2)
+    o += L("gap = select(0u, g1 - g0, g1 > g0);", 2)
+    o += L("}")
     return o
 
 def loads(var, buf, scale=""):
@@ -46,15 +60,16 @@ def loads(var, buf, scale=""):
     return o
 
 def loop_head():
-    return L(f"for (var k = kmin + {U}u * split; k < kmax; k += {U*S}u) {{")
+    return L(f"for (var k = kmin + {U}u * split; k < kmax - gap; k += {U*S}u) {{")
 
 def key_head(ind=2):
     o=""
     for u in range(U):
-        o += L(f"let b{u} = (min(k + {u}u, klast) * d.kv_heads + kvh) * {N}u;", ind)
+        o += L(f"let k{u} = k + {u}u + select(0u, gap, k + {u}u >= g0);", ind)
+        o += L(f"let b{u} = (min(k{u}, klast) * d.kv_heads + kvh) * {N}u;", ind)
     for r in range(R):
         for u in range(U):
-            o += L(f"let v{r}{u} = live{r} && sees(kr{r}, lows{r}, k + {u}u);", ind)
+            o += L(f"let v{r}{u} = live{r} && sees(kr{r}, lows{r}, k{u});", ind)
     return o
 
 def dots(x, buf, name, ind=2):

@@ -162,7 +162,7 @@ fn hd64_training_forward_and_backward() {
                 continue;
             }
             let spans_buf = spans.as_ref().map(|s| up_u32(gpu, s));
-            let packing = spans_buf.as_ref().map(|s| edgerl::gpu::Packing { prefix, spans: s, decode: false });
+            let packing = spans_buf.as_ref().map(|s| edgerl::gpu::Packing { prefix, spans: s, decode: false, host_spans: None });
             let scale = 0.125;
             let mut r = Recorder::new(gpu);
             match &packing {
@@ -225,13 +225,73 @@ fn hd64_batched_decode() {
                     continue;
                 }
                 let sb = up_u32(gpu, &spans);
-                let packing = edgerl::gpu::Packing { prefix, spans: &sb, decode: true };
+                let packing = edgerl::gpu::Packing { prefix, spans: &sb, decode: true, host_spans: None };
                 let scale = 0.125;
                 let mut r = Recorder::new(gpu);
                 r.attention_packed(&qb, &kb, &vb, &ob, samples, heads, kv, HD, scale, &packing, window)
                     .unwrap();
                 r.submit().unwrap();
                 // NaN slots are never among a query's keys, so the reference reads no NaN.
+                let (want, _) =
+                    reference(&f64s(&q), &f64s(&k), &f64s(&v), None, heads, kv, scale as f64, &keys, window);
+                close(&what, &gpu.read_f32(&ob, q.len()).unwrap(), &want, 2e-5, 1e-5);
+            }
+        }
+    }
+}
+
+/// Several prompts prefilled together as decoding rows (eval's batches): each prompt's rows sit
+/// in its own cache segment after a shared prefix, row i of a prompt seeing the prefix and its
+/// segment up to itself. With the host's spans the tiled kernel takes them on a CPU device
+/// even over a cache far past its walking cap (it skips the other prompts' segments), and the
+/// others (prompts straddling tiles, one row per segment as in a decoding step) go to the
+/// per-row kernel. Unwritten slots hold NaN.
+#[test]
+fn hd64_prefill_rows_skip_other_segments() {
+    let _serial = one_at_a_time();
+    // (heads, kv_heads, prefix, each prompt's own rows, unwritten slots after each segment)
+    // The first two are tiled (caches past the cap the whole-cache rule checks), the others not.
+    let cases: [(usize, usize, usize, &[usize], usize); 5] = [
+        (9, 3, 24, &[300, 260, 280], 40),
+        (5, 1, 24, &[320, 192], 700),
+        (9, 3, 24, &[70, 3, 130, 1, 45], 15),
+        (7, 7, 0, &[33, 40], 900),
+        (9, 3, 24, &[1; 20], 700),
+    ];
+    for gpu in common::all_gpus() {
+        let mut rng = common::Rng::new(4242);
+        for &(heads, kv, prefix, own, spare) in &cases {
+            for window in [0, 5, 80] {
+                let what = format!("{}: prefill rows heads={heads} kv={kv} prefix={prefix} own={own:?} window={window}", label(gpu));
+                let slots = prefix + own.iter().map(|n| n + spare).sum::<usize>();
+                let row = kv * HD;
+                let (mut k, mut v) = (rng.vec(slots * row), rng.vec(slots * row));
+                let (mut keys, mut spans) = (vec![], vec![]);
+                let mut start = prefix;
+                for &n in own {
+                    for s in start + n..start + n + spare {
+                        k[s * row..][..row].iter_mut().for_each(|x| *x = f32::NAN);
+                        v[s * row..][..row].iter_mut().for_each(|x| *x = f32::NAN);
+                    }
+                    for i in 0..n {
+                        keys.push((0..prefix).chain(start..=start + i).collect::<Vec<_>>());
+                        spans.extend([start as u32, (start + i + 1) as u32]);
+                    }
+                    start += n + spare;
+                }
+                let t = keys.len();
+                let q = rng.vec(t * heads * HD);
+                let (qb, kb, vb) = (up(gpu, &q), up(gpu, &k), up(gpu, &v));
+                let ob = up(gpu, &vec![f32::NAN; q.len()]);
+                if !fits(gpu, &[&qb, &kb, &vb, &ob]) {
+                    continue;
+                }
+                let sb = up_u32(gpu, &spans);
+                let packing = edgerl::gpu::Packing { prefix, spans: &sb, decode: true, host_spans: Some(&spans) };
+                let scale = 0.125;
+                let mut r = Recorder::new(gpu);
+                r.attention_packed(&qb, &kb, &vb, &ob, t, heads, kv, HD, scale, &packing, window).unwrap();
+                r.submit().unwrap();
                 let (want, _) =
                     reference(&f64s(&q), &f64s(&k), &f64s(&v), None, heads, kv, scale as f64, &keys, window);
                 close(&what, &gpu.read_f32(&ob, q.len()).unwrap(), &want, 2e-5, 1e-5);

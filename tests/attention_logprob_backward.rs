@@ -342,6 +342,7 @@ fn packed_attention_forward_and_backward() {
             prefix: 1,
             spans: &short,
             decode: false,
+            host_spans: None,
         };
         assert_refused(
             "spans shorter than the sequence",
@@ -399,6 +400,7 @@ fn packed_window_past_the_sequence_is_none() {
             prefix: pack.prefix,
             spans: &spans,
             decode: false,
+            host_spans: None,
         };
         let mut r = Recorder::new(gpu);
         r.general_attention = general;
@@ -496,6 +498,7 @@ fn check_packed(seed: u64, configs: &[PackedCase]) {
                 prefix: pack.prefix,
                 spans: &spans,
                 decode: false,
+                host_spans: None,
             };
             r.attention_packed(&qb, &kb, &vb, &ob, t, heads, kv, hd, scale, &packing, window)
                 .unwrap();

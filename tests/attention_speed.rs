@@ -31,7 +31,7 @@ fn attention_speed() {
         let alloc = |n: usize| up(gpu, &vec![0.0; n]);
         let (ob, dqb, dkb, dvb, sb) = (alloc(q.len()), alloc(q.len()), alloc(k.len()), alloc(k.len()), alloc(t * heads * 2));
         let spans = up_u32(gpu, &pack.spans);
-        let packing = edgerl::gpu::Packing { prefix: pack.prefix, spans: &spans, decode: false };
+        let packing = edgerl::gpu::Packing { prefix: pack.prefix, spans: &spans, decode: false, host_spans: None };
         let scale = 0.125;
         let mut fw = vec![];
         let mut bw = vec![];

@@ -286,7 +286,7 @@ fn attention_hd64_batched_decode_matches_cpu() {
             if [&qb, &kb, &vb, &ob].iter().any(|b| b.bytes > gpu.max_binding) {
                 continue;
             }
-            let packing = edgerl::gpu::Packing { prefix, spans: &sb, decode: true };
+            let packing = edgerl::gpu::Packing { prefix, spans: &sb, decode: true, host_spans: None };
             r.attention_packed(&qb, &kb, &vb, &ob, t, heads, kv, hd, scale, &packing, window).unwrap();
             checks.push((what, ob, cpu_attention(&q, &kc, &vc, &keys, heads, kv, hd, scale, window)));
         }
@@ -326,7 +326,7 @@ fn decode_attention_speed() {
                 if t == 1 {
                     r.attention(&qb, &kc, &vc, &ob, 1, heads, kv, hd, 143, 0.125, 0).unwrap();
                 } else {
-                    let packing = edgerl::gpu::Packing { prefix: 128, spans: &sb, decode: true };
+                    let packing = edgerl::gpu::Packing { prefix: 128, spans: &sb, decode: true, host_spans: None };
                     r.attention_packed(&qb, &kc, &vc, &ob, t, heads, kv, hd, 0.125, &packing, 0).unwrap();
                 }
             }

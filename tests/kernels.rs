@@ -988,6 +988,7 @@ fn attention_batched_decode() {
                 prefix,
                 spans: &sb,
                 decode: true,
+                host_spans: None,
             };
             r.attention_packed(&qb, &kb, &vb, &ob, t, heads, kv, hd, scale, &packing, window)
                 .unwrap();

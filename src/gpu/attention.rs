@@ -66,6 +66,31 @@ pub struct Packing<'a> {
     pub prefix: usize,
     pub spans: &'a GpuBuffer,
     pub decode: bool,
+    /// Decoding: the spans as uploaded, where the caller has them, so the kernel can be chosen
+    /// by the keys each 64-query tile walks (`decode_tiles_pay`); `None` decides by the cache.
+    pub host_spans: Option<&'a [u32]>,
+}
+
+/// Decoding rows on a CPU device at head_dim 64 (the tiled kernel's registers path, which
+/// skips the keys between the prefix and a tile's segments): whether the tiled kernel pays
+/// for these rows, and the longest walk of a tile. A tile of 64 queries walks the prefix and
+/// every key from its first segment start to its last query; the per-row kernel walks only
+/// each query's own keys. Rows of one long prompt's prefill share most of their keys; one
+/// sample per segment (a decoding step) would walk every sample's segment (at G = 16 that
+/// tripled a SmolLM2 decoding step's time on lavapipe). Measured there, a walked key costs the
+/// tiled kernel about 0.65 of what a seen key costs the per-row one: it is picked where it
+/// walks at most 1.5 times the keys the rows see.
+fn decode_tiles_pay(prefix: usize, spans: &[u32]) -> (bool, usize) {
+    let (mut walked, mut seen, mut longest) = (0usize, 0usize, 0usize);
+    for tile in spans.chunks(2 * 64) {
+        let first = tile.iter().step_by(2).min().copied().unwrap_or(0) as usize;
+        let end = tile.iter().skip(1).step_by(2).max().copied().unwrap_or(0) as usize;
+        let walk = prefix + end.saturating_sub(first);
+        longest = longest.max(walk);
+        walked += 64 * walk;
+        seen += tile.chunks(2).map(|r| prefix + (r[1].saturating_sub(r[0])) as usize).sum::<usize>();
+    }
+    (2 * walked <= 3 * seen, longest)
 }
 
 /// The attention uniforms' (prefix, packed) and the buffer for the spans binding: without
@@ -196,8 +221,15 @@ impl Recorder<'_> {
             (4, &out.buffer),
             (11, spans),
         ];
-        let tiled =
-            t >= TILED_ATTENTION_MIN_QUERIES && attention_tiled_fits(hd, keys, heads / kv_heads);
+        let cpu = self.gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
+        let group = heads / kv_heads;
+        let tiled = match packing.and_then(|pk| pk.host_spans.filter(|_| pk.decode && cpu && hd == 64)) {
+            Some(spans) => {
+                let (pays, walk) = decode_tiles_pay(prefix as usize, spans);
+                t >= TILED_ATTENTION_MIN_QUERIES && pays && attention_tiled_fits(hd, walk, group)
+            }
+            None => t >= TILED_ATTENTION_MIN_QUERIES && attention_tiled_fits(hd, keys, group),
+        };
         // Both kernels take a window.
         if !self.general_attention && tiled {
             // One 64-thread workgroup per 64 queries of a head.
@@ -207,7 +239,6 @@ impl Recorder<'_> {
         // One 64-thread workgroup per (query, head); head_dim 64 on a CPU device takes the
         // decode kernel, one per (query, 4 heads of a KV head) (`general_attention` keeps the
         // per-row one).
-        let cpu = self.gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
         if hd == 64 && cpu && !self.general_attention {
             let quads = (heads / kv_heads).div_ceil(4);
             let g = groups_2d(self.gpu, (t * kv_heads * quads) as u32);
@@ -378,5 +409,41 @@ impl Recorder<'_> {
             &spans.buffer,
         ];
         self.dispatch(kernel, &params, &bufs, g)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_tiles_pay;
+
+    /// Spans of prompts with `own` rows each, segments `own + spare` apart after the prefix.
+    fn spans(prefix: usize, own: &[usize], spare: usize) -> Vec<u32> {
+        let (mut out, mut start) = (vec![], prefix);
+        for &n in own {
+            out.extend((0..n).flat_map(|i| [start as u32, (start + i + 1) as u32]));
+            start += n + spare;
+        }
+        out
+    }
+
+    #[test]
+    fn tiles_pay_for_prompts_not_for_decoding_steps() {
+        // Four prompts of 256 rows: each tile lies in one prompt and walks the prefix and the
+        // prompt's rows up to its last (a causal triangle's waste).
+        let (pays, walk) = decode_tiles_pay(24, &spans(24, &[256; 4], 15));
+        assert!(pays);
+        assert_eq!(walk, 24 + 256);
+        // Eval's prefill of the demo's screens: 8 prompts of 120 rows, tiles straddling two
+        // prompts walk 1.8 times the keys the rows see (measured slower than the per-row kernel).
+        let (pays, walk) = decode_tiles_pay(24, &spans(24, &[120; 8], 15));
+        assert!(!pays);
+        // Rows 832..896 (prompt 6's last 8, prompt 7's first 56) walk the prefix, all of
+        // prompt 6's segment and prompt 7's first 56 slots.
+        assert_eq!(walk, 24 + 120 + 15 + 56);
+        // A decoding step: one row per sample, each in its own segment of 135 slots.
+        let step: Vec<u32> = (0..16u32).flat_map(|j| [24 + 135 * j, 24 + 135 * j + 100]).collect();
+        let (pays, walk) = decode_tiles_pay(24, &step);
+        assert!(!pays);
+        assert_eq!(walk, 24 + 135 * 15 + 100);
     }
 }

@@ -105,17 +105,18 @@ impl Model {
         }
         let ids: Vec<u32> = rows.iter().map(|r| r.id).collect();
         let positions: Vec<u32> = rows.iter().map(|r| r.position as u32).collect();
-        let spans: Vec<u32> = rows
+        let host_spans: Vec<u32> = rows
             .iter()
             .flat_map(|r| [r.segment as u32, r.slot as u32 + 1])
             .collect();
         let slots: Vec<usize> = rows.iter().map(|r| r.slot).collect();
         let (x, ropes) = self.embed_tokens_at(gpu, &ids, &positions)?;
-        let spans = gpu.upload(bytemuck::cast_slice(&spans), "decode spans")?;
+        let spans = gpu.upload(bytemuck::cast_slice(&host_spans), "decode spans")?;
         let packing = Packing {
             prefix,
             spans: &spans,
             decode: true,
+            host_spans: Some(&host_spans),
         };
         let rank = lora.map_or(1, |l| l.cfg.r);
         let bytes = (t * c.hidden_size * 4) as u64;

@@ -103,6 +103,7 @@ impl Model {
             prefix: pack.prefix,
             spans: &spans,
             decode: false,
+            host_spans: None,
         };
         let rank = lora.map_or(1, |l| l.cfg.r);
         let shared = if keep_activations {
@@ -272,6 +273,7 @@ impl Model {
             prefix: pack.prefix,
             spans: &saved.spans,
             decode: false,
+            host_spans: None,
         };
         let xw = gpu.alloc(f(t * h), "recomputed residual")?;
         let da = gpu.alloc(f(t * inter), "d activation")?;
