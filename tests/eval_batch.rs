@@ -223,7 +223,7 @@ fn batch_sizes_agree(gpu: &Gpu, dir: &Path, chat: bool) {
         let all: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
         assert!(common_prefix_len(&all) >= 4, "{ids:?}");
     }
-    let opts = |batch_size, samples, temperature| EvalOptions { batch_size, samples, temperature, ..Default::default() };
+    let opts = |batch_size, samples, temperature| EvalOptions { batch_size: Some(batch_size), samples, temperature, ..Default::default() };
     // A stop string from the middle of one greedy completion: the rows then end at
     // different steps.
     cfg.stop = vec![];
@@ -251,7 +251,7 @@ fn batch_sizes_agree(gpu: &Gpu, dir: &Path, chat: bool) {
 
 #[test]
 fn a_batch_size_of_zero_is_refused() {
-    let o = EvalOptions { batch_size: 0, ..Default::default() };
+    let o = EvalOptions { batch_size: Some(0), ..Default::default() };
     let e = o.validate().unwrap_err().to_string();
     assert!(e.contains("--batch-size must be at least 1"), "{e}");
     let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tiny-grpo-online/run.toml");

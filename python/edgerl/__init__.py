@@ -677,20 +677,21 @@ def evaluate(
     adapter: Optional[Union[str, os.PathLike]] = None,
     samples: int = 1,
     temperature: float = 0.0,
-    batch_size: int = 16,
+    batch_size: Optional[int] = None,
     output: Optional[Union[str, os.PathLike]] = None,
 ) -> Dict[str, Any]:
     """``edgerl eval --config … --json`` from Python: the base model, or ``adapter`` (a PEFT
     directory), on rows scored by the config's ``[[rewards]]`` rules. ``dataset``: rows in place
     of the config's ``dataset`` file (``--dataset``); ``samples`` completions per row (more than one needs
     ``temperature > 0``); ``batch_size`` rows decoded side by side (TRL's
-    ``per_device_eval_batch_size``; the results do not depend on it). Returns ``{"rows",
+    ``per_device_eval_batch_size``; the results do not depend on it; ``None``: 16, at most
+    64 // ``samples``). Returns ``{"rows",
     "completions", "samples", "temperature", "mean_reward", "accuracy", "any_success",
     "rewards": {rule: mean}, "adapter"}``; with ``output``, each completion is written there as
     a JSON line (``--output``)."""
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise InvalidInputError(f"samples must be an int >= 1, got {samples!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise InvalidInputError(f"batch_size must be an int >= 1, got {batch_size!r}")
     kw = _config_kw(config)
     tmp: List[Any] = []

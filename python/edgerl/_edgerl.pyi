@@ -27,7 +27,7 @@ def _evaluate(
     adapter: Optional[str] = None,
     samples: int = 1,
     temperature: float = 0.0,
-    batch_size: int = 16,
+    batch_size: Optional[int] = None,
     output: Optional[str] = None,
 ) -> str: ...
 

@@ -86,7 +86,7 @@ pub fn _sft(
 /// or the rows file (`--dataset`); with `output`, the completions written there as `--output`
 /// writes them.
 #[pyfunction]
-#[pyo3(signature = (config_toml=None, config_json=None, config_path=None, rows_path=None, adapter=None, samples=1, temperature=0.0, batch_size=edgerl::rl::eval::DEFAULT_EVAL_BATCH_SIZE, output=None))]
+#[pyo3(signature = (config_toml=None, config_json=None, config_path=None, rows_path=None, adapter=None, samples=1, temperature=0.0, batch_size=None, output=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn _evaluate(
     py: Python<'_>,
@@ -97,7 +97,7 @@ pub fn _evaluate(
     adapter: Option<PathBuf>,
     samples: usize,
     temperature: f64,
-    batch_size: usize,
+    batch_size: Option<usize>,
     output: Option<PathBuf>,
 ) -> PyResult<String> {
     let path = config_path.as_deref();

@@ -37,15 +37,24 @@ pub struct EvalOptions {
     pub temperature: f64,
     /// Dataset rows decoded side by side (TRL's `per_device_eval_batch_size`): rows are taken
     /// in order, `batch_size` at a time, one forward pass per token for all of a batch's
-    /// unfinished completions. The results do not depend on it.
-    pub batch_size: usize,
+    /// unfinished completions. The results do not depend on it. `None`:
+    /// `default_eval_batch_size(samples)`.
+    pub batch_size: Option<usize>,
 }
 
-/// `EvalOptions::batch_size` unless told otherwise: 16, where TRL's default is 8. On CPU
+/// Rows decoded side by side unless told otherwise: 16, where TRL's default is 8. On CPU
 /// devices a decoding step's cost barely grows from 8 to 16 rows (the weights are read once
 /// a step either way), so 16 evaluated the demo's 16 held-out screens 8 % faster on lavapipe,
-/// for 46 MB more resident memory (the cache of 8 more rows).
+/// for 44 MB more resident memory (the cache of 8 more rows).
 pub const DEFAULT_EVAL_BATCH_SIZE: usize = 16;
+
+/// `EvalOptions::batch_size` unless told otherwise: `DEFAULT_EVAL_BATCH_SIZE` rows, but at most
+/// 64 completions a decoding step (one tile of the products' rows; more rows a step gain
+/// nothing there and only grow the cache), so with `samples` K above 4 it is 64 / K rows (8 at
+/// K = 8, as before the default was raised) and at least 1.
+pub fn default_eval_batch_size(samples: usize) -> usize {
+    (64 / samples.max(1)).clamp(1, DEFAULT_EVAL_BATCH_SIZE)
+}
 
 impl Default for EvalOptions {
     fn default() -> Self {
@@ -53,12 +62,17 @@ impl Default for EvalOptions {
             dataset: None,
             samples: 1,
             temperature: 0.0,
-            batch_size: DEFAULT_EVAL_BATCH_SIZE,
+            batch_size: None,
         }
     }
 }
 
 impl EvalOptions {
+    /// The rows of a batch: `batch_size`, or the default for `samples`.
+    pub fn rows_per_batch(&self) -> usize {
+        self.batch_size.unwrap_or_else(|| default_eval_batch_size(self.samples))
+    }
+
     /// Checks the options alone (before any model is loaded).
     pub fn validate(&self) -> Result<()> {
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
@@ -67,7 +81,7 @@ impl EvalOptions {
                 self.temperature
             )));
         }
-        if self.batch_size == 0 {
+        if self.batch_size == Some(0) {
             return Err(Error::Invalid(
                 "--batch-size must be at least 1 (dataset rows decoded together)".into(),
             ));
@@ -254,7 +268,7 @@ pub fn evaluate(
     // prompts and completions.
     let mut i = 0;
     while i < rows.len() {
-        let end = rows.len().min(i + opts.batch_size);
+        let end = rows.len().min(i + opts.rows_per_batch());
         // A row with images runs them through the vision tower once, for all its samples.
         let (ids, images): (Vec<Vec<u32>>, Vec<Option<GpuBuffer>>) = match &text_ids {
             Some(all) => (all[i..end].to_vec(), (i..end).map(|_| None).collect()),
@@ -314,4 +328,18 @@ fn dataset_prefix(sampler: &GroupSampler, tokenizer: &Tokenizer, rows: &[Row]) -
     let l = common_prefix_len(&all);
     let prefix = sampler.prefill_prefix(all.first().map_or(&[][..], |p| &p[..l]))?;
     Ok((Some(ids), prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_batch_is_16_rows_and_at_most_64_completions() {
+        let rows: Vec<usize> = [1, 2, 4, 5, 8, 16, 64, 100].into_iter().map(default_eval_batch_size).collect();
+        assert_eq!(rows, [16, 16, 16, 12, 8, 4, 1, 1]);
+        let o = EvalOptions { samples: 8, temperature: 1.0, ..Default::default() };
+        assert_eq!(o.rows_per_batch(), 8);
+        assert_eq!(EvalOptions { batch_size: Some(3), ..o }.rows_per_batch(), 3);
+    }
 }

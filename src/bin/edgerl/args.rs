@@ -180,9 +180,10 @@ pub enum Cmd {
         #[arg(long, default_value_t = 0.0)]
         temperature: f64,
         /// Dataset rows decoded side by side, one forward pass per token for all of them
-        /// (TRL's per_device_eval_batch_size); the results do not depend on it.
-        #[arg(long, default_value_t = edgerl::rl::eval::DEFAULT_EVAL_BATCH_SIZE)]
-        batch_size: usize,
+        /// (TRL's per_device_eval_batch_size); the results do not depend on it. Default 16, and
+        /// at most 64 / --samples (64 completions a decoding step)
+        #[arg(long)]
+        batch_size: Option<usize>,
         /// Write every completion as JSON lines: row, prompt, completion, reward, rewards.
         #[arg(long)]
         output: Option<PathBuf>,
