@@ -219,22 +219,7 @@ fn hd64_batched_decode() {
                     spans.extend([start as u32, (start + n) as u32]);
                 }
                 let q = rng.vec(samples * heads * HD);
-                let (qb, kb, vb) = (up(gpu, &q), up(gpu, &k), up(gpu, &v));
-                let ob = up(gpu, &vec![f32::NAN; q.len()]);
-                if !fits(gpu, &[&qb, &kb, &vb, &ob]) {
-                    continue;
-                }
-                let sb = up_u32(gpu, &spans);
-                let packing = edgerl::gpu::Packing { prefix, spans: &sb, decode: true, host_spans: None };
-                let scale = 0.125;
-                let mut r = Recorder::new(gpu);
-                r.attention_packed(&qb, &kb, &vb, &ob, samples, heads, kv, HD, scale, &packing, window)
-                    .unwrap();
-                r.submit().unwrap();
-                // NaN slots are never among a query's keys, so the reference reads no NaN.
-                let (want, _) =
-                    reference(&f64s(&q), &f64s(&k), &f64s(&v), None, heads, kv, scale as f64, &keys, window);
-                close(&what, &gpu.read_f32(&ob, q.len()).unwrap(), &want, 2e-5, 1e-5);
+                decode_rows_match(gpu, &what, [&q, &k, &v], (heads, kv, prefix, window), &keys, &spans, false);
             }
         }
     }
@@ -279,23 +264,37 @@ fn hd64_prefill_rows_skip_other_segments() {
                     }
                     start += n + spare;
                 }
-                let t = keys.len();
-                let q = rng.vec(t * heads * HD);
-                let (qb, kb, vb) = (up(gpu, &q), up(gpu, &k), up(gpu, &v));
-                let ob = up(gpu, &vec![f32::NAN; q.len()]);
-                if !fits(gpu, &[&qb, &kb, &vb, &ob]) {
-                    continue;
-                }
-                let sb = up_u32(gpu, &spans);
-                let packing = edgerl::gpu::Packing { prefix, spans: &sb, decode: true, host_spans: Some(&spans) };
-                let scale = 0.125;
-                let mut r = Recorder::new(gpu);
-                r.attention_packed(&qb, &kb, &vb, &ob, t, heads, kv, HD, scale, &packing, window).unwrap();
-                r.submit().unwrap();
-                let (want, _) =
-                    reference(&f64s(&q), &f64s(&k), &f64s(&v), None, heads, kv, scale as f64, &keys, window);
-                close(&what, &gpu.read_f32(&ob, q.len()).unwrap(), &want, 2e-5, 1e-5);
+                let q = rng.vec(keys.len() * heads * HD);
+                decode_rows_match(gpu, &what, [&q, &k, &v], (heads, kv, prefix, window), &keys, &spans, true);
             }
         }
     }
+}
+
+/// Decoding attention of one query per `keys` entry (its cache slots, in order) over the cache
+/// k, v with the given spans, against the f64 reference; `host` passes the spans to the kernel
+/// choice too. Skipped where the buffers exceed the device's binding limit.
+fn decode_rows_match(
+    gpu: &edgerl::gpu::Gpu,
+    what: &str,
+    [q, k, v]: [&[f32]; 3],
+    (heads, kv, prefix, window): (usize, usize, usize, usize),
+    keys: &[Vec<usize>],
+    spans: &[u32],
+    host: bool,
+) {
+    let (qb, kb, vb) = (up(gpu, q), up(gpu, k), up(gpu, v));
+    let ob = up(gpu, &vec![f32::NAN; q.len()]);
+    if !fits(gpu, &[&qb, &kb, &vb, &ob]) {
+        return;
+    }
+    let sb = up_u32(gpu, spans);
+    let packing = edgerl::gpu::Packing { prefix, spans: &sb, decode: true, host_spans: host.then_some(spans) };
+    let scale = 0.125;
+    let mut r = Recorder::new(gpu);
+    r.attention_packed(&qb, &kb, &vb, &ob, keys.len(), heads, kv, HD, scale, &packing, window).unwrap();
+    r.submit().unwrap();
+    // NaN slots are never among a query's keys, so the reference reads no NaN.
+    let (want, _) = reference(&f64s(q), &f64s(k), &f64s(v), None, heads, kv, scale as f64, keys, window);
+    close(what, &gpu.read_f32(&ob, q.len()).unwrap(), &want, 2e-5, 1e-5);
 }
