@@ -1491,7 +1491,7 @@ fn all_kernels() -> Vec<Kernel> {
             ks.push(Kernel::MatmulRun(d));
         }
         if matches!(d, DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q4_K | DType::Q5_K) {
-            ks.extend([Kernel::MatvecOneVec4(d), Kernel::MatmulVec4(d), Kernel::MatmulRunVec4(d)]);
+            ks.extend([Kernel::MatvecOneVec4(d), Kernel::MatmulVec4(d), Kernel::MatmulRunVec4(d), Kernel::MatmulRun16Vec4(d)]);
         }
     }
     ks.extend([
@@ -1605,6 +1605,16 @@ fn every_kernel_builds_and_validates() {
                 Kernel::MatmulRunVec4(dt) => {
                     r.matvec = MatvecForm::Run;
                     r.linear(&big(), kernels::MATVEC_RUN_MIN_ROWS, &w_v4(dt), Some(&c), &d, false)
+                }
+                Kernel::MatmulRun16Vec4(dt) => {
+                    r.matvec = MatvecForm::Run;
+                    let res = r.linear(&big(), 16, &w_v4(dt), Some(&c), &d, false);
+                    // Q4_K's x (16 × 256) is over the tiny binding limit: refused there.
+                    if (16 * dt.block().max(32) * 4) as u64 > gpu.max_binding {
+                        assert!(res.is_err(), "{}: {k:?} over the binding limit", label(gpu));
+                        continue;
+                    }
+                    res
                 }
                 // Q4_K's x (t_tiled × 256) is over the tiny binding limit: refused there.
                 Kernel::MatmulVec4(dt) if (t_tiled * dt.block().max(32) * 4) as u64 > gpu.max_binding => {

@@ -332,6 +332,8 @@ impl Recorder<'_> {
             let tiled_bufs = [&x.buffer, &piece.buf.buffer, bias_buf, &y.buffer, lu, lb];
             // `matmul_q_sums*` (either form) also see the weights as vec4s, binding 7.
             let sums_bufs = [&x.buffer, &piece.buf.buffer, bias_buf, &y.buffer, lu, lb, &piece.buf.buffer];
+            // `q_sums16` reads the weights only as vec4s (binding 7).
+            let sums16_at = [(1, &x.buffer), (3, bias_buf), (4, &y.buffer), (5, lu), (6, lb), (7, &piece.buf.buffer)];
             if split {
                 // Column groups of 4, times row groups of 8.
                 let groups = (hi - lo).div_ceil(MATVEC_SPLIT_COLS) * t.div_ceil(8);
@@ -340,7 +342,14 @@ impl Recorder<'_> {
             } else if run {
                 // One run of 8 lanes a workgroup, 8 rows × 64 columns (the tiled kernel's 8 rows
                 // a thread); row runs along x, as the tiled product's row tiles.
-                let g = (t.div_ceil(8) as u32, (hi - lo).div_ceil(MATMUL_TILE_N) as u32);
+                let cols = (hi - lo).div_ceil(MATMUL_TILE_N) as u32;
+                if vec4 && t >= 16 {
+                    // 16 rows a run (`q_sums16`): twice the FMAs per weight load.
+                    let g = (t.div_ceil(16) as u32, cols);
+                    self.dispatch_at(Kernel::MatmulRun16Vec4(w.dtype), &params, &sums16_at, g)?;
+                    continue;
+                }
+                let g = (t.div_ceil(8) as u32, cols);
                 let kernel = if vec4 { Kernel::MatmulRunVec4(w.dtype) } else { Kernel::MatmulRun(w.dtype) };
                 self.dispatch(kernel, &params, &sums_bufs, g)?;
             } else if blocked {
@@ -378,9 +387,12 @@ impl Recorder<'_> {
                 // Row tiles along x: lavapipe hands each thread a contiguous run of workgroups
                 // (x fastest), so a short last row tile lands on every thread, not on one.
                 let sums = aligned && super::quant::scales_factor_out(w.dtype);
+                if sums && vec4 {
+                    self.dispatch_at(Kernel::MatmulVec4(w.dtype), &params, &sums16_at, (gy as u32, gx as u32))?;
+                    continue;
+                }
                 let (kernel, bufs): (_, &[&wgpu::Buffer]) = match (sums, vec4) {
-                    (true, true) => (Kernel::MatmulVec4(w.dtype), &sums_bufs),
-                    (true, false) => (kernel, &sums_bufs),
+                    (true, _) => (kernel, &sums_bufs),
                     (false, _) if aligned => (kernel, &tiled_bufs),
                     (false, _) => (kernel, &bufs),
                 };

@@ -116,10 +116,13 @@ pub enum Kernel {
     /// `Matvec` for one row of Q8_0 / Q4_0 / Q4_1 weights read a vec4 at a time (binding 7:
     /// the weights as vec4s), for pieces of a multiple of 16 bytes.
     MatvecOneVec4(DType),
-    /// `Matmul` (`matmul_q_sums`) and `MatmulRun` for Q8_0 / Q4_0 / Q4_1 weights read a vec4
-    /// at a time (as `MatvecOneVec4`).
+    /// `Matmul` and `MatmulRun` for the blocks `matmul_q_sums` can read a vec4 at a time (as
+    /// `MatvecOneVec4`; Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K). The tiled one gives each
+    /// thread 16 rows (`matmul_q_sums_v4`), the run one 8.
     MatmulVec4(DType),
     MatmulRunVec4(DType),
+    /// `MatmulRunVec4` with 16 rows a run (16 rows or more).
+    MatmulRun16Vec4(DType),
     RmsNorm,
     /// `RmsNorm` in 8-thread workgroups with vec4 loads (CPU devices, d a multiple of 4).
     RmsNormLanes,
@@ -218,6 +221,7 @@ impl Kernel {
             Kernel::MatvecOneVec4(_) => (MATVEC_WGSL, "matvec_q_one_v4"),
             Kernel::MatmulVec4(_) => (MATMUL_WGSL, "matmul_q_sums_v4"),
             Kernel::MatmulRunVec4(_) => (MATMUL_WGSL, "matmul_q_sums_run_v4"),
+            Kernel::MatmulRun16Vec4(_) => (MATMUL_WGSL, "matmul_q_sums_run16_v4"),
             Kernel::RmsNorm => (NORM_WGSL, "rmsnorm"),
             Kernel::RmsNormLanes => (NORM_WGSL, "rmsnorm_lanes"),
             Kernel::LayerNorm => (NORM_WGSL, "layernorm"),
@@ -285,6 +289,7 @@ impl Kernel {
             | Kernel::MatvecOneVec4(d)
             | Kernel::MatmulVec4(d)
             | Kernel::MatmulRunVec4(d)
+            | Kernel::MatmulRun16Vec4(d)
             | Kernel::Embed(d)
             | Kernel::MatmulBackwardInput(d)
             | Kernel::MatmulBackwardInputGeneral(d) => Some(d),
