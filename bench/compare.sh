@@ -4,7 +4,8 @@
 #
 #   bench/compare.sh [--json] [--quick] [--skip trl,transformers,llama,edgerl]
 #
-# --quick shrinks the workload for a smoke run (2 GRPO steps, 4 screens, llama-bench -r 1).
+# --quick shrinks the workload for a smoke run (2 GRPO steps, 4 screens, one timed prefill +
+# decode run on each side: llama-bench -r 1, edgerl bench --repetitions 1).
 # --skip leaves pieces out (their last results in target/anchors/compare stay in the table).
 # --json prints {"device": ..., "rows": [{"measure", "edgerl", "anchor", "anchor_value",
 # "ratio", "better"}...]} as one line instead of the table.
@@ -35,7 +36,7 @@ export EDGERL
 if [ ! -x "$EDGERL" ]; then
     cargo build --release >&2
 fi
-if [ $QUICK = 1 ]; then STEPS=2; SCREENS=4; LQ=--quick; else STEPS=3; SCREENS=16; LQ=; fi
+if [ $QUICK = 1 ]; then STEPS=2; SCREENS=4; LQ=--quick; REPS=1; else STEPS=3; SCREENS=16; LQ=; REPS=3; fi
 OUT=$ROOT/target/anchors/compare
 DATA=$ROOT/target/anchors/compare-data
 mkdir -p "$OUT"
@@ -75,8 +76,8 @@ piece() { # piece NAME OUTFILE command...: runs the command with stdout into OUT
     fi
 }
 if ! skip edgerl; then
-    log "edgerl bench: prefill 64, decode 32 (SmolLM2-135M shape, Q4_1)"
-    piece edgerl-forward "$OUT/edgerl_forward.json" python3 $A/edgerl_side.py forward --prompt-tokens 64 --decode-tokens 32
+    log "edgerl bench: prefill 64, decode 32 (SmolLM2-135M shape, Q4_1), mean of $REPS runs as llama-bench -r $REPS"
+    piece edgerl-forward "$OUT/edgerl_forward.json" python3 $A/edgerl_side.py forward --prompt-tokens 64 --decode-tokens 32 --repetitions $REPS
     log "edgerl bench --rollout: one 128-token prompt, G = 8 x 16 tokens"
     piece edgerl-rollout "$OUT/edgerl_rollout.json" python3 $A/edgerl_side.py rollout --prompt-tokens 128 --completions 8 --completion-tokens 16
     log "edgerl eval: $SCREENS screens x 16 new tokens, greedy"

@@ -308,6 +308,10 @@ fn bad_flags_are_clear_errors() {
             vec!["bench", "--matmul", "--t", "1", "--k", "32", "--n", "4", "--matvec", "fast"],
             "auto, blocked, split, general",
         ),
+        (
+            vec!["bench", "--shape", "smollm2-135m", "--dtype", "q4_1", "--repetitions", "0"],
+            "--repetitions must be at least 1",
+        ),
     ] {
         let (code, _, stderr) = edgerl(&args);
         assert_ne!(code, 0);
@@ -433,5 +437,26 @@ fn a_gl_driver_without_compute_shaders_is_a_clear_error() {
         for needle in ["building kernel", "llvmpipe", "COMPUTE_SHADER", "EDGERL_BACKEND=vulkan"] {
             assert!(err.contains(needle), "{args:?}: missing {needle:?} in: {err}");
         }
+    }
+}
+
+/// `edgerl bench` (prefill/decode) times `--repetitions` runs and reports their means, each
+/// run's tokens/s beside them (what bench/anchors/edgerl_side.py compares with llama-bench -r).
+#[test]
+fn bench_forward_reports_each_repetition_and_their_mean() {
+    let (code, stdout, stderr) = edgerl(&[
+        "bench", "--shape", "smollm2-135m", "--dtype", "q4_1", "--prompt-tokens", "3", "--decode-tokens", "2",
+        "--repetitions", "2",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let start = stdout.find('{').expect("a JSON object");
+    let v: Value = serde_json::from_str(stdout[start..].trim()).unwrap();
+    assert_eq!(v["repetitions"], 2);
+    for what in ["prefill", "decode"] {
+        let runs: Vec<f64> = v[format!("{what}_tokens_per_s_runs")].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        assert_eq!(runs.len(), 2, "{what}: {v}");
+        assert!(runs.iter().all(|r| r.is_finite() && *r > 0.0), "{what}: {runs:?}");
+        let mean = v[format!("{what}_tokens_per_s")].as_f64().unwrap();
+        assert!((mean - (runs[0] + runs[1]) / 2.0).abs() <= 1e-9 * mean, "{what}: {mean} vs {runs:?}");
     }
 }

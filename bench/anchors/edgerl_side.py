@@ -84,15 +84,18 @@ def main():
     ap.add_argument("--dataset")
     ap.add_argument("-n", "--screens", type=int, default=8)
     ap.add_argument("--new-tokens", type=int, default=16)
+    ap.add_argument("--repetitions", type=int, default=3,
+                    help="forward: timed prefill + decode runs, averaged (llama-bench's -r)")
     a = ap.parse_args()
     E = a.edgerl
     shape = ["--shape", "smollm2-135m", "--dtype", "q4_1"]
 
     if a.what == "forward":
         text, secs, rss = run([E, "bench", *shape, "--prompt-tokens", str(a.prompt_tokens),
-                               "--decode-tokens", str(a.decode_tokens)])
+                               "--decode-tokens", str(a.decode_tokens), "--repetitions", str(a.repetitions)])
         r = first_json(text)
         res = {"prefill_tok_s": r["prefill_tokens_per_s"], "decode_tok_s": r["decode_tokens_per_s"],
+               "prefill_tok_s_runs": r["prefill_tokens_per_s_runs"], "decode_tok_s_runs": r["decode_tokens_per_s_runs"],
                "adapter": r["adapter"], "backend": r["backend"], "wall_s": secs, "peak_rss_mib": rss}
     elif a.what == "rollout":
         text, secs, rss = run([E, "bench", *shape, "--rollout", "--prompt-tokens", str(a.prompt_tokens),

@@ -25,11 +25,16 @@ pub struct ForwardBench {
     pub weight_bytes: u64,
     pub load_seconds: f64,
     pub prompt_tokens: usize,
+    /// Prefill + decode runs timed (llama-bench's `-r`); the seconds and tokens/s below are
+    /// their means (tokens/s: the mean of each run's, as llama-bench's `avg_ts`).
+    pub repetitions: usize,
     pub prefill_seconds: f64,
     pub prefill_tokens_per_s: f64,
+    pub prefill_tokens_per_s_runs: Vec<f64>,
     pub decode_tokens: usize,
     pub decode_seconds: f64,
     pub decode_tokens_per_s: f64,
+    pub decode_tokens_per_s_runs: Vec<f64>,
     /// Peak bytes of all buffers edgerl allocated, weights included.
     pub peak_device_bytes: u64,
 }
@@ -40,7 +45,11 @@ pub fn forward_bench(
     dtype: DType,
     prompt_tokens: usize,
     decode_tokens: usize,
+    repetitions: usize,
 ) -> Result<ForwardBench> {
+    if repetitions == 0 {
+        return Err(crate::Error::Invalid("bench: --repetitions must be at least 1".into()));
+    }
     let cfg = presets::preset(shape)?;
     let weights = presets::random_weights(&cfg, dtype, 1);
     gpu.memory.reset_peak();
@@ -66,17 +75,24 @@ pub fn forward_bench(
         let h = model.forward(gpu, &[id], &mut warm, None)?;
         model.sample_next(gpu, &h, 0, &opts, 0)?;
     }
-    let t1 = Instant::now();
-    let hidden = model.forward(gpu, &prompt, &mut cache, None)?;
-    let (mut id, _) = model.sample_next(gpu, &hidden, prompt_tokens - 1, &opts, 0)?;
-    let prefill_seconds = t1.elapsed().as_secs_f64();
+    let (mut prefill_runs, mut decode_runs) = (Vec::new(), Vec::new());
+    for _ in 0..repetitions {
+        cache.len = 0;
+        let t1 = Instant::now();
+        let hidden = model.forward(gpu, &prompt, &mut cache, None)?;
+        let (mut id, _) = model.sample_next(gpu, &hidden, prompt_tokens - 1, &opts, 0)?;
+        prefill_runs.push(t1.elapsed().as_secs_f64());
 
-    let t2 = Instant::now();
-    for step in 0..decode_tokens {
-        let h = model.forward(gpu, &[id], &mut cache, None)?;
-        id = model.sample_next(gpu, &h, 0, &opts, step as u64 + 1)?.0;
+        let t2 = Instant::now();
+        for step in 0..decode_tokens {
+            let h = model.forward(gpu, &[id], &mut cache, None)?;
+            id = model.sample_next(gpu, &h, 0, &opts, step as u64 + 1)?.0;
+        }
+        decode_runs.push(t2.elapsed().as_secs_f64());
     }
-    let decode_seconds = t2.elapsed().as_secs_f64();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let rates = |n: usize, v: &[f64]| v.iter().map(|s| n as f64 / s.max(1e-9)).collect::<Vec<_>>();
+    let (prefill_rates, decode_rates) = (rates(prompt_tokens, &prefill_runs), rates(decode_tokens, &decode_runs));
     Ok(ForwardBench {
         shape: shape.into(),
         dtype,
@@ -86,11 +102,14 @@ pub fn forward_bench(
         weight_bytes: model.weight_bytes(),
         load_seconds,
         prompt_tokens,
-        prefill_seconds,
-        prefill_tokens_per_s: prompt_tokens as f64 / prefill_seconds,
+        repetitions,
+        prefill_seconds: mean(&prefill_runs),
+        prefill_tokens_per_s: mean(&prefill_rates),
+        prefill_tokens_per_s_runs: prefill_rates,
         decode_tokens,
-        decode_seconds,
-        decode_tokens_per_s: decode_tokens as f64 / decode_seconds.max(1e-9),
+        decode_seconds: mean(&decode_runs),
+        decode_tokens_per_s: mean(&decode_rates),
+        decode_tokens_per_s_runs: decode_rates,
         peak_device_bytes: gpu.memory.peak(),
     })
 }
@@ -650,7 +669,7 @@ pub fn suite(gpu: &Gpu, prompt_tokens: usize, decode_tokens: usize, completions:
     let mut models = Vec::new();
     for (shape, dtype) in SUITE_MODELS {
         eprintln!("{shape} {dtype:?}: prefill and decode");
-        let forward = forward_bench(gpu, shape, dtype, prompt_tokens, decode_tokens)?;
+        let forward = forward_bench(gpu, shape, dtype, prompt_tokens, decode_tokens, 1)?;
         eprintln!("{shape} {dtype:?}: sampling a group of {completions}");
         let rollout = rollout_bench(gpu, shape, dtype, prompt_tokens, completions, completion_tokens)?;
         eprintln!("{shape} {dtype:?}: one GRPO step");

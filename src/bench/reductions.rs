@@ -117,8 +117,8 @@ pub fn reductions_bench(prompt_tokens: usize, decode_tokens: usize) -> Result<Re
         rows.push(ReductionOp { op: name.clone(), portable_us: p * 1e6, subgroup_us: f * 1e6, speedup: p / f });
     }
     drop((p_ops, f_ops));
-    let dp = forward_bench(&portable, "smollm2-135m", DType::Q4_1, prompt_tokens, decode_tokens)?;
-    let df = forward_bench(&fast, "smollm2-135m", DType::Q4_1, prompt_tokens, decode_tokens)?;
+    let dp = forward_bench(&portable, "smollm2-135m", DType::Q4_1, prompt_tokens, decode_tokens, 1)?;
+    let df = forward_bench(&fast, "smollm2-135m", DType::Q4_1, prompt_tokens, decode_tokens, 1)?;
     Ok(ReductionsReport {
         backend: fast.adapter.backend.clone(),
         adapter: fast.adapter.name.clone(),

@@ -72,6 +72,10 @@ pub struct BenchArgs {
     /// --matmul: most timed runs per case.
     #[arg(long, default_value_t = 5)]
     iters: usize,
+    /// Prefill/decode (no other mode): timed runs, each a prefill of the prompt then the
+    /// decode steps; the figures are their means (as llama-bench's -r).
+    #[arg(long, default_value_t = 3, conflicts_with_all = ["train", "rollout", "matmul", "suite", "reductions"])]
+    repetitions: usize,
     /// Everything in one run, as JSON: the matmul grid and FMA peak, then prefill, decode,
     /// batched sampling of G and one GRPO step for SmolLM2-135M (Q4_1), Qwen2.5-0.5B (f16)
     /// and Qwen2.5-1.5B (Q4_0) shapes, with --prompt-tokens, --decode-tokens,
@@ -86,7 +90,7 @@ pub struct BenchArgs {
 }
 
 pub fn run(a: BenchArgs) -> Result<()> {
-    let BenchArgs { shape, dtype, prompt_tokens, decode_tokens, train, rollout, completions, completion_tokens, rank, no_checkpointing, pack_size, image_px, general_attention, matvec, matmul, t, k, n, dtypes, iters, suite, reductions } = a;
+    let BenchArgs { shape, dtype, prompt_tokens, decode_tokens, train, rollout, completions, completion_tokens, rank, no_checkpointing, pack_size, image_px, general_attention, matvec, matmul, t, k, n, dtypes, iters, repetitions, suite, reductions } = a;
     let matvec = edgerl::gpu::MatvecForm::parse(&matvec)? as u8;
     if reductions {
         if prompt_tokens == 0 || decode_tokens == 0 {
@@ -150,7 +154,7 @@ pub fn run(a: BenchArgs) -> Result<()> {
         let r = edgerl::bench::train_bench(&gpu, &shape, dtype, prompt_tokens, completions, completion_tokens, rank, !no_checkpointing, pack_size, general_attention)?;
         serde_json::to_string_pretty(&r)
     } else {
-        let r = edgerl::bench::forward_bench(&gpu, &shape, dtype, prompt_tokens, decode_tokens)?;
+        let r = edgerl::bench::forward_bench(&gpu, &shape, dtype, prompt_tokens, decode_tokens, repetitions)?;
         serde_json::to_string_pretty(&r)
     };
     println!("{}", json.map_err(|e| Error::Invalid(e.to_string()))?);
