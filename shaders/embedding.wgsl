@@ -6,6 +6,10 @@ struct Params {
     d: u32,
     row_start: u32,
     rows: u32,
+    wgroup: u32, // rows whose blocks are stored side by side (`wblock` in weights.wgsl)
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -24,6 +28,6 @@ fn embed(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let c = i % p.d;
     let id = ids[t];
     if (id >= p.row_start && id < p.row_start + p.rows) {
-        out[i] = load_w((id - p.row_start) * p.d + c);
+        out[i] = load_w(welem(id - p.row_start, c, p.d, p.wgroup));
     }
 }

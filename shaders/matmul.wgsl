@@ -30,7 +30,7 @@ fn matmul_general(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
         // x tile: row t0+ly, column k0+lx.  W tile: row n0+ly, column k0+lx.
         xs[lid.y][lid.x] = select(0.0, x[t * q.k + kx], t < q.t && kx < q.k);
         let wn = n0 + lid.y;
-        ws[lid.y][lid.x] = select(0.0, load_w((q.w_row0 + wn) * q.k + kx), wn < q.n && kx < q.k);
+        ws[lid.y][lid.x] = select(0.0, load_w(welem(q.w_row0 + wn, kx, q.k, q.wgroup)), wn < q.n && kx < q.k);
         workgroupBarrier();
         for (var j = 0u; j < TILE; j++) {
             acc += xs[lid.y][j] * ws[lid.x][j];
@@ -215,25 +215,25 @@ fn matmul_f(ln: Lane) {
 // k0 + 16 + 4i (high), in that order as in matmul_f.
 fn matmul_q8_step(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, RB_N>, kb: u32, i: u32,
                   d: array<f32, RB_N>, xi: mat4x4<f32>) {
-    (*acc)[0u] += xi * (q8w4(w[(b0[0u] + kb) * 9u + 1u + i]) * d[0u]);
-    (*acc)[1u] += xi * (q8w4(w[(b0[1u] + kb) * 9u + 1u + i]) * d[1u]);
-    (*acc)[2u] += xi * (q8w4(w[(b0[2u] + kb) * 9u + 1u + i]) * d[2u]);
-    (*acc)[3u] += xi * (q8w4(w[(b0[3u] + kb) * 9u + 1u + i]) * d[3u]);
-    (*acc)[4u] += xi * (q8w4(w[(b0[4u] + kb) * 9u + 1u + i]) * d[4u]);
-    (*acc)[5u] += xi * (q8w4(w[(b0[5u] + kb) * 9u + 1u + i]) * d[5u]);
-    (*acc)[6u] += xi * (q8w4(w[(b0[6u] + kb) * 9u + 1u + i]) * d[6u]);
-    (*acc)[7u] += xi * (q8w4(w[(b0[7u] + kb) * 9u + 1u + i]) * d[7u]);
+    (*acc)[0u] += xi * (q8w4(w[(b0[0u] + wk(kb)) * 9u + 1u + i]) * d[0u]);
+    (*acc)[1u] += xi * (q8w4(w[(b0[1u] + wk(kb)) * 9u + 1u + i]) * d[1u]);
+    (*acc)[2u] += xi * (q8w4(w[(b0[2u] + wk(kb)) * 9u + 1u + i]) * d[2u]);
+    (*acc)[3u] += xi * (q8w4(w[(b0[3u] + wk(kb)) * 9u + 1u + i]) * d[3u]);
+    (*acc)[4u] += xi * (q8w4(w[(b0[4u] + wk(kb)) * 9u + 1u + i]) * d[4u]);
+    (*acc)[5u] += xi * (q8w4(w[(b0[5u] + wk(kb)) * 9u + 1u + i]) * d[5u]);
+    (*acc)[6u] += xi * (q8w4(w[(b0[6u] + wk(kb)) * 9u + 1u + i]) * d[6u]);
+    (*acc)[7u] += xi * (q8w4(w[(b0[7u] + wk(kb)) * 9u + 1u + i]) * d[7u]);
 }
 fn q4_words(b0: array<u32, RB_N>, kb: u32, i: u32) -> array<vec2<u32>, RB_N> {
     var u: array<vec2<u32>, RB_N>;
-    u[0u] = q4w(b0[0u] + kb, i);
-    u[1u] = q4w(b0[1u] + kb, i);
-    u[2u] = q4w(b0[2u] + kb, i);
-    u[3u] = q4w(b0[3u] + kb, i);
-    u[4u] = q4w(b0[4u] + kb, i);
-    u[5u] = q4w(b0[5u] + kb, i);
-    u[6u] = q4w(b0[6u] + kb, i);
-    u[7u] = q4w(b0[7u] + kb, i);
+    u[0u] = q4w(b0[0u] + wk(kb), i);
+    u[1u] = q4w(b0[1u] + wk(kb), i);
+    u[2u] = q4w(b0[2u] + wk(kb), i);
+    u[3u] = q4w(b0[3u] + wk(kb), i);
+    u[4u] = q4w(b0[4u] + wk(kb), i);
+    u[5u] = q4w(b0[5u] + wk(kb), i);
+    u[6u] = q4w(b0[6u] + wk(kb), i);
+    u[7u] = q4w(b0[7u] + wk(kb), i);
     return u;
 }
 fn q4_fma(acc: ptr<function, array<vec4<f32>, 8>>, u: array<vec2<u32>, RB_N>, c: array<vec2<f32>, RB_N>,
@@ -261,26 +261,26 @@ fn q4_fma(acc: ptr<function, array<vec4<f32>, 8>>, u: array<vec2<u32>, RB_N>, c:
 
 fn q8_scales(b0: array<u32, RB_N>, kb: u32) -> array<f32, RB_N> {
     var d: array<f32, RB_N>;
-    d[0u] = unpack2x16float(w[(b0[0u] + kb) * 9u]).x;
-    d[1u] = unpack2x16float(w[(b0[1u] + kb) * 9u]).x;
-    d[2u] = unpack2x16float(w[(b0[2u] + kb) * 9u]).x;
-    d[3u] = unpack2x16float(w[(b0[3u] + kb) * 9u]).x;
-    d[4u] = unpack2x16float(w[(b0[4u] + kb) * 9u]).x;
-    d[5u] = unpack2x16float(w[(b0[5u] + kb) * 9u]).x;
-    d[6u] = unpack2x16float(w[(b0[6u] + kb) * 9u]).x;
-    d[7u] = unpack2x16float(w[(b0[7u] + kb) * 9u]).x;
+    d[0u] = unpack2x16float(w[(b0[0u] + wk(kb)) * 9u]).x;
+    d[1u] = unpack2x16float(w[(b0[1u] + wk(kb)) * 9u]).x;
+    d[2u] = unpack2x16float(w[(b0[2u] + wk(kb)) * 9u]).x;
+    d[3u] = unpack2x16float(w[(b0[3u] + wk(kb)) * 9u]).x;
+    d[4u] = unpack2x16float(w[(b0[4u] + wk(kb)) * 9u]).x;
+    d[5u] = unpack2x16float(w[(b0[5u] + wk(kb)) * 9u]).x;
+    d[6u] = unpack2x16float(w[(b0[6u] + wk(kb)) * 9u]).x;
+    d[7u] = unpack2x16float(w[(b0[7u] + wk(kb)) * 9u]).x;
     return d;
 }
 fn q4_scales(b0: array<u32, RB_N>, kb: u32) -> array<vec2<f32>, RB_N> {
     var c: array<vec2<f32>, RB_N>;
-    c[0u] = q4s(b0[0u] + kb);
-    c[1u] = q4s(b0[1u] + kb);
-    c[2u] = q4s(b0[2u] + kb);
-    c[3u] = q4s(b0[3u] + kb);
-    c[4u] = q4s(b0[4u] + kb);
-    c[5u] = q4s(b0[5u] + kb);
-    c[6u] = q4s(b0[6u] + kb);
-    c[7u] = q4s(b0[7u] + kb);
+    c[0u] = q4s(b0[0u] + wk(kb));
+    c[1u] = q4s(b0[1u] + wk(kb));
+    c[2u] = q4s(b0[2u] + wk(kb));
+    c[3u] = q4s(b0[3u] + wk(kb));
+    c[4u] = q4s(b0[4u] + wk(kb));
+    c[5u] = q4s(b0[5u] + wk(kb));
+    c[6u] = q4s(b0[6u] + wk(kb));
+    c[7u] = q4s(b0[7u] + wk(kb));
     return c;
 }
 
@@ -484,25 +484,25 @@ fn block_dot_v4(a: mat2x4<f32>, b: u32, xa: ptr<function, XBlock>, xc: ptr<funct
 }
 fn block_dots_v4(acc: ptr<function, array<mat2x4<f32>, 8>>, b0: array<u32, RB_N>, kb: u32,
                  xa: ptr<function, XBlock>, xc: ptr<function, XBlock>) {
-    (*acc)[0u] = block_dot_v4((*acc)[0u], b0[0u] + kb, xa, xc);
-    (*acc)[1u] = block_dot_v4((*acc)[1u], b0[1u] + kb, xa, xc);
-    (*acc)[2u] = block_dot_v4((*acc)[2u], b0[2u] + kb, xa, xc);
-    (*acc)[3u] = block_dot_v4((*acc)[3u], b0[3u] + kb, xa, xc);
-    (*acc)[4u] = block_dot_v4((*acc)[4u], b0[4u] + kb, xa, xc);
-    (*acc)[5u] = block_dot_v4((*acc)[5u], b0[5u] + kb, xa, xc);
-    (*acc)[6u] = block_dot_v4((*acc)[6u], b0[6u] + kb, xa, xc);
-    (*acc)[7u] = block_dot_v4((*acc)[7u], b0[7u] + kb, xa, xc);
+    (*acc)[0u] = block_dot_v4((*acc)[0u], b0[0u] + wk(kb), xa, xc);
+    (*acc)[1u] = block_dot_v4((*acc)[1u], b0[1u] + wk(kb), xa, xc);
+    (*acc)[2u] = block_dot_v4((*acc)[2u], b0[2u] + wk(kb), xa, xc);
+    (*acc)[3u] = block_dot_v4((*acc)[3u], b0[3u] + wk(kb), xa, xc);
+    (*acc)[4u] = block_dot_v4((*acc)[4u], b0[4u] + wk(kb), xa, xc);
+    (*acc)[5u] = block_dot_v4((*acc)[5u], b0[5u] + wk(kb), xa, xc);
+    (*acc)[6u] = block_dot_v4((*acc)[6u], b0[6u] + wk(kb), xa, xc);
+    (*acc)[7u] = block_dot_v4((*acc)[7u], b0[7u] + wk(kb), xa, xc);
 }
 fn block_dots(acc: ptr<function, array<mat2x4<f32>, 8>>, b0: array<u32, RB_N>, kb: u32,
               xa: ptr<function, XBlock>, xc: ptr<function, XBlock>) {
-    (*acc)[0u] = block_dot((*acc)[0u], b0[0u] + kb, xa, xc);
-    (*acc)[1u] = block_dot((*acc)[1u], b0[1u] + kb, xa, xc);
-    (*acc)[2u] = block_dot((*acc)[2u], b0[2u] + kb, xa, xc);
-    (*acc)[3u] = block_dot((*acc)[3u], b0[3u] + kb, xa, xc);
-    (*acc)[4u] = block_dot((*acc)[4u], b0[4u] + kb, xa, xc);
-    (*acc)[5u] = block_dot((*acc)[5u], b0[5u] + kb, xa, xc);
-    (*acc)[6u] = block_dot((*acc)[6u], b0[6u] + kb, xa, xc);
-    (*acc)[7u] = block_dot((*acc)[7u], b0[7u] + kb, xa, xc);
+    (*acc)[0u] = block_dot((*acc)[0u], b0[0u] + wk(kb), xa, xc);
+    (*acc)[1u] = block_dot((*acc)[1u], b0[1u] + wk(kb), xa, xc);
+    (*acc)[2u] = block_dot((*acc)[2u], b0[2u] + wk(kb), xa, xc);
+    (*acc)[3u] = block_dot((*acc)[3u], b0[3u] + wk(kb), xa, xc);
+    (*acc)[4u] = block_dot((*acc)[4u], b0[4u] + wk(kb), xa, xc);
+    (*acc)[5u] = block_dot((*acc)[5u], b0[5u] + wk(kb), xa, xc);
+    (*acc)[6u] = block_dot((*acc)[6u], b0[6u] + wk(kb), xa, xc);
+    (*acc)[7u] = block_dot((*acc)[7u], b0[7u] + wk(kb), xa, xc);
 }
 
 // A 64-thread workgroup computes a 64 × 64 tile (MATMUL_SUMS_TILE_T in kernels.rs): each
@@ -735,14 +735,14 @@ fn q_sums16(ln: Lane, wg_rows: u32) {
 }
 // Block kb of the thread's 8 columns against the 16 rows.
 fn block_dots16(acc: ptr<function, array<mat4x4<f32>, 8>>, b0: array<u32, RB_N>, kb: u32, x: ptr<function, X16>) {
-    (*acc)[0u] = block_dot16((*acc)[0u], b0[0u] + kb, x);
-    (*acc)[1u] = block_dot16((*acc)[1u], b0[1u] + kb, x);
-    (*acc)[2u] = block_dot16((*acc)[2u], b0[2u] + kb, x);
-    (*acc)[3u] = block_dot16((*acc)[3u], b0[3u] + kb, x);
-    (*acc)[4u] = block_dot16((*acc)[4u], b0[4u] + kb, x);
-    (*acc)[5u] = block_dot16((*acc)[5u], b0[5u] + kb, x);
-    (*acc)[6u] = block_dot16((*acc)[6u], b0[6u] + kb, x);
-    (*acc)[7u] = block_dot16((*acc)[7u], b0[7u] + kb, x);
+    (*acc)[0u] = block_dot16((*acc)[0u], b0[0u] + wk(kb), x);
+    (*acc)[1u] = block_dot16((*acc)[1u], b0[1u] + wk(kb), x);
+    (*acc)[2u] = block_dot16((*acc)[2u], b0[2u] + wk(kb), x);
+    (*acc)[3u] = block_dot16((*acc)[3u], b0[3u] + wk(kb), x);
+    (*acc)[4u] = block_dot16((*acc)[4u], b0[4u] + wk(kb), x);
+    (*acc)[5u] = block_dot16((*acc)[5u], b0[5u] + wk(kb), x);
+    (*acc)[6u] = block_dot16((*acc)[6u], b0[6u] + wk(kb), x);
+    (*acc)[7u] = block_dot16((*acc)[7u], b0[7u] + wk(kb), x);
 }
 // Rows t0..t0+7 of q_sums16's accumulators (acc[j] columns h, h + 1), stored.
 fn store_rows16_half(acc: array<mat4x4<f32>, 8>, h: u32, t0: u32, n0: u32) {

@@ -12,7 +12,7 @@ struct MatmulBackwardParams {
     dy_off: u32,     // column of dy that pairs with weight row w_row0
     w_row0: u32,     // first weight row (within this piece)
     accumulate: u32, // 1: add into dx
-    _pad0: u32,
+    wgroup: u32,     // rows whose blocks are stored side by side (`wblock` in weights.wgsl)
 }
 
 @group(0) @binding(0) var<uniform> pb: MatmulBackwardParams;
@@ -20,7 +20,7 @@ struct MatmulBackwardParams {
 var<private> qb: MatmulBackwardParams;
 fn opaque_backward_params(v: MatmulBackwardParams, z: u32) -> MatmulBackwardParams {
     return MatmulBackwardParams(v.t + z, v.k + z, v.n + z, v.ldy + z, v.dy_off + z, v.w_row0 + z,
-                                v.accumulate + z, z);
+                                v.accumulate + z, v.wgroup + z);
 }
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
 // binding 2: the weight piece `w`, read through `load_w`
@@ -43,7 +43,7 @@ fn matmul_backward_input_general(@builtin(workgroup_id) wg: vec3<u32>, @builtin(
         let jy = j0 + lid.x;
         xs[lid.y][lid.x] = select(0.0, dy[t * qb.ldy + qb.dy_off + jy], t < qb.t && jy < qb.n);
         let wj = j0 + lid.y;
-        ws[lid.y][lid.x] = select(0.0, load_w((qb.w_row0 + wj) * qb.k + k), wj < qb.n && k < qb.k);
+        ws[lid.y][lid.x] = select(0.0, load_w(welem(qb.w_row0 + wj, k, qb.k, qb.wgroup)), wj < qb.n && k < qb.k);
         workgroupBarrier();
         for (var j = 0u; j < TILE; j++) {
             acc += xs[lid.y][j] * ws[j][lid.x];
@@ -91,7 +91,7 @@ fn wb_f(row: u32, kb: u32, o: u32) -> mat2x4<f32> {
         bitcast<vec4<f32>>(vec4<u32>(u.z << 16u, u.z & 0xffff0000u, u.w << 16u, u.w & 0xffff0000u)));
 }
 fn wb_q(row: u32, kb: u32, o: u32) -> mat2x4<f32> {
-    let b = row * (qb.k >> 5u) + kb;
+    let b = wblock(row, kb, qb.k >> 5u, qb.wgroup);
     if (WDTYPE == 3u) {
         let base = b * 9u;
         let d = unpack2x16float(w[base]).x;
@@ -263,7 +263,7 @@ struct SumsChunk {
 // Weight row `row`'s block kb, octet o, against dy d (rows 0..3, 4..7) into chunk row jj.
 fn chunk_row(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f32>>, jj: u32,
              d: mat2x4<f32>, row: u32, kb: u32, o: u32) {
-    chunk_row_c(ch, off, jj, d, row, kb, o, block_scales(row * (qb.k >> 5u) + kb));
+    chunk_row_c(ch, off, jj, d, row, kb, o, block_scales(wblock(row, kb, qb.k >> 5u, qb.wgroup)));
 }
 // Block b's scales: q4s's, or Q8_0's d.
 fn block_scales(b: u32) -> vec2<f32> {
@@ -275,7 +275,7 @@ fn block_scales(b: u32) -> vec2<f32> {
 // As chunk_row with the block's scales c (q4s) given.
 fn chunk_row_c(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f32>>, jj: u32,
                d: mat2x4<f32>, row: u32, kb: u32, o: u32, c: vec2<f32>) {
-    let b = row * (qb.k >> 5u) + kb;
+    let b = wblock(row, kb, qb.k >> 5u, qb.wgroup);
     if (WDTYPE == 3u) {
         let base = b * 9u;
         (*ch).l[jj] = d * c.x;
@@ -315,7 +315,7 @@ fn chunk_rows4_shared(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f3
                       da: mat4x4<f32>, dc: mat4x4<f32>, j0: u32, h: BackwardThread, ln: Lane) {
     let row = qb.w_row0 + j0;
     let l = ln.lid & 7u;
-    let mine = vec4<f32>(block_scales(min(row + (l & 3u), h.last) * (qb.k >> 5u) + h.kb), 0.0, 0.0);
+    let mine = vec4<f32>(block_scales(wblock(min(row + (l & 3u), h.last), h.kb, qb.k >> 5u, qb.wgroup)), 0.0, 0.0);
     let g = l & 4u;
     chunk_row_c(ch, off, jj0, mat2x4<f32>(da[0], dc[0]), min(row, h.last), h.kb, h.o,
                 from_lane8(ln, mine, g).xy);

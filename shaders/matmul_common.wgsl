@@ -14,7 +14,7 @@ struct Params {
     b_row0: u32,     // first weight row in the whole tensor: the bias belongs to the weight rows
     lora_r: u32,     // the register-blocked products: rank of a LoRA term added (0: none)
     lora_scale: f32,
-    _pad2: u32,
+    wgroup: u32,     // rows whose blocks are stored side by side (`wblock` in weights.wgsl)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -31,7 +31,7 @@ struct Params {
 var<private> q: Params;
 fn opaque_params(v: Params, z: u32) -> Params {
     return Params(v.t + z, v.k + z, v.n + z, v.n_off + z, v.ldy + z, v.w_row0 + z, v.has_bias + z,
-                  v.accumulate + z, v.b_row0 + z, v.lora_r + z, v.lora_scale, z);
+                  v.accumulate + z, v.b_row0 + z, v.lora_r + z, v.lora_scale, v.wgroup + z);
 }
 
 // The register-blocked and decode kernels (k % 32 == 0, see matmul.wgsl) see bindings 1 and 2
@@ -59,7 +59,11 @@ fn row_elem(n: u32) -> u32 {
     return (q.w_row0 + min(n, q.n - 1u)) * q.k;
 }
 fn row_block(n: u32) -> u32 {
-    return (q.w_row0 + min(n, q.n - 1u)) * (q.k >> 5u);
+    return wblock(q.w_row0 + min(n, q.n - 1u), 0u, q.k >> 5u, q.wgroup);
+}
+// The offset of block kb from a row's `row_block`.
+fn wk(kb: u32) -> u32 {
+    return kb * q.wgroup;
 }
 
 // The vec4 index of x row r[i] at k (for the shared rows, xt4_shared in reduce_common.wgsl).

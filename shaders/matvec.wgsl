@@ -149,19 +149,19 @@ fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>)
                     let xl = xv[(k0 >> 2u) + i];
                     let xh = xv[(k0 >> 2u) + 4u + i];
                     {
-                        let u = q4w(b0[0u] + kb, i);
+                        let u = q4w(b0[0u] + wk(kb), i);
                         (*acc)[0u].x += dot(xl, q4lo(u, c[0u])) + dot(xh, q4hi(u, c[0u]));
                     }
                     {
-                        let u = q4w(b0[1u] + kb, i);
+                        let u = q4w(b0[1u] + wk(kb), i);
                         (*acc)[1u].x += dot(xl, q4lo(u, c[1u])) + dot(xh, q4hi(u, c[1u]));
                     }
                     {
-                        let u = q4w(b0[2u] + kb, i);
+                        let u = q4w(b0[2u] + wk(kb), i);
                         (*acc)[2u].x += dot(xl, q4lo(u, c[2u])) + dot(xh, q4hi(u, c[2u]));
                     }
                     {
-                        let u = q4w(b0[3u] + kb, i);
+                        let u = q4w(b0[3u] + wk(kb), i);
                         (*acc)[3u].x += dot(xl, q4lo(u, c[3u])) + dot(xh, q4hi(u, c[3u]));
                     }
                 }
@@ -174,10 +174,10 @@ fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>)
                 let d = mv_q8_scales(b0, kb);
                 for (var i = 0u; i < 8u; i++) {
                     let xi = xt4(r0, k0 + 4u * i);
-                    (*acc)[0u] += xi * (q8w4(w[(b0[0u] + kb) * 9u + 1u + i]) * d[0u]);
-                    (*acc)[1u] += xi * (q8w4(w[(b0[1u] + kb) * 9u + 1u + i]) * d[1u]);
-                    (*acc)[2u] += xi * (q8w4(w[(b0[2u] + kb) * 9u + 1u + i]) * d[2u]);
-                    (*acc)[3u] += xi * (q8w4(w[(b0[3u] + kb) * 9u + 1u + i]) * d[3u]);
+                    (*acc)[0u] += xi * (q8w4(w[(b0[0u] + wk(kb)) * 9u + 1u + i]) * d[0u]);
+                    (*acc)[1u] += xi * (q8w4(w[(b0[1u] + wk(kb)) * 9u + 1u + i]) * d[1u]);
+                    (*acc)[2u] += xi * (q8w4(w[(b0[2u] + wk(kb)) * 9u + 1u + i]) * d[2u]);
+                    (*acc)[3u] += xi * (q8w4(w[(b0[3u] + wk(kb)) * 9u + 1u + i]) * d[3u]);
                 }
             } else {
                 let c = mv_q4_scales(b0, kb);
@@ -185,19 +185,19 @@ fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>)
                     let xl = xt4(r0, k0 + 4u * i);
                     let xh = xt4(r0, k0 + 16u + 4u * i);
                     {
-                        let u = q4w(b0[0u] + kb, i);
+                        let u = q4w(b0[0u] + wk(kb), i);
                         (*acc)[0u] += xl * q4lo(u, c[0u]) + xh * q4hi(u, c[0u]);
                     }
                     {
-                        let u = q4w(b0[1u] + kb, i);
+                        let u = q4w(b0[1u] + wk(kb), i);
                         (*acc)[1u] += xl * q4lo(u, c[1u]) + xh * q4hi(u, c[1u]);
                     }
                     {
-                        let u = q4w(b0[2u] + kb, i);
+                        let u = q4w(b0[2u] + wk(kb), i);
                         (*acc)[2u] += xl * q4lo(u, c[2u]) + xh * q4hi(u, c[2u]);
                     }
                     {
-                        let u = q4w(b0[3u] + kb, i);
+                        let u = q4w(b0[3u] + wk(kb), i);
                         (*acc)[3u] += xl * q4lo(u, c[3u]) + xh * q4hi(u, c[3u]);
                     }
                 }
@@ -212,22 +212,22 @@ fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>)
                     let x0 = xt4(r0, k0 + 4u * i);
                     let x1 = xt4(r1, k0 + 4u * i);
                     {
-                        let wj = q8w4(w[(b0[0u] + kb) * 9u + 1u + i]) * d[0u];
+                        let wj = q8w4(w[(b0[0u] + wk(kb)) * 9u + 1u + i]) * d[0u];
                         (*acc)[0u] += x0 * wj;
                         (*acc)[MV_N + 0u] += x1 * wj;
                     }
                     {
-                        let wj = q8w4(w[(b0[1u] + kb) * 9u + 1u + i]) * d[1u];
+                        let wj = q8w4(w[(b0[1u] + wk(kb)) * 9u + 1u + i]) * d[1u];
                         (*acc)[1u] += x0 * wj;
                         (*acc)[MV_N + 1u] += x1 * wj;
                     }
                     {
-                        let wj = q8w4(w[(b0[2u] + kb) * 9u + 1u + i]) * d[2u];
+                        let wj = q8w4(w[(b0[2u] + wk(kb)) * 9u + 1u + i]) * d[2u];
                         (*acc)[2u] += x0 * wj;
                         (*acc)[MV_N + 2u] += x1 * wj;
                     }
                     {
-                        let wj = q8w4(w[(b0[3u] + kb) * 9u + 1u + i]) * d[3u];
+                        let wj = q8w4(w[(b0[3u] + wk(kb)) * 9u + 1u + i]) * d[3u];
                         (*acc)[3u] += x0 * wj;
                         (*acc)[MV_N + 3u] += x1 * wj;
                     }
@@ -236,10 +236,10 @@ fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>)
                 let c = mv_q4_scales(b0, kb);
                 for (var i = 0u; i < 4u; i++) {
                     var u: array<vec2<u32>, MV_N>;
-                    u[0u] = q4w(b0[0u] + kb, i);
-                    u[1u] = q4w(b0[1u] + kb, i);
-                    u[2u] = q4w(b0[2u] + kb, i);
-                    u[3u] = q4w(b0[3u] + kb, i);
+                    u[0u] = q4w(b0[0u] + wk(kb), i);
+                    u[1u] = q4w(b0[1u] + wk(kb), i);
+                    u[2u] = q4w(b0[2u] + wk(kb), i);
+                    u[3u] = q4w(b0[3u] + wk(kb), i);
                     let xl0 = xt4(r0, k0 + 4u * i);
                     let xl1 = xt4(r1, k0 + 4u * i);
                     {
@@ -373,10 +373,10 @@ fn mv_f_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, e: array
 
 fn mv_q8_fma(acc: ptr<function, array<vec4<f32>, 8>>, o: u32, b0: array<u32, MV_N>, kb: u32,
              i: u32, d: array<f32, MV_N>, x: mat4x4<f32>) {
-    (*acc)[o] += x * (q8w4(w[(b0[0u] + kb) * 9u + 1u + i]) * d[0u]);
-    (*acc)[o + 1u] += x * (q8w4(w[(b0[1u] + kb) * 9u + 1u + i]) * d[1u]);
-    (*acc)[o + 2u] += x * (q8w4(w[(b0[2u] + kb) * 9u + 1u + i]) * d[2u]);
-    (*acc)[o + 3u] += x * (q8w4(w[(b0[3u] + kb) * 9u + 1u + i]) * d[3u]);
+    (*acc)[o] += x * (q8w4(w[(b0[0u] + wk(kb)) * 9u + 1u + i]) * d[0u]);
+    (*acc)[o + 1u] += x * (q8w4(w[(b0[1u] + wk(kb)) * 9u + 1u + i]) * d[1u]);
+    (*acc)[o + 2u] += x * (q8w4(w[(b0[2u] + wk(kb)) * 9u + 1u + i]) * d[2u]);
+    (*acc)[o + 3u] += x * (q8w4(w[(b0[3u] + wk(kb)) * 9u + 1u + i]) * d[3u]);
 }
 fn mv_q4_fma(acc: ptr<function, array<vec4<f32>, 8>>, o: u32, u: array<vec2<u32>, MV_N>,
              c: array<vec2<f32>, MV_N>, hi: bool, x: mat4x4<f32>) {
@@ -415,10 +415,10 @@ fn mv_q_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: arra
                 for (var i = 0u; i < 4u; i++) {
                     let xl = from_lane8(ln, mine, i);
                     let xh = from_lane8(ln, mine, 4u + i);
-                    let u0 = q4w(b0[0u] + kb, i);
-                    let u1 = q4w(b0[1u] + kb, i);
-                    let u2 = q4w(b0[2u] + kb, i);
-                    let u3 = q4w(b0[3u] + kb, i);
+                    let u0 = q4w(b0[0u] + wk(kb), i);
+                    let u1 = q4w(b0[1u] + wk(kb), i);
+                    let u2 = q4w(b0[2u] + wk(kb), i);
+                    let u3 = q4w(b0[3u] + wk(kb), i);
                     (*acc)[0u].x += dot(xl, q4lo(u0, c[0u])) + dot(xh, q4hi(u0, c[0u]));
                     (*acc)[1u].x += dot(xl, q4lo(u1, c[1u])) + dot(xh, q4hi(u1, c[1u]));
                     (*acc)[2u].x += dot(xl, q4lo(u2, c[2u])) + dot(xh, q4hi(u2, c[2u]));
@@ -450,10 +450,10 @@ fn mv_q_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: arra
                     let lo = xv[xi + kb * 8u + i];
                     let hi = xv[xi + kb * 8u + 4u + i];
                     var u: array<vec2<u32>, MV_N>;
-                    u[0u] = q4w(b0[0u] + kb, i);
-                    u[1u] = q4w(b0[1u] + kb, i);
-                    u[2u] = q4w(b0[2u] + kb, i);
-                    u[3u] = q4w(b0[3u] + kb, i);
+                    u[0u] = q4w(b0[0u] + wk(kb), i);
+                    u[1u] = q4w(b0[1u] + wk(kb), i);
+                    u[2u] = q4w(b0[2u] + wk(kb), i);
+                    u[3u] = q4w(b0[3u] + wk(kb), i);
                     mv_q4_fma(acc, 0u, u, c, false, xt4_shared(ln, lo, 0u, 1u));
                     mv_q4_fma(acc, MV_N, u, c, false, xt4_shared(ln, lo, 4u, 1u));
                     mv_q4_fma(acc, 0u, u, c, true, xt4_shared(ln, hi, 0u, 1u));
@@ -464,10 +464,10 @@ fn mv_q_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: arra
                 for (var i = 0u; i < 4u; i++) {
                     let mine = xv[xi + kb * 8u + half + i];
                     var u: array<vec2<u32>, MV_N>;
-                    u[0u] = q4w(b0[0u] + kb, i);
-                    u[1u] = q4w(b0[1u] + kb, i);
-                    u[2u] = q4w(b0[2u] + kb, i);
-                    u[3u] = q4w(b0[3u] + kb, i);
+                    u[0u] = q4w(b0[0u] + wk(kb), i);
+                    u[1u] = q4w(b0[1u] + wk(kb), i);
+                    u[2u] = q4w(b0[2u] + wk(kb), i);
+                    u[3u] = q4w(b0[3u] + wk(kb), i);
                     mv_q4_fma(acc, 0u, u, c, false, xt4_shared(ln, mine, 0u, 1u));
                     mv_q4_fma(acc, 0u, u, c, true, xt4_shared(ln, mine, 4u, 1u));
                 }
@@ -479,18 +479,18 @@ fn mv_q_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: arra
 // Block kb's scales of the four columns' rows b0: Q8_0's d, Q4's (d, m).
 fn mv_q8_scales(b0: array<u32, MV_N>, kb: u32) -> array<f32, MV_N> {
     var d: array<f32, MV_N>;
-    d[0u] = unpack2x16float(w[(b0[0u] + kb) * 9u]).x;
-    d[1u] = unpack2x16float(w[(b0[1u] + kb) * 9u]).x;
-    d[2u] = unpack2x16float(w[(b0[2u] + kb) * 9u]).x;
-    d[3u] = unpack2x16float(w[(b0[3u] + kb) * 9u]).x;
+    d[0u] = unpack2x16float(w[(b0[0u] + wk(kb)) * 9u]).x;
+    d[1u] = unpack2x16float(w[(b0[1u] + wk(kb)) * 9u]).x;
+    d[2u] = unpack2x16float(w[(b0[2u] + wk(kb)) * 9u]).x;
+    d[3u] = unpack2x16float(w[(b0[3u] + wk(kb)) * 9u]).x;
     return d;
 }
 fn mv_q4_scales(b0: array<u32, MV_N>, kb: u32) -> array<vec2<f32>, MV_N> {
     var c: array<vec2<f32>, MV_N>;
-    c[0u] = q4s(b0[0u] + kb);
-    c[1u] = q4s(b0[1u] + kb);
-    c[2u] = q4s(b0[2u] + kb);
-    c[3u] = q4s(b0[3u] + kb);
+    c[0u] = q4s(b0[0u] + wk(kb));
+    c[1u] = q4s(b0[1u] + wk(kb));
+    c[2u] = q4s(b0[2u] + wk(kb));
+    c[3u] = q4s(b0[3u] + wk(kb));
     return c;
 }
 
@@ -528,10 +528,10 @@ fn matvec_general(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
     if (n >= q.n) {
         return; // uniform per workgroup
     }
-    let wrow = (q.w_row0 + n) * q.k;
+    let wrow = q.w_row0 + n;
     var acc = array<f32, 4>(0.0, 0.0, 0.0, 0.0);
     for (var k = lid; k < q.k; k += 64u) {
-        let wv = load_w(wrow + k);
+        let wv = load_w(welem(wrow, k, q.k, q.wgroup));
         for (var t = 0u; t < q.t; t++) {
             acc[t] += x[t * q.k + k] * wv;
         }
@@ -628,17 +628,17 @@ fn matvec_split_q(ln: Lane) {
     let b0 = row_block(csn.z);
     for (var kb = csn.y; kb < (q.k >> 5u); kb += SPLIT_LANES) {
         if (WDTYPE == 3u) {
-            let d = unpack2x16float(w[(b0 + kb) * 9u]).x;
+            let d = unpack2x16float(w[(b0 + wk(kb)) * 9u]).x;
             for (var i = 0u; i < 4u; i++) {
-                let word = (b0 + kb) * 9u + 1u + 2u * i;
+                let word = (b0 + wk(kb)) * 9u + 1u + 2u * i;
                 split_fma(&a0, &a1, r0, r1, kb * 32u + 8u * i, q8w4(w[word]) * d, q8w4(w[word + 1u]) * d);
             }
         } else {
-            let sc = q4s(b0 + kb);
+            let sc = q4s(b0 + wk(kb));
             // Word i holds k = 4i..4i+3 (lo) and 4i+16..4i+19 (hi): two words make steps of 8.
             for (var i = 0u; i < 4u; i += 2u) {
-                let u0 = q4w(b0 + kb, i);
-                let u1 = q4w(b0 + kb, i + 1u);
+                let u0 = q4w(b0 + wk(kb), i);
+                let u1 = q4w(b0 + wk(kb), i + 1u);
                 let k0 = kb * 32u + 4u * i;
                 split_fma(&a0, &a1, r0, r1, k0, q4lo(u0, sc), q4lo(u1, sc));
                 split_fma(&a0, &a1, r0, r1, k0 + 16u, q4hi(u0, sc), q4hi(u1, sc));

@@ -27,10 +27,10 @@ fn mv_q_sums_cols(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>,
                   xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>) {
     let t = xl[0u] + xl[1u] + xl[2u] + xl[3u] + xh[0u] + xh[1u] + xh[2u] + xh[3u];
     let xsum = t.x + t.y + t.z + t.w;
-    (*acc)[0u].x += mv_sums_col(b0[0u] + kb, xl, xh, xsum);
-    (*acc)[1u].x += mv_sums_col(b0[1u] + kb, xl, xh, xsum);
-    (*acc)[2u].x += mv_sums_col(b0[2u] + kb, xl, xh, xsum);
-    (*acc)[3u].x += mv_sums_col(b0[3u] + kb, xl, xh, xsum);
+    (*acc)[0u].x += mv_sums_col(b0[0u] + wk(kb), xl, xh, xsum);
+    (*acc)[1u].x += mv_sums_col(b0[1u] + wk(kb), xl, xh, xsum);
+    (*acc)[2u].x += mv_sums_col(b0[2u] + wk(kb), xl, xh, xsum);
+    (*acc)[3u].x += mv_sums_col(b0[3u] + wk(kb), xl, xh, xsum);
 }
 // Block b of one column against the row's x, words written out (a rolled loop would index xl /
 // xh dynamically: select ladders on lavapipe).
@@ -53,8 +53,8 @@ fn mv_sums_words(u0: vec2<u32>, u1: vec2<u32>, u2: vec2<u32>, u3: vec2<u32>, c: 
 // One row of Q8_0 read a word at a time: word i of block kb of the four columns against x's
 // k = 4i..4i+3 (x), summed over the block before its scale (`q8_add_scaled`).
 fn q8_word_dots(b0: array<u32, MV_N>, kb: u32, i: u32, x: vec4<f32>) -> vec4<f32> {
-    return vec4<f32>(dot(x, q8w4(w[(b0[0u] + kb) * 9u + 1u + i])), dot(x, q8w4(w[(b0[1u] + kb) * 9u + 1u + i])),
-                     dot(x, q8w4(w[(b0[2u] + kb) * 9u + 1u + i])), dot(x, q8w4(w[(b0[3u] + kb) * 9u + 1u + i])));
+    return vec4<f32>(dot(x, q8w4(w[(b0[0u] + wk(kb)) * 9u + 1u + i])), dot(x, q8w4(w[(b0[1u] + wk(kb)) * 9u + 1u + i])),
+                     dot(x, q8w4(w[(b0[2u] + wk(kb)) * 9u + 1u + i])), dot(x, q8w4(w[(b0[3u] + wk(kb)) * 9u + 1u + i])));
 }
 // The block's scale once per column, on its sum sd.
 fn q8_add_scaled(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>, kb: u32, sd: vec4<f32>) {
@@ -86,10 +86,10 @@ fn one_v4_cols(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>, kb
         let t = xl[0u] + xl[1u] + xl[2u] + xl[3u] + xh[0u] + xh[1u] + xh[2u] + xh[3u];
         xsum = t.x + t.y + t.z + t.w;
     }
-    (*acc)[0u].x += one_v4_col(b0[0u] + kb, xl, xh, xsum);
-    (*acc)[1u].x += one_v4_col(b0[1u] + kb, xl, xh, xsum);
-    (*acc)[2u].x += one_v4_col(b0[2u] + kb, xl, xh, xsum);
-    (*acc)[3u].x += one_v4_col(b0[3u] + kb, xl, xh, xsum);
+    (*acc)[0u].x += one_v4_col(b0[0u] + wk(kb), xl, xh, xsum);
+    (*acc)[1u].x += one_v4_col(b0[1u] + wk(kb), xl, xh, xsum);
+    (*acc)[2u].x += one_v4_col(b0[2u] + wk(kb), xl, xh, xsum);
+    (*acc)[3u].x += one_v4_col(b0[3u] + wk(kb), xl, xh, xsum);
 }
 @compute @workgroup_size(16)
 fn matvec_q_one_v4(ln: Lane) {

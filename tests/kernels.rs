@@ -1799,7 +1799,7 @@ fn params_structs_match_wgsl() {
     check_params!(
         MatmulParams,
         kernels::MATMUL_COMMON_WGSL,
-        [t, k, n, n_off, ldy, w_row0, has_bias, accumulate, b_row0, lora_r, lora_scale]
+        [t, k, n, n_off, ldy, w_row0, has_bias, accumulate, b_row0, lora_r, lora_scale, wgroup]
     );
     check_params!(NormParams, kernels::NORM_WGSL, [rows, d, eps]);
     check_params!(RopeParams, kernels::ROPE_WGSL, [t, heads, hd]);
@@ -1833,7 +1833,7 @@ fn params_structs_match_wgsl() {
     check_params!(
         EmbedParams,
         kernels::EMBEDDING_WGSL,
-        [t, d, row_start, rows]
+        [t, d, row_start, rows, wgroup]
     );
     check_params!(LogprobParams, kernels::LOGPROB_WGSL, [t, c, v0, inv_temp]);
     // Backward and optimizer kernels; entry points with their own uniform struct name it.
@@ -1841,7 +1841,7 @@ fn params_structs_match_wgsl() {
         MatmulBackwardParams,
         kernels::MATMUL_BACKWARD_WGSL,
         "MatmulBackwardParams",
-        [t, k, n, ldy, dy_off, w_row0, accumulate]
+        [t, k, n, ldy, dy_off, w_row0, accumulate, wgroup]
     );
     check_params!(
         GemmParams,

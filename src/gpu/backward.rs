@@ -33,7 +33,8 @@ pub struct MatmulBackwardParams {
     pub dy_off: u32,
     pub w_row0: u32,
     pub accumulate: u32,
-    pub _pad0: u32,
+    /// `Tensor::group` of the weight.
+    pub wgroup: u32,
 }
 
 #[repr(C)]
@@ -212,7 +213,7 @@ impl Recorder<'_> {
                 dy_off: (lo - rows.start) as u32,
                 w_row0: (lo - piece.row_start) as u32,
                 accumulate: (accumulate || !first) as u32,
-                _pad0: 0,
+                wgroup: w.group as u32,
             };
             let bufs = [(1, &dy.buffer), (2, &piece.buf.buffer), (4, &dx.buffer)];
             if blocked {

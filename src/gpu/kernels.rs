@@ -40,7 +40,8 @@ pub struct MatmulParams {
     /// scale.
     pub lora_r: u32,
     pub lora_scale: f32,
-    pub _pad2: u32,
+    /// `Tensor::group` of the weight.
+    pub wgroup: u32,
 }
 
 /// A LoRA adapter's second product, scale · u Bᵀ with u = x Aᵀ [t, r] already computed and
@@ -112,6 +113,9 @@ pub struct EmbedParams {
     pub d: u32,
     pub row_start: u32,
     pub rows: u32,
+    /// `Tensor::group` of the table.
+    pub wgroup: u32,
+    pub _pad: [u32; 3],
 }
 
 #[repr(C)]
@@ -323,7 +327,7 @@ impl Recorder<'_> {
                 b_row0: lo as u32,
                 lora_r: lora.map_or(0, |l| l.r as u32),
                 lora_scale: lora.map_or(0.0, |l| l.scale),
-                _pad2: 0,
+                wgroup: w.group as u32,
             };
             let bufs = [&x.buffer, &piece.buf.buffer, bias_buf, &y.buffer];
             // Bindings 5 and 6 of the register-blocked kernels: u and B, or (no LoRA, never
@@ -618,6 +622,8 @@ impl Recorder<'_> {
                 d: table.cols as u32,
                 row_start: piece.row_start as u32,
                 rows: piece.rows as u32,
+                wgroup: table.group as u32,
+                _pad: [0; 3],
             };
             let g = groups_2d(self.gpu, ((t * table.cols) as u32).div_ceil(256));
             self.dispatch(

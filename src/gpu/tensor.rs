@@ -154,6 +154,41 @@ pub struct Tensor {
     pub rows: usize,
     pub cols: usize,
     pub pieces: Vec<Piece>,
+    /// Rows whose blocks are stored side by side (`WEIGHT_GROUP` or 1): block kb of rows
+    /// g·r .. g·r + g − 1 adjacent, then block kb + 1 (`wblock` in shaders/weights.wgsl).
+    pub group: usize,
+}
+
+/// Rows interleaved block by block in quantized weights on CPU devices (`Tensor::group`). On
+/// lavapipe a product's run of 8 lanes reads the blocks of 64 rows at a time, lane by lane;
+/// with the rows' blocks apart the hardware prefetchers do not keep up once the weights are
+/// out of cache (a decoding step reads them all): measured on a Zen 4 VM, an 8-row 576 × 1536
+/// Q4_1 product over weights out of cache 0.49 ms plain, 0.38 ms in groups of 8 (0.34 in cache).
+pub const WEIGHT_GROUP: usize = 8;
+
+/// `Tensor::group` for a `rows`-row tensor in pieces of `per` rows on `gpu`: WEIGHT_GROUP for
+/// the 32-element block types on CPU devices where the groups fill every piece, else 1.
+pub fn weight_group(gpu: &Gpu, dtype: DType, rows: usize, per: usize) -> usize {
+    let cpu = gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
+    let grouped = cpu
+        && dtype.block() == 32
+        && std::env::var_os("EDGERL_WEIGHT_GROUP_OFF").is_none()
+        && rows.is_multiple_of(WEIGHT_GROUP)
+        && per.is_multiple_of(WEIGHT_GROUP);
+    if grouped { WEIGHT_GROUP } else { 1 }
+}
+
+/// The device blocks of `rows` rows (`block_bytes` each, `nb` a row) reordered for group `g`.
+fn group_blocks(bytes: &[u8], rows: usize, nb: usize, block_bytes: usize, g: usize) -> Vec<u8> {
+    let mut out = vec![0u8; bytes.len()];
+    for row in 0..rows {
+        for kb in 0..nb {
+            let src = (row * nb + kb) * block_bytes;
+            let dst = ((row / g * g) * nb + kb * g + row % g) * block_bytes;
+            out[dst..dst + block_bytes].copy_from_slice(&bytes[src..src + block_bytes]);
+        }
+    }
+    out
 }
 
 impl Tensor {
@@ -166,7 +201,9 @@ impl Tensor {
                 "one row of {cols} {dtype:?} values ({row_bytes} bytes) exceeds the storage binding limit ({max_binding} bytes)"
             )));
         }
-        Ok(rows as usize)
+        // Whole groups of rows a piece where one fits (`Tensor::group`).
+        let g = WEIGHT_GROUP as u64;
+        Ok((if rows >= g { rows / g * g } else { rows }) as usize)
     }
 
     /// Uploads a `rows × cols` tensor of `dtype` from its file-layout bytes (little-endian;
@@ -189,13 +226,21 @@ impl Tensor {
             )));
         }
         let per = Tensor::rows_per_piece(cols, dtype, gpu.max_binding)?;
+        let group = weight_group(gpu, dtype, rows, per);
         let mut pieces = Vec::new();
         let mut r = 0;
         while r < rows.max(1) {
             let n = per.min(rows - r);
             let bytes = &data[r * row_bytes..(r + n) * row_bytes];
             let buf = if dtype.is_quantized() {
-                gpu.upload(&quant::repack(dtype, bytes)?, name)?
+                let packed = quant::repack(dtype, bytes)?;
+                if group > 1 {
+                    let nb = cols / dtype.block();
+                    let block_bytes = dtype.row_bytes(cols)? / nb.max(1);
+                    gpu.upload(&group_blocks(&packed, n, nb, block_bytes, group), name)?
+                } else {
+                    gpu.upload(&packed, name)?
+                }
             } else {
                 gpu.upload(bytes, name)?
             };
@@ -214,6 +259,7 @@ impl Tensor {
             rows,
             cols,
             pieces,
+            group,
         })
     }
 
