@@ -224,6 +224,12 @@ fn matmul_q8_step(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, RB_N>,
     (*acc)[6u] += xi * (q8w4(w[(b0[6u] + wk(kb)) * 9u + 1u + i]) * d[6u]);
     (*acc)[7u] += xi * (q8w4(w[(b0[7u] + wk(kb)) * 9u + 1u + i]) * d[7u]);
 }
+// The first blocks (`row_block`) of a thread's RB_N columns n0, n0 + RB_WN, ...
+fn col_blocks(n0: u32) -> array<u32, RB_N> {
+    return array<u32, RB_N>(row_block(n0), row_block(n0 + RB_WN), row_block(n0 + 2u * RB_WN), row_block(n0 + 3u * RB_WN),
+                            row_block(n0 + 4u * RB_WN), row_block(n0 + 5u * RB_WN), row_block(n0 + 6u * RB_WN),
+                            row_block(n0 + 7u * RB_WN));
+}
 fn q4_words(b0: array<u32, RB_N>, kb: u32, i: u32) -> array<vec2<u32>, RB_N> {
     var u: array<vec2<u32>, RB_N>;
     u[0u] = q4w(b0[0u] + wk(kb), i);
@@ -291,15 +297,7 @@ fn matmul_q(ln: Lane) {
     let n0 = ln.wg.y * (RB_N * RB_WN) + lid % RB_WN;
     let t0 = ln.wg.x * 32u + (lid / RB_WN) * 4u;
     let r = rows4(t0);
-    var b0: array<u32, RB_N>;
-    b0[0u] = row_block(n0);
-    b0[1u] = row_block(n0 + RB_WN);
-    b0[2u] = row_block(n0 + 2u * RB_WN);
-    b0[3u] = row_block(n0 + 3u * RB_WN);
-    b0[4u] = row_block(n0 + 4u * RB_WN);
-    b0[5u] = row_block(n0 + 5u * RB_WN);
-    b0[6u] = row_block(n0 + 6u * RB_WN);
-    b0[7u] = row_block(n0 + 7u * RB_WN);
+    let b0 = col_blocks(n0);
     var acc: array<vec4<f32>, 8>;
     let nb = q.k >> 5u;
     // As in matmul_f: the x rows shared across the run of 8 (one copy of the loops) or each
@@ -544,15 +542,7 @@ fn q_sums(ln: Lane, wg_rows: u32, v4: bool) {
     }
     let ra = rows4(t0);
     let rc = rows4(t0 + 4u);
-    var b0: array<u32, RB_N>;
-    b0[0u] = row_block(n0);
-    b0[1u] = row_block(n0 + RB_WN);
-    b0[2u] = row_block(n0 + 2u * RB_WN);
-    b0[3u] = row_block(n0 + 3u * RB_WN);
-    b0[4u] = row_block(n0 + 4u * RB_WN);
-    b0[5u] = row_block(n0 + 5u * RB_WN);
-    b0[6u] = row_block(n0 + 6u * RB_WN);
-    b0[7u] = row_block(n0 + 7u * RB_WN);
+    let b0 = col_blocks(n0);
     var acc: array<mat2x4<f32>, 8>;
     let nb = q.k >> 5u;
     if (lanes8(ln)) {
@@ -691,15 +681,7 @@ fn q_sums16(ln: Lane, wg_rows: u32) {
     if (t0 >= q.t) {
         return; // the whole run of 8 (rows past the last tile's end): skips the work
     }
-    var b0: array<u32, RB_N>;
-    b0[0u] = row_block(n0);
-    b0[1u] = row_block(n0 + RB_WN);
-    b0[2u] = row_block(n0 + 2u * RB_WN);
-    b0[3u] = row_block(n0 + 3u * RB_WN);
-    b0[4u] = row_block(n0 + 4u * RB_WN);
-    b0[5u] = row_block(n0 + 5u * RB_WN);
-    b0[6u] = row_block(n0 + 6u * RB_WN);
-    b0[7u] = row_block(n0 + 7u * RB_WN);
+    let b0 = col_blocks(n0);
     var acc: array<mat4x4<f32>, 8>;
     let nb = q.k >> 5u;
     if (lanes8(ln)) {
