@@ -61,9 +61,10 @@ fn row_elem(n: u32) -> u32 {
 fn row_block(n: u32) -> u32 {
     return wblock(q.w_row0 + min(n, q.n - 1u), 0u, q.k >> 5u, q.wgroup);
 }
-// The offset of block kb from a row's `row_block`.
+// The offset of block kb from a row's `row_block` (`wblock`).
 fn wk(kb: u32) -> u32 {
-    return kb * q.wgroup;
+    let u = wunit();
+    return (kb & ~(u - 1u)) * q.wgroup + (kb & (u - 1u));
 }
 
 // The vec4 index of x row r[i] at k (for the shared rows, xt4_shared in reduce_common.wgsl).

@@ -11,11 +11,17 @@
 override WDTYPE: u32 = 0u; // 0 f32, 1 f16, 2 bf16, 3 q8_0, 4 q4_0, 5 q4_1, 6 q5_0, 7 q4_k, 8 q6_k,
                            // 9 q5_1, 10 q5_k, 11 q2_k, 12 q3_k, 13 iq4_nl, 14 iq4_xs
 
-// Block kb of weight row `row` (nb blocks a row) where the blocks of each g rows are stored
-// side by side (`Tensor::group` in src/gpu/tensor.rs: 8 for the 32-element types on CPU devices,
-// else 1, which is plain row order): block kb of rows g·r .. g·r + g − 1, then kb + 1.
+// Block kb (of 32) of weight row `row` (nb blocks a row) where the blocks of each g rows are
+// stored side by side (`Tensor::group` in src/gpu/tensor.rs: 8 on CPU devices, else 1, which is
+// plain row order): block kb of rows g·r .. g·r + g − 1, then kb + 1. The super-block types
+// interleave whole super-blocks (wunit() = 8 blocks of 32).
+fn wunit() -> u32 {
+    return select(1u, 8u, WDTYPE == 7u || WDTYPE == 8u || WDTYPE == 10u || WDTYPE == 11u || WDTYPE == 12u ||
+                          WDTYPE == 14u);
+}
 fn wblock(row: u32, kb: u32, nb: u32, g: u32) -> u32 {
-    return (row & ~(g - 1u)) * nb + kb * g + (row & (g - 1u));
+    let u = wunit();
+    return (row & ~(g - 1u)) * nb + (kb & ~(u - 1u)) * g + (row & (g - 1u)) * u + (kb & (u - 1u));
 }
 // The index `load_w` takes for element `col` of weight row `row` (k columns).
 fn welem(row: u32, col: u32, k: u32, g: u32) -> u32 {

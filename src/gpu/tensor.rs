@@ -167,11 +167,12 @@ pub struct Tensor {
 pub const WEIGHT_GROUP: usize = 8;
 
 /// `Tensor::group` for a `rows`-row tensor in pieces of `per` rows on `gpu`: WEIGHT_GROUP for
-/// the 32-element block types on CPU devices where the groups fill every piece, else 1.
+/// the quantized types on CPU devices where the groups fill every piece, else 1. The unit
+/// interleaved is the type's block (the super-block of the K-quants and IQ4_XS).
 pub fn weight_group(gpu: &Gpu, dtype: DType, rows: usize, per: usize) -> usize {
     let cpu = gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
     let grouped = cpu
-        && dtype.block() == 32
+        && dtype.is_quantized()
         && std::env::var_os("EDGERL_WEIGHT_GROUP_OFF").is_none()
         && rows.is_multiple_of(WEIGHT_GROUP)
         && per.is_multiple_of(WEIGHT_GROUP);
