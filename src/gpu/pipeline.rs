@@ -7,8 +7,11 @@ use super::device::Gpu;
 use super::tensor::DType;
 use crate::error::{Error, Result};
 
-/// Forward weight products (`matmul_f` / `_q` / `_general`).
-pub const MATMUL_WGSL: &str = include_str!("../../shaders/matmul.wgsl");
+/// Forward weight products (`matmul_f` / `_q` / `_general`), with their 16-row form, one module.
+pub const MATMUL_WGSL: &str = concat!(
+    include_str!("../../shaders/matmul.wgsl"),
+    include_str!("../../shaders/matmul_rows16.wgsl")
+);
 /// Decode weight products (`matvec_f` / `_q` / `_general`).
 pub const MATVEC_WGSL: &str = include_str!("../../shaders/matvec.wgsl");
 /// Input gradient of the weight products (`matmul_backward_input_*`).
