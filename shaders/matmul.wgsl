@@ -513,7 +513,7 @@ fn matmul_q_sums(ln: Lane) {
 // 64 columns, four runs the 64 × 64 tile.
 @compute @workgroup_size(32)
 fn matmul_q_sums_v4(ln: Lane) {
-    q_sums16(ln, 64u);
+    q_sums16(ln, 64u, false);
 }
 // Few rows on CPU devices (decode, short prefills): one run of 8 lanes a workgroup, 8 rows ×
 // 64 columns. In a 64-lane workgroup the runs past the rows still cost (measured on lavapipe:
@@ -529,7 +529,12 @@ fn matmul_q_sums_run_v4(ln: Lane) {
 // From 16 rows: 16 rows × 64 columns a workgroup.
 @compute @workgroup_size(8)
 fn matmul_q_sums_run16_v4(ln: Lane) {
-    q_sums16(ln, 16u);
+    q_sums16(ln, 16u, false);
+}
+// 16 rows × 128 columns a workgroup (each thread 16 columns).
+@compute @workgroup_size(8)
+fn matmul_q_sums_run16w_v4(ln: Lane) {
+    q_sums16(ln, 16u, true);
 }
 // `wg_rows`: rows of x a workgroup covers (8 per run of 8 lanes); `v4`: block_dot_v4.
 fn q_sums(ln: Lane, wg_rows: u32, v4: bool) {

@@ -1,6 +1,7 @@
-// The forward products' 16-rows-a-thread form (`matmul_q_sums_v4`, `matmul_q_sums_run16_v4`
-// in matmul.wgsl), appended to matmul.wgsl as one module (gpu/pipeline.rs): it uses that
-// file's XBlock, x_block*, lora_block8, store_rows8 and RB_* constants.
+// The forward products' 16-rows-a-thread form (`matmul_q_sums_v4`, `matmul_q_sums_run16_v4`,
+// `matmul_q_sums_run16w_v4` in matmul.wgsl), appended to matmul.wgsl as one module
+// (gpu/pipeline.rs): it uses that file's XBlock, x_block*, lora_block8, store_rows8 and RB_*
+// constants.
 
 // ---- q_sums with 16 rows a thread, for the blocks read as vec4s (Q8_0, Q4_0, Q4_1, Q5_0,
 // Q5_1, Q4_K, Q5_K). On lavapipe a load from a buffer is a loop over the 8 lanes (an exec-mask
@@ -60,17 +61,25 @@ fn block_dot16(a: mat4x4<f32>, b: u32, x: ptr<function, X16>) -> mat4x4<f32> {
     return mat4x4<f32>(fma(c, s[0u], fma(o, (*x).a.sum, a[0u])), fma(c, s[1u], fma(o, (*x).c.sum, a[1u])),
                        fma(c, s[2u], fma(o, (*x).e.sum, a[2u])), fma(c, s[3u], fma(o, (*x).g.sum, a[3u])));
 }
-// `wg_rows`: rows of x a workgroup covers (16 per run of 8 lanes).
-fn q_sums16(ln: Lane, wg_rows: u32) {
+// `wg_rows`: rows of x a workgroup covers (16 per run of 8 lanes); `wide` (a constant, so the
+// other form folds away): each thread also the 8 columns 64 on, a run 16 rows × 128 columns.
+// Wide, each x block loaded serves twice the FMAs: on lavapipe, where x's loads (lane by lane)
+// took about a quarter of the time, a Q4_1 1024 × 1536 × 1536 product ran 63 -> 72 GFLOP/s,
+// 64 × 576 × 1536 55 -> 61 (k 1536 n 576: +2 %). The host takes it on devices with subgroups
+// only: its JIT build is long (~7 s on lavapipe; Mesa's disk cache keeps it after), and GL's
+// (llvmpipe) would hold wgpu's GL context lock past its timeout.
+fn q_sums16(ln: Lane, wg_rows: u32, wide: bool) {
     q = opaque_params(p, ln.wg.z);
     let lid = ln.lid;
-    let n0 = ln.wg.y * (RB_N * RB_WN) + lid % RB_WN;
+    let n0 = ln.wg.y * (select(1u, 2u, wide) * RB_N * RB_WN) + lid % RB_WN;
     let t0 = ln.wg.x * wg_rows + (lid / RB_WN) * 16u;
     if (t0 >= q.t) {
         return; // the whole run of 8 (rows past the last tile's end): skips the work
     }
     let b0 = col_blocks(n0);
+    let b1 = col_blocks(n0 + RB_N * RB_WN);
     var acc: array<mat4x4<f32>, 8>;
+    var acc1: array<mat4x4<f32>, 8>;
     let nb = q.k >> 5u;
     if (lanes8(ln)) {
         // Invocation j of the run loads rows j and 8 + j. The branch stays outside the loop:
@@ -89,19 +98,37 @@ fn q_sums16(ln: Lane, wg_rows: u32) {
             x.e = x_block_shared(ln, v2, 0u);
             x.g = x_block_shared(ln, v2, 1u);
             block_dots16(&acc, b0, kb, &x);
+            if (wide) {
+                block_dots16(&acc1, b1, kb, &x);
+            }
         }
     } else {
-        for (var kb = 0u; kb < nb; kb++) {
-            var x: X16;
-            x.a = x_block(rows4(t0), kb);
-            x.c = x_block(rows4(t0 + 4u), kb);
-            x.e = x_block(rows4(t0 + 8u), kb);
-            x.g = x_block(rows4(t0 + 12u), kb);
-            block_dots16(&acc, b0, kb, &x);
+        // Each invocation reads its rows itself, so the column sets share no loads: one after
+        // the other (the wide form's code, and its JIT build, stay smaller).
+        for (var cs = 0u; cs < select(1u, 2u, wide); cs++) {
+            let bs = col_blocks(n0 + cs * RB_N * RB_WN);
+            var a: array<mat4x4<f32>, 8>;
+            for (var kb = 0u; kb < nb; kb++) {
+                var x: X16;
+                x.a = x_block(rows4(t0), kb);
+                x.c = x_block(rows4(t0 + 4u), kb);
+                x.e = x_block(rows4(t0 + 8u), kb);
+                x.g = x_block(rows4(t0 + 12u), kb);
+                block_dots16(&a, bs, kb, &x);
+            }
+            if (cs == 0u) {
+                acc = a;
+            } else {
+                acc1 = a;
+            }
         }
     }
     store_rows16_half(acc, 0u, t0, n0);
     store_rows16_half(acc, 2u, t0 + 8u, n0);
+    if (wide) {
+        store_rows16_half(acc1, 0u, t0, n0 + RB_N * RB_WN);
+        store_rows16_half(acc1, 2u, t0 + 8u, n0 + RB_N * RB_WN);
+    }
 }
 // Block kb of the thread's 8 columns against the 16 rows.
 fn block_dots16(acc: ptr<function, array<mat4x4<f32>, 8>>, b0: array<u32, RB_N>, kb: u32, x: ptr<function, X16>) {

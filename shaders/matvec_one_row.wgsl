@@ -9,10 +9,10 @@
 // half of 16, no offset). Invocation j holds vec4 j of the block's x (`mine`).
 fn mv_q_sums_block(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>, kb: u32,
                    mine: vec4<f32>) {
-    let xl = array<vec4<f32>, 4>(from_lane8(ln, mine, 0u), from_lane8(ln, mine, 1u),
-                                 from_lane8(ln, mine, 2u), from_lane8(ln, mine, 3u));
-    let xh = array<vec4<f32>, 4>(from_lane8(ln, mine, 4u), from_lane8(ln, mine, 5u),
-                                 from_lane8(ln, mine, 6u), from_lane8(ln, mine, 7u));
+    let xl = array<vec4<f32>, 4>(from_lane8_const(ln, mine, 0u), from_lane8_const(ln, mine, 1u),
+                                 from_lane8_const(ln, mine, 2u), from_lane8_const(ln, mine, 3u));
+    let xh = array<vec4<f32>, 4>(from_lane8_const(ln, mine, 4u), from_lane8_const(ln, mine, 5u),
+                                 from_lane8_const(ln, mine, 6u), from_lane8_const(ln, mine, 7u));
     mv_q_sums_cols(acc, b0, kb, xl, xh);
 }
 // The same with the block's x read by every invocation (no subgroups).
@@ -101,10 +101,10 @@ fn matvec_q_one_v4(ln: Lane) {
         let j = ln.lid % 8u;
         for (var kb = 0u; kb < nb; kb++) {
             let mine = xv[kb * 8u + j];
-            let xl = array<vec4<f32>, 4>(from_lane8(ln, mine, 0u), from_lane8(ln, mine, 1u),
-                                         from_lane8(ln, mine, 2u), from_lane8(ln, mine, 3u));
-            let xh = array<vec4<f32>, 4>(from_lane8(ln, mine, 4u), from_lane8(ln, mine, 5u),
-                                         from_lane8(ln, mine, 6u), from_lane8(ln, mine, 7u));
+            let xl = array<vec4<f32>, 4>(from_lane8_const(ln, mine, 0u), from_lane8_const(ln, mine, 1u),
+                                         from_lane8_const(ln, mine, 2u), from_lane8_const(ln, mine, 3u));
+            let xh = array<vec4<f32>, 4>(from_lane8_const(ln, mine, 4u), from_lane8_const(ln, mine, 5u),
+                                         from_lane8_const(ln, mine, 6u), from_lane8_const(ln, mine, 7u));
             one_v4_cols(&acc, b0, kb, xl, xh);
         }
     } else {

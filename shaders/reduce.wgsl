@@ -81,3 +81,6 @@ fn lanes8(ln: Lane) -> bool {
 fn from_lane8(ln: Lane, v: vec4<f32>, j: u32) -> vec4<f32> {
     return v;
 }
+fn from_lane8_const(ln: Lane, v: vec4<f32>, j: u32) -> vec4<f32> {
+    return v;
+}

@@ -16,8 +16,9 @@ fn better(a: u32, ia: u32, b: u32, ib: u32) -> bool {
 // For a run of 8 invocations sharing x rows (lanes8): each invocation j loads one vec4, `mine`,
 // and this is the matrix whose row i is the vec4 held by invocation j0 + i * step, transposed
 // (column c holds the four rows' elements c), as the products' xt4 / dyt4 build from memory,
-// so the run reads its rows once instead of eight times.
+// so the run reads its rows once instead of eight times. j0 and step: constants (from_lane8_const).
 fn xt4_shared(ln: Lane, mine: vec4<f32>, j0: u32, step: u32) -> mat4x4<f32> {
-    return transpose(mat4x4<f32>(from_lane8(ln, mine, j0), from_lane8(ln, mine, j0 + step),
-                                 from_lane8(ln, mine, j0 + 2u * step), from_lane8(ln, mine, j0 + 3u * step)));
+    return transpose(mat4x4<f32>(from_lane8_const(ln, mine, j0), from_lane8_const(ln, mine, j0 + step),
+                                 from_lane8_const(ln, mine, j0 + 2u * step),
+                                 from_lane8_const(ln, mine, j0 + 3u * step)));
 }

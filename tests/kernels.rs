@@ -1492,6 +1492,7 @@ fn all_kernels() -> Vec<Kernel> {
         }
         if matches!(d, DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q4_K | DType::Q5_K) {
             ks.extend([Kernel::MatvecOneVec4(d), Kernel::MatmulVec4(d), Kernel::MatmulRunVec4(d), Kernel::MatmulRun16Vec4(d)]);
+            ks.push(Kernel::MatmulRun16WideVec4(d));
         }
     }
     ks.extend([
@@ -1611,6 +1612,20 @@ fn every_kernel_builds_and_validates() {
                     let res = r.linear(&big(), 16, &w_v4(dt), Some(&c), &d, false);
                     // Q4_K's x (16 × 256) is over the tiny binding limit: refused there.
                     if (16 * dt.block().max(32) * 4) as u64 > gpu.max_binding {
+                        assert!(res.is_err(), "{}: {k:?} over the binding limit", label(gpu));
+                        continue;
+                    }
+                    res
+                }
+                // 16 rows × 128 columns (`run16_wide`): y is over the tiny binding limit.
+                Kernel::MatmulRun16WideVec4(dt) => {
+                    r.matvec = MatvecForm::Run;
+                    let cols = dt.block().max(32);
+                    let bytes = vec![0u8; 128 * dt.file_row_bytes(cols).unwrap()];
+                    let w = Tensor::from_bytes(gpu, "w", dt, 128, cols, &bytes).unwrap();
+                    let y = gpu.alloc(16 * 128 * 4, "y").unwrap();
+                    let res = r.linear(&big(), 16, &w, None, &y, false);
+                    if (16 * cols.max(128) * 4) as u64 > gpu.max_binding {
                         assert!(res.is_err(), "{}: {k:?} over the binding limit", label(gpu));
                         continue;
                     }
@@ -1977,14 +1992,18 @@ fn both_reduction_forms_are_under_test() {
         assert_eq!(b.portable.len(), 1);
     }
     // The two forms of one kernel file differ only in the reduction snippet.
-    let a = edgerl::gpu::pipeline::module_source(edgerl::gpu::pipeline::NORM_WGSL, false);
-    let s = edgerl::gpu::pipeline::module_source(edgerl::gpu::pipeline::NORM_WGSL, true);
+    let a = edgerl::gpu::pipeline::module_source(edgerl::gpu::pipeline::NORM_WGSL, false, false);
+    let s = edgerl::gpu::pipeline::module_source(edgerl::gpu::pipeline::NORM_WGSL, true, false);
     assert!(s.contains("subgroupAdd") && !a.contains("subgroupAdd"));
     // The weight products share x rows by shuffles only in the subgroup form.
     for file in [edgerl::gpu::pipeline::MATMUL_WGSL, edgerl::gpu::pipeline::MATVEC_WGSL, edgerl::gpu::pipeline::MATMUL_BACKWARD_WGSL] {
-        let a = edgerl::gpu::pipeline::module_source(file, false);
-        let s = edgerl::gpu::pipeline::module_source(file, true);
+        let a = edgerl::gpu::pipeline::module_source(file, false, true);
+        let s = edgerl::gpu::pipeline::module_source(file, true, false);
         assert!(s.contains("subgroupShuffle") && !a.contains("subgroupShuffle"));
         assert!(a.contains("fn lanes8") && s.contains("fn lanes8"));
+        // Broadcasts of a constant lane only where the subgroups are always 8 lanes wide.
+        let s8 = edgerl::gpu::pipeline::module_source(file, true, true);
+        assert!(s8.contains("const SUBGROUP8: bool = true;") && s.contains("const SUBGROUP8: bool = false;"));
+        assert!(a.contains("const SUBGROUP8: bool = false;"));
     }
 }

@@ -160,8 +160,20 @@ pub const MATVEC_SPLIT_MAX_ROWS: usize = 64;
 pub const MATVEC_RUN_MIN_ROWS: usize = 2;
 /// Rows up to which `MatvecForm::Run` takes `Kernel::MatmulRun`: below one tiled row tile
 /// (`MATMUL_SUMS_TILE_T`), whose runs past the rows still cost. On lavapipe 9-48 rows ran
-/// 1.1-1.35× faster so (Q4_1, SmolLM2's shapes, `edgerl bench --matmul`), 56-64 alike.
+/// 1.1-1.35× faster so (Q4_1, SmolLM2's shapes, `edgerl bench --matmul`), 56-64 alike. The
+/// types read as vec4s take the runs at any row count (16 rows a run from 16 rows): workgroups
+/// of 16 rows × 64 columns spread evenly over a CPU's threads where the tiled kernel's 64 × 64
+/// do not (t = 64, lavapipe: k 576 n 192 0.39 -> 0.35 ms, k 1536 n 576 2.07 -> 1.86 ms; alike
+/// from 256 rows).
 pub const MATVEC_RUN_MAX_ROWS: usize = MATMUL_SUMS_TILE_T - 1;
+
+/// Whether `Kernel::MatmulRun16Vec4`'s product of `n` columns takes its wide form (128 columns
+/// a run, each x block loaded serving twice the FMAs; on lavapipe up to 1.15× the GFLOP/s) on a
+/// device with subgroups: where the wide tiles compute at most 1/8 more columns past n than the
+/// narrow ones (not n = 192, say).
+pub fn run16_wide(n: usize) -> bool {
+    n.div_ceil(2 * MATMUL_TILE_N) * 2 * MATMUL_TILE_N * 8 <= n.div_ceil(MATMUL_TILE_N) * MATMUL_TILE_N * 9
+}
 
 /// Which kernel takes the decode products (few rows of x, k a multiple of `MATMUL_K_ALIGN`; at
 /// other k, at most `MATVEC_GENERAL_MAX_ROWS` rows always take `Kernel::MatvecGeneral`).
@@ -290,10 +302,19 @@ impl Recorder<'_> {
         let form = self.matvec.resolve(self.gpu);
         let general = t <= MATVEC_GENERAL_MAX_ROWS && (!aligned || form == MatvecForm::General);
         let split = aligned && t <= MATVEC_SPLIT_MAX_ROWS && form == MatvecForm::Split;
+        // The types whose blocks read as vec4s (binding 7; matmul_common.wgsl), where a piece's
+        // bytes allow (below).
+        let vec4_dtype = matches!(
+            w.dtype,
+            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q4_K | DType::Q5_K
+        );
+        // Past MATVEC_RUN_MAX_ROWS the vec4 types keep to the runs (16 rows each): smaller
+        // workgroups than the tiled kernel's, so they spread evenly over a CPU device's threads.
         let run = aligned
             && !split
             && form == MatvecForm::Run
-            && (MATVEC_RUN_MIN_ROWS..=MATVEC_RUN_MAX_ROWS).contains(&t)
+            && t >= MATVEC_RUN_MIN_ROWS
+            && (t <= MATVEC_RUN_MAX_ROWS || vec4_dtype)
             && super::quant::scales_factor_out(w.dtype);
         let blocked = aligned && !split && !run && t <= MATVEC_MAX_ROWS && !general;
         // The register-blocked kernels (matmul.wgsl's `store_col4`) add a LoRA term.
@@ -306,10 +327,7 @@ impl Recorder<'_> {
         }
         for piece in &w.pieces {
             // Pieces whose blocks can be read as vec4s (binding 7; matmul_common.wgsl).
-            let vec4 = matches!(
-                w.dtype,
-                DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q4_K | DType::Q5_K
-            ) && piece.buf.bytes.is_multiple_of(16);
+            let vec4 = vec4_dtype && piece.buf.bytes.is_multiple_of(16);
             let lo = rows.start.max(piece.row_start);
             let hi = rows.end.min(piece.row_start + piece.rows);
             if lo >= hi {
@@ -349,8 +367,12 @@ impl Recorder<'_> {
                 let cols = (hi - lo).div_ceil(MATMUL_TILE_N) as u32;
                 if vec4 && t >= 16 {
                     // 16 rows a run (`q_sums16`): twice the FMAs per weight load.
-                    let g = (t.div_ceil(16) as u32, cols);
-                    self.dispatch_at(Kernel::MatmulRun16Vec4(w.dtype), &params, &sums16_at, g)?;
+                    let (kernel, cols) = if self.gpu.features.subgroups && run16_wide(hi - lo) {
+                        (Kernel::MatmulRun16WideVec4(w.dtype), (hi - lo).div_ceil(2 * MATMUL_TILE_N) as u32)
+                    } else {
+                        (Kernel::MatmulRun16Vec4(w.dtype), cols)
+                    };
+                    self.dispatch_at(kernel, &params, &sums16_at, (t.div_ceil(16) as u32, cols))?;
                     continue;
                 }
                 let g = (t.div_ceil(8) as u32, cols);

@@ -80,8 +80,9 @@ const PRELUDES: [(&str, &[&str]); 4] = [
 ];
 
 /// The whole WGSL module of a kernel file: its prelude snippets, then the file; with
-/// `subgroups`, the subgroup form of the reduction snippets.
-pub fn module_source(file: &'static str, subgroups: bool) -> String {
+/// `subgroups`, the subgroup form of the reduction snippets, told by `SUBGROUP8` whether the
+/// device's subgroups are always 8 lanes wide (`subgroup8`: lavapipe's at 256 bits).
+pub fn module_source(file: &'static str, subgroups: bool, subgroup8: bool) -> String {
     let prelude = PRELUDES
         .iter()
         .find(|(f, _)| *f == file)
@@ -91,7 +92,9 @@ pub fn module_source(file: &'static str, subgroups: bool) -> String {
         (true, false) => &[REDUCE_WGSL, REDUCE_COMMON_WGSL],
         (true, true) => &[REDUCE_SUBGROUP_WGSL, REDUCE_COMMON_WGSL],
     };
-    [reduce, prelude, &[file]].concat().join("\n")
+    let subgroup8 = format!("const SUBGROUP8: bool = {};", subgroups && subgroup8);
+    let head: &[&str] = if reduce.is_empty() { &[] } else { &[&subgroup8] };
+    [head, reduce, prelude, &[file]].concat().join("\n")
 }
 
 /// Every pipeline edgerl builds; the key of the pipeline cache.
@@ -126,6 +129,8 @@ pub enum Kernel {
     MatmulRunVec4(DType),
     /// `MatmulRunVec4` with 16 rows a run (16 rows or more).
     MatmulRun16Vec4(DType),
+    /// `MatmulRun16Vec4` over 128 columns a run instead of 64 (`kernels::run16_wide`).
+    MatmulRun16WideVec4(DType),
     RmsNorm,
     /// `RmsNorm` in 8-thread workgroups with vec4 loads (CPU devices, d a multiple of 4).
     RmsNormLanes,
@@ -225,6 +230,7 @@ impl Kernel {
             Kernel::MatmulVec4(_) => (MATMUL_WGSL, "matmul_q_sums_v4"),
             Kernel::MatmulRunVec4(_) => (MATMUL_WGSL, "matmul_q_sums_run_v4"),
             Kernel::MatmulRun16Vec4(_) => (MATMUL_WGSL, "matmul_q_sums_run16_v4"),
+            Kernel::MatmulRun16WideVec4(_) => (MATMUL_WGSL, "matmul_q_sums_run16w_v4"),
             Kernel::RmsNorm => (NORM_WGSL, "rmsnorm"),
             Kernel::RmsNormLanes => (NORM_WGSL, "rmsnorm_lanes"),
             Kernel::LayerNorm => (NORM_WGSL, "layernorm"),
@@ -293,6 +299,7 @@ impl Kernel {
             | Kernel::MatmulVec4(d)
             | Kernel::MatmulRunVec4(d)
             | Kernel::MatmulRun16Vec4(d)
+            | Kernel::MatmulRun16WideVec4(d)
             | Kernel::Embed(d)
             | Kernel::MatmulBackwardInput(d)
             | Kernel::MatmulBackwardInputGeneral(d) => Some(d),
@@ -311,7 +318,7 @@ impl Gpu {
             return Ok(p.clone());
         }
         let (file, entry) = k.source();
-        let src = module_source(file, self.features.subgroups).into();
+        let src = module_source(file, self.features.subgroups, self.features.subgroup_sizes == (8, 8)).into();
         // A shader the backend cannot translate (a GL context whose shading language predates
         // compute shaders) is an internal error, not a validation one: catch both.
         let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
