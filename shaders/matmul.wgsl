@@ -129,6 +129,20 @@ fn store_out(t: u32, col: u32, v: f32) {
 // not reliably unroll such loops, and the written-out form measured 10-25% faster.
 const RB_N: u32 = 8u;
 const RB_WN: u32 = 8u; // threads along n; the other 8 of the 64 go along t
+// Whole weight groups (a pipeline constant; the runs q_sums / q_sums16 of Q4_0 / Q4_1 weights
+// stored in groups of 8 rows, gpu/tensor.rs): a thread's 8 columns are one group's rows, n0 ..
+// n0 + 7, whose blocks at one k lie side by side, 10 vec4 loads for the 8 where the strided
+// columns take 16 (lavapipe loads lane by lane; a 64 × 576 × 1536 Q4_1 product: +8 %).
+override GROUPED: bool = false;
+// The step between a thread's columns.
+fn col_step() -> u32 {
+    return select(RB_WN, 1u, GROUPED);
+}
+// A run's first column: `sets` of 64 columns a workgroup, lane j's columns from j (strided) or
+// from 8j (GROUPED).
+fn run_col0(wg_y: u32, lane: u32, sets: u32) -> u32 {
+    return wg_y * (sets * RB_N * RB_WN) + select(lane, lane * RB_N, GROUPED);
+}
 const RED_WG: u32 = 64u; // reduce.wgsl / reduce_subgroup.wgsl (for lanes8), prepended at build
 
 // One k0 step of matmul_f, in the order of the written-out loop it replaced (fewer live
@@ -224,11 +238,36 @@ fn matmul_q8_step(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, RB_N>,
     (*acc)[6u] += xi * (q8w4(w[(b0[6u] + wk(kb)) * 9u + 1u + i]) * d[6u]);
     (*acc)[7u] += xi * (q8w4(w[(b0[7u] + wk(kb)) * 9u + 1u + i]) * d[7u]);
 }
-// The first blocks (`row_block`) of a thread's RB_N columns n0, n0 + RB_WN, ...
+// The first blocks (`row_block`) of a thread's RB_N columns n0, n0 + col_step(), ...
 fn col_blocks(n0: u32) -> array<u32, RB_N> {
-    return array<u32, RB_N>(row_block(n0), row_block(n0 + RB_WN), row_block(n0 + 2u * RB_WN), row_block(n0 + 3u * RB_WN),
-                            row_block(n0 + 4u * RB_WN), row_block(n0 + 5u * RB_WN), row_block(n0 + 6u * RB_WN),
-                            row_block(n0 + 7u * RB_WN));
+    let c = col_step();
+    return array<u32, RB_N>(row_block(n0), row_block(n0 + c), row_block(n0 + 2u * c), row_block(n0 + 3u * c),
+                            row_block(n0 + 4u * c), row_block(n0 + 5u * c), row_block(n0 + 6u * c),
+                            row_block(n0 + 7u * c));
+}
+// GROUPED: the Q4_0 / Q4_1 blocks of the group whose block kb is at b (5 words each, the 8
+// side by side from an aligned vec4: its first is at a multiple of 8 blocks, 40 words).
+fn group_blocks8(b: u32) -> array<Q4Block, 8> {
+    let v = (5u * (b & ~7u)) >> 2u;
+    let v0 = w4[v];
+    let v1 = w4[v + 1u];
+    let v2 = w4[v + 2u];
+    let v3 = w4[v + 3u];
+    let v4 = w4[v + 4u];
+    let v5 = w4[v + 5u];
+    let v6 = w4[v + 6u];
+    let v7 = w4[v + 7u];
+    let v8 = w4[v + 8u];
+    let v9 = w4[v + 9u];
+    return array<Q4Block, 8>(q4_group_block(v0.x, vec4<u32>(v0.yzw, v1.x)), q4_group_block(v1.y, vec4<u32>(v1.zw, v2.xy)),
+                             q4_group_block(v2.z, vec4<u32>(v2.w, v3.xyz)), q4_group_block(v3.w, v4),
+                             q4_group_block(v5.x, vec4<u32>(v5.yzw, v6.x)), q4_group_block(v6.y, vec4<u32>(v6.zw, v7.xy)),
+                             q4_group_block(v7.z, vec4<u32>(v7.w, v8.xyz)), q4_group_block(v8.w, v9));
+}
+// A Q4_0 / Q4_1 block from its scale word and quant words (as q4_block_v4).
+fn q4_group_block(sc: u32, u: vec4<u32>) -> Q4Block {
+    let d = unpack2x16float(sc);
+    return Q4Block(select(d, vec2<f32>(d.x, -8.0 * d.x), WDTYPE == 4u), u, vec4<u32>());
 }
 fn q4_words(b0: array<u32, RB_N>, kb: u32, i: u32) -> array<vec2<u32>, RB_N> {
     var u: array<vec2<u32>, RB_N>;
@@ -470,7 +509,10 @@ fn block_dot_v4(a: mat2x4<f32>, b: u32, xa: ptr<function, XBlock>, xc: ptr<funct
         sc += (*xc).m[4u] * q[4u] + (*xc).m[5u] * q[5u] + (*xc).m[6u] * q[6u] + (*xc).m[7u] * q[7u];
         return mat2x4<f32>(fma(vec4<f32>(k.d), sa, a[0u]), fma(vec4<f32>(k.d), sc, a[1u]));
     }
-    let k = q4x_block_v4(b);
+    return q4_block_dot(a, q4x_block_v4(b), xa, xc);
+}
+// Block k (a Q4Block) dotted with the 8 rows, added to a.
+fn q4_block_dot(a: mat2x4<f32>, k: Q4Block, xa: ptr<function, XBlock>, xc: ptr<function, XBlock>) -> mat2x4<f32> {
     var s: mat4x4<f32>;
     sums_word_u(&s, vec2<u32>(k.u.x, k.u2.x), 0u, xa, xc);
     sums_word_u(&s, vec2<u32>(k.u.y, k.u2.y), 1u, xa, xc);
@@ -479,6 +521,18 @@ fn block_dot_v4(a: mat2x4<f32>, b: u32, xa: ptr<function, XBlock>, xc: ptr<funct
     let c = k.c;
     return mat2x4<f32>(fma(vec4<f32>(c.x), s[0u], fma(vec4<f32>(c.y), (*xa).sum, a[0u])),
                        fma(vec4<f32>(c.x), s[2u], fma(vec4<f32>(c.y), (*xc).sum, a[1u])));
+}
+// GROUPED: block_dots_v4 over the blocks group_blocks8 read.
+fn group_dots_v4(acc: ptr<function, array<mat2x4<f32>, 8>>, g: array<Q4Block, 8>, xa: ptr<function, XBlock>,
+                 xc: ptr<function, XBlock>) {
+    (*acc)[0u] = q4_block_dot((*acc)[0u], g[0u], xa, xc);
+    (*acc)[1u] = q4_block_dot((*acc)[1u], g[1u], xa, xc);
+    (*acc)[2u] = q4_block_dot((*acc)[2u], g[2u], xa, xc);
+    (*acc)[3u] = q4_block_dot((*acc)[3u], g[3u], xa, xc);
+    (*acc)[4u] = q4_block_dot((*acc)[4u], g[4u], xa, xc);
+    (*acc)[5u] = q4_block_dot((*acc)[5u], g[5u], xa, xc);
+    (*acc)[6u] = q4_block_dot((*acc)[6u], g[6u], xa, xc);
+    (*acc)[7u] = q4_block_dot((*acc)[7u], g[7u], xa, xc);
 }
 fn block_dots_v4(acc: ptr<function, array<mat2x4<f32>, 8>>, b0: array<u32, RB_N>, kb: u32,
                  xa: ptr<function, XBlock>, xc: ptr<function, XBlock>) {
@@ -540,7 +594,7 @@ fn matmul_q_sums_run16w_v4(ln: Lane) {
 fn q_sums(ln: Lane, wg_rows: u32, v4: bool) {
     q = opaque_params(p, ln.wg.z);
     let lid = ln.lid;
-    let n0 = ln.wg.y * (RB_N * RB_WN) + lid % RB_WN;
+    let n0 = run_col0(ln.wg.y, lid % RB_WN, 1u);
     let t0 = ln.wg.x * wg_rows + (lid / RB_WN) * 8u;
     if (t0 >= q.t) {
         return; // the whole run of 8 (rows past the last tile's end): skips the work
@@ -558,7 +612,9 @@ fn q_sums(ln: Lane, wg_rows: u32, v4: bool) {
             let v = x_row_block(xi, kb);
             var xa = x_block_shared(ln, v, 0u);
             var xc = x_block_shared(ln, v, 1u);
-            if (v4) {
+            if (GROUPED) {
+                group_dots_v4(&acc, group_blocks8(b0[0u] + wk(kb)), &xa, &xc);
+            } else if (v4) {
                 block_dots_v4(&acc, b0, kb, &xa, &xc);
             } else {
                 block_dots(&acc, b0, kb, &xa, &xc);
@@ -586,25 +642,26 @@ fn store_rows8(acc: ptr<function, array<mat2x4<f32>, 8>>, t0: u32, n0: u32) {
     let a = *acc;
     let lo = array<vec4<f32>, 8>(a[0u][0u], a[1u][0u], a[2u][0u], a[3u][0u], a[4u][0u], a[5u][0u], a[6u][0u], a[7u][0u]);
     let hi = array<vec4<f32>, 8>(a[0u][1u], a[1u][1u], a[2u][1u], a[3u][1u], a[4u][1u], a[5u][1u], a[6u][1u], a[7u][1u]);
-    store_block(lo, t0, n0, RB_WN, false);
-    store_block(hi, t0 + 4u, n0, RB_WN, false);
+    store_block(lo, t0, n0, col_step(), false);
+    store_block(hi, t0 + 4u, n0, col_step(), false);
 }
 
-// `q_sums`' LoRA term into its 8 rows × RB_N columns (strided by RB_WN): each rank step reads
+// `q_sums`' LoRA term into its 8 rows × RB_N columns (col_step() apart): each rank step reads
 // u's 8 rows and B's 8 columns once for 64 FMAs (`lora_col4` reads 5 values for 4).
 fn lora_block8(acc: ptr<function, array<mat2x4<f32>, 8>>, t0: u32, n0: u32) {
     let r = q.lora_r;
     let ua = rows4(t0) * r;
     let uc = rows4(t0 + 4u) * r;
     let last = q.n - 1u;
+    let c = col_step();
     let b0 = (q.b_row0 + min(n0, last)) * r;
-    let b1 = (q.b_row0 + min(n0 + RB_WN, last)) * r;
-    let b2 = (q.b_row0 + min(n0 + 2u * RB_WN, last)) * r;
-    let b3 = (q.b_row0 + min(n0 + 3u * RB_WN, last)) * r;
-    let b4 = (q.b_row0 + min(n0 + 4u * RB_WN, last)) * r;
-    let b5 = (q.b_row0 + min(n0 + 5u * RB_WN, last)) * r;
-    let b6 = (q.b_row0 + min(n0 + 6u * RB_WN, last)) * r;
-    let b7 = (q.b_row0 + min(n0 + 7u * RB_WN, last)) * r;
+    let b1 = (q.b_row0 + min(n0 + c, last)) * r;
+    let b2 = (q.b_row0 + min(n0 + 2u * c, last)) * r;
+    let b3 = (q.b_row0 + min(n0 + 3u * c, last)) * r;
+    let b4 = (q.b_row0 + min(n0 + 4u * c, last)) * r;
+    let b5 = (q.b_row0 + min(n0 + 5u * c, last)) * r;
+    let b6 = (q.b_row0 + min(n0 + 6u * c, last)) * r;
+    let b7 = (q.b_row0 + min(n0 + 7u * c, last)) * r;
     for (var i = 0u; i < r; i++) {
         let ul = q.lora_scale * vec4<f32>(lora_u[ua.x + i], lora_u[ua.y + i], lora_u[ua.z + i], lora_u[ua.w + i]);
         let uh = q.lora_scale * vec4<f32>(lora_u[uc.x + i], lora_u[uc.y + i], lora_u[uc.z + i], lora_u[uc.w + i]);

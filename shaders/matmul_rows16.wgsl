@@ -51,7 +51,11 @@ fn block_dot16(a: mat4x4<f32>, b: u32, x: ptr<function, X16>) -> mat4x4<f32> {
         let d = vec4<f32>(k.d);
         return mat4x4<f32>(fma(d, s[0u], a[0u]), fma(d, s[1u], a[1u]), fma(d, s[2u], a[2u]), fma(d, s[3u], a[3u]));
     }
-    let k = q4x_block_v4(b);
+    return q4_block_dot16(a, q4x_block_v4(b), x);
+}
+// Block k (a Q4Block) dotted with the 16 rows, added to a.
+fn q4_block_dot16(a: mat4x4<f32>, k: Q4Block, x: ptr<function, X16>) -> mat4x4<f32> {
+    var s: mat4x4<f32>;
     sums16_word(&s, vec2<u32>(k.u.x, k.u2.x), 0u, x);
     sums16_word(&s, vec2<u32>(k.u.y, k.u2.y), 1u, x);
     sums16_word(&s, vec2<u32>(k.u.z, k.u2.z), 2u, x);
@@ -71,7 +75,7 @@ fn block_dot16(a: mat4x4<f32>, b: u32, x: ptr<function, X16>) -> mat4x4<f32> {
 fn q_sums16(ln: Lane, wg_rows: u32, wide: bool) {
     q = opaque_params(p, ln.wg.z);
     let lid = ln.lid;
-    let n0 = ln.wg.y * (select(1u, 2u, wide) * RB_N * RB_WN) + lid % RB_WN;
+    let n0 = run_col0(ln.wg.y, lid % RB_WN, select(1u, 2u, wide));
     let t0 = ln.wg.x * wg_rows + (lid / RB_WN) * 16u;
     if (t0 >= q.t) {
         return; // the whole run of 8 (rows past the last tile's end): skips the work
@@ -97,9 +101,16 @@ fn q_sums16(ln: Lane, wg_rows: u32, wide: bool) {
             let v2 = x_row_block(xj, kb);
             x.e = x_block_shared(ln, v2, 0u);
             x.g = x_block_shared(ln, v2, 1u);
-            block_dots16(&acc, b0, kb, &x);
-            if (wide) {
-                block_dots16(&acc1, b1, kb, &x);
+            if (GROUPED) {
+                group_dots16(&acc, group_blocks8(b0[0u] + wk(kb)), &x);
+                if (wide) {
+                    group_dots16(&acc1, group_blocks8(b1[0u] + wk(kb)), &x);
+                }
+            } else {
+                block_dots16(&acc, b0, kb, &x);
+                if (wide) {
+                    block_dots16(&acc1, b1, kb, &x);
+                }
             }
         }
     } else {
@@ -129,6 +140,17 @@ fn q_sums16(ln: Lane, wg_rows: u32, wide: bool) {
         store_rows16_half(acc1, 0u, t0, n0 + RB_N * RB_WN);
         store_rows16_half(acc1, 2u, t0 + 8u, n0 + RB_N * RB_WN);
     }
+}
+// GROUPED: block_dots16 over the blocks group_blocks8 read.
+fn group_dots16(acc: ptr<function, array<mat4x4<f32>, 8>>, g: array<Q4Block, 8>, x: ptr<function, X16>) {
+    (*acc)[0u] = q4_block_dot16((*acc)[0u], g[0u], x);
+    (*acc)[1u] = q4_block_dot16((*acc)[1u], g[1u], x);
+    (*acc)[2u] = q4_block_dot16((*acc)[2u], g[2u], x);
+    (*acc)[3u] = q4_block_dot16((*acc)[3u], g[3u], x);
+    (*acc)[4u] = q4_block_dot16((*acc)[4u], g[4u], x);
+    (*acc)[5u] = q4_block_dot16((*acc)[5u], g[5u], x);
+    (*acc)[6u] = q4_block_dot16((*acc)[6u], g[6u], x);
+    (*acc)[7u] = q4_block_dot16((*acc)[7u], g[7u], x);
 }
 // Block kb of the thread's 8 columns against the 16 rows.
 fn block_dots16(acc: ptr<function, array<mat4x4<f32>, 8>>, b0: array<u32, RB_N>, kb: u32, x: ptr<function, X16>) {

@@ -1491,8 +1491,12 @@ fn all_kernels() -> Vec<Kernel> {
             ks.push(Kernel::MatmulRun(d));
         }
         if matches!(d, DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q4_K | DType::Q5_K) {
-            ks.extend([Kernel::MatvecOneVec4(d), Kernel::MatmulVec4(d), Kernel::MatmulRunVec4(d), Kernel::MatmulRun16Vec4(d)]);
-            ks.push(Kernel::MatmulRun16WideVec4(d));
+            // The runs' GROUPED forms for Q4_0 / Q4_1 (kernels::run_grouped).
+            let groups: &[bool] = if matches!(d, DType::Q4_0 | DType::Q4_1) { &[false, true] } else { &[false] };
+            ks.extend([Kernel::MatvecOneVec4(d), Kernel::MatmulVec4(d)]);
+            for &g in groups {
+                ks.extend([Kernel::MatmulRunVec4(d, g), Kernel::MatmulRun16Vec4(d, g), Kernel::MatmulRun16WideVec4(d, g)]);
+            }
         }
     }
     ks.extend([
@@ -1556,10 +1560,11 @@ fn every_kernel_builds_and_validates() {
                 let bytes = vec![0u8; 2 * dt.file_row_bytes(cols).unwrap()];
                 Tensor::from_bytes(gpu, name, dt, 2, cols, &bytes).unwrap()
             };
-            let w_v4 = |dt: DType| {
+            let w_v4_rows = |dt: DType, rows: usize| {
                 let cols = dt.block().max(32);
-                Tensor::from_bytes(gpu, "w", dt, 4, cols, &vec![0u8; 4 * dt.file_row_bytes(cols).unwrap()]).unwrap()
+                Tensor::from_bytes(gpu, "w", dt, rows, cols, &vec![0u8; rows * dt.file_row_bytes(cols).unwrap()]).unwrap()
             };
+            let w_v4 = |dt: DType| w_v4_rows(dt, 4);
             // 4096 bytes: dx of Q4_K's backward (3 × 256), within the tiny binding limit.
             let big = || gpu.alloc(4096, "scratch").unwrap();
             // A 2 × 3 float matrix: k not a multiple of `MATMUL_K_ALIGN`.
@@ -1603,13 +1608,16 @@ fn every_kernel_builds_and_validates() {
                 }
                 // Pieces of a multiple of 16 bytes (4 rows of one block): one row, a run, a tile.
                 Kernel::MatvecOneVec4(dt) => r.linear(&big(), 1, &w_v4(dt), Some(&c), &d, false),
-                Kernel::MatmulRunVec4(dt) => {
+                // Grouped: 8 rows, one group of 8 on CPU devices (every test device).
+                Kernel::MatmulRunVec4(dt, g) => {
                     r.matvec = MatvecForm::Run;
-                    r.linear(&big(), kernels::MATVEC_RUN_MIN_ROWS, &w_v4(dt), Some(&c), &d, false)
+                    let w = if g { w_v4_rows(dt, 8) } else { w_v4(dt) };
+                    r.linear(&big(), kernels::MATVEC_RUN_MIN_ROWS, &w, Some(&c), &big(), false)
                 }
-                Kernel::MatmulRun16Vec4(dt) => {
+                Kernel::MatmulRun16Vec4(dt, g) => {
                     r.matvec = MatvecForm::Run;
-                    let res = r.linear(&big(), 16, &w_v4(dt), Some(&c), &d, false);
+                    let w = if g { w_v4_rows(dt, 8) } else { w_v4(dt) };
+                    let res = r.linear(&big(), 16, &w, Some(&c), &big(), false);
                     // Q4_K's x (16 × 256) is over the tiny binding limit: refused there.
                     if (16 * dt.block().max(32) * 4) as u64 > gpu.max_binding {
                         assert!(res.is_err(), "{}: {k:?} over the binding limit", label(gpu));
@@ -1618,11 +1626,11 @@ fn every_kernel_builds_and_validates() {
                     res
                 }
                 // 16 rows × 128 columns (`run16_wide`): y is over the tiny binding limit.
-                Kernel::MatmulRun16WideVec4(dt) => {
+                // (Grouped or not as the type and device make the 128 rows.)
+                Kernel::MatmulRun16WideVec4(dt, _) => {
                     r.matvec = MatvecForm::Run;
                     let cols = dt.block().max(32);
-                    let bytes = vec![0u8; 128 * dt.file_row_bytes(cols).unwrap()];
-                    let w = Tensor::from_bytes(gpu, "w", dt, 128, cols, &bytes).unwrap();
+                    let w = w_v4_rows(dt, 128);
                     let y = gpu.alloc(16 * 128 * 4, "y").unwrap();
                     let res = r.linear(&big(), 16, &w, None, &y, false);
                     if (16 * cols.max(128) * 4) as u64 > gpu.max_binding {

@@ -304,16 +304,19 @@ fn quant_general_matvec() {
 
 /// Row sub-ranges written at a column offset into a wider y, straddling pieces on the
 /// tiny-binding devices, through both kernels; columns outside the block keep their values.
+/// 304 rows: whole groups of 8 on CPU devices, so the runs read Q4_0 / Q4_1 groups whole from
+/// ranges starting at a group's start (0, 120, 8) and not from the others (50, 299, 63).
 #[test]
 fn quant_matmul_row_range_across_pieces() {
-    let v = 300;
+    let v = 304;
     // (rows, ldy, n_off)
-    let ranges: [(Range<usize>, usize, usize); 5] = [
+    let ranges: [(Range<usize>, usize, usize); 6] = [
         (50..140, 97, 4),
         (120..237, 120, 3),
         (0..300, 300, 0),
         (299..300, 3, 1),
         (63..80, 20, 2),
+        (8..200, 192, 0),
     ];
     for gpu in common::all_gpus() {
         for dtype in QUANT {
@@ -329,7 +332,7 @@ fn quant_matmul_row_range_across_pieces() {
             let bb = up(gpu, &bias);
             let mut r = Recorder::new(gpu);
             let mut cases = Vec::new();
-            for t in [1, 2, 7, 9] {
+            for t in [1, 2, 7, 9, 21] {
                 let x = rng.vec(t * k);
                 for (rows, ldy, n_off) in &ranges {
                     for (has_bias, acc) in [(false, false), (true, true)] {

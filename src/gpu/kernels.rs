@@ -175,6 +175,18 @@ pub fn run16_wide(n: usize) -> bool {
     n.div_ceil(2 * MATMUL_TILE_N) * 2 * MATMUL_TILE_N * 8 <= n.div_ceil(MATMUL_TILE_N) * MATMUL_TILE_N * 9
 }
 
+/// Whether the run forms read `w`'s groups whole (`GROUPED` in matmul.wgsl: 10 vec4 loads for
+/// a thread's 8 columns at one k instead of 16): Q4_0 / Q4_1 in groups of 8 rows
+/// (`tensor::WEIGHT_GROUP`) from a row of the piece at a group's start, on a device with
+/// subgroups (the runs that share x rows between lanes; on lavapipe a 64 × 576 × 1536 Q4_1
+/// product gained 8 %).
+pub fn run_grouped(gpu: &Gpu, w: &Tensor, w_row0: usize) -> bool {
+    matches!(w.dtype, DType::Q4_0 | DType::Q4_1)
+        && w.group == super::tensor::WEIGHT_GROUP
+        && w_row0.is_multiple_of(super::tensor::WEIGHT_GROUP)
+        && gpu.features.subgroups
+}
+
 /// Which kernel takes the decode products (few rows of x, k a multiple of `MATMUL_K_ALIGN`; at
 /// other k, at most `MATVEC_GENERAL_MAX_ROWS` rows always take `Kernel::MatvecGeneral`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -365,18 +377,19 @@ impl Recorder<'_> {
                 // One run of 8 lanes a workgroup, 8 rows × 64 columns (the tiled kernel's 8 rows
                 // a thread); row runs along x, as the tiled product's row tiles.
                 let cols = (hi - lo).div_ceil(MATMUL_TILE_N) as u32;
+                let grouped = vec4 && run_grouped(self.gpu, w, lo - piece.row_start);
                 if vec4 && t >= 16 {
                     // 16 rows a run (`q_sums16`): twice the FMAs per weight load.
                     let (kernel, cols) = if self.gpu.features.subgroups && run16_wide(hi - lo) {
-                        (Kernel::MatmulRun16WideVec4(w.dtype), (hi - lo).div_ceil(2 * MATMUL_TILE_N) as u32)
+                        (Kernel::MatmulRun16WideVec4(w.dtype, grouped), (hi - lo).div_ceil(2 * MATMUL_TILE_N) as u32)
                     } else {
-                        (Kernel::MatmulRun16Vec4(w.dtype), cols)
+                        (Kernel::MatmulRun16Vec4(w.dtype, grouped), cols)
                     };
                     self.dispatch_at(kernel, &params, &sums16_at, (t.div_ceil(16) as u32, cols))?;
                     continue;
                 }
                 let g = (t.div_ceil(8) as u32, cols);
-                let kernel = if vec4 { Kernel::MatmulRunVec4(w.dtype) } else { Kernel::MatmulRun(w.dtype) };
+                let kernel = if vec4 { Kernel::MatmulRunVec4(w.dtype, grouped) } else { Kernel::MatmulRun(w.dtype) };
                 self.dispatch(kernel, &params, &sums_bufs, g)?;
             } else if blocked {
                 let g = groups_2d(self.gpu, (hi - lo).div_ceil(MATVEC_COLS) as u32);

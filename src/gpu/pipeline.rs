@@ -126,11 +126,13 @@ pub enum Kernel {
     /// `MatvecOneVec4`; Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K). The tiled one gives each
     /// thread 16 rows (`matmul_q_sums_v4`), the run one 8.
     MatmulVec4(DType),
-    MatmulRunVec4(DType),
+    /// The run forms' bool: `GROUPED` (matmul.wgsl), Q4_0 / Q4_1 weights in groups of 8 rows
+    /// read a whole group a thread (`kernels::run_grouped`).
+    MatmulRunVec4(DType, bool),
     /// `MatmulRunVec4` with 16 rows a run (16 rows or more).
-    MatmulRun16Vec4(DType),
+    MatmulRun16Vec4(DType, bool),
     /// `MatmulRun16Vec4` over 128 columns a run instead of 64 (`kernels::run16_wide`).
-    MatmulRun16WideVec4(DType),
+    MatmulRun16WideVec4(DType, bool),
     RmsNorm,
     /// `RmsNorm` in 8-thread workgroups with vec4 loads (CPU devices, d a multiple of 4).
     RmsNormLanes,
@@ -228,9 +230,9 @@ impl Kernel {
             Kernel::MatmulRun(_) => (MATMUL_WGSL, "matmul_q_sums_run"),
             Kernel::MatvecOneVec4(_) => (MATVEC_WGSL, "matvec_q_one_v4"),
             Kernel::MatmulVec4(_) => (MATMUL_WGSL, "matmul_q_sums_v4"),
-            Kernel::MatmulRunVec4(_) => (MATMUL_WGSL, "matmul_q_sums_run_v4"),
-            Kernel::MatmulRun16Vec4(_) => (MATMUL_WGSL, "matmul_q_sums_run16_v4"),
-            Kernel::MatmulRun16WideVec4(_) => (MATMUL_WGSL, "matmul_q_sums_run16w_v4"),
+            Kernel::MatmulRunVec4(..) => (MATMUL_WGSL, "matmul_q_sums_run_v4"),
+            Kernel::MatmulRun16Vec4(..) => (MATMUL_WGSL, "matmul_q_sums_run16_v4"),
+            Kernel::MatmulRun16WideVec4(..) => (MATMUL_WGSL, "matmul_q_sums_run16w_v4"),
             Kernel::RmsNorm => (NORM_WGSL, "rmsnorm"),
             Kernel::RmsNormLanes => (NORM_WGSL, "rmsnorm_lanes"),
             Kernel::LayerNorm => (NORM_WGSL, "layernorm"),
@@ -297,9 +299,9 @@ impl Kernel {
             | Kernel::MatmulRun(d)
             | Kernel::MatvecOneVec4(d)
             | Kernel::MatmulVec4(d)
-            | Kernel::MatmulRunVec4(d)
-            | Kernel::MatmulRun16Vec4(d)
-            | Kernel::MatmulRun16WideVec4(d)
+            | Kernel::MatmulRunVec4(d, _)
+            | Kernel::MatmulRun16Vec4(d, _)
+            | Kernel::MatmulRun16WideVec4(d, _)
             | Kernel::Embed(d)
             | Kernel::MatmulBackwardInput(d)
             | Kernel::MatmulBackwardInputGeneral(d) => Some(d),
@@ -338,6 +340,9 @@ impl Gpu {
             // loaded lane by lane (lavapipe / llvmpipe), register spills on a real GPU.
             let cpu = self.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
             constants.push(("ROWS_IN_REGISTERS", if cpu { 1.0 } else { 0.0 }));
+        }
+        if let Kernel::MatmulRunVec4(_, true) | Kernel::MatmulRun16Vec4(_, true) | Kernel::MatmulRun16WideVec4(_, true) = k {
+            constants.push(("GROUPED", 1.0));
         }
         if let Kernel::GemmSplitK { .. } = k {
             constants.push(("SPLITK_SLICES", super::gemm::splitk_slices(self) as f64));
