@@ -46,6 +46,12 @@ struct Params {
 // The head_dim-64 paths (4 rows a thread in registers, below) run only where the host says
 // so: CPU devices, whose loads go lane by lane; a real GPU would spill those registers.
 override ROWS_IN_REGISTERS: bool = false;
+// The forward's lanes form (`attention_hd64_lanes`): where ROWS_IN_REGISTERS and subgroups are
+// 8 invocations in order (SUBGROUP8 on a CPU device: lavapipe), the 8 of a subgroup, which walk
+// the same keys, load each key row once between them and pass it on by broadcasts: a row's 16
+// loads (lane by lane on lavapipe) become 2.
+override KV_LANES: bool = false;
+const RED_WG: u32 = 64u; // reduce.wgsl / reduce_subgroup.wgsl (lane8_broadcast), prepended at build
 
 const WG: u32 = 64u;
 const MAX_HD4: u32 = 32u; // head_dim 128
@@ -222,7 +228,11 @@ fn attention_tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
         return; // uniform per workgroup
     }
     if (ROWS_IN_REGISTERS && d.hd4 == 16u) {
-        attention_hd64(d, lid, b); // uniform
+        if (KV_LANES) {
+            attention_hd64_lanes(d, lid, b); // uniform
+        } else {
+            attention_hd64(d, lid, b); // uniform
+        }
         return;
     }
     let row = query_row(b, blocks, lid, d.t);

@@ -72,14 +72,23 @@ def key_head(ind=2):
             o += L(f"let v{r}{u} = live{r} && sees(kr{r}, lows{r}, k{u});", ind)
     return o
 
-def dots(x, buf, name, ind=2):
+def key_row(buf, name, u, c, lanes, ind):
+    """vec4 c of key u's row in `buf`: loaded, or (lanes) broadcast from the lane that loaded it."""
+    if not lanes:
+        return L(f"let {name}k{u}_{c} = {buf}[b{u} + {c}u];", ind)
+    o = ""
+    if c % 8 == 0:
+        o += L(f"let {name}l{u}_{c // 8} = {buf}[b{u} + {c}u + lane];", ind)
+    return o + L(f"let {name}k{u}_{c} = lane8_broadcast({name}l{u}_{c // 8}, {c % 8}u);", ind)
+
+def dots(x, buf, name, ind=2, lanes=False):
     o=""
     for r in range(R):
         for u in range(U):
             o += L(f"var {name}{r}{u}a = vec4<f32>(0.0);", ind)
     for c in range(N):
         for u in range(U):
-            o += L(f"let {name}k{u}_{c} = {buf}[b{u} + {c}u];", ind)
+            o += key_row(buf, name, u, c, lanes, ind)
         for r in range(R):
             for u in range(U):
                 o += L(f"{name}{r}{u}a += {x}{r}_{c} * {name}k{u}_{c};", ind)
@@ -150,8 +159,12 @@ def merge_ml():
         o += L("}")
     return o
 
-def fwd():
-    o = prologue("attention_hd64")
+def fwd(lanes=False):
+    """The forward; `lanes`: the 8 invocations of a subgroup (one key split, 8 query slots) read
+    each key row once between them, 2 vec4s each, and pass it on by broadcasts (lane8_broadcast, reduce_subgroup.wgsl)."""
+    o = prologue("attention_hd64_lanes" if lanes else "attention_hd64")
+    if lanes:
+        o += L("let lane = lid % 8u;")
     o += loads("q", "q", " * p.scale")
     for r in range(R):
         for c in range(N):
@@ -160,7 +173,7 @@ def fwd():
         o += L(f"var l{r} = 0.0;")
     o += loop_head()
     o += key_head()
-    o += dots("q", "kc", "s")
+    o += dots("q", "kc", "s", lanes=lanes)
     for r in range(R):
         for u in range(U):
             o += L(f"let s{r}{u} = select(-3.0e38, sum4(s{r}{u}a), v{r}{u});", 2)
@@ -176,7 +189,12 @@ def fwd():
         o += L(f"let any{u} = " + " || ".join(f"v{r}{u}" for r in range(R)) + ";", 2)
     for c in range(N):
         for u in range(U):
-            o += L(f"let vv{u}_{c} = select(vec4<f32>(0.0), vc[b{u} + {c}u], any{u});", 2)
+            if lanes:
+                if c % 8 == 0:
+                    o += L(f"let vl{u}_{c // 8} = vc[b{u} + {c}u + lane];", 2)
+                o += L(f"let vv{u}_{c} = select(vec4<f32>(0.0), lane8_broadcast(vl{u}_{c // 8}, {c % 8}u), any{u});", 2)
+            else:
+                o += L(f"let vv{u}_{c} = select(vec4<f32>(0.0), vc[b{u} + {c}u], any{u});", 2)
         for r in range(R):
             o += L(f"a{r}_{c} = a{r}_{c} * corr{r} + w{r}0 * vv0_{c} + w{r}1 * vv1_{c} + w{r}2 * vv2_{c} + w{r}3 * vv3_{c};", 2)
     o += L("}")
@@ -354,4 +372,4 @@ def bkv():
 path = "shaders/attention_tiled_hd64.wgsl"
 src = open(path).read()
 cut = src.index("\nfn attention_hd64")
-open(path, "w").write(src[:cut] + "\n" + fwd() + "\n" + bq() + "\n" + bkv())
+open(path, "w").write(src[:cut] + "\n" + fwd() + "\n" + fwd(lanes=True) + "\n" + bq() + "\n" + bkv())

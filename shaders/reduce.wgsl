@@ -84,3 +84,6 @@ fn from_lane8(ln: Lane, v: vec4<f32>, j: u32) -> vec4<f32> {
 fn from_lane8_const(ln: Lane, v: vec4<f32>, j: u32) -> vec4<f32> {
     return v;
 }
+fn lane8_broadcast(v: vec4<f32>, j: u32) -> vec4<f32> {
+    return v;
+}

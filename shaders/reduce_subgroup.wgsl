@@ -97,6 +97,11 @@ fn from_lane8_const(ln: Lane, v: vec4<f32>, j: u32) -> vec4<f32> {
     if (!SUBGROUP8) {
         return from_lane8(ln, v, j);
     }
+    return lane8_broadcast(v, j);
+}
+// v of the subgroup's lane j, j a constant once inlined; SUBGROUP8 devices only (a run of 8 is
+// the whole subgroup).
+fn lane8_broadcast(v: vec4<f32>, j: u32) -> vec4<f32> {
     switch (j) {
         case 0u: { return subgroupBroadcast(v, 0u); }
         case 1u: { return subgroupBroadcast(v, 1u); }

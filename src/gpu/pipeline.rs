@@ -65,9 +65,9 @@ pub const REDUCE_SUBGROUP_WGSL: &str = include_str!("../../shaders/reduce_subgro
 pub const REDUCE_COMMON_WGSL: &str = include_str!("../../shaders/reduce_common.wgsl");
 /// The kernel files that reduce across a workgroup or share x rows between lanes (`lanes8`):
 /// the reduction snippets go first.
-const REDUCING: [&str; 9] = [
+const REDUCING: [&str; 10] = [
     NORM_WGSL, LOGPROB_WGSL, OPTIM_WGSL, SAMPLE_WGSL, ATTENTION_WGSL, ATTENTION_DECODE_WGSL,
-    MATMUL_WGSL, MATVEC_WGSL, MATMUL_BACKWARD_WGSL,
+    MATMUL_WGSL, MATVEC_WGSL, MATMUL_BACKWARD_WGSL, ATTENTION_TILED_WGSL,
 ];
 /// WGSL has no includes: the snippets prepended, in order, to a kernel file at pipeline build
 /// (files not listed are whole modules). Every module-scope name a snippet uses must be declared
@@ -340,6 +340,10 @@ impl Gpu {
             // loaded lane by lane (lavapipe / llvmpipe), register spills on a real GPU.
             let cpu = self.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
             constants.push(("ROWS_IN_REGISTERS", if cpu { 1.0 } else { 0.0 }));
+            if k == Kernel::AttentionTiled {
+                let lanes = cpu && self.features.subgroups && self.features.subgroup_sizes == (8, 8);
+                constants.push(("KV_LANES", lanes as u8 as f64));
+            }
         }
         if let Kernel::MatmulRunVec4(_, true) | Kernel::MatmulRun16Vec4(_, true) | Kernel::MatmulRun16WideVec4(_, true) = k {
             constants.push(("GROUPED", 1.0));
