@@ -1,0 +1,111 @@
+//! Which kernel takes a weight product of few rows (decode, short prefills, the runs on CPU
+//! devices): `MatvecForm`, the row bounds of each form and the runs' wide and grouped forms.
+//! Re-exported by `kernels`, which dispatches them.
+
+use super::device::Gpu;
+use super::kernels::{MATMUL_SUMS_TILE_T, MATMUL_TILE_N};
+use super::tensor::{DType, Tensor};
+use crate::error::{Error, Result};
+
+/// Up to this many rows of x, `matmul` uses a matrix-vector kernel (`Kernel::Matvec`).
+pub const MATVEC_MAX_ROWS: usize = 8;
+/// Rows `Kernel::MatvecGeneral` handles (WGSL `MV_ROWS`); more take `Kernel::MatmulGeneral`.
+pub const MATVEC_GENERAL_MAX_ROWS: usize = 4;
+/// Output columns one `Kernel::Matvec` workgroup computes (WGSL `MV_N * MV_WG`).
+pub const MATVEC_COLS: usize = 64;
+/// Output columns one `Kernel::MatvecSplit` workgroup computes (WGSL `SPLIT_COLS`), for 8 rows
+/// of x; more rows take more workgroups.
+pub const MATVEC_SPLIT_COLS: usize = 4;
+/// Rows of x `MatvecForm::Split` takes (the tiled product above). On an H200 it beat the tiled
+/// product at 8..64 rows: Q4_1 by 1.6-3.6×, F16 but for one shape at 64 rows (bench/gpu.sh).
+pub const MATVEC_SPLIT_MAX_ROWS: usize = 64;
+
+/// Rows from which `MatvecForm::Run` takes `Kernel::MatmulRun`: on lavapipe 2-4 rows of
+/// SmolLM2's layer shapes (Q4_1) ran 1.1-1.25× faster so than through the blocked kernel's one
+/// group of four, and it adds the LoRA term in the same dispatch; one row is faster blocked.
+pub const MATVEC_RUN_MIN_ROWS: usize = 2;
+/// Rows up to which `MatvecForm::Run` takes `Kernel::MatmulRun`: below one tiled row tile
+/// (`MATMUL_SUMS_TILE_T`), whose runs past the rows still cost. On lavapipe 9-48 rows ran
+/// 1.1-1.35× faster so (Q4_1, SmolLM2's shapes, `edgerl bench --matmul`), 56-64 alike. The
+/// types read as vec4s take the runs at any row count (16 rows a run from 16 rows): workgroups
+/// of 16 rows × 64 columns spread evenly over a CPU's threads where the tiled kernel's 64 × 64
+/// do not (t = 64, lavapipe: k 576 n 192 0.39 -> 0.35 ms, k 1536 n 576 2.07 -> 1.86 ms; alike
+/// from 256 rows).
+pub const MATVEC_RUN_MAX_ROWS: usize = MATMUL_SUMS_TILE_T - 1;
+
+/// Whether `Kernel::MatmulRun16Vec4`'s product of `n` columns takes its wide form (128 columns
+/// a run, each x block loaded serving twice the FMAs; on lavapipe up to 1.15× the GFLOP/s) on a
+/// device with subgroups: where the wide tiles compute at most 1/8 more columns past n than the
+/// narrow ones (not n = 192, say).
+pub fn run16_wide(n: usize) -> bool {
+    n.div_ceil(2 * MATMUL_TILE_N) * 2 * MATMUL_TILE_N * 8 <= n.div_ceil(MATMUL_TILE_N) * MATMUL_TILE_N * 9
+}
+
+/// Whether the run forms read `w`'s groups whole (`GROUPED` in matmul.wgsl: 10 vec4 loads for
+/// a thread's 8 columns at one k instead of 16): Q4_0 / Q4_1 in groups of 8 rows
+/// (`tensor::WEIGHT_GROUP`) from a row of the piece at a group's start, on a device with
+/// subgroups (the runs that share x rows between lanes; on lavapipe a 64 × 576 × 1536 Q4_1
+/// product gained 8 %).
+pub fn run_grouped(gpu: &Gpu, w: &Tensor, w_row0: usize) -> bool {
+    matches!(w.dtype, DType::Q4_0 | DType::Q4_1)
+        && w.group == super::tensor::WEIGHT_GROUP
+        && w_row0.is_multiple_of(super::tensor::WEIGHT_GROUP)
+        && gpu.features.subgroups
+}
+
+/// Which kernel takes the decode products (few rows of x, k a multiple of `MATMUL_K_ALIGN`; at
+/// other k, at most `MATVEC_GENERAL_MAX_ROWS` rows always take `Kernel::MatvecGeneral`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MatvecForm {
+    /// `Split` on GPUs, `Run` on CPU devices.
+    #[default]
+    Auto,
+    /// `Kernel::Matvec` / `MatvecShared`: each thread four columns over the whole of k, few
+    /// workgroups (what a CPU device runs fastest).
+    Blocked,
+    /// `Kernel::MatvecSplit`: a column's k split over 16 threads, 4 columns and 8 rows a
+    /// workgroup (many workgroups, short threads: what a GPU needs); up to
+    /// `MATVEC_SPLIT_MAX_ROWS` rows.
+    Split,
+    /// `Kernel::MatvecGeneral` (at most `MATVEC_GENERAL_MAX_ROWS` rows): a workgroup per column.
+    General,
+    /// `Blocked`, but `MATVEC_RUN_MIN_ROWS..=MATVEC_RUN_MAX_ROWS` rows of the quantized types
+    /// whose block scales factor out (`quant::scales_factor_out`) take `Kernel::MatmulRun`:
+    /// the tiled kernel's 8 rows × 8 columns a thread with one decoded quant serving 8 rows, in
+    /// workgroups of one run of 8 lanes (what a CPU device runs fastest: 1.5-1.6× `Blocked` at
+    /// 8 rows of Q4_1 on lavapipe, where the blocked kernel does two groups of four; above 8
+    /// rows, products the tiled kernel would give a partial row tile).
+    Run,
+}
+
+impl MatvecForm {
+    pub const NAMES: [&str; 5] = ["auto", "blocked", "split", "general", "run"];
+    const ALL: [MatvecForm; 5] =
+        [MatvecForm::Auto, MatvecForm::Blocked, MatvecForm::Split, MatvecForm::General, MatvecForm::Run];
+
+    pub fn parse(name: &str) -> Result<Self> {
+        match Self::NAMES.iter().position(|n| n.eq_ignore_ascii_case(name.trim())) {
+            Some(i) => Ok(Self::ALL[i]),
+            None => Err(Error::Invalid(format!(
+                "unknown decode-product form {name:?} (one of {})",
+                Self::NAMES.join(", ")
+            ))),
+        }
+    }
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+    pub(crate) fn from_code(code: u8) -> Self {
+        Self::ALL.get(code as usize).copied().unwrap_or_default()
+    }
+    /// `Auto` settled for this device.
+    pub fn resolve(self, gpu: &Gpu) -> Self {
+        match self {
+            MatvecForm::Auto if gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu) => {
+                MatvecForm::Run
+            }
+            MatvecForm::Auto => MatvecForm::Split,
+            f => f,
+        }
+    }
+}
