@@ -495,8 +495,12 @@ fn mv_q4_scales(b0: array<u32, MV_N>, kb: u32) -> array<vec2<f32>, MV_N> {
 }
 
 fn mv_store(acc: array<vec4<f32>, 8>, n0: u32) {
+    mv_store_at(acc, n0, MV_WG);
+}
+// mv_store for columns n0 + j * step.
+fn mv_store_at(acc: array<vec4<f32>, 8>, n0: u32, step: u32) {
     for (var j = 0u; j < 4u; j++) {
-        let n = n0 + j * MV_WG;
+        let n = n0 + j * step;
         if (n >= q.n) {
             break;
         }

@@ -66,6 +66,42 @@ fn q8_add_scaled(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>, 
 }
 
 // ---- Q8_0 / Q4_0 / Q4_1 blocks read a vec4 at a time (w4, matmul_common.wgsl) ----
+// Half weight groups read whole (a pipeline constant: Q4_0 / Q4_1 weights in groups of 8 rows,
+// gpu/tensor.rs, as matmul.wgsl's GROUPED): a thread's 4 columns are 4 consecutive rows of one
+// group, n0 .. n0 + 3, whose blocks at one k lie side by side, 5 vec4 loads for the 4 where
+// the strided columns take 8 (lavapipe loads lane by lane).
+override ONE_GROUPED: bool = false;
+// The thread's first column and the step between its columns.
+fn one_col0(ln: Lane) -> u32 {
+    let n0 = mv_setup(ln);
+    return select(n0, n0 - ln.lid + ln.lid * MV_N, ONE_GROUPED);
+}
+fn one_col_step() -> u32 {
+    return select(MV_WG, 1u, ONE_GROUPED);
+}
+// ONE_GROUPED: the 4 blocks from b (a multiple of 4: a group's first or fifth row) against x.
+fn one_v4_group(acc: ptr<function, array<vec4<f32>, 8>>, b: u32, xl: array<vec4<f32>, 4>,
+                xh: array<vec4<f32>, 4>) {
+    let t = xl[0u] + xl[1u] + xl[2u] + xl[3u] + xh[0u] + xh[1u] + xh[2u] + xh[3u];
+    let xsum = t.x + t.y + t.z + t.w;
+    let v = (5u * (b & ~3u)) >> 2u;
+    let v0 = w4[v];
+    let v1 = w4[v + 1u];
+    let v2 = w4[v + 2u];
+    let v3 = w4[v + 3u];
+    let v4 = w4[v + 4u];
+    (*acc)[0u].x += one_q4_words(v0.x, vec4<u32>(v0.yzw, v1.x), xl, xh, xsum);
+    (*acc)[1u].x += one_q4_words(v1.y, vec4<u32>(v1.zw, v2.xy), xl, xh, xsum);
+    (*acc)[2u].x += one_q4_words(v2.z, vec4<u32>(v2.w, v3.xyz), xl, xh, xsum);
+    (*acc)[3u].x += one_q4_words(v3.w, v4, xl, xh, xsum);
+}
+// A Q4_0 / Q4_1 block from its scale word sc and quant words u against x (as q4_block_v4).
+fn one_q4_words(sc: u32, u: vec4<u32>, xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>, xsum: f32) -> f32 {
+    let d = unpack2x16float(sc);
+    let c = select(d, vec2<f32>(d.x, -8.0 * d.x), WDTYPE == 4u);
+    return mv_sums_words(vec2<u32>(u.x, 0u), vec2<u32>(u.y, 0u), vec2<u32>(u.z, 0u), vec2<u32>(u.w, 0u), c, xl, xh,
+                         xsum);
+}
 // Block b of one column against the row's x (xl: k = 4i.., xh: k = 16 + 4i..).
 fn one_v4_col(b: u32, xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>, xsum: f32) -> f32 {
     if (WDTYPE == 3u) {
@@ -81,6 +117,10 @@ fn one_v4_col(b: u32, xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>, xsum: f3
 }
 fn one_v4_cols(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>, kb: u32,
                xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>) {
+    if (ONE_GROUPED) {
+        one_v4_group(acc, b0[0u] + wk(kb), xl, xh);
+        return;
+    }
     var xsum = 0.0;
     if (WDTYPE != 3u) {
         let t = xl[0u] + xl[1u] + xl[2u] + xl[3u] + xh[0u] + xh[1u] + xh[2u] + xh[3u];
@@ -93,8 +133,9 @@ fn one_v4_cols(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>, kb
 }
 @compute @workgroup_size(16)
 fn matvec_q_one_v4(ln: Lane) {
-    let n0 = mv_setup(ln);
-    let b0 = mv_blocks(n0);
+    let n0 = one_col0(ln);
+    let c = one_col_step();
+    let b0 = array<u32, MV_N>(row_block(n0), row_block(n0 + c), row_block(n0 + 2u * c), row_block(n0 + 3u * c));
     var acc: array<vec4<f32>, 8>;
     let nb = q.k >> 5u;
     if (lanes8(ln)) {
@@ -115,5 +156,5 @@ fn matvec_q_one_v4(ln: Lane) {
             one_v4_cols(&acc, b0, kb, xl, xh);
         }
     }
-    mv_store(acc, n0);
+    mv_store_at(acc, n0, c);
 }

@@ -1493,8 +1493,9 @@ fn all_kernels() -> Vec<Kernel> {
         if matches!(d, DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q4_K | DType::Q5_K) {
             // The runs' GROUPED forms for Q4_0 / Q4_1 (kernels::run_grouped).
             let groups: &[bool] = if matches!(d, DType::Q4_0 | DType::Q4_1) { &[false, true] } else { &[false] };
-            ks.extend([Kernel::MatvecOneVec4(d), Kernel::MatmulVec4(d)]);
+            ks.push(Kernel::MatmulVec4(d));
             for &g in groups {
+                ks.push(Kernel::MatvecOneVec4(d, g));
                 ks.extend([Kernel::MatmulRunVec4(d, g), Kernel::MatmulRun16Vec4(d, g), Kernel::MatmulRun16WideVec4(d, g)]);
             }
         }
@@ -1607,7 +1608,10 @@ fn every_kernel_builds_and_validates() {
                     r.linear(&big(), 1, &w(dt, "w"), Some(&c), &d, false)
                 }
                 // Pieces of a multiple of 16 bytes (4 rows of one block): one row, a run, a tile.
-                Kernel::MatvecOneVec4(dt) => r.linear(&big(), 1, &w_v4(dt), Some(&c), &d, false),
+                Kernel::MatvecOneVec4(dt, g) => {
+                    let w = if g { w_v4_rows(dt, 8) } else { w_v4(dt) };
+                    r.linear(&big(), 1, &w, Some(&c), &big(), false)
+                }
                 // Grouped: 8 rows, one group of 8 on CPU devices (every test device).
                 Kernel::MatmulRunVec4(dt, g) => {
                     r.matvec = MatvecForm::Run;

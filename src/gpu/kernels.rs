@@ -296,7 +296,8 @@ impl Recorder<'_> {
                 let shared = self.gpu.features.subgroups && (t > 1 || w.dtype.is_quantized());
                 if t == 1 && vec4 {
                     let at = [(1, &x.buffer), (3, bias_buf), (4, &y.buffer), (7, &piece.buf.buffer)];
-                    self.dispatch_at(Kernel::MatvecOneVec4(w.dtype), &params, &at, g)?;
+                    let grouped = one_row_grouped(w, lo - piece.row_start);
+                    self.dispatch_at(Kernel::MatvecOneVec4(w.dtype, grouped), &params, &at, g)?;
                     continue;
                 }
                 let kernel = if shared { Kernel::MatvecShared(w.dtype) } else { Kernel::Matvec(w.dtype) };

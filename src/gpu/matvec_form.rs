@@ -53,6 +53,15 @@ pub fn run_grouped(gpu: &Gpu, w: &Tensor, w_row0: usize) -> bool {
         && gpu.features.subgroups
 }
 
+/// Whether the one-row decode product (`Kernel::MatvecOneVec4`) reads `w`'s groups half at a
+/// time (`ONE_GROUPED` in matvec_one_row.wgsl: 5 vec4 loads for a thread's 4 columns at one k
+/// instead of 8): Q4_0 / Q4_1 in groups of 8 rows from a row of the piece at a group's start.
+pub fn one_row_grouped(w: &Tensor, w_row0: usize) -> bool {
+    matches!(w.dtype, DType::Q4_0 | DType::Q4_1)
+        && w.group == super::tensor::WEIGHT_GROUP
+        && w_row0.is_multiple_of(super::tensor::WEIGHT_GROUP)
+}
+
 /// Which kernel takes the decode products (few rows of x, k a multiple of `MATMUL_K_ALIGN`; at
 /// other k, at most `MATVEC_GENERAL_MAX_ROWS` rows always take `Kernel::MatvecGeneral`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

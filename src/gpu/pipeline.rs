@@ -121,7 +121,9 @@ pub enum Kernel {
     MatmulRun(DType),
     /// `Matvec` for one row of Q8_0 / Q4_0 / Q4_1 weights read a vec4 at a time (binding 7:
     /// the weights as vec4s), for pieces of a multiple of 16 bytes.
-    MatvecOneVec4(DType),
+    /// With `ONE_GROUPED` (matvec_one_row.wgsl): Q4_0 / Q4_1 in groups of 8 rows read half a
+    /// group a thread (`matvec_form::one_row_grouped`).
+    MatvecOneVec4(DType, bool),
     /// `Matmul` and `MatmulRun` for the blocks `matmul_q_sums` can read a vec4 at a time (as
     /// `MatvecOneVec4`; Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K). The tiled one gives each
     /// thread 16 rows (`matmul_q_sums_v4`), the run one 8.
@@ -228,7 +230,7 @@ impl Kernel {
             Kernel::MatvecSplit(d) if d.is_quantized() => (MATVEC_WGSL, "matvec_split_q"),
             Kernel::MatvecSplit(_) => (MATVEC_WGSL, "matvec_split_f"),
             Kernel::MatmulRun(_) => (MATMUL_WGSL, "matmul_q_sums_run"),
-            Kernel::MatvecOneVec4(_) => (MATVEC_WGSL, "matvec_q_one_v4"),
+            Kernel::MatvecOneVec4(..) => (MATVEC_WGSL, "matvec_q_one_v4"),
             Kernel::MatmulVec4(_) => (MATMUL_WGSL, "matmul_q_sums_v4"),
             Kernel::MatmulRunVec4(..) => (MATMUL_WGSL, "matmul_q_sums_run_v4"),
             Kernel::MatmulRun16Vec4(..) => (MATMUL_WGSL, "matmul_q_sums_run16_v4"),
@@ -297,7 +299,7 @@ impl Kernel {
             | Kernel::MatvecGeneral(d)
             | Kernel::MatvecSplit(d)
             | Kernel::MatmulRun(d)
-            | Kernel::MatvecOneVec4(d)
+            | Kernel::MatvecOneVec4(d, _)
             | Kernel::MatmulVec4(d)
             | Kernel::MatmulRunVec4(d, _)
             | Kernel::MatmulRun16Vec4(d, _)
@@ -347,6 +349,9 @@ impl Gpu {
         }
         if let Kernel::MatmulRunVec4(_, true) | Kernel::MatmulRun16Vec4(_, true) | Kernel::MatmulRun16WideVec4(_, true) = k {
             constants.push(("GROUPED", 1.0));
+        }
+        if let Kernel::MatvecOneVec4(_, true) = k {
+            constants.push(("ONE_GROUPED", 1.0));
         }
         if let Kernel::GemmSplitK { .. } = k {
             constants.push(("SPLITK_SLICES", super::gemm::splitk_slices(self) as f64));
