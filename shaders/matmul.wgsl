@@ -245,29 +245,12 @@ fn col_blocks(n0: u32) -> array<u32, RB_N> {
                             row_block(n0 + 4u * c), row_block(n0 + 5u * c), row_block(n0 + 6u * c),
                             row_block(n0 + 7u * c));
 }
-// GROUPED: the Q4_0 / Q4_1 blocks of the group whose block kb is at b (5 words each, the 8
-// side by side from an aligned vec4: its first is at a multiple of 8 blocks, 40 words).
+// GROUPED: the Q4_0 / Q4_1 blocks of the group whose block kb is at b (its two halves,
+// `q4_quad` in matmul_common.wgsl).
 fn group_blocks8(b: u32) -> array<Q4Block, 8> {
-    let v = (5u * (b & ~7u)) >> 2u;
-    let v0 = w4[v];
-    let v1 = w4[v + 1u];
-    let v2 = w4[v + 2u];
-    let v3 = w4[v + 3u];
-    let v4 = w4[v + 4u];
-    let v5 = w4[v + 5u];
-    let v6 = w4[v + 6u];
-    let v7 = w4[v + 7u];
-    let v8 = w4[v + 8u];
-    let v9 = w4[v + 9u];
-    return array<Q4Block, 8>(q4_group_block(v0.x, vec4<u32>(v0.yzw, v1.x)), q4_group_block(v1.y, vec4<u32>(v1.zw, v2.xy)),
-                             q4_group_block(v2.z, vec4<u32>(v2.w, v3.xyz)), q4_group_block(v3.w, v4),
-                             q4_group_block(v5.x, vec4<u32>(v5.yzw, v6.x)), q4_group_block(v6.y, vec4<u32>(v6.zw, v7.xy)),
-                             q4_group_block(v7.z, vec4<u32>(v7.w, v8.xyz)), q4_group_block(v8.w, v9));
-}
-// A Q4_0 / Q4_1 block from its scale word and quant words (as q4_block_v4).
-fn q4_group_block(sc: u32, u: vec4<u32>) -> Q4Block {
-    let d = unpack2x16float(sc);
-    return Q4Block(select(d, vec2<f32>(d.x, -8.0 * d.x), WDTYPE == 4u), u, vec4<u32>());
+    let lo = q4_quad(b & ~7u);
+    let hi = q4_quad((b & ~7u) + 4u);
+    return array<Q4Block, 8>(lo[0u], lo[1u], lo[2u], lo[3u], hi[0u], hi[1u], hi[2u], hi[3u]);
 }
 fn q4_words(b0: array<u32, RB_N>, kb: u32, i: u32) -> array<vec2<u32>, RB_N> {
     var u: array<vec2<u32>, RB_N>;

@@ -170,6 +170,24 @@ fn q4k_byte(s: vec3<u32>, n: u32) -> u32 {
     return (word >> (8u * (n % 4u))) & 0xffu;
 }
 // Block b of any of the types above but Q8_0.
+// The 4 Q4_0 / Q4_1 blocks from b, a multiple of 4 (5 words each, so they start at an aligned
+// vec4): 5 vec4 loads. The weight groups' reads (matmul.wgsl's GROUPED, matvec_one_row.wgsl's
+// ONE_GROUPED).
+fn q4_quad(b: u32) -> array<Q4Block, 4> {
+    let v = (5u * (b & ~3u)) >> 2u;
+    let v0 = w4[v];
+    let v1 = w4[v + 1u];
+    let v2 = w4[v + 2u];
+    let v3 = w4[v + 3u];
+    let v4 = w4[v + 4u];
+    return array<Q4Block, 4>(q4_words_block(v0.x, vec4<u32>(v0.yzw, v1.x)), q4_words_block(v1.y, vec4<u32>(v1.zw, v2.xy)),
+                             q4_words_block(v2.z, vec4<u32>(v2.w, v3.xyz)), q4_words_block(v3.w, v4));
+}
+// A Q4_0 / Q4_1 block from its scale word and quant words (as q4_block_v4).
+fn q4_words_block(sc: u32, u: vec4<u32>) -> Q4Block {
+    let d = unpack2x16float(sc);
+    return Q4Block(select(d, vec2<f32>(d.x, -8.0 * d.x), WDTYPE == 4u), u, vec4<u32>());
+}
 fn q4x_block_v4(b: u32) -> Q4Block {
     if (WDTYPE == 7u || WDTYPE == 10u) {
         return qk_block_v4(b);

@@ -84,23 +84,15 @@ fn one_v4_group(acc: ptr<function, array<vec4<f32>, 8>>, b: u32, xl: array<vec4<
                 xh: array<vec4<f32>, 4>) {
     let t = xl[0u] + xl[1u] + xl[2u] + xl[3u] + xh[0u] + xh[1u] + xh[2u] + xh[3u];
     let xsum = t.x + t.y + t.z + t.w;
-    let v = (5u * (b & ~3u)) >> 2u;
-    let v0 = w4[v];
-    let v1 = w4[v + 1u];
-    let v2 = w4[v + 2u];
-    let v3 = w4[v + 3u];
-    let v4 = w4[v + 4u];
-    (*acc)[0u].x += one_q4_words(v0.x, vec4<u32>(v0.yzw, v1.x), xl, xh, xsum);
-    (*acc)[1u].x += one_q4_words(v1.y, vec4<u32>(v1.zw, v2.xy), xl, xh, xsum);
-    (*acc)[2u].x += one_q4_words(v2.z, vec4<u32>(v2.w, v3.xyz), xl, xh, xsum);
-    (*acc)[3u].x += one_q4_words(v3.w, v4, xl, xh, xsum);
+    let g = q4_quad(b);
+    (*acc)[0u].x += one_q4_block(g[0u], xl, xh, xsum);
+    (*acc)[1u].x += one_q4_block(g[1u], xl, xh, xsum);
+    (*acc)[2u].x += one_q4_block(g[2u], xl, xh, xsum);
+    (*acc)[3u].x += one_q4_block(g[3u], xl, xh, xsum);
 }
-// A Q4_0 / Q4_1 block from its scale word sc and quant words u against x (as q4_block_v4).
-fn one_q4_words(sc: u32, u: vec4<u32>, xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>, xsum: f32) -> f32 {
-    let d = unpack2x16float(sc);
-    let c = select(d, vec2<f32>(d.x, -8.0 * d.x), WDTYPE == 4u);
-    return mv_sums_words(vec2<u32>(u.x, 0u), vec2<u32>(u.y, 0u), vec2<u32>(u.z, 0u), vec2<u32>(u.w, 0u), c, xl, xh,
-                         xsum);
+fn one_q4_block(k: Q4Block, xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>, xsum: f32) -> f32 {
+    return mv_sums_words(vec2<u32>(k.u.x, k.u2.x), vec2<u32>(k.u.y, k.u2.y), vec2<u32>(k.u.z, k.u2.z),
+                         vec2<u32>(k.u.w, k.u2.w), k.c, xl, xh, xsum);
 }
 // Block b of one column against the row's x (xl: k = 4i.., xh: k = 16 + 4i..).
 fn one_v4_col(b: u32, xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>, xsum: f32) -> f32 {
@@ -111,9 +103,7 @@ fn one_v4_col(b: u32, xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>, xsum: f3
             + dot(xh[2u], q8w4(k.hi.z)) + dot(xh[3u], q8w4(k.hi.w));
         return sd * k.d;
     }
-    let k = q4x_block_v4(b);
-    return mv_sums_words(vec2<u32>(k.u.x, k.u2.x), vec2<u32>(k.u.y, k.u2.y), vec2<u32>(k.u.z, k.u2.z),
-                         vec2<u32>(k.u.w, k.u2.w), k.c, xl, xh, xsum);
+    return one_q4_block(q4x_block_v4(b), xl, xh, xsum);
 }
 fn one_v4_cols(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>, kb: u32,
                xl: array<vec4<f32>, 4>, xh: array<vec4<f32>, 4>) {
