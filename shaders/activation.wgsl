@@ -18,20 +18,9 @@ fn index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wg.y * nwg.x + wg.x) * 256u + lid;
 }
 
-const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
-const GELU_C: f32 = 0.044715;
-
-// tanh's argument inside GELU: past ±15 tanh is ±1 in f32, and clamping keeps the built-in
-// from overflowing on inputs where it is computed through exp.
-fn gelu_inner(g: f32) -> f32 {
-    return clamp(SQRT_2_OVER_PI * (g + GELU_C * g * g * g), -15.0, 15.0);
-}
-
+// SQRT_2_OVER_PI, GELU_C, gelu_inner and act_kind: act_common.wgsl, prepended.
 fn act(g: f32) -> f32 {
-    if (p.act == 1u) {
-        return 0.5 * g * (1.0 + tanh(gelu_inner(g)));
-    }
-    return g / (1.0 + exp(-g));
+    return act_kind(g, p.act);
 }
 
 // d act(g) / dg.

@@ -43,10 +43,7 @@ fn matmul_general(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
             acc += bias[q.b_row0 + n];
         }
         let idx = t * q.ldy + col;
-        if (q.accumulate != 0u) {
-            acc += y[idx];
-        }
-        y[idx] = acc;
+        y[idx] = added(acc, idx);
     }
 }
 
@@ -92,7 +89,8 @@ fn lora_col4(t0: u32, n: u32) -> vec4<f32> {
     return s * q.lora_scale;
 }
 
-// y[t0 .. t0 + 4, n] = v (+ bias[n]) (+ the LoRA term) (+ y).
+// y[t0 .. t0 + 4, n] = v (+ bias[n]) (+ the LoRA term) (+ y; never the gated store, which
+// only one-row products take: written out here, its activation made JIT builds ~1.6× as long).
 fn store_col4(v: vec4<f32>, t0: u32, n: u32, lora: bool) {
     if (n >= q.n) {
         return;
@@ -114,11 +112,7 @@ fn store_col4(v: vec4<f32>, t0: u32, n: u32, lora: bool) {
 fn store_out(t: u32, col: u32, v: f32) {
     if (t < q.t) {
         let idx = t * q.ldy + col;
-        var o = v;
-        if (q.accumulate != 0u) {
-            o += y[idx];
-        }
-        y[idx] = o;
+        y[idx] = added(v, idx);
     }
 }
 
@@ -129,10 +123,11 @@ fn store_out(t: u32, col: u32, v: f32) {
 // not reliably unroll such loops, and the written-out form measured 10-25% faster.
 const RB_N: u32 = 8u;
 const RB_WN: u32 = 8u; // threads along n; the other 8 of the 64 go along t
-// Whole weight groups (a pipeline constant; the runs q_sums / q_sums16 of Q4_0 / Q4_1 weights
-// stored in groups of 8 rows, gpu/tensor.rs): a thread's 8 columns are one group's rows, n0 ..
-// n0 + 7, whose blocks at one k lie side by side, 10 vec4 loads for the 8 where the strided
-// columns take 16 (lavapipe loads lane by lane; a 64 × 576 × 1536 Q4_1 product: +8 %).
+// Whole weight groups (a pipeline constant; the runs q_sums / q_sums16 of Q8_0 / Q4_0 / Q4_1
+// weights stored in groups of 8 rows, gpu/tensor.rs): a thread's 8 columns are one group's rows,
+// n0 .. n0 + 7, whose blocks at one k lie side by side, 10 vec4 loads for the 8 where the
+// strided columns take 16, Q8_0 18 for 24 (lavapipe loads lane by lane; a 64 × 576 × 1536
+// Q4_1 product: +8 %).
 override GROUPED: bool = false;
 // The step between a thread's columns.
 fn col_step() -> u32 {
@@ -483,16 +478,19 @@ fn block_dot(a: mat2x4<f32>, b: u32, xa: ptr<function, XBlock>, xc: ptr<function
 // block_dot of Q8_0 / Q4_0 / Q4_1 with the block's words read as vec4s (w4).
 fn block_dot_v4(a: mat2x4<f32>, b: u32, xa: ptr<function, XBlock>, xc: ptr<function, XBlock>) -> mat2x4<f32> {
     if (WDTYPE == 3u) {
-        let k = q8_block_v4(b);
-        let q = array<vec4<f32>, 8>(q8w4(k.lo.x), q8w4(k.lo.y), q8w4(k.lo.z), q8w4(k.lo.w), q8w4(k.hi.x),
-                                    q8w4(k.hi.y), q8w4(k.hi.z), q8w4(k.hi.w));
-        var sa = (*xa).m[0u] * q[0u] + (*xa).m[1u] * q[1u] + (*xa).m[2u] * q[2u] + (*xa).m[3u] * q[3u];
-        sa += (*xa).m[4u] * q[4u] + (*xa).m[5u] * q[5u] + (*xa).m[6u] * q[6u] + (*xa).m[7u] * q[7u];
-        var sc = (*xc).m[0u] * q[0u] + (*xc).m[1u] * q[1u] + (*xc).m[2u] * q[2u] + (*xc).m[3u] * q[3u];
-        sc += (*xc).m[4u] * q[4u] + (*xc).m[5u] * q[5u] + (*xc).m[6u] * q[6u] + (*xc).m[7u] * q[7u];
-        return mat2x4<f32>(fma(vec4<f32>(k.d), sa, a[0u]), fma(vec4<f32>(k.d), sc, a[1u]));
+        return q8_block_dot(a, q8_block_v4(b), xa, xc);
     }
     return q4_block_dot(a, q4x_block_v4(b), xa, xc);
+}
+// Q8_0 block k dotted with the 8 rows, added to a.
+fn q8_block_dot(a: mat2x4<f32>, k: Q8Block, xa: ptr<function, XBlock>, xc: ptr<function, XBlock>) -> mat2x4<f32> {
+    let q = array<vec4<f32>, 8>(q8w4(k.lo.x), q8w4(k.lo.y), q8w4(k.lo.z), q8w4(k.lo.w), q8w4(k.hi.x),
+                                q8w4(k.hi.y), q8w4(k.hi.z), q8w4(k.hi.w));
+    var sa = (*xa).m[0u] * q[0u] + (*xa).m[1u] * q[1u] + (*xa).m[2u] * q[2u] + (*xa).m[3u] * q[3u];
+    sa += (*xa).m[4u] * q[4u] + (*xa).m[5u] * q[5u] + (*xa).m[6u] * q[6u] + (*xa).m[7u] * q[7u];
+    var sc = (*xc).m[0u] * q[0u] + (*xc).m[1u] * q[1u] + (*xc).m[2u] * q[2u] + (*xc).m[3u] * q[3u];
+    sc += (*xc).m[4u] * q[4u] + (*xc).m[5u] * q[5u] + (*xc).m[6u] * q[6u] + (*xc).m[7u] * q[7u];
+    return mat2x4<f32>(fma(vec4<f32>(k.d), sa, a[0u]), fma(vec4<f32>(k.d), sc, a[1u]));
 }
 // Block k (a Q4Block) dotted with the 8 rows, added to a.
 fn q4_block_dot(a: mat2x4<f32>, k: Q4Block, xa: ptr<function, XBlock>, xc: ptr<function, XBlock>) -> mat2x4<f32> {
@@ -505,9 +503,24 @@ fn q4_block_dot(a: mat2x4<f32>, k: Q4Block, xa: ptr<function, XBlock>, xc: ptr<f
     return mat2x4<f32>(fma(vec4<f32>(c.x), s[0u], fma(vec4<f32>(c.y), (*xa).sum, a[0u])),
                        fma(vec4<f32>(c.x), s[2u], fma(vec4<f32>(c.y), (*xc).sum, a[1u])));
 }
-// GROUPED: block_dots_v4 over the blocks group_blocks8 read.
-fn group_dots_v4(acc: ptr<function, array<mat2x4<f32>, 8>>, g: array<Q4Block, 8>, xa: ptr<function, XBlock>,
+// GROUPED: block_dots_v4 over the thread's 8 columns, one weight group's rows, from the group's
+// block b: Q4_0 / Q4_1 read by group_blocks8, Q8_0 by two q8_quad (18 vec4 loads, not 24).
+fn group_dots_v4(acc: ptr<function, array<mat2x4<f32>, 8>>, b: u32, xa: ptr<function, XBlock>,
                  xc: ptr<function, XBlock>) {
+    if (WDTYPE == 3u) {
+        let lo = q8_quad(b & ~7u);
+        let hi = q8_quad((b & ~7u) + 4u);
+        (*acc)[0u] = q8_block_dot((*acc)[0u], lo[0u], xa, xc);
+        (*acc)[1u] = q8_block_dot((*acc)[1u], lo[1u], xa, xc);
+        (*acc)[2u] = q8_block_dot((*acc)[2u], lo[2u], xa, xc);
+        (*acc)[3u] = q8_block_dot((*acc)[3u], lo[3u], xa, xc);
+        (*acc)[4u] = q8_block_dot((*acc)[4u], hi[0u], xa, xc);
+        (*acc)[5u] = q8_block_dot((*acc)[5u], hi[1u], xa, xc);
+        (*acc)[6u] = q8_block_dot((*acc)[6u], hi[2u], xa, xc);
+        (*acc)[7u] = q8_block_dot((*acc)[7u], hi[3u], xa, xc);
+        return;
+    }
+    let g = group_blocks8(b);
     (*acc)[0u] = q4_block_dot((*acc)[0u], g[0u], xa, xc);
     (*acc)[1u] = q4_block_dot((*acc)[1u], g[1u], xa, xc);
     (*acc)[2u] = q4_block_dot((*acc)[2u], g[2u], xa, xc);
@@ -596,7 +609,7 @@ fn q_sums(ln: Lane, wg_rows: u32, v4: bool) {
             var xa = x_block_shared(ln, v, 0u);
             var xc = x_block_shared(ln, v, 1u);
             if (GROUPED) {
-                group_dots_v4(&acc, group_blocks8(b0[0u] + wk(kb)), &xa, &xc);
+                group_dots_v4(&acc, b0[0u] + wk(kb), &xa, &xc);
             } else if (v4) {
                 block_dots_v4(&acc, b0, kb, &xa, &xc);
             } else {

@@ -10,7 +10,7 @@ struct Params {
     ldy: u32,        // row stride of y
     w_row0: u32,     // first weight row (within this piece) used
     has_bias: u32,
-    accumulate: u32, // 1: add into y (fused residual)
+    accumulate: u32, // 1: add into y (fused residual); 2 / 3: y = act(y) · value (`stored`)
     b_row0: u32,     // first weight row in the whole tensor: the bias belongs to the weight rows
     lora_r: u32,     // the register-blocked products: rank of a LoRA term added (0: none)
     lora_scale: f32,
@@ -22,6 +22,26 @@ struct Params {
 @group(0) @binding(2) var<storage, read> w: array<u32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+// What a product stores at y[idx] for its value v, by `accumulate`: v; v + y (a fused
+// residual add); or act(y) · v with act SiLU (2) or GELU-tanh (3): the gated MLP's up
+// projection of one row written over the gate projection's output, so that decoding's
+// activation needs no dispatch of its own (on lavapipe each costs ~40 µs of thread handoffs).
+// Only the one-row products' few stores take it (`Recorder::linear_gated`); the stores
+// written out many times over take `added`.
+fn stored(v: f32, idx: u32) -> f32 {
+    if (q.accumulate >= 2u) {
+        return act_kind(y[idx], q.accumulate - 2u) * v;
+    }
+    return added(v, idx);
+}
+// `stored` for accumulate 0 or 1.
+fn added(v: f32, idx: u32) -> f32 {
+    if (q.accumulate == 1u) {
+        return v + y[idx];
+    }
+    return v;
+}
 
 // Mesa lavapipe before 23.x ("inline uniforms") rebuilds and re-JITs a shader at every
 // dispatch whose loop bounds or branches depend only on uniform-buffer values, which costs
@@ -182,6 +202,22 @@ fn q4_quad(b: u32) -> array<Q4Block, 4> {
     let v4 = w4[v + 4u];
     return array<Q4Block, 4>(q4_words_block(v0.x, vec4<u32>(v0.yzw, v1.x)), q4_words_block(v1.y, vec4<u32>(v1.zw, v2.xy)),
                              q4_words_block(v2.z, vec4<u32>(v2.w, v3.xyz)), q4_words_block(v3.w, v4));
+}
+// The 4 Q8_0 blocks from b, a multiple of 4 (9 words each, so they start at an aligned vec4):
+// 9 vec4 loads where q8_block_v4 takes 12. The weight groups' reads, as q4_quad.
+fn q8_quad(b: u32) -> array<Q8Block, 4> {
+    let v = (9u * (b & ~3u)) >> 2u;
+    let v0 = w4[v];
+    let v1 = w4[v + 1u];
+    let v2 = w4[v + 2u];
+    let v3 = w4[v + 3u];
+    let v4 = w4[v + 4u];
+    let v5 = w4[v + 5u];
+    let v6 = w4[v + 6u];
+    return array<Q8Block, 4>(Q8Block(unpack2x16float(v0.x).x, vec4<u32>(v0.yzw, v1.x), vec4<u32>(v1.yzw, v2.x)),
+                             Q8Block(unpack2x16float(v2.y).x, vec4<u32>(v2.zw, v3.xy), vec4<u32>(v3.zw, v4.xy)),
+                             Q8Block(unpack2x16float(v4.z).x, vec4<u32>(v4.w, v5.xyz), vec4<u32>(v5.w, v6.xyz)),
+                             Q8Block(unpack2x16float(v6.w).x, w4[v + 7u], w4[v + 8u]));
 }
 // A Q4_0 / Q4_1 block from its scale word and quant words (as q4_block_v4).
 fn q4_words_block(sc: u32, u: vec4<u32>) -> Q4Block {

@@ -37,21 +37,24 @@ fn q8_sums16(s: ptr<function, mat4x4<f32>>, q: vec4<f32>, i: u32, x: ptr<functio
 }
 // Block b dotted with the 16 rows, added to a (column j: rows 4j..4j+3).
 fn block_dot16(a: mat4x4<f32>, b: u32, x: ptr<function, X16>) -> mat4x4<f32> {
-    var s: mat4x4<f32>;
     if (WDTYPE == 3u) {
-        let k = q8_block_v4(b);
-        q8_sums16(&s, q8w4(k.lo.x), 0u, x);
-        q8_sums16(&s, q8w4(k.lo.y), 1u, x);
-        q8_sums16(&s, q8w4(k.lo.z), 2u, x);
-        q8_sums16(&s, q8w4(k.lo.w), 3u, x);
-        q8_sums16(&s, q8w4(k.hi.x), 4u, x);
-        q8_sums16(&s, q8w4(k.hi.y), 5u, x);
-        q8_sums16(&s, q8w4(k.hi.z), 6u, x);
-        q8_sums16(&s, q8w4(k.hi.w), 7u, x);
-        let d = vec4<f32>(k.d);
-        return mat4x4<f32>(fma(d, s[0u], a[0u]), fma(d, s[1u], a[1u]), fma(d, s[2u], a[2u]), fma(d, s[3u], a[3u]));
+        return q8_block_dot16(a, q8_block_v4(b), x);
     }
     return q4_block_dot16(a, q4x_block_v4(b), x);
+}
+// Q8_0 block k dotted with the 16 rows, added to a.
+fn q8_block_dot16(a: mat4x4<f32>, k: Q8Block, x: ptr<function, X16>) -> mat4x4<f32> {
+    var s: mat4x4<f32>;
+    q8_sums16(&s, q8w4(k.lo.x), 0u, x);
+    q8_sums16(&s, q8w4(k.lo.y), 1u, x);
+    q8_sums16(&s, q8w4(k.lo.z), 2u, x);
+    q8_sums16(&s, q8w4(k.lo.w), 3u, x);
+    q8_sums16(&s, q8w4(k.hi.x), 4u, x);
+    q8_sums16(&s, q8w4(k.hi.y), 5u, x);
+    q8_sums16(&s, q8w4(k.hi.z), 6u, x);
+    q8_sums16(&s, q8w4(k.hi.w), 7u, x);
+    let d = vec4<f32>(k.d);
+    return mat4x4<f32>(fma(d, s[0u], a[0u]), fma(d, s[1u], a[1u]), fma(d, s[2u], a[2u]), fma(d, s[3u], a[3u]));
 }
 // Block k (a Q4Block) dotted with the 16 rows, added to a.
 fn q4_block_dot16(a: mat4x4<f32>, k: Q4Block, x: ptr<function, X16>) -> mat4x4<f32> {
@@ -102,9 +105,9 @@ fn q_sums16(ln: Lane, wg_rows: u32, wide: bool) {
             x.e = x_block_shared(ln, v2, 0u);
             x.g = x_block_shared(ln, v2, 1u);
             if (GROUPED) {
-                group_dots16(&acc, group_blocks8(b0[0u] + wk(kb)), &x);
+                group_dots16(&acc, b0[0u] + wk(kb), &x);
                 if (wide) {
-                    group_dots16(&acc1, group_blocks8(b1[0u] + wk(kb)), &x);
+                    group_dots16(&acc1, b1[0u] + wk(kb), &x);
                 }
             } else {
                 block_dots16(&acc, b0, kb, &x);
@@ -141,8 +144,23 @@ fn q_sums16(ln: Lane, wg_rows: u32, wide: bool) {
         store_rows16_half(acc1, 2u, t0 + 8u, n0 + RB_N * RB_WN);
     }
 }
-// GROUPED: block_dots16 over the blocks group_blocks8 read.
-fn group_dots16(acc: ptr<function, array<mat4x4<f32>, 8>>, g: array<Q4Block, 8>, x: ptr<function, X16>) {
+// GROUPED: block_dots16 over the thread's 8 columns, one weight group's rows, from the group's
+// block b (as matmul.wgsl's group_dots_v4).
+fn group_dots16(acc: ptr<function, array<mat4x4<f32>, 8>>, b: u32, x: ptr<function, X16>) {
+    if (WDTYPE == 3u) {
+        let lo = q8_quad(b & ~7u);
+        let hi = q8_quad((b & ~7u) + 4u);
+        (*acc)[0u] = q8_block_dot16((*acc)[0u], lo[0u], x);
+        (*acc)[1u] = q8_block_dot16((*acc)[1u], lo[1u], x);
+        (*acc)[2u] = q8_block_dot16((*acc)[2u], lo[2u], x);
+        (*acc)[3u] = q8_block_dot16((*acc)[3u], lo[3u], x);
+        (*acc)[4u] = q8_block_dot16((*acc)[4u], hi[0u], x);
+        (*acc)[5u] = q8_block_dot16((*acc)[5u], hi[1u], x);
+        (*acc)[6u] = q8_block_dot16((*acc)[6u], hi[2u], x);
+        (*acc)[7u] = q8_block_dot16((*acc)[7u], hi[3u], x);
+        return;
+    }
+    let g = group_blocks8(b);
     (*acc)[0u] = q4_block_dot16((*acc)[0u], g[0u], x);
     (*acc)[1u] = q4_block_dot16((*acc)[1u], g[1u], x);
     (*acc)[2u] = q4_block_dot16((*acc)[2u], g[2u], x);

@@ -511,10 +511,7 @@ fn mv_store_at(acc: array<vec4<f32>, 8>, n0: u32, step: u32) {
         for (var t = 0u; t < q.t; t++) {
             let idx = t * q.ldy + q.n_off + n;
             var v = acc[(t >> 2u) * MV_N + j][t & 3u] + b;
-            if (q.accumulate != 0u) {
-                v += y[idx];
-            }
-            y[idx] = v;
+            y[idx] = stored(v, idx);
         }
     }
 }
@@ -558,10 +555,7 @@ fn matvec_general(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups)
             v += bias[q.b_row0 + n];
         }
         let idx = lid * q.ldy + q.n_off + n;
-        if (q.accumulate != 0u) {
-            v += y[idx];
-        }
-        y[idx] = v;
+        y[idx] = stored(v, idx);
     }
 }
 
@@ -673,9 +667,6 @@ fn split_store(ln: Lane, csn: vec3<u32>, a0: vec4<f32>, a1: vec4<f32>) {
             v += bias[q.b_row0 + n];
         }
         let idx = t * q.ldy + q.n_off + n;
-        if (q.accumulate != 0u) {
-            v += y[idx];
-        }
-        y[idx] = v;
+        y[idx] = stored(v, idx);
     }
 }

@@ -1491,11 +1491,15 @@ fn all_kernels() -> Vec<Kernel> {
             ks.push(Kernel::MatmulRun(d));
         }
         if matches!(d, DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q4_K | DType::Q5_K) {
-            // The runs' GROUPED forms for Q4_0 / Q4_1 (kernels::run_grouped).
-            let groups: &[bool] = if matches!(d, DType::Q4_0 | DType::Q4_1) { &[false, true] } else { &[false] };
+            // The runs' GROUPED forms for Q8_0 / Q4_0 / Q4_1 (kernels::run_grouped), the one-row
+            // product's for Q4_0 / Q4_1.
+            let grouped = matches!(d, DType::Q8_0 | DType::Q4_0 | DType::Q4_1);
+            let groups: &[bool] = if grouped { &[false, true] } else { &[false] };
             ks.push(Kernel::MatmulVec4(d));
             for &g in groups {
-                ks.push(Kernel::MatvecOneVec4(d, g));
+                if !g || d != DType::Q8_0 {
+                    ks.push(Kernel::MatvecOneVec4(d, g)); // one_row_grouped: Q4_0 / Q4_1
+                }
                 ks.extend([Kernel::MatmulRunVec4(d, g), Kernel::MatmulRun16Vec4(d, g), Kernel::MatmulRun16WideVec4(d, g)]);
             }
         }

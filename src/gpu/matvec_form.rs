@@ -42,12 +42,12 @@ pub fn run16_wide(n: usize) -> bool {
 }
 
 /// Whether the run forms read `w`'s groups whole (`GROUPED` in matmul.wgsl: 10 vec4 loads for
-/// a thread's 8 columns at one k instead of 16): Q4_0 / Q4_1 in groups of 8 rows
-/// (`tensor::WEIGHT_GROUP`) from a row of the piece at a group's start, on a device with
-/// subgroups (the runs that share x rows between lanes; on lavapipe a 64 × 576 × 1536 Q4_1
-/// product gained 8 %).
+/// a thread's 8 columns at one k instead of 16, Q8_0 18 for 24): Q8_0 / Q4_0 / Q4_1 in groups
+/// of 8 rows (`tensor::WEIGHT_GROUP`) from a row of the piece at a group's start, on a device
+/// with subgroups (the runs that share x rows between lanes; on lavapipe a 64 × 576 × 1536
+/// Q4_1 product gained 8 %).
 pub fn run_grouped(gpu: &Gpu, w: &Tensor, w_row0: usize) -> bool {
-    matches!(w.dtype, DType::Q4_0 | DType::Q4_1)
+    matches!(w.dtype, DType::Q8_0 | DType::Q4_0 | DType::Q4_1)
         && w.group == super::tensor::WEIGHT_GROUP
         && w_row0.is_multiple_of(super::tensor::WEIGHT_GROUP)
         && gpu.features.subgroups
@@ -56,6 +56,7 @@ pub fn run_grouped(gpu: &Gpu, w: &Tensor, w_row0: usize) -> bool {
 /// Whether the one-row decode product (`Kernel::MatvecOneVec4`) reads `w`'s groups half at a
 /// time (`ONE_GROUPED` in matvec_one_row.wgsl: 5 vec4 loads for a thread's 4 columns at one k
 /// instead of 8): Q4_0 / Q4_1 in groups of 8 rows from a row of the piece at a group's start.
+/// (Q8_0 read so, 9 vec4 loads for 12, ran no faster: 576 × 49152 at 10.0 against 9.8 GFLOP/s.)
 pub fn one_row_grouped(w: &Tensor, w_row0: usize) -> bool {
     matches!(w.dtype, DType::Q4_0 | DType::Q4_1)
         && w.group == super::tensor::WEIGHT_GROUP

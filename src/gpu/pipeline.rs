@@ -51,10 +51,14 @@ pub const WEIGHT_BLOCKS_WGSL: &str = include_str!("../../shaders/weight_blocks.w
 /// The forward product's `Params`, bindings and row helpers, shared by `MATMUL_WGSL` and
 /// `MATVEC_WGSL`.
 pub const MATMUL_COMMON_WGSL: &str = include_str!("../../shaders/matmul_common.wgsl");
-const FORWARD_PRELUDE: &[&str] = &[WEIGHTS_WGSL, WEIGHT_BLOCKS_WGSL, MATMUL_COMMON_WGSL];
+/// The gated MLP's activations (`act_kind`): activation.wgsl's, and the forward products' gated
+/// store (`stored` in matmul_common.wgsl).
+pub const ACT_COMMON_WGSL: &str = include_str!("../../shaders/act_common.wgsl");
+const FORWARD_PRELUDE: &[&str] = &[WEIGHTS_WGSL, WEIGHT_BLOCKS_WGSL, ACT_COMMON_WGSL, MATMUL_COMMON_WGSL];
 /// The one-row decode products' block arithmetic, prepended to `MATVEC_WGSL` only.
 pub const MATVEC_ONE_ROW_WGSL: &str = include_str!("../../shaders/matvec_one_row.wgsl");
-const MATVEC_PRELUDE: &[&str] = &[WEIGHTS_WGSL, WEIGHT_BLOCKS_WGSL, MATMUL_COMMON_WGSL, MATVEC_ONE_ROW_WGSL];
+const MATVEC_PRELUDE: &[&str] =
+    &[WEIGHTS_WGSL, WEIGHT_BLOCKS_WGSL, ACT_COMMON_WGSL, MATMUL_COMMON_WGSL, MATVEC_ONE_ROW_WGSL];
 /// Workgroup reductions (`wg_sum`, `wg_max`, `wg_argmax`), lane sharing (`lanes8`,
 /// `from_lane8`) and the `Lane` builtins: portable (a tree through workgroup memory, no
 /// sharing) everywhere, or (`REDUCE_SUBGROUP_WGSL`) on subgroup operations where the device
@@ -72,8 +76,9 @@ const REDUCING: [&str; 10] = [
 /// WGSL has no includes: the snippets prepended, in order, to a kernel file at pipeline build
 /// (files not listed are whole modules). Every module-scope name a snippet uses must be declared
 /// in each file it is prepended to.
-const PRELUDES: [(&str, &[&str]); 4] = [
+const PRELUDES: [(&str, &[&str]); 5] = [
     (MATMUL_WGSL, FORWARD_PRELUDE),
+    (ACTIVATION_WGSL, &[ACT_COMMON_WGSL]),
     (MATVEC_WGSL, MATVEC_PRELUDE),
     (MATMUL_BACKWARD_WGSL, &[WEIGHTS_WGSL, WEIGHT_BLOCKS_WGSL]),
     (EMBEDDING_WGSL, &[WEIGHTS_WGSL]),
@@ -128,8 +133,8 @@ pub enum Kernel {
     /// `MatvecOneVec4`; Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K). The tiled one gives each
     /// thread 16 rows (`matmul_q_sums_v4`), the run one 8.
     MatmulVec4(DType),
-    /// The run forms' bool: `GROUPED` (matmul.wgsl), Q4_0 / Q4_1 weights in groups of 8 rows
-    /// read a whole group a thread (`kernels::run_grouped`).
+    /// The run forms' bool: `GROUPED` (matmul.wgsl), Q8_0 / Q4_0 / Q4_1 weights in groups of 8
+    /// rows read a whole group a thread (`kernels::run_grouped`).
     MatmulRunVec4(DType, bool),
     /// `MatmulRunVec4` with 16 rows a run (16 rows or more).
     MatmulRun16Vec4(DType, bool),

@@ -280,25 +280,34 @@ impl Model {
             &s.gate,
             false,
         )?;
-        project(
-            r,
-            &s.h2,
-            t,
-            &l.up,
-            l.up_bias.as_ref(),
-            a(Target::Up),
-            s.u(Target::Up),
-            &s.up,
-            false,
-        )?;
-        // Inference multiplies in place in `up`: one copy less per layer.
-        let act = if keep_for_backward {
-            r.copy(&s.up, 0, &s.act, 0, (t * inter * 4) as u64);
-            &s.act
+        // Decoding one row without an adapter on up writes act(gate) · up over `gate` from the
+        // up product's store (`Recorder::linear_gated`): a dispatch less per layer.
+        let gated = t == 1 && !keep_for_backward && a(Target::Up).is_none();
+        let act = if gated {
+            r.linear_gated(&s.h2, &l.up, l.up_bias.as_ref(), c.hidden_act, &s.gate)?;
+            &s.gate
         } else {
-            &s.up
+            project(
+                r,
+                &s.h2,
+                t,
+                &l.up,
+                l.up_bias.as_ref(),
+                a(Target::Up),
+                s.u(Target::Up),
+                &s.up,
+                false,
+            )?;
+            // Inference multiplies in place in `up`: one copy less per layer.
+            let act = if keep_for_backward {
+                r.copy(&s.up, 0, &s.act, 0, (t * inter * 4) as u64);
+                &s.act
+            } else {
+                &s.up
+            };
+            r.act_mul(c.hidden_act, &s.gate, act, t * inter)?;
+            act
         };
-        r.act_mul(c.hidden_act, &s.gate, act, t * inter)?;
         let down = (l.down_bias.as_ref(), a(Target::Down), s.u(Target::Down));
         self.block_out(r, act, t, &l.down, down, l.post_mlp_norm.as_ref(), &s.down, s, x)
     }

@@ -1,0 +1,117 @@
+//! The one-row weight products' gated store (`Recorder::linear_gated`: y = act(y) · (x Wᵀ +
+//! bias), a decoding step's up projection written over the gate projection's output) against a
+//! CPU reference in f64, through every decode form (`MatvecForm`), float and quantized weights,
+//! SiLU and GELU-tanh, with and without bias, on every device of `common::all_gpus()` (each
+//! backend, with split weights, and the portable kernels). The decode layer takes this store
+//! where it used to dispatch `act_mul` after the product.
+
+mod common;
+
+use edgerl::Error;
+use edgerl::gpu::kernels::Activation;
+use edgerl::gpu::{DType, Gpu, GpuBuffer, MatvecForm, Recorder, Tensor, quant};
+
+fn label(gpu: &Gpu) -> String {
+    let tiny = if gpu.max_binding == common::TINY_BINDING { ", 4096-byte bindings" } else { "" };
+    let sg = if gpu.features.subgroups { ", subgroups" } else { "" };
+    format!("{} ({}{tiny}{sg})", gpu.adapter.backend, gpu.adapter.name)
+}
+
+fn up(gpu: &Gpu, data: &[f32]) -> GpuBuffer {
+    gpu.upload(bytemuck::cast_slice(data), "test data").unwrap()
+}
+
+/// The activations as the HF models define them (SiLU; GELU with the tanh approximation).
+fn act(a: Activation, g: f64) -> f64 {
+    match a {
+        Activation::Silu => g / (1.0 + (-g).exp()),
+        Activation::GeluTanh => {
+            let c = (2.0 / std::f64::consts::PI).sqrt();
+            0.5 * g * (1.0 + (c * (g + 0.044715 * g * g * g)).tanh())
+        }
+    }
+}
+
+struct Case {
+    what: String,
+    y: GpuBuffer,
+    want: Vec<f32>,
+    k: usize,
+    _keep: (Tensor, GpuBuffer, GpuBuffer),
+}
+
+/// y0 (the gate's output, random), then the gated product over it; the CPU's y in f64 from
+/// exactly the weight values the GPU sees.
+#[allow(clippy::too_many_arguments)]
+fn gated_case(
+    gpu: &Gpu,
+    r: &mut Recorder,
+    dtype: DType,
+    (k, n): (usize, usize),
+    has_bias: bool,
+    a: Activation,
+    what: String,
+    rng: &mut common::Rng,
+) -> Option<Case> {
+    // Gate values over [-4, 4): both tails of each activation.
+    let vals = rng.vec(n * k);
+    let bytes = quant::quantize(dtype, &vals).unwrap();
+    let seen = quant::dequantize(dtype, &bytes).unwrap();
+    let w = Tensor::from_bytes(gpu, "w", dtype, n, k, &bytes).unwrap();
+    let t = 1;
+    let (x, bias) = (rng.vec(t * k), rng.vec(n));
+    let y0: Vec<f32> = rng.vec(t * n).iter().map(|v| 4.0 * v).collect();
+    let (xb, bb, yb) = (up(gpu, &x), up(gpu, &bias), up(gpu, &y0));
+    let res = r.linear_gated(&xb, &w, has_bias.then_some(&bb), a, &yb);
+    if (k.max(n) * 4) as u64 > gpu.max_binding {
+        assert!(matches!(res, Err(Error::Invalid(_))), "{what}: over the limit, got {res:?}");
+        return None;
+    }
+    res.unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut want = vec![0f32; t * n];
+    for i in 0..t {
+        for j in 0..n {
+            let mut s: f64 = (0..k).map(|q| x[i * k + q] as f64 * seen[j * k + q] as f64).sum();
+            if has_bias {
+                s += bias[j] as f64;
+            }
+            want[i * n + j] = (act(a, y0[i * n + j] as f64) * s) as f32;
+        }
+    }
+    Some(Case { what, y: yb, want, k, _keep: (w, xb, bb) })
+}
+
+/// Every decode form: blocked (the vec4 one-row kernel and its grouped reads, the others'
+/// blocked kernel), split and workgroup-per-column, and the general kernel at k not a multiple
+/// of 32; `Auto` is the device's own.
+#[test]
+fn gated_store_every_decode_form() {
+    const DTYPES: [DType; 6] = [DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K];
+    let forms = [MatvecForm::Auto, MatvecForm::Blocked, MatvecForm::Run, MatvecForm::Split, MatvecForm::General];
+    for gpu in common::all_gpus() {
+        for dtype in DTYPES {
+            let b = dtype.block().max(32);
+            let mut rng = common::Rng::new(71 + dtype.code() as u64);
+            let mut shapes = vec![(b, 72), (2 * b, 7), (b, 130), (3 * b, 576)];
+            if !dtype.is_quantized() {
+                shapes.extend([(67, 9), (5, 33)]); // the general kernel
+            }
+            for form in forms {
+                let mut r = Recorder::new(gpu);
+                r.matvec = form;
+                let mut cases = Vec::new();
+                for (i, &shape) in shapes.iter().enumerate() {
+                    let a = if i % 2 == 0 { Activation::Silu } else { Activation::GeluTanh };
+                    let has_bias = i % 3 != 1;
+                    let what = format!("{}: {form:?} gated {dtype:?} {shape:?} {a:?} bias={has_bias}", label(gpu));
+                    cases.extend(gated_case(gpu, &mut r, dtype, shape, has_bias, a, what, &mut rng));
+                }
+                r.submit().unwrap_or_else(|e| panic!("{}: submit: {e}", label(gpu)));
+                for c in &cases {
+                    let got = gpu.read_f32(&c.y, c.want.len()).unwrap();
+                    common::assert_close(&c.what, &got, &c.want, 2e-5 + 4e-7 * c.k as f32, 2e-5);
+                }
+            }
+        }
+    }
+}
