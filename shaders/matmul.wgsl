@@ -557,7 +557,7 @@ fn block_dots(acc: ptr<function, array<mat2x4<f32>, 8>>, b0: array<u32, RB_N>, k
 // thread 8 rows × RB_N columns strided by RB_WN.
 @compute @workgroup_size(64)
 fn matmul_q_sums(ln: Lane) {
-    q_sums(ln, 64u, false);
+    q_sums(ln, 64u, false, false);
 }
 // The blocks read as vec4s, 16 rows a thread (q_sums16): a run of 8 lanes covers 16 rows ×
 // 64 columns, four runs the 64 × 64 tile.
@@ -570,11 +570,17 @@ fn matmul_q_sums_v4(ln: Lane) {
 // a lone run took 1.6× a run of a full workgroup).
 @compute @workgroup_size(8)
 fn matmul_q_sums_run(ln: Lane) {
-    q_sums(ln, 8u, false);
+    q_sums(ln, 8u, false, false);
 }
 @compute @workgroup_size(8)
 fn matmul_q_sums_run_v4(ln: Lane) {
-    q_sums(ln, 8u, true);
+    q_sums(ln, 8u, true, false);
+}
+// 8 rows × 128 columns a workgroup (each thread 16 columns, its 8 and the 8 64 on): each x
+// block loaded serves twice the FMAs, as in q_sums16's wide form.
+@compute @workgroup_size(8)
+fn matmul_q_sums_runw_v4(ln: Lane) {
+    q_sums(ln, 8u, true, true);
 }
 // From 16 rows: 16 rows × 64 columns a workgroup.
 @compute @workgroup_size(8)
@@ -586,11 +592,12 @@ fn matmul_q_sums_run16_v4(ln: Lane) {
 fn matmul_q_sums_run16w_v4(ln: Lane) {
     q_sums16(ln, 16u, true);
 }
-// `wg_rows`: rows of x a workgroup covers (8 per run of 8 lanes); `v4`: block_dot_v4.
-fn q_sums(ln: Lane, wg_rows: u32, v4: bool) {
+// `wg_rows`: rows of x a workgroup covers (8 per run of 8 lanes); `v4`: block_dot_v4; `wide` (a
+// constant, so the other form folds away; with v4): also the 8 columns 64 on.
+fn q_sums(ln: Lane, wg_rows: u32, v4: bool, wide: bool) {
     q = opaque_params(p, ln.wg.z);
     let lid = ln.lid;
-    let n0 = run_col0(ln.wg.y, lid % RB_WN, 1u);
+    let n0 = run_col0(ln.wg.y, lid % RB_WN, select(1u, 2u, wide));
     let t0 = ln.wg.x * wg_rows + (lid / RB_WN) * 8u;
     if (t0 >= q.t) {
         return; // the whole run of 8 (rows past the last tile's end): skips the work
@@ -598,7 +605,9 @@ fn q_sums(ln: Lane, wg_rows: u32, v4: bool) {
     let ra = rows4(t0);
     let rc = rows4(t0 + 4u);
     let b0 = col_blocks(n0);
+    let b1 = col_blocks(n0 + RB_N * RB_WN);
     var acc: array<mat2x4<f32>, 8>;
+    var acc1: array<mat2x4<f32>, 8>;
     let nb = q.k >> 5u;
     if (lanes8(ln)) {
         // Invocation j of the run loads row j of the 8.
@@ -610,24 +619,43 @@ fn q_sums(ln: Lane, wg_rows: u32, v4: bool) {
             var xc = x_block_shared(ln, v, 1u);
             if (GROUPED) {
                 group_dots_v4(&acc, b0[0u] + wk(kb), &xa, &xc);
+                if (wide) {
+                    group_dots_v4(&acc1, b1[0u] + wk(kb), &xa, &xc);
+                }
             } else if (v4) {
                 block_dots_v4(&acc, b0, kb, &xa, &xc);
+                if (wide) {
+                    block_dots_v4(&acc1, b1, kb, &xa, &xc);
+                }
             } else {
                 block_dots(&acc, b0, kb, &xa, &xc);
             }
         }
     } else {
-        for (var kb = 0u; kb < nb; kb++) {
-            var xa = x_block(ra, kb);
-            var xc = x_block(rc, kb);
-            if (v4) {
-                block_dots_v4(&acc, b0, kb, &xa, &xc);
+        // Each invocation reads its rows itself: the column sets one after the other.
+        for (var cs = 0u; cs < select(1u, 2u, wide); cs++) {
+            let bs = col_blocks(n0 + cs * RB_N * RB_WN);
+            var a: array<mat2x4<f32>, 8>;
+            for (var kb = 0u; kb < nb; kb++) {
+                var xa = x_block(ra, kb);
+                var xc = x_block(rc, kb);
+                if (v4) {
+                    block_dots_v4(&a, bs, kb, &xa, &xc);
+                } else {
+                    block_dots(&a, bs, kb, &xa, &xc);
+                }
+            }
+            if (cs == 0u) {
+                acc = a;
             } else {
-                block_dots(&acc, b0, kb, &xa, &xc);
+                acc1 = a;
             }
         }
     }
     store_rows8(&acc, t0, n0);
+    if (wide) {
+        store_rows8(&acc1, t0, n0 + RB_N * RB_WN);
+    }
 }
 // A thread's 8 rows × RB_N columns (acc[j]: column j, rows 0..3 and 4..7) with their LoRA
 // term, stored.

@@ -124,3 +124,42 @@ fn rope_kv4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
     vc4[dst + j] = v4[src + j];
     vc4[dst + j + half] = v4[src + j + half];
 }
+
+// `rope_kv4` reading q, k and v from one product's rows ([t, heads + 2 kv_heads, hd]: q, k, v
+// side by side, `Layer::qkv`), q roped into its own buffer (bound as `q4`).
+@group(0) @binding(8) var<storage, read> qkv4: array<vec4<f32>>;
+
+@compute @workgroup_size(64)
+fn rope_qkv4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+    let half = p.hd / 8u;
+    let all_heads = p.heads + p.kv_heads;
+    let i = (wg.y * nwg.x + wg.x) * 64u + lid;
+    if (i >= p.t * all_heads * half) {
+        return;
+    }
+    let a = at(i, half);
+    let t = a.t;
+    let h = a.h;
+    let j = a.j;
+    let c = cs4[t * half + j];
+    let s = cs4[p.t * half + t * half + j];
+    let row = p.hd / 4u;
+    // Head h of q or k, then the matching head of v, in row t of the product.
+    let src = (t * (all_heads + p.kv_heads) + h) * row;
+    let x1 = qkv4[src + j];
+    let x2 = qkv4[src + j + half];
+    if (h < p.heads) {
+        let base = (t * p.heads + h) * row;
+        q4[base + j] = x1 * c - x2 * s;
+        q4[base + j + half] = x2 * c + x1 * s;
+        return;
+    }
+    let kh = h - p.heads;
+    let dst = (cache_slot(t) * p.kv_heads + kh) * row;
+    let vsrc = src + p.kv_heads * row;
+    kc4[dst + j] = x1 * c - x2 * s;
+    kc4[dst + j + half] = x2 * c + x1 * s;
+    vc4[dst + j] = qkv4[vsrc + j];
+    vc4[dst + j + half] = qkv4[vsrc + j + half];
+}

@@ -106,15 +106,44 @@ fn rope_kv_matches_rope_and_copies() {
                 want_kc[s * row..][..row].copy_from_slice(&roped_k[i * row..][..row]);
                 want_vc[s * row..][..row].copy_from_slice(&v[i * row..][..row]);
             }
-            let got_q = gpu.read_f32(&qb, q.len()).unwrap();
-            common::assert_close(&format!("{what}: q"), &got_q, &want_q, 1e-6, 1e-6);
-            for (name, buf, want) in [("k cache", &kcb, &want_kc), ("v cache", &vcb, &want_vc)] {
-                let got = gpu.read_f32(buf, want.len()).unwrap();
-                for (j, (g, w)) in got.iter().zip(want.iter()).enumerate() {
-                    let ok = if w.is_nan() { g.is_nan() } else { (g - w).abs() <= 1e-6 + 1e-6 * w.abs() };
-                    assert!(ok, "{what}: {name} element {j} (row {}): got {g}, want {w}", j / row);
+            let check = |what: &str, qb: &GpuBuffer, kcb: &GpuBuffer, vcb: &GpuBuffer| {
+                let got_q = gpu.read_f32(qb, q.len()).unwrap();
+                common::assert_close(&format!("{what}: q"), &got_q, &want_q, 1e-6, 1e-6);
+                for (name, buf, want) in [("k cache", kcb, &want_kc), ("v cache", vcb, &want_vc)] {
+                    let got = gpu.read_f32(buf, want.len()).unwrap();
+                    for (j, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+                        let ok = if w.is_nan() { g.is_nan() } else { (g - w).abs() <= 1e-6 + 1e-6 * w.abs() };
+                        assert!(ok, "{what}: {name} element {j} (row {}): got {g}, want {w}", j / row);
+                    }
                 }
+            };
+            check(&what, &qb, &kcb, &vcb);
+            // rope_qkv (head_dim a multiple of 8): q, k and v side by side in each row of one
+            // buffer, as one product of stacked weights leaves them; q roped into its own.
+            if hd % 8 != 0 {
+                continue;
             }
+            let mut qkv = Vec::new();
+            for i in 0..t {
+                qkv.extend(&q[i * heads * hd..][..heads * hd]);
+                qkv.extend(&k[i * row..][..row]);
+                qkv.extend(&v[i * row..][..row]);
+            }
+            let (qkvb, qo) = (up_f32(gpu, &qkv, "qkv"), up_f32(gpu, &vec![f32::NAN; q.len()], "q out"));
+            let (kcb, vcb) = (up_f32(gpu, &cache, "kc"), up_f32(gpu, &cache, "vc"));
+            let at = match scattered {
+                Some(_) => KvRows::Slots { spans: &sb, max_slot: *slots.iter().max().unwrap() },
+                None => KvRows::At(3),
+            };
+            let mut r = Recorder::new(gpu);
+            let res = r.rope_qkv(&qkvb, &qo, &csb, &kcb, &vcb, t, heads, kv, hd, at);
+            if qkvb.bytes > gpu.max_binding {
+                assert!(matches!(res, Err(Error::Invalid(_))), "{what}: past the binding limit: {res:?}");
+                continue;
+            }
+            res.unwrap();
+            r.submit().unwrap();
+            check(&format!("{what} (rope_qkv)"), &qo, &kcb, &vcb);
         }
     }
 }
@@ -139,6 +168,13 @@ fn rope_kv_refuses_bad_shapes() {
     assert!(matches!(res, Err(Error::Invalid(_))), "{res:?}");
     // In range: accepted.
     r.rope_kv(&q, &k, &v, &cs, &kc, &vc, 1, 2, 1, 6, KvRows::At(2)).unwrap();
+    // rope_qkv: head_dim not a multiple of 8; a stacked row short of q|k|v (4 heads × 8).
+    let res = r.rope_qkv(&b(4 * 6), &q, &cs, &kc, &vc, 1, 2, 1, 6, KvRows::At(0));
+    assert!(matches!(res, Err(Error::Invalid(_))), "{res:?}");
+    let (q8, cs8, kc8, vc8) = (b(2 * 8), b(8), b(3 * 8), b(3 * 8));
+    let res = r.rope_qkv(&b(3 * 8), &q8, &cs8, &kc8, &vc8, 1, 2, 1, 8, KvRows::At(0));
+    assert!(matches!(res, Err(Error::Invalid(_))), "{res:?}");
+    r.rope_qkv(&b(4 * 8), &q8, &cs8, &kc8, &vc8, 1, 2, 1, 8, KvRows::At(2)).unwrap();
     r.submit().unwrap();
 }
 

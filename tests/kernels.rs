@@ -1501,6 +1501,9 @@ fn all_kernels() -> Vec<Kernel> {
                     ks.push(Kernel::MatvecOneVec4(d, g)); // one_row_grouped: Q4_0 / Q4_1
                 }
                 ks.extend([Kernel::MatmulRunVec4(d, g), Kernel::MatmulRun16Vec4(d, g), Kernel::MatmulRun16WideVec4(d, g)]);
+                if g {
+                    ks.push(Kernel::MatmulRunWideVec4(d, g)); // grouped only (`kernels::matmul`)
+                }
             }
         }
     }
@@ -1512,6 +1515,7 @@ fn all_kernels() -> Vec<Kernel> {
         Kernel::Rope4,
         Kernel::RopeKv,
         Kernel::RopeKv4,
+        Kernel::RopeQkv4,
         Kernel::Attention,
         Kernel::AttentionDecodeHd64,
         Kernel::AttentionTiled,
@@ -1622,6 +1626,12 @@ fn every_kernel_builds_and_validates() {
                     let w = if g { w_v4_rows(dt, 8) } else { w_v4(dt) };
                     r.linear(&big(), kernels::MATVEC_RUN_MIN_ROWS, &w, Some(&c), &big(), false)
                 }
+                // 2 rows × 128 columns (`run16_wide`), grouped.
+                Kernel::MatmulRunWideVec4(dt, _) => {
+                    r.matvec = MatvecForm::Run;
+                    let y = gpu.alloc(2 * 128 * 4, "y").unwrap();
+                    r.linear(&big(), kernels::MATVEC_RUN_MIN_ROWS, &w_v4_rows(dt, 128), None, &y, false)
+                }
                 Kernel::MatmulRun16Vec4(dt, g) => {
                     r.matvec = MatvecForm::Run;
                     let w = if g { w_v4_rows(dt, 8) } else { w_v4(dt) };
@@ -1691,6 +1701,7 @@ fn every_kernel_builds_and_validates() {
                 Kernel::RopeKv4 => {
                     r.rope_kv(&a, &c, &d, &e, &f, &g, 1, 1, 1, 8, kernels::KvRows::At(1))
                 }
+                Kernel::RopeQkv4 => r.rope_qkv(&big(), &c, &d, &e, &f, 1, 1, 1, 8, kernels::KvRows::At(1)),
                 // head_dim 4 takes the general kernels, 8 the tiled ones.
                 Kernel::Attention => r.attention(&a, &c, &d, &e, 1, 1, 1, 4, 0, 0.5, 0),
                 Kernel::AttentionTiled => r.attention(&a, &c, &d, &e, 1, 1, 1, 8, 0, 0.5, 0),

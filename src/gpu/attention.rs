@@ -358,7 +358,58 @@ impl Recorder<'_> {
         hd: usize,
         rows: KvRows,
     ) -> Result<()> {
-        let (p0, slotted, spans, last) = match rows {
+        let f = |n: usize| (n * 4) as u64;
+        let short = q.bytes < f(t * heads * hd) || k.bytes < f(t * kv_heads * hd) || v.bytes < f(t * kv_heads * hd);
+        let Some((params, spans, g)) = self.rope_kv_params(short, cos_sin, kc, vc, t, heads, kv_heads, hd, &rows)? else {
+            return Ok(());
+        };
+        // head_dim a multiple of 8: 4 pairs a thread.
+        let kernel = if hd.is_multiple_of(8) { Kernel::RopeKv4 } else { Kernel::RopeKv };
+        let bufs = [&cos_sin.buffer, &q.buffer, &k.buffer, &v.buffer, &kc.buffer, &vc.buffer, &spans.buffer];
+        self.dispatch(kernel, &params, &bufs, g)
+    }
+
+    /// `rope_kv` of q, k and v side by side in the rows of one product (`qkv` [t, heads +
+    /// 2 kv_heads, hd], `Layer::qkv`), q roped into `q` [t, heads, hd]. head_dim a multiple of 8.
+    #[allow(clippy::too_many_arguments)]
+    pub fn rope_qkv(
+        &mut self,
+        qkv: &GpuBuffer,
+        q: &GpuBuffer,
+        cos_sin: &GpuBuffer,
+        kc: &GpuBuffer,
+        vc: &GpuBuffer,
+        t: usize,
+        heads: usize,
+        kv_heads: usize,
+        hd: usize,
+        rows: KvRows,
+    ) -> Result<()> {
+        let f = |n: usize| (n * 4) as u64;
+        let short = qkv.bytes < f(t * (heads + 2 * kv_heads) * hd) || q.bytes < f(t * heads * hd) || !hd.is_multiple_of(8);
+        let Some((params, spans, g)) = self.rope_kv_params(short, cos_sin, kc, vc, t, heads, kv_heads, hd, &rows)? else {
+            return Ok(());
+        };
+        let bufs = [(1, &cos_sin.buffer), (2, &q.buffer), (5, &kc.buffer), (6, &vc.buffer), (7, &spans.buffer), (8, &qkv.buffer)];
+        self.dispatch_at(Kernel::RopeQkv4, &params, &bufs, g)
+    }
+
+    /// The checks, params, spans and workgroups of `rope_kv` and `rope_qkv` (`None`: no rows);
+    /// `short`: a source buffer is too small.
+    #[allow(clippy::too_many_arguments)]
+    fn rope_kv_params<'b>(
+        &self,
+        short: bool,
+        cos_sin: &'b GpuBuffer,
+        kc: &GpuBuffer,
+        vc: &GpuBuffer,
+        t: usize,
+        heads: usize,
+        kv_heads: usize,
+        hd: usize,
+        rows: &KvRows<'b>,
+    ) -> Result<Option<(RopeKvParams, &'b GpuBuffer, (u32, u32))>> {
+        let (p0, slotted, spans, last) = match *rows {
             KvRows::At(p0) => (p0, 0, cos_sin, p0 + t),
             KvRows::Slots { spans, max_slot } => {
                 if spans.bytes < (t * 8) as u64 {
@@ -372,9 +423,7 @@ impl Recorder<'_> {
             }
         };
         let f = |n: usize| (n * 4) as u64;
-        let short = q.bytes < f(t * heads * hd)
-            || k.bytes < f(t * kv_heads * hd)
-            || v.bytes < f(t * kv_heads * hd)
+        let short = short
             || cos_sin.bytes < f(t * hd)
             || kc.bytes < f(last * kv_heads * hd)
             || vc.bytes < f(last * kv_heads * hd);
@@ -384,7 +433,7 @@ impl Recorder<'_> {
             )));
         }
         if t == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let params = RopeKvParams {
             t: t as u32,
@@ -395,20 +444,9 @@ impl Recorder<'_> {
             slotted,
             _pad: [0; 2],
         };
-        // head_dim a multiple of 8: 4 pairs a thread.
-        let (kernel, per) = if hd.is_multiple_of(8) { (Kernel::RopeKv4, 8) } else { (Kernel::RopeKv, 2) };
+        let per = if hd.is_multiple_of(8) { 8 } else { 2 };
         let n = (t * (heads + kv_heads) * hd / per) as u32;
-        let g = groups_2d(self.gpu, n.div_ceil(64));
-        let bufs = [
-            &cos_sin.buffer,
-            &q.buffer,
-            &k.buffer,
-            &v.buffer,
-            &kc.buffer,
-            &vc.buffer,
-            &spans.buffer,
-        ];
-        self.dispatch(kernel, &params, &bufs, g)
+        Ok(Some((params, spans, groups_2d(self.gpu, n.div_ceil(64)))))
     }
 }
 

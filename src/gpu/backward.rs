@@ -211,7 +211,7 @@ impl Recorder<'_> {
                 n: (hi - lo) as u32,
                 ldy: ldy as u32,
                 dy_off: (lo - rows.start) as u32,
-                w_row0: (lo - piece.row_start) as u32,
+                w_row0: (lo - piece.row_start + piece.buf_row0) as u32,
                 accumulate: (accumulate || !first) as u32,
                 wgroup: w.group as u32,
             };

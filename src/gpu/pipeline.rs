@@ -136,6 +136,8 @@ pub enum Kernel {
     /// The run forms' bool: `GROUPED` (matmul.wgsl), Q8_0 / Q4_0 / Q4_1 weights in groups of 8
     /// rows read a whole group a thread (`kernels::run_grouped`).
     MatmulRunVec4(DType, bool),
+    /// `MatmulRunVec4` over 128 columns a run instead of 64 (`kernels::run16_wide`).
+    MatmulRunWideVec4(DType, bool),
     /// `MatmulRunVec4` with 16 rows a run (16 rows or more).
     MatmulRun16Vec4(DType, bool),
     /// `MatmulRun16Vec4` over 128 columns a run instead of 64 (`kernels::run16_wide`).
@@ -152,6 +154,8 @@ pub enum Kernel {
     RopeKv,
     /// `RopeKv` 4 pairs a thread (head_dim a multiple of 8).
     RopeKv4,
+    /// `RopeKv4` of q, k and v from one product's rows (`Recorder::rope_qkv`).
+    RopeQkv4,
     /// Causal / packed attention, a workgroup per (query, head): any head_dim up to 256 and
     /// any context.
     Attention,
@@ -238,6 +242,7 @@ impl Kernel {
             Kernel::MatvecOneVec4(..) => (MATVEC_WGSL, "matvec_q_one_v4"),
             Kernel::MatmulVec4(_) => (MATMUL_WGSL, "matmul_q_sums_v4"),
             Kernel::MatmulRunVec4(..) => (MATMUL_WGSL, "matmul_q_sums_run_v4"),
+            Kernel::MatmulRunWideVec4(..) => (MATMUL_WGSL, "matmul_q_sums_runw_v4"),
             Kernel::MatmulRun16Vec4(..) => (MATMUL_WGSL, "matmul_q_sums_run16_v4"),
             Kernel::MatmulRun16WideVec4(..) => (MATMUL_WGSL, "matmul_q_sums_run16w_v4"),
             Kernel::RmsNorm => (NORM_WGSL, "rmsnorm"),
@@ -247,6 +252,7 @@ impl Kernel {
             Kernel::Rope4 => (ROPE_WGSL, "rope4"),
             Kernel::RopeKv => (ROPE_KV_WGSL, "rope_kv"),
             Kernel::RopeKv4 => (ROPE_KV_WGSL, "rope_kv4"),
+            Kernel::RopeQkv4 => (ROPE_KV_WGSL, "rope_qkv4"),
             Kernel::Attention => (ATTENTION_WGSL, "attention"),
             Kernel::AttentionDecodeHd64 => (ATTENTION_DECODE_WGSL, "attention_decode_hd64"),
             Kernel::AttentionTiled => (ATTENTION_TILED_WGSL, "attention_tiled"),
@@ -307,6 +313,7 @@ impl Kernel {
             | Kernel::MatvecOneVec4(d, _)
             | Kernel::MatmulVec4(d)
             | Kernel::MatmulRunVec4(d, _)
+            | Kernel::MatmulRunWideVec4(d, _)
             | Kernel::MatmulRun16Vec4(d, _)
             | Kernel::MatmulRun16WideVec4(d, _)
             | Kernel::Embed(d)
@@ -352,7 +359,11 @@ impl Gpu {
                 constants.push(("KV_LANES", lanes as u8 as f64));
             }
         }
-        if let Kernel::MatmulRunVec4(_, true) | Kernel::MatmulRun16Vec4(_, true) | Kernel::MatmulRun16WideVec4(_, true) = k {
+        if let Kernel::MatmulRunVec4(_, true)
+        | Kernel::MatmulRunWideVec4(_, true)
+        | Kernel::MatmulRun16Vec4(_, true)
+        | Kernel::MatmulRun16WideVec4(_, true) = k
+        {
             constants.push(("GROUPED", 1.0));
         }
         if let Kernel::MatvecOneVec4(_, true) = k {

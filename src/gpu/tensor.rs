@@ -1,6 +1,8 @@
 //! Tensors on the GPU. A weight matrix whose bytes exceed the storage-binding limit is split by
 //! rows into pieces, each its own buffer; every kernel that reads weights loops over pieces.
 
+use std::sync::Arc;
+
 use super::device::Gpu;
 use super::memory::GpuBuffer;
 use super::quant;
@@ -139,12 +141,14 @@ impl DType {
     }
 }
 
-/// Rows `row_start .. row_start + rows` of a tensor, in one buffer.
+/// Rows `row_start .. row_start + rows` of a tensor, in one buffer from its row `buf_row0`
+/// (0 but for a row view of a stacked tensor, `Tensor::row_view`, which shares the buffer).
 #[derive(Debug)]
 pub struct Piece {
-    pub buf: GpuBuffer,
+    pub buf: Arc<GpuBuffer>,
     pub row_start: usize,
     pub rows: usize,
+    pub buf_row0: usize,
 }
 
 /// A 2-D (or 1-D, as one row) tensor: `rows × cols`, stored in row pieces.
@@ -246,9 +250,10 @@ impl Tensor {
                 gpu.upload(bytes, name)?
             };
             pieces.push(Piece {
-                buf,
+                buf: Arc::new(buf),
                 row_start: r,
                 rows: n,
+                buf_row0: 0,
             });
             r += n;
             if rows == 0 {
@@ -281,7 +286,58 @@ impl Tensor {
         )
     }
 
+    /// Bytes of its buffers; a row view counts its own rows only (its stack counts each
+    /// once, `Tensor::stack` stacking rows whose bytes are whole words).
     pub fn bytes(&self) -> u64 {
-        self.pieces.iter().map(|p| p.buf.bytes).sum()
+        let row = self.dtype.row_bytes(self.cols).unwrap_or(0) as u64;
+        let own = |p: &Piece| p.rows as u64 * row;
+        // A whole buffer is its rows rounded up to a word (at least one); a view is less.
+        let view = |p: &Piece| p.buf.bytes > own(p).max(1).div_ceil(4) * 4;
+        self.pieces.iter().map(|p| if view(p) { own(p) } else { p.buf.bytes }).sum()
+    }
+
+    /// One tensor of `parts` (each `(rows, file-layout bytes)`) stacked by rows, and a row view
+    /// of each part sharing its buffer: one product computes all parts (q, k and v;
+    /// `Layer::qkv`). Only where `Tensor::stacks` says they can share one buffer.
+    pub fn stack<const N: usize>(
+        gpu: &Gpu,
+        name: &str,
+        dtype: DType,
+        cols: usize,
+        parts: [(usize, &[u8]); N],
+    ) -> Result<(Tensor, [Tensor; N])> {
+        let rows = parts.map(|p| p.0);
+        if !Tensor::stacks(dtype, &rows, cols, gpu.max_binding) {
+            return Err(Error::Invalid(format!("{name}: parts of {rows:?} rows × {cols} {dtype:?} cannot share a buffer")));
+        }
+        let data: Vec<u8> = parts.iter().flat_map(|p| p.1.iter().copied()).collect();
+        let whole = Tensor::from_bytes(gpu, name, dtype, rows.iter().sum(), cols, &data)?;
+        let starts: Vec<usize> = rows.iter().scan(0, |r0, n| Some(std::mem::replace(r0, *r0 + n))).collect();
+        let views = std::array::from_fn(|i| whole.row_view(starts[i], rows[i]));
+        Ok((whole, views))
+    }
+
+    /// Whether parts of `rows` rows can share one buffer (`Tensor::stack`; the plan's sizer
+    /// asks too): rows of whole words, parts of whole weight groups (`WEIGHT_GROUP`), all in
+    /// one binding; `EDGERL_STACK_OFF=1` keeps every matrix apart (to measure against).
+    pub fn stacks(dtype: DType, rows: &[usize], cols: usize, max_binding: u64) -> bool {
+        let Ok(row) = dtype.row_bytes(cols) else { return false };
+        let total: usize = rows.iter().sum();
+        let off = std::env::var("EDGERL_STACK_OFF").is_ok_and(|v| !v.is_empty() && v != "0");
+        !off && row.is_multiple_of(4)
+            && rows.iter().all(|r| r.is_multiple_of(WEIGHT_GROUP))
+            && Tensor::rows_per_piece(cols, dtype, max_binding).is_ok_and(|per| per >= total)
+    }
+
+    /// Rows `r0 .. r0 + n` of a one-piece tensor, sharing its buffer.
+    fn row_view(&self, r0: usize, n: usize) -> Tensor {
+        let p = &self.pieces[0];
+        Tensor {
+            dtype: self.dtype,
+            rows: n,
+            cols: self.cols,
+            pieces: vec![Piece { buf: p.buf.clone(), row_start: 0, rows: n, buf_row0: p.buf_row0 + r0 }],
+            group: self.group,
+        }
     }
 }

@@ -485,6 +485,15 @@ impl ModelConfig {
         matches!(self.arch, Arch::Qwen3 | Arch::Gemma3)
     }
 
+    /// Whether a layer's q, k and v may be stored as one tensor and computed in one product
+    /// (`Layer::qkv`), given that their types agree (`Tensor::stacks`): no q/k norms between
+    /// the product and RoPE, heads of whole vec4 pairs (`rope_qkv4`), and q|k|v rows no wider
+    /// than the MLP's, whose `gate` scratch holds them until the MLP.
+    pub fn stacks_qkv(&self) -> bool {
+        let width = (self.num_heads + 2 * self.num_kv_heads) * self.head_dim;
+        !self.qk_norm() && self.head_dim.is_multiple_of(8) && width <= self.intermediate_size
+    }
+
     /// Inverse frequencies as transformers computes them in f32, with scaling applied.
     pub fn inv_freq(&self) -> Vec<f32> {
         self.inv_freq_with(self.rope_theta, &self.rope_scaling)

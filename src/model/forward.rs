@@ -37,6 +37,16 @@ pub struct Layer {
     pub gate: Tensor,
     pub up: Tensor,
     pub down: Tensor,
+    /// q, k and v stacked by rows as one tensor (`q`, `k` and `v` are views of it) and their
+    /// biases likewise, where the config and their types allow (`ModelConfig::stacks_qkv`,
+    /// `Tensor::stacks`): inference computes the three in one product.
+    pub qkv: Option<Stacked>,
+}
+
+/// Weights stacked by rows (`Tensor::stack`) and their biases, one after the other.
+pub struct Stacked {
+    pub w: Tensor,
+    pub bias: Option<GpuBuffer>,
 }
 
 pub struct Model {
@@ -116,13 +126,56 @@ impl Loader<'_> {
         Tensor::from_bytes(self.gpu, &s.name, dtype, s.shape[0], s.shape[1], &bytes)
     }
 
+    /// q, k and v of a layer (`specs`) and, where they stack (`Layer::qkv`), the stack with
+    /// their `biases` (all three or none: some alone keep them apart).
+    fn qkv(
+        &self,
+        cfg: &ModelConfig,
+        specs: [&TensorSpec; 3],
+        biases: [&TensorSpec; 3],
+    ) -> Result<([Tensor; 3], Option<Stacked>)> {
+        let raws = [self.raw(&specs[0].name, &specs[0].shape)?, self.raw(&specs[1].name, &specs[1].shape)?,
+                    self.raw(&specs[2].name, &specs[2].shape)?];
+        let dtypes = raws.each_ref().map(|t| self.dtype.unwrap_or(t.dtype));
+        let (rows, cols) = (specs.map(|s| s.shape[0]), specs[0].shape[1]);
+        let biased = biases.map(|b| self.src.has(&b.name));
+        let stacks = cfg.stacks_qkv()
+            && dtypes.iter().all(|d| *d == dtypes[0])
+            && biased.iter().all(|b| *b == biased[0])
+            && Tensor::stacks(dtypes[0], &rows, cols, self.gpu.max_binding);
+        if !stacks {
+            let one = |i: usize| -> Result<Tensor> {
+                let bytes = convert(&raws[i], dtypes[i])?;
+                Tensor::from_bytes(self.gpu, &specs[i].name, dtypes[i], rows[i], cols, &bytes)
+            };
+            return Ok(([one(0)?, one(1)?, one(2)?], None));
+        }
+        let data = [convert(&raws[0], dtypes[0])?, convert(&raws[1], dtypes[0])?, convert(&raws[2], dtypes[0])?];
+        let parts = [(rows[0], &*data[0]), (rows[1], &*data[1]), (rows[2], &*data[2])];
+        let name = specs[0].name.replace("q_proj", "qkv_proj");
+        let (w, views) = Tensor::stack(self.gpu, &name, dtypes[0], cols, parts)?;
+        let mut bias = None;
+        if biased[0] {
+            let mut all = Vec::new();
+            for b in biases {
+                all.extend(self.vector_data(b)?);
+            }
+            bias = Some(self.gpu.upload(bytemuck::cast_slice(&all), "qkv bias")?);
+        }
+        Ok((views, Some(Stacked { w, bias })))
+    }
+
     fn vector(&self, s: &TensorSpec) -> Result<GpuBuffer> {
+        self.gpu.upload(bytemuck::cast_slice(&self.vector_data(s)?), &s.name)
+    }
+
+    fn vector_data(&self, s: &TensorSpec) -> Result<Vec<f32>> {
         let t = self.raw(&s.name, &s.shape)?;
         let mut v = to_f32(&t)?;
         if s.add_one {
             v.iter_mut().for_each(|w| *w += 1.0);
         }
-        self.gpu.upload(bytemuck::cast_slice(&v), &s.name)
+        Ok(v)
     }
 
     fn optional_vector(&self, s: &TensorSpec) -> Result<Option<GpuBuffer>> {
@@ -159,11 +212,12 @@ impl Model {
         let mut layers = Vec::new();
         for n in 0..cfg.num_layers {
             let t = cfg.layer_tensors(n);
+            let ([q, k, v], qkv) = l.qkv(&cfg, [&t.q, &t.k, &t.v], [&t.q_bias, &t.k_bias, &t.v_bias])?;
             layers.push(Layer {
                 attn_norm: l.vector(&t.attn_norm)?,
-                q: l.matrix(&t.q)?,
-                k: l.matrix(&t.k)?,
-                v: l.matrix(&t.v)?,
+                q,
+                k,
+                v,
                 o: l.matrix(&t.o)?,
                 q_bias: l.optional_vector(&t.q_bias)?,
                 k_bias: l.optional_vector(&t.k_bias)?,
@@ -180,6 +234,7 @@ impl Model {
                 up: l.matrix(&t.up)?,
                 down: l.matrix(&t.down)?,
                 post_mlp_norm: l.config_vector(&t.post_mlp_norm)?,
+                qkv,
             });
         }
         let inv_freq = cfg.inv_freq();
@@ -227,6 +282,7 @@ impl Model {
             {
                 b += x.bytes;
             }
+            b += l.qkv.as_ref().and_then(|s| s.bias.as_ref()).map_or(0, |x| x.bytes);
         }
         b
     }

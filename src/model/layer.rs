@@ -180,58 +180,39 @@ impl Model {
         let a = |target| adapter(lora, li, target);
         let cs = ropes.layer(c, li);
         r.rmsnorm(x, &l.attn_norm, &s.h1, t, h, c.rms_norm_eps)?;
-        project(
-            r,
-            &s.h1,
-            t,
-            &l.q,
-            l.q_bias.as_ref(),
-            a(Target::Q),
-            s.u(Target::Q),
-            &s.q,
-            false,
-        )?;
-        project(
-            r,
-            &s.h1,
-            t,
-            &l.k,
-            l.k_bias.as_ref(),
-            a(Target::K),
-            s.u(Target::K),
-            &s.k,
-            false,
-        )?;
-        project(
-            r,
-            &s.h1,
-            t,
-            &l.v,
-            l.v_bias.as_ref(),
-            a(Target::V),
-            s.u(Target::V),
-            &s.v,
-            false,
-        )?;
+        // Only training (a packed sequence, recomputed for the backward pass) keeps the residual
+        // after attention and the MLP's up projection apart from their successors.
+        let keep_for_backward = matches!(kv, Kv::Packed(_) | Kv::Slots { keep: true, .. });
+        // Inference ropes q and k and stores k and v into the cache in one dispatch.
+        let fused = !keep_for_backward && hd % 2 == 0;
+        // And where q, k and v are stacked and none has an adapter, one product computes them,
+        // into `gate` (free until the MLP; `ModelConfig::stacks_qkv`), and `rope_qkv` reads it.
+        let no_adapter = [Target::Q, Target::K, Target::V].iter().all(|&tg| a(tg).is_none());
+        let stacked = l.qkv.as_ref().filter(|_| fused && no_adapter);
+        if let Some(st) = stacked {
+            r.linear(&s.h1, t, &st.w, st.bias.as_ref(), &s.gate, false)?;
+        } else {
+            self.project_qkv(r, li, s, lora)?;
+        }
         if let (Some(wq), Some(wk), Some(qn), Some(kn)) = (&l.q_norm, &l.k_norm, &s.qn, &s.kn) {
             r.rmsnorm(&s.q, wq, qn, t * nh, hd, c.rms_norm_eps)?;
             r.rmsnorm(&s.k, wk, kn, t * nkv, hd, c.rms_norm_eps)?;
         }
         let (qh, kh) = (s.q_roped(), s.k_roped());
         let (scale, window) = (c.attn_scale(), c.window(li));
-        // Only training (a packed sequence, recomputed for the backward pass) keeps the residual
-        // after attention and the MLP's up projection apart from their successors.
-        let keep_for_backward = matches!(kv, Kv::Packed(_) | Kv::Slots { keep: true, .. });
-        // Inference ropes q and k and stores k and v into the cache in one dispatch.
-        let fused = !keep_for_backward && hd % 2 == 0;
         if !fused {
             r.rope(qh, cs, t, nh, hd)?;
             r.rope(kh, cs, t, nkv, hd)?;
         }
+        // q and k roped, k and v into the cache at `rows`.
+        let rope_kv = |r: &mut Recorder, k: &GpuBuffer, v: &GpuBuffer, rows: KvRows| match stacked {
+            Some(_) => r.rope_qkv(&s.gate, &s.q, cs, k, v, t, nh, nkv, hd, rows),
+            None => r.rope_kv(qh, kh, &s.v, cs, k, v, t, nh, nkv, hd, rows),
+        };
         match kv {
             Kv::Cache { k, v, p0 } => {
                 if fused {
-                    r.rope_kv(qh, kh, &s.v, cs, k, v, t, nh, nkv, hd, KvRows::At(p0))?;
+                    rope_kv(r, k, v, KvRows::At(p0))?;
                 } else {
                     let row = (nkv * hd * 4) as u64;
                     r.copy(kh, 0, k, p0 as u64 * row, t as u64 * row);
@@ -248,8 +229,7 @@ impl Model {
             } => {
                 if fused {
                     let max_slot = slots.iter().copied().max().unwrap_or(0);
-                    let rows = KvRows::Slots { spans: packing.spans, max_slot };
-                    r.rope_kv(qh, kh, &s.v, cs, k, v, t, nh, nkv, hd, rows)?;
+                    rope_kv(r, k, v, KvRows::Slots { spans: packing.spans, max_slot })?;
                 } else {
                     let row = (nkv * hd * 4) as u64;
                     for (i, &slot) in slots.iter().enumerate() {
@@ -310,6 +290,20 @@ impl Model {
         };
         let down = (l.down_bias.as_ref(), a(Target::Down), s.u(Target::Down));
         self.block_out(r, act, t, &l.down, down, l.post_mlp_norm.as_ref(), &s.down, s, x)
+    }
+
+    /// q, k and v of layer `li` into `s.q`, `s.k` and `s.v`, each its own product.
+    fn project_qkv(&self, r: &mut Recorder, li: usize, s: &Scratch, lora: Option<&Lora>) -> Result<()> {
+        let l = &self.layers[li];
+        let parts = [
+            (&l.q, l.q_bias.as_ref(), Target::Q, &s.q),
+            (&l.k, l.k_bias.as_ref(), Target::K, &s.k),
+            (&l.v, l.v_bias.as_ref(), Target::V, &s.v),
+        ];
+        for (w, bias, target, y) in parts {
+            project(r, &s.h1, s.t, w, bias, adapter(lora, li, target), s.u(target), y, false)?;
+        }
+        Ok(())
     }
 
     /// x += the block's output projection of `input`, through its norm where the model has

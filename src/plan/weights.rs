@@ -63,6 +63,30 @@ impl Sizer<'_> {
         Ok(())
     }
 
+    /// `Loader::qkv`: where q, k and v stack (`Layer::qkv`), one buffer of their rows (their
+    /// row views add nothing) and one of their biases besides their own; whether they did.
+    fn qkv(&mut self, cfg: &ModelConfig, specs: [&TensorSpec; 3], biases: [&TensorSpec; 3]) -> Result<bool> {
+        let mut dtypes = Vec::new();
+        for t in specs {
+            let stored = self.src.dtype_of(&t.name)?.ok_or_else(|| self.missing(&t.name))?;
+            dtypes.push(self.dtype.unwrap_or(stored));
+        }
+        let rows = specs.map(|t| t.shape[0]);
+        let cols = specs[0].shape[1];
+        let biased = biases.map(|b| self.src.has(&b.name));
+        let stacks = cfg.stacks_qkv()
+            && dtypes.iter().all(|d| *d == dtypes[0])
+            && biased.iter().all(|b| *b == biased[0])
+            && Tensor::stacks(dtypes[0], &rows, cols, self.max_binding);
+        if stacks {
+            self.add((rows.iter().sum::<usize>() * dtypes[0].row_bytes(cols)?) as u64);
+            if biased[0] {
+                self.add(biases.iter().map(|b| b.shape[0] as u64 * 4).sum());
+            }
+        }
+        Ok(stacks)
+    }
+
     /// `Loader::vector`: f32 whatever the stored type.
     fn vector(&mut self, name: &str, len: usize) -> Result<()> {
         if !self.src.has(name) {
@@ -98,8 +122,18 @@ pub fn weight_bytes(
         max_binding,
         out: WeightBytes::default(),
     };
-    for t in cfg.tensors() {
+    for t in cfg.global_tensors().into_list() {
         s.tensor(&t)?;
+    }
+    for n in 0..cfg.num_layers {
+        let l = cfg.layer_tensors(n);
+        let stacked = s.qkv(cfg, [&l.q, &l.k, &l.v], [&l.q_bias, &l.k_bias, &l.v_bias])?;
+        let parts = [l.q.name.clone(), l.k.name.clone(), l.v.name.clone()];
+        for t in l.into_list() {
+            if !(stacked && parts.contains(&t.name)) {
+                s.tensor(&t)?;
+            }
+        }
     }
     Ok(s.out)
 }
