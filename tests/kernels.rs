@@ -1626,11 +1626,18 @@ fn every_kernel_builds_and_validates() {
                     let w = if g { w_v4_rows(dt, 8) } else { w_v4(dt) };
                     r.linear(&big(), kernels::MATVEC_RUN_MIN_ROWS, &w, Some(&c), &big(), false)
                 }
-                // 2 rows × 128 columns (`run16_wide`), grouped.
+                // 2 rows × `RUN8_WIDE_MIN_COLS` columns, grouped: y is over the tiny binding
+                // limit.
                 Kernel::MatmulRunWideVec4(dt, _) => {
                     r.matvec = MatvecForm::Run;
-                    let y = gpu.alloc(2 * 128 * 4, "y").unwrap();
-                    r.linear(&big(), kernels::MATVEC_RUN_MIN_ROWS, &w_v4_rows(dt, 128), None, &y, false)
+                    let n = kernels::RUN8_WIDE_MIN_COLS;
+                    let y = gpu.alloc((2 * n * 4) as u64, "y").unwrap();
+                    let res = r.linear(&big(), kernels::MATVEC_RUN_MIN_ROWS, &w_v4_rows(dt, n), None, &y, false);
+                    if (2 * n * 4) as u64 > gpu.max_binding {
+                        assert!(res.is_err(), "{}: {k:?} over the binding limit", label(gpu));
+                        continue;
+                    }
+                    res
                 }
                 Kernel::MatmulRun16Vec4(dt, g) => {
                     r.matvec = MatvecForm::Run;

@@ -273,15 +273,15 @@ fn quant_split_matvec() {
 /// partial last run; columns past n, a partial last 64-column workgroup, fewer columns than
 /// one thread's 8), one row and the other types through the blocked kernel; from 16 rows the
 /// vec4 types in runs of 16 rows at any row count, 128 columns a run where `run16_wide` says
-/// (576: a partial last one; 384: whole ones; below 16 rows for the grouped types, 200 among
-/// them), the other types from 64 rows through the tiled kernel.
+/// (576: a partial last one; 384: whole ones; below 16 rows the grouped types over at least
+/// `RUN8_WIDE_MIN_COLS`, 4160), the other types from 64 rows through the tiled kernel.
 #[test]
 fn quant_run_matvec() {
     quant_matvec_form(MatvecForm::Run, 613, &|b| {
         let blocks = |n: usize| (n * 32).div_ceil(b) * b;
         vec![(5, blocks(3), 33), (8, blocks(2), 130), (6, blocks(17), 7), (7, b, 64), (8, blocks(5), 200),
              (4, blocks(2), 19), (2, blocks(3), 67), (1, b, 70), (9, blocks(2), 70), (21, b, 130), (63, b, 9),
-             (64, b, 65), (21, blocks(2), 576), (70, b, 384), (13, blocks(2), 384), (3, b, 576)]
+             (64, b, 65), (21, blocks(2), 576), (70, b, 384), (13, blocks(2), 4160), (3, b, 576)]
     });
 }
 
@@ -849,7 +849,7 @@ fn centred_super_blocks_from_random_bytes() {
 
 /// `Recorder::linear_lora`: y (+)= x Wᵀ + bias + scale · u Bᵀ, the LoRA term added by the
 /// register-blocked kernels as they store y (`MatvecForm::Run` at 2..=63 rows, and from 16 rows
-/// for the vec4 types, wide at 576 columns (below 16 rows the grouped types); the tiled kernel above; weight pieces on the tiny-binding devices: B's rows follow the piece) and by a
+/// for the vec4 types, wide at 576 columns (below 16 rows the grouped types, at 4160); the tiled kernel above; weight pieces on the tiny-binding devices: B's rows follow the piece) and by a
 /// separate product after the other decode kernels (one row, `Split`, `General`); float
 /// weights (`matmul_f` above 8 rows) as well.
 #[test]
@@ -865,9 +865,14 @@ fn quant_linear_lora() {
             for (ci, (form, t, r)) in shapes.into_iter().enumerate() {
                 let mut rec = Recorder::new(gpu);
                 rec.matvec = form;
-                // 37 and 5 rows: 576 columns, the wide runs on CPU devices (`kernels::run16_wide`;
-                // 5 rows of the grouped types).
-                let (k, n) = (ks(dtype, &[64], &[256])[0], if t == 37 || t == 5 { 576 } else { 130 });
+                // The wide runs on CPU devices (`kernels::run16_wide`): 37 rows over 576 columns;
+                // 5 rows (of the grouped types) over 4160 (`RUN8_WIDE_MIN_COLS`).
+                let n = match t {
+                    37 => 576,
+                    5 => 4160,
+                    _ => 130,
+                };
+                let k = ks(dtype, &[64], &[256])[0];
                 let (has_bias, accumulate) = (ci % 2 == 0, ci % 3 != 1);
                 let what = format!("{}: {form:?} linear_lora {dtype:?} t={t} k={k} n={n} r={r}", label(gpu));
                 let (w, seen) = qweight(gpu, dtype, n, k, &mut rng);

@@ -312,12 +312,12 @@ impl Recorder<'_> {
                     self.dispatch_at(kernel, &params, &sums16_at, (t.div_ceil(16) as u32, cols))?;
                     continue;
                 }
-                // Grouped weights take the wide runs below 16 rows too: on lavapipe at 8 rows
-                // Q8_0 576 × 49152 45 -> 53 GFLOP/s, Q4_1 60 -> 66; the other vec4 types gained
-                // nothing (Q4_K, Q5_0, Q5_K at 1024 × 1536).
+                // Grouped weights over many columns take the wide runs below 16 rows too
+                // (`RUN8_WIDE_MIN_COLS`); the other vec4 types gained nothing so (Q4_K, Q5_0,
+                // Q5_K at 1024 × 1536).
                 let (kernel, cols) = if !vec4 {
                     (Kernel::MatmulRun(w.dtype), cols)
-                } else if grouped && run16_wide(hi - lo) {
+                } else if grouped && hi - lo >= RUN8_WIDE_MIN_COLS && run16_wide(hi - lo) {
                     (Kernel::MatmulRunWideVec4(w.dtype, grouped), (hi - lo).div_ceil(2 * MATMUL_TILE_N) as u32)
                 } else {
                     (Kernel::MatmulRunVec4(w.dtype, grouped), cols)

@@ -41,6 +41,13 @@ pub fn run16_wide(n: usize) -> bool {
     n.div_ceil(2 * MATMUL_TILE_N) * 2 * MATMUL_TILE_N * 8 <= n.div_ceil(MATMUL_TILE_N) * MATMUL_TILE_N * 9
 }
 
+/// Columns from which the runs of 2-15 rows of grouped weights (`Kernel::MatmulRunWideVec4`)
+/// take the wide form. Over few columns its fewer, larger workgroups spread worse over a CPU's
+/// threads than they gain: on lavapipe (2 threads, 8 rows) Q4_1 1536 × 576 ran 50-52 GFLOP/s
+/// narrow against 39-47 wide, 576 × 576 and 576 × 960 alike or narrow ahead; over the tied
+/// lm_head's 49152 columns wide won (Q8_0 45 -> 53, Q4_1 60 -> 66).
+pub const RUN8_WIDE_MIN_COLS: usize = 4096;
+
 /// Whether the run forms read `w`'s groups whole (`GROUPED` in matmul.wgsl: 10 vec4 loads for
 /// a thread's 8 columns at one k instead of 16, Q8_0 18 for 24): Q8_0 / Q4_0 / Q4_1 in groups
 /// of 8 rows (`tensor::WEIGHT_GROUP`) from a row of the piece at a group's start, on a device
