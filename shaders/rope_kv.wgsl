@@ -25,16 +25,22 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> vc: array<f32>;
 @group(0) @binding(7) var<storage, read> spans: array<u32>;     // [t, 2] when slotted
 
-// Thread i's (row t, head h of q then of k, pair or vec4 j < half): the same walk in both kernels.
+// Invocation (wg, lid)'s row t, head h (of q, then of k) and pair or vec4 j < half: the same
+// walk in every kernel here; t = p.t past the last.
 struct At {
     t: u32,
     h: u32,
     j: u32,
 }
 
-fn at(i: u32, half: u32) -> At {
+fn at(wg: vec3<u32>, nwg: vec3<u32>, lid: u32, half: u32) -> At {
+    let all_heads = p.heads + p.kv_heads;
+    let i = (wg.y * nwg.x + wg.x) * 64u + lid;
+    if (i >= p.t * all_heads * half) {
+        return At(p.t, 0u, 0u);
+    }
     let th = i / half;
-    return At(th / (p.heads + p.kv_heads), th % (p.heads + p.kv_heads), i % half);
+    return At(th / all_heads, th % all_heads, i % half);
 }
 
 // The cache slot of row t's key and value. A select, not a branch on the uniform alone (see
@@ -48,12 +54,10 @@ fn cache_slot(t: u32) -> u32 {
 fn rope_kv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) lid: u32) {
     let half = p.hd / 2u;
-    let all_heads = p.heads + p.kv_heads;
-    let i = (wg.y * nwg.x + wg.x) * 64u + lid;
-    if (i >= p.t * all_heads * half) {
+    let a = at(wg, nwg, lid, half);
+    if (a.t >= p.t) {
         return;
     }
-    let a = at(i, half);
     let t = a.t;
     let h = a.h;
     let j = a.j;
@@ -89,40 +93,42 @@ fn rope_kv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: v
 @group(0) @binding(5) var<storage, read_write> kc4: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> vc4: array<vec4<f32>>;
 
+// Pair j of q head h of row t, rotated, into q4.
+fn store_q4(a: At, half: u32, x1: vec4<f32>, x2: vec4<f32>) {
+    let c = cs4[a.t * half + a.j];
+    let s = cs4[p.t * half + a.t * half + a.j];
+    let base = (a.t * p.heads + a.h) * (p.hd / 4u);
+    q4[base + a.j] = x1 * c - x2 * s;
+    q4[base + a.j + half] = x2 * c + x1 * s;
+}
+
+// Pair j of k head h - heads of row t, rotated, and v's pair (v1, v2) into row t's cache slot.
+fn store_kv4(a: At, half: u32, x1: vec4<f32>, x2: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>) {
+    let c = cs4[a.t * half + a.j];
+    let s = cs4[p.t * half + a.t * half + a.j];
+    let dst = (cache_slot(a.t) * p.kv_heads + a.h - p.heads) * (p.hd / 4u);
+    kc4[dst + a.j] = x1 * c - x2 * s;
+    kc4[dst + a.j + half] = x2 * c + x1 * s;
+    vc4[dst + a.j] = v1;
+    vc4[dst + a.j + half] = v2;
+}
+
 @compute @workgroup_size(64)
 fn rope_kv4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
     let half = p.hd / 8u; // vec4s in half a head
-    let all_heads = p.heads + p.kv_heads;
-    let i = (wg.y * nwg.x + wg.x) * 64u + lid;
-    if (i >= p.t * all_heads * half) {
+    let a = at(wg, nwg, lid, half);
+    if (a.t >= p.t) {
         return;
     }
-    let a = at(i, half);
-    let t = a.t;
-    let h = a.h;
-    let j = a.j;
-    let c = cs4[t * half + j];
-    let s = cs4[p.t * half + t * half + j];
     let row = p.hd / 4u;
-    if (h < p.heads) {
-        let base = (t * p.heads + h) * row;
-        let x1 = q4[base + j];
-        let x2 = q4[base + j + half];
-        q4[base + j] = x1 * c - x2 * s;
-        q4[base + j + half] = x2 * c + x1 * s;
+    if (a.h < p.heads) {
+        let b = (a.t * p.heads + a.h) * row;
+        store_q4(a, half, q4[b + a.j], q4[b + a.j + half]);
         return;
     }
-    let kh = h - p.heads;
-    let slot = cache_slot(t);
-    let src = (t * p.kv_heads + kh) * row;
-    let dst = (slot * p.kv_heads + kh) * row;
-    let x1 = k4[src + j];
-    let x2 = k4[src + j + half];
-    kc4[dst + j] = x1 * c - x2 * s;
-    kc4[dst + j + half] = x2 * c + x1 * s;
-    vc4[dst + j] = v4[src + j];
-    vc4[dst + j + half] = v4[src + j + half];
+    let b = (a.t * p.kv_heads + a.h - p.heads) * row;
+    store_kv4(a, half, k4[b + a.j], k4[b + a.j + half], v4[b + a.j], v4[b + a.j + half]);
 }
 
 // `rope_kv4` reading q, k and v from one product's rows ([t, heads + 2 kv_heads, hd]: q, k, v
@@ -133,33 +139,17 @@ fn rope_kv4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
 fn rope_qkv4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
     let half = p.hd / 8u;
-    let all_heads = p.heads + p.kv_heads;
-    let i = (wg.y * nwg.x + wg.x) * 64u + lid;
-    if (i >= p.t * all_heads * half) {
+    let a = at(wg, nwg, lid, half);
+    if (a.t >= p.t) {
         return;
     }
-    let a = at(i, half);
-    let t = a.t;
-    let h = a.h;
-    let j = a.j;
-    let c = cs4[t * half + j];
-    let s = cs4[p.t * half + t * half + j];
     let row = p.hd / 4u;
-    // Head h of q or k, then the matching head of v, in row t of the product.
-    let src = (t * (all_heads + p.kv_heads) + h) * row;
-    let x1 = qkv4[src + j];
-    let x2 = qkv4[src + j + half];
-    if (h < p.heads) {
-        let base = (t * p.heads + h) * row;
-        q4[base + j] = x1 * c - x2 * s;
-        q4[base + j + half] = x2 * c + x1 * s;
+    // Head h of q or k in row t of the product; the matching head of v kv_heads further on.
+    let b = (a.t * (p.heads + 2u * p.kv_heads) + a.h) * row;
+    if (a.h < p.heads) {
+        store_q4(a, half, qkv4[b + a.j], qkv4[b + a.j + half]);
         return;
     }
-    let kh = h - p.heads;
-    let dst = (cache_slot(t) * p.kv_heads + kh) * row;
-    let vsrc = src + p.kv_heads * row;
-    kc4[dst + j] = x1 * c - x2 * s;
-    kc4[dst + j + half] = x2 * c + x1 * s;
-    vc4[dst + j] = qkv4[vsrc + j];
-    vc4[dst + j + half] = qkv4[vsrc + j + half];
+    let vb = b + p.kv_heads * row;
+    store_kv4(a, half, qkv4[b + a.j], qkv4[b + a.j + half], qkv4[vb + a.j], qkv4[vb + a.j + half]);
 }
