@@ -17,3 +17,8 @@ fn act_kind(g: f32, kind: u32) -> f32 {
     }
     return g / (1.0 + exp(-g));
 }
+
+// act_kind over four values (the products' gated stores).
+fn act_kind4(g: vec4<f32>, kind: u32) -> vec4<f32> {
+    return vec4<f32>(act_kind(g.x, kind), act_kind(g.y, kind), act_kind(g.z, kind), act_kind(g.w, kind));
+}

@@ -133,6 +133,23 @@ override GROUPED: bool = false;
 fn col_step() -> u32 {
     return select(RB_WN, 1u, GROUPED);
 }
+// The gated MLP's gate and up in one run (a pipeline constant: 0 off, else 1 + the activation's
+// `act_kind`; `Recorder::linear_glu`): the weight holds gate's q.n rows, then up's
+// (`Layer::gate_up`); a thread's second column set is up's rows of its gate columns, and it
+// stores act(gate) · up. One dispatch for three, and each x block loaded serves both.
+override GLU_ACT: u32 = 0u;
+fn glu() -> bool {
+    return GLU_ACT != 0u;
+}
+// The blocks of the rows q.n on from those of b (up's of gate's; q.n is whole weight groups).
+fn up_blocks(b: array<u32, RB_N>) -> array<u32, RB_N> {
+    let o = wblock(q.n, 0u, q.k >> 5u, q.wgroup);
+    return array<u32, RB_N>(b[0u] + o, b[1u] + o, b[2u] + o, b[3u] + o, b[4u] + o, b[5u] + o, b[6u] + o, b[7u] + o);
+}
+// The paired store's columns: act(gate) · up, rows 0..3 and 4..7.
+fn glu2x4(g: mat2x4<f32>, u: mat2x4<f32>) -> mat2x4<f32> {
+    return mat2x4<f32>(act_kind4(g[0u], GLU_ACT - 1u) * u[0u], act_kind4(g[1u], GLU_ACT - 1u) * u[1u]);
+}
 // A run's first column: `sets` of 64 columns a workgroup, lane j's columns from j (strided) or
 // from 8j (GROUPED).
 fn run_col0(wg_y: u32, lane: u32, sets: u32) -> u32 {
@@ -592,12 +609,21 @@ fn matmul_q_sums_run16_v4(ln: Lane) {
 fn matmul_q_sums_run16w_v4(ln: Lane) {
     q_sums16(ln, 16u, true);
 }
+// The wide runs with GLU_ACT set: 8 or 16 rows × 64 columns of gate and the same of up.
+@compute @workgroup_size(8)
+fn matmul_q_sums_run_glu_v4(ln: Lane) {
+    q_sums(ln, 8u, true, true);
+}
+@compute @workgroup_size(8)
+fn matmul_q_sums_run16_glu_v4(ln: Lane) {
+    q_sums16(ln, 16u, true);
+}
 // `wg_rows`: rows of x a workgroup covers (8 per run of 8 lanes); `v4`: block_dot_v4; `wide` (a
 // constant, so the other form folds away; with v4): also the 8 columns 64 on.
 fn q_sums(ln: Lane, wg_rows: u32, v4: bool, wide: bool) {
     q = opaque_params(p, ln.wg.z);
     let lid = ln.lid;
-    let n0 = run_col0(ln.wg.y, lid % RB_WN, select(1u, 2u, wide));
+    let n0 = run_col0(ln.wg.y, lid % RB_WN, select(1u, 2u, wide && !glu()));
     let t0 = ln.wg.x * wg_rows + (lid / RB_WN) * 8u;
     if (t0 >= q.t) {
         return; // the whole run of 8 (rows past the last tile's end): skips the work
@@ -605,7 +631,10 @@ fn q_sums(ln: Lane, wg_rows: u32, v4: bool, wide: bool) {
     let ra = rows4(t0);
     let rc = rows4(t0 + 4u);
     let b0 = col_blocks(n0);
-    let b1 = col_blocks(n0 + RB_N * RB_WN);
+    var b1 = col_blocks(n0 + RB_N * RB_WN);
+    if (glu()) {
+        b1 = up_blocks(b0);
+    }
     var acc: array<mat2x4<f32>, 8>;
     var acc1: array<mat2x4<f32>, 8>;
     let nb = q.k >> 5u;
@@ -634,7 +663,10 @@ fn q_sums(ln: Lane, wg_rows: u32, v4: bool, wide: bool) {
     } else {
         // Each invocation reads its rows itself: the column sets one after the other.
         for (var cs = 0u; cs < select(1u, 2u, wide); cs++) {
-            let bs = col_blocks(n0 + cs * RB_N * RB_WN);
+            var bs = b0;
+            if (cs != 0u) {
+                bs = b1;
+            }
             var a: array<mat2x4<f32>, 8>;
             for (var kb = 0u; kb < nb; kb++) {
                 var xa = x_block(ra, kb);
@@ -651,6 +683,13 @@ fn q_sums(ln: Lane, wg_rows: u32, v4: bool, wide: bool) {
                 acc1 = a;
             }
         }
+    }
+    if (glu()) {
+        var g = array<mat2x4<f32>, 8>(glu2x4(acc[0u], acc1[0u]), glu2x4(acc[1u], acc1[1u]), glu2x4(acc[2u], acc1[2u]),
+                                      glu2x4(acc[3u], acc1[3u]), glu2x4(acc[4u], acc1[4u]), glu2x4(acc[5u], acc1[5u]),
+                                      glu2x4(acc[6u], acc1[6u]), glu2x4(acc[7u], acc1[7u]));
+        store_rows8(&g, t0, n0);
+        return;
     }
     store_rows8(&acc, t0, n0);
     if (wide) {

@@ -78,13 +78,16 @@ fn q4_block_dot16(a: mat4x4<f32>, k: Q4Block, x: ptr<function, X16>) -> mat4x4<f
 fn q_sums16(ln: Lane, wg_rows: u32, wide: bool) {
     q = opaque_params(p, ln.wg.z);
     let lid = ln.lid;
-    let n0 = run_col0(ln.wg.y, lid % RB_WN, select(1u, 2u, wide));
+    let n0 = run_col0(ln.wg.y, lid % RB_WN, select(1u, 2u, wide && !glu()));
     let t0 = ln.wg.x * wg_rows + (lid / RB_WN) * 16u;
     if (t0 >= q.t) {
         return; // the whole run of 8 (rows past the last tile's end): skips the work
     }
     let b0 = col_blocks(n0);
-    let b1 = col_blocks(n0 + RB_N * RB_WN);
+    var b1 = col_blocks(n0 + RB_N * RB_WN);
+    if (glu()) {
+        b1 = up_blocks(b0);
+    }
     var acc: array<mat4x4<f32>, 8>;
     var acc1: array<mat4x4<f32>, 8>;
     let nb = q.k >> 5u;
@@ -120,7 +123,10 @@ fn q_sums16(ln: Lane, wg_rows: u32, wide: bool) {
         // Each invocation reads its rows itself, so the column sets share no loads: one after
         // the other (the wide form's code, and its JIT build, stay smaller).
         for (var cs = 0u; cs < select(1u, 2u, wide); cs++) {
-            let bs = col_blocks(n0 + cs * RB_N * RB_WN);
+            var bs = b0;
+            if (cs != 0u) {
+                bs = b1;
+            }
             var a: array<mat4x4<f32>, 8>;
             for (var kb = 0u; kb < nb; kb++) {
                 var x: X16;
@@ -137,12 +143,23 @@ fn q_sums16(ln: Lane, wg_rows: u32, wide: bool) {
             }
         }
     }
+    if (glu()) {
+        acc = array<mat4x4<f32>, 8>(glu4x4(acc[0u], acc1[0u]), glu4x4(acc[1u], acc1[1u]), glu4x4(acc[2u], acc1[2u]),
+                                    glu4x4(acc[3u], acc1[3u]), glu4x4(acc[4u], acc1[4u]), glu4x4(acc[5u], acc1[5u]),
+                                    glu4x4(acc[6u], acc1[6u]), glu4x4(acc[7u], acc1[7u]));
+    }
     store_rows16_half(acc, 0u, t0, n0);
     store_rows16_half(acc, 2u, t0 + 8u, n0);
-    if (wide) {
+    if (wide && !glu()) {
         store_rows16_half(acc1, 0u, t0, n0 + RB_N * RB_WN);
         store_rows16_half(acc1, 2u, t0 + 8u, n0 + RB_N * RB_WN);
     }
+}
+// The paired store's columns over 16 rows (as `glu2x4` in matmul.wgsl).
+fn glu4x4(g: mat4x4<f32>, u: mat4x4<f32>) -> mat4x4<f32> {
+    let k = GLU_ACT - 1u;
+    return mat4x4<f32>(act_kind4(g[0u], k) * u[0u], act_kind4(g[1u], k) * u[1u], act_kind4(g[2u], k) * u[2u],
+                       act_kind4(g[3u], k) * u[3u]);
 }
 // GROUPED: block_dots16 over the thread's 8 columns, one weight group's rows, from the group's
 // block b (as matmul.wgsl's group_dots_v4).

@@ -115,3 +115,66 @@ fn gated_store_every_decode_form() {
         }
     }
 }
+
+/// The gated MLP's gate and up in one product (`Recorder::linear_glu`: y = act(x Wgᵀ) ·
+/// (x Wuᵀ) from gate's rows stacked over up's, `Layer::gate_up`) against a CPU reference in
+/// f64: the 8-row and 16-row runs, grouped (Q4_0 / Q4_1 / Q8_0 on CPU devices) and not, rows
+/// and columns past a tile's end, SiLU and GELU-tanh. It must take the product exactly where a
+/// run does (the CPU devices with subgroups, the types read as vec4s) and store nothing past
+/// y's rows; elsewhere it records nothing and says so.
+#[test]
+fn paired_gate_up_store() {
+    const DTYPES: [DType; 8] =
+        [DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::F16];
+    let shapes = [(2, 8), (5, 136), (8, 64), (13, 72), (16, 136), (21, 64), (37, 200)];
+    for gpu in common::all_gpus() {
+        for dtype in DTYPES {
+            let k = if dtype.block() == 256 { 512 } else { 96 };
+            let mut rng = common::Rng::new(97 + dtype.code() as u64);
+            let mut r = Recorder::new(gpu);
+            let mut cases = Vec::new();
+            for (i, &(t, n)) in shapes.iter().enumerate() {
+                let a = if i % 2 == 0 { Activation::Silu } else { Activation::GeluTanh };
+                let what = format!("{}: linear_glu {dtype:?} t={t} k={k} n={n} {a:?}", label(gpu));
+                let (gate, up_w) = (rng.vec(n * k), rng.vec(n * k));
+                let (gb, ub) = (quant::quantize(dtype, &gate).unwrap(), quant::quantize(dtype, &up_w).unwrap());
+                let (gs, us) = (quant::dequantize(dtype, &gb).unwrap(), quant::dequantize(dtype, &ub).unwrap());
+                let Ok((pair, _views)) = Tensor::stack(gpu, "gate_up", dtype, k, [(n, &gb[..]), (n, &ub[..])]) else {
+                    let bytes = 2 * n as u64 * dtype.row_bytes(k).unwrap() as u64;
+                    assert!(bytes > gpu.max_binding, "{what}: refused to stack {bytes} bytes");
+                    continue;
+                };
+                // Gate values spread over both tails of each activation.
+                let x: Vec<f32> = rng.vec(t * k).iter().map(|v| 3.0 * v).collect();
+                let pad = 8;
+                let xb = up(gpu, &x);
+                let yb = up(gpu, &vec![f32::NAN; t * n + pad]);
+                let takes = r.matvec.resolve(gpu) == MatvecForm::Run
+                    && gpu.features.subgroups
+                    && !matches!(dtype, DType::Q6_K | DType::F16);
+                let took = r.linear_glu(&xb, t, &pair, a, &yb).unwrap_or_else(|e| panic!("{what}: {e}"));
+                assert_eq!(took, takes, "{what}: took the paired product");
+                if !took {
+                    continue;
+                }
+                let dot = |w: &[f32], i: usize, j: usize| -> f64 {
+                    (0..k).map(|q| x[i * k + q] as f64 * w[j * k + q] as f64).sum()
+                };
+                let mut want = vec![f32::NAN; t * n + pad];
+                for i in 0..t {
+                    for j in 0..n {
+                        want[i * n + j] = (act(a, dot(&gs, i, j)) * dot(&us, i, j)) as f32;
+                    }
+                }
+                cases.push((what, yb, want, pair, xb));
+            }
+            r.submit().unwrap_or_else(|e| panic!("{}: submit: {e}", label(gpu)));
+            for (what, yb, want, _, _) in &cases {
+                let got = gpu.read_f32(yb, want.len()).unwrap();
+                let n = want.len() - 8;
+                assert!(got[n..].iter().all(|v| v.is_nan()), "{what}: wrote past y: {:?}", &got[n..]);
+                common::assert_close(what, &got[..n], &want[..n], 2e-4 + 2e-6 * k as f32, 2e-4);
+            }
+        }
+    }
+}

@@ -1504,6 +1504,9 @@ fn all_kernels() -> Vec<Kernel> {
                 if g {
                     ks.push(Kernel::MatmulRunWideVec4(d, g)); // grouped only (`kernels::matmul`)
                 }
+                // The paired gate | up runs (`Recorder::linear_glu`), GELU-tanh for one type.
+                let act = if d == DType::Q4_K { kernels::Activation::GeluTanh } else { kernels::Activation::Silu };
+                ks.extend([Kernel::MatmulRunGluVec4(d, g, act), Kernel::MatmulRun16GluVec4(d, g, act)]);
             }
         }
     }
@@ -1663,6 +1666,24 @@ fn every_kernel_builds_and_validates() {
                         continue;
                     }
                     res
+                }
+                // Gate | up of 8 rows each (one weight group), 2 rows or 16; taken by the runs of
+                // CPU devices with subgroups only (elsewhere nothing to build). Q4_K's x (16 ×
+                // 256) is over the tiny binding limit: not taken there.
+                Kernel::MatmulRunGluVec4(dt, _, act) | Kernel::MatmulRun16GluVec4(dt, _, act) => {
+                    r.matvec = MatvecForm::Run;
+                    let t = if matches!(k, Kernel::MatmulRun16GluVec4(..)) { 16 } else { kernels::MATVEC_RUN_MIN_ROWS };
+                    let x = gpu.alloc((t * dt.block().max(32) * 4) as u64, "x").unwrap();
+                    let res = r.linear_glu(&x, t, &w_v4_rows(dt, 16), act, &big());
+                    if x.bytes > gpu.max_binding {
+                        // Refused, or (no run takes it) left to the separate products.
+                        assert!(!matches!(res, Ok(true)), "{}: {k:?} over the binding limit", label(gpu));
+                        continue;
+                    }
+                    match res {
+                        Ok(false) => continue,
+                        other => other.map(|_| ()),
+                    }
                 }
                 // Q4_K's x (t_tiled × 256) is over the tiny binding limit: refused there.
                 Kernel::MatmulVec4(dt) if (t_tiled * dt.block().max(32) * 4) as u64 > gpu.max_binding => {

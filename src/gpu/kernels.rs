@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::device::Gpu;
 use super::memory::GpuBuffer;
-use super::tensor::{DType, Tensor};
+use super::tensor::Tensor;
 use crate::error::{Error, Result};
 
 pub use super::attention::{
@@ -107,7 +107,7 @@ impl Store {
 }
 
 /// The activation of a gated MLP: down(act(gate(x)) · up(x)).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Activation {
     /// Llama, Qwen (`silu`).
     Silu,
@@ -115,14 +115,21 @@ pub enum Activation {
     GeluTanh,
 }
 
+impl Activation {
+    /// `act_kind`'s `kind` in act_common.wgsl.
+    pub(crate) fn kind(self) -> u32 {
+        match self {
+            Activation::Silu => 0,
+            Activation::GeluTanh => 1,
+        }
+    }
+}
+
 impl ElementwiseParams {
     pub fn new(n: usize, act: Activation, s: f32) -> ElementwiseParams {
         ElementwiseParams {
             n: n as u32,
-            act: match act {
-                Activation::Silu => 0,
-                Activation::GeluTanh => 1,
-            },
+            act: act.kind(),
             s,
             _pad: 0,
         }
@@ -238,12 +245,7 @@ impl Recorder<'_> {
         let form = self.matvec.resolve(self.gpu);
         let general = t <= MATVEC_GENERAL_MAX_ROWS && (!aligned || form == MatvecForm::General);
         let split = aligned && t <= MATVEC_SPLIT_MAX_ROWS && form == MatvecForm::Split;
-        // The types whose blocks read as vec4s (binding 7; matmul_common.wgsl), where a piece's
-        // bytes allow (below).
-        let vec4_dtype = matches!(
-            w.dtype,
-            DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q4_K | DType::Q5_K
-        );
+        let vec4_dtype = reads_vec4(w.dtype);
         // Past MATVEC_RUN_MAX_ROWS the vec4 types keep to the runs (16 rows each): smaller
         // workgroups than the tiled kernel's, so they spread evenly over a CPU device's threads.
         let run = aligned

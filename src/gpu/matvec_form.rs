@@ -3,8 +3,9 @@
 //! Re-exported by `kernels`, which dispatches them.
 
 use super::device::Gpu;
-use super::kernels::{MATMUL_SUMS_TILE_T, MATMUL_TILE_N};
-use super::tensor::{DType, Tensor};
+use super::kernels::{Activation, Kernel, MatmulParams, Recorder, MATMUL_K_ALIGN, MATMUL_SUMS_TILE_T, MATMUL_TILE_N};
+use super::memory::GpuBuffer;
+use super::tensor::{DType, Tensor, WEIGHT_GROUP};
 use crate::error::{Error, Result};
 
 /// Up to this many rows of x, `matmul` uses a matrix-vector kernel (`Kernel::Matvec`).
@@ -47,6 +48,12 @@ pub fn run16_wide(n: usize) -> bool {
 /// narrow against 39-47 wide, 576 × 576 and 576 × 960 alike or narrow ahead; over the tied
 /// lm_head's 49152 columns wide won (Q8_0 45 -> 53, Q4_1 60 -> 66).
 pub const RUN8_WIDE_MIN_COLS: usize = 4096;
+
+/// The types whose blocks the products read a vec4 at a time (binding 7; matmul_common.wgsl),
+/// where a piece's bytes allow (a multiple of 16).
+pub fn reads_vec4(dtype: DType) -> bool {
+    matches!(dtype, DType::Q8_0 | DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q4_K | DType::Q5_K)
+}
 
 /// Whether the run forms read `w`'s groups whole (`GROUPED` in matmul.wgsl: 10 vec4 loads for
 /// a thread's 8 columns at one k instead of 16, Q8_0 18 for 24): Q8_0 / Q4_0 / Q4_1 in groups
@@ -124,5 +131,56 @@ impl MatvecForm {
             MatvecForm::Auto => MatvecForm::Split,
             f => f,
         }
+    }
+}
+
+impl Recorder<'_> {
+    /// y [t, n] = act(x Wgᵀ) · (x Wuᵀ) from `pair`: gate's n rows, then up's (`Layer::gate_up`),
+    /// the gated MLP's two products and its activation in one dispatch (`GLU_ACT` in
+    /// matmul.wgsl), where a run takes it: `MatvecForm::Run` (CPU devices) with subgroups, 2
+    /// rows or more, a type the runs read as vec4s, n whole weight groups. Elsewhere Ok(false)
+    /// and nothing recorded: the caller computes the two products apart.
+    pub fn linear_glu(&mut self, x: &GpuBuffer, t: usize, pair: &Tensor, act: Activation, y: &GpuBuffer) -> Result<bool> {
+        let n = pair.rows / 2;
+        let [piece] = &pair.pieces[..] else { return Ok(false) };
+        let takes = self.matvec.resolve(self.gpu) == MatvecForm::Run
+            && self.gpu.features.subgroups
+            && t >= MATVEC_RUN_MIN_ROWS
+            && reads_vec4(pair.dtype)
+            && piece.buf.bytes.is_multiple_of(16)
+            && pair.rows == 2 * n
+            && n.is_multiple_of(WEIGHT_GROUP)
+            && pair.cols.is_multiple_of(MATMUL_K_ALIGN);
+        if !takes {
+            return Ok(false);
+        }
+        super::kernels::check_fits(self.gpu, "matmul input", (t * pair.cols * 4) as u64)?;
+        super::kernels::check_fits(self.gpu, "matmul output", (t * n * 4) as u64)?;
+        let params = MatmulParams {
+            t: t as u32,
+            k: pair.cols as u32,
+            n: n as u32,
+            n_off: 0,
+            ldy: n as u32,
+            w_row0: piece.buf_row0 as u32,
+            has_bias: 0,
+            accumulate: 0,
+            b_row0: 0,
+            lora_r: 0,
+            lora_scale: 0.0,
+            wgroup: pair.group as u32,
+        };
+        let grouped = run_grouped(self.gpu, pair, piece.buf_row0);
+        let cols = n.div_ceil(MATMUL_TILE_N) as u32;
+        let no_bias = self.gpu.alloc(4, "no bias")?;
+        let (w, b) = (&piece.buf.buffer, &no_bias.buffer);
+        if t >= 16 {
+            let at = [(1, &x.buffer), (3, b), (4, &y.buffer), (5, &x.buffer), (6, w), (7, w)];
+            self.dispatch_at(Kernel::MatmulRun16GluVec4(pair.dtype, grouped, act), &params, &at, (t.div_ceil(16) as u32, cols))?;
+        } else {
+            let bufs = [&x.buffer, w, b, &y.buffer, &x.buffer, w, w];
+            self.dispatch(Kernel::MatmulRunGluVec4(pair.dtype, grouped, act), &params, &bufs, (t.div_ceil(8) as u32, cols))?;
+        }
+        Ok(true)
     }
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::device::Gpu;
+use super::kernels::Activation;
 use super::tensor::DType;
 use crate::error::{Error, Result};
 
@@ -142,6 +143,11 @@ pub enum Kernel {
     MatmulRun16Vec4(DType, bool),
     /// `MatmulRun16Vec4` over 128 columns a run instead of 64 (`kernels::run16_wide`).
     MatmulRun16WideVec4(DType, bool),
+    /// The gated MLP's gate and up from one stacked weight, act(gate) · up stored
+    /// (`GLU_ACT` in matmul.wgsl; `Recorder::linear_glu`): the wide run of 8 rows.
+    MatmulRunGluVec4(DType, bool, Activation),
+    /// `MatmulRunGluVec4` with 16 rows a run.
+    MatmulRun16GluVec4(DType, bool, Activation),
     RmsNorm,
     /// `RmsNorm` in 8-thread workgroups with vec4 loads (CPU devices, d a multiple of 4).
     RmsNormLanes,
@@ -245,6 +251,8 @@ impl Kernel {
             Kernel::MatmulRunWideVec4(..) => (MATMUL_WGSL, "matmul_q_sums_runw_v4"),
             Kernel::MatmulRun16Vec4(..) => (MATMUL_WGSL, "matmul_q_sums_run16_v4"),
             Kernel::MatmulRun16WideVec4(..) => (MATMUL_WGSL, "matmul_q_sums_run16w_v4"),
+            Kernel::MatmulRunGluVec4(..) => (MATMUL_WGSL, "matmul_q_sums_run_glu_v4"),
+            Kernel::MatmulRun16GluVec4(..) => (MATMUL_WGSL, "matmul_q_sums_run16_glu_v4"),
             Kernel::RmsNorm => (NORM_WGSL, "rmsnorm"),
             Kernel::RmsNormLanes => (NORM_WGSL, "rmsnorm_lanes"),
             Kernel::LayerNorm => (NORM_WGSL, "layernorm"),
@@ -316,6 +324,8 @@ impl Kernel {
             | Kernel::MatmulRunWideVec4(d, _)
             | Kernel::MatmulRun16Vec4(d, _)
             | Kernel::MatmulRun16WideVec4(d, _)
+            | Kernel::MatmulRunGluVec4(d, ..)
+            | Kernel::MatmulRun16GluVec4(d, ..)
             | Kernel::Embed(d)
             | Kernel::MatmulBackwardInput(d)
             | Kernel::MatmulBackwardInputGeneral(d) => Some(d),
@@ -362,9 +372,14 @@ impl Gpu {
         if let Kernel::MatmulRunVec4(_, true)
         | Kernel::MatmulRunWideVec4(_, true)
         | Kernel::MatmulRun16Vec4(_, true)
-        | Kernel::MatmulRun16WideVec4(_, true) = k
+        | Kernel::MatmulRun16WideVec4(_, true)
+        | Kernel::MatmulRunGluVec4(_, true, _)
+        | Kernel::MatmulRun16GluVec4(_, true, _) = k
         {
             constants.push(("GROUPED", 1.0));
+        }
+        if let Kernel::MatmulRunGluVec4(_, _, act) | Kernel::MatmulRun16GluVec4(_, _, act) = k {
+            constants.push(("GLU_ACT", 1.0 + act.kind() as f64));
         }
         if let Kernel::MatvecOneVec4(_, true) = k {
             constants.push(("ONE_GROUPED", 1.0));

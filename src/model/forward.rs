@@ -41,6 +41,9 @@ pub struct Layer {
     /// biases likewise, where the config and their types allow (`ModelConfig::stacks_qkv`,
     /// `Tensor::stacks`): inference computes the three in one product.
     pub qkv: Option<Stacked>,
+    /// gate and up likewise (`gate` and `up` views of it; no biases): inference computes
+    /// act(gate) · up in one product (`Recorder::linear_glu`).
+    pub gate_up: Option<Stacked>,
 }
 
 /// Weights stacked by rows (`Tensor::stack`) and their biases, one after the other.
@@ -126,41 +129,42 @@ impl Loader<'_> {
         Tensor::from_bytes(self.gpu, &s.name, dtype, s.shape[0], s.shape[1], &bytes)
     }
 
-    /// q, k and v of a layer (`specs`) and, where they stack (`Layer::qkv`), the stack with
-    /// their `biases` (all three or none: some alone keep them apart).
-    fn qkv(
+    /// Matrices of a layer (`specs`: q, k and v; gate and up) and, where `allowed` and they
+    /// stack (`Layer::qkv`, `Layer::gate_up`), the stack named `name` with their `biases` (all
+    /// or none: some alone keep them apart).
+    fn stacked<const N: usize>(
         &self,
-        cfg: &ModelConfig,
-        specs: [&TensorSpec; 3],
-        biases: [&TensorSpec; 3],
-    ) -> Result<([Tensor; 3], Option<Stacked>)> {
-        let raws = [self.raw(&specs[0].name, &specs[0].shape)?, self.raw(&specs[1].name, &specs[1].shape)?,
-                    self.raw(&specs[2].name, &specs[2].shape)?];
-        let dtypes = raws.each_ref().map(|t| self.dtype.unwrap_or(t.dtype));
+        allowed: bool,
+        specs: [&TensorSpec; N],
+        biases: [&TensorSpec; N],
+        name: &str,
+    ) -> Result<([Tensor; N], Option<Stacked>)> {
+        let raws = specs.iter().map(|s| self.raw(&s.name, &s.shape)).collect::<Result<Vec<_>>>()?;
+        let dtypes: Vec<DType> = raws.iter().map(|t| self.dtype.unwrap_or(t.dtype)).collect();
         let (rows, cols) = (specs.map(|s| s.shape[0]), specs[0].shape[1]);
         let biased = biases.map(|b| self.src.has(&b.name));
-        let stacks = cfg.stacks_qkv()
+        let stacks = allowed
             && dtypes.iter().all(|d| *d == dtypes[0])
             && biased.iter().all(|b| *b == biased[0])
             && Tensor::stacks(dtypes[0], &rows, cols, self.gpu.max_binding);
+        let data = (0..N).map(|i| convert(&raws[i], dtypes[i])).collect::<Result<Vec<_>>>()?;
         if !stacks {
-            let one = |i: usize| -> Result<Tensor> {
-                let bytes = convert(&raws[i], dtypes[i])?;
-                Tensor::from_bytes(self.gpu, &specs[i].name, dtypes[i], rows[i], cols, &bytes)
-            };
-            return Ok(([one(0)?, one(1)?, one(2)?], None));
+            let mut views = Vec::new();
+            for i in 0..N {
+                views.push(Tensor::from_bytes(self.gpu, &specs[i].name, dtypes[i], rows[i], cols, &data[i])?);
+            }
+            let views = views.try_into().map_err(|_| Error::Invalid(format!("{name}: parts lost")))?;
+            return Ok((views, None));
         }
-        let data = [convert(&raws[0], dtypes[0])?, convert(&raws[1], dtypes[0])?, convert(&raws[2], dtypes[0])?];
-        let parts = [(rows[0], &*data[0]), (rows[1], &*data[1]), (rows[2], &*data[2])];
-        let name = specs[0].name.replace("q_proj", "qkv_proj");
-        let (w, views) = Tensor::stack(self.gpu, &name, dtypes[0], cols, parts)?;
+        let parts = std::array::from_fn(|i| (rows[i], &*data[i]));
+        let (w, views) = Tensor::stack(self.gpu, name, dtypes[0], cols, parts)?;
         let mut bias = None;
         if biased[0] {
             let mut all = Vec::new();
             for b in biases {
                 all.extend(self.vector_data(b)?);
             }
-            bias = Some(self.gpu.upload(bytemuck::cast_slice(&all), "qkv bias")?);
+            bias = Some(self.gpu.upload(bytemuck::cast_slice(&all), &format!("{name} bias"))?);
         }
         Ok((views, Some(Stacked { w, bias })))
     }
@@ -212,7 +216,14 @@ impl Model {
         let mut layers = Vec::new();
         for n in 0..cfg.num_layers {
             let t = cfg.layer_tensors(n);
-            let ([q, k, v], qkv) = l.qkv(&cfg, [&t.q, &t.k, &t.v], [&t.q_bias, &t.k_bias, &t.v_bias])?;
+            let qkv_name = t.q.name.replace("q_proj", "qkv_proj");
+            let ([q, k, v], qkv) =
+                l.stacked(cfg.stacks_qkv(), [&t.q, &t.k, &t.v], [&t.q_bias, &t.k_bias, &t.v_bias], &qkv_name)?;
+            // Gate and up stack only without biases (`Recorder::linear_glu` adds none).
+            let unbiased = !src.has(&t.gate_bias.name) && !src.has(&t.up_bias.name);
+            let gate_up_name = t.gate.name.replace("gate_proj", "gate_up_proj");
+            let ([gate, up], gate_up) =
+                l.stacked(unbiased, [&t.gate, &t.up], [&t.gate_bias, &t.up_bias], &gate_up_name)?;
             layers.push(Layer {
                 attn_norm: l.vector(&t.attn_norm)?,
                 q,
@@ -230,11 +241,12 @@ impl Model {
                 k_norm: l.config_vector(&t.k_norm)?,
                 post_attn_norm: l.config_vector(&t.post_attn_norm)?,
                 mlp_norm: l.vector(&t.mlp_norm)?,
-                gate: l.matrix(&t.gate)?,
-                up: l.matrix(&t.up)?,
+                gate,
+                up,
                 down: l.matrix(&t.down)?,
                 post_mlp_norm: l.config_vector(&t.post_mlp_norm)?,
                 qkv,
+                gate_up,
             });
         }
         let inv_freq = cfg.inv_freq();

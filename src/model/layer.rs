@@ -170,13 +170,7 @@ impl Model {
         let c = &self.cfg;
         let l = &self.layers[li];
         let t = s.t;
-        let (h, hd, nh, nkv, inter) = (
-            c.hidden_size,
-            c.head_dim,
-            c.num_heads,
-            c.num_kv_heads,
-            c.intermediate_size,
-        );
+        let (h, hd, nh, nkv) = (c.hidden_size, c.head_dim, c.num_heads, c.num_kv_heads);
         let a = |target| adapter(lora, li, target);
         let cs = ropes.layer(c, li);
         r.rmsnorm(x, &l.attn_norm, &s.h1, t, h, c.rms_norm_eps)?;
@@ -249,47 +243,41 @@ impl Model {
             r.copy(x, 0, &s.x2, 0, (t * h * 4) as u64);
         }
         r.rmsnorm(x, &l.mlp_norm, &s.h2, t, h, c.rms_norm_eps)?;
-        project(
-            r,
-            &s.h2,
-            t,
-            &l.gate,
-            l.gate_bias.as_ref(),
-            a(Target::Gate),
-            s.u(Target::Gate),
-            &s.gate,
-            false,
-        )?;
-        // Decoding one row without an adapter on up writes act(gate) · up over `gate` from the
-        // up product's store (`Recorder::linear_gated`): a dispatch less per layer.
-        let gated = t == 1 && !keep_for_backward && a(Target::Up).is_none();
-        let act = if gated {
-            r.linear_gated(&s.h2, &l.up, l.up_bias.as_ref(), c.hidden_act, &s.gate)?;
-            &s.gate
-        } else {
-            project(
-                r,
-                &s.h2,
-                t,
-                &l.up,
-                l.up_bias.as_ref(),
-                a(Target::Up),
-                s.u(Target::Up),
-                &s.up,
-                false,
-            )?;
-            // Inference multiplies in place in `up`: one copy less per layer.
-            let act = if keep_for_backward {
-                r.copy(&s.up, 0, &s.act, 0, (t * inter * 4) as u64);
-                &s.act
-            } else {
-                &s.up
-            };
-            r.act_mul(c.hidden_act, &s.gate, act, t * inter)?;
-            act
-        };
+        let act = self.mlp_act(r, li, s, lora, keep_for_backward)?;
         let down = (l.down_bias.as_ref(), a(Target::Down), s.u(Target::Down));
         self.block_out(r, act, t, &l.down, down, l.post_mlp_norm.as_ref(), &s.down, s, x)
+    }
+
+    /// act(gate) · up of layer `li`'s MLP from `s.h2`, and where it landed. Training keeps
+    /// gate, up and the activation apart for the backward pass (`keep`).
+    fn mlp_act<'s>(&self, r: &mut Recorder, li: usize, s: &'s Scratch, lora: Option<&Lora>, keep: bool) -> Result<&'s GpuBuffer> {
+        let (c, l, t) = (&self.cfg, &self.layers[li], s.t);
+        let a = |target| adapter(lora, li, target);
+        // Inference over rows without adapters on gate or up: one product from the stacked
+        // weight, act(gate) · up stored (`Recorder::linear_glu`), where the device's runs take it.
+        let plain = !keep && a(Target::Gate).is_none() && a(Target::Up).is_none();
+        if let Some(st) = l.gate_up.as_ref().filter(|_| plain && t > 1) {
+            if r.linear_glu(&s.h2, t, &st.w, c.hidden_act, &s.up)? {
+                return Ok(&s.up);
+            }
+        }
+        project(r, &s.h2, t, &l.gate, l.gate_bias.as_ref(), a(Target::Gate), s.u(Target::Gate), &s.gate, false)?;
+        // Decoding one row without an adapter on up writes act(gate) · up over `gate` from the
+        // up product's store (`Recorder::linear_gated`): a dispatch less per layer.
+        if t == 1 && !keep && a(Target::Up).is_none() {
+            r.linear_gated(&s.h2, &l.up, l.up_bias.as_ref(), c.hidden_act, &s.gate)?;
+            return Ok(&s.gate);
+        }
+        project(r, &s.h2, t, &l.up, l.up_bias.as_ref(), a(Target::Up), s.u(Target::Up), &s.up, false)?;
+        // Inference multiplies in place in `up`: one copy less per layer.
+        let act = if keep {
+            r.copy(&s.up, 0, &s.act, 0, (t * c.intermediate_size * 4) as u64);
+            &s.act
+        } else {
+            &s.up
+        };
+        r.act_mul(c.hidden_act, &s.gate, act, t * c.intermediate_size)?;
+        Ok(act)
     }
 
     /// q, k and v of layer `li` into `s.q`, `s.k` and `s.v`, each its own product.

@@ -63,9 +63,10 @@ impl Sizer<'_> {
         Ok(())
     }
 
-    /// `Loader::qkv`: where q, k and v stack (`Layer::qkv`), one buffer of their rows (their
-    /// row views add nothing) and one of their biases besides their own; whether they did.
-    fn qkv(&mut self, cfg: &ModelConfig, specs: [&TensorSpec; 3], biases: [&TensorSpec; 3]) -> Result<bool> {
+    /// `Loader::stacked`: where `specs` stack (`Layer::qkv`, `Layer::gate_up`), one buffer of
+    /// their rows (their row views add nothing) and one of their biases besides their own;
+    /// whether they did.
+    fn stacked<const N: usize>(&mut self, allowed: bool, specs: [&TensorSpec; N], biases: [&TensorSpec; N]) -> Result<bool> {
         let mut dtypes = Vec::new();
         for t in specs {
             let stored = self.src.dtype_of(&t.name)?.ok_or_else(|| self.missing(&t.name))?;
@@ -74,7 +75,7 @@ impl Sizer<'_> {
         let rows = specs.map(|t| t.shape[0]);
         let cols = specs[0].shape[1];
         let biased = biases.map(|b| self.src.has(&b.name));
-        let stacks = cfg.stacks_qkv()
+        let stacks = allowed
             && dtypes.iter().all(|d| *d == dtypes[0])
             && biased.iter().all(|b| *b == biased[0])
             && Tensor::stacks(dtypes[0], &rows, cols, self.max_binding);
@@ -127,10 +128,16 @@ pub fn weight_bytes(
     }
     for n in 0..cfg.num_layers {
         let l = cfg.layer_tensors(n);
-        let stacked = s.qkv(cfg, [&l.q, &l.k, &l.v], [&l.q_bias, &l.k_bias, &l.v_bias])?;
-        let parts = [l.q.name.clone(), l.k.name.clone(), l.v.name.clone()];
+        let mut parts = Vec::new();
+        if s.stacked(cfg.stacks_qkv(), [&l.q, &l.k, &l.v], [&l.q_bias, &l.k_bias, &l.v_bias])? {
+            parts.extend([l.q.name.clone(), l.k.name.clone(), l.v.name.clone()]);
+        }
+        let unbiased = !src.has(&l.gate_bias.name) && !src.has(&l.up_bias.name);
+        if s.stacked(unbiased, [&l.gate, &l.up], [&l.gate_bias, &l.up_bias])? {
+            parts.extend([l.gate.name.clone(), l.up.name.clone()]);
+        }
         for t in l.into_list() {
-            if !(stacked && parts.contains(&t.name)) {
+            if !parts.contains(&t.name) {
                 s.tensor(&t)?;
             }
         }
