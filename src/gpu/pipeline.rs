@@ -146,7 +146,7 @@ pub enum Kernel {
     /// The gated MLP's gate and up from one stacked weight, act(gate) · up stored
     /// (`GLU_ACT` in matmul.wgsl; `Recorder::linear_glu`): the wide run of 8 rows.
     MatmulRunGluVec4(DType, bool, Activation),
-    /// `MatmulRunGluVec4` with 16 rows a run.
+    /// `MatmulRunGluVec4` with 16 rows a run (from 9 rows).
     MatmulRun16GluVec4(DType, bool, Activation),
     RmsNorm,
     /// `RmsNorm` in 8-thread workgroups with vec4 loads (CPU devices, d a multiple of 4).
