@@ -133,23 +133,6 @@ override GROUPED: bool = false;
 fn col_step() -> u32 {
     return select(RB_WN, 1u, GROUPED);
 }
-// The gated MLP's gate and up in one run (a pipeline constant: 0 off, else 1 + the activation's
-// `act_kind`; `Recorder::linear_glu`): the weight holds gate's q.n rows, then up's
-// (`Layer::gate_up`); a thread's second column set is up's rows of its gate columns, and it
-// stores act(gate) · up. One dispatch for three, and each x block loaded serves both.
-override GLU_ACT: u32 = 0u;
-fn glu() -> bool {
-    return GLU_ACT != 0u;
-}
-// The blocks of the rows q.n on from those of b (up's of gate's; q.n is whole weight groups).
-fn up_blocks(b: array<u32, RB_N>) -> array<u32, RB_N> {
-    let o = wblock(q.n, 0u, q.k >> 5u, q.wgroup);
-    return array<u32, RB_N>(b[0u] + o, b[1u] + o, b[2u] + o, b[3u] + o, b[4u] + o, b[5u] + o, b[6u] + o, b[7u] + o);
-}
-// The paired store's columns: act(gate) · up, rows 0..3 and 4..7.
-fn glu2x4(g: mat2x4<f32>, u: mat2x4<f32>) -> mat2x4<f32> {
-    return mat2x4<f32>(act_kind4(g[0u], GLU_ACT - 1u) * u[0u], act_kind4(g[1u], GLU_ACT - 1u) * u[1u]);
-}
 // A run's first column: `sets` of 64 columns a workgroup, lane j's columns from j (strided) or
 // from 8j (GROUPED).
 fn run_col0(wg_y: u32, lane: u32, sets: u32) -> u32 {
@@ -607,15 +590,6 @@ fn matmul_q_sums_run16_v4(ln: Lane) {
 // 16 rows × 128 columns a workgroup (each thread 16 columns).
 @compute @workgroup_size(8)
 fn matmul_q_sums_run16w_v4(ln: Lane) {
-    q_sums16(ln, 16u, true);
-}
-// The wide runs with GLU_ACT set: 8 or 16 rows × 64 columns of gate and the same of up.
-@compute @workgroup_size(8)
-fn matmul_q_sums_run_glu_v4(ln: Lane) {
-    q_sums(ln, 8u, true, true);
-}
-@compute @workgroup_size(8)
-fn matmul_q_sums_run16_glu_v4(ln: Lane) {
     q_sums16(ln, 16u, true);
 }
 // `wg_rows`: rows of x a workgroup covers (8 per run of 8 lanes); `v4`: block_dot_v4; `wide` (a

@@ -155,12 +155,6 @@ fn q_sums16(ln: Lane, wg_rows: u32, wide: bool) {
         store_rows16_half(acc1, 2u, t0 + 8u, n0 + RB_N * RB_WN);
     }
 }
-// The paired store's columns over 16 rows (as `glu2x4` in matmul.wgsl).
-fn glu4x4(g: mat4x4<f32>, u: mat4x4<f32>) -> mat4x4<f32> {
-    let k = GLU_ACT - 1u;
-    return mat4x4<f32>(act_kind4(g[0u], k) * u[0u], act_kind4(g[1u], k) * u[1u], act_kind4(g[2u], k) * u[2u],
-                       act_kind4(g[3u], k) * u[3u]);
-}
 // GROUPED: block_dots16 over the thread's 8 columns, one weight group's rows, from the group's
 // block b (as matmul.wgsl's group_dots_v4).
 fn group_dots16(acc: ptr<function, array<mat4x4<f32>, 8>>, b: u32, x: ptr<function, X16>) {

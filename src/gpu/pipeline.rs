@@ -8,10 +8,12 @@ use super::kernels::Activation;
 use super::tensor::DType;
 use crate::error::{Error, Result};
 
-/// Forward weight products (`matmul_f` / `_q` / `_general`), with their 16-row form, one module.
+/// Forward weight products (`matmul_f` / `_q` / `_general`), with their 16-row form and the
+/// paired gate | up runs, one module.
 pub const MATMUL_WGSL: &str = concat!(
     include_str!("../../shaders/matmul.wgsl"),
-    include_str!("../../shaders/matmul_rows16.wgsl")
+    include_str!("../../shaders/matmul_rows16.wgsl"),
+    include_str!("../../shaders/matmul_glu.wgsl")
 );
 /// Decode weight products (`matvec_f` / `_q` / `_general`).
 pub const MATVEC_WGSL: &str = include_str!("../../shaders/matvec.wgsl");
