@@ -234,3 +234,58 @@ fn gemma3_270m_generates_through_the_cli() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(" the capital of the country of France."), "{out:?}");
 }
+
+/// A batched decode step of the real SmolLM2 (Q4_1, head_dim 64, stacked q | k | v) takes the
+/// product that ropes q and k and fills the caches in its store (`Recorder::linear_qkv_rope`,
+/// on a CPU device with subgroups), and each row's hidden state equals the single-sequence
+/// forward of its prompt and next token (which ropes in its own dispatch).
+#[test]
+fn smollm2_batched_decode_step_matches_the_single_sequence_forward() {
+    use edgerl::gpu::kernels::KvRows;
+    use edgerl::model::decode::DecodeRow;
+    let Some(path) = common::smollm2_gguf() else {
+        return;
+    };
+    let gpu = gpu();
+    let m = LoadedModel::open(gpu, &path, None).unwrap();
+    let model = &m.model;
+    let (c, hsize) = (&model.cfg, model.cfg.hidden_size);
+    let qkv = &model.layers[0].qkv.as_ref().expect("SmolLM2's q, k and v stack").w;
+    let rows = 5;
+    let (heads, kv, hd) = (c.num_heads, c.num_kv_heads, c.head_dim);
+    let f32s = |n: usize| gpu.alloc((n * 4) as u64, "test").unwrap();
+    let spans = gpu.upload(bytemuck::cast_slice(&vec![0u32, 1].repeat(rows)), "spans").unwrap();
+    let mut r = edgerl::gpu::Recorder::new(gpu);
+    let took = r
+        .linear_qkv_rope(&f32s(rows * hsize), rows, qkv, None, &f32s(rows * heads * hd), &f32s(rows * hd), (&f32s(kv * hd), &f32s(kv * hd)), (heads, kv, hd), &KvRows::Slots { spans: &spans, max_slot: 0 })
+        .unwrap();
+    assert_eq!(took, gpu.features.subgroups && gpu.adapter.device_type == "Cpu", "the rope product takes SmolLM2's q|k|v");
+    drop(r);
+
+    let texts = ["Tap the blue Send button.", "Hi", "Screen: [OK (100,200,180,240)]. Press OK.", "Open settings.", "x"];
+    let ps: Vec<Vec<u32>> = texts.iter().map(|t| m.tokenizer.encode(t, false).unwrap()).collect();
+    let next: Vec<u32> = (0..rows as u32).map(|i| 100 + 37 * i).collect();
+    // Segment of prompt i: its prompt, its decode slot, 2 unused slots.
+    let starts: Vec<usize> = ps.iter().scan(0, |total, p| { let s = *total; *total += p.len() + 3; Some(s) }).collect();
+    let cache = model.new_cache(gpu, starts[rows - 1] + ps[rows - 1].len() + 3).unwrap();
+    let prefill: Vec<DecodeRow> = ps
+        .iter()
+        .zip(&starts)
+        .flat_map(|(p, &s)| p.iter().enumerate().map(move |(k, &id)| DecodeRow { id, position: k, slot: s + k, segment: s }))
+        .collect();
+    model.forward_rows(gpu, &prefill, 0, &cache, None).unwrap();
+    let step: Vec<DecodeRow> = (0..rows)
+        .map(|i| DecodeRow { id: next[i], position: ps[i].len(), slot: starts[i] + ps[i].len(), segment: starts[i] })
+        .collect();
+    let h = model.forward_rows(gpu, &step, 0, &cache, None).unwrap();
+    let got: Vec<f32> = bytemuck::cast_slice(&gpu.read(&h.buffer, 0, h.bytes).unwrap()).to_vec();
+    for (i, p) in ps.iter().enumerate() {
+        let mut seq = p.clone();
+        seq.push(next[i]);
+        let mut one = model.new_cache(gpu, seq.len()).unwrap();
+        let w = model.forward(gpu, &seq, &mut one, None).unwrap();
+        let want: Vec<f32> = bytemuck::cast_slice(&gpu.read(&w.buffer, 0, w.bytes).unwrap()).to_vec();
+        let last = &want[p.len() * hsize..][..hsize];
+        common::assert_close(&format!("decode step of {:?}", texts[i]), &got[i * hsize..][..hsize], last, 1e-4, 1e-4);
+    }
+}
