@@ -288,4 +288,25 @@ fn smollm2_batched_decode_step_matches_the_single_sequence_forward() {
         let last = &want[p.len() * hsize..][..hsize];
         common::assert_close(&format!("decode step of {:?}", texts[i]), &got[i * hsize..][..hsize], last, 1e-4, 1e-4);
     }
+
+    // Greedy batched sampling of a group (the whole vocabulary's logits of every row in one
+    // product) gives transformers' greedy answer in every sample.
+    let chat = &fixture()["chat"];
+    let want_new = ids(&chat["greedy_new_ids"]);
+    let opts = edgerl::model::SamplingOptions { max_new_tokens: want_new.len(), temperature: 0.0, top_k: 0, top_p: 1.0, min_p: 0.0, seed: 0 };
+    let sampler = edgerl::rl::rollout::GroupSampler {
+        decoding: edgerl::rl::rollout::Decoding::Batched,
+        gpu,
+        model,
+        lora: None,
+        tokenizer: Some(&m.tokenizer),
+        eos: &m.eos,
+        stop: &[],
+        max_new_tokens: want_new.len(),
+        opts,
+    };
+    let group = sampler.sample(&ids(&chat["prompt_ids"]), 3, 0).unwrap();
+    for c in &group {
+        assert_eq!(c.ids, want_new, "batched greedy ids (transformers said {:?})", chat["text"]);
+    }
 }
