@@ -242,7 +242,7 @@ fn matmul_backward_input_q(ln: Lane) {
 }
 
 // ---- `quant::scales_factor_out` types (value c·q + o per 32-element block, Q6_K and Q3_K c·q
-// per 16; matmul_sums.wgsl's matmul_q_sums): Σ_j dy_j (c_j q_j + o_j) = Σ_j (dy_j c_j) q_j +
+// per 16; matmul.wgsl's matmul_q_sums): Σ_j dy_j (c_j q_j + o_j) = Σ_j (dy_j c_j) q_j +
 // Σ_j dy_j o_j, and the second sum is the same for all 32 columns of a block. A thread keeps 8 dy rows × one octet (64
 // sums, plus the 8 rows' offset sums): per weight row the integer decode of 8 quants serves 8
 // rows (4 in matmul_backward_input_q) and no per-element scale multiply is left. 64 threads:

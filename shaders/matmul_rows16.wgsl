@@ -1,7 +1,7 @@
 // The forward products' 16-rows-a-thread form (`matmul_q_sums_v4`, `matmul_q_sums_run16_v4`,
-// `matmul_q_sums_run16w_v4` in matmul_sums.wgsl), appended to matmul.wgsl as one module
-// (gpu/pipeline.rs): it uses that file's XBlock, x_block* and RB_* constants, and
-// matmul_sums.wgsl's lora_block8 and store_rows8.
+// `matmul_q_sums_run16w_v4` in matmul.wgsl), appended to matmul.wgsl as one module
+// (gpu/pipeline.rs): it uses that file's XBlock, x_block*, lora_block8, store_rows8 and RB_*
+// constants.
 
 // ---- q_sums with 16 rows a thread, for the blocks read as vec4s (Q8_0, Q4_0, Q4_1, Q5_0,
 // Q5_1, Q4_K, Q5_K). On lavapipe a load from a buffer is a loop over the 8 lanes (an exec-mask

@@ -87,7 +87,3 @@ fn from_lane8_const(ln: Lane, v: vec4<f32>, j: u32) -> vec4<f32> {
 fn lane8_broadcast(v: vec4<f32>, j: u32) -> vec4<f32> {
     return v;
 }
-// Never taken without subgroups: `Recorder::linear_qkv_rope` runs only on devices with them.
-fn lane_xor4(v: mat2x4<f32>) -> mat2x4<f32> {
-    return v;
-}

@@ -113,7 +113,3 @@ fn lane8_broadcast(v: vec4<f32>, j: u32) -> vec4<f32> {
         default: { return subgroupBroadcast(v, 7u); }
     }
 }
-// A column's 8 rows from lane j ^ 4 of the run of 8 (the rope runs' pairs, matmul_rope.wgsl).
-fn lane_xor4(v: mat2x4<f32>) -> mat2x4<f32> {
-    return mat2x4<f32>(subgroupShuffleXor(v[0u], 4u), subgroupShuffleXor(v[1u], 4u));
-}

@@ -1507,7 +1507,6 @@ fn all_kernels() -> Vec<Kernel> {
                 // The paired gate | up runs (`Recorder::linear_glu`), GELU-tanh for one type.
                 let act = if d == DType::Q4_K { kernels::Activation::GeluTanh } else { kernels::Activation::Silu };
                 ks.extend([Kernel::MatmulRunGluVec4(d, g, act), Kernel::MatmulRun16GluVec4(d, g, act)]);
-                ks.push(Kernel::MatmulRunRopeVec4(d, g)); // `Recorder::linear_qkv_rope`
             }
         }
     }
@@ -1590,21 +1589,6 @@ fn every_kernel_builds_and_validates() {
             let t_tiled = edgerl::gpu::kernels::MATVEC_MAX_ROWS + 1;
             let mut r = Recorder::new(gpu);
             let res = match k {
-                // One head each of q, k and v (head_dim 64: 192 rows), 2 rows into cache slots
-                // 0 and 1; taken by the runs of CPU devices with subgroups only (elsewhere
-                // nothing to build), and where every buffer fits a binding.
-                Kernel::MatmulRunRopeVec4(dt, _) => {
-                    r.matvec = MatvecForm::Run;
-                    let t = kernels::MATVEC_RUN_MIN_ROWS;
-                    let x = gpu.alloc((t * dt.block().max(32) * 4) as u64, "x").unwrap();
-                    let spans = gpu.upload(bytemuck::cast_slice(&[0u32, 1, 1, 2]), "spans").unwrap();
-                    let rows = kernels::KvRows::Slots { spans: &spans, max_slot: 1 };
-                    let res = r.linear_qkv_rope(&x, t, &w_v4_rows(dt, 192), None, &big(), &big(), (&big(), &big()), (1, 1, 64), &rows);
-                    match res {
-                        Ok(false) => continue,
-                        other => other.map(|_| ()),
-                    }
-                }
                 // Q4_K's x (t_tiled × 256) is over the tiny binding limit: refused there.
                 Kernel::Matmul(dt)
                     if (t_tiled * dt.block().max(32) * 4) as u64 > gpu.max_binding =>

@@ -3,7 +3,7 @@
 //! Re-exported by `kernels`, which dispatches them.
 
 use super::device::Gpu;
-use super::kernels::{Activation, Kernel, KvRows, MatmulParams, Recorder, MATMUL_K_ALIGN, MATMUL_SUMS_TILE_T, MATMUL_TILE_N};
+use super::kernels::{Activation, Kernel, MatmulParams, Recorder, MATMUL_K_ALIGN, MATMUL_SUMS_TILE_T, MATMUL_TILE_N};
 use super::memory::GpuBuffer;
 use super::tensor::{DType, Tensor, WEIGHT_GROUP};
 use crate::error::{Error, Result};
@@ -137,7 +137,7 @@ impl MatvecForm {
 impl Recorder<'_> {
     /// y [t, n] = act(x Wgᵀ) · (x Wuᵀ) from `pair`: gate's n rows, then up's (`Layer::gate_up`),
     /// the gated MLP's two products and its activation in one dispatch (`GLU_ACT` in
-    /// matmul_glu.wgsl), where a run takes it: `MatvecForm::Run` (CPU devices) with subgroups, 2
+    /// matmul.wgsl), where a run takes it: `MatvecForm::Run` (CPU devices) with subgroups, 2
     /// rows or more, a type the runs read as vec4s, n whole weight groups. Elsewhere Ok(false)
     /// and nothing recorded: the caller computes the two products apart.
     pub fn linear_glu(&mut self, x: &GpuBuffer, t: usize, pair: &Tensor, act: Activation, y: &GpuBuffer) -> Result<bool> {
@@ -184,88 +184,6 @@ impl Recorder<'_> {
             let bufs = [&x.buffer, w, b, &y.buffer, &x.buffer, w, w];
             self.dispatch(Kernel::MatmulRunGluVec4(pair.dtype, grouped, act), &params, &bufs, (t.div_ceil(8) as u32, cols))?;
         }
-        Ok(true)
-    }
-
-    /// The stacked q | k | v product of a batched decode step (`qkv` [(heads + 2 kv_heads) ×
-    /// 64, k], `Layer::qkv`, with its bias) with `rope_qkv`'s work in its store: q roped into
-    /// `q` [t, heads × 64], k roped and v into the caches at the rows' slots (`KvRows::Slots`),
-    /// one dispatch for two (shaders/matmul_rope.wgsl). Taken where the narrow run of 8 rows
-    /// takes the product: `MatvecForm::Run` (CPU devices) with subgroups, 2-15 rows, head_dim
-    /// 64, a type the runs read as vec4s, one weight piece, every buffer within one binding.
-    /// Elsewhere Ok(false) and nothing recorded: the caller runs the product and `rope_qkv`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn linear_qkv_rope(
-        &mut self,
-        x: &GpuBuffer,
-        t: usize,
-        qkv: &Tensor,
-        bias: Option<&GpuBuffer>,
-        q: &GpuBuffer,
-        cos_sin: &GpuBuffer,
-        (kc, vc): (&GpuBuffer, &GpuBuffer),
-        (heads, kv_heads, hd): (usize, usize, usize),
-        rows: &KvRows,
-    ) -> Result<bool> {
-        let KvRows::Slots { spans, max_slot } = *rows else { return Ok(false) };
-        let [piece] = &qkv.pieces[..] else { return Ok(false) };
-        let takes = self.matvec.resolve(self.gpu) == MatvecForm::Run
-            && self.gpu.features.subgroups
-            && (MATVEC_RUN_MIN_ROWS..16).contains(&t)
-            && hd == 64
-            && qkv.rows == (heads + 2 * kv_heads) * hd
-            && reads_vec4(qkv.dtype)
-            && piece.buf.bytes.is_multiple_of(16)
-            && qkv.cols.is_multiple_of(MATMUL_K_ALIGN)
-            && [x, q, cos_sin, kc, vc, spans].iter().all(|b| b.bytes <= self.gpu.max_binding);
-        if !takes {
-            return Ok(false);
-        }
-        let f = |n: usize| (n * 4) as u64;
-        let (q_cols, kv_cols) = (heads * hd, kv_heads * hd);
-        if q.bytes < f(t * q_cols)
-            || cos_sin.bytes < f(t * hd)
-            || spans.bytes < (t * 8) as u64
-            || kc.bytes < f((max_slot + 1) * kv_cols)
-            || vc.bytes < f((max_slot + 1) * kv_cols)
-            || bias.is_some_and(|b| b.bytes < f(qkv.rows))
-        {
-            return Err(Error::Invalid(format!(
-                "q|k|v product with rope of {t} rows × ({heads} + 2 × {kv_heads}) heads into {} cache rows: a buffer is too small",
-                max_slot + 1
-            )));
-        }
-        super::kernels::check_fits(self.gpu, "matmul input", (t * qkv.cols * 4) as u64)?;
-        let params = MatmulParams {
-            t: t as u32,
-            k: qkv.cols as u32,
-            n: qkv.rows as u32,
-            n_off: 0,
-            ldy: q_cols as u32,
-            w_row0: piece.buf_row0 as u32,
-            has_bias: bias.is_some() as u32,
-            accumulate: 0,
-            b_row0: 0,
-            lora_r: 0,
-            lora_scale: 0.0,
-            wgroup: qkv.group as u32,
-        };
-        let grouped = run_grouped(self.gpu, qkv, piece.buf_row0);
-        let w = &piece.buf.buffer;
-        let b = bias.map_or(w, |b| &b.buffer);
-        let at = [
-            (1, &x.buffer),
-            (2, w),
-            (3, b),
-            (4, &q.buffer),
-            (7, w),
-            (8, &cos_sin.buffer),
-            (9, &kc.buffer),
-            (10, &vc.buffer),
-            (11, &spans.buffer),
-        ];
-        let cols = qkv.rows.div_ceil(MATMUL_TILE_N) as u32;
-        self.dispatch_at(Kernel::MatmulRunRopeVec4(qkv.dtype, grouped), &params, &at, (t.div_ceil(8) as u32, cols))?;
         Ok(true)
     }
 }

@@ -12,10 +12,8 @@ use crate::error::{Error, Result};
 /// paired gate | up runs, one module.
 pub const MATMUL_WGSL: &str = concat!(
     include_str!("../../shaders/matmul.wgsl"),
-    include_str!("../../shaders/matmul_sums.wgsl"),
     include_str!("../../shaders/matmul_rows16.wgsl"),
-    include_str!("../../shaders/matmul_glu.wgsl"),
-    include_str!("../../shaders/matmul_rope.wgsl")
+    include_str!("../../shaders/matmul_glu.wgsl")
 );
 /// Decode weight products (`matvec_f` / `_q` / `_general`).
 pub const MATVEC_WGSL: &str = include_str!("../../shaders/matvec.wgsl");
@@ -148,13 +146,10 @@ pub enum Kernel {
     /// `MatmulRun16Vec4` over 128 columns a run instead of 64 (`kernels::run16_wide`).
     MatmulRun16WideVec4(DType, bool),
     /// The gated MLP's gate and up from one stacked weight, act(gate) · up stored
-    /// (`GLU_ACT` in matmul_glu.wgsl; `Recorder::linear_glu`): the wide run of 8 rows.
+    /// (`GLU_ACT` in matmul.wgsl; `Recorder::linear_glu`): the wide run of 8 rows.
     MatmulRunGluVec4(DType, bool, Activation),
     /// `MatmulRunGluVec4` with 16 rows a run (from 9 rows).
     MatmulRun16GluVec4(DType, bool, Activation),
-    /// Inference's stacked q | k | v product with RoPE and the cache stores in its store
-    /// (shaders/matmul_rope.wgsl; `Recorder::linear_qkv_rope`): the narrow run of 8 rows.
-    MatmulRunRopeVec4(DType, bool),
     RmsNorm,
     /// `RmsNorm` in 8-thread workgroups with vec4 loads (CPU devices, d a multiple of 4).
     RmsNormLanes,
@@ -259,7 +254,6 @@ impl Kernel {
             Kernel::MatmulRun16Vec4(..) => (MATMUL_WGSL, "matmul_q_sums_run16_v4"),
             Kernel::MatmulRun16WideVec4(..) => (MATMUL_WGSL, "matmul_q_sums_run16w_v4"),
             Kernel::MatmulRunGluVec4(..) => (MATMUL_WGSL, "matmul_q_sums_run_glu_v4"),
-            Kernel::MatmulRunRopeVec4(..) => (MATMUL_WGSL, "matmul_q_sums_run_rope_v4"),
             Kernel::MatmulRun16GluVec4(..) => (MATMUL_WGSL, "matmul_q_sums_run16_glu_v4"),
             Kernel::RmsNorm => (NORM_WGSL, "rmsnorm"),
             Kernel::RmsNormLanes => (NORM_WGSL, "rmsnorm_lanes"),
@@ -334,7 +328,6 @@ impl Kernel {
             | Kernel::MatmulRun16WideVec4(d, _)
             | Kernel::MatmulRunGluVec4(d, ..)
             | Kernel::MatmulRun16GluVec4(d, ..)
-            | Kernel::MatmulRunRopeVec4(d, _)
             | Kernel::Embed(d)
             | Kernel::MatmulBackwardInput(d)
             | Kernel::MatmulBackwardInputGeneral(d) => Some(d),
@@ -383,8 +376,7 @@ impl Gpu {
         | Kernel::MatmulRun16Vec4(_, true)
         | Kernel::MatmulRun16WideVec4(_, true)
         | Kernel::MatmulRunGluVec4(_, true, _)
-        | Kernel::MatmulRun16GluVec4(_, true, _)
-        | Kernel::MatmulRunRopeVec4(_, true) = k
+        | Kernel::MatmulRun16GluVec4(_, true, _) = k
         {
             constants.push(("GROUPED", 1.0));
         }

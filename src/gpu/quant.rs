@@ -83,7 +83,7 @@ pub(crate) fn q4k_scale_min(s: &[u8], j: usize) -> (u8, u8) {
 
 /// Block types whose every value is c·q + o with an integer q and one (c, o) per 32 elements
 /// (Q8_0 with o = 0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K), or c·q with one c per 16 (Q6_K,
-/// Q3_K: q centred, o = 0): their products take `matmul_q_sums` (shaders/matmul_sums.wgsl), which
+/// Q3_K: q centred, o = 0): their products take `matmul_q_sums` (shaders/matmul.wgsl), which
 /// moves c and o out of the sums over each block. Not Q2_K (a 4-bit min per 16 riding in the
 /// quant word) nor the IQ4 types (q a table entry).
 pub fn scales_factor_out(dtype: DType) -> bool {

@@ -183,16 +183,9 @@ impl Model {
         // into `gate` (free until the MLP; `ModelConfig::stacks_qkv`), and `rope_qkv` reads it.
         let no_adapter = [Target::Q, Target::K, Target::V].iter().all(|&tg| a(tg).is_none());
         let stacked = l.qkv.as_ref().filter(|_| fused && no_adapter);
-        // A batched decode step's stacked product ropes and fills the caches in its own store,
-        // where the device's runs take it (`Recorder::linear_qkv_rope`).
-        let mut roped = false;
-        if let (Some(st), Kv::Slots { k, v, slots, packing, .. }, None) = (stacked, &kv, &l.q_norm) {
-            let rows = KvRows::Slots { spans: packing.spans, max_slot: slots.iter().copied().max().unwrap_or(0) };
-            roped = r.linear_qkv_rope(&s.h1, t, &st.w, st.bias.as_ref(), &s.q, cs, (k, v), (nh, nkv, hd), &rows)?;
-        }
-        if let Some(st) = stacked.filter(|_| !roped) {
+        if let Some(st) = stacked {
             r.linear(&s.h1, t, &st.w, st.bias.as_ref(), &s.gate, false)?;
-        } else if stacked.is_none() {
+        } else {
             self.project_qkv(r, li, s, lora)?;
         }
         if let (Some(wq), Some(wk), Some(qn), Some(kn)) = (&l.q_norm, &l.k_norm, &s.qn, &s.kn) {
@@ -228,10 +221,10 @@ impl Model {
                 packing,
                 ..
             } => {
-                if fused && !roped {
+                if fused {
                     let max_slot = slots.iter().copied().max().unwrap_or(0);
                     rope_kv(r, k, v, KvRows::Slots { spans: packing.spans, max_slot })?;
-                } else if !fused {
+                } else {
                     let row = (nkv * hd * 4) as u64;
                     for (i, &slot) in slots.iter().enumerate() {
                         r.copy(kh, i as u64 * row, k, slot as u64 * row, row);
