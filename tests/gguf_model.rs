@@ -238,7 +238,8 @@ fn gemma3_270m_generates_through_the_cli() {
 /// A batched decode step of the real SmolLM2 (Q4_1, head_dim 64, stacked q | k | v; rows in
 /// their own cache segments, 8-row runs on CPU devices): each row's hidden state equals the
 /// single-sequence forward of its prompt and next token. Then a greedy group decoded together
-/// (every row's logits over the whole vocabulary in one product) gives transformers' answer.
+/// (every row's logits over the 49,152-token vocabulary, chunk by chunk) gives transformers'
+/// answer.
 #[test]
 fn smollm2_batched_decoding_matches_single_sequences() {
     use edgerl::model::decode::DecodeRow;

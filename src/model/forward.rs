@@ -604,9 +604,8 @@ impl Model {
         Ok(())
     }
 
-    /// The logits of rows `rows` of `hidden` into `all` [rows, vocab], which must fit one
-    /// binding: one product of the whole output projection (vocabulary chunks would only add
-    /// dispatches, ~40 µs each on lavapipe).
+    /// The logits of rows `rows` of `hidden` into `all` [rows, vocab], chunk by chunk of the
+    /// output projection straight into place; `all` must fit one binding.
     pub(crate) fn record_rows_logits_into(
         &self,
         r: &mut Recorder,
@@ -616,7 +615,12 @@ impl Model {
     ) -> Result<()> {
         let vocab = self.cfg.vocab_size;
         let picked = self.pick_rows(r, hidden, rows)?;
-        r.matmul(&picked, rows.len(), self.output(), 0..vocab, None, all, vocab, 0, false)
+        let cols = self.chunk_cols(r.gpu, rows.len());
+        for v0 in (0..vocab).step_by(cols) {
+            let n = cols.min(vocab - v0);
+            r.matmul(&picked, rows.len(), self.output(), v0..v0 + n, None, all, vocab, v0, false)?;
+        }
+        Ok(())
     }
 
     /// Rows `rows` of `hidden` [.., hidden] copied into a new buffer, in that order.
