@@ -563,7 +563,7 @@ fn matmul_q_sums(ln: Lane) {
 // 64 columns, four runs the 64 × 64 tile.
 @compute @workgroup_size(32)
 fn matmul_q_sums_v4(ln: Lane) {
-    q_sums16(ln, 64u, false);
+    q_sums16(ln, 64u, false, false);
 }
 // Few rows on CPU devices (decode, short prefills): one run of 8 lanes a workgroup, 8 rows ×
 // 64 columns. In a 64-lane workgroup the runs past the rows still cost (measured on lavapipe:
@@ -585,12 +585,12 @@ fn matmul_q_sums_runw_v4(ln: Lane) {
 // From 16 rows: 16 rows × 64 columns a workgroup.
 @compute @workgroup_size(8)
 fn matmul_q_sums_run16_v4(ln: Lane) {
-    q_sums16(ln, 16u, false);
+    q_sums16(ln, 16u, false, true);
 }
 // 16 rows × 128 columns a workgroup (each thread 16 columns).
 @compute @workgroup_size(8)
 fn matmul_q_sums_run16w_v4(ln: Lane) {
-    q_sums16(ln, 16u, true);
+    q_sums16(ln, 16u, true, true);
 }
 // `wg_rows`: rows of x a workgroup covers (8 per run of 8 lanes); `v4`: block_dot_v4; `wide` (a
 // constant, so the other form folds away; with v4): also the 8 columns 64 on.

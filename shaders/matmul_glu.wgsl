@@ -30,5 +30,5 @@ fn matmul_q_sums_run_glu_v4(ln: Lane) {
 }
 @compute @workgroup_size(8)
 fn matmul_q_sums_run16_glu_v4(ln: Lane) {
-    q_sums16(ln, 16u, true);
+    q_sums16(ln, 16u, true, true);
 }

@@ -68,14 +68,34 @@ fn q4_block_dot16(a: mat4x4<f32>, k: Q4Block, x: ptr<function, X16>) -> mat4x4<f
     return mat4x4<f32>(fma(c, s[0u], fma(o, (*x).a.sum, a[0u])), fma(c, s[1u], fma(o, (*x).c.sum, a[1u])),
                        fma(c, s[2u], fma(o, (*x).e.sum, a[2u])), fma(c, s[3u], fma(o, (*x).g.sum, a[3u])));
 }
+// x as 32-bit words in a texture, XTEX_W texels (vec4s) a texture row, row-major as in the
+// buffer (`Recorder::x_texture`): the run forms' lanes read their x rows from it. On lavapipe
+// a load from a storage buffer is a loop over the 8 lanes while a texel fetch is vectorized
+// (a throwaway kernel of vec4 loads: ~0.55× the time).
+@group(0) @binding(8) var x_tex: texture_2d<u32>;
+const XTEX_W: u32 = 2048u; // kernels.rs: X_TEXTURE_WIDTH
+fn x_texel(i: u32) -> vec4<f32> {
+    return bitcast<vec4<f32>>(textureLoad(x_tex, vec2<u32>(i % XTEX_W, i / XTEX_W), 0));
+}
+// x_row_block from the texture, or from the buffer (`tex`, a constant once inlined).
+fn x_row_block16(xi: u32, kb: u32, tex: bool) -> array<vec4<f32>, 8> {
+    if (!tex) {
+        return x_row_block(xi, kb);
+    }
+    let i = xi + kb * 8u;
+    return array<vec4<f32>, 8>(x_texel(i), x_texel(i + 1u), x_texel(i + 2u), x_texel(i + 3u), x_texel(i + 4u),
+                               x_texel(i + 5u), x_texel(i + 6u), x_texel(i + 7u));
+}
 // `wg_rows`: rows of x a workgroup covers (16 per run of 8 lanes); `wide` (a constant, so the
-// other form folds away): each thread also the 8 columns 64 on, a run 16 rows × 128 columns.
+// other form folds away): each thread also the 8 columns 64 on, a run 16 rows × 128 columns;
+// `tex` (a constant): the lanes read x from x_tex (every entry binds one; the tiled form, a
+// texture of one texel).
 // Wide, each x block loaded serves twice the FMAs: on lavapipe, where x's loads (lane by lane)
 // took about a quarter of the time, a Q4_1 1024 × 1536 × 1536 product ran 63 -> 72 GFLOP/s,
 // 64 × 576 × 1536 55 -> 61 (k 1536 n 576: +2 %). The host takes it on devices with subgroups
 // only: its JIT build is long (~7 s on lavapipe; Mesa's disk cache keeps it after), and GL's
 // (llvmpipe) would hold wgpu's GL context lock past its timeout.
-fn q_sums16(ln: Lane, wg_rows: u32, wide: bool) {
+fn q_sums16(ln: Lane, wg_rows: u32, wide: bool, tex: bool) {
     q = opaque_params(p, ln.wg.z);
     let lid = ln.lid;
     let n0 = run_col0(ln.wg.y, lid % RB_WN, select(1u, 2u, wide && !glu()));
@@ -101,10 +121,10 @@ fn q_sums16(ln: Lane, wg_rows: u32, wide: bool) {
         let xj = min(t0 + 8u + j, last) * (q.k >> 2u);
         for (var kb = 0u; kb < nb; kb++) {
             var x: X16;
-            let v = x_row_block(xi, kb);
+            let v = x_row_block16(xi, kb, tex);
             x.a = x_block_shared(ln, v, 0u);
             x.c = x_block_shared(ln, v, 1u);
-            let v2 = x_row_block(xj, kb);
+            let v2 = x_row_block16(xj, kb, tex);
             x.e = x_block_shared(ln, v2, 0u);
             x.g = x_block_shared(ln, v2, 1u);
             if (GROUPED) {

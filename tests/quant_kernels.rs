@@ -285,6 +285,20 @@ fn quant_run_matvec() {
     });
 }
 
+/// The 16-row runs read x from a copy in a texture of `X_TEXTURE_WIDTH` texels a row
+/// (gpu/x_texture.rs): x past one texture row, whole rows plus a part-row (37 × 1056: 4 rows
+/// and 1,576 texels; Q4_K / Q5_K's 1280: 5 rows and 1,600) and whole rows only (16 × 2048),
+/// so a row of x runs across texture rows; the cases of one recorder share the texture, each
+/// copied just before its product.
+#[test]
+fn quant_run16_x_texture_rows() {
+    assert_eq!(edgerl::gpu::x_texture::X_TEXTURE_WIDTH, 2048, "the shapes below straddle its rows");
+    quant_matvec_form(MatvecForm::Run, 631, &|b| {
+        let blocks = |n: usize| (n * 32).div_ceil(b) * b;
+        vec![(37, blocks(33), 130), (16, blocks(64), 70), (20, blocks(2), 9)]
+    });
+}
+
 /// `MatvecForm::Blocked` at 2..=8 rows (one and two groups of four; `Auto` takes `Run` there on
 /// CPU devices, so this keeps the blocked kernel's row groups tested).
 #[test]

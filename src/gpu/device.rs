@@ -86,6 +86,8 @@ pub struct Gpu {
     /// How prompts decoded side by side are prefilled (`model::decode::PromptPrefill` as `u8`
     /// plus 1; 0 is the device's default; tests and benchmarks set it).
     pub prompt_prefill: std::sync::atomic::AtomicU8,
+    /// The run forms' copy of x as a texture (gpu/x_texture.rs).
+    pub(crate) x_textures: super::x_texture::XTextures,
 }
 
 fn parse_backend(name: &str) -> Result<wgpu::Backends> {
@@ -228,6 +230,7 @@ impl Gpu {
             Some(m) => m.clamp(256, device_limit),
             None => device_limit,
         };
+        let x_textures = super::x_texture::XTextures::new(&device);
         let gpu = Gpu {
             device,
             queue,
@@ -252,6 +255,7 @@ impl Gpu {
             general_attention: Default::default(),
             matvec_form: Default::default(),
             prompt_prefill: Default::default(),
+            x_textures,
         };
         // Some GL drivers claim compute shaders yet get a shading-language version without
         // them (NVIDIA's EGL; Mesa's with MESA_GLSL_VERSION_OVERRIDE=330): one small kernel now

@@ -263,6 +263,8 @@ impl Recorder<'_> {
             super::backward::need("LoRA B", l.b, (rows.end * l.r) as u64)?;
             check_fits(self.gpu, "LoRA B", l.b.bytes)?;
         }
+        // The 16-row runs read x from a texture (gpu/x_texture.rs), copied once for the pieces.
+        let xtex = if run && vec4_dtype && t >= 16 { self.x_texture(x, t * w.cols) } else { None };
         for piece in &w.pieces {
             // Pieces whose blocks can be read as vec4s (binding 7; matmul_common.wgsl).
             let vec4 = vec4_dtype && piece.buf.bytes.is_multiple_of(16);
@@ -304,14 +306,20 @@ impl Recorder<'_> {
                 // a thread); row runs along x, as the tiled product's row tiles.
                 let cols = (hi - lo).div_ceil(MATMUL_TILE_N) as u32;
                 let grouped = vec4 && run_grouped(self.gpu, w, lo - piece.row_start + piece.buf_row0);
-                if vec4 && t >= 16 {
+                if let (true, Some(view)) = (vec4 && t >= 16, &xtex) {
                     // 16 rows a run (`q_sums16`): twice the FMAs per weight load.
                     let (kernel, cols) = if self.gpu.features.subgroups && run16_wide(hi - lo) {
                         (Kernel::MatmulRun16WideVec4(w.dtype, grouped), (hi - lo).div_ceil(2 * MATMUL_TILE_N) as u32)
                     } else {
                         (Kernel::MatmulRun16Vec4(w.dtype, grouped), cols)
                     };
-                    self.dispatch_at(kernel, &params, &sums16_at, (t.div_ceil(16) as u32, cols))?;
+                    self.dispatch_tex(kernel, &params, &sums16_at, Some((8, view.clone())), (t.div_ceil(16) as u32, cols))?;
+                    continue;
+                }
+                if vec4 && t >= 16 {
+                    // x too large for its texture: the tiled kernel.
+                    let (gx, gy) = ((hi - lo).div_ceil(MATMUL_TILE_N), t.div_ceil(MATMUL_SUMS_TILE_T));
+                    self.dispatch_at(Kernel::MatmulVec4(w.dtype), &params, &sums16_at, (gy as u32, gx as u32))?;
                     continue;
                 }
                 // Grouped weights over many columns take the wide runs below 16 rows too

@@ -170,6 +170,11 @@ impl Recorder<'_> {
             lora_scale: 0.0,
             wgroup: pair.group as u32,
         };
+        // From 9 rows x from a texture (gpu/x_texture.rs).
+        let xtex = if t > 8 { self.x_texture(x, t * pair.cols) } else { None };
+        if t > 8 && xtex.is_none() {
+            return Ok(false); // x too large for its texture: the two products apart
+        }
         let grouped = run_grouped(self.gpu, pair, piece.buf_row0);
         let cols = n.div_ceil(MATMUL_TILE_N) as u32;
         let no_bias = self.gpu.alloc(4, "no bias")?;
@@ -177,9 +182,10 @@ impl Recorder<'_> {
         // From 9 rows the 16-row run: the rows two 8-row runs would compute, half the weight
         // loads, and the pipeline a prefill has built already (each one costs a JIT build per
         // process on lavapipe; eval of 16 screens, whose rows finish one by one: 1.32 -> 1.50 rows/s).
-        if t > 8 {
+        if let Some(view) = xtex {
             let at = [(1, &x.buffer), (3, b), (4, &y.buffer), (5, &x.buffer), (6, w), (7, w)];
-            self.dispatch_at(Kernel::MatmulRun16GluVec4(pair.dtype, grouped, act), &params, &at, (t.div_ceil(16) as u32, cols))?;
+            let g = (t.div_ceil(16) as u32, cols);
+            self.dispatch_tex(Kernel::MatmulRun16GluVec4(pair.dtype, grouped, act), &params, &at, Some((8, view)), g)?;
         } else {
             let bufs = [&x.buffer, w, b, &y.buffer, &x.buffer, w, w];
             self.dispatch(Kernel::MatmulRunGluVec4(pair.dtype, grouped, act), &params, &bufs, (t.div_ceil(8) as u32, cols))?;

@@ -228,6 +228,12 @@ pub enum Kernel {
 }
 
 impl Kernel {
+    /// The forward products' entry points that bind `x_tex` (`q_sums16`'s; binding 8): every
+    /// dispatch of them binds a texture (gpu/x_texture.rs).
+    pub(crate) fn binds_x_texture(self) -> bool {
+        matches!(self, Kernel::MatmulVec4(_) | Kernel::MatmulRun16Vec4(..) | Kernel::MatmulRun16WideVec4(..) | Kernel::MatmulRun16GluVec4(..))
+    }
+
     /// The entry point's name (for profiles and messages).
     pub(crate) fn entry(self) -> &'static str {
         self.source().1

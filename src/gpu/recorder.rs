@@ -19,7 +19,15 @@ enum Op {
         params: u64,
         params_len: u64,
         buffers: Vec<(u32, wgpu::Buffer)>,
+        /// A texture binding (the run forms' `x_tex`).
+        texture: Option<(u32, wgpu::TextureView)>,
         groups: (u32, u32),
+    },
+    /// The first `texels` vec4s of `src` into `dst`'s rows, in order (`x_texture.rs`).
+    CopyToTexture {
+        src: wgpu::Buffer,
+        dst: wgpu::Texture,
+        texels: u64,
     },
     Copy {
         src: wgpu::Buffer,
@@ -106,6 +114,20 @@ impl<'g> Recorder<'g> {
         buffers: &[(u32, &wgpu::Buffer)],
         groups: (u32, u32),
     ) -> Result<()> {
+        self.dispatch_tex(k, params, buffers, None, groups)
+    }
+
+    /// `dispatch_at` with a texture bound as well.
+    pub(super) fn dispatch_tex<P: Pod>(
+        &mut self,
+        k: Kernel,
+        params: &P,
+        buffers: &[(u32, &wgpu::Buffer)],
+        texture: Option<(u32, wgpu::TextureView)>,
+        groups: (u32, u32),
+    ) -> Result<()> {
+        // The products' entry points that bind `x_tex` without a copy to read get the stand-in.
+        let texture = texture.or_else(|| k.binds_x_texture().then(|| (8, self.gpu.x_texture_unread())));
         // Every binding must fit the (possibly forced) limit; weights are split before this.
         for (i, b) in buffers {
             if b.size() > self.gpu.max_binding {
@@ -127,9 +149,16 @@ impl<'g> Recorder<'g> {
             params: off as u64,
             params_len: std::mem::size_of::<P>() as u64,
             buffers: buffers.iter().map(|(i, b)| (*i, (*b).clone())).collect(),
+            texture,
             groups,
         });
         Ok(())
+    }
+
+    /// Copies `texels` vec4s from the start of `src` into `dst`'s rows, in order with the
+    /// dispatches around it.
+    pub(super) fn copy_to_texture(&mut self, src: &GpuBuffer, dst: wgpu::Texture, texels: u64) {
+        self.ops.push(Op::CopyToTexture { src: src.buffer.clone(), dst, texels });
     }
 
     /// Copies bytes between buffers, in order with the dispatches around it.
@@ -207,6 +236,11 @@ impl<'g> Recorder<'g> {
                 i += 1;
                 continue;
             }
+            if let Op::CopyToTexture { src, dst, texels } = &self.ops[i] {
+                copy_texels(&mut enc, src, dst, *texels);
+                i += 1;
+                continue;
+            }
             if let Op::Clear { buf, off, bytes } = &self.ops[i] {
                 enc.clear_buffer(buf, *off, *bytes);
                 i += 1;
@@ -220,6 +254,7 @@ impl<'g> Recorder<'g> {
                 params,
                 params_len,
                 buffers,
+                texture,
                 groups,
             }) = self.ops.get(i)
             {
@@ -237,6 +272,9 @@ impl<'g> Recorder<'g> {
                         binding: *j,
                         resource: b.as_entire_binding(),
                     });
+                }
+                if let Some((j, view)) = texture {
+                    entries.push(wgpu::BindGroupEntry { binding: *j, resource: wgpu::BindingResource::TextureView(view) });
                 }
                 let bg = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: None,
@@ -270,5 +308,28 @@ impl<'g> Recorder<'g> {
             return Err(Error::Gpu(format!("submitting work: {e}")));
         }
         gpu.take_errors()
+    }
+}
+
+/// `texels` vec4s of `src` into the rows of `dst` (as wide as `X_TEXTURE_WIDTH`): the whole rows
+/// in one copy, the last part-row in another.
+fn copy_texels(enc: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, dst: &wgpu::Texture, texels: u64) {
+    let w = super::x_texture::X_TEXTURE_WIDTH as u64;
+    let (rows, rest) = (texels / w, texels % w);
+    let part = |enc: &mut wgpu::CommandEncoder, row: u64, width: u64, height: u64| {
+        enc.copy_buffer_to_texture(
+            wgpu::TexelCopyBufferInfo {
+                buffer: src,
+                layout: wgpu::TexelCopyBufferLayout { offset: row * w * 16, bytes_per_row: Some((w * 16) as u32), rows_per_image: None },
+            },
+            wgpu::TexelCopyTextureInfo { texture: dst, mip_level: 0, origin: wgpu::Origin3d { x: 0, y: row as u32, z: 0 }, aspect: wgpu::TextureAspect::All },
+            wgpu::Extent3d { width: width as u32, height: height as u32, depth_or_array_layers: 1 },
+        );
+    };
+    if rows > 0 {
+        part(enc, 0, w, rows);
+    }
+    if rest > 0 {
+        part(enc, rows, rest, 1);
     }
 }
