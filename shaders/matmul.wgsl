@@ -224,14 +224,14 @@ fn matmul_f(ln: Lane) {
 // k0 + 16 + 4i (high), in that order as in matmul_f.
 fn matmul_q8_step(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, RB_N>, kb: u32, i: u32,
                   d: array<f32, RB_N>, xi: mat4x4<f32>) {
-    (*acc)[0u] += xi * (q8w4(w[(b0[0u] + wk(kb)) * 9u + 1u + i]) * d[0u]);
-    (*acc)[1u] += xi * (q8w4(w[(b0[1u] + wk(kb)) * 9u + 1u + i]) * d[1u]);
-    (*acc)[2u] += xi * (q8w4(w[(b0[2u] + wk(kb)) * 9u + 1u + i]) * d[2u]);
-    (*acc)[3u] += xi * (q8w4(w[(b0[3u] + wk(kb)) * 9u + 1u + i]) * d[3u]);
-    (*acc)[4u] += xi * (q8w4(w[(b0[4u] + wk(kb)) * 9u + 1u + i]) * d[4u]);
-    (*acc)[5u] += xi * (q8w4(w[(b0[5u] + wk(kb)) * 9u + 1u + i]) * d[5u]);
-    (*acc)[6u] += xi * (q8w4(w[(b0[6u] + wk(kb)) * 9u + 1u + i]) * d[6u]);
-    (*acc)[7u] += xi * (q8w4(w[(b0[7u] + wk(kb)) * 9u + 1u + i]) * d[7u]);
+    (*acc)[0u] += xi * (q8w4(wword((b0[0u] + wk(kb)) * 9u + 1u + i)) * d[0u]);
+    (*acc)[1u] += xi * (q8w4(wword((b0[1u] + wk(kb)) * 9u + 1u + i)) * d[1u]);
+    (*acc)[2u] += xi * (q8w4(wword((b0[2u] + wk(kb)) * 9u + 1u + i)) * d[2u]);
+    (*acc)[3u] += xi * (q8w4(wword((b0[3u] + wk(kb)) * 9u + 1u + i)) * d[3u]);
+    (*acc)[4u] += xi * (q8w4(wword((b0[4u] + wk(kb)) * 9u + 1u + i)) * d[4u]);
+    (*acc)[5u] += xi * (q8w4(wword((b0[5u] + wk(kb)) * 9u + 1u + i)) * d[5u]);
+    (*acc)[6u] += xi * (q8w4(wword((b0[6u] + wk(kb)) * 9u + 1u + i)) * d[6u]);
+    (*acc)[7u] += xi * (q8w4(wword((b0[7u] + wk(kb)) * 9u + 1u + i)) * d[7u]);
 }
 // The first blocks (`row_block`) of a thread's RB_N columns n0, n0 + col_step(), ...
 fn col_blocks(n0: u32) -> array<u32, RB_N> {
@@ -284,14 +284,14 @@ fn q4_fma(acc: ptr<function, array<vec4<f32>, 8>>, u: array<vec2<u32>, RB_N>, c:
 
 fn q8_scales(b0: array<u32, RB_N>, kb: u32) -> array<f32, RB_N> {
     var d: array<f32, RB_N>;
-    d[0u] = unpack2x16float(w[(b0[0u] + wk(kb)) * 9u]).x;
-    d[1u] = unpack2x16float(w[(b0[1u] + wk(kb)) * 9u]).x;
-    d[2u] = unpack2x16float(w[(b0[2u] + wk(kb)) * 9u]).x;
-    d[3u] = unpack2x16float(w[(b0[3u] + wk(kb)) * 9u]).x;
-    d[4u] = unpack2x16float(w[(b0[4u] + wk(kb)) * 9u]).x;
-    d[5u] = unpack2x16float(w[(b0[5u] + wk(kb)) * 9u]).x;
-    d[6u] = unpack2x16float(w[(b0[6u] + wk(kb)) * 9u]).x;
-    d[7u] = unpack2x16float(w[(b0[7u] + wk(kb)) * 9u]).x;
+    d[0u] = unpack2x16float(wword((b0[0u] + wk(kb)) * 9u)).x;
+    d[1u] = unpack2x16float(wword((b0[1u] + wk(kb)) * 9u)).x;
+    d[2u] = unpack2x16float(wword((b0[2u] + wk(kb)) * 9u)).x;
+    d[3u] = unpack2x16float(wword((b0[3u] + wk(kb)) * 9u)).x;
+    d[4u] = unpack2x16float(wword((b0[4u] + wk(kb)) * 9u)).x;
+    d[5u] = unpack2x16float(wword((b0[5u] + wk(kb)) * 9u)).x;
+    d[6u] = unpack2x16float(wword((b0[6u] + wk(kb)) * 9u)).x;
+    d[7u] = unpack2x16float(wword((b0[7u] + wk(kb)) * 9u)).x;
     return d;
 }
 fn q4_scales(b0: array<u32, RB_N>, kb: u32) -> array<vec2<f32>, RB_N> {
@@ -455,11 +455,11 @@ fn block_dot(a: mat2x4<f32>, b: u32, xa: ptr<function, XBlock>, xc: ptr<function
         var sc: vec4<f32>;
         let base = b * 9u;
         for (var i = 0u; i < 8u; i++) {
-            let qv = q8w4(w[base + 1u + i]);
+            let qv = q8w4(wword(base + 1u + i));
             sa += (*xa).m[i] * qv;
             sc += (*xc).m[i] * qv;
         }
-        let d = unpack2x16float(w[base]).x;
+        let d = unpack2x16float(wword(base)).x;
         return mat2x4<f32>(fma(vec4<f32>(d), sa, a[0u]), fma(vec4<f32>(d), sc, a[1u]));
     }
     var s: mat4x4<f32>;

@@ -23,8 +23,7 @@ fn opaque_backward_params(v: MatmulBackwardParams, z: u32) -> MatmulBackwardPara
                                 v.accumulate + z, v.wgroup + z);
 }
 @group(0) @binding(1) var<storage, read> dy: array<f32>;
-// binding 2: the weight piece `w`, read through `load_w`
-@group(0) @binding(2) var<storage, read> w: array<u32>;
+// binding 2: the weight piece, read through `load_w` (weights.wgsl)
 @group(0) @binding(4) var<storage, read_write> dx: array<f32>;
 
 // dy and W tiles of `matmul_backward_input_general`, as in `matmul_general`.
@@ -65,7 +64,6 @@ fn matmul_backward_input_general(@builtin(workgroup_id) wg: vec3<u32>, @builtin(
 // of a 32-column block: k = 8o..8o+7, or for Q4 the columns of quant word o (4o..4o+3 and
 // 16+4o..16+4o+3). Per 4 weight rows j: 4 vec4 loads of dy and one octet of each weight row.
 @group(0) @binding(1) var<storage, read> dyv: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> wv: array<vec4<u32>>;
 
 // Column m (0..8) of octet o in a 32-column block.
 fn octet_col(o: u32, m: u32) -> u32 {
@@ -79,9 +77,9 @@ fn octet_col(o: u32, m: u32) -> u32 {
 fn wb_f(row: u32, kb: u32, o: u32) -> mat2x4<f32> {
     let e = row * qb.k + kb * 32u + 8u * o;
     if (WDTYPE == 0u) {
-        return mat2x4<f32>(bitcast<vec4<f32>>(wv[e >> 2u]), bitcast<vec4<f32>>(wv[(e >> 2u) + 1u]));
+        return mat2x4<f32>(bitcast<vec4<f32>>(wvec(e >> 2u)), bitcast<vec4<f32>>(wvec((e >> 2u) + 1u)));
     }
-    let u = wv[e >> 3u];
+    let u = wvec(e >> 3u);
     if (WDTYPE == 1u) {
         return mat2x4<f32>(vec4<f32>(unpack2x16float(u.x), unpack2x16float(u.y)),
                            vec4<f32>(unpack2x16float(u.z), unpack2x16float(u.w)));
@@ -94,8 +92,8 @@ fn wb_q(row: u32, kb: u32, o: u32) -> mat2x4<f32> {
     let b = wblock(row, kb, qb.k >> 5u, qb.wgroup);
     if (WDTYPE == 3u) {
         let base = b * 9u;
-        let d = unpack2x16float(w[base]).x;
-        return mat2x4<f32>(q8w4(w[base + 1u + 2u * o]) * d, q8w4(w[base + 2u + 2u * o]) * d);
+        let d = unpack2x16float(wword(base)).x;
+        return mat2x4<f32>(q8w4(wword(base + 1u + 2u * o)) * d, q8w4(wword(base + 2u + 2u * o)) * d);
     }
     let c = q4s(b);
     let u = q4w(b, o);
@@ -268,7 +266,7 @@ fn chunk_row(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f32>>, jj: 
 // Block b's scales: q4s's, or Q8_0's d.
 fn block_scales(b: u32) -> vec2<f32> {
     if (WDTYPE == 3u) {
-        return vec2<f32>(unpack2x16float(w[b * 9u]).x, 0.0);
+        return vec2<f32>(unpack2x16float(wword(b * 9u)).x, 0.0);
     }
     return q4s(b);
 }
@@ -279,8 +277,8 @@ fn chunk_row_c(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f32>>, jj
     if (WDTYPE == 3u) {
         let base = b * 9u;
         (*ch).l[jj] = d * c.x;
-        (*ch).lo[jj] = q8w4(w[base + 1u + 2u * o]);
-        (*ch).hi[jj] = q8w4(w[base + 2u + 2u * o]);
+        (*ch).lo[jj] = q8w4(wword(base + 1u + 2u * o));
+        (*ch).hi[jj] = q8w4(wword(base + 2u + 2u * o));
         return;
     }
     let u = q4w(b, o);

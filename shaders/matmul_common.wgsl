@@ -19,7 +19,6 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<u32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
@@ -54,11 +53,10 @@ fn opaque_params(v: Params, z: u32) -> Params {
                   v.accumulate + z, v.b_row0 + z, v.lora_r + z, v.lora_scale, v.wgroup + z);
 }
 
-// The register-blocked and decode kernels (k % 32 == 0, see matmul.wgsl) see bindings 1 and 2
-// as vec4 arrays: with k % 32 == 0 every x row and every float weight row starts on 16 bytes.
-// Quantized blocks (5 or 9 words) are read as words via `w`.
+// The register-blocked and decode kernels (k % 32 == 0, see matmul.wgsl) see x (binding 1) and
+// the weights (`wvec`) as vec4s: with k % 32 == 0 every x row and every float weight row starts
+// on 16 bytes. Quantized blocks (5 or 9 words) are read as words via `wword`.
 @group(0) @binding(1) var<storage, read> xv: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> wv: array<vec4<u32>>;
 
 // x rows r (already clamped to the last row) at k = kk..kk+3, transposed: column c holds
 // k = kk + c, so `xt4(r, kk) * w` is the vector of the four rows' dot products with w.
@@ -98,9 +96,8 @@ fn row_vec4(r: vec4<u32>, i: u32, k: u32) -> u32 {
 // register-blocked ones read a block's words (scale, then 4 or 8 data words) from the aligned
 // vec4s they always lie in: Q4's 5 words start at word offset 5b % 4 = b % 4 and fit in 2
 // vec4s (2 loads instead of 5), Q8_0's 9 at 9b % 4 = b % 4 in 3 (3 instead of 9).
-// Binding 7 is the weight buffer (binding 2 of the other kernels) seen as vec4s; the host takes
+// `wvec7` reads the piece at binding 7 (binding 2 of the other kernels) as vec4s; the host takes
 // these kernels only for pieces of a multiple of 16 bytes, so every such vec4 exists.
-@group(0) @binding(7) var<storage, read> w4: array<vec4<u32>>;
 
 // Words r + 1 .. r + 4 of the 8 words (a, c), r in 0..3.
 fn words_after(a: vec4<u32>, c: vec4<u32>, r: u32) -> vec4<u32> {
@@ -121,9 +118,9 @@ struct Q8Block {
 fn q8_block_v4(b: u32) -> Q8Block {
     let r = b & 3u;
     let v = (9u * b) >> 2u;
-    let a = w4[v];
-    let c = w4[v + 1u];
-    let e = w4[v + 2u];
+    let a = wvec7(v);
+    let c = wvec7(v + 1u);
+    let e = wvec7(v + 2u);
     return Q8Block(unpack2x16float(word_at(a, r)).x, words_after(a, c, r), words_after(c, e, r));
 }
 // Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q4_K / Q5_K block b: (scale, offset) as q4s gives them and its
@@ -136,16 +133,16 @@ struct Q4Block {
 fn q4_block_v4(b: u32) -> Q4Block {
     let r = b & 3u;
     let v = (5u * b) >> 2u;
-    let a = w4[v];
+    let a = wvec7(v);
     let sc = unpack2x16float(word_at(a, r));
-    return Q4Block(select(sc, vec2<f32>(sc.x, -8.0 * sc.x), WDTYPE == 4u), words_after(a, w4[v + 1u], r),
+    return Q4Block(select(sc, vec2<f32>(sc.x, -8.0 * sc.x), WDTYPE == 4u), words_after(a, wvec7(v + 1u), r),
                    vec4<u32>());
 }
 // Q5_0 / Q5_1: 6 words (scale, qh, 4 quant words) at word offset 0 or 2 of two vec4s.
 fn q5_block_v4(b: u32) -> Q4Block {
     let v = (3u * b) >> 1u;
-    let a = w4[v];
-    let c = w4[v + 1u];
+    let a = wvec7(v);
+    let c = wvec7(v + 1u);
     let odd = (b & 1u) == 1u;
     let sc = unpack2x16float(select(a.x, a.z, odd));
     let qh = select(a.y, a.w, odd);
@@ -159,18 +156,18 @@ fn qk_block_v4(b: u32) -> Q4Block {
     let q5 = WDTYPE == 10u;
     let v = (b >> 3u) * select(9u, 11u, q5);
     let g = b & 7u;
-    let head = w4[v];
+    let head = wvec7(v);
     let qv = v + select(1u, 3u, q5) + 2u * (g >> 1u);
-    let q0 = w4[qv];
-    let q1 = w4[qv + 1u];
+    let q0 = wvec7(qv);
+    let q1 = wvec7(qv + 1u);
     let sh = vec4<u32>(4u * (g & 1u));
     let m = vec4<u32>(0x0f0f0f0fu);
     var u: vec4<u32>;
     var u2: vec4<u32>;
     if (q5) {
         let bit = vec4<u32>(0x01010101u);
-        u = ((q0 >> sh) & m) | (((w4[v + 1u] >> vec4<u32>(g)) & bit) << vec4<u32>(4u));
-        u2 = ((q1 >> sh) & m) | (((w4[v + 2u] >> vec4<u32>(g)) & bit) << vec4<u32>(4u));
+        u = ((q0 >> sh) & m) | (((wvec7(v + 1u) >> vec4<u32>(g)) & bit) << vec4<u32>(4u));
+        u2 = ((q1 >> sh) & m) | (((wvec7(v + 2u) >> vec4<u32>(g)) & bit) << vec4<u32>(4u));
     } else {
         u = ((q0 >> sh) & m) | (((q1 >> sh) & m) << vec4<u32>(4u));
     }
@@ -195,11 +192,11 @@ fn q4k_byte(s: vec3<u32>, n: u32) -> u32 {
 // ONE_GROUPED).
 fn q4_quad(b: u32) -> array<Q4Block, 4> {
     let v = (5u * (b & ~3u)) >> 2u;
-    let v0 = w4[v];
-    let v1 = w4[v + 1u];
-    let v2 = w4[v + 2u];
-    let v3 = w4[v + 3u];
-    let v4 = w4[v + 4u];
+    let v0 = wvec7(v);
+    let v1 = wvec7(v + 1u);
+    let v2 = wvec7(v + 2u);
+    let v3 = wvec7(v + 3u);
+    let v4 = wvec7(v + 4u);
     return array<Q4Block, 4>(q4_words_block(v0.x, vec4<u32>(v0.yzw, v1.x)), q4_words_block(v1.y, vec4<u32>(v1.zw, v2.xy)),
                              q4_words_block(v2.z, vec4<u32>(v2.w, v3.xyz)), q4_words_block(v3.w, v4));
 }
@@ -207,17 +204,17 @@ fn q4_quad(b: u32) -> array<Q4Block, 4> {
 // 9 vec4 loads where q8_block_v4 takes 12. The weight groups' reads, as q4_quad.
 fn q8_quad(b: u32) -> array<Q8Block, 4> {
     let v = (9u * (b & ~3u)) >> 2u;
-    let v0 = w4[v];
-    let v1 = w4[v + 1u];
-    let v2 = w4[v + 2u];
-    let v3 = w4[v + 3u];
-    let v4 = w4[v + 4u];
-    let v5 = w4[v + 5u];
-    let v6 = w4[v + 6u];
+    let v0 = wvec7(v);
+    let v1 = wvec7(v + 1u);
+    let v2 = wvec7(v + 2u);
+    let v3 = wvec7(v + 3u);
+    let v4 = wvec7(v + 4u);
+    let v5 = wvec7(v + 5u);
+    let v6 = wvec7(v + 6u);
     return array<Q8Block, 4>(Q8Block(unpack2x16float(v0.x).x, vec4<u32>(v0.yzw, v1.x), vec4<u32>(v1.yzw, v2.x)),
                              Q8Block(unpack2x16float(v2.y).x, vec4<u32>(v2.zw, v3.xy), vec4<u32>(v3.zw, v4.xy)),
                              Q8Block(unpack2x16float(v4.z).x, vec4<u32>(v4.w, v5.xyz), vec4<u32>(v5.w, v6.xyz)),
-                             Q8Block(unpack2x16float(v6.w).x, w4[v + 7u], w4[v + 8u]));
+                             Q8Block(unpack2x16float(v6.w).x, wvec7(v + 7u), wvec7(v + 8u)));
 }
 // A Q4_0 / Q4_1 block from its scale word and quant words (as q4_block_v4).
 fn q4_words_block(sc: u32, u: vec4<u32>) -> Q4Block {

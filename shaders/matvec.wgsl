@@ -174,10 +174,10 @@ fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>)
                 let d = mv_q8_scales(b0, kb);
                 for (var i = 0u; i < 8u; i++) {
                     let xi = xt4(r0, k0 + 4u * i);
-                    (*acc)[0u] += xi * (q8w4(w[(b0[0u] + wk(kb)) * 9u + 1u + i]) * d[0u]);
-                    (*acc)[1u] += xi * (q8w4(w[(b0[1u] + wk(kb)) * 9u + 1u + i]) * d[1u]);
-                    (*acc)[2u] += xi * (q8w4(w[(b0[2u] + wk(kb)) * 9u + 1u + i]) * d[2u]);
-                    (*acc)[3u] += xi * (q8w4(w[(b0[3u] + wk(kb)) * 9u + 1u + i]) * d[3u]);
+                    (*acc)[0u] += xi * (q8w4(wword((b0[0u] + wk(kb)) * 9u + 1u + i)) * d[0u]);
+                    (*acc)[1u] += xi * (q8w4(wword((b0[1u] + wk(kb)) * 9u + 1u + i)) * d[1u]);
+                    (*acc)[2u] += xi * (q8w4(wword((b0[2u] + wk(kb)) * 9u + 1u + i)) * d[2u]);
+                    (*acc)[3u] += xi * (q8w4(wword((b0[3u] + wk(kb)) * 9u + 1u + i)) * d[3u]);
                 }
             } else {
                 let c = mv_q4_scales(b0, kb);
@@ -212,22 +212,22 @@ fn matvec_q_loops(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>)
                     let x0 = xt4(r0, k0 + 4u * i);
                     let x1 = xt4(r1, k0 + 4u * i);
                     {
-                        let wj = q8w4(w[(b0[0u] + wk(kb)) * 9u + 1u + i]) * d[0u];
+                        let wj = q8w4(wword((b0[0u] + wk(kb)) * 9u + 1u + i)) * d[0u];
                         (*acc)[0u] += x0 * wj;
                         (*acc)[MV_N + 0u] += x1 * wj;
                     }
                     {
-                        let wj = q8w4(w[(b0[1u] + wk(kb)) * 9u + 1u + i]) * d[1u];
+                        let wj = q8w4(wword((b0[1u] + wk(kb)) * 9u + 1u + i)) * d[1u];
                         (*acc)[1u] += x0 * wj;
                         (*acc)[MV_N + 1u] += x1 * wj;
                     }
                     {
-                        let wj = q8w4(w[(b0[2u] + wk(kb)) * 9u + 1u + i]) * d[2u];
+                        let wj = q8w4(wword((b0[2u] + wk(kb)) * 9u + 1u + i)) * d[2u];
                         (*acc)[2u] += x0 * wj;
                         (*acc)[MV_N + 2u] += x1 * wj;
                     }
                     {
-                        let wj = q8w4(w[(b0[3u] + wk(kb)) * 9u + 1u + i]) * d[3u];
+                        let wj = q8w4(wword((b0[3u] + wk(kb)) * 9u + 1u + i)) * d[3u];
                         (*acc)[3u] += x0 * wj;
                         (*acc)[MV_N + 3u] += x1 * wj;
                     }
@@ -373,10 +373,10 @@ fn mv_f_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, e: array
 
 fn mv_q8_fma(acc: ptr<function, array<vec4<f32>, 8>>, o: u32, b0: array<u32, MV_N>, kb: u32,
              i: u32, d: array<f32, MV_N>, x: mat4x4<f32>) {
-    (*acc)[o] += x * (q8w4(w[(b0[0u] + wk(kb)) * 9u + 1u + i]) * d[0u]);
-    (*acc)[o + 1u] += x * (q8w4(w[(b0[1u] + wk(kb)) * 9u + 1u + i]) * d[1u]);
-    (*acc)[o + 2u] += x * (q8w4(w[(b0[2u] + wk(kb)) * 9u + 1u + i]) * d[2u]);
-    (*acc)[o + 3u] += x * (q8w4(w[(b0[3u] + wk(kb)) * 9u + 1u + i]) * d[3u]);
+    (*acc)[o] += x * (q8w4(wword((b0[0u] + wk(kb)) * 9u + 1u + i)) * d[0u]);
+    (*acc)[o + 1u] += x * (q8w4(wword((b0[1u] + wk(kb)) * 9u + 1u + i)) * d[1u]);
+    (*acc)[o + 2u] += x * (q8w4(wword((b0[2u] + wk(kb)) * 9u + 1u + i)) * d[2u]);
+    (*acc)[o + 3u] += x * (q8w4(wword((b0[3u] + wk(kb)) * 9u + 1u + i)) * d[3u]);
 }
 fn mv_q4_fma(acc: ptr<function, array<vec4<f32>, 8>>, o: u32, u: array<vec2<u32>, MV_N>,
              c: array<vec2<f32>, MV_N>, hi: bool, x: mat4x4<f32>) {
@@ -479,10 +479,10 @@ fn mv_q_shared_loops(ln: Lane, acc: ptr<function, array<vec4<f32>, 8>>, b0: arra
 // Block kb's scales of the four columns' rows b0: Q8_0's d, Q4's (d, m).
 fn mv_q8_scales(b0: array<u32, MV_N>, kb: u32) -> array<f32, MV_N> {
     var d: array<f32, MV_N>;
-    d[0u] = unpack2x16float(w[(b0[0u] + wk(kb)) * 9u]).x;
-    d[1u] = unpack2x16float(w[(b0[1u] + wk(kb)) * 9u]).x;
-    d[2u] = unpack2x16float(w[(b0[2u] + wk(kb)) * 9u]).x;
-    d[3u] = unpack2x16float(w[(b0[3u] + wk(kb)) * 9u]).x;
+    d[0u] = unpack2x16float(wword((b0[0u] + wk(kb)) * 9u)).x;
+    d[1u] = unpack2x16float(wword((b0[1u] + wk(kb)) * 9u)).x;
+    d[2u] = unpack2x16float(wword((b0[2u] + wk(kb)) * 9u)).x;
+    d[3u] = unpack2x16float(wword((b0[3u] + wk(kb)) * 9u)).x;
     return d;
 }
 fn mv_q4_scales(b0: array<u32, MV_N>, kb: u32) -> array<vec2<f32>, MV_N> {
@@ -626,10 +626,10 @@ fn matvec_split_q(ln: Lane) {
     let b0 = row_block(csn.z);
     for (var kb = csn.y; kb < (q.k >> 5u); kb += SPLIT_LANES) {
         if (WDTYPE == 3u) {
-            let d = unpack2x16float(w[(b0 + wk(kb)) * 9u]).x;
+            let d = unpack2x16float(wword((b0 + wk(kb)) * 9u)).x;
             for (var i = 0u; i < 4u; i++) {
                 let word = (b0 + wk(kb)) * 9u + 1u + 2u * i;
-                split_fma(&a0, &a1, r0, r1, kb * 32u + 8u * i, q8w4(w[word]) * d, q8w4(w[word + 1u]) * d);
+                split_fma(&a0, &a1, r0, r1, kb * 32u + 8u * i, q8w4(wword(word)) * d, q8w4(wword(word + 1u)) * d);
             }
         } else {
             let sc = q4s(b0 + wk(kb));

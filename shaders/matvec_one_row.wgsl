@@ -53,8 +53,8 @@ fn mv_sums_words(u0: vec2<u32>, u1: vec2<u32>, u2: vec2<u32>, u3: vec2<u32>, c: 
 // One row of Q8_0 read a word at a time: word i of block kb of the four columns against x's
 // k = 4i..4i+3 (x), summed over the block before its scale (`q8_add_scaled`).
 fn q8_word_dots(b0: array<u32, MV_N>, kb: u32, i: u32, x: vec4<f32>) -> vec4<f32> {
-    return vec4<f32>(dot(x, q8w4(w[(b0[0u] + wk(kb)) * 9u + 1u + i])), dot(x, q8w4(w[(b0[1u] + wk(kb)) * 9u + 1u + i])),
-                     dot(x, q8w4(w[(b0[2u] + wk(kb)) * 9u + 1u + i])), dot(x, q8w4(w[(b0[3u] + wk(kb)) * 9u + 1u + i])));
+    return vec4<f32>(dot(x, q8w4(wword((b0[0u] + wk(kb)) * 9u + 1u + i))), dot(x, q8w4(wword((b0[1u] + wk(kb)) * 9u + 1u + i))),
+                     dot(x, q8w4(wword((b0[2u] + wk(kb)) * 9u + 1u + i))), dot(x, q8w4(wword((b0[3u] + wk(kb)) * 9u + 1u + i))));
 }
 // The block's scale once per column, on its sum sd.
 fn q8_add_scaled(acc: ptr<function, array<vec4<f32>, 8>>, b0: array<u32, MV_N>, kb: u32, sd: vec4<f32>) {

@@ -1,7 +1,7 @@
 // Decoding weight pieces a vec4 or a quant word at a time, for the register-blocked weight
 // kernels (k % 32 == 0): prepended after weights.wgsl to matmul.wgsl, matvec.wgsl and
-// matmul_backward.wgsl at pipeline build. Besides `w: array<u32>`, the kernel file declares the
-// piece as `wv: array<vec4<u32>>` (the same binding); layouts as in weights.wgsl.
+// matmul_backward.wgsl at pipeline build. The piece is read as words (`wword`) or vec4s
+// (`wvec`, `wvec7`) from weight_buffer.wgsl or weight_texture.wgsl; layouts as in weights.wgsl.
 
 // Float pieces, k = kk..kk+7 of the row starting at element e (kk % 8 == 0): `wf_u` fetches
 // the packed 16-bit words (f32: nothing yet), `wf_lo` / `wf_hi` give k = kk..kk+3 / kk+4..kk+7.
@@ -9,11 +9,11 @@ fn wf_u(e: u32) -> vec4<u32> {
     if (WDTYPE == 0u) {
         return vec4<u32>(0u);
     }
-    return wv[e >> 3u];
+    return wvec(e >> 3u);
 }
 fn wf_lo(e: u32, u: vec4<u32>) -> vec4<f32> {
     if (WDTYPE == 0u) {
-        return bitcast<vec4<f32>>(wv[e >> 2u]);
+        return bitcast<vec4<f32>>(wvec(e >> 2u));
     }
     if (WDTYPE == 1u) {
         return vec4<f32>(unpack2x16float(u.x), unpack2x16float(u.y));
@@ -22,7 +22,7 @@ fn wf_lo(e: u32, u: vec4<u32>) -> vec4<f32> {
 }
 fn wf_hi(e: u32, u: vec4<u32>) -> vec4<f32> {
     if (WDTYPE == 0u) {
-        return bitcast<vec4<f32>>(wv[(e >> 2u) + 1u]);
+        return bitcast<vec4<f32>>(wvec((e >> 2u) + 1u));
     }
     if (WDTYPE == 1u) {
         return vec4<f32>(unpack2x16float(u.z), unpack2x16float(u.w));
@@ -47,7 +47,7 @@ fn q4_bw() -> u32 {
 // "block" b of 32 below is sub-block b % 8 of super-block b / 8 (rows are whole super-blocks).
 // Byte n of the scales of the super-block at word `base`.
 fn q4k_sbyte(base: u32, n: u32) -> u32 {
-    return (w[base + 1u + n / 4u] >> (8u * (n % 4u))) & 0xffu;
+    return (wword(base + 1u + n / 4u) >> (8u * (n % 4u))) & 0xffu;
 }
 // Sub-block j's 6-bit (scale, min) (ggml's get_scale_min_k4).
 fn q4k_scale_min(base: u32, j: u32) -> vec2<u32> {
@@ -77,31 +77,31 @@ fn q4s(b: u32) -> vec2<f32> {
         // Scales i = 2g and i + 1 (as q3k_scale) sit a byte apart in the same two words.
         let base = (b >> 3u) * 28u;
         let i = 2u * (b & 7u);
-        let lo = w[base + 25u + (i % 8u) / 4u] >> (8u * (i % 4u) + 4u * (i / 8u));
-        let hi = w[base + 27u] >> (8u * (i % 4u) + 2u * (i / 4u));
+        let lo = wword(base + 25u + (i % 8u) / 4u) >> (8u * (i % 4u) + 4u * (i / 8u));
+        let hi = wword(base + 27u) >> (8u * (i % 4u) + 2u * (i / 4u));
         let s = (vec2<u32>(lo, lo >> 8u) & vec2<u32>(15u)) |
                 ((vec2<u32>(hi, hi >> 8u) & vec2<u32>(3u)) << vec2<u32>(4u));
-        return unpack2x16float(w[base]).x * vec2<f32>(vec2<i32>(s) - 32);
+        return unpack2x16float(wword(base)).x * vec2<f32>(vec2<i32>(s) - 32);
     }
     if (WDTYPE == 11u) {
-        return unpack2x16float(w[(b >> 3u) * 21u + 20u]);
+        return unpack2x16float(wword((b >> 3u) * 21u + 20u));
     }
     if (WDTYPE == 8u) {
         let base = (b >> 3u) * 53u;
-        let d = unpack2x16float(w[base]).x;
+        let d = unpack2x16float(wword(base)).x;
         let g = b & 7u;
-        let sw = w[base + 49u + g / 2u];
+        let sw = wword(base + 49u + g / 2u);
         let sh = 16u * (g % 2u);
         let sc = bitcast<vec2<i32>>(vec2<u32>(sw << (24u - sh), sw << (16u - sh))) >> vec2<u32>(24u);
         return d * vec2<f32>(sc);
     }
     if (WDTYPE == 7u || WDTYPE == 10u) {
         let base = (b >> 3u) * select(36u, 44u, WDTYPE == 10u);
-        let dm = unpack2x16float(w[base]);
+        let dm = unpack2x16float(wword(base));
         let sm = q4k_scale_min(base, b & 7u);
         return vec2<f32>(dm.x * f32(sm.x), -(dm.y * f32(sm.y)));
     }
-    let s = unpack2x16float(w[b * q4_bw()]);
+    let s = unpack2x16float(wword(b * q4_bw()));
     if (WDTYPE == 4u) {
         return vec2<f32>(s.x, -8.0 * s.x);
     }
@@ -119,8 +119,8 @@ fn q4s(b: u32) -> vec2<f32> {
 // 128h + 32k + l's low 4 bits are nibble k / 2 of ql byte 64h + 32(k % 2) + l, its top 2 bits
 // 2k..2k+1 of qh byte 32h + l.
 fn q6k_word(base: u32, h: u32, k: u32, l4: u32) -> u32 {
-    let ql = w[base + 1u + 16u * h + 8u * (k % 2u) + l4];
-    let qh = w[base + 33u + 8u * h + l4];
+    let ql = wword(base + 1u + 16u * h + 8u * (k % 2u) + l4);
+    let qh = wword(base + 33u + 8u * h + l4);
     return ((ql >> (4u * (k / 2u))) & 0x0f0f0f0fu) | (((qh >> (2u * k)) & 0x03030303u) << 4u);
 }
 // Q5_K: the Q4_K word with the fifth bits (bit g of qh bytes 4i.. and 16+4i..) added: the
@@ -135,8 +135,8 @@ fn q4w(b: u32, i: u32) -> vec2<u32> {
         let g = b & 7u;
         let q = base + 12u + 8u * (g >> 1u) + i;
         let sh = 4u * (g & 1u);
-        let lo = ((w[q] >> sh) & 0x0f0f0f0fu) | (((w[base + 4u + i] >> g) & 0x01010101u) << 4u);
-        let hi = ((w[q + 4u] >> sh) & 0x0f0f0f0fu) | (((w[base + 8u + i] >> g) & 0x01010101u) << 4u);
+        let lo = ((wword(q) >> sh) & 0x0f0f0f0fu) | (((wword(base + 4u + i) >> g) & 0x01010101u) << 4u);
+        let hi = ((wword(q + 4u) >> sh) & 0x0f0f0f0fu) | (((wword(base + 8u + i) >> g) & 0x01010101u) << 4u);
         return vec2<u32>(lo, hi);
     }
     if (WDTYPE == 11u) {
@@ -144,21 +144,21 @@ fn q4w(b: u32, i: u32) -> vec2<u32> {
         let g = b & 7u;
         let q = base + 4u + 8u * (g >> 2u) + i;
         let sh = 2u * (g & 3u);
-        let lo = (w[q] >> sh) & 0x03030303u;
-        let hi = (w[q + 4u] >> sh) & 0x03030303u;
-        return vec2<u32>(lo | (hi << 2u), (w[base + (g >> 1u)] >> (16u * (g & 1u))) & 0xffffu);
+        let lo = (wword(q) >> sh) & 0x03030303u;
+        let hi = (wword(q + 4u) >> sh) & 0x03030303u;
+        return vec2<u32>(lo | (hi << 2u), (wword(base + (g >> 1u)) >> (16u * (g & 1u))) & 0xffffu);
     }
     if (WDTYPE == 12u) {
         let base = (b >> 3u) * 28u;
         let g = b & 7u;
         let q = base + 9u + 8u * (g >> 2u) + i;
         let sh = 2u * (g & 3u);
-        let lo = ((w[q] >> sh) & 0x03030303u) | (((w[base + 1u + i] >> g) & 0x01010101u) << 2u);
-        let hi = ((w[q + 4u] >> sh) & 0x03030303u) | (((w[base + 5u + i] >> g) & 0x01010101u) << 2u);
+        let lo = ((wword(q) >> sh) & 0x03030303u) | (((wword(base + 1u + i) >> g) & 0x01010101u) << 2u);
+        let hi = ((wword(q + 4u) >> sh) & 0x03030303u) | (((wword(base + 5u + i) >> g) & 0x01010101u) << 2u);
         return vec2<u32>(lo, hi);
     }
     if (WDTYPE == 14u) {
-        return vec2<u32>(w[(b >> 3u) * 34u + 2u + 4u * (b & 7u) + i], 0u);
+        return vec2<u32>(wword((b >> 3u) * 34u + 2u + 4u * (b & 7u) + i), 0u);
     }
     if (WDTYPE == 8u) {
         let base = (b >> 3u) * 53u;
@@ -168,14 +168,14 @@ fn q4w(b: u32, i: u32) -> vec2<u32> {
     if (WDTYPE == 7u) {
         let q = (b >> 3u) * 36u + 4u + 8u * ((b & 7u) >> 1u) + i;
         let sh = 4u * (b & 1u);
-        let lo = (w[q] >> sh) & 0x0f0f0f0fu;
-        let hi = (w[q + 4u] >> sh) & 0x0f0f0f0fu;
+        let lo = (wword(q) >> sh) & 0x0f0f0f0fu;
+        let hi = (wword(q + 4u) >> sh) & 0x0f0f0f0fu;
         return vec2<u32>(lo | (hi << 4u), 0u);
     }
     if (WDTYPE == 6u || WDTYPE == 9u) {
-        return vec2<u32>(w[b * 6u + 2u + i], w[b * 6u + 1u] >> (4u * i));
+        return vec2<u32>(wword(b * 6u + 2u + i), wword(b * 6u + 1u) >> (4u * i));
     }
-    return vec2<u32>(w[b * 5u + 1u + i], 0u);
+    return vec2<u32>(wword(b * 5u + 1u + i), 0u);
 }
 // The four bytes of a word, as a vector.
 fn q_bytes(x: u32) -> vec4<u32> {

@@ -1,6 +1,6 @@
 // Reading one weight element, shared by every kernel that reads weight pieces; prepended to
-// those kernel files at pipeline build. The kernel file declares the piece as
-// `w: array<u32>` (module-scope declarations may come in any order).
+// those kernel files at pipeline build, after weight_buffer.wgsl or weight_texture.wgsl, whose
+// `wword(i)` gives the piece's word i.
 // Float types: f32, or f16 / bf16 two per u32. Quantized types (llama.cpp blocks of 32, each
 // padded to whole u32 words, see src/gpu/quant.rs): word 0 holds the f16 scale d (low half)
 // and, for Q4_1 / Q5_1, the f16 minimum m (high half); Q5_0's and Q5_1's qh is word 1; the
@@ -40,26 +40,26 @@ fn iq4_values(n: vec4<u32>) -> vec4<f32> {
 // IQ4_XS (34 words a super-block at `base`: d | scales_h, scales_l, then 8 × 4 words of
 // quants): sub-block g's scale d·(ls − 32).
 fn iq4xs_scale(base: u32, g: u32) -> f32 {
-    let w0 = w[base];
-    let ls = ((w[base + 1u] >> (4u * g)) & 15u) | (((w0 >> (16u + 2u * g)) & 3u) << 4u);
+    let w0 = wword(base);
+    let ls = ((wword(base + 1u) >> (4u * g)) & 15u) | (((w0 >> (16u + 2u * g)) & 3u) << 4u);
     return unpack2x16float(w0).x * f32(i32(ls) - 32);
 }
 // Q3_K (28 words a super-block at `base`: d, hmask (words 1..9), qs (9..25), 12 scale bytes
 // (25..28)): scale i (0..16) as s − 32, low 4 bits nibble i / 8 of scale byte i % 8, top 2 bits
 // 2(i / 4).. of byte 8 + i % 4.
 fn q3k_scale(base: u32, i: u32) -> f32 {
-    let lo = (w[base + 25u + (i % 8u) / 4u] >> (8u * (i % 4u) + 4u * (i / 8u))) & 15u;
-    let hi = (w[base + 27u] >> (8u * (i % 4u) + 2u * (i / 4u))) & 3u;
+    let lo = (wword(base + 25u + (i % 8u) / 4u) >> (8u * (i % 4u) + 4u * (i / 8u))) & 15u;
+    let hi = (wword(base + 27u) >> (8u * (i % 4u) + 2u * (i / 4u))) & 3u;
     return f32(i32(lo | (hi << 4u)) - 32);
 }
 
 // `i` is the element's flat index in the piece: row * cols + col.
 fn load_w(i: u32) -> f32 {
     if (WDTYPE == 0u) {
-        return bitcast<f32>(w[i]);
+        return bitcast<f32>(wword(i));
     }
     if (WDTYPE <= 2u) {
-        let bits = (w[i >> 1u] >> ((i & 1u) * 16u)) & 0xffffu;
+        let bits = (wword(i >> 1u) >> ((i & 1u) * 16u)) & 0xffffu;
         if (WDTYPE == 1u) {
             return unpack2x16float(bits).x;
         }
@@ -75,12 +75,12 @@ fn load_w(i: u32) -> f32 {
         let k = (e / 32u) % 4u;
         let l = e % 32u;
         let lb = 64u * h + 32u * (k % 2u) + l;
-        let low = (w[base + 1u + lb / 4u] >> (8u * (lb % 4u) + 4u * (k / 2u))) & 15u;
+        let low = (wword(base + 1u + lb / 4u) >> (8u * (lb % 4u) + 4u * (k / 2u))) & 15u;
         let hb = 32u * h + l;
-        let high = (w[base + 33u + hb / 4u] >> (8u * (hb % 4u) + 2u * k)) & 3u;
+        let high = (wword(base + 33u + hb / 4u) >> (8u * (hb % 4u) + 2u * k)) & 3u;
         let s = e / 16u;
-        let sc = bitcast<i32>(w[base + 49u + s / 4u] << (24u - 8u * (s % 4u))) >> 24u;
-        let d = unpack2x16float(w[base]).x;
+        let sc = bitcast<i32>(wword(base + 49u + s / 4u) << (24u - 8u * (s % 4u))) >> 24u;
+        let d = unpack2x16float(wword(base)).x;
         return (d * f32(sc)) * f32(i32(low | (high << 4u)) - 32);
     }
     if (WDTYPE == 7u || WDTYPE == 10u) {
@@ -92,19 +92,19 @@ fn load_w(i: u32) -> f32 {
         let e = i % 256u;
         let g = e / 32u;
         let qbyte = 32u * (g / 2u) + e % 32u;
-        var qi = (w[base + select(4u, 12u, q5) + qbyte / 4u] >> (8u * (qbyte % 4u) + 4u * (g % 2u))) & 0xfu;
+        var qi = (wword(base + select(4u, 12u, q5) + qbyte / 4u) >> (8u * (qbyte % 4u) + 4u * (g % 2u))) & 0xfu;
         if (q5) {
             let l = e % 32u;
-            qi |= ((w[base + 4u + l / 4u] >> (8u * (l % 4u) + g)) & 1u) << 4u;
+            qi |= ((wword(base + 4u + l / 4u) >> (8u * (l % 4u) + g)) & 1u) << 4u;
         }
-        let dm = unpack2x16float(w[base]);
+        let dm = unpack2x16float(wword(base));
         let sb = g % 4u;
-        let s0 = (w[base + 1u] >> (8u * sb)) & 0xffu;  // scale byte sb
-        let s4 = (w[base + 2u] >> (8u * sb)) & 0xffu;  // byte sb + 4
+        let s0 = (wword(base + 1u) >> (8u * sb)) & 0xffu;  // scale byte sb
+        let s4 = (wword(base + 2u) >> (8u * sb)) & 0xffu;  // byte sb + 4
         var sc = s0 & 63u;
         var mn = s4 & 63u;
         if (g >= 4u) {
-            let s8 = (w[base + 3u] >> (8u * sb)) & 0xffu; // byte sb + 8 = g + 4
+            let s8 = (wword(base + 3u) >> (8u * sb)) & 0xffu; // byte sb + 8 = g + 4
             sc = (s8 & 15u) | ((s0 >> 6u) << 4u);
             mn = (s8 >> 4u) | ((s4 >> 6u) << 4u);
         }
@@ -116,10 +116,10 @@ fn load_w(i: u32) -> f32 {
         let base = (i / 256u) * 21u;
         let e = i % 256u;
         let qb = 32u * (e / 128u) + e % 32u;
-        let q = (w[base + 4u + qb / 4u] >> (8u * (qb % 4u) + 2u * ((e / 32u) % 4u))) & 3u;
+        let q = (wword(base + 4u + qb / 4u) >> (8u * (qb % 4u) + 2u * ((e / 32u) % 4u))) & 3u;
         let s = e / 16u;
-        let sc = (w[base + s / 4u] >> (8u * (s % 4u))) & 0xffu;
-        let dm = unpack2x16float(w[base + 20u]);
+        let sc = (wword(base + s / 4u) >> (8u * (s % 4u))) & 0xffu;
+        let dm = unpack2x16float(wword(base + 20u));
         return (dm.x * f32(sc & 15u)) * f32(q) - dm.y * f32(sc >> 4u);
     }
     if (WDTYPE == 12u) {
@@ -129,9 +129,9 @@ fn load_w(i: u32) -> f32 {
         let e = i % 256u;
         let l = e % 32u;
         let qb = 32u * (e / 128u) + l;
-        let low = (w[base + 9u + qb / 4u] >> (8u * (qb % 4u) + 2u * ((e / 32u) % 4u))) & 3u;
-        let high = (w[base + 1u + l / 4u] >> (8u * (l % 4u) + e / 32u)) & 1u;
-        let d = unpack2x16float(w[base]).x;
+        let low = (wword(base + 9u + qb / 4u) >> (8u * (qb % 4u) + 2u * ((e / 32u) % 4u))) & 3u;
+        let high = (wword(base + 1u + l / 4u) >> (8u * (l % 4u) + e / 32u)) & 1u;
+        let d = unpack2x16float(wword(base)).x;
         return (d * q3k_scale(base, e / 16u)) * f32(i32(low | (high << 2u)) - 4);
     }
     if (WDTYPE == 14u) {
@@ -142,29 +142,29 @@ fn load_w(i: u32) -> f32 {
         let g = e / 32u;
         let j = e % 32u;
         let jj = j & 15u;
-        let n = (w[base + 2u + 4u * g + jj / 4u] >> (8u * (jj % 4u) + 4u * (j / 16u))) & 0xfu;
+        let n = (wword(base + 2u + 4u * g + jj / 4u) >> (8u * (jj % 4u) + 4u * (j / 16u))) & 0xfu;
         return iq4xs_scale(base, g) * iq4_values(vec4<u32>(n)).x;
     }
     let b = i / 32u;
     let j = i % 32u;
     if (WDTYPE == 3u) {
         // Q8_0, 9 words a block: move byte j%4 to the top, then shift back with sign.
-        let word = w[b * 9u + 1u + j / 4u];
+        let word = wword(b * 9u + 1u + j / 4u);
         let q = bitcast<i32>(word << (24u - 8u * (j % 4u))) >> 24u;
-        return unpack2x16float(w[b * 9u]).x * f32(q);
+        return unpack2x16float(wword(b * 9u)).x * f32(q);
     }
     // Q4_0 / Q4_1 / IQ4_NL, 5 words a block (Q5_0 / Q5_1: 6, qh in word 1): byte j%16 holds
     // element j (low nibble) and j+16 (high).
     let q5 = WDTYPE == 6u || WDTYPE == 9u;
     let base = b * select(5u, 6u, q5);
     let jj = j & 15u;
-    let byte = (w[base + select(1u, 2u, q5) + jj / 4u] >> (8u * (jj % 4u))) & 0xffu;
+    let byte = (wword(base + select(1u, 2u, q5) + jj / 4u) >> (8u * (jj % 4u))) & 0xffu;
     var qi = (byte >> (4u * (j / 16u))) & 0xfu;
     if (q5) {
-        qi |= ((w[base + 1u] >> j) & 1u) << 4u;
+        qi |= ((wword(base + 1u) >> j) & 1u) << 4u;
     }
     let q = f32(qi);
-    let s = unpack2x16float(w[base]);
+    let s = unpack2x16float(wword(base));
     if (WDTYPE == 4u) {
         return s.x * (q - 8.0);
     }

@@ -110,9 +110,9 @@ fn weight(
     for p in &t.pieces {
         assert_eq!(p.row_start, next, "{name}: piece order");
         assert!(
-            p.buf.bytes <= gpu.max_binding,
+            p.buf.bytes() <= gpu.max_binding,
             "{name}: piece of {} bytes over the limit",
-            p.buf.bytes
+            p.buf.bytes()
         );
         next += p.rows;
     }
@@ -2047,17 +2047,17 @@ fn both_reduction_forms_are_under_test() {
         assert_eq!(b.portable.len(), 1);
     }
     // The two forms of one kernel file differ only in the reduction snippet.
-    let a = edgerl::gpu::pipeline::module_source(edgerl::gpu::pipeline::NORM_WGSL, false, false);
-    let s = edgerl::gpu::pipeline::module_source(edgerl::gpu::pipeline::NORM_WGSL, true, false);
+    let a = edgerl::gpu::pipeline::module_source(edgerl::gpu::pipeline::NORM_WGSL, false, false, false);
+    let s = edgerl::gpu::pipeline::module_source(edgerl::gpu::pipeline::NORM_WGSL, true, false, false);
     assert!(s.contains("subgroupAdd") && !a.contains("subgroupAdd"));
     // The weight products share x rows by shuffles only in the subgroup form.
     for file in [edgerl::gpu::pipeline::MATMUL_WGSL, edgerl::gpu::pipeline::MATVEC_WGSL, edgerl::gpu::pipeline::MATMUL_BACKWARD_WGSL] {
-        let a = edgerl::gpu::pipeline::module_source(file, false, true);
-        let s = edgerl::gpu::pipeline::module_source(file, true, false);
+        let a = edgerl::gpu::pipeline::module_source(file, false, true, false);
+        let s = edgerl::gpu::pipeline::module_source(file, true, false, false);
         assert!(s.contains("subgroupShuffle") && !a.contains("subgroupShuffle"));
         assert!(a.contains("fn lanes8") && s.contains("fn lanes8"));
         // Broadcasts of a constant lane only where the subgroups are always 8 lanes wide.
-        let s8 = edgerl::gpu::pipeline::module_source(file, true, true);
+        let s8 = edgerl::gpu::pipeline::module_source(file, true, true, false);
         assert!(s8.contains("const SUBGROUP8: bool = true;") && s.contains("const SUBGROUP8: bool = false;"));
         assert!(a.contains("const SUBGROUP8: bool = false;"));
     }

@@ -29,7 +29,7 @@ fn largest_piece(m: &edgerl::model::Model) -> u64 {
         ts.extend([&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down]);
     }
     ts.iter()
-        .flat_map(|t| t.pieces.iter().map(|p| p.buf.bytes))
+        .flat_map(|t| t.pieces.iter().map(|p| p.buf.bytes()))
         .max()
         .unwrap()
 }

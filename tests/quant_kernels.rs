@@ -86,11 +86,11 @@ fn qweight(
     for p in &w.pieces {
         assert_eq!(p.row_start, next, "{dtype:?}: piece order");
         assert!(
-            p.buf.bytes <= gpu.max_binding,
+            p.buf.bytes() <= gpu.max_binding,
             "{dtype:?}: piece over the limit"
         );
         assert_eq!(
-            p.buf.bytes,
+            p.buf.bytes(),
             p.rows as u64 * row_bytes,
             "{dtype:?}: piece bytes"
         );
@@ -928,6 +928,7 @@ fn weight_groups_on_cpu_devices() {
         let cpu = gpu.adapter.device_type == "Cpu";
         let mut rng = common::Rng::new(97);
         let mut grouped = 0;
+        let mut textures = 0;
         for (dtype, rows, cols) in [(DType::Q4_1, 40, 64), (DType::Q8_0, 16, 96), (DType::Q4_1, 15, 64), (DType::Q4_K, 16, 256)] {
             let (w, _) = qweight(gpu, dtype, rows, cols, &mut rng);
             let whole = w.pieces.iter().all(|p| p.rows % 8 == 0);
@@ -944,8 +945,13 @@ fn weight_groups_on_cpu_devices() {
             let nb = cols / dtype.block();
             let bb = dtype.row_bytes(cols).unwrap() / nb;
             for p in &w.pieces {
+                // Lavapipe's Vulkan device (subgroups) holds the types read as vec4s in
+                // textures, the others (GL, portable kernels) in buffers: both are read back.
+                let tex = matches!(*p.buf, edgerl::gpu::tensor::PieceStore::Texture(_));
+                assert_eq!(tex, gpu.weight_textures(dtype), "{}: {dtype:?}", label(gpu));
+                textures += tex as usize;
                 let plain = quant::repack(dtype, &bytes[p.row_start * bytes.len() / rows..(p.row_start + p.rows) * bytes.len() / rows]).unwrap();
-                let got = gpu.read(&p.buf.buffer, 0, p.buf.bytes).unwrap();
+                let got = gpu.read_piece(&p.buf).unwrap();
                 for r in 0..p.rows {
                     for kb in 0..nb {
                         let at = ((r - r % 8) * nb + 8 * kb + r % 8) * bb;
@@ -956,5 +962,7 @@ fn weight_groups_on_cpu_devices() {
         }
         // Lavapipe and llvmpipe, this project's CI devices, are CPU devices.
         assert!(!cpu || grouped >= 1, "{}: no grouped weights", label(gpu));
+        let off = std::env::var_os("EDGERL_WEIGHT_TEXTURES_OFF").is_some();
+        assert!(off || !(cpu && gpu.features.subgroups) || textures >= 1, "{}: no weight textures", label(gpu));
     }
 }

@@ -16,6 +16,7 @@ use super::kernels::{
     attention_tiled_fits, check_fits, check_packing, groups_2d,
 };
 use super::memory::GpuBuffer;
+use super::recorder::Bind;
 use super::tensor::Tensor;
 use crate::error::{Error, Result};
 
@@ -215,13 +216,13 @@ impl Recorder<'_> {
                 accumulate: (accumulate || !first) as u32,
                 wgroup: w.group as u32,
             };
-            let bufs = [(1, &dy.buffer), (2, &piece.buf.buffer), (4, &dx.buffer)];
+            let bufs = [(1, Bind::Buf(&dy.buffer)), (2, piece.buf.bind()), (4, Bind::Buf(&dx.buffer))];
             if blocked {
                 let k = Kernel::MatmulBackwardInput(w.dtype);
-                self.dispatch_at(k, &params, &bufs, g_blocked)?;
+                self.dispatch_binds(k, &params, &bufs, g_blocked)?;
             } else {
                 let k = Kernel::MatmulBackwardInputGeneral(w.dtype);
-                self.dispatch_at(k, &params, &bufs, g)?;
+                self.dispatch_binds(k, &params, &bufs, g)?;
             }
             first = false;
         }

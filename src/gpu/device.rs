@@ -88,6 +88,8 @@ pub struct Gpu {
     pub prompt_prefill: std::sync::atomic::AtomicU8,
     /// The run forms' copy of x as a texture (gpu/x_texture.rs).
     pub(crate) x_textures: super::x_texture::XTextures,
+    /// Quantized weight pieces live in textures (`Gpu::weight_textures`), settled at creation.
+    pub(crate) weight_textures_on: bool,
 }
 
 fn parse_backend(name: &str) -> Result<wgpu::Backends> {
@@ -231,7 +233,7 @@ impl Gpu {
             None => device_limit,
         };
         let x_textures = super::x_texture::XTextures::new(&device);
-        let gpu = Gpu {
+        let mut gpu = Gpu {
             device,
             queue,
             adapter: AdapterSummary {
@@ -256,7 +258,9 @@ impl Gpu {
             matvec_form: Default::default(),
             prompt_prefill: Default::default(),
             x_textures,
+            weight_textures_on: false,
         };
+        gpu.weight_textures_on = super::weight_texture::takes_weight_textures(&gpu);
         // Some GL drivers claim compute shaders yet get a shading-language version without
         // them (NVIDIA's EGL; Mesa's with MESA_GLSL_VERSION_OVERRIDE=330): one small kernel now
         // turns that into a clear error here, before anything is loaded.
@@ -279,11 +283,7 @@ impl Gpu {
     pub fn alloc(&self, bytes: u64, what: &str) -> Result<GpuBuffer> {
         // Storage bindings need a non-zero size that is a multiple of 4.
         let size = bytes.max(4).div_ceil(4) * 4;
-        self.check_lost()?;
-        let over_limit = self.memory.limit().is_some_and(|l| self.memory.live() + size > l);
-        if size > self.limits.max_buffer_size || over_limit {
-            return Err(self.out_of_memory(what, size));
-        }
+        self.check_alloc(what, size)?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(what),
@@ -383,7 +383,18 @@ impl Gpu {
         Err(Error::Gpu(msg))
     }
 
-    fn out_of_memory(&self, what: &str, bytes: u64) -> Error {
+    /// Whether `size` more bytes may be allocated: the device is not lost, the size is within
+    /// the buffer limit and the counter's budget.
+    pub(super) fn check_alloc(&self, what: &str, size: u64) -> Result<()> {
+        self.check_lost()?;
+        let over_limit = self.memory.limit().is_some_and(|l| self.memory.live() + size > l);
+        if size > self.limits.max_buffer_size || over_limit {
+            return Err(self.out_of_memory(what, size));
+        }
+        Ok(())
+    }
+
+    pub(super) fn out_of_memory(&self, what: &str, bytes: u64) -> Error {
         Error::OutOfMemory { what: what.to_string(), bytes, live: self.memory.live(), peak: self.memory.peak(), advice: String::new() }
     }
 

@@ -5,6 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::device::Gpu;
 use super::memory::GpuBuffer;
+use super::recorder::Bind;
 use super::tensor::Tensor;
 use crate::error::{Error, Result};
 
@@ -267,7 +268,7 @@ impl Recorder<'_> {
         let xtex = if run && vec4_dtype && t >= 16 { self.x_texture(x, t * w.cols) } else { None };
         for piece in &w.pieces {
             // Pieces whose blocks can be read as vec4s (binding 7; matmul_common.wgsl).
-            let vec4 = vec4_dtype && piece.buf.bytes.is_multiple_of(16);
+            let vec4 = vec4_dtype && piece.buf.bytes().is_multiple_of(16);
             let lo = rows.start.max(piece.row_start);
             let hi = rows.end.min(piece.row_start + piece.rows);
             if lo >= hi {
@@ -287,20 +288,23 @@ impl Recorder<'_> {
                 lora_scale: lora.map_or(0.0, |l| l.scale),
                 wgroup: w.group as u32,
             };
-            let bufs = [&x.buffer, &piece.buf.buffer, bias_buf, &y.buffer];
+            // The weight piece: binding 2, and 7 where a kernel reads it as vec4s too.
+            let wb = piece.buf.bind();
+            let (xb, bb, yb) = (Bind::Buf(&x.buffer), Bind::Buf(bias_buf), Bind::Buf(&y.buffer));
+            let bufs = [(1, xb), (2, wb), (3, bb), (4, yb)];
             // Bindings 5 and 6 of the register-blocked kernels: u and B, or (no LoRA, never
-            // read) x and the weight again.
-            let (lu, lb) = lora.map_or((&x.buffer, &piece.buf.buffer), |l| (&l.u.buffer, &l.b.buffer));
-            let tiled_bufs = [&x.buffer, &piece.buf.buffer, bias_buf, &y.buffer, lu, lb];
+            // read) x twice.
+            let (lu, lb) = lora.map_or((xb, xb), |l| (Bind::Buf(&l.u.buffer), Bind::Buf(&l.b.buffer)));
+            let tiled_bufs = [(1, xb), (2, wb), (3, bb), (4, yb), (5, lu), (6, lb)];
             // `matmul_q_sums*` (either form) also see the weights as vec4s, binding 7.
-            let sums_bufs = [&x.buffer, &piece.buf.buffer, bias_buf, &y.buffer, lu, lb, &piece.buf.buffer];
+            let sums_bufs = [(1, xb), (2, wb), (3, bb), (4, yb), (5, lu), (6, lb), (7, wb)];
             // `q_sums16` reads the weights only as vec4s (binding 7).
-            let sums16_at = [(1, &x.buffer), (3, bias_buf), (4, &y.buffer), (5, lu), (6, lb), (7, &piece.buf.buffer)];
+            let sums16_at = [(1, xb), (3, bb), (4, yb), (5, lu), (6, lb), (7, wb)];
             if split {
                 // Column groups of 4, times row groups of 8.
                 let groups = (hi - lo).div_ceil(MATVEC_SPLIT_COLS) * t.div_ceil(8);
                 let g = groups_2d(self.gpu, groups as u32);
-                self.dispatch(Kernel::MatvecSplit(w.dtype), &params, &bufs, g)?;
+                self.dispatch_binds(Kernel::MatvecSplit(w.dtype), &params, &bufs, g)?;
             } else if run {
                 // One run of 8 lanes a workgroup, 8 rows × 64 columns (the tiled kernel's 8 rows
                 // a thread); row runs along x, as the tiled product's row tiles.
@@ -313,13 +317,14 @@ impl Recorder<'_> {
                     } else {
                         (Kernel::MatmulRun16Vec4(w.dtype, grouped), cols)
                     };
-                    self.dispatch_tex(kernel, &params, &sums16_at, Some((8, view.clone())), (t.div_ceil(16) as u32, cols))?;
+                    let at = [&sums16_at[..], &[(8, Bind::Tex(view))]].concat();
+                    self.dispatch_binds(kernel, &params, &at, (t.div_ceil(16) as u32, cols))?;
                     continue;
                 }
                 if vec4 && t >= 16 {
                     // x too large for its texture: the tiled kernel.
                     let (gx, gy) = ((hi - lo).div_ceil(MATMUL_TILE_N), t.div_ceil(MATMUL_SUMS_TILE_T));
-                    self.dispatch_at(Kernel::MatmulVec4(w.dtype), &params, &sums16_at, (gy as u32, gx as u32))?;
+                    self.dispatch_binds(Kernel::MatmulVec4(w.dtype), &params, &sums16_at, (gy as u32, gx as u32))?;
                     continue;
                 }
                 // Grouped weights over many columns take the wide runs below 16 rows too
@@ -332,21 +337,21 @@ impl Recorder<'_> {
                 } else {
                     (Kernel::MatmulRunVec4(w.dtype, grouped), cols)
                 };
-                self.dispatch(kernel, &params, &sums_bufs, (t.div_ceil(8) as u32, cols))?;
+                self.dispatch_binds(kernel, &params, &sums_bufs, (t.div_ceil(8) as u32, cols))?;
             } else if blocked {
                 let g = groups_2d(self.gpu, (hi - lo).div_ceil(MATVEC_COLS) as u32);
                 let shared = self.gpu.features.subgroups && (t > 1 || w.dtype.is_quantized());
                 if t == 1 && vec4 {
-                    let at = [(1, &x.buffer), (3, bias_buf), (4, &y.buffer), (7, &piece.buf.buffer)];
+                    let at = [(1, xb), (3, bb), (4, yb), (7, wb)];
                     let grouped = one_row_grouped(w, lo - piece.row_start + piece.buf_row0);
-                    self.dispatch_at(Kernel::MatvecOneVec4(w.dtype, grouped), &params, &at, g)?;
+                    self.dispatch_binds(Kernel::MatvecOneVec4(w.dtype, grouped), &params, &at, g)?;
                     continue;
                 }
                 let kernel = if shared { Kernel::MatvecShared(w.dtype) } else { Kernel::Matvec(w.dtype) };
-                self.dispatch(kernel, &params, &bufs, g)?;
+                self.dispatch_binds(kernel, &params, &bufs, g)?;
             } else if general {
                 let g = groups_2d(self.gpu, (hi - lo) as u32);
-                self.dispatch(Kernel::MatvecGeneral(w.dtype), &params, &bufs, g)?;
+                self.dispatch_binds(Kernel::MatvecGeneral(w.dtype), &params, &bufs, g)?;
             } else {
                 let (kernel, tile_t, tile_n) = if aligned {
                     let tile_t = if super::quant::scales_factor_out(w.dtype) {
@@ -370,15 +375,15 @@ impl Recorder<'_> {
                 // (x fastest), so a short last row tile lands on every thread, not on one.
                 let sums = aligned && super::quant::scales_factor_out(w.dtype);
                 if sums && vec4 {
-                    self.dispatch_at(Kernel::MatmulVec4(w.dtype), &params, &sums16_at, (gy as u32, gx as u32))?;
+                    self.dispatch_binds(Kernel::MatmulVec4(w.dtype), &params, &sums16_at, (gy as u32, gx as u32))?;
                     continue;
                 }
-                let (kernel, bufs): (_, &[&wgpu::Buffer]) = match (sums, vec4) {
+                let (kernel, bufs): (_, &[(u32, Bind)]) = match (sums, vec4) {
                     (true, _) => (kernel, &sums_bufs),
                     (false, _) if aligned => (kernel, &tiled_bufs),
                     (false, _) => (kernel, &bufs),
                 };
-                self.dispatch(kernel, &params, bufs, (gy as u32, gx as u32))?;
+                self.dispatch_binds(kernel, &params, bufs, (gy as u32, gx as u32))?;
             }
         }
         Ok(lora.is_some())
@@ -623,12 +628,8 @@ impl Recorder<'_> {
                 _pad: [0; 3],
             };
             let g = groups_2d(self.gpu, ((t * table.cols) as u32).div_ceil(256));
-            self.dispatch(
-                Kernel::Embed(table.dtype),
-                &params,
-                &[&ids.buffer, &piece.buf.buffer, &out.buffer],
-                g,
-            )?;
+            let at = [(1, Bind::Buf(&ids.buffer)), (2, piece.buf.bind()), (3, Bind::Buf(&out.buffer))];
+            self.dispatch_binds(Kernel::Embed(table.dtype), &params, &at, g)?;
         }
         Ok(())
     }

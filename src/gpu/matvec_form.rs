@@ -5,6 +5,7 @@
 use super::device::Gpu;
 use super::kernels::{Activation, Kernel, MatmulParams, Recorder, MATMUL_K_ALIGN, MATMUL_SUMS_TILE_T, MATMUL_TILE_N};
 use super::memory::GpuBuffer;
+use super::recorder::Bind;
 use super::tensor::{DType, Tensor, WEIGHT_GROUP};
 use crate::error::{Error, Result};
 
@@ -147,7 +148,7 @@ impl Recorder<'_> {
             && self.gpu.features.subgroups
             && t >= MATVEC_RUN_MIN_ROWS
             && reads_vec4(pair.dtype)
-            && piece.buf.bytes.is_multiple_of(16)
+            && piece.buf.bytes().is_multiple_of(16)
             && pair.rows == 2 * n
             && n.is_multiple_of(WEIGHT_GROUP)
             && pair.cols.is_multiple_of(MATMUL_K_ALIGN);
@@ -178,17 +179,18 @@ impl Recorder<'_> {
         let grouped = run_grouped(self.gpu, pair, piece.buf_row0);
         let cols = n.div_ceil(MATMUL_TILE_N) as u32;
         let no_bias = self.gpu.alloc(4, "no bias")?;
-        let (w, b) = (&piece.buf.buffer, &no_bias.buffer);
+        let (w, b, xb, yb) = (piece.buf.bind(), Bind::Buf(&no_bias.buffer), Bind::Buf(&x.buffer), Bind::Buf(&y.buffer));
         // From 9 rows the 16-row run: the rows two 8-row runs would compute, half the weight
         // loads, and the pipeline a prefill has built already (each one costs a JIT build per
         // process on lavapipe; eval of 16 screens, whose rows finish one by one: 1.32 -> 1.50 rows/s).
         if let Some(view) = xtex {
-            let at = [(1, &x.buffer), (3, b), (4, &y.buffer), (5, &x.buffer), (6, w), (7, w)];
+            // (Bindings 5 and 6, LoRA u and B, are never read: x stands in.)
+            let at = [(1, xb), (3, b), (4, yb), (5, xb), (6, xb), (7, w), (8, Bind::Tex(&view))];
             let g = (t.div_ceil(16) as u32, cols);
-            self.dispatch_tex(Kernel::MatmulRun16GluVec4(pair.dtype, grouped, act), &params, &at, Some((8, view)), g)?;
+            self.dispatch_binds(Kernel::MatmulRun16GluVec4(pair.dtype, grouped, act), &params, &at, g)?;
         } else {
-            let bufs = [&x.buffer, w, b, &y.buffer, &x.buffer, w, w];
-            self.dispatch(Kernel::MatmulRunGluVec4(pair.dtype, grouped, act), &params, &bufs, (t.div_ceil(8) as u32, cols))?;
+            let at = [(1, xb), (2, w), (3, b), (4, yb), (5, xb), (6, xb), (7, w)];
+            self.dispatch_binds(Kernel::MatmulRunGluVec4(pair.dtype, grouped, act), &params, &at, (t.div_ceil(8) as u32, cols))?;
         }
         Ok(true)
     }

@@ -13,6 +13,7 @@ pub mod recorder;
 pub mod rows;
 pub mod sample;
 pub mod tensor;
+pub mod weight_texture;
 pub mod x_texture;
 
 pub use device::{AdapterSummary, Gpu, GpuFeatures, GpuOptions};

@@ -46,10 +46,15 @@ pub const SAMPLE_WGSL: &str = include_str!("../../shaders/sample.wgsl");
 pub const ROWS_WGSL: &str = include_str!("../../shaders/rows.wgsl");
 /// Arithmetic-peak probe for benchmarks.
 pub const PEAK_WGSL: &str = include_str!("../../shaders/peak.wgsl");
+/// Where the weights are read from (`wword`, `wvec`, `wvec7`): a storage buffer, or on devices
+/// with `Gpu::weight_textures` (the quantized types read a vec4 at a time) a texture; prepended
+/// first to every kernel file that reads weight pieces.
+pub const WEIGHT_BUFFER_WGSL: &str = include_str!("../../shaders/weight_buffer.wgsl");
+pub const WEIGHT_TEXTURE_WGSL: &str = include_str!("../../shaders/weight_texture.wgsl");
 /// `load_w` and `override WDTYPE`: prepended to every kernel file that reads weight pieces.
 pub const WEIGHTS_WGSL: &str = include_str!("../../shaders/weights.wgsl");
-/// Weight-block decoders of the register-blocked kernels (`wf_lo`, `q8w4`, `q4lo`, ...): they
-/// read the piece as `wv: array<vec4<u32>>` too, so only files declaring it get them.
+/// Weight-block decoders of the register-blocked kernels (`wf_lo`, `q8w4`, `q4lo`, ...), which
+/// read the piece as vec4s too (`wvec`).
 pub const WEIGHT_BLOCKS_WGSL: &str = include_str!("../../shaders/weight_blocks.wgsl");
 /// The forward product's `Params`, bindings and row helpers, shared by `MATMUL_WGSL` and
 /// `MATVEC_WGSL`.
@@ -89,12 +94,15 @@ const PRELUDES: [(&str, &[&str]); 5] = [
 
 /// The whole WGSL module of a kernel file: its prelude snippets, then the file; with
 /// `subgroups`, the subgroup form of the reduction snippets, told by `SUBGROUP8` whether the
-/// device's subgroups are always 8 lanes wide (`subgroup8`: lavapipe's at 256 bits).
-pub fn module_source(file: &'static str, subgroups: bool, subgroup8: bool) -> String {
+/// device's subgroups are always 8 lanes wide (`subgroup8`: lavapipe's at 256 bits); files that
+/// read weights read them from a texture with `weight_texture`, else from a buffer.
+pub fn module_source(file: &'static str, subgroups: bool, subgroup8: bool, weight_texture: bool) -> String {
     let prelude = PRELUDES
         .iter()
         .find(|(f, _)| *f == file)
         .map_or(&[][..], |(_, p)| *p);
+    let store = if weight_texture { WEIGHT_TEXTURE_WGSL } else { WEIGHT_BUFFER_WGSL };
+    let weights: &[&str] = if prelude.contains(&WEIGHTS_WGSL) { &[store] } else { &[] };
     let reduce: &[&str] = match (REDUCING.contains(&file), subgroups) {
         (false, _) => &[],
         (true, false) => &[REDUCE_WGSL, REDUCE_COMMON_WGSL],
@@ -102,7 +110,7 @@ pub fn module_source(file: &'static str, subgroups: bool, subgroup8: bool) -> St
     };
     let subgroup8 = format!("const SUBGROUP8: bool = {};", subgroups && subgroup8);
     let head: &[&str] = if reduce.is_empty() { &[] } else { &[&subgroup8] };
-    [head, reduce, prelude, &[file]].concat().join("\n")
+    [head, reduce, weights, prelude, &[file]].concat().join("\n")
 }
 
 /// Every pipeline edgerl builds; the key of the pipeline cache.
@@ -352,7 +360,8 @@ impl Gpu {
             return Ok(p.clone());
         }
         let (file, entry) = k.source();
-        let src = module_source(file, self.features.subgroups, self.features.subgroup_sizes == (8, 8)).into();
+        let tex = k.dtype().is_some_and(|d| self.weight_textures(d));
+        let src = module_source(file, self.features.subgroups, self.features.subgroup_sizes == (8, 8), tex).into();
         // A shader the backend cannot translate (a GL context whose shading language predates
         // compute shaders) is an internal error, not a validation one: catch both.
         let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);

@@ -11,6 +11,20 @@ use super::kernels::Kernel;
 use super::memory::GpuBuffer;
 use crate::error::{Error, Result};
 
+/// What a dispatch binds at one of its bindings: a storage buffer, or a texture (a weight piece
+/// on a device with `Gpu::weight_textures`, the run forms' `x_tex`).
+#[derive(Clone, Copy, Debug)]
+pub enum Bind<'a> {
+    Buf(&'a wgpu::Buffer),
+    Tex(&'a wgpu::TextureView),
+}
+
+#[derive(Clone)]
+enum Bound {
+    Buf(wgpu::Buffer),
+    Tex(wgpu::TextureView),
+}
+
 enum Op {
     Dispatch {
         /// The entry point, for `EDGERL_PROFILE`.
@@ -18,9 +32,7 @@ enum Op {
         pipeline: Arc<wgpu::ComputePipeline>,
         params: u64,
         params_len: u64,
-        buffers: Vec<(u32, wgpu::Buffer)>,
-        /// A texture binding (the run forms' `x_tex`).
-        texture: Option<(u32, wgpu::TextureView)>,
+        bindings: Vec<(u32, Bound)>,
         groups: (u32, u32),
     },
     /// The first `texels` vec4s of `src` into `dst`'s rows, in order (`x_texture.rs`).
@@ -126,17 +138,37 @@ impl<'g> Recorder<'g> {
         texture: Option<(u32, wgpu::TextureView)>,
         groups: (u32, u32),
     ) -> Result<()> {
-        // The products' entry points that bind `x_tex` without a copy to read get the stand-in.
-        let texture = texture.or_else(|| k.binds_x_texture().then(|| (8, self.gpu.x_texture_unread())));
+        let mut at: Vec<(u32, Bind)> = buffers.iter().map(|(i, b)| (*i, Bind::Buf(*b))).collect();
+        if let Some((i, view)) = &texture {
+            at.push((*i, Bind::Tex(view)));
+        }
+        self.dispatch_binds(k, params, &at, groups)
+    }
+
+    /// A dispatch whose bindings may be textures too.
+    pub(super) fn dispatch_binds<P: Pod>(&mut self, k: Kernel, params: &P, at: &[(u32, Bind)], groups: (u32, u32)) -> Result<()> {
         // Every binding must fit the (possibly forced) limit; weights are split before this.
-        for (i, b) in buffers {
-            if b.size() > self.gpu.max_binding {
+        for (i, b) in at {
+            if let Bind::Buf(b) = b
+                && b.size() > self.gpu.max_binding
+            {
                 return Err(Error::Invalid(format!(
                     "{k:?}: binding {i} is {} bytes, above the device's {}-byte storage binding limit",
                     b.size(),
                     self.gpu.max_binding
                 )));
             }
+        }
+        let mut bindings: Vec<(u32, Bound)> = at
+            .iter()
+            .map(|(i, b)| (*i, match b {
+                Bind::Buf(b) => Bound::Buf((*b).clone()),
+                Bind::Tex(t) => Bound::Tex((*t).clone()),
+            }))
+            .collect();
+        // The products' entry points that bind `x_tex` without a copy to read get the stand-in.
+        if k.binds_x_texture() && !at.iter().any(|(i, _)| *i == 8) {
+            bindings.push((8, Bound::Tex(self.gpu.x_texture_unread())));
         }
         let pipeline = self.gpu.pipeline(k)?;
         let align = self.gpu.limits.min_uniform_buffer_offset_alignment.max(16) as usize;
@@ -148,8 +180,7 @@ impl<'g> Recorder<'g> {
             pipeline,
             params: off as u64,
             params_len: std::mem::size_of::<P>() as u64,
-            buffers: buffers.iter().map(|(i, b)| (*i, (*b).clone())).collect(),
-            texture,
+            bindings,
             groups,
         });
         Ok(())
@@ -253,8 +284,7 @@ impl<'g> Recorder<'g> {
                 pipeline,
                 params,
                 params_len,
-                buffers,
-                texture,
+                bindings,
                 groups,
             }) = self.ops.get(i)
             {
@@ -267,14 +297,12 @@ impl<'g> Recorder<'g> {
                         size: wgpu::BufferSize::new(*params_len),
                     }),
                 }];
-                for (j, b) in buffers {
-                    entries.push(wgpu::BindGroupEntry {
-                        binding: *j,
-                        resource: b.as_entire_binding(),
-                    });
-                }
-                if let Some((j, view)) = texture {
-                    entries.push(wgpu::BindGroupEntry { binding: *j, resource: wgpu::BindingResource::TextureView(view) });
+                for (j, b) in bindings {
+                    let resource = match b {
+                        Bound::Buf(b) => b.as_entire_binding(),
+                        Bound::Tex(t) => wgpu::BindingResource::TextureView(t),
+                    };
+                    entries.push(wgpu::BindGroupEntry { binding: *j, resource });
                 }
                 let bg = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
                     label: None,

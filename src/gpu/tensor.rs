@@ -6,6 +6,8 @@ use std::sync::Arc;
 use super::device::Gpu;
 use super::memory::GpuBuffer;
 use super::quant;
+use super::recorder::Bind;
+use super::weight_texture::WeightTexture;
 use crate::error::{Error, Result};
 
 /// Element type as stored on the device. 16-bit types are packed two per u32, so no kernel
@@ -141,14 +143,37 @@ impl DType {
     }
 }
 
-/// Rows `row_start .. row_start + rows` of a tensor, in one buffer from its row `buf_row0`
-/// (0 but for a row view of a stacked tensor, `Tensor::row_view`, which shares the buffer).
+/// Rows `row_start .. row_start + rows` of a tensor, in one buffer (or texture) from its row
+/// `buf_row0` (0 but for a row view of a stacked tensor, `Tensor::row_view`, which shares it).
 #[derive(Debug)]
 pub struct Piece {
-    pub buf: Arc<GpuBuffer>,
+    pub buf: Arc<PieceStore>,
     pub row_start: usize,
     pub rows: usize,
     pub buf_row0: usize,
+}
+
+/// Where a piece's bytes live: a storage buffer, or a texture (`Gpu::weight_textures`).
+#[derive(Debug)]
+pub enum PieceStore {
+    Buffer(GpuBuffer),
+    Texture(WeightTexture),
+}
+
+impl PieceStore {
+    pub fn bytes(&self) -> u64 {
+        match self {
+            PieceStore::Buffer(b) => b.bytes,
+            PieceStore::Texture(t) => t.bytes,
+        }
+    }
+    /// What a kernel binds for it.
+    pub fn bind(&self) -> Bind<'_> {
+        match self {
+            PieceStore::Buffer(b) => Bind::Buf(&b.buffer),
+            PieceStore::Texture(t) => Bind::Tex(&t.view),
+        }
+    }
 }
 
 /// A 2-D (or 1-D, as one row) tensor: `rows × cols`, stored in row pieces.
@@ -238,16 +263,19 @@ impl Tensor {
             let n = per.min(rows - r);
             let bytes = &data[r * row_bytes..(r + n) * row_bytes];
             let buf = if dtype.is_quantized() {
-                let packed = quant::repack(dtype, bytes)?;
+                let mut packed = quant::repack(dtype, bytes)?;
                 if group > 1 {
                     let nb = cols / dtype.block();
                     let block_bytes = dtype.row_bytes(cols)? / nb.max(1);
-                    gpu.upload(&group_blocks(&packed, n, nb, block_bytes, group), name)?
+                    packed = group_blocks(&packed, n, nb, block_bytes, group);
+                }
+                if gpu.weight_textures(dtype) {
+                    PieceStore::Texture(gpu.upload_weight_texture(&packed, name)?)
                 } else {
-                    gpu.upload(&packed, name)?
+                    PieceStore::Buffer(gpu.upload(&packed, name)?)
                 }
             } else {
-                gpu.upload(bytes, name)?
+                PieceStore::Buffer(gpu.upload(bytes, name)?)
             };
             pieces.push(Piece {
                 buf: Arc::new(buf),
@@ -292,8 +320,8 @@ impl Tensor {
         let row = self.dtype.row_bytes(self.cols).unwrap_or(0) as u64;
         let own = |p: &Piece| p.rows as u64 * row;
         // A whole buffer is its rows rounded up to a word (at least one); a view is less.
-        let view = |p: &Piece| p.buf.bytes > own(p).max(1).div_ceil(4) * 4;
-        self.pieces.iter().map(|p| if view(p) { own(p) } else { p.buf.bytes }).sum()
+        let view = |p: &Piece| p.buf.bytes() > own(p).max(1).div_ceil(4) * 4;
+        self.pieces.iter().map(|p| if view(p) { own(p) } else { p.buf.bytes() }).sum()
     }
 
     /// One tensor of `parts` (each `(rows, file-layout bytes)`) stacked by rows, and a row view

@@ -53,6 +53,7 @@ fn run(cli: Cli) -> Result<()> {
                     "max_compute_workgroups_per_dimension": l.max_compute_workgroups_per_dimension,
                 },
                 "max_binding_used": gpu.max_binding,
+                "weight_textures": gpu.weight_textures(edgerl::gpu::DType::Q4_1),
                 "model": model,
             });
             if json {
@@ -77,6 +78,8 @@ fn run(cli: Cli) -> Result<()> {
                     l.max_storage_buffer_binding_size, gpu.max_binding
                 );
                 println!("max buffer:   {} bytes", l.max_buffer_size);
+                let tex = gpu.weight_textures(edgerl::gpu::DType::Q4_1);
+                println!("weights:      {}", if tex { "quantized in textures" } else { "in storage buffers" });
             }
         }
         Cmd::Score {
