@@ -126,22 +126,7 @@ impl<'g> Recorder<'g> {
         buffers: &[(u32, &wgpu::Buffer)],
         groups: (u32, u32),
     ) -> Result<()> {
-        self.dispatch_tex(k, params, buffers, None, groups)
-    }
-
-    /// `dispatch_at` with a texture bound as well.
-    pub(super) fn dispatch_tex<P: Pod>(
-        &mut self,
-        k: Kernel,
-        params: &P,
-        buffers: &[(u32, &wgpu::Buffer)],
-        texture: Option<(u32, wgpu::TextureView)>,
-        groups: (u32, u32),
-    ) -> Result<()> {
-        let mut at: Vec<(u32, Bind)> = buffers.iter().map(|(i, b)| (*i, Bind::Buf(*b))).collect();
-        if let Some((i, view)) = &texture {
-            at.push((*i, Bind::Tex(view)));
-        }
+        let at: Vec<(u32, Bind)> = buffers.iter().map(|(i, b)| (*i, Bind::Buf(*b))).collect();
         self.dispatch_binds(k, params, &at, groups)
     }
 
