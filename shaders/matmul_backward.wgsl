@@ -282,6 +282,10 @@ fn chunk_row_c(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f32>>, jj
         return;
     }
     let u = q4w(b, o);
+    if (!halves_scaled()) {
+        chunk_row_u(ch, off, jj, d, c, u);
+        return;
+    }
     (*ch).lo[jj] = q4_int(u, false);
     (*ch).hi[jj] = q4_int(u, true);
     if (halves_scaled()) {
@@ -323,6 +327,47 @@ fn chunk_rows4_shared(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f3
                 from_lane8(ln, mine, g + 2u).xy);
     chunk_row_c(ch, off, jj0 + 3u, mat2x4<f32>(da[3], dc[3]), min(row + 3u, h.last), h.kb, h.o,
                 from_lane8(ln, mine, g + 3u).xy);
+}
+
+// A chunk row of the types with one scale and offset a block (not `halves_scaled`), from its
+// scales c and its octet's quant word(s) u.
+fn chunk_row_u(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f32>>, jj: u32,
+               d: mat2x4<f32>, c: vec2<f32>, u: vec2<u32>) {
+    (*ch).lo[jj] = q4_int(u, false);
+    (*ch).hi[jj] = q4_int(u, true);
+    *off += d * c.y;
+    (*ch).l[jj] = d * c.x;
+}
+
+// Whether every chunk of 8 weight rows takes chunk_rows4_group: Q4_0 / Q4_1 in textures
+// (weight_texture.wgsl; from a buffer, 4 word loads a vec4) in groups of 8 rows (`Tensor::group`),
+// the rows whole groups from a group's first, on subgroups of 8 lanes.
+fn takes_rows4_group() -> bool {
+    return WEIGHT_TEXTURE && (WDTYPE == 4u || WDTYPE == 5u) && SUBGROUP8 && qb.wgroup == 8u && qb.w_row0 % 8u == 0u &&
+           qb.n % 8u == 0u;
+}
+// Vec4 j (0..3) of slot f of the run-half's lanes, to every lane of the half: broadcasts from a
+// constant lane (one extract on lavapipe, where a shuffle from a lane chosen at run time is a loop
+// over the lanes), the other half's value set aside.
+fn half_vec(f: vec4<u32>, j: u32, hi: bool) -> vec4<u32> {
+    let v = bitcast<vec4<f32>>(f);
+    return bitcast<vec4<u32>>(select(lane8_broadcast(v, j), lane8_broadcast(v, 4u + j), hi));
+}
+// chunk_rows4_shared for 4 rows of a group (takes_rows4_group): their blocks at kb are the 5
+// vec4s from v, which the 4 lanes of each half-run (one kb) fetch one each (the fifth all) and
+// share, where each lane would read 4 quant words and a scale apart (each load a per-lane loop
+// on lavapipe, each texel fetch a gather: 2 instead of 5 a lane).
+fn chunk_rows4_group(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f32>>, jj0: u32,
+                     da: mat4x4<f32>, dc: mat4x4<f32>, v: u32, h: BackwardThread, ln: Lane) {
+    let l = ln.lid & 7u;
+    let hi = l >= 4u;
+    let f = wquad(v + (l & 3u));
+    let g = q4_quad_words(half_vec(f, 0u, hi), half_vec(f, 1u, hi), half_vec(f, 2u, hi), half_vec(f, 3u, hi), wquad(v + 4u));
+    let o = h.o;
+    chunk_row_u(ch, off, jj0, mat2x4<f32>(da[0], dc[0]), g[0u].c, vec2<u32>(word_at(g[0u].u, o), 0u));
+    chunk_row_u(ch, off, jj0 + 1u, mat2x4<f32>(da[1], dc[1]), g[1u].c, vec2<u32>(word_at(g[1u].u, o), 0u));
+    chunk_row_u(ch, off, jj0 + 2u, mat2x4<f32>(da[2], dc[2]), g[2u].c, vec2<u32>(word_at(g[2u].u, o), 0u));
+    chunk_row_u(ch, off, jj0 + 3u, mat2x4<f32>(da[3], dc[3]), g[3u].c, vec2<u32>(word_at(g[3u].u, o), 0u));
 }
 
 // The hi columns' scaled dy (the lo columns' unless the halves have scales of their own).
@@ -367,7 +412,22 @@ fn matmul_backward_input_q_sums(ln: Lane) {
                            qb.w_row0 + qb.n - 1u);
     var acc: array<mat2x4<f32>, 8>;
     var off: mat2x4<f32>;
-    if (lanes8(ln)) {
+    if (lanes8(ln) && takes_rows4_group()) {
+        // As below, the weights' blocks fetched a vec4 a lane and shared (a separate loop: a
+        // branch inside it costs the chunk's stores their speed on lavapipe).
+        let l = ln.lid & 7u;
+        let r = select(rc, ra, l < 4u);
+        for (var j0 = 0u; j0 < qb.n; j0 += 8u) {
+            var ch: SumsChunk;
+            let m0 = dy_vec4(r, l & 3u, j0);
+            let m1 = dy_vec4(r, l & 3u, j0 + 4u);
+            // The group's blocks at kb: 10 vec4s.
+            let v = (5u * wblock(qb.w_row0 + j0, h.kb, qb.k >> 5u, 8u)) >> 2u;
+            chunk_rows4_group(&ch, &off, 0u, xt4_shared(ln, m0, 0u, 1u), xt4_shared(ln, m0, 4u, 1u), v, h, ln);
+            chunk_rows4_group(&ch, &off, 4u, xt4_shared(ln, m1, 0u, 1u), xt4_shared(ln, m1, 4u, 1u), v + 5u, h, ln);
+            chunk_cols(&acc, &ch);
+        }
+    } else if (lanes8(ln)) {
         // Invocation l of the run loads dy row l of the 8.
         let l = ln.lid & 7u;
         let r = select(rc, ra, l < 4u);

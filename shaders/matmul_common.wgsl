@@ -99,16 +99,6 @@ fn row_vec4(r: vec4<u32>, i: u32, k: u32) -> u32 {
 // `wvec7` reads the piece at binding 7 (binding 2 of the other kernels) as vec4s; the host takes
 // these kernels only for pieces of a multiple of 16 bytes, so every such vec4 exists.
 
-// Words r + 1 .. r + 4 of the 8 words (a, c), r in 0..3.
-fn words_after(a: vec4<u32>, c: vec4<u32>, r: u32) -> vec4<u32> {
-    let lo = select(vec4<u32>(a.yzw, c.x), vec4<u32>(a.zw, c.xy), r == 1u);
-    let hi = select(vec4<u32>(a.w, c.xyz), c, r == 3u);
-    return select(lo, hi, r >= 2u);
-}
-// Word r of a.
-fn word_at(a: vec4<u32>, r: u32) -> u32 {
-    return select(select(a.x, a.y, r == 1u), select(a.z, a.w, r == 3u), r >= 2u);
-}
 // Q8_0 block b: its scale and its 8 quant words (k = 4i.. in lo, 16 + 4i.. in hi).
 struct Q8Block {
     d: f32,
@@ -122,13 +112,6 @@ fn q8_block_v4(b: u32) -> Q8Block {
     let c = wvec7(v + 1u);
     let e = wvec7(v + 2u);
     return Q8Block(unpack2x16float(word_at(a, r)).x, words_after(a, c, r), words_after(c, e, r));
-}
-// Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q4_K / Q5_K block b: (scale, offset) as q4s gives them and its
-// 4 word pairs as q4w's, (u[i], u2[i]) = q4w(b, i).
-struct Q4Block {
-    c: vec2<f32>,
-    u: vec4<u32>,
-    u2: vec4<u32>,
 }
 fn q4_block_v4(b: u32) -> Q4Block {
     let r = b & 3u;
@@ -186,19 +169,12 @@ fn q4k_byte(s: vec3<u32>, n: u32) -> u32 {
     let word = select(select(s.x, s.y, n >= 4u), s.z, n >= 8u);
     return (word >> (8u * (n % 4u))) & 0xffu;
 }
-// Block b of any of the types above but Q8_0.
 // The 4 Q4_0 / Q4_1 blocks from b, a multiple of 4 (5 words each, so they start at an aligned
 // vec4): 5 vec4 loads. The weight groups' reads (matmul.wgsl's GROUPED, matvec_one_row.wgsl's
 // ONE_GROUPED).
 fn q4_quad(b: u32) -> array<Q4Block, 4> {
     let v = (5u * (b & ~3u)) >> 2u;
-    let v0 = wvec7(v);
-    let v1 = wvec7(v + 1u);
-    let v2 = wvec7(v + 2u);
-    let v3 = wvec7(v + 3u);
-    let v4 = wvec7(v + 4u);
-    return array<Q4Block, 4>(q4_words_block(v0.x, vec4<u32>(v0.yzw, v1.x)), q4_words_block(v1.y, vec4<u32>(v1.zw, v2.xy)),
-                             q4_words_block(v2.z, vec4<u32>(v2.w, v3.xyz)), q4_words_block(v3.w, v4));
+    return q4_quad_words(wvec7(v), wvec7(v + 1u), wvec7(v + 2u), wvec7(v + 3u), wvec7(v + 4u));
 }
 // The 4 Q8_0 blocks from b, a multiple of 4 (9 words each, so they start at an aligned vec4):
 // 9 vec4 loads where q8_block_v4 takes 12. The weight groups' reads, as q4_quad.
@@ -216,11 +192,7 @@ fn q8_quad(b: u32) -> array<Q8Block, 4> {
                              Q8Block(unpack2x16float(v4.z).x, vec4<u32>(v4.w, v5.xyz), vec4<u32>(v5.w, v6.xyz)),
                              Q8Block(unpack2x16float(v6.w).x, wvec7(v + 7u), wvec7(v + 8u)));
 }
-// A Q4_0 / Q4_1 block from its scale word and quant words (as q4_block_v4).
-fn q4_words_block(sc: u32, u: vec4<u32>) -> Q4Block {
-    let d = unpack2x16float(sc);
-    return Q4Block(select(d, vec2<f32>(d.x, -8.0 * d.x), WDTYPE == 4u), u, vec4<u32>());
-}
+// Block b of any of the types above but Q8_0.
 fn q4x_block_v4(b: u32) -> Q4Block {
     if (WDTYPE == 7u || WDTYPE == 10u) {
         return qk_block_v4(b);

@@ -242,3 +242,34 @@ fn q4hi(u: vec2<u32>, c: vec2<f32>) -> vec4<f32> {
     }
     return q4_int(u, true) * c.x + c.y;
 }
+
+// Block pieces shared by the forward products (matmul_common.wgsl) and the input gradient
+// (matmul_backward.wgsl).
+// Words r + 1 .. r + 4 of the 8 words (a, c), r in 0..3.
+fn words_after(a: vec4<u32>, c: vec4<u32>, r: u32) -> vec4<u32> {
+    let lo = select(vec4<u32>(a.yzw, c.x), vec4<u32>(a.zw, c.xy), r == 1u);
+    let hi = select(vec4<u32>(a.w, c.xyz), c, r == 3u);
+    return select(lo, hi, r >= 2u);
+}
+// Word r of a.
+fn word_at(a: vec4<u32>, r: u32) -> u32 {
+    return select(select(a.x, a.y, r == 1u), select(a.z, a.w, r == 3u), r >= 2u);
+}
+// Q4_0 / Q4_1 / Q5_0 / Q5_1 / Q4_K / Q5_K block b: (scale, offset) as q4s gives them and its
+// 4 word pairs as q4w's, (u[i], u2[i]) = q4w(b, i).
+struct Q4Block {
+    c: vec2<f32>,
+    u: vec4<u32>,
+    u2: vec4<u32>,
+}
+// A Q4_0 / Q4_1 block from its scale word and quant words (as q4_block_v4).
+fn q4_words_block(sc: u32, u: vec4<u32>) -> Q4Block {
+    let d = unpack2x16float(sc);
+    return Q4Block(select(d, vec2<f32>(d.x, -8.0 * d.x), WDTYPE == 4u), u, vec4<u32>());
+}
+// The 4 Q4_0 / Q4_1 blocks in the 5 vec4s v0..v4 (blocks b..b + 3, b a multiple of 4: 5 words
+// each, so they start at an aligned vec4).
+fn q4_quad_words(v0: vec4<u32>, v1: vec4<u32>, v2: vec4<u32>, v3: vec4<u32>, v4: vec4<u32>) -> array<Q4Block, 4> {
+    return array<Q4Block, 4>(q4_words_block(v0.x, vec4<u32>(v0.yzw, v1.x)), q4_words_block(v1.y, vec4<u32>(v1.zw, v2.xy)),
+                             q4_words_block(v2.z, vec4<u32>(v2.w, v3.xyz)), q4_words_block(v3.w, v4));
+}

@@ -15,3 +15,8 @@ fn wvec(i: u32) -> vec4<u32> {
 fn wvec7(i: u32) -> vec4<u32> {
     return w4[i];
 }
+// Vec4 i through the word view: for kernels that read words too (one binding, one type).
+fn wquad(i: u32) -> vec4<u32> {
+    return vec4<u32>(w[4u * i], w[4u * i + 1u], w[4u * i + 2u], w[4u * i + 3u]);
+}
+const WEIGHT_TEXTURE: bool = false;

@@ -17,3 +17,7 @@ fn wword(i: u32) -> u32 {
 fn wvec7(i: u32) -> vec4<u32> {
     return textureLoad(w_tex7, vec2<u32>(i % WTEX_W, i / WTEX_W), 0);
 }
+fn wquad(i: u32) -> vec4<u32> {
+    return wvec(i);
+}
+const WEIGHT_TEXTURE: bool = true;

@@ -489,7 +489,7 @@ fn cpu_backward(
 #[test]
 fn quant_matmul_backward_input() {
     // (t, k, weight rows, row range, ldy)
-    let shapes: [(usize, usize, usize, Range<usize>, usize); 11] = [
+    let shapes: [(usize, usize, usize, Range<usize>, usize); 12] = [
         (1, 576, 130, 0..130, 130),
         (5, 96, 130, 20..111, 95),
         (3, 32, 300, 0..300, 300),
@@ -502,11 +502,12 @@ fn quant_matmul_backward_input() {
         // The scale-factored kernel sums 8 weight rows a chunk: n % 8 == 4 leaves a last chunk
         // whose second half lies wholly past n (and past the end of dy on its last row).
         (70, 96, 60, 0..60, 60),
-        // Weights in groups of 8 rows on CPU devices (`Tensor::group`): chunks that are a whole
-        // group (read by the half-runs together), a range from a group's start whose last chunk
-        // is cut short, and one from mid-group.
+        // Weights in groups of 8 rows on CPU devices (`Tensor::group`): ranges of whole groups
+        // (read by the half-runs together, `takes_rows4_group`) from row 0 and from row 8, one
+        // from a group's start whose last chunk is cut short, and one from mid-group.
         (70, 96, 64, 0..64, 64),
         (37, 96, 64, 8..60, 52),
+        (37, 96, 64, 8..56, 48),
         (21, 64, 48, 4..48, 44),
     ];
     // The super-block types: the same shapes over 256 elements (576 → 512, 96 and 32 → 256).
