@@ -286,16 +286,11 @@ fn chunk_row_c(ch: ptr<function, SumsChunk>, off: ptr<function, mat2x4<f32>>, jj
         chunk_row_u(ch, off, jj, d, c, u);
         return;
     }
+    // Q6_K / Q3_K: the octet's lo columns (k < 16) take c.x, its hi ones c.y; no offset.
     (*ch).lo[jj] = q4_int(u, false);
     (*ch).hi[jj] = q4_int(u, true);
-    if (halves_scaled()) {
-        // Q6_K / Q3_K: the octet's lo columns (k < 16) take c.x, its hi ones c.y; no offset.
-        (*ch).l[jj] = d * c.x;
-        (*ch).h[jj] = d * c.y;
-        return;
-    }
-    *off += d * c.y;
     (*ch).l[jj] = d * c.x;
+    (*ch).h[jj] = d * c.y;
 }
 
 // Four weight rows j0..j0+3 (clamped to the last) into chunk rows jj0..jj0+3: column jj of
