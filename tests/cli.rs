@@ -440,6 +440,25 @@ fn a_gl_driver_without_compute_shaders_is_a_clear_error() {
     }
 }
 
+/// `edgerl bench --rollout` counts the dispatches of a batched decoding step, without and with
+/// the rank-16 adapter on all seven projections (`Gpu::dispatches`): every step the same whole
+/// number, at least one a layer, and the adapter's x·Aᵀ or own product at least once more for
+/// each projection of each of the 30 layers.
+#[test]
+fn bench_rollout_counts_dispatches_per_step() {
+    let (code, stdout, stderr) = edgerl(&[
+        "bench", "--rollout", "--shape", "smollm2-135m", "--dtype", "q4_1", "--prompt-tokens", "4", "--completions", "2",
+        "--completion-tokens", "4",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let start = stdout.find('{').expect("a JSON object");
+    let v: Value = serde_json::from_str(stdout[start..].trim()).unwrap();
+    let plain = v["batched_dispatches_per_step"].as_f64().unwrap();
+    let lora = v["batched_lora_dispatches_per_step"].as_f64().unwrap();
+    assert!(plain >= 30.0 && plain.fract() == 0.0, "{v}");
+    assert!(lora >= plain + 30.0 * 7.0 && lora.fract() == 0.0, "{v}");
+}
+
 /// `edgerl bench` (prefill/decode) times `--repetitions` runs and reports their means, each
 /// run's tokens/s beside them (what bench/anchors/edgerl_side.py compares with llama-bench -r).
 #[test]

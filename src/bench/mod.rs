@@ -277,6 +277,10 @@ pub struct RolloutBench {
     /// Batched again with a rank-16 LoRA adapter on all seven projections (what GRPO samples
     /// with), in seconds.
     pub batched_lora_seconds: f64,
+    /// Compute dispatches of one batched decoding step (all G rows), without and with the
+    /// adapter: what each step pays in fixed costs (`Gpu::dispatches`; 0 below 3 tokens).
+    pub batched_dispatches_per_step: f64,
+    pub batched_lora_dispatches_per_step: f64,
     /// `completions` different prompts of `prompt_tokens` (the first half shared), one greedy
     /// completion each, decoded side by side (as `edgerl eval` does), the prompts' own tokens
     /// prefilled together / one by one (`PromptPrefill`), in seconds.
@@ -332,17 +336,27 @@ pub fn rollout_bench(
         gpu.wait()?;
         Ok(t0.elapsed().as_secs_f64())
     };
-    run(Decoding::Batched, 2)?; // builds every pipeline
+    // Dispatches of `f`'s run of n tokens past those of its run of 2: per step past the second.
+    let count = |f: &dyn Fn(usize) -> Result<f64>, n: usize| -> Result<(f64, f64)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let d0 = gpu.dispatches.load(Relaxed);
+        f(2)?;
+        let d1 = gpu.dispatches.load(Relaxed);
+        let secs = f(n)?;
+        let d2 = gpu.dispatches.load(Relaxed);
+        let per_step = if n > 2 { ((d2 - d1) as f64 - (d1 - d0) as f64) / (n - 2) as f64 } else { 0.0 };
+        Ok((secs, per_step))
+    };
     run(Decoding::SharedPrefill, 2)?;
-    let batched = run(Decoding::Batched, completion_tokens)?;
+    // (The run of 2 builds every pipeline.)
+    let (batched, batched_dispatches) = count(&|n| run(Decoding::Batched, n), completion_tokens)?;
     let with_lora = |n: usize| -> Result<f64> {
         let t0 = Instant::now();
         GroupSampler { lora: Some(&lora), ..sampler(Decoding::Batched, n, 1.0) }.sample(&prompt, completions, 0)?;
         gpu.wait()?;
         Ok(t0.elapsed().as_secs_f64())
     };
-    with_lora(2)?;
-    let batched_lora = with_lora(completion_tokens)?;
+    let (batched_lora, lora_dispatches) = count(&with_lora, completion_tokens)?;
     let shared = run(Decoding::SharedPrefill, completion_tokens)?;
     let unshared = run(Decoding::Separate, completion_tokens)?;
     let tokens = (completions * completion_tokens) as f64;
@@ -386,6 +400,8 @@ pub fn rollout_bench(
         unshared_seconds: unshared,
         speedup: unshared / batched,
         batched_lora_seconds: batched_lora,
+        batched_dispatches_per_step: batched_dispatches,
+        batched_lora_dispatches_per_step: lora_dispatches,
         prompts_together_seconds: together,
         prompts_one_by_one_seconds: one_by_one,
         prompt_prefill: format!("{:?}", PromptPrefill::of(gpu)),

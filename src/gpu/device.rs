@@ -90,6 +90,9 @@ pub struct Gpu {
     pub(crate) x_textures: super::x_texture::XTextures,
     /// Quantized weight pieces live in textures (`Gpu::weight_textures`), settled at creation.
     pub(crate) weight_textures_on: bool,
+    /// Compute dispatches submitted so far (benchmarks report them per decoding step: on
+    /// lavapipe each costs roughly 0.1 ms whatever its size).
+    pub dispatches: std::sync::atomic::AtomicU64,
 }
 
 fn parse_backend(name: &str) -> Result<wgpu::Backends> {
@@ -259,6 +262,7 @@ impl Gpu {
             prompt_prefill: Default::default(),
             x_textures,
             weight_textures_on: false,
+            dispatches: Default::default(),
         };
         gpu.weight_textures_on = super::weight_texture::takes_weight_textures(&gpu);
         // Some GL drivers claim compute shaders yet get a shading-language version without

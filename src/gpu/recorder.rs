@@ -225,6 +225,8 @@ impl<'g> Recorder<'g> {
         if self.ops.is_empty() {
             return Ok(());
         }
+        let dispatches = self.ops.iter().filter(|op| matches!(op, Op::Dispatch { .. })).count();
+        gpu.dispatches.fetch_add(dispatches as u64, std::sync::atomic::Ordering::Relaxed);
         let scope = gpu.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let uniforms = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("params"),
