@@ -54,11 +54,15 @@ if [ -x "$ROOT/target/anchors/venv/bin/python3" ]; then
 fi
 
 for m in python3; do command -v $m >/dev/null || { echo "needs $m" >&2; exit 1; }; done
-python3 -c 'import torch, transformers, peft, trl, datasets, gguf' 2>/dev/null || {
-    echo "needs python packages torch transformers peft trl datasets gguf; e.g.:" >&2
-    echo "  python3 -m venv target/anchors/venv && target/anchors/venv/bin/pip install torch==2.15.0 transformers==5.25.0 peft==0.21.2 trl==1.16.0 datasets==5.2.0 gguf==0.19.0" >&2
-    exit 1
-}
+# Only the TRL and transformers anchors need torch & co.; edgerl's side and llama.cpp's run on
+# the system's python alone (--skip trl,transformers on a fresh machine).
+if ! skip trl || ! skip transformers; then
+    python3 -c 'import torch, transformers, peft, trl, datasets, gguf' 2>/dev/null || {
+        echo "needs python packages torch transformers peft trl datasets gguf (or --skip trl,transformers); e.g.:" >&2
+        echo "  python3 -m venv target/anchors/venv && target/anchors/venv/bin/pip install torch==2.15.0 transformers==5.25.0 peft==0.21.2 trl==1.16.0 datasets==5.2.0 gguf==0.19.0" >&2
+        exit 1
+    }
+fi
 
 log "the demo's screens and run.toml ($STEPS steps x 2 prompts, $SCREENS held-out) in $DATA"
 CONFIG=$(python3 bench/anchors/common.py demo-data "$DATA" --steps "$STEPS" --eval-screens "$SCREENS")
