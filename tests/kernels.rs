@@ -1561,7 +1561,7 @@ fn all_kernels() -> Vec<Kernel> {
 /// on the smallest shapes. The match is exhaustive, so a new variant must be added here.
 #[test]
 fn every_kernel_builds_and_validates() {
-    common::each_gpu_in_parallel(|gpu| {
+    for gpu in common::all_gpus() {
         eprintln!("kernel tests run on: {}", label(gpu));
         for k in all_kernels() {
             let b = || gpu.alloc(64, "scratch").unwrap();
@@ -1812,7 +1812,7 @@ fn every_kernel_builds_and_validates() {
             gpu.wait()
                 .unwrap_or_else(|e| panic!("{}: after {k:?}: {e}", label(gpu)));
         }
-    });
+    }
 }
 
 /// The fields of `struct <name>` in a WGSL source: (name, type) in order.

@@ -110,30 +110,6 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
     }
 }
 
-/// Runs `f` on every device of `all_gpus()`, a thread per backend (Vulkan and its tiny-binding
-/// twin, GL and its twin, the portable Vulkan device; each twin after its first, so it finds
-/// that one's shaders in Mesa's cache). For tests that build many kernels: with a cold shader
-/// cache (a fresh CI machine) they are bound by lavapipe's and llvmpipe's LLVM compiles, one
-/// core each, and one device after another left the other core idle for minutes.
-pub fn each_gpu_in_parallel(f: impl Fn(&'static Gpu) + Sync) {
-    let b = backends();
-    let mut groups: Vec<Vec<&'static Gpu>> = Vec::new();
-    for g in b.normal.iter().chain(b.tiny_binding.iter()) {
-        match groups.iter_mut().find(|grp| grp[0].adapter.backend == g.adapter.backend) {
-            Some(grp) => grp.push(g),
-            None => groups.push(vec![g]),
-        }
-    }
-    groups.extend(b.portable.iter().map(|g| vec![g]));
-    debug_assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), all_gpus().count());
-    let f = &f;
-    std::thread::scope(|s| {
-        for grp in groups {
-            s.spawn(move || grp.into_iter().for_each(f));
-        }
-    });
-}
-
 /// Devices for whole-model tests: each backend, with real limits and with a 64 KiB limit.
 pub fn model_gpus() -> impl Iterator<Item = &'static Gpu> {
     let b = backends();
