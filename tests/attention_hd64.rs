@@ -89,7 +89,7 @@ fn hd64_causal_forward() {
         (6, 2, 10, 77, 100),
         (15, 5, 0, 129, 33),
     ];
-    for gpu in common::all_gpus() {
+    common::each_gpu_in_parallel(|gpu| {
         let mut rng = common::Rng::new(907);
         for &(heads, kv, p0, t, window) in &cases {
             let what = format!("{}: causal heads={heads} kv={kv} p0={p0} t={t} window={window}", label(gpu));
@@ -109,7 +109,7 @@ fn hd64_causal_forward() {
                 reference(&f64s(&q), &f64s(&k), &f64s(&v), None, heads, kv, scale as f64, &keys, window);
             close(&what, &gpu.read_f32(&ob, q.len()).unwrap(), &want, 2e-5, 1e-5);
         }
-    }
+    });
 }
 
 /// Packed training sequences (a prompt, then completions seeing the prompt and themselves),
@@ -129,7 +129,7 @@ fn hd64_training_forward_and_backward() {
         (5, 5, 130, None, 13),
         (3, 1, 17, None, 0),
     ];
-    for gpu in common::all_gpus() {
+    common::each_gpu_in_parallel(|gpu| {
         let mut rng = common::Rng::new(911);
         for &(heads, kv, prompt, lens, window) in &cases {
             let what = format!(
@@ -184,7 +184,7 @@ fn hd64_training_forward_and_backward() {
                 close(&format!("{what}: {name}"), &gpu.read_f32(buf, want.len()).unwrap(), want, atol.max(1e-5), 1e-4);
             }
         }
-    }
+    });
 }
 
 /// Batched decoding (one query per sample, each seeing the prompt's cache slots and its own
@@ -195,7 +195,7 @@ fn hd64_batched_decode() {
     let _serial = one_at_a_time();
     // (heads, kv_heads, prefix, segment size, samples)
     let cases = [(9, 3, 70, 9, 20), (5, 1, 3, 4, 16), (7, 7, 130, 17, 33)];
-    for gpu in common::all_gpus() {
+    common::each_gpu_in_parallel(|gpu| {
         let mut rng = common::Rng::new(919);
         for &(heads, kv, prefix, seg, samples) in &cases {
             for window in [0, 5, 80] {
@@ -222,7 +222,7 @@ fn hd64_batched_decode() {
                 decode_rows_match(gpu, &what, [&q, &k, &v], (heads, kv, prefix, window), &keys, &spans, false);
             }
         }
-    }
+    });
 }
 
 /// Several prompts prefilled together as decoding rows (eval's batches): each prompt's rows sit
@@ -243,7 +243,7 @@ fn hd64_prefill_rows_skip_other_segments() {
         (7, 7, 0, &[33, 40], 900),
         (9, 3, 24, &[1; 20], 700),
     ];
-    for gpu in common::all_gpus() {
+    common::each_gpu_in_parallel(|gpu| {
         let mut rng = common::Rng::new(4242);
         for &(heads, kv, prefix, own, spare) in &cases {
             for window in [0, 5, 80] {
@@ -268,7 +268,7 @@ fn hd64_prefill_rows_skip_other_segments() {
                 decode_rows_match(gpu, &what, [&q, &k, &v], (heads, kv, prefix, window), &keys, &spans, true);
             }
         }
-    }
+    });
 }
 
 /// Decoding attention of one query per `keys` entry (its cache slots, in order) over the cache

@@ -515,7 +515,7 @@ fn rmsnorm_backward_sizes_and_finite_differences() {
 /// More than 32768 rows: the 2-D workgroup fold.
 #[test]
 fn rmsnorm_backward_two_d_fold() {
-    for gpu in common::backends().normal.iter() {
+    for gpu in common::normal_gpus() {
         let mut rng = common::Rng::new(223);
         let (rows, d) = (40_000, 3);
         let (x, w, dy) = (rng.vec(rows * d), rng.vec(d), rng.vec(rows * d));

@@ -87,7 +87,7 @@ fn two_episodes() -> Vec<Episode> {
 
 #[test]
 fn observation_tokens_carry_no_gradient() {
-    for gpu in &common::backends().normal {
+    for gpu in common::normal_gpus() {
         let cfg = config("loss_type = \"grpo\"\nscale_rewards = \"none\"\noptimizer = \"sgd\"\nlearning_rate = 0.1");
         let eps = two_episodes();
         let refs: Vec<&Episode> = eps.iter().collect();
@@ -148,7 +148,7 @@ fn observation_tokens_carry_no_gradient() {
 
 #[test]
 fn single_act_episode_trains_like_a_completion() {
-    for gpu in &common::backends().normal {
+    for gpu in common::normal_gpus() {
         let cfg = config(
             "loss_type = \"grpo\"\nbeta = 0.1\nnum_iterations = 2\nmask_truncated_completions = true\noptimizer = \"adamw\"\nlearning_rate = 0.05",
         );

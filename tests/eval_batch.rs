@@ -54,7 +54,7 @@ fn prompts(m: &LoadedModel) -> Vec<Vec<u32>> {
 #[test]
 fn prompts_decoded_side_by_side_equal_one_prompt_at_a_time() {
     // Real binding limits: the longest prompt's prefill is larger than 64 KiB.
-    for gpu in &common::backends().normal {
+    for gpu in common::normal_gpus() {
         for model in ["qwen3_f16", "gemma3_f32"] {
             let m = LoadedModel::open(gpu, &common::fixtures().join("models").join(model), None).unwrap();
             let ps = prompts(&m);
@@ -99,7 +99,7 @@ fn prompts_decoded_side_by_side_equal_one_prompt_at_a_time() {
 #[test]
 fn rows_with_their_own_prompts_match_the_single_sequence_forward() {
     // Real binding limits: the prefill of every prompt in one pass is larger than 64 KiB.
-    for gpu in &common::backends().normal {
+    for gpu in common::normal_gpus() {
         // gemma3: sliding-window layers (window 8) over prompts longer than the window.
         for model in ["qwen3_f16", "gemma3_f32", "llama_f32"] {
             let m = LoadedModel::open(gpu, &common::fixtures().join("models").join(model), None).unwrap();
@@ -207,7 +207,7 @@ fn summary(r: &EvalReport) -> Vec<Summary> {
 #[test]
 fn eval_results_do_not_depend_on_the_batch_size() {
     let dir = scratch("sizes");
-    for gpu in &common::backends().normal {
+    for gpu in common::normal_gpus() {
         for chat in [false, true] {
             batch_sizes_agree(gpu, &dir, chat);
         }

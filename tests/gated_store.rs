@@ -88,7 +88,7 @@ fn gated_case(
 fn gated_store_every_decode_form() {
     const DTYPES: [DType; 6] = [DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q4_K];
     let forms = [MatvecForm::Auto, MatvecForm::Blocked, MatvecForm::Run, MatvecForm::Split, MatvecForm::General];
-    for gpu in common::all_gpus() {
+    common::each_gpu_in_parallel(|gpu| {
         for dtype in DTYPES {
             let b = dtype.block().max(32);
             let mut rng = common::Rng::new(71 + dtype.code() as u64);
@@ -113,7 +113,7 @@ fn gated_store_every_decode_form() {
                 }
             }
         }
-    }
+    });
 }
 
 /// The gated MLP's gate and up in one product (`Recorder::linear_glu`: y = act(x Wgᵀ) ·
@@ -127,7 +127,7 @@ fn paired_gate_up_store() {
     const DTYPES: [DType; 8] =
         [DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::F16];
     let shapes = [(2, 8), (5, 136), (8, 64), (13, 72), (16, 136), (21, 64), (37, 200)];
-    for gpu in common::all_gpus() {
+    common::each_gpu_in_parallel(|gpu| {
         for dtype in DTYPES {
             let k = if dtype.block() == 256 { 512 } else { 96 };
             let mut rng = common::Rng::new(97 + dtype.code() as u64);
@@ -176,5 +176,5 @@ fn paired_gate_up_store() {
                 common::assert_close(what, &got[..n], &want[..n], 2e-4 + 2e-6 * k as f32, 2e-4);
             }
         }
-    }
+    });
 }

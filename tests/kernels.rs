@@ -1393,7 +1393,7 @@ fn vocab_chunk_matmul_into_lse() {
 
 #[test]
 fn two_d_dispatch_fold() {
-    for gpu in common::backends().normal.iter() {
+    for gpu in common::normal_gpus() {
         let mut rng = common::Rng::new(111);
         // rmsnorm: one workgroup per row.
         let (rows, d) = (40_000, 3);
@@ -1561,7 +1561,7 @@ fn all_kernels() -> Vec<Kernel> {
 /// on the smallest shapes. The match is exhaustive, so a new variant must be added here.
 #[test]
 fn every_kernel_builds_and_validates() {
-    for gpu in common::all_gpus() {
+    common::each_gpu_in_parallel(|gpu| {
         eprintln!("kernel tests run on: {}", label(gpu));
         for k in all_kernels() {
             let b = || gpu.alloc(64, "scratch").unwrap();
@@ -1812,7 +1812,7 @@ fn every_kernel_builds_and_validates() {
             gpu.wait()
                 .unwrap_or_else(|e| panic!("{}: after {k:?}: {e}", label(gpu)));
         }
-    }
+    });
 }
 
 /// The fields of `struct <name>` in a WGSL source: (name, type) in order.
@@ -2028,6 +2028,38 @@ fn params_structs_match_wgsl() {
     ] {
         assert_eq!(size % 16, 0);
     }
+}
+
+/// A GL device is used by one test thread at a time (tests/common/turns.rs): a turn is
+/// re-entrant for its holder, and another thread's request waits until the holder's last guard
+/// is gone. Without it, wgpu panics when a long compile or submit on one thread holds the GL
+/// context for more than 6 s while another thread calls in.
+#[test]
+fn gl_devices_are_used_in_turns() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(gl) = common::backends().normal.iter().find(|g| g.adapter.backend == "gl") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must have a GL adapter");
+        return;
+    };
+    let released = AtomicBool::new(false);
+    let mut outer = common::in_turn([gl]);
+    assert!(outer.next().is_some());
+    std::thread::scope(|s| {
+        let other = s.spawn(|| {
+            let mut theirs = common::in_turn([gl]);
+            theirs.next();
+            released.load(Ordering::SeqCst)
+        });
+        // The holder may take its turn again (a loop inside a loop) without waiting on itself.
+        let mut inner = common::in_turn([gl]);
+        assert!(inner.next().is_some());
+        drop(inner);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(!other.is_finished(), "another thread got a turn while this one held it");
+        released.store(true, Ordering::SeqCst);
+        drop(outer);
+        assert!(other.join().unwrap(), "the other thread's turn came before the release");
+    });
 }
 
 /// The reductions have two forms (shaders/reduce.wgsl and reduce_subgroup.wgsl): on CI,

@@ -189,7 +189,7 @@ fn linear_case(
 /// activations over the limit must be refused.
 #[test]
 fn quant_matmul_grid() {
-    for gpu in common::all_gpus() {
+    common::each_gpu_in_parallel(|gpu| {
         let mut split = 0;
         for dtype in QUANT {
             let mut rng = common::Rng::new(301 + dtype.code() as u64);
@@ -228,13 +228,13 @@ fn quant_matmul_grid() {
                 label(gpu)
             );
         }
-    }
+    });
 }
 
 /// Every quantized dtype's products through decode form `form` on `shapes` (t, k, n; given
 /// the dtype's block of 32 or 256), with bias and accumulate in turn, against the CPU product.
-fn quant_matvec_form(form: MatvecForm, seed: u64, shapes: &dyn Fn(usize) -> Vec<(usize, usize, usize)>) {
-    for gpu in common::all_gpus() {
+fn quant_matvec_form(form: MatvecForm, seed: u64, shapes: &(dyn Fn(usize) -> Vec<(usize, usize, usize)> + Sync)) {
+    common::each_gpu_in_parallel(|gpu| {
         for dtype in QUANT {
             let mut rng = common::Rng::new(seed + dtype.code() as u64);
             let mut r = Recorder::new(gpu);
@@ -252,7 +252,7 @@ fn quant_matvec_form(form: MatvecForm, seed: u64, shapes: &dyn Fn(usize) -> Vec<
             r.submit().unwrap_or_else(|e| panic!("{}: submit: {e}", label(gpu)));
             check(gpu, &cases);
         }
-    }
+    });
 }
 
 /// The GPU-shaped decode product (`MatvecForm::Split`: 16 threads split each column's blocks,
@@ -332,7 +332,7 @@ fn quant_matmul_row_range_across_pieces() {
         (63..80, 20, 2),
         (8..200, 192, 0),
     ];
-    for gpu in common::all_gpus() {
+    common::each_gpu_in_parallel(|gpu| {
         for dtype in QUANT {
             let k = ks(dtype, &[96], &[256])[0];
             let mut rng = common::Rng::new(401 + dtype.code() as u64);
@@ -390,7 +390,7 @@ fn quant_matmul_row_range_across_pieces() {
             r.submit().unwrap();
             check(gpu, &cases);
         }
-    }
+    });
 }
 
 /// Embedding rows from several pieces: a conversion, so bit-exact against `dequantize`.
@@ -417,7 +417,7 @@ fn quant_embed_across_pieces() {
         (60, 512, vec![59, 14]),
         (3000, 256, vec![2999, 1024, 1035, 3]),
     ];
-    for gpu in common::all_gpus() {
+    common::each_gpu_in_parallel(|gpu| {
         for dtype in QUANT {
             let mut rng = common::Rng::new(501 + dtype.code() as u64);
             let mut r = Recorder::new(gpu);
@@ -455,7 +455,7 @@ fn quant_embed_across_pieces() {
                 }
             }
         }
-    }
+    });
 }
 
 /// dx[t, :] (+)= Σ_j dy[t, j] · W[rows.start + j, :], in f64.
@@ -522,7 +522,7 @@ fn quant_matmul_backward_input() {
         (19, 768, 45, 0..45, 48),
         (70, 256, 60, 0..60, 60),
     ];
-    for gpu in common::all_gpus() {
+    common::each_gpu_in_parallel(|gpu| {
         for dtype in QUANT {
             let mut rng = common::Rng::new(601 + dtype.code() as u64);
             let mut r = Recorder::new(gpu);
@@ -567,7 +567,7 @@ fn quant_matmul_backward_input() {
             r.submit().unwrap();
             check(gpu, &cases);
         }
-    }
+    });
 }
 
 /// Quantized rows must be whole blocks of 32; byte counts are in the file layout.
@@ -667,7 +667,7 @@ fn blocks_decode_on_gpu(name: &str, dtype: DType) {
     assert_eq!(bits.len(), n * 32);
     let cpu = quant::dequantize(dtype, &bytes).unwrap();
     assert!(cpu.iter().zip(&bits).all(|(v, b)| v.to_bits() == *b));
-    for gpu in common::all_gpus() {
+    common::each_gpu_in_parallel(|gpu| {
         let w = Tensor::from_bytes(gpu, "w", dtype, n, 32, &bytes).unwrap();
         let mut r = Recorder::new(gpu);
         let ids: Vec<u32> = (0..n as u32).rev().collect();
@@ -696,7 +696,7 @@ fn blocks_decode_on_gpu(name: &str, dtype: DType) {
                 assert_eq!(*g, want, "{}: t={t} y[{}, {}]", label(gpu), i / n, i % n);
             }
         }
-    }
+    });
 }
 
 /// gguf-py's Q4_K super-blocks (three rows of 256), repacked and decoded on the GPU, give
@@ -744,7 +744,7 @@ fn super_blocks_decode_on_gpu(name: &str, dtype: DType) {
     assert_eq!(bits.len(), n * 256);
     let cpu = quant::dequantize(dtype, &bytes).unwrap();
     assert!(cpu.iter().zip(&bits).all(|(v, b)| v.to_bits() == *b));
-    for gpu in common::all_gpus() {
+    common::each_gpu_in_parallel(|gpu| {
         let w = Tensor::from_bytes(gpu, "w", dtype, n, 256, &bytes).unwrap();
         let mut r = Recorder::new(gpu);
         let ids: Vec<u32> = (0..n as u32).rev().collect();
@@ -809,7 +809,7 @@ fn super_blocks_decode_on_gpu(name: &str, dtype: DType) {
                 assert_eq!(*g, want, "{}: t={t} y[{row}, {j}]", label(gpu));
             }
         }
-    }
+    });
 }
 
 /// Q6_K and Q3_K (their products take the scales out of 16-element sums, the quants centred by
@@ -875,7 +875,7 @@ fn centred_super_blocks_from_random_bytes() {
 /// weights (`matmul_f` above 8 rows) as well.
 #[test]
 fn quant_linear_lora() {
-    for gpu in common::all_gpus() {
+    common::each_gpu_in_parallel(|gpu| {
         for dtype in QUANT.into_iter().chain([DType::F32, DType::F16]) {
             let mut rng = common::Rng::new(877 + dtype.code() as u64);
             let mut cases = Vec::new();
@@ -922,7 +922,7 @@ fn quant_linear_lora() {
             }
             check(gpu, &cases);
         }
-    }
+    });
 }
 
 /// On CPU devices the quantized types store each 8 rows' blocks (super-blocks) side by side

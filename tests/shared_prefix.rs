@@ -108,7 +108,7 @@ fn the_common_prefix_leaves_every_prompt_a_token() {
 /// prefix shorter than the batch's own.
 #[test]
 fn shared_prefix_decoding_matches_whole_prompts() {
-    for gpu in &common::backends().normal {
+    for gpu in common::normal_gpus() {
         for (form, name) in [PromptPrefill::Together, PromptPrefill::OneByOne]
             .into_iter()
             .flat_map(|f| ["qwen3_f16", "gemma3_f32"].map(|n| (f, n)))
@@ -146,7 +146,7 @@ fn shared_prefix_decoding_matches_whole_prompts() {
 /// gemma3's sliding window (8) carry across the two pieces.
 #[test]
 fn a_prefill_in_two_pieces_matches_one_whole_prefill() {
-    for gpu in &common::backends().normal {
+    for gpu in common::normal_gpus() {
         for name in ["qwen3_f16", "gemma3_f32", "llama_f32"] {
             let m = open(gpu, name);
             let (model, h) = (&m.model, m.model.cfg.hidden_size);

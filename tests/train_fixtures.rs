@@ -137,7 +137,7 @@ fn metrics_match_trl() {
 /// β = 2. And the correction matters: without it every case ends elsewhere.
 #[test]
 fn icepop_is_trls_token_mask_and_the_correction_bites() {
-    for gpu in &common::backends().normal {
+    for gpu in common::normal_gpus() {
         let dir = common::fixtures().join("train/is_token_mask_qwen3");
         let worst = run_case_with(gpu, &dir, &format!("icepop-{}", gpu.adapter.backend), |c| {
             c.vllm_importance_sampling_correction = false;

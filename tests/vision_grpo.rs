@@ -133,7 +133,8 @@ fn update_error(got: &[(String, Vec<f32>)]) -> f64 {
     worst
 }
 
-fn devices() -> Vec<&'static Gpu> {
+/// Each in its turn (tests/common/turns.rs).
+fn devices() -> impl Iterator<Item = &'static Gpu> {
     use std::sync::OnceLock;
     static SPLIT: OnceLock<Vec<Gpu>> = OnceLock::new();
     let split = SPLIT.get_or_init(|| {
@@ -144,7 +145,7 @@ fn devices() -> Vec<&'static Gpu> {
             })
             .collect()
     });
-    for gpu in split {
+    for gpu in common::in_turn(split) {
         let m = edgerl::model::LoadedModel::open(gpu, &dir().join("../vision_e2e/model"), None).unwrap();
         assert!(m.model.embed.pieces.len() > 1, "the embedding should split at {SPLIT_BINDING} bytes");
         assert!(m.model.lm_head.as_ref().unwrap().pieces.len() > 1, "the head should split at {SPLIT_BINDING} bytes");
@@ -153,7 +154,8 @@ fn devices() -> Vec<&'static Gpu> {
             assert!(t.pieces.len() > 1, "the tower's {what} should split at {SPLIT_BINDING} bytes");
         }
     }
-    common::model_gpus().chain(split.iter()).collect()
+    let b = common::backends();
+    common::in_turn(b.normal.iter().chain(b.split_models.iter()).chain(split.iter()))
 }
 
 /// At a limit that splits the tower's connector the tower gives the features it gives with real
@@ -208,7 +210,7 @@ fn one_grpo_step_with_images_matches_peft_and_pytorch() {
     let ref_want: Vec<Vec<f32>> = want["ref_token_logps"].as_array().unwrap().iter().map(f32s).collect();
     let mut bad = Vec::new();
     let mut backends = BTreeSet::new();
-    for (i, gpu) in devices().into_iter().enumerate() {
+    for (i, gpu) in devices().enumerate() {
         let what = label(gpu);
         backends.insert(gpu.adapter.backend.to_string());
         let s = step(gpu, &format!("{}-{i}", gpu.adapter.backend), true).unwrap();

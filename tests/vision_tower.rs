@@ -100,7 +100,7 @@ fn check_against_transformers(gpu: &Gpu, tower: &VisionTower) {
 
 #[test]
 fn tower_matches_transformers_on_each_backend() {
-    for gpu in &common::backends().normal {
+    for gpu in common::normal_gpus() {
         let tower = load_tower(gpu);
         check_against_transformers(gpu, &tower);
     }
@@ -125,7 +125,7 @@ fn images_through_the_processor_and_tower_match_transformers() {
         .unwrap();
     assert_eq!(pv.shape[..2], [2, 5]);
     let (want, shape) = r.get("e2e_features");
-    for gpu in &common::backends().normal {
+    for gpu in common::normal_gpus() {
         let tower = load_tower(gpu);
         let out = tower.image_features(gpu, &Pixels::from(&pv)).unwrap();
         assert_eq!(out.real, vec![0, 1, 2, 3, 4, 5, 6, 7], "{}", label(gpu));
@@ -291,7 +291,7 @@ fn bad_inputs_are_clear_errors() {
 /// activations here are larger than the 4096-byte tiny-binding devices take).
 fn kernel_gpus() -> impl Iterator<Item = &'static Gpu> {
     let b = common::backends();
-    b.normal.iter().chain(b.portable.iter())
+    common::in_turn(b.normal.iter().chain(b.portable.iter()))
 }
 
 fn upload(gpu: &Gpu, v: &[f32]) -> edgerl::gpu::GpuBuffer {

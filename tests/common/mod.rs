@@ -3,11 +3,16 @@
 #![allow(dead_code)]
 
 pub mod native;
+pub mod turns;
+
+pub use turns::in_turn;
 
 use std::sync::OnceLock;
 
 use edgerl::gpu::{Gpu, GpuOptions};
 
+/// Tests reach a GL device in its turn (`turns`): through the iterators below, `in_turn` or
+/// `take_turn`. `normal[0]` is Vulkan wherever it exists (`make`'s order), which needs none.
 pub struct Backends {
     /// Devices with their real limits.
     pub normal: Vec<Gpu>,
@@ -68,14 +73,19 @@ fn portable_vulkan() -> Vec<Gpu> {
 
 /// The devices whose reductions run on subgroup operations (lavapipe's Vulkan device).
 pub fn subgroup_gpus() -> impl Iterator<Item = &'static Gpu> {
-    backends().normal.iter().filter(|g| g.features.subgroups)
+    in_turn(backends().normal.iter().filter(|g| g.features.subgroups))
+}
+
+/// Each backend's device with its real limits, each in its turn (see `turns`).
+pub fn normal_gpus() -> impl Iterator<Item = &'static Gpu> {
+    in_turn(&backends().normal)
 }
 
 /// Every device the kernel tests should run on: each backend, normal and with split tensors,
-/// and Vulkan with the portable kernels.
+/// and Vulkan with the portable kernels, each in its turn (see `turns`).
 pub fn all_gpus() -> impl Iterator<Item = &'static Gpu> {
     let b = backends();
-    b.normal.iter().chain(b.tiny_binding.iter()).chain(b.portable.iter())
+    in_turn(b.normal.iter().chain(b.tiny_binding.iter()).chain(b.portable.iter()))
 }
 
 /// A small deterministic generator, so test data needs no extra crate.
@@ -110,10 +120,36 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32)
     }
 }
 
-/// Devices for whole-model tests: each backend, with real limits and with a 64 KiB limit.
+/// Runs `f` on every device of `all_gpus()`, a thread per backend (Vulkan and its tiny-binding
+/// twin, GL and its twin, the portable Vulkan device; each twin after its first, so it finds
+/// that one's shaders in Mesa's cache), each device in its turn. For tests that build many
+/// kernels: with a cold shader cache (a fresh CI machine) they are bound by lavapipe's and
+/// llvmpipe's LLVM compiles, one core each, and one device after another left the other core
+/// idle for minutes.
+pub fn each_gpu_in_parallel(f: impl Fn(&'static Gpu) + Sync) {
+    let b = backends();
+    let mut groups: Vec<Vec<&'static Gpu>> = Vec::new();
+    for g in b.normal.iter().chain(b.tiny_binding.iter()) {
+        match groups.iter_mut().find(|grp| grp[0].adapter.backend == g.adapter.backend) {
+            Some(grp) => grp.push(g),
+            None => groups.push(vec![g]),
+        }
+    }
+    groups.extend(b.portable.iter().map(|g| vec![g]));
+    debug_assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), all_gpus().count());
+    let f = &f;
+    std::thread::scope(|s| {
+        for grp in groups {
+            s.spawn(move || in_turn(grp).for_each(f));
+        }
+    });
+}
+
+/// Devices for whole-model tests: each backend, with real limits and with a 64 KiB limit, each
+/// in its turn (see `turns`).
 pub fn model_gpus() -> impl Iterator<Item = &'static Gpu> {
     let b = backends();
-    b.normal.iter().chain(b.split_models.iter())
+    in_turn(b.normal.iter().chain(b.split_models.iter()))
 }
 
 pub fn fixtures() -> std::path::PathBuf {
