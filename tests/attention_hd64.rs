@@ -74,7 +74,6 @@ fn reference(
 /// Causal attention over a cache (prefill from p0), forward only.
 #[test]
 fn hd64_causal_forward() {
-    let _serial = one_at_a_time();
     // (heads, kv_heads, p0, t, window)
     let cases = [
         (9, 3, 0, 16, 0),
@@ -116,7 +115,6 @@ fn hd64_causal_forward() {
 /// and plain causal sequences, forward then backward.
 #[test]
 fn hd64_training_forward_and_backward() {
-    let _serial = one_at_a_time();
     // (heads, kv_heads, prompt, completion lengths (None: causal, no packing), window)
     type Case = (usize, usize, usize, Option<&'static [usize]>, usize);
     let cases: [Case; 8] = [
@@ -192,7 +190,6 @@ fn hd64_training_forward_and_backward() {
 /// hold NaN and must not leak into any output.
 #[test]
 fn hd64_batched_decode() {
-    let _serial = one_at_a_time();
     // (heads, kv_heads, prefix, segment size, samples)
     let cases = [(9, 3, 70, 9, 20), (5, 1, 3, 4, 16), (7, 7, 130, 17, 33)];
     common::each_gpu_in_parallel(|gpu| {
@@ -233,7 +230,6 @@ fn hd64_batched_decode() {
 /// per-row kernel. Unwritten slots hold NaN.
 #[test]
 fn hd64_prefill_rows_skip_other_segments() {
-    let _serial = one_at_a_time();
     // (heads, kv_heads, prefix, each prompt's own rows, unwritten slots after each segment)
     // The first two are tiled (caches past the cap the whole-cache rule checks), the others not.
     let cases: [(usize, usize, usize, &[usize], usize); 5] = [

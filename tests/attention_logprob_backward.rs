@@ -125,7 +125,6 @@ fn cpu_attn_bwd(
 /// GQA shapes, and against finite differences of Σ dout ⊙ out on the tiny ones.
 #[test]
 fn attention_backward_gqa_and_finite_differences() {
-    let _serial = one_at_a_time();
     // (heads, kv_heads, hd, t, q_gain, finite differences, window)
     let configs = [
         (4, 2, 16, 1, 1.0, false, 0),
@@ -148,7 +147,6 @@ fn attention_backward_gqa_and_finite_differences() {
 /// differences on the tiny shapes; tiled (head_dim a multiple of 8 up to 128) and per-row.
 #[test]
 fn windowed_attention_backward_and_finite_differences() {
-    let _serial = one_at_a_time();
     // (heads, kv_heads, hd, t, q_gain, finite differences, window)
     let configs = [
         (2, 1, 8, 9, 1.0, true, 3),
@@ -289,7 +287,6 @@ fn window_matters(what: &str, windowed: &[Vec<f64>; 3], full: &[Vec<f64>; 3]) {
 
 #[test]
 fn attention_backward_rejects_bad_arguments() {
-    let _serial = one_at_a_time();
     for gpu in common::all_gpus() {
         let b = || gpu.alloc(4096, "x").unwrap();
         let (q, k, v, o, d, dq, dk, dv, s) = (b(), b(), b(), b(), b(), b(), b(), b(), b());
@@ -321,7 +318,6 @@ fn attention_backward_rejects_bad_arguments() {
 /// differences on the smallest case. The spans come from `Pack`, the mask from the lengths.
 #[test]
 fn packed_attention_forward_and_backward() {
-    let _serial = one_at_a_time();
     // (heads, kv_heads, hd, prompt, completion lengths, finite differences, window)
     let configs: [PackedCase; 6] = [
         (2, 1, 8, 3, &[3, 1, 2], true, 0),
@@ -358,7 +354,6 @@ fn packed_attention_forward_and_backward() {
 /// differences on the smallest.
 #[test]
 fn windowed_packed_attention_forward_and_backward() {
-    let _serial = one_at_a_time();
     // (heads, kv_heads, hd, prompt, completion lengths, finite differences, window)
     let configs: [PackedCase; 11] = [
         (2, 1, 8, 3, &[3, 1, 2], true, 2),
@@ -379,7 +374,6 @@ fn windowed_packed_attention_forward_and_backward() {
 /// A window past every position is no window: forward and gradients bit for bit as with 0.
 #[test]
 fn packed_window_past_the_sequence_is_none() {
-    let _serial = one_at_a_time();
     for (gpu, general) in common::all_gpus().flat_map(|g| [(g, false), (g, true)]) {
         let mut rng = common::Rng::new(523);
         let (heads, kv, hd) = (4, 2, 16);
@@ -572,7 +566,6 @@ fn r_refuse(
 /// `gather_rows` as a gather and as the summing transpose (rows shared, rows with no source).
 #[test]
 fn gather_rows_gathers_and_sums() {
-    let _serial = one_at_a_time();
     use edgerl::gpu::rows::{gather_index, scatter_index};
     for gpu in common::all_gpus() {
         let mut rng = common::Rng::new(9);
@@ -690,7 +683,6 @@ fn cpu_logprob_grad(
 /// and on the small vocabulary against finite differences of the objective.
 #[test]
 fn logprob_grad_chunks_and_finite_differences() {
-    let _serial = one_at_a_time();
     // (vocab, chunk widths, targets, offset of the logits)
     let cases: [(usize, Vec<usize>, Vec<u32>, f32); 4] = [
         (37, vec![20, 17], vec![36, NO_TARGET, 0, 18, 19], 0.0),

@@ -14,7 +14,6 @@ use std::time::Instant;
 #[test]
 #[ignore]
 fn attention_speed() {
-    let _serial = one_at_a_time();
     let reps: usize = std::env::var("REPS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     for gpu in common::all_gpus() {
         if is_tiny(gpu) {

@@ -40,7 +40,6 @@ fn shapes(a_p: bool, b_p: bool) -> Vec<(usize, usize, usize)> {
 
 #[test]
 fn gemm_vec4_layouts_match_reference() {
-    let _one = one_at_a_time();
     for gpu in common::all_gpus() {
         let mut rng = common::Rng::new(417);
         let mut r = Recorder::new(gpu);
@@ -122,7 +121,6 @@ fn gemm_vec4_layouts_match_reference() {
 /// token count that is not a multiple of 4 or 8 and widths ≡ 4 mod 8.
 #[test]
 fn gemm_vec4_lora_calls_match_reference() {
-    let _one = one_at_a_time();
     let (t, rank, din, dout) = (37, 12, 20, 44);
     for gpu in common::all_gpus() {
         let mut rng = common::Rng::new(419);
@@ -197,7 +195,6 @@ fn gemm_vec4_lora_calls_match_reference() {
 /// `gemm_splitk_v4` and the CPU devices' `gemm_lanes_v4` (8 lanes, 8 columns a workgroup).
 #[test]
 fn gemm_splitk_matches_reference() {
-    let _one = one_at_a_time();
     for gpu in common::all_gpus() {
         for lanes in [false, true] {
             let mut rng = common::Rng::new(433);

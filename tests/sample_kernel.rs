@@ -27,10 +27,6 @@ fn settings(temperature: f32, top_k: usize, top_p: f32, min_p: f32, seed: u64) -
     }
 }
 
-/// GL contexts time out (wgpu-hal panics) when another test thread holds them for seconds, so
-/// this file's device work runs one call at a time.
-static DEVICE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// `draws` draws with steps step .. step+draws, in one submit (several dispatches where the
 /// output would not fit one binding).
 fn gpu_draws(
@@ -40,7 +36,6 @@ fn gpu_draws(
     step: u64,
     draws: usize,
 ) -> edgerl::Result<Vec<Sampled>> {
-    let _one_at_a_time = DEVICE.lock().unwrap_or_else(|e| e.into_inner());
     let row = gpu.upload(bytemuck::cast_slice(logits), "logits")?;
     let per = ((gpu.max_binding as usize) / (SAMPLE_OUT_WORDS * 4)).min(draws);
     let mut outs = Vec::new();
@@ -406,7 +401,6 @@ fn model_sample_next_matches_row_logits() {
     for name in ["llama_f32", "qwen3_f16"] {
         let dir = common::fixtures().join("models").join(name);
         for gpu in common::model_gpus() {
-            let _one_at_a_time = DEVICE.lock().unwrap_or_else(|e| e.into_inner());
             let m = LoadedModel::open(gpu, &dir, None).unwrap();
             let prompt: Vec<u32> = (1..12).collect();
             let mut cache = m.model.new_cache(gpu, prompt.len()).unwrap();
@@ -453,7 +447,6 @@ fn model_sample_rows_return_filtered_and_unfiltered_logprobs() {
     use edgerl::model::{LoadedModel, SamplingOptions};
     let dir = common::fixtures().join("models").join("llama_f32");
     for gpu in common::model_gpus() {
-        let _one_at_a_time = DEVICE.lock().unwrap_or_else(|e| e.into_inner());
         let m = LoadedModel::open(gpu, &dir, None).unwrap();
         let prompt: Vec<u32> = (1..10).collect();
         let mut cache = m.model.new_cache(gpu, prompt.len()).unwrap();
@@ -499,7 +492,6 @@ fn sample_rows_equals_row_by_row() {
                 .iter()
                 .map(|&(row, seed, step)| gpu_draws(gpu, &rows[row], &SamplerSettings { seed, ..base }, step, 1).unwrap()[0])
                 .collect();
-            let _one_at_a_time = DEVICE.lock().unwrap_or_else(|e| e.into_inner());
             let what = format!("{}: sample_rows {base:?}", label(gpu));
             let lb = gpu.upload(bytemuck::cast_slice(&flat), "logits rows").unwrap();
             let out = gpu.alloc((draws.len() * SAMPLE_OUT_WORDS * 4) as u64, "samples").unwrap();

@@ -62,6 +62,9 @@ pub struct AdapterSummary {
     pub driver: String,
 }
 
+/// One wgpu device and its kernels. Shared between threads, its calls on the GL backend should
+/// not overlap: wgpu holds a GL device's context through a whole compile or submit and panics in
+/// a thread that waits more than 6 s for it (the C ABI serialises a runtime's GPU work).
 pub struct Gpu {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,

@@ -10,15 +10,6 @@ use half::{bf16, f16};
 
 pub const NO_TARGET: u32 = 0xffff_ffff;
 
-/// Held by each heavy test of a binary so they run one at a time: wgpu's GL backend holds its
-/// context lock while it compiles and waits, and a test waiting more than 6 s for it panics
-/// ("Could not lock adapter context"), which happened with the attention tests in parallel on
-/// a loaded 2-core machine.
-pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 pub fn is_tiny(gpu: &Gpu) -> bool {
     gpu.max_binding == crate::common::TINY_BINDING
 }
