@@ -4,6 +4,9 @@ shaders/attention_tiled.wgsl: `python3 shaders/gen_attention_hd64.py` from the r
 WGSL has no unrolling and llvmpipe keeps loop-indexed private arrays in scratch memory, so
 the rows live in named registers and the code is spelled out here (see the comment above
 `fn attention_hd64` in the shader). R = 4 rows a thread: 8 compiled for minutes on lavapipe.
+The dq pass takes 2 (`with_rows`): with 4, its q, dout and dq rows beside the key rows (256
+live vec4s) made it the slowest kernel to build (a first packed backward on lavapipe 105 s,
+82 s with 2), and 2 run as fast there.
 """
 import sys
 N=16  # vec4s per row (head_dim 64)
@@ -108,12 +111,16 @@ def merge_rows(with_ml, acc="a"):
             o += L(f"let e = ((j % {H}u) * {NS}u + slot) * {N}u;", 2)
             if with_ml:
                 o += L(f"tile_s[(j * {NS}u + slot) % 64u] = vec2<f32>(m{r}, l{r});", 2)
-            o += L(f"if (j < {H}u) {{", 2)
+            wide = NS * N > 256  # one split's rows fill both tiles: slots 0..15 in tile_a
+            assert not (wide and (with_ml or last - first > 1))
+            if wide:
+                o += L(f"let w = (slot % 16u) * {N}u;", 2)
+            o += L(f"if ({'slot < 16u' if wide else f'j < {H}u'}) {{", 2)
             for c in range(N):
-                o += L(f"tile_a[e + {c}u] = {acc}{r}_{c};", 3)
+                o += L(f"tile_a[{'w' if wide else 'e'} + {c}u] = {acc}{r}_{c};", 3)
             o += L("} else {", 2)
             for c in range(N):
-                o += L(f"tile_b[e + {c}u] = {acc}{r}_{c};", 3)
+                o += L(f"tile_b[{'w' if wide else 'e'} + {c}u] = {acc}{r}_{c};", 3)
             o += L("}", 2)
             o += L("}")
             o += L("workgroupBarrier();")
@@ -131,6 +138,15 @@ def merge_rows(with_ml, acc="a"):
                     o += L(f"m{r} = mn;", 3)
                     for c in range(N):
                         o += L(f"{acc}{r}_{c} = {acc}{r}_{c} * c0 + {tile}[{e} + {c}u] * c1;", 3)
+                    o += L("}", 2)
+                elif wide:
+                    o += L("let w = (slot % 16u) * 16u;", 2)
+                    o += L("if (slot < 16u) {", 2)
+                    for c in range(N):
+                        o += L(f"{acc}{r}_{c} += tile_a[w + {c}u];", 3)
+                    o += L("} else {", 2)
+                    for c in range(N):
+                        o += L(f"{acc}{r}_{c} += tile_b[w + {c}u];", 3)
                     o += L("}", 2)
                 else:
                     for c in range(N):
@@ -369,7 +385,20 @@ def bkv():
         o += L("}")
     return o + "}\n"
 
+def with_rows(r, gen):
+    """gen() with r query rows a thread (r key splits, 64 / r query slots) instead of R."""
+    global R, S, NS, C, H
+    saved = (R, S, NS, C, H)
+    R = S = r
+    NS = 64 // r
+    C = max(1, 512 // (NS * N))
+    H = max(1, C // 2)
+    try:
+        return gen()
+    finally:
+        R, S, NS, C, H = saved
+
 path = "shaders/attention_tiled_hd64.wgsl"
 src = open(path).read()
 cut = src.index("\nfn attention_hd64")
-open(path, "w").write(src[:cut] + "\n" + fwd() + "\n" + fwd(lanes=True) + "\n" + bq() + "\n" + bkv())
+open(path, "w").write(src[:cut] + "\n" + fwd() + "\n" + fwd(lanes=True) + "\n" + with_rows(2, bq) + "\n" + bkv())
