@@ -4,9 +4,10 @@ shaders/attention_tiled.wgsl: `python3 shaders/gen_attention_hd64.py` from the r
 WGSL has no unrolling and llvmpipe keeps loop-indexed private arrays in scratch memory, so
 the rows live in named registers and the code is spelled out here (see the comment above
 `fn attention_hd64` in the shader). R = 4 rows a thread: 8 compiled for minutes on lavapipe.
-The dq pass takes 2 (`with_rows`): with 4, its q, dout and dq rows beside the key rows (256
-live vec4s) made it the slowest kernel to build (a first packed backward on lavapipe 105 s,
-82 s with 2), and 2 run as fast there.
+U = keys a loop step. The backward passes take 1 (`with_u`): their loop bodies hold each key's
+(or query's) rows until the step's weights are known, and with 4 those beside the thread's own
+rows made them the slowest kernels to build (a first packed backward on lavapipe 78 s, 68 s
+with 1, and its median 43 → 27 ms: fewer live values, less spilling).
 """
 import sys
 N=16  # vec4s per row (head_dim 64)
@@ -17,6 +18,13 @@ U=4   # keys per iteration
 C=512//(NS*N)  # splits merged per round (tile_a + tile_b)
 H=C//2
 def L(s, ind=1): return "    "*ind + s + "\n"
+
+def pairwise(op, xs):
+    """xs reduced in pairs, ((x0 op x1) op (x2 op x3)); op "max" or an infix operator."""
+    while len(xs) > 1:
+        ys = [f"max({a}, {b})" if op == "max" else f"({a} {op} {b})" for a, b in zip(xs[::2], xs[1::2])]
+        xs = ys + xs[len(ys) * 2:]
+    return xs[0]
 
 def prologue(name):
     o = f"fn {name}(d: Dims, lid: u32, b: u32) {{\n"
@@ -111,16 +119,12 @@ def merge_rows(with_ml, acc="a"):
             o += L(f"let e = ((j % {H}u) * {NS}u + slot) * {N}u;", 2)
             if with_ml:
                 o += L(f"tile_s[(j * {NS}u + slot) % 64u] = vec2<f32>(m{r}, l{r});", 2)
-            wide = NS * N > 256  # one split's rows fill both tiles: slots 0..15 in tile_a
-            assert not (wide and (with_ml or last - first > 1))
-            if wide:
-                o += L(f"let w = (slot % 16u) * {N}u;", 2)
-            o += L(f"if ({'slot < 16u' if wide else f'j < {H}u'}) {{", 2)
+            o += L(f"if (j < {H}u) {{", 2)
             for c in range(N):
-                o += L(f"tile_a[{'w' if wide else 'e'} + {c}u] = {acc}{r}_{c};", 3)
+                o += L(f"tile_a[e + {c}u] = {acc}{r}_{c};", 3)
             o += L("} else {", 2)
             for c in range(N):
-                o += L(f"tile_b[{'w' if wide else 'e'} + {c}u] = {acc}{r}_{c};", 3)
+                o += L(f"tile_b[e + {c}u] = {acc}{r}_{c};", 3)
             o += L("}", 2)
             o += L("}")
             o += L("workgroupBarrier();")
@@ -138,15 +142,6 @@ def merge_rows(with_ml, acc="a"):
                     o += L(f"m{r} = mn;", 3)
                     for c in range(N):
                         o += L(f"{acc}{r}_{c} = {acc}{r}_{c} * c0 + {tile}[{e} + {c}u] * c1;", 3)
-                    o += L("}", 2)
-                elif wide:
-                    o += L("let w = (slot % 16u) * 16u;", 2)
-                    o += L("if (slot < 16u) {", 2)
-                    for c in range(N):
-                        o += L(f"{acc}{r}_{c} += tile_a[w + {c}u];", 3)
-                    o += L("} else {", 2)
-                    for c in range(N):
-                        o += L(f"{acc}{r}_{c} += tile_b[w + {c}u];", 3)
                     o += L("}", 2)
                 else:
                     for c in range(N):
@@ -193,11 +188,11 @@ def fwd(lanes=False):
     for r in range(R):
         for u in range(U):
             o += L(f"let s{r}{u} = select(-3.0e38, sum4(s{r}{u}a), v{r}{u});", 2)
-        o += L(f"let mn{r} = max(m{r}, max(max(s{r}0, s{r}1), max(s{r}2, s{r}3)));", 2)
+        o += L(f"let mn{r} = max(m{r}, {pairwise('max', [f's{r}{u}' for u in range(U)])});", 2)
         o += L(f"let corr{r} = exp(m{r} - mn{r});", 2)
         for u in range(U):
             o += L(f"let w{r}{u} = select(0.0, exp(s{r}{u} - mn{r}), v{r}{u});", 2)
-        o += L(f"l{r} = l{r} * corr{r} + ((w{r}0 + w{r}1) + (w{r}2 + w{r}3));", 2)
+        o += L(f"l{r} = l{r} * corr{r} + {pairwise('+', [f'w{r}{u}' for u in range(U)])};", 2)
         o += L(f"m{r} = mn{r};", 2)
     # A key no row sees may be an unwritten cache slot (batched decoding): NaN there times a
     # weight of 0 would still be NaN, so its values are zeroed.
@@ -212,7 +207,7 @@ def fwd(lanes=False):
             else:
                 o += L(f"let vv{u}_{c} = select(vec4<f32>(0.0), vc[b{u} + {c}u], any{u});", 2)
         for r in range(R):
-            o += L(f"a{r}_{c} = a{r}_{c} * corr{r} + w{r}0 * vv0_{c} + w{r}1 * vv1_{c} + w{r}2 * vv2_{c} + w{r}3 * vv3_{c};", 2)
+            o += L(f"a{r}_{c} = a{r}_{c} * corr{r} + " + " + ".join(f"w{r}{u} * vv{u}_{c}" for u in range(U)) + ";", 2)
     o += L("}")
     o += merge_rows(True)
     for r in range(R):
@@ -237,10 +232,10 @@ def bq():
     for r in range(R):
         for u in range(U):
             o += L(f"let s{r}{u} = select(-3.0e38, sum4(s{r}{u}a), v{r}{u});", 2)
-        o += L(f"let mn{r} = max(m{r}, max(max(s{r}0, s{r}1), max(s{r}2, s{r}3)));", 2)
+        o += L(f"let mn{r} = max(m{r}, {pairwise('max', [f's{r}{u}' for u in range(U)])});", 2)
         for u in range(U):
             o += L(f"let w{r}{u} = select(0.0, exp(s{r}{u} - mn{r}), v{r}{u});", 2)
-        o += L(f"l{r} = l{r} * exp(m{r} - mn{r}) + ((w{r}0 + w{r}1) + (w{r}2 + w{r}3));", 2)
+        o += L(f"l{r} = l{r} * exp(m{r} - mn{r}) + {pairwise('+', [f'w{r}{u}' for u in range(U)])};", 2)
         o += L(f"m{r} = mn{r};", 2)
     o += L("}")
     o += merge_ml()
@@ -262,7 +257,7 @@ def bq():
             o += L(f"let w{r}{u} = select(0.0, exp(sum4(s{r}{u}a) - lse{r}) * (sum4(e{r}{u}a) - dsum{r}), v{r}{u});", 2)
     for c in range(N):
         for r in range(R):
-            o += L(f"a{r}_{c} += w{r}0 * sk0_{c} + w{r}1 * sk1_{c} + w{r}2 * sk2_{c} + w{r}3 * sk3_{c};", 2)
+            o += L(f"a{r}_{c} += " + " + ".join(f"w{r}{u} * sk{u}_{c}" for u in range(U)) + ";", 2)
     o += L("}")
     o += merge_rows(False)
     for r in range(R):
@@ -385,20 +380,17 @@ def bkv():
         o += L("}")
     return o + "}\n"
 
-def with_rows(r, gen):
-    """gen() with r query rows a thread (r key splits, 64 / r query slots) instead of R."""
-    global R, S, NS, C, H
-    saved = (R, S, NS, C, H)
-    R = S = r
-    NS = 64 // r
-    C = max(1, 512 // (NS * N))
-    H = max(1, C // 2)
+def with_u(u, gen):
+    """gen() with u keys (or queries) a loop step instead of U."""
+    global U
+    saved = U
+    U = u
     try:
         return gen()
     finally:
-        R, S, NS, C, H = saved
+        U = saved
 
 path = "shaders/attention_tiled_hd64.wgsl"
 src = open(path).read()
 cut = src.index("\nfn attention_hd64")
-open(path, "w").write(src[:cut] + "\n" + fwd() + "\n" + fwd(lanes=True) + "\n" + with_rows(2, bq) + "\n" + bkv())
+open(path, "w").write(src[:cut] + "\n" + fwd() + "\n" + fwd(lanes=True) + "\n" + with_u(1, bq) + "\n" + with_u(1, bkv))
