@@ -79,7 +79,7 @@ fn store_block(acc: array<vec4<f32>, 8>, t0: u32, n0: u32, stride: u32, lora: bo
 // scale · u[t0 .. t0 + 4, :] · B[b_row0 + n, :] (rows past t read the last row; not stored).
 fn lora_col4(t0: u32, n: u32) -> vec4<f32> {
     let r = q.lora_r;
-    let u0 = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(q.t - 1u)) * r;
+    let u0 = lora_u0(t0, q.b_row0 + n);
     let b0 = (q.b_row0 + n) * r;
     var s = vec4<f32>();
     for (var i = 0u; i < r; i++) {
@@ -684,12 +684,13 @@ fn store_rows8(acc: ptr<function, array<mat2x4<f32>, 8>>, t0: u32, n0: u32) {
 }
 
 // `q_sums`' LoRA term into its 8 rows × RB_N columns (col_step() apart): each rank step reads
-// u's 8 rows and B's 8 columns once for 64 FMAs (`lora_col4` reads 5 values for 4).
+// u's 8 rows and B's 8 columns once for 64 FMAs (`lora_col4` reads 5 values for 4). The 8
+// columns lie in one 64-column tile, and so in one segment of u (`Recorder::matmul_lora`).
 fn lora_block8(acc: ptr<function, array<mat2x4<f32>, 8>>, t0: u32, n0: u32) {
     let r = q.lora_r;
-    let ua = rows4(t0) * r;
-    let uc = rows4(t0 + 4u) * r;
     let last = q.n - 1u;
+    let ua = lora_u0(t0, q.b_row0 + min(n0, last));
+    let uc = lora_u0(t0 + 4u, q.b_row0 + min(n0, last));
     let c = col_step();
     let b0 = (q.b_row0 + min(n0, last)) * r;
     let b1 = (q.b_row0 + min(n0 + c, last)) * r;

@@ -15,6 +15,10 @@ struct Params {
     lora_r: u32,     // the register-blocked products: rank of a LoRA term added (0: none)
     lora_scale: f32,
     wgroup: u32,     // rows whose blocks are stored side by side (`wblock` in weights.wgsl)
+    lora_ld: u32,    // row stride of the LoRA u (several adapters' x·Aᵀ side by side: `lora_u0`)
+    lora_seg0: u32,  // weight rows from which u's next lora_r columns serve (0xffffffff: none)
+    lora_seg1: u32,
+    pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -50,7 +54,8 @@ fn added(v: f32, idx: u32) -> f32 {
 var<private> q: Params;
 fn opaque_params(v: Params, z: u32) -> Params {
     return Params(v.t + z, v.k + z, v.n + z, v.n_off + z, v.ldy + z, v.w_row0 + z, v.has_bias + z,
-                  v.accumulate + z, v.b_row0 + z, v.lora_r + z, v.lora_scale, v.wgroup + z);
+                  v.accumulate + z, v.b_row0 + z, v.lora_r + z, v.lora_scale, v.wgroup + z, v.lora_ld + z,
+                  v.lora_seg0 + z, v.lora_seg1 + z, v.pad0);
 }
 
 // The register-blocked and decode kernels (k % 32 == 0, see matmul.wgsl) see x (binding 1) and
@@ -69,6 +74,13 @@ fn xt4(r: vec4<u32>, kk: u32) -> mat4x4<f32> {
 // Rows t0..t0+3 of x, clamped to the last row (their results are not stored).
 fn rows4(t0: u32) -> vec4<u32> {
     return min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(q.t - 1u));
+}
+
+// Where rows t0..t0+3 of the LoRA u start for weight row `row` (in the whole tensor): a stacked
+// product's segments (q | k | v) each read their own adapter's r columns of u.
+fn lora_u0(t0: u32, row: u32) -> vec4<u32> {
+    let seg = select(0u, 1u, row >= q.lora_seg0) + select(0u, 1u, row >= q.lora_seg1);
+    return rows4(t0) * q.lora_ld + vec4<u32>(seg * q.lora_r);
 }
 
 // First element (float pieces) or block (quantized) of the weight row for output column n,

@@ -109,3 +109,30 @@ fn a_kept_rollout_is_the_packs_forward_pass() {
         }
     }
 }
+
+/// Inference carries q | k | v's adapters on their stacked product and gives gate's and up's
+/// one x·Aᵀ (`LoraStack`); a kept rollout, as training, keeps every projection apart. The same
+/// draws either way, with the same log-probs up to rounding (llama: q | k | v stacked; qwen2:
+/// with their biases).
+#[test]
+fn stacked_adapters_sample_as_apart() {
+    for model in ["llama_f32", "qwen2_bf16"] {
+        for gpu in common::model_gpus() {
+            let m = LoadedModel::open(gpu, &common::fixtures().join("models").join(model), None).unwrap();
+            let (model_ref, adapter) = (&m.model, lora(gpu, &m.model));
+            assert!(adapter.stack.is_some() && model_ref.layers[0].qkv.is_some(), "{model}: stacks");
+            let prompt = m.tokenizer.chat_ids("Fill the email field.").unwrap();
+            let opts: Vec<SamplingOptions> = (0..3)
+                .map(|j| SamplingOptions { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.0, seed: 11 + j, max_new_tokens: 6 })
+                .collect();
+            let never = |_: usize, _: &[u32]| Ok(false);
+            let (apart, _) = model_ref.sample_group_keeping(gpu, &prompt, None, &opts, 6, Some(&adapter), true, never).unwrap();
+            let stacked = model_ref.sample_group(gpu, &prompt, &opts, 6, Some(&adapter), never).unwrap();
+            let what = format!("{model} on {}", gpu.adapter.backend);
+            for (a, s) in apart.iter().zip(&stacked) {
+                assert_eq!(a.ids, s.ids, "{what}");
+                common::assert_close(&what, &s.logprobs, &a.logprobs, 1e-4, 1e-4);
+            }
+        }
+    }
+}

@@ -872,7 +872,7 @@ fn centred_super_blocks_from_random_bytes() {
 /// register-blocked kernels as they store y (`MatvecForm::Run` at 2..=63 rows, and from 16 rows
 /// for the vec4 types, wide at 576 columns (below 16 rows the grouped types, at 4160); the tiled kernel above; weight pieces on the tiny-binding devices: B's rows follow the piece) and by a
 /// separate product after the other decode kernels (one row, `Split`, `General`); float
-/// weights (`matmul_f` above 8 rows) as well.
+/// weights (`matmul_f` above 8 rows) as well. Stacked terms (`LoraTerm::segs`) too.
 #[test]
 fn quant_linear_lora() {
     common::each_gpu_in_parallel(|gpu| {
@@ -898,10 +898,21 @@ fn quant_linear_lora() {
                 let what = format!("{}: {form:?} linear_lora {dtype:?} t={t} k={k} n={n} r={r}", label(gpu));
                 let (w, seen) = qweight(gpu, dtype, n, k, &mut rng);
                 let (x, bias, y0) = (rng.vec(t * k), rng.vec(n), rng.vec(t * n));
-                let (u, b) = (rng.vec(t * r), rng.vec(n * r));
+                // u of one adapter, or (a stacked product) of several side by side, row stride
+                // ld: output rows from segs[0] read u's next r columns, from segs[1] the r after.
+                // Segments on 64-column tiles take the register-blocked kernels' term (wide
+                // tiles at 576 columns straddle two); others, a product per segment.
+                let (ld, segs) = match (ci % 3, n) {
+                    (0, _) => (r, [usize::MAX; 2]),
+                    (1, _) => (3 * r, [64, 128]),
+                    (_, 4160) => (2 * r, [0, usize::MAX]),
+                    _ => (3 * r + 1, [n / 3, 2 * n / 3]),
+                };
+                let what = format!("{what} ld={ld} segs={segs:?}");
+                let (u, b) = (rng.vec(t * ld), rng.vec(n * r));
                 let (xb, bb, yb, ub, lb) = (up(gpu, &x), up(gpu, &bias), up(gpu, &y0), up(gpu, &u), up(gpu, &b));
                 let scale = 0.75;
-                let term = edgerl::gpu::LoraTerm { u: &ub, b: &lb, r, scale };
+                let term = edgerl::gpu::LoraTerm { u: &ub, b: &lb, r, scale, ld, segs };
                 let res = rec.linear_lora(&xb, t, &w, has_bias.then_some(&bb), term, &yb, accumulate);
                 if (t.max(r) * k.max(n) * 4) as u64 > gpu.max_binding {
                     assert_refused(&what, res);
@@ -913,7 +924,8 @@ fn quant_linear_lora() {
                 cpu_matmul(&x, t, k, &seen, 0..n, has_bias.then_some(&bias[..]), &mut want, n, 0, accumulate);
                 for i in 0..t {
                     for j in 0..n {
-                        let d: f32 = (0..r).map(|l| u[i * r + l] * b[j * r + l]).sum();
+                        let col = segs.iter().filter(|&&s| j >= s).count() * r;
+                        let d: f32 = (0..r).map(|l| u[i * ld + col + l] * b[j * r + l]).sum();
                         want[i * n + j] += scale * d;
                     }
                 }

@@ -43,16 +43,54 @@ pub struct MatmulParams {
     pub lora_scale: f32,
     /// `Tensor::group` of the weight.
     pub wgroup: u32,
+    /// `LoraTerm::ld` and `LoraTerm::segs` (u32::MAX: none).
+    pub lora_ld: u32,
+    pub lora_seg0: u32,
+    pub lora_seg1: u32,
+    pub pad0: u32,
 }
 
 /// A LoRA adapter's second product, scale · u Bᵀ with u = x Aᵀ [t, r] already computed and
 /// B [out features, r], added by `Recorder::linear_lora` into the frozen product's output.
+/// u may hold several adapters' x·Aᵀ side by side (row stride `ld`, one x·[A1; A2; ..]ᵀ
+/// product): output rows from `segs[0]` read its next r columns, from `segs[1]` the r after
+/// (a stacked q | k | v product; B then stacks the adapters' B the same way).
 #[derive(Clone, Copy)]
 pub struct LoraTerm<'a> {
     pub u: &'a GpuBuffer,
     pub b: &'a GpuBuffer,
     pub r: usize,
     pub scale: f32,
+    pub ld: usize,
+    pub segs: [usize; 2],
+}
+
+impl<'a> LoraTerm<'a> {
+    /// One adapter's term: u [t, r].
+    pub fn single(u: &'a GpuBuffer, b: &'a GpuBuffer, r: usize, scale: f32) -> Self {
+        LoraTerm { u, b, r, scale, ld: r, segs: [usize::MAX; 2] }
+    }
+
+    /// The column of u's rows where output row `row`'s adapter starts.
+    fn u_col(&self, row: usize) -> usize {
+        self.segs.iter().filter(|&&s| row >= s).count() * self.r
+    }
+
+    /// Output rows [lo, hi) cut where the segments start: (lo, hi) runs of one adapter each.
+    fn runs(&self, rows: usize) -> Vec<(usize, usize)> {
+        let mut cuts: Vec<usize> = self.segs.iter().copied().filter(|&s| s > 0 && s < rows).collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut out = vec![];
+        let mut lo = 0;
+        for c in cuts.into_iter().chain([rows]) {
+            if c > lo {
+                out.push((lo, c));
+            }
+            lo = c;
+        }
+        out
+    }
 }
 
 #[repr(C)]
@@ -258,9 +296,15 @@ impl Recorder<'_> {
         let blocked = aligned && !split && !run && t <= MATVEC_MAX_ROWS && !general;
         // The register-blocked kernels (matmul.wgsl's `store_col4`) add a LoRA term.
         let tiled = aligned && !split && !blocked && !general;
-        let lora = lora.filter(|_| tiled);
+        // A stacked term's segments start on 64-column tiles (`lora_block8` reads one segment's
+        // u for a thread's 8 columns), as do the weight's pieces.
+        let on_tiles = |l: &LoraTerm| {
+            let tile = |r: usize| r == usize::MAX || r.is_multiple_of(MATMUL_TILE_N);
+            l.segs.iter().all(|&s| tile(s)) && w.pieces.iter().all(|p| tile(p.row_start)) && tile(rows.start)
+        };
+        let lora = lora.filter(|l| tiled && on_tiles(l));
         if let Some(l) = &lora {
-            super::backward::need("LoRA u", l.u, (t * l.r) as u64)?;
+            super::backward::need("LoRA u", l.u, ((t - 1) * l.ld + l.u_col(rows.end - 1) + l.r) as u64)?;
             super::backward::need("LoRA B", l.b, (rows.end * l.r) as u64)?;
             check_fits(self.gpu, "LoRA B", l.b.bytes)?;
         }
@@ -287,6 +331,10 @@ impl Recorder<'_> {
                 lora_r: lora.map_or(0, |l| l.r as u32),
                 lora_scale: lora.map_or(0.0, |l| l.scale),
                 wgroup: w.group as u32,
+                lora_ld: lora.map_or(0, |l| l.ld as u32),
+                lora_seg0: lora.map_or(u32::MAX, |l| l.segs[0].min(u32::MAX as usize) as u32),
+                lora_seg1: lora.map_or(u32::MAX, |l| l.segs[1].min(u32::MAX as usize) as u32),
+                pad0: 0,
             };
             // The weight piece: binding 2, and 7 where a kernel reads it as vec4s too.
             let wb = piece.buf.bind();
@@ -432,8 +480,13 @@ impl Recorder<'_> {
         if self.matmul_lora(x, t, w, 0..n, bias, Some(lora), y, n, 0, store)? {
             return Ok(());
         }
+        // Each adapter's rows apart: y[:, lo..hi] += scale · u[:, col..col + r] · B[lo..hi]ᵀ.
         let r = lora.r;
-        self.gemm(lora.u, 0, r, 1, lora.b, 0, 1, r, y, 0, n, t, n, r, lora.scale, true)
+        for (lo, hi) in lora.runs(n) {
+            let col = lora.u_col(lo);
+            self.gemm(lora.u, col, lora.ld, 1, lora.b, lo * r, 1, r, y, lo, n, t, hi - lo, r, lora.scale, true)?;
+        }
+        Ok(())
     }
 
     /// Whole-matrix y = x W^T (+ bias), y of shape [t, W.rows].

@@ -170,6 +170,10 @@ impl Recorder<'_> {
             lora_r: 0,
             lora_scale: 0.0,
             wgroup: pair.group as u32,
+            lora_ld: 0,
+            lora_seg0: u32::MAX,
+            lora_seg1: u32::MAX,
+            pad0: 0,
         };
         // From 9 rows x from a texture (gpu/x_texture.rs).
         let xtex = if t > 8 { self.x_texture(x, t * pair.cols) } else { None };

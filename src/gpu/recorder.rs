@@ -205,7 +205,7 @@ impl<'g> Recorder<'g> {
     }
 
     /// Zeroes `bytes` bytes of `buf` from `off` (both multiples of 4), in order.
-    pub(super) fn zero_range(&mut self, buf: &GpuBuffer, off: u64, bytes: u64) {
+    pub fn zero_range(&mut self, buf: &GpuBuffer, off: u64, bytes: u64) {
         if bytes > 0 {
             self.ops.push(Op::Clear {
                 buf: buf.buffer.clone(),

@@ -4,10 +4,10 @@
 use crate::error::Result;
 use crate::gpu::kernels::KvRows;
 use crate::gpu::{Gpu, GpuBuffer, LoraTerm, Packing, Recorder, Tensor};
-use super::adapter::{Lora, LoraModule, Target};
+use super::adapter::{Lora, LoraModule, LoraStack, Target};
 
 use super::config::ModelConfig;
-use super::forward::{Model, Ropes};
+use super::forward::{Model, Ropes, Stacked};
 
 /// Intermediate activations of one layer over `t` tokens. After `record_layer` they hold what
 /// the backward pass needs: normed inputs, q/k after rope, v, attention output, the residual
@@ -150,8 +150,15 @@ pub fn project(
     r.gemm(
         x, 0, m.d_in, 1, &m.a, 0, 1, m.d_in, u, 0, rank, t, rank, m.d_in, 1.0, false,
     )?;
-    let term = LoraTerm { u, b: &m.b, r: rank, scale };
+    let term = LoraTerm::single(u, &m.b, rank, scale);
     r.linear_lora(x, t, w, bias, term, y, accumulate)
+}
+
+/// The adapter's stack, where it has one and `n` adapters' x·Aᵀ rows fit in `s.act` (the
+/// MLP's width).
+fn stack_room<'l>(lora: Option<&'l Lora>, n: usize, c: &ModelConfig) -> Option<(&'l Lora, &'l LoraStack)> {
+    let l = lora?;
+    l.stack.as_ref().filter(|_| n * l.cfg.r <= c.intermediate_size).map(|room| (l, room))
 }
 
 impl Model {
@@ -179,12 +186,17 @@ impl Model {
         let keep_for_backward = matches!(kv, Kv::Packed(_) | Kv::Slots { keep: true, .. });
         // Inference ropes q and k and stores k and v into the cache in one dispatch.
         let fused = !keep_for_backward && hd % 2 == 0;
-        // And where q, k and v are stacked and none has an adapter, one product computes them,
-        // into `gate` (free until the MLP; `ModelConfig::stacks_qkv`), and `rope_qkv` reads it.
+        // And where q, k and v are stacked, one product computes them, into `gate` (free until
+        // the MLP; `ModelConfig::stacks_qkv`), and `rope_qkv` reads it; their adapters' terms
+        // too, through the adapter's stack (`LoraStack`).
         let no_adapter = [Target::Q, Target::K, Target::V].iter().all(|&tg| a(tg).is_none());
-        let stacked = l.qkv.as_ref().filter(|_| fused && no_adapter);
+        let room = stack_room(lora, 3, c);
+        let stacked = l.qkv.as_ref().filter(|_| fused && (no_adapter || room.is_some()));
         if let Some(st) = stacked {
-            r.linear(&s.h1, t, &st.w, st.bias.as_ref(), &s.gate, false)?;
+            match room.filter(|_| !no_adapter) {
+                Some((lora, room)) => self.project_qkv_stacked(r, li, s, st, lora, room)?,
+                None => r.linear(&s.h1, t, &st.w, st.bias.as_ref(), &s.gate, false)?,
+            }
         } else {
             self.project_qkv(r, li, s, lora)?;
         }
@@ -261,6 +273,13 @@ impl Model {
                 return Ok(&s.up);
             }
         }
+        // Inference with adapters on both: one x·Aᵀ product for the two (`LoraStack`).
+        let both = a(Target::Gate).zip(a(Target::Up));
+        if let (false, Some((lora, room)), Some((g, u))) = (keep, stack_room(lora, 2, c), both) {
+            self.project_gate_up_stacked(r, s, lora, room, (g.0, u.0), li)?;
+            r.act_mul(c.hidden_act, &s.gate, &s.up, t * c.intermediate_size)?;
+            return Ok(&s.up);
+        }
         project(r, &s.h2, t, &l.gate, l.gate_bias.as_ref(), a(Target::Gate), s.u(Target::Gate), &s.gate, false)?;
         // Decoding one row without an adapter on up writes act(gate) · up over `gate` from the
         // up product's store (`Recorder::linear_gated`): a dispatch less per layer.
@@ -292,6 +311,57 @@ impl Model {
             project(r, &s.h1, s.t, w, bias, adapter(lora, li, target), s.u(target), y, false)?;
         }
         Ok(())
+    }
+
+    /// Inference's q, k and v of layer `li` through its adapters into `s.gate`, as the plain
+    /// stacked product leaves them: the layer's A and B copied into the adapter's stack, one
+    /// x·[Aq; Ak; Av]ᵀ product into `s.act` (unused by inference), and the stacked frozen
+    /// product adding each segment's term as it stores. 3 dispatches where apart they take 6.
+    fn project_qkv_stacked(&self, r: &mut Recorder, li: usize, s: &Scratch, st: &Stacked, lora: &Lora, room: &LoraStack) -> Result<()> {
+        let c = &self.cfg;
+        let (h, rank) = (c.hidden_size, lora.cfg.r);
+        let (qd, kvd) = (c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim);
+        let parts = [(Target::Q, 0, qd), (Target::K, qd, kvd), (Target::V, qd + kvd, kvd)];
+        for (i, (target, row0, rows)) in parts.into_iter().enumerate() {
+            let (a_at, a_bytes) = ((i * rank * h * 4) as u64, (rank * h * 4) as u64);
+            let (b_at, b_bytes) = ((row0 * rank * 4) as u64, (rows * rank * 4) as u64);
+            match lora.module(li, target) {
+                Some(m) => {
+                    r.copy(&m.a, 0, &room.a_qkv, a_at, a_bytes);
+                    r.copy(&m.b, 0, &room.b_qkv, b_at, b_bytes);
+                }
+                None => {
+                    r.zero_range(&room.a_qkv, a_at, a_bytes);
+                    r.zero_range(&room.b_qkv, b_at, b_bytes);
+                }
+            }
+        }
+        let (t, u) = (s.t, &s.act);
+        r.gemm(&s.h1, 0, h, 1, &room.a_qkv, 0, 1, h, u, 0, 3 * rank, t, 3 * rank, h, 1.0, false)?;
+        let term = LoraTerm { u, b: &room.b_qkv, r: rank, scale: lora.cfg.scale(), ld: 3 * rank, segs: [qd, qd + kvd] };
+        r.linear_lora(&s.h1, t, &st.w, st.bias.as_ref(), term, &s.gate, false)
+    }
+
+    /// Inference's gate and up of layer `li` through their adapters (`gate`, `up`) into `s.gate`
+    /// and `s.up`: one x·[Ag; Au]ᵀ product into `s.act` for the two frozen products' terms.
+    fn project_gate_up_stacked(
+        &self,
+        r: &mut Recorder,
+        s: &Scratch,
+        lora: &Lora,
+        room: &LoraStack,
+        (gate, up): (&LoraModule, &LoraModule),
+        li: usize,
+    ) -> Result<()> {
+        let (c, l) = (&self.cfg, &self.layers[li]);
+        let (h, rank, t, u) = (c.hidden_size, lora.cfg.r, s.t, &s.act);
+        let a_bytes = (rank * h * 4) as u64;
+        r.copy(&gate.a, 0, &room.a_gate_up, 0, a_bytes);
+        r.copy(&up.a, 0, &room.a_gate_up, a_bytes, a_bytes);
+        r.gemm(&s.h2, 0, h, 1, &room.a_gate_up, 0, 1, h, u, 0, 2 * rank, t, 2 * rank, h, 1.0, false)?;
+        let term = |b, first| LoraTerm { u, b, r: rank, scale: lora.cfg.scale(), ld: 2 * rank, segs: [first, usize::MAX] };
+        r.linear_lora(&s.h2, t, &l.gate, l.gate_bias.as_ref(), term(&gate.b, usize::MAX), &s.gate, false)?;
+        r.linear_lora(&s.h2, t, &l.up, l.up_bias.as_ref(), term(&up.b, 0), &s.up, false)
     }
 
     /// x += the block's output projection of `input`, through its norm where the model has

@@ -28,6 +28,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::lora::LoraConfig;
 use crate::model::ModelConfig;
+use crate::model::adapter::LoraStack;
 use crate::rl::config::Optimizer;
 use sim::{Shapes, Sim};
 
@@ -232,6 +233,10 @@ impl PlanInput {
                 for &e in tensors.iter().cycle().take(times * tensors.len()) {
                     sim.hold(cat, e * 4);
                 }
+            }
+            // The room inference's stacked products copy a layer's adapters into.
+            for n in LoraStack::sizes(&self.model, self.lora.r, &self.lora.targets) {
+                sim.hold(Category::LoraParams, n as u64 * 4);
             }
             sim
         };

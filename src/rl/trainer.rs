@@ -602,7 +602,8 @@ impl<'g> Trainer<'g> {
     /// Device bytes this trainer holds between steps: the weights, the adapter and its
     /// gradients, and Adam's moments (the C ABI's budget subtracts the rest of the runtime).
     pub fn held_bytes(&self) -> u64 {
-        let adapter: u64 = self.lora.modules().map(|(_, _, m)| m.a.bytes + m.b.bytes + m.grad_a.bytes + m.grad_b.bytes).sum();
+        let modules: u64 = self.lora.modules().map(|(_, _, m)| m.a.bytes + m.b.bytes + m.grad_a.bytes + m.grad_b.bytes).sum();
+        let adapter = modules + self.lora.stack.as_ref().map_or(0, |s| s.bytes());
         let moments: u64 = self.moments.iter().map(|m| m.m.bytes + m.v.bytes).sum();
         self.model.weight_bytes() + adapter + moments
     }
