@@ -659,6 +659,10 @@ fn q_sums(ln: Lane, wg_rows: u32, v4: bool, wide: bool) {
         }
     }
     if (glu()) {
+        if (q.lora_r != 0u) {
+            lora_block8(&acc, t0, n0, 0u);
+            lora_block8(&acc1, t0, n0, q.n);
+        }
         var g = array<mat2x4<f32>, 8>(glu2x4(acc[0u], acc1[0u]), glu2x4(acc[1u], acc1[1u]), glu2x4(acc[2u], acc1[2u]),
                                       glu2x4(acc[3u], acc1[3u]), glu2x4(acc[4u], acc1[4u]), glu2x4(acc[5u], acc1[5u]),
                                       glu2x4(acc[6u], acc1[6u]), glu2x4(acc[7u], acc1[7u]));
@@ -671,10 +675,10 @@ fn q_sums(ln: Lane, wg_rows: u32, v4: bool, wide: bool) {
     }
 }
 // A thread's 8 rows × RB_N columns (acc[j]: column j, rows 0..3 and 4..7) with their LoRA
-// term, stored.
+// term (the paired gate | up runs add theirs before the activation), stored.
 fn store_rows8(acc: ptr<function, array<mat2x4<f32>, 8>>, t0: u32, n0: u32) {
-    if (q.lora_r != 0u) {
-        lora_block8(acc, t0, n0);
+    if (q.lora_r != 0u && !glu()) {
+        lora_block8(acc, t0, n0, 0u);
     }
     let a = *acc;
     let lo = array<vec4<f32>, 8>(a[0u][0u], a[1u][0u], a[2u][0u], a[3u][0u], a[4u][0u], a[5u][0u], a[6u][0u], a[7u][0u]);
@@ -686,20 +690,22 @@ fn store_rows8(acc: ptr<function, array<mat2x4<f32>, 8>>, t0: u32, n0: u32) {
 // `q_sums`' LoRA term into its 8 rows × RB_N columns (col_step() apart): each rank step reads
 // u's 8 rows and B's 8 columns once for 64 FMAs (`lora_col4` reads 5 values for 4). The 8
 // columns lie in one 64-column tile, and so in one segment of u (`Recorder::matmul_lora`).
-fn lora_block8(acc: ptr<function, array<mat2x4<f32>, 8>>, t0: u32, n0: u32) {
+// `row_off`: the rows of B past column n (up's, q.n on, in a paired gate | up run).
+fn lora_block8(acc: ptr<function, array<mat2x4<f32>, 8>>, t0: u32, n0: u32, row_off: u32) {
     let r = q.lora_r;
     let last = q.n - 1u;
-    let ua = lora_u0(t0, q.b_row0 + min(n0, last));
-    let uc = lora_u0(t0 + 4u, q.b_row0 + min(n0, last));
+    let row0 = q.b_row0 + row_off;
+    let ua = lora_u0(t0, row0 + min(n0, last));
+    let uc = lora_u0(t0 + 4u, row0 + min(n0, last));
     let c = col_step();
-    let b0 = (q.b_row0 + min(n0, last)) * r;
-    let b1 = (q.b_row0 + min(n0 + c, last)) * r;
-    let b2 = (q.b_row0 + min(n0 + 2u * c, last)) * r;
-    let b3 = (q.b_row0 + min(n0 + 3u * c, last)) * r;
-    let b4 = (q.b_row0 + min(n0 + 4u * c, last)) * r;
-    let b5 = (q.b_row0 + min(n0 + 5u * c, last)) * r;
-    let b6 = (q.b_row0 + min(n0 + 6u * c, last)) * r;
-    let b7 = (q.b_row0 + min(n0 + 7u * c, last)) * r;
+    let b0 = (row0 + min(n0, last)) * r;
+    let b1 = (row0 + min(n0 + c, last)) * r;
+    let b2 = (row0 + min(n0 + 2u * c, last)) * r;
+    let b3 = (row0 + min(n0 + 3u * c, last)) * r;
+    let b4 = (row0 + min(n0 + 4u * c, last)) * r;
+    let b5 = (row0 + min(n0 + 5u * c, last)) * r;
+    let b6 = (row0 + min(n0 + 6u * c, last)) * r;
+    let b7 = (row0 + min(n0 + 7u * c, last)) * r;
     for (var i = 0u; i < r; i++) {
         let ul = q.lora_scale * vec4<f32>(lora_u[ua.x + i], lora_u[ua.y + i], lora_u[ua.z + i], lora_u[ua.w + i]);
         let uh = q.lora_scale * vec4<f32>(lora_u[uc.x + i], lora_u[uc.y + i], lora_u[uc.z + i], lora_u[uc.w + i]);

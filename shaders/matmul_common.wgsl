@@ -18,7 +18,7 @@ struct Params {
     lora_ld: u32,    // row stride of the LoRA u (several adapters' x·Aᵀ side by side: `lora_u0`)
     lora_seg0: u32,  // weight rows from which u's next lora_r columns serve (0xffffffff: none)
     lora_seg1: u32,
-    pad0: u32,
+    _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -55,7 +55,7 @@ var<private> q: Params;
 fn opaque_params(v: Params, z: u32) -> Params {
     return Params(v.t + z, v.k + z, v.n + z, v.n_off + z, v.ldy + z, v.w_row0 + z, v.has_bias + z,
                   v.accumulate + z, v.b_row0 + z, v.lora_r + z, v.lora_scale, v.wgroup + z, v.lora_ld + z,
-                  v.lora_seg0 + z, v.lora_seg1 + z, v.pad0);
+                  v.lora_seg0 + z, v.lora_seg1 + z, v._pad0);
 }
 
 // The register-blocked and decode kernels (k % 32 == 0, see matmul.wgsl) see x (binding 1) and

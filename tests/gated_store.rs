@@ -119,7 +119,8 @@ fn gated_store_every_decode_form() {
 /// The gated MLP's gate and up in one product (`Recorder::linear_glu`: y = act(x Wgᵀ) ·
 /// (x Wuᵀ) from gate's rows stacked over up's, `Layer::gate_up`) against a CPU reference in
 /// f64: the 8-row and 16-row runs, grouped (Q4_0 / Q4_1 / Q8_0 on CPU devices) and not, rows
-/// and columns past a tile's end, SiLU and GELU-tanh. It must take the product exactly where a
+/// and columns past a tile's end, SiLU and GELU-tanh, with and without gate's and up's LoRA
+/// terms (added before the activation). It must take the product exactly where a
 /// run does (the CPU devices with subgroups, the types read as vec4s) and store nothing past
 /// y's rows; elsewhere it records nothing and says so.
 #[test]
@@ -152,7 +153,17 @@ fn paired_gate_up_store() {
                 let takes = r.matvec.resolve(gpu) == MatvecForm::Run
                     && gpu.features.subgroups
                     && !matches!(dtype, DType::Q6_K | DType::F16);
-                let took = r.linear_glu(&xb, t, &pair, a, &yb).unwrap_or_else(|e| panic!("{what}: {e}"));
+                // Every other case with gate's and up's adapters (`LoraStack`): u holds gate's
+                // x·Aᵀ, then up's, rows ld apart; B gate's rows, then up's.
+                let (rank, ld, scale) = (5, 13, 0.5);
+                let with_lora = i % 2 == 1;
+                let (lu, lb) = (rng.vec(t * ld), rng.vec(2 * n * rank));
+                let (lub, lbb) = (up(gpu, &lu), up(gpu, &lb));
+                let term = edgerl::gpu::LoraTerm { u: &lub, b: &lbb, r: rank, scale, ld, segs: [n, usize::MAX] };
+                let what = format!("{what} lora={with_lora}");
+                let took = r
+                    .linear_glu(&xb, t, &pair, a, with_lora.then_some(term), &yb)
+                    .unwrap_or_else(|e| panic!("{what}: {e}"));
                 assert_eq!(took, takes, "{what}: took the paired product");
                 if !took {
                     continue;
@@ -160,16 +171,23 @@ fn paired_gate_up_store() {
                 let dot = |w: &[f32], i: usize, j: usize| -> f64 {
                     (0..k).map(|q| x[i * k + q] as f64 * w[j * k + q] as f64).sum()
                 };
+                // scale · u[i, col..col + r] · B[row]
+                let term_at = |i: usize, col: usize, row: usize| -> f64 {
+                    let d: f64 = (0..rank).map(|l| lu[i * ld + col + l] as f64 * lb[row * rank + l] as f64).sum();
+                    if with_lora { scale as f64 * d } else { 0.0 }
+                };
                 let mut want = vec![f32::NAN; t * n + pad];
                 for i in 0..t {
                     for j in 0..n {
-                        want[i * n + j] = (act(a, dot(&gs, i, j)) * dot(&us, i, j)) as f32;
+                        let g = dot(&gs, i, j) + term_at(i, 0, j);
+                        let u = dot(&us, i, j) + term_at(i, rank, n + j);
+                        want[i * n + j] = (act(a, g) * u) as f32;
                     }
                 }
-                cases.push((what, yb, want, pair, xb));
+                cases.push((what, yb, want, pair, xb, lub, lbb));
             }
             r.submit().unwrap_or_else(|e| panic!("{}: submit: {e}", label(gpu)));
-            for (what, yb, want, _, _) in &cases {
+            for (what, yb, want, ..) in &cases {
                 let got = gpu.read_f32(yb, want.len()).unwrap();
                 let n = want.len() - 8;
                 assert!(got[n..].iter().all(|v| v.is_nan()), "{what}: wrote past y: {:?}", &got[n..]);

@@ -1674,7 +1674,7 @@ fn every_kernel_builds_and_validates() {
                     r.matvec = MatvecForm::Run;
                     let t = if matches!(k, Kernel::MatmulRun16GluVec4(..)) { 16 } else { kernels::MATVEC_RUN_MIN_ROWS };
                     let x = gpu.alloc((t * dt.block().max(32) * 4) as u64, "x").unwrap();
-                    let res = r.linear_glu(&x, t, &w_v4_rows(dt, 16), act, &big());
+                    let res = r.linear_glu(&x, t, &w_v4_rows(dt, 16), act, None, &big());
                     if x.bytes > gpu.max_binding {
                         // Refused, or (no run takes it) left to the separate products.
                         assert!(!matches!(res, Ok(true)), "{}: {k:?} over the binding limit", label(gpu));
@@ -1869,7 +1869,7 @@ fn params_structs_match_wgsl() {
     check_params!(
         MatmulParams,
         kernels::MATMUL_COMMON_WGSL,
-        [t, k, n, n_off, ldy, w_row0, has_bias, accumulate, b_row0, lora_r, lora_scale, wgroup]
+        [t, k, n, n_off, ldy, w_row0, has_bias, accumulate, b_row0, lora_r, lora_scale, wgroup, lora_ld, lora_seg0, lora_seg1]
     );
     check_params!(NormParams, kernels::NORM_WGSL, [rows, d, eps]);
     check_params!(RopeParams, kernels::ROPE_WGSL, [t, heads, hd]);

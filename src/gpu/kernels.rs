@@ -47,7 +47,7 @@ pub struct MatmulParams {
     pub lora_ld: u32,
     pub lora_seg0: u32,
     pub lora_seg1: u32,
-    pub pad0: u32,
+    pub _pad0: u32,
 }
 
 /// A LoRA adapter's second product, scale · u Bᵀ with u = x Aᵀ [t, r] already computed and
@@ -334,7 +334,7 @@ impl Recorder<'_> {
                 lora_ld: lora.map_or(0, |l| l.ld as u32),
                 lora_seg0: lora.map_or(u32::MAX, |l| l.segs[0].min(u32::MAX as usize) as u32),
                 lora_seg1: lora.map_or(u32::MAX, |l| l.segs[1].min(u32::MAX as usize) as u32),
-                pad0: 0,
+                _pad0: 0,
             };
             // The weight piece: binding 2, and 7 where a kernel reads it as vec4s too.
             let wb = piece.buf.bind();

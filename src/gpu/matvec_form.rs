@@ -3,7 +3,7 @@
 //! Re-exported by `kernels`, which dispatches them.
 
 use super::device::Gpu;
-use super::kernels::{Activation, Kernel, MatmulParams, Recorder, MATMUL_K_ALIGN, MATMUL_SUMS_TILE_T, MATMUL_TILE_N};
+use super::kernels::{Activation, Kernel, LoraTerm, MatmulParams, Recorder, MATMUL_K_ALIGN, MATMUL_SUMS_TILE_T, MATMUL_TILE_N};
 use super::memory::GpuBuffer;
 use super::recorder::Bind;
 use super::tensor::{DType, Tensor, WEIGHT_GROUP};
@@ -140,8 +140,18 @@ impl Recorder<'_> {
     /// the gated MLP's two products and its activation in one dispatch (`GLU_ACT` in
     /// matmul.wgsl), where a run takes it: `MatvecForm::Run` (CPU devices) with subgroups, 2
     /// rows or more, a type the runs read as vec4s, n whole weight groups. Elsewhere Ok(false)
-    /// and nothing recorded: the caller computes the two products apart.
-    pub fn linear_glu(&mut self, x: &GpuBuffer, t: usize, pair: &Tensor, act: Activation, y: &GpuBuffer) -> Result<bool> {
+    /// and nothing recorded: the caller computes the two products apart. `lora`: gate's and
+    /// up's adapters' terms, added before the activation: u holds gate's x·Aᵀ then up's
+    /// (`segs` [n, ∞]) and B gate's rows then up's, as the pair.
+    pub fn linear_glu(
+        &mut self,
+        x: &GpuBuffer,
+        t: usize,
+        pair: &Tensor,
+        act: Activation,
+        lora: Option<LoraTerm>,
+        y: &GpuBuffer,
+    ) -> Result<bool> {
         let n = pair.rows / 2;
         let [piece] = &pair.pieces[..] else { return Ok(false) };
         let takes = self.matvec.resolve(self.gpu) == MatvecForm::Run
@@ -151,12 +161,18 @@ impl Recorder<'_> {
             && piece.buf.bytes().is_multiple_of(16)
             && pair.rows == 2 * n
             && n.is_multiple_of(WEIGHT_GROUP)
-            && pair.cols.is_multiple_of(MATMUL_K_ALIGN);
+            && pair.cols.is_multiple_of(MATMUL_K_ALIGN)
+            && lora.is_none_or(|l| l.u.bytes <= self.gpu.max_binding && l.b.bytes <= self.gpu.max_binding);
         if !takes {
             return Ok(false);
         }
         super::kernels::check_fits(self.gpu, "matmul input", (t * pair.cols * 4) as u64)?;
         super::kernels::check_fits(self.gpu, "matmul output", (t * n * 4) as u64)?;
+        if let Some(l) = &lora {
+            let last = (t - 1) * l.ld + l.segs.iter().filter(|&&s| s < pair.rows).count() * l.r + l.r;
+            super::backward::need("LoRA u", l.u, last as u64)?;
+            super::backward::need("LoRA B", l.b, (pair.rows * l.r) as u64)?;
+        }
         let params = MatmulParams {
             t: t as u32,
             k: pair.cols as u32,
@@ -167,13 +183,13 @@ impl Recorder<'_> {
             has_bias: 0,
             accumulate: 0,
             b_row0: 0,
-            lora_r: 0,
-            lora_scale: 0.0,
+            lora_r: lora.map_or(0, |l| l.r as u32),
+            lora_scale: lora.map_or(0.0, |l| l.scale),
             wgroup: pair.group as u32,
-            lora_ld: 0,
-            lora_seg0: u32::MAX,
-            lora_seg1: u32::MAX,
-            pad0: 0,
+            lora_ld: lora.map_or(0, |l| l.ld as u32),
+            lora_seg0: lora.map_or(u32::MAX, |l| l.segs[0].min(u32::MAX as usize) as u32),
+            lora_seg1: lora.map_or(u32::MAX, |l| l.segs[1].min(u32::MAX as usize) as u32),
+            _pad0: 0,
         };
         // From 9 rows x from a texture (gpu/x_texture.rs).
         let xtex = if t > 8 { self.x_texture(x, t * pair.cols) } else { None };
@@ -184,16 +200,17 @@ impl Recorder<'_> {
         let cols = n.div_ceil(MATMUL_TILE_N) as u32;
         let no_bias = self.gpu.alloc(4, "no bias")?;
         let (w, b, xb, yb) = (piece.buf.bind(), Bind::Buf(&no_bias.buffer), Bind::Buf(&x.buffer), Bind::Buf(&y.buffer));
+        // Bindings 5 and 6: LoRA u and B, or (none, never read) x.
+        let (lu, lb) = lora.map_or((xb, xb), |l| (Bind::Buf(&l.u.buffer), Bind::Buf(&l.b.buffer)));
         // From 9 rows the 16-row run: the rows two 8-row runs would compute, half the weight
         // loads, and the pipeline a prefill has built already (each one costs a JIT build per
         // process on lavapipe; eval of 16 screens, whose rows finish one by one: 1.32 -> 1.50 rows/s).
         if let Some(view) = xtex {
-            // (Bindings 5 and 6, LoRA u and B, are never read: x stands in.)
-            let at = [(1, xb), (3, b), (4, yb), (5, xb), (6, xb), (7, w), (8, Bind::Tex(&view))];
+            let at = [(1, xb), (3, b), (4, yb), (5, lu), (6, lb), (7, w), (8, Bind::Tex(&view))];
             let g = (t.div_ceil(16) as u32, cols);
             self.dispatch_binds(Kernel::MatmulRun16GluVec4(pair.dtype, grouped, act), &params, &at, g)?;
         } else {
-            let at = [(1, xb), (2, w), (3, b), (4, yb), (5, xb), (6, xb), (7, w)];
+            let at = [(1, xb), (2, w), (3, b), (4, yb), (5, lu), (6, lb), (7, w)];
             self.dispatch_binds(Kernel::MatmulRunGluVec4(pair.dtype, grouped, act), &params, &at, (t.div_ceil(8) as u32, cols))?;
         }
         Ok(true)

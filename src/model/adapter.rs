@@ -113,7 +113,8 @@ pub struct Lora {
 
 /// One layer's adapters stacked (`Model::record_layer`, inference only): A of q | k | v
 /// [3r, hidden] and their B [q + k + v rows, r] beside the stacked q | k | v weight, so that
-/// one x·Aᵀ product and the frozen stacked product carry all three; A of gate | up [2r, hidden].
+/// one x·Aᵀ product and the frozen stacked product carry all three; A of gate | up [2r, hidden]
+/// and their B [2 × intermediate, r] beside the paired gate | up weight likewise.
 /// A layer copies its modules in just before its products, in order with the dispatches, so
 /// one room serves every layer and never holds an older step's values; a target without an
 /// adapter gets zeros (its rows add nothing).
@@ -121,15 +122,16 @@ pub struct LoraStack {
     pub a_qkv: GpuBuffer,
     pub b_qkv: GpuBuffer,
     pub a_gate_up: GpuBuffer,
+    pub b_gate_up: GpuBuffer,
 }
 
 impl LoraStack {
     pub fn bytes(&self) -> u64 {
-        self.a_qkv.bytes + self.b_qkv.bytes + self.a_gate_up.bytes
+        self.a_qkv.bytes + self.b_qkv.bytes + self.a_gate_up.bytes + self.b_gate_up.bytes
     }
 
-    /// The stack's tensors in floats (the plan counts them with the adapter's parameters): A of q | k | v,
-    /// their B, A of gate | up; none where no layer's products stack.
+    /// The stack's tensors in floats (the plan counts them with the adapter's parameters): A of
+    /// q | k | v, their B, A of gate | up, their B; none where no layer's products stack.
     pub fn sizes(c: &ModelConfig, r: usize, targets: &[Target]) -> Vec<usize> {
         let has = |t: Target| targets.contains(&t);
         let qkv = c.stacks_qkv() && (has(Target::Q) || has(Target::K) || has(Target::V));
@@ -138,7 +140,7 @@ impl LoraStack {
             return vec![];
         }
         let rows = (c.num_heads + 2 * c.num_kv_heads) * c.head_dim;
-        vec![3 * r * c.hidden_size, rows * r, 2 * r * c.hidden_size]
+        vec![3 * r * c.hidden_size, rows * r, 2 * r * c.hidden_size, 2 * c.intermediate_size * r]
     }
 }
 
@@ -180,10 +182,11 @@ impl Lora {
         }
         let sizes = LoraStack::sizes(model, cfg.r, &cfg.targets);
         let stack = match sizes[..] {
-            [a_qkv, b_qkv, a_gate_up] => Some(LoraStack {
+            [a_qkv, b_qkv, a_gate_up, b_gate_up] => Some(LoraStack {
                 a_qkv: gpu.alloc((a_qkv * 4) as u64, "lora q|k|v A stacked")?,
                 b_qkv: gpu.alloc((b_qkv * 4) as u64, "lora q|k|v B stacked")?,
                 a_gate_up: gpu.alloc((a_gate_up * 4) as u64, "lora gate|up A stacked")?,
+                b_gate_up: gpu.alloc((b_gate_up * 4) as u64, "lora gate|up B stacked")?,
             }),
             _ => None,
         };

@@ -269,16 +269,14 @@ impl Model {
         // weight, act(gate) · up stored (`Recorder::linear_glu`), where the device's runs take it.
         let plain = !keep && a(Target::Gate).is_none() && a(Target::Up).is_none();
         if let Some(st) = l.gate_up.as_ref().filter(|_| plain && t > 1) {
-            if r.linear_glu(&s.h2, t, &st.w, c.hidden_act, &s.up)? {
+            if r.linear_glu(&s.h2, t, &st.w, c.hidden_act, None, &s.up)? {
                 return Ok(&s.up);
             }
         }
         // Inference with adapters on both: one x·Aᵀ product for the two (`LoraStack`).
         let both = a(Target::Gate).zip(a(Target::Up));
         if let (false, Some((lora, room)), Some((g, u))) = (keep, stack_room(lora, 2, c), both) {
-            self.project_gate_up_stacked(r, s, lora, room, (g.0, u.0), li)?;
-            r.act_mul(c.hidden_act, &s.gate, &s.up, t * c.intermediate_size)?;
-            return Ok(&s.up);
+            return self.gate_up_stacked(r, li, s, lora, room, (g.0, u.0));
         }
         project(r, &s.h2, t, &l.gate, l.gate_bias.as_ref(), a(Target::Gate), s.u(Target::Gate), &s.gate, false)?;
         // Decoding one row without an adapter on up writes act(gate) · up over `gate` from the
@@ -342,26 +340,38 @@ impl Model {
         r.linear_lora(&s.h1, t, &st.w, st.bias.as_ref(), term, &s.gate, false)
     }
 
-    /// Inference's gate and up of layer `li` through their adapters (`gate`, `up`) into `s.gate`
-    /// and `s.up`: one x·[Ag; Au]ᵀ product into `s.act` for the two frozen products' terms.
-    fn project_gate_up_stacked(
+    /// Inference's act(gate) · up of layer `li` through their adapters (`gate`, `up`), and
+    /// where it landed: one x·[Ag; Au]ᵀ product into `s.act` for both terms, which the paired
+    /// product adds before its activation where the device's runs take it (B stacked too: 2
+    /// dispatches where apart they take 5), else the two frozen products and the activation.
+    fn gate_up_stacked<'s>(
         &self,
         r: &mut Recorder,
-        s: &Scratch,
+        li: usize,
+        s: &'s Scratch,
         lora: &Lora,
         room: &LoraStack,
         (gate, up): (&LoraModule, &LoraModule),
-        li: usize,
-    ) -> Result<()> {
+    ) -> Result<&'s GpuBuffer> {
         let (c, l) = (&self.cfg, &self.layers[li]);
-        let (h, rank, t, u) = (c.hidden_size, lora.cfg.r, s.t, &s.act);
+        let (h, i, rank, t, u) = (c.hidden_size, c.intermediate_size, lora.cfg.r, s.t, &s.act);
         let a_bytes = (rank * h * 4) as u64;
         r.copy(&gate.a, 0, &room.a_gate_up, 0, a_bytes);
         r.copy(&up.a, 0, &room.a_gate_up, a_bytes, a_bytes);
         r.gemm(&s.h2, 0, h, 1, &room.a_gate_up, 0, 1, h, u, 0, 2 * rank, t, 2 * rank, h, 1.0, false)?;
         let term = |b, first| LoraTerm { u, b, r: rank, scale: lora.cfg.scale(), ld: 2 * rank, segs: [first, usize::MAX] };
+        if let Some(st) = l.gate_up.as_ref().filter(|_| t > 1) {
+            let b_bytes = (i * rank * 4) as u64;
+            r.copy(&gate.b, 0, &room.b_gate_up, 0, b_bytes);
+            r.copy(&up.b, 0, &room.b_gate_up, b_bytes, b_bytes);
+            if r.linear_glu(&s.h2, t, &st.w, c.hidden_act, Some(term(&room.b_gate_up, i)), &s.up)? {
+                return Ok(&s.up);
+            }
+        }
         r.linear_lora(&s.h2, t, &l.gate, l.gate_bias.as_ref(), term(&gate.b, usize::MAX), &s.gate, false)?;
-        r.linear_lora(&s.h2, t, &l.up, l.up_bias.as_ref(), term(&up.b, 0), &s.up, false)
+        r.linear_lora(&s.h2, t, &l.up, l.up_bias.as_ref(), term(&up.b, 0), &s.up, false)?;
+        r.act_mul(c.hidden_act, &s.gate, &s.up, t * i)?;
+        Ok(&s.up)
     }
 
     /// x += the block's output projection of `input`, through its norm where the model has
