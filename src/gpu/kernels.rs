@@ -50,49 +50,6 @@ pub struct MatmulParams {
     pub _pad0: u32,
 }
 
-/// A LoRA adapter's second product, scale · u Bᵀ with u = x Aᵀ [t, r] already computed and
-/// B [out features, r], added by `Recorder::linear_lora` into the frozen product's output.
-/// u may hold several adapters' x·Aᵀ side by side (row stride `ld`, one x·[A1; A2; ..]ᵀ
-/// product): output rows from `segs[0]` read its next r columns, from `segs[1]` the r after
-/// (a stacked q | k | v product; B then stacks the adapters' B the same way).
-#[derive(Clone, Copy)]
-pub struct LoraTerm<'a> {
-    pub u: &'a GpuBuffer,
-    pub b: &'a GpuBuffer,
-    pub r: usize,
-    pub scale: f32,
-    pub ld: usize,
-    pub segs: [usize; 2],
-}
-
-impl<'a> LoraTerm<'a> {
-    /// One adapter's term: u [t, r].
-    pub fn single(u: &'a GpuBuffer, b: &'a GpuBuffer, r: usize, scale: f32) -> Self {
-        LoraTerm { u, b, r, scale, ld: r, segs: [usize::MAX; 2] }
-    }
-
-    /// The column of u's rows where output row `row`'s adapter starts.
-    fn u_col(&self, row: usize) -> usize {
-        self.segs.iter().filter(|&&s| row >= s).count() * self.r
-    }
-
-    /// Output rows [lo, hi) cut where the segments start: (lo, hi) runs of one adapter each.
-    fn runs(&self, rows: usize) -> Vec<(usize, usize)> {
-        let mut cuts: Vec<usize> = self.segs.iter().copied().filter(|&s| s > 0 && s < rows).collect();
-        cuts.sort_unstable();
-        cuts.dedup();
-        let mut out = vec![];
-        let mut lo = 0;
-        for c in cuts.into_iter().chain([rows]) {
-            if c > lo {
-                out.push((lo, c));
-            }
-            lo = c;
-        }
-        out
-    }
-}
-
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug)]
 pub struct NormParams {
@@ -211,6 +168,7 @@ pub const FMA_PEAK_THREADS: usize = 64;
 pub const FMA_PEAK_FLOPS_PER_ITER: usize = 64;
 
 pub use super::matvec_form::*;
+pub use super::lora_term::LoraTerm;
 
 /// `Kernel::Matmul` needs k to be a multiple of this (whole quant blocks, 16-byte rows);
 /// other k take `Kernel::MatmulGeneral`.

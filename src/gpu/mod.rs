@@ -5,6 +5,7 @@ pub mod backward;
 pub mod device;
 pub mod gemm;
 pub mod kernels;
+pub mod lora_term;
 pub mod matvec_form;
 pub mod memory;
 pub mod pipeline;
