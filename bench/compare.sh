@@ -137,6 +137,8 @@ for b in ("vulkan", "cpu"):
     row("prefill_tok_s", g(ef, "prefill_tok_s"), "llama.cpp-" + b, g(r, "prefill_tok_s"), "higher")
     row("decode_tok_s", g(ef, "decode_tok_s"), "llama.cpp-" + b, g(r, "decode_tok_s"), "higher")
     row("batched_decode_g8_tok_s", g(er, "batched_g8_tok_s"), "llama.cpp-" + b, g(r, "batched_g8_tok_s"), "higher")
+    row("batched_steps_g8_tok_s", g(er, "batched_decode_phase_tok_s"), "llama.cpp-" + b,
+        g(r, "batched_decode_phase_tok_s"), "higher")
     row("batched_g8_s", g(er, "batched_s"), "llama.cpp-" + b, g(r, "batched_s"), "lower")
 device = g(ef, "adapter") or "?"
 if ef:

@@ -69,26 +69,6 @@ fn store_block(acc: array<vec4<f32>, 8>, t0: u32, n0: u32, stride: u32, lora: bo
     store_col4(acc[6u], t0, n0 + 6u * stride, lora);
     store_col4(acc[7u], t0, n0 + 7u * stride, lora);
 }
-// A LoRA adapter's term in the register-blocked products (q.lora_r > 0): y += scale · u Bᵀ
-// with u = x Aᵀ [t, r] computed before and B [N, r], so that the adapter's second product
-// needs no dispatch of its own (on lavapipe each costs ~0.1 ms at decode sizes) nor a second
-// pass over y. Unused (bound to other buffers) when lora_r is 0.
-@group(0) @binding(5) var<storage, read> lora_u: array<f32>;
-@group(0) @binding(6) var<storage, read> lora_b: array<f32>;
-
-// scale · u[t0 .. t0 + 4, :] · B[b_row0 + n, :] (rows past t read the last row; not stored).
-fn lora_col4(t0: u32, n: u32) -> vec4<f32> {
-    let r = q.lora_r;
-    let u0 = lora_u0(t0, q.b_row0 + n);
-    let b0 = (q.b_row0 + n) * r;
-    var s = vec4<f32>();
-    for (var i = 0u; i < r; i++) {
-        s = fma(vec4<f32>(lora_u[u0.x + i], lora_u[u0.y + i], lora_u[u0.z + i], lora_u[u0.w + i]),
-                vec4<f32>(lora_b[b0 + i]), s);
-    }
-    return s * q.lora_scale;
-}
-
 // y[t0 .. t0 + 4, n] = v (+ bias[n]) (+ the LoRA term) (+ y; never the gated store, which
 // only one-row products take: written out here, its activation made JIT builds ~1.6× as long).
 fn store_col4(v: vec4<f32>, t0: u32, n: u32, lora: bool) {
@@ -685,37 +665,4 @@ fn store_rows8(acc: ptr<function, array<mat2x4<f32>, 8>>, t0: u32, n0: u32) {
     let hi = array<vec4<f32>, 8>(a[0u][1u], a[1u][1u], a[2u][1u], a[3u][1u], a[4u][1u], a[5u][1u], a[6u][1u], a[7u][1u]);
     store_block(lo, t0, n0, col_step(), false);
     store_block(hi, t0 + 4u, n0, col_step(), false);
-}
-
-// `q_sums`' LoRA term into its 8 rows × RB_N columns (col_step() apart): each rank step reads
-// u's 8 rows and B's 8 columns once for 64 FMAs (`lora_col4` reads 5 values for 4). The 8
-// columns lie in one 64-column tile, and so in one segment of u (`Recorder::matmul_lora`).
-// `row_off`: the rows of B past column n (up's, q.n on, in a paired gate | up run).
-fn lora_block8(acc: ptr<function, array<mat2x4<f32>, 8>>, t0: u32, n0: u32, row_off: u32) {
-    let r = q.lora_r;
-    let last = q.n - 1u;
-    let row0 = q.b_row0 + row_off;
-    let ua = lora_u0(t0, row0 + min(n0, last));
-    let uc = lora_u0(t0 + 4u, row0 + min(n0, last));
-    let c = col_step();
-    let b0 = (row0 + min(n0, last)) * r;
-    let b1 = (row0 + min(n0 + c, last)) * r;
-    let b2 = (row0 + min(n0 + 2u * c, last)) * r;
-    let b3 = (row0 + min(n0 + 3u * c, last)) * r;
-    let b4 = (row0 + min(n0 + 4u * c, last)) * r;
-    let b5 = (row0 + min(n0 + 5u * c, last)) * r;
-    let b6 = (row0 + min(n0 + 6u * c, last)) * r;
-    let b7 = (row0 + min(n0 + 7u * c, last)) * r;
-    for (var i = 0u; i < r; i++) {
-        let ul = q.lora_scale * vec4<f32>(lora_u[ua.x + i], lora_u[ua.y + i], lora_u[ua.z + i], lora_u[ua.w + i]);
-        let uh = q.lora_scale * vec4<f32>(lora_u[uc.x + i], lora_u[uc.y + i], lora_u[uc.z + i], lora_u[uc.w + i]);
-        (*acc)[0u] += mat2x4<f32>(ul * lora_b[b0 + i], uh * lora_b[b0 + i]);
-        (*acc)[1u] += mat2x4<f32>(ul * lora_b[b1 + i], uh * lora_b[b1 + i]);
-        (*acc)[2u] += mat2x4<f32>(ul * lora_b[b2 + i], uh * lora_b[b2 + i]);
-        (*acc)[3u] += mat2x4<f32>(ul * lora_b[b3 + i], uh * lora_b[b3 + i]);
-        (*acc)[4u] += mat2x4<f32>(ul * lora_b[b4 + i], uh * lora_b[b4 + i]);
-        (*acc)[5u] += mat2x4<f32>(ul * lora_b[b5 + i], uh * lora_b[b5 + i]);
-        (*acc)[6u] += mat2x4<f32>(ul * lora_b[b6 + i], uh * lora_b[b6 + i]);
-        (*acc)[7u] += mat2x4<f32>(ul * lora_b[b7 + i], uh * lora_b[b7 + i]);
-    }
 }

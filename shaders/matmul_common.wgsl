@@ -12,7 +12,7 @@ struct Params {
     has_bias: u32,
     accumulate: u32, // 1: add into y (fused residual); 2 / 3: y = act(y) · value (`stored`)
     b_row0: u32,     // first weight row in the whole tensor: the bias belongs to the weight rows
-    lora_r: u32,     // the register-blocked products: rank of a LoRA term added (0: none)
+    lora_r: u32,     // rank of a LoRA term added as y is stored (0: none; matmul_lora.wgsl)
     lora_scale: f32,
     wgroup: u32,     // rows whose blocks are stored side by side (`wblock` in weights.wgsl)
     lora_ld: u32,    // row stride of the LoRA u (several adapters' x·Aᵀ side by side: `lora_u0`)
@@ -25,6 +25,10 @@ struct Params {
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
+// A LoRA adapter's term y += scale · u Bᵀ, added by the product as it stores y (q.lora_r > 0):
+// u = x Aᵀ [t, r] computed before, B [N, r]; bound to other buffers when lora_r is 0.
+@group(0) @binding(5) var<storage, read> lora_u: array<f32>;
+@group(0) @binding(6) var<storage, read> lora_b: array<f32>;
 
 // What a product stores at y[idx] for its value v, by `accumulate`: v; v + y (a fused
 // residual add); or act(y) · v with act SiLU (2) or GELU-tanh (3): the gated MLP's up
@@ -79,8 +83,23 @@ fn rows4(t0: u32) -> vec4<u32> {
 // Where rows t0..t0+3 of the LoRA u start for weight row `row` (in the whole tensor): a stacked
 // product's segments (q | k | v) each read their own adapter's r columns of u.
 fn lora_u0(t0: u32, row: u32) -> vec4<u32> {
+    return rows4(t0) * q.lora_ld + vec4<u32>(lora_seg_col(row));
+}
+// The first column of u that weight row `row`'s segment reads.
+fn lora_seg_col(row: u32) -> u32 {
     let seg = select(0u, 1u, row >= q.lora_seg0) + select(0u, 1u, row >= q.lora_seg1);
-    return rows4(t0) * q.lora_ld + vec4<u32>(seg * q.lora_r);
+    return seg * q.lora_r;
+}
+// The term of row t at weight row `row`: scale · u[t, seg..seg + r] · B[row, :] (the decode
+// products' stores, a value at a time).
+fn lora_dot(t: u32, row: u32) -> f32 {
+    let u0 = t * q.lora_ld + lora_seg_col(row);
+    let b0 = row * q.lora_r;
+    var s = 0.0;
+    for (var i = 0u; i < q.lora_r; i++) {
+        s = fma(lora_u[u0 + i], lora_b[b0 + i], s);
+    }
+    return s * q.lora_scale;
 }
 
 // First element (float pieces) or block (quantized) of the weight row for output column n,

@@ -216,35 +216,6 @@ fn block_dots16(acc: ptr<function, array<mat4x4<f32>, 8>>, b0: array<u32, RB_N>,
     (*acc)[6u] = block_dot16((*acc)[6u], b0[6u] + wk(kb), x);
     (*acc)[7u] = block_dot16((*acc)[7u], b0[7u] + wk(kb), x);
 }
-// The LoRA term into q_sums16's 16 rows (`lora_block8` over each 8): the paired gate | up
-// run adds gate's and up's before the activation (`row_off` as there).
-fn lora_rows16(acc: ptr<function, array<mat4x4<f32>, 8>>, t0: u32, n0: u32, row_off: u32) {
-    lora_rows16_half(acc, 0u, t0, n0, row_off);
-    lora_rows16_half(acc, 2u, t0 + 8u, n0, row_off);
-}
-fn lora_rows16_half(acc: ptr<function, array<mat4x4<f32>, 8>>, h: u32, t0: u32, n0: u32, row_off: u32) {
-    var a8 = array<mat2x4<f32>, 8>(mat2x4<f32>((*acc)[0u][h], (*acc)[0u][h + 1u]), mat2x4<f32>((*acc)[1u][h], (*acc)[1u][h + 1u]),
-                                   mat2x4<f32>((*acc)[2u][h], (*acc)[2u][h + 1u]), mat2x4<f32>((*acc)[3u][h], (*acc)[3u][h + 1u]),
-                                   mat2x4<f32>((*acc)[4u][h], (*acc)[4u][h + 1u]), mat2x4<f32>((*acc)[5u][h], (*acc)[5u][h + 1u]),
-                                   mat2x4<f32>((*acc)[6u][h], (*acc)[6u][h + 1u]), mat2x4<f32>((*acc)[7u][h], (*acc)[7u][h + 1u]));
-    lora_block8(&a8, t0, n0, row_off);
-    (*acc)[0u][h] = a8[0u][0u];
-    (*acc)[0u][h + 1u] = a8[0u][1u];
-    (*acc)[1u][h] = a8[1u][0u];
-    (*acc)[1u][h + 1u] = a8[1u][1u];
-    (*acc)[2u][h] = a8[2u][0u];
-    (*acc)[2u][h + 1u] = a8[2u][1u];
-    (*acc)[3u][h] = a8[3u][0u];
-    (*acc)[3u][h + 1u] = a8[3u][1u];
-    (*acc)[4u][h] = a8[4u][0u];
-    (*acc)[4u][h + 1u] = a8[4u][1u];
-    (*acc)[5u][h] = a8[5u][0u];
-    (*acc)[5u][h + 1u] = a8[5u][1u];
-    (*acc)[6u][h] = a8[6u][0u];
-    (*acc)[6u][h + 1u] = a8[6u][1u];
-    (*acc)[7u][h] = a8[7u][0u];
-    (*acc)[7u][h + 1u] = a8[7u][1u];
-}
 // Rows t0..t0+7 of q_sums16's accumulators (acc[j] columns h, h + 1), stored.
 fn store_rows16_half(acc: array<mat4x4<f32>, 8>, h: u32, t0: u32, n0: u32) {
     if (t0 >= q.t) {

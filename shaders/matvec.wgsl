@@ -497,7 +497,7 @@ fn mv_q4_scales(b0: array<u32, MV_N>, kb: u32) -> array<vec2<f32>, MV_N> {
 fn mv_store(acc: array<vec4<f32>, 8>, n0: u32) {
     mv_store_at(acc, n0, MV_WG);
 }
-// mv_store for columns n0 + j * step.
+// mv_store for columns n0 + j * step; each value with the bias and the LoRA term (`lora_dot`).
 fn mv_store_at(acc: array<vec4<f32>, 8>, n0: u32, step: u32) {
     for (var j = 0u; j < 4u; j++) {
         let n = n0 + j * step;
@@ -511,6 +511,9 @@ fn mv_store_at(acc: array<vec4<f32>, 8>, n0: u32, step: u32) {
         for (var t = 0u; t < q.t; t++) {
             let idx = t * q.ldy + q.n_off + n;
             var v = acc[(t >> 2u) * MV_N + j][t & 3u] + b;
+            if (q.lora_r != 0u) {
+                v += lora_dot(t, q.b_row0 + n);
+            }
             y[idx] = stored(v, idx);
         }
     }

@@ -460,6 +460,10 @@ fn bench_rollout_counts_dispatches_per_step() {
     let lora = v["batched_lora_dispatches_per_step"].as_f64().unwrap();
     assert!(plain >= 30.0 && plain.fract() == 0.0, "{v}");
     assert!(lora == plain + 30.0 * 4.0, "{v}");
+    // The decoding steps alone (the run of 4 tokens against a run of 2): a rate, not 0 (what
+    // it reports below 3 tokens) nor a negative or NaN difference.
+    let step_tok_s = v["batched_decode_tokens_per_s"].as_f64().unwrap();
+    assert!(step_tok_s.is_finite() && step_tok_s > 0.0, "{v}");
 }
 
 /// `edgerl bench` (prefill/decode) times `--repetitions` runs and reports their means, each

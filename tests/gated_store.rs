@@ -1,9 +1,9 @@
 //! The one-row weight products' gated store (`Recorder::linear_gated`: y = act(y) · (x Wᵀ +
 //! bias), a decoding step's up projection written over the gate projection's output) against a
 //! CPU reference in f64, through every decode form (`MatvecForm`), float and quantized weights,
-//! SiLU and GELU-tanh, with and without bias, on every device of `common::all_gpus()` (each
-//! backend, with split weights, and the portable kernels). The decode layer takes this store
-//! where it used to dispatch `act_mul` after the product.
+//! SiLU and GELU-tanh, with and without bias and up's LoRA term, on every device of
+//! `common::all_gpus()` (each backend, with split weights, and the portable kernels). The
+//! decode layer takes this store where it used to dispatch `act_mul` after the product.
 
 mod common;
 
@@ -37,11 +37,14 @@ struct Case {
     y: GpuBuffer,
     want: Vec<f32>,
     k: usize,
-    _keep: (Tensor, GpuBuffer, GpuBuffer),
+    _keep: (Tensor, GpuBuffer, GpuBuffer, GpuBuffer, GpuBuffer),
 }
 
 /// y0 (the gate's output, random), then the gated product over it; the CPU's y in f64 from
-/// exactly the weight values the GPU sees.
+/// exactly the weight values the GPU sees. `lora`: up's adapter's term inside the product, as
+/// the decode layer gives it (u holding gate's x·Aᵀ then up's, `segs` [0, ∞]): the decode
+/// kernels (`MatvecForm` blocked; run and auto at one row on CPU devices) take it where B fits
+/// a binding, the others record nothing and say so (y keeps y0).
 #[allow(clippy::too_many_arguments)]
 fn gated_case(
     gpu: &Gpu,
@@ -50,6 +53,7 @@ fn gated_case(
     (k, n): (usize, usize),
     has_bias: bool,
     a: Activation,
+    lora: bool,
     what: String,
     rng: &mut common::Rng,
 ) -> Option<Case> {
@@ -62,23 +66,35 @@ fn gated_case(
     let (x, bias) = (rng.vec(t * k), rng.vec(n));
     let y0: Vec<f32> = rng.vec(t * n).iter().map(|v| 4.0 * v).collect();
     let (xb, bb, yb) = (up(gpu, &x), up(gpu, &bias), up(gpu, &y0));
-    let res = r.linear_gated(&xb, &w, has_bias.then_some(&bb), a, &yb);
+    let (rank, scale) = (5, 0.75);
+    let (u, b) = (rng.vec(t * 2 * rank), rng.vec(n * rank));
+    let (ub, lb) = (up(gpu, &u), up(gpu, &b));
+    let term = edgerl::gpu::LoraTerm { u: &ub, b: &lb, r: rank, scale, ld: 2 * rank, segs: [0, usize::MAX] };
+    let res = r.linear_gated(&xb, &w, has_bias.then_some(&bb), a, lora.then_some(term), &yb);
     if (k.max(n) * 4) as u64 > gpu.max_binding {
-        assert!(matches!(res, Err(Error::Invalid(_))), "{what}: over the limit, got {res:?}");
+        assert!(matches!(res, Err(Error::Invalid(_)) | Ok(false)), "{what}: over the limit, got {res:?}");
         return None;
     }
-    res.unwrap_or_else(|e| panic!("{what}: {e}"));
-    let mut want = vec![0f32; t * n];
+    let taken = res.unwrap_or_else(|e| panic!("{what}: {e}"));
+    let decode_kernel = k % 32 == 0 && !matches!(r.matvec, MatvecForm::Split | MatvecForm::General);
+    let fits = lb.bytes <= gpu.max_binding;
+    assert_eq!(taken, !lora || (decode_kernel && fits), "{what}: taken");
+    let mut want = y0.clone();
     for i in 0..t {
         for j in 0..n {
             let mut s: f64 = (0..k).map(|q| x[i * k + q] as f64 * seen[j * k + q] as f64).sum();
             if has_bias {
                 s += bias[j] as f64;
             }
-            want[i * n + j] = (act(a, y0[i * n + j] as f64) * s) as f32;
+            if lora {
+                s += scale as f64 * (0..rank).map(|l| u[i * 2 * rank + rank + l] as f64 * b[j * rank + l] as f64).sum::<f64>();
+            }
+            if taken {
+                want[i * n + j] = (act(a, y0[i * n + j] as f64) * s) as f32;
+            }
         }
     }
-    Some(Case { what, y: yb, want, k, _keep: (w, xb, bb) })
+    Some(Case { what, y: yb, want, k, _keep: (w, xb, bb, ub, lb) })
 }
 
 /// Every decode form: blocked (the vec4 one-row kernel and its grouped reads, the others'
@@ -102,9 +118,9 @@ fn gated_store_every_decode_form() {
                 let mut cases = Vec::new();
                 for (i, &shape) in shapes.iter().enumerate() {
                     let a = if i % 2 == 0 { Activation::Silu } else { Activation::GeluTanh };
-                    let has_bias = i % 3 != 1;
-                    let what = format!("{}: {form:?} gated {dtype:?} {shape:?} {a:?} bias={has_bias}", label(gpu));
-                    cases.extend(gated_case(gpu, &mut r, dtype, shape, has_bias, a, what, &mut rng));
+                    let (has_bias, lora) = (i % 3 != 1, i >= 2);
+                    let what = format!("{}: {form:?} gated {dtype:?} {shape:?} {a:?} bias={has_bias} lora={lora}", label(gpu));
+                    cases.extend(gated_case(gpu, &mut r, dtype, shape, has_bias, a, lora, what, &mut rng));
                 }
                 r.submit().unwrap_or_else(|e| panic!("{}: submit: {e}", label(gpu)));
                 for c in &cases {

@@ -870,9 +870,10 @@ fn centred_super_blocks_from_random_bytes() {
 
 /// `Recorder::linear_lora`: y (+)= x Wᵀ + bias + scale · u Bᵀ, the LoRA term added by the
 /// register-blocked kernels as they store y (`MatvecForm::Run` at 2..=63 rows, and from 16 rows
-/// for the vec4 types, wide at 576 columns (below 16 rows the grouped types, at 4160); the tiled kernel above; weight pieces on the tiny-binding devices: B's rows follow the piece) and by a
-/// separate product after the other decode kernels (one row, `Split`, `General`); float
-/// weights (`matmul_f` above 8 rows) as well. Stacked terms (`LoraTerm::segs`) too.
+/// for the vec4 types, wide at 576 columns (below 16 rows the grouped types, at 4160); the tiled kernel above; weight pieces on the tiny-binding devices: B's rows follow the piece), by
+/// the decode kernels as they store (one row, `Blocked` up to 8; any segments) and by a
+/// separate product after the others (`Split`, `General`); float weights (`matmul_f` above 8
+/// rows) as well. Stacked terms (`LoraTerm::segs`) too.
 #[test]
 fn quant_linear_lora() {
     common::each_gpu_in_parallel(|gpu| {
@@ -882,7 +883,8 @@ fn quant_linear_lora() {
             let mut weights = Vec::new();
             let shapes = [(MatvecForm::Auto, 6, 3), (MatvecForm::Auto, 21, 16), (MatvecForm::Auto, 70, 5),
                           (MatvecForm::Auto, 3, 8), (MatvecForm::Auto, 1, 8), (MatvecForm::Split, 9, 4),
-                          (MatvecForm::General, 2, 1), (MatvecForm::Auto, 37, 7), (MatvecForm::Auto, 5, 4)];
+                          (MatvecForm::General, 2, 1), (MatvecForm::Auto, 37, 7), (MatvecForm::Auto, 5, 4),
+                          (MatvecForm::Blocked, 6, 4), (MatvecForm::Blocked, 7, 3), (MatvecForm::Auto, 1, 5)];
             for (ci, (form, t, r)) in shapes.into_iter().enumerate() {
                 let mut rec = Recorder::new(gpu);
                 rec.matvec = form;
@@ -914,7 +916,8 @@ fn quant_linear_lora() {
                 let scale = 0.75;
                 let term = edgerl::gpu::LoraTerm { u: &ub, b: &lb, r, scale, ld, segs };
                 let res = rec.linear_lora(&xb, t, &w, has_bias.then_some(&bb), term, &yb, accumulate);
-                if (t.max(r) * k.max(n) * 4) as u64 > gpu.max_binding {
+                // x, y, B and u each in one binding (the weight is cut into pieces).
+                if [t * k, t * n, n * r, t * ld].iter().any(|&e| (e * 4) as u64 > gpu.max_binding) {
                     assert_refused(&what, res);
                     continue;
                 }

@@ -103,6 +103,7 @@ def main():
                                "--completion-tokens", str(a.completion_tokens)])
         r = first_json(text)
         res = {"batched_s": r["batched_seconds"], "batched_g8_tok_s": r["batched_tokens_per_s"],
+               "batched_decode_phase_tok_s": r["batched_decode_tokens_per_s"],
                "shared_s": r["shared_seconds"], "unshared_s": r["unshared_seconds"],
                "adapter": r["adapter"], "wall_s": secs, "peak_rss_mib": rss}
     elif a.what == "train":

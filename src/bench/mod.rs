@@ -266,6 +266,10 @@ pub struct RolloutBench {
     /// Completion tokens per second with the samples decoded together (the default).
     pub batched_tokens_per_s: f64,
     pub batched_seconds: f64,
+    /// The decoding steps alone (all G rows a step; no prefill, no first draw): G over the
+    /// seconds a step past the second takes (the run of `completion_tokens` against a run of 2),
+    /// as llama-batched-bench's S_TG; 0 below 3 tokens.
+    pub batched_decode_tokens_per_s: f64,
     /// One sample after another over one prefill of the prompt.
     pub shared_tokens_per_s: f64,
     pub shared_seconds: f64,
@@ -336,8 +340,10 @@ pub fn rollout_bench(
         gpu.wait()?;
         Ok(t0.elapsed().as_secs_f64())
     };
-    // Dispatches of `f`'s run of n tokens past those of its run of 2: per step past the second.
-    let count = |f: &dyn Fn(usize) -> Result<f64>, n: usize| -> Result<(f64, f64)> {
+    // `f`'s run of n tokens, and per decoding step past the second (its run of n against its
+    // run of 2): dispatches and seconds (against a second run of 2: the first may build
+    // pipelines).
+    let count = |f: &dyn Fn(usize) -> Result<f64>, n: usize| -> Result<(f64, f64, f64)> {
         use std::sync::atomic::Ordering::Relaxed;
         let d0 = gpu.dispatches.load(Relaxed);
         f(2)?;
@@ -345,18 +351,19 @@ pub fn rollout_bench(
         let secs = f(n)?;
         let d2 = gpu.dispatches.load(Relaxed);
         let per_step = if n > 2 { ((d2 - d1) as f64 - (d1 - d0) as f64) / (n - 2) as f64 } else { 0.0 };
-        Ok((secs, per_step))
+        let step_secs = if n > 2 { (secs - f(2)?) / (n - 2) as f64 } else { 0.0 };
+        Ok((secs, per_step, step_secs))
     };
     run(Decoding::SharedPrefill, 2)?;
     // (The run of 2 builds every pipeline.)
-    let (batched, batched_dispatches) = count(&|n| run(Decoding::Batched, n), completion_tokens)?;
+    let (batched, batched_dispatches, batched_step) = count(&|n| run(Decoding::Batched, n), completion_tokens)?;
     let with_lora = |n: usize| -> Result<f64> {
         let t0 = Instant::now();
         GroupSampler { lora: Some(&lora), ..sampler(Decoding::Batched, n, 1.0) }.sample(&prompt, completions, 0)?;
         gpu.wait()?;
         Ok(t0.elapsed().as_secs_f64())
     };
-    let (batched_lora, lora_dispatches) = count(&with_lora, completion_tokens)?;
+    let (batched_lora, lora_dispatches, _) = count(&with_lora, completion_tokens)?;
     let shared = run(Decoding::SharedPrefill, completion_tokens)?;
     let unshared = run(Decoding::Separate, completion_tokens)?;
     let tokens = (completions * completion_tokens) as f64;
@@ -394,6 +401,7 @@ pub fn rollout_bench(
         completion_tokens,
         batched_tokens_per_s: tokens / batched,
         batched_seconds: batched,
+        batched_decode_tokens_per_s: if batched_step > 0.0 { completions as f64 / batched_step } else { 0.0 },
         shared_tokens_per_s: tokens / shared,
         shared_seconds: shared,
         unshared_tokens_per_s: tokens / unshared,

@@ -212,8 +212,9 @@ impl Recorder<'_> {
         self.matmul_lora(x, t, w, rows, bias, None, y, ldy, n_off, store).map(|_| ())
     }
 
-    /// `matmul`, adding `lora`'s term where the chosen kernel is a register-blocked one (which
-    /// adds it as it stores y); returns whether it did (if not, the caller adds it).
+    /// `matmul`, adding `lora`'s term where the chosen kernel adds it as it stores y (the
+    /// register-blocked and decode kernels, `ProductForm::stores_lora`); returns whether it did
+    /// (if not, the caller adds it).
     #[allow(clippy::too_many_arguments)]
     fn matmul_lora(
         &mut self,
@@ -238,29 +239,10 @@ impl Recorder<'_> {
                 &dummy.buffer
             }
         };
-        let aligned = w.cols.is_multiple_of(MATMUL_K_ALIGN);
-        let form = self.matvec.resolve(self.gpu);
-        let general = t <= MATVEC_GENERAL_MAX_ROWS && (!aligned || form == MatvecForm::General);
-        let split = aligned && t <= MATVEC_SPLIT_MAX_ROWS && form == MatvecForm::Split;
+        let form = ProductForm::of(self.gpu, self.matvec, t, w);
+        let ProductForm { aligned, general, split, run, blocked, .. } = form;
         let vec4_dtype = reads_vec4(w.dtype);
-        // Past MATVEC_RUN_MAX_ROWS the vec4 types keep to the runs (16 rows each): smaller
-        // workgroups than the tiled kernel's, so they spread evenly over a CPU device's threads.
-        let run = aligned
-            && !split
-            && form == MatvecForm::Run
-            && t >= MATVEC_RUN_MIN_ROWS
-            && (t <= MATVEC_RUN_MAX_ROWS || vec4_dtype)
-            && super::quant::scales_factor_out(w.dtype);
-        let blocked = aligned && !split && !run && t <= MATVEC_MAX_ROWS && !general;
-        // The register-blocked kernels (matmul.wgsl's `store_col4`) add a LoRA term.
-        let tiled = aligned && !split && !blocked && !general;
-        // A stacked term's segments start on 64-column tiles (`lora_block8` reads one segment's
-        // u for a thread's 8 columns), as do the weight's pieces.
-        let on_tiles = |l: &LoraTerm| {
-            let tile = |r: usize| r == usize::MAX || r.is_multiple_of(MATMUL_TILE_N);
-            l.segs.iter().all(|&s| tile(s)) && w.pieces.iter().all(|p| tile(p.row_start)) && tile(rows.start)
-        };
-        let lora = lora.filter(|l| tiled && on_tiles(l));
+        let lora = lora.filter(|l| form.stores_lora(w, &rows, l));
         if let Some(l) = &lora {
             super::backward::need("LoRA u", l.u, ((t - 1) * l.ld + l.u_col(rows.end - 1) + l.r) as u64)?;
             super::backward::need("LoRA B", l.b, (rows.end * l.r) as u64)?;
@@ -347,14 +329,15 @@ impl Recorder<'_> {
             } else if blocked {
                 let g = groups_2d(self.gpu, (hi - lo).div_ceil(MATVEC_COLS) as u32);
                 let shared = self.gpu.features.subgroups && (t > 1 || w.dtype.is_quantized());
+                // Their stores (`mv_store_at`) read bindings 5 and 6 as the tiled kernels do.
                 if t == 1 && vec4 {
-                    let at = [(1, xb), (3, bb), (4, yb), (7, wb)];
+                    let at = [(1, xb), (3, bb), (4, yb), (5, lu), (6, lb), (7, wb)];
                     let grouped = one_row_grouped(w, lo - piece.row_start + piece.buf_row0);
                     self.dispatch_binds(Kernel::MatvecOneVec4(w.dtype, grouped), &params, &at, g)?;
                     continue;
                 }
                 let kernel = if shared { Kernel::MatvecShared(w.dtype) } else { Kernel::Matvec(w.dtype) };
-                self.dispatch_binds(kernel, &params, &bufs, g)?;
+                self.dispatch_binds(kernel, &params, &tiled_bufs, g)?;
             } else if general {
                 let g = groups_2d(self.gpu, (hi - lo) as u32);
                 self.dispatch_binds(Kernel::MatvecGeneral(w.dtype), &params, &bufs, g)?;
@@ -465,17 +448,28 @@ impl Recorder<'_> {
     /// output (`Store::Gated`), one dispatch fewer than `linear` then `act_mul`. One row only:
     /// the one-row products store each output once, in few statements, where the kernels of
     /// more rows write their stores out many times over (the activation inlined into each made
-    /// their JIT builds on lavapipe ~1.6× as long).
+    /// their JIT builds on lavapipe ~1.6× as long). `lora`: up's adapter's term, added before
+    /// the product multiplies; where the kernel cannot add it, Ok(false) and nothing recorded.
     pub fn linear_gated(
         &mut self,
         x: &GpuBuffer,
         w: &Tensor,
         bias: Option<&GpuBuffer>,
         act: Activation,
+        lora: Option<LoraTerm>,
         y: &GpuBuffer,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let n = w.rows;
-        self.matmul_lora(x, 1, w, 0..n, bias, None, y, n, 0, Store::Gated(act)).map(|_| ())
+        // Up's term has to be inside the product: act(y) · (x Wᵀ + term) cannot take it after.
+        let max = self.gpu.max_binding;
+        let takes = |l: LoraTerm| {
+            l.u.bytes <= max && l.b.bytes <= max && ProductForm::of(self.gpu, self.matvec, 1, w).stores_lora(w, &(0..n), &l)
+        };
+        if lora.is_some_and(|l| !takes(l)) {
+            return Ok(false);
+        }
+        self.matmul_lora(x, 1, w, 0..n, bias, lora, y, n, 0, Store::Gated(act))?;
+        Ok(true)
     }
 
     pub fn rmsnorm(

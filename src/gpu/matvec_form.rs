@@ -135,6 +135,55 @@ impl MatvecForm {
     }
 }
 
+/// The kernels `Recorder::matmul` takes for `t` rows of a weight (`ProductForm::of`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ProductForm {
+    /// k whole blocks (`MATMUL_K_ALIGN`): the register-blocked and decode kernels can read it.
+    pub aligned: bool,
+    /// `Kernel::MatvecGeneral`: few rows, any k.
+    pub general: bool,
+    pub split: bool,
+    /// The runs (`Kernel::MatmulRun*`), register-blocked.
+    pub run: bool,
+    /// The decode kernels (`Kernel::Matvec*`), which store through `mv_store_at`.
+    pub blocked: bool,
+    /// The register-blocked kernels: the runs or the aligned tiled product.
+    pub tiled: bool,
+}
+
+impl ProductForm {
+    pub(super) fn of(gpu: &Gpu, matvec: MatvecForm, t: usize, w: &Tensor) -> Self {
+        let aligned = w.cols.is_multiple_of(MATMUL_K_ALIGN);
+        let form = matvec.resolve(gpu);
+        let general = t <= MATVEC_GENERAL_MAX_ROWS && (!aligned || form == MatvecForm::General);
+        let split = aligned && t <= MATVEC_SPLIT_MAX_ROWS && form == MatvecForm::Split;
+        // Past MATVEC_RUN_MAX_ROWS the vec4 types keep to the runs (16 rows each): smaller
+        // workgroups than the tiled kernel's, so they spread evenly over a CPU device's threads.
+        let run = aligned
+            && !split
+            && form == MatvecForm::Run
+            && t >= MATVEC_RUN_MIN_ROWS
+            && (t <= MATVEC_RUN_MAX_ROWS || reads_vec4(w.dtype))
+            && super::quant::scales_factor_out(w.dtype);
+        let blocked = aligned && !split && !run && t <= MATVEC_MAX_ROWS && !general;
+        let tiled = aligned && !split && !blocked && !general;
+        ProductForm { aligned, general, split, run, blocked, tiled }
+    }
+
+    /// Whether these kernels add `l`'s term to outputs `rows` of `w` as they store y: the
+    /// decode kernels any term (a value at a time, `lora_dot`); the register-blocked ones a term
+    /// whose segments start on 64-column tiles, as the weight's pieces must (`lora_block8`
+    /// reads one segment's u for a thread's 8 columns).
+    pub(super) fn stores_lora(&self, w: &Tensor, rows: &std::ops::Range<usize>, l: &LoraTerm) -> bool {
+        let tile = |r: usize| r == usize::MAX || r.is_multiple_of(MATMUL_TILE_N);
+        self.blocked
+            || (self.tiled
+                && l.segs.iter().all(|&s| tile(s))
+                && w.pieces.iter().all(|p| tile(p.row_start))
+                && tile(rows.start))
+    }
+}
+
 impl Recorder<'_> {
     /// y [t, n] = act(x Wgᵀ) · (x Wuᵀ) from `pair`: gate's n rows, then up's (`Layer::gate_up`),
     /// the gated MLP's two products and its activation in one dispatch (`GLU_ACT` in

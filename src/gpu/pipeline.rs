@@ -8,12 +8,13 @@ use super::kernels::Activation;
 use super::tensor::DType;
 use crate::error::{Error, Result};
 
-/// Forward weight products (`matmul_f` / `_q` / `_general`), with their 16-row form and the
-/// paired gate | up runs, one module.
+/// Forward weight products (`matmul_f` / `_q` / `_general`), with their 16-row form, the
+/// paired gate | up runs and the LoRA term they add, one module.
 pub const MATMUL_WGSL: &str = concat!(
     include_str!("../../shaders/matmul.wgsl"),
     include_str!("../../shaders/matmul_rows16.wgsl"),
-    include_str!("../../shaders/matmul_glu.wgsl")
+    include_str!("../../shaders/matmul_glu.wgsl"),
+    include_str!("../../shaders/matmul_lora.wgsl")
 );
 /// Decode weight products (`matvec_f` / `_q` / `_general`).
 pub const MATVEC_WGSL: &str = include_str!("../../shaders/matvec.wgsl");

@@ -282,7 +282,7 @@ impl Model {
         // Decoding one row without an adapter on up writes act(gate) · up over `gate` from the
         // up product's store (`Recorder::linear_gated`): a dispatch less per layer.
         if t == 1 && !keep && a(Target::Up).is_none() {
-            r.linear_gated(&s.h2, &l.up, l.up_bias.as_ref(), c.hidden_act, &s.gate)?;
+            r.linear_gated(&s.h2, &l.up, l.up_bias.as_ref(), c.hidden_act, None, &s.gate)?;
             return Ok(&s.gate);
         }
         project(r, &s.h2, t, &l.up, l.up_bias.as_ref(), a(Target::Up), s.u(Target::Up), &s.up, false)?;
@@ -343,7 +343,8 @@ impl Model {
     /// Inference's act(gate) · up of layer `li` through their adapters (`gate`, `up`), and
     /// where it landed: one x·[Ag; Au]ᵀ product into `s.act` for both terms, which the paired
     /// product adds before its activation where the device's runs take it (B stacked too: 2
-    /// dispatches where apart they take 5), else the two frozen products and the activation.
+    /// dispatches where apart they take 5), else the two frozen products and the activation
+    /// (one row: up's product writes act(gate) · up over gate, its term inside).
     fn gate_up_stacked<'s>(
         &self,
         r: &mut Recorder,
@@ -369,6 +370,10 @@ impl Model {
             }
         }
         r.linear_lora(&s.h2, t, &l.gate, l.gate_bias.as_ref(), term(&gate.b, usize::MAX), &s.gate, false)?;
+        // One row: act(gate) · up written over gate by up's product, its term inside.
+        if t == 1 && r.linear_gated(&s.h2, &l.up, l.up_bias.as_ref(), c.hidden_act, Some(term(&up.b, 0)), &s.gate)? {
+            return Ok(&s.gate);
+        }
         r.linear_lora(&s.h2, t, &l.up, l.up_bias.as_ref(), term(&up.b, 0), &s.up, false)?;
         r.act_mul(c.hidden_act, &s.gate, &s.up, t * i)?;
         Ok(&s.up)
