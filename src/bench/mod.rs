@@ -266,28 +266,25 @@ pub struct RolloutBench {
     /// Completion tokens per second with the samples decoded together (the default).
     pub batched_tokens_per_s: f64,
     pub batched_seconds: f64,
-    /// The decoding steps alone (all G rows a step; no prefill, no first draw): G over the
-    /// seconds a step past the second takes (the run of `completion_tokens` against a run of 2),
-    /// as llama-batched-bench's S_TG; 0 below 3 tokens.
+    /// The decoding steps alone, as llama-batched-bench's S_TG: G over the seconds a step takes
+    /// (the run of `completion_tokens` against a run of 2); 0 below 3 tokens.
     pub batched_decode_tokens_per_s: f64,
-    /// One sample after another over one prefill of the prompt.
+    /// One sample after another over one prefill of the prompt; each with its own prefill.
     pub shared_tokens_per_s: f64,
     pub shared_seconds: f64,
-    /// One sample after another, each prefilling the prompt.
     pub unshared_tokens_per_s: f64,
     pub unshared_seconds: f64,
     /// unshared / batched.
     pub speedup: f64,
-    /// Batched again with a rank-16 LoRA adapter on all seven projections (what GRPO samples
-    /// with), in seconds.
+    /// Batched with a rank-16 adapter on all seven projections (as GRPO samples), in seconds.
     pub batched_lora_seconds: f64,
-    /// Compute dispatches of one batched decoding step (all G rows), without and with the
-    /// adapter: what each step pays in fixed costs (`Gpu::dispatches`; 0 below 3 tokens).
+    /// Compute dispatches of one batched decoding step, without and with the adapter: what a
+    /// step pays in fixed costs (`Gpu::dispatches`; 0 below 3 tokens).
     pub batched_dispatches_per_step: f64,
     pub batched_lora_dispatches_per_step: f64,
-    /// `completions` different prompts of `prompt_tokens` (the first half shared), one greedy
-    /// completion each, decoded side by side (as `edgerl eval` does), the prompts' own tokens
-    /// prefilled together / one by one (`PromptPrefill`), in seconds.
+    /// `completions` prompts of `prompt_tokens` (the first half shared), one greedy completion
+    /// each, decoded side by side (as `edgerl eval`), their own tokens prefilled together / one
+    /// by one (`PromptPrefill`), in seconds.
     pub prompts_together_seconds: f64,
     pub prompts_one_by_one_seconds: f64,
     /// The form edgerl takes by default.
@@ -340,9 +337,8 @@ pub fn rollout_bench(
         gpu.wait()?;
         Ok(t0.elapsed().as_secs_f64())
     };
-    // `f`'s run of n tokens, and per decoding step past the second (its run of n against its
-    // run of 2): dispatches and seconds (against a second run of 2: the first may build
-    // pipelines).
+    // `f`'s run of n tokens, and per step past the second (against runs of 2; the first may
+    // build pipelines): dispatches and seconds.
     let count = |f: &dyn Fn(usize) -> Result<f64>, n: usize| -> Result<(f64, f64, f64)> {
         use std::sync::atomic::Ordering::Relaxed;
         let d0 = gpu.dispatches.load(Relaxed);
