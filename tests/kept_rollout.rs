@@ -10,6 +10,9 @@ use edgerl::model::generate::SamplingOptions;
 use edgerl::model::pack::Pack;
 use edgerl::model::train::Saved;
 use edgerl::model::{LoadedModel, Model};
+use edgerl::rl::TrainConfig;
+use edgerl::rl::episode::{Episode, episode_batch};
+use edgerl::rl::trainer::Trainer;
 
 fn lora(gpu: &Gpu, m: &Model) -> Lora {
     let cfg = LoraConfig { r: 4, alpha: 8.0, use_rslora: false, targets: Target::ALL.to_vec() };
@@ -120,7 +123,7 @@ fn stacked_adapters_sample_as_apart() {
         for gpu in common::model_gpus() {
             let m = LoadedModel::open(gpu, &common::fixtures().join("models").join(model), None).unwrap();
             let (model_ref, adapter) = (&m.model, lora(gpu, &m.model));
-            assert!(adapter.stack.is_some() && model_ref.layers[0].qkv.is_some(), "{model}: stacks");
+            assert!(!adapter.stacks.is_empty() && model_ref.layers[0].qkv.is_some(), "{model}: stacks");
             let prompt = m.tokenizer.chat_ids("Fill the email field.").unwrap();
             let opts: Vec<SamplingOptions> = (0..3)
                 .map(|j| SamplingOptions { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.0, seed: 11 + j, max_new_tokens: 6 })
@@ -135,4 +138,50 @@ fn stacked_adapters_sample_as_apart() {
             }
         }
     }
+}
+
+/// The stacks hold a copy of the adapter (`Lora::stack`): after an optimizer step writes A and
+/// B, the next sampling pass reads them refilled — the same draws and log-probs as the
+/// projections apart, and not the ones from before the step.
+#[test]
+fn stacks_follow_an_optimizer_step() {
+    let gpu = &common::backends().normal[0];
+    let dir = common::fixtures().join("models").join("llama_f32");
+    let cfg = TrainConfig::from_toml(&format!(
+        "model = {:?}\noutput_dir = \"unused\"\nrollouts = \"unused\"\ntemperature = 1.0\nloss_type = \"grpo\"\n\
+         scale_rewards = \"none\"\noptimizer = \"sgd\"\nlearning_rate = 2.0\n[lora]\nr = 4\nalpha = 8\n",
+        dir.display().to_string()
+    ))
+    .unwrap();
+    let m = LoadedModel::open(gpu, &dir, None).unwrap();
+    let adapter = lora(gpu, &m.model);
+    let prompt = m.tokenizer.chat_ids("Fill the email field.").unwrap();
+    let mut t = Trainer::with_lora(gpu, cfg, m.model, Some(m.tokenizer), m.eos, m.pad, adapter);
+    let opts: Vec<SamplingOptions> = (0..2)
+        .map(|j| SamplingOptions { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.0, seed: 3 + j, max_new_tokens: 5 })
+        .collect();
+    let never = |_: usize, _: &[u32]| Ok(false);
+    let before = t.model.sample_group(gpu, &prompt, &opts, 5, Some(&t.lora), never).unwrap();
+
+    let mut eps = Vec::new();
+    for act in [[60u32, 61, 62], [90, 91, 92]] {
+        let mut e = Episode::new(prompt.clone()).unwrap();
+        e.push_act(&act);
+        eps.push(e);
+    }
+    let refs: Vec<&Episode> = eps.iter().collect();
+    let mut batch = episode_batch(&t, &refs, &[1.0, 0.0], 2).unwrap();
+    t.step(&mut batch).unwrap();
+
+    let (apart, _) = t.model.sample_group_keeping(gpu, &prompt, None, &opts, 5, Some(&t.lora), true, never).unwrap();
+    let stacked = t.model.sample_group(gpu, &prompt, &opts, 5, Some(&t.lora), never).unwrap();
+    let mut moved = 0.0f32;
+    for ((a, s), b) in apart.iter().zip(&stacked).zip(&before) {
+        assert_eq!(a.ids, s.ids, "after the step");
+        common::assert_close("after the step", &s.logprobs, &a.logprobs, 1e-4, 1e-4);
+        let same = b.ids.iter().zip(&s.ids).take_while(|(x, y)| x == y).count();
+        moved = moved.max(if same < s.ids.len().min(b.ids.len()) { f32::INFINITY } else { 0.0 });
+        moved = b.logprobs[..same].iter().zip(&s.logprobs).fold(moved, |d, (x, y)| d.max((x - y).abs()));
+    }
+    assert!(moved > 1e-2, "the step changed sampling's log-probs by only {moved}");
 }

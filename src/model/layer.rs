@@ -154,11 +154,13 @@ pub fn project(
     r.linear_lora(x, t, w, bias, term, y, accumulate)
 }
 
-/// The adapter's stack, where it has one and `n` adapters' x·Aᵀ rows fit in `s.act` (the
-/// MLP's width).
-fn stack_room<'l>(lora: Option<&'l Lora>, n: usize, c: &ModelConfig) -> Option<(&'l Lora, &'l LoraStack)> {
-    let l = lora?;
-    l.stack.as_ref().filter(|_| n * l.cfg.r <= c.intermediate_size).map(|room| (l, room))
+/// Layer `li`'s adapter stack, current, where the adapter has one and `n` adapters' x·Aᵀ rows
+/// fit in `s.act` (the MLP's width).
+fn stack_room<'l>(r: &Recorder, lora: Option<&'l Lora>, li: usize, n: usize, c: &ModelConfig) -> Result<Option<(&'l Lora, &'l LoraStack)>> {
+    match lora.filter(|l| n * l.cfg.r <= c.intermediate_size) {
+        Some(l) => Ok(l.stack(r.gpu, c, li)?.map(|room| (l, room))),
+        None => Ok(None),
+    }
 }
 
 impl Model {
@@ -190,11 +192,11 @@ impl Model {
         // the MLP; `ModelConfig::stacks_qkv`), and `rope_qkv` reads it; their adapters' terms
         // too, through the adapter's stack (`LoraStack`).
         let no_adapter = [Target::Q, Target::K, Target::V].iter().all(|&tg| a(tg).is_none());
-        let room = stack_room(lora, 3, c);
+        let room = if no_adapter { None } else { stack_room(r, lora, li, 3, c)? };
         let stacked = l.qkv.as_ref().filter(|_| fused && (no_adapter || room.is_some()));
         if let Some(st) = stacked {
             match room.filter(|_| !no_adapter) {
-                Some((lora, room)) => self.project_qkv_stacked(r, li, s, st, lora, room)?,
+                Some((lora, room)) => self.project_qkv_stacked(r, s, st, lora, room)?,
                 None => r.linear(&s.h1, t, &st.w, st.bias.as_ref(), &s.gate, false)?,
             }
         } else {
@@ -275,8 +277,10 @@ impl Model {
         }
         // Inference with adapters on both: one x·Aᵀ product for the two (`LoraStack`).
         let both = a(Target::Gate).zip(a(Target::Up));
-        if let (false, Some((lora, room)), Some((g, u))) = (keep, stack_room(lora, 2, c), both) {
-            return self.gate_up_stacked(r, li, s, lora, room, (g.0, u.0));
+        if let (false, Some((g, u))) = (keep, both) {
+            if let Some((lora, room)) = stack_room(r, lora, li, 2, c)? {
+                return self.gate_up_stacked(r, li, s, lora, room, (g.0, u.0));
+            }
         }
         project(r, &s.h2, t, &l.gate, l.gate_bias.as_ref(), a(Target::Gate), s.u(Target::Gate), &s.gate, false)?;
         // Decoding one row without an adapter on up writes act(gate) · up over `gate` from the
@@ -311,29 +315,14 @@ impl Model {
         Ok(())
     }
 
-    /// Inference's q, k and v of layer `li` through its adapters into `s.gate`, as the plain
-    /// stacked product leaves them: the layer's A and B copied into the adapter's stack, one
-    /// x·[Aq; Ak; Av]ᵀ product into `s.act` (unused by inference), and the stacked frozen
-    /// product adding each segment's term as it stores. 3 dispatches where apart they take 6.
-    fn project_qkv_stacked(&self, r: &mut Recorder, li: usize, s: &Scratch, st: &Stacked, lora: &Lora, room: &LoraStack) -> Result<()> {
+    /// Inference's q, k and v through the layer's adapters into `s.gate`, as the plain stacked
+    /// product leaves them: one x·[Aq; Ak; Av]ᵀ product from the layer's stack into `s.act`
+    /// (unused by inference), and the stacked frozen product adding each segment's term as it
+    /// stores. 2 dispatches where apart they take 6.
+    fn project_qkv_stacked(&self, r: &mut Recorder, s: &Scratch, st: &Stacked, lora: &Lora, room: &LoraStack) -> Result<()> {
         let c = &self.cfg;
         let (h, rank) = (c.hidden_size, lora.cfg.r);
         let (qd, kvd) = (c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim);
-        let parts = [(Target::Q, 0, qd), (Target::K, qd, kvd), (Target::V, qd + kvd, kvd)];
-        for (i, (target, row0, rows)) in parts.into_iter().enumerate() {
-            let (a_at, a_bytes) = ((i * rank * h * 4) as u64, (rank * h * 4) as u64);
-            let (b_at, b_bytes) = ((row0 * rank * 4) as u64, (rows * rank * 4) as u64);
-            match lora.module(li, target) {
-                Some(m) => {
-                    r.copy(&m.a, 0, &room.a_qkv, a_at, a_bytes);
-                    r.copy(&m.b, 0, &room.b_qkv, b_at, b_bytes);
-                }
-                None => {
-                    r.zero_range(&room.a_qkv, a_at, a_bytes);
-                    r.zero_range(&room.b_qkv, b_at, b_bytes);
-                }
-            }
-        }
         let (t, u) = (s.t, &s.act);
         r.gemm(&s.h1, 0, h, 1, &room.a_qkv, 0, 1, h, u, 0, 3 * rank, t, 3 * rank, h, 1.0, false)?;
         let term = LoraTerm { u, b: &room.b_qkv, r: rank, scale: lora.cfg.scale(), ld: 3 * rank, segs: [qd, qd + kvd] };
@@ -356,15 +345,9 @@ impl Model {
     ) -> Result<&'s GpuBuffer> {
         let (c, l) = (&self.cfg, &self.layers[li]);
         let (h, i, rank, t, u) = (c.hidden_size, c.intermediate_size, lora.cfg.r, s.t, &s.act);
-        let a_bytes = (rank * h * 4) as u64;
-        r.copy(&gate.a, 0, &room.a_gate_up, 0, a_bytes);
-        r.copy(&up.a, 0, &room.a_gate_up, a_bytes, a_bytes);
         r.gemm(&s.h2, 0, h, 1, &room.a_gate_up, 0, 1, h, u, 0, 2 * rank, t, 2 * rank, h, 1.0, false)?;
         let term = |b, first| LoraTerm { u, b, r: rank, scale: lora.cfg.scale(), ld: 2 * rank, segs: [first, usize::MAX] };
         if let Some(st) = l.gate_up.as_ref().filter(|_| t > 1) {
-            let b_bytes = (i * rank * 4) as u64;
-            r.copy(&gate.b, 0, &room.b_gate_up, 0, b_bytes);
-            r.copy(&up.b, 0, &room.b_gate_up, b_bytes, b_bytes);
             if r.linear_glu(&s.h2, t, &st.w, c.hidden_act, Some(term(&room.b_gate_up, i)), &s.up)? {
                 return Ok(&s.up);
             }

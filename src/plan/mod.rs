@@ -234,9 +234,9 @@ impl PlanInput {
                     sim.hold(cat, e * 4);
                 }
             }
-            // The room inference's stacked products copy a layer's adapters into.
+            // Each layer's adapters as inference's stacked products read them.
             for n in LoraStack::sizes(&self.model, self.lora.r, &self.lora.targets) {
-                sim.hold(Category::LoraParams, n as u64 * 4);
+                sim.hold(Category::LoraParams, (n * self.model.num_layers) as u64 * 4);
             }
             sim
         };

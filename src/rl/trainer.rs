@@ -586,7 +586,10 @@ impl<'g> Trainer<'g> {
                 }
             }
         }
-        r.submit()?;
+        let done = r.submit();
+        // A and B may have changed even where the submit reports an error.
+        self.lora.changed();
+        done?;
         Ok(Update { grad_norm: norm, lr, skipped: false })
     }
 
@@ -603,7 +606,7 @@ impl<'g> Trainer<'g> {
     /// gradients, and Adam's moments (the C ABI's budget subtracts the rest of the runtime).
     pub fn held_bytes(&self) -> u64 {
         let modules: u64 = self.lora.modules().map(|(_, _, m)| m.a.bytes + m.b.bytes + m.grad_a.bytes + m.grad_b.bytes).sum();
-        let adapter = modules + self.lora.stack.as_ref().map_or(0, |s| s.bytes());
+        let adapter = modules + self.lora.stacks.iter().map(|s| s.bytes()).sum::<u64>();
         let moments: u64 = self.moments.iter().map(|m| m.m.bytes + m.v.bytes).sum();
         self.model.weight_bytes() + adapter + moments
     }
