@@ -121,8 +121,8 @@ pub struct Lora {
 /// one x·Aᵀ product and the frozen stacked product carry all three; A of gate | up [2r, hidden]
 /// and their B [2 × intermediate, r] beside the paired gate | up weight likewise. A target
 /// without an adapter gets zeros (its rows add nothing). Kept per layer and filled once per
-/// change of the adapter: copying them in before each layer's products cost a decoding step
-/// 7–23 % on lavapipe.
+/// change of the adapter: copying them in before each layer's products cost ~9 % of a
+/// decoding step on lavapipe.
 pub struct LoraStack {
     pub a_qkv: GpuBuffer,
     pub b_qkv: GpuBuffer,
