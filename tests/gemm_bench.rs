@@ -102,3 +102,34 @@ fn gemm_lora_shapes_timing() {
         eprintln!("total at {t} tokens {:.3} ms", total * 1e3);
     }
 }
+
+/// `bench::time_best` (every `edgerl bench` figure) leaves untimed the runs in which a kernel
+/// was built: a first execution runs slow on lavapipe, and the build itself could spend the
+/// two-second budget so that the slow run was the only one reported.
+#[test]
+fn timing_leaves_out_runs_that_build_kernels() {
+    let gpu = edgerl::gpu::Gpu::new(&Default::default()).unwrap(); // its own: nothing built
+    let (t, k, n) = (3, 64, 40);
+    let bytes: Vec<u8> = (0..n * k).flat_map(|i| (i as f32 * 0.01).to_le_bytes()).collect();
+    let w = edgerl::gpu::Tensor::from_bytes(&gpu, "w", edgerl::gpu::DType::F32, n, k, &bytes).unwrap();
+    let x = gpu.upload(bytemuck::cast_slice(&vec![0.5f32; t * k]), "x").unwrap();
+    let y = gpu.alloc((t * n * 4) as u64, "y").unwrap();
+    let calls = std::cell::Cell::new(0);
+    let built = std::cell::Cell::new(Vec::new());
+    let op = |r: &mut Recorder| {
+        calls.set(calls.get() + 1);
+        let before = gpu.kernels_built();
+        r.linear(&x, t, &w, None, &y, false)?;
+        let mut b = built.take();
+        b.push(gpu.kernels_built() > before);
+        built.set(b);
+        Ok(())
+    };
+    let (best, runs) = edgerl::bench::time_best(&gpu, 3, 1, &op).unwrap();
+    let built = built.take();
+    assert!(built[0], "the first run should have built the product's kernel");
+    let builds = built.iter().filter(|&&b| b).count();
+    assert_eq!(runs, 3, "three timed runs");
+    assert_eq!(calls.get(), runs + builds, "the runs that built were timed: {built:?}");
+    assert!(best.is_finite() && best > 0.0);
+}

@@ -277,6 +277,12 @@ impl Gpu {
         Ok(gpu)
     }
 
+    /// Compute pipelines (kernel variants) built on this device so far: a benchmark leaves the
+    /// runs that built one untimed (a first execution on lavapipe also runs slow).
+    pub fn kernels_built(&self) -> usize {
+        self.pipelines.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
     /// The `EDGERL_PROFILE` totals, slowest first: (entry point, dispatches, seconds).
     pub fn profile_report(&self) -> Vec<(String, u64, f64)> {
         let Some(p) = &self.profile else { return Vec::new() };
