@@ -169,3 +169,167 @@ fn attention_decode_hd64(ln: Lane) {
         }
     }
 }
+
+// ---- head_dim 128 / 256 on CPU devices (`attention_lanes`; Gemma 3 has 256) ----------------
+// `attention` gives such heads a 64-thread workgroup per (query, head): a full dot product a
+// thread against a q row in workgroup memory, block maxima through barriers, then the values
+// a head dim a thread, all loaded lane by lane. Here one 8-thread workgroup takes a (query,
+// head): thread j walks keys j, j + 8, ... with its own online softmax, its q row and output
+// in 2 × LANES_HD4 vec4s of its own (indexed only by constants, so llvmpipe keeps them as
+// values: the same count as attention_decode_hd64's 16 + 16 mat4x4), and the 8 threads merge
+// once at the end. Same masks and result (up to rounding) as `attention`. Its walk is a loop
+// iteration a key (8 keys per thread per 64), far inside llvmpipe's cap.
+override LANES_HD4: u32 = 64u; // head_dim / 4: 32 or 64
+var<workgroup> lanes_out: array<vec4<f32>, 512>; // [thread, 64]
+
+// Vec4s 16c .. 16c + 15 of the q row at qb (scaled) into qs.
+fn lanes_q16(qs: ptr<function, array<vec4<f32>, 64>>, qb: u32, c: u32) {
+    let b = c * 16u;
+    (*qs)[b] = q4[qb + b] * p.scale;
+    (*qs)[b + 1u] = q4[qb + b + 1u] * p.scale;
+    (*qs)[b + 2u] = q4[qb + b + 2u] * p.scale;
+    (*qs)[b + 3u] = q4[qb + b + 3u] * p.scale;
+    (*qs)[b + 4u] = q4[qb + b + 4u] * p.scale;
+    (*qs)[b + 5u] = q4[qb + b + 5u] * p.scale;
+    (*qs)[b + 6u] = q4[qb + b + 6u] * p.scale;
+    (*qs)[b + 7u] = q4[qb + b + 7u] * p.scale;
+    (*qs)[b + 8u] = q4[qb + b + 8u] * p.scale;
+    (*qs)[b + 9u] = q4[qb + b + 9u] * p.scale;
+    (*qs)[b + 10u] = q4[qb + b + 10u] * p.scale;
+    (*qs)[b + 11u] = q4[qb + b + 11u] * p.scale;
+    (*qs)[b + 12u] = q4[qb + b + 12u] * p.scale;
+    (*qs)[b + 13u] = q4[qb + b + 13u] * p.scale;
+    (*qs)[b + 14u] = q4[qb + b + 14u] * p.scale;
+    (*qs)[b + 15u] = q4[qb + b + 15u] * p.scale;
+}
+
+// The key row at kb against qs over vec4s 16c .. 16c + 15, component-wise.
+fn lanes_dot16(qs: ptr<function, array<vec4<f32>, 64>>, kb: u32, c: u32) -> vec4<f32> {
+    let b = c * 16u;
+    return k4[kb + b] * (*qs)[b] + k4[kb + b + 1u] * (*qs)[b + 1u] + k4[kb + b + 2u] * (*qs)[b + 2u]
+        + k4[kb + b + 3u] * (*qs)[b + 3u] + k4[kb + b + 4u] * (*qs)[b + 4u] + k4[kb + b + 5u] * (*qs)[b + 5u]
+        + k4[kb + b + 6u] * (*qs)[b + 6u] + k4[kb + b + 7u] * (*qs)[b + 7u] + k4[kb + b + 8u] * (*qs)[b + 8u]
+        + k4[kb + b + 9u] * (*qs)[b + 9u] + k4[kb + b + 10u] * (*qs)[b + 10u]
+        + k4[kb + b + 11u] * (*qs)[b + 11u] + k4[kb + b + 12u] * (*qs)[b + 12u]
+        + k4[kb + b + 13u] * (*qs)[b + 13u] + k4[kb + b + 14u] * (*qs)[b + 14u]
+        + k4[kb + b + 15u] * (*qs)[b + 15u];
+}
+
+// acc = acc · r + w · (value row at kb), over vec4s 16c .. 16c + 15.
+fn lanes_acc16(acc: ptr<function, array<vec4<f32>, 64>>, kb: u32, c: u32, r: f32, w: f32) {
+    let b = c * 16u;
+    (*acc)[b] = (*acc)[b] * r + v4[kb + b] * w;
+    (*acc)[b + 1u] = (*acc)[b + 1u] * r + v4[kb + b + 1u] * w;
+    (*acc)[b + 2u] = (*acc)[b + 2u] * r + v4[kb + b + 2u] * w;
+    (*acc)[b + 3u] = (*acc)[b + 3u] * r + v4[kb + b + 3u] * w;
+    (*acc)[b + 4u] = (*acc)[b + 4u] * r + v4[kb + b + 4u] * w;
+    (*acc)[b + 5u] = (*acc)[b + 5u] * r + v4[kb + b + 5u] * w;
+    (*acc)[b + 6u] = (*acc)[b + 6u] * r + v4[kb + b + 6u] * w;
+    (*acc)[b + 7u] = (*acc)[b + 7u] * r + v4[kb + b + 7u] * w;
+    (*acc)[b + 8u] = (*acc)[b + 8u] * r + v4[kb + b + 8u] * w;
+    (*acc)[b + 9u] = (*acc)[b + 9u] * r + v4[kb + b + 9u] * w;
+    (*acc)[b + 10u] = (*acc)[b + 10u] * r + v4[kb + b + 10u] * w;
+    (*acc)[b + 11u] = (*acc)[b + 11u] * r + v4[kb + b + 11u] * w;
+    (*acc)[b + 12u] = (*acc)[b + 12u] * r + v4[kb + b + 12u] * w;
+    (*acc)[b + 13u] = (*acc)[b + 13u] * r + v4[kb + b + 13u] * w;
+    (*acc)[b + 14u] = (*acc)[b + 14u] * r + v4[kb + b + 14u] * w;
+    (*acc)[b + 15u] = (*acc)[b + 15u] * r + v4[kb + b + 15u] * w;
+}
+
+// Thread lid's vec4s 16c .. 16c + 15 to workgroup memory, for the merge.
+fn lanes_keep16(acc: ptr<function, array<vec4<f32>, 64>>, lid: u32, c: u32) {
+    let b = c * 16u;
+    let o = lid * 64u + b;
+    lanes_out[o] = (*acc)[b];
+    lanes_out[o + 1u] = (*acc)[b + 1u];
+    lanes_out[o + 2u] = (*acc)[b + 2u];
+    lanes_out[o + 3u] = (*acc)[b + 3u];
+    lanes_out[o + 4u] = (*acc)[b + 4u];
+    lanes_out[o + 5u] = (*acc)[b + 5u];
+    lanes_out[o + 6u] = (*acc)[b + 6u];
+    lanes_out[o + 7u] = (*acc)[b + 7u];
+    lanes_out[o + 8u] = (*acc)[b + 8u];
+    lanes_out[o + 9u] = (*acc)[b + 9u];
+    lanes_out[o + 10u] = (*acc)[b + 10u];
+    lanes_out[o + 11u] = (*acc)[b + 11u];
+    lanes_out[o + 12u] = (*acc)[b + 12u];
+    lanes_out[o + 13u] = (*acc)[b + 13u];
+    lanes_out[o + 14u] = (*acc)[b + 14u];
+    lanes_out[o + 15u] = (*acc)[b + 15u];
+}
+
+@compute @workgroup_size(8)
+fn attention_lanes(ln: Lane) {
+    let lid = ln.lid;
+    let i = ln.wg.y * ln.nwg.x + ln.wg.x;
+    if (i >= p.t * p.heads) {
+        return; // uniform per workgroup
+    }
+    let t = i / p.heads;
+    let h = i % p.heads;
+    let kvh = h / (p.heads / p.kv_heads);
+    let wide = LANES_HD4 == 64u;
+    var qs: array<vec4<f32>, 64>;
+    var acc: array<vec4<f32>, 64>;
+    let qb = (t * p.heads + h) * LANES_HD4;
+    lanes_q16(&qs, qb, 0u);
+    lanes_q16(&qs, qb, 1u);
+    if (wide) {
+        lanes_q16(&qs, qb, 2u);
+        lanes_q16(&qs, qb, 3u);
+    }
+    var m = -3.0e38;
+    var l = 0.0;
+    let kr = key_ranges(t);
+    let lows = key_lows(kr);
+    for (var range = 0u; range < 2u; range++) {
+        let lo = select(lows.y, lows.x, range == 0u);
+        let ctx = select(kr.z, kr.x, range == 0u);
+        for (var s = lo + lid; s < ctx; s += DEC_WG) {
+            let kb = (s * p.kv_heads + kvh) * LANES_HD4;
+            var d = lanes_dot16(&qs, kb, 0u) + lanes_dot16(&qs, kb, 1u);
+            if (wide) {
+                d += lanes_dot16(&qs, kb, 2u) + lanes_dot16(&qs, kb, 3u);
+            }
+            let score = d.x + d.y + d.z + d.w;
+            let m_new = max(m, score);
+            let r = exp(m - m_new);
+            let w = exp(score - m_new);
+            l = l * r + w;
+            m = m_new;
+            lanes_acc16(&acc, kb, 0u, r, w);
+            lanes_acc16(&acc, kb, 1u, r, w);
+            if (wide) {
+                lanes_acc16(&acc, kb, 2u, r, w);
+                lanes_acc16(&acc, kb, 3u, r, w);
+            }
+        }
+    }
+    // Merge the threads as attention_decode_hd64 does (one head: m and l in .x).
+    dec_m[lid] = vec4<f32>(m);
+    dec_l[lid] = vec4<f32>(l);
+    lanes_keep16(&acc, lid, 0u);
+    lanes_keep16(&acc, lid, 1u);
+    if (wide) {
+        lanes_keep16(&acc, lid, 2u);
+        lanes_keep16(&acc, lid, 3u);
+    }
+    workgroupBarrier();
+    var top = dec_m[0].x;
+    for (var j = 1u; j < DEC_WG; j++) {
+        top = max(top, dec_m[j].x);
+    }
+    var lsum = 0.0;
+    for (var j = 0u; j < DEC_WG; j++) {
+        lsum += exp(dec_m[j].x - top) * dec_l[j].x;
+    }
+    // Thread lid writes vec4s lid · n .. lid · n + n - 1 of the row (n = LANES_HD4 / 8).
+    let n = LANES_HD4 / DEC_WG;
+    for (var e = lid * n; e < lid * n + n; e++) {
+        var sum = vec4<f32>(0.0);
+        for (var j = 0u; j < DEC_WG; j++) {
+            sum += exp(dec_m[j].x - top) * lanes_out[j * 64u + e];
+        }
+        out4[qb + e] = sum / lsum;
+    }
+}

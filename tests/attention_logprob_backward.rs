@@ -319,8 +319,10 @@ fn attention_backward_rejects_bad_arguments() {
 #[test]
 fn packed_attention_forward_and_backward() {
     // (heads, kv_heads, hd, prompt, completion lengths, finite differences, window)
-    let configs: [PackedCase; 6] = [
+    let configs: [PackedCase; 7] = [
         (2, 1, 8, 3, &[3, 1, 2], true, 0),
+        // head_dim 256 (Gemma 3) and 128: the forward's 8-thread kernel on CPU devices.
+        (4, 1, 256, 20, &[6, 1, 9], false, 0),
         (4, 2, 16, 5, &[4, 1, 7, 2], false, 0),
         (6, 1, 24, 1, &[3, 3], false, 0),
         // Completions without inputs (one token) and a prompt longer than a 64-key block.
@@ -355,7 +357,7 @@ fn packed_attention_forward_and_backward() {
 #[test]
 fn windowed_packed_attention_forward_and_backward() {
     // (heads, kv_heads, hd, prompt, completion lengths, finite differences, window)
-    let configs: [PackedCase; 11] = [
+    let configs: [PackedCase; 12] = [
         (2, 1, 8, 3, &[3, 1, 2], true, 2),
         (2, 1, 8, 4, &[4, 1, 3], true, 5),
         (4, 2, 16, 5, &[4, 1, 7, 2], false, 3),
@@ -367,6 +369,7 @@ fn windowed_packed_attention_forward_and_backward() {
         (14, 2, 64, 90, &[9; 8], false, 95),
         (4, 2, 16, 100, &[80, 3, 70], false, 120),
         (3, 1, 200, 30, &[12, 40], false, 35),
+        (2, 1, 256, 30, &[12, 5], false, 9),
     ];
     check_packed(521, &configs);
 }

@@ -835,6 +835,8 @@ fn attention_gqa_prefill_and_decode() {
         (2, 1, 24),
         (4, 2, 96),
         (2, 1, 197),
+        (4, 1, 256),
+        (2, 2, 128),
     ];
     // (p0, t): prefill from 0, and decode steps against a filled cache.
     let steps = [(0, 1), (0, 7), (0, 70), (5, 1), (37, 3), (64, 1)];
@@ -882,6 +884,9 @@ fn attention_sliding_window() {
             (4, 2, 96, 10, 20, 7),
             (9, 3, 64, 300, 100, 130),
             (4, 2, 16, 5, 20, 24),
+            (4, 1, 256, 0, 40, 17),
+            (2, 1, 256, 30, 2, 9),
+            (2, 2, 128, 100, 3, 20),
         ],
     );
 }
@@ -940,8 +945,9 @@ fn attention_window_past_the_context_is_none() {
 fn attention_batched_decode() {
     // (heads, kv_heads, head_dim, prefix, segment size, each query's filled length)
     type DecodeCase = (usize, usize, usize, usize, usize, &'static [usize]);
-    let configs: [DecodeCase; 5] = [
+    let configs: [DecodeCase; 6] = [
         (4, 2, 16, 5, 3, &[1, 3, 2]),
+        (4, 1, 256, 20, 5, &[5, 1, 3]),
         // 17 samples: past `TILED_ATTENTION_MIN_QUERIES`, so the tiled kernel decodes too.
         (4, 2, 16, 9, 4, &[1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4, 2]),
         (6, 1, 128, 70, 9, &[9, 1, 4, 7, 2, 5, 8, 3]),
@@ -1521,6 +1527,8 @@ fn all_kernels() -> Vec<Kernel> {
         Kernel::RopeQkv4,
         Kernel::Attention,
         Kernel::AttentionDecodeHd64,
+        Kernel::AttentionLanes(128),
+        Kernel::AttentionLanes(256),
         Kernel::AttentionTiled,
         Kernel::AttentionBidirectional,
         Kernel::SiluMul,
@@ -1736,6 +1744,10 @@ fn every_kernel_builds_and_validates() {
                 // head_dim 64 on a CPU device (every test device).
                 Kernel::AttentionDecodeHd64 => {
                     r.attention(&big(), &big(), &big(), &big(), 1, 1, 1, 64, 0, 0.5, 0)
+                }
+                // head_dim 128 / 256 on a CPU device, one query (t ≥ 16 at 128 is tiled).
+                Kernel::AttentionLanes(hd) => {
+                    r.attention(&big(), &big(), &big(), &big(), 1, 1, 1, hd as usize, 0, 0.5, 0)
                 }
                 // n = 3 takes the scalar elementwise kernels, 4 the vec4 ones.
                 Kernel::SiluMul => r.silu_mul(&a, &c, 3),

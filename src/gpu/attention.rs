@@ -245,6 +245,10 @@ impl Recorder<'_> {
             return self.dispatch_at(Kernel::AttentionDecodeHd64, &params, &bufs, g);
         }
         let g = groups_2d(self.gpu, (t * heads) as u32);
+        // head_dim 128 / 256 on a CPU device: the same workgroups, 8 threads each.
+        if matches!(hd, 128 | 256) && cpu && !self.general_attention {
+            return self.dispatch_at(Kernel::AttentionLanes(hd as u16), &params, &bufs, g);
+        }
         self.dispatch_at(Kernel::Attention, &params, &bufs, g)
     }
 }

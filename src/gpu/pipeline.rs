@@ -179,6 +179,9 @@ pub enum Kernel {
     /// `Attention` for a few queries with head_dim 64 on CPU devices: vec4 loads, q in
     /// registers (shaders/attention_decode.wgsl).
     AttentionDecodeHd64,
+    /// `Attention` with head_dim 128 / 256 (the value) on CPU devices: an 8-thread workgroup
+    /// per (query, head), q row and output in registers (shaders/attention_decode.wgsl).
+    AttentionLanes(u16),
     /// The same, a thread per (query, head) and tiles of keys in workgroup memory: head_dim a
     /// multiple of 8 up to 128, contexts within llvmpipe's loop budget (`attention_tiled_fits`).
     AttentionTiled,
@@ -280,6 +283,7 @@ impl Kernel {
             Kernel::RopeQkv4 => (ROPE_KV_WGSL, "rope_qkv4"),
             Kernel::Attention => (ATTENTION_WGSL, "attention"),
             Kernel::AttentionDecodeHd64 => (ATTENTION_DECODE_WGSL, "attention_decode_hd64"),
+            Kernel::AttentionLanes(_) => (ATTENTION_DECODE_WGSL, "attention_lanes"),
             Kernel::AttentionTiled => (ATTENTION_TILED_WGSL, "attention_tiled"),
             Kernel::AttentionBidirectional => (ATTENTION_WGSL, "attention_bidirectional"),
             Kernel::SiluMul => (ACTIVATION_WGSL, "silu_mul"),
@@ -398,6 +402,9 @@ impl Gpu {
         }
         if let Kernel::MatmulRunGluVec4(_, _, act) | Kernel::MatmulRun16GluVec4(_, _, act) = k {
             constants.push(("GLU_ACT", 1.0 + act.kind() as f64));
+        }
+        if let Kernel::AttentionLanes(hd) = k {
+            constants.push(("LANES_HD4", (hd / 4) as f64));
         }
         if let Kernel::MatvecOneVec4(_, true) = k {
             constants.push(("ONE_GROUPED", 1.0));
