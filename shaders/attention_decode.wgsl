@@ -333,3 +333,343 @@ fn attention_lanes(ln: Lane) {
         out4[qb + e] = sum / lsum;
     }
 }
+
+// ---- their backward (`attention_lanes_backward_q` / `_kv`): attention_backward_q / _kv's two
+// passes and results (up to rounding), a workgroup of 8 threads per (query, head) / (key, KV
+// head) in place of 64, the rows a pass keeps (q and dout; k and v) and its sums (dq; dk and
+// dv) in registers, the other side's rows loaded as vec4s, the threads' sums merged once
+// through workgroup memory. The helpers below take 16 vec4s of a row (16c .. 16c + 15) with
+// constant indices into the registers, as lanes_dot16 does.
+@group(0) @binding(5) var<storage, read> o4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> dout4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> dq4: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read_write> dk4: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read_write> dv4: array<vec4<f32>>;
+
+// dst = the dout row at base.
+fn lanes_ld_dout16(dst: ptr<function, array<vec4<f32>, 64>>, base: u32, c: u32) {
+    let b = c * 16u;
+    (*dst)[b] = dout4[base + b]; (*dst)[b + 1u] = dout4[base + b + 1u];
+    (*dst)[b + 2u] = dout4[base + b + 2u]; (*dst)[b + 3u] = dout4[base + b + 3u];
+    (*dst)[b + 4u] = dout4[base + b + 4u]; (*dst)[b + 5u] = dout4[base + b + 5u];
+    (*dst)[b + 6u] = dout4[base + b + 6u]; (*dst)[b + 7u] = dout4[base + b + 7u];
+    (*dst)[b + 8u] = dout4[base + b + 8u]; (*dst)[b + 9u] = dout4[base + b + 9u];
+    (*dst)[b + 10u] = dout4[base + b + 10u]; (*dst)[b + 11u] = dout4[base + b + 11u];
+    (*dst)[b + 12u] = dout4[base + b + 12u]; (*dst)[b + 13u] = dout4[base + b + 13u];
+    (*dst)[b + 14u] = dout4[base + b + 14u]; (*dst)[b + 15u] = dout4[base + b + 15u];
+}
+// dst = the key row at base.
+fn lanes_ld_k16(dst: ptr<function, array<vec4<f32>, 64>>, base: u32, c: u32) {
+    let b = c * 16u;
+    (*dst)[b] = k4[base + b]; (*dst)[b + 1u] = k4[base + b + 1u];
+    (*dst)[b + 2u] = k4[base + b + 2u]; (*dst)[b + 3u] = k4[base + b + 3u];
+    (*dst)[b + 4u] = k4[base + b + 4u]; (*dst)[b + 5u] = k4[base + b + 5u];
+    (*dst)[b + 6u] = k4[base + b + 6u]; (*dst)[b + 7u] = k4[base + b + 7u];
+    (*dst)[b + 8u] = k4[base + b + 8u]; (*dst)[b + 9u] = k4[base + b + 9u];
+    (*dst)[b + 10u] = k4[base + b + 10u]; (*dst)[b + 11u] = k4[base + b + 11u];
+    (*dst)[b + 12u] = k4[base + b + 12u]; (*dst)[b + 13u] = k4[base + b + 13u];
+    (*dst)[b + 14u] = k4[base + b + 14u]; (*dst)[b + 15u] = k4[base + b + 15u];
+}
+// dst = the value row at base.
+fn lanes_ld_v16(dst: ptr<function, array<vec4<f32>, 64>>, base: u32, c: u32) {
+    let b = c * 16u;
+    (*dst)[b] = v4[base + b]; (*dst)[b + 1u] = v4[base + b + 1u];
+    (*dst)[b + 2u] = v4[base + b + 2u]; (*dst)[b + 3u] = v4[base + b + 3u];
+    (*dst)[b + 4u] = v4[base + b + 4u]; (*dst)[b + 5u] = v4[base + b + 5u];
+    (*dst)[b + 6u] = v4[base + b + 6u]; (*dst)[b + 7u] = v4[base + b + 7u];
+    (*dst)[b + 8u] = v4[base + b + 8u]; (*dst)[b + 9u] = v4[base + b + 9u];
+    (*dst)[b + 10u] = v4[base + b + 10u]; (*dst)[b + 11u] = v4[base + b + 11u];
+    (*dst)[b + 12u] = v4[base + b + 12u]; (*dst)[b + 13u] = v4[base + b + 13u];
+    (*dst)[b + 14u] = v4[base + b + 14u]; (*dst)[b + 15u] = v4[base + b + 15u];
+}
+// The output row at base · r, component-wise.
+fn lanes_dot_o16(r: ptr<function, array<vec4<f32>, 64>>, base: u32, c: u32) -> vec4<f32> {
+    let b = c * 16u;
+    return o4[base + b] * (*r)[b] + o4[base + b + 1u] * (*r)[b + 1u]
+        + o4[base + b + 2u] * (*r)[b + 2u] + o4[base + b + 3u] * (*r)[b + 3u]
+        + o4[base + b + 4u] * (*r)[b + 4u] + o4[base + b + 5u] * (*r)[b + 5u]
+        + o4[base + b + 6u] * (*r)[b + 6u] + o4[base + b + 7u] * (*r)[b + 7u]
+        + o4[base + b + 8u] * (*r)[b + 8u] + o4[base + b + 9u] * (*r)[b + 9u]
+        + o4[base + b + 10u] * (*r)[b + 10u] + o4[base + b + 11u] * (*r)[b + 11u]
+        + o4[base + b + 12u] * (*r)[b + 12u] + o4[base + b + 13u] * (*r)[b + 13u]
+        + o4[base + b + 14u] * (*r)[b + 14u] + o4[base + b + 15u] * (*r)[b + 15u];
+}
+// The value row at base · r, component-wise.
+fn lanes_dot_v16(r: ptr<function, array<vec4<f32>, 64>>, base: u32, c: u32) -> vec4<f32> {
+    let b = c * 16u;
+    return v4[base + b] * (*r)[b] + v4[base + b + 1u] * (*r)[b + 1u]
+        + v4[base + b + 2u] * (*r)[b + 2u] + v4[base + b + 3u] * (*r)[b + 3u]
+        + v4[base + b + 4u] * (*r)[b + 4u] + v4[base + b + 5u] * (*r)[b + 5u]
+        + v4[base + b + 6u] * (*r)[b + 6u] + v4[base + b + 7u] * (*r)[b + 7u]
+        + v4[base + b + 8u] * (*r)[b + 8u] + v4[base + b + 9u] * (*r)[b + 9u]
+        + v4[base + b + 10u] * (*r)[b + 10u] + v4[base + b + 11u] * (*r)[b + 11u]
+        + v4[base + b + 12u] * (*r)[b + 12u] + v4[base + b + 13u] * (*r)[b + 13u]
+        + v4[base + b + 14u] * (*r)[b + 14u] + v4[base + b + 15u] * (*r)[b + 15u];
+}
+// The q row at base · r, component-wise.
+fn lanes_dot_q16(r: ptr<function, array<vec4<f32>, 64>>, base: u32, c: u32) -> vec4<f32> {
+    let b = c * 16u;
+    return q4[base + b] * (*r)[b] + q4[base + b + 1u] * (*r)[b + 1u]
+        + q4[base + b + 2u] * (*r)[b + 2u] + q4[base + b + 3u] * (*r)[b + 3u]
+        + q4[base + b + 4u] * (*r)[b + 4u] + q4[base + b + 5u] * (*r)[b + 5u]
+        + q4[base + b + 6u] * (*r)[b + 6u] + q4[base + b + 7u] * (*r)[b + 7u]
+        + q4[base + b + 8u] * (*r)[b + 8u] + q4[base + b + 9u] * (*r)[b + 9u]
+        + q4[base + b + 10u] * (*r)[b + 10u] + q4[base + b + 11u] * (*r)[b + 11u]
+        + q4[base + b + 12u] * (*r)[b + 12u] + q4[base + b + 13u] * (*r)[b + 13u]
+        + q4[base + b + 14u] * (*r)[b + 14u] + q4[base + b + 15u] * (*r)[b + 15u];
+}
+// The dout row at base · r, component-wise.
+fn lanes_dot_dout16(r: ptr<function, array<vec4<f32>, 64>>, base: u32, c: u32) -> vec4<f32> {
+    let b = c * 16u;
+    return dout4[base + b] * (*r)[b] + dout4[base + b + 1u] * (*r)[b + 1u]
+        + dout4[base + b + 2u] * (*r)[b + 2u] + dout4[base + b + 3u] * (*r)[b + 3u]
+        + dout4[base + b + 4u] * (*r)[b + 4u] + dout4[base + b + 5u] * (*r)[b + 5u]
+        + dout4[base + b + 6u] * (*r)[b + 6u] + dout4[base + b + 7u] * (*r)[b + 7u]
+        + dout4[base + b + 8u] * (*r)[b + 8u] + dout4[base + b + 9u] * (*r)[b + 9u]
+        + dout4[base + b + 10u] * (*r)[b + 10u] + dout4[base + b + 11u] * (*r)[b + 11u]
+        + dout4[base + b + 12u] * (*r)[b + 12u] + dout4[base + b + 13u] * (*r)[b + 13u]
+        + dout4[base + b + 14u] * (*r)[b + 14u] + dout4[base + b + 15u] * (*r)[b + 15u];
+}
+// acc += w · the key row at base.
+fn lanes_axpy_k16(acc: ptr<function, array<vec4<f32>, 64>>, base: u32, c: u32, w: f32) {
+    let b = c * 16u;
+    (*acc)[b] += k4[base + b] * w; (*acc)[b + 1u] += k4[base + b + 1u] * w;
+    (*acc)[b + 2u] += k4[base + b + 2u] * w; (*acc)[b + 3u] += k4[base + b + 3u] * w;
+    (*acc)[b + 4u] += k4[base + b + 4u] * w; (*acc)[b + 5u] += k4[base + b + 5u] * w;
+    (*acc)[b + 6u] += k4[base + b + 6u] * w; (*acc)[b + 7u] += k4[base + b + 7u] * w;
+    (*acc)[b + 8u] += k4[base + b + 8u] * w; (*acc)[b + 9u] += k4[base + b + 9u] * w;
+    (*acc)[b + 10u] += k4[base + b + 10u] * w; (*acc)[b + 11u] += k4[base + b + 11u] * w;
+    (*acc)[b + 12u] += k4[base + b + 12u] * w; (*acc)[b + 13u] += k4[base + b + 13u] * w;
+    (*acc)[b + 14u] += k4[base + b + 14u] * w; (*acc)[b + 15u] += k4[base + b + 15u] * w;
+}
+// acc += w · the q row at base.
+fn lanes_axpy_q16(acc: ptr<function, array<vec4<f32>, 64>>, base: u32, c: u32, w: f32) {
+    let b = c * 16u;
+    (*acc)[b] += q4[base + b] * w; (*acc)[b + 1u] += q4[base + b + 1u] * w;
+    (*acc)[b + 2u] += q4[base + b + 2u] * w; (*acc)[b + 3u] += q4[base + b + 3u] * w;
+    (*acc)[b + 4u] += q4[base + b + 4u] * w; (*acc)[b + 5u] += q4[base + b + 5u] * w;
+    (*acc)[b + 6u] += q4[base + b + 6u] * w; (*acc)[b + 7u] += q4[base + b + 7u] * w;
+    (*acc)[b + 8u] += q4[base + b + 8u] * w; (*acc)[b + 9u] += q4[base + b + 9u] * w;
+    (*acc)[b + 10u] += q4[base + b + 10u] * w; (*acc)[b + 11u] += q4[base + b + 11u] * w;
+    (*acc)[b + 12u] += q4[base + b + 12u] * w; (*acc)[b + 13u] += q4[base + b + 13u] * w;
+    (*acc)[b + 14u] += q4[base + b + 14u] * w; (*acc)[b + 15u] += q4[base + b + 15u] * w;
+}
+// acc += w · the dout row at base.
+fn lanes_axpy_dout16(acc: ptr<function, array<vec4<f32>, 64>>, base: u32, c: u32, w: f32) {
+    let b = c * 16u;
+    (*acc)[b] += dout4[base + b] * w; (*acc)[b + 1u] += dout4[base + b + 1u] * w;
+    (*acc)[b + 2u] += dout4[base + b + 2u] * w; (*acc)[b + 3u] += dout4[base + b + 3u] * w;
+    (*acc)[b + 4u] += dout4[base + b + 4u] * w; (*acc)[b + 5u] += dout4[base + b + 5u] * w;
+    (*acc)[b + 6u] += dout4[base + b + 6u] * w; (*acc)[b + 7u] += dout4[base + b + 7u] * w;
+    (*acc)[b + 8u] += dout4[base + b + 8u] * w; (*acc)[b + 9u] += dout4[base + b + 9u] * w;
+    (*acc)[b + 10u] += dout4[base + b + 10u] * w; (*acc)[b + 11u] += dout4[base + b + 11u] * w;
+    (*acc)[b + 12u] += dout4[base + b + 12u] * w; (*acc)[b + 13u] += dout4[base + b + 13u] * w;
+    (*acc)[b + 14u] += dout4[base + b + 14u] * w; (*acc)[b + 15u] += dout4[base + b + 15u] * w;
+}
+
+fn hsum(v: vec4<f32>) -> f32 {
+    return v.x + v.y + v.z + v.w;
+}
+
+// The threads' rows r (dq, dk or dv) into lanes_out, for lanes_merged.
+fn lanes_merge(r: ptr<function, array<vec4<f32>, 64>>, lid: u32) {
+    workgroupBarrier(); // lanes_out's readers before are done
+    lanes_keep16(r, lid, 0u);
+    lanes_keep16(r, lid, 1u);
+    if (LANES_HD4 == 64u) {
+        lanes_keep16(r, lid, 2u);
+        lanes_keep16(r, lid, 3u);
+    }
+    workgroupBarrier();
+}
+
+// Vec4 e of the threads' merged rows, summed. Thread lid stores vec4s lid · n .. lid · n + n - 1
+// (n = LANES_HD4 / 8).
+fn lanes_merged(e: u32) -> vec4<f32> {
+    var sum = vec4<f32>(0.0);
+    for (var j = 0u; j < DEC_WG; j++) {
+        sum += lanes_out[j * 64u + e];
+    }
+    return sum;
+}
+
+@compute @workgroup_size(8)
+fn attention_lanes_backward_q(ln: Lane) {
+    let lid = ln.lid;
+    let i = ln.wg.y * ln.nwg.x + ln.wg.x;
+    if (i >= p.t * p.heads) {
+        return; // uniform per workgroup
+    }
+    let t = i / p.heads;
+    let kvh = (i % p.heads) / (p.heads / p.kv_heads);
+    let wide = LANES_HD4 == 64u;
+    let qb = i * LANES_HD4;
+    var qs: array<vec4<f32>, 64>;
+    var dos: array<vec4<f32>, 64>;
+    var acc: array<vec4<f32>, 64>;
+    lanes_q16(&qs, qb, 0u);
+    lanes_q16(&qs, qb, 1u);
+    lanes_ld_dout16(&dos, qb, 0u);
+    lanes_ld_dout16(&dos, qb, 1u);
+    var dd = lanes_dot_o16(&dos, qb, 0u) + lanes_dot_o16(&dos, qb, 1u);
+    if (wide) {
+        lanes_q16(&qs, qb, 2u);
+        lanes_q16(&qs, qb, 3u);
+        lanes_ld_dout16(&dos, qb, 2u);
+        lanes_ld_dout16(&dos, qb, 3u);
+        dd += lanes_dot_o16(&dos, qb, 2u) + lanes_dot_o16(&dos, qb, 3u);
+    }
+    let dsum = hsum(dd); // D_i = dout_i · out_i
+    // lse_i: each thread a running (max, sum) over its keys, then merged.
+    var m = -3.0e38;
+    var l = 0.0;
+    let kr = key_ranges(t);
+    let lows = key_lows(kr);
+    for (var range = 0u; range < 2u; range++) {
+        let lo = select(lows.y, lows.x, range == 0u);
+        let ctx = select(kr.z, kr.x, range == 0u);
+        for (var s = lo + lid; s < ctx; s += DEC_WG) {
+            let kb = (s * p.kv_heads + kvh) * LANES_HD4;
+            var d = lanes_dot16(&qs, kb, 0u) + lanes_dot16(&qs, kb, 1u);
+            if (wide) {
+                d += lanes_dot16(&qs, kb, 2u) + lanes_dot16(&qs, kb, 3u);
+            }
+            let score = hsum(d);
+            let m_new = max(m, score);
+            l = l * exp(m - m_new) + exp(score - m_new);
+            m = m_new;
+        }
+    }
+    dec_m[lid] = vec4<f32>(m);
+    dec_l[lid] = vec4<f32>(l);
+    workgroupBarrier();
+    var top = dec_m[0].x;
+    for (var j = 1u; j < DEC_WG; j++) {
+        top = max(top, dec_m[j].x);
+    }
+    var lsum = 0.0;
+    for (var j = 0u; j < DEC_WG; j++) {
+        lsum += exp(dec_m[j].x - top) * dec_l[j].x;
+    }
+    let lse = top + log(lsum);
+    if (lid == 0u) {
+        stats[2u * i] = lse;
+        stats[2u * i + 1u] = dsum;
+    }
+    // dq_i = scale Σ_s dS_is k_s, dS_is = P_is (dout_i · v_s - D_i).
+    for (var range = 0u; range < 2u; range++) {
+        let lo = select(lows.y, lows.x, range == 0u);
+        let ctx = select(kr.z, kr.x, range == 0u);
+        for (var s = lo + lid; s < ctx; s += DEC_WG) {
+            let kb = (s * p.kv_heads + kvh) * LANES_HD4;
+            var d = lanes_dot16(&qs, kb, 0u) + lanes_dot16(&qs, kb, 1u);
+            var e = lanes_dot_v16(&dos, kb, 0u) + lanes_dot_v16(&dos, kb, 1u);
+            if (wide) {
+                d += lanes_dot16(&qs, kb, 2u) + lanes_dot16(&qs, kb, 3u);
+                e += lanes_dot_v16(&dos, kb, 2u) + lanes_dot_v16(&dos, kb, 3u);
+            }
+            let ds = exp(hsum(d) - lse) * (hsum(e) - dsum);
+            lanes_axpy_k16(&acc, kb, 0u, ds);
+            lanes_axpy_k16(&acc, kb, 1u, ds);
+            if (wide) {
+                lanes_axpy_k16(&acc, kb, 2u, ds);
+                lanes_axpy_k16(&acc, kb, 3u, ds);
+            }
+        }
+    }
+    lanes_merge(&acc, lid);
+    let n = LANES_HD4 / DEC_WG;
+    for (var e = lid * n; e < lid * n + n; e++) {
+        dq4[qb + e] = lanes_merged(e) * p.scale;
+    }
+}
+
+@compute @workgroup_size(8)
+fn attention_lanes_backward_kv(ln: Lane) {
+    let lid = ln.lid;
+    let j = ln.wg.y * ln.nwg.x + ln.wg.x;
+    if (j >= p.t * p.kv_heads) {
+        return; // uniform per workgroup
+    }
+    let s = j / p.kv_heads;
+    let kvh = j % p.kv_heads;
+    let group = p.heads / p.kv_heads;
+    let wide = LANES_HD4 == 64u;
+    let kb = j * LANES_HD4;
+    var ks: array<vec4<f32>, 64>;
+    var vs: array<vec4<f32>, 64>;
+    var gk: array<vec4<f32>, 64>;
+    var gv: array<vec4<f32>, 64>;
+    lanes_ld_k16(&ks, kb, 0u);
+    lanes_ld_k16(&ks, kb, 1u);
+    lanes_ld_v16(&vs, kb, 0u);
+    lanes_ld_v16(&vs, kb, 1u);
+    if (wide) {
+        lanes_ld_k16(&ks, kb, 2u);
+        lanes_ld_k16(&ks, kb, 3u);
+        lanes_ld_v16(&vs, kb, 2u);
+        lanes_ld_v16(&vs, kb, 3u);
+    }
+    // The queries that see key s, range by range, as in attention_backward_kv.
+    var end = p.t;
+    if (p.packed != 0u) {
+        end = spans[2u * s + 1u];
+    }
+    var a = s;
+    var b = end;
+    var seg = end;
+    var reach = 0u;
+    if (p.window != 0u) {
+        b = min(end, s + p.window);
+        if (p.packed != 0u && s < p.prefix) {
+            b = min(b, p.prefix);
+            if (s + p.window > p.prefix) {
+                reach = s + p.window - p.prefix;
+                seg = p.prefix;
+            }
+        }
+    }
+    loop {
+        // Pairs (query t in a .. b, head kvh · group + g), numbered (t - a) · group + g.
+        let pairs = (b - a) * group;
+        for (var pi = lid; pi < pairs; pi += DEC_WG) {
+            let i = (a + pi / group) * p.heads + kvh * group + pi % group;
+            let qb = i * LANES_HD4;
+            var d = lanes_dot_q16(&ks, qb, 0u) + lanes_dot_q16(&ks, qb, 1u);
+            var e = lanes_dot_dout16(&vs, qb, 0u) + lanes_dot_dout16(&vs, qb, 1u);
+            if (wide) {
+                d += lanes_dot_q16(&ks, qb, 2u) + lanes_dot_q16(&ks, qb, 3u);
+                e += lanes_dot_dout16(&vs, qb, 2u) + lanes_dot_dout16(&vs, qb, 3u);
+            }
+            let pr = exp(hsum(d) * p.scale - stats[2u * i]);
+            let ds = pr * (hsum(e) - stats[2u * i + 1u]);
+            lanes_axpy_dout16(&gv, qb, 0u, pr);
+            lanes_axpy_dout16(&gv, qb, 1u, pr);
+            lanes_axpy_q16(&gk, qb, 0u, ds);
+            lanes_axpy_q16(&gk, qb, 1u, ds);
+            if (wide) {
+                lanes_axpy_dout16(&gv, qb, 2u, pr);
+                lanes_axpy_dout16(&gv, qb, 3u, pr);
+                lanes_axpy_q16(&gk, qb, 2u, ds);
+                lanes_axpy_q16(&gk, qb, 3u, ds);
+            }
+        }
+        if (seg >= end) {
+            break;
+        }
+        // The next segment's first `reach` queries (a malformed span still moves on).
+        let seg_end = clamp(spans[2u * seg + 1u], seg + 1u, end);
+        a = seg;
+        b = min(seg_end, seg + reach);
+        seg = seg_end;
+    }
+    let n = LANES_HD4 / DEC_WG;
+    lanes_merge(&gk, lid);
+    for (var e = lid * n; e < lid * n + n; e++) {
+        dk4[kb + e] = lanes_merged(e) * p.scale;
+    }
+    lanes_merge(&gv, lid);
+    for (var e = lid * n; e < lid * n + n; e++) {
+        dv4[kb + e] = lanes_merged(e);
+    }
+}

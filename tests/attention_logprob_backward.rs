@@ -138,6 +138,9 @@ fn attention_backward_gqa_and_finite_differences() {
         (1, 1, 4, 2, 1.0, true, 0),
         // Qwen2.5-0.5B's grouping and head size over a longer sequence.
         (14, 2, 64, 150, 1.0, false, 0),
+        // head_dim 256 (Gemma 3): the 8-thread kernels on CPU devices.
+        (4, 1, 256, 5, 1.0, true, 0),
+        (2, 2, 256, 40, 4.0, false, 0),
     ];
     check_causal_backward(241, &configs, 3);
 }
@@ -159,6 +162,7 @@ fn windowed_attention_backward_and_finite_differences() {
         (3, 1, 200, 20, 1.0, false, 9),
         (14, 2, 64, 150, 1.0, false, 64),
         (2, 1, 8, 6, 1.0, false, 100),
+        (4, 1, 256, 30, 1.0, false, 7),
     ];
     check_causal_backward(263, &configs, 3);
 }

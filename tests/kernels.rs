@@ -1529,6 +1529,8 @@ fn all_kernels() -> Vec<Kernel> {
         Kernel::AttentionDecodeHd64,
         Kernel::AttentionLanes(128),
         Kernel::AttentionLanes(256),
+        Kernel::AttentionLanesBackwardQ(256),
+        Kernel::AttentionLanesBackwardKv(256),
         Kernel::AttentionTiled,
         Kernel::AttentionBidirectional,
         Kernel::SiluMul,
@@ -1789,6 +1791,11 @@ fn every_kernel_builds_and_validates() {
                 // attention_backward records both passes; AttentionBackwardQ / Kv are its two.
                 Kernel::AttentionBackwardQ | Kernel::AttentionBackwardKv => {
                     r.attention_backward(&a, &c, &d, &e, &f, &g, &h, &i, &j, 1, 1, 1, 4, 0.5, None, 0)
+                }
+                // head_dim 256 on a CPU device (every test device).
+                Kernel::AttentionLanesBackwardQ(hd) | Kernel::AttentionLanesBackwardKv(hd) => {
+                    let hd = hd as usize;
+                    r.attention_backward(&big(), &big(), &big(), &big(), &big(), &big(), &big(), &big(), &j, 1, 1, 1, hd, 0.5, None, 0)
                 }
                 Kernel::AttentionTiledBackwardQ | Kernel::AttentionTiledBackwardKv => {
                     r.attention_backward(&a, &c, &d, &e, &f, &g, &h, &i, &j, 1, 1, 1, 8, 0.5, None, 0)

@@ -403,8 +403,13 @@ impl Recorder<'_> {
         let tiled = !self.general_attention && attention_tiled_fits(hd, t, heads / kv_heads);
         // Tiled: a workgroup per 64 queries (keys) of a head; else per query (key) and head.
         let rows = |n: usize| if tiled { t.div_ceil(64) * n } else { t * n };
+        // head_dim 128 / 256 on a CPU device: the per-row workgroups, 8 threads each.
+        let cpu = self.gpu.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
+        let lanes = !tiled && !self.general_attention && cpu && matches!(hd, 128 | 256);
         let (kq, kkv) = if tiled {
             (Kernel::AttentionTiledBackwardQ, Kernel::AttentionTiledBackwardKv)
+        } else if lanes {
+            (Kernel::AttentionLanesBackwardQ(hd as u16), Kernel::AttentionLanesBackwardKv(hd as u16))
         } else {
             (Kernel::AttentionBackwardQ, Kernel::AttentionBackwardKv)
         };

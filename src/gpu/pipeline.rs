@@ -182,6 +182,9 @@ pub enum Kernel {
     /// `Attention` with head_dim 128 / 256 (the value) on CPU devices: an 8-thread workgroup
     /// per (query, head), q row and output in registers (shaders/attention_decode.wgsl).
     AttentionLanes(u16),
+    /// `AttentionBackwardQ` / `AttentionBackwardKv` likewise (head_dim 128 / 256, CPU devices).
+    AttentionLanesBackwardQ(u16),
+    AttentionLanesBackwardKv(u16),
     /// The same, a thread per (query, head) and tiles of keys in workgroup memory: head_dim a
     /// multiple of 8 up to 128, contexts within llvmpipe's loop budget (`attention_tiled_fits`).
     AttentionTiled,
@@ -284,6 +287,8 @@ impl Kernel {
             Kernel::Attention => (ATTENTION_WGSL, "attention"),
             Kernel::AttentionDecodeHd64 => (ATTENTION_DECODE_WGSL, "attention_decode_hd64"),
             Kernel::AttentionLanes(_) => (ATTENTION_DECODE_WGSL, "attention_lanes"),
+            Kernel::AttentionLanesBackwardQ(_) => (ATTENTION_DECODE_WGSL, "attention_lanes_backward_q"),
+            Kernel::AttentionLanesBackwardKv(_) => (ATTENTION_DECODE_WGSL, "attention_lanes_backward_kv"),
             Kernel::AttentionTiled => (ATTENTION_TILED_WGSL, "attention_tiled"),
             Kernel::AttentionBidirectional => (ATTENTION_WGSL, "attention_bidirectional"),
             Kernel::SiluMul => (ACTIVATION_WGSL, "silu_mul"),
@@ -403,7 +408,7 @@ impl Gpu {
         if let Kernel::MatmulRunGluVec4(_, _, act) | Kernel::MatmulRun16GluVec4(_, _, act) = k {
             constants.push(("GLU_ACT", 1.0 + act.kind() as f64));
         }
-        if let Kernel::AttentionLanes(hd) = k {
+        if let Kernel::AttentionLanes(hd) | Kernel::AttentionLanesBackwardQ(hd) | Kernel::AttentionLanesBackwardKv(hd) = k {
             constants.push(("LANES_HD4", (hd / 4) as f64));
         }
         if let Kernel::MatvecOneVec4(_, true) = k {
