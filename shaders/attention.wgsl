@@ -344,6 +344,50 @@ fn attention_backward_q(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workg
     if (dims.w < p.hd) { dq[qb + dims.w] = acc.w * p.scale; }
 }
 
+// The queries that see key s come in ranges [a, b): without a window one, s .. end (end: one
+// past the last query that sees it). With a window W the first is s .. min(end, s + W), and in
+// a packed sequence a prompt key (s < prefix) is seen from the prompt up to min(prefix, s + W),
+// then by the first `reach` = s + W - prefix queries of each completion's segment (positions
+// prefix ..), segment after segment: seg is the next one's first token (spans[2 seg + 1] its
+// end). (Uniform: all of it from the key, the uniforms and spans.)
+struct KeyQueries {
+    a: u32,
+    b: u32,
+    seg: u32,
+    reach: u32,
+    end: u32,
+}
+fn key_queries(s: u32) -> KeyQueries {
+    var end = p.t;
+    if (p.packed != 0u) {
+        end = spans[2u * s + 1u];
+    }
+    var kq = KeyQueries(s, end, end, 0u, end);
+    if (p.window != 0u) {
+        kq.b = min(end, s + p.window);
+        if (p.packed != 0u && s < p.prefix) {
+            kq.b = min(kq.b, p.prefix);
+            if (s + p.window > p.prefix) {
+                kq.reach = s + p.window - p.prefix;
+                kq.seg = p.prefix;
+            }
+        }
+    }
+    return kq;
+}
+// Moves kq to its next range (the next segment's first `reach` queries; a malformed span still
+// moves on); false past the last.
+fn next_queries(kq: ptr<function, KeyQueries>) -> bool {
+    if ((*kq).seg >= (*kq).end) {
+        return false;
+    }
+    let seg_end = clamp(spans[2u * (*kq).seg + 1u], (*kq).seg + 1u, (*kq).end);
+    (*kq).a = (*kq).seg;
+    (*kq).b = min(seg_end, (*kq).seg + (*kq).reach);
+    (*kq).seg = seg_end;
+    return true;
+}
+
 @compute @workgroup_size(64)
 fn attention_backward_kv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                          @builtin(local_invocation_index) lid: u32) {
@@ -355,36 +399,13 @@ fn attention_backward_kv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_work
     let kvh = j % p.kv_heads;
     let group = p.heads / p.kv_heads;
     let kb = j * p.hd;
-    // The queries that see key s: s .. end.
-    var end = p.t;
-    if (p.packed != 0u) {
-        end = spans[2u * s + 1u];
-    }
-    // With a window they come in ranges [a, b): the first is s .. min(end, s + W), and in a
-    // packed sequence a prompt key (s < prefix) is seen from the prompt up to min(prefix, s + W),
-    // then by the first s + W - prefix queries of each completion's segment (positions prefix
-    // ..), segment after segment: seg is the next one's first token (spans[2 seg + 1] its end).
-    // Without a window, one range s .. end. (Uniform: all of it from the workgroup id, the
-    // uniforms and spans.)
-    var a = s;
-    var b = end;
-    var seg = end;
-    var reach = 0u;
-    if (p.window != 0u) {
-        b = min(end, s + p.window);
-        if (p.packed != 0u && s < p.prefix) {
-            b = min(b, p.prefix);
-            if (s + p.window > p.prefix) {
-                reach = s + p.window - p.prefix;
-                seg = p.prefix;
-            }
-        }
-    }
+    var kq = key_queries(s);
     var gk = vec4<f32>(0.0);
     var gv = vec4<f32>(0.0);
     loop {
+        let a = kq.a;
         // Pairs (query t in a .. b, head kvh*group + g), numbered (t - a) * group + g.
-        let pairs = (b - a) * group;
+        let pairs = (kq.b - a) * group;
         for (var p0 = 0u; p0 < pairs; p0 += BWG) {
             let pi = p0 + lid;
             var pr = 0.0;
@@ -421,14 +442,9 @@ fn attention_backward_kv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_work
             }
             workgroupBarrier();
         }
-        if (seg >= end) {
+        if (!next_queries(&kq)) {
             break;
         }
-        // The next segment's first `reach` queries (a malformed span still moves on).
-        let seg_end = clamp(spans[2u * seg + 1u], seg + 1u, end);
-        a = seg;
-        b = min(seg_end, seg + reach);
-        seg = seg_end;
     }
     let dims = vec4<u32>(lid, lid + 64u, lid + 128u, lid + 192u);
     if (dims.x < p.hd) { dk[kb + dims.x] = gk.x * p.scale; dv[kb + dims.x] = gv.x; }

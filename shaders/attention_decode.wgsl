@@ -610,28 +610,12 @@ fn attention_lanes_backward_kv(ln: Lane) {
         lanes_ld_v16(&vs, kb, 2u);
         lanes_ld_v16(&vs, kb, 3u);
     }
-    // The queries that see key s, range by range, as in attention_backward_kv.
-    var end = p.t;
-    if (p.packed != 0u) {
-        end = spans[2u * s + 1u];
-    }
-    var a = s;
-    var b = end;
-    var seg = end;
-    var reach = 0u;
-    if (p.window != 0u) {
-        b = min(end, s + p.window);
-        if (p.packed != 0u && s < p.prefix) {
-            b = min(b, p.prefix);
-            if (s + p.window > p.prefix) {
-                reach = s + p.window - p.prefix;
-                seg = p.prefix;
-            }
-        }
-    }
+    // The queries that see key s, range by range (attention.wgsl's key_queries).
+    var kq = key_queries(s);
     loop {
+        let a = kq.a;
         // Pairs (query t in a .. b, head kvh · group + g), numbered (t - a) · group + g.
-        let pairs = (b - a) * group;
+        let pairs = (kq.b - a) * group;
         for (var pi = lid; pi < pairs; pi += DEC_WG) {
             let i = (a + pi / group) * p.heads + kvh * group + pi % group;
             let qb = i * LANES_HD4;
@@ -654,14 +638,9 @@ fn attention_lanes_backward_kv(ln: Lane) {
                 lanes_axpy_q16(&gk, qb, 3u, ds);
             }
         }
-        if (seg >= end) {
+        if (!next_queries(&kq)) {
             break;
         }
-        // The next segment's first `reach` queries (a malformed span still moves on).
-        let seg_end = clamp(spans[2u * seg + 1u], seg + 1u, end);
-        a = seg;
-        b = min(seg_end, seg + reach);
-        seg = seg_end;
     }
     let n = LANES_HD4 / DEC_WG;
     lanes_merge(&gk, lid);
