@@ -339,7 +339,10 @@ fn attention_lanes(ln: Lane) {
 // head) in place of 64, the rows a pass keeps (q and dout; k and v) and its sums (dq; dk and
 // dv) in registers, the other side's rows loaded as vec4s, the threads' sums merged once
 // through workgroup memory. The helpers below take 16 vec4s of a row (16c .. 16c + 15) with
-// constant indices into the registers, as lanes_dot16 does.
+// constant indices into the registers, as lanes_dot16 does. llvmpipe takes ~20 s to build the
+// two (each vec4 load is a lane loop in its code; the forward ~2.5 s), once per machine with
+// Mesa's shader cache; reading dout, k and v from memory instead cut neither that nor the
+// loads' cost (both passes ~1.8x slower).
 @group(0) @binding(5) var<storage, read> o4: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> dout4: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> dq4: array<vec4<f32>>;
