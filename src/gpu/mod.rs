@@ -13,6 +13,7 @@ pub mod quant;
 pub mod recorder;
 pub mod rows;
 pub mod sample;
+mod specialize;
 pub mod tensor;
 pub mod weight_texture;
 pub mod x_texture;

@@ -371,17 +371,11 @@ impl Gpu {
         }
         let (file, entry) = k.source();
         let tex = k.dtype().is_some_and(|d| self.weight_textures(d));
-        let src = module_source(file, self.features.subgroups, self.features.subgroup_sizes == (8, 8), tex).into();
+        let src = module_source(file, self.features.subgroups, self.features.subgroup_sizes == (8, 8), tex);
         // A shader the backend cannot translate (a GL context whose shading language predates
         // compute shaders) is an internal error, not a validation one: catch both.
         let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(entry),
-                source: wgpu::ShaderSource::Wgsl(src),
-            });
         let mut constants: Vec<(&str, f64)> = match k.dtype() {
             Some(d) => vec![("WDTYPE", d.code() as f64)],
             None => vec![],
@@ -421,6 +415,13 @@ impl Gpu {
             constants.push(("A_ALONG_P", a_along_p as u8 as f64));
             constants.push(("B_ALONG_P", b_along_p as u8 as f64));
         }
+        // The driver gets the entry point with the branches its constants rule out removed
+        // (gpu/specialize.rs); should that step fail, the WGSL as it is.
+        let (source, constants) = match super::specialize::specialize(&src, entry, &constants) {
+            Ok(m) => (wgpu::ShaderSource::Naga(std::borrow::Cow::Owned(m)), vec![]),
+            Err(_) => (wgpu::ShaderSource::Wgsl(src.into()), constants),
+        };
+        let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(entry), source });
         let pipeline = self
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
