@@ -148,36 +148,8 @@ fn const_bool(module: &Module, f: &Function, h: Handle<Expression>) -> Option<bo
 mod tests {
     use super::*;
 
-    const SRC: &str = "
-override KIND: u32 = 0u;
-const FAST: bool = true;
-@group(0) @binding(0) var<storage, read_write> out: array<u32>;
-fn kind_one() -> u32 { return 10u; }
-fn kind_other() -> u32 { return 20u; }
-fn slow() -> u32 { return 30u; }
-@compute @workgroup_size(1)
-fn main(@builtin(global_invocation_id) id: vec3<u32>) {
-    var v = 0u;
-    if (KIND == 1u) {
-        v = kind_one();
-    } else {
-        v = kind_other();
-    }
-    if (FAST) {
-        v += 1u;
-    } else {
-        v += slow();
-    }
-    if (id.x == 0u) {
-        v += 2u;
-    }
-    out[id.x] = v;
-}
-@compute @workgroup_size(1)
-fn other() {
-    out[0] = slow();
-}
-";
+    /// Branches decided by an override, by a constant and at run time; a second entry point.
+    const SRC: &str = include_str!("../../tests/fixtures/specialize_branches.wgsl");
 
     fn names(m: &Module) -> Vec<String> {
         m.functions.iter().filter_map(|(_, f)| f.name.clone()).collect()
