@@ -83,7 +83,13 @@ fn wg_argmax(ln: Lane, v: f32, i: u32) -> u32 {
 // Lane sharing (see reduce.wgsl): a run of 8 invocations lies in one subgroup, as consecutive
 // lanes, when subgroups are a multiple of 8 wide and laid out in invocation order (every
 // implementation known; checked, since Vulkan leaves it open). Then values pass by shuffles.
+// LANES8_IN_ORDER (a constant the host prepends: CPU devices with always-8-lane subgroups,
+// lavapipe, whose subgroup is the run of 8 in invocation order for 1-D workgroups of a multiple
+// of 8) skips the check, so that specialization removes the callers' other path (gpu/specialize.rs).
 fn lanes8(ln: Lane) -> bool {
+    if (LANES8_IN_ORDER) {
+        return true;
+    }
     return ln.sg_size % 8u == 0u && subgroupAll(ln.sg_lane == ln.lid % ln.sg_size);
 }
 fn from_lane8(ln: Lane, v: vec4<f32>, j: u32) -> vec4<f32> {

@@ -2095,21 +2095,28 @@ fn both_reduction_forms_are_under_test() {
     }
     if std::env::var_os("CI").is_some() {
         assert_eq!(common::subgroup_gpus().count(), 1, "lavapipe's Vulkan device has subgroups");
+        // ... whose runs of 8 lanes are known to be in order: the kernels skip the check
+        // (quant_kernels' `quant_run_matvec_with_the_lane_check` keeps it).
+        assert_eq!(common::subgroup_gpus().filter(|g| g.features.lanes8_in_order).count(), 1);
         assert_eq!(b.portable.len(), 1);
     }
     // The two forms of one kernel file differ only in the reduction snippet.
-    let a = edgerl::gpu::pipeline::module_source(edgerl::gpu::pipeline::NORM_WGSL, false, false, false);
-    let s = edgerl::gpu::pipeline::module_source(edgerl::gpu::pipeline::NORM_WGSL, true, false, false);
+    use edgerl::gpu::pipeline::{module_source, Subgroups};
+    let a = module_source(edgerl::gpu::pipeline::NORM_WGSL, Subgroups::Off, false);
+    let s = module_source(edgerl::gpu::pipeline::NORM_WGSL, Subgroups::Any, false);
     assert!(s.contains("subgroupAdd") && !a.contains("subgroupAdd"));
     // The weight products share x rows by shuffles only in the subgroup form.
     for file in [edgerl::gpu::pipeline::MATMUL_WGSL, edgerl::gpu::pipeline::MATVEC_WGSL, edgerl::gpu::pipeline::MATMUL_BACKWARD_WGSL] {
-        let a = edgerl::gpu::pipeline::module_source(file, false, true, false);
-        let s = edgerl::gpu::pipeline::module_source(file, true, false, false);
+        let a = module_source(file, Subgroups::Off, false);
+        let s = module_source(file, Subgroups::Any, false);
         assert!(s.contains("subgroupShuffle") && !a.contains("subgroupShuffle"));
         assert!(a.contains("fn lanes8") && s.contains("fn lanes8"));
         // Broadcasts of a constant lane only where the subgroups are always 8 lanes wide.
-        let s8 = edgerl::gpu::pipeline::module_source(file, true, true, false);
+        let s8 = module_source(file, Subgroups::Eight, false);
         assert!(s8.contains("const SUBGROUP8: bool = true;") && s.contains("const SUBGROUP8: bool = false;"));
         assert!(a.contains("const SUBGROUP8: bool = false;"));
+        // The lane check is skipped only where the layout is known (CPU devices).
+        let o8 = module_source(file, Subgroups::EightInOrder, false);
+        assert!(o8.contains("const LANES8_IN_ORDER: bool = true;") && s8.contains("const LANES8_IN_ORDER: bool = false;"));
     }
 }

@@ -234,25 +234,27 @@ fn quant_matmul_grid() {
 /// Every quantized dtype's products through decode form `form` on `shapes` (t, k, n; given
 /// the dtype's block of 32 or 256), with bias and accumulate in turn, against the CPU product.
 fn quant_matvec_form(form: MatvecForm, seed: u64, shapes: &(dyn Fn(usize) -> Vec<(usize, usize, usize)> + Sync)) {
-    common::each_gpu_in_parallel(|gpu| {
-        for dtype in QUANT {
-            let mut rng = common::Rng::new(seed + dtype.code() as u64);
-            let mut r = Recorder::new(gpu);
-            r.matvec = form;
-            let mut cases = Vec::new();
-            let mut weights = Vec::new();
-            for (ci, (t, k, n)) in shapes(dtype.block().max(32)).into_iter().enumerate() {
-                let (has_bias, accumulate) = (ci % 2 == 0, ci % 3 == 1);
-                let what = format!("{}: {form:?} matvec {dtype:?} t={t} k={k} n={n}", label(gpu));
-                if let Some((case, w)) = linear_case(gpu, &mut r, dtype, (t, k, n, has_bias, accumulate), what, &mut rng) {
-                    cases.push(case);
-                    weights.push(w);
-                }
+    common::each_gpu_in_parallel(|gpu| matvec_form_on(gpu, &QUANT, form, seed, shapes));
+}
+
+fn matvec_form_on(gpu: &Gpu, dtypes: &[DType], form: MatvecForm, seed: u64, shapes: &dyn Fn(usize) -> Vec<(usize, usize, usize)>) {
+    for &dtype in dtypes {
+        let mut rng = common::Rng::new(seed + dtype.code() as u64);
+        let mut r = Recorder::new(gpu);
+        r.matvec = form;
+        let mut cases = Vec::new();
+        let mut weights = Vec::new();
+        for (ci, (t, k, n)) in shapes(dtype.block().max(32)).into_iter().enumerate() {
+            let (has_bias, accumulate) = (ci % 2 == 0, ci % 3 == 1);
+            let what = format!("{}: {form:?} matvec {dtype:?} t={t} k={k} n={n}", label(gpu));
+            if let Some((case, w)) = linear_case(gpu, &mut r, dtype, (t, k, n, has_bias, accumulate), what, &mut rng) {
+                cases.push(case);
+                weights.push(w);
             }
-            r.submit().unwrap_or_else(|e| panic!("{}: submit: {e}", label(gpu)));
-            check(gpu, &cases);
         }
-    });
+        r.submit().unwrap_or_else(|e| panic!("{}: submit: {e}", label(gpu)));
+        check(gpu, &cases);
+    }
 }
 
 /// The GPU-shaped decode product (`MatvecForm::Split`: 16 threads split each column's blocks,
@@ -282,6 +284,28 @@ fn quant_run_matvec() {
         vec![(5, blocks(3), 33), (8, blocks(2), 130), (6, blocks(17), 7), (7, b, 64), (8, blocks(5), 200),
              (4, blocks(2), 19), (2, blocks(3), 67), (1, b, 70), (9, blocks(2), 70), (21, b, 130), (63, b, 9),
              (64, b, 65), (21, blocks(2), 576), (70, b, 384), (13, blocks(2), 4160), (3, b, 576)]
+    });
+}
+
+/// The run forms with the run-time check of the lane layout kept (`GpuOptions::lane_check`), as
+/// on every GPU whose layout is not known in advance; lavapipe's device otherwise skips it
+/// (`lanes8_in_order`), and the portable device takes the other path. 8- and 16-row runs of
+/// Q4_1 (SmolLM2's type; one type only: these kernels cost a cold shader cache ~10 s each).
+#[test]
+fn quant_run_matvec_with_the_lane_check() {
+    use edgerl::gpu::GpuOptions;
+    use edgerl::gpu::pipeline::Subgroups;
+    let opts = GpuOptions { backend: Some("vulkan".into()), lane_check: true, ..Default::default() };
+    let gpu = match Gpu::new(&opts) {
+        Ok(g) if g.features.subgroups => g,
+        // No Vulkan device with subgroups here: CI has one (lavapipe).
+        _ => return assert!(std::env::var_os("CI").is_none(), "CI's Vulkan device has subgroups"),
+    };
+    assert!(!gpu.features.lanes8_in_order);
+    assert_ne!(gpu.subgroup_form(), Subgroups::EightInOrder);
+    matvec_form_on(&gpu, &[DType::Q4_1], MatvecForm::Run, 677, &|b| {
+        let blocks = |n: usize| (n * 32).div_ceil(b) * b;
+        vec![(5, blocks(3), 33), (8, blocks(2), 200), (21, blocks(2), 576), (70, b, 384)]
     });
 }
 

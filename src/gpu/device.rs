@@ -19,6 +19,9 @@ pub struct GpuOptions {
     /// Only the portable kernels, even where the device has subgroups
     /// (EDGERL_PORTABLE_KERNELS=1): for comparisons and for tests of the portable path.
     pub portable: bool,
+    /// Keeps the kernels' run-time check of the subgroup lane layout even on CPU devices, whose
+    /// layout is known (EDGERL_LANE_CHECK=1): for tests of that path.
+    pub lane_check: bool,
 }
 
 impl GpuOptions {
@@ -38,6 +41,7 @@ impl GpuOptions {
                 .filter(|s| !s.is_empty()),
             max_binding,
             portable: std::env::var("EDGERL_PORTABLE_KERNELS").is_ok_and(|v| !v.is_empty() && v != "0"),
+            lane_check: std::env::var("EDGERL_LANE_CHECK").is_ok_and(|v| !v.is_empty() && v != "0"),
         })
     }
 }
@@ -52,6 +56,10 @@ pub struct GpuFeatures {
     pub subgroups: bool,
     /// The adapter's subgroup sizes (min, max); 0 without subgroups.
     pub subgroup_sizes: (u32, u32),
+    /// Each run of 8 invocations (1-D workgroups of a multiple of 8) is one subgroup, in
+    /// invocation order, without a run-time check: a CPU device whose subgroups are always 8
+    /// lanes (lavapipe), unless `GpuOptions::lane_check`.
+    pub lanes8_in_order: bool,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -74,7 +82,7 @@ pub struct Gpu {
     /// Largest storage binding a kernel may see: the device limit, or a smaller forced one.
     pub max_binding: u64,
     pub memory: Arc<MemoryCounter>,
-    pub(crate) pipelines: Mutex<HashMap<Kernel, Arc<wgpu::ComputePipeline>>>,
+    pub(crate) pipelines: Mutex<HashMap<Kernel, Arc<super::pipeline::KernelPipeline>>>,
     uncaptured: Arc<Mutex<Vec<String>>>,
     /// Why wgpu lost the device, once it has.
     lost: Arc<Mutex<Option<String>>>,
@@ -202,6 +210,11 @@ impl Gpu {
             shader_f16: af.contains(wgpu::Features::SHADER_F16),
             subgroups: subgroups && !opts.portable,
             subgroup_sizes: if subgroups { (info.subgroup_min_size, info.subgroup_max_size) } else { (0, 0) },
+            lanes8_in_order: subgroups
+                && !opts.portable
+                && !opts.lane_check
+                && info.device_type == wgpu::DeviceType::Cpu
+                && (info.subgroup_min_size, info.subgroup_max_size) == (8, 8),
         };
         let required_features = if features.subgroups { wgpu::Features::SUBGROUP } else { wgpu::Features::empty() };
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {

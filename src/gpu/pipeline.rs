@@ -93,11 +93,37 @@ const PRELUDES: [(&str, &[&str]); 5] = [
     (EMBEDDING_WGSL, &[WEIGHTS_WGSL]),
 ];
 
-/// The whole WGSL module of a kernel file: its prelude snippets, then the file; with
-/// `subgroups`, the subgroup form of the reduction snippets, told by `SUBGROUP8` whether the
-/// device's subgroups are always 8 lanes wide (`subgroup8`: lavapipe's at 256 bits); files that
-/// read weights read them from a texture with `weight_texture`, else from a buffer.
-pub fn module_source(file: &'static str, subgroups: bool, subgroup8: bool, weight_texture: bool) -> String {
+/// What a kernel module may assume of the device's subgroups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subgroups {
+    /// No subgroup operations: the portable reductions (reduce.wgsl).
+    Off,
+    /// Subgroup operations of any width (reduce_subgroup.wgsl).
+    Any,
+    /// Subgroups always 8 lanes wide (`SUBGROUP8`).
+    Eight,
+    /// Always 8 lanes, and each run of 8 invocations of a 1-D workgroup one subgroup in
+    /// invocation order (`LANES8_IN_ORDER`, `GpuFeatures::lanes8_in_order`).
+    EightInOrder,
+}
+
+impl Gpu {
+    /// What this device's kernels assume of its subgroups.
+    pub fn subgroup_form(&self) -> Subgroups {
+        let f = &self.features;
+        match (f.subgroups, f.subgroup_sizes == (8, 8), f.lanes8_in_order) {
+            (false, ..) => Subgroups::Off,
+            (true, false, _) => Subgroups::Any,
+            (true, true, false) => Subgroups::Eight,
+            (true, true, true) => Subgroups::EightInOrder,
+        }
+    }
+}
+
+/// The whole WGSL module of a kernel file: its prelude snippets, then the file, with the
+/// reduction snippets `subgroups` calls for; files that read weights read them from a texture
+/// with `weight_texture`, else from a buffer.
+pub fn module_source(file: &'static str, subgroups: Subgroups, weight_texture: bool) -> String {
     let prelude = PRELUDES
         .iter()
         .find(|(f, _)| *f == file)
@@ -106,11 +132,15 @@ pub fn module_source(file: &'static str, subgroups: bool, subgroup8: bool, weigh
     let weights: &[&str] = if prelude.contains(&WEIGHTS_WGSL) { &[store] } else { &[] };
     let reduce: &[&str] = match (REDUCING.contains(&file), subgroups) {
         (false, _) => &[],
-        (true, false) => &[REDUCE_WGSL, REDUCE_COMMON_WGSL],
-        (true, true) => &[REDUCE_SUBGROUP_WGSL, REDUCE_COMMON_WGSL],
+        (true, Subgroups::Off) => &[REDUCE_WGSL, REDUCE_COMMON_WGSL],
+        (true, _) => &[REDUCE_SUBGROUP_WGSL, REDUCE_COMMON_WGSL],
     };
-    let subgroup8 = format!("const SUBGROUP8: bool = {};", subgroups && subgroup8);
-    let head: &[&str] = if reduce.is_empty() { &[] } else { &[&subgroup8] };
+    let eight = matches!(subgroups, Subgroups::Eight | Subgroups::EightInOrder);
+    let consts = format!(
+        "const SUBGROUP8: bool = {eight};\nconst LANES8_IN_ORDER: bool = {};",
+        subgroups == Subgroups::EightInOrder
+    );
+    let head: &[&str] = if reduce.is_empty() { &[] } else { &[&consts] };
     [head, reduce, weights, prelude, &[file]].concat().join("\n")
 }
 
@@ -360,8 +390,21 @@ impl Kernel {
     }
 }
 
+/// A built kernel, and the bindings its entry point uses (bit j: binding j; all where unknown):
+/// the pipeline's layout has only those, so a dispatch binds only those.
+pub(crate) struct KernelPipeline {
+    pub pipeline: wgpu::ComputePipeline,
+    pub bindings: u64,
+}
+
+impl KernelPipeline {
+    pub fn uses(&self, binding: u32) -> bool {
+        binding >= 64 || self.bindings >> binding & 1 == 1
+    }
+}
+
 impl Gpu {
-    pub(crate) fn pipeline(&self, k: Kernel) -> Result<Arc<wgpu::ComputePipeline>> {
+    pub(crate) fn pipeline(&self, k: Kernel) -> Result<Arc<KernelPipeline>> {
         let mut cache = self
             .pipelines
             .lock()
@@ -371,7 +414,7 @@ impl Gpu {
         }
         let (file, entry) = k.source();
         let tex = k.dtype().is_some_and(|d| self.weight_textures(d));
-        let src = module_source(file, self.features.subgroups, self.features.subgroup_sizes == (8, 8), tex);
+        let src = module_source(file, self.subgroup_form(), tex);
         // A shader the backend cannot translate (a GL context whose shading language predates
         // compute shaders) is an internal error, not a validation one: catch both.
         let internal = self.device.push_error_scope(wgpu::ErrorFilter::Internal);
@@ -386,8 +429,7 @@ impl Gpu {
             let cpu = self.adapter.device_type == format!("{:?}", wgpu::DeviceType::Cpu);
             constants.push(("ROWS_IN_REGISTERS", if cpu { 1.0 } else { 0.0 }));
             if k == Kernel::AttentionTiled {
-                let lanes = cpu && self.features.subgroups && self.features.subgroup_sizes == (8, 8);
-                constants.push(("KV_LANES", lanes as u8 as f64));
+                constants.push(("KV_LANES", (self.subgroup_form() == Subgroups::EightInOrder) as u8 as f64));
             }
         }
         if let Kernel::MatmulRunVec4(_, true)
@@ -417,9 +459,9 @@ impl Gpu {
         }
         // The driver gets the entry point with the branches its constants rule out removed
         // (gpu/specialize.rs); should that step fail, the WGSL as it is.
-        let (source, constants) = match super::specialize::specialize(&src, entry, &constants) {
-            Ok(m) => (wgpu::ShaderSource::Naga(std::borrow::Cow::Owned(m)), vec![]),
-            Err(_) => (wgpu::ShaderSource::Wgsl(src.into()), constants),
+        let (source, constants, bindings) = match super::specialize::specialize(&src, entry, &constants) {
+            Ok(s) => (wgpu::ShaderSource::Naga(std::borrow::Cow::Owned(s.module)), vec![], s.bindings),
+            Err(_) => (wgpu::ShaderSource::Wgsl(src.into()), constants, u64::MAX),
         };
         let module = self.device.create_shader_module(wgpu::ShaderModuleDescriptor { label: Some(entry), source });
         let pipeline = self
@@ -447,7 +489,7 @@ impl Gpu {
         if let Some(e) = validation {
             return Err(Error::Gpu(format!("building kernel {k:?}: {e}")));
         }
-        let p = Arc::new(pipeline);
+        let p = Arc::new(KernelPipeline { pipeline, bindings });
         cache.insert(k, p.clone());
         Ok(p)
     }

@@ -29,7 +29,7 @@ enum Op {
     Dispatch {
         /// The entry point, for `EDGERL_PROFILE`.
         name: &'static str,
-        pipeline: Arc<wgpu::ComputePipeline>,
+        pipeline: Arc<super::pipeline::KernelPipeline>,
         params: u64,
         params_len: u64,
         bindings: Vec<(u32, Bound)>,
@@ -156,6 +156,8 @@ impl<'g> Recorder<'g> {
             bindings.push((8, Bound::Tex(self.gpu.x_texture_unread())));
         }
         let pipeline = self.gpu.pipeline(k)?;
+        // Bindings of branches the kernel's constants removed are not in its layout.
+        bindings.retain(|(j, _)| pipeline.uses(*j));
         let align = self.gpu.limits.min_uniform_buffer_offset_alignment.max(16) as usize;
         let off = self.params.len().div_ceil(align) * align;
         self.params.resize(off, 0);
@@ -275,15 +277,18 @@ impl<'g> Recorder<'g> {
                 groups,
             }) = self.ops.get(i)
             {
-                let layout = pipeline.get_bind_group_layout(0);
-                let mut entries = vec![wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &uniforms,
-                        offset: *params,
-                        size: wgpu::BufferSize::new(*params_len),
-                    }),
-                }];
+                let layout = pipeline.pipeline.get_bind_group_layout(0);
+                let mut entries = Vec::with_capacity(bindings.len() + 1);
+                if pipeline.uses(0) {
+                    entries.push(wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                            buffer: &uniforms,
+                            offset: *params,
+                            size: wgpu::BufferSize::new(*params_len),
+                        }),
+                    });
+                }
                 for (j, b) in bindings {
                     let resource = match b {
                         Bound::Buf(b) => b.as_entire_binding(),
@@ -296,7 +301,7 @@ impl<'g> Recorder<'g> {
                     layout: &layout,
                     entries: &entries,
                 });
-                pass.set_pipeline(pipeline);
+                pass.set_pipeline(&pipeline.pipeline);
                 pass.set_bind_group(0, &bg, &[]);
                 pass.dispatch_workgroups(groups.0, groups.1, 1);
                 i += 1;

@@ -72,7 +72,9 @@ fn run(cli: Cli) -> Result<()> {
                 );
                 println!("driver:       {}", gpu.adapter.driver);
                 println!("shader-f16:   {}", gpu.features.shader_f16);
-                println!("subgroups:    {} (sizes {}..{})", gpu.features.subgroups, gpu.features.subgroup_sizes.0, gpu.features.subgroup_sizes.1);
+                let f = &gpu.features;
+                let order = if f.lanes8_in_order { ", runs of 8 lanes in order" } else { "" };
+                println!("subgroups:    {} (sizes {}..{}{order})", f.subgroups, f.subgroup_sizes.0, f.subgroup_sizes.1);
                 println!(
                     "max binding:  {} bytes (used: {})",
                     l.max_storage_buffer_binding_size, gpu.max_binding
