@@ -134,17 +134,7 @@ fn fold_constant_arguments(module: &mut Module) {
         for s in block.iter() {
             match s {
                 Statement::Call { function, arguments, .. } => out.push((*function, arguments.clone())),
-                Statement::Block(b) => calls(b, out),
-                Statement::If { accept, reject, .. } => {
-                    calls(accept, out);
-                    calls(reject, out);
-                }
-                Statement::Loop { body, continuing, .. } => {
-                    calls(body, out);
-                    calls(continuing, out);
-                }
-                Statement::Switch { cases, .. } => cases.iter().for_each(|c| calls(&c.body, out)),
-                _ => {}
+                _ => inner_blocks(s).for_each(|b| calls(b, out)),
             }
         }
     }
@@ -201,21 +191,33 @@ fn drop_known_calls(known: &HashMap<Handle<Function>, bool>, block: &mut Block, 
                 out.push((*r, known[function]));
                 continue;
             }
-            Statement::Block(b) => drop_known_calls(known, b, out),
-            Statement::If { accept, reject, .. } => {
-                drop_known_calls(known, accept, out);
-                drop_known_calls(known, reject, out);
-            }
-            Statement::Loop { body, continuing, .. } => {
-                drop_known_calls(known, body, out);
-                drop_known_calls(known, continuing, out);
-            }
-            Statement::Switch { cases, .. } => cases.iter_mut().for_each(|c| drop_known_calls(known, &mut c.body, out)),
-            _ => {}
+            s => inner_blocks_mut(s).into_iter().for_each(|b| drop_known_calls(known, b, out)),
         }
         kept.push(s, span);
     }
     *block = kept;
+}
+
+/// The blocks statement `s` holds directly (a block's, an if's two, a loop's two, a switch's).
+fn inner_blocks(s: &Statement) -> impl Iterator<Item = &Block> {
+    let (one, two, cases): (Option<&Block>, Option<&Block>, &[naga::SwitchCase]) = match s {
+        Statement::Block(b) => (Some(b), None, &[]),
+        Statement::If { accept, reject, .. } => (Some(accept), Some(reject), &[]),
+        Statement::Loop { body, continuing, .. } => (Some(body), Some(continuing), &[]),
+        Statement::Switch { cases, .. } => (None, None, cases),
+        _ => (None, None, &[]),
+    };
+    one.into_iter().chain(two).chain(cases.iter().map(|c| &c.body))
+}
+
+fn inner_blocks_mut(s: &mut Statement) -> Vec<&mut Block> {
+    match s {
+        Statement::Block(b) => vec![b],
+        Statement::If { accept, reject, .. } => vec![accept, reject],
+        Statement::Loop { body, continuing, .. } => vec![body, continuing],
+        Statement::Switch { cases, .. } => cases.iter_mut().map(|c| &mut c.body).collect(),
+        _ => vec![],
+    }
 }
 
 /// The result expressions the statements of `block` define.
@@ -230,17 +232,7 @@ fn defined_results(block: &Block, out: &mut HashSet<Handle<Expression>>) {
             | Statement::SubgroupBallot { result: r, .. } => {
                 out.insert(*r);
             }
-            Statement::Block(b) => defined_results(b, out),
-            Statement::If { accept, reject, .. } => {
-                defined_results(accept, out);
-                defined_results(reject, out);
-            }
-            Statement::Loop { body, continuing, .. } => {
-                defined_results(body, out);
-                defined_results(continuing, out);
-            }
-            Statement::Switch { cases, .. } => cases.iter().for_each(|c| defined_results(&c.body, out)),
-            _ => {}
+            _ => inner_blocks(s).for_each(|b| defined_results(b, out)),
         }
     }
 }
@@ -256,17 +248,7 @@ fn stored_once(f: &Function) -> HashSet<Handle<LocalVariable>> {
                         *n.entry(v).or_default() += 1;
                     }
                 }
-                Statement::Block(b) => count(f, b, n),
-                Statement::If { accept, reject, .. } => {
-                    count(f, accept, n);
-                    count(f, reject, n);
-                }
-                Statement::Loop { body, continuing, .. } => {
-                    count(f, body, n);
-                    count(f, continuing, n);
-                }
-                Statement::Switch { cases, .. } => cases.iter().for_each(|c| count(f, &c.body, n)),
-                _ => {}
+                _ => inner_blocks(s).for_each(|b| count(f, b, n)),
             }
         }
     }
