@@ -93,8 +93,16 @@ impl LoadedModel {
     pub fn open_gguf(gpu: &Gpu, path: &Path, dtype: Option<DType>) -> Result<LoadedModel> {
         let g = gguf::Gguf::open(path)?;
         let cfg = gguf_weights::config_from_gguf(&g)?;
-        let tokenizer = Tokenizer::from_gguf(&g)?;
         let mut eos = cfg.eos_token_ids.clone();
+        let pad = cfg.pad_token_id;
+        // The tokenizer is built from the vocabulary (0.7 s for Gemma 3's 262,144 pieces) on
+        // another thread while the weights load; its error, if any, is reported first.
+        let (tokenizer, model) = std::thread::scope(|s| {
+            let tokenizer = s.spawn(|| Tokenizer::from_gguf(&g));
+            let model = gguf_weights::GgufWeights::new(&g, &cfg).and_then(|w| Model::load(gpu, cfg.clone(), &w, dtype));
+            (tokenizer.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), model)
+        });
+        let (tokenizer, model) = (tokenizer?, model?);
         // llama.cpp also stops at the end-of-turn token when the file names one.
         if let Some(id) = g
             .get("tokenizer.ggml.eot_token_id")
@@ -106,9 +114,6 @@ impl LoadedModel {
         if eos.is_empty() {
             eos.extend(tokenizer.eos_token_id);
         }
-        let pad = cfg.pad_token_id;
-        let weights = gguf_weights::GgufWeights::new(&g, &cfg)?;
-        let model = Model::load(gpu, cfg, &weights, dtype)?;
         Ok(LoadedModel {
             model,
             tokenizer,
