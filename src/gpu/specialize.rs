@@ -40,13 +40,16 @@ pub fn specialize(src: &str, entry: &str, constants: &[(&str, f64)]) -> Result<S
     let (module, _) = process_overrides(&module, &info, Some((ShaderStage::Compute, entry)), &values)
         .map_err(|e| format!("pipeline constants: {e}"))?;
     let mut module = module.into_owned();
+    if module.entry_points.len() != 1 || module.entry_points[0].name != entry {
+        return Err(format!("no entry point {entry}"));
+    }
     let returns: HashMap<Handle<Function>, Handle<Type>> =
         module.functions.iter().filter_map(|(h, f)| Some((h, f.result.as_ref()?.ty))).collect();
+    fold_constant_arguments(&mut module);
     // A function that then returns a constant before doing anything else (`lanes8` where
     // LANES8_IN_ORDER holds) has its calls replaced by that constant, which may decide its
     // callers' branches in turn. Callees come before their callers in the arena.
     let mut known: HashMap<Handle<Function>, bool> = HashMap::new();
-    fold_constant_arguments(&mut module);
     let mut functions = std::mem::take(&mut module.functions);
     for (h, f) in functions.iter_mut() {
         inline_known_calls(&known, f);
@@ -404,5 +407,6 @@ mod tests {
     fn bad_input_is_an_error_not_a_panic() {
         assert!(specialize("fn (", "main", &[]).unwrap_err().starts_with("parse"));
         assert!(specialize(SRC, "main", &[("NO_SUCH", 1.0)]).unwrap_err().starts_with("pipeline constants"));
+        assert!(specialize(SRC, "no_such", &[]).unwrap_err().starts_with("no entry point"));
     }
 }
